@@ -1,0 +1,95 @@
+"""Command lines for the training processes: `deepspeed`, `torchrun`, or one plain process.
+
+Only `harness/` starts processes. The child runs `python -m svi.train --config FILE`; the launcher
+gives it RANK/WORLD_SIZE/MASTER_* and DeepSpeed joins that group (gloo on CPU, nccl on GPU).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+LAUNCHERS = ("auto", "deepspeed", "torchrun", "none")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def default_nproc() -> int:
+    """One process per visible GPU; one CPU process otherwise."""
+    try:
+        import torch
+
+        return max(1, torch.cuda.device_count())
+    except Exception:  # pragma: no cover - torch always imports in a working install
+        return 1
+
+
+def train_command(
+    config: str | Path,
+    overrides: list[str] = (),
+    *,
+    nproc: int = 1,
+    launcher: str = "auto",
+    hostfile: str | None = None,
+    master_port: int | None = None,
+) -> list[str]:
+    """The argv that trains `config` on `nproc` processes of this host (or the hosts in `hostfile`)."""
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"unknown launcher {launcher!r}; choose one of {', '.join(LAUNCHERS)}")
+    if launcher == "auto":
+        launcher = "none" if nproc == 1 and not hostfile else ("deepspeed" if hostfile else "torchrun")
+    port = str(master_port or free_port())
+    tail = ["--config", str(config), *overrides]
+    if launcher == "none":
+        if nproc != 1:
+            raise ValueError("launcher 'none' runs one process; use torchrun or deepspeed for more")
+        return [sys.executable, "-m", "svi.train", *tail]
+    if launcher == "torchrun":
+        return [
+            sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
+            "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1", "--master-port", port,
+            "-m", "svi.train", *tail,
+        ]  # fmt: skip
+    ds = shutil.which("deepspeed") or str(Path(sys.executable).with_name("deepspeed"))
+    cmd = [ds, "--master_port", port]
+    if hostfile:
+        cmd += ["--hostfile", hostfile]
+    else:
+        cmd += ["--num_nodes", "1", "--num_gpus", str(nproc)]  # GPUs, or CPU processes without CUDA
+    return [*cmd, "--module", "svi.train", *tail]
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    env.setdefault("TORCH_EXTENSIONS_DIR", str(Path.cwd() / ".cache" / "torch_extensions"))
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // 2)))
+    env.update(extra or {})
+    return env
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None, log_file: Path | None = None) -> int:
+    """Run the children in their own process group; Ctrl-C stops all of them and returns 130."""
+    out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, env=env or child_env(), start_new_session=True, stdout=out, stderr=out)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        return 130
+    finally:
+        if out:
+            out.close()

@@ -1,0 +1,59 @@
+"""Wan I2V conditioning: the 20-channel `y` beside the noisy latent (METHOD.md §3, §6).
+
+y = [mask (4 channels), VAE([K condition frames, padding])] with
+- the condition video: the K condition frames followed by F - K padding frames, either the
+  reference image repeated (`reference`, SVI-Shot) or zeros (`zeros`, SVI-Film);
+- the mask: 1 on the pixel frames that carry condition, packed like the VAE packs time (the first
+  frame stands for a whole latent frame, then 4 pixel frames per latent frame), so with K = 1 only
+  latent frame 0 is marked.
+"""
+
+from __future__ import annotations
+
+import torch
+
+PADDINGS = ("reference", "zeros")
+
+
+def condition_video(
+    cond: torch.Tensor, num_frames: int, padding: str, reference: torch.Tensor | None = None
+) -> torch.Tensor:
+    """[B, 3, K, H, W] condition frames -> [B, 3, F, H, W] condition video (pixels in [-1, 1])."""
+    b, c, k, h, w = cond.shape
+    if k >= num_frames:
+        raise ValueError(f"{k} condition frames leave no frame to generate in a {num_frames}-frame clip")
+    if padding == "reference":
+        if reference is None:
+            raise ValueError("padding='reference' needs the reference image")
+        pad = reference.to(cond).reshape(b, c, 1, h, w).expand(b, c, num_frames - k, h, w)
+    elif padding == "zeros":
+        pad = cond.new_zeros(b, c, num_frames - k, h, w)
+    else:
+        raise ValueError(f"unknown padding {padding!r}; choose one of {PADDINGS}")
+    return torch.cat([cond, pad], dim=2)
+
+
+def frame_mask(
+    batch: int, num_frames: int, cond_frames: int, latent_hw: tuple[int, int], temporal_ratio: int = 4
+) -> torch.Tensor:
+    """Wan's condition mask, [B, temporal_ratio, F_lat, h, w] (float 0/1)."""
+    h, w = latent_hw
+    pixel = torch.zeros(batch, 1, num_frames, h, w)
+    pixel[:, :, :cond_frames] = 1
+    # The VAE encodes frame 0 alone into latent frame 0: repeat it to fill a group of temporal_ratio.
+    first = pixel[:, :, :1].repeat_interleave(temporal_ratio, dim=2)
+    packed = torch.cat([first, pixel[:, :, 1:]], dim=2)  # [B, 1, F + r - 1, h, w]
+    packed = packed.view(batch, -1, temporal_ratio, h, w)  # [B, F_lat, r, h, w]
+    return packed.transpose(1, 2)
+
+
+def build_condition(
+    backbone, cond: torch.Tensor, num_frames: int, padding: str, reference: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The transformer's conditioning y [B, 4 + 16, F_lat, h, w] from K condition frames [B, 3, K, H, W]."""
+    video = condition_video(cond, num_frames, padding, reference)
+    latent = backbone.encode_video(video)  # [B, 16, F_lat, h, w]
+    mask = frame_mask(
+        cond.shape[0], num_frames, cond.shape[2], tuple(latent.shape[-2:]), backbone.temporal_ratio
+    )
+    return torch.cat([mask.to(latent), latent], dim=1)

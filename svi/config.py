@@ -1,0 +1,222 @@
+"""Typed configuration of an SVI training run (the sections `svi/` needs).
+
+One pydantic schema is the single source of truth: YAML files are validated against it, may
+`extends:` a base file, and take dotted overrides (`erft.p_img=0 train.steps=200`) as diffs.
+Unknown keys, wrong types and out-of-range values are errors that name the file and the key before
+anything runs. `harness/` builds its experiment schema on top of `SVIConfig`.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    preset: Literal["tiny", "wan2.1-i2v-14b"] = "tiny"
+    # Local diffusers-format folder for real presets; SVI_WEIGHTS is used when this is empty.
+    weights: str | None = None
+    attention: Literal["sdpa", "flash"] = "sdpa"
+    gradient_checkpointing: bool = False
+    # Max umT5 tokens; Wan uses 512. The tiny preset clips this to its own limit.
+    max_text_tokens: int = Field(512, ge=1)
+
+
+class LoraConfig(Section):
+    rank: int = Field(128, ge=1)
+    alpha: float = Field(128.0, gt=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    # The official SVI set (q, k, v, o of self- and cross-attention, both FFN linears) in
+    # diffusers' Wan module names. peft matches them as suffixes.
+    target_modules: list[str] = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
+
+
+class ERFTConfig(Section):
+    # erft: error-recycling fine-tuning; plain: clean flow matching (the non-ERFT fine-tune baseline)
+    mode: Literal["erft", "plain"] = "erft"
+    # Defaults are the SVI-Shot values (METHOD.md §5).
+    p_noi: float = Field(0.01, ge=0.0, le=1.0)
+    p_img: float = Field(0.9, ge=0.0, le=1.0)
+    p_vid: float = Field(0.9, ge=0.0, le=1.0)
+    p_clean: float = Field(0.2, ge=0.0, le=1.0)
+    y_error_num: int = Field(3, ge=0)
+    clean_buffer_update_prob: float = Field(0.1, ge=0.0, le=1.0)
+
+
+class MemoryConfig(Section):
+    num_slots: int = Field(50, ge=1)
+    capacity: int = Field(500, ge=1)
+    replacement: Literal["l2", "random", "fifo"] = "l2"
+    search: Literal["fast", "exact"] = "fast"
+    dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
+    device: Literal["cpu", "cuda"] = "cpu"
+    # Bytes for both banks of one process; None: 40% of RAM shared by the processes of a node.
+    budget_bytes: int | None = Field(None, gt=0)
+    warmup_steps: int = Field(50, ge=0)
+    sketch_dim: int = Field(256, ge=8)
+    rerank: int = Field(8, ge=1)
+
+
+class DataConfig(Section):
+    root: str | None = None
+    num_frames: int = Field(81, ge=1)
+    height: int = Field(480, ge=16)
+    width: int = Field(832, ge=16)
+    frame_stride: int = Field(1, ge=1)
+    categories: list[str] | None = None
+    skip_bad: bool = False
+    # K: pixel frames of the clip used as condition; the rest of the condition video is padding.
+    cond_frames: int = Field(1, ge=1)
+    padding: Literal["reference", "zeros"] = "reference"
+    num_workers: int = Field(0, ge=0)
+
+    @field_validator("num_frames")
+    @classmethod
+    def _four_k_plus_one(cls, v: int) -> int:
+        if (v - 1) % 4:
+            lo = v - (v - 1) % 4
+            raise ValueError(f"must be 4k+1 (Wan's VAE packs 4 frames per latent); try {lo} or {lo + 4}")
+        return v
+
+    @model_validator(mode="after")
+    def _cond_fits(self) -> DataConfig:
+        if self.cond_frames >= self.num_frames:
+            raise ValueError(f"cond_frames ({self.cond_frames}) must be < num_frames ({self.num_frames})")
+        return self
+
+
+class TrainConfig(Section):
+    steps: int = Field(1000, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float = Field(1.0, ge=0)
+    micro_batch: int = Field(1, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    zero_stage: Literal[0, 1, 2] = 2
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    checkpoint_every: int = Field(100, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+    resume: bool = True
+    seed: int = 0
+    output_dir: str = "runs/train"
+    timestep_shift: float = Field(5.0, gt=0)
+    num_train_timesteps: int = Field(1000, ge=2)
+    log_every: int = Field(1, ge=1)
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    # METHOD.md §5, official scripts.
+    "shot": {
+        "erft": {"p_noi": 0.01, "p_img": 0.9, "p_vid": 0.9, "p_clean": 0.2, "y_error_num": 3},
+        "data": {"cond_frames": 1, "padding": "reference"},
+    },
+    "film": {
+        "erft": {"p_noi": 0.01, "p_img": 0.9, "p_vid": 0.9, "p_clean": 0.5, "y_error_num": 3},
+        "data": {"cond_frames": 5, "padding": "zeros"},
+    },
+}
+
+
+class SVIConfig(Section):
+    variant: Literal["shot", "film"] | None = None
+    model: ModelConfig = ModelConfig()
+    lora: LoraConfig = LoraConfig()
+    erft: ERFTConfig = ERFTConfig()
+    memory: MemoryConfig = MemoryConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the file and key it comes from."""
+
+
+def deep_merge(base: dict, diff: dict) -> dict:
+    """Return base updated by diff, recursing into nested dicts (diff wins)."""
+    out = copy.deepcopy(base)
+    for key, value in diff.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(text: str) -> dict:
+    """`a.b.c=value` -> {"a": {"b": {"c": value}}}; value is parsed as YAML (numbers, lists, null)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key.subkey=value")
+    key, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    for part in reversed(key.strip().split(".")):
+        if not part:
+            raise ConfigError(f"override {text!r} has an empty key part")
+        value = {part: value}
+    return value
+
+
+def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    """Read a YAML config, resolving `extends:` (a path relative to the file) recursively."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ConfigError(f"{path}: `extends` forms a cycle: {' -> '.join(map(str, _seen + (path,)))}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    parent = data.pop("extends", None)
+    if parent:
+        data = deep_merge(read_yaml(path.parent / parent, _seen + (path,)), data)
+    return data
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "literal_error":
+            msg = f"{msg} (got {e.get('input')!r})"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def build_config(raw: dict, source: str = "<config>", schema: type[BaseModel] = SVIConfig):
+    """Validate a raw dict, applying the variant's values under the explicit ones."""
+    variant = raw.get("variant")
+    if isinstance(variant, str) and variant in VARIANTS:
+        raw = deep_merge(VARIANTS[variant], raw)
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = (), schema=SVIConfig):
+    """Load `path` (or the defaults), apply dotted overrides, validate."""
+    raw = read_yaml(path) if path else {}
+    for text in overrides:
+        raw = deep_merge(raw, parse_override(text))
+    source = str(path) if path else "<defaults>"
+    if overrides:
+        source += " with overrides " + " ".join(overrides)
+    return build_config(raw, source, schema)
+
+
+def save_config(cfg: BaseModel, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

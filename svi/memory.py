@@ -1,0 +1,751 @@
+"""Error replay memory of SVI: banks of the model's own errors, slotted by timestep (METHOD.md §3-4).
+
+ERFT (error-recycling fine-tuning) banks two errors per training step, one integrated to the noise end
+(E_noi) and one to the clean end (E_vid, also served as E_img), and later injects errors sampled from
+the banks into the inputs. `ReplayMemory` holds the two banks; `ErrorBank` is one bank.
+
+An `ErrorBank` is a single pool tensor `data` [R, E] (R reserved rows, E = prod(entry_shape)) plus
+small per-row indexes; a slot table maps each of the `num_slots` timestep slots to its rows. Rows are
+handed out in order 0, 1, 2, ... and never freed, so on CPU (Linux) resident memory grows with the rows
+actually written: the untouched pages of the one large `torch.empty` are not resident. On CUDA the
+reservation is real: the whole budget is taken up front, so pass an explicit `budget_bytes` there.
+
+When a slot is full the new error replaces a stored one: the nearest in L2 (`l2`, the paper's choice,
+keeps the slot diverse), a uniformly random one (`random`) or the oldest (`fifo`). The nearest entry is
+found either by reading the whole slot (`exact`) or from a count-sketch of every entry (`fast`): the
+sketch distances pick `rerank` candidates and only those rows are read.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import psutil
+import torch
+from torch import Tensor
+
+from svi.flow import nearest_index
+
+logger = logging.getLogger(__name__)
+
+REPLACEMENTS = ("l2", "random", "fifo")
+SEARCHES = ("fast", "exact")
+AUTO_BUDGET_FRACTION = 0.4  # of physical RAM, shared by the processes of one node
+STATE_VERSION = 1
+# Rows per chunk of the exact search: a float32 buffer of at most 16 MiB (below glibc's largest
+# mmap threshold, so it is reused rather than page-faulted in again on every call).
+_CHUNK_ELEMENTS = 1 << 22
+_GIB = float(1 << 30)
+
+
+def auto_budget_bytes(device: str | torch.device = "cpu") -> int:
+    """The default memory budget: 40% of physical RAM divided by the processes on this node.
+
+    The node's processes are counted by LOCAL_WORLD_SIZE (set by torchrun and DeepSpeed). On CUDA the
+    pool is really allocated up front, so no automatic budget is guessed there.
+    """
+    device = torch.device(device)
+    if device.type != "cpu":
+        raise ValueError(
+            f"budget_bytes=None (auto) is only supported for CPU banks, got device {device}: on "
+            "accelerators the whole budget is allocated up front. Pass budget_bytes explicitly."
+        )
+    local_world_size = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+    return int(AUTO_BUDGET_FRACTION * psutil.virtual_memory().total) // local_world_size
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _parse_dtype(name: str | torch.dtype) -> torch.dtype:
+    if isinstance(name, torch.dtype):
+        return name
+    dtype = getattr(torch, str(name).removeprefix("torch."), None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r}; use a torch dtype name such as 'bfloat16'")
+    return dtype
+
+
+_INT_OF_SIZE = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _cpu_prefix(t: Tensor, n: int) -> Tensor:
+    """The first n rows of t as a CPU tensor whose storage holds exactly those rows.
+
+    torch.save writes a view's whole storage, so t[:n] of a large pool would write the whole
+    reservation. On CPU the rows are aliased through numpy (no copy); elsewhere they are copied.
+    """
+    if t.device.type != "cpu":
+        return t[:n].cpu()
+    raw = t[:n].view(_INT_OF_SIZE[t.element_size()]).numpy()  # numpy has no bfloat16
+    return torch.from_numpy(raw).view(t.dtype)
+
+
+class ErrorBank:
+    """One bank of error tensors in `num_slots` timestep slots of up to `capacity` entries each.
+
+    Args:
+        entry_shape: shape of one error, e.g. (16, 21, 60, 104) for a 480x832x81 Wan latent.
+        num_slots: number of timestep slots (50: the inference schedule).
+        capacity: entries per slot (500 in SVI).
+        dtype: storage dtype of the errors (bf16 as in SVI).
+        device: where the pool lives. CPU pages are committed lazily; CUDA reserves the budget now.
+        replacement: what a new error replaces in a full slot: "l2" (the nearest entry), "random",
+            or "fifo" (the oldest).
+        search: how "l2" finds the nearest entry: "exact" reads every entry of the slot; "fast" ranks
+            the entries by count-sketch distance and reads only the `rerank` best candidates.
+        budget_bytes: memory cap for data and indexes; None = 40% of RAM / LOCAL_WORLD_SIZE (CPU only).
+        sketch_dim: count-sketch width (fast search): 4096 floats = 16 KiB per entry, 0.4% of a 4 MiB
+            error; picks within 1% of the nearest ~99% of the time on 500 structured errors (see `nearest`).
+        rerank: candidates whose exact distance is computed in fast search.
+        seed: seeds the bank's generator (sampling, random replacement) and the sketch hash.
+        name: prefix of the keys of `stats()`.
+
+    Once the budget's rows are used, a new error replaces an entry of its own slot (chosen by the
+    policy) even if the slot is not full; an empty slot takes the policy's entry from the fullest slot
+    (for l2: that slot's entry nearest to the new error). A warning is logged the first time.
+    """
+
+    def __init__(
+        self,
+        entry_shape: Sequence[int],
+        num_slots: int = 50,
+        capacity: int = 500,
+        *,
+        dtype: torch.dtype = torch.bfloat16,
+        device: str | torch.device = "cpu",
+        replacement: str = "l2",
+        search: str = "fast",
+        budget_bytes: int | None = None,
+        sketch_dim: int = 4096,
+        rerank: int = 8,
+        seed: int = 0,
+        name: str = "bank",
+    ) -> None:
+        if replacement not in REPLACEMENTS:
+            raise ValueError(f"replacement must be one of {REPLACEMENTS}, got {replacement!r}")
+        if search not in SEARCHES:
+            raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
+        if num_slots < 1 or capacity < 1:
+            raise ValueError(f"num_slots and capacity must be >= 1, got {num_slots} and {capacity}")
+        if sketch_dim < 1 or rerank < 1:
+            raise ValueError(f"sketch_dim and rerank must be >= 1, got {sketch_dim} and {rerank}")
+        if not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating point dtype, got {dtype}")
+        self.entry_shape = tuple(int(s) for s in entry_shape)
+        self.numel = math.prod(self.entry_shape)
+        if self.numel < 1:
+            raise ValueError(f"entry_shape must have at least one element, got {self.entry_shape}")
+        self.num_slots = int(num_slots)
+        self.capacity = int(capacity)
+        self.dtype = dtype
+        self.device = torch.device(device)
+        self.replacement = replacement
+        self.search = search
+        self.sketch_dim = int(sketch_dim)
+        self.rerank = int(rerank)
+        self.seed = int(seed)
+        self.name = name
+        self.use_sketch = replacement == "l2" and search == "fast"
+        self.itemsize = torch.empty((), dtype=dtype).element_size()
+
+        # Exact accounting: per-row data + norm2 (+ sketch); fixed slot tables (+ sketch hash).
+        self.row_nbytes = self.numel * self.itemsize + 4 + (4 * self.sketch_dim if self.use_sketch else 0)
+        self.fixed_nbytes = 8 * self.num_slots * (self.capacity + 2) + (
+            4 * self.numel if self.use_sketch else 0
+        )
+        self.budget_bytes = int(auto_budget_bytes(self.device) if budget_bytes is None else budget_bytes)
+        fit_rows = (self.budget_bytes - self.fixed_nbytes) // self.row_nbytes
+        if fit_rows < 1:
+            need = self.fixed_nbytes + self.row_nbytes
+            raise ValueError(
+                f"ErrorBank {name!r}: a budget of {self.budget_bytes} bytes ({self.budget_bytes / _GIB:.3g} GiB) "
+                f"does not fit one entry of shape {self.entry_shape} ({self.row_nbytes} bytes per entry incl. "
+                f"indexes, {self.fixed_nbytes} bytes of tables). Set budget_bytes >= {need}."
+            )
+        self.reserved_rows = int(min(self.num_slots * self.capacity, fit_rows))
+
+        # Allocated once; on CPU only the rows written become resident (rows are used in order).
+        self.data = torch.empty(self.reserved_rows, self.numel, dtype=dtype, device=self.device)  # [R, E]
+        self.norm2 = torch.empty(self.reserved_rows, dtype=torch.float32, device=self.device)  # [R]
+        self.sketch: Tensor | None = None
+        self._hash: Tensor | None = None
+        if self.use_sketch:
+            self.sketch = torch.empty(
+                self.reserved_rows, self.sketch_dim, dtype=torch.float32, device=self.device
+            )
+            # One int32 code per element in [0, 2m): bucket = code % m, sign = + below m, - above.
+            # Fixed by the seed, so it is rebuilt identically instead of being saved.
+            hash_gen = torch.Generator().manual_seed(self.seed + (1 << 32))
+            self._hash = torch.randint(
+                0, 2 * self.sketch_dim, (self.numel,), generator=hash_gen, dtype=torch.int32
+            ).to(self.device)  # [E]
+        # Small tables stay on CPU so bookkeeping never syncs with an accelerator.
+        self.rows = torch.full((self.num_slots, self.capacity), -1, dtype=torch.int64)  # [S, C]
+        self.count = torch.zeros(self.num_slots, dtype=torch.int64)  # [S]
+        self.fifo = torch.zeros(self.num_slots, dtype=torch.int64)  # [S] position of the oldest entry
+        self.used_rows = 0
+        self.budget_full = False
+        self._generator = torch.Generator().manual_seed(self.seed)
+
+    # ----------------------------------------------------------------------------------- sizes
+    @property
+    def counts(self) -> Tensor:
+        """Entries per slot, LongTensor [num_slots] (a copy)."""
+        return self.count.clone()
+
+    def __len__(self) -> int:
+        return int(self.count.sum())
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of stored error data: entries * elements * itemsize."""
+        return len(self) * self.numel * self.itemsize
+
+    @property
+    def index_nbytes(self) -> int:
+        """Bytes of the indexes: norm2 and sketches of the used rows, slot tables, sketch hash."""
+        return self.used_rows * (self.row_nbytes - self.numel * self.itemsize) + self.fixed_nbytes
+
+    def __repr__(self) -> str:
+        return (
+            f"ErrorBank(name={self.name!r}, entry_shape={self.entry_shape}, entries={len(self)}, "
+            f"rows={self.used_rows}/{self.reserved_rows}, replacement={self.replacement!r}, search={self.search!r})"
+        )
+
+    # ------------------------------------------------------------------------------------- add
+    def add(self, slot: int, error: Tensor) -> bool:
+        """Store `error` (entry_shape, any float dtype/device) in `slot`; returns False if it was skipped.
+
+        A non-finite error is skipped with a warning: one NaN would poison every later l2 search.
+        """
+        slot = self._check_slot(slot)
+        x, xf = self._prepare(error)
+        if not bool(torch.isfinite(xf).all()):
+            logger.warning("ErrorBank %r: skipped a non-finite error for slot %d", self.name, slot)
+            return False
+        sk = self._sketch(xf) if self.use_sketch else None
+        n = int(self.count[slot])
+        if n < self.capacity and self.used_rows < self.reserved_rows:
+            row = self.used_rows
+            self.used_rows += 1
+            self.rows[slot, n] = row
+            self.count[slot] = n + 1
+        elif n > 0:
+            if n < self.capacity:
+                self._note_budget_full()
+            pos = self._choose(slot, xf, sk)
+            row = int(self.rows[slot, pos])
+            if self.replacement == "fifo":
+                self.fifo[slot] = (pos + 1) % n
+        else:
+            # Budget used up and this slot empty: move the policy's entry of the fullest slot here.
+            self._note_budget_full()
+            donor = int(self.count.argmax())
+            row = self._remove(donor, self._choose(donor, xf, sk))
+            self.rows[slot, 0] = row
+            self.count[slot] = 1
+            self.fifo[slot] = 0
+        self.data[row].copy_(x)
+        self.norm2[row] = xf.dot(xf)
+        if sk is not None:
+            self.sketch[row] = sk
+        return True
+
+    def _check_slot(self, slot: int) -> int:
+        slot = int(slot)
+        if not 0 <= slot < self.num_slots:
+            raise IndexError(
+                f"slot {slot} out of range for ErrorBank {self.name!r} with {self.num_slots} slots"
+            )
+        return slot
+
+    def _prepare(self, error: Tensor) -> tuple[Tensor, Tensor]:
+        """Flatten and round to the storage dtype; returns (x [E] dtype, xf [E] float32 of the rounded x)."""
+        shape = tuple(error.shape)
+        if shape != self.entry_shape and shape != (1, *self.entry_shape):
+            raise ValueError(
+                f"ErrorBank {self.name!r} stores errors of shape {self.entry_shape}, got {shape}; "
+                "pass one error at a time (a leading batch dimension of 1 is accepted)"
+            )
+        if not error.is_floating_point():
+            raise ValueError(f"errors must be floating point tensors, got {error.dtype}")
+        x = error.detach().reshape(-1).to(device=self.device, dtype=self.dtype)  # [E]
+        return x, x.float()
+
+    def _sketch(self, xf: Tensor) -> Tensor:
+        """Count-sketch of a flat float32 vector: sketch[b] = sum over h(j) = b of s(j) x_j. [m]"""
+        buckets = torch.zeros(2 * self.sketch_dim, dtype=torch.float32, device=xf.device)
+        buckets.index_add_(0, self._hash, xf)
+        return buckets[: self.sketch_dim] - buckets[self.sketch_dim :]
+
+    def _note_budget_full(self) -> None:
+        if not self.budget_full:
+            self.budget_full = True
+            logger.warning(
+                "ErrorBank %r reached its memory budget of %.3g GiB with %d entries (full slots would need "
+                "%.3g GiB); further errors replace stored ones. Raise budget_bytes to keep more.",
+                self.name,
+                self.budget_bytes / _GIB,
+                len(self),
+                (self.fixed_nbytes + self.num_slots * self.capacity * self.row_nbytes) / _GIB,
+            )
+
+    def _choose(self, slot: int, xf: Tensor, sk: Tensor | None) -> int:
+        """Position (in the slot) of the entry the replacement policy gives up for the new error."""
+        n = int(self.count[slot])
+        if self.replacement == "random":
+            return int(torch.randint(n, (1,), generator=self._generator))
+        if self.replacement == "fifo":
+            return int(self.fifo[slot])
+        return self._nearest(slot, xf, sk, self.search)
+
+    def _remove(self, slot: int, pos: int) -> int:
+        """Take position `pos` out of `slot`, keeping the others in age order; returns its row."""
+        n = int(self.count[slot])
+        row = int(self.rows[slot, pos])
+        self.rows[slot, pos : n - 1] = self.rows[slot, pos + 1 : n].clone()
+        self.rows[slot, n - 1] = -1
+        self.count[slot] = n - 1
+        oldest = int(self.fifo[slot]) - (1 if pos < int(self.fifo[slot]) else 0)
+        self.fifo[slot] = oldest % (n - 1) if n > 1 else 0
+        return row
+
+    # --------------------------------------------------------------------------------- search
+    def nearest(self, slot: int, error: Tensor, *, search: str | None = None) -> int:
+        """Position in `slot` of the stored entry nearest to `error` in L2; the bank is not changed.
+
+        This is the choice `add` makes under replacement="l2". `search` defaults to the bank's mode;
+        "fast" needs a bank built with search="fast" (its sketches).
+
+        Fast search ranks entries by ||sketch_i - sketch_x||^2, an unbiased estimate of ||e_i - x||^2
+        whose relative error is about sqrt(2 / sketch_dim) whatever the norms are, then returns the
+        exact nearest of the `rerank` best. (Estimating norm2_i + ||x||^2 - 2 <sketch_i, sketch_x>
+        instead has an error proportional to the norms, which is large for errors sharing a pattern.)
+        """
+        slot = self._check_slot(slot)
+        search = self.search if search is None else search
+        if search not in SEARCHES:
+            raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
+        if search == "fast" and not self.use_sketch:
+            raise ValueError(
+                f"ErrorBank {self.name!r} keeps no sketches; build it with replacement='l2', search='fast'"
+            )
+        if int(self.count[slot]) == 0:
+            raise ValueError(f"slot {slot} of ErrorBank {self.name!r} is empty: nothing to compare with")
+        _, xf = self._prepare(error)
+        return self._nearest(slot, xf, self._sketch(xf) if search == "fast" else None, search)
+
+    def distances(self, slot: int, error: Tensor) -> Tensor:
+        """Exact squared L2 distances from `error` (rounded to the bank's dtype) to the entries of `slot`.
+
+        float32 [count[slot]] on the bank's device, in position order.
+        """
+        slot = self._check_slot(slot)
+        _, xf = self._prepare(error)
+        return self._exact_d2(self.rows[slot, : int(self.count[slot])], xf)
+
+    def _nearest(self, slot: int, xf: Tensor, sk: Tensor | None, search: str) -> int:
+        rows = self.rows[slot, : int(self.count[slot])]  # [n]
+        if search == "exact" or rows.numel() <= self.rerank:
+            return int(self._exact_d2(rows, xf).argmin())
+        rows_dev = rows.to(self.device)
+        est = (self.sketch.index_select(0, rows_dev) - sk).square_().sum(dim=1)  # [n], reads 4m bytes/entry
+        cand = est.topk(self.rerank, largest=False).indices.cpu()  # [rerank] positions
+        return int(cand[int(self._exact_d2(rows[cand], xf).argmin())])
+
+    def _exact_d2(self, rows: Tensor, xf: Tensor) -> Tensor:
+        """||e_i - x||^2 = norm2_i + ||x||^2 - 2 <e_i, x> in float32 for the given rows. [k]"""
+        out = torch.empty(rows.numel(), dtype=torch.float32, device=self.device)
+        x_norm2 = xf.dot(xf)
+        step = min(rows.numel(), max(1, _CHUNK_ELEMENTS // self.numel))
+        # One small float32 buffer, refilled per chunk: rows are converted straight into it (no gather
+        # copy), and a buffer this size is reused by malloc instead of being mapped fresh every time.
+        buf = torch.empty(step, self.numel, dtype=torch.float32, device=self.device)  # [b, E]
+        row_list = rows.tolist()
+        for i in range(0, len(row_list), step):
+            chunk = row_list[i : i + step]
+            for j, row in enumerate(chunk):
+                buf[j].copy_(self.data[row])
+            dots = buf[: len(chunk)] @ xf  # [b]
+            out[i : i + len(chunk)] = self.norm2[rows[i : i + step].to(self.device)] + x_norm2 - 2 * dots
+        return out.clamp_min_(0)
+
+    # --------------------------------------------------------------------------------- sample
+    def sample(
+        self, slot: int, *, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> Tensor | None:
+        """A uniformly random entry of `slot` as a new tensor of entry_shape; None if the slot is empty."""
+        slot = self._check_slot(slot)
+        n = int(self.count[slot])
+        if n == 0:
+            return None
+        pos = int(torch.randint(n, (1,), generator=self._generator))
+        return self._read(int(self.rows[slot, pos]), device, dtype)
+
+    def sample_any(
+        self, *, device: str | torch.device | None = None, dtype: torch.dtype = torch.float32
+    ) -> Tensor | None:
+        """A uniformly random entry over all slots (each entry equally likely); None if the bank is empty."""
+        total = len(self)
+        if total == 0:
+            return None
+        k = int(torch.randint(total, (1,), generator=self._generator))
+        ends = self.count.cumsum(0)  # [S]
+        slot = int(torch.searchsorted(ends, torch.tensor(k), right=True))
+        pos = k - (int(ends[slot]) - int(self.count[slot]))
+        return self._read(int(self.rows[slot, pos]), device, dtype)
+
+    def entries(self, slot: int, *, dtype: torch.dtype = torch.float32) -> Tensor:
+        """A copy of all entries of `slot` in position order, [count, *entry_shape] (debugging, tests)."""
+        slot = self._check_slot(slot)
+        rows = self.rows[slot, : int(self.count[slot])].to(self.device)
+        return self.data.index_select(0, rows).to(dtype).view(-1, *self.entry_shape)
+
+    def _read(self, row: int, device: str | torch.device | None, dtype: torch.dtype) -> Tensor:
+        device = self.device if device is None else device
+        return self.data[row].to(device=device, dtype=dtype, copy=True).view(self.entry_shape)
+
+    # ---------------------------------------------------------------------------------- stats
+    def stats(self) -> dict[str, float]:
+        """Flat metrics for logging: fill (total and per slot), mean L2 norm per non-empty slot, bytes."""
+        out = {f"{self.name}/fill": float(len(self))}
+        counts = self.count.tolist()
+        for i, c in enumerate(counts):
+            out[f"{self.name}/fill/slot_{i:02d}"] = float(c)
+        valid = self.rows >= 0  # [S, C]
+        if bool(valid.any()):
+            slot_of = torch.arange(self.num_slots).unsqueeze(1).expand_as(self.rows)[valid]  # [N]
+            norms = self.norm2[self.rows[valid].to(self.device)].double().sqrt().cpu()  # [N]
+            sums = torch.zeros(self.num_slots, dtype=torch.float64).index_add_(0, slot_of, norms)
+            for i, c in enumerate(counts):
+                if c > 0:
+                    out[f"{self.name}/norm/slot_{i:02d}"] = float(sums[i]) / c
+        out[f"{self.name}/bytes"] = float(self.nbytes)
+        return out
+
+    # ---------------------------------------------------------------------------------- state
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (budget resolved), as plain values."""
+        return {
+            "entry_shape": list(self.entry_shape),
+            "num_slots": self.num_slots,
+            "capacity": self.capacity,
+            "dtype": _dtype_name(self.dtype),
+            "device": str(self.device),
+            "replacement": self.replacement,
+            "search": self.search,
+            "budget_bytes": self.budget_bytes,
+            "sketch_dim": self.sketch_dim,
+            "rerank": self.rerank,
+            "seed": self.seed,
+            "name": self.name,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Used rows, tables, counters and generator state, as CPU tensors.
+
+        Like nn.Module.state_dict, on CPU the row tensors alias the bank (no copy): save the dict before
+        changing the bank again. Only the used rows are included, never the whole reservation.
+        """
+        n = self.used_rows
+        return {
+            "version": STATE_VERSION,
+            "config": self.config(),
+            "data": _cpu_prefix(self.data, n),  # [n, E]
+            "norm2": _cpu_prefix(self.norm2, n),  # [n]
+            "sketch": None if self.sketch is None else _cpu_prefix(self.sketch, n),  # [n, m]
+            "rows": self.rows.clone(),
+            "count": self.count.clone(),
+            "fifo": self.fifo.clone(),
+            "used_rows": n,
+            "budget_full": self.budget_full,
+            "generator": self._generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a `state_dict()`; the bank then behaves exactly as the saved one would have.
+
+        The shape, slot count, capacity and dtype must match; replacement policy and search are this
+        bank's own (sketches are recomputed if the saved ones do not fit them).
+        """
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(
+                f"unsupported ErrorBank state version {state.get('version')!r}, expected {STATE_VERSION}"
+            )
+        cfg = state["config"]
+        mine = self.config()
+        diffs = []
+        for key in ("entry_shape", "num_slots", "capacity", "dtype"):
+            saved = [int(s) for s in cfg[key]] if key == "entry_shape" else cfg[key]
+            if saved != mine[key]:
+                diffs.append(f"{key}: saved {saved!r}, this bank {mine[key]!r}")
+        if diffs:
+            raise ValueError(
+                f"cannot load state into ErrorBank {self.name!r}, the configuration differs ("
+                + "; ".join(diffs)
+                + "). Build the bank with the saved values, e.g. ErrorBank.from_state_dict(state)."
+            )
+        n = int(state["used_rows"])
+        if n > self.reserved_rows:
+            need = self.fixed_nbytes + n * self.row_nbytes
+            raise ValueError(
+                f"the saved ErrorBank {self.name!r} holds {n} rows but this bank's budget of "
+                f"{self.budget_bytes} bytes fits only {self.reserved_rows}; set budget_bytes >= {need}."
+            )
+        self.data[:n].copy_(state["data"])
+        self.norm2[:n].copy_(state["norm2"])
+        if self.sketch is not None:
+            saved = state.get("sketch")
+            if saved is not None and cfg["sketch_dim"] == self.sketch_dim and cfg["seed"] == self.seed:
+                self.sketch[:n].copy_(saved)
+            else:
+                for row in range(n):
+                    self.sketch[row] = self._sketch(self.data[row].float())
+        self.rows.copy_(state["rows"])
+        self.count.copy_(state["count"])
+        self.fifo.copy_(state["fifo"])
+        self.used_rows = n
+        self.budget_full = bool(state["budget_full"])
+        self._generator.set_state(state["generator"])
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any], **overrides: Any) -> ErrorBank:
+        """A bank built from the saved configuration (overrides win, e.g. device=...) and loaded."""
+        cfg = {**state["config"], **overrides}
+        cfg["dtype"] = _parse_dtype(cfg["dtype"])
+        bank = cls(cfg.pop("entry_shape"), cfg.pop("num_slots"), cfg.pop("capacity"), **cfg)
+        bank.load_state_dict(state)
+        return bank
+
+
+class ReplayMemory:
+    """The two error banks of SVI: `noise` (E_noi) and `clean` (E_vid and E_img), slotted by sigma.
+
+    Args:
+        entry_shape: shape of one error (the latent shape without batch dimension).
+        slot_sigmas: [num_slots] sigmas the slots are anchored at; SVI uses the inference schedule,
+            svi.flow.shifted_sigmas(50, 5.0). A training sigma goes to the nearest slot.
+        capacity: entries per slot in each bank.
+        budget_bytes: memory cap of the whole memory, split evenly between the banks; None = 40% of
+            physical RAM / LOCAL_WORLD_SIZE.
+        **bank_kwargs: dtype, device, replacement, search, sketch_dim, rerank, seed of `ErrorBank`.
+            The banks get seeds 2*seed and 2*seed + 1.
+    """
+
+    def __init__(
+        self,
+        entry_shape: Sequence[int],
+        slot_sigmas: Tensor,
+        capacity: int = 500,
+        *,
+        budget_bytes: int | None = None,
+        **bank_kwargs: Any,
+    ) -> None:
+        for key in ("num_slots", "name"):
+            if key in bank_kwargs:
+                raise TypeError(f"ReplayMemory sets {key!r} of its banks itself; do not pass it")
+        self.slot_sigmas = torch.as_tensor(slot_sigmas, dtype=torch.float64).detach().cpu().reshape(-1)  # [S]
+        if self.slot_sigmas.numel() < 1:
+            raise ValueError(
+                "slot_sigmas must hold at least one sigma, e.g. svi.flow.shifted_sigmas(50, 5.0)"
+            )
+        self.seed = int(bank_kwargs.pop("seed", 0))
+        self.capacity = int(capacity)
+        device = bank_kwargs.get("device", "cpu")
+        self.budget_bytes = int(auto_budget_bytes(device) if budget_bytes is None else budget_bytes)
+        self._bank_kwargs = dict(bank_kwargs)
+        num_slots = self.slot_sigmas.numel()
+        half = self.budget_bytes // 2
+        self.noise = ErrorBank(
+            entry_shape,
+            num_slots,
+            capacity,
+            budget_bytes=half,
+            seed=2 * self.seed,
+            name="noise",
+            **bank_kwargs,
+        )
+        self.clean = ErrorBank(
+            entry_shape,
+            num_slots,
+            capacity,
+            budget_bytes=half,
+            seed=2 * self.seed + 1,
+            name="clean",
+            **bank_kwargs,
+        )
+
+    @property
+    def entry_shape(self) -> tuple[int, ...]:
+        return self.noise.entry_shape
+
+    @property
+    def num_slots(self) -> int:
+        return self.slot_sigmas.numel()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of stored error data in both banks."""
+        return self.noise.nbytes + self.clean.nbytes
+
+    def __repr__(self) -> str:
+        return f"ReplayMemory(noise={self.noise!r}, clean={self.clean!r})"
+
+    def slot(self, sigma: float | Tensor) -> int:
+        """The slot whose anchor sigma is nearest to `sigma`."""
+        return int(nearest_index(float(sigma), self.slot_sigmas))
+
+    def bank(
+        self,
+        sigma: float | Tensor,
+        noise_error: Tensor,
+        clean_error: Tensor,
+        *,
+        keep: bool = True,
+        gather: bool = False,
+    ) -> int:
+        """Bank one error pair at slot(sigma) if `keep`; returns the number of pairs banked on this rank.
+
+        With `gather=True` and an initialised process group of more than one rank, this is a collective:
+        every rank must call it in the same step. The keep flags, sigmas and errors of all ranks are
+        gathered and every rank banks every kept pair in rank order, so all ranks hold the same memory.
+        SVI gathers during a warmup (its first 50 steps) and then banks each rank's own errors only;
+        that schedule is the caller's choice. A pair with a non-finite error is skipped.
+        """
+        dist = torch.distributed
+        if not (gather and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            if not keep or not (self._finite(noise_error) and self._finite(clean_error)):
+                return 0
+            slot = self.slot(sigma)
+            return int(self.noise.add(slot, noise_error) and self.clean.add(slot, clean_error))
+
+        world = dist.get_world_size()
+        comm_device = noise_error.device
+        if dist.get_backend() == "gloo":
+            comm_device = torch.device("cpu")
+        elif dist.get_backend() == "nccl" and comm_device.type == "cpu":
+            comm_device = torch.device("cuda", torch.cuda.current_device())
+        # CPU tensors go through gloo, which may lack bf16 collectives: send float32 there.
+        on_cpu = comm_device.type == "cpu"
+        flags = torch.tensor(
+            [float(bool(keep)), float(sigma)], dtype=torch.float64, device=comm_device
+        )  # [2]
+        all_flags = [torch.empty_like(flags) for _ in range(world)]
+        dist.all_gather(all_flags, flags)
+        kept = [(r, float(f[1])) for r, f in enumerate(f.cpu() for f in all_flags) if f[0] > 0.5]
+        if not kept:
+            return 0  # every rank sees the same flags, so every rank skips the error gather
+        comm_dtype = torch.float32 if on_cpu else torch.promote_types(noise_error.dtype, clean_error.dtype)
+        payload = torch.stack(
+            [
+                noise_error.detach().reshape(-1).to(device=comm_device, dtype=comm_dtype),
+                clean_error.detach().reshape(-1).to(device=comm_device, dtype=comm_dtype),
+            ]
+        )  # [2, E]
+        gathered = [torch.empty_like(payload) for _ in range(world)]
+        dist.all_gather(gathered, payload)
+        banked = 0
+        for r, sig in kept:
+            noise_r, clean_r = gathered[r][0].view(self.entry_shape), gathered[r][1].view(self.entry_shape)
+            if self._finite(noise_r) and self._finite(clean_r):
+                slot = self.slot(sig)
+                banked += int(self.noise.add(slot, noise_r) and self.clean.add(slot, clean_r))
+        return banked
+
+    @staticmethod
+    def _finite(t: Tensor) -> bool:
+        if bool(torch.isfinite(t).all()):
+            return True
+        logger.warning("ReplayMemory: skipped an error pair with non-finite values")
+        return False
+
+    def sample_noise(self, sigma: float | Tensor, **kw: Any) -> Tensor | None:
+        """A random noise-end error (E_noi) of slot(sigma), or None while that slot is empty."""
+        return self.noise.sample(self.slot(sigma), **kw)
+
+    def sample_clean(self, sigma: float | Tensor, **kw: Any) -> Tensor | None:
+        """A random clean-end error (E_vid) of slot(sigma), or None while that slot is empty."""
+        return self.clean.sample(self.slot(sigma), **kw)
+
+    def sample_clean_any(self, **kw: Any) -> Tensor | None:
+        """A random clean-end error from any slot (E_img), or None while the clean bank is empty."""
+        return self.clean.sample_any(**kw)
+
+    def stats(self) -> dict[str, float]:
+        return {**self.noise.stats(), **self.clean.stats()}
+
+    # ---------------------------------------------------------------------------------- state
+    def config(self) -> dict[str, Any]:
+        kwargs = dict(self._bank_kwargs)
+        if "dtype" in kwargs:
+            kwargs["dtype"] = _dtype_name(kwargs["dtype"])
+        if "device" in kwargs:
+            kwargs["device"] = str(kwargs["device"])
+        return {
+            "entry_shape": list(self.entry_shape),
+            "capacity": self.capacity,
+            "budget_bytes": self.budget_bytes,
+            "seed": self.seed,
+            "bank_kwargs": kwargs,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "config": self.config(),
+            "slot_sigmas": self.slot_sigmas.clone(),
+            "noise": self.noise.state_dict(),
+            "clean": self.clean.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported ReplayMemory state version {state.get('version')!r}")
+        saved = state["slot_sigmas"]
+        if saved.shape != self.slot_sigmas.shape or not torch.allclose(saved.double(), self.slot_sigmas):
+            raise ValueError(
+                "the saved memory's slot_sigmas differ from this memory's; build it with the saved ones "
+                "(ReplayMemory.from_state_dict does)"
+            )
+        self.noise.load_state_dict(state["noise"])
+        self.clean.load_state_dict(state["clean"])
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any], **overrides: Any) -> ReplayMemory:
+        """A memory built from the saved configuration (overrides win, e.g. device=...) and loaded."""
+        cfg = state["config"]
+        kwargs = {**cfg["bank_kwargs"], "seed": cfg["seed"], "budget_bytes": cfg["budget_bytes"], **overrides}
+        if "dtype" in kwargs:
+            kwargs["dtype"] = _parse_dtype(kwargs["dtype"])
+        capacity = kwargs.pop("capacity", cfg["capacity"])
+        memory = cls(cfg["entry_shape"], state["slot_sigmas"], capacity, **kwargs)
+        memory.load_state_dict(state)
+        return memory
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the memory to `path` atomically (a temporary file beside it, then os.replace)."""
+        path = os.fspath(path)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(self.state_dict(), f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, **overrides: Any) -> ReplayMemory:
+        """Read a memory written by `save`. The file is memory-mapped, so loading needs no second copy."""
+        state = torch.load(os.fspath(path), map_location="cpu", weights_only=True, mmap=True)
+        return cls.from_state_dict(state, **overrides)

@@ -1,0 +1,427 @@
+"""ERFT training entry: `python -m svi.train --config FILE [key=value ...]`.
+
+Runs under `deepspeed`, `torchrun` or plain `python` (one process), on CPU (gloo) or GPU (nccl).
+The transformer with its LoRA is wrapped in a DeepSpeed ZeRO-2 engine with a client AdamW (no fused
+ops to compile); the frozen encoders (VAE, umT5, CLIP) run beside it. Each rank keeps its own replay
+memory in host RAM.
+
+Layout of `train.output_dir`:
+    config.yaml                   the resolved configuration
+    metrics.jsonl                 one JSON line per logged step (rank 0), for the harness to forward
+    checkpoints/latest            the tag of the newest complete checkpoint
+    checkpoints/step_00000100/    DeepSpeed state (LoRA weights and optimizer shards),
+                                  replay_rank{r}.pt and rng_rank{r}.pt per rank, lora.safetensors
+    lora.safetensors              the final adapter (diffusers format)
+A run resumes from `checkpoints/latest` by default (train.resume). A checkpoint becomes `latest`
+only after every rank has written its part, so a run killed mid-save resumes from the previous one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from svi import flow
+from svi.backbone import WeightsNotFoundError, load_backbone
+from svi.batch import encode_batch
+from svi.config import ConfigError, SVIConfig, load_config, save_config
+from svi.data import BadVideoError, VideoClipDataset, collate
+from svi.erft import Recycler
+from svi.lora import add_lora, export_lora
+from svi.memory import ReplayMemory
+
+log = logging.getLogger("svi.train")
+
+MetricsCallback = Callable[[int, dict[str, float]], None]
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+# -- distributed set-up ----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def init_distributed() -> tuple[int, int, torch.device]:
+    """Join the process group the launcher describes (or make a one-process one). -> rank, world, device."""
+    import deepspeed
+
+    if "RANK" not in os.environ:  # plain `python -m svi.train`: a group of one
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1")
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def deepspeed_config(cfg: SVIConfig, world: int, bf16: bool) -> dict:
+    t = cfg.train
+    return {
+        "train_micro_batch_size_per_gpu": t.micro_batch,
+        "gradient_accumulation_steps": t.grad_accum,
+        "train_batch_size": t.micro_batch * t.grad_accum * world,
+        "gradient_clipping": t.grad_clip,
+        "bf16": {"enabled": bf16},
+        "zero_optimization": {"stage": t.zero_stage},
+        "zero_allow_untested_optimizer": True,  # the client torch AdamW
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+
+
+# -- data order ---------------------------------------------------------------------------------
+
+
+class ClipStream(torch.utils.data.Dataset):
+    """Position p of the global sample stream -> (epoch, index) -> a clip, deterministic from the seed.
+
+    Rank r reads positions m*W*B + r*B + j (micro step m, world W, micro batch B), so resuming at
+    micro step m reads exactly what an uninterrupted run would have.
+    """
+
+    def __init__(self, clips: VideoClipDataset, seed: int):
+        self.clips, self.seed = clips, seed
+        self._perm_epoch, self._perm = -1, None
+
+    def locate(self, position: int) -> tuple[int, int]:
+        n = len(self.clips)
+        epoch = position // n
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._perm, self._perm_epoch = torch.randperm(n, generator=g), epoch
+        return epoch, int(self._perm[position % n])
+
+    def __len__(self) -> int:
+        return 2**62
+
+    def __getitem__(self, position: int) -> dict:
+        epoch, index = self.locate(position)
+        self.clips.set_epoch(epoch)
+        return self.clips[index]
+
+
+def micro_batches(stream: ClipStream, cfg: SVIConfig, rank: int, world: int, start_micro: int):
+    b = cfg.train.micro_batch
+
+    def positions():
+        m = start_micro
+        while True:
+            base = m * world * b + rank * b
+            yield from range(base, base + b)
+            m += 1
+
+    loader = torch.utils.data.DataLoader(
+        stream,
+        batch_size=b,
+        sampler=positions(),
+        collate_fn=collate,
+        num_workers=cfg.data.num_workers,
+        persistent_workers=cfg.data.num_workers > 0,
+    )
+    return iter(loader)
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+
+
+def latest_checkpoint(ckpt_dir: Path) -> str | None:
+    f = ckpt_dir / "latest"
+    if not f.is_file():
+        return None
+    tag = f.read_text().strip()
+    return tag if (ckpt_dir / tag).is_dir() else None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def save_checkpoint(engine, ckpt_dir: Path, step: int, memory, recycler, cfg: SVIConfig, rank: int) -> str:
+    tag = f"step_{step:08d}"
+    engine.save_checkpoint(
+        str(ckpt_dir), tag=tag, client_state={"step": step}, save_latest=False, exclude_frozen_parameters=True
+    )
+    d = ckpt_dir / tag
+    if memory is not None:
+        memory.save(d / f"replay_rank{rank}.pt")
+    torch.save(recycler.state_dict(), d / f"rng_rank{rank}.pt")
+    if rank == 0:
+        export_lora(engine.module, d / "lora.safetensors")
+    dist.barrier()  # every rank's part is on disk before `latest` moves
+    if rank == 0:
+        _atomic_write(ckpt_dir / "latest", tag)
+        old = sorted(p for p in ckpt_dir.glob("step_*") if p.is_dir() and p.name != tag)
+        for p in old[: max(0, len(old) - (cfg.train.keep_checkpoints - 1))]:
+            shutil.rmtree(p, ignore_errors=True)
+    dist.barrier()
+    return tag
+
+
+def load_checkpoint(engine, ckpt_dir: Path, tag: str, memory, recycler, rank: int) -> int:
+    _, client = engine.load_checkpoint(
+        str(ckpt_dir), tag=tag, load_module_strict=False, load_optimizer_states=True
+    )
+    d = ckpt_dir / tag
+    if memory is not None:
+        mem_file = d / f"replay_rank{rank}.pt"
+        if not mem_file.is_file():
+            raise FileNotFoundError(
+                f"{mem_file} is missing: checkpoint {tag} was written by a run with a different number of "
+                "processes or without ERFT. Resume with the same launch, or set train.resume=false."
+            )
+        memory.load_state_dict(torch.load(mem_file, map_location="cpu", weights_only=False))
+    recycler.load_state_dict(torch.load(d / f"rng_rank{rank}.pt", map_location="cpu", weights_only=False))
+    return int(client["step"])
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def _finite_everywhere(value: torch.Tensor) -> bool:
+    bad = torch.tensor([0.0 if torch.isfinite(value).all() else 1.0])
+    if dist.get_backend() == "nccl":
+        bad = bad.cuda()
+    dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+    return bad.item() == 0.0
+
+
+def _mean_across_ranks(values: list[float], device: torch.device) -> list[float]:
+    t = torch.tensor(values, dtype=torch.float64, device=device if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t)
+    return (t / dist.get_world_size()).tolist()
+
+
+def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
+    """Train (or resume) the run described by `cfg`; returns the path of the final LoRA file."""
+    import deepspeed
+    from tqdm import tqdm
+
+    rank, world, device = init_distributed()
+    out = Path(cfg.train.output_dir)
+    ckpt_dir = out / "checkpoints"
+    if rank == 0:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+    dist.barrier()
+
+    bf16 = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
+    compute_dtype = torch.bfloat16 if bf16 else torch.float32
+    torch.manual_seed(cfg.train.seed)  # LoRA init identical on every rank (and overwritten on resume)
+    backbone = load_backbone(
+        cfg.model.preset,
+        cfg.model.weights,
+        dtype=compute_dtype,
+        max_text_tokens=cfg.model.max_text_tokens,
+        attention=cfg.model.attention,
+        seed=cfg.train.seed,
+    )
+    backbone.to(device, encoder_dtype=compute_dtype if device.type == "cuda" else torch.float32)
+    n_trainable = add_lora(backbone.transformer, cfg.lora)
+    if cfg.model.gradient_checkpointing:
+        backbone.transformer.enable_gradient_checkpointing()
+    backbone.transformer.train()
+
+    if not cfg.data.root:
+        raise ConfigError(
+            "data.root is not set: point it at a folder in the official layout <root>/<cat>/<cat>.csv"
+        )
+    clips = VideoClipDataset(
+        cfg.data.root,
+        num_frames=cfg.data.num_frames,
+        height=cfg.data.height,
+        width=cfg.data.width,
+        frame_stride=cfg.data.frame_stride,
+        categories=cfg.data.categories,
+        skip_bad=cfg.data.skip_bad,
+        seed=cfg.train.seed,
+    )
+
+    memory = None
+    if cfg.erft.mode == "erft":
+        m = cfg.memory
+        memory = ReplayMemory(
+            backbone.latent_shape(cfg.data.num_frames, cfg.data.height, cfg.data.width),
+            flow.shifted_sigmas(m.num_slots, cfg.train.timestep_shift),
+            capacity=m.capacity,
+            budget_bytes=m.budget_bytes,
+            dtype=DTYPES[m.dtype],
+            device=m.device,
+            replacement=m.replacement,
+            search=m.search,
+            sketch_dim=m.sketch_dim,
+            rerank=m.rerank,
+            seed=cfg.train.seed * 7919 + rank,
+        )
+    recycler = Recycler(
+        cfg.erft,
+        memory,
+        num_train_timesteps=cfg.train.num_train_timesteps,
+        shift=cfg.train.timestep_shift,
+        seed=cfg.train.seed * 104_729 + rank,
+    )
+
+    params = [p for p in backbone.transformer.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    engine, _, _, _ = deepspeed.initialize(
+        model=backbone.transformer, optimizer=optimizer, config=deepspeed_config(cfg, world, bf16)
+    )
+
+    step = 0
+    tag = latest_checkpoint(ckpt_dir) if cfg.train.resume else None
+    if tag:
+        step = load_checkpoint(engine, ckpt_dir, tag, memory, recycler, rank)
+        if rank == 0:
+            log.info("resumed from %s at step %d", ckpt_dir / tag, step)
+            _truncate_metrics(out / "metrics.jsonl", step)
+    elif rank == 0:
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+
+    accum = cfg.train.grad_accum
+    batches = micro_batches(ClipStream(clips, cfg.train.seed), cfg, rank, world, start_micro=step * accum)
+    bar = tqdm(total=cfg.train.steps, initial=step, desc="train", unit="step", disable=rank != 0)
+    last_good = tag
+    while step < cfg.train.steps:
+        t0 = time.perf_counter()
+        losses, injected = [], {"noi": 0, "vid": 0, "img": 0}
+        for micro in range(accum):
+            batch = next(batches)
+            enc = encode_batch(backbone, batch["video"].to(device), batch["prompt"], cfg.data).to(
+                compute_dtype
+            )
+            prep = recycler.prepare(enc.x0, enc.y)
+            v = engine(
+                prep.model_input(),
+                prep.timestep.to(device),
+                enc.context,
+                enc.image_context,
+                return_dict=False,
+            )[0]
+            loss = recycler.loss(v, prep)
+            if not _finite_everywhere(loss.detach()):
+                where = f"checkpoint {ckpt_dir / last_good}" if last_good else "no checkpoint yet"
+                raise NonFiniteLossError(
+                    f"loss became {loss.item()} at step {step + 1} (micro batch {micro}); stopped without saving. "
+                    f"Last good state: {where}. Try a lower train.lr, a smaller train.grad_clip, or "
+                    "train.precision=fp32; the run resumes from the last checkpoint."
+                )
+            engine.backward(loss)
+            engine.step()
+            recycler.bank(v, prep, gather=step < cfg.memory.warmup_steps)
+            losses.append(loss.item())
+            for g in prep.injected:
+                injected["noi"] += g.noi
+                injected["vid"] += g.vid
+                injected["img"] += g.img
+        step += 1
+        bar.update(1)
+
+        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+            loss_mean, *rates = _mean_across_ranks(
+                [sum(losses) / len(losses)]
+                + [v / (accum * cfg.train.micro_batch) for v in injected.values()],
+                device,
+            )
+            grad_norm = engine.get_global_grad_norm()
+            metrics = {
+                "train/loss": loss_mean,
+                "train/grad_norm": float(grad_norm) if grad_norm is not None else math.nan,
+                "train/lr": optimizer.param_groups[0]["lr"],
+                "train/seconds_per_step": time.perf_counter() - t0,
+                **{f"train/injected_{k}": r for k, r in zip(injected, rates)},
+            }
+            if memory is not None:
+                metrics.update({f"memory/{k}": v for k, v in memory.stats().items()})
+            if rank == 0:
+                bar.set_postfix(loss=f"{loss_mean:.4f}")
+                _append_metrics(out / "metrics.jsonl", step, metrics)
+                if on_metrics is not None:
+                    on_metrics(step, metrics)
+
+        if step % cfg.train.checkpoint_every == 0 or step == cfg.train.steps:
+            last_good = save_checkpoint(engine, ckpt_dir, step, memory, recycler, cfg, rank)
+    bar.close()
+
+    final = out / "lora.safetensors"
+    if rank == 0:
+        export_lora(engine.module, final)
+        log.info("trained %d LoRA parameters for %d steps; adapter: %s", n_trainable, step, final)
+    dist.barrier()
+    return final
+
+
+def _append_metrics(path: Path, step: int, metrics: dict[str, float]) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps({"step": step, **metrics}) + "\n")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop lines logged after the checkpoint we resume from: they are about to be redone."""
+    if path.is_file():
+        keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        _atomic_write(path, "".join(ln + "\n" for ln in keep))
+
+
+# -- command line --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m svi.train",
+        description="Error-recycling fine-tuning (ERFT) of the Wan I2V transformer with LoRA and DeepSpeed. "
+        "Launch with `deepspeed --num_gpus N -m svi.train ...`, `torchrun --nproc-per-node N -m svi.train ...` "
+        "or plain python for one process.",
+    )
+    p.add_argument("--config", help="YAML config (see configs/); omitted: the defaults")
+    p.add_argument("--weights", help="local Wan weights folder (real presets); also SVI_WEIGHTS")
+    p.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)  # set by `deepspeed`
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. erft.p_img=0 train.steps=200")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        cfg = load_config(args.config, args.overrides)
+        if args.weights:
+            cfg.model.weights = args.weights
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        train(cfg)
+    except (ConfigError, NonFiniteLossError, WeightsNotFoundError, BadVideoError, FileNotFoundError) as e:
+        # Problems the user can act on: the message says what to do, no traceback needed.
+        log.error("%s: %s", type(e).__name__, e)
+        return 2 if isinstance(e, ConfigError) else 1
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Configuration: variants, overrides, and errors that name the key."""
+
+import pytest
+
+from svi.config import ConfigError, load_config, parse_override, save_config
+
+
+def test_defaults_are_svi_shot():
+    cfg = load_config()
+    assert (cfg.erft.p_noi, cfg.erft.p_img, cfg.erft.p_vid, cfg.erft.p_clean) == (0.01, 0.9, 0.9, 0.2)
+    assert cfg.lora.rank == 128 and cfg.lora.alpha == 128
+    assert cfg.memory.num_slots == 50 and cfg.memory.capacity == 500 and cfg.memory.replacement == "l2"
+
+
+def test_variants_and_explicit_values_win(tmp_path):
+    f = tmp_path / "film.yaml"
+    f.write_text("variant: film\nerft:\n  p_img: 0.0\n")
+    cfg = load_config(f)
+    assert cfg.erft.p_clean == 0.5 and cfg.data.cond_frames == 5 and cfg.data.padding == "zeros"
+    assert cfg.erft.p_img == 0.0
+    shot = load_config(None, ["variant=shot"])
+    assert shot.data.padding == "reference" and shot.data.cond_frames == 1
+
+
+def test_extends_and_overrides(tmp_path):
+    (tmp_path / "base.yaml").write_text("train:\n  steps: 10\n  lr: 0.001\n")
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\ntrain:\n  steps: 20\n")
+    cfg = load_config(tmp_path / "child.yaml", ["train.seed=3", "lora.target_modules=[to_q]"])
+    assert (cfg.train.steps, cfg.train.lr, cfg.train.seed) == (20, 0.001, 3)
+    assert cfg.lora.target_modules == ["to_q"]
+    assert parse_override("a.b=[1, 2]") == {"a": {"b": [1, 2]}}
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("erft.p_img=1.5", "erft.p_img: Input should be less than or equal to 1"),
+        ("erft.p_bogus=0.1", "erft.p_bogus: unknown key"),
+        ("train.steps=many", "train.steps"),
+        ("data.num_frames=80", "must be 4k+1"),
+        ("memory.replacement=lru", "memory.replacement"),
+    ],
+)
+def test_bad_values_name_the_key(override, needle):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert needle in str(e.value)
+    assert override in str(e.value)  # the source is named
+
+
+def test_bad_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml: invalid YAML"):
+        load_config(f)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_save_round_trip(tmp_path):
+    cfg = load_config(None, ["variant=film", "train.steps=7"])
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == cfg
