@@ -61,7 +61,8 @@ class MemoryConfig(Section):
     # Bytes for both banks of one process; None: 40% of RAM shared by the processes of a node.
     budget_bytes: int | None = Field(None, gt=0)
     warmup_steps: int = Field(50, ge=0)
-    sketch_dim: int = Field(256, ge=8)
+    # Count-sketch width of the fast nearest-entry search (16 KiB per entry; see benchmarks/perf).
+    sketch_dim: int = Field(4096, ge=8)
     rerank: int = Field(8, ge=1)
 
 

@@ -151,7 +151,8 @@ class ErrorBank:
         self.rerank = int(rerank)
         self.seed = int(seed)
         self.name = name
-        self.use_sketch = replacement == "l2" and search == "fast"
+        # A sketch no smaller than the entry saves nothing: such banks search exactly.
+        self.use_sketch = replacement == "l2" and search == "fast" and self.numel > self.sketch_dim
         self.itemsize = torch.empty((), dtype=dtype).element_size()
 
         # Exact accounting: per-row data + norm2 (+ sketch); fixed slot tables (+ sketch hash).
@@ -303,7 +304,7 @@ class ErrorBank:
             return int(torch.randint(n, (1,), generator=self._generator))
         if self.replacement == "fifo":
             return int(self.fifo[slot])
-        return self._nearest(slot, xf, sk, self.search)
+        return self._nearest(slot, xf, sk, "fast" if self.use_sketch else "exact")
 
     def _remove(self, slot: int, pos: int) -> int:
         """Take position `pos` out of `slot`, keeping the others in age order; returns its row."""
@@ -332,6 +333,8 @@ class ErrorBank:
         search = self.search if search is None else search
         if search not in SEARCHES:
             raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
+        if search == "fast" and not self.use_sketch and self.numel <= self.sketch_dim:
+            search = "exact"
         if search == "fast" and not self.use_sketch:
             raise ValueError(
                 f"ErrorBank {self.name!r} keeps no sketches; build it with replacement='l2', search='fast'"
@@ -361,19 +364,22 @@ class ErrorBank:
 
     def _exact_d2(self, rows: Tensor, xf: Tensor) -> Tensor:
         """||e_i - x||^2 = norm2_i + ||x||^2 - 2 <e_i, x> in float32 for the given rows. [k]"""
-        out = torch.empty(rows.numel(), dtype=torch.float32, device=self.device)
+        k = rows.numel()
+        out = torch.empty(k, dtype=torch.float32, device=self.device)
         x_norm2 = xf.dot(xf)
-        step = min(rows.numel(), max(1, _CHUNK_ELEMENTS // self.numel))
-        # One small float32 buffer, refilled per chunk: rows are converted straight into it (no gather
-        # copy), and a buffer this size is reused by malloc instead of being mapped fresh every time.
+        step = max(1, min(k, _CHUNK_ELEMENTS // self.numel))
+        # One float32 buffer refilled per chunk: a buffer this size is reused by malloc instead of being
+        # mapped (and page-faulted) afresh for every chunk.
         buf = torch.empty(step, self.numel, dtype=torch.float32, device=self.device)  # [b, E]
-        row_list = rows.tolist()
-        for i in range(0, len(row_list), step):
-            chunk = row_list[i : i + step]
-            for j, row in enumerate(chunk):
-                buf[j].copy_(self.data[row])
-            dots = buf[: len(chunk)] @ xf  # [b]
-            out[i : i + len(chunk)] = self.norm2[rows[i : i + step].to(self.device)] + x_norm2 - 2 * dots
+        rows_dev = rows.to(self.device)
+        for i in range(0, k, step):
+            b = min(step, k - i)
+            lo = int(rows[i])
+            if bool((rows[i : i + b] == torch.arange(lo, lo + b)).all()):
+                buf[:b].copy_(self.data[lo : lo + b])  # consecutive rows: no gather copy
+            else:
+                buf[:b].copy_(self.data.index_select(0, rows_dev[i : i + b]))
+            out[i : i + b] = self.norm2[rows_dev[i : i + b]] + x_norm2 - 2 * (buf[:b] @ xf)
         return out.clamp_min_(0)
 
     # --------------------------------------------------------------------------------- sample

@@ -196,7 +196,8 @@ def load_checkpoint(engine, ckpt_dir: Path, tag: str, memory, recycler, rank: in
                 f"{mem_file} is missing: checkpoint {tag} was written by a run with a different number of "
                 "processes or without ERFT. Resume with the same launch, or set train.resume=false."
             )
-        memory.load_state_dict(torch.load(mem_file, map_location="cpu", weights_only=False))
+        # mmap: at real scale the file is tens of GB; no second copy in RAM while loading.
+        memory.load_state_dict(torch.load(mem_file, map_location="cpu", weights_only=True, mmap=True))
     recycler.load_state_dict(torch.load(d / f"rng_rank{rank}.pt", map_location="cpu", weights_only=False))
     return int(client["step"])
 

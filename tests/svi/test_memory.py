@@ -142,6 +142,32 @@ def test_budget_caps_memory_warns_once_and_keeps_working(kwargs, caplog):
     assert len([r for r in caplog.records if "budget" in r.getMessage()]) == 1
 
 
+def test_fifo_keeps_age_order_when_the_budget_moves_rows_between_slots():
+    probe = ErrorBank((2,), num_slots=3, capacity=4, replacement="fifo", budget_bytes=1 << 20)
+    bank = ErrorBank(
+        (2,),
+        num_slots=3,
+        capacity=4,
+        replacement="fifo",
+        budget_bytes=probe.fixed_nbytes + 4 * probe.row_nbytes,
+    )
+
+    def add(slot: int, value: float) -> None:
+        bank.add(slot, torch.full((2,), value))
+
+    def values(slot: int) -> list[float]:
+        return bank.entries(slot)[:, 0].tolist()
+
+    for v in (1.0, 2.0, 3.0):
+        add(0, v)
+    add(1, 4.0)  # all 4 rows used
+    add(2, 5.0)  # empty slot: takes the oldest entry of the fullest slot (1.0 of slot 0)
+    assert values(0) == [2.0, 3.0] and values(2) == [5.0]
+    add(0, 6.0)  # budget used, slot not full: replaces the oldest of slot 0 (2.0)
+    add(0, 7.0)  # then 3.0
+    assert sorted(values(0)) == [6.0, 7.0] and values(1) == [4.0] and len(bank) == 4
+
+
 def test_budget_too_small_for_one_entry_raises():
     with pytest.raises(ValueError, match="budget_bytes >="):
         ErrorBank((16, 21, 60, 104), budget_bytes=1 << 20)
@@ -161,12 +187,22 @@ def test_wrong_shape_and_non_finite_errors():
 # ------------------------------------------------------------------------------------- bytes
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_nbytes_is_exact(dtype):
-    bank = ErrorBank((3, 5, 7), num_slots=3, capacity=4, dtype=dtype, budget_bytes=1 << 24)
+    bank = ErrorBank((3, 5, 7), num_slots=3, capacity=4, dtype=dtype, budget_bytes=1 << 24, sketch_dim=16)
     itemsize = torch.empty((), dtype=dtype).element_size()
     for i in range(9):
         bank.add(i % 3, torch.randn(3, 5, 7))
         assert bank.nbytes == (i + 1) * 105 * itemsize
     assert bank.index_nbytes == 9 * (4 + 4 * bank.sketch_dim) + bank.fixed_nbytes
+
+
+def test_entries_no_larger_than_the_sketch_are_searched_exactly():
+    bank = ErrorBank((3, 5, 7), num_slots=1, capacity=3, budget_bytes=1 << 24, sketch_dim=4096)
+    assert not bank.use_sketch and bank.sketch is None
+    for v in (0.0, 5.0, 10.0):
+        bank.add(0, torch.full((3, 5, 7), v))
+    assert bank.nearest(0, torch.full((3, 5, 7), 4.0)) == 1  # "fast" falls back to exact here
+    bank.add(0, torch.full((3, 5, 7), 4.0))
+    assert sorted(bank.entries(0)[:, 0, 0, 0].tolist()) == [0.0, 4.0, 10.0]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lazy page commit is checked on Linux")
