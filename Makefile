@@ -12,16 +12,21 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 export DS_ACCELERATOR ?= $(if $(wildcard /dev/nvidia0),cuda,cpu)
 
-.PHONY: setup test lint demo clean
+.PHONY: setup test lint demo clean constraints
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every dependency to the versions CI last passed with (regenerate with
+# `make constraints` after an upgrade); torch itself is pinned by TORCH_SPEC.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install "$(TORCH_SPEC)"
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+constraints:
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(torch|svi-harness|nvidia|triton)' > constraints.txt
 
 lint: setup
 	$(VENV)/bin/ruff check .

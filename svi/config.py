@@ -87,6 +87,15 @@ class DataConfig(Section):
             raise ValueError(f"must be 4k+1 (Wan's VAE packs 4 frames per latent); try {lo} or {lo + 4}")
         return v
 
+    @field_validator("height", "width")
+    @classmethod
+    def _multiple_of_16(cls, v: int) -> int:
+        if v % 16:
+            raise ValueError(
+                f"must be a multiple of 16 (VAE x8, patch x2); try {v - v % 16} or {v - v % 16 + 16}"
+            )
+        return v
+
     @model_validator(mode="after")
     def _cond_fits(self) -> DataConfig:
         if self.cond_frames >= self.num_frames:

@@ -232,6 +232,22 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         save_config(cfg, out / "config.yaml")
     dist.barrier()
 
+    if not cfg.data.root:
+        raise ConfigError(
+            "data.root is not set: point it at a folder in the official layout <root>/<cat>/<cat>.csv"
+        )
+    # The clip set is checked (missing or unreadable videos) before any weights are loaded.
+    clips = VideoClipDataset(
+        cfg.data.root,
+        num_frames=cfg.data.num_frames,
+        height=cfg.data.height,
+        width=cfg.data.width,
+        frame_stride=cfg.data.frame_stride,
+        categories=cfg.data.categories,
+        skip_bad=cfg.data.skip_bad,
+        seed=cfg.train.seed,
+    )
+
     bf16 = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
     compute_dtype = torch.bfloat16 if bf16 else torch.float32
     torch.manual_seed(cfg.train.seed)  # LoRA init identical on every rank (and overwritten on resume)
@@ -248,21 +264,6 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
     if cfg.model.gradient_checkpointing:
         backbone.transformer.enable_gradient_checkpointing()
     backbone.transformer.train()
-
-    if not cfg.data.root:
-        raise ConfigError(
-            "data.root is not set: point it at a folder in the official layout <root>/<cat>/<cat>.csv"
-        )
-    clips = VideoClipDataset(
-        cfg.data.root,
-        num_frames=cfg.data.num_frames,
-        height=cfg.data.height,
-        width=cfg.data.width,
-        frame_stride=cfg.data.frame_stride,
-        categories=cfg.data.categories,
-        skip_bad=cfg.data.skip_bad,
-        seed=cfg.train.seed,
-    )
 
     memory = None
     if cfg.erft.mode == "erft":

@@ -92,3 +92,33 @@ def test_build_condition_is_mask_plus_vae_latent(tiny):
     expected = tiny.encode_video(condition_video(video[:, :, :1], 9, "reference", video[:, :, 0]))
     torch.testing.assert_close(y[:, 4:], expected)
     assert torch.all(y[:, :4, 0] == 1) and torch.all(y[:, :4, 1:] == 0)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    from svi.config import LoraConfig
+    from svi.lora import add_lora
+
+    grads = []
+    for ckpt in (False, True):
+        bb = build_tiny()
+        add_lora(bb.transformer, LoraConfig(rank=2, alpha=2))
+        for n, p in bb.transformer.named_parameters():
+            if "lora_B" in n:
+                torch.nn.init.normal_(p, std=0.1, generator=torch.Generator().manual_seed(0))
+        if ckpt:
+            bb.transformer.enable_gradient_checkpointing()
+        bb.transformer.train()
+        g = torch.Generator().manual_seed(1)
+        x = torch.randn(1, 36, 3, 4, 4, generator=g)
+        out = bb.transformer(
+            x,
+            torch.tensor([300.0]),
+            torch.randn(1, 8, 32, generator=g),
+            torch.randn(1, 17, 32, generator=g),
+            return_dict=False,
+        )[0]
+        out.square().mean().backward()
+        grads.append({n: p.grad.clone() for n, p in bb.transformer.named_parameters() if p.requires_grad})
+    assert grads[0].keys() == grads[1].keys()
+    for n in grads[0]:
+        torch.testing.assert_close(grads[0][n], grads[1][n])

@@ -39,6 +39,8 @@ def test_extends_and_overrides(tmp_path):
         ("train.steps=many", "train.steps"),
         ("data.num_frames=80", "must be 4k+1"),
         ("memory.replacement=lru", "memory.replacement"),
+        ("data.width=100", "multiple of 16 (VAE x8, patch x2); try 96 or 112"),
+        ("data.cond_frames=81", "must be < num_frames"),
     ],
 )
 def test_bad_values_name_the_key(override, needle):

@@ -148,3 +148,27 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_pat
     assert f"checkpoint {tmp_path / 'nan' / 'checkpoints' / latest}" in res.stderr
     lora = load_file(str(tmp_path / "nan" / "checkpoints" / latest / "lora.safetensors"))
     assert all(torch.isfinite(v).all() for v in lora.values())
+
+
+def test_missing_data_root_is_a_clear_error(tmp_path):
+    cfg = _config(tmp_path, tmp_path / "no_such_folder", "nodata")
+    res = subprocess.run(
+        train_command(cfg, nproc=1, launcher="none"), env=_env(), capture_output=True, text=True
+    )
+    assert res.returncode == 1
+    assert "no_such_folder" in res.stderr and "<root>/<category>/<category>.csv" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_micro_batch_accumulation_and_plain_mode(tmp_path, dataset):
+    cfg = _config(tmp_path, dataset, "accum")
+    overrides = ["erft.mode=plain", "train.micro_batch=2", "train.grad_accum=2", "train.steps=2"]
+    res = subprocess.run(
+        train_command(cfg, overrides, nproc=1, launcher="none"), env=_env(), capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = tmp_path / "accum"
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and '"train/injected_img": 0.0' in lines[-1]
+    assert not list((out / "checkpoints" / "step_00000002").glob("replay_rank*.pt"))  # plain: no memory
+    assert load_file(str(out / "lora.safetensors"))
