@@ -44,7 +44,7 @@ def curate_errors(
     Integrating one step to each end with v^ instead of V misses the end point by
     (1 - sigma)(v^ - V) at the noise end and sigma (V - v^) at the clean end.
     """
-    s = flow._bcast(sigma, v_pred)
+    s = flow.broadcast_sigma(sigma, v_pred)
     diff = v_pred - target
     return (1 - s) * diff, -s * diff
 

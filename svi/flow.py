@@ -42,7 +42,7 @@ def t_to_sigma(t: torch.Tensor | float, num_train_timesteps: int = NUM_TRAIN_TIM
     return t / num_train_timesteps
 
 
-def _bcast(sigma: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor | float:
+def broadcast_sigma(sigma: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor | float:
     """Reshape a per-sample sigma [B] to broadcast over [B, ...]."""
     if isinstance(sigma, torch.Tensor) and sigma.ndim == 1:
         return sigma.to(like.dtype).view(-1, *([1] * (like.ndim - 1)))
@@ -51,7 +51,7 @@ def _bcast(sigma: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor | fl
 
 def interpolate(x0: torch.Tensor, eps: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
     """x_t = (1 - sigma) x0 + sigma eps. sigma: scalar or [B]; x0, eps: [B, ...]."""
-    s = _bcast(sigma, x0)
+    s = broadcast_sigma(sigma, x0)
     return (1 - s) * x0 + s * eps
 
 
@@ -62,19 +62,19 @@ def velocity(x0: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
 
 def predict_x0(x_t: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
     """One-step integration to the clean end: x0 = x_t - sigma v."""
-    return x_t - _bcast(sigma, x_t) * v
+    return x_t - broadcast_sigma(sigma, x_t) * v
 
 
 def predict_eps(x_t: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
     """One-step integration to the noise end: eps = x_t + (1 - sigma) v."""
-    return x_t + (1 - _bcast(sigma, x_t)) * v
+    return x_t + (1 - broadcast_sigma(sigma, x_t)) * v
 
 
 def euler_step(
     x: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor | float, sigma_next: torch.Tensor | float
 ) -> torch.Tensor:
     """x(sigma_next) = x(sigma) + (sigma_next - sigma) v."""
-    return x + (_bcast(sigma_next, x) - _bcast(sigma, x)) * v
+    return x + (broadcast_sigma(sigma_next, x) - broadcast_sigma(sigma, x)) * v
 
 
 def training_loss_weights(num_steps: int = NUM_TRAIN_TIMESTEPS, shift: float = DEFAULT_SHIFT) -> torch.Tensor:
