@@ -99,3 +99,42 @@ def write_dataset(
             folder / f"{category}.csv", index=False
         )
     return paths
+
+
+STORY = (
+    "a {c} square drifts {d}",
+    "the {c} square turns",
+    "a second square appears",
+    "the scene fades to blue",
+)
+
+
+def write_benchmark(
+    root: str | Path,
+    *,
+    folders: tuple[str, ...] = ("consisent_video_gen", "creative_video_gen"),
+    samples: int = 3,
+    height: int = 64,
+    width: int = 64,
+    seed: int = 0,
+) -> Path:
+    """A small benchmark in the svi-benchmark layout: <root>/<track>/<sample>/{image.png, prompt.txt}."""
+    from PIL import Image
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    names = list(COLOURS)
+    for folder in folders:
+        for i in range(samples):
+            d = root / folder / f"sample_{i:02d}"
+            d.mkdir(parents=True, exist_ok=True)
+            colour = names[int(rng.integers(len(names)))]
+            direction = list(DIRECTIONS)[int(rng.integers(len(DIRECTIONS)))]
+            img = np.zeros((height, width, 3), dtype=np.uint8)
+            img[..., 2] = np.linspace(40, 200, width, dtype=np.uint8)[None, :]
+            y0, x0 = (int(v) for v in rng.integers(0, min(height, width) // 2, size=2))
+            img[y0 : y0 + height // 4, x0 : x0 + width // 4] = COLOURS[colour]
+            Image.fromarray(img).save(d / "image.png")
+            lines = [s.format(c=colour, d=direction) for s in STORY]
+            (d / "prompt.txt").write_text("\n".join(lines if "creative" in folder else lines[:1]) + "\n")
+    return root

@@ -3,6 +3,10 @@
 Subcommands so far:
     harness train [--config FILE] [--nproc N] [--launcher ...] [key=value ...]
         ERFT training of one configuration, launched with deepspeed / torchrun / one process.
+    harness generate --suite creative --length 50s --out DIR [...]
+    harness generate --image IMG --prompts FILE --length 20s --out DIR [--interactive]
+        Long videos on a benchmark suite or from one image, with or without an SVI LoRA; resumable;
+        data-parallel under torchrun (each rank generates its share of the samples).
     harness demo
         The smallest end-to-end run: writes a small synthetic clip set in the official layout under
         the workspace, trains an ERFT LoRA on the tiny preset, and prints where everything is.
@@ -83,6 +87,127 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from benchmarks import suites
+    from svi.backbone import WeightsNotFoundError, load_backbone
+    from svi.config import ConfigError, load_config
+    from svi.generate import (
+        LongVideoGenerator,
+        assign_prompts,
+        clips_for_seconds,
+        fixed_prompts,
+        parse_length,
+        stdin_prompts,
+    )
+
+    overrides = list(args.overrides)
+    if args.preset:
+        overrides.insert(0, f"model.preset={args.preset}")
+    if args.weights:
+        overrides.append(f"model.weights={args.weights}")
+    if args.lora:
+        overrides.append(f"generate.lora={args.lora}")
+    if args.suite and not any(o.startswith("variant=") for o in overrides):
+        overrides.insert(0, f"variant={suites.SUITES[args.suite].variant}")  # the track's settings
+    try:
+        if args.suite and (args.image or args.prompts or args.interactive):
+            raise ConfigError("use either --suite or --image/--prompts/--interactive, not both")
+        if not args.suite and not args.image:
+            raise ConfigError(
+                "say what to generate: --suite NAME, or --image IMG with --prompts FILE or --interactive"
+            )
+        if args.image and not (args.prompts or args.interactive):
+            raise ConfigError("--image needs --prompts FILE (one prompt per line) or --interactive")
+        cfg = load_config(args.config, overrides)
+        seconds = parse_length(args.length) if args.length else None
+    except (ConfigError, ValueError) as e:
+        return _fail(str(e))
+    gen_cfg = cfg.generate
+    if args.no_lora:
+        gen_cfg.lora = None
+
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    out = Path(args.out)
+    try:
+        samples = digest = None
+        if args.suite:
+            folder = suites.suite_folder(suites.benchmark_root(args.benchmark_root), args.suite, args.length)
+            samples, _ = suites.load_samples(folder, skip_bad=args.skip_bad)
+            names = [n for n in (args.samples or "").split(",") if n]
+            samples = suites.select(samples, limit=args.limit, names=names or None)
+            man = suites.manifest(args.suite, args.length, samples)
+            digest = man["digest"]
+            if rank == 0:
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "manifest.json").write_text(json.dumps(man, indent=2))
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        bb = load_backbone(
+            cfg.model.preset, cfg.model.weights, dtype=dtype, max_text_tokens=cfg.model.max_text_tokens,
+            attention=cfg.model.attention, seed=cfg.train.seed,
+        )  # fmt: skip
+        bb.to(device, encoder_dtype=dtype)
+        if next(bb.transformer.parameters()).dtype != dtype:
+            bb.transformer.to(dtype)
+        bb.transformer.eval()
+        if gen_cfg.lora:
+            from svi.lora import load_lora
+
+            load_lora(bb.transformer, gen_cfg.lora, scale=gen_cfg.lora_scale)
+    except (FileNotFoundError, WeightsNotFoundError, suites.BadSampleError, ValueError) as e:
+        return _fail(str(e))
+
+    generator = LongVideoGenerator(bb, gen_cfg, device)
+    if args.suite:
+        results = suites.generate_suite(
+            generator,
+            samples,
+            suite=args.suite,
+            length=args.length,
+            out_dir=out,
+            digest=digest,
+            rank=rank,
+            world=world,
+        )
+    else:
+        image = suites.load_image(args.image, gen_cfg.height, gen_cfg.width)
+        if args.interactive:
+            source = stdin_prompts()
+            num_clips = (
+                clips_for_seconds(seconds, gen_cfg.fps, gen_cfg.num_frames, generator.lead)
+                if seconds
+                else None
+            )
+        else:
+            lines = [ln.strip() for ln in Path(args.prompts).read_text().splitlines() if ln.strip()]
+            if not lines:
+                return _fail(f"{args.prompts} holds no prompt")
+            num_clips = (
+                clips_for_seconds(seconds, gen_cfg.fps, gen_cfg.num_frames, generator.lead)
+                if seconds
+                else len(lines)
+            )
+            source = fixed_prompts(assign_prompts(lines, num_clips, "stream"))
+        target = out if out.suffix == ".mp4" else out / (Path(args.image).stem + ".mp4")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        results = [
+            generator.generate(
+                image, source, target, num_clips=num_clips, metadata={"image": str(args.image)}
+            )
+        ]
+    for r in results:
+        state = (
+            "existed"
+            if r.skipped
+            else (f"resumed at clip {r.resumed_from}" if r.resumed_from else "generated")
+        )
+        print(f"{r.path}: {r.num_clips} clips, {r.num_frames} frames ({state})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="harness",
@@ -102,6 +227,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hostfile", help="DeepSpeed hostfile for multi-node runs")
     t.add_argument("overrides", nargs="*", help="dotted overrides such as erft.p_img=0 train.steps=200")
     t.set_defaults(func=cmd_train)
+
+    g = sub.add_parser(
+        "generate",
+        help="long videos on a benchmark suite or from one image",
+        description="Generate long videos clip by clip (SVI chaining). A killed run resumes from the last "
+        "finished clip; under torchrun each rank generates its share of the suite's samples.",
+    )
+    g.add_argument("--suite", choices=["consistent", "creative"], help="benchmark track to generate")
+    g.add_argument("--length", help="video length such as 50s or 250s (suites: 50s or 250s)")
+    g.add_argument("--benchmark-root", help="svi-benchmark folder (default: $SVI_BENCHMARK)")
+    g.add_argument("--limit", type=int, help="only the first N samples")
+    g.add_argument("--samples", help="only these samples, comma-separated folder names")
+    g.add_argument("--skip-bad", action="store_true", help="skip and count bad samples instead of failing")
+    g.add_argument("--image", help="reference image of a single custom video")
+    g.add_argument("--prompts", help="prompt stream file for --image: one prompt per line (one per clip)")
+    g.add_argument("--interactive", action="store_true", help="read each clip's prompt from standard input")
+    g.add_argument("--out", required=True, help="output folder (or .mp4 path for --image)")
+    g.add_argument("--preset", help="model preset: tiny or wan2.1-i2v-14b (default from the config: tiny)")
+    g.add_argument("--weights", help="local Wan weights folder for real presets (or SVI_WEIGHTS)")
+    g.add_argument("--lora", help="LoRA file: ours, diffusers or an official SVI checkpoint")
+    g.add_argument("--no-lora", action="store_true", help="the base model (Wan 2.1 baseline): load no LoRA")
+    g.add_argument("--config", help="YAML config; its generate section is used")
+    g.add_argument("overrides", nargs="*", help="dotted overrides such as generate.steps=20 generate.seed=3")
+    g.set_defaults(func=cmd_generate)
 
     d = sub.add_parser("demo", help="smallest end-to-end run on this machine (minutes on CPU)")
     d.add_argument("--steps", type=int, default=40, help="training steps (default 40)")

@@ -99,6 +99,12 @@ class Backbone:
     max_text_tokens: int = 512
     preset: str = "tiny"
 
+    def __post_init__(self) -> None:
+        # Frozen encoders are always in eval mode: umT5 has dropout, which would make the text
+        # context (and so every sample) random.
+        for m in self.frozen_modules():
+            m.eval().requires_grad_(False)
+
     @property
     def temporal_ratio(self) -> int:
         return self.vae.config.scale_factor_temporal

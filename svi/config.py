@@ -122,16 +122,71 @@ class TrainConfig(Section):
     log_every: int = Field(1, ge=1)
 
 
+class GenerateConfig(Section):
+    """Long-video generation (METHOD.md §6)."""
+
+    num_frames: int = Field(81, ge=5)  # F: frames per clip, 4k+1
+    height: int = Field(480, ge=16)
+    width: int = Field(832, ge=16)
+    fps: int = Field(16, ge=1)
+    # pixel: decode the last K frames and re-encode them (SVI 1.0); latent: carry the last latent
+    # frame(s), no decode/re-encode (SVI 2.0 Pro).
+    chaining: Literal["pixel", "latent"] = "pixel"
+    motion_frames: int = Field(1, ge=1)  # K (pixel chaining)
+    motion_latents: int = Field(1, ge=1)  # latent frames carried (latent chaining)
+    padding: Literal["reference", "zeros"] = "reference"
+    steps: int = Field(50, ge=1)
+    shift: float = Field(5.0, gt=0)
+    sampler: Literal["euler", "unipc"] = "euler"
+    guidance_scale: float = Field(5.0, ge=1.0)  # text CFG; 1 disables the unconditional pass
+    negative_prompt: str = ""
+    seed: int = 0  # clip k uses seed + k: identical noise in every clip accumulates artifacts
+    lora: str | None = None  # our export, a diffusers LoRA or an official SVI file
+    lora_scale: float = 1.0
+
+    @field_validator("num_frames")
+    @classmethod
+    def _four_k_plus_one(cls, v: int) -> int:
+        return DataConfig._four_k_plus_one(v)
+
+    @field_validator("height", "width")
+    @classmethod
+    def _multiple_of_16(cls, v: int) -> int:
+        return DataConfig._multiple_of_16(v)
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> GenerateConfig:
+        lead = self.motion_frames if self.chaining == "pixel" else 1 + 4 * self.motion_latents
+        if lead >= self.num_frames:
+            raise ValueError(
+                f"a {self.num_frames}-frame clip leaves no new frame after {lead} condition frames"
+            )
+        return self
+
+
 VARIANTS: dict[str, dict[str, Any]] = {
     # METHOD.md §5, official scripts.
     "shot": {
         "erft": {"p_noi": 0.01, "p_img": 0.9, "p_vid": 0.9, "p_clean": 0.2, "y_error_num": 3},
         "data": {"cond_frames": 1, "padding": "reference"},
+        "generate": {"motion_frames": 1, "padding": "reference"},
     },
     "film": {
         "erft": {"p_noi": 0.01, "p_img": 0.9, "p_vid": 0.9, "p_clean": 0.5, "y_error_num": 3},
         "data": {"cond_frames": 5, "padding": "zeros"},
+        "generate": {"motion_frames": 5, "padding": "zeros"},
     },
+}
+
+
+# Defaults that follow from the model preset (the clip size a model is built for), under the
+# variant's and the file's values.
+PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "data": {"num_frames": 9, "height": 32, "width": 32},
+        "generate": {"num_frames": 9, "height": 32, "width": 32, "steps": 10},
+    },
+    "wan2.1-i2v-14b": {},
 }
 
 
@@ -143,6 +198,7 @@ class SVIConfig(Section):
     memory: MemoryConfig = MemoryConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
+    generate: GenerateConfig = GenerateConfig()
 
 
 class ConfigError(ValueError):
@@ -210,6 +266,10 @@ def build_config(raw: dict, source: str = "<config>", schema: type[BaseModel] = 
     variant = raw.get("variant")
     if isinstance(variant, str) and variant in VARIANTS:
         raw = deep_merge(VARIANTS[variant], raw)
+    model = raw.get("model") or {}
+    preset = model.get("preset", "tiny") if isinstance(model, dict) else None
+    if preset in PRESET_DEFAULTS:
+        raw = deep_merge(PRESET_DEFAULTS[preset], raw)
     try:
         return schema.model_validate(raw)
     except ValidationError as e:

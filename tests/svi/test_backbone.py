@@ -122,3 +122,9 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     assert grads[0].keys() == grads[1].keys()
     for n in grads[0]:
         torch.testing.assert_close(grads[0][n], grads[1][n])
+
+
+def test_encoders_are_deterministic(tiny):
+    # umT5 has dropout: the frozen encoders must be in eval mode from construction on.
+    assert torch.equal(tiny.encode_text(["a prompt"]), tiny.encode_text(["a prompt"]))
+    assert not tiny.text_encoder.training and not tiny.vae.training

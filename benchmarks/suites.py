@@ -1,0 +1,246 @@
+"""The benchmark suites of the paper: what to generate (METHOD.md §7).
+
+The official svi-benchmark data set is a folder per track with one folder per sample holding an
+image and `prompt.txt` (one prompt per line):
+
+    <root>/consisent_video_gen/<sample>/{<image>.png|jpg, prompt.txt}     (sic, the official name)
+    <root>/creative_video_gen/<sample>/...
+    <root>/creative_video_gen_longer/<sample>/...                       (longer storylines, 250 s)
+
+Suites: `consistent` (first prompt only, SVI-Shot settings) and `creative` (the prompt stream, one
+prompt per clip, SVI-Film settings), each at `50s` and `250s`. A manifest with a sha256 digest of the
+images and prompts is recorded with every generated video, so a result is tied to its exact inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+BENCHMARK_ENV = "SVI_BENCHMARK"
+BENCHMARK_REPO = "vita-video-gen/svi-benchmark"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+LENGTHS = {"50s": 50.0, "250s": 250.0}
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    folders: tuple[str, ...]  # candidate folder names, first found wins
+    prompt_mode: str  # "first" or "stream"
+    variant: str  # the SVI variant whose settings the track uses
+
+
+SUITES = {
+    "consistent": Suite("consistent", ("consisent_video_gen", "consistent_video_gen"), "first", "shot"),
+    "creative": Suite("creative", ("creative_video_gen",), "stream", "film"),
+}
+# The 250 s creative track uses the longer storylines when the data set has them.
+LONGER = {("creative", "250s"): ("creative_video_gen_longer",)}
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    image: Path
+    prompts: tuple[str, ...]
+
+
+class BadSampleError(ValueError):
+    """Benchmark samples that cannot be used; `bad` lists (sample folder, reason)."""
+
+    def __init__(self, message: str, bad: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.bad = bad or []
+
+
+def benchmark_root(root: str | os.PathLike | None) -> Path:
+    folder = root or os.environ.get(BENCHMARK_ENV)
+    if not folder:
+        raise FileNotFoundError(
+            f"no benchmark folder: pass --benchmark-root DIR or set {BENCHMARK_ENV}=DIR. "
+            + _how_to_get("DIR")
+        )
+    return Path(folder).expanduser()
+
+
+def _how_to_get(folder: str) -> str:
+    return (
+        f"On a machine with internet: hf download {BENCHMARK_REPO} --repo-type dataset --local-dir {folder}, "
+        "then copy the folder here."
+    )
+
+
+def suite_folder(root: Path, suite: str, length: str) -> Path:
+    """The track folder of `suite` at `length` under the benchmark root, or an error naming the candidates."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
+    candidates = LONGER.get((suite, length), ()) + SUITES[suite].folders
+    for name in candidates:
+        if (root / name).is_dir():
+            return root / name
+    raise FileNotFoundError(
+        f"benchmark folder for suite {suite!r} not found: looked for {', '.join(str(root / c) for c in candidates)}. "
+        + _how_to_get(str(root))
+    )
+
+
+def _check_sample(folder: Path) -> tuple[Sample | None, str | None]:
+    from PIL import Image
+
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        return None, f"no image ({', '.join(IMAGE_SUFFIXES)})"
+    try:
+        with Image.open(images[0]) as im:
+            im.verify()
+    except Exception as e:  # PIL raises many types for broken files
+        return None, f"unreadable image {images[0].name}: {e}"
+    prompt_file = folder / "prompt.txt"
+    if not prompt_file.is_file():
+        return None, "no prompt.txt"
+    prompts = tuple(
+        line.strip() for line in prompt_file.read_text(encoding="utf-8").splitlines() if line.strip()
+    )
+    if not prompts:
+        return None, "prompt.txt is empty"
+    return Sample(folder.name, images[0], prompts), None
+
+
+def load_samples(
+    folder: str | os.PathLike, *, skip_bad: bool = False
+) -> tuple[list[Sample], list[tuple[str, str]]]:
+    """Every sample folder under `folder`, sorted by name. Bad samples raise (named) or are skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"benchmark folder not found: {folder}")
+    samples, bad = [], []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        sample, reason = _check_sample(sub)
+        if sample is None:
+            bad.append((str(sub), reason))
+        else:
+            samples.append(sample)
+    if bad and not skip_bad:
+        listing = "\n".join(f"  {path}: {reason}" for path, reason in bad)
+        raise BadSampleError(
+            f"{len(bad)} bad benchmark sample(s) in {folder}:\n{listing}\nFix them or pass --skip-bad.", bad
+        )
+    if bad:
+        log.warning("skipped %d bad benchmark sample(s) in %s", len(bad), folder)
+    if not samples:
+        raise BadSampleError(f"no usable sample folder (an image and prompt.txt) in {folder}", bad)
+    return samples, bad
+
+
+def select(
+    samples: Sequence[Sample], *, limit: int | None = None, names: Sequence[str] | None = None
+) -> list[Sample]:
+    """The named samples (in the given order) and/or the first `limit` ones."""
+    chosen = list(samples)
+    if names:
+        by_name = {s.name: s for s in samples}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise ValueError(f"unknown sample(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+        chosen = [by_name[n] for n in names]
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"--limit must be >= 1, got {limit}")
+        chosen = chosen[:limit]
+    return chosen
+
+
+def shard(items: Sequence, rank: int, world: int) -> list:
+    """Rank r's share: items r, r + world, ... Together the ranks cover every item exactly once."""
+    if not 0 <= rank < world:
+        raise ValueError(f"rank {rank} outside a world of {world}")
+    return list(items[rank::world])
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def manifest(suite: str, length: str, samples: Sequence[Sample]) -> dict:
+    """Per-sample digests of image bytes and prompts, and one digest of the whole prompt set."""
+    entries = [
+        {
+            "name": s.name,
+            "image": s.image.name,
+            "image_sha256": _sha256(s.image.read_bytes()),
+            "prompts_sha256": _sha256("\n".join(s.prompts).encode()),
+            "num_prompts": len(s.prompts),
+        }
+        for s in samples
+    ]
+    blob = "\n".join(f"{e['name']}:{e['image_sha256']}:{e['prompts_sha256']}" for e in entries)
+    return {
+        "suite": suite,
+        "length": length,
+        "num_samples": len(entries),
+        "digest": _sha256(blob.encode()),
+        "samples": entries,
+    }
+
+
+def load_image(path: str | os.PathLike, height: int, width: int) -> torch.Tensor:
+    """An RGB image resized to cover (height, width) and centre-cropped: [3, H, W] in [-1, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        scale = max(height / im.height, width / im.width)
+        size = (max(width, round(im.width * scale)), max(height, round(im.height * scale)))
+        im = im.resize(size, Image.Resampling.BICUBIC)
+        left, top = (im.width - width) // 2, (im.height - height) // 2
+        im = im.crop((left, top, left + width, top + height))
+        x = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float()
+    return x / 127.5 - 1
+
+
+def generate_suite(
+    generator,
+    samples: Sequence[Sample],
+    *,
+    suite: str,
+    length: str,
+    out_dir: str | os.PathLike,
+    digest: str,
+    rank: int = 0,
+    world: int = 1,
+    progress: bool = True,
+) -> list:
+    """Generate this rank's share of `samples` at `length` into out_dir/<sample>.mp4 (resumable)."""
+    from svi.generate import assign_prompts, clips_for_seconds, fixed_prompts
+
+    cfg = generator.cfg
+    seconds = LENGTHS.get(length) or float(length.rstrip("s"))
+    num_clips = clips_for_seconds(seconds, cfg.fps, cfg.num_frames, generator.lead)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for sample in shard(samples, rank, world):
+        image = load_image(sample.image, cfg.height, cfg.width)
+        prompts = assign_prompts(sample.prompts, num_clips, SUITES[suite].prompt_mode)
+        meta = {"suite": suite, "length": length, "sample": sample.name, "suite_digest": digest, "rank": rank}
+        results.append(
+            generator.generate(
+                image,
+                fixed_prompts(prompts),
+                out_dir / f"{sample.name}.mp4",
+                num_clips=num_clips,
+                metadata=meta,
+                progress=progress,
+            )
+        )
+    return results

@@ -1,0 +1,93 @@
+"""Writing long videos without holding them in memory.
+
+A long video is written as one H.264 segment per finished clip (`<name>.parts/seg_00003.mp4`);
+when the video is complete the segments are joined into `<name>.mp4` by copying their packets
+(no re-encoding; memory stays flat however long the video is). A killed run leaves only whole
+segments behind, so generation resumes from the last finished clip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+CODEC = "libx264"
+# Near-lossless and deterministic: the same frames always encode to the same bytes.
+CODEC_OPTIONS = {"crf": "12", "preset": "medium", "threads": "1"}
+
+
+def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
+    """[3, F, H, W] in [-1, 1] -> uint8 [F, H, W, 3]."""
+    x = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 3, 0).contiguous().cpu().numpy()
+
+
+def write_segment(path: str | Path, frames: np.ndarray, fps: int) -> Path:
+    """Encode uint8 frames [N, H, W, 3] to an mp4 at `path` (atomically: a reader never sees half a file)."""
+    path = Path(path)
+    n, h, w, c = frames.shape
+    if c != 3 or h % 2 or w % 2:
+        raise ValueError(f"frames must be [N, H, W, 3] with even H and W (yuv420p), got {frames.shape}")
+    tmp = path.with_name(path.name + ".tmp.mp4")
+    with av.open(str(tmp), mode="w") as out:
+        stream = out.add_stream(CODEC, rate=fps, options=dict(CODEC_OPTIONS))
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    os.replace(tmp, path)
+    return path
+
+
+def concat_segments(segments: Sequence[str | Path], path: str | Path) -> Path:
+    """Join mp4 segments of the same encoding into one mp4 by copying packets with shifted timestamps."""
+    if not segments:
+        raise ValueError("no segments to join")
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.mp4")
+    with av.open(str(tmp), mode="w") as out:
+        out_stream = None
+        offset = 0  # in the output stream's time base
+        for seg in segments:
+            with av.open(str(seg)) as src:
+                in_stream = src.streams.video[0]
+                if out_stream is None:
+                    out_stream = out.add_stream_from_template(in_stream)
+                tb = in_stream.time_base
+                frame_ticks = int(round(1 / (in_stream.average_rate * tb))) if in_stream.average_rate else 1
+                last = offset
+                for packet in src.demux(in_stream):
+                    if packet.dts is None:  # the demuxer's flush packet
+                        continue
+                    packet.pts = (packet.pts or 0) + offset
+                    packet.dts = packet.dts + offset
+                    last = max(last, packet.pts + frame_ticks)
+                    packet.stream = out_stream
+                    out.mux(packet)
+                offset = last
+    os.replace(tmp, path)
+    return path
+
+
+def read_frames(path: str | Path) -> np.ndarray:
+    """All frames of a (short) video as uint8 [N, H, W, 3]: for tests and small checks only."""
+    with av.open(str(path)) as src:
+        return np.stack([f.to_ndarray(format="rgb24") for f in src.decode(video=0)])
+
+
+def count_frames(path: str | Path) -> int:
+    with av.open(str(path)) as src:
+        return sum(1 for _ in src.decode(video=0))
+
+
+def video_fps(path: str | Path) -> Fraction:
+    with av.open(str(path)) as src:
+        return Fraction(src.streams.video[0].average_rate)

@@ -1,0 +1,82 @@
+"""Benchmark suites: the official layout, bad samples, subsets, manifests, sharding."""
+
+import pytest
+
+from benchmarks import suites
+from benchmarks.synthetic import write_benchmark
+
+
+@pytest.fixture()
+def bench(tmp_path):
+    return write_benchmark(tmp_path / "bench", samples=4)
+
+
+def test_loads_official_layout(bench):
+    folder = suites.suite_folder(bench, "consistent", "50s")
+    assert folder.name == "consisent_video_gen"  # the official (misspelt) name
+    samples, bad = suites.load_samples(folder)
+    assert [s.name for s in samples] == ["sample_00", "sample_01", "sample_02", "sample_03"] and not bad
+    creative, _ = suites.load_samples(suites.suite_folder(bench, "creative", "50s"))
+    assert len(creative[0].prompts) == 4 and len(samples[0].prompts) == 1
+    # 250 s creative falls back to the normal folder when the longer one is absent
+    assert suites.suite_folder(bench, "creative", "250s").name == "creative_video_gen"
+
+
+def test_missing_folders_are_named(tmp_path, bench):
+    with pytest.raises(FileNotFoundError, match="consisent_video_gen"):
+        suites.suite_folder(tmp_path, "consistent", "50s")
+    with pytest.raises(FileNotFoundError, match="hf download vita-video-gen/svi-benchmark"):
+        suites.suite_folder(tmp_path, "creative", "50s")
+    with pytest.raises(ValueError, match="consistent, creative"):
+        suites.suite_folder(bench, "dance", "50s")
+
+
+def test_bad_samples_are_named_or_skipped(bench):
+    folder = bench / "creative_video_gen"
+    (folder / "sample_00" / "image.png").unlink()
+    (folder / "sample_01" / "image.png").write_bytes(b"not a png")
+    (folder / "sample_02" / "prompt.txt").write_text("\n  \n")
+    with pytest.raises(suites.BadSampleError) as e:
+        suites.load_samples(folder)
+    msg = str(e.value)
+    assert (
+        "sample_00: no image" in msg
+        and "sample_01: unreadable image" in msg
+        and "sample_02: prompt.txt is empty" in msg
+    )
+    assert "--skip-bad" in msg
+    samples, bad = suites.load_samples(folder, skip_bad=True)
+    assert [s.name for s in samples] == ["sample_03"] and len(bad) == 3
+
+
+def test_subsets_and_shards(bench):
+    samples, _ = suites.load_samples(bench / "creative_video_gen")
+    assert [s.name for s in suites.select(samples, limit=2)] == ["sample_00", "sample_01"]
+    assert [s.name for s in suites.select(samples, names=["sample_03", "sample_01"])] == [
+        "sample_03",
+        "sample_01",
+    ]
+    with pytest.raises(ValueError, match="known: sample_00"):
+        suites.select(samples, names=["nope"])
+    for world in (1, 2, 3, 5):
+        parts = [suites.shard(samples, r, world) for r in range(world)]
+        names = [s.name for p in parts for s in p]
+        assert sorted(names) == sorted(s.name for s in samples) and len(names) == len(samples)
+
+
+def test_manifest_digest_tracks_images_and_prompts(bench):
+    folder = bench / "creative_video_gen"
+    samples, _ = suites.load_samples(folder)
+    m1 = suites.manifest("creative", "50s", samples)
+    assert m1["num_samples"] == 4 and len(m1["digest"]) == 64
+    assert suites.manifest("creative", "50s", samples)["digest"] == m1["digest"]
+    (folder / "sample_02" / "prompt.txt").write_text("a different storyline\n")
+    samples2, _ = suites.load_samples(folder)
+    m2 = suites.manifest("creative", "50s", samples2)
+    assert m2["digest"] != m1["digest"]
+    assert m2["samples"][0] == m1["samples"][0] and m2["samples"][2] != m1["samples"][2]
+
+
+def test_load_image_cover_crop(bench):
+    x = suites.load_image(bench / "creative_video_gen" / "sample_00" / "image.png", 32, 48)
+    assert x.shape == (3, 32, 48) and x.min() >= -1 and x.max() <= 1

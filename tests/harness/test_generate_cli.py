@@ -1,0 +1,143 @@
+"""`harness generate`: suites, data parallel ranks, single videos, interactive prompts, LoRA switch."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks.synthetic import write_benchmark
+from harness.cli import main
+from harness.launch import child_env, free_port
+from svi.video_io import read_frames
+
+FAST = ["generate.steps=2"]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    return write_benchmark(tmp_path_factory.mktemp("bench"), samples=3)
+
+
+def test_suite_generation_writes_videos_sidecars_and_manifest(tmp_path, bench):
+    rc = main(
+        [
+            "generate",
+            "--suite",
+            "consistent",
+            "--length",
+            "1s",
+            "--benchmark-root",
+            str(bench),
+            "--out",
+            str(tmp_path),
+            "--limit",
+            "2",
+            *FAST,
+        ]
+    )
+    assert rc == 0
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    assert [s["name"] for s in man["samples"]] == ["sample_00", "sample_01"]
+    meta = json.loads((tmp_path / "sample_00.json").read_text())
+    assert meta["metadata"]["suite_digest"] == man["digest"]
+    assert meta["generate"]["padding"] == "reference"  # consistent track: SVI-Shot settings
+    assert {c["prompt"] for c in meta["clips"]} == {meta["clips"][0]["prompt"]}  # first prompt only
+    assert len(read_frames(tmp_path / "sample_00.mp4")) == meta["num_frames"] >= 16
+    assert not (tmp_path / "sample_02.mp4").exists()
+
+
+def test_two_ranks_generate_every_sample_exactly_once(tmp_path, bench):
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
+        "-m", "harness.cli", "generate", "--suite", "creative", "--length", "1s",
+        "--benchmark-root", str(bench), "--out", str(tmp_path), *FAST,
+    ]  # fmt: skip
+    res = subprocess.run(
+        cmd, env=child_env({"OMP_NUM_THREADS": "1"}), capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    ranks = {}
+    for side in sorted(tmp_path.glob("sample_*.json")):
+        ranks[side.stem] = json.loads(side.read_text())["metadata"]["rank"]
+    assert ranks == {"sample_00": 0, "sample_01": 1, "sample_02": 0}
+    assert len(list(tmp_path.glob("sample_*.mp4"))) == 3
+
+
+def test_single_video_and_the_lora_switch(tmp_path, bench):
+    image = bench / "creative_video_gen" / "sample_00" / "image.png"
+    prompts = tmp_path / "story.txt"
+    prompts.write_text("one\ntwo\n")
+    base = tmp_path / "base.mp4"
+    assert (
+        main(["generate", "--image", str(image), "--prompts", str(prompts), "--out", str(base), *FAST]) == 0
+    )
+    assert json.loads(base.with_suffix(".json").read_text())["clips"][1]["prompt"] == "two"
+    # --no-lora never opens the LoRA file (it does not even exist here) and gives the base video
+    off = tmp_path / "off.mp4"
+    args = ["--lora", str(tmp_path / "missing.safetensors"), "--no-lora"]
+    assert (
+        main(["generate", "--image", str(image), "--prompts", str(prompts), "--out", str(off), *args, *FAST])
+        == 0
+    )
+    assert np.array_equal(read_frames(base), read_frames(off))
+    assert (
+        main(
+            [
+                "generate",
+                "--image",
+                str(image),
+                "--prompts",
+                str(prompts),
+                "--out",
+                str(tmp_path / "x.mp4"),
+                "--lora",
+                str(tmp_path / "missing.safetensors"),
+                *FAST,
+            ]
+        )
+        == 2
+    )
+
+
+def test_interactive_reads_prompts_from_stdin(tmp_path, bench):
+    image = bench / "creative_video_gen" / "sample_00" / "image.png"
+    out = tmp_path / "live.mp4"
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "generate",
+        "--image",
+        str(image),
+        "--interactive",
+        "--out",
+        str(out),
+        *FAST,
+    ]
+    res = subprocess.run(
+        cmd, input="a cat\n\na dog\n", env=child_env(), capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    clips = json.loads(out.with_suffix(".json").read_text())["clips"]
+    assert [c["prompt"] for c in clips] == ["a cat", "a cat", "a dog"]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (
+            ["--suite", "creative", "--length", "50s", "--benchmark-root", "/nonexistent"],
+            "creative_video_gen",
+        ),
+        (["--image", "x.png"], "--prompts FILE"),
+        ([], "say what to generate"),
+        (["--suite", "creative", "--length", "forever"], "seconds"),
+        (["--suite", "creative", "--length", "50s", "generate.steps=0"], "generate.steps"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys, monkeypatch, args, needle):
+    monkeypatch.delenv("SVI_BENCHMARK", raising=False)
+    assert main(["generate", "--out", str(tmp_path), *args]) == 2
+    assert needle in capsys.readouterr().err
