@@ -141,3 +141,29 @@ def test_bad_input_exits_2_with_a_message(tmp_path, capsys, monkeypatch, args, n
     monkeypatch.delenv("SVI_BENCHMARK", raising=False)
     assert main(["generate", "--out", str(tmp_path), *args]) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_generation_killed_mid_video_resumes_to_the_same_file(tmp_path, bench):
+    import os
+    import signal
+    import time
+
+    image = bench / "creative_video_gen" / "sample_00" / "image.png"
+    prompts = tmp_path / "story.txt"
+    prompts.write_text("one\ntwo\nthree\n")
+    args = ["generate", "--image", str(image), "--prompts", str(prompts), "--length", "4s", *FAST]
+    full = tmp_path / "full.mp4"
+    assert main([*args, "--out", str(full)]) == 0
+
+    cut = tmp_path / "cut.mp4"
+    cmd = [sys.executable, "-m", "harness.cli", *args, "--out", str(cut)]
+    proc = subprocess.Popen(cmd, env=child_env(), start_new_session=True, stderr=subprocess.DEVNULL)
+    seg = tmp_path / "cut.parts" / "seg_00002.mp4"
+    deadline = time.monotonic() + 120
+    while not seg.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert seg.exists() and not cut.exists(), "the run finished before it could be killed"
+    assert main([*args, "--out", str(cut)]) == 0
+    assert cut.read_bytes() == full.read_bytes()
