@@ -55,7 +55,16 @@ def main() -> None:
         return
     runs = {}
     for n in args.clips:
-        cmd = [sys.executable, __file__, "--child", str(n), "--size", str(args.size), "--steps", str(args.steps)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(n),
+            "--size",
+            str(args.size),
+            "--steps",
+            str(args.steps),
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         runs[n] = json.loads(out)
     short, long = (runs[n] for n in args.clips)
@@ -69,7 +78,9 @@ def main() -> None:
         "increment_mib": {
             str(n): (r["peak_rss_bytes"] - r["rss_before_bytes"]) / 2**20 for n, r in runs.items()
         },
-        "frames_mib_if_held": {str(n): r["frames"] * args.size * args.size * 3 / 2**20 for n, r in runs.items()},
+        "frames_mib_if_held": {
+            str(n): r["frames"] * args.size * args.size * 3 / 2**20 for n, r in runs.items()
+        },
     }
     text = json.dumps(result, indent=2)
     print(text)

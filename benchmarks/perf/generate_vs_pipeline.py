@@ -35,7 +35,11 @@ def main() -> None:
 
     bb = build_tiny()
     cfg = GenerateConfig(
-        num_frames=args.frames, height=args.size, width=args.size, steps=args.steps, guidance_scale=args.guidance
+        num_frames=args.frames,
+        height=args.size,
+        width=args.size,
+        steps=args.steps,
+        guidance_scale=args.guidance,
     )
     gen = LongVideoGenerator(bb, cfg)
     pipe = WanImageToVideoPipeline(
