@@ -218,9 +218,13 @@ def generate_suite(
     digest: str,
     rank: int = 0,
     world: int = 1,
+    model: dict | None = None,
     progress: bool = True,
 ) -> list:
-    """Generate this rank's share of `samples` at `length` into out_dir/<sample>.mp4 (resumable)."""
+    """Generate this rank's share of `samples` at `length` into out_dir/<sample>.mp4 (resumable).
+
+    `model` identifies the weights (preset, folder, LoRA digest) in each video's sidecar and hash.
+    """
     from svi.generate import assign_prompts, clips_for_seconds, fixed_prompts
 
     cfg = generator.cfg
@@ -233,6 +237,7 @@ def generate_suite(
         image = load_image(sample.image, cfg.height, cfg.width)
         prompts = assign_prompts(sample.prompts, num_clips, SUITES[suite].prompt_mode)
         meta = {"suite": suite, "length": length, "sample": sample.name, "suite_digest": digest, "rank": rank}
+        meta["model"] = model or {}  # part of the video's config hash: other weights, other video
         results.append(
             generator.generate(
                 image,

@@ -160,6 +160,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except (FileNotFoundError, WeightsNotFoundError, suites.BadSampleError, ValueError) as e:
         return _fail(str(e))
 
+    model_id = {
+        "preset": cfg.model.preset,
+        "weights": cfg.model.weights,
+        "lora_sha256": _sha256_file(gen_cfg.lora) if gen_cfg.lora else None,
+    }
     generator = LongVideoGenerator(bb, gen_cfg, device)
     if args.suite:
         results = suites.generate_suite(
@@ -171,6 +176,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             digest=digest,
             rank=rank,
             world=world,
+            model=model_id,
         )
     else:
         image = suites.load_image(args.image, gen_cfg.height, gen_cfg.width)
@@ -195,7 +201,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         results = [
             generator.generate(
-                image, source, target, num_clips=num_clips, metadata={"image": str(args.image)}
+                image,
+                source,
+                target,
+                num_clips=num_clips,
+                metadata={"image": str(args.image), "model": model_id},
             )
         ]
     for r in results:
@@ -206,6 +216,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
         )
         print(f"{r.path}: {r.num_clips} clips, {r.num_frames} frames ({state})")
     return 0
+
+
+def _sha256_file(path: str | Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -167,3 +167,26 @@ def test_generation_killed_mid_video_resumes_to_the_same_file(tmp_path, bench):
     assert seg.exists() and not cut.exists(), "the run finished before it could be killed"
     assert main([*args, "--out", str(cut)]) == 0
     assert cut.read_bytes() == full.read_bytes()
+
+
+def test_a_retrained_lora_at_the_same_path_is_not_mistaken_for_a_finished_video(tmp_path, bench, capsys):
+    import torch
+    from safetensors.torch import save_file
+
+    from svi.backbone import build_tiny
+
+    block = build_tiny().transformer.blocks[0].attn1.to_q.weight
+    lora = tmp_path / "svi.safetensors"
+    image = bench / "creative_video_gen" / "sample_00" / "image.png"
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a\n")
+    args = ["generate", "--image", str(image), "--prompts", str(prompts), "--out", str(tmp_path / "v.mp4")]
+    for seed, expected in [(0, "generated"), (0, "existed"), (1, "generated")]:
+        g = torch.Generator().manual_seed(seed)
+        sd = {
+            "blocks.0.self_attn.q.lora_A.weight": torch.randn(2, block.shape[1], generator=g),
+            "blocks.0.self_attn.q.lora_B.weight": torch.randn(block.shape[0], 2, generator=g),
+        }
+        save_file(sd, str(lora))
+        assert main([*args, "--lora", str(lora), *FAST]) == 0
+        assert f"({expected})" in capsys.readouterr().out
