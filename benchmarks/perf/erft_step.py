@@ -12,14 +12,13 @@ Arms are interleaved in blocks so drift of the machine affects both alike; media
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 
 import torch
 from diffusers import WanTransformer3DModel
 
+from benchmarks.perf.report import emit
 from svi import flow
 from svi.config import ERFTConfig, LoraConfig
 from svi.erft import Recycler
@@ -129,15 +128,8 @@ def main() -> None:
         "all_block_seconds_per_step": times,
         "ratio_erft_over_plain": med["erft"] / med["plain"],
         "target_ratio": 1.05,
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 
+from benchmarks.perf.report import emit
+
 
 def child(clips: int, size: int, steps: int) -> dict:
     import psutil
@@ -82,11 +84,7 @@ def main() -> None:
             str(n): r["frames"] * args.size * args.size * 3 / 2**20 for n, r in runs.items()
         },
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ sampling, VAE decoding. Arms alternate; medians over repeats.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline
 
+from benchmarks.perf.report import emit
 from svi.backbone import build_tiny
 from svi.config import GenerateConfig
 from svi.generate import LongVideoGenerator
@@ -97,14 +97,8 @@ def main() -> None:
         "all_seconds": times,
         "ratio_ours_over_pipeline": med["ours"] / med["diffusers_pipeline"],
         "target_ratio": 1.0,
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,7 @@ changing the bank: for each new error the fast pick is compared with exact dista
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +23,7 @@ import torch
 import torch.nn.functional as nnf
 from tqdm import tqdm
 
+from benchmarks.perf.report import emit
 from svi.memory import ErrorBank
 
 ENTRY_SHAPE = (16, 21, 60, 104)  # latent [C, F, H, W] of an 81-frame 480x832 clip
@@ -163,10 +162,6 @@ def main(argv: list[str] | None = None) -> dict:
             "trials": args.trials,
             "sketch_dim": fast.sketch_dim,
             "rerank": fast.rerank,
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(),
         },
         "add_full_slot_ms": add_ms,
         "add_latency_ratio_exact_over_fast": round(add_ms["exact"]["median"] / add_ms["fast"]["median"], 2),
@@ -190,11 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
             "generate_errors_during_fill": round(gen_seconds, 2),
         },
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    emit(result, args.out)
     return result
 
 
