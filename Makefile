@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 constraints:
-	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(torch|svi-harness|nvidia|triton)' > constraints.txt
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(torch==|svi-harness|nvidia|triton)' > constraints.txt
 
 lint: setup
 	$(VENV)/bin/ruff check .

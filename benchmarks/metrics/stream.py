@@ -1,0 +1,252 @@
+"""Scoring videos as streams of frame windows (the runner behind `harness score`).
+
+A video is read in chunks of consecutive frames (never whole) and every metric's accumulator sees
+each chunk once. Windows end at generated-clip boundaries (`clip`, read from the generator's
+sidecar JSON) or every N seconds (`Ns`); each window closes with a value per metric, which is the
+drift curve along the video. The VBench-Long protocol (`long=True`) instead cuts the video into
+2-second clips scored independently (a fresh accumulator per clip) and averages them per video.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from benchmarks.metrics.base import Metric, VideoInfo, VideoResult
+
+log = logging.getLogger(__name__)
+LONG_CLIP_SECONDS = 2.0
+
+
+@dataclass
+class VideoScores:
+    video: str
+    num_frames: int
+    fps: float
+    windows: list[tuple[int, int]]  # [start, end) frame range of each window
+    results: dict[str, VideoResult] = field(default_factory=dict)
+
+
+def parse_window(text: str) -> tuple[str, float | None]:
+    """'clip' -> ('clip', None); '2s' / '2.5s' -> ('seconds', 2.0)."""
+    t = text.strip().lower()
+    if t == "clip":
+        return "clip", None
+    try:
+        seconds = float(t[:-1] if t.endswith("s") else t)
+    except ValueError:
+        raise ValueError(f"--window must be 'clip' or seconds such as '2s', got {text!r}") from None
+    if seconds <= 0:
+        raise ValueError(f"--window must be positive, got {text!r}")
+    return "seconds", seconds
+
+
+def window_bounds(
+    num_frames: int, fps: float, window: str, sidecar: dict | None = None
+) -> list[tuple[int, int]]:
+    """The [start, end) frame ranges of the windows of a video."""
+    kind, seconds = parse_window(window)
+    if kind == "clip":
+        if not sidecar or not sidecar.get("clips"):
+            raise ValueError(
+                "--window clip needs the sidecar JSON the generator writes beside each video "
+                "(<video>.json); for other videos use --window Ns"
+            )
+        bounds = [tuple(c["video_frames"]) for c in sidecar["clips"]]
+        bounds = [(a, min(b, num_frames)) for a, b in bounds if a < num_frames]
+        if bounds and bounds[-1][1] < num_frames:  # frames past the recorded clips form one more window
+            bounds.append((bounds[-1][1], num_frames))
+        return bounds
+    size = max(1, round(seconds * fps))
+    return [(s, min(s + size, num_frames)) for s in range(0, num_frames, size)]
+
+
+def _read(reader, start: int, end: int) -> torch.Tensor:
+    """Frames [start, end) as [T, 3, H, W] float32 in [0, 255]."""
+    batch = reader.get_batch(list(range(start, end))).asnumpy()  # [T, H, W, 3] uint8
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+
+
+def _open(path: Path):
+    import decord
+
+    return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=2)
+
+
+def score_video(
+    path: str | Path,
+    metrics: list[Metric],
+    *,
+    window: str = "clip",
+    long: bool = False,
+    chunk_frames: int = 16,
+    reference_video: str | Path | None = None,
+    reference_image: torch.Tensor | None = None,
+) -> VideoScores:
+    """Stream one video through every metric. Raises on an unreadable video (the caller names it)."""
+    path = Path(path)
+    reader = _open(path)
+    n, fps = len(reader), float(reader.get_avg_fps())
+    h, w = reader[0].shape[:2]
+    sidecar_file = path.with_suffix(".json")
+    sidecar = json.loads(sidecar_file.read_text()) if sidecar_file.is_file() else None
+    if long:
+        bounds = window_bounds(n, fps, f"{LONG_CLIP_SECONDS}s")
+    elif window == "clip" and sidecar is None:
+        raise ValueError(
+            f"{path}: --window clip needs the generator's sidecar {sidecar_file.name}; use --window Ns"
+        )
+    else:
+        bounds = window_bounds(n, fps, window, sidecar)
+    ref_reader = None
+    if any(m.needs_reference_video for m in metrics):
+        if reference_video is None:
+            raise ValueError(
+                f"{path}: {', '.join(m.name for m in metrics if m.needs_reference_video)} need a ground-truth video"
+            )
+        ref_reader = _open(Path(reference_video))
+        if len(ref_reader) < n:
+            raise ValueError(
+                f"ground truth {reference_video} has {len(ref_reader)} frames, fewer than the video's {n}"
+            )
+    info = VideoInfo(path.stem, fps, n, h, w, reference_image)
+
+    accs = {m.name: m.new_video(info) for m in metrics}
+    window_values: dict[str, list] = {m.name: [] for m in metrics}
+    long_results: dict[str, list[VideoResult]] = {m.name: [] for m in metrics}
+    for start, end in bounds:
+        if long:  # VBench-Long: each 2 s clip is a video of its own
+            accs = {
+                m.name: m.new_video(
+                    VideoInfo(f"{path.stem}@{start}", fps, end - start, h, w, reference_image)
+                )
+                for m in metrics
+            }
+        for s in range(start, end, chunk_frames):
+            e = min(s + chunk_frames, end)
+            frames = _read(reader, s, e)
+            ref = _read(ref_reader, s, e) if ref_reader is not None else None
+            for m in metrics:
+                accs[m.name].update(frames, reference=ref if m.needs_reference_video else None)
+        for m in metrics:
+            window_values[m.name].append(accs[m.name].end_window())
+            if long:
+                long_results[m.name].append(accs[m.name].finish())
+
+    out = VideoScores(path.stem, n, fps, bounds)
+    for m in metrics:
+        if long:
+            clip_values = [r.value for r in long_results[m.name] if r.value is not None]
+            value = sum(clip_values) / len(clip_values) if clip_values else None
+            extra = {"clips": [r.extra for r in long_results[m.name]]}
+            out.results[m.name] = VideoResult(value, 1.0, [r.value for r in long_results[m.name]], extra)
+        else:
+            res = accs[m.name].finish()
+            res.windows = window_values[m.name]
+            out.results[m.name] = res
+    return out
+
+
+@dataclass
+class SuiteScores:
+    videos: list[VideoScores]
+    failed: list[tuple[str, str]]  # (video, reason)
+    aggregate: dict[str, float | None]
+    backends: dict[str, str]
+    protocol: str
+
+    def rows(self) -> list[dict]:
+        """Flat rows: one per window, one per video, one for the suite (column `level`)."""
+        names = list(self.aggregate)
+        rows = []
+        for v in self.videos:
+            for i, (a, b) in enumerate(v.windows):
+                row = {"level": "window", "video": v.video, "window": i, "start_frame": a, "end_frame": b}
+                row.update({k: _window_value(v.results.get(k), i) for k in names})
+                rows.append(row)
+            row = {
+                "level": "video",
+                "video": v.video,
+                "window": None,
+                "start_frame": 0,
+                "end_frame": v.num_frames,
+            }
+            row.update({k: (v.results[k].value if k in v.results else None) for k in names})
+            rows.append(row)
+        row = {"level": "suite", "video": None, "window": None, "start_frame": None, "end_frame": None}
+        row.update(self.aggregate)
+        rows.append(row)
+        return rows
+
+    def to_json(self) -> dict:
+        return {
+            "protocol": self.protocol,
+            "backends": self.backends,
+            "aggregate": self.aggregate,
+            "num_videos": len(self.videos),
+            "failed": [{"video": v, "error": e} for v, e in self.failed],
+            "videos": [
+                {
+                    "video": v.video,
+                    "num_frames": v.num_frames,
+                    "fps": v.fps,
+                    "windows": v.windows,
+                    "scores": {k: r.value for k, r in v.results.items()},
+                    "window_scores": {k: r.windows for k, r in v.results.items()},
+                }
+                for v in self.videos
+            ],
+        }
+
+
+def _window_value(result: VideoResult | None, i: int):
+    return result.windows[i] if result is not None and i < len(result.windows) else None
+
+
+def score_videos(
+    paths: list[Path],
+    metrics: list[Metric],
+    *,
+    window: str = "clip",
+    long: bool = False,
+    reference_videos: dict[str, Path] | None = None,
+    reference_images: dict[str, torch.Tensor] | None = None,
+    progress: bool = True,
+    chunk_frames: int = 16,
+) -> SuiteScores:
+    """Score every video; a video that cannot be read is named in `failed` and the rest go on."""
+    from tqdm.auto import tqdm
+
+    videos, failed = [], []
+    for path in tqdm(paths, desc="score", unit="video", disable=not progress):
+        try:
+            ref_video = (reference_videos or {}).get(path.stem)
+            ref_image = (reference_images or {}).get(path.stem)
+            videos.append(
+                score_video(
+                    path,
+                    metrics,
+                    window=window,
+                    long=long,
+                    chunk_frames=chunk_frames,
+                    reference_video=ref_video,
+                    reference_image=ref_image,
+                )
+            )
+        except Exception as e:  # decord raises its own types; name the video and go on
+            log.warning("could not score %s: %s", path, e)
+            failed.append((str(path), f"{type(e).__name__}: {e}"))
+    aggregate = {}
+    for m in metrics:
+        value = m.aggregate([v.results[m.name] for v in videos]) if videos else None
+        aggregate[m.name] = (
+            None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+        )
+    return SuiteScores(
+        videos, failed, aggregate, {m.name: m.backend for m in metrics}, "vbench-long" if long else "vbench"
+    )
