@@ -236,7 +236,14 @@ def generate_suite(
     for sample in shard(samples, rank, world):
         image = load_image(sample.image, cfg.height, cfg.width)
         prompts = assign_prompts(sample.prompts, num_clips, SUITES[suite].prompt_mode)
-        meta = {"suite": suite, "length": length, "sample": sample.name, "suite_digest": digest, "rank": rank}
+        meta = {
+            "suite": suite,
+            "length": length,
+            "sample": sample.name,
+            "image": str(sample.image),  # the I2V dimensions compare the video with it
+            "suite_digest": digest,
+            "rank": rank,
+        }
         meta["model"] = model or {}  # part of the video's config hash: other weights, other video
         results.append(
             generator.generate(
