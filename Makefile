@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install "$(TORCH_SPEC)"
 	$(PY) -m pip install -c constraints.txt -e ".[dev]"
+	# VBench's RAFT / AMT-S model code, without VBench's pins (see benchmarks/metrics/vbench_models.py)
+	$(PY) -m pip install --no-deps vbench==0.1.5
 	touch $(STAMP)
 
 constraints:

@@ -128,7 +128,8 @@ class _SmoothnessAccumulator(Accumulator):
         for s in range(0, len(evens), self.batch):
             ids = torch.tensor(evens[s : s + self.batch])
             pred = self.interp_fn(seq[ids], seq[ids + 2])
-            pred_u8 = pred.clamp(0, 255).round().to(torch.uint8).float()
+            # VBench converts the prediction with clip + astype(uint8): truncation, not rounding.
+            pred_u8 = pred.clamp(0, 255).floor()
             real_u8 = seq[ids + 1].clamp(0, 255).round().to(torch.uint8).float()
             diff = (pred_u8 - real_u8).abs()
             self.abs_sum += float(diff.sum())
