@@ -7,6 +7,9 @@ Subcommands so far:
     harness generate --image IMG --prompts FILE --length 20s --out DIR [--interactive]
         Long videos on a benchmark suite or from one image, with or without an SVI LoRA; resumable;
         data-parallel under torchrun (each rank generates its share of the samples).
+    harness score DIR --metrics vbench,fvd,psnr_ssim [--reference DIR] [--window clip|Ns] [--long]
+        VBench dimensions, FVD, PSNR/SSIM of every video in DIR, streamed, per window and per video;
+        writes DIR/scores.json and DIR/scores.csv.
     harness demo
         The smallest end-to-end run: writes a small synthetic clip set in the official layout under
         the workspace, trains an ERFT LoRA on the tiny preset, and prints where everything is.
@@ -218,6 +221,105 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    import torch
+
+    from benchmarks.metrics import registry
+    from benchmarks.metrics.stream import parse_window, score_videos
+
+    folder = Path(args.dir)
+    try:
+        names = registry.expand(args.metrics)
+        parse_window(args.window)
+        if not folder.is_dir():
+            raise ValueError(f"no such folder: {folder}")
+        videos = sorted(folder.glob("*.mp4"))
+        if not videos:
+            raise ValueError(f"no .mp4 videos in {folder}")
+        needs_ref = [n for n in names if n in ("psnr", "ssim", "fvd")]
+        if needs_ref and not args.reference:
+            raise ValueError(f"{', '.join(needs_ref)} need --reference DIR (real / ground-truth videos)")
+        ref_dir = Path(args.reference) if args.reference else None
+        if ref_dir is not None and not ref_dir.is_dir():
+            raise ValueError(f"no such reference folder: {ref_dir}")
+    except ValueError as e:
+        return _fail(str(e))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    metrics, unavailable = [], {}
+    for name in names:
+        try:
+            metrics.append(
+                registry.build(
+                    name, backend=args.backend, cache_dir=args.vbench_cache, device=args.device, i3d=args.i3d
+                )
+            )
+        except registry.MetricUnavailable as e:
+            unavailable[name] = str(e)
+            print(f"warning: skipping {name}: {e}", file=sys.stderr)
+        except (FileNotFoundError, ImportError) as e:
+            return _fail(str(e))
+    if not metrics:
+        return _fail("none of the requested metrics can be computed here")
+
+    fvd = next((m for m in metrics if m.name == "fvd"), None)
+    fvd_reference_failed = []
+    if fvd is not None:
+        refs = sorted(ref_dir.glob("*.mp4"))
+        ref_scores = score_videos(refs, [fvd], window="5s", aggregate=False)
+        fvd_reference_failed = ref_scores.failed
+        fvd.reference_features = fvd.features_of([v.results["fvd"] for v in ref_scores.videos])
+
+    reference_videos = {p.stem: p for p in ref_dir.glob("*.mp4")} if ref_dir else None
+    reference_images = _reference_images(videos) if any(m.needs_reference_image for m in metrics) else None
+    suite = score_videos(
+        videos,
+        metrics,
+        window=args.window,
+        long=args.long,
+        reference_videos=reference_videos,
+        reference_images=reference_images,
+    )
+    report = suite.to_json()
+    report["unavailable"] = unavailable
+    if fvd is not None:
+        report["fvd_per_window"] = fvd.per_window([v.results["fvd"] for v in suite.videos])
+        report["fvd_reference_failed"] = [{"video": v, "error": e} for v, e in fvd_reference_failed]
+    out = Path(args.out) if args.out else folder
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scores.json").write_text(json.dumps(report, indent=2, default=float))
+    import pandas as pd
+
+    table = pd.DataFrame(suite.rows())
+    for col in ("window", "start_frame", "end_frame"):
+        table[col] = table[col].astype("Int64")  # integers with blanks, not 3.0
+    table.to_csv(out / "scores.csv", index=False)
+    for name, value in suite.aggregate.items():
+        shown = "n/a" if value is None else f"{value:.4f}"
+        print(f"{name:24s} {shown}   ({suite.backends[name]})")
+    for video, error in suite.failed:
+        print(f"could not score {video}: {error}", file=sys.stderr)
+    print(f"scores: {out / 'scores.json'}, {out / 'scores.csv'}")
+    return 0
+
+
+def _reference_images(videos: list[Path]) -> dict:
+    """The input image of each generated video (from its sidecar), at the video's size, float 0-255."""
+    import decord
+
+    from benchmarks.suites import load_image
+
+    images = {}
+    for v in videos:
+        side = v.with_suffix(".json")
+        image = json.loads(side.read_text()).get("metadata", {}).get("image") if side.is_file() else None
+        if image and Path(image).is_file():
+            h, w = decord.VideoReader(str(v))[0].shape[:2]
+            images[v.stem] = (load_image(image, h, w) + 1) * 127.5
+    return images
+
+
 def _sha256_file(path: str | Path) -> str:
     import hashlib
 
@@ -271,6 +373,44 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--config", help="YAML config; its generate section is used")
     g.add_argument("overrides", nargs="*", help="dotted overrides such as generate.steps=20 generate.seed=3")
     g.set_defaults(func=cmd_generate)
+
+    sc = sub.add_parser(
+        "score",
+        help="score videos: VBench dimensions, FVD, PSNR/SSIM, per window and per video",
+        description="Score every .mp4 in DIR. Videos are streamed in chunks (memory does not grow with "
+        "length); values are reported per window (a generated clip, read from the generator's sidecar, or "
+        "every N seconds), per video and for the suite, aggregated as each reference does. Writes "
+        "scores.json and scores.csv. Videos that cannot be read are named and the rest are scored.",
+    )
+    sc.add_argument("dir", help="folder of generated videos (.mp4, with the generator's .json sidecars)")
+    sc.add_argument(
+        "--metrics",
+        default="vbench",
+        help="comma-separated metrics or groups: vbench, i2v, fvd, psnr_ssim, or single names",
+    )
+    sc.add_argument(
+        "--reference", help="real videos: the FVD reference set, and ground truth (same names) for PSNR/SSIM"
+    )
+    sc.add_argument("--window", default="clip", help="'clip' (one generated clip) or seconds such as '2s'")
+    sc.add_argument(
+        "--long", action="store_true", help="VBench-Long: score 2 s clips separately, average per video"
+    )
+    sc.add_argument(
+        "--backend",
+        choices=["vbench", "random"],
+        default="vbench",
+        help="official VBench weights, or random init (pipeline checks and speed only)",
+    )
+    sc.add_argument(
+        "--vbench-cache", help="VBench weight folder (default $VBENCH_CACHE_DIR or ~/.cache/vbench)"
+    )
+    sc.add_argument(
+        "--i3d", help="i3d_torchscript.pt for FVD (default <vbench cache>/fvd/i3d_torchscript.pt)"
+    )
+    sc.add_argument("--device", default="cpu")
+    sc.add_argument("--threads", type=int, help="torch CPU threads")
+    sc.add_argument("--out", help="output folder (default: DIR)")
+    sc.set_defaults(func=cmd_score)
 
     d = sub.add_parser("demo", help="smallest end-to-end run on this machine (minutes on CPU)")
     d.add_argument("--steps", type=int, default=40, help="training steps (default 40)")

@@ -87,8 +87,11 @@ def score_video(
     chunk_frames: int = 16,
     reference_video: str | Path | None = None,
     reference_image: torch.Tensor | None = None,
+    progress: bool = False,
 ) -> VideoScores:
     """Stream one video through every metric. Raises on an unreadable video (the caller names it)."""
+    from tqdm.auto import tqdm
+
     path = Path(path)
     reader = _open(path)
     n, fps = len(reader), float(reader.get_avg_fps())
@@ -116,6 +119,7 @@ def score_video(
             )
     info = VideoInfo(path.stem, fps, n, h, w, reference_image)
 
+    bar = tqdm(total=n, desc=path.stem, unit="frame", leave=False, disable=not progress)
     accs = {m.name: m.new_video(info) for m in metrics}
     window_values: dict[str, list] = {m.name: [] for m in metrics}
     long_results: dict[str, list[VideoResult]] = {m.name: [] for m in metrics}
@@ -133,11 +137,13 @@ def score_video(
             ref = _read(ref_reader, s, e) if ref_reader is not None else None
             for m in metrics:
                 accs[m.name].update(frames, reference=ref if m.needs_reference_video else None)
+            bar.update(e - s)
         for m in metrics:
             window_values[m.name].append(accs[m.name].end_window())
             if long:
                 long_results[m.name].append(accs[m.name].finish())
 
+    bar.close()
     out = VideoScores(path.stem, n, fps, bounds)
     for m in metrics:
         if long:
@@ -218,8 +224,12 @@ def score_videos(
     reference_images: dict[str, torch.Tensor] | None = None,
     progress: bool = True,
     chunk_frames: int = 16,
+    aggregate: bool = True,
 ) -> SuiteScores:
-    """Score every video; a video that cannot be read is named in `failed` and the rest go on."""
+    """Score every video; a video that cannot be read is named in `failed` and the rest go on.
+
+    aggregate=False skips the suite values (e.g. when scoring FVD's reference set for its features).
+    """
     from tqdm.auto import tqdm
 
     videos, failed = [], []
@@ -236,17 +246,16 @@ def score_videos(
                     chunk_frames=chunk_frames,
                     reference_video=ref_video,
                     reference_image=ref_image,
+                    progress=progress,
                 )
             )
         except Exception as e:  # decord raises its own types; name the video and go on
             log.warning("could not score %s: %s", path, e)
             failed.append((str(path), f"{type(e).__name__}: {e}"))
-    aggregate = {}
+    values = {}
     for m in metrics:
-        value = m.aggregate([v.results[m.name] for v in videos]) if videos else None
-        aggregate[m.name] = (
-            None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-        )
+        value = m.aggregate([v.results[m.name] for v in videos]) if videos and aggregate else None
+        values[m.name] = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
     return SuiteScores(
-        videos, failed, aggregate, {m.name: m.backend for m in metrics}, "vbench-long" if long else "vbench"
+        videos, failed, values, {m.name: m.backend for m in metrics}, "vbench-long" if long else "vbench"
     )

@@ -1,0 +1,107 @@
+"""Metric names, the groups the command line takes, and how each metric is built.
+
+`backend="vbench"` loads VBench's official weight files from the cache folder (VBENCH_CACHE_DIR);
+`backend="random"` builds every network with random initialisation (same architectures): numbers
+that exercise the pipeline and measure speed, never results. Every metric reports its backend.
+"""
+
+from __future__ import annotations
+
+import os
+
+from benchmarks.metrics.base import Metric
+
+GROUPS: dict[str, list[str]] = {
+    "vbench": [
+        "subject_consistency",
+        "background_consistency",
+        "aesthetic_quality",
+        "imaging_quality",
+        "dynamic_degree",
+        "motion_smoothness",
+    ],
+    "i2v": ["i2v_subject", "i2v_background"],
+    "psnr_ssim": ["psnr", "ssim"],
+    "fvd": ["fvd"],
+}
+ALL = [name for names in GROUPS.values() for name in names]
+BACKENDS = ("vbench", "random")
+
+
+class MetricUnavailable(RuntimeError):
+    """A metric whose model cannot be built here (the message says why)."""
+
+
+def expand(spec: str | list[str]) -> list[str]:
+    """'vbench,fvd' -> the metric names, in order, without repeats."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    names: list[str] = []
+    for item in (i.strip() for i in items if i.strip()):
+        if item in GROUPS:
+            names += GROUPS[item]
+        elif item in ALL:
+            names.append(item)
+        else:
+            known = ", ".join(list(GROUPS) + ALL)
+            raise ValueError(f"unknown metric {item!r}; known metrics and groups: {known}")
+    return list(dict.fromkeys(names))
+
+
+def build(
+    name: str,
+    *,
+    backend: str = "vbench",
+    cache_dir: str | os.PathLike | None = None,
+    device: str = "cpu",
+    batch_size: int = 16,
+    i3d: str | os.PathLike | None = None,
+) -> Metric:
+    """One metric with its networks loaded (official weights) or random-initialised."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    random = backend == "random"
+    if name in ("psnr", "ssim"):
+        from benchmarks.metrics.fidelity import PSNR, SSIM
+
+        return PSNR() if name == "psnr" else SSIM()
+    if name == "fvd":
+        from benchmarks.metrics.fvd import FVD
+
+        return FVD.with_random_i3d(device=device) if random else FVD(weights_path=i3d, device=device)
+    if name in ("subject_consistency", "background_consistency", "i2v_subject", "i2v_background"):
+        from benchmarks.metrics import consistency as c
+        from benchmarks.metrics.extractors import ClipImageEncoder, DinoViTB16
+
+        cls = {
+            "subject_consistency": c.SubjectConsistency,
+            "background_consistency": c.BackgroundConsistency,
+            "i2v_subject": c.I2VSubject,
+            "i2v_background": c.I2VBackground,
+        }[name]
+        if not random:
+            return cls.from_cache(cache_dir, device=device, batch_size=batch_size)
+        if name == "background_consistency":
+            return cls(ClipImageEncoder.random("ViT-B-32", batch_size=batch_size).to(device))
+        return cls(DinoViTB16.random(batch_size=batch_size).to(device))
+    if name == "aesthetic_quality":
+        from benchmarks.metrics.aesthetic import AestheticQuality
+        from benchmarks.metrics.extractors import AestheticHead, ClipImageEncoder
+
+        if not random:
+            return AestheticQuality.from_cache(cache_dir, device=device, batch_size=batch_size)
+        clip = ClipImageEncoder.random("ViT-L-14", batch_size=batch_size).to(device)
+        return AestheticQuality(clip, AestheticHead.random().to(device))
+    if name in ("dynamic_degree", "motion_smoothness"):
+        from benchmarks.metrics.motion import DynamicDegree, MotionSmoothness
+        from benchmarks.metrics.vbench_models import AmtInterpolator, RaftFlow
+
+        tag = "random-init" if random else "vbench-weights"
+        if name == "dynamic_degree":
+            return DynamicDegree(RaftFlow.build(cache_dir, random=random).to(device), backend=tag)
+        return MotionSmoothness(AmtInterpolator.build(cache_dir, random=random).to(device), backend=tag)
+    if name == "imaging_quality":
+        raise MetricUnavailable(
+            "imaging_quality needs MUSIQ (SPAQ), which is not ported yet: pyiqa's model module imports "
+            "torchvision, which does not import on this stack"
+        )
+    raise ValueError(f"unknown metric {name!r}; known: {', '.join(ALL)}")

@@ -1,0 +1,103 @@
+"""`harness score`: streamed scores per window, per video and per suite; bad input and bad videos."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+
+from harness.cli import main
+from svi.backbone import build_tiny
+from svi.config import GenerateConfig
+from svi.generate import LongVideoGenerator, fixed_prompts
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # FVD warns about tiny sets, rightly
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """Two generated videos (with sidecars) and a reference folder of 'real' videos of the same names."""
+    root = tmp_path_factory.mktemp("score")
+    gen = LongVideoGenerator(build_tiny(), GenerateConfig(num_frames=9, height=32, width=32, steps=1))
+    for i in range(2):
+        image = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(i)) * 2 - 1
+        gen.generate(image, fixed_prompts(["a", "b", "c"]), root / "gen" / f"v{i}.mp4", progress=False)
+    (root / "ref").mkdir()
+    for i, src in enumerate(["v1", "v0"]):  # swapped: PSNR compares different videos
+        shutil.copy(root / "gen" / f"{src}.mp4", root / "ref" / f"v{i}.mp4")
+    return root
+
+
+def test_scores_per_window_video_and_suite(videos, tmp_path):
+    args = ["score", str(videos / "gen"), "--metrics", "psnr_ssim,fvd,subject_consistency"]
+    rc = main([*args, "--reference", str(videos / "ref"), "--backend", "random", "--out", str(tmp_path)])
+    assert rc == 0
+    report = json.loads((tmp_path / "scores.json").read_text())
+    agg = report["aggregate"]
+    assert set(agg) == {"psnr", "ssim", "subject_consistency", "fvd"}
+    assert 0 < agg["ssim"] < 1 and agg["psnr"] > 0 and agg["fvd"] >= 0
+    assert report["backends"]["subject_consistency"] == "random-init"
+    video = report["videos"][0]
+    assert len(video["windows"]) == 3  # one window per generated clip, from the sidecar
+    assert len(video["window_scores"]["ssim"]) == 3
+    table = pd.read_csv(tmp_path / "scores.csv")
+    assert list(table["level"]).count("window") == 6 and list(table["level"]).count("suite") == 1
+    assert table[table.level == "suite"]["ssim"].item() == pytest.approx(agg["ssim"])
+
+
+def test_a_broken_video_is_named_and_the_rest_scored(videos, tmp_path):
+    folder = tmp_path / "gen"
+    shutil.copytree(videos / "gen", folder)
+    (folder / "zz_broken.mp4").write_bytes(b"garbage")
+    rc = main(
+        ["score", str(folder), "--metrics", "subject_consistency", "--backend", "random", "--window", "0.25s"]
+    )
+    assert rc == 0
+    report = json.loads((folder / "scores.json").read_text())
+    assert report["num_videos"] == 2 and report["failed"][0]["video"].endswith("zz_broken.mp4")
+    video = report["videos"][0]
+    assert video["num_frames"] == 25  # 3 clips of 9 frames, K = 1: 3 * 8 + 1
+    assert len(video["windows"]) == 7  # windows of 0.25 s = 4 frames at 16 fps
+
+
+def test_unavailable_metrics_are_reported_not_fatal(videos, tmp_path, capsys):
+    rc = main(
+        [
+            "score",
+            str(videos / "gen"),
+            "--metrics",
+            "imaging_quality,ssim",
+            "--reference",
+            str(videos / "ref"),
+            "--backend",
+            "random",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    assert "skipping imaging_quality" in capsys.readouterr().err
+    assert "imaging_quality" in json.loads((tmp_path / "scores.json").read_text())["unavailable"]
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--metrics", "sharpness"], "unknown metric 'sharpness'"),
+        (["--metrics", "psnr_ssim"], "need --reference DIR"),
+        (["--metrics", "subject_consistency", "--window", "often"], "--window"),
+        (
+            ["--metrics", "subject_consistency", "--vbench-cache", "/nonexistent"],
+            "dino_vitbase16_pretrain.pth",
+        ),
+    ],
+)
+def test_bad_input_exits_2(videos, capsys, extra, needle):
+    assert main(["score", str(videos / "gen"), *extra]) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_missing_folder_exits_2(tmp_path, capsys):
+    assert main(["score", str(tmp_path / "nothing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
