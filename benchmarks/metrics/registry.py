@@ -100,8 +100,10 @@ def build(
             return DynamicDegree(RaftFlow.build(cache_dir, random=random).to(device), backend=tag)
         return MotionSmoothness(AmtInterpolator.build(cache_dir, random=random).to(device), backend=tag)
     if name == "imaging_quality":
-        raise MetricUnavailable(
-            "imaging_quality needs MUSIQ (SPAQ), which is not ported yet: pyiqa's model module imports "
-            "torchvision, which does not import on this stack"
-        )
+        from benchmarks.metrics.motion import ImagingQuality
+        from benchmarks.metrics.musiq import MUSIQ
+
+        model = MUSIQ.random() if random else MUSIQ.from_cache(cache_dir)
+        tag = "random-init" if random else "vbench-weights"
+        return ImagingQuality(model.to(device), backend=tag, batch=batch_size)
     raise ValueError(f"unknown metric {name!r}; known: {', '.join(ALL)}")

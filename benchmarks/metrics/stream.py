@@ -66,16 +66,50 @@ def window_bounds(
     return [(s, min(s + size, num_frames)) for s in range(0, num_frames, size)]
 
 
-def _read(reader, start: int, end: int) -> torch.Tensor:
-    """Frames [start, end) as [T, 3, H, W] float32 in [0, 255]."""
-    batch = reader.get_batch(list(range(start, end))).asnumpy()  # [T, H, W, 3] uint8
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+class FrameReader:
+    """Sequential decoding with PyAV: frames come out in order and nothing is kept behind.
 
+    (decord, used for random access in training, grew with video length when two readers were
+    interleaved here - a video and its ground truth - so streaming uses PyAV's decoder.)
+    """
 
-def _open(path: Path):
-    import decord
+    def __init__(self, path: str | Path):
+        import av
 
-    return decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=2)
+        self.path = str(path)
+        self.container = av.open(self.path)
+        stream = self.container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self.fps = float(stream.average_rate or stream.guessed_rate or 0) or 16.0
+        self.height, self.width = stream.codec_context.height, stream.codec_context.width
+        self.num_frames = stream.frames or self._count_packets()
+        self._frames = self.container.decode(stream)
+        self.position = 0
+
+    def _count_packets(self) -> int:
+        import av
+
+        with av.open(self.path) as c:
+            return sum(1 for p in c.demux(c.streams.video[0]) if p.size)
+
+    def read(self, start: int, end: int) -> torch.Tensor:
+        """Frames [start, end) as [T, 3, H, W] float32 in [0, 255]; reads must be consecutive."""
+        if start != self.position:
+            raise ValueError(f"{self.path}: frames must be read in order (at {self.position}, asked {start})")
+        out = []
+        for frame in self._frames:
+            out.append(torch.from_numpy(frame.to_ndarray(format="rgb24")))
+            if len(out) == end - start:
+                break
+        if len(out) < end - start:
+            raise ValueError(
+                f"{self.path}: ended after {start + len(out)} frames, {self.num_frames} expected"
+            )
+        self.position = end
+        return torch.stack(out).permute(0, 3, 1, 2).float()
+
+    def close(self) -> None:
+        self.container.close()
 
 
 def score_video(
@@ -93,9 +127,8 @@ def score_video(
     from tqdm.auto import tqdm
 
     path = Path(path)
-    reader = _open(path)
-    n, fps = len(reader), float(reader.get_avg_fps())
-    h, w = reader[0].shape[:2]
+    reader = FrameReader(path)
+    n, fps, h, w = reader.num_frames, reader.fps, reader.height, reader.width
     sidecar_file = path.with_suffix(".json")
     sidecar = json.loads(sidecar_file.read_text()) if sidecar_file.is_file() else None
     if long:
@@ -112,10 +145,10 @@ def score_video(
             raise ValueError(
                 f"{path}: {', '.join(m.name for m in metrics if m.needs_reference_video)} need a ground-truth video"
             )
-        ref_reader = _open(Path(reference_video))
-        if len(ref_reader) < n:
+        ref_reader = FrameReader(reference_video)
+        if ref_reader.num_frames < n:
             raise ValueError(
-                f"ground truth {reference_video} has {len(ref_reader)} frames, fewer than the video's {n}"
+                f"ground truth {reference_video} has {ref_reader.num_frames} frames, fewer than the video's {n}"
             )
     info = VideoInfo(path.stem, fps, n, h, w, reference_image)
 
@@ -133,8 +166,8 @@ def score_video(
             }
         for s in range(start, end, chunk_frames):
             e = min(s + chunk_frames, end)
-            frames = _read(reader, s, e)
-            ref = _read(ref_reader, s, e) if ref_reader is not None else None
+            frames = reader.read(s, e)
+            ref = ref_reader.read(s, e) if ref_reader is not None else None
             for m in metrics:
                 accs[m.name].update(frames, reference=ref if m.needs_reference_video else None)
             bar.update(e - s)
@@ -144,6 +177,9 @@ def score_video(
                 long_results[m.name].append(accs[m.name].finish())
 
     bar.close()
+    reader.close()
+    if ref_reader is not None:
+        ref_reader.close()
     out = VideoScores(path.stem, n, fps, bounds)
     for m in metrics:
         if long:
@@ -249,7 +285,7 @@ def score_videos(
                     progress=progress,
                 )
             )
-        except Exception as e:  # decord raises its own types; name the video and go on
+        except Exception as e:  # PyAV and the metrics raise many types; name the video and go on
             log.warning("could not score %s: %s", path, e)
             failed.append((str(path), f"{type(e).__name__}: {e}"))
     values = {}
