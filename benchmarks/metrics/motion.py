@@ -170,7 +170,8 @@ def limit_longer_side(frames: torch.Tensor, longest: int = 512) -> torch.Tensor:
         return frames
     scale = longest / max(h, w)
     size = (int(h * scale), int(w * scale))
-    return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=True)
+    # VBench: transforms.Resize(..., antialias=False) on tensors, i.e. plain bilinear
+    return F.interpolate(frames, size=size, mode="bilinear", align_corners=False, antialias=False)
 
 
 class _QualityAccumulator(Accumulator):
