@@ -42,3 +42,28 @@ demo: setup
 
 clean:
 	rm -rf $(VENV) .cache workspace .pytest_cache
+
+# Crosscheck of benchmarks/metrics against the vbench package's own functions (manual; not part of
+# test or CI). VBench's modules need torchvision, which has no build for .venv's CPU torch, so a second
+# venv gets PyPI's default torch with its matching torchvision (CUDA builds that run on the CPU; about
+# 4 GB), the run-time imports of the checked vbench modules, and vbench 0.1.5 itself without its pins.
+# --isolated keeps pip from preferring a local CPU torch wheel (find-links) that torchvision cannot load;
+# openai-clip (imported by background_consistency / aesthetic_quality) needs pkg_resources: setuptools<81.
+# See benchmarks/crosscheck/README.md.
+CROSSCHECK_VENV ?= .cache/crosscheck-venv
+CROSSCHECK_PY := $(CROSSCHECK_VENV)/bin/python
+CROSSCHECK_TORCH ?= torch==2.13.0 torchvision==0.28.0
+CROSSCHECK_STAMP := $(CROSSCHECK_VENV)/.installed
+
+.PHONY: crosscheck
+
+$(CROSSCHECK_STAMP):
+	test -x $(CROSSCHECK_PY) || $(PYTHON) -m venv $(CROSSCHECK_VENV)
+	$(CROSSCHECK_PY) -m pip install --isolated $(CROSSCHECK_TORCH)
+	$(CROSSCHECK_PY) -m pip install "numpy<2" scipy opencv-python-headless decord easydict omegaconf \
+		Pillow imageio tqdm pyyaml ftfy regex "setuptools<81"
+	$(CROSSCHECK_PY) -m pip install --no-deps vbench==0.1.5 openai-clip==1.0.1
+	touch $@
+
+crosscheck: setup $(CROSSCHECK_STAMP)
+	$(PY) benchmarks/crosscheck/run.py --vbench-python $(CROSSCHECK_PY) --out .cache/crosscheck/report.json

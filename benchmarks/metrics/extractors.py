@@ -15,11 +15,10 @@ checkpoint. `random()` builds the same classes with random weights (backend "ran
 tests and for runs on machines without the weights; the numbers are then meaningless as VBench scores.
 
 Preprocessing follows VBench's tensor transforms (frames float 0-255, [N, 3, H, W]):
-    DINO: /255, shorter side -> 224 bilinear (antialiased), no crop, ImageNet mean/std.
-    CLIP: /255, shorter side -> 224 bicubic (antialiased), centre crop 224, CLIP mean/std.
-VBench applies torchvision's `Resize(224)` to tensors; torchvision >= 0.17 antialiases tensors by
-default, so we antialias (F.interpolate(antialias=True) is the kernel torchvision calls). With an
-older torchvision (antialias off) VBench's features differ slightly for large downscales.
+    DINO: /255, shorter side -> 224 bilinear, no crop, ImageNet mean/std.
+    CLIP: /255, shorter side -> 224 bicubic, centre crop 224, CLIP mean/std.
+VBench 0.1.5's transforms pass antialias=False to torchvision's Resize, so we do not antialias
+either; `make crosscheck` compares the whole path with VBench's own functions.
 
 Departure: VBench runs CLIP in fp16 on CUDA (openai `clip.load` keeps the archive's fp16 weights);
 we compute in fp32 everywhere.
@@ -160,7 +159,11 @@ def _load_converted(model: nn.Module, converted: dict[str, torch.Tensor]) -> Non
 
 
 def _resize_shorter_side(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
-    """torchvision Resize(size) on tensors: shorter side -> size, longer side truncated, antialiased."""
+    """VBench's Resize(size, antialias=False) on tensors: shorter side -> size, longer side truncated.
+
+    VBench 0.1.5's dino_transform / clip_transform pass antialias=False; with antialiasing the CLIP
+    dimensions drifted from VBench by up to 4e-3 (benchmarks/crosscheck), without it by < 3e-7.
+    """
     h, w = x.shape[-2:]
     if h <= w:
         new_h, new_w = size, int(size * w / h)
@@ -168,7 +171,7 @@ def _resize_shorter_side(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
         new_h, new_w = int(size * h / w), size
     if (new_h, new_w) == (h, w):  # torchvision returns the input untouched
         return x
-    return F.interpolate(x, size=(new_h, new_w), mode=mode, align_corners=False, antialias=True)
+    return F.interpolate(x, size=(new_h, new_w), mode=mode, align_corners=False, antialias=False)
 
 
 def _center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
