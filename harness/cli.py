@@ -1,6 +1,12 @@
 """`harness`: the command line researchers use.
 
-Subcommands so far:
+Subcommands:
+    harness list
+        The declared experiments (harness/experiments/*.yaml) with one-line descriptions.
+    harness run EXPERIMENT [key=value ...] [--force STAGE]
+        Train, generate, score and log every arm and seed to MLflow; re-runs skip finished stages.
+    harness ui
+        The MLflow UI on 127.0.0.1 over the workspace's store.
     harness train [--config FILE] [--nproc N] [--launcher ...] [key=value ...]
         ERFT training of one configuration, launched with deepspeed / torchrun / one process.
     harness generate --suite creative --length 50s --out DIR [...]
@@ -88,6 +94,56 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"  checkpoints     {out / 'checkpoints'}"
     )
     return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.experiment import experiment_names
+
+    print("experiments (harness run NAME):")
+    for name, desc in experiment_names().items():
+        print(f"  {name:18s} {desc}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.experiment import load_experiment
+    from harness.runner import run_experiment
+    from svi.config import ConfigError
+
+    try:
+        exp, source = load_experiment(args.experiment, args.overrides)
+    except ConfigError as e:
+        return _fail(str(e))
+    try:
+        results = run_experiment(exp, source, force=tuple(args.force or ()))
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are kept; run the same command to resume", file=sys.stderr)
+        return 130
+    from harness import workspace
+
+    print(f"\n{exp.name}: {len(results)} run(s)")
+    for r in results:
+        line = f"  {r.arm:12s} seed {r.seed}  {r.status}"
+        if r.error:
+            line += f"  {r.error.splitlines()[0][:200]}"
+        print(line)
+        for k, v in r.scores.items():
+            print(f"      {k:40s} {'n/a' if v is None else f'{v:.4f}'}")
+    print(f"MLflow store: {workspace.tracking_uri()}  (browse with: harness ui)")
+    return 0 if all(r.status == "FINISHED" for r in results) else 1
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from harness import workspace
+
+    uri = workspace.tracking_uri()
+    address = f"http://127.0.0.1:{args.port}"
+    print(f"MLflow UI for {uri} at {address} (Ctrl-C stops it)", flush=True)
+    cmd = [
+        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+        "--default-artifact-root", workspace.artifact_root(), "--host", "127.0.0.1", "--port", str(args.port),
+    ]  # fmt: skip
+    return launch.run(cmd, env=launch.child_env())
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -336,6 +392,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="svi-harness: train, generate, score and compare Stable Video Infinity experiments.",
     )
     sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="the declared experiments").set_defaults(func=cmd_list)
+    r = sub.add_parser(
+        "run",
+        help="train, generate, score and log an experiment",
+        description="Run a declared experiment (harness list): for each arm and seed, train (DeepSpeed or "
+        "torchrun child processes), generate on the suites, score, and log to MLflow. Finished stages are "
+        "skipped on a re-run; a killed run resumes. Overrides: experiment fields (seeds=[0,1]) or the base "
+        "configuration (train.steps=50 erft.p_img=0).",
+    )
+    r.add_argument("experiment", help="experiment name or path to an experiment YAML")
+    r.add_argument("overrides", nargs="*", help="dotted overrides")
+    r.add_argument("--force", action="append", choices=["train", "generate", "score"], help="redo a stage")
+    r.set_defaults(func=cmd_run)
+    u = sub.add_parser("ui", help="the MLflow UI over the workspace's store (127.0.0.1)")
+    u.add_argument("--port", type=int, default=5000)
+    u.set_defaults(func=cmd_ui)
 
     t = sub.add_parser(
         "train",

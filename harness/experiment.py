@@ -1,0 +1,151 @@
+"""Declared experiments: a base configuration, arms (overrides), seeds, suites and metrics.
+
+An experiment file (`harness/experiments/<name>.yaml`) is validated before anything runs:
+
+    name: ablation_eimg
+    description: one line for `harness list`
+    config: {...}            # the base SVI configuration (svi/config.py schema), or
+    base: some_config.yaml   # a config file relative to the experiment file (config: then overrides it)
+    arms:
+      base: {train: false, role: baseline}          # the untuned base model (the reference row)
+      full: {}
+      no_eimg: {overrides: {erft.p_img: 0.0}}
+    seeds: [0]
+    suites: [{suite: consistent, length: 50s}]
+    metrics: vbench
+Dotted command-line overrides go to the experiment when their first key is an experiment field
+(`seeds=[0,1]`) and to the base configuration otherwise (`train.steps=50`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from svi.config import (
+    ConfigError,
+    SVIConfig,
+    build_config,
+    deep_merge,
+    format_validation_error,
+    parse_override,
+)
+
+EXPERIMENTS_DIR = Path(__file__).parent / "experiments"
+
+
+class Arm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    train: bool = True
+    role: Literal["arm", "baseline"] = "arm"
+    overrides: dict[str, Any] = {}  # dotted keys -> values, applied to the base config
+
+
+class SuiteSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    suite: Literal["consistent", "creative"]
+    length: str = "50s"
+    limit: int | None = Field(None, ge=1)
+
+
+class Experiment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    base: str | None = None
+    config: dict[str, Any] = {}
+    arms: dict[str, Arm]
+    seeds: list[int] = [0]
+    suites: list[SuiteSpec] = []
+    metrics: str = "vbench"
+    metrics_backend: Literal["vbench", "random"] = "vbench"
+    benchmark_root: str | None = None
+    window: str = "clip"
+    nproc: int | None = Field(None, ge=1)
+    launcher: Literal["auto", "deepspeed", "torchrun", "none"] = "auto"
+
+    @field_validator("arms")
+    @classmethod
+    def _some_arms(cls, v: dict[str, Arm]) -> dict[str, Arm]:
+        if not v:
+            raise ValueError("an experiment needs at least one arm")
+        return v
+
+    def arm_config(self, arm: str, source: Path | None = None) -> SVIConfig:
+        """The resolved, validated SVI configuration of one arm."""
+        raw = copy.deepcopy(self.config)
+        if self.base:
+            from svi.config import read_yaml
+
+            base_path = (source.parent if source else Path.cwd()) / self.base
+            raw = deep_merge(read_yaml(base_path), raw)
+        for key, value in self.arms[arm].overrides.items():
+            raw = deep_merge(raw, parse_override(f"{key}={json.dumps(value)}"))
+        return build_config(raw, f"{source or self.name}: arm {arm!r}")
+
+
+def experiment_names() -> dict[str, str]:
+    """name -> one-line description of every shipped experiment."""
+    out = {}
+    for f in sorted(EXPERIMENTS_DIR.glob("*.yaml")):
+        data = yaml.safe_load(f.read_text()) or {}
+        out[f.stem] = (
+            str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""
+        )
+    return out
+
+
+def find_experiment(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    candidate = EXPERIMENTS_DIR / f"{name_or_path}.yaml"
+    if candidate.is_file():
+        return candidate
+    known = ", ".join(experiment_names()) or "(none)"
+    raise ConfigError(f"unknown experiment {name_or_path!r}; known experiments: {known}")
+
+
+def load_experiment(name_or_path: str, overrides: list[str] = ()) -> tuple[Experiment, Path]:
+    path = find_experiment(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    fields = set(Experiment.model_fields) - {"config"}
+    for text in overrides:
+        diff = parse_override(text)
+        key = next(iter(diff))
+        raw = deep_merge(raw, diff) if key in fields else deep_merge(raw, {"config": diff})
+    source = str(path) + (" with overrides " + " ".join(overrides) if overrides else "")
+    try:
+        exp = Experiment.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from None
+    for arm in exp.arms:  # every arm's configuration must validate before anything runs
+        exp.arm_config(arm, path)
+    return exp, path
+
+
+def digest(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out

@@ -1,0 +1,333 @@
+"""`harness run EXPERIMENT`: train, generate, score and log every arm and seed.
+
+Stages are keyed by a hash of the configuration they depend on, recorded in a `stage.json` beside
+their output: a second run skips finished stages, a killed run resumes (training from its last
+checkpoint, generation from its last finished clip), `--force STAGE` redoes one. A failed stage marks
+the arm's MLflow run FAILED with the error and its log attached, and the other arms go on.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import launch, tracking, workspace
+from harness.experiment import Experiment, digest, flatten
+from svi.config import SVIConfig, save_config
+
+STAGES = ("train", "generate", "score")
+
+
+class StageError(RuntimeError):
+    """A stage failed; the message carries the last lines of its log."""
+
+
+@dataclass
+class ArmResult:
+    arm: str
+    seed: int
+    run_id: str
+    status: str
+    scores: dict[str, float | None] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _say(msg: str) -> None:
+    print(f"[harness] {msg}", flush=True)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# -- inputs that the harness can make itself -------------------------------------------------------
+
+
+def training_data(cfg: SVIConfig) -> str:
+    """The configured clip folder, or a small synthetic clip set in the workspace."""
+    if cfg.data.root:
+        return cfg.data.root
+    root = workspace.home() / "data" / "synthetic_clips"
+    if not (root / "moving" / "moving.csv").is_file():
+        from benchmarks.synthetic import write_dataset
+
+        _say(f"data.root is not set: writing synthetic training clips to {root}")
+        write_dataset(root, categories=("moving",), videos_per_category=4, num_frames=24, height=64, width=64)
+    return str(root)
+
+
+def benchmark_root(exp: Experiment) -> Path:
+    import os
+
+    if exp.benchmark_root or os.environ.get("SVI_BENCHMARK"):
+        return Path(exp.benchmark_root or os.environ["SVI_BENCHMARK"])
+    root = workspace.home() / "data" / "synthetic_benchmark"
+    if not root.is_dir():
+        from benchmarks.synthetic import write_benchmark
+
+        _say(f"no benchmark_root / SVI_BENCHMARK: writing a synthetic benchmark to {root}")
+        write_benchmark(root, samples=2)
+    return root
+
+
+# -- stages --------------------------------------------------------------------------------------
+
+
+def _reset_if_stale(folder: Path, h: str, force: bool) -> None:
+    old = workspace.stage_hash_of(folder)
+    if force or (old is not None and old != h):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def stage_train(exp: Experiment, cfg: SVIConfig, folder: Path, force: bool) -> tuple[Path, str, bool]:
+    """-> (LoRA path, stage hash, skipped)."""
+    body = cfg.model_dump(mode="json")
+    body.pop("generate")
+    body["train"].pop("output_dir")
+    h = digest("train", body)
+    _reset_if_stale(folder, h, force)
+    lora = folder / "lora.safetensors"
+    if workspace.stage_done(folder, h) and lora.is_file():
+        return lora, h, True
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = cfg.model_copy(deep=True)
+    cfg.train.output_dir = str(folder)
+    save_config(cfg, folder / "config.resolved.yaml")
+    nproc = exp.nproc or launch.default_nproc()
+    cmd = launch.train_command(folder / "config.resolved.yaml", nproc=nproc, launcher=exp.launcher)
+    log = folder / "train.log"
+    rc = launch.run(cmd, env=launch.child_env(), log_file=log)
+    if rc == 130:
+        raise KeyboardInterrupt
+    if rc != 0:
+        raise StageError(f"training exited with code {rc}; last lines of {log}:\n{_tail(log)}")
+    workspace.mark_stage(folder, h, lora=str(lora))
+    return lora, h, False
+
+
+def stage_generate(
+    cfg: SVIConfig,
+    suite: str,
+    length: str,
+    limit: int | None,
+    bench: Path,
+    lora: Path | None,
+    train_hash: str,
+    folder: Path,
+    force: bool,
+) -> tuple[dict, str, bool]:
+    """-> (manifest, stage hash, skipped)."""
+    from benchmarks import suites
+
+    samples, _ = suites.load_samples(suites.suite_folder(bench, suite, length))
+    samples = suites.select(samples, limit=limit)
+    manifest = suites.manifest(suite, length, samples)
+    h = digest(
+        "generate", train_hash, cfg.generate.model_dump(mode="json"), suite, length, manifest["digest"]
+    )
+    _reset_if_stale(folder, h, force)
+    if workspace.stage_done(folder, h):
+        return manifest, h, True
+    import torch
+
+    from svi.backbone import load_backbone
+    from svi.generate import LongVideoGenerator
+    from svi.lora import load_lora
+
+    bb = load_backbone(
+        cfg.model.preset, cfg.model.weights, max_text_tokens=cfg.model.max_text_tokens, seed=cfg.train.seed
+    )
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    bb.to(device)
+    bb.transformer.eval()
+    if lora is not None:
+        load_lora(bb.transformer, lora)
+    gen = LongVideoGenerator(bb, cfg.generate, device)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    model_id = {"preset": cfg.model.preset, "lora": str(lora) if lora else None, "train_hash": train_hash}
+    suites.generate_suite(
+        gen, samples, suite=suite, length=length, out_dir=folder, digest=manifest["digest"], model=model_id
+    )
+    workspace.mark_stage(folder, h, suite=suite, length=length)
+    return manifest, h, False
+
+
+def stage_score(
+    exp: Experiment, videos: Path, gen_hash: str, folder: Path, force: bool
+) -> tuple[dict, str, bool]:
+    """-> (scores.json content, stage hash, skipped)."""
+    from benchmarks.metrics import registry
+    from benchmarks.metrics.stream import score_videos
+
+    h = digest("score", gen_hash, exp.metrics, exp.metrics_backend, exp.window)
+    _reset_if_stale(folder, h, force)
+    if workspace.stage_done(folder, h):
+        return json.loads((folder / "scores.json").read_text()), h, True
+    metrics, unavailable = [], {}
+    for name in registry.expand(exp.metrics):
+        if name in ("psnr", "ssim", "fvd"):
+            unavailable[name] = "needs a reference set; not part of `harness run` yet"
+            continue
+        try:
+            metrics.append(registry.build(name, backend=exp.metrics_backend))
+        except (registry.MetricUnavailable, ValueError) as e:
+            unavailable[name] = str(e)
+    suite_scores = score_videos(sorted(videos.glob("*.mp4")), metrics, window=exp.window, progress=False)
+    report = suite_scores.to_json()
+    report["unavailable"] = unavailable
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "scores.json").write_text(json.dumps(report, indent=2, default=float))
+    workspace.mark_stage(folder, h)
+    return report, h, False
+
+
+def drift_curves(report: dict) -> dict[str, list[float | None]]:
+    """metric -> per-clip mean over videos of the window values (index = clip)."""
+    curves: dict[str, list[float | None]] = {}
+    for name in report["aggregate"]:
+        per_video = [v["window_scores"].get(name) or [] for v in report["videos"]]
+        length = max((len(w) for w in per_video), default=0)
+        curve = []
+        for k in range(length):
+            vals = [w[k] for w in per_video if k < len(w) and w[k] is not None]
+            curve.append(sum(vals) / len(vals) if vals else None)
+        curves[name] = curve
+    return curves
+
+
+# -- the experiment --------------------------------------------------------------------------------
+
+
+def run_experiment(exp: Experiment, source: Path, *, force: tuple[str, ...] = ()) -> list[ArmResult]:
+    c = tracking.client()
+    exp_id = tracking.ensure_experiment(c, exp.name)  # once, here, before any child process exists
+    parent = tracking.start_parent(
+        c, exp_id, f"{exp.name} {time.strftime('%Y-%m-%d %H:%M:%S')}", {"experiment": exp.name}
+    )
+    tracking.log_params(c, parent, {"arms": ",".join(exp.arms), "seeds": exp.seeds, "metrics": exp.metrics})
+    bench = benchmark_root(exp) if exp.suites else None
+    results: list[ArmResult] = []
+    interrupted = False
+    for seed in exp.seeds:
+        for arm_name, arm in exp.arms.items():
+            cfg = exp.arm_config(arm_name, source)
+            cfg = cfg.model_copy(deep=True)
+            cfg.train.seed = seed
+            cfg.generate.seed = seed
+            cfg.data.root = training_data(cfg) if arm.train else cfg.data.root
+            tags = {
+                "arm": arm_name,
+                "seed": str(seed),
+                "role": arm.role,
+                "variant": cfg.variant or "none",
+                "preset": cfg.model.preset,
+                "experiment": exp.name,
+            }
+            run_id = tracking.start_child(c, exp_id, parent, f"{arm_name}-seed{seed}", tags)
+            tracking.log_params(c, run_id, flatten(cfg.model_dump(mode="json")))
+            result = ArmResult(arm_name, seed, run_id, "RUNNING")
+            base = workspace.arm_dir(exp.name, arm_name, seed)
+            try:
+                save_config(cfg, base / "config.yaml")
+                c.log_artifact(run_id, str(base / "config.yaml"))
+                lora, train_hash = None, "untrained"
+                if arm.train:
+                    _say(f"{arm_name} seed {seed}: train ({cfg.train.steps} steps)")
+                    lora, train_hash, skipped = stage_train(exp, cfg, base / "train", "train" in force)
+                    _say(f"{arm_name} seed {seed}: train {'skipped (done)' if skipped else 'finished'}")
+                    tracking.log_training_metrics(c, run_id, base / "train" / "metrics.jsonl")
+                    c.log_artifact(run_id, str(lora))
+                from svi.generate import lead_frames
+
+                seconds_per_clip = (cfg.generate.num_frames - lead_frames(cfg.generate)) / cfg.generate.fps
+                tracking.log_params(c, run_id, {"seconds_per_clip": seconds_per_clip})
+                for spec in exp.suites:
+                    key = f"{spec.suite}_{spec.length}"
+                    videos = base / "videos" / key
+                    _say(f"{arm_name} seed {seed}: generate {key}")
+                    manifest, gen_hash, _ = stage_generate(
+                        cfg,
+                        spec.suite,
+                        spec.length,
+                        spec.limit,
+                        bench,
+                        lora,
+                        train_hash,
+                        videos,
+                        "generate" in force,
+                    )
+                    tracking.set_tags(c, run_id, {f"suite_digest.{key}": manifest["digest"], "suite": key})
+                    tracking.log_dataset(c, run_id, key, manifest)
+                    _log_media(c, run_id, videos, key)
+                    _say(f"{arm_name} seed {seed}: score {key}")
+                    report, _, _ = stage_score(exp, videos, gen_hash, base / "scores" / key, "score" in force)
+                    rows = [(f"{key}/{m}", v, 0) for m, v in report["aggregate"].items()]
+                    for m, curve in drift_curves(report).items():
+                        rows += [(f"drift/{key}/{m}", v, k) for k, v in enumerate(curve)]
+                    tracking.log_metrics(c, run_id, rows)
+                    tracking.set_tags(
+                        c, run_id, {f"metric_backend.{m}": b for m, b in report["backends"].items()}
+                    )
+                    c.log_artifact(run_id, str(base / "scores" / key / "scores.json"), f"scores/{key}")
+                    result.scores.update({f"{key}/{m}": v for m, v in report["aggregate"].items()})
+                tracking.finish(c, run_id, "FINISHED")
+                result.status = "FINISHED"
+            except KeyboardInterrupt:
+                tracking.finish(c, run_id, "KILLED")
+                result.status, interrupted = "KILLED", True
+            except Exception as e:  # a failed arm must not stop the others
+                result.status, result.error = "FAILED", f"{type(e).__name__}: {e}"
+                err = base / "error.txt"
+                err.parent.mkdir(parents=True, exist_ok=True)
+                err.write_text(traceback.format_exc())
+                c.log_artifact(run_id, str(err))
+                if (base / "train" / "train.log").is_file():
+                    c.log_artifact(run_id, str(base / "train" / "train.log"))
+                tracking.set_tags(c, run_id, {"error": result.error[:5000]})
+                tracking.finish(c, run_id, "FAILED")
+                _say(f"{arm_name} seed {seed}: FAILED: {result.error}")
+            results.append(result)
+            if interrupted:
+                break
+        if interrupted:
+            break
+    tracking.finish(c, parent, "KILLED" if interrupted else "FINISHED")
+    if interrupted:
+        raise KeyboardInterrupt
+    return results
+
+
+def _log_media(c, run_id: str, videos: Path, key: str) -> None:
+    """Each mp4 and a keyframe strip PNG (the MLflow UI previews images)."""
+    for mp4 in sorted(videos.glob("*.mp4")):
+        strip = videos / f"{mp4.stem}.keyframes.png"
+        if not strip.is_file():
+            keyframe_strip(mp4, strip)
+        c.log_artifact(run_id, str(mp4), f"videos/{key}")
+        c.log_artifact(run_id, str(strip), f"videos/{key}")
+
+
+def keyframe_strip(video: Path, out: Path, count: int = 8) -> Path:
+    """`count` evenly spaced frames side by side."""
+    import numpy as np
+    from PIL import Image
+
+    from benchmarks.metrics.stream import FrameReader
+
+    reader = FrameReader(video)
+    n = reader.num_frames
+    wanted = sorted({round(i * (n - 1) / max(1, count - 1)) for i in range(count)})
+    frames, pos = [], 0
+    for idx in wanted:
+        frames.append(reader.read(pos, idx + 1)[-1].permute(1, 2, 0).byte().numpy())
+        pos = idx + 1
+    reader.close()
+    Image.fromarray(np.concatenate(frames, axis=1)).save(out)
+    return out

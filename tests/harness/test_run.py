@@ -1,0 +1,108 @@
+"""`harness run` end to end on the tiny preset, read back through the MLflow client."""
+
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from harness.cli import main
+from harness.launch import child_env
+
+pytestmark = pytest.mark.slow
+
+EXPERIMENT = """
+name: mini
+description: a two-arm smoke experiment
+config:
+  variant: shot
+  model: {preset: tiny}
+  lora: {rank: 4, alpha: 4}
+  memory: {capacity: 4, budget_bytes: 16777216, warmup_steps: 2}
+  train: {steps: 3, lr: 0.001, checkpoint_every: 3}
+  generate: {steps: 2}
+arms:
+  base: {train: false, role: baseline}
+  full: {}
+  broken: {overrides: {data.root: /nonexistent/clips}}
+seeds: [0]
+suites: [{suite: consistent, length: 1s, limit: 1}]
+metrics: subject_consistency
+metrics_backend: random
+"""
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "ws"))
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("SVI_BENCHMARK", raising=False)
+    (tmp_path / "mini.yaml").write_text(EXPERIMENT)
+    return tmp_path
+
+
+def _runs(home):
+    c = MlflowClient(f"sqlite:///{home / 'ws' / 'mlflow.db'}")
+    exp = c.get_experiment_by_name("mini")
+    return c, c.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def test_run_logs_arms_to_mlflow_and_a_rerun_skips_finished_stages(home, capsys):
+    rc = main(["run", str(home / "mini.yaml")])
+    assert rc == 1  # the broken arm failed; the others finished
+    c, runs = _runs(home)
+    by_name = {r.info.run_name: r for r in runs}
+    parent = next(r for r in runs if r.data.tags.get("role") == "parent")
+    assert parent.info.status == "FINISHED"
+    base, full, broken = by_name["base-seed0"], by_name["full-seed0"], by_name["broken-seed0"]
+    for r in (base, full, broken):
+        assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert base.data.tags["role"] == "baseline" and full.data.tags["arm"] == "full"
+    assert full.data.params["erft.p_img"] == "0.9" and full.data.params["train.steps"] == "3"
+    assert base.info.status == full.info.status == "FINISHED"
+    assert broken.info.status == "FAILED" and "nonexistent" in broken.data.tags["error"]
+    # final score, drift curve (step = clip index), training curve, backend label, dataset input
+    assert "consistent_1s/subject_consistency" in full.data.metrics
+    drift = c.get_metric_history(full.info.run_id, "drift/consistent_1s/subject_consistency")
+    assert sorted(m.step for m in drift) == [0, 1]
+    assert len(c.get_metric_history(full.info.run_id, "train/loss")) == 3
+    assert full.data.tags["metric_backend.subject_consistency"] == "random-init"
+    assert full.inputs.dataset_inputs[0].dataset.name == "consistent_1s"
+    artifacts = {a.path for a in c.list_artifacts(full.info.run_id)}
+    assert {"config.yaml", "lora.safetensors", "videos", "scores"} <= artifacts
+    strips = [a.path for a in c.list_artifacts(full.info.run_id, "videos/consistent_1s")]
+    assert any(p.endswith(".keyframes.png") for p in strips) and any(p.endswith(".mp4") for p in strips)
+
+    capsys.readouterr()
+    assert main(["run", str(home / "mini.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert "train skipped (done)" in out
+    _, runs2 = _runs(home)
+    full2 = [r for r in runs2 if r.info.run_name == "full-seed0"][-1]
+    assert full2.info.run_id != full.info.run_id
+    assert (
+        full2.data.metrics["consistent_1s/subject_consistency"]
+        == full.data.metrics["consistent_1s/subject_consistency"]
+    )
+
+
+def test_bad_experiments_exit_2_and_log_nothing(home, capsys):
+    assert main(["run", "no_such_experiment"]) == 2
+    assert "known experiments: ablation_eimg" in capsys.readouterr().err
+    assert main(["run", str(home / "mini.yaml"), "erft.p_img=1.5"]) == 2
+    assert "less than or equal to 1" in capsys.readouterr().err
+    assert main(["run", str(home / "mini.yaml"), "seeds=zero"]) == 2
+    bad = home / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    assert main(["run", str(bad)]) == 2
+    assert not (home / "ws" / "mlflow.db").exists()  # nothing logged as a half run
+
+
+def test_list_shows_the_shipped_experiments():
+    res = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "list"], capture_output=True, text=True, env=child_env()
+    )
+    assert res.returncode == 0
+    for name in ("ablation_eimg", "ablation_errors", "svi_shot", "svi_film", "baseline_wan"):
+        assert name in res.stdout
