@@ -133,6 +133,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "FINISHED" for r in results) else 1
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from svi.config import ConfigError
+    from sweeps.runner import load_sweep, run_sweep
+
+    try:
+        sweep = load_sweep(args.sweep, args.overrides)
+    except ConfigError as e:
+        return _fail(str(e))
+    if args.trials:
+        sweep.trials = args.trials
+    try:
+        study = run_sweep(sweep, args.sweep, args.overrides, workers=args.workers)
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the study keeps its finished trials; run the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    trials = study.trials
+    counts = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
+    print(
+        f"{sweep.name}: {len(trials)} trials ({', '.join(f'{v} {k.lower()}' for k, v in counts.items() if v)})"
+    )
+    if counts["COMPLETE"] and len(sweep.objective) == 1:
+        best = study.best_trial
+        print(f"best: trial {best.number} {sweep.objective[0].metric} = {best.value:.4f} with {best.params}")
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from harness import workspace
 
@@ -406,6 +435,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("overrides", nargs="*", help="dotted overrides")
     r.add_argument("--force", action="append", choices=["train", "generate", "score"], help="redo a stage")
     r.set_defaults(func=cmd_run)
+    sw = sub.add_parser(
+        "sweep",
+        help="an Optuna sweep (sweeps/*.yaml) of an experiment arm",
+        description="Run an Optuna study: each trial is the sweep's arm with sampled settings through the "
+        "same stages as `harness run`, one nested MLflow run under the sweep's parent run. The study "
+        "resumes when re-run; failed trials are recorded and the sweep goes on.",
+    )
+    sw.add_argument("sweep", help="sweep name (sweeps/NAME.yaml) or path")
+    sw.add_argument("overrides", nargs="*", help="overrides of the base experiment, e.g. train.steps=50")
+    sw.add_argument("--trials", type=int, help="total trials of the study (default: the sweep file's)")
+    sw.add_argument("--workers", type=int, default=1, help="worker processes sharing the study")
+    sw.set_defaults(func=cmd_sweep)
     u = sub.add_parser("ui", help="the MLflow UI over the workspace's store (127.0.0.1)")
     u.add_argument("--port", type=int, default=5000)
     u.set_defaults(func=cmd_ui)

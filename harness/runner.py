@@ -212,96 +212,95 @@ def run_experiment(exp: Experiment, source: Path, *, force: tuple[str, ...] = ()
         c, exp_id, f"{exp.name} {time.strftime('%Y-%m-%d %H:%M:%S')}", {"experiment": exp.name}
     )
     tracking.log_params(c, parent, {"arms": ",".join(exp.arms), "seeds": exp.seeds, "metrics": exp.metrics})
-    bench = benchmark_root(exp) if exp.suites else None
     results: list[ArmResult] = []
-    interrupted = False
-    for seed in exp.seeds:
-        for arm_name, arm in exp.arms.items():
-            cfg = exp.arm_config(arm_name, source)
-            cfg = cfg.model_copy(deep=True)
-            cfg.train.seed = seed
-            cfg.generate.seed = seed
-            cfg.data.root = training_data(cfg) if arm.train else cfg.data.root
-            tags = {
-                "arm": arm_name,
-                "seed": str(seed),
-                "role": arm.role,
-                "variant": cfg.variant or "none",
-                "preset": cfg.model.preset,
-                "experiment": exp.name,
-            }
-            run_id = tracking.start_child(c, exp_id, parent, f"{arm_name}-seed{seed}", tags)
-            tracking.log_params(c, run_id, flatten(cfg.model_dump(mode="json")))
-            result = ArmResult(arm_name, seed, run_id, "RUNNING")
-            base = workspace.arm_dir(exp.name, arm_name, seed)
-            try:
-                save_config(cfg, base / "config.yaml")
-                c.log_artifact(run_id, str(base / "config.yaml"))
-                lora, train_hash = None, "untrained"
-                if arm.train:
-                    _say(f"{arm_name} seed {seed}: train ({cfg.train.steps} steps)")
-                    lora, train_hash, skipped = stage_train(exp, cfg, base / "train", "train" in force)
-                    _say(f"{arm_name} seed {seed}: train {'skipped (done)' if skipped else 'finished'}")
-                    tracking.log_training_metrics(c, run_id, base / "train" / "metrics.jsonl")
-                    c.log_artifact(run_id, str(lora))
-                from svi.generate import lead_frames
-
-                seconds_per_clip = (cfg.generate.num_frames - lead_frames(cfg.generate)) / cfg.generate.fps
-                tracking.log_params(c, run_id, {"seconds_per_clip": seconds_per_clip})
-                for spec in exp.suites:
-                    key = f"{spec.suite}_{spec.length}"
-                    videos = base / "videos" / key
-                    _say(f"{arm_name} seed {seed}: generate {key}")
-                    manifest, gen_hash, _ = stage_generate(
-                        cfg,
-                        spec.suite,
-                        spec.length,
-                        spec.limit,
-                        bench,
-                        lora,
-                        train_hash,
-                        videos,
-                        "generate" in force,
-                    )
-                    tracking.set_tags(c, run_id, {f"suite_digest.{key}": manifest["digest"], "suite": key})
-                    tracking.log_dataset(c, run_id, key, manifest)
-                    _log_media(c, run_id, videos, key)
-                    _say(f"{arm_name} seed {seed}: score {key}")
-                    report, _, _ = stage_score(exp, videos, gen_hash, base / "scores" / key, "score" in force)
-                    rows = [(f"{key}/{m}", v, 0) for m, v in report["aggregate"].items()]
-                    for m, curve in drift_curves(report).items():
-                        rows += [(f"drift/{key}/{m}", v, k) for k, v in enumerate(curve)]
-                    tracking.log_metrics(c, run_id, rows)
-                    tracking.set_tags(
-                        c, run_id, {f"metric_backend.{m}": b for m, b in report["backends"].items()}
-                    )
-                    c.log_artifact(run_id, str(base / "scores" / key / "scores.json"), f"scores/{key}")
-                    result.scores.update({f"{key}/{m}": v for m, v in report["aggregate"].items()})
-                tracking.finish(c, run_id, "FINISHED")
-                result.status = "FINISHED"
-            except KeyboardInterrupt:
-                tracking.finish(c, run_id, "KILLED")
-                result.status, interrupted = "KILLED", True
-            except Exception as e:  # a failed arm must not stop the others
-                result.status, result.error = "FAILED", f"{type(e).__name__}: {e}"
-                err = base / "error.txt"
-                err.parent.mkdir(parents=True, exist_ok=True)
-                err.write_text(traceback.format_exc())
-                c.log_artifact(run_id, str(err))
-                if (base / "train" / "train.log").is_file():
-                    c.log_artifact(run_id, str(base / "train" / "train.log"))
-                tracking.set_tags(c, run_id, {"error": result.error[:5000]})
-                tracking.finish(c, run_id, "FAILED")
-                _say(f"{arm_name} seed {seed}: FAILED: {result.error}")
-            results.append(result)
-            if interrupted:
-                break
-        if interrupted:
-            break
-    tracking.finish(c, parent, "KILLED" if interrupted else "FINISHED")
-    if interrupted:
-        raise KeyboardInterrupt
+    try:
+        for seed in exp.seeds:
+            for arm_name in exp.arms:
+                results.append(run_arm(c, exp_id, parent, exp, source, arm_name, seed, force=force))
+    except KeyboardInterrupt:
+        tracking.finish(c, parent, "KILLED")
+        raise
+    tracking.finish(c, parent, "FINISHED")
     return results
+
+
+def run_arm(
+    c,
+    exp_id: str,
+    parent: str,
+    exp: Experiment,
+    source: Path,
+    arm_name: str,
+    seed: int,
+    *,
+    force: tuple[str, ...] = (),
+    tags: dict[str, str] | None = None,
+    workdir: Path | None = None,
+) -> ArmResult:
+    """One arm and seed through train -> generate -> score, logged as a child run of `parent`."""
+    arm = exp.arms[arm_name]
+    run_tags = {"arm": arm_name, "seed": str(seed), "role": arm.role, "experiment": exp.name, **(tags or {})}
+    run_id = tracking.start_child(c, exp_id, parent, f"{arm_name}-seed{seed}", run_tags)
+    result = ArmResult(arm_name, seed, run_id, "RUNNING")
+    base = workdir or workspace.arm_dir(exp.name, arm_name, seed)
+    try:
+        # Inside the try: an invalid configuration (say, a sweep's sampled value) fails this run only.
+        cfg = exp.arm_config(arm_name, source).model_copy(deep=True)
+        cfg.train.seed = seed
+        cfg.generate.seed = seed
+        cfg.data.root = training_data(cfg) if arm.train else cfg.data.root
+        tracking.set_tags(c, run_id, {"variant": cfg.variant or "none", "preset": cfg.model.preset})
+        tracking.log_params(c, run_id, flatten(cfg.model_dump(mode="json")))
+        bench = benchmark_root(exp) if exp.suites else None
+        save_config(cfg, base / "config.yaml")
+        c.log_artifact(run_id, str(base / "config.yaml"))
+        lora, train_hash = None, "untrained"
+        if arm.train:
+            _say(f"{arm_name} seed {seed}: train ({cfg.train.steps} steps)")
+            lora, train_hash, skipped = stage_train(exp, cfg, base / "train", "train" in force)
+            _say(f"{arm_name} seed {seed}: train {'skipped (done)' if skipped else 'finished'}")
+            tracking.log_training_metrics(c, run_id, base / "train" / "metrics.jsonl")
+            c.log_artifact(run_id, str(lora))
+        from svi.generate import lead_frames
+
+        seconds_per_clip = (cfg.generate.num_frames - lead_frames(cfg.generate)) / cfg.generate.fps
+        tracking.log_params(c, run_id, {"seconds_per_clip": seconds_per_clip})
+        for spec in exp.suites:
+            key = f"{spec.suite}_{spec.length}"
+            videos = base / "videos" / key
+            _say(f"{arm_name} seed {seed}: generate {key}")
+            manifest, gen_hash, _ = stage_generate(
+                cfg, spec.suite, spec.length, spec.limit, bench, lora, train_hash, videos, "generate" in force
+            )
+            tracking.set_tags(c, run_id, {f"suite_digest.{key}": manifest["digest"], "suite": key})
+            tracking.log_dataset(c, run_id, key, manifest)
+            _log_media(c, run_id, videos, key)
+            _say(f"{arm_name} seed {seed}: score {key}")
+            report, _, _ = stage_score(exp, videos, gen_hash, base / "scores" / key, "score" in force)
+            rows = [(f"{key}/{m}", v, 0) for m, v in report["aggregate"].items()]
+            for m, curve in drift_curves(report).items():
+                rows += [(f"drift/{key}/{m}", v, k) for k, v in enumerate(curve)]
+            tracking.log_metrics(c, run_id, rows)
+            tracking.set_tags(c, run_id, {f"metric_backend.{m}": b for m, b in report["backends"].items()})
+            c.log_artifact(run_id, str(base / "scores" / key / "scores.json"), f"scores/{key}")
+            result.scores.update({f"{key}/{m}": v for m, v in report["aggregate"].items()})
+        tracking.finish(c, run_id, "FINISHED")
+        result.status = "FINISHED"
+    except KeyboardInterrupt:
+        tracking.finish(c, run_id, "KILLED")
+        raise
+    except Exception as e:  # a failed arm must not stop the others
+        result.status, result.error = "FAILED", f"{type(e).__name__}: {e}"
+        err = base / "error.txt"
+        err.parent.mkdir(parents=True, exist_ok=True)
+        err.write_text(traceback.format_exc())
+        c.log_artifact(run_id, str(err))
+        if (base / "train" / "train.log").is_file():
+            c.log_artifact(run_id, str(base / "train" / "train.log"))
+        tracking.set_tags(c, run_id, {"error": result.error[:5000]})
+        tracking.finish(c, run_id, "FAILED")
+        _say(f"{arm_name} seed {seed}: FAILED: {result.error}")
+    return result
 
 
 def _log_media(c, run_id: str, videos: Path, key: str) -> None:
