@@ -162,6 +162,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness import workspace
+    from reports.build import build_report, build_sweep_report
+    from reports.runs import ReportError
+
+    name = args.sweep or args.experiment
+    if not name:
+        return _fail("name an experiment (harness report EXPERIMENT) or a sweep (--sweep NAME)")
+    out = Path(args.out) if args.out else workspace.home() / "reports" / name
+    try:
+        if args.sweep:
+            files = build_sweep_report(name, out, workspace.tracking_uri(), args.parent)
+        else:
+            files = build_report(name, out, workspace.tracking_uri(), args.parent)
+    except ReportError as e:
+        return _fail(str(e))
+    for f in files.values():
+        print(f)
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from harness import workspace
 
@@ -447,6 +468,18 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--trials", type=int, help="total trials of the study (default: the sweep file's)")
     sw.add_argument("--workers", type=int, default=1, help="worker processes sharing the study")
     sw.set_defaults(func=cmd_sweep)
+    rp = sub.add_parser(
+        "report",
+        help="comparison tables and drift plots from MLflow runs",
+        description="Markdown, LaTeX, HTML and CSV tables in the paper's layout (mean +- std over seeds, "
+        "best value marked, published numbers as separate rows) and stability plots, from the latest run "
+        "of an experiment (or --parent RUN_ID), or a sweep's trial table and objective plots.",
+    )
+    rp.add_argument("experiment", nargs="?", help="experiment name")
+    rp.add_argument("--sweep", help="report a sweep instead")
+    rp.add_argument("--parent", help="a specific parent run id (default: the latest)")
+    rp.add_argument("--out", help="output folder (default: <workspace>/reports/<name>)")
+    rp.set_defaults(func=cmd_report)
     u = sub.add_parser("ui", help="the MLflow UI over the workspace's store (127.0.0.1)")
     u.add_argument("--port", type=int, default=5000)
     u.set_defaults(func=cmd_ui)

@@ -220,8 +220,31 @@ def run_experiment(exp: Experiment, source: Path, *, force: tuple[str, ...] = ()
     except KeyboardInterrupt:
         tracking.finish(c, parent, "KILLED")
         raise
+    write_report(c, exp.name, parent, arm_order=list(exp.arms))
     tracking.finish(c, parent, "FINISHED")
     return results
+
+
+def write_report(
+    c, name: str, parent: str | None, *, arm_order: list[str] | None = None, sweep: bool = False
+) -> Path | None:
+    """Tables and plots under <workspace>/reports/<name>/, logged to the parent run."""
+    from reports.build import build_report, build_sweep_report
+
+    out = workspace.home() / "reports" / name
+    try:
+        if sweep:
+            files = build_sweep_report(name, out, workspace.tracking_uri(), parent)
+        else:
+            files = build_report(name, out, workspace.tracking_uri(), parent, arm_order=arm_order)
+    except Exception as e:  # a report problem must not lose the runs it reports on
+        _say(f"report for {name} failed: {type(e).__name__}: {e}")
+        return None
+    if parent:
+        for f in files.values():
+            c.log_artifact(parent, str(f), "report")
+    _say(f"report: {out / 'report.md'}")
+    return out
 
 
 def run_arm(

@@ -216,6 +216,11 @@ def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: in
         status = "KILLED"
         raise
     finally:
+        if status != "KILLED":
+            from harness.runner import write_report
+
+            tracking.set_tags(c, parent, {"direction": sweep.objective[0].direction})
+            write_report(c, sweep.name, parent, sweep=True)
         tracking.finish(c, parent, status)
     return make_study(sweep)
 

@@ -74,6 +74,14 @@ def test_run_logs_arms_to_mlflow_and_a_rerun_skips_finished_stages(home, capsys)
     strips = [a.path for a in c.list_artifacts(full.info.run_id, "videos/consistent_1s")]
     assert any(p.endswith(".keyframes.png") for p in strips) and any(p.endswith(".mp4") for p in strips)
 
+    # the report is written under the workspace and logged to the parent run
+    report = home / "ws" / "reports" / "mini" / "report.md"
+    assert report.is_file() and "| base |" in report.read_text() and "broken" in report.read_text()
+    assert {a.path for a in c.list_artifacts(parent.info.run_id, "report")} >= {
+        "report/report.md",
+        "report/results.csv",
+    }
+
     capsys.readouterr()
     assert main(["run", str(home / "mini.yaml")]) == 1
     out = capsys.readouterr().out

@@ -65,3 +65,5 @@ def test_two_workers_record_every_trial(tmp_path, monkeypatch, capsys):
     assert len(failed) == 1 and "generate.steps" in failed[0].data.tags["error"]
     finished = [r for r in trials if r.info.status == "FINISHED"]
     assert all("objective" in r.data.metrics for r in finished)
+    table = (tmp_path / "ws" / "reports" / "steps_sweep" / "report.md").read_text()
+    assert "objective" in table.lower() and "FAILED" in table

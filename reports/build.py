@@ -1,0 +1,337 @@
+"""Build the report files of an experiment or a sweep from its MLflow runs.
+
+    build_report("ablation_eimg", out_dir)      -> report.md, report.tex, report.html, results.csv, drift_*.png
+    build_sweep_report("injection_probs", out)  -> report.md, report.tex, report.html, trials.csv,
+                                                   objective_vs_params.png
+The harness logs the returned files to MLflow; this module only reads MLflow and writes files.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from reports import tables as T
+from reports.plots import drift_filename, plot_drift, plot_sweep
+from reports.runs import FINISHED, load_drift, load_runs, load_trials, split_metric, sweep_params
+
+# Backends whose numbers are results; anything else (random-init, toy) only exercises the pipeline.
+RESULT_BACKENDS = {"vbench-weights", "vbench"}
+DIRECTIONS = ("maximize", "minimize")
+
+_HTML_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0 0.3em; font-size: 0.9em; }
+caption { font-weight: bold; text-align: left; padding-bottom: 0.3em; }
+th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #ddd; text-align: right; }
+th:first-child { text-align: left; }
+thead th { border-bottom: 2px solid #444; }
+tbody.published { font-style: italic; color: #555; border-top: 2px solid #444; }
+p.note { font-size: 0.8em; color: #555; margin: 0.1em 0; }
+p.warn { background: #fff3cd; padding: 0.5em; }
+img { max-width: 100%; }
+""".strip()
+
+
+# -- simple frames (run lists, trials) in the three formats --------------------------------------
+
+
+def _frame_markdown(df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> str:
+    def cell(i: int, c: str) -> str:
+        text = str(df.at[i, c]).replace("|", "\\|")
+        return f"**{text}**" if (i, c) in bold else text
+
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "|".join(["---"] * len(df.columns)) + "|"]
+    lines += ["| " + " | ".join(cell(i, c) for c in df.columns) + " |" for i in df.index]
+    return "\n".join(lines) + "\n"
+
+
+def _frame_latex(df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> str:
+    def cell(i: int, c: str) -> str:
+        text = T.latex_escape(str(df.at[i, c]))
+        return rf"\textbf{{{text}}}" if (i, c) in bold else text
+
+    lines = [
+        r"\begin{center}\footnotesize",
+        rf"\begin{{tabular}}{{{'l' * len(df.columns)}}}",
+        r"\toprule",
+        " & ".join(T.latex_escape(str(c)) for c in df.columns) + r" \\",
+        r"\midrule",
+    ]
+    lines += [" & ".join(cell(i, c) for c in df.columns) + r" \\" for i in df.index]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{center}"]
+    return "\n".join(lines) + "\n"
+
+
+def _frame_html(df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> str:
+    def cell(i: int, c: str) -> str:
+        text = html.escape(str(df.at[i, c]))
+        return f"<td><b>{text}</b></td>" if (i, c) in bold else f"<td>{text}</td>"
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "\n".join("<tr>" + "".join(cell(i, c) for c in df.columns) + "</tr>" for i in df.index)
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n"
+
+
+# -- documents -----------------------------------------------------------------------------------
+
+
+class _Doc:
+    """The same sections written as Markdown, LaTeX and HTML side by side."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self.md: list[str] = [f"# {title}\n"]
+        self.tex: list[str] = []
+        self.html: list[str] = [f"<h1>{html.escape(title)}</h1>"]
+
+    def section(self, name: str) -> None:
+        self.md.append(f"## {name}\n")
+        self.tex.append(rf"\section*{{{T.latex_escape(name)}}}")
+        self.html.append(f"<h2>{html.escape(name)}</h2>")
+
+    def para(self, text: str, warn: bool = False) -> None:
+        self.md.append(("> **Note:** " if warn else "") + text + "\n")
+        self.tex.append((r"\textbf{Note:} " if warn else "") + T.latex_escape(text) + "\n")
+        attr = ' class="warn"' if warn else ""
+        self.html.append(f"<p{attr}>{html.escape(text)}</p>")
+
+    def table(self, table: T.Table) -> None:
+        self.md.append(T.to_markdown(table))
+        self.tex.append(T.to_latex(table))
+        self.html.append(T.to_html(table))
+
+    def frame(self, df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> None:
+        self.md.append(_frame_markdown(df, bold))
+        self.tex.append(_frame_latex(df, bold))
+        self.html.append(_frame_html(df, bold))
+
+    def image(self, path: Path, caption: str) -> None:
+        self.md.append(f"![{caption}]({path.name})\n")
+        self.tex.append(
+            "\\begin{figure}[ht]\\centering\n"
+            f"\\includegraphics[width=0.8\\linewidth]{{{path.name}}}\n"
+            f"\\caption{{{T.latex_escape(caption)}}}\n\\end{{figure}}\n"
+        )
+        # inlined so the HTML file is self-contained
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        self.html.append(
+            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+
+    def write(self, out_dir: Path) -> dict[str, Path]:
+        files = {"report.md": "\n".join(self.md), "report.tex": self._latex(), "report.html": self._html()}
+        written = {}
+        for name, text in files.items():
+            (out_dir / name).write_text(text, encoding="utf-8")
+            written[name] = out_dir / name
+        return written
+
+    def _latex(self) -> str:
+        preamble = [
+            r"\documentclass{article}",
+            r"\usepackage[T1]{fontenc}",
+            r"\usepackage[utf8]{inputenc}",
+            r"\usepackage[margin=2cm]{geometry}",
+            r"\usepackage{booktabs}",
+            r"\usepackage{graphicx}",
+            rf"\title{{{T.latex_escape(self.title)}}}",
+            r"\date{}",
+            r"\begin{document}",
+            r"\maketitle",
+        ]
+        return "\n".join(preamble + self.tex + [r"\end{document}"]) + "\n"
+
+    def _html(self) -> str:
+        return (
+            '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>{html.escape(self.title)}</title>\n<style>\n{_HTML_STYLE}\n</style>\n</head>\n<body>\n"
+            + "\n".join(self.html)
+            + "\n</body>\n</html>\n"
+        )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _values(series: pd.Series) -> str:
+    vals = sorted({str(v) for v in series.dropna()})
+    return ", ".join(vals) or "(not tagged)"
+
+
+def _run_list(runs: pd.DataFrame, declared: list[str] | None) -> pd.DataFrame:
+    rank = {a: i for i, a in enumerate(T.arm_order(runs, declared))}
+    runs = runs.sort_values(["arm", "seed"], key=lambda c: c.map(rank) if c.name == "arm" else c)
+    out = runs[["arm", "seed", "role", "status", "preset", "variant", "git_commit", "run_id"]].copy()
+    out["git_commit"] = out["git_commit"].map(lambda c: c[:10] if isinstance(c, str) else "")
+    out["seed"] = out["seed"].map(lambda s: "" if pd.isna(s) else str(int(s)))
+    return out.fillna("").astype(str).reset_index(drop=True)
+
+
+def build_report(
+    experiment: str,
+    out_dir: str | Path,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+    *,
+    layout: str = "auto",
+    arm_order: list[str] | None = None,
+    with_published: bool = True,
+) -> dict[str, Path]:
+    """Write an experiment's report into out_dir; returns {file name: path}.
+
+    Reads the child runs of `parent_run_id` (default: the latest parent run with children). Files:
+    report.md, report.tex (standalone, booktabs), report.html (self-contained, plots inlined),
+    results.csv (raw mean/std/n per track, arm and metric over FINISHED runs) and one
+    drift_<track>_<metric>.png per drift curve. `layout` picks the main table ('vbench', 'ablation',
+    or 'auto': ablation for experiments named ablation* or with no_e* arms); `arm_order` is the
+    declared arm order (baseline arms always come first; default alphabetical).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs = load_runs(experiment, tracking_uri, parent_run_id)
+    parent = runs.attrs["parent_run_id"]
+    drift = load_drift(experiment, tracking_uri, parent)  # same parent, so both describe one invocation
+    done, failed = T.finished(runs), T.not_finished(runs)
+    tables = T.build_tables(runs, experiment, layout, arm_order, with_published)
+    summary = T.summarize(runs, arm_order)
+
+    written: dict[str, Path] = {}
+    summary.to_csv(out_dir / "results.csv", index=False)
+    written["results.csv"] = out_dir / "results.csv"
+    plots = plot_drift(drift, out_dir, arm_order)
+
+    doc = _Doc(f"{experiment}: report")
+    doc.para(
+        f"Parent run {parent}; {len(runs)} child runs ({len(done)} finished, {len(failed)} not finished); "
+        f"preset: {_values(runs['preset'])}; variant: {_values(runs['variant'])}; "
+        f"git commit: {_values(runs['git_commit'].map(lambda c: c[:10] if isinstance(c, str) else None))}; "
+        f"built {_now()}."
+    )
+    backends = {b for d in done["backends"] for b in d.values()}
+    if backends - RESULT_BACKENDS:
+        doc.para(
+            f"some numbers come from backend(s) {', '.join(sorted(backends - RESULT_BACKENDS))}, which "
+            "exercise the pipeline (random or toy networks): they are not results and not comparable with "
+            "the published rows. Each table's footnote names the backend of every column.",
+            warn=True,
+        )
+    doc.section("Results")
+    if not tables:
+        doc.para("No finished run has final scores (metrics named <suite>_<length>/<metric>).", warn=True)
+    for table in tables:
+        doc.table(table)
+    doc.section("Stability")
+    if not plots:
+        doc.para("No drift curves were logged (metrics drift/<suite>_<length>/<metric>).")
+    curves = {drift_filename(t, m): (t, m) for t, m in drift[["suite", "metric"]].itertuples(index=False)}
+    for name, path in plots.items():  # plot order: tracks as in the tables
+        track, metric = curves[name]
+        doc.image(
+            path, f"{track}: {T.metric_info(metric).label} over the video (mean over seeds, band ± std)"
+        )
+    written.update(plots)
+    doc.section("Failed or unfinished runs")
+    if failed.empty:
+        doc.para("None: every run finished.")
+    else:
+        doc.para("These runs are listed only; they are excluded from every mean, table and plot.")
+        doc.frame(_run_list(failed, arm_order))
+    doc.section("Runs")
+    doc.frame(_run_list(runs, arm_order))
+    written.update(doc.write(out_dir))
+    return written
+
+
+# -- sweeps --------------------------------------------------------------------------------------
+
+
+def _fmt(value: object, spec: str) -> str:
+    return format(value, spec) if isinstance(value, float) and math.isfinite(value) else T.DASH
+
+
+def _trial_view(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    metrics = [c for c in trials.columns if split_metric(c)]
+    cols: dict[str, pd.Series] = {
+        "trial": trials["trial"].map(lambda t: "" if pd.isna(t) else str(int(t))),
+        "status": trials["status"],
+    }
+    for p in params:
+        cols[p.removeprefix("erft.")] = trials[p].map(lambda v: _fmt(v, ".3f"))
+    cols["objective"] = trials["objective"].map(lambda v: _fmt(v, ".4f"))
+    for m in metrics:
+        track, _, _, name = split_metric(m)
+        info = T.metric_info(name)
+        label = f"{track} {info.label}" + (" (%)" if info.scale == 100.0 else "")
+        cols[label] = trials[m].map(lambda v, i=info: _fmt(v * i.scale, f".{i.decimals}f"))
+    return pd.DataFrame(cols).reset_index(drop=True)
+
+
+def build_sweep_report(
+    sweep: str,
+    out_dir: str | Path,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+    *,
+    direction: str | None = None,
+) -> dict[str, Path]:
+    """Write a sweep's trial table and objective-vs-probability plot into out_dir; {file name: path}.
+
+    Trials are the children of the latest `role=sweep` parent run (or `parent_run_id`). Finished trials
+    are sorted by objective, best first; `direction` (maximize/minimize) defaults to the parent run's
+    `direction` tag, else maximize. Files: report.md, report.tex, report.html, trials.csv (raw values,
+    every trial) and objective_vs_params.png (when a finished trial has an objective).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trials = load_trials(sweep, tracking_uri, parent_run_id)
+    direction = direction or trials.attrs.get("direction") or "maximize"
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    params = sweep_params(trials)
+    ok = trials[trials["status"] == FINISHED].sort_values(
+        ["objective", "trial"], ascending=[direction == "minimize", True], na_position="last"
+    )
+    bad = trials[trials["status"] != FINISHED].sort_values("trial")
+
+    written: dict[str, Path] = {}
+    csv = pd.concat([ok, bad]).copy()
+    csv["backends"] = csv["backends"].map(lambda d: json.dumps(d, sort_keys=True))
+    csv.to_csv(out_dir / "trials.csv", index=False)
+    written["trials.csv"] = out_dir / "trials.csv"
+
+    doc = _Doc(f"{sweep}: sweep report")
+    doc.para(
+        f"Parent run {trials.attrs.get('parent_run_id')}; {len(trials)} trials ({len(ok)} finished, "
+        f"{len(bad)} not finished); objective {direction}d; params: {', '.join(params) or '(none)'}; "
+        f"built {_now()}."
+    )
+    doc.section("Trials (finished, best first)")
+    if ok.empty:
+        doc.para("No trial finished.", warn=True)
+    else:
+        view = _trial_view(ok, params)
+        bold = {(0, "objective")} if ok["objective"].notna().iloc[0] else set()
+        doc.frame(view, bold)
+    plot = plot_sweep(trials, out_dir / "objective_vs_params.png", params, direction)
+    if plot is not None:
+        doc.section("Objective vs injection probabilities")
+        doc.image(plot, "Objective vs each probability (finished trials; star = best)")
+        written[plot.name] = plot
+    doc.section("Failed or unfinished trials")
+    if bad.empty:
+        doc.para("None: every trial finished.")
+    else:
+        doc.para("Listed only; not sorted by objective, not plotted.")
+        view = _trial_view(bad, params)
+        doc.frame(pd.concat([view, bad["run_id"].reset_index(drop=True)], axis=1))
+    written.update(doc.write(out_dir))
+    return written

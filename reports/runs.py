@@ -1,0 +1,312 @@
+"""Read the harness's MLflow runs into pandas frames (the only input of the reports).
+
+Layout the harness writes (see harness/ for the writer):
+    experiment  named like the declared experiment (or the sweep)
+    parent run  tag role=parent (role=sweep for a sweep); children carry tag mlflow.parentRunId
+    child run   tags arm, seed, role (baseline | arm), variant, preset, git_commit, trial (sweeps),
+                metric_backend.<metric>; param seconds_per_clip; status FINISHED / FAILED / ...
+    metrics     final scores `<suite>_<length>/<metric>`, drift curves `drift/<suite>_<length>/<metric>`
+                with step = clip index, and `objective` on sweep trials
+Values stay on the scale they were logged on (VBench 0-1); tables scale for display.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+PARENT_TAG = "mlflow.parentRunId"
+BACKEND_PREFIX = "metric_backend."
+DRIFT_PREFIX = "drift/"
+FINISHED = "FINISHED"
+# `<suite>_<length>/<metric>`, length like 50s or 2.5s; suites may hold underscores (conditional_talk)
+TRACK_METRIC = re.compile(r"^(?P<track>(?P<suite>[^/]+)_(?P<length>\d+(?:\.\d+)?s))/(?P<metric>[^/]+)$")
+SWEEP_PARAM_PREFIX = "erft.p_"
+
+RUN_COLUMNS = [
+    "run_id",
+    "parent_run_id",
+    "run_name",
+    "arm",
+    "seed",
+    "role",
+    "status",
+    "variant",
+    "preset",
+    "git_commit",
+    "start_time",
+    "seconds_per_clip",
+    "backends",
+]
+
+
+class ReportError(LookupError):
+    """The runs a report needs are not in the MLflow store (the message says what to do)."""
+
+
+def split_metric(key: str) -> tuple[str, str, str, str] | None:
+    """'consistent_50s/fvd' -> ('consistent_50s', 'consistent', '50s', 'fvd'); None if not a score."""
+    m = TRACK_METRIC.match(key)
+    if m is None:
+        return None
+    return m["track"], m["suite"], m["length"], m["metric"]
+
+
+def track_sort_key(track: str) -> tuple:
+    """Order tracks as the paper does: consistent, creative, then others; shorter lengths first."""
+    m = re.match(r"^(.+)_(\d+(?:\.\d+)?)s$", track)
+    suite, seconds = (m[1], float(m[2])) if m else (track, 0.0)
+    rank = {"consistent": 0, "creative": 1}.get(suite, 2)
+    return rank, suite, seconds
+
+
+def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
+    """The given URI, else MLFLOW_TRACKING_URI, else the workspace's SQLite file (as the harness does)."""
+    if tracking_uri:
+        return tracking_uri
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    home = Path(os.environ.get("HARNESS_HOME", "workspace")).resolve()
+    return f"sqlite:///{home / 'mlflow.db'}"
+
+
+def client_for(tracking_uri: str | None = None) -> tuple[MlflowClient, str]:
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith("sqlite:///"):
+        # Opening a missing SQLite file would silently create an empty store; say where it was looked for.
+        path = Path(uri[len("sqlite:///") :].split("?", 1)[0])
+        if not path.is_file():
+            raise ReportError(
+                f"no MLflow store at {path}; run an experiment first (`harness run ...`), set HARNESS_HOME "
+                "to the workspace that holds mlflow.db, or pass the tracking URI (MLFLOW_TRACKING_URI)"
+            )
+    return MlflowClient(tracking_uri=uri), uri
+
+
+def _search_all(client: MlflowClient, experiment_id: str) -> list[Run]:
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id], max_results=1000, page_token=token, order_by=["attributes.start_time DESC"]
+        )
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def load_children(
+    experiment: str,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+    parent_role: str = "parent",
+) -> tuple[MlflowClient, Run | None, list[Run]]:
+    """The child runs of one parent run: `parent_run_id`, or the latest `role=<parent_role>` run with children."""
+    client, uri = client_for(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        known = sorted(e.name for e in client.search_experiments())
+        raise ReportError(
+            f"MLflow experiment {experiment!r} does not exist at {uri}; known experiments: "
+            f"{', '.join(known) or '(none)'}. Run it first (`harness run {experiment}`) or check the name "
+            "and the tracking URI."
+        )
+    runs = _search_all(client, exp.experiment_id)
+    if not runs:
+        raise ReportError(
+            f"MLflow experiment {experiment!r} at {uri} has no runs; run it first (`harness run {experiment}`)."
+        )
+    by_id = {r.info.run_id: r for r in runs}
+    children: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        pid = r.data.tags.get(PARENT_TAG)
+        if pid:
+            children[pid].append(r)
+    if parent_run_id is not None:
+        if not children.get(parent_run_id):
+            raise ReportError(
+                f"run {parent_run_id!r} has no child runs in MLflow experiment {experiment!r}; parent runs "
+                f"with children: {', '.join(children) or '(none)'}"
+            )
+        kids = children[parent_run_id]
+        parent = by_id.get(parent_run_id)
+    else:
+        # runs are newest first, so the first parent with children is the latest invocation
+        parent = next(
+            (r for r in runs if r.data.tags.get("role") == parent_role and children.get(r.info.run_id)), None
+        )
+        if parent is None:
+            raise ReportError(
+                f"MLflow experiment {experiment!r} has {len(runs)} run(s) but no parent run "
+                f"(tag role={parent_role}) with child runs; run it through the harness, or pass "
+                "parent_run_id to choose the runs."
+            )
+        kids = children[parent.info.run_id]
+    kids = sorted(kids, key=lambda r: r.info.start_time or 0)
+    return client, parent, kids
+
+
+def _float_param(run: Run, key: str) -> float:
+    try:
+        return float(run.data.params[key])
+    except (KeyError, ValueError):
+        return float("nan")
+
+
+def _int_tag(run: Run, key: str) -> int | None:
+    try:
+        return int(run.data.tags[key])
+    except (KeyError, ValueError):
+        return None
+
+
+def _run_row(run: Run) -> dict:
+    tags = run.data.tags
+    return {
+        "run_id": run.info.run_id,
+        "parent_run_id": tags.get(PARENT_TAG),
+        "run_name": run.info.run_name,
+        "arm": tags.get("arm", run.info.run_name),
+        "seed": _int_tag(run, "seed"),
+        "role": tags.get("role", "arm"),
+        "status": run.info.status,
+        "variant": tags.get("variant"),
+        "preset": tags.get("preset"),
+        "git_commit": tags.get("git_commit"),
+        "start_time": pd.to_datetime(run.info.start_time, unit="ms") if run.info.start_time else pd.NaT,
+        "seconds_per_clip": _float_param(run, "seconds_per_clip"),
+        "backends": {k[len(BACKEND_PREFIX) :]: v for k, v in tags.items() if k.startswith(BACKEND_PREFIX)},
+    }
+
+
+def _frame(rows: list[dict], first: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=first)
+    metric_cols = sorted(
+        (c for c in df.columns if c not in first and split_metric(c)),
+        key=lambda c: (track_sort_key(split_metric(c)[0]), c),
+    )
+    rest = [c for c in df.columns if c not in first and c not in metric_cols]
+    return df[[c for c in first if c in df.columns] + rest + metric_cols]
+
+
+def load_runs(
+    experiment: str, tracking_uri: str | None = None, parent_run_id: str | None = None
+) -> pd.DataFrame:
+    """One row per child run of an experiment invocation.
+
+    Columns: run_id, parent_run_id, run_name, arm, seed (Int64), role, status, variant, preset,
+    git_commit, start_time, seconds_per_clip (NaN when not logged), backends (dict metric -> backend),
+    then one column per final score `<suite>_<length>/<metric>` (NaN where a run lacks it). Runs of
+    every status are included: callers average FINISHED runs only.
+    """
+    _, parent, kids = load_children(experiment, tracking_uri, parent_run_id)
+    rows = []
+    for run in kids:
+        row = _run_row(run)
+        row.update({k: v for k, v in run.data.metrics.items() if split_metric(k)})
+        rows.append(row)
+    df = _frame(rows, RUN_COLUMNS)
+    df["seed"] = df["seed"].astype("Int64")
+    df.attrs.update(
+        experiment=experiment, parent_run_id=parent.info.run_id if parent else kids[0].data.tags[PARENT_TAG]
+    )
+    return df
+
+
+def load_drift(
+    experiment: str,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+    finished_only: bool = True,
+) -> pd.DataFrame:
+    """Drift curves in long format, one row per (run, track, metric, clip).
+
+    Columns: run_id, arm, seed, role, status, suite (the track, e.g. 'consistent_50s'), metric, clip,
+    value, seconds. `seconds` is the video generated up to the end of that clip,
+    (clip + 1) * seconds_per_clip, NaN when the run has no seconds_per_clip param.
+    """
+    client, _, kids = load_children(experiment, tracking_uri, parent_run_id)
+    rows = []
+    for run in kids:
+        if finished_only and run.info.status != FINISHED:
+            continue
+        info = _run_row(run)
+        for key in sorted(k for k in run.data.metrics if k.startswith(DRIFT_PREFIX)):
+            parts = split_metric(key[len(DRIFT_PREFIX) :])
+            if parts is None:
+                continue
+            track, _, _, metric = parts
+            for m in client.get_metric_history(run.info.run_id, key):
+                rows.append(
+                    {
+                        "run_id": info["run_id"],
+                        "arm": info["arm"],
+                        "seed": info["seed"],
+                        "role": info["role"],
+                        "status": info["status"],
+                        "suite": track,
+                        "metric": metric,
+                        "clip": int(m.step),
+                        "value": float(m.value),
+                        "seconds": (m.step + 1) * info["seconds_per_clip"],
+                    }
+                )
+    cols = ["run_id", "arm", "seed", "role", "status", "suite", "metric", "clip", "value", "seconds"]
+    df = pd.DataFrame(rows, columns=cols)
+    df["seed"] = df["seed"].astype("Int64")
+    # a metric logged twice at one step (a resumed run) keeps its last value
+    return df.drop_duplicates(["run_id", "suite", "metric", "clip"], keep="last").reset_index(drop=True)
+
+
+def load_trials(
+    sweep: str, tracking_uri: str | None = None, parent_run_id: str | None = None
+) -> pd.DataFrame:
+    """One row per Optuna trial of a sweep (the children of the latest `role=sweep` run).
+
+    Columns: run_id, trial (Int64), status, the `erft.p_*` params as floats, objective (NaN when not
+    logged), backends, then the final scores. The parent run's tag `direction` (maximize/minimize),
+    when present, is kept in `df.attrs["direction"]`.
+    """
+    _, parent, kids = load_children(sweep, tracking_uri, parent_run_id, parent_role="sweep")
+    rows = []
+    for run in kids:
+        params = {
+            k: _float_param(run, k) for k in sorted(run.data.params) if k.startswith(SWEEP_PARAM_PREFIX)
+        }
+        row = {
+            "run_id": run.info.run_id,
+            "trial": _int_tag(run, "trial"),
+            "status": run.info.status,
+            **params,
+            "objective": run.data.metrics.get("objective", float("nan")),
+            "backends": {
+                k[len(BACKEND_PREFIX) :]: v for k, v in run.data.tags.items() if k.startswith(BACKEND_PREFIX)
+            },
+        }
+        row.update({k: v for k, v in run.data.metrics.items() if split_metric(k)})
+        rows.append(row)
+    df = _frame(rows, ["run_id", "trial", "status"])
+    df["trial"] = df["trial"].astype("Int64")
+    df.attrs.update(
+        sweep=sweep,
+        parent_run_id=parent.info.run_id if parent else parent_run_id,
+        direction=(parent.data.tags.get("direction") if parent else None),
+    )
+    return df
+
+
+def sweep_params(trials: pd.DataFrame) -> list[str]:
+    """The probability params present in a trials frame, in the order p_vid, p_noi, p_img, p_clean, rest."""
+    order = ["erft.p_vid", "erft.p_noi", "erft.p_img", "erft.p_clean"]
+    present = [c for c in trials.columns if c.startswith(SWEEP_PARAM_PREFIX)]
+    return [c for c in order if c in present] + sorted(c for c in present if c not in order)

@@ -1,0 +1,155 @@
+"""reports.build: the report files of an experiment and of a sweep, end to end from a real store."""
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reports.build import build_report, build_sweep_report
+from reports.plots import plot_drift
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width > 100 and height > 100
+
+
+@pytest.fixture(scope="module")
+def report(store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    return out, build_report("ablation_eimg", out, tracking_uri=store["uri"])
+
+
+def test_report_files(report):
+    out, files = report
+    assert set(files) == {
+        "report.md",
+        "report.tex",
+        "report.html",
+        "results.csv",
+        "drift_consistent_50s_subject_consistency.png",
+    }
+    assert all(p.parent == out and p.is_file() for p in files.values())
+    assert_png(files["drift_consistent_50s_subject_consistency.png"])
+
+
+def test_report_markdown(report, store):
+    _, files = report
+    md = files["report.md"].read_text()
+    assert "| **96.00 ± 1.41** |" in md and "| **99.00** |" in md
+    assert "| 90.00 |" in md  # no_eimg: its FAILED seed is not averaged in
+    assert (
+        "w/o E_img (published)" in md
+        and "Table 1" not in md.split("## Stability")[0].split("ablation")[-1][:0]
+    )
+    assert "random-init" in md and "not comparable with the published rows" in md
+    assert "![" in md and "drift_consistent_50s_subject_consistency.png" in md
+    failed_id = store["ablation_eimg"]["ids"][("no_eimg", 1)]
+    failed_section = md.split("## Failed or unfinished runs")[1].split("## Runs")[0]
+    assert failed_id in failed_section and "FAILED" in failed_section
+    assert store["ablation_eimg"]["ids"][("full", 0)] not in failed_section
+
+
+def test_report_latex_html_csv(report):
+    _, files = report
+    tex = files["report.tex"].read_text()
+    assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
+    assert r"no\_eimg" in tex and "no_eimg" not in tex.replace(r"no\_eimg", "")
+    assert r"w/o E\_img (published)" in tex and r"\usepackage{booktabs}" in tex
+    assert r"\includegraphics[width=0.8\linewidth]{drift_consistent_50s_subject_consistency.png}" in tex
+    html = files["report.html"].read_text()
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert "<head>" in html and '<meta charset="utf-8">' in html and "<body>" in html
+    assert 'src="data:image/png;base64,' in html  # self-contained
+    assert "<b>96.00 ± 1.41</b>" in html
+    csv = pd.read_csv(files["results.csv"])
+    assert list(csv.columns) == [
+        "track",
+        "suite",
+        "length",
+        "arm",
+        "role",
+        "metric",
+        "mean",
+        "std",
+        "n",
+        "backend",
+    ]
+    row = csv[
+        (csv.track == "consistent_50s") & (csv.arm == "full") & (csv.metric == "subject_consistency")
+    ].iloc[0]
+    assert (
+        row["mean"] == pytest.approx(0.96)
+        and row["std"] == pytest.approx(0.0141421, abs=1e-6)
+        and row["n"] == 2
+    )
+    no_eimg = csv[
+        (csv.arm == "no_eimg") & (csv.metric == "background_consistency") & (csv.track == "consistent_50s")
+    ]
+    assert no_eimg["mean"].tolist() == [pytest.approx(0.99)] and no_eimg["n"].tolist() == [1]
+    assert "published" not in " ".join(csv["arm"])  # published numbers live only in the tables
+    assert csv.loc[csv.metric == "fvd", "backend"].unique().tolist() == ["random-init"]
+
+
+def test_report_unknown_experiment(store, tmp_path):
+    with pytest.raises(LookupError, match="'ablation_evid' does not exist"):
+        build_report("ablation_evid", tmp_path, tracking_uri=store["uri"])
+
+
+def test_drift_plot_falls_back_to_clip_index(tmp_path):
+    drift = pd.DataFrame(
+        {
+            "run_id": ["a", "a", "b", "b"],
+            "arm": ["x", "x", "x", "x"],
+            "seed": [0, 0, 1, 1],
+            "role": ["arm"] * 4,
+            "status": ["FINISHED"] * 4,
+            "suite": ["creative_250s"] * 4,
+            "metric": ["psnr"] * 4,
+            "clip": [0, 1, 0, 1],
+            "value": [20.0, 19.0, 21.0, 18.0],
+            "seconds": [float("nan")] * 4,
+        }
+    )
+    files = plot_drift(drift, tmp_path)
+    assert list(files) == ["drift_creative_250s_psnr.png"]
+    assert_png(files["drift_creative_250s_psnr.png"])
+    assert plot_drift(drift.iloc[0:0], tmp_path) == {}
+
+
+def test_sweep_report(store, tmp_path):
+    files = build_sweep_report("injection_probs", tmp_path, tracking_uri=store["uri"])
+    assert set(files) == {"report.md", "report.tex", "report.html", "trials.csv", "objective_vs_params.png"}
+    assert_png(files["objective_vs_params.png"])
+    csv = pd.read_csv(files["trials.csv"])
+    assert csv["trial"].tolist() == [1, 2, 0, 3]  # best objective first, failed trial last
+    assert csv["status"].tolist() == ["FINISHED", "FINISHED", "FINISHED", "FAILED"]
+    md = files["report.md"].read_text()
+    ok, failed = md.split("## Failed or unfinished trials")
+    lines = [ln for ln in ok.splitlines() if ln.startswith("| ") and "FINISHED" in ln]
+    assert [ln.split(" | ")[0] for ln in lines] == ["| 1", "| 2", "| 0"]
+    assert "**0.9000**" in lines[0]
+    assert "| 3 | FAILED |" in failed and store["injection_probs"]["ids"][3] in failed
+    assert "| 3 |" not in ok
+    minimized = build_sweep_report("injection_probs", tmp_path / "min", store["uri"], direction="minimize")
+    assert pd.read_csv(minimized["trials.csv"])["trial"].tolist() == [0, 2, 1, 3]
+
+
+def test_reports_do_not_import_torch():
+    code = (
+        "import sys, reports, reports.build, reports.runs, reports.tables, reports.plots, reports.published; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'svi', 'benchmarks', 'harness')); "
+        "assert not bad, bad"
+    )
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

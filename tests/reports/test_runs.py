@@ -1,0 +1,91 @@
+"""reports.runs: the harness's MLflow layout read back into frames (a real SQLite store, no mocks)."""
+
+import os
+
+import pandas as pd
+import pytest
+
+from reports.runs import ReportError, load_drift, load_runs, load_trials, split_metric, sweep_params
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
+
+def test_load_runs_latest_parent(store):
+    runs = load_runs("ablation_eimg", store["uri"])
+    assert runs.attrs["parent_run_id"] == store["ablation_eimg"]["parent"]
+    assert len(runs) == 6
+    assert sorted(runs["arm"].unique()) == ["base", "full", "no_eimg"]
+    assert runs["seed"].dtype == "Int64"
+    failed = runs[runs["status"] == "FAILED"]
+    assert list(zip(failed["arm"], failed["seed"])) == [("no_eimg", 1)]
+    base = runs[runs["arm"] == "base"].iloc[0]
+    assert base["role"] == "baseline" and base["preset"] == "tiny" and base["variant"] == "shot"
+    assert base["backends"]["subject_consistency"] == "vbench-weights"
+    assert base["backends"]["fvd"] == "random-init"
+    assert base["seconds_per_clip"] == 5.0
+    assert "consistent_50s/subject_consistency" in runs.columns
+    assert not any(c.startswith("drift/") for c in runs.columns)  # curves are not final scores
+    assert runs.loc[runs["arm"] == "base", "consistent_50s/subject_consistency"].tolist() == [0.80, 0.82]
+
+
+def test_load_runs_explicit_parent(store):
+    runs = load_runs("ablation_eimg", store["uri"], parent_run_id=store["ablation_eimg"]["old_parent"])
+    assert len(runs) == 1 and runs["consistent_50s/subject_consistency"].iloc[0] == 0.5
+    with pytest.raises(ReportError, match="no child runs"):
+        load_runs("ablation_eimg", store["uri"], parent_run_id="0" * 32)
+
+
+def test_clear_errors(store, tmp_path):
+    with pytest.raises(ReportError, match="'no_such_experiment' does not exist.*ablation_eimg"):
+        load_runs("no_such_experiment", store["uri"])
+    with pytest.raises(ReportError, match="'empty' .* has no runs"):
+        load_runs("empty", store["uri"])
+    with pytest.raises(ReportError, match="no MLflow store at"):
+        load_runs("ablation_eimg", f"sqlite:///{tmp_path / 'missing.db'}")
+    assert not (tmp_path / "missing.db").exists()  # reading never creates a store
+
+
+def test_load_drift(store):
+    drift = load_drift("ablation_eimg", store["uri"])
+    assert list(drift.columns) == [
+        "run_id",
+        "arm",
+        "seed",
+        "role",
+        "status",
+        "suite",
+        "metric",
+        "clip",
+        "value",
+        "seconds",
+    ]
+    assert (drift["status"] == "FINISHED").all()  # the FAILED run logged a curve; it is left out
+    assert len(drift) == 5 * 4
+    assert set(drift["suite"]) == {"consistent_50s"} and set(drift["metric"]) == {"subject_consistency"}
+    base = drift[drift["arm"] == "base"]
+    assert base.groupby("clip")["value"].mean()[3] == pytest.approx(0.75)
+    assert base.sort_values("clip")["seconds"].unique().tolist() == [5.0, 10.0, 15.0, 20.0]
+    with_failed = load_drift("ablation_eimg", store["uri"], finished_only=False)
+    assert len(with_failed) == 24 and set(with_failed["status"]) == {"FINISHED", "FAILED"}
+
+
+def test_load_trials(store):
+    trials = load_trials("injection_probs", store["uri"])
+    assert sorted(trials["trial"].tolist()) == [0, 1, 2, 3]
+    assert sweep_params(trials) == ["erft.p_vid", "erft.p_noi", "erft.p_img", "erft.p_clean"]
+    t1 = trials[trials["trial"] == 1].iloc[0]
+    assert t1["objective"] == 0.9 and t1["erft.p_img"] == 0.9 and t1["status"] == "FINISHED"
+    assert pd.isna(trials.loc[trials["trial"] == 3, "objective"]).all()
+    with pytest.raises(ReportError, match="role=sweep"):
+        load_trials("ablation_eimg", store["uri"])
+
+
+def test_split_metric():
+    assert split_metric("consistent_250s/dynamic_degree") == (
+        "consistent_250s",
+        "consistent",
+        "250s",
+        "dynamic_degree",
+    )
+    assert split_metric("conditional_talk_300s/sync_c")[1] == "conditional_talk"
+    assert split_metric("train/loss") is None and split_metric("objective") is None
