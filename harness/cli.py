@@ -105,6 +105,21 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def preflight(exp, source: Path) -> None:
+    """Inputs that must exist before anything is logged: weights folders and the benchmark folder."""
+    from benchmarks import suites
+    from svi.backbone import check_weights_folder, resolve_weights
+
+    for arm in exp.arms:
+        cfg = exp.arm_config(arm, source)
+        if cfg.model.preset != "tiny":
+            check_weights_folder(resolve_weights(cfg.model.weights))
+    root = exp.benchmark_root or os.environ.get(suites.BENCHMARK_ENV)
+    if root:
+        for spec in exp.suites:
+            suites.suite_folder(Path(root), spec.suite, spec.length)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.experiment import load_experiment
     from harness.runner import run_experiment
@@ -112,7 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         exp, source = load_experiment(args.experiment, args.overrides)
-    except ConfigError as e:
+        preflight(exp, source)
+    except (ConfigError, FileNotFoundError) as e:
         return _fail(str(e))
     try:
         results = run_experiment(exp, source, force=tuple(args.force or ()))

@@ -77,18 +77,32 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGKILL if the harness dies (Linux), so no orphan keeps training."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the shared process group still carries a terminal's Ctrl-C
+        pass
+
+
 def run(cmd: list[str], env: dict[str, str] | None = None, log_file: Path | None = None) -> int:
-    """Run the children in their own process group; Ctrl-C stops all of them and returns 130."""
+    """Run the children in the harness's process group; Ctrl-C stops all of them and returns 130.
+
+    Sharing the group means a Ctrl-C (or a kill of the group) reaches the launcher and its workers
+    too; they also die if the harness itself is killed, so a resumed run never races an orphan.
+    """
     out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, env=env or child_env(), start_new_session=True, stdout=out, stderr=out)
+    proc = subprocess.Popen(cmd, env=env or child_env(), stdout=out, stderr=out, preexec_fn=_die_with_parent)
     try:
         return proc.wait()
     except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGINT)
+        proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
         return 130
     finally:
         if out:

@@ -101,6 +101,15 @@ def test_bad_experiments_exit_2_and_log_nothing(home, capsys):
     assert main(["run", str(home / "mini.yaml"), "erft.p_img=1.5"]) == 2
     assert "less than or equal to 1" in capsys.readouterr().err
     assert main(["run", str(home / "mini.yaml"), "seeds=zero"]) == 2
+    assert main(["run", str(home / "mini.yaml"), "benchmark_root=/nonexistent/bench"]) == 2
+    assert "consisent_video_gen" in capsys.readouterr().err
+    assert (
+        main(
+            ["run", str(home / "mini.yaml"), "model.preset=wan2.1-i2v-14b", "model.weights=/nonexistent/wan"]
+        )
+        == 2
+    )
+    assert "transformer/config.json" in capsys.readouterr().err
     bad = home / "bad.yaml"
     bad.write_text("name: [unclosed\n")
     assert main(["run", str(bad)]) == 2
@@ -114,3 +123,35 @@ def test_list_shows_the_shipped_experiments():
     assert res.returncode == 0
     for name in ("ablation_eimg", "ablation_errors", "svi_shot", "svi_film", "baseline_wan"):
         assert name in res.stdout
+
+
+def test_a_run_killed_during_training_resumes(home):
+    import os
+    import signal
+    import time
+
+    slow = EXPERIMENT.replace(
+        "steps: 3, lr: 0.001, checkpoint_every: 3", "steps: 40, lr: 0.001, checkpoint_every: 2"
+    )
+    slow = slow.replace("  broken: {overrides: {data.root: /nonexistent/clips}}\n", "").replace(
+        "  base: {train: false, role: baseline}\n", ""
+    )
+    (home / "slow.yaml").write_text(slow)
+    cmd = [sys.executable, "-m", "harness.cli", "run", str(home / "slow.yaml")]
+    env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    latest = home / "ws" / "runs" / "mini" / "full" / "seed0" / "train" / "checkpoints" / "latest"
+    deadline = time.monotonic() + 240
+    while not latest.is_file() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert latest.is_file(), "training never reached its first checkpoint"
+    killed_at = latest.read_text().strip()
+    assert killed_at < "step_00000040"
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    log = (home / "ws" / "runs" / "mini" / "full" / "seed0" / "train" / "train.log").read_text()
+    assert f"resumed from {latest.parent / killed_at}" in log
