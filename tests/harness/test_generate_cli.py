@@ -13,6 +13,21 @@ from harness.launch import child_env, free_port
 from svi.video_io import read_frames
 
 FAST = ["generate.steps=2"]
+# Byte-identical comparisons need the same floating-point summation order in every process: one
+# thread everywhere (MKL may otherwise change its thread count between calls).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MKL_DYNAMIC": "FALSE"}
+
+
+@pytest.fixture()
+def one_thread(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    for k, v in ONE_THREAD.items():
+        monkeypatch.setenv(k, v)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +80,7 @@ def test_two_ranks_generate_every_sample_exactly_once(tmp_path, bench):
     assert len(list(tmp_path.glob("sample_*.mp4"))) == 3
 
 
-def test_single_video_and_the_lora_switch(tmp_path, bench):
+def test_single_video_and_the_lora_switch(tmp_path, bench, one_thread):
     image = bench / "creative_video_gen" / "sample_00" / "image.png"
     prompts = tmp_path / "story.txt"
     prompts.write_text("one\ntwo\n")
@@ -143,7 +158,7 @@ def test_bad_input_exits_2_with_a_message(tmp_path, capsys, monkeypatch, args, n
     assert needle in capsys.readouterr().err
 
 
-def test_generation_killed_mid_video_resumes_to_the_same_file(tmp_path, bench):
+def test_generation_killed_mid_video_resumes_to_the_same_file(tmp_path, bench, one_thread):
     import os
     import signal
     import time
@@ -157,7 +172,7 @@ def test_generation_killed_mid_video_resumes_to_the_same_file(tmp_path, bench):
 
     cut = tmp_path / "cut.mp4"
     cmd = [sys.executable, "-m", "harness.cli", *args, "--out", str(cut)]
-    proc = subprocess.Popen(cmd, env=child_env(), start_new_session=True, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=child_env(ONE_THREAD), start_new_session=True, stderr=subprocess.DEVNULL)
     seg = tmp_path / "cut.parts" / "seg_00002.mp4"
     deadline = time.monotonic() + 120
     while not seg.exists() and proc.poll() is None and time.monotonic() < deadline:
