@@ -101,6 +101,8 @@ def test_bad_experiments_exit_2_and_log_nothing(home, capsys):
     assert main(["run", str(home / "mini.yaml"), "erft.p_img=1.5"]) == 2
     assert "less than or equal to 1" in capsys.readouterr().err
     assert main(["run", str(home / "mini.yaml"), "seeds=zero"]) == 2
+    assert main(["run", str(home / "mini.yaml"), "erft.bogus=1"]) == 2
+    assert "erft.bogus: unknown key" in capsys.readouterr().err
     assert main(["run", str(home / "mini.yaml"), "benchmark_root=/nonexistent/bench"]) == 2
     assert "consisent_video_gen" in capsys.readouterr().err
     assert (
@@ -155,3 +157,33 @@ def test_a_run_killed_during_training_resumes(home):
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     log = (home / "ws" / "runs" / "mini" / "full" / "seed0" / "train" / "train.log").read_text()
     assert f"resumed from {latest.parent / killed_at}" in log
+
+
+def test_ui_serves_the_workspace_store(home):
+    import time
+    import urllib.request
+
+    from harness.launch import free_port
+
+    port = free_port()
+    env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "ui", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline, status = time.monotonic() + 120, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    status = r.status
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
