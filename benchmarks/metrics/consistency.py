@@ -133,13 +133,31 @@ class _ConsistencyAccumulator(Accumulator):
         return VideoResult(value=value, weight=float(self.pairs), windows=list(self.windows))
 
 
-class _ConsistencyMetric(Metric):
+class _FeatureMetric(Metric):
+    """A metric over per-frame features of one extractor (DINO unless a subclass says otherwise)."""
+
     higher_is_better = True
 
     def __init__(self, extractor: ImageFeatureExtractor) -> None:
         self.extractor = extractor
         self.backend = extractor.backend
 
+    @staticmethod
+    def load_extractor(cache_dir, device, batch_size: int) -> ImageFeatureExtractor:
+        return DinoViTB16.from_cache(cache_dir, device=device, batch_size=batch_size)
+
+    @classmethod
+    def from_cache(
+        cls,
+        cache_dir: str | os.PathLike | None = None,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+    ):
+        """The metric with VBench's official weights from the cache folder."""
+        return cls(cls.load_extractor(cache_dir, device, batch_size))
+
+
+class _ConsistencyMetric(_FeatureMetric):
     def new_video(self, info: VideoInfo) -> Accumulator:
         return _ConsistencyAccumulator(self.extractor)
 
@@ -153,35 +171,15 @@ class SubjectConsistency(_ConsistencyMetric):
 
     name = "subject_consistency"
 
-    def __init__(self, extractor: DinoViTB16) -> None:
-        super().__init__(extractor)
-
-    @classmethod
-    def from_cache(
-        cls,
-        cache_dir: str | os.PathLike | None = None,
-        device: str | torch.device = "cpu",
-        batch_size: int = 32,
-    ) -> SubjectConsistency:
-        return cls(DinoViTB16.from_cache(cache_dir, device=device, batch_size=batch_size))
-
 
 class BackgroundConsistency(_ConsistencyMetric):
     """VBench background_consistency: CLIP ViT-B/32 image embeddings."""
 
     name = "background_consistency"
 
-    def __init__(self, extractor: ClipImageEncoder) -> None:
-        super().__init__(extractor)
-
-    @classmethod
-    def from_cache(
-        cls,
-        cache_dir: str | os.PathLike | None = None,
-        device: str | torch.device = "cpu",
-        batch_size: int = 32,
-    ) -> BackgroundConsistency:
-        return cls(ClipImageEncoder.from_cache("ViT-B-32", cache_dir, device=device, batch_size=batch_size))
+    @staticmethod
+    def load_extractor(cache_dir, device, batch_size: int) -> ImageFeatureExtractor:
+        return ClipImageEncoder.from_cache("ViT-B-32", cache_dir, device=device, batch_size=batch_size)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -250,13 +248,11 @@ class _I2VAccumulator(Accumulator):
         return VideoResult(value=self.video.score(self.weights), windows=list(self.windows))
 
 
-class _I2VMetric(Metric):
+class _I2VMetric(_FeatureMetric):
     needs_reference_image = True
-    higher_is_better = True
 
     def __init__(self, extractor: ImageFeatureExtractor) -> None:
-        self.extractor = extractor
-        self.backend = extractor.backend
+        super().__init__(extractor)
         self.weights = I2V_WEIGHTS[self.name]
 
     def new_video(self, info: VideoInfo) -> Accumulator:
@@ -275,18 +271,6 @@ class I2VSubject(_I2VMetric):
 
     name = "i2v_subject"
 
-    def __init__(self, extractor: DinoViTB16) -> None:
-        super().__init__(extractor)
-
-    @classmethod
-    def from_cache(
-        cls,
-        cache_dir: str | os.PathLike | None = None,
-        device: str | torch.device = "cpu",
-        batch_size: int = 32,
-    ) -> I2VSubject:
-        return cls(DinoViTB16.from_cache(cache_dir, device=device, batch_size=batch_size))
-
 
 class I2VBackground(_I2VMetric):
     """VBench-I2V i2v_background, on DINO ViT-B/16 features where VBench uses DreamSim (see module doc)."""
@@ -296,12 +280,3 @@ class I2VBackground(_I2VMetric):
     def __init__(self, extractor: DinoViTB16) -> None:
         super().__init__(extractor)
         self.backend = f"{extractor.backend}: dino (VBench uses DreamSim)"
-
-    @classmethod
-    def from_cache(
-        cls,
-        cache_dir: str | os.PathLike | None = None,
-        device: str | torch.device = "cpu",
-        batch_size: int = 32,
-    ) -> I2VBackground:
-        return cls(DinoViTB16.from_cache(cache_dir, device=device, batch_size=batch_size))
