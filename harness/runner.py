@@ -8,10 +8,12 @@ the arm's MLflow run FAILED with the error and its log attached, and the other a
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,8 +123,9 @@ def stage_generate(
     train_hash: str,
     folder: Path,
     force: bool,
+    generator: Callable[[], object],
 ) -> tuple[dict, str, bool]:
-    """-> (manifest, stage hash, skipped)."""
+    """-> (manifest, stage hash, skipped). `generator()` gives the arm's (shared) LongVideoGenerator."""
     from benchmarks import suites
 
     samples, _ = suites.load_samples(suites.suite_folder(bench, suite, length))
@@ -134,21 +137,7 @@ def stage_generate(
     _reset_if_stale(folder, h, force)
     if workspace.stage_done(folder, h):
         return manifest, h, True
-    import torch
-
-    from svi.backbone import load_backbone
-    from svi.generate import LongVideoGenerator
-    from svi.lora import load_lora
-
-    bb = load_backbone(
-        cfg.model.preset, cfg.model.weights, max_text_tokens=cfg.model.max_text_tokens, seed=cfg.train.seed
-    )
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    bb.to(device)
-    bb.transformer.eval()
-    if lora is not None:
-        load_lora(bb.transformer, lora)
-    gen = LongVideoGenerator(bb, cfg.generate, device)
+    gen = generator()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     model_id = {"preset": cfg.model.preset, "lora": str(lora) if lora else None, "train_hash": train_hash}
@@ -159,29 +148,69 @@ def stage_generate(
     return manifest, h, False
 
 
+def arm_generator(cfg: SVIConfig, lora: Path | None) -> Callable[[], object]:
+    """A loader that builds the arm's backbone (with its LoRA) on first use and then reuses it, so the
+    suites of one arm load the weights once, and fully skipped arms never load them."""
+    cache: list = []
+
+    def get():
+        if not cache:
+            import torch
+
+            from svi.backbone import load_backbone
+            from svi.generate import LongVideoGenerator
+            from svi.lora import load_lora
+
+            bb = load_backbone(
+                cfg.model.preset,
+                cfg.model.weights,
+                max_text_tokens=cfg.model.max_text_tokens,
+                seed=cfg.train.seed,
+            )
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            bb.to(device)
+            bb.transformer.eval()
+            if lora is not None:
+                load_lora(bb.transformer, lora)
+            cache.append(LongVideoGenerator(bb, cfg.generate, device))
+        return cache[0]
+
+    return get
+
+
+@functools.lru_cache(maxsize=2)
+def scoring_metrics(spec: str, backend: str) -> tuple[tuple, dict[str, str]]:
+    """The scoring networks, built once per (metrics, backend) and shared by every arm and suite."""
+    from benchmarks.metrics import registry
+
+    metrics, unavailable = [], {}
+    for name in registry.expand(spec):
+        if name in ("psnr", "ssim", "fvd"):
+            unavailable[name] = "needs a reference set; not part of `harness run` yet"
+            continue
+        try:
+            metrics.append(registry.build(name, backend=backend))
+        except (registry.MetricUnavailable, ValueError) as e:
+            unavailable[name] = str(e)
+    return tuple(metrics), unavailable
+
+
 def stage_score(
     exp: Experiment, videos: Path, gen_hash: str, folder: Path, force: bool
 ) -> tuple[dict, str, bool]:
     """-> (scores.json content, stage hash, skipped)."""
-    from benchmarks.metrics import registry
     from benchmarks.metrics.stream import score_videos
 
     h = digest("score", gen_hash, exp.metrics, exp.metrics_backend, exp.window)
     _reset_if_stale(folder, h, force)
     if workspace.stage_done(folder, h):
         return json.loads((folder / "scores.json").read_text()), h, True
-    metrics, unavailable = [], {}
-    for name in registry.expand(exp.metrics):
-        if name in ("psnr", "ssim", "fvd"):
-            unavailable[name] = "needs a reference set; not part of `harness run` yet"
-            continue
-        try:
-            metrics.append(registry.build(name, backend=exp.metrics_backend))
-        except (registry.MetricUnavailable, ValueError) as e:
-            unavailable[name] = str(e)
-    suite_scores = score_videos(sorted(videos.glob("*.mp4")), metrics, window=exp.window, progress=False)
+    metrics, unavailable = scoring_metrics(exp.metrics, exp.metrics_backend)
+    suite_scores = score_videos(
+        sorted(videos.glob("*.mp4")), list(metrics), window=exp.window, progress=False
+    )
     report = suite_scores.to_json()
-    report["unavailable"] = unavailable
+    report["unavailable"] = dict(unavailable)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scores.json").write_text(json.dumps(report, indent=2, default=float))
     workspace.mark_stage(folder, h)
@@ -288,12 +317,22 @@ def run_arm(
 
         seconds_per_clip = (cfg.generate.num_frames - lead_frames(cfg.generate)) / cfg.generate.fps
         tracking.log_params(c, run_id, {"seconds_per_clip": seconds_per_clip})
+        generator = arm_generator(cfg, lora)
         for spec in exp.suites:
             key = f"{spec.suite}_{spec.length}"
             videos = base / "videos" / key
             _say(f"{arm_name} seed {seed}: generate {key}")
             manifest, gen_hash, _ = stage_generate(
-                cfg, spec.suite, spec.length, spec.limit, bench, lora, train_hash, videos, "generate" in force
+                cfg,
+                spec.suite,
+                spec.length,
+                spec.limit,
+                bench,
+                lora,
+                train_hash,
+                videos,
+                "generate" in force,
+                generator,
             )
             tracking.set_tags(c, run_id, {f"suite_digest.{key}": manifest["digest"], "suite": key})
             tracking.log_dataset(c, run_id, key, manifest)
