@@ -108,11 +108,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 def preflight(exp, source: Path) -> None:
     """Inputs that must exist before anything is logged: weights folders and the benchmark folder."""
     from benchmarks import suites
-    from svi.backbone import check_weights_folder, resolve_weights
+    from svi.backbone import TOY_WEIGHTS, check_weights_folder, resolve_weights
 
     for arm in exp.arms:
         cfg = exp.arm_config(arm, source)
-        if cfg.model.preset != "tiny":
+        if cfg.model.preset == "toy":
+            check_weights_folder(Path(cfg.model.weights).expanduser() if cfg.model.weights else TOY_WEIGHTS)
+        elif cfg.model.preset != "tiny":
             check_weights_folder(resolve_weights(cfg.model.weights))
     root = exp.benchmark_root or os.environ.get(suites.BENCHMARK_ENV)
     if root:
@@ -126,6 +128,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from svi.config import ConfigError
 
     try:
+        from harness import pretrain
+        from harness.experiment import find_experiment
+
+        path = find_experiment(args.experiment)
+        raw = pretrain.read_raw(path)
+        if pretrain.is_pretrain(raw):
+            return run_pretrain_experiment(pretrain.load(path, raw, args.overrides), args)
         exp, source = load_experiment(args.experiment, args.overrides)
         preflight(exp, source)
     except (ConfigError, FileNotFoundError) as e:
@@ -145,8 +154,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(line)
         for k, v in r.scores.items():
             print(f"      {k:40s} {'n/a' if v is None else f'{v:.4f}'}")
+    report = workspace.home() / "reports" / exp.name / "report.md"
+    if report.is_file():
+        print(f"report: {report}  (also .html, .tex, .csv and drift plots beside it)")
     print(f"MLflow store: {workspace.tracking_uri()}  (browse with: harness ui)")
     return 0 if all(r.status == "FINISHED" for r in results) else 1
+
+
+def run_pretrain_experiment(exp, args: argparse.Namespace) -> int:
+    from harness import pretrain, workspace
+
+    try:
+        model = pretrain.run_pretrain(exp, force=tuple(args.force or ()))
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are kept; run the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as e:  # the MLflow run is marked FAILED with the error already
+        print(f"{exp.name}: FAILED: {e}", file=sys.stderr)
+        return 1
+    result = json.loads((model.parent / "eval" / "eval.json").read_text())["mean"]
+    print(f"\n{exp.name}: toy base model in {model}")
+    for k, v in result.items():
+        print(f"      eval/{k:28s} {v:.4f}")
+    print(f"use it with model.weights={model} (or copy it over svi/weights/toy to make it the default)")
+    print(f"MLflow store: {workspace.tracking_uri()}  (browse with: harness ui)")
+    return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -161,6 +193,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         sweep.trials = args.trials
     try:
         study = run_sweep(sweep, args.sweep, args.overrides, workers=args.workers)
+    except ConfigError as e:  # raised before anything is logged (e.g. the pruner's metric cannot be built)
+        return _fail(str(e))
     except KeyboardInterrupt:
         print(
             "interrupted: the study keeps its finished trials; run the same command to resume",
@@ -470,7 +504,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("experiment", help="experiment name or path to an experiment YAML")
     r.add_argument("overrides", nargs="*", help="dotted overrides")
-    r.add_argument("--force", action="append", choices=["train", "generate", "score"], help="redo a stage")
+    r.add_argument(
+        "--force",
+        action="append",
+        choices=["train", "generate", "score", "pretrain"],
+        help="redo a stage (pretrain: for kind: pretrain experiments such as pretrain_toy)",
+    )
     r.set_defaults(func=cmd_run)
     sw = sub.add_parser(
         "sweep",

@@ -64,7 +64,10 @@ class Experiment(BaseModel):
     seeds: list[int] = [0]
     suites: list[SuiteSpec] = []
     metrics: str = "vbench"
-    metrics_backend: Literal["vbench", "random"] = "vbench"
+    # vbench: official weights; random: random-init networks (pipeline checks); toy: networks trained on
+    # the toy world and weight-free ones (benchmarks/metrics/toy.py). Every score records its backend.
+    metrics_backend: Literal["vbench", "random", "toy"] = "vbench"
+    toy_samples: int = Field(4, ge=1)  # samples per track of the toy-world benchmark the harness writes
     benchmark_root: str | None = None
     window: str = "clip"
     nproc: int | None = Field(None, ge=1)

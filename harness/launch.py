@@ -12,9 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 LAUNCHERS = ("auto", "deepspeed", "torchrun", "none")
+POLL_SECONDS = 1.0  # how often `run` calls its on_poll while the children run
 
 
 def free_port() -> int:
@@ -87,16 +89,37 @@ def _die_with_parent() -> None:
         pass
 
 
-def run(cmd: list[str], env: dict[str, str] | None = None, log_file: Path | None = None) -> int:
+def run(
+    cmd: list[str],
+    env: dict[str, str] | None = None,
+    log_file: Path | None = None,
+    *,
+    on_poll: Callable[[], None] | None = None,
+    poll_seconds: float = POLL_SECONDS,
+) -> int:
     """Run the children in the harness's process group; Ctrl-C stops all of them and returns 130.
 
     Sharing the group means a Ctrl-C (or a kill of the group) reaches the launcher and its workers
     too; they also die if the harness itself is killed, so a resumed run never races an orphan.
+
+    `on_poll`, when given, is called every `poll_seconds` while the children run and once more after
+    they exit with 0 (to read what they wrote, such as probe videos). If it raises, the children are
+    stopped (`stop`) and the exception propagates; their checkpoints stay, so the stage resumes.
     """
     out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, env=env or child_env(), stdout=out, stderr=out, preexec_fn=_die_with_parent)
     try:
-        return proc.wait()
+        if on_poll is None:
+            return proc.wait()
+        while True:
+            try:
+                rc = proc.wait(timeout=poll_seconds)
+            except subprocess.TimeoutExpired:
+                on_poll()
+                continue
+            if rc == 0:
+                on_poll()
+            return rc
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGINT)
         try:
@@ -104,6 +127,38 @@ def run(cmd: list[str], env: dict[str, str] | None = None, log_file: Path | None
         except subprocess.TimeoutExpired:
             proc.kill()
         return 130
+    except BaseException:
+        stop(proc)
+        raise
     finally:
         if out:
             out.close()
+
+
+def stop(proc: subprocess.Popen, grace_seconds: float = 30.0) -> None:
+    """SIGTERM the child and every process it started (launcher workers), SIGKILL what is left after
+    `grace_seconds`. The children share the harness's process group, so it is not killed as a group."""
+    import psutil
+
+    try:
+        workers = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        workers = []
+    for p in workers:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=grace_seconds)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass

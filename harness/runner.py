@@ -28,6 +28,15 @@ class StageError(RuntimeError):
     """A stage failed; the message carries the last lines of its log."""
 
 
+class StopArm(Exception):
+    """Raised by a training watcher to stop an arm on purpose (a pruned sweep trial): the training
+    children are stopped (resumable), the arm's run is marked KILLED with `tags`, and it propagates."""
+
+    def __init__(self, message: str, tags: dict[str, str] | None = None):
+        super().__init__(message)
+        self.tags = tags or {}
+
+
 @dataclass
 class ArmResult:
     arm: str
@@ -51,10 +60,30 @@ def _tail(path: Path, lines: int = 30) -> str:
 # -- inputs that the harness can make itself -------------------------------------------------------
 
 
+# ERFT clips of the toy world: fewer than pretraining used, another seed (fine-tuning data is not the
+# base model's pretraining data), twice a clip long so windows start anywhere.
+TOY_TRAIN_CLIPS = 200
+TOY_TRAIN_SEED = 1
+
+
 def training_data(cfg: SVIConfig) -> str:
-    """The configured clip folder, or a small synthetic clip set in the workspace."""
+    """The configured clip folder, or one the harness writes into the workspace: toy-world clips for
+    the toy preset, a few synthetic clips otherwise."""
     if cfg.data.root:
         return cfg.data.root
+    if cfg.model.preset == "toy":
+        from benchmarks.toyworld.writers import write_training_set
+
+        size = (cfg.data.height, cfg.data.width)
+        frames = 2 * cfg.data.num_frames - 1
+        root = (
+            workspace.home()
+            / "data"
+            / f"toyworld_erft_{digest(size, frames, TOY_TRAIN_CLIPS, TOY_TRAIN_SEED)}"
+        )
+        _say(f"data.root is not set: toy-world training clips in {root}")
+        write_training_set(root, TOY_TRAIN_CLIPS, num_frames=frames, size=size, seed=TOY_TRAIN_SEED)
+        return str(root)
     root = workspace.home() / "data" / "synthetic_clips"
     if not (root / "moving" / "moving.csv").is_file():
         from benchmarks.synthetic import write_dataset
@@ -64,11 +93,28 @@ def training_data(cfg: SVIConfig) -> str:
     return str(root)
 
 
-def benchmark_root(exp: Experiment) -> Path:
+def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
+    """The configured benchmark, else one written into the workspace: a toy-world benchmark (with its
+    true continuations) for the toy preset, a synthetic one otherwise. `cfg` is an arm's configuration:
+    the toy storylines change scene on its clip grid (clip length and carried-over frames)."""
     import os
 
     if exp.benchmark_root or os.environ.get("SVI_BENCHMARK"):
         return Path(exp.benchmark_root or os.environ["SVI_BENCHMARK"])
+    if cfg.model.preset == "toy":
+        from benchmarks.toyworld.writers import write_benchmark
+        from svi.generate import clips_for_seconds, lead_frames, parse_length
+
+        g = cfg.generate
+        lead = lead_frames(g)
+        clips = max(clips_for_seconds(parse_length(s.length), g.fps, g.num_frames, lead) for s in exp.suites)
+        spec = {"n": exp.toy_samples, "size": (g.height, g.width), "clip": g.num_frames, "lead": lead}
+        root = workspace.home() / "data" / f"toyworld_benchmark_{digest(spec, clips)}"
+        write_benchmark(
+            root, num_consistent=exp.toy_samples, num_creative=exp.toy_samples, size=(g.height, g.width),
+            story_clips=clips, clip_frames=g.num_frames, overlap=lead, progress=False,
+        )  # fmt: skip
+        return root
     root = workspace.home() / "data" / "synthetic_benchmark"
     if not root.is_dir():
         from benchmarks.synthetic import write_benchmark
@@ -76,6 +122,38 @@ def benchmark_root(exp: Experiment) -> Path:
         _say(f"no benchmark_root / SVI_BENCHMARK: writing a synthetic benchmark to {root}")
         write_benchmark(root, samples=2)
     return root
+
+
+def references(bench: Path, suite: str, length: str, videos: Path) -> tuple[dict[str, Path], dict]:
+    """Ground truth for scoring: (sample -> true video as long as the generated one, sample -> input
+    image [3, H, W] float 0-255). True videos exist only for toy-world samples (a world.json); they
+    are rendered once into `<bench>/truth/`."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from benchmarks import suites
+    from benchmarks.synthetic import write_video
+
+    folder = suites.suite_folder(bench, suite, length)
+    truth, images = {}, {}
+    for mp4 in sorted(videos.glob("*.mp4")):
+        sample = folder / mp4.stem
+        meta = json.loads(mp4.with_suffix(".json").read_text())
+        image = Path(meta.get("metadata", {}).get("image") or next(iter(sorted(sample.glob("image.*"))), ""))
+        if image.is_file():
+            rgb = np.asarray(Image.open(image).convert("RGB"))  # [H, W, 3]
+            images[mp4.stem] = torch.from_numpy(rgb).permute(2, 0, 1).float()
+        if (sample / "world.json").is_file():
+            from benchmarks.toyworld.writers import true_video
+
+            out = bench / "truth" / folder.name / f"{mp4.stem}_{meta['num_frames']}.mp4"
+            if not out.is_file():
+                out.parent.mkdir(parents=True, exist_ok=True)
+                write_video(out.with_suffix(".tmp.mp4"), true_video(sample, meta["num_frames"]), meta["fps"])
+                out.with_suffix(".tmp.mp4").replace(out)
+            truth[mp4.stem] = out
+    return truth, images
 
 
 # -- stages --------------------------------------------------------------------------------------
@@ -87,11 +165,20 @@ def _reset_if_stale(folder: Path, h: str, force: bool) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def stage_train(exp: Experiment, cfg: SVIConfig, folder: Path, force: bool) -> tuple[Path, str, bool]:
-    """-> (LoRA path, stage hash, skipped)."""
+def stage_train(
+    exp: Experiment,
+    cfg: SVIConfig,
+    folder: Path,
+    force: bool,
+    on_poll: Callable[[], None] | None = None,
+) -> tuple[Path, str, bool]:
+    """-> (LoRA path, stage hash, skipped). `on_poll()` runs every second while training runs."""
     body = cfg.model_dump(mode="json")
     body.pop("generate")
     body["train"].pop("output_dir")
+    if body["train"].get("probe_every") is None:  # no probes: probe_clips is moot (and old hashes hold)
+        body["train"].pop("probe_every", None)
+        body["train"].pop("probe_clips", None)
     h = digest("train", body)
     _reset_if_stale(folder, h, force)
     lora = folder / "lora.safetensors"
@@ -104,7 +191,7 @@ def stage_train(exp: Experiment, cfg: SVIConfig, folder: Path, force: bool) -> t
     nproc = exp.nproc or launch.default_nproc()
     cmd = launch.train_command(folder / "config.resolved.yaml", nproc=nproc, launcher=exp.launcher)
     log = folder / "train.log"
-    rc = launch.run(cmd, env=launch.child_env(), log_file=log)
+    rc = launch.run(cmd, env=launch.child_env(), log_file=log, on_poll=on_poll)
     if rc == 130:
         raise KeyboardInterrupt
     if rc != 0:
@@ -185,9 +272,6 @@ def scoring_metrics(spec: str, backend: str) -> tuple[tuple, dict[str, str]]:
 
     metrics, unavailable = [], {}
     for name in registry.expand(spec):
-        if name in ("psnr", "ssim", "fvd"):
-            unavailable[name] = "needs a reference set; not part of `harness run` yet"
-            continue
         try:
             metrics.append(registry.build(name, backend=backend))
         except (registry.MetricUnavailable, ValueError) as e:
@@ -196,21 +280,44 @@ def scoring_metrics(spec: str, backend: str) -> tuple[tuple, dict[str, str]]:
 
 
 def stage_score(
-    exp: Experiment, videos: Path, gen_hash: str, folder: Path, force: bool
+    exp: Experiment,
+    videos: Path,
+    gen_hash: str,
+    folder: Path,
+    force: bool,
+    truth: dict[str, Path] | None = None,
+    images: dict | None = None,
 ) -> tuple[dict, str, bool]:
-    """-> (scores.json content, stage hash, skipped)."""
+    """-> (scores.json content, stage hash, skipped). `truth` (sample -> true video) enables the metrics
+    scored against ground truth (PSNR, SSIM, truth_distance) and FVD (the true videos are its
+    reference set); without it they are listed as unavailable."""
     from benchmarks.metrics.stream import score_videos
 
-    h = digest("score", gen_hash, exp.metrics, exp.metrics_backend, exp.window)
+    h = digest("score", gen_hash, exp.metrics, exp.metrics_backend, exp.window, sorted(truth or {}))
     _reset_if_stale(folder, h, force)
     if workspace.stage_done(folder, h):
         return json.loads((folder / "scores.json").read_text()), h, True
-    metrics, unavailable = scoring_metrics(exp.metrics, exp.metrics_backend)
+    built, unavailable = scoring_metrics(exp.metrics, exp.metrics_backend)
+    unavailable = dict(unavailable)
+    metrics = []
+    for m in built:
+        if (m.needs_reference_video or getattr(m, "needs_reference_set", False)) and not truth:
+            unavailable[m.name] = "needs ground-truth videos; only the toy-world benchmark has them"
+        else:
+            metrics.append(m)
+    paths = sorted(videos.glob("*.mp4"))
+    for m in metrics:
+        if getattr(m, "needs_reference_set", False):  # FVD: the true videos' features are the reference
+            ref = score_videos(
+                [truth[p.stem] for p in paths if p.stem in truth], [m], window=exp.window,
+                progress=False, aggregate=False,
+            )  # fmt: skip
+            m.reference_features = m.features_of([v.results[m.name] for v in ref.videos])
     suite_scores = score_videos(
-        sorted(videos.glob("*.mp4")), list(metrics), window=exp.window, progress=False
+        paths, metrics, window=exp.window, progress=False, reference_videos=truth, reference_images=images
     )
     report = suite_scores.to_json()
-    report["unavailable"] = dict(unavailable)
+    report["unavailable"] = unavailable
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scores.json").write_text(json.dumps(report, indent=2, default=float))
     workspace.mark_stage(folder, h)
@@ -288,8 +395,13 @@ def run_arm(
     force: tuple[str, ...] = (),
     tags: dict[str, str] | None = None,
     workdir: Path | None = None,
+    train_watch: Callable[[str, Path], None] | None = None,
 ) -> ArmResult:
-    """One arm and seed through train -> generate -> score, logged as a child run of `parent`."""
+    """One arm and seed through train -> generate -> score, logged as a child run of `parent`.
+
+    `train_watch(run_id, train_folder)` is called every second while training runs (a sweep reads
+    the probe videos there); it may raise `StopArm`.
+    """
     arm = exp.arms[arm_name]
     run_tags = {"arm": arm_name, "seed": str(seed), "role": arm.role, "experiment": exp.name, **(tags or {})}
     run_id = tracking.start_child(c, exp_id, parent, f"{arm_name}-seed{seed}", run_tags)
@@ -303,13 +415,14 @@ def run_arm(
         cfg.data.root = training_data(cfg) if arm.train else cfg.data.root
         tracking.set_tags(c, run_id, {"variant": cfg.variant or "none", "preset": cfg.model.preset})
         tracking.log_params(c, run_id, flatten(cfg.model_dump(mode="json")))
-        bench = benchmark_root(exp) if exp.suites else None
+        bench = benchmark_root(exp, cfg) if exp.suites else None
         save_config(cfg, base / "config.yaml")
         c.log_artifact(run_id, str(base / "config.yaml"))
         lora, train_hash = None, "untrained"
         if arm.train:
             _say(f"{arm_name} seed {seed}: train ({cfg.train.steps} steps)")
-            lora, train_hash, skipped = stage_train(exp, cfg, base / "train", "train" in force)
+            watch = functools.partial(train_watch, run_id, base / "train") if train_watch else None
+            lora, train_hash, skipped = stage_train(exp, cfg, base / "train", "train" in force, watch)
             _say(f"{arm_name} seed {seed}: train {'skipped (done)' if skipped else 'finished'}")
             tracking.log_training_metrics(c, run_id, base / "train" / "metrics.jsonl")
             c.log_artifact(run_id, str(lora))
@@ -338,7 +451,10 @@ def run_arm(
             tracking.log_dataset(c, run_id, key, manifest)
             _log_media(c, run_id, videos, key)
             _say(f"{arm_name} seed {seed}: score {key}")
-            report, _, _ = stage_score(exp, videos, gen_hash, base / "scores" / key, "score" in force)
+            truth, images = references(bench, spec.suite, spec.length, videos)
+            report, _, _ = stage_score(
+                exp, videos, gen_hash, base / "scores" / key, "score" in force, truth, images
+            )
             rows = [(f"{key}/{m}", v, 0) for m, v in report["aggregate"].items()]
             for m, curve in drift_curves(report).items():
                 rows += [(f"drift/{key}/{m}", v, k) for k, v in enumerate(curve)]
@@ -350,6 +466,12 @@ def run_arm(
         result.status = "FINISHED"
     except KeyboardInterrupt:
         tracking.finish(c, run_id, "KILLED")
+        raise
+    except StopArm as e:
+        tracking.log_training_metrics(c, run_id, base / "train" / "metrics.jsonl")  # the curves so far
+        tracking.set_tags(c, run_id, e.tags)
+        tracking.finish(c, run_id, "KILLED")
+        _say(f"{arm_name} seed {seed}: stopped: {e}")
         raise
     except Exception as e:  # a failed arm must not stop the others
         result.status, result.error = "FAILED", f"{type(e).__name__}: {e}"

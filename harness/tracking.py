@@ -87,7 +87,10 @@ def log_training_metrics(c: MlflowClient, run_id: str, metrics_file: Path) -> No
     rows = []
     for line in metrics_file.read_text().splitlines():
         if line.strip():
-            rec = json.loads(line)
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # the last line of a trainer stopped while writing it
+                continue
             step = rec.pop("step")
             rows += [(k, v, step) for k, v in rec.items() if isinstance(v, (int, float))]
     log_metrics(c, run_id, rows)

@@ -19,7 +19,15 @@ import pandas as pd
 
 from reports import tables as T
 from reports.plots import drift_filename, plot_drift, plot_sweep
-from reports.runs import FINISHED, load_drift, load_runs, load_trials, split_metric, sweep_params
+from reports.runs import (
+    FINISHED,
+    PROBE_PREFIX,
+    load_drift,
+    load_runs,
+    load_trials,
+    split_metric,
+    sweep_params,
+)
 
 # Backends whose numbers are results; anything else (random-init, toy) only exercises the pipeline.
 RESULT_BACKENDS = {"vbench-weights", "vbench"}
@@ -260,13 +268,18 @@ def _fmt(value: object, spec: str) -> str:
 
 def _trial_view(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     metrics = [c for c in trials.columns if split_metric(c)]
+    pruned = trials["pruned"].fillna(False).astype(bool)
     cols: dict[str, pd.Series] = {
         "trial": trials["trial"].map(lambda t: "" if pd.isna(t) else str(int(t))),
-        "status": trials["status"],
+        "status": trials["status"].where(~pruned, "PRUNED"),
     }
+    if trials["pruned_step"].notna().any():
+        cols["pruned at step"] = trials["pruned_step"].map(lambda t: "" if pd.isna(t) else str(int(t)))
     for p in params:
         cols[p.removeprefix("erft.")] = trials[p].map(lambda v: _fmt(v, ".3f"))
     cols["objective"] = trials["objective"].map(lambda v: _fmt(v, ".4f"))
+    for c in sorted(c for c in trials.columns if c.startswith(PROBE_PREFIX)):
+        cols[f"last {c}"] = trials[c].map(lambda v: _fmt(v, ".4f"))
     for m in metrics:
         track, _, _, name = split_metric(m)
         info = T.metric_info(name)
@@ -286,7 +299,8 @@ def build_sweep_report(
     """Write a sweep's trial table and objective-vs-probability plot into out_dir; {file name: path}.
 
     Trials are the children of the latest `role=sweep` parent run (or `parent_run_id`). Finished trials
-    are sorted by objective, best first; `direction` (maximize/minimize) defaults to the parent run's
+    are sorted by objective, best first; pruned trials (tag pruned=true) and failed or unfinished ones
+    are listed in their own sections; `direction` (maximize/minimize) defaults to the parent run's
     `direction` tag, else maximize. Files: report.md, report.tex, report.html, trials.csv (raw values,
     every trial) and objective_vs_params.png (when a finished trial has an objective).
     """
@@ -300,10 +314,12 @@ def build_sweep_report(
     ok = trials[trials["status"] == FINISHED].sort_values(
         ["objective", "trial"], ascending=[direction == "minimize", True], na_position="last"
     )
-    bad = trials[trials["status"] != FINISHED].sort_values("trial")
+    is_pruned = trials["pruned"].fillna(False).astype(bool)
+    pruned = trials[(trials["status"] != FINISHED) & is_pruned].sort_values("trial")
+    bad = trials[(trials["status"] != FINISHED) & ~is_pruned].sort_values("trial")
 
     written: dict[str, Path] = {}
-    csv = pd.concat([ok, bad]).copy()
+    csv = pd.concat([ok, pruned, bad]).copy()
     csv["backends"] = csv["backends"].map(lambda d: json.dumps(d, sort_keys=True))
     csv.to_csv(out_dir / "trials.csv", index=False)
     written["trials.csv"] = out_dir / "trials.csv"
@@ -311,8 +327,8 @@ def build_sweep_report(
     doc = _Doc(f"{sweep}: sweep report")
     doc.para(
         f"Parent run {trials.attrs.get('parent_run_id')}; {len(trials)} trials ({len(ok)} finished, "
-        f"{len(bad)} not finished); objective {direction}d; params: {', '.join(params) or '(none)'}; "
-        f"built {_now()}."
+        f"{len(pruned)} pruned, {len(bad)} failed or unfinished); objective {direction}d; "
+        f"params: {', '.join(params) or '(none)'}; built {_now()}."
     )
     doc.section("Trials (finished, best first)")
     if ok.empty:
@@ -326,6 +342,14 @@ def build_sweep_report(
         doc.section("Objective vs injection probabilities")
         doc.image(plot, "Objective vs each probability (finished trials; star = best)")
         written[plot.name] = plot
+    if not pruned.empty:
+        doc.section("Pruned trials")
+        doc.para(
+            "Stopped during training by the sweep's pruner on the drift of probe rollouts (probe/<metric>, "
+            "the last value before pruning); not sorted by objective, not plotted."
+        )
+        view = _trial_view(pruned, params)
+        doc.frame(pd.concat([view, pruned["run_id"].reset_index(drop=True)], axis=1))
     doc.section("Failed or unfinished trials")
     if bad.empty:
         doc.para("None: every trial finished.")

@@ -6,7 +6,10 @@ Layout the harness writes (see harness/ for the writer):
     child run   tags arm, seed, role (baseline | arm), variant, preset, git_commit, trial (sweeps),
                 metric_backend.<metric>; param seconds_per_clip; status FINISHED / FAILED / ...
     metrics     final scores `<suite>_<length>/<metric>`, drift curves `drift/<suite>_<length>/<metric>`
-                with step = clip index, and `objective` on sweep trials
+                with step = clip index, and on sweep trials `objective` and `probe/<metric>` (the
+                drift of a probe rollout, step = training step)
+    sweep trial tags trial, trial_state (Optuna's); a pruned trial's run is KILLED with tags
+                pruned=true, pruned_step, pruned_value
 Values stay on the scale they were logged on (VBench 0-1); tables scale for display.
 """
 
@@ -24,6 +27,7 @@ from mlflow.tracking import MlflowClient
 PARENT_TAG = "mlflow.parentRunId"
 BACKEND_PREFIX = "metric_backend."
 DRIFT_PREFIX = "drift/"
+PROBE_PREFIX = "probe/"
 FINISHED = "FINISHED"
 # `<suite>_<length>/<metric>`, length like 50s or 2.5s; suites may hold underscores (conditional_talk)
 TRACK_METRIC = re.compile(r"^(?P<track>(?P<suite>[^/]+)_(?P<length>\d+(?:\.\d+)?s))/(?P<metric>[^/]+)$")
@@ -273,9 +277,10 @@ def load_trials(
 ) -> pd.DataFrame:
     """One row per Optuna trial of a sweep (the children of the latest `role=sweep` run).
 
-    Columns: run_id, trial (Int64), status, the `erft.p_*` params as floats, objective (NaN when not
-    logged), backends, then the final scores. The parent run's tag `direction` (maximize/minimize),
-    when present, is kept in `df.attrs["direction"]`.
+    Columns: run_id, trial (Int64), status, pruned (bool), pruned_step (Int64), the `erft.p_*` params
+    as floats, objective (NaN when not logged), backends, the last `probe/<metric>` values, then the
+    final scores. The parent run's tag `direction` (maximize/minimize), when present, is kept in
+    `df.attrs["direction"]`.
     """
     _, parent, kids = load_children(sweep, tracking_uri, parent_run_id, parent_role="sweep")
     rows = []
@@ -287,16 +292,21 @@ def load_trials(
             "run_id": run.info.run_id,
             "trial": _int_tag(run, "trial"),
             "status": run.info.status,
+            "pruned": run.data.tags.get("pruned") == "true",
+            "pruned_step": _int_tag(run, "pruned_step"),
             **params,
             "objective": run.data.metrics.get("objective", float("nan")),
             "backends": {
                 k[len(BACKEND_PREFIX) :]: v for k, v in run.data.tags.items() if k.startswith(BACKEND_PREFIX)
             },
         }
+        row.update({k: v for k, v in run.data.metrics.items() if k.startswith(PROBE_PREFIX)})
         row.update({k: v for k, v in run.data.metrics.items() if split_metric(k)})
         rows.append(row)
-    df = _frame(rows, ["run_id", "trial", "status"])
+    df = _frame(rows, ["run_id", "trial", "status", "pruned", "pruned_step"])
     df["trial"] = df["trial"].astype("Int64")
+    if not df.empty:
+        df["pruned_step"] = df["pruned_step"].astype("Int64")
     df.attrs.update(
         sweep=sweep,
         parent_run_id=parent.info.run_id if parent else parent_run_id,

@@ -1,8 +1,11 @@
 """The Wan 2.1 image-to-video backbone, through diffusers' own classes.
 
-Two presets share every code path:
+Three presets share every code path:
 - `tiny`: random initialisation of the same classes at a few thousand parameters, built in code
   (no download), for tests and CPU smoke runs.
+- `toy`: the same classes at ~3M parameters, pretrained on the synthetic toy world
+  (`harness run pretrain_toy`, see svi/pretrain.py). The pretrained folder is committed at
+  `svi/weights/toy` and loads exactly like the real weights (diffusers `from_pretrained`).
 - `wan2.1-i2v-14b`: a local diffusers-format folder (`--weights DIR` or `SVI_WEIGHTS`), as published
   in the Wan-AI/Wan2.1-I2V-14B-480P-Diffusers repository.
 
@@ -26,8 +29,10 @@ from transformers import (
     UMT5EncoderModel,
 )
 
-PRESETS = ("tiny", "wan2.1-i2v-14b")
+PRESETS = ("tiny", "toy", "wan2.1-i2v-14b")
 WEIGHTS_ENV = "SVI_WEIGHTS"
+# The committed toy base model (a diffusers-format Wan I2V folder, written by svi.pretrain).
+TOY_WEIGHTS = Path(__file__).parent / "weights" / "toy"
 
 try:  # transformers >= 5: the PIL processor is the one that works without torchvision
     from transformers import CLIPImageProcessorPil as CLIPImageProcessor
@@ -270,6 +275,93 @@ def build_tiny(seed: int = 0, with_image_encoder: bool = True) -> Backbone:
     )
 
 
+def build_toy(seed: int = 0) -> Backbone:
+    """Random-initialised toy-preset components: what `svi.pretrain` starts from.
+
+    Made for 64 x 64 clips of 17 frames (latents [16, 5, 8, 8], 80 tokens after 2 x 2 patches): a VAE
+    with 8x spatial and 4x temporal compression like Wan's, a 6-block DiT of width 128, and small
+    frozen umT5 (byte tokenizer, no vocabulary download) and CLIP encoders. Only the VAE and the DiT
+    are trained; the text and image encoders stay at their seeded random initialisation, which still
+    gives the DiT distinct, deterministic features per prompt and image to attend to.
+    """
+    torch.manual_seed(seed)
+    text_dim, clip_dim = 64, 64
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=4,
+        attention_head_dim=32,
+        in_channels=36,
+        out_channels=16,
+        text_dim=text_dim,
+        freq_dim=256,
+        ffn_dim=512,
+        num_layers=6,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        image_dim=clip_dim,
+        added_kv_proj_dim=128,
+        rope_max_seq_len=64,
+    )
+    vae = AutoencoderKLWan(
+        base_dim=16,
+        z_dim=16,
+        dim_mult=[1, 2, 2, 2],
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=259,
+            d_model=text_dim,
+            d_kv=16,
+            d_ff=128,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=16,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    )
+    image_encoder = CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=clip_dim,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=64,
+            patch_size=8,
+            projection_dim=64,
+        )
+    )
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}, resample=3
+    )
+    return Backbone(
+        transformer=transformer,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=byte_tokenizer(model_max_length=160),
+        image_encoder=image_encoder,
+        image_processor=image_processor,
+        max_text_tokens=160,
+        preset="toy",
+    )
+
+
+def save_backbone(bb: Backbone, folder: str | os.PathLike) -> Path:
+    """Write every component as a diffusers-format Wan I2V folder (what `load_wan_i2v` reads)."""
+    folder = Path(folder)
+    bb.transformer.save_pretrained(folder / "transformer")
+    bb.vae.save_pretrained(folder / "vae")
+    bb.text_encoder.save_pretrained(folder / "text_encoder")
+    bb.tokenizer.save_pretrained(folder / "tokenizer")
+    if bb.image_encoder is not None:
+        bb.image_encoder.save_pretrained(folder / "image_encoder")
+        bb.image_processor.save_pretrained(folder / "image_processor")
+    return folder
+
+
 def resolve_weights(weights: str | os.PathLike | None) -> Path:
     """The weights folder from the argument or SVI_WEIGHTS, or an error saying how to provide it."""
     folder = weights or os.environ.get(WEIGHTS_ENV)
@@ -307,8 +399,13 @@ def check_weights_folder(folder: Path) -> None:
         )
 
 
-def load_wan_i2v(folder: Path, dtype: torch.dtype = torch.bfloat16, max_text_tokens: int = 512) -> Backbone:
-    """Load the real components from a local diffusers-format folder (never from a hub)."""
+def load_wan_i2v(
+    folder: Path,
+    dtype: torch.dtype = torch.bfloat16,
+    max_text_tokens: int = 512,
+    preset: str = "wan2.1-i2v-14b",
+) -> Backbone:
+    """Load the components from a local diffusers-format folder (never from a hub)."""
     from transformers import AutoTokenizer
 
     check_weights_folder(folder)
@@ -321,7 +418,7 @@ def load_wan_i2v(folder: Path, dtype: torch.dtype = torch.bfloat16, max_text_tok
         image_encoder=CLIPVisionModel.from_pretrained(folder / "image_encoder", torch_dtype=dtype, **kw),
         image_processor=CLIPImageProcessor.from_pretrained(folder / "image_processor", **kw),
         max_text_tokens=max_text_tokens,
-        preset="wan2.1-i2v-14b",
+        preset=preset,
     )
 
 
@@ -337,6 +434,14 @@ def load_backbone(
     """Build or load a preset's components (on CPU; call `.to(device)` after)."""
     if preset == "tiny":
         bb = build_tiny(seed=seed)
+    elif preset == "toy":
+        folder = Path(weights).expanduser() if weights else TOY_WEIGHTS
+        if not (folder / "transformer" / "config.json").is_file():
+            raise WeightsNotFoundError(
+                f"toy base model not found at {folder}. The committed one lives in svi/weights/toy; "
+                "`harness run pretrain_toy` trains a new one (its output folder then goes to model.weights)."
+            )
+        bb = load_wan_i2v(folder, dtype=dtype, max_text_tokens=max_text_tokens, preset="toy")
     elif preset == "wan2.1-i2v-14b":
         bb = load_wan_i2v(resolve_weights(weights), dtype=dtype, max_text_tokens=max_text_tokens)
     else:

@@ -21,8 +21,9 @@ class Section(BaseModel):
 
 
 class ModelConfig(Section):
-    preset: Literal["tiny", "wan2.1-i2v-14b"] = "tiny"
-    # Local diffusers-format folder for real presets; SVI_WEIGHTS is used when this is empty.
+    preset: Literal["tiny", "toy", "wan2.1-i2v-14b"] = "tiny"
+    # Local diffusers-format folder: required for wan2.1-i2v-14b (or SVI_WEIGHTS); for toy, a
+    # pretrained folder other than the committed svi/weights/toy.
     weights: str | None = None
     attention: Literal["sdpa", "flash"] = "sdpa"
     gradient_checkpointing: bool = False
@@ -120,6 +121,11 @@ class TrainConfig(Section):
     timestep_shift: float = Field(5.0, gt=0)
     num_train_timesteps: int = Field(1000, ge=2)
     log_every: int = Field(1, ge=1)
+    # Probe rollouts (`<output_dir>/probes/`): every `probe_every` steps and at the last step, rank 0
+    # generates a `probe_clips`-clip long video with the current model and the generate section's
+    # settings, from the first frame and caption of the first training clip. None: no probes.
+    probe_every: int | None = Field(None, ge=1)
+    probe_clips: int = Field(3, ge=1)
 
 
 class GenerateConfig(Section):
@@ -185,6 +191,22 @@ PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "tiny": {
         "data": {"num_frames": 9, "height": 32, "width": 32},
         "generate": {"num_frames": 9, "height": 32, "width": 32, "steps": 10},
+    },
+    # The toy world's clips: 17 frames (5 latent frames) of 64 x 64 at 8 fps, so one clip adds 2 s and
+    # a 50 s video is 25 clips. Shift 3 (pretraining's) suits the small latents better than Wan's 5.
+    # No CFG: the toy base model is not trained with dropped prompts, so it has no unconditional mode.
+    "toy": {
+        "data": {"num_frames": 17, "height": 64, "width": 64},
+        "train": {"timestep_shift": 3.0},
+        "generate": {
+            "num_frames": 17,
+            "height": 64,
+            "width": 64,
+            "fps": 8,
+            "steps": 20,
+            "shift": 3.0,
+            "guidance_scale": 1.0,
+        },
     },
     "wan2.1-i2v-14b": {},
 }
@@ -263,6 +285,11 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 
 def build_config(raw: dict, source: str = "<config>", schema: type[BaseModel] = SVIConfig):
     """Validate a raw dict, applying the variant's values under the explicit ones."""
+    if "variant" not in schema.model_fields:  # another schema (e.g. svi.pretrain's): no SVI defaults
+        try:
+            return schema.model_validate(raw)
+        except ValidationError as e:
+            raise ConfigError(format_validation_error(e, source)) from None
     variant = raw.get("variant")
     if isinstance(variant, str) and variant in VARIANTS:
         raw = deep_merge(VARIANTS[variant], raw)

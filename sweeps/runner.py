@@ -7,6 +7,16 @@ through the same stages as `harness run` and is one nested MLflow run under the 
 The study resumes when re-run; the paper's probabilities are enqueued as the first trial; a failed
 trial is recorded with its error and the sweep goes on. Several workers share one study through its
 RDB storage; the total trial count is capped across workers.
+
+Pruning (`pruner:`): the trial's training writes a short probe rollout every `pruner.every` steps
+(`train.probe_every`, see svi/train.py). While training runs, the worker scores each new probe with
+`pruner.metric`, one window per probe clip, reduces the per-clip values to one number (`reduce`),
+logs it to the trial's run as `probe/<metric>` at that training step and reports it to Optuna. When
+the pruner says so, the training children are stopped (their checkpoints stay), the trial's run is
+marked KILLED with tag `pruned=true`, and the trial is PRUNED. Optuna compares intermediate values in
+the study's direction, so the reported value is negated when the metric's better direction is not
+the objective's (a drift measure where lower is better, in a maximised study); `threshold` bounds are
+given in the metric's own units, as logged. Optuna does not prune multi-objective studies.
 """
 
 from __future__ import annotations
@@ -20,15 +30,17 @@ from typing import Any, Literal
 
 import optuna
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness import tracking, workspace
+from harness import probes, tracking, workspace
 from harness.experiment import Arm, SuiteSpec, load_experiment
+from harness.runner import StopArm
 from svi.config import ConfigError, format_validation_error
 
 SWEEPS_DIR = Path(__file__).parent
 PARENT_ENV = "SVI_SWEEP_PARENT_RUN"
 WORKER_ENV = "SVI_SWEEP_WORKER"
+DEFAULT_PROBE_METRIC = "colour_shift"  # benchmarks/metrics/drift.py: a direct drift measure, no network
 
 
 class Range(BaseModel):
@@ -42,6 +54,73 @@ class Objective(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metric: str
     direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class Pruner(BaseModel):
+    """When to stop a trial early, from the drift of probe rollouts during its training."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["median", "percentile", "threshold", "none"] = "median"
+    metric: str = DEFAULT_PROBE_METRIC  # a registry metric, scored per probe clip
+    backend: str | None = None  # metric backend; None: the experiment's metrics_backend
+    # change: last clip - first clip (drift); mean: mean over clips; last: the last clip's value
+    reduce: Literal["change", "mean", "last"] = "change"
+    every: int | None = Field(None, ge=1)  # training steps between probes; None: train.checkpoint_every
+    clips: int = Field(3, ge=1)  # clips per probe rollout
+    n_startup_trials: int = Field(5, ge=0)  # median, percentile: trials that are never pruned
+    n_warmup_steps: int = Field(0, ge=0)  # no pruning before this training step
+    interval_steps: int = Field(1, ge=1)
+    n_min_trials: int = Field(1, ge=1)  # median, percentile: trials reported at a step before comparing
+    percentile: float | None = Field(None, gt=0.0, lt=100.0)  # percentile: prune below this percentile
+    lower: float | None = None  # threshold: prune when the probe value is below / above (metric units)
+    upper: float | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v: str) -> str:
+        if v in probes.NEEDS_REFERENCE:
+            raise ValueError(f"{v} needs a reference video or set; probes have none")
+        if v not in probes.usable_metrics():
+            raise ValueError(f"unknown metric {v!r}; choose one of {', '.join(probes.usable_metrics())}")
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str | None) -> str | None:
+        if v is not None and v not in probes.backends():
+            raise ValueError(f"unknown backend {v!r}; choose one of {', '.join(probes.backends())}")
+        return v
+
+    @model_validator(mode="after")
+    def _keys_fit_kind(self) -> Pruner:
+        given = self.model_fields_set
+        only = {
+            "percentile": {"percentile"},
+            "lower": {"threshold"},
+            "upper": {"threshold"},
+            "n_startup_trials": {"median", "percentile"},
+            "n_min_trials": {"median", "percentile"},
+        }
+        if self.kind != "none":
+            for key, kinds in only.items():
+                if key in given and self.kind not in kinds:
+                    raise ValueError(f"`{key}` applies to kind {' or '.join(sorted(kinds))}, not {self.kind}")
+        if self.kind == "percentile" and self.percentile is None:
+            raise ValueError(
+                "kind percentile needs `percentile` (e.g. 25.0: prune below the 25th percentile)"
+            )
+        if self.kind == "threshold":
+            if self.lower is None and self.upper is None:
+                raise ValueError("kind threshold needs `lower`, `upper` or both (in the metric's units)")
+            if self.lower is not None and self.upper is not None and self.lower > self.upper:
+                raise ValueError(f"lower ({self.lower}) must not exceed upper ({self.upper})")
+        if self.reduce == "change" and self.clips < 2:
+            raise ValueError("reduce: change compares the last clip with the first: needs clips >= 2")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind != "none"
 
 
 class Sweep(BaseModel):
@@ -60,6 +139,7 @@ class Sweep(BaseModel):
     storage: str | None = None
     enqueue_defaults: dict[str, float] | None = None
     overrides: list[str] = []  # applied to the base experiment (e.g. train.steps=50)
+    pruner: Pruner | None = None  # None: no pruning, no probes
 
 
 def sweep_names() -> dict[str, str]:
@@ -87,7 +167,18 @@ def load_sweep(name_or_path: str, overrides: list[str] = ()) -> Sweep:
     sweep.overrides = [*sweep.overrides, *overrides]
     if sweep.sampler == "grid" and not sweep.grid:
         raise ConfigError(f"{path}: sampler grid needs `grid:` values per parameter")
-    load_experiment(sweep.experiment, sweep.overrides)  # validate the base experiment now
+    exp, _ = load_experiment(sweep.experiment, sweep.overrides)  # validate the base experiment now
+    if sweep.pruner is not None and sweep.pruner.enabled:
+        if len(sweep.objective) > 1:
+            raise ConfigError(
+                f"{path}: pruner.kind {sweep.pruner.kind} with {len(sweep.objective)} objectives: Optuna "
+                "does not prune multi-objective studies; keep one objective or set pruner.kind: none"
+            )
+        if sweep.arm in exp.arms and not exp.arms[sweep.arm].train:
+            raise ConfigError(
+                f"{path}: pruning needs training (its probes are rollouts at training steps), but arm "
+                f"{sweep.arm!r} of {exp.name} has train: false; set pruner.kind: none"
+            )
     return sweep
 
 
@@ -98,7 +189,25 @@ def storage_url(sweep: Sweep) -> str:
     return f"sqlite:///{workspace.home() / 'optuna.db'}"
 
 
-def make_study(sweep: Sweep) -> optuna.Study:
+def make_pruner(p: Pruner | None, sign: int = 1) -> optuna.pruners.BasePruner:
+    """The Optuna pruner; `sign` is -1 when reported values are the negated metric (see module doc)."""
+    if p is None or not p.enabled:
+        return optuna.pruners.NopPruner()
+    common = {"n_warmup_steps": p.n_warmup_steps, "interval_steps": p.interval_steps}
+    if p.kind == "threshold":
+        lower, upper = (p.lower, p.upper) if sign > 0 else (_neg(p.upper), _neg(p.lower))
+        return optuna.pruners.ThresholdPruner(lower=lower, upper=upper, **common)
+    common.update(n_startup_trials=p.n_startup_trials, n_min_trials=p.n_min_trials)
+    if p.kind == "percentile":
+        return optuna.pruners.PercentilePruner(p.percentile, **common)
+    return optuna.pruners.MedianPruner(**common)
+
+
+def _neg(v: float | None) -> float | None:
+    return None if v is None else -v
+
+
+def make_study(sweep: Sweep, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
     if sweep.sampler == "grid":
         sampler = optuna.samplers.GridSampler(sweep.grid, seed=sweep.seed)
     elif sweep.sampler == "random":
@@ -111,6 +220,7 @@ def make_study(sweep: Sweep) -> optuna.Study:
         study_name=sweep.name,
         storage=storage,
         sampler=sampler,
+        pruner=pruner,
         directions=[o.direction for o in sweep.objective],
         load_if_exists=True,
     )
@@ -128,11 +238,65 @@ class MlflowTrialCallback:
             return
         c = tracking.client()
         tracking.set_tags(c, run_id, {"trial": str(trial.number), "trial_state": trial.state.name})
-        if trial.values:
+        # (a pruned trial's value is its last intermediate value, not an objective)
+        if trial.state == optuna.trial.TrialState.COMPLETE and trial.values:
             tracking.log_metrics(c, run_id, [("objective", trial.values[0], 0)])
 
 
-def objective_fn(sweep: Sweep, parent_run: str):
+# -- pruning on probe rollouts -------------------------------------------------------------------
+
+
+class ProbePruned(StopArm, optuna.TrialPruned):
+    """Stops the trial's arm (its run KILLED, tagged pruned) and marks the Optuna trial PRUNED."""
+
+
+def probe_metric(sweep: Sweep, exp_backend: str):
+    """The pruner's metric with its networks; a ConfigError when it cannot be built here."""
+    p = sweep.pruner
+    try:
+        return probes.build_metric(p.metric, p.backend or exp_backend)
+    except ConfigError as e:
+        raise ConfigError(
+            f"sweep {sweep.name}: pruner.metric: {e}. Choose another metric or backend, or set "
+            "pruner.kind: none"
+        ) from None
+
+
+def probe_sign(metric, sweep: Sweep) -> int:
+    """+1 when a higher metric value is better exactly when the study maximises, else -1."""
+    return 1 if metric.higher_is_better == (sweep.objective[0].direction == "maximize") else -1
+
+
+class ProbeWatcher:
+    """Called while a trial trains: reports each new probe to Optuna and MLflow, prunes when told."""
+
+    def __init__(self, trial: optuna.Trial, pruner: Pruner, metric, sign: int):
+        self.trial, self.pruner, self.metric, self.sign = trial, pruner, metric, sign
+        self.seen: set[int] = set()
+        self.run_id: str | None = None
+        self.key = f"probe/{metric.name}"
+
+    def __call__(self, run_id: str, train_dir: Path) -> None:
+        if run_id != self.run_id:
+            self.run_id = run_id
+            self.trial.set_user_attr("mlflow_run_id", run_id)  # also known if the trial is pruned
+        for step, video in probes.ready_probes(train_dir / "probes"):
+            if step in self.seen:
+                continue
+            self.seen.add(step)
+            value = probes.probe_value(video, self.metric, self.pruner.reduce)
+            tracking.log_metrics(tracking.client(), run_id, [(self.key, value, step)])
+            self.trial.report(self.sign * value, step)
+            if self.trial.should_prune():
+                raise ProbePruned(
+                    f"pruned at training step {step}: {self.key} = {value:.6g} "
+                    f"({self.pruner.reduce} over {self.pruner.clips} clips, {self.pruner.kind} pruner)",
+                    tags={"pruned": "true", "pruned_step": str(step), "pruned_value": f"{value:.6g}"},
+                )
+
+
+def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
+    """The Optuna objective; `probe` = (metric, sign) when the sweep prunes on probe rollouts."""
     from harness.runner import run_arm
 
     exp, source = load_experiment(sweep.experiment, sweep.overrides)
@@ -142,6 +306,10 @@ def objective_fn(sweep: Sweep, parent_run: str):
         raise ConfigError(f"sweep {sweep.name}: experiment {exp.name} has no arm {sweep.arm!r}")
     c = tracking.client()
     exp_id = tracking.ensure_experiment(c, sweep.name)
+    probe_overrides: dict[str, Any] = {}
+    if probe is not None:
+        every = sweep.pruner.every or exp.arm_config(sweep.arm, source).train.checkpoint_every
+        probe_overrides = {"train.probe_every": every, "train.probe_clips": sweep.pruner.clips}
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
         params: dict[str, Any] = {}
@@ -151,10 +319,21 @@ def objective_fn(sweep: Sweep, parent_run: str):
             params[key] = trial.suggest_categorical(key, values)
         base_arm = exp.arms[sweep.arm]
         name = f"trial{trial.number:03d}"
-        exp.arms[name] = Arm(train=base_arm.train, role="arm", overrides={**base_arm.overrides, **params})
+        overrides = {**base_arm.overrides, **probe_overrides, **params}
+        exp.arms[name] = Arm(train=base_arm.train, role="arm", overrides=overrides)
         workdir = workspace.home() / "runs" / sweep.name / name
+        watch = ProbeWatcher(trial, sweep.pruner, *probe) if probe is not None else None
         result = run_arm(
-            c, exp_id, parent_run, exp, source, name, 0, tags={"trial": str(trial.number)}, workdir=workdir
+            c,
+            exp_id,
+            parent_run,
+            exp,
+            source,
+            name,
+            0,
+            tags={"trial": str(trial.number)},
+            workdir=workdir,
+            train_watch=watch,
         )
         trial.set_user_attr("mlflow_run_id", result.run_id)
         if result.status != "FINISHED":
@@ -170,13 +349,27 @@ def objective_fn(sweep: Sweep, parent_run: str):
     return objective
 
 
+def pruning(sweep: Sweep) -> tuple[tuple | None, optuna.pruners.BasePruner | None]:
+    """-> ((probe metric, sign), Optuna pruner), or (None, None) for a sweep that does not prune."""
+    if sweep.pruner is None or not sweep.pruner.enabled:
+        return None, None
+    exp, _ = load_experiment(sweep.experiment, sweep.overrides)
+    metric = probe_metric(sweep, exp.metrics_backend)
+    sign = probe_sign(metric, sweep)
+    return (metric, sign), make_pruner(sweep.pruner, sign)
+
+
 def work(sweep: Sweep, parent_run: str, n_trials: int) -> None:
     """One worker: run `n_trials` trials (a failed trial counts; it is recorded and the worker goes on)."""
     if n_trials > 0:
-        study = make_study(sweep)
+        probe, pruner = pruning(sweep)
+        study = make_study(sweep, pruner)
         callbacks = [MlflowTrialCallback()]
         study.optimize(
-            objective_fn(sweep, parent_run), n_trials=n_trials, catch=(Exception,), callbacks=callbacks
+            objective_fn(sweep, parent_run, probe),
+            n_trials=n_trials,
+            catch=(Exception,),
+            callbacks=callbacks,
         )
 
 
@@ -187,6 +380,7 @@ def remaining_trials(sweep: Sweep) -> int:
 
 
 def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: int = 1) -> optuna.Study:
+    pruning(sweep)  # the probe metric must build here (ConfigError otherwise) before anything is logged
     c = tracking.client()
     exp_id = tracking.ensure_experiment(c, sweep.name)  # created before any worker starts
     parent = tracking.start_parent(

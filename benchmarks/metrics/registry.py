@@ -2,7 +2,13 @@
 
 `backend="vbench"` loads VBench's official weight files from the cache folder (VBENCH_CACHE_DIR);
 `backend="random"` builds every network with random initialisation (same architectures): numbers
-that exercise the pipeline and measure speed, never results. Every metric reports its backend.
+that exercise the pipeline and measure speed, never results. `backend="toy"` scores toy-world
+videos with the same formulas on a small encoder trained on the toy world and OpenCV optical flow
+(`benchmarks/metrics/toy.py`): comparable between arms, never with published VBench numbers.
+Every metric reports its backend.
+
+Weight-free metrics are the same for every backend: psnr / ssim, and the `drift` group (colour
+shift, sharpness loss and distance to the true continuation along the video, `drift.py`).
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ GROUPS: dict[str, list[str]] = {
     "i2v": ["i2v_subject", "i2v_background"],
     "psnr_ssim": ["psnr", "ssim"],
     "fvd": ["fvd"],
+    "drift": ["colour_shift", "sharpness_loss", "truth_distance"],
 }
 ALL = [name for names in GROUPS.values() for name in names]
-BACKENDS = ("vbench", "random")
+BACKENDS = ("vbench", "random", "toy")
 
 
 class MetricUnavailable(RuntimeError):
@@ -55,8 +62,12 @@ def build(
     device: str = "cpu",
     batch_size: int = 16,
     i3d: str | os.PathLike | None = None,
+    toy_weights: str | os.PathLike | None = None,
 ) -> Metric:
-    """One metric with its networks loaded (official weights) or random-initialised."""
+    """One metric with its networks loaded (official weights), random-initialised or toy-world trained.
+
+    toy_weights: the toy encoder's safetensors file (backend "toy"; default the committed weights).
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     random = backend == "random"
@@ -64,6 +75,16 @@ def build(
         from benchmarks.metrics.fidelity import PSNR, SSIM
 
         return PSNR() if name == "psnr" else SSIM()
+    if name in GROUPS["drift"]:
+        from benchmarks.metrics.drift import METRICS
+
+        return METRICS[name]()
+    if backend == "toy":
+        from benchmarks.metrics import toy
+
+        if name not in toy.NAMES:
+            raise ValueError(f"unknown metric {name!r}; known: {', '.join(ALL)}")
+        return toy.build(name, weights=toy_weights, device=device, batch_size=batch_size)
     if name == "fvd":
         from benchmarks.metrics.fvd import FVD
 

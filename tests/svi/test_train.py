@@ -172,3 +172,50 @@ def test_micro_batch_accumulation_and_plain_mode(tmp_path, dataset):
     assert len(lines) == 2 and '"train/injected_img": 0.0' in lines[-1]
     assert not list((out / "checkpoints" / "step_00000002").glob("replay_rank*.pt"))  # plain: no memory
     assert load_file(str(out / "lora.safetensors"))
+
+
+def test_probe_rollouts_at_probe_steps_kept_on_resume(tmp_path, dataset):
+    import json
+
+    from PIL import Image
+
+    from svi.video_io import count_frames
+
+    cfg = _config(tmp_path, dataset, "probe")
+    # probes at multiples of 3 and at the last step, checkpoints or not (the only checkpoint: step 4)
+    base = ["train.checkpoint_every=4", "train.probe_every=3", "train.probe_clips=2"]
+    res = subprocess.run(
+        train_command(cfg, [*base, "train.steps=4"], nproc=1, launcher="none"),
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    probes = tmp_path / "probe" / "probes"
+    assert sorted(p.name for p in probes.iterdir()) == [
+        "reference.png",
+        "step_00000003.json",
+        "step_00000003.mp4",
+        "step_00000004.json",
+        "step_00000004.mp4",
+    ]
+    with Image.open(probes / "reference.png") as im:
+        assert im.size == (32, 32)
+    side = json.loads((probes / "step_00000003.json").read_text())
+    assert side["complete"] and side["metadata"]["probe"]["step"] == 3
+    assert side["metadata"]["image"] == str((probes / "reference.png").resolve())
+    assert [c["video_frames"] for c in side["clips"]] == [[0, 8], [8, 17]]  # one window per clip
+    assert count_frames(probes / "step_00000003.mp4") == side["num_frames"] == 17  # 2 clips of 9, K = 1
+    before = {p.name: p.stat().st_mtime_ns for p in probes.glob("step_*")}
+
+    res = subprocess.run(
+        train_command(cfg, [*base, "train.steps=6"], nproc=1, launcher="none"),
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "resumed from" in res.stderr and "probe at step 6" in res.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in probes.glob("step_*")}
+    assert {k: after[k] for k in before} == before  # the probes of done steps stay as they were
+    assert sorted(after) == sorted([*before, "step_00000006.json", "step_00000006.mp4"])

@@ -1,0 +1,227 @@
+"""`harness run pretrain_toy`: build the toy base model from nothing, tracked like any experiment.
+
+A pretraining experiment file has `kind: pretrain`:
+
+    name: pretrain_toy
+    kind: pretrain
+    description: ...
+    world: {clips: 1000, clip_frames: 33}   # the toy-world training set (benchmarks/toyworld)
+    pretrain: {vae: {...}, dit: {...}}      # svi/pretrain.py's PretrainConfig
+    evaluate: {samples: 8}                  # single-clip quality against the world's ground truth
+
+Stages, each keyed by a hash of what it depends on (re-running skips finished ones, a killed run
+resumes): `data` writes the clips; `pretrain` runs `python -m svi.pretrain` as a child process (VAE,
+then DiT, both resumable); `evaluate` generates one clip per held-out benchmark scene and compares it
+with the scene's true continuation (PSNR / SSIM over the 16 generated frames), beside two references
+measured the same way: the VAE round trip of the true clip (the ceiling the DiT can reach) and the
+first frame held still (what a model that learned no motion would score).
+The MLflow run gets the losses per step, the evaluation, and the model folder as an artifact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness import launch, tracking, workspace
+from harness.experiment import digest, flatten
+from svi.config import ConfigError, deep_merge, format_validation_error, parse_override, save_config
+from svi.pretrain import PretrainConfig
+
+
+class WorldSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    clips: int = Field(1000, ge=1)
+    clip_frames: int = Field(
+        33, ge=2
+    )  # frames per training mp4; windows of data.num_frames are drawn from it
+    seed: int = 0
+    story_fraction: float = Field(0.3, ge=0.0, le=1.0)
+
+
+class EvalSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    samples: int = Field(8, ge=1)
+    seed: int = 1000
+
+
+class PretrainExperiment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    kind: Literal["pretrain"] = "pretrain"
+    description: str = ""
+    world: WorldSpec = WorldSpec()
+    pretrain: PretrainConfig = PretrainConfig()
+    evaluate: EvalSpec = EvalSpec()
+
+
+def is_pretrain(raw: dict) -> bool:
+    return isinstance(raw, dict) and raw.get("kind") == "pretrain"
+
+
+def load(path: Path, raw: dict, overrides: list[str] = ()) -> PretrainExperiment:
+    """Validate a `kind: pretrain` file with dotted overrides (`pretrain.dit.steps=100 world.clips=50`)."""
+    for text in overrides:
+        raw = deep_merge(raw, parse_override(text))
+    source = str(path) + (" with overrides " + " ".join(overrides) if overrides else "")
+    try:
+        return PretrainExperiment.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from None
+
+
+def _say(msg: str) -> None:
+    print(f"[harness] {msg}", flush=True)
+
+
+# -- evaluation -------------------------------------------------------------------------------------
+
+
+def evaluate_single_clip(model_dir: Path, bench: Path, num_samples: int) -> dict[str, Any]:
+    """Mean PSNR / SSIM of one generated clip per consistent-track scene against its true frames."""
+    import torch
+
+    from benchmarks import suites
+    from benchmarks.metrics.fidelity import psnr, ssim
+    from benchmarks.toyworld.writers import true_video
+    from svi.backbone import load_backbone
+    from svi.config import build_config
+    from svi.generate import LongVideoGenerator
+
+    cfg = build_config({"model": {"preset": "toy", "weights": str(model_dir)}})  # the toy clip defaults
+    bb = load_backbone("toy", model_dir, max_text_tokens=cfg.model.max_text_tokens)
+    bb.transformer.eval()
+    gen = LongVideoGenerator(bb, cfg.generate)
+    samples, _ = suites.load_samples(suites.suite_folder(bench, "consistent", "50s"))
+    rows = []
+    for sample in samples[:num_samples]:
+        truth = torch.from_numpy(true_video(sample.image.parent, cfg.generate.num_frames))  # [F, H, W, 3]
+        truth = truth.permute(0, 3, 1, 2).float() / 255  # [F, 3, H, W] in [0, 1]
+        reference = (truth[0] * 2 - 1)[None]  # [1, 3, H, W]
+        with torch.no_grad():
+            video, _ = gen.generate_clip(
+                0, sample.prompts[0], reference, None, None, bb.encode_image(reference), None
+            )
+            roundtrip = bb.decode_latents(bb.encode_video((truth * 2 - 1).permute(1, 0, 2, 3)[None]))
+        made = ((video[0].permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1)  # [F, 3, H, W]
+        vae = ((roundtrip[0].permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1)
+        still = truth[:1].expand_as(truth)
+        new = slice(1, None)  # frame 0 is the given image
+        rows.append(
+            {
+                "sample": sample.name,
+                "psnr": float(psnr(made[new], truth[new]).mean()),
+                "ssim": float(ssim(made[new].double(), truth[new].double()).mean()),
+                "psnr_vae_roundtrip": float(psnr(vae[new], truth[new]).mean()),
+                "ssim_vae_roundtrip": float(ssim(vae[new].double(), truth[new].double()).mean()),
+                "psnr_still_frame": float(psnr(still[new], truth[new]).mean()),
+                "ssim_still_frame": float(ssim(still[new].double(), truth[new].double()).mean()),
+            }
+        )
+    keys = [k for k in rows[0] if k != "sample"]
+    return {"mean": {k: sum(r[k] for r in rows) / len(rows) for k in keys}, "samples": rows}
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+
+def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
+    """All stages; returns the model folder."""
+    from benchmarks.toyworld.writers import write_benchmark, write_training_set
+
+    c = tracking.client()
+    exp_id = tracking.ensure_experiment(c, exp.name)
+    run_id = tracking.start_parent(c, exp_id, exp.name, {"kind": "pretrain", "preset": "toy"})
+    base = workspace.home() / "runs" / exp.name
+    try:
+        cfg = exp.pretrain.model_copy(deep=True)
+        tracking.log_params(
+            c, run_id, flatten({"world": exp.world.model_dump(), **cfg.model_dump(mode="json")})
+        )
+        size = (cfg.data.height, cfg.data.width)
+        data_root = workspace.home() / "data" / f"toyworld_train_{digest(exp.world.model_dump(), size)}"
+        _say(f"data: {exp.world.clips} toy-world clips -> {data_root}")
+        write_training_set(
+            data_root,
+            exp.world.clips,
+            num_frames=exp.world.clip_frames,
+            size=size,
+            seed=exp.world.seed,
+            story_fraction=exp.world.story_fraction,
+        )
+        cfg.data.root = str(data_root)
+
+        folder = base / "pretrain"
+        body = cfg.model_dump(mode="json")
+        body.pop("output_dir")
+        body.pop("threads")
+        h = digest("pretrain", body)
+        old = workspace.stage_hash_of(folder)
+        if "pretrain" in force or (old is not None and old != h):
+            shutil.rmtree(folder, ignore_errors=True)
+        model_dir = folder / "model"
+        if workspace.stage_done(folder, h) and (model_dir / "transformer" / "config.json").is_file():
+            _say("pretrain: skipped (done)")
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            # Claim the folder for this configuration now, so that a changed configuration never
+            # resumes from the state files of this one.
+            (folder / "stage.json").write_text(json.dumps({"hash": h, "status": "running"}))
+            cfg.output_dir = str(folder)
+            save_config(cfg, folder / "config.resolved.yaml")
+            _say(
+                f"pretrain: VAE {cfg.vae.steps} steps, DiT {cfg.dit.steps} steps (log: {folder / 'pretrain.log'})"
+            )
+            cmd = [sys.executable, "-m", "svi.pretrain", "--config", str(folder / "config.resolved.yaml")]
+            rc = launch.run(cmd, env=launch.child_env({"OMP_NUM_THREADS": str(os.cpu_count() or 1)}),
+                            log_file=folder / "pretrain.log")  # fmt: skip
+            if rc == 130:
+                raise KeyboardInterrupt
+            if rc != 0:
+                tail = "\n".join((folder / "pretrain.log").read_text(errors="replace").splitlines()[-30:])
+                raise RuntimeError(f"pretraining exited with code {rc}; last lines:\n{tail}")
+            workspace.mark_stage(folder, h)
+        tracking.log_training_metrics(c, run_id, folder / "metrics.jsonl")
+
+        eval_dir, eh = folder / "eval", digest("evaluate", h, exp.evaluate.model_dump())
+        if workspace.stage_done(eval_dir, eh):
+            _say("evaluate: skipped (done)")
+            result = json.loads((eval_dir / "eval.json").read_text())
+        else:
+            bench = workspace.home() / "data" / f"toyworld_bench_{exp.evaluate.seed}"
+            write_benchmark(bench, num_consistent=exp.evaluate.samples, num_creative=1, size=size,
+                            seed=exp.evaluate.seed)  # fmt: skip
+            _say(f"evaluate: one clip per scene, {exp.evaluate.samples} scenes")
+            result = evaluate_single_clip(model_dir, bench, exp.evaluate.samples)
+            eval_dir.mkdir(parents=True, exist_ok=True)
+            (eval_dir / "eval.json").write_text(json.dumps(result, indent=2))
+            workspace.mark_stage(eval_dir, eh)
+        tracking.log_metrics(c, run_id, [(f"eval/{k}", v, 0) for k, v in result["mean"].items()])
+        c.log_artifact(run_id, str(eval_dir / "eval.json"))
+        c.log_artifacts(run_id, str(model_dir), "model")
+        tracking.finish(c, run_id, "FINISHED")
+    except KeyboardInterrupt:
+        tracking.finish(c, run_id, "KILLED")
+        raise
+    except Exception as e:
+        tracking.set_tags(c, run_id, {"error": f"{type(e).__name__}: {e}"[:5000]})
+        tracking.finish(c, run_id, "FAILED")
+        raise
+    return model_dir
+
+
+def read_raw(path: Path) -> dict:
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return raw
