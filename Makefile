@@ -38,7 +38,7 @@ test: lint
 	$(VENV)/bin/pytest -q -ra
 
 demo: setup
-	$(VENV)/bin/harness demo
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/harness run ablation_eimg
 
 clean:
 	rm -rf $(VENV) .cache workspace .pytest_cache

@@ -142,7 +142,7 @@ def references(bench: Path, suite: str, length: str, videos: Path) -> tuple[dict
         meta = json.loads(mp4.with_suffix(".json").read_text())
         image = Path(meta.get("metadata", {}).get("image") or next(iter(sorted(sample.glob("image.*"))), ""))
         if image.is_file():
-            rgb = np.asarray(Image.open(image).convert("RGB"))  # [H, W, 3]
+            rgb = np.array(Image.open(image).convert("RGB"))  # [H, W, 3]
             images[mp4.stem] = torch.from_numpy(rgb).permute(2, 0, 1).float()
         if (sample / "world.json").is_file():
             from benchmarks.toyworld.writers import true_video
@@ -151,6 +151,9 @@ def references(bench: Path, suite: str, length: str, videos: Path) -> tuple[dict
             if not out.is_file():
                 out.parent.mkdir(parents=True, exist_ok=True)
                 write_video(out.with_suffix(".tmp.mp4"), true_video(sample, meta["num_frames"]), meta["fps"])
+                # The truth is on the generated video's clip grid: the same windows (FVD scores it).
+                clips = {"clips": meta["clips"], "num_frames": meta["num_frames"], "fps": meta["fps"]}
+                out.with_suffix(".json").write_text(json.dumps(clips))
                 out.with_suffix(".tmp.mp4").replace(out)
             truth[mp4.stem] = out
     return truth, images

@@ -1,0 +1,95 @@
+"""The toy preset: its architecture, its save/load round trip, and the pretraining recipe (shortened)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from svi import pretrain
+from svi.backbone import TOY_WEIGHTS, build_toy, load_backbone, save_backbone
+from svi.config import build_config
+
+
+def test_lr_schedule_known_values():
+    assert pretrain.lr_at(0, 1.0, 10, 100) == pytest.approx(0.1)
+    assert pretrain.lr_at(9, 1.0, 10, 100) == pytest.approx(1.0)
+    assert pretrain.lr_at(10, 1.0, 10, 100) == pytest.approx(1.0)  # cosine starts at the peak
+    assert pretrain.lr_at(100, 1.0, 10, 100) == pytest.approx(0.1)  # and ends at 10%
+    assert pretrain.lr_at(55, 1.0, 10, 100) == pytest.approx(0.55)  # halfway: 0.1 + 0.9 / 2
+
+
+def test_toy_architecture_fits_the_toy_clip():
+    bb = build_toy(seed=0)
+    cfg = build_config({"model": {"preset": "toy"}})
+    g = cfg.generate
+    assert (g.num_frames, g.height, g.width, g.fps) == (17, 64, 64, 8)
+    assert bb.latent_shape(g.num_frames, g.height, g.width) == (16, 5, 8, 8)
+    n = sum(p.numel() for p in bb.transformer.parameters())
+    assert 1_000_000 < n < 5_000_000  # "a few MB": the DiT dominates the checkpoint
+
+
+def test_save_load_round_trip(tmp_path):
+    bb = build_toy(seed=3)
+    save_backbone(bb, tmp_path / "toy")
+    back = load_backbone("toy", tmp_path / "toy", max_text_tokens=bb.max_text_tokens)
+    for a, b in zip(bb.transformer.state_dict().values(), back.transformer.state_dict().values()):
+        assert torch.equal(a, b)
+    image = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert torch.equal(bb.encode_text(["a red circle"]), back.encode_text(["a red circle"]))
+    assert torch.equal(bb.encode_image(image), back.encode_image(image))
+
+
+def test_missing_toy_folder_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="pretrain_toy"):
+        load_backbone("toy", tmp_path / "nowhere")
+
+
+def test_committed_toy_model_loads_and_makes_a_clip():
+    if not (TOY_WEIGHTS / "transformer" / "config.json").is_file():
+        pytest.fail(f"the committed toy base model is missing from {TOY_WEIGHTS}")
+    from svi.generate import LongVideoGenerator
+
+    cfg = build_config({"model": {"preset": "toy"}, "generate": {"steps": 2}})
+    bb = load_backbone("toy", max_text_tokens=cfg.model.max_text_tokens)
+    assert bb.preset == "toy"
+    assert len(bb.vae.config.latents_mean) == 16  # measured on toy clips, not Wan's
+    gen = LongVideoGenerator(bb, cfg.generate)
+    image = torch.zeros(1, 3, 64, 64)
+    with torch.no_grad():
+        video, latent = gen.generate_clip(0, "a red circle", image, None, None, bb.encode_image(image), None)
+    assert video.shape == (1, 3, 17, 64, 64) and latent.shape == (1, 16, 5, 8, 8)
+    assert torch.isfinite(video).all()
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory):
+    from benchmarks.synthetic import write_dataset
+
+    root = tmp_path_factory.mktemp("clips")
+    write_dataset(root, categories=("moving",), videos_per_category=3, num_frames=20, height=64, width=64)
+    return root
+
+
+def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
+    torch.set_num_threads(1)
+    overrides = {
+        "data": {"root": str(clip_folder)},
+        "vae": {"steps": 2, "batch": 2, "stats_clips": 2},
+        "dit": {"steps": 3, "batch": 2, "warmup_steps": 1},
+        "checkpoint_every": 2,
+        "output_dir": str(tmp_path / "run"),
+    }
+    cfg = pretrain.PretrainConfig.model_validate(overrides)
+    folder = pretrain.pretrain(cfg)
+    bb = load_backbone("toy", folder)
+    assert len(bb.vae.config.latents_std) == 16 and min(bb.vae.config.latents_std) > 0
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3]
+    # A longer schedule on the same folder resumes both stages from their state files.
+    longer = cfg.model_copy(update={"dit": cfg.dit.model_copy(update={"steps": 5})})
+    pretrain.pretrain(longer)
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["stage"] == "vae"] == [1, 2]
+    assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3, 4, 5]
