@@ -599,9 +599,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.add_argument(
         "--backend",
-        choices=["vbench", "random"],
+        choices=["vbench", "random", "toy"],
         default="vbench",
-        help="official VBench weights, or random init (pipeline checks and speed only)",
+        help="official VBench weights, random init (pipeline checks and speed only), or toy-world "
+        "networks and OpenCV flow (toy-world videos; never comparable with VBench numbers)",
     )
     sc.add_argument(
         "--vbench-cache", help="VBench weight folder (default $VBENCH_CACHE_DIR or ~/.cache/vbench)"

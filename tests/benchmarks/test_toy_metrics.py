@@ -151,7 +151,7 @@ def test_quality_heads_prefer_clean_toy_frames(encoder):
     quality = toy.ToyQuality(encoder)
     clean_q = quality(to_tensor(frames) / 255).mean()
     for bad in (blurred, noisy):
-        assert quality(to_tensor(bad) / 255).mean() < clean_q - 20  # MUSIQ-like 0-100 points
+        assert quality(to_tensor(bad) / 255).mean() < clean_q - 15  # MUSIQ-like 0-100 points
 
 
 # -- registry and the runner -----------------------------------------------------------------------
