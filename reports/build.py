@@ -31,6 +31,32 @@ from reports.runs import (
 
 # Backends whose numbers are results; anything else (random-init, toy) only exercises the pipeline.
 RESULT_BACKENDS = {"vbench-weights", "vbench"}
+# Formulas without a network (PSNR/SSIM, the direct drift measures): results under any backend.
+WEIGHT_FREE_BACKENDS = {"reference", "direct"}
+
+
+def backend_notes(backends: set[str]) -> list[str]:
+    """Warnings for numbers that are not VBench results: random networks (pipeline checks only) and
+    toy-world networks (results within the toy world, comparable between arms scored the same way)."""
+    others = set(backends) - RESULT_BACKENDS - WEIGHT_FREE_BACKENDS
+    toy = sorted(b for b in others if b.startswith("toy"))
+    pipeline = sorted(others - set(toy))
+    notes = []
+    if pipeline:
+        notes.append(
+            f"some numbers come from backend(s) {', '.join(pipeline)}, which exercise the pipeline (random "
+            "networks): they are not results and not comparable with the published rows."
+        )
+    if toy:
+        notes.append(
+            f"some numbers come from toy-world backend(s) {', '.join(toy)}: they compare arms scored the "
+            "same way in the toy world and are not comparable with the published rows."
+        )
+    if notes:
+        notes[-1] += " Each table's footnote names the backend of every column."
+    return notes
+
+
 DIRECTIONS = ("maximize", "minimize")
 
 _HTML_STYLE = """
@@ -225,13 +251,8 @@ def build_report(
         f"built {_now()}."
     )
     backends = {b for d in done["backends"] for b in d.values()}
-    if backends - RESULT_BACKENDS:
-        doc.para(
-            f"some numbers come from backend(s) {', '.join(sorted(backends - RESULT_BACKENDS))}, which "
-            "exercise the pipeline (random or toy networks): they are not results and not comparable with "
-            "the published rows. Each table's footnote names the backend of every column.",
-            warn=True,
-        )
+    for note in backend_notes(backends):
+        doc.para(note, warn=True)
     doc.section("Results")
     if not tables:
         doc.para("No finished run has final scores (metrics named <suite>_<length>/<metric>).", warn=True)

@@ -59,6 +59,17 @@ def test_report_markdown(report, store):
     assert store["ablation_eimg"]["ids"][("full", 0)] not in failed_section
 
 
+def test_backend_notes_tell_random_toy_and_weight_free_apart():
+    from reports.build import backend_notes
+
+    assert backend_notes({"vbench-weights", "reference", "direct"}) == []
+    (random_note,) = backend_notes({"random-init", "direct"})
+    assert "random-init" in random_note and "not results" in random_note and "direct" not in random_note
+    pipeline, toy = backend_notes({"random-init", "toy-encoder", "toy-opencv", "vbench"})
+    assert "toy-encoder, toy-opencv" in toy and "not results" not in toy and "footnote" in toy
+    assert "toy" not in pipeline
+
+
 def test_report_latex_html_csv(report):
     _, files = report
     tex = files["report.tex"].read_text()
