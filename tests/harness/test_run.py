@@ -173,6 +173,7 @@ def test_ui_serves_the_workspace_store(home):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own group: the MLflow server's workers are stopped with it below
     )
     try:
         deadline, status = time.monotonic() + 120, None
@@ -185,5 +186,14 @@ def test_ui_serves_the_workspace_store(home):
                 time.sleep(0.5)
         assert status == 200
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        import os
+        import signal
+
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends to the whole group
+        try:
+            proc.wait(timeout=30)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # anything of the server still left
+            except ProcessLookupError:
+                pass
