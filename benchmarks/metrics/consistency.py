@@ -280,3 +280,7 @@ class I2VBackground(_I2VMetric):
     def __init__(self, extractor: DinoViTB16) -> None:
         super().__init__(extractor)
         self.backend = f"{extractor.backend}: dino (VBench uses DreamSim)"
+
+
+# Metric name -> class, for the builders of every backend (registry.py, toy.py).
+BY_NAME = {m.name: m for m in (SubjectConsistency, BackgroundConsistency, I2VSubject, I2VBackground)}

@@ -93,12 +93,7 @@ def build(
         from benchmarks.metrics import consistency as c
         from benchmarks.metrics.extractors import ClipImageEncoder, DinoViTB16
 
-        cls = {
-            "subject_consistency": c.SubjectConsistency,
-            "background_consistency": c.BackgroundConsistency,
-            "i2v_subject": c.I2VSubject,
-            "i2v_background": c.I2VBackground,
-        }[name]
+        cls = c.BY_NAME[name]
         if not random:
             return cls.from_cache(cache_dir, device=device, batch_size=batch_size)
         if name == "background_consistency":

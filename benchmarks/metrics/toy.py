@@ -251,12 +251,7 @@ def build(
     if name in ("subject_consistency", "background_consistency", "i2v_subject", "i2v_background"):
         from benchmarks.metrics import consistency as c
 
-        cls = {
-            "subject_consistency": c.SubjectConsistency,
-            "background_consistency": c.BackgroundConsistency,
-            "i2v_subject": c.I2VSubject,
-            "i2v_background": c.I2VBackground,
-        }[name]
+        cls = c.BY_NAME[name]
         branch = "object" if name in ("subject_consistency", "i2v_subject") else "background"
         metric = cls(ToyImageFeatures(encoder, branch, batch_size))
         metric.backend = BACKEND_ENCODER  # I2VBackground's own label names DreamSim
