@@ -98,14 +98,26 @@ def log_training_metrics(c: MlflowClient, run_id: str, metrics_file: Path) -> No
 
 def log_dataset(c: MlflowClient, run_id: str, name: str, manifest: dict) -> None:
     """The prompt set as an MLflow dataset input, identified by its manifest's sha256 digest."""
+    import time
+
     import mlflow
+    import mlflow.exceptions
     import pandas as pd
     from mlflow.entities import DatasetInput, InputTag
 
     table = pd.DataFrame(manifest.get("samples", []))
     dataset = mlflow.data.from_pandas(table, name=name, digest=manifest["digest"][:36])
     tag = InputTag(key="mlflow.data.context", value="evaluation")
-    c.log_inputs(run_id, datasets=[DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[tag])])
+    inputs = [DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[tag])]
+    try:
+        c.log_inputs(run_id, datasets=inputs)
+    except mlflow.exceptions.MlflowException as e:
+        # Two sweep workers can insert the same (experiment, name, digest) at once; the loser's
+        # retry finds the winner's row and only links it to this run.
+        if "UNIQUE constraint" not in str(e):
+            raise
+        time.sleep(0.2)
+        c.log_inputs(run_id, datasets=inputs)
 
 
 def finish(c: MlflowClient, run_id: str, status: str = "FINISHED") -> None:
