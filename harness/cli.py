@@ -129,10 +129,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         from harness import pretrain
-        from harness.experiment import find_experiment
+        from harness.experiment import find_experiment, read_experiment_file
 
         path = find_experiment(args.experiment)
-        raw = pretrain.read_raw(path)
+        raw = read_experiment_file(path)
         if pretrain.is_pretrain(raw):
             return run_pretrain_experiment(pretrain.load(path, raw, args.overrides), args)
         exp, source = load_experiment(args.experiment, args.overrides)

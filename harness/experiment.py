@@ -115,14 +115,20 @@ def find_experiment(name_or_path: str) -> Path:
     raise ConfigError(f"unknown experiment {name_or_path!r}; known experiments: {known}")
 
 
-def load_experiment(name_or_path: str, overrides: list[str] = ()) -> tuple[Experiment, Path]:
-    path = find_experiment(name_or_path)
+def read_experiment_file(path: Path) -> dict:
+    """The raw mapping of an experiment file (any kind), or a ConfigError naming the file."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
+    return raw
+
+
+def load_experiment(name_or_path: str, overrides: list[str] = ()) -> tuple[Experiment, Path]:
+    path = find_experiment(name_or_path)
+    raw = read_experiment_file(path)
     fields = set(Experiment.model_fields) - {"config"}
     for text in overrides:
         diff = parse_override(text)

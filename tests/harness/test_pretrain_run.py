@@ -20,14 +20,6 @@ SHORT = [
 ]
 
 
-@pytest.fixture()
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "ws"))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return tmp_path
-
-
 def test_pretrain_toy_short_schedule_end_to_end(home, capsys):
     assert main(["run", "pretrain_toy", *SHORT]) == 0
     out = capsys.readouterr().out

@@ -33,13 +33,9 @@ metrics_backend: random
 
 
 @pytest.fixture()
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "ws"))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("SVI_BENCHMARK", raising=False)
-    (tmp_path / "mini.yaml").write_text(EXPERIMENT)
-    return tmp_path
+def home(home):
+    (home / "mini.yaml").write_text(EXPERIMENT)
+    return home
 
 
 def _runs(home):

@@ -26,13 +26,9 @@ toy_samples: 1
 
 
 @pytest.fixture()
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "ws"))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("SVI_BENCHMARK", raising=False)
-    (tmp_path / "toy_mini.yaml").write_text(EXPERIMENT)
-    return tmp_path
+def home(home):
+    (home / "toy_mini.yaml").write_text(EXPERIMENT)
+    return home
 
 
 def test_toy_run_scores_against_the_true_continuation(home):

@@ -1,0 +1,13 @@
+"""Shared fixtures of the harness tests."""
+
+import pytest
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    """A fresh workspace (HARNESS_HOME) with its own MLflow store and no benchmark from the environment."""
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "ws"))
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("SVI_BENCHMARK", raising=False)
+    return tmp_path
