@@ -27,7 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from harness import launch
@@ -622,9 +624,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if threading.current_thread() is not threading.main_thread():
+        return args.func(args)
+    # `kill <pid>` (a scheduler, a process manager) stops the harness as Ctrl-C does: runs are marked
+    # KILLED and every child process, the MLflow server's workers included, is stopped.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return args.func(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

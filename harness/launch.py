@@ -121,11 +121,15 @@ def run(
                 on_poll()
             return rc
     except KeyboardInterrupt:
+        # A terminal's Ctrl-C has reached the whole group already; a SIGTERM to the harness alone (see
+        # cli.main) has not, so pass it on, then stop whatever of the child's tree outlived it.
+        workers = _descendants(proc)
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        _reap(workers, grace_seconds=10)
         return 130
     except BaseException:
         stop(proc)
@@ -138,17 +142,9 @@ def run(
 def stop(proc: subprocess.Popen, grace_seconds: float = 30.0) -> None:
     """SIGTERM the child and every process it started (launcher workers), SIGKILL what is left after
     `grace_seconds`. The children share the harness's process group, so it is not killed as a group."""
-    import psutil
-
-    try:
-        workers = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        workers = []
+    workers = _descendants(proc)
     for p in workers:
-        try:
-            p.terminate()
-        except psutil.NoSuchProcess:
-            pass
+        _signal(p, "terminate")
     if proc.poll() is None:
         proc.terminate()
     try:
@@ -156,9 +152,34 @@ def stop(proc: subprocess.Popen, grace_seconds: float = 30.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    _reap(workers, grace_seconds)
+
+
+def _descendants(proc: subprocess.Popen) -> list:
+    import psutil
+
+    try:
+        return psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _signal(p, how: str) -> None:
+    import psutil
+
+    try:
+        getattr(p, how)()
+    except psutil.NoSuchProcess:
+        pass
+
+
+def _reap(workers: list, grace_seconds: float) -> None:
+    """Wait up to grace_seconds for these processes to end, SIGTERM then SIGKILL the rest."""
+    import psutil
+
     _, alive = psutil.wait_procs(workers, timeout=grace_seconds)
     for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
+        _signal(p, "terminate")
+    _, alive = psutil.wait_procs(alive, timeout=5)
+    for p in alive:
+        _signal(p, "kill")

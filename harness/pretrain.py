@@ -120,6 +120,10 @@ def evaluate_single_clip(model_dir: Path, bench: Path, num_samples: int) -> dict
                 "ssim": float(ssim(made[new].double(), truth[new].double()).mean()),
                 "psnr_vae_roundtrip": float(psnr(vae[new], truth[new]).mean()),
                 "ssim_vae_roundtrip": float(ssim(vae[new].double(), truth[new].double()).mean()),
+                # The ends of the round trip: frame 0 is encoded alone, the last frame from the deepest
+                # cache state; a VAE trained on too short windows shows it here first.
+                "psnr_vae_frame0": float(psnr(vae[:1], truth[:1]).mean()),
+                "psnr_vae_last_frame": float(psnr(vae[-1:], truth[-1:]).mean()),
                 "psnr_still_frame": float(psnr(still[new], truth[new]).mean()),
                 "ssim_still_frame": float(ssim(still[new].double(), truth[new].double()).mean()),
             }

@@ -99,6 +99,7 @@ def log_training_metrics(c: MlflowClient, run_id: str, metrics_file: Path) -> No
 def log_dataset(c: MlflowClient, run_id: str, name: str, manifest: dict) -> None:
     """The prompt set as an MLflow dataset input, identified by its manifest's sha256 digest."""
     import time
+    import warnings
 
     import mlflow
     import mlflow.exceptions
@@ -106,7 +107,10 @@ def log_dataset(c: MlflowClient, run_id: str, name: str, manifest: dict) -> None
     from mlflow.entities import DatasetInput, InputTag
 
     table = pd.DataFrame(manifest.get("samples", []))
-    dataset = mlflow.data.from_pandas(table, name=name, digest=manifest["digest"][:36])
+    with warnings.catch_warnings():
+        # MLflow's hint about integer columns concerns model signatures; a logged prompt set has none.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        dataset = mlflow.data.from_pandas(table, name=name, digest=manifest["digest"][:36])
     tag = InputTag(key="mlflow.data.context", value="evaluation")
     inputs = [DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[tag])]
     try:

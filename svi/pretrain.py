@@ -5,8 +5,12 @@ the reasons real ones do (imperfect VAE round trips, exposure to its own outputs
 the weights are random. Two stages, each resumable, in one process (the toy model needs no sharding):
 
 1. `vae`: AutoencoderKLWan trained as a KL autoencoder (L1 reconstruction + a small KL term; Wan adds
-   perceptual and adversarial losses, which a world of flat shapes does not need) on short windows of
-   the training clips. Afterwards the per-channel latent mean and std are measured on the clips and
+   perceptual and adversarial losses, which a world of flat shapes does not need) on windows of the
+   training clips, short ones first and then as long as the clips the model generates, plus a batch
+   of single frames each step (Wan trains its VAE on images and videos together). Both matter: the
+   causal VAE encodes frame 0 alone and later 4-frame groups from a cache of the groups before, so
+   frames past the trained window length come out wrong (trained on 5-frame windows only, frames 5 to
+   16 of a clip lost 8 dB), and frame 0, one frame in seventeen, trains slowest of all. Afterwards the per-channel latent mean and std are measured on the clips and
    written into the VAE config (`latents_mean` / `latents_std`, as Wan's VAE carries them), so the
    normalised latents the DiT sees have unit scale, matching sigma = 1 noise.
 2. `dit`: every clip is encoded once (latents, conditions, umT5 and CLIP features; the encoders are
@@ -37,7 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from tqdm import tqdm
 
 from svi.backbone import Backbone, build_toy, save_backbone
@@ -57,16 +61,40 @@ class PretrainData(Section):
     width: int = Field(64, ge=16)
 
 
+class VAEPhase(Section):
+    steps: int = Field(ge=0)
+    num_frames: int = Field(ge=1)  # window length, 4k+1
+    batch: int = Field(ge=1)
+
+
 class VAEStage(Section):
-    steps: int = Field(1500, ge=0)
-    batch: int = Field(4, ge=1)
-    num_frames: int = Field(5, ge=1)  # window length, 4k+1: frame 0 alone + one 4-frame group
+    # Windows grow during training. From scratch on 17-frame windows the VAE stayed on its initial
+    # plateau (L1 0.49 for 700 steps, measured), on 5-frame windows it leaves it within 200; the last
+    # phase must cover data.num_frames, since later 4-frame groups are encoded and decoded from the
+    # cache of earlier ones and that cache is only right as far as training went.
+    phases: list[VAEPhase] = Field(
+        [VAEPhase(steps=2000, num_frames=5, batch=8), VAEPhase(steps=1500, num_frames=17, batch=4)],
+        min_length=1,
+    )
+    image_batch: int = Field(8, ge=0)  # single frames per step besides the windows (the frame-0 path)
     # Train on random crops of this side (a multiple of 8; None: whole frames). The VAE is convolutional,
     # so crops teach it the same local statistics at a fraction of the cost; it then runs on whole frames.
     crop: int | None = Field(32, ge=8)
-    lr: float = Field(3e-4, gt=0)
+    lr: float = Field(1e-3, gt=0)
     kl_weight: float = Field(1e-6, ge=0)
     stats_clips: int = Field(128, ge=1)  # clips measured for latents_mean / latents_std
+
+    @property
+    def steps(self) -> int:
+        return sum(p.steps for p in self.phases)
+
+    def phase_at(self, step: int) -> VAEPhase:
+        """The phase that trains step `step` (0-based) of the whole schedule."""
+        for phase in self.phases:
+            if step < phase.steps:
+                return phase
+            step -= phase.steps
+        return self.phases[-1]
 
 
 class Condition(Section):
@@ -95,6 +123,17 @@ class PretrainConfig(Section):
     checkpoint_every: int = Field(250, ge=1)
     output_dir: str = "runs/pretrain_toy"
     threads: int | None = Field(None, ge=1)  # torch CPU threads (None: torch's default)
+
+    @model_validator(mode="after")
+    def _vae_covers_clip(self):
+        last = [p for p in self.vae.phases if p.steps]
+        if last and last[-1].num_frames < self.data.num_frames:
+            raise ValueError(
+                f"the last VAE phase trains on {last[-1].num_frames}-frame windows, shorter than "
+                f"data.num_frames={self.data.num_frames}: the causal VAE would meet cache states it "
+                f"never trained on in every clip; end vae.phases with num_frames >= {self.data.num_frames}"
+            )
+        return self
 
 
 # -- small pieces ------------------------------------------------------------------------------------
@@ -214,9 +253,15 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
             t0 = time.perf_counter()
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, cfg.vae.lr, min(100, cfg.vae.steps // 10), cfg.vae.steps)
-            index = torch.randint(0, len(videos), (cfg.vae.batch,), generator=g)
-            video = windows(videos, index, cfg.vae.num_frames, cfg.vae.crop, g)
+            phase = cfg.vae.phase_at(step)
+            index = torch.randint(0, len(videos), (phase.batch,), generator=g)
+            video = windows(videos, index, phase.num_frames, cfg.vae.crop, g)
             loss, l1 = vae_loss(vae, video, cfg.vae.kl_weight)
+            if cfg.vae.image_batch:
+                index = torch.randint(0, len(videos), (cfg.vae.image_batch,), generator=g)
+                images = windows(videos, index, 1, cfg.vae.crop, g)  # [B, 3, 1, h, w]
+                image_loss, l1_image = vae_loss(vae, images, cfg.vae.kl_weight)
+                loss = loss + image_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -224,8 +269,10 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
             step += 1
             bar.update(1)
             bar.set_postfix(l1=f"{l1:.4f}")
-            _append(out / "metrics.jsonl", {"stage": "vae", "step": step, "vae/l1": l1,
-                                            "vae/seconds_per_step": time.perf_counter() - t0})  # fmt: skip
+            record = {"stage": "vae", "step": step, "vae/l1": l1, "vae/num_frames": phase.num_frames}
+            if cfg.vae.image_batch:
+                record["vae/l1_image"] = l1_image
+            _append(out / "metrics.jsonl", {**record, "vae/seconds_per_step": time.perf_counter() - t0})
             if step % cfg.checkpoint_every == 0 or step == cfg.vae.steps:
                 _save_atomic(
                     {"model": vae.state_dict(), "optimizer": opt.state_dict(), "step": step}, state_path

@@ -10,8 +10,7 @@ pytestmark = pytest.mark.slow
 
 SHORT = [
     "world.clips=4",
-    "pretrain.vae.steps=2",
-    "pretrain.vae.batch=2",
+    "pretrain.vae.phases=[{steps: 1, num_frames: 5, batch: 2}, {steps: 1, num_frames: 17, batch: 1}]",
     "pretrain.vae.stats_clips=2",
     "pretrain.dit.steps=3",
     "pretrain.dit.batch=2",
@@ -34,7 +33,14 @@ def test_pretrain_toy_short_schedule_end_to_end(home, capsys):
     assert run.info.status == "FINISHED"
     assert run.data.params["dit.steps"] == "3" and run.data.params["world.clips"] == "4"
     assert [m.step for m in c.get_metric_history(run.info.run_id, "dit/loss")] == [1, 2, 3]
-    for key in ("eval/psnr", "eval/ssim", "eval/psnr_still_frame", "eval/psnr_vae_roundtrip"):
+    for key in (
+        "eval/psnr",
+        "eval/ssim",
+        "eval/psnr_still_frame",
+        "eval/psnr_vae_roundtrip",
+        "eval/psnr_vae_frame0",
+        "eval/psnr_vae_last_frame",
+    ):
         assert key in run.data.metrics
     artifacts = {a.path for a in c.list_artifacts(run.info.run_id, "model")}
     assert {"model/transformer", "model/vae", "model/tokenizer"} <= artifacts

@@ -119,7 +119,14 @@ def test_list_shows_the_shipped_experiments():
         [sys.executable, "-m", "harness.cli", "list"], capture_output=True, text=True, env=child_env()
     )
     assert res.returncode == 0
-    for name in ("ablation_eimg", "ablation_errors", "svi_shot", "svi_film", "baseline_wan"):
+    for name in (
+        "ablation_eimg",
+        "ablation_errors",
+        "svi_shot",
+        "svi_film",
+        "baseline_wan",
+        "toy_erft_control",
+    ):
         assert name in res.stdout
 
 
@@ -155,9 +162,20 @@ def test_a_run_killed_during_training_resumes(home):
     assert f"resumed from {latest.parent / killed_at}" in log
 
 
+def _group(p) -> int | None:
+    import os
+
+    try:
+        return os.getpgid(p.pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
 def test_ui_serves_the_workspace_store(home):
     import time
     import urllib.request
+
+    import psutil
 
     from harness.launch import free_port
 
@@ -185,9 +203,16 @@ def test_ui_serves_the_workspace_store(home):
         import os
         import signal
 
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends to the whole group
+        # What a scheduler or process manager sends: SIGTERM to the harness alone, not its group.
+        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=60)
+            time.sleep(1)
+            left = [
+                p for p in psutil.process_iter(["status"])
+                if _group(p) == proc.pid and p.info["status"] != psutil.STATUS_ZOMBIE
+            ]  # fmt: skip
+            assert not left, f"still running after the harness stopped: {left}"
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)  # anything of the server still left

@@ -20,6 +20,29 @@ def test_lr_schedule_known_values():
     assert pretrain.lr_at(55, 1.0, 10, 100) == pytest.approx(0.55)  # halfway: 0.1 + 0.9 / 2
 
 
+def test_vae_phases():
+    vae = pretrain.VAEStage(
+        phases=[{"steps": 3, "num_frames": 5, "batch": 8}, {"steps": 2, "num_frames": 17, "batch": 4}]
+    )
+    assert vae.steps == 5
+    assert [vae.phase_at(i).num_frames for i in range(6)] == [5, 5, 5, 17, 17, 17]
+    with pytest.raises(ValueError, match="end vae.phases with num_frames >= 17"):
+        pretrain.PretrainConfig.model_validate(
+            {"data": {"num_frames": 17}, "vae": {"phases": [{"steps": 9, "num_frames": 5, "batch": 8}]}}
+        )
+    # A phase with no steps trains nothing, so a 5-frame phase may stand last with steps 0.
+    pretrain.PretrainConfig.model_validate(
+        {
+            "vae": {
+                "phases": [
+                    {"steps": 9, "num_frames": 17, "batch": 1},
+                    {"steps": 0, "num_frames": 5, "batch": 1},
+                ]
+            }
+        }
+    )
+
+
 def test_toy_architecture_fits_the_toy_clip():
     bb = build_toy(seed=0)
     cfg = build_config({"model": {"preset": "toy"}})
@@ -76,7 +99,11 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     torch.set_num_threads(1)
     overrides = {
         "data": {"root": str(clip_folder)},
-        "vae": {"steps": 2, "batch": 2, "stats_clips": 2},
+        "vae": {
+            "phases": [{"steps": 1, "num_frames": 5, "batch": 2}, {"steps": 1, "num_frames": 17, "batch": 1}],
+            "image_batch": 2,
+            "stats_clips": 2,
+        },
         "dit": {"steps": 3, "batch": 2, "warmup_steps": 1},
         "checkpoint_every": 2,
         "output_dir": str(tmp_path / "run"),
@@ -87,6 +114,8 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     assert len(bb.vae.config.latents_std) == 16 and min(bb.vae.config.latents_std) > 0
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3]
+    vae = [r for r in records if r["stage"] == "vae"]
+    assert [r["vae/num_frames"] for r in vae] == [5, 17] and all("vae/l1_image" in r for r in vae)
     # A longer schedule on the same folder resumes both stages from their state files.
     longer = cfg.model_copy(update={"dit": cfg.dit.model_copy(update={"steps": 5})})
     pretrain.pretrain(longer)
