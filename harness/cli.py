@@ -110,14 +110,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 def preflight(exp, source: Path) -> None:
     """Inputs that must exist before anything is logged: weights folders and the benchmark folder."""
     from benchmarks import suites
-    from svi.backbone import TOY_WEIGHTS, check_weights_folder, resolve_weights
+    from svi.backbone import check_weights_folder, preset_weights
 
     for arm in exp.arms:
         cfg = exp.arm_config(arm, source)
-        if cfg.model.preset == "toy":
-            check_weights_folder(Path(cfg.model.weights).expanduser() if cfg.model.weights else TOY_WEIGHTS)
-        elif cfg.model.preset != "tiny":
-            check_weights_folder(resolve_weights(cfg.model.weights))
+        folder = preset_weights(cfg.model.preset, cfg.model.weights)
+        if folder is not None:
+            check_weights_folder(folder, cfg.model.preset)
     root = exp.benchmark_root or os.environ.get(suites.BENCHMARK_ENV)
     if root:
         for spec in exp.suites:
@@ -464,18 +463,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def _reference_images(videos: list[Path]) -> dict:
     """The input image of each generated video (from its sidecar), at the video's size, float 0-255."""
-    import decord
+    from benchmarks.metrics.stream import input_image
 
-    from benchmarks.suites import load_image
-
-    images = {}
-    for v in videos:
-        side = v.with_suffix(".json")
-        image = json.loads(side.read_text()).get("metadata", {}).get("image") if side.is_file() else None
-        if image and Path(image).is_file():
-            h, w = decord.VideoReader(str(v))[0].shape[:2]
-            images[v.stem] = (load_image(image, h, w) + 1) * 127.5
-    return images
+    return {v.stem: image for v in videos if (image := input_image(v)) is not None}
 
 
 def _sha256_file(path: str | Path) -> str:

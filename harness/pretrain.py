@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness import launch, tracking, workspace
 from harness.experiment import digest, flatten
+from harness.runner import run_child, say
 from svi.config import ConfigError, deep_merge, format_validation_error, parse_override, save_config
 from svi.pretrain import PretrainConfig
 
@@ -74,10 +74,6 @@ def load(path: Path, raw: dict, overrides: list[str] = ()) -> PretrainExperiment
         return PretrainExperiment.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, source)) from None
-
-
-def _say(msg: str) -> None:
-    print(f"[harness] {msg}", flush=True)
 
 
 # -- evaluation -------------------------------------------------------------------------------------
@@ -150,7 +146,7 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
         )
         size = (cfg.data.height, cfg.data.width)
         data_root = workspace.home() / "data" / f"toyworld_train_{digest(exp.world.model_dump(), size)}"
-        _say(f"data: {exp.world.clips} toy-world clips -> {data_root}")
+        say(f"data: {exp.world.clips} toy-world clips -> {data_root}")
         write_training_set(
             data_root,
             exp.world.clips,
@@ -166,42 +162,34 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
         body.pop("output_dir")
         body.pop("threads")
         h = digest("pretrain", body)
-        old = workspace.stage_hash_of(folder)
-        if "pretrain" in force or (old is not None and old != h):
-            shutil.rmtree(folder, ignore_errors=True)
         model_dir = folder / "model"
-        if workspace.stage_done(folder, h) and (model_dir / "transformer" / "config.json").is_file():
-            _say("pretrain: skipped (done)")
+        # (a changed configuration never resumes from this one's state files: open_stage claims them)
+        if (
+            workspace.open_stage(folder, h, "pretrain" in force, claim=True)
+            and (model_dir / "transformer" / "config.json").is_file()
+        ):
+            say("pretrain: skipped (done)")
         else:
-            folder.mkdir(parents=True, exist_ok=True)
-            # Claim the folder for this configuration now, so that a changed configuration never
-            # resumes from the state files of this one.
-            (folder / "stage.json").write_text(json.dumps({"hash": h, "status": "running"}))
             cfg.output_dir = str(folder)
             save_config(cfg, folder / "config.resolved.yaml")
-            _say(
+            say(
                 f"pretrain: VAE {cfg.vae.steps} steps, DiT {cfg.dit.steps} steps (log: {folder / 'pretrain.log'})"
             )
             cmd = [sys.executable, "-m", "svi.pretrain", "--config", str(folder / "config.resolved.yaml")]
-            rc = launch.run(cmd, env=launch.child_env({"OMP_NUM_THREADS": str(os.cpu_count() or 1)}),
-                            log_file=folder / "pretrain.log")  # fmt: skip
-            if rc == 130:
-                raise KeyboardInterrupt
-            if rc != 0:
-                tail = "\n".join((folder / "pretrain.log").read_text(errors="replace").splitlines()[-30:])
-                raise RuntimeError(f"pretraining exited with code {rc}; last lines:\n{tail}")
+            env = launch.child_env({"OMP_NUM_THREADS": str(os.cpu_count() or 1)})
+            run_child(cmd, folder / "pretrain.log", "pretraining", env=env)
             workspace.mark_stage(folder, h)
         tracking.log_training_metrics(c, run_id, folder / "metrics.jsonl")
 
         eval_dir, eh = folder / "eval", digest("evaluate", h, exp.evaluate.model_dump())
-        if workspace.stage_done(eval_dir, eh):
-            _say("evaluate: skipped (done)")
+        if workspace.open_stage(eval_dir, eh):
+            say("evaluate: skipped (done)")
             result = json.loads((eval_dir / "eval.json").read_text())
         else:
             bench = workspace.home() / "data" / f"toyworld_bench_{exp.evaluate.seed}"
             write_benchmark(bench, num_consistent=exp.evaluate.samples, num_creative=1, size=size,
                             seed=exp.evaluate.seed)  # fmt: skip
-            _say(f"evaluate: one clip per scene, {exp.evaluate.samples} scenes")
+            say(f"evaluate: one clip per scene, {exp.evaluate.samples} scenes")
             result = evaluate_single_clip(model_dir, bench, exp.evaluate.samples)
             eval_dir.mkdir(parents=True, exist_ok=True)
             (eval_dir / "eval.json").write_text(json.dumps(result, indent=2))

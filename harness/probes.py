@@ -8,7 +8,6 @@ number: the drift of that step's model. `harness sweep` prunes trials on these n
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -64,17 +63,9 @@ def ready_probes(folder: Path) -> list[tuple[int, Path]]:
 
 def clip_values(video: Path, metric) -> list[float | None]:
     """The metric's value on each clip of a probe (windows cut at the clip boundaries of its sidecar)."""
-    from benchmarks.metrics.stream import score_video
+    from benchmarks.metrics.stream import input_image, score_video
 
-    ref = None
-    if metric.needs_reference_image:  # the probe's input frame, at the video's size, 0-255
-        from benchmarks.metrics.stream import FrameReader
-        from benchmarks.suites import load_image
-
-        image = json.loads(video.with_suffix(".json").read_text())["metadata"]["image"]
-        reader = FrameReader(video)
-        ref = (load_image(image, reader.height, reader.width) + 1) * 127.5
-        reader.close()
+    ref = input_image(video) if metric.needs_reference_image else None  # the probe's input frame
     return score_video(video, [metric], window="clip", reference_image=ref).results[metric.name].windows
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -47,7 +46,7 @@ class ArmResult:
     error: str | None = None
 
 
-def _say(msg: str) -> None:
+def say(msg: str) -> None:
     print(f"[harness] {msg}", flush=True)
 
 
@@ -55,6 +54,18 @@ def _tail(path: Path, lines: int = 30) -> str:
     if not path.is_file():
         return ""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def run_child(
+    cmd: list[str], log: Path, what: str, env: dict[str, str] | None = None, on_poll: Callable | None = None
+) -> None:
+    """A stage's child process, its output appended to `log`: Ctrl-C gives KeyboardInterrupt, a
+    failure a StageError with the log's last lines."""
+    rc = launch.run(cmd, env=env or launch.child_env(), log_file=log, on_poll=on_poll)
+    if rc == 130:
+        raise KeyboardInterrupt
+    if rc != 0:
+        raise StageError(f"{what} exited with code {rc}; last lines of {log}:\n{_tail(log)}")
 
 
 # -- inputs that the harness can make itself -------------------------------------------------------
@@ -81,14 +92,14 @@ def training_data(cfg: SVIConfig) -> str:
             / "data"
             / f"toyworld_erft_{digest(size, frames, TOY_TRAIN_CLIPS, TOY_TRAIN_SEED)}"
         )
-        _say(f"data.root is not set: toy-world training clips in {root}")
+        say(f"data.root is not set: toy-world training clips in {root}")
         write_training_set(root, TOY_TRAIN_CLIPS, num_frames=frames, size=size, seed=TOY_TRAIN_SEED)
         return str(root)
     root = workspace.home() / "data" / "synthetic_clips"
     if not (root / "moving" / "moving.csv").is_file():
         from benchmarks.synthetic import write_dataset
 
-        _say(f"data.root is not set: writing synthetic training clips to {root}")
+        say(f"data.root is not set: writing synthetic training clips to {root}")
         write_dataset(root, categories=("moving",), videos_per_category=4, num_frames=24, height=64, width=64)
     return str(root)
 
@@ -119,7 +130,7 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
     if not root.is_dir():
         from benchmarks.synthetic import write_benchmark
 
-        _say(f"no benchmark_root / SVI_BENCHMARK: writing a synthetic benchmark to {root}")
+        say(f"no benchmark_root / SVI_BENCHMARK: writing a synthetic benchmark to {root}")
         write_benchmark(root, samples=2)
     return root
 
@@ -128,11 +139,8 @@ def references(bench: Path, suite: str, length: str, videos: Path) -> tuple[dict
     """Ground truth for scoring: (sample -> true video as long as the generated one, sample -> input
     image [3, H, W] float 0-255). True videos exist only for toy-world samples (a world.json); they
     are rendered once into `<bench>/truth/`."""
-    import numpy as np
-    import torch
-    from PIL import Image
-
     from benchmarks import suites
+    from benchmarks.metrics.stream import input_image
     from benchmarks.synthetic import write_video
 
     folder = suites.suite_folder(bench, suite, length)
@@ -140,10 +148,8 @@ def references(bench: Path, suite: str, length: str, videos: Path) -> tuple[dict
     for mp4 in sorted(videos.glob("*.mp4")):
         sample = folder / mp4.stem
         meta = json.loads(mp4.with_suffix(".json").read_text())
-        image = Path(meta.get("metadata", {}).get("image") or next(iter(sorted(sample.glob("image.*"))), ""))
-        if image.is_file():
-            rgb = np.array(Image.open(image).convert("RGB"))  # [H, W, 3]
-            images[mp4.stem] = torch.from_numpy(rgb).permute(2, 0, 1).float()
+        if (image := input_image(mp4)) is not None:
+            images[mp4.stem] = image
         if (sample / "world.json").is_file():
             from benchmarks.toyworld.writers import true_video
 
@@ -162,12 +168,6 @@ def references(bench: Path, suite: str, length: str, videos: Path) -> tuple[dict
 # -- stages --------------------------------------------------------------------------------------
 
 
-def _reset_if_stale(folder: Path, h: str, force: bool) -> None:
-    old = workspace.stage_hash_of(folder)
-    if force or (old is not None and old != h):
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def stage_train(
     exp: Experiment,
     cfg: SVIConfig,
@@ -183,9 +183,8 @@ def stage_train(
         body["train"].pop("probe_every", None)
         body["train"].pop("probe_clips", None)
     h = digest("train", body)
-    _reset_if_stale(folder, h, force)
     lora = folder / "lora.safetensors"
-    if workspace.stage_done(folder, h) and lora.is_file():
+    if workspace.open_stage(folder, h, force) and lora.is_file():
         return lora, h, True
     folder.mkdir(parents=True, exist_ok=True)
     cfg = cfg.model_copy(deep=True)
@@ -193,12 +192,7 @@ def stage_train(
     save_config(cfg, folder / "config.resolved.yaml")
     nproc = exp.nproc or launch.default_nproc()
     cmd = launch.train_command(folder / "config.resolved.yaml", nproc=nproc, launcher=exp.launcher)
-    log = folder / "train.log"
-    rc = launch.run(cmd, env=launch.child_env(), log_file=log, on_poll=on_poll)
-    if rc == 130:
-        raise KeyboardInterrupt
-    if rc != 0:
-        raise StageError(f"training exited with code {rc}; last lines of {log}:\n{_tail(log)}")
+    run_child(cmd, folder / "train.log", "training", on_poll=on_poll)
     workspace.mark_stage(folder, h, lora=str(lora))
     return lora, h, False
 
@@ -224,8 +218,7 @@ def stage_generate(
     h = digest(
         "generate", train_hash, cfg.generate.model_dump(mode="json"), suite, length, manifest["digest"]
     )
-    _reset_if_stale(folder, h, force)
-    if workspace.stage_done(folder, h):
+    if workspace.open_stage(folder, h, force):
         return manifest, h, True
     gen = generator()
     folder.mkdir(parents=True, exist_ok=True)
@@ -297,8 +290,7 @@ def stage_score(
     from benchmarks.metrics.stream import score_videos
 
     h = digest("score", gen_hash, exp.metrics, exp.metrics_backend, exp.window, sorted(truth or {}))
-    _reset_if_stale(folder, h, force)
-    if workspace.stage_done(folder, h):
+    if workspace.open_stage(folder, h, force):
         return json.loads((folder / "scores.json").read_text()), h, True
     built, unavailable = scoring_metrics(exp.metrics, exp.metrics_backend)
     unavailable = dict(unavailable)
@@ -377,12 +369,12 @@ def write_report(
         else:
             files = build_report(name, out, workspace.tracking_uri(), parent, arm_order=arm_order)
     except Exception as e:  # a report problem must not lose the runs it reports on
-        _say(f"report for {name} failed: {type(e).__name__}: {e}")
+        say(f"report for {name} failed: {type(e).__name__}: {e}")
         return None
     if parent:
         for f in files.values():
             c.log_artifact(parent, str(f), "report")
-    _say(f"report: {out / 'report.md'}")
+    say(f"report: {out / 'report.md'}")
     return out
 
 
@@ -423,10 +415,10 @@ def run_arm(
         c.log_artifact(run_id, str(base / "config.yaml"))
         lora, train_hash = None, "untrained"
         if arm.train:
-            _say(f"{arm_name} seed {seed}: train ({cfg.train.steps} steps)")
+            say(f"{arm_name} seed {seed}: train ({cfg.train.steps} steps)")
             watch = functools.partial(train_watch, run_id, base / "train") if train_watch else None
             lora, train_hash, skipped = stage_train(exp, cfg, base / "train", "train" in force, watch)
-            _say(f"{arm_name} seed {seed}: train {'skipped (done)' if skipped else 'finished'}")
+            say(f"{arm_name} seed {seed}: train {'skipped (done)' if skipped else 'finished'}")
             tracking.log_training_metrics(c, run_id, base / "train" / "metrics.jsonl")
             c.log_artifact(run_id, str(lora))
         from svi.generate import lead_frames
@@ -437,7 +429,7 @@ def run_arm(
         for spec in exp.suites:
             key = f"{spec.suite}_{spec.length}"
             videos = base / "videos" / key
-            _say(f"{arm_name} seed {seed}: generate {key}")
+            say(f"{arm_name} seed {seed}: generate {key}")
             manifest, gen_hash, _ = stage_generate(
                 cfg,
                 spec.suite,
@@ -453,7 +445,7 @@ def run_arm(
             tracking.set_tags(c, run_id, {f"suite_digest.{key}": manifest["digest"], "suite": key})
             tracking.log_dataset(c, run_id, key, manifest)
             _log_media(c, run_id, videos, key)
-            _say(f"{arm_name} seed {seed}: score {key}")
+            say(f"{arm_name} seed {seed}: score {key}")
             truth, images = references(bench, spec.suite, spec.length, videos)
             report, _, _ = stage_score(
                 exp, videos, gen_hash, base / "scores" / key, "score" in force, truth, images
@@ -474,7 +466,7 @@ def run_arm(
         tracking.log_training_metrics(c, run_id, base / "train" / "metrics.jsonl")  # the curves so far
         tracking.set_tags(c, run_id, e.tags)
         tracking.finish(c, run_id, "KILLED")
-        _say(f"{arm_name} seed {seed}: stopped: {e}")
+        say(f"{arm_name} seed {seed}: stopped: {e}")
         raise
     except Exception as e:  # a failed arm must not stop the others
         result.status, result.error = "FAILED", f"{type(e).__name__}: {e}"
@@ -486,7 +478,7 @@ def run_arm(
             c.log_artifact(run_id, str(base / "train" / "train.log"))
         tracking.set_tags(c, run_id, {"error": result.error[:5000]})
         tracking.finish(c, run_id, "FAILED")
-        _say(f"{arm_name} seed {seed}: FAILED: {result.error}")
+        say(f"{arm_name} seed {seed}: FAILED: {result.error}")
     return result
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
+
+from svi.files import atomic_write_text
 
 
 def home() -> Path:
@@ -46,10 +49,27 @@ def stage_done(folder: Path, digest: str) -> bool:
 
 
 def mark_stage(folder: Path, digest: str, **info) -> None:
+    _write_marker(folder, {"hash": digest, "status": "done", **info})
+
+
+def open_stage(folder: Path, digest: str, force: bool = False, claim: bool = False) -> bool:
+    """Before a stage runs: True when it is already done for this configuration. Otherwise the folder
+    is emptied if forced or if it holds another configuration's work. With `claim`, the folder is then
+    marked as this configuration's (status running), so that work cut short by a kill is recognised
+    as stale too, and a changed configuration never resumes from it (pretraining's state files)."""
+    old = stage_hash_of(folder)
+    if force or (old is not None and old != digest):
+        shutil.rmtree(folder, ignore_errors=True)
+    elif stage_done(folder, digest):
+        return True
+    if claim:
+        _write_marker(folder, {"hash": digest, "status": "running"})
+    return False
+
+
+def _write_marker(folder: Path, info: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "stage.json.tmp"
-    tmp.write_text(json.dumps({"hash": digest, "status": "done", **info}, indent=2))
-    tmp.replace(folder / "stage.json")
+    atomic_write_text(folder / "stage.json", json.dumps(info, indent=2))
 
 
 def stage_hash_of(folder: Path) -> str | None:

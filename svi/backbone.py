@@ -202,151 +202,124 @@ class Backbone:
 # Presets
 
 
-def build_tiny(seed: int = 0, with_image_encoder: bool = True) -> Backbone:
-    """Random-initialised Wan I2V components at test size (same classes as the 14B model).
+@dataclass(frozen=True)
+class SmallArch:
+    """Sizes of a small random-initialised Wan I2V backbone (the classes and wiring are the 14B model's)."""
 
-    Clips of 4k+1 frames at multiples of 16 px; a 9 x 32 x 32 clip gives latents [16, 3, 4, 4].
-    """
+    heads: int  # DiT attention heads
+    head_dim: int
+    ffn_dim: int
+    layers: int  # DiT blocks
+    image_kv_dim: int  # added_kv_proj_dim: the CLIP image tokens' key/value width
+    rope_len: int
+    vae_base: int
+    vae_mult: tuple[int, ...]
+    text_dim: int  # umT5 d_model (2 layers, 4 heads, 259 byte ids)
+    text_kv: int
+    text_ffn: int
+    text_buckets: int
+    clip_dim: int  # CLIP vision width (2 layers, 4 heads, 8 px patches)
+    clip_ffn: int
+    image_size: int
+    max_text_tokens: int
+
+
+# tiny: a few thousand parameters, for tests; a 9 x 32 x 32 clip gives latents [16, 3, 4, 4].
+TINY = SmallArch(
+    heads=2, head_dim=12, ffn_dim=32, layers=2, image_kv_dim=24, rope_len=32, vae_base=3,
+    vae_mult=(1, 1, 1, 1), text_dim=32, text_kv=8, text_ffn=64, text_buckets=8, clip_dim=32,
+    clip_ffn=64, image_size=32, max_text_tokens=64,
+)  # fmt: skip
+# toy: 64 x 64 clips of 17 frames (latents [16, 5, 8, 8], 80 tokens after 2 x 2 patches), a 6-block DiT
+# of width 128; what `svi.pretrain` starts from.
+TOY = SmallArch(
+    heads=4, head_dim=32, ffn_dim=512, layers=6, image_kv_dim=128, rope_len=64, vae_base=16,
+    vae_mult=(1, 2, 2, 2), text_dim=64, text_kv=16, text_ffn=128, text_buckets=16, clip_dim=64,
+    clip_ffn=128, image_size=64, max_text_tokens=160,
+)  # fmt: skip
+
+
+def build_small(arch: SmallArch, preset: str, seed: int = 0, with_image_encoder: bool = True) -> Backbone:
+    """Random-initialised Wan I2V components at a small size: a VAE with Wan's 8x spatial and 4x
+    temporal compression, the I2V DiT, and small umT5 (byte tokenizer, no vocabulary download) and
+    CLIP encoders. In the toy preset only the VAE and the DiT are trained; the text and image encoders
+    keep their seeded random initialisation, which still gives the DiT distinct, deterministic features
+    per prompt and image to attend to."""
     torch.manual_seed(seed)
-    clip_dim = 32
     transformer = WanTransformer3DModel(
         patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
+        num_attention_heads=arch.heads,
+        attention_head_dim=arch.head_dim,
         in_channels=36,  # 16 noisy latent + 4 mask + 16 condition latent
         out_channels=16,
-        text_dim=32,
+        text_dim=arch.text_dim,
         freq_dim=256,
-        ffn_dim=32,
-        num_layers=2,
+        ffn_dim=arch.ffn_dim,
+        num_layers=arch.layers,
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",
-        image_dim=clip_dim if with_image_encoder else None,
-        added_kv_proj_dim=24 if with_image_encoder else None,
-        rope_max_seq_len=32,
+        image_dim=arch.clip_dim if with_image_encoder else None,
+        added_kv_proj_dim=arch.image_kv_dim if with_image_encoder else None,
+        rope_max_seq_len=arch.rope_len,
     )
     vae = AutoencoderKLWan(
-        base_dim=3,
+        base_dim=arch.vae_base,
         z_dim=16,
-        dim_mult=[1, 1, 1, 1],
+        dim_mult=list(arch.vae_mult),
         num_res_blocks=1,
         temperal_downsample=[False, True, True],
     )
     text_encoder = UMT5EncoderModel(
         UMT5Config(
             vocab_size=259,
-            d_model=32,
-            d_kv=8,
-            d_ff=64,
+            d_model=arch.text_dim,
+            d_kv=arch.text_kv,
+            d_ff=arch.text_ffn,
             num_layers=2,
             num_heads=4,
-            relative_attention_num_buckets=8,
+            relative_attention_num_buckets=arch.text_buckets,
             pad_token_id=0,
             eos_token_id=1,
             decoder_start_token_id=0,
         )
     )
-    tokenizer = byte_tokenizer(model_max_length=64)
     image_encoder = image_processor = None
     if with_image_encoder:
         image_encoder = CLIPVisionModel(
             CLIPVisionConfig(
-                hidden_size=clip_dim,
-                intermediate_size=64,
+                hidden_size=arch.clip_dim,
+                intermediate_size=arch.clip_ffn,
                 num_hidden_layers=2,
                 num_attention_heads=4,
-                image_size=32,
+                image_size=arch.image_size,
                 patch_size=8,
-                projection_dim=32,
+                projection_dim=arch.clip_dim,
             )
         )
+        side = arch.image_size
         image_processor = CLIPImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, resample=3
+            size={"shortest_edge": side}, crop_size={"height": side, "width": side}, resample=3
         )
     return Backbone(
         transformer=transformer,
         vae=vae,
         text_encoder=text_encoder,
-        tokenizer=tokenizer,
+        tokenizer=byte_tokenizer(model_max_length=arch.max_text_tokens),
         image_encoder=image_encoder,
         image_processor=image_processor,
-        max_text_tokens=64,
-        preset="tiny",
+        max_text_tokens=arch.max_text_tokens,
+        preset=preset,
     )
+
+
+def build_tiny(seed: int = 0, with_image_encoder: bool = True) -> Backbone:
+    """The tiny preset: random initialisation at test size (clips of 4k+1 frames at multiples of 16 px)."""
+    return build_small(TINY, "tiny", seed, with_image_encoder)
 
 
 def build_toy(seed: int = 0) -> Backbone:
-    """Random-initialised toy-preset components: what `svi.pretrain` starts from.
-
-    Made for 64 x 64 clips of 17 frames (latents [16, 5, 8, 8], 80 tokens after 2 x 2 patches): a VAE
-    with 8x spatial and 4x temporal compression like Wan's, a 6-block DiT of width 128, and small
-    frozen umT5 (byte tokenizer, no vocabulary download) and CLIP encoders. Only the VAE and the DiT
-    are trained; the text and image encoders stay at their seeded random initialisation, which still
-    gives the DiT distinct, deterministic features per prompt and image to attend to.
-    """
-    torch.manual_seed(seed)
-    text_dim, clip_dim = 64, 64
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=4,
-        attention_head_dim=32,
-        in_channels=36,
-        out_channels=16,
-        text_dim=text_dim,
-        freq_dim=256,
-        ffn_dim=512,
-        num_layers=6,
-        cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads",
-        image_dim=clip_dim,
-        added_kv_proj_dim=128,
-        rope_max_seq_len=64,
-    )
-    vae = AutoencoderKLWan(
-        base_dim=16,
-        z_dim=16,
-        dim_mult=[1, 2, 2, 2],
-        num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-    )
-    text_encoder = UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=259,
-            d_model=text_dim,
-            d_kv=16,
-            d_ff=128,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=16,
-            pad_token_id=0,
-            eos_token_id=1,
-            decoder_start_token_id=0,
-        )
-    )
-    image_encoder = CLIPVisionModel(
-        CLIPVisionConfig(
-            hidden_size=clip_dim,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            image_size=64,
-            patch_size=8,
-            projection_dim=64,
-        )
-    )
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}, resample=3
-    )
-    return Backbone(
-        transformer=transformer,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=byte_tokenizer(model_max_length=160),
-        image_encoder=image_encoder,
-        image_processor=image_processor,
-        max_text_tokens=160,
-        preset="toy",
-    )
+    """The toy preset's random initialisation: what `svi.pretrain` starts from."""
+    return build_small(TOY, "toy", seed)
 
 
 def save_backbone(bb: Backbone, folder: str | os.PathLike) -> Path:
@@ -381,7 +354,17 @@ def _how_to_download(folder: str) -> str:
     )
 
 
-def check_weights_folder(folder: Path) -> None:
+def preset_weights(preset: str, weights: str | os.PathLike | None) -> Path | None:
+    """The folder a preset loads: None for tiny (built in code); model.weights or the committed
+    svi/weights/toy for toy; model.weights or SVI_WEIGHTS for wan2.1-i2v-14b (else an error saying how)."""
+    if preset == "tiny":
+        return None
+    if preset == "toy":
+        return Path(weights).expanduser() if weights else TOY_WEIGHTS
+    return resolve_weights(weights)
+
+
+def check_weights_folder(folder: Path, preset: str = "wan2.1-i2v-14b") -> None:
     """Raise WeightsNotFoundError listing every expected file that is missing."""
     missing = []
     if not folder.is_dir():
@@ -394,9 +377,17 @@ def check_weights_folder(folder: Path) -> None:
     if missing:
         head = f"{folder} does not exist" if not folder.is_dir() else f"{folder} is incomplete"
         expected = "\n".join(f"    {m}" for m in missing)
-        raise WeightsNotFoundError(
-            f"Wan 2.1 I2V weights not found: {head}. Missing:\n{expected}\n" + _how_to_download(str(folder))
-        )
+        if preset == "toy":
+            what, how = (
+                "toy base model",
+                (
+                    "The committed one lives in svi/weights/toy; `harness run pretrain_toy` trains a new one "
+                    "(its output folder then goes to model.weights)."
+                ),
+            )
+        else:
+            what, how = "Wan 2.1 I2V weights", _how_to_download(str(folder))
+        raise WeightsNotFoundError(f"{what} not found: {head}. Missing:\n{expected}\n{how}")
 
 
 def load_wan_i2v(
@@ -408,7 +399,7 @@ def load_wan_i2v(
     """Load the components from a local diffusers-format folder (never from a hub)."""
     from transformers import AutoTokenizer
 
-    check_weights_folder(folder)
+    check_weights_folder(folder, preset)
     kw = {"local_files_only": True}
     return Backbone(
         transformer=WanTransformer3DModel.from_pretrained(folder / "transformer", torch_dtype=dtype, **kw),
@@ -434,16 +425,10 @@ def load_backbone(
     """Build or load a preset's components (on CPU; call `.to(device)` after)."""
     if preset == "tiny":
         bb = build_tiny(seed=seed)
-    elif preset == "toy":
-        folder = Path(weights).expanduser() if weights else TOY_WEIGHTS
-        if not (folder / "transformer" / "config.json").is_file():
-            raise WeightsNotFoundError(
-                f"toy base model not found at {folder}. The committed one lives in svi/weights/toy; "
-                "`harness run pretrain_toy` trains a new one (its output folder then goes to model.weights)."
-            )
-        bb = load_wan_i2v(folder, dtype=dtype, max_text_tokens=max_text_tokens, preset="toy")
-    elif preset == "wan2.1-i2v-14b":
-        bb = load_wan_i2v(resolve_weights(weights), dtype=dtype, max_text_tokens=max_text_tokens)
+    elif preset in ("toy", "wan2.1-i2v-14b"):
+        bb = load_wan_i2v(
+            preset_weights(preset, weights), dtype=dtype, max_text_tokens=max_text_tokens, preset=preset
+        )
     else:
         raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if attention == "flash":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from tqdm.auto import tqdm
 from svi import flow
 from svi.conditioning import build_condition, frame_mask
 from svi.config import GenerateConfig
+from svi.files import atomic_torch_save, atomic_write_text
 from svi.video_io import concat_segments, to_uint8_frames, write_segment
 
 # A prompt source gives the prompt of clip k, or None when the video should end there.
@@ -296,7 +296,7 @@ class LongVideoGenerator:
             written += last - first
             chain = self._next_chain(video, latent)
             clip += 1
-            _atomic_save(
+            atomic_torch_save(
                 {
                     "config_hash": digest,
                     "next_clip": clip,
@@ -347,15 +347,7 @@ class LongVideoGenerator:
             "metadata": metadata or {},
             "clips": clips,
         }
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, path)
-
-
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(meta, indent=2))
 
 
 def fixed_prompts(prompts: Sequence[str]) -> PromptSource:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import math
 import random
@@ -50,6 +49,7 @@ from svi.conditioning import build_condition
 from svi.config import DataConfig, ERFTConfig, Section, load_config, save_config
 from svi.data import VideoClipDataset
 from svi.erft import Recycler
+from svi.files import append_jsonl, atomic_torch_save, truncate_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -139,25 +139,6 @@ class PretrainConfig(Section):
 # -- small pieces ------------------------------------------------------------------------------------
 
 
-def _append(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def _truncate(path: Path, stage: str, step: int) -> None:
-    """Drop a stage's records after the step it resumes from: they are about to be redone."""
-    if path.is_file():
-        keep = [x for x in path.read_text().splitlines() if x.strip()]
-        keep = [x for x in keep if not ((r := json.loads(x))["stage"] == stage and r["step"] > step)]
-        path.write_text("".join(x + "\n" for x in keep))
-
-
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-
-
 def load_clips(cfg: PretrainConfig) -> tuple[torch.Tensor, list[str]]:
     """Every training video, decoded once (decord, via VideoClipDataset) into memory.
 
@@ -243,7 +224,7 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
         vae.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
-        _truncate(out / "metrics.jsonl", "vae", step)
+        truncate_jsonl(out / "metrics.jsonl", lambda r: r["stage"] == "vae" and r["step"] > step)
         log.info("VAE: resumed at step %d", step)
     if step < cfg.vae.steps:
         g = torch.Generator().manual_seed(cfg.seed * 7919 + step)
@@ -272,9 +253,9 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
             record = {"stage": "vae", "step": step, "vae/l1": l1, "vae/num_frames": phase.num_frames}
             if cfg.vae.image_batch:
                 record["vae/l1_image"] = l1_image
-            _append(out / "metrics.jsonl", {**record, "vae/seconds_per_step": time.perf_counter() - t0})
+            append_jsonl(out / "metrics.jsonl", {**record, "vae/seconds_per_step": time.perf_counter() - t0})
             if step % cfg.checkpoint_every == 0 or step == cfg.vae.steps:
-                _save_atomic(
+                atomic_torch_save(
                     {"model": vae.state_dict(), "optimizer": opt.state_dict(), "step": step}, state_path
                 )
         bar.close()
@@ -329,7 +310,7 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
         cache = torch.load(cache_path)
     else:
         cache = encode_clips(bb, cfg, videos, prompts)
-        _save_atomic(cache, cache_path)
+        atomic_torch_save(cache, cache_path)
     model = bb.transformer
     model.train().requires_grad_(True)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -346,7 +327,7 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
         recycler.load_state_dict(state["recycler"])
         pick.setstate(state["pick"])
         step = state["step"]
-        _truncate(out / "metrics.jsonl", "dit", step)
+        truncate_jsonl(out / "metrics.jsonl", lambda r: r["stage"] == "dit" and r["step"] > step)
         log.info("DiT: resumed at step %d", step)
     n = cache["x0"].shape[0]
     bar = tqdm(total=cfg.dit.steps, initial=step, desc="pretrain dit", unit="step")
@@ -379,11 +360,11 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        _append(out / "metrics.jsonl", {"stage": "dit", "step": step, "dit/loss": loss.item(), "dit/lr": lr,
+        append_jsonl(out / "metrics.jsonl", {"stage": "dit", "step": step, "dit/loss": loss.item(), "dit/lr": lr,
                                         "dit/grad_norm": grad_norm,
                                         "dit/seconds_per_step": time.perf_counter() - t0})  # fmt: skip
         if step % cfg.checkpoint_every == 0 or step == cfg.dit.steps:
-            _save_atomic(
+            atomic_torch_save(
                 {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                  "recycler": recycler.state_dict(), "pick": pick.getstate(), "step": step},
                 state_path,

@@ -43,6 +43,7 @@ from svi.batch import encode_batch
 from svi.config import ConfigError, SVIConfig, load_config, save_config
 from svi.data import BadVideoError, VideoClipDataset, collate
 from svi.erft import Recycler
+from svi.files import append_jsonl, atomic_write_text, truncate_jsonl
 from svi.lora import add_lora, export_lora
 from svi.memory import ReplayMemory
 
@@ -163,12 +164,6 @@ def latest_checkpoint(ckpt_dir: Path) -> str | None:
     return tag if (ckpt_dir / tag).is_dir() else None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def save_checkpoint(engine, ckpt_dir: Path, step: int, memory, recycler, cfg: SVIConfig, rank: int) -> str:
     tag = f"step_{step:08d}"
     engine.save_checkpoint(
@@ -182,7 +177,7 @@ def save_checkpoint(engine, ckpt_dir: Path, step: int, memory, recycler, cfg: SV
         export_lora(engine.module, d / "lora.safetensors")
     dist.barrier()  # every rank's part is on disk before `latest` moves
     if rank == 0:
-        _atomic_write(ckpt_dir / "latest", tag)
+        atomic_write_text(ckpt_dir / "latest", tag)
         old = sorted(p for p in ckpt_dir.glob("step_*") if p.is_dir() and p.name != tag)
         for p in old[: max(0, len(old) - (cfg.train.keep_checkpoints - 1))]:
             shutil.rmtree(p, ignore_errors=True)
@@ -303,7 +298,8 @@ class Prober:
         sidecar["probe_seconds"] = seconds
         video = self.folder / f"{name}.mp4"
         result.path.replace(video)
-        _atomic_write(self.folder / f"{name}.json", json.dumps(sidecar, indent=2))  # last: the probe is done
+        # last: the probe is done
+        atomic_write_text(self.folder / f"{name}.json", json.dumps(sidecar, indent=2))
         result.sidecar.unlink(missing_ok=True)
         if not any(tmp_dir.iterdir()):
             tmp_dir.rmdir()
@@ -410,7 +406,7 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         step = load_checkpoint(engine, ckpt_dir, tag, memory, recycler, rank)
         if rank == 0:
             log.info("resumed from %s at step %d", ckpt_dir / tag, step)
-            _truncate_metrics(out / "metrics.jsonl", step)
+            truncate_jsonl(out / "metrics.jsonl", lambda r: r["step"] > step)  # about to be redone
             _truncate_probes(out / PROBE_DIR, step)
     elif rank == 0:
         (out / "metrics.jsonl").unlink(missing_ok=True)
@@ -486,7 +482,7 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
                 metrics.update({f"memory/{k}": v for k, v in memory.stats().items()})
             if rank == 0:
                 bar.set_postfix(loss=f"{loss_mean:.4f}")
-                _append_metrics(out / "metrics.jsonl", step, metrics)
+                append_jsonl(out / "metrics.jsonl", {"step": step, **metrics})
                 if on_metrics is not None:
                     on_metrics(step, metrics)
 
@@ -502,18 +498,6 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         log.info("trained %d LoRA parameters for %d steps; adapter: %s", n_trainable, step, final)
     dist.barrier()
     return final
-
-
-def _append_metrics(path: Path, step: int, metrics: dict[str, float]) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps({"step": step, **metrics}) + "\n")
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop lines logged after the checkpoint we resume from: they are about to be redone."""
-    if path.is_file():
-        keep = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        _atomic_write(path, "".join(ln + "\n" for ln in keep))
 
 
 # -- command line --------------------------------------------------------------------------------

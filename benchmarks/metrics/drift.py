@@ -23,7 +23,8 @@ Per-video value:
   drift curve; a steadily drifting video scores about half its last window). A video with a single
   window has no drift to measure: value None (this includes every clip of the VBench-Long protocol,
   which scores 2-second clips on their own). `extra["last_window"]` keeps the end point.
-- truth_distance: the mean over all compared frames (every window has a ground truth, the first too).
+- truth_distance: the mean over all compared frames (every window has a ground truth, the first too);
+  it is a `fidelity.PairedMetric`, so it shares PSNR's and SSIM's per-frame accumulator.
 The suite value is the mean of per-video values (the base `Metric.aggregate`).
 """
 
@@ -35,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.metrics.base import Accumulator, Metric, VideoInfo, VideoResult
+from benchmarks.metrics.fidelity import PairedMetric
 
 BACKEND_DIRECT = "direct"  # weight-free pixel statistics, the same for every backend
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601
@@ -100,7 +102,7 @@ def mean_abs_error(frames: torch.Tensor, reference: torch.Tensor) -> torch.Tenso
         raise ValueError(
             f"the video and its ground truth differ in shape: {tuple(frames.shape)} vs {tuple(reference.shape)}"
         )
-    return (frames.double() - reference.double()).abs().mean(dim=(1, 2, 3)) / 255.0
+    return TruthDistance.per_frame(frames.double() / 255.0, reference.double() / 255.0)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -195,49 +197,16 @@ class SharpnessLoss(_FirstWindowMetric):
 # truth_distance: against the true continuation
 
 
-class _TruthAccumulator(Accumulator):
-    def __init__(self, info: VideoInfo) -> None:
-        self.info = info
-        self.frame_values: list[float] = []
-        self.window_values: list[float] = []
-        self.windows: list[float | None] = []
-
-    def update(self, frames: torch.Tensor, reference: torch.Tensor | None = None) -> None:
-        if reference is None:
-            raise ValueError(
-                "truth_distance compares a video with its true continuation: the runner must pass the "
-                f"ground-truth frames as update(frames, reference=...) (video {self.info.name!r})"
-            )
-        values = mean_abs_error(frames, reference).tolist()
-        self.frame_values += values
-        self.window_values += values
-
-    def end_window(self) -> float | None:
-        value = _mean(self.window_values)
-        self.windows.append(value)
-        self.window_values = []
-        return value
-
-    def finish(self) -> VideoResult:
-        if self.window_values:
-            self.end_window()
-        return VideoResult(
-            value=_mean(self.frame_values),
-            windows=list(self.windows),
-            extra={"frames": len(self.frame_values)},
-        )
-
-
-class TruthDistance(Metric):
+class TruthDistance(PairedMetric):
     """Mean absolute error in [0, 1] against the ground-truth continuation, per window and per video."""
 
     name = "truth_distance"
     higher_is_better = False
-    needs_reference_video = True
     backend = BACKEND_DIRECT
 
-    def new_video(self, info: VideoInfo) -> Accumulator:
-        return _TruthAccumulator(info)
+    @staticmethod
+    def per_frame(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x - y).abs().mean(dim=(1, 2, 3))
 
 
 METRICS: dict[str, type[Metric]] = {

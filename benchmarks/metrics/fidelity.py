@@ -102,7 +102,7 @@ def _finite_mean(values: list[float]) -> float | None:
 class _PairedAccumulator(Accumulator):
     """Per-frame scores of a video against its ground truth; window and video means over frames."""
 
-    def __init__(self, metric: _FidelityMetric, info: VideoInfo):
+    def __init__(self, metric: PairedMetric, info: VideoInfo):
         self.metric = metric
         self.info = info
         self.frame_values: list[float] = []  # every compared frame, in order
@@ -146,7 +146,12 @@ class _PairedAccumulator(Accumulator):
         )
 
 
-class _FidelityMetric(Metric):
+class PairedMetric(Metric):
+    """A per-frame comparison with the ground truth; window and video means over frames.
+
+    Subclasses define `per_frame(x, y)` on [N, 3, H, W] float64 images in [0, 1] -> [N].
+    """
+
     needs_reference_video = True
     higher_is_better = True
     backend = "reference"
@@ -159,7 +164,7 @@ class _FidelityMetric(Metric):
         return _PairedAccumulator(self, info)
 
 
-class PSNR(_FidelityMetric):
+class PSNR(PairedMetric):
     """Peak signal-to-noise ratio in dB (data_range 1), mean over frames then videos."""
 
     name = "psnr"
@@ -173,7 +178,7 @@ class PSNR(_FidelityMetric):
         return _finite_mean([r.value for r in results if r.value is not None])
 
 
-class SSIM(_FidelityMetric):
+class SSIM(PairedMetric):
     """Structural similarity (Gaussian 11x11, sigma 1.5, data_range 1), mean over frames then videos."""
 
     name = "ssim"

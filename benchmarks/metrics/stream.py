@@ -112,6 +112,22 @@ class FrameReader:
         self.container.close()
 
 
+def input_image(video: str | Path) -> torch.Tensor | None:
+    """The input image of a generated video (its sidecar's `metadata.image`), at the video's size:
+    [3, H, W] float 0-255, as the I2V dimensions take it; None without a sidecar or an image file."""
+    from benchmarks.suites import load_image
+
+    side = Path(video).with_suffix(".json")
+    image = json.loads(side.read_text()).get("metadata", {}).get("image") if side.is_file() else None
+    if not image or not Path(image).is_file():
+        return None
+    reader = FrameReader(video)
+    try:
+        return (load_image(image, reader.height, reader.width) + 1) * 127.5
+    finally:
+        reader.close()
+
+
 def score_video(
     path: str | Path,
     metrics: list[Metric],

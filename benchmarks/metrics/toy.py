@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from benchmarks.metrics.base import Metric
+from benchmarks.metrics.drift import LUMA
 from benchmarks.metrics.extractors import ImageFeatureExtractor
 from benchmarks.metrics.toy_encoder import ToyEncoder, preprocess
 
@@ -62,7 +63,7 @@ NAMES = (
 
 def gray_u8(frames: torch.Tensor) -> np.ndarray:
     """[N, 3, H, W] float 0-255 RGB -> uint8 [N, H, W] luma (BT.601, as cv2.COLOR_RGB2GRAY)."""
-    luma = torch.tensor((0.299, 0.587, 0.114), dtype=torch.float32).view(1, 3, 1, 1)
+    luma = torch.tensor(LUMA, dtype=torch.float32).view(1, 3, 1, 1)
     gray = (frames.detach().float().cpu() * luma).sum(dim=1)
     return gray.round().clamp(0, 255).to(torch.uint8).numpy()
 

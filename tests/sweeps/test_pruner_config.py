@@ -37,16 +37,12 @@ TWO = (
 
 
 @pytest.fixture()
-def write(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "ws"))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    (tmp_path / "exp.yaml").write_text(EXPERIMENT)
+def write(home):
+    (home / "exp.yaml").write_text(EXPERIMENT)
 
     def _write(pruner: str, objective: str = ONE, arm: str = "full"):
-        f = tmp_path / "prunecfg_sweep.yaml"
-        f.write_text(
-            SWEEP.format(experiment=tmp_path / "exp.yaml", arm=arm, objective=objective, pruner=pruner)
-        )
+        f = home / "prunecfg_sweep.yaml"
+        f.write_text(SWEEP.format(experiment=home / "exp.yaml", arm=arm, objective=objective, pruner=pruner))
         return f
 
     return _write

@@ -53,21 +53,18 @@ pruner:
 """
 
 
-def test_threshold_pruner_prunes_during_training_and_the_sweep_goes_on(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "ws"))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+def test_threshold_pruner_prunes_during_training_and_the_sweep_goes_on(home, monkeypatch, capsys):
     from benchmarks.synthetic import write_benchmark
 
-    monkeypatch.setenv("SVI_BENCHMARK", str(write_benchmark(tmp_path / "bench", samples=1)))
-    (tmp_path / "base.yaml").write_text(EXPERIMENT)
-    sweep_file = tmp_path / "prune_sweep.yaml"
-    sweep_file.write_text(SWEEP.format(experiment=tmp_path / "base.yaml"))
+    monkeypatch.setenv("SVI_BENCHMARK", str(write_benchmark(home / "bench", samples=1)))
+    (home / "base.yaml").write_text(EXPERIMENT)
+    sweep_file = home / "prune_sweep.yaml"
+    sweep_file.write_text(SWEEP.format(experiment=home / "base.yaml"))
 
     assert main(["sweep", str(sweep_file)]) == 0
     assert "2 trials (1 complete, 1 pruned)" in capsys.readouterr().out
 
-    study = optuna.load_study(study_name="prune_sweep", storage=f"sqlite:///{tmp_path / 'ws' / 'optuna.db'}")
+    study = optuna.load_study(study_name="prune_sweep", storage=f"sqlite:///{home / 'ws' / 'optuna.db'}")
     by_steps = {t.params["train.steps"]: t for t in study.trials}
     pruned, done = by_steps[100], by_steps[2]
     assert pruned.number == 0 and pruned.state == optuna.trial.TrialState.PRUNED
@@ -79,7 +76,7 @@ def test_threshold_pruner_prunes_during_training_and_the_sweep_goes_on(tmp_path,
     assert sorted(done.intermediate_values) == [2]  # the last step's probe, inside the warm-up
     assert all(0.0 <= v <= 1.0 for v in [*pruned.intermediate_values.values(), done.intermediate_values[2]])
 
-    c = MlflowClient(f"sqlite:///{tmp_path / 'ws' / 'mlflow.db'}")
+    c = MlflowClient(f"sqlite:///{home / 'ws' / 'mlflow.db'}")
     exp = c.get_experiment_by_name("prune_sweep")
     runs = {r.data.tags.get("trial"): r for r in c.search_runs([exp.experiment_id])}
     parent = runs[None]
@@ -96,7 +93,7 @@ def test_threshold_pruner_prunes_during_training_and_the_sweep_goes_on(tmp_path,
     assert c.get_metric_history(killed.info.run_id, "train/loss")  # the curves up to the stop
 
     # the pruned trial's training was stopped midway and left resumable; no training process is left
-    train = tmp_path / "ws" / "runs" / "prune_sweep" / "trial000" / "train"
+    train = home / "ws" / "runs" / "prune_sweep" / "trial000" / "train"
     assert (train / "checkpoints" / "latest").is_file() and not (train / "lora.safetensors").exists()
     assert not (train / "stage.json").exists()
     assert (train / "probes" / "step_00000004.mp4").is_file() and (
@@ -107,6 +104,6 @@ def test_threshold_pruner_prunes_during_training_and_the_sweep_goes_on(tmp_path,
     ]
     assert not leftovers
 
-    report = (tmp_path / "ws" / "reports" / "prune_sweep" / "report.md").read_text()
+    report = (home / "ws" / "reports" / "prune_sweep" / "report.md").read_text()
     section = report.split("## Pruned trials")[1].split("## ")[0]
     assert "| 0 | PRUNED | 4 |" in section and killed.info.run_id in section

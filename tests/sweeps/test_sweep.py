@@ -33,28 +33,24 @@ trials: 4
 """
 
 
-def test_two_workers_record_every_trial(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "ws"))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("SVI_BENCHMARK", raising=False)
-    (tmp_path / "base.yaml").write_text(EXPERIMENT)
-    sweep_file = tmp_path / "steps_sweep.yaml"
-    sweep_file.write_text(SWEEP.format(experiment=tmp_path / "base.yaml"))
+def test_two_workers_record_every_trial(home, monkeypatch, capsys):
+    (home / "base.yaml").write_text(EXPERIMENT)
+    sweep_file = home / "steps_sweep.yaml"
+    sweep_file.write_text(SWEEP.format(experiment=home / "base.yaml"))
     # the synthetic benchmark is written once here, not raced by the two workers
     from benchmarks.synthetic import write_benchmark
 
-    monkeypatch.setenv("SVI_BENCHMARK", str(write_benchmark(tmp_path / "bench", samples=1)))
+    monkeypatch.setenv("SVI_BENCHMARK", str(write_benchmark(home / "bench", samples=1)))
 
     assert main(["sweep", str(sweep_file), "--workers", "2"]) == 0
     assert "4 trials (3 complete, 1 fail)" in capsys.readouterr().out
 
-    study = optuna.load_study(study_name="steps_sweep", storage=f"sqlite:///{tmp_path / 'ws' / 'optuna.db'}")
+    study = optuna.load_study(study_name="steps_sweep", storage=f"sqlite:///{home / 'ws' / 'optuna.db'}")
     states = sorted(t.state.name for t in study.trials)
     assert states == ["COMPLETE", "COMPLETE", "COMPLETE", "FAIL"]
     assert sorted(t.params["generate.steps"] for t in study.trials) == [0, 1, 2, 3]
 
-    c = MlflowClient(f"sqlite:///{tmp_path / 'ws' / 'mlflow.db'}")
+    c = MlflowClient(f"sqlite:///{home / 'ws' / 'mlflow.db'}")
     exp = c.get_experiment_by_name("steps_sweep")
     runs = c.search_runs([exp.experiment_id])
     parent = [r for r in runs if r.data.tags.get("role") == "sweep"]
@@ -65,5 +61,5 @@ def test_two_workers_record_every_trial(tmp_path, monkeypatch, capsys):
     assert len(failed) == 1 and "generate.steps" in failed[0].data.tags["error"]
     finished = [r for r in trials if r.info.status == "FINISHED"]
     assert all("objective" in r.data.metrics for r in finished)
-    table = (tmp_path / "ws" / "reports" / "steps_sweep" / "report.md").read_text()
+    table = (home / "ws" / "reports" / "steps_sweep" / "report.md").read_text()
     assert "objective" in table.lower() and "FAILED" in table

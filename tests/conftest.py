@@ -1,4 +1,4 @@
-"""Shared fixtures of the harness tests."""
+"""Fixtures shared by the test packages."""
 
 import pytest
 

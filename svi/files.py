@@ -1,0 +1,49 @@
+"""Crash-safe files for resumable runs.
+
+Whole files are written to `<name>.tmp` beside the target and moved into place with `os.replace`,
+so a reader (or a resumed run) sees either the old file or the new one, never half of one.
+Metric logs are JSON lines: appended one record at a time, and truncated on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step."""
+    tmp = _tmp(path)
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """`torch.save(obj, path)`, replacing `path` in one step."""
+    tmp = _tmp(path)
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """Append `record` as one JSON line."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def truncate_jsonl(path: Path, drop: Callable[[dict], bool]) -> None:
+    """Rewrite `path` without the records for which `drop(record)` is true (e.g. those a resumed run
+    is about to redo). Blank lines are skipped; a missing file is left missing."""
+    if not path.is_file():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and not drop(json.loads(ln))]
+    atomic_write_text(path, "".join(ln + "\n" for ln in keep))
