@@ -1,7 +1,7 @@
 """The benchmark suites of the paper: what to generate (METHOD.md §7).
 
 The official svi-benchmark data set is a folder per track with one folder per sample holding an
-image and `prompt.txt` (one prompt per line):
+image and `prompt.txt` (one prompt per line, or a list `prompts = ["...", ...]`):
 
     <root>/consisent_video_gen/<sample>/{<image>.png|jpg, prompt.txt}     (sic, the official name)
     <root>/creative_video_gen/<sample>/...
@@ -20,8 +20,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 log = logging.getLogger(__name__)
 
@@ -93,25 +91,63 @@ def suite_folder(root: Path, suite: str, length: str) -> Path:
     )
 
 
+def read_prompt_file(path: Path) -> tuple[str, ...]:
+    """The prompts of a `prompt.txt`, in either official form, or a ValueError naming the file.
+
+    Forms: one prompt per line; or a Python-style list literal over one or many lines,
+    `prompts = ["...", "..."]` (the official samples' form), read with `ast.literal_eval` (never run).
+    """
+    import ast
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    body = text.strip()
+    head, _, rest = body.partition("=")
+    bracketed = body.startswith("[") and body.endswith("]")
+    if bracketed or (rest.lstrip().startswith("[") and head.strip().isidentifier()):
+        literal = body if body.startswith("[") else rest.strip()
+        try:
+            items = ast.literal_eval(literal)
+        except (ValueError, SyntaxError) as e:
+            raise ValueError(
+                f"{path}: looks like a prompt list (prompts = [...]) but cannot be read: {e}; write one "
+                "prompt per line or a list of quoted strings"
+            ) from None
+        if not isinstance(items, (list, tuple)) or not all(isinstance(p, str) for p in items):
+            raise ValueError(f"{path}: the prompt list must hold quoted strings only")
+        prompts = tuple(p.strip() for p in items if p.strip())
+    else:
+        prompts = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if not prompts:
+        raise ValueError(f"{path}: holds no prompt")
+    return prompts
+
+
 def _check_sample(folder: Path) -> tuple[Sample | None, str | None]:
     from PIL import Image
 
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         return None, f"no image ({', '.join(IMAGE_SUFFIXES)})"
+    from PIL import ImageFile
+
+    lenient, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False  # VBench's AMT sets it
     try:
         with Image.open(images[0]) as im:
-            im.verify()
+            im.load()  # decode it all: a truncated file passes a header check
     except Exception as e:  # PIL raises many types for broken files
         return None, f"unreadable image {images[0].name}: {e}"
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = lenient
     prompt_file = folder / "prompt.txt"
     if not prompt_file.is_file():
         return None, "no prompt.txt"
-    prompts = tuple(
-        line.strip() for line in prompt_file.read_text(encoding="utf-8").splitlines() if line.strip()
-    )
-    if not prompts:
-        return None, "prompt.txt is empty"
+    try:
+        prompts = read_prompt_file(prompt_file)
+    except ValueError as e:
+        return None, str(e).removeprefix(f"{prompt_file}: ").replace("holds no prompt", "prompt.txt is empty")
     return Sample(folder.name, images[0], prompts), None
 
 
@@ -192,9 +228,10 @@ def manifest(suite: str, length: str, samples: Sequence[Sample]) -> dict:
     }
 
 
-def load_image(path: str | os.PathLike, height: int, width: int) -> torch.Tensor:
+def load_image(path: str | os.PathLike, height: int, width: int):
     """An RGB image resized to cover (height, width) and centre-cropped: [3, H, W] in [-1, 1]."""
     import numpy as np
+    import torch
     from PIL import Image
 
     with Image.open(path) as im:

@@ -1,10 +1,17 @@
-"""`harness`: the command line researchers use.
+"""`harness`: the command line researchers use. A dispatcher: each command parses and checks its
+arguments, then calls the module that does the work (harness/runner.py, harness/generation.py,
+benchmarks/metrics/scoring.py, sweeps/runner.py, reports/build.py). Options and dotted overrides may
+come in any order. Bad input is one message and exit code 2, before anything runs or is logged.
 
 Subcommands:
     harness list
-        The declared experiments (harness/experiments/*.yaml) with one-line descriptions.
+        The declared experiments (harness/experiments/*.yaml) and sweeps (sweeps/*.yaml).
     harness run EXPERIMENT [key=value ...] [--force STAGE]
         Train, generate, score and log every arm and seed to MLflow; re-runs skip finished stages.
+    harness sweep SWEEP [--trials N] [--workers N] [key=value ...]
+        An Optuna study over an experiment arm; each trial is one arm plan with sampled overrides.
+    harness report EXPERIMENT | --sweep SWEEP
+        Tables and drift plots rebuilt from MLflow.
     harness ui
         The MLflow UI on 127.0.0.1 over the workspace's store.
     harness train [--config FILE] [--nproc N] [--launcher ...] [key=value ...]
@@ -19,7 +26,6 @@ Subcommands:
     harness demo
         The smallest end-to-end run: writes a small synthetic clip set in the official layout under
         the workspace, trains an ERFT LoRA on the tiny preset, and prints where everything is.
-Later issues add run, generate, score, sweep, report and ui.
 """
 
 from __future__ import annotations
@@ -35,10 +41,6 @@ from pathlib import Path
 from harness import launch
 
 EXIT_USAGE = 2
-
-
-def workspace() -> Path:
-    return Path(os.environ.get("HARNESS_HOME", "workspace")).resolve()
 
 
 def _fail(msg: str) -> int:
@@ -65,9 +67,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from benchmarks.synthetic import write_dataset
+    from harness import workspace
     from svi.config import load_config, save_config
 
-    home = workspace()
+    home = workspace.home()
     data = home / "data" / "synthetic"
     if not (data / "moving" / "moving.csv").is_file():
         print(f"writing synthetic clips to {data}", flush=True)
@@ -100,48 +103,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from harness.experiment import experiment_names
+    from sweeps.runner import sweep_names
 
     print("experiments (harness run NAME):")
     for name, desc in experiment_names().items():
         print(f"  {name:18s} {desc}")
+    print("sweeps (harness sweep NAME):")
+    for name, desc in sweep_names().items():
+        print(f"  {name:18s} {desc.splitlines()[0] if desc else ''}")
     return 0
 
 
-def preflight(exp, source: Path) -> None:
-    """Inputs that must exist before anything is logged: weights folders and the benchmark folder."""
-    from benchmarks import suites
-    from svi.backbone import check_weights_folder, preset_weights
+def _prepare_tracking() -> None:
+    """The workspace can be written and the tracking store answers, before anything is logged."""
+    from harness import tracking, workspace
 
-    for arm in exp.arms:
-        cfg = exp.arm_config(arm, source)
-        folder = preset_weights(cfg.model.preset, cfg.model.weights)
-        if folder is not None:
-            check_weights_folder(folder, cfg.model.preset)
-    root = exp.benchmark_root or os.environ.get(suites.BENCHMARK_ENV)
-    if root:
-        for spec in exp.suites:
-            suites.suite_folder(Path(root), spec.suite, spec.length)
+    workspace.check_writable()
+    tracking.check_reachable()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.experiment import load_experiment
-    from harness.runner import run_experiment
+    from harness.experiment import find_experiment, is_pretrain, load_experiment, read_experiment_file
     from svi.config import ConfigError
 
     try:
-        from harness import pretrain
-        from harness.experiment import find_experiment, read_experiment_file
-
         path = find_experiment(args.experiment)
         raw = read_experiment_file(path)
-        if pretrain.is_pretrain(raw):
-            return run_pretrain_experiment(pretrain.load(path, raw, args.overrides), args)
-        exp, source = load_experiment(args.experiment, args.overrides)
-        preflight(exp, source)
-    except (ConfigError, FileNotFoundError) as e:
+        if is_pretrain(raw):
+            from harness import pretrain
+
+            exp = pretrain.load(path, raw, args.overrides)
+            _prepare_tracking()
+            return run_pretrain_experiment(exp, args)
+        exp, source = load_experiment(args.experiment, args.overrides)  # names, numbers, metrics
+        _prepare_tracking()
+        from harness.plan import check_plan, make_plan
+
+        plan = make_plan(exp, source)
+        check_plan(plan)  # weights, benchmark samples, training clips
+    except ConfigError as e:
         return _fail(str(e))
+    from harness.runner import run_experiment
+
     try:
-        results = run_experiment(exp, source, force=tuple(args.force or ()))
+        results = run_experiment(plan, force=tuple(args.force or ()))
     except KeyboardInterrupt:
         print("interrupted: finished stages are kept; run the same command to resume", file=sys.stderr)
         return 130
@@ -187,14 +192,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from sweeps.runner import load_sweep, run_sweep
 
     try:
-        sweep = load_sweep(args.sweep, args.overrides)
-    except ConfigError as e:
-        return _fail(str(e))
-    if args.trials:
-        sweep.trials = args.trials
-    try:
+        sweep = load_sweep(args.sweep, args.overrides, check_inputs=True)
+        if args.trials:
+            sweep.trials = args.trials
+        _prepare_tracking()
         study = run_sweep(sweep, args.sweep, args.overrides, workers=args.workers)
-    except ConfigError as e:  # raised before anything is logged (e.g. the pruner's metric cannot be built)
+    except ConfigError as e:  # raised before anything is logged
         return _fail(str(e))
     except KeyboardInterrupt:
         print(
@@ -215,8 +218,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness import workspace
+    from harness.experiment import load_experiment
     from reports.build import build_report, build_sweep_report
     from reports.runs import ReportError
+    from svi.config import ConfigError
 
     name = args.sweep or args.experiment
     if not name:
@@ -226,7 +231,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.sweep:
             files = build_sweep_report(name, out, workspace.tracking_uri(), args.parent)
         else:
-            files = build_report(name, out, workspace.tracking_uri(), args.parent)
+            try:  # a declared experiment: its arms in their declared order
+                exp, _ = load_experiment(name)
+                name, order = exp.name, list(exp.arms)
+            except ConfigError:  # not declared here: whatever MLflow holds under that name
+                order = None
+            files = build_report(name, out, workspace.tracking_uri(), args.parent, arm_order=order)
     except ReportError as e:
         return _fail(str(e))
     for f in files.values():
@@ -248,19 +258,17 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import torch
-
     from benchmarks import suites
-    from svi.backbone import WeightsNotFoundError, load_backbone
-    from svi.config import ConfigError, load_config
-    from svi.generate import (
-        LongVideoGenerator,
-        assign_prompts,
-        clips_for_seconds,
-        fixed_prompts,
-        parse_length,
-        stdin_prompts,
+    from harness.generation import (
+        device_for_rank,
+        generate_one,
+        generate_suite_videos,
+        sha256_file,
+        suite_samples,
     )
+    from svi.config import ConfigError, load_config
+    from svi.generate import LongVideoGenerator, parse_length
+    from svi.presets import WeightsNotFoundError, check_weights_folder, preset_weights
 
     overrides = list(args.overrides)
     if args.preset:
@@ -271,6 +279,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         overrides.append(f"generate.lora={args.lora}")
     if args.suite and not any(o.startswith("variant=") for o in overrides):
         overrides.insert(0, f"variant={suites.SUITES[args.suite].variant}")  # the track's settings
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    out = Path(args.out)
     try:
         if args.suite and (args.image or args.prompts or args.interactive):
             raise ConfigError("use either --suite or --image/--prompts/--interactive, not both")
@@ -282,92 +292,38 @@ def cmd_generate(args: argparse.Namespace) -> int:
             raise ConfigError("--image needs --prompts FILE (one prompt per line) or --interactive")
         cfg = load_config(args.config, overrides)
         seconds = parse_length(args.length) if args.length else None
-    except (ConfigError, ValueError) as e:
-        return _fail(str(e))
-    gen_cfg = cfg.generate
-    if args.no_lora:
-        gen_cfg.lora = None
-
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    out = Path(args.out)
-    try:
-        samples = digest = None
+        lora = None if args.no_lora else cfg.generate.lora
+        folder = preset_weights(cfg.model.preset, cfg.model.weights)
+        if folder is not None:
+            check_weights_folder(folder, cfg.model.preset)
         if args.suite:
-            folder = suites.suite_folder(suites.benchmark_root(args.benchmark_root), args.suite, args.length)
-            samples, _ = suites.load_samples(folder, skip_bad=args.skip_bad)
-            names = [n for n in (args.samples or "").split(",") if n]
-            samples = suites.select(samples, limit=args.limit, names=names or None)
-            man = suites.manifest(args.suite, args.length, samples)
-            digest = man["digest"]
-            if rank == 0:
-                out.mkdir(parents=True, exist_ok=True)
-                (out / "manifest.json").write_text(json.dumps(man, indent=2))
-        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-        bb = load_backbone(
-            cfg.model.preset, cfg.model.weights, dtype=dtype, max_text_tokens=cfg.model.max_text_tokens,
-            attention=cfg.model.attention, seed=cfg.train.seed,
-        )  # fmt: skip
-        bb.to(device, encoder_dtype=dtype)
-        if next(bb.transformer.parameters()).dtype != dtype:
-            bb.transformer.to(dtype)
-        bb.transformer.eval()
-        if gen_cfg.lora:
-            from svi.lora import load_lora
-
-            load_lora(bb.transformer, gen_cfg.lora, scale=gen_cfg.lora_scale)
-    except (FileNotFoundError, WeightsNotFoundError, suites.BadSampleError, ValueError) as e:
+            bench = suites.benchmark_root(args.benchmark_root)
+            names = [n for n in (args.samples or "").split(",") if n] or None
+            samples, manifest = suite_samples(
+                bench, args.suite, args.length, limit=args.limit, names=names, skip_bad=args.skip_bad
+            )
+        elif args.prompts:
+            suites.read_prompt_file(Path(args.prompts))  # a bad prompt file fails before any loading
+        generator = LongVideoGenerator.from_config(cfg, lora, device_for_rank())
+    except (ConfigError, FileNotFoundError, WeightsNotFoundError, suites.BadSampleError, ValueError) as e:
         return _fail(str(e))
 
     model_id = {
         "preset": cfg.model.preset,
         "weights": cfg.model.weights,
-        "lora_sha256": _sha256_file(gen_cfg.lora) if gen_cfg.lora else None,
+        "lora_sha256": sha256_file(lora) if lora else None,
     }
-    generator = LongVideoGenerator(bb, gen_cfg, device)
     if args.suite:
-        results = suites.generate_suite(
-            generator,
-            samples,
-            suite=args.suite,
-            length=args.length,
-            out_dir=out,
-            digest=digest,
-            rank=rank,
-            world=world,
-            model=model_id,
+        results = generate_suite_videos(
+            generator, samples, manifest, out, model=model_id, rank=rank, world=world
         )
     else:
-        image = suites.load_image(args.image, gen_cfg.height, gen_cfg.width)
-        if args.interactive:
-            source = stdin_prompts()
-            num_clips = (
-                clips_for_seconds(seconds, gen_cfg.fps, gen_cfg.num_frames, generator.lead)
-                if seconds
-                else None
-            )
-        else:
-            lines = [ln.strip() for ln in Path(args.prompts).read_text().splitlines() if ln.strip()]
-            if not lines:
-                return _fail(f"{args.prompts} holds no prompt")
-            num_clips = (
-                clips_for_seconds(seconds, gen_cfg.fps, gen_cfg.num_frames, generator.lead)
-                if seconds
-                else len(lines)
-            )
-            source = fixed_prompts(assign_prompts(lines, num_clips, "stream"))
-        target = out if out.suffix == ".mp4" else out / (Path(args.image).stem + ".mp4")
-        target.parent.mkdir(parents=True, exist_ok=True)
         results = [
-            generator.generate(
-                image,
-                source,
-                target,
-                num_clips=num_clips,
-                metadata={"image": str(args.image), "model": model_id},
+            generate_one(
+                generator, args.image, args.prompts, out, seconds=seconds, interactive=args.interactive,
+                model=model_id,
             )
-        ]
+        ]  # fmt: skip
     for r in results:
         state = (
             "existed"
@@ -379,21 +335,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    import torch
-
-    from benchmarks.metrics import registry
-    from benchmarks.metrics.stream import parse_window, score_videos
+    from benchmarks.metrics import specs
+    from benchmarks.metrics.scoring import score_suite, write_scores
 
     folder = Path(args.dir)
     try:
-        names = registry.expand(args.metrics)
-        parse_window(args.window)
+        names = specs.expand(args.metrics)
+        specs.parse_window(args.window)
         if not folder.is_dir():
             raise ValueError(f"no such folder: {folder}")
         videos = sorted(folder.glob("*.mp4"))
         if not videos:
             raise ValueError(f"no .mp4 videos in {folder}")
-        needs_ref = [n for n in names if n in ("psnr", "ssim", "fvd")]
+        needs_ref = [n for n in names if specs.spec(n).needs_reference]
         if needs_ref and not args.reference:
             raise ValueError(f"{', '.join(needs_ref)} need --reference DIR (real / ground-truth videos)")
         ref_dir = Path(args.reference) if args.reference else None
@@ -402,83 +356,40 @@ def cmd_score(args: argparse.Namespace) -> int:
     except ValueError as e:
         return _fail(str(e))
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
-
-    metrics, unavailable = [], {}
-    for name in names:
-        try:
-            metrics.append(
-                registry.build(
-                    name, backend=args.backend, cache_dir=args.vbench_cache, device=args.device, i3d=args.i3d
-                )
-            )
-        except registry.MetricUnavailable as e:
-            unavailable[name] = str(e)
-            print(f"warning: skipping {name}: {e}", file=sys.stderr)
-        except (FileNotFoundError, ImportError) as e:
-            return _fail(str(e))
-    if not metrics:
+    refs = sorted(ref_dir.glob("*.mp4")) if ref_dir else None
+    try:
+        report = score_suite(
+            videos,
+            names,
+            backend=args.backend,
+            window=args.window,
+            long=args.long,
+            reference_videos={p.stem: p for p in refs} if refs else None,
+            reference_set=refs,
+            build_options={"cache_dir": args.vbench_cache, "device": args.device, "i3d": args.i3d},
+        )
+    except (FileNotFoundError, ImportError) as e:
+        return _fail(str(e))
+    for name, reason in report["unavailable"].items():
+        print(f"warning: skipping {name}: {reason}", file=sys.stderr)
+    if not report["aggregate"]:
         return _fail("none of the requested metrics can be computed here")
-
-    fvd = next((m for m in metrics if m.name == "fvd"), None)
-    fvd_reference_failed = []
-    if fvd is not None:
-        refs = sorted(ref_dir.glob("*.mp4"))
-        ref_scores = score_videos(refs, [fvd], window="5s", aggregate=False)
-        fvd_reference_failed = ref_scores.failed
-        fvd.reference_features = fvd.features_of([v.results["fvd"] for v in ref_scores.videos])
-
-    reference_videos = {p.stem: p for p in ref_dir.glob("*.mp4")} if ref_dir else None
-    reference_images = _reference_images(videos) if any(m.needs_reference_image for m in metrics) else None
-    suite = score_videos(
-        videos,
-        metrics,
-        window=args.window,
-        long=args.long,
-        reference_videos=reference_videos,
-        reference_images=reference_images,
-    )
-    report = suite.to_json()
-    report["unavailable"] = unavailable
-    if fvd is not None:
-        report["fvd_per_window"] = fvd.per_window([v.results["fvd"] for v in suite.videos])
-        report["fvd_reference_failed"] = [{"video": v, "error": e} for v, e in fvd_reference_failed]
     out = Path(args.out) if args.out else folder
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scores.json").write_text(json.dumps(report, indent=2, default=float))
-    import pandas as pd
-
-    table = pd.DataFrame(suite.rows())
-    for col in ("window", "start_frame", "end_frame"):
-        table[col] = table[col].astype("Int64")  # integers with blanks, not 3.0
-    table.to_csv(out / "scores.csv", index=False)
-    for name, value in suite.aggregate.items():
+    files = write_scores(report, out)
+    for name, value in report["aggregate"].items():
         shown = "n/a" if value is None else f"{value:.4f}"
-        print(f"{name:24s} {shown}   ({suite.backends[name]})")
-    for video, error in suite.failed:
-        print(f"could not score {video}: {error}", file=sys.stderr)
-    print(f"scores: {out / 'scores.json'}, {out / 'scores.csv'}")
+        print(f"{name:24s} {shown}   ({report['backends'][name]})")
+    for item in report.get("failed", []):
+        print(f"could not score {item['video']}: {item['error']}", file=sys.stderr)
+    print(f"scores: {', '.join(str(f) for f in files)}")
     return 0
 
 
-def _reference_images(videos: list[Path]) -> dict:
-    """The input image of each generated video (from its sidecar), at the video's size, float 0-255."""
-    from benchmarks.metrics.stream import input_image
-
-    return {v.stem: image for v in videos if (image := input_image(v)) is not None}
-
-
-def _sha256_file(path: str | Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser and each command's own parser."""
     p = argparse.ArgumentParser(
         prog="harness",
         description="svi-harness: train, generate, score and compare Stable Video Infinity experiments.",
@@ -611,15 +522,25 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=int, default=40, help="training steps (default 40)")
     d.add_argument("--nproc", type=int, default=1, help="CPU processes (default 1; 2 runs DeepSpeed on gloo)")
     d.set_defaults(func=cmd_demo)
-    return p
+    return p, sub.choices
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Options and positionals (dotted overrides) in any order: `harness sweep NAME --trials 2
+    train.steps=30` as well as `harness sweep --trials 2 NAME train.steps=30`."""
+    top, commands = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in commands:
+        return commands[argv[0]].parse_intermixed_args(argv[1:])
+    return top.parse_args(argv)  # --help, or an unknown command (argparse's message, exit 2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     if threading.current_thread() is not threading.main_thread():
         return args.func(args)
     # `kill <pid>` (a scheduler, a process manager) stops the harness as Ctrl-C does: runs are marked

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from svi.config import (
     ConfigError,
@@ -35,6 +35,7 @@ from svi.config import (
     deep_merge,
     format_validation_error,
     parse_override,
+    read_mapping,
 )
 
 EXPERIMENTS_DIR = Path(__file__).parent / "experiments"
@@ -61,14 +62,15 @@ class Experiment(BaseModel):
     base: str | None = None
     config: dict[str, Any] = {}
     arms: dict[str, Arm]
-    seeds: list[int] = [0]
+    seeds: list[int] = Field([0], min_length=1)
     suites: list[SuiteSpec] = []
-    metrics: str = "vbench"
+    metrics: str = "vbench"  # comma-separated metric names and groups (benchmarks/metrics/specs.py)
     # vbench: official weights; random: random-init networks (pipeline checks); toy: networks trained on
     # the toy world and weight-free ones (benchmarks/metrics/toy.py). Every score records its backend.
     metrics_backend: Literal["vbench", "random", "toy"] = "vbench"
     toy_samples: int = Field(4, ge=1)  # samples per track of the toy-world benchmark the harness writes
     benchmark_root: str | None = None
+    skip_bad_samples: bool = False  # leave out unusable benchmark samples instead of refusing to start
     window: str = "clip"
     nproc: int | None = Field(None, ge=1)
     launcher: Literal["auto", "deepspeed", "torchrun", "none"] = "auto"
@@ -77,18 +79,56 @@ class Experiment(BaseModel):
     @classmethod
     def _some_arms(cls, v: dict[str, Arm]) -> dict[str, Arm]:
         if not v:
-            raise ValueError("an experiment needs at least one arm")
+            raise ValueError("an experiment needs at least one arm, e.g. `arms: {full: {}}`")
         return v
 
-    def arm_config(self, arm: str, source: Path | None = None) -> SVIConfig:
-        """The resolved, validated SVI configuration of one arm."""
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds must be distinct, got {v}")
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: str) -> str:
+        from benchmarks.metrics.specs import expand  # torch-free: a typo fails in well under a second
+
+        if not expand(v):
+            raise ValueError("name at least one metric or group, e.g. `metrics: vbench`")
+        return v
+
+    @field_validator("window")
+    @classmethod
+    def _known_window(cls, v: str) -> str:
+        from benchmarks.metrics.specs import parse_window
+
+        parse_window(v)
+        return v
+
+    @model_validator(mode="after")
+    def _suites_distinct(self) -> Experiment:
+        keys = [f"{s.suite}_{s.length}" for s in self.suites]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"suites repeat a track: {', '.join(keys)}")
+        return self
+
+    @property
+    def tracks(self) -> list[str]:
+        """`<suite>_<length>` of every suite, the prefix of its MLflow score keys."""
+        return [f"{s.suite}_{s.length}" for s in self.suites]
+
+    def arm_config(
+        self, arm: str, source: Path | None = None, extra: dict[str, Any] | None = None
+    ) -> SVIConfig:
+        """The resolved, validated SVI configuration of one arm (`extra`: dotted overrides on top)."""
         raw = copy.deepcopy(self.config)
         if self.base:
             from svi.config import read_yaml
 
             base_path = (source.parent if source else Path.cwd()) / self.base
             raw = deep_merge(read_yaml(base_path), raw)
-        for key, value in self.arms[arm].overrides.items():
+        for key, value in {**self.arms[arm].overrides, **(extra or {})}.items():
             raw = deep_merge(raw, parse_override(f"{key}={json.dumps(value)}"))
         return build_config(raw, f"{source or self.name}: arm {arm!r}")
 
@@ -117,13 +157,12 @@ def find_experiment(name_or_path: str) -> Path:
 
 def read_experiment_file(path: Path) -> dict:
     """The raw mapping of an experiment file (any kind), or a ConfigError naming the file."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
-    return raw
+    return read_mapping(path)
+
+
+def is_pretrain(raw: dict) -> bool:
+    """A `kind: pretrain` file (harness/pretrain.py) rather than an arms experiment."""
+    return isinstance(raw, dict) and raw.get("kind") == "pretrain"
 
 
 def load_experiment(name_or_path: str, overrides: list[str] = ()) -> tuple[Experiment, Path]:

@@ -70,6 +70,28 @@ def train_command(
     return [*cmd, "--module", "svi.train", *tail]
 
 
+class StageError(RuntimeError):
+    """A stage's child process failed; the message carries the last lines of its log."""
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def run_child(
+    cmd: list[str], log: Path, what: str, env: dict[str, str] | None = None, on_poll: Callable | None = None
+) -> None:
+    """A stage's child process, its output appended to `log`: Ctrl-C gives KeyboardInterrupt, a
+    failure a StageError with the log's last lines."""
+    rc = run(cmd, env=env or child_env(), log_file=log, on_poll=on_poll)
+    if rc == 130:
+        raise KeyboardInterrupt
+    if rc != 0:
+        raise StageError(f"{what} exited with code {rc}; last lines of {log}:\n{_tail(log)}")
+
+
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -29,8 +29,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness import launch, tracking, workspace
+from harness.console import say
 from harness.experiment import digest, flatten
-from harness.runner import run_child, say
+from harness.launch import run_child
 from svi.config import ConfigError, deep_merge, format_validation_error, parse_override, save_config
 from svi.pretrain import PretrainConfig
 
@@ -61,10 +62,6 @@ class PretrainExperiment(BaseModel):
     evaluate: EvalSpec = EvalSpec()
 
 
-def is_pretrain(raw: dict) -> bool:
-    return isinstance(raw, dict) and raw.get("kind") == "pretrain"
-
-
 def load(path: Path, raw: dict, overrides: list[str] = ()) -> PretrainExperiment:
     """Validate a `kind: pretrain` file with dotted overrides (`pretrain.dit.steps=100 world.clips=50`)."""
     for text in overrides:
@@ -86,14 +83,12 @@ def evaluate_single_clip(model_dir: Path, bench: Path, num_samples: int) -> dict
     from benchmarks import suites
     from benchmarks.metrics.fidelity import psnr, ssim
     from benchmarks.toyworld.writers import true_video
-    from svi.backbone import load_backbone
     from svi.config import build_config
     from svi.generate import LongVideoGenerator
 
     cfg = build_config({"model": {"preset": "toy", "weights": str(model_dir)}})  # the toy clip defaults
-    bb = load_backbone("toy", model_dir, max_text_tokens=cfg.model.max_text_tokens)
-    bb.transformer.eval()
-    gen = LongVideoGenerator(bb, cfg.generate)
+    gen = LongVideoGenerator.from_config(cfg, lora=None, device="cpu")  # fp32 on CPU, as pretrained
+    bb = gen.bb
     samples, _ = suites.load_samples(suites.suite_folder(bench, "consistent", "50s"))
     rows = []
     for sample in samples[:num_samples]:

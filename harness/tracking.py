@@ -1,8 +1,9 @@
 """The one place that talks to MLflow.
 
 One MLflow experiment per declared experiment (created once, in the parent process), a parent run
-per invocation and a child run per (arm, seed). Everything goes through an explicit MlflowClient,
-so no global "active run" state leaks between arms.
+per invocation and a child run per (arm, seed), owned by an `ArmRun`. Everything goes through an
+explicit MlflowClient, so no global "active run" state leaks between arms. Key names come from
+`reports/keys.py`, which the reports read with.
 """
 
 from __future__ import annotations
@@ -15,13 +16,59 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from harness import workspace
+from reports import keys
+from svi.config import ConfigError
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 BATCH = 900  # MLflow accepts up to 1000 metrics per log_batch
+REACH_TIMEOUT_SECONDS = 5.0
 
 
 def client() -> MlflowClient:
-    return MlflowClient(tracking_uri=workspace.tracking_uri())
+    uri = workspace.tracking_uri()
+    if uri.startswith("sqlite:///"):
+        # Two harness processes opening a new SQLite store at once would both create its tables
+        # ("duplicate column name"): the first creates them under a lock, the second finds them.
+        db = Path(uri.removeprefix("sqlite:///"))
+        with workspace.stage_lock(db):
+            c = MlflowClient(tracking_uri=uri)
+            c.search_experiments(max_results=1)
+        return c
+    return MlflowClient(tracking_uri=uri)
+
+
+def check_reachable(uri: str | None = None, timeout: float = REACH_TIMEOUT_SECONDS) -> None:
+    """The tracking store answers within `timeout` seconds, else a ConfigError naming the URI.
+
+    A server (http, https) must answer any HTTP request; a database URL must accept a connection; a
+    local store must be writable. Checked before anything is logged, so a wrong MLFLOW_TRACKING_URI
+    costs seconds instead of a silent hang.
+    """
+    uri = uri or workspace.tracking_uri()
+    scheme = uri.split(":", 1)[0].lower()
+    try:
+        if scheme in ("http", "https"):
+            import requests
+
+            requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+        elif scheme.startswith(("postgresql", "mysql", "mssql")):
+            import sqlalchemy
+
+            args = {"connect_timeout": int(max(1, timeout))}
+            with sqlalchemy.create_engine(uri, connect_args=args).connect():
+                pass
+        elif scheme == "sqlite":
+            workspace.check_writable(Path(uri.removeprefix("sqlite:///")).parent)
+        elif scheme == "file":
+            workspace.check_writable(Path(uri.removeprefix("file://")))
+    except ConfigError:
+        raise
+    except Exception as e:
+        raise ConfigError(
+            f"the MLflow tracking store {uri} did not answer within {timeout:.0f} s "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). Start the server or "
+            "fix MLFLOW_TRACKING_URI; unset it to track into the workspace's SQLite file."
+        ) from None
 
 
 def git_commit() -> str:
@@ -42,7 +89,13 @@ def ensure_experiment(c: MlflowClient, name: str) -> str:
     exp = c.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    return c.create_experiment(name, artifact_location=f"{workspace.artifact_root()}/{name}")
+    try:
+        return c.create_experiment(name, artifact_location=f"{workspace.artifact_root()}/{name}")
+    except Exception:  # another process created it between the two calls
+        exp = c.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
 
 
 def start_parent(c: MlflowClient, experiment_id: str, name: str, tags: dict[str, str]) -> str:
@@ -126,3 +179,104 @@ def log_dataset(c: MlflowClient, run_id: str, name: str, manifest: dict) -> None
 
 def finish(c: MlflowClient, run_id: str, status: str = "FINISHED") -> None:
     c.set_terminated(run_id, status=status)
+
+
+# -- the run of one arm ----------------------------------------------------------------------------
+
+
+class ArmRun:
+    """The MLflow child run of one ArmPlan: its tags, configuration, training curves, suites, status."""
+
+    def __init__(self, c: MlflowClient, experiment_id: str, parent_id: str, unit):
+        self.c = c
+        tags = {
+            "arm": unit.arm,
+            "seed": str(unit.seed),
+            "role": unit.role,
+            "experiment": unit.experiment,
+            **unit.tags,
+        }
+        self.run_id = start_child(c, experiment_id, parent_id, unit.run_name, tags)
+
+    def log_config(self, cfg, config_file: Path) -> None:
+        from harness.experiment import flatten
+
+        set_tags(self.c, self.run_id, {"variant": cfg.variant or "none", "preset": cfg.model.preset})
+        log_params(self.c, self.run_id, flatten(cfg.model_dump(mode="json")))
+        self.c.log_artifact(self.run_id, str(config_file))
+
+    def log_params(self, params: dict) -> None:
+        log_params(self.c, self.run_id, params)
+
+    def log_training(self, train_folder: Path, lora: Path | None = None) -> None:
+        """The trainer's curves (metrics.jsonl) and, when training finished, its LoRA."""
+        log_training_metrics(self.c, self.run_id, train_folder / "metrics.jsonl")
+        if lora is not None:
+            self.c.log_artifact(self.run_id, str(lora))
+
+    def log_suite(self, track: str, manifest: dict, videos: Path, report: dict, scores: Path) -> None:
+        """One track's inputs (dataset), videos with keyframe strips, scores, drift curves, backends."""
+        set_tags(self.c, self.run_id, {keys.SUITE_DIGEST_PREFIX + track: manifest["digest"], "suite": track})
+        log_dataset(self.c, self.run_id, track, manifest)
+        for mp4 in sorted(videos.glob("*.mp4")):
+            strip = videos / f"{mp4.stem}.keyframes.png"
+            if not strip.is_file():
+                keyframe_strip(mp4, strip)
+            self.c.log_artifact(self.run_id, str(mp4), f"videos/{track}")
+            self.c.log_artifact(self.run_id, str(strip), f"videos/{track}")
+        rows = [(keys.score_key(track, m), v, 0) for m, v in report["aggregate"].items()]
+        for m, curve in drift_curves(report).items():
+            rows += [(keys.drift_key(track, m), v, k) for k, v in enumerate(curve)]
+        log_metrics(self.c, self.run_id, rows)
+        set_tags(self.c, self.run_id, {keys.backend_tag(m): b for m, b in report["backends"].items()})
+        for f in sorted(scores.glob("scores.*")):
+            self.c.log_artifact(self.run_id, str(f), f"scores/{track}")
+
+    def log_metrics(self, rows: list[tuple[str, float, int]]) -> None:
+        log_metrics(self.c, self.run_id, rows)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        set_tags(self.c, self.run_id, tags)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        finish(self.c, self.run_id, status)
+
+    def fail(self, error: str, files: list[Path]) -> None:
+        for f in files:
+            if f.is_file():
+                self.c.log_artifact(self.run_id, str(f))
+        set_tags(self.c, self.run_id, {"error": error[:5000]})
+        finish(self.c, self.run_id, "FAILED")
+
+
+def drift_curves(report: dict) -> dict[str, list[float | None]]:
+    """metric -> per-clip mean over videos of the window values (index = clip)."""
+    curves: dict[str, list[float | None]] = {}
+    for name in report["aggregate"]:
+        per_video = [v["window_scores"].get(name) or [] for v in report["videos"]]
+        length = max((len(w) for w in per_video), default=0)
+        curve = []
+        for k in range(length):
+            vals = [w[k] for w in per_video if k < len(w) and w[k] is not None]
+            curve.append(sum(vals) / len(vals) if vals else None)
+        curves[name] = curve
+    return curves
+
+
+def keyframe_strip(video: Path, out: Path, count: int = 8) -> Path:
+    """`count` evenly spaced frames side by side (the MLflow UI previews images, not videos)."""
+    import numpy as np
+    from PIL import Image
+
+    from benchmarks.metrics.stream import FrameReader
+
+    reader = FrameReader(video)
+    n = reader.num_frames
+    wanted = sorted({round(i * (n - 1) / max(1, count - 1)) for i in range(count)})
+    frames, pos = [], 0
+    for idx in wanted:
+        frames.append(reader.read(pos, idx + 1)[-1].permute(1, 2, 0).byte().numpy())
+        pos = idx + 1
+    reader.close()
+    Image.fromarray(np.concatenate(frames, axis=1)).save(out)
+    return out

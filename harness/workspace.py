@@ -8,16 +8,40 @@ data/, cache/
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from svi.config import ConfigError
 from svi.files import atomic_write_text
 
 
 def home() -> Path:
     return Path(os.environ.get("HARNESS_HOME", "workspace")).resolve()
+
+
+def check_writable(folder: Path | None = None) -> Path:
+    """`folder` (default HARNESS_HOME) exists (created if needed) and can be written, else a
+    ConfigError saying what to do."""
+    root = folder or home()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(
+            f"{root} cannot be written ({type(e).__name__}: {e.strerror or e}). Set HARNESS_HOME (the "
+            "workspace) or MLFLOW_TRACKING_URI to a place you can write, e.g. HARNESS_HOME=$HOME/svi-workspace"
+        ) from None
+    return root
 
 
 def arm_dir(experiment: str, arm: str, seed: int) -> Path:
@@ -75,3 +99,77 @@ def _write_marker(folder: Path, info: dict) -> None:
 def stage_hash_of(folder: Path) -> str | None:
     marker = folder / "stage.json"
     return json.loads(marker.read_text()).get("hash") if marker.is_file() else None
+
+
+# -- locks: one holder per stage folder ------------------------------------------------------------
+
+LOCK_POLL_SECONDS = 1.0
+_local = threading.local()  # .held: lock files this thread holds -> depth (a holder may re-enter)
+
+
+def lock_path(folder: Path) -> Path:
+    """Beside the folder, not in it: a stage that empties its folder keeps its lock."""
+    folder = Path(folder)
+    return folder.parent / f".{folder.name}.lock"
+
+
+@contextlib.contextmanager
+def stage_lock(folder: Path, *, wait: bool = True) -> Iterator[None]:
+    """Hold the lock of `folder` (an OS file lock, so it dies with its holder) for the block.
+
+    The lock file records the holder's PID, host and start time. A second holder waits (saying whom
+    for) or, with wait=False, gets a ConfigError naming the holder. A lock left by a process that
+    died is free at once (the kernel drops it), and the next holder takes it over.
+    """
+    from harness.console import say
+
+    path = lock_path(folder)
+    key = str(path.resolve())
+    _held = _local.__dict__.setdefault("held", {})
+    if key in _held:  # re-entered by its holder
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _read_holder(path)
+                if not wait:
+                    raise ConfigError(
+                        f"{folder} is in use by {holder}; wait for it to finish or stop it"
+                    ) from None
+                if not told:
+                    say(f"waiting for {folder}: in use by {holder} (Ctrl-C to stop waiting)")
+                    told = True
+                time.sleep(LOCK_POLL_SECONDS)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text() or "{}")
+    except (OSError, json.JSONDecodeError):
+        info = {}
+    if not info:
+        return "another process"
+    return f"PID {info.get('pid')} on {info.get('host')} since {info.get('since')}"

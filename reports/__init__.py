@@ -3,6 +3,14 @@
     from reports.build import build_report, build_sweep_report
     build_report("ablation_eimg", "out/")   # report.md / .tex / .html, results.csv, drift_*.png
 
-Modules: runs (MLflow -> pandas), tables (aggregation, layouts, writers), published (the paper's
-numbers), plots (drift and sweep figures), build (the report files).
+Modules:
+    runs       MLflow runs -> pandas frames
+    keys       the MLflow key names the harness writes and the reports read
+    tables     aggregation over seeds, layouts, best marks, Markdown / LaTeX / HTML writers
+    published  the paper's numbers, shown as reference rows
+    plots      drift and sweep figures
+    build      the report files
+
+Metric facts (label, display scale, decimals, direction) come from the metric table,
+`benchmarks.metrics.specs` (torch-free).
 """

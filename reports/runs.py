@@ -1,8 +1,9 @@
 """Read the harness's MLflow runs into pandas frames (the only input of the reports).
 
-Layout the harness writes (see harness/ for the writer):
+The key names are `reports/keys.py`'s, which the writer (harness/tracking.py) uses too:
     experiment  named like the declared experiment (or the sweep)
-    parent run  tag role=parent (role=sweep for a sweep); children carry tag mlflow.parentRunId
+    parent run  tag role=parent (role=sweep for a sweep, with sweep.searched); children carry tag
+                mlflow.parentRunId
     child run   tags arm, seed, role (baseline | arm), variant, preset, git_commit, trial (sweeps),
                 metric_backend.<metric>; param seconds_per_clip; status FINISHED / FAILED / ...
     metrics     final scores `<suite>_<length>/<metric>`, drift curves `drift/<suite>_<length>/<metric>`
@@ -24,14 +25,20 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-PARENT_TAG = "mlflow.parentRunId"
-BACKEND_PREFIX = "metric_backend."
-DRIFT_PREFIX = "drift/"
-PROBE_PREFIX = "probe/"
+from reports.keys import (  # noqa: F401 - re-exported: the reports read with the writer's names
+    BACKEND_PREFIX,
+    DRIFT_PREFIX,
+    OBJECTIVE,
+    PARENT_TAG,
+    PROBE_PREFIX,
+    SEARCHED_TAG,
+    SECONDS_PER_CLIP,
+    TRACK_METRIC,
+    split_score_key,
+)
+
 FINISHED = "FINISHED"
-# `<suite>_<length>/<metric>`, length like 50s or 2.5s; suites may hold underscores (conditional_talk)
-TRACK_METRIC = re.compile(r"^(?P<track>(?P<suite>[^/]+)_(?P<length>\d+(?:\.\d+)?s))/(?P<metric>[^/]+)$")
-SWEEP_PARAM_PREFIX = "erft.p_"
+SWEEP_PARAM_PREFIX = "erft.p_"  # what a sweep searched, for parent runs written before SEARCHED_TAG
 
 RUN_COLUMNS = [
     "run_id",
@@ -56,10 +63,7 @@ class ReportError(LookupError):
 
 def split_metric(key: str) -> tuple[str, str, str, str] | None:
     """'consistent_50s/fvd' -> ('consistent_50s', 'consistent', '50s', 'fvd'); None if not a score."""
-    m = TRACK_METRIC.match(key)
-    if m is None:
-        return None
-    return m["track"], m["suite"], m["length"], m["metric"]
+    return split_score_key(key)
 
 
 def track_sort_key(track: str) -> tuple:
@@ -186,7 +190,7 @@ def _run_row(run: Run) -> dict:
         "preset": tags.get("preset"),
         "git_commit": tags.get("git_commit"),
         "start_time": pd.to_datetime(run.info.start_time, unit="ms") if run.info.start_time else pd.NaT,
-        "seconds_per_clip": _float_param(run, "seconds_per_clip"),
+        "seconds_per_clip": _float_param(run, SECONDS_PER_CLIP),
         "backends": {k[len(BACKEND_PREFIX) :]: v for k, v in tags.items() if k.startswith(BACKEND_PREFIX)},
     }
 
@@ -277,17 +281,22 @@ def load_trials(
 ) -> pd.DataFrame:
     """One row per Optuna trial of a sweep (the children of the latest `role=sweep` run).
 
-    Columns: run_id, trial (Int64), status, pruned (bool), pruned_step (Int64), the `erft.p_*` params
-    as floats, objective (NaN when not logged), backends, the last `probe/<metric>` values, then the
-    final scores. The parent run's tag `direction` (maximize/minimize), when present, is kept in
-    `df.attrs["direction"]`.
+    Columns: run_id, trial (Int64), status, pruned (bool), pruned_step (Int64), the searched params
+    as floats (the parent's `sweep.searched` tag; `erft.p_*` for sweeps logged before it), objective
+    (NaN when not logged), backends, the last `probe/<metric>` values, then the final scores. The
+    parent run's tags `direction` (maximize/minimize) and the searched keys are kept in
+    `df.attrs["direction"]` and `df.attrs["searched"]`.
     """
     _, parent, kids = load_children(sweep, tracking_uri, parent_run_id, parent_role="sweep")
+    searched_tag = parent.data.tags.get(SEARCHED_TAG) if parent else None
+    searched = [k for k in (searched_tag or "").split(",") if k]
+
+    def is_searched(key: str) -> bool:
+        return key in searched if searched_tag is not None else key.startswith(SWEEP_PARAM_PREFIX)
+
     rows = []
     for run in kids:
-        params = {
-            k: _float_param(run, k) for k in sorted(run.data.params) if k.startswith(SWEEP_PARAM_PREFIX)
-        }
+        params = {k: _float_param(run, k) for k in sorted(run.data.params) if is_searched(k)}
         row = {
             "run_id": run.info.run_id,
             "trial": _int_tag(run, "trial"),
@@ -295,7 +304,7 @@ def load_trials(
             "pruned": run.data.tags.get("pruned") == "true",
             "pruned_step": _int_tag(run, "pruned_step"),
             **params,
-            "objective": run.data.metrics.get("objective", float("nan")),
+            "objective": run.data.metrics.get(OBJECTIVE, float("nan")),
             "backends": {
                 k[len(BACKEND_PREFIX) :]: v for k, v in run.data.tags.items() if k.startswith(BACKEND_PREFIX)
             },
@@ -311,12 +320,17 @@ def load_trials(
         sweep=sweep,
         parent_run_id=parent.info.run_id if parent else parent_run_id,
         direction=(parent.data.tags.get("direction") if parent else None),
+        searched=searched if searched_tag is not None else None,
     )
     return df
 
 
 def sweep_params(trials: pd.DataFrame) -> list[str]:
-    """The probability params present in a trials frame, in the order p_vid, p_noi, p_img, p_clean, rest."""
+    """The searched params present in a trials frame: in the sweep's own order when its parent says
+    what it searched, else the probabilities in the order p_vid, p_noi, p_img, p_clean, rest."""
+    searched = trials.attrs.get("searched")
+    if searched is not None:
+        return [k for k in searched if k in trials.columns]
     order = ["erft.p_vid", "erft.p_noi", "erft.p_img", "erft.p_clean"]
     present = [c for c in trials.columns if c.startswith(SWEEP_PARAM_PREFIX)]
     return [c for c in order if c in present] + sorted(c for c in present if c not in order)

@@ -15,45 +15,17 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from benchmarks.metrics.specs import SPECS, MetricSpec
 from reports import published
 from reports.runs import FINISHED, split_metric, track_sort_key
 
 LAYOUTS = ("auto", "vbench", "ablation")
 
 
-@dataclass(frozen=True)
-class MetricInfo:
-    name: str
-    label: str
-    scale: float = 1.0  # display value = logged value * scale
-    higher_is_better: bool | None = True  # None: no "best" marking
-    decimals: int = 2
-
-
-METRICS: dict[str, MetricInfo] = {
-    m.name: m
-    for m in (
-        MetricInfo("subject_consistency", "Sub. Cons", 100.0),
-        MetricInfo("background_consistency", "Back. Cons", 100.0),
-        MetricInfo("aesthetic_quality", "Aest", 100.0),
-        MetricInfo("imaging_quality", "Img", 100.0),
-        MetricInfo("dynamic_degree", "Dyn. Deg", 100.0),
-        MetricInfo("motion_smoothness", "Motion Sm.", 100.0),
-        # VBench-I2V dimensions share VBench's 0-1 scale, so they are shown in percent too
-        MetricInfo("i2v_subject", "I2V Sub.", 100.0),
-        MetricInfo("i2v_background", "I2V Back.", 100.0),
-        MetricInfo("fvd", "FVD", 1.0, False, 1),
-        MetricInfo("psnr", "PSNR (dB)", 1.0, True, 2),
-        MetricInfo("ssim", "SSIM", 1.0, True, 3),
-        MetricInfo("sync_c", "Sync-C", 1.0, True, 2),
-        MetricInfo("sync_d", "Sync-D", 1.0, False, 2),
-    )
-}
-
-
-def metric_info(name: str) -> MetricInfo:
-    """Display facts of a metric; unknown metrics are shown raw, 4 decimals, without a best mark."""
-    return METRICS.get(name) or MetricInfo(name, name, 1.0, None, 4)
+def metric_info(name: str) -> MetricSpec:
+    """Display facts of a metric (label, scale, decimals, direction: its row in the metric table,
+    benchmarks/metrics/specs.py); unknown metrics are shown raw, 4 decimals, without a best mark."""
+    return SPECS.get(name) or MetricSpec(name, "", name, 1.0, None, 4)
 
 
 @dataclass
@@ -78,7 +50,7 @@ class Table:
     title: str
     track: str
     layout: str  # "vbench" | "ablation" | "other"
-    columns: list[MetricInfo]
+    columns: list[MetricSpec]
     rows: list[Row]
     footnotes: list[str] = field(default_factory=list)
 
@@ -120,7 +92,7 @@ def summarize(runs: pd.DataFrame, declared: list[str] | None = None) -> pd.DataF
     rows = []
     order = arm_order(runs, declared)
     cols = [c for c in runs.columns if split_metric(c)]
-    rank = {m: i for i, m in enumerate(METRICS)}
+    rank = {m: i for i, m in enumerate(SPECS)}
     cols.sort(key=lambda c: (track_sort_key(split_metric(c)[0]), rank.get(split_metric(c)[3], len(rank)), c))
     for col in cols:
         track, suite, length, metric = split_metric(col)
@@ -154,11 +126,11 @@ def is_ablation(experiment: str | None, arms: list[str]) -> bool:
 
 
 def _metric_order(metrics: list[str]) -> list[str]:
-    known = [m for m in METRICS if m in metrics]
-    return known + sorted(m for m in metrics if m not in METRICS)
+    known = [m for m in SPECS if m in metrics]
+    return known + sorted(m for m in metrics if m not in SPECS)
 
 
-def _mark_best(rows: list[Row], columns: list[MetricInfo]) -> None:
+def _mark_best(rows: list[Row], columns: list[MetricSpec]) -> None:
     for info in columns:
         if info.higher_is_better is None:
             continue
@@ -172,7 +144,7 @@ def _mark_best(rows: list[Row], columns: list[MetricInfo]) -> None:
                 r.cells[info.name].best = True
 
 
-def _backend_note(summary: pd.DataFrame, columns: list[MetricInfo]) -> str:
+def _backend_note(summary: pd.DataFrame, columns: list[MetricSpec]) -> str:
     """Which backend produced each column; per arm where the arms differ."""
     groups: dict[str, list[str]] = {}
     for info in columns:
@@ -193,7 +165,7 @@ def _backend_note(summary: pd.DataFrame, columns: list[MetricInfo]) -> str:
     return note
 
 
-def _published_rows(table: published.PublishedTable, columns: list[MetricInfo]) -> list[Row]:
+def _published_rows(table: published.PublishedTable, columns: list[MetricSpec]) -> list[Row]:
     names = {c.name for c in columns}
     rows = []
     for prow in table.rows:
@@ -287,7 +259,7 @@ def build_tables(
 DASH = "–"
 
 
-def format_cell(cell: Cell | None, info: MetricInfo, row_n: int | None, pm: str = "±") -> str:
+def format_cell(cell: Cell | None, info: MetricSpec, row_n: int | None, pm: str = "±") -> str:
     """'87.03 ± 0.12', '87.03' for one seed, '87.03 ± 0.12 (n=2)' when fewer seeds than the row's n."""
     if cell is None or not math.isfinite(cell.mean):
         return DASH
@@ -299,7 +271,7 @@ def format_cell(cell: Cell | None, info: MetricInfo, row_n: int | None, pm: str 
     return text
 
 
-def _arrow(info: MetricInfo, up: str, down: str) -> str:
+def _arrow(info: MetricSpec, up: str, down: str) -> str:
     return {True: f" {up}", False: f" {down}", None: ""}[info.higher_is_better]
 
 

@@ -1,5 +1,11 @@
 """The Wan 2.1 image-to-video backbone, through diffusers' own classes.
 
+`load_backbone(model_cfg, device=...)` is the one way to get a backbone from a config: it builds or
+loads the preset's components (the table in svi/presets.py), decides the precision once
+(`resolve_dtype`), places everything on the device and sets the attention kernel. Training
+(svi.train), generation (`LongVideoGenerator.from_config`) and the harness all call it, so a model is
+trained and evaluated with the same dtype and attention; `Backbone.settings()` records them.
+
 Three presets share every code path:
 - `tiny`: random initialisation of the same classes at a few thousand parameters, built in code
   (no download), for tests and CPU smoke runs.
@@ -10,7 +16,8 @@ Three presets share every code path:
   in the Wan-AI/Wan2.1-I2V-14B-480P-Diffusers repository.
 
 `Backbone` bundles the components and the frozen encoders' helpers the trainer and generator need:
-text -> umT5 context, image -> CLIP feature, pixels <-> normalised VAE latents.
+text -> umT5 context, image -> CLIP feature, pixels <-> normalised VAE latents. `build_small`,
+`build_tiny`, `build_toy`, `load_wan_i2v` and `save_backbone` are the lower-level pieces.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
@@ -29,38 +37,30 @@ from transformers import (
     UMT5EncoderModel,
 )
 
-PRESETS = ("tiny", "toy", "wan2.1-i2v-14b")
-WEIGHTS_ENV = "SVI_WEIGHTS"
-# The committed toy base model (a diffusers-format Wan I2V folder, written by svi.pretrain).
-TOY_WEIGHTS = Path(__file__).parent / "weights" / "toy"
+# The preset table and the weights-folder helpers live in svi/presets.py (torch-free); re-exported here.
+from svi.presets import (  # noqa: F401
+    PRESETS,
+    REQUIRED_FILES,
+    TINY,
+    TOY,
+    TOY_WEIGHTS,
+    WAN_I2V_REPO,
+    WEIGHTS_ENV,
+    SmallArch,
+    WeightsNotFoundError,
+    check_weights_folder,
+    get_preset,
+    preset_weights,
+    resolve_weights,
+)
+
+if TYPE_CHECKING:
+    from svi.config import ModelConfig
 
 try:  # transformers >= 5: the PIL processor is the one that works without torchvision
     from transformers import CLIPImageProcessorPil as CLIPImageProcessor
 except ImportError:  # pragma: no cover - older transformers
     from transformers import CLIPImageProcessor
-WAN_I2V_REPO = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
-
-# What a diffusers-format Wan I2V folder must hold: (sub-folder, files of which at least one must exist).
-REQUIRED_FILES: dict[str, tuple[str, ...]] = {
-    "transformer": ("config.json",),
-    "transformer/*": (
-        "diffusion_pytorch_model.safetensors",
-        "diffusion_pytorch_model.safetensors.index.json",
-    ),
-    "vae": ("config.json",),
-    "vae/*": ("diffusion_pytorch_model.safetensors",),
-    "text_encoder": ("config.json",),
-    "text_encoder/*": ("model.safetensors", "model.safetensors.index.json"),
-    "tokenizer": ("tokenizer_config.json",),
-    "tokenizer/*": ("tokenizer.json", "spiece.model"),
-    "image_encoder": ("config.json",),
-    "image_encoder/*": ("model.safetensors",),
-    "image_processor": ("preprocessor_config.json",),
-}
-
-
-class WeightsNotFoundError(FileNotFoundError):
-    pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,12 +103,27 @@ class Backbone:
     image_processor: CLIPImageProcessor | None = None
     max_text_tokens: int = 512
     preset: str = "tiny"
+    # How it runs (set by load_backbone and LongVideoGenerator.from_config; the defaults are what the
+    # lower-level builders give): the transformer's compute dtype, the attention kernel, and the scale
+    # of a loaded LoRA (None: no LoRA loaded; a LoRA being trained is not "loaded").
+    dtype: torch.dtype = torch.float32
+    attention: str = "sdpa"
+    lora_scale: float | None = None
 
     def __post_init__(self) -> None:
         # Frozen encoders are always in eval mode: umT5 has dropout, which would make the text
         # context (and so every sample) random.
         for m in self.frozen_modules():
             m.eval().requires_grad_(False)
+
+    def settings(self) -> dict:
+        """What decides its numbers besides the weights, as JSON (in video sidecars, backbone.json)."""
+        return {
+            "preset": self.preset,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "attention": self.attention,
+            "lora_scale": self.lora_scale,
+        }
 
     @property
     def temporal_ratio(self) -> int:
@@ -136,7 +151,8 @@ class Backbone:
         return [m for m in mods if m is not None]
 
     def to(self, device: torch.device | str, encoder_dtype: torch.dtype = torch.float32) -> Backbone:
-        """Move everything to `device`; frozen encoders in `encoder_dtype` and in eval mode."""
+        """Move everything to `device`; frozen encoders in `encoder_dtype` and in eval mode. (For
+        backbones from the lower-level builders: `load_backbone` places its components itself.)"""
         self.transformer.to(device)
         for m in self.frozen_modules():
             m.to(device).eval().requires_grad_(False)
@@ -199,44 +215,7 @@ class Backbone:
 
 
 # ---------------------------------------------------------------------------------------------
-# Presets
-
-
-@dataclass(frozen=True)
-class SmallArch:
-    """Sizes of a small random-initialised Wan I2V backbone (the classes and wiring are the 14B model's)."""
-
-    heads: int  # DiT attention heads
-    head_dim: int
-    ffn_dim: int
-    layers: int  # DiT blocks
-    image_kv_dim: int  # added_kv_proj_dim: the CLIP image tokens' key/value width
-    rope_len: int
-    vae_base: int
-    vae_mult: tuple[int, ...]
-    text_dim: int  # umT5 d_model (2 layers, 4 heads, 259 byte ids)
-    text_kv: int
-    text_ffn: int
-    text_buckets: int
-    clip_dim: int  # CLIP vision width (2 layers, 4 heads, 8 px patches)
-    clip_ffn: int
-    image_size: int
-    max_text_tokens: int
-
-
-# tiny: a few thousand parameters, for tests; a 9 x 32 x 32 clip gives latents [16, 3, 4, 4].
-TINY = SmallArch(
-    heads=2, head_dim=12, ffn_dim=32, layers=2, image_kv_dim=24, rope_len=32, vae_base=3,
-    vae_mult=(1, 1, 1, 1), text_dim=32, text_kv=8, text_ffn=64, text_buckets=8, clip_dim=32,
-    clip_ffn=64, image_size=32, max_text_tokens=64,
-)  # fmt: skip
-# toy: 64 x 64 clips of 17 frames (latents [16, 5, 8, 8], 80 tokens after 2 x 2 patches), a 6-block DiT
-# of width 128; what `svi.pretrain` starts from.
-TOY = SmallArch(
-    heads=4, head_dim=32, ffn_dim=512, layers=6, image_kv_dim=128, rope_len=64, vae_base=16,
-    vae_mult=(1, 2, 2, 2), text_dim=64, text_kv=16, text_ffn=128, text_buckets=16, clip_dim=64,
-    clip_ffn=128, image_size=64, max_text_tokens=160,
-)  # fmt: skip
+# Building and loading
 
 
 def build_small(arch: SmallArch, preset: str, seed: int = 0, with_image_encoder: bool = True) -> Backbone:
@@ -335,102 +314,52 @@ def save_backbone(bb: Backbone, folder: str | os.PathLike) -> Path:
     return folder
 
 
-def resolve_weights(weights: str | os.PathLike | None) -> Path:
-    """The weights folder from the argument or SVI_WEIGHTS, or an error saying how to provide it."""
-    folder = weights or os.environ.get(WEIGHTS_ENV)
-    if not folder:
-        raise WeightsNotFoundError(
-            "The wan2.1-i2v-14b preset needs a local weights folder: pass --weights DIR (model.weights in "
-            f"a config) or set {WEIGHTS_ENV}=DIR.\n" + _how_to_download("DIR")
-        )
-    return Path(folder).expanduser()
-
-
-def _how_to_download(folder: str) -> str:
-    return (
-        "On a machine with internet, fetch the diffusers-format weights with\n"
-        f"    hf download {WAN_I2V_REPO} --local-dir {folder}\n"
-        "(or `huggingface-cli download ...` with older huggingface_hub) and copy the folder here."
-    )
-
-
-def preset_weights(preset: str, weights: str | os.PathLike | None) -> Path | None:
-    """The folder a preset loads: None for tiny (built in code); model.weights or the committed
-    svi/weights/toy for toy; model.weights or SVI_WEIGHTS for wan2.1-i2v-14b (else an error saying how)."""
-    if preset == "tiny":
-        return None
-    if preset == "toy":
-        return Path(weights).expanduser() if weights else TOY_WEIGHTS
-    return resolve_weights(weights)
-
-
-def check_weights_folder(folder: Path, preset: str = "wan2.1-i2v-14b") -> None:
-    """Raise WeightsNotFoundError listing every expected file that is missing."""
-    missing = []
-    if not folder.is_dir():
-        missing = [f"{sub.rstrip('/*')}/{' or '.join(names)}" for sub, names in REQUIRED_FILES.items()]
-    else:
-        for sub, names in REQUIRED_FILES.items():
-            d = folder / sub.rstrip("/*")
-            if not any((d / n).is_file() for n in names):
-                missing.append(f"{d.relative_to(folder)}/{' or '.join(names)}")
-    if missing:
-        head = f"{folder} does not exist" if not folder.is_dir() else f"{folder} is incomplete"
-        expected = "\n".join(f"    {m}" for m in missing)
-        if preset == "toy":
-            what, how = (
-                "toy base model",
-                (
-                    "The committed one lives in svi/weights/toy; `harness run pretrain_toy` trains a new one "
-                    "(its output folder then goes to model.weights)."
-                ),
-            )
-        else:
-            what, how = "Wan 2.1 I2V weights", _how_to_download(str(folder))
-        raise WeightsNotFoundError(f"{what} not found: {head}. Missing:\n{expected}\n{how}")
-
-
 def load_wan_i2v(
     folder: Path,
     dtype: torch.dtype = torch.bfloat16,
     max_text_tokens: int = 512,
     preset: str = "wan2.1-i2v-14b",
+    encoder_dtype: torch.dtype | None = None,
 ) -> Backbone:
-    """Load the components from a local diffusers-format folder (never from a hub)."""
+    """Load the components from a local diffusers-format folder (never from a hub), on CPU: the
+    transformer in `dtype`, umT5 and CLIP in `encoder_dtype` (default `dtype`), the VAE in fp32."""
     from transformers import AutoTokenizer
 
     check_weights_folder(folder, preset)
+    enc = dtype if encoder_dtype is None else encoder_dtype
     kw = {"local_files_only": True}
     return Backbone(
         transformer=WanTransformer3DModel.from_pretrained(folder / "transformer", torch_dtype=dtype, **kw),
         vae=AutoencoderKLWan.from_pretrained(folder / "vae", torch_dtype=torch.float32, **kw),
-        text_encoder=UMT5EncoderModel.from_pretrained(folder / "text_encoder", torch_dtype=dtype, **kw),
+        text_encoder=UMT5EncoderModel.from_pretrained(folder / "text_encoder", torch_dtype=enc, **kw),
         tokenizer=AutoTokenizer.from_pretrained(folder / "tokenizer", **kw),
-        image_encoder=CLIPVisionModel.from_pretrained(folder / "image_encoder", torch_dtype=dtype, **kw),
+        image_encoder=CLIPVisionModel.from_pretrained(folder / "image_encoder", torch_dtype=enc, **kw),
         image_processor=CLIPImageProcessor.from_pretrained(folder / "image_processor", **kw),
         max_text_tokens=max_text_tokens,
         preset=preset,
+        dtype=dtype,
     )
 
 
-def load_backbone(
-    preset: str = "tiny",
-    weights: str | os.PathLike | None = None,
-    *,
-    dtype: torch.dtype = torch.float32,
-    max_text_tokens: int = 512,
-    attention: str = "sdpa",
-    seed: int = 0,
-) -> Backbone:
-    """Build or load a preset's components (on CPU; call `.to(device)` after)."""
-    if preset == "tiny":
-        bb = build_tiny(seed=seed)
-    elif preset in ("toy", "wan2.1-i2v-14b"):
-        bb = load_wan_i2v(
-            preset_weights(preset, weights), dtype=dtype, max_text_tokens=max_text_tokens, preset=preset
-        )
-    else:
-        raise ValueError(f"unknown model preset {preset!r}; choose one of {', '.join(PRESETS)}")
+# ---------------------------------------------------------------------------------------------
+# The one entry point: a backbone from the config's `model` section
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def resolve_dtype(precision: str, device: torch.device | str) -> torch.dtype:
+    """The transformer's compute dtype for `model.precision` on `device`: auto is bf16 on CUDA and
+    fp32 elsewhere (CPU bf16 matmuls are slow and change results); fp32 / bf16 are taken as given."""
+    if precision == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    try:
+        return PRECISIONS[precision]
+    except KeyError:
+        raise ValueError(f"unknown precision {precision!r}; use auto, {' or '.join(PRECISIONS)}") from None
+
+
+def set_attention(bb: Backbone, attention: str) -> None:
+    """Select the transformer's attention kernel: `sdpa` (torch's, the default) or `flash` (flash-attn)."""
     if attention == "flash":
         try:
             import flash_attn  # noqa: F401
@@ -440,4 +369,38 @@ def load_backbone(
                 "or use model.attention=sdpa (the default)."
             ) from None
         bb.transformer.set_attention_backend("flash")
+    elif attention != "sdpa":
+        raise ValueError(f"unknown attention {attention!r}; use sdpa or flash")
+    bb.attention = attention
+
+
+def load_backbone(model_cfg: ModelConfig, *, device: torch.device | str = "cpu", seed: int = 0) -> Backbone:
+    """Build (tiny: seeded random init) or load (toy, wan2.1-i2v-14b: from the weights folder) the
+    preset's components, in the precision `model_cfg.precision` gives on `device`, moved there, with
+    `model_cfg.attention` set. Dtypes: the transformer in `resolve_dtype(...)`; umT5 and CLIP in the
+    same on CUDA and in fp32 elsewhere; the VAE always in fp32. Frozen parts are in eval mode; the
+    transformer's train/eval mode is the caller's to set."""
+    device = torch.device(device)
+    preset = get_preset(model_cfg.preset)
+    dtype = resolve_dtype(model_cfg.precision, device)
+    encoder_dtype = dtype if device.type == "cuda" else torch.float32
+    if preset.weights == "code":
+        bb = build_small(preset.arch, preset.name, seed=seed)
+        bb.max_text_tokens = min(model_cfg.max_text_tokens, preset.arch.max_text_tokens)
+    else:
+        folder = preset_weights(preset.name, model_cfg.weights)
+        bb = load_wan_i2v(
+            folder,
+            dtype=dtype,
+            max_text_tokens=model_cfg.max_text_tokens,
+            preset=preset.name,
+            encoder_dtype=encoder_dtype,
+        )
+    bb.transformer.to(device=device, dtype=dtype)
+    bb.vae.to(device=device, dtype=torch.float32)
+    for m in (bb.text_encoder, bb.image_encoder):
+        if m is not None:
+            m.to(device=device, dtype=encoder_dtype)
+    bb.dtype = dtype
+    set_attention(bb, model_cfg.attention)
     return bb

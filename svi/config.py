@@ -15,16 +15,24 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from svi.presets import DEFAULT_PRESET, PRESETS, PresetName
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class ModelConfig(Section):
-    preset: Literal["tiny", "toy", "wan2.1-i2v-14b"] = "tiny"
+    """The backbone: which preset (svi/presets.py), its weights, precision and attention kernel.
+    `svi.backbone.load_backbone` builds it from this section alone."""
+
+    preset: PresetName = DEFAULT_PRESET
     # Local diffusers-format folder: required for wan2.1-i2v-14b (or SVI_WEIGHTS); for toy, a
     # pretrained folder other than the committed svi/weights/toy.
     weights: str | None = None
+    # The transformer's compute dtype, for training and generation alike. auto: bf16 on CUDA, fp32 on
+    # CPU. The frozen umT5 / CLIP encoders follow it on CUDA (fp32 on CPU); the VAE is always fp32.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     attention: Literal["sdpa", "flash"] = "sdpa"
     gradient_checkpointing: bool = False
     # Max umT5 tokens; Wan uses 512. The tiny preset clips this to its own limit.
@@ -112,7 +120,6 @@ class TrainConfig(Section):
     micro_batch: int = Field(1, ge=1)
     grad_accum: int = Field(1, ge=1)
     zero_stage: Literal[0, 1, 2] = 2
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     checkpoint_every: int = Field(100, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
     resume: bool = True
@@ -160,9 +167,17 @@ class GenerateConfig(Section):
     def _multiple_of_16(cls, v: int) -> int:
         return DataConfig._multiple_of_16(v)
 
+    def lead_frames(self, temporal_ratio: int = 4) -> int:
+        """Frames at the start of a later clip that restate what the previous clip already showed:
+        the K motion frames (pixel chaining), or the anchor frame and the carried latents' frames
+        (latent chaining: 1 + temporal_ratio * M). `temporal_ratio` is the VAE's (Wan: 4)."""
+        if self.chaining == "pixel":
+            return self.motion_frames
+        return 1 + temporal_ratio * self.motion_latents
+
     @model_validator(mode="after")
     def _overlap_fits(self) -> GenerateConfig:
-        lead = self.motion_frames if self.chaining == "pixel" else 1 + 4 * self.motion_latents
+        lead = self.lead_frames()
         if lead >= self.num_frames:
             raise ValueError(
                 f"a {self.num_frames}-frame clip leaves no new frame after {lead} condition frames"
@@ -182,33 +197,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "data": {"cond_frames": 5, "padding": "zeros"},
         "generate": {"motion_frames": 5, "padding": "zeros"},
     },
-}
-
-
-# Defaults that follow from the model preset (the clip size a model is built for), under the
-# variant's and the file's values.
-PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "tiny": {
-        "data": {"num_frames": 9, "height": 32, "width": 32},
-        "generate": {"num_frames": 9, "height": 32, "width": 32, "steps": 10},
-    },
-    # The toy world's clips: 17 frames (5 latent frames) of 64 x 64 at 8 fps, so one clip adds 2 s and
-    # a 50 s video is 25 clips. Shift 3 (pretraining's) suits the small latents better than Wan's 5.
-    # No CFG: the toy base model is not trained with dropped prompts, so it has no unconditional mode.
-    "toy": {
-        "data": {"num_frames": 17, "height": 64, "width": 64},
-        "train": {"timestep_shift": 3.0},
-        "generate": {
-            "num_frames": 17,
-            "height": 64,
-            "width": 64,
-            "fps": 8,
-            "steps": 20,
-            "shift": 3.0,
-            "guidance_scale": 1.0,
-        },
-    },
-    "wan2.1-i2v-14b": {},
 }
 
 
@@ -238,6 +226,31 @@ def deep_merge(base: dict, diff: dict) -> dict:
     return out
 
 
+def parse_length(text: str | float) -> float:
+    """'50s' / '250s' / '12.5s' / 50 -> seconds (a video length, a scoring window)."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    t = text.strip().lower()
+    try:
+        seconds = float(t[:-1] if t.endswith("s") else t)
+    except ValueError:
+        raise ValueError(f"length {text!r} must be seconds such as '50s' or '250s'") from None
+    if seconds <= 0:
+        raise ValueError(f"length must be positive, got {text!r}")
+    return seconds
+
+
+def read_mapping(path: Path) -> dict:
+    """A YAML file whose top level is a mapping, or a ConfigError naming the file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
 def parse_override(text: str) -> dict:
     """`a.b.c=value` -> {"a": {"b": {"c": value}}}; value is parsed as YAML (numbers, lists, null)."""
     if "=" not in text:
@@ -258,12 +271,7 @@ def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
         raise ConfigError(f"{path}: `extends` forms a cycle: {' -> '.join(map(str, _seen + (path,)))}")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    data = read_mapping(path)
     parent = data.pop("extends", None)
     if parent:
         data = deep_merge(read_yaml(path.parent / parent, _seen + (path,)), data)
@@ -284,7 +292,8 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 
 
 def build_config(raw: dict, source: str = "<config>", schema: type[BaseModel] = SVIConfig):
-    """Validate a raw dict, applying the variant's values under the explicit ones."""
+    """Validate a raw dict: the preset's defaults (svi/presets.py) under the variant's values under the
+    explicit ones."""
     if "variant" not in schema.model_fields:  # another schema (e.g. svi.pretrain's): no SVI defaults
         try:
             return schema.model_validate(raw)
@@ -294,9 +303,9 @@ def build_config(raw: dict, source: str = "<config>", schema: type[BaseModel] = 
     if isinstance(variant, str) and variant in VARIANTS:
         raw = deep_merge(VARIANTS[variant], raw)
     model = raw.get("model") or {}
-    preset = model.get("preset", "tiny") if isinstance(model, dict) else None
-    if preset in PRESET_DEFAULTS:
-        raw = deep_merge(PRESET_DEFAULTS[preset], raw)
+    preset = model.get("preset", DEFAULT_PRESET) if isinstance(model, dict) else None
+    if isinstance(preset, str) and preset in PRESETS:  # (an unknown name fails validation below)
+        raw = deep_merge(dict(PRESETS[preset].defaults), raw)
     try:
         return schema.model_validate(raw)
     except ValidationError as e:

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 def _tmp(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
@@ -29,6 +27,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
     """`torch.save(obj, path)`, replacing `path` in one step."""
+    import torch  # here, not at the top: the harness's workspace module uses this file without torch
+
     tmp = _tmp(path)
     torch.save(obj, tmp)
     os.replace(tmp, path)

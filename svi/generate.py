@@ -14,6 +14,10 @@ Frames reach disk as each clip finishes (one mp4 segment per clip, joined at the
 stays flat however long the video is. After every clip the chaining state is saved, and a call
 with the same configuration resumes from the last finished clip and ends identical to an
 uninterrupted run.
+
+`LongVideoGenerator.from_config(cfg, lora, device)` is the one way an entry point (harness run,
+harness generate, sweeps) builds a generator; its sidecar JSON records the backbone's settings
+(preset, dtype, attention, LoRA scale).
 """
 
 from __future__ import annotations
@@ -31,7 +35,11 @@ from tqdm.auto import tqdm
 
 from svi import flow
 from svi.conditioning import build_condition, frame_mask
-from svi.config import GenerateConfig
+from svi.config import (
+    GenerateConfig,
+    SVIConfig,
+    parse_length,  # noqa: F401 - re-exported (callers hold svi.generate)
+)
 from svi.files import atomic_torch_save, atomic_write_text
 from svi.video_io import concat_segments, to_uint8_frames, write_segment
 
@@ -43,8 +51,8 @@ PromptSource = Callable[[int], "str | None"]
 
 
 def lead_frames(cfg: GenerateConfig, temporal_ratio: int = 4) -> int:
-    """Frames at the start of a later clip that restate what the previous clip already showed."""
-    return cfg.motion_frames if cfg.chaining == "pixel" else 1 + temporal_ratio * cfg.motion_latents
+    """Alias of `GenerateConfig.lead_frames` (the one definition), for callers holding a config."""
+    return cfg.lead_frames(temporal_ratio)
 
 
 def total_frames(num_clips: int, clip_frames: int, lead: int) -> int:
@@ -58,20 +66,6 @@ def clips_for_seconds(seconds: float, fps: int, clip_frames: int, lead: int) -> 
     if want <= clip_frames:
         return 1
     return 1 + math.ceil((want - clip_frames) / (clip_frames - lead))
-
-
-def parse_length(text: str | float) -> float:
-    """'50s' / '250s' / '12.5s' / 50 -> seconds."""
-    if isinstance(text, (int, float)):
-        return float(text)
-    t = text.strip().lower()
-    try:
-        seconds = float(t[:-1] if t.endswith("s") else t)
-    except ValueError:
-        raise ValueError(f"length {text!r} must be seconds such as '50s' or '250s'") from None
-    if seconds <= 0:
-        raise ValueError(f"length must be positive, got {text!r}")
-    return seconds
 
 
 def assign_prompts(prompts: Sequence[str], num_clips: int, mode: str = "stream") -> list[str]:
@@ -170,12 +164,34 @@ class VideoResult:
 
 
 class LongVideoGenerator:
-    """Generates long videos with a Wan I2V backbone (optionally with an SVI LoRA)."""
+    """Generates long videos with a Wan I2V backbone (optionally with an SVI LoRA).
+
+    `from_config` is how entry points build one; the constructor takes a backbone already built (the
+    trainer's probes use the live one being trained).
+    """
 
     def __init__(self, backbone, cfg: GenerateConfig, device: torch.device | str = "cpu"):
         self.bb, self.cfg, self.device = backbone, cfg, torch.device(device)
-        self.lead = lead_frames(cfg, backbone.temporal_ratio)
+        self.lead = cfg.lead_frames(backbone.temporal_ratio)
         self.latent_shape = backbone.latent_shape(cfg.num_frames, cfg.height, cfg.width)
+
+    @classmethod
+    def from_config(
+        cls, cfg: SVIConfig, lora: str | Path | None = None, device: torch.device | str = "cpu"
+    ) -> LongVideoGenerator:
+        """The generator of a run: `load_backbone(cfg.model)` on `device` (seeded by train.seed for the
+        random-init preset), the transformer in eval mode, the `lora` file (None: the bare base model)
+        loaded at `cfg.generate.lora_scale`, generating with `cfg.generate`. The caller picks the LoRA
+        (a trained arm's, or cfg.generate.lora): this does not read cfg.generate.lora."""
+        from svi.backbone import load_backbone
+        from svi.lora import load_lora
+
+        bb = load_backbone(cfg.model, device=device, seed=cfg.train.seed)
+        bb.transformer.eval()
+        if lora is not None:
+            load_lora(bb.transformer, lora, scale=cfg.generate.lora_scale)
+            bb.lora_scale = cfg.generate.lora_scale
+        return cls(bb, cfg.generate, device)
 
     # One clip: conditioning -> sampling -> decoding.
     def _condition(
@@ -343,6 +359,7 @@ class LongVideoGenerator:
             "clip_frames": self.cfg.num_frames,
             "lead_frames": self.lead,
             "preset": self.bb.preset,
+            "backbone": self.bb.settings(),
             "generate": self.cfg.model_dump(mode="json"),
             "metadata": metadata or {},
             "clips": clips,

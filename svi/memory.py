@@ -22,13 +22,16 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import torch
 from torch import Tensor
 
-from svi.flow import nearest_index
+from svi.flow import nearest_index, shifted_sigmas
+
+if TYPE_CHECKING:
+    from svi.config import MemoryConfig
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ STATE_VERSION = 1
 # mmap threshold, so it is reused rather than page-faulted in again on every call).
 _CHUNK_ELEMENTS = 1 << 22
 _GIB = float(1 << 30)
+# memory.dtype in a config -> the banks' storage dtype
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def auto_budget_bytes(device: str | torch.device = "cpu") -> int:
@@ -585,6 +590,27 @@ class ReplayMemory:
             seed=2 * self.seed + 1,
             name="clean",
             **bank_kwargs,
+        )
+
+    @classmethod
+    def from_config(
+        cls, mem_cfg: MemoryConfig, latent_shape: Sequence[int], *, shift: float, seed: int
+    ) -> ReplayMemory:
+        """The replay memory of a training run: slots at the shifted inference schedule
+        `shifted_sigmas(mem_cfg.num_slots, shift)` (shift: train.timestep_shift), entries of
+        `latent_shape` [C, F_lat, h, w], the rest from the `memory` section. `seed` is per rank."""
+        return cls(
+            latent_shape,
+            shifted_sigmas(mem_cfg.num_slots, shift),
+            capacity=mem_cfg.capacity,
+            budget_bytes=mem_cfg.budget_bytes,
+            dtype=DTYPES[mem_cfg.dtype],
+            device=mem_cfg.device,
+            replacement=mem_cfg.replacement,
+            search=mem_cfg.search,
+            sketch_dim=mem_cfg.sketch_dim,
+            rerank=mem_cfg.rerank,
+            seed=seed,
         )
 
     @property

@@ -33,8 +33,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness import probes, tracking, workspace
-from harness.experiment import Arm, SuiteSpec, load_experiment
+from harness.experiment import Experiment, SuiteSpec, load_experiment
 from harness.runner import StopArm
+from reports import keys
 from svi.config import ConfigError, format_validation_error
 
 SWEEPS_DIR = Path(__file__).parent
@@ -78,7 +79,9 @@ class Pruner(BaseModel):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, v: str) -> str:
-        if v in probes.NEEDS_REFERENCE:
+        from benchmarks.metrics.specs import ALL
+
+        if v in ALL and probes.needs_reference(v):
             raise ValueError(f"{v} needs a reference video or set; probes have none")
         if v not in probes.usable_metrics():
             raise ValueError(f"unknown metric {v!r}; choose one of {', '.join(probes.usable_metrics())}")
@@ -141,6 +144,11 @@ class Sweep(BaseModel):
     overrides: list[str] = []  # applied to the base experiment (e.g. train.steps=50)
     pruner: Pruner | None = None  # None: no pruning, no probes
 
+    @property
+    def searched(self) -> list[str]:
+        """The dotted configuration keys the sweep varies."""
+        return list(dict.fromkeys([*self.space, *self.grid]))
+
 
 def sweep_names() -> dict[str, str]:
     out = {}
@@ -149,7 +157,10 @@ def sweep_names() -> dict[str, str]:
     return out
 
 
-def load_sweep(name_or_path: str, overrides: list[str] = ()) -> Sweep:
+def load_sweep(name_or_path: str, overrides: list[str] = (), check_inputs: bool = False) -> Sweep:
+    """Read and validate a sweep: its own keys, its base experiment (with `overrides`), the arm, the
+    objective metrics (scored on the trial's tracks) and the pruner. `check_inputs` also checks the
+    files a trial needs (weights, benchmark samples, training clips), as `harness run` does."""
     path = Path(name_or_path)
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         path = SWEEPS_DIR / f"{name_or_path}.yaml"
@@ -167,19 +178,57 @@ def load_sweep(name_or_path: str, overrides: list[str] = ()) -> Sweep:
     sweep.overrides = [*sweep.overrides, *overrides]
     if sweep.sampler == "grid" and not sweep.grid:
         raise ConfigError(f"{path}: sampler grid needs `grid:` values per parameter")
-    exp, _ = load_experiment(sweep.experiment, sweep.overrides)  # validate the base experiment now
+    exp, source = trial_experiment(sweep)  # validates the base experiment now
+    if sweep.arm not in exp.arms:
+        raise ConfigError(
+            f"{path}: experiment {exp.name} has no arm {sweep.arm!r}; its arms: {', '.join(exp.arms)}"
+        )
+    _check_objectives(sweep, exp, path)
     if sweep.pruner is not None and sweep.pruner.enabled:
         if len(sweep.objective) > 1:
             raise ConfigError(
                 f"{path}: pruner.kind {sweep.pruner.kind} with {len(sweep.objective)} objectives: Optuna "
                 "does not prune multi-objective studies; keep one objective or set pruner.kind: none"
             )
-        if sweep.arm in exp.arms and not exp.arms[sweep.arm].train:
+        if not exp.arms[sweep.arm].train:
             raise ConfigError(
                 f"{path}: pruning needs training (its probes are rollouts at training steps), but arm "
                 f"{sweep.arm!r} of {exp.name} has train: false; set pruner.kind: none"
             )
+    if check_inputs:
+        from harness.plan import Plan, arm_plan, check_plan
+
+        unit = arm_plan(exp, source, sweep.arm, sweep.seed, overrides=sweep_defaults(sweep))
+        check_plan(Plan(exp, source, (unit,)))
     return sweep
+
+
+def trial_experiment(sweep: Sweep) -> tuple[Experiment, Path]:
+    """The base experiment as the trials see it: with the sweep's overrides and suites."""
+    exp, source = load_experiment(sweep.experiment, sweep.overrides)
+    if sweep.suites:
+        exp = exp.model_copy(update={"suites": sweep.suites})
+    return exp, source
+
+
+def sweep_defaults(sweep: Sweep) -> dict[str, Any]:
+    """The configuration checked before the sweep starts: the enqueued first trial, if any, else the
+    arm as declared (a sampled value that proves invalid fails its own trial only)."""
+    return dict(sweep.enqueue_defaults or {})
+
+
+def _check_objectives(sweep: Sweep, exp: Experiment, path: Path) -> None:
+    from benchmarks.metrics.specs import expand
+
+    tracks, metrics = exp.tracks, expand(exp.metrics)
+    for o in sweep.objective:
+        parsed = keys.split_score_key(o.metric)
+        if parsed is None or parsed[0] not in tracks or parsed[3] not in metrics:
+            raise ConfigError(
+                f"{path}: objective metric {o.metric!r} is not scored by the trials; choose "
+                f"<track>/<metric> with track one of {', '.join(tracks) or '(no suites)'} and metric one of "
+                f"{', '.join(metrics)}"
+            )
 
 
 def storage_url(sweep: Sweep) -> str:
@@ -215,7 +264,10 @@ def make_study(sweep: Sweep, pruner: optuna.pruners.BasePruner | None = None) ->
     else:
         # Each worker process gets its own seed, or parallel workers would propose the same points.
         sampler = optuna.samplers.TPESampler(seed=sweep.seed + int(os.environ.get(WORKER_ENV, 0)))
-    storage = optuna.storages.RDBStorage(storage_url(sweep), engine_kwargs={"connect_args": {"timeout": 60}})
+    url = storage_url(sweep)
+    # SQLite waits up to a minute for a worker holding the file; other databases take their defaults.
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
     study = optuna.create_study(
         study_name=sweep.name,
         storage=storage,
@@ -240,7 +292,7 @@ class MlflowTrialCallback:
         tracking.set_tags(c, run_id, {"trial": str(trial.number), "trial_state": trial.state.name})
         # (a pruned trial's value is its last intermediate value, not an objective)
         if trial.state == optuna.trial.TrialState.COMPLETE and trial.values:
-            tracking.log_metrics(c, run_id, [("objective", trial.values[0], 0)])
+            tracking.log_metrics(c, run_id, [(keys.OBJECTIVE, trial.values[0], 0)])
 
 
 # -- pruning on probe rollouts -------------------------------------------------------------------
@@ -262,48 +314,13 @@ def probe_metric(sweep: Sweep, exp_backend: str):
         ) from None
 
 
-def probe_sign(metric, sweep: Sweep) -> int:
-    """+1 when a higher metric value is better exactly when the study maximises, else -1."""
-    return 1 if metric.higher_is_better == (sweep.objective[0].direction == "maximize") else -1
-
-
-class ProbeWatcher:
-    """Called while a trial trains: reports each new probe to Optuna and MLflow, prunes when told."""
-
-    def __init__(self, trial: optuna.Trial, pruner: Pruner, metric, sign: int):
-        self.trial, self.pruner, self.metric, self.sign = trial, pruner, metric, sign
-        self.seen: set[int] = set()
-        self.run_id: str | None = None
-        self.key = f"probe/{metric.name}"
-
-    def __call__(self, run_id: str, train_dir: Path) -> None:
-        if run_id != self.run_id:
-            self.run_id = run_id
-            self.trial.set_user_attr("mlflow_run_id", run_id)  # also known if the trial is pruned
-        for step, video in probes.ready_probes(train_dir / "probes"):
-            if step in self.seen:
-                continue
-            self.seen.add(step)
-            value = probes.probe_value(video, self.metric, self.pruner.reduce)
-            tracking.log_metrics(tracking.client(), run_id, [(self.key, value, step)])
-            self.trial.report(self.sign * value, step)
-            if self.trial.should_prune():
-                raise ProbePruned(
-                    f"pruned at training step {step}: {self.key} = {value:.6g} "
-                    f"({self.pruner.reduce} over {self.pruner.clips} clips, {self.pruner.kind} pruner)",
-                    tags={"pruned": "true", "pruned_step": str(step), "pruned_value": f"{value:.6g}"},
-                )
-
-
 def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
     """The Optuna objective; `probe` = (metric, sign) when the sweep prunes on probe rollouts."""
+    from harness.plan import Plan, arm_plan
     from harness.runner import run_arm
 
-    exp, source = load_experiment(sweep.experiment, sweep.overrides)
-    if sweep.suites:
-        exp.suites = sweep.suites
-    if sweep.arm not in exp.arms:
-        raise ConfigError(f"sweep {sweep.name}: experiment {exp.name} has no arm {sweep.arm!r}")
+    exp, source = trial_experiment(sweep)
+    plan = Plan(exp, source, ())
     c = tracking.client()
     exp_id = tracking.ensure_experiment(c, sweep.name)
     probe_overrides: dict[str, Any] = {}
@@ -317,24 +334,27 @@ def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
             params[key] = trial.suggest_float(key, r.low, r.high, log=r.log)
         for key, values in sweep.grid.items():
             params[key] = trial.suggest_categorical(key, values)
-        base_arm = exp.arms[sweep.arm]
-        name = f"trial{trial.number:03d}"
-        overrides = {**base_arm.overrides, **probe_overrides, **params}
-        exp.arms[name] = Arm(train=base_arm.train, role="arm", overrides=overrides)
-        workdir = workspace.home() / "runs" / sweep.name / name
-        watch = ProbeWatcher(trial, sweep.pruner, *probe) if probe is not None else None
-        result = run_arm(
-            c,
-            exp_id,
-            parent_run,
-            exp,
-            source,
-            name,
-            0,
-            tags={"trial": str(trial.number)},
-            workdir=workdir,
-            train_watch=watch,
-        )
+        name, tags = f"trial{trial.number:03d}", {"trial": str(trial.number)}
+        try:
+            unit = arm_plan(
+                exp, source, sweep.arm, 0, overrides={**probe_overrides, **params}, name=name,
+                folder=workspace.home() / "runs" / sweep.name / name, experiment=sweep.name, tags=tags,
+            )  # fmt: skip
+        except ConfigError as e:  # a sampled value the schema refuses: this trial fails, on the record
+            run = tracking.start_child(
+                c, exp_id, parent_run, f"{name}-seed0", {"arm": name, "seed": "0", **tags}
+            )
+            tracking.log_params(c, run, params)
+            tracking.set_tags(c, run, {"error": f"ConfigError: {e}"[:5000]})
+            tracking.finish(c, run, "FAILED")
+            trial.set_user_attr("mlflow_run_id", run)
+            raise
+        watch = None
+        if probe is not None:
+            p = sweep.pruner
+            describe = f"{p.reduce} over {p.clips} clips, {p.kind} pruner"
+            watch = probes.ProbeWatcher(trial, *probe, p.reduce, describe, ProbePruned)
+        result = run_arm(c, exp_id, parent_run, plan, unit, train_watch=watch)
         trial.set_user_attr("mlflow_run_id", result.run_id)
         if result.status != "FINISHED":
             raise RuntimeError(result.error or result.status)
@@ -355,7 +375,7 @@ def pruning(sweep: Sweep) -> tuple[tuple | None, optuna.pruners.BasePruner | Non
         return None, None
     exp, _ = load_experiment(sweep.experiment, sweep.overrides)
     metric = probe_metric(sweep, exp.metrics_backend)
-    sign = probe_sign(metric, sweep)
+    sign = probes.probe_sign(metric, sweep.objective[0].direction)
     return (metric, sign), make_pruner(sweep.pruner, sign)
 
 
@@ -386,7 +406,9 @@ def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: in
     parent = tracking.start_parent(
         c, exp_id, f"{sweep.name} {time.strftime('%Y-%m-%d %H:%M:%S')}", {"role": "sweep"}
     )
-    tracking.set_tags(c, parent, {"role": "sweep", "sweep": sweep.name})
+    tracking.set_tags(
+        c, parent, {"role": "sweep", "sweep": sweep.name, keys.SEARCHED_TAG: ",".join(sweep.searched)}
+    )
     todo = remaining_trials(sweep)  # creates the study (and enqueues the defaults) before workers race
     status = "FINISHED"
     try:

@@ -63,7 +63,6 @@ class AestheticQuality(Metric):
     """VBench aesthetic_quality; the suite value is the plain mean of per-video values."""
 
     name = "aesthetic_quality"
-    higher_is_better = True
 
     def __init__(self, clip: ClipImageEncoder, head: AestheticHead) -> None:
         if clip.feature_dim != head.in_features:

@@ -21,9 +21,12 @@ resizing and normalisation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+
+from benchmarks.metrics.specs import MetricSpec, spec
 
 
 @dataclass
@@ -66,13 +69,35 @@ class Accumulator:
         raise NotImplementedError
 
 
+class _SpecFact:
+    """A metric fact read from the metric's row in the spec table (`specs.py`) by its `name`, on the
+    class and on instances; read-only, so the fact stays stated once."""
+
+    def __init__(self, read: Callable[[MetricSpec], object]) -> None:
+        self.read = read
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, obj, owner=None):
+        return self.read(spec(owner.name if obj is None else obj.name))
+
+    def __set__(self, obj, value) -> None:
+        raise AttributeError(f"{self.attr} is stated in benchmarks/metrics/specs.py, not on the metric")
+
+
 class Metric:
-    """A scoring dimension: makes accumulators and aggregates their results over a suite."""
+    """A scoring dimension: makes accumulators and aggregates their results over a suite.
+
+    Direction and needs come from the metric's row in the spec table (`specs.py`), by `name`.
+    """
 
     name: str = "metric"
-    higher_is_better: bool = True
-    needs_reference_video: bool = False  # PSNR/SSIM: scored against a ground-truth video
-    needs_reference_image: bool = False  # i2v_*: compared with the input image
+    spec = _SpecFact(lambda s: s)
+    higher_is_better = _SpecFact(lambda s: s.higher_is_better)
+    needs_reference_video = _SpecFact(lambda s: s.needs_reference_video)  # PSNR/SSIM: vs a ground truth
+    needs_reference_image = _SpecFact(lambda s: s.needs_input_image)  # i2v_*: vs the input image
+    needs_reference_set = _SpecFact(lambda s: s.needs_reference_set)  # FVD: vs a set of real videos
     backend: str = "reference"  # which feature extractor produced the numbers (weights, random, toy)
 
     def new_video(self, info: VideoInfo) -> Accumulator:

@@ -136,8 +136,6 @@ class _ConsistencyAccumulator(Accumulator):
 class _FeatureMetric(Metric):
     """A metric over per-frame features of one extractor (DINO unless a subclass says otherwise)."""
 
-    higher_is_better = True
-
     def __init__(self, extractor: ImageFeatureExtractor) -> None:
         self.extractor = extractor
         self.backend = extractor.backend
@@ -249,7 +247,7 @@ class _I2VAccumulator(Accumulator):
 
 
 class _I2VMetric(_FeatureMetric):
-    needs_reference_image = True
+    """The frames against the sample's input image (`VideoInfo.reference_image`)."""
 
     def __init__(self, extractor: ImageFeatureExtractor) -> None:
         super().__init__(extractor)

@@ -155,7 +155,6 @@ class _FirstWindowAccumulator(Accumulator):
 
 
 class _FirstWindowMetric(Metric):
-    higher_is_better = False
     backend = BACKEND_DIRECT
 
     def pool(self, frames: torch.Tensor):
@@ -201,7 +200,6 @@ class TruthDistance(PairedMetric):
     """Mean absolute error in [0, 1] against the ground-truth continuation, per window and per video."""
 
     name = "truth_distance"
-    higher_is_better = False
     backend = BACKEND_DIRECT
 
     @staticmethod

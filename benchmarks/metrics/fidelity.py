@@ -152,8 +152,6 @@ class PairedMetric(Metric):
     Subclasses define `per_frame(x, y)` on [N, 3, H, W] float64 images in [0, 1] -> [N].
     """
 
-    needs_reference_video = True
-    higher_is_better = True
     backend = "reference"
 
     @staticmethod

@@ -260,9 +260,6 @@ class FVD(Metric):
     """
 
     name = "fvd"
-    higher_is_better = False
-    needs_reference_video = False  # the reference is a set of videos, not a paired ground truth
-    needs_reference_set = True
 
     def __init__(
         self,

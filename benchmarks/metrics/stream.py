@@ -1,10 +1,11 @@
-"""Scoring videos as streams of frame windows (the runner behind `harness score`).
+"""Scoring videos as streams of frame windows (the loop under `scoring.score_suite`).
 
 A video is read in chunks of consecutive frames (never whole) and every metric's accumulator sees
 each chunk once. Windows end at generated-clip boundaries (`clip`, read from the generator's
-sidecar JSON) or every N seconds (`Ns`); each window closes with a value per metric, which is the
-drift curve along the video. The VBench-Long protocol (`long=True`) instead cuts the video into
-2-second clips scored independently (a fresh accumulator per clip) and averages them per video.
+sidecar JSON), every N seconds (`Ns`) or only at the end (`video`: one window); each window closes
+with a value per metric, which is the drift curve along the video. The VBench-Long protocol
+(`long=True`) instead cuts the video into 2-second clips scored independently (a fresh accumulator
+per clip) and averages them per video.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.metrics.base import Metric, VideoInfo, VideoResult
+from benchmarks.metrics.specs import parse_window  # torch-free, so the CLI checks --window early
 
 log = logging.getLogger(__name__)
 LONG_CLIP_SECONDS = 2.0
@@ -32,25 +34,13 @@ class VideoScores:
     results: dict[str, VideoResult] = field(default_factory=dict)
 
 
-def parse_window(text: str) -> tuple[str, float | None]:
-    """'clip' -> ('clip', None); '2s' / '2.5s' -> ('seconds', 2.0)."""
-    t = text.strip().lower()
-    if t == "clip":
-        return "clip", None
-    try:
-        seconds = float(t[:-1] if t.endswith("s") else t)
-    except ValueError:
-        raise ValueError(f"--window must be 'clip' or seconds such as '2s', got {text!r}") from None
-    if seconds <= 0:
-        raise ValueError(f"--window must be positive, got {text!r}")
-    return "seconds", seconds
-
-
 def window_bounds(
     num_frames: int, fps: float, window: str, sidecar: dict | None = None
 ) -> list[tuple[int, int]]:
     """The [start, end) frame ranges of the windows of a video."""
     kind, seconds = parse_window(window)
+    if kind == "video":
+        return [(0, num_frames)]
     if kind == "clip":
         if not sidecar or not sidecar.get("clips"):
             raise ValueError(
@@ -220,26 +210,7 @@ class SuiteScores:
 
     def rows(self) -> list[dict]:
         """Flat rows: one per window, one per video, one for the suite (column `level`)."""
-        names = list(self.aggregate)
-        rows = []
-        for v in self.videos:
-            for i, (a, b) in enumerate(v.windows):
-                row = {"level": "window", "video": v.video, "window": i, "start_frame": a, "end_frame": b}
-                row.update({k: _window_value(v.results.get(k), i) for k in names})
-                rows.append(row)
-            row = {
-                "level": "video",
-                "video": v.video,
-                "window": None,
-                "start_frame": 0,
-                "end_frame": v.num_frames,
-            }
-            row.update({k: (v.results[k].value if k in v.results else None) for k in names})
-            rows.append(row)
-        row = {"level": "suite", "video": None, "window": None, "start_frame": None, "end_frame": None}
-        row.update(self.aggregate)
-        rows.append(row)
-        return rows
+        return report_rows(self.to_json())
 
     def to_json(self) -> dict:
         return {
@@ -262,8 +233,34 @@ class SuiteScores:
         }
 
 
-def _window_value(result: VideoResult | None, i: int):
-    return result.windows[i] if result is not None and i < len(result.windows) else None
+def report_rows(report: dict) -> list[dict]:
+    """The flat rows of a scores report (`SuiteScores.to_json()`, as in scores.json): one per window,
+    one per video, one for the suite (column `level`), a column per metric."""
+    names = list(report["aggregate"])
+    rows = []
+    for v in report["videos"]:
+        windows = v["window_scores"]
+        for i, (a, b) in enumerate(v["windows"]):
+            row = {"level": "window", "video": v["video"], "window": i, "start_frame": a, "end_frame": b}
+            row.update({k: _window_value(windows.get(k), i) for k in names})
+            rows.append(row)
+        row = {
+            "level": "video",
+            "video": v["video"],
+            "window": None,
+            "start_frame": 0,
+            "end_frame": v["num_frames"],
+        }
+        row.update({k: v["scores"].get(k) for k in names})
+        rows.append(row)
+    row = {"level": "suite", "video": None, "window": None, "start_frame": None, "end_frame": None}
+    row.update(report["aggregate"])
+    rows.append(row)
+    return rows
+
+
+def _window_value(windows: list | None, i: int):
+    return windows[i] if windows is not None and i < len(windows) else None
 
 
 def score_videos(

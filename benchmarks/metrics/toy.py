@@ -38,23 +38,14 @@ from torch import nn
 from benchmarks.metrics.base import Metric
 from benchmarks.metrics.drift import LUMA
 from benchmarks.metrics.extractors import ImageFeatureExtractor
+from benchmarks.metrics.specs import GROUPS
 from benchmarks.metrics.toy_encoder import ToyEncoder, preprocess
 
 BACKEND_ENCODER = "toy-encoder"
 BACKEND_OPENCV = "toy-opencv"
 FARNEBACK = {"winsize": 9, "iterations": 3, "poly_n": 5, "poly_sigma": 1.1}
 COARSEST_SIDE_PX = 16
-NAMES = (
-    "subject_consistency",
-    "background_consistency",
-    "aesthetic_quality",
-    "imaging_quality",
-    "dynamic_degree",
-    "motion_smoothness",
-    "i2v_subject",
-    "i2v_background",
-    "fvd",
-)
+NAMES = (*GROUPS["vbench"], *GROUPS["i2v"], "fvd")  # the dimensions this backend computes
 
 
 # ----------------------------------------------------------------------------------------------

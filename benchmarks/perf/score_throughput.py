@@ -18,15 +18,11 @@ import torch
 
 from benchmarks.metrics import registry
 from benchmarks.metrics.base import VideoInfo
+from benchmarks.metrics.specs import GROUPS
 from benchmarks.perf.report import emit
 
 DIMENSIONS = [
-    "subject_consistency",
-    "background_consistency",
-    "aesthetic_quality",
-    "imaging_quality",
-    "dynamic_degree",
-    "motion_smoothness",
+    *GROUPS["vbench"],
     "i2v_subject",
     "fvd",
     "psnr",

@@ -31,6 +31,7 @@ def test_window_parsing_and_bounds():
     with pytest.raises(ValueError, match="clip"):
         parse_window("often")
     assert window_bounds(40, 16, "1s") == [(0, 16), (16, 32), (32, 40)]
+    assert parse_window("video") == ("video", None) and window_bounds(40, 16, "video") == [(0, 40)]
     side = {"clips": [{"video_frames": [0, 10]}, {"video_frames": [10, 30]}]}
     assert window_bounds(35, 16, "clip", side) == [(0, 10), (10, 30), (30, 35)]
 

@@ -5,6 +5,7 @@ from mlflow.tracking import MlflowClient
 
 from harness.cli import main
 from svi.backbone import load_backbone
+from svi.config import ModelConfig
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,8 @@ def test_pretrain_toy_short_schedule_end_to_end(home, capsys):
     out = capsys.readouterr().out
     model = home / "ws" / "runs" / "pretrain_toy" / "pretrain" / "model"
     assert f"model.weights={model}" in out
-    bb = load_backbone("toy", model)  # the result is a loadable toy preset folder
+    # the result is a loadable toy preset folder
+    bb = load_backbone(ModelConfig(preset="toy", weights=str(model)))
     assert bb.preset == "toy"
 
     c = MlflowClient(f"sqlite:///{home / 'ws' / 'mlflow.db'}")

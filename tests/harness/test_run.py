@@ -24,7 +24,7 @@ config:
 arms:
   base: {train: false, role: baseline}
   full: {}
-  broken: {overrides: {data.root: /nonexistent/clips}}
+  broken: {overrides: {train.lr: 1.0e+30}}   # diverges while it trains: fails at run time
 seeds: [0]
 suites: [{suite: consistent, length: 1s, limit: 1}]
 metrics: subject_consistency
@@ -57,7 +57,7 @@ def test_run_logs_arms_to_mlflow_and_a_rerun_skips_finished_stages(home, capsys)
     assert base.data.tags["role"] == "baseline" and full.data.tags["arm"] == "full"
     assert full.data.params["erft.p_img"] == "0.9" and full.data.params["train.steps"] == "3"
     assert base.info.status == full.info.status == "FINISHED"
-    assert broken.info.status == "FAILED" and "nonexistent" in broken.data.tags["error"]
+    assert broken.info.status == "FAILED" and "loss became" in broken.data.tags["error"]
     # final score, drift curve (step = clip index), training curve, backend label, dataset input
     assert "consistent_1s/subject_consistency" in full.data.metrics
     drift = c.get_metric_history(full.info.run_id, "drift/consistent_1s/subject_consistency")
@@ -138,9 +138,9 @@ def test_a_run_killed_during_training_resumes(home):
     slow = EXPERIMENT.replace(
         "steps: 3, lr: 0.001, checkpoint_every: 3", "steps: 40, lr: 0.001, checkpoint_every: 2"
     )
-    slow = slow.replace("  broken: {overrides: {data.root: /nonexistent/clips}}\n", "").replace(
-        "  base: {train: false, role: baseline}\n", ""
-    )
+    slow = slow.replace(
+        "  broken: {overrides: {train.lr: 1.0e+30}}   # diverges while it trains: fails at run time\n", ""
+    ).replace("  base: {train: false, role: baseline}\n", "")
     (home / "slow.yaml").write_text(slow)
     cmd = [sys.executable, "-m", "harness.cli", "run", str(home / "slow.yaml")]
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -218,3 +218,43 @@ def test_ui_serves_the_workspace_store(home):
                 os.killpg(proc.pid, signal.SIGKILL)  # anything of the server still left
             except ProcessLookupError:
                 pass
+
+
+CONCURRENT = """
+name: together
+config:
+  model: {preset: tiny}
+  generate: {steps: 1}
+arms:
+  base: {train: false, role: baseline}
+seeds: [0]
+suites: [{suite: consistent, length: 1s, limit: 1}]
+metrics: colour_shift
+metrics_backend: random
+"""
+
+
+def test_two_invocations_on_one_workspace_do_not_collide(home):
+    """Started together on a fresh workspace: MLflow's store is created once, and each stage folder
+    has one writer at a time (the second waits), also with --force generate."""
+    (home / "together.yaml").write_text(CONCURRENT)
+    env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+
+    def both(*extra):
+        cmd = [sys.executable, "-m", "harness.cli", "run", str(home / "together.yaml"), *extra]
+        procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for _ in range(2)]  # fmt: skip
+        outs = [p.communicate(timeout=400)[0] for p in procs]
+        for p, out in zip(procs, outs):
+            assert p.returncode == 0, out[-3000:]
+        return outs
+
+    both()
+    outs = both("--force", "generate")
+    video = home / "ws" / "runs" / "together" / "base" / "seed0" / "videos" / "consistent_1s"
+    assert len(list(video.glob("*.mp4"))) == 1 and not list(video.glob("*.parts"))
+    assert any("waiting for" in out for out in outs)  # one of them waited for the other's stage
+    c = MlflowClient(f"sqlite:///{home / 'ws' / 'mlflow.db'}")
+    runs = c.search_runs([c.get_experiment_by_name("together").experiment_id])
+    assert sum(r.data.tags.get("role") == "parent" for r in runs) == 4
+    assert all(r.info.status == "FINISHED" for r in runs)

@@ -80,6 +80,27 @@ def test_load_trials(store):
         load_trials("ablation_eimg", store["uri"])
 
 
+def test_a_sweep_over_other_keys_reports_them(tmp_path):
+    """The sweep's parent run names the keys it searched (here train.lr); the report reads those."""
+    from mlflow.tracking import MlflowClient
+
+    from reports.keys import OBJECTIVE, PARENT_TAG, SEARCHED_TAG
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    c = MlflowClient(uri)
+    exp = c.create_experiment("lr_sweep", artifact_location=(tmp_path / "a").as_uri())
+    parent = c.create_run(exp, tags={"role": "sweep", SEARCHED_TAG: "train.lr,erft.p_img"}).info.run_id
+    for trial, lr in enumerate((1e-4, 3e-4)):
+        run = c.create_run(exp, tags={PARENT_TAG: parent, "trial": str(trial)}).info.run_id
+        for key, value in (("train.lr", lr), ("erft.p_img", 0.9), ("erft.p_vid", 0.9), ("train.steps", 50)):
+            c.log_param(run, key, value)
+        c.log_metric(run, OBJECTIVE, 0.5 + trial)
+        c.set_terminated(run)
+    trials = load_trials("lr_sweep", uri)
+    assert sweep_params(trials) == ["train.lr", "erft.p_img"]  # not erft.p_vid: it was not searched
+    assert sorted(trials["train.lr"].tolist()) == [1e-4, 3e-4]
+
+
 def test_split_metric():
     assert split_metric("consistent_250s/dynamic_degree") == (
         "consistent_250s",

@@ -85,7 +85,7 @@ def test_vbench_layout(variants):
     assert not any(c.best for r in main.published for c in r.cells.values())
     assert _cell(main, "SVI-Shot (published)", "subject_consistency").mean == 98.13
     other = tables[1]
-    assert [c.name for c in other.columns] == ["fvd", "psnr"] and not other.published
+    assert [c.name for c in other.columns] == ["psnr", "fvd"] and not other.published  # the paper's order
     assert _cell(other, "full", "fvd").best and _cell(other, "full", "psnr").best  # fvd: lower is better
     assert _cell(other, "full", "fvd").mean == pytest.approx(310.0)  # not scaled
     assert "FVD, PSNR (dB): random-init" in other.footnotes[0] or "FVD: random-init" in other.footnotes[0]
@@ -115,7 +115,7 @@ def test_ablation_layout(ablation):
     assert [r.label for r in main.published][:2] == ["Wan 2.1 (published)", "w/o E_img (published)"]
     assert _cell(main, "full (published)", "imaging_quality").mean == 71.22
     other = tables[1]
-    assert [c.name for c in other.columns] == ["dynamic_degree", "motion_smoothness", "fvd", "psnr"]
+    assert [c.name for c in other.columns] == ["dynamic_degree", "motion_smoothness", "psnr", "fvd"]
     assert build_tables(ablation, "ablation_eimg", layout="vbench")[0].layout == "vbench"
     with pytest.raises(ValueError, match="unknown layout"):
         build_tables(ablation, layout="wide")
@@ -147,3 +147,21 @@ def test_format_cell_and_escape():
     assert format_cell(None, info, 1) == "–"
     assert latex_escape("no_eimg & 50% #1 {x}") == r"no\_eimg \& 50\% \#1 \{x\}"
     assert metric_info("new_metric").higher_is_better is None  # unknown: shown, never ranked
+
+
+def test_drift_metrics_are_labelled_and_the_lowest_is_best():
+    """Drift metrics come from the metric table: lower is better, so the lowest mean is marked."""
+    import pandas as pd
+
+    drift = ("colour_shift", "sharpness_loss", "truth_distance")
+
+    def run(arm, role, values):
+        scores = {f"consistent_50s/{m}": v for m, v in zip(drift, values)}
+        return {"arm": arm, "seed": 0, "role": role, "status": "FINISHED", "backends": {}, **scores}
+
+    runs = pd.DataFrame([run("base", "baseline", (0.08, 0.30, 0.20)), run("full", "arm", (0.02, 0.05, 0.10))])
+    (table,) = build_tables(runs, "variants")
+    assert [c.name for c in table.columns] == list(drift)
+    assert all(_cell(table, "full", m).best and not _cell(table, "base", m).best for m in drift)
+    md = to_markdown(table)
+    assert "Colour shift ↓" in md and "Truth distance ↓" in md and "**0.0200**" in md

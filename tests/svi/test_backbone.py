@@ -1,10 +1,18 @@
-"""Backbone presets, the weights-folder check, and the I2V conditioning builder."""
+"""Backbone presets, precision, the weights-folder check, and the I2V conditioning builder."""
 
 import pytest
 import torch
 
-from svi.backbone import REQUIRED_FILES, WeightsNotFoundError, build_tiny, check_weights_folder, load_backbone
+from svi.backbone import (
+    REQUIRED_FILES,
+    WeightsNotFoundError,
+    build_tiny,
+    check_weights_folder,
+    load_backbone,
+    resolve_dtype,
+)
 from svi.conditioning import build_condition, condition_video, frame_mask
+from svi.config import ModelConfig
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +45,9 @@ def test_byte_tokenizer_needs_no_vocabulary(tiny):
 def test_missing_weights_folder_lists_files(tmp_path, monkeypatch):
     monkeypatch.delenv("SVI_WEIGHTS", raising=False)
     with pytest.raises(WeightsNotFoundError, match="--weights DIR"):
-        load_backbone("wan2.1-i2v-14b")
+        load_backbone(ModelConfig(preset="wan2.1-i2v-14b"))
     with pytest.raises(WeightsNotFoundError) as e:
-        load_backbone("wan2.1-i2v-14b", tmp_path / "nowhere")
+        load_backbone(ModelConfig(preset="wan2.1-i2v-14b", weights=str(tmp_path / "nowhere")))
     assert "transformer/config.json" in str(e.value) and "hf download" in str(e.value)
 
 
@@ -58,7 +66,61 @@ def test_incomplete_weights_folder_names_what_is_missing(tmp_path):
 
 def test_unknown_preset():
     with pytest.raises(ValueError, match="tiny"):
-        load_backbone("wan9")
+        ModelConfig(preset="wan9")
+    with pytest.raises(ValueError, match="tiny, toy, wan2.1-i2v-14b"):  # a config built without validation
+        load_backbone(ModelConfig.model_construct(preset="wan9", precision="auto"))
+
+
+@pytest.mark.parametrize(
+    "precision, device, expected",
+    [
+        ("auto", "cuda", torch.bfloat16),
+        ("auto", "cuda:1", torch.bfloat16),
+        ("auto", "cpu", torch.float32),
+        ("fp32", "cuda", torch.float32),
+        ("fp32", "cpu", torch.float32),
+        ("bf16", "cpu", torch.bfloat16),
+        ("bf16", "cuda", torch.bfloat16),
+    ],
+)
+def test_resolve_dtype_known_answers(precision, device, expected):
+    assert resolve_dtype(precision, device) == expected
+    assert resolve_dtype(precision, torch.device(device)) == expected
+
+
+def test_resolve_dtype_rejects_unknown_precision():
+    with pytest.raises(ValueError, match="auto, fp32 or bf16"):
+        resolve_dtype("fp16", "cpu")
+
+
+def test_load_backbone_records_dtype_and_attention():
+    bb = load_backbone(ModelConfig(), seed=0)
+    assert bb.dtype == torch.float32 and bb.attention == "sdpa" and bb.lora_scale is None
+    assert bb.settings() == {"preset": "tiny", "dtype": "float32", "attention": "sdpa", "lora_scale": None}
+    # Same seed, same weights as the lower-level builder: load_backbone adds no randomness.
+    ref = build_tiny(seed=0)
+    for a, b in zip(ref.transformer.state_dict().values(), bb.transformer.state_dict().values()):
+        assert torch.equal(a, b)
+    assert bb.max_text_tokens == 64  # the tiny preset clips model.max_text_tokens (512) to its limit
+
+
+def test_bf16_precision_on_cpu_puts_only_the_transformer_in_bf16():
+    bb = load_backbone(ModelConfig(precision="bf16"))
+    assert bb.dtype == torch.bfloat16 and bb.settings()["dtype"] == "bfloat16"
+    assert {p.dtype for p in bb.transformer.parameters()} == {torch.bfloat16}
+    for m in bb.frozen_modules():  # encoders stay fp32 on CPU, the VAE always
+        assert {p.dtype for p in m.parameters()} == {torch.float32}
+
+
+def test_flash_attention_without_flash_attn_says_what_to_do():
+    try:
+        import flash_attn  # noqa: F401
+
+        pytest.skip("flash-attn is installed")
+    except ImportError:
+        pass
+    with pytest.raises(ImportError, match="model.attention=sdpa"):
+        load_backbone(ModelConfig(attention="flash"))
 
 
 def test_frame_mask_packs_like_the_vae():
@@ -128,3 +190,21 @@ def test_encoders_are_deterministic(tiny):
     # umT5 has dropout: the frozen encoders must be in eval mode from construction on.
     assert torch.equal(tiny.encode_text(["a prompt"]), tiny.encode_text(["a prompt"]))
     assert not tiny.text_encoder.training and not tiny.vae.training
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_auto_precision_on_cuda_is_bf16_with_an_fp32_vae():
+    bb = load_backbone(ModelConfig(), device="cuda")
+    assert bb.settings()["dtype"] == "bfloat16"
+    assert {p.dtype for p in bb.transformer.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in bb.text_encoder.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in bb.image_encoder.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in bb.vae.parameters()} == {torch.float32}
+    video = torch.rand(1, 3, 9, 32, 32, device="cuda") * 2 - 1
+    z = bb.encode_video(video)
+    y = build_condition(bb, video[:, :, :1], 9, "reference", video[:, :, 0])
+    ctx, img = bb.encode_text(["a prompt"]), bb.encode_image(video[:, :, 0])
+    x = torch.cat([z, y], 1).to(torch.bfloat16)
+    v = bb.transformer(x, torch.tensor([500.0], device="cuda"), ctx, img, return_dict=False)[0]
+    assert v.shape == z.shape and torch.isfinite(v).all()

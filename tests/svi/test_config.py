@@ -63,3 +63,77 @@ def test_save_round_trip(tmp_path):
     cfg = load_config(None, ["variant=film", "train.steps=7"])
     save_config(cfg, tmp_path / "c.yaml")
     assert load_config(tmp_path / "c.yaml") == cfg
+
+
+def test_model_preset_accepts_exactly_the_table_names():
+    import typing
+
+    from svi.config import ModelConfig
+    from svi.presets import PRESETS
+
+    assert set(typing.get_args(ModelConfig.model_fields["preset"].annotation)) == set(PRESETS)
+    for name in PRESETS:
+        assert ModelConfig(preset=name).preset == name
+    with pytest.raises(ConfigError, match="'tiny', 'toy' or 'wan2.1-i2v-14b'"):
+        load_config(None, ["model.preset=wan9"])
+
+
+def test_preset_defaults_come_from_the_table():
+    from svi.presets import PRESETS
+
+    for name, preset in PRESETS.items():
+        cfg = load_config(None, [f"model.preset={name}"])
+        for section, values in preset.defaults.items():
+            for key, value in values.items():
+                assert getattr(getattr(cfg, section), key) == value, (name, section, key)
+    assert PRESETS["tiny"].defaults["generate"]["num_frames"] == 9
+    assert PRESETS["wan2.1-i2v-14b"].defaults == {}  # Wan's clip size is the schema's default
+    assert load_config(None, ["model.preset=wan2.1-i2v-14b"]).generate.num_frames == 81
+    # The file's values win over the preset's defaults.
+    assert load_config(None, ["model.preset=toy", "generate.steps=3"]).generate.steps == 3
+
+
+def test_presets_table_is_torch_free():
+    import subprocess
+    import sys
+
+    code = "import sys, svi.config, svi.presets; print(any(m in sys.modules for m in ('torch', 'diffusers')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_precision_lives_in_the_model_section():
+    assert load_config().model.precision == "auto"
+    assert load_config(None, ["model.precision=bf16"]).model.precision == "bf16"
+    with pytest.raises(ConfigError, match="train.precision: unknown key"):
+        load_config(None, ["train.precision=bf16"])
+    with pytest.raises(ConfigError, match="model.precision"):
+        load_config(None, ["model.precision=fp16"])
+
+
+@pytest.mark.parametrize(
+    "generate, ratio, lead",
+    [
+        ({"chaining": "pixel", "motion_frames": 1}, 4, 1),
+        ({"chaining": "pixel", "motion_frames": 5}, 4, 5),
+        ({"chaining": "latent", "motion_latents": 1}, 4, 5),  # anchor + 4 frames of one latent
+        ({"chaining": "latent", "motion_latents": 2}, 4, 9),
+        ({"chaining": "latent", "motion_latents": 2}, 2, 5),
+    ],
+)
+def test_lead_frames_known_answers(generate, ratio, lead):
+    from svi.config import GenerateConfig
+    from svi.generate import lead_frames
+
+    g = GenerateConfig(**generate)
+    assert g.lead_frames(ratio) == lead == lead_frames(g, ratio)
+
+
+def test_overlap_validator_uses_lead_frames():
+    # 9-frame clips: latent chaining with 2 carried latents restates 9 frames, leaving none new.
+    with pytest.raises(ConfigError, match="no new frame after 9 condition frames"):
+        load_config(None, ["generate.num_frames=9", "generate.chaining=latent", "generate.motion_latents=2"])
+    cfg = load_config(
+        None, ["generate.num_frames=13", "generate.chaining=latent", "generate.motion_latents=2"]
+    )
+    assert cfg.generate.lead_frames() == 9

@@ -197,3 +197,60 @@ def test_official_lora_changes_the_video_and_no_lora_leaves_it(tmp_path):
         )
         videos[name] = read_frames(res.path).astype(int)
     assert np.abs(videos["base"] - videos["lora"]).max() > 10
+
+
+@pytest.fixture(scope="module")
+def lora_file(tmp_path_factory):
+    """A LoRA on every to_q of the tiny preset (seed 0), with random nonzero weights."""
+    from svi.config import LoraConfig
+    from svi.lora import add_lora, export_lora
+
+    bb = build_tiny(seed=0)
+    add_lora(bb.transformer, LoraConfig(rank=2, alpha=2, target_modules=["to_q"]))
+    g = torch.Generator().manual_seed(1)
+    for name, p in bb.transformer.named_parameters():
+        if ".lora_" in name:
+            p.data = torch.randn(p.shape, generator=g) * 0.2
+    return export_lora(bb.transformer, tmp_path_factory.mktemp("lora") / "adapter.safetensors")
+
+
+def _cfg(**generate):
+    from svi.config import build_config
+
+    return build_config({"generate": {**TINY, **generate}})  # preset tiny, train.seed 0
+
+
+def test_from_config_applies_the_lora_scale(lora_file):
+    x = torch.randn(3, 24, generator=torch.Generator().manual_seed(2))  # to_q input: heads * head_dim
+    out = {}
+    for scale in (None, 1.0, 0.5):
+        gen = LongVideoGenerator.from_config(
+            _cfg(lora_scale=scale or 1.0), None if scale is None else lora_file, "cpu"
+        )
+        assert not gen.bb.transformer.training and gen.bb.lora_scale == scale
+        with torch.no_grad():
+            out[scale] = gen.bb.transformer.blocks[0].attn1.to_q(x)
+    full, half = out[1.0] - out[None], out[0.5] - out[None]
+    assert full.abs().max() > 1e-3
+    torch.testing.assert_close(half, 0.5 * full)
+
+
+def test_from_config_matches_the_hand_built_generator_and_records_the_backbone(tmp_path, lora_file):
+    # What `harness generate` did by hand on CPU before from_config: same frames, bit for bit.
+    from svi.lora import load_lora
+
+    cfg = _cfg(lora_scale=0.5)
+    res = LongVideoGenerator.from_config(cfg, lora_file, "cpu").generate(
+        _image(), fixed_prompts(["a", "b"]), tmp_path / "new.mp4", progress=False
+    )
+    bb = build_tiny(seed=cfg.train.seed)
+    bb.to("cpu")
+    bb.transformer.eval()
+    load_lora(bb.transformer, lora_file, scale=0.5)
+    ref = LongVideoGenerator(bb, cfg.generate).generate(
+        _image(), fixed_prompts(["a", "b"]), tmp_path / "old.mp4", progress=False
+    )
+    assert np.array_equal(read_frames(res.path), read_frames(ref.path))
+    meta = json.loads(res.sidecar.read_text())
+    assert meta["backbone"] == {"preset": "tiny", "dtype": "float32", "attention": "sdpa", "lora_scale": 0.5}
+    assert json.loads(ref.sidecar.read_text())["backbone"]["lora_scale"] is None  # set only by from_config

@@ -420,3 +420,43 @@ def test_gather_banks_every_ranks_errors_on_every_rank(tmp_path, monkeypatch):
     for name in ("noise", "clean"):
         a, b = (getattr(m, name).state_dict() for m in states)
         assert torch.equal(a["data"], b["data"]) and torch.equal(a["rows"], b["rows"])
+
+
+def test_from_config_equals_the_explicit_construction():
+    from svi.config import MemoryConfig
+
+    mem_cfg = MemoryConfig(
+        num_slots=7, capacity=3, replacement="random", search="exact", dtype="fp16", budget_bytes=1 << 20,
+        sketch_dim=16, rerank=2,
+    )  # fmt: skip
+    shape = (16, 3, 4, 4)
+    made = ReplayMemory.from_config(mem_cfg, shape, shift=3.0, seed=11)
+    explicit = ReplayMemory(
+        shape, shifted_sigmas(7, 3.0), capacity=3, budget_bytes=1 << 20, dtype=torch.float16, device="cpu",
+        replacement="random", search="exact", sketch_dim=16, rerank=2, seed=11,
+    )  # fmt: skip
+    assert torch.equal(made.slot_sigmas, explicit.slot_sigmas)
+    assert (made.capacity, made.budget_bytes, made.seed) == (explicit.capacity, explicit.budget_bytes, 11)
+    assert made._bank_kwargs == explicit._bank_kwargs
+    for a, b in [(made.noise, explicit.noise), (made.clean, explicit.clean)]:
+        assert (a.entry_shape, a.num_slots, a.dtype, a.replacement, a.search, a.seed) == (
+            b.entry_shape, b.num_slots, b.dtype, b.replacement, b.search, b.seed
+        )  # fmt: skip
+        assert (a.sketch_dim, a.rerank, a.device) == (b.sketch_dim, b.rerank, b.device)
+    # Same errors in, same memory out (the seeds drive random replacement).
+    g = torch.Generator().manual_seed(0)
+    for i in range(12):
+        e1, e2 = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+        sigma = float(shifted_sigmas(7, 3.0)[i % 7])
+        assert made.bank(sigma, e1, e2) == explicit.bank(sigma, e1, e2)
+    assert _same_state(made.state_dict(), explicit.state_dict())
+
+
+def _same_state(a, b) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b))
+    return a == b

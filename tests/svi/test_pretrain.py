@@ -9,7 +9,7 @@ import torch
 
 from svi import pretrain
 from svi.backbone import TOY_WEIGHTS, build_toy, load_backbone, save_backbone
-from svi.config import build_config
+from svi.config import ModelConfig, build_config
 
 
 def test_lr_schedule_known_values():
@@ -56,7 +56,9 @@ def test_toy_architecture_fits_the_toy_clip():
 def test_save_load_round_trip(tmp_path):
     bb = build_toy(seed=3)
     save_backbone(bb, tmp_path / "toy")
-    back = load_backbone("toy", tmp_path / "toy", max_text_tokens=bb.max_text_tokens)
+    back = load_backbone(
+        ModelConfig(preset="toy", weights=str(tmp_path / "toy"), max_text_tokens=bb.max_text_tokens)
+    )
     for a, b in zip(bb.transformer.state_dict().values(), back.transformer.state_dict().values()):
         assert torch.equal(a, b)
     image = torch.rand(1, 3, 64, 64) * 2 - 1
@@ -66,7 +68,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_missing_toy_folder_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="pretrain_toy"):
-        load_backbone("toy", tmp_path / "nowhere")
+        load_backbone(ModelConfig(preset="toy", weights=str(tmp_path / "nowhere")))
 
 
 def test_committed_toy_model_loads_and_makes_a_clip():
@@ -75,7 +77,7 @@ def test_committed_toy_model_loads_and_makes_a_clip():
     from svi.generate import LongVideoGenerator
 
     cfg = build_config({"model": {"preset": "toy"}, "generate": {"steps": 2}})
-    bb = load_backbone("toy", max_text_tokens=cfg.model.max_text_tokens)
+    bb = load_backbone(cfg.model)
     assert bb.preset == "toy"
     assert len(bb.vae.config.latents_mean) == 16  # measured on toy clips, not Wan's
     gen = LongVideoGenerator(bb, cfg.generate)
@@ -110,7 +112,7 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     }
     cfg = pretrain.PretrainConfig.model_validate(overrides)
     folder = pretrain.pretrain(cfg)
-    bb = load_backbone("toy", folder)
+    bb = load_backbone(ModelConfig(preset="toy", weights=str(folder)))
     assert len(bb.vae.config.latents_std) == 16 and min(bb.vae.config.latents_std) > 0
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3]

@@ -7,8 +7,9 @@ import pytest
 
 from harness import probes
 from harness.cli import main
+from harness.probes import probe_sign
 from svi.config import ConfigError
-from sweeps.runner import Pruner, load_sweep, make_pruner, probe_sign
+from sweeps.runner import Pruner, load_sweep, make_pruner
 
 EXPERIMENT = """
 name: prunecfg
@@ -17,7 +18,7 @@ arms:
   full: {}
   base: {train: false, role: baseline}
 suites: [{suite: consistent, length: 1s, limit: 1}]
-metrics: subject_consistency
+metrics: subject_consistency,colour_shift
 metrics_backend: random
 """
 
@@ -107,12 +108,8 @@ def test_optuna_pruners_and_the_sign_of_reported_values():
     assert isinstance(make_pruner(Pruner(kind="median")), optuna.pruners.MedianPruner)
     assert isinstance(make_pruner(Pruner(kind="percentile", percentile=25)), optuna.pruners.PercentilePruner)
 
-    class S:  # the objective's direction is all probe_sign reads
-        def __init__(self, direction):
-            self.objective = [type("O", (), {"direction": direction})()]
-
-    assert probe_sign(_Metric(True), S("maximize")) == 1 and probe_sign(_Metric(False), S("minimize")) == 1
-    assert probe_sign(_Metric(False), S("maximize")) == -1 and probe_sign(_Metric(True), S("minimize")) == -1
+    assert probe_sign(_Metric(True), "maximize") == 1 and probe_sign(_Metric(False), "minimize") == 1
+    assert probe_sign(_Metric(False), "maximize") == -1 and probe_sign(_Metric(True), "minimize") == -1
     # threshold bounds are in the metric's units: with negated reports they swap and change sign
     p = Pruner(kind="threshold", lower=0.1, upper=0.3)
     same, flipped = make_pruner(p, 1), make_pruner(p, -1)

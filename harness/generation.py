@@ -1,0 +1,106 @@
+"""Generating long videos for the harness: a benchmark suite, or one video from an image.
+
+`harness generate` and `harness run` (its generate stage) both come here; the generator itself is
+always built by `LongVideoGenerator.from_config`, so the backbone's precision, attention and LoRA
+scale are the same whichever command made a video.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from benchmarks import suites
+
+
+def device_for_rank():
+    """This process's device: its local GPU under torchrun / deepspeed, else the CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device("cpu")
+
+
+def suite_samples(
+    bench: Path,
+    suite: str,
+    length: str,
+    *,
+    limit: int | None = None,
+    names: list[str] | None = None,
+    skip_bad: bool = False,
+) -> tuple[list[suites.Sample], dict]:
+    """The samples of a track (bad ones refused, or skipped with skip_bad), and their manifest."""
+    samples, _ = suites.load_samples(suites.suite_folder(bench, suite, length), skip_bad=skip_bad)
+    samples = suites.select(samples, limit=limit, names=names)
+    return samples, suites.manifest(suite, length, samples)
+
+
+def generate_suite_videos(
+    generator,
+    samples: list[suites.Sample],
+    manifest: dict,
+    out: Path,
+    *,
+    model: dict,
+    rank: int = 0,
+    world: int = 1,
+    progress: bool = True,
+) -> list:
+    """This rank's share of the samples into out/<sample>.mp4 (resumable), manifest.json beside them."""
+    out.mkdir(parents=True, exist_ok=True)
+    if rank == 0:
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return suites.generate_suite(
+        generator,
+        samples,
+        suite=manifest["suite"],
+        length=manifest["length"],
+        out_dir=out,
+        digest=manifest["digest"],
+        rank=rank,
+        world=world,
+        model=model,
+        progress=progress,
+    )
+
+
+def generate_one(
+    generator,
+    image: str | Path,
+    prompts_file: str | Path | None,
+    out: Path,
+    *,
+    seconds: float | None,
+    interactive: bool,
+    model: dict,
+):
+    """One video from an image and a prompt stream file (one prompt per clip, the last repeated up
+    to `seconds`), or prompts typed per clip (`interactive`). -> the generator's VideoResult."""
+    from svi.generate import assign_prompts, clips_for_seconds, fixed_prompts, stdin_prompts
+
+    g = generator.cfg
+    picture = suites.load_image(image, g.height, g.width)
+    num_clips = clips_for_seconds(seconds, g.fps, g.num_frames, generator.lead) if seconds else None
+    if interactive:
+        source = stdin_prompts()
+    else:
+        lines = suites.read_prompt_file(Path(prompts_file))
+        num_clips = num_clips or len(lines)
+        source = fixed_prompts(assign_prompts(lines, num_clips, "stream"))
+    target = out if out.suffix == ".mp4" else out / (Path(image).stem + ".mp4")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return generator.generate(
+        picture, source, target, num_clips=num_clips, metadata={"image": str(image), "model": model}
+    )
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,114 @@
+"""Inputs the harness can make itself when none are configured, and the ground truth for scoring.
+
+Without `data.root` an arm trains on clips the harness writes into the workspace: toy-world clips
+for the toy preset, a few synthetic moving-square clips otherwise. Without `benchmark_root` /
+`SVI_BENCHMARK` it writes a benchmark in the svi-benchmark layout: toy-world samples (with their true
+continuations) for the toy preset, synthetic ones otherwise. Each is keyed by what it depends on, so
+it is written once and shared by every arm and run that asks for the same.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness import workspace
+from harness.console import say
+from harness.experiment import Experiment, digest
+from harness.plan import benchmark_folder
+from svi.config import SVIConfig
+
+# ERFT clips of the toy world: fewer than pretraining used, another seed (fine-tuning data is not the
+# base model's pretraining data), twice a clip long so windows start anywhere.
+TOY_TRAIN_CLIPS = 200
+TOY_TRAIN_SEED = 1
+
+
+def training_data(cfg: SVIConfig) -> str:
+    """The configured clip folder, or one the harness writes into the workspace."""
+    if cfg.data.root:
+        return cfg.data.root
+    if cfg.model.preset == "toy":
+        from benchmarks.toyworld.writers import write_training_set
+
+        size = (cfg.data.height, cfg.data.width)
+        frames = 2 * cfg.data.num_frames - 1
+        key = digest(size, frames, TOY_TRAIN_CLIPS, TOY_TRAIN_SEED)
+        root = workspace.home() / "data" / f"toyworld_erft_{key}"
+        say(f"data.root is not set: toy-world training clips in {root}")
+        with workspace.stage_lock(root):
+            write_training_set(root, TOY_TRAIN_CLIPS, num_frames=frames, size=size, seed=TOY_TRAIN_SEED)
+        return str(root)
+    root = workspace.home() / "data" / "synthetic_clips"
+    with workspace.stage_lock(root):
+        if not (root / "moving" / "moving.csv").is_file():
+            from benchmarks.synthetic import write_dataset
+
+            say(f"data.root is not set: writing synthetic training clips to {root}")
+            write_dataset(
+                root, categories=("moving",), videos_per_category=4, num_frames=24, height=64, width=64
+            )
+    return str(root)
+
+
+def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
+    """The configured benchmark, else one written into the workspace. `cfg` is an arm's
+    configuration: the toy storylines change scene on its clip grid (clip length and lead frames)."""
+    configured = benchmark_folder(exp)
+    if configured is not None:
+        return configured
+    if cfg.model.preset == "toy":
+        from benchmarks.toyworld.writers import write_benchmark
+        from svi.generate import clips_for_seconds, parse_length
+
+        g = cfg.generate
+        lead = g.lead_frames()
+        clips = max(clips_for_seconds(parse_length(s.length), g.fps, g.num_frames, lead) for s in exp.suites)
+        spec = {"n": exp.toy_samples, "size": (g.height, g.width), "clip": g.num_frames, "lead": lead}
+        root = workspace.home() / "data" / f"toyworld_benchmark_{digest(spec, clips)}"
+        with workspace.stage_lock(root):
+            write_benchmark(
+                root, num_consistent=exp.toy_samples, num_creative=exp.toy_samples, size=(g.height, g.width),
+                story_clips=clips, clip_frames=g.num_frames, overlap=lead, progress=False,
+            )  # fmt: skip
+        return root
+    root = workspace.home() / "data" / "synthetic_benchmark"
+    with workspace.stage_lock(root):
+        if not root.is_dir() or not any(root.iterdir()):
+            from benchmarks.synthetic import write_benchmark
+
+            say(f"no benchmark_root / SVI_BENCHMARK: writing a synthetic benchmark to {root}")
+            write_benchmark(root, samples=2)
+    return root
+
+
+def references(bench: Path, suite: str, length: str, videos: Path) -> tuple[dict[str, Path], dict]:
+    """Ground truth for scoring: (sample -> true video as long as the generated one, sample -> input
+    image [3, H, W] float 0-255). True videos exist only for toy-world samples (a world.json); they
+    are rendered once into `<bench>/truth/`."""
+    from benchmarks import suites
+    from benchmarks.metrics.stream import input_image
+    from benchmarks.synthetic import write_video
+
+    folder = suites.suite_folder(bench, suite, length)
+    truth, images = {}, {}
+    for mp4 in sorted(videos.glob("*.mp4")):
+        sample = folder / mp4.stem
+        meta = json.loads(mp4.with_suffix(".json").read_text())
+        if (image := input_image(mp4)) is not None:
+            images[mp4.stem] = image
+        if (sample / "world.json").is_file():
+            from benchmarks.toyworld.writers import true_video
+
+            out = bench / "truth" / folder.name / f"{mp4.stem}_{meta['num_frames']}.mp4"
+            with workspace.stage_lock(out.parent):
+                if not out.is_file():
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = out.with_suffix(".tmp.mp4")
+                    write_video(tmp, true_video(sample, meta["num_frames"]), meta["fps"])
+                    # The truth is on the generated video's clip grid: the same windows (FVD scores it).
+                    clips = {"clips": meta["clips"], "num_frames": meta["num_frames"], "fps": meta["fps"]}
+                    out.with_suffix(".json").write_text(json.dumps(clips))
+                    tmp.replace(out)
+            truth[mp4.stem] = out
+    return truth, images

@@ -1,0 +1,181 @@
+"""The resolved plan of an experiment: one `ArmPlan` per (arm, seed), and the checks that run first.
+
+    experiment YAML + overrides --load_experiment--> Experiment --make_plan--> Plan([ArmPlan, ...])
+                                                               --check_plan--> inputs exist and read
+
+`harness run`, `harness sweep` (a trial is one ArmPlan with sampled overrides) and `harness report`
+share this step. Everything that can be known before work starts is checked here, so a mistake costs
+seconds, not a training: cheap checks (names, numbers, metric names, windows) happen while the YAML
+is validated (no torch import); `check_plan` then looks at the files the plan needs (weights folders,
+benchmark samples, training clips). Both raise `ConfigError`, which the CLI turns into exit code 2
+before anything is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import workspace
+from harness.experiment import Experiment
+from svi.config import ConfigError, SVIConfig
+
+
+@dataclass(frozen=True)
+class ArmPlan:
+    """One unit of work: an arm at a seed, with its resolved configuration and its folder."""
+
+    experiment: str  # the MLflow experiment it is logged under (the sweep's name for a trial)
+    arm: str  # the arm's name (trialNNN for a sweep trial)
+    seed: int
+    role: str  # "arm" | "baseline"
+    train: bool  # False: the untuned base model
+    cfg: SVIConfig  # resolved and validated; train.seed and generate.seed are the unit's seed
+    folder: Path  # runs/<experiment>/<arm>/seed<k> (a sweep trial: runs/<sweep>/<trial>)
+    tags: dict[str, str] = field(default_factory=dict)  # extra MLflow tags (a trial's number)
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.arm}-seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    exp: Experiment
+    source: Path
+    units: tuple[ArmPlan, ...]
+
+
+def arm_plan(
+    exp: Experiment,
+    source: Path,
+    arm: str,
+    seed: int,
+    *,
+    overrides: dict[str, Any] | None = None,
+    name: str | None = None,
+    folder: Path | None = None,
+    experiment: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> ArmPlan:
+    """The ArmPlan of `arm` at `seed`; `overrides` (dotted keys) go on top of the arm's own (a sweep
+    trial's sampled values), `name`/`folder`/`experiment` rename the unit (a trial)."""
+    if arm not in exp.arms:
+        raise ConfigError(f"{exp.name} has no arm {arm!r}; its arms: {', '.join(exp.arms)}")
+    spec = exp.arms[arm]
+    cfg = exp.arm_config(arm, source, extra=overrides).model_copy(deep=True)
+    cfg.train.seed = seed
+    cfg.generate.seed = seed
+    name = name or arm
+    return ArmPlan(
+        experiment=experiment or exp.name,
+        arm=name,
+        seed=seed,
+        role=spec.role,
+        train=spec.train,
+        cfg=cfg,
+        folder=folder or workspace.arm_dir(experiment or exp.name, name, seed),
+        tags=dict(tags or {}),
+    )
+
+
+def make_plan(exp: Experiment, source: Path) -> Plan:
+    """Every (arm, seed) of the experiment, seeds outermost (all arms of seed 0 first)."""
+    units = tuple(arm_plan(exp, source, arm, seed) for seed in exp.seeds for arm in exp.arms)
+    return Plan(exp, source, units)
+
+
+# -- checks on the files a plan needs ------------------------------------------------------------
+
+
+def check_plan(plan: Plan, units: tuple[ArmPlan, ...] | None = None) -> None:
+    """Weights folders, benchmark samples and training clips of `units` (default: all) exist and read.
+
+    Raises ConfigError naming every problem and what to do. Inputs the harness writes itself (toy-world
+    or synthetic clips and benchmarks, when no folder is configured) are not checked: they are made
+    by the harness, after this.
+    """
+    units = plan.units if units is None else units
+    problems: list[str] = []
+    for folder, preset in sorted({_weights(u.cfg) for u in units if _weights(u.cfg)[0] is not None}):
+        problems += _check_weights(folder, preset)
+    problems += _check_benchmark(plan.exp)
+    seen: set[str] = set()
+    for u in units:
+        if u.train and u.cfg.data.root:
+            key = json.dumps(u.cfg.data.model_dump(mode="json"), sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                problems += _check_training_data(u)
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def _weights(cfg: SVIConfig) -> tuple[Path | None, str]:
+    from svi.presets import WeightsNotFoundError, preset_weights
+
+    try:
+        return preset_weights(cfg.model.preset, cfg.model.weights), cfg.model.preset
+    except WeightsNotFoundError as e:  # no folder named at all: reported by _check_weights
+        return Path(f"<unset: {e}>"), cfg.model.preset
+
+
+def _check_weights(folder: Path, preset: str) -> list[str]:
+    from svi.presets import WeightsNotFoundError, check_weights_folder, resolve_weights
+
+    if str(folder).startswith("<unset: "):
+        try:
+            resolve_weights(None)
+        except WeightsNotFoundError as e:
+            return [str(e)]
+    try:
+        check_weights_folder(folder, preset)
+    except WeightsNotFoundError as e:
+        return [str(e)]
+    return []
+
+
+def benchmark_folder(exp: Experiment) -> Path | None:
+    """The configured benchmark folder (experiment's benchmark_root or SVI_BENCHMARK), or None when
+    the harness writes one itself."""
+    from benchmarks.suites import BENCHMARK_ENV
+
+    root = exp.benchmark_root or os.environ.get(BENCHMARK_ENV)
+    return Path(root).expanduser() if root else None
+
+
+def _check_benchmark(exp: Experiment) -> list[str]:
+    root = benchmark_folder(exp)
+    if root is None or not exp.suites:
+        return []
+    from benchmarks import suites
+
+    problems = []
+    for spec in exp.suites:
+        try:
+            folder = suites.suite_folder(root, spec.suite, spec.length)
+            samples, _ = suites.load_samples(folder, skip_bad=exp.skip_bad_samples)
+            suites.select(samples, limit=spec.limit)
+        except (FileNotFoundError, suites.BadSampleError, ValueError) as e:
+            hint = "" if exp.skip_bad_samples else " (or set skip_bad_samples: true in the experiment)"
+            problems.append(f"benchmark, suite {spec.suite} {spec.length}: {e}{hint}")
+    return problems
+
+
+def _check_training_data(unit: ArmPlan) -> list[str]:
+    """Open every listed clip once (decord: cheap), as training would at its start."""
+    from svi.data import BadVideoError, VideoClipDataset
+
+    d = unit.cfg.data
+    try:
+        VideoClipDataset(
+            d.root, num_frames=d.num_frames, height=d.height, width=d.width, frame_stride=d.frame_stride,
+            categories=d.categories, skip_bad=d.skip_bad, seed=unit.cfg.train.seed,
+        )  # fmt: skip
+    except (BadVideoError, FileNotFoundError, ValueError) as e:
+        hint = "" if d.skip_bad else " Fix or remove them, or set data.skip_bad=true to train without them."
+        return [f"training data of arm {unit.arm} ({d.root}): {e}{hint}"]
+    return []
