@@ -100,8 +100,8 @@ def check_plan(plan: Plan, units: tuple[ArmPlan, ...] | None = None) -> None:
     """
     units = plan.units if units is None else units
     problems: list[str] = []
-    for folder, preset in sorted({_weights(u.cfg) for u in units if _weights(u.cfg)[0] is not None}):
-        problems += _check_weights(folder, preset)
+    for weights, preset in sorted({(u.cfg.model.weights or "", u.cfg.model.preset) for u in units}):
+        problems += _check_weights(weights or None, preset)
     problems += _check_benchmark(plan.exp)
     seen: set[str] = set()
     for u in units:
@@ -114,25 +114,14 @@ def check_plan(plan: Plan, units: tuple[ArmPlan, ...] | None = None) -> None:
         raise ConfigError("\n".join(problems))
 
 
-def _weights(cfg: SVIConfig) -> tuple[Path | None, str]:
-    from svi.presets import WeightsNotFoundError, preset_weights
+def _check_weights(weights: str | None, preset: str) -> list[str]:
+    """The preset's weights folder is named (or needs none) and holds every expected file."""
+    from svi.presets import WeightsNotFoundError, check_weights_folder, preset_weights
 
     try:
-        return preset_weights(cfg.model.preset, cfg.model.weights), cfg.model.preset
-    except WeightsNotFoundError as e:  # no folder named at all: reported by _check_weights
-        return Path(f"<unset: {e}>"), cfg.model.preset
-
-
-def _check_weights(folder: Path, preset: str) -> list[str]:
-    from svi.presets import WeightsNotFoundError, check_weights_folder, resolve_weights
-
-    if str(folder).startswith("<unset: "):
-        try:
-            resolve_weights(None)
-        except WeightsNotFoundError as e:
-            return [str(e)]
-    try:
-        check_weights_folder(folder, preset)
+        folder = preset_weights(preset, weights)
+        if folder is not None:
+            check_weights_folder(folder, preset)
     except WeightsNotFoundError as e:
         return [str(e)]
     return []

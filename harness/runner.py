@@ -238,15 +238,26 @@ def run_arm(
         for spec in exp.suites:
             track = keys.track(spec.suite, spec.length)
             videos = base / "videos" / track
-            say(f"{who}: generate {track}")
-            manifest, gen_hash, _ = stage_generate(
-                cfg, spec, bench, exp.skip_bad_samples, lora, trained, videos, "generate" in force, generator
-            )
-            say(f"{who}: score {track}")
-            truth, images = inputs.references(bench, spec.suite, spec.length, videos)
-            scores = base / "scores" / track
-            report, _, _ = stage_score(exp, videos, gen_hash, scores, "score" in force, truth, images)
-            run.log_suite(track, manifest, videos, report, scores)
+            # The videos' lock is held until they are scored and logged: another invocation's
+            # `--force generate` must not rewrite them while this one reads them.
+            with workspace.stage_lock(videos):
+                say(f"{who}: generate {track}")
+                manifest, gen_hash, _ = stage_generate(
+                    cfg,
+                    spec,
+                    bench,
+                    exp.skip_bad_samples,
+                    lora,
+                    trained,
+                    videos,
+                    "generate" in force,
+                    generator,
+                )
+                say(f"{who}: score {track}")
+                truth, images = inputs.references(bench, spec.suite, spec.length, videos)
+                scores = base / "scores" / track
+                report, _, _ = stage_score(exp, videos, gen_hash, scores, "score" in force, truth, images)
+                run.log_suite(track, manifest, videos, report, scores)
             result.scores.update({keys.score_key(track, m): v for m, v in report["aggregate"].items()})
         run.finish("FINISHED")
         result.status = "FINISHED"

@@ -24,16 +24,17 @@ BATCH = 900  # MLflow accepts up to 1000 metrics per log_batch
 REACH_TIMEOUT_SECONDS = 5.0
 
 
+_created: set[str] = set()  # SQLite stores this process has opened (their tables exist)
+
+
 def client() -> MlflowClient:
     uri = workspace.tracking_uri()
-    if uri.startswith("sqlite:///"):
+    if uri.startswith("sqlite:///") and uri not in _created:
         # Two harness processes opening a new SQLite store at once would both create its tables
         # ("duplicate column name"): the first creates them under a lock, the second finds them.
-        db = Path(uri.removeprefix("sqlite:///"))
-        with workspace.stage_lock(db):
-            c = MlflowClient(tracking_uri=uri)
-            c.search_experiments(max_results=1)
-        return c
+        with workspace.stage_lock(Path(uri.removeprefix("sqlite:///"))):
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        _created.add(uri)
     return MlflowClient(tracking_uri=uri)
 
 
