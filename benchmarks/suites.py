@@ -258,20 +258,24 @@ def generate_suite(
     model: dict | None = None,
     progress: bool = True,
 ) -> list:
-    """Generate this rank's share of `samples` at `length` into out_dir/<sample>.mp4 (resumable).
+    """Generate this rank's share of `samples` at `length` into out_dir/<sample>.mp4 (resumable), in
+    batches of `generator.cfg.batch_size` videos (`LongVideoGenerator.generate_batch`; the frames do
+    not depend on the batch size). Images are loaded as their videos enter the batch.
 
     `model` identifies the weights (preset, folder, LoRA digest) in each video's sidecar and hash.
+    -> one VideoResult per sample of the shard, in order.
     """
-    from svi.generate import assign_prompts, clips_for_seconds, fixed_prompts
+    from functools import partial
+
+    from svi.generate import VideoJob, assign_prompts, clips_for_seconds, fixed_prompts
 
     cfg = generator.cfg
     seconds = LENGTHS.get(length) or float(length.rstrip("s"))
     num_clips = clips_for_seconds(seconds, cfg.fps, cfg.num_frames, generator.lead)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = []
+    jobs = []
     for sample in shard(samples, rank, world):
-        image = load_image(sample.image, cfg.height, cfg.width)
         prompts = assign_prompts(sample.prompts, num_clips, SUITES[suite].prompt_mode)
         meta = {
             "suite": suite,
@@ -282,14 +286,13 @@ def generate_suite(
             "rank": rank,
         }
         meta["model"] = model or {}  # part of the video's config hash: other weights, other video
-        results.append(
-            generator.generate(
-                image,
-                fixed_prompts(prompts),
-                out_dir / f"{sample.name}.mp4",
+        jobs.append(
+            VideoJob(
+                image=partial(load_image, sample.image, cfg.height, cfg.width),
+                prompts=fixed_prompts(prompts),
+                out_path=out_dir / f"{sample.name}.mp4",
                 num_clips=num_clips,
                 metadata=meta,
-                progress=progress,
             )
         )
-    return results
+    return generator.generate_batch(jobs, progress=progress)

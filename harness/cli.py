@@ -62,7 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     nproc = args.nproc or launch.default_nproc()
     cmd = launch.train_command(resolved, nproc=nproc, launcher=args.launcher, hostfile=args.hostfile)
     print("launching:", " ".join(cmd), flush=True)
-    return launch.run(cmd, env=launch.child_env())
+    return launch.run(cmd, env=launch.child_env(ranks=nproc))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -84,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     save_config(cfg, out / "config.resolved.yaml")
     cmd = launch.train_command(out / "config.resolved.yaml", nproc=args.nproc, launcher="auto")
     print("launching:", " ".join(cmd), flush=True)
-    rc = launch.run(cmd, env=launch.child_env())
+    rc = launch.run(cmd, env=launch.child_env(ranks=args.nproc))
     if rc != 0:
         return rc
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x]
@@ -236,7 +236,9 @@ def cmd_report(args: argparse.Namespace) -> int:
                 name, order = exp.name, list(exp.arms)
             except ConfigError:  # not declared here: whatever MLflow holds under that name
                 order = None
-            files = build_report(name, out, workspace.tracking_uri(), args.parent, arm_order=order)
+            files = build_report(
+                name, out, workspace.tracking_uri(), args.parent, arm_order=order, reference=args.reference
+            )
     except ReportError as e:
         return _fail(str(e))
     for f in files.values():
@@ -429,14 +431,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     rp = sub.add_parser(
         "report",
         help="comparison tables and drift plots from MLflow runs",
-        description="Markdown, LaTeX, HTML and CSV tables in the paper's layout (mean +- std over seeds, "
-        "best value marked, published numbers as separate rows) and stability plots, from the latest run "
-        "of an experiment (or --parent RUN_ID), or a sweep's trial table and objective plots.",
+        description="Markdown, LaTeX, HTML and CSV tables in the paper's layout and stability plots, from the "
+        "latest run of an experiment (or --parent RUN_ID), or a sweep's trial table and objective plots. Every "
+        "arm's cell is its mean with a 95%% confidence interval over samples (n = samples x seeds); every other "
+        "arm is compared with the reference arm by a paired cluster bootstrap (samples resampled, seeds nested, "
+        "95%% percentile interval), marked * when significant after a Holm correction over the table's metrics; "
+        "drift plots show each arm's mean with its 95%% band. Published numbers are separate rows.",
     )
     rp.add_argument("experiment", nargs="?", help="experiment name")
     rp.add_argument("--sweep", help="report a sweep instead")
     rp.add_argument("--parent", help="a specific parent run id (default: the latest)")
     rp.add_argument("--out", help="output folder (default: <workspace>/reports/<name>)")
+    rp.add_argument(
+        "--reference", help="the arm every other arm is compared with (default: the baseline arm)"
+    )
     rp.set_defaults(func=cmd_report)
     u = sub.add_parser("ui", help="the MLflow UI over the workspace's store (127.0.0.1)")
     u.add_argument("--port", type=int, default=5000)

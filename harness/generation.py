@@ -2,7 +2,8 @@
 
 `harness generate` and `harness run` (its generate stage) both come here; the generator itself is
 always built by `LongVideoGenerator.from_config`, so the backbone's precision, attention and LoRA
-scale are the same whichever command made a video.
+scale are the same whichever command made a video. A suite is generated in batches of
+`generate.batch_size` videos (one batched forward per step); a single video is a batch of one.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def generate_suite_videos(
     world: int = 1,
     progress: bool = True,
 ) -> list:
-    """This rank's share of the samples into out/<sample>.mp4 (resumable), manifest.json beside them."""
+    """This rank's share of the samples into out/<sample>.mp4 (resumable, in batches of the generator's
+    `batch_size`), manifest.json beside them."""
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -92,11 +92,18 @@ def run_child(
         raise StageError(f"{what} exited with code {rc}; last lines of {log}:\n{_tail(log)}")
 
 
-def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def threads_per_rank(ranks: int, cores: int | None = None) -> int:
+    """CPU threads for each of `ranks` processes on this host: the cores shared out, at least one."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, ranks))
+
+
+def child_env(extra: dict[str, str] | None = None, *, ranks: int = 1) -> dict[str, str]:
+    """The environment of a child process; `ranks`: how many processes it runs on this host (one
+    torch process uses every core, N ranks use cores / N each). The user's OMP_NUM_THREADS wins."""
     env = dict(os.environ)
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     env.setdefault("TORCH_EXTENSIONS_DIR", str(Path.cwd() / ".cache" / "torch_extensions"))
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // 2)))  # 2 ranks share the cores
+    env.setdefault("OMP_NUM_THREADS", str(threads_per_rank(ranks)))
     env.update(extra or {})
     return env
 

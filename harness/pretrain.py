@@ -21,7 +21,6 @@ The MLflow run gets the losses per step, the evaluation, and the model folder as
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -171,7 +170,7 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
                 f"pretrain: VAE {cfg.vae.steps} steps, DiT {cfg.dit.steps} steps (log: {folder / 'pretrain.log'})"
             )
             cmd = [sys.executable, "-m", "svi.pretrain", "--config", str(folder / "config.resolved.yaml")]
-            env = launch.child_env({"OMP_NUM_THREADS": str(os.cpu_count() or 1)})
+            env = launch.child_env(ranks=1)  # one process: every core
             run_child(cmd, folder / "pretrain.log", "pretraining", env=env)
             workspace.mark_stage(folder, h)
         tracking.log_training_metrics(c, run_id, folder / "metrics.jsonl")

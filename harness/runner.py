@@ -75,7 +75,8 @@ def stage_train(
         save_config(cfg, folder / "config.resolved.yaml")
         nproc = exp.nproc or launch.default_nproc()
         cmd = launch.train_command(folder / "config.resolved.yaml", nproc=nproc, launcher=exp.launcher)
-        launch.run_child(cmd, folder / "train.log", "training", on_poll=on_poll)
+        env = launch.child_env(ranks=nproc)
+        launch.run_child(cmd, folder / "train.log", "training", env=env, on_poll=on_poll)
         workspace.mark_stage(folder, h, lora=str(lora))
     return lora, h, False
 
@@ -95,7 +96,7 @@ def stage_generate(
     from harness.generation import generate_suite_videos, suite_samples
 
     samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit, skip_bad=skip_bad)
-    gen_cfg = cfg.generate.model_dump(mode="json")
+    gen_cfg = cfg.generate.model_dump(mode="json", exclude={"batch_size"})  # throughput, not frames
     h = digest("generate", trained, gen_cfg, spec.suite, spec.length, manifest["digest"])
     with workspace.stage_lock(folder):
         if workspace.open_stage(folder, h, force):

@@ -190,6 +190,7 @@ class ArmRun:
 
     def __init__(self, c: MlflowClient, experiment_id: str, parent_id: str, unit):
         self.c = c
+        self.seed = unit.seed
         tags = {
             "arm": unit.arm,
             "seed": str(unit.seed),
@@ -232,6 +233,7 @@ class ArmRun:
         set_tags(self.c, self.run_id, {keys.backend_tag(m): b for m, b in report["backends"].items()})
         for f in sorted(scores.glob("scores.*")):
             self.c.log_artifact(self.run_id, str(f), f"scores/{track}")
+        log_samples(self.c, self.run_id, track, self.seed, report)
 
     def log_metrics(self, rows: list[tuple[str, float, int]]) -> None:
         log_metrics(self.c, self.run_id, rows)
@@ -248,6 +250,33 @@ class ArmRun:
                 self.c.log_artifact(self.run_id, str(f))
         set_tags(self.c, self.run_id, {"error": error[:5000]})
         finish(self.c, self.run_id, "FAILED")
+
+
+def samples_table(track: str, seed: int, report: dict):
+    """A scores report (`SuiteScores.to_json()`) as the per-sample table the reports recompute from.
+
+    One row per (video, window) and per video (`stream.report_rows` without its suite row), with
+    columns `keys.SAMPLE_COLUMNS` (sample = the video's stem) and one per metric. Set-level metrics
+    (FVD) have no per-video value: their column is null and the run's final score is the set value.
+    """
+    import pandas as pd
+
+    from benchmarks.metrics.stream import report_rows
+
+    rows = [r for r in report_rows(report) if r["level"] != "suite"]
+    table = pd.DataFrame(
+        rows, columns=["level", "video", "window", "start_frame", "end_frame", *report["aggregate"]]
+    )
+    table = table.rename(columns={"video": "sample"}).assign(track=track, seed=int(seed))
+    table["window"] = table["window"].astype("Int64")  # integers with nulls for the video rows
+    metrics = list(report["aggregate"])
+    table[metrics] = table[metrics].astype(float)  # None (no value) -> NaN, written as null
+    return table[[*keys.SAMPLE_COLUMNS, *metrics]]
+
+
+def log_samples(c: MlflowClient, run_id: str, track: str, seed: int, report: dict) -> None:
+    """Log a track's per-sample table (`samples_table`) to the run as `keys.samples_artifact(track)`."""
+    c.log_table(run_id, data=samples_table(track, seed, report), artifact_file=keys.samples_artifact(track))
 
 
 def drift_curves(report: dict) -> dict[str, list[float | None]]:

@@ -6,7 +6,8 @@
 Modules:
     runs       MLflow runs -> pandas frames
     keys       the MLflow key names the harness writes and the reports read
-    tables     aggregation over seeds, layouts, best marks, Markdown / LaTeX / HTML writers
+    stats      the statistics: t intervals, the paired cluster bootstrap, Holm, seed spread, CI bands
+    tables     per-arm intervals, differences against the reference arm, layouts, Markdown / LaTeX / HTML
     published  the paper's numbers, shown as reference rows
     plots      drift and sweep figures
     build      the report files

@@ -1,6 +1,8 @@
 """Build the report files of an experiment or a sweep from its MLflow runs.
 
     build_report("ablation_eimg", out_dir)      -> report.md, report.tex, report.html, results.csv, drift_*.png
+                                                   (every number with its 95% interval; differences
+                                                   against the reference arm with a paired bootstrap)
     build_sweep_report("injection_probs", out)  -> report.md, report.tex, report.html, trials.csv,
                                                    objective_vs_params.png
 The harness logs the returned files to MLflow; this module only reads MLflow and writes files.
@@ -18,12 +20,14 @@ from pathlib import Path
 import pandas as pd
 
 from reports import tables as T
+from reports.keys import WINDOW_LEVEL
 from reports.plots import drift_filename, plot_drift, plot_sweep
 from reports.runs import (
     FINISHED,
     PROBE_PREFIX,
     load_drift,
     load_runs,
+    load_samples,
     load_trials,
     split_metric,
     sweep_params,
@@ -210,6 +214,20 @@ def _run_list(runs: pd.DataFrame, declared: list[str] | None) -> pd.DataFrame:
     return out.fillna("").astype(str).reset_index(drop=True)
 
 
+def drift_frame(
+    samples: pd.DataFrame, experiment: str, tracking_uri: str | None, parent_run_id: str
+) -> pd.DataFrame:
+    """The curves the drift plots draw: every sample's window values (per-sample tables) and, for runs
+    logged without those tables, their logged mean curves (`drift/...` metrics, sample empty)."""
+    windows = samples[(samples["level"] == WINDOW_LEVEL) & samples["value"].notna()]
+    curves = windows.rename(columns={"track": "suite", "window": "clip"})
+    legacy = samples.attrs.get("without_samples") or []
+    if legacy:
+        old = load_drift(experiment, tracking_uri, parent_run_id)
+        curves = pd.concat([curves, old[old["run_id"].isin(legacy)].assign(sample=None)], ignore_index=True)
+    return curves
+
+
 def build_report(
     experiment: str,
     out_dir: str | Path,
@@ -219,28 +237,42 @@ def build_report(
     layout: str = "auto",
     arm_order: list[str] | None = None,
     with_published: bool = True,
+    reference: str | None = None,
 ) -> dict[str, Path]:
     """Write an experiment's report into out_dir; returns {file name: path}.
 
-    Reads the child runs of `parent_run_id` (default: the latest parent run with children). Files:
-    report.md, report.tex (standalone, booktabs), report.html (self-contained, plots inlined),
-    results.csv (raw mean/std/n per track, arm and metric over FINISHED runs) and one
-    drift_<track>_<metric>.png per drift curve. `layout` picks the main table ('vbench', 'ablation',
-    or 'auto': ablation for experiments named ablation* or with no_e* arms); `arm_order` is the
-    declared arm order (baseline arms always come first; default alphabetical).
+    Reads the child runs of `parent_run_id` (default: the latest parent run with children) and their
+    per-sample tables, from MLflow alone. Files: report.md, report.tex (standalone, booktabs),
+    report.html (self-contained, plots inlined), results.csv (`tables.summarize`: per track, arm and
+    metric over FINISHED runs the mean with its 95% interval and n, the seed sd, and the difference
+    against the reference arm with its bootstrap interval, p and Holm-adjusted p) and one
+    drift_<track>_<metric>.png per drift curve (each arm's mean with its 95% band). `layout` picks the
+    main table ('vbench', 'ablation', or 'auto': ablation for experiments named ablation* or with
+    no_e* arms); `arm_order` is the declared arm order (baseline arms always come first; default
+    alphabetical); `reference` the arm differences are taken against (default: the baseline arm).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs = load_runs(experiment, tracking_uri, parent_run_id)
     parent = runs.attrs["parent_run_id"]
-    drift = load_drift(experiment, tracking_uri, parent)  # same parent, so both describe one invocation
+    samples = load_samples(experiment, tracking_uri, parent)  # same parent: one invocation
     done, failed = T.finished(runs), T.not_finished(runs)
-    tables = T.build_tables(runs, experiment, layout, arm_order, with_published)
-    summary = T.summarize(runs, arm_order)
+    summary = T.summarize(runs, samples, arm_order, experiment=experiment, layout=layout, reference=reference)
+    tables = T.build_tables(
+        runs,
+        experiment,
+        layout,
+        arm_order,
+        with_published,
+        samples=samples,
+        reference=reference,
+        summary=summary,
+    )
 
     written: dict[str, Path] = {}
     summary.to_csv(out_dir / "results.csv", index=False)
     written["results.csv"] = out_dir / "results.csv"
+    drift = drift_frame(samples, experiment, tracking_uri, parent)
     plots = plot_drift(drift, out_dir, arm_order)
 
     doc = _Doc(f"{experiment}: report")
@@ -253,6 +285,14 @@ def build_report(
     backends = {b for d in done["backends"] for b in d.values()}
     for note in backend_notes(backends):
         doc.para(note, warn=True)
+    legacy = samples.attrs.get("without_samples") or []
+    if legacy:
+        doc.para(
+            f"{len(legacy)} finished run(s) logged no per-sample scores (written before the harness logged "
+            "them): their numbers have no interval and no test, and their drift bands are over runs. "
+            "Re-run the experiment (finished stages are skipped) to log them.",
+            warn=True,
+        )
     doc.section("Results")
     if not tables:
         doc.para("No finished run has final scores (metrics named <suite>_<length>/<metric>).", warn=True)
@@ -260,12 +300,16 @@ def build_report(
         doc.table(table)
     doc.section("Stability")
     if not plots:
-        doc.para("No drift curves were logged (metrics drift/<suite>_<length>/<metric>).")
+        doc.para(
+            "No drift curves were logged (per-window scores or metrics drift/<suite>_<length>/<metric>)."
+        )
     curves = {drift_filename(t, m): (t, m) for t, m in drift[["suite", "metric"]].itertuples(index=False)}
     for name, path in plots.items():  # plot order: tracks as in the tables
         track, metric = curves[name]
         doc.image(
-            path, f"{track}: {T.metric_info(metric).label} over the video (mean over seeds, band ± std)"
+            path,
+            f"{track}: {T.metric_info(metric).label} over the video (mean over samples, each sample's seeds "
+            "averaged; band: 95% t-interval over samples; n = samples×seeds)",
         )
     written.update(plots)
     doc.section("Failed or unfinished runs")

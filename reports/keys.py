@@ -11,6 +11,9 @@ constants, so a renamed key cannot leave the reports reading nothing.
               probe/<metric>                  drift of a training probe, step = training step
               objective                       a sweep trial's objective value
     params    the flattened configuration; seconds_per_clip
+    tables    scores/<track>/samples.json     per-sample scores (MlflowClient.log_table): one row per
+                                              (video, window) and per video, columns SAMPLE_COLUMNS
+                                              then one per metric (null where a metric has no value)
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ OBJECTIVE = "objective"
 SEARCHED_TAG = "sweep.searched"  # comma-separated dotted config keys a sweep samples
 SECONDS_PER_CLIP = "seconds_per_clip"
 
+# The per-sample table of a track: these columns, then one column per metric (its name).
+SAMPLE_COLUMNS = ("track", "sample", "seed", "level", "window", "start_frame", "end_frame")
+VIDEO_LEVEL, WINDOW_LEVEL = "video", "window"  # values of its `level` column
+SAMPLES_FILE = "samples.json"
+
 # `<suite>_<length>/<metric>`, length like 50s or 2.5s; suites may hold underscores (conditional_talk)
 TRACK_METRIC = re.compile(r"^(?P<track>(?P<suite>[^/]+)_(?P<length>\d+(?:\.\d+)?s))/(?P<metric>[^/]+)$")
 
@@ -37,6 +45,11 @@ def track(suite: str, length: str) -> str:
 
 def score_key(track_name: str, metric: str) -> str:
     return f"{track_name}/{metric}"
+
+
+def samples_artifact(track_name: str) -> str:
+    """'consistent_50s' -> 'scores/consistent_50s/samples.json' (the run's per-sample table)."""
+    return f"scores/{track_name}/{SAMPLES_FILE}"
 
 
 def drift_key(track_name: str, metric: str) -> str:

@@ -1,4 +1,5 @@
-"""Stability plots (metric vs generated seconds, one line per arm) and the sweep's objective plots.
+"""Stability plots (metric vs generated seconds, one line per arm with its 95% band) and the sweep's
+objective plots.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot), so building a report never
 touches the caller's interactive backend or global figure state.
@@ -15,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from reports.runs import track_sort_key
+from reports.stats import curve_band
 from reports.tables import arm_order, metric_info
 
 
@@ -33,19 +35,46 @@ def drift_filename(track: str, metric: str) -> str:
     return f"drift_{_safe(track)}_{_safe(metric)}.png"
 
 
+RUN_CURVE = "run:"  # the `sample` of a run's mean curve (a run logged without per-sample scores)
+
+
+def _band(curves: pd.DataFrame, use_seconds: bool, scale: float) -> tuple[pd.DataFrame, str]:
+    """One arm's curves -> per clip x, mean, low, high (display units), and its n for the legend.
+
+    Each sample (prompt / scene) is one curve, its seeds averaged; a run without per-sample scores
+    counts as one curve. The band is the t-interval over those curves (`stats.curve_band`).
+    """
+    per_sample = curves.groupby(["sample", "clip"])["value"].mean().unstack("clip").sort_index(axis=1)
+    clips = per_sample.columns
+    mean, low, high = curve_band(per_sample.to_numpy())  # each [n_clips]
+    seconds = curves.groupby("clip")["seconds"].mean().reindex(clips).to_numpy()
+    x = seconds if use_seconds else clips.to_numpy()
+    frame = pd.DataFrame({"x": x, "mean": mean * scale, "low": low * scale, "high": high * scale})
+    seeds = curves["seed"].nunique()
+    if curves["sample"].str.startswith(RUN_CURVE).all():
+        return frame, f"{seeds} run{'s' if seeds != 1 else ''}"
+    return frame, f"{per_sample.shape[0]}×{seeds}"
+
+
 def plot_drift(
     drift: pd.DataFrame, out_dir: str | Path, declared: list[str] | None = None
 ) -> dict[str, Path]:
-    """One PNG per (track, metric): mean over seeds per arm vs seconds, shaded ± std where n > 1.
+    """One PNG per (track, metric): each arm's mean curve vs seconds with its shaded 95% band.
 
-    `drift` is `runs.load_drift`'s frame (FINISHED runs only). The x axis is seconds of generated
-    video when every run of the plot has `seconds_per_clip`, else the clip index. Returns
-    {file name: path}.
+    `drift`: one row per (run, track, metric, clip) value, FINISHED runs only, columns as
+    `runs.load_drift`'s (suite = the track) plus `sample`: each sample's own curve (from the
+    per-sample tables), or missing / empty where the value is a run's mean over its videos. The band
+    is the t-interval over samples (seeds averaged within each); over runs where there are no
+    per-sample curves. The x axis is seconds of generated video when every run of the plot has
+    `seconds_per_clip`, else the clip index. Returns {file name: path}.
     """
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     if drift.empty:
         return written
+    drift = drift.copy()
+    sample = drift["sample"] if "sample" in drift else pd.Series(None, index=drift.index, dtype=object)
+    drift["sample"] = sample.where(sample.notna(), RUN_CURVE + drift["run_id"].astype(str)).astype(str)
     order = arm_order(drift, declared)
     for track, metric in sorted(
         drift[["suite", "metric"]].drop_duplicates().itertuples(index=False),
@@ -57,34 +86,20 @@ def plot_drift(
         fig = Figure(figsize=(6.4, 4.0))
         ax = fig.add_subplot()
         for arm in (a for a in order if a in set(sub["arm"])):
-            g = sub[sub["arm"] == arm].groupby("clip")
-            stats = pd.DataFrame(
-                {
-                    "x": g["seconds"].mean() if use_seconds else g["clip"].first(),
-                    "mean": g["value"].mean() * info.scale,
-                    "std": g["value"].std(ddof=1) * info.scale,
-                    "n": g["value"].count(),
-                }
-            ).sort_values("x")
-            seeds = int(sub.loc[sub["arm"] == arm, "run_id"].nunique())
-            baseline = (sub.loc[sub["arm"] == arm, "role"] == "baseline").any()
+            curves = sub[sub["arm"] == arm]
+            band, n = _band(curves, use_seconds, info.scale)  # clips in order
+            baseline = (curves["role"] == "baseline").any()
             (line,) = ax.plot(
-                stats["x"],
-                stats["mean"],
+                band["x"],
+                band["mean"],
                 marker="o",
                 ms=3,
                 ls="--" if baseline else "-",
-                label=f"{arm} (n={seeds})",
+                label=f"{arm} (n={n})",
             )
-            band = stats[stats["n"] > 1]
-            if not band.empty:
-                ax.fill_between(
-                    band["x"],
-                    band["mean"] - band["std"],
-                    band["mean"] + band["std"],
-                    color=line.get_color(),
-                    alpha=0.2,
-                )
+            shown = band[band["low"].notna() & band["high"].notna()]
+            if not shown.empty:
+                ax.fill_between(shown["x"], shown["low"], shown["high"], color=line.get_color(), alpha=0.2)
         ax.set_xlabel("generated video (s)" if use_seconds else "clip index")
         ax.set_ylabel(info.label + (" (%)" if info.scale == 100.0 else ""))
         ax.set_title(f"{track}: {info.label} over the video")

@@ -11,16 +11,23 @@ The key names are `reports/keys.py`'s, which the writer (harness/tracking.py) us
                 drift of a probe rollout, step = training step)
     sweep trial tags trial, trial_state (Optuna's); a pruned trial's run is KILLED with tags
                 pruned=true, pruned_step, pruned_value
+    tables      scores/<track>/samples.json per track (MlflowClient.log_table, listed in the run's
+                mlflow.loggedArtifacts tag): per-sample and per-window scores, what the reports'
+                intervals are computed from
 Values stay on the scale they were logged on (VBench 0-1); tables scale for display.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
@@ -31,13 +38,32 @@ from reports.keys import (  # noqa: F401 - re-exported: the reports read with th
     OBJECTIVE,
     PARENT_TAG,
     PROBE_PREFIX,
+    SAMPLE_COLUMNS,
+    SAMPLES_FILE,
     SEARCHED_TAG,
     SECONDS_PER_CLIP,
     TRACK_METRIC,
+    WINDOW_LEVEL,
     split_score_key,
 )
 
 FINISHED = "FINISHED"
+RUN_LEVEL = "run"  # load_samples' level of a run's logged final score (the set value)
+LOGGED_TABLES_TAG = "mlflow.loggedArtifacts"  # MLflow's own tag: the tables log_table wrote
+SAMPLE_FRAME_COLUMNS = [
+    "arm",
+    "role",
+    "seed",
+    "run_id",
+    "status",
+    "track",
+    "sample",
+    "level",
+    "window",
+    "metric",
+    "value",
+    "seconds",
+]
 SWEEP_PARAM_PREFIX = "erft.p_"  # what a sweep searched, for parent runs written before SEARCHED_TAG
 
 RUN_COLUMNS = [
@@ -274,6 +300,119 @@ def load_drift(
     df["seed"] = df["seed"].astype("Int64")
     # a metric logged twice at one step (a resumed run) keeps its last value
     return df.drop_duplicates(["run_id", "suite", "metric", "clip"], keep="last").reset_index(drop=True)
+
+
+def _table_paths(run: Run) -> list[str]:
+    """The per-sample tables a run logged (`scores/<track>/samples.json`), from log_table's tag."""
+    try:
+        logged = json.loads(run.data.tags.get(LOGGED_TABLES_TAG, "[]"))
+    except json.JSONDecodeError:
+        return []
+    paths = [e.get("path", "") for e in logged if isinstance(e, dict) and e.get("type") == "table"]
+    return sorted(p for p in paths if p.startswith("scores/") and p.endswith("/" + SAMPLES_FILE))
+
+
+@contextlib.contextmanager
+def _quiet_downloads():
+    """No MLflow progress bar per downloaded table (one line per run would bury the report's output)."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def _read_table(client: MlflowClient, run_id: str, path: str) -> pd.DataFrame:
+    """One logged table (pandas 'split' JSON). Read by hand so sample names such as '0001' stay text."""
+    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
+        local = client.download_artifacts(run_id, path, tmp)
+        with open(local, encoding="utf-8") as f:
+            data = json.load(f)
+    return pd.DataFrame(data["data"], columns=data["columns"])
+
+
+def _long_rows(table: pd.DataFrame, info: dict) -> pd.DataFrame:
+    """A wide per-sample table (a column per metric) -> long rows in SAMPLE_FRAME_COLUMNS."""
+    metrics = [c for c in table.columns if c not in SAMPLE_COLUMNS]
+    long = table.melt(
+        id_vars=["track", "sample", "seed", "level", "window"], value_vars=metrics, var_name="metric"
+    )
+    seed = info["seed"] if info["seed"] is not None else long["seed"]
+    seconds = (pd.to_numeric(long["window"]) + 1) * info["seconds_per_clip"]
+    long = long.assign(
+        arm=info["arm"],
+        role=info["role"],
+        seed=seed,
+        run_id=info["run_id"],
+        status=info["status"],
+        sample=long["sample"].astype(str),
+        value=pd.to_numeric(long["value"], errors="coerce"),
+        seconds=seconds.where(long["level"] == WINDOW_LEVEL),
+    )[SAMPLE_FRAME_COLUMNS]
+    # windows without a value (metrics with no drift curve) are dropped; videos without one are kept:
+    # they tell a set-level metric (FVD: a table, no per-video value) from a run without a table
+    return long[(long["level"] != WINDOW_LEVEL) | long["value"].notna()]
+
+
+def load_samples(
+    experiment: str,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+    finished_only: bool = True,
+) -> pd.DataFrame:
+    """Every score of an experiment invocation in long format, one row per value.
+
+    Columns: arm, role, seed (Int64), run_id, status, track, sample (the video's stem), level, window
+    (Int64), metric, value, seconds. Levels: 'video' (one sample's score), 'window' (its score over
+    one window, the drift curve; `seconds` = (window + 1) * seconds_per_clip, NaN without that
+    param), and 'run' (the run's logged final score, the set value; sample and window empty).
+    Rows come from the runs' per-sample tables (`scores/<track>/samples.json`); a run logged before
+    those tables existed has only its 'run' rows, and its run id is listed in
+    `df.attrs["without_samples"]` so the report can say why it has no interval.
+    """
+    client, _, kids = load_children(experiment, tracking_uri, parent_run_id)
+    parts, without = [], []
+    for run in kids:
+        if finished_only and run.info.status != FINISHED:
+            continue
+        info = _run_row(run)
+        scores = [(split_metric(k), v) for k, v in run.data.metrics.items() if split_metric(k)]
+        finals = pd.DataFrame(
+            [
+                {"track": p[0], "sample": None, "seed": info["seed"], "level": RUN_LEVEL, "window": None}
+                | {"metric": p[3], "value": v}
+                for p, v in scores
+            ],
+            columns=["track", "sample", "seed", "level", "window", "metric", "value"],
+        )
+        parts.append(
+            finals.assign(
+                arm=info["arm"],
+                role=info["role"],
+                run_id=info["run_id"],
+                status=info["status"],
+                seconds=np.nan,
+            )[SAMPLE_FRAME_COLUMNS]
+        )
+        paths = _table_paths(run)
+        if scores and not paths:
+            without.append(info["run_id"])
+        parts += [_long_rows(_read_table(client, info["run_id"], p), info) for p in paths]
+    parts = [p for p in parts if not p.empty]
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=SAMPLE_FRAME_COLUMNS)
+    df["seed"] = df["seed"].astype("Int64")
+    df["window"] = pd.to_numeric(df["window"]).astype("Int64")
+    df["value"] = df["value"].astype(float)
+    # a table appended to twice (log_table appends) keeps each value once, the last logged
+    key = ["run_id", "track", "sample", "level", "window", "metric"]
+    df = df.drop_duplicates(key, keep="last").reset_index(drop=True)
+    df.attrs["without_samples"] = without
+    return df
 
 
 def load_trials(

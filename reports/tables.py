@@ -1,25 +1,83 @@
-"""Comparison tables from the runs frame: mean ± std over seeds per arm, in the paper's layouts.
+"""Comparison tables with their uncertainty, from per-sample scores, in the paper's layouts.
+
+Per track, each table of arms comes with a table of differences against the reference arm (the
+baseline-role arm unless told otherwise):
+    arms         mean over samples [95% t-interval over samples], n = samples×seeds, a "seed sd" row
+                 (the arm's noise floor) under an arm with several seeds, the best mean in bold, and
+                 the published rows below ours ("(published)": never marked, averaged or tested)
+    differences  Δ = arm - reference [95% paired cluster bootstrap interval], * where the Holm-adjusted
+                 p over the table's metrics is < 0.05 and at least 10 samples were compared
+                 (`reports/stats.py` has the statistics)
+The sample (prompt / scene) is the unit everything resamples; seeds are nested in it. A metric with no
+per-video value (FVD, a statistic of the whole set) shows the set value without an interval, and so do
+runs logged before per-sample tables existed; their footnotes say so.
 
 Layouts (METHOD.md §9): `vbench` = Table 1's six VBench dimensions in percent; `ablation` = the
 ablation's four (Sub. Cons / Back. Cons / Aest / Img); every other metric of a track goes to an extra
-table. Only FINISHED runs are averaged. The best of our rows per column is marked; published rows
-sit below ours, labelled "(published)", and are never marked or averaged. Writers: Markdown, LaTeX
-(booktabs), HTML; `summarize` gives the raw numbers for CSV.
+table. Only FINISHED runs count. Writers: Markdown, LaTeX (booktabs), HTML; `summarize` gives the raw
+numbers for CSV.
 """
 
 from __future__ import annotations
 
 import html
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.metrics.specs import SPECS, MetricSpec
 from reports import published
-from reports.runs import FINISHED, split_metric, track_sort_key
+from reports import stats as S
+from reports.keys import VIDEO_LEVEL
+from reports.runs import (
+    FINISHED,
+    RUN_LEVEL,
+    SAMPLE_FRAME_COLUMNS,
+    ReportError,
+    split_metric,
+    track_sort_key,
+)
 
 LAYOUTS = ("auto", "vbench", "ablation")
+NAN = float("nan")
+
+# What a cell's numbers rest on.
+PER_SAMPLE = "samples"  # per-video scores: an interval over samples, a bootstrap difference
+SET = "set"  # a metric without per-video values (FVD): the set value per run, no interval
+RUNS = "runs"  # runs logged without per-sample tables: each run's final score, no interval
+# Fewer samples than this are too few for a bootstrap test: its interval is too narrow and its p too
+# small (one sample gives a zero-width interval), so no difference is marked significant below it.
+# 8 is the main job's samples per track (issue: "at least 8 samples per track").
+MIN_TEST_SAMPLES = 8
+
+SUMMARY_COLUMNS = [
+    "track",
+    "suite",
+    "length",
+    "arm",
+    "role",
+    "metric",
+    "basis",
+    "mean",
+    "low",
+    "high",
+    "n",
+    "n_samples",
+    "n_seeds",
+    "seed_sd",
+    "reference",
+    "delta",
+    "delta_low",
+    "delta_high",
+    "delta_n_samples",
+    "p",
+    "p_holm",
+    "significant",
+    "backend",
+]
 
 
 def metric_info(name: str) -> MetricSpec:
@@ -30,17 +88,20 @@ def metric_info(name: str) -> MetricSpec:
 
 @dataclass
 class Cell:
-    mean: float  # display units
-    std: float  # display units; NaN for one seed or a published value
-    n: int | None  # seeds averaged; None for a published value
+    mean: float  # display units; in a difference table, the arm minus the reference
+    low: float = NAN  # the 95% interval in display units; NaN where there is none
+    high: float = NAN
+    n: str | None = None  # this cell's samples×seeds where it differs from its row's
+    basis: str = PER_SAMPLE  # PER_SAMPLE | SET | RUNS
     best: bool = False
+    significant: bool = False  # difference tables: Holm-adjusted p < 0.05
 
 
 @dataclass
 class Row:
     label: str
-    source: str  # "ours" | "published"
-    n: int | None  # finished runs of the arm
+    source: str  # "ours" | "noise" (seed sd of the arm above) | "published" | "difference"
+    n: str | None  # "samples×seeds" (e.g. "4×2"), "2 runs" without per-sample scores; None if published
     cells: dict[str, Cell]
     role: str = "arm"
 
@@ -53,6 +114,8 @@ class Table:
     columns: list[MetricSpec]
     rows: list[Row]
     footnotes: list[str] = field(default_factory=list)
+    kind: str = "arms"  # "arms" | "difference"
+    reference: str | None = None  # the arm the differences are against
 
     @property
     def ours(self) -> list[Row]:
@@ -63,7 +126,7 @@ class Table:
         return [r for r in self.rows if r.source == "published"]
 
 
-# -- aggregation ---------------------------------------------------------------------------------
+# -- which runs, arms and metrics ----------------------------------------------------------------
 
 
 def finished(runs: pd.DataFrame) -> pd.DataFrame:
@@ -82,42 +145,19 @@ def arm_order(runs: pd.DataFrame, declared: list[str] | None = None) -> list[str
     return sorted(arms, key=lambda a: (a not in baseline, rank.get(a, len(rank)), a))
 
 
-def summarize(runs: pd.DataFrame, declared: list[str] | None = None) -> pd.DataFrame:
-    """Raw numbers per (track, arm, metric) over FINISHED runs, on the logged scale.
-
-    Columns: track, suite, length, arm, role, metric, mean, std (sample std, NaN for n = 1), n,
-    backend (the `metric_backend.<metric>` tags of the runs averaged; '; '-joined when they differ).
-    """
-    done = finished(runs)
-    rows = []
-    order = arm_order(runs, declared)
-    cols = [c for c in runs.columns if split_metric(c)]
-    rank = {m: i for i, m in enumerate(SPECS)}
-    cols.sort(key=lambda c: (track_sort_key(split_metric(c)[0]), rank.get(split_metric(c)[3], len(rank)), c))
-    for col in cols:
-        track, suite, length, metric = split_metric(col)
-        for arm in order:
-            sub = done[done["arm"] == arm]
-            values = sub[col].dropna() if col in sub else pd.Series(dtype=float)
-            if values.empty:
-                continue
-            backends = sorted({b.get(metric, "unknown") for b in sub.loc[values.index, "backends"]})
-            rows.append(
-                {
-                    "track": track,
-                    "suite": suite,
-                    "length": length,
-                    "arm": arm,
-                    "role": "baseline" if (sub["role"] == "baseline").any() else "arm",
-                    "metric": metric,
-                    "mean": float(values.mean()),
-                    "std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
-                    "n": int(len(values)),
-                    "backend": "; ".join(backends),
-                }
+def reference_arm(
+    runs: pd.DataFrame, declared: list[str] | None = None, reference: str | None = None
+) -> str | None:
+    """The arm differences are taken against: `reference`, else the first baseline-role arm, else the
+    first arm in the declared order; None with fewer than two finished arms."""
+    arms = arm_order(finished(runs), declared)
+    if reference is not None:
+        if reference not in arms:
+            raise ReportError(
+                f"reference arm {reference!r} has no finished run; finished arms: {', '.join(arms) or '(none)'}"
             )
-    cols = ["track", "suite", "length", "arm", "role", "metric", "mean", "std", "n", "backend"]
-    return pd.DataFrame(rows, columns=cols)
+        return reference
+    return arms[0] if len(arms) > 1 else None
 
 
 def is_ablation(experiment: str | None, arms: list[str]) -> bool:
@@ -125,9 +165,220 @@ def is_ablation(experiment: str | None, arms: list[str]) -> bool:
     return bool(experiment and experiment.startswith("ablation")) or any(a.startswith("no_e") for a in arms)
 
 
-def _metric_order(metrics: list[str]) -> list[str]:
+def resolve_layout(layout: str, experiment: str | None, runs: pd.DataFrame) -> str:
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if layout == "auto":
+        return "ablation" if is_ablation(experiment, list(runs["arm"].unique())) else "vbench"
+    return layout
+
+
+def _metric_order(metrics) -> list[str]:
     known = [m for m in SPECS if m in metrics]
     return known + sorted(m for m in metrics if m not in SPECS)
+
+
+def table_metrics(present, layout: str) -> tuple[list[str], list[str]]:
+    """A track's metrics split into the main table's (the layout's columns) and the other table's."""
+    main_metrics = published.ABLATION_FOUR if layout == "ablation" else published.VBENCH_SIX
+    main = [m for m in main_metrics if m in present]
+    return main, _metric_order(set(present) - set(main))
+
+
+def run_samples(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs frame's final scores as `runs.load_samples` rows of level 'run' (no per-sample values):
+    what the tables fall back to when no per-sample tables were read."""
+    rows = []
+    for rec in runs.to_dict("records"):
+        for col, value in rec.items():
+            parts = split_metric(col)
+            if parts is None or value is None or pd.isna(value):
+                continue
+            rows.append(
+                {
+                    "arm": rec["arm"],
+                    "role": rec.get("role", "arm"),
+                    "seed": rec.get("seed"),
+                    "run_id": rec.get("run_id", f"{rec['arm']}-{rec.get('seed')}"),
+                    "status": rec.get("status", FINISHED),
+                    "track": parts[0],
+                    "sample": None,
+                    "level": RUN_LEVEL,
+                    "window": None,
+                    "metric": parts[3],
+                    "value": float(value),
+                    "seconds": NAN,
+                }
+            )
+    return pd.DataFrame(rows, columns=SAMPLE_FRAME_COLUMNS)
+
+
+# -- statistics per arm and per difference -------------------------------------------------------
+
+
+@dataclass
+class ArmValues:
+    """One arm's values of one (track, metric)."""
+
+    basis: str
+    matrix: pd.DataFrame | None  # [samples, seeds] per-video values (PER_SAMPLE), NaN where missing
+    per_run: pd.Series  # seed -> the run's final score (SET, RUNS)
+    n_samples: int | None  # videos the arm scored on the track (None without per-sample tables)
+
+    def series(self) -> pd.Series:
+        """The per-sample values indexed by (sample, seed), as `stats.paired_bootstrap` takes them."""
+        return self.matrix.stack().rename("value")
+
+
+def _arm_values(rows: pd.DataFrame, videos: int | None) -> ArmValues | None:
+    """rows: one arm's `load_samples` rows of one (track, metric); videos: how many samples the arm
+    has per-sample rows for on the track (any metric), None when it logged no per-sample table there:
+    a metric with a table but no per-video value is set-level, one without a table is a legacy run."""
+    video = rows[(rows["level"] == VIDEO_LEVEL) & rows["value"].notna()]
+    per_run = rows[(rows["level"] == RUN_LEVEL) & rows["value"].notna()].groupby("seed")["value"].mean()
+    if not video.empty:
+        matrix = video.groupby(["sample", "seed"])["value"].mean().unstack("seed")
+        return ArmValues(PER_SAMPLE, matrix, per_run, int(matrix.shape[0]))
+    if per_run.empty:
+        return None
+    return ArmValues(SET if videos else RUNS, None, per_run, videos)
+
+
+def _arm_stats(v: ArmValues) -> dict:
+    if v.basis == PER_SAMPLE:
+        ci = S.mean_ci(v.matrix.mean(axis=1))  # seeds averaged within each sample
+        seeds = int(v.matrix.notna().any().sum())
+        return {
+            "basis": v.basis,
+            "mean": ci.mean,
+            "low": ci.low,
+            "high": ci.high,
+            "n": int(v.matrix.count().sum()),
+            "n_samples": v.n_samples,
+            "n_seeds": seeds,
+            "seed_sd": S.seed_spread(v.matrix.to_numpy()),
+        }
+    values = v.per_run.to_numpy(dtype=float)
+    return {
+        "basis": v.basis,
+        "mean": float(values.mean()),
+        "low": NAN,
+        "high": NAN,
+        "n": len(values),
+        "n_samples": v.n_samples,
+        "n_seeds": len(values),
+        "seed_sd": S.seed_spread(values[None, :]),
+    }
+
+
+def _difference(ref: ArmValues, arm: ArmValues, ref_mean: float, arm_mean: float, resamples: int) -> dict:
+    """arm - ref: a paired bootstrap over their common samples, else the difference of the means."""
+    if ref.basis == arm.basis == PER_SAMPLE:
+        common = ref.matrix.index.intersection(arm.matrix.index)
+        if len(common):
+            d = S.paired_bootstrap(ref.series(), arm.series(), resamples=resamples)
+            return {
+                "delta": d.mean,
+                "delta_low": d.low,
+                "delta_high": d.high,
+                "delta_n_samples": d.n_samples,
+                "p": d.p,
+            }
+    return {
+        "delta": arm_mean - ref_mean,
+        "delta_low": NAN,
+        "delta_high": NAN,
+        "delta_n_samples": NAN,
+        "p": NAN,
+    }
+
+
+def _backend(runs: pd.DataFrame, arm: str, metric: str) -> str:
+    """The `metric_backend.<metric>` tags of the arm's finished runs; '; '-joined when they differ."""
+    done = finished(runs)
+    found = {
+        b.get(metric, "unknown") for b in done.loc[done["arm"] == arm, "backends"] if isinstance(b, dict)
+    }
+    return "; ".join(sorted(found)) or "unknown"
+
+
+def summarize(
+    runs: pd.DataFrame,
+    samples: pd.DataFrame | None = None,
+    declared: list[str] | None = None,
+    *,
+    experiment: str | None = None,
+    layout: str = "auto",
+    reference: str | None = None,
+    resamples: int = S.RESAMPLES,
+) -> pd.DataFrame:
+    """Raw numbers per (track, arm, metric) over FINISHED runs, on the logged scale.
+
+    runs: `load_runs`' frame (roles, backends); samples: `load_samples`' frame (default: the runs'
+    final scores only, which gives no intervals). Columns (SUMMARY_COLUMNS): track, suite, length,
+    arm, role, metric; basis (samples | set | runs); mean, low, high (95% t-interval over samples,
+    NaN without per-sample values); n (values: samples×seeds, or runs), n_samples, n_seeds; seed_sd
+    (the noise floor, NaN for one seed); reference (the arm differences are against); delta = arm -
+    reference, delta_low, delta_high (95% paired cluster bootstrap), delta_n_samples, p (bootstrap),
+    p_holm (Holm over the metrics of the arm's table in this layout), significant (p_holm < 0.05
+    and at least MIN_TEST_SAMPLES samples compared); backend. The reference arm's own rows have no
+    difference.
+    """
+    layout = resolve_layout(layout, experiment, runs)
+    samples = run_samples(runs) if samples is None else samples
+    # per-window rows are the drift plots'; the tables read the per-video and per-run ones
+    done = samples[(samples["status"] == FINISHED) & samples["level"].isin([VIDEO_LEVEL, RUN_LEVEL])]
+    order = arm_order(runs, declared)
+    ref = reference_arm(runs, declared, reference)
+    videos = done[done["level"] == VIDEO_LEVEL].groupby(["track", "arm"])["sample"].nunique().to_dict()
+    rank = {m: i for i, m in enumerate(SPECS)}
+    pairs = sorted(
+        set(zip(done["track"], done["metric"])),
+        key=lambda tm: (track_sort_key(tm[0]), rank.get(tm[1], len(rank)), tm[1]),
+    )
+    out = []
+    for track, metric in pairs:
+        sub = done[(done["track"] == track) & (done["metric"] == metric)]
+        values = {a: _arm_values(sub[sub["arm"] == a], videos.get((track, a))) for a in order}
+        arm_stats = {a: _arm_stats(v) for a, v in values.items() if v is not None}
+        _, suite, length, _ = split_metric(f"{track}/{metric}")
+        for arm, st in arm_stats.items():
+            row = {"track": track, "suite": suite, "length": length, "arm": arm, "metric": metric, **st}
+            row["role"] = "baseline" if (runs.loc[runs["arm"] == arm, "role"] == "baseline").any() else "arm"
+            row["reference"] = ref
+            if ref is not None and arm != ref and ref in arm_stats:
+                row.update(
+                    _difference(values[ref], values[arm], arm_stats[ref]["mean"], st["mean"], resamples)
+                )
+            row["backend"] = _backend(runs, arm, metric)
+            out.append(row)
+    df = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+    return _with_holm(df, layout)
+
+
+def _with_holm(df: pd.DataFrame, layout: str) -> pd.DataFrame:
+    """p_holm and significant: Holm over the metrics of each (track, table, arm), as the tables group them."""
+    df = df.copy()
+    df["p_holm"] = np.nan
+    for track in df["track"].unique():
+        for family in table_metrics(set(df.loc[df["track"] == track, "metric"]), layout):
+            for arm in df["arm"].unique():
+                mask = (df["track"] == track) & (df["arm"] == arm) & df["metric"].isin(family)
+                if mask.any():
+                    df.loc[mask, "p_holm"] = S.holm(df.loc[mask, "p"].to_numpy(dtype=float))
+    # NaN (no test) compares False; too few samples: shown, never marked
+    df["significant"] = (df["p_holm"] < S.ALPHA) & (df["delta_n_samples"] >= MIN_TEST_SAMPLES)
+    return df
+
+
+# -- tables --------------------------------------------------------------------------------------
+
+
+def n_text(n_samples, n_seeds) -> str:
+    """'4×2' (samples × seeds), or '2 runs' where the samples are unknown."""
+    if n_samples is None or pd.isna(n_samples):
+        return f"{int(n_seeds)} run{'s' if int(n_seeds) != 1 else ''}"
+    return f"{int(n_samples)}×{int(n_seeds)}"
 
 
 def _mark_best(rows: list[Row], columns: list[MetricSpec]) -> None:
@@ -169,7 +420,7 @@ def _published_rows(table: published.PublishedTable, columns: list[MetricSpec]) 
     names = {c.name for c in columns}
     rows = []
     for prow in table.rows:
-        cells = {m: Cell(v, float("nan"), None) for m, v in prow.values.items() if m in names}
+        cells = {m: Cell(v) for m, v in prow.values.items() if m in names}
         if cells:
             rows.append(Row(f"{prow.label} (published)", "published", None, cells))
     return rows
@@ -178,35 +429,77 @@ def _published_rows(table: published.PublishedTable, columns: list[MetricSpec]) 
 def _published_note(table: published.PublishedTable) -> str:
     return (
         f"(published): {published.SOURCE}, {table.where}, as printed there; not produced by this harness, "
-        "not averaged or ranked with our rows; the paper's lengths and backends may differ from this run's."
+        "not averaged, ranked or tested with our rows; the paper's lengths and backends may differ from this run's."
     )
 
 
-def _table(
-    title: str,
-    track: str,
-    layout: str,
-    metrics: list[str],
-    summary: pd.DataFrame,
-    n_runs: dict[str, int],
-    order: list[str],
-    pub: published.PublishedTable | None,
-) -> Table:
+def _row_n(cells: list[str]) -> str | None:
+    """The n most of a row's cells have (the row's n column); cells that differ show their own."""
+    return Counter(cells).most_common(1)[0][0] if cells else None
+
+
+def _labels(sub: pd.DataFrame, basis: str) -> str:
+    names = _metric_order(set(sub.loc[sub["basis"] == basis, "metric"]))
+    return ", ".join(metric_info(m).label for m in names)
+
+
+def _basis_notes(sub: pd.DataFrame) -> list[str]:
+    notes = []
+    if (sub["basis"] == SET).any():
+        notes.append(
+            f"(set): {_labels(sub, SET)} has no per-video value (a statistic of the whole set of videos): "
+            "the cell is the set value, averaged over seeds where there are several, without an interval."
+        )
+    if (sub["basis"] == RUNS).any():
+        notes.append(
+            f"(runs): {', '.join(sorted(set(sub.loc[sub['basis'] == RUNS, 'arm'])))} logged no per-sample "
+            "scores (runs from before the harness logged them): the cell is the mean of the runs' final "
+            "scores, without an interval. Re-run `harness run` (finished stages are skipped) to log them."
+        )
+    return notes
+
+
+def _arms_table(title, track, layout, metrics, sub, order, pub) -> Table:
     columns = [metric_info(m) for m in metrics]
-    sub = summary[(summary["track"] == track) & (summary["metric"].isin(metrics))]
     rows: list[Row] = []
     for arm in (a for a in order if a in set(sub["arm"])):
         arm_rows = sub[sub["arm"] == arm]
-        cells = {}
+        ns = {r.metric: n_text(r.n_samples, r.n_seeds) for r in arm_rows.itertuples()}
+        row_n = _row_n(list(ns.values()))
+        cells, noise = {}, {}
         for rec in arm_rows.itertuples():
-            info = metric_info(rec.metric)
-            cells[rec.metric] = Cell(rec.mean * info.scale, rec.std * info.scale, int(rec.n))
-        rows.append(Row(arm, "ours", n_runs.get(arm, 0), cells, arm_rows["role"].iloc[0]))
-    _mark_best(rows, columns)
+            scale = metric_info(rec.metric).scale
+            n = ns[rec.metric] if ns[rec.metric] != row_n else None
+            cells[rec.metric] = Cell(rec.mean * scale, rec.low * scale, rec.high * scale, n, rec.basis)
+            if math.isfinite(rec.seed_sd):
+                noise[rec.metric] = Cell(rec.seed_sd * scale)
+        rows.append(Row(arm, "ours", row_n, cells, arm_rows["role"].iloc[0]))
+        if noise:
+            seeds = int(arm_rows["n_seeds"].max())
+            rows.append(Row(f"{arm}: seed sd", "noise", f"{seeds} seeds", noise, arm_rows["role"].iloc[0]))
+    _mark_best([r for r in rows if r.source == "ours"], columns)
     notes = [_backend_note(sub, columns)]
     if any(c.scale == 100.0 for c in columns):
         notes.append("VBench dimensions in percent (logged on 0-1, x100).")
-    notes.append("Cells: mean ± sample std over seeds; n = finished runs averaged; best of our rows in bold.")
+    if (sub["basis"] == PER_SAMPLE).any():
+        notes.append(
+            "Cells: mean over samples (prompts / scenes; each sample's seeds averaged) [95% t-interval over "
+            "samples]; n = samples×seeds; the best mean of our rows in bold."
+        )
+    if any(r.source == "noise" for r in rows):
+        notes.append(
+            "seed sd: the standard deviation over seeds of the arm's mean over samples, its seed-to-seed "
+            "noise floor: a difference smaller than it is within what changing the seed alone does."
+        )
+    if (
+        "dynamic_degree" in metrics
+        and (sub.loc[sub["metric"] == "dynamic_degree", "basis"] == PER_SAMPLE).any()
+    ):
+        notes.append(
+            "Dyn. Deg is 0 or 1 per video (dynamic or not): its mean is the fraction of dynamic videos and its "
+            "t-interval is approximate."
+        )
+    notes += _basis_notes(sub)
     if pub is not None:
         pub_rows = _published_rows(pub, columns)
         if pub_rows:
@@ -215,60 +508,151 @@ def _table(
     return Table(title, track, layout, columns, rows, notes)
 
 
+def _difference_cell(rec, ref_basis: str) -> Cell:
+    """One metric's difference in display units; untested cells carry the basis that left them untested."""
+    scale = metric_info(rec.metric).scale
+    basis = PER_SAMPLE
+    if pd.isna(rec.p):
+        basis = rec.basis if rec.basis != PER_SAMPLE else ref_basis
+    cell = Cell(rec.delta * scale, rec.delta_low * scale, rec.delta_high * scale, basis=basis)
+    cell.significant = bool(rec.significant)
+    return cell
+
+
+def _difference_table(title, track, layout, metrics, sub, order, ref, resamples) -> Table | None:
+    """Each arm minus the reference arm, per metric; None when nothing can be compared."""
+    columns = [metric_info(m) for m in metrics]
+    diffs = sub[(sub["arm"] != ref) & sub["delta"].notna()]
+    ref_rows = sub[sub["arm"] == ref].set_index("metric")
+    rows: list[Row] = []
+    for arm in (a for a in order if a in set(diffs["arm"])):
+        arm_rows = diffs[diffs["arm"] == arm]
+        ns = {}
+        for rec in arm_rows.itertuples():
+            if pd.notna(rec.p):
+                seeds = max(rec.n_seeds, ref_rows.at[rec.metric, "n_seeds"])
+                ns[rec.metric] = n_text(rec.delta_n_samples, seeds)
+        row_n = _row_n(list(ns.values())) or DASH
+        cells = {}
+        for rec in arm_rows.itertuples():
+            cells[rec.metric] = _difference_cell(rec, ref_rows.at[rec.metric, "basis"])
+            if ns.get(rec.metric, row_n) != row_n:
+                cells[rec.metric].n = ns[rec.metric]
+        rows.append(Row(arm, "difference", row_n, cells))
+    if not rows:
+        return None
+    tested = diffs[diffs["p"].notna()]
+    k = int(tested.groupby("arm")["metric"].nunique().max()) if not tested.empty else 0
+    notes = [
+        f"Δ = arm - {ref} (the reference arm) in the columns' display units"
+        + (" (VBench: percentage points)" if any(c.scale == 100.0 for c in columns) else "")
+        + (": the mean over samples of each sample's difference (seeds averaged)." if k else "."),
+        "↑ columns: Δ > 0 favours the arm; ↓ columns: Δ < 0 does.",
+    ]
+    if k:
+        notes.insert(
+            1,
+            f"[low, high]: 95% percentile interval of a paired cluster bootstrap, {resamples:,} resamples of "
+            "the samples (prompts / scenes) with each drawn sample's seeds resampled within it (seed-paired "
+            f"where both arms ran the same seeds). *: Holm-adjusted p < {S.ALPHA:g} over the {k} tested "
+            f"metric{'s' if k > 1 else ''} of this table (two-sided bootstrap p), with at least "
+            f"{MIN_TEST_SAMPLES} samples. n = samples compared × most seeds per sample.",
+        )
+    if len(tested) < len(diffs):
+        notes.append(
+            "(set) / (runs): the difference of the values above, without an interval or a test (not in the "
+            "Holm family): there are no per-sample scores to resample."
+        )
+    if (tested["delta_n_samples"] < MIN_TEST_SAMPLES).any():
+        notes.append(
+            f"Fewer than {MIN_TEST_SAMPLES} samples: a bootstrap over so few samples gives intervals that are "
+            "too narrow and p-values that are too small, so these differences are not tested (no *) and their "
+            "intervals are descriptive only; score more samples to test them."
+        )
+    return Table(title, track, layout, columns, rows, notes, kind="difference", reference=ref)
+
+
 def build_tables(
     runs: pd.DataFrame,
     experiment: str | None = None,
     layout: str = "auto",
     declared: list[str] | None = None,
     with_published: bool = True,
+    *,
+    samples: pd.DataFrame | None = None,
+    reference: str | None = None,
+    summary: pd.DataFrame | None = None,
+    resamples: int = S.RESAMPLES,
 ) -> list[Table]:
     """The comparison tables of one experiment: per track a main table (vbench or ablation layout)
-    and, when the track has other metrics, an extra table."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    if layout == "auto":
-        layout = "ablation" if is_ablation(experiment, list(runs["arm"].unique())) else "vbench"
-    summary = summarize(runs, declared)
+    and, when the track has other metrics, an extra table; each followed by its differences against
+    the reference arm. `summary` (from `summarize` with the same arguments) saves recomputing it."""
+    layout = resolve_layout(layout, experiment, runs)
+    if summary is None:
+        summary = summarize(runs, samples, declared, layout=layout, reference=reference, resamples=resamples)
     order = arm_order(runs, declared)
-    n_runs = finished(runs).groupby("arm").size().to_dict()
-    main_metrics = list(published.ABLATION_FOUR if layout == "ablation" else published.VBENCH_SIX)
+    ref = reference_arm(runs, declared, reference)
     tables = []
     for track in sorted(summary["track"].unique(), key=track_sort_key):
         suite = split_metric(f"{track}/x")[1]
-        present = set(summary.loc[summary["track"] == track, "metric"])
-        main = [m for m in main_metrics if m in present]
+        sub = summary[summary["track"] == track]
+        main, other = table_metrics(set(sub["metric"]), layout)
         if main:
             if layout == "ablation":
-                pub, title = published.ABLATION, f"{track}: error-injection ablation (%)"
+                pub, name = published.ABLATION, "error-injection ablation"
             else:
-                pub, title = published.vbench_rows(suite), f"{track}: VBench dimensions (%)"
+                pub, name = published.vbench_rows(suite), "VBench dimensions"
             tables.append(
-                _table(title, track, layout, main, summary, n_runs, order, pub if with_published else None)
-            )
-        other = _metric_order(sorted(present - set(main)))
+                _arms_table(f"{track}: {name} (%)", track, layout, main, sub[sub["metric"].isin(main)], order,
+                            pub if with_published else None)
+            )  # fmt: skip
+            diff = _difference_table(
+                f"{track}: {name}, difference vs {ref} (Δ, percentage points)",
+                track, layout, main, sub[sub["metric"].isin(main)], order, ref, resamples,
+            )  # fmt: skip
+            tables += [diff] if diff is not None else []
         if other:
             pub = published.conditional_rows(suite) if with_published else None
-            tables.append(
-                _table(f"{track}: other metrics", track, "other", other, summary, n_runs, order, pub)
-            )
+            part = sub[sub["metric"].isin(other)]
+            tables.append(_arms_table(f"{track}: other metrics", track, "other", other, part, order, pub))
+            diff = _difference_table(
+                f"{track}: other metrics, difference vs {ref} (Δ)", track, "other", other, part, order, ref,
+                resamples,
+            )  # fmt: skip
+            tables += [diff] if diff is not None else []
     return tables
 
 
 # -- writers -------------------------------------------------------------------------------------
 
 DASH = "–"
+BASIS_MARK = {PER_SAMPLE: "", SET: " (set)", RUNS: " (runs)"}
 
 
-def format_cell(cell: Cell | None, info: MetricSpec, row_n: int | None, pm: str = "±") -> str:
-    """'87.03 ± 0.12', '87.03' for one seed, '87.03 ± 0.12 (n=2)' when fewer seeds than the row's n."""
+def format_cell(cell: Cell | None, info: MetricSpec, signed: bool = False) -> str:
+    """'87.03 [86.10, 87.96]'; '+1.20 [+0.40, +2.00]*' for a significant difference (signed=True);
+    '310.0 (set)' without an interval; ' (n=3×2)' where the cell's n differs from its row's."""
     if cell is None or not math.isfinite(cell.mean):
         return DASH
-    text = f"{cell.mean:.{info.decimals}f}"
-    if cell.n is not None and cell.n > 1 and math.isfinite(cell.std):
-        text += f" {pm} {cell.std:.{info.decimals}f}"
-    if cell.n is not None and row_n is not None and cell.n != row_n:
+    fmt = f"{'+' if signed else ''}.{info.decimals}f"
+    text = format(cell.mean, fmt)
+    if math.isfinite(cell.low) and math.isfinite(cell.high):
+        text += f" [{format(cell.low, fmt)}, {format(cell.high, fmt)}]"
+    text += BASIS_MARK.get(cell.basis, "")
+    if cell.significant:
+        text += "*"
+    if cell.n is not None:
         text += f" (n={cell.n})"
     return text
+
+
+def _text(table: Table, row: Row, info: MetricSpec) -> str:
+    return format_cell(row.cells.get(info.name), info, signed=table.kind == "difference")
+
+
+def _is_best(row: Row, info: MetricSpec) -> bool:
+    cell = row.cells.get(info.name)
+    return cell is not None and cell.best
 
 
 def _arrow(info: MetricSpec, up: str, down: str) -> str:
@@ -276,7 +660,7 @@ def _arrow(info: MetricSpec, up: str, down: str) -> str:
 
 
 def _n_text(row: Row) -> str:
-    return str(row.n) if row.n is not None else DASH
+    return row.n if row.n is not None else DASH
 
 
 def to_markdown(table: Table) -> str:
@@ -293,10 +677,10 @@ def to_markdown(table: Table) -> str:
     for row in table.rows:
         cells = []
         for c in table.columns:
-            cell = row.cells.get(c.name)
-            text = esc(format_cell(cell, c, row.n))
-            cells.append(f"**{text}**" if cell is not None and cell.best else text)
-        lines.append("| " + " | ".join([esc(row.label), _n_text(row), *cells]) + " |")
+            text = esc(_text(table, row, c))
+            cells.append(f"**{text}**" if _is_best(row, c) else text)
+        label = f"*{esc(row.label)}*" if row.source == "noise" else esc(row.label)
+        lines.append("| " + " | ".join([label, esc(_n_text(row)), *cells]) + " |")
     lines.append("")
     lines += [f"{esc(note)}  " for note in table.footnotes]
     return "\n".join(lines) + "\n"
@@ -314,6 +698,8 @@ _LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
     "±": r"$\pm$",
+    "×": r"$\times$",
+    "Δ": r"$\Delta$",
     "–": "--",
     "↑": r"$\uparrow$",
     "↓": r"$\downarrow$",
@@ -344,11 +730,10 @@ def to_latex(table: Table) -> str:
             lines.append(r"\midrule")
         cells = []
         for c in table.columns:
-            cell = row.cells.get(c.name)
-            text = latex_escape(format_cell(cell, c, row.n))
-            cells.append(rf"\textbf{{{text}}}" if cell is not None and cell.best else text)
+            text = latex_escape(_text(table, row, c))
+            cells.append(rf"\textbf{{{text}}}" if _is_best(row, c) else text)
         label = latex_escape(row.label)
-        if row.source == "published":
+        if row.source in ("published", "noise"):
             label = rf"\emph{{{label}}}"
         lines.append(" & ".join([label, latex_escape(_n_text(row)), *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}", r"\par\smallskip"]
@@ -357,28 +742,30 @@ def to_latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+# rows grouped into <tbody> sections, in this order; a noise row stays with the arms above it
+_HTML_GROUPS = (("ours", ("ours", "noise")), ("published", ("published",)), ("difference", ("difference",)))
+
+
 def to_html(table: Table) -> str:
     e = html.escape
     head = "".join(f"<th>{e(c.label + _arrow(c, '↑', '↓'))}</th>" for c in table.columns)
     parts = [
-        '<table class="results">',
+        f'<table class="results {table.kind}">',
         f"<caption>{e(table.title)}</caption>",
         f"<thead><tr><th>Arm</th><th>n</th>{head}</tr></thead>",
     ]
-    for source in ("ours", "published"):
-        rows = [r for r in table.rows if r.source == source]
+    for group, sources in _HTML_GROUPS:
+        rows = [r for r in table.rows if r.source in sources]
         if not rows:
             continue
-        parts.append(f'<tbody class="{source}">')
+        parts.append(f'<tbody class="{group}">')
         for row in rows:
             tds = []
             for c in table.columns:
-                cell = row.cells.get(c.name)
-                text = e(format_cell(cell, c, row.n))
-                tds.append(
-                    f"<td><b>{text}</b></td>" if cell is not None and cell.best else f"<td>{text}</td>"
-                )
-            parts.append(f"<tr><th>{e(row.label)}</th><td>{e(_n_text(row))}</td>{''.join(tds)}</tr>")
+                text = e(_text(table, row, c))
+                tds.append(f"<td><b>{text}</b></td>" if _is_best(row, c) else f"<td>{text}</td>")
+            label = f"<i>{e(row.label)}</i>" if row.source == "noise" else e(row.label)
+            parts.append(f"<tr><th>{label}</th><td>{e(_n_text(row))}</td>{''.join(tds)}</tr>")
         parts.append("</tbody>")
     parts.append("</table>")
     parts += [f'<p class="note">{e(note)}</p>' for note in table.footnotes]

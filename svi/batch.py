@@ -1,9 +1,10 @@
 """From a batch of training clips to the tensors the ERFT step works on.
 
-The frozen encoders run here, under no_grad, outside the DeepSpeed engine: latents x0 of the clip,
-the conditioning y from its first K frames (padded per variant), the umT5 context of its prompt
-and the CLIP feature of condition frame 0 (METHOD.md §3). In training the reference image is the
-clip's first frame.
+The frozen encoders run here, under no_grad, outside the DeepSpeed engine (METHOD.md §3): latents x0
+of the clip, the conditioning y from its first K frames and the padding (the clip's reference frame
+repeated, or zeros), the umT5 context of its prompt and the CLIP feature of condition frame 0.
+With K > 1 a sample conditions on all K frames with probability `data.p_motion` and on frame 0 alone
+otherwise (official SVI-Film: 10% of steps), so the model also learns the first clip's layout.
 """
 
 from __future__ import annotations
@@ -28,14 +29,47 @@ class EncodedBatch:
         return EncodedBatch(cast(self.x0), cast(self.y), cast(self.context), cast(self.image_context))
 
 
-@torch.no_grad()
-def encode_batch(backbone, video: torch.Tensor, prompts: list[str], data: DataConfig) -> EncodedBatch:
-    """video: [B, 3, F, H, W] in [-1, 1] on the backbone's device."""
+def condition_counts(batch: int, data: DataConfig, generator: torch.Generator | None) -> list[int]:
+    """Condition frames per sample: K with probability p_motion, else 1 (only drawn when K > 1).
+    Without a generator every sample takes K."""
     k = data.cond_frames
-    reference = video[:, :, 0]  # [B, 3, H, W]
+    if k == 1 or generator is None:
+        return [k] * batch
+    draws = torch.rand(batch, generator=generator, dtype=torch.float64).tolist()
+    return [k if u < data.p_motion else 1 for u in draws]
+
+
+@torch.no_grad()
+def encode_batch(
+    backbone,
+    video: torch.Tensor,
+    prompts: list[str],
+    data: DataConfig,
+    reference: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> EncodedBatch:
+    """video: [B, 3, F, H, W] in [-1, 1] on the backbone's device; reference: [B, 3, H, W], the
+    padding image (None: frame 0); generator: draws the per-sample condition count (None: always K)."""
+    first = video[:, :, 0]  # [B, 3, H, W]: condition frame 0 (the CLIP image)
+    reference = first if reference is None else reference.to(video)
+    counts = condition_counts(video.shape[0], data, generator)
+
+    def condition(rows: slice | list[int], k: int) -> torch.Tensor:
+        return build_condition(
+            backbone, video[rows, :, :k], video.shape[2], data.padding, reference[rows], data.mask
+        )
+
+    if len(set(counts)) == 1:
+        y = condition(slice(None), counts[0])
+    else:  # one VAE pass per layout, then back into the batch order
+        parts = {k: [i for i, c in enumerate(counts) if c == k] for k in sorted(set(counts))}
+        encoded = {k: condition(rows, k) for k, rows in parts.items()}
+        y = encoded[counts[0]].new_empty(len(counts), *encoded[counts[0]].shape[1:])
+        for k, rows in parts.items():
+            y[rows] = encoded[k]
     return EncodedBatch(
         x0=backbone.encode_video(video),
-        y=build_condition(backbone, video[:, :, :k], video.shape[2], data.padding, reference),
+        y=y,
         context=backbone.encode_text(prompts),
-        image_context=backbone.encode_image(reference),
+        image_context=backbone.encode_image(first),
     )

@@ -3,9 +3,10 @@
 y = [mask (4 channels), VAE([K condition frames, padding])] with
 - the condition video: the K condition frames followed by F - K padding frames, either the
   reference image repeated (`reference`, SVI-Shot) or zeros (`zeros`, SVI-Film);
-- the mask: 1 on the pixel frames that carry condition, packed like the VAE packs time (the first
-  frame stands for a whole latent frame, then 4 pixel frames per latent frame), so with K = 1 only
-  latent frame 0 is marked.
+- the mask: 1 on the marked pixel frames, packed like the VAE packs time (the first frame stands for
+  a whole latent frame, then 4 pixel frames per latent frame). The official code marks frame 0 only,
+  so latent frame 0 alone even with K = 5 condition frames (`mask="first"`); `mask="condition"` marks
+  all K (with K = 5: latents 0 and 1).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import torch
 
 PADDINGS = ("reference", "zeros")
+MASKS = ("first", "condition")
 
 
 def condition_video(
@@ -47,13 +49,31 @@ def frame_mask(
     return packed.transpose(1, 2)
 
 
+def marked_frames(cond_frames: int, mask: str) -> int:
+    """Pixel frames the mask marks: 1 (`first`, official) or all K condition frames (`condition`)."""
+    if mask not in MASKS:
+        raise ValueError(f"unknown mask {mask!r}; choose one of {MASKS}")
+    return 1 if mask == "first" else cond_frames
+
+
 def build_condition(
-    backbone, cond: torch.Tensor, num_frames: int, padding: str, reference: torch.Tensor | None = None
+    backbone,
+    cond: torch.Tensor,
+    num_frames: int,
+    padding: str,
+    reference: torch.Tensor | None = None,
+    mask: str = "first",
 ) -> torch.Tensor:
-    """The transformer's conditioning y [B, 4 + 16, F_lat, h, w] from K condition frames [B, 3, K, H, W]."""
+    """The transformer's conditioning y [B, 4 + 16, F_lat, h, w] from K condition frames [B, 3, K, H, W].
+
+    reference: [B, 3, H, W], the padding image of `reference` padding."""
     video = condition_video(cond, num_frames, padding, reference)
     latent = backbone.encode_video(video)  # [B, 16, F_lat, h, w]
-    mask = frame_mask(
-        cond.shape[0], num_frames, cond.shape[2], tuple(latent.shape[-2:]), backbone.temporal_ratio
+    marks = frame_mask(
+        cond.shape[0],
+        num_frames,
+        marked_frames(cond.shape[2], mask),
+        tuple(latent.shape[-2:]),
+        backbone.temporal_ratio,
     )
-    return torch.cat([mask.to(latent), latent], dim=1)
+    return torch.cat([marks.to(latent), latent], dim=1)

@@ -86,6 +86,16 @@ class DataConfig(Section):
     # K: pixel frames of the clip used as condition; the rest of the condition video is padding.
     cond_frames: int = Field(1, ge=1)
     padding: Literal["reference", "zeros"] = "reference"
+    # The padding image of `reference` padding (METHOD.md §3). window: one random frame of the clip's
+    # window (official SVI-Shot); outside: a random frame of the same source video outside the window,
+    # when it has one (the official DevLog's advice); first: frame 0, the condition frame itself.
+    reference_frame: Literal["window", "outside", "first"] = "window"
+    # With cond_frames > 1, the probability of conditioning on all K frames; otherwise the step
+    # conditions on frame 0 alone (official `p_motion_threshold`, 0.9: SVI-Film's 10% of steps).
+    p_motion: float = Field(0.9, ge=0.0, le=1.0)
+    # Pixel frames the mask marks as condition. first: frame 0 only, i.e. latent 0, even with K = 5
+    # (official, the released LoRAs were trained so); condition: all K condition frames.
+    mask: Literal["first", "condition"] = "first"
     num_workers: int = Field(0, ge=0)
 
     @field_validator("num_frames")
@@ -148,6 +158,13 @@ class GenerateConfig(Section):
     motion_frames: int = Field(1, ge=1)  # K (pixel chaining)
     motion_latents: int = Field(1, ge=1)  # latent frames carried (latent chaining)
     padding: Literal["reference", "zeros"] = "reference"
+    # Mask of pixel chaining, as data.mask (first: latent 0 only, official). Latent chaining marks the
+    # anchor and the carried latents, its own rule.
+    mask: Literal["first", "condition"] = "first"
+    # The CLIP image feature of clip k > 0. motion: recomputed every clip from the first motion frame
+    # (official); reference: the reference image's, every clip. Latent chaining has no decoded motion
+    # frame to encode and always uses the reference image.
+    clip_image: Literal["motion", "reference"] = "motion"
     steps: int = Field(50, ge=1)
     shift: float = Field(5.0, gt=0)
     sampler: Literal["euler", "unipc"] = "euler"
@@ -156,6 +173,9 @@ class GenerateConfig(Section):
     seed: int = 0  # clip k uses seed + k: identical noise in every clip accumulates artifacts
     lora: str | None = None  # our export, a diffusers LoRA or an official SVI file
     lora_scale: float = 1.0
+    # Videos generated together, one batched forward per denoising step (each with its own image,
+    # prompts and noise). Throughput only: the frames do not depend on it, nor does the video's hash.
+    batch_size: int = Field(8, ge=1)
 
     @field_validator("num_frames")
     @classmethod

@@ -7,7 +7,9 @@ Layout (as in the official Stable-Video-Infinity training scripts):
 
 `VideoClipDataset` yields one clip per listed video: `num_frames` frames taken every `frame_stride`
 source frames from a random start, resized to cover `height` x `width` (aspect ratio kept) and randomly
-cropped to exactly that size, as float32 in [-1, 1] with layout [3, F, H, W] (what Wan's VAE takes).
+cropped to exactly that size, as float32 in [-1, 1] with layout [3, F, H, W] (what Wan's VAE takes),
+and the clip's reference frame: the image that pads the condition (`reference_frame_index`: a random
+frame of the window as the official SVI-Shot does, one from outside the window, or frame 0).
 
 The randomness of an item (start frame, crop offsets) is a pure function of (seed, epoch, index), so a
 run resumed from a checkpoint sees exactly the clips it would have seen, whatever the number of
@@ -102,9 +104,10 @@ def _validate_clip_shape(num_frames: int, height: int, width: int, frame_stride:
         raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
 
 
-def _item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
+def _item_generator(seed: int, epoch: int, index: int, stream: str = "") -> torch.Generator:
     # A stable hash (not Python's salted hash(), not global RNG, not worker id): resumption-safe.
-    digest = hashlib.blake2b(f"svi.data:{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
+    # `stream` separates draws added later, so they leave the older ones (start, crop) unchanged.
+    digest = hashlib.blake2b(f"svi.data{stream}:{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
     generator = torch.Generator()
     generator.manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
     return generator
@@ -112,6 +115,30 @@ def _item_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 
 def _randint(high_exclusive: int, generator: torch.Generator) -> int:
     return int(torch.randint(0, high_exclusive, (1,), generator=generator).item())
+
+
+REFERENCE_FRAMES = ("window", "outside", "first")
+
+
+def reference_frame_index(
+    frame_ids: list[int], num_source_frames: int, mode: str, generator: torch.Generator
+) -> int:
+    """The source frame that pads the condition of a clip read at `frame_ids` (METHOD.md §3).
+
+    window: one of the clip's frames, uniformly (official SVI-Shot); outside: a frame of the source
+    video before or after the window, uniformly (the official DevLog's advice), or a window frame
+    when the clip spans the whole video; first: frame_ids[0], the condition frame itself.
+    """
+    if mode not in REFERENCE_FRAMES:
+        raise ValueError(f"unknown reference_frame {mode!r}; choose one of {REFERENCE_FRAMES}")
+    if mode == "first":
+        return frame_ids[0]
+    first, span = frame_ids[0], frame_ids[-1] - frame_ids[0] + 1
+    outside = num_source_frames - span
+    if mode == "outside" and outside > 0:
+        r = _randint(outside, generator)
+        return r if r < first else r + span
+    return frame_ids[_randint(len(frame_ids), generator)]
 
 
 def _describe(error: Exception) -> str:
@@ -192,7 +219,8 @@ def resize_cover_crop(
 class VideoClipDataset(torch.utils.data.Dataset):
     """Fixed-length clips from the videos listed in `<root>/<cat>/<cat>.csv`.
 
-    Items: {"video": float32 [3, F, H, W] in [-1, 1], "prompt": str, "path": str}.
+    Items: {"video": float32 [3, F, H, W] in [-1, 1], "reference": float32 [3, H, W] (the padding
+    image, `reference_frame_index`), "prompt": str, "path": str}.
     Call `set_epoch(e)` before iterating epoch e. With persistent DataLoader workers the workers hold
     their own copy of the dataset, so the epoch must reach them (or use non-persistent workers, which
     re-copy the dataset every epoch).
@@ -209,8 +237,12 @@ class VideoClipDataset(torch.utils.data.Dataset):
         categories: list[str] | None = None,
         skip_bad: bool = False,
         seed: int = 0,
+        reference_frame: str = "window",
     ):
         _validate_clip_shape(num_frames, height, width, frame_stride)
+        if reference_frame not in REFERENCE_FRAMES:
+            raise ValueError(f"unknown reference_frame {reference_frame!r}; choose one of {REFERENCE_FRAMES}")
+        self.reference_frame = reference_frame
         self.root = Path(root)
         self.num_frames = num_frames
         self.height = height
@@ -297,31 +329,42 @@ class VideoClipDataset(torch.utils.data.Dataset):
         generator = _item_generator(self.seed, self.epoch, index)
         start = _randint(sample.num_source_frames - self.span_frames + 1, generator)
         frame_ids = list(range(start, start + self.span_frames, self.frame_stride))
+        ref = reference_frame_index(
+            frame_ids,
+            sample.num_source_frames,
+            self.reference_frame,
+            _item_generator(self.seed, self.epoch, index, ":reference"),
+        )
+        read_ids = frame_ids if ref in frame_ids else frame_ids + [ref]
         try:
-            batch = _open(sample.path, DECODE_THREADS).get_batch(frame_ids)
+            batch = _open(sample.path, DECODE_THREADS).get_batch(read_ids)
             # decord returns its NDArray, or a torch tensor if someone set decord's bridge to torch.
             frames = torch.as_tensor(batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch))
         except Exception as error:
             reason = f"reading frames {frame_ids[0]}..{frame_ids[-1]} failed ({_describe(error)})"
             raise BadVideoError.of([(sample.path, reason)]) from error
-        if frames.ndim != 4 or frames.shape[0] != self.num_frames or frames.shape[-1] != 3:
-            reason = f"decoded {tuple(frames.shape)}, expected [{self.num_frames}, h, w, 3]"
+        if frames.ndim != 4 or frames.shape[0] != len(read_ids) or frames.shape[-1] != 3:
+            reason = f"decoded {tuple(frames.shape)}, expected [{len(read_ids)}, h, w, 3]"
             raise BadVideoError.of([(sample.path, reason)])
-        frames = frames.to(torch.uint8)  # [F, h, w, 3]
+        frames = frames.to(torch.uint8)  # [F (+1 for a reference outside the window), h, w, 3]
 
         new_h, new_w = cover_size(frames.shape[1], frames.shape[2], self.height, self.width)
         top = _randint(new_h - self.height + 1, generator)
         left = _randint(new_w - self.width + 1, generator)
-        video = resize_cover_crop(frames, self.height, self.width, top, left)  # [3, F, H, W]
-        return {"video": video, "prompt": sample.prompt, "path": sample.path}
+        video = resize_cover_crop(frames, self.height, self.width, top, left)  # [3, F (+1), H, W]
+        reference = video[:, read_ids.index(ref)].clone()  # [3, H, W], cropped like the clip
+        if len(read_ids) > self.num_frames:
+            video = video[:, : self.num_frames].contiguous()
+        return {"video": video, "reference": reference, "prompt": sample.prompt, "path": sample.path}
 
 
 def collate(batch: list[dict]) -> dict:
-    """Items -> {"video": [B, 3, F, H, W], "prompt": list[str], "path": list[str]}."""
+    """Items -> {"video": [B, 3, F, H, W], "reference": [B, 3, H, W], "prompt": list[str], "path": list[str]}."""
     if not batch:
         raise ValueError("collate got an empty batch")
     return {
         "video": torch.stack([item["video"] for item in batch]),
+        "reference": torch.stack([item["reference"] for item in batch]),
         "prompt": [item["prompt"] for item in batch],
         "path": [item["path"] for item in batch],
     }

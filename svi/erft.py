@@ -71,6 +71,7 @@ class Gates:
     noi: bool = False
     vid: bool = False
     img: bool = False
+    clean: bool = False  # the clean gate fired (all three forced off): decides banking, not injection
 
     @property
     def any(self) -> bool:
@@ -80,8 +81,10 @@ class Gates:
 def draw_gates(cfg: ERFTConfig, generator: torch.Generator) -> Gates:
     """One step's error gates. Four draws are always made so the RNG stream does not depend on p."""
     r = torch.rand(4, generator=generator, dtype=torch.float64).tolist()
-    if cfg.mode == "plain" or r[0] < cfg.p_clean:
+    if cfg.mode == "plain":
         return Gates()
+    if r[0] < cfg.p_clean:
+        return Gates(clean=True)
     return Gates(noi=r[1] < cfg.p_noi, vid=r[2] < cfg.p_vid, img=r[3] < cfg.p_img)
 
 
@@ -99,6 +102,7 @@ class Prepared:
     timestep: torch.Tensor  # [B] float32, t = 1000 sigma
     weight: torch.Tensor  # [B] Wan loss weight
     injected: list[Gates]  # per sample, the errors actually added (a gate with an empty bank adds nothing)
+    gates: list[Gates]  # per sample, the gates as drawn (the banking rule reads their clean gate)
 
     def model_input(self) -> torch.Tensor:
         return torch.cat([self.x_t, self.y], dim=1)  # [B, 36, F, h, w]
@@ -135,9 +139,10 @@ class Recycler:
         sigma = self.sigmas[ids].float()
         eps = torch.randn(x0.shape, generator=g, dtype=torch.float32).to(x0)
         x0_in, eps_in, y_in = x0.clone(), eps.clone(), y.clone()
-        injected = []
+        injected, drawn = [], []
         for i in range(b):
             gates = draw_gates(self.cfg, g)
+            drawn.append(gates)
             done = Gates()
             if self.memory is not None and gates.any:
                 s = float(sigma[i])
@@ -169,6 +174,7 @@ class Recycler:
             timestep=flow.sigma_to_t(sigma, self.num_train_timesteps),
             weight=self.weights[ids].float(),
             injected=injected,
+            gates=drawn,
         )
 
     def loss(self, v_pred: torch.Tensor, prep: Prepared) -> torch.Tensor:
@@ -178,8 +184,9 @@ class Recycler:
     def bank(self, v_pred: torch.Tensor, prep: Prepared, *, gather: bool = False) -> int:
         """Curate this step's errors and bank them. With gather=True every rank must call this.
 
-        Errors of a clean step (nothing injected) are banked only with probability
-        `clean_buffer_update_prob`. Returns the number of error pairs banked on this rank.
+        The official rule: a sample whose clean gate fired banks its errors only with probability
+        `clean_buffer_update_prob`; every other sample banks them, also when its gates fired on empty
+        banks or did not fire at all (nothing was injected). Returns the error pairs banked on this rank.
         """
         if self.memory is None:
             return 0
@@ -187,9 +194,9 @@ class Recycler:
             v_pred.detach().float(), prep.target.float(), prep.sigma.to(v_pred.device)
         )
         banked = 0
-        for i, gates in enumerate(prep.injected):
+        for i, gates in enumerate(prep.gates):
             r = float(torch.rand(1, generator=self.generator, dtype=torch.float64))
-            keep = gates.any or r < self.cfg.clean_buffer_update_prob
+            keep = not gates.clean or r < self.cfg.clean_buffer_update_prob
             banked += self.memory.bank(
                 float(prep.sigma[i]), noise_err[i], clean_err[i], keep=keep, gather=gather
             )

@@ -3,7 +3,8 @@
 Clip 0 is conditioned on the reference image; clip k on the end of clip k-1:
 - `pixel` chaining (SVI 1.0): the last K decoded frames are re-encoded by the VAE together with the
   padding (the reference image repeated, or zeros). The output keeps video[:-K] of every clip but
-  the last, so a video of N clips has N (F - K) + K frames.
+  the last, so a video of N clips has N (F - K) + K frames. The CLIP image feature is recomputed
+  from the first motion frame every clip (official; `clip_image: reference` keeps the reference's).
 - `latent` chaining (SVI 2.0 Pro): y = [VAE(anchor image), last latent frame(s) of clip k-1, zeros],
   with no decode/re-encode between clips. A later clip's first 1 + 4 M frames restate the anchor
   and the carried motion, so they are dropped: N clips have F + (N - 1)(F - 1 - 4 M) frames.
@@ -14,6 +15,17 @@ Frames reach disk as each clip finishes (one mp4 segment per clip, joined at the
 stays flat however long the video is. After every clip the chaining state is saved, and a call
 with the same configuration resumes from the last finished clip and ends identical to an
 uninterrupted run.
+
+Videos are generated in batches (`generate_batch`, up to `generate.batch_size` at a time; `generate`
+is the batch of one): each round takes the next clip of every video in the batch, each with its own
+reference image, prompt, chaining state and noise (clip k of a video draws from seed + k on the CPU,
+exactly as alone), through one text-encoder call, one VAE encode for the conditioning, one
+transformer forward per step (with CFG: B conditional and B unconditional rows) and one decode.
+The videos may be at different clips (a resumed one ahead of a fresh one) and of different lengths:
+one that ends leaves the batch and the next job takes its place. Segments, state files and sidecars
+are per video and the same as alone, so a killed batch resumes video by video; the frames match
+one-at-a-time generation up to float rounding (batched kernels sum in another order), and
+`batch_size` is not part of the configuration hash.
 
 `LongVideoGenerator.from_config(cfg, lora, device)` is the one way an entry point (harness run,
 harness generate, sweeps) builds a generator; its sidecar JSON records the backbone's settings
@@ -26,10 +38,12 @@ import hashlib
 import json
 import math
 import shutil
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -85,7 +99,8 @@ def clip_seed(seed: int, clip: int) -> int:
 
 def config_hash(cfg: GenerateConfig, extra: dict | None = None) -> str:
     """Digest of everything that determines the frames (the config and e.g. the inputs' digest)."""
-    blob = json.dumps({"generate": cfg.model_dump(mode="json"), **(extra or {})}, sort_keys=True)
+    settings = cfg.model_dump(mode="json", exclude={"batch_size"})  # throughput, not frames
+    blob = json.dumps({"generate": settings, **(extra or {})}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -116,17 +131,21 @@ def sample_latents(
     cfg: GenerateConfig,
     progress: tqdm | None = None,
 ) -> torch.Tensor:
-    """Integrate from noise [1, 16, F_lat, h, w] to a clean latent, with text CFG in one batched forward."""
+    """Integrate B clips from noise [B, 16, F_lat, h, w] to clean latents, every step one transformer
+    forward: with text CFG the B conditional and B unconditional passes together ([2B, ...]).
+
+    y [B, 20, F_lat, h, w]; context [B, L, D]; neg_context [1, L, D] (shared) or None; image_context
+    [B, N, D] or None. The samples share the step schedule; the timestep goes per batch element."""
     guided = cfg.guidance_scale != 1.0 and neg_context is not None
     dtype = next(transformer.parameters()).dtype
     y_in = torch.cat([y, y]) if guided else y
-    ctx = torch.cat([context, neg_context]) if guided else context
+    ctx = torch.cat([context, neg_context.expand(len(context), -1, -1)]) if guided else context
     img = None if image_context is None else (torch.cat([image_context] * 2) if guided else image_context)
     y_in, ctx = y_in.to(dtype), ctx.to(dtype)
     img = None if img is None else img.to(dtype)
 
     def velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
-        xin = torch.cat([x, x]) if guided else x
+        xin = torch.cat([x, x]) if guided else x  # [2B or B, 16, F_lat, h, w]
         t = torch.full((xin.shape[0],), flow.sigma_to_t(sigma), device=x.device)
         v = transformer(torch.cat([xin, y_in], dim=1).to(dtype), t, ctx, img, return_dict=False)[0].float()
         if guided:
@@ -163,6 +182,51 @@ class VideoResult:
     skipped: bool  # the finished video already existed
 
 
+@dataclass
+class VideoJob:
+    """One video to generate, alone or in a batch with others.
+
+    image: the reference [3, H, W] in [-1, 1], or a function that loads it (called when the video
+    enters the batch, so a suite's jobs never hold every image at once). prompts(k) gives clip k's
+    prompt; the video ends at `num_clips` or when it returns None. `metadata` (e.g. suite, sample,
+    digest) goes into the sidecar JSON and into the configuration hash. seed: this video's noise
+    seed (clip k uses seed + k); None takes cfg.seed."""
+
+    image: torch.Tensor | Callable[[], torch.Tensor]
+    prompts: PromptSource
+    out_path: str | Path
+    num_clips: int | None = None
+    metadata: dict | None = None
+    seed: int | None = None
+
+
+@dataclass
+class _Video:
+    """A video being generated: its files and its chaining state (what parts/state.pt holds)."""
+
+    job: VideoJob
+    out_path: Path
+    digest: str
+    seed: int
+    reference: torch.Tensor  # [1, 3, H, W]
+    anchor: torch.Tensor | None  # [1, 16, 1, h, w]: VAE(reference), latent chaining only
+    clips: list[dict]  # the sidecar's per-clip records
+    chain: torch.Tensor | None  # None before clip 0; [1, 3, K, H, W] frames or [1, 16, M, h, w] latents
+    held: np.ndarray | None  # pixel chaining: the last K frames [K, H, W, 3], written at the end
+    next_clip: int
+    written: int  # frames in the written segments
+    start: int  # the clip this call started at (> 0: resumed)
+    prompt: str | None = None  # the next clip's prompt
+
+    @property
+    def parts(self) -> Path:
+        return self.out_path.with_name(self.out_path.stem + ".parts")
+
+    @property
+    def sidecar(self) -> Path:
+        return self.out_path.with_suffix(".json")
+
+
 class LongVideoGenerator:
     """Generates long videos with a Wan I2V backbone (optionally with an SVI LoRA).
 
@@ -193,22 +257,87 @@ class LongVideoGenerator:
             bb.lora_scale = cfg.generate.lora_scale
         return cls(bb, cfg.generate, device)
 
-    # One clip: conditioning -> sampling -> decoding.
+    # -- B clips, one per sample: conditioning -> sampling -> decoding ---------------------------
+
     def _condition(
-        self, reference: torch.Tensor, chain: torch.Tensor | None, anchor: torch.Tensor
+        self,
+        references: torch.Tensor,
+        chains: Sequence[torch.Tensor | None],
+        anchors: torch.Tensor | None,
     ) -> torch.Tensor:
-        """y [1, 20, F_lat, h, w] for the next clip; chain is None for clip 0."""
+        """y [B, 20, F_lat, h, w] for each sample's next clip; chains[b] is None for clip 0.
+
+        references [B, 3, H, W]; anchors [B, 16, 1, h, w] (latent chaining). Samples whose condition
+        frames have the same count share one VAE encode (all of them, unless clip 0 meets K > 1)."""
         cfg, bb = self.cfg, self.bb
-        if chain is None or cfg.chaining == "pixel":
-            cond = reference[:, :, None] if chain is None else chain  # [1, 3, K, H, W]
-            return build_condition(bb, cond, cfg.num_frames, cfg.padding, reference)
+        ys: list[torch.Tensor | None] = [None] * len(chains)
+        by_frames: dict[int, list[int]] = {}  # condition frame count K -> samples
+        for b, chain in enumerate(chains):
+            if chain is None or cfg.chaining == "pixel":
+                by_frames.setdefault(1 if chain is None else chain.shape[2], []).append(b)
+        for idx in by_frames.values():
+            cond = torch.cat([references[b, :, None][None] if chains[b] is None else chains[b] for b in idx])
+            y = build_condition(bb, cond, cfg.num_frames, cfg.padding, references[idx], cfg.mask)
+            for i, b in enumerate(idx):
+                ys[b] = y[i : i + 1]
+        # latent chaining after clip 0: [anchor, carried latents, zeros], no VAE
         c, f_lat, h, w = self.latent_shape
-        m = chain.shape[2]
-        latent = torch.zeros(1, c, f_lat, h, w, device=anchor.device, dtype=anchor.dtype)
-        latent[:, :, :1] = anchor
-        latent[:, :, 1 : 1 + m] = chain
-        mask = frame_mask(1, cfg.num_frames, 1 + bb.temporal_ratio * m, (h, w), bb.temporal_ratio)
-        return torch.cat([mask.to(latent), latent], dim=1)
+        for b, chain in enumerate(chains):
+            if ys[b] is None:
+                m = chain.shape[2]
+                latent = anchors.new_zeros(1, c, f_lat, h, w)
+                latent[:, :, :1] = anchors[b : b + 1]
+                latent[:, :, 1 : 1 + m] = chain
+                mask = frame_mask(1, cfg.num_frames, 1 + bb.temporal_ratio * m, (h, w), bb.temporal_ratio)
+                ys[b] = torch.cat([mask.to(latent), latent], dim=1)
+        return torch.cat(ys)
+
+    def clip_contexts(
+        self, references: torch.Tensor, chains: Sequence[torch.Tensor | None]
+    ) -> torch.Tensor | None:
+        """The CLIP features [B, N, D] for each sample's next clip, in one encode: the reference image's
+        for clip 0 (chain None), for latent chaining and with clip_image=reference; else the first
+        motion frame's (official). None without an image encoder."""
+        own = self.cfg.chaining == "latent" or self.cfg.clip_image == "reference"
+        images = [
+            ref[None] if chain is None or own else chain[:, :, 0]  # [1, 3, H, W]
+            for ref, chain in zip(references, chains)
+        ]
+        return self.bb.encode_image(torch.cat(images))
+
+    def clip_noise(self, seed: int, clip: int) -> torch.Tensor:
+        """Clip `clip`'s initial noise [1, 16, F_lat, h, w], drawn on the CPU from its own seed, so the
+        same on every device and whatever else is in the batch."""
+        g = torch.Generator().manual_seed(clip_seed(seed, clip))
+        return torch.randn((1, *self.latent_shape), generator=g)
+
+    def generate_clips(
+        self,
+        clips: Sequence[int],
+        prompts: Sequence[str],
+        references: torch.Tensor,
+        chains: Sequence[torch.Tensor | None],
+        anchors: torch.Tensor | None,
+        image_context: torch.Tensor | None,
+        neg_context: torch.Tensor | None,
+        progress: tqdm | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One clip for each of B samples, batched: one text-encoder call, conditioning in one VAE
+        encode, one transformer forward per step, one decode.
+
+        clips[b], prompts[b]: sample b's clip index and prompt; references [B, 3, H, W]; chains[b]:
+        None (clip 0) or its carried frames / latents; anchors [B, 16, 1, h, w] or None; image_context
+        [B, N, D] or None; neg_context [1, L, D] or None; seeds[b]: sample b's seed (default cfg.seed).
+        -> (decoded clips [B, 3, F, H, W] in [-1, 1], their latents [B, 16, F_lat, h, w])."""
+        seeds = [self.cfg.seed] * len(clips) if seeds is None else seeds
+        y = self._condition(references, chains, anchors)  # [B, 20, F_lat, h, w]
+        context = self.bb.encode_text(list(prompts))  # [B, L, D]
+        noise = torch.cat([self.clip_noise(s, k) for s, k in zip(seeds, clips)]).to(self.device)
+        latent = sample_latents(
+            self.bb.transformer, noise, y, context, neg_context, image_context, self.cfg, progress
+        )
+        return self.bb.decode_latents(latent), latent
 
     def generate_clip(
         self,
@@ -216,25 +345,22 @@ class LongVideoGenerator:
         prompt: str,
         reference: torch.Tensor,
         chain: torch.Tensor | None,
-        anchor: torch.Tensor,
+        anchor: torch.Tensor | None,
         image_context: torch.Tensor | None,
         neg_context: torch.Tensor | None,
         progress: tqdm | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (decoded clip [1, 3, F, H, W] in [-1, 1], its latent [1, 16, F_lat, h, w])."""
-        y = self._condition(reference, chain, anchor)
-        context = self.bb.encode_text([prompt])
-        g = torch.Generator().manual_seed(clip_seed(self.cfg.seed, clip))
-        noise = torch.randn((1, *self.latent_shape), generator=g).to(self.device)
-        latent = sample_latents(
-            self.bb.transformer, noise, y, context, neg_context, image_context, self.cfg, progress
+        """`generate_clips` for one sample: reference [1, 3, H, W] -> ([1, 3, F, H, W], [1, 16, F_lat, h, w])."""
+        return self.generate_clips(
+            [clip], [prompt], reference, [chain], anchor, image_context, neg_context, progress
         )
-        return self.bb.decode_latents(latent), latent
 
     def _next_chain(self, video: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
         if self.cfg.chaining == "pixel":
             return video[:, :, -self.cfg.motion_frames :].clone()  # [1, 3, K, H, W]
         return latent[:, :, -self.cfg.motion_latents :].clone()  # [1, 16, M, h, w]
+
+    # -- videos: resume, segments, state, sidecars -----------------------------------------------
 
     def generate(
         self,
@@ -246,18 +372,94 @@ class LongVideoGenerator:
         metadata: dict | None = None,
         progress: bool = True,
     ) -> VideoResult:
-        """Generate (or resume, or skip if finished) the video at `out_path` (.mp4).
+        """Generate (or resume, or skip if finished) the video at `out_path` (.mp4): a batch of one.
 
         image: reference [3, H, W] in [-1, 1]. prompts(k) gives clip k's prompt; generation stops at
         `num_clips` or when it returns None. `metadata` (e.g. suite, sample, digest) goes into the
         sidecar JSON and into the configuration hash.
         """
+        job = VideoJob(image, prompts, out_path, num_clips, metadata)
+        return self.generate_batch([job], progress=progress)[0]
+
+    def generate_batch(self, jobs: Sequence[VideoJob], *, progress: bool = True) -> list[VideoResult]:
+        """Generate (or resume, or skip) the jobs' videos, up to cfg.batch_size at a time -> their results.
+
+        Every round generates the next clip of each video in the batch in one batched pass, whatever
+        clip each is at (a resumed video may be ahead of a fresh one). A video leaves the batch when it
+        ends (its num_clips, or its prompt source's None; videos may differ in length) and the next job
+        takes its place. Each video's segments, state and sidecar are its own and the same as when it
+        is generated alone; a killed batch resumes each video from its last finished clip.
+        """
         cfg = self.cfg
-        out_path = Path(out_path)
+        results: list[VideoResult | None] = [None] * len(jobs)
+        pending = deque(enumerate(jobs))
+        batch: list[tuple[int, _Video]] = []  # (job index, video)
+        lengths = [j.num_clips for j in jobs]
+        total = sum(lengths) if None not in lengths else None
+        desc = Path(jobs[0].out_path).stem if len(jobs) == 1 else f"{len(jobs)} videos"
+        bar_clips = tqdm(total=total, desc=desc, unit="clip", disable=not progress)
+        bar_steps = tqdm(total=cfg.steps, desc="steps", unit="step", leave=False, disable=not progress)
+        neg_context = self.bb.encode_text([cfg.negative_prompt]) if cfg.guidance_scale != 1.0 else None
+        try:
+            while True:
+                while len(batch) < cfg.batch_size and pending:  # fill the batch
+                    i, job = pending.popleft()
+                    video = self._open(job)
+                    if isinstance(video, VideoResult):  # finished earlier
+                        results[i] = video
+                        bar_clips.update(video.num_clips)
+                        continue
+                    bar_clips.update(video.start)
+                    if self._next_prompt(video):
+                        batch.append((i, video))
+                    else:
+                        results[i] = self._finish(video)
+                if not batch:
+                    break
+                videos = [v for _, v in batch]
+                references = torch.cat([v.reference for v in videos])  # [B, 3, H, W]
+                chains = [v.chain for v in videos]
+                anchors = torch.cat([v.anchor for v in videos]) if cfg.chaining == "latent" else None
+                bar_steps.reset()
+                clips, latents = self.generate_clips(
+                    [v.next_clip for v in videos],
+                    [v.prompt for v in videos],
+                    references,
+                    chains,
+                    anchors,
+                    self.clip_contexts(references, chains),
+                    neg_context,
+                    bar_steps,
+                    [v.seed for v in videos],
+                )  # [B, 3, F, H, W], [B, 16, F_lat, h, w]
+                for b, v in enumerate(videos):
+                    self._record(v, clips[b : b + 1], latents[b : b + 1])
+                bar_clips.update(len(videos))
+                del clips, latents
+                still = []
+                for i, v in batch:
+                    if self._next_prompt(v):
+                        still.append((i, v))
+                    else:
+                        results[i] = self._finish(v)
+                batch = still
+        finally:
+            bar_steps.close()
+            bar_clips.close()
+        return results
+
+    def _open(self, job: VideoJob) -> _Video | VideoResult:
+        """The job's video ready to continue (fresh, or resumed from parts/state.pt), or its result
+        if it is already finished. An unfinished video of another configuration is started over."""
+        cfg = self.cfg
+        out_path = Path(job.out_path)
+        seed = cfg.seed if job.seed is None else job.seed
+        extra = {"metadata": job.metadata or {}, "num_clips": job.num_clips}
+        if seed != cfg.seed:
+            extra["seed"] = seed  # only then: a video of cfg.seed keeps its hash
+        digest = config_hash(cfg, extra)
         parts = out_path.with_name(out_path.stem + ".parts")
         sidecar = out_path.with_suffix(".json")
-        digest = config_hash(cfg, {"metadata": metadata or {}, "num_clips": num_clips})
-
         if out_path.is_file() and sidecar.is_file():
             meta = json.loads(sidecar.read_text())
             if meta.get("config_hash") == digest and meta.get("complete"):
@@ -269,102 +471,99 @@ class LongVideoGenerator:
             shutil.rmtree(parts)  # an unfinished video of another configuration: start over
             state = None
         parts.mkdir(parents=True, exist_ok=True)
-        clips_meta: list[dict] = [] if state is None else state["clips"]
-        chain = None if state is None else state["chain"].to(self.device)
-        held = None if state is None else state["held"]
-        start = 0 if state is None else state["next_clip"]
-        written = 0 if state is None else state["written"]
-
-        bb = self.bb
+        image = job.image() if callable(job.image) else job.image
         reference = image.to(self.device, torch.float32)[None]  # [1, 3, H, W]
-        image_context = bb.encode_image(reference)  # CLIP of the reference image, for every clip
-        neg_context = bb.encode_text([cfg.negative_prompt]) if cfg.guidance_scale != 1.0 else None
-        anchor = bb.encode_video(reference[:, :, None]) if cfg.chaining == "latent" else None
-
-        bar_clips = tqdm(
-            total=num_clips, initial=start, desc=out_path.stem, unit="clip", disable=not progress
+        start = 0 if state is None else state["next_clip"]
+        return _Video(
+            job=job,
+            out_path=out_path,
+            digest=digest,
+            seed=seed,
+            reference=reference,
+            anchor=self.bb.encode_video(reference[:, :, None]) if cfg.chaining == "latent" else None,
+            clips=[] if state is None else state["clips"],
+            chain=None if state is None else state["chain"].to(self.device),
+            held=None if state is None else state["held"],
+            next_clip=start,
+            written=0 if state is None else state["written"],
+            start=start,
         )
-        bar_steps = tqdm(total=cfg.steps, desc="steps", unit="step", leave=False, disable=not progress)
-        clip = start
-        while num_clips is None or clip < num_clips:
-            prompt = prompts(clip)
-            if prompt is None:
-                break
-            bar_steps.reset()
-            video, latent = self.generate_clip(
-                clip, prompt, reference, chain, anchor, image_context, neg_context, bar_steps
-            )
-            frames = to_uint8_frames(video[0])  # [F, H, W, 3]
-            # pixel: keep all but the last K now, hold those K until we know whether a clip follows;
-            # latent: drop the restated lead of later clips, hold nothing.
-            first = 0 if (clip == 0 or cfg.chaining == "pixel") else self.lead
-            last = cfg.num_frames - (cfg.motion_frames if cfg.chaining == "pixel" else 0)
-            write_segment(parts / f"seg_{clip:05d}.mp4", frames[first:last], cfg.fps)
-            held = frames[last:]
-            clips_meta.append(
-                {
-                    "index": clip,
-                    "prompt": prompt,
-                    "seed": clip_seed(cfg.seed, clip),
-                    "video_frames": [written, written + last - first],
-                }
-            )
-            written += last - first
-            chain = self._next_chain(video, latent)
-            clip += 1
-            atomic_torch_save(
-                {
-                    "config_hash": digest,
-                    "next_clip": clip,
-                    "chain": chain.cpu(),
-                    "held": held,
-                    "clips": clips_meta,
-                    "written": written,
-                },
-                state_file,
-            )
-            self._write_sidecar(sidecar, digest, clips_meta, written, complete=False, metadata=metadata)
-            bar_clips.update(1)
-        bar_steps.close()
-        bar_clips.close()
-        if not clips_meta:
-            raise ValueError("no clip was generated: the prompt source gave no prompt for clip 0")
 
-        segments = [parts / f"seg_{k:05d}.mp4" for k in range(clip)]
-        if held is not None and len(held):
-            segments.append(write_segment(parts / "seg_tail.mp4", held, cfg.fps))
-            clips_meta[-1]["video_frames"][1] += len(held)
-            written += len(held)
-        concat_segments(segments, out_path)
-        self._write_sidecar(sidecar, digest, clips_meta, written, complete=True, metadata=metadata)
-        shutil.rmtree(parts)
-        return VideoResult(out_path, sidecar, len(clips_meta), written, start, False)
+    @staticmethod
+    def _next_prompt(video: _Video) -> bool:
+        """Fetch the prompt of the video's next clip; False when the video has ended."""
+        n = video.job.num_clips
+        video.prompt = None if n is not None and video.next_clip >= n else video.job.prompts(video.next_clip)
+        return video.prompt is not None
 
-    def _write_sidecar(
-        self,
-        path: Path,
-        digest: str,
-        clips: list[dict],
-        frames: int,
-        *,
-        complete: bool,
-        metadata: dict | None,
-    ) -> None:
+    def _record(self, v: _Video, clip: torch.Tensor, latent: torch.Tensor) -> None:
+        """Write a finished clip [1, 3, F, H, W] (latent [1, 16, F_lat, h, w]) of video v: its segment,
+        then the chaining state and the sidecar, so a kill after this resumes at the next clip."""
+        cfg, k = self.cfg, v.next_clip
+        frames = to_uint8_frames(clip[0])  # [F, H, W, 3]
+        # pixel: keep all but the last K now, hold those K until we know whether a clip follows;
+        # latent: drop the restated lead of later clips, hold nothing.
+        first = 0 if (k == 0 or cfg.chaining == "pixel") else self.lead
+        last = cfg.num_frames - (cfg.motion_frames if cfg.chaining == "pixel" else 0)
+        write_segment(v.parts / f"seg_{k:05d}.mp4", frames[first:last], cfg.fps)
+        v.held = frames[last:]
+        v.clips.append(
+            {
+                "index": k,
+                "prompt": v.prompt,
+                "seed": clip_seed(v.seed, k),
+                "video_frames": [v.written, v.written + last - first],
+            }
+        )
+        v.written += last - first
+        v.chain = self._next_chain(clip, latent)
+        v.next_clip = k + 1
+        atomic_torch_save(
+            {
+                "config_hash": v.digest,
+                "next_clip": v.next_clip,
+                "chain": v.chain.cpu(),
+                "held": v.held,
+                "clips": v.clips,
+                "written": v.written,
+            },
+            v.parts / "state.pt",
+        )
+        self._write_sidecar(v, complete=False)
+
+    def _finish(self, v: _Video) -> VideoResult:
+        """Join the video's segments (and the held tail) into its mp4 and mark the sidecar complete."""
+        if not v.clips:
+            raise ValueError(
+                f"no clip was generated for {v.out_path}: the prompt source gave no prompt for clip 0"
+            )
+        segments = [v.parts / f"seg_{k:05d}.mp4" for k in range(v.next_clip)]
+        if v.held is not None and len(v.held):
+            segments.append(write_segment(v.parts / "seg_tail.mp4", v.held, self.cfg.fps))
+            v.clips[-1]["video_frames"][1] += len(v.held)
+            v.written += len(v.held)
+            v.held = None
+        concat_segments(segments, v.out_path)
+        self._write_sidecar(v, complete=True)
+        shutil.rmtree(v.parts)
+        return VideoResult(v.out_path, v.sidecar, len(v.clips), v.written, v.start, False)
+
+    def _write_sidecar(self, v: _Video, *, complete: bool) -> None:
         meta = {
-            "config_hash": digest,
+            "config_hash": v.digest,
             "complete": complete,
-            "num_frames": frames,
+            "num_frames": v.written,
             "fps": self.cfg.fps,
-            "seconds": frames / self.cfg.fps,
+            "seconds": v.written / self.cfg.fps,
             "clip_frames": self.cfg.num_frames,
             "lead_frames": self.lead,
             "preset": self.bb.preset,
             "backbone": self.bb.settings(),
             "generate": self.cfg.model_dump(mode="json"),
-            "metadata": metadata or {},
-            "clips": clips,
+            "metadata": v.job.metadata or {},
+            "clips": v.clips,
         }
-        atomic_write_text(path, json.dumps(meta, indent=2))
+        atomic_write_text(v.sidecar, json.dumps(meta, indent=2))
 
 
 def fixed_prompts(prompts: Sequence[str]) -> PromptSource:

@@ -47,7 +47,7 @@ from svi.backbone import Backbone, build_toy, save_backbone
 from svi.batch import encode_batch
 from svi.conditioning import build_condition
 from svi.config import DataConfig, ERFTConfig, Section, load_config, save_config
-from svi.data import VideoClipDataset
+from svi.data import VideoClipDataset, reference_frame_index
 from svi.erft import Recycler
 from svi.files import append_jsonl, atomic_torch_save, truncate_jsonl
 
@@ -113,6 +113,9 @@ class DiTStage(Section):
     timestep_shift: float = Field(3.0, gt=0)
     windows_per_clip: int = Field(2, ge=1)  # random windows encoded per training video (more examples)
     conditions: list[Condition] = [Condition(), Condition(cond_frames=5, padding="zeros")]
+    # The padding image of reference padding, as fine-tuning's data.reference_frame (svi/data.py).
+    # The committed svi/weights/toy were pretrained before this existed, with `first`.
+    reference_frame: Literal["window", "outside", "first"] = "window"
 
 
 class PretrainConfig(Section):
@@ -165,18 +168,30 @@ def load_clips(cfg: PretrainConfig) -> tuple[torch.Tensor, list[str]]:
     return videos, prompts
 
 
-def windows(videos: torch.Tensor, index: torch.Tensor, num_frames: int, crop: int | None, g: torch.Generator):
+def windows(
+    videos: torch.Tensor,
+    index: torch.Tensor,
+    num_frames: int,
+    crop: int | None,
+    g: torch.Generator,
+    reference: str | None = None,
+):
     """Random windows of num_frames (and random crop x crop squares) of videos[index] -> [B, 3, F, h, w]
-    float in [-1, 1]."""
+    float in [-1, 1]; with `reference` (a data.reference_frame mode) also each window's reference
+    frame, [B, 3, h, w] (svi.data.reference_frame_index, the same rule as fine-tuning)."""
     _, _, total, h, w = videos.shape
     side_h, side_w = (h, w) if crop is None else (min(crop, h), min(crop, w))
-    out = []
+    out, refs = [], []
     for i in index.tolist():
         t = int(torch.randint(0, total - num_frames + 1, (1,), generator=g))
         y = int(torch.randint(0, h - side_h + 1, (1,), generator=g))
         x = int(torch.randint(0, w - side_w + 1, (1,), generator=g))
         out.append(videos[i, :, t : t + num_frames, y : y + side_h, x : x + side_w])
-    return torch.stack(out).float() / 127.5 - 1
+        if reference is not None:
+            r = reference_frame_index(list(range(t, t + num_frames)), total, reference, g)
+            refs.append(videos[i, :, r, y : y + side_h, x : x + side_w])
+    clips = torch.stack(out).float() / 127.5 - 1
+    return clips if reference is None else (clips, torch.stack(refs).float() / 127.5 - 1)
 
 
 def lr_at(step: int, base: float, warmup: int, total: int) -> float:
@@ -287,15 +302,16 @@ def encode_clips(
     x0, ys, ctx, img = [], [[] for _ in layouts], [], []
     for first in tqdm(range(0, len(order), batch), desc="encode clips", unit="batch"):
         index = order[first : first + batch]
-        video = windows(videos, index, cfg.data.num_frames, None, g)  # [B, 3, F, H, W]
-        enc = encode_batch(bb, video, [prompts[i] for i in index.tolist()], layouts[0])
+        # [B, 3, F, H, W], [B, 3, H, W]
+        video, reference = windows(videos, index, cfg.data.num_frames, None, g, cfg.dit.reference_frame)
+        enc = encode_batch(bb, video, [prompts[i] for i in index.tolist()], layouts[0], reference)
         x0.append(enc.x0)
         ctx.append(enc.context)
         img.append(enc.image_context)
         ys[0].append(enc.y)
         for j, data in enumerate(layouts[1:], start=1):  # the other layouts need only their y
             cond = video[:, :, : data.cond_frames]
-            ys[j].append(build_condition(bb, cond, data.num_frames, data.padding, video[:, :, 0]))
+            ys[j].append(build_condition(bb, cond, data.num_frames, data.padding, reference, data.mask))
     return {
         "x0": torch.cat(x0),  # [N, 16, f, h, w]
         "y": torch.stack([torch.cat(y) for y in ys]),  # [layouts, N, 20, f, h, w]

@@ -245,6 +245,7 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         categories=cfg.data.categories,
         skip_bad=cfg.data.skip_bad,
         seed=cfg.train.seed,
+        reference_frame=cfg.data.reference_frame,
     )
 
     torch.manual_seed(cfg.train.seed)  # LoRA init identical on every rank (and overwritten on resume)
@@ -315,9 +316,14 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         losses, injected = [], {"noi": 0, "vid": 0, "img": 0}
         for micro in range(accum):
             batch = next(batches)
-            enc = encode_batch(backbone, batch["video"].to(device), batch["prompt"], cfg.data).to(
-                compute_dtype
-            )
+            enc = encode_batch(
+                backbone,
+                batch["video"].to(device),
+                batch["prompt"],
+                cfg.data,
+                reference=batch["reference"].to(device),
+                generator=recycler.generator,  # checkpointed: a resumed run draws the same layouts
+            ).to(compute_dtype)
             prep = recycler.prepare(enc.x0, enc.y)
             v = engine(
                 prep.model_input(),

@@ -19,7 +19,9 @@ import torch
 
 CODEC = "libx264"
 # Near-lossless and deterministic: the same frames always encode to the same bytes.
-CODEC_OPTIONS = {"crf": "12", "preset": "medium", "threads": "1"}
+# mbtree=0: x264's macroblock-tree lookahead read uninitialised memory at small sizes (32 x 32), so the
+# same frames could encode to different bytes run to run; without it the encoder is deterministic.
+CODEC_OPTIONS = {"crf": "12", "preset": "medium", "threads": "1", "x264-params": "mbtree=0"}
 
 
 def to_uint8_frames(video: torch.Tensor) -> np.ndarray:

@@ -80,3 +80,35 @@ def test_manifest_digest_tracks_images_and_prompts(bench):
 def test_load_image_cover_crop(bench):
     x = suites.load_image(bench / "creative_video_gen" / "sample_00" / "image.png", 32, 48)
     assert x.shape == (3, 32, 48) and x.min() >= -1 and x.max() <= 1
+
+
+def test_generate_suite_batches_this_ranks_share(tmp_path, bench, monkeypatch):
+    import json
+
+    from svi.backbone import build_tiny
+    from svi.config import GenerateConfig
+    from svi.generate import LongVideoGenerator, assign_prompts
+
+    cfg = GenerateConfig(num_frames=9, height=32, width=32, steps=1, fps=8, batch_size=2)
+    gen = LongVideoGenerator(build_tiny(), cfg)
+    batches, real = [], gen.generate_batch
+    monkeypatch.setattr(gen, "generate_batch", lambda jobs, **kw: batches.append(jobs) or real(jobs, **kw))
+    samples, _ = suites.load_samples(bench / "creative_video_gen")
+    results = suites.generate_suite(
+        gen,
+        samples,
+        suite="creative",
+        length="2s",
+        out_dir=tmp_path,
+        digest="d",
+        rank=0,
+        world=2,
+        progress=False,
+    )
+    assert [r.path.name for r in results] == ["sample_00.mp4", "sample_02.mp4"]
+    assert [r.num_clips for r in results] == [2, 2]  # 2 s at 8 fps: 9 + 8 frames
+    # one call for the shard; each image is loaded when its video enters the batch
+    assert len(batches) == 1 and all(callable(j.image) for j in batches[0])
+    meta = json.loads(results[1].sidecar.read_text())
+    assert meta["metadata"]["sample"] == "sample_02" and meta["metadata"]["suite_digest"] == "d"
+    assert [c["prompt"] for c in meta["clips"]] == assign_prompts(samples[2].prompts, 2, "stream")

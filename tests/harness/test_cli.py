@@ -3,7 +3,7 @@
 import pytest
 
 from harness.cli import main
-from harness.launch import train_command
+from harness.launch import child_env, threads_per_rank, train_command
 
 
 def test_train_rejects_a_bad_override_with_exit_code_2(capsys, tmp_path):
@@ -26,3 +26,18 @@ def test_launch_commands():
     assert "--hostfile" in multi
     with pytest.raises(ValueError, match="one process"):
         train_command("c.yaml", nproc=2, launcher="none")
+
+
+def test_threads_are_the_cores_shared_by_this_hosts_ranks(monkeypatch):
+    """One training process uses every core; N ranks on one host use cores / N each (the demo's
+    trainings used to run on one of two cores: 1.8 s per step, load average 1.0)."""
+    assert threads_per_rank(1, cores=2) == 2
+    assert threads_per_rank(2, cores=2) == 1
+    assert threads_per_rank(4, cores=16) == 4
+    assert threads_per_rank(3, cores=2) == 1  # never zero
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert child_env()["OMP_NUM_THREADS"] == "8"
+    assert child_env(ranks=2)["OMP_NUM_THREADS"] == "4"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
+    assert child_env(ranks=2)["OMP_NUM_THREADS"] == "3"

@@ -1,13 +1,16 @@
 """`harness run` end to end on the tiny preset, read back through the MLflow client."""
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from harness.cli import main
 from harness.launch import child_env
+from reports import keys
 
 pytestmark = pytest.mark.slow
 
@@ -69,6 +72,14 @@ def test_run_logs_arms_to_mlflow_and_a_rerun_skips_finished_stages(home, capsys)
     assert {"config.yaml", "lora.safetensors", "videos", "scores"} <= artifacts
     strips = [a.path for a in c.list_artifacts(full.info.run_id, "videos/consistent_1s")]
     assert any(p.endswith(".keyframes.png") for p in strips) and any(p.endswith(".mp4") for p in strips)
+    # per-sample scores as an MLflow table: what `harness report` recomputes its intervals from
+    table = json.loads(
+        Path(c.download_artifacts(full.info.run_id, keys.samples_artifact("consistent_1s"))).read_text()
+    )
+    assert table["columns"] == [*keys.SAMPLE_COLUMNS, "subject_consistency"]
+    rows = [dict(zip(table["columns"], r)) for r in table["data"]]
+    assert {r["level"] for r in rows} == {"video", "window"} and {r["seed"] for r in rows} == {0}
+    assert len([r for r in rows if r["level"] == "video"]) == 1  # limit: 1 sample
 
     # the report is written under the workspace and logged to the parent run
     report = home / "ws" / "reports" / "mini" / "report.md"

@@ -1,4 +1,9 @@
-"""A real MLflow SQLite store laid out the way the harness writes it: experiments and a sweep."""
+"""A real MLflow SQLite store laid out the way the harness writes it: experiments and a sweep.
+
+Per-sample tables are logged with the harness's own writer (`harness.tracking.log_samples`): each
+run scores SAMPLES videos whose values are the run's final score plus a per-sample OFFSETS term that
+is the same in every arm and sums to zero, so means are SCORES and arm differences are constant.
+"""
 
 import os
 
@@ -6,6 +11,7 @@ import pytest
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from harness.tracking import log_samples
 from reports.published import VBENCH_SIX
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -42,6 +48,17 @@ SCORES = {
 }
 DRIFT_CLIPS = 4
 SECONDS_PER_CLIP = 5.0
+FRAMES_PER_CLIP = 16
+SAMPLES = tuple(f"s{i}" for i in range(10))  # enough samples for the tables to test differences
+OFFSETS = tuple(0.01 * i - 0.045 for i in range(10))  # per sample, on the logged 0-1 scale (x10 for psnr)
+SET_LEVEL = {"fvd"}  # no per-video value: the run's score is the set's
+
+
+def sample_value(metric: str, score: float, i: int) -> float | None:
+    """Sample i's score of a run whose final score is `score` (None for a set-level metric)."""
+    if metric in SET_LEVEL:
+        return None
+    return score + OFFSETS[i] * (10 if metric == "psnr" else 1)
 
 
 def drift_value(arm: str, seed: int, clip: int) -> float:
@@ -50,7 +67,31 @@ def drift_value(arm: str, seed: int, clip: int) -> float:
     return start - (0.02 * clip if arm == "base" else 0.0)
 
 
-def _child(client, exp_id, parent_id, start, tags, params=(), metrics=(), status="FINISHED"):
+def scores_report(scores: dict[str, float], drift: list[float] | None = None) -> dict:
+    """A scores report (`SuiteScores.to_json()`'s shape) of SAMPLES videos with these final scores;
+    `drift`: the subject_consistency window values (mean over videos), one window per clip."""
+    drift = drift or []
+    videos = []
+    for i, name in enumerate(SAMPLES):
+        windows = [(k * FRAMES_PER_CLIP, (k + 1) * FRAMES_PER_CLIP) for k in range(max(1, len(drift)))]
+        window_scores = {m: [None] * len(windows) for m in scores}
+        if drift:
+            window_scores["subject_consistency"] = [d + OFFSETS[i] for d in drift]
+        videos.append(
+            {
+                "video": name,
+                "num_frames": windows[-1][1],
+                "fps": 16.0,
+                "windows": windows,
+                "scores": {m: sample_value(m, v, i) for m, v in scores.items()},
+                "window_scores": window_scores,
+            }
+        )
+    return {"aggregate": dict(scores), "videos": videos, "backends": {}}
+
+
+def _child(client, exp_id, parent_id, start, tags, params=(), metrics=(), status="FINISHED", reports=None):
+    """A child run; `reports`: track -> scores report, logged as per-sample tables."""
     run = client.create_run(exp_id, start_time=start, tags={"mlflow.parentRunId": parent_id, **tags})
     rid = run.info.run_id
     client.log_batch(
@@ -59,13 +100,18 @@ def _child(client, exp_id, parent_id, start, tags, params=(), metrics=(), status
         params=[Param(k, str(v)) for k, v in params],
         tags=[],
     )
+    for track, report in (reports or {}).items():
+        log_samples(client, rid, track, int(tags["seed"]), report)
     client.set_terminated(rid, status=status, end_time=start + 1000)
     return rid
 
 
-def populate_experiment(client: MlflowClient, name: str, art: str, rename: dict | None = None) -> dict:
+def populate_experiment(
+    client: MlflowClient, name: str, art: str, rename: dict | None = None, samples: bool = True
+) -> dict:
     """An older invocation (one child) and the latest one (3 arms x 2 seeds, one FAILED); `rename`
-    gives arms other names (the scores stay those of SCORES)."""
+    gives arms other names (the scores stay those of SCORES); samples=False logs no per-sample
+    tables (runs written before the harness logged them)."""
     rename = rename or {}
     exp_id = client.create_experiment(name, artifact_location=f"{art}/{name}")
     old = client.create_run(exp_id, start_time=T0, tags={"role": "parent"}).info.run_id
@@ -105,8 +151,13 @@ def populate_experiment(client: MlflowClient, name: str, art: str, rename: dict 
                 ("seconds_per_clip", SECONDS_PER_CLIP),
                 ("erft.p_img", 0.0 if arm == "no_eimg" else 0.9),
             ]
+            drift = [drift_value(arm, seed, k) for k in range(DRIFT_CLIPS)]
+            reports = {
+                "consistent_50s": scores_report(scores, drift),
+                "creative_50s": scores_report({"subject_consistency": scores["subject_consistency"] - 0.1}),
+            }
             ids[(rename.get(arm, arm), seed)] = _child(
-                client, exp_id, parent, start, tags, params, metrics, status
+                client, exp_id, parent, start, tags, params, metrics, status, reports if samples else None
             )
             start += 1
     client.set_terminated(parent, end_time=start)
@@ -147,10 +198,17 @@ def populate_sweep(client: MlflowClient, name: str, art: str) -> dict:
     return {"parent": parent, "ids": ids}
 
 
+@pytest.fixture()
+def make_scores_report():
+    """`scores_report`, for tests that build a scores report the way this store's runs were logged."""
+    return scores_report
+
+
 @pytest.fixture(scope="session")
 def store(tmp_path_factory) -> dict:
-    """Tracking URI plus ids: `ablation_eimg`, `variants` (the same runs, arm no_eimg named film), the
-    `injection_probs` sweep and an experiment `empty` without runs."""
+    """Tracking URI plus ids: `ablation_eimg`, `variants` (the same runs, arm no_eimg named film),
+    `legacy` (the same runs without per-sample tables), the `injection_probs` sweep and an experiment
+    `empty` without runs."""
     root = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
@@ -161,5 +219,6 @@ def store(tmp_path_factory) -> dict:
         "root": root,
         "ablation_eimg": populate_experiment(client, "ablation_eimg", art),
         "variants": populate_experiment(client, "variants", art, {"no_eimg": "film"}),
+        "legacy": populate_experiment(client, "legacy", art, samples=False),
         "injection_probs": populate_sweep(client, "injection_probs", art),
     }

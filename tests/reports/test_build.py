@@ -11,6 +11,7 @@ import pytest
 
 from reports.build import build_report, build_sweep_report
 from reports.plots import plot_drift
+from reports.tables import SUMMARY_COLUMNS
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 REPO = Path(__file__).resolve().parents[2]
@@ -45,14 +46,23 @@ def test_report_files(report):
 def test_report_markdown(report, store):
     _, files = report
     md = files["report.md"].read_text()
-    assert "| **96.00 ± 1.41** |" in md and "| **99.00** |" in md
-    assert "| 90.00 |" in md  # no_eimg: its FAILED seed is not averaged in
+    assert "| **96.00 [93.83, 98.17]** |" in md and "| **99.00 [96.83, 101.17]** |" in md
+    assert "| no_eimg | 10×1 | 90.00 [87.83, 92.17] |" in md  # its FAILED seed is not averaged in
+    assert "| *full: seed sd* | 2 seeds | 1.41 |" in md
+    # every comparison carries its uncertainty: differences against the baseline arm, with the method
+    diff = md.split(
+        "**consistent_50s: error-injection ablation, difference vs base (Δ, percentage points)**"
+    )[1]
+    assert "| full | 10×2 | +15.00 [+15.00, +15.00]* |" in diff.split("**")[0]
+    assert "paired cluster bootstrap, 10,000 resamples" in md and "Holm-adjusted p < 0.05 over the 4" in md
     assert (
         "w/o E_img (published)" in md
         and "Table 1" not in md.split("## Stability")[0].split("ablation")[-1][:0]
     )
     assert "random-init" in md and "not comparable with the published rows" in md
     assert "![" in md and "drift_consistent_50s_subject_consistency.png" in md
+    assert "band: 95% t-interval over samples" in md
+    assert "logged no per-sample scores" not in md  # every run has its tables
     failed_id = store["ablation_eimg"]["ids"][("no_eimg", 1)]
     failed_section = md.split("## Failed or unfinished runs")[1].split("## Runs")[0]
     assert failed_id in failed_section and "FAILED" in failed_section
@@ -81,39 +91,65 @@ def test_report_latex_html_csv(report):
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
     assert "<head>" in html and '<meta charset="utf-8">' in html and "<body>" in html
     assert 'src="data:image/png;base64,' in html  # self-contained
-    assert "<b>96.00 ± 1.41</b>" in html
+    assert "<b>96.00 [93.83, 98.17]</b>" in html
     csv = pd.read_csv(files["results.csv"])
-    assert list(csv.columns) == [
-        "track",
-        "suite",
-        "length",
-        "arm",
-        "role",
-        "metric",
-        "mean",
-        "std",
-        "n",
-        "backend",
-    ]
+    assert list(csv.columns) == SUMMARY_COLUMNS
     row = csv[
         (csv.track == "consistent_50s") & (csv.arm == "full") & (csv.metric == "subject_consistency")
     ].iloc[0]
-    assert (
-        row["mean"] == pytest.approx(0.96)
-        and row["std"] == pytest.approx(0.0141421, abs=1e-6)
-        and row["n"] == 2
-    )
+    assert row["mean"] == pytest.approx(0.96) and row["low"] < 0.96 < row["high"]
+    assert (row["n"], row["n_samples"], row["n_seeds"]) == (20, 10, 2)
+    assert row["seed_sd"] == pytest.approx(0.0141421, abs=1e-6) and row["reference"] == "base"
+    assert row["delta"] == pytest.approx(0.15) and row["delta_low"] == pytest.approx(0.15)
+    assert row["p"] < 0.001 and row["p_holm"] >= row["p"] and bool(row["significant"])
     no_eimg = csv[
         (csv.arm == "no_eimg") & (csv.metric == "background_consistency") & (csv.track == "consistent_50s")
     ]
-    assert no_eimg["mean"].tolist() == [pytest.approx(0.99)] and no_eimg["n"].tolist() == [1]
+    assert no_eimg["mean"].tolist() == [pytest.approx(0.99)] and no_eimg["n"].tolist() == [10]
     assert "published" not in " ".join(csv["arm"])  # published numbers live only in the tables
     assert csv.loc[csv.metric == "fvd", "backend"].unique().tolist() == ["random-init"]
+
+
+def test_report_of_runs_without_per_sample_tables(store, tmp_path):
+    """Runs logged before per-sample tables: the report still builds, says why there are no intervals,
+    and its drift bands are over the runs' logged mean curves."""
+    files = build_report("legacy", tmp_path, tracking_uri=store["uri"])
+    md = files["report.md"].read_text()
+    assert "5 finished run(s) logged no per-sample scores" in md
+    assert "| full | 2 runs | **96.00 (runs)** |" in md and "+15.00 (runs)" in md
+    assert_png(files["drift_consistent_50s_subject_consistency.png"])
+    csv = pd.read_csv(files["results.csv"])
+    assert set(csv["basis"]) == {"runs"} and csv["low"].isna().all() and not csv["significant"].any()
+
+
+def test_report_against_another_reference_arm(store, tmp_path):
+    files = build_report("ablation_eimg", tmp_path, tracking_uri=store["uri"], reference="full")
+    md = files["report.md"].read_text()
+    assert "difference vs full" in md and "| base | 10×2 | -15.00 [-15.00, -15.00]* |" in md
 
 
 def test_report_unknown_experiment(store, tmp_path):
     with pytest.raises(LookupError, match="'ablation_evid' does not exist"):
         build_report("ablation_evid", tmp_path, tracking_uri=store["uri"])
+
+
+def test_drift_bands_come_from_per_sample_curves(tmp_path):
+    """Two samples x two seeds: the band is the t-interval over the samples' seed-averaged curves."""
+    from reports import plots
+
+    rows = []
+    for sample, level in (("a", 0.5), ("b", 0.7)):
+        for seed in (0, 1):
+            for clip in range(3):
+                rows.append({"run_id": f"r{seed}", "arm": "x", "seed": seed, "role": "arm", "status": "FINISHED",
+                             "suite": "consistent_50s", "metric": "subject_consistency", "clip": clip,
+                             "sample": sample, "value": level + 0.01 * seed, "seconds": 5.0 * (clip + 1)})  # fmt: skip
+    band, n = plots._band(pd.DataFrame(rows), use_seconds=True, scale=100.0)
+    assert n == "2×2" and band["x"].tolist() == [5.0, 10.0, 15.0]
+    assert band["mean"].tolist() == pytest.approx([60.5] * 3)
+    half = 12.706204736 * 10.0  # t(0.975, df 1) * sd(50.5, 70.5) / sqrt(2) = t * 14.142 / 1.414
+    assert band["low"].tolist() == pytest.approx([60.5 - half] * 3)
+    assert_png(plot_drift(pd.DataFrame(rows), tmp_path)["drift_consistent_50s_subject_consistency.png"])
 
 
 def test_drift_plot_falls_back_to_clip_index(tmp_path):

@@ -5,7 +5,16 @@ import os
 import pandas as pd
 import pytest
 
-from reports.runs import ReportError, load_drift, load_runs, load_trials, split_metric, sweep_params
+from reports.runs import (
+    SAMPLE_FRAME_COLUMNS,
+    ReportError,
+    load_drift,
+    load_runs,
+    load_samples,
+    load_trials,
+    split_metric,
+    sweep_params,
+)
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
@@ -67,6 +76,57 @@ def test_load_drift(store):
     assert base.sort_values("clip")["seconds"].unique().tolist() == [5.0, 10.0, 15.0, 20.0]
     with_failed = load_drift("ablation_eimg", store["uri"], finished_only=False)
     assert len(with_failed) == 24 and set(with_failed["status"]) == {"FINISHED", "FAILED"}
+
+
+SAMPLES = [f"s{i}" for i in range(10)]  # conftest's videos per run and track, each with 4 clips
+
+
+def test_load_samples_reads_the_per_sample_tables(store):
+    df = load_samples("ablation_eimg", store["uri"])
+    assert list(df.columns) == SAMPLE_FRAME_COLUMNS and df.attrs["without_samples"] == []
+    assert (df["status"] == "FINISHED").all()  # the FAILED run's table is not read
+    assert df["seed"].dtype == "Int64" and df["window"].dtype == "Int64"
+    video = df[(df["level"] == "video") & (df["metric"] == "subject_consistency")]
+    assert len(video) == 5 * len(SAMPLES) * 2  # finished runs x samples x tracks
+    full0 = video[(video["arm"] == "full") & (video["seed"] == 0) & (video["track"] == "consistent_50s")]
+    assert sorted(full0["sample"]) == list(SAMPLES) and full0["role"].unique().tolist() == ["arm"]
+    assert full0["value"].mean() == pytest.approx(0.95)  # the run's final score
+    assert full0["run_id"].unique().tolist() == [store["ablation_eimg"]["ids"][("full", 0)]]
+    # FVD has no per-video value (null in the table); its set value is the run's final score
+    fvd = df[(df["metric"] == "fvd") & (df["arm"] == "base") & (df["seed"] == 1)]
+    assert fvd.loc[fvd["level"] == "video", "value"].isna().all()
+    assert fvd.loc[fvd["level"] == "run", "value"].tolist() == [520.0]
+    # windows: the drift curve of every sample, seconds = (window + 1) * seconds_per_clip
+    windows = df[(df["level"] == "window") & (df["arm"] == "base") & (df["seed"] == 0)]
+    assert set(windows["metric"]) == {"subject_consistency"}  # windows without a value are dropped
+    assert len(windows) == len(SAMPLES) * 4
+    assert windows.groupby("window")["value"].mean().tolist() == pytest.approx([0.80, 0.78, 0.76, 0.74])
+    assert windows.groupby("window")["seconds"].first().tolist() == [5.0, 10.0, 15.0, 20.0]
+
+
+def test_load_samples_of_runs_without_tables(store):
+    df = load_samples("legacy", store["uri"])
+    assert set(df["level"]) == {"run"} and len(df.attrs["without_samples"]) == 5
+    full = df[
+        (df["arm"] == "full") & (df["metric"] == "subject_consistency") & (df["track"] == "consistent_50s")
+    ]
+    assert sorted(full["value"]) == [0.95, 0.97]
+
+
+def test_the_table_the_harness_logs(make_scores_report):
+    """harness.tracking.samples_table: one row per (video, window) and per video, the keys' columns."""
+    from harness.tracking import samples_table
+    from reports.keys import SAMPLE_COLUMNS, samples_artifact
+
+    report = make_scores_report({"subject_consistency": 0.9, "fvd": 300.0}, drift=[0.9, 0.8])
+    table = samples_table("consistent_50s", 3, report)
+    assert list(table.columns) == [*SAMPLE_COLUMNS, "subject_consistency", "fvd"]
+    assert len(table) == len(SAMPLES) * 3 and (table["seed"] == 3).all()
+    first = table[table["sample"] == "s0"]
+    assert first["level"].tolist() == ["window", "window", "video"]
+    assert first["window"].tolist()[:2] == [0, 1] and pd.isna(first["window"].iloc[2])
+    assert first["fvd"].isna().all()
+    assert samples_artifact("consistent_50s") == "scores/consistent_50s/samples.json"
 
 
 def test_load_trials(store):

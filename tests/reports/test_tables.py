@@ -1,12 +1,18 @@
-"""reports.tables: mean ± std over finished seeds, layouts, best marking, published rows, writers."""
+"""reports.tables: intervals over samples, differences against the reference arm with a paired bootstrap
+and Holm, noise floors, set-level and legacy cells, layouts, published rows, writers."""
 
 import math
 import os
 
+import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 
-from reports.runs import load_runs
+from reports.runs import ReportError, load_runs, load_samples
 from reports.tables import (
+    SUMMARY_COLUMNS,
+    Cell,
     build_tables,
     format_cell,
     latex_escape,
@@ -22,36 +28,196 @@ os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
 @pytest.fixture(scope="module")
 def variants(store):
-    return load_runs("variants", store["uri"])
+    return load_runs("variants", store["uri"]), load_samples("variants", store["uri"])
 
 
 @pytest.fixture(scope="module")
 def ablation(store):
-    return load_runs("ablation_eimg", store["uri"])
+    return load_runs("ablation_eimg", store["uri"]), load_samples("ablation_eimg", store["uri"])
+
+
+@pytest.fixture(scope="module")
+def variant_tables(variants):
+    runs, samples = variants
+    return build_tables(runs, "variants", samples=samples)
+
+
+def _row(table, label):
+    return next(r for r in table.rows if r.label == label)
 
 
 def _cell(table, label, metric):
-    return next(r for r in table.rows if r.label == label).cells[metric]
+    return _row(table, label).cells[metric]
 
 
-def test_summary_excludes_failed_runs(variants):
-    s = summarize(variants).set_index(["track", "arm", "metric"])
+def frames(values: dict, track: str = "consistent_50s"):
+    """(runs, samples) frames of FINISHED runs from {arm: {metric: [samples, seeds] array}}; the
+    first arm is the baseline. Final scores are the per-sample means."""
+    runs, rows = [], []
+    for i, (arm, metrics) in enumerate(values.items()):
+        role = "baseline" if i == 0 else "arm"
+        seeds = np.asarray(next(iter(metrics.values()))).shape[1]
+        for seed in range(seeds):
+            run_id = f"{arm}-{seed}"
+            scores = {f"{track}/{m}": float(np.mean(np.asarray(v)[:, seed])) for m, v in metrics.items()}
+            runs.append({"run_id": run_id, "arm": arm, "seed": seed, "role": role, "status": "FINISHED",
+                         "backends": dict.fromkeys(metrics, "vbench-weights"), **scores})  # fmt: skip
+            for m, v in metrics.items():
+                for s, value in enumerate(np.asarray(v)[:, seed]):
+                    rows.append({"arm": arm, "role": role, "seed": seed, "run_id": run_id, "status": "FINISHED",
+                                 "track": track, "sample": f"s{s}", "level": "video", "window": None,
+                                 "metric": m, "value": float(value), "seconds": math.nan})  # fmt: skip
+    return pd.DataFrame(runs), pd.DataFrame(rows)
+
+
+# -- numbers -------------------------------------------------------------------------------------
+
+
+def test_summary_gives_intervals_over_samples_and_excludes_failed_runs(variants):
+    runs, samples = variants
+    summary = summarize(runs, samples)
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    s = summary.set_index(["track", "arm", "metric"])
     full = s.loc[("consistent_50s", "full", "subject_consistency")]
-    assert full["mean"] == pytest.approx(0.96) and full["std"] == pytest.approx(math.sqrt(2) * 0.01)
-    assert full["n"] == 2 and full["backend"] == "vbench-weights"
+    per_sample = 0.96 + np.linspace(-0.045, 0.045, 10)  # seeds 0.95 / 0.97 averaged, plus the offsets
+    low, high = stats.t.interval(0.95, 9, loc=per_sample.mean(), scale=stats.sem(per_sample))
+    assert full["mean"] == pytest.approx(0.96) and full["basis"] == "samples"
+    assert full["low"] == pytest.approx(low) and full["high"] == pytest.approx(high)
+    assert (full["n"], full["n_samples"], full["n_seeds"]) == (20, 10, 2)
+    assert full["seed_sd"] == pytest.approx(math.sqrt(2) * 0.01)  # per-seed means 0.95 and 0.97
+    assert full["backend"] == "vbench-weights" and full["reference"] == "base"
+    film = s.loc[("consistent_50s", "film", "subject_consistency")]  # its FAILED seed is left out
+    assert film["mean"] == pytest.approx(0.90) and (film["n"], film["n_seeds"]) == (10, 1)
+    assert math.isnan(film["seed_sd"])
+    base = s.loc[("consistent_50s", "base", "subject_consistency")]
+    assert math.isnan(base["delta"]) and not base["significant"]  # the reference is not compared with itself
+
+
+def test_a_constant_shift_is_the_difference_with_a_zero_width_interval(variants, variant_tables):
+    """full - base is 0.15 on every sample and seed (conftest's offsets are shared by the arms)."""
+    s = summarize(*variants).set_index(["track", "arm", "metric"])
+    full = s.loc[("consistent_50s", "full", "subject_consistency")]
+    assert full["delta"] == pytest.approx(0.15)
+    assert full["delta_low"] == pytest.approx(0.15) and full["delta_high"] == pytest.approx(0.15)
+    assert full["delta_n_samples"] == 10 and full["significant"]
+    diff = variant_tables[1]
+    assert diff.kind == "difference" and diff.reference == "base"
+    assert [r.label for r in diff.rows] == ["film", "full"]  # the arm order, without the reference
+    assert format_cell(
+        _cell(diff, "full", "subject_consistency"), metric_info("subject_consistency"), True
+    ) == ("+15.00 [+15.00, +15.00]*")
+    # film ran seed 0 only, base seeds 0 and 1: base's seeds are resampled within each sample
     film = s.loc[("consistent_50s", "film", "subject_consistency")]
-    assert (
-        film["mean"] == pytest.approx(0.90) and film["n"] == 1 and math.isnan(film["std"])
-    )  # FAILED seed out
-    assert s.loc[("consistent_50s", "base", "fvd"), "backend"] == "random-init"
+    assert film["delta"] == pytest.approx(0.09) and film["delta_low"] < 0.09 < film["delta_high"]
+    assert film["delta_low"] >= 0.08 - 1e-9 and film["delta_high"] <= 0.10 + 1e-9
 
 
-def test_vbench_layout(variants):
-    tables = build_tables(variants, "variants")
+def test_identical_arms_show_no_significance_mark():
+    rng = np.random.default_rng(0)
+    values = rng.normal(0.8, 0.05, size=(12, 2))
+    runs, samples = frames({"base": {"subject_consistency": values}, "same": {"subject_consistency": values}})
+    tables = build_tables(runs, "check", samples=samples)
+    cell = _cell(tables[1], "same", "subject_consistency")
+    assert (cell.mean, cell.low, cell.high, cell.significant) == (0.0, 0.0, 0.0, False)
+    (line,) = [ln for ln in to_markdown(tables[1]).splitlines() if ln.startswith("| same")]
+    assert line == "| same | 12×2 | +0.00 [+0.00, +0.00] |"  # no significance mark
+
+
+def test_differences_over_fewer_than_eight_samples_are_not_tested():
+    """A bootstrap over 4 samples has a too-narrow interval and a too-small p: shown, never marked."""
+    base = np.array([[0.5], [0.6], [0.7], [0.8]])
+    runs, samples = frames(
+        {"base": {"subject_consistency": base}, "arm": {"subject_consistency": base + 0.1}}
+    )
+    row = summarize(runs, samples).set_index("arm").loc["arm"]
+    assert row["delta"] == pytest.approx(0.1) and row["p"] < 0.001 and not row["significant"]
+    diff = build_tables(runs, samples=samples)[1]
+    assert not _cell(diff, "arm", "subject_consistency").significant
+    assert any(n.startswith("Fewer than 8 samples") for n in diff.footnotes)
+
+
+# differences of one arm against the baseline, sample by sample: a bootstrap p of about 0.03
+HOLM_DIFFS = np.array([0.8, -0.5, 1.2, 0.1, -0.8, 1.0, 0.4, 1.5, -0.3, 0.7, 0.2, 0.9]) / 100
+
+
+def test_holm_over_the_metrics_of_a_table():
+    """p ~ 0.03 is significant alone; five metrics with that p are not (Holm: 5 x 0.03 > 0.05)."""
+    base = np.full((12, 1), 0.5)
+    five = ["subject_consistency", "background_consistency", "aesthetic_quality", "imaging_quality",
+            "motion_smoothness"]  # fmt: skip
+
+    def table(metrics):
+        runs, samples = frames({"base": dict.fromkeys(metrics, base),
+                                "arm": dict.fromkeys(metrics, base + HOLM_DIFFS[:, None])})  # fmt: skip
+        summary = summarize(runs, samples, layout="vbench")
+        return summary[summary["arm"] == "arm"], build_tables(runs, layout="vbench", samples=samples)[1]
+
+    alone, alone_table = table(five[:1])
+    p = alone["p"].iloc[0]
+    assert 0.01 < p < 0.05 and alone["p_holm"].iloc[0] == p and alone["significant"].iloc[0]
+    assert _cell(alone_table, "arm", "subject_consistency").significant
+    together, together_table = table(five)
+    assert together["p"].tolist() == pytest.approx([p] * 5)  # the same resamples for each metric
+    assert together["p_holm"].tolist() == pytest.approx([min(1.0, 5 * p)] * 5)
+    assert not together["significant"].any()
+    assert not any(c.significant for c in _row(together_table, "arm").cells.values())
+    assert "over the 5 tested metrics of this table" in " ".join(together_table.footnotes)
+
+
+def test_noise_floor_rows_under_arms_with_several_seeds(variant_tables):
+    main = variant_tables[0]
+    assert [r.label for r in main.rows[:5]] == ["base", "base: seed sd", "film", "full", "full: seed sd"]
+    noise = _row(main, "full: seed sd")
+    assert noise.source == "noise" and noise.n == "2 seeds"
+    assert noise.cells["subject_consistency"].mean == pytest.approx(math.sqrt(2))  # percent
+    assert "noise floor" in " ".join(main.footnotes)
+
+
+def test_a_set_level_metric_has_no_interval(variant_tables):
+    other, other_diff = variant_tables[2], variant_tables[3]
+    fvd = _cell(other, "full", "fvd")
+    assert fvd.basis == "set" and fvd.mean == pytest.approx(310.0) and math.isnan(fvd.low)
+    assert format_cell(fvd, metric_info("fvd")) == "310.0 (set)"
+    assert any(n.startswith("(set): FVD has no per-video value") for n in other.footnotes)
+    delta = _cell(other_diff, "full", "fvd")
+    assert delta.mean == pytest.approx(-200.0) and not delta.significant and math.isnan(delta.low)
+    assert "not in the Holm family" in " ".join(other_diff.footnotes)
+
+
+def test_runs_without_per_sample_tables_fall_back_to_their_final_scores(store):
+    runs, samples = load_runs("legacy", store["uri"]), load_samples("legacy", store["uri"])
+    assert len(samples.attrs["without_samples"]) == 5 and set(samples["level"]) == {"run"}
+    main, diff = build_tables(runs, "legacy", samples=samples)[:2]
+    full = _cell(main, "full", "subject_consistency")
+    assert full.basis == "runs" and full.mean == pytest.approx(96.0) and math.isnan(full.low)
+    assert _row(main, "full").n == "2 runs" and _row(main, "no_eimg").n == "1 run"
+    assert any(
+        n.startswith("(runs): base, full, no_eimg logged no per-sample scores") for n in main.footnotes
+    )
+    assert _cell(diff, "full", "subject_consistency").mean == pytest.approx(15.0)
+    assert not any(c.significant for r in diff.rows for c in r.cells.values())
+
+
+def test_reference_arm(variants):
+    runs, samples = variants
+    s = summarize(runs, samples, reference="full").set_index(["track", "arm", "metric"])
+    assert s.loc[("consistent_50s", "base", "subject_consistency"), "delta"] == pytest.approx(-0.15)
+    with pytest.raises(ReportError, match="reference arm 'nope' has no finished run; finished arms: base"):
+        summarize(runs, samples, reference="nope")
+
+
+# -- layouts -------------------------------------------------------------------------------------
+
+
+def test_vbench_layout(variant_tables):
+    tables = variant_tables
     assert [t.title for t in tables] == [
         "consistent_50s: VBench dimensions (%)",
+        "consistent_50s: VBench dimensions, difference vs base (Δ, percentage points)",
         "consistent_50s: other metrics",
+        "consistent_50s: other metrics, difference vs base (Δ)",
         "creative_50s: VBench dimensions (%)",
+        "creative_50s: VBench dimensions, difference vs base (Δ, percentage points)",
     ]
     main = tables[0]
     assert [c.label for c in main.columns] == [
@@ -64,14 +230,13 @@ def test_vbench_layout(variants):
     ]
     # baseline first, then alphabetical; ours above the published rows
     assert [r.label for r in main.ours] == ["base", "film", "full"]
-    assert [r.label for r in main.rows[3:]] == [
+    assert [r.label for r in main.published] == [
         "Wan 2.1 (published)",
         "FramePack (published)",
         "SVI-Shot (published)",
     ]
-    assert [r.n for r in main.ours] == [2, 1, 2]
-    full_sc = _cell(main, "full", "subject_consistency")
-    assert full_sc.mean == pytest.approx(96.0) and full_sc.std == pytest.approx(1.41421, abs=1e-4)  # percent
+    assert [r.n for r in main.ours] == ["10×2", "10×1", "10×2"]
+    assert _cell(main, "full", "subject_consistency").mean == pytest.approx(96.0)  # percent
     # best per column among our rows only (SVI-Shot's published 98.13 is higher but never marked)
     best = {c.name: [r.label for r in main.ours if r.cells[c.name].best] for c in main.columns}
     assert best == {
@@ -84,12 +249,12 @@ def test_vbench_layout(variants):
     }
     assert not any(c.best for r in main.published for c in r.cells.values())
     assert _cell(main, "SVI-Shot (published)", "subject_consistency").mean == 98.13
-    other = tables[1]
+    assert all(t.published == [] for t in tables if t.kind == "difference")  # published rows are never tested
+    other = tables[2]
     assert [c.name for c in other.columns] == ["psnr", "fvd"] and not other.published  # the paper's order
     assert _cell(other, "full", "fvd").best and _cell(other, "full", "psnr").best  # fvd: lower is better
-    assert _cell(other, "full", "fvd").mean == pytest.approx(310.0)  # not scaled
-    assert "FVD, PSNR (dB): random-init" in other.footnotes[0] or "FVD: random-init" in other.footnotes[0]
-    creative = tables[2]
+    assert "PSNR (dB): vbench-weights; FVD: random-init" in other.footnotes[0]
+    creative = tables[4]
     assert [r.label for r in creative.published] == [
         "Wan 2.1 (published)",
         "SVI-Film (published)",
@@ -98,12 +263,15 @@ def test_vbench_layout(variants):
 
 
 def test_declared_arm_order(variants):
-    main = build_tables(variants, "variants", declared=["full", "film"])[0]
+    runs, samples = variants
+    main, diff = build_tables(runs, "variants", declared=["full", "film"], samples=samples)[:2]
     assert [r.label for r in main.ours] == ["base", "full", "film"]  # the baseline stays first
+    assert [r.label for r in diff.rows] == ["full", "film"]
 
 
 def test_ablation_layout(ablation):
-    tables = build_tables(ablation, "ablation_eimg")
+    runs, samples = ablation
+    tables = build_tables(runs, "ablation_eimg", samples=samples)
     main = tables[0]
     assert main.layout == "ablation" and [c.label for c in main.columns] == [
         "Sub. Cons",
@@ -114,45 +282,55 @@ def test_ablation_layout(ablation):
     assert [r.label for r in main.ours] == ["base", "full", "no_eimg"]
     assert [r.label for r in main.published][:2] == ["Wan 2.1 (published)", "w/o E_img (published)"]
     assert _cell(main, "full (published)", "imaging_quality").mean == 71.22
-    other = tables[1]
+    other = tables[2]
     assert [c.name for c in other.columns] == ["dynamic_degree", "motion_smoothness", "psnr", "fvd"]
-    assert build_tables(ablation, "ablation_eimg", layout="vbench")[0].layout == "vbench"
+    assert build_tables(runs, "ablation_eimg", layout="vbench", samples=samples)[0].layout == "vbench"
     with pytest.raises(ValueError, match="unknown layout"):
-        build_tables(ablation, layout="wide")
+        build_tables(runs, layout="wide", samples=samples)
 
 
-def test_writers(variants):
-    main = build_tables(variants, "variants")[0]
+# -- writers -------------------------------------------------------------------------------------
+
+
+def test_writers(variant_tables):
+    main, diff = variant_tables[:2]
     md = to_markdown(main)
-    assert "| base | 2 | 81.00 ± 1.41 |" in md
-    assert "| **96.00 ± 1.41** |" in md and "| **99.00** |" in md  # film's one seed: no ± part
+    assert "| base | 10×2 | 81.00 [78.83, 83.17] |" in md
+    assert "| **96.00 [93.83, 98.17]** |" in md and "| **99.00 [96.83, 101.17]** |" in md
+    assert "| *full: seed sd* | 2 seeds | 1.41 |" in md
     assert "| SVI-Shot (published) | – | 98.13 |" in md
     assert md.index("| full |") < md.index("(published) |")
     assert "Backend: Sub. Cons, Back. Cons, Aest, Img, Dyn. Deg, Motion Sm.: vbench-weights." in md
+    assert "95% t-interval over samples" in md
+    diff_md = to_markdown(diff)
+    assert "| full | 10×2 | +15.00 [+15.00, +15.00]* |" in diff_md
+    assert "paired cluster bootstrap, 10,000 resamples" in diff_md and "Holm-adjusted p < 0.05" in diff_md
     tex = to_latex(main)
-    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{96.00 $\pm$ 1.41}" in tex
-    assert r"\caption{consistent\_50s: VBench dimensions (\%)}" in tex
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{96.00 [93.83, 98.17]}" in tex
+    assert r"\caption{consistent\_50s: VBench dimensions (\%)}" in tex and r"10$\times$2" in tex
     assert r"\emph{SVI-Shot (published)}" in tex
+    assert r"$\Delta$" in to_latex(diff)
     html = to_html(main)
-    assert "<td><b>96.00 ± 1.41</b></td>" in html and '<tbody class="published">' in html
+    assert "<td><b>96.00 [93.83, 98.17]</b></td>" in html and '<tbody class="published">' in html
+    assert '<tbody class="difference">' in to_html(diff)
 
 
 def test_format_cell_and_escape():
-    from reports.tables import Cell
-
     info = metric_info("subject_consistency")
-    assert format_cell(Cell(96.0, 1.4142, 2), info, 2) == "96.00 ± 1.41"
-    assert format_cell(Cell(96.0, 1.4142, 2), info, 3) == "96.00 ± 1.41 (n=2)"
-    assert format_cell(Cell(90.0, float("nan"), 1), info, 1) == "90.00"
-    assert format_cell(None, info, 1) == "–"
+    assert format_cell(Cell(96.0, 95.0, 97.0), info) == "96.00 [95.00, 97.00]"
+    assert format_cell(Cell(96.0, 95.0, 97.0, n="3×2"), info) == "96.00 [95.00, 97.00] (n=3×2)"
+    assert format_cell(Cell(90.0), info) == "90.00"
+    assert format_cell(Cell(1.2, 0.4, 2.0, significant=True), info, signed=True) == "+1.20 [+0.40, +2.00]*"
+    assert format_cell(Cell(-0.5, -1.25, 0.25), info, signed=True) == "-0.50 [-1.25, +0.25]"
+    assert format_cell(Cell(310.0, basis="set"), metric_info("fvd")) == "310.0 (set)"
+    assert format_cell(None, info) == "–"
     assert latex_escape("no_eimg & 50% #1 {x}") == r"no\_eimg \& 50\% \#1 \{x\}"
     assert metric_info("new_metric").higher_is_better is None  # unknown: shown, never ranked
 
 
 def test_drift_metrics_are_labelled_and_the_lowest_is_best():
-    """Drift metrics come from the metric table: lower is better, so the lowest mean is marked."""
-    import pandas as pd
-
+    """Drift metrics come from the metric table: lower is better, so the lowest mean is marked. A runs
+    frame alone (no per-sample scores) gives each run's final score without an interval."""
     drift = ("colour_shift", "sharpness_loss", "truth_distance")
 
     def run(arm, role, values):
@@ -160,8 +338,9 @@ def test_drift_metrics_are_labelled_and_the_lowest_is_best():
         return {"arm": arm, "seed": 0, "role": role, "status": "FINISHED", "backends": {}, **scores}
 
     runs = pd.DataFrame([run("base", "baseline", (0.08, 0.30, 0.20)), run("full", "arm", (0.02, 0.05, 0.10))])
-    (table,) = build_tables(runs, "variants")
+    table, diff = build_tables(runs, "variants")
     assert [c.name for c in table.columns] == list(drift)
     assert all(_cell(table, "full", m).best and not _cell(table, "base", m).best for m in drift)
     md = to_markdown(table)
-    assert "Colour shift ↓" in md and "Truth distance ↓" in md and "**0.0200**" in md
+    assert "Colour shift ↓" in md and "Truth distance ↓" in md and "**0.0200 (runs)**" in md
+    assert _cell(diff, "full", "colour_shift").mean == pytest.approx(-0.06)

@@ -208,3 +208,43 @@ def test_auto_precision_on_cuda_is_bf16_with_an_fp32_vae():
     x = torch.cat([z, y], 1).to(torch.bfloat16)
     v = bb.transformer(x, torch.tensor([500.0], device="cuda"), ctx, img, return_dict=False)[0]
     assert v.shape == z.shape and torch.isfinite(v).all()
+
+
+def test_mask_marks_latent_zero_only_by_default(tiny):
+    """Official SVI (encode_images_adaptive without ref_pad_cfg) marks pixel frame 0 only, so latent 0
+    alone even with K = 5 motion frames; mask="condition" (ours before) marks all K: latents 0 and 1."""
+    video = torch.rand(1, 3, 9, 32, 32) * 2 - 1
+    official = build_condition(tiny, video[:, :, :5], 9, "zeros")
+    assert torch.all(official[:, :4, 0] == 1) and torch.all(official[:, :4, 1:] == 0)
+    ours = build_condition(tiny, video[:, :, :5], 9, "zeros", mask="condition")
+    assert torch.all(ours[:, :4, :2] == 1) and torch.all(ours[:, :4, 2:] == 0)
+    torch.testing.assert_close(official[:, 4:], ours[:, 4:])  # the latent is the same
+
+
+def test_encode_batch_reference_padding_and_motion_layouts(tiny):
+    """Training pads with the clip's reference frame (not frame 0), takes CLIP from condition frame 0,
+    and with K > 1 conditions on frame 0 alone with probability 1 - p_motion (official SVI-Film: 10%)."""
+    from svi.batch import condition_counts, encode_batch
+    from svi.config import DataConfig
+
+    video = torch.rand(3, 3, 9, 32, 32) * 2 - 1
+    reference = torch.rand(3, 3, 32, 32) * 2 - 1
+    shot = DataConfig(num_frames=9, height=32, width=32, cond_frames=1, padding="reference")
+    enc = encode_batch(tiny, video, ["a", "b", "c"], shot, reference=reference)
+    torch.testing.assert_close(enc.y, build_condition(tiny, video[:, :, :1], 9, "reference", reference))
+    torch.testing.assert_close(enc.image_context, tiny.encode_image(video[:, :, 0]))
+
+    film = DataConfig(num_frames=9, height=32, width=32, cond_frames=5, padding="zeros")
+    assert DataConfig().p_motion == 0.9
+    g = torch.Generator().manual_seed(0)
+    counts = [c for _ in range(500) for c in condition_counts(4, film, g)]
+    assert set(counts) == {1, 5} and abs(counts.count(1) / len(counts) - 0.1) < 0.03
+    assert condition_counts(3, film, None) == [5, 5, 5]  # no generator: always K
+    film_mixed = film.model_copy(update={"p_motion": 0.5})
+    want = condition_counts(3, film_mixed, torch.Generator().manual_seed(0))
+    enc = encode_batch(tiny, video, ["a", "b", "c"], film_mixed, generator=torch.Generator().manual_seed(0))
+    assert sorted(set(want)) == [1, 5]  # this seed mixes both layouts in one batch
+    for i, k in enumerate(want):
+        torch.testing.assert_close(
+            enc.y[i : i + 1], build_condition(tiny, video[i : i + 1, :, :k], 9, "zeros")
+        )

@@ -11,7 +11,14 @@ import pytest
 import torch
 
 from benchmarks.synthetic import write_dataset, write_video
-from svi.data import BadVideoError, VideoClipDataset, collate, cover_size, nearest_valid_num_frames
+from svi.data import (
+    BadVideoError,
+    VideoClipDataset,
+    collate,
+    cover_size,
+    nearest_valid_num_frames,
+    reference_frame_index,
+)
 
 SMALL = {"num_frames": 5, "height": 32, "width": 32}
 
@@ -120,6 +127,48 @@ def test_frame_stride_respected(tmp_path):
         expected = 16 + step * (start + stride * torch.arange(5, dtype=torch.float32))
         assert torch.allclose(values, expected, atol=3.0), (values, expected)
         assert torch.all(values.diff() > 0)
+
+
+def test_reference_frame_index_rules():
+    """Official SVI-Shot pads with one random frame of the window; `outside` (the DevLog's advice)
+    takes one of the same video outside it; `first` is the condition frame itself (our old rule)."""
+    g = torch.Generator().manual_seed(0)
+    ids = list(range(10, 30, 2))  # a strided window over source frames 10..28
+    assert reference_frame_index(ids, 100, "first", g) == 10
+    window = {reference_frame_index(ids, 100, "window", g) for _ in range(400)}
+    assert window == set(ids)  # uniform over the clip's frames, frame 0 included
+    outside = [reference_frame_index(ids, 40, "outside", g) for _ in range(400)]
+    assert set(outside) == set(range(10)) | set(range(29, 40))  # both sides, never inside the span
+    # a clip spanning the whole video has no outside: a window frame instead
+    assert reference_frame_index(list(range(8)), 8, "outside", g) in range(8)
+    with pytest.raises(ValueError, match="reference_frame"):
+        reference_frame_index(ids, 100, "middle", g)
+
+
+@pytest.mark.parametrize("mode", ["window", "outside", "first"])
+def test_dataset_reference_frame(tmp_path, mode):
+    step = 8
+    folder = write_category(tmp_path, "grey", [("ramp.mp4", "a brightening grey screen")])
+    brightness_video(folder / "ramp.mp4", num_frames=20, step=step)
+    ds = VideoClipDataset(tmp_path, num_frames=5, height=32, width=32, reference_frame=mode)
+    seen_first = 0
+    for epoch in range(12):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        grey = lambda t: round(((t.mean().item() + 1) * 127.5 - 16) / step)  # noqa: E731 source index
+        start = grey(item["video"][:, 0])
+        ref = grey(item["reference"])
+        assert item["reference"].shape == (3, 32, 32) and item["video"].shape == (3, 5, 32, 32)
+        if mode == "first":
+            assert ref == start
+        elif mode == "window":
+            assert start <= ref < start + 5
+        else:
+            assert not start <= ref < start + 5 and 0 <= ref < 20
+        seen_first += ref == start
+        assert torch.equal(ds[0]["reference"], item["reference"])  # deterministic per (seed, epoch, index)
+    assert mode != "window" or seen_first < 12  # not always the condition frame
+    assert collate([item, item])["reference"].shape == (2, 3, 32, 32)
 
 
 @pytest.mark.parametrize(("num_frames", "suggested"), [(80, "77 or 81"), (16, "13 or 17"), (0, "1 or 5")])

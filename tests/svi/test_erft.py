@@ -179,3 +179,30 @@ def test_recycler_state_round_trip():
 def test_erft_without_memory_is_an_error():
     with pytest.raises(ValueError, match="ReplayMemory"):
         Recycler(ERFTConfig(mode="erft"), None)
+
+
+def test_banking_follows_the_official_rule():
+    """Official train_svi.py: only a step whose clean gate fired banks with clean_buffer_update_prob;
+    every other step banks its errors, also when its gates fired on still-empty banks (nothing was
+    injected: the first steps of every run) or when no gate fired at all (p_img = 0 and r_vid > p_vid
+    in the `no_eimg` arm). Treating those as clean halved the no_eimg arm's banking."""
+    x0, y = _batch(1)
+
+    def banked(cfg: ERFTConfig, steps: int = 40) -> int:
+        mem = ReplayMemory(SHAPE, flow.shifted_sigmas(50), capacity=64, budget_bytes=1 << 26)
+        rec = Recycler(cfg, mem, seed=2)
+        total = 0
+        for _ in range(steps):
+            prep = rec.prepare(x0, y)
+            total += rec.bank(prep.target + 0.1, prep)
+        return total
+
+    # gates on, banks empty at first: every step banks (nothing injected on step 1)
+    assert banked(ERFTConfig(p_noi=1, p_vid=1, p_img=1, p_clean=0, clean_buffer_update_prob=0)) == 40
+    # no gate can fire, clean gate off: still every step banks
+    assert banked(ERFTConfig(p_noi=0, p_vid=0, p_img=0, p_clean=0, clean_buffer_update_prob=0)) == 40
+    # the clean gate always fires: banking only with clean_buffer_update_prob
+    assert banked(ERFTConfig(p_clean=1, clean_buffer_update_prob=0)) == 0
+    assert banked(ERFTConfig(p_clean=1, clean_buffer_update_prob=1)) == 40
+    drawn = Recycler(ERFTConfig(p_clean=1), _memory_with(0.0, 0.0), seed=0).prepare(x0, y).gates
+    assert drawn == [Gates(clean=True)]

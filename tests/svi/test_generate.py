@@ -2,6 +2,7 @@
 
 import io
 import json
+from collections import defaultdict
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from svi.generate import (
     stdin_prompts,
     total_frames,
 )
-from svi.video_io import read_frames
+from svi.video_io import read_frames, to_uint8_frames
 
 TINY = dict(num_frames=9, height=32, width=32, steps=2)
 
@@ -90,7 +91,7 @@ def test_pixel_chaining_conditions_on_the_last_frames(tiny):
     video = torch.rand(1, 3, 9, 32, 32) * 2 - 1
     chain = gen._next_chain(video, None)
     assert torch.equal(chain, video[:, :, -1:])
-    y = gen._condition(ref, chain, None)
+    y = gen._condition(ref, [chain], None)
     from svi.conditioning import build_condition
 
     torch.testing.assert_close(y, build_condition(tiny, video[:, :, -1:], 9, "reference", ref))
@@ -254,3 +255,208 @@ def test_from_config_matches_the_hand_built_generator_and_records_the_backbone(t
     meta = json.loads(res.sidecar.read_text())
     assert meta["backbone"] == {"preset": "tiny", "dtype": "float32", "attention": "sdpa", "lora_scale": 0.5}
     assert json.loads(ref.sidecar.read_text())["backbone"]["lora_scale"] is None  # set only by from_config
+
+
+# -- batched generation -------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def segments(monkeypatch):
+    """The uint8 frames of every segment the generator writes, by (folder, video, segment): what the
+    mp4 holds before the codec. libx264's output for the same frames varies slightly from call to
+    call in a busy process, so frames are compared here exactly and the mp4s only loosely."""
+    import svi.generate
+    from svi.video_io import write_segment
+
+    written = {}
+
+    def spy(path, frames, fps):
+        written[(path.parent.parent.name, path.parent.name.removesuffix(".parts"), path.name)] = frames.copy()
+        return write_segment(path, frames, fps)
+
+    monkeypatch.setattr(svi.generate, "write_segment", spy)
+    return written
+
+
+def _frames_of(segments, folder, video):
+    return {name: f for (d, v, name), f in segments.items() if d == folder and v == video}
+
+
+def _jobs(folder, prompt_lists, **kw):
+    from svi.generate import VideoJob
+
+    return [
+        VideoJob(_image(10 + i), fixed_prompts(p), folder / f"v{i}.mp4", **kw)
+        for i, p in enumerate(prompt_lists)
+    ]
+
+
+def _assert_same_video(a, b, segs=None, a_dir=None, b_dir=None, exact=False):
+    """Two results of the same video: sidecar clip records, segment frames (within one level, or
+    exactly), and the mp4s up to codec noise."""
+    meta_a, meta_b = (json.loads(r.sidecar.read_text()) for r in (a, b))
+    assert meta_a["clips"] == meta_b["clips"] and meta_a["config_hash"] == meta_b["config_hash"]
+    if segs is not None:
+        fa, fb = _frames_of(segs, a_dir, a.path.stem), _frames_of(segs, b_dir, b.path.stem)
+        assert fa.keys() == fb.keys() and fa
+        for name in fa:
+            diff = np.abs(fa[name].astype(int) - fb[name].astype(int))
+            assert diff.max() <= (0 if exact else 1) and diff.mean() < 0.01, name
+    va, vb = read_frames(a.path).astype(int), read_frames(b.path).astype(int)
+    assert va.shape == vb.shape == (a.num_frames, 32, 32, 3)
+    assert np.abs(va - vb).mean() < 1.0  # codec noise only
+
+
+BATCHED = [
+    dict(chaining="pixel"),
+    dict(chaining="pixel", motion_frames=5, padding="zeros", mask="condition"),
+    dict(chaining="latent"),
+]
+
+
+@pytest.mark.parametrize("settings", BATCHED, ids=["pixel", "pixel-k5-film", "latent"])
+def test_a_batch_equals_one_video_at_a_time(tmp_path, tiny, segments, settings):
+    # 3 videos of 3, 2 and 4 clips, each with its own image and prompts, 2 at a time: the third
+    # takes the second's place when it ends. CFG on, so every forward holds 2 x 2 rows.
+    cfg = GenerateConfig(**TINY, **settings, guidance_scale=5.0, batch_size=2)
+    prompt_lists = [["a", "b", "c"], ["x", "y"], ["q", "r", "s", "t"]]
+    gen = LongVideoGenerator(tiny, cfg)
+    (tmp_path / "batch").mkdir()
+    batch = gen.generate_batch(_jobs(tmp_path / "batch", prompt_lists), progress=False)
+    alone = [
+        gen.generate(_image(10 + i), fixed_prompts(p), tmp_path / "alone" / f"v{i}.mp4", progress=False)
+        for i, p in enumerate(prompt_lists)
+    ]
+    assert [r.num_clips for r in batch] == [3, 2, 4] and not any(r.skipped for r in batch)
+    for b, a, prompts in zip(batch, alone, prompt_lists):
+        _assert_same_video(b, a, segments, "batch", "alone")
+        assert [c["prompt"] for c in json.loads(b.sidecar.read_text())["clips"]] == prompts
+        assert not (tmp_path / "batch" / f"{b.path.stem}.parts").exists()
+    # each sample's own image and prompts: two samples differ far more than a sample from itself alone
+    v0, v1 = (_frames_of(segments, "batch", v)["seg_00000.mp4"].astype(int) for v in ("v0", "v1"))
+    assert np.abs(v0 - v1).mean() > 0.1
+    # finished: a second call skips them all
+    assert all(r.skipped for r in gen.generate_batch(_jobs(tmp_path / "batch", prompt_lists), progress=False))
+
+
+def test_a_batch_follows_the_clip_by_clip_recipe(tmp_path, tiny, segments):
+    # the batch's bookkeeping against the one-clip primitive chained by hand: clip k of each video
+    # from seed + k with its own prompt, conditioned on the previous clip's last frame, whose CLIP
+    # feature it also takes
+    cfg = GenerateConfig(**TINY, seed=3, guidance_scale=5.0, batch_size=2)
+    gen = LongVideoGenerator(tiny, cfg)
+    prompt_lists = [["a", "b", "c"], ["d", "e", "f"]]
+    gen.generate_batch(_jobs(tmp_path / "batch", prompt_lists), progress=False)
+    neg = tiny.encode_text([cfg.negative_prompt])
+    for i, prompts in enumerate(prompt_lists):
+        ref, chain = _image(10 + i)[None], None
+        for k, prompt in enumerate(prompts):
+            image_context = tiny.encode_image(ref if chain is None else chain[:, :, 0])
+            video, _ = gen.generate_clip(k, prompt, ref, chain, None, image_context, neg)
+            chain = video[:, :, -1:]
+            expected = to_uint8_frames(video[0])[:-1].astype(int)
+            got = segments[("batch", f"v{i}", f"seg_{k:05d}.mp4")].astype(int)
+            assert np.abs(expected - got).max() <= 1 and np.abs(expected - got).mean() < 0.01
+
+
+def test_a_batch_runs_each_stage_once_per_round(tmp_path, tiny, monkeypatch):
+    # per round: one text-encoder call for the round's prompts, one VAE encode for the conditioning,
+    # one image encode, one decode; per step one transformer forward of B conditional and B
+    # unconditional rows, with a timestep per row
+    calls = defaultdict(list)
+    for name in ("encode_text", "encode_video", "encode_image", "decode_latents"):
+        fn = getattr(tiny, name)
+        monkeypatch.setattr(tiny, name, lambda x, _fn=fn, _name=name: calls[_name].append(len(x)) or _fn(x))
+    hook = tiny.transformer.register_forward_hook(
+        lambda m, args, out: calls["transformer"].append((args[0].shape[0], tuple(args[1].shape)))
+    )
+    try:
+        gen = LongVideoGenerator(tiny, GenerateConfig(**TINY, guidance_scale=5.0, batch_size=3))
+        gen.generate_batch(_jobs(tmp_path, [["a", "b"], ["c", "d"], ["e", "f"]]), progress=False)
+    finally:
+        hook.remove()
+    assert calls["encode_text"] == [1, 3, 3]  # the negative prompt once, then each round's prompts
+    assert calls["encode_video"] == calls["encode_image"] == calls["decode_latents"] == [3, 3]
+    assert calls["transformer"] == [(6, (6,))] * 4  # 2 rounds x 2 steps
+
+
+def _killed_at(prompts, clip):
+    """A prompt source that raises at `clip`: the run dies there, after clip - 1 was saved."""
+
+    def source(k):
+        if k == clip:
+            raise RuntimeError("killed")
+        return prompts[k]
+
+    return source
+
+
+@pytest.mark.parametrize("chaining", ["pixel", "latent"])
+def test_a_batch_killed_after_clip_1_resumes_to_the_uninterrupted_batch(
+    tmp_path, tiny, segments, one_thread, chaining
+):
+    gen = LongVideoGenerator(tiny, GenerateConfig(**TINY, chaining=chaining, batch_size=3))
+    prompt_lists = [["a", "b", "c", "d"], ["e", "f", "g", "h"], ["i", "j", "k", "l"]]
+    full = gen.generate_batch(_jobs(tmp_path / "full", prompt_lists), progress=False)
+    jobs = _jobs(tmp_path / "cut", prompt_lists)
+    jobs[1].prompts = _killed_at(prompt_lists[1], 2)
+    with pytest.raises(RuntimeError, match="killed"):
+        gen.generate_batch(jobs, progress=False)
+    # every video of the batch got to clip 1, with the chaining state it has there alone
+    for i, p in enumerate(prompt_lists):
+        with pytest.raises(RuntimeError, match="killed"):
+            gen.generate(_image(10 + i), _killed_at(p, 2), tmp_path / "alone" / f"v{i}.mp4", progress=False)
+        cut, alone = (
+            torch.load(tmp_path / d / f"v{i}.parts" / "state.pt", weights_only=False)
+            for d in ("cut", "alone")
+        )
+        assert cut["next_clip"] == alone["next_clip"] == 2 and cut["clips"] == alone["clips"]
+        torch.testing.assert_close(cut["chain"], alone["chain"], atol=1e-4, rtol=0)
+        assert not (tmp_path / "cut" / f"v{i}.mp4").exists()
+    resumed = gen.generate_batch(_jobs(tmp_path / "cut", prompt_lists), progress=False)
+    assert [r.resumed_from for r in resumed] == [2, 2, 2]
+    for r, f in zip(resumed, full):
+        _assert_same_video(r, f, segments, "cut", "full", exact=True)
+
+
+@pytest.mark.parametrize("settings", BATCHED, ids=["pixel", "pixel-k5-film", "latent"])
+def test_videos_at_different_clips_share_a_batch(tmp_path, tiny, segments, settings):
+    # v0 was killed after clip 1, v1 after clip 2, v2 is finished, v3 not started: the first round
+    # takes clips 2, 3 and 0 together (with K = 5, clip 0's one condition frame needs its own encode)
+    gen = LongVideoGenerator(tiny, GenerateConfig(**TINY, **settings, batch_size=3))
+    prompt_lists = [["a", "b", "c"], ["d", "e", "f", "g"], ["h", "i"], ["j", "k"]]
+    mixed = tmp_path / "mixed"
+    for i, clip in [(0, 2), (1, 3)]:
+        with pytest.raises(RuntimeError, match="killed"):
+            gen.generate(
+                _image(10 + i), _killed_at(prompt_lists[i], clip), mixed / f"v{i}.mp4", progress=False
+            )
+    gen.generate(_image(12), fixed_prompts(prompt_lists[2]), mixed / "v2.mp4", progress=False)
+    results = gen.generate_batch(_jobs(mixed, prompt_lists), progress=False)
+    assert [r.resumed_from for r in results] == [2, 3, 0, 0]
+    assert [r.skipped for r in results] == [False, False, True, False]
+    assert [r.num_clips for r in results] == [3, 4, 2, 2]
+    for i, (r, p) in enumerate(zip(results, prompt_lists)):
+        alone = gen.generate(
+            _image(10 + i), fixed_prompts(p), tmp_path / "alone" / f"v{i}.mp4", progress=False
+        )
+        _assert_same_video(r, alone, segments, "mixed", "alone")
+
+
+def test_a_job_seed_replaces_the_config_seed(tmp_path, tiny, segments):
+    from svi.generate import VideoJob
+
+    gen = LongVideoGenerator(tiny, GenerateConfig(**TINY, batch_size=2))
+    jobs = [
+        VideoJob(_image(), fixed_prompts(["a", "b"]), tmp_path / "own" / f"v{s}.mp4", seed=s) for s in (0, 5)
+    ]
+    own = gen.generate_batch(jobs, progress=False)
+    LongVideoGenerator(tiny, GenerateConfig(**TINY, seed=5)).generate(
+        _image(), fixed_prompts(["a", "b"]), tmp_path / "cfg" / "v5.mp4", progress=False
+    )
+    assert [c["seed"] for c in json.loads(own[1].sidecar.read_text())["clips"]] == [5, 6]
+    a, b = _frames_of(segments, "own", "v5"), _frames_of(segments, "cfg", "v5")
+    assert a.keys() == b.keys() and all(np.abs(a[k].astype(int) - b[k].astype(int)).max() <= 1 for k in a)
+    # seed = cfg.seed is no seed of its own: the same video (and hash) as a job without one
+    plain = gen.generate(_image(), fixed_prompts(["a", "b"]), tmp_path / "own" / "v0.mp4", progress=False)
+    assert plain.skipped

@@ -1,0 +1,153 @@
+"""Is the toy world's drift the kind of error ERFT banks? A diagnostic for the E_img question.
+
+E_img corrupts the conditioning latent of a training step with an error from the clean-end bank. It
+can only teach the model to undo what happens at inference if the banked errors resemble the real
+conditioning error of a rollout: the VAE latent of the re-encoded last generated frame minus the
+latent of the true frame at that time. This script measures both, in the same latent units:
+
+- banked: every entry of a trained arm's clean-end bank (`replay_rank0.pt` of a checkpoint);
+- inference: a base-model rollout (no LoRA) on toy-world consistent samples; at every clip boundary
+  k >= 1 the condition frame the generator actually re-encodes (captured from the VAE call, not read
+  back from the mp4) against the world's true frame at that time.
+For each: RMS, per-channel mean and RMS (16 latent channels), and for the rollout the RMS per clip.
+Printed as JSON; with --out also written there.
+
+    python -m benchmarks.toyworld.eimg_diagnostic \
+        --memory workspace/runs/ablation_eimg/full/seed0/train/checkpoints/step_00000150/replay_rank0.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def error_stats(errors: torch.Tensor) -> dict:
+    """errors: [N, C, ...] -> {n, rms, channel_mean [C], channel_rms [C]} over all but the channel axis."""
+    per_channel = errors.float().transpose(0, 1).flatten(1)  # [C, N * ...]
+    return {
+        "n": int(errors.shape[0]),
+        "rms": float(per_channel.pow(2).mean().sqrt()),
+        "channel_mean": per_channel.mean(1).tolist(),
+        "channel_rms": per_channel.pow(2).mean(1).sqrt().tolist(),
+    }
+
+
+def compare(banked: dict, inference: dict) -> dict:
+    """How alike two error populations are: RMS ratio, and the cosine between their channel means
+    (a shared direction, such as a colour shift, shows as a cosine near 1)."""
+    a, b = torch.tensor(banked["channel_mean"]), torch.tensor(inference["channel_mean"])
+    cos = float(torch.nn.functional.cosine_similarity(a, b, dim=0)) if a.norm() * b.norm() > 0 else math.nan
+    return {
+        "rms_ratio_banked_over_inference": banked["rms"] / inference["rms"] if inference["rms"] else math.nan,
+        "channel_mean_cosine": cos,
+        "channel_mean_norm": {"banked": float(a.norm()), "inference": float(b.norm())},
+    }
+
+
+def banked_errors(memory_file: Path) -> torch.Tensor:
+    """All entries of the clean-end bank (E_vid and E_img come from it), [N, C, F_lat, h, w]."""
+    from svi.memory import ReplayMemory
+
+    mem = ReplayMemory.load(memory_file)
+    bank = mem.clean
+    parts = [bank.entries(s) for s in range(mem.num_slots) if int(bank.counts[s])]
+    if not parts:
+        raise SystemExit(
+            f"{memory_file}: the clean-end bank is empty; pick a checkpoint of a trained ERFT arm"
+        )
+    return torch.cat(parts)
+
+
+def rollout_errors(samples: int, clips: int, seed: int) -> tuple[torch.Tensor, list[int]]:
+    """The conditioning error of a base-model rollout at each clip boundary: -> ([N, C, 1, h, w], clip of each)."""
+    from benchmarks.toyworld.writers import true_video, write_benchmark
+    from svi.config import build_config
+    from svi.generate import LongVideoGenerator, fixed_prompts
+
+    cfg = build_config({"variant": "shot", "model": {"preset": "toy"}, "train": {"seed": seed}})
+    g = cfg.generate
+    gen = LongVideoGenerator.from_config(cfg, None, "cpu")
+    bb = gen.bb
+    captured: list[torch.Tensor] = []
+    encode = bb.encode_video
+
+    def spy(video: torch.Tensor) -> torch.Tensor:  # [B, 3, F, H, W]
+        if video.shape[2] == g.num_frames:  # a condition video: frame 0 is the condition frame
+            captured.append(video[:, :, 0].detach().clone())
+        return encode(video)
+
+    errors, clip_of = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_benchmark(
+            Path(tmp) / "bench", num_consistent=samples, num_creative=0, size=(g.height, g.width),
+            story_clips=clips, clip_frames=g.num_frames, overlap=g.motion_frames, progress=False,
+        )  # fmt: skip
+        from benchmarks import suites
+
+        for sample in suites.load_samples(suites.suite_folder(root, "consistent", "50s"))[0][:samples]:
+            image = suites.load_image(sample.image, g.height, g.width)
+            captured.clear()
+            bb.encode_video = spy
+            try:
+                gen.generate(image, fixed_prompts(sample.prompts * clips), Path(tmp) / f"{sample.name}.mp4",
+                             num_clips=clips, progress=False)  # fmt: skip
+            finally:
+                bb.encode_video = encode
+            truth = true_video(sample.image.parent, clips * (g.num_frames - g.motion_frames) + 1)
+            for k, frame in enumerate(captured[1:], start=1):  # captured[0]: clip 0's reference image
+                t = k * (g.num_frames - g.motion_frames)  # the frame clip k is conditioned on
+                true = torch.from_numpy(truth[t]).permute(2, 0, 1).float()[None] / 127.5 - 1  # [1, 3, H, W]
+                with torch.no_grad():
+                    e = encode(frame[:, :, None]) - encode(true[:, :, None])  # [1, C, 1, h, w]
+                errors.append(e)
+                clip_of.append(k)
+    return torch.cat(errors), clip_of
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--memory", type=Path, required=True, help="replay_rank0.pt of a trained ERFT arm's checkpoint"
+    )
+    p.add_argument("--samples", type=int, default=4, help="toy-world consistent samples to roll out")
+    p.add_argument("--clips", type=int, default=10, help="clips per rollout")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="also write the JSON here")
+    args = p.parse_args(argv)
+    if not args.memory.is_file():
+        print(
+            f"{args.memory} does not exist: train an ERFT arm first (harness run ablation_eimg)",
+            file=sys.stderr,
+        )
+        return 2
+    banked = error_stats(banked_errors(args.memory))
+    errors, clip_of = rollout_errors(args.samples, args.clips, args.seed)
+    inference = error_stats(errors)
+    per_clip = {
+        k: float(errors[[i for i, c in enumerate(clip_of) if c == k]].pow(2).mean().sqrt())
+        for k in sorted(set(clip_of))
+    }
+    report = {
+        "memory": str(args.memory),
+        "samples": args.samples,
+        "clips": args.clips,
+        "banked": banked,
+        "inference": {**inference, "rms_per_clip": per_clip},
+        "comparison": compare(banked, inference),
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""benchmarks/toyworld/eimg_diagnostic.py: the statistics it compares, on known answers."""
+
+import math
+
+import torch
+
+from benchmarks.toyworld.eimg_diagnostic import banked_errors, compare, error_stats
+from svi import flow
+from svi.memory import ReplayMemory
+
+
+def test_error_stats_known_answers():
+    e = torch.zeros(4, 2, 3, 2, 2)
+    e[:, 0] = 3.0
+    e[:, 1] = -4.0
+    s = error_stats(e)
+    assert s["n"] == 4
+    assert s["channel_mean"] == [3.0, -4.0] and s["channel_rms"] == [3.0, 4.0]
+    assert math.isclose(s["rms"], math.sqrt((9 + 16) / 2))
+
+
+def test_compare_same_direction_and_scale():
+    a = error_stats(torch.randn(50, 16, 1, 2, 2) + torch.linspace(-1, 1, 16).view(1, 16, 1, 1, 1))
+    c = compare(a, a)
+    assert math.isclose(c["rms_ratio_banked_over_inference"], 1.0)
+    assert math.isclose(c["channel_mean_cosine"], 1.0, rel_tol=1e-6)
+    flipped = {**a, "channel_mean": [-x for x in a["channel_mean"]]}
+    assert math.isclose(compare(a, flipped)["channel_mean_cosine"], -1.0, rel_tol=1e-6)
+
+
+def test_banked_errors_reads_the_clean_bank(tmp_path):
+    shape = (2, 1, 2, 2)
+    mem = ReplayMemory(shape, flow.shifted_sigmas(5), capacity=3, budget_bytes=1 << 20, dtype=torch.float32)
+    for s in flow.shifted_sigmas(5)[:2]:
+        mem.bank(float(s), torch.full(shape, 1.0), torch.full(shape, 2.0))
+    mem.save(tmp_path / "replay_rank0.pt")
+    errors = banked_errors(tmp_path / "replay_rank0.pt")
+    assert errors.shape == (2, *shape) and torch.all(errors == 2.0)
