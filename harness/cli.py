@@ -433,10 +433,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="comparison tables and drift plots from MLflow runs",
         description="Markdown, LaTeX, HTML and CSV tables in the paper's layout and stability plots, from the "
         "latest run of an experiment (or --parent RUN_ID), or a sweep's trial table and objective plots. Every "
-        "arm's cell is its mean with a 95%% confidence interval over samples (n = samples x seeds); every other "
+        "arm's cell is its mean with a 95% confidence interval over samples (n = samples x seeds); every other "
         "arm is compared with the reference arm by a paired cluster bootstrap (samples resampled, seeds nested, "
-        "95%% percentile interval), marked * when significant after a Holm correction over the table's metrics; "
-        "drift plots show each arm's mean with its 95%% band. Published numbers are separate rows.",
+        "95% percentile interval), marked * when significant after a Holm correction over the table's metrics; "
+        "drift plots show each arm's mean with its 95% band. Published numbers are separate rows.",
     )
     rp.add_argument("experiment", nargs="?", help="experiment name")
     rp.add_argument("--sweep", help="report a sweep instead")
