@@ -96,7 +96,7 @@ def stage_generate(
     from harness.generation import generate_suite_videos, suite_samples
 
     samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit, skip_bad=skip_bad)
-    gen_cfg = cfg.generate.model_dump(mode="json", exclude={"batch_size"})  # throughput, not frames
+    gen_cfg = cfg.generate.frame_settings()
     h = digest("generate", trained, gen_cfg, spec.suite, spec.length, manifest["digest"])
     with workspace.stage_lock(folder):
         if workspace.open_stage(folder, h, force):

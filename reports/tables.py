@@ -6,7 +6,7 @@ baseline-role arm unless told otherwise):
                  (the arm's noise floor) under an arm with several seeds, the best mean in bold, and
                  the published rows below ours ("(published)": never marked, averaged or tested)
     differences  Δ = arm - reference [95% paired cluster bootstrap interval], * where the Holm-adjusted
-                 p over the table's metrics is < 0.05 and at least 10 samples were compared
+                 p over the table's metrics is < 0.05 and at least MIN_TEST_SAMPLES (8) samples were compared
                  (`reports/stats.py` has the statistics)
 The sample (prompt / scene) is the unit everything resamples; seeds are nested in it. A metric with no
 per-video value (FVD, a statistic of the whole set) shows the set value without an interval, and so do
@@ -491,14 +491,12 @@ def _arms_table(title, track, layout, metrics, sub, order, pub) -> Table:
             "seed sd: the standard deviation over seeds of the arm's mean over samples, its seed-to-seed "
             "noise floor: a difference smaller than it is within what changing the seed alone does."
         )
-    if (
-        "dynamic_degree" in metrics
-        and (sub.loc[sub["metric"] == "dynamic_degree", "basis"] == PER_SAMPLE).any()
-    ):
-        notes.append(
-            "Dyn. Deg is 0 or 1 per video (dynamic or not): its mean is the fraction of dynamic videos and its "
-            "t-interval is approximate."
-        )
+    for m in metrics:
+        if metric_info(m).binary and (sub.loc[sub["metric"] == m, "basis"] == PER_SAMPLE).any():
+            notes.append(
+                f"{metric_info(m).label} is 0 or 1 per video: its mean is the fraction of videos scoring 1 "
+                "and its t-interval is approximate."
+            )
     notes += _basis_notes(sub)
     if pub is not None:
         pub_rows = _published_rows(pub, columns)

@@ -187,6 +187,10 @@ class GenerateConfig(Section):
     def _multiple_of_16(cls, v: int) -> int:
         return DataConfig._multiple_of_16(v)
 
+    def frame_settings(self) -> dict:
+        """The settings that determine the frames (for hashes): all but batch_size (throughput only)."""
+        return self.model_dump(mode="json", exclude={"batch_size"})
+
     def lead_frames(self, temporal_ratio: int = 4) -> int:
         """Frames at the start of a later clip that restate what the previous clip already showed:
         the K motion frames (pixel chaining), or the anchor frame and the carried latents' frames

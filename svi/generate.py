@@ -99,8 +99,7 @@ def clip_seed(seed: int, clip: int) -> int:
 
 def config_hash(cfg: GenerateConfig, extra: dict | None = None) -> str:
     """Digest of everything that determines the frames (the config and e.g. the inputs' digest)."""
-    settings = cfg.model_dump(mode="json", exclude={"batch_size"})  # throughput, not frames
-    blob = json.dumps({"generate": settings, **(extra or {})}, sort_keys=True)
+    blob = json.dumps({"generate": cfg.frame_settings(), **(extra or {})}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -189,15 +188,13 @@ class VideoJob:
     image: the reference [3, H, W] in [-1, 1], or a function that loads it (called when the video
     enters the batch, so a suite's jobs never hold every image at once). prompts(k) gives clip k's
     prompt; the video ends at `num_clips` or when it returns None. `metadata` (e.g. suite, sample,
-    digest) goes into the sidecar JSON and into the configuration hash. seed: this video's noise
-    seed (clip k uses seed + k); None takes cfg.seed."""
+    digest) goes into the sidecar JSON and into the configuration hash."""
 
     image: torch.Tensor | Callable[[], torch.Tensor]
     prompts: PromptSource
     out_path: str | Path
     num_clips: int | None = None
     metadata: dict | None = None
-    seed: int | None = None
 
 
 @dataclass
@@ -207,7 +204,6 @@ class _Video:
     job: VideoJob
     out_path: Path
     digest: str
-    seed: int
     reference: torch.Tensor  # [1, 3, H, W]
     anchor: torch.Tensor | None  # [1, 16, 1, h, w]: VAE(reference), latent chaining only
     clips: list[dict]  # the sidecar's per-clip records
@@ -321,19 +317,17 @@ class LongVideoGenerator:
         image_context: torch.Tensor | None,
         neg_context: torch.Tensor | None,
         progress: tqdm | None = None,
-        seeds: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One clip for each of B samples, batched: one text-encoder call, conditioning in one VAE
         encode, one transformer forward per step, one decode.
 
         clips[b], prompts[b]: sample b's clip index and prompt; references [B, 3, H, W]; chains[b]:
         None (clip 0) or its carried frames / latents; anchors [B, 16, 1, h, w] or None; image_context
-        [B, N, D] or None; neg_context [1, L, D] or None; seeds[b]: sample b's seed (default cfg.seed).
+        [B, N, D] or None; neg_context [1, L, D] or None. Noise: clip_noise(cfg.seed, clips[b]).
         -> (decoded clips [B, 3, F, H, W] in [-1, 1], their latents [B, 16, F_lat, h, w])."""
-        seeds = [self.cfg.seed] * len(clips) if seeds is None else seeds
         y = self._condition(references, chains, anchors)  # [B, 20, F_lat, h, w]
         context = self.bb.encode_text(list(prompts))  # [B, L, D]
-        noise = torch.cat([self.clip_noise(s, k) for s, k in zip(seeds, clips)]).to(self.device)
+        noise = torch.cat([self.clip_noise(self.cfg.seed, k) for k in clips]).to(self.device)
         latent = sample_latents(
             self.bb.transformer, noise, y, context, neg_context, image_context, self.cfg, progress
         )
@@ -430,7 +424,6 @@ class LongVideoGenerator:
                     self.clip_contexts(references, chains),
                     neg_context,
                     bar_steps,
-                    [v.seed for v in videos],
                 )  # [B, 3, F, H, W], [B, 16, F_lat, h, w]
                 for b, v in enumerate(videos):
                     self._record(v, clips[b : b + 1], latents[b : b + 1])
@@ -453,11 +446,7 @@ class LongVideoGenerator:
         if it is already finished. An unfinished video of another configuration is started over."""
         cfg = self.cfg
         out_path = Path(job.out_path)
-        seed = cfg.seed if job.seed is None else job.seed
-        extra = {"metadata": job.metadata or {}, "num_clips": job.num_clips}
-        if seed != cfg.seed:
-            extra["seed"] = seed  # only then: a video of cfg.seed keeps its hash
-        digest = config_hash(cfg, extra)
+        digest = config_hash(cfg, {"metadata": job.metadata or {}, "num_clips": job.num_clips})
         parts = out_path.with_name(out_path.stem + ".parts")
         sidecar = out_path.with_suffix(".json")
         if out_path.is_file() and sidecar.is_file():
@@ -478,7 +467,6 @@ class LongVideoGenerator:
             job=job,
             out_path=out_path,
             digest=digest,
-            seed=seed,
             reference=reference,
             anchor=self.bb.encode_video(reference[:, :, None]) if cfg.chaining == "latent" else None,
             clips=[] if state is None else state["clips"],
@@ -511,7 +499,7 @@ class LongVideoGenerator:
             {
                 "index": k,
                 "prompt": v.prompt,
-                "seed": clip_seed(v.seed, k),
+                "seed": clip_seed(cfg.seed, k),
                 "video_frames": [v.written, v.written + last - first],
             }
         )

@@ -37,6 +37,8 @@ class MetricSpec:
     builders: backend -> "module:function"; the function is called as
       fn(name, *, backend, cache_dir, device, batch_size, i3d, toy_weights) -> Metric.
       Empty: the metric is shown in reports but cannot be scored yet.
+    binary: each video scores 0 or 1 (dynamic_degree), so the suite value is a fraction of videos
+      and a t-interval over videos is only approximate (reports say so).
     """
 
     name: str
@@ -47,6 +49,7 @@ class MetricSpec:
     decimals: int = 2
     needs: frozenset[str] = frozenset()
     builders: Mapping[str, str] = field(default_factory=dict, compare=False)
+    binary: bool = False
 
     def __post_init__(self) -> None:
         if not self.needs <= set(NEEDS):
@@ -109,7 +112,7 @@ _ROWS = (
     MetricSpec("background_consistency", "vbench", "Back. Cons", 100.0, builders=_per_backend("consistency")),
     MetricSpec("aesthetic_quality", "vbench", "Aest", 100.0, builders=_per_backend("aesthetic")),
     MetricSpec("imaging_quality", "vbench", "Img", 100.0, builders=_per_backend("imaging_quality")),
-    MetricSpec("dynamic_degree", "vbench", "Dyn. Deg", 100.0, builders=_per_backend("motion")),
+    MetricSpec("dynamic_degree", "vbench", "Dyn. Deg", 100.0, builders=_per_backend("motion"), binary=True),
     MetricSpec("motion_smoothness", "vbench", "Motion Sm.", 100.0, builders=_per_backend("motion")),
     # VBench-I2V dimensions share VBench's 0-1 scale, so they are shown in percent too
     MetricSpec(

@@ -441,22 +441,3 @@ def test_videos_at_different_clips_share_a_batch(tmp_path, tiny, segments, setti
             _image(10 + i), fixed_prompts(p), tmp_path / "alone" / f"v{i}.mp4", progress=False
         )
         _assert_same_video(r, alone, segments, "mixed", "alone")
-
-
-def test_a_job_seed_replaces_the_config_seed(tmp_path, tiny, segments):
-    from svi.generate import VideoJob
-
-    gen = LongVideoGenerator(tiny, GenerateConfig(**TINY, batch_size=2))
-    jobs = [
-        VideoJob(_image(), fixed_prompts(["a", "b"]), tmp_path / "own" / f"v{s}.mp4", seed=s) for s in (0, 5)
-    ]
-    own = gen.generate_batch(jobs, progress=False)
-    LongVideoGenerator(tiny, GenerateConfig(**TINY, seed=5)).generate(
-        _image(), fixed_prompts(["a", "b"]), tmp_path / "cfg" / "v5.mp4", progress=False
-    )
-    assert [c["seed"] for c in json.loads(own[1].sidecar.read_text())["clips"]] == [5, 6]
-    a, b = _frames_of(segments, "own", "v5"), _frames_of(segments, "cfg", "v5")
-    assert a.keys() == b.keys() and all(np.abs(a[k].astype(int) - b[k].astype(int)).max() <= 1 for k in a)
-    # seed = cfg.seed is no seed of its own: the same video (and hash) as a job without one
-    plain = gen.generate(_image(), fixed_prompts(["a", "b"]), tmp_path / "own" / "v0.mp4", progress=False)
-    assert plain.skipped
