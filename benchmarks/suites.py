@@ -8,8 +8,19 @@ image and `prompt.txt` (one prompt per line, or a list `prompts = ["...", ...]`)
     <root>/creative_video_gen_longer/<sample>/...                       (longer storylines, 250 s)
 
 Suites: `consistent` (first prompt only, SVI-Shot settings) and `creative` (the prompt stream, one
-prompt per clip, SVI-Film settings), each at `50s` and `250s`. A manifest with a sha256 digest of the
-images and prompts is recorded with every generated video, so a result is tied to its exact inputs.
+prompt per clip, SVI-Film settings), each at `50s` and `250s`.
+
+The conditional benchmark (METHOD.md §7) has two tracks, the suites `conditional_talk` (300 s, SVI-Talk)
+and `conditional_dance` (50 s, SVI-Dance). The paper's data set ships no folder for them, so the layout
+is ours, one folder per sample beside the others:
+
+    <root>/conditional_talk/<sample>/{<image>, audio.wav|mp3|flac, [prompt.txt], [gt.mp4]}
+    <root>/conditional_dance/<sample>/{<image>, pose.mp4, [prompt.txt], [gt.mp4]}
+
+The audio (talk) or the pose video (dance) drives the video and sets its length; without prompt.txt a
+talk sample takes the official fixed prompt; gt.mp4 is the ground truth that PSNR, SSIM and FVD compare
+with (the dance rows of the paper). A manifest with a sha256 digest of the images, prompts and driving
+files is recorded with every generated video, so a result is tied to its exact inputs.
 """
 
 from __future__ import annotations
@@ -26,6 +37,8 @@ log = logging.getLogger(__name__)
 BENCHMARK_ENV = "SVI_BENCHMARK"
 BENCHMARK_REPO = "vita-video-gen/svi-benchmark"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+AUDIO_SUFFIXES = (".wav", ".mp3", ".flac")
+POSE_FILE, TRUTH_FILE = "pose.mp4", "gt.mp4"
 LENGTHS = {"50s": 50.0, "250s": 250.0}
 
 
@@ -35,11 +48,21 @@ class Suite:
     folders: tuple[str, ...]  # candidate folder names, first found wins
     prompt_mode: str  # "first" or "stream"
     variant: str  # the SVI variant whose settings the track uses
+    drive: str | None = None  # the stream that drives each video: "audio" (talk) or "pose" (dance)
+    default_prompt: str | None = None  # when a sample has no prompt.txt (None: prompt.txt is required)
+    length: str = "50s"  # the paper's length of the track
 
 
 SUITES = {
     "consistent": Suite("consistent", ("consisent_video_gen", "consistent_video_gen"), "first", "shot"),
     "creative": Suite("creative", ("creative_video_gen",), "stream", "film"),
+    # the official test prompts are fixed (test_svi_talk.py; dance: the training prompt of train_svi_dance.py)
+    "conditional_talk": Suite(
+        "conditional_talk", ("conditional_talk",), "first", "talk", "audio", "a person is talking", "300s"
+    ),
+    "conditional_dance": Suite(
+        "conditional_dance", ("conditional_dance",), "first", "dance", "pose", "the person is dancing", "50s"
+    ),
 }
 # The 250 s creative track uses the longer storylines when the data set has them.
 LONGER = {("creative", "250s"): ("creative_video_gen_longer",)}
@@ -50,6 +73,9 @@ class Sample:
     name: str
     image: Path
     prompts: tuple[str, ...]
+    audio: Path | None = None  # conditional_talk: the speech that drives the video
+    pose: Path | None = None  # conditional_dance: the pose video that drives it
+    truth: Path | None = None  # gt.mp4: the ground-truth video (PSNR, SSIM, FVD)
 
 
 class BadSampleError(ValueError):
@@ -125,7 +151,7 @@ def read_prompt_file(path: Path) -> tuple[str, ...]:
     return prompts
 
 
-def _check_sample(folder: Path) -> tuple[Sample | None, str | None]:
+def _check_sample(folder: Path, suite: Suite | None = None) -> tuple[Sample | None, str | None]:
     from PIL import Image
 
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -141,26 +167,41 @@ def _check_sample(folder: Path) -> tuple[Sample | None, str | None]:
         return None, f"unreadable image {images[0].name}: {e}"
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = lenient
+    drive = suite.drive if suite else None
+    audio = next((p for p in sorted(folder.iterdir()) if p.suffix.lower() in AUDIO_SUFFIXES), None)
+    pose = folder / POSE_FILE if (folder / POSE_FILE).is_file() else None
+    truth = folder / TRUTH_FILE if (folder / TRUTH_FILE).is_file() else None
+    if drive == "audio" and audio is None:
+        return None, f"no audio file ({', '.join(AUDIO_SUFFIXES)}) to drive the talking head"
+    if drive == "pose" and pose is None:
+        return None, f"no {POSE_FILE} to drive the dance"
     prompt_file = folder / "prompt.txt"
     if not prompt_file.is_file():
-        return None, "no prompt.txt"
-    try:
-        prompts = read_prompt_file(prompt_file)
-    except ValueError as e:
-        return None, str(e).removeprefix(f"{prompt_file}: ").replace("holds no prompt", "prompt.txt is empty")
-    return Sample(folder.name, images[0], prompts), None
+        if suite is None or suite.default_prompt is None:
+            return None, "no prompt.txt"
+        prompts = (suite.default_prompt,)
+    else:
+        try:
+            prompts = read_prompt_file(prompt_file)
+        except ValueError as e:
+            return None, str(e).removeprefix(f"{prompt_file}: ").replace(
+                "holds no prompt", "prompt.txt is empty"
+            )
+    return Sample(folder.name, images[0], prompts, audio=audio, pose=pose, truth=truth), None
 
 
 def load_samples(
-    folder: str | os.PathLike, *, skip_bad: bool = False
+    folder: str | os.PathLike, *, skip_bad: bool = False, suite: str | None = None
 ) -> tuple[list[Sample], list[tuple[str, str]]]:
-    """Every sample folder under `folder`, sorted by name. Bad samples raise (named) or are skipped."""
+    """Every sample folder under `folder`, sorted by name. Bad samples raise (named) or are skipped.
+    `suite` names what a sample must hold (a conditional track: its audio or pose video)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"benchmark folder not found: {folder}")
+    kind = SUITES[suite] if suite else None
     samples, bad = [], []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        sample, reason = _check_sample(sub)
+        sample, reason = _check_sample(sub, kind)
         if sample is None:
             bad.append((str(sub), reason))
         else:
@@ -208,17 +249,27 @@ def _sha256(data: bytes) -> str:
 
 def manifest(suite: str, length: str, samples: Sequence[Sample]) -> dict:
     """Per-sample digests of image bytes and prompts, and one digest of the whole prompt set."""
-    entries = [
-        {
+    entries = []
+    for s in samples:
+        entry = {
             "name": s.name,
             "image": s.image.name,
             "image_sha256": _sha256(s.image.read_bytes()),
             "prompts_sha256": _sha256("\n".join(s.prompts).encode()),
             "num_prompts": len(s.prompts),
         }
-        for s in samples
-    ]
-    blob = "\n".join(f"{e['name']}:{e['image_sha256']}:{e['prompts_sha256']}" for e in entries)
+        for field_name in ("audio", "pose"):  # the driving file decides the frames too
+            path = getattr(s, field_name)
+            if path is not None:
+                entry[f"{field_name}_sha256"] = _sha256(path.read_bytes())
+        entries.append(entry)
+    blob = "\n".join(
+        ":".join(
+            [e["name"], e["image_sha256"], e["prompts_sha256"]]
+            + [e[k] for k in ("audio_sha256", "pose_sha256") if k in e]
+        )
+        for e in entries
+    )
     return {
         "suite": suite,
         "length": length,
@@ -267,6 +318,7 @@ def generate_suite(
     """
     from functools import partial
 
+    from svi.conditions import clip_streams
     from svi.generate import VideoJob, assign_prompts, clips_for_seconds, fixed_prompts
 
     cfg = generator.cfg
@@ -285,6 +337,7 @@ def generate_suite(
             "suite_digest": digest,
             "rank": rank,
         }
+        meta.update({k: str(getattr(sample, k)) for k in ("audio", "pose") if getattr(sample, k)})
         meta["model"] = model or {}  # part of the video's config hash: other weights, other video
         jobs.append(
             VideoJob(
@@ -293,6 +346,11 @@ def generate_suite(
                 out_path=out_dir / f"{sample.name}.mp4",
                 num_clips=num_clips,
                 metadata=meta,
+                # talk / dance: the sample's audio or pose video drives the clips (a length past the
+                # audio's end stops there; a pose video loops)
+                streams=clip_streams(
+                    generator.bb, {"audio": sample.audio, "pose": sample.pose}, cfg, generator.condition
+                ),
             )
         )
     return generator.generate_batch(jobs, progress=progress)

@@ -279,20 +279,38 @@ def cmd_generate(args: argparse.Namespace) -> int:
         overrides.append(f"model.weights={args.weights}")
     if args.lora:
         overrides.append(f"generate.lora={args.lora}")
+    if args.suite and not args.length:
+        args.length = suites.SUITES[args.suite].length  # the paper's length of the track
     if args.suite and not any(o.startswith("variant=") for o in overrides):
         overrides.insert(0, f"variant={suites.SUITES[args.suite].variant}")  # the track's settings
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     out = Path(args.out)
     try:
-        if args.suite and (args.image or args.prompts or args.interactive):
-            raise ConfigError("use either --suite or --image/--prompts/--interactive, not both")
+        drive = args.audio or args.pose
+        if args.suite and (args.image or args.prompts or args.interactive or drive):
+            raise ConfigError(
+                "use either --suite or --image/--prompts/--interactive/--audio/--pose, not both"
+            )
         if not args.suite and not args.image:
             raise ConfigError(
-                "say what to generate: --suite NAME, or --image IMG with --prompts FILE or --interactive"
+                "say what to generate: --suite NAME, or --image IMG with --prompts FILE, --interactive, "
+                "--audio FILE (talk) or --pose VIDEO (dance)"
             )
-        if args.image and not (args.prompts or args.interactive):
+        if args.image and not (args.prompts or args.interactive or drive):
             raise ConfigError("--image needs --prompts FILE (one prompt per line) or --interactive")
+        if args.audio and args.pose:
+            raise ConfigError("give --audio (a talking head) or --pose (a dance), not both")
+        if drive and not any(o.startswith("variant=") for o in overrides):
+            overrides.insert(0, f"variant={'talk' if args.audio else 'dance'}")
+        for path in (args.audio, args.pose):
+            if path and not Path(path).is_file():
+                raise ConfigError(f"no such file: {path}")
         cfg = load_config(args.config, overrides)
+        if drive and cfg.condition.kind != ("audio" if args.audio else "pose"):
+            raise ConfigError(
+                f"--{'audio' if args.audio else 'pose'} needs a model with that conditioning "
+                f"(variant={'talk' if args.audio else 'dance'}); this config has condition.kind={cfg.condition.kind}"
+            )
         seconds = parse_length(args.length) if args.length else None
         lora = None if args.no_lora else cfg.generate.lora
         folder = preset_weights(cfg.model.preset, cfg.model.weights)
@@ -323,7 +341,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         results = [
             generate_one(
                 generator, args.image, args.prompts, out, seconds=seconds, interactive=args.interactive,
-                model=model_id,
+                model=model_id, audio=args.audio, pose=args.pose,
             )
         ]  # fmt: skip
     for r in results:
@@ -355,6 +373,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         ref_dir = Path(args.reference) if args.reference else None
         if ref_dir is not None and not ref_dir.is_dir():
             raise ValueError(f"no such reference folder: {ref_dir}")
+        audio = _audio_files(videos, args.audio) if any(specs.spec(n).needs_audio for n in names) else None
     except ValueError as e:
         return _fail(str(e))
     if args.threads:
@@ -371,7 +390,13 @@ def cmd_score(args: argparse.Namespace) -> int:
             long=args.long,
             reference_videos={p.stem: p for p in refs} if refs else None,
             reference_set=refs,
-            build_options={"cache_dir": args.vbench_cache, "device": args.device, "i3d": args.i3d},
+            audio=audio,
+            build_options={
+                "cache_dir": args.vbench_cache,
+                "device": args.device,
+                "i3d": args.i3d,
+                "face_detector": args.face_detector,
+            },
         )
     except (FileNotFoundError, ImportError) as e:
         return _fail(str(e))
@@ -390,7 +415,33 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audio_files(videos: list[Path], folder: str | None) -> dict[str, Path]:
+    """Each video's speech: <folder>/<video stem>.<wav|mp3|flac>, or the video file itself (its own
+    soundtrack) without a folder. A missing file is a ValueError naming it."""
+    from benchmarks.suites import AUDIO_SUFFIXES
+
+    if folder is None:
+        return {v.stem: v for v in videos}
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"no such audio folder: {root}")
+    found, missing = {}, []
+    for v in videos:
+        match = next(
+            (root / f"{v.stem}{s}" for s in AUDIO_SUFFIXES if (root / f"{v.stem}{s}").is_file()), None
+        )
+        if match is None:
+            missing.append(v.stem)
+        else:
+            found[v.stem] = match
+    if missing:
+        raise ValueError(f"no audio in {root} for {', '.join(missing)} ({'/'.join(AUDIO_SUFFIXES)})")
+    return found
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    from benchmarks import suites  # torch-free: the track names for --suite
+
     """The top-level parser and each command's own parser."""
     p = argparse.ArgumentParser(
         prog="harness",
@@ -469,8 +520,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         description="Generate long videos clip by clip (SVI chaining). A killed run resumes from the last "
         "finished clip; under torchrun each rank generates its share of the suite's samples.",
     )
-    g.add_argument("--suite", choices=["consistent", "creative"], help="benchmark track to generate")
-    g.add_argument("--length", help="video length such as 50s or 250s (suites: 50s or 250s)")
+    g.add_argument(
+        "--suite",
+        choices=list(suites.SUITES),
+        help="benchmark track to generate (conditional_talk / conditional_dance: the conditional tracks)",
+    )
+    g.add_argument(
+        "--length", help="video length such as 50s or 250s (suites: default the track's, 50s; talk 300s)"
+    )
     g.add_argument("--benchmark-root", help="svi-benchmark folder (default: $SVI_BENCHMARK)")
     g.add_argument("--limit", type=int, help="only the first N samples")
     g.add_argument("--samples", help="only these samples, comma-separated folder names")
@@ -478,6 +535,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     g.add_argument("--image", help="reference image of a single custom video")
     g.add_argument("--prompts", help="prompt stream file for --image: one prompt per line (one per clip)")
     g.add_argument("--interactive", action="store_true", help="read each clip's prompt from standard input")
+    g.add_argument(
+        "--audio",
+        help="speech (wav, mp3, flac) driving a talking head from --image (variant talk; the video lasts "
+        "as long as the audio unless --length is shorter)",
+    )
+    g.add_argument(
+        "--pose",
+        help="pose video (rendered DWPose maps, e.g. pose.mp4) driving a dance from --image (variant dance; "
+        "as long as the pose video unless --length says otherwise, looping it)",
+    )
     g.add_argument("--out", required=True, help="output folder (or .mp4 path for --image)")
     g.add_argument("--preset", help="model preset: tiny or wan2.1-i2v-14b (default from the config: tiny)")
     g.add_argument("--weights", help="local Wan weights folder for real presets (or SVI_WEIGHTS)")
@@ -499,10 +566,22 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     sc.add_argument(
         "--metrics",
         default="vbench",
-        help="comma-separated metrics or groups: vbench, i2v, fvd, psnr_ssim, or single names",
+        help="comma-separated metrics or groups: vbench, i2v, fvd, psnr_ssim, sync, or single names",
     )
     sc.add_argument(
         "--reference", help="real videos: the FVD reference set, and ground truth (same names) for PSNR/SSIM"
+    )
+    sc.add_argument(
+        "--audio",
+        help="folder of each video's speech (<video name>.wav/.mp3/.flac) for Sync-C/D; default: the "
+        "videos' own soundtracks",
+    )
+    sc.add_argument(
+        "--face-detector",
+        choices=["haar", "s3fd"],
+        default="haar",
+        help="Sync-C/D face detector: OpenCV's bundled Haar cascade (weight-free) or the reference's S3FD "
+        "(<vbench cache>/syncnet/sfd_face.pth)",
     )
     sc.add_argument("--window", default="clip", help="'clip' (one generated clip) or seconds such as '2s'")
     sc.add_argument(

@@ -49,10 +49,30 @@ class Arm(BaseModel):
 
 
 class SuiteSpec(BaseModel):
+    """One benchmark track: `{suite: consistent, length: 50s}`; the conditional benchmark's tracks are
+    `{suite: conditional, track: talk}` (or `suite: conditional_talk`), at their paper length by default
+    (talk 300 s, dance 50 s)."""
+
     model_config = ConfigDict(extra="forbid")
-    suite: Literal["consistent", "creative"]
-    length: str = "50s"
+    suite: Literal["consistent", "creative", "conditional", "conditional_talk", "conditional_dance"]
+    track: Literal["talk", "dance"] | None = None
+    length: str | None = None
     limit: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> SuiteSpec:
+        from benchmarks.suites import SUITES
+
+        if self.suite == "conditional":
+            if self.track is None:
+                raise ValueError("suite conditional needs a track: talk or dance")
+            self.suite = f"conditional_{self.track}"
+        elif self.track is not None and self.suite != f"conditional_{self.track}":
+            raise ValueError(f"track {self.track!r} belongs to suite conditional, not {self.suite!r}")
+        self.track = None
+        if self.length is None:
+            self.length = SUITES[self.suite].length
+        return self
 
 
 class Experiment(BaseModel):

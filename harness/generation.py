@@ -35,7 +35,9 @@ def suite_samples(
     skip_bad: bool = False,
 ) -> tuple[list[suites.Sample], dict]:
     """The samples of a track (bad ones refused, or skipped with skip_bad), and their manifest."""
-    samples, _ = suites.load_samples(suites.suite_folder(bench, suite, length), skip_bad=skip_bad)
+    samples, _ = suites.load_samples(
+        suites.suite_folder(bench, suite, length), skip_bad=skip_bad, suite=suite
+    )
     samples = suites.select(samples, limit=limit, names=names)
     return samples, suites.manifest(suite, length, samples)
 
@@ -79,25 +81,44 @@ def generate_one(
     seconds: float | None,
     interactive: bool,
     model: dict,
+    audio: str | Path | None = None,
+    pose: str | Path | None = None,
 ):
     """One video from an image and a prompt stream file (one prompt per clip, the last repeated up
-    to `seconds`), or prompts typed per clip (`interactive`). -> the generator's VideoResult."""
+    to `seconds`), or prompts typed per clip (`interactive`); a talking head driven by `audio` or a
+    dance driven by a `pose` video (the official test inputs), with the track's fixed prompt unless a
+    prompt file is given. -> the generator's VideoResult."""
+    from svi.conditions import clip_streams
     from svi.generate import assign_prompts, clips_for_seconds, fixed_prompts, stdin_prompts
 
     g = generator.cfg
     picture = suites.load_image(image, g.height, g.width)
+    if pose and not seconds:  # a pose video loops: it lasts as long as the pose video
+        from svi.data import _open
+
+        seconds = len(_open(str(pose), 1)) / g.fps
+    if audio and not seconds:  # the audio ends the video; a bound for the prompt list
+        from svi.audio import read_audio
+
+        seconds = len(read_audio(audio)) / 16000
     num_clips = clips_for_seconds(seconds, g.fps, g.num_frames, generator.lead) if seconds else None
     if interactive:
         source = stdin_prompts()
     else:
-        lines = suites.read_prompt_file(Path(prompts_file))
+        track = "conditional_talk" if audio else "conditional_dance"
+        lines = (
+            suites.read_prompt_file(Path(prompts_file))
+            if prompts_file
+            else (suites.SUITES[track].default_prompt,)
+        )
         num_clips = num_clips or len(lines)
         source = fixed_prompts(assign_prompts(lines, num_clips, "stream"))
     target = out if out.suffix == ".mp4" else out / (Path(image).stem + ".mp4")
     target.parent.mkdir(parents=True, exist_ok=True)
-    return generator.generate(
-        picture, source, target, num_clips=num_clips, metadata={"image": str(image), "model": model}
-    )
+    meta = {"image": str(image), "model": model}
+    meta.update({k: str(v) for k, v in (("audio", audio), ("pose", pose)) if v})
+    streams = clip_streams(generator.bb, {"audio": audio, "pose": pose}, g, generator.condition)
+    return generator.generate(picture, source, target, num_clips=num_clips, metadata=meta, streams=streams)
 
 
 def sha256_file(path: str | Path) -> str:

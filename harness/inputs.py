@@ -28,6 +28,8 @@ def training_data(cfg: SVIConfig) -> str:
     """The configured clip folder, or one the harness writes into the workspace."""
     if cfg.data.root:
         return cfg.data.root
+    if cfg.model.preset == "toy" and cfg.condition.kind != "none":
+        return _toy_conditional_training_data(cfg)
     if cfg.model.preset == "toy":
         from benchmarks.toyworld.writers import write_training_set
 
@@ -51,6 +53,53 @@ def training_data(cfg: SVIConfig) -> str:
     return str(root)
 
 
+def _toy_conditional_training_data(cfg: SVIConfig) -> str:
+    """Toy talking heads (with their wav2vec2 features, from the model's own audio encoder) or toy
+    dancers, in the official preprocessed layouts, written once into the workspace."""
+    size = (cfg.data.height, cfg.data.width)
+    seconds = 2 * cfg.data.num_frames / 25  # clips at 25 fps, twice a training clip long
+    kind = cfg.condition.kind
+    key = digest(kind, size, seconds, TOY_TRAIN_CLIPS, TOY_TRAIN_SEED, cfg.condition.audio_encoder)
+    root = workspace.home() / "data" / f"toyworld_{'talk' if kind == 'audio' else 'dance'}_{key}"
+    say(f"data.root is not set: toy-world {'talking heads' if kind == 'audio' else 'dancers'} in {root}")
+    with workspace.stage_lock(root):
+        done = root / ".complete"
+        if not done.is_file():
+            if kind == "audio":
+                from benchmarks.toyworld.talk import write_talk_training_set
+                from svi.conditions import audio_encoder
+
+                enc = audio_encoder(cfg.condition, cfg.model.preset, seed=0)
+                write_talk_training_set(
+                    root, TOY_TRAIN_CLIPS, seconds=seconds, size=size, seed=TOY_TRAIN_SEED, encoder=enc
+                )
+            else:
+                from benchmarks.toyworld.dance import write_dance_training_set
+
+                write_dance_training_set(
+                    root, TOY_TRAIN_CLIPS, seconds=seconds, size=size, seed=TOY_TRAIN_SEED
+                )
+            done.touch()
+    return str(root)
+
+
+def _toy_conditional_benchmark(root: Path, exp: Experiment, cfg: SVIConfig) -> None:
+    """The conditional tracks of the toy benchmark: talking heads with their speech, dancers with their
+    pose videos, ground truth a few clips longer than the longest requested video."""
+    from benchmarks.toyworld.dance import write_dance_benchmark
+    from benchmarks.toyworld.talk import write_talk_benchmark
+    from svi.generate import parse_length
+
+    g = cfg.generate
+    spare = 3 * g.num_frames / 25  # the last clip may run past the length; the truth must cover it
+    for spec in exp.suites:
+        if spec.suite not in ("conditional_talk", "conditional_dance"):
+            continue
+        seconds = parse_length(spec.length) + spare
+        write = write_talk_benchmark if spec.suite == "conditional_talk" else write_dance_benchmark
+        write(root / spec.suite, exp.toy_samples, seconds=seconds, size=(g.height, g.width), progress=False)
+
+
 def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
     """The configured benchmark, else one written into the workspace. `cfg` is an arm's
     configuration: the toy storylines change scene on its clip grid (clip length and lead frames)."""
@@ -63,14 +112,21 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
 
         g = cfg.generate
         lead = g.lead_frames()
-        clips = max(clips_for_seconds(parse_length(s.length), g.fps, g.num_frames, lead) for s in exp.suites)
+        general = [s for s in exp.suites if s.suite in ("consistent", "creative")]
+        conditional = [(s.suite, s.length) for s in exp.suites if s not in general]
+        clips = max(
+            (clips_for_seconds(parse_length(s.length), g.fps, g.num_frames, lead) for s in general), default=0
+        )
         spec = {"n": exp.toy_samples, "size": (g.height, g.width), "clip": g.num_frames, "lead": lead}
-        root = workspace.home() / "data" / f"toyworld_benchmark_{digest(spec, clips)}"
+        key = digest(spec, clips, conditional) if conditional else digest(spec, clips)  # older keys hold
+        root = workspace.home() / "data" / f"toyworld_benchmark_{key}"
         with workspace.stage_lock(root):
-            write_benchmark(
-                root, num_consistent=exp.toy_samples, num_creative=exp.toy_samples, size=(g.height, g.width),
-                story_clips=clips, clip_frames=g.num_frames, overlap=lead, progress=False,
-            )  # fmt: skip
+            if general:
+                write_benchmark(
+                    root, num_consistent=exp.toy_samples, num_creative=exp.toy_samples, size=(g.height, g.width),
+                    story_clips=clips, clip_frames=g.num_frames, overlap=lead, progress=False,
+                )  # fmt: skip
+            _toy_conditional_benchmark(root, exp, cfg)
         return root
     root = workspace.home() / "data" / "synthetic_benchmark"
     with workspace.stage_lock(root):
@@ -82,22 +138,30 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
     return root
 
 
-def references(bench: Path, suite: str, length: str, videos: Path) -> tuple[dict[str, Path], dict]:
-    """Ground truth for scoring: (sample -> true video as long as the generated one, sample -> input
-    image [3, H, W] float 0-255). True videos exist only for toy-world samples (a world.json); they
-    are rendered once into `<bench>/truth/`."""
+def references(
+    bench: Path, suite: str, length: str, videos: Path
+) -> tuple[dict[str, Path], dict, dict[str, Path]]:
+    """What scoring compares with: (sample -> true video at least as long as the generated one,
+    sample -> input image [3, H, W] float 0-255, sample -> its speech for Sync-C/D). True videos are a
+    conditional sample's gt.mp4, or a toy-world sample's rendered once into `<bench>/truth/` (world.json)."""
     from benchmarks import suites
     from benchmarks.metrics.stream import input_image
     from benchmarks.synthetic import write_video
 
     folder = suites.suite_folder(bench, suite, length)
-    truth, images = {}, {}
+    samples = {s.name: s for s in suites.load_samples(folder, skip_bad=True, suite=suite)[0]}
+    truth, images, audio = {}, {}, {}
     for mp4 in sorted(videos.glob("*.mp4")):
         sample = folder / mp4.stem
         meta = json.loads(mp4.with_suffix(".json").read_text())
         if (image := input_image(mp4)) is not None:
             images[mp4.stem] = image
-        if (sample / "world.json").is_file():
+        known = samples.get(mp4.stem)
+        if known is not None and known.audio is not None:
+            audio[mp4.stem] = known.audio
+        if known is not None and known.truth is not None:
+            truth[mp4.stem] = known.truth
+        elif (sample / "world.json").is_file():
             from benchmarks.toyworld.writers import true_video
 
             out = bench / "truth" / folder.name / f"{mp4.stem}_{meta['num_frames']}.mp4"
@@ -111,4 +175,4 @@ def references(bench: Path, suite: str, length: str, videos: Path) -> tuple[dict
                     out.with_suffix(".json").write_text(json.dumps(clips))
                     tmp.replace(out)
             truth[mp4.stem] = out
-    return truth, images
+    return truth, images, audio

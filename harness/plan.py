@@ -102,6 +102,8 @@ def check_plan(plan: Plan, units: tuple[ArmPlan, ...] | None = None) -> None:
     problems: list[str] = []
     for weights, preset in sorted({(u.cfg.model.weights or "", u.cfg.model.preset) for u in units}):
         problems += _check_weights(weights or None, preset)
+    for u in units:
+        problems += _check_condition(u)
     problems += _check_benchmark(plan.exp)
     seen: set[str] = set()
     for u in units:
@@ -127,6 +129,26 @@ def _check_weights(weights: str | None, preset: str) -> list[str]:
     return []
 
 
+def _check_condition(unit: ArmPlan) -> list[str]:
+    """The talk / dance adapter's weights and the audio encoder's folder are where the config says."""
+    cond, preset = unit.cfg.condition, unit.cfg.model.preset
+    if cond.kind == "none":
+        return []
+    from svi.conditions import adapter_weights
+
+    try:
+        weights = adapter_weights(cond, preset)
+        if weights is not None and not Path(weights).exists():
+            raise FileNotFoundError(f"condition.weights {weights} does not exist")
+        if cond.kind == "audio" and (cond.audio_encoder or preset not in ("tiny", "toy")):
+            from svi.audio import check_wav2vec_folder
+
+            check_wav2vec_folder(cond.audio_encoder or "condition.audio_encoder is not set")
+    except FileNotFoundError as e:
+        return [f"arm {unit.arm}: {e}"]
+    return []
+
+
 def benchmark_folder(exp: Experiment) -> Path | None:
     """The configured benchmark folder (experiment's benchmark_root or SVI_BENCHMARK), or None when
     the harness writes one itself."""
@@ -146,7 +168,7 @@ def _check_benchmark(exp: Experiment) -> list[str]:
     for spec in exp.suites:
         try:
             folder = suites.suite_folder(root, spec.suite, spec.length)
-            samples, _ = suites.load_samples(folder, skip_bad=exp.skip_bad_samples)
+            samples, _ = suites.load_samples(folder, skip_bad=exp.skip_bad_samples, suite=spec.suite)
             suites.select(samples, limit=spec.limit)
         except (FileNotFoundError, suites.BadSampleError, ValueError) as e:
             hint = "" if exp.skip_bad_samples else " (or set skip_bad_samples: true in the experiment)"
@@ -156,14 +178,11 @@ def _check_benchmark(exp: Experiment) -> list[str]:
 
 def _check_training_data(unit: ArmPlan) -> list[str]:
     """Open every listed clip once (decord: cheap), as training would at its start."""
-    from svi.data import BadVideoError, VideoClipDataset
+    from svi.data import BadVideoError, training_clips  # what training reads (talk, dance: their layouts)
 
     d = unit.cfg.data
     try:
-        VideoClipDataset(
-            d.root, num_frames=d.num_frames, height=d.height, width=d.width, frame_stride=d.frame_stride,
-            categories=d.categories, skip_bad=d.skip_bad, seed=unit.cfg.train.seed,
-        )  # fmt: skip
+        training_clips(unit.cfg)
     except (BadVideoError, FileNotFoundError, ValueError) as e:
         hint = "" if d.skip_bad else " Fix or remove them, or set data.skip_bad=true to train without them."
         return [f"training data of arm {unit.arm} ({d.root}): {e}{hint}"]

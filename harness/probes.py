@@ -20,10 +20,11 @@ REDUCTIONS = ("change", "mean", "last")
 
 
 def needs_reference(name: str) -> bool:
-    """A probe has no ground-truth video and no reference set."""
+    """A probe has no ground-truth video, no reference set and no audio track."""
     from benchmarks.metrics.specs import spec
 
-    return spec(name).needs_reference
+    s = spec(name)
+    return s.needs_reference or s.needs_audio
 
 
 def usable_metrics() -> list[str]:
@@ -50,7 +51,9 @@ def build_metric(name: str, backend: str):
             f"{unavailable.get(name, 'unavailable')}"
         )
     if needs_reference(name):
-        raise ConfigError(f"probe metric {name} needs a ground-truth video or set, which probes do not have")
+        raise ConfigError(
+            f"probe metric {name} needs a ground-truth video or set, or audio, which probes do not have"
+        )
     return metrics[0]
 
 

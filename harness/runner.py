@@ -53,6 +53,8 @@ def train_hash(cfg: SVIConfig) -> str:
     """What a trained LoRA depends on: everything but the generate section and the output folder."""
     body = cfg.model_dump(mode="json")
     body.pop("generate")
+    if body["condition"]["kind"] == "none":  # Shot / Film: hashes from before the section existed hold
+        body.pop("condition")
     body["train"].pop("output_dir")
     if body["train"].get("probe_every") is None:  # no probes: probe_clips is moot (and old hashes hold)
         body["train"].pop("probe_every", None)
@@ -97,11 +99,15 @@ def stage_generate(
 
     samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit, skip_bad=skip_bad)
     gen_cfg = cfg.generate.frame_settings()
+    if cfg.condition.kind != "none":  # the adapter and its weights decide the frames too
+        gen_cfg = {**gen_cfg, "condition": cfg.condition.model_dump(mode="json")}
     h = digest("generate", trained, gen_cfg, spec.suite, spec.length, manifest["digest"])
     with workspace.stage_lock(folder):
         if workspace.open_stage(folder, h, force):
             return manifest, h, True
         model_id = {"preset": cfg.model.preset, "lora": str(lora) if lora else None, "train_hash": trained}
+        if cfg.condition.kind != "none":
+            model_id["condition"] = cfg.condition.model_dump(mode="json")
         generate_suite_videos(generator(), samples, manifest, folder, model=model_id)
         workspace.mark_stage(folder, h, suite=spec.suite, length=spec.length)
     return manifest, h, False
@@ -129,10 +135,12 @@ def stage_score(
     force: bool,
     truth: dict[str, Path] | None = None,
     images: dict | None = None,
+    audio: dict[str, Path] | None = None,
 ) -> tuple[dict, str, bool]:
     """-> (scores.json content, stage hash, skipped). `truth` (sample -> true video) enables the metrics
     scored against ground truth (PSNR, SSIM, truth_distance) and FVD (the true videos are its
-    reference set); without it they are listed as unavailable."""
+    reference set); without it they are listed as unavailable. `audio` (sample -> its speech) enables
+    Sync-C/D."""
     import json
 
     from benchmarks.metrics.scoring import score_suite, write_scores
@@ -150,6 +158,7 @@ def stage_score(
             reference_videos=truth or None,
             reference_set=[truth[p.stem] for p in paths if p.stem in truth] if truth else None,
             reference_images=images,
+            audio=audio or None,
             progress=False,
         )
         write_scores(report, folder)
@@ -255,9 +264,11 @@ def run_arm(
                     generator,
                 )
                 say(f"{who}: score {track}")
-                truth, images = inputs.references(bench, spec.suite, spec.length, videos)
+                truth, images, audio = inputs.references(bench, spec.suite, spec.length, videos)
                 scores = base / "scores" / track
-                report, _, _ = stage_score(exp, videos, gen_hash, scores, "score" in force, truth, images)
+                report, _, _ = stage_score(
+                    exp, videos, gen_hash, scores, "score" in force, truth, images, audio
+                )
                 run.log_suite(track, manifest, videos, report, scores)
             result.scores.update({keys.score_key(track, m): v for m, v in report["aggregate"].items()})
         run.finish("FINISHED")

@@ -1,7 +1,8 @@
 """Stable Video Infinity as a library (no MLflow, Optuna or CLI here; `harness/` drives it).
 
 Module map (each builder reads its config section; entry points call these, never re-assemble them):
-    config       the typed config schema (sections model, lora, erft, memory, data, train, generate),
+    config       the typed config schema (sections model, lora, erft, memory, data, train, generate,
+                 condition),
                  YAML `extends`, dotted overrides; `GenerateConfig.lead_frames` (clip overlap)
     presets      the model-preset table (tiny, toy, wan2.1-i2v-14b): architecture, where the weights
                  come from, config defaults; weights-folder checks (torch-free)
@@ -20,4 +21,8 @@ Module map (each builder reads its config section; entry points call these, neve
     video_io     streaming long videos to disk as per-clip segments
     files        crash-safe writes (atomic replace, JSON lines) for resumable runs
     pretrain     pretraining the toy base model (VAE, then DiT) on the toy world
+    adapters     extra conditioning streams on the Wan transformer (hooks; `conditioning(...)`)
+    conditions   the `condition` section's adapter, dropouts and per-clip streams, built in one place
+    talk, audio, talk_data   SVI-Talk: MultiTalk's audio adapter, wav2vec2 features, the talk layout
+    pose, dance_data         SVI-Dance: UniAnimate-DiT's pose encoder, pose videos, the dance layout
 """

@@ -55,7 +55,7 @@ from svi.presets import (  # noqa: F401
 )
 
 if TYPE_CHECKING:
-    from svi.config import ModelConfig
+    from svi.config import ConditionConfig, ModelConfig
 
 try:  # transformers >= 5: the PIL processor is the one that works without torchvision
     from transformers import CLIPImageProcessorPil as CLIPImageProcessor
@@ -109,6 +109,8 @@ class Backbone:
     dtype: torch.dtype = torch.float32
     attention: str = "sdpa"
     lora_scale: float | None = None
+    # SVI-Talk: the frozen wav2vec2 feature extractor (svi.audio.Wav2Vec2Features; svi.conditions.attach).
+    audio_encoder: object | None = None
 
     def __post_init__(self) -> None:
         # Frozen encoders are always in eval mode: umT5 has dropout, which would make the text
@@ -374,12 +376,19 @@ def set_attention(bb: Backbone, attention: str) -> None:
     bb.attention = attention
 
 
-def load_backbone(model_cfg: ModelConfig, *, device: torch.device | str = "cpu", seed: int = 0) -> Backbone:
+def load_backbone(
+    model_cfg: ModelConfig,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    condition: ConditionConfig | None = None,
+) -> Backbone:
     """Build (tiny: seeded random init) or load (toy, wan2.1-i2v-14b: from the weights folder) the
     preset's components, in the precision `model_cfg.precision` gives on `device`, moved there, with
-    `model_cfg.attention` set. Dtypes: the transformer in `resolve_dtype(...)`; umT5 and CLIP in the
-    same on CUDA and in fp32 elsewhere; the VAE always in fp32. Frozen parts are in eval mode; the
-    transformer's train/eval mode is the caller's to set."""
+    `model_cfg.attention` set, and the `condition` section's adapter attached (svi.conditions.attach:
+    SVI-Talk's audio, SVI-Dance's pose). Dtypes: the transformer in `resolve_dtype(...)`; umT5 and CLIP
+    in the same on CUDA and in fp32 elsewhere; the VAE always in fp32. Frozen parts are in eval mode;
+    the transformer's train/eval mode is the caller's to set."""
     device = torch.device(device)
     preset = get_preset(model_cfg.preset)
     dtype = resolve_dtype(model_cfg.precision, device)
@@ -403,4 +412,8 @@ def load_backbone(model_cfg: ModelConfig, *, device: torch.device | str = "cpu",
             m.to(device=device, dtype=encoder_dtype)
     bb.dtype = dtype
     set_attention(bb, model_cfg.attention)
+    if condition is not None:
+        from svi.conditions import attach
+
+        attach(bb, condition, seed=seed)
     return bb

@@ -44,7 +44,7 @@ class LoraConfig(Section):
     alpha: float = Field(128.0, gt=0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     # The official SVI set (q, k, v, o of self- and cross-attention, both FFN linears) in
-    # diffusers' Wan module names. peft matches them as suffixes.
+    # diffusers' Wan module names. peft matches them as suffixes. []: no LoRA (an adapter trains alone).
     target_modules: list[str] = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
 
 
@@ -145,6 +145,10 @@ class TrainConfig(Section):
     probe_clips: int = Field(3, ge=1)
 
 
+# GenerateConfig settings added after videos were generated: left out of frame hashes at these values.
+_LATER_DEFAULTS = {"audio_guidance_scale": None, "assembly": "drop_lead"}
+
+
 class GenerateConfig(Section):
     """Long-video generation (METHOD.md §6)."""
 
@@ -169,10 +173,16 @@ class GenerateConfig(Section):
     shift: float = Field(5.0, gt=0)
     sampler: Literal["euler", "unipc"] = "euler"
     guidance_scale: float = Field(5.0, ge=1.0)  # text CFG; 1 disables the unconditional pass
+    # SVI-Talk's audio guidance scale (a third pass without text and audio; svi.generate.guidance_passes).
+    # None: no audio guidance (the audio is then in every pass).
+    audio_guidance_scale: float | None = Field(None, ge=1.0)
     negative_prompt: str = ""
     seed: int = 0  # clip k uses seed + k: identical noise in every clip accumulates artifacts
     lora: str | None = None  # our export, a diffusers LoRA or an official SVI file
     lora_scale: float = 1.0
+    # How clips join: drop_lead keeps video[:-K] of every clip but the last (METHOD.md §6); keep_all
+    # keeps every clip whole, the K restated frames twice (official SVI-Talk's test script).
+    assembly: Literal["drop_lead", "keep_all"] = "drop_lead"
     # Videos generated together, one batched forward per denoising step (each with its own image,
     # prompts and noise). Throughput only: the frames do not depend on it, nor does the video's hash.
     batch_size: int = Field(8, ge=1)
@@ -188,25 +198,57 @@ class GenerateConfig(Section):
         return DataConfig._multiple_of_16(v)
 
     def frame_settings(self) -> dict:
-        """The settings that determine the frames (for hashes): all but batch_size (throughput only)."""
-        return self.model_dump(mode="json", exclude={"batch_size"})
+        """The settings that determine the frames (for hashes): all but batch_size (throughput only), and
+        the settings added later only when they differ from their defaults (so older hashes hold)."""
+        unset = {k for k, v in _LATER_DEFAULTS.items() if getattr(self, k) == v}
+        return self.model_dump(mode="json", exclude={"batch_size"} | unset)
 
     def lead_frames(self, temporal_ratio: int = 4) -> int:
-        """Frames at the start of a later clip that restate what the previous clip already showed:
-        the K motion frames (pixel chaining), or the anchor frame and the carried latents' frames
-        (latent chaining: 1 + temporal_ratio * M). `temporal_ratio` is the VAE's (Wan: 4)."""
+        """Frames at the start of a later clip that restate what the previous clip already showed and
+        are left out of the assembled video: the K motion frames (pixel chaining), or the anchor frame
+        and the carried latents' frames (latent chaining: 1 + temporal_ratio * M); none with
+        assembly=keep_all. `temporal_ratio` is the VAE's (Wan: 4)."""
+        return 0 if self.assembly == "keep_all" else self.restated_frames(temporal_ratio)
+
+    def restated_frames(self, temporal_ratio: int = 4) -> int:
+        """Frames a later clip restates from the previous one (whatever the assembly keeps)."""
         if self.chaining == "pixel":
             return self.motion_frames
         return 1 + temporal_ratio * self.motion_latents
 
     @model_validator(mode="after")
     def _overlap_fits(self) -> GenerateConfig:
-        lead = self.lead_frames()
+        lead = self.restated_frames()
         if lead >= self.num_frames:
             raise ValueError(
                 f"a {self.num_frames}-frame clip leaves no new frame after {lead} condition frames"
             )
         return self
+
+
+class ConditionConfig(Section):
+    """SVI-Talk's audio and SVI-Dance's pose conditioning (the adapters of svi/talk.py and svi/pose.py);
+    `none` for Shot and Film. `svi.conditions.attach` builds the adapter from this section alone."""
+
+    kind: Literal["none", "audio", "pose"] = "none"
+    # Talk: the local folder of the wav2vec2 audio encoder (chinese-wav2vec2-base). None: the preset's
+    # (tiny and toy: a small seeded one built in code).
+    audio_encoder: str | None = None
+    # The adapter's weights: MultiTalk's audio modules (talk) or the pose encoder (dance), a local file.
+    # None: the preset's (tiny: random initialisation).
+    weights: str | None = None
+    # Train the adapter too: pretraining the toy world's stand-ins for MultiTalk and UniAnimate-DiT (with
+    # lora.target_modules: [], the adapter alone). The official recipes keep the audio modules frozen
+    # and train the pose encoder with the LoRA (it always trains).
+    train_adapter: bool = False
+    # Talk: the probability that a training sample's audio is dropped (official: 0.1). Dance drops
+    # follow the official rule in svi.pose.draw_dance_drops (pose 14.5%, CLIP and y 10%).
+    p_drop_audio: float = Field(0.1, ge=0.0, le=1.0)
+    # Which stream frames drive clip k at inference. official: talk's audio rows from k F - K (with
+    # generate.assembly=keep_all, a constant K-frame lead, as test_svi_talk.py); dance's pose frames
+    # start with the previous clip's last one (one frame behind, as svi_video_dance.py). aligned:
+    # exactly the frames clip k covers in the assembled video.
+    schedule: Literal["official", "aligned"] = "official"
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -221,11 +263,32 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "data": {"cond_frames": 5, "padding": "zeros"},
         "generate": {"motion_frames": 5, "padding": "zeros"},
     },
+    # The conditional variants (METHOD.md §5-6): talking heads driven by audio, dancers by a pose video.
+    "talk": {
+        "erft": {"p_noi": 0.01, "p_img": 0.9, "p_vid": 0.9, "p_clean": 0.2, "y_error_num": 3},
+        "data": {"cond_frames": 1, "padding": "reference"},
+        "generate": {
+            "motion_frames": 1,
+            "padding": "reference",
+            "fps": 25,
+            "guidance_scale": 2.0,
+            "audio_guidance_scale": 5.0,
+            "assembly": "keep_all",
+        },
+        "condition": {"kind": "audio"},
+    },
+    "dance": {
+        "erft": {"p_noi": 0.01, "p_img": 0.9, "p_vid": 0.9, "p_clean": 0.2, "y_error_num": 1},
+        "data": {"cond_frames": 1, "padding": "reference"},
+        # 25 fps: test_svi_dance.py writes one output frame per pose-video frame at 25 fps
+        "generate": {"motion_frames": 1, "padding": "reference", "fps": 25, "guidance_scale": 2.0},
+        "condition": {"kind": "pose"},
+    },
 }
 
 
 class SVIConfig(Section):
-    variant: Literal["shot", "film"] | None = None
+    variant: Literal["shot", "film", "talk", "dance"] | None = None
     model: ModelConfig = ModelConfig()
     lora: LoraConfig = LoraConfig()
     erft: ERFTConfig = ERFTConfig()
@@ -233,6 +296,7 @@ class SVIConfig(Section):
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     generate: GenerateConfig = GenerateConfig()
+    condition: ConditionConfig = ConditionConfig()
 
 
 class ConfigError(ValueError):

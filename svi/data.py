@@ -141,6 +141,43 @@ def reference_frame_index(
     return frame_ids[_randint(len(frame_ids), generator)]
 
 
+@dataclass(frozen=True)
+class ClipWindow:
+    """Where item `index` of an epoch reads: the clip's source frames, its padding frame (`ref`) and
+    the frames to decode (the clip's, plus `ref` when it lies outside), and the generator that then
+    draws the crop (so every dataset crops from the same stream)."""
+
+    frame_ids: list[int]
+    ref: int
+    read_ids: list[int]
+    generator: torch.Generator
+
+
+def draw_window(
+    seed: int, epoch: int, index: int, num_source_frames: int, span_frames: int, frame_stride: int, mode: str
+) -> ClipWindow:
+    """The clip window of item `index` in `epoch`: a uniform start (the item's own hash stream), the
+    frames every `frame_stride`, and the padding frame by `reference_frame_index` (its own stream, so
+    the start frames and crops do not depend on the reference rule). Shared by every training dataset."""
+    generator = _item_generator(seed, epoch, index)
+    start = _randint(num_source_frames - span_frames + 1, generator)
+    frame_ids = list(range(start, start + span_frames, frame_stride))
+    ref = reference_frame_index(
+        frame_ids, num_source_frames, mode, _item_generator(seed, epoch, index, ":reference")
+    )
+    read_ids = frame_ids if ref in frame_ids else frame_ids + [ref]
+    return ClipWindow(frame_ids, ref, read_ids, generator)
+
+
+def check_index(index: int, length: int) -> int:
+    """A dataset index, negative ones counted from the end; IndexError outside the range."""
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError(f"index {index} out of range for {length} samples")
+    return index
+
+
 def _describe(error: Exception) -> str:
     # decord's messages carry a C++ stack trace after the first line.
     lines = str(error).strip().splitlines()
@@ -321,21 +358,13 @@ class VideoClipDataset(torch.utils.data.Dataset):
         self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict:
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        index = check_index(index, len(self))
         sample = self.samples[index]
-        generator = _item_generator(self.seed, self.epoch, index)
-        start = _randint(sample.num_source_frames - self.span_frames + 1, generator)
-        frame_ids = list(range(start, start + self.span_frames, self.frame_stride))
-        ref = reference_frame_index(
-            frame_ids,
-            sample.num_source_frames,
+        window = draw_window(
+            self.seed, self.epoch, index, sample.num_source_frames, self.span_frames, self.frame_stride,
             self.reference_frame,
-            _item_generator(self.seed, self.epoch, index, ":reference"),
-        )
-        read_ids = frame_ids if ref in frame_ids else frame_ids + [ref]
+        )  # fmt: skip
+        frame_ids, ref, read_ids, generator = window.frame_ids, window.ref, window.read_ids, window.generator
         try:
             batch = _open(sample.path, DECODE_THREADS).get_batch(read_ids)
             # decord returns its NDArray, or a torch tensor if someone set decord's bridge to torch.
@@ -358,13 +387,40 @@ class VideoClipDataset(torch.utils.data.Dataset):
         return {"video": video, "reference": reference, "prompt": sample.prompt, "path": sample.path}
 
 
+STREAMS = ("audio", "pose")  # the conditional datasets' extra item keys
+
+
 def collate(batch: list[dict]) -> dict:
-    """Items -> {"video": [B, 3, F, H, W], "reference": [B, 3, H, W], "prompt": list[str], "path": list[str]}."""
+    """Items -> {"video": [B, 3, F, H, W], "reference": [B, 3, H, W], "prompt": list[str], "path": list[str]},
+    plus the conditional datasets' streams when the items have them: "audio" [B, F, 5, L, D]
+    (svi/talk_data.py), "pose" [B, 3, F, H, W] (svi/dance_data.py)."""
     if not batch:
         raise ValueError("collate got an empty batch")
-    return {
+    out = {
         "video": torch.stack([item["video"] for item in batch]),
         "reference": torch.stack([item["reference"] for item in batch]),
         "prompt": [item["prompt"] for item in batch],
         "path": [item["path"] for item in batch],
     }
+    for stream in STREAMS:
+        if stream in batch[0]:
+            out[stream] = torch.stack([item[stream] for item in batch])
+    return out
+
+
+def training_clips(cfg) -> torch.utils.data.Dataset:
+    """The training clips of `data.root` in the layout the variant reads: `<cat>/<cat>.csv` beside
+    the videos (Shot, Film), or the official preprocessed folders (talk: svi/talk_data.py; dance:
+    svi/dance_data.py)."""
+    d, kind = cfg.data, cfg.condition.kind
+    common = {"num_frames": d.num_frames, "height": d.height, "width": d.width, "seed": cfg.train.seed}
+    common.update(reference_frame=d.reference_frame, skip_bad=d.skip_bad)
+    if kind == "audio":
+        from svi.talk_data import TalkClipDataset
+
+        return TalkClipDataset(d.root, **common)
+    if kind == "pose":
+        from svi.dance_data import DanceClipDataset
+
+        return DanceClipDataset(d.root, frame_stride=d.frame_stride, **common)
+    return VideoClipDataset(d.root, frame_stride=d.frame_stride, categories=d.categories, **common)

@@ -18,6 +18,7 @@ training loop calls: `prepare` -> model forward -> `loss` -> backward -> `bank`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -131,8 +132,11 @@ class Recycler:
 
     # All random draws come from self.generator on CPU, so a run is reproducible on any device
     # and restored exactly from a checkpoint.
-    def prepare(self, x0: torch.Tensor, y: torch.Tensor) -> Prepared:
-        """x0: clean latents [B, 16, F, h, w]; y: clean conditioning [B, 20, F, h, w]."""
+    def prepare(
+        self, x0: torch.Tensor, y: torch.Tensor, skip_image: Sequence[bool] | None = None
+    ) -> Prepared:
+        """x0: clean latents [B, 16, F, h, w]; y: clean conditioning [B, 20, F, h, w]. skip_image[b]:
+        row b gets no E_img (SVI-Dance rows whose y was zeroed); its gates are drawn all the same."""
         b = x0.shape[0]
         g = self.generator
         ids = torch.randint(0, self.num_train_timesteps, (b,), generator=g)
@@ -158,7 +162,7 @@ class Recycler:
                 ):
                     x0_in[i] += e
                     done.vid = True
-                if gates.img and self.cfg.y_error_num > 0:
+                if gates.img and self.cfg.y_error_num > 0 and not (skip_image and skip_image[i]):
                     e = self.memory.sample_clean_any(device=x0.device, dtype=x0.dtype)
                     if e is not None:
                         n = min(self.cfg.y_error_num, e.shape[1])

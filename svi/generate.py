@@ -8,8 +8,11 @@ Clip 0 is conditioned on the reference image; clip k on the end of clip k-1:
 - `latent` chaining (SVI 2.0 Pro): y = [VAE(anchor image), last latent frame(s) of clip k-1, zeros],
   with no decode/re-encode between clips. A later clip's first 1 + 4 M frames restate the anchor
   and the carried motion, so they are dropped: N clips have F + (N - 1)(F - 1 - 4 M) frames.
-Each clip is sampled with text classifier-free guidance (conditional and unconditional passes in
-one batched forward), Euler over the shifted schedule or diffusers' UniPC, and its own seed.
+Each clip is sampled with classifier-free guidance (`guidance_passes`: text CFG's conditional and
+unconditional passes, SVI-Talk's three with audio, all in one batched forward), Euler over the
+shifted schedule or diffusers' UniPC, and its own seed. A model with adapters (svi/adapters.py:
+audio, pose) takes their inputs per clip from each job's streams, sliced to the frames the clip
+covers in the long video (`svi.adapters.clip_frame_range`).
 
 Frames reach disk as each clip finishes (one mp4 segment per clip, joined at the end), so memory
 stays flat however long the video is. After every clip the chaining state is saved, and a call
@@ -39,7 +42,7 @@ import json
 import math
 import shutil
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +53,7 @@ from tqdm.auto import tqdm
 from svi import flow
 from svi.conditioning import build_condition, frame_mask
 from svi.config import (
+    ConditionConfig,
     GenerateConfig,
     SVIConfig,
     parse_length,  # noqa: F401 - re-exported (callers hold svi.generate)
@@ -59,6 +63,9 @@ from svi.video_io import concat_segments, to_uint8_frames, write_segment
 
 # A prompt source gives the prompt of clip k, or None when the video should end there.
 PromptSource = Callable[[int], "str | None"]
+# A conditioning stream gives an adapter's input for clip k, which covers frames [start, stop) of the
+# assembled video (`clip_frame_range`), or None past its end.
+ClipStream = Callable[[int, int, int], "torch.Tensor | None"]
 
 
 # -- clip and frame arithmetic (pure) -----------------------------------------------------------
@@ -119,6 +126,43 @@ def _unipc(cfg: GenerateConfig):
     return sched
 
 
+@dataclass(frozen=True)
+class GuidancePass:
+    """One forward of a guided denoising step: the prompt's context (text) or the negative prompt's,
+    the conditioning streams given as they are (the others get their adapter's null input), and the
+    pass's weight in the guided velocity."""
+
+    text: bool
+    streams: frozenset[str]
+    weight: float
+
+
+def guidance_passes(cfg: GenerateConfig, streams: Collection[str] = ()) -> list[GuidancePass]:
+    """The passes of one step; the guided velocity is sum_i weight_i v_i (the weights sum to 1).
+
+    Text CFG (METHOD.md §6): v = v_u + s (v_c - v_u); the streams (a pose video) are in both passes.
+    With an audio stream and audio_guidance_scale (SVI-Talk, MultiTalk's two scales):
+    v = v_u + s_t (v_c - v_t) + s_a (v_t - v_u), where v_c has text and audio, v_t the negative
+    prompt and audio, v_u neither. Passes of weight 0 are left out: a scale of 1 drops its pass."""
+    every = frozenset(streams)
+    s_t = cfg.guidance_scale
+    if "audio" in every and cfg.audio_guidance_scale is not None:
+        s_a = cfg.audio_guidance_scale
+        passes = [
+            GuidancePass(True, every, s_t),
+            GuidancePass(False, every, s_a - s_t),
+            GuidancePass(False, every - {"audio"}, 1.0 - s_a),
+        ]
+    else:
+        passes = [GuidancePass(True, every, s_t), GuidancePass(False, every, 1.0 - s_t)]
+    return [p for p in passes if p.weight != 0.0]
+
+
+def needs_negative(cfg: GenerateConfig, streams: Collection[str] = ()) -> bool:
+    """Whether a step runs a pass with the negative prompt (its context is encoded once per video batch)."""
+    return any(not p.text for p in guidance_passes(cfg, streams))
+
+
 @torch.no_grad()
 def sample_latents(
     transformer,
@@ -129,42 +173,61 @@ def sample_latents(
     image_context: torch.Tensor | None,
     cfg: GenerateConfig,
     progress: tqdm | None = None,
+    streams: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Integrate B clips from noise [B, 16, F_lat, h, w] to clean latents, every step one transformer
-    forward: with text CFG the B conditional and B unconditional passes together ([2B, ...]).
+    forward over the guidance passes together ([P B, ...]; text CFG: P = 2, talk: P = 3).
 
-    y [B, 20, F_lat, h, w]; context [B, L, D]; neg_context [1, L, D] (shared) or None; image_context
-    [B, N, D] or None. The samples share the step schedule; the timestep goes per batch element."""
-    guided = cfg.guidance_scale != 1.0 and neg_context is not None
+    y [B, 20, F_lat, h, w]; context [B, L, D]; neg_context [1, L, D] (shared) or None (no pass with
+    the negative prompt: unguided); image_context [B, N, D] or None; streams: the attached adapters'
+    inputs for these B clips (svi/adapters.py), e.g. {"audio": [B, F, 5, L, D]}. The samples share
+    the step schedule; the timestep goes per batch element."""
+    from svi.adapters import adapters_of, conditioning
+
+    streams = streams or {}
+    passes = guidance_passes(cfg, streams) if neg_context is not None else []
+    if not any(not p.text for p in passes):
+        passes = [GuidancePass(True, frozenset(streams), 1.0)]
     dtype = next(transformer.parameters()).dtype
-    y_in = torch.cat([y, y]) if guided else y
-    ctx = torch.cat([context, neg_context.expand(len(context), -1, -1)]) if guided else context
-    img = None if image_context is None else (torch.cat([image_context] * 2) if guided else image_context)
-    y_in, ctx = y_in.to(dtype), ctx.to(dtype)
-    img = None if img is None else img.to(dtype)
+    b = noise.shape[0]
+    ctx = torch.cat([context if p.text else neg_context.expand(b, -1, -1) for p in passes]).to(dtype)
+    y_in = torch.cat([y] * len(passes)).to(dtype)
+    img = None if image_context is None else torch.cat([image_context] * len(passes)).to(dtype)
+    adapters = adapters_of(transformer)
+    stream_rows = {
+        name: torch.cat([x if name in p.streams else adapters[name].null_input(x) for p in passes])
+        for name, x in streams.items()
+    }
+    weights = [p.weight for p in passes]
 
     def velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
-        xin = torch.cat([x, x]) if guided else x  # [2B or B, 16, F_lat, h, w]
+        xin = torch.cat([x] * len(passes))  # [P B, 16, F_lat, h, w]
         t = torch.full((xin.shape[0],), flow.sigma_to_t(sigma), device=x.device)
-        v = transformer(torch.cat([xin, y_in], dim=1).to(dtype), t, ctx, img, return_dict=False)[0].float()
-        if guided:
-            v_cond, v_uncond = v.chunk(2)
-            v = v_uncond + cfg.guidance_scale * (v_cond - v_uncond)
-        return v
+        v = transformer(torch.cat([xin, y_in], dim=1).to(dtype), t, ctx, img, return_dict=False)[0]
+        if len(passes) == 1:
+            return v.float()
+        parts = v.float().chunk(len(passes))
+        if len(passes) == 2:  # text CFG in its usual form: v_u + s (v_c - v_u)
+            return parts[1] + weights[0] * (parts[0] - parts[1])
+        return sum(w * part for w, part in zip(weights, parts))
 
     x = noise.float()
-    if cfg.sampler == "euler":
-        sigmas = torch.cat([flow.shifted_sigmas(cfg.steps, cfg.shift), torch.zeros(1, dtype=torch.float64)])
-        for s, s_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist()):
-            x = flow.euler_step(x, velocity(x, s), s, s_next)
-            if progress is not None:
-                progress.update(1)
-    else:
-        sched = _unipc(cfg)
-        for i, t in enumerate(sched.timesteps):
-            x = sched.step(velocity(x, float(sched.sigmas[i])), t, x).prev_sample
-            if progress is not None:
-                progress.update(1)
+    # the adapters' inputs hold for the whole loop: they encode them once (Adapter.encoded)
+    with conditioning(transformer, **stream_rows):
+        if cfg.sampler == "euler":
+            sigmas = torch.cat(
+                [flow.shifted_sigmas(cfg.steps, cfg.shift), torch.zeros(1, dtype=torch.float64)]
+            )
+            for s, s_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist()):
+                x = flow.euler_step(x, velocity(x, s), s, s_next)
+                if progress is not None:
+                    progress.update(1)
+        else:
+            sched = _unipc(cfg)
+            for i, t in enumerate(sched.timesteps):
+                x = sched.step(velocity(x, float(sched.sigmas[i])), t, x).prev_sample
+                if progress is not None:
+                    progress.update(1)
     return x
 
 
@@ -188,13 +251,17 @@ class VideoJob:
     image: the reference [3, H, W] in [-1, 1], or a function that loads it (called when the video
     enters the batch, so a suite's jobs never hold every image at once). prompts(k) gives clip k's
     prompt; the video ends at `num_clips` or when it returns None. `metadata` (e.g. suite, sample,
-    digest) goes into the sidecar JSON and into the configuration hash."""
+    digest) goes into the sidecar JSON and into the configuration hash. `streams` gives the inputs of
+    the generator's adapters (svi/adapters.py) per clip: streams[name](k, start, stop) is the input of
+    clip k, which covers frames [start, stop) of the long video (`clip_frame_range`), e.g. audio
+    windows [F, 5, L, D] or pose maps [3, F, H, W]; None ends the video (the audio has run out)."""
 
     image: torch.Tensor | Callable[[], torch.Tensor]
     prompts: PromptSource
     out_path: str | Path
     num_clips: int | None = None
     metadata: dict | None = None
+    streams: dict[str, ClipStream] | None = None
 
 
 @dataclass
@@ -213,6 +280,7 @@ class _Video:
     written: int  # frames in the written segments
     start: int  # the clip this call started at (> 0: resumed)
     prompt: str | None = None  # the next clip's prompt
+    inputs: dict[str, torch.Tensor] | None = None  # the next clip's adapter inputs (streams)
 
     @property
     def parts(self) -> Path:
@@ -230,10 +298,22 @@ class LongVideoGenerator:
     trainer's probes use the live one being trained).
     """
 
-    def __init__(self, backbone, cfg: GenerateConfig, device: torch.device | str = "cpu"):
+    def __init__(
+        self,
+        backbone,
+        cfg: GenerateConfig,
+        device: torch.device | str = "cpu",
+        condition: ConditionConfig | None = None,
+    ):
+        from svi.adapters import adapters_of
+
         self.bb, self.cfg, self.device = backbone, cfg, torch.device(device)
+        # How the jobs' streams are cut per clip (svi.conditions.clip_streams); none: no adapter.
+        self.condition = condition or ConditionConfig()
         self.lead = cfg.lead_frames(backbone.temporal_ratio)
         self.latent_shape = backbone.latent_shape(cfg.num_frames, cfg.height, cfg.width)
+        # The adapters' inputs every job must give (audio, pose): none for the plain Wan I2V model.
+        self.streams = tuple(adapters_of(backbone.transformer))
 
     @classmethod
     def from_config(
@@ -246,12 +326,12 @@ class LongVideoGenerator:
         from svi.backbone import load_backbone
         from svi.lora import load_lora
 
-        bb = load_backbone(cfg.model, device=device, seed=cfg.train.seed)
+        bb = load_backbone(cfg.model, device=device, seed=cfg.train.seed, condition=cfg.condition)
         bb.transformer.eval()
         if lora is not None:
             load_lora(bb.transformer, lora, scale=cfg.generate.lora_scale)
             bb.lora_scale = cfg.generate.lora_scale
-        return cls(bb, cfg.generate, device)
+        return cls(bb, cfg.generate, device, cfg.condition)
 
     # -- B clips, one per sample: conditioning -> sampling -> decoding ---------------------------
 
@@ -317,9 +397,11 @@ class LongVideoGenerator:
         image_context: torch.Tensor | None,
         neg_context: torch.Tensor | None,
         progress: tqdm | None = None,
+        streams: Sequence[dict[str, torch.Tensor]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One clip for each of B samples, batched: one text-encoder call, conditioning in one VAE
-        encode, one transformer forward per step, one decode.
+        encode, one transformer forward per step, one decode. streams[b]: sample b's adapter inputs
+        for this clip (see `VideoJob.streams`), stacked into the batch.
 
         clips[b], prompts[b]: sample b's clip index and prompt; references [B, 3, H, W]; chains[b]:
         None (clip 0) or its carried frames / latents; anchors [B, 16, 1, h, w] or None; image_context
@@ -328,8 +410,11 @@ class LongVideoGenerator:
         y = self._condition(references, chains, anchors)  # [B, 20, F_lat, h, w]
         context = self.bb.encode_text(list(prompts))  # [B, L, D]
         noise = torch.cat([self.clip_noise(self.cfg.seed, k) for k in clips]).to(self.device)
+        stacked = {
+            name: torch.stack([inputs[name] for inputs in streams]).to(self.device) for name in self.streams
+        }
         latent = sample_latents(
-            self.bb.transformer, noise, y, context, neg_context, image_context, self.cfg, progress
+            self.bb.transformer, noise, y, context, neg_context, image_context, self.cfg, progress, stacked
         )
         return self.bb.decode_latents(latent), latent
 
@@ -343,10 +428,19 @@ class LongVideoGenerator:
         image_context: torch.Tensor | None,
         neg_context: torch.Tensor | None,
         progress: tqdm | None = None,
+        streams: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """`generate_clips` for one sample: reference [1, 3, H, W] -> ([1, 3, F, H, W], [1, 16, F_lat, h, w])."""
         return self.generate_clips(
-            [clip], [prompt], reference, [chain], anchor, image_context, neg_context, progress
+            [clip],
+            [prompt],
+            reference,
+            [chain],
+            anchor,
+            image_context,
+            neg_context,
+            progress,
+            [streams or {}],
         )
 
     def _next_chain(self, video: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
@@ -365,14 +459,15 @@ class LongVideoGenerator:
         num_clips: int | None = None,
         metadata: dict | None = None,
         progress: bool = True,
+        streams: dict[str, ClipStream] | None = None,
     ) -> VideoResult:
         """Generate (or resume, or skip if finished) the video at `out_path` (.mp4): a batch of one.
 
         image: reference [3, H, W] in [-1, 1]. prompts(k) gives clip k's prompt; generation stops at
         `num_clips` or when it returns None. `metadata` (e.g. suite, sample, digest) goes into the
-        sidecar JSON and into the configuration hash.
+        sidecar JSON and into the configuration hash; `streams`: the adapters' inputs (`VideoJob`).
         """
-        job = VideoJob(image, prompts, out_path, num_clips, metadata)
+        job = VideoJob(image, prompts, out_path, num_clips, metadata, streams)
         return self.generate_batch([job], progress=progress)[0]
 
     def generate_batch(self, jobs: Sequence[VideoJob], *, progress: bool = True) -> list[VideoResult]:
@@ -393,7 +488,15 @@ class LongVideoGenerator:
         desc = Path(jobs[0].out_path).stem if len(jobs) == 1 else f"{len(jobs)} videos"
         bar_clips = tqdm(total=total, desc=desc, unit="clip", disable=not progress)
         bar_steps = tqdm(total=cfg.steps, desc="steps", unit="step", leave=False, disable=not progress)
-        neg_context = self.bb.encode_text([cfg.negative_prompt]) if cfg.guidance_scale != 1.0 else None
+        for job in jobs:  # every adapter needs its input in every clip: refuse before any work
+            missing = sorted(set(self.streams) - set(job.streams or {}))
+            if missing:
+                raise ValueError(
+                    f"{job.out_path}: the model has {', '.join(missing)} conditioning but the job gives no "
+                    f"{' / '.join(missing)} stream (VideoJob.streams)"
+                )
+        negative = needs_negative(cfg, self.streams)
+        neg_context = self.bb.encode_text([cfg.negative_prompt]) if negative else None
         try:
             while True:
                 while len(batch) < cfg.batch_size and pending:  # fill the batch
@@ -424,6 +527,7 @@ class LongVideoGenerator:
                     self.clip_contexts(references, chains),
                     neg_context,
                     bar_steps,
+                    [v.inputs for v in videos],
                 )  # [B, 3, F, H, W], [B, 16, F_lat, h, w]
                 for b, v in enumerate(videos):
                     self._record(v, clips[b : b + 1], latents[b : b + 1])
@@ -477,11 +581,22 @@ class LongVideoGenerator:
             start=start,
         )
 
-    @staticmethod
-    def _next_prompt(video: _Video) -> bool:
-        """Fetch the prompt of the video's next clip; False when the video has ended."""
+    def _next_prompt(self, video: _Video) -> bool:
+        """Fetch the prompt and the stream inputs of the video's next clip; False when the video has
+        ended (its num_clips, or its prompt source or a stream gave None)."""
+        from svi.adapters import clip_frame_range
+
         n = video.job.num_clips
         video.prompt = None if n is not None and video.next_clip >= n else video.job.prompts(video.next_clip)
+        video.inputs = {}
+        if video.prompt is not None and self.streams:
+            start, stop = clip_frame_range(video.next_clip, self.cfg.num_frames, self.lead)
+            for name in self.streams:
+                x = video.job.streams[name](video.next_clip, start, stop)
+                if x is None:
+                    video.prompt = None
+                    break
+                video.inputs[name] = x
         return video.prompt is not None
 
     def _record(self, v: _Video, clip: torch.Tensor, latent: torch.Tensor) -> None:
@@ -490,9 +605,10 @@ class LongVideoGenerator:
         cfg, k = self.cfg, v.next_clip
         frames = to_uint8_frames(clip[0])  # [F, H, W, 3]
         # pixel: keep all but the last K now, hold those K until we know whether a clip follows;
-        # latent: drop the restated lead of later clips, hold nothing.
-        first = 0 if (k == 0 or cfg.chaining == "pixel") else self.lead
-        last = cfg.num_frames - (cfg.motion_frames if cfg.chaining == "pixel" else 0)
+        # latent: drop the restated lead of later clips, hold nothing; keep_all: every frame, now.
+        keep_all = cfg.assembly == "keep_all"
+        first = 0 if (k == 0 or cfg.chaining == "pixel" or keep_all) else self.lead
+        last = cfg.num_frames - (cfg.motion_frames if cfg.chaining == "pixel" and not keep_all else 0)
         write_segment(v.parts / f"seg_{k:05d}.mp4", frames[first:last], cfg.fps)
         v.held = frames[last:]
         v.clips.append(

@@ -38,14 +38,17 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from svi.adapters import conditioning
 from svi.backbone import WeightsNotFoundError, load_backbone
 from svi.batch import encode_batch
+from svi.conditions import training_inputs
 from svi.config import ConfigError, SVIConfig, load_config, save_config
-from svi.data import BadVideoError, VideoClipDataset, collate
+from svi.data import BadVideoError, collate, training_clips
 from svi.erft import Recycler
 from svi.files import append_jsonl, atomic_write_text, truncate_jsonl
 from svi.lora import add_lora, export_lora
 from svi.memory import ReplayMemory
+from svi.pose import drop_image_rows
 from svi.probes import PROBE_DIR, Prober, probe_due, truncate_probes
 
 log = logging.getLogger("svi.train")
@@ -109,7 +112,7 @@ class ClipStream(torch.utils.data.Dataset):
     micro step m reads exactly what an uninterrupted run would have.
     """
 
-    def __init__(self, clips: VideoClipDataset, seed: int):
+    def __init__(self, clips: torch.utils.data.Dataset, seed: int):
         self.clips, self.seed = clips, seed
         self._perm_epoch, self._perm = -1, None
 
@@ -236,21 +239,12 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
             "data.root is not set: point it at a folder in the official layout <root>/<cat>/<cat>.csv"
         )
     # The clip set is checked (missing or unreadable videos) before any weights are loaded.
-    clips = VideoClipDataset(
-        cfg.data.root,
-        num_frames=cfg.data.num_frames,
-        height=cfg.data.height,
-        width=cfg.data.width,
-        frame_stride=cfg.data.frame_stride,
-        categories=cfg.data.categories,
-        skip_bad=cfg.data.skip_bad,
-        seed=cfg.train.seed,
-        reference_frame=cfg.data.reference_frame,
-    )
+    clips = training_clips(cfg)
 
     torch.manual_seed(cfg.train.seed)  # LoRA init identical on every rank (and overwritten on resume)
-    # The same builder as generation: dtype (resolve_dtype(model.precision, device)) and attention match.
-    backbone = load_backbone(cfg.model, device=device, seed=cfg.train.seed)
+    # The same builder as generation: dtype (resolve_dtype(model.precision, device)), attention and the
+    # conditioning adapter (svi.conditions) match.
+    backbone = load_backbone(cfg.model, device=device, seed=cfg.train.seed, condition=cfg.condition)
     compute_dtype = backbone.dtype
     bf16 = compute_dtype == torch.bfloat16  # DeepSpeed's bf16 mode follows the model's precision
     if rank == 0:
@@ -324,14 +318,19 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
                 reference=batch["reference"].to(device),
                 generator=recycler.generator,  # checkpointed: a resumed run draws the same layouts
             ).to(compute_dtype)
-            prep = recycler.prepare(enc.x0, enc.y)
-            v = engine(
-                prep.model_input(),
-                prep.timestep.to(device),
-                enc.context,
-                enc.image_context,
-                return_dict=False,
-            )[0]
+            # Talk / dance: the adapter's input with the official dropouts (none for Shot / Film)
+            inputs, image_dropped = training_inputs(batch, cfg.condition, recycler.generator)
+            if any(image_dropped):
+                enc.y, enc.image_context = drop_image_rows(enc.y, enc.image_context, image_dropped)
+            prep = recycler.prepare(enc.x0, enc.y, skip_image=image_dropped)
+            with conditioning(engine.module, **{k: x.to(device, compute_dtype) for k, x in inputs.items()}):
+                v = engine(
+                    prep.model_input(),
+                    prep.timestep.to(device),
+                    enc.context,
+                    enc.image_context,
+                    return_dict=False,
+                )[0]
             loss = recycler.loss(v, prep)
             if not _finite_everywhere(loss.detach()):
                 where = f"checkpoint {ckpt_dir / last_good}" if last_good else "no checkpoint yet"

@@ -3,7 +3,7 @@
 A video is never loaded whole. The runner (`benchmarks/metrics/stream.py`) reads it in chunks of
 consecutive frames and feeds one `Accumulator` per (metric, video):
 
-    acc = metric.new_video(info)            # VideoInfo: fps, frame count, size, reference image
+    acc = metric.new_video(info)            # VideoInfo: fps, frame count, size, reference image, audio
     acc.update(frames)                      # [T, 3, H, W] float32 in [0, 255], in order; any T >= 1
     acc.update(frames, reference=gt)        # metrics against a ground-truth video get its frames too
     value = acc.end_window()                # closes the current window -> its value (the drift curve)
@@ -38,6 +38,9 @@ class VideoInfo:
     width: int
     # The input image of an image-to-video sample ([3, H, W] float 0-255), for the I2V dimensions.
     reference_image: torch.Tensor | None = None
+    # The video's soundtrack ([S] float32 mono in [-1, 1] at audio_rate Hz), for Sync-C / Sync-D.
+    audio: torch.Tensor | None = None
+    audio_rate: int = 16000
 
 
 @dataclass
@@ -98,6 +101,7 @@ class Metric:
     needs_reference_video = _SpecFact(lambda s: s.needs_reference_video)  # PSNR/SSIM: vs a ground truth
     needs_reference_image = _SpecFact(lambda s: s.needs_input_image)  # i2v_*: vs the input image
     needs_reference_set = _SpecFact(lambda s: s.needs_reference_set)  # FVD: vs a set of real videos
+    needs_audio = _SpecFact(lambda s: s.needs_audio)  # Sync-C/D: the video's soundtrack (VideoInfo.audio)
     backend: str = "reference"  # which feature extractor produced the numbers (weights, random, toy)
 
     def new_video(self, info: VideoInfo) -> Accumulator:

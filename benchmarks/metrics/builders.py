@@ -1,14 +1,17 @@
 """How each metric is built on each backend: the functions the spec table (`specs.py`) names.
 
-Every builder is called as fn(name, *, backend, cache_dir, device, batch_size, i3d, toy_weights) and
-uses the options it needs. `backend="vbench"` loads VBench's official weight files from the cache
-folder (VBENCH_CACHE_DIR); `"random"` builds the same architectures with random initialisation
-(numbers that exercise the pipeline and measure speed, never results); `"toy"` swaps in the toy-world
-models (`toy.py`). Weight-free metrics (psnr / ssim, the drift group) are the same on every backend.
-A missing weight file raises FileNotFoundError naming the file.
+Every builder is called as fn(name, *, backend, cache_dir, device, batch_size, i3d, toy_weights,
+face_detector) and uses the options it needs. `backend="vbench"` loads VBench's official weight files
+from the cache folder (VBENCH_CACHE_DIR; Sync-C/D's reference weights in its syncnet/); `"random"`
+builds the same architectures with random initialisation (numbers that exercise the pipeline and measure
+speed, never results); `"toy"` swaps in the toy-world models (`toy.py`). Weight-free metrics (psnr /
+ssim, the drift group) are the same on every backend. A missing weight file raises FileNotFoundError
+naming the file.
 """
 
 from __future__ import annotations
+
+import functools
 
 from benchmarks.metrics.base import Metric
 
@@ -78,6 +81,52 @@ def fvd(name: str, *, backend: str, device="cpu", i3d=None, **_) -> Metric:
     if backend == "random":
         return FVD.with_random_i3d(device=device)
     return FVD(weights_path=i3d, device=device)
+
+
+SYNC_DETECTORS = ("haar", "s3fd")
+
+
+def sync(
+    name: str, *, backend: str, cache_dir=None, device="cpu", batch_size=16, face_detector=None, **_
+) -> Metric:
+    """sync_c, sync_d: SyncNet v2 (`<cache_dir>/syncnet/syncnet_v2.model`) or random init, and a face
+    detector: "haar" (default, weight-free) or "s3fd" (`<cache_dir>/syncnet/sfd_face.pth`; random init
+    on the random backend); on the toy backend the toy world's sync network (toy_sync.py) on whole
+    frames. batch_size: 5-frame windows per SyncNet call.
+
+    The two metrics get the same model and detector objects (cached here), so `sync.sync_metric` gives
+    them one shared pass per video; a toy builder does the same with its own cached model and a
+    `faces.FixedBox()`."""
+    from benchmarks.metrics.sync import sync_metric
+
+    cache = str(cache_dir) if cache_dir else None
+    model, detector = _sync_parts(backend, cache, str(device), face_detector or "haar")
+    return sync_metric(name, model, detector, batch_windows=batch_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _sync_parts(backend: str, cache_dir: str | None, device: str, face_detector: str):
+    from benchmarks.metrics.faces import S3FD, HaarFaceDetector
+    from benchmarks.metrics.syncnet import SyncNet, load_syncnet
+    from benchmarks.metrics.vbench_models import cache_dir as vbench_cache
+
+    if face_detector not in SYNC_DETECTORS:
+        raise ValueError(
+            f"unknown face_detector {face_detector!r}; choose one of {', '.join(SYNC_DETECTORS)}"
+        )
+    if backend == "toy":  # the toy world's sync network on whole-frame crops (its faces fill the frame)
+        from benchmarks.metrics.faces import FixedBox
+        from benchmarks.metrics.toy_sync import ToySyncNet
+
+        return ToySyncNet.from_committed().to(device), FixedBox()
+    folder = vbench_cache(cache_dir) / "syncnet"
+    random = backend == "random"
+    model = SyncNet.random() if random else load_syncnet(folder / "syncnet_v2.model")
+    if face_detector == "haar":
+        detector = HaarFaceDetector()
+    else:
+        detector = (S3FD.random() if random else S3FD.from_file(folder / "sfd_face.pth")).to(device)
+    return model.to(device), detector
 
 
 def toy(name: str, *, device="cpu", batch_size=16, toy_weights=None, **_) -> Metric:

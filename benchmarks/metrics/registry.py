@@ -33,10 +33,13 @@ def build(
     batch_size: int = 16,
     i3d: str | os.PathLike | None = None,
     toy_weights: str | os.PathLike | None = None,
+    face_detector: str | None = None,
 ) -> Metric:
     """One metric with its networks loaded (official weights), random-initialised or toy-world trained.
 
     toy_weights: the toy encoder's safetensors file (backend "toy"; default the committed weights).
+    face_detector: Sync-C / Sync-D's face detector, "haar" (OpenCV's bundled cascade, the default) or
+      "s3fd" (the reference pipeline's, weights in the cache folder).
     Raises ValueError for an unknown name or backend, MetricUnavailable for a metric with no builder on
     this backend, FileNotFoundError for a missing weight file (the message names it).
     """
@@ -56,4 +59,5 @@ def build(
         batch_size=batch_size,
         i3d=i3d,
         toy_weights=toy_weights,
+        face_detector=face_detector,
     )

@@ -7,8 +7,9 @@
 `score_suite` expands the names (an unknown name is a ValueError before any work), builds the metrics
 once per (names, backend, options) and reuses them (`build_metrics`), lists in `unavailable` with a
 reason every metric that cannot be built here (`registry.MetricUnavailable`) or whose needs (its row in
-`specs.py`) are not met, computes FVD's reference features from the reference set, and streams every
-video through the rest (`stream.score_videos`). A missing weight file is a FileNotFoundError that names
+`specs.py`) are not met (the audio metrics: unless every video has an audio file), computes FVD's
+reference features from the reference set, and streams every video through the rest
+(`stream.score_videos`). A missing weight file is a FileNotFoundError that names
 it: the caller reports it, since every metric of that backend will need the same cache.
 
 FVD's reference set is read with the same window as the generated videos (what `harness run` always
@@ -30,7 +31,7 @@ from benchmarks.metrics.base import Metric
 from benchmarks.metrics.specs import BACKENDS, expand, parse_window
 from benchmarks.metrics.stream import input_image, report_rows, score_videos
 
-BUILD_OPTIONS = ("cache_dir", "device", "batch_size", "i3d", "toy_weights")
+BUILD_OPTIONS = ("cache_dir", "device", "batch_size", "i3d", "toy_weights", "face_detector")
 INTEGER_COLUMNS = ("window", "start_frame", "end_frame")
 
 
@@ -111,6 +112,7 @@ def score_suite(
     reference_videos: dict[str, Path] | None = None,
     reference_set: list[Path] | None = None,
     reference_images: dict | None = None,
+    audio: dict[str, Path] | None = None,
     build_options: dict | None = None,
     progress: bool = True,
 ) -> dict:
@@ -122,7 +124,9 @@ def score_suite(
     reference_set: real videos, FVD's reference (read with `reference_window(reference_set, window)`).
     reference_images: video stem -> input image [3, H, W] float 0-255 (i2v_*); None reads them from
       the videos' sidecars.
-    build_options: options of `registry.build` (cache_dir, device, batch_size, i3d, toy_weights).
+    audio: video stem -> its audio file (sync_c, sync_d; read at 16 kHz mono by svi.audio.read_audio).
+    build_options: options of `registry.build` (cache_dir, device, batch_size, i3d, toy_weights,
+      face_detector).
 
     The report is `SuiteScores.to_json()` plus `unavailable` ({name: reason}) and, when FVD is asked
     for and has a reference set, `fvd_reference_failed` (reference videos that could not be read) and
@@ -138,9 +142,12 @@ def score_suite(
     needs_images = any(m.needs_reference_image for m in built)
     if needs_images and reference_images is None:
         reference_images = input_images(videos)
+    no_audio = [v.stem for v in videos if v.stem not in (audio or {})]
     metrics = []
     for m in built:
-        reason = _unmet_need(m, bool(reference_videos), bool(reference_set), bool(reference_images), long)
+        reason = _unmet_need(
+            m, bool(reference_videos), bool(reference_set), bool(reference_images), long, no_audio
+        )
         if reason:
             unavailable[m.name] = reason
         else:
@@ -170,6 +177,7 @@ def score_suite(
         long=long,
         reference_videos=reference_videos or None,
         reference_images=reference_images,
+        audio=audio,
         progress=progress,
     )
     report = suite.to_json()
@@ -181,8 +189,10 @@ def score_suite(
     return report
 
 
-def _unmet_need(m: Metric, truth: bool, reference_set: bool, images: bool, long: bool) -> str | None:
-    """Why metric m cannot be scored with what was given, or None."""
+def _unmet_need(
+    m: Metric, truth: bool, reference_set: bool, images: bool, long: bool, no_audio: list[str]
+) -> str | None:
+    """Why metric m cannot be scored with what was given, or None. no_audio: videos without audio."""
     if m.needs_reference_video and not truth:
         return "needs a ground-truth video for each generated video (reference videos); none were given"
     if m.needs_reference_set and not reference_set:
@@ -194,6 +204,9 @@ def _unmet_need(m: Metric, truth: bool, reference_set: bool, images: bool, long:
         )
     if m.needs_reference_image and not images:
         return "needs each video's input image (the generator's sidecar metadata.image); none was found"
+    if m.needs_audio and no_audio:
+        shown = ", ".join(no_audio[:3]) + (" ..." if len(no_audio) > 3 else "")
+        return f"needs each video's audio (audio={{video stem: file}}); {len(no_audio)} video(s) have none: {shown}"
     return None
 
 

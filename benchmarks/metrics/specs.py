@@ -11,7 +11,8 @@ too, so a command line checks `--metrics` and `--window` before importing torch.
 Facts (METHOD.md §8): the VBench and VBench-I2V dimensions are on 0-1, higher is better (shown in
 percent); FVD is lower-is-better against a reference set of videos; PSNR (dB) and SSIM compare a video
 with its ground truth; the drift metrics (`drift.py`) are lower-is-better, truth_distance against the
-ground truth. Sync-C / Sync-D have display rows (the paper's conditional rows) and no builder yet.
+ground truth. Sync-C / Sync-D score a talking video against its audio with SyncNet (`sync.py`); they
+have no toy-world builder yet.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-NEEDS = ("reference_video", "input_image", "reference_set")
+NEEDS = ("reference_video", "input_image", "reference_set", "audio")
 BACKENDS = ("vbench", "random", "toy")
 
 
@@ -33,9 +34,9 @@ class MetricSpec:
     higher_is_better: None means no direction (reports mark no best).
     needs: what scoring must be given besides the video: "reference_video" (a ground-truth video per
       generated video), "input_image" (the image an image-to-video sample started from),
-      "reference_set" (a set of real videos, for FVD).
+      "reference_set" (a set of real videos, for FVD), "audio" (each video's soundtrack, for Sync-C/D).
     builders: backend -> "module:function"; the function is called as
-      fn(name, *, backend, cache_dir, device, batch_size, i3d, toy_weights) -> Metric.
+      fn(name, *, backend, cache_dir, device, batch_size, i3d, toy_weights, face_detector) -> Metric.
       Empty: the metric is shown in reports but cannot be scored yet.
     binary: each video scores 0 or 1 (dynamic_degree), so the suite value is a fraction of videos
       and a t-interval over videos is only approximate (reports say so).
@@ -75,6 +76,10 @@ class MetricSpec:
         return "reference_set" in self.needs
 
     @property
+    def needs_audio(self) -> bool:
+        return "audio" in self.needs
+
+    @property
     def needs_reference(self) -> bool:
         """Scored against real videos (a ground truth or a reference set), which probes never have."""
         return self.needs_reference_video or self.needs_reference_set
@@ -105,6 +110,8 @@ def _direct(builder: str) -> dict[str, str]:
 
 
 _VIDEO = frozenset({"reference_video"})
+_AUDIO = frozenset({"audio"})
+_SYNC = dict.fromkeys(BACKENDS, _B + "sync")  # SyncNet weights, random init, or the toy sync network
 
 # Row order is the order of groups, of `ALL` and of the columns in reports.
 _ROWS = (
@@ -133,9 +140,8 @@ _ROWS = (
     ),
     MetricSpec("psnr", "psnr_ssim", "PSNR (dB)", 1.0, True, 2, _VIDEO, _direct("fidelity")),
     MetricSpec("ssim", "psnr_ssim", "SSIM", 1.0, True, 3, _VIDEO, _direct("fidelity")),
-    # SyncNet (METHOD.md §8) is not built yet: display rows for the paper's conditional table only.
-    MetricSpec("sync_c", "sync", "Sync-C", 1.0, True, 2),
-    MetricSpec("sync_d", "sync", "Sync-D", 1.0, False, 2),
+    MetricSpec("sync_c", "sync", "Sync-C", 1.0, True, 2, _AUDIO, _SYNC),
+    MetricSpec("sync_d", "sync", "Sync-D", 1.0, False, 2, _AUDIO, _SYNC),
     MetricSpec("fvd", "fvd", "FVD", 1.0, False, 1, frozenset({"reference_set"}), _per_backend("fvd")),
     MetricSpec("colour_shift", "drift", "Colour shift", 1.0, False, 4, builders=_direct("drift")),
     MetricSpec("sharpness_loss", "drift", "Sharpness loss", 1.0, False, 4, builders=_direct("drift")),

@@ -6,6 +6,10 @@ sidecar JSON), every N seconds (`Ns`) or only at the end (`video`: one window); 
 with a value per metric, which is the drift curve along the video. The VBench-Long protocol
 (`long=True`) instead cuts the video into 2-second clips scored independently (a fresh accumulator
 per clip) and averages them per video.
+
+Metrics that need the video's audio (Sync-C / Sync-D) get it in `VideoInfo.audio`, read once per video
+from the audio file given for it (16 kHz mono, `svi.audio.read_audio`); under the VBench-Long protocol
+each 2-second clip gets its stretch of the audio.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from benchmarks.metrics.specs import parse_window  # torch-free, so the CLI chec
 
 log = logging.getLogger(__name__)
 LONG_CLIP_SECONDS = 2.0
+AUDIO_RATE = 16000  # Hz: what the audio metrics take (SyncNet's MFCCs)
 
 
 @dataclass
@@ -127,12 +132,25 @@ def score_video(
     chunk_frames: int = 16,
     reference_video: str | Path | None = None,
     reference_image: torch.Tensor | None = None,
+    audio: str | Path | None = None,
     progress: bool = False,
 ) -> VideoScores:
-    """Stream one video through every metric. Raises on an unreadable video (the caller names it)."""
+    """Stream one video through every metric. Raises on an unreadable video (the caller names it).
+
+    audio: the video's audio file (or a video with an audio track), for metrics that need audio.
+    """
     from tqdm.auto import tqdm
 
     path = Path(path)
+    samples = None
+    if any(m.needs_audio for m in metrics):
+        if audio is None:
+            raise ValueError(
+                f"{path}: {', '.join(m.name for m in metrics if m.needs_audio)} need the video's audio"
+            )
+        from svi.audio import read_audio
+
+        samples = read_audio(audio, sample_rate=AUDIO_RATE)  # [S] float32
     reader = FrameReader(path)
     n, fps, h, w = reader.num_frames, reader.fps, reader.height, reader.width
     sidecar_file = path.with_suffix(".json")
@@ -156,7 +174,7 @@ def score_video(
             raise ValueError(
                 f"ground truth {reference_video} has {ref_reader.num_frames} frames, fewer than the video's {n}"
             )
-    info = VideoInfo(path.stem, fps, n, h, w, reference_image)
+    info = VideoInfo(path.stem, fps, n, h, w, reference_image, samples, AUDIO_RATE)
 
     bar = tqdm(total=n, desc=path.stem, unit="frame", leave=False, disable=not progress)
     accs = {m.name: m.new_video(info) for m in metrics}
@@ -164,12 +182,16 @@ def score_video(
     long_results: dict[str, list[VideoResult]] = {m.name: [] for m in metrics}
     for start, end in bounds:
         if long:  # VBench-Long: each 2 s clip is a video of its own
-            accs = {
-                m.name: m.new_video(
-                    VideoInfo(f"{path.stem}@{start}", fps, end - start, h, w, reference_image)
-                )
-                for m in metrics
-            }
+            clip = VideoInfo(
+                f"{path.stem}@{start}",
+                fps,
+                end - start,
+                h,
+                w,
+                reference_image,
+                _audio_of(samples, start, end, fps),
+            )
+            accs = {m.name: m.new_video(clip) for m in metrics}
         for s in range(start, end, chunk_frames):
             e = min(s + chunk_frames, end)
             frames = reader.read(s, e)
@@ -198,6 +220,13 @@ def score_video(
             res.windows = window_values[m.name]
             out.results[m.name] = res
     return out
+
+
+def _audio_of(samples: torch.Tensor | None, start: int, end: int, fps: float) -> torch.Tensor | None:
+    """The stretch of the audio [S] under frames [start, end) of a video at `fps`."""
+    if samples is None:
+        return None
+    return samples[round(start * AUDIO_RATE / fps) : round(end * AUDIO_RATE / fps)]
 
 
 @dataclass
@@ -271,12 +300,14 @@ def score_videos(
     long: bool = False,
     reference_videos: dict[str, Path] | None = None,
     reference_images: dict[str, torch.Tensor] | None = None,
+    audio: dict[str, Path] | None = None,
     progress: bool = True,
     chunk_frames: int = 16,
     aggregate: bool = True,
 ) -> SuiteScores:
     """Score every video; a video that cannot be read is named in `failed` and the rest go on.
 
+    audio: video stem -> its audio file (metrics that need audio).
     aggregate=False skips the suite values (e.g. when scoring FVD's reference set for its features).
     """
     from tqdm.auto import tqdm
@@ -295,6 +326,7 @@ def score_videos(
                     chunk_frames=chunk_frames,
                     reference_video=ref_video,
                     reference_image=ref_image,
+                    audio=(audio or {}).get(path.stem),
                     progress=progress,
                 )
             )

@@ -91,6 +91,20 @@ def test_unmet_needs_are_unavailable_with_a_reason(data):
     assert "without long" in long["unavailable"]["fvd"]
 
 
+def test_audio_metrics_need_every_videos_audio(data, tmp_path):
+    reasons = score_suite(data["videos"], "sync,colour_shift", backend="random", progress=False)[
+        "unavailable"
+    ]
+    assert set(reasons) == {"sync_c", "sync_d"}
+    assert "audio" in reasons["sync_c"] and "2 video(s) have none: v0, v1" in reasons["sync_c"]
+    some = {"v0": tmp_path / "v0.wav"}  # only checked for presence here: nothing is scored
+    reasons = score_suite(data["videos"], "sync_d", backend="random", audio=some, progress=False)[
+        "unavailable"
+    ]
+    assert "1 video(s) have none: v1" in reasons["sync_d"]
+    build_metrics.cache_clear()
+
+
 def test_fvd_reference_set_is_read_with_the_videos_window(data, monkeypatch):
     calls = []
 

@@ -21,6 +21,7 @@ def test_groups_and_all():
         "vbench": VBENCH,
         "i2v": ["i2v_subject", "i2v_background"],
         "psnr_ssim": ["psnr", "ssim"],
+        "sync": ["sync_c", "sync_d"],
         "fvd": ["fvd"],
         "drift": DRIFT,
     }
@@ -39,9 +40,12 @@ def test_directions_and_needs():
     assert {n for n, s in SPECS.items() if s.needs_reference_video} == {"psnr", "ssim", "truth_distance"}
     assert {n for n, s in SPECS.items() if s.needs_input_image} == {"i2v_subject", "i2v_background"}
     assert {n for n, s in SPECS.items() if s.needs_reference_set} == {"fvd"}
+    assert {n for n, s in SPECS.items() if s.needs_audio} == {"sync_c", "sync_d"}
     assert [n for n in ALL if not spec(n).needs_reference] == VBENCH + [
         "i2v_subject",
         "i2v_background",
+        "sync_c",
+        "sync_d",
         "colour_shift",
         "sharpness_loss",
     ]
@@ -58,11 +62,10 @@ def test_every_metric_has_a_builder_per_backend_that_imports():
         assert set(spec(name).builders) == set(BACKENDS), name
         for backend in BACKENDS:
             assert callable(spec(name).builder(backend)), (name, backend)
-    assert not spec("sync_c").implemented and spec("sync_c").builder("vbench") is None
 
 
 def test_the_classes_read_their_facts_from_the_table():
-    from benchmarks.metrics import aesthetic, consistency, drift, fidelity, fvd, motion
+    from benchmarks.metrics import aesthetic, consistency, drift, fidelity, fvd, motion, sync
 
     classes = [
         *consistency.BY_NAME.values(),
@@ -74,6 +77,7 @@ def test_the_classes_read_their_facts_from_the_table():
         fidelity.PSNR,
         fidelity.SSIM,
         fvd.FVD,
+        *sync.METRICS.values(),
     ]
     assert sorted(c.name for c in classes) == sorted(ALL)
     for cls in classes:
@@ -83,6 +87,7 @@ def test_the_classes_read_their_facts_from_the_table():
         assert cls.needs_reference_video is s.needs_reference_video
         assert cls.needs_reference_image is s.needs_input_image
         assert cls.needs_reference_set is s.needs_reference_set
+        assert cls.needs_audio is s.needs_audio
     metric = drift.ColourShift()
     assert metric.higher_is_better is False
     with pytest.raises(AttributeError, match="specs.py"):
@@ -93,6 +98,7 @@ def test_expand():
     assert expand("vbench,fvd") == VBENCH + ["fvd"]
     assert expand(" psnr_ssim , psnr,,drift") == ["psnr", "ssim", *DRIFT]  # no repeats, blanks skipped
     assert expand(["ssim", "psnr_ssim"]) == ["ssim", "psnr"]
+    assert expand("sync") == ["sync_c", "sync_d"]
     assert expand("") == []
 
 
@@ -100,8 +106,7 @@ def test_expand():
     "text, needle",
     [
         ("vbench,sharpness", "unknown metric 'sharpness'; known metrics and groups: vbench, i2v, psnr_ssim"),
-        ("sync_c", "metric 'sync_c' is not implemented yet"),
-        ("sync", "metric 'sync' is not implemented yet"),
+        ("sync_e", "unknown metric 'sync_e'; known metrics and groups: .*, sync, .*, sync_c, sync_d"),
     ],
 )
 def test_expand_errors(text, needle):
@@ -116,10 +121,8 @@ def test_spec_and_build_errors():
         registry.build("nope")
     with pytest.raises(ValueError, match="unknown backend 'gpu'"):
         registry.build("psnr", backend="gpu")
-    with pytest.raises(registry.MetricUnavailable, match="not implemented yet"):
-        registry.build("sync_d")
     with pytest.raises(ValueError, match="unknown needs"):
-        MetricSpec("x", "g", "X", needs=frozenset({"audio"}))
+        MetricSpec("x", "g", "X", needs=frozenset({"subtitles"}))
     with pytest.raises(ValueError, match="unknown backends"):
         MetricSpec("x", "g", "X", builders={"tpu": "m:f"})
 

@@ -206,3 +206,52 @@ def test_a_retrained_lora_at_the_same_path_is_not_mistaken_for_a_finished_video(
         save_file(sd, str(lora))
         assert main([*args, "--lora", str(lora), *FAST]) == 0
         assert f"({expected})" in capsys.readouterr().out
+
+
+def test_image_with_audio_or_pose_generates_a_talk_or_dance_video(tmp_path):
+    """The official test inputs: an image plus a speech file, an image plus a pose video."""
+    from PIL import Image
+
+    from benchmarks.synthetic import write_video
+    from svi.audio import write_wav
+
+    image = tmp_path / "face.png"
+    Image.fromarray(np.full((32, 32, 3), 120, dtype=np.uint8)).save(image)
+    small = ["generate.num_frames=9", "generate.height=32", "generate.width=32", *FAST]
+    wav = write_wav(
+        tmp_path / "speech.wav", np.random.default_rng(0).normal(0, 0.1, 12800).astype(np.float32)
+    )
+    rc = main(
+        ["generate", "--image", str(image), "--audio", str(wav), "--out", str(tmp_path / "talk.mp4"), *small]
+    )
+    assert rc == 0
+    meta = json.loads((tmp_path / "talk.json").read_text())
+    # 0.8 s of speech at 25 fps = 20 frames; clips keep all 9 frames (official): clip 2 starts at row 17
+    assert meta["fps"] == 25 and len(meta["clips"]) == 3 and meta["metadata"]["audio"] == str(wav)
+    assert meta["clips"][0]["prompt"] == "a person is talking"
+
+    pose = tmp_path / "pose.mp4"
+    write_video(pose, np.zeros((20, 32, 32, 3), dtype=np.uint8), 16)
+    rc = main(
+        ["generate", "--image", str(image), "--pose", str(pose), "--out", str(tmp_path / "dance.mp4"), *small]
+    )
+    assert rc == 0
+    meta = json.loads((tmp_path / "dance.json").read_text())
+    assert meta["num_frames"] >= 20 and meta["generate"]["guidance_scale"] == 2.0  # dance: text CFG 2
+
+    assert (
+        main(
+            [
+                "generate",
+                "--image",
+                str(image),
+                "--audio",
+                str(wav),
+                "--pose",
+                str(pose),
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )

@@ -48,3 +48,31 @@ def test_toy_run_scores_against_the_true_continuation(home):
     assert tags["metric_backend.subject_consistency"].startswith("toy")
     truth = list((home / "ws" / "data").glob("toyworld_benchmark_*/truth/*/toy_000_33.mp4"))
     assert len(truth) == 2  # one true continuation per track, as long as the generated video
+
+
+SMALL = ["train.steps=2", "toy_samples=2", "generate.steps=3"]
+
+
+def test_toy_talk_and_dance_pretrain_then_svi_end_to_end(home):
+    """The conditional track on the toy preset: pretraining the toy MultiTalk / UniAnimate stand-ins,
+    then SVI-Talk and SVI-Dance against their bases, scored with Sync-C/D and PSNR / SSIM, reported
+    with the published conditional rows beside ours."""
+    ws = home / "ws"
+    talk = "suites=[{suite: conditional, track: talk, length: 2s}]"
+    assert main(["run", "pretrain_toy_talk", *SMALL, talk]) == 0
+    (adapter,) = ws.glob("runs/pretrain_toy_talk/adapter/seed0/train/lora.safetensors")
+    assert main(["run", "svi_talk", *SMALL, talk, f"condition.weights={adapter}"]) == 0
+    report = (ws / "reports" / "svi_talk" / "report.md").read_text()
+    assert "| base | 2×1 |" in report and "| svi | 2×1 |" in report and "SVI-Talk (published)" in report
+    assert "toy-sync+fixed" in report
+
+    dance = "suites=[{suite: conditional, track: dance, length: 2s}]"
+    assert main(["run", "pretrain_toy_dance", *SMALL, dance]) == 0
+    (encoder,) = ws.glob("runs/pretrain_toy_dance/encoder/seed0/train/lora.safetensors")
+    assert main(["run", "svi_dance", *SMALL, dance, f"condition.weights={encoder}"]) == 0
+    c = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
+    exp = c.get_experiment_by_name("svi_dance")
+    runs = {r.data.tags["arm"]: r for r in c.search_runs([exp.experiment_id]) if "arm" in r.data.tags}
+    for arm in ("base", "svi"):
+        assert 5.0 < runs[arm].data.metrics["conditional_dance_2s/psnr"] < 60.0
+    assert "SVI-Dance (published)" in (ws / "reports" / "svi_dance" / "report.md").read_text()

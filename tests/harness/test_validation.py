@@ -239,3 +239,39 @@ def test_stage_lock_waits_for_its_holder_and_a_dead_holders_lock_is_free(tmp_pat
     assert json.loads(workspace.lock_path(folder).read_text())["pid"] > 0  # its record is still there
     with workspace.stage_lock(folder, wait=False):  # and it is taken over at once
         pass
+
+
+def test_every_shipped_experiment_validates_and_plans():
+    """Each experiment in harness/experiments loads, resolves every arm's configuration and plans."""
+    from harness.experiment import (
+        experiment_names,
+        find_experiment,
+        is_pretrain,
+        load_experiment,
+        read_experiment_file,
+    )
+    from harness.plan import make_plan
+
+    for name in experiment_names():
+        if is_pretrain(read_experiment_file(find_experiment(name))):
+            continue
+        exp, source = load_experiment(name)
+        plan = make_plan(exp, source)
+        assert {u.arm for u in plan.units} == set(exp.arms), name
+
+
+def test_conditional_suites_and_missing_toy_adapter_are_named(tmp_path, monkeypatch):
+    from harness.experiment import load_experiment
+    from harness.plan import check_plan, make_plan
+    from svi import conditions
+    from svi.config import ConfigError
+
+    exp, source = load_experiment("svi_talk")
+    assert exp.tracks == ["conditional_talk_60s"]
+    plan = make_plan(exp, source)
+    assert plan.units[0].cfg.condition.kind == "audio" and plan.units[0].cfg.generate.fps == 25
+    monkeypatch.setitem(
+        conditions.TOY_ADAPTERS, "audio", (tmp_path / "none.safetensors", "pretrain_toy_talk")
+    )
+    with pytest.raises(ConfigError, match="harness run pretrain_toy_talk"):
+        check_plan(plan)

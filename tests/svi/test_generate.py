@@ -441,3 +441,38 @@ def test_videos_at_different_clips_share_a_batch(tmp_path, tiny, segments, setti
             _image(10 + i), fixed_prompts(p), tmp_path / "alone" / f"v{i}.mp4", progress=False
         )
         _assert_same_video(r, alone, segments, "mixed", "alone")
+
+
+def test_guidance_passes_combine_as_text_cfg_and_multitalk():
+    from svi.generate import GuidancePass, guidance_passes
+
+    cfg = GenerateConfig(**TINY, guidance_scale=5.0)
+    assert guidance_passes(cfg) == [
+        GuidancePass(True, frozenset(), 5.0),
+        GuidancePass(False, frozenset(), -4.0),
+    ]
+    # a pose stream is in both passes of text CFG
+    both = frozenset({"pose"})
+    assert [p.streams for p in guidance_passes(cfg, ["pose"])] == [both, both]
+    assert guidance_passes(GenerateConfig(**TINY, guidance_scale=1.0)) == [
+        GuidancePass(True, frozenset(), 1.0)
+    ]
+
+    # SVI-Talk: v = v_u + s_t (v_c - v_t) + s_a (v_t - v_u), for any velocities
+    talk = GenerateConfig(**TINY, guidance_scale=2.0, audio_guidance_scale=4.5)
+    passes = guidance_passes(talk, ["audio"])
+    assert [(p.text, sorted(p.streams)) for p in passes] == [
+        (True, ["audio"]),
+        (False, ["audio"]),
+        (False, []),
+    ]
+    v_c, v_t, v_u = 0.7, -1.3, 2.9
+    expected = v_u + 2.0 * (v_c - v_t) + 4.5 * (v_t - v_u)
+    assert sum(p.weight * v for p, v in zip(passes, (v_c, v_t, v_u))) == pytest.approx(expected)
+    assert sum(p.weight for p in passes) == pytest.approx(1.0)
+    # audio scale 1: its pass has weight 0 and is left out (text CFG against the audio-only pass)
+    no_audio_cfg = guidance_passes(
+        GenerateConfig(**TINY, guidance_scale=2.0, audio_guidance_scale=1.0), ["audio"]
+    )
+    assert [(p.text, p.weight) for p in no_audio_cfg] == [(True, 2.0), (False, -1.0)]
+    assert all(p.streams == {"audio"} for p in no_audio_cfg)
