@@ -26,22 +26,29 @@ scaled at random.
 
 Training (`python -m benchmarks.metrics.toy_sync --out benchmarks/metrics/weights/toy_sync.safetensors`):
 120 toy talk clips of 8 s from seeds no benchmark uses (a quarter rendered at 32x32, the rest 64x64;
-half cropped from the whole frame, half from a jittered head box), cut into the metric's windows.
-Each batch: half in-sync pairs (label 1), half off-sync (label 0): the audio 1-3 frames off, 4-15
-frames off, or another clip's. Off-sync pairs whose five mouth openings match the in-sync ones anyway
-(silence against silence) are redrawn: nothing could tell them apart. Brightness, contrast and pixel
-noise jitter on the video. SyncNet's contrastive loss y d^2 + (1 - y) max(1 - d, 0)^2; AdamW, lr 2e-3,
-warm-up then cosine, batch 128, 1500 steps; seeded, one thread (torch.set_num_threads(1)).
+half cropped from the whole frame, half from a jittered head box; every second one passed through the
+toy VAE's round trip, `talk.vae_round_trip`, because every generated toy video is: a network trained
+on crisp renders alone scored VAE round trips of true talking heads at chance), cut into the metric's
+windows. Each batch: half in-sync pairs (label 1), half off-sync (label 0): the audio 1-3 frames off,
+4-15 frames off, or another clip's. Off-sync pairs whose five mouth openings match the in-sync ones
+anyway (silence against silence) are redrawn: nothing could tell them apart. Brightness, contrast and
+pixel noise jitter on the video. SyncNet's contrastive loss y d^2 + (1 - y) max(1 - d, 0)^2; AdamW,
+lr 2e-3, warm-up then cosine, batch 128, 1500 steps; seeded, one thread (torch.set_num_threads(1)).
 
 Committed weights (`weights/toy_sync.safetensors`, 0.84 MB; the run's summary is in its metadata):
-seed 0, torch 2.13.0+cpu, one thread on a shared 2-core machine: 385 s wall (28 s making the clips,
-then the 1500 steps; 254 s CPU), 6 min 40 s with the evaluation. Held out (16 clips of 8 s from
-other seeds, a quarter of them at 32 px, cropped from the whole frame as the toy backend does; means):
+seed 0, torch 2.13.0+cpu, one thread on a loaded 2-core machine: 18.3 min wall (13.5 min making the
+clips, most of it the VAE round trips), 952 s CPU. (That run seeded the network before loading the
+VAE, which draws from torch's RNG; the code now seeds after it, so a rerun gives other weights of the
+same kind.) Held out (16 clips of 8 s from other seeds, a quarter at 32 px, whole-frame crops as the
+toy backend takes them; means):
 
-    audio                          Sync-C   Sync-D   AV offset
-    its own (in sync)              1.27     0.073    0 on 16 / 16 clips
-    the next clip's (mismatched)   0.25     1.03     scattered over -15 .. +14
-    its own delayed by +-4 frames  1.22     0.092    -+4 (the shift) on 16 / 16 clips
+    audio                              as rendered                 through the toy VAE
+                                       Sync-C  Sync-D  offset      Sync-C  Sync-D  offset
+    its own (in sync)                  0.71    0.157   0 on 16     0.23    0.527   0 on 12, +-1 on 16
+    the next clip's (mismatched)       0.15    0.705   scattered   0.08    0.686   scattered
+    its own delayed by +-4 frames      0.68    0.174   the shift   0.23    0.537   the shift +-1 on 16
+
+The VAE column is the ceiling of any toy model's talking heads: about 3x the mismatched level.
 """
 
 from __future__ import annotations
@@ -245,13 +252,18 @@ def face_crops(
     return np.stack([crop_face(frame, cx, cy, half, size=crop_size) for frame in frames])
 
 
-def make_clip(seed: int, seconds: float, render_size: int, crop_size: int, box_jitter: bool) -> TalkClip:
+def make_clip(
+    seed: int, seconds: float, render_size: int, crop_size: int, box_jitter: bool, vae: bool = False
+) -> TalkClip:
     """A toy talk clip cropped as the metric crops it: the whole frame, or (box_jitter) the head's box
-    moved and scaled at random, so either way of finding the toy face works."""
+    moved and scaled at random, so either way of finding the toy face works; with `vae`, the frames
+    first pass through the toy VAE (`talk.vae_round_trip`), as every generated toy video does."""
     from benchmarks.metrics.sync import mfcc_features
     from benchmarks.toyworld import talk
 
     frames, audio = talk.talk_sample(seconds, seed, render_size, render_size)
+    if vae:
+        frames = talk.vae_round_trip(frames)
     box = None
     if box_jitter:
         rng = np.random.default_rng([seed, 21])
@@ -272,13 +284,25 @@ def clip_seed(split: str, seed: int, index: int) -> int:
 
 
 def make_clips(
-    num: int, seed: int, split: str, crop_size: int, seconds: float = TRAIN_SECONDS, box_jitter: bool = True
+    num: int,
+    seed: int,
+    split: str,
+    crop_size: int,
+    seconds: float = TRAIN_SECONDS,
+    box_jitter: bool = True,
+    vae_every: int = 0,
 ) -> list[TalkClip]:
     """`num` clips: every fourth rendered at 32x32 (toy models also generate at 32 px), every other
-    one (with box_jitter) cropped around a jittered head box instead of the whole frame."""
+    one (with box_jitter) cropped around a jittered head box instead of the whole frame, and every
+    `vae_every`-th (0: none) passed through the toy VAE's round trip."""
     return [
         make_clip(
-            clip_seed(split, seed, i), seconds, 32 if i % 4 == 2 else 64, crop_size, box_jitter and i % 2 == 1
+            clip_seed(split, seed, i),
+            seconds,
+            32 if i % 4 == 2 else 64,
+            crop_size,
+            box_jitter and i % 2 == 1,
+            vae=vae_every > 0 and i % vae_every == vae_every - 1,
         )
         for i in range(num)
     ]
@@ -422,16 +446,19 @@ def train(
     threads: int = 1,
     config: ToySyncConfig | None = None,
     progress: bool = True,
+    vae_every: int = 2,
 ) -> tuple[ToySyncNet, dict]:
-    """Train from scratch on fresh toy talk clips; returns the model (eval mode) and a summary."""
+    """Train from scratch on fresh toy talk clips (every `vae_every`-th through the toy VAE's round
+    trip, as generated toy videos are); returns the model (eval mode) and a summary that evaluates
+    held-out clips both as rendered and through the VAE."""
     from tqdm.auto import tqdm
 
     torch.set_num_threads(threads)
-    torch.manual_seed(seed)
     config = config or ToySyncConfig()
     started, cpu_started = time.perf_counter(), time.process_time()
-    clips = make_clips(num_clips, seed, "train", config.crop_size)
+    clips = make_clips(num_clips, seed, "train", config.crop_size, vae_every=vae_every)
     data_seconds = time.perf_counter() - started
+    torch.manual_seed(seed)  # after the clips: loading the toy VAE (once per process) draws from torch's RNG
     model = ToySyncNet(config)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     warmup = max(1, min(100, steps // 10))
@@ -462,8 +489,10 @@ def train(
     held_out = make_clips(
         eval_clips, seed, "eval", config.crop_size, box_jitter=False
     )  # as the toy backend crops
+    held_out_vae = make_clips(eval_clips, seed, "eval", config.crop_size, box_jitter=False, vae_every=1)
     summary = {
         "eval": evaluate(model, held_out),
+        "eval_vae_round_trip": evaluate(model, held_out_vae),
         "training": {
             "steps": steps,
             "seed": seed,
@@ -471,6 +500,7 @@ def train(
             "lr": lr,
             "clips": num_clips,
             "clip_seconds": TRAIN_SECONDS,
+            "vae_every": vae_every,
             "threads": threads,
             "data_seconds": round(data_seconds, 1),
             "train_seconds": round(train_seconds, 1),  # data + steps, wall clock
@@ -494,8 +524,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clips", type=int, default=120, help="training clips (8 s each)")
     parser.add_argument("--eval-clips", type=int, default=16, help="held-out clips for the report")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--vae-every", type=int, default=2, help="every N-th training clip through the toy VAE (0: none)"
+    )
     args = parser.parse_args(argv)
     model, summary = train(
+        vae_every=args.vae_every,
         steps=args.steps,
         seed=args.seed,
         batch_size=args.batch_size,
@@ -505,7 +539,12 @@ def main(argv: list[str] | None = None) -> None:
         threads=args.threads,
     )
     model.save(
-        args.out, metadata={"training": json.dumps(summary["training"]), "eval": json.dumps(summary["eval"])}
+        args.out,
+        metadata={
+            "training": json.dumps(summary["training"]),
+            "eval": json.dumps(summary["eval"]),
+            "eval_vae_round_trip": json.dumps(summary["eval_vae_round_trip"]),
+        },
     )
     print(json.dumps(summary, indent=2))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")

@@ -26,6 +26,7 @@ Files:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -469,3 +470,35 @@ def face_box(height: int = 64, width: int = 64) -> tuple[float, float, float, fl
     cy, cx = height / 2, width / 2
     ry, rx = HEAD_RADII[0] * side, HEAD_RADII[1] * side
     return cx - rx, cy - ry, cx + rx, cy + ry
+
+
+@functools.cache
+def _toy_backbone():
+    from svi.backbone import load_backbone
+    from svi.config import ModelConfig
+
+    return load_backbone(ModelConfig(preset="toy"))
+
+
+def vae_round_trip(frames: np.ndarray, clip: int = 17) -> np.ndarray:
+    """uint8 [F, H, W, 3] -> the same frames through the toy base model's VAE, one 17-frame clip at a
+    time as generated clips are decoded (frames 0-16, 16-32, ...; the last clip padded): what a toy
+    model's talking head can at best look like."""
+    import torch
+
+    bb = _toy_backbone()
+    out = []
+    for start in range(0, len(frames), clip - 1):
+        part = frames[start : start + clip]
+        pad = clip - len(part)
+        if pad:
+            part = np.concatenate([part, np.repeat(part[-1:], pad, axis=0)])
+        x = torch.from_numpy(part).permute(3, 0, 1, 2).float()[None] / 127.5 - 1  # [1, 3, F, H, W]
+        with torch.no_grad():
+            y = bb.decode_latents(bb.encode_video(x))[0]
+        y = ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).numpy()
+        keep = y[: clip - pad] if start == 0 else y[1 : clip - pad]
+        out.append(keep)
+        if start + clip >= len(frames):
+            break
+    return np.concatenate(out)[: len(frames)]
