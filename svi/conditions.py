@@ -27,6 +27,9 @@ from svi.config import ConditionConfig, GenerateConfig
 
 # The small audio encoder of the code-built presets: wav2vec2's conv stack and a 2-layer encoder.
 SMALL_AUDIO_ENCODER = {"hidden_size": 32, "num_layers": 2, "heads": 2, "conv_dim": 16}
+# ... and their audio projection: MultiTalk's (512 wide, 32 tokens of 768 per latent frame, 12.6M
+# weights in its last layer alone) would outweigh the toy DiT five times over.
+SMALL_AUDIO_ADAPTER = {"intermediate_dim": 64, "output_dim": 64, "context_tokens": 8}
 # The toy world's stand-ins for MultiTalk's audio modules and UniAnimate-DiT's pose encoder: what
 # `harness run pretrain_toy_talk` / `pretrain_toy_dance` train (their arm's lora.safetensors, copied here).
 _WEIGHTS = Path(__file__).parent / "weights"
@@ -76,7 +79,10 @@ def attach(backbone, cond: ConditionConfig, *, seed: int = 0):
         encoder = audio_encoder(cond, backbone.preset, seed)
         backbone.audio_encoder = encoder
         torch.manual_seed(seed)
-        adapter = AudioAdapter.for_transformer(tf, audio_layers=encoder.num_layers, audio_dim=encoder.dim)
+        sizes = SMALL_AUDIO_ADAPTER if backbone.preset in ("tiny", "toy") else {}
+        adapter = AudioAdapter.for_transformer(
+            tf, audio_layers=encoder.num_layers, audio_dim=encoder.dim, **sizes
+        )
         weights = adapter_weights(cond, backbone.preset)
         if weights:
             load_multitalk(adapter, weights)
