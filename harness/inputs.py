@@ -149,18 +149,16 @@ def references(
     from benchmarks.synthetic import write_video
 
     folder = suites.suite_folder(bench, suite, length)
-    samples = {s.name: s for s in suites.load_samples(folder, skip_bad=True, suite=suite)[0]}
     truth, images, audio = {}, {}, {}
     for mp4 in sorted(videos.glob("*.mp4")):
         sample = folder / mp4.stem
         meta = json.loads(mp4.with_suffix(".json").read_text())
         if (image := input_image(mp4)) is not None:
             images[mp4.stem] = image
-        known = samples.get(mp4.stem)
-        if known is not None and known.audio is not None:
-            audio[mp4.stem] = known.audio
-        if known is not None and known.truth is not None:
-            truth[mp4.stem] = known.truth
+        if meta["metadata"].get("audio"):  # the speech that drove it, as the generator recorded it
+            audio[mp4.stem] = Path(meta["metadata"]["audio"])
+        if (sample / suites.TRUTH_FILE).is_file():
+            truth[mp4.stem] = sample / suites.TRUTH_FILE
         elif (sample / "world.json").is_file():
             from benchmarks.toyworld.writers import true_video
 
