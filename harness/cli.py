@@ -140,13 +140,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         from harness.plan import check_plan, make_plan
 
         plan = make_plan(exp, source)
+        units = select_units(plan, args.arm, args.seed)
+        spec = executor_spec(exp.executor, args)
         check_plan(plan)  # weights, benchmark samples, training clips
+        if spec.kind != "inline":
+            from harness.jobs import check_executor
+
+            check_executor(spec)
     except ConfigError as e:
         return _fail(str(e))
     from harness.runner import run_experiment
 
     try:
-        results = run_experiment(plan, force=tuple(args.force or ()))
+        if spec.kind == "inline":
+            results = run_experiment(plan, force=tuple(args.force or ()), units=units)
+        else:
+            from harness.jobs import run_jobs
+
+            results = run_jobs(
+                plan, spec, experiment_arg=args.experiment, overrides=args.overrides, units=units,
+                force=tuple(args.force or ()), wait=not args.no_wait,
+            )  # fmt: skip
+            if args.no_wait:
+                return 0
     except KeyboardInterrupt:
         print("interrupted: finished stages are kept; run the same command to resume", file=sys.stderr)
         return 130
@@ -165,6 +181,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"report: {report}  (also .html, .tex, .csv and drift plots beside it)")
     print(f"MLflow store: {workspace.tracking_uri()}  (browse with: harness ui)")
     return 0 if all(r.status == "FINISHED" for r in results) else 1
+
+
+def select_units(plan, arm: str | None, seed: int | None) -> list:
+    """The plan's units narrowed by `--arm` / `--seed` (a ConfigError naming the choices if none is left)."""
+    from svi.config import ConfigError
+
+    if arm is not None and arm not in plan.exp.arms:
+        raise ConfigError(f"{plan.exp.name} has no arm {arm!r}; its arms: {', '.join(plan.exp.arms)}")
+    if seed is not None and seed not in plan.exp.seeds:
+        seeds = ", ".join(map(str, plan.exp.seeds))
+        raise ConfigError(f"{plan.exp.name} has no seed {seed}; its seeds: {seeds} (or override seeds=[...])")
+    return [u for u in plan.units if (arm is None or u.arm == arm) and (seed is None or u.seed == seed)]
+
+
+def executor_spec(spec, args: argparse.Namespace):
+    """The experiment's `executor:` section with the command line's options on top."""
+    given = {
+        "kind": args.executor,
+        "nodes": args.nodes,
+        "gpus_per_node": args.gpus_per_node,
+        "partition": args.partition,
+        "time_limit_min": args.time_limit,
+        "parallel": args.parallel,
+    }
+    from pydantic import ValidationError
+
+    from svi.config import ConfigError, format_validation_error
+
+    try:
+        return type(spec).model_validate(
+            {**spec.model_dump(), **{k: v for k, v in given.items() if v is not None}}
+        )
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, "the command line's job options")) from None
 
 
 def run_pretrain_experiment(exp, args: argparse.Namespace) -> int:
@@ -205,10 +255,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    trials = study.trials
+    from sweeps.runner import counted
+
+    trials = counted(study.trials)  # a dead trial that was retried is counted once, as its retry
     counts = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
+    retried = len(study.trials) - len(trials)
     print(
         f"{sweep.name}: {len(trials)} trials ({', '.join(f'{v} {k.lower()}' for k, v in counts.items() if v)})"
+        + (f"; {retried} dead trial(s) retried" if retried else "")
     )
     if counts["COMPLETE"] and len(sweep.objective) == 1:
         best = study.best_trial
@@ -227,6 +281,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not name:
         return _fail("name an experiment (harness report EXPERIMENT) or a sweep (--sweep NAME)")
     out = Path(args.out) if args.out else workspace.home() / "reports" / name
+    _settle_runs(name)
     try:
         if args.sweep:
             files = build_sweep_report(name, out, workspace.tracking_uri(), args.parent)
@@ -244,6 +299,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     for f in files.values():
         print(f)
     return 0
+
+
+def _settle_runs(experiment: str) -> None:
+    """Before a report: runs whose process vanished are marked FAILED, and the parents of submitted
+    jobs that have all ended are finished (harness/tracking.py)."""
+    from harness import tracking
+
+    try:
+        c = tracking.client()
+        found = c.get_experiment_by_name(experiment)
+        if found is None:
+            return
+        for run_id in tracking.reap_stale(c, found.experiment_id):
+            print(f"run {run_id} was left RUNNING by a process that is gone: marked FAILED", file=sys.stderr)
+        for run_id in tracking.settle_submitted(c, found.experiment_id):
+            print(f"parent run {run_id}: all its jobs have ended: marked FINISHED", file=sys.stderr)
+    except Exception as e:  # reporting must work from a read-only view of the store too
+        print(f"could not check for stale runs: {type(e).__name__}: {e}", file=sys.stderr)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -465,6 +538,30 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         action="append",
         choices=["train", "generate", "score", "pretrain"],
         help="redo a stage (pretrain: for kind: pretrain experiments such as pretrain_toy)",
+    )
+    r.add_argument("--arm", help="run only this arm (all its seeds unless --seed)")
+    r.add_argument("--seed", type=int, help="run only this seed")
+    jobs = r.add_argument_group(
+        "jobs",
+        "Run every (arm, seed) as its own job through submitit, under one parent run; defaults come from "
+        "the experiment's executor: section. A re-submitted job resumes its stages.",
+    )
+    jobs.add_argument(
+        "--executor",
+        choices=["inline", "local", "slurm"],
+        help="inline: one after another here (default); local: parallel local jobs; slurm: one SLURM job each",
+    )
+    jobs.add_argument("--nodes", type=int, help="nodes per job (slurm; torchrun across them)")
+    jobs.add_argument("--gpus-per-node", type=int, help="GPUs per node, one training process each")
+    jobs.add_argument("--partition", help="SLURM partition")
+    jobs.add_argument(
+        "--time-limit", type=int, metavar="MIN", help="job time limit in minutes (re-queued at it)"
+    )
+    jobs.add_argument("--parallel", type=int, help="local: units at once (default 2; threads shared out)")
+    jobs.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="submit and return; `harness report` aggregates when they are done",
     )
     r.set_defaults(func=cmd_run)
     sw = sub.add_parser(

@@ -75,6 +75,26 @@ class SuiteSpec(BaseModel):
         return self
 
 
+class ExecutorSpec(BaseModel):
+    """Where the (arm, seed) units run (harness/jobs.py). `inline`: one after another in the harness's
+    own process tree (the default); `local`: parallel local jobs through submitit's local executor;
+    `slurm`: one SLURM job per unit through submitit, each launching its training on its allocation.
+    The command line (`--executor`, `--nodes`, ...) overrides these."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["inline", "local", "slurm"] = "inline"
+    nodes: int = Field(1, ge=1)  # per job; more than one: torchrun across the job's nodes
+    gpus_per_node: int = Field(0, ge=0)  # also the training processes per node (0: one CPU process)
+    cpus_per_task: int | None = Field(None, ge=1)
+    mem_gb: float | None = Field(None, gt=0)
+    partition: str | None = None
+    account: str | None = None
+    time_limit_min: int = Field(24 * 60, ge=1)  # a job that reaches it is re-queued and resumes
+    parallel: int | None = Field(None, ge=1)  # local: units at once (default: 2; threads shared out)
+    setup: list[str] = []  # shell lines run before a SLURM job (module load ..., source venv)
+    slurm_extra: dict[str, Any] = {}  # further sbatch options, as submitit's slurm_additional_parameters
+
+
 class Experiment(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -94,6 +114,7 @@ class Experiment(BaseModel):
     window: str = "clip"
     nproc: int | None = Field(None, ge=1)
     launcher: Literal["auto", "deepspeed", "torchrun", "none"] = "auto"
+    executor: ExecutorSpec = ExecutorSpec()
 
     @field_validator("arms")
     @classmethod

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 LAUNCHERS = ("auto", "deepspeed", "torchrun", "none")
@@ -35,6 +36,33 @@ def default_nproc() -> int:
         return 1
 
 
+@dataclass(frozen=True)
+class Allocation:
+    """The nodes of a multi-node job: every node runs torchrun with its own `node_rank`, all meeting
+    at `master_addr:master_port` (the job's first node)."""
+
+    nodes: int
+    node_rank: int
+    master_addr: str
+    master_port: int
+
+    @classmethod
+    def from_job(cls) -> Allocation | None:
+        """The allocation of the submitit job this process runs in, if it spans several nodes."""
+        try:
+            import submitit
+
+            env = submitit.JobEnvironment()
+            nodes, node, hosts, job_id = env.num_nodes, env.node, env.hostnames, env.job_id
+        except (ImportError, RuntimeError):  # not inside a submitit job
+            return None
+        if nodes <= 1:
+            return None
+        # Every node derives the same port from the job id, so they need not talk before rendezvous.
+        port = 20000 + int(str(job_id).split("_")[0]) % 20000
+        return cls(nodes=nodes, node_rank=node, master_addr=hosts[0], master_port=port)
+
+
 def train_command(
     config: str | Path,
     overrides: list[str] = (),
@@ -43,24 +71,33 @@ def train_command(
     launcher: str = "auto",
     hostfile: str | None = None,
     master_port: int | None = None,
+    allocation: Allocation | None = None,
 ) -> list[str]:
-    """The argv that trains `config` on `nproc` processes of this host (or the hosts in `hostfile`)."""
+    """The argv that trains `config` on `nproc` processes of this host (or the hosts in `hostfile`);
+    with `allocation`, this node's share of a multi-node job (torchrun on every node)."""
     if launcher not in LAUNCHERS:
         raise ValueError(f"unknown launcher {launcher!r}; choose one of {', '.join(LAUNCHERS)}")
+    if allocation is not None:
+        if launcher not in ("auto", "torchrun") or hostfile:
+            raise ValueError(
+                "a multi-node job launches with torchrun on every node (launcher auto or torchrun)"
+            )
+        launcher = "torchrun"
     if launcher == "auto":
         launcher = "none" if nproc == 1 and not hostfile else ("deepspeed" if hostfile else "torchrun")
-    port = str(master_port or free_port())
     tail = ["--config", str(config), *overrides]
     if launcher == "none":
         if nproc != 1:
             raise ValueError("launcher 'none' runs one process; use torchrun or deepspeed for more")
         return [sys.executable, "-m", "svi.train", *tail]
     if launcher == "torchrun":
+        a = allocation or Allocation(1, 0, "127.0.0.1", master_port or free_port())
         return [
-            sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
-            "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1", "--master-port", port,
-            "-m", "svi.train", *tail,
+            sys.executable, "-m", "torch.distributed.run", "--nnodes", str(a.nodes), "--node-rank",
+            str(a.node_rank), "--nproc-per-node", str(nproc), "--master-addr", a.master_addr,
+            "--master-port", str(a.master_port), "-m", "svi.train", *tail,
         ]  # fmt: skip
+    port = str(master_port or free_port())
     ds = shutil.which("deepspeed") or str(Path(sys.executable).with_name("deepspeed"))
     cmd = [ds, "--master_port", port]
     if hostfile:

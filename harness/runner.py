@@ -63,9 +63,15 @@ def train_hash(cfg: SVIConfig) -> str:
 
 
 def stage_train(
-    exp: Experiment, cfg: SVIConfig, folder: Path, force: bool, on_poll: Callable[[], None] | None = None
+    exp: Experiment,
+    cfg: SVIConfig,
+    folder: Path,
+    force: bool,
+    on_poll: Callable[[], None] | None = None,
+    allocation: launch.Allocation | None = None,
 ) -> tuple[Path, str, bool]:
-    """-> (LoRA path, stage hash, skipped). `on_poll()` runs every second while training runs."""
+    """-> (LoRA path, stage hash, skipped). `on_poll()` runs every second while training runs.
+    `allocation`: the nodes of a multi-node job (this is its first node; the others `join_training`)."""
     h = train_hash(cfg)
     lora = folder / "lora.safetensors"
     with workspace.stage_lock(folder):
@@ -76,11 +82,34 @@ def stage_train(
         cfg.train.output_dir = str(folder)
         save_config(cfg, folder / "config.resolved.yaml")
         nproc = exp.nproc or launch.default_nproc()
-        cmd = launch.train_command(folder / "config.resolved.yaml", nproc=nproc, launcher=exp.launcher)
+        cmd = launch.train_command(
+            folder / "config.resolved.yaml", nproc=nproc, launcher=exp.launcher, allocation=allocation
+        )
         env = launch.child_env(ranks=nproc)
         launch.run_child(cmd, folder / "train.log", "training", env=env, on_poll=on_poll)
         workspace.mark_stage(folder, h, lora=str(lora))
     return lora, h, False
+
+
+def join_training(plan: Plan, unit: ArmPlan, alloc: launch.Allocation) -> None:
+    """On node `alloc.node_rank` > 0 of a multi-node job: this node's training processes of `unit`,
+    meeting the first node's (which runs `stage_train` and everything after it). Without the stage
+    lock, which the first node holds for the whole training."""
+    if not unit.train:
+        return
+    cfg = unit.cfg.model_copy(deep=True)
+    cfg.data.root = inputs.training_data(cfg)
+    folder = unit.folder / "train"
+    if workspace.stage_done(folder, train_hash(cfg)):
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg.train.output_dir = str(folder)
+    config = folder / f"config.node{alloc.node_rank}.yaml"
+    save_config(cfg, config)
+    nproc = plan.exp.nproc or launch.default_nproc()
+    cmd = launch.train_command(config, nproc=nproc, launcher=plan.exp.launcher, allocation=alloc)
+    log = folder / f"train.node{alloc.node_rank}.log"
+    launch.run_child(cmd, log, f"training (node {alloc.node_rank})", env=launch.child_env(ranks=nproc))
 
 
 def stage_generate(
@@ -169,21 +198,39 @@ def stage_score(
 # -- the experiment --------------------------------------------------------------------------------
 
 
-def run_experiment(plan: Plan, *, force: tuple[str, ...] = ()) -> list[ArmResult]:
-    exp = plan.exp
-    c = tracking.client()
+def open_parent(c, exp: Experiment, tags: dict[str, str] | None = None) -> tuple[str, str]:
+    """-> (experiment id, parent run id): the invocation's parent run, after marking the runs that an
+    earlier, vanished invocation left RUNNING (`tracking.reap_stale`)."""
     exp_id = tracking.ensure_experiment(c, exp.name)  # once, here, before any child process exists
+    for run_id in tracking.reap_stale(c, exp_id):
+        say(f"run {run_id} was left RUNNING by a process that is gone: marked FAILED")
     parent = tracking.start_parent(
-        c, exp_id, f"{exp.name} {time.strftime('%Y-%m-%d %H:%M:%S')}", {"experiment": exp.name}
+        c,
+        exp_id,
+        f"{exp.name} {time.strftime('%Y-%m-%d %H:%M:%S')}",
+        {"experiment": exp.name, **(tags or {})},
     )
     tracking.log_params(c, parent, {"arms": ",".join(exp.arms), "seeds": exp.seeds, "metrics": exp.metrics})
+    return exp_id, parent
+
+
+def run_experiment(
+    plan: Plan, *, force: tuple[str, ...] = (), units: list[ArmPlan] | None = None
+) -> list[ArmResult]:
+    """Every unit of the plan (or `units`), one after another in this process tree, under one parent."""
+    exp = plan.exp
+    c = tracking.client()
+    exp_id, parent = open_parent(c, exp)
+    beat = tracking.Heartbeat(c, parent)
     results: list[ArmResult] = []
     try:
-        for unit in plan.units:
+        for unit in plan.units if units is None else units:
             results.append(run_arm(c, exp_id, parent, plan, unit, force=force))
     except KeyboardInterrupt:
+        beat.stop()
         tracking.finish(c, parent, "KILLED")
         raise
+    beat.stop()
     write_report(c, exp.name, parent, arm_order=list(exp.arms))
     tracking.finish(c, parent, "FINISHED")
     return results
@@ -220,14 +267,18 @@ def run_arm(
     *,
     force: tuple[str, ...] = (),
     train_watch: Callable[[str, Path], None] | None = None,
+    on_run: Callable[[str], None] | None = None,
 ) -> ArmResult:
     """One ArmPlan through train -> generate -> score, logged as a child run of `parent`.
 
     `train_watch(run_id, train_folder)` is called every second while training runs (a sweep reads
-    the probe videos there); it may raise `StopArm`.
+    the probe videos there); it may raise `StopArm`. `on_run(run_id)` learns the run as it opens (a
+    cluster job marks it when it is re-queued).
     """
     exp, base, who = plan.exp, unit.folder, f"{unit.arm} seed {unit.seed}"
     run = tracking.ArmRun(c, exp_id, parent, unit)
+    if on_run is not None:
+        on_run(run.run_id)
     result = ArmResult(unit.arm, unit.seed, run.run_id, "RUNNING")
     try:
         cfg = unit.cfg.model_copy(deep=True)
@@ -238,8 +289,18 @@ def run_arm(
         lora, trained = None, "untrained"
         if unit.train:
             say(f"{who}: train ({cfg.train.steps} steps)")
+            curves = run.live_curves(base / "train")  # curves reach MLflow while training runs
             watch = functools.partial(train_watch, run.run_id, base / "train") if train_watch else None
-            lora, trained, skipped = stage_train(exp, cfg, base / "train", "train" in force, watch)
+
+            def on_poll() -> None:
+                curves.poll()
+                if watch is not None:
+                    watch()
+
+            with tracking.SystemMetrics(run.run_id):
+                lora, trained, skipped = stage_train(
+                    exp, cfg, base / "train", "train" in force, on_poll, launch.Allocation.from_job()
+                )
             say(f"{who}: train {'skipped (done)' if skipped else 'finished'}")
             run.log_training(base / "train", lora)
         g = cfg.generate

@@ -9,7 +9,11 @@ explicit MlflowClient, so no global "active run" state leaks between arms. Key n
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 from mlflow.entities import Metric, Param, RunTag
@@ -86,12 +90,49 @@ def git_commit() -> str:
         return "unknown"
 
 
+ARTIFACT_ROOT_ENV = "HARNESS_ARTIFACT_ROOT"
+SERVER_SCHEMES = ("http", "https", "databricks")  # tracking URIs behind which a server owns the artifacts
+
+
+def artifact_location(uri: str, name: str) -> str | None:
+    """Where a new experiment named `name` keeps its artifacts; None: the tracking server decides.
+
+    HARNESS_ARTIFACT_ROOT, when set, wins (`s3://bucket/prefix`: each host writes there itself and
+    needs the store's credentials). Otherwise a server (http, https) decides: its
+    `--artifacts-destination` (proxied) or `--default-artifact-root`, so artifacts land in the team's
+    store, not on the disk of the machine that ran the job. A store without a server (the workspace's
+    SQLite file, or a database URL used directly) keeps them in the workspace's `artifacts/`, where
+    MLflow would otherwise pick `./mlruns` relative to wherever the command happens to run.
+    """
+    root = os.environ.get(ARTIFACT_ROOT_ENV, "").strip()
+    if root:
+        return f"{root.rstrip('/')}/{name}"
+    if uri.split(":", 1)[0].lower() in SERVER_SCHEMES:
+        return None
+    return f"{workspace.artifact_root()}/{name}"
+
+
 def ensure_experiment(c: MlflowClient, name: str) -> str:
+    """The id of experiment `name`, created (artifact location: `artifact_location`) if missing.
+
+    An existing experiment keeps the artifact location it was created with (MLflow cannot move it): one
+    on a tracking server that points at a local folder (made by an older harness) gets a warning.
+    """
     exp = c.get_experiment_by_name(name)
     if exp is not None:
+        where = exp.artifact_location or ""
+        if artifact_location(c.tracking_uri, name) is None and where.startswith("file:"):
+            from harness.console import say
+
+            say(
+                f"experiment {name} on {c.tracking_uri} keeps its artifacts in {where}, on the disk of "
+                "whichever machine runs the job. To send them to the server's artifact store, rename it "
+                f"(MlflowClient().rename_experiment({exp.experiment_id!r}, '{name}-local')) and run "
+                "again: the harness then creates a new one without a location of its own"
+            )
         return exp.experiment_id
     try:
-        return c.create_experiment(name, artifact_location=f"{workspace.artifact_root()}/{name}")
+        return c.create_experiment(name, artifact_location=artifact_location(c.tracking_uri, name))
     except Exception:  # another process created it between the two calls
         exp = c.get_experiment_by_name(name)
         if exp is None:
@@ -172,7 +213,7 @@ def log_dataset(c: MlflowClient, run_id: str, name: str, manifest: dict) -> None
     except mlflow.exceptions.MlflowException as e:
         # Two sweep workers can insert the same (experiment, name, digest) at once; the loser's
         # retry finds the winner's row and only links it to this run.
-        if "UNIQUE constraint" not in str(e):
+        if "unique constraint" not in str(e).lower():  # SQLite's and PostgreSQL's wordings
             raise
         time.sleep(0.2)
         c.log_inputs(run_id, datasets=inputs)
@@ -199,6 +240,8 @@ class ArmRun:
             **unit.tags,
         }
         self.run_id = start_child(c, experiment_id, parent_id, unit.run_name, tags)
+        self.heartbeat = Heartbeat(c, self.run_id)
+        self.curves: CurveForwarder | None = None
 
     def log_config(self, cfg, config_file: Path) -> None:
         from harness.experiment import flatten
@@ -210,9 +253,18 @@ class ArmRun:
     def log_params(self, params: dict) -> None:
         log_params(self.c, self.run_id, params)
 
+    def live_curves(self, train_folder: Path) -> CurveForwarder:
+        """The forwarder of this run's training curves; call its `poll()` while training runs."""
+        self.curves = CurveForwarder(self.c, self.run_id, train_folder / "metrics.jsonl")
+        return self.curves
+
     def log_training(self, train_folder: Path, lora: Path | None = None) -> None:
-        """The trainer's curves (metrics.jsonl) and, when training finished, its LoRA."""
-        log_training_metrics(self.c, self.run_id, train_folder / "metrics.jsonl")
+        """The trainer's curves (what the live forwarder has not sent yet, or all of metrics.jsonl for
+        a training that was skipped) and, when training finished, its LoRA."""
+        if self.curves is not None:
+            self.curves.poll(final=True)
+        else:
+            log_training_metrics(self.c, self.run_id, train_folder / "metrics.jsonl")
         if lora is not None:
             self.c.log_artifact(self.run_id, str(lora))
 
@@ -242,9 +294,11 @@ class ArmRun:
         set_tags(self.c, self.run_id, tags)
 
     def finish(self, status: str = "FINISHED") -> None:
+        self.heartbeat.stop()
         finish(self.c, self.run_id, status)
 
     def fail(self, error: str, files: list[Path]) -> None:
+        self.heartbeat.stop()
         for f in files:
             if f.is_file():
                 self.c.log_artifact(self.run_id, str(f))
@@ -276,7 +330,13 @@ def samples_table(track: str, seed: int, report: dict):
 
 def log_samples(c: MlflowClient, run_id: str, track: str, seed: int, report: dict) -> None:
     """Log a track's per-sample table (`samples_table`) to the run as `keys.samples_artifact(track)`."""
-    c.log_table(run_id, data=samples_table(track, seed, report), artifact_file=keys.samples_artifact(track))
+    import warnings
+
+    with warnings.catch_warnings():  # MLflow's hint about integer columns concerns model signatures
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        c.log_table(
+            run_id, data=samples_table(track, seed, report), artifact_file=keys.samples_artifact(track)
+        )
 
 
 def drift_curves(report: dict) -> dict[str, list[float | None]]:
@@ -310,3 +370,210 @@ def keyframe_strip(video: Path, out: Path, count: int = 8) -> Path:
     reader.close()
     Image.fromarray(np.concatenate(frames, axis=1)).save(out)
     return out
+
+
+# -- liveness: heartbeats, and runs whose process vanished -----------------------------------------
+
+# A RUNNING run refreshes its heartbeat tag every HEARTBEAT_SECONDS; one silent for STALE_SECONDS
+# (several missed beats: a tracking server that is briefly down must not get live runs failed) is
+# taken for dead. Environment overrides exist for tests and for clusters with slow stores.
+HEARTBEAT_SECONDS = float(os.environ.get("HARNESS_HEARTBEAT_SECONDS", 60))
+STALE_SECONDS = float(os.environ.get("HARNESS_STALE_SECONDS", 10 * 60))
+HEARTBEAT_TAG, HOST_TAG, PID_TAG, PID_START_TAG = (
+    "harness.heartbeat",
+    "harness.host",
+    "harness.pid",
+    "harness.pid_start",
+)
+FAILURE_TAG = "failure"
+
+
+class Heartbeat:
+    """A daemon thread that stamps `run_id` with the time every `HEARTBEAT_SECONDS`, beside the host and
+    process that own it, so `reap_stale` can tell a live run from one whose process was SIGKILLed or
+    whose node was lost. A failed stamp (the server is briefly unreachable) is skipped, not raised."""
+
+    def __init__(self, c: MlflowClient, run_id: str, every_seconds: float | None = None):
+        import psutil
+
+        self.c, self.run_id = c, run_id
+        self.every = every_seconds or HEARTBEAT_SECONDS
+        me = psutil.Process()
+        set_tags(
+            c,
+            run_id,
+            {
+                HOST_TAG: socket.gethostname(),
+                PID_TAG: str(me.pid),
+                PID_START_TAG: f"{me.create_time():.2f}",
+                HEARTBEAT_TAG: f"{time.time():.0f}",
+            },
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.c.set_tag(self.run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
+            except Exception:  # the next beat tries again; only a long silence marks the run stale
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _process_gone(tags: dict[str, str]) -> bool:
+    """The run's owner ran on this host and its process no longer exists (same PID, same start time)."""
+    import psutil
+
+    if tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in tags:
+        return False
+    try:
+        p = psutil.Process(int(tags[PID_TAG]))
+        return abs(p.create_time() - float(tags.get(PID_START_TAG, p.create_time()))) > 1.0
+    except (psutil.NoSuchProcess, ValueError):
+        return True
+
+
+def stale_reason(tags: dict[str, str], now: float | None = None) -> str | None:
+    """Why a RUNNING run with these tags is dead, or None while it may be alive (or never beat)."""
+    if HEARTBEAT_TAG not in tags:
+        return None  # runs written before heartbeats, and parents waiting on jobs they do not watch
+    if _process_gone(tags):
+        return f"its process {tags[PID_TAG]} on {tags[HOST_TAG]} is gone"
+    silent = (now or time.time()) - float(tags[HEARTBEAT_TAG])
+    if silent > STALE_SECONDS:
+        return f"no heartbeat for {silent / 60:.0f} min (last from {tags.get(HOST_TAG, '?')})"
+    return None
+
+
+def reap_stale(c: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark FAILED every RUNNING run of the experiment whose process vanished without marking it (SIGKILL,
+    node loss), with tag `failure` saying why. -> the run ids marked. Called by `run` and `report`."""
+    marked = []
+    runs = c.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000)
+    for run in runs:
+        reason = stale_reason(run.data.tags)
+        if reason is None:
+            continue
+        try:
+            set_tags(c, run.info.run_id, {FAILURE_TAG: f"stale: {reason}"})
+            finish(c, run.info.run_id, "FAILED")
+            marked.append(run.info.run_id)
+        except Exception:  # another process reaped it first
+            continue
+    return marked
+
+
+# -- live training curves --------------------------------------------------------------------------
+
+
+class CurveForwarder:
+    """Forwards the trainer's metrics.jsonl (rank 0's loss, grad norm, replay-memory statistics) to the
+    run while training runs, in batches of at most one call per `every_seconds`.
+
+    Only complete lines are read, from where the last read stopped. Rows that cannot be sent (the store
+    is unreachable) stay pending and go with the next call, so the curves catch up and training never
+    waits for tracking. A resumed trainer rewrites the steps after its checkpoint: steps at or below the
+    last one forwarded are not sent twice (a resume reproduces them exactly).
+    """
+
+    def __init__(self, c: MlflowClient, run_id: str, metrics_file: Path, every_seconds: float = 10.0):
+        self.c, self.run_id, self.path, self.every = c, run_id, metrics_file, every_seconds
+        self.offset = 0
+        self.last_step = -1
+        self.pending: list[tuple[str, float, int]] = []
+        self.last_sent = 0.0
+        self.failures = 0
+
+    def _read_new(self) -> None:
+        if not self.path.is_file():
+            return
+        size = self.path.stat().st_size
+        if size < self.offset:  # truncated by a resume: read again, skipping steps already sent
+            self.offset = 0
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read(size - self.offset)
+        end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next read
+        self.offset += end
+        for line in chunk[:end].decode(errors="replace").splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            step = rec.pop("step", None)
+            if not isinstance(step, int) or step <= self.last_step:
+                continue
+            self.last_step = step
+            self.pending += [(k, v, step) for k, v in rec.items() if isinstance(v, (int, float))]
+
+    def poll(self, final: bool = False) -> None:
+        """Send what is new; `final`: now, and raise if the store still refuses (the stage's end)."""
+        if not final and time.monotonic() - self.last_sent < self.every:
+            return
+        self.last_sent = time.monotonic()
+        self._read_new()
+        if not self.pending:
+            return
+        try:
+            log_metrics(self.c, self.run_id, self.pending)
+            self.pending = []
+        except Exception:
+            self.failures += 1
+            if final:
+                raise
+
+
+class SystemMetrics:
+    """MLflow's system metrics (CPU, memory, disk, network; GPU where pynvml sees one) on `run_id` while
+    a stage runs, sampled every `seconds` on this host (the node that runs the arm's rank 0)."""
+
+    def __init__(self, run_id: str, seconds: float = 10.0):
+        import logging
+
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # no start/stop chatter
+        self.monitor = SystemMetricsMonitor(
+            run_id, sampling_interval=seconds, resume_logging=True, tracking_uri=workspace.tracking_uri()
+        )
+
+    def __enter__(self) -> SystemMetrics:
+        try:
+            self.monitor.start()
+        except Exception:  # monitoring must never stop the work it watches
+            self.monitor = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.monitor is not None:
+            try:
+                self.monitor.finish()
+            except Exception:
+                pass
+
+
+def settle_submitted(c: MlflowClient, experiment_id: str) -> list[str]:
+    """Finish the parents of `harness run --no-wait` (tag harness.awaiting=jobs) whose jobs have all
+    ended: every job's child run exists and none is RUNNING. -> the parent run ids finished."""
+    done = []
+    parents = c.search_runs(
+        [experiment_id],
+        filter_string="attributes.status = 'RUNNING' and tags.`harness.awaiting` = 'jobs'",
+        max_results=1000,
+    )
+    for p in parents:
+        jobs = [j for j in p.data.tags.get("harness.jobs", "").split(",") if j]
+        kids = c.search_runs(
+            [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{p.info.run_id}'", max_results=5000
+        )
+        units = {(k.data.tags.get("arm"), k.data.tags.get("seed")) for k in kids}
+        if len(units) >= len(jobs) and all(k.info.status != "RUNNING" for k in kids):
+            set_tags(c, p.info.run_id, {"harness.awaiting": "done"})
+            finish(c, p.info.run_id, "FINISHED")
+            done.append(p.info.run_id)
+    return done

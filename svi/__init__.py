@@ -14,6 +14,7 @@ Module map (each builder reads its config section; entry points call these, neve
     batch        a batch of clips -> latents, condition and encoder contexts for the ERFT step
     erft         one error-recycling fine-tuning step: error injection, banking, the loss (Recycler)
     memory       the error replay memory (two banks slotted by timestep); `ReplayMemory.from_config`
+    node_memory  one replay store per node in shared memory (`memory.scope: node`), one writer
     data         training clips in the official SVI data format
     train        the DeepSpeed training entry (`python -m svi.train`), checkpoints and resume
     probes       probe rollouts of the model being trained (`train.probe_every`)

@@ -101,7 +101,14 @@ class Backbone:
     tokenizer: PreTrainedTokenizerBase
     image_encoder: CLIPVisionModel | None = None
     image_processor: CLIPImageProcessor | None = None
-    max_text_tokens: int = 512
+    max_text_tokens: int = 512  # the prompt's token limit (longer prompts are cut)
+    # The text context's length as the transformer receives it, zero-padded after the prompt's tokens:
+    # Wan's 512 for real weights, whatever the token limit, because diffusers' Wan attention takes the
+    # last 512 context tokens as text and the ones before them as the image's (transformer_wan.py,
+    # `encoder_hidden_states.shape[1] - 512`). None: `max_text_tokens`, which the tiny and toy presets
+    # use; there the split finds no image tokens, so CLIP's tokens join the text cross-attention and the
+    # image branch adds nothing (README, "The toy world"; kept so the committed toy weights hold).
+    context_tokens: int | None = None
     preset: str = "tiny"
     # How it runs (set by load_backbone and LongVideoGenerator.from_config; the defaults are what the
     # lower-level builders give): the transformer's compute dtype, the attention kernel, and the scale
@@ -180,7 +187,9 @@ class Backbone:
         device = self.text_encoder.device
         mask = enc.attention_mask.to(device)
         hidden = self.text_encoder(enc.input_ids.to(device), mask).last_hidden_state  # [B, L, D]
-        return hidden * mask.unsqueeze(-1).to(hidden.dtype)
+        hidden = hidden * mask.unsqueeze(-1).to(hidden.dtype)
+        pad = (self.context_tokens or max_len) - hidden.shape[1]
+        return torch.nn.functional.pad(hidden, (0, 0, 0, pad)) if pad > 0 else hidden  # [B, context, D]
 
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor) -> torch.Tensor | None:
@@ -338,6 +347,8 @@ def load_wan_i2v(
         image_encoder=CLIPVisionModel.from_pretrained(folder / "image_encoder", torch_dtype=enc, **kw),
         image_processor=CLIPImageProcessor.from_pretrained(folder / "image_processor", **kw),
         max_text_tokens=max_text_tokens,
+        # real Wan weights get Wan's 512-token context; the committed toy model keeps its own length
+        context_tokens=WAN_TEXT_TOKENS if get_preset(preset).arch is None else None,
         preset=preset,
         dtype=dtype,
     )
@@ -347,6 +358,7 @@ def load_wan_i2v(
 # The one entry point: a backbone from the config's `model` section
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+WAN_TEXT_TOKENS = 512  # umT5 context length of Wan 2.1, which diffusers' Wan attention assumes
 
 
 def resolve_dtype(precision: str, device: torch.device | str) -> torch.dtype:
@@ -371,7 +383,9 @@ def set_attention(bb: Backbone, attention: str) -> None:
                 "or use model.attention=sdpa (the default)."
             ) from None
         bb.transformer.set_attention_backend("flash")
-    elif attention != "sdpa":
+    elif attention == "sdpa":
+        bb.transformer.reset_attention_backend()  # undo an earlier flash
+    else:
         raise ValueError(f"unknown attention {attention!r}; use sdpa or flash")
     bb.attention = attention
 

@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from svi.presets import DEFAULT_PRESET, PRESETS, PresetName
 
@@ -60,19 +69,49 @@ class ERFTConfig(Section):
     clean_buffer_update_prob: float = Field(0.1, ge=0.0, le=1.0)
 
 
+# MemoryConfig settings added after runs were trained: left out of dumps (hence of stage hashes) at
+# these values, so the hashes of runs from before them hold.
+_MEMORY_LATER_DEFAULTS = {"scope": "process"}
+
+
 class MemoryConfig(Section):
+    """The error replay memory (svi.memory.ReplayMemory.from_config builds it from this section)."""
+
     num_slots: int = Field(50, ge=1)
     capacity: int = Field(500, ge=1)
     replacement: Literal["l2", "random", "fifo"] = "l2"
     search: Literal["fast", "exact"] = "fast"
     dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
     device: Literal["cpu", "cuda"] = "cpu"
-    # Bytes for both banks of one process; None: 40% of RAM shared by the processes of a node.
+    # Bytes for both banks of one process (scope process) or of the node's store (scope node);
+    # None: 40% of RAM per node, divided among its processes with scope process.
     budget_bytes: int | None = Field(None, gt=0)
     warmup_steps: int = Field(50, ge=0)
     # Count-sketch width of the fast nearest-entry search (16 KiB per entry; see benchmarks/perf).
     sketch_dim: int = Field(4096, ge=8)
     rerank: int = Field(8, ge=1)
+    # Where the banks live. process (official, the default): a full copy in every training process;
+    # after the warmup each rank banks and samples only its own errors. node: one store per node in
+    # shared memory (/dev/shm) that the node's ranks share, so host RAM holds the banks once per node,
+    # not once per GPU; the warmup banks the same errors, after it every rank samples the pooled errors
+    # of its node's ranks, which is why it is not the default (svi/memory.py, ReplayMemory).
+    scope: Literal["process", "node"] = "process"
+
+    @model_validator(mode="after")
+    def _node_store_in_host_memory(self) -> MemoryConfig:
+        if self.scope == "node" and self.device != "cpu":
+            raise ValueError(
+                "scope node keeps the banks in host shared memory: set device cpu, or scope process"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for key, default in _MEMORY_LATER_DEFAULTS.items():
+            if data.get(key) == default:
+                del data[key]
+        return data
 
 
 class DataConfig(Section):

@@ -186,7 +186,8 @@ class Recycler:
 
     @torch.no_grad()
     def bank(self, v_pred: torch.Tensor, prep: Prepared, *, gather: bool = False) -> int:
-        """Curate this step's errors and bank them. With gather=True every rank must call this.
+        """Curate this step's errors and bank them. With gather=True every rank must call this, and with a
+        node-scope memory (memory.scope=node) every rank of the node: banking is collective then.
 
         The official rule: a sample whose clean gate fired banks its errors only with probability
         `clean_buffer_update_prob`; every other sample banks them, also when its gates fired on empty

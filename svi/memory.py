@@ -14,6 +14,10 @@ When a slot is full the new error replaces a stored one: the nearest in L2 (`l2`
 keeps the slot diverse), a uniformly random one (`random`) or the oldest (`fifo`). The nearest entry is
 found either by reading the whole slot (`exact`) or from a count-sketch of every entry (`fast`): the
 sketch distances pick `rerank` candidates and only those rows are read.
+
+Where the banks live is `scope`: "process" (the official layout) keeps a full copy of both banks in
+every training process; "node" keeps one store per node in shared memory that the node's ranks share
+(svi/node_memory.py), so the node's host RAM holds the banks once instead of once per GPU.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -29,6 +34,7 @@ import torch
 from torch import Tensor
 
 from svi.flow import nearest_index, shifted_sigmas
+from svi.node_memory import SHM_DIR, NodeStore, env_local_world_size
 
 if TYPE_CHECKING:
     from svi.config import MemoryConfig
@@ -37,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 REPLACEMENTS = ("l2", "random", "fifo")
 SEARCHES = ("fast", "exact")
+SCOPES = ("process", "node")
 AUTO_BUDGET_FRACTION = 0.4  # of physical RAM, shared by the processes of one node
 STATE_VERSION = 1
 # Rows per chunk of the exact search: a float32 buffer of at most 16 MiB (below glibc's largest
@@ -47,20 +54,24 @@ _GIB = float(1 << 30)
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def auto_budget_bytes(device: str | torch.device = "cpu") -> int:
-    """The default memory budget: 40% of physical RAM divided by the processes on this node.
+def auto_budget_bytes(device: str | torch.device = "cpu", scope: str = "process") -> int:
+    """The default memory budget: 40% of physical RAM, divided by the processes on this node for
+    per-process banks (scope="process"); the whole 40% for the one store of a node (scope="node").
 
-    The node's processes are counted by LOCAL_WORLD_SIZE (set by torchrun and DeepSpeed). On CUDA the
-    pool is really allocated up front, so no automatic budget is guessed there.
+    The node's processes are counted by LOCAL_WORLD_SIZE (torchrun) or LOCAL_SIZE (the deepspeed
+    launcher): svi.node_memory.env_local_world_size. On CUDA the pool is really allocated up front, so no
+    automatic budget is guessed there.
     """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     device = torch.device(device)
     if device.type != "cpu":
         raise ValueError(
             f"budget_bytes=None (auto) is only supported for CPU banks, got device {device}: on "
             "accelerators the whole budget is allocated up front. Pass budget_bytes explicitly."
         )
-    local_world_size = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
-    return int(AUTO_BUDGET_FRACTION * psutil.virtual_memory().total) // local_world_size
+    processes = env_local_world_size() if scope == "process" else 1
+    return int(AUTO_BUDGET_FRACTION * psutil.virtual_memory().total) // processes
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -77,6 +88,7 @@ def _parse_dtype(name: str | torch.dtype) -> torch.dtype:
 
 
 _INT_OF_SIZE = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+_POOLS = ("data", "norm2", "sketch")  # an ErrorBank's per-row tensors, on its device
 
 
 def _cpu_prefix(t: Tensor, n: int) -> Tensor:
@@ -110,6 +122,9 @@ class ErrorBank:
         rerank: candidates whose exact distance is computed in fast search.
         seed: seeds the bank's generator (sampling, random replacement) and the sketch hash.
         name: prefix of the keys of `stats()`.
+        store: a `NodeStore` holding the pool and its indexes in shared memory (memory.scope=node), or
+            None for tensors of this process. In a store, only its writer (local rank 0) changes the
+            bank; on the other ranks the bank is a read-only view that samples with its own generator.
 
     Once the budget's rows are used, a new error replaces an entry of its own slot (chosen by the
     policy) even if the slot is not full; an empty slot takes the policy's entry from the fullest slot
@@ -131,6 +146,7 @@ class ErrorBank:
         rerank: int = 8,
         seed: int = 0,
         name: str = "bank",
+        store: NodeStore | None = None,
     ) -> None:
         if replacement not in REPLACEMENTS:
             raise ValueError(f"replacement must be one of {REPLACEMENTS}, got {replacement!r}")
@@ -175,29 +191,61 @@ class ErrorBank:
                 f"indexes, {self.fixed_nbytes} bytes of tables). Set budget_bytes >= {need}."
             )
         self.reserved_rows = int(min(self.num_slots * self.capacity, fit_rows))
+        if store is not None and self.device.type != "cpu":
+            raise ValueError(
+                f"ErrorBank {name!r}: a node store lives in host shared memory, got device {self.device}; "
+                "use device='cpu' (memory.device=cpu) or memory.scope=process"
+            )
+        self.store = store
+        self.writable = store is None or store.writer
+
+        def table(key: str, shape: tuple[int, ...], dtype: torch.dtype, fill: float | None = None) -> Tensor:
+            if store is not None:
+                return store.tensor(f"{name}.{key}", shape, dtype, fill=fill)
+            if fill is None:
+                return torch.empty(shape, dtype=dtype, device=self.device if key in _POOLS else "cpu")
+            return torch.full(shape, fill, dtype=dtype)
 
         # Allocated once; on CPU only the rows written become resident (rows are used in order).
-        self.data = torch.empty(self.reserved_rows, self.numel, dtype=dtype, device=self.device)  # [R, E]
-        self.norm2 = torch.empty(self.reserved_rows, dtype=torch.float32, device=self.device)  # [R]
+        self.data = table("data", (self.reserved_rows, self.numel), dtype)  # [R, E]
+        self.norm2 = table("norm2", (self.reserved_rows,), torch.float32)  # [R]
         self.sketch: Tensor | None = None
-        self._hash: Tensor | None = None
+        self._hash: Tensor | None = None  # built on first use (a store's read-only views never need it)
         if self.use_sketch:
-            self.sketch = torch.empty(
-                self.reserved_rows, self.sketch_dim, dtype=torch.float32, device=self.device
-            )
-            # One int32 code per element in [0, 2m): bucket = code % m, sign = + below m, - above.
-            # Fixed by the seed, so it is rebuilt identically instead of being saved.
-            hash_gen = torch.Generator().manual_seed(self.seed + (1 << 32))
-            self._hash = torch.randint(
-                0, 2 * self.sketch_dim, (self.numel,), generator=hash_gen, dtype=torch.int32
-            ).to(self.device)  # [E]
+            self.sketch = table("sketch", (self.reserved_rows, self.sketch_dim), torch.float32)  # [R, m]
         # Small tables stay on CPU so bookkeeping never syncs with an accelerator.
-        self.rows = torch.full((self.num_slots, self.capacity), -1, dtype=torch.int64)  # [S, C]
-        self.count = torch.zeros(self.num_slots, dtype=torch.int64)  # [S]
-        self.fifo = torch.zeros(self.num_slots, dtype=torch.int64)  # [S] position of the oldest entry
-        self.used_rows = 0
-        self.budget_full = False
+        self.rows = table("rows", (self.num_slots, self.capacity), torch.int64, fill=-1)  # [S, C]
+        self.count = table("count", (self.num_slots,), torch.int64, fill=0)  # [S]
+        self.fifo = table("fifo", (self.num_slots,), torch.int64, fill=0)  # [S] position of the oldest entry
+        # [used_rows, budget_full]: counters in a tensor, so that a store's views see the writer's
+        self._meta = table("meta", (2,), torch.int64, fill=0)  # [2]
         self._generator = torch.Generator().manual_seed(self.seed)
+
+    @property
+    def used_rows(self) -> int:
+        """Rows of the pool handed out so far (rows are used in order and never freed)."""
+        return int(self._meta[0])
+
+    @used_rows.setter
+    def used_rows(self, n: int) -> None:
+        self._meta[0] = int(n)
+
+    @property
+    def budget_full(self) -> bool:
+        """Whether the budget's rows are all used (new errors then replace stored ones)."""
+        return bool(self._meta[1])
+
+    @budget_full.setter
+    def budget_full(self, full: bool) -> None:
+        self._meta[1] = int(bool(full))
+
+    def _check_writable(self) -> None:
+        if not self.writable:
+            raise RuntimeError(
+                f"ErrorBank {self.name!r} is a read-only view of a node store (memory.scope=node, local rank "
+                "!= 0): errors reach the store through ReplayMemory.bank, which hands them to local rank 0, "
+                "and a checkpoint is restored with ReplayMemory.load_checkpoint"
+            )
 
     # ----------------------------------------------------------------------------------- sizes
     @property
@@ -230,6 +278,7 @@ class ErrorBank:
 
         A non-finite error is skipped with a warning: one NaN would poison every later l2 search.
         """
+        self._check_writable()
         slot = self._check_slot(slot)
         x, xf = self._prepare(error)
         if not bool(torch.isfinite(xf).all()):
@@ -286,6 +335,13 @@ class ErrorBank:
 
     def _sketch(self, xf: Tensor) -> Tensor:
         """Count-sketch of a flat float32 vector: sketch[b] = sum over h(j) = b of s(j) x_j. [m]"""
+        if self._hash is None:
+            # One int32 code per element in [0, 2m): bucket = code % m, sign = + below m, - above.
+            # Fixed by the seed, so it is rebuilt identically instead of being saved.
+            hash_gen = torch.Generator().manual_seed(self.seed + (1 << 32))
+            self._hash = torch.randint(
+                0, 2 * self.sketch_dim, (self.numel,), generator=hash_gen, dtype=torch.int32
+            ).to(self.device)  # [E]
         buckets = torch.zeros(2 * self.sketch_dim, dtype=torch.float32, device=xf.device)
         buckets.index_add_(0, self._hash, xf)
         return buckets[: self.sketch_dim] - buckets[self.sketch_dim :]
@@ -485,6 +541,7 @@ class ErrorBank:
         The shape, slot count, capacity and dtype must match; replacement policy and search are this
         bank's own (sketches are recomputed if the saved ones do not fit them).
         """
+        self._check_writable()
         if state.get("version") != STATE_VERSION:
             raise ValueError(
                 f"unsupported ErrorBank state version {state.get('version')!r}, expected {STATE_VERSION}"
@@ -544,9 +601,30 @@ class ReplayMemory:
             svi.flow.shifted_sigmas(50, 5.0). A training sigma goes to the nearest slot.
         capacity: entries per slot in each bank.
         budget_bytes: memory cap of the whole memory, split evenly between the banks; None = 40% of
-            physical RAM / LOCAL_WORLD_SIZE.
+            physical RAM / LOCAL_WORLD_SIZE with scope="process", 40% of physical RAM with
+            scope="node" (the budget is then the node's, not the process's).
+        scope: "process": banks of this process alone (the official layout: every training process keeps
+            a full copy). "node": one store per node in shared memory (svi/node_memory.py), shared by
+            the node's ranks and built collectively by them; see below.
+        store_name: the node store's name, one per run: svi.node_memory.store_name(output_dir).
+        shm_dir: the tmpfs folder of the node store.
         **bank_kwargs: dtype, device, replacement, search, sketch_dim, rerank, seed of `ErrorBank`.
-            The banks get seeds 2*seed and 2*seed + 1.
+            The banks get seeds 2*seed and 2*seed + 1 (seed per rank: each rank samples with its own).
+
+    Node scope. Local rank 0 (the store's writer) alone changes the store; every rank samples from it
+    with its own generators, as it would from its own banks. `bank` is collective over the node's
+    ranks (each calls it equally often) and banks between two node barriers, so no rank samples while
+    the store changes and a run, resumed or not, is reproducible bit for bit:
+    - with gather=True (SVI's warmup) the kept pairs of all ranks are all-gathered as in process scope
+      and the writer banks every one of them in rank order. Every rank's banks in process scope hold
+      exactly these pairs, so the node store equals them: bit for bit local rank 0's banks in process
+      scope, random replacement included (drawn from the writer's generator as from rank 0's there).
+      The other ranks bank nothing: they would only insert the same pairs again.
+    - without gather (after SVI's warmup) each rank stages its own pair in the store and the writer
+      banks the node's pairs in local-rank order, into one set of `capacity` entries per slot for the
+      node. In process scope each rank banks and samples only its own errors after the warmup; here
+      every rank samples from the errors of all the node's ranks. That is the one departure from the
+      official behaviour, why `process` stays the default and why memory.scope enters a run's hash.
     """
 
     def __init__(
@@ -556,54 +634,87 @@ class ReplayMemory:
         capacity: int = 500,
         *,
         budget_bytes: int | None = None,
+        scope: str = "process",
+        store_name: str | None = None,
+        shm_dir: str | os.PathLike = SHM_DIR,
         **bank_kwargs: Any,
     ) -> None:
-        for key in ("num_slots", "name"):
+        for key in ("num_slots", "name", "store"):
             if key in bank_kwargs:
                 raise TypeError(f"ReplayMemory sets {key!r} of its banks itself; do not pass it")
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
         self.slot_sigmas = torch.as_tensor(slot_sigmas, dtype=torch.float64).detach().cpu().reshape(-1)  # [S]
         if self.slot_sigmas.numel() < 1:
             raise ValueError(
                 "slot_sigmas must hold at least one sigma, e.g. svi.flow.shifted_sigmas(50, 5.0)"
             )
+        self.scope = scope
         self.seed = int(bank_kwargs.pop("seed", 0))
         self.capacity = int(capacity)
         device = bank_kwargs.get("device", "cpu")
-        self.budget_bytes = int(auto_budget_bytes(device) if budget_bytes is None else budget_bytes)
+        self.budget_bytes = int(auto_budget_bytes(device, scope) if budget_bytes is None else budget_bytes)
         self._bank_kwargs = dict(bank_kwargs)
         num_slots = self.slot_sigmas.numel()
         half = self.budget_bytes // 2
-        self.noise = ErrorBank(
-            entry_shape,
-            num_slots,
-            capacity,
-            budget_bytes=half,
-            seed=2 * self.seed,
-            name="noise",
-            **bank_kwargs,
-        )
-        self.clean = ErrorBank(
-            entry_shape,
-            num_slots,
-            capacity,
-            budget_bytes=half,
-            seed=2 * self.seed + 1,
-            name="clean",
-            **bank_kwargs,
-        )
+        self.store: NodeStore | None = None
+
+        def make() -> tuple[ErrorBank, ErrorBank]:
+            banks = tuple(
+                ErrorBank(
+                    entry_shape,
+                    num_slots,
+                    capacity,
+                    budget_bytes=half,
+                    seed=2 * self.seed + i,
+                    name=name,
+                    store=self.store,
+                    **bank_kwargs,
+                )
+                for i, name in enumerate(("noise", "clean"))
+            )
+            if self.store is not None and self.store.local_world_size > 1:
+                # Where the node's ranks hand their pairs to the writer (scope node, after the warmup):
+                # rounded to the storage dtype by the rank, as its own bank would round them.
+                lws, numel = self.store.local_world_size, banks[0].numel
+                self._stage = self.store.tensor("stage", (lws, 2, numel), banks[0].dtype)  # [L, 2, E]
+                # [L, 2]: per rank (kept and finite, sigma); [1]: the pairs the writer banked last call
+                self._stage_meta = self.store.tensor("stage_meta", (lws, 2), torch.float64, fill=0)
+                self._banked = self.store.tensor("banked", (1,), torch.int64, fill=0)
+            return banks
+
+        if scope == "process":
+            self.noise, self.clean = make()
+            return
+        if store_name is None:
+            raise ValueError(
+                "a node-scope memory needs a store_name, one per run: svi.node_memory.store_name(output_dir)"
+            )
+        self.store = NodeStore(store_name, shm_dir=shm_dir)
+        self.noise, self.clean = self.store.build(make)
 
     @classmethod
     def from_config(
-        cls, mem_cfg: MemoryConfig, latent_shape: Sequence[int], *, shift: float, seed: int
+        cls,
+        mem_cfg: MemoryConfig,
+        latent_shape: Sequence[int],
+        *,
+        shift: float,
+        seed: int,
+        store_name: str | None = None,
     ) -> ReplayMemory:
         """The replay memory of a training run: slots at the shifted inference schedule
         `shifted_sigmas(mem_cfg.num_slots, shift)` (shift: train.timestep_shift), entries of
-        `latent_shape` [C, F_lat, h, w], the rest from the `memory` section. `seed` is per rank."""
+        `latent_shape` [C, F_lat, h, w], the rest from the `memory` section. `seed` is per rank;
+        `store_name` (the run's, svi.node_memory.store_name(output_dir)) is needed by memory.scope=node,
+        which makes this collective over the node's ranks."""
         return cls(
             latent_shape,
             shifted_sigmas(mem_cfg.num_slots, shift),
             capacity=mem_cfg.capacity,
             budget_bytes=mem_cfg.budget_bytes,
+            scope=mem_cfg.scope,
+            store_name=store_name,
             dtype=DTYPES[mem_cfg.dtype],
             device=mem_cfg.device,
             replacement=mem_cfg.replacement,
@@ -627,7 +738,8 @@ class ReplayMemory:
         return self.noise.nbytes + self.clean.nbytes
 
     def __repr__(self) -> str:
-        return f"ReplayMemory(noise={self.noise!r}, clean={self.clean!r})"
+        where = "" if self.store is None else f", store={self.store!r}"
+        return f"ReplayMemory(scope={self.scope!r}, noise={self.noise!r}, clean={self.clean!r}{where})"
 
     def slot(self, sigma: float | Tensor) -> int:
         """The slot whose anchor sigma is nearest to `sigma`."""
@@ -642,21 +754,71 @@ class ReplayMemory:
         keep: bool = True,
         gather: bool = False,
     ) -> int:
-        """Bank one error pair at slot(sigma) if `keep`; returns the number of pairs banked on this rank.
+        """Bank one error pair at slot(sigma) if `keep`; returns the number of pairs banked by this call
+        into this rank's banks (scope process) or into the node store (scope node, the same on every
+        rank of the node).
 
         With `gather=True` and an initialised process group of more than one rank, this is a collective:
         every rank must call it in the same step. The keep flags, sigmas and errors of all ranks are
-        gathered and every rank banks every kept pair in rank order, so all ranks hold the same memory.
+        gathered and every kept pair is banked in rank order, so all ranks hold the same memory.
         SVI gathers during a warmup (its first 50 steps) and then banks each rank's own errors only;
-        that schedule is the caller's choice. A pair with a non-finite error is skipped.
+        that schedule is the caller's choice. A pair with a non-finite error is skipped. With
+        scope="node" every call is collective over the node's ranks (see the class docstring).
         """
         dist = torch.distributed
-        if not (gather and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-            if not keep or not (self._finite(noise_error) and self._finite(clean_error)):
-                return 0
-            slot = self.slot(sigma)
-            return int(self.noise.add(slot, noise_error) and self.clean.add(slot, clean_error))
+        gathering = gather and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        if self.store is None:
+            if gathering:
+                return self._bank_pairs(self._gather(sigma, noise_error, clean_error, keep))
+            return self._bank_pairs([(float(sigma), noise_error, clean_error)] if keep else [])
 
+        store = self.store
+        staged = not gathering and store.local_world_size > 1
+        if gathering:
+            pairs = self._gather(sigma, noise_error, clean_error, keep)  # the whole job's, rank order
+        elif not staged:
+            pairs = [(float(sigma), noise_error, clean_error)] if keep else []  # alone on the node
+        else:
+            # Finiteness is judged here on the rank's own values, as its own bank would judge them; the
+            # staged copies are rounded to the storage dtype exactly as ErrorBank.add rounds.
+            ok = keep and self._finite(noise_error) and self._finite(clean_error)
+            me = store.local_rank
+            self._stage_meta[me, 0], self._stage_meta[me, 1] = float(ok), float(sigma)
+            if ok:
+                self._stage[me, 0].copy_(noise_error.detach().reshape(-1))
+                self._stage[me, 1].copy_(clean_error.detach().reshape(-1))
+            store.barrier()  # every rank's pair is staged
+            pairs = self._staged_pairs() if store.writer else []
+        if store.local_world_size == 1:
+            return self._bank_pairs(pairs)
+        if store.writer:
+            self._banked[0] = self._bank_pairs(pairs, check_finite=not staged)
+        store.barrier()  # the store is complete: ranks may sample again
+        return int(self._banked[0])
+
+    def _staged_pairs(self) -> list[tuple[float, Tensor, Tensor]]:
+        """The pairs the node's ranks staged and kept, in local-rank order (views of the staging area)."""
+        return [
+            (float(meta[1]), stage[0].view(self.entry_shape), stage[1].view(self.entry_shape))
+            for meta, stage in zip(self._stage_meta, self._stage)
+            if meta[0] > 0.5
+        ]
+
+    def _bank_pairs(self, pairs: list[tuple[float, Tensor, Tensor]], *, check_finite: bool = True) -> int:
+        """Bank (sigma, noise error, clean error) pairs in order; returns how many were banked."""
+        banked = 0
+        for sig, noise, clean in pairs:
+            if check_finite and not (self._finite(noise) and self._finite(clean)):
+                continue
+            slot = self.slot(sig)
+            banked += int(self.noise.add(slot, noise) and self.clean.add(slot, clean))
+        return banked
+
+    def _gather(
+        self, sigma: float | Tensor, noise_error: Tensor, clean_error: Tensor, keep: bool
+    ) -> list[tuple[float, Tensor, Tensor]]:
+        """The kept (sigma, noise error, clean error) pairs of every rank, in rank order (collective)."""
+        dist = torch.distributed
         world = dist.get_world_size()
         comm_device = noise_error.device
         if dist.get_backend() == "gloo":
@@ -672,7 +834,7 @@ class ReplayMemory:
         dist.all_gather(all_flags, flags)
         kept = [(r, float(f[1])) for r, f in enumerate(f.cpu() for f in all_flags) if f[0] > 0.5]
         if not kept:
-            return 0  # every rank sees the same flags, so every rank skips the error gather
+            return []  # every rank sees the same flags, so every rank skips the error gather
         comm_dtype = torch.float32 if on_cpu else torch.promote_types(noise_error.dtype, clean_error.dtype)
         payload = torch.stack(
             [
@@ -682,13 +844,10 @@ class ReplayMemory:
         )  # [2, E]
         gathered = [torch.empty_like(payload) for _ in range(world)]
         dist.all_gather(gathered, payload)
-        banked = 0
-        for r, sig in kept:
-            noise_r, clean_r = gathered[r][0].view(self.entry_shape), gathered[r][1].view(self.entry_shape)
-            if self._finite(noise_r) and self._finite(clean_r):
-                slot = self.slot(sig)
-                banked += int(self.noise.add(slot, noise_r) and self.clean.add(slot, clean_r))
-        return banked
+        return [
+            (sig, gathered[r][0].view(self.entry_shape), gathered[r][1].view(self.entry_shape))
+            for r, sig in kept
+        ]
 
     @staticmethod
     def _finite(t: Tensor) -> bool:
@@ -761,23 +920,115 @@ class ReplayMemory:
         return memory
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the memory to `path` atomically (a temporary file beside it, then os.replace)."""
-        path = os.fspath(path)
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "wb") as f:
-                torch.save(self.state_dict(), f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        """Write the memory (as this rank sees it) to `path` atomically."""
+        _atomic_save(self.state_dict(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, **overrides: Any) -> ReplayMemory:
         """Read a memory written by `save`. The file is memory-mapped, so loading needs no second copy."""
-        state = torch.load(os.fspath(path), map_location="cpu", weights_only=True, mmap=True)
-        return cls.from_state_dict(state, **overrides)
+        return cls.from_state_dict(_load(path), **overrides)
+
+    # ----------------------------------------------------------------------------- checkpoints
+    def _generator_states(self) -> dict[str, Tensor]:
+        return {"noise": self.noise._generator.get_state(), "clean": self.clean._generator.get_state()}
+
+    def _set_generator_states(self, states: dict[str, Tensor]) -> None:
+        self.noise._generator.set_state(states["noise"])
+        self.clean._generator.set_state(states["clean"])
+
+    def save_checkpoint(self, folder: str | os.PathLike, rank: int) -> None:
+        """Write this rank's part of a training checkpoint into `folder`.
+
+        scope process: replay_rank{rank}.pt, the whole memory. scope node: local rank 0 writes the store
+        once per node, replay_node{node}.pt (the format of `save`), and every rank writes
+        replay_rank{rank}.pt with its own sampling generators only (a few hundred bytes).
+        """
+        folder = Path(folder)
+        if self.store is None:
+            self.save(folder / RANK_FILE.format(rank=rank))
+            return
+        if self.store.writer:
+            self.save(folder / NODE_FILE.format(node=self.store.node))
+        view = {
+            "version": STATE_VERSION,
+            "scope": "node",
+            "node": self.store.node,
+            "local_world_size": self.store.local_world_size,
+            "generators": self._generator_states(),
+        }
+        _atomic_save(view, folder / RANK_FILE.format(rank=rank))
+
+    def load_checkpoint(self, folder: str | os.PathLike, rank: int) -> None:
+        """Restore what `save_checkpoint` wrote, in either scope, from a checkpoint of either scope.
+
+        Collective over the node's ranks in node scope: the writer restores the store, every rank its
+        generators, and nobody samples before the store is complete. A per-process checkpoint resumed
+        with scope node (the memory of a run from before the node store) seeds the store with local
+        rank 0's banks: the other ranks' own errors of after the warmup are not carried over.
+        """
+        folder = Path(folder)
+        rank_file = folder / RANK_FILE.format(rank=rank)
+        if not rank_file.is_file():
+            raise FileNotFoundError(
+                f"{rank_file} is missing: the checkpoint was written with a different number of processes "
+                "or without a replay memory; resume with the same launch"
+            )
+        state = _load(rank_file)
+        node_ckpt = state.get("scope") == "node"
+        if node_ckpt:
+            node_file = folder / NODE_FILE.format(node=state["node"])
+            if self.store is not None and (
+                state["node"] != self.store.node or state["local_world_size"] != self.store.local_world_size
+            ):
+                raise ValueError(
+                    f"{rank_file} was written by node {state['node']} of {state['local_world_size']} local "
+                    f"ranks; this rank is on node {self.store.node} of {self.store.local_world_size}. Resume "
+                    "with the same number of processes per node."
+                )
+            if self.store is None or self.store.writer:
+                if not node_file.is_file():
+                    raise FileNotFoundError(
+                        f"{node_file} (the node store of a memory.scope=node checkpoint) is missing; "
+                        "the checkpoint is incomplete: resume from an earlier one"
+                    )
+                self.load_state_dict(_load(node_file))
+            self._set_generator_states(state["generators"])
+        elif self.store is None:
+            self.load_state_dict(state)
+        else:
+            if self.store.writer:
+                if self.store.local_world_size > 1:
+                    logger.warning(
+                        "resuming memory.scope=node from per-process replay memories: the node store starts "
+                        "from local rank 0's banks; the other ranks' own errors are not carried over"
+                    )
+                self.load_state_dict(state)
+            self._set_generator_states({k: state[k]["generator"] for k in ("noise", "clean")})
+        if self.store is not None:
+            self.store.barrier()  # the store is restored before any rank samples from it
+
+
+RANK_FILE = "replay_rank{rank}.pt"  # a checkpoint's memory file of one rank
+NODE_FILE = "replay_node{node}.pt"  # a checkpoint's node store (memory.scope=node)
+
+
+def _atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save to `path` through a temporary file beside it and os.replace: never a torn file."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _load(path: str | os.PathLike) -> dict[str, Any]:
+    # mmap: at real scale the file is tens of GB; no second copy in RAM while loading.
+    return torch.load(os.fspath(path), map_location="cpu", weights_only=True, mmap=True)

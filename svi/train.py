@@ -2,8 +2,9 @@
 
 Runs under `deepspeed`, `torchrun` or plain `python` (one process), on CPU (gloo) or GPU (nccl).
 The transformer with its LoRA is wrapped in a DeepSpeed ZeRO-2 engine with a client AdamW (no fused
-ops to compile); the frozen encoders (VAE, umT5, CLIP) run beside it. Each rank keeps its own replay
-memory in host RAM.
+ops to compile); the frozen encoders (VAE, umT5, CLIP) run beside it. The replay memory lives in host
+RAM: a full copy per rank (memory.scope=process, official) or one store per node shared by its ranks
+(memory.scope=node, svi/node_memory.py).
 
 Layout of `train.output_dir`:
     config.yaml                   the resolved configuration
@@ -12,7 +13,9 @@ Layout of `train.output_dir`:
     metrics.jsonl                 one JSON line per logged step (rank 0), for the harness to forward
     checkpoints/latest            the tag of the newest complete checkpoint
     checkpoints/step_00000100/    DeepSpeed state (LoRA weights and optimizer shards),
-                                  replay_rank{r}.pt and rng_rank{r}.pt per rank, lora.safetensors
+                                  replay_rank{r}.pt and rng_rank{r}.pt per rank, lora.safetensors;
+                                  with memory.scope=node replay_node{n}.pt per node holds the store
+                                  and replay_rank{r}.pt only the rank's sampling generators
     lora.safetensors              the final adapter (diffusers format)
     probes/                       with train.probe_every: rollouts of the model during training
                                   (svi/probes.py: step_00000100.mp4, its sidecar, reference.png)
@@ -48,6 +51,7 @@ from svi.erft import Recycler
 from svi.files import append_jsonl, atomic_write_text, truncate_jsonl
 from svi.lora import add_lora, export_lora
 from svi.memory import ReplayMemory
+from svi.node_memory import store_name
 from svi.pose import drop_image_rows
 from svi.probes import PROBE_DIR, Prober, probe_due, truncate_probes
 
@@ -172,7 +176,7 @@ def save_checkpoint(engine, ckpt_dir: Path, step: int, memory, recycler, cfg: SV
     )
     d = ckpt_dir / tag
     if memory is not None:
-        memory.save(d / f"replay_rank{rank}.pt")
+        memory.save_checkpoint(d, rank)  # scope node: the store once per node, by its local rank 0
     torch.save(recycler.state_dict(), d / f"rng_rank{rank}.pt")
     if rank == 0:
         export_lora(engine.module, d / "lora.safetensors")
@@ -198,8 +202,8 @@ def load_checkpoint(engine, ckpt_dir: Path, tag: str, memory, recycler, rank: in
                 f"{mem_file} is missing: checkpoint {tag} was written by a run with a different number of "
                 "processes or without ERFT. Resume with the same launch, or set train.resume=false."
             )
-        # mmap: at real scale the file is tens of GB; no second copy in RAM while loading.
-        memory.load_state_dict(torch.load(mem_file, map_location="cpu", weights_only=True, mmap=True))
+        # Memory-mapped reads; with memory.scope=node local rank 0 restores the store for its node.
+        memory.load_checkpoint(d, rank)
     recycler.load_state_dict(torch.load(d / f"rng_rank{rank}.pt", map_location="cpu", weights_only=False))
     return int(client["step"])
 
@@ -261,6 +265,7 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
             backbone.latent_shape(cfg.data.num_frames, cfg.data.height, cfg.data.width),  # [C, F_lat, h, w]
             shift=cfg.train.timestep_shift,
             seed=cfg.train.seed * 7919 + rank,
+            store_name=store_name(out),  # scope node: one store per node and run, in /dev/shm
         )
     recycler = Recycler(
         cfg.erft,

@@ -2,11 +2,11 @@
 
 A sweep file (`sweeps/<name>.yaml`) names a base experiment and arm, a search space over dotted
 config keys, a sampler (TPE, or grid for table-style sweeps), one or more objectives with directions,
-the number of trials and the storage (SQLite in the workspace by default). Each trial runs the arm
-through the same stages as `harness run` and is one nested MLflow run under the sweep's parent run.
-The study resumes when re-run; the paper's probabilities are enqueued as the first trial; a failed
-trial is recorded with its error and the sweep goes on. Several workers share one study through its
-RDB storage; the total trial count is capped across workers.
+the number of trials and the storage (default: $HARNESS_SWEEP_STORAGE, else SQLite in the workspace).
+Each trial runs the arm through the same stages as `harness run` and is one nested MLflow run under
+the sweep's parent run. The study resumes when re-run; the paper's probabilities are enqueued as the
+first trial; a failed trial is recorded with its error and the sweep goes on. Several workers share
+one study through its RDB storage; the total trial count is capped across workers.
 
 Pruning (`pruner:`): the trial's training writes a short probe rollout every `pruner.every` steps
 (`train.probe_every`, see svi/train.py). While training runs, the worker scores each new probe with
@@ -17,6 +17,13 @@ marked KILLED with tag `pruned=true`, and the trial is PRUNED. Optuna compares i
 the study's direction, so the reported value is negated when the metric's better direction is not
 the objective's (a drift measure where lower is better, in a maximised study); `threshold` bounds are
 given in the metric's own units, as logged. Optuna does not prune multi-objective studies.
+
+Dead workers (`heartbeat:`): a running trial's worker records a heartbeat in the storage (Optuna's
+RDB heartbeat). A trial silent for the grace period (its worker was SIGKILLed, its node lost) is
+failed by the next worker that asks for a trial or the next `harness sweep`: its MLflow run is marked
+FAILED (tag `failure=stale heartbeat`) and Optuna re-queues it with the same parameters (at most
+`max_retry` times). The retry works in the dead trial's folder, so its training resumes from the last
+checkpoint, and it takes the dead trial's place in the count of `trials`.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +41,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness import probes, tracking, workspace
+from harness.console import say
 from harness.experiment import Experiment, SuiteSpec, load_experiment
 from harness.runner import StopArm
 from reports import keys
@@ -41,6 +50,7 @@ from svi.config import ConfigError, format_validation_error
 SWEEPS_DIR = Path(__file__).parent
 PARENT_ENV = "SVI_SWEEP_PARENT_RUN"
 WORKER_ENV = "SVI_SWEEP_WORKER"
+STORAGE_ENV = "HARNESS_SWEEP_STORAGE"
 DEFAULT_PROBE_METRIC = "colour_shift"  # benchmarks/metrics/drift.py: a direct drift measure, no network
 
 
@@ -126,6 +136,29 @@ class Pruner(BaseModel):
         return self.kind != "none"
 
 
+class Heartbeat(BaseModel):
+    """How a trial whose worker died is noticed and retried (Optuna's RDB heartbeat, see module doc)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # One small UPDATE a minute per running trial: nothing for the database, even with many workers.
+    interval_seconds: int = Field(60, ge=1)
+    # Five missed beats before a trial is taken for dead: a worker stalled for a while (a database
+    # failover, a swapping host) keeps its trial, and a dead trial's retry waits at most five minutes,
+    # little beside a trial's training.
+    grace_seconds: int = Field(300, ge=1)
+    # A trial whose worker dies three times (one that kills its node?) stays FAIL and counts as one.
+    max_retry: int = Field(2, ge=0)
+
+    @model_validator(mode="after")
+    def _grace_after_beat(self) -> Heartbeat:
+        if self.grace_seconds <= self.interval_seconds:
+            raise ValueError(
+                f"grace_seconds ({self.grace_seconds}) must exceed interval_seconds ({self.interval_seconds}), "
+                "or live trials are failed between two heartbeats; allow a few missed beats (5x the interval)"
+            )
+        return self
+
+
 class Sweep(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
@@ -143,6 +176,7 @@ class Sweep(BaseModel):
     enqueue_defaults: dict[str, float] | None = None
     overrides: list[str] = []  # applied to the base experiment (e.g. train.steps=50)
     pruner: Pruner | None = None  # None: no pruning, no probes
+    heartbeat: Heartbeat = Heartbeat()
 
     @property
     def searched(self) -> list[str]:
@@ -232,8 +266,12 @@ def _check_objectives(sweep: Sweep, exp: Experiment, path: Path) -> None:
 
 
 def storage_url(sweep: Sweep) -> str:
+    """The study's database: the sweep file's `storage:`, else $HARNESS_SWEEP_STORAGE (a lab's
+    PostgreSQL for every sweep), else SQLite in the workspace."""
     if sweep.storage:
         return sweep.storage
+    if os.environ.get(STORAGE_ENV, "").strip():
+        return os.environ[STORAGE_ENV].strip()
     workspace.home().mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{workspace.home() / 'optuna.db'}"
 
@@ -256,22 +294,72 @@ def _neg(v: float | None) -> float | None:
     return None if v is None else -v
 
 
-def make_study(sweep: Sweep, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+def worker_index() -> int:
+    """This worker's index among the sweep's `--workers` (0 for the sweep process itself)."""
+    return int(os.environ.get(WORKER_ENV, 0))
+
+
+def make_sampler(sweep: Sweep) -> optuna.samplers.BaseSampler:
     if sweep.sampler == "grid":
-        sampler = optuna.samplers.GridSampler(sweep.grid, seed=sweep.seed)
-    elif sweep.sampler == "random":
-        sampler = optuna.samplers.RandomSampler(seed=sweep.seed)
-    else:
-        # Each worker process gets its own seed, or parallel workers would propose the same points.
-        sampler = optuna.samplers.TPESampler(seed=sweep.seed + int(os.environ.get(WORKER_ENV, 0)))
+        # One seed for all workers: it shuffles the grid, and workers share points by their index in it.
+        return optuna.samplers.GridSampler(sweep.grid, seed=sweep.seed)
+    # Each worker process gets its own seed, or parallel workers would propose the same points (TPE's
+    # first trials and random sampling draw from the seed alone).
+    seed = sweep.seed + worker_index()
+    if sweep.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_storage(sweep: Sweep) -> optuna.storages.RDBStorage:
+    """The study's RDB storage with heartbeats on; a ConfigError that says what to do when the database
+    cannot be used (no driver, no answer)."""
+    import sqlalchemy
+    import sqlalchemy.exc
+
     url = storage_url(sweep)
-    # SQLite waits up to a minute for a worker holding the file; other databases take their defaults.
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine)
+    shown = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    if url.startswith("sqlite"):
+        # SQLite waits up to a minute for a worker holding the file (a PostgreSQL driver rejects
+        # `timeout`: "invalid connection option").
+        engine: dict[str, Any] = {"connect_args": {"timeout": 60}}
+    else:
+        # A worker keeps its connections for hours: pre-ping replaces one that the database or a
+        # firewall dropped meanwhile, instead of failing the heartbeat (and so a live trial) on it.
+        engine = {"pool_pre_ping": True}
+        if url.startswith("postgresql"):  # a wrong host costs seconds, not the OS's TCP timeout
+            engine["connect_args"] = {"connect_timeout": 10}
+    hb = sweep.heartbeat
+    try:
+        with warnings.catch_warnings():  # Optuna calls its heartbeat experimental; it is what we want
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine,
+                heartbeat_interval=hb.interval_seconds,
+                grace_period=hb.grace_seconds,
+                heartbeat_stale_trial_callback=StaleTrialCallback(hb),
+            )
+    except ImportError as e:
+        raise ConfigError(
+            f"sweep {sweep.name}: storage {shown}: no database driver ({e.__cause__ or e}). For PostgreSQL "
+            "write postgresql+psycopg://USER@HOST:5432/DATABASE and install psycopg "
+            "(pip install 'psycopg[binary]', or the project's `team` extra)"
+        ) from None
+    except sqlalchemy.exc.OperationalError as e:
+        first = str(e.orig or e).strip().splitlines()[0][:300] if str(e.orig or e).strip() else ""
+        raise ConfigError(
+            f"sweep {sweep.name}: the Optuna storage {shown} cannot be opened ({first}). Start the "
+            "database, create the database named in the URL, give its password (PGPASSWORD or "
+            f"~/.pgpass for PostgreSQL), or fix `storage:` in the sweep file (or {STORAGE_ENV})"
+        ) from None
+
+
+def make_study(sweep: Sweep, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
     study = optuna.create_study(
         study_name=sweep.name,
-        storage=storage,
-        sampler=sampler,
+        storage=make_storage(sweep),
+        sampler=make_sampler(sweep),
         pruner=pruner,
         directions=[o.direction for o in sweep.objective],
         load_if_exists=True,
@@ -279,6 +367,84 @@ def make_study(sweep: Sweep, pruner: optuna.pruners.BasePruner | None = None) ->
     if sweep.enqueue_defaults and not study.trials:
         study.enqueue_trial(sweep.enqueue_defaults, skip_if_exists=True)
     return study
+
+
+# -- trials whose worker died ----------------------------------------------------------------------
+
+STALE_FAILURE = "stale heartbeat"  # the MLflow tag `failure` of a dead trial's run
+RETRY_OF = "retry_of"  # user attribute and MLflow tag of a retried trial: the first attempt's number
+
+
+class StaleTrialCallback:
+    """Optuna's callback for a trial failed for its silent heartbeat: its MLflow run is marked FAILED,
+    then Optuna's retry re-queues it (same parameters) unless it was retried `max_retry` times."""
+
+    def __init__(self, heartbeat: Heartbeat):
+        self.heartbeat = heartbeat
+        self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=heartbeat.max_retry)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        first = trial.system_attrs.get("failed_trial", trial.number)  # the first of a series of retries
+        tries = len(trial.system_attrs.get("retry_history", [])) + 1
+        run_id = fail_stale_run(study.study_name, trial, self.heartbeat.grace_seconds)
+        retried = tries <= self.heartbeat.max_retry
+        say(
+            f"trial {trial.number} had no heartbeat for {self.heartbeat.grace_seconds} s (its worker died): "
+            f"FAIL{f', MLflow run {run_id} FAILED' if run_id else ''}"
+            + (f"; retried (attempt {tries + 1})" if retried else f"; not retried ({tries} attempts)")
+        )
+        # The retry copies the user attributes: it must not inherit the dead trial's MLflow run, and it
+        # learns the folder of the first attempt, where its training resumes from the last checkpoint.
+        attrs = {k: v for k, v in trial.user_attrs.items() if k != "mlflow_run_id"}
+        trial.user_attrs = {**attrs, RETRY_OF: first}
+        self.retry(study, trial)
+
+
+def fail_stale_run(experiment: str, trial: optuna.trial.FrozenTrial, grace_seconds: int) -> str | None:
+    """Mark the MLflow run of a dead trial FAILED (tag failure=stale heartbeat); -> its run id, or None
+    when it has none that is still RUNNING. A tracking problem is reported, never raised: the sweep
+    goes on."""
+    try:
+        c = tracking.client()
+        exp = c.get_experiment_by_name(experiment)
+        if exp is None:
+            return None
+        run_id = trial.user_attrs.get("mlflow_run_id")  # known early when the trial prunes on probes
+        if run_id and c.get_run(run_id).info.status != "RUNNING":
+            return None
+        if not run_id:  # the run is found by its trial number, among runs started since the trial
+            since_ms = int(trial.datetime_start.timestamp() * 1000) - 1000 if trial.datetime_start else 0
+            runs = c.search_runs(
+                [exp.experiment_id],
+                filter_string=f"tags.trial = '{trial.number}' and attributes.status = 'RUNNING' "
+                f"and attributes.start_time >= {since_ms}",
+                max_results=10,
+            )
+            if not runs:
+                return None
+            run_id = runs[0].info.run_id
+        tracking.set_tags(
+            c,
+            run_id,
+            {
+                "failure": STALE_FAILURE,
+                "trial_state": "FAIL",
+                "error": f"the trial's worker sent no heartbeat for {grace_seconds} s: it was killed "
+                "or its host was lost; the sweep retries the trial",
+            },
+        )
+        tracking.finish(c, run_id, "FAILED")
+        return run_id
+    except Exception as e:
+        say(f"trial {trial.number}: could not mark its MLflow run FAILED ({type(e).__name__}: {e})")
+        return None
+
+
+def counted(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The trials that count towards `trials`: finished ones (complete, pruned, failed), except a dead
+    trial that was retried (its retry takes its place)."""
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    return [t for t in trials if t.state.is_finished() and t.number not in retried]
 
 
 class MlflowTrialCallback:
@@ -335,10 +501,14 @@ def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
         for key, values in sweep.grid.items():
             params[key] = trial.suggest_categorical(key, values)
         name, tags = f"trial{trial.number:03d}", {"trial": str(trial.number)}
+        first = trial.user_attrs.get(RETRY_OF)  # a retry works in the dead trial's folder (resumes)
+        if first is not None:
+            tags[RETRY_OF] = str(first)
+        folder = workspace.home() / "runs" / sweep.name / (name if first is None else f"trial{first:03d}")
         try:
             unit = arm_plan(
                 exp, source, sweep.arm, 0, overrides={**probe_overrides, **params}, name=name,
-                folder=workspace.home() / "runs" / sweep.name / name, experiment=sweep.name, tags=tags,
+                folder=folder, experiment=sweep.name, tags=tags,
             )  # fmt: skip
         except ConfigError as e:  # a sampled value the schema refuses: this trial fails, on the record
             run = tracking.start_child(
@@ -394,22 +564,41 @@ def work(sweep: Sweep, parent_run: str, n_trials: int) -> None:
 
 
 def remaining_trials(sweep: Sweep) -> int:
-    """Trials still to run: a re-run resumes the study up to `sweep.trials` finished trials."""
+    """Trials still to run: a re-run resumes the study up to `sweep.trials` counted trials (`counted`).
+
+    Dead trials (silent for the grace period) are failed and re-queued first, so their MLflow runs
+    are marked and their retries run before new trials. A trial still running (another invocation's,
+    or a dead one within its grace period) is not counted: its invocation counts it when it ends.
+    """
     study = make_study(sweep)
-    return max(0, sweep.trials - len([t for t in study.trials if t.state.is_finished()]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    trials = study.get_trials(deepcopy=False)
+    running = [t.number for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    if running:
+        say(
+            f"trial(s) {', '.join(map(str, running))} of {sweep.name} are running elsewhere, or their worker "
+            f"died less than {sweep.heartbeat.grace_seconds} s ago (then a later `harness sweep` retries them)"
+        )
+    return max(0, sweep.trials - len(counted(trials)))
 
 
 def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: int = 1) -> optuna.Study:
     pruning(sweep)  # the probe metric must build here (ConfigError otherwise) before anything is logged
     c = tracking.client()
     exp_id = tracking.ensure_experiment(c, sweep.name)  # created before any worker starts
+    # Opens the storage (a ConfigError when it cannot be used, before the parent run exists), creates
+    # the study, enqueues the defaults and re-queues dead trials before workers race.
+    todo = remaining_trials(sweep)
+    tracking.reap_stale(c, exp_id)  # a killed sweep's parent (its trials' runs are failed with the trials)
     parent = tracking.start_parent(
         c, exp_id, f"{sweep.name} {time.strftime('%Y-%m-%d %H:%M:%S')}", {"role": "sweep"}
     )
+    beat = tracking.Heartbeat(c, parent)
     tracking.set_tags(
         c, parent, {"role": "sweep", "sweep": sweep.name, keys.SEARCHED_TAG: ",".join(sweep.searched)}
     )
-    todo = remaining_trials(sweep)  # creates the study (and enqueues the defaults) before workers race
     status = "FINISHED"
     try:
         if workers <= 1:
@@ -437,6 +626,7 @@ def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: in
 
             tracking.set_tags(c, parent, {"direction": sweep.objective[0].direction})
             write_report(c, sweep.name, parent, sweep=True)
+        beat.stop()
         tracking.finish(c, parent, status)
     return make_study(sweep)
 

@@ -2,6 +2,9 @@
 
 import pytest
 
+# Real servers (PostgreSQL, an S3 store, an MLflow server) for the team-mode tests: tests/servers.py
+pytest_plugins = ["tests.servers"]
+
 
 @pytest.fixture()
 def home(tmp_path, monkeypatch):
@@ -10,4 +13,6 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("SVI_BENCHMARK", raising=False)
+    monkeypatch.delenv("HARNESS_ARTIFACT_ROOT", raising=False)
+    monkeypatch.delenv("HARNESS_SWEEP_STORAGE", raising=False)
     return tmp_path

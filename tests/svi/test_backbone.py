@@ -248,3 +248,39 @@ def test_encode_batch_reference_padding_and_motion_layouts(tiny):
         torch.testing.assert_close(
             enc.y[i : i + 1], build_condition(tiny, video[i : i + 1, :, :k], 9, "zeros")
         )
+
+
+def _image_branch_tokens(bb, ctx: torch.Tensor, img: torch.Tensor) -> set[int]:
+    """How many context tokens each block's image cross-attention (attn2.add_k_proj) receives."""
+    seen: set[int] = set()
+    hooks = [
+        block.attn2.add_k_proj.register_forward_hook(lambda m, args, out: seen.add(args[0].shape[1]))
+        for block in bb.transformer.blocks
+    ]
+    z, y = torch.zeros(1, 16, 3, 4, 4), torch.zeros(1, 20, 3, 4, 4)
+    with torch.no_grad():
+        bb.transformer(torch.cat([z, y], 1), torch.tensor([500.0]), ctx, img, return_dict=False)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+def test_real_weights_get_wans_512_token_context_so_the_image_branch_sees_the_image():
+    """diffusers' Wan attention splits the context as [image tokens | last 512 = text]: real weights
+    get their text zero-padded to 512 whatever the prompt limit, and the image branch gets CLIP's 17
+    tokens (here on the tiny architecture with the real context length)."""
+    bb = build_tiny()
+    bb.context_tokens = 512
+    ctx = bb.encode_text(["a red square"])
+    assert ctx.shape == (1, 512, 32) and ctx[0, 13:].abs().sum() == 0
+    img = bb.encode_image(torch.zeros(1, 3, 32, 32))
+    assert _image_branch_tokens(bb, ctx, img) == {17}
+
+
+def test_small_presets_keep_their_short_context_and_a_silent_image_branch(tiny):
+    """The documented deviation of the tiny and toy presets (kept for the committed toy weights): with a
+    64-token context the split finds no image tokens, so the image branch adds nothing and CLIP's
+    tokens join the text cross-attention."""
+    ctx = tiny.encode_text(["a red square"])
+    img = tiny.encode_image(torch.zeros(1, 3, 32, 32))
+    assert ctx.shape[1] == 64 and _image_branch_tokens(tiny, ctx, img) == {0}

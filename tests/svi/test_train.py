@@ -1,9 +1,10 @@
 """Real multi-process training: DeepSpeed ZeRO-2 on 2 CPU ranks (gloo), killed and resumed.
 
 The resumed run must end with the same LoRA weights and the same replay memory on every rank as an
-uninterrupted run with the same seed. Everything random (data order, crops, timesteps, noise, gates,
-memory sampling and replacement) is drawn from generators that are checkpointed, and the gloo
-reduction of two ranks is deterministic on CPU, so the equality is exact.
+uninterrupted run with the same seed, with per-process banks (memory.scope=process) and with one
+store shared by the node's ranks (memory.scope=node). Everything random (data order, crops,
+timesteps, noise, gates, memory sampling and replacement) is drawn from generators that are
+checkpointed, and the gloo reduction of two ranks is deterministic on CPU, so the equality is exact.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def dataset(tmp_path_factory) -> Path:
     return root
 
 
-def _config(tmp: Path, data: Path, name: str, **train) -> Path:
+def _config(tmp: Path, data: Path, name: str, scope: str = "process", **train) -> Path:
     out = tmp / name
     extra = "".join(f"  {k}: {v}\n" for k, v in train.items())
     text = f"""
@@ -43,7 +44,7 @@ variant: shot
 model: {{preset: tiny}}
 lora: {{rank: 4, alpha: 4}}
 erft: {{p_noi: 0.5, p_vid: 0.9, p_img: 0.9, p_clean: 0.2}}
-memory: {{capacity: 2, budget_bytes: 16777216, warmup_steps: 4}}
+memory: {{capacity: 2, budget_bytes: 16777216, warmup_steps: 4, scope: {scope}}}
 data: {{root: {data}, num_frames: 9, height: 32, width: 32}}
 train:
   steps: {STEPS}
@@ -71,12 +72,13 @@ def _run(cfg: Path, launcher: str, timeout: float = 400) -> subprocess.Completed
     return res
 
 
-def _final_state(out: Path) -> tuple[dict, list[dict]]:
+def _final_state(out: Path) -> tuple[dict, dict[str, dict]]:
+    """The final LoRA and the memory files of the last checkpoint: replay_rank{r} (and replay_node0)."""
     lora = load_file(str(out / "lora.safetensors"))
     tag = (out / "checkpoints" / "latest").read_text().strip()
     assert tag == f"step_{STEPS:08d}"
-    mems = [torch.load(out / "checkpoints" / tag / f"replay_rank{r}.pt", weights_only=False) for r in (0, 1)]
-    return lora, mems
+    files = sorted((out / "checkpoints" / tag).glob("replay_*.pt"))
+    return lora, {f.stem: torch.load(f, weights_only=False) for f in files}
 
 
 def _assert_same(a, b, path="state"):
@@ -95,15 +97,20 @@ def _assert_same(a, b, path="state"):
         assert a == b, f"{path}: {a!r} != {b!r}"
 
 
-def test_two_rank_deepspeed_run_killed_and_resumed_matches_uninterrupted(tmp_path, dataset):
+@pytest.mark.parametrize("scope", ["process", "node"])
+def test_two_rank_deepspeed_run_killed_and_resumed_matches_uninterrupted(tmp_path, dataset, scope):
+    from svi.node_memory import SHM_DIR, store_name
+
     # 1. uninterrupted, under torchrun
-    full_cfg = _config(tmp_path, dataset, "full")
+    full_cfg = _config(tmp_path, dataset, "full", scope)
     _run(full_cfg, "torchrun")
     full_lora, full_mems = _final_state(tmp_path / "full")
-    assert any(m["noise"]["count"].sum() > 0 for m in full_mems)  # the memory was used
+    stores = ["replay_node0"] if scope == "node" else ["replay_rank0", "replay_rank1"]
+    assert sorted(full_mems) == sorted({*stores, "replay_rank0", "replay_rank1"})
+    assert any(full_mems[s]["noise"]["count"].sum() > 0 for s in stores)  # the memory was used
 
     # 2. the same run under the deepspeed launcher, killed (SIGKILL, whole group) after its first checkpoint
-    cut_cfg = _config(tmp_path, dataset, "cut")
+    cut_cfg = _config(tmp_path, dataset, "cut", scope)
     latest = tmp_path / "cut" / "checkpoints" / "latest"
     proc = subprocess.Popen(
         train_command(cut_cfg, nproc=2, launcher="deepspeed"),
@@ -120,14 +127,15 @@ def test_two_rank_deepspeed_run_killed_and_resumed_matches_uninterrupted(tmp_pat
     assert latest.is_file(), proc.stderr.read().decode()[-5000:]
     killed_at = latest.read_text().strip()
     assert killed_at < f"step_{STEPS:08d}", "the run finished before it could be killed"
+    # killed, yet nothing is left in /dev/shm: the store's names were unlinked once mapped
+    assert not list(Path(SHM_DIR).glob(store_name(tmp_path / "cut") + "*"))
 
     # 3. resumed (torchrun this time): ends where the uninterrupted run ended
     res = _run(cut_cfg, "torchrun")
     assert f"resumed from {tmp_path / 'cut' / 'checkpoints' / killed_at}" in res.stderr + res.stdout
     cut_lora, cut_mems = _final_state(tmp_path / "cut")
     _assert_same(full_lora, cut_lora, "lora")
-    for r in (0, 1):
-        _assert_same(full_mems[r], cut_mems[r], f"replay_rank{r}")
+    _assert_same(full_mems, cut_mems, "replay")
     # Metrics of the redone steps replace the lost ones: one line per step.
     steps = [
         int(line.split(",")[0].split(":")[1])

@@ -1,0 +1,140 @@
+"""The sweep's Optuna study: per-worker sampler seeds, its storage (SQLite and a real PostgreSQL), and
+dead trials (stale heartbeat) failed, retried and counted once. No training: trials are asked and told
+by hand, as a worker would."""
+
+import time
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
+
+from harness import tracking, workspace
+from svi.config import ConfigError
+from sweeps import runner
+from sweeps.runner import Sweep
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Heartbeat of storage is supposed to be used with Study.optimize"
+)
+
+GRACE_SECONDS = 3  # long enough for `remaining_trials` to run within it on a busy machine
+
+
+def _sweep(storage: str | None, **extra) -> Sweep:
+    return Sweep.model_validate(
+        {
+            "name": "study_test",
+            "experiment": "unused",
+            "arm": "unused",
+            "space": {"erft.p_img": {"low": 0.0, "high": 1.0}, "erft.p_noi": {"low": 0.0, "high": 1.0}},
+            "objective": [{"metric": "consistent_1s/subject_consistency"}],
+            "trials": 2,
+            "storage": storage,
+            "heartbeat": {"interval_seconds": 1, "grace_seconds": GRACE_SECONDS},
+            **extra,
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_lab_storage(monkeypatch):
+    monkeypatch.delenv(runner.STORAGE_ENV, raising=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request, home):
+    """An empty storage URL: None (the workspace's SQLite file) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres").database("optuna")
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "grid"])
+def test_two_workers_with_one_sweep_seed_draw_different_points(home, monkeypatch, sampler):
+    """TPE and random sampling seed each worker with sweep.seed + its index (their first points are
+    draws from the seed alone); grid workers share the seed, which shuffles the grid they share."""
+    grid = {"generate.steps": [1, 2]}
+    sweep = _sweep(None, sampler=sampler, **({"grid": grid, "space": {}} if sampler == "grid" else {}))
+    drawn = []
+    for worker in ("0", "1"):
+        monkeypatch.setenv(runner.WORKER_ENV, worker)
+        study = runner.make_study(sweep)
+        trial = study.ask()
+        if sampler == "grid":
+            drawn.append({k: trial.suggest_categorical(k, v) for k, v in grid.items()})
+        else:
+            drawn.append({k: trial.suggest_float(k, 0.0, 1.0) for k in sweep.space})
+    assert drawn[0] != drawn[1]  # (both trials are running at once, as with parallel workers)
+
+
+def test_the_storage_opens_on_postgresql_and_sqlite(storage):
+    """SQLite's connect_args (`timeout`) go to SQLite only: psycopg refuses them ("invalid connection
+    option"). A trial round-trips, and the storage records heartbeats."""
+    study = runner.make_study(_sweep(storage))
+    trial = study.ask()
+    trial.suggest_float("erft.p_img", 0.0, 1.0)
+    study.tell(trial, 0.25)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
+    assert study._storage.get_heartbeat_interval() == 1
+
+
+def test_a_dead_trial_is_failed_retried_and_counted_once(storage, home):
+    sweep = _sweep(storage)
+    c = tracking.client()
+    exp_id = tracking.ensure_experiment(c, sweep.name)
+    study = runner.make_study(sweep)
+    done = study.ask()
+    done.suggest_float("erft.p_img", 0.0, 1.0)
+    study.tell(done, 0.5)
+    dead = study.ask()  # a worker starts a trial and its run, beats, and is SIGKILLed
+    p_img = dead.suggest_float("erft.p_img", 0.0, 1.0)
+    run_id = tracking.start_child(c, exp_id, "parent", f"trial{dead.number:03d}-seed0", {"trial": "1"})
+    study._storage.record_heartbeat(dead._trial_id)
+    assert runner.remaining_trials(sweep) == 1, "a dead trial within its grace period is not counted"
+    assert c.get_run(run_id).info.status == "RUNNING"
+
+    time.sleep(GRACE_SECONDS + 1.5)
+    # the dead trial is FAIL and re-queued: it does not count, its retry will
+    assert runner.remaining_trials(sweep) == 1
+    trials = optuna.load_study(study_name=sweep.name, storage=runner.storage_url(sweep)).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "WAITING"]
+    assert len(runner.counted(trials)) == 1
+    run = MlflowClient(workspace.tracking_uri()).get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags["failure"] == runner.STALE_FAILURE
+
+    retry = runner.make_study(sweep).ask()  # what the next worker runs: the dead trial's parameters
+    assert retry.number == 2 and retry.params == {"erft.p_img": p_img}
+    assert retry.user_attrs[runner.RETRY_OF] == 1  # its folder: trial001's, where training resumes
+
+
+def test_a_trial_that_died_max_retry_times_counts_as_failed(home):
+    sweep = _sweep(None, heartbeat={"interval_seconds": 1, "grace_seconds": GRACE_SECONDS, "max_retry": 0})
+    study = runner.make_study(sweep)
+    dead = study.ask()
+    study._storage.record_heartbeat(dead._trial_id)
+    time.sleep(GRACE_SECONDS + 1.5)
+    assert runner.remaining_trials(sweep) == 1  # the FAIL counts: no retry to take its place
+    assert [t.state.name for t in runner.make_study(sweep).trials] == ["FAIL"]
+
+
+def test_the_storage_is_the_sweep_files_else_the_environments_else_the_workspaces(home, monkeypatch):
+    lab = "postgresql+psycopg://svi@db.lab:5432/optuna"
+    assert runner.storage_url(_sweep(None)) == f"sqlite:///{home / 'ws' / 'optuna.db'}"
+    monkeypatch.setenv(runner.STORAGE_ENV, lab)
+    assert runner.storage_url(_sweep(None)) == lab
+    assert runner.storage_url(_sweep("sqlite:////tmp/own.db")) == "sqlite:////tmp/own.db"
+
+
+def test_an_unusable_storage_is_a_config_error_that_hides_the_password(home):
+    from harness.launch import free_port
+
+    url = f"postgresql://svi:secret@127.0.0.1:{free_port()}/optuna"  # nothing listens there
+    with pytest.raises(ConfigError) as e:
+        runner.make_study(_sweep(url))
+    assert "storage" in str(e.value) and "secret" not in str(e.value)
+
+
+def test_the_grace_period_must_exceed_the_heartbeat_interval():
+    with pytest.raises(ValidationError, match="grace_seconds"):
+        _sweep(None, heartbeat={"interval_seconds": 60, "grace_seconds": 60})
