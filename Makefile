@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 export DS_ACCELERATOR ?= $(if $(wildcard /dev/nvidia0),cuda,cpu)
 
-.PHONY: setup test lint demo clean constraints
+.PHONY: setup test test-slow lint demo clean constraints
 
 setup: $(STAMP)
 
@@ -34,8 +34,13 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The default suite stays under 15 minutes on 2 cores; the end-to-end tests marked `slow`
+# (multi-process DeepSpeed, real servers, toy runs end to end) run in CI after it (.ci/run).
 test: lint
-	$(VENV)/bin/pytest -q -ra
+	$(VENV)/bin/pytest -q -ra -m "not slow" --durations=15
+
+test-slow: setup
+	$(VENV)/bin/pytest -q -ra -m slow --durations=15
 
 demo: setup
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/harness run ablation_eimg
