@@ -12,8 +12,9 @@ Subcommands:
         An Optuna study over an experiment arm; each trial is one arm plan with sampled overrides.
     harness report EXPERIMENT | --sweep SWEEP
         Tables and drift plots rebuilt from MLflow.
-    harness ui
-        The MLflow UI on 127.0.0.1 over the workspace's store.
+    harness ui [EXPERIMENT] [--port 5000]
+        The MLflow UI on 127.0.0.1 over the workspace's store; prints a link per experiment that opens
+        a saved view of its latest run (harness/ui.py).
     harness train [--config FILE] [--nproc N] [--launcher ...] [key=value ...]
         ERFT training of one configuration, launched with deepspeed / torchrun / one process.
     harness generate --suite creative --length 50s --out DIR [...]
@@ -179,7 +180,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = workspace.home() / "reports" / exp.name / "report.md"
     if report.is_file():
         print(f"report: {report}  (also .html, .tex, .csv and drift plots beside it)")
-    print(f"MLflow store: {workspace.tracking_uri()}  (browse with: harness ui)")
+    uri = workspace.tracking_uri()
+    print(f"MLflow store: {uri}  (browse with: harness ui)")
+    from harness import ui
+
+    server = uri.split(":", 1)[0].lower() in ("http", "https")  # a team server serves the UI itself
+    try:
+        links = _review_links(uri if server else ui.DEFAULT_UI_URL, exp.name) or []
+    except LookupError:  # nothing was logged (every unit skipped before its run existed)
+        links = []
+    for _, url in links:
+        print(f"review in the MLflow UI: {url}" + ("" if server else "  (after: harness ui)"))
     return 0 if all(r.status == "FINISHED" for r in results) else 1
 
 
@@ -324,12 +335,44 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     uri = workspace.tracking_uri()
     address = f"http://127.0.0.1:{args.port}"
+    try:
+        links = _review_links(address, args.experiment)
+    except LookupError as e:  # a named experiment the store does not hold
+        return _fail(str(e))
     print(f"MLflow UI for {uri} at {address} (Ctrl-C stops it)", flush=True)
+    if links:
+        print("review the latest run of each experiment (Model training, runs grouped by arm):")
+        for name, url in links:
+            print(f"  {name}: {url}")
+    elif links is not None:
+        print("no runs yet: `harness run EXPERIMENT` logs some, then open the link it prints")
+    sys.stdout.flush()
     cmd = [
         sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
         "--default-artifact-root", workspace.artifact_root(), "--host", "127.0.0.1", "--port", str(args.port),
     ]  # fmt: skip
-    return launch.run(cmd, env=launch.child_env())
+    # No job runners (MLflow's GenAI evaluation jobs, unused here): five fewer processes, and none that
+    # starts after a stop signal has been passed on and so outlives the UI.
+    return launch.run(cmd, env=launch.child_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}))
+
+
+def _review_links(base_url: str, experiment: str | None = None) -> list[tuple[str, str]] | None:
+    """(experiment, link) of the review view (harness/ui.py) of each experiment's latest parent run,
+    written as an experiment tag first; None, after saying why, when the store refuses: a link is not
+    worth failing a run or the UI for. LookupError for a named experiment the store does not hold."""
+    from harness import tracking, ui
+
+    try:
+        return ui.review_links(tracking.client(), base_url, experiment)
+    except LookupError:
+        raise
+    except Exception as e:
+        print(
+            f"no review link: the saved view could not be written ({type(e).__name__}: {str(e)[:200]}); "
+            "the runs are in the UI all the same",
+            file=sys.stderr,
+        )
+        return None
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -594,7 +637,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         "--reference", help="the arm every other arm is compared with (default: the baseline arm)"
     )
     rp.set_defaults(func=cmd_report)
-    u = sub.add_parser("ui", help="the MLflow UI over the workspace's store (127.0.0.1)")
+    u = sub.add_parser(
+        "ui",
+        help="the MLflow UI over the workspace's store (127.0.0.1), with a review link per experiment",
+    )
+    u.add_argument("experiment", nargs="?", help="link only this experiment's latest run")
     u.add_argument("--port", type=int, default=5000)
     u.set_defaults(func=cmd_ui)
 

@@ -11,12 +11,14 @@ attached, and the other arms go on.
 from __future__ import annotations
 
 import functools
+import re
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import suites
 from harness import inputs, launch, tracking, workspace
 from harness.console import say
 from harness.experiment import Experiment, SuiteSpec, digest
@@ -122,8 +124,9 @@ def stage_generate(
     folder: Path,
     force: bool,
     generator: Callable[[], object],
-) -> tuple[dict, str, bool]:
-    """-> (manifest, stage hash, skipped). `generator()` gives the arm's (shared) LongVideoGenerator."""
+) -> tuple[dict, str, bool, list]:
+    """-> (manifest, stage hash, skipped, samples). `generator()` gives the arm's (shared)
+    LongVideoGenerator; samples are the track's `benchmarks.suites.Sample`s (prompt text included)."""
     from harness.generation import generate_suite_videos, suite_samples
 
     samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit, skip_bad=skip_bad)
@@ -133,13 +136,13 @@ def stage_generate(
     h = digest("generate", trained, gen_cfg, spec.suite, spec.length, manifest["digest"])
     with workspace.stage_lock(folder):
         if workspace.open_stage(folder, h, force):
-            return manifest, h, True
+            return manifest, h, True, samples
         model_id = {"preset": cfg.model.preset, "lora": str(lora) if lora else None, "train_hash": trained}
         if cfg.condition.kind != "none":
             model_id["condition"] = cfg.condition.model_dump(mode="json")
         generate_suite_videos(generator(), samples, manifest, folder, model=model_id)
         workspace.mark_stage(folder, h, suite=spec.suite, length=spec.length)
-    return manifest, h, False
+    return manifest, h, False, samples
 
 
 def arm_generator(cfg: SVIConfig, lora: Path | None) -> Callable[[], object]:
@@ -211,7 +214,45 @@ def open_parent(c, exp: Experiment, tags: dict[str, str] | None = None) -> tuple
         {"experiment": exp.name, **(tags or {})},
     )
     tracking.log_params(c, parent, {"arms": ",".join(exp.arms), "seeds": exp.seeds, "metrics": exp.metrics})
+    note = experiment_description(exp)
+    tracking.set_experiment_note(c, exp_id, note)  # the latest declaration: arms may change between runs
+    tracking.set_note(c, parent, note + "\n\n*The report replaces this description when the arms are done.*")
     return exp_id, parent
+
+
+def _overrides_text(overrides: dict) -> str:
+    return ", ".join(f"`{k}={v}`" for k, v in overrides.items()) or "none (the base configuration)"
+
+
+def experiment_description(exp: Experiment) -> str:
+    """The experiment's description in Markdown (the UI's experiment description): what it declares,
+    its arms with their overrides, seeds, suites and metrics."""
+    lines = [exp.description.strip() or f"Experiment `{exp.name}`.", "", "**Arms**"]
+    for name, arm in exp.arms.items():
+        kind = "untrained base model" if not arm.train else _overrides_text(arm.overrides)
+        lines.append(f"- `{name}` ({arm.role}): {kind}")
+    tracks = ", ".join(
+        f"{s.suite} {s.length}" + (f" (first {s.limit})" if s.limit else "") for s in exp.suites
+    )
+    lines += [
+        "",
+        f"**Seeds** {', '.join(map(str, exp.seeds))} · **Suites** {tracks or 'none'} · "
+        f"**Metrics** {exp.metrics} (backend {exp.metrics_backend})",
+    ]
+    return "\n".join(lines)
+
+
+def arm_description(exp: Experiment, unit: ArmPlan) -> str:
+    """One arm run's description: arm, role, seed and what it changes from the base configuration."""
+    arm = exp.arms.get(unit.arm)
+    lines = [f"**{unit.arm}**, seed {unit.seed}, role {unit.role}, experiment `{unit.experiment}`"]
+    if "trial" in unit.tags:  # a sweep trial: its sampled values are its params
+        lines.append(f"Sweep trial {unit.tags['trial']}; the sampled values are in its params.")
+    elif arm is not None:
+        lines.append(f"Overrides: {_overrides_text(arm.overrides)}")
+    t = unit.cfg.train
+    lines.append(f"Trained: {t.steps} steps" if unit.train else "Trained: no (the untuned base model)")
+    return "\n\n".join(lines)
 
 
 def run_experiment(
@@ -253,9 +294,64 @@ def write_report(
         return None
     if parent:
         for f in files.values():
-            c.log_artifact(parent, str(f), "report")
+            c.log_artifact(parent, str(f), keys.REPORT_DIR)
+        try:
+            publish_report(c, parent, files, sweep=sweep)
+        except Exception as e:  # the files are logged; the review extras must not fail the invocation
+            say(f"report for {name}: could not add it to the parent run's page: {type(e).__name__}: {e}")
     say(f"report: {out / 'report.md'}")
     return out
+
+
+def publish_report(c, parent: str, files: dict[str, Path], *, sweep: bool = False) -> None:
+    """What a reviewer opens first: report.md and report.html at the parent's artifact root (report.md
+    with its plots linked into `report/`), the report as the parent's description, and (experiments)
+    each arm's difference from the reference arm as `delta_vs_base` metrics on its runs."""
+    import tempfile
+
+    md = files.get("report.md")
+    if md is not None:
+        text = md.read_text(encoding="utf-8")
+        tracking.set_note(
+            c, parent, tracking.report_note(text), "the whole report is report.md / report.html"
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            linked = Path(tmp) / "report.md"  # the plots stay in report/: link them from the root
+            linked.write_text(re.sub(r"(!\[[^\]]*\]\()([^)/]+\))", rf"\1{keys.REPORT_DIR}/\2", text), "utf-8")
+            c.log_artifact(parent, str(linked))
+    if "report.html" in files:  # self-contained: plots inlined
+        c.log_artifact(parent, str(files["report.html"]))
+    if not sweep and "results.csv" in files:
+        tracking.log_deltas(c, parent, files["results.csv"])
+
+
+def training_rows(cfg: SVIConfig) -> list[dict]:
+    """The training set's manifest, one row per clip: its path under data.root and its caption (Shot /
+    Film: the category CSVs, read without opening a video), or the talk / dance dataset's samples."""
+    import dataclasses
+
+    import pandas as pd
+
+    from svi.data import FILENAME_COLUMN, PROMPT_COLUMN, training_clips
+
+    root = Path(cfg.data.root)
+    if cfg.condition.kind == "none":
+        rows = []
+        for csv in sorted(root.glob("*/*.csv")):
+            if csv.stem != csv.parent.name:  # the layout's CSV is <category>/<category>.csv
+                continue
+            table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+            table.columns = [str(c).strip() for c in table.columns]
+            for name, caption in zip(table.get(FILENAME_COLUMN, []), table.get(PROMPT_COLUMN, [])):
+                rows.append({"clip": f"{csv.parent.name}/{name}", "caption": caption, "category": csv.stem})
+        return rows
+    rows = []
+    dataset = training_clips(cfg)
+    # dance: DanceSample records; talk: the preprocessed sample folders' ids
+    for sample in dataset.samples if hasattr(dataset, "samples") else dataset.ids:
+        fields = dataclasses.asdict(sample) if dataclasses.is_dataclass(sample) else {"clip": sample}
+        rows.append({k: str(v) for k, v in fields.items() if isinstance(v, (str, int, float, Path))})
+    return rows
 
 
 def run_arm(
@@ -276,7 +372,7 @@ def run_arm(
     cluster job marks it when it is re-queued).
     """
     exp, base, who = plan.exp, unit.folder, f"{unit.arm} seed {unit.seed}"
-    run = tracking.ArmRun(c, exp_id, parent, unit)
+    run = tracking.ArmRun(c, exp_id, parent, unit, arm_description(exp, unit))
     if on_run is not None:
         on_run(run.run_id)
     result = ArmResult(unit.arm, unit.seed, run.run_id, "RUNNING")
@@ -313,7 +409,7 @@ def run_arm(
             # `--force generate` must not rewrite them while this one reads them.
             with workspace.stage_lock(videos):
                 say(f"{who}: generate {track}")
-                manifest, gen_hash, _ = stage_generate(
+                manifest, gen_hash, _, samples = stage_generate(
                     cfg,
                     spec,
                     bench,
@@ -330,8 +426,15 @@ def run_arm(
                 report, _, _ = stage_score(
                     exp, videos, gen_hash, scores, "score" in force, truth, images, audio
                 )
-                run.log_suite(track, manifest, videos, report, scores)
+                run.log_suite(
+                    track, manifest, videos, report, scores,
+                    source=suites.suite_folder(bench, spec.suite, spec.length),
+                    prompts={s.name: s.prompts for s in samples},
+                    review=base / "review",
+                )  # fmt: skip
             result.scores.update({keys.score_key(track, m): v for m, v in report["aggregate"].items()})
+        if unit.train:  # after the prompt sets, which readers of older runs find as the first input
+            run.log_training_set(cfg.data.root, training_rows(cfg))
         run.finish("FINISHED")
         result.status = "FINISHED"
     except KeyboardInterrupt:

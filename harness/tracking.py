@@ -4,12 +4,21 @@ One MLflow experiment per declared experiment (created once, in the parent proce
 per invocation and a child run per (arm, seed), owned by an `ArmRun`. Everything goes through an
 explicit MlflowClient, so no global "active run" state leaks between arms. Key names come from
 `reports/keys.py`, which the reports read with.
+
+What is logged is meant to be reviewed in the MLflow UI as well as read back by `reports/`: runs
+carry descriptions, provenance (source, user, commit) and a colour per arm; replay-memory curves
+reach MLflow reduced over their slots; scores come in the report's units too; videos come with
+per-clip images and enlarged previews (harness/media.py); datasets name the folders they came from.
 """
 
 from __future__ import annotations
 
+import getpass
+import hashlib
 import json
+import math
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -140,16 +149,84 @@ def ensure_experiment(c: MlflowClient, name: str) -> str:
         return exp.experiment_id
 
 
+def user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return os.environ.get("USER") or "unknown"
+
+
+def source_type() -> str:
+    """JOB inside a submitit job (it sets SUBMITIT_EXECUTOR) or any SLURM job, else LOCAL (MLflow's
+    SourceType names). Read from the environment: importing submitit here would cost every run."""
+    return "JOB" if os.environ.get("SUBMITIT_EXECUTOR") or os.environ.get("SLURM_JOB_ID") else "LOCAL"
+
+
+def source_name(c: MlflowClient, experiment_id: str, tags: dict[str, str]) -> str:
+    """The command that made a run, as the UI's Source column shows it: `harness run <experiment>`, or
+    `harness sweep <sweep>` for a sweep's runs (its parent has role sweep, its trials a trial tag)."""
+    try:
+        name = c.get_experiment(experiment_id).name
+    except Exception:  # the store said no a moment ago; the column is a courtesy, not worth a failure
+        name = tags.get("experiment", "?")
+    command = "sweep" if tags.get("role") == "sweep" or "trial" in tags else "run"
+    return f"harness {command} {name}"
+
+
+def provenance(c: MlflowClient, experiment_id: str, tags: dict[str, str]) -> dict[str, str]:
+    """MLflow's own provenance tags (Source, User, commit columns of the UI) of a new run."""
+    commit = git_commit()
+    return {
+        "git_commit": commit,
+        keys.SOURCE_COMMIT_TAG: commit,
+        keys.SOURCE_NAME_TAG: source_name(c, experiment_id, tags),
+        keys.SOURCE_TYPE_TAG: source_type(),
+        keys.USER_TAG: user(),
+    }
+
+
+# Colours that tell lines apart on white and on dark backgrounds (Tableau 10, then 6 more).
+PALETTE = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#17becf", "#8c564b",
+)  # fmt: skip
+
+
+def arm_color(arm: str) -> str:
+    """The colour of an arm in MLflow's charts: a fixed palette entry chosen by a stable hash of its
+    name (sha256, not Python's salted hash), so `full` has the same colour in every experiment."""
+    return PALETTE[int.from_bytes(hashlib.sha256(arm.encode()).digest()[:8], "big") % len(PALETTE)]
+
+
 def start_parent(c: MlflowClient, experiment_id: str, name: str, tags: dict[str, str]) -> str:
-    run = c.create_run(
-        experiment_id, run_name=name, tags={"role": "parent", "git_commit": git_commit(), **tags}
-    )
+    tags = {"role": "parent", **tags}
+    run = c.create_run(experiment_id, run_name=name, tags={**provenance(c, experiment_id, tags), **tags})
     return run.info.run_id
 
 
 def start_child(c: MlflowClient, experiment_id: str, parent_id: str, name: str, tags: dict[str, str]) -> str:
-    tags = {"mlflow.parentRunId": parent_id, "git_commit": git_commit(), **tags}
-    return c.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    tags = {"mlflow.parentRunId": parent_id, **tags}
+    if "arm" in tags:
+        tags.setdefault(keys.RUN_COLOR_TAG, arm_color(tags["arm"]))
+    return c.create_run(
+        experiment_id, run_name=name, tags={**provenance(c, experiment_id, tags), **tags}
+    ).info.run_id
+
+
+NOTE_LIMIT = 7900  # MLflow keeps 8000 characters of a run tag; the rest of a long note is cut here
+
+
+def set_note(c: MlflowClient, run_id: str, text: str, more: str = "") -> None:
+    """A run's description (the UI's Description, Markdown). Cut to what MLflow keeps, saying where the
+    whole text is (`more`) when it is cut."""
+    if len(text) > NOTE_LIMIT:
+        tail = f"\n\n*(cut here; {more or 'the rest is not shown'})*"
+        text = text[: NOTE_LIMIT - len(tail)] + tail
+    c.set_tag(run_id, keys.NOTE_TAG, text)
+
+
+def set_experiment_note(c: MlflowClient, experiment_id: str, text: str) -> None:
+    c.set_experiment_tag(experiment_id, keys.NOTE_TAG, text[:19000])  # experiment tags keep 20000
 
 
 def log_params(c: MlflowClient, run_id: str, params: dict) -> None:
@@ -175,8 +252,37 @@ def set_tags(c: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
     c.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 
-def log_training_metrics(c: MlflowClient, run_id: str, metrics_file: Path) -> None:
-    """Forward the trainer's metrics.jsonl (loss, grad norm, replay memory statistics) per step."""
+def reduce_slots(rec: dict, capacity: int | None = None) -> dict[str, float]:
+    """One metrics.jsonl row as MLflow gets it: per-slot replay-memory values (`memory/<bank>/<stat>/
+    slot_<i>`, 50 slots x 2 stats x 2 banks in the official setting) replaced by their min, mean and
+    max over the slots, and each bank's fill as a fraction of its slots x `capacity` (when given).
+    Numbers only; `step` is left to the caller. The per-slot values stay in metrics.jsonl."""
+    out: dict[str, float] = {}
+    slots: dict[tuple[str, str], list[float]] = {}
+    for k, v in rec.items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        m = keys.PER_SLOT.match(k)
+        if m is None:
+            out[k] = v
+        else:
+            slots.setdefault((m["bank"], m["stat"]), []).append(float(v))
+    for (bank, stat), values in slots.items():
+        values = [v for v in values if math.isfinite(v)]
+        if values:
+            stats = {"min": min(values), "mean": sum(values) / len(values), "max": max(values)}
+            out.update({keys.slot_key(bank, stat, how): stats[how] for how in keys.SLOT_REDUCTIONS})
+        if stat == "fill" and capacity and f"{bank}/fill" in out:
+            # every slot reports its fill, empty ones too: their number is the bank's slot count
+            out[keys.fill_fraction_key(bank)] = out[f"{bank}/fill"] / (len(slots[bank, stat]) * capacity)
+    return out
+
+
+def log_training_metrics(
+    c: MlflowClient, run_id: str, metrics_file: Path, capacity: int | None = None
+) -> None:
+    """Forward the trainer's metrics.jsonl (loss, grad norm, replay memory statistics reduced over
+    the slots: `reduce_slots`) per step."""
     if not metrics_file.is_file():
         return
     rows = []
@@ -187,13 +293,28 @@ def log_training_metrics(c: MlflowClient, run_id: str, metrics_file: Path) -> No
             except json.JSONDecodeError:  # the last line of a trainer stopped while writing it
                 continue
             step = rec.pop("step")
-            rows += [(k, v, step) for k, v in rec.items() if isinstance(v, (int, float))]
+            rows += [(k, v, step) for k, v in reduce_slots(rec, capacity).items()]
     log_metrics(c, run_id, rows)
 
 
-def log_dataset(c: MlflowClient, run_id: str, name: str, manifest: dict) -> None:
-    """The prompt set as an MLflow dataset input, identified by its manifest's sha256 digest."""
-    import time
+def log_dataset(
+    c: MlflowClient,
+    run_id: str,
+    name: str,
+    rows: list[dict],
+    digest: str,
+    *,
+    source: str | Path | None = None,
+    context: str = "evaluation",
+) -> None:
+    """A table of inputs as an MLflow dataset input of the run.
+
+    rows: one dict per item (a benchmark sample with its prompt text, a training clip with its
+    caption); source: the folder they were read from (MLflow shows it as the dataset's source; without
+    one MLflow would say "code"); digest: what identifies the content (MLflow keeps one dataset per
+    experiment, name and digest); context: `evaluation` (a prompt set) or `training`. The rows also go
+    to `datasets/<name>.json` as an MLflow table, since a dataset input keeps only schema and profile.
+    """
     import warnings
 
     import mlflow
@@ -201,13 +322,19 @@ def log_dataset(c: MlflowClient, run_id: str, name: str, manifest: dict) -> None
     import pandas as pd
     from mlflow.entities import DatasetInput, InputTag
 
-    table = pd.DataFrame(manifest.get("samples", []))
+    table = pd.DataFrame(rows)
+    if source is not None and "://" not in str(source):
+        from mlflow.data.sources import LocalArtifactDatasetSource
+
+        source = LocalArtifactDatasetSource(str(source))  # MLflow's own guess warns: two local kinds
     with warnings.catch_warnings():
         # MLflow's hint about integer columns concerns model signatures; a logged prompt set has none.
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
-        dataset = mlflow.data.from_pandas(table, name=name, digest=manifest["digest"][:36])
-    tag = InputTag(key="mlflow.data.context", value="evaluation")
-    inputs = [DatasetInput(dataset=dataset._to_mlflow_entity(), tags=[tag])]
+        dataset = mlflow.data.from_pandas(table, source=source, name=name, digest=digest[:36])
+        entity = dataset._to_mlflow_entity()  # the schema is inferred here
+        c.log_table(run_id, data=table, artifact_file=f"{keys.DATASETS_DIR}/{_safe_name(name)}.json")
+    tag = InputTag(key="mlflow.data.context", value=context)
+    inputs = [DatasetInput(dataset=entity, tags=[tag])]
     try:
         c.log_inputs(run_id, datasets=inputs)
     except mlflow.exceptions.MlflowException as e:
@@ -219,19 +346,110 @@ def log_dataset(c: MlflowClient, run_id: str, name: str, manifest: dict) -> None
         c.log_inputs(run_id, datasets=inputs)
 
 
+def _safe_name(name: str) -> str:
+    """A name as an artifact file name (MLflow refuses quotes, commas, colons, brackets, braces)."""
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+
+
+def prompt_rows(manifest: dict, prompts: dict[str, tuple[str, ...]] | None = None) -> list[dict]:
+    """A prompt set's rows: the manifest's per-sample entries with the prompt text beside them
+    (`prompt`: the first clip's, `prompts`: every clip's, one a line)."""
+    rows = []
+    for entry in manifest.get("samples", []):
+        texts = (prompts or {}).get(entry["name"], ())
+        rest = {k: v for k, v in entry.items() if k != "name"}
+        rows.append(
+            {"name": entry["name"], "prompt": texts[0] if texts else "", "prompts": "\n".join(texts), **rest}
+        )
+    return rows
+
+
+def dataset_digest(*parts) -> str:
+    """sha256 over the JSON of `parts` (rows, a manifest digest and a source), what names a dataset."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def finish(c: MlflowClient, run_id: str, status: str = "FINISHED") -> None:
     c.set_terminated(run_id, status=status)
+
+
+# -- what the report adds to the runs --------------------------------------------------------------
+
+
+def delta_rows(summary) -> dict[str, list[tuple[str, float, int]]]:
+    """arm -> its `delta_vs_base` metrics, from the report's summary (`reports.tables.summarize`, or
+    its results.csv): the difference against the reference arm with its paired-bootstrap interval and
+    n, in the report's units (VBench in percentage points). Only where the bootstrap ran (a per-sample
+    metric both arms scored): set-level metrics (FVD) and runs without per-sample tables have no
+    interval, and get no delta metric."""
+    from reports.tables import metric_info
+
+    out: dict[str, list[tuple[str, float, int]]] = {}
+    for rec in summary.to_dict("records"):
+        values = [rec.get(k) for k in ("delta", "delta_low", "delta_high", "delta_n_samples")]
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            continue
+        scale = metric_info(rec["metric"]).scale
+        delta, low, high, n = values
+        names = keys.delta_keys(rec["track"], rec["metric"])
+        rows = [(names[0], delta * scale, 0), (names[1], low * scale, 0), (names[2], high * scale, 0)]
+        out.setdefault(str(rec["arm"]), []).extend([*rows, (names[3], float(n), 0)])
+    return out
+
+
+def log_deltas(c: MlflowClient, parent_id: str, results_csv: Path) -> int:
+    """Log `delta_rows` of a report's results.csv on every finished child run of `parent_id` (each
+    seed of an arm gets the arm's difference, which is over its seeds), with tag
+    `delta_vs_base.reference` naming the arm it is against. -> runs that got metrics."""
+    import pandas as pd
+
+    text = {col: str for col in ("track", "arm", "metric", "reference")}  # an arm named "1" stays text
+    summary = pd.read_csv(results_csv, dtype=text, keep_default_na=False, na_values=[""])
+    per_arm = delta_rows(summary)
+    if not per_arm:
+        return 0
+    reference = next((r for r in summary["reference"].dropna().unique() if r), "")
+    exp_id = c.get_run(parent_id).info.experiment_id
+    kids = c.search_runs(
+        [exp_id], filter_string=f"tags.`{keys.PARENT_TAG}` = '{parent_id}'", max_results=5000
+    )
+    done = 0
+    for run in kids:
+        rows = per_arm.get(run.data.tags.get("arm", ""))
+        if rows and run.info.status == "FINISHED":
+            log_metrics(c, run.info.run_id, rows)
+            set_tags(c, run.info.run_id, {keys.DELTA_REFERENCE_TAG: reference})
+            done += 1
+    return done
+
+
+def report_note(markdown: str) -> str:
+    """A report's Markdown as a run description: plots are files beside report.md, which the
+    description cannot show, so each becomes a line naming its artifact."""
+    return re.sub(
+        r"!\[([^\]]*)\]\(([^)]+)\)", lambda m: f"*{m[1]}* (plot: `{keys.REPORT_DIR}/{m[2]}`)", markdown
+    )
 
 
 # -- the run of one arm ----------------------------------------------------------------------------
 
 
-class ArmRun:
-    """The MLflow child run of one ArmPlan: its tags, configuration, training curves, suites, status."""
+# Sections only training reads: an untrained arm (train: false) does not log them as params, so its
+# row in the UI does not claim a LoRA rank or learning rate it never used.
+TRAIN_ONLY_SECTIONS = ("train", "erft", "memory", "lora", "data")
 
-    def __init__(self, c: MlflowClient, experiment_id: str, parent_id: str, unit):
+
+class ArmRun:
+    """The MLflow child run of one ArmPlan: its tags, configuration, training curves, suites, status.
+
+    `description` becomes the run's description in the UI (`runner.arm_description`)."""
+
+    def __init__(self, c: MlflowClient, experiment_id: str, parent_id: str, unit, description: str = ""):
         self.c = c
         self.seed = unit.seed
+        self.arm = unit.arm
+        self.trains = unit.train
+        self.capacity: int | None = None  # replay-memory entries per slot, from the configuration
         tags = {
             "arm": unit.arm,
             "seed": str(unit.seed),
@@ -240,6 +458,8 @@ class ArmRun:
             **unit.tags,
         }
         self.run_id = start_child(c, experiment_id, parent_id, unit.run_name, tags)
+        if description:
+            set_note(c, self.run_id, description)
         self.heartbeat = Heartbeat(c, self.run_id)
         self.curves: CurveForwarder | None = None
 
@@ -247,45 +467,118 @@ class ArmRun:
         from harness.experiment import flatten
 
         set_tags(self.c, self.run_id, {"variant": cfg.variant or "none", "preset": cfg.model.preset})
-        log_params(self.c, self.run_id, flatten(cfg.model_dump(mode="json")))
+        params = flatten(cfg.model_dump(mode="json"))
+        if not self.trains:
+            params = {k: v for k, v in params.items() if k.split(".", 1)[0] not in TRAIN_ONLY_SECTIONS}
+        log_params(self.c, self.run_id, {keys.ARM_PARAM: self.arm, **params})
+        self.capacity = cfg.memory.capacity
         self.c.log_artifact(self.run_id, str(config_file))
 
     def log_params(self, params: dict) -> None:
         log_params(self.c, self.run_id, params)
 
+    def log_training_set(self, root: str | Path, rows: list[dict]) -> None:
+        """The clips this arm trains on (path, caption) as a dataset input with context `training`."""
+        root = Path(root)
+        log_dataset(
+            self.c,
+            self.run_id,
+            root.name,
+            rows,
+            dataset_digest(rows, str(root)),
+            source=root,
+            context="training",
+        )
+
     def live_curves(self, train_folder: Path) -> CurveForwarder:
         """The forwarder of this run's training curves; call its `poll()` while training runs."""
-        self.curves = CurveForwarder(self.c, self.run_id, train_folder / "metrics.jsonl")
+        self.curves = CurveForwarder(
+            self.c, self.run_id, train_folder / "metrics.jsonl", capacity=self.capacity
+        )
         return self.curves
 
     def log_training(self, train_folder: Path, lora: Path | None = None) -> None:
         """The trainer's curves (what the live forwarder has not sent yet, or all of metrics.jsonl for
-        a training that was skipped) and, when training finished, its LoRA."""
+        a training that was skipped), metrics.jsonl itself (the per-slot replay-memory values MLflow
+        gets only reduced) and, when training finished, its LoRA."""
+        metrics = train_folder / "metrics.jsonl"
         if self.curves is not None:
             self.curves.poll(final=True)
         else:
-            log_training_metrics(self.c, self.run_id, train_folder / "metrics.jsonl")
+            log_training_metrics(self.c, self.run_id, metrics, self.capacity)
+        if metrics.is_file():
+            self.c.log_artifact(self.run_id, str(metrics), keys.TRAIN_METRICS_ARTIFACT)
         if lora is not None:
             self.c.log_artifact(self.run_id, str(lora))
 
-    def log_suite(self, track: str, manifest: dict, videos: Path, report: dict, scores: Path) -> None:
-        """One track's inputs (dataset), videos with keyframe strips, scores, drift curves, backends."""
-        set_tags(self.c, self.run_id, {keys.SUITE_DIGEST_PREFIX + track: manifest["digest"], "suite": track})
-        log_dataset(self.c, self.run_id, track, manifest)
-        for mp4 in sorted(videos.glob("*.mp4")):
-            strip = videos / f"{mp4.stem}.keyframes.png"
-            if not strip.is_file():
-                keyframe_strip(mp4, strip)
+    def log_suite(
+        self,
+        track: str,
+        manifest: dict,
+        videos: Path,
+        report: dict,
+        scores: Path,
+        *,
+        source: Path | None = None,
+        prompts: dict[str, tuple[str, ...]] | None = None,
+        review: Path | None = None,
+    ) -> None:
+        """One track's inputs (dataset: `source` is the benchmark's track folder, `prompts` each
+        sample's prompt text), videos with labelled keyframe strips, per-clip images and a preview
+        (written into `review`, default the arm's `review/` folder), scores (also in percent where the
+        report shows percent), drift curves, backends."""
+        from benchmarks.metrics.specs import SPECS
+
+        set_tags(self.c, self.run_id, {keys.SUITE_DIGEST_PREFIX + track: manifest["digest"]})
+        rows = prompt_rows(manifest, prompts)
+        digest = dataset_digest(manifest["digest"], str(source) if source else None)
+        log_dataset(self.c, self.run_id, track, rows, digest, source=source)
+        mp4s = sorted(videos.glob("*.mp4"))
+        for mp4 in mp4s:
             self.c.log_artifact(self.run_id, str(mp4), f"videos/{track}")
-            self.c.log_artifact(self.run_id, str(strip), f"videos/{track}")
+        self._log_review(track, mp4s, review or videos.parent.parent / "review")
         rows = [(keys.score_key(track, m), v, 0) for m, v in report["aggregate"].items()]
+        for m, v in report["aggregate"].items():
+            if m in SPECS and SPECS[m].scale == 100.0 and v is not None:
+                rows.append((keys.percent_key(track, m), v * 100.0, 0))
+        clips = 0
         for m, curve in drift_curves(report).items():
             rows += [(keys.drift_key(track, m), v, k) for k, v in enumerate(curve)]
+            clips = max(clips, len(curve))
+        rows += [(keys.CLIP_KEY, k, k) for k in range(clips)]  # the drift charts' x axis (harness/ui.py)
         log_metrics(self.c, self.run_id, rows)
         set_tags(self.c, self.run_id, {keys.backend_tag(m): b for m, b in report["backends"].items()})
         for f in sorted(scores.glob("scores.*")):
             self.c.log_artifact(self.run_id, str(f), f"scores/{track}")
         log_samples(self.c, self.run_id, track, self.seed, report)
+
+    def _log_review(self, track: str, mp4s: list[Path], review: Path) -> None:
+        """Keyframe strips (beside each video), one image per clip (`log_image`, step = clip) and the
+        track's preview at the artifact root. A video that cannot be read for review leaves a warning,
+        not a failed arm: the scores are what the run is for."""
+        from harness import media
+
+        try:
+            for mp4 in mp4s:
+                frames = media.keyframes(mp4)
+                strip = mp4.with_suffix(".keyframes.png")
+                if not media.up_to_date([strip], [mp4]):
+                    media.keyframe_strip(frames, strip)
+                self.c.log_artifact(self.run_id, str(strip), f"videos/{track}")
+                key = keys.image_key(track, mp4.stem)
+                for f in frames:
+                    image = media.enlarge(f.frame, media.REVIEW_SHORT_SIDE)
+                    self.c.log_image(self.run_id, image, key=key, step=f.step, synchronous=True)
+            if mp4s:
+                out = [review / keys.preview_name(track, ext) for ext in (".mp4", ".gif")]
+                if not media.up_to_date(out, mp4s):
+                    media.suite_preview(mp4s, *out)
+                for f in out:
+                    self.c.log_artifact(self.run_id, str(f))
+        except Exception as e:  # noqa: BLE001 - any decoder or encoder error
+            from harness.console import say
+
+            say(f"{self.arm} seed {self.seed}: {track}: review media not logged ({type(e).__name__}: {e})")
 
     def log_metrics(self, rows: list[tuple[str, float, int]]) -> None:
         log_metrics(self.c, self.run_id, rows)
@@ -351,25 +644,6 @@ def drift_curves(report: dict) -> dict[str, list[float | None]]:
             curve.append(sum(vals) / len(vals) if vals else None)
         curves[name] = curve
     return curves
-
-
-def keyframe_strip(video: Path, out: Path, count: int = 8) -> Path:
-    """`count` evenly spaced frames side by side (the MLflow UI previews images, not videos)."""
-    import numpy as np
-    from PIL import Image
-
-    from benchmarks.metrics.stream import FrameReader
-
-    reader = FrameReader(video)
-    n = reader.num_frames
-    wanted = sorted({round(i * (n - 1) / max(1, count - 1)) for i in range(count)})
-    frames, pos = [], 0
-    for idx in wanted:
-        frames.append(reader.read(pos, idx + 1)[-1].permute(1, 2, 0).byte().numpy())
-        pos = idx + 1
-    reader.close()
-    Image.fromarray(np.concatenate(frames, axis=1)).save(out)
-    return out
 
 
 # -- liveness: heartbeats, and runs whose process vanished -----------------------------------------
@@ -472,8 +746,9 @@ def reap_stale(c: MlflowClient, experiment_id: str) -> list[str]:
 
 
 class CurveForwarder:
-    """Forwards the trainer's metrics.jsonl (rank 0's loss, grad norm, replay-memory statistics) to the
-    run while training runs, in batches of at most one call per `every_seconds`.
+    """Forwards the trainer's metrics.jsonl (rank 0's loss, grad norm, replay-memory statistics reduced
+    over their slots by `reduce_slots`) to the run while training runs, in batches of at most one call
+    per `every_seconds`.
 
     Only complete lines are read, from where the last read stopped. Rows that cannot be sent (the store
     is unreachable) stay pending and go with the next call, so the curves catch up and training never
@@ -481,8 +756,16 @@ class CurveForwarder:
     last one forwarded are not sent twice (a resume reproduces them exactly).
     """
 
-    def __init__(self, c: MlflowClient, run_id: str, metrics_file: Path, every_seconds: float = 10.0):
+    def __init__(
+        self,
+        c: MlflowClient,
+        run_id: str,
+        metrics_file: Path,
+        every_seconds: float = 10.0,
+        capacity: int | None = None,
+    ):
         self.c, self.run_id, self.path, self.every = c, run_id, metrics_file, every_seconds
+        self.capacity = capacity  # replay-memory entries per slot: fill fractions (`reduce_slots`)
         self.offset = 0
         self.last_step = -1
         self.pending: list[tuple[str, float, int]] = []
@@ -509,7 +792,7 @@ class CurveForwarder:
             if not isinstance(step, int) or step <= self.last_step:
                 continue
             self.last_step = step
-            self.pending += [(k, v, step) for k, v in rec.items() if isinstance(v, (int, float))]
+            self.pending += [(k, v, step) for k, v in reduce_slots(rec, self.capacity).items()]
 
     def poll(self, final: bool = False) -> None:
         """Send what is new; `final`: now, and raise if the store still refuses (the stage's end)."""

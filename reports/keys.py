@@ -1,19 +1,46 @@
 """The names of what the harness writes to MLflow, defined once for the writer and the reader.
 
-The writer is `harness/tracking.py`; the reader is `reports/runs.py`. Both use these functions and
-constants, so a renamed key cannot leave the reports reading nothing.
+The writer is `harness/tracking.py`; the readers are `reports/runs.py` and the MLflow UI's saved views
+(`harness ui`). All use these functions and constants, so a renamed key cannot leave a reader with
+nothing.
 
     tags      role (parent | sweep | baseline | arm), arm, seed, experiment, variant, preset,
               git_commit, trial, suite_digest.<track>, metric_backend.<metric>, error,
-              pruned / pruned_step / pruned_value, sweep.searched (the keys a sweep varies)
-    metrics   <track>/<metric>                final score of a track, e.g. consistent_50s/fvd
+              pruned / pruned_step / pruned_value, sweep.searched (the keys a sweep varies),
+              delta_vs_base.reference (the arm the delta_vs_base metrics are against);
+              MLflow's own: mlflow.note.content (descriptions: the experiment's, each arm run's, the
+              report on the parent), mlflow.source.name / .type / .git.commit, mlflow.user,
+              mlflow.runColor (one colour per arm name)
+    metrics   <track>/<metric>                final score of a track, e.g. consistent_50s/fvd, on the
+                                              scale it was scored on (VBench 0-1): what reports read
+              percent/<track>/<metric>        the same score in percent, for metrics the report shows
+                                              in percent (spec scale 100: the VBench dimensions)
+              delta_vs_base/<track>/<metric>  this arm minus the reference arm, mean over samples, in
+                                              the report's units (VBench: percentage points)
+              delta_vs_base_lo/..., _hi/...   its 95% paired cluster-bootstrap interval
+              delta_vs_base_n/...             the samples both arms scored (the bootstrap's n)
               drift/<track>/<metric>          per clip, step = clip index
+              train/...                       training curves per step (loss, grad norm, lr, injections)
+              memory/<bank>/fill, /bytes      replay-memory entries and bytes per bank (noise, clean)
+              memory/<bank>/fill_fraction     entries / (slots x capacity)
+              memory/<bank>/slot_<stat>_<how> per-slot statistics (stat: fill, norm) reduced over the
+                                              slots (how: min, mean, max); the per-slot values stay in
+                                              the run's train/metrics.jsonl artifact
               probe/<metric>                  drift of a training probe, step = training step
               objective                       a sweep trial's objective value
-    params    the flattened configuration; seconds_per_clip
+    params    the flattened configuration (an untrained arm without the train-only sections);
+              seconds_per_clip; arm
+    images    <track>/<sample>                one frame per clip (its last), step = clip index
+                                              (MlflowClient.log_image: the chart view's image cards)
+    artifacts preview_<track>.mp4 / .gif      the track's videos side by side, enlarged for review
+              datasets/<track>.json           the prompt set as a table (prompt text included)
+              train/metrics.jsonl             the trainer's full metrics, per-slot memory included
+              report.md, report.html          (parent run) the report; report/ holds every file
     tables    scores/<track>/samples.json     per-sample scores (MlflowClient.log_table): one row per
                                               (video, window) and per video, columns SAMPLE_COLUMNS
                                               then one per metric (null where a metric has no value)
+    datasets  <track> (context evaluation)    the prompt set, source: the benchmark's track folder
+              <data folder> (context training) the training clips (path, caption), source: data.root
 """
 
 from __future__ import annotations
@@ -28,6 +55,35 @@ PROBE_PREFIX = "probe/"
 OBJECTIVE = "objective"
 SEARCHED_TAG = "sweep.searched"  # comma-separated dotted config keys a sweep samples
 SECONDS_PER_CLIP = "seconds_per_clip"
+ARM_PARAM = "arm"
+
+# Review keys: scores as the report shows them, differences against the reference arm.
+PERCENT_PREFIX = "percent/"
+DELTA_PREFIX = "delta_vs_base/"
+DELTA_LOW_PREFIX = "delta_vs_base_lo/"
+DELTA_HIGH_PREFIX = "delta_vs_base_hi/"
+DELTA_N_PREFIX = "delta_vs_base_n/"
+DELTA_REFERENCE_TAG = "delta_vs_base.reference"
+
+# Replay memory: the trainer writes `memory/<bank>/<stat>/slot_<i>` per slot (svi/memory.py `stats()`);
+# MLflow gets them reduced over the slots, metrics.jsonl keeps them.
+MEMORY_PREFIX = "memory/"
+PER_SLOT = re.compile(r"^(?P<bank>memory/[^/]+)/(?P<stat>[^/]+)/slot_\d+$")
+SLOT_REDUCTIONS = ("min", "mean", "max")
+
+# MLflow's own tags, as the UI reads them
+NOTE_TAG = "mlflow.note.content"  # a run's or an experiment's description (Markdown)
+SOURCE_NAME_TAG = "mlflow.source.name"
+SOURCE_TYPE_TAG = "mlflow.source.type"  # LOCAL | JOB
+SOURCE_COMMIT_TAG = "mlflow.source.git.commit"
+USER_TAG = "mlflow.user"
+RUN_COLOR_TAG = "mlflow.runColor"  # '#rrggbb': the run's colour in charts and tables
+
+# Artifacts for review
+PREVIEW_STEM = "preview_"  # preview_<track>.mp4 and preview_<track>.gif at the run's artifact root
+DATASETS_DIR = "datasets"
+TRAIN_METRICS_ARTIFACT = "train"  # where metrics.jsonl goes: train/metrics.jsonl
+REPORT_DIR = "report"  # every report file on the parent run; report.md and report.html also at its root
 
 # The per-sample table of a track: these columns, then one column per metric (its name).
 SAMPLE_COLUMNS = ("track", "sample", "seed", "level", "window", "start_frame", "end_frame")
@@ -52,6 +108,11 @@ def samples_artifact(track_name: str) -> str:
     return f"scores/{track_name}/{SAMPLES_FILE}"
 
 
+# value k at step k for every clip index a drift curve has: the UI's drift charts plot against it,
+# so their x axis reads "clip" rather than "Step" (harness/ui.py)
+CLIP_KEY = "clip"
+
+
 def drift_key(track_name: str, metric: str) -> str:
     return f"{DRIFT_PREFIX}{track_name}/{metric}"
 
@@ -70,3 +131,34 @@ def split_score_key(key: str) -> tuple[str, str, str, str] | None:
     if m is None:
         return None
     return m["track"], m["suite"], m["length"], m["metric"]
+
+
+def percent_key(track_name: str, metric: str) -> str:
+    """'consistent_50s', 'subject_consistency' -> 'percent/consistent_50s/subject_consistency'."""
+    return f"{PERCENT_PREFIX}{track_name}/{metric}"
+
+
+def delta_keys(track_name: str, metric: str) -> tuple[str, str, str, str]:
+    """(difference, interval low, interval high, n) keys of one track and metric."""
+    tail = f"{track_name}/{metric}"
+    return (DELTA_PREFIX + tail, DELTA_LOW_PREFIX + tail, DELTA_HIGH_PREFIX + tail, DELTA_N_PREFIX + tail)
+
+
+def image_key(track_name: str, sample: str) -> str:
+    """The image key of a video's per-clip frames: '<track>/<sample>', with characters MLflow refuses in
+    image keys (anything but letters, digits, _ - . space /) replaced by '_'."""
+    return re.sub(r"[^A-Za-z0-9_\-. ]", "_", track_name) + "/" + re.sub(r"[^A-Za-z0-9_\-. ]", "_", sample)
+
+
+def slot_key(bank: str, stat: str, how: str) -> str:
+    """'memory/noise', 'fill', 'mean' -> 'memory/noise/slot_fill_mean'."""
+    return f"{bank}/slot_{stat}_{how}"
+
+
+def fill_fraction_key(bank: str) -> str:
+    return f"{bank}/fill_fraction"
+
+
+def preview_name(track_name: str, suffix: str) -> str:
+    """'consistent_50s', '.mp4' -> 'preview_consistent_50s.mp4' (an artifact at the run's root)."""
+    return f"{PREVIEW_STEM}{track_name}{suffix}"

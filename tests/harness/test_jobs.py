@@ -19,25 +19,9 @@ from mlflow.tracking import MlflowClient
 from harness import tracking
 from harness.cli import main
 from harness.launch import Allocation, child_env, train_command
+from tests.harness.mini import mini_experiment
 
-EXPERIMENT = """
-name: jobs_mini
-description: two units for the job executors
-config:
-  variant: shot
-  model: {preset: tiny}
-  lora: {rank: 4, alpha: 4}
-  memory: {capacity: 4, budget_bytes: 16777216, warmup_steps: 2}
-  train: {steps: 3, lr: 0.001, checkpoint_every: 3}
-  generate: {steps: 2}
-arms:
-  base: {train: false, role: baseline}
-  full: {}
-seeds: [0]
-suites: [{suite: consistent, length: 1s, limit: 1}]
-metrics: subject_consistency
-metrics_backend: random
-"""
+EXPERIMENT = mini_experiment("jobs_mini", "two units for the job executors")
 
 
 @pytest.fixture()

@@ -11,28 +11,13 @@ from mlflow.tracking import MlflowClient
 from harness.cli import main
 from harness.launch import child_env
 from reports import keys
+from tests.harness.mini import mini_experiment
 
 pytestmark = pytest.mark.slow
 
-EXPERIMENT = """
-name: mini
-description: a two-arm smoke experiment
-config:
-  variant: shot
-  model: {preset: tiny}
-  lora: {rank: 4, alpha: 4}
-  memory: {capacity: 4, budget_bytes: 16777216, warmup_steps: 2}
-  train: {steps: 3, lr: 0.001, checkpoint_every: 3}
-  generate: {steps: 2}
-arms:
-  base: {train: false, role: baseline}
-  full: {}
-  broken: {overrides: {train.lr: 1.0e+30}}   # diverges while it trains: fails at run time
-seeds: [0]
-suites: [{suite: consistent, length: 1s, limit: 1}]
-metrics: subject_consistency
-metrics_backend: random
-"""
+EXPERIMENT = mini_experiment(
+    more_arms="  broken: {overrides: {train.lr: 1.0e+30}}   # diverges while it trains: fails at run time\n"
+)
 
 
 @pytest.fixture()

@@ -1,0 +1,406 @@
+"""Review links for the MLflow UI: a saved view of an experiment's latest parent run.
+
+A fresh browser opens an experiment in MLflow 3's GenAI mode (an empty traces page), and the runs
+page it falls back to knows nothing of arms: the parent run starts collapsed and has no metrics of its
+own, so the chart view says "No charts", the table shows Dataset / Source / Models instead of scores,
+and the drift charts sit among the replay-memory ones in alphabetical order. `harness ui` and the end
+of `harness run` therefore write a *saved view* and print a link that opens it in Model training mode.
+
+The saved-view format is internal to MLflow's JavaScript UI (no Python API writes it); what follows
+was read from the bundle of mlflow 3.17 (`mlflow/server/js/build/static/js`), which is why
+pyproject.toml pins mlflow to 3.17.*. Re-check it there before moving the pin.
+
+  tag       experiment tag `mlflow.sharedViewState.<id>` (the UI's "Views" menu lists every such tag,
+            newest first; it refuses to save more than 40 itself; MLflow caps a tag value at 20,000
+            characters)
+  link      `<server>/#/experiments/<experiment id>/runs?viewStateShareKey=<id>`, plus
+            `compareRunsMode=CHART|TABLE` (the runs page's mode) and `workflowType=machine_learning`
+            (Model training; without it the browser's own GenAI / Model training choice wins, and the
+            experiment's `mlflow.experimentKind` tag does not override that choice)
+  value     JSON envelope {"name", "createdAt", "updatedAt" (ms since the epoch), "state"}, where
+            `state` is itself a JSON string, optionally zlib-compressed and base64-encoded behind the
+            prefix "deflate;". The UI also reads a bare state (no envelope), as older MLflow wrote it.
+  state     search facets: searchFilter, orderByKey, orderByAsc, startTime, lifecycleFilter,
+            modelVersionFilter, datasetsFilter; and UI state: selectedColumns, columnOrder,
+            columnWidths, runsHiddenMode, compareRunCharts, compareRunSections, viewMaximized,
+            runListHidden, isAccordionReordered, groupBy, groupsExpanded, useGroupedValuesInCharts,
+            hideEmptyCharts, globalLineChartConfig, chartsSearchFilter. The UI drops runsExpanded,
+            runsPinned, runsHidden, runsVisibilityMap and autoRefreshEnabled from a shared view, so a
+            view cannot expand a parent row or hide a run by id: it groups the runs by their `arm` tag
+            instead (one chart line per arm, the mean over seeds with its min-max band) and keeps the
+            parent out with its search filter (the children of one parent run).
+  columns   `metrics.`<key>``, `params.`<key>``, `tags.`<key>``, `attributes.`<name>``
+  groupBy   {"aggregateFunction": "average"|"min"|"max", "groupByKeys": [{"mode": "tag"|"param"|
+            "dataset", "groupByData": <key>}]}
+  sections  [{"uuid", "name", "display" (expanded), "isReordered", "deleted", "isGenerated"}]; a chart
+            belongs to the section whose uuid is its `metricSectionId`. A metric's section is its key
+            without the last `/` part ("drift/consistent_50s"), "Model metrics" for keys without `/`,
+            "System metrics" for `system/<name>`. Unless isAccordionReordered is true the UI sorts the
+            sections by name, so this view sets it. Charts for keys the view does not list (new keys,
+            images) are added by the UI to the section of their name, a new section at the end.
+  charts    LINE {metricKey, xAxisKey: "step"|"time"|"time-relative"|"metric", selectedXAxisMetricKey,
+            lineSmoothness, scaleType, ...} or BAR {metricKey}; both with uuid, type,
+            runsCountToCompare, metricSectionId, deleted, isGenerated, displayName. The experiment's
+            chart view titles a chart with its metric key (it ignores displayName there) and a line
+            chart's x axis "Step" (or Time, or the x metric's key): neither takes a free title.
+
+Key names come from reports/keys.py; keys of a kind this module does not know go into the sections
+between the scores and the system metrics, expanded, so new keys show up rather than vanish.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from reports import keys
+
+VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # + view id: an experiment tag
+SHARE_KEY_PARAM = "viewStateShareKey"
+WORKFLOW_PARAM, MODEL_TRAINING = "workflowType", "machine_learning"
+MODE_PARAM = "compareRunsMode"  # CHART (charts beside the run list) or TABLE (the runs table)
+COMPRESSED_PREFIX = "deflate;"
+MAX_TAG_CHARS = 20_000  # MLflow's limit on an experiment tag value (and the UI's on a saved view)
+VIEW_ID_PREFIX = "harness-"  # views this module writes (and may delete); the UI's own ids are numbers
+KEEP_VIEWS = 5  # harness views kept per experiment: the UI lists every view, and stops saving at 40
+DEFAULT_UI_URL = "http://127.0.0.1:5000"  # where `harness ui` serves by default
+
+MODEL_METRICS, SYSTEM_METRICS = "Model metrics", "System metrics"  # the UI's names of two sections
+SYSTEM_PREFIX = "system/"  # MLflow's system metrics
+PARENT_RUN_TAG = keys.PARENT_TAG
+# A drift curve's step is the clip index, but MLflow titles a line chart's x axis "Step" unless a
+# metric is the x axis. Runs that log the clip index as a metric (value k at step k) under
+# `keys.CLIP_KEY` get it as the drift charts' x axis, titled with its name.
+CLIP_KEY = keys.CLIP_KEY
+
+# Where a family of keys goes: (rank in the section order, expanded, line chart). Ranks leave room for
+# families added later; unknown keys get OTHER.
+DRIFT, SCORES, DELTA, PERCENT, INTERVALS, OTHER, CLIP, SYSTEM, MEMORY = (
+    (0, True, True),  # drift/<track>/<metric>: per clip; what a reviewer looks at first
+    (1, True, False),  # <track>/<metric>: final scores
+    (2, True, False),  # delta_vs_base/<track>/<metric>: against the reference arm
+    (3, False, False),  # percent/<track>/<metric>: the scores again, in percent
+    (4, False, False),  # delta_vs_base_lo/_hi/_n: the deltas' intervals and sample counts
+    (5, True, False),  # train/, probe/, objective and anything new (the UI makes lines of curves)
+    (7, False, True),  # the clip index (CLIP_KEY), the drift charts' x axis: no chart of its own
+    (8, False, True),  # system/: MLflow's system metrics, against wall time
+    (9, False, True),  # memory/: replay-memory statistics, last
+)
+
+
+def family(key: str) -> tuple[int, bool, bool]:
+    """The (rank, expanded, line chart) of a metric key (see the constants above)."""
+    if CLIP_KEY is not None and key == CLIP_KEY:
+        return CLIP
+    if key.startswith(keys.DRIFT_PREFIX):
+        return DRIFT
+    if keys.split_score_key(key) is not None:
+        return SCORES
+    if key.startswith(keys.DELTA_PREFIX):
+        return DELTA
+    if key.startswith(keys.PERCENT_PREFIX):
+        return PERCENT
+    if key.startswith((keys.DELTA_LOW_PREFIX, keys.DELTA_HIGH_PREFIX, keys.DELTA_N_PREFIX)):
+        return INTERVALS
+    if key.startswith(keys.MEMORY_PREFIX):
+        return MEMORY
+    if key.startswith(SYSTEM_PREFIX):
+        return SYSTEM
+    if key.startswith(("train/", keys.PROBE_PREFIX)):
+        return (OTHER[0], True, True)  # curves per training step
+    return OTHER
+
+
+def section_name(key: str) -> str:
+    """The chart section the UI puts `key` in (its `extractChartSectionName`)."""
+    head = key.rsplit("/", 1)[0] if "/" in key else ""
+    if head == "":
+        return MODEL_METRICS
+    if head + "/" == SYSTEM_PREFIX:
+        return SYSTEM_METRICS
+    return head
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    expanded: bool
+    keys: tuple[str, ...]
+
+
+def sections(metric_keys: Iterable[str]) -> list[Section]:
+    """The metric keys as chart sections in review order: drift, scores, differences, other curves,
+    then collapsed: percent scores, intervals, system metrics and replay memory (last)."""
+    by_name: dict[str, list[str]] = {}
+    rank: dict[str, tuple[int, bool]] = {}  # section -> (rank, expanded) of its first family
+    for key in sorted(set(metric_keys)):
+        name = section_name(key)
+        by_name.setdefault(name, []).append(key)
+        rank[name] = min(rank.get(name, family(key)[:2]), family(key)[:2])
+    order = sorted(by_name, key=lambda n: (rank[n][0], n))
+    return [Section(n, rank[n][1], tuple(by_name[n])) for n in order]
+
+
+def _chart(key: str, section_uuid: str, uuid: str, x_metric: str | None = None) -> dict:
+    """One chart card as the UI serialises it (fields that JavaScript leaves undefined are absent).
+    x_metric: a metric whose value at each step is the x coordinate (the axis is titled with its name)."""
+    _, _, line = family(key)
+    card = {
+        "uuid": uuid,
+        "type": "LINE" if line else "BAR",
+        "runsCountToCompare": 10,
+        "metricSectionId": section_uuid,
+        "deleted": False,
+        "isGenerated": True,  # the UI may still turn a bar into a line when the data has steps
+        "metricKey": key,
+        "displayName": key.rsplit("/", 1)[-1],  # unused by the experiment's chart view (titles: keys)
+    }
+    if line:
+        system = key.startswith(SYSTEM_PREFIX)
+        card.update(
+            lineSmoothness=0,
+            xAxisScaleType="linear",
+            scaleType="linear",
+            range={},
+            xAxisKey="time" if system else "metric" if x_metric else "step",
+            selectedXAxisMetricKey=x_metric or "",
+            yAxisKey="metric",
+            yAxisExpressions=[],
+            ignoreOutliers=False,
+            useGlobalXaxisKey=not (system or x_metric),
+            useGlobalLineSmoothing=True,
+        )
+    return card
+
+
+def _column(kind: str, key: str) -> str:
+    return f"{kind}.`{key}`"
+
+
+def score_columns(metric_keys: Iterable[str]) -> list[str]:
+    """The runs table's columns: final scores `<track>/<metric>` by track, then their differences
+    against the reference arm (`delta_vs_base/...`) where the runs have them."""
+    found = set(metric_keys)
+    scores = sorted(k for k in found if keys.split_score_key(k) is not None)
+    deltas = [keys.DELTA_PREFIX + k for k in scores if keys.DELTA_PREFIX + k in found]
+    return [_column("metrics", k) for k in scores + deltas]
+
+
+def view_state(
+    metric_keys: Iterable[str],
+    *,
+    parent_run_id: str | None = None,
+    run_id: str | None = None,
+    group_by_tag: str | None = "arm",
+    param_columns: Iterable[str] = (),
+) -> dict:
+    """The state of a saved view (what the UI's Share button stores) for runs with these metric keys.
+
+    parent_run_id: the view lists that parent's child runs only; run_id: that one run (a parent run
+    without children); neither: every run of the experiment;
+    group_by_tag: runs grouped (one chart line per value, the mean over the group) by this tag;
+    param_columns: parameters shown in the table after the scores (a sweep's searched keys).
+    """
+    metric_keys = sorted(set(metric_keys))
+    x_clip = CLIP_KEY if CLIP_KEY in metric_keys else None
+    section_list, charts = [], []
+    for i, sec in enumerate(sections(metric_keys)):
+        uuid = f"harness-section-{i:03d}"
+        section_list.append(
+            {
+                "uuid": uuid,
+                "name": sec.name,
+                "display": sec.expanded,
+                "isReordered": False,
+                "deleted": False,
+                "isGenerated": True,
+            }
+        )
+        for j, k in enumerate(sec.keys):
+            card = _chart(
+                k, uuid, f"{uuid}-chart-{j:03d}", x_clip if k.startswith(keys.DRIFT_PREFIX) else None
+            )
+            card["deleted"] = k == x_clip  # listed, so that the UI does not add it back
+            charts.append(card)
+    columns = score_columns(metric_keys) + [_column("params", p) for p in param_columns]
+    if parent_run_id:
+        runs = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
+    elif run_id:
+        runs = f"attributes.run_id = '{run_id}'"
+    else:
+        runs = ""
+    return {
+        # search facets: the parent's children by run name (<arm>-seed<k>). Sorted by start time (the
+        # UI's default), the UI would fetch the parent of the listed runs back in as "Additional runs".
+        "searchFilter": runs,
+        "orderByKey": "tags.`mlflow.runName`",
+        "orderByAsc": True,
+        "startTime": "ALL",
+        "lifecycleFilter": "Active",
+        "modelVersionFilter": "All Runs",
+        "datasetsFilter": [],
+        # UI state
+        "selectedColumns": columns,
+        # wide enough for the whole key (7 px a character); the UI applies widths only to columns in
+        # columnOrder, and places the columns it does not list (Created, Duration) after these
+        "columnOrder": columns,
+        "columnWidths": {c: min(320, max(120, 7 * len(c.split("`")[1]) + 24)) for c in columns},
+        "runsHiddenMode": "SHOW_ALL",  # the UI's default shows the first 10 rows in charts only
+        "compareRunCharts": charts,
+        "compareRunSections": section_list,
+        "isAccordionReordered": True,  # keep this section order (the UI sorts by name otherwise)
+        "viewMaximized": False,
+        "runListHidden": False,
+        "groupBy": (
+            {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": group_by_tag}]}
+            if group_by_tag
+            else None
+        ),
+        "groupsExpanded": {},  # every group open in the table (the UI's default)
+        "useGroupedValuesInCharts": True,
+        "hideEmptyCharts": True,
+        "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0, "selectedXAxisMetricKey": ""},
+        "chartsSearchFilter": "",
+    }
+
+
+def encode_state(state: dict, compress: bool = False) -> str:
+    text = json.dumps(state, separators=(",", ":"))
+    if compress:  # what the UI's pako.inflate reads: zlib, base64, behind the prefix
+        return COMPRESSED_PREFIX + base64.b64encode(zlib.compress(text.encode(), 9)).decode()
+    return text
+
+
+def view_tag_value(name: str, state: dict, created_ms: int, updated_ms: int | None = None) -> str:
+    """The experiment tag's value: the envelope around the state, compressed only if it must be, and
+    with chart cards left to the UI (collapsed sections first) if even that is too long."""
+    updated = created_ms if updated_ms is None else updated_ms
+
+    def envelope(s: dict, compress: bool) -> str:
+        return json.dumps(
+            {"name": name, "createdAt": created_ms, "updatedAt": updated, "state": encode_state(s, compress)}
+        )
+
+    value = envelope(state, False)
+    if len(value) <= MAX_TAG_CHARS:
+        return value
+    value = envelope(state, True)
+    if len(value) <= MAX_TAG_CHARS:
+        return value
+    collapsed = {s["uuid"] for s in state["compareRunSections"] if not s["display"]}
+    slim = {
+        **state,
+        "compareRunCharts": [c for c in state["compareRunCharts"] if c["metricSectionId"] not in collapsed],
+    }
+    value = envelope(slim, True)
+    if len(value) > MAX_TAG_CHARS:
+        raise ValueError(
+            f"the saved view is {len(value)} characters, over MLflow's {MAX_TAG_CHARS}: too many metric keys "
+            "in expanded sections; log fewer keys per run or open the runs page without a view"
+        )
+    return value
+
+
+def read_view(value: str) -> dict:
+    """A saved view's tag value -> {"name", "createdAt", "updatedAt", "state": dict}, as the UI reads
+    it (an envelope, or a bare state as older MLflow versions wrote it; compressed or not)."""
+
+    def state_of(text: str) -> dict:
+        if text.startswith(COMPRESSED_PREFIX):
+            text = zlib.decompress(base64.b64decode(text[len(COMPRESSED_PREFIX) :])).decode()
+        return json.loads(text)
+
+    outer = json.loads(value) if not value.startswith(COMPRESSED_PREFIX) else None
+    if isinstance(outer, dict) and isinstance(outer.get("name"), str) and isinstance(outer.get("state"), str):
+        return {**outer, "state": state_of(outer["state"])}
+    return {"name": None, "createdAt": None, "updatedAt": None, "state": state_of(value)}
+
+
+def view_url(base_url: str, experiment_id: str, view_id: str, mode: str = "CHART") -> str:
+    """The link that opens a saved view in Model training mode (`mode`: CHART or TABLE)."""
+    query = urlencode({SHARE_KEY_PARAM: view_id, MODE_PARAM: mode, WORKFLOW_PARAM: MODEL_TRAINING})
+    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
+
+
+# -- MLflow: the latest parent run, its children's keys, the tag ----------------------------------
+
+
+def latest_parent(c, experiment_id: str):
+    """The newest parent run of an experiment (an experiment's invocation or a sweep), or None."""
+    found = []
+    for role in ("parent", "sweep"):
+        found += c.search_runs(
+            [experiment_id],
+            filter_string=f"tags.role = '{role}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+    return max(found, key=lambda r: r.info.start_time, default=None)
+
+
+def save_view(
+    c, experiment_id: str, base_url: str = DEFAULT_UI_URL, parent=None, mode: str = "CHART"
+) -> str | None:
+    """Write the review view of `parent` (default: the experiment's latest parent run) as an experiment
+    tag and return its link; None when the experiment has no parent run yet. Older views this module
+    wrote are deleted beyond the newest KEEP_VIEWS; views people saved in the UI are left alone."""
+    parent = parent or latest_parent(c, experiment_id)
+    if parent is None:
+        return None
+    pid = parent.info.run_id
+    children = c.search_runs(
+        [experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{pid}'", max_results=5000
+    )
+    sweep = parent.data.tags.get("role") == "sweep"
+    searched = [k for k in parent.data.tags.get(keys.SEARCHED_TAG, "").split(",") if k] if sweep else []
+    if children:
+        state = view_state(
+            {k for r in children for k in r.data.metrics},
+            parent_run_id=pid,
+            group_by_tag=None if sweep else "arm",  # a sweep's trials share one arm: a line per trial
+            param_columns=searched,
+        )
+    else:  # a run without children (pretraining, or one whose jobs have not started): the run itself
+        state = view_state(parent.data.metrics, run_id=pid, group_by_tag=None)
+    view_id = VIEW_ID_PREFIX + pid
+    name = f"{parent.info.run_name or pid} (harness review)"
+    value = view_tag_value(name, state, created_ms=parent.info.start_time, updated_ms=int(time.time() * 1000))
+    c.set_experiment_tag(experiment_id, VIEW_TAG_PREFIX + view_id, value)
+    _prune(c, experiment_id)
+    return view_url(base_url, experiment_id, view_id, mode)
+
+
+def _prune(c, experiment_id: str) -> None:
+    tags = c.get_experiment(experiment_id).tags
+    ours = []
+    for key, value in tags.items():
+        if key.startswith(VIEW_TAG_PREFIX + VIEW_ID_PREFIX):
+            try:
+                ours.append((read_view(value).get("createdAt") or 0, key))
+            except (ValueError, zlib.error):
+                ours.append((0, key))  # unreadable: oldest
+    for _, key in sorted(ours, reverse=True)[KEEP_VIEWS:]:
+        c.delete_experiment_tag(experiment_id, key)
+
+
+def review_links(
+    c, base_url: str = DEFAULT_UI_URL, experiment: str | None = None, limit: int = 10
+) -> list[tuple[str, str]]:
+    """(experiment name, link) for `experiment`, or for the `limit` experiments whose latest parent run
+    is newest (a team server holds many), newest first; each link's view is written first."""
+    if experiment is not None:
+        found = c.get_experiment_by_name(experiment)
+        if found is None:
+            names = ", ".join(e.name for e in c.search_experiments()) or "none yet"
+            raise LookupError(f"no MLflow experiment named {experiment!r} in this store (it has: {names})")
+        experiments = [found]
+    else:
+        experiments = c.search_experiments()
+    latest = [(latest_parent(c, e.experiment_id), e) for e in experiments]
+    latest = sorted(((p, e) for p, e in latest if p is not None), key=lambda pe: -pe[0].info.start_time)
+    return [(e.name, save_view(c, e.experiment_id, base_url, p)) for p, e in latest[:limit]]

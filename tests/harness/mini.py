@@ -1,0 +1,40 @@
+"""The tiny experiment the harness tests run end to end: the tiny preset, a 3-step training, a
+1-second suite scored with random-init networks. Tests vary its name, arms and suite size."""
+
+TEMPLATE = """
+name: {name}
+description: {description}
+config:
+  variant: shot
+  model: {{preset: tiny}}
+  lora: {{rank: 4, alpha: 4}}
+  memory: {{capacity: 4, budget_bytes: 16777216, warmup_steps: 2}}
+  train: {{steps: {steps}, lr: 0.001, checkpoint_every: {checkpoint_every}}}
+  generate: {{steps: 2}}
+arms:
+  base: {{train: false, role: baseline}}
+  full: {full}
+{more_arms}seeds: [0]
+suites: [{{suite: consistent, length: 1s, limit: {limit}}}]
+metrics: {metrics}
+metrics_backend: random
+"""
+
+
+def mini_experiment(
+    name: str = "mini",
+    description: str = "a two-arm smoke experiment",
+    *,
+    full: str = "{}",
+    more_arms: str = "",
+    steps: int = 3,
+    checkpoint_every: int = 3,
+    limit: int = 1,
+    metrics: str = "subject_consistency",
+) -> str:
+    """The experiment's YAML: arms `base` (untrained) and `full` (`full`: its arm spec), plus
+    `more_arms` (YAML lines, two-space indented)."""
+    return TEMPLATE.format(
+        name=name, description=description, full=full, more_arms=more_arms, steps=steps,
+        checkpoint_every=checkpoint_every, limit=limit, metrics=metrics,
+    )  # fmt: skip

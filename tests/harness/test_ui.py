@@ -1,0 +1,437 @@
+"""The review link of `harness ui` (harness/ui.py): the saved view's format against the installed MLflow
+UI, the tag it writes and the link it prints, and (slow, where a Chromium is installed) what a browser
+shows when it opens that link."""
+
+import base64
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from harness import ui
+from reports import keys
+from tests.harness.mini import mini_experiment
+
+KEYS = [
+    "drift/consistent_50s/subject_consistency",
+    "drift/consistent_50s/colour_shift",
+    "drift/creative_50s/subject_consistency",
+    "consistent_50s/subject_consistency",
+    "consistent_50s/fvd",
+    "creative_50s/subject_consistency",
+    keys.DELTA_PREFIX + "consistent_50s/subject_consistency",
+    keys.DELTA_LOW_PREFIX + "consistent_50s/subject_consistency",
+    keys.PERCENT_PREFIX + "consistent_50s/subject_consistency",
+    "train/loss",
+    "memory/noise/fill",
+    "memory/clean/slot_fill_mean",
+    "system/cpu_utilization_percentage",
+    "brand_new/thing",  # a key of a kind this version does not know: shown, between
+]
+
+# What the UI reads from a shared view (ExperimentPage: the search facets it picks, and its UI state
+# fields less the ones it drops from shared views), as read from the mlflow 3.17 bundle.
+FACETS = {
+    "searchFilter",
+    "orderByKey",
+    "orderByAsc",
+    "startTime",
+    "lifecycleFilter",
+    "modelVersionFilter",
+    "datasetsFilter",
+}
+DROPPED = {"runsExpanded", "runsPinned", "runsHidden", "runsVisibilityMap", "autoRefreshEnabled"}
+
+
+def _ui_bundle() -> str | None:
+    import mlflow
+
+    js = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
+    files = sorted(js.glob("*.js")) if js.is_dir() else []
+    return "\n".join(f.read_text(errors="replace") for f in files) or None
+
+
+def test_the_installed_mlflow_ui_reads_what_the_view_writes():
+    """The view format is internal to MLflow's UI: this fails when an upgrade changes it (pyproject pins
+    mlflow for that reason), naming what moved."""
+    bundle = _ui_bundle()
+    if bundle is None:
+        pytest.skip("this MLflow has no UI bundle (mlflow-skinny?): install mlflow to check the view format")
+    for literal in (
+        ui.VIEW_TAG_PREFIX,
+        ui.SHARE_KEY_PARAM,
+        ui.MODE_PARAM,
+        ui.COMPRESSED_PREFIX,
+        ui.WORKFLOW_PARAM,
+    ):
+        assert f'"{literal}"' in bundle, f"the MLflow UI no longer knows {literal!r}"
+    assert f'"{ui.MODEL_TRAINING}"' in bundle and '"isAccordionReordered"' in bundle
+    # the UI-state fields a shared view may set: one array literal in the bundle, then the dropped ones
+    arrays = [json.loads(m[0]) for m in re.finditer(r'\["selectedColumns",(?:"\w+",?)+\]', bundle)]
+    fields = next((a for a in arrays if "compareRunSections" in a), None)
+    dropped = re.search(r'\["runsExpanded",(?:"\w+",?)+\]', bundle)
+    assert fields and dropped, "the MLflow UI's list of shared view-state fields moved: re-read harness/ui.py"
+    readable = set(fields) - set(json.loads(dropped[0]))
+    state = ui.view_state(KEYS, parent_run_id="p" * 32)
+    assert set(state) - FACETS == readable, "the view writes fields the UI does not read, or misses some"
+    assert set(json.loads(dropped[0])) == DROPPED
+
+
+def test_a_view_round_trips_with_the_sections_in_review_order():
+    state = ui.view_state(KEYS, parent_run_id="abc123")
+    value = ui.view_tag_value("mini (harness review)", state, created_ms=1_700_000_000_000)
+    envelope = json.loads(value)
+    assert isinstance(envelope["state"], str) and envelope["createdAt"] == envelope["updatedAt"]
+    view = ui.read_view(value)
+    assert view["name"] == "mini (harness review)" and view["state"] == state
+    s = view["state"]
+    assert s["searchFilter"] == "tags.`mlflow.parentRunId` = 'abc123'"  # the parent itself is not listed
+    assert s["groupBy"] == {
+        "aggregateFunction": "average",
+        "groupByKeys": [{"mode": "tag", "groupByData": "arm"}],
+    }
+    assert s["isAccordionReordered"] is True and s["runsHiddenMode"] == "SHOW_ALL"
+
+    names = [sec["name"] for sec in s["compareRunSections"]]
+    assert names[:2] == ["drift/consistent_50s", "drift/creative_50s"]
+    assert names.index("consistent_50s") < names.index("delta_vs_base/consistent_50s") < names.index("train")
+    assert names.index("train") < names.index(ui.SYSTEM_METRICS) < names.index("memory/clean")
+    assert "brand_new" in names and names.index("brand_new") < names.index(ui.SYSTEM_METRICS)
+    assert set(names[-2:]) == {"memory/clean", "memory/noise"}
+    shown = {sec["name"]: sec["display"] for sec in s["compareRunSections"]}
+    assert shown["drift/consistent_50s"] and shown["consistent_50s"] and shown["train"] and shown["brand_new"]
+    assert not shown["memory/noise"] and not shown[ui.SYSTEM_METRICS] and not shown["percent/consistent_50s"]
+
+    by_key = {c["metricKey"]: c for c in s["compareRunCharts"]}
+    assert set(by_key) == set(KEYS)
+    uuid_of = {sec["name"]: sec["uuid"] for sec in s["compareRunSections"]}
+    for key, card in by_key.items():
+        assert card["metricSectionId"] == uuid_of[ui.section_name(key)]
+    assert by_key["drift/consistent_50s/subject_consistency"]["type"] == "LINE"
+    assert by_key["consistent_50s/fvd"]["type"] == "BAR"
+    assert by_key["system/cpu_utilization_percentage"]["xAxisKey"] == "time"
+
+    assert s["selectedColumns"] == [
+        "metrics.`consistent_50s/fvd`",
+        "metrics.`consistent_50s/subject_consistency`",
+        "metrics.`creative_50s/subject_consistency`",
+        "metrics.`delta_vs_base/consistent_50s/subject_consistency`",
+    ]
+    assert set(s["columnWidths"]) == set(s["columnOrder"]) == set(s["selectedColumns"])
+
+
+def test_section_names_follow_the_ui():
+    assert ui.section_name("drift/consistent_50s/fvd") == "drift/consistent_50s"
+    assert ui.section_name("objective") == ui.MODEL_METRICS
+    assert ui.section_name("system/cpu_utilization_percentage") == ui.SYSTEM_METRICS
+    assert ui.section_name("system/gpu_0/memory") == "system/gpu_0"
+    assert ui.section_name("memory/noise/slot_fill_mean") == "memory/noise"
+
+
+def test_a_large_view_is_compressed_and_then_leaves_collapsed_charts_to_the_ui():
+    many = KEYS + [f"memory/noise/fill/slot_{i:03d}" for i in range(200)]
+    value = ui.view_tag_value("big", ui.view_state(many, parent_run_id="p"), created_ms=1)
+    assert len(value) <= ui.MAX_TAG_CHARS
+    assert json.loads(value)["state"].startswith(ui.COMPRESSED_PREFIX)
+    assert len(ui.read_view(value)["state"]["compareRunCharts"]) == len(many)
+
+    huge = KEYS + [f"memory/noise/fill/slot_{i:04d}_{i * 7919 % 10007}" for i in range(3000)]
+    state = ui.read_view(ui.view_tag_value("huge", ui.view_state(huge, parent_run_id="p"), created_ms=1))[
+        "state"
+    ]
+    charted = {c["metricKey"] for c in state["compareRunCharts"]}
+    assert "drift/consistent_50s/subject_consistency" in charted and "train/loss" in charted
+    assert not any(k.startswith("memory/") for k in charted)  # the UI adds them to their sections
+    assert "memory/noise/fill" in {sec["name"] for sec in state["compareRunSections"]}
+
+
+def test_the_clip_index_becomes_the_drift_x_axis_when_runs_log_it(monkeypatch):
+    monkeypatch.setattr(ui, "CLIP_KEY", "clip")
+    state = ui.view_state([*KEYS, "clip"], parent_run_id="p")
+    by_key = {c["metricKey"]: c for c in state["compareRunCharts"]}
+    drift = by_key["drift/consistent_50s/subject_consistency"]
+    assert drift["xAxisKey"] == "metric" and drift["selectedXAxisMetricKey"] == "clip"
+    assert not drift["useGlobalXaxisKey"] and by_key["clip"]["deleted"]
+    assert by_key["train/loss"]["xAxisKey"] == "step"
+    plain = {c["metricKey"]: c for c in ui.view_state(KEYS, parent_run_id="p")["compareRunCharts"]}
+    assert plain["drift/consistent_50s/subject_consistency"]["xAxisKey"] == "step"
+
+
+def _store(home) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{home / 'ws' / 'mlflow.db'}")
+
+
+def _parent_with_arms(c: MlflowClient, exp_id: str, name: str, role: str = "parent", **tags) -> str:
+    parent = c.create_run(exp_id, run_name=name, tags={"role": role, **tags}).info.run_id
+    for arm in ("base", "full"):
+        child = c.create_run(
+            exp_id, run_name=f"{arm}-seed0", tags={keys.PARENT_TAG: parent, "arm": arm, "role": "arm"}
+        ).info.run_id
+        c.log_metric(child, "consistent_1s/subject_consistency", 0.5)
+        for step in range(3):
+            c.log_metric(child, "drift/consistent_1s/subject_consistency", 0.5 + step / 10, step=step)
+        c.log_param(child, "erft.p_img", "0.9")
+        c.set_terminated(child)
+    c.set_terminated(parent)
+    return parent
+
+
+def test_save_view_tags_the_experiment_and_links_model_training(home):
+    c = _store(home)
+    exp_id = c.create_experiment("mini")
+    assert ui.save_view(c, exp_id) is None  # no run yet
+    older = _parent_with_arms(c, exp_id, "mini 1")
+    time.sleep(0.01)
+    latest = _parent_with_arms(c, exp_id, "mini 2")
+    url = ui.save_view(c, exp_id, "http://127.0.0.1:5001/")
+
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "http://127.0.0.1:5001/"
+    route, _, query = parts.fragment.partition("?")
+    params = {k: v[0] for k, v in parse_qs(query).items()}
+    assert route == f"/experiments/{exp_id}/runs"
+    assert params == {
+        "viewStateShareKey": f"harness-{latest}",
+        "compareRunsMode": "CHART",
+        "workflowType": "machine_learning",
+    }
+    value = c.get_experiment(exp_id).tags[f"mlflow.sharedViewState.harness-{latest}"]
+    view = ui.read_view(value)
+    assert view["name"] == "mini 2 (harness review)" and latest in view["state"]["searchFilter"]
+    assert "metrics.`consistent_1s/subject_consistency`" in view["state"]["selectedColumns"]
+    assert older not in json.dumps(view)
+
+    # the same parent again: the same tag; more parents: only the newest KEEP_VIEWS harness views stay,
+    # and a view someone saved in the UI is never touched
+    c.set_experiment_tag(exp_id, "mlflow.sharedViewState.1700000000000abcdefgh", value)
+    assert ui.save_view(c, exp_id) == url.replace("5001", "5000")
+    for i in range(ui.KEEP_VIEWS + 1):
+        ui.save_view(c, exp_id, parent=c.get_run(_parent_with_arms(c, exp_id, f"mini {3 + i}")))
+    views = [k for k in c.get_experiment(exp_id).tags if k.startswith(ui.VIEW_TAG_PREFIX)]
+    assert len([k for k in views if ui.VIEW_ID_PREFIX in k]) == ui.KEEP_VIEWS
+    assert "mlflow.sharedViewState.1700000000000abcdefgh" in views
+
+
+def test_sweeps_are_not_grouped_and_show_the_searched_params(home):
+    c = _store(home)
+    exp_id = c.create_experiment("injection_probs")
+    parent = _parent_with_arms(c, exp_id, "sweep", role="sweep", **{keys.SEARCHED_TAG: "erft.p_img"})
+    ui.save_view(c, exp_id)
+    state = ui.read_view(c.get_experiment(exp_id).tags[f"mlflow.sharedViewState.harness-{parent}"])["state"]
+    assert state["groupBy"] is None and "params.`erft.p_img`" in state["selectedColumns"]
+
+    lone = c.create_run(exp_id, run_name="pretrain", tags={"role": "parent"}).info.run_id
+    c.log_metric(lone, "eval/psnr", 20.0)
+    ui.save_view(c, exp_id)  # a parent without children: the view lists the run itself
+    state = ui.read_view(c.get_experiment(exp_id).tags[f"mlflow.sharedViewState.harness-{lone}"])["state"]
+    assert state["searchFilter"] == f"attributes.run_id = '{lone}'"
+
+
+def test_review_links_name_the_experiments(home):
+    c = _store(home)
+    exp_id = c.create_experiment("mini")
+    c.create_experiment("empty")
+    _parent_with_arms(c, exp_id, "mini 1")
+    assert [name for name, _ in ui.review_links(c)] == ["mini"]
+    with pytest.raises(LookupError, match="no MLflow experiment named 'nope'.*mini"):
+        ui.review_links(c, experiment="nope")
+
+
+# -- a browser on the landing link (slow: a tiny run first) -----------------------------------------
+
+EXPERIMENT = mini_experiment("mini", "two arms, for the review link")
+WIDTH, HEIGHT = 1600, 1000
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON
+    messages ending in NUL on fds 3 and 4), so a test can wait for the page to render and read its
+    text, without a websocket client or a browser-automation package."""
+
+    def __init__(self, exe: str, width: int = WIDTH, height: int = HEIGHT):
+        to_browser, self._w = os.pipe()
+        self._r, from_browser = os.pipe()
+        self.profile = tempfile.mkdtemp(prefix="harness-chromium-")  # a fresh browser: no saved choices
+
+        def pipes():  # the browser reads commands on fd 3 and writes replies on fd 4
+            os.dup2(to_browser, 3)
+            os.dup2(from_browser, 4)
+
+        args = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+                "--no-first-run", "--hide-scrollbars", f"--user-data-dir={self.profile}",
+                f"--window-size={width},{height}", "about:blank"]  # fmt: skip
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(3, 4), preexec_fn=pipes
+        )
+        os.close(to_browser)
+        os.close(from_browser)
+        self._buf, self._id, self.session = b"", 0, None
+        page = next(t for t in self.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        self.session = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)[
+            "sessionId"
+        ]
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+
+    def call(self, method: str, timeout: float = 60, **params) -> dict:
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params}
+        if self.session:
+            msg["sessionId"] = self.session
+        os.write(self._w, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\0" in self._buf:
+                raw, self._buf = self._buf.split(b"\0", 1)
+                reply = json.loads(raw)
+                if reply.get("id") == self._id:  # events and other replies are not waited for
+                    if "error" in reply:
+                        raise RuntimeError(f"{method}: {reply['error']}")
+                    return reply.get("result", {})
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._r], [], [], left)[0]:
+                raise TimeoutError(f"the browser did not answer {method} within {timeout} s")
+            chunk = os.read(self._r, 1 << 20)
+            if not chunk:
+                raise RuntimeError("the browser closed its pipe")
+            self._buf += chunk
+
+    def eval(self, expression: str):
+        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return res.get("result", {}).get("value")
+
+    def wait_for(self, expression: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.eval(expression):
+                return True
+            time.sleep(0.5)
+        return False
+
+    def screenshot(self) -> bytes:
+        return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._w)
+        os.close(self._r)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def review_screenshot(url: str, exe: str, timeout: float = 120) -> tuple[bytes, str, str]:
+    """(PNG, page text, final location) of `url` once its charts have drawn, with MLflow's assistant
+    panel closed (it opens by itself in a fresh browser on a local server)."""
+    browser = Browser(exe)
+    try:
+        browser.call("Page.navigate", url=url)
+        browser.wait_for("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout)
+        browser.eval(
+            "document.querySelector('[data-component-id=\"mlflow.assistant.chat_panel.close\"]')?.click()"
+        )
+        time.sleep(1.0)  # the panel's close transition
+        text = browser.eval("document.body.innerText") or ""
+        return browser.screenshot(), text, browser.eval("location.href")
+    finally:
+        browser.close()
+
+
+def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """`harness ui` on a free port -> (process, the review link it printed), once the server answers."""
+    from harness.launch import child_env, free_port
+
+    port = free_port()
+    env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    with open(log, "w") as out:  # a file, not a pipe: the server's log must never block it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.cli", "ui", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    link = re.search(r"^  mini: (\S+)$", log.read_text(), re.M)
+    assert proc.poll() is None and link, log.read_text()[-3000:]
+    return proc, link[1]
+
+
+@pytest.mark.slow
+def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys):
+    exe = _chromium()
+    if exe is None:
+        pytest.skip(
+            "no chromium on PATH: apt-get install chromium (or put chromium or google-chrome on PATH)"
+        )
+    from PIL import Image, ImageStat
+
+    from harness.cli import main
+
+    (home / "mini.yaml").write_text(EXPERIMENT)
+    assert main(["run", str(home / "mini.yaml")]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"review in the MLflow UI: http://127\.0\.0\.1:5000/#/experiments/\d+/runs\?\S*"
+                     r"workflowType=machine_learning", printed), printed[-2000:]  # fmt: skip
+
+    proc, url = _serve_ui(home, home / "ui.log")
+    try:
+        png, text, location = review_screenshot(url, exe)
+    finally:
+        proc.send_signal(signal.SIGTERM)  # the harness stops the server it started
+        try:
+            proc.wait(timeout=60)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    (home / "review.png").write_bytes(png)
+    image = Image.open(home / "review.png")
+    assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
+    spread = ImageStat.Stat(image.convert("L")).stddev[0]
+    assert spread > 10, f"a blank page (grey-level sd {spread:.1f}): {home / 'review.png'}"
+    # Model training's runs page with the shared view applied, the arms as groups, their charts drawn;
+    # not the GenAI traces page, not "No charts"
+    assert "/runs" in location and "traces" not in location, location
+    for expected in ("You're viewing a shared view", "Group by: arm", "Group: base",
+                     "Group: full", "2 matching runs", "drift/consistent_1s",
+                     "drift/consistent_1s/subject_consistency", "base (drift/consistent_1s"):  # fmt: skip
+        assert expected in text, f"{expected!r} not on the page: {home / 'review.png'}\n{text[:3000]}"
+    assert "No charts" not in text and "Additional runs" not in text
+    sections = [line for line in text.splitlines() if line.startswith(("drift/", "memory/", "train"))]
+    assert sections[0].startswith("drift/") and sections[-1].startswith("memory/"), sections
