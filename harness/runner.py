@@ -330,9 +330,7 @@ def training_rows(cfg: SVIConfig) -> list[dict]:
     Film: the category CSVs, read without opening a video), or the talk / dance dataset's samples."""
     import dataclasses
 
-    import pandas as pd
-
-    from svi.data import FILENAME_COLUMN, PROMPT_COLUMN, training_clips
+    from svi.data import FILENAME_COLUMN, PROMPT_COLUMN, read_category_csv, training_clips
 
     root = Path(cfg.data.root)
     if cfg.condition.kind == "none":
@@ -340,9 +338,8 @@ def training_rows(cfg: SVIConfig) -> list[dict]:
         for csv in sorted(root.glob("*/*.csv")):
             if csv.stem != csv.parent.name:  # the layout's CSV is <category>/<category>.csv
                 continue
-            table = pd.read_csv(csv, dtype=str, keep_default_na=False)
-            table.columns = [str(c).strip() for c in table.columns]
-            for name, caption in zip(table.get(FILENAME_COLUMN, []), table.get(PROMPT_COLUMN, [])):
+            table = read_category_csv(csv)
+            for name, caption in zip(table[FILENAME_COLUMN], table[PROMPT_COLUMN]):
                 rows.append({"clip": f"{csv.parent.name}/{name}", "caption": caption, "category": csv.stem})
         return rows
     rows = []

@@ -201,7 +201,8 @@ def _probe(path: str, min_frames: int) -> tuple[int, str | None]:
     return num_frames, None
 
 
-def _read_category_csv(csv_path: Path) -> pd.DataFrame:
+def read_category_csv(csv_path: Path) -> pd.DataFrame:
+    """One category's CSV of the official layout (columns stripped; Filename and prompt required)."""
     # keep_default_na=False: an empty description stays "" and a prompt such as "None" stays text.
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     table.columns = [str(c).strip() for c in table.columns]
@@ -337,7 +338,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
             csv_path = folder / f"{category}.csv"
             if not csv_path.is_file():
                 raise FileNotFoundError(f"category folder {folder} has no CSV {csv_path}; {LAYOUT_HELP}")
-            table = _read_category_csv(csv_path)
+            table = read_category_csv(csv_path)
             for row, (filename, prompt) in enumerate(zip(table[FILENAME_COLUMN], table[PROMPT_COLUMN])):
                 filename = _as_text(filename).strip()
                 # An empty Filename would resolve to the folder itself; name the CSV row instead.

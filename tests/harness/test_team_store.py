@@ -20,24 +20,7 @@ from mlflow.tracking import MlflowClient
 from harness import tracking, workspace
 from harness.cli import main
 from harness.launch import child_env
-
-EXPERIMENT = """
-name: {name}
-config:
-  variant: shot
-  model: {{preset: tiny}}
-  lora: {{rank: 4, alpha: 4}}
-  memory: {{capacity: 4, budget_bytes: 16777216, warmup_steps: 2}}
-  train: {{steps: {steps}, lr: 0.001, checkpoint_every: 2}}
-  generate: {{steps: 1}}
-arms:
-  base: {{train: false, role: baseline}}
-  full: {{}}
-seeds: [0]
-suites: [{{suite: consistent, length: 1s, limit: 1}}]
-metrics: subject_consistency
-metrics_backend: random
-"""
+from tests.harness.mini import mini_experiment
 
 SWEEP = """
 name: {name}
@@ -110,7 +93,7 @@ def test_an_old_experiment_with_a_local_location_on_the_server_gets_a_warning(
 
 @pytest.mark.slow
 def test_a_run_sends_runs_metrics_and_artifacts_to_the_server_and_its_bucket(team, home):
-    (home / "team_run.yaml").write_text(EXPERIMENT.format(name="team_run", steps=2))
+    (home / "team_run.yaml").write_text(mini_experiment("team_run", "team mode", steps=2, checkpoint_every=2))
     # two local jobs (submitit), each logging its unit to the server from its own process
     assert main(["run", str(home / "team_run.yaml"), "--executor", "local", "--parallel", "2"]) == 0
 
@@ -146,7 +129,9 @@ def test_a_run_sends_runs_metrics_and_artifacts_to_the_server_and_its_bucket(tea
 @pytest.mark.slow
 def test_a_two_worker_sweep_on_postgresql_records_every_trial(team, home, postgres, capsys):
     storage = postgres.database("optuna")
-    (home / "base.yaml").write_text(EXPERIMENT.format(name="team_sweepbase", steps=2))
+    (home / "base.yaml").write_text(
+        mini_experiment("team_sweepbase", "team mode", steps=2, checkpoint_every=2)
+    )
     sweep_file = home / "team_sweep.yaml"
     search = "grid: {generate.steps: [1, 2]}\nsampler: grid"
     sweep_file.write_text(
@@ -182,7 +167,9 @@ def test_a_sweep_worker_killed_mid_trial_is_failed_and_retried_by_the_next_sweep
     team, home, postgres, capsys
 ):
     storage = postgres.database("optuna")
-    (home / "base.yaml").write_text(EXPERIMENT.format(name="team_stalebase", steps=8))
+    (home / "base.yaml").write_text(
+        mini_experiment("team_stalebase", "team mode", steps=8, checkpoint_every=2)
+    )
     sweep_file = home / "team_stale.yaml"
     search = "space: {erft.p_img: {low: 0.5, high: 0.9}}"
     sweep_file.write_text(
