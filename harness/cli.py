@@ -189,8 +189,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         links = _review_links(uri if server else ui.DEFAULT_UI_URL, exp.name) or []
     except LookupError:  # nothing was logged (every unit skipped before its run existed)
         links = []
-    for _, url in links:
-        print(f"review in the MLflow UI: {url}" + ("" if server else "  (after: harness ui)"))
+    after = "" if server else "  (after: harness ui)"
+    for _, found in links:
+        print(f"review in the MLflow UI: {found.review}{after}")
+        if found.keyframes:
+            print(f"keyframes (samples x arms, a clip slider): {found.keyframes}{after}")
     return 0 if all(r.status == "FINISHED" for r in results) else 1
 
 
@@ -342,8 +345,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     print(f"MLflow UI for {uri} at {address} (Ctrl-C stops it)", flush=True)
     if links:
         print("review the latest run of each experiment (Model training, runs grouped by arm):")
-        for name, url in links:
-            print(f"  {name}: {url}")
+        for name, found in links:
+            print(f"  {name}: {found.review}")
+            if found.keyframes:
+                print(f"  {name} keyframes (samples x arms, a clip slider): {found.keyframes}")
     elif links is not None:
         print("no runs yet: `harness run EXPERIMENT` logs some, then open the link it prints")
     sys.stdout.flush()
@@ -356,8 +361,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return launch.run(cmd, env=launch.child_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}))
 
 
-def _review_links(base_url: str, experiment: str | None = None) -> list[tuple[str, str]] | None:
-    """(experiment, link) of the review view (harness/ui.py) of each experiment's latest parent run,
+def _review_links(base_url: str, experiment: str | None = None) -> list | None:
+    """(experiment, ui.Links) of the review and keyframes views (harness/ui.py) of each experiment's latest parent run,
     written as an experiment tag first; None, after saying why, when the store refuses: a link is not
     worth failing a run or the UI for. LookupError for a named experiment the store does not hold."""
     from harness import tracking, ui

@@ -32,7 +32,8 @@ pyproject.toml pins mlflow to 3.17.*. Re-check it there before moving the pin.
   columns   `metrics.`<key>``, `params.`<key>``, `tags.`<key>``, `attributes.`<name>``
   groupBy   {"aggregateFunction": "average"|"min"|"max", "groupByKeys": [{"mode": "tag"|"param"|
             "dataset", "groupByData": <key>}]}
-  sections  [{"uuid", "name", "display" (expanded), "isReordered", "deleted", "isGenerated"}]; a chart
+  sections  [{"uuid", "name", "display" (expanded), "isReordered", "deleted", "isGenerated", and
+            optionally "columns" (cards per row, 3) and "cardHeight" (px, 360)}]; a chart
             belongs to the section whose uuid is its `metricSectionId`. A metric's section is its key
             without the last `/` part ("drift/consistent_50s"), "Model metrics" for keys without `/`,
             "System metrics" for `system/<name>`. Unless isAccordionReordered is true the UI sorts the
@@ -43,6 +44,13 @@ pyproject.toml pins mlflow to 3.17.*. Re-check it there before moving the pin.
             runsCountToCompare, metricSectionId, deleted, isGenerated, displayName. The experiment's
             chart view titles a chart with its metric key (it ignores displayName there) and a line
             chart's x axis "Step" (or Time, or the x metric's key): neither takes a free title.
+
+  images    IMAGE {imageKeys, step, showRunParams}: one key -> the runs' images of that key with a
+            step slider; several keys -> a grid, a row per key and a column per run (the runs tagged
+            `mlflow.loggedImages`, at most 10). Images are artifacts `images/<key, / as ~>+step+<k>+...`.
+            A grouped view shows no images (groups carry no tags): the review view lists the image cards
+            deleted, and a second view of the same children (`<view id>-keyframes`), ungrouped and one
+            seed, opens on the grid of samples x arms at the last clip.
 
 Key names come from reports/keys.py; keys of a kind this module does not know go into the sections
 between the scores and the system metrics, expanded, so new keys show up rather than vanish.
@@ -56,6 +64,7 @@ import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from reports import keys
@@ -67,7 +76,14 @@ MODE_PARAM = "compareRunsMode"  # CHART (charts beside the run list) or TABLE (t
 COMPRESSED_PREFIX = "deflate;"
 MAX_TAG_CHARS = 20_000  # MLflow's limit on an experiment tag value (and the UI's on a saved view)
 VIEW_ID_PREFIX = "harness-"  # views this module writes (and may delete); the UI's own ids are numbers
-KEEP_VIEWS = 5  # harness views kept per experiment: the UI lists every view, and stops saving at 40
+KEEP_VIEWS = 10  # harness views kept per experiment (five parents' review and keyframes views): the UI
+# lists every view, and stops saving at 40
+KEYFRAMES_VIEW = "-keyframes"  # + to a parent's view id: its keyframes view
+GRID_SECTION = "keyframes: samples x arms"  # the keyframes view's image grid, first and open
+PER_SAMPLE_SECTION = "keyframes: one sample, every arm"  # one image card per sample, collapsed
+MAX_GRID_RUNS = 10  # the UI's image cards show the images of at most 10 runs (its constant)
+MAX_GRID_KEYS = 24  # rows of the grid (samples x tracks); the per-sample cards list every key
+GRID_HEAD_PX, GRID_ROW_PX, GRID_MAX_HEIGHT_PX = 130, 130, 900  # the grid card's height (section field)
 DEFAULT_UI_URL = "http://127.0.0.1:5000"  # where `harness ui` serves by default
 
 MODEL_METRICS, SYSTEM_METRICS = "Model metrics", "System metrics"  # the UI's names of two sections
@@ -178,6 +194,23 @@ def _chart(key: str, section_uuid: str, uuid: str, x_metric: str | None = None) 
     return card
 
 
+def _image_card(
+    image_keys: Iterable[str], section_uuid: str, uuid: str, step: int, deleted: bool = False
+) -> dict:
+    """An image card: one key (that sample in every run, a step slider) or several (a grid)."""
+    return {
+        "uuid": uuid,
+        "type": "IMAGE",
+        "runsCountToCompare": MAX_GRID_RUNS,
+        "metricSectionId": section_uuid,
+        "deleted": deleted,
+        "isGenerated": True,
+        "imageKeys": list(image_keys),
+        "step": step,
+        "showRunParams": False,  # the column heads: run names, not every parameter
+    }
+
+
 def _column(kind: str, key: str) -> str:
     return f"{kind}.`{key}`"
 
@@ -198,13 +231,16 @@ def view_state(
     run_id: str | None = None,
     group_by_tag: str | None = "arm",
     param_columns: Iterable[str] = (),
+    image_keys: Iterable[str] = (),
 ) -> dict:
     """The state of a saved view (what the UI's Share button stores) for runs with these metric keys.
 
     parent_run_id: the view lists that parent's child runs only; run_id: that one run (a parent run
     without children); neither: every run of the experiment;
     group_by_tag: runs grouped (one chart line per value, the mean over the group) by this tag;
-    param_columns: parameters shown in the table after the scores (a sweep's searched keys).
+    param_columns: parameters shown in the table after the scores (a sweep's searched keys);
+    image_keys: the runs' image keys, listed as deleted cards (grouped runs show no images, and the UI
+    would add a "No images found" card for each key the view does not list).
     """
     metric_keys = sorted(set(metric_keys))
     x_clip = CLIP_KEY if CLIP_KEY in metric_keys else None
@@ -227,6 +263,10 @@ def view_state(
             )
             card["deleted"] = k == x_clip  # listed, so that the UI does not add it back
             charts.append(card)
+    uuid_of = {sec["name"]: sec["uuid"] for sec in section_list}
+    for j, k in enumerate(sorted(set(image_keys))):
+        home = uuid_of.get(section_name(k), section_list[0]["uuid"] if section_list else "")
+        charts.append(_image_card([k], home, f"harness-image-{j:03d}", 0, deleted=True))
     columns = score_columns(metric_keys) + [_column("params", p) for p in param_columns]
     if parent_run_id:
         runs = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
@@ -267,6 +307,48 @@ def view_state(
         "globalLineChartConfig": {"xAxisKey": "step", "lineSmoothness": 0, "selectedXAxisMetricKey": ""},
         "chartsSearchFilter": "",
     }
+
+
+def keyframes_state(
+    metric_keys: Iterable[str], images: dict[str, int], parent_run_id: str, seed: str
+) -> dict:
+    """The keyframes view: `parent_run_id`'s children of one seed (one column per arm), ungrouped, opening
+    on a grid of their images (a row per sample) at the last clip; the per-sample cards and the metric
+    sections below, collapsed. images: image key -> its last step."""
+    state = view_state(metric_keys, parent_run_id=parent_run_id, group_by_tag=None)
+    state["searchFilter"] += f" AND tags.seed = '{seed}'"
+    last = max(images.values(), default=0)
+    rows = min(len(images), MAX_GRID_KEYS)
+    # one card across the page, tall enough for about six rows of frames (it scrolls beyond)
+    height = min(GRID_MAX_HEIGHT_PX, GRID_HEAD_PX + GRID_ROW_PX * rows)
+    grid = {
+        "uuid": "harness-keyframes-grid",
+        "name": GRID_SECTION,
+        "display": True,
+        "columns": 1,
+        "cardHeight": height,
+    }
+    each = {"uuid": "harness-keyframes-each", "name": PER_SAMPLE_SECTION, "display": False}
+    new = [{**sec, "isReordered": False, "deleted": False, "isGenerated": True} for sec in (grid, each)]
+    state["compareRunSections"] = new + [{**sec, "display": False} for sec in state["compareRunSections"]]
+    cards = [_image_card(sorted(images)[:MAX_GRID_KEYS], grid["uuid"], "harness-keyframes-grid-card", last)]
+    cards += [
+        _image_card([k], each["uuid"], f"harness-keyframes-each-{j:03d}", last)
+        for j, k in enumerate(sorted(images))
+    ]
+    state["compareRunCharts"] = cards + state["compareRunCharts"]
+    return state
+
+
+def logged_images(c, run_id: str) -> dict[str, int]:
+    """A run's image keys -> the last step logged, read from MLflow's file names under `images/`."""
+    found: dict[str, int] = {}
+    for f in c.list_artifacts(run_id, "images"):
+        parts = f.path.rsplit("/", 1)[-1].split("+")
+        if len(parts) >= 3 and parts[1] == "step" and parts[2].lstrip("-").isdigit():
+            key = parts[0].replace("~", "/")
+            found[key] = max(found.get(key, int(parts[2])), int(parts[2]))
+    return found
 
 
 def encode_state(state: dict, compress: bool = False) -> str:
@@ -343,12 +425,20 @@ def latest_parent(c, experiment_id: str):
     return max(found, key=lambda r: r.info.start_time, default=None)
 
 
+class Links(NamedTuple):
+    """The links `save_view` prints: the review view, and the keyframes view (None: no images logged)."""
+
+    review: str
+    keyframes: str | None
+
+
 def save_view(
     c, experiment_id: str, base_url: str = DEFAULT_UI_URL, parent=None, mode: str = "CHART"
-) -> str | None:
+) -> Links | None:
     """Write the review view of `parent` (default: the experiment's latest parent run) as an experiment
-    tag and return its link; None when the experiment has no parent run yet. Older views this module
-    wrote are deleted beyond the newest KEEP_VIEWS; views people saved in the UI are left alone."""
+    tag, and its keyframes view where the children logged images; return their links, or None when the
+    experiment has no parent run yet. Older views this module wrote are deleted beyond the newest
+    KEEP_VIEWS; views people saved in the UI are left alone."""
     parent = parent or latest_parent(c, experiment_id)
     if parent is None:
         return None
@@ -358,21 +448,46 @@ def save_view(
     )
     sweep = parent.data.tags.get("role") == "sweep"
     searched = [k for k in parent.data.tags.get(keys.SEARCHED_TAG, "").split(",") if k] if sweep else []
+    metric_keys = {k for r in children for k in r.data.metrics}
+    first_seed = min((r.data.tags.get("seed", "") for r in children), key=_seed_order, default="")
+    # every arm logs the same samples: the image keys of one child of the first seed stand for all
+    images = next(
+        (
+            found
+            for r in children
+            if r.data.tags.get("seed", "") == first_seed and (found := logged_images(c, r.info.run_id))
+        ),
+        {},
+    )
     if children:
         state = view_state(
-            {k for r in children for k in r.data.metrics},
+            metric_keys,
             parent_run_id=pid,
             group_by_tag=None if sweep else "arm",  # a sweep's trials share one arm: a line per trial
             param_columns=searched,
+            image_keys=images if not sweep else (),
         )
     else:  # a run without children (pretraining, or one whose jobs have not started): the run itself
         state = view_state(parent.data.metrics, run_id=pid, group_by_tag=None)
-    view_id = VIEW_ID_PREFIX + pid
-    name = f"{parent.info.run_name or pid} (harness review)"
-    value = view_tag_value(name, state, created_ms=parent.info.start_time, updated_ms=int(time.time() * 1000))
-    c.set_experiment_tag(experiment_id, VIEW_TAG_PREFIX + view_id, value)
+    now = int(time.time() * 1000)
+    name = parent.info.run_name or pid
+
+    def write(view_id: str, label: str, state: dict) -> str:
+        value = view_tag_value(f"{name} ({label})", state, created_ms=parent.info.start_time, updated_ms=now)
+        c.set_experiment_tag(experiment_id, VIEW_TAG_PREFIX + view_id, value)
+        return view_url(base_url, experiment_id, view_id, mode)
+
+    review = write(VIEW_ID_PREFIX + pid, "harness review", state)
+    keyframes = None
+    if children and images:
+        frames = keyframes_state(metric_keys, images, pid, first_seed)
+        keyframes = write(VIEW_ID_PREFIX + pid + KEYFRAMES_VIEW, f"keyframes, seed {first_seed}", frames)
     _prune(c, experiment_id)
-    return view_url(base_url, experiment_id, view_id, mode)
+    return Links(review, keyframes)
+
+
+def _seed_order(seed: str) -> tuple[int, str]:
+    return (int(seed), "") if seed.lstrip("-").isdigit() else (1 << 62, seed)
 
 
 def _prune(c, experiment_id: str) -> None:
@@ -390,9 +505,9 @@ def _prune(c, experiment_id: str) -> None:
 
 def review_links(
     c, base_url: str = DEFAULT_UI_URL, experiment: str | None = None, limit: int = 10
-) -> list[tuple[str, str]]:
-    """(experiment name, link) for `experiment`, or for the `limit` experiments whose latest parent run
-    is newest (a team server holds many), newest first; each link's view is written first."""
+) -> list[tuple[str, Links]]:
+    """(experiment name, links) for `experiment`, or for the `limit` experiments whose latest parent run
+    is newest (a team server holds many), newest first; each link's views are written first."""
     if experiment is not None:
         found = c.get_experiment_by_name(experiment)
         if found is None:

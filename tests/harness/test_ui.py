@@ -195,7 +195,9 @@ def test_save_view_tags_the_experiment_and_links_model_training(home):
     older = _parent_with_arms(c, exp_id, "mini 1")
     time.sleep(0.01)
     latest = _parent_with_arms(c, exp_id, "mini 2")
-    url = ui.save_view(c, exp_id, "http://127.0.0.1:5001/")
+    links = ui.save_view(c, exp_id, "http://127.0.0.1:5001/")
+    url = links.review
+    assert links.keyframes is None  # these runs logged no images
 
     parts = urlsplit(url)
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "http://127.0.0.1:5001/"
@@ -216,12 +218,56 @@ def test_save_view_tags_the_experiment_and_links_model_training(home):
     # the same parent again: the same tag; more parents: only the newest KEEP_VIEWS harness views stay,
     # and a view someone saved in the UI is never touched
     c.set_experiment_tag(exp_id, "mlflow.sharedViewState.1700000000000abcdefgh", value)
-    assert ui.save_view(c, exp_id) == url.replace("5001", "5000")
+    assert ui.save_view(c, exp_id).review == url.replace("5001", "5000")
     for i in range(ui.KEEP_VIEWS + 1):
         ui.save_view(c, exp_id, parent=c.get_run(_parent_with_arms(c, exp_id, f"mini {3 + i}")))
     views = [k for k in c.get_experiment(exp_id).tags if k.startswith(ui.VIEW_TAG_PREFIX)]
     assert len([k for k in views if ui.VIEW_ID_PREFIX in k]) == ui.KEEP_VIEWS
     assert "mlflow.sharedViewState.1700000000000abcdefgh" in views
+
+
+def test_keyframes_get_a_view_of_their_own_with_the_grid_at_the_last_clip(home):
+    import numpy as np
+
+    c = _store(home)
+    exp_id = c.create_experiment("mini")
+    parent = c.create_run(exp_id, run_name="mini 1", tags={"role": "parent"}).info.run_id
+    for arm in ("base", "full"):
+        for seed in ("1", "0"):
+            child = c.create_run(
+                exp_id, run_name=f"{arm}-seed{seed}", tags={keys.PARENT_TAG: parent, "arm": arm, "seed": seed}
+            ).info.run_id
+            c.log_metric(child, "consistent_1s/subject_consistency", 0.5)
+            for sample in ("sample_b", "sample_a"):
+                for clip in range(3):
+                    frame = np.full((4, 4, 3), 40 * clip, dtype=np.uint8)
+                    c.log_image(child, frame, key=keys.image_key("consistent_1s", sample), step=clip)
+    assert ui.logged_images(c, child) == {"consistent_1s/sample_a": 2, "consistent_1s/sample_b": 2}
+
+    links = ui.save_view(c, exp_id)
+    assert parse_qs(urlsplit(links.keyframes).fragment.partition("?")[2])["viewStateShareKey"] == [
+        f"harness-{parent}-keyframes"
+    ]
+    tags = c.get_experiment(exp_id).tags
+    frames = ui.read_view(tags[f"mlflow.sharedViewState.harness-{parent}-keyframes"])
+    state = frames["state"]
+    assert frames["name"] == "mini 1 (keyframes, seed 0)"
+    # one seed, every arm, ungrouped: the UI shows images of runs (not of groups), one column per run
+    assert state["searchFilter"] == f"tags.`mlflow.parentRunId` = '{parent}' AND tags.seed = '0'"
+    assert state["groupBy"] is None
+    first, *rest = state["compareRunSections"]
+    assert first["name"] == ui.GRID_SECTION and first["display"] and not any(s["display"] for s in rest)
+    assert first["columns"] == 1 and first["cardHeight"] == ui.GRID_HEAD_PX + 2 * ui.GRID_ROW_PX
+    grid = state["compareRunCharts"][0]
+    assert grid["type"] == "IMAGE" and grid["metricSectionId"] == first["uuid"]
+    assert grid["imageKeys"] == ["consistent_1s/sample_a", "consistent_1s/sample_b"] and grid["step"] == 2
+    each = [card for card in state["compareRunCharts"][1:] if card["type"] == "IMAGE"]
+    assert [card["imageKeys"] for card in each] == [["consistent_1s/sample_a"], ["consistent_1s/sample_b"]]
+
+    # the grouped review view lists the image cards deleted: a group has no images to show
+    review = ui.read_view(tags[f"mlflow.sharedViewState.harness-{parent}"])["state"]
+    images = [card for card in review["compareRunCharts"] if card["type"] == "IMAGE"]
+    assert len(images) == 2 and all(card["deleted"] for card in images)
 
 
 def test_sweeps_are_not_grouped_and_show_the_searched_params(home):
@@ -244,14 +290,14 @@ def test_review_links_name_the_experiments(home):
     exp_id = c.create_experiment("mini")
     c.create_experiment("empty")
     _parent_with_arms(c, exp_id, "mini 1")
-    assert [name for name, _ in ui.review_links(c)] == ["mini"]
+    assert [(name, links.keyframes) for name, links in ui.review_links(c)] == [("mini", None)]
     with pytest.raises(LookupError, match="no MLflow experiment named 'nope'.*mini"):
         ui.review_links(c, experiment="nope")
 
 
 # -- a browser on the landing link (slow: a tiny run first) -----------------------------------------
 
-EXPERIMENT = mini_experiment("mini", "two arms, for the review link")
+EXPERIMENT = mini_experiment("mini", "two arms, for the review link", limit=2)  # 2 samples: a grid
 WIDTH, HEIGHT = 1600, 1000
 
 
@@ -347,13 +393,18 @@ class Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-def review_screenshot(url: str, exe: str, timeout: float = 120) -> tuple[bytes, str, str]:
-    """(PNG, page text, final location) of `url` once its charts have drawn, with MLflow's assistant
-    panel closed (it opens by itself in a fresh browser on a local server)."""
+CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot').length >= 2"
+
+
+def review_screenshot(
+    url: str, exe: str, timeout: float = 120, ready: str = CHARTS_DRAWN
+) -> tuple[bytes, str, str]:
+    """(PNG, page text, final location) of `url` once `ready` holds (its charts have drawn), with
+    MLflow's assistant panel closed (it opens by itself in a fresh browser on a local server)."""
     browser = Browser(exe)
     try:
         browser.call("Page.navigate", url=url)
-        browser.wait_for("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout)
+        browser.wait_for(ready, timeout)
         browser.eval(
             "document.querySelector('[data-component-id=\"mlflow.assistant.chat_panel.close\"]')?.click()"
         )
@@ -364,8 +415,9 @@ def review_screenshot(url: str, exe: str, timeout: float = 120) -> tuple[bytes, 
         browser.close()
 
 
-def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """`harness ui` on a free port -> (process, the review link it printed), once the server answers."""
+def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
+    """`harness ui` on a free port -> (process, the review and keyframes links it printed), once the
+    server answers."""
     from harness.launch import child_env, free_port
 
     port = free_port()
@@ -387,8 +439,9 @@ def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
         except OSError:
             time.sleep(0.5)
     link = re.search(r"^  mini: (\S+)$", log.read_text(), re.M)
-    assert proc.poll() is None and link, log.read_text()[-3000:]
-    return proc, link[1]
+    frames = re.search(r"^  mini keyframes \(samples x arms, a clip slider\): (\S+)$", log.read_text(), re.M)
+    assert proc.poll() is None and link and frames, log.read_text()[-3000:]
+    return proc, link[1], frames[1]
 
 
 @pytest.mark.slow
@@ -408,9 +461,14 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
     assert re.search(r"review in the MLflow UI: http://127\.0\.0\.1:5000/#/experiments/\d+/runs\?\S*"
                      r"workflowType=machine_learning", printed), printed[-2000:]  # fmt: skip
 
-    proc, url = _serve_ui(home, home / "ui.log")
+    proc, url, keyframes_url = _serve_ui(home, home / "ui.log")
     try:
         png, text, location = review_screenshot(url, exe)
+        # the keyframes view: the grid of samples (rows) x arms (columns), images loaded
+        loaded = (
+            "[...document.images].filter(i => i.complete && i.naturalWidth > 0 && i.src.includes('images'))"
+        )
+        frames_png, frames_text, _ = review_screenshot(keyframes_url, exe, ready=f"{loaded}.length >= 4")
     finally:
         proc.send_signal(signal.SIGTERM)  # the harness stops the server it started
         try:
@@ -421,6 +479,12 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
             except ProcessLookupError:
                 pass
     (home / "review.png").write_bytes(png)
+    (home / "keyframes.png").write_bytes(frames_png)
+    for expected in (ui.GRID_SECTION, "consistent_1s/", "base-seed0", "full-seed0"):
+        assert expected in frames_text, (
+            f"{expected!r} not on the page: {home / 'keyframes.png'}\n{frames_text[:3000]}"
+        )
+    assert "No images found" not in frames_text
     image = Image.open(home / "review.png")
     assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
     spread = ImageStat.Stat(image.convert("L")).stddev[0]
