@@ -230,7 +230,8 @@ def test_keyframes_get_a_view_of_their_own_with_the_grid_at_the_last_clip(home):
     import numpy as np
 
     c = _store(home)
-    exp_id = c.create_experiment("mini")
+    # the images go under the test's folder (a bare sqlite store would put them in ./mlruns)
+    exp_id = c.create_experiment("mini", artifact_location=(home / "artifacts").as_uri())
     parent = c.create_run(exp_id, run_name="mini 1", tags={"role": "parent"}).info.run_id
     for arm in ("base", "full"):
         for seed in ("1", "0"):
