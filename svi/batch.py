@@ -47,16 +47,20 @@ def encode_batch(
     data: DataConfig,
     reference: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    cond: torch.Tensor | None = None,
 ) -> EncodedBatch:
     """video: [B, 3, F, H, W] in [-1, 1] on the backbone's device; reference: [B, 3, H, W], the
-    padding image (None: frame 0); generator: draws the per-sample condition count (None: always K)."""
-    first = video[:, :, 0]  # [B, 3, H, W]: condition frame 0 (the CLIP image)
+    padding image (None: frame 0); generator: draws the per-sample condition count (None: always K);
+    cond: [B, 3, K, H, W], condition frames in place of the clip's first K (Self-Forcing's rollout,
+    svi/forcing.py; None: the clip's own), which also give the CLIP image. x0 is always the clip's."""
+    cond = video[:, :, : data.cond_frames] if cond is None else cond.to(video)
+    first = cond[:, :, 0]  # [B, 3, H, W]: condition frame 0 (the CLIP image)
     reference = first if reference is None else reference.to(video)
     counts = condition_counts(video.shape[0], data, generator)
 
     def condition(rows: slice | list[int], k: int) -> torch.Tensor:
         return build_condition(
-            backbone, video[rows, :, :k], video.shape[2], data.padding, reference[rows], data.mask
+            backbone, cond[rows, :, :k], video.shape[2], data.padding, reference[rows], data.mask
         )
 
     if len(set(counts)) == 1:

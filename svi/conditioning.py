@@ -77,3 +77,32 @@ def build_condition(
         backbone.temporal_ratio,
     )
     return torch.cat([marks.to(latent), latent], dim=1)
+
+
+def latent_mask(batch: int, latent_frames: int, known: list[int], latent_hw: tuple[int, int]) -> torch.Tensor:
+    """A mask that marks whole latent frames as known, at any position: [B, 4, F_lat, h, w] (float 0/1).
+
+    Wan's mask packs 4 pixel frames per latent frame; marking all 4 marks the latent frame, as the
+    first-last-frame mode marks its last frame. `frame_mask` of the first 1 + 4 j pixel frames equals
+    `latent_mask` of the first 1 + j latent frames."""
+    h, w = latent_hw
+    mask = torch.zeros(batch, 4, latent_frames, h, w)
+    mask[:, :, known] = 1
+    return mask
+
+
+def free_condition(backbone, reference: torch.Tensor, num_frames: int, padding: str) -> torch.Tensor:
+    """y [B, 20, F_lat, h, w] of a clip with no known frame: nothing marked, every frame the padding (the
+    reference image repeated, or zeros) encoded by the VAE. What a clip's conditioning is without its
+    condition frames (FreeNoise's later windows, history guidance's pass without history).
+
+    reference: [B, 3, H, W] in [-1, 1]."""
+    b, c, h, w = reference.shape
+    if padding == "reference":
+        video = reference[:, :, None].expand(b, c, num_frames, h, w)
+    elif padding == "zeros":
+        video = reference.new_zeros(b, c, num_frames, h, w)
+    else:
+        raise ValueError(f"unknown padding {padding!r}; choose one of {PADDINGS}")
+    latent = backbone.encode_video(video)  # [B, 16, F_lat, h, w]
+    return torch.cat([latent.new_zeros(b, 4, *latent.shape[2:]), latent], dim=1)

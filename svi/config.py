@@ -9,6 +9,7 @@ anything runs. `harness/` builds its experiment schema on top of `SVIConfig`.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -185,7 +186,15 @@ class TrainConfig(Section):
 
 
 # GenerateConfig settings added after videos were generated: left out of frame hashes at these values.
-_LATER_DEFAULTS = {"audio_guidance_scale": None, "assembly": "drop_lead"}
+_LATER_DEFAULTS = {"audio_guidance_scale": None, "assembly": "drop_lead", "strategy": "chain"}
+# The settings of one strategy (svi/strategies/): in the frame hash only when that strategy is chosen,
+# and an error when another is chosen and they differ from their defaults.
+STRATEGY_SETTINGS = {
+    "rolling": ("rolling_stages",),
+    "freenoise": ("freenoise_stride", "freenoise_weights"),
+    "history_guidance": ("history_scale",),
+}
+STRATEGIES = ("chain", "rolling", "framepack", "freenoise", "history_guidance")
 
 
 class GenerateConfig(Section):
@@ -225,6 +234,25 @@ class GenerateConfig(Section):
     # Videos generated together, one batched forward per denoising step (each with its own image,
     # prompts and noise). Throughput only: the frames do not depend on it, nor does the video's hash.
     batch_size: int = Field(8, ge=1)
+    # How the long video is made (svi/strategies/, README "Long-video mechanisms"). chain: clip k
+    # conditioned on the end of clip k-1 (SVI, Wan 2.1 autoregression); rolling: a window of latent
+    # frames at noise levels rising along it (Rolling Diffusion); framepack: FramePack's inverted
+    # anti-drifting order, the last section first, every section anchored on the reference; freenoise: the
+    # whole video denoised in overlapping windows from rescheduled noise (FreeNoise); history_guidance:
+    # chain, guided away from a pass without the previous clip's frames (DFoT's history guidance).
+    strategy: Literal["chain", "rolling", "framepack", "freenoise", "history_guidance"] = "chain"
+    # rolling: the noise levels of the window (G). A shift runs steps / G Euler steps and emits 1 / G of a
+    # clip's new latent frames. None: gcd(new latent frames of a clip, steps), the finest rolling the
+    # clip and the step count allow.
+    rolling_stages: int | None = Field(None, ge=1)
+    # freenoise: latent frames between window starts (None: a quarter of a clip's latent frames, at least
+    # 1; FreeNoise's 16-frame windows move by 4), and the fusion's position weights (pyramid: FreeNoise's,
+    # more weight to a window's middle frames; flat: a plain average).
+    freenoise_stride: int | None = Field(None, ge=1)
+    freenoise_weights: Literal["pyramid", "flat"] = "pyramid"
+    # history_guidance: w in v = v_c + (s - 1)(v_c - v_no_text) + (w - 1)(v_c - v_no_history); 1 leaves
+    # out the pass without history (then the strategy is chain).
+    history_scale: float = Field(2.0, ge=1.0)
 
     @field_validator("num_frames")
     @classmethod
@@ -237,10 +265,12 @@ class GenerateConfig(Section):
         return DataConfig._multiple_of_16(v)
 
     def frame_settings(self) -> dict:
-        """The settings that determine the frames (for hashes): all but batch_size (throughput only), and
-        the settings added later only when they differ from their defaults (so older hashes hold)."""
+        """The settings that determine the frames (for hashes): all but batch_size (throughput only), the
+        settings added later only when they differ from their defaults (so older hashes hold), and a
+        strategy's own settings only under that strategy."""
         unset = {k for k, v in _LATER_DEFAULTS.items() if getattr(self, k) == v}
-        return self.model_dump(mode="json", exclude={"batch_size"} | unset)
+        unused = {k for s, keys in STRATEGY_SETTINGS.items() if s != self.strategy for k in keys}
+        return self.model_dump(mode="json", exclude={"batch_size"} | unset | unused)
 
     def lead_frames(self, temporal_ratio: int = 4) -> int:
         """Frames at the start of a later clip that restate what the previous clip already showed and
@@ -255,6 +285,29 @@ class GenerateConfig(Section):
             return self.motion_frames
         return 1 + temporal_ratio * self.motion_latents
 
+    def latent_frames(self, temporal_ratio: int = 4) -> int:
+        """F_lat: latent frames of a clip (the VAE packs frame 0 alone, then `temporal_ratio` per latent)."""
+        return (self.num_frames - 1) // temporal_ratio + 1
+
+    def restated_latents(self, temporal_ratio: int = 4) -> int:
+        """Latent frames the restated frames fill (K = 1 + r j pixel frames, or the anchor and the M
+        carried latents): 1 + ceil((restated - 1) / r)."""
+        return 1 + -(-(self.restated_frames(temporal_ratio) - 1) // temporal_ratio)
+
+    def rolling_stage_count(self, temporal_ratio: int = 4) -> int:
+        """G of strategy rolling: `rolling_stages`, or gcd(new latent frames of a clip, steps)."""
+        if self.rolling_stages is not None:
+            return self.rolling_stages
+        return math.gcd(
+            self.latent_frames(temporal_ratio) - self.restated_latents(temporal_ratio), self.steps
+        )
+
+    def freenoise_window_stride(self, temporal_ratio: int = 4) -> int:
+        """Latent frames between FreeNoise window starts: `freenoise_stride`, or a quarter of a window."""
+        if self.freenoise_stride is not None:
+            return self.freenoise_stride
+        return max(1, self.latent_frames(temporal_ratio) // 4)
+
     @model_validator(mode="after")
     def _overlap_fits(self) -> GenerateConfig:
         lead = self.restated_frames()
@@ -263,6 +316,85 @@ class GenerateConfig(Section):
                 f"a {self.num_frames}-frame clip leaves no new frame after {lead} condition frames"
             )
         return self
+
+    @model_validator(mode="after")
+    def _strategy_fits(self) -> GenerateConfig:
+        """What each strategy can do (svi/strategies/), checked before anything runs."""
+        s = self.strategy
+        for other, keys in STRATEGY_SETTINGS.items():
+            for key in keys:
+                if other != s and getattr(self, key) != type(self).model_fields[key].default:
+                    raise ValueError(
+                        f"{key} is a setting of strategy {other}, but strategy is {s}: "
+                        f"set strategy={other} or leave {key} out"
+                    )
+        if s in ("chain", "history_guidance"):
+            return self
+        if self.assembly != "drop_lead":
+            raise ValueError(
+                f"strategy {s} assembles its own frames: assembly=keep_all (SVI-Talk's) is for chain only; "
+                "use assembly=drop_lead"
+            )
+        if s in ("rolling", "freenoise") and self.sampler != "euler":
+            raise ValueError(
+                f"strategy {s} saves its state between single Euler steps (and rolling gives every latent "
+                "frame its own noise level), which UniPC's multistep update does not allow: set sampler=euler"
+            )
+        if s in ("rolling", "freenoise") and self.chaining == "pixel" and (self.motion_frames - 1) % 4:
+            k = self.motion_frames
+            raise ValueError(
+                f"strategy {s} with pixel chaining needs motion_frames = 1 + 4 j (1, 5, 9, ...) so the "
+                f"restated frames fill whole latent frames; got {k}: try {k - (k - 1) % 4} or {k - (k - 1) % 4 + 4}"
+            )
+        f_lat, lead = self.latent_frames(), self.restated_latents()
+        if s == "rolling":
+            slots, g = f_lat - lead, self.rolling_stage_count()
+            if slots % g or self.steps % g:
+                fits = [d for d in range(1, slots + 1) if slots % d == 0 and self.steps % d == 0]
+                raise ValueError(
+                    f"rolling_stages={g} must divide both the {slots} new latent frames of a clip and "
+                    f"steps={self.steps}: try one of {fits}"
+                )
+        if s == "framepack":
+            if self.chaining != "latent":
+                raise ValueError(
+                    "strategy framepack gives its known frames as latents (the anchor image first, the next "
+                    "section's first latent frames last), as SVI 2.0 Pro's latent chaining does: set "
+                    "chaining=latent (motion_latents: how many latent frames join two sections)"
+                )
+            if f_lat < 2 * self.motion_latents + 1:
+                raise ValueError(
+                    f"strategy framepack needs a clip of at least 2 motion_latents + 1 = "
+                    f"{2 * self.motion_latents + 1} latent frames (the anchor, the frames the section before "
+                    f"copies, its own end); a {self.num_frames}-frame clip has {f_lat}: lower motion_latents"
+                )
+        if s == "freenoise" and self.freenoise_window_stride() >= f_lat:
+            raise ValueError(
+                f"freenoise_stride={self.freenoise_stride} must be below the window ({f_lat} latent frames, "
+                "one clip) so that windows overlap"
+            )
+        return self
+
+
+class ForcingConfig(Section):
+    """Training mechanisms beside ERFT (METHOD.md §10; svi/forcing.py). A sibling of `erft`, not a mode
+    of it, because Diffusion Forcing composes with ERFT (erft.mode erft or plain) while Self-Forcing
+    replaces ERFT's banked errors (erft.mode plain only; SVIConfig rejects the other combinations)."""
+
+    # none: every frame of a clip at one noise level (Wan, SVI). diffusion: Diffusion Forcing (Chen et
+    # al. 2024), an independent level per latent frame. self: clip-level Self-Forcing (Huang et al.
+    # 2025), the condition frames are the model's own rollout of the clip before the training clip.
+    kind: Literal["none", "diffusion", "self"] = "none"
+    # self: Euler steps of the no-grad rollout of the previous clip (one transformer pass each, on the
+    # train.timestep_shift schedule, no CFG). Left out of dumps (and hashes) with other kinds: moot there.
+    rollout_steps: int = Field(4, ge=1)
+
+    @model_serializer(mode="wrap")
+    def _drop_moot(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if self.kind != "self":
+            data.pop("rollout_steps", None)
+        return data
 
 
 class ConditionConfig(Section):
@@ -336,6 +468,41 @@ class SVIConfig(Section):
     train: TrainConfig = TrainConfig()
     generate: GenerateConfig = GenerateConfig()
     condition: ConditionConfig = ConditionConfig()
+    forcing: ForcingConfig = ForcingConfig()
+
+    @model_validator(mode="after")
+    def _strategy_takes_the_condition(self) -> SVIConfig:
+        if self.condition.kind != "none" and self.generate.strategy != "chain":
+            raise ValueError(
+                f"generate.strategy={self.generate.strategy} takes no {self.condition.kind} conditioning: the "
+                f"adapters' streams are cut per chained clip (svi.adapters.clip_frame_range). Use "
+                f"generate.strategy=chain for the {self.condition.kind}-driven variants"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _forcing_combines(self) -> SVIConfig:
+        if self.forcing.kind == "self" and self.erft.mode != "plain":
+            raise ValueError(
+                "forcing.kind=self conditions each clip on the model's own rollout in place of the errors "
+                "ERFT injects from its replay memory (Self-Forcing keeps no memory): set erft.mode=plain, "
+                "or forcing.kind=diffusion to combine a forcing with ERFT"
+            )
+        if self.forcing.kind == "self" and self.condition.kind != "none":
+            raise ValueError(
+                f"forcing.kind=self needs the clip before each training clip and its {self.condition.kind} "
+                "stream to roll it out; only the Shot / Film data layout (condition.kind=none) gives it"
+            )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _drop_later_sections(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The forcing section came after runs were trained: without a forcing (kind none, its other
+        # settings moot) it is left out of dumps, hence of stage hashes, so the hashes of those runs hold.
+        data = handler(self)
+        if self.forcing.kind == "none":
+            data.pop("forcing", None)
+        return data
 
 
 class ConfigError(ValueError):

@@ -9,7 +9,9 @@ Layout (as in the official Stable-Video-Infinity training scripts):
 source frames from a random start, resized to cover `height` x `width` (aspect ratio kept) and randomly
 cropped to exactly that size, as float32 in [-1, 1] with layout [3, F, H, W] (what Wan's VAE takes),
 and the clip's reference frame: the image that pads the condition (`reference_frame_index`: a random
-frame of the window as the official SVI-Shot does, one from outside the window, or frame 0).
+frame of the window as the official SVI-Shot does, one from outside the window, or frame 0). For
+clip-level Self-Forcing (svi/forcing.py) it also gives the first K frames of the clip before the clip
+in the same video (`previous_frame_ids`), the condition the model's rollout of that clip starts from.
 
 The randomness of an item (start frame, crop offsets) is a pure function of (seed, epoch, index), so a
 run resumed from a checkpoint sees exactly the clips it would have seen, whatever the number of
@@ -154,19 +156,48 @@ class ClipWindow:
 
 
 def draw_window(
-    seed: int, epoch: int, index: int, num_source_frames: int, span_frames: int, frame_stride: int, mode: str
+    seed: int,
+    epoch: int,
+    index: int,
+    num_source_frames: int,
+    span_frames: int,
+    frame_stride: int,
+    mode: str,
+    min_start: int = 0,
 ) -> ClipWindow:
     """The clip window of item `index` in `epoch`: a uniform start (the item's own hash stream), the
     frames every `frame_stride`, and the padding frame by `reference_frame_index` (its own stream, so
-    the start frames and crops do not depend on the reference rule). Shared by every training dataset."""
+    the start frames and crops do not depend on the reference rule). Shared by every training dataset.
+    `min_start`: the start is drawn from [min_start, last start] when the video is long enough for it,
+    else from all starts (Self-Forcing's clips with a clip before them; 0 draws exactly as before)."""
     generator = _item_generator(seed, epoch, index)
-    start = _randint(num_source_frames - span_frames + 1, generator)
+    last = num_source_frames - span_frames
+    lo = min_start if 0 < min_start <= last else 0
+    start = lo + _randint(last - lo + 1, generator)
     frame_ids = list(range(start, start + span_frames, frame_stride))
     ref = reference_frame_index(
         frame_ids, num_source_frames, mode, _item_generator(seed, epoch, index, ":reference")
     )
     read_ids = frame_ids if ref in frame_ids else frame_ids + [ref]
     return ClipWindow(frame_ids, ref, read_ids, generator)
+
+
+def previous_frame_ids(
+    frame_ids: list[int], num_frames: int, cond_frames: int, frame_stride: int
+) -> list[int] | None:
+    """The first `cond_frames` (K) source frames of the clip before the clip read at `frame_ids`: the
+    clip whose last K frames are this clip's first K, as chained generation makes them (clip k is
+    conditioned on the last K frames of clip k-1). None when the video has no such clip (it would start
+    before frame 0)."""
+    start = frame_ids[0] - (num_frames - cond_frames) * frame_stride
+    if start < 0:
+        return None
+    return list(range(start, start + cond_frames * frame_stride, frame_stride))
+
+
+def previous_min_start(num_frames: int, cond_frames: int, frame_stride: int) -> int:
+    """The first start frame whose clip has a clip before it (`previous_frame_ids`)."""
+    return (num_frames - cond_frames) * frame_stride
 
 
 def check_index(index: int, length: int) -> int:
@@ -258,7 +289,10 @@ class VideoClipDataset(torch.utils.data.Dataset):
     """Fixed-length clips from the videos listed in `<root>/<cat>/<cat>.csv`.
 
     Items: {"video": float32 [3, F, H, W] in [-1, 1], "reference": float32 [3, H, W] (the padding
-    image, `reference_frame_index`), "prompt": str, "path": str}.
+    image, `reference_frame_index`), "prompt": str, "path": str}. With `previous_frames` K > 0 (clip-level
+    Self-Forcing), the start is drawn among the clips that have a clip before them in their video when
+    it is long enough (`previous_min_start`), and items also hold "previous": float32 [3, K, H, W], that
+    clip's first K frames cropped like the clip (zeros where there is none), and "has_previous": bool.
     Call `set_epoch(e)` before iterating epoch e. With persistent DataLoader workers the workers hold
     their own copy of the dataset, so the epoch must reach them (or use non-persistent workers, which
     re-copy the dataset every epoch).
@@ -276,8 +310,12 @@ class VideoClipDataset(torch.utils.data.Dataset):
         skip_bad: bool = False,
         seed: int = 0,
         reference_frame: str = "window",
+        previous_frames: int = 0,
     ):
         _validate_clip_shape(num_frames, height, width, frame_stride)
+        if not 0 <= previous_frames < num_frames:
+            raise ValueError(f"previous_frames must be in [0, num_frames), got {previous_frames}")
+        self.previous_frames = previous_frames
         if reference_frame not in REFERENCE_FRAMES:
             raise ValueError(f"unknown reference_frame {reference_frame!r}; choose one of {REFERENCE_FRAMES}")
         self.reference_frame = reference_frame
@@ -318,6 +356,16 @@ class VideoClipDataset(torch.utils.data.Dataset):
         if not samples:
             raise ValueError(f"no usable videos under {self.root} (all {len(listed)} listed ones are bad)")
         self.samples: list[Sample] = samples
+        if previous_frames:
+            need = self.span_frames + previous_min_start(num_frames, previous_frames, frame_stride)
+            short = sum(s.num_source_frames < need for s in samples)
+            if short:
+                logger.warning(
+                    "%d of %d videos under %s are shorter than %d frames: their clips have no clip before "
+                    "them, so Self-Forcing keeps their clean condition (train/self_forcing_fallback). Use "
+                    "videos of at least %d frames, or a shorter data.num_frames.",
+                    short, len(samples), self.root, need, need,
+                )  # fmt: skip
 
     def _scan(self, categories: list[str] | None) -> list[tuple[str, str, str]]:
         if not self.root.is_dir():
@@ -361,11 +409,16 @@ class VideoClipDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         index = check_index(index, len(self))
         sample = self.samples[index]
+        k = self.previous_frames
+        min_start = previous_min_start(self.num_frames, k, self.frame_stride) if k else 0
         window = draw_window(
             self.seed, self.epoch, index, sample.num_source_frames, self.span_frames, self.frame_stride,
-            self.reference_frame,
+            self.reference_frame, min_start,
         )  # fmt: skip
         frame_ids, ref, read_ids, generator = window.frame_ids, window.ref, window.read_ids, window.generator
+        previous = previous_frame_ids(frame_ids, self.num_frames, k, self.frame_stride) if k else None
+        if previous:
+            read_ids = read_ids + previous  # decoded and cropped with the clip, split off below
         try:
             batch = _open(sample.path, DECODE_THREADS).get_batch(read_ids)
             # decord returns its NDArray, or a torch tensor if someone set decord's bridge to torch.
@@ -383,18 +436,25 @@ class VideoClipDataset(torch.utils.data.Dataset):
         left = _randint(new_w - self.width + 1, generator)
         video = resize_cover_crop(frames, self.height, self.width, top, left)  # [3, F (+1), H, W]
         reference = video[:, read_ids.index(ref)].clone()  # [3, H, W], cropped like the clip
+        item = {"prompt": sample.prompt, "path": sample.path}
+        if k:
+            item["has_previous"] = previous is not None
+            item["previous"] = (
+                video[:, len(read_ids) - k :].clone() if previous else video.new_zeros(3, k, *video.shape[2:])
+            )  # [3, K, H, W]
         if len(read_ids) > self.num_frames:
             video = video[:, : self.num_frames].contiguous()
-        return {"video": video, "reference": reference, "prompt": sample.prompt, "path": sample.path}
+        return {"video": video, "reference": reference, **item}
 
 
-STREAMS = ("audio", "pose")  # the conditional datasets' extra item keys
+STREAMS = ("audio", "pose", "previous")  # extra item keys: the conditional datasets', Self-Forcing's
 
 
 def collate(batch: list[dict]) -> dict:
     """Items -> {"video": [B, 3, F, H, W], "reference": [B, 3, H, W], "prompt": list[str], "path": list[str]},
     plus the conditional datasets' streams when the items have them: "audio" [B, F, 5, L, D]
-    (svi/talk_data.py), "pose" [B, 3, F, H, W] (svi/dance_data.py)."""
+    (svi/talk_data.py), "pose" [B, 3, F, H, W] (svi/dance_data.py), and Self-Forcing's "previous"
+    [B, 3, K, H, W] with "has_previous" [B] bool (VideoClipDataset with previous_frames)."""
     if not batch:
         raise ValueError("collate got an empty batch")
     out = {
@@ -406,6 +466,8 @@ def collate(batch: list[dict]) -> dict:
     for stream in STREAMS:
         if stream in batch[0]:
             out[stream] = torch.stack([item[stream] for item in batch])
+    if "has_previous" in batch[0]:
+        out["has_previous"] = torch.tensor([item["has_previous"] for item in batch], dtype=torch.bool)
     return out
 
 
@@ -424,4 +486,8 @@ def training_clips(cfg) -> torch.utils.data.Dataset:
         from svi.dance_data import DanceClipDataset
 
         return DanceClipDataset(d.root, frame_stride=d.frame_stride, **common)
-    return VideoClipDataset(d.root, frame_stride=d.frame_stride, categories=d.categories, **common)
+    # Self-Forcing rolls out the clip before each training clip from that clip's first K frames
+    previous = d.cond_frames if cfg.forcing.kind == "self" else 0
+    return VideoClipDataset(
+        d.root, frame_stride=d.frame_stride, categories=d.categories, previous_frames=previous, **common
+    )

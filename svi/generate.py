@@ -30,6 +30,13 @@ are per video and the same as alone, so a killed batch resumes video by video; t
 one-at-a-time generation up to float rounding (batched kernels sum in another order), and
 `batch_size` is not part of the configuration hash.
 
+`generate.strategy` picks how the long video is made; this file is `chain` (above, the default) and
+`history_guidance` (chain with one more guidance pass). The others are modules of svi/strategies/
+(rolling, framepack, freenoise) driven by the same loop: each round the strategy advances every video
+of the batch (`Strategy.advance`), and commits finished clips through `_commit`, which writes the
+segment, the state file (the strategy's own state under "strategy") and the sidecar. So every strategy
+streams to disk, resumes from its last saved state and batches its videos the same way.
+
 `LongVideoGenerator.from_config(cfg, lora, device)` is the one way an entry point (harness run,
 harness generate, sweeps) builds a generator; its sidecar JSON records the backbone's settings
 (preset, dtype, attention, LoRA scale).
@@ -43,7 +50,7 @@ import math
 import shutil
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +66,7 @@ from svi.config import (
     parse_length,  # noqa: F401 - re-exported (callers hold svi.generate)
 )
 from svi.files import atomic_torch_save, atomic_write_text
+from svi.forcing import frame_timesteps_to_tokens
 from svi.video_io import concat_segments, to_uint8_frames, write_segment
 
 # A prompt source gives the prompt of clip k, or None when the video should end there.
@@ -135,18 +143,32 @@ class GuidancePass:
     text: bool
     streams: frozenset[str]
     weight: float
+    # the clip's conditioning as chaining builds it; False: history guidance's pass without the frames
+    # carried from the previous clip (svi/strategies/history_guidance.py)
+    history: bool = True
 
 
-def guidance_passes(cfg: GenerateConfig, streams: Collection[str] = ()) -> list[GuidancePass]:
+def guidance_passes(
+    cfg: GenerateConfig, streams: Collection[str] = (), history: bool = True
+) -> list[GuidancePass]:
     """The passes of one step; the guided velocity is sum_i weight_i v_i (the weights sum to 1).
 
     Text CFG (METHOD.md §6): v = v_u + s (v_c - v_u); the streams (a pose video) are in both passes.
     With an audio stream and audio_guidance_scale (SVI-Talk, MultiTalk's two scales):
     v = v_u + s_t (v_c - v_t) + s_a (v_t - v_u), where v_c has text and audio, v_t the negative
-    prompt and audio, v_u neither. Passes of weight 0 are left out: a scale of 1 drops its pass."""
+    prompt and audio, v_u neither. With strategy history_guidance and clips that have a history
+    (`history`; clip 0 has none): v = v_c + (s - 1)(v_c - v_t) + (w - 1)(v_c - v_h), v_h without the
+    history (svi.strategies.history_guidance). Passes of weight 0 are left out: a scale of 1 drops its pass."""
     every = frozenset(streams)
     s_t = cfg.guidance_scale
-    if "audio" in every and cfg.audio_guidance_scale is not None:
+    if cfg.strategy == "history_guidance" and history:
+        from svi.strategies.history_guidance import history_weights
+
+        passes = [
+            GuidancePass(text, every, weight, hist)
+            for text, hist, weight in history_weights(s_t, cfg.history_scale)
+        ]
+    elif "audio" in every and cfg.audio_guidance_scale is not None:
         s_a = cfg.audio_guidance_scale
         passes = [
             GuidancePass(True, every, s_t),
@@ -163,6 +185,89 @@ def needs_negative(cfg: GenerateConfig, streams: Collection[str] = ()) -> bool:
     return any(not p.text for p in guidance_passes(cfg, streams))
 
 
+class GuidedVelocity:
+    """The guided velocity of B samples: v(x, sigma) = sum_i w_i v_i(x, sigma) over the guidance passes
+    (`guidance_passes`), all passes in one transformer forward ([P B, ...]; text CFG: P = 2, talk: P = 3).
+
+    y [B, 20, F_lat, h, w]; context [B, L, D]; neg_context [1, L, D] (shared) or None (no pass with the
+    negative prompt: text and audio unguided); image_context [B, N, D] or None; streams: the attached
+    adapters' inputs for these B clips (svi/adapters.py), e.g. {"audio": [B, F, 5, L, D]}, bound to the
+    forwards under `conditioning()`; no_history: (y, image_context) of history guidance's pass without
+    history, or None. sigma: one level for every token (a float, the timestep per batch element), or one
+    per latent frame [B, F_lat] (the transformer's per-token timestep, [B, seq_len])."""
+
+    def __init__(
+        self,
+        transformer,
+        y: torch.Tensor,
+        context: torch.Tensor,
+        neg_context: torch.Tensor | None,
+        image_context: torch.Tensor | None,
+        cfg: GenerateConfig,
+        streams: dict[str, torch.Tensor] | None = None,
+        no_history: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    ):
+        from svi.adapters import adapters_of
+
+        streams = streams or {}
+        if neg_context is None:  # no negative prompt: no text (nor audio) guidance
+            cfg = cfg.model_copy(update={"guidance_scale": 1.0, "audio_guidance_scale": None})
+        passes = guidance_passes(cfg, streams, history=no_history is not None)
+        self.transformer = transformer
+        self.dtype = dtype = next(transformer.parameters()).dtype
+        b = y.shape[0]
+        y_free, image_free = no_history if no_history is not None else (None, None)
+        self.ctx = torch.cat([context if p.text else neg_context.expand(b, -1, -1) for p in passes]).to(dtype)
+        self.y = torch.cat([y if p.history else y_free for p in passes]).to(dtype)
+        self.image = (
+            None
+            if image_context is None
+            else torch.cat([image_context if p.history else image_free for p in passes]).to(dtype)
+        )
+        adapters = adapters_of(transformer)
+        self.stream_rows = {
+            name: torch.cat([x if name in p.streams else adapters[name].null_input(x) for p in passes])
+            for name, x in streams.items()
+        }
+        self.weights = [p.weight for p in passes]
+
+    def conditioning(self):
+        """The adapters' inputs, bound for the forwards inside the block (they hold for a whole loop: the
+        adapters encode them once, `Adapter.encoded`)."""
+        from svi.adapters import conditioning
+
+        return conditioning(self.transformer, **self.stream_rows)
+
+    def timesteps(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        """The transformer's timestep for the P B rows: [P B] for one level, [P B, seq_len] per frame."""
+        rows = len(self.weights) * x.shape[0]
+        if not isinstance(sigma, torch.Tensor):
+            return torch.full((rows,), flow.sigma_to_t(sigma), device=x.device)
+        p_t, p_h, p_w = self.transformer.config.patch_size  # Wan: (1, 2, 2)
+        if p_t != 1 or sigma.shape != (x.shape[0], x.shape[2]):
+            raise ValueError(
+                f"per-frame sigma must be [B, F_lat] = {(x.shape[0], x.shape[2])} with patch_t 1"
+            )
+        per_frame = flow.sigma_to_t(sigma).to(device=x.device, dtype=torch.float32)  # [B, F_lat]
+        tokens = (x.shape[-2] // p_h) * (x.shape[-1] // p_w)  # tokens per latent frame
+        return frame_timesteps_to_tokens(torch.cat([per_frame] * len(self.weights)), tokens)
+
+    def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        """x [B, 16, F_lat, h, w] at level sigma -> the guided velocity [B, 16, F_lat, h, w] (float32)."""
+        n = len(self.weights)
+        xin = torch.cat([x] * n)  # [P B, 16, F_lat, h, w]
+        t = self.timesteps(x, sigma)
+        v = self.transformer(
+            torch.cat([xin, self.y], dim=1).to(self.dtype), t, self.ctx, self.image, return_dict=False
+        )[0]
+        if n == 1:
+            return v.float()
+        parts = v.float().chunk(n)
+        if n == 2:  # text CFG in its usual form: v_u + s (v_c - v_u)
+            return parts[1] + self.weights[0] * (parts[0] - parts[1])
+        return sum(w * part for w, part in zip(self.weights, parts))
+
+
 @torch.no_grad()
 def sample_latents(
     transformer,
@@ -174,46 +279,14 @@ def sample_latents(
     cfg: GenerateConfig,
     progress: tqdm | None = None,
     streams: dict[str, torch.Tensor] | None = None,
+    no_history: tuple[torch.Tensor, torch.Tensor | None] | None = None,
 ) -> torch.Tensor:
     """Integrate B clips from noise [B, 16, F_lat, h, w] to clean latents, every step one transformer
-    forward over the guidance passes together ([P B, ...]; text CFG: P = 2, talk: P = 3).
-
-    y [B, 20, F_lat, h, w]; context [B, L, D]; neg_context [1, L, D] (shared) or None (no pass with
-    the negative prompt: unguided); image_context [B, N, D] or None; streams: the attached adapters'
-    inputs for these B clips (svi/adapters.py), e.g. {"audio": [B, F, 5, L, D]}. The samples share
-    the step schedule; the timestep goes per batch element."""
-    from svi.adapters import adapters_of, conditioning
-
-    streams = streams or {}
-    passes = guidance_passes(cfg, streams) if neg_context is not None else []
-    if not any(not p.text for p in passes):
-        passes = [GuidancePass(True, frozenset(streams), 1.0)]
-    dtype = next(transformer.parameters()).dtype
-    b = noise.shape[0]
-    ctx = torch.cat([context if p.text else neg_context.expand(b, -1, -1) for p in passes]).to(dtype)
-    y_in = torch.cat([y] * len(passes)).to(dtype)
-    img = None if image_context is None else torch.cat([image_context] * len(passes)).to(dtype)
-    adapters = adapters_of(transformer)
-    stream_rows = {
-        name: torch.cat([x if name in p.streams else adapters[name].null_input(x) for p in passes])
-        for name, x in streams.items()
-    }
-    weights = [p.weight for p in passes]
-
-    def velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
-        xin = torch.cat([x] * len(passes))  # [P B, 16, F_lat, h, w]
-        t = torch.full((xin.shape[0],), flow.sigma_to_t(sigma), device=x.device)
-        v = transformer(torch.cat([xin, y_in], dim=1).to(dtype), t, ctx, img, return_dict=False)[0]
-        if len(passes) == 1:
-            return v.float()
-        parts = v.float().chunk(len(passes))
-        if len(passes) == 2:  # text CFG in its usual form: v_u + s (v_c - v_u)
-            return parts[1] + weights[0] * (parts[0] - parts[1])
-        return sum(w * part for w, part in zip(weights, parts))
-
+    forward over the guidance passes together (`GuidedVelocity`, which documents the inputs). The samples
+    share the step schedule; the timestep goes per batch element."""
+    velocity = GuidedVelocity(transformer, y, context, neg_context, image_context, cfg, streams, no_history)
     x = noise.float()
-    # the adapters' inputs hold for the whole loop: they encode them once (Adapter.encoded)
-    with conditioning(transformer, **stream_rows):
+    with velocity.conditioning():
         if cfg.sampler == "euler":
             sigmas = torch.cat(
                 [flow.shifted_sigmas(cfg.steps, cfg.shift), torch.zeros(1, dtype=torch.float64)]
@@ -240,7 +313,7 @@ class VideoResult:
     sidecar: Path
     num_clips: int
     num_frames: int
-    resumed_from: int  # clip index generation (re)started at; 0 for a fresh video
+    resumed_from: int  # clips finished before this call (chain: the clip it restarted at); 0: fresh
     skipped: bool  # the finished video already existed
 
 
@@ -266,7 +339,10 @@ class VideoJob:
 
 @dataclass
 class _Video:
-    """A video being generated: its files and its chaining state (what parts/state.pt holds)."""
+    """A video being generated: its files and its chaining state (what parts/state.pt holds).
+
+    `state` is the strategy's own resumable state (tensors and numbers, saved with the rest); `cache` what a
+    strategy keeps for the video while it is in the batch and rebuilds on resume (encoded contexts)."""
 
     job: VideoJob
     out_path: Path
@@ -278,9 +354,11 @@ class _Video:
     held: np.ndarray | None  # pixel chaining: the last K frames [K, H, W, 3], written at the end
     next_clip: int
     written: int  # frames in the written segments
-    start: int  # the clip this call started at (> 0: resumed)
+    start: int  # clips already finished when this call started (> 0: resumed)
     prompt: str | None = None  # the next clip's prompt
     inputs: dict[str, torch.Tensor] | None = None  # the next clip's adapter inputs (streams)
+    state: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict)
 
     @property
     def parts(self) -> Path:
@@ -314,6 +392,14 @@ class LongVideoGenerator:
         self.latent_shape = backbone.latent_shape(cfg.num_frames, cfg.height, cfg.width)
         # The adapters' inputs every job must give (audio, pose): none for the plain Wan I2V model.
         self.streams = tuple(adapters_of(backbone.transformer))
+        if self.streams and cfg.strategy != "chain":
+            raise ValueError(
+                f"strategy {cfg.strategy} takes no {'/'.join(self.streams)} conditioning (its streams are cut "
+                "per chained clip): use strategy chain for the adapter-driven variants"
+            )
+        from svi.strategies import build_strategy
+
+        self.strategy = build_strategy(cfg.strategy)
 
     @classmethod
     def from_config(
@@ -413,8 +499,22 @@ class LongVideoGenerator:
         stacked = {
             name: torch.stack([inputs[name] for inputs in streams]).to(self.device) for name in self.streams
         }
+        no_history = None
+        if self.cfg.strategy == "history_guidance" and any(c is not None for c in chains):
+            from svi.strategies.history_guidance import no_history_condition
+
+            no_history = no_history_condition(self, references, chains, y)
         latent = sample_latents(
-            self.bb.transformer, noise, y, context, neg_context, image_context, self.cfg, progress, stacked
+            self.bb.transformer,
+            noise,
+            y,
+            context,
+            neg_context,
+            image_context,
+            self.cfg,
+            progress,
+            stacked,
+            no_history,
         )
         return self.bb.decode_latents(latent), latent
 
@@ -473,11 +573,13 @@ class LongVideoGenerator:
     def generate_batch(self, jobs: Sequence[VideoJob], *, progress: bool = True) -> list[VideoResult]:
         """Generate (or resume, or skip) the jobs' videos, up to cfg.batch_size at a time -> their results.
 
-        Every round generates the next clip of each video in the batch in one batched pass, whatever
-        clip each is at (a resumed video may be ahead of a fresh one). A video leaves the batch when it
-        ends (its num_clips, or its prompt source's None; videos may differ in length) and the next job
-        takes its place. Each video's segments, state and sidecar are its own and the same as when it
-        is generated alone; a killed batch resumes each video from its last finished clip.
+        Every round advances each video in the batch in one batched pass, whatever clip each is at (a
+        resumed video may be ahead of a fresh one): chain generates the next clip of each; other strategies
+        their own unit (svi/strategies/: a clip of rolling shifts, a FramePack section, a FreeNoise step).
+        A video leaves the batch when it ends (its num_clips, or its prompt source's None; videos may
+        differ in length) and the next job takes its place. Each video's segments, state and sidecar are
+        its own and the same as when it is generated alone; a killed batch resumes each video from its
+        last saved state.
         """
         cfg = self.cfg
         results: list[VideoResult | None] = [None] * len(jobs)
@@ -507,35 +609,17 @@ class LongVideoGenerator:
                         bar_clips.update(video.num_clips)
                         continue
                     bar_clips.update(video.start)
-                    if self._next_prompt(video):
+                    if self.strategy.prepare(self, video):
                         batch.append((i, video))
                     else:
                         results[i] = self._finish(video)
                 if not batch:
                     break
-                videos = [v for _, v in batch]
-                references = torch.cat([v.reference for v in videos])  # [B, 3, H, W]
-                chains = [v.chain for v in videos]
-                anchors = torch.cat([v.anchor for v in videos]) if cfg.chaining == "latent" else None
                 bar_steps.reset()
-                clips, latents = self.generate_clips(
-                    [v.next_clip for v in videos],
-                    [v.prompt for v in videos],
-                    references,
-                    chains,
-                    anchors,
-                    self.clip_contexts(references, chains),
-                    neg_context,
-                    bar_steps,
-                    [v.inputs for v in videos],
-                )  # [B, 3, F, H, W], [B, 16, F_lat, h, w]
-                for b, v in enumerate(videos):
-                    self._record(v, clips[b : b + 1], latents[b : b + 1])
-                bar_clips.update(len(videos))
-                del clips, latents
+                bar_clips.update(self.strategy.advance(self, [v for _, v in batch], neg_context, bar_steps))
                 still = []
                 for i, v in batch:
-                    if self._next_prompt(v):
+                    if self.strategy.prepare(self, v):
                         still.append((i, v))
                     else:
                         results[i] = self._finish(v)
@@ -544,6 +628,28 @@ class LongVideoGenerator:
             bar_steps.close()
             bar_clips.close()
         return results
+
+    def chain_round(
+        self, videos: Sequence[_Video], neg_context: torch.Tensor | None, progress: tqdm | None
+    ) -> int:
+        """One round of `chain`: the next clip of every video, in one batched pass, recorded. -> clips made."""
+        references = torch.cat([v.reference for v in videos])  # [B, 3, H, W]
+        chains = [v.chain for v in videos]
+        anchors = torch.cat([v.anchor for v in videos]) if self.cfg.chaining == "latent" else None
+        clips, latents = self.generate_clips(
+            [v.next_clip for v in videos],
+            [v.prompt for v in videos],
+            references,
+            chains,
+            anchors,
+            self.clip_contexts(references, chains),
+            neg_context,
+            progress,
+            [v.inputs for v in videos],
+        )  # [B, 3, F, H, W], [B, 16, F_lat, h, w]
+        for b, v in enumerate(videos):
+            self._record(v, clips[b : b + 1], latents[b : b + 1])
+        return len(videos)
 
     def _open(self, job: VideoJob) -> _Video | VideoResult:
         """The job's video ready to continue (fresh, or resumed from parts/state.pt), or its result
@@ -566,7 +672,7 @@ class LongVideoGenerator:
         parts.mkdir(parents=True, exist_ok=True)
         image = job.image() if callable(job.image) else job.image
         reference = image.to(self.device, torch.float32)[None]  # [1, 3, H, W]
-        start = 0 if state is None else state["next_clip"]
+        saved = {} if state is None else state.get("strategy", {})
         return _Video(
             job=job,
             out_path=out_path,
@@ -574,11 +680,12 @@ class LongVideoGenerator:
             reference=reference,
             anchor=self.bb.encode_video(reference[:, :, None]) if cfg.chaining == "latent" else None,
             clips=[] if state is None else state["clips"],
-            chain=None if state is None else state["chain"].to(self.device),
+            chain=None if state is None or state["chain"] is None else state["chain"].to(self.device),
             held=None if state is None else state["held"],
-            next_clip=start,
+            next_clip=0 if state is None else state["next_clip"],
             written=0 if state is None else state["written"],
-            start=start,
+            start=0 if state is None else len(state["clips"]),
+            state={k: x.to(self.device) if isinstance(x, torch.Tensor) else x for k, x in saved.items()},
         )
 
     def _next_prompt(self, video: _Video) -> bool:
@@ -600,8 +707,8 @@ class LongVideoGenerator:
         return video.prompt is not None
 
     def _record(self, v: _Video, clip: torch.Tensor, latent: torch.Tensor) -> None:
-        """Write a finished clip [1, 3, F, H, W] (latent [1, 16, F_lat, h, w]) of video v: its segment,
-        then the chaining state and the sidecar, so a kill after this resumes at the next clip."""
+        """Write a finished chained clip [1, 3, F, H, W] (latent [1, 16, F_lat, h, w]) of video v: its
+        segment, then the chaining state and the sidecar, so a kill after this resumes at the next clip."""
         cfg, k = self.cfg, v.next_clip
         frames = to_uint8_frames(clip[0])  # [F, H, W, 3]
         # pixel: keep all but the last K now, hold those K until we know whether a clip follows;
@@ -609,31 +716,43 @@ class LongVideoGenerator:
         keep_all = cfg.assembly == "keep_all"
         first = 0 if (k == 0 or cfg.chaining == "pixel" or keep_all) else self.lead
         last = cfg.num_frames - (cfg.motion_frames if cfg.chaining == "pixel" and not keep_all else 0)
-        write_segment(v.parts / f"seg_{k:05d}.mp4", frames[first:last], cfg.fps)
         v.held = frames[last:]
+        v.chain = self._next_chain(clip, latent)
+        v.next_clip = k + 1
+        self._commit(v, k, frames[first:last], v.written)
+
+    def _commit(self, v: _Video, k: int, frames: np.ndarray, start: int) -> None:
+        """Write clip k's frames [n, H, W, 3] (uint8), which are frames [start, start + n) of the assembled
+        video, as its segment; record the clip; save the video's state and its sidecar. The video's state
+        (next_clip, chain, held, the strategy's `state`) must already be the one after clip k."""
+        write_segment(v.parts / f"seg_{k:05d}.mp4", frames, self.cfg.fps)
         v.clips.append(
             {
                 "index": k,
                 "prompt": v.prompt,
-                "seed": clip_seed(cfg.seed, k),
-                "video_frames": [v.written, v.written + last - first],
+                "seed": clip_seed(self.cfg.seed, k),
+                "video_frames": [start, start + len(frames)],
             }
         )
-        v.written += last - first
-        v.chain = self._next_chain(clip, latent)
-        v.next_clip = k + 1
+        v.clips.sort(key=lambda c: c["index"])  # framepack makes its sections last to first
+        v.written += len(frames)
+        self.save_state(v)
+        self._write_sidecar(v, complete=False)
+
+    def save_state(self, v: _Video) -> None:
+        """parts/state.pt: what a later call resumes the video from (written in one step)."""
         atomic_torch_save(
             {
                 "config_hash": v.digest,
                 "next_clip": v.next_clip,
-                "chain": v.chain.cpu(),
+                "chain": None if v.chain is None else v.chain.cpu(),
                 "held": v.held,
                 "clips": v.clips,
                 "written": v.written,
+                "strategy": {k: x.cpu() if isinstance(x, torch.Tensor) else x for k, x in v.state.items()},
             },
             v.parts / "state.pt",
         )
-        self._write_sidecar(v, complete=False)
 
     def _finish(self, v: _Video) -> VideoResult:
         """Join the video's segments (and the held tail) into its mp4 and mark the sidecar complete."""
@@ -641,7 +760,7 @@ class LongVideoGenerator:
             raise ValueError(
                 f"no clip was generated for {v.out_path}: the prompt source gave no prompt for clip 0"
             )
-        segments = [v.parts / f"seg_{k:05d}.mp4" for k in range(v.next_clip)]
+        segments = [v.parts / f"seg_{c['index']:05d}.mp4" for c in v.clips]  # in video order
         if v.held is not None and len(v.held):
             segments.append(write_segment(v.parts / "seg_tail.mp4", v.held, self.cfg.fps))
             v.clips[-1]["video_frames"][1] += len(v.held)

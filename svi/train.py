@@ -1,5 +1,10 @@
 """ERFT training entry: `python -m svi.train --config FILE [key=value ...]`.
 
+One step per micro batch (`forward_loss`): with forcing.kind=self the condition frames come from the
+model's rollout of the clip before (svi/forcing.py) -> frozen encoders -> `recycler.prepare` (ERFT's
+injection; Diffusion Forcing's per-frame levels) -> forward -> `recycler.loss`; then backward, the
+optimizer step and `recycler.bank`.
+
 Runs under `deepspeed`, `torchrun` or plain `python` (one process), on CPU (gloo) or GPU (nccl).
 The transformer with its LoRA is wrapped in a DeepSpeed ZeRO-2 engine with a client AdamW (no fused
 ops to compile); the frozen encoders (VAE, umT5, CLIP) run beside it. The replay memory lives in host
@@ -47,8 +52,9 @@ from svi.batch import encode_batch
 from svi.conditions import training_inputs
 from svi.config import ConfigError, SVIConfig, load_config, save_config
 from svi.data import BadVideoError, collate, training_clips
-from svi.erft import Recycler
+from svi.erft import Prepared, Recycler
 from svi.files import append_jsonl, atomic_write_text, truncate_jsonl
+from svi.forcing import SelfForcing, memory_layout
 from svi.lora import add_lora, export_lora
 from svi.memory import ReplayMemory
 from svi.node_memory import store_name
@@ -208,6 +214,55 @@ def load_checkpoint(engine, ckpt_dir: Path, tag: str, memory, recycler, rank: in
     return int(client["step"])
 
 
+# -- one micro batch -------------------------------------------------------------------------------
+
+
+def forward_loss(
+    model: torch.nn.Module,
+    backbone,
+    batch: dict,
+    cfg: SVIConfig,
+    recycler: Recycler,
+    device: torch.device,
+    self_forcing: SelfForcing | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, Prepared, int]:
+    """A micro batch up to its loss. model: the DeepSpeed engine or the bare transformer (with its LoRA).
+    -> (loss, v^ [B, 16, F, h, w], the prepared step, samples that fell back to a clean condition
+    under Self-Forcing). Every draw comes from recycler.generator, in a fixed order."""
+    compute_dtype = backbone.dtype
+    module = getattr(model, "module", model)  # the transformer inside a DeepSpeed engine
+    cond, fallbacks = None, 0
+    if self_forcing is not None:  # before the encoders: the rollout's frames are the condition
+        cond, fell_back = self_forcing.condition_frames(
+            module, backbone, batch, recycler.generator, device, compute_dtype
+        )
+        fallbacks = sum(fell_back)
+    enc = encode_batch(
+        backbone,
+        batch["video"].to(device),
+        batch["prompt"],
+        cfg.data,
+        reference=batch["reference"].to(device),
+        generator=recycler.generator,  # checkpointed: a resumed run draws the same layouts
+        cond=cond,
+    ).to(compute_dtype)
+    # Talk / dance: the adapter's input with the official dropouts (none for Shot / Film)
+    inputs, image_dropped = training_inputs(batch, cfg.condition, recycler.generator)
+    if any(image_dropped):
+        enc.y, enc.image_context = drop_image_rows(enc.y, enc.image_context, image_dropped)
+    prep = recycler.prepare(enc.x0, enc.y, skip_image=image_dropped)
+    with conditioning(module, **{k: x.to(device, compute_dtype) for k, x in inputs.items()}):
+        v = model(
+            prep.model_input(),
+            # [B], or per token [B, F h' w'] under Diffusion Forcing
+            prep.model_timestep(module.config.patch_size).to(device),
+            enc.context,
+            enc.image_context,
+            return_dict=False,
+        )[0]
+    return recycler.loss(v, prep), v, prep, fallbacks
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 
@@ -260,9 +315,15 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
 
     memory = None
     if cfg.erft.mode == "erft":
-        memory = ReplayMemory.from_config(
+        # entries of [C, F_lat, h, w]; single latent frames under Diffusion Forcing
+        entry_shape, mem_cfg = memory_layout(
+            cfg.forcing,
             cfg.memory,
-            backbone.latent_shape(cfg.data.num_frames, cfg.data.height, cfg.data.width),  # [C, F_lat, h, w]
+            backbone.latent_shape(cfg.data.num_frames, cfg.data.height, cfg.data.width),
+        )
+        memory = ReplayMemory.from_config(
+            mem_cfg,
+            entry_shape,
             shift=cfg.train.timestep_shift,
             seed=cfg.train.seed * 7919 + rank,
             store_name=store_name(out),  # scope node: one store per node and run, in /dev/shm
@@ -273,7 +334,16 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         num_train_timesteps=cfg.train.num_train_timesteps,
         shift=cfg.train.timestep_shift,
         seed=cfg.train.seed * 104_729 + rank,
+        forcing=cfg.forcing,
     )
+    self_forcing = None
+    if cfg.forcing.kind == "self":
+        self_forcing = SelfForcing(
+            cfg.forcing,
+            cfg.data,
+            shift=cfg.train.timestep_shift,
+            num_train_timesteps=cfg.train.num_train_timesteps,
+        )
 
     params = [p for p in backbone.transformer.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
@@ -312,31 +382,12 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
     last_good = tag
     while step < cfg.train.steps:
         t0 = time.perf_counter()
-        losses, injected = [], {"noi": 0, "vid": 0, "img": 0}
+        losses, injected, fallbacks = [], {"noi": 0, "vid": 0, "img": 0}, 0
         for micro in range(accum):
-            batch = next(batches)
-            enc = encode_batch(
-                backbone,
-                batch["video"].to(device),
-                batch["prompt"],
-                cfg.data,
-                reference=batch["reference"].to(device),
-                generator=recycler.generator,  # checkpointed: a resumed run draws the same layouts
-            ).to(compute_dtype)
-            # Talk / dance: the adapter's input with the official dropouts (none for Shot / Film)
-            inputs, image_dropped = training_inputs(batch, cfg.condition, recycler.generator)
-            if any(image_dropped):
-                enc.y, enc.image_context = drop_image_rows(enc.y, enc.image_context, image_dropped)
-            prep = recycler.prepare(enc.x0, enc.y, skip_image=image_dropped)
-            with conditioning(engine.module, **{k: x.to(device, compute_dtype) for k, x in inputs.items()}):
-                v = engine(
-                    prep.model_input(),
-                    prep.timestep.to(device),
-                    enc.context,
-                    enc.image_context,
-                    return_dict=False,
-                )[0]
-            loss = recycler.loss(v, prep)
+            loss, v, prep, fell_back = forward_loss(
+                engine, backbone, next(batches), cfg, recycler, device, self_forcing
+            )
+            fallbacks += fell_back
             if not _finite_everywhere(loss.detach()):
                 where = f"checkpoint {ckpt_dir / last_good}" if last_good else "no checkpoint yet"
                 raise NonFiniteLossError(
@@ -356,9 +407,9 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         bar.update(1)
 
         if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-            loss_mean, *rates = _mean_across_ranks(
-                [sum(losses) / len(losses)]
-                + [v / (accum * cfg.train.micro_batch) for v in injected.values()],
+            samples = accum * cfg.train.micro_batch
+            loss_mean, fallback_rate, *rates = _mean_across_ranks(
+                [sum(losses) / len(losses), fallbacks / samples] + [v / samples for v in injected.values()],
                 device,
             )
             grad_norm = engine.get_global_grad_norm()
@@ -369,6 +420,8 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
                 "train/seconds_per_step": time.perf_counter() - t0,
                 **{f"train/injected_{k}": r for k, r in zip(injected, rates)},
             }
+            if self_forcing is not None:  # samples whose video has no clip before theirs: clean condition
+                metrics["train/self_forcing_fallback"] = fallback_rate
             if memory is not None:
                 metrics.update({f"memory/{k}": v for k, v in memory.stats().items()})
             if rank == 0:
