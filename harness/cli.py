@@ -432,6 +432,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 f"--{'audio' if args.audio else 'pose'} needs a model with that conditioning "
                 f"(variant={'talk' if args.audio else 'dance'}); this config has condition.kind={cfg.condition.kind}"
             )
+        from svi.strategies import PLANS_AHEAD
+
+        if args.interactive and not args.length and cfg.generate.strategy in PLANS_AHEAD:
+            raise ConfigError(
+                f"generate.strategy={cfg.generate.strategy} {PLANS_AHEAD[cfg.generate.strategy]}, so it needs "
+                "the video's length before the first clip: give --length (prompts may still come interactively)"
+            )
         seconds = parse_length(args.length) if args.length else None
         lora = None if args.no_lora else cfg.generate.lora
         folder = preset_weights(cfg.model.preset, cfg.model.weights)

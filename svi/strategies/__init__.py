@@ -51,6 +51,25 @@ class Chain:
         return gen.chain_round(videos, neg_context, progress)
 
 
+# Strategies that plan the whole video before its first clip, so they need its length up front (a suite
+# length or --length; not prompts typed clip by clip): strategy -> why.
+PLANS_AHEAD = {
+    "framepack": "makes the last section first",
+    "freenoise": "denoises the whole video at once",
+}
+
+
+def required_clips(video: _Video, strategy: str) -> int:
+    """The video's clip count, for a strategy of PLANS_AHEAD (an error naming what to give without it)."""
+    n = video.job.num_clips
+    if n is None:
+        raise ValueError(
+            f"{video.out_path}: strategy {strategy} {PLANS_AHEAD[strategy]}, so it needs the video's length "
+            "before it starts: give num_clips (a suite length, or --length)"
+        )
+    return n
+
+
 def required_prompt(video: _Video, k: int, strategy: str) -> str:
     """Clip k's prompt for a strategy that plans the whole video up front (framepack, freenoise): a
     prompt source that ends early is an error, not the end of the video."""

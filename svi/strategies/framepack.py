@@ -45,7 +45,7 @@ import torch
 
 from svi.conditioning import latent_mask
 from svi.generate import sample_latents
-from svi.strategies import required_prompt
+from svi.strategies import required_clips, required_prompt
 from svi.video_io import to_uint8_frames
 
 
@@ -84,12 +84,7 @@ class FramePack:
     """Sections last to first over the generator's loop: a round is one section of every video."""
 
     def prepare(self, gen, video) -> bool:
-        n = video.job.num_clips
-        if n is None:
-            raise ValueError(
-                f"{video.out_path}: strategy framepack makes the last section first, so it needs the "
-                "video's length before it starts: give num_clips (a suite length, or --length)"
-            )
+        n = required_clips(video, "framepack")
         if not video.clips:  # fresh: the last section first
             video.next_clip = n - 1
         if video.next_clip < 0:

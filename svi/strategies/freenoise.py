@@ -52,7 +52,7 @@ import torch
 from svi import flow
 from svi.conditioning import free_condition
 from svi.generate import GuidedVelocity, clip_seed, total_frames
-from svi.strategies import required_prompt
+from svi.strategies import required_clips, required_prompt
 from svi.video_io import to_uint8_frames
 
 
@@ -122,20 +122,11 @@ class FreeNoise:
     every video in the batch; the windows of a step are batched up to `batch_size`."""
 
     def prepare(self, gen, video) -> bool:
-        n = video.job.num_clips
-        if n is None:
-            raise ValueError(
-                f"{video.out_path}: strategy freenoise denoises the whole video at once, so it needs the "
-                "video's length before it starts: give num_clips (a suite length, or --length)"
-            )
+        n = required_clips(video, "freenoise")
         if video.next_clip >= n:
             return False
-        video.prompt = self._prompt(video, video.next_clip)
+        video.prompt = required_prompt(video, video.next_clip, "freenoise")
         return True
-
-    @staticmethod
-    def _prompt(video, k: int) -> str:
-        return required_prompt(video, k, "freenoise")
 
     @torch.no_grad()
     def advance(self, gen, videos, neg_context, progress) -> int:
@@ -168,7 +159,7 @@ class FreeNoise:
         image = gen.clip_contexts(ref, [None])  # the reference's CLIP feature
         # the prompt of the clip the window's middle frame belongs to
         clips = [min(v.job.num_clips - 1, _clip_of(p + f_lat // 2, f_lat, lead)) for p in starts]
-        prompts = [self._prompt(v, k) for k in range(v.job.num_clips)]
+        prompts = [required_prompt(v, k, "freenoise") for k in range(v.job.num_clips)]
         context = bb.encode_text(prompts)  # [N, L, D]
         chunks = []
         for i in range(0, len(starts), cfg.batch_size):

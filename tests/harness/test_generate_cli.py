@@ -151,6 +151,8 @@ def test_interactive_reads_prompts_from_stdin(tmp_path, bench):
         ([], "say what to generate"),
         (["--suite", "creative", "--length", "forever"], "seconds"),
         (["--suite", "creative", "--length", "50s", "generate.steps=0"], "generate.steps"),
+        # a strategy that plans the whole video needs its length before the model loads
+        (["--image", "x.png", "--interactive", "generate.strategy=freenoise"], "give --length"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys, monkeypatch, args, needle):
