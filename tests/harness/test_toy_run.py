@@ -61,7 +61,7 @@ def test_toy_talk_and_dance_pretrain_then_svi_end_to_end(home):
     talk = "suites=[{suite: conditional, track: talk, length: 2s}]"
     assert main(["run", "pretrain_toy_talk", *SMALL, talk]) == 0
     (adapter,) = ws.glob("runs/pretrain_toy_talk/adapter/seed0/train/lora.safetensors")
-    assert main(["run", "svi_talk", *SMALL, talk, f"condition.weights={adapter}"]) == 0
+    assert main(["run", "svi_talk", *SMALL, "seeds=[0]", talk, f"condition.weights={adapter}"]) == 0
     report = (ws / "reports" / "svi_talk" / "report.md").read_text()
     assert "| base | 2×1 |" in report and "| svi | 2×1 |" in report and "SVI-Talk (published)" in report
     assert "toy-sync+fixed" in report
@@ -69,7 +69,7 @@ def test_toy_talk_and_dance_pretrain_then_svi_end_to_end(home):
     dance = "suites=[{suite: conditional, track: dance, length: 2s}]"
     assert main(["run", "pretrain_toy_dance", *SMALL, dance]) == 0
     (encoder,) = ws.glob("runs/pretrain_toy_dance/encoder/seed0/train/lora.safetensors")
-    assert main(["run", "svi_dance", *SMALL, dance, f"condition.weights={encoder}"]) == 0
+    assert main(["run", "svi_dance", *SMALL, "seeds=[0]", dance, f"condition.weights={encoder}"]) == 0
     c = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
     exp = c.get_experiment_by_name("svi_dance")
     runs = {r.data.tags["arm"]: r for r in c.search_runs([exp.experiment_id]) if "arm" in r.data.tags}
