@@ -17,10 +17,11 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+
+from svi.video_io import video_fps
 
 REVIEW_SHORT_SIDE = 256  # px: previews and per-clip images are enlarged at least to this
 STRIP_SHORT_SIDE = 128  # px: each frame of a keyframe strip
@@ -57,15 +58,6 @@ def frames(path: str | Path) -> Iterator[np.ndarray]:
     """The frames of a video in order, uint8 [H, W, 3], decoded one at a time."""
     for frame in decoded(path):
         yield frame.to_ndarray(format="rgb24")
-
-
-def video_fps(path: str | Path) -> Fraction:
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        # the nominal rate (8/1), not the average (2568/323), so the preview plays at the rate generated
-        return Fraction(stream.guessed_rate or stream.average_rate or 16)
 
 
 def frame_count(path: str | Path) -> int:

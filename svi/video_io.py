@@ -64,7 +64,7 @@ def concat_segments(segments: Sequence[str | Path], path: str | Path) -> Path:
                 if out_stream is None:
                     out_stream = out.add_stream_from_template(in_stream)
                 tb = in_stream.time_base
-                frame_ticks = int(round(1 / (in_stream.average_rate * tb))) if in_stream.average_rate else 1
+                frame_ticks = int(round(1 / (nominal_fps(in_stream) * tb)))
                 last = offset
                 for packet in src.demux(in_stream):
                     if packet.dts is None:  # the demuxer's flush packet
@@ -90,6 +90,16 @@ def count_frames(path: str | Path) -> int:
         return sum(1 for _ in src.decode(video=0))
 
 
+def nominal_fps(stream: av.video.stream.VideoStream) -> Fraction:
+    """The rate a video stream was written at (25/1), not FFmpeg's average (6425/259).
+
+    FFmpeg averages over the decode timestamps; in a video joined from segments those jump where one
+    segment's B-frame delay differs from the next (a one-frame last clip has none), so the average of a
+    25 fps video read 24.8 while every frame sits exactly 1/25 s after the one before.
+    """
+    return Fraction(stream.guessed_rate or stream.average_rate or 16)
+
+
 def video_fps(path: str | Path) -> Fraction:
     with av.open(str(path)) as src:
-        return Fraction(src.streams.video[0].average_rate)
+        return nominal_fps(src.streams.video[0])

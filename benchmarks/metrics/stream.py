@@ -24,6 +24,7 @@ import torch
 
 from benchmarks.metrics.base import Metric, VideoInfo, VideoResult
 from benchmarks.metrics.specs import parse_window  # torch-free, so the CLI checks --window early
+from svi.video_io import nominal_fps
 
 log = logging.getLogger(__name__)
 LONG_CLIP_SECONDS = 2.0
@@ -75,7 +76,7 @@ class FrameReader:
         self.container = av.open(self.path)
         stream = self.container.streams.video[0]
         stream.thread_type = "AUTO"
-        self.fps = float(stream.average_rate or stream.guessed_rate or 0) or 16.0
+        self.fps = float(nominal_fps(stream))
         self.height, self.width = stream.codec_context.height, stream.codec_context.width
         self.num_frames = stream.frames or self._count_packets()
         self._frames = self.container.decode(stream)

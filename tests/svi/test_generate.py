@@ -21,7 +21,7 @@ from svi.generate import (
     stdin_prompts,
     total_frames,
 )
-from svi.video_io import read_frames, to_uint8_frames
+from svi.video_io import concat_segments, read_frames, to_uint8_frames, video_fps, write_segment
 
 TINY = dict(num_frames=9, height=32, width=32, steps=2)
 
@@ -54,6 +54,24 @@ def test_frame_arithmetic_both_chainings():
     assert parse_length("250s") == 250 and parse_length("12.5s") == 12.5 and parse_length(3) == 3
     with pytest.raises(ValueError, match="seconds"):
         parse_length("long")
+
+
+def test_a_joined_video_reads_at_the_rate_it_was_written(tmp_path):
+    # A one-frame last segment has no B-frame delay, so the joined decode timestamps jump by two frames
+    # there and FFmpeg's average rate of this 25 fps video is 1025/43; every reader must say 25.
+    from benchmarks.metrics.stream import FrameReader
+    from benchmarks.synthetic import moving_square_frames
+
+    frames = moving_square_frames(41, 64, 64, (200, 50, 50), "right", seed=0)
+    segments = [
+        write_segment(tmp_path / "a.mp4", frames[:40], 25),
+        write_segment(tmp_path / "b.mp4", frames[40:], 25),
+    ]
+    path = concat_segments(segments, tmp_path / "v.mp4")
+    assert video_fps(path) == 25
+    reader = FrameReader(path)
+    assert reader.fps == 25.0 and reader.num_frames == 41
+    assert np.array_equal(read_frames(path).shape, (41, 64, 64, 3))
 
 
 def test_prompt_assignment():
