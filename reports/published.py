@@ -41,7 +41,8 @@ def _four(*values: float) -> dict[str, float]:
 
 CONSISTENT = PublishedTable(
     "consistent",
-    "Table 1 (top), consistent benchmark",
+    "Table 1 (top), consistent benchmark; each method run from its own repository on its own model "
+    "(FramePack on HunyuanVideo, Wan 2.1 and SVI on Wan 2.1 I2V 14B)",
     ("consistent",),
     (
         PublishedRow("Wan 2.1", _six(87.03, 92.45, 56.40, 65.70, 12.68, 98.51)),
@@ -52,7 +53,7 @@ CONSISTENT = PublishedTable(
 
 CREATIVE = PublishedTable(
     "creative",
-    "Table 1 (bottom), creative benchmark",
+    "Table 1 (bottom), creative benchmark (Wan 2.1 and SVI on Wan 2.1 I2V 14B)",
     ("creative",),
     (
         PublishedRow("Wan 2.1", _six(81.44, 89.81, 51.33, 53.09, 61.97, 98.57)),
