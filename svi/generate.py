@@ -21,7 +21,7 @@ uninterrupted run.
 
 Videos are generated in batches (`generate_batch`, up to `generate.batch_size` at a time; `generate`
 is the batch of one): each round takes the next clip of every video in the batch, each with its own
-reference image, prompt, chaining state and noise (clip k of a video draws from seed + k on the CPU,
+reference image, prompt, chaining state and noise (clip k of a video draws from clip_seed(seed, k) on the CPU,
 exactly as alone), through one text-encoder call, one VAE encode for the conditioning, one
 transformer forward per step (with CFG: B conditional and B unconditional rows) and one decode.
 The videos may be at different clips (a resumed one ahead of a fresh one) and of different lengths:
@@ -108,13 +108,24 @@ def assign_prompts(prompts: Sequence[str], num_clips: int, mode: str = "stream")
     return [prompts[min(k, len(prompts) - 1)] for k in range(num_clips)]
 
 
+NOISE_STREAMS = (
+    "seedseq"  # clip_seed's scheme, in every video's hash: a video begun under seed + clip is not resumed
+)
+
+
 def clip_seed(seed: int, clip: int) -> int:
-    return seed + clip
+    """The noise seed of clip `clip` of a video generated with `seed`: a separate stream for every
+    (seed, clip) pair (numpy's SeedSequence), so no two clips of one video share noise (identical noise in
+    every clip accumulates artifacts) and no two seeds do either. The former seed + clip gave seed s + 1
+    clip k the noise of seed s clip k + 1, so an experiment's seeds were not independent replicates."""
+    return int(np.random.SeedSequence([seed, clip]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 def config_hash(cfg: GenerateConfig, extra: dict | None = None) -> str:
     """Digest of everything that determines the frames (the config and e.g. the inputs' digest)."""
-    blob = json.dumps({"generate": cfg.frame_settings(), **(extra or {})}, sort_keys=True)
+    blob = json.dumps(
+        {"generate": cfg.frame_settings(), "noise": NOISE_STREAMS, **(extra or {})}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

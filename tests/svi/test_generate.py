@@ -14,6 +14,7 @@ from svi.config import GenerateConfig
 from svi.generate import (
     LongVideoGenerator,
     assign_prompts,
+    clip_seed,
     clips_for_seconds,
     fixed_prompts,
     lead_frames,
@@ -74,6 +75,14 @@ def test_a_joined_video_reads_at_the_rate_it_was_written(tmp_path):
     assert np.array_equal(read_frames(path).shape, (41, 64, 64, 3))
 
 
+def test_no_two_clips_or_seeds_share_noise():
+    # seed + clip gave seed 1's clip k the noise of seed 0's clip k + 1: seeds were not independent
+    seeds = {(s, k): clip_seed(s, k) for s in range(4) for k in range(100)}
+    assert len(set(seeds.values())) == len(seeds)
+    assert clip_seed(1, 0) != clip_seed(0, 1) and clip_seed(3, 7) == clip_seed(3, 7)
+    assert all(0 <= v < 2**63 for v in seeds.values())  # torch.Generator.manual_seed's range
+
+
 def test_prompt_assignment():
     assert assign_prompts(["a", "b"], 4) == ["a", "b", "b", "b"]  # last repeated
     assert assign_prompts(["a", "b", "c"], 2) == ["a", "b"]
@@ -92,7 +101,7 @@ def test_video_length_seeds_and_sidecar(tmp_path, tiny, chaining):
     meta = json.loads(res.sidecar.read_text())
     assert meta["complete"] and [c["prompt"] for c in meta["clips"]] == ["p0", "p1", "p2", "p3"]
     seeds = [c["seed"] for c in meta["clips"]]
-    assert len(set(seeds)) == 4 and seeds[0] == 7
+    assert seeds == [clip_seed(7, k) for k in range(4)] and len(set(seeds)) == 4
     ranges = [c["video_frames"] for c in meta["clips"]]
     assert ranges[0][0] == 0 and ranges[-1][1] == len(frames)
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous, no gap or overlap
