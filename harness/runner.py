@@ -130,7 +130,10 @@ def stage_generate(
     from harness.generation import generate_suite_videos, suite_samples
 
     samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit, skip_bad=skip_bad)
-    gen_cfg = cfg.generate.frame_settings()
+    from svi.generate import NOISE_STREAMS
+
+    # the noise scheme too: videos drawn under another one are generated again, never reused
+    gen_cfg = {**cfg.generate.frame_settings(), "noise": NOISE_STREAMS}
     if cfg.condition.kind != "none":  # the adapter and its weights decide the frames too
         gen_cfg = {**gen_cfg, "condition": cfg.condition.model_dump(mode="json")}
     h = digest("generate", trained, gen_cfg, spec.suite, spec.length, manifest["digest"])

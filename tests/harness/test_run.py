@@ -32,7 +32,7 @@ def _runs(home):
     return c, c.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
 
 
-def test_run_logs_arms_to_mlflow_and_a_rerun_skips_finished_stages(home, capsys):
+def test_run_logs_arms_to_mlflow_and_a_rerun_skips_finished_stages(home, capsys, monkeypatch):
     rc = main(["run", str(home / "mini.yaml")])
     assert rc == 1  # the broken arm failed; the others finished
     c, runs = _runs(home)
@@ -85,6 +85,12 @@ def test_run_logs_arms_to_mlflow_and_a_rerun_skips_finished_stages(home, capsys)
         full2.data.metrics["consistent_1s/subject_consistency"]
         == full.data.metrics["consistent_1s/subject_consistency"]
     )
+    # videos drawn under another noise scheme are generated again, not reused
+    marker = home / "ws" / "runs" / "mini" / "full" / "seed0" / "videos" / "consistent_1s" / "stage.json"
+    before = json.loads(marker.read_text())["hash"]
+    monkeypatch.setattr("svi.generate.NOISE_STREAMS", "another scheme")
+    assert main(["run", str(home / "mini.yaml"), "--arm", "full"]) == 0
+    assert json.loads(marker.read_text())["hash"] != before
 
 
 def test_bad_experiments_exit_2_and_log_nothing(home, capsys):
