@@ -128,10 +128,9 @@ def stage_generate(
     """-> (manifest, stage hash, skipped, samples). `generator()` gives the arm's (shared)
     LongVideoGenerator; samples are the track's `benchmarks.suites.Sample`s (prompt text included)."""
     from harness.generation import generate_suite_videos, suite_samples
-
-    samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit, skip_bad=skip_bad)
     from svi.generate import NOISE_STREAMS
 
+    samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit, skip_bad=skip_bad)
     # the noise scheme too: videos drawn under another one are generated again, never reused
     gen_cfg = {**cfg.generate.frame_settings(), "noise": NOISE_STREAMS}
     if cfg.condition.kind != "none":  # the adapter and its weights decide the frames too

@@ -225,9 +225,8 @@ class GenerateConfig(Section):
     # None: no audio guidance (the audio is then in every pass).
     audio_guidance_scale: float | None = Field(None, ge=1.0)
     negative_prompt: str = ""
-    seed: int = (
-        0  # clip k draws its noise from clip_seed(seed, k) (svi/generate.py): one stream per (seed, clip)
-    )
+    # clip k draws its noise from clip_seed(seed, k) (svi/generate.py): one stream per (seed, clip)
+    seed: int = 0
     lora: str | None = None  # our export, a diffusers LoRA or an official SVI file
     lora_scale: float = 1.0
     # How clips join: drop_lead keeps video[:-K] of every clip but the last (METHOD.md §6); keep_all

@@ -21,8 +21,8 @@ uninterrupted run.
 
 Videos are generated in batches (`generate_batch`, up to `generate.batch_size` at a time; `generate`
 is the batch of one): each round takes the next clip of every video in the batch, each with its own
-reference image, prompt, chaining state and noise (clip k of a video draws from clip_seed(seed, k) on the CPU,
-exactly as alone), through one text-encoder call, one VAE encode for the conditioning, one
+reference image, prompt, chaining state and noise (clip k of a video draws from clip_seed(seed, k) on
+the CPU, exactly as alone), through one text-encoder call, one VAE encode for the conditioning, one
 transformer forward per step (with CFG: B conditional and B unconditional rows) and one decode.
 The videos may be at different clips (a resumed one ahead of a fresh one) and of different lengths:
 one that ends leaves the batch and the next job takes its place. Segments, state files and sidecars
