@@ -128,11 +128,11 @@ def stage_generate(
     """-> (manifest, stage hash, skipped, samples). `generator()` gives the arm's (shared)
     LongVideoGenerator; samples are the track's `benchmarks.suites.Sample`s (prompt text included)."""
     from harness.generation import generate_suite_videos, suite_samples
-    from svi.generate import NOISE_STREAMS
+    from svi.generate import config_hash
 
     samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit, skip_bad=skip_bad)
-    # the noise scheme too: videos drawn under another one are generated again, never reused
-    gen_cfg = {**cfg.generate.frame_settings(), "noise": NOISE_STREAMS}
+    # what determines the frames, as the generator's own resume check digests it (noise scheme included)
+    gen_cfg = {"frames": config_hash(cfg.generate)}
     if cfg.condition.kind != "none":  # the adapter and its weights decide the frames too
         gen_cfg = {**gen_cfg, "condition": cfg.condition.model_dump(mode="json")}
     h = digest("generate", trained, gen_cfg, spec.suite, spec.length, manifest["digest"])

@@ -108,16 +108,17 @@ def assign_prompts(prompts: Sequence[str], num_clips: int, mode: str = "stream")
     return [prompts[min(k, len(prompts) - 1)] for k in range(num_clips)]
 
 
-NOISE_STREAMS = (
-    "seedseq"  # clip_seed's scheme, in every video's hash: a video begun under seed + clip is not resumed
-)
+# clip_seed's scheme, in every video's hash: a video begun under seed + clip is not resumed
+NOISE_STREAMS = "seedseq"
 
 
 def clip_seed(seed: int, clip: int) -> int:
     """The noise seed of clip `clip` of a video generated with `seed`: a separate stream for every
     (seed, clip) pair (numpy's SeedSequence), so no two clips of one video share noise (identical noise in
     every clip accumulates artifacts) and no two seeds do either. The former seed + clip gave seed s + 1
-    clip k the noise of seed s clip k + 1, so an experiment's seeds were not independent replicates."""
+    clip k the noise of seed s clip k + 1, so an experiment's seeds were not independent replicates.
+    The official test_svi.py generates one video and seeds its clip k with 42 k: distinct noise per clip,
+    the property kept here (its device RNG's draws cannot be reproduced on another device anyway)."""
     return int(np.random.SeedSequence([seed, clip]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 

@@ -38,28 +38,29 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out")
     args = p.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp())
-    num_frames = int(round(args.seconds * FPS))  # as write_dance_benchmark
-    sets: dict[str, list[Path]] = {"vae_round_trip": [], "still_reference": [], "empty_stage": []}
-    truths: dict[str, Path] = {}
-    for i in range(args.samples):
-        seed = dance_seed("benchmark", args.seed, i)
-        _, truth = dance_sample(seed, num_frames)  # [F, 64, 64, 3]
-        background = world.render_background(sample_dancer_look(seed).background, truth.shape[1:3])
-        candidates = {
-            "vae_round_trip": vae_round_trip(truth),
-            "still_reference": np.repeat(truth[:1], len(truth), axis=0),
-            "empty_stage": np.repeat(background.round().astype(np.uint8)[None], len(truth), axis=0),
-        }
-        truths[f"s{i}"] = tmp / "truth" / f"s{i}.mp4"
-        write_video(truths[f"s{i}"], truth, FPS)
-        for name, video in candidates.items():
-            sets[name].append(tmp / name / f"s{i}.mp4")
-            write_video(sets[name][-1], video, FPS)
-    result = {}
-    for name, videos in sets.items():
-        report = score_suite(videos, "psnr_ssim", window="video", reference_videos=truths, progress=False)
-        result[name] = {m: report["aggregate"][m] for m in ("psnr", "ssim")}
+    with tempfile.TemporaryDirectory() as folder:  # the mp4s are scored, then removed
+        tmp = Path(folder)
+        num_frames = int(round(args.seconds * FPS))  # as write_dance_benchmark
+        sets: dict[str, list[Path]] = {"vae_round_trip": [], "still_reference": [], "empty_stage": []}
+        truths: dict[str, Path] = {}
+        for i in range(args.samples):
+            seed = dance_seed("benchmark", args.seed, i)
+            _, truth = dance_sample(seed, num_frames)  # [F, 64, 64, 3]
+            background = world.render_background(sample_dancer_look(seed).background, truth.shape[1:3])
+            candidates = {
+                "vae_round_trip": vae_round_trip(truth),
+                "still_reference": np.repeat(truth[:1], len(truth), axis=0),
+                "empty_stage": np.repeat(background.round().astype(np.uint8)[None], len(truth), axis=0),
+            }
+            truths[f"s{i}"] = tmp / "truth" / f"s{i}.mp4"
+            write_video(truths[f"s{i}"], truth, FPS)
+            for name, video in candidates.items():
+                sets[name].append(tmp / name / f"s{i}.mp4")
+                write_video(sets[name][-1], video, FPS)
+        result = {}
+        for name, videos in sets.items():
+            report = score_suite(videos, "psnr_ssim", window="video", reference_videos=truths, progress=False)
+            result[name] = {m: report["aggregate"][m] for m in ("psnr", "ssim")}
     emit(
         {"benchmark": "toy_dance_fidelity_reference_points", "settings": vars(args), "result": result},
         args.out,
