@@ -28,8 +28,9 @@ On this backbone the window is one Wan I2V clip of F_lat latent frames:
   a diagonal warm-up (Ruhe et al. start from a separately sampled first window): in phase p = 0 .. G - 2
   (n steps each) the condition and groups 0 .. p descend while the others wait at sigma = 1, which brings
   the window to its staggered levels (`warmup_moves`).
-- noise: clip k + 1's noise (seed + k + 1) enters group by group during clip k; the condition's noise at a
-  shift comes from clip k's generator: its first draw at shift 0 (the clip noise), later draws after it.
+- noise: clip k + 1's noise (`clip_seed(seed, k + 1)`) enters group by group during clip k; the
+  condition's noise at a shift comes from clip k's generator: its first draw at shift 0 (the clip
+  noise), later draws after it.
 
 Reduction (tested): with G = 1 there is one group and no warm-up; each shift is a whole clip at one level
 from its own clip noise, conditioned on the previous clip's end: the frames are bit-identical to

@@ -368,7 +368,7 @@ def test_a_batch_equals_one_video_at_a_time(tmp_path, tiny, segments, settings):
 
 def test_a_batch_follows_the_clip_by_clip_recipe(tmp_path, tiny, segments):
     # the batch's bookkeeping against the one-clip primitive chained by hand: clip k of each video
-    # from seed + k with its own prompt, conditioned on the previous clip's last frame, whose CLIP
+    # from its own noise stream (clip_seed(seed, k)) with its own prompt, conditioned on the previous clip's last frame, whose CLIP
     # feature it also takes
     cfg = GenerateConfig(**TINY, seed=3, guidance_scale=5.0, batch_size=2)
     gen = LongVideoGenerator(tiny, cfg)
