@@ -246,10 +246,12 @@ def build_report(
     report.html (self-contained, plots inlined), results.csv (`tables.summarize`: per track, arm and
     metric over FINISHED runs the mean with its 95% interval and n, the seed sd, and the difference
     against the reference arm with its bootstrap interval, p and Holm-adjusted p) and one
-    drift_<track>_<metric>.png per drift curve (each arm's mean with its 95% band). `layout` picks the
+    drift_<track>_<metric>.png per drift curve (each arm's mean with its 95% band; with many arms, a
+    panel per arm beside the reference arm). `layout` picks the
     main table ('vbench', 'ablation', or 'auto': ablation for experiments named ablation* or with
     no_e* arms); `arm_order` is the declared arm order (baseline arms always come first; default
-    alphabetical); `reference` the arm differences are taken against (default: the baseline arm).
+    alphabetical); `reference` the arm differences are taken, and drift panels drawn, against
+    (default: the baseline arm).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -273,7 +275,7 @@ def build_report(
     summary.to_csv(out_dir / "results.csv", index=False)
     written["results.csv"] = out_dir / "results.csv"
     drift = drift_frame(samples, experiment, tracking_uri, parent)
-    plots = plot_drift(drift, out_dir, arm_order)
+    plots = plot_drift(drift, out_dir, arm_order, reference)
 
     doc = _Doc(f"{experiment}: report")
     doc.para(

@@ -1,5 +1,5 @@
-"""Stability plots (metric vs generated seconds, one line per arm with its 95% band) and the sweep's
-objective plots.
+"""Stability plots (metric vs generated seconds, one line per arm with its 95% band; a panel per arm
+beside the reference arm when there are many arms) and the sweep's objective plots.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot), so building a report never
 touches the caller's interactive backend or global figure state.
@@ -56,10 +56,77 @@ def _band(curves: pd.DataFrame, use_seconds: bool, scale: float) -> tuple[pd.Dat
     return frame, f"{per_sample.shape[0]}×{seeds}"
 
 
+# More arms than this: one panel per arm beside the reference arm (small multiples); nine
+# overlapping bands in one axes hide each other.
+PANELS_ABOVE = 4
+
+
+def _curve(ax, band: pd.DataFrame, label: str, color: str, dashed: bool) -> None:
+    """An arm's mean curve with its shaded 95% band (where the band exists)."""
+    ax.plot(band["x"], band["mean"], marker="o", ms=3, ls="--" if dashed else "-", color=color, label=label)
+    shown = band[band["low"].notna() & band["high"].notna()]
+    if not shown.empty:
+        ax.fill_between(shown["x"], shown["low"], shown["high"], color=color, alpha=0.2)
+
+
+def drift_figure(sub: pd.DataFrame, order: list[str], metric: str, reference: str | None = None) -> Figure:
+    """One track's figure for one metric: each arm's mean curve with its 95% band, baselines dashed.
+
+    `sub`: the drift rows of one track and metric (`plot_drift`'s columns, `sample` filled); `order`:
+    the arms in display order. Up to PANELS_ABOVE arms share one axes. With more, every other arm has
+    a panel of its own beside the reference arm (`reference`, else the first arm of `order`: the
+    baseline when there is one), all panels on the same scales. An arm keeps its colour in every panel.
+    """
+    track = sub["suite"].iloc[0]
+    use_seconds = bool(sub["seconds"].notna().all())
+    info = metric_info(metric)
+    arms = [a for a in order if a in set(sub["arm"])]
+    curves = {arm: _band(sub[sub["arm"] == arm], use_seconds, info.scale) for arm in arms}  # (band, n)
+    dashed = set(sub.loc[sub["role"] == "baseline", "arm"])
+    color = {arm: f"C{i % 10}" for i, arm in enumerate(arms)}
+
+    def draw(ax, arm: str) -> None:
+        band, n = curves[arm]
+        _curve(ax, band, f"{arm} (n={n})", color[arm], arm in dashed)
+
+    xlabel = "generated video (s)" if use_seconds else "clip index"
+    ylabel = info.label + (" (%)" if info.scale == 100.0 else "")
+    if len(arms) <= PANELS_ABOVE:
+        fig = Figure(figsize=(6.4, 4.0))
+        ax = fig.add_subplot()
+        for arm in arms:
+            draw(ax, arm)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{track}: {info.label} over the video")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        return fig
+    ref = reference if reference in curves else arms[0]
+    others = [a for a in arms if a != ref]
+    cols = min(3, len(others))
+    rows = math.ceil(len(others) / cols)
+    fig = Figure(figsize=(3.8 * cols, 2.9 * rows + 0.5))
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).flat
+    for ax, arm in zip(axes, others):
+        draw(ax, ref)
+        draw(ax, arm)
+        ax.set_title(arm, fontsize="medium")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    for ax in axes[len(others) :]:
+        ax.set_visible(False)
+    fig.supxlabel(xlabel)
+    fig.supylabel(ylabel)
+    fig.suptitle(f"{track}: {info.label} over the video, each arm beside {ref}")
+    fig.tight_layout()
+    return fig
+
+
 def plot_drift(
-    drift: pd.DataFrame, out_dir: str | Path, declared: list[str] | None = None
+    drift: pd.DataFrame, out_dir: str | Path, declared: list[str] | None = None, reference: str | None = None
 ) -> dict[str, Path]:
-    """One PNG per (track, metric): each arm's mean curve vs seconds with its shaded 95% band.
+    """One PNG per (track, metric): each arm's mean curve vs seconds with its shaded 95% band
+    (`drift_figure`; with more than PANELS_ABOVE arms, a panel per arm beside `reference`).
 
     `drift`: one row per (run, track, metric, clip) value, FINISHED runs only, columns as
     `runs.load_drift`'s (suite = the track) plus `sample`: each sample's own curve (from the
@@ -81,33 +148,8 @@ def plot_drift(
         key=lambda tm: (track_sort_key(tm[0]), tm[1]),
     ):
         sub = drift[(drift["suite"] == track) & (drift["metric"] == metric)]
-        use_seconds = bool(sub["seconds"].notna().all())
-        info = metric_info(metric)
-        fig = Figure(figsize=(6.4, 4.0))
-        ax = fig.add_subplot()
-        for arm in (a for a in order if a in set(sub["arm"])):
-            curves = sub[sub["arm"] == arm]
-            band, n = _band(curves, use_seconds, info.scale)  # clips in order
-            baseline = (curves["role"] == "baseline").any()
-            (line,) = ax.plot(
-                band["x"],
-                band["mean"],
-                marker="o",
-                ms=3,
-                ls="--" if baseline else "-",
-                label=f"{arm} (n={n})",
-            )
-            shown = band[band["low"].notna() & band["high"].notna()]
-            if not shown.empty:
-                ax.fill_between(shown["x"], shown["low"], shown["high"], color=line.get_color(), alpha=0.2)
-        ax.set_xlabel("generated video (s)" if use_seconds else "clip index")
-        ax.set_ylabel(info.label + (" (%)" if info.scale == 100.0 else ""))
-        ax.set_title(f"{track}: {info.label} over the video")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-        fig.tight_layout()
         name = drift_filename(track, metric)
-        written[name] = _save(fig, out_dir / name)
+        written[name] = _save(drift_figure(sub, order, metric, reference), out_dir / name)
     return written
 
 

@@ -173,6 +173,57 @@ def test_drift_plot_falls_back_to_clip_index(tmp_path):
     assert plot_drift(drift.iloc[0:0], tmp_path) == {}
 
 
+def _two_level_drift(arms: list[str]) -> pd.DataFrame:
+    """Drift rows of `arms` (the first a baseline), two samples x one seed x three clips each."""
+    rows = []
+    for i, arm in enumerate(arms):
+        for sample in ("a", "b"):
+            for clip in range(3):
+                rows.append({"run_id": f"r{i}", "arm": arm, "seed": 0, "role": "baseline" if i == 0 else "arm",
+                             "status": "FINISHED", "suite": "consistent_50s", "metric": "colour_shift",
+                             "clip": clip, "sample": sample, "value": 0.1 * i + 0.01 * clip + (sample == "b") * 0.02,
+                             "seconds": 5.0 * (clip + 1)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _drawn(ax) -> list[str]:
+    return [line.get_label() for line in ax.get_lines()]
+
+
+def test_a_few_arms_share_one_drift_axes():
+    from reports.plots import drift_figure
+
+    fig = drift_figure(_two_level_drift(["base", "full", "plain"]), ["base", "full", "plain"], "colour_shift")
+    (ax,) = fig.axes
+    assert _drawn(ax) == ["base (n=2×1)", "full (n=2×1)", "plain (n=2×1)"]
+    assert ax.get_lines()[0].get_linestyle() == "--"  # the baseline
+
+
+def test_many_arms_get_a_panel_each_beside_the_reference(tmp_path):
+    from reports.plots import PANELS_ABOVE, drift_figure
+
+    arms = ["base", "a", "b", "c", "d", "e"]  # more than PANELS_ABOVE
+    assert len(arms) > PANELS_ABOVE
+    drift = _two_level_drift(arms)
+    fig = drift_figure(drift, arms, "colour_shift")
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == arms[1:]
+    for ax, arm in zip(shown, arms[1:]):
+        assert _drawn(ax) == ["base (n=2×1)", f"{arm} (n=2×1)"]
+        assert len(ax.collections) == 2  # both bands
+        assert [line.get_linestyle() for line in ax.get_lines()] == ["--", "-"]  # the baseline dashed
+    # each arm keeps its colour in every panel; all panels share one y scale
+    assert {ax.get_lines()[0].get_color() for ax in shown} == {"C0"}
+    assert [ax.get_lines()[1].get_color() for ax in shown] == ["C1", "C2", "C3", "C4", "C5"]
+    assert len({ax.get_ylim() for ax in shown}) == 1
+    # another reference arm: the panels are drawn beside it
+    other = drift_figure(drift, arms, "colour_shift", reference="c")
+    panels = [ax for ax in other.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["base", "a", "b", "d", "e"]
+    assert all(_drawn(ax)[0] == "c (n=2×1)" for ax in panels)
+    assert_png(plot_drift(drift, tmp_path)["drift_consistent_50s_colour_shift.png"])
+
+
 def test_sweep_report(store, tmp_path):
     files = build_sweep_report("injection_probs", tmp_path, tracking_uri=store["uri"])
     assert set(files) == {"report.md", "report.tex", "report.html", "trials.csv", "objective_vs_params.png"}
