@@ -275,7 +275,7 @@ def build_report(
     summary.to_csv(out_dir / "results.csv", index=False)
     written["results.csv"] = out_dir / "results.csv"
     drift = drift_frame(samples, experiment, tracking_uri, parent)
-    plots = plot_drift(drift, out_dir, arm_order, reference)
+    plots = plot_drift(drift, out_dir, arm_order, T.reference_arm(runs, arm_order, reference))
 
     doc = _Doc(f"{experiment}: report")
     doc.para(
