@@ -9,7 +9,6 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
 export MLFLOW_DISABLE_TELEMETRY := true
-export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 export DS_ACCELERATOR ?= $(if $(wildcard /dev/nvidia0),cuda,cpu)
 
 .PHONY: setup test test-slow lint demo clean constraints

@@ -45,8 +45,27 @@ EXIT_USAGE = 2
 
 
 def _fail(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
+    from harness.redact import scrub
+
+    print(f"error: {scrub(msg)}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _store_line(uri: str) -> str:
+    from harness.redact import redact_uri
+
+    return f"MLflow store: {redact_uri(uri)}  (browse with: harness ui)"
+
+
+def _disk_full_exit(error: BaseException) -> int | None:
+    """One line and exit 1 for a full disk (wherever it surfaced), None for any other error."""
+    from harness import workspace
+
+    full = workspace.disk_full(error)
+    if full is None:
+        return None
+    print(f"error: {workspace.disk_full_message(full)}", file=sys.stderr)
+    return 1
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -167,6 +186,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished stages are kept; run the same command to resume", file=sys.stderr)
         return 130
+    except OSError as e:
+        code = _disk_full_exit(e)
+        if code is None:
+            raise
+        return code
     from harness import workspace
 
     print(f"\n{exp.name}: {len(results)} run(s)")
@@ -177,11 +201,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(line)
         for k, v in r.scores.items():
             print(f"      {k:40s} {'n/a' if v is None else f'{v:.4f}'}")
-    report = workspace.home() / "reports" / exp.name / "report.md"
+    report = workspace.report_dir(exp.name) / "report.md"
     if report.is_file():
         print(f"report: {report}  (also .html, .tex, .csv and drift plots beside it)")
     uri = workspace.tracking_uri()
-    print(f"MLflow store: {uri}  (browse with: harness ui)")
+    print(_store_line(uri))
     from harness import ui
 
     server = uri.split(":", 1)[0].lower() in ("http", "https")  # a team server serves the UI itself
@@ -240,14 +264,18 @@ def run_pretrain_experiment(exp, args: argparse.Namespace) -> int:
         print("interrupted: finished stages are kept; run the same command to resume", file=sys.stderr)
         return 130
     except Exception as e:  # the MLflow run is marked FAILED with the error already
-        print(f"{exp.name}: FAILED: {e}", file=sys.stderr)
-        return 1
+        from harness.redact import scrub
+
+        code = _disk_full_exit(e)
+        if code is None:
+            print(f"{exp.name}: FAILED: {scrub(str(e))}", file=sys.stderr)
+        return code or 1
     result = json.loads((model.parent / "eval" / "eval.json").read_text())["mean"]
     print(f"\n{exp.name}: toy base model in {model}")
     for k, v in result.items():
         print(f"      eval/{k:28s} {v:.4f}")
     print(f"use it with model.weights={model} (or copy it over svi/weights/toy to make it the default)")
-    print(f"MLflow store: {workspace.tracking_uri()}  (browse with: harness ui)")
+    print(_store_line(workspace.tracking_uri()))
     return 0
 
 
@@ -294,7 +322,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     name = args.sweep or args.experiment
     if not name:
         return _fail("name an experiment (harness report EXPERIMENT) or a sweep (--sweep NAME)")
-    out = Path(args.out) if args.out else workspace.home() / "reports" / name
+    try:
+        out = Path(args.out) if args.out else workspace.report_dir(name)
+        from harness import tracking
+
+        tracking.check_reachable()  # seconds, not MLflow's minutes of retries against a dead store
+    except ConfigError as e:
+        return _fail(str(e))
     _settle_runs(name)
     try:
         if args.sweep:
@@ -330,19 +364,26 @@ def _settle_runs(experiment: str) -> None:
         for run_id in tracking.settle_submitted(c, found.experiment_id):
             print(f"parent run {run_id}: all its jobs have ended: marked FINISHED", file=sys.stderr)
     except Exception as e:  # reporting must work from a read-only view of the store too
-        print(f"could not check for stale runs: {type(e).__name__}: {e}", file=sys.stderr)
+        from harness.redact import scrub
+
+        print(f"could not check for stale runs: {type(e).__name__}: {scrub(str(e))}", file=sys.stderr)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from harness import workspace
+    from harness import tracking, workspace
+    from harness.redact import redact_uri
+    from svi.config import ConfigError
 
     uri = workspace.tracking_uri()
     address = f"http://127.0.0.1:{args.port}"
     try:
+        tracking.check_reachable(uri)
         links = _review_links(address, args.experiment)
+    except ConfigError as e:
+        return _fail(str(e))
     except LookupError as e:  # a named experiment the store does not hold
         return _fail(str(e))
-    print(f"MLflow UI for {uri} at {address} (Ctrl-C stops it)", flush=True)
+    print(f"MLflow UI for {redact_uri(uri)} at {address} (Ctrl-C stops it)", flush=True)
     if links:
         print("review the latest run of each experiment (Model training, runs grouped by arm):")
         for name, found in links:
@@ -353,12 +394,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
         print("no runs yet: `harness run EXPERIMENT` logs some, then open the link it prints")
     sys.stdout.flush()
     cmd = [
-        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-        "--default-artifact-root", workspace.artifact_root(), "--host", "127.0.0.1", "--port", str(args.port),
+        sys.executable, "-m", "mlflow", "ui", "--default-artifact-root", workspace.artifact_root(),
+        "--host", "127.0.0.1", "--port", str(args.port),
     ]  # fmt: skip
-    # No job runners (MLflow's GenAI evaluation jobs, unused here): five fewer processes, and none that
-    # starts after a stop signal has been passed on and so outlives the UI.
-    return launch.run(cmd, env=launch.child_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}))
+    # The store's URI (it may carry a password) goes by the environment, which `ps` does not show, not
+    # on the command line. No job runners (MLflow's GenAI evaluation jobs, unused here): five fewer
+    # processes, and none that starts after a stop signal has been passed on and so outlives the UI.
+    env = {"MLFLOW_BACKEND_STORE_URI": uri, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return launch.run(cmd, env=launch.child_env(env))
 
 
 def _review_links(base_url: str, experiment: str | None = None) -> list | None:
@@ -372,8 +415,10 @@ def _review_links(base_url: str, experiment: str | None = None) -> list | None:
     except LookupError:
         raise
     except Exception as e:
+        from harness.redact import scrub
+
         print(
-            f"no review link: the saved view could not be written ({type(e).__name__}: {str(e)[:200]}); "
+            f"no review link: the saved view could not be written ({type(e).__name__}: {scrub(str(e))[:200]}); "
             "the runs are in the UI all the same",
             file=sys.stderr,
         )

@@ -1,7 +1,10 @@
-"""What the harness tells the person running it: one prefixed line per event, flushed at once."""
+"""What the harness tells the person running it: one prefixed line per event, flushed at once, with
+any password masked (harness/redact.py)."""
 
 from __future__ import annotations
 
 
 def say(msg: str) -> None:
-    print(f"[harness] {msg}", flush=True)
+    from harness.redact import scrub
+
+    print(f"[harness] {scrub(msg)}", flush=True)

@@ -111,16 +111,30 @@ class Experiment(BaseModel):
     toy_samples: int = Field(4, ge=1)  # samples per track of the toy-world benchmark the harness writes
     benchmark_root: str | None = None
     skip_bad_samples: bool = False  # leave out unusable benchmark samples instead of refusing to start
+    # a generated video that cannot be decoded fails its arm by name; true: it is left out of the scores
+    # and recorded (MLflow tag skipped_videos.<track>, a "Videos left out" table in the report)
+    skip_bad_videos: bool = False
     window: str = "clip"
     nproc: int | None = Field(None, ge=1)
     launcher: Literal["auto", "deepspeed", "torchrun", "none"] = "auto"
     executor: ExecutorSpec = ExecutorSpec()
 
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        from harness.workspace import check_name
+
+        return check_name(v, "experiment name")
+
     @field_validator("arms")
     @classmethod
     def _some_arms(cls, v: dict[str, Arm]) -> dict[str, Arm]:
+        from harness.workspace import check_name
+
         if not v:
             raise ValueError("an experiment needs at least one arm, e.g. `arms: {full: {}}`")
+        for name in v:
+            check_name(name, "arm name")
         return v
 
     @field_validator("seeds")

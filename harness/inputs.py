@@ -145,16 +145,15 @@ def references(
     sample -> input image [3, H, W] float 0-255, sample -> its speech for Sync-C/D). True videos are a
     conditional sample's gt.mp4, or a toy-world sample's rendered once into `<bench>/truth/` (world.json)."""
     from benchmarks import suites
-    from benchmarks.metrics.stream import input_image
+    from benchmarks.metrics.scoring import input_images
     from benchmarks.synthetic import write_video
 
     folder = suites.suite_folder(bench, suite, length)
-    truth, images, audio = {}, {}, {}
-    for mp4 in sorted(videos.glob("*.mp4")):
+    mp4s = sorted(videos.glob("*.mp4"))
+    truth, images, audio = {}, input_images(mp4s), {}  # an unreadable video is named when scored
+    for mp4 in mp4s:
         sample = folder / mp4.stem
         meta = json.loads(mp4.with_suffix(".json").read_text())
-        if (image := input_image(mp4)) is not None:
-            images[mp4.stem] = image
         if meta["metadata"].get("audio"):  # the speech that drove it, as the generator recorded it
             audio[mp4.stem] = Path(meta["metadata"]["audio"])
         if (sample / suites.TRUTH_FILE).is_file():

@@ -50,7 +50,10 @@ class UnitRef:
     parent_id: str
     force: tuple[str, ...]
     home: str  # HARNESS_HOME of the submitter (a shared file system on a cluster)
-    tracking_uri: str
+    # No tracking URI: it may carry a password, and this record is pickled into the job folder. The job
+    # inherits MLFLOW_TRACKING_URI (and MLflow's credential variables) from the submitter's
+    # environment (submitit's local executor passes it on; sbatch exports it by default), or, unset,
+    # tracks into the workspace's SQLite file as the submitter does.
     threads: int | None = None  # torch threads per job (local jobs share the cores)
 
 
@@ -71,7 +74,6 @@ class UnitJob(submitit.helpers.Checkpointable):
 
     def __call__(self, ref: UnitRef) -> dict:
         os.environ["HARNESS_HOME"] = ref.home
-        os.environ["MLFLOW_TRACKING_URI"] = ref.tracking_uri
         if ref.threads:
             os.environ["OMP_NUM_THREADS"] = str(ref.threads)
             import torch
@@ -180,7 +182,10 @@ def run_jobs(
     exp = plan.exp
     c = tracking.client()
     exp_id, parent = open_parent(c, exp, {"executor": spec.kind})
-    folder = workspace.home() / "jobs" / exp.name / parent
+    # Job files (submitit's pickles and logs) are the owner's alone: a shared cluster file system
+    # shows other users the workspace, and a job's log may quote its environment.
+    workspace.private_dir(workspace.path("jobs"))
+    folder = workspace.private_dir(workspace.path("jobs", exp.name, parent))
     executor = make_executor(spec, folder, f"{exp.name}")
     parallel = len(units) if spec.kind == "slurm" or not wait else (spec.parallel or LOCAL_PARALLEL)
     threads = launch.threads_per_rank(min(parallel, len(units))) if spec.kind == "local" else None
@@ -189,7 +194,7 @@ def run_jobs(
     def submit(s: Submitted) -> None:
         ref = UnitRef(
             experiment_arg, tuple(overrides), s.unit.arm, s.unit.seed, exp_id, parent, force,
-            str(workspace.home()), workspace.tracking_uri(), threads,
+            str(workspace.home()), threads,
         )  # fmt: skip
         s.job = executor.submit(UnitJob(), ref)
         say(f"{s.unit.arm} seed {s.unit.seed}: job {s.job.job_id} ({spec.kind})")

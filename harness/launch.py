@@ -139,7 +139,10 @@ def child_env(extra: dict[str, str] | None = None, *, ranks: int = 1) -> dict[st
     torch process uses every core, N ranks use cores / N each). The user's OMP_NUM_THREADS wins."""
     env = dict(os.environ)
     env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    env.setdefault("TORCH_EXTENSIONS_DIR", str(Path.cwd() / ".cache" / "torch_extensions"))
+    if "TORCH_EXTENSIONS_DIR" not in env:  # DeepSpeed's op builds: in the workspace, not ./.cache
+        from harness import workspace
+
+        env["TORCH_EXTENSIONS_DIR"] = str(workspace.build_cache())
     env.setdefault("OMP_NUM_THREADS", str(threads_per_rank(ranks)))
     env.update(extra or {})
     return env

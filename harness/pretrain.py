@@ -25,12 +25,13 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness import launch, tracking, workspace
 from harness.console import say
 from harness.experiment import digest, flatten
 from harness.launch import run_child
+from harness.redact import scrub
 from svi.config import ConfigError, deep_merge, format_validation_error, parse_override, save_config
 from svi.pretrain import PretrainConfig
 
@@ -59,6 +60,13 @@ class PretrainExperiment(BaseModel):
     world: WorldSpec = WorldSpec()
     pretrain: PretrainConfig = PretrainConfig()
     evaluate: EvalSpec = EvalSpec()
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        from harness.workspace import check_name
+
+        return check_name(v, "experiment name")
 
 
 def load(path: Path, raw: dict, overrides: list[str] = ()) -> PretrainExperiment:
@@ -132,7 +140,7 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
     c = tracking.client()
     exp_id = tracking.ensure_experiment(c, exp.name)
     run_id = tracking.start_parent(c, exp_id, exp.name, {"kind": "pretrain", "preset": "toy"})
-    base = workspace.home() / "runs" / exp.name
+    base = workspace.path("runs", exp.name)
     try:
         cfg = exp.pretrain.model_copy(deep=True)
         tracking.log_params(
@@ -196,7 +204,7 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
         tracking.finish(c, run_id, "KILLED")
         raise
     except Exception as e:
-        tracking.set_tags(c, run_id, {"error": f"{type(e).__name__}: {e}"[:5000]})
+        tracking.set_tags(c, run_id, {"error": scrub(f"{type(e).__name__}: {e}")[:5000]})
         tracking.finish(c, run_id, "FAILED")
         raise
     return model_dir

@@ -23,10 +23,15 @@ from harness import inputs, launch, tracking, workspace
 from harness.console import say
 from harness.experiment import Experiment, SuiteSpec, digest
 from harness.plan import ArmPlan, Plan
+from harness.redact import scrub
 from reports import keys
 from svi.config import SVIConfig, save_config
 
 STAGES = ("train", "generate", "score")
+
+
+class BadVideoError(RuntimeError):
+    """A generated video of a finished generation stage cannot be decoded."""
 
 
 class StopArm(Exception):
@@ -51,7 +56,7 @@ class ArmResult:
 # -- stages --------------------------------------------------------------------------------------
 
 
-def train_hash(cfg: SVIConfig) -> str:
+def train_inputs(cfg: SVIConfig) -> dict:
     """What a trained LoRA depends on: everything but the generate section and the output folder."""
     body = cfg.model_dump(mode="json")
     body.pop("generate")
@@ -61,7 +66,65 @@ def train_hash(cfg: SVIConfig) -> str:
     if body["train"].get("probe_every") is None:  # no probes: probe_clips is moot (and old hashes hold)
         body["train"].pop("probe_every", None)
         body["train"].pop("probe_clips", None)
-    return digest("train", body)
+    return body
+
+
+def train_hash(cfg: SVIConfig) -> str:
+    return digest("train", train_inputs(cfg))
+
+
+# Settings a training may change and still resume from its checkpoints: the optimiser's learning rate
+# is constant (the official recipe has no schedule), so more steps of a run continue it exactly as
+# a longer run would have gone on; how often it logs and saves changes no weight.
+RESUMABLE_CHANGES = frozenset(
+    {"train.steps", "train.checkpoint_every", "train.keep_checkpoints", "train.log_every"}
+)
+
+
+def config_changes(old: dict, new: dict) -> dict[str, tuple]:
+    """Dotted key -> (old value, new value) for every setting that differs."""
+    from harness.experiment import flatten
+
+    a, b = flatten(old), flatten(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def checkpoint_step(folder: Path) -> int | None:
+    """The step of the training's `checkpoints/latest`, or None without one."""
+    latest = folder / "checkpoints" / "latest"
+    try:
+        return int(latest.read_text().strip().removeprefix("step_"))
+    except (OSError, ValueError):
+        return None
+
+
+def can_resume(folder: Path, inputs: dict) -> bool:
+    """Whether a training folder made under another configuration may resume under `inputs`: only
+    RESUMABLE_CHANGES differ and its latest checkpoint is not past the new step count. Says what
+    changed and what happens either way."""
+    info = workspace.read_marker(folder)
+    if info is None or info.get("hash") == digest("train", inputs):
+        return False
+    old = info.get("inputs")
+    if old is None:
+        say(f"{folder}: made under another configuration (not recorded): training again from the start")
+        return False
+    changes = config_changes(old, inputs)
+    shown = ", ".join(f"{k} {a} -> {b}" for k, a, b in ((k, *v) for k, v in changes.items()))
+    at = checkpoint_step(folder)
+    if set(changes) <= RESUMABLE_CHANGES and at is not None and at <= inputs["train"]["steps"]:
+        say(f"{folder}: {shown}: resuming from its checkpoint at step {at}")
+        return True
+    if set(changes) <= RESUMABLE_CHANGES and at is not None:
+        why = f"its checkpoint at step {at} is past the new step count"
+    else:
+        why = "the trained weights depend on that" if at is not None else "it has no checkpoint"
+        if not set(changes) <= RESUMABLE_CHANGES:
+            why = "the trained weights depend on " + ", ".join(
+                k for k in changes if k not in RESUMABLE_CHANGES
+            )
+    say(f"{folder}: {shown}: training again from the start ({why})")
+    return False
 
 
 def stage_train(
@@ -73,13 +136,18 @@ def stage_train(
     allocation: launch.Allocation | None = None,
 ) -> tuple[Path, str, bool]:
     """-> (LoRA path, stage hash, skipped). `on_poll()` runs every second while training runs.
-    `allocation`: the nodes of a multi-node job (this is its first node; the others `join_training`)."""
-    h = train_hash(cfg)
+    `allocation`: the nodes of a multi-node job (this is its first node; the others `join_training`).
+    The folder is claimed with the configuration it trains (stage.json, status running), so a changed
+    configuration is recognised even when training was cut short: one that only trains longer
+    resumes from the checkpoints (`can_resume`), any other starts over."""
+    inputs = train_inputs(cfg)
+    h = digest("train", inputs)
     lora = folder / "lora.safetensors"
     with workspace.stage_lock(folder):
-        if workspace.open_stage(folder, h, force) and lora.is_file():
+        keep = not force and can_resume(folder, inputs)
+        if workspace.open_stage(folder, h, force, keep=keep) and lora.is_file():
             return lora, h, True
-        folder.mkdir(parents=True, exist_ok=True)
+        workspace.claim_stage(folder, h, inputs=inputs)
         cfg = cfg.model_copy(deep=True)
         cfg.train.output_dir = str(folder)
         save_config(cfg, folder / "config.resolved.yaml")
@@ -89,7 +157,7 @@ def stage_train(
         )
         env = launch.child_env(ranks=nproc)
         launch.run_child(cmd, folder / "train.log", "training", env=env, on_poll=on_poll)
-        workspace.mark_stage(folder, h, lora=str(lora))
+        workspace.mark_stage(folder, h, lora=str(lora), inputs=inputs)
     return lora, h, False
 
 
@@ -195,6 +263,14 @@ def stage_score(
             audio=audio or None,
             progress=False,
         )
+        bad = report.get("failed") or []
+        if bad and not exp.skip_bad_videos:
+            names = "; ".join(f"{Path(b['video']).name} ({b['error'][:160]})" for b in bad)
+            raise BadVideoError(
+                f"{len(bad)} of {len(paths)} videos in {videos} cannot be decoded: {names}. Generate them "
+                "again (`harness run ... --arm ARM --seed SEED --force generate`), or set "
+                "skip_bad_videos: true in the experiment to score without them (recorded in the report)"
+            )
         write_scores(report, folder)
         workspace.mark_stage(folder, h)
     return report, h, False
@@ -269,9 +345,9 @@ def run_experiment(
     try:
         for unit in plan.units if units is None else units:
             results.append(run_arm(c, exp_id, parent, plan, unit, force=force))
-    except KeyboardInterrupt:
+    except BaseException as e:  # Ctrl-C, or a failure outside any arm: the parent says so and ends
         beat.stop()
-        tracking.finish(c, parent, "KILLED")
+        tracking.finish_quietly(c, parent, "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
     beat.stop()
     write_report(c, exp.name, parent, arm_order=list(exp.arms))
@@ -285,14 +361,14 @@ def write_report(
     """Tables and plots under <workspace>/reports/<name>/, logged to the parent run."""
     from reports.build import build_report, build_sweep_report
 
-    out = workspace.home() / "reports" / name
+    out = workspace.report_dir(name)
     try:
         if sweep:
             files = build_sweep_report(name, out, workspace.tracking_uri(), parent)
         else:
             files = build_report(name, out, workspace.tracking_uri(), parent, arm_order=arm_order)
     except Exception as e:  # a report problem must not lose the runs it reports on
-        say(f"report for {name} failed: {type(e).__name__}: {e}")
+        say(f"report for {name} failed: {failure_text(e)}")
         return None
     if parent:
         for f in files.values():
@@ -431,6 +507,10 @@ def run_arm(
                     prompts={s.name: s.prompts for s in samples},
                     review=base / "review",
                 )  # fmt: skip
+            left_out = [Path(b["video"]).stem for b in report.get("failed") or []]
+            if left_out:  # only with skip_bad_videos: otherwise scoring raised
+                run.set_tags({keys.SKIPPED_VIDEOS_PREFIX + track: ",".join(left_out)})
+                say(f"{who}: {track}: {len(left_out)} undecodable video(s) left out: {', '.join(left_out)}")
             result.scores.update({keys.score_key(track, m): v for m, v in report["aggregate"].items()})
         if unit.train:  # after the prompt sets, which readers of older runs find as the first input
             run.log_training_set(cfg.data.root, training_rows(cfg))
@@ -446,10 +526,25 @@ def run_arm(
         say(f"{who}: stopped: {e}")
         raise
     except Exception as e:  # a failed arm must not stop the others
-        result.status, result.error = "FAILED", f"{type(e).__name__}: {e}"
-        err = base / "error.txt"
-        err.parent.mkdir(parents=True, exist_ok=True)
-        err.write_text(traceback.format_exc())
-        run.fail(result.error, [err, base / "train" / "train.log"])
+        result.status, result.error = "FAILED", failure_text(e)
+        files = [base / "train" / "train.log"]
+        try:  # the whole traceback beside the arm's folders; on a full disk there may be no room
+            err = base / "error.txt"
+            err.parent.mkdir(parents=True, exist_ok=True)
+            err.write_text(scrub(traceback.format_exc()))
+            files.insert(0, err)
+        except OSError:
+            pass
+        run.fail(result.error, files)  # never raises: it logs what it can and marks the run FAILED
         say(f"{who}: FAILED: {result.error}")
     return result
+
+
+def failure_text(error: BaseException) -> str:
+    """What a failed arm says, in its run's `error` tag and on the console: one line for a full disk
+    (whatever raised it: MLflow, a decoder, the training child), else the exception's type and
+    message; passwords masked."""
+    full = workspace.disk_full(error)
+    if full is not None:
+        return workspace.disk_full_message(full)
+    return scrub(f"{type(error).__name__}: {error}")

@@ -24,11 +24,13 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from harness import workspace
+from harness.redact import redact_uri, scrub
 from reports import keys
 from svi.config import ConfigError
 
@@ -52,24 +54,33 @@ def client() -> MlflowClient:
 
 
 def check_reachable(uri: str | None = None, timeout: float = REACH_TIMEOUT_SECONDS) -> None:
-    """The tracking store answers within `timeout` seconds, else a ConfigError naming the URI.
+    """The tracking store answers within `timeout` seconds and accepts our credentials, else a
+    ConfigError that names the URI (its password masked) and says what went wrong.
 
-    A server (http, https) must answer any HTTP request; a database URL must accept a connection; a
-    local store must be writable. Checked before anything is logged, so a wrong MLFLOW_TRACKING_URI
-    costs seconds instead of a silent hang.
+    A server (http, https) must answer an authenticated request (MLflow's basic-auth app: the
+    MLFLOW_TRACKING_USERNAME / _PASSWORD variables); a database URL must parse and accept a connection;
+    a local store must be writable. Checked before anything is logged, so a wrong MLFLOW_TRACKING_URI
+    or password costs seconds instead of a silent hang or a traceback.
     """
     uri = uri or workspace.tracking_uri()
+    shown = redact_uri(uri)
     scheme = uri.split(":", 1)[0].lower()
+    fix = "fix MLFLOW_TRACKING_URI, or unset it to track into the workspace's SQLite file"
     try:
         if scheme in ("http", "https"):
-            import requests
-
-            requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+            _check_server(uri, timeout)
         elif scheme.startswith(("postgresql", "mysql", "mssql")):
             import sqlalchemy
 
+            try:
+                url = sqlalchemy.engine.make_url(uri)
+                url.port  # noqa: B018 - a non-numeric port raises here
+            except (ValueError, sqlalchemy.exc.ArgumentError) as e:
+                raise ConfigError(
+                    f"the MLflow tracking URI {shown} is malformed ({scrub(str(e))}): {fix}"
+                ) from None
             args = {"connect_timeout": int(max(1, timeout))}
-            with sqlalchemy.create_engine(uri, connect_args=args).connect():
+            with sqlalchemy.create_engine(url, connect_args=args).connect():
                 pass
         elif scheme == "sqlite":
             workspace.check_writable(Path(uri.removeprefix("sqlite:///")).parent)
@@ -78,11 +89,52 @@ def check_reachable(uri: str | None = None, timeout: float = REACH_TIMEOUT_SECON
     except ConfigError:
         raise
     except Exception as e:
+        text = scrub(str(e).strip())
+        first = text.splitlines()[0][:200] if text else ""
+        if _auth_failure(text):
+            raise ConfigError(
+                f"the MLflow tracking store {shown} refused the credentials: authentication failed "
+                f"({first}). Check the user and password in MLFLOW_TRACKING_URI (or PGPASSWORD / ~/.pgpass)"
+            ) from None
         raise ConfigError(
-            f"the MLflow tracking store {uri} did not answer within {timeout:.0f} s "
-            f"({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}). Start the server or "
-            "fix MLFLOW_TRACKING_URI; unset it to track into the workspace's SQLite file."
+            f"the MLflow tracking store {shown} did not answer within {timeout:.0f} s "
+            f"({type(e).__name__}: {first}). Start the server or {fix}."
         ) from None
+
+
+def _auth_failure(text: str) -> bool:
+    low = text.lower()
+    return "authentication failed" in low or "access denied" in low or "login failed" in low
+
+
+def _check_server(uri: str, timeout: float) -> None:
+    """An MLflow server answers an API call that needs the caller's rights (the health endpoint does
+    not, even under basic auth), with the credentials MLflow's client would send."""
+    import requests
+
+    try:
+        port = urlsplit(uri).port  # noqa: F841 - a non-numeric port raises ValueError here
+    except ValueError as e:
+        raise ConfigError(f"the MLflow tracking URI {redact_uri(uri)} is malformed ({e})") from None
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    headers = {}
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        headers["Authorization"] = f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"
+    reply = requests.get(
+        uri.rstrip("/") + "/api/2.0/mlflow/experiments/search",
+        params={"max_results": 1},
+        auth=(user, password or "") if user else None,
+        headers=headers,
+        timeout=timeout,
+    )
+    if reply.status_code in (401, 403):
+        given = "no credentials were given" if not (user or headers) else f"user {user!r} was refused"
+        what = "authentication failed" if reply.status_code == 401 else "permission denied"
+        raise ConfigError(
+            f"the MLflow tracking server {redact_uri(uri)} said {what} (HTTP {reply.status_code}; {given}). "
+            "Set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD to an account of the server "
+            '(its admin creates one: README, "Team mode")'
+        )
 
 
 def git_commit() -> str:
@@ -118,6 +170,7 @@ def artifact_location(uri: str, name: str) -> str | None:
         return f"{root.rstrip('/')}/{name}"
     if uri.split(":", 1)[0].lower() in SERVER_SCHEMES:
         return None
+    workspace.check_name(name, "experiment name")  # a folder of the workspace's artifact store
     return f"{workspace.artifact_root()}/{name}"
 
 
@@ -373,6 +426,20 @@ def finish(c: MlflowClient, run_id: str, status: str = "FINISHED") -> None:
     c.set_terminated(run_id, status=status)
 
 
+def finish_quietly(c: MlflowClient, run_id: str, status: str) -> bool:
+    """`finish`, on a failure path: a store that refuses (a full disk, a lost server) is said in one
+    line instead of raised over the error being handled; the next `run` or `report` reaps the run
+    (its heartbeat has stopped). -> whether the status was written."""
+    try:
+        finish(c, run_id, status)
+        return True
+    except Exception as e:  # noqa: BLE001
+        from harness.console import say
+
+        say(f"run {run_id} could not be marked {status} ({type(e).__name__}); the next run or report will")
+        return False
+
+
 # -- what the report adds to the runs --------------------------------------------------------------
 
 
@@ -591,12 +658,21 @@ class ArmRun:
         finish(self.c, self.run_id, status)
 
     def fail(self, error: str, files: list[Path]) -> None:
+        """Mark the run FAILED with `error` (a tag) and `files` (artifacts), logging what it can: a
+        failure path must not raise (on a full disk the artifact store may refuse), or the run would
+        stay RUNNING until the next invocation reaps it."""
         self.heartbeat.stop()
         for f in files:
-            if f.is_file():
-                self.c.log_artifact(self.run_id, str(f))
-        set_tags(self.c, self.run_id, {"error": error[:5000]})
-        finish(self.c, self.run_id, "FAILED")
+            try:
+                if f.is_file():
+                    self.c.log_artifact(self.run_id, str(f))
+            except Exception:  # noqa: BLE001 - the status matters more than the attachment
+                pass
+        try:
+            set_tags(self.c, self.run_id, {"error": scrub(error)[:5000]})
+        except Exception:  # noqa: BLE001
+            pass
+        finish_quietly(self.c, self.run_id, "FAILED")
 
 
 def samples_table(track: str, seed: int, report: dict):

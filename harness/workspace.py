@@ -3,15 +3,22 @@
 mlflow.db, artifacts/            MLflow's store (unless MLFLOW_TRACKING_URI points elsewhere)
 optuna.db                        sweeps
 runs/<experiment>/<arm>/seed<k>/{train, videos, scores}
-data/, cache/
+reports/<name>/, jobs/<experiment>/<parent run>/ (owner only: job files)
+data/, cache/ (cache/torch_extensions: DeepSpeed's and torch's build cache)
+
+Names from experiment and sweep files become folder names, so they are identifiers (`check_name`),
+and every folder the harness builds from them is checked to lie inside HARNESS_HOME (`path`): a
+shared or downloaded experiment file cannot write outside the workspace.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -25,6 +32,37 @@ from svi.files import atomic_write_text
 
 def home() -> Path:
     return Path(os.environ.get("HARNESS_HOME", "workspace")).resolve()
+
+
+# Letters, digits, '_', '-' and '.', not starting with '.' or '-' (no hidden folders, no options, no '..').
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """`name` if it is a safe identifier for a folder, else a ValueError saying what is allowed."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"{what} {name!r} is not allowed: use letters, digits, '_', '-' and '.' (at most 128, not "
+            "starting with '.' or '-', no '..'), since it names a folder of the workspace"
+        )
+    return name
+
+
+def path(*parts: str | Path) -> Path:
+    """HARNESS_HOME / parts, refused (ConfigError) unless it resolves inside HARNESS_HOME."""
+    root = home()
+    target = root.joinpath(*map(str, parts)).resolve()
+    if not target.is_relative_to(root):
+        shown = "/".join(map(str, parts))
+        raise ConfigError(f"{shown!r} would lie outside the workspace {root}; names may not climb out of it")
+    return target
+
+
+def private_dir(folder: Path) -> Path:
+    """`folder`, created readable by its owner only (it will hold files that may carry a secret)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    return folder
 
 
 def check_writable(folder: Path | None = None) -> Path:
@@ -45,7 +83,16 @@ def check_writable(folder: Path | None = None) -> Path:
 
 
 def arm_dir(experiment: str, arm: str, seed: int) -> Path:
-    return home() / "runs" / experiment / arm / f"seed{seed}"
+    return path("runs", experiment, arm, f"seed{seed}")
+
+
+def report_dir(name: str) -> Path:
+    return path("reports", name)
+
+
+def build_cache() -> Path:
+    """Where torch and DeepSpeed compile their extensions (TORCH_EXTENSIONS_DIR of the children)."""
+    return path("cache", "torch_extensions")
 
 
 def tracking_uri() -> str:
@@ -64,31 +111,61 @@ def artifact_root() -> str:
 # -- stage markers: a stage is done when its folder holds stage.json with the matching hash -------
 
 
-def stage_done(folder: Path, digest: str) -> bool:
+def read_marker(folder: Path) -> dict | None:
+    """The stage record of `folder`, or None when there is none. An unreadable record (a crash or a
+    full disk cut it short) is said once and removed: the stage counts as not done and runs again,
+    resuming from whatever its folder holds."""
+    from harness.console import say
+
     marker = folder / "stage.json"
     if not marker.is_file():
-        return False
-    info = json.loads(marker.read_text())
-    return info.get("hash") == digest and info.get("status") == "done"
+        return None
+    try:
+        info = json.loads(marker.read_text())
+        if not isinstance(info, dict):
+            raise ValueError(f"a JSON {type(info).__name__}, not an object")
+        return info
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        say(f"{marker} is unreadable ({type(e).__name__}: {e}): the stage counts as not done")
+        with contextlib.suppress(OSError):
+            marker.unlink()
+        return None
+
+
+def stage_done(folder: Path, digest: str) -> bool:
+    info = read_marker(folder)
+    return info is not None and info.get("hash") == digest and info.get("status") == "done"
 
 
 def mark_stage(folder: Path, digest: str, **info) -> None:
     _write_marker(folder, {"hash": digest, "status": "done", **info})
 
 
-def open_stage(folder: Path, digest: str, force: bool = False, claim: bool = False) -> bool:
+def open_stage(
+    folder: Path, digest: str, force: bool = False, claim: bool = False, keep: bool = False
+) -> bool:
     """Before a stage runs: True when it is already done for this configuration. Otherwise the folder
-    is emptied if forced or if it holds another configuration's work. With `claim`, the folder is then
-    marked as this configuration's (status running), so that work cut short by a kill is recognised
-    as stale too, and a changed configuration never resumes from it (pretraining's state files)."""
-    old = stage_hash_of(folder)
-    if force or (old is not None and old != digest):
+    is emptied if forced or if it holds another configuration's work (unless `keep`: the caller has
+    judged that work resumable). With `claim`, the folder is then marked as this configuration's
+    (status running), so that work cut short by a kill is recognised as stale too, and a changed
+    configuration never resumes from it (pretraining's state files). `force` never reads the record."""
+    if force:
         shutil.rmtree(folder, ignore_errors=True)
-    elif stage_done(folder, digest):
-        return True
+    else:
+        info = read_marker(folder)
+        old = None if info is None else info.get("hash")
+        if old is not None and old != digest and not keep:
+            shutil.rmtree(folder, ignore_errors=True)
+        elif old == digest and info.get("status") == "done":
+            return True
     if claim:
-        _write_marker(folder, {"hash": digest, "status": "running"})
+        claim_stage(folder, digest)
     return False
+
+
+def claim_stage(folder: Path, digest: str, **info) -> None:
+    """Mark `folder` as this configuration's work in progress (status running)."""
+    _write_marker(folder, {"hash": digest, "status": "running", **info})
 
 
 def _write_marker(folder: Path, info: dict) -> None:
@@ -97,8 +174,46 @@ def _write_marker(folder: Path, info: dict) -> None:
 
 
 def stage_hash_of(folder: Path) -> str | None:
-    marker = folder / "stage.json"
-    return json.loads(marker.read_text()).get("hash") if marker.is_file() else None
+    info = read_marker(folder)
+    return None if info is None else info.get("hash")
+
+
+# -- a full disk: one clear message ----------------------------------------------------------------
+
+
+FULL_BYTES = 1 << 20  # less free space than this on the workspace's disk: full, whatever the error says
+
+
+def disk_full(error: BaseException, where: Path | None = None) -> OSError | None:
+    """The "no space left" error behind `error` (itself, its cause or context, or a child's log line
+    naming it), or None. Some writers report a full disk in their own words (torch.save: "unexpected
+    pos"), so an OSError or RuntimeError while the disk holding `where` (default HARNESS_HOME) has
+    almost no space left counts too."""
+    if isinstance(error, (OSError, RuntimeError)):
+        try:
+            if shutil.disk_usage(where or home()).free < FULL_BYTES:
+                return OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            pass
+    seen = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return e
+        if "No space left on device" in str(e) or "Disk quota exceeded" in str(e):
+            return OSError(errno.ENOSPC, "No space left on device")
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def disk_full_message(error: OSError, where: Path | None = None) -> str:
+    place = error.filename or where or home()
+    return (
+        f"the disk is full ({error.strerror or 'No space left on device'}) writing {place}: free space "
+        f"there (`df -h {home()}` shows it) or set HARNESS_HOME to a larger disk, then run the same "
+        "command again: finished stages are kept"
+    )
 
 
 # -- locks: one holder per stage folder ------------------------------------------------------------

@@ -214,6 +214,17 @@ def _run_list(runs: pd.DataFrame, declared: list[str] | None) -> pd.DataFrame:
     return out.fillna("").astype(str).reset_index(drop=True)
 
 
+def skipped_videos(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (arm, seed, track) whose run left undecodable videos out of its scores."""
+    rows = []
+    for run in runs.to_dict("records"):
+        for track, names in sorted((run.get("skipped_videos") or {}).items()):
+            seed = "" if pd.isna(run["seed"]) else str(int(run["seed"]))
+            rows.append({"arm": run["arm"], "seed": seed, "track": track, "videos left out": ", ".join(names),
+                         "n lost": str(len(names))})  # fmt: skip
+    return pd.DataFrame(rows, columns=["arm", "seed", "track", "videos left out", "n lost"])
+
+
 def drift_frame(
     samples: pd.DataFrame, experiment: str, tracking_uri: str | None, parent_run_id: str
 ) -> pd.DataFrame:
@@ -314,6 +325,15 @@ def build_report(
             "averaged; band: 95% t-interval over samples; n = samples×seeds)",
         )
     written.update(plots)
+    skipped = skipped_videos(done)
+    if not skipped.empty:
+        doc.section("Videos left out")
+        doc.para(
+            "These videos could not be decoded and were left out of their track's scores (the experiment "
+            "allows it: skip_bad_videos): each lowers that arm's n on the track by one.",
+            warn=True,
+        )
+        doc.frame(skipped)
     doc.section("Failed or unfinished runs")
     if failed.empty:
         doc.para("None: every run finished.")

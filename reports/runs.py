@@ -42,6 +42,7 @@ from reports.keys import (  # noqa: F401 - re-exported: the reports read with th
     SAMPLES_FILE,
     SEARCHED_TAG,
     SECONDS_PER_CLIP,
+    SKIPPED_VIDEOS_PREFIX,
     TRACK_METRIC,
     WINDOW_LEVEL,
     split_score_key,
@@ -218,6 +219,11 @@ def _run_row(run: Run) -> dict:
         "start_time": pd.to_datetime(run.info.start_time, unit="ms") if run.info.start_time else pd.NaT,
         "seconds_per_clip": _float_param(run, SECONDS_PER_CLIP),
         "backends": {k[len(BACKEND_PREFIX) :]: v for k, v in tags.items() if k.startswith(BACKEND_PREFIX)},
+        "skipped_videos": {
+            k[len(SKIPPED_VIDEOS_PREFIX) :]: v.split(",")
+            for k, v in tags.items()
+            if k.startswith(SKIPPED_VIDEOS_PREFIX)
+        },
     }
 
 

@@ -22,8 +22,9 @@ text -> umT5 context, image -> CLIP feature, pixels <-> normalised VAE latents. 
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -118,6 +119,9 @@ class Backbone:
     lora_scale: float | None = None
     # SVI-Talk: the frozen wav2vec2 feature extractor (svi.audio.Wav2Vec2Features; svi.conditions.attach).
     audio_encoder: object | None = None
+    # prompt -> its token count, for every prompt longer than the text limit seen so far (each is said once)
+    cut_prompts: dict[str, int] = field(default_factory=dict, repr=False)
+    checked_prompts: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         # Frozen encoders are always in eval mode: umT5 has dropout, which would make the text
@@ -171,10 +175,35 @@ class Backbone:
 
     # -- frozen encoders ------------------------------------------------------------------------
 
+    @property
+    def text_limit(self) -> int:
+        """The most tokens of a prompt the text encoder reads; the rest is cut."""
+        return min(self.max_text_tokens, self.tokenizer.model_max_length)
+
+    def prompt_tokens(self, prompt: str) -> int:
+        """The prompt's token count before the limit cuts it (special tokens included)."""
+        return len(self.tokenizer(prompt, truncation=False, add_special_tokens=True)["input_ids"])
+
+    def _note_cut(self, prompts: list[str]) -> None:
+        limit = self.text_limit
+        for p in prompts:
+            if p in self.checked_prompts:
+                continue
+            self.checked_prompts.add(p)
+            n = self.prompt_tokens(p)
+            if n > limit:
+                self.cut_prompts[p] = n
+                logging.getLogger(__name__).warning(
+                    "a prompt of %d tokens is cut to the text encoder's %d (it reads %r...)", n, limit, p[:60]
+                )
+
     @torch.no_grad()
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
-        """umT5 context, zero-padded after each prompt's tokens as Wan does. -> [B, L, D]."""
-        max_len = min(self.max_text_tokens, self.tokenizer.model_max_length)
+        """umT5 context, zero-padded after each prompt's tokens as Wan does. -> [B, L, D]. A prompt
+        longer than `text_limit` is cut there, as Wan does; it is said once (a warning with its token
+        count) and kept in `cut_prompts`, which the generator's sidecar records."""
+        max_len = self.text_limit
+        self._note_cut(list(prompts))
         enc = self.tokenizer(
             list(prompts),
             padding="max_length",

@@ -40,10 +40,24 @@ def append_jsonl(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def truncate_jsonl(path: Path, drop: Callable[[dict], bool]) -> None:
+def truncate_jsonl(path: Path, drop: Callable[[dict], bool]) -> int:
     """Rewrite `path` without the records for which `drop(record)` is true (e.g. those a resumed run
-    is about to redo). Blank lines are skipped; a missing file is left missing."""
+    is about to redo). Blank lines are skipped; a missing file is left missing.
+
+    A line that is not JSON is a record a crash or a full disk cut short (an append-only log's torn
+    tail): it is dropped too. -> the number of such lines, for the caller to report."""
     if not path.is_file():
-        return
-    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and not drop(json.loads(ln))]
+        return 0
+    keep, torn = [], 0
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            torn += 1
+            continue
+        if not drop(record):
+            keep.append(line)
     atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+    return torn

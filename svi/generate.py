@@ -744,12 +744,18 @@ class LongVideoGenerator:
                 "prompt": v.prompt,
                 "seed": clip_seed(self.cfg.seed, k),
                 "video_frames": [start, start + len(frames)],
+                **self._prompt_cut(v.prompt),
             }
         )
         v.clips.sort(key=lambda c: c["index"])  # framepack makes its sections last to first
         v.written += len(frames)
         self.save_state(v)
         self._write_sidecar(v, complete=False)
+
+    def _prompt_cut(self, prompt: str | None) -> dict:
+        """The clip record's note of a prompt the text encoder cut: its token count and the limit."""
+        n = self.bb.cut_prompts.get(prompt) if prompt else None
+        return {} if n is None else {"prompt_tokens": n, "prompt_cut_to_tokens": self.bb.text_limit}
 
     def save_state(self, v: _Video) -> None:
         """parts/state.pt: what a later call resumes the video from (written in one step)."""

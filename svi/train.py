@@ -196,6 +196,53 @@ def save_checkpoint(engine, ckpt_dir: Path, step: int, memory, recycler, cfg: SV
     return tag
 
 
+def resume_candidates(ckpt_dir: Path) -> list[str]:
+    """The checkpoints a run may resume from, newest first: `latest` and the complete ones before it
+    (one newer than `latest` was cut short while saving)."""
+    latest = latest_checkpoint(ckpt_dir)
+    if latest is None:
+        return []
+    tags = sorted(p.name for p in ckpt_dir.glob("step_*") if p.is_dir() and p.name <= latest)
+    return tags[::-1]
+
+
+def resume(
+    engine, ckpt_dir: Path, memory, recycler, rank: int, device: torch.device
+) -> tuple[int, str | None]:
+    """Load the newest checkpoint that every rank can read. -> (its step, its tag), or (0, None) with
+    none to resume from. One that cannot be read (truncated by a crash or a full disk) is named in
+    the log, set aside as `unloadable_<tag>` and the one before it is tried; if none loads, a
+    RuntimeError says how to start over."""
+    tried = []
+    for tag in resume_candidates(ckpt_dir):
+        error = None
+        try:
+            step = load_checkpoint(engine, ckpt_dir, tag, memory, recycler, rank)
+        except FileNotFoundError as e:
+            if "replay_rank" in str(e):  # another launch's checkpoint: a configuration matter, not a crash
+                raise
+            error = e
+        except Exception as e:  # noqa: BLE001 - torch, DeepSpeed and safetensors raise many kinds
+            error = e
+        failed = torch.tensor([error is not None], dtype=torch.float32, device=device)
+        dist.all_reduce(failed)  # every rank resumes from the same step, or none does
+        if failed.item() == 0:
+            for bad in tried:  # out of the way: later saves and resumes never meet it again
+                if rank == 0 and (ckpt_dir / bad).is_dir():
+                    (ckpt_dir / bad).rename(ckpt_dir / f"unloadable_{bad}")
+            dist.barrier()
+            return step, tag
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}" if error else "on another rank"
+        log.warning("checkpoint %s cannot be loaded (%s); trying the one before it", ckpt_dir / tag, reason)
+        tried.append(tag)
+    if tried:
+        raise RuntimeError(
+            f"no checkpoint in {ckpt_dir} can be loaded ({', '.join(tried)}: see the warnings above). "
+            "Start the training over: `harness run ... --force train` (or train.resume=false)"
+        )
+    return 0, None
+
+
 def load_checkpoint(engine, ckpt_dir: Path, tag: str, memory, recycler, rank: int) -> int:
     _, client = engine.load_checkpoint(
         str(ckpt_dir), tag=tag, load_module_strict=False, load_optimizer_states=True
@@ -351,13 +398,15 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         model=backbone.transformer, optimizer=optimizer, config=deepspeed_config(cfg, world, bf16)
     )
 
-    step = 0
-    tag = latest_checkpoint(ckpt_dir) if cfg.train.resume else None
+    step, tag = resume(engine, ckpt_dir, memory, recycler, rank, device) if cfg.train.resume else (0, None)
     if tag:
-        step = load_checkpoint(engine, ckpt_dir, tag, memory, recycler, rank)
         if rank == 0:
             log.info("resumed from %s at step %d", ckpt_dir / tag, step)
-            truncate_jsonl(out / "metrics.jsonl", lambda r: r["step"] > step)  # about to be redone
+            torn = truncate_jsonl(out / "metrics.jsonl", lambda r: r.get("step", 0) > step)  # to be redone
+            if torn:
+                log.warning(
+                    "dropped %d torn line(s) of %s (cut short by a crash)", torn, out / "metrics.jsonl"
+                )
             truncate_probes(out / PROBE_DIR, step)
     elif rank == 0:
         (out / "metrics.jsonl").unlink(missing_ok=True)

@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness import probes, tracking, workspace
 from harness.console import say
 from harness.experiment import Experiment, SuiteSpec, load_experiment
+from harness.redact import password_of, redact_uri, register, scrub
 from harness.runner import StopArm
 from reports import keys
 from svi.config import ConfigError, format_validation_error
@@ -177,6 +178,13 @@ class Sweep(BaseModel):
     overrides: list[str] = []  # applied to the base experiment (e.g. train.steps=50)
     pruner: Pruner | None = None  # None: no pruning, no probes
     heartbeat: Heartbeat = Heartbeat()
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        from harness.workspace import check_name
+
+        return check_name(v, "sweep name")
 
     @property
     def searched(self) -> list[str]:
@@ -318,7 +326,15 @@ def make_storage(sweep: Sweep) -> optuna.storages.RDBStorage:
     import sqlalchemy.exc
 
     url = storage_url(sweep)
-    shown = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    register(password_of(url))  # masked wherever a message might quote it
+    shown = redact_uri(url)
+    try:
+        sqlalchemy.engine.make_url(url).port  # noqa: B018 - a malformed URL (a non-numeric port) raises
+    except (ValueError, sqlalchemy.exc.ArgumentError) as e:
+        raise ConfigError(
+            f"sweep {sweep.name}: the Optuna storage URL {shown} is malformed ({scrub(str(e))}); fix "
+            f"`storage:` in the sweep file (or {STORAGE_ENV})"
+        ) from None
     if url.startswith("sqlite"):
         # SQLite waits up to a minute for a worker holding the file (a PostgreSQL driver rejects
         # `timeout`: "invalid connection option").
@@ -347,7 +363,8 @@ def make_storage(sweep: Sweep) -> optuna.storages.RDBStorage:
             "(pip install 'psycopg[binary]', or the project's `team` extra)"
         ) from None
     except sqlalchemy.exc.OperationalError as e:
-        first = str(e.orig or e).strip().splitlines()[0][:300] if str(e.orig or e).strip() else ""
+        text = scrub(str(e.orig or e).strip())
+        first = text.splitlines()[0][:300] if text else ""
         raise ConfigError(
             f"sweep {sweep.name}: the Optuna storage {shown} cannot be opened ({first}). Start the "
             "database, create the database named in the URL, give its password (PGPASSWORD or "
@@ -504,7 +521,7 @@ def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
         first = trial.user_attrs.get(RETRY_OF)  # a retry works in the dead trial's folder (resumes)
         if first is not None:
             tags[RETRY_OF] = str(first)
-        folder = workspace.home() / "runs" / sweep.name / (name if first is None else f"trial{first:03d}")
+        folder = workspace.path("runs", sweep.name, name if first is None else f"trial{first:03d}")
         try:
             unit = arm_plan(
                 exp, source, sweep.arm, 0, overrides={**probe_overrides, **params}, name=name,

@@ -5,9 +5,11 @@ with its artifacts proxied to an S3 bucket, and Optuna studies on PostgreSQL. Re
 tests/conftest.py; each fixture is session-scoped (a server starts once per test session, on a free
 port, in its own temporary folder, and is stopped and deleted at teardown):
 
-    postgres       a PostgreSQL cluster; `postgres.database(prefix)` creates a fresh database -> its URL
+    postgres       a PostgreSQL cluster; `postgres.database(prefix)` creates a fresh database -> its URL;
+                   `postgres.password_user(name, password)` a login that must give its password
     s3             moto's S3 server with one bucket; `s3.keys(prefix)` lists its objects
     mlflow_server  `mlflow server` on a PostgreSQL database, `--artifacts-destination s3://<bucket>/mlflow`
+    auth_server    `mlflow server --app-name basic-auth` (README, "Team mode"): users and passwords
 
 PostgreSQL needs its server binaries (initdb, pg_ctl), looked for in $SVI_TEST_PG_BIN, on PATH and under
 /usr/lib/postgresql/<version>/bin; without them the tests that need it are skipped, saying why. It
@@ -36,6 +38,9 @@ from harness.launch import free_port
 # machine while another job keeps the cores busy (it imports most of MLflow and migrates its tables).
 START_SECONDS = 180
 PG_USER = "postgres"  # the cluster's superuser, and the OS user it runs as under root
+# Members of this role log in over TCP with a password (scram-sha-256); everyone else is trusted, so the
+# other tests connect without one.
+PG_PASSWORD_GROUP = "svi_password_users"
 AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
@@ -103,14 +108,35 @@ class Postgres:
 
     def database(self, prefix: str) -> str:
         """Create a new, empty database named `prefix_<random>` -> its URL."""
-        import psycopg
 
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(
-            host=self.host, port=self.port, user=PG_USER, dbname="postgres", autocommit=True
-        ) as conn:
+        with self._admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def password_user(self, name: str, password: str, database: str) -> str:
+        """A login role that must authenticate with `password`, owning `database` (made by
+        `database(...)`, given as its URL) -> the database's URL as that user, with the password."""
+        from psycopg import sql
+
+        db = database.rsplit("/", 1)[1]
+        with self._admin() as conn:
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                    sql.Identifier(name), sql.Literal(password), sql.Identifier(PG_PASSWORD_GROUP)
+                )
+            )
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(db), sql.Identifier(name))
+            )
+        return f"postgresql+psycopg://{name}:{password}@{self.host}:{self.port}/{db}"
+
+    def _admin(self):
+        import psycopg
+
+        return psycopg.connect(
+            host=self.host, port=self.port, user=PG_USER, dbname="postgres", autocommit=True
+        )
 
 
 @pytest.fixture(scope="session")
@@ -144,6 +170,10 @@ def postgres() -> Iterator[Postgres]:
         )  # fmt: skip
         if init.returncode:
             raise RuntimeError(f"initdb failed:\n{init.stdout}\n{init.stderr}")
+        hba = data / "pg_hba.conf"  # first match wins: the password group's line goes first
+        stat = hba.stat()
+        hba.write_text(f"host all +{PG_PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        os.chown(hba, stat.st_uid, stat.st_gid)
         # A throw-away cluster: no fsync, and its socket in its own folder (not /var/run/postgresql).
         options = (
             f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
@@ -156,7 +186,10 @@ def postgres() -> Iterator[Postgres]:
         )
         if start.returncode:
             raise RuntimeError(f"PostgreSQL did not start:\n{start.stderr}\n{_tail(log)}")
-        yield Postgres("127.0.0.1", port, folder)
+        pg = Postgres("127.0.0.1", port, folder)
+        with pg._admin() as conn:
+            conn.execute(f"CREATE ROLE {PG_PASSWORD_GROUP} NOLOGIN")
+        yield pg
     finally:
         if (data / "postmaster.pid").exists():
             subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
@@ -248,6 +281,67 @@ def mlflow_server(postgres: Postgres, s3: S3) -> Iterator[MlflowServer]:
     try:
         _wait(lambda: requests.get(f"{url}/health", timeout=2).ok, proc, "the MLflow server", log)
         yield MlflowServer(url, backend, s3, prefix)
+    finally:
+        _stop(proc)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- MLflow server with basic auth -----------------------------------------------------------------
+
+
+@dataclass
+class AuthServer:
+    url: str
+    admin: str
+    admin_password: str
+
+    def add_user(self, name: str, password: str) -> None:
+        """A user of the server (the admin's REST call), with the default permission (EDIT here)."""
+        import requests
+
+        reply = requests.post(
+            f"{self.url}/api/2.0/mlflow/users/create",
+            json={"username": name, "password": password},
+            auth=(self.admin, self.admin_password),
+            timeout=30,
+        )
+        reply.raise_for_status()
+
+
+@pytest.fixture(scope="session")
+def auth_server() -> Iterator[AuthServer]:
+    """`mlflow server --app-name basic-auth` on SQLite (the team set-up's authentication; its extra
+    dependency, Flask-WTF, is in the `team` extra)."""
+    import requests
+
+    folder = Path(tempfile.mkdtemp(prefix="svi-test-mlflow-auth-"))
+    port, log = free_port(), folder / "mlflow.log"
+    admin, admin_password = "admin", "admin-" + uuid.uuid4().hex[:12]
+    ini = folder / "basic_auth.ini"
+    ini.write_text(
+        "[mlflow]\ndefault_permission = EDIT\n"
+        f"database_uri = sqlite:///{folder / 'basic_auth.db'}\n"
+        f"admin_username = {admin}\nadmin_password = {admin_password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    env = {
+        **os.environ,
+        "MLFLOW_AUTH_CONFIG_PATH": str(ini),
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": uuid.uuid4().hex,
+    }
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth", "--backend-store-uri",
+             f"sqlite:///{folder / 'mlflow.db'}", "--default-artifact-root", (folder / "artifacts").as_uri(),
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: requests.get(f"{url}/health", timeout=2).ok, proc, "the basic-auth MLflow server", log)
+        yield AuthServer(url, admin, admin_password)
     finally:
         _stop(proc)
         shutil.rmtree(folder, ignore_errors=True)
