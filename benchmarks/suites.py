@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,11 +118,24 @@ def suite_folder(root: Path, suite: str, length: str) -> Path:
     )
 
 
-def read_prompt_file(path: Path) -> tuple[str, ...]:
-    """The prompts of a `prompt.txt`, in either official form, or a ValueError naming the file.
+# Where the official reader (test_svi.py, load_prompts_from_file) finds a prompt list: anywhere in the file
+PROMPT_LIST_MARKER = "prompts = ["
 
-    Forms: one prompt per line; or a Python-style list literal over one or many lines,
-    `prompts = ["...", "..."]` (the official samples' form), read with `ast.literal_eval` (never run).
+
+def read_prompt_file(path: Path) -> tuple[str, ...]:
+    """The prompts of a `prompt.txt` as the official reader (test_svi.py) reads them, or a ValueError
+    naming the file where it would read something else or nothing.
+
+    - List form: from the first `prompts = [` anywhere in the file, the rest is Python that assigns
+      `prompts` a list of strings, over one or many lines (the official samples' form). Whatever comes
+      before is ignored (a `#` heading, a title). The official reader executes the rest; here it is
+      parsed and only literal assignments are read (never run), the last one to `prompts` wins, and
+      the items are kept as they are (not stripped; an empty string is a prompt).
+    - Line form (no `prompts = [`): one prompt per line, stripped; blank lines and lines starting with
+      `#` are skipped.
+    Where the official reader would quietly read garbage or fall back to its placeholder prompt, this is
+    an error: a list assigned with other spacing (`prompts=[`) or a bare `[...]` (it would take each line,
+    brackets and quotes included, as a prompt), an unreadable list, a file without a prompt.
     """
     import ast
 
@@ -129,26 +143,50 @@ def read_prompt_file(path: Path) -> tuple[str, ...]:
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    body = text.strip()
-    head, _, rest = body.partition("=")
-    bracketed = body.startswith("[") and body.endswith("]")
-    if bracketed or (rest.lstrip().startswith("[") and head.strip().isidentifier()):
-        literal = body if body.startswith("[") else rest.strip()
+    at = text.find(PROMPT_LIST_MARKER)
+    if at >= 0:
         try:
-            items = ast.literal_eval(literal)
+            statements = ast.parse(text[at:]).body
+            assigned = [
+                ast.literal_eval(st.value)
+                for st in statements
+                if isinstance(st, ast.Assign) and [getattr(t, "id", None) for t in st.targets] == ["prompts"]
+            ]
+            if len(assigned) != len(statements):
+                raise ValueError("only assignments of literals to `prompts` are read")
         except (ValueError, SyntaxError) as e:
             raise ValueError(
                 f"{path}: looks like a prompt list (prompts = [...]) but cannot be read: {e}; write one "
                 "prompt per line or a list of quoted strings"
             ) from None
+        items = assigned[-1]
         if not isinstance(items, (list, tuple)) or not all(isinstance(p, str) for p in items):
             raise ValueError(f"{path}: the prompt list must hold quoted strings only")
-        prompts = tuple(p.strip() for p in items if p.strip())
+        prompts = tuple(items)
     else:
-        prompts = tuple(line.strip() for line in text.splitlines() if line.strip())
+        lines = [line.strip() for line in text.split("\n")]
+        prompts = tuple(line for line in lines if line and not line.startswith("#"))
+        if _bare_list(text.strip()) or any(re.match(r"prompts\s*=\s*\[", line) for line in prompts):
+            raise ValueError(
+                f"{path}: a prompt list must start with `{PROMPT_LIST_MARKER}` exactly (the official reader "
+                "looks for it and would otherwise take every line as a prompt); write that, or one prompt "
+                "per line"
+            )
     if not prompts:
         raise ValueError(f"{path}: holds no prompt")
     return prompts
+
+
+def _bare_list(body: str) -> bool:
+    """Whether the whole text is a list literal without `prompts = ` (`["a", "b"]`)."""
+    import ast
+
+    if not (body.startswith("[") and body.endswith("]")):
+        return False
+    try:
+        return isinstance(ast.literal_eval(body), list)
+    except (ValueError, SyntaxError):
+        return False
 
 
 def _check_sample(folder: Path, suite: Suite | None = None) -> tuple[Sample | None, str | None]:
@@ -328,7 +366,8 @@ def generate_suite(
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = []
     for sample in shard(samples, rank, world):
-        prompts = assign_prompts(sample.prompts, num_clips, SUITES[suite].prompt_mode)
+        # with after_last_prompt=stop a stream shorter than the length ends the video early (official)
+        prompts = assign_prompts(sample.prompts, num_clips, SUITES[suite].prompt_mode, cfg.after_last_prompt)
         meta = {
             "suite": suite,
             "length": length,
@@ -344,7 +383,7 @@ def generate_suite(
                 image=partial(load_image, sample.image, cfg.height, cfg.width),
                 prompts=fixed_prompts(prompts),
                 out_path=out_dir / f"{sample.name}.mp4",
-                num_clips=num_clips,
+                num_clips=len(prompts),
                 metadata=meta,
                 # talk / dance: the sample's audio or pose video drives the clips (a length past the
                 # audio's end stops there; a pose video loops)

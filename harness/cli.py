@@ -10,8 +10,11 @@ Subcommands:
         Train, generate, score and log every arm and seed to MLflow; re-runs skip finished stages.
     harness sweep SWEEP [--trials N] [--workers N] [key=value ...]
         An Optuna study over an experiment arm; each trial is one arm plan with sampled overrides.
-    harness report EXPERIMENT | --sweep SWEEP
-        Tables and drift plots rebuilt from MLflow.
+    harness plan EXPERIMENT [--detect METRIC=VALUE] [--gpu H100 --gpus 8 --mfu 0.4]
+        The dry run: units, input checks, the model on the meta device, GPU-hours and memory; with
+        --detect, the samples x seeds an earlier run's variance components say would detect it.
+    harness report EXPERIMENT | --sweep SWEEP [--detect METRIC=VALUE]
+        Tables with crossed-design intervals, power, and drift plots rebuilt from MLflow.
     harness ui [EXPERIMENT] [--port 5000]
         The MLflow UI on 127.0.0.1 over the workspace's store; prints a link per experiment that opens
         a saved view of its latest run (harness/ui.py).
@@ -221,6 +224,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r.status == "FINISHED" for r in results) else 1
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """The dry run: units, input checks, the model on the meta device, cost, and (--detect) power."""
+    from harness import dry_run, workspace
+    from harness.experiment import load_experiment
+    from harness.plan import check_plan, make_plan
+    from svi.config import ConfigError
+
+    try:
+        detect = parse_detect(args.detect or [])
+        exp, source = load_experiment(args.experiment, args.overrides)
+        plan = make_plan(exp, source)
+        if args.world < 1 or (args.mfu is not None and not 0 < args.mfu <= 1):
+            raise ConfigError("--gpus must be at least 1 and --mfu in (0, 1]")
+        from svi.cost import peak_of
+
+        peak_of(args.gpu)
+    except (ConfigError, ValueError) as e:
+        return _fail(str(e))
+    print("\n".join(dry_run.unit_lines(plan)))
+    try:
+        check_plan(plan)
+        print("checks: every input `harness run` checks first is in place")
+    except ConfigError as e:
+        print(f"checks: would stop before any work:\n{e}")
+    print(
+        "\n".join(
+            dry_run.cost_lines(plan, world=args.world, gpu=args.gpu, mfu=args.mfu, samples=args.samples)
+        )
+    )
+    if detect:
+        from harness import tracking
+
+        try:
+            tracking.check_reachable()
+        except ConfigError as e:
+            return _fail(str(e))
+        print("\n".join(dry_run.power_lines(plan, detect, workspace.tracking_uri())))
+    return 0
+
+
 def select_units(plan, arm: str | None, seed: int | None) -> list:
     """The plan's units narrowed by `--arm` / `--seed` (a ConfigError naming the choices if none is left)."""
     from svi.config import ConfigError
@@ -323,6 +366,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not name:
         return _fail("name an experiment (harness report EXPERIMENT) or a sweep (--sweep NAME)")
     try:
+        detect = parse_detect(args.detect or [])
         out = Path(args.out) if args.out else workspace.report_dir(name)
         from harness import tracking
 
@@ -334,19 +378,42 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.sweep:
             files = build_sweep_report(name, out, workspace.tracking_uri(), args.parent)
         else:
-            try:  # a declared experiment: its arms in their declared order
+            try:  # a declared experiment: its arms in their declared order, its primary metric
                 exp, _ = load_experiment(name)
-                name, order = exp.name, list(exp.arms)
+                name, order, primary = exp.name, list(exp.arms), exp.primary
             except ConfigError:  # not declared here: whatever MLflow holds under that name
-                order = None
+                order, primary = None, None
             files = build_report(
-                name, out, workspace.tracking_uri(), args.parent, arm_order=order, reference=args.reference
-            )
+                name, out, workspace.tracking_uri(), args.parent, arm_order=order, reference=args.reference,
+                primary=primary, detect=detect,
+            )  # fmt: skip
     except ReportError as e:
         return _fail(str(e))
     for f in files.values():
         print(f)
     return 0
+
+
+def parse_detect(items: list[str]) -> dict[str, float]:
+    """`--detect METRIC=VALUE` options -> {metric: difference in the metric's display units}; a
+    ConfigError naming the item for an unknown metric or a value that is not a positive number."""
+    from benchmarks.metrics.specs import SPECS
+    from svi.config import ConfigError
+
+    out = {}
+    for item in items:
+        metric, _, value = item.partition("=")
+        if metric not in SPECS:
+            raise ConfigError(f"--detect {item}: unknown metric {metric!r}; known: {', '.join(SPECS)}")
+        try:
+            out[metric] = abs(float(value))
+        except ValueError:
+            raise ConfigError(
+                f"--detect {item}: give METRIC=VALUE with a number, e.g. colour_shift=0.01"
+            ) from None
+        if out[metric] == 0:
+            raise ConfigError(f"--detect {item}: a difference of 0 cannot be detected")
+    return out
 
 
 def _settle_runs(experiment: str) -> None:
@@ -612,6 +679,17 @@ def _audio_files(videos: list[Path], folder: str | None) -> dict[str, Path]:
     return found
 
 
+def add_detect(parser: argparse.ArgumentParser) -> None:
+    """`--detect METRIC=VALUE` (report and plan): a difference worth finding (`parse_detect`)."""
+    parser.add_argument(
+        "--detect",
+        action="append",
+        metavar="METRIC=VALUE",
+        help="a difference worth finding, in the metric's display units (VBench: percentage points), "
+        "e.g. colour_shift=0.01: the samples x seeds that would detect it at 80%% power",
+    )
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     from benchmarks import suites  # torch-free: the track names for --suite
 
@@ -664,6 +742,30 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="submit and return; `harness report` aggregates when they are done",
     )
     r.set_defaults(func=cmd_run)
+    pl = sub.add_parser(
+        "plan",
+        help="the dry run: units, checks, the model on the meta device, GPU-hours, memory, power",
+        description="What `harness run EXPERIMENT` would do and cost, with nothing trained, generated or logged: "
+        "every (arm, seed) unit and its folder, every input check, each model built on the meta device (the "
+        "preset's transformer, LoRA targets, adapters; an official LoRA file's keys checked), training and "
+        "generation FLOPs with GPU-hours at a model FLOPs utilisation and memory per GPU (ZeRO-2). With "
+        "--detect METRIC=VALUE: from the latest earlier run of the experiment, the samples x seeds that would "
+        "detect that difference at 80% power, with unit-hours.",
+    )
+    pl.add_argument("experiment", help="experiment name or path to an experiment YAML")
+    pl.add_argument("overrides", nargs="*", help="dotted overrides, as for run")
+    add_detect(pl)
+    pl.add_argument(
+        "--gpu", default="H100", help="GPU whose dense bf16 peak the GPU-hours use (default H100)"
+    )
+    pl.add_argument(
+        "--gpus", dest="world", type=int, default=8, help="GPUs per training (ZeRO-2 world; default 8)"
+    )
+    pl.add_argument("--mfu", type=float, help="measured model FLOPs utilisation (default: an assumed 0.35)")
+    pl.add_argument(
+        "--samples", type=int, help="samples per track (default: the limit or the benchmark's count)"
+    )
+    pl.set_defaults(func=cmd_plan)
     sw = sub.add_parser(
         "sweep",
         help="an Optuna sweep (sweeps/*.yaml) of an experiment arm",
@@ -681,10 +783,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         help="comparison tables and drift plots from MLflow runs",
         description="Markdown, LaTeX, HTML and CSV tables in the paper's layout and stability plots, from the "
         "latest run of an experiment (or --parent RUN_ID), or a sweep's trial table and objective plots. Every "
-        "arm's cell is its mean with a 95% confidence interval over samples (n = samples x seeds); every other "
-        "arm is compared with the reference arm by a paired cluster bootstrap (samples resampled, seeds nested, "
-        "95% percentile interval), marked * when significant after a Holm correction over the table's metrics; "
-        "drift plots show each arm's mean with its 95% band. Published numbers are separate rows.",
+        "arm's cell is its mean with a 95% interval for the harness's crossed design (samples and seeds crossed: "
+        "one trained model per seed; variance components, Satterthwaite df; n = samples x seeds); every other "
+        "arm is compared with the reference arm the same way (paired by seed), marked * when significant after "
+        "Holm over every tested difference of the report (the experiment's primary metric, if declared, is a "
+        "family of its own); a fine-tuned arm with one seed is never marked. A power section gives the variance "
+        "components and the minimum detectable difference of each comparison; drift plots show each arm's mean "
+        "with its 95% band. Published numbers are separate rows.",
     )
     rp.add_argument("experiment", nargs="?", help="experiment name")
     rp.add_argument("--sweep", help="report a sweep instead")
@@ -693,6 +798,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     rp.add_argument(
         "--reference", help="the arm every other arm is compared with (default: the baseline arm)"
     )
+    add_detect(rp)
     rp.set_defaults(func=cmd_report)
     u = sub.add_parser(
         "ui",

@@ -105,6 +105,9 @@ class Experiment(BaseModel):
     seeds: list[int] = Field([0], min_length=1)
     suites: list[SuiteSpec] = []
     metrics: str = "vbench"  # comma-separated metric names and groups (benchmarks/metrics/specs.py)
+    # The metric the experiment's question is about: its differences are Holm-corrected as a family of
+    # their own, the other metrics' as a secondary family (reports/tables.py). None: one family.
+    primary: str | None = None
     # vbench: official weights; random: random-init networks (pipeline checks); toy: networks trained on
     # the toy world and weight-free ones (benchmarks/metrics/toy.py). Every score records its backend.
     metrics_backend: Literal["vbench", "random", "toy"] = "vbench"
@@ -160,6 +163,16 @@ class Experiment(BaseModel):
 
         parse_window(v)
         return v
+
+    @model_validator(mode="after")
+    def _primary_is_scored(self) -> Experiment:
+        from benchmarks.metrics.specs import expand
+
+        if self.primary is not None and self.primary not in expand(self.metrics):
+            raise ValueError(
+                f"primary metric {self.primary!r} is not among the scored metrics ({self.metrics})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _suites_distinct(self) -> Experiment:

@@ -85,7 +85,7 @@ def generate_one(
     pose: str | Path | None = None,
 ):
     """One video from an image and a prompt stream file (one prompt per clip, the last repeated up
-    to `seconds`), or prompts typed per clip (`interactive`); a talking head driven by `audio` or a
+    to `seconds`, or the video ends at the last with generate.after_last_prompt=stop), or prompts typed per clip (`interactive`); a talking head driven by `audio` or a
     dance driven by a `pose` video (the official test inputs), with the track's fixed prompt unless a
     prompt file is given. -> the generator's VideoResult."""
     from svi.conditions import clip_streams
@@ -111,8 +111,8 @@ def generate_one(
             if prompts_file
             else (suites.SUITES[track].default_prompt,)
         )
-        num_clips = num_clips or len(lines)
-        source = fixed_prompts(assign_prompts(lines, num_clips, "stream"))
+        assigned = assign_prompts(lines, num_clips or len(lines), "stream", g.after_last_prompt)
+        num_clips, source = len(assigned), fixed_prompts(assigned)
     target = out if out.suffix == ".mp4" else out / (Path(image).stem + ".mp4")
     target.parent.mkdir(parents=True, exist_ok=True)
     meta = {"image": str(image), "model": model}

@@ -235,7 +235,7 @@ def run_jobs(
         )
     for run_id in tracking.reap_stale(c, exp_id):  # units whose job died without marking its run
         say(f"run {run_id}: its job died without marking it: marked FAILED")
-    write_report(c, exp.name, parent, arm_order=list(exp.arms))
+    write_report(c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary)
     tracking.finish(c, parent, "FINISHED")
     return results
 

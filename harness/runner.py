@@ -350,13 +350,19 @@ def run_experiment(
         tracking.finish_quietly(c, parent, "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
     beat.stop()
-    write_report(c, exp.name, parent, arm_order=list(exp.arms))
+    write_report(c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary)
     tracking.finish(c, parent, "FINISHED")
     return results
 
 
 def write_report(
-    c, name: str, parent: str | None, *, arm_order: list[str] | None = None, sweep: bool = False
+    c,
+    name: str,
+    parent: str | None,
+    *,
+    arm_order: list[str] | None = None,
+    primary: str | None = None,
+    sweep: bool = False,
 ) -> Path | None:
     """Tables and plots under <workspace>/reports/<name>/, logged to the parent run."""
     from reports.build import build_report, build_sweep_report
@@ -366,7 +372,9 @@ def write_report(
         if sweep:
             files = build_sweep_report(name, out, workspace.tracking_uri(), parent)
         else:
-            files = build_report(name, out, workspace.tracking_uri(), parent, arm_order=arm_order)
+            files = build_report(
+                name, out, workspace.tracking_uri(), parent, arm_order=arm_order, primary=primary
+            )
     except Exception as e:  # a report problem must not lose the runs it reports on
         say(f"report for {name} failed: {failure_text(e)}")
         return None

@@ -521,6 +521,7 @@ class ArmRun:
             "arm": unit.arm,
             "seed": str(unit.seed),
             "role": unit.role,
+            keys.TRAINED_TAG: str(bool(unit.train)).lower(),
             "experiment": unit.experiment,
             **unit.tags,
         }

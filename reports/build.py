@@ -17,8 +17,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from reports import stats as S
 from reports import tables as T
 from reports.keys import WINDOW_LEVEL
 from reports.plots import drift_filename, plot_drift, plot_sweep
@@ -225,6 +227,44 @@ def skipped_videos(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["arm", "seed", "track", "videos left out", "n lost"])
 
 
+def power_frame(summary: pd.DataFrame, detect: dict[str, float]) -> pd.DataFrame:
+    """One row per tested difference: its variance components (sd, display units), n, MDD and, for
+    metrics in `detect` (metric -> difference in display units), the designs that would detect it."""
+    tested = summary[summary["p"].notna()]
+    rows = []
+    for rec in tested.to_dict("records"):
+        info = T.metric_info(rec["metric"])
+        k = info.scale
+        comp = S.Components(rec["var_sample"], rec["var_seed"], rec["var_residual"])
+
+        def sd(v: float, k: float = k, digits: int = info.decimals + 1) -> str:
+            return "–" if not np.isfinite(v) else format(np.sqrt(max(v, 0.0)) * k, f".{digits}f")
+
+        row = {
+            "track": rec["track"],
+            "metric": info.label,
+            "comparison": f"{rec['arm']} - {rec['reference']}",
+            "n": T.n_text(rec["delta_n_samples"], rec["n_seeds"]),
+            "sd sample": sd(rec["var_sample"]),
+            "sd seed": sd(rec["var_seed"]),
+            "sd residual": sd(rec["var_residual"]),
+            "MDD (80%)": format(rec["mdd"] * k, f".{info.decimals + 1}f") if np.isfinite(rec["mdd"]) else "–",
+        }
+        if detect:
+            want = detect.get(rec["metric"])
+            if want is None:
+                row["to detect"] = ""
+            else:
+                designs = S.plan(comp, want / k)
+                row["to detect"] = (
+                    f"{want:g}: " + ", ".join(f"{d.n_samples}×{d.n_seeds}" for d in designs[:4])
+                    if designs
+                    else f"{want:g}: not within 2000 samples × 8 seeds"
+                )
+        rows.append(row)
+    return pd.DataFrame(rows).astype(str) if rows else pd.DataFrame()
+
+
 def drift_frame(
     samples: pd.DataFrame, experiment: str, tracking_uri: str | None, parent_run_id: str
 ) -> pd.DataFrame:
@@ -249,6 +289,8 @@ def build_report(
     arm_order: list[str] | None = None,
     with_published: bool = True,
     reference: str | None = None,
+    primary: str | None = None,
+    detect: dict[str, float] | None = None,
 ) -> dict[str, Path]:
     """Write an experiment's report into out_dir; returns {file name: path}.
 
@@ -262,7 +304,8 @@ def build_report(
     main table ('vbench', 'ablation', or 'auto': ablation for experiments named ablation* or with
     no_e* arms); `arm_order` is the declared arm order (baseline arms always come first; default
     alphabetical); `reference` the arm differences are taken, and drift panels drawn, against
-    (default: the baseline arm).
+    (default: the baseline arm); `primary` the experiment's primary metric (its own Holm family);
+    `detect` metric -> a difference in display units the power section says the n for.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -270,7 +313,9 @@ def build_report(
     parent = runs.attrs["parent_run_id"]
     samples = load_samples(experiment, tracking_uri, parent)  # same parent: one invocation
     done, failed = T.finished(runs), T.not_finished(runs)
-    summary = T.summarize(runs, samples, arm_order, experiment=experiment, layout=layout, reference=reference)
+    summary = T.summarize(
+        runs, samples, arm_order, experiment=experiment, layout=layout, reference=reference, primary=primary
+    )
     tables = T.build_tables(
         runs,
         experiment,
@@ -280,6 +325,7 @@ def build_report(
         samples=samples,
         reference=reference,
         summary=summary,
+        primary=primary,
     )
 
     written: dict[str, Path] = {}
@@ -311,6 +357,23 @@ def build_report(
         doc.para("No finished run has final scores (metrics named <suite>_<length>/<metric>).", warn=True)
     for table in tables:
         doc.table(table)
+    power = power_frame(summary, detect or {})
+    if not power.empty:
+        doc.section("Power")
+        doc.para(
+            "What each comparison could detect. Variance components of the difference (arm - reference), as "
+            "standard deviations in display units: sample (the arm-by-sample part), seed (training runs and "
+            "noise streams; '–' with one seed: not estimable) and residual (per video). MDD: the true "
+            f"difference a two-sided test at 5% finds with {S.POWER:.0%} power at this n "
+            "((t_.975 + t_.80) × SE, Satterthwaite df)."
+            + (
+                " To detect: the fewest samples per number of seeds whose MDD reaches the difference asked for "
+                "(`--detect METRIC=VALUE`), from these components."
+                if detect
+                else " `harness report EXP --detect METRIC=VALUE` adds the n that would detect a given difference."
+            )
+        )
+        doc.frame(power)
     doc.section("Stability")
     if not plots:
         doc.para(
@@ -321,8 +384,8 @@ def build_report(
         track, metric = curves[name]
         doc.image(
             path,
-            f"{track}: {T.metric_info(metric).label} over the video (mean over samples, each sample's seeds "
-            "averaged; band: 95% t-interval over samples; n = samples×seeds)",
+            f"{track}: {T.metric_info(metric).label} over the video (mean over samples and seeds; band: 95% "
+            "interval for the crossed design, as in the tables; n = samples×seeds)",
         )
     written.update(plots)
     skipped = skipped_videos(done)

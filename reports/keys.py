@@ -52,6 +52,7 @@ BACKEND_PREFIX = "metric_backend."
 # skipped_videos.<track>: the videos of a track that could not be decoded and were left out of its scores
 # (experiment field skip_bad_videos), comma-separated stems
 SKIPPED_VIDEOS_PREFIX = "skipped_videos."
+TRAINED_TAG = "trained"  # "true" for a fine-tuned arm, "false" for the untuned base model
 SUITE_DIGEST_PREFIX = "suite_digest."
 DRIFT_PREFIX = "drift/"
 PROBE_PREFIX = "probe/"

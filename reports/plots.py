@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from reports.runs import track_sort_key
-from reports.stats import curve_band
+from reports.stats import crossed_band, curve_band
 from reports.tables import arm_order, metric_info
 
 
@@ -41,12 +41,22 @@ RUN_CURVE = "run:"  # the `sample` of a run's mean curve (a run logged without p
 def _band(curves: pd.DataFrame, use_seconds: bool, scale: float) -> tuple[pd.DataFrame, str]:
     """One arm's curves -> per clip x, mean, low, high (display units), and its n for the legend.
 
-    Each sample (prompt / scene) is one curve, its seeds averaged; a run without per-sample scores
-    counts as one curve. The band is the t-interval over those curves (`stats.curve_band`).
+    Per-sample curves: per clip, the mean over samples and seeds with the crossed-design interval of
+    the tables (`stats.crossed_band`: one trained model per seed, shared by every sample). Runs
+    without per-sample scores: each run is one curve and the band is the t-interval over runs.
     """
     per_sample = curves.groupby(["sample", "clip"])["value"].mean().unstack("clip").sort_index(axis=1)
     clips = per_sample.columns
-    mean, low, high = curve_band(per_sample.to_numpy())  # each [n_clips]
+    if curves["sample"].str.startswith(RUN_CURVE).all():
+        mean, low, high = curve_band(per_sample.to_numpy())  # each [n_clips]
+    else:
+        grid = curves.pivot_table(index=["sample", "seed"], columns="clip", values="value", aggfunc="mean")
+        grid = grid.reindex(columns=clips)
+        samples = grid.index.get_level_values(0).unique()
+        seeds = grid.index.get_level_values(1).unique()
+        full = grid.reindex(pd.MultiIndex.from_product([samples, seeds]))
+        cube = full.to_numpy().reshape(len(samples), len(seeds), len(clips))  # [samples, seeds, clips]
+        mean, low, high = crossed_band(cube)
     seconds = curves.groupby("clip")["seconds"].mean().reindex(clips).to_numpy()
     x = seconds if use_seconds else clips.to_numpy()
     frame = pd.DataFrame({"x": x, "mean": mean * scale, "low": low * scale, "high": high * scale})
@@ -131,8 +141,8 @@ def plot_drift(
     `drift`: one row per (run, track, metric, clip) value, FINISHED runs only, columns as
     `runs.load_drift`'s (suite = the track) plus `sample`: each sample's own curve (from the
     per-sample tables), or missing / empty where the value is a run's mean over its videos. The band
-    is the t-interval over samples (seeds averaged within each); over runs where there are no
-    per-sample curves. The x axis is seconds of generated video when every run of the plot has
+    is the crossed-design interval over samples and seeds (`_band`); the t-interval over runs where
+    there are no per-sample curves. The x axis is seconds of generated video when every run of the plot has
     `seconds_per_clip`, else the clip index. Returns {file name: path}.
     """
     out_dir = Path(out_dir)

@@ -1,8 +1,13 @@
-"""Published numbers of the SVI paper (METHOD.md §9), typed in for reference rows in reports.
+"""Published numbers, typed in for reference rows in reports: the SVI paper's tables, and the long-video
+rows of Deep Forcing's Table 1 (each method on its own model).
 
 These rows are shown below our own rows, labelled "(published)", never marked best and never averaged
-with anything we measured. Values are in the paper's display units: the six VBench dimensions in
-percent, PSNR in dB, SSIM on 0-1, FVD and Sync-C / Sync-D as printed.
+with anything we measured. Values are in the paper's display units: the VBench dimensions in
+percent, PSNR in dB, SSIM on 0-1, FVD and Sync-C / Sync-D as printed. Each table names its paper
+(`source`) and where in it the rows are (`where`).
+
+Deep Forcing's delta-drift (|q(first 5 s) - q(last 5 s)|, the `drift_protocols` metrics) has no rows
+here: no printed value of it was found to type in.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from dataclasses import dataclass, field
 from benchmarks.metrics.specs import GROUPS
 
 SOURCE = "SVI paper (Li et al., 2025, arXiv:2510.09212)"
+DEEP_FORCING_SOURCE = "Deep Forcing paper (arXiv:2512.05081)"
 
 VBENCH_SIX = tuple(GROUPS["vbench"])  # Table 1's columns, in VBench's (and the paper's) order
 ABLATION_FOUR = VBENCH_SIX[:4]
+LONG_VIDEO_THREE = ("dynamic_degree", "imaging_quality", "subject_consistency")  # Deep Forcing's order
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,7 @@ class PublishedTable:
     where: str  # where in the paper, for the footnote
     suites: tuple[str, ...]  # benchmark suites these rows are shown beside ("*": any)
     rows: tuple[PublishedRow, ...] = field(default_factory=tuple)
+    source: str = SOURCE  # the paper
 
 
 def _six(*values: float) -> dict[str, float]:
@@ -37,6 +45,10 @@ def _six(*values: float) -> dict[str, float]:
 
 def _four(*values: float) -> dict[str, float]:
     return dict(zip(ABLATION_FOUR, values, strict=True))
+
+
+def _long(*values: float) -> dict[str, float]:
+    return dict(zip(LONG_VIDEO_THREE, values, strict=True))
 
 
 CONSISTENT = PublishedTable(
@@ -91,6 +103,22 @@ DANCE = PublishedTable(
     (PublishedRow("SVI-Dance", {"psnr": 20.01, "ssim": 0.71, "fvd": 299.0}),),
 )
 
+# Text-to-video on MovieGen prompts, not SVI's image-to-video benchmarks: a different benchmark, models
+# and backbone from any run here, shown for orientation beside VBench-Long scores of any suite.
+LONG_VIDEO = PublishedTable(
+    "long_video",
+    "Table 1, VBench-Long on 128 MovieGen prompts, 60 s videos; published on their own models (each "
+    "method's own model, not this harness's backbone)",
+    ("*",),
+    (
+        PublishedRow("LongLive", _long(43.49, 69.11, 97.85)),
+        PublishedRow("Rolling Forcing", _long(31.35, 70.25, 97.97)),
+        PublishedRow("Self Forcing", _long(31.98, 66.33, 96.82)),
+        PublishedRow("Deep Forcing (training-free)", _long(57.19, 69.27, 96.96)),
+    ),
+    DEEP_FORCING_SOURCE,
+)
+
 TABLE1 = {"consistent": CONSISTENT, "creative": CREATIVE}
 CONDITIONAL = (TALK, DANCE)
 
@@ -103,3 +131,9 @@ def vbench_rows(suite: str) -> PublishedTable | None:
 def conditional_rows(suite: str) -> PublishedTable | None:
     """The conditional-benchmark rows (FVD, PSNR/SSIM, Sync-C/D) for a talk / dance suite."""
     return next((t for t in CONDITIONAL if suite in t.suites), None)
+
+
+def long_video_rows() -> PublishedTable:
+    """Deep Forcing's Table 1 rows (VBench-Long, 60 s, MovieGen prompts; each method on its own model):
+    Dynamic Degree, Imaging Quality and Subject Consistency, in percent. Its `source` names the paper."""
+    return LONG_VIDEO

@@ -44,6 +44,7 @@ from reports.keys import (  # noqa: F401 - re-exported: the reports read with th
     SECONDS_PER_CLIP,
     SKIPPED_VIDEOS_PREFIX,
     TRACK_METRIC,
+    TRAINED_TAG,
     WINDOW_LEVEL,
     split_score_key,
 )
@@ -215,8 +216,14 @@ def _run_row(run: Run) -> dict:
         "status": run.info.status,
         "variant": tags.get("variant"),
         "preset": tags.get("preset"),
+        "trained": {"true": True, "false": False}.get(
+            tags.get(TRAINED_TAG, "")
+        ),  # None: logged before the tag
         "git_commit": tags.get("git_commit"),
         "start_time": pd.to_datetime(run.info.start_time, unit="ms") if run.info.start_time else pd.NaT,
+        "seconds": (run.info.end_time - run.info.start_time) / 1000
+        if run.info.end_time and run.info.start_time
+        else None,  # the run's wall time, start to end
         "seconds_per_clip": _float_param(run, SECONDS_PER_CLIP),
         "backends": {k[len(BACKEND_PREFIX) :]: v for k, v in tags.items() if k.startswith(BACKEND_PREFIX)},
         "skipped_videos": {

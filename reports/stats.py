@@ -1,15 +1,50 @@
-"""The statistics of the reports: intervals, paired bootstrap differences, Holm, noise floors.
+"""The statistics of the reports: intervals for the harness's crossed design, Holm, power.
 
 Pure functions on numbers (numpy, scipy, pandas; no MLflow), each with a known-answer test in
-`tests/reports/test_stats.py`. The unit of replication is the *sample* (a prompt or a scene of a
-benchmark suite): a report generalises over samples, so every interval resamples samples, and the
-seeds an arm ran on a sample are nested inside it (averaged per sample, or resampled within it).
+`tests/reports/test_stats.py` and a calibration test by simulation in `tests/reports/test_calibration.py`.
 
-    mean_ci          Student-t interval of a mean                       -> Interval
-    paired_bootstrap arm b minus reference arm a, cluster bootstrap     -> Difference
-    holm             Holm-Bonferroni adjusted p-values of one family of tests
-    seed_spread      std over seeds of the per-seed means (an arm's noise floor)
-    curve_band       a t-interval per point of a set of curves (drift plots)
+The design. `harness run` trains one model per (arm, seed) and generates every sample with it, with
+the seed's noise streams: samples and seeds are *crossed* random factors (seed 1 is the same trained
+model on sample 3 and on sample 5), each cell holds one video. A score is modelled as
+
+    y[i, j] = mu + s[i] + t[j] + e[i, j]     i: sample (I of them), j: seed (J)
+
+with s the sample effect (scene difficulty), t the seed effect (training run and noise stream) and e
+the rest. The mean over the I x J cells has variance
+
+    V = sigma_s^2 / I + sigma_t^2 / J + sigma_e^2 / (I J).
+
+Two arms compared on the same samples and the same seed labels are paired: the model holds for the
+cell differences d[i, j] = b[i, j] - a[i, j] (s now the sample-by-arm interaction, t the difference of
+the two arms' training runs). Arms with different seeds are compared through per-sample differences
+of seed means plus each arm's own seed component (`crossed_difference`).
+
+The interval. The two-way ANOVA without replication gives mean squares MS_s, MS_t, MS_e with
+E[MS_s] = s_e^2 + J s_s^2, E[MS_t] = s_e^2 + I s_t^2, E[MS_e] = s_e^2, so V is estimated without bias
+by (MS_s + MS_t - MS_e) / (I J) (not below MS_e / (I J)), its degrees of freedom by Satterthwaite's
+approximation (1946); the interval is mean +/- t(df) sqrt(V), the p-value the two-sided t test. This is
+the classical small-sample interval for balanced crossed random effects (Searle, Casella & McCulloch,
+"Variance Components", 1992, ch. 4). Why not a bootstrap: with 3 seeds, resampling seeds (Owen's
+"pigeonhole" bootstrap for crossed factors, 2007) has only 10 distinct seed draws and a percentile
+interval over 8 samples is too narrow; in `benchmarks/stats_calibration.py`'s simulations of this
+design (8 samples x 3 seeds, no true difference, seed sd from 0 to the per-video sd; 4,000 experiments
+each) the pigeonhole percentile interval gave up to 15% false positives at a nominal 5%, the nested
+bootstrap this module used before up to 33%, and this interval 3-6% (3% where there is no seed effect:
+it is conservative there).
+
+One seed. With J = 1 the seed component is not estimable: the interval is the t-interval over samples
+and leaves the training variance out. The reports say so in the row and do not mark such a
+difference significant unless neither arm was trained (a seed then changes only sampling noise).
+
+    crossed_mean       mean over a samples x seeds matrix with its interval        -> Estimate
+    crossed_difference arm b minus reference arm a, paired or not                  -> Difference
+    crossed_band       crossed_mean per point of a drift curve (drift plots' bands)
+    components         variance components of a matrix                             -> Components
+    holm               Holm-Bonferroni adjusted p-values of one family of tests
+    mdd, plan          minimum detectable difference at a power; the n that detects a difference
+    mean_ci            Student-t interval of a mean                                 -> Interval
+    seed_spread        std over seeds of the per-seed means (an arm's noise floor)
+    curve_band         a t-interval per point of a set of curves (runs without per-sample scores)
 
 Values keep the units they come in (the logged scale); callers scale for display.
 """
@@ -25,8 +60,8 @@ from scipy import stats
 
 LEVEL = 0.95  # every interval of the reports
 ALPHA = 1.0 - LEVEL  # significance threshold on Holm-adjusted p-values
-RESAMPLES = 10_000
-MAX_DRAWS = 4_000_000  # values drawn per chunk of resamples: bounds memory (~32 MB) for large suites
+POWER = 0.80  # the power a minimum detectable difference is quoted at
+NAN = float("nan")
 
 
 @dataclass(frozen=True)
@@ -40,16 +75,40 @@ class Interval:
 
 
 @dataclass(frozen=True)
-class Difference:
-    """b - a (the arm minus the reference arm), mean over samples, with its bootstrap interval."""
+class Components:
+    """Variance components of a crossed samples x seeds design (module doc), on the values' scale
+    squared: V(I, J) = sample / I + seed / J + residual / (I J). `seed` is NaN with one seed (not
+    estimable; `residual` is then NaN too and `sample` holds sample and residual together)."""
+
+    sample: float
+    seed: float
+    residual: float
+
+    @property
+    def seed_estimable(self) -> bool:
+        return bool(np.isfinite(self.seed))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over a crossed design with its interval (module doc); NaN bounds where df < 1."""
 
     mean: float
     low: float
     high: float
-    p: float  # two-sided bootstrap p-value (see paired_bootstrap)
-    n_samples: int  # samples both arms have
-    n_seeds: int  # most seeds of one sample in either arm
-    paired_seeds: bool  # True: seed-paired differences; False: per-sample seed means compared
+    se: float
+    df: float
+    p: float  # two-sided t test of mean = 0
+    n_samples: int
+    n_seeds: int
+    components: Components
+
+
+@dataclass(frozen=True)
+class Difference(Estimate):
+    """b - a (the arm minus the reference arm): the mean over cells of the difference."""
+
+    paired_seeds: bool = True  # True: seed-paired cell differences; False: per-sample seed means compared
 
 
 # -- t-intervals -----------------------------------------------------------------------------------
@@ -135,100 +194,261 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
-# -- paired cluster bootstrap ----------------------------------------------------------------------
+# -- the crossed design ----------------------------------------------------------------------------
 
 
-def _matrices(a, b) -> tuple[np.ndarray, np.ndarray]:
-    """Two arms as [samples, seeds] arrays over the samples both have (rows aligned).
+def _columns(m: np.ndarray) -> np.ndarray:
+    """The seeds (columns) of [I, J] to analyse: those with a value for at least half the samples."""
+    present = (~np.isnan(m)).sum(axis=0)
+    return m[:, present * 2 >= max(1, m.shape[0])] if m.size else m
 
-    Series indexed by (sample, seed) are aligned by labels: the rows are the samples both arms scored,
-    the columns the union of seed labels (NaN where an arm lacks that seed). Arrays must already have
-    their rows aligned.
-    """
+
+def _complete(m: np.ndarray) -> np.ndarray:
+    """The balanced part of [I, J]: `_columns`, then the samples with a value in each of them."""
+    m = _columns(m)
+    return m[~np.isnan(m).any(axis=1)] if m.size else m.reshape(0, 0)
+
+
+def mean_squares(m: np.ndarray) -> tuple[float, float, float]:
+    """(MS_samples, MS_seeds, MS_residual) of the two-way ANOVA without replication of a complete
+    [I, J] matrix (I, J >= 2)."""
+    i, j = m.shape
+    grand = m.mean()
+    rows, cols = m.mean(axis=1), m.mean(axis=0)
+    resid = m - rows[:, None] - cols[None, :] + grand
+    ms_s = j * float(((rows - grand) ** 2).sum()) / (i - 1)
+    ms_t = i * float(((cols - grand) ** 2).sum()) / (j - 1)
+    ms_e = float((resid**2).sum()) / ((i - 1) * (j - 1))
+    return ms_s, ms_t, ms_e
+
+
+def _satterthwaite(terms: list[tuple[float, float]]) -> tuple[float, float]:
+    """V = sum of terms' values, df = V^2 / sum(value^2 / df) (Satterthwaite 1946). terms: (c_k MS_k,
+    df_k) with c_k MS_k possibly negative (a mean square subtracted)."""
+    v = sum(t for t, _ in terms)
+    denom = sum(t * t / d for t, d in terms if t != 0 and d > 0)
+    if denom == 0:  # no variation at all (a constant difference): exact, on the largest df
+        return v, float(max(d for _, d in terms))
+    return v, v * v / denom
+
+
+def _interval(mean: float, v: float, df: float, level: float) -> tuple[float, float, float, float]:
+    """(low, high, se, p) of a t-interval with variance v and df degrees of freedom."""
+    se = float(np.sqrt(max(v, 0.0)))
+    if not np.isfinite(df) or df < 1:
+        return NAN, NAN, se, NAN
+    half = stats.t.ppf(0.5 + level / 2, df) * se
+    if se == 0:
+        p = 1.0 if mean == 0 else 0.0
+    else:
+        p = float(2 * stats.t.sf(abs(mean) / se, df))
+    return mean - half, mean + half, se, p
+
+
+def components(m) -> Components:
+    """The variance components of a [samples, seeds] matrix (complete cells), truncated at 0."""
+    m = _complete(np.atleast_2d(np.asarray(m, dtype=float)))
+    i, j = m.shape
+    if i < 2:
+        return Components(NAN, NAN, NAN)
+    if j < 2:
+        return Components(float(np.var(m[:, 0], ddof=1)), NAN, NAN)
+    ms_s, ms_t, ms_e = mean_squares(m)
+    return Components(max(0.0, (ms_s - ms_e) / j), max(0.0, (ms_t - ms_e) / i), ms_e)
+
+
+def _cell_terms(ms_s: float, ms_t: float, ms_e: float, i: int, j: int) -> list[tuple[float, float]]:
+    """V of a complete matrix's mean as mean-square terms, for `_satterthwaite`: the unbiased
+    (MS_s + MS_t - MS_e) / (I J) = sigma_s^2/I + sigma_t^2/J + sigma_e^2/(IJ). Where that falls below
+    MS_e / (I J) (both components estimated below 0), the cells are taken as independent: MS_e / (I J)
+    on the residual's degrees of freedom."""
+    c = 1.0 / (i * j)
+    if ms_s + ms_t - ms_e <= ms_e:
+        return [(c * ms_e, (i - 1) * (j - 1))]
+    return [(c * ms_s, i - 1), (c * ms_t, j - 1), (-c * ms_e, (i - 1) * (j - 1))]
+
+
+def crossed_mean(m, *, level: float = LEVEL) -> Estimate:
+    """The mean of a [samples, seeds] matrix (NaN = missing cell) with its crossed-design interval.
+
+    Complete cells only (`_complete`). With one seed: the t-interval over samples (the seed
+    component is not estimable: components.seed is NaN). NaN bounds with fewer than 2 samples."""
+    m = _complete(np.atleast_2d(np.asarray(m, dtype=float)))
+    i, j = m.shape
+    if i == 0:
+        raise ValueError("no sample has a value in every seed: nothing to estimate")
+    mean = float(m.mean())
+    if i < 2:
+        return Estimate(mean, NAN, NAN, NAN, NAN, NAN, i, j, Components(NAN, NAN, NAN))
+    if j < 2:
+        var = float(np.var(m[:, 0], ddof=1))
+        low, high, se, p = _interval(mean, var / i, i - 1, level)
+        return Estimate(mean, low, high, se, float(i - 1), p, i, j, Components(var, NAN, NAN))
+    ms_s, ms_t, ms_e = mean_squares(m)
+    v, df = _satterthwaite(_cell_terms(ms_s, ms_t, ms_e, i, j))
+    low, high, se, p = _interval(mean, v, df, level)
+    comp = Components(max(0.0, (ms_s - ms_e) / j), max(0.0, (ms_t - ms_e) / i), ms_e)
+    return Estimate(mean, low, high, se, float(df), p, i, j, comp)
+
+
+def _matrices(a, b) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Two arms as [samples, seeds] arrays over the samples both have, and whether they are paired by
+    seed (the same seed labels). Series indexed by (sample, seed) are aligned by label; arrays must
+    have their rows aligned (and are paired when their shapes and missing cells agree)."""
     if isinstance(a, pd.Series) or isinstance(b, pd.Series):
         if not (isinstance(a, pd.Series) and isinstance(b, pd.Series)):
             raise TypeError("give both arms as pandas Series indexed by (sample, seed), or both as arrays")
         wa, wb = a.dropna().unstack(), b.dropna().unstack()
         samples = wa.index.intersection(wb.index).sort_values()
-        seeds = wa.columns.union(wb.columns).sort_values()
-        A = wa.reindex(index=samples, columns=seeds).to_numpy(dtype=float)
-        B = wb.reindex(index=samples, columns=seeds).to_numpy(dtype=float)
-    else:
-        A, B = np.atleast_2d(np.asarray(a, dtype=float)), np.atleast_2d(np.asarray(b, dtype=float))
-        if A.ndim != 2 or B.ndim != 2 or A.shape[0] != B.shape[0]:
-            raise ValueError(
-                f"arrays must be [samples, seeds] with the same samples (rows), got {A.shape} and {B.shape}"
+        paired = set(wa.columns) == set(wb.columns)
+        if paired:
+            seeds = wa.columns.sort_values()
+            return (
+                wa.reindex(index=samples, columns=seeds).to_numpy(dtype=float),
+                wb.reindex(index=samples, columns=seeds).to_numpy(dtype=float),
+                True,
             )
-        keep = ~np.isnan(A).all(axis=1) & ~np.isnan(B).all(axis=1)
-        A, B = A[keep], B[keep]
-    return A, B
+        return (
+            wa.reindex(index=samples).to_numpy(dtype=float),
+            wb.reindex(index=samples).to_numpy(dtype=float),
+            False,
+        )
+    A, B = np.atleast_2d(np.asarray(a, dtype=float)), np.atleast_2d(np.asarray(b, dtype=float))
+    if A.ndim != 2 or B.ndim != 2 or A.shape[0] != B.shape[0]:
+        raise ValueError(
+            f"arrays must be [samples, seeds] with the same samples (rows), got {A.shape} and {B.shape}"
+        )
+    keep = ~np.isnan(A).all(axis=1) & ~np.isnan(B).all(axis=1)
+    return A[keep], B[keep], A.shape == B.shape
 
 
-def _pack(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[S, K] with NaN -> (values moved left within each row, number of values per row [S])."""
-    missing = np.isnan(m)
-    order = np.argsort(missing, axis=1, kind="stable")
-    return np.take_along_axis(m, order, axis=1), (~missing).sum(axis=1)
+def crossed_difference(a, b, *, level: float = LEVEL) -> Difference:
+    """b - a over the samples both arms have, with the crossed-design interval (module doc).
 
-
-def _nested_means(packed: np.ndarray, counts: np.ndarray, rows: np.ndarray, rng) -> np.ndarray:
-    """For drawn samples `rows` [R, S]: each one's mean over its seeds resampled with replacement."""
-    if packed.shape[1] == 1 or (counts == 1).all():  # one seed per sample: nothing to resample
-        return packed[rows, 0]
-    c = counts[rows]  # [R, S]
-    k = packed.shape[1]
-    picks = (rng.random((*rows.shape, k)) * c[..., None]).astype(np.int64)  # [R, S, K] in [0, c)
-    values = packed[rows[..., None], picks]  # [R, S, K]
-    used = np.arange(k) < c[..., None]  # the first c draws make the resampled seed set
-    return np.where(used, values, 0.0).sum(axis=-1) / c
-
-
-def paired_bootstrap(a, b, *, level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0) -> Difference:
-    """b - a, the mean over samples of the difference between two arms, with a cluster bootstrap CI.
-
-    a, b: the reference arm and the other arm, per (sample, seed): pandas Series indexed by
-    (sample, seed), or [samples, seeds] arrays whose rows are the same samples (NaN = missing).
-    Samples only one arm has are left out.
-
-    Each resample draws the samples with replacement (the unit a report generalises over) and,
-    within each drawn sample, its seeds with replacement (nested). When both arms ran the same seeds
-    on every sample (same seed labels), the seeds are paired: the per-seed differences are resampled
-    jointly. Otherwise each arm's seeds are resampled on their own and per-sample seed means are
-    compared. The statistic is mean over samples of (mean over seeds of b - mean over seeds of a).
-
-    Interval: percentile, the (1-level)/2 and (1+level)/2 quantiles of the resampled statistic.
-    p: two-sided bootstrap p-value for "no difference",
-        p = min(1, 2 * min(#{d* <= 0} + 1, #{d* >= 0} + 1) / (resamples + 1)),
-    the share of resampled differences on the far side of zero, counted with the observed one, so it
-    is never 0 (smallest 2 / (resamples + 1)). Identical arms give p = 1.
-    Deterministic for a given `seed`.
-    """
-    A, B = _matrices(a, b)
-    n_samples = A.shape[0]
-    if n_samples == 0:
+    a, b: the reference arm and the other arm, per (sample, seed): pandas Series indexed by (sample,
+    seed), or [samples, seeds] arrays with aligned rows (NaN = missing). Same seed labels: the cell
+    differences are one crossed design (`crossed_mean` of b - a). Different seeds: the mean over
+    samples of the per-sample difference of seed means, whose variance is that difference's sample
+    variance / I plus each arm's own seed component / its J (an arm with one seed adds none: its
+    components.seed is then NaN, the training variance is not in the interval)."""
+    A, B, paired = _matrices(a, b)
+    if A.shape[0] == 0:
         raise ValueError("the two arms have no sample in common: nothing to compare")
-    paired = A.shape == B.shape and bool((np.isnan(A) == np.isnan(B)).all())
-    mean_a, _, count_a = _nan_moments(A, axis=1)
-    mean_b, _, count_b = _nan_moments(B, axis=1)
-    observed = float(np.mean(mean_b - mean_a))
-    n_seeds = int(max(count_a.max(), count_b.max()))
-
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, n_samples, size=(resamples, n_samples))  # [R, S] drawn samples
-    width = max(A.shape[1], B.shape[1])
-    chunk = max(1, MAX_DRAWS // (n_samples * width))
     if paired:
-        packed, counts = _pack(B - A)
-        parts = [_nested_means(packed, counts, rows[i : i + chunk], rng) for i in range(0, resamples, chunk)]
+        e = crossed_mean(B - A, level=level)
+        return Difference(**{f: getattr(e, f) for f in Estimate.__dataclass_fields__}, paired_seeds=True)
+    A, B = _columns(A), _columns(B)
+    rows = ~np.isnan(A).any(axis=1) & ~np.isnan(B).any(axis=1)  # samples complete in both arms
+    A, B = A[rows], B[rows]
+    i = A.shape[0]
+    m = B.mean(axis=1) - A.mean(axis=1)  # [I] per-sample difference of seed means
+    mean = float(m.mean())
+    n_seeds = max(A.shape[1], B.shape[1])
+    if i < 2:
+        return Difference(mean, NAN, NAN, NAN, NAN, NAN, i, n_seeds, Components(NAN, NAN, NAN), False)
+    var_m = float(np.var(m, ddof=1))
+    terms = [(var_m / i, i - 1)]
+    seed, residual, estimable = 0.0, 0.0, True
+    for x in (A, B):
+        j = x.shape[1]
+        if j < 2:
+            estimable = False
+            continue
+        _, ms_t, ms_e = mean_squares(x)
+        residual += ms_e
+        if ms_t > ms_e:
+            terms += [(ms_t / (i * j), j - 1), (-ms_e / (i * j), (i - 1) * (j - 1))]
+            seed += (ms_t - ms_e) / i
+    v, df = _satterthwaite(terms)
+    low, high, se, p = _interval(mean, v, df, level)
+    if estimable:  # per-sample part: what var_m holds beyond the residuals' share
+        sample = max(0.0, var_m - residual / n_seeds)
+        comp = Components(sample, seed, residual)
     else:
-        pa, ca = _pack(A)
-        pb, cb = _pack(B)
-        parts = [
-            _nested_means(pb, cb, rows[i : i + chunk], rng) - _nested_means(pa, ca, rows[i : i + chunk], rng)
-            for i in range(0, resamples, chunk)
-        ]
-    boot = np.concatenate(parts).mean(axis=1)  # [R]
-    low, high = np.quantile(boot, [0.5 - level / 2, 0.5 + level / 2])
-    below, above = int(np.sum(boot <= 0)), int(np.sum(boot >= 0))
-    p = min(1.0, 2 * (min(below, above) + 1) / (resamples + 1))
-    return Difference(observed, float(low), float(high), p, n_samples, n_seeds, paired)
+        comp = Components(var_m, NAN, NAN)
+    return Difference(mean, low, high, se, float(df), p, i, n_seeds, comp, False)
+
+
+def crossed_band(cube, *, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per point of a drift curve: the mean over samples and seeds and its crossed-design interval.
+    cube: [samples, seeds, points] (NaN where a video has no value there) -> (mean, low, high) [points].
+    The mean at a point is over the samples with a value there, each its seeds averaged."""
+    x = np.asarray(cube, dtype=float)
+    if x.ndim != 3:
+        raise ValueError(f"cube must be 3-D [samples, seeds, points], got shape {x.shape}")
+    out = np.full((3, x.shape[2]), NAN)
+    for k in range(x.shape[2]):
+        m = x[:, :, k]
+        if np.isnan(m).all():
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[0, k] = np.nanmean(np.nanmean(m, axis=1))
+        try:
+            e = crossed_mean(m, level=level)
+            out[1, k], out[2, k] = e.low, e.high
+        except ValueError:  # no sample complete in the seeds analysed: no band there
+            pass
+    return out[0], out[1], out[2]
+
+
+# -- power ---------------------------------------------------------------------------------------------
+
+
+def _projected(comp: Components, i: int, j: int) -> tuple[float, float]:
+    """(V, df) of a mean over I samples x J seeds with these components: Satterthwaite's formula on the
+    expected mean squares. Components estimated from one seed (seed NaN) project a one-seed design's
+    t-interval (the training variance is not in it); with J = 1 the seed component is in V (it is in
+    the truth) but no test could estimate it, so df is I - 1."""
+    if not comp.seed_estimable:
+        return comp.sample / i, float(i - 1)
+    if j < 2:
+        return comp.sample / i + comp.seed + comp.residual / i, float(i - 1)
+    ms_e = comp.residual
+    return _satterthwaite(_cell_terms(ms_e + j * comp.sample, ms_e + i * comp.seed, ms_e, i, j))
+
+
+def mdd(
+    comp: Components, n_samples: int, n_seeds: int, *, level: float = LEVEL, power: float = POWER
+) -> float:
+    """The minimum detectable difference: the true difference a two-sided test at 1 - level finds with
+    probability `power`, for a design of n_samples x n_seeds with these variance components:
+    (t_{(1+level)/2, df} + t_{power, df}) * sqrt(V), the usual normal-theory approximation."""
+    v, df = _projected(comp, n_samples, n_seeds)
+    if not np.isfinite(df) or df < 1 or not np.isfinite(v):
+        return NAN
+    return float((stats.t.ppf(0.5 + level / 2, df) + stats.t.ppf(power, df)) * np.sqrt(max(v, 0.0)))
+
+
+@dataclass(frozen=True)
+class Design:
+    n_samples: int
+    n_seeds: int
+    mdd: float
+
+
+def plan(
+    comp: Components,
+    delta: float,
+    *,
+    seeds: tuple[int, ...] = (2, 3, 4, 5, 8),
+    max_samples: int = 2000,
+    level: float = LEVEL,
+    power: float = POWER,
+) -> list[Design]:
+    """For each number of seeds, the fewest samples whose design detects |delta| (mdd <= |delta|);
+    seeds whose component alone keeps the mdd above delta at max_samples are left out. One seed is
+    never proposed for a comparison whose seed component is estimable (it would leave it out)."""
+    out = []
+    for j in seeds:
+        lo, hi = 2, max_samples
+        if mdd(comp, hi, j, level=level, power=power) > abs(delta):
+            continue
+        while lo < hi:  # mdd falls as samples grow: bisect for the first that detects delta
+            mid = (lo + hi) // 2
+            if mdd(comp, mid, j, level=level, power=power) <= abs(delta):
+                hi = mid
+            else:
+                lo = mid + 1
+        out.append(Design(lo, j, mdd(comp, lo, j, level=level, power=power)))
+    return out

@@ -2,15 +2,20 @@
 
 Per track, each table of arms comes with a table of differences against the reference arm (the
 baseline-role arm unless told otherwise):
-    arms         mean over samples [95% t-interval over samples], n = samples×seeds, a "seed sd" row
-                 (the arm's noise floor) under an arm with several seeds, the best mean in bold, and
-                 the published rows below ours ("(published)": never marked, averaged or tested)
-    differences  Δ = arm - reference [95% paired cluster bootstrap interval], * where the Holm-adjusted
-                 p over the table's metrics is < 0.05 and at least MIN_TEST_SAMPLES (8) samples were compared
-                 (`reports/stats.py` has the statistics)
-The sample (prompt / scene) is the unit everything resamples; seeds are nested in it. A metric with no
-per-video value (FVD, a statistic of the whole set) shows the set value without an interval, and so do
-runs logged before per-sample tables existed; their footnotes say so.
+    arms         mean over samples and seeds [95% interval for the crossed design], n = samples×seeds,
+                 a "seed sd" row (the arm's noise floor) under an arm with several seeds, the best mean
+                 in bold, and the published rows below ours ("(published)": never marked, averaged or
+                 tested)
+    differences  Δ = arm - reference [95% crossed-design interval], * where its Holm-adjusted p is < 0.05
+                 over the report's family (every tested (arm, track, metric) difference; with a declared
+                 primary metric, its differences form a family of their own) and the interval holds
+                 both arms' training variance
+Samples and seeds are crossed factors (one trained model per seed, shared by every sample): the
+intervals are `reports/stats.py`'s variance-components intervals with Satterthwaite degrees of freedom.
+A fine-tuned arm with one seed has no estimate of its training variance: its row says so and its
+differences are never starred. A metric with no per-video value (FVD, a statistic of the whole set)
+shows the set value without an interval, and so do runs logged before per-sample tables existed; their
+footnotes say so.
 
 Layouts (METHOD.md §9): `vbench` = Table 1's six VBench dimensions in percent; `ablation` = the
 ablation's four (Sub. Cons / Back. Cons / Aest / Img); every other metric of a track goes to an extra
@@ -48,10 +53,11 @@ NAN = float("nan")
 PER_SAMPLE = "samples"  # per-video scores: an interval over samples, a bootstrap difference
 SET = "set"  # a metric without per-video values (FVD): the set value per run, no interval
 RUNS = "runs"  # runs logged without per-sample tables: each run's final score, no interval
-# Fewer samples than this are too few for a bootstrap test: its interval is too narrow and its p too
-# small (one sample gives a zero-width interval), so no difference is marked significant below it.
-# 8 is the main job's samples per track (issue: "at least 8 samples per track").
-MIN_TEST_SAMPLES = 8
+# What a difference's interval holds of the arms' training variance (column `training_variance`).
+IN_INTERVAL = "in interval"  # both arms ran several seeds: the seed component is estimated
+ONE_SEED = "1 seed"  # a fine-tuned arm ran one seed: its training variance is not in the interval
+UNTRAINED = "untrained"  # neither arm was trained: a seed changes only the sampling noise
+ONE_SEED_NOTE = "1 seed: training variance not in the interval"
 
 SUMMARY_COLUMNS = [
     "track",
@@ -73,7 +79,15 @@ SUMMARY_COLUMNS = [
     "delta_low",
     "delta_high",
     "delta_n_samples",
+    "delta_se",
+    "delta_df",
+    "training_variance",
+    "var_sample",
+    "var_seed",
+    "var_residual",
+    "mdd",
     "p",
+    "family",
     "p_holm",
     "significant",
     "backend",
@@ -226,7 +240,7 @@ class ArmValues:
     n_samples: int | None  # videos the arm scored on the track (None without per-sample tables)
 
     def series(self) -> pd.Series:
-        """The per-sample values indexed by (sample, seed), as `stats.paired_bootstrap` takes them."""
+        """The per-sample values indexed by (sample, seed), as `stats.crossed_difference` takes them."""
         return self.matrix.stack().rename("value")
 
 
@@ -246,13 +260,13 @@ def _arm_values(rows: pd.DataFrame, videos: int | None) -> ArmValues | None:
 
 def _arm_stats(v: ArmValues) -> dict:
     if v.basis == PER_SAMPLE:
-        ci = S.mean_ci(v.matrix.mean(axis=1))  # seeds averaged within each sample
+        est = S.crossed_mean(v.matrix.to_numpy(dtype=float))
         seeds = int(v.matrix.notna().any().sum())
         return {
             "basis": v.basis,
-            "mean": ci.mean,
-            "low": ci.low,
-            "high": ci.high,
+            "mean": float(np.nanmean(v.matrix.mean(axis=1))),  # every sample, each its seeds averaged
+            "low": est.low,
+            "high": est.high,
             "n": int(v.matrix.count().sum()),
             "n_samples": v.n_samples,
             "n_seeds": seeds,
@@ -271,17 +285,37 @@ def _arm_stats(v: ArmValues) -> dict:
     }
 
 
-def _difference(ref: ArmValues, arm: ArmValues, ref_mean: float, arm_mean: float, resamples: int) -> dict:
-    """arm - ref: a paired bootstrap over their common samples, else the difference of the means."""
+def training_variance(ref_seeds: int, arm_seeds: int, ref_trained: bool, arm_trained: bool) -> str:
+    """What a difference's interval holds of the training variance (IN_INTERVAL, ONE_SEED, UNTRAINED)."""
+    if not (ref_trained or arm_trained):
+        return UNTRAINED
+    if (ref_trained and ref_seeds < 2) or (arm_trained and arm_seeds < 2):
+        return ONE_SEED
+    return IN_INTERVAL
+
+
+def _difference(
+    ref: ArmValues, arm: ArmValues, ref_mean: float, arm_mean: float, trained: tuple[bool, bool]
+) -> dict:
+    """arm - ref: the crossed-design interval over their common samples, else the difference of means."""
     if ref.basis == arm.basis == PER_SAMPLE:
         common = ref.matrix.index.intersection(arm.matrix.index)
         if len(common):
-            d = S.paired_bootstrap(ref.series(), arm.series(), resamples=resamples)
+            d = S.crossed_difference(ref.series(), arm.series())
+            seeds = (int(ref.matrix.notna().any().sum()), int(arm.matrix.notna().any().sum()))
+            c = d.components
             return {
                 "delta": d.mean,
                 "delta_low": d.low,
                 "delta_high": d.high,
                 "delta_n_samples": d.n_samples,
+                "delta_se": d.se,
+                "delta_df": d.df,
+                "training_variance": training_variance(*seeds, *trained),
+                "var_sample": c.sample,
+                "var_seed": c.seed,
+                "var_residual": c.residual,
+                "mdd": S.mdd(c, d.n_samples, d.n_seeds),
                 "p": d.p,
             }
     return {
@@ -310,19 +344,22 @@ def summarize(
     experiment: str | None = None,
     layout: str = "auto",
     reference: str | None = None,
-    resamples: int = S.RESAMPLES,
+    primary: str | None = None,
 ) -> pd.DataFrame:
     """Raw numbers per (track, arm, metric) over FINISHED runs, on the logged scale.
 
     runs: `load_runs`' frame (roles, backends); samples: `load_samples`' frame (default: the runs'
     final scores only, which gives no intervals). Columns (SUMMARY_COLUMNS): track, suite, length,
-    arm, role, metric; basis (samples | set | runs); mean, low, high (95% t-interval over samples,
-    NaN without per-sample values); n (values: samples×seeds, or runs), n_samples, n_seeds; seed_sd
-    (the noise floor, NaN for one seed); reference (the arm differences are against); delta = arm -
-    reference, delta_low, delta_high (95% paired cluster bootstrap), delta_n_samples, p (bootstrap),
-    p_holm (Holm over the metrics of the arm's table in this layout), significant (p_holm < 0.05
-    and at least MIN_TEST_SAMPLES samples compared); backend. The reference arm's own rows have no
-    difference.
+    arm, role, metric; basis (samples | set | runs); mean, low, high (95% crossed-design interval, NaN
+    without per-sample values); n (values: samples×seeds, or runs), n_samples, n_seeds; seed_sd (the
+    noise floor, NaN for one seed); reference (the arm differences are against); delta = arm -
+    reference, delta_low, delta_high (95% crossed-design interval), delta_n_samples, delta_se,
+    delta_df (Satterthwaite), training_variance (IN_INTERVAL | ONE_SEED | UNTRAINED), var_sample,
+    var_seed, var_residual (the difference's variance components), mdd (minimum detectable difference
+    at 80% power for this n), p (t test), family (primary | secondary | all), p_holm (Holm within the
+    family), significant (p_holm < 0.05 and the training variance not left out); backend. The
+    reference arm's own rows have no difference. `primary`: the declared primary metric (its
+    differences are a family of their own).
     """
     layout = resolve_layout(layout, experiment, runs)
     samples = run_samples(runs) if samples is None else samples
@@ -331,6 +368,7 @@ def summarize(
     order = arm_order(runs, declared)
     ref = reference_arm(runs, declared, reference)
     videos = done[done["level"] == VIDEO_LEVEL].groupby(["track", "arm"])["sample"].nunique().to_dict()
+    trained = trained_arms(runs)
     rank = {m: i for i, m in enumerate(SPECS)}
     pairs = sorted(
         set(zip(done["track"], done["metric"])),
@@ -348,26 +386,38 @@ def summarize(
             row["reference"] = ref
             if ref is not None and arm != ref and ref in arm_stats:
                 row.update(
-                    _difference(values[ref], values[arm], arm_stats[ref]["mean"], st["mean"], resamples)
-                )
+                    _difference(
+                        values[ref], values[arm], arm_stats[ref]["mean"], st["mean"],
+                        (trained.get(ref, True), trained.get(arm, True)),
+                    )
+                )  # fmt: skip
             row["backend"] = _backend(runs, arm, metric)
             out.append(row)
     df = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
-    return _with_holm(df, layout)
+    return _with_holm(df, primary)
 
 
-def _with_holm(df: pd.DataFrame, layout: str) -> pd.DataFrame:
-    """p_holm and significant: Holm over the metrics of each (track, table, arm), as the tables group them."""
+def trained_arms(runs: pd.DataFrame) -> dict[str, bool]:
+    """arm -> whether it was fine-tuned: the runs' `trained` tag, else (runs logged before the tag) its
+    role (a baseline is the untuned base model)."""
+    out = {}
+    for arm, rows in runs.groupby("arm"):
+        tags = rows["trained"].dropna() if "trained" in rows else pd.Series(dtype=object)
+        out[arm] = bool(tags.iloc[0]) if len(tags) else bool((rows["role"] != "baseline").any())
+    return out
+
+
+def _with_holm(df: pd.DataFrame, primary: str | None = None) -> pd.DataFrame:
+    """family, p_holm and significant: Holm over every tested difference of the report (each arm,
+    track and metric), or, with a declared primary metric, over its differences and over the rest
+    (secondary) separately. A difference whose interval leaves out a fine-tuned arm's training
+    variance (one seed) is shown with its p but never marked."""
     df = df.copy()
+    df["family"] = "all" if primary is None else np.where(df["metric"] == primary, "primary", "secondary")
     df["p_holm"] = np.nan
-    for track in df["track"].unique():
-        for family in table_metrics(set(df.loc[df["track"] == track, "metric"]), layout):
-            for arm in df["arm"].unique():
-                mask = (df["track"] == track) & (df["arm"] == arm) & df["metric"].isin(family)
-                if mask.any():
-                    df.loc[mask, "p_holm"] = S.holm(df.loc[mask, "p"].to_numpy(dtype=float))
-    # NaN (no test) compares False; too few samples: shown, never marked
-    df["significant"] = (df["p_holm"] < S.ALPHA) & (df["delta_n_samples"] >= MIN_TEST_SAMPLES)
+    for _, idx in df.groupby("family").groups.items():
+        df.loc[idx, "p_holm"] = S.holm(df.loc[idx, "p"].to_numpy(dtype=float))
+    df["significant"] = (df["p_holm"] < S.ALPHA) & (df["training_variance"] != ONE_SEED)  # NaN: False
     return df
 
 
@@ -416,21 +466,40 @@ def _backend_note(summary: pd.DataFrame, columns: list[MetricSpec]) -> str:
     return note
 
 
-def _published_rows(table: published.PublishedTable, columns: list[MetricSpec]) -> list[Row]:
+def _published_rows(
+    table: published.PublishedTable, columns: list[MetricSpec], comparable: bool
+) -> list[Row]:
     names = {c.name for c in columns}
+    tag = "published" if comparable else "published; not comparable"
     rows = []
     for prow in table.rows:
         cells = {m: Cell(v) for m, v in prow.values.items() if m in names}
         if cells:
-            rows.append(Row(f"{prow.label} (published)", "published", None, cells))
+            rows.append(Row(f"{prow.label} ({tag})", "published", None, cells))
     return rows
 
 
-def _published_note(table: published.PublishedTable) -> str:
-    return (
-        f"(published): {published.SOURCE}, {table.where}, as printed there; not produced by this harness, "
+def _published_note(table: published.PublishedTable, comparable: bool) -> str:
+    note = (
+        f"(published): {table.source}, {table.where}, as printed there; not produced by this harness, "
         "not averaged, ranked or tested with our rows; the paper's lengths and backends may differ from this run's."
     )
+    if not comparable:
+        note += (
+            " Not comparable: our numbers here come from stand-in networks (toy-world or random-init) or "
+            "another face detector (Haar for S3FD), not the published networks: different scales."
+        )
+    return note
+
+
+# Backends whose scores are not on the published networks' scale: stand-in networks (toy-world, random
+# init) and Sync-C/D with OpenCV's Haar face detector instead of the reference's S3FD.
+NOT_COMPARABLE = ("toy", "random", "haar")
+
+
+def comparable_backends(backends) -> bool:
+    """Whether scores from these backends are on the published networks' scale."""
+    return not any(mark in str(b) for b in backends for mark in NOT_COMPARABLE)
 
 
 def _row_n(cells: list[str]) -> str | None:
@@ -459,7 +528,8 @@ def _basis_notes(sub: pd.DataFrame) -> list[str]:
     return notes
 
 
-def _arms_table(title, track, layout, metrics, sub, order, pub) -> Table:
+def _arms_table(title, track, layout, metrics, sub, order, pubs) -> Table:
+    """One track's arms; `pubs`: the published tables shown below them (None entries skipped)."""
     columns = [metric_info(m) for m in metrics]
     rows: list[Row] = []
     for arm in (a for a in order if a in set(sub["arm"])):
@@ -483,8 +553,9 @@ def _arms_table(title, track, layout, metrics, sub, order, pub) -> Table:
         notes.append("VBench dimensions in percent (logged on 0-1, x100).")
     if (sub["basis"] == PER_SAMPLE).any():
         notes.append(
-            "Cells: mean over samples (prompts / scenes; each sample's seeds averaged) [95% t-interval over "
-            "samples]; n = samples×seeds; the best mean of our rows in bold."
+            "Cells: mean over samples (prompts / scenes) and seeds [95% interval for the crossed design: "
+            "samples and seeds crossed, variance components with Satterthwaite degrees of freedom; with one "
+            "seed, the t-interval over samples]; n = samples×seeds; the best mean of our rows in bold."
         )
     if any(r.source == "noise" for r in rows):
         notes.append(
@@ -498,11 +569,12 @@ def _arms_table(title, track, layout, metrics, sub, order, pub) -> Table:
                 "and its t-interval is approximate."
             )
     notes += _basis_notes(sub)
-    if pub is not None:
-        pub_rows = _published_rows(pub, columns)
+    comparable = comparable_backends(sub["backend"])
+    for pub in (p for p in pubs if p is not None):
+        pub_rows = _published_rows(pub, columns, comparable)
         if pub_rows:
             rows += pub_rows
-            notes.append(_published_note(pub))
+            notes.append(_published_note(pub, comparable))
     return Table(title, track, layout, columns, rows, notes)
 
 
@@ -517,8 +589,9 @@ def _difference_cell(rec, ref_basis: str) -> Cell:
     return cell
 
 
-def _difference_table(title, track, layout, metrics, sub, order, ref, resamples) -> Table | None:
-    """Each arm minus the reference arm, per metric; None when nothing can be compared."""
+def _difference_table(title, track, layout, metrics, sub, order, ref, family_size: dict) -> Table | None:
+    """Each arm minus the reference arm, per metric; None when nothing can be compared.
+    family_size: family name -> number of tested differences in it (the whole report's)."""
     columns = [metric_info(m) for m in metrics]
     diffs = sub[(sub["arm"] != ref) & sub["delta"].notna()]
     ref_rows = sub[sub["arm"] == ref].set_index("metric")
@@ -536,36 +609,41 @@ def _difference_table(title, track, layout, metrics, sub, order, ref, resamples)
             cells[rec.metric] = _difference_cell(rec, ref_rows.at[rec.metric, "basis"])
             if ns.get(rec.metric, row_n) != row_n:
                 cells[rec.metric].n = ns[rec.metric]
-        rows.append(Row(arm, "difference", row_n, cells))
+        one_seed = (arm_rows["training_variance"] == ONE_SEED).any()
+        rows.append(Row(f"{arm} ({ONE_SEED_NOTE})" if one_seed else arm, "difference", row_n, cells))
     if not rows:
         return None
     tested = diffs[diffs["p"].notna()]
-    k = int(tested.groupby("arm")["metric"].nunique().max()) if not tested.empty else 0
     notes = [
         f"Δ = arm - {ref} (the reference arm) in the columns' display units"
         + (" (VBench: percentage points)" if any(c.scale == 100.0 for c in columns) else "")
-        + (": the mean over samples of each sample's difference (seeds averaged)." if k else "."),
+        + (": the mean over samples and seeds of the difference." if len(tested) else "."),
         "↑ columns: Δ > 0 favours the arm; ↓ columns: Δ < 0 does.",
     ]
-    if k:
+    if len(tested):
+        families = sorted(set(tested["family"]))
+        named = "; ".join(
+            f"{family_size[f]} tested differences" + ("" if f == "all" else f" of the {f} metric(s)")
+            for f in families
+        )
         notes.insert(
             1,
-            f"[low, high]: 95% percentile interval of a paired cluster bootstrap, {resamples:,} resamples of "
-            "the samples (prompts / scenes) with each drawn sample's seeds resampled within it (seed-paired "
-            f"where both arms ran the same seeds). *: Holm-adjusted p < {S.ALPHA:g} over the {k} tested "
-            f"metric{'s' if k > 1 else ''} of this table (two-sided bootstrap p), with at least "
-            f"{MIN_TEST_SAMPLES} samples. n = samples compared × most seeds per sample.",
+            "[low, high]: 95% interval for the crossed design (samples and seeds crossed: one trained model "
+            "per seed, shared by every sample): variance components with Satterthwaite degrees of freedom, "
+            "paired by seed where both arms ran the same seeds. "
+            f"*: Holm-adjusted p < {S.ALPHA:g} (two-sided t test) over the report's family ({named}). "
+            "n = samples compared × most seeds per sample.",
+        )
+    if (tested["training_variance"] == ONE_SEED).any():
+        notes.append(
+            f"({ONE_SEED_NOTE}): a fine-tuned arm with one seed has no estimate of how much its result moves "
+            "from one training run to the next, so its interval covers only the samples' variation and its "
+            "differences are not marked; run more seeds to test them."
         )
     if len(tested) < len(diffs):
         notes.append(
             "(set) / (runs): the difference of the values above, without an interval or a test (not in the "
-            "Holm family): there are no per-sample scores to resample."
-        )
-    if (tested["delta_n_samples"] < MIN_TEST_SAMPLES).any():
-        notes.append(
-            f"Fewer than {MIN_TEST_SAMPLES} samples: a bootstrap over so few samples gives intervals that are "
-            "too narrow and p-values that are too small, so these differences are not tested (no *) and their "
-            "intervals are descriptive only; score more samples to test them."
+            "Holm family): there are no per-sample scores."
         )
     return Table(title, track, layout, columns, rows, notes, kind="difference", reference=ref)
 
@@ -580,15 +658,16 @@ def build_tables(
     samples: pd.DataFrame | None = None,
     reference: str | None = None,
     summary: pd.DataFrame | None = None,
-    resamples: int = S.RESAMPLES,
+    primary: str | None = None,
 ) -> list[Table]:
     """The comparison tables of one experiment: per track a main table (vbench or ablation layout)
     and, when the track has other metrics, an extra table; each followed by its differences against
     the reference arm. `summary` (from `summarize` with the same arguments) saves recomputing it."""
     layout = resolve_layout(layout, experiment, runs)
     if summary is None:
-        summary = summarize(runs, samples, declared, layout=layout, reference=reference, resamples=resamples)
+        summary = summarize(runs, samples, declared, layout=layout, reference=reference, primary=primary)
     order = arm_order(runs, declared)
+    family_size = summary[summary["p"].notna()].groupby("family").size().to_dict()
     ref = reference_arm(runs, declared, reference)
     tables = []
     for track in sorted(summary["track"].unique(), key=track_sort_key):
@@ -597,25 +676,26 @@ def build_tables(
         main, other = table_metrics(set(sub["metric"]), layout)
         if main:
             if layout == "ablation":
-                pub, name = published.ABLATION, "error-injection ablation"
+                pubs, name = [published.ABLATION], "error-injection ablation"
             else:
-                pub, name = published.vbench_rows(suite), "VBench dimensions"
+                long_video = published.long_video_rows() if suite in published.TABLE1 else None
+                pubs, name = [published.vbench_rows(suite), long_video], "VBench dimensions"
             tables.append(
                 _arms_table(f"{track}: {name} (%)", track, layout, main, sub[sub["metric"].isin(main)], order,
-                            pub if with_published else None)
+                            pubs if with_published else [])
             )  # fmt: skip
             diff = _difference_table(
                 f"{track}: {name}, difference vs {ref} (Δ, percentage points)",
-                track, layout, main, sub[sub["metric"].isin(main)], order, ref, resamples,
+                track, layout, main, sub[sub["metric"].isin(main)], order, ref, family_size,
             )  # fmt: skip
             tables += [diff] if diff is not None else []
         if other:
-            pub = published.conditional_rows(suite) if with_published else None
+            pubs = [published.conditional_rows(suite)] if with_published else []
             part = sub[sub["metric"].isin(other)]
-            tables.append(_arms_table(f"{track}: other metrics", track, "other", other, part, order, pub))
+            tables.append(_arms_table(f"{track}: other metrics", track, "other", other, part, order, pubs))
             diff = _difference_table(
                 f"{track}: other metrics, difference vs {ref} (Δ)", track, "other", other, part, order, ref,
-                resamples,
+                family_size,
             )  # fmt: skip
             tables += [diff] if diff is not None else []
     return tables

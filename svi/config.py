@@ -71,8 +71,9 @@ class ERFTConfig(Section):
 
 
 # MemoryConfig settings added after runs were trained: left out of dumps (hence of stage hashes) at
-# these values, so the hashes of runs from before them hold.
-_MEMORY_LATER_DEFAULTS = {"scope": "process"}
+# these values, so the hashes of runs from before them hold. warmup_clean_flag decides nothing in a
+# single training process (nothing is gathered), and every run so far trained in one.
+_MEMORY_LATER_DEFAULTS = {"scope": "process", "warmup_clean_flag": "own"}
 
 
 class MemoryConfig(Section):
@@ -97,6 +98,13 @@ class MemoryConfig(Section):
     # not once per GPU; the warmup banks the same errors, after it every rank samples the pooled errors
     # of its node's ranks, which is why it is not the default (svi/memory.py, ReplayMemory).
     scope: Literal["process", "node"] = "process"
+    # During the warmup every rank banks the errors all ranks gathered; which clean flag decides whether
+    # a gathered error is banked (svi.memory.warmup_banked). own (official train_svi.py): this rank's own
+    # step, its clean gate and its clean_buffer_update_prob draw, decide for all of them at once, so a
+    # rank whose step was clean may skip the other ranks' errors and bank a clean step's errors of
+    # theirs. per_sample: each error's own step decides, on every rank alike (ours before; the ranks'
+    # banks then stay identical through the warmup). One process gathers nothing: no difference there.
+    warmup_clean_flag: Literal["own", "per_sample"] = "own"
 
     @model_validator(mode="after")
     def _node_store_in_host_memory(self) -> MemoryConfig:
@@ -186,7 +194,21 @@ class TrainConfig(Section):
 
 
 # GenerateConfig settings added after videos were generated: left out of frame hashes at these values.
-_LATER_DEFAULTS = {"audio_guidance_scale": None, "assembly": "drop_lead", "strategy": "chain"}
+_LATER_DEFAULTS = {
+    "audio_guidance_scale": None,
+    "assembly": "drop_lead",
+    "strategy": "chain",
+    "noise": "streams",
+}
+# The negative prompt of every text-guided pass of the official test scripts (test_svi.py, test_svi_talk.py,
+# test_svi_dance.py: one string, the same in all three; the English of Wan's standard negative prompt).
+OFFICIAL_NEGATIVE_PROMPT = (
+    "bright tones, overexposed, static, blurred details, subtitles, style, works, paintings, images, "
+    "static, overall gray, worst quality, low quality, JPEG compression residue, ugly, incomplete, extra "
+    "fingers, poorly drawn hands, poorly drawn faces, deformed, disfigured, misshapen limbs, fused "
+    "fingers, still picture, messy background, three legs, many people in the background, walking "
+    "backwards"
+)
 # The settings of one strategy (svi/strategies/): in the frame hash only when that strategy is chosen,
 # and an error when another is chosen and they differ from their defaults.
 STRATEGY_SETTINGS = {
@@ -224,14 +246,30 @@ class GenerateConfig(Section):
     # SVI-Talk's audio guidance scale (a third pass without text and audio; svi.generate.guidance_passes).
     # None: no audio guidance (the audio is then in every pass).
     audio_guidance_scale: float | None = Field(None, ge=1.0)
-    negative_prompt: str = ""
-    # clip k draws its noise from clip_seed(seed, k) (svi/generate.py): one stream per (seed, clip)
+    # The prompt of the passes without text (text CFG's unconditional pass, SVI-Talk's passes without
+    # text): the official scripts' for every variant. "" was ours before. The tiny and toy presets keep ""
+    # (svi/presets.py).
+    negative_prompt: str = OFFICIAL_NEGATIVE_PROMPT
+    # Clip k's initial noise, always drawn on the CPU in float32 (svi.generate.noise_seed). streams (the
+    # default): its own stream for every (seed, clip), clip_seed(seed, k), so an experiment's seeds are
+    # independent replicates (the harness generates every seed's videos with generate.seed = the seed).
+    # official: torch.Generator().manual_seed(42 k) as test_svi.py seeds clip k, whatever the seed, to
+    # reproduce an official Shot / Film video bit for bit; every seed then draws the same noise. (The
+    # official talk and dance scripts seed nothing: their noise is not reproducible.)
+    noise: Literal["streams", "official"] = "streams"
     seed: int = 0
     lora: str | None = None  # our export, a diffusers LoRA or an official SVI file
     lora_scale: float = 1.0
     # How clips join: drop_lead keeps video[:-K] of every clip but the last (METHOD.md §6); keep_all
     # keeps every clip whole, the K restated frames twice (official SVI-Talk's test script).
     assembly: Literal["drop_lead", "keep_all"] = "drop_lead"
+    # A prompt stream shorter than the video's clips (svi.generate.assign_prompts). repeat (the default):
+    # the clips past the last prompt repeat it, so every video has its suite's declared length (50 s,
+    # 250 s; the toy's short clips need more clips than its streams have prompts, and the drift windows
+    # assume the length). stop: the video ends with its last prompt, min(clips, prompts) clips, as
+    # test_svi.py caps them. The two agree whenever the stream covers the length (the paper's streams:
+    # one prompt per clip). Recorded in every sidecar; not in the frame hash, whose num_clips it decides.
+    after_last_prompt: Literal["repeat", "stop"] = "repeat"
     # Videos generated together, one batched forward per denoising step (each with its own image,
     # prompts and noise). Throughput only: the frames do not depend on it, nor does the video's hash.
     batch_size: int = Field(8, ge=1)
@@ -266,12 +304,13 @@ class GenerateConfig(Section):
         return DataConfig._multiple_of_16(v)
 
     def frame_settings(self) -> dict:
-        """The settings that determine the frames (for hashes): all but batch_size (throughput only), the
-        settings added later only when they differ from their defaults (so older hashes hold), and a
-        strategy's own settings only under that strategy."""
+        """The settings that determine the frames (for hashes): all but batch_size (throughput only) and
+        after_last_prompt (it decides the clip count, which the hash holds), the settings added later only
+        when they differ from their defaults (so older hashes hold), and a strategy's own settings only
+        under that strategy."""
         unset = {k for k, v in _LATER_DEFAULTS.items() if getattr(self, k) == v}
         unused = {k for s, keys in STRATEGY_SETTINGS.items() if s != self.strategy for k in keys}
-        return self.model_dump(mode="json", exclude={"batch_size"} | unset | unused)
+        return self.model_dump(mode="json", exclude={"batch_size", "after_last_prompt"} | unset | unused)
 
     def lead_frames(self, temporal_ratio: int = 4) -> int:
         """Frames at the start of a later clip that restate what the previous clip already showed and

@@ -182,17 +182,25 @@ def draw_window(
     return ClipWindow(frame_ids, ref, read_ids, generator)
 
 
-def previous_frame_ids(
+def previous_window_ids(
     frame_ids: list[int], num_frames: int, cond_frames: int, frame_stride: int
 ) -> list[int] | None:
-    """The first `cond_frames` (K) source frames of the clip before the clip read at `frame_ids`: the
-    clip whose last K frames are this clip's first K, as chained generation makes them (clip k is
+    """The source frames of the clip before the clip read at `frame_ids`: the clip whose last K
+    (`cond_frames`) frames are this clip's first K, as chained generation makes them (clip k is
     conditioned on the last K frames of clip k-1). None when the video has no such clip (it would start
     before frame 0)."""
     start = frame_ids[0] - (num_frames - cond_frames) * frame_stride
     if start < 0:
         return None
-    return list(range(start, start + cond_frames * frame_stride, frame_stride))
+    return list(range(start, start + num_frames * frame_stride, frame_stride))
+
+
+def previous_frame_ids(
+    frame_ids: list[int], num_frames: int, cond_frames: int, frame_stride: int
+) -> list[int] | None:
+    """The first `cond_frames` (K) source frames of the clip before (`previous_window_ids`), or None."""
+    window = previous_window_ids(frame_ids, num_frames, cond_frames, frame_stride)
+    return None if window is None else window[:cond_frames]
 
 
 def previous_min_start(num_frames: int, cond_frames: int, frame_stride: int) -> int:
@@ -292,7 +300,10 @@ class VideoClipDataset(torch.utils.data.Dataset):
     image, `reference_frame_index`), "prompt": str, "path": str}. With `previous_frames` K > 0 (clip-level
     Self-Forcing), the start is drawn among the clips that have a clip before them in their video when
     it is long enough (`previous_min_start`), and items also hold "previous": float32 [3, K, H, W], that
-    clip's first K frames cropped like the clip (zeros where there is none), and "has_previous": bool.
+    clip's first K frames cropped like the clip (zeros where there is none), "previous_reference":
+    float32 [3, H, W], the padding image of that clip's own condition, drawn by `reference_frame` from
+    that clip's window (not this one's, which holds the frames its rollout is to reach; zeros where there
+    is none), and "has_previous": bool.
     Call `set_epoch(e)` before iterating epoch e. With persistent DataLoader workers the workers hold
     their own copy of the dataset, so the epoch must reach them (or use non-persistent workers, which
     re-copy the dataset every epoch).
@@ -416,9 +427,14 @@ class VideoClipDataset(torch.utils.data.Dataset):
             self.reference_frame, min_start,
         )  # fmt: skip
         frame_ids, ref, read_ids, generator = window.frame_ids, window.ref, window.read_ids, window.generator
-        previous = previous_frame_ids(frame_ids, self.num_frames, k, self.frame_stride) if k else None
+        before = previous_window_ids(frame_ids, self.num_frames, k, self.frame_stride) if k else None
+        previous = before[:k] if before else None
         if previous:
-            read_ids = read_ids + previous  # decoded and cropped with the clip, split off below
+            # the previous clip's padding frame, by the same rule from its own window, on its own stream
+            draw = _item_generator(self.seed, self.epoch, index, ":previous_reference")
+            previous_ref = reference_frame_index(before, sample.num_source_frames, self.reference_frame, draw)
+            # decoded and cropped with the clip, split off below
+            read_ids = read_ids + previous + [previous_ref]
         try:
             batch = _open(sample.path, DECODE_THREADS).get_batch(read_ids)
             # decord returns its NDArray, or a torch tensor if someone set decord's bridge to torch.
@@ -438,23 +454,29 @@ class VideoClipDataset(torch.utils.data.Dataset):
         reference = video[:, read_ids.index(ref)].clone()  # [3, H, W], cropped like the clip
         item = {"prompt": sample.prompt, "path": sample.path}
         if k:
+            n = len(read_ids)
             item["has_previous"] = previous is not None
             item["previous"] = (
-                video[:, len(read_ids) - k :].clone() if previous else video.new_zeros(3, k, *video.shape[2:])
+                video[:, n - k - 1 : n - 1].clone() if previous else video.new_zeros(3, k, *video.shape[2:])
             )  # [3, K, H, W]
+            item["previous_reference"] = (
+                video[:, n - 1].clone() if previous else video.new_zeros(3, *video.shape[2:])
+            )  # [3, H, W]
         if len(read_ids) > self.num_frames:
             video = video[:, : self.num_frames].contiguous()
         return {"video": video, "reference": reference, **item}
 
 
-STREAMS = ("audio", "pose", "previous")  # extra item keys: the conditional datasets', Self-Forcing's
+# extra item keys: the conditional datasets', Self-Forcing's
+STREAMS = ("audio", "pose", "previous", "previous_reference")
 
 
 def collate(batch: list[dict]) -> dict:
     """Items -> {"video": [B, 3, F, H, W], "reference": [B, 3, H, W], "prompt": list[str], "path": list[str]},
     plus the conditional datasets' streams when the items have them: "audio" [B, F, 5, L, D]
     (svi/talk_data.py), "pose" [B, 3, F, H, W] (svi/dance_data.py), and Self-Forcing's "previous"
-    [B, 3, K, H, W] with "has_previous" [B] bool (VideoClipDataset with previous_frames)."""
+    [B, 3, K, H, W], "previous_reference" [B, 3, H, W] and "has_previous" [B] bool (VideoClipDataset
+    with previous_frames)."""
     if not batch:
         raise ValueError("collate got an empty batch")
     out = {

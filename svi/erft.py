@@ -262,7 +262,11 @@ class Recycler:
 
         The official rule: a sample whose clean gate fired banks its errors only with probability
         `clean_buffer_update_prob`; every other sample banks them, also when its gates fired on empty
-        banks or did not fire at all (nothing was injected). Returns the error pairs banked on this rank.
+        banks or did not fire at all (nothing was injected). With gather (the warmup) that decision of
+        sample i is this rank's for the i-th samples of all ranks under memory.warmup_clean_flag=own
+        (official, where a rank has one sample a step: its decision holds for every gathered error),
+        or each gathered error's own under per_sample (svi.memory.warmup_banked). Returns the error
+        pairs banked on this rank.
         """
         if self.memory is None:
             return 0

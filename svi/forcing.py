@@ -19,7 +19,8 @@ Self-Forcing (Huang et al. 2025, "Self Forcing: Bridging the Train-Test Gap in A
 Diffusion"), at clip level: the K condition frames of a training clip are not its true first frames
 but the last K decoded frames of the model's own rollout of the clip before it in the same source
 video (no grad; `rollout_steps` Euler steps from noise, conditioned on that previous clip's true
-first K frames; decoded and re-encoded with the VAE exactly as pixel chaining does at inference).
+first K frames, padded with a frame of that clip's own window as training pads any clip; decoded and
+re-encoded with the VAE exactly as pixel chaining does at inference).
 The target stays the true clip. A clip with no clip before it in its video keeps its clean condition;
 the training loop counts those (`train/self_forcing_fallback`).
 """
@@ -133,10 +134,11 @@ class SelfForcing:
         its own clean first K frames because its video has no clip before it).
 
         batch: svi.data.collate's dict of a dataset built with previous_frames=K ("previous"
-        [B, 3, K, H, W]: the previous clip's true first K frames, "has_previous" [B]). model: the
+        [B, 3, K, H, W]: the previous clip's true first K frames, "previous_reference" [B, 3, H, W]: the
+        padding image drawn from the previous clip's window, "has_previous" [B]). model: the
         transformer being trained (unwrapped), run in eval mode for the rollout. The rollout's noise
         comes from `generator` (the recycler's, checkpointed), so a resumed run rolls out the same."""
-        if "previous" not in batch:
+        if "previous" not in batch or "previous_reference" not in batch:
             raise ValueError(
                 "forcing.kind=self needs the clip before each training clip: build the dataset with "
                 "svi.data.training_clips (it passes previous_frames=data.cond_frames)"
@@ -149,7 +151,9 @@ class SelfForcing:
         if not rows:
             return cond, [True] * len(has)
         prev = batch["previous"][rows].to(device)  # [n, 3, K, H, W]
-        reference = batch["reference"][rows].to(device)  # [n, 3, H, W]
+        # The previous clip's own padding image, from its own window: batch["reference"] is drawn from
+        # the training clip's window, whose frames are the ones the rollout is to reach.
+        reference = batch["previous_reference"][rows].to(device)  # [n, 3, H, W]
         # The previous clip's own conditioning, as generation builds clip k-1's: its first K frames
         # padded to a whole clip, the mask, its prompt (the same video's) and the CLIP feature of its
         # first frame.

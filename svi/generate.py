@@ -21,8 +21,8 @@ uninterrupted run.
 
 Videos are generated in batches (`generate_batch`, up to `generate.batch_size` at a time; `generate`
 is the batch of one): each round takes the next clip of every video in the batch, each with its own
-reference image, prompt, chaining state and noise (clip k of a video draws from clip_seed(seed, k) on
-the CPU, exactly as alone), through one text-encoder call, one VAE encode for the conditioning, one
+reference image, prompt, chaining state and noise (clip k of a video draws from noise_seed on the CPU,
+exactly as alone), through one text-encoder call, one VAE encode for the conditioning, one
 transformer forward per step (with CFG: B conditional and B unconditional rows) and one decode.
 The videos may be at different clips (a resumed one ahead of a fresh one) and of different lengths:
 one that ends leaves the batch and the next job takes its place. Segments, state files and sidecars
@@ -97,36 +97,65 @@ def clips_for_seconds(seconds: float, fps: int, clip_frames: int, lead: int) -> 
     return 1 + math.ceil((want - clip_frames) / (clip_frames - lead))
 
 
-def assign_prompts(prompts: Sequence[str], num_clips: int, mode: str = "stream") -> list[str]:
-    """One prompt per clip: `stream` takes them in order and repeats the last; `first` uses prompt 0."""
+def assign_prompts(
+    prompts: Sequence[str], num_clips: int, mode: str = "stream", after_last: str = "repeat"
+) -> list[str]:
+    """The prompt of each clip, `num_clips` at most: `stream` takes them in order, `first` uses prompt 0
+    for every clip. A stream shorter than the clips (`generate.after_last_prompt`): `repeat` repeats its
+    last prompt up to num_clips; `stop` ends the list there, min(num_clips, len(prompts)) clips, as the
+    official test_svi.py caps a video's clips at its number of prompts (`first`, its
+    --use_first_prompt_only, is never capped)."""
     if not prompts:
         raise ValueError("no prompts given")
+    if after_last not in ("repeat", "stop"):
+        raise ValueError(f"unknown after_last {after_last!r}; use 'repeat' or 'stop'")
     if mode == "first":
         return [prompts[0]] * num_clips
     if mode != "stream":
         raise ValueError(f"unknown prompt mode {mode!r}; use 'stream' or 'first'")
+    if after_last == "stop":
+        return list(prompts[:num_clips])
     return [prompts[min(k, len(prompts) - 1)] for k in range(num_clips)]
 
 
 # clip_seed's scheme, in every video's hash: a video begun under seed + clip is not resumed
 NOISE_STREAMS = "seedseq"
+# generate.noise=official's scheme: test_svi.py seeds clip k's CPU generator with k * 42 (its
+# --seed_times, default 42) and draws torch.randn(shape, generator, dtype=float32) on the CPU
+OFFICIAL_NOISE = "cpu-generator-42k"
+OFFICIAL_SEED_STEP = 42
 
 
 def clip_seed(seed: int, clip: int) -> int:
-    """The noise seed of clip `clip` of a video generated with `seed`: a separate stream for every
-    (seed, clip) pair (numpy's SeedSequence), so no two clips of one video share noise (identical noise in
-    every clip accumulates artifacts) and no two seeds do either. The former seed + clip gave seed s + 1
-    clip k the noise of seed s clip k + 1, so an experiment's seeds were not independent replicates.
-    The official test_svi.py generates one video and seeds its clip k with 42 k: distinct noise per clip,
-    the property kept here (its device RNG's draws cannot be reproduced on another device anyway)."""
+    """The noise seed of clip `clip` of a video generated with `seed` (generate.noise=streams): a separate
+    stream for every (seed, clip) pair (numpy's SeedSequence), so no two clips of one video share noise
+    (identical noise in every clip accumulates artifacts) and no two seeds do either. The former seed +
+    clip gave seed s + 1 clip k the noise of seed s clip k + 1, so an experiment's seeds were not
+    independent replicates. The official test_svi.py generates one video and seeds its clip k with 42 k:
+    distinct noise per clip, but the same for every video; generate.noise=official draws exactly that."""
     return int(np.random.SeedSequence([seed, clip]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+def noise_seed(scheme: str, seed: int, clip: int) -> int:
+    """The seed of clip `clip`'s CPU noise generator under generate.noise `scheme`: clip_seed(seed, clip)
+    for streams; 42 clip for official (test_svi.py's rule; `seed` is not used)."""
+    if scheme == "official":
+        return OFFICIAL_SEED_STEP * clip
+    if scheme != "streams":
+        raise ValueError(f"unknown noise scheme {scheme!r}; use 'streams' or 'official'")
+    return clip_seed(seed, clip)
+
+
+def noise_generator(scheme: str, seed: int, clip: int) -> torch.Generator:
+    """A CPU generator seeded for clip `clip` (`noise_seed`): the device does not change the draws."""
+    return torch.Generator().manual_seed(noise_seed(scheme, seed, clip))
+
+
 def config_hash(cfg: GenerateConfig, extra: dict | None = None) -> str:
-    """Digest of everything that determines the frames (the config and e.g. the inputs' digest)."""
-    blob = json.dumps(
-        {"generate": cfg.frame_settings(), "noise": NOISE_STREAMS, **(extra or {})}, sort_keys=True
-    )
+    """Digest of everything that determines the frames (the config and e.g. the inputs' digest); the
+    noise scheme is in it, so a video begun under another scheme is not resumed."""
+    noise = NOISE_STREAMS if cfg.noise == "streams" else OFFICIAL_NOISE
+    blob = json.dumps({"generate": cfg.frame_settings(), "noise": noise, **(extra or {})}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -480,10 +509,10 @@ class LongVideoGenerator:
         return self.bb.encode_image(torch.cat(images))
 
     def clip_noise(self, seed: int, clip: int) -> torch.Tensor:
-        """Clip `clip`'s initial noise [1, 16, F_lat, h, w], drawn on the CPU from its own seed, so the
-        same on every device and whatever else is in the batch."""
-        g = torch.Generator().manual_seed(clip_seed(seed, clip))
-        return torch.randn((1, *self.latent_shape), generator=g)
+        """Clip `clip`'s initial noise [1, 16, F_lat, h, w] float32, drawn on the CPU from its own seed
+        (`noise_seed` of cfg.noise), so the same on every device and whatever else is in the batch."""
+        g = noise_generator(self.cfg.noise, seed, clip)
+        return torch.randn((1, *self.latent_shape), generator=g, dtype=torch.float32)
 
     def generate_clips(
         self,
@@ -742,7 +771,7 @@ class LongVideoGenerator:
             {
                 "index": k,
                 "prompt": v.prompt,
-                "seed": clip_seed(self.cfg.seed, k),
+                "seed": noise_seed(self.cfg.noise, self.cfg.seed, k),
                 "video_frames": [start, start + len(frames)],
                 **self._prompt_cut(v.prompt),
             }
@@ -800,7 +829,7 @@ class LongVideoGenerator:
             "lead_frames": self.lead,
             "preset": self.bb.preset,
             "backbone": self.bb.settings(),
-            "generate": self.cfg.model_dump(mode="json"),
+            "generate": self.cfg.model_dump(mode="json"),  # after_last_prompt: the clip-count rule
             "metadata": v.job.metadata or {},
             "clips": v.clips,
         }

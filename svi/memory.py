@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 REPLACEMENTS = ("l2", "random", "fifo")
 SEARCHES = ("fast", "exact")
 SCOPES = ("process", "node")
+WARMUP_CLEAN_FLAGS = ("own", "per_sample")  # memory.warmup_clean_flag, see `warmup_banked`
 AUTO_BUDGET_FRACTION = 0.4  # of physical RAM, shared by the processes of one node
 STATE_VERSION = 1
 # Rows per chunk of the exact search: a float32 buffer of at most 16 MiB (below glibc's largest
@@ -52,6 +53,22 @@ _CHUNK_ELEMENTS = 1 << 22
 _GIB = float(1 << 30)
 # memory.dtype in a config -> the banks' storage dtype
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def warmup_banked(kept: Sequence[bool], own: bool, rule: str = "own") -> list[int]:
+    """The ranks whose gathered error pairs this rank banks in a warmup step (SVI's first
+    `warmup_steps`, when every rank's pair is gathered to every rank), in rank order.
+
+    kept[r]: rank r's own decision for its pair (its clean gate did not fire, or its
+    clean_buffer_update_prob draw passed); own: this rank's. rule "own" (official train_svi.py: the
+    rank's `use_clean_input` and its one draw decide whether it banks all the gathered errors): every
+    rank's pair or none, by this rank's decision alone. "per_sample": each pair by its own rank's
+    decision, so every rank banks the same pairs."""
+    if rule not in WARMUP_CLEAN_FLAGS:
+        raise ValueError(f"warmup_clean_flag must be one of {WARMUP_CLEAN_FLAGS}, got {rule!r}")
+    if rule == "own":
+        return list(range(len(kept))) if own else []
+    return [r for r, k in enumerate(kept) if k]
 
 
 def auto_budget_bytes(device: str | torch.device = "cpu", scope: str = "process") -> int:
@@ -608,6 +625,8 @@ class ReplayMemory:
             the node's ranks and built collectively by them; see below.
         store_name: the node store's name, one per run: svi.node_memory.store_name(output_dir).
         shm_dir: the tmpfs folder of the node store.
+        warmup_clean_flag: whose banking decision holds for the pairs gathered in a warmup step
+            (`warmup_banked`): "own" (official) or "per_sample".
         **bank_kwargs: dtype, device, replacement, search, sketch_dim, rerank, seed of `ErrorBank`.
             The banks get seeds 2*seed and 2*seed + 1 (seed per rank: each rank samples with its own).
 
@@ -615,16 +634,18 @@ class ReplayMemory:
     with its own generators, as it would from its own banks. `bank` is collective over the node's
     ranks (each calls it equally often) and banks between two node barriers, so no rank samples while
     the store changes and a run, resumed or not, is reproducible bit for bit:
-    - with gather=True (SVI's warmup) the kept pairs of all ranks are all-gathered as in process scope
-      and the writer banks every one of them in rank order. Every rank's banks in process scope hold
-      exactly these pairs, so the node store equals them: bit for bit local rank 0's banks in process
+    - with gather=True (SVI's warmup) the pairs of all ranks are all-gathered as in process scope and
+      the writer banks those its own decision picks (`warmup_banked`) in rank order, exactly as local
+      rank 0 banks them in process scope: the node store is bit for bit local rank 0's banks in process
       scope, random replacement included (drawn from the writer's generator as from rank 0's there).
-      The other ranks bank nothing: they would only insert the same pairs again.
+      The other ranks bank nothing (with warmup_clean_flag=per_sample they would only insert the same
+      pairs again; with the official own, their own picks differ, which one shared store cannot hold).
     - without gather (after SVI's warmup) each rank stages its own pair in the store and the writer
       banks the node's pairs in local-rank order, into one set of `capacity` entries per slot for the
       node. In process scope each rank banks and samples only its own errors after the warmup; here
-      every rank samples from the errors of all the node's ranks. That is the one departure from the
-      official behaviour, why `process` stays the default and why memory.scope enters a run's hash.
+      every rank samples from the errors of all the node's ranks. That (and, in the warmup, the writer's
+      decision standing for the node's ranks) departs from the official behaviour, why `process` stays
+      the default and why memory.scope enters a run's hash.
     """
 
     def __init__(
@@ -637,6 +658,7 @@ class ReplayMemory:
         scope: str = "process",
         store_name: str | None = None,
         shm_dir: str | os.PathLike = SHM_DIR,
+        warmup_clean_flag: str = "own",
         **bank_kwargs: Any,
     ) -> None:
         for key in ("num_slots", "name", "store"):
@@ -644,6 +666,8 @@ class ReplayMemory:
                 raise TypeError(f"ReplayMemory sets {key!r} of its banks itself; do not pass it")
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+        warmup_banked([], False, warmup_clean_flag)  # an unknown rule fails here, not in the warmup
+        self.warmup_clean_flag = warmup_clean_flag
         self.slot_sigmas = torch.as_tensor(slot_sigmas, dtype=torch.float64).detach().cpu().reshape(-1)  # [S]
         if self.slot_sigmas.numel() < 1:
             raise ValueError(
@@ -715,6 +739,7 @@ class ReplayMemory:
             budget_bytes=mem_cfg.budget_bytes,
             scope=mem_cfg.scope,
             store_name=store_name,
+            warmup_clean_flag=mem_cfg.warmup_clean_flag,
             dtype=DTYPES[mem_cfg.dtype],
             device=mem_cfg.device,
             replacement=mem_cfg.replacement,
@@ -760,22 +785,24 @@ class ReplayMemory:
 
         With `gather=True` and an initialised process group of more than one rank, this is a collective:
         every rank must call it in the same step. The keep flags, sigmas and errors of all ranks are
-        gathered and every kept pair is banked in rank order, so all ranks hold the same memory.
-        SVI gathers during a warmup (its first 50 steps) and then banks each rank's own errors only;
-        that schedule is the caller's choice. A pair with a non-finite error is skipped. With
-        scope="node" every call is collective over the node's ranks (see the class docstring).
+        gathered and the pairs `warmup_banked` picks are banked in rank order: with warmup_clean_flag
+        "own" (official) all of them if this rank's `keep`, else none; with "per_sample" the kept ones,
+        so all ranks hold the same memory. SVI gathers during a warmup (its first 50 steps) and then
+        banks each rank's own errors only; that schedule is the caller's choice. A pair with a
+        non-finite error is skipped. With scope="node" every call is collective over the node's ranks
+        (see the class docstring).
         """
         dist = torch.distributed
         gathering = gather and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
         if self.store is None:
             if gathering:
-                return self._bank_pairs(self._gather(sigma, noise_error, clean_error, keep))
+                return self._bank_pairs(self._warmup_pairs(sigma, noise_error, clean_error, keep))
             return self._bank_pairs([(float(sigma), noise_error, clean_error)] if keep else [])
 
         store = self.store
         staged = not gathering and store.local_world_size > 1
         if gathering:
-            pairs = self._gather(sigma, noise_error, clean_error, keep)  # the whole job's, rank order
+            pairs = self._warmup_pairs(sigma, noise_error, clean_error, keep)  # the whole job's, rank order
         elif not staged:
             pairs = [(float(sigma), noise_error, clean_error)] if keep else []  # alone on the node
         else:
@@ -814,10 +841,19 @@ class ReplayMemory:
             banked += int(self.noise.add(slot, noise) and self.clean.add(slot, clean))
         return banked
 
-    def _gather(
+    def _warmup_pairs(
         self, sigma: float | Tensor, noise_error: Tensor, clean_error: Tensor, keep: bool
     ) -> list[tuple[float, Tensor, Tensor]]:
-        """The kept (sigma, noise error, clean error) pairs of every rank, in rank order (collective)."""
+        """The gathered (sigma, noise error, clean error) pairs this rank banks (collective)."""
+        gathered = self._gather(sigma, noise_error, clean_error, keep)  # [(kept, sigma, noise, clean)]
+        chosen = warmup_banked([g[0] for g in gathered], keep, self.warmup_clean_flag)
+        return [gathered[r][1:] for r in chosen]
+
+    def _gather(
+        self, sigma: float | Tensor, noise_error: Tensor, clean_error: Tensor, keep: bool
+    ) -> list[tuple[bool, float, Tensor, Tensor]]:
+        """(kept, sigma, noise error, clean error) of every rank, in rank order (collective); [] when no
+        rank kept its pair: then no rule banks any (`warmup_banked`) and the errors are not sent."""
         dist = torch.distributed
         world = dist.get_world_size()
         comm_device = noise_error.device
@@ -832,8 +868,8 @@ class ReplayMemory:
         )  # [2]
         all_flags = [torch.empty_like(flags) for _ in range(world)]
         dist.all_gather(all_flags, flags)
-        kept = [(r, float(f[1])) for r, f in enumerate(f.cpu() for f in all_flags) if f[0] > 0.5]
-        if not kept:
+        ranks = [(bool(f[0] > 0.5), float(f[1])) for f in (f.cpu() for f in all_flags)]  # (kept, sigma)
+        if not any(k for k, _ in ranks):
             return []  # every rank sees the same flags, so every rank skips the error gather
         comm_dtype = torch.float32 if on_cpu else torch.promote_types(noise_error.dtype, clean_error.dtype)
         payload = torch.stack(
@@ -845,8 +881,8 @@ class ReplayMemory:
         gathered = [torch.empty_like(payload) for _ in range(world)]
         dist.all_gather(gathered, payload)
         return [
-            (sig, gathered[r][0].view(self.entry_shape), gathered[r][1].view(self.entry_shape))
-            for r, sig in kept
+            (k, sig, gathered[r][0].view(self.entry_shape), gathered[r][1].view(self.entry_shape))
+            for r, (k, sig) in enumerate(ranks)
         ]
 
     @staticmethod

@@ -94,6 +94,13 @@ TOY = SmallArch(
 # ---------------------------------------------------------------------------------------------
 # The table
 
+# The small presets' negative prompt: empty, as before the official one became the default. Their byte
+# tokenizers read 64 (tiny) and 160 (toy) tokens, a fragment of the official 392-byte prompt; the toy
+# base model was never trained with dropped prompts (it has no unconditional text mode, hence no text
+# CFG) and the tiny one is random. It still fills the passes without text where those run (toy talk's
+# audio guidance), exactly as before.
+SMALL_NEGATIVE_PROMPT = ""
+
 # code: built in code from `arch` (random init, seeded); committed: a folder in the repository,
 # replaceable by model.weights; local: a local folder the user must provide (model.weights or SVI_WEIGHTS).
 WeightsSource = Literal["code", "committed", "local"]
@@ -122,7 +129,13 @@ PRESETS: dict[str, Preset] = {
             weights="code",
             defaults={
                 "data": {"num_frames": 9, "height": 32, "width": 32},
-                "generate": {"num_frames": 9, "height": 32, "width": 32, "steps": 10},
+                "generate": {
+                    "num_frames": 9,
+                    "height": 32,
+                    "width": 32,
+                    "steps": 10,
+                    "negative_prompt": SMALL_NEGATIVE_PROMPT,
+                },
             },
         ),
         # The toy world's clips: 17 frames (5 latent frames) of 64 x 64 at 8 fps, so one clip adds 2 s and
@@ -145,6 +158,7 @@ PRESETS: dict[str, Preset] = {
                     "steps": 20,
                     "shift": 3.0,
                     "guidance_scale": 1.0,
+                    "negative_prompt": SMALL_NEGATIVE_PROMPT,
                 },
             },
         ),

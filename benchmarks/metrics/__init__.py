@@ -15,6 +15,7 @@ Modules:
     motion         dynamic_degree, motion_smoothness, imaging_quality (pluggable models)
     fidelity       psnr, ssim against a ground-truth video
     drift          colour_shift, sharpness_loss, truth_distance (pixel statistics along the video)
+    drift_protocols  Deep Forcing's delta-drift and LV-Bench's VDE, from a dimension's per-frame values
     fvd            Fréchet Video Distance against a reference set
     extractors     DINO / CLIP feature extractors from VBench's weight files
     vbench_models  RAFT and AMT-S from VBench's weight files

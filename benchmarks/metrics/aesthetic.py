@@ -3,7 +3,9 @@
 Per frame: CLIP ViT-L/14 image embedding (openai `encode_image`), L2-normalised, through the LAION
 linear head (aesthetic predictor v1, roughly 1-10), divided by 10. A video's value is the mean over
 its frames; the suite value is the mean over videos (VBench's `laion_aesthetic`). A window's value is
-the mean over the window's frames.
+the mean over the window's frames. Each frame's score is emitted (`base.PerFrameMetric`), so the drift
+protocols built on this dimension (`drift_protocols.py`) read it without running CLIP again; a span's
+value is the mean of its frames' scores, as VBench scores a clip of those frames.
 
 Departure: VBench runs CLIP in fp16 on CUDA; we compute in fp32 (see extractors.py).
 """
@@ -15,7 +17,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from benchmarks.metrics.base import Accumulator, Metric, VideoInfo, VideoResult
+from benchmarks.metrics.base import Accumulator, PerFrameMetric, VideoInfo, VideoResult
 from benchmarks.metrics.extractors import (
     AESTHETIC_WEIGHTS,
     CLIP_WEIGHTS,
@@ -41,6 +43,7 @@ class _AestheticAccumulator(Accumulator):
 
     def update(self, frames: torch.Tensor, reference: torch.Tensor | None = None) -> None:
         scores = aesthetic_scores(self.clip.extract(frames), self.head).double()  # [T]
+        self.emit(torch.arange(self.frames, self.frames + scores.numel()), scores)
         self.total += scores.sum().item()
         self.frames += scores.numel()
         self.window_total += scores.sum().item()
@@ -59,7 +62,7 @@ class _AestheticAccumulator(Accumulator):
         return VideoResult(value=value, windows=list(self.windows), extra={"frames": self.frames})
 
 
-class AestheticQuality(Metric):
+class AestheticQuality(PerFrameMetric):
     """VBench aesthetic_quality; the suite value is the plain mean of per-video values."""
 
     name = "aesthetic_quality"
@@ -75,8 +78,11 @@ class AestheticQuality(Metric):
             clip.backend if clip.backend == head.backend else f"{clip.backend} + {head.backend} head"
         )
 
-    def new_video(self, info: VideoInfo) -> Accumulator:
+    def new_accumulator(self, info: VideoInfo) -> Accumulator:
         return _AestheticAccumulator(self.clip, self.head)
+
+    def span_value(self, values: torch.Tensor) -> float | None:
+        return float(values.double().mean()) if values.numel() else None
 
     @classmethod
     def from_cache(

@@ -17,6 +17,12 @@ of per-video values for most others, a set statistic for FVD).
 A window is one generated clip or a fixed number of seconds; the runner decides where windows end.
 Frames reach `update` as float 0-255 RGB, the way VBench reads them; each metric does its own
 resizing and normalisation.
+
+Per-frame values: a `PerFrameMetric` (the aesthetic, imaging, consistency and motion-smoothness
+dimensions) is built from a value per frame that its accumulator reports as it computes it
+(`Accumulator.emit`). Metrics derived from those values (the drift protocols, `drift_protocols.py`)
+join the metric's pass over a video (`PerFrameMetric.join`) instead of running its network again:
+every metric reading the pass feeds it the same frames, and each frame reaches the network once.
 """
 
 from __future__ import annotations
@@ -60,7 +66,22 @@ class VideoResult:
 
 
 class Accumulator:
-    """Per-video state of one metric. Subclasses implement update / end_window / finish."""
+    """Per-video state of one metric. Subclasses implement update / end_window / finish.
+
+    An accumulator may also report the per-frame values it computes (`emit`) to listeners that derive
+    other metrics from them in the same pass (`listen`).
+    """
+
+    listeners: tuple[Callable[[torch.Tensor, torch.Tensor], None], ...] = ()
+
+    def listen(self, listener: Callable[[torch.Tensor, torch.Tensor], None]) -> None:
+        """Call listener(frames, values) with every per-frame value computed from now on: frames [K]
+        int64 frame indices in the video, values [K] (a score per frame) or [K, D] (a feature per frame)."""
+        self.listeners = (*self.listeners, listener)
+
+    def emit(self, frames: torch.Tensor, values: torch.Tensor) -> None:
+        for listener in self.listeners:
+            listener(frames, values)
 
     def update(self, frames: torch.Tensor, reference: torch.Tensor | None = None) -> None:
         raise NotImplementedError
@@ -111,6 +132,90 @@ class Metric:
         """Mean of the defined per-video values (the default of most VBench dimensions)."""
         values = [r.value for r in results if r.value is not None]
         return sum(values) / len(values) if values else None
+
+
+class SharedPass:
+    """One accumulator of a `PerFrameMetric` over one video, read by several metrics (the metric itself
+    and the drift protocols built on it). Each reader feeds it the frames it is given, from its own
+    position; frames the accumulator has already seen are skipped, so each frame is computed once."""
+
+    def __init__(self, acc: Accumulator, info: VideoInfo) -> None:
+        self.acc, self.info = acc, info
+        self.readers: set[str] = set()
+        self.seen = 0  # frames given to the accumulator
+        self._result: VideoResult | None = None
+
+    def feed(self, frames: torch.Tensor, start: int, reference: torch.Tensor | None = None) -> None:
+        """Frames [T, 3, H, W] that start at frame `start` of the video; those already seen are skipped."""
+        if start > self.seen:
+            raise ValueError(f"{self.info.name}: frames must arrive in order (at {self.seen}, got {start})")
+        skip = self.seen - start
+        if skip < frames.shape[0]:
+            self.acc.update(frames[skip:], reference=None if reference is None else reference[skip:])
+            self.seen += frames.shape[0] - skip
+
+    def finish(self) -> VideoResult:
+        """The accumulator's result, computed once for every reader."""
+        if self._result is None:
+            self._result = self.acc.finish()
+        return self._result
+
+
+class _OwnReader(Accumulator):
+    """A `PerFrameMetric`'s own accumulator for the runner: its values, read through the shared pass."""
+
+    def __init__(self, shared: SharedPass) -> None:
+        self.shared = shared
+        self.position = 0  # frames given to this reader
+
+    def update(self, frames: torch.Tensor, reference: torch.Tensor | None = None) -> None:
+        self.shared.feed(frames, self.position, reference)
+        self.position += frames.shape[0]
+
+    def end_window(self) -> float | None:
+        if self.shared.seen != self.position:
+            raise RuntimeError(
+                f"the metrics reading {self.shared.info.name!r} in one pass must get the same frames"
+            )
+        return self.shared.acc.end_window()
+
+    def finish(self) -> VideoResult:
+        return self.shared.finish()
+
+
+class PerFrameMetric(Metric):
+    """A metric computed from a value per frame that its accumulator reports (`Accumulator.emit`).
+
+    Metrics derived from those values (`drift_protocols.py`) join its pass over a video (`join`), so
+    its network runs once per frame however many of them are scored together. Subclasses implement
+    `new_accumulator` (what `new_video` was) and `span_value`.
+
+    frame_reach: (before, after): how many frames before and after frame i its value depends on
+      (motion smoothness: the two even neighbours a predicted odd frame is interpolated from), so that
+      a span of frames takes only the values computed from frames inside it.
+    """
+
+    frame_reach: tuple[int, int] = (0, 0)
+
+    def new_accumulator(self, info: VideoInfo) -> Accumulator:
+        raise NotImplementedError
+
+    def span_value(self, values: torch.Tensor) -> float | None:
+        """The metric's value of a span of frames scored as a video of its own, from the per-frame values
+        emitted for the span's frames, in order ([K] or [K, D]); None when the span has too few."""
+        raise NotImplementedError
+
+    def new_video(self, info: VideoInfo) -> Accumulator:
+        return _OwnReader(self.join(info, self.name))
+
+    def join(self, info: VideoInfo, reader: str) -> SharedPass:
+        """The pass over video `info` that metric `reader` reads: the one under way for this same
+        VideoInfo object when `reader` has not joined it yet, else a new pass."""
+        current: SharedPass | None = self.__dict__.get("_pass")
+        if current is None or current.info is not info or reader in current.readers:
+            current = self._pass = SharedPass(self.new_accumulator(info), info)
+        current.readers.add(reader)
+        return current
 
 
 def weighted_mean(results: list[VideoResult]) -> float | None:

@@ -1,12 +1,13 @@
 """How each metric is built on each backend: the functions the spec table (`specs.py`) names.
 
 Every builder is called as fn(name, *, backend, cache_dir, device, batch_size, i3d, toy_weights,
-face_detector) and uses the options it needs. `backend="vbench"` loads VBench's official weight files
+face_detector, base) and uses the options it needs. `backend="vbench"` loads VBench's official weight files
 from the cache folder (VBENCH_CACHE_DIR; Sync-C/D's reference weights in its syncnet/); `"random"`
 builds the same architectures with random initialisation (numbers that exercise the pipeline and measure
 speed, never results); `"toy"` swaps in the toy-world models (`toy.py`). Weight-free metrics (psnr /
-ssim, the drift group) are the same on every backend. A missing weight file raises FileNotFoundError
-naming the file.
+ssim, the drift group) are the same on every backend. The drift protocols wrap their dimension's metric
+(`base`, built by the registry), so they exist on every backend it does. A missing weight file raises
+FileNotFoundError naming the file.
 """
 
 from __future__ import annotations
@@ -29,6 +30,20 @@ def drift(name: str, **_) -> Metric:
     from benchmarks.metrics.drift import METRICS
 
     return METRICS[name]()
+
+
+def delta_drift(name: str, *, base: Metric, **_) -> Metric:
+    """delta_drift_aesthetic, delta_drift_imaging: on `base`'s per-frame values (drift_protocols.py)."""
+    from benchmarks.metrics.drift_protocols import DeltaDrift
+
+    return DeltaDrift(name, base)
+
+
+def vde(name: str, *, base: Metric, **_) -> Metric:
+    """vde_imaging, vde_motion, vde_aesthetic, vde_background, vde_subject (drift_protocols.py)."""
+    from benchmarks.metrics.drift_protocols import VideoDriftError
+
+    return VideoDriftError(name, base)
 
 
 def consistency(name: str, *, backend: str, cache_dir=None, device="cpu", batch_size=16, **_) -> Metric:
@@ -96,12 +111,18 @@ def sync(
 
     The two metrics get the same model and detector objects (cached here), so `sync.sync_metric` gives
     them one shared pass per video; a toy builder does the same with its own cached model and a
-    `faces.FixedBox()`."""
+    `faces.FixedBox()`. Face tracks follow the reference's rules (`faces.TrackRules`), on the toy
+    backend its scaled ones (`toy_sync.TOY_TRACK_RULES`)."""
+    from benchmarks.metrics.faces import REFERENCE_TRACK_RULES
     from benchmarks.metrics.sync import sync_metric
 
     cache = str(cache_dir) if cache_dir else None
     model, detector = _sync_parts(backend, cache, str(device), face_detector or "haar")
-    return sync_metric(name, model, detector, batch_windows=batch_size)
+    if backend == "toy":
+        from benchmarks.metrics.toy_sync import TOY_TRACK_RULES as rules
+    else:
+        rules = REFERENCE_TRACK_RULES
+    return sync_metric(name, model, detector, batch_windows=batch_size, rules=rules)
 
 
 @functools.lru_cache(maxsize=2)

@@ -30,6 +30,11 @@ Streaming: features are computed chunk by chunk; the accumulator keeps f_0 (or f
 frame's feature across `update` calls and windows, so any chunking gives the same numbers. A window's
 value uses the terms of the frames inside it (the pair that straddles a window start belongs to the
 later window); a window whose frames have no pair (the first frame alone) has value None.
+
+subject_consistency and background_consistency emit each frame's L2-normalised feature
+(`base.PerFrameMetric`); the drift protocols (`drift_protocols.py`) score a span of frames from them as
+a video of its own (its first frame is f_0; pairs inside the span only), without running the network
+again.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-from benchmarks.metrics.base import Accumulator, Metric, VideoInfo, VideoResult, weighted_mean
+from benchmarks.metrics.base import Accumulator, Metric, PerFrameMetric, VideoInfo, VideoResult, weighted_mean
 from benchmarks.metrics.extractors import ClipImageEncoder, DinoViTB16, ImageFeatureExtractor
 
 # (w_max on conformity, w_mean on consecutive, w_min on consecutive), from VBench's i2v_*.py.
@@ -102,11 +107,14 @@ class _ConsistencyAccumulator(Accumulator):
         self.total, self.pairs = 0.0, 0
         self.window_total, self.window_pairs, self.window_frames = 0.0, 0, 0
         self.windows: list[float | None] = []
+        self.seen = 0  # frames so far
 
     def update(self, frames: torch.Tensor, reference: torch.Tensor | None = None) -> None:
         feats = F.normalize(self.extractor.extract(frames), dim=-1)  # [T, D]
         if not feats.shape[0]:
             return
+        self.emit(torch.arange(self.seen, self.seen + feats.shape[0]), feats)
+        self.seen += feats.shape[0]
         self.window_frames += feats.shape[0]
         if self.first is None:
             self.first = self.previous = feats[0]
@@ -155,9 +163,13 @@ class _FeatureMetric(Metric):
         return cls(cls.load_extractor(cache_dir, device, batch_size))
 
 
-class _ConsistencyMetric(_FeatureMetric):
-    def new_video(self, info: VideoInfo) -> Accumulator:
+class _ConsistencyMetric(_FeatureMetric, PerFrameMetric):
+    def new_accumulator(self, info: VideoInfo) -> Accumulator:
         return _ConsistencyAccumulator(self.extractor)
+
+    def span_value(self, values: torch.Tensor) -> float | None:
+        """values [K, D]: the span's frame features; the mean s_i over its pairs, f_0 its first frame."""
+        return float(consistency_scores(values).double().mean()) if values.shape[0] > 1 else None
 
     def aggregate(self, results: list[VideoResult]) -> float | None:
         # VBench divides the sum of all s_i by the total pair count: pair-weighted, not per video.

@@ -20,19 +20,29 @@ which pads the track's ends with zeros); the frame, padded by int(s (1 + 2 cs)) 
 is cut to rows [y - s, y + s (1 + 2 cs)) and columns [x - s (1 + cs), x + s (1 + cs)) with crop scale
 cs = 0.4 (a square of side 2.8 s, shifted down to the mouth) and resized to 224 x 224 (bilinear).
 
-What `FaceTrack` simplifies from the reference's tracking: one track per video instead of IoU-linked
-tracks cut at scene changes (talking-head benchmark videos are one shot of one face); the largest
-face of each frame; a frame without a detection reuses the last box (the reference interpolates
-linearly over gaps of up to 25 frames); the track starts at the first frame with a face, so earlier
-frames are not scored (the reference's tracks also start at a detection); no minimum track length
-(100 frames) or face size (100 px). The reference writes the crops to an XVID video and reads them
-back through JPEG; we use them directly.
+Tracks (`FaceTracker`, `run_pipeline.py`'s `track_shot` with its arguments, `TrackRules`): detections
+are linked frame by frame into tracks. A detection joins a track when its IoU with the track's last
+detected box is above 0.5 and it comes at most `num_failed_det` = 25 frames after that box; a track
+that misses more frames ends, and a face seen again starts a new track. Older tracks take their
+detection first (the reference builds track 1 over the whole shot before track 2), each the first
+matching box in the detector's order; a detection no track takes starts a track. Between detections
+the box is interpolated linearly (x1, y1, x2, y2). A track is scored only with more than `min_track` =
+100 detections and a mean box size (the larger of mean width and mean height) above `min_face_size` =
+100 px. The crops of a track, frame by frame as below, are final once the track's box is known 6 frames
+ahead or the track has ended, so at most the frames of a detection gap (25) plus the filter's 6 are held.
+
+What the tracking simplifies: the reference cuts the video into shots first (PySceneDetect) and tracks
+each shot; here the whole video is one shot (a generated talking head is one continuous shot). A track
+takes at most one box of a frame (the reference could take two boxes of one frame overlapping by IoU
+> 0.5, which its detector's suppression at IoU 0.1 rules out). The reference writes the crops to an XVID
+video and reads them back through JPEG; we use them directly. S3FD needs its weights (`sfd_face.pth`);
+without them the weight-free Haar cascade is the default detector, and its backend string says so.
 """
 
 from __future__ import annotations
 
 import os
-from collections import deque
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -330,12 +340,17 @@ class S3FD(nn.Module):
 # ---------------------------------------------------------------------------------------------------
 
 
-def largest_face(boxes: list[Box]) -> Box | None:
-    """The box with the largest area, or None."""
-    return max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), default=None)
+def iou(a: Box | np.ndarray, b: Box | np.ndarray) -> float:
+    """Intersection over union of two boxes (x1, y1, x2, y2, ...), areas without the +1 pixel convention,
+    as the reference's `bb_intersection_over_union`."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
 
 
-def box_centre_size(box: Box) -> tuple[float, float, float]:
+def box_centre_size(box: Box | np.ndarray) -> tuple[float, float, float]:
     """(x1, y1, x2, y2, score) -> (centre x, centre y, half-size s = max(w, h) / 2), the reference's."""
     x1, y1, x2, y2 = box[:4]
     return (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) / 2
@@ -380,51 +395,64 @@ def median_filter_track(values: np.ndarray, kernel: int = SMOOTH_FRAMES) -> np.n
     return np.median(windows, axis=-1)
 
 
-class FaceTrack:
-    """One face track along a video, cropped as the reference does, a frame at a time.
+@dataclass(frozen=True)
+class TrackRules:
+    """Which detections make a face track and which tracks are scored: `run_pipeline.py`'s `track_shot`
+    and its arguments. The defaults are the reference's; the toy backend scales them
+    (benchmarks.metrics.toy_sync.TOY_TRACK_RULES)."""
 
-    `push(frame, boxes)` takes each frame (uint8 [H, W, 3]) with its detections and returns the crops
-    that are now final, as (frame index, uint8 [size, size, 3]): frame t is final once frame t + 6 has
-    arrived (the centred 13-frame median). `flush()` ends the track (the filter's zero padding past the
-    end) and returns the rest; `peek()` returns those same crops as if the track ended now, without
-    ending it (a window's value while the video goes on). At most 7 frames are held.
+    iou: float = 0.5  # iouThres: a detection joins a track when its IoU with the track's last box is above
+    num_failed_det: int = 25  # frames after its last detection a track may still take one; then it ends
+    min_track: int = 100  # a track is scored only with more detections than this
+    min_face_size: float = 100.0  # ... and the larger of its boxes' mean width and mean height above (px)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+REFERENCE_TRACK_RULES = TrackRules()
+
+
+class FaceTrack:
+    """One face track: its detected boxes, the boxes between them interpolated linearly, and its crops.
+
+    Frames first_frame .. last_frame (the last detection); `raw` holds (x, y, s) per frame (the
+    reference's crop centre and half-size of each box), `crops_done` the frames already cropped final.
     """
 
-    def __init__(self, size: int = CROP_SIZE, crop_scale: float = CROP_SCALE, kernel: int = SMOOTH_FRAMES):
-        if kernel % 2 != 1:
-            raise ValueError(f"the median filter needs an odd length, got {kernel}")
-        self.size = size
-        self.crop_scale = crop_scale
+    def __init__(self, frame: int, box: Box, kernel: int = SMOOTH_FRAMES):
+        self.first_frame = frame
+        self.last_box = np.asarray(box[:4], dtype=np.float64)  # [4] the last detected box
+        self.detections = 1
+        self.raw: list[tuple[float, float, float]] = [box_centre_size(self.last_box)]
+        self.size_sums = np.array([box[2] - box[0], box[3] - box[1]], dtype=np.float64)  # width, height
         self.half = kernel // 2
-        self.frames_seen = 0
-        self.first_frame: int | None = None  # first frame with a face: the track starts there
-        self.raw: list[
-            tuple[float, float, float]
-        ] = []  # (x, y, s) of frames first_frame, first_frame + 1, ...
-        self.pending: deque[tuple[int, np.ndarray]] = deque()  # frames not cropped yet
+        self.crops_done = frame  # frames before this one are cropped final
+        self.ended = False
 
-    def push(self, frame: np.ndarray, boxes: list[Box]) -> list[tuple[int, np.ndarray]]:
-        index = self.frames_seen
-        self.frames_seen += 1
-        face = largest_face(boxes)
-        if face is None and self.first_frame is None:
-            return []  # before the track
-        if self.first_frame is None:
-            self.first_frame = index
-        self.raw.append(box_centre_size(face) if face is not None else self.raw[-1])
-        self.pending.append((index, frame))
-        out = []
-        while self.pending and self.pending[0][0] + self.half < self.frames_seen:
-            out.append(self._crop(*self.pending.popleft(), end=self.frames_seen))
-        return out
+    @property
+    def last_frame(self) -> int:
+        return self.first_frame + len(self.raw) - 1
 
-    def flush(self) -> list[tuple[int, np.ndarray]]:
-        out = [self._crop(i, f, end=self.frames_seen) for i, f in self.pending]
-        self.pending.clear()
-        return out
+    def add(self, frame: int, box: Box) -> None:
+        """Take a detection at `frame` (> last_frame); the frames between get interpolated boxes, as
+        scipy's interp1d over the detections computes them (lo + slope (t - t_lo))."""
+        lo, hi, gap = self.last_box, np.asarray(box[:4], dtype=np.float64), frame - self.last_frame
+        slope = (hi - lo) / gap
+        for t in range(1, gap + 1):
+            b = hi if t == gap else slope * t + lo
+            self.raw.append(box_centre_size(b))
+            self.size_sums += (b[2] - b[0], b[3] - b[1])
+        self.last_box = hi
+        self.detections += 1
 
-    def peek(self) -> list[tuple[int, np.ndarray]]:
-        return [self._crop(i, f, end=self.frames_seen) for i, f in self.pending]
+    def face_size(self) -> float:
+        """The larger of the mean box width and mean box height over the track's frames, in pixels."""
+        return float(max(self.size_sums) / len(self.raw))
+
+    def kept(self, rules: TrackRules) -> bool:
+        """Whether the reference scores this track (were it to end at its last detection now)."""
+        return self.detections > rules.min_track and self.face_size() > rules.min_face_size
 
     def smoothed(self, index: int, end: int) -> tuple[float, float, float]:
         """Median of (x, y, s) over frames index-6 .. index+6, zero outside [first_frame, end)."""
@@ -436,9 +464,98 @@ class FaceTrack:
         x, y, s = np.median(np.asarray(rows), axis=0)
         return float(x), float(y), float(s)
 
-    def _crop(self, index: int, frame: np.ndarray, end: int) -> tuple[int, np.ndarray]:
-        x, y, s = self.smoothed(index, end)
-        return index, crop_face(frame, x, y, s, self.crop_scale, self.size)
+    def ready(self) -> range:
+        """The frames not yet cropped whose crops are final now: their boxes are known 6 frames ahead,
+        or the track has ended (the filter's zero padding past its last frame)."""
+        stop = self.last_frame + 1 if self.ended else self.last_frame - self.half + 1
+        return range(self.crops_done, max(self.crops_done, stop))
+
+
+class FaceTracker:
+    """The reference's face tracks of a video (see the module doc), built and cropped a frame at a time.
+
+    `push(frame, boxes)` takes each frame (uint8 [H, W, 3]) with its detections and returns the crops
+    that are now final, as (track id, frame index, uint8 [size, size, 3]); track ids count up from 0
+    in the order tracks start. `flush()` ends every track (the end of the video) and returns the rest;
+    `peek(track)` returns an open track's remaining crops as if it ended now, without ending it (a
+    window's value while the video goes on). `tracks[i]` is track i; the rules decide which are scored
+    (`FaceTrack.kept`). Frames are held only while an open track may still crop them.
+    """
+
+    def __init__(
+        self,
+        rules: TrackRules = REFERENCE_TRACK_RULES,
+        size: int = CROP_SIZE,
+        crop_scale: float = CROP_SCALE,
+        kernel: int = SMOOTH_FRAMES,
+    ):
+        if kernel % 2 != 1:
+            raise ValueError(f"the median filter needs an odd length, got {kernel}")
+        self.rules = rules
+        self.size = size
+        self.crop_scale = crop_scale
+        self.kernel = kernel
+        self.frames_seen = 0
+        self.tracks: list[FaceTrack] = []
+        self.open: list[int] = []  # ids of the tracks that may still take a detection, oldest first
+        self.held: dict[int, np.ndarray] = {}  # frame index -> frame, while an open track may crop it
+
+    def push(self, frame: np.ndarray, boxes: list[Box]) -> list[tuple[int, int, np.ndarray]]:
+        index = self.frames_seen
+        self.frames_seen += 1
+        self.held[index] = frame
+        faces = list(boxes)
+        out = []
+        for tid in list(self.open):
+            track = self.tracks[tid]
+            if index - track.last_frame > self.rules.num_failed_det:  # missed too many frames: it ends
+                out += self._end(tid)
+                continue
+            match = next((f for f in faces if iou(f, track.last_box) > self.rules.iou), None)
+            if match is not None:
+                faces.remove(match)
+                track.add(index, match)
+            out += self._crops(tid, track.ready())
+        for face in faces:  # a detection no track took starts one
+            self.tracks.append(FaceTrack(index, face, self.kernel))
+            self.open.append(len(self.tracks) - 1)
+            out += self._crops(len(self.tracks) - 1, self.tracks[-1].ready())
+        self._release()
+        return out
+
+    def flush(self) -> list[tuple[int, int, np.ndarray]]:
+        out = [c for tid in list(self.open) for c in self._end(tid)]
+        self._release()
+        return out
+
+    def peek(self, tid: int) -> list[tuple[int, np.ndarray]]:
+        """Track `tid`'s crops not yet final, as (frame index, crop), cropped as if it ended now (at its
+        last detection; the frames of a detection gap after it are not the track's yet)."""
+        track = self.tracks[tid]
+        return [(i, self._crop(track, i)) for i in range(track.crops_done, track.last_frame + 1)]
+
+    def _end(self, tid: int) -> list[tuple[int, int, np.ndarray]]:
+        self.open.remove(tid)
+        self.tracks[tid].ended = True
+        return self._crops(tid, self.tracks[tid].ready())
+
+    def _crops(self, tid: int, frames: range) -> list[tuple[int, int, np.ndarray]]:
+        track = self.tracks[tid]
+        out = [(tid, i, self._crop(track, i)) for i in frames]
+        track.crops_done = max(track.crops_done, frames.stop)
+        return out
+
+    def _crop(self, track: FaceTrack, index: int) -> np.ndarray:
+        """Frame `index` of `track` cropped with the box filter cut at the track's last frame: final for
+        the frames `ready` gives, provisional for the others."""
+        x, y, s = track.smoothed(index, track.last_frame + 1)
+        return crop_face(self.held[index], x, y, s, self.crop_scale, self.size)
+
+    def _release(self) -> None:
+        """Drop the frames no open track can crop any more."""
+        keep_from = min((self.tracks[t].crops_done for t in self.open), default=self.frames_seen)
+        for i in [i for i in self.held if i < keep_from]:
+            del self.held[i]
 
 
 def frames_to_uint8(frames: torch.Tensor) -> np.ndarray:

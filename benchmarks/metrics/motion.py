@@ -8,6 +8,14 @@
 - imaging_quality: a no-reference quality model (MUSIQ-SPAQ in VBench) per frame, longer side
   resized to 512 if larger, input in [0, 1]; mean over frames and videos, divided by 100 at the end.
 
+imaging_quality and motion_smoothness emit a value per frame (`base.PerFrameMetric`): the MUSIQ score
+of each frame, and the mean absolute error of each predicted odd frame, which depends on the frames
+before and after it (`frame_reach` (1, 1)); the drift protocols (`drift_protocols.py`) score spans of
+the video from them without running the model again. A span's motion smoothness takes the
+predictions whose three frames lie inside it; the triplets are the video's (even frames predict odd
+ones), so a span starting at an odd frame uses the other parity than VBench scoring those frames as a
+clip would (which would interpolate the frames again).
+
 The models are callables, so the formulas are tested on crafted inputs and any backend (VBench's
 RAFT / AMT-S / MUSIQ weights, or a toy-world model) plugs in:
     FlowFn:    (a [N, 3, H, W], b [N, 3, H, W]) float 0-255 -> flow [N, 2, H, W] in pixels
@@ -22,7 +30,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from benchmarks.metrics.base import Accumulator, Metric, VideoInfo, VideoResult
+from benchmarks.metrics.base import Accumulator, Metric, PerFrameMetric, VideoInfo, VideoResult
 
 FlowFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 InterpFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -131,7 +139,8 @@ class _SmoothnessAccumulator(Accumulator):
             # VBench converts the prediction with clip + astype(uint8): truncation, not rounding.
             pred_u8 = pred.clamp(0, 255).floor()
             real_u8 = seq[ids + 1].clamp(0, 255).round().to(torch.uint8).float()
-            diff = (pred_u8 - real_u8).abs()
+            diff = (pred_u8 - real_u8).abs()  # [k, 3, H, W]
+            self.emit(start + ids + 1, diff.mean(dim=(1, 2, 3)).double())  # per predicted frame
             self.abs_sum += float(diff.sum())
             self.count += diff.numel()
             self.win_sum += float(diff.sum())
@@ -150,14 +159,19 @@ class _SmoothnessAccumulator(Accumulator):
         return VideoResult((255.0 - self.abs_sum / self.count) / 255.0)
 
 
-class MotionSmoothness(Metric):
+class MotionSmoothness(PerFrameMetric):
     name = "motion_smoothness"
+    frame_reach = (1, 1)  # a predicted frame depends on its two neighbours
 
     def __init__(self, interp_fn: InterpFn, backend: str, batch: int = 4):
         self.interp_fn, self.backend, self.batch = interp_fn, backend, batch
 
-    def new_video(self, info: VideoInfo) -> Accumulator:
+    def new_accumulator(self, info: VideoInfo) -> Accumulator:
         return _SmoothnessAccumulator(self.interp_fn, self.batch)
+
+    def span_value(self, values: torch.Tensor) -> float | None:
+        """values [K]: mean absolute error (uint8 scale) of each predicted frame in the span."""
+        return (255.0 - float(values.double().mean())) / 255.0 if values.numel() else None
 
 
 # -- imaging quality -------------------------------------------------------------------------------
@@ -184,6 +198,8 @@ class _QualityAccumulator(Accumulator):
         for s in range(0, frames.shape[0], self.batch):
             x = limit_longer_side(frames[s : s + self.batch]) / 255.0
             vals = self.quality_fn(x).float().tolist()
+            first = len(self.scores)
+            self.emit(torch.arange(first, first + len(vals)), torch.tensor(vals, dtype=torch.float64))
             self.scores += vals
             self.window += vals
 
@@ -201,11 +217,15 @@ class _QualityAccumulator(Accumulator):
         return VideoResult(raw / 100.0, extra={"musiq_mean": raw, "frames": len(self.scores)})
 
 
-class ImagingQuality(Metric):
+class ImagingQuality(PerFrameMetric):
     name = "imaging_quality"
 
     def __init__(self, quality_fn: QualityFn, backend: str, batch: int = 8):
         self.quality_fn, self.backend, self.batch = quality_fn, backend, batch
 
-    def new_video(self, info: VideoInfo) -> Accumulator:
+    def new_accumulator(self, info: VideoInfo) -> Accumulator:
         return _QualityAccumulator(self.quality_fn, self.batch)
+
+    def span_value(self, values: torch.Tensor) -> float | None:
+        """values [K]: the MUSIQ score (0-100) of each frame in the span."""
+        return float(values.double().mean()) / 100.0 if values.numel() else None

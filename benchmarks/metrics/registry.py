@@ -34,12 +34,16 @@ def build(
     i3d: str | os.PathLike | None = None,
     toy_weights: str | os.PathLike | None = None,
     face_detector: str | None = None,
+    base: Metric | None = None,
 ) -> Metric:
     """One metric with its networks loaded (official weights), random-initialised or toy-world trained.
 
     toy_weights: the toy encoder's safetensors file (backend "toy"; default the committed weights).
     face_detector: Sync-C / Sync-D's face detector, "haar" (OpenCV's bundled cascade, the default) or
       "s3fd" (the reference pipeline's, weights in the cache folder).
+    base: for a drift protocol (a row with a `base`), its dimension's metric, already built, whose pass
+      it joins (`scoring.build_metrics` passes the suite's, so the network runs once per frame); None
+      builds one with the same options.
     Raises ValueError for an unknown name or backend, MetricUnavailable for a metric with no builder on
     this backend, FileNotFoundError for a missing weight file (the message names it).
     """
@@ -51,8 +55,7 @@ def build(
         if not row.implemented:
             raise MetricUnavailable(f"{name} is not implemented yet")
         raise MetricUnavailable(f"{name} has no builder for backend {backend!r}")
-    return builder(
-        name,
+    options = dict(
         backend=backend,
         cache_dir=cache_dir,
         device=device,
@@ -61,3 +64,8 @@ def build(
         toy_weights=toy_weights,
         face_detector=face_detector,
     )
+    if row.base is None and base is not None:
+        raise ValueError(f"{name} is not computed from another metric; it takes no base")
+    if row.base is not None and base is None:
+        base = build(row.base, **options)
+    return builder(name, base=base, **options)

@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 
 from benchmarks.metrics.base import Metric
-from benchmarks.metrics.specs import BACKENDS, expand, parse_window
+from benchmarks.metrics.specs import BACKENDS, expand, parse_window, spec
 from benchmarks.metrics.stream import input_image, report_rows, score_videos
 
 BUILD_OPTIONS = ("cache_dir", "device", "batch_size", "i3d", "toy_weights", "face_detector")
@@ -41,7 +41,10 @@ def build_metrics(
     """-> (the metrics that could be built, {name: why not} for the others), in the order of `names`.
 
     Built once per (names, backend, options) and shared by later calls (the runner's arms and suites,
-    the probes): the same metric objects come back, so the networks load once. options: any of
+    the probes): the same metric objects come back, so the networks load once. A drift protocol gets
+    its dimension's metric as `base` (`specs.MetricSpec.base`): the one in `names` when it is there,
+    else one built for the protocols that read it (not scored itself), so each frame goes through the
+    network once however many of them are asked for. options: any of
     BUILD_OPTIONS (see `registry.build`); None means the default. `build_metrics.cache_clear()` drops them.
     Raises ValueError for an unknown name, backend or option.
     """
@@ -66,13 +69,22 @@ def build_metrics(
 def _build(names: tuple[str, ...], backend: str, options: tuple) -> tuple[tuple[Metric, ...], dict[str, str]]:
     from benchmarks.metrics import registry
 
-    metrics, unavailable = [], {}
-    for name in names:
+    built: dict[str, Metric] = {}
+    bases: dict[str, Metric] = {}  # dimensions built only for the protocols that read them
+    unavailable: dict[str, str] = {}
+    for name in sorted(names, key=lambda n: spec(n).base is not None):  # dimensions before their protocols
+        base_name = spec(name).base
         try:
-            metrics.append(registry.build(name, backend=backend, **dict(options)))
+            base = None
+            if base_name is not None:
+                base = built[base_name] if base_name in built else bases.get(base_name)
+                if base is None:
+                    base = bases[base_name] = registry.build(base_name, backend=backend, **dict(options))
+            built[name] = registry.build(name, backend=backend, base=base, **dict(options))
         except registry.MetricUnavailable as e:
             unavailable[name] = str(e)
-    return tuple(metrics), unavailable
+    unavailable = {n: unavailable[n] for n in names if n in unavailable}
+    return tuple(built[n] for n in names if n in built), unavailable
 
 
 build_metrics.cache_clear = _build.cache_clear
@@ -201,6 +213,11 @@ def _unmet_need(
         return (
             "a statistic of 16-frame clips over the whole set, which the VBench-Long protocol (2-second clips "
             "scored on their own) does not give: score it without long"
+        )
+    if m.spec.base is not None and long:
+        return (
+            "scores fixed spans of the whole video (the first and last 5 s, or 10 chunks), which the "
+            "VBench-Long protocol (2-second clips scored on their own) does not keep: score it without long"
         )
     if m.needs_reference_image and not images:
         return "needs each video's input image (the generator's sidecar metadata.image); none was found"

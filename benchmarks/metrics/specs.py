@@ -12,7 +12,9 @@ Facts (METHOD.md §8): the VBench and VBench-I2V dimensions are on 0-1, higher i
 percent); FVD is lower-is-better against a reference set of videos; PSNR (dB) and SSIM compare a video
 with its ground truth; the drift metrics (`drift.py`) are lower-is-better, truth_distance against the
 ground truth. Sync-C / Sync-D score a talking video against its audio with SyncNet (`sync.py`); they
-have no toy-world builder yet.
+have no toy-world builder yet. The drift protocols of the long-video papers (`drift_protocols.py`:
+Deep Forcing's delta-drift, LV-Bench's Video Drift Error) are lower-is-better rows computed from a
+VBench dimension's per-frame values (their `base`) in the same pass, on every backend the base has.
 """
 
 from __future__ import annotations
@@ -36,10 +38,14 @@ class MetricSpec:
       generated video), "input_image" (the image an image-to-video sample started from),
       "reference_set" (a set of real videos, for FVD), "audio" (each video's soundtrack, for Sync-C/D).
     builders: backend -> "module:function"; the function is called as
-      fn(name, *, backend, cache_dir, device, batch_size, i3d, toy_weights, face_detector) -> Metric.
+      fn(name, *, backend, cache_dir, device, batch_size, i3d, toy_weights, face_detector, base) -> Metric
+      (base: the built metric of the row's `base`, or None).
       Empty: the metric is shown in reports but cannot be scored yet.
     binary: each video scores 0 or 1 (dynamic_degree), so the suite value is a fraction of videos
       and a t-interval over videos is only approximate (reports say so).
+    base: a drift protocol's dimension: the metric whose per-frame values it is computed from, in the
+      same pass over each video (`drift_protocols.py`); its builder gets that metric as `base`. Such a
+      metric scores fixed spans of the whole video, so the VBench-Long protocol cannot give it.
     """
 
     name: str
@@ -51,6 +57,7 @@ class MetricSpec:
     needs: frozenset[str] = frozenset()
     builders: Mapping[str, str] = field(default_factory=dict, compare=False)
     binary: bool = False
+    base: str | None = None
 
     def __post_init__(self) -> None:
         if not self.needs <= set(NEEDS):
@@ -109,6 +116,14 @@ def _direct(builder: str) -> dict[str, str]:
     return dict.fromkeys(BACKENDS, _B + builder)
 
 
+def _protocol(
+    name: str, label: str, base: str, builder: str, scale: float = 1.0, decimals: int = 3
+) -> MetricSpec:
+    """A drift protocol's row (`drift_protocols.py`): lower is better, built on every backend its base is."""
+    builders = dict.fromkeys(_DIMENSIONS[base].builders, _B + builder)
+    return MetricSpec(name, "drift_protocols", label, scale, False, decimals, builders=builders, base=base)
+
+
 _VIDEO = frozenset({"reference_video"})
 _AUDIO = frozenset({"audio"})
 _SYNC = dict.fromkeys(BACKENDS, _B + "sync")  # SyncNet weights, random init, or the toy sync network
@@ -146,6 +161,19 @@ _ROWS = (
     MetricSpec("colour_shift", "drift", "Colour shift", 1.0, False, 4, builders=_direct("drift")),
     MetricSpec("sharpness_loss", "drift", "Sharpness loss", 1.0, False, 4, builders=_direct("drift")),
     MetricSpec("truth_distance", "drift", "Truth distance", 1.0, False, 4, _VIDEO, _direct("drift")),
+)
+_DIMENSIONS = {s.name: s for s in _ROWS}
+# The long-video papers' drift protocols on a dimension's per-frame values: Deep Forcing's delta-drift
+# (a difference of 0-1 scores, shown in percentage points) and LV-Bench's Video Drift Error (a weighted
+# sum of relative changes), in the reference's order (clarity, motion, aesthetic, background, subject).
+_ROWS += (
+    _protocol("delta_drift_aesthetic", "Δdrift Aest", "aesthetic_quality", "delta_drift", 100.0, 2),
+    _protocol("delta_drift_imaging", "Δdrift Img", "imaging_quality", "delta_drift", 100.0, 2),
+    _protocol("vde_imaging", "VDE Clarity", "imaging_quality", "vde"),
+    _protocol("vde_motion", "VDE Motion", "motion_smoothness", "vde"),
+    _protocol("vde_aesthetic", "VDE Aest", "aesthetic_quality", "vde"),
+    _protocol("vde_background", "VDE Back.", "background_consistency", "vde"),
+    _protocol("vde_subject", "VDE Sub.", "subject_consistency", "vde"),
 )
 
 SPECS: dict[str, MetricSpec] = {s.name: s for s in _ROWS}

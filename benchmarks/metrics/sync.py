@@ -18,21 +18,34 @@ The reference is joonson/syncnet_python (`SyncNetInstance.evaluate`, `run_pipeli
   the video: what the video shows at frame t + offset is heard at frame t (audio embeddings
   audio_i = video_(i + k) give offset +k).
 
-Scoring streams (base.py): each frame is run through the face detector and the face track as it
-arrives, every finished 5-frame window is embedded at once (in batches), and only the embeddings
-[N, D] and the last few crops are kept. At each `end_window()` the window's frames are scored as the
-reference scores a clip of those frames (its own zero padding, its own m - 5 windows): the drift curve
-of the lips' sync along the video; a window shorter than 6 tracked frames has no value. `finish()`
-scores the whole video from the first frame with a face. The last 6 frames of a window are cropped
-with the box filter cut at the window's end, as if the track ended there (the filter looks 6 frames
-ahead); the video's value uses the crops of the uncut filter, so it does not depend on the windows.
+Face tracks (faces.py, `FaceTracker`): the reference's `track_shot` links detections into tracks, splits
+a track after 25 missed frames, and scores only tracks of more than 100 detections with faces above
+100 px (`TrackRules`; the toy backend scales them, toy_sync.TOY_TRACK_RULES). `run_syncnet.py` scores
+each track's crop video on its own, against the audio under that track's frames; so does this. A
+video's value is the mean over its scored tracks, and a suite's the mean over all scored tracks of its
+videos (each video weighs its tracks), as the common evaluation (`run_compute_syncnet_score_videos.py`)
+averages run_syncnet.py's per-track lines. A talking-head video normally has one track: its value is
+that track's. A video without a scored track has no value (the reference writes no line for it).
+
+Scoring streams (base.py): each frame is run through the face detector and the tracker as it arrives,
+every finished 5-frame window of a track is embedded at once (in batches), and only the embeddings
+[N, D] and the last few crops and frames are kept. At each `end_window()` the window's frames of every
+track the reference would score if the video ended there (an open track judged on its detections so
+far, and ending at its last one) are scored as the reference scores a track's crop video of those
+frames (its own zero padding, its own m - 5 windows) and averaged over the tracks: the drift curve of
+the lips' sync along the video. A window shorter than 6 tracked frames, or before any track is long
+enough (100 detections at the reference's rules, 4 s), has no value. `finish()` scores the whole video.
+The last 6 frames of an open track are cropped with the box filter cut at its last detection, as if the
+track ended there (the filter looks 6 frames ahead); the video's value uses the crops of the uncut
+filter, so it does not depend on the windows.
 
 The audio comes in `VideoInfo.audio` (mono float32 [S] in [-1, 1] at `VideoInfo.audio_rate` = 16 kHz).
 The MFCCs of the whole audio are computed once per video (the reference computes them per face-track
-clip; the two differ only in the pre-emphasis of a clip's first sample). Per-video results keep the AV
-offset in `extra["av_offset"]` (and per window in `extra["window_av_offset"]`), the 31 mean distances
-in `extra["mdist"]` and, when the video has no value, why in `extra["reason"]`. Suites aggregate the
-mean of the per-video values.
+clip; the two differ only in the pre-emphasis of a clip's first sample). Per-video results keep each
+scored track's frames, detections, face size and scores in `extra["tracks"]`, the number of tracks the
+rules dropped, the rules, and for a video of one scored track its AV offset in `extra["av_offset"]` (per
+window in `extra["window_av_offset"]`) and the 31 mean distances in `extra["mdist"]`; when the video has
+no value, why in `extra["reason"]`.
 
 `SyncC` and `SyncD` built on the same model and detector share one `SyncScorer`: scored together, each
 video is detected and embedded once.
@@ -48,8 +61,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.metrics.base import Accumulator, Metric, VideoInfo, VideoResult
-from benchmarks.metrics.faces import FaceDetector, FaceTrack, frames_to_uint8
+from benchmarks.metrics.base import Accumulator, Metric, VideoInfo, VideoResult, weighted_mean
+from benchmarks.metrics.faces import (
+    REFERENCE_TRACK_RULES,
+    FaceDetector,
+    FaceTracker,
+    TrackRules,
+    frames_to_uint8,
+)
 
 VIDEO_FPS = 25
 AUDIO_RATE = 16000
@@ -194,14 +213,22 @@ def _device_of(model) -> torch.device:
 
 
 class SyncScorer:
-    """A sync model and a face detector; runs each video once for every metric built on it."""
+    """A sync model, a face detector and the track rules; runs each video once for every metric built on
+    them."""
 
-    def __init__(self, model: SyncModel, detector: FaceDetector, batch_windows: int = BATCH_WINDOWS):
+    def __init__(
+        self,
+        model: SyncModel,
+        detector: FaceDetector,
+        batch_windows: int = BATCH_WINDOWS,
+        rules: TrackRules = REFERENCE_TRACK_RULES,
+    ):
         if batch_windows < 1:
             raise ValueError(f"batch_windows must be >= 1, got {batch_windows}")
         self.model = model
         self.detector = detector
         self.batch_windows = batch_windows
+        self.rules = rules
         self._current: _SyncVideo | None = None
 
     @property
@@ -234,24 +261,65 @@ class SyncScorer:
 _SCORERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
-def shared_scorer(model: SyncModel, detector: FaceDetector, batch_windows: int = BATCH_WINDOWS) -> SyncScorer:
-    """The scorer of (model, detector, batch): the same object for every metric built on them."""
-    key = (id(model), id(detector), batch_windows)  # ids are stable while the scorer holds both
+def shared_scorer(
+    model: SyncModel,
+    detector: FaceDetector,
+    batch_windows: int = BATCH_WINDOWS,
+    rules: TrackRules = REFERENCE_TRACK_RULES,
+) -> SyncScorer:
+    """The scorer of (model, detector, batch, rules): the same object for every metric built on them."""
+    key = (id(model), id(detector), batch_windows, rules)  # ids are stable while the scorer holds both
     scorer = _SCORERS.get(key)
     if scorer is None:
-        scorer = _SCORERS[key] = SyncScorer(model, detector, batch_windows)
+        scorer = _SCORERS[key] = SyncScorer(model, detector, batch_windows, rules)
     return scorer
 
 
 @dataclass
 class _SpanResult:
-    scores: SyncScores | None
-    scored_windows: int  # 5-frame windows
+    """The scores of a span of a video (a window, or the whole video): one per scored face track."""
+
+    scores: list[SyncScores]
+    tracks: list[int]  # the scored tracks' ids (FaceTracker.tracks), as scores
+    scored_windows: int  # 5-frame windows, over the tracks
     reason: str | None = None
+
+    def mean(self, name: str) -> float | None:
+        """The tracks' mean of one score (each track is scored as the reference scores its crop video)."""
+        values = [getattr(s, name) for s in self.scores]
+        return float(np.mean(values)) if values else None
+
+    @property
+    def offset(self) -> int | None:
+        """The AV offset of a span with one scored track (None with none or several)."""
+        return self.scores[0].offset if len(self.scores) == 1 else None
+
+
+class _TrackEmbeddings:
+    """One face track's final crops not yet embedded past (the last 4 stay for the next windows) and
+    the embeddings of its windows, which start at the track's first frame."""
+
+    def __init__(self, first_frame: int):
+        self.first = first_frame
+        self.crops: list[np.ndarray] = []  # frames crop_start, crop_start + 1, ...
+        self.crop_start = first_frame
+        self.video: list[torch.Tensor] = []  # [k, D] batches: windows first, first + 1, ...
+        self.audio: list[torch.Tensor] = []
+        self.embedded = 0
+
+    def windows(self, starts: range) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Embedded windows `starts` -> video, audio [len(starts), D]; None, None for no windows."""
+        if not starts:
+            return None, None
+        if len(self.video) > 1:  # join the batches into one tensor each
+            self.video, self.audio = [torch.cat(self.video)], [torch.cat(self.audio)]
+        i, j = starts.start - self.first, starts.stop - self.first
+        return self.video[0][i:j], self.audio[0][i:j]
 
 
 class _SyncVideo:
-    """One video's pass: face track, embeddings of every 5-frame window, window and video results."""
+    """One video's pass: face tracks, the embeddings of every track's 5-frame windows, window and video
+    results."""
 
     def __init__(self, scorer: SyncScorer, info: VideoInfo):
         if abs(info.fps - VIDEO_FPS) > 1e-3:
@@ -270,13 +338,9 @@ class _SyncVideo:
         self.metrics: set[str] = set()
         self.mfcc = mfcc_features(info.audio, info.audio_rate)  # [T, 13]
         self.audio_frames = int(info.audio.shape[-1]) // SAMPLES_PER_FRAME
-        self.track = FaceTrack(size=scorer.model.crop_size)
+        self.tracker = FaceTracker(scorer.rules, size=scorer.model.crop_size)
+        self.embeddings: dict[int, _TrackEmbeddings] = {}  # track id -> its windows (dropped tracks freed)
         self.frames_seen = 0
-        self.crops: list[np.ndarray] = []  # final crops not yet embedded past: frames crop_start, ...
-        self.crop_start = 0
-        self.video_emb: list[torch.Tensor] = []  # [k, D] batches: windows first_frame, first_frame + 1, ...
-        self.audio_emb: list[torch.Tensor] = []
-        self.embedded = 0
         self.window_ends: list[int] = []
         self.window_results: list[_SpanResult] = []
         self.result: _SpanResult | None = None
@@ -295,33 +359,38 @@ class _SyncVideo:
             raise RuntimeError(f"{self.info.name}: frames after finish()")
         for frame in frames_to_uint8(new):
             self.frames_seen += 1
-            self._take(self.track.push(frame, self.scorer.detector.detect(frame)))
+            self._take(self.tracker.push(frame, self.scorer.detector.detect(frame)))
 
-    def _take(self, crops: list[tuple[int, np.ndarray]]) -> None:
-        for index, crop in crops:
-            if not self.crops:
-                self.crop_start = index
-            self.crops.append(crop)
-        if len(self.crops) >= self.scorer.batch_windows + WINDOW_FRAMES - 1:
-            self._embed_ready()
+    def _take(self, crops: list[tuple[int, int, np.ndarray]]) -> None:
+        for tid, index, crop in crops:
+            emb = self.embeddings.setdefault(tid, _TrackEmbeddings(index))
+            if not emb.crops:
+                emb.crop_start = index
+            emb.crops.append(crop)
+        rules, tracks = self.scorer.rules, self.tracker.tracks
+        for tid in list(self.embeddings):
+            if tracks[tid].ended and not tracks[tid].kept(rules):  # a track the reference drops
+                del self.embeddings[tid]
+            elif len(self.embeddings[tid].crops) >= self.scorer.batch_windows + WINDOW_FRAMES - 1:
+                self._embed_ready(self.embeddings[tid])
 
     def _last_start(self) -> int:
         """The last window start any clip of this video can score (its audio ends there)."""
         return self.audio_frames - MIN_SPAN_FRAMES
 
-    def _embed_ready(self) -> None:
-        """Embed every window whose 5 crops are final, in batches; keep the last 4 crops."""
-        while len(self.crops) >= WINDOW_FRAMES:
-            count = min(len(self.crops) - WINDOW_FRAMES + 1, self.scorer.batch_windows)
-            starts = list(range(self.crop_start, self.crop_start + count))
+    def _embed_ready(self, emb: _TrackEmbeddings) -> None:
+        """Embed every window of a track whose 5 crops are final, in batches; keep the last 4 crops."""
+        while len(emb.crops) >= WINDOW_FRAMES:
+            count = min(len(emb.crops) - WINDOW_FRAMES + 1, self.scorer.batch_windows)
+            starts = list(range(emb.crop_start, emb.crop_start + count))
             starts = [s for s in starts if s <= self._last_start()]
             if starts:
-                v, a = self.scorer.embed(np.stack(self.crops[: len(starts) + 4]), self.mfcc, starts)
-                self.video_emb.append(v)
-                self.audio_emb.append(a)
-                self.embedded += len(starts)
-            del self.crops[:count]
-            self.crop_start += count
+                v, a = self.scorer.embed(np.stack(emb.crops[: len(starts) + 4]), self.mfcc, starts)
+                emb.video.append(v)
+                emb.audio.append(a)
+                emb.embedded += len(starts)
+            del emb.crops[:count]
+            emb.crop_start += count
 
     # windows --------------------------------------------------------------------------------------
     def window(self, k: int) -> _SpanResult:
@@ -329,56 +398,80 @@ class _SyncVideo:
         while len(self.window_results) <= k:
             start = self.window_ends[-1] if self.window_ends else 0
             self.window_ends.append(self.frames_seen)
-            self.window_results.append(self._score_window(start, self.frames_seen))
+            self.window_results.append(self._score_span(start, self.frames_seen))
         return self.window_results[k]
 
-    def _score_window(self, start: int, end: int) -> _SpanResult:
-        self._embed_ready()
-        first = self.track.first_frame
-        starts = window_starts(max(start, first), end, self.audio_frames) if first is not None else range(0)
-        if not starts:
-            return self._unscored()
-        done = first + self.embedded  # windows first .. done - 1 are embedded
-        video, audio = self._embeddings(range(starts.start, min(starts.stop, done)))
-        if starts.stop > done:  # windows over the last frames, cropped as if the track ended here
-            provisional = self.track.peek()
-            base = self.crop_start if self.crops else provisional[0][0]  # frame of the first crop below
-            crops = np.stack(self.crops + [c for _, c in provisional])
+    def _score_span(self, start: int, end: int) -> _SpanResult:
+        """Frames [start, end) of every track the reference scores as of now (an open track judged as if
+        the video ended here), each track's part scored as the reference scores a track's crop video."""
+        for emb in self.embeddings.values():
+            self._embed_ready(emb)
+        scores, tracks, windows = [], [], 0
+        for tid, track in enumerate(self.tracker.tracks):
+            if not track.kept(self.scorer.rules):
+                continue
+            stop = min(end, track.last_frame + 1)
+            starts = window_starts(max(start, track.first_frame), stop, self.audio_frames)
+            if not starts:
+                continue
+            video, audio = self._track_windows(tid, starts)
+            scores.append(sync_scores(offset_distances(video, audio)))
+            tracks.append(tid)
+            windows += len(starts)
+        return _SpanResult(scores, tracks, windows, None if scores else self._why_none())
+
+    def _track_windows(self, tid: int, starts: range) -> tuple[torch.Tensor, torch.Tensor]:
+        """Track `tid`'s windows `starts` -> video, audio embeddings [len(starts), D]: the embedded ones,
+        then those over the track's last frames, cropped as if it ended at its last detection."""
+        track = self.tracker.tracks[tid]
+        emb = self.embeddings.get(tid) or _TrackEmbeddings(track.first_frame)
+        done = emb.first + emb.embedded  # windows first .. done - 1 are embedded
+        video, audio = emb.windows(range(starts.start, min(starts.stop, done)))
+        if starts.stop > done:
+            provisional = self.tracker.peek(tid)
+            base = emb.crop_start if emb.crops else provisional[0][0]  # frame of the first crop below
+            crops = np.stack(emb.crops + [c for _, c in provisional])
             todo = list(range(max(done, starts.start), starts.stop))
             at = todo[0] - base
             v, a = self.scorer.embed(crops[at : at + len(todo) + WINDOW_FRAMES - 1], self.mfcc, todo)
             video, audio = (v, a) if video is None else (torch.cat([video, v]), torch.cat([audio, a]))
-        return _SpanResult(sync_scores(offset_distances(video, audio)), len(starts))
+        return video, audio
 
-    def _unscored(self) -> _SpanResult:
-        if self.track.first_frame is None:
-            return _SpanResult(None, 0, "no face found")
-        return _SpanResult(None, 0, f"fewer than {MIN_SPAN_FRAMES} frames with a face and audio")
-
-    def _embeddings(self, starts: range) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Embedded windows `starts` -> video, audio [len(starts), D]; None, None for no windows."""
-        if not starts:
-            return None, None
-        if len(self.video_emb) > 1:  # join the batches into one tensor each
-            self.video_emb, self.audio_emb = [torch.cat(self.video_emb)], [torch.cat(self.audio_emb)]
-        i, j = starts.start - self.track.first_frame, starts.stop - self.track.first_frame
-        return self.video_emb[0][i:j], self.audio_emb[0][i:j]
+    def _why_none(self) -> str:
+        rules, tracks = self.scorer.rules, self.tracker.tracks
+        if not tracks:
+            return "no face found"
+        if not any(t.kept(rules) for t in tracks):
+            return (
+                f"no face track the reference scores: {len(tracks)} found, none with more than {rules.min_track} "
+                f"detections and faces above {rules.min_face_size:g} px (run_pipeline.py's min_track, "
+                "min_face_size)"
+            )
+        return f"fewer than {MIN_SPAN_FRAMES} frames with a tracked face and audio"
 
     def finish(self) -> _SpanResult:
         if self.result is None:
-            self._take(self.track.flush())
-            self._embed_ready()
-            first = self.track.first_frame
-            starts = (
-                window_starts(first, self.frames_seen, self.audio_frames) if first is not None else range(0)
-            )
-            if starts:
-                video, audio = self._embeddings(starts)
-                self.result = _SpanResult(sync_scores(offset_distances(video, audio)), len(starts))
-            else:
-                self.result = self._unscored()
-            self.crops, self.video_emb, self.audio_emb = [], [], []  # the result is all that is needed now
+            self._take(self.tracker.flush())
+            self.result = self._score_span(0, self.frames_seen)
+            self.embeddings = {}  # the result is all that is needed now
         return self.result
+
+    def track_records(self) -> list[dict]:
+        """The scored tracks of the whole video (frames, detections, face size, scores); after `finish`."""
+        records = []
+        for tid, score in zip(self.result.tracks, self.result.scores):
+            track = self.tracker.tracks[tid]
+            records.append(
+                {
+                    "frames": [track.first_frame, track.last_frame + 1],
+                    "detections": track.detections,
+                    "face_size_px": track.face_size(),
+                    "sync_c": score.sync_c,
+                    "sync_d": score.sync_d,
+                    "av_offset": score.offset,
+                }
+            )
+        return records
 
 
 class _SyncAccumulator(Accumulator):
@@ -408,19 +501,24 @@ class _SyncAccumulator(Accumulator):
             self.end_window()  # close a window the runner left open
         windows = [self.video.window(k) for k in range(self.closed)]
         result = self.video.finish()
-        scores = result.scores
+        one = result.scores[0] if len(result.scores) == 1 else None
+        tracks = self.video.tracker.tracks
         return VideoResult(
             value=self.metric.value_of(result),
-            weight=1.0,
+            # the common evaluation averages its per-track lines: a video counts once per scored track
+            weight=float(max(1, len(result.scores))),
             windows=[self.metric.value_of(w) for w in windows],
             extra={
-                "av_offset": scores.offset if scores else None,
-                "window_av_offset": [w.scores.offset if w.scores else None for w in windows],
-                "sync_c": scores.sync_c if scores else None,
-                "sync_d": scores.sync_d if scores else None,
-                "mdist": list(scores.mdist) if scores else None,
+                "av_offset": result.offset,  # with one scored track; each track's in "tracks"
+                "window_av_offset": [w.offset for w in windows],
+                "sync_c": result.mean("sync_c"),
+                "sync_d": result.mean("sync_d"),
+                "mdist": list(one.mdist) if one else None,
                 "scored_windows": result.scored_windows,  # 5-frame windows
-                "first_face_frame": self.video.track.first_frame,
+                "first_face_frame": tracks[result.tracks[0]].first_frame if result.tracks else None,
+                "tracks": self.video.track_records(),
+                "dropped_tracks": sum(not t.kept(self.video.scorer.rules) for t in tracks),
+                "track_rules": self.video.scorer.rules.as_dict(),
                 "reason": result.reason,
                 "backend": self.metric.backend,
             },
@@ -438,6 +536,12 @@ class _SyncMetric(Metric):
     def value_of(self, result: _SpanResult) -> float | None:
         raise NotImplementedError
 
+    def aggregate(self, results: list[VideoResult]) -> float | None:
+        """The mean over every scored face track of the suite's videos (a video weighs its tracks), as
+        the common evaluation averages run_syncnet.py's per-track lines; one track a video: the mean
+        of the videos."""
+        return weighted_mean(results)
+
 
 class SyncC(_SyncMetric):
     """Sync-C: SyncNet confidence, median minus min of the mean distance per offset (higher is better)."""
@@ -445,7 +549,7 @@ class SyncC(_SyncMetric):
     name = "sync_c"
 
     def value_of(self, result: _SpanResult) -> float | None:
-        return result.scores.sync_c if result.scores else None
+        return result.mean("sync_c")
 
 
 class SyncD(_SyncMetric):
@@ -454,14 +558,19 @@ class SyncD(_SyncMetric):
     name = "sync_d"
 
     def value_of(self, result: _SpanResult) -> float | None:
-        return result.scores.sync_d if result.scores else None
+        return result.mean("sync_d")
 
 
 METRICS = {"sync_c": SyncC, "sync_d": SyncD}
 
 
 def sync_metric(
-    name: str, model: SyncModel, detector: FaceDetector, batch_windows: int = BATCH_WINDOWS
+    name: str,
+    model: SyncModel,
+    detector: FaceDetector,
+    batch_windows: int = BATCH_WINDOWS,
+    rules: TrackRules = REFERENCE_TRACK_RULES,
 ) -> Metric:
-    """sync_c or sync_d on `model` and `detector` (metrics built on the same two share their pass)."""
-    return METRICS[name](shared_scorer(model, detector, batch_windows))
+    """sync_c or sync_d on `model` and `detector` with the track `rules` (the reference's by default);
+    metrics built on the same model, detector, batch and rules share their pass."""
+    return METRICS[name](shared_scorer(model, detector, batch_windows, rules))

@@ -51,7 +51,7 @@ import torch
 
 from svi import flow
 from svi.conditioning import free_condition
-from svi.generate import GuidedVelocity, clip_seed, total_frames
+from svi.generate import GuidedVelocity, noise_generator, total_frames
 from svi.strategies import required_clips, required_prompt
 from svi.video_io import to_uint8_frames
 
@@ -182,7 +182,7 @@ class FreeNoise:
         f_lat, lead, stride = self._layout(gen)
         length = sequence_latents(v.job.num_clips, f_lat, lead)
         if "x" not in v.state:  # FreeNoise's initial noise; its first window is clip 0's noise
-            g = torch.Generator().manual_seed(clip_seed(cfg.seed, 0))
+            g = noise_generator(cfg.noise, cfg.seed, 0)
             base = torch.randn((1, *gen.latent_shape), generator=g)  # = gen.clip_noise(seed, 0)
             v.state.update(x=reschedule_noise(base, length, stride, g).to(gen.device), step=0)
         chunks = self._windows(gen, v, neg_context)

@@ -28,7 +28,7 @@ On this backbone the window is one Wan I2V clip of F_lat latent frames:
   a diagonal warm-up (Ruhe et al. start from a separately sampled first window): in phase p = 0 .. G - 2
   (n steps each) the condition and groups 0 .. p descend while the others wait at sigma = 1, which brings
   the window to its staggered levels (`warmup_moves`).
-- noise: clip k + 1's noise (`clip_seed(seed, k + 1)`) enters group by group during clip k; the
+- noise: clip k + 1's noise (`noise_seed(scheme, seed, k + 1)`) enters group by group during clip k; the
   condition's noise at a shift comes from clip k's generator: its first draw at shift 0 (the clip
   noise), later draws after it.
 
@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from svi import flow
-from svi.generate import GuidedVelocity, clip_seed
+from svi.generate import GuidedVelocity, noise_generator
 
 if TYPE_CHECKING:
     from tqdm.auto import tqdm
@@ -83,10 +83,13 @@ def frame_euler_step(
     return x + step * v
 
 
-def clip_noises(seed: int, clip: int, shape: tuple[int, ...], lead: int, extra: int) -> tuple:
-    """Clip `clip`'s noise [1, *shape] (exactly `LongVideoGenerator.clip_noise`) and, drawn after it from
-    the same generator, `extra` noises [extra, 1, C, lead, h, w] for the condition at the later shifts."""
-    g = torch.Generator().manual_seed(clip_seed(seed, clip))
+def clip_noises(
+    seed: int, clip: int, shape: tuple[int, ...], lead: int, extra: int, scheme: str = "streams"
+) -> tuple:
+    """Clip `clip`'s noise [1, *shape] (exactly `LongVideoGenerator.clip_noise` under generate.noise
+    `scheme`) and, drawn after it from the same generator, `extra` noises [extra, 1, C, lead, h, w] for
+    the condition at the later shifts."""
+    g = noise_generator(scheme, seed, clip)
     base = torch.randn((1, *shape), generator=g)
     c, _, h, w = shape
     return base, torch.randn((extra, 1, c, lead, h, w), generator=g)
@@ -129,7 +132,7 @@ class Rolling:
         refs = torch.cat([v.reference for v in videos])  # [B, 3, H, W]
         anchors = torch.cat([v.anchor for v in videos]) if cfg.chaining == "latent" else None
         context = bb.encode_text([v.prompt for v in videos])  # [B, L, D]
-        noises = [clip_noises(cfg.seed, v.next_clip, shape, lead, stages - 1) for v in videos]
+        noises = [clip_noises(cfg.seed, v.next_clip, shape, lead, stages - 1, cfg.noise) for v in videos]
         upcoming = torch.cat([gen.clip_noise(cfg.seed, v.next_clip + 1) for v in videos]).to(dev)
         fresh = [v.state.get("window") is None for v in videos]  # clip 1: the window starts here
         x = torch.cat(

@@ -14,6 +14,15 @@ VBENCH = [
     "motion_smoothness",
 ]
 DRIFT = ["colour_shift", "sharpness_loss", "truth_distance"]
+PROTOCOLS = [
+    "delta_drift_aesthetic",
+    "delta_drift_imaging",
+    "vde_imaging",
+    "vde_motion",
+    "vde_aesthetic",
+    "vde_background",
+    "vde_subject",
+]
 
 
 def test_groups_and_all():
@@ -24,6 +33,7 @@ def test_groups_and_all():
         "sync": ["sync_c", "sync_d"],
         "fvd": ["fvd"],
         "drift": DRIFT,
+        "drift_protocols": PROTOCOLS,
     }
     assert ALL == [n for names in GROUPS.values() for n in names]
     assert all(spec(n).group == g for g, names in GROUPS.items() for n in names)
@@ -34,7 +44,7 @@ def test_groups_and_all():
 
 
 def test_directions_and_needs():
-    lower = {"fvd", "sync_d", *DRIFT}
+    lower = {"fvd", "sync_d", *DRIFT, *PROTOCOLS}
     assert {n for n, s in SPECS.items() if s.higher_is_better is False} == lower
     assert all(s.higher_is_better is True for n, s in SPECS.items() if n not in lower)
     assert {n for n, s in SPECS.items() if s.needs_reference_video} == {"psnr", "ssim", "truth_distance"}
@@ -48,7 +58,17 @@ def test_directions_and_needs():
         "sync_d",
         "colour_shift",
         "sharpness_loss",
+        *PROTOCOLS,
     ]
+    assert {n: s.base for n, s in SPECS.items() if s.base} == {
+        "delta_drift_aesthetic": "aesthetic_quality",
+        "delta_drift_imaging": "imaging_quality",
+        "vde_imaging": "imaging_quality",
+        "vde_motion": "motion_smoothness",
+        "vde_aesthetic": "aesthetic_quality",
+        "vde_background": "background_consistency",
+        "vde_subject": "subject_consistency",
+    }
 
 
 def test_display_facts():
@@ -79,8 +99,10 @@ def test_the_classes_read_their_facts_from_the_table():
         fvd.FVD,
         *sync.METRICS.values(),
     ]
-    assert sorted(c.name for c in classes) == sorted(ALL)
-    for cls in classes:
+    # the drift protocols take their name with their base (one class per protocol)
+    protocols = [registry.build(n, backend="toy") for n in PROTOCOLS]
+    assert sorted(c.name for c in classes + protocols) == sorted(ALL)
+    for cls in classes + protocols:
         s = spec(cls.name)
         assert cls.spec is s
         assert cls.higher_is_better is s.higher_is_better

@@ -112,3 +112,78 @@ def test_generate_suite_batches_this_ranks_share(tmp_path, bench, monkeypatch):
     meta = json.loads(results[1].sidecar.read_text())
     assert meta["metadata"]["sample"] == "sample_02" and meta["metadata"]["suite_digest"] == "d"
     assert [c["prompt"] for c in meta["clips"]] == assign_prompts(samples[2].prompts, 2, "stream")
+
+
+def _read(tmp_path, text: str):
+    path = tmp_path / "prompt.txt"
+    path.write_text(text, encoding="utf-8")
+    return suites.read_prompt_file(path)
+
+
+def test_prompt_files_are_read_as_the_official_reader_reads_them(tmp_path):
+    """test_svi.py's load_prompts_from_file: a list from `prompts = [` anywhere in the file (what comes
+    before is ignored, the items as they are); else one prompt per stripped line, blank lines and `#`
+    lines skipped."""
+    # a '#' heading before the list is not a prompt (ours once read the whole file as lines)
+    listed = '# storyline: cats\n# made by the engine\nprompts = [\n    "a cat walks",  # the first\n    "the cat sits",\n]\n'
+    assert _read(tmp_path, listed) == ("a cat walks", "the cat sits")
+    # the official samples' form: a list spread over lines, its first item on the `prompts = [` line
+    sample = 'prompts = ["A kitten rests in a hat.",\n"The kitten jumps out.",\n"It chases a toy."]'
+    assert _read(tmp_path, sample) == (
+        "A kitten rests in a hat.",
+        "The kitten jumps out.",
+        "It chases a toy.",
+    )
+    assert _read(tmp_path, 'Title\nprompts = [" a ", ""]\n') == (" a ", "")  # items kept as they are
+    assert _read(tmp_path, 'prompts = ["a"]\nprompts = ["b", "c"]\n') == ("b", "c")  # the last assignment
+    # line mode: stripped lines; blank and '#' lines (indented too) skipped; a '[...]' line is a prompt
+    lines = "# scene list\n a cat walks \n\n   # a note\n[scene 2] the cat sits\r\n"
+    assert _read(tmp_path, lines) == ("a cat walks", "[scene 2] the cat sits")
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ('prompts=["a", "b"]', "must start with `prompts = \\[` exactly"),  # the reader would take the line
+        ('["a", "b"]', "must start with `prompts = \\[` exactly"),  # a bare list: each line a prompt
+        ('[\n"a",\n"b"\n]\n', "must start with `prompts = \\[` exactly"),
+        ("prompts = [__import__('os').system('echo no')]", "cannot be read"),  # never evaluated
+        ('prompts = ["a"]\nprint("b")\n', "cannot be read"),  # only literal assignments are read
+        ("prompts = [1, 2]", "quoted strings only"),
+        ("prompts = []", "holds no prompt"),
+        ("# only a comment\n\n", "holds no prompt"),
+    ],
+)
+def test_prompt_files_the_official_reader_would_misread_are_errors(tmp_path, text, error):
+    with pytest.raises(ValueError, match=error):
+        _read(tmp_path, text)
+
+
+def test_the_official_cap_ends_a_video_at_its_last_prompt(tmp_path, bench):
+    """test_svi.py: num_clips = min(--num_clips, prompts) unless --use_first_prompt_only
+    (generate.after_last_prompt=stop); ours (repeat, the default) repeats the last prompt to the length."""
+    import json
+
+    from svi.backbone import build_tiny
+    from svi.config import GenerateConfig
+    from svi.generate import LongVideoGenerator, assign_prompts
+
+    assert assign_prompts(["a", "b"], 4, "stream", "stop") == ["a", "b"]
+    assert assign_prompts(["a", "b", "c"], 2, "stream", "stop") == ["a", "b"]
+    assert (
+        assign_prompts(["a", "b"], 4, "stream")
+        == ["a", "b", "b", "b"]
+        == assign_prompts(["a", "b"], 4, "stream", "repeat")
+    )
+    assert assign_prompts(["a", "b"], 3, "first", "stop") == ["a"] * 3  # --use_first_prompt_only: no cap
+    assert GenerateConfig().after_last_prompt == "repeat"
+    samples, _ = suites.load_samples(bench / "creative_video_gen")  # 4 prompts each
+    for rule, clips in (("stop", 4), ("repeat", 5)):
+        cfg = GenerateConfig(num_frames=9, height=32, width=32, steps=1, fps=8, after_last_prompt=rule)
+        (res,) = suites.generate_suite(
+            LongVideoGenerator(build_tiny(), cfg), samples[:1], suite="creative", length="5s",
+            out_dir=tmp_path / rule, digest="d", progress=False,
+        )  # fmt: skip
+        meta = json.loads(res.sidecar.read_text())
+        assert res.num_clips == len(meta["clips"]) == clips and meta["generate"]["after_last_prompt"] == rule
+        assert [c["prompt"] for c in meta["clips"]][-1] == samples[0].prompts[-1]

@@ -14,15 +14,18 @@ import numpy as np
 import pytest
 import python_speech_features
 import torch
+from scipy.interpolate import interp1d
 from scipy.signal import medfilt
 
 from benchmarks.metrics import registry
 from benchmarks.metrics.base import VideoInfo
 from benchmarks.metrics.faces import (
+    REFERENCE_TRACK_RULES,
     S3FD,
-    FaceTrack,
+    FaceTracker,
     FixedBox,
     HaarFaceDetector,
+    TrackRules,
     crop_face,
     median_filter_track,
     nms,
@@ -40,6 +43,9 @@ from benchmarks.metrics.sync import (
 from benchmarks.metrics.syncnet import SyncNet, load_syncnet
 
 FPS, RATE = 25, 16000
+# Every track scored: the streaming tests' synthetic videos are short and small (the reference's rules
+# need more than 100 detections of faces above 100 px; their own tests are below)
+ALL_TRACKS = TrackRules(min_track=0, min_face_size=0.0)
 
 # ---------------------------------------------------------------------------------------------------
 # The offset search: known answers
@@ -285,25 +291,29 @@ def test_face_track_is_the_median_filtered_reference_crop():
     rng = np.random.default_rng(2)
     n = 30
     frames = rng.integers(0, 256, (n, 60, 80, 3), dtype=np.uint8)
-    x1, y1 = rng.uniform(5, 40, n), rng.uniform(5, 25, n)
-    boxes = np.stack([x1, y1, x1 + rng.uniform(10, 30, n), y1 + rng.uniform(10, 30, n)], axis=1)
+    x1, y1 = 30 + np.cumsum(rng.uniform(-1, 1, n)), 15 + np.cumsum(rng.uniform(-1, 1, n))
+    boxes = np.stack([x1, y1, x1 + rng.uniform(18, 22, n), y1 + rng.uniform(22, 26, n)], axis=1)
     boxes[[0, 1, 2]] = np.nan  # no face in the first three frames: the track starts at frame 3
-    boxes[[10, 11]] = np.nan  # a gap: the last box is reused
-    track, crops, held = FaceTrack(size=32), [], 0
-    for frame, box in zip(frames, boxes):
-        faces = [] if np.isnan(box[0]) else [(*box, 0.9), (0, 0, 2, 2, 0.99)]  # the largest face wins
-        crops += track.push(frame, faces)
-        held = max(held, len(track.pending))
-    assert held <= 7
-    peeked = track.peek()
-    rest = track.flush()
-    assert [i for i, _ in peeked] == [i for i, _ in rest]
-    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(peeked, rest))
+    boxes[[10, 11]] = np.nan  # a gap: the boxes of frames 10, 11 are interpolated
+    tracker, crops = FaceTracker(ALL_TRACKS, size=32), []
+    for i, (frame, box) in enumerate(zip(frames, boxes)):
+        # a second face elsewhere (IoU 0) from frame 3 on: a track of its own, id 1
+        faces = ([] if np.isnan(box[0]) else [(*box, 0.9)]) + ([(0, 0, 4, 4, 0.99)] if i >= 3 else [])
+        crops += tracker.push(frame, faces)
+    track_id = 0
+    crops = [c for c in crops if c[0] == track_id]
+    peeked = tracker.peek(track_id)
+    rest = [c for c in tracker.flush() if c[0] == track_id]
+    assert [i for i, _ in peeked] == [i for _, i, _ in rest]
+    assert all(np.array_equal(a, b) for (_, a), (_, _, b) in zip(peeked, rest))
     crops += rest
-    assert track.first_frame == 3 and [i for i, _ in crops] == list(range(3, n))
+    track = tracker.tracks[track_id]
+    assert track.first_frame == 3 and [i for _, i, _ in crops] == list(range(3, n))
+    assert track.detections == n - 5
 
-    filled = boxes[3:].copy()
-    filled[[7, 8]] = filled[6]  # frames 10, 11 reuse frame 9's box
+    # the reference: interp1d over the detected frames, then centre and half-size, then medfilt 13
+    seen = ~np.isnan(boxes[:, 0])
+    filled = interp1d(np.flatnonzero(seen), boxes[seen], axis=0)(np.arange(3, n))
     centre_size = np.stack(
         [
             (filled[:, 0] + filled[:, 2]) / 2,
@@ -314,8 +324,70 @@ def test_face_track_is_the_median_filtered_reference_crop():
     )
     smooth = np.stack([medfilt(centre_size[:, c], kernel_size=13) for c in range(3)], axis=1)
     np.testing.assert_allclose(median_filter_track(centre_size), smooth)
-    for (index, crop), (x, y, s) in zip(crops, smooth):
+    for (_, index, crop), (x, y, s) in zip(crops, smooth):
         np.testing.assert_array_equal(crop, crop_face(frames[index], x, y, s, size=32))
+    size = max((filled[:, 2] - filled[:, 0]).mean(), (filled[:, 3] - filled[:, 1]).mean())
+    assert track.face_size() == pytest.approx(size)
+
+
+def _tracks(detections, rules=REFERENCE_TRACK_RULES):
+    """The tracker's tracks of a synthetic video: detections[t] lists frame t's boxes."""
+    tracker, frame = FaceTracker(rules, size=8), np.zeros((4, 4, 3), np.uint8)
+    for boxes in detections:
+        tracker.push(frame, [(*b, 1.0) for b in boxes])
+    tracker.flush()
+    return tracker.tracks
+
+
+FACE = (100.0, 100.0, 260.0, 280.0)  # a 160 x 180 px face
+
+
+def test_a_face_lost_for_more_than_25_frames_starts_a_new_track():
+    """run_pipeline.py's track_shot: a detection joins the track at most num_failed_det = 25 frames after
+    its last one; later, the face starts a new track."""
+    lost_30 = [[FACE]] * 150 + [[]] * 30 + [[FACE]] * 150
+    first, second = _tracks(lost_30)
+    assert (first.first_frame, first.last_frame, first.detections) == (0, 149, 150)
+    assert (second.first_frame, second.last_frame, second.detections) == (180, 329, 150)
+    assert first.kept(REFERENCE_TRACK_RULES) and second.kept(REFERENCE_TRACK_RULES)
+    lost_24 = [[FACE]] * 150 + [[]] * 24 + [[FACE]] * 150  # next detection 25 frames after the last
+    (one,) = _tracks(lost_24)
+    assert (one.first_frame, one.last_frame, one.detections) == (0, 323, 300)
+    moved = (400.0, 100.0, 560.0, 280.0)  # another place (IoU 0): another track, the first one goes on
+    a, b = _tracks([[FACE]] * 120 + [[moved, FACE]] * 120)
+    assert (a.detections, a.last_frame, b.first_frame, b.detections) == (240, 239, 120, 120)
+
+
+def test_short_tracks_and_small_faces_are_not_scored():
+    """Scored: more than min_track = 100 detections and a mean face above min_face_size = 100 px."""
+    rules = REFERENCE_TRACK_RULES
+    (short,) = _tracks([[FACE]] * 50)
+    (hundred,) = _tracks([[FACE]] * 100)
+    (long,) = _tracks([[FACE]] * 101)
+    assert not short.kept(rules) and not hundred.kept(rules) and long.kept(rules)
+    small = (10.0, 10.0, 90.0, 110.0)  # 80 x 100 px: the larger mean side is 100, not above it
+    (tiny,) = _tracks([[small]] * 200)
+    assert tiny.face_size() == pytest.approx(100.0) and not tiny.kept(rules)
+    assert tiny.kept(TrackRules(min_face_size=99.0))
+
+
+def test_the_reference_rules_drop_what_they_should_from_a_scored_video():
+    """Through the metric (the reference's track rules but for the face size: the synthetic frames are
+    32 px): a 50-frame face gives no value; a video whose face is lost for 30 frames is scored on both
+    tracks, each against its own stretch of the audio."""
+    model, rules, face = CodeModel(), TrackRules(min_face_size=0.0), (0, 0, 32, 32)
+    video, audio = _talking(260, shift=2)
+    (result,), _ = _score([sync_metric("sync_c", model, ScriptedDetector([face] * 50 + [None] * 210), rules=rules)],
+                          video, audio)  # fmt: skip
+    assert result.value is None and "none with more than 100 detections" in result.extra["reason"]
+    assert result.extra["dropped_tracks"] == 1
+    split = ScriptedDetector([face] * 115 + [None] * 30 + [face] * 115)
+    (c,), _ = _score([sync_metric("sync_c", model, split, rules=rules)], video, audio)
+    tracks = c.extra["tracks"]
+    assert [t["frames"] for t in tracks] == [[0, 115], [145, 260]] and c.weight == 2.0
+    assert all(t["av_offset"] == 2 for t in tracks) and c.extra["av_offset"] is None
+    assert c.value == pytest.approx((tracks[0]["sync_c"] + tracks[1]["sync_c"]) / 2)
+    assert c.extra["scored_windows"] == 2 * (115 - 5) and c.extra["track_rules"]["min_track"] == 100
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -381,7 +453,11 @@ def _score(metrics, video, audio, windows=None, chunk=16):
 @pytest.fixture
 def code_metrics():
     model, detector = CodeModel(), FixedBox()
-    return model, sync_metric("sync_c", model, detector, 8), sync_metric("sync_d", model, detector, 8)
+    return (
+        model,
+        sync_metric("sync_c", model, detector, 8, ALL_TRACKS),
+        sync_metric("sync_d", model, detector, 8, ALL_TRACKS),
+    )
 
 
 @pytest.mark.parametrize("shift", [0, 3, -5])
@@ -447,7 +523,9 @@ def test_stream_keeps_only_a_few_crops(code_metrics):
     acc = sync_c.new_video(_info(video, audio))
     for s in range(0, 120, 5):
         acc.update(video[s : s + 5])
-        assert len(acc.video.crops) <= 8 + 4 and len(acc.video.track.pending) <= 7
+        tracks = list(acc.video.embeddings.values())  # one track, once its first crop is final
+        assert len(tracks) <= 1 and all(len(t.crops) <= 8 + 4 for t in tracks)
+        assert len(acc.video.tracker.held) <= 7
     assert acc.finish().value is not None
 
 
@@ -455,13 +533,15 @@ def test_faces_found_late_or_never(code_metrics):
     model, _, _ = code_metrics
     video, audio = _talking(60, shift=1)
     late = ScriptedDetector([None] * 12 + [(0, 0, 32, 32)] * 48)
-    (result,), _ = _score([sync_metric("sync_d", model, late)], video, audio)
+    (result,), _ = _score([sync_metric("sync_d", model, late, rules=ALL_TRACKS)], video, audio)
     assert result.extra["first_face_frame"] == 12 and result.extra["scored_windows"] == 60 - 12 - 5
     assert result.extra["av_offset"] == 1
     never = ScriptedDetector([None] * 60)
-    (result,), values = _score([sync_metric("sync_c", model, never)], video, audio, windows=[30, 30])
+    (result,), values = _score(
+        [sync_metric("sync_c", model, never, rules=ALL_TRACKS)], video, audio, windows=[30, 30]
+    )
     assert result.value is None and values == [[None], [None]] and result.extra["reason"] == "no face found"
-    assert sync_metric("sync_c", model, never).aggregate([result]) is None
+    assert sync_metric("sync_c", model, never, rules=ALL_TRACKS).aggregate([result]) is None
 
 
 def test_short_audio_and_bad_inputs(code_metrics):
@@ -502,6 +582,10 @@ def test_builders_name_model_and_detector(tmp_path, s3fd_file, syncnet):
     with pytest.raises(ValueError, match="unknown face_detector 'dlib'"):
         registry.build("sync_c", backend="random", face_detector="dlib")
     assert registry.build("sync_c", backend="toy").backend == "toy-sync+fixed"
+    # the reference's track rules, but on the toy backend its scaled ones (toy_sync.TOY_TRACK_RULES)
+    assert c.scorer.rules == REFERENCE_TRACK_RULES == TrackRules(0.5, 25, 100, 100.0)
+    toy = registry.build("sync_c", backend="toy").scorer.rules
+    assert (toy.num_failed_det, toy.min_track, round(toy.min_face_size, 1)) == (25, 5, 13.3)
 
 
 def test_score_suite_reads_each_videos_audio(tmp_path, monkeypatch, code_metrics):
@@ -510,7 +594,9 @@ def test_score_suite_reads_each_videos_audio(tmp_path, monkeypatch, code_metrics
     from svi.audio import write_wav
 
     model, _, _ = code_metrics
-    monkeypatch.setattr(registry, "build", lambda name, **kw: sync_metric(name, model, FixedBox(), 8))
+    monkeypatch.setattr(
+        registry, "build", lambda name, **kw: sync_metric(name, model, FixedBox(), 8, ALL_TRACKS)
+    )
     scoring.build_metrics.cache_clear()
     videos, audio = [], {}
     for i, shift in enumerate([0, 4]):

@@ -287,7 +287,7 @@ def test_shifted_audio_gives_the_shift_as_offset(sync_net, held_out, delay_frame
 
 def test_streaming_metric_with_a_fixed_box_matches_the_offset_search(sync_net):
     frames, audio = talk.talk_sample(4.0, talk.talk_seed("benchmark", 78, 0), 64, 64)
-    sync_c = sync_metric("sync_c", sync_net, FixedBox(), 16)
+    sync_c = sync_metric("sync_c", sync_net, FixedBox(), 16, toy_sync.TOY_TRACK_RULES)  # the toy backend's
     info = toy_sync_info(frames, audio)
     acc = sync_c.new_video(info)
     acc.update(torch.from_numpy(frames).permute(0, 3, 1, 2).float())

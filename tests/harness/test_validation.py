@@ -117,7 +117,7 @@ def test_prompt_files_in_both_official_forms(tmp_path):
     lines, listed, one_line = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "c.txt"
     lines.write_text("a cat walks\n\nthe cat sits\n")
     listed.write_text('prompts = [\n    "a cat walks",\n    "the cat sits",\n]\n')
-    one_line.write_text("['a cat walks', \"the cat sits\"]")
+    one_line.write_text("prompts = ['a cat walks', \"the cat sits\"]")
     for f in (lines, listed, one_line):
         assert read_prompt_file(f) == ("a cat walks", "the cat sits")
     (tmp_path / "d.txt").write_text("[scene 1] a cat walks\n[scene 2] it sits")  # lines that start with [

@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from reports.build import build_report, build_sweep_report
 from reports.plots import plot_drift
+from reports.stats import crossed_mean
 from reports.tables import SUMMARY_COLUMNS
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -46,22 +48,27 @@ def test_report_files(report):
 def test_report_markdown(report, store):
     _, files = report
     md = files["report.md"].read_text()
-    assert "| **96.00 [93.83, 98.17]** |" in md and "| **99.00 [96.83, 101.17]** |" in md
-    assert "| no_eimg | 10×1 | 90.00 [87.83, 92.17] |" in md  # its FAILED seed is not averaged in
+    assert "| **96.00 [" in md and "| **99.00 [" in md
+    assert (
+        "| no_eimg | 10×1 | 90.00 [87.83, 92.17] |" in md
+    )  # its FAILED seed is not averaged in (one seed: t)
     assert "| *full: seed sd* | 2 seeds | 1.41 |" in md
     # every comparison carries its uncertainty: differences against the baseline arm, with the method
     diff = md.split(
         "**consistent_50s: error-injection ablation, difference vs base (Δ, percentage points)**"
     )[1]
     assert "| full | 10×2 | +15.00 [+15.00, +15.00]* |" in diff.split("**")[0]
-    assert "paired cluster bootstrap, 10,000 resamples" in md and "Holm-adjusted p < 0.05 over the 4" in md
+    assert "Satterthwaite degrees of freedom" in md and "Holm-adjusted p < 0.05" in md
+    assert "over the report's family (" in md
+    power = md.split("## Power")[1].split("## Stability")[0]  # components and minimum detectable differences
+    assert "| consistent_50s | Sub. Cons | full - base | 10×2 |" in power and "MDD (80%)" in power
     assert (
         "w/o E_img (published)" in md
         and "Table 1" not in md.split("## Stability")[0].split("ablation")[-1][:0]
     )
     assert "random-init" in md and "not comparable with the published rows" in md
     assert "![" in md and "drift_consistent_50s_subject_consistency.png" in md
-    assert "band: 95% t-interval over samples" in md
+    assert "band: 95% interval for the crossed design" in md
     assert "logged no per-sample scores" not in md  # every run has its tables
     failed_id = store["ablation_eimg"]["ids"][("no_eimg", 1)]
     failed_section = md.split("## Failed or unfinished runs")[1].split("## Runs")[0]
@@ -91,7 +98,7 @@ def test_report_latex_html_csv(report):
     assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
     assert "<head>" in html and '<meta charset="utf-8">' in html and "<body>" in html
     assert 'src="data:image/png;base64,' in html  # self-contained
-    assert "<b>96.00 [93.83, 98.17]</b>" in html
+    assert "<b>96.00 [" in html
     csv = pd.read_csv(files["results.csv"])
     assert list(csv.columns) == SUMMARY_COLUMNS
     row = csv[
@@ -134,7 +141,7 @@ def test_report_unknown_experiment(store, tmp_path):
 
 
 def test_drift_bands_come_from_per_sample_curves(tmp_path):
-    """Two samples x two seeds: the band is the t-interval over the samples' seed-averaged curves."""
+    """Two samples x two seeds: the band is each clip's crossed-design interval (stats.crossed_mean)."""
     from reports import plots
 
     rows = []
@@ -147,8 +154,9 @@ def test_drift_bands_come_from_per_sample_curves(tmp_path):
     band, n = plots._band(pd.DataFrame(rows), use_seconds=True, scale=100.0)
     assert n == "2×2" and band["x"].tolist() == [5.0, 10.0, 15.0]
     assert band["mean"].tolist() == pytest.approx([60.5] * 3)
-    half = 12.706204736 * 10.0  # t(0.975, df 1) * sd(50.5, 70.5) / sqrt(2) = t * 14.142 / 1.414
-    assert band["low"].tolist() == pytest.approx([60.5 - half] * 3)
+    crossed = crossed_mean(np.array([[0.5, 0.51], [0.7, 0.71]]))  # [samples, seeds] at every clip
+    assert band["low"].tolist() == pytest.approx([crossed.low * 100] * 3)
+    assert band["high"].tolist() == pytest.approx([crossed.high * 100] * 3)
     assert_png(plot_drift(pd.DataFrame(rows), tmp_path)["drift_consistent_50s_subject_consistency.png"])
 
 

@@ -1,5 +1,6 @@
-"""reports.tables: intervals over samples, differences against the reference arm with a paired bootstrap
-and Holm, noise floors, set-level and legacy cells, layouts, published rows, writers."""
+"""reports.tables: crossed-design intervals, differences against the reference arm with Holm over the
+report's family, one-seed rows, noise floors, set-level and legacy cells, layouts, published rows,
+writers. The interval arithmetic itself has its known answers in test_stats.py."""
 
 import math
 import os
@@ -10,7 +11,10 @@ import pytest
 from scipy import stats
 
 from reports.runs import ReportError, load_runs, load_samples
+from reports.stats import crossed_mean
 from reports.tables import (
+    ONE_SEED,
+    ONE_SEED_NOTE,
     SUMMARY_COLUMNS,
     Cell,
     build_tables,
@@ -50,9 +54,10 @@ def _cell(table, label, metric):
     return _row(table, label).cells[metric]
 
 
-def frames(values: dict, track: str = "consistent_50s"):
+def frames(values: dict, track: str = "consistent_50s", trained: bool | None = None):
     """(runs, samples) frames of FINISHED runs from {arm: {metric: [samples, seeds] array}}; the
-    first arm is the baseline. Final scores are the per-sample means."""
+    first arm is the baseline. Final scores are the per-sample means. `trained`: every arm's trained
+    tag (None: none, so the baseline counts as untrained and the rest as trained)."""
     runs, rows = [], []
     for i, (arm, metrics) in enumerate(values.items()):
         role = "baseline" if i == 0 else "arm"
@@ -61,7 +66,8 @@ def frames(values: dict, track: str = "consistent_50s"):
             run_id = f"{arm}-{seed}"
             scores = {f"{track}/{m}": float(np.mean(np.asarray(v)[:, seed])) for m, v in metrics.items()}
             runs.append({"run_id": run_id, "arm": arm, "seed": seed, "role": role, "status": "FINISHED",
-                         "backends": dict.fromkeys(metrics, "vbench-weights"), **scores})  # fmt: skip
+                         "trained": trained, "backends": dict.fromkeys(metrics, "vbench-weights"),
+                         **scores})  # fmt: skip
             for m, v in metrics.items():
                 for s, value in enumerate(np.asarray(v)[:, seed]):
                     rows.append({"arm": arm, "role": role, "seed": seed, "run_id": run_id, "status": "FINISHED",
@@ -79,16 +85,24 @@ def test_summary_gives_intervals_over_samples_and_excludes_failed_runs(variants)
     assert list(summary.columns) == SUMMARY_COLUMNS
     s = summary.set_index(["track", "arm", "metric"])
     full = s.loc[("consistent_50s", "full", "subject_consistency")]
-    per_sample = 0.96 + np.linspace(-0.045, 0.045, 10)  # seeds 0.95 / 0.97 averaged, plus the offsets
-    low, high = stats.t.interval(0.95, 9, loc=per_sample.mean(), scale=stats.sem(per_sample))
+    # seeds 0.95 / 0.97 (one training run each, on every sample) plus the samples' offsets: crossed
+    matrix = np.array([0.95, 0.97])[None, :] + np.linspace(-0.045, 0.045, 10)[:, None]
+    crossed = crossed_mean(matrix)
     assert full["mean"] == pytest.approx(0.96) and full["basis"] == "samples"
-    assert full["low"] == pytest.approx(low) and full["high"] == pytest.approx(high)
+    assert full["low"] == pytest.approx(crossed.low) and full["high"] == pytest.approx(crossed.high)
+    # the seed shift shared by every sample widens it beyond the t-interval over samples
+    per_sample = matrix.mean(axis=1)
+    low, _ = stats.t.interval(0.95, 9, loc=per_sample.mean(), scale=stats.sem(per_sample))
+    assert full["low"] < low
     assert (full["n"], full["n_samples"], full["n_seeds"]) == (20, 10, 2)
     assert full["seed_sd"] == pytest.approx(math.sqrt(2) * 0.01)  # per-seed means 0.95 and 0.97
     assert full["backend"] == "vbench-weights" and full["reference"] == "base"
     film = s.loc[("consistent_50s", "film", "subject_consistency")]  # its FAILED seed is left out
     assert film["mean"] == pytest.approx(0.90) and (film["n"], film["n_seeds"]) == (10, 1)
     assert math.isnan(film["seed_sd"])
+    per_sample = 0.90 + np.linspace(-0.045, 0.045, 10)  # one seed: the t-interval over samples
+    low, high = stats.t.interval(0.95, 9, loc=per_sample.mean(), scale=stats.sem(per_sample))
+    assert film["low"] == pytest.approx(low) and film["high"] == pytest.approx(high)
     base = s.loc[("consistent_50s", "base", "subject_consistency")]
     assert math.isnan(base["delta"]) and not base["significant"]  # the reference is not compared with itself
 
@@ -99,17 +113,23 @@ def test_a_constant_shift_is_the_difference_with_a_zero_width_interval(variants,
     full = s.loc[("consistent_50s", "full", "subject_consistency")]
     assert full["delta"] == pytest.approx(0.15)
     assert full["delta_low"] == pytest.approx(0.15) and full["delta_high"] == pytest.approx(0.15)
-    assert full["delta_n_samples"] == 10 and full["significant"]
+    assert (
+        full["delta_n_samples"] == 10 and full["significant"] and full["training_variance"] == "in interval"
+    )
     diff = variant_tables[1]
     assert diff.kind == "difference" and diff.reference == "base"
-    assert [r.label for r in diff.rows] == ["film", "full"]  # the arm order, without the reference
+    # the arm order, without the reference; film is a fine-tuned arm that ran one seed
+    assert [r.label for r in diff.rows] == [f"film ({ONE_SEED_NOTE})", "full"]
     assert format_cell(
         _cell(diff, "full", "subject_consistency"), metric_info("subject_consistency"), True
     ) == ("+15.00 [+15.00, +15.00]*")
-    # film ran seed 0 only, base seeds 0 and 1: base's seeds are resampled within each sample
+    # film ran seed 0 only, base seeds 0 and 1 (0.80 / 0.82): unpaired, base's seed component in the
+    # interval ((MS_t - MS_e) / (I J) = 0.002 / 20 on 1 df), film's training variance not
     film = s.loc[("consistent_50s", "film", "subject_consistency")]
-    assert film["delta"] == pytest.approx(0.09) and film["delta_low"] < 0.09 < film["delta_high"]
-    assert film["delta_low"] >= 0.08 - 1e-9 and film["delta_high"] <= 0.10 + 1e-9
+    assert film["delta"] == pytest.approx(0.09) and film["delta_se"] == pytest.approx(0.01)
+    half = stats.t.ppf(0.975, 1) * 0.01
+    assert (film["delta_low"], film["delta_high"]) == (pytest.approx(0.09 - half), pytest.approx(0.09 + half))
+    assert film["training_variance"] == ONE_SEED and not film["significant"]
 
 
 def test_identical_arms_show_no_significance_mark():
@@ -123,45 +143,65 @@ def test_identical_arms_show_no_significance_mark():
     assert line == "| same | 12×2 | +0.00 [+0.00, +0.00] |"  # no significance mark
 
 
-def test_differences_over_fewer_than_eight_samples_are_not_tested():
-    """A bootstrap over 4 samples has a too-narrow interval and a too-small p: shown, never marked."""
+def test_a_fine_tuned_arm_with_one_seed_is_never_starred():
     base = np.array([[0.5], [0.6], [0.7], [0.8]])
-    runs, samples = frames(
-        {"base": {"subject_consistency": base}, "arm": {"subject_consistency": base + 0.1}}
-    )
+    values = {"base": {"subject_consistency": base}, "arm": {"subject_consistency": base + 0.1}}
+    runs, samples = frames(values)
     row = summarize(runs, samples).set_index("arm").loc["arm"]
-    assert row["delta"] == pytest.approx(0.1) and row["p"] < 0.001 and not row["significant"]
+    assert row["delta"] == pytest.approx(0.1) and row["p"] == 0.0 and not row["significant"]
+    assert row["training_variance"] == ONE_SEED
     diff = build_tables(runs, samples=samples)[1]
-    assert not _cell(diff, "arm", "subject_consistency").significant
-    assert any(n.startswith("Fewer than 8 samples") for n in diff.footnotes)
+    assert not _cell(diff, f"arm ({ONE_SEED_NOTE})", "subject_consistency").significant
+    assert any(n.startswith(f"({ONE_SEED_NOTE})") for n in diff.footnotes)
+    # untrained arms (two sampling strategies of the base model): the same numbers are a valid test
+    untrained = summarize(*frames(values, trained=False)).set_index("arm").loc["arm"]
+    assert untrained["training_variance"] == "untrained" and untrained["significant"]
 
 
-# differences of one arm against the baseline, sample by sample: a bootstrap p of about 0.03
-HOLM_DIFFS = np.array([0.8, -0.5, 1.2, 0.1, -0.8, 1.0, 0.4, 1.5, -0.3, 0.7, 0.2, 0.9]) / 100
+# differences of one arm against the baseline, sample by sample: a t-test p of about 0.03
+HOLM_DIFFS = np.array([0.9, -0.4, 1.3, 0.2, -0.7, 1.1, 0.5, 1.6, -0.2, 0.8, 0.3, 1.0]) / 100
+FIVE = ["subject_consistency", "background_consistency", "aesthetic_quality", "imaging_quality",
+        "motion_smoothness"]  # fmt: skip
 
 
-def test_holm_over_the_metrics_of_a_table():
-    """p ~ 0.03 is significant alone; five metrics with that p are not (Holm: 5 x 0.03 > 0.05)."""
+def _holm_case(metrics, arms=("arm",), primary=None):
     base = np.full((12, 1), 0.5)
-    five = ["subject_consistency", "background_consistency", "aesthetic_quality", "imaging_quality",
-            "motion_smoothness"]  # fmt: skip
+    values = {"base": dict.fromkeys(metrics, base)}
+    for arm in arms:
+        values[arm] = dict.fromkeys(metrics, base + HOLM_DIFFS[:, None])
+    runs, samples = frames(values, trained=False)
+    summary = summarize(runs, samples, layout="vbench", primary=primary)
+    tables = build_tables(runs, layout="vbench", samples=samples, primary=primary)
+    return summary[summary["arm"] != "base"], tables
 
-    def table(metrics):
-        runs, samples = frames({"base": dict.fromkeys(metrics, base),
-                                "arm": dict.fromkeys(metrics, base + HOLM_DIFFS[:, None])})  # fmt: skip
-        summary = summarize(runs, samples, layout="vbench")
-        return summary[summary["arm"] == "arm"], build_tables(runs, layout="vbench", samples=samples)[1]
 
-    alone, alone_table = table(five[:1])
+def test_holm_over_the_family_of_the_report():
+    """p ~ 0.03 is significant alone; five metrics (or two arms) with that p are not (Holm)."""
+    alone, alone_tables = _holm_case(FIVE[:1])
     p = alone["p"].iloc[0]
+    assert p == pytest.approx(stats.ttest_1samp(HOLM_DIFFS, 0).pvalue)
     assert 0.01 < p < 0.05 and alone["p_holm"].iloc[0] == p and alone["significant"].iloc[0]
-    assert _cell(alone_table, "arm", "subject_consistency").significant
-    together, together_table = table(five)
-    assert together["p"].tolist() == pytest.approx([p] * 5)  # the same resamples for each metric
+    assert _cell(alone_tables[1], "arm", "subject_consistency").significant
+    together, together_tables = _holm_case(FIVE)
+    assert together["p"].tolist() == pytest.approx([p] * 5)
     assert together["p_holm"].tolist() == pytest.approx([min(1.0, 5 * p)] * 5)
-    assert not together["significant"].any()
-    assert not any(c.significant for c in _row(together_table, "arm").cells.values())
-    assert "over the 5 tested metrics of this table" in " ".join(together_table.footnotes)
+    assert not together["significant"].any() and set(together["family"]) == {"all"}
+    assert not any(c.significant for c in _row(together_tables[1], "arm").cells.values())
+    assert "over the report's family (5 tested differences)" in " ".join(together_tables[1].footnotes)
+    two_arms, _ = _holm_case(FIVE[:1], arms=("arm", "other"))  # the family spans arms too
+    assert two_arms["p_holm"].tolist() == pytest.approx([2 * p] * 2)
+
+
+def test_a_declared_primary_metric_is_a_family_of_its_own():
+    summary, tables = _holm_case(FIVE, primary="subject_consistency")
+    s = summary.set_index("metric")
+    p = s.loc["subject_consistency", "p"]
+    assert s.loc["subject_consistency", "family"] == "primary" and s.loc["subject_consistency", "p_holm"] == p
+    assert s.loc["subject_consistency", "significant"]
+    assert (s.drop("subject_consistency")["family"] == "secondary").all()
+    assert s.drop("subject_consistency")["p_holm"].tolist() == pytest.approx([4 * p] * 4)
+    notes = " ".join(tables[1].footnotes)
+    assert "1 tested differences of the primary metric(s); 4 tested differences of the secondary" in notes
 
 
 def test_noise_floor_rows_under_arms_with_several_seeds(variant_tables):
@@ -234,7 +274,15 @@ def test_vbench_layout(variant_tables):
         "Wan 2.1 (published)",
         "FramePack (published)",
         "SVI-Shot (published)",
+        # Deep Forcing's Table 1 (VBench-Long, 60 s, MovieGen prompts), its own source in its note
+        "LongLive (published)",
+        "Rolling Forcing (published)",
+        "Self Forcing (published)",
+        "Deep Forcing (training-free) (published)",
     ]
+    assert _cell(main, "LongLive (published)", "dynamic_degree").mean == 43.49
+    notes = " ".join(main.footnotes)
+    assert "(published): SVI paper" in notes and "(published): Deep Forcing paper (arXiv:2512.05081)" in notes
     assert [r.n for r in main.ours] == ["10×2", "10×1", "10×2"]
     assert _cell(main, "full", "subject_consistency").mean == pytest.approx(96.0)  # percent
     # best per column among our rows only (SVI-Shot's published 98.13 is higher but never marked)
@@ -255,7 +303,7 @@ def test_vbench_layout(variant_tables):
     assert _cell(other, "full", "fvd").best and _cell(other, "full", "psnr").best  # fvd: lower is better
     assert "PSNR (dB): vbench-weights; FVD: random-init" in other.footnotes[0]
     creative = tables[4]
-    assert [r.label for r in creative.published] == [
+    assert [r.label for r in creative.published][:3] == [
         "Wan 2.1 (published)",
         "SVI-Film (published)",
         "SVI-Shot (published)",
@@ -266,7 +314,7 @@ def test_declared_arm_order(variants):
     runs, samples = variants
     main, diff = build_tables(runs, "variants", declared=["full", "film"], samples=samples)[:2]
     assert [r.label for r in main.ours] == ["base", "full", "film"]  # the baseline stays first
-    assert [r.label for r in diff.rows] == ["full", "film"]
+    assert [r.label for r in diff.rows] == ["full", f"film ({ONE_SEED_NOTE})"]
 
 
 def test_ablation_layout(ablation):
@@ -295,23 +343,24 @@ def test_ablation_layout(ablation):
 def test_writers(variant_tables):
     main, diff = variant_tables[:2]
     md = to_markdown(main)
-    assert "| base | 10×2 | 81.00 [78.83, 83.17] |" in md
-    assert "| **96.00 [93.83, 98.17]** |" in md and "| **99.00 [96.83, 101.17]** |" in md
+    shown = format_cell(_cell(main, "full", "subject_consistency"), metric_info("subject_consistency"))
+    assert f"| **{shown}** |" in md and shown.startswith("96.00 [")
+    assert "| base | 10×2 | 81.00 [" in md
     assert "| *full: seed sd* | 2 seeds | 1.41 |" in md
     assert "| SVI-Shot (published) | – | 98.13 |" in md
     assert md.index("| full |") < md.index("(published) |")
     assert "Backend: Sub. Cons, Back. Cons, Aest, Img, Dyn. Deg, Motion Sm.: vbench-weights." in md
-    assert "95% t-interval over samples" in md
+    assert "95% interval for the crossed design" in md
     diff_md = to_markdown(diff)
     assert "| full | 10×2 | +15.00 [+15.00, +15.00]* |" in diff_md
-    assert "paired cluster bootstrap, 10,000 resamples" in diff_md and "Holm-adjusted p < 0.05" in diff_md
+    assert "Satterthwaite degrees of freedom" in diff_md and "Holm-adjusted p < 0.05" in diff_md
     tex = to_latex(main)
-    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\textbf{96.00 [93.83, 98.17]}" in tex
+    assert r"\toprule" in tex and r"\bottomrule" in tex and rf"\textbf{{{shown}}}" in tex
     assert r"\caption{consistent\_50s: VBench dimensions (\%)}" in tex and r"10$\times$2" in tex
     assert r"\emph{SVI-Shot (published)}" in tex
     assert r"$\Delta$" in to_latex(diff)
     html = to_html(main)
-    assert "<td><b>96.00 [93.83, 98.17]</b></td>" in html and '<tbody class="published">' in html
+    assert f"<td><b>{shown}</b></td>" in html and '<tbody class="published">' in html
     assert '<tbody class="difference">' in to_html(diff)
 
 
@@ -344,3 +393,16 @@ def test_drift_metrics_are_labelled_and_the_lowest_is_best():
     md = to_markdown(table)
     assert "Colour shift ↓" in md and "Truth distance ↓" in md and "**0.0200 (runs)**" in md
     assert _cell(diff, "full", "colour_shift").mean == pytest.approx(-0.06)
+
+
+def test_published_rows_beside_stand_in_networks_are_marked_not_comparable():
+    values = {"base": {"sync_c": np.full((4, 2), 0.02)}, "svi": {"sync_c": np.full((4, 2), 0.03)}}
+    runs, samples = frames(values, track="conditional_talk_300s")
+    official = build_tables(runs, samples=samples)[0]
+    assert [r.label for r in official.published] == ["SVI-Talk (published)"]
+    runs["backends"] = [{"sync_c": "toy-syncnet"}] * len(runs)
+    toy = build_tables(runs, samples=samples)[0]
+    assert [r.label for r in toy.published] == ["SVI-Talk (published; not comparable)"]
+    assert "Not comparable: our numbers here come from stand-in networks" in " ".join(toy.footnotes)
+    runs["backends"] = [{"sync_c": "syncnet_v2+opencv-haar"}] * len(runs)  # not the reference S3FD
+    assert build_tables(runs, samples=samples)[0].published[0].label.endswith("(published; not comparable)")

@@ -293,15 +293,23 @@ def test_dataset_gives_the_previous_clips_first_frames(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="svi.data"):
         ds = VideoClipDataset(tmp_path, num_frames=9, height=32, width=32, previous_frames=2)
     assert "1 of 2 videos" in caplog.text and "shorter than 16 frames" in caplog.text
-    for epoch in range(4):
+    before_window = 0
+    for epoch in range(8):
         ds.set_epoch(epoch)
         long, short = ds[0], ds[1]
         first = _frame_index(long["video"][:, 0])
         assert first >= 7 and long["has_previous"]  # the clip before starts 7 frames earlier
         assert [_frame_index(long["previous"][:, j]) for j in range(2)] == [first - 7, first - 6]
+        # the previous clip's padding frame: a frame of its own window (frames first - 7 .. first + 1)
+        ref = _frame_index(long["previous_reference"])
+        assert first - 7 <= ref <= first + 1 and first <= _frame_index(long["reference"]) <= first + 8
+        before_window += ref < first
         assert not short["has_previous"] and torch.equal(short["previous"], torch.zeros(3, 2, 32, 32))
+        assert torch.equal(short["previous_reference"], torch.zeros(3, 32, 32))
+    assert before_window  # not confined to the training clip's window
     batch = collate([long, short])
     assert batch["previous"].shape == (2, 3, 2, 32, 32) and batch["has_previous"].tolist() == [True, False]
+    assert batch["previous_reference"].shape == (2, 3, 32, 32)
     plain = VideoClipDataset(tmp_path, num_frames=9, height=32, width=32)
     assert "previous" not in plain[0] and "has_previous" not in collate([plain[0]])
 
@@ -442,6 +450,29 @@ def test_self_forcing_conditions_on_the_rollout_and_falls_back_without_a_previou
         run.self_forcing.condition_frames(
             model, run.backbone, {"video": batch["video"]}, run.recycler.generator, "cpu", torch.float32
         )
+
+
+def test_self_forcing_pads_the_rollout_with_the_previous_clips_frame(clips_root, monkeypatch):
+    """The rollout of clip k-1 is padded as training pads clip k-1: with a frame of clip k-1's window
+    (batch["previous_reference"]), not of the training clip's window (batch["reference"]), which holds the
+    frames the rollout is to reach."""
+    import svi.forcing
+
+    run = TinyRun(clips_root, MECHANISMS["self"])
+    batch = collate([run.clips[0], run.clips[1]])
+    batch["has_previous"] = torch.tensor([False, True])
+    seen = []
+    build = svi.forcing.build_condition
+    monkeypatch.setattr(
+        svi.forcing,
+        "build_condition",
+        lambda bb, cond, n, pad, ref, mask: seen.append(ref) or build(bb, cond, n, pad, ref, mask),
+    )
+    run.self_forcing.condition_frames(
+        run.backbone.transformer, run.backbone, batch, run.recycler.generator, "cpu", torch.float32
+    )
+    assert len(seen) == 1 and torch.equal(seen[0], batch["previous_reference"][1:])
+    assert not torch.equal(seen[0], batch["reference"][1:])
 
 
 @pytest.mark.parametrize("mechanism", ["diffusion+erft", "self"])

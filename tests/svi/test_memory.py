@@ -390,26 +390,39 @@ def main(rank, tmp):
         "gloo", init_method=f"file://{tmp}/pg", rank=rank, world_size=2, timeout=datetime.timedelta(seconds=60)
     )
     try:
-        memory = ReplayMemory((2, 3), torch.tensor([0.9, 0.5, 0.1]), capacity=4, budget_bytes=1 << 24)
-        noise, clean = torch.full((2, 3), rank + 1.0), torch.full((2, 3), -(rank + 1.0))
-        banked = [
-            memory.bank(0.9 if rank == 0 else 0.1, noise, clean, gather=True),
-            memory.bank(0.5, 2 * noise, 2 * clean, keep=rank == 1, gather=True),
-            memory.bank(0.5, noise, clean, keep=False, gather=True),
-        ]
-        torch.save({"banked": banked, "state": memory.state_dict()}, f"{tmp}/rank{rank}.pt")
+        out = {}
+        for rule in ("per_sample", "own"):
+            memory = ReplayMemory(
+                (2, 3), torch.tensor([0.9, 0.5, 0.1]), capacity=4, budget_bytes=1 << 24, warmup_clean_flag=rule
+            )
+            noise, clean = torch.full((2, 3), rank + 1.0), torch.full((2, 3), -(rank + 1.0))
+            banked = [
+                memory.bank(0.9 if rank == 0 else 0.1, noise, clean, gather=True),
+                memory.bank(0.5, 2 * noise, 2 * clean, keep=rank == 1, gather=True),
+                memory.bank(0.5, noise, clean, keep=False, gather=True),
+            ]
+            out[rule] = {"banked": banked, "state": memory.state_dict()}
+        torch.save(out, f"{tmp}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 """
 
 
 @pytest.mark.slow
-def test_gather_banks_every_ranks_errors_on_every_rank(tmp_path, monkeypatch):
+def test_gather_banks_every_ranks_errors_by_the_warmup_rule(tmp_path, monkeypatch):
     (tmp_path / "svi_memory_gather_worker.py").write_text(GATHER_WORKER)
     monkeypatch.syspath_prepend(str(tmp_path))
     worker = importlib.import_module("svi_memory_gather_worker")
     mp.spawn(worker.main, args=(str(tmp_path),), nprocs=2, join=True)
-    results = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    both = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    # official (own): each rank's own keep flag decides for every gathered pair of the step
+    own = [r["own"] for r in both]
+    assert own[0]["banked"] == [2, 0, 0] and own[1]["banked"] == [2, 2, 0]
+    rank1 = ReplayMemory.from_state_dict(own[1]["state"])
+    assert rank1.noise.counts.tolist() == [1, 2, 1]  # step 2: rank 0's pair (not kept there) and its own
+    assert ReplayMemory.from_state_dict(own[0]["state"]).noise.counts.tolist() == [1, 0, 1]
+    # per_sample: each pair by its own rank's flag, the same memory on every rank
+    results = [r["per_sample"] for r in both]
     assert results[0]["banked"] == results[1]["banked"] == [2, 1, 0]
     states = [ReplayMemory.from_state_dict(r["state"]) for r in results]
     for memory in states:

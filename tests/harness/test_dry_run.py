@@ -1,0 +1,80 @@
+"""`harness plan`: the dry run of a real-scale experiment on the meta device (no weights, nothing
+written), its cost arithmetic, and the power answer from an earlier run's variance components."""
+
+import re
+
+import pytest
+
+from harness.cli import main
+from svi.cost import PEAK_BF16_FLOPS
+from tests.reports.conftest import store  # noqa: F401 - the reports' MLflow store, as a fixture here
+
+REAL = """
+name: real_shot
+config:
+  variant: shot
+  model: {preset: wan2.1-i2v-14b, weights: /nonexistent/wan, gradient_checkpointing: true}
+  train: {steps: 2000}
+arms:
+  base: {train: false, role: baseline}
+  shot: {}
+seeds: [0, 1]
+suites: [{suite: consistent, length: 50s, limit: 8}]
+metrics: vbench
+"""
+
+
+def test_a_real_scale_experiment_is_planned_on_the_meta_device(home, capsys):
+    (home / "real.yaml").write_text(REAL)
+    assert main(["plan", str(home / "real.yaml"), "--gpu", "H100", "--gpus", "8", "--mfu", "0.4"]) == 0
+    out = capsys.readouterr().out
+    assert "real_shot: 4 unit(s)" in out and "shot           seed 1  train 2000 steps" in out
+    # the input checks run and say what would stop the real run, without stopping the plan
+    assert "would stop before any work" in out and "transformer/config.json" in out
+    # the official LoRA: rank 128 on q, k, v, o of both attentions and both FFN linears of 40 blocks:
+    # per block 8 x 128 x (5120 + 5120) + 2 x 128 x (5120 + 13824) = 15,335,424; x 40 = 613.4 M (~613M)
+    assert "613.4 M trainable, LoRA rank 128 on 400 linears" in out
+    # GPU-hours are the counted FLOPs at the given utilisation of the GPU's peak
+    flops = float(re.search(r"train ([\d.]+) GPU-h \(([\d.e+]+) FLOPs\)", out)[2])
+    hours = float(re.search(r"train ([\d.]+) GPU-h", out)[1])
+    peak = dict(PEAK_BF16_FLOPS)["H100"]
+    assert hours == pytest.approx(flops / (peak * 0.4) / 3600, rel=0.01)
+    assert "model FLOPs utilisation 40% (measured or given (--mfu))" in out
+    assert re.search(r"shot seed 0: train .* (\d+\.\d) GB per GPU", out)
+    assert not (home / "ws" / "mlflow.db").exists() and not (home / "ws" / "runs").exists()  # nothing run
+
+
+def test_an_arm_that_would_not_fit_says_what_to_set(home, capsys):
+    (home / "real.yaml").write_text(
+        REAL.replace("gradient_checkpointing: true", "gradient_checkpointing: false")
+    )
+    assert main(["plan", str(home / "real.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "set model.gradient_checkpointing=true" in out and "assumed; measure it" in out
+
+
+def test_bad_plan_options_exit_2(home, capsys):
+    (home / "real.yaml").write_text(REAL)
+    assert main(["plan", str(home / "real.yaml"), "--gpu", "Voodoo3"]) == 2
+    assert "no peak FLOP/s known" in capsys.readouterr().err
+    assert main(["plan", str(home / "real.yaml"), "--detect", "colour_shft=0.01"]) == 2
+    assert "unknown metric 'colour_shft'" in capsys.readouterr().err
+    assert main(["plan", str(home / "real.yaml"), "--detect", "colour_shift=big"]) == 2
+
+
+def test_detect_answers_from_the_earlier_run(home, capsys, monkeypatch, store):  # noqa: F811
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
+    assert main(["plan", "ablation_eimg", "--detect", "psnr=0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "power: from the earlier run" in out and "unit-hours from the earlier run's durations" in out
+    # full ran seeds 0 and 1 like base: its components are estimated and designs are proposed
+    line = next(ln for ln in out.splitlines() if "PSNR (dB), full - base" in ln)
+    assert "now 10×2" in line and "to detect 0.5:" in line and "unit-hours" in line
+    # no_eimg ran one finished seed: its training variance is unknown, so nothing is proposed from it
+    line = next(ln for ln in out.splitlines() if "PSNR (dB), no_eimg - base" in ln)
+    assert "seed component is unknown (one seed)" in line
+
+
+def test_detect_without_an_earlier_run_says_how_to_get_one(home, capsys):
+    assert main(["plan", "ablation_eimg", "--detect", "colour_shift=0.01"]) == 0
+    assert "no earlier run of ablation_eimg" in capsys.readouterr().out
