@@ -1,6 +1,6 @@
 # One-command set-up on a fresh CPU machine: a virtual environment in .venv with the CPU build of
 # torch installed first (so no dependency drags in a CUDA build), then the project and its extras.
-# GPU users: see README, "Installing on a GPU machine".
+# GPU users: see docs/index.md, "Installing on a GPU machine".
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export MLFLOW_DISABLE_TELEMETRY := true
 export DS_ACCELERATOR ?= $(if $(wildcard /dev/nvidia0),cuda,cpu)
 
-.PHONY: setup test test-slow lint demo clean constraints
+.PHONY: setup test test-slow lint demo docs clean constraints
 
 setup: $(STAMP)
 
@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install "$(TORCH_SPEC)"
-	$(PY) -m pip install -c constraints.txt -e ".[dev]"
-	# VBench's RAFT / AMT-S model code, without VBench's pins (see benchmarks/metrics/vbench_models.py)
+	$(PY) -m pip install -c constraints.txt -e ".[dev,docs]"
+	# VBench's RAFT / AMT-S model code, without VBench's pins (see scoring/vbench_models.py)
 	$(PY) -m pip install --no-deps vbench==0.1.5
 	touch $(STAMP)
 
@@ -44,10 +44,15 @@ test-slow: setup
 demo: setup
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/harness run ablation_eimg
 
+# The documentation site (mkdocs.yml, docs/): strict, so a broken link or a page missing from the nav
+# fails the build; docs/cli.md is generated from the harness's own parsers (docs/hooks/cli_reference.py).
+docs: setup
+	$(VENV)/bin/mkdocs build --strict --site-dir .cache/site
+
 clean:
 	rm -rf $(VENV) .cache workspace .pytest_cache
 
-# Crosscheck of benchmarks/metrics against the vbench package's own functions (manual; not part of
+# Crosscheck of scoring/ against the vbench package's own functions (manual; not part of
 # test or CI). VBench's modules need torchvision, which has no build for .venv's CPU torch, so a second
 # venv gets PyPI's default torch with its matching torchvision (CUDA builds that run on the CPU; about
 # 4 GB), the run-time imports of the checked vbench modules, and vbench 0.1.5 itself without its pins.

@@ -9,7 +9,7 @@ asks before spending a day: nothing is trained, generated or logged.
                 the transformer from the preset's config (the weights folder's when named), the LoRA
                 on its official targets, the talk / dance adapter; parameter counts, the adapted
                 layers, and an official SVI LoRA file's keys checked against the layers they adapt
-    cost        per unit: training and generation FLOPs (svi/cost.py, counted from the config),
+    cost        per unit: training and generation FLOPs (svi/model/cost.py, counted from the config),
                 GPU-hours at a model FLOPs utilisation (measured by benchmarks/perf/real_scale.py, or
                 the assumed default, saying which) and memory per GPU (ZeRO-2)
     power       with `--detect METRIC=VALUE`: the earlier run's variance components (the latest
@@ -34,7 +34,7 @@ GPU_MEMORY_BYTES = 80e9  # an A100 / H100 80 GB, the official recipe's GPU
 
 
 def unit_lines(plan: Plan) -> list[str]:
-    from harness.runner import train_hash
+    from harness.pipeline import train_hash
 
     lines = [f"{plan.exp.name}: {len(plan.units)} unit(s) (arm x seed), {len(plan.exp.suites)} track(s)"]
     for u in plan.units:
@@ -63,7 +63,7 @@ class MetaModel:
     lora_layers: int  # linears carrying a LoRA
     adapter: str | None
     adapter_params: int
-    dims: object  # svi.cost.DiTDims
+    dims: object  # svi.model.cost.DiTDims
     lora_check: str | None  # an official LoRA's keys against the model, when generate.lora names one
 
 
@@ -72,9 +72,9 @@ def meta_model(cfg) -> MetaModel:
     import torch
     from diffusers import WanTransformer3DModel
 
-    from svi.cost import DiTDims, preset_transformer_config
-    from svi.lora import add_lora
-    from svi.presets import get_preset
+    from svi.model.cost import DiTDims, preset_transformer_config
+    from svi.model.lora import add_lora
+    from svi.model.presets import get_preset
 
     config, source = preset_transformer_config(cfg.model.preset, cfg.model.weights)
     with torch.device("meta"):
@@ -104,11 +104,11 @@ def _meta_adapter(tf, cfg) -> tuple[str | None, int]:
     if kind == "none":
         return None, 0
     if kind == "audio":
-        from svi.talk import AudioAdapter
+        from svi.conditions.multitalk import AudioAdapter
 
         adapter = AudioAdapter.for_transformer(tf)  # wav2vec2-base: 12 layers of 768
     else:
-        from svi.pose import PoseEncoder
+        from svi.conditions.pose import PoseEncoder
 
         adapter = PoseEncoder.for_transformer(tf)
     adapter.trainable = bool(cfg.condition.train_adapter)
@@ -119,7 +119,7 @@ def _meta_adapter(tf, cfg) -> tuple[str | None, int]:
 
 def _check_lora_file(tf, path: str) -> str:
     """Which of a LoRA file's adapted layers exist in the model (keys read, tensors not loaded)."""
-    from svi.lora import is_diffsynth_lora, lora_tensors, to_diffusers_lora
+    from svi.model.lora import is_diffsynth_lora, lora_tensors, to_diffusers_lora
 
     p = Path(path)
     if not p.is_file():
@@ -147,7 +147,9 @@ def unit_cost(
 ) -> dict:
     """FLOPs, GPU-hours and memory of one (arm, seed) unit: its training (if it trains) and the
     generation of `samples` videos on each track (suite, length)."""
-    from svi.cost import (
+    from svi.config import parse_length
+    from svi.generation.sampling import clips_for_seconds, lead_frames
+    from svi.model.cost import (
         TEXT_TOKENS,
         forward_flops,
         gpu_hours,
@@ -156,8 +158,7 @@ def unit_cost(
         training_memory,
         video_tokens,
     )
-    from svi.generate import clips_for_seconds, lead_frames, parse_length
-    from svi.presets import get_preset
+    from svi.model.presets import get_preset
 
     arch = get_preset(cfg.model.preset).arch
     text = TEXT_TOKENS if arch is None else arch.max_text_tokens
@@ -267,7 +268,7 @@ def _samples_per_track(plan: Plan) -> int:
 
     root = benchmark_folder(plan.exp)
     if root is not None and plan.exp.suites:
-        from benchmarks import suites
+        from scoring import suites
 
         try:
             folder = suites.suite_folder(root, plan.exp.suites[0].suite, plan.exp.suites[0].length)

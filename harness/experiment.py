@@ -61,7 +61,7 @@ class SuiteSpec(BaseModel):
 
     @model_validator(mode="after")
     def _resolve(self) -> SuiteSpec:
-        from benchmarks.suites import SUITES
+        from scoring.suites import SUITES
 
         if self.suite == "conditional":
             if self.track is None:
@@ -104,12 +104,12 @@ class Experiment(BaseModel):
     arms: dict[str, Arm]
     seeds: list[int] = Field([0], min_length=1)
     suites: list[SuiteSpec] = []
-    metrics: str = "vbench"  # comma-separated metric names and groups (benchmarks/metrics/specs.py)
+    metrics: str = "vbench"  # comma-separated metric names and groups (scoring/specs.py)
     # The metric the experiment's question is about: its differences are Holm-corrected as a family of
     # their own, the other metrics' as a secondary family (reports/tables.py). None: one family.
     primary: str | None = None
     # vbench: official weights; random: random-init networks (pipeline checks); toy: networks trained on
-    # the toy world and weight-free ones (benchmarks/metrics/toy.py). Every score records its backend.
+    # the toy world and weight-free ones (scoring/toy.py). Every score records its backend.
     metrics_backend: Literal["vbench", "random", "toy"] = "vbench"
     toy_samples: int = Field(4, ge=1)  # samples per track of the toy-world benchmark the harness writes
     benchmark_root: str | None = None
@@ -150,7 +150,7 @@ class Experiment(BaseModel):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, v: str) -> str:
-        from benchmarks.metrics.specs import expand  # torch-free: a typo fails in well under a second
+        from scoring.specs import expand  # torch-free: a typo fails in well under a second
 
         if not expand(v):
             raise ValueError("name at least one metric or group, e.g. `metrics: vbench`")
@@ -159,14 +159,14 @@ class Experiment(BaseModel):
     @field_validator("window")
     @classmethod
     def _known_window(cls, v: str) -> str:
-        from benchmarks.metrics.specs import parse_window
+        from scoring.specs import parse_window
 
         parse_window(v)
         return v
 
     @model_validator(mode="after")
     def _primary_is_scored(self) -> Experiment:
-        from benchmarks.metrics.specs import expand
+        from scoring.specs import expand
 
         if self.primary is not None and self.primary not in expand(self.metrics):
             raise ValueError(
@@ -229,7 +229,7 @@ def read_experiment_file(path: Path) -> dict:
 
 
 def is_pretrain(raw: dict) -> bool:
-    """A `kind: pretrain` file (harness/pretrain.py) rather than an arms experiment."""
+    """A `kind: pretrain` file (harness/pretrain_experiment.py) rather than an arms experiment."""
     return isinstance(raw, dict) and raw.get("kind") == "pretrain"
 
 

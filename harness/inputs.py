@@ -31,7 +31,7 @@ def training_data(cfg: SVIConfig) -> str:
     if cfg.model.preset == "toy" and cfg.condition.kind != "none":
         return _toy_conditional_training_data(cfg)
     if cfg.model.preset == "toy":
-        from benchmarks.toyworld.writers import write_training_set
+        from toyworld.writers import write_training_set
 
         size = (cfg.data.height, cfg.data.width)
         frames = 2 * cfg.data.num_frames - 1
@@ -44,7 +44,7 @@ def training_data(cfg: SVIConfig) -> str:
     root = workspace.home() / "data" / "synthetic_clips"
     with workspace.stage_lock(root):
         if not (root / "moving" / "moving.csv").is_file():
-            from benchmarks.synthetic import write_dataset
+            from toyworld.synthetic import write_dataset
 
             say(f"data.root is not set: writing synthetic training clips to {root}")
             write_dataset(
@@ -66,15 +66,15 @@ def _toy_conditional_training_data(cfg: SVIConfig) -> str:
         done = root / ".complete"
         if not done.is_file():
             if kind == "audio":
-                from benchmarks.toyworld.talk import write_talk_training_set
-                from svi.conditions import audio_encoder
+                from svi.conditions.attach import audio_encoder
+                from toyworld.talking_heads import write_talk_training_set
 
                 enc = audio_encoder(cfg.condition, cfg.model.preset, seed=0)
                 write_talk_training_set(
                     root, TOY_TRAIN_CLIPS, seconds=seconds, size=size, seed=TOY_TRAIN_SEED, encoder=enc
                 )
             else:
-                from benchmarks.toyworld.dance import write_dance_training_set
+                from toyworld.dancers import write_dance_training_set
 
                 write_dance_training_set(
                     root, TOY_TRAIN_CLIPS, seconds=seconds, size=size, seed=TOY_TRAIN_SEED
@@ -86,9 +86,9 @@ def _toy_conditional_training_data(cfg: SVIConfig) -> str:
 def _toy_conditional_benchmark(root: Path, exp: Experiment, cfg: SVIConfig) -> None:
     """The conditional tracks of the toy benchmark: talking heads with their speech, dancers with their
     pose videos, ground truth a few clips longer than the longest requested video."""
-    from benchmarks.toyworld.dance import write_dance_benchmark
-    from benchmarks.toyworld.talk import write_talk_benchmark
-    from svi.generate import parse_length
+    from svi.config import parse_length
+    from toyworld.dancers import write_dance_benchmark
+    from toyworld.talking_heads import write_talk_benchmark
 
     g = cfg.generate
     spare = 3 * g.num_frames / 25  # the last clip may run past the length; the truth must cover it
@@ -107,8 +107,9 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
     if configured is not None:
         return configured
     if cfg.model.preset == "toy":
-        from benchmarks.toyworld.writers import write_benchmark
-        from svi.generate import clips_for_seconds, parse_length
+        from svi.config import parse_length
+        from svi.generation.sampling import clips_for_seconds
+        from toyworld.writers import write_benchmark
 
         g = cfg.generate
         lead = g.lead_frames()
@@ -131,7 +132,7 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
     root = workspace.home() / "data" / "synthetic_benchmark"
     with workspace.stage_lock(root):
         if not root.is_dir() or not any(root.iterdir()):
-            from benchmarks.synthetic import write_benchmark
+            from toyworld.synthetic import write_benchmark
 
             say(f"no benchmark_root / SVI_BENCHMARK: writing a synthetic benchmark to {root}")
             write_benchmark(root, samples=2)
@@ -144,9 +145,9 @@ def references(
     """What scoring compares with: (sample -> true video at least as long as the generated one,
     sample -> input image [3, H, W] float 0-255, sample -> its speech for Sync-C/D). True videos are a
     conditional sample's gt.mp4, or a toy-world sample's rendered once into `<bench>/truth/` (world.json)."""
-    from benchmarks import suites
-    from benchmarks.metrics.scoring import input_images
-    from benchmarks.synthetic import write_video
+    from scoring import suites
+    from scoring.score import input_images
+    from toyworld.synthetic import write_video
 
     folder = suites.suite_folder(bench, suite, length)
     mp4s = sorted(videos.glob("*.mp4"))
@@ -159,7 +160,7 @@ def references(
         if (sample / suites.TRUTH_FILE).is_file():
             truth[mp4.stem] = sample / suites.TRUTH_FILE
         elif (sample / "world.json").is_file():
-            from benchmarks.toyworld.writers import true_video
+            from toyworld.writers import true_video
 
             out = bench / "truth" / folder.name / f"{mp4.stem}_{meta['num_frames']}.mp4"
             with workspace.stage_lock(out.parent):

@@ -90,11 +90,11 @@ class UnitJob(submitit.helpers.Checkpointable):
         unit = find_unit(plan, ref.arm, ref.seed)
         alloc = launch.Allocation.from_job()
         if alloc is not None and alloc.node_rank > 0:
-            from harness.runner import join_training
+            from harness.pipeline import join_training
 
             join_training(plan, unit, alloc)
             return {"arm": unit.arm, "seed": unit.seed, "status": "JOINED", "node": alloc.node_rank}
-        from harness.runner import run_arm
+        from harness.pipeline import run_arm
 
         c = tracking.client()
         result = run_arm(
@@ -176,7 +176,7 @@ def run_jobs(
 ) -> list:
     """Submit `units` as jobs under one new parent run; with `wait`, follow them to the end (at most
     `spec.parallel` local jobs at once), then write the report. -> runner.ArmResult per unit."""
-    from harness.runner import ArmResult, open_parent, write_report
+    from harness.pipeline import ArmResult, open_parent, write_report
 
     check_executor(spec)
     exp = plan.exp

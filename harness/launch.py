@@ -1,6 +1,6 @@
 """Command lines for the training processes: `deepspeed`, `torchrun`, or one plain process.
 
-Only `harness/` starts processes. The child runs `python -m svi.train --config FILE`; the launcher
+Only `harness/` starts processes. The child runs `python -m svi.training.train --config FILE`; the launcher
 gives it RANK/WORLD_SIZE/MASTER_* and DeepSpeed joins that group (gloo on CPU, nccl on GPU).
 """
 
@@ -89,13 +89,13 @@ def train_command(
     if launcher == "none":
         if nproc != 1:
             raise ValueError("launcher 'none' runs one process; use torchrun or deepspeed for more")
-        return [sys.executable, "-m", "svi.train", *tail]
+        return [sys.executable, "-m", "svi.training.train", *tail]
     if launcher == "torchrun":
         a = allocation or Allocation(1, 0, "127.0.0.1", master_port or free_port())
         return [
             sys.executable, "-m", "torch.distributed.run", "--nnodes", str(a.nodes), "--node-rank",
             str(a.node_rank), "--nproc-per-node", str(nproc), "--master-addr", a.master_addr,
-            "--master-port", str(a.master_port), "-m", "svi.train", *tail,
+            "--master-port", str(a.master_port), "-m", "svi.training.train", *tail,
         ]  # fmt: skip
     port = str(master_port or free_port())
     ds = shutil.which("deepspeed") or str(Path(sys.executable).with_name("deepspeed"))
@@ -104,7 +104,7 @@ def train_command(
         cmd += ["--hostfile", hostfile]
     else:
         cmd += ["--num_nodes", "1", "--num_gpus", str(nproc)]  # GPUs, or CPU processes without CUDA
-    return [*cmd, "--module", "svi.train", *tail]
+    return [*cmd, "--module", "svi.training.train", *tail]
 
 
 class StageError(RuntimeError):

@@ -118,7 +118,7 @@ def check_plan(plan: Plan, units: tuple[ArmPlan, ...] | None = None) -> None:
 
 def _check_weights(weights: str | None, preset: str) -> list[str]:
     """The preset's weights folder is named (or needs none) and holds every expected file."""
-    from svi.presets import WeightsNotFoundError, check_weights_folder, preset_weights
+    from svi.model.presets import WeightsNotFoundError, check_weights_folder, preset_weights
 
     try:
         folder = preset_weights(preset, weights)
@@ -134,14 +134,14 @@ def _check_condition(unit: ArmPlan) -> list[str]:
     cond, preset = unit.cfg.condition, unit.cfg.model.preset
     if cond.kind == "none":
         return []
-    from svi.conditions import adapter_weights
+    from svi.conditions.attach import adapter_weights
 
     try:
         weights = adapter_weights(cond, preset)
         if weights is not None and not Path(weights).exists():
             raise FileNotFoundError(f"condition.weights {weights} does not exist")
         if cond.kind == "audio" and (cond.audio_encoder or preset not in ("tiny", "toy")):
-            from svi.audio import check_wav2vec_folder
+            from svi.conditions.audio import check_wav2vec_folder
 
             check_wav2vec_folder(cond.audio_encoder or "condition.audio_encoder is not set")
     except FileNotFoundError as e:
@@ -152,7 +152,7 @@ def _check_condition(unit: ArmPlan) -> list[str]:
 def benchmark_folder(exp: Experiment) -> Path | None:
     """The configured benchmark folder (experiment's benchmark_root or SVI_BENCHMARK), or None when
     the harness writes one itself."""
-    from benchmarks.suites import BENCHMARK_ENV
+    from scoring.suites import BENCHMARK_ENV
 
     root = exp.benchmark_root or os.environ.get(BENCHMARK_ENV)
     return Path(root).expanduser() if root else None
@@ -162,7 +162,7 @@ def _check_benchmark(exp: Experiment) -> list[str]:
     root = benchmark_folder(exp)
     if root is None or not exp.suites:
         return []
-    from benchmarks import suites
+    from scoring import suites
 
     problems = []
     for spec in exp.suites:
@@ -178,7 +178,8 @@ def _check_benchmark(exp: Experiment) -> list[str]:
 
 def _check_training_data(unit: ArmPlan) -> list[str]:
     """Open every listed clip once (decord: cheap), as training would at its start."""
-    from svi.data import BadVideoError, training_clips  # what training reads (talk, dance: their layouts)
+    from svi.training.clips import BadVideoError
+    from svi.training.data import training_clips  # what training reads (talk, dance: their layouts
 
     d = unit.cfg.data
     try:

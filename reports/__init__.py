@@ -13,5 +13,5 @@ Modules:
     build      the report files
 
 Metric facts (label, display scale, decimals, direction) come from the metric table,
-`benchmarks.metrics.specs` (torch-free).
+`scoring.specs` (torch-free).
 """

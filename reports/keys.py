@@ -69,7 +69,7 @@ DELTA_HIGH_PREFIX = "delta_vs_base_hi/"
 DELTA_N_PREFIX = "delta_vs_base_n/"
 DELTA_REFERENCE_TAG = "delta_vs_base.reference"
 
-# Replay memory: the trainer writes `memory/<bank>/<stat>/slot_<i>` per slot (svi/memory.py `stats()`);
+# Replay memory: the trainer writes `memory/<bank>/<stat>/slot_<i>` per slot (svi/training/memory.py `stats()`);
 # MLflow gets them reduced over the slots, metrics.jsonl keeps them.
 MEMORY_PREFIX = "memory/"
 PER_SLOT = re.compile(r"^(?P<bank>memory/[^/]+)/(?P<stat>[^/]+)/slot_\d+$")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from benchmarks.metrics.specs import GROUPS
+from scoring.specs import GROUPS
 
 SOURCE = "SVI paper (Li et al., 2025, arXiv:2510.09212)"
 DEEP_FORCING_SOURCE = "Deep Forcing paper (arXiv:2512.05081)"
@@ -74,7 +74,7 @@ CREATIVE = PublishedTable(
     ),
 )
 
-# METHOD.md §9 does not say which of E_vid / E_noi each of the two middle rows removes, so they are
+# docs/method.md §9 does not say which of E_vid / E_noi each of the two middle rows removes, so they are
 # labelled (a) and (b) rather than guessed.
 ABLATION = PublishedTable(
     "ablation",

@@ -17,7 +17,7 @@ differences are never starred. A metric with no per-video value (FVD, a statisti
 shows the set value without an interval, and so do runs logged before per-sample tables existed; their
 footnotes say so.
 
-Layouts (METHOD.md §9): `vbench` = Table 1's six VBench dimensions in percent; `ablation` = the
+Layouts (docs/method.md §9): `vbench` = Table 1's six VBench dimensions in percent; `ablation` = the
 ablation's four (Sub. Cons / Back. Cons / Aest / Img); every other metric of a track goes to an extra
 table. Only FINISHED runs count. Writers: Markdown, LaTeX (booktabs), HTML; `summarize` gives the raw
 numbers for CSV.
@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from benchmarks.metrics.specs import SPECS, MetricSpec
 from reports import published
 from reports import stats as S
 from reports.keys import VIDEO_LEVEL
@@ -45,6 +44,7 @@ from reports.runs import (
     split_metric,
     track_sort_key,
 )
+from scoring.specs import SPECS, MetricSpec
 
 LAYOUTS = ("auto", "vbench", "ablation")
 NAN = float("nan")
@@ -96,7 +96,7 @@ SUMMARY_COLUMNS = [
 
 def metric_info(name: str) -> MetricSpec:
     """Display facts of a metric (label, scale, decimals, direction: its row in the metric table,
-    benchmarks/metrics/specs.py); unknown metrics are shown raw, 4 decimals, without a best mark."""
+    scoring/specs.py); unknown metrics are shown raw, 4 decimals, without a best mark."""
     return SPECS.get(name) or MetricSpec(name, "", name, 1.0, None, 4)
 
 

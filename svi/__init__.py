@@ -18,7 +18,7 @@ Module map (each builder reads its config section; entry points call these, neve
     memory       the error replay memory (two banks slotted by timestep); `ReplayMemory.from_config`
     node_memory  one replay store per node in shared memory (`memory.scope: node`), one writer
     data         training clips in the official SVI data format
-    train        the DeepSpeed training entry (`python -m svi.train`), checkpoints and resume
+    train        the DeepSpeed training entry (`python -m svi.training.train`), checkpoints and resume
     probes       probe rollouts of the model being trained (`train.probe_every`)
     generate     the long-video generator, clip by clip; `LongVideoGenerator.from_config`
     strategies   `generate.strategy` beside chaining: rolling, framepack, freenoise, history guidance

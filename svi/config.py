@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from svi.presets import DEFAULT_PRESET, PRESETS, PresetName
+from svi.model.presets import DEFAULT_PRESET, PRESETS, PresetName
 
 
 class Section(BaseModel):
@@ -33,8 +33,8 @@ class Section(BaseModel):
 
 
 class ModelConfig(Section):
-    """The backbone: which preset (svi/presets.py), its weights, precision and attention kernel.
-    `svi.backbone.load_backbone` builds it from this section alone."""
+    """The backbone: which preset (svi/model/presets.py), its weights, precision and attention kernel.
+    `svi.model.backbone.load_backbone` builds it from this section alone."""
 
     preset: PresetName = DEFAULT_PRESET
     # Local diffusers-format folder: required for wan2.1-i2v-14b (or SVI_WEIGHTS); for toy, a
@@ -61,7 +61,7 @@ class LoraConfig(Section):
 class ERFTConfig(Section):
     # erft: error-recycling fine-tuning; plain: clean flow matching (the non-ERFT fine-tune baseline)
     mode: Literal["erft", "plain"] = "erft"
-    # Defaults are the SVI-Shot values (METHOD.md §5).
+    # Defaults are the SVI-Shot values (docs/method.md §5).
     p_noi: float = Field(0.01, ge=0.0, le=1.0)
     p_img: float = Field(0.9, ge=0.0, le=1.0)
     p_vid: float = Field(0.9, ge=0.0, le=1.0)
@@ -77,7 +77,7 @@ _MEMORY_LATER_DEFAULTS = {"scope": "process", "warmup_clean_flag": "own"}
 
 
 class MemoryConfig(Section):
-    """The error replay memory (svi.memory.ReplayMemory.from_config builds it from this section)."""
+    """The error replay memory (svi.training.memory.ReplayMemory.from_config builds it from this section)."""
 
     num_slots: int = Field(50, ge=1)
     capacity: int = Field(500, ge=1)
@@ -96,10 +96,10 @@ class MemoryConfig(Section):
     # after the warmup each rank banks and samples only its own errors. node: one store per node in
     # shared memory (/dev/shm) that the node's ranks share, so host RAM holds the banks once per node,
     # not once per GPU; the warmup banks the same errors, after it every rank samples the pooled errors
-    # of its node's ranks, which is why it is not the default (svi/memory.py, ReplayMemory).
+    # of its node's ranks, which is why it is not the default (svi/training/memory.py, ReplayMemory).
     scope: Literal["process", "node"] = "process"
     # During the warmup every rank banks the errors all ranks gathered; which clean flag decides whether
-    # a gathered error is banked (svi.memory.warmup_banked). own (official train_svi.py): this rank's own
+    # a gathered error is banked (svi.training.memory.warmup_banked). own (official train_svi.py): this rank's own
     # step, its clean gate and its clean_buffer_update_prob draw, decide for all of them at once, so a
     # rank whose step was clean may skip the other ranks' errors and bank a clean step's errors of
     # theirs. per_sample: each error's own step decides, on every rank alike (ours before; the ranks'
@@ -134,7 +134,7 @@ class DataConfig(Section):
     # K: pixel frames of the clip used as condition; the rest of the condition video is padding.
     cond_frames: int = Field(1, ge=1)
     padding: Literal["reference", "zeros"] = "reference"
-    # The padding image of `reference` padding (METHOD.md §3). window: one random frame of the clip's
+    # The padding image of `reference` padding (docs/method.md §3). window: one random frame of the clip's
     # window (official SVI-Shot); outside: a random frame of the same source video outside the window,
     # when it has one (the official DevLog's advice); first: frame 0, the condition frame itself.
     reference_frame: Literal["window", "outside", "first"] = "window"
@@ -209,7 +209,7 @@ OFFICIAL_NEGATIVE_PROMPT = (
     "fingers, still picture, messy background, three legs, many people in the background, walking "
     "backwards"
 )
-# The settings of one strategy (svi/strategies/): in the frame hash only when that strategy is chosen,
+# The settings of one strategy (svi/generation/strategies/): in the frame hash only when that strategy is chosen,
 # and an error when another is chosen and they differ from their defaults.
 STRATEGY_SETTINGS = {
     "rolling": ("rolling_stages",),
@@ -220,7 +220,7 @@ STRATEGIES = ("chain", "rolling", "framepack", "freenoise", "history_guidance")
 
 
 class GenerateConfig(Section):
-    """Long-video generation (METHOD.md §6)."""
+    """Long-video generation (docs/method.md §6)."""
 
     num_frames: int = Field(81, ge=5)  # F: frames per clip, 4k+1
     height: int = Field(480, ge=16)
@@ -243,14 +243,14 @@ class GenerateConfig(Section):
     shift: float = Field(5.0, gt=0)
     sampler: Literal["euler", "unipc"] = "euler"
     guidance_scale: float = Field(5.0, ge=1.0)  # text CFG; 1 disables the unconditional pass
-    # SVI-Talk's audio guidance scale (a third pass without text and audio; svi.generate.guidance_passes).
+    # SVI-Talk's audio guidance scale (a third pass without text and audio; svi.generation.sampling.guidance_passes).
     # None: no audio guidance (the audio is then in every pass).
     audio_guidance_scale: float | None = Field(None, ge=1.0)
     # The prompt of the passes without text (text CFG's unconditional pass, SVI-Talk's passes without
     # text): the official scripts' for every variant. "" was ours before. The tiny and toy presets keep ""
-    # (svi/presets.py).
+    # (svi/model/presets.py).
     negative_prompt: str = OFFICIAL_NEGATIVE_PROMPT
-    # Clip k's initial noise, always drawn on the CPU in float32 (svi.generate.noise_seed). streams (the
+    # Clip k's initial noise, always drawn on the CPU in float32 (svi.generation.sampling.noise_seed). streams (the
     # default): its own stream for every (seed, clip), clip_seed(seed, k), so an experiment's seeds are
     # independent replicates (the harness generates every seed's videos with generate.seed = the seed).
     # official: torch.Generator().manual_seed(42 k) as test_svi.py seeds clip k, whatever the seed, to
@@ -260,10 +260,10 @@ class GenerateConfig(Section):
     seed: int = 0
     lora: str | None = None  # our export, a diffusers LoRA or an official SVI file
     lora_scale: float = 1.0
-    # How clips join: drop_lead keeps video[:-K] of every clip but the last (METHOD.md §6); keep_all
+    # How clips join: drop_lead keeps video[:-K] of every clip but the last (docs/method.md §6); keep_all
     # keeps every clip whole, the K restated frames twice (official SVI-Talk's test script).
     assembly: Literal["drop_lead", "keep_all"] = "drop_lead"
-    # A prompt stream shorter than the video's clips (svi.generate.assign_prompts). repeat (the default):
+    # A prompt stream shorter than the video's clips (svi.generation.sampling.assign_prompts). repeat (the default):
     # the clips past the last prompt repeat it, so every video has its suite's declared length (50 s,
     # 250 s; the toy's short clips need more clips than its streams have prompts, and the drift windows
     # assume the length). stop: the video ends with its last prompt, min(clips, prompts) clips, as
@@ -273,7 +273,7 @@ class GenerateConfig(Section):
     # Videos generated together, one batched forward per denoising step (each with its own image,
     # prompts and noise). Throughput only: the frames do not depend on it, nor does the video's hash.
     batch_size: int = Field(8, ge=1)
-    # How the long video is made (svi/strategies/, README "Long-video mechanisms"). chain: clip k
+    # How the long video is made (svi/generation/strategies/, README "Long-video mechanisms"). chain: clip k
     # conditioned on the end of clip k-1 (SVI, Wan 2.1 autoregression); rolling: a window of latent
     # frames at noise levels rising along it (Rolling Diffusion); framepack: FramePack's inverted
     # anti-drifting order, the last section first, every section anchored on the reference; freenoise: the
@@ -359,7 +359,7 @@ class GenerateConfig(Section):
 
     @model_validator(mode="after")
     def _strategy_fits(self) -> GenerateConfig:
-        """What each strategy can do (svi/strategies/), checked before anything runs."""
+        """What each strategy can do (svi/generation/strategies/), checked before anything runs."""
         s = self.strategy
         for other, keys in STRATEGY_SETTINGS.items():
             for key in keys:
@@ -417,7 +417,7 @@ class GenerateConfig(Section):
 
 
 class ForcingConfig(Section):
-    """Training mechanisms beside ERFT (METHOD.md §10; svi/forcing.py). A sibling of `erft`, not a mode
+    """Training mechanisms beside ERFT (docs/method.md §10; svi/training/forcing.py). A sibling of `erft`, not a mode
     of it, because Diffusion Forcing composes with ERFT (erft.mode erft or plain) while Self-Forcing
     replaces ERFT's banked errors (erft.mode plain only; SVIConfig rejects the other combinations)."""
 
@@ -438,8 +438,8 @@ class ForcingConfig(Section):
 
 
 class ConditionConfig(Section):
-    """SVI-Talk's audio and SVI-Dance's pose conditioning (the adapters of svi/talk.py and svi/pose.py);
-    `none` for Shot and Film. `svi.conditions.attach` builds the adapter from this section alone."""
+    """SVI-Talk's audio and SVI-Dance's pose conditioning (the adapters of svi/conditions/multitalk.py and svi/conditions/pose.py);
+    `none` for Shot and Film. `svi.conditions.attach.attach` builds the adapter from this section alone."""
 
     kind: Literal["none", "audio", "pose"] = "none"
     # Talk: the local folder of the wav2vec2 audio encoder (chinese-wav2vec2-base). None: the preset's
@@ -453,7 +453,7 @@ class ConditionConfig(Section):
     # and train the pose encoder with the LoRA (it always trains).
     train_adapter: bool = False
     # Talk: the probability that a training sample's audio is dropped (official: 0.1). Dance drops
-    # follow the official rule in svi.pose.draw_dance_drops (pose 14.5%, CLIP and y 10%).
+    # follow the official rule in svi.conditions.pose.draw_dance_drops (pose 14.5%, CLIP and y 10%).
     p_drop_audio: float = Field(0.1, ge=0.0, le=1.0)
     # Which stream frames drive clip k at inference. official: talk's audio rows from k F - K (with
     # generate.assembly=keep_all, a constant K-frame lead, as test_svi_talk.py); dance's pose frames
@@ -463,7 +463,7 @@ class ConditionConfig(Section):
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    # METHOD.md §5, official scripts.
+    # docs/method.md §5, official scripts.
     "shot": {
         "erft": {"p_noi": 0.01, "p_img": 0.9, "p_vid": 0.9, "p_clean": 0.2, "y_error_num": 3},
         "data": {"cond_frames": 1, "padding": "reference"},
@@ -474,7 +474,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "data": {"cond_frames": 5, "padding": "zeros"},
         "generate": {"motion_frames": 5, "padding": "zeros"},
     },
-    # The conditional variants (METHOD.md §5-6): talking heads driven by audio, dancers by a pose video.
+    # The conditional variants (docs/method.md §5-6): talking heads driven by audio, dancers by a pose video.
     "talk": {
         "erft": {"p_noi": 0.01, "p_img": 0.9, "p_vid": 0.9, "p_clean": 0.2, "y_error_num": 3},
         "data": {"cond_frames": 1, "padding": "reference"},
@@ -515,7 +515,7 @@ class SVIConfig(Section):
         if self.condition.kind != "none" and self.generate.strategy != "chain":
             raise ValueError(
                 f"generate.strategy={self.generate.strategy} takes no {self.condition.kind} conditioning: the "
-                f"adapters' streams are cut per chained clip (svi.adapters.clip_frame_range). Use "
+                f"adapters' streams are cut per chained clip (svi.model.adapters.clip_frame_range). Use "
                 f"generate.strategy=chain for the {self.condition.kind}-driven variants"
             )
         return self
@@ -626,9 +626,9 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 
 
 def build_config(raw: dict, source: str = "<config>", schema: type[BaseModel] = SVIConfig):
-    """Validate a raw dict: the preset's defaults (svi/presets.py) under the variant's values under the
+    """Validate a raw dict: the preset's defaults (svi/model/presets.py) under the variant's values under the
     explicit ones."""
-    if "variant" not in schema.model_fields:  # another schema (e.g. svi.pretrain's): no SVI defaults
+    if "variant" not in schema.model_fields:  # another schema (e.g. svi.training.pretrain's): no SVI defaults
         try:
             return schema.model_validate(raw)
         except ValidationError as e:

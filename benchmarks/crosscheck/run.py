@@ -8,7 +8,7 @@ Runs in the project venv (`make crosscheck` is the entry point; see README.md be
    under 128 px for the consistency dimensions only), their decoded frames (npz + PNG folders), the
    injected networks' weights (shared.FeatureNet, a linear aesthetic head), random-init RAFT and AMT-S
    state dicts, and formula-level inputs (flow fields, score lists, frames + interpolations);
-2. scores them with the project's metrics (benchmarks.metrics, streamed through stream.score_videos);
+2. scores them with the project's metrics (scoring, streamed through stream.score_videos);
 3. runs vbench_side.py in the crosscheck venv on the same files (a separate process: the two stacks
    cannot share one interpreter);
 4. prints a JSON report of the largest differences per dimension (also written to --out).
@@ -35,16 +35,16 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared import MANIFEST, VBENCH_RESULTS, build_feature_net, load_feature_net, load_linear  # noqa: E402
 
-from benchmarks.metrics.aesthetic import AestheticQuality  # noqa: E402
-from benchmarks.metrics.base import VideoInfo  # noqa: E402
-from benchmarks.metrics.consistency import BackgroundConsistency, SubjectConsistency  # noqa: E402
-from benchmarks.metrics.extractors import (  # noqa: E402
+from scoring.aesthetic import AestheticQuality  # noqa: E402
+from scoring.base import VideoInfo  # noqa: E402
+from scoring.consistency import BackgroundConsistency, SubjectConsistency  # noqa: E402
+from scoring.extractors import (  # noqa: E402
     AestheticHead,
     ImageFeatureExtractor,
     clip_preprocess,
     dino_preprocess,
 )
-from benchmarks.metrics.motion import (  # noqa: E402
+from scoring.motion import (  # noqa: E402
     DynamicDegree,
     ImagingQuality,
     MotionSmoothness,
@@ -52,9 +52,9 @@ from benchmarks.metrics.motion import (  # noqa: E402
     dynamic_threshold,
     top_flow_magnitude,
 )
-from benchmarks.metrics.stream import score_videos  # noqa: E402
-from benchmarks.metrics.vbench_models import AmtInterpolator, RaftFlow  # noqa: E402
-from benchmarks.synthetic import COLOURS, moving_square_frames, write_video  # noqa: E402
+from scoring.stream import score_videos  # noqa: E402
+from scoring.vbench_models import AmtInterpolator, RaftFlow  # noqa: E402
+from toyworld.synthetic import COLOURS, moving_square_frames, write_video  # noqa: E402
 
 BACKEND = "crosscheck-random-init"
 # Differences at or below these count as agreement (float32 arithmetic in different orders / batch sizes).

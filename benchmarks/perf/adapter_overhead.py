@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from benchmarks.perf.report import emit
-from svi.backbone import build_toy
-from svi.conditions import attach, clip_streams
+from svi.conditions.attach import attach, clip_streams
 from svi.config import ConditionConfig, GenerateConfig
-from svi.generate import LongVideoGenerator
+from svi.generation.generator import LongVideoGenerator
+from svi.model.backbone import build_toy
 
 
 def main() -> None:
@@ -39,8 +39,8 @@ def main() -> None:
     p.add_argument("--out")
     args = p.parse_args()
 
-    from benchmarks.synthetic import write_video
-    from svi.audio import write_wav
+    from svi.conditions.audio import write_wav
+    from toyworld.synthetic import write_video
 
     cfg = GenerateConfig(
         num_frames=args.frames,

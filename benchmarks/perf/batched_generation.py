@@ -90,7 +90,8 @@ def main() -> None:
     import torch
 
     from svi.config import build_config
-    from svi.generate import LongVideoGenerator, VideoJob, fixed_prompts
+    from svi.generation.generator import LongVideoGenerator
+    from svi.generation.video import VideoJob, fixed_prompts
 
     torch.set_num_threads(args.threads)
     overrides = {} if args.steps is None else {"steps": args.steps}

@@ -21,9 +21,9 @@ from diffusers import WanTransformer3DModel
 from benchmarks.perf.report import emit
 from svi import flow
 from svi.config import ERFTConfig, LoraConfig
-from svi.erft import Recycler
-from svi.lora import add_lora
-from svi.memory import ReplayMemory
+from svi.model.lora import add_lora
+from svi.training.erft import Recycler
+from svi.training.memory import ReplayMemory
 
 SIZES = {
     # latent [C, F, h, w] and transformer width/depth

@@ -25,9 +25,9 @@ def child(clips: int, size: int, steps: int) -> dict:
     import psutil
     import torch
 
-    from svi.backbone import build_tiny
     from svi.config import GenerateConfig
-    from svi.generate import LongVideoGenerator
+    from svi.generation.generator import LongVideoGenerator
+    from svi.model.backbone import build_tiny
 
     torch.set_num_threads(2)
     bb = build_tiny()

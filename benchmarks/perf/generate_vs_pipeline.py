@@ -18,9 +18,9 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline
 
 from benchmarks.perf.report import emit
-from svi.backbone import build_tiny
 from svi.config import GenerateConfig
-from svi.generate import LongVideoGenerator
+from svi.generation.generator import LongVideoGenerator
+from svi.model.backbone import build_tiny
 
 
 def main() -> None:

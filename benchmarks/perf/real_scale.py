@@ -1,20 +1,20 @@
 """Real-scale benchmark: the Wan 2.1 I2V 14B DiT's training step and per-clip denoising (JSON on stdout).
 
 What it runs is the project's own code path at the real architecture, with random weights:
-- the transformer of the `wan2.1-i2v-14b` preset, built by `svi.backbone.build_small` (the builder of
+- the transformer of the `wan2.1-i2v-14b` preset, built by `svi.model.backbone.build_small` (the builder of
   the random-init presets) from the preset's transformer config: the weights folder's
   `transformer/config.json` when `--weights` or SVI_WEIGHTS names one (only the config is read),
   else diffusers' `WanTransformer3DModel` defaults (they are the Wan 2.1 14B DiT) with the I2V fields.
   Only its first N blocks are built when one device cannot hold them all (`--blocks N`);
-- the training step of svi/train.py: the official LoRA (`svi.lora.add_lora`, rank 128 on the attention
-  and FFN linears), `svi.erft.Recycler` (prepare, the weighted flow-matching loss on the recycled
-  target, banking into a `svi.memory.ReplayMemory`; `--loss plain` is clean flow matching), gradient
+- the training step of svi/training/train.py: the official LoRA (`svi.model.lora.add_lora`, rank 128 on the attention
+  and FFN linears), `svi.training.erft.Recycler` (prepare, the weighted flow-matching loss on the recycled
+  target, banking into a `svi.training.memory.ReplayMemory`; `--loss plain` is clean flow matching), gradient
   checkpointing, backward, AdamW with gradient clipping, in a DeepSpeed ZeRO-2 engine built with
-  `svi.train.deepspeed_config` (`--engine deepspeed`, the default on CUDA) or in plain torch;
+  `svi.training.train.deepspeed_config` (`--engine deepspeed`, the default on CUDA) or in plain torch;
 - the generator's per-clip denoising, `svi.generate.sample_latents` (Euler, text CFG: both passes in
   one batched forward per step), timed over `--gen-steps` steps; seconds per clip = seconds per step
   x the configured steps (GenerateConfig's 50);
-each with the attention kernel `sdpa` and, when flash-attn imports, `flash` (`svi.backbone.set_attention`,
+each with the attention kernel `sdpa` and, when flash-attn imports, `flash` (`svi.model.backbone.set_attention`,
 the switch `model.attention` uses). The frozen encoders (VAE, umT5, CLIP) are not run: their outputs
 are random tensors of the real shapes (at real scale they are separate, frozen, forward-only work).
 
@@ -47,7 +47,7 @@ from functools import partial
 import torch
 
 from benchmarks.perf.report import emit
-from svi.cost import (
+from svi.model.cost import (
     PEAK_BF16_FLOPS,
     TEXT_TOKENS,
     TRAIN_FORWARD_MULTIPLE,
@@ -57,7 +57,7 @@ from svi.cost import (
     preset_transformer_config,
     video_tokens,
 )
-from svi.presets import PRESET_NAMES
+from svi.model.presets import PRESET_NAMES
 
 PRESET = "wan2.1-i2v-14b"
 # Defaults per device: on CUDA the real thing; on CPU a liveness check that runs in seconds. (The 14B
@@ -101,7 +101,7 @@ def arch_for(preset: str, config: Mapping, blocks: int):
     """The `SmallArch` that makes `build_small` build this transformer config with `blocks` blocks. The
     frozen encoders it also builds stay at the tiny preset's size: only their widths (umT5 text_dim,
     CLIP image_dim) must match the transformer, and the benchmark does not run them."""
-    from svi.presets import TINY, get_preset
+    from svi.model.presets import TINY, get_preset
 
     p = get_preset(preset)
     if p.arch is not None:
@@ -129,8 +129,8 @@ def check_built(model, config: Mapping) -> None:
     }
     if diff:
         raise ValueError(
-            f"svi.backbone.build_small builds a different transformer than the config: {diff} (built, config). "
-            "Extend build_small (svi/backbone.py) to take these fields."
+            f"svi.model.backbone.build_small builds a different transformer than the config: {diff} (built, config). "
+            "Extend build_small (svi/model/backbone.py) to take these fields."
         )
 
 
@@ -211,9 +211,9 @@ class Setup:
 
 def build(setup: Setup, blocks: int):
     """The backbone with `blocks` DiT blocks on the device, in the run's dtype, with the official LoRA
-    and gradient checkpointing, as svi/train.py prepares it."""
-    from svi.backbone import build_small
-    from svi.lora import add_lora
+    and gradient checkpointing, as svi/training/train.py prepares it."""
+    from svi.model.backbone import build_small
+    from svi.model.lora import add_lora
 
     cfg = setup.svi_config()
     with setup.device:  # built where it runs: 14B parameters do not fit a host's RAM twice over
@@ -247,10 +247,10 @@ def random_batch(bb, setup: Setup, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def make_train_step(bb, batch: dict, setup: Setup) -> tuple[Callable[[], None], str]:
-    """One step of svi/train.py's loop on a ready batch: prepare -> forward -> loss -> backward ->
+    """One step of svi/training/train.py's loop on a ready batch: prepare -> forward -> loss -> backward ->
     optimizer step (with clipping) -> bank. Returns the step and a description of the engine."""
-    from svi.erft import Recycler
-    from svi.memory import ReplayMemory
+    from svi.training.erft import Recycler
+    from svi.training.memory import ReplayMemory
 
     cfg = setup.svi_config()
     memory = None
@@ -270,14 +270,16 @@ def make_train_step(bb, batch: dict, setup: Setup) -> tuple[Callable[[], None], 
     if setup.engine == "deepspeed":
         import deepspeed
 
-        from svi.train import deepspeed_config
+        from svi.training.train import deepspeed_config
 
-        bf16 = setup.dtype == torch.bfloat16  # DeepSpeed's bf16 mode follows the model, as in svi/train.py
+        bf16 = (
+            setup.dtype == torch.bfloat16
+        )  # DeepSpeed's bf16 mode follows the model, as in svi/training/train.py
         engine, _, _, _ = deepspeed.initialize(
             model=model, optimizer=optimizer, config=deepspeed_config(cfg, 1, bf16)
         )
         forward, backward, update = engine, engine.backward, engine.step
-        what = f"DeepSpeed ZeRO-{cfg.train.zero_stage} engine (svi.train.deepspeed_config), torch AdamW, "
+        what = f"DeepSpeed ZeRO-{cfg.train.zero_stage} engine (svi.training.train.deepspeed_config), torch AdamW, "
         what += f"clip {cfg.train.grad_clip}" + (", bf16 mode: fp32 master LoRA weights" if bf16 else "")
     else:
 
@@ -314,7 +316,7 @@ def make_train_step(bb, batch: dict, setup: Setup) -> tuple[Callable[[], None], 
 def make_generate(bb, batch: dict, setup: Setup):
     """The generator's per-clip denoising over `gen_steps` steps (one batched CFG forward per step)."""
     from svi.config import GenerateConfig
-    from svi.generate import sample_latents
+    from svi.generation.sampling import sample_latents
 
     gen = GenerateConfig(
         num_frames=setup.frames, height=setup.height, width=setup.width, steps=setup.gen_steps
@@ -358,7 +360,7 @@ def measure_blocks(setup: Setup, blocks: int, backends: list[str], progress) -> 
     gradients and optimizer state, activations). Of generation: the transformer's weights (LoRA
     included) plus what sampling allocates, leaving out the training state that stays allocated
     beside it here but not in a generation process."""
-    from svi.backbone import set_attention
+    from svi.model.backbone import set_attention
 
     sync(setup.device)
     before_build = allocated(setup.device)
@@ -494,7 +496,7 @@ def flash_available(dtype: torch.dtype) -> tuple[bool, str]:
 
 
 def engine_for(choice: str, device: torch.device) -> str:
-    """auto: DeepSpeed (what svi/train.py runs) on CUDA when it imports, plain torch on CPU (the
+    """auto: DeepSpeed (what svi/training/train.py runs) on CUDA when it imports, plain torch on CPU (the
     engine's set-up costs more than the tiny CPU run it would time)."""
     if choice != "auto":
         return choice
@@ -536,7 +538,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from tqdm import tqdm
 
-    from svi.generate import guidance_passes
+    from svi.generation.sampling import guidance_passes
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gpu = device.type == "cuda"
@@ -570,9 +572,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     cfg = setup.svi_config()  # validates the sizes (4k+1 frames, multiples of 16) before any build
     if setup.engine == "deepspeed":
-        from svi.train import init_distributed
+        from svi.training.train import init_distributed
 
-        init_distributed()  # a process group of one, as `python -m svi.train` makes
+        init_distributed()  # a process group of one, as `python -m svi.training.train` makes
     flash_ok, flash_note = flash_available(dtype)
     backends = ["sdpa"] + (["flash"] if flash_ok else [])
     dims = DiTDims.from_config(config)

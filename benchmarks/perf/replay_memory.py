@@ -24,7 +24,7 @@ import torch.nn.functional as nnf
 from tqdm import tqdm
 
 from benchmarks.perf.report import emit
-from svi.memory import ErrorBank
+from svi.training.memory import ErrorBank
 
 ENTRY_SHAPE = (16, 21, 60, 104)  # latent [C, F, H, W] of an 81-frame 480x832 clip
 

@@ -41,8 +41,8 @@ import torch.multiprocessing as mp
 
 from benchmarks.perf.report import emit
 from svi.flow import shifted_sigmas
-from svi.memory import ReplayMemory
-from svi.node_memory import store_name
+from svi.training.memory import ReplayMemory
+from svi.training.node_memory import store_name
 
 SCOPES = ("process", "node")
 

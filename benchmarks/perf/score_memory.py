@@ -47,10 +47,10 @@ def child(video: str, reference: str) -> dict:
     import psutil
     import torch
 
-    from benchmarks.metrics.consistency import SubjectConsistency
-    from benchmarks.metrics.extractors import DinoViTB16
-    from benchmarks.metrics.fidelity import PSNR, SSIM
-    from benchmarks.metrics.stream import score_video
+    from scoring.consistency import SubjectConsistency
+    from scoring.extractors import DinoViTB16
+    from scoring.fidelity import PSNR, SSIM
+    from scoring.stream import score_video
 
     torch.set_num_threads(2)
     metrics = [PSNR(), SSIM(), SubjectConsistency(DinoViTB16.random(tiny=True))]

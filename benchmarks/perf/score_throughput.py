@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from benchmarks.metrics import registry
-from benchmarks.metrics.base import VideoInfo
-from benchmarks.metrics.specs import GROUPS
 from benchmarks.perf.report import emit
+from scoring import registry
+from scoring.base import VideoInfo
+from scoring.specs import GROUPS
 
 DIMENSIONS = [
     *GROUPS["vbench"],

@@ -26,9 +26,10 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.metrics.base import VideoInfo
-from benchmarks.metrics.faces import S3FD, FaceTracker, HaarFaceDetector, TrackRules
-from benchmarks.metrics.sync import (
+from benchmarks.perf.report import emit
+from scoring.base import VideoInfo
+from scoring.faces import S3FD, FaceTracker, HaarFaceDetector, TrackRules
+from scoring.sync import (
     SAMPLES_PER_FRAME,
     SyncScorer,
     audio_windows,
@@ -36,9 +37,8 @@ from benchmarks.metrics.sync import (
     sync_metric,
     video_windows,
 )
-from benchmarks.metrics.syncnet import SyncNet
-from benchmarks.perf.report import emit
-from benchmarks.synthetic import moving_square_frames
+from scoring.syncnet import SyncNet
+from toyworld.synthetic import moving_square_frames
 
 
 class _DetectThenCentre:

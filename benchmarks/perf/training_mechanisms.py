@@ -1,6 +1,6 @@
 """Training step cost of each training mechanism over plain flow matching (JSON on stdout).
 
-Every arm runs svi.train's micro-batch body on the same backbone and the same batch: `forward_loss`
+Every arm runs svi.training.train's micro-batch body on the same backbone and the same batch: `forward_loss`
 (Self-Forcing's no-grad rollout of the previous clip, the frozen encoders, `Recycler.prepare`, the
 transformer forward, the loss) -> backward -> AdamW step -> `Recycler.bank`. Arms:
 - plain: clean flow matching (erft.mode=plain), the reference;
@@ -33,17 +33,17 @@ from pathlib import Path
 import torch
 
 from benchmarks.perf.report import emit
-from benchmarks.synthetic import write_dataset
 from svi import flow
-from svi.backbone import build_toy
-from svi.batch import encode_batch
 from svi.config import load_config
-from svi.data import collate, training_clips
-from svi.erft import Recycler
-from svi.forcing import SelfForcing, memory_layout
-from svi.lora import add_lora
-from svi.memory import ReplayMemory
-from svi.train import forward_loss
+from svi.model.backbone import build_toy
+from svi.model.lora import add_lora
+from svi.training.batch import encode_batch
+from svi.training.data import collate, training_clips
+from svi.training.erft import Recycler
+from svi.training.forcing import SelfForcing, memory_layout
+from svi.training.memory import ReplayMemory
+from svi.training.train import forward_loss
+from toyworld.synthetic import write_dataset
 
 ARMS = {
     "plain": ["erft.mode=plain"],

@@ -24,12 +24,12 @@ import numpy as np
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.metrics.scoring import score_suite
     from benchmarks.perf.report import emit
-    from benchmarks.synthetic import write_video
-    from benchmarks.toyworld import world
-    from benchmarks.toyworld.dance import FPS, dance_sample, dance_seed, sample_dancer_look
-    from benchmarks.toyworld.talk import vae_round_trip
+    from scoring.score import score_suite
+    from toyworld import world
+    from toyworld.dancers import FPS, dance_sample, dance_seed, sample_dancer_look
+    from toyworld.synthetic import write_video
+    from toyworld.talking_heads import vae_round_trip
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=8)

@@ -53,7 +53,7 @@ def compare(banked: dict, inference: dict) -> dict:
 
 def banked_errors(memory_file: Path) -> torch.Tensor:
     """All entries of the clean-end bank (E_vid and E_img come from it), [N, C, F_lat, h, w]."""
-    from svi.memory import ReplayMemory
+    from svi.training.memory import ReplayMemory
 
     mem = ReplayMemory.load(memory_file)
     bank = mem.clean
@@ -67,9 +67,10 @@ def banked_errors(memory_file: Path) -> torch.Tensor:
 
 def rollout_errors(samples: int, clips: int, seed: int) -> tuple[torch.Tensor, list[int]]:
     """The conditioning error of a base-model rollout at each clip boundary: -> ([N, C, 1, h, w], clip of each)."""
-    from benchmarks.toyworld.writers import true_video, write_benchmark
     from svi.config import build_config
-    from svi.generate import LongVideoGenerator, fixed_prompts
+    from svi.generation.generator import LongVideoGenerator
+    from svi.generation.video import fixed_prompts
+    from toyworld.writers import true_video, write_benchmark
 
     cfg = build_config({"variant": "shot", "model": {"preset": "toy"}, "train": {"seed": seed}})
     g = cfg.generate
@@ -89,7 +90,7 @@ def rollout_errors(samples: int, clips: int, seed: int) -> tuple[torch.Tensor, l
             Path(tmp) / "bench", num_consistent=samples, num_creative=0, size=(g.height, g.width),
             story_clips=clips, clip_frames=g.num_frames, overlap=g.motion_frames, progress=False,
         )  # fmt: skip
-        from benchmarks import suites
+        from scoring import suites
 
         for sample in suites.load_samples(suites.suite_folder(root, "consistent", "50s"))[0][:samples]:
             image = suites.load_image(sample.image, g.height, g.width)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.metrics.scoring import score_suite
     from benchmarks.perf.report import emit
-    from benchmarks.synthetic import write_video
-    from benchmarks.toyworld.talk import talk_sample, vae_round_trip
-    from svi.audio import write_wav
+    from scoring.score import score_suite
+    from svi.conditions.audio import write_wav
+    from toyworld.synthetic import write_video
+    from toyworld.talking_heads import talk_sample, vae_round_trip
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=8)

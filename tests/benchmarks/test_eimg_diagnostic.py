@@ -6,7 +6,7 @@ import torch
 
 from benchmarks.toyworld.eimg_diagnostic import banked_errors, compare, error_stats
 from svi import flow
-from svi.memory import ReplayMemory
+from svi.training.memory import ReplayMemory
 
 
 def test_error_stats_known_answers():

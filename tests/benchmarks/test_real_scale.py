@@ -44,9 +44,9 @@ def test_forward_flops_match_torch_flop_counter():
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    from svi.backbone import build_tiny
     from svi.config import LoraConfig
-    from svi.lora import add_lora
+    from svi.model.backbone import build_tiny
+    from svi.model.lora import add_lora
 
     model = build_tiny().transformer
     add_lora(model, LoraConfig(rank=4, alpha=4))
@@ -69,9 +69,9 @@ def test_fourteen_b_config_through_the_builder(tmp_path):
     config, source = rs.preset_transformer_config("wan2.1-i2v-14b", None)
     assert "diffusers" in source
     with torch.device("meta"):  # the real builder at full depth, no memory
-        from svi.backbone import build_small
         from svi.config import LoraConfig
-        from svi.lora import add_lora
+        from svi.model.backbone import build_small
+        from svi.model.lora import add_lora
 
         model = build_small(rs.arch_for("wan2.1-i2v-14b", config, 40), "wan2.1-i2v-14b").transformer
     rs.check_built(model, config)  # the builder's fixed fields are the config's
@@ -80,7 +80,7 @@ def test_fourteen_b_config_through_the_builder(tmp_path):
     assert round((outside + 40 * per_block) / 1e9, 1) == 16.4  # Wan 2.1 I2V 14B: 16.4B with its image branch
     with torch.device("meta"):  # peft takes seconds per 10 blocks: count the LoRA on one
         block = build_small(rs.arch_for("wan2.1-i2v-14b", config, 1), "wan2.1-i2v-14b").transformer
-    assert 40 * add_lora(block, LoraConfig()) == 613_416_960  # the official LoRA (METHOD.md §5: ~613M)
+    assert 40 * add_lora(block, LoraConfig()) == 613_416_960  # the official LoRA (docs/method.md §5: ~613M)
     dims = rs.DiTDims.from_config(model.config)
     assert rs.video_tokens((16, 21, 60, 104), dims.patch) == 32760  # 480 x 832 x 81
     # a weights folder's config.json is read instead (and nothing else of the folder)
@@ -150,7 +150,7 @@ def test_cpu_run_at_its_tiniest_size(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cpu_run_through_deepspeed(tmp_path):
-    """The engine svi/train.py uses (and the CUDA default), in its own process: it makes a process group."""
+    """The engine svi/training/train.py uses (and the CUDA default), in its own process: it makes a process group."""
     out = tmp_path / "real_scale.json"
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DS_ACCELERATOR": "cpu"}
     cmd = [

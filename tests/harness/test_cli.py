@@ -16,12 +16,12 @@ def test_train_rejects_a_bad_override_with_exit_code_2(capsys, tmp_path):
 
 def test_launch_commands():
     one = train_command("c.yaml", ["train.steps=3"])
-    assert one[1:] == ["-m", "svi.train", "--config", "c.yaml", "train.steps=3"]
+    assert one[1:] == ["-m", "svi.training.train", "--config", "c.yaml", "train.steps=3"]
     tr = train_command("c.yaml", nproc=4, launcher="torchrun", master_port=29999)
     assert tr[1:3] == ["-m", "torch.distributed.run"] and "4" in tr and "29999" in tr
     ds = train_command("c.yaml", nproc=2, launcher="deepspeed", master_port=29999)
     assert ds[0].endswith("deepspeed") and ["--num_gpus", "2"] == ds[ds.index("--num_gpus") :][:2]
-    assert ds[ds.index("--module") + 1] == "svi.train"
+    assert ds[ds.index("--module") + 1] == "svi.training.train"
     multi = train_command("c.yaml", hostfile="hosts", nproc=8)
     assert "--hostfile" in multi
     with pytest.raises(ValueError, match="one process"):

@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks.synthetic import write_benchmark
 from harness.cli import main
 from harness.launch import child_env, free_port
 from svi.video_io import read_frames
+from toyworld.synthetic import write_benchmark
 
 FAST = ["generate.steps=2"]
 # Byte-identical comparisons need the same floating-point summation order in every process: one
@@ -191,7 +191,7 @@ def test_a_retrained_lora_at_the_same_path_is_not_mistaken_for_a_finished_video(
     import torch
     from safetensors.torch import save_file
 
-    from svi.backbone import build_tiny
+    from svi.model.backbone import build_tiny
 
     block = build_tiny().transformer.blocks[0].attn1.to_q.weight
     lora = tmp_path / "svi.safetensors"
@@ -214,8 +214,8 @@ def test_image_with_audio_or_pose_generates_a_talk_or_dance_video(tmp_path):
     """The official test inputs: an image plus a speech file, an image plus a pose video."""
     from PIL import Image
 
-    from benchmarks.synthetic import write_video
-    from svi.audio import write_wav
+    from svi.conditions.audio import write_wav
+    from toyworld.synthetic import write_video
 
     image = tmp_path / "face.png"
     Image.fromarray(np.full((32, 32, 3), 120, dtype=np.uint8)).save(image)

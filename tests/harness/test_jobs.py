@@ -235,8 +235,8 @@ def test_a_two_node_job_trains_one_unit_across_both_nodes(home):
     from harness.experiment import load_experiment
     from harness.inputs import training_data
     from harness.launch import free_port
+    from harness.pipeline import join_training, stage_train
     from harness.plan import make_plan
-    from harness.runner import join_training, stage_train
 
     exp, source = load_experiment(str(home / "jobs_mini.yaml"))
     plan = make_plan(exp, source)

@@ -4,8 +4,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from harness.cli import main
-from svi.backbone import load_backbone
 from svi.config import ModelConfig
+from svi.model.backbone import load_backbone
 
 pytestmark = pytest.mark.slow
 

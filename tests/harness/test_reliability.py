@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from harness import runner, workspace
+from harness import pipeline as runner
+from harness import workspace
 from harness.cli import main
 from harness.launch import child_env
 from harness.redact import redact_uri, scrub
@@ -62,8 +63,8 @@ def test_every_workspace_path_is_checked_to_lie_inside(home):
 
 
 def test_sweep_and_pretrain_names_are_identifiers(home, capsys):
-    from harness import pretrain
-    from sweeps.runner import Sweep
+    from harness import pretrain_experiment as pretrain
+    from sweeps.study import Sweep
 
     with pytest.raises(ValueError, match="sweep name"):
         Sweep.model_validate({"name": "../x", "experiment": "ablation_eimg", "arm": "full", "objective": []})
@@ -136,7 +137,7 @@ def test_a_malformed_store_url_is_one_line_and_exit_2(home, capsys, monkeypatch,
 
 
 def test_a_malformed_sweep_storage_is_one_line(home, capsys, monkeypatch):
-    from sweeps.runner import Sweep, make_storage
+    from sweeps.study import Sweep, make_storage
 
     sweep = Sweep.model_validate(
         {
@@ -215,15 +216,16 @@ def test_more_steps_resume_a_finished_training_and_other_changes_start_over(tmp_
 
 
 def test_a_prompt_longer_than_the_text_context_is_said_once_and_recorded(tmp_path, caplog):
-    from svi.backbone import build_tiny
     from svi.config import GenerateConfig
-    from svi.generate import LongVideoGenerator, fixed_prompts
+    from svi.generation.generator import LongVideoGenerator
+    from svi.generation.video import fixed_prompts
+    from svi.model.backbone import build_tiny
 
     bb = build_tiny()
     long_prompt = "a red square glides slowly across a grey floor " * 4  # ~190 bytes; tiny reads 64 tokens
     gen = LongVideoGenerator(bb, GenerateConfig(num_frames=9, height=32, width=32, steps=1))
     image = __import__("torch").zeros(3, 32, 32)
-    with caplog.at_level(logging.WARNING, logger="svi.backbone"):
+    with caplog.at_level(logging.WARNING, logger="svi.model.backbone"):
         res = gen.generate(image, fixed_prompts([long_prompt, long_prompt, "short"]), tmp_path / "v.mp4",
                            progress=False)  # fmt: skip
     warnings = [r.getMessage() for r in caplog.records if "is cut to" in r.getMessage()]

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from harness.cli import main
-from svi.backbone import build_tiny
 from svi.config import GenerateConfig
-from svi.generate import LongVideoGenerator, fixed_prompts
+from svi.generation.generator import LongVideoGenerator
+from svi.generation.video import fixed_prompts
+from svi.model.backbone import build_tiny
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # FVD warns about tiny sets, rightly
 
@@ -61,7 +62,7 @@ def test_a_broken_video_is_named_and_the_rest_scored(videos, tmp_path):
 
 
 def test_unavailable_metrics_are_reported_not_fatal(videos, tmp_path, capsys, monkeypatch):
-    from benchmarks.metrics import registry
+    from scoring import registry
 
     build = registry.build
 

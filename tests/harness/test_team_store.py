@@ -39,7 +39,7 @@ GRACE_SECONDS = 3  # the test's: a killed worker's trial is stale seconds after 
 def team(home, monkeypatch, mlflow_server):
     """The workspace tracks to the MLflow server; one synthetic benchmark, written once (not raced by
     sweep workers)."""
-    from benchmarks.synthetic import write_benchmark
+    from toyworld.synthetic import write_benchmark
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
     monkeypatch.delenv(tracking.ARTIFACT_ROOT_ENV, raising=False)

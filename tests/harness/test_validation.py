@@ -10,8 +10,8 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from benchmarks.synthetic import write_benchmark, write_dataset
 from harness.cli import main, parse_args
+from toyworld.synthetic import write_benchmark, write_dataset
 
 EXPERIMENT = """
 name: checked
@@ -112,7 +112,7 @@ def _truncate(path):
 
 
 def test_prompt_files_in_both_official_forms(tmp_path):
-    from benchmarks.suites import read_prompt_file
+    from scoring.suites import read_prompt_file
 
     lines, listed, one_line = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "c.txt"
     lines.write_text("a cat walks\n\nthe cat sits\n")
@@ -263,7 +263,7 @@ def test_every_shipped_experiment_validates_and_plans():
 def test_conditional_suites_and_missing_toy_adapter_are_named(tmp_path, monkeypatch):
     from harness.experiment import load_experiment
     from harness.plan import check_plan, make_plan
-    from svi import conditions
+    from svi.conditions import attach as conditions
     from svi.config import ConfigError
 
     exp, source = load_experiment("svi_talk")

@@ -1,7 +1,7 @@
 """reports/published.py: Deep Forcing's long-video rows beside the SVI paper's tables."""
 
-from benchmarks.metrics.specs import spec
 from reports import published
+from scoring.specs import spec
 
 
 def test_deep_forcing_rows_as_printed():

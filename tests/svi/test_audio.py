@@ -1,4 +1,4 @@
-"""svi.audio: decoding, BS.1770 loudness, wav2vec2 features per video frame, per-clip slicing."""
+"""svi.conditions.audio: decoding, BS.1770 loudness, wav2vec2 features per video frame, per-clip slicing."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from svi.adapters import clip_frame_range
-from svi.audio import (
+from svi.conditions.audio import (
     AudioDecodeError,
     AudioFileNotFoundError,
     Wav2Vec2Features,
@@ -25,6 +24,7 @@ from svi.audio import (
     sample_range,
     write_wav,
 )
+from svi.model.adapters import clip_frame_range
 
 
 def sine(freq: float, seconds: float, amplitude: float, rate: int = 16000) -> torch.Tensor:

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from svi.backbone import (
+from svi.config import ModelConfig
+from svi.model.backbone import (
     REQUIRED_FILES,
     WeightsNotFoundError,
     build_tiny,
@@ -11,8 +12,7 @@ from svi.backbone import (
     load_backbone,
     resolve_dtype,
 )
-from svi.conditioning import build_condition, condition_video, frame_mask
-from svi.config import ModelConfig
+from svi.model.i2v_condition import build_condition, condition_video, frame_mask
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_build_condition_is_mask_plus_vae_latent(tiny):
 
 def test_gradient_checkpointing_gives_the_same_gradients():
     from svi.config import LoraConfig
-    from svi.lora import add_lora
+    from svi.model.lora import add_lora
 
     grads = []
     for ckpt in (False, True):
@@ -224,8 +224,8 @@ def test_mask_marks_latent_zero_only_by_default(tiny):
 def test_encode_batch_reference_padding_and_motion_layouts(tiny):
     """Training pads with the clip's reference frame (not frame 0), takes CLIP from condition frame 0,
     and with K > 1 conditions on frame 0 alone with probability 1 - p_motion (official SVI-Film: 10%)."""
-    from svi.batch import condition_counts, encode_batch
     from svi.config import DataConfig
+    from svi.training.batch import condition_counts, encode_batch
 
     video = torch.rand(3, 3, 9, 32, 32) * 2 - 1
     reference = torch.rand(3, 3, 32, 32) * 2 - 1

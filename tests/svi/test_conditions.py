@@ -1,4 +1,4 @@
-"""svi.conditions and the conditional paths through training and generation (SVI-Talk, SVI-Dance):
+"""svi.conditions.attach and the conditional paths through training and generation (SVI-Talk, SVI-Dance):
 adapters built from the config, the official dropouts, per-clip stream slices, guidance rows, and
 end-to-end runs on the tiny preset in the official data layouts."""
 
@@ -14,10 +14,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from svi.adapters import adapters_of
-from svi.backbone import build_tiny
-from svi.conditions import attach, audio_encoder, audio_stream, clip_streams, pose_stream, training_inputs
+from svi.conditions.attach import (
+    attach,
+    audio_encoder,
+    audio_stream,
+    clip_streams,
+    pose_stream,
+    training_inputs,
+)
 from svi.config import ConditionConfig, GenerateConfig, load_config
+from svi.model.adapters import adapters_of
+from svi.model.backbone import build_tiny
 
 TINY_GEN = dict(num_frames=9, height=32, width=32, steps=2, batch_size=2)
 
@@ -46,7 +53,7 @@ def test_training_inputs_follow_the_official_dropouts():
     assert 0 < dropped.sum() < 20 and not any(image)  # ~10% of rows lose their audio, never the image
     assert torch.equal(inputs["audio"][~dropped], windows[~dropped])
 
-    from svi.pose import draw_dance_drops
+    from svi.conditions.pose import draw_dance_drops
 
     pose = torch.rand(64, 3, 9, 16, 16)
     inputs, image = training_inputs(
@@ -68,8 +75,8 @@ class RowEncoder:
 
 
 def test_audio_stream_slices_official_and_aligned(tmp_path):
-    from svi.adapters import clip_frame_range
-    from svi.audio import write_wav
+    from svi.conditions.audio import write_wav
+    from svi.model.adapters import clip_frame_range
 
     wav = write_wav(tmp_path / "a.wav", np.zeros(16000 * 2, dtype=np.float32))  # 50 video frames
     gen = GenerateConfig(num_frames=9, height=32, width=32, motion_frames=1, fps=25)
@@ -84,7 +91,7 @@ def test_audio_stream_slices_official_and_aligned(tmp_path):
 
 
 def test_pose_stream_slices_official_and_aligned(tmp_path):
-    from benchmarks.synthetic import write_video
+    from toyworld.synthetic import write_video
 
     frames = np.stack([np.full((32, 32, 3), 8 * i, dtype=np.uint8) for i in range(30)])
     path = tmp_path / "pose.mp4"
@@ -98,7 +105,7 @@ def test_pose_stream_slices_official_and_aligned(tmp_path):
 
 
 def test_guided_rows_give_audio_to_the_text_passes_and_null_to_the_last():
-    from svi.generate import sample_latents
+    from svi.generation.sampling import sample_latents
 
     bb = build_tiny()
     adapter = attach(bb, ConditionConfig(kind="audio"))
@@ -144,7 +151,7 @@ generate: {{num_frames: 9, height: 32, width: 32, steps: 2, batch_size: 2}}
     f = tmp / f"{variant}.yaml"
     f.write_text(text)
     run = subprocess.run(
-        [sys.executable, "-m", "svi.train", "--config", str(f)],
+        [sys.executable, "-m", "svi.training.train", "--config", str(f)],
         env=child_env(),
         capture_output=True,
         text=True,
@@ -162,9 +169,10 @@ def _frames(n: int, seed: int) -> np.ndarray:
 
 @pytest.mark.slow
 def test_talk_trains_with_frozen_audio_and_generates_from_a_wav(tmp_path):
-    from svi.audio import write_wav
-    from svi.generate import LongVideoGenerator, fixed_prompts
-    from svi.talk_data import write_talk_sample
+    from svi.conditions.audio import write_wav
+    from svi.generation.generator import LongVideoGenerator
+    from svi.generation.video import fixed_prompts
+    from svi.training.talk_data import write_talk_sample
 
     enc = audio_encoder(ConditionConfig(kind="audio"), "tiny")
     rng = np.random.default_rng(0)
@@ -189,10 +197,11 @@ def test_talk_trains_with_frozen_audio_and_generates_from_a_wav(tmp_path):
 
 @pytest.mark.slow
 def test_dance_trains_the_pose_encoder_and_generates_from_a_pose_video(tmp_path):
-    from benchmarks.synthetic import write_video
-    from svi.dance_data import write_frame_pickle
-    from svi.generate import LongVideoGenerator, fixed_prompts
-    from svi.pose import OFFICIAL_KEY
+    from svi.conditions.pose import OFFICIAL_KEY
+    from svi.generation.generator import LongVideoGenerator
+    from svi.generation.video import fixed_prompts
+    from svi.training.dance_data import write_frame_pickle
+    from toyworld.synthetic import write_video
 
     for i in range(2):
         folder = tmp_path / "dance" / "preprocessed" / f"d{i}"
@@ -217,7 +226,7 @@ def test_dance_trains_the_pose_encoder_and_generates_from_a_pose_video(tmp_path)
 def test_adapters_encode_their_input_once_per_clip_when_sampling():
     """The pose encoder (3D convs over full-size pose maps) and the audio projection run once per clip,
     not once per denoising step: their input is the same at every step."""
-    from svi.generate import sample_latents
+    from svi.generation.sampling import sample_latents
 
     bb = build_tiny()
     encoder = attach(bb, ConditionConfig(kind="pose"))
@@ -234,7 +243,7 @@ def test_adapters_encode_their_input_once_per_clip_when_sampling():
     sample_latents(bb.transformer, *args, None, cfg, streams={"pose": torch.rand(1, 3, 9, 32, 32)})
     assert len(calls) == 1  # 3 steps x 2 guidance passes in one forward each: one encoding
     with torch.enable_grad():  # training: every forward encodes (autograd needs its own graph)
-        from svi.adapters import conditioning
+        from svi.model.adapters import conditioning
 
         with conditioning(bb.transformer, pose=torch.rand(1, 3, 9, 32, 32)):
             for _ in range(2):
@@ -245,9 +254,9 @@ def test_adapters_encode_their_input_once_per_clip_when_sampling():
 def test_a_stand_in_file_loads_its_adapter_and_merges_its_lora(tmp_path):
     """A pretrained stand-in (adapter + LoRA fine-tune, one file) loads as that model: the adapter's
     weights into the adapter, the LoRA merged into the base, so a new LoRA can train on top."""
-    from svi.adapters import conditioning
     from svi.config import LoraConfig
-    from svi.lora import add_lora, export_lora
+    from svi.model.adapters import conditioning
+    from svi.model.lora import add_lora, export_lora
 
     bb = build_tiny()
     attach(bb, ConditionConfig(kind="pose", train_adapter=True))

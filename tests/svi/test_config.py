@@ -69,7 +69,7 @@ def test_model_preset_accepts_exactly_the_table_names():
     import typing
 
     from svi.config import ModelConfig
-    from svi.presets import PRESETS
+    from svi.model.presets import PRESETS
 
     assert set(typing.get_args(ModelConfig.model_fields["preset"].annotation)) == set(PRESETS)
     for name in PRESETS:
@@ -79,7 +79,7 @@ def test_model_preset_accepts_exactly_the_table_names():
 
 
 def test_preset_defaults_come_from_the_table():
-    from svi.presets import PRESETS
+    from svi.model.presets import PRESETS
 
     for name, preset in PRESETS.items():
         cfg = load_config(None, [f"model.preset={name}"])
@@ -97,7 +97,7 @@ def test_presets_table_is_torch_free():
     import subprocess
     import sys
 
-    code = "import sys, svi.config, svi.presets; print(any(m in sys.modules for m in ('torch', 'diffusers')))"
+    code = "import sys, svi.config, svi.model.presets; print(any(m in sys.modules for m in ('torch', 'diffusers')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -123,7 +123,7 @@ def test_precision_lives_in_the_model_section():
 )
 def test_lead_frames_known_answers(generate, ratio, lead):
     from svi.config import GenerateConfig
-    from svi.generate import lead_frames
+    from svi.generation.sampling import lead_frames
 
     g = GenerateConfig(**generate)
     assert g.lead_frames(ratio) == lead == lead_frames(g, ratio)

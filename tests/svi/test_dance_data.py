@@ -1,4 +1,4 @@
-"""svi.dance_data: the official SVI-Dance preprocessed layout (frame and pose pickles, or mp4 pairs),
+"""svi.training.dance_data: the official SVI-Dance preprocessed layout (frame and pose pickles, or mp4 pairs),
 pose maps in step with the video frames, determinism, bad samples."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.synthetic import write_video
-from svi.dance_data import DanceClipDataset, load_frame_pickle, write_frame_pickle
-from svi.data import BadVideoError, collate
+from svi.training.clips import BadVideoError
+from svi.training.dance_data import DanceClipDataset, load_frame_pickle, write_frame_pickle
+from svi.training.data import collate
+from toyworld.synthetic import write_video
 
 SMALL = {"num_frames": 5, "height": 32, "width": 32}
 

@@ -1,4 +1,4 @@
-"""svi.data: scanning the official SVI layout, clip sampling, determinism, bad-video handling."""
+"""svi.training.data: scanning the official SVI layout, clip sampling, determinism, bad-video handling."""
 
 from __future__ import annotations
 
@@ -10,15 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks.synthetic import write_dataset, write_video
-from svi.data import (
-    BadVideoError,
-    VideoClipDataset,
-    collate,
-    cover_size,
-    nearest_valid_num_frames,
-    reference_frame_index,
-)
+from svi.training.clips import BadVideoError, cover_size, nearest_valid_num_frames, reference_frame_index
+from svi.training.data import VideoClipDataset, collate
+from toyworld.synthetic import write_dataset, write_video
 
 SMALL = {"num_frames": 5, "height": 32, "width": 32}
 
@@ -248,12 +242,12 @@ def test_bad_videos_raise_naming_the_file(root_with_bad_videos):
 
 def test_skip_bad_skips_and_warns_once(root_with_bad_videos, caplog):
     root, bad = root_with_bad_videos
-    with caplog.at_level(logging.WARNING, logger="svi.data"):
+    with caplog.at_level(logging.WARNING, logger="svi.training.data"):
         ds = VideoClipDataset(root, **SMALL, skip_bad=True)
     assert len(ds) == 1 and ds[0]["path"].endswith("good.mp4")
     assert len(ds.skipped) == 3
     assert {p for p, _ in ds.skipped} == {str(p) for p in bad.values()}
-    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "svi.data"]
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == "svi.training.data"]
     assert len(warnings) == 1 and "skipped 3 of 4" in warnings[0].getMessage()
 
 

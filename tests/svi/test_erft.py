@@ -1,11 +1,11 @@
-"""ERFT step: curation formulas, recycled target, injection frequencies and placement (METHOD.md §3)."""
+"""ERFT step: curation formulas, recycled target, injection frequencies and placement (docs/method.md §3)."""
 
 import pytest
 import torch
 
 from svi import flow
 from svi.config import ERFTConfig
-from svi.erft import (
+from svi.training.erft import (
     Gates,
     Recycler,
     add_image_error,
@@ -14,7 +14,7 @@ from svi.erft import (
     recycled_target,
     weighted_mse,
 )
-from svi.memory import ReplayMemory
+from svi.training.memory import ReplayMemory
 
 SHAPE = (16, 3, 4, 4)  # [C, F_lat, h, w]
 

@@ -1,4 +1,4 @@
-"""Known answers for the flow-matching math (METHOD.md §2)."""
+"""Known answers for the flow-matching math (docs/method.md §2)."""
 
 import math
 

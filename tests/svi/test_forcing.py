@@ -1,4 +1,4 @@
-"""Diffusion Forcing and clip-level Self-Forcing (svi/forcing.py): known answers of the formulas, the
+"""Diffusion Forcing and clip-level Self-Forcing (svi/training/forcing.py): known answers of the formulas, the
 configuration's rules and hashes, the data they read, and short training runs on the tiny preset."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks.synthetic import write_dataset, write_video
 from svi import flow
 from svi.config import ConfigError, ERFTConfig, ForcingConfig, MemoryConfig, load_config
-from svi.data import VideoClipDataset, collate, draw_window, previous_frame_ids
-from svi.erft import Recycler, weighted_mse
-from svi.forcing import (
+from svi.training.clips import draw_window, previous_frame_ids
+from svi.training.data import VideoClipDataset, collate
+from svi.training.erft import Recycler, weighted_mse
+from svi.training.forcing import (
     SelfForcing,
     euler_rollout,
     frame_timesteps_to_tokens,
@@ -25,7 +25,8 @@ from svi.forcing import (
     rollout_sigmas,
     tokens_per_frame,
 )
-from svi.memory import ReplayMemory
+from svi.training.memory import ReplayMemory
+from toyworld.synthetic import write_dataset, write_video
 
 DF = ForcingConfig(kind="diffusion")
 FRAME = (16, 1, 4, 4)  # a frame entry [C, 1, h, w] of the memory under Diffusion Forcing + ERFT
@@ -33,7 +34,7 @@ FRAME = (16, 1, 4, 4)  # a frame entry [C, 1, h, w] of the memory under Diffusio
 
 # ------------------------------------------------------------------------------- configuration
 def test_configs_without_a_forcing_dump_and_hash_as_before():
-    from harness.runner import train_hash
+    from harness.pipeline import train_hash
 
     default = load_config(None)
     assert "forcing" not in default.model_dump(mode="json")  # so the stage hashes of older runs hold
@@ -60,7 +61,7 @@ def test_shipped_arms_without_a_forcing_dump_without_a_forcing_section():
 
     for name in experiment_names():
         if is_pretrain(read_experiment_file(find_experiment(name))):
-            continue  # svi.pretrain's own schema
+            continue  # svi.training.pretrain's own schema
         exp, path = load_experiment(name)
         for arm in getattr(exp, "arms", {}):
             cfg = exp.arm_config(arm, path)
@@ -134,7 +135,7 @@ def test_per_token_timesteps_are_frame_major():
 def test_transformer_takes_equal_per_token_levels_as_one_level():
     """diffusers' Wan transformer with a [B, tokens] timestep of equal values gives the [B] output; with
     one frame's level changed, the output changes (the per-token levels reach the model)."""
-    from svi.backbone import build_tiny
+    from svi.model.backbone import build_tiny
 
     model = build_tiny().transformer.eval()
     g = torch.Generator().manual_seed(1)
@@ -290,7 +291,7 @@ def test_dataset_gives_the_previous_clips_first_frames(tmp_path, caplog):
     pd.DataFrame(
         [("long.mp4", "long"), ("short.mp4", "short")], columns=["Filename", "Video Description"]
     ).to_csv(folder / "grey.csv", index=False)
-    with caplog.at_level("WARNING", logger="svi.data"):
+    with caplog.at_level("WARNING", logger="svi.training.data"):
         ds = VideoClipDataset(tmp_path, num_frames=9, height=32, width=32, previous_frames=2)
     assert "1 of 2 videos" in caplog.text and "shorter than 16 frames" in caplog.text
     before_window = 0
@@ -324,13 +325,13 @@ def clips_root(tmp_path_factory) -> Path:
 
 
 class TinyRun:
-    """The training loop body of svi.train on the tiny preset, without DeepSpeed: forward_loss ->
+    """The training loop body of svi.training.train on the tiny preset, without DeepSpeed: forward_loss ->
     backward -> AdamW -> bank, with the checkpointed state (LoRA, optimizer, recycler, memory)."""
 
     def __init__(self, root: Path, overrides: list[str]):
-        from svi.backbone import load_backbone
-        from svi.data import training_clips
-        from svi.lora import add_lora
+        from svi.model.backbone import load_backbone
+        from svi.model.lora import add_lora
+        from svi.training.data import training_clips
 
         self.cfg = load_config(
             None,
@@ -357,7 +358,7 @@ class TinyRun:
         self.step = 0
 
     def train(self, steps: int) -> list[tuple[float, int]]:
-        from svi.train import forward_loss
+        from svi.training.train import forward_loss
 
         out = []
         for _ in range(steps):
@@ -456,15 +457,15 @@ def test_self_forcing_pads_the_rollout_with_the_previous_clips_frame(clips_root,
     """The rollout of clip k-1 is padded as training pads clip k-1: with a frame of clip k-1's window
     (batch["previous_reference"]), not of the training clip's window (batch["reference"]), which holds the
     frames the rollout is to reach."""
-    import svi.forcing
+    import svi.training.forcing
 
     run = TinyRun(clips_root, MECHANISMS["self"])
     batch = collate([run.clips[0], run.clips[1]])
     batch["has_previous"] = torch.tensor([False, True])
     seen = []
-    build = svi.forcing.build_condition
+    build = svi.training.forcing.build_condition
     monkeypatch.setattr(
-        svi.forcing,
+        svi.training.forcing,
         "build_condition",
         lambda bb, cond, n, pad, ref, mask: seen.append(ref) or build(bb, cond, n, pad, ref, mask),
     )

@@ -1,4 +1,4 @@
-"""The training mechanisms through the real entry point (`python -m svi.train`, DeepSpeed on one CPU
+"""The training mechanisms through the real entry point (`python -m svi.training.train`, DeepSpeed on one CPU
 process): Diffusion Forcing, Diffusion Forcing + ERFT and Self-Forcing train, log finite losses and
 their own metrics, checkpoint and resume."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.synthetic import write_dataset
 from harness.launch import child_env, train_command
+from toyworld.synthetic import write_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -9,19 +9,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from svi.backbone import build_tiny
-from svi.config import GenerateConfig
-from svi.generate import (
-    LongVideoGenerator,
-    assign_prompts,
-    clip_seed,
-    clips_for_seconds,
-    fixed_prompts,
-    lead_frames,
-    parse_length,
-    stdin_prompts,
-    total_frames,
-)
+from svi.config import GenerateConfig, parse_length
+from svi.generation.generator import LongVideoGenerator
+from svi.generation.sampling import assign_prompts, clip_seed, clips_for_seconds, lead_frames, total_frames
+from svi.generation.video import fixed_prompts, stdin_prompts
+from svi.model.backbone import build_tiny
 from svi.video_io import concat_segments, read_frames, to_uint8_frames, video_fps, write_segment
 
 TINY = dict(num_frames=9, height=32, width=32, steps=2)
@@ -38,7 +30,7 @@ def _image(seed=0):
 
 @pytest.mark.parametrize("seconds, clips", [(50, 10), (250, 50)])
 def test_clip_count_for_paper_lengths(seconds, clips):
-    # F = 81, K = 1, 16 fps: N (F - K) + K frames; 10 clips ~ 50 s, 50 clips ~ 250 s (METHOD.md §6)
+    # F = 81, K = 1, 16 fps: N (F - K) + K frames; 10 clips ~ 50 s, 50 clips ~ 250 s (docs/method.md §6)
     assert clips_for_seconds(seconds, 16, 81, 1) == clips
     assert total_frames(clips, 81, 1) == clips * 80 + 1
     assert total_frames(clips, 81, 1) >= seconds * 16 > total_frames(clips - 1, 81, 1)
@@ -60,8 +52,8 @@ def test_frame_arithmetic_both_chainings():
 def test_a_joined_video_reads_at_the_rate_it_was_written(tmp_path):
     # A one-frame last segment has no B-frame delay, so the joined decode timestamps jump by two frames
     # there and FFmpeg's average rate of this 25 fps video is 1025/43; every reader must say 25.
-    from benchmarks.metrics.stream import FrameReader
-    from benchmarks.synthetic import moving_square_frames
+    from scoring.stream import FrameReader
+    from toyworld.synthetic import moving_square_frames
 
     frames = moving_square_frames(41, 64, 64, (200, 50, 50), "right", seed=0)
     segments = [
@@ -119,7 +111,7 @@ def test_pixel_chaining_conditions_on_the_last_frames(tiny):
     chain = gen._next_chain(video, None)
     assert torch.equal(chain, video[:, :, -1:])
     y = gen._condition(ref, [chain], None)
-    from svi.conditioning import build_condition
+    from svi.model.i2v_condition import build_condition
 
     torch.testing.assert_close(y, build_condition(tiny, video[:, :, -1:], 9, "reference", ref))
 
@@ -211,7 +203,7 @@ def _official_lora(transformer, rank=4):
 
 
 def test_official_lora_changes_the_video_and_no_lora_leaves_it(tmp_path):
-    from svi.lora import load_lora
+    from svi.model.lora import load_lora
 
     lora_file = tmp_path / "svi_shot.safetensors"
     save_file(_official_lora(build_tiny().transformer), str(lora_file))
@@ -231,7 +223,7 @@ def test_official_lora_changes_the_video_and_no_lora_leaves_it(tmp_path):
 def lora_file(tmp_path_factory):
     """A LoRA on every to_q of the tiny preset (seed 0), with random nonzero weights."""
     from svi.config import LoraConfig
-    from svi.lora import add_lora, export_lora
+    from svi.model.lora import add_lora, export_lora
 
     bb = build_tiny(seed=0)
     add_lora(bb.transformer, LoraConfig(rank=2, alpha=2, target_modules=["to_q"]))
@@ -265,7 +257,7 @@ def test_from_config_applies_the_lora_scale(lora_file):
 
 def test_from_config_matches_the_hand_built_generator_and_records_the_backbone(tmp_path, lora_file):
     # What `harness generate` did by hand on CPU before from_config: same frames, bit for bit.
-    from svi.lora import load_lora
+    from svi.model.lora import load_lora
 
     cfg = _cfg(lora_scale=0.5)
     res = LongVideoGenerator.from_config(cfg, lora_file, "cpu").generate(
@@ -292,7 +284,7 @@ def segments(monkeypatch):
     """The uint8 frames of every segment the generator writes, by (folder, video, segment): what the
     mp4 holds before the codec. libx264's output for the same frames varies slightly from call to
     call in a busy process, so frames are compared here exactly and the mp4s only loosely."""
-    import svi.generate
+    import svi.generation.generator as generator_module
     from svi.video_io import write_segment
 
     written = {}
@@ -301,7 +293,7 @@ def segments(monkeypatch):
         written[(path.parent.parent.name, path.parent.name.removesuffix(".parts"), path.name)] = frames.copy()
         return write_segment(path, frames, fps)
 
-    monkeypatch.setattr(svi.generate, "write_segment", spy)
+    monkeypatch.setattr(generator_module, "write_segment", spy)
     return written
 
 
@@ -310,7 +302,7 @@ def _frames_of(segments, folder, video):
 
 
 def _jobs(folder, prompt_lists, **kw):
-    from svi.generate import VideoJob
+    from svi.generation.video import VideoJob
 
     return [
         VideoJob(_image(10 + i), fixed_prompts(p), folder / f"v{i}.mp4", **kw)
@@ -471,7 +463,7 @@ def test_videos_at_different_clips_share_a_batch(tmp_path, tiny, segments, setti
 
 
 def test_guidance_passes_combine_as_text_cfg_and_multitalk():
-    from svi.generate import GuidancePass, guidance_passes
+    from svi.generation.sampling import GuidancePass, guidance_passes
 
     cfg = GenerateConfig(**TINY, guidance_scale=5.0)
     assert guidance_passes(cfg) == [

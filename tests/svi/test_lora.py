@@ -4,9 +4,9 @@ import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline, WanTransformer3DModel
 
-from svi.backbone import build_tiny
 from svi.config import LoraConfig
-from svi.lora import add_lora, export_lora, is_diffsynth_lora, load_lora, lora_state_dict
+from svi.model.backbone import build_tiny
+from svi.model.lora import add_lora, export_lora, is_diffsynth_lora, load_lora, lora_state_dict
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::RuntimeWarning"
@@ -37,7 +37,7 @@ def test_official_target_set_on_the_14b_architecture():
             in_channels=36, image_dim=1280, added_kv_proj_dim=5120, num_layers=40, ffn_dim=13824
         )
     n = add_lora(model, LoraConfig())
-    # per block: 8 attention linears 5120x5120 and FFN 5120->13824->5120, rank 128 (METHOD.md §5: ~613M)
+    # per block: 8 attention linears 5120x5120 and FFN 5120->13824->5120, rank 128 (docs/method.md §5: ~613M)
     per_block = 8 * 128 * (5120 + 5120) + 2 * 128 * (5120 + 13824)
     assert n == 40 * per_block == 613_416_960
     names = {

@@ -1,4 +1,4 @@
-"""Tests of svi.memory: replacement policies, fast vs exact search, budget, memory use, state, gather."""
+"""Tests of svi.training.memory: replacement policies, fast vs exact search, budget, memory use, state, gather."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as nnf
 
 from svi.flow import shifted_sigmas
-from svi.memory import ErrorBank, ReplayMemory
+from svi.training.memory import ErrorBank, ReplayMemory
 
 MiB = 1 << 20
 
@@ -124,7 +124,7 @@ def test_budget_caps_memory_warns_once_and_keeps_working(kwargs, caplog):
     bank = ErrorBank((64,), num_slots=4, capacity=10, budget_bytes=budget, **kwargs)
     assert bank.reserved_rows == 5
     g = torch.Generator().manual_seed(0)
-    caplog.set_level(logging.WARNING, logger="svi.memory")
+    caplog.set_level(logging.WARNING, logger="svi.training.memory")
     for i in range(40):
         bank.add(i % 3, torch.randn(64, generator=g))
         assert len(bank) * bank.row_nbytes + bank.fixed_nbytes <= budget
@@ -382,7 +382,7 @@ import datetime
 import torch
 import torch.distributed as dist
 
-from svi.memory import ReplayMemory
+from svi.training.memory import ReplayMemory
 
 
 def main(rank, tmp):

@@ -1,4 +1,4 @@
-"""Tests of the node-scope replay memory (memory.scope=node, svi/node_memory.py).
+"""Tests of the node-scope replay memory (memory.scope=node, svi/training/node_memory.py).
 
 One store per node in shared memory: what two real processes see of each other's inserts, that the
 store holds what per-process banks hold given the same errors, checkpoints in either scope, the
@@ -17,8 +17,8 @@ import torch
 import torch.multiprocessing as mp
 
 from svi.config import MemoryConfig, load_config
-from svi.memory import ReplayMemory, auto_budget_bytes
-from svi.node_memory import SHM_DIR, NodeStore, store_name
+from svi.training.memory import ReplayMemory, auto_budget_bytes
+from svi.training.node_memory import SHM_DIR, NodeStore, store_name
 
 SIGMAS = torch.tensor([0.9, 0.5, 0.1])
 SHAPE = (2, 3)
@@ -35,7 +35,7 @@ def _same_store(a: ReplayMemory, b: ReplayMemory) -> None:
 
 # ----------------------------------------------------------------------------- configuration
 def test_process_scope_is_the_default_and_keeps_old_hashes(monkeypatch):
-    from harness.runner import train_hash
+    from harness.pipeline import train_hash
 
     assert MemoryConfig().scope == "process"  # the official layout: a full copy per process
     default = load_config(None)
@@ -97,7 +97,7 @@ import os
 import torch
 import torch.distributed as dist
 
-from svi.memory import ReplayMemory
+from svi.training.memory import ReplayMemory
 
 SIGMAS = torch.tensor([0.9, 0.5, 0.1])
 SHAPE = (2, 3)

@@ -3,7 +3,7 @@
 Each test states one official behaviour; ours stays available as an option. The others live beside
 the code they pin: banking rule (test_erft.py), reference / padding frame (test_data.py), mask and
 SVI-Film's single-frame steps (test_backbone.py), prompt-file reading and the clip cap
-(tests/benchmarks/test_suites.py), Sync-C/D's face tracks (tests/benchmarks/test_sync.py), the
+(tests/scoring/test_suites.py), Sync-C/D's face tracks (tests/scoring/test_sync.py), the
 Self-Forcing rollout's padding frame (test_forcing.py).
 """
 
@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from svi.backbone import build_tiny
 from svi.config import (
     OFFICIAL_NEGATIVE_PROMPT,
     VARIANTS,
@@ -27,10 +26,12 @@ from svi.config import (
     build_config,
     load_config,
 )
-from svi.generate import LongVideoGenerator, config_hash, needs_negative
-from svi.memory import warmup_banked
+from svi.generation.generator import LongVideoGenerator
+from svi.generation.sampling import config_hash, needs_negative
+from svi.model.backbone import build_tiny
+from svi.training.memory import warmup_banked
 
-CONFIGS = Path(__file__).resolve().parents[2] / "harness" / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "harness" / "recipes"
 TOY_VARIANTS = ("shot", "film", "talk", "dance")
 
 

@@ -1,4 +1,4 @@
-"""svi.pose: the official SVI-Dance pose encoder as a patch-embedding hook, its checkpoint keys, the
+"""svi.conditions.pose: the official SVI-Dance pose encoder as a patch-embedding hook, its checkpoint keys, the
 official dropout, pose videos per clip, DWPose drawing, and the DWPose model's error path."""
 
 from __future__ import annotations
@@ -12,12 +12,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from benchmarks.synthetic import write_video
-from svi.adapters import MissingConditionError, clip_frame_range, conditioning
-from svi.backbone import build_tiny
-from svi.config import LoraConfig
-from svi.lora import add_lora
-from svi.pose import (
+from svi.conditions.pose import (
     BODY_COLOURS,
     DanceDrops,
     PoseEncoder,
@@ -36,6 +31,11 @@ from svi.pose import (
     render_pose,
     to_openpose_order,
 )
+from svi.config import LoraConfig
+from svi.model.adapters import MissingConditionError, clip_frame_range, conditioning
+from svi.model.backbone import build_tiny
+from svi.model.lora import add_lora
+from toyworld.synthetic import write_video
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -179,8 +179,8 @@ def test_encoder_then_lora_trains_exactly_lora_and_encoder(transformer):
 
 
 def test_export_lora_carries_the_encoder_and_load_lora_restores_it(tmp_path):
-    from svi.backbone import build_tiny
-    from svi.lora import export_lora, load_lora
+    from svi.model.backbone import build_tiny
+    from svi.model.lora import export_lora, load_lora
 
     trained = build_tiny(seed=0).transformer
     enc = PoseEncoder.for_transformer(trained).attach(trained)
@@ -286,7 +286,7 @@ def test_read_pose_video_values_wrap_and_fit(tmp_path):
 def test_clip_slices_line_up_with_the_assembled_video():
     f, k, clips = 81, 1, 4
 
-    # The long video keeps frames [:-K] of every clip but the last (METHOD.md §6).
+    # The long video keeps frames [:-K] of every clip but the last (docs/method.md §6).
     def assembled(schedule):
         out = []
         for c in range(clips):
@@ -365,7 +365,7 @@ def test_openpose_order_and_simcc_decoding():
 
 
 def test_pose_extractor_names_what_is_missing(tmp_path):
-    from svi.pose import PoseExtractor
+    from svi.conditions.pose import PoseExtractor
 
     with pytest.raises(PoseModelError) as info:
         PoseExtractor.from_folder(tmp_path)

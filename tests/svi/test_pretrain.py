@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from svi import pretrain
-from svi.backbone import TOY_WEIGHTS, build_toy, load_backbone, save_backbone
 from svi.config import ModelConfig, build_config
+from svi.model.backbone import TOY_WEIGHTS, build_toy, load_backbone, save_backbone
+from svi.training import pretrain
 
 
 def test_lr_schedule_known_values():
@@ -74,7 +74,7 @@ def test_missing_toy_folder_says_what_to_do(tmp_path):
 def test_committed_toy_model_loads_and_makes_a_clip():
     if not (TOY_WEIGHTS / "transformer" / "config.json").is_file():
         pytest.fail(f"the committed toy base model is missing from {TOY_WEIGHTS}")
-    from svi.generate import LongVideoGenerator
+    from svi.generation.generator import LongVideoGenerator
 
     cfg = build_config({"model": {"preset": "toy"}, "generate": {"steps": 2}})
     bb = load_backbone(cfg.model)
@@ -90,7 +90,7 @@ def test_committed_toy_model_loads_and_makes_a_clip():
 
 @pytest.fixture(scope="module")
 def clip_folder(tmp_path_factory):
-    from benchmarks.synthetic import write_dataset
+    from toyworld.synthetic import write_dataset
 
     root = tmp_path_factory.mktemp("clips")
     write_dataset(root, categories=("moving",), videos_per_category=3, num_frames=20, height=64, width=64)

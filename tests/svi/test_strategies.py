@@ -1,4 +1,4 @@
-"""The long-video strategies beside chaining (svi/strategies/): the math's known answers, the property
+"""The long-video strategies beside chaining (svi/generation/strategies/): the math's known answers, the property
 tests (rolling with one stage is chaining, FreeNoise with one window is the plain sampler, history
 guidance at w = 1 is text CFG), frame counts, resume, batching and configuration errors."""
 
@@ -9,19 +9,12 @@ import pytest
 import torch
 
 from svi import flow
-from svi.backbone import build_tiny
 from svi.config import ConfigError, GenerateConfig, build_config, load_config, save_config
-from svi.generate import (
-    GuidancePass,
-    GuidedVelocity,
-    LongVideoGenerator,
-    VideoJob,
-    config_hash,
-    fixed_prompts,
-    guidance_passes,
-    total_frames,
-)
-from svi.strategies import framepack, freenoise, history_guidance, rolling
+from svi.generation.generator import LongVideoGenerator
+from svi.generation.sampling import GuidancePass, GuidedVelocity, config_hash, guidance_passes, total_frames
+from svi.generation.strategies import framepack, freenoise, history_guidance, rolling
+from svi.generation.video import VideoJob, fixed_prompts
+from svi.model.backbone import build_tiny
 from svi.video_io import read_frames
 
 TINY = dict(num_frames=9, height=32, width=32, steps=2)
@@ -45,7 +38,7 @@ def one_thread():
 def segments(monkeypatch):
     """The uint8 frames of every segment written, by (video stem, segment name): the frames before the
     codec (the existing generator tests' spy)."""
-    import svi.generate
+    import svi.generation.generator as generator_module
     from svi.video_io import write_segment
 
     written = {}
@@ -54,7 +47,7 @@ def segments(monkeypatch):
         written[(path.parent.name.removesuffix(".parts"), path.name)] = frames.copy()
         return write_segment(path, frames, fps)
 
-    monkeypatch.setattr(svi.generate, "write_segment", spy)
+    monkeypatch.setattr(generator_module, "write_segment", spy)
     return written
 
 
@@ -155,7 +148,7 @@ def test_framepack_needs_a_clip_long_enough_for_its_endpoints():
 
 
 def test_an_adapter_model_refuses_another_strategy(tiny):
-    from svi.conditions import attach
+    from svi.conditions.attach import attach
     from svi.config import ConditionConfig
 
     bb = build_tiny()
@@ -329,7 +322,7 @@ def test_freenoise_denoises_every_window_at_every_step(tmp_path, tiny, segments)
 
 
 def test_latent_mask_marks_whole_latent_frames():
-    from svi.conditioning import frame_mask, latent_mask
+    from svi.model.i2v_condition import frame_mask, latent_mask
 
     assert torch.equal(latent_mask(2, 5, [0, 1], (2, 2)), frame_mask(2, 17, 5, (2, 2)))
     mask = latent_mask(1, 4, [0, 3], (1, 1))
@@ -422,7 +415,7 @@ def test_history_guidance_adds_a_pass_without_the_history(tmp_path, tiny, segmen
     y = inputs[2]  # [3 passes, 20, F_lat, h, w]: v_c, v_t (history), v_h (no history)
     assert torch.equal(y[0], y[1]) and not torch.equal(y[0], y[2])
     if chaining == "pixel":  # nothing known, the reference padding everywhere
-        from svi.conditioning import free_condition
+        from svi.model.i2v_condition import free_condition
 
         assert not y[2, :4].any()
         torch.testing.assert_close(y[2], free_condition(tiny, _image()[None], 9, "reference")[0])

@@ -1,4 +1,4 @@
-"""svi.talk: MultiTalk's audio projection and cross-attention as an adapter on diffusers' Wan transformer."""
+"""svi.conditions.multitalk: MultiTalk's audio projection and cross-attention as an adapter on diffusers' Wan transformer."""
 
 from __future__ import annotations
 
@@ -10,12 +10,8 @@ import torch
 from diffusers import WanTransformer3DModel
 from safetensors.torch import save_file
 
-from svi.adapters import MissingConditionError, conditioning
-from svi.audio import frame_window_indices
-from svi.backbone import build_tiny
-from svi.config import LoraConfig
-from svi.lora import add_lora
-from svi.talk import (
+from svi.conditions.audio import frame_window_indices
+from svi.conditions.multitalk import (
     AudioAdapter,
     AudioCrossAttention,
     AudioProjection,
@@ -24,6 +20,10 @@ from svi.talk import (
     group_windows,
     load_multitalk,
 )
+from svi.config import LoraConfig
+from svi.model.adapters import MissingConditionError, conditioning
+from svi.model.backbone import build_tiny
+from svi.model.lora import add_lora
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::RuntimeWarning"
@@ -95,7 +95,7 @@ def test_talk_variant_guidance_is_the_official_three_pass_formula():
     """svi_video_talk.py: v = v_uncond + text (v_cond - v_drop_text) + audio (v_drop_text - v_uncond),
     text 2 and audio 5 (test_svi_talk.py's defaults); both scales 1 leave v_cond alone."""
     from svi.config import load_config
-    from svi.generate import guidance_passes
+    from svi.generation.sampling import guidance_passes
 
     gen = load_config(overrides=["variant=talk"]).generate
     cond, drop_text, uncond = 3.0, 2.0, 1.0

@@ -1,4 +1,4 @@
-"""svi.talk_data: the official SVI-Talk preprocessed layout, frame/audio alignment, determinism."""
+"""svi.training.talk_data: the official SVI-Talk preprocessed layout, frame/audio alignment, determinism."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from svi.audio import Wav2Vec2Features
-from svi.data import BadVideoError, collate
-from svi.talk import TALK_PROMPT
-from svi.talk_data import TalkClipDataset, write_audio_embedding, write_talk_sample
+from svi.conditions.audio import Wav2Vec2Features
+from svi.conditions.multitalk import TALK_PROMPT
+from svi.training.clips import BadVideoError
+from svi.training.data import collate
+from svi.training.talk_data import TalkClipDataset, write_audio_embedding, write_talk_sample
 
 SMALL = {"num_frames": 5, "height": 32, "width": 32}
 STEP = 16  # frame i is uniformly grey with value 16 + 16 i

@@ -19,8 +19,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from benchmarks.synthetic import write_dataset
 from harness.launch import child_env, train_command
+from toyworld.synthetic import write_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +99,7 @@ def _assert_same(a, b, path="state"):
 
 @pytest.mark.parametrize("scope", ["process", "node"])
 def test_two_rank_deepspeed_run_killed_and_resumed_matches_uninterrupted(tmp_path, dataset, scope):
-    from svi.node_memory import SHM_DIR, store_name
+    from svi.training.node_memory import SHM_DIR, store_name
 
     # 1. uninterrupted, under torchrun
     full_cfg = _config(tmp_path, dataset, "full", scope)

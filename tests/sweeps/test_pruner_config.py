@@ -5,11 +5,11 @@ import math
 import optuna
 import pytest
 
-from harness import probes
+from harness import probe_scores as probes
 from harness.cli import main
-from harness.probes import probe_sign
+from harness.probe_scores import probe_sign
 from svi.config import ConfigError
-from sweeps.runner import Pruner, load_sweep, make_pruner
+from sweeps.study import Pruner, load_sweep, make_pruner
 
 EXPERIMENT = """
 name: prunecfg

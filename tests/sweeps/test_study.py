@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from harness import tracking, workspace
 from svi.config import ConfigError
-from sweeps import runner
-from sweeps.runner import Sweep
+from sweeps import study as runner
+from sweeps.study import Sweep
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Heartbeat of storage is supposed to be used with Study.optimize"

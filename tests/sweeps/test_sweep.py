@@ -38,7 +38,7 @@ def test_two_workers_record_every_trial(home, monkeypatch, capsys):
     sweep_file = home / "steps_sweep.yaml"
     sweep_file.write_text(SWEEP.format(experiment=home / "base.yaml"))
     # the synthetic benchmark is written once here, not raced by the two workers
-    from benchmarks.synthetic import write_benchmark
+    from toyworld.synthetic import write_benchmark
 
     monkeypatch.setenv("SVI_BENCHMARK", str(write_benchmark(home / "bench", samples=1)))
 

@@ -1,0 +1,191 @@
+"""`harness run EXPERIMENT`: check, plan and run every (arm, seed) unit, inline or as jobs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from harness.cli.common import disk_full_exit, fail, prepare_tracking, review_links, store_line
+
+NAME = "run"
+HELP = "train, generate, score and log an experiment"
+DESCRIPTION = (
+    "Run a declared experiment (harness list): for each arm and seed, train (DeepSpeed or "
+    "torchrun child processes), generate on the suites, score, and log to MLflow. Finished stages are "
+    "skipped on a re-run; a killed run resumes. Overrides: experiment fields (seeds=[0,1]) or the base "
+    "configuration (train.steps=50 erft.p_img=0)."
+)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("experiment", help="experiment name or path to an experiment YAML")
+    p.add_argument("overrides", nargs="*", help="dotted overrides")
+    p.add_argument(
+        "--force",
+        action="append",
+        choices=["train", "generate", "score", "pretrain"],
+        help="redo a stage (pretrain: for kind: pretrain experiments such as pretrain_toy)",
+    )
+    p.add_argument("--arm", help="run only this arm (all its seeds unless --seed)")
+    p.add_argument("--seed", type=int, help="run only this seed")
+    jobs = p.add_argument_group(
+        "jobs",
+        "Run every (arm, seed) as its own job through submitit, under one parent run; defaults come from "
+        "the experiment's executor: section. A re-submitted job resumes its stages.",
+    )
+    jobs.add_argument(
+        "--executor",
+        choices=["inline", "local", "slurm"],
+        help="inline: one after another here (default); local: parallel local jobs; slurm: one SLURM job each",
+    )
+    jobs.add_argument("--nodes", type=int, help="nodes per job (slurm; torchrun across them)")
+    jobs.add_argument("--gpus-per-node", type=int, help="GPUs per node, one training process each")
+    jobs.add_argument("--partition", help="SLURM partition")
+    jobs.add_argument(
+        "--time-limit", type=int, metavar="MIN", help="job time limit in minutes (re-queued at it)"
+    )
+    jobs.add_argument("--parallel", type=int, help="local: units at once (default 2; threads shared out)")
+    jobs.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="submit and return; `harness report` aggregates when they are done",
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.experiment import find_experiment, is_pretrain, load_experiment, read_experiment_file
+    from svi.config import ConfigError
+
+    try:
+        path = find_experiment(args.experiment)
+        raw = read_experiment_file(path)
+        if is_pretrain(raw):
+            from harness import pretrain_experiment as pretrain
+
+            exp = pretrain.load(path, raw, args.overrides)
+            prepare_tracking()
+            return run_pretrain_experiment(exp, args)
+        exp, source = load_experiment(args.experiment, args.overrides)  # names, numbers, metrics
+        prepare_tracking()
+        from harness.plan import check_plan, make_plan
+
+        plan = make_plan(exp, source)
+        units = select_units(plan, args.arm, args.seed)
+        spec = executor_spec(exp.executor, args)
+        check_plan(plan)  # weights, benchmark samples, training clips
+        if spec.kind != "inline":
+            from harness.jobs import check_executor
+
+            check_executor(spec)
+    except ConfigError as e:
+        return fail(str(e))
+    from harness.pipeline import run_experiment
+
+    try:
+        if spec.kind == "inline":
+            results = run_experiment(plan, force=tuple(args.force or ()), units=units)
+        else:
+            from harness.jobs import run_jobs
+
+            results = run_jobs(
+                plan, spec, experiment_arg=args.experiment, overrides=args.overrides, units=units,
+                force=tuple(args.force or ()), wait=not args.no_wait,
+            )  # fmt: skip
+            if args.no_wait:
+                return 0
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are kept; run the same command to resume", file=sys.stderr)
+        return 130
+    except OSError as e:
+        code = disk_full_exit(e)
+        if code is None:
+            raise
+        return code
+    from harness import workspace
+
+    print(f"\n{exp.name}: {len(results)} run(s)")
+    for r in results:
+        line = f"  {r.arm:12s} seed {r.seed}  {r.status}"
+        if r.error:
+            line += f"  {r.error.splitlines()[0][:200]}"
+        print(line)
+        for k, v in r.scores.items():
+            print(f"      {k:40s} {'n/a' if v is None else f'{v:.4f}'}")
+    report = workspace.report_dir(exp.name) / "report.md"
+    if report.is_file():
+        print(f"report: {report}  (also .html, .tex, .csv and drift plots beside it)")
+    uri = workspace.tracking_uri()
+    print(store_line(uri))
+    from harness import ui
+
+    server = uri.split(":", 1)[0].lower() in ("http", "https")  # a team server serves the UI itself
+    try:
+        links = review_links(uri if server else ui.DEFAULT_UI_URL, exp.name) or []
+    except LookupError:  # nothing was logged (every unit skipped before its run existed)
+        links = []
+    after = "" if server else "  (after: harness ui)"
+    for _, found in links:
+        print(f"review in the MLflow UI: {found.review}{after}")
+        if found.keyframes:
+            print(f"keyframes (samples x arms, a clip slider): {found.keyframes}{after}")
+    return 0 if all(r.status == "FINISHED" for r in results) else 1
+
+
+def select_units(plan, arm: str | None, seed: int | None) -> list:
+    """The plan's units narrowed by `--arm` / `--seed` (a ConfigError naming the choices if none is left)."""
+    from svi.config import ConfigError
+
+    if arm is not None and arm not in plan.exp.arms:
+        raise ConfigError(f"{plan.exp.name} has no arm {arm!r}; its arms: {', '.join(plan.exp.arms)}")
+    if seed is not None and seed not in plan.exp.seeds:
+        seeds = ", ".join(map(str, plan.exp.seeds))
+        raise ConfigError(f"{plan.exp.name} has no seed {seed}; its seeds: {seeds} (or override seeds=[...])")
+    return [u for u in plan.units if (arm is None or u.arm == arm) and (seed is None or u.seed == seed)]
+
+
+def executor_spec(spec, args: argparse.Namespace):
+    """The experiment's `executor:` section with the command line's options on top."""
+    given = {
+        "kind": args.executor,
+        "nodes": args.nodes,
+        "gpus_per_node": args.gpus_per_node,
+        "partition": args.partition,
+        "time_limit_min": args.time_limit,
+        "parallel": args.parallel,
+    }
+    from pydantic import ValidationError
+
+    from svi.config import ConfigError, format_validation_error
+
+    try:
+        return type(spec).model_validate(
+            {**spec.model_dump(), **{k: v for k, v in given.items() if v is not None}}
+        )
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, "the command line's job options")) from None
+
+
+def run_pretrain_experiment(exp, args: argparse.Namespace) -> int:
+    from harness import pretrain_experiment as pretrain
+    from harness import workspace
+
+    try:
+        model = pretrain.run_pretrain(exp, force=tuple(args.force or ()))
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are kept; run the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as e:  # the MLflow run is marked FAILED with the error already
+        from harness.redact import scrub
+
+        code = disk_full_exit(e)
+        if code is None:
+            print(f"{exp.name}: FAILED: {scrub(str(e))}", file=sys.stderr)
+        return code or 1
+    result = json.loads((model.parent / "eval" / "eval.json").read_text())["mean"]
+    print(f"\n{exp.name}: toy base model in {model}")
+    for k, v in result.items():
+        print(f"      eval/{k:28s} {v:.4f}")
+    print(f"use it with model.weights={model} (or copy it over svi/weights/toy to make it the default)")
+    print(store_line(workspace.tracking_uri()))
+    return 0

@@ -1,0 +1,74 @@
+"""The one place that talks to MLflow, split by job:
+
+    client      the store, its reachability check, artifact locations
+    provenance  Source / User / commit columns, arm colours
+    lifecycle   runs opened, described, logged to, finished
+    curves      training curves (live) and system metrics
+    datasets    prompt sets and training clips as MLflow datasets
+    arm_run     the child run of one (arm, seed) unit, its per-sample tables
+    liveness    heartbeats and stale runs
+    deltas      what the report adds to the runs
+
+The package exports each part's API, so callers write `tracking.client()`, `tracking.ArmRun(...)`.
+
+
+One MLflow experiment per declared experiment (created once, in the parent process), a parent run
+per invocation and a child run per (arm, seed), owned by an `ArmRun`. Everything goes through an
+explicit MlflowClient, so no global "active run" state leaks between arms. Key names come from
+`reports/keys.py`, which the reports read with.
+
+What is logged is meant to be reviewed in the MLflow UI as well as read back by `reports/`: runs
+carry descriptions, provenance (source, user, commit) and a colour per arm; replay-memory curves
+reach MLflow reduced over their slots; scores come in the report's units too; videos come with
+per-clip images and enlarged previews (harness/media.py); datasets name the folders they came from.
+"""
+
+from harness.tracking.arm_run import TRAIN_ONLY_SECTIONS, ArmRun, drift_curves, log_samples, samples_table  # noqa: F401
+from harness.tracking.client import (  # noqa: F401
+    ARTIFACT_ROOT_ENV,
+    REACH_TIMEOUT_SECONDS,
+    SERVER_SCHEMES,
+    artifact_location,
+    check_reachable,
+    client,
+    ensure_experiment,
+)
+from harness.tracking.curves import CurveForwarder, SystemMetrics, log_training_metrics, reduce_slots  # noqa: F401
+from harness.tracking.datasets import dataset_digest, log_dataset, prompt_rows  # noqa: F401
+from harness.tracking.deltas import delta_rows, log_deltas, report_note  # noqa: F401
+from harness.tracking.lifecycle import (  # noqa: F401
+    BATCH,
+    MAX_PARAM_LENGTH,
+    NOTE_LIMIT,
+    finish,
+    finish_quietly,
+    log_metrics,
+    log_params,
+    set_experiment_note,
+    set_note,
+    set_tags,
+    start_child,
+    start_parent,
+)
+from harness.tracking.liveness import (  # noqa: F401
+    FAILURE_TAG,
+    HEARTBEAT_SECONDS,
+    HEARTBEAT_TAG,
+    HOST_TAG,
+    PID_START_TAG,
+    PID_TAG,
+    STALE_SECONDS,
+    Heartbeat,
+    reap_stale,
+    settle_submitted,
+    stale_reason,
+)
+from harness.tracking.provenance import (  # noqa: F401
+    PALETTE,
+    arm_color,
+    git_commit,
+    provenance,
+    source_name,
+    source_type,
+    user,
+)

@@ -1,0 +1,233 @@
+"""The metric table: every fact about a metric, stated once (torch-free; `reports/` reads it too).
+
+One `MetricSpec` row per metric: its group (what `--metrics vbench` expands to), how reports show
+it (label, display scale, decimals, direction), what reference it needs to be scored, and which
+function builds it on each backend. The registry (`registry.build`), the metric classes
+(`Metric.higher_is_better`, `Metric.needs_*`), scoring (`scoring.score_suite`) and the report tables
+all read these rows. Builders are named as "module:function" strings and imported only when a metric
+is built, so this file imports nothing heavy. `parse_window` (the scoring windows' names) lives here
+too, so a command line checks `--metrics` and `--window` before importing torch.
+
+Facts (docs/method.md §8): the VBench and VBench-I2V dimensions are on 0-1, higher is better (shown in
+percent); FVD is lower-is-better against a reference set of videos; PSNR (dB) and SSIM compare a video
+with its ground truth; the drift metrics (`drift.py`) are lower-is-better, truth_distance against the
+ground truth. Sync-C / Sync-D score a talking video against its audio with SyncNet (`sync.py`); they
+have no toy-world builder yet. The drift protocols of the long-video papers (`drift_protocols.py`:
+Deep Forcing's delta-drift, LV-Bench's Video Drift Error) are lower-is-better rows computed from a
+VBench dimension's per-frame values (their `base`) in the same pass, on every backend the base has.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+NEEDS = ("reference_video", "input_image", "reference_set", "audio")
+BACKENDS = ("vbench", "random", "toy")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric's facts.
+
+    scale: display value = logged value * scale (100: a 0-1 VBench dimension shown in percent).
+    higher_is_better: None means no direction (reports mark no best).
+    needs: what scoring must be given besides the video: "reference_video" (a ground-truth video per
+      generated video), "input_image" (the image an image-to-video sample started from),
+      "reference_set" (a set of real videos, for FVD), "audio" (each video's soundtrack, for Sync-C/D).
+    builders: backend -> "module:function"; the function is called as
+      fn(name, *, backend, cache_dir, device, batch_size, i3d, toy_weights, face_detector, base) -> Metric
+      (base: the built metric of the row's `base`, or None).
+      Empty: the metric is shown in reports but cannot be scored yet.
+    binary: each video scores 0 or 1 (dynamic_degree), so the suite value is a fraction of videos
+      and a t-interval over videos is only approximate (reports say so).
+    base: a drift protocol's dimension: the metric whose per-frame values it is computed from, in the
+      same pass over each video (`drift_protocols.py`); its builder gets that metric as `base`. Such a
+      metric scores fixed spans of the whole video, so the VBench-Long protocol cannot give it.
+    """
+
+    name: str
+    group: str
+    label: str
+    scale: float = 1.0
+    higher_is_better: bool | None = True
+    decimals: int = 2
+    needs: frozenset[str] = frozenset()
+    builders: Mapping[str, str] = field(default_factory=dict, compare=False)
+    binary: bool = False
+    base: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.needs <= set(NEEDS):
+            raise ValueError(f"{self.name}: unknown needs {sorted(self.needs - set(NEEDS))}; known: {NEEDS}")
+        if not set(self.builders) <= set(BACKENDS):
+            raise ValueError(f"{self.name}: unknown backends {sorted(set(self.builders) - set(BACKENDS))}")
+        object.__setattr__(self, "builders", MappingProxyType(dict(self.builders)))
+
+    @property
+    def implemented(self) -> bool:
+        return bool(self.builders)
+
+    @property
+    def needs_reference_video(self) -> bool:
+        return "reference_video" in self.needs
+
+    @property
+    def needs_input_image(self) -> bool:
+        return "input_image" in self.needs
+
+    @property
+    def needs_reference_set(self) -> bool:
+        return "reference_set" in self.needs
+
+    @property
+    def needs_audio(self) -> bool:
+        return "audio" in self.needs
+
+    @property
+    def needs_reference(self) -> bool:
+        """Scored against real videos (a ground truth or a reference set), which probes never have."""
+        return self.needs_reference_video or self.needs_reference_set
+
+    def builder(self, backend: str) -> Callable | None:
+        """The function that builds this metric on `backend` (imported now), or None if there is none."""
+        path = self.builders.get(backend)
+        return resolve(path) if path is not None else None
+
+
+def resolve(path: str) -> Callable:
+    """'package.module:function' -> the function."""
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+_B = "scoring.builders:"
+
+
+def _per_backend(vbench_and_random: str) -> dict[str, str]:
+    """A network metric: VBench weights or random init from one builder, the toy models from another."""
+    return {"vbench": _B + vbench_and_random, "random": _B + vbench_and_random, "toy": _B + "toy"}
+
+
+def _direct(builder: str) -> dict[str, str]:
+    """A weight-free metric: the same on every backend."""
+    return dict.fromkeys(BACKENDS, _B + builder)
+
+
+def _protocol(
+    name: str, label: str, base: str, builder: str, scale: float = 1.0, decimals: int = 3
+) -> MetricSpec:
+    """A drift protocol's row (`drift_protocols.py`): lower is better, built on every backend its base is."""
+    builders = dict.fromkeys(_DIMENSIONS[base].builders, _B + builder)
+    return MetricSpec(name, "drift_protocols", label, scale, False, decimals, builders=builders, base=base)
+
+
+_VIDEO = frozenset({"reference_video"})
+_AUDIO = frozenset({"audio"})
+_SYNC = dict.fromkeys(BACKENDS, _B + "sync")  # SyncNet weights, random init, or the toy sync network
+
+# Row order is the order of groups, of `ALL` and of the columns in reports.
+_ROWS = (
+    MetricSpec("subject_consistency", "vbench", "Sub. Cons", 100.0, builders=_per_backend("consistency")),
+    MetricSpec("background_consistency", "vbench", "Back. Cons", 100.0, builders=_per_backend("consistency")),
+    MetricSpec("aesthetic_quality", "vbench", "Aest", 100.0, builders=_per_backend("aesthetic")),
+    MetricSpec("imaging_quality", "vbench", "Img", 100.0, builders=_per_backend("imaging_quality")),
+    MetricSpec("dynamic_degree", "vbench", "Dyn. Deg", 100.0, builders=_per_backend("motion"), binary=True),
+    MetricSpec("motion_smoothness", "vbench", "Motion Sm.", 100.0, builders=_per_backend("motion")),
+    # VBench-I2V dimensions share VBench's 0-1 scale, so they are shown in percent too
+    MetricSpec(
+        "i2v_subject",
+        "i2v",
+        "I2V Sub.",
+        100.0,
+        needs=frozenset({"input_image"}),
+        builders=_per_backend("consistency"),
+    ),
+    MetricSpec(
+        "i2v_background",
+        "i2v",
+        "I2V Back.",
+        100.0,
+        needs=frozenset({"input_image"}),
+        builders=_per_backend("consistency"),
+    ),
+    MetricSpec("psnr", "psnr_ssim", "PSNR (dB)", 1.0, True, 2, _VIDEO, _direct("fidelity")),
+    MetricSpec("ssim", "psnr_ssim", "SSIM", 1.0, True, 3, _VIDEO, _direct("fidelity")),
+    MetricSpec("sync_c", "sync", "Sync-C", 1.0, True, 2, _AUDIO, _SYNC),
+    MetricSpec("sync_d", "sync", "Sync-D", 1.0, False, 2, _AUDIO, _SYNC),
+    MetricSpec("fvd", "fvd", "FVD", 1.0, False, 1, frozenset({"reference_set"}), _per_backend("fvd")),
+    MetricSpec("colour_shift", "drift", "Colour shift", 1.0, False, 4, builders=_direct("drift")),
+    MetricSpec("sharpness_loss", "drift", "Sharpness loss", 1.0, False, 4, builders=_direct("drift")),
+    MetricSpec("truth_distance", "drift", "Truth distance", 1.0, False, 4, _VIDEO, _direct("drift")),
+)
+_DIMENSIONS = {s.name: s for s in _ROWS}
+# The long-video papers' drift protocols on a dimension's per-frame values: Deep Forcing's delta-drift
+# (a difference of 0-1 scores, shown in percentage points) and LV-Bench's Video Drift Error (a weighted
+# sum of relative changes), in the reference's order (clarity, motion, aesthetic, background, subject).
+_ROWS += (
+    _protocol("delta_drift_aesthetic", "Δdrift Aest", "aesthetic_quality", "delta_drift", 100.0, 2),
+    _protocol("delta_drift_imaging", "Δdrift Img", "imaging_quality", "delta_drift", 100.0, 2),
+    _protocol("vde_imaging", "VDE Clarity", "imaging_quality", "vde"),
+    _protocol("vde_motion", "VDE Motion", "motion_smoothness", "vde"),
+    _protocol("vde_aesthetic", "VDE Aest", "aesthetic_quality", "vde"),
+    _protocol("vde_background", "VDE Back.", "background_consistency", "vde"),
+    _protocol("vde_subject", "VDE Sub.", "subject_consistency", "vde"),
+)
+
+SPECS: dict[str, MetricSpec] = {s.name: s for s in _ROWS}
+# The metrics that can be scored, and the groups the command line takes (only implemented metrics).
+ALL: list[str] = [s.name for s in _ROWS if s.implemented]
+GROUPS: dict[str, list[str]] = {}
+for _s in _ROWS:
+    if _s.implemented:
+        GROUPS.setdefault(_s.group, []).append(_s.name)
+_PLANNED_GROUPS = {s.group for s in _ROWS} - set(GROUPS)
+
+
+def spec(name: str) -> MetricSpec:
+    """The row of metric `name` (implemented or not); ValueError for a name the table does not have."""
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise ValueError(f"unknown metric {name!r}; known metrics: {', '.join(SPECS)}") from None
+
+
+def _known() -> str:
+    return ", ".join(list(GROUPS) + ALL)
+
+
+def expand(spec_str: str | list[str]) -> list[str]:
+    """'vbench,fvd' (or a list of names and groups) -> the metric names, in order, without repeats."""
+    items = spec_str.split(",") if isinstance(spec_str, str) else list(spec_str)
+    names: list[str] = []
+    for item in (i.strip() for i in items if i.strip()):
+        if item in GROUPS:
+            names += GROUPS[item]
+        elif item in ALL:
+            names.append(item)
+        elif item in SPECS or item in _PLANNED_GROUPS:
+            raise ValueError(
+                f"metric {item!r} is not implemented yet: nothing here scores it (reports only show the "
+                f"paper's published values); known metrics and groups: {_known()}"
+            )
+        else:
+            raise ValueError(f"unknown metric {item!r}; known metrics and groups: {_known()}")
+    return list(dict.fromkeys(names))
+
+
+# Scoring windows are named here (not in stream.py) so that callers check them without importing torch.
+def parse_window(text: str) -> tuple[str, float | None]:
+    """'clip' -> ('clip', None); 'video' -> ('video', None): one window; '2s' / '2.5s' -> ('seconds', 2.0)."""
+    from svi.config import parse_length  # torch-free
+
+    t = text.strip().lower()
+    if t in ("clip", "video"):
+        return t, None
+    try:
+        return "seconds", parse_length(t)
+    except ValueError:
+        raise ValueError(
+            f"--window must be 'clip', 'video' or a positive number of seconds such as '2s', got {text!r}"
+        ) from None

@@ -1,0 +1,293 @@
+"""Clip arithmetic, noise, guidance and the denoising loop of long-video generation (pure where it can be).
+
+How many clips and frames a video has (`lead_frames`, `total_frames`, `clips_for_seconds`), which prompt
+each clip gets (`assign_prompts`), the noise of clip k (`clip_seed`, `noise_seed`, `noise_generator`:
+independent streams per (seed, clip), or the official 42 k rule), what determines the frames
+(`config_hash`), the guidance passes (`guidance_passes`, `GuidedVelocity`) and the sampler over the
+shifted schedule (`sample_latents`: Euler or UniPC). The generator (generator.py) and every strategy
+(strategies/) use these; none of them imports the generator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from svi import flow
+from svi.config import GenerateConfig, parse_length  # noqa: F401 - parse_length re-exported
+from svi.training.forcing import frame_timesteps_to_tokens
+
+# -- clip and frame arithmetic (pure) -----------------------------------------------------------
+
+
+def lead_frames(cfg: GenerateConfig, temporal_ratio: int = 4) -> int:
+    """Alias of `GenerateConfig.lead_frames` (the one definition), for callers holding a config."""
+    return cfg.lead_frames(temporal_ratio)
+
+
+def total_frames(num_clips: int, clip_frames: int, lead: int) -> int:
+    """Frames of an assembled video of num_clips clips: F + (N - 1)(F - lead)."""
+    return clip_frames + (num_clips - 1) * (clip_frames - lead) if num_clips > 0 else 0
+
+
+def clips_for_seconds(seconds: float, fps: int, clip_frames: int, lead: int) -> int:
+    """Fewest clips whose assembled video lasts at least `seconds`."""
+    want = math.ceil(seconds * fps - 1e-9)
+    if want <= clip_frames:
+        return 1
+    return 1 + math.ceil((want - clip_frames) / (clip_frames - lead))
+
+
+def assign_prompts(
+    prompts: Sequence[str], num_clips: int, mode: str = "stream", after_last: str = "repeat"
+) -> list[str]:
+    """The prompt of each clip, `num_clips` at most: `stream` takes them in order, `first` uses prompt 0
+    for every clip. A stream shorter than the clips (`generate.after_last_prompt`): `repeat` repeats its
+    last prompt up to num_clips; `stop` ends the list there, min(num_clips, len(prompts)) clips, as the
+    official test_svi.py caps a video's clips at its number of prompts (`first`, its
+    --use_first_prompt_only, is never capped)."""
+    if not prompts:
+        raise ValueError("no prompts given")
+    if after_last not in ("repeat", "stop"):
+        raise ValueError(f"unknown after_last {after_last!r}; use 'repeat' or 'stop'")
+    if mode == "first":
+        return [prompts[0]] * num_clips
+    if mode != "stream":
+        raise ValueError(f"unknown prompt mode {mode!r}; use 'stream' or 'first'")
+    if after_last == "stop":
+        return list(prompts[:num_clips])
+    return [prompts[min(k, len(prompts) - 1)] for k in range(num_clips)]
+
+
+# clip_seed's scheme, in every video's hash: a video begun under seed + clip is not resumed
+NOISE_STREAMS = "seedseq"
+# generate.noise=official's scheme: test_svi.py seeds clip k's CPU generator with k * 42 (its
+# --seed_times, default 42) and draws torch.randn(shape, generator, dtype=float32) on the CPU
+OFFICIAL_NOISE = "cpu-generator-42k"
+OFFICIAL_SEED_STEP = 42
+
+
+def clip_seed(seed: int, clip: int) -> int:
+    """The noise seed of clip `clip` of a video generated with `seed` (generate.noise=streams): a separate
+    stream for every (seed, clip) pair (numpy's SeedSequence), so no two clips of one video share noise
+    (identical noise in every clip accumulates artifacts) and no two seeds do either. The former seed +
+    clip gave seed s + 1 clip k the noise of seed s clip k + 1, so an experiment's seeds were not
+    independent replicates. The official test_svi.py generates one video and seeds its clip k with 42 k:
+    distinct noise per clip, but the same for every video; generate.noise=official draws exactly that."""
+    return int(np.random.SeedSequence([seed, clip]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def noise_seed(scheme: str, seed: int, clip: int) -> int:
+    """The seed of clip `clip`'s CPU noise generator under generate.noise `scheme`: clip_seed(seed, clip)
+    for streams; 42 clip for official (test_svi.py's rule; `seed` is not used)."""
+    if scheme == "official":
+        return OFFICIAL_SEED_STEP * clip
+    if scheme != "streams":
+        raise ValueError(f"unknown noise scheme {scheme!r}; use 'streams' or 'official'")
+    return clip_seed(seed, clip)
+
+
+def noise_generator(scheme: str, seed: int, clip: int) -> torch.Generator:
+    """A CPU generator seeded for clip `clip` (`noise_seed`): the device does not change the draws."""
+    return torch.Generator().manual_seed(noise_seed(scheme, seed, clip))
+
+
+def config_hash(cfg: GenerateConfig, extra: dict | None = None) -> str:
+    """Digest of everything that determines the frames (the config and e.g. the inputs' digest); the
+    noise scheme is in it, so a video begun under another scheme is not resumed."""
+    noise = NOISE_STREAMS if cfg.noise == "streams" else OFFICIAL_NOISE
+    blob = json.dumps({"generate": cfg.frame_settings(), "noise": noise, **(extra or {})}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# -- sampling one clip ----------------------------------------------------------------------------
+
+
+def _unipc(cfg: GenerateConfig):
+    from diffusers import UniPCMultistepScheduler
+
+    sched = UniPCMultistepScheduler(
+        num_train_timesteps=flow.NUM_TRAIN_TIMESTEPS,
+        prediction_type="flow_prediction",
+        use_flow_sigmas=True,
+        flow_shift=cfg.shift,
+    )
+    sched.set_timesteps(cfg.steps)
+    return sched
+
+
+@dataclass(frozen=True)
+class GuidancePass:
+    """One forward of a guided denoising step: the prompt's context (text) or the negative prompt's,
+    the conditioning streams given as they are (the others get their adapter's null input), and the
+    pass's weight in the guided velocity."""
+
+    text: bool
+    streams: frozenset[str]
+    weight: float
+    # the clip's conditioning as chaining builds it; False: history guidance's pass without the frames
+    # carried from the previous clip (svi/generation/strategies/history_guidance.py)
+    history: bool = True
+
+
+def guidance_passes(
+    cfg: GenerateConfig, streams: Collection[str] = (), history: bool = True
+) -> list[GuidancePass]:
+    """The passes of one step; the guided velocity is sum_i weight_i v_i (the weights sum to 1).
+
+    Text CFG (docs/method.md §6): v = v_u + s (v_c - v_u); the streams (a pose video) are in both passes.
+    With an audio stream and audio_guidance_scale (SVI-Talk, MultiTalk's two scales):
+    v = v_u + s_t (v_c - v_t) + s_a (v_t - v_u), where v_c has text and audio, v_t the negative
+    prompt and audio, v_u neither. With strategy history_guidance and clips that have a history
+    (`history`; clip 0 has none): v = v_c + (s - 1)(v_c - v_t) + (w - 1)(v_c - v_h), v_h without the
+    history (svi.generation.strategies.history_guidance). Passes of weight 0 are left out: a scale of 1 drops its pass."""
+    every = frozenset(streams)
+    s_t = cfg.guidance_scale
+    if cfg.strategy == "history_guidance" and history:
+        from svi.generation.strategies.history_guidance import history_weights
+
+        passes = [
+            GuidancePass(text, every, weight, hist)
+            for text, hist, weight in history_weights(s_t, cfg.history_scale)
+        ]
+    elif "audio" in every and cfg.audio_guidance_scale is not None:
+        s_a = cfg.audio_guidance_scale
+        passes = [
+            GuidancePass(True, every, s_t),
+            GuidancePass(False, every, s_a - s_t),
+            GuidancePass(False, every - {"audio"}, 1.0 - s_a),
+        ]
+    else:
+        passes = [GuidancePass(True, every, s_t), GuidancePass(False, every, 1.0 - s_t)]
+    return [p for p in passes if p.weight != 0.0]
+
+
+def needs_negative(cfg: GenerateConfig, streams: Collection[str] = ()) -> bool:
+    """Whether a step runs a pass with the negative prompt (its context is encoded once per video batch)."""
+    return any(not p.text for p in guidance_passes(cfg, streams))
+
+
+class GuidedVelocity:
+    """The guided velocity of B samples: v(x, sigma) = sum_i w_i v_i(x, sigma) over the guidance passes
+    (`guidance_passes`), all passes in one transformer forward ([P B, ...]; text CFG: P = 2, talk: P = 3).
+
+    y [B, 20, F_lat, h, w]; context [B, L, D]; neg_context [1, L, D] (shared) or None (no pass with the
+    negative prompt: text and audio unguided); image_context [B, N, D] or None; streams: the attached
+    adapters' inputs for these B clips (svi/model/adapters.py), e.g. {"audio": [B, F, 5, L, D]}, bound to the
+    forwards under `conditioning()`; no_history: (y, image_context) of history guidance's pass without
+    history, or None. sigma: one level for every token (a float, the timestep per batch element), or one
+    per latent frame [B, F_lat] (the transformer's per-token timestep, [B, seq_len])."""
+
+    def __init__(
+        self,
+        transformer,
+        y: torch.Tensor,
+        context: torch.Tensor,
+        neg_context: torch.Tensor | None,
+        image_context: torch.Tensor | None,
+        cfg: GenerateConfig,
+        streams: dict[str, torch.Tensor] | None = None,
+        no_history: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    ):
+        from svi.model.adapters import adapters_of
+
+        streams = streams or {}
+        if neg_context is None:  # no negative prompt: no text (nor audio) guidance
+            cfg = cfg.model_copy(update={"guidance_scale": 1.0, "audio_guidance_scale": None})
+        passes = guidance_passes(cfg, streams, history=no_history is not None)
+        self.transformer = transformer
+        self.dtype = dtype = next(transformer.parameters()).dtype
+        b = y.shape[0]
+        y_free, image_free = no_history if no_history is not None else (None, None)
+        self.ctx = torch.cat([context if p.text else neg_context.expand(b, -1, -1) for p in passes]).to(dtype)
+        self.y = torch.cat([y if p.history else y_free for p in passes]).to(dtype)
+        self.image = (
+            None
+            if image_context is None
+            else torch.cat([image_context if p.history else image_free for p in passes]).to(dtype)
+        )
+        adapters = adapters_of(transformer)
+        self.stream_rows = {
+            name: torch.cat([x if name in p.streams else adapters[name].null_input(x) for p in passes])
+            for name, x in streams.items()
+        }
+        self.weights = [p.weight for p in passes]
+
+    def conditioning(self):
+        """The adapters' inputs, bound for the forwards inside the block (they hold for a whole loop: the
+        adapters encode them once, `Adapter.encoded`)."""
+        from svi.model.adapters import conditioning
+
+        return conditioning(self.transformer, **self.stream_rows)
+
+    def timesteps(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        """The transformer's timestep for the P B rows: [P B] for one level, [P B, seq_len] per frame."""
+        rows = len(self.weights) * x.shape[0]
+        if not isinstance(sigma, torch.Tensor):
+            return torch.full((rows,), flow.sigma_to_t(sigma), device=x.device)
+        p_t, p_h, p_w = self.transformer.config.patch_size  # Wan: (1, 2, 2)
+        if p_t != 1 or sigma.shape != (x.shape[0], x.shape[2]):
+            raise ValueError(
+                f"per-frame sigma must be [B, F_lat] = {(x.shape[0], x.shape[2])} with patch_t 1"
+            )
+        per_frame = flow.sigma_to_t(sigma).to(device=x.device, dtype=torch.float32)  # [B, F_lat]
+        tokens = (x.shape[-2] // p_h) * (x.shape[-1] // p_w)  # tokens per latent frame
+        return frame_timesteps_to_tokens(torch.cat([per_frame] * len(self.weights)), tokens)
+
+    def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        """x [B, 16, F_lat, h, w] at level sigma -> the guided velocity [B, 16, F_lat, h, w] (float32)."""
+        n = len(self.weights)
+        xin = torch.cat([x] * n)  # [P B, 16, F_lat, h, w]
+        t = self.timesteps(x, sigma)
+        v = self.transformer(
+            torch.cat([xin, self.y], dim=1).to(self.dtype), t, self.ctx, self.image, return_dict=False
+        )[0]
+        if n == 1:
+            return v.float()
+        parts = v.float().chunk(n)
+        if n == 2:  # text CFG in its usual form: v_u + s (v_c - v_u)
+            return parts[1] + self.weights[0] * (parts[0] - parts[1])
+        return sum(w * part for w, part in zip(self.weights, parts))
+
+
+@torch.no_grad()
+def sample_latents(
+    transformer,
+    noise: torch.Tensor,
+    y: torch.Tensor,
+    context: torch.Tensor,
+    neg_context: torch.Tensor | None,
+    image_context: torch.Tensor | None,
+    cfg: GenerateConfig,
+    progress: tqdm | None = None,
+    streams: dict[str, torch.Tensor] | None = None,
+    no_history: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+) -> torch.Tensor:
+    """Integrate B clips from noise [B, 16, F_lat, h, w] to clean latents, every step one transformer
+    forward over the guidance passes together (`GuidedVelocity`, which documents the inputs). The samples
+    share the step schedule; the timestep goes per batch element."""
+    velocity = GuidedVelocity(transformer, y, context, neg_context, image_context, cfg, streams, no_history)
+    x = noise.float()
+    with velocity.conditioning():
+        if cfg.sampler == "euler":
+            sigmas = torch.cat(
+                [flow.shifted_sigmas(cfg.steps, cfg.shift), torch.zeros(1, dtype=torch.float64)]
+            )
+            for s, s_next in zip(sigmas[:-1].tolist(), sigmas[1:].tolist()):
+                x = flow.euler_step(x, velocity(x, s), s, s_next)
+                if progress is not None:
+                    progress.update(1)
+        else:
+            sched = _unipc(cfg)
+            for i, t in enumerate(sched.timesteps):
+                x = sched.step(velocity(x, float(sched.sigmas[i])), t, x).prev_sample
+                if progress is not None:
+                    progress.update(1)
+    return x

@@ -1,0 +1,462 @@
+"""The Wan 2.1 image-to-video backbone, through diffusers' own classes.
+
+`load_backbone(model_cfg, device=...)` is the one way to get a backbone from a config: it builds or
+loads the preset's components (the table in svi/model/presets.py), decides the precision once
+(`resolve_dtype`), places everything on the device and sets the attention kernel. Training
+(svi.training.train), generation (`LongVideoGenerator.from_config`) and the harness all call it, so a model is
+trained and evaluated with the same dtype and attention; `Backbone.settings()` records them.
+
+Three presets share every code path:
+- `tiny`: random initialisation of the same classes at a few thousand parameters, built in code
+  (no download), for tests and CPU smoke runs.
+- `toy`: the same classes at ~3M parameters, pretrained on the synthetic toy world
+  (`harness run pretrain_toy`, see svi/training/pretrain.py). The pretrained folder is committed at
+  `svi/weights/toy` and loads exactly like the real weights (diffusers `from_pretrained`).
+- `wan2.1-i2v-14b`: a local diffusers-format folder (`--weights DIR` or `SVI_WEIGHTS`), as published
+  in the Wan-AI/Wan2.1-I2V-14B-480P-Diffusers repository.
+
+`Backbone` bundles the components and the frozen encoders' helpers the trainer and generator need:
+text -> umT5 context, image -> CLIP feature, pixels <-> normalised VAE latents. `build_small`,
+`build_tiny`, `build_toy`, `load_wan_i2v` and `save_backbone` are the lower-level pieces.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from diffusers import AutoencoderKLWan, WanTransformer3DModel
+from transformers import (
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    PreTrainedTokenizerBase,
+    UMT5Config,
+    UMT5EncoderModel,
+)
+
+# The preset table and the weights-folder helpers live in svi/model/presets.py (torch-free); re-exported here.
+from svi.model.presets import (  # noqa: F401
+    PRESETS,
+    REQUIRED_FILES,
+    TINY,
+    TOY,
+    TOY_WEIGHTS,
+    WAN_I2V_REPO,
+    WEIGHTS_ENV,
+    SmallArch,
+    WeightsNotFoundError,
+    check_weights_folder,
+    get_preset,
+    preset_weights,
+    resolve_weights,
+)
+
+if TYPE_CHECKING:
+    from svi.config import ConditionConfig, ModelConfig
+
+try:  # transformers >= 5: the PIL processor is the one that works without torchvision
+    from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+except ImportError:  # pragma: no cover - older transformers
+    from transformers import CLIPImageProcessor
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer without a downloaded vocabulary (tiny preset): UTF-8 bytes are the tokens.
+
+
+def byte_tokenizer(model_max_length: int = 64) -> PreTrainedTokenizerBase:
+    """A umT5-style tokenizer (pad=0, eos=1 appended, unk=2) whose vocabulary is the 256 bytes."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<unk>"]
+    alphabet = pre_tokenizers.ByteLevel.alphabet()  # the 256 printable stand-ins for bytes
+    vocab = {tok: i for i, tok in enumerate(specials + sorted(alphabet))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        model_max_length=model_max_length,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Backbone:
+    """Wan I2V components. Only the transformer is trained; the rest stay frozen."""
+
+    transformer: WanTransformer3DModel
+    vae: AutoencoderKLWan
+    text_encoder: UMT5EncoderModel
+    tokenizer: PreTrainedTokenizerBase
+    image_encoder: CLIPVisionModel | None = None
+    image_processor: CLIPImageProcessor | None = None
+    max_text_tokens: int = 512  # the prompt's token limit (longer prompts are cut)
+    # The text context's length as the transformer receives it, zero-padded after the prompt's tokens:
+    # Wan's 512 for real weights, whatever the token limit, because diffusers' Wan attention takes the
+    # last 512 context tokens as text and the ones before them as the image's (transformer_wan.py,
+    # `encoder_hidden_states.shape[1] - 512`). None: `max_text_tokens`, which the tiny and toy presets
+    # use; there the split finds no image tokens, so CLIP's tokens join the text cross-attention and the
+    # image branch adds nothing (README, "The toy world"; kept so the committed toy weights hold).
+    context_tokens: int | None = None
+    preset: str = "tiny"
+    # How it runs (set by load_backbone and LongVideoGenerator.from_config; the defaults are what the
+    # lower-level builders give): the transformer's compute dtype, the attention kernel, and the scale
+    # of a loaded LoRA (None: no LoRA loaded; a LoRA being trained is not "loaded").
+    dtype: torch.dtype = torch.float32
+    attention: str = "sdpa"
+    lora_scale: float | None = None
+    # SVI-Talk: the frozen wav2vec2 feature extractor (svi.conditions.audio.Wav2Vec2Features; svi.conditions.attach.attach).
+    audio_encoder: object | None = None
+    # prompt -> its token count, for every prompt longer than the text limit seen so far (each is said once)
+    cut_prompts: dict[str, int] = field(default_factory=dict, repr=False)
+    checked_prompts: set[str] = field(default_factory=set, repr=False)
+
+    def __post_init__(self) -> None:
+        # Frozen encoders are always in eval mode: umT5 has dropout, which would make the text
+        # context (and so every sample) random.
+        for m in self.frozen_modules():
+            m.eval().requires_grad_(False)
+
+    def settings(self) -> dict:
+        """What decides its numbers besides the weights, as JSON (in video sidecars, backbone.json)."""
+        return {
+            "preset": self.preset,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "attention": self.attention,
+            "lora_scale": self.lora_scale,
+        }
+
+    @property
+    def temporal_ratio(self) -> int:
+        return self.vae.config.scale_factor_temporal
+
+    @property
+    def spatial_ratio(self) -> int:
+        return self.vae.config.scale_factor_spatial
+
+    @property
+    def latent_channels(self) -> int:
+        return self.vae.config.z_dim
+
+    def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """[C, F_lat, h, w] of a clip of num_frames (4k+1) pixel frames."""
+        return (
+            self.latent_channels,
+            (num_frames - 1) // self.temporal_ratio + 1,
+            height // self.spatial_ratio,
+            width // self.spatial_ratio,
+        )
+
+    def frozen_modules(self) -> list[torch.nn.Module]:
+        mods = [self.vae, self.text_encoder, self.image_encoder]
+        return [m for m in mods if m is not None]
+
+    def to(self, device: torch.device | str, encoder_dtype: torch.dtype = torch.float32) -> Backbone:
+        """Move everything to `device`; frozen encoders in `encoder_dtype` and in eval mode. (For
+        backbones from the lower-level builders: `load_backbone` places its components itself.)"""
+        self.transformer.to(device)
+        for m in self.frozen_modules():
+            m.to(device).eval().requires_grad_(False)
+            if any(p.dtype != encoder_dtype for p in m.parameters()):
+                m.to(dtype=encoder_dtype)
+        return self
+
+    # -- frozen encoders ------------------------------------------------------------------------
+
+    @property
+    def text_limit(self) -> int:
+        """The most tokens of a prompt the text encoder reads; the rest is cut."""
+        return min(self.max_text_tokens, self.tokenizer.model_max_length)
+
+    def prompt_tokens(self, prompt: str) -> int:
+        """The prompt's token count before the limit cuts it (special tokens included)."""
+        return len(self.tokenizer(prompt, truncation=False, add_special_tokens=True)["input_ids"])
+
+    def _note_cut(self, prompts: list[str]) -> None:
+        limit = self.text_limit
+        for p in prompts:
+            if p in self.checked_prompts:
+                continue
+            self.checked_prompts.add(p)
+            n = self.prompt_tokens(p)
+            if n > limit:
+                self.cut_prompts[p] = n
+                logging.getLogger(__name__).warning(
+                    "a prompt of %d tokens is cut to the text encoder's %d (it reads %r...)", n, limit, p[:60]
+                )
+
+    @torch.no_grad()
+    def encode_text(self, prompts: list[str]) -> torch.Tensor:
+        """umT5 context, zero-padded after each prompt's tokens as Wan does. -> [B, L, D]. A prompt
+        longer than `text_limit` is cut there, as Wan does; it is said once (a warning with its token
+        count) and kept in `cut_prompts`, which the generator's sidecar records."""
+        max_len = self.text_limit
+        self._note_cut(list(prompts))
+        enc = self.tokenizer(
+            list(prompts),
+            padding="max_length",
+            max_length=max_len,
+            truncation=True,
+            add_special_tokens=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        device = self.text_encoder.device
+        mask = enc.attention_mask.to(device)
+        hidden = self.text_encoder(enc.input_ids.to(device), mask).last_hidden_state  # [B, L, D]
+        hidden = hidden * mask.unsqueeze(-1).to(hidden.dtype)
+        pad = (self.context_tokens or max_len) - hidden.shape[1]
+        return torch.nn.functional.pad(hidden, (0, 0, 0, pad)) if pad > 0 else hidden  # [B, context, D]
+
+    @torch.no_grad()
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor | None:
+        """CLIP penultimate-layer tokens of images [B, 3, H, W] in [-1, 1] -> [B, N, D] (None without CLIP)."""
+        if self.image_encoder is None:
+            return None
+        pixels = ((images.float().clamp(-1, 1) + 1) / 2).cpu()
+        inputs = self.image_processor(images=list(pixels), return_tensors="pt", do_rescale=False)
+        pixel_values = inputs.pixel_values.to(self.image_encoder.device, self.image_encoder.dtype)
+        out = self.image_encoder(pixel_values=pixel_values, output_hidden_states=True)
+        return out.hidden_states[-2]
+
+    def _latent_stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.latent_channels
+        mean = torch.tensor(self.vae.config.latents_mean, device=like.device, dtype=like.dtype)
+        std = torch.tensor(self.vae.config.latents_std, device=like.device, dtype=like.dtype)
+        return mean.view(1, c, 1, 1, 1), std.view(1, c, 1, 1, 1)
+
+    @torch.no_grad()
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """Pixels [B, 3, F, H, W] in [-1, 1] -> normalised latents [B, 16, F_lat, h, w] (posterior mode)."""
+        vae_dtype = next(self.vae.parameters()).dtype
+        mu = self.vae.encode(video.to(self.vae.device, vae_dtype)).latent_dist.mode()
+        mean, std = self._latent_stats(mu)
+        return (mu - mean) / std
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents [B, 16, F_lat, h, w] -> pixels [B, 3, F, H, W] in [-1, 1]."""
+        vae_dtype = next(self.vae.parameters()).dtype
+        z = latents.to(self.vae.device, vae_dtype)
+        mean, std = self._latent_stats(z)
+        return self.vae.decode(z * std + mean).sample.clamp(-1, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building and loading
+
+
+def build_small(arch: SmallArch, preset: str, seed: int = 0, with_image_encoder: bool = True) -> Backbone:
+    """Random-initialised Wan I2V components at a small size: a VAE with Wan's 8x spatial and 4x
+    temporal compression, the I2V DiT, and small umT5 (byte tokenizer, no vocabulary download) and
+    CLIP encoders. In the toy preset only the VAE and the DiT are trained; the text and image encoders
+    keep their seeded random initialisation, which still gives the DiT distinct, deterministic features
+    per prompt and image to attend to."""
+    torch.manual_seed(seed)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=arch.heads,
+        attention_head_dim=arch.head_dim,
+        in_channels=36,  # 16 noisy latent + 4 mask + 16 condition latent
+        out_channels=16,
+        text_dim=arch.text_dim,
+        freq_dim=256,
+        ffn_dim=arch.ffn_dim,
+        num_layers=arch.layers,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        image_dim=arch.clip_dim if with_image_encoder else None,
+        added_kv_proj_dim=arch.image_kv_dim if with_image_encoder else None,
+        rope_max_seq_len=arch.rope_len,
+    )
+    vae = AutoencoderKLWan(
+        base_dim=arch.vae_base,
+        z_dim=16,
+        dim_mult=list(arch.vae_mult),
+        num_res_blocks=1,
+        temperal_downsample=[False, True, True],
+    )
+    text_encoder = UMT5EncoderModel(
+        UMT5Config(
+            vocab_size=259,
+            d_model=arch.text_dim,
+            d_kv=arch.text_kv,
+            d_ff=arch.text_ffn,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=arch.text_buckets,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    )
+    image_encoder = image_processor = None
+    if with_image_encoder:
+        image_encoder = CLIPVisionModel(
+            CLIPVisionConfig(
+                hidden_size=arch.clip_dim,
+                intermediate_size=arch.clip_ffn,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                image_size=arch.image_size,
+                patch_size=8,
+                projection_dim=arch.clip_dim,
+            )
+        )
+        side = arch.image_size
+        image_processor = CLIPImageProcessor(
+            size={"shortest_edge": side}, crop_size={"height": side, "width": side}, resample=3
+        )
+    return Backbone(
+        transformer=transformer,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=byte_tokenizer(model_max_length=arch.max_text_tokens),
+        image_encoder=image_encoder,
+        image_processor=image_processor,
+        max_text_tokens=arch.max_text_tokens,
+        preset=preset,
+    )
+
+
+def build_tiny(seed: int = 0, with_image_encoder: bool = True) -> Backbone:
+    """The tiny preset: random initialisation at test size (clips of 4k+1 frames at multiples of 16 px)."""
+    return build_small(TINY, "tiny", seed, with_image_encoder)
+
+
+def build_toy(seed: int = 0) -> Backbone:
+    """The toy preset's random initialisation: what `svi.training.pretrain` starts from."""
+    return build_small(TOY, "toy", seed)
+
+
+def save_backbone(bb: Backbone, folder: str | os.PathLike) -> Path:
+    """Write every component as a diffusers-format Wan I2V folder (what `load_wan_i2v` reads)."""
+    folder = Path(folder)
+    bb.transformer.save_pretrained(folder / "transformer")
+    bb.vae.save_pretrained(folder / "vae")
+    bb.text_encoder.save_pretrained(folder / "text_encoder")
+    bb.tokenizer.save_pretrained(folder / "tokenizer")
+    if bb.image_encoder is not None:
+        bb.image_encoder.save_pretrained(folder / "image_encoder")
+        bb.image_processor.save_pretrained(folder / "image_processor")
+    return folder
+
+
+def load_wan_i2v(
+    folder: Path,
+    dtype: torch.dtype = torch.bfloat16,
+    max_text_tokens: int = 512,
+    preset: str = "wan2.1-i2v-14b",
+    encoder_dtype: torch.dtype | None = None,
+) -> Backbone:
+    """Load the components from a local diffusers-format folder (never from a hub), on CPU: the
+    transformer in `dtype`, umT5 and CLIP in `encoder_dtype` (default `dtype`), the VAE in fp32."""
+    from transformers import AutoTokenizer
+
+    check_weights_folder(folder, preset)
+    enc = dtype if encoder_dtype is None else encoder_dtype
+    kw = {"local_files_only": True}
+    return Backbone(
+        transformer=WanTransformer3DModel.from_pretrained(folder / "transformer", torch_dtype=dtype, **kw),
+        vae=AutoencoderKLWan.from_pretrained(folder / "vae", torch_dtype=torch.float32, **kw),
+        text_encoder=UMT5EncoderModel.from_pretrained(folder / "text_encoder", torch_dtype=enc, **kw),
+        tokenizer=AutoTokenizer.from_pretrained(folder / "tokenizer", **kw),
+        image_encoder=CLIPVisionModel.from_pretrained(folder / "image_encoder", torch_dtype=enc, **kw),
+        image_processor=CLIPImageProcessor.from_pretrained(folder / "image_processor", **kw),
+        max_text_tokens=max_text_tokens,
+        # real Wan weights get Wan's 512-token context; the committed toy model keeps its own length
+        context_tokens=WAN_TEXT_TOKENS if get_preset(preset).arch is None else None,
+        preset=preset,
+        dtype=dtype,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The one entry point: a backbone from the config's `model` section
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+WAN_TEXT_TOKENS = 512  # umT5 context length of Wan 2.1, which diffusers' Wan attention assumes
+
+
+def resolve_dtype(precision: str, device: torch.device | str) -> torch.dtype:
+    """The transformer's compute dtype for `model.precision` on `device`: auto is bf16 on CUDA and
+    fp32 elsewhere (CPU bf16 matmuls are slow and change results); fp32 / bf16 are taken as given."""
+    if precision == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    try:
+        return PRECISIONS[precision]
+    except KeyError:
+        raise ValueError(f"unknown precision {precision!r}; use auto, {' or '.join(PRECISIONS)}") from None
+
+
+def set_attention(bb: Backbone, attention: str) -> None:
+    """Select the transformer's attention kernel: `sdpa` (torch's, the default) or `flash` (flash-attn)."""
+    if attention == "flash":
+        try:
+            import flash_attn  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "model.attention=flash needs flash-attn: pip install 'svi-harness[gpu]' on a CUDA machine, "
+                "or use model.attention=sdpa (the default)."
+            ) from None
+        bb.transformer.set_attention_backend("flash")
+    elif attention == "sdpa":
+        bb.transformer.reset_attention_backend()  # undo an earlier flash
+    else:
+        raise ValueError(f"unknown attention {attention!r}; use sdpa or flash")
+    bb.attention = attention
+
+
+def load_backbone(
+    model_cfg: ModelConfig,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    condition: ConditionConfig | None = None,
+) -> Backbone:
+    """Build (tiny: seeded random init) or load (toy, wan2.1-i2v-14b: from the weights folder) the
+    preset's components, in the precision `model_cfg.precision` gives on `device`, moved there, with
+    `model_cfg.attention` set, and the `condition` section's adapter attached (svi.conditions.attach.attach:
+    SVI-Talk's audio, SVI-Dance's pose). Dtypes: the transformer in `resolve_dtype(...)`; umT5 and CLIP
+    in the same on CUDA and in fp32 elsewhere; the VAE always in fp32. Frozen parts are in eval mode;
+    the transformer's train/eval mode is the caller's to set."""
+    device = torch.device(device)
+    preset = get_preset(model_cfg.preset)
+    dtype = resolve_dtype(model_cfg.precision, device)
+    encoder_dtype = dtype if device.type == "cuda" else torch.float32
+    if preset.weights == "code":
+        bb = build_small(preset.arch, preset.name, seed=seed)
+        bb.max_text_tokens = min(model_cfg.max_text_tokens, preset.arch.max_text_tokens)
+    else:
+        folder = preset_weights(preset.name, model_cfg.weights)
+        bb = load_wan_i2v(
+            folder,
+            dtype=dtype,
+            max_text_tokens=model_cfg.max_text_tokens,
+            preset=preset.name,
+            encoder_dtype=encoder_dtype,
+        )
+    bb.transformer.to(device=device, dtype=dtype)
+    bb.vae.to(device=device, dtype=torch.float32)
+    for m in (bb.text_encoder, bb.image_encoder):
+        if m is not None:
+            m.to(device=device, dtype=encoder_dtype)
+    bb.dtype = dtype
+    set_attention(bb, model_cfg.attention)
+    if condition is not None:
+        from svi.conditions.attach import attach
+
+        attach(bb, condition, seed=seed)
+    return bb

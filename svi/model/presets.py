@@ -1,0 +1,243 @@
+"""The model presets: one table of what each preset is, and where its weights come from.
+
+Torch-free on purpose: `svi.config` (and through it the harness, which validates every experiment in
+well under a second) reads this table, so nothing here may import torch, diffusers or transformers.
+`svi.model.backbone` builds or loads the components a preset names.
+
+| preset           | architecture            | weights                                                        |
+|------------------|-------------------------|----------------------------------------------------------------|
+| `tiny`           | `TINY` (test size)      | built in code, random initialisation (no download)             |
+| `toy`            | `TOY` (~3M parameters)  | committed folder `svi/weights/toy`, or `model.weights`         |
+| `wan2.1-i2v-14b` | read from the folder    | a local folder, required: `model.weights` or `SVI_WEIGHTS`     |
+
+Each preset also carries config defaults (the clip size its model is built for), applied by
+`svi.config.build_config` under the variant's and the file's values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+WEIGHTS_ENV = "SVI_WEIGHTS"
+# The committed toy base model (a diffusers-format Wan I2V folder, written by svi.training.pretrain).
+TOY_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "toy"  # svi/weights/toy
+WAN_I2V_REPO = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+
+# What a diffusers-format Wan I2V folder must hold: (sub-folder, files of which at least one must exist).
+REQUIRED_FILES: dict[str, tuple[str, ...]] = {
+    "transformer": ("config.json",),
+    "transformer/*": (
+        "diffusion_pytorch_model.safetensors",
+        "diffusion_pytorch_model.safetensors.index.json",
+    ),
+    "vae": ("config.json",),
+    "vae/*": ("diffusion_pytorch_model.safetensors",),
+    "text_encoder": ("config.json",),
+    "text_encoder/*": ("model.safetensors", "model.safetensors.index.json"),
+    "tokenizer": ("tokenizer_config.json",),
+    "tokenizer/*": ("tokenizer.json", "spiece.model"),
+    "image_encoder": ("config.json",),
+    "image_encoder/*": ("model.safetensors",),
+    "image_processor": ("preprocessor_config.json",),
+}
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """A preset's weights folder is missing or incomplete; the message says how to get it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Small architectures (the classes and wiring are the 14B model's; only the sizes differ)
+
+
+@dataclass(frozen=True)
+class SmallArch:
+    """Sizes of a small random-initialised Wan I2V backbone (see `svi.model.backbone.build_small`)."""
+
+    heads: int  # DiT attention heads
+    head_dim: int
+    ffn_dim: int
+    layers: int  # DiT blocks
+    image_kv_dim: int  # added_kv_proj_dim: the CLIP image tokens' key/value width
+    rope_len: int
+    vae_base: int
+    vae_mult: tuple[int, ...]
+    text_dim: int  # umT5 d_model (2 layers, 4 heads, 259 byte ids)
+    text_kv: int
+    text_ffn: int
+    text_buckets: int
+    clip_dim: int  # CLIP vision width (2 layers, 4 heads, 8 px patches)
+    clip_ffn: int
+    image_size: int
+    max_text_tokens: int
+
+
+# tiny: a few thousand parameters, for tests; a 9 x 32 x 32 clip gives latents [16, 3, 4, 4].
+TINY = SmallArch(
+    heads=2, head_dim=12, ffn_dim=32, layers=2, image_kv_dim=24, rope_len=32, vae_base=3,
+    vae_mult=(1, 1, 1, 1), text_dim=32, text_kv=8, text_ffn=64, text_buckets=8, clip_dim=32,
+    clip_ffn=64, image_size=32, max_text_tokens=64,
+)  # fmt: skip
+# toy: 64 x 64 clips of 17 frames (latents [16, 5, 8, 8], 80 tokens after 2 x 2 patches), a 6-block DiT
+# of width 128; what `svi.training.pretrain` starts from.
+TOY = SmallArch(
+    heads=4, head_dim=32, ffn_dim=512, layers=6, image_kv_dim=128, rope_len=64, vae_base=16,
+    vae_mult=(1, 2, 2, 2), text_dim=64, text_kv=16, text_ffn=128, text_buckets=16, clip_dim=64,
+    clip_ffn=128, image_size=64, max_text_tokens=160,
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+
+# The small presets' negative prompt: empty, as before the official one became the default. Their byte
+# tokenizers read 64 (tiny) and 160 (toy) tokens, a fragment of the official 392-byte prompt; the toy
+# base model was never trained with dropped prompts (it has no unconditional text mode, hence no text
+# CFG) and the tiny one is random. It still fills the passes without text where those run (toy talk's
+# audio guidance), exactly as before.
+SMALL_NEGATIVE_PROMPT = ""
+
+# code: built in code from `arch` (random init, seeded); committed: a folder in the repository,
+# replaceable by model.weights; local: a local folder the user must provide (model.weights or SVI_WEIGHTS).
+WeightsSource = Literal["code", "committed", "local"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """What one model preset is."""
+
+    name: str
+    summary: str
+    arch: SmallArch | None  # None: the architecture comes from the weights folder's configs
+    weights: WeightsSource
+    committed_weights: Path | None = None  # the folder of a `committed` preset
+    # Config defaults (nested sections, e.g. {"generate": {"steps": 10}}), under the variant's and the file's.
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            name="tiny",
+            summary="random init at test size, built in code (tests, CPU smoke runs)",
+            arch=TINY,
+            weights="code",
+            defaults={
+                "data": {"num_frames": 9, "height": 32, "width": 32},
+                "generate": {
+                    "num_frames": 9,
+                    "height": 32,
+                    "width": 32,
+                    "steps": 10,
+                    "negative_prompt": SMALL_NEGATIVE_PROMPT,
+                },
+            },
+        ),
+        # The toy world's clips: 17 frames (5 latent frames) of 64 x 64 at 8 fps, so one clip adds 2 s and
+        # a 50 s video is 25 clips. Shift 3 (pretraining's) suits the small latents better than Wan's 5.
+        # No CFG: the toy base model is not trained with dropped prompts, so it has no unconditional mode.
+        Preset(
+            name="toy",
+            summary="~3M-parameter Wan I2V pretrained on the toy world (committed in svi/weights/toy)",
+            arch=TOY,
+            weights="committed",
+            committed_weights=TOY_WEIGHTS,
+            defaults={
+                "data": {"num_frames": 17, "height": 64, "width": 64},
+                "train": {"timestep_shift": 3.0},
+                "generate": {
+                    "num_frames": 17,
+                    "height": 64,
+                    "width": 64,
+                    "fps": 8,
+                    "steps": 20,
+                    "shift": 3.0,
+                    "guidance_scale": 1.0,
+                    "negative_prompt": SMALL_NEGATIVE_PROMPT,
+                },
+            },
+        ),
+        Preset(
+            name="wan2.1-i2v-14b",
+            summary=f"Wan 2.1 I2V 14B 480p from a local diffusers-format folder ({WAN_I2V_REPO})",
+            arch=None,
+            weights="local",
+        ),
+    )
+}
+PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
+DEFAULT_PRESET = "tiny"
+# `ModelConfig.preset`'s type: exactly the table's names (a tuple subscript is Literal["tiny", ...]).
+PresetName = Literal[PRESET_NAMES]  # type: ignore[valid-type]
+
+
+def get_preset(name: str) -> Preset:
+    """The table's entry, or an error listing the presets."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Weights folders (checked before anything runs; no torch needed)
+
+
+def how_to_download(folder: str) -> str:
+    """How to get the Wan 2.1 I2V weights onto this machine."""
+    return (
+        "On a machine with internet, fetch the diffusers-format weights with\n"
+        f"    hf download {WAN_I2V_REPO} --local-dir {folder}\n"
+        "(or `huggingface-cli download ...` with older huggingface_hub) and copy the folder here."
+    )
+
+
+def resolve_weights(weights: str | os.PathLike | None) -> Path:
+    """The weights folder from the argument or SVI_WEIGHTS, or an error saying how to provide it."""
+    folder = weights or os.environ.get(WEIGHTS_ENV)
+    if not folder:
+        raise WeightsNotFoundError(
+            "The wan2.1-i2v-14b preset needs a local weights folder: pass --weights DIR (model.weights in "
+            f"a config) or set {WEIGHTS_ENV}=DIR.\n" + how_to_download("DIR")
+        )
+    return Path(folder).expanduser()
+
+
+def preset_weights(preset: str, weights: str | os.PathLike | None) -> Path | None:
+    """The folder a preset loads: None when built in code (tiny); model.weights or the committed folder
+    (toy); model.weights or SVI_WEIGHTS (wan2.1-i2v-14b; else an error saying how to get it)."""
+    p = get_preset(preset)
+    if p.weights == "code":
+        return None
+    if p.weights == "committed":
+        return Path(weights).expanduser() if weights else p.committed_weights
+    return resolve_weights(weights)
+
+
+def check_weights_folder(folder: Path, preset: str = "wan2.1-i2v-14b") -> None:
+    """Raise WeightsNotFoundError listing every expected file that is missing."""
+    missing = []
+    if not folder.is_dir():
+        missing = [f"{sub.rstrip('/*')}/{' or '.join(names)}" for sub, names in REQUIRED_FILES.items()]
+    else:
+        for sub, names in REQUIRED_FILES.items():
+            d = folder / sub.rstrip("/*")
+            if not any((d / n).is_file() for n in names):
+                missing.append(f"{d.relative_to(folder)}/{' or '.join(names)}")
+    if missing:
+        head = f"{folder} does not exist" if not folder.is_dir() else f"{folder} is incomplete"
+        expected = "\n".join(f"    {m}" for m in missing)
+        if PRESETS.get(preset) is not None and PRESETS[preset].weights == "committed":
+            what = f"{preset} base model"
+            how = (
+                f"The committed one lives in {PRESETS[preset].committed_weights}; `harness run pretrain_toy` "
+                "trains a new one (its output folder then goes to model.weights)."
+            )
+        else:
+            what, how = "Wan 2.1 I2V weights", how_to_download(str(folder))
+        raise WeightsNotFoundError(f"{what} not found: {head}. Missing:\n{expected}\n{how}")

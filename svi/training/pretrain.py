@@ -1,0 +1,439 @@
+"""Pretraining the `toy` base model: the VAE on toy clips, then the I2V DiT with clean flow matching.
+
+This is Wan's recipe at CPU scale, so that the harness has a base model whose long videos drift for
+the reasons real ones do (imperfect VAE round trips, exposure to its own outputs) rather than because
+the weights are random. Two stages, each resumable, in one process (the toy model needs no sharding):
+
+1. `vae`: AutoencoderKLWan trained as a KL autoencoder (L1 reconstruction + a small KL term; Wan adds
+   perceptual and adversarial losses, which a world of flat shapes does not need) on windows of the
+   training clips, short ones first and then as long as the clips the model generates, plus a batch
+   of single frames each step (Wan trains its VAE on images and videos together). Both matter: the
+   causal VAE encodes frame 0 alone and later 4-frame groups from a cache of the groups before, so
+   frames past the trained window length come out wrong (trained on 5-frame windows only, frames 5 to
+   16 of a clip lost 8 dB), and frame 0, one frame in seventeen, trains slowest of all. Afterwards the per-channel latent mean and std are measured on the clips and
+   written into the VAE config (`latents_mean` / `latents_std`, as Wan's VAE carries them), so the
+   normalised latents the DiT sees have unit scale, matching sigma = 1 noise.
+2. `dit`: every clip is encoded once (latents, conditions, umT5 and CLIP features; the encoders are
+   frozen) and WanTransformer3DModel is trained from scratch with clean flow matching
+   (`erft.Recycler` in `plain` mode: the same timestep draw, loss weight and target as fine-tuning).
+   Each step conditions on a randomly chosen condition layout from `dit.conditions`, by default both
+   SVI variants' (1 frame + reference padding, 5 frames + zero padding), so the untuned base model is
+   not disadvantaged by a layout it never saw. (Wan I2V itself is trained with 1 frame + zeros only.)
+   The exported weights are an exponential moving average of the trained ones.
+
+Output (`output_dir`): `vae_state.pt` / `dit_state.pt` (resume points), `cache.pt` (encoded clips),
+`metrics.jsonl`, and `model/`: a diffusers-format Wan I2V folder that `model.weights` takes and that is
+committed at `svi/weights/toy` (fp16; loaded as fp32).
+
+    python -m svi.training.pretrain --config pretrain.yaml        # what `harness run pretrain_toy` launches
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import math
+import random
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+from tqdm import tqdm
+
+from svi.config import DataConfig, ERFTConfig, Section, load_config, save_config
+from svi.files import append_jsonl, atomic_torch_save, truncate_jsonl
+from svi.model.backbone import Backbone, build_toy, save_backbone
+from svi.model.i2v_condition import build_condition
+from svi.training.batch import encode_batch
+from svi.training.clips import reference_frame_index
+from svi.training.data import VideoClipDataset
+from svi.training.erft import Recycler
+
+log = logging.getLogger(__name__)
+
+
+class PretrainData(Section):
+    root: str | None = None  # official layout, <root>/<cat>/<cat>.csv (the toy world writes one)
+    num_frames: int = Field(17, ge=5)  # DiT clip length, 4k+1
+    height: int = Field(64, ge=16)
+    width: int = Field(64, ge=16)
+
+
+class VAEPhase(Section):
+    steps: int = Field(ge=0)
+    num_frames: int = Field(ge=1)  # window length, 4k+1
+    batch: int = Field(ge=1)
+
+
+class VAEStage(Section):
+    # Windows grow during training. From scratch on 17-frame windows the VAE stayed on its initial
+    # plateau (L1 0.49 for 700 steps, measured), on 5-frame windows it leaves it within 200; the last
+    # phase must cover data.num_frames, since later 4-frame groups are encoded and decoded from the
+    # cache of earlier ones and that cache is only right as far as training went.
+    phases: list[VAEPhase] = Field(
+        [VAEPhase(steps=2000, num_frames=5, batch=8), VAEPhase(steps=1500, num_frames=17, batch=4)],
+        min_length=1,
+    )
+    image_batch: int = Field(8, ge=0)  # single frames per step besides the windows (the frame-0 path)
+    # Train on random crops of this side (a multiple of 8; None: whole frames). The VAE is convolutional,
+    # so crops teach it the same local statistics at a fraction of the cost; it then runs on whole frames.
+    crop: int | None = Field(32, ge=8)
+    lr: float = Field(1e-3, gt=0)
+    kl_weight: float = Field(1e-6, ge=0)
+    stats_clips: int = Field(128, ge=1)  # clips measured for latents_mean / latents_std
+
+    @property
+    def steps(self) -> int:
+        return sum(p.steps for p in self.phases)
+
+    def phase_at(self, step: int) -> VAEPhase:
+        """The phase that trains step `step` (0-based) of the whole schedule."""
+        for phase in self.phases:
+            if step < phase.steps:
+                return phase
+            step -= phase.steps
+        return self.phases[-1]
+
+
+class Condition(Section):
+    cond_frames: int = Field(1, ge=1)
+    padding: Literal["reference", "zeros"] = "reference"
+
+
+class DiTStage(Section):
+    steps: int = Field(6000, ge=0)
+    batch: int = Field(8, ge=1)
+    lr: float = Field(3e-4, gt=0)
+    warmup_steps: int = Field(200, ge=0)
+    weight_decay: float = Field(0.01, ge=0)
+    grad_clip: float = Field(1.0, ge=0)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    timestep_shift: float = Field(3.0, gt=0)
+    windows_per_clip: int = Field(2, ge=1)  # random windows encoded per training video (more examples)
+    conditions: list[Condition] = [Condition(), Condition(cond_frames=5, padding="zeros")]
+    # The padding image of reference padding, as fine-tuning's data.reference_frame (svi/training/data.py).
+    # The committed svi/weights/toy were pretrained before this existed, with `first`.
+    reference_frame: Literal["window", "outside", "first"] = "window"
+
+
+class PretrainConfig(Section):
+    data: PretrainData = PretrainData()
+    vae: VAEStage = VAEStage()
+    dit: DiTStage = DiTStage()
+    seed: int = 0
+    checkpoint_every: int = Field(250, ge=1)
+    output_dir: str = "runs/pretrain_toy"
+    threads: int | None = Field(None, ge=1)  # torch CPU threads (None: torch's default)
+
+    @model_validator(mode="after")
+    def _vae_covers_clip(self):
+        last = [p for p in self.vae.phases if p.steps]
+        if last and last[-1].num_frames < self.data.num_frames:
+            raise ValueError(
+                f"the last VAE phase trains on {last[-1].num_frames}-frame windows, shorter than "
+                f"data.num_frames={self.data.num_frames}: the causal VAE would meet cache states it "
+                f"never trained on in every clip; end vae.phases with num_frames >= {self.data.num_frames}"
+            )
+        return self
+
+
+# -- small pieces ------------------------------------------------------------------------------------
+
+
+def load_clips(cfg: PretrainConfig) -> tuple[torch.Tensor, list[str]]:
+    """Every training video, decoded once (decord, via VideoClipDataset) into memory.
+
+    -> (uint8 [N, 3, F, H, W] with F the longest 4k+1 all videos have, prompts). The stages then cut
+    random windows and crops from memory: decoding a few frames of an mp4 per sample would cost more
+    than the toy model's step.
+    """
+    if not cfg.data.root:
+        raise ValueError("data.root is not set: point it at a toy-world training set (official layout)")
+    probe = VideoClipDataset(cfg.data.root, num_frames=1, height=cfg.data.height, width=cfg.data.width)
+    shortest = min(s.num_source_frames for s in probe.samples)
+    frames = (shortest - 1) // 4 * 4 + 1
+    if frames < cfg.data.num_frames:
+        raise ValueError(
+            f"training videos have {shortest} frames; data.num_frames={cfg.data.num_frames} needs more"
+        )
+    clips = VideoClipDataset(cfg.data.root, num_frames=frames, height=cfg.data.height, width=cfg.data.width)
+    videos = torch.empty(len(clips), 3, frames, cfg.data.height, cfg.data.width, dtype=torch.uint8)
+    prompts = []
+    for i in tqdm(range(len(clips)), desc="load clips", unit="clip"):
+        item = clips[i]
+        videos[i] = ((item["video"] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        prompts.append(item["prompt"])
+    return videos, prompts
+
+
+def windows(
+    videos: torch.Tensor,
+    index: torch.Tensor,
+    num_frames: int,
+    crop: int | None,
+    g: torch.Generator,
+    reference: str | None = None,
+):
+    """Random windows of num_frames (and random crop x crop squares) of videos[index] -> [B, 3, F, h, w]
+    float in [-1, 1]; with `reference` (a data.reference_frame mode) also each window's reference
+    frame, [B, 3, h, w] (svi.training.data.reference_frame_index, the same rule as fine-tuning)."""
+    _, _, total, h, w = videos.shape
+    side_h, side_w = (h, w) if crop is None else (min(crop, h), min(crop, w))
+    out, refs = [], []
+    for i in index.tolist():
+        t = int(torch.randint(0, total - num_frames + 1, (1,), generator=g))
+        y = int(torch.randint(0, h - side_h + 1, (1,), generator=g))
+        x = int(torch.randint(0, w - side_w + 1, (1,), generator=g))
+        out.append(videos[i, :, t : t + num_frames, y : y + side_h, x : x + side_w])
+        if reference is not None:
+            r = reference_frame_index(list(range(t, t + num_frames)), total, reference, g)
+            refs.append(videos[i, :, r, y : y + side_h, x : x + side_w])
+    clips = torch.stack(out).float() / 127.5 - 1
+    return clips if reference is None else (clips, torch.stack(refs).float() / 127.5 - 1)
+
+
+def lr_at(step: int, base: float, warmup: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of `base`."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+# -- stage 1: the VAE --------------------------------------------------------------------------------
+
+
+def vae_loss(vae, video: torch.Tensor, kl_weight: float) -> tuple[torch.Tensor, float]:
+    """L1 reconstruction of video [B, 3, F, H, W] in [-1, 1] through a sampled latent, plus KL."""
+    posterior = vae.encode(video).latent_dist
+    recon = vae.decode(posterior.sample()).sample
+    l1 = (recon - video).abs().mean()
+    kl = posterior.kl().mean() / video[0].numel()
+    return l1 + kl_weight * kl, float(l1.detach())
+
+
+@torch.no_grad()
+def measure_latent_stats(vae, clips: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the posterior mode of clips [N, 3, F, H, W] in [-1, 1]."""
+    total = sq = None
+    n = 0
+    for clip in clips:
+        mu = vae.encode(clip[None]).latent_dist.mode().double()  # [1, C, f, h, w]
+        s, s2 = mu.sum(dim=(0, 2, 3, 4)), mu.pow(2).sum(dim=(0, 2, 3, 4))
+        total, sq = (s, s2) if total is None else (total + s, sq + s2)
+        n += mu[0, 0].numel()
+    mean = total / n
+    std = (sq / n - mean.pow(2)).clamp_min(1e-12).sqrt()
+    return mean.tolist(), std.tolist()
+
+
+def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor) -> None:
+    vae = bb.vae
+    state_path = out / "vae_state.pt"
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae.lr, weight_decay=0.0)
+    step = 0
+    if state_path.is_file():
+        state = torch.load(state_path, weights_only=False)
+        vae.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = state["step"]
+        truncate_jsonl(out / "metrics.jsonl", lambda r: r["stage"] == "vae" and r["step"] > step)
+        log.info("VAE: resumed at step %d", step)
+    if step < cfg.vae.steps:
+        g = torch.Generator().manual_seed(cfg.seed * 7919 + step)
+        vae.train().requires_grad_(True)
+        bar = tqdm(total=cfg.vae.steps, initial=step, desc="pretrain vae", unit="step")
+        while step < cfg.vae.steps:
+            t0 = time.perf_counter()
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, cfg.vae.lr, min(100, cfg.vae.steps // 10), cfg.vae.steps)
+            phase = cfg.vae.phase_at(step)
+            index = torch.randint(0, len(videos), (phase.batch,), generator=g)
+            video = windows(videos, index, phase.num_frames, cfg.vae.crop, g)
+            loss, l1 = vae_loss(vae, video, cfg.vae.kl_weight)
+            if cfg.vae.image_batch:
+                index = torch.randint(0, len(videos), (cfg.vae.image_batch,), generator=g)
+                images = windows(videos, index, 1, cfg.vae.crop, g)  # [B, 3, 1, h, w]
+                image_loss, l1_image = vae_loss(vae, images, cfg.vae.kl_weight)
+                loss = loss + image_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+            opt.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(l1=f"{l1:.4f}")
+            record = {"stage": "vae", "step": step, "vae/l1": l1, "vae/num_frames": phase.num_frames}
+            if cfg.vae.image_batch:
+                record["vae/l1_image"] = l1_image
+            append_jsonl(out / "metrics.jsonl", {**record, "vae/seconds_per_step": time.perf_counter() - t0})
+            if step % cfg.checkpoint_every == 0 or step == cfg.vae.steps:
+                atomic_torch_save(
+                    {"model": vae.state_dict(), "optimizer": opt.state_dict(), "step": step}, state_path
+                )
+        bar.close()
+    vae.eval().requires_grad_(False)
+    g = torch.Generator().manual_seed(cfg.seed + 1)
+    index = torch.randperm(len(videos), generator=g)[: cfg.vae.stats_clips]
+    mean, std = measure_latent_stats(vae, windows(videos, index, cfg.data.num_frames, None, g))
+    vae.register_to_config(latents_mean=mean, latents_std=std)
+
+
+# -- stage 2: the DiT --------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def encode_clips(
+    bb: Backbone, cfg: PretrainConfig, videos: torch.Tensor, prompts: list[str], batch: int = 8
+) -> dict[str, torch.Tensor]:
+    """`dit.windows_per_clip` random windows of every video through the frozen encoders, once:
+    x0, one y per condition layout, the umT5 context and the CLIP feature of the first frame."""
+    layouts = [
+        DataConfig(
+            num_frames=cfg.data.num_frames, height=cfg.data.height, width=cfg.data.width,
+            cond_frames=c.cond_frames, padding=c.padding,
+        )
+        for c in cfg.dit.conditions
+    ]  # fmt: skip
+    g = torch.Generator().manual_seed(cfg.seed + 2)
+    order = torch.arange(len(videos)).repeat(cfg.dit.windows_per_clip)  # [N * windows]
+    x0, ys, ctx, img = [], [[] for _ in layouts], [], []
+    for first in tqdm(range(0, len(order), batch), desc="encode clips", unit="batch"):
+        index = order[first : first + batch]
+        # [B, 3, F, H, W], [B, 3, H, W]
+        video, reference = windows(videos, index, cfg.data.num_frames, None, g, cfg.dit.reference_frame)
+        enc = encode_batch(bb, video, [prompts[i] for i in index.tolist()], layouts[0], reference)
+        x0.append(enc.x0)
+        ctx.append(enc.context)
+        img.append(enc.image_context)
+        ys[0].append(enc.y)
+        for j, data in enumerate(layouts[1:], start=1):  # the other layouts need only their y
+            cond = video[:, :, : data.cond_frames]
+            ys[j].append(build_condition(bb, cond, data.num_frames, data.padding, reference, data.mask))
+    return {
+        "x0": torch.cat(x0),  # [N, 16, f, h, w]
+        "y": torch.stack([torch.cat(y) for y in ys]),  # [layouts, N, 20, f, h, w]
+        "context": torch.cat(ctx).half(),  # [N, L, D] (fp16: the cache is the largest thing here)
+        "image_context": torch.cat(img),  # [N, T, D]
+    }
+
+
+def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor, prompts: list[str]) -> None:
+    cache_path = out / "cache.pt"
+    if cache_path.is_file():
+        cache = torch.load(cache_path)
+    else:
+        cache = encode_clips(bb, cfg, videos, prompts)
+        atomic_torch_save(cache, cache_path)
+    model = bb.transformer
+    model.train().requires_grad_(True)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.dit.lr, weight_decay=cfg.dit.weight_decay)
+    recycler = Recycler(ERFTConfig(mode="plain"), shift=cfg.dit.timestep_shift, seed=cfg.seed)
+    pick = random.Random(cfg.seed)
+    state_path = out / "dit_state.pt"
+    step = 0
+    if state_path.is_file():
+        state = torch.load(state_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        recycler.load_state_dict(state["recycler"])
+        pick.setstate(state["pick"])
+        step = state["step"]
+        truncate_jsonl(out / "metrics.jsonl", lambda r: r["stage"] == "dit" and r["step"] > step)
+        log.info("DiT: resumed at step %d", step)
+    n = cache["x0"].shape[0]
+    bar = tqdm(total=cfg.dit.steps, initial=step, desc="pretrain dit", unit="step")
+    while step < cfg.dit.steps:
+        t0 = time.perf_counter()
+        lr = lr_at(step, cfg.dit.lr, cfg.dit.warmup_steps, cfg.dit.steps)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = torch.tensor([pick.randrange(n) for _ in range(cfg.dit.batch)])
+        layout = pick.randrange(len(cfg.dit.conditions))
+        prep = recycler.prepare(cache["x0"][idx], cache["y"][layout][idx])
+        v = model(
+            prep.model_input(),
+            prep.timestep,
+            cache["context"][idx].float(),
+            cache["image_context"][idx],
+            return_dict=False,
+        )[0]
+        loss = recycler.loss(v, prep)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"DiT loss became {loss.item()} at step {step + 1}; lower dit.lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.dit.grad_clip or math.inf))
+        opt.step()
+        with torch.no_grad():
+            decay = min(cfg.dit.ema_decay, (1 + step) / (10 + step))  # short memory while weights move fast
+            for e, p in zip(ema.parameters(), model.parameters()):
+                e.lerp_(p, 1 - decay)
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        append_jsonl(out / "metrics.jsonl", {"stage": "dit", "step": step, "dit/loss": loss.item(), "dit/lr": lr,
+                                        "dit/grad_norm": grad_norm,
+                                        "dit/seconds_per_step": time.perf_counter() - t0})  # fmt: skip
+        if step % cfg.checkpoint_every == 0 or step == cfg.dit.steps:
+            atomic_torch_save(
+                {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                 "recycler": recycler.state_dict(), "pick": pick.getstate(), "step": step},
+                state_path,
+            )  # fmt: skip
+    bar.close()
+    model.load_state_dict(ema.state_dict())
+    model.eval().requires_grad_(False)
+
+
+def export(bb: Backbone, folder: Path) -> Path:
+    """The base model folder, DiT and VAE in fp16 (half the size; loading upcasts to fp32)."""
+    bb.transformer.half()
+    bb.vae.half()
+    try:
+        save_backbone(bb, folder)
+    finally:
+        bb.transformer.float()
+        bb.vae.float()
+    return folder
+
+
+def pretrain(cfg: PretrainConfig) -> Path:
+    """Both stages (each resumes from its state file) -> the `model/` folder."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    if not (out / "vae_state.pt").is_file() and not (out / "dit_state.pt").is_file():
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+    bb = build_toy(seed=cfg.seed)
+    videos, prompts = load_clips(cfg)
+    train_vae(bb, cfg, out, videos)
+    train_dit(bb, cfg, out, videos, prompts)
+    folder = export(bb, out / "model")
+    log.info("toy base model written to %s", folder)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m svi.training.pretrain",
+        description="Pretrain the toy base model (VAE, then the I2V DiT) on a toy-world clip folder.",
+    )
+    p.add_argument("--config", help="YAML with sections data, vae, dit (see svi/training/pretrain.py)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. dit.steps=100")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = load_config(args.config, args.overrides, schema=PretrainConfig)
+    pretrain(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""The layering rule that keeps every stage in its room (docs/design.md):
+
+    svi  <  scoring  <  toyworld          the method, then what scores it, then the world that feeds both
+    reports                               tables and statistics: scoring's metric table, no torch
+    harness  <  sweeps                    everything above, put to work
+    benchmarks                            scripts only: nothing imports it (tests may)
+
+A package may import itself and what is below it, never what is above it; and no two modules import
+each other, directly or around a circle. The command line (`harness/cli/`) is the top of the stack: the
+one part of harness that may import sweeps (its `sweep` and `list` commands). Imports are read from the
+source (every `import` and `from` statement, function-local ones included), so the rule holds whether
+or not a line runs; imports under `if TYPE_CHECKING:` are annotations only, never executed, and are
+left out."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOWED = {
+    "svi": {"svi"},
+    "scoring": {"svi", "scoring"},
+    "toyworld": {"svi", "scoring", "toyworld"},
+    "reports": {"scoring", "reports"},
+    "harness": {"svi", "scoring", "toyworld", "reports", "harness"},
+    "sweeps": {"svi", "scoring", "toyworld", "reports", "harness", "sweeps"},
+    "benchmarks": {"svi", "scoring", "toyworld", "reports", "harness", "sweeps", "benchmarks"},
+}
+
+
+def modules() -> dict[str, Path]:
+    """module name -> file, for every module of the project's packages."""
+    out = {}
+    for package in ALLOWED:
+        for f in sorted((ROOT / package).rglob("*.py")):
+            parts = f.relative_to(ROOT).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return out
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """ids of the nodes under an `if TYPE_CHECKING:` block."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            out |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return out
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """The project modules a file imports (a `from package import module` counts as the module)."""
+    found = set()
+    tree = ast.parse(path.read_text())
+    skip = _type_checking_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+        else:
+            continue
+        for name in names:
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name:
+                found.add(name)
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    known = set(mods)
+    edges = {}
+    for name, path in mods.items():
+        # a submodule importing its own package's __init__ is how Python loads it, not an edge
+        edges[name] = {m for m in imports_of(path, known) if m != name and not name.startswith(m + ".")}
+    return edges
+
+
+def allowed(src: str) -> set[str]:
+    if src == "harness.cli" or src.startswith("harness.cli."):
+        return ALLOWED["sweeps"]  # the command line sits on top of everything
+    return ALLOWED[src.split(".")[0]]
+
+
+def test_no_package_imports_one_above_it():
+    climbs = [
+        f"{src} imports {dst}"
+        for src, targets in graph().items()
+        for dst in targets
+        if dst.split(".")[0] not in allowed(src)
+    ]
+    assert not climbs, "imports that climb the layers:\n" + "\n".join(sorted(climbs))
+
+
+def test_nothing_but_tests_imports_benchmarks():
+    users = [
+        f"{s} imports {d}"
+        for s, ts in graph().items()
+        for d in ts
+        if d.startswith("benchmarks") and not s.startswith("benchmarks")
+    ]
+    assert not users
+
+
+def test_no_import_circle():
+    edges = graph()
+    index, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    assert not circles, "modules that import each other around a circle:\n" + "\n".join(map(str, circles))
+
+
+def test_every_file_name_says_its_job_once():
+    """No module file name in two packages for two jobs (package __init__/__main__ and tests aside)."""
+    seen: dict[str, list[str]] = {}
+    for name, path in modules().items():
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        seen.setdefault(path.name, []).append(name)
+    clashes = {k: v for k, v in seen.items() if len(v) > 1}
+    assert not clashes, clashes
+
+
+@pytest.mark.parametrize("package", ["svi", "scoring", "toyworld", "reports", "harness", "sweeps"])
+def test_the_rule_can_fail(package, tmp_path):
+    """The checks see what they should: an import planted one layer up is found as a climb."""
+    above = {
+        "svi": "harness",
+        "scoring": "toyworld",
+        "toyworld": "harness",
+        "reports": "harness",
+        "harness": "sweeps",
+        "sweeps": "benchmarks",
+    }[package]
+    planted = tmp_path / "planted.py"
+    planted.write_text(f"from {above} import something\n")
+    found = imports_of(planted, set(modules()) | {above})
+    assert any(m.split(".")[0] not in ALLOWED[package] for m in found)
