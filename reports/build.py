@@ -265,13 +265,18 @@ def power_frame(summary: pd.DataFrame, detect: dict[str, float]) -> pd.DataFrame
     return pd.DataFrame(rows).astype(str) if rows else pd.DataFrame()
 
 
+def drift_frame_of(samples: pd.DataFrame) -> pd.DataFrame:
+    """The drift plots' curves from the per-sample tables alone: every sample's window values."""
+    windows = samples[(samples["level"] == WINDOW_LEVEL) & samples["value"].notna()]
+    return windows.rename(columns={"track": "suite", "window": "clip"})
+
+
 def drift_frame(
     samples: pd.DataFrame, experiment: str, tracking_uri: str | None, parent_run_id: str
 ) -> pd.DataFrame:
     """The curves the drift plots draw: every sample's window values (per-sample tables) and, for runs
     logged without those tables, their logged mean curves (`drift/...` metrics, sample empty)."""
-    windows = samples[(samples["level"] == WINDOW_LEVEL) & samples["value"].notna()]
-    curves = windows.rename(columns={"track": "suite", "window": "clip"})
+    curves = drift_frame_of(samples)
     legacy = samples.attrs.get("without_samples") or []
     if legacy:
         old = load_drift(experiment, tracking_uri, parent_run_id)
@@ -284,34 +289,54 @@ def build_report(
     out_dir: str | Path,
     tracking_uri: str | None = None,
     parent_run_id: str | None = None,
+    **options,
+) -> dict[str, Path]:
+    """Write an experiment's report into out_dir from the MLflow store; returns {file name: path}.
+
+    Reads the child runs of `parent_run_id` (default: the latest parent run with children) and their
+    per-sample tables, then writes what `render_report` writes; `options` are its keyword options.
+    """
+    runs = load_runs(experiment, tracking_uri, parent_run_id)
+    parent = runs.attrs["parent_run_id"]
+    samples = load_samples(experiment, tracking_uri, parent)  # same parent: one invocation
+    drift = drift_frame(samples, experiment, tracking_uri, parent)
+    return render_report(experiment, out_dir, runs, samples, drift, source=f"Parent run {parent}", **options)
+
+
+def render_report(
+    experiment: str,
+    out_dir: str | Path,
+    runs: pd.DataFrame,
+    samples: pd.DataFrame,
+    drift: pd.DataFrame,
     *,
+    source: str,
     layout: str = "auto",
     arm_order: list[str] | None = None,
     with_published: bool = True,
     reference: str | None = None,
     primary: str | None = None,
     detect: dict[str, float] | None = None,
+    built: str | None = None,
 ) -> dict[str, Path]:
-    """Write an experiment's report into out_dir; returns {file name: path}.
+    """The report's files from its inputs, wherever they were read (MLflow: `build_report`; a results
+    bundle: `reports.bundle.build_report_from`): `runs` as `load_runs` gives them, `samples` as
+    `load_samples`, `drift` as `drift_frame`; `source` names where they came from in the first line;
+    `built` the build time shown (default: now; a bundle's report leaves it out, so it is reproducible).
 
-    Reads the child runs of `parent_run_id` (default: the latest parent run with children) and their
-    per-sample tables, from MLflow alone. Files: report.md, report.tex (standalone, booktabs),
-    report.html (self-contained, plots inlined), results.csv (`tables.summarize`: per track, arm and
-    metric over FINISHED runs the mean with its 95% interval and n, the seed sd, and the difference
-    against the reference arm with its bootstrap interval, p and Holm-adjusted p) and one
-    drift_<track>_<metric>.png per drift curve (each arm's mean with its 95% band; with many arms, a
-    panel per arm beside the reference arm). `layout` picks the
-    main table ('vbench', 'ablation', or 'auto': ablation for experiments named ablation* or with
-    no_e* arms); `arm_order` is the declared arm order (baseline arms always come first; default
-    alphabetical); `reference` the arm differences are taken, and drift panels drawn, against
-    (default: the baseline arm); `primary` the experiment's primary metric (its own Holm family);
-    `detect` metric -> a difference in display units the power section says the n for.
+    Files: report.md, report.tex (standalone, booktabs), report.html (self-contained, plots inlined),
+    results.csv (`tables.summarize`: per track, arm and metric over FINISHED runs the mean with its 95%
+    crossed-design interval and n, the seed sd, the difference against the reference arm with its
+    interval, variance components, MDD, p and Holm-adjusted p) and one drift_<track>_<metric>.png per
+    drift curve (each arm's mean with its 95% band; with many arms, a panel per arm beside the
+    reference arm). `layout` picks the main table ('vbench', 'ablation', or 'auto': ablation for
+    experiments named ablation* or with no_e* arms); `arm_order` is the declared arm order (baseline
+    arms always come first; default alphabetical); `reference` the arm differences are taken, and drift
+    panels drawn, against (default: the baseline arm); `primary` the experiment's primary metric (its
+    own Holm family); `detect` metric -> a difference in display units the power section says the n for.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    runs = load_runs(experiment, tracking_uri, parent_run_id)
-    parent = runs.attrs["parent_run_id"]
-    samples = load_samples(experiment, tracking_uri, parent)  # same parent: one invocation
     done, failed = T.finished(runs), T.not_finished(runs)
     summary = T.summarize(
         runs, samples, arm_order, experiment=experiment, layout=layout, reference=reference, primary=primary
@@ -331,15 +356,14 @@ def build_report(
     written: dict[str, Path] = {}
     summary.to_csv(out_dir / "results.csv", index=False)
     written["results.csv"] = out_dir / "results.csv"
-    drift = drift_frame(samples, experiment, tracking_uri, parent)
     plots = plot_drift(drift, out_dir, arm_order, T.reference_arm(runs, arm_order, reference))
 
     doc = _Doc(f"{experiment}: report")
     doc.para(
-        f"Parent run {parent}; {len(runs)} child runs ({len(done)} finished, {len(failed)} not finished); "
+        f"{source}; {len(runs)} child runs ({len(done)} finished, {len(failed)} not finished); "
         f"preset: {_values(runs['preset'])}; variant: {_values(runs['variant'])}; "
-        f"git commit: {_values(runs['git_commit'].map(lambda c: c[:10] if isinstance(c, str) else None))}; "
-        f"built {_now()}."
+        f"git commit: {_values(runs['git_commit'].map(lambda c: c[:10] if isinstance(c, str) else None))}"
+        + ("." if built == "" else f"; built {built or _now()}.")
     )
     backends = {b for d in done["backends"] for b in d.values()}
     for note in backend_notes(backends):

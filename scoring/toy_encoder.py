@@ -50,6 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scoring.saved_network import SavedNetwork
+
 IMAGE_SIZE = 64
 DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "toy_encoder.safetensors"
 DEGRADATIONS = ("blur", "noise", "colour_cast", "jpeg", "contrast")
@@ -148,8 +150,12 @@ def _conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.SiLU())
 
 
-class ToyEncoder(nn.Module):
+class ToyEncoder(nn.Module, SavedNetwork):
     """Shared conv trunk, three L2-normalised embeddings, attribute and degradation heads."""
+
+    config_class = ToyEncoderConfig
+    default_weights = DEFAULT_WEIGHTS
+    train_command = "python -m toyworld.scorers encoder"
 
     def __init__(self, config: ToyEncoderConfig) -> None:
         super().__init__()
@@ -215,33 +221,3 @@ class ToyEncoder(nn.Module):
         return out
 
     # -- weights file ----------------------------------------------------------------------------
-
-    def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
-        """Weights (float32) with the config and any extra string metadata in the safetensors header."""
-        from safetensors.torch import save_file
-
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        meta = {"format": "pt", "model": "ToyEncoder", "config": self.config.to_json(), **(metadata or {})}
-        save_file(state, str(path), metadata=meta)
-
-    @classmethod
-    def from_file(cls, path: str | Path | None = None, device: str | torch.device = "cpu") -> ToyEncoder:
-        """The committed weights (default) or another file written by `save`, in eval mode."""
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
-        path = Path(path) if path is not None else DEFAULT_WEIGHTS
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"toy encoder weights not found at {path}; train them with "
-                f"`python -m toyworld.scorers encoder --out {path}`"
-            )
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        if "config" not in meta:
-            raise ValueError(f"{path} has no 'config' metadata: not a file written by ToyEncoder.save")
-        model = cls(ToyEncoderConfig.from_json(meta["config"]))
-        model.load_state_dict(load_file(str(path)))
-        model.metadata = meta
-        return model.to(device).eval()

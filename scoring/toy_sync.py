@@ -62,6 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scoring.faces import TrackRules
+from scoring.saved_network import SavedNetwork
 
 BACKEND = "toy-sync"
 # The toy backend's face-track rules (faces.TrackRules; the reference's: a track ends after 25 missed
@@ -113,8 +114,12 @@ def preprocess_audio(mfcc: torch.Tensor) -> torch.Tensor:
     return torch.cat([c0, x[:, :, 1:] / 10.0], dim=2)
 
 
-class ToySyncNet(nn.Module):
+class ToySyncNet(nn.Module, SavedNetwork):
     """Two small conv towers: 5-frame face windows and MFCC windows -> unit embeddings [N, embed_dim]."""
+
+    config_class = ToySyncConfig
+    default_weights = DEFAULT_WEIGHTS
+    train_command = "python -m toyworld.scorers sync"
 
     backend = BACKEND
 
@@ -172,40 +177,3 @@ class ToySyncNet(nn.Module):
         return F.normalize(self.audio_proj(self.audio_net(x)), dim=-1)
 
     # -- weights file ----------------------------------------------------------------------------
-
-    def save(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
-        """Weights (float32) with the config and any extra string metadata in the safetensors header."""
-        from safetensors.torch import save_file
-
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        meta = {"format": "pt", "model": "ToySyncNet", "config": self.config.to_json(), **(metadata or {})}
-        save_file(state, str(path), metadata=meta)
-
-    @classmethod
-    def from_file(cls, path: str | Path, device: str | torch.device = "cpu") -> ToySyncNet:
-        """A network written by `save`, in eval mode."""
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"toy sync weights not found at {path}; train them with "
-                f"`python -m toyworld.scorers sync --out {path}`"
-            )
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        if meta.get("model") != "ToySyncNet" or "config" not in meta:
-            raise ValueError(
-                f"{path} is not a file written by ToySyncNet.save (no ToySyncNet config metadata)"
-            )
-        model = cls(ToySyncConfig.from_json(meta["config"]))
-        model.load_state_dict(load_file(str(path)))
-        model.metadata = meta
-        return model.to(device).eval()
-
-    @classmethod
-    def from_committed(cls, device: str | torch.device = "cpu") -> ToySyncNet:
-        """The committed weights (`weights/toy_sync.safetensors`)."""
-        return cls.from_file(DEFAULT_WEIGHTS, device)

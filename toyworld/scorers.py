@@ -91,6 +91,24 @@ def fit(
     return float(loss.item())
 
 
+def training_record(
+    steps: int,
+    seed: int,
+    batch_size: int,
+    lr: float,
+    threads: int,
+    seconds: float,
+    cpu_seconds: float,
+    **more,
+) -> dict:
+    """What a scorer's weights file records of its training (its metadata's `training`): the settings,
+    wall and CPU seconds (all threads; wall time on a busy machine misleads) and the torch version."""
+    return {
+        "steps": steps, "seed": seed, "batch_size": batch_size, "lr": lr, **more, "threads": threads,
+        "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1), "torch": torch.__version__,
+    }  # fmt: skip
+
+
 # == the toy encoder ===================================================================================
 
 # ----------------------------------------------------------------------------------------------
@@ -311,16 +329,7 @@ def train_encoder(
     eval_rng = np.random.default_rng(EVAL_SEED_OFFSET + seed)
     summary = {
         "eval": evaluate(model, *make_batch(sampler, eval_frames, EVAL_SEED_OFFSET + seed, eval_rng)),
-        "training": {
-            "steps": steps,
-            "seed": seed,
-            "batch_size": batch_size,
-            "lr": lr,
-            "threads": threads,
-            "train_seconds": round(train_seconds, 1),
-            "train_cpu_seconds": round(cpu_seconds, 1),  # all threads; wall time on a busy machine misleads
-            "torch": torch.__version__,
-        },
+        "training": training_record(steps, seed, batch_size, lr, threads, train_seconds, cpu_seconds),
     }
     return model.eval(), summary
 
@@ -600,21 +609,20 @@ def train_sync(
     summary = {
         "eval": evaluate_sync(model, held_out),
         "eval_vae_round_trip": evaluate_sync(model, held_out_vae),
-        "training": {
-            "steps": steps,
-            "seed": seed,
-            "batch_size": batch_size,
-            "lr": lr,
-            "clips": num_clips,
-            "clip_seconds": TRAIN_SECONDS,
-            "vae_every": vae_every,
-            "threads": threads,
-            "data_seconds": round(data_seconds, 1),
-            "train_seconds": round(train_seconds, 1),  # data + steps, wall clock
-            "train_cpu_seconds": round(cpu_seconds, 1),
-            "final_loss": round(loss, 4),
-            "torch": torch.__version__,
-        },
+        "training": training_record(
+            steps,
+            seed,
+            batch_size,
+            lr,
+            threads,
+            train_seconds,
+            cpu_seconds,  # train: data + steps
+            clips=num_clips,
+            clip_seconds=TRAIN_SECONDS,
+            vae_every=vae_every,
+            data_seconds=round(data_seconds, 1),
+            final_loss=round(loss, 4),
+        ),  # fmt: skip
     }
     return model.eval(), summary
 

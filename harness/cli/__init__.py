@@ -15,6 +15,8 @@ Subcommands:
         --detect, the samples x seeds an earlier run's variance components say would detect it.
     harness report EXPERIMENT | --sweep SWEEP [--detect METRIC=VALUE]
         Tables with crossed-design intervals, power, and drift plots rebuilt from MLflow.
+    harness export EXPERIMENT [--to DIR]
+        The experiment's results into a committed results bundle (results/EXPERIMENT/).
     harness ui [EXPERIMENT] [--port 5000]
         The MLflow UI on 127.0.0.1 over the workspace's store; prints a link per experiment that opens
         a saved view of its latest run (harness/ui.py).
@@ -41,6 +43,7 @@ import threading
 
 from harness.cli import (
     cmd_demo,
+    cmd_export,
     cmd_generate,
     cmd_list,
     cmd_plan,
@@ -60,6 +63,7 @@ COMMANDS = (
     cmd_plan,
     cmd_sweep,
     cmd_report,
+    cmd_export,
     cmd_ui,
     cmd_train,
     cmd_generate,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli.common import add_detect, fail, parse_detect
+from harness.cli.common import add_detect, add_experiment, fail, parse_detect
 
 NAME = "plan"
 HELP = "the dry run: units, checks, the model on the meta device, GPU-hours, memory, power"
@@ -19,8 +19,7 @@ DESCRIPTION = (
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("experiment", help="experiment name or path to an experiment YAML")
-    p.add_argument("overrides", nargs="*", help="dotted overrides, as for run")
+    add_experiment(p)
     add_detect(p)
     p.add_argument("--gpu", default="H100", help="GPU whose dense bf16 peak the GPU-hours use (default H100)")
     p.add_argument(

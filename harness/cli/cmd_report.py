@@ -29,6 +29,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parent", help="a specific parent run id (default: the latest)")
     p.add_argument("--out", help="output folder (default: <workspace>/reports/<name>)")
     p.add_argument("--reference", help="the arm every other arm is compared with (default: the baseline arm)")
+    p.add_argument(
+        "--from",
+        dest="bundle",
+        metavar="DIR",
+        help="build from a results bundle (harness export) alone: no tracking store, no workspace, no torch",
+    )
     add_detect(p)
 
 
@@ -42,6 +48,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     name = args.sweep or args.experiment
     if not name:
         return fail("name an experiment (harness report EXPERIMENT) or a sweep (--sweep NAME)")
+    if args.bundle:
+        return _report_from_bundle(args)
     try:
         detect = parse_detect(args.detect or [])
         out = Path(args.out) if args.out else workspace.report_dir(name)
@@ -89,3 +97,24 @@ def _settle_runs(experiment: str) -> None:
         from harness.redact import scrub
 
         print(f"could not check for stale runs: {type(e).__name__}: {scrub(str(e))}", file=sys.stderr)
+
+
+def _report_from_bundle(args: argparse.Namespace) -> int:
+    """The report of a results bundle, from its files alone (reports/bundle.py)."""
+    from reports.bundle import BundleError, build_report_from, read_manifest
+    from reports.runs import ReportError
+
+    try:
+        detect = parse_detect(args.detect or [])
+        manifest = read_manifest(args.bundle)
+        if args.experiment and args.experiment != manifest["experiment"]:
+            raise BundleError(
+                f"{args.bundle} holds experiment {manifest['experiment']!r}, not {args.experiment!r}"
+            )
+        out = Path(args.out) if args.out else Path(args.bundle) / "report"
+        files = build_report_from(args.bundle, out, reference=args.reference, detect=detect)
+    except (BundleError, ReportError, ValueError) as e:
+        return fail(str(e))
+    for f in files.values():
+        print(f)
+    return 0

@@ -6,7 +6,14 @@ import argparse
 import json
 import sys
 
-from harness.cli.common import disk_full_exit, fail, prepare_tracking, review_links, store_line
+from harness.cli.common import (
+    add_experiment,
+    disk_full_exit,
+    fail,
+    prepare_tracking,
+    review_links,
+    store_line,
+)
 
 NAME = "run"
 HELP = "train, generate, score and log an experiment"
@@ -19,8 +26,7 @@ DESCRIPTION = (
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("experiment", help="experiment name or path to an experiment YAML")
-    p.add_argument("overrides", nargs="*", help="dotted overrides")
+    add_experiment(p)
     p.add_argument(
         "--force",
         action="append",

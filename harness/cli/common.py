@@ -93,3 +93,14 @@ def review_links(base_url: str, experiment: str | None = None) -> list | None:
             file=sys.stderr,
         )
         return None
+
+
+def add_experiment(parser: argparse.ArgumentParser, overrides: bool = True) -> None:
+    """The EXPERIMENT positional (a declared name or a YAML path) and, with `overrides`, the dotted
+    overrides after it (run, plan, export)."""
+    parser.add_argument("experiment", help="experiment name or path to an experiment YAML")
+    if overrides:
+        parser.add_argument(
+            "overrides", nargs="*", help="dotted overrides: experiment fields (seeds=[0,1]) or the base "
+            "configuration (train.steps=50)",
+        )  # fmt: skip
