@@ -67,13 +67,13 @@ class Timer:
 
 def instrument(bb, timer: Timer) -> None:
     """Route the backbone's encoders and the generator's segment writer through `timer`."""
-    import svi.generate
+    from svi.generation import generator
 
     bb.encode_text = timer.wrap("text_encoder", bb.encode_text)
     bb.encode_image = timer.wrap("image_encoder", bb.encode_image)
     bb.encode_video = timer.wrap("vae_encode", bb.encode_video)
     bb.decode_latents = timer.wrap("vae_decode", bb.decode_latents)
-    svi.generate.write_segment = timer.wrap("mp4_write", svi.generate.write_segment)
+    generator.write_segment = timer.wrap("mp4_write", generator.write_segment)
 
 
 def main() -> None:

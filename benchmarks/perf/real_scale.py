@@ -11,7 +11,7 @@ What it runs is the project's own code path at the real architecture, with rando
   target, banking into a `svi.training.memory.ReplayMemory`; `--loss plain` is clean flow matching), gradient
   checkpointing, backward, AdamW with gradient clipping, in a DeepSpeed ZeRO-2 engine built with
   `svi.training.train.deepspeed_config` (`--engine deepspeed`, the default on CUDA) or in plain torch;
-- the generator's per-clip denoising, `svi.generate.sample_latents` (Euler, text CFG: both passes in
+- the generator's per-clip denoising, `svi.generation.sampling.sample_latents` (Euler, text CFG: both passes in
   one batched forward per step), timed over `--gen-steps` steps; seconds per clip = seconds per step
   x the configured steps (GenerateConfig's 50);
 each with the attention kernel `sdpa` and, when flash-attn imports, `flash` (`svi.model.backbone.set_attention`,
@@ -634,7 +634,7 @@ def main(argv: list[str] | None = None) -> None:
             "timed_steps": setup.gen_steps,
             "guidance_scale": cfg.generate.guidance_scale,
             "forwards_per_step": passes,
-            "per_clip_method": "seconds per step (svi.generate.sample_latents over timed_steps) x steps_per_clip; "
+            "per_clip_method": "seconds per step (svi.generation.sampling.sample_latents over timed_steps) x steps_per_clip; "
             "the LoRA stays attached, unfused; VAE encode/decode and text/CLIP encoding not included",
         },
         "attention": {
