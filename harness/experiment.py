@@ -265,3 +265,9 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
+
+
+def config_changes(old: dict, new: dict) -> dict[str, tuple]:
+    """Dotted key -> (old value, new value) for every setting that differs (nested or dotted dicts)."""
+    a, b = flatten(old), flatten(new)
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}

@@ -173,9 +173,11 @@ def run_jobs(
     units: list[ArmPlan],
     force: tuple[str, ...] = (),
     wait: bool = True,
+    bundle: Path | None = None,
 ) -> list:
     """Submit `units` as jobs under one new parent run; with `wait`, follow them to the end (at most
-    `spec.parallel` local jobs at once), then write the report. -> runner.ArmResult per unit."""
+    `spec.parallel` local jobs at once), then write the report. `bundle` (with `wait`): each unit is
+    exported into that results bundle as its job ends (harness/bundles.py). -> ArmResult per unit."""
     from harness.pipeline import ArmResult, open_parent, write_report
 
     check_executor(spec)
@@ -210,7 +212,15 @@ def run_jobs(
                 f"submitted {len(todo)} job(s); logs in {folder}; `harness report {exp.name}` when they are done"
             )
             return [ArmResult(s.unit.arm, s.unit.seed, "", "SUBMITTED") for s in todo]
-        _follow(todo, submit, parallel)
+        on_done = None
+        if bundle is not None:
+            from harness.bundles import export
+
+            def on_done(s: Submitted) -> None:
+                export(exp, plan.source, bundle, parent, keep=bundle)
+                say(f"{s.unit.arm} seed {s.unit.seed}: exported into {bundle}")
+
+        _follow(todo, submit, parallel, on_done)
     except BaseException as e:  # Ctrl-C, or a submission the scheduler refused: no job outlives it
         for s in todo:
             if s.job is not None and not s.job.done():
@@ -235,13 +245,14 @@ def run_jobs(
         )
     for run_id in tracking.reap_stale(c, exp_id):  # units whose job died without marking its run
         say(f"run {run_id}: its job died without marking it: marked FAILED")
-    write_report(c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary)
+    write_report(c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary, bundle=bundle)
     tracking.finish(c, parent, "FINISHED")
     return results
 
 
-def _follow(todo: list[Submitted], submit, parallel: int) -> None:
-    """Keep `parallel` jobs running until every unit's job has ended; collect each job's result."""
+def _follow(todo: list[Submitted], submit, parallel: int, on_done=None) -> None:
+    """Keep `parallel` jobs running until every unit's job has ended; collect each job's result, then
+    call `on_done(submitted)`."""
     from tqdm import tqdm
 
     waiting, running = list(todo), []
@@ -259,6 +270,8 @@ def _follow(todo: list[Submitted], submit, parallel: int) -> None:
                 except Exception as e:  # the job died outside run_arm (import error, killed, lost)
                     s.result = {"status": "FAILED", "error": f"job {s.job.job_id}: {type(e).__name__}: {e}"}
                 say(f"{s.unit.arm} seed {s.unit.seed}: {s.result.get('status')}")
+                if on_done is not None:
+                    on_done(s)
                 bar.update(1)
 
 

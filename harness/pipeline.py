@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness import inputs, launch, tracking, workspace
 from harness.console import say
-from harness.experiment import Experiment, SuiteSpec, digest
+from harness.experiment import Experiment, SuiteSpec, config_changes, digest
 from harness.plan import ArmPlan, Plan
 from harness.redact import scrub
 from reports import keys
@@ -79,14 +79,6 @@ def train_hash(cfg: SVIConfig) -> str:
 RESUMABLE_CHANGES = frozenset(
     {"train.steps", "train.checkpoint_every", "train.keep_checkpoints", "train.log_every"}
 )
-
-
-def config_changes(old: dict, new: dict) -> dict[str, tuple]:
-    """Dotted key -> (old value, new value) for every setting that differs."""
-    from harness.experiment import flatten
-
-    a, b = flatten(old), flatten(new)
-    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 def checkpoint_step(folder: Path) -> int | None:
@@ -334,9 +326,15 @@ def arm_description(exp: Experiment, unit: ArmPlan) -> str:
 
 
 def run_experiment(
-    plan: Plan, *, force: tuple[str, ...] = (), units: list[ArmPlan] | None = None
+    plan: Plan,
+    *,
+    force: tuple[str, ...] = (),
+    units: list[ArmPlan] | None = None,
+    bundle: Path | None = None,
 ) -> list[ArmResult]:
-    """Every unit of the plan (or `units`), one after another in this process tree, under one parent."""
+    """Every unit of the plan (or `units`), one after another in this process tree, under one parent.
+    `bundle`: a results bundle (`harness run --from`) that each finished unit is exported into at once,
+    beside the units it already holds; the report is then the bundle's, of all its units."""
     exp = plan.exp
     c = tracking.client()
     exp_id, parent = open_parent(c, exp)
@@ -345,12 +343,17 @@ def run_experiment(
     try:
         for unit in plan.units if units is None else units:
             results.append(run_arm(c, exp_id, parent, plan, unit, force=force))
+            if bundle is not None:
+                from harness.bundles import export
+
+                export(exp, plan.source, bundle, parent, keep=bundle)
+                say(f"{unit.arm} seed {unit.seed}: exported into {bundle}")
     except BaseException as e:  # Ctrl-C, or a failure outside any arm: the parent says so and ends
         beat.stop()
         tracking.finish_quietly(c, parent, "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
     beat.stop()
-    write_report(c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary)
+    write_report(c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary, bundle=bundle)
     tracking.finish(c, parent, "FINISHED")
     return results
 
@@ -363,13 +366,19 @@ def write_report(
     arm_order: list[str] | None = None,
     primary: str | None = None,
     sweep: bool = False,
+    bundle: Path | None = None,
 ) -> Path | None:
-    """Tables and plots under <workspace>/reports/<name>/, logged to the parent run."""
+    """Tables and plots under <workspace>/reports/<name>/, logged to the parent run; from the results
+    `bundle` when given (all its units), else from the parent's runs in the store."""
     from reports.build import build_report, build_sweep_report
 
     out = workspace.report_dir(name)
     try:
-        if sweep:
+        if bundle is not None:
+            from reports.bundle import build_report_from
+
+            files = build_report_from(bundle, out)
+        elif sweep:
             files = build_sweep_report(name, out, workspace.tracking_uri(), parent)
         else:
             files = build_report(

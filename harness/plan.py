@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import workspace
-from harness.experiment import Experiment
+from harness.experiment import Experiment, digest, flatten
 from svi.config import ConfigError, SVIConfig
 
 
@@ -86,6 +86,56 @@ def make_plan(exp: Experiment, source: Path) -> Plan:
     """Every (arm, seed) of the experiment, seeds outermost (all arms of seed 0 first)."""
     units = tuple(arm_plan(exp, source, arm, seed) for seed in exp.seeds for arm in exp.arms)
     return Plan(exp, source, units)
+
+
+# -- what decides a unit's results ---------------------------------------------------------------
+
+# Settings that say where a file is, not what it holds: the same unit run on another machine, with the
+# same weights and data in other folders, is the same unit (the stage hashes digest the contents).
+LOCATION_KEYS = frozenset(
+    {"model.weights", "data.root", "train.output_dir", "generate.lora", "condition.weights",
+     "condition.audio_encoder"}
+)  # fmt: skip
+# Sections only training reads: an untrained arm (train: false) neither logs them as params nor
+# depends on them.
+TRAIN_ONLY_SECTIONS = ("train", "erft", "memory", "lora", "data")
+# The experiment's fields that decide how a unit is benchmarked and scored (its name, seeds, arm list
+# and executor do not change one unit's results).
+SCORING_FIELDS = (
+    "suites", "metrics", "metrics_backend", "window", "toy_samples", "skip_bad_samples", "skip_bad_videos",
+)  # fmt: skip
+
+
+def unit_inputs(declaration: dict, arm: str, config: dict, seed: int) -> dict[str, Any]:
+    """What decides the results of `arm` at `seed`, as dotted keys: the arm's resolved configuration
+    (`config`, a dumped SVIConfig) at that seed, less LOCATION_KEYS (and, for an untrained arm,
+    TRAIN_ONLY_SECTIONS); whether it trains and its role;
+    the experiment's SCORING_FIELDS. `declaration`: the dumped Experiment. A pure function of dicts, so
+    a results bundle's recorded declaration and configurations give back the inputs its units ran under."""
+    spec = declaration["arms"][arm]
+    trains = spec.get("train", True)
+    flat = flatten(config)
+    flat["train.seed"] = flat["generate.seed"] = seed  # as arm_plan sets them
+    out = {
+        f"config.{k}": v
+        for k, v in flat.items()
+        if k not in LOCATION_KEYS and (trains or k.split(".", 1)[0] not in TRAIN_ONLY_SECTIONS)
+    }
+    out["arm.train"], out["arm.role"] = trains, spec.get("role", "arm")
+    out.update({f"experiment.{k}": declaration.get(k) for k in SCORING_FIELDS})
+    return out
+
+
+def unit_hash(inputs: dict[str, Any]) -> str:
+    """The plan hash of a unit: a digest of its `unit_inputs`."""
+    return digest("unit", inputs)
+
+
+def plan_inputs(plan: Plan, unit: ArmPlan) -> dict[str, Any]:
+    """`unit_inputs` of one unit of a plan."""
+    return unit_inputs(
+        plan.exp.model_dump(mode="json"), unit.arm, unit.cfg.model_dump(mode="json"), unit.seed
+    )
 
 
 # -- checks on the files a plan needs ------------------------------------------------------------

@@ -318,6 +318,7 @@ def render_report(
     primary: str | None = None,
     detect: dict[str, float] | None = None,
     built: str | None = None,
+    missing: list[str] | None = None,
 ) -> dict[str, Path]:
     """The report's files from its inputs, wherever they were read (MLflow: `build_report`; a results
     bundle: `reports.bundle.build_report_from`): `runs` as `load_runs` gives them, `samples` as
@@ -333,7 +334,8 @@ def render_report(
     experiments named ablation* or with no_e* arms); `arm_order` is the declared arm order (baseline
     arms always come first; default alphabetical); `reference` the arm differences are taken, and drift
     panels drawn, against (default: the baseline arm); `primary` the experiment's primary metric (its
-    own Holm family); `detect` metric -> a difference in display units the power section says the n for.
+    own Holm family); `detect` metric -> a difference in display units the power section says the n for;
+    `missing` the declared units not finished yet (a results bundle of an experiment still running).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -365,6 +367,12 @@ def render_report(
         f"git commit: {_values(runs['git_commit'].map(lambda c: c[:10] if isinstance(c, str) else None))}"
         + ("." if built == "" else f"; built {built or _now()}.")
     )
+    if missing:
+        doc.para(
+            f"Incomplete: {len(missing)} declared unit(s) are not in these results yet ({', '.join(missing)}). "
+            "The tables are of the units present, not the experiment's result.",
+            warn=True,
+        )
     backends = {b for d in done["backends"] for b in d.values()}
     for note in backend_notes(backends):
         doc.para(note, warn=True)

@@ -4,8 +4,11 @@ with no tracking store and no torch.
     results/<experiment>/
         manifest.json   the experiment and, per (arm, seed) unit, what the report needs of its run (role,
                         trained, status, variant, preset, commit, metric backends, videos left out,
-                        seconds per clip, final scores) and what `harness export` adds (each unit's
-                        resolved configuration, stage hashes, backbone record, host, stage times)
+                        seconds per clip, final scores) and what `harness export` adds: the
+                        declaration and each arm's resolved configuration, each unit's plan hash
+                        (`plan_hashes`, what `harness run --from` compares) and, under `provenance`,
+                        where it ran (host, run ids, wall time, that workspace's stage hashes and
+                        backbone record)
         scores.csv      every per-video and per-window score, one tidy table: arm, seed, track, sample,
                         level, window, metric, value
         curves.csv      training curves, thinned to at most CURVE_POINTS points per unit and key
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -72,20 +76,75 @@ def units_of(runs: pd.DataFrame) -> list[dict]:
         unit["seed"] = None if pd.isna(rec.get("seed")) else int(rec["seed"])
         unit["scores"] = {c: rec[c] for c in score_cols if rec.get(c) is not None and not pd.isna(rec[c])}
         out.append(unit)
+    return _sorted_units(out)
+
+
+def _sorted_units(units: list[dict]) -> list[dict]:
     return sorted(
-        out, key=lambda u: (str(u["arm"]), -1 if u["seed"] is None else u["seed"], str(u["run_id"]))
+        units, key=lambda u: (str(u["arm"]), -1 if u["seed"] is None else u["seed"], str(u["run_id"]))
     )
+
+
+SCORE_SORT = ["arm", "seed", "track", "sample", "level", "window", "metric"]
+# Manifest fields keyed by unit (`unit_key`): merged unit by unit when a bundle is continued.
+UNIT_MAPS = ("plan_hashes", "provenance")
+
+
+def unit_key(arm: str, seed: int | None) -> str:
+    """A unit's key in the manifest's per-unit maps: `<arm>/seed<k>`."""
+    return f"{arm}/seed{seed}"
 
 
 def scores_table(samples: pd.DataFrame) -> pd.DataFrame:
     """The tidy score table of a samples frame (`load_samples`): per-video and per-window rows, sorted."""
     rows = samples[samples["level"].isin([VIDEO_LEVEL, WINDOW_LEVEL])]
-    table = rows[["arm", "seed", "track", "sample", "level", "window", "metric", "value"]].copy()
+    return _sorted_scores(rows[SCORE_COLUMNS].copy())
+
+
+def _sorted_scores(table: pd.DataFrame) -> pd.DataFrame:
     table["seed"] = table["seed"].astype("Int64")
     table["window"] = pd.to_numeric(table["window"], errors="coerce").astype("Int64")
-    return table.sort_values(
-        ["arm", "seed", "track", "sample", "level", "window", "metric"], na_position="first"
+    return table.sort_values(SCORE_SORT, na_position="first").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class KeptTables:
+    """A bundle's tables as written (`read_tables`): what a continued bundle keeps of its units."""
+
+    manifest: dict
+    scores: pd.DataFrame  # SCORE_COLUMNS
+    curves: pd.DataFrame  # CURVE_COLUMNS
+
+
+def read_tables(folder: str | Path) -> KeptTables:
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    scores = _read_scores(folder)
+    curves_file = folder / "curves.csv"
+    curves = (
+        pd.read_csv(curves_file, dtype={"arm": str, "key": str}, keep_default_na=False, na_values=[""])
+        if curves_file.is_file()
+        else pd.DataFrame(columns=CURVE_COLUMNS)
     )
+    return KeptTables(manifest, scores, curves)
+
+
+def _read_scores(folder: Path) -> pd.DataFrame:
+    table = pd.read_csv(
+        folder / "scores.csv", dtype={"arm": str, "track": str, "sample": str, "level": str, "metric": str},
+        keep_default_na=False, na_values=[""],
+    )  # fmt: skip
+    table["seed"] = table["seed"].astype("Int64")
+    table["window"] = table["window"].astype("Int64")
+    return table
+
+
+def _other_units(table: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
+    """The rows of `table` (arm and seed columns) whose unit is not in `keys`."""
+    if table.empty:
+        return table
+    mine = [unit_key(a, None if pd.isna(s) else int(s)) in keys for a, s in zip(table["arm"], table["seed"])]
+    return table[[not m for m in mine]]
 
 
 def write_bundle(
@@ -96,22 +155,29 @@ def write_bundle(
     *,
     curves: pd.DataFrame | None = None,
     extra: dict | None = None,
+    keep: KeptTables | None = None,
 ) -> dict[str, Path]:
     """Write the bundle's tables (manifest.json, scores.csv, curves.csv) into `folder`. `extra`: more
-    manifest fields (`harness export`: the units' configurations and stage records)."""
+    manifest fields (`harness export`: the units' configurations and stage records). `keep`: a bundle's
+    tables (`read_tables`) whose units `runs` does not hold are kept beside them (a continued run)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = {
-        "bundle_version": BUNDLE_VERSION,
-        "experiment": experiment,
-        "units": units_of(runs),
-        **(extra or {}),
-    }
+    units, extra = units_of(runs), dict(extra or {})
+    scores = scores_table(samples)
+    if keep is not None:
+        new = {unit_key(u["arm"], u["seed"]) for u in units}
+        kept = [u for u in keep.manifest["units"] if unit_key(u["arm"], u["seed"]) not in new]
+        units = _sorted_units(kept + units)
+        for name in UNIT_MAPS:
+            old = {k: v for k, v in keep.manifest.get(name, {}).items() if k not in new}
+            extra[name] = {**old, **extra.get(name, {})}
+        scores = _sorted_scores(pd.concat([_other_units(keep.scores, new), scores], ignore_index=True))
+        if curves is not None:
+            curves = pd.concat([_other_units(keep.curves, new), curves], ignore_index=True)
+    manifest = {"bundle_version": BUNDLE_VERSION, "experiment": experiment, "units": units, **extra}
     files = {"manifest.json": folder / "manifest.json", "scores.csv": folder / "scores.csv"}
     files["manifest.json"].write_text(_dump(manifest))
-    scores_table(samples).to_csv(
-        files["scores.csv"], index=False, float_format=FLOAT_FORMAT, lineterminator="\n"
-    )
+    scores.to_csv(files["scores.csv"], index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
     if curves is not None:
         files["curves.csv"] = folder / "curves.csv"
         thin_curves(curves).to_csv(
@@ -128,7 +194,8 @@ def thin_curves(curves: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFram
             keep = np.unique(np.linspace(0, len(curve) - 1, points).round().astype(int))
             curve = curve.iloc[keep]
         parts.append(curve)
-    return pd.concat(parts)[CURVE_COLUMNS] if parts else pd.DataFrame(columns=CURVE_COLUMNS)
+    out = pd.concat(parts)[CURVE_COLUMNS] if parts else pd.DataFrame(columns=CURVE_COLUMNS)
+    return out.astype({"seed": "Int64", "step": "Int64", "value": float})
 
 
 def read_manifest(folder: str | Path) -> dict:
@@ -161,10 +228,7 @@ def read_bundle(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     runs = _frame(rows, RUN_COLUMNS)
     runs["seed"] = runs["seed"].astype("Int64")
     runs.attrs.update(experiment=manifest["experiment"], parent_run_id=None)
-    table = pd.read_csv(
-        folder / "scores.csv", dtype={"arm": str, "track": str, "sample": str, "level": str, "metric": str},
-        keep_default_na=False, na_values=[""],
-    )  # fmt: skip
+    table = _read_scores(folder)
     info = {(u["arm"], u["seed"]): u for u in manifest["units"]}
     per_clip = {(u["arm"], u["seed"]): u.get("seconds_per_clip") for u in manifest["units"]}
     samples = table.assign(
@@ -191,6 +255,19 @@ def read_bundle(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return runs, samples, manifest
 
 
+def missing_units(manifest: dict) -> list[str]:
+    """The declared (arm, seed) units (the manifest's declaration: arms x seeds) the bundle holds no
+    finished run of, as "<arm> seed <k>", seeds outermost as the harness runs them."""
+    declaration = manifest.get("declaration") or {}
+    finished = {(u["arm"], u["seed"]) for u in manifest["units"] if u["status"] == FINISHED}
+    return [
+        f"{arm} seed {seed}"
+        for seed in declaration.get("seeds", [])
+        for arm in declaration.get("arms", {})
+        if (arm, seed) not in finished
+    ]
+
+
 def build_report_from(folder: str | Path, out_dir: str | Path | None = None, **options) -> dict[str, Path]:
     """The report of a bundle, from the bundle alone (default: its `report/` folder). `options` as
     `reports.build.render_report`'s (arm_order, reference, primary, detect, ...); the declared arm
@@ -200,6 +277,7 @@ def build_report_from(folder: str | Path, out_dir: str | Path | None = None, **o
     runs, samples, manifest = read_bundle(folder)
     options.setdefault("arm_order", manifest.get("arm_order"))
     options.setdefault("primary", manifest.get("primary"))
+    options.setdefault("missing", missing_units(manifest))
     done = sum(u["status"] == FINISHED for u in manifest["units"])
     return render_report(
         manifest["experiment"], out_dir or Path(folder) / "report", runs, samples, drift_frame_of(samples),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 
@@ -31,14 +30,19 @@ DECORD_BAD_WIDTHS = (16, 24, 48, 72)
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int = 16) -> None:
-    """Writes uint8 frames [F, H, W, 3] to an H.264 mp4 (yuv420p) that decord reads back frame-exactly."""
+    """Writes uint8 frames [F, H, W, 3] to an H.264 mp4 (yuv420p) that decord reads back frame-exactly,
+    with the generator's encoder settings (svi/video_io.py): the same frames give the same bytes, so
+    the training clips and benchmark truths the harness writes are the same on every machine (x264's
+    defaults, threaded and with its lookahead, encoded them differently run to run)."""
+    from svi.video_io import write_segment
+
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be uint8 [F, H, W, 3], got {frames.dtype} {frames.shape}")
     if frames.shape[1] % 2 or frames.shape[2] % 2:
         raise ValueError(f"height and width must be even for yuv420p, got {frames.shape[1:3]}")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, frames, plugin="pyav", codec="libx264", fps=fps, out_pixel_format="yuv420p")
+    write_segment(path, frames, fps)
 
 
 def moving_square_frames(

@@ -21,7 +21,10 @@ DESCRIPTION = (
     "Run a declared experiment (harness list): for each arm and seed, train (DeepSpeed or "
     "torchrun child processes), generate on the suites, score, and log to MLflow. Finished stages are "
     "skipped on a re-run; a killed run resumes. Overrides: experiment fields (seeds=[0,1]) or the base "
-    "configuration (train.steps=50 erft.p_img=0)."
+    "configuration (train.steps=50 erft.p_img=0). With --from DIR, a results bundle (harness export) "
+    "holds the units already done: the units it holds finished under the same plan are taken as done, the "
+    "rest run here and each is exported into the bundle as it finishes, so a long experiment advances "
+    "over several sittings or machines with the bundle committed between them."
 )
 
 
@@ -30,8 +33,19 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--force",
         action="append",
-        choices=["train", "generate", "score", "pretrain"],
-        help="redo a stage (pretrain: for kind: pretrain experiments such as pretrain_toy)",
+        nargs="?",
+        const="bundle",
+        choices=["train", "generate", "score", "pretrain", "bundle"],
+        help="redo a stage (pretrain: for kind: pretrain experiments such as pretrain_toy); with --from, "
+        "--force alone (or --force bundle) runs again the bundle's units made under another plan and "
+        "replaces them",
+    )
+    p.add_argument(
+        "--from",
+        dest="bundle",
+        metavar="DIR",
+        help="continue from a results bundle (e.g. results/EXPERIMENT; a missing or empty folder starts "
+        "one): its finished units of the same plan are done, the rest run and are exported into it",
     )
     p.add_argument("--arm", help="run only this arm (all its seeds unless --seed)")
     p.add_argument("--seed", type=int, help="run only this seed")
@@ -84,19 +98,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             from harness.jobs import check_executor
 
             check_executor(spec)
+        bundle = None
+        if args.bundle:
+            units, bundle = continue_from(plan, units, args)
+            if not units:
+                return 0
     except ConfigError as e:
         return fail(str(e))
     from harness.pipeline import run_experiment
 
+    force = tuple(f for f in args.force or () if f != "bundle")
     try:
         if spec.kind == "inline":
-            results = run_experiment(plan, force=tuple(args.force or ()), units=units)
+            results = run_experiment(plan, force=force, units=units, bundle=bundle)
         else:
             from harness.jobs import run_jobs
 
             results = run_jobs(
                 plan, spec, experiment_arg=args.experiment, overrides=args.overrides, units=units,
-                force=tuple(args.force or ()), wait=not args.no_wait,
+                force=force, wait=not args.no_wait, bundle=bundle,
             )  # fmt: skip
             if args.no_wait:
                 return 0
@@ -136,6 +156,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         if found.keyframes:
             print(f"keyframes (samples x arms, a clip slider): {found.keyframes}{after}")
     return 0 if all(r.status == "FINISHED" for r in results) else 1
+
+
+def continue_from(plan, units: list, args: argparse.Namespace):
+    """-> (units still to run, the bundle folder): `--from`'s reading of the bundle, said on the
+    console. With nothing left to run, the bundle's report is rebuilt and printed."""
+    from pathlib import Path
+
+    from harness.bundles import from_bundle
+    from svi.config import ConfigError
+
+    if args.no_wait:
+        raise ConfigError("--from exports each unit into the bundle as it finishes: leave out --no-wait")
+    found = from_bundle(plan, units, Path(args.bundle), force="bundle" in (args.force or ()))
+    for u in found.done:
+        print(f"  {u.arm:12s} seed {u.seed}  in the bundle (same plan): done")
+    for u in found.replaced:
+        print(f"  {u.arm:12s} seed {u.seed}  in the bundle under another plan: running again (--force)")
+    print(f"{plan.exp.name}: {len(found.done)} unit(s) from {found.folder}, {len(found.todo)} to run")
+    if not found.todo:
+        from reports.bundle import build_report_from
+
+        files = build_report_from(found.folder)
+        print(f"nothing to run; report rebuilt from the bundle: {files['report.md']}")
+    return list(found.todo), found.folder
 
 
 def select_units(plan, arm: str | None, seed: int | None) -> list:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from harness.plan import TRAIN_ONLY_SECTIONS
 from harness.redact import scrub
 from harness.tracking.curves import CurveForwarder, log_training_metrics
 from harness.tracking.datasets import dataset_digest, log_dataset, prompt_rows
@@ -21,9 +22,8 @@ from harness.tracking.lifecycle import (
 from harness.tracking.liveness import Heartbeat
 from reports import keys
 
-# Sections only training reads: an untrained arm (train: false) does not log them as params, so its
-# row in the UI does not claim a LoRA rank or learning rate it never used.
-TRAIN_ONLY_SECTIONS = ("train", "erft", "memory", "lora", "data")
+# TRAIN_ONLY_SECTIONS (harness/plan.py): an untrained arm does not log them as params, so its row in
+# the UI does not claim a LoRA rank or learning rate it never used.
 
 
 class ArmRun:

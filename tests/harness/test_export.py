@@ -27,3 +27,84 @@ def test_export_then_report_from_the_bundle(home, monkeypatch, capsys, store):  
     assert "holds experiment 'ablation_eimg', not 'svi_shot'" in capsys.readouterr().err
     assert main(["report", "ablation_eimg", "--from", str(home)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def _mini_plan(home, *overrides):
+    from harness.experiment import load_experiment
+    from harness.plan import make_plan
+    from tests.harness.mini import mini_experiment
+
+    path = home / "mini.yaml"
+    path.write_text(mini_experiment())
+    exp, source = load_experiment(str(path), list(overrides))
+    return make_plan(exp, source)
+
+
+def _bundle_of(plan, folder, statuses):
+    """A bundle manifest of `plan`'s units with these statuses ((arm, seed) -> status), with the plan
+    hashes and configurations `harness export` records."""
+    from harness.plan import plan_inputs, unit_hash
+    from reports.bundle import BUNDLE_VERSION, unit_key
+
+    folder.mkdir(parents=True)
+    units = [u for u in plan.units if (u.arm, u.seed) in statuses]
+    manifest = {
+        "bundle_version": BUNDLE_VERSION,
+        "experiment": plan.exp.name,
+        "units": [{"arm": u.arm, "seed": u.seed, "status": statuses[(u.arm, u.seed)]} for u in units],
+        "declaration": plan.exp.model_dump(mode="json"),
+        "arms": {a: plan.exp.arm_config(a, plan.source).model_dump(mode="json") for a in plan.exp.arms},
+        "plan_hashes": {unit_key(u.arm, u.seed): unit_hash(plan_inputs(plan, u)) for u in units},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_a_bundle_holds_the_units_finished_under_the_same_plan(home):
+    import pytest
+
+    from harness.bundles import from_bundle
+    from svi.config import ConfigError
+
+    plan = _mini_plan(home)
+    bundle = _bundle_of(plan, home / "b", {("base", 0): "FINISHED", ("full", 0): "FAILED"})
+    found = from_bundle(plan, list(plan.units), bundle)
+    assert [u.arm for u in found.done] == ["base"] and [u.arm for u in found.todo] == ["full"]
+    # where files are is not what they hold: the same unit with its weights elsewhere is the same unit
+    moved = _mini_plan(home, "model.weights=/elsewhere/tiny", "data.root=/elsewhere/clips")
+    assert [u.arm for u in from_bundle(moved, list(moved.units), bundle).done] == ["base"]
+    # a missing or empty folder starts a bundle: everything runs
+    assert len(from_bundle(plan, list(plan.units), home / "new").todo) == 2
+
+    full = _bundle_of(plan, home / "c", {("base", 0): "FINISHED", ("full", 0): "FINISHED"})
+    longer = _mini_plan(home, "train.steps=4")  # the untrained base does not depend on train.*
+    with pytest.raises(ConfigError) as e:
+        from_bundle(longer, list(longer.units), full)
+    assert "1 finished unit(s)" in str(e.value) and "full seed 0: config.train.steps: 3 -> 4" in str(e.value)
+    forced = from_bundle(longer, list(longer.units), full, force=True)
+    assert [u.arm for u in forced.done] == ["base"] and [u.arm for u in forced.replaced] == ["full"]
+    noise = _mini_plan(home, "generate.noise=official")  # the noise scheme is part of every unit's plan
+    with pytest.raises(ConfigError, match="(?s)2 finished unit.*generate.noise: 'streams' -> 'official'"):
+        from_bundle(noise, list(noise.units), full)
+    other = _bundle_of(_mini_plan(home), home / "d", {})
+    manifest = json.loads((other / "manifest.json").read_text())
+    (other / "manifest.json").write_text(json.dumps({**manifest, "experiment": "svi_shot"}))
+    with pytest.raises(ConfigError, match="holds experiment 'svi_shot', not 'mini'"):
+        from_bundle(plan, list(plan.units), other)
+    (home / "junk").mkdir()
+    (home / "junk" / "notes.txt").write_text("not a bundle")
+    with pytest.raises(ConfigError, match="no manifest.json"):
+        from_bundle(plan, list(plan.units), home / "junk")
+
+
+def test_a_bundle_report_names_the_declared_units_it_lacks():
+    from reports.bundle import missing_units
+
+    manifest = {
+        "declaration": {"arms": {"base": {}, "full": {}}, "seeds": [0, 1]},
+        "units": [
+            {"arm": "base", "seed": 0, "status": "FINISHED"},
+            {"arm": "full", "seed": 0, "status": "FAILED"},
+        ],
+    }
+    assert missing_units(manifest) == ["full seed 0", "base seed 1", "full seed 1"]

@@ -1,0 +1,62 @@
+"""`harness run --from`: an experiment advanced unit by unit through its results bundle, in fresh
+workspaces, ends with the bundle one run would have exported."""
+
+import json
+import re
+
+import pytest
+
+from harness.cli import main
+from tests.harness.mini import mini_experiment
+
+pytestmark = pytest.mark.slow
+
+RUN_ID = re.compile(r"\b[0-9a-f]{32}\b")  # MLflow's run ids: where a unit ran, not what it found
+PROVENANCE = ("provenance", "harness_commit")
+
+
+def _comparable(bundle):
+    """A bundle's files less their provenance: the manifest without run ids, hosts and times, the
+    tables as bytes, the report with run ids blanked."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for key in PROVENANCE:
+        manifest.pop(key)
+    for unit in manifest["units"]:
+        unit.pop("run_id")
+    report = RUN_ID.sub("RUN", (bundle / "report" / "report.md").read_text())
+    return manifest, (bundle / "scores.csv").read_bytes(), (bundle / "curves.csv").read_bytes(), report
+
+
+def test_an_experiment_continued_from_its_bundle_ends_as_one_run(home, tmp_path, monkeypatch, capsys):
+    yaml = home / "mini.yaml"
+    yaml.write_text(mini_experiment())
+    # the whole experiment in one run, exported
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "one"))
+    assert main(["run", str(yaml)]) == 0
+    assert main(["export", str(yaml), "--to", str(tmp_path / "whole")]) == 0
+
+    # its first unit in one workspace, into a new bundle: the report names the unit still missing
+    split = tmp_path / "split"
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "first"))
+    assert main(["run", str(yaml), "--arm", "base", "--from", str(split)]) == 0
+    manifest = json.loads((split / "manifest.json").read_text())
+    assert [(u["arm"], u["seed"]) for u in manifest["units"]] == [("base", 0)]
+    assert "Incomplete: 1 declared unit(s)" in (split / "report" / "report.md").read_text()
+    assert "full seed 0" in (split / "report" / "report.md").read_text()
+
+    # the rest in a fresh workspace, on another "machine": base is taken from the bundle
+    capsys.readouterr()
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "second"))
+    assert main(["run", str(yaml), "--from", str(split)]) == 0
+    out = capsys.readouterr().out
+    assert "base         seed 0  in the bundle (same plan): done" in out and "1 to run" in out
+    assert not (tmp_path / "second" / "runs" / "mini" / "base").exists()  # base never ran here
+    assert _comparable(split) == _comparable(tmp_path / "whole")
+    assert "Incomplete" not in (split / "report" / "report.md").read_text()
+
+    # everything is in: nothing runs, the report is rebuilt
+    assert main(["run", str(yaml), "--from", str(split)]) == 0
+    assert "nothing to run" in capsys.readouterr().out
+    # a changed plan is refused by name, before anything runs
+    assert main(["run", str(yaml), "train.steps=4", "--from", str(split)]) == 2
+    assert "full seed 0: config.train.steps: 3 -> 4" in capsys.readouterr().err
