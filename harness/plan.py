@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import workspace
+from harness.colours import group_tag
 from harness.experiment import Experiment, digest, flatten
+from reports.keys import GROUP_BY_TAG
 from svi.config import ConfigError, SVIConfig
 
 
@@ -70,6 +72,8 @@ def arm_plan(
     cfg.train.seed = seed
     cfg.generate.seed = seed
     name = name or arm
+    # the review view groups an experiment's runs by a tag that gives each arm its own colour
+    tags = {GROUP_BY_TAG: group_tag(list(exp.arms)), **(tags or {})}
     return ArmPlan(
         experiment=experiment or exp.name,
         arm=name,
@@ -78,7 +82,7 @@ def arm_plan(
         train=spec.train,
         cfg=cfg,
         folder=folder or workspace.arm_dir(experiment or exp.name, name, seed),
-        tags=dict(tags or {}),
+        tags=tags,
     )
 
 

@@ -162,6 +162,21 @@ def sections(metric_keys: Iterable[str]) -> list[Section]:
     return [Section(n, rank[n][1], tuple(by_name[n])) for n in order]
 
 
+# A chart card is titled with its whole metric key, cut with an ellipsis where the card is narrower:
+# at the UI's three cards per row a card holds about TITLE_CHARS_PER_ROW / 3 characters of title on
+# a 1600 px window (measured in the browser test), so a section whose keys are longer gets fewer, wider
+# cards.
+TITLE_CHARS_PER_ROW = 100
+MAX_COLUMNS, CARD_HEIGHT_PX = 3, 360  # the UI's defaults
+
+
+def columns_for(metric_keys: Iterable[str]) -> int:
+    """Cards per row for a section whose charts are titled with these keys: as many as keep the
+    longest title whole, at most the UI's three."""
+    longest = max((len(k) for k in metric_keys), default=0)
+    return max(1, min(MAX_COLUMNS, TITLE_CHARS_PER_ROW // (longest + 1)))
+
+
 def _chart(key: str, section_uuid: str, uuid: str, x_metric: str | None = None) -> dict:
     """One chart card as the UI serialises it (fields that JavaScript leaves undefined are absent).
     x_metric: a metric whose value at each step is the x coordinate (the axis is titled with its name)."""
@@ -255,6 +270,8 @@ def view_state(
                 "isReordered": False,
                 "deleted": False,
                 "isGenerated": True,
+                "columns": columns_for(sec.keys),
+                "cardHeight": CARD_HEIGHT_PX,
             }
         )
         for j, k in enumerate(sec.keys):
@@ -459,11 +476,15 @@ def save_view(
         ),
         {},
     )
+    # the children's grouping tag (harness/colours.py: the one that gives each arm its own colour)
+    group = next(
+        (r.data.tags[keys.GROUP_BY_TAG] for r in children if keys.GROUP_BY_TAG in r.data.tags), "arm"
+    )
     if children:
         state = view_state(
             metric_keys,
             parent_run_id=pid,
-            group_by_tag=None if sweep else "arm",  # a sweep's trials share one arm: a line per trial
+            group_by_tag=None if sweep else group,  # a sweep's trials share one arm: a line per trial
             param_columns=searched,
             image_keys=images if not sweep else (),
         )

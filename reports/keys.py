@@ -82,6 +82,7 @@ SOURCE_TYPE_TAG = "mlflow.source.type"  # LOCAL | JOB
 SOURCE_COMMIT_TAG = "mlflow.source.git.commit"
 USER_TAG = "mlflow.user"
 RUN_COLOR_TAG = "mlflow.runColor"  # '#rrggbb': the run's colour in charts and tables
+GROUP_BY_TAG = "harness.group_by"  # the tag (its value: the arm) the review view groups a unit's run by
 
 # Artifacts for review
 PREVIEW_STEM = "preview_"  # preview_<track>.mp4 and preview_<track>.gif at the run's artifact root

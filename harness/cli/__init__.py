@@ -6,8 +6,9 @@ come in any order. Bad input is one message and exit code 2, before anything run
 Subcommands:
     harness list
         The declared experiments (harness/experiments/*.yaml) and sweeps (sweeps/*.yaml).
-    harness run EXPERIMENT [key=value ...] [--force STAGE]
-        Train, generate, score and log every arm and seed to MLflow; re-runs skip finished stages.
+    harness run EXPERIMENT [key=value ...] [--force STAGE] [--from DIR]
+        Train, generate, score and log every arm and seed to MLflow; re-runs skip finished stages;
+        with --from, continue from a results bundle, exporting each unit into it as it finishes.
     harness sweep SWEEP [--trials N] [--workers N] [key=value ...]
         An Optuna study over an experiment arm; each trial is one arm plan with sampled overrides.
     harness plan EXPERIMENT [--detect METRIC=VALUE] [--gpu H100 --gpus 8 --mfu 0.4]
@@ -17,6 +18,10 @@ Subcommands:
         Tables with crossed-design intervals, power, and drift plots rebuilt from MLflow.
     harness export EXPERIMENT [--to DIR]
         The experiment's results into a committed results bundle (results/EXPERIMENT/).
+    harness import DIR
+        A results bundle into the MLflow store as a parent run with its units, and the review view.
+    harness pages [--check]
+        The results pages (docs/results/) and README blocks, generated from the committed bundles.
     harness ui [EXPERIMENT] [--port 5000]
         The MLflow UI on 127.0.0.1 over the workspace's store; prints a link per experiment that opens
         a saved view of its latest run (harness/ui.py).
@@ -45,7 +50,9 @@ from harness.cli import (
     cmd_demo,
     cmd_export,
     cmd_generate,
+    cmd_import,
     cmd_list,
+    cmd_pages,
     cmd_plan,
     cmd_report,
     cmd_run,
@@ -64,6 +71,8 @@ COMMANDS = (
     cmd_sweep,
     cmd_report,
     cmd_export,
+    cmd_import,
+    cmd_pages,
     cmd_ui,
     cmd_train,
     cmd_generate,

@@ -1,7 +1,7 @@
 """The one place that talks to MLflow, split by job:
 
     client      the store, its reachability check, artifact locations
-    provenance  Source / User / commit columns, arm colours
+    provenance  Source / User / commit columns (arm colours: harness/colours.py)
     lifecycle   runs opened, described, logged to, finished
     curves      training curves (live) and system metrics
     datasets    prompt sets and training clips as MLflow datasets
@@ -23,7 +23,16 @@ reach MLflow reduced over their slots; scores come in the report's units too; vi
 per-clip images and enlarged previews (harness/media.py); datasets name the folders they came from.
 """
 
-from harness.tracking.arm_run import TRAIN_ONLY_SECTIONS, ArmRun, drift_curves, log_samples, samples_table  # noqa: F401
+from harness.colours import GROUP_TAGS, PALETTE, arm_color, group_tag  # noqa: F401
+from harness.tracking.arm_run import (  # noqa: F401
+    TRAIN_ONLY_SECTIONS,
+    ArmRun,
+    drift_curves,
+    log_samples,
+    log_table,
+    samples_table,
+    suite_metric_rows,
+)
 from harness.tracking.client import (  # noqa: F401
     ARTIFACT_ROOT_ENV,
     REACH_TIMEOUT_SECONDS,
@@ -64,8 +73,6 @@ from harness.tracking.liveness import (  # noqa: F401
     stale_reason,
 )
 from harness.tracking.provenance import (  # noqa: F401
-    PALETTE,
-    arm_color,
     git_commit,
     provenance,
     source_name,

@@ -115,8 +115,6 @@ class ArmRun:
         sample's prompt text), videos with labelled keyframe strips, per-clip images and a preview
         (written into `review`, default the arm's `review/` folder), scores (also in percent where the
         report shows percent), drift curves, backends."""
-        from scoring.specs import SPECS
-
         set_tags(self.c, self.run_id, {keys.SUITE_DIGEST_PREFIX + track: manifest["digest"]})
         rows = prompt_rows(manifest, prompts)
         digest = dataset_digest(manifest["digest"], str(source) if source else None)
@@ -125,16 +123,7 @@ class ArmRun:
         for mp4 in mp4s:
             self.c.log_artifact(self.run_id, str(mp4), f"videos/{track}")
         self._log_review(track, mp4s, review or videos.parent.parent / "review")
-        rows = [(keys.score_key(track, m), v, 0) for m, v in report["aggregate"].items()]
-        for m, v in report["aggregate"].items():
-            if m in SPECS and SPECS[m].scale == 100.0 and v is not None:
-                rows.append((keys.percent_key(track, m), v * 100.0, 0))
-        clips = 0
-        for m, curve in drift_curves(report).items():
-            rows += [(keys.drift_key(track, m), v, k) for k, v in enumerate(curve)]
-            clips = max(clips, len(curve))
-        rows += [(keys.CLIP_KEY, k, k) for k in range(clips)]  # the drift charts' x axis (harness/ui.py)
-        log_metrics(self.c, self.run_id, rows)
+        log_metrics(self.c, self.run_id, suite_metric_rows(track, report["aggregate"], drift_curves(report)))
         set_tags(self.c, self.run_id, {keys.backend_tag(m): b for m, b in report["backends"].items()})
         for f in sorted(scores.glob("scores.*")):
             self.c.log_artifact(self.run_id, str(f), f"scores/{track}")
@@ -196,6 +185,35 @@ class ArmRun:
         finish_quietly(self.c, self.run_id, "FAILED")
 
 
+def suite_metric_rows(
+    track: str, aggregate: dict[str, float | None], curves: dict[str, list[float | None]]
+) -> list[tuple[str, float | None, int]]:
+    """A track's metrics as (key, value, step) rows: its final scores, again in percent where the report
+    shows percent, the drift curves (step = clip) and the clip index, the drift charts' x axis."""
+    from scoring.specs import SPECS
+
+    rows = [(keys.score_key(track, m), v, 0) for m, v in aggregate.items()]
+    for m, v in aggregate.items():
+        if m in SPECS and SPECS[m].scale == 100.0 and v is not None:
+            rows.append((keys.percent_key(track, m), v * 100.0, 0))
+    clips = 0
+    for m, curve in curves.items():
+        rows += [(keys.drift_key(track, m), v, k) for k, v in enumerate(curve)]
+        clips = max(clips, len(curve))
+    rows += [(keys.CLIP_KEY, k, k) for k in range(clips)]  # the drift charts' x axis (harness/ui.py)
+    return rows
+
+
+def log_table(c: MlflowClient, run_id: str, track: str, table) -> None:
+    """Log a track's per-sample table (columns keys.SAMPLE_COLUMNS, then one per metric) to the run as
+    `keys.samples_artifact(track)`, what the reports recompute their intervals from."""
+    import warnings
+
+    with warnings.catch_warnings():  # MLflow's hint about integer columns concerns model signatures
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+        c.log_table(run_id, data=table, artifact_file=keys.samples_artifact(track))
+
+
 def samples_table(track: str, seed: int, report: dict):
     """A scores report (`SuiteScores.to_json()`) as the per-sample table the reports recompute from.
 
@@ -220,13 +238,7 @@ def samples_table(track: str, seed: int, report: dict):
 
 def log_samples(c: MlflowClient, run_id: str, track: str, seed: int, report: dict) -> None:
     """Log a track's per-sample table (`samples_table`) to the run as `keys.samples_artifact(track)`."""
-    import warnings
-
-    with warnings.catch_warnings():  # MLflow's hint about integer columns concerns model signatures
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
-        c.log_table(
-            run_id, data=samples_table(track, seed, report), artifact_file=keys.samples_artifact(track)
-        )
+    log_table(c, run_id, track, samples_table(track, seed, report))
 
 
 def drift_curves(report: dict) -> dict[str, list[float | None]]:

@@ -8,7 +8,8 @@ import time
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from harness.tracking.provenance import arm_color, provenance
+from harness.colours import arm_color
+from harness.tracking.provenance import provenance
 from reports import keys
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
@@ -25,8 +26,10 @@ def start_parent(c: MlflowClient, experiment_id: str, name: str, tags: dict[str,
 
 def start_child(c: MlflowClient, experiment_id: str, parent_id: str, name: str, tags: dict[str, str]) -> str:
     tags = {"mlflow.parentRunId": parent_id, **tags}
-    if "arm" in tags:
-        tags.setdefault(keys.RUN_COLOR_TAG, arm_color(tags["arm"]))
+    if "arm" in tags:  # the colour of its group in the review view, which groups by GROUP_BY_TAG's tag
+        group = tags.get(keys.GROUP_BY_TAG, "arm")
+        tags.setdefault(group, tags["arm"])
+        tags.setdefault(keys.RUN_COLOR_TAG, arm_color(tags["arm"], group))
     return c.create_run(
         experiment_id, run_name=name, tags={**provenance(c, experiment_id, tags), **tags}
     ).info.run_id

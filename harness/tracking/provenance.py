@@ -1,9 +1,8 @@
-"""What the UI's Source, User and commit columns say of a run, and each arm's colour."""
+"""What the UI's Source, User and commit columns say of a run (each arm's colour: harness/colours.py)."""
 
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -61,16 +60,3 @@ def provenance(c: MlflowClient, experiment_id: str, tags: dict[str, str]) -> dic
         keys.SOURCE_TYPE_TAG: source_type(),
         keys.USER_TAG: user(),
     }
-
-
-# Colours that tell lines apart on white and on dark backgrounds (Tableau 10, then 6 more).
-PALETTE = (
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#17becf", "#8c564b",
-)  # fmt: skip
-
-
-def arm_color(arm: str) -> str:
-    """The colour of an arm in MLflow's charts: a fixed palette entry chosen by a stable hash of its
-    name (sha256, not Python's salted hash), so `full` has the same colour in every experiment."""
-    return PALETTE[int.from_bytes(hashlib.sha256(arm.encode()).digest()[:8], "big") % len(PALETTE)]

@@ -108,3 +108,58 @@ def test_a_bundle_report_names_the_declared_units_it_lacks():
         ],
     }
     assert missing_units(manifest) == ["full seed 0", "base seed 1", "full seed 1"]
+
+
+def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, monkeypatch, capsys, store):  # noqa: F811
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from harness import tracking, ui
+    from reports import keys
+    from reports.build import build_report
+    from reports.bundle import build_report_from
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
+    bundle = home / "results" / "ablation_eimg"
+    assert main(["export", "ablation_eimg", "--to", str(bundle)]) == 0
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")  # into the fresh workspace's own store
+    capsys.readouterr()
+    assert main(["import", str(bundle)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "6 unit(s) imported" in out and "review in the MLflow UI: http://127.0.0.1:5000/#/experiments/" in out
+    )
+    uri = f"sqlite:///{home / 'ws' / 'mlflow.db'}"
+    # the imported runs give the bundle's report
+    from_store = build_report(
+        "ablation_eimg", home / "a", uri, arm_order=["base", "full", "no_eimg"], primary="colour_shift"
+    )
+    from_bundle = build_report_from(bundle, home / "b")
+    pd.testing.assert_frame_equal(
+        pd.read_csv(from_store["results.csv"]), pd.read_csv(from_bundle["results.csv"])
+    )
+    c = MlflowClient(uri)
+    exp = c.get_experiment_by_name("ablation_eimg")
+    runs = c.search_runs([exp.experiment_id])
+    kids = [r for r in runs if r.data.tags.get("role") != "parent"]
+    assert len(kids) == 6 and all(r.data.tags["imported_from"] == str(bundle) for r in runs)
+    full = next(r for r in kids if r.info.run_name == "full-seed0")
+    assert (
+        full.data.params["erft.p_img"] == "0.9"
+        and "drift/consistent_50s/subject_consistency" in full.data.metrics
+    )
+    history = c.get_metric_history(full.info.run_id, "drift/consistent_50s/subject_consistency")
+    assert sorted(m.step for m in history) == list(range(4))  # the clip as step
+    base = next(r for r in kids if r.info.run_name == "base-seed0")
+    assert "train.steps" not in base.data.params  # an untrained arm claims no training settings
+    # one colour per arm: its run's colour is its group's in the view, grouped by the experiment's tag
+    view = next(
+        v for k, v in c.get_experiment(exp.experiment_id).tags.items() if k.startswith(ui.VIEW_TAG_PREFIX)
+    )
+    group = ui.read_view(view)["state"]["groupBy"]["groupByKeys"][0]["groupByData"]
+    assert group == tracking.group_tag(["base", "full", "no_eimg"]) == full.data.tags[keys.GROUP_BY_TAG]
+    for r in kids:
+        assert r.data.tags[keys.RUN_COLOR_TAG] == tracking.arm_color(r.data.tags["arm"], group)
+    parent = next(r for r in runs if r.data.tags.get("role") == "parent")
+    assert parent.data.tags[keys.NOTE_TAG].startswith("# ablation_eimg: report")
+    assert main(["import", str(home / "nothing")]) == 2

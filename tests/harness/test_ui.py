@@ -395,6 +395,13 @@ class Browser:
 
 
 CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot').length >= 2"
+# The chart titles (metric keys) the page cuts with an ellipsis: leaf elements showing a whole key
+# wider than their box.
+CUT_TITLES = (
+    "[...document.querySelectorAll('*')].filter(e => e.children.length === 0 && "
+    "/^[a-z_]+[a-z0-9_]*\\/[a-z0-9_/]+$/.test(e.textContent.trim()) && e.scrollWidth > e.clientWidth + 1)"
+    ".map(e => e.textContent.trim())"
+)
 
 
 def review_screenshot(
@@ -411,7 +418,12 @@ def review_screenshot(
         )
         time.sleep(1.0)  # the panel's close transition
         text = browser.eval("document.body.innerText") or ""
-        return browser.screenshot(), text, browser.eval("location.href")
+        cut = browser.eval(CUT_TITLES) or []
+        return (
+            browser.screenshot(),
+            text + "".join(f"\nCUT TITLE: {t}" for t in cut),
+            browser.eval("location.href"),
+        )
     finally:
         browser.close()
 
@@ -470,6 +482,13 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
             "[...document.images].filter(i => i.complete && i.naturalWidth > 0 && i.src.includes('images'))"
         )
         frames_png, frames_text, _ = review_screenshot(keyframes_url, exe, ready=f"{loaded}.length >= 4")
+        # the same results as a committed bundle, imported back: the review view works on it as on the run
+        bundle = home / "results" / "mini"
+        assert main(["export", str(home / "mini.yaml"), "--to", str(bundle)]) == 0
+        capsys.readouterr()
+        assert main(["import", str(bundle), "--ui-url", url.split("/#", 1)[0]]) == 0
+        imported = re.search(r"review in the MLflow UI: (\S+)", capsys.readouterr().out)[1]
+        imported_png, imported_text, _ = review_screenshot(imported, exe)
     finally:
         proc.send_signal(signal.SIGTERM)  # the harness stops the server it started
         try:
@@ -498,5 +517,11 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
                      "drift/consistent_1s/subject_consistency", "base (drift/consistent_1s"):  # fmt: skip
         assert expected in text, f"{expected!r} not on the page: {home / 'review.png'}\n{text[:3000]}"
     assert "No charts" not in text and "Additional runs" not in text
+    assert "CUT TITLE" not in text, [line for line in text.splitlines() if "CUT TITLE" in line]
     sections = [line for line in text.splitlines() if line.startswith(("drift/", "memory/", "train"))]
     assert sections[0].startswith("drift/") and sections[-1].startswith("memory/"), sections
+    (home / "imported.png").write_bytes(imported_png)
+    for expected in ("You're viewing a shared view", "Group by: arm", "Group: base", "Group: full",
+                     "2 matching runs", "drift/consistent_1s/subject_consistency"):  # fmt: skip
+        assert expected in imported_text, f"{expected!r} not on the page: {home / 'imported.png'}"
+    assert "No charts" not in imported_text
