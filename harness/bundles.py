@@ -103,6 +103,10 @@ def export(
         }
         if rec.get("seconds") is not None and not pd.isna(rec["seconds"]):
             provenance[key]["run_seconds"] = round(float(rec["seconds"]), 1)
+        if rec.get("stage_seconds"):
+            provenance[key]["stage_seconds"] = {
+                k: round(v, 1) for k, v in sorted(rec["stage_seconds"].items())
+            }
     extra = {
         "arm_order": list(exp.arms),
         "primary": exp.primary,

@@ -174,11 +174,12 @@ def run_jobs(
     force: tuple[str, ...] = (),
     wait: bool = True,
     bundle: Path | None = None,
+    clock=None,
 ) -> list:
     """Submit `units` as jobs under one new parent run; with `wait`, follow them to the end (at most
     `spec.parallel` local jobs at once), then write the report. `bundle` (with `wait`): each unit is
     exported into that results bundle as its job ends (harness/bundles.py). -> ArmResult per unit."""
-    from harness.pipeline import ArmResult, open_parent, write_report
+    from harness.pipeline import ArmResult, open_parent, timed_report
 
     check_executor(spec)
     exp = plan.exp
@@ -241,11 +242,12 @@ def run_jobs(
                 r.get("status", "FAILED"),
                 r.get("scores", {}),
                 r.get("error"),
+                r.get("seconds", {}),
             )  # fmt: skip
         )
     for run_id in tracking.reap_stale(c, exp_id):  # units whose job died without marking its run
         say(f"run {run_id}: its job died without marking it: marked FAILED")
-    write_report(c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary, bundle=bundle)
+    timed_report(c, exp, parent, bundle, clock)
     tracking.finish(c, parent, "FINISHED")
     return results
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import inputs, launch, tracking, workspace
+from harness.clock import StageClock
 from harness.console import say
 from harness.experiment import Experiment, SuiteSpec, config_changes, digest
 from harness.plan import ArmPlan, Plan
@@ -26,8 +27,6 @@ from harness.redact import scrub
 from reports import keys
 from scoring import suites
 from svi.config import SVIConfig, save_config
-
-STAGES = ("train", "generate", "score")
 
 
 class BadVideoError(RuntimeError):
@@ -51,6 +50,7 @@ class ArmResult:
     status: str
     scores: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (harness/clock.py)
 
 
 # -- stages --------------------------------------------------------------------------------------
@@ -331,10 +331,12 @@ def run_experiment(
     force: tuple[str, ...] = (),
     units: list[ArmPlan] | None = None,
     bundle: Path | None = None,
+    clock: StageClock | None = None,
 ) -> list[ArmResult]:
     """Every unit of the plan (or `units`), one after another in this process tree, under one parent.
     `bundle`: a results bundle (`harness run --from`) that each finished unit is exported into at once,
-    beside the units it already holds; the report is then the bundle's, of all its units."""
+    beside the units it already holds; the report is then the bundle's, of all its units. `clock` is
+    given the report's seconds (the units' own are in their results)."""
     exp = plan.exp
     c = tracking.client()
     exp_id, parent = open_parent(c, exp)
@@ -353,9 +355,20 @@ def run_experiment(
         tracking.finish_quietly(c, parent, "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
         raise
     beat.stop()
-    write_report(c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary, bundle=bundle)
+    timed_report(c, exp, parent, bundle, clock)
     tracking.finish(c, parent, "FINISHED")
     return results
+
+
+def timed_report(
+    c, exp: Experiment, parent: str, bundle: Path | None = None, clock: StageClock | None = None
+) -> None:
+    """`write_report` of an experiment's invocation, its wall seconds logged on the parent run as
+    `time/report` (and given to `clock`)."""
+    clock = clock or StageClock()
+    with clock("report"):
+        write_report(c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary, bundle=bundle)
+    tracking.log_metrics(c, parent, [(keys.TIME_PREFIX + "report", clock.seconds["report"], 0)])
 
 
 def write_report(
@@ -464,16 +477,20 @@ def run_arm(
     cluster job marks it when it is re-queued).
     """
     exp, base, who = plan.exp, unit.folder, f"{unit.arm} seed {unit.seed}"
-    run = tracking.ArmRun(c, exp_id, parent, unit, arm_description(exp, unit))
+    clock = StageClock()
+    with clock("log"):
+        run = tracking.ArmRun(c, exp_id, parent, unit, arm_description(exp, unit))
     if on_run is not None:
         on_run(run.run_id)
-    result = ArmResult(unit.arm, unit.seed, run.run_id, "RUNNING")
+    result = ArmResult(unit.arm, unit.seed, run.run_id, "RUNNING", seconds=clock.seconds)
     try:
         cfg = unit.cfg.model_copy(deep=True)
-        cfg.data.root = inputs.training_data(cfg) if unit.train else cfg.data.root
-        bench = inputs.benchmark_root(exp, cfg) if exp.suites else None
-        save_config(cfg, base / "config.yaml")
-        run.log_config(cfg, base / "config.yaml")
+        with clock("provision"):
+            cfg.data.root = inputs.training_data(cfg) if unit.train else cfg.data.root
+            bench = inputs.benchmark_root(exp, cfg) if exp.suites else None
+        with clock("log"):
+            save_config(cfg, base / "config.yaml")
+            run.log_config(cfg, base / "config.yaml")
         lora, trained = None, "untrained"
         if unit.train:
             say(f"{who}: train ({cfg.train.steps} steps)")
@@ -485,12 +502,13 @@ def run_arm(
                 if watch is not None:
                     watch()
 
-            with tracking.SystemMetrics(run.run_id):
+            with tracking.SystemMetrics(run.run_id), clock("train"):
                 lora, trained, skipped = stage_train(
                     exp, cfg, base / "train", "train" in force, on_poll, launch.Allocation.from_job()
                 )
             say(f"{who}: train {'skipped (done)' if skipped else 'finished'}")
-            run.log_training(base / "train", lora)
+            with clock("log"):
+                run.log_training(base / "train", lora)
         g = cfg.generate
         run.log_params({keys.SECONDS_PER_CLIP: (g.num_frames - g.lead_frames()) / g.fps})
         generator = arm_generator(cfg, lora)
@@ -501,36 +519,34 @@ def run_arm(
             # `--force generate` must not rewrite them while this one reads them.
             with workspace.stage_lock(videos):
                 say(f"{who}: generate {track}")
-                manifest, gen_hash, _, samples = stage_generate(
-                    cfg,
-                    spec,
-                    bench,
-                    exp.skip_bad_samples,
-                    lora,
-                    trained,
-                    videos,
-                    "generate" in force,
-                    generator,
-                )
+                with clock("generate"):
+                    manifest, gen_hash, _, samples = stage_generate(
+                        cfg, spec, bench, exp.skip_bad_samples, lora, trained, videos, "generate" in force,
+                        generator,
+                    )  # fmt: skip
                 say(f"{who}: score {track}")
-                truth, images, audio = inputs.references(bench, spec.suite, spec.length, videos)
+                with clock("provision"):
+                    truth, images, audio = inputs.references(bench, spec.suite, spec.length, videos)
                 scores = base / "scores" / track
-                report, _, _ = stage_score(
-                    exp, videos, gen_hash, scores, "score" in force, truth, images, audio
-                )
+                with clock("score"):
+                    report, _, _ = stage_score(
+                        exp, videos, gen_hash, scores, "score" in force, truth, images, audio
+                    )
                 run.log_suite(
                     track, manifest, videos, report, scores,
                     source=suites.suite_folder(bench, spec.suite, spec.length),
                     prompts={s.name: s.prompts for s in samples},
-                    review=base / "review",
+                    review=base / "review", clock=clock,
                 )  # fmt: skip
             left_out = [Path(b["video"]).stem for b in report.get("failed") or []]
             if left_out:  # only with skip_bad_videos: otherwise scoring raised
                 run.set_tags({keys.SKIPPED_VIDEOS_PREFIX + track: ",".join(left_out)})
                 say(f"{who}: {track}: {len(left_out)} undecodable video(s) left out: {', '.join(left_out)}")
             result.scores.update({keys.score_key(track, m): v for m, v in report["aggregate"].items()})
-        if unit.train:  # after the prompt sets, which readers of older runs find as the first input
-            run.log_training_set(cfg.data.root, training_rows(cfg))
+        with clock("log"):
+            if unit.train:  # after the prompt sets, which readers of older runs find as the first input
+                run.log_training_set(cfg.data.root, training_rows(cfg))
+            run.log_metrics([(keys.TIME_PREFIX + k, v, 0) for k, v in clock.seconds.items()])
         run.finish("FINISHED")
         result.status = "FINISHED"
     except KeyboardInterrupt:

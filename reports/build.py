@@ -22,7 +22,7 @@ import pandas as pd
 
 from reports import stats as S
 from reports import tables as T
-from reports.keys import WINDOW_LEVEL
+from reports.keys import STAGES, WINDOW_LEVEL
 from reports.plots import drift_filename, plot_drift, plot_sweep
 from reports.runs import (
     FINISHED,
@@ -227,6 +227,25 @@ def skipped_videos(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["arm", "seed", "track", "videos left out", "n lost"])
 
 
+def time_frame(runs: pd.DataFrame, declared: list[str] | None) -> pd.DataFrame:
+    """Minutes per stage (keys.STAGES order), one row per arm: the mean over its units that measured
+    them; empty when none did."""
+    if "stage_seconds" not in runs.columns:
+        return pd.DataFrame()
+    per_arm = {}
+    for arm in T.arm_order(runs, declared):
+        measured = [d for d in runs.loc[runs["arm"] == arm, "stage_seconds"] if isinstance(d, dict) and d]
+        if measured:
+            per_arm[arm] = measured
+    stages = [s for s in STAGES if any(s in d for m in per_arm.values() for d in m)]
+    rows = []
+    for arm, measured in per_arm.items():
+        mean = {s: float(np.mean([d.get(s, 0.0) for d in measured])) / 60 for s in stages}
+        rows.append({"arm": arm, "units": str(len(measured)), **{s: f"{v:.2f}" for s, v in mean.items()},
+                     "total": f"{sum(mean.values()):.2f}"})  # fmt: skip
+    return pd.DataFrame(rows, columns=["arm", "units", *stages, "total"]) if rows else pd.DataFrame()
+
+
 def power_frame(summary: pd.DataFrame, detect: dict[str, float]) -> pd.DataFrame:
     """One row per tested difference: its variance components (sd, display units), n, MDD and, for
     metrics in `detect` (metric -> difference in display units), the designs that would detect it."""
@@ -429,6 +448,15 @@ def render_report(
             warn=True,
         )
         doc.frame(skipped)
+    times = time_frame(done, arm_order)
+    if not times.empty:
+        doc.section("Where the time went")
+        doc.para(
+            "Wall minutes per stage of each arm's units (mean over its finished seeds; `time/<stage>` on each "
+            "run): provision writes the inputs a unit needs (toy training clips, benchmark), review media the "
+            "keyframe strips, per-clip images and previews, log the MLflow calls."
+        )
+        doc.frame(times)
     doc.section("Failed or unfinished runs")
     if failed.empty:
         doc.para("None: every run finished.")

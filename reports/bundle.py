@@ -223,6 +223,8 @@ def read_bundle(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         rec["skipped_videos"] = rec["skipped_videos"] or {}
         rec["parent_run_id"] = None
         rec["run_name"] = f"{unit['arm']}-seed{unit['seed']}"
+        where = manifest.get("provenance", {}).get(unit_key(unit["arm"], unit["seed"]), {})
+        rec["stage_seconds"] = where.get("stage_seconds") or {}
         rec["seconds_per_clip"] = math.nan if rec["seconds_per_clip"] is None else rec["seconds_per_clip"]
         rows.append({**rec, **unit.get("scores", {})})
     runs = _frame(rows, RUN_COLUMNS)

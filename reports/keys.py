@@ -59,6 +59,11 @@ PROBE_PREFIX = "probe/"
 OBJECTIVE = "objective"
 SEARCHED_TAG = "sweep.searched"  # comma-separated dotted config keys a sweep samples
 SECONDS_PER_CLIP = "seconds_per_clip"
+TIME_PREFIX = "time/"  # time/<stage>: a unit's wall seconds in that stage (harness/clock.py)
+# A unit's stages in the order it meets them: writing the inputs it needs (toy training clips and
+# benchmark), training, generation, scoring, review media (keyframe strips, per-clip images,
+# previews), logging to MLflow; `report` is the parent run's, once per invocation.
+STAGES = ("provision", "train", "generate", "score", "review_media", "log", "report")
 ARM_PARAM = "arm"
 
 # Review keys: scores as the report shows them, differences against the reference arm.

@@ -43,6 +43,7 @@ from reports.keys import (  # noqa: F401 - re-exported: the reports read with th
     SEARCHED_TAG,
     SECONDS_PER_CLIP,
     SKIPPED_VIDEOS_PREFIX,
+    TIME_PREFIX,
     TRACK_METRIC,
     TRAINED_TAG,
     WINDOW_LEVEL,
@@ -230,6 +231,10 @@ def _run_row(run: Run) -> dict:
             k[len(SKIPPED_VIDEOS_PREFIX) :]: v.split(",")
             for k, v in tags.items()
             if k.startswith(SKIPPED_VIDEOS_PREFIX)
+        },
+        # wall seconds per stage (harness/clock.py), empty for runs logged before they were measured
+        "stage_seconds": {
+            k[len(TIME_PREFIX) :]: v for k, v in run.data.metrics.items() if k.startswith(TIME_PREFIX)
         },
     }
 

@@ -105,18 +105,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return 0
     except ConfigError as e:
         return fail(str(e))
+    from harness.clock import StageClock
     from harness.pipeline import run_experiment
 
     force = tuple(f for f in args.force or () if f != "bundle")
+    clock = StageClock()  # the report's seconds; each unit's are in its result
     try:
         if spec.kind == "inline":
-            results = run_experiment(plan, force=force, units=units, bundle=bundle)
+            results = run_experiment(plan, force=force, units=units, bundle=bundle, clock=clock)
         else:
             from harness.jobs import run_jobs
 
             results = run_jobs(
                 plan, spec, experiment_arg=args.experiment, overrides=args.overrides, units=units,
-                force=force, wait=not args.no_wait, bundle=bundle,
+                force=force, wait=not args.no_wait, bundle=bundle, clock=clock,
             )  # fmt: skip
             if args.no_wait:
                 return 0
@@ -129,6 +131,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         return code
     from harness import workspace
+    from harness.clock import stage_table
+    from reports.keys import STAGES
 
     print(f"\n{exp.name}: {len(results)} run(s)")
     for r in results:
@@ -138,6 +142,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(line)
         for k, v in r.scores.items():
             print(f"      {k:40s} {'n/a' if v is None else f'{v:.4f}'}")
+    rows = [(f"{r.arm} seed {r.seed}", r.seconds) for r in results] + [("report", clock.seconds)]
+    lines = stage_table(rows, STAGES)
+    if lines:
+        print("\nwhere the time went (wall minutes per stage; logged as time/<stage>):")
+        print("\n".join(lines))
     report = workspace.report_dir(exp.name) / "report.md"
     if report.is_file():
         print(f"report: {report}  (also .html, .tex, .csv and drift plots beside it)")

@@ -110,19 +110,33 @@ class ArmRun:
         source: Path | None = None,
         prompts: dict[str, tuple[str, ...]] | None = None,
         review: Path | None = None,
+        clock=None,
     ) -> None:
         """One track's inputs (dataset: `source` is the benchmark's track folder, `prompts` each
         sample's prompt text), videos with labelled keyframe strips, per-clip images and a preview
         (written into `review`, default the arm's `review/` folder), scores (also in percent where the
-        report shows percent), drift curves, backends."""
+        report shows percent), drift curves, backends. `clock` (harness/clock.py) is given the seconds
+        of the review media and of the rest, the logging."""
+        from harness.clock import StageClock
+
+        clock = clock or StageClock()
+        with clock("log"):
+            self._log_inputs(track, manifest, videos, source, prompts)
+        mp4s = sorted(videos.glob("*.mp4"))
+        with clock("review_media"):
+            self._log_review(track, mp4s, review or videos.parent.parent / "review")
+        with clock("log"):
+            self._log_scores(track, report, scores)
+
+    def _log_inputs(self, track, manifest, videos, source, prompts) -> None:
         set_tags(self.c, self.run_id, {keys.SUITE_DIGEST_PREFIX + track: manifest["digest"]})
         rows = prompt_rows(manifest, prompts)
         digest = dataset_digest(manifest["digest"], str(source) if source else None)
         log_dataset(self.c, self.run_id, track, rows, digest, source=source)
-        mp4s = sorted(videos.glob("*.mp4"))
-        for mp4 in mp4s:
+        for mp4 in sorted(videos.glob("*.mp4")):
             self.c.log_artifact(self.run_id, str(mp4), f"videos/{track}")
-        self._log_review(track, mp4s, review or videos.parent.parent / "review")
+
+    def _log_scores(self, track: str, report: dict, scores: Path) -> None:
         log_metrics(self.c, self.run_id, suite_metric_rows(track, report["aggregate"], drift_curves(report)))
         set_tags(self.c, self.run_id, {keys.backend_tag(m): b for m, b in report["backends"].items()})
         for f in sorted(scores.glob("scores.*")):

@@ -24,6 +24,8 @@ def _comparable(bundle):
     for unit in manifest["units"]:
         unit.pop("run_id")
     report = RUN_ID.sub("RUN", (bundle / "report" / "report.md").read_text())
+    head, rest = report.split("## Where the time went", 1)  # wall times: where and when it ran
+    report = head + rest[rest.index("## Failed or unfinished runs") :]
     return manifest, (bundle / "scores.csv").read_bytes(), (bundle / "curves.csv").read_bytes(), report
 
 
@@ -32,7 +34,32 @@ def test_an_experiment_continued_from_its_bundle_ends_as_one_run(home, tmp_path,
     yaml.write_text(mini_experiment())
     # the whole experiment in one run, exported
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "one"))
+    capsys.readouterr()
     assert main(["run", str(yaml)]) == 0
+    # every run says where its time went: per unit and stage, on the console, in MLflow and the report
+    out = capsys.readouterr().out
+    table = out.split("where the time went (wall minutes per stage; logged as time/<stage>):\n")[1]
+    head = table.splitlines()[0].split()
+    assert head == [
+        "unit",
+        "provision",
+        "train",
+        "generate",
+        "score",
+        "review_media",
+        "log",
+        "report",
+        "total",
+    ]
+    assert [line.split()[0] for line in table.splitlines()[1:5]] == ["base", "full", "report", "share"]
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(f"sqlite:///{tmp_path / 'one' / 'mlflow.db'}")
+    runs = c.search_runs([c.get_experiment_by_name("mini").experiment_id])
+    full = next(r for r in runs if r.info.run_name == "full-seed0")
+    assert {"time/train", "time/generate", "time/score", "time/log"} <= set(full.data.metrics)
+    parent = next(r for r in runs if r.data.tags.get("role") == "parent")
+    assert parent.data.metrics["time/report"] > 0
     assert main(["export", str(yaml), "--to", str(tmp_path / "whole")]) == 0
 
     # its first unit in one workspace, into a new bundle: the report names the unit still missing
@@ -52,6 +79,8 @@ def test_an_experiment_continued_from_its_bundle_ends_as_one_run(home, tmp_path,
     assert "base         seed 0  in the bundle (same plan): done" in out and "1 to run" in out
     assert not (tmp_path / "second" / "runs" / "mini" / "base").exists()  # base never ran here
     assert _comparable(split) == _comparable(tmp_path / "whole")
+    times = (split / "report" / "report.md").read_text().split("## Where the time went")[1]
+    assert "| full | 1 |" in times  # each unit's stage times travel in the bundle's provenance
     assert "Incomplete" not in (split / "report" / "report.md").read_text()
 
     # everything is in: nothing runs, the report is rebuilt

@@ -263,3 +263,36 @@ def test_reports_do_not_import_torch():
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_time_table_has_each_arms_mean_minutes_per_stage_in_stage_order():
+    import pandas as pd
+
+    from harness.clock import stage_table
+    from reports.build import time_frame
+    from reports.keys import STAGES
+
+    runs = pd.DataFrame(
+        {
+            "arm": ["base", "full", "full"],
+            "role": ["baseline", "arm", "arm"],
+            "stage_seconds": [
+                {"score": 60.0, "generate": 120.0},
+                {"train": 30.0, "generate": 60.0},
+                {"train": 90.0},
+            ],
+        }
+    )
+    frame = time_frame(runs, ["base", "full"])
+    assert list(frame.columns) == ["arm", "units", "train", "generate", "score", "total"]
+    assert frame.to_dict("records") == [
+        {"arm": "base", "units": "1", "train": "0.00", "generate": "2.00", "score": "1.00", "total": "3.00"},
+        {"arm": "full", "units": "2", "train": "1.00", "generate": "0.50", "score": "0.00", "total": "1.50"},
+    ]
+    assert time_frame(runs.assign(stage_seconds=[{}, {}, {}]), None).empty
+    lines = stage_table([("base seed 0", {"generate": 90.0, "score": 30.0})], STAGES)
+    assert lines[0].split() == ["unit", "generate", "score", "total"]
+    assert lines[1].split() == ["base", "seed", "0", "1.50m", "0.50m", "2.00m"] and lines[2].split()[1:] == [
+        "75%",
+        "25%",
+    ]
