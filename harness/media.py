@@ -56,8 +56,11 @@ def decoded(path: str | Path) -> Iterator:
 
 def frames(path: str | Path) -> Iterator[np.ndarray]:
     """The frames of a video in order, uint8 [H, W, 3], decoded one at a time."""
+    from svi.video_io import RGB
+
+    rgb = RGB()
     for frame in decoded(path):
-        yield frame.to_ndarray(format="rgb24")
+        yield rgb(frame)
 
 
 def frame_count(path: str | Path) -> int:
@@ -89,15 +92,18 @@ def keyframes(video: Path, fallback_count: int = 8) -> list[Keyframe]:
         wanted = {f: (f, f"frame {f}") for f in picks}
     else:
         wanted = {end: (k, f"clip {k}") for k, end in ends}
+    from svi.video_io import RGB
+
+    rgb = RGB()
     out, last = [], None
     for i, frame in enumerate(decoded(video)):  # converted to RGB only where wanted
         last = frame
         if i in wanted:
             step, label = wanted.pop(i)
-            out.append(Keyframe(step, label, frame.to_ndarray(format="rgb24")))
+            out.append(Keyframe(step, label, rgb(frame)))
     if wanted and last is not None:  # a sidecar that counts a frame the file lacks: its last frame
         for step, label in sorted(wanted.values()):
-            out.append(Keyframe(step, label, last.to_ndarray(format="rgb24")))
+            out.append(Keyframe(step, label, rgb(last)))
     return out
 
 

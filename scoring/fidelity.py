@@ -26,9 +26,10 @@ import torch.nn.functional as F
 
 from scoring.base import Accumulator, Metric, VideoInfo, VideoResult
 
-# Frames per SSIM/PSNR call inside an accumulator: bounds float64 memory at large resolutions
-# (SSIM holds 5 maps of [N, 3, H, W]).
-_FRAMES_PER_BATCH = 4
+# Pixels per SSIM/PSNR call inside an accumulator: bounds float64 memory at large resolutions (SSIM
+# holds 5 maps of [N, 3, H, W]: four 480 x 832 frames, about 0.4 GB) while small frames go in whole
+# chunks (at toy size 4 frames a call spent more time calling than computing).
+_PIXELS_PER_BATCH = 4 * 480 * 832
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -116,10 +117,11 @@ class _PairedAccumulator(Accumulator):
                 f"ground-truth frames as update(frames, reference=...) (video {self.info.name!r})"
             )
         _check_pair(frames, reference)
-        for start in range(0, frames.shape[0], _FRAMES_PER_BATCH):
+        batch = max(1, _PIXELS_PER_BATCH // (frames.shape[-2] * frames.shape[-1]))
+        for start in range(0, frames.shape[0], batch):
             # float64 in [0, 1]: SSIM's E[x^2] - E[x]^2 loses ~1e-4 in float32 on flat regions.
-            x = frames[start : start + _FRAMES_PER_BATCH].double() / 255.0
-            y = reference[start : start + _FRAMES_PER_BATCH].double() / 255.0
+            x = frames[start : start + batch].double() / 255.0
+            y = reference[start : start + batch].double() / 255.0
             values = self.metric.per_frame(x, y).tolist()
             self.frame_values.extend(values)
             self.window_values.extend(values)

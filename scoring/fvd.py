@@ -88,10 +88,7 @@ def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, centred.T @ centred / features.shape[0]
 
 
-def frechet_from_features(features1: np.ndarray, features2: np.ndarray) -> float:
-    """Fréchet distance between two feature sets [N1, D] and [N2, D]; warns when N < D."""
-    features1 = np.asarray(features1, dtype=np.float64)
-    features2 = np.asarray(features2, dtype=np.float64)
+def _check_features(features1: np.ndarray, features2: np.ndarray) -> None:
     if features1.ndim != 2 or features2.ndim != 2 or features1.shape[1] != features2.shape[1]:
         raise ValueError(
             f"expected features [N1, D] and [N2, D], got {features1.shape} and {features2.shape}"
@@ -104,9 +101,47 @@ def frechet_from_features(features1: np.ndarray, features2: np.ndarray) -> float
             warnings.warn(
                 f"the {label} feature set has {n} samples for {d} dimensions: its covariance is singular "
                 "and the Fréchet distance is biased and unstable (FVD needs several hundred videos)",
-                stacklevel=2,
+                stacklevel=3,
             )
-    return frechet_distance(*feature_stats(features1), *feature_stats(features2))
+
+
+class ReferenceStats:
+    """A reference feature set [N, D] kept as its mean, biased covariance and the covariance's PSD square
+    root, computed once: every Fréchet distance against it (an arm's set, each window's clips) then
+    costs one small eigenproblem instead of two D x D ones."""
+
+    def __init__(self, features: np.ndarray):
+        self.source = features  # what it was made from (FVD keeps one per reference set)
+        self.features = np.asarray(features, dtype=np.float64)
+        self.mu, self.sigma = feature_stats(self.features)
+        self.root = _psd_sqrt(self.sigma)
+
+    def distance(self, features: np.ndarray) -> float:
+        """Fréchet distance of `features` [N, D] to the reference (warns when N < D).
+
+        Tr(sqrt(S S_ref)) is the sum of the square roots of the eigenvalues of R S R (R = S_ref^(1/2)),
+        and with S = C^T C / N (C: the centred features) the non-zero ones are those of the N x N matrix
+        (C R)(C R)^T / N: an N x N eigenproblem where N < D (a window's few clips), else the D x D one."""
+        features = np.asarray(features, dtype=np.float64)
+        _check_features(features, self.features)
+        mu = features.mean(axis=0)
+        centred = features - mu
+        m = centred @ self.root / np.sqrt(features.shape[0])  # [N, D]
+        gram = m @ m.T if m.shape[0] < m.shape[1] else m.T @ m
+        eigvals = np.linalg.eigvalsh((gram + gram.T) / 2)
+        trace_sqrt = float(np.sqrt(np.clip(eigvals, 0.0, None)).sum())
+        diff = mu - self.mu
+        trace = float(np.einsum("nd,nd->", centred, centred)) / features.shape[0]  # Tr(S)
+        value = diff @ diff + trace + np.trace(self.sigma) - 2.0 * trace_sqrt
+        return float(max(value, 0.0))
+
+
+def frechet_from_features(features1: np.ndarray, features2: np.ndarray) -> float:
+    """Fréchet distance between two feature sets [N1, D] and [N2, D]; warns when N < D. Computed as
+    `ReferenceStats(features2).distance(features1)`: with N1 < D (a window's clips, a small set) the
+    trace term comes from an N1 x N1 eigenproblem, free of the square roots of round-off eigenvalues
+    that the D x D one of a singular covariance sums (about 1e-8 relative; checked against 40 digits)."""
+    return ReferenceStats(features2).distance(features1)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -145,7 +180,8 @@ class _FVDAccumulator(Accumulator):
         self.metric = metric
         self.info = info
         self.stride = metric.stride_frames
-        self.buffer: torch.Tensor | None = None  # [16, 3, 224, 224] float16, allocated on first frames
+        self.size = getattr(metric.extractor, "frame_size", I3D_SIZE)
+        self.buffer: torch.Tensor | None = None  # [16, 3, S, S] float16, allocated on first frames
         self.filled = 0  # frames in the buffer; buffer[0] is frame `clip_start`
         self.clip_start = 0
         self.frames_seen = 0
@@ -166,7 +202,8 @@ class _FVDAccumulator(Accumulator):
         if not keep.any():
             return
         index = index[keep].tolist()
-        resized = preprocess_frames(frames[keep.to(frames.device)]).half()  # [T', 3, 224, 224]
+        # [T', 3, S, S]: I3D's 224, or the extractor's own `frame_size` (the toy encoder's 64)
+        resized = preprocess_frames(frames[keep.to(frames.device)], self.size).half()
         if self.buffer is None:
             self.buffer = torch.empty(
                 (CLIP_FRAMES, *resized.shape[1:]), dtype=torch.float16, device=frames.device
@@ -230,12 +267,14 @@ def features_of(results: list[VideoResult]) -> np.ndarray:
 
 
 def fvd_per_window(
-    results: list[VideoResult], reference_features: np.ndarray, min_clips: int = 2
+    results: list[VideoResult], reference: np.ndarray | ReferenceStats, min_clips: int = 2
 ) -> list[float | None]:
-    """The drift curve: FVD of the clips that started in window k (across all videos) vs the reference.
+    """The drift curve: FVD of the clips that started in window k (across all videos) vs the reference
+    (its features [N, D], or their `ReferenceStats`).
 
     Entry k is None when fewer than `min_clips` clips started in window k.
     """
+    stats = reference if isinstance(reference, ReferenceStats) else ReferenceStats(reference)
     features = [np.asarray(r.extra["features"], dtype=np.float64) for r in results]
     windows = [np.asarray(r.extra["clip_windows"], dtype=np.int64) for r in results]
     all_windows = np.concatenate(windows) if windows else np.zeros(0, dtype=np.int64)
@@ -245,9 +284,7 @@ def fvd_per_window(
     for k in range(int(all_windows.max()) + 1):
         selected = [f[w == k] for f, w in zip(features, windows) if f.shape[0]]
         selected = np.concatenate(selected) if selected else np.zeros((0, 1))
-        curve.append(
-            frechet_from_features(selected, reference_features) if len(selected) >= min_clips else None
-        )
+        curve.append(stats.distance(selected) if len(selected) >= min_clips else None)
     return curve
 
 
@@ -294,16 +331,19 @@ class FVD(Metric):
     def features_of(self, results: list[VideoResult]) -> np.ndarray:
         return features_of(results)
 
-    def _reference(self) -> np.ndarray:
+    def _reference(self) -> ReferenceStats:
         if self.reference_features is None:
             raise RuntimeError(
                 "FVD needs the reference set's features: score the reference videos with this metric and "
                 "set metric.reference_features = metric.features_of(reference_results) before aggregating"
             )
-        return self.reference_features
+        cached = getattr(self, "_stats", None)
+        if cached is None or cached.source is not self.reference_features:
+            cached = self._stats = ReferenceStats(self.reference_features)
+        return cached
 
     def aggregate(self, results: list[VideoResult]) -> float | None:
-        return frechet_from_features(features_of(results), self._reference())
+        return self._reference().distance(features_of(results))
 
     def per_window(self, results: list[VideoResult], min_clips: int = 2) -> list[float | None]:
         return fvd_per_window(results, self._reference(), min_clips=min_clips)

@@ -168,19 +168,17 @@ def score_suite(
     extra: dict = {}
     for m in [m for m in metrics if m.needs_reference_set]:  # FVD
         m.reference_features = None  # the cached metric may hold the last suite's reference
-        ref = score_videos(
-            reference_set,
-            [m],
-            window=reference_window(reference_set, window),
-            progress=progress,
-            aggregate=False,
+        features, failed = reference_features(
+            m, reference_set, reference_window(reference_set, window), progress
         )
-        extra[f"{m.name}_reference_failed"] = [{"video": v, "error": e} for v, e in ref.failed]
-        try:
-            m.reference_features = m.features_of([v.results[m.name] for v in ref.videos])
-        except ValueError as e:  # every reference video failed or was shorter than one clip
-            unavailable[m.name] = f"no reference features from the {len(reference_set)} reference videos: {e}"
+        extra[f"{m.name}_reference_failed"] = failed
+        if isinstance(features, ValueError):  # every reference video failed or was shorter than one clip
+            unavailable[m.name] = (
+                f"no reference features from the {len(reference_set)} reference videos: {features}"
+            )
             metrics.remove(m)
+        else:
+            m.reference_features = features
 
     suite = score_videos(
         videos,
@@ -199,6 +197,38 @@ def score_suite(
             extra[f"{m.name}_per_window"] = m.per_window([v.results[m.name] for v in suite.videos])
     report.update(extra)
     return report
+
+
+_REFERENCE_CACHE: dict[tuple, tuple] = {}  # reference_features' results, newest last
+REFERENCE_CACHE_SIZE = 4  # reference sets kept: a run's tracks (every arm scores against the same)
+
+
+def reference_features(m: Metric, videos: list[Path], window: str, progress: bool = False) -> tuple:
+    """-> (the reference set's features [N, D], or the ValueError saying why there are none; the videos
+    that failed as [{"video", "error"}]). Kept for the process, keyed by the metric's extractor and
+    the files' size and modification time: every arm of a run is scored against the same true videos
+    of a track, which are read and encoded once, not once per arm."""
+    key = (id(m), m.backend, window, tuple(_file_key(v) for v in videos))
+    if key in _REFERENCE_CACHE:
+        return _REFERENCE_CACHE[key]
+    ref = score_videos(videos, [m], window=window, progress=progress, aggregate=False)
+    failed = [{"video": v, "error": e} for v, e in ref.failed]
+    try:
+        features = m.features_of([v.results[m.name] for v in ref.videos])
+    except ValueError as e:
+        features = e
+    _REFERENCE_CACHE[key] = (features, failed)
+    while len(_REFERENCE_CACHE) > REFERENCE_CACHE_SIZE:
+        _REFERENCE_CACHE.pop(next(iter(_REFERENCE_CACHE)))
+    return features, failed
+
+
+def _file_key(path: Path) -> tuple:
+    try:
+        st = path.stat()
+        return str(path), st.st_size, st.st_mtime_ns
+    except OSError:  # missing: it fails by name when read
+        return str(path), None, None
 
 
 def _unmet_need(

@@ -24,7 +24,7 @@ import torch
 
 from scoring.base import Metric, VideoInfo, VideoResult
 from scoring.specs import parse_window  # torch-free, so the CLI checks --window early
-from svi.video_io import nominal_fps
+from svi.video_io import RGB, nominal_fps
 
 log = logging.getLogger(__name__)
 LONG_CLIP_SECONDS = 2.0
@@ -80,6 +80,7 @@ class FrameReader:
         self.height, self.width = stream.codec_context.height, stream.codec_context.width
         self.num_frames = stream.frames or self._count_packets()
         self._frames = self.container.decode(stream)
+        self._rgb = RGB()
         self.position = 0
 
     def _count_packets(self) -> int:
@@ -94,7 +95,7 @@ class FrameReader:
             raise ValueError(f"{self.path}: frames must be read in order (at {self.position}, asked {start})")
         out = []
         for frame in self._frames:
-            out.append(torch.from_numpy(frame.to_ndarray(format="rgb24")))
+            out.append(torch.from_numpy(self._rgb(frame)))
             if len(out) == end - start:
                 break
         if len(out) < end - start:

@@ -27,7 +27,9 @@ motion_smoothness interpolates).
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -116,6 +118,50 @@ def farneback_midframes(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------------------------
 # The toy encoder behind the metrics' interfaces
 
+SHARED_OUTPUTS = ("object", "background", "quality", "severity")  # what the metrics read
+CACHE_FRAMES = 256  # frames whose outputs are kept: a chunk, FVD's clip across two chunks, and room
+
+
+class SharedOutputs:
+    """The toy encoder's per-frame outputs, shared by every toy metric that reads them (subject and
+    background consistency, aesthetic and imaging quality, FVD): a frame goes through the network once,
+    however many metrics ask, keyed by its preprocessed pixels' bytes (a chunk's frames reach every
+    metric; FVD's 16-frame clips straddle chunks, so the key is per frame). Eval-mode BatchNorm makes
+    each frame's outputs independent of the batch it came in."""
+
+    def __init__(self, encoder: ToyEncoder, capacity: int = CACHE_FRAMES) -> None:
+        self.encoder, self.capacity = encoder.eval(), capacity
+        self.cache: OrderedDict[bytes, dict[str, torch.Tensor]] = OrderedDict()
+        self.computed = 0  # frames run through the network (tests count them)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """x [N, 3, S, S] preprocessed -> {output: [N, ...]} for SHARED_OUTPUTS."""
+        flat = x.detach().float().cpu().contiguous()
+        keys = [hashlib.blake2b(f.numpy().tobytes(), digest_size=16).digest() for f in flat]
+        missing, seen = [], set()  # the first index of each frame not kept (a frame may repeat)
+        for i, k in enumerate(keys):
+            if k not in self.cache and k not in seen:
+                seen.add(k)
+                missing.append(i)
+        if missing:
+            out = self.encoder(x[missing])
+            self.computed += len(missing)
+            for j, i in enumerate(missing):
+                self.cache[keys[i]] = {name: out[name][j].cpu() for name in SHARED_OUTPUTS}
+        for k in keys:
+            self.cache.move_to_end(k)
+        rows = [self.cache[k] for k in keys]
+        while len(self.cache) > self.capacity:
+            self.cache.popitem(last=False)
+        return {name: torch.stack([r[name] for r in rows]).to(x.device) for name in SHARED_OUTPUTS}
+
+
+@functools.cache
+def shared_outputs(encoder: ToyEncoder) -> SharedOutputs:
+    """The one SharedOutputs of an encoder (load_encoder gives each weights file one encoder)."""
+    return SharedOutputs(encoder)
+
 
 class ToyImageFeatures(ImageFeatureExtractor):
     """One of the toy encoder's L2-normalised embeddings per frame (object, background or quality)."""
@@ -135,7 +181,7 @@ class ToyImageFeatures(ImageFeatureExtractor):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """[N, 3, 64, 64] preprocessed -> [N, D]."""
-        return self.encoder.embed(pixels)[self.branch]
+        return shared_outputs(self.encoder)(pixels)[self.branch]
 
 
 class ToyQuality(nn.Module):
@@ -148,8 +194,8 @@ class ToyQuality(nn.Module):
     @torch.no_grad()
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         device = next(self.encoder.parameters()).device
-        x = preprocess(frames.to(device) * 255.0, self.encoder.config.image_size)
-        return (100.0 * (1.0 - self.encoder(x)["severity"])).cpu()
+        x = preprocess(frames.to(device) * 255.0, self.encoder.config.image_size)  # x / 255 * 255 == x
+        return (100.0 * (1.0 - shared_outputs(self.encoder)(x)["severity"])).cpu()
 
 
 class ToyAestheticHead(nn.Module):
@@ -189,10 +235,11 @@ def video_features(frame_features: torch.Tensor) -> torch.Tensor:
 class ToyVideoFeatures(nn.Module):
     """FVD's extractor for the toy world, called like the TorchScript I3D.
 
-    clips [B, 3, T, H, W] in [-1, 1] (FVD resizes frames to 224 first; we bring them back to 64)
-    -> [B, 3 D] = video_features of the per-frame [object, background, quality] embeddings
-    (D = 64 + 64 + 32: 480 video features, I3D has 400). What, where and how clean the frames are all
-    count, each embedding unit-length so none dominates by scale.
+    clips [B, 3, T, H, W] in [-1, 1] -> [B, 3 D] = video_features of the per-frame [object, background,
+    quality] embeddings (D = 64 + 64 + 32: 480 video features, I3D has 400). What, where and how clean
+    the frames are all count, each embedding unit-length so none dominates by scale. FVD gives it
+    frames at its `frame_size`, the encoder's own (not I3D's 224), in FVD's float16 buffer; rounded back
+    to 0-255 they are the frames the other toy metrics saw, whose outputs are shared.
     """
 
     def __init__(self, encoder: ToyEncoder) -> None:
@@ -200,6 +247,7 @@ class ToyVideoFeatures(nn.Module):
         self.encoder = encoder.eval()
         c = encoder.config
         self.feature_dim = 3 * (c.object_dim + c.background_dim + c.quality_dim)
+        self.frame_size = c.image_size
 
     @torch.no_grad()
     def forward(
@@ -207,8 +255,9 @@ class ToyVideoFeatures(nn.Module):
     ) -> torch.Tensor:
         b, c, t, h, w = clips.shape
         frames = clips.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)  # [B T, 3, H, W]
-        x = preprocess((frames.float() + 1.0) * 127.5, self.encoder.config.image_size)
-        e = self.encoder.embed(x)
+        # float16 keeps [-1, 1] to 2^-11, well inside half a grey level: rounding restores the frame
+        x = preprocess(((frames.float() + 1.0) * 127.5).round(), self.encoder.config.image_size)
+        e = shared_outputs(self.encoder)(x)
         per_frame = torch.cat([e["object"], e["background"], e["quality"]], dim=-1)  # [B T, D]
         return video_features(per_frame.reshape(b, t, -1))
 

@@ -10,6 +10,7 @@ import torch
 from scoring.base import VideoInfo, VideoResult
 from scoring.fvd import (
     FVD,
+    ReferenceStats,
     feature_stats,
     features_of,
     frechet_distance,
@@ -56,6 +57,31 @@ def test_eigen_trace_sqrt_matches_scipy_sqrtm(rank):
         mu1, mu2 = rng.standard_normal(40), rng.standard_normal(40)
         reference = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * expected
         assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(reference, rel=1e-7)
+
+
+@pytest.mark.parametrize("n", [8, 60])  # fewer samples than dimensions (a window's clips), and more
+def test_the_distance_to_a_kept_reference_is_the_frechet_distance(n):
+    import mpmath
+
+    rng = np.random.default_rng(5)
+    reference = rng.standard_normal((120, 40)) * np.linspace(0.5, 2.0, 40)
+    features = rng.standard_normal((n, 40)) + 0.3
+    stats = ReferenceStats(reference)
+    (mu1, s1), (mu2, s2) = feature_stats(features), feature_stats(reference)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n = 8 < 40 dimensions: singular, and said so
+        value = stats.distance(features)
+        assert value == frechet_from_features(features, reference)
+        # the D x D path (sqrt of S1, then of S1^1/2 S2 S1^1/2) agrees to round-off ...
+        assert value == pytest.approx(frechet_distance(mu1, s1, mu2, s2), rel=1e-7)
+        assert stats.distance(reference) == pytest.approx(0.0, abs=1e-9)
+    # ... and the small eigenproblem to a 40-digit computation of the same trace
+    mpmath.mp.dps = 40
+    m = mpmath.matrix(((features - mu1) @ stats.root / np.sqrt(n)).tolist())
+    eig = mpmath.eigsy(m * m.T if n < 40 else m.T * m)[0]
+    trace = sum(mpmath.sqrt(max(e, 0)) for e in eig)
+    exact = float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * trace)
+    assert value == pytest.approx(exact, rel=1e-12)
 
 
 def test_covariance_is_biased():

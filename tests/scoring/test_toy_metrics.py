@@ -13,6 +13,7 @@ from scoring.fvd import frechet_from_features
 from scoring.motion import DynamicDegree, MotionSmoothness
 from scoring.stream import score_videos
 from scoring.toy_encoder import DEFAULT_WEIGHTS, ToyEncoder
+from svi.video_io import read_frames
 from toyworld.scorers import degrade
 from toyworld.synthetic import moving_square_frames, write_video
 
@@ -240,3 +241,40 @@ def test_training_is_deterministic_and_round_trips(tmp_path):
     with torch.no_grad():
         assert torch.equal(model_a(x)["object"], loaded(x)["object"])
     assert loaded.config == config
+
+
+def test_scoring_runs_the_encoder_once_per_frame_and_shares_it_without_changing_a_value(tmp_path, encoder):
+    """Five toy metrics read the encoder (subject, background, aesthetic, imaging, FVD): each frame goes
+    through it once, and every value is what the metric gives scored alone."""
+    from scoring.score import score_suite
+
+    frames = moving_square_frames(40, 64, 64, (40, 200, 90), "down", seed=5)  # 40 distinct frames
+    truth, video = tmp_path / "truth.mp4", tmp_path / "gen" / "v.mp4"
+    write_video(truth, frames, fps=8)
+    fade = np.linspace(0.95, 0.6, len(frames))[:, None, None, None]  # no frame equals a true one
+    write_video(video, (frames * fade).round().astype(np.uint8), fps=8)
+    names = ["subject_consistency", "background_consistency", "aesthetic_quality", "imaging_quality", "fvd"]
+    kw = dict(
+        backend="toy", window="1s", reference_videos={"v": truth}, reference_set=[truth], progress=False
+    )
+    shared = toy.shared_outputs(toy.load_encoder(None, "cpu"))
+    shared.cache.clear()
+    before = shared.computed
+    together = score_suite([video], ",".join(names), **kw)
+    # 40 generated frames (every metric, windows of 8 frames: FVD's 16-frame clips straddle the
+    # reader's chunks) and the truth's 32 frames in FVD's two clips (its reference features)
+    assert shared.computed - before == 40 + 32
+    for name in names:
+        shared.cache.clear()
+        alone = score_suite([video], name, **kw)
+        assert alone["aggregate"][name] == pytest.approx(together["aggregate"][name], rel=1e-6), name
+        got, want = together["videos"][0]["window_scores"][name], alone["videos"][0]["window_scores"][name]
+        assert [g is None for g in got] == [w is None for w in want], name  # FVD: a set statistic
+        assert [g for g in got if g is not None] == pytest.approx(
+            [w for w in want if w is not None], rel=1e-6
+        )
+    # a window's value is the per-frame values of that window, recomputed: imaging quality's mean
+    decoded = torch.stack([torch.from_numpy(f) for f in read_frames(video)]).permute(0, 3, 1, 2).float()
+    per_frame = toy.ToyQuality(encoder)(decoded / 255.0) / 100.0
+    windows = together["videos"][0]["window_scores"]["imaging_quality"]
+    assert windows == pytest.approx([float(per_frame[a : a + 8].mean()) for a in range(0, 40, 8)], rel=1e-5)
