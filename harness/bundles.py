@@ -26,7 +26,7 @@ import pandas as pd
 
 from harness import tracking, workspace
 from harness.experiment import Experiment, config_changes
-from harness.plan import ArmPlan, Plan, plan_inputs, unit_hash, unit_inputs
+from harness.plan import ArmPlan, Plan, code_versions, plan_inputs, unit_hash, unit_inputs
 from reports.bundle import (
     CURVE_COLUMNS,
     BundleError,
@@ -88,13 +88,14 @@ def export(
     declaration = exp.model_dump(mode="json")
     arms = {arm: exp.arm_config(arm, source).model_dump(mode="json") for arm in exp.arms}
     plans, provenance = {}, {}
+    versions = code_versions()
     host = socket.gethostname()
     for rec in runs.to_dict("records"):
         if pd.isna(rec["seed"]) or rec["arm"] not in exp.arms:
             continue
         arm, seed = rec["arm"], int(rec["seed"])
         key = unit_key(arm, seed)
-        plans[key] = unit_hash(unit_inputs(declaration, arm, arms[arm], seed))
+        plans[key] = unit_hash(unit_inputs(declaration, arm, arms[arm], seed, versions))
         provenance[key] = {
             "host": host,
             "parent_run_id": runs.attrs["parent_run_id"],
@@ -113,6 +114,7 @@ def export(
         "declaration": declaration,
         "arms": arms,
         "plan_hashes": plans,
+        "versions": versions,
         "harness_commit": tracking.git_commit(),
         "provenance": provenance,
     }
@@ -142,7 +144,8 @@ def changes_of(manifest: dict, unit: ArmPlan, now: dict) -> dict[str, tuple]:
     declaration = manifest.get("declaration")
     if arm_config is None or declaration is None or unit.arm not in declaration.get("arms", {}):
         return {"(the bundle records no configuration for this arm)": (None, None)}
-    return config_changes(unit_inputs(declaration, unit.arm, arm_config, unit.seed), now)
+    old = unit_inputs(declaration, unit.arm, arm_config, unit.seed, manifest.get("versions"))
+    return config_changes(old, now)
 
 
 def from_bundle(plan: Plan, units: list[ArmPlan], folder: Path, force: bool = False) -> FromBundle:

@@ -238,8 +238,11 @@ def stage_score(
     import json
 
     from scoring.score import score_suite, write_scores
+    from scoring.specs import SCORES_VERSION
 
-    h = digest("score", gen_hash, exp.metrics, exp.metrics_backend, exp.window, sorted(truth or {}))
+    h = digest(
+        "score", gen_hash, exp.metrics, exp.metrics_backend, exp.window, sorted(truth or {}), SCORES_VERSION
+    )
     with workspace.stage_lock(folder):
         if workspace.open_stage(folder, h, force):
             return json.loads((folder / "scores.json").read_text()), h, True

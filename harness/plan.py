@@ -110,11 +110,23 @@ SCORING_FIELDS = (
 )  # fmt: skip
 
 
-def unit_inputs(declaration: dict, arm: str, config: dict, seed: int) -> dict[str, Any]:
+def code_versions() -> dict[str, int]:
+    """What the code computes on the same inputs, as versions: the scores (scoring/specs.py
+    SCORES_VERSION) and the toy world's files (toyworld/writers.py FORMAT_VERSION). Part of every
+    unit's plan, so results made by older code are not taken for this code's."""
+    from scoring.specs import SCORES_VERSION
+    from toyworld.writers import FORMAT_VERSION
+
+    return {"scores": SCORES_VERSION, "toyworld": FORMAT_VERSION}
+
+
+def unit_inputs(
+    declaration: dict, arm: str, config: dict, seed: int, versions: dict[str, int] | None = None
+) -> dict[str, Any]:
     """What decides the results of `arm` at `seed`, as dotted keys: the arm's resolved configuration
     (`config`, a dumped SVIConfig) at that seed, less LOCATION_KEYS (and, for an untrained arm,
     TRAIN_ONLY_SECTIONS); whether it trains and its role;
-    the experiment's SCORING_FIELDS. `declaration`: the dumped Experiment. A pure function of dicts, so
+    the experiment's SCORING_FIELDS; the code's `versions` (`code_versions`). `declaration`: the dumped Experiment. A pure function of dicts, so
     a results bundle's recorded declaration and configurations give back the inputs its units ran under."""
     spec = declaration["arms"][arm]
     trains = spec.get("train", True)
@@ -127,6 +139,7 @@ def unit_inputs(declaration: dict, arm: str, config: dict, seed: int) -> dict[st
     }
     out["arm.train"], out["arm.role"] = trains, spec.get("role", "arm")
     out.update({f"experiment.{k}": declaration.get(k) for k in SCORING_FIELDS})
+    out.update({f"version.{k}": v for k, v in sorted((versions or {}).items())})
     return out
 
 
@@ -138,7 +151,11 @@ def unit_hash(inputs: dict[str, Any]) -> str:
 def plan_inputs(plan: Plan, unit: ArmPlan) -> dict[str, Any]:
     """`unit_inputs` of one unit of a plan."""
     return unit_inputs(
-        plan.exp.model_dump(mode="json"), unit.arm, unit.cfg.model_dump(mode="json"), unit.seed
+        plan.exp.model_dump(mode="json"),
+        unit.arm,
+        unit.cfg.model_dump(mode="json"),
+        unit.seed,
+        code_versions(),
     )
 
 

@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 NEEDS = ("reference_video", "input_image", "reference_set", "audio")
+# Bump when a metric gives other values on the same videos: it enters every score stage's hash and
+# every unit's plan (harness/plan.py), so old scores are redone, not mixed with new ones.
+# 2: the toy FVD reads frames at the toy encoder's 64 px instead of through I3D's 224.
+SCORES_VERSION = 2
 BACKENDS = ("vbench", "random", "toy")
 
 

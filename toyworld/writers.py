@@ -26,7 +26,9 @@ from toyworld.story import Storyline, prompts, render_story, sample_storyline
 from toyworld.synthetic import DECORD_BAD_WIDTHS, write_video
 from toyworld.world import Scene, check_size, describe, render, sample_scene, scene_seed
 
-FORMAT_VERSION = 1  # bump when the same parameters would now give other files
+# bump when the same parameters would now give other files (2: clips encoded deterministically,
+# svi.video_io's settings)
+FORMAT_VERSION = 2
 PARAMS_FILE = "toyworld.json"
 WORLD_FILE = "world.json"
 TRACK_FOLDERS = {"consistent": "consisent_video_gen", "creative": "creative_video_gen"}  # sic, official

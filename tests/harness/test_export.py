@@ -43,7 +43,7 @@ def _mini_plan(home, *overrides):
 def _bundle_of(plan, folder, statuses):
     """A bundle manifest of `plan`'s units with these statuses ((arm, seed) -> status), with the plan
     hashes and configurations `harness export` records."""
-    from harness.plan import plan_inputs, unit_hash
+    from harness.plan import code_versions, plan_inputs, unit_hash
     from reports.bundle import BUNDLE_VERSION, unit_key
 
     folder.mkdir(parents=True)
@@ -55,12 +55,13 @@ def _bundle_of(plan, folder, statuses):
         "declaration": plan.exp.model_dump(mode="json"),
         "arms": {a: plan.exp.arm_config(a, plan.source).model_dump(mode="json") for a in plan.exp.arms},
         "plan_hashes": {unit_key(u.arm, u.seed): unit_hash(plan_inputs(plan, u)) for u in units},
+        "versions": code_versions(),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 
 
-def test_a_bundle_holds_the_units_finished_under_the_same_plan(home):
+def test_a_bundle_holds_the_units_finished_under_the_same_plan(home, monkeypatch):
     import pytest
 
     from harness.bundles import from_bundle
@@ -86,6 +87,15 @@ def test_a_bundle_holds_the_units_finished_under_the_same_plan(home):
     noise = _mini_plan(home, "generate.noise=official")  # the noise scheme is part of every unit's plan
     with pytest.raises(ConfigError, match="(?s)2 finished unit.*generate.noise: 'streams' -> 'official'"):
         from_bundle(noise, list(noise.units), full)
+    # results of older scoring code are not taken for this code's (scoring/specs.py SCORES_VERSION)
+    from scoring import specs
+
+    monkeypatch.setattr(specs, "SCORES_VERSION", specs.SCORES_VERSION + 1)
+    with pytest.raises(
+        ConfigError, match=f"version.scores: {specs.SCORES_VERSION - 1} -> {specs.SCORES_VERSION}"
+    ):
+        from_bundle(plan, list(plan.units), full)
+    monkeypatch.undo()
     other = _bundle_of(_mini_plan(home), home / "d", {})
     manifest = json.loads((other / "manifest.json").read_text())
     (other / "manifest.json").write_text(json.dumps({**manifest, "experiment": "svi_shot"}))
