@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from scoring.base import Accumulator, Metric, VideoInfo, VideoResult
 
@@ -54,6 +53,17 @@ def _gaussian_window(size: int, sigma: float, dtype: torch.dtype, device: torch.
     return window / window.sum()  # [size]
 
 
+def _band(size: int, window: torch.Tensor) -> torch.Tensor:
+    """[size, size - k + 1]: column j holds the k-tap `window` at rows j .. j + k - 1, so that
+    `image @ band` is the valid (unpadded) filtering of each row of `image`."""
+    k = window.numel()
+    columns = torch.arange(size - k + 1, device=window.device)
+    band = torch.zeros(size, size - k + 1, dtype=window.dtype, device=window.device)
+    for offset in range(k):
+        band[columns + offset, columns] = window[offset]
+    return band
+
+
 def ssim(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -76,10 +86,10 @@ def ssim(
     y = y.to(x.dtype)
     window = _gaussian_window(kernel_size, sigma, x.dtype, x.device)
     # The five local moments at once: [x, y, x^2, y^2, xy] as single-channel images.
-    stack = torch.cat([x, y, x * x, y * y, x * y]).reshape(5 * n * c, 1, h, w)
-    # Separable Gaussian, no padding: only window centres whose window fits in the image.
-    blurred = F.conv2d(stack, window.view(1, 1, 1, kernel_size))
-    blurred = F.conv2d(blurred, window.view(1, 1, kernel_size, 1))  # [5 n c, 1, h - 10, w - 10]
+    stack = torch.cat([x, y, x * x, y * y, x * y]).reshape(5 * n * c, h, w)
+    # Separable Gaussian, no padding (only window centres whose window fits in the image), as two
+    # banded matrix products: float64 BLAS is 2x (480 x 832) to 10x (64 px) faster than float64 conv2d.
+    blurred = _band(h, window).T @ stack @ _band(w, window)  # [5 n c, h - 10, w - 10]
     mu_x, mu_y, e_xx, e_yy, e_xy = blurred.reshape(5, n, c, h - kernel_size + 1, w - kernel_size + 1)
     # Population (co)variances; clamp the round-off below 0 of flat regions.
     var_x = (e_xx - mu_x * mu_x).clamp(min=0)

@@ -82,10 +82,16 @@ def farneback_flow(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
     return flow
 
 
+def _flows(prev: list[np.ndarray], nxt: list[np.ndarray]) -> list[np.ndarray]:
+    """farneback_flow of each pair (a thread pool gained nothing here: OpenCV spreads one flow over
+    the cores itself)."""
+    return [farneback_flow(x, y) for x, y in zip(prev, nxt)]
+
+
 def farneback_flows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """FlowFn: frames a, b [N, 3, H, W] float 0-255 -> flow a -> b [N, 2, H, W] (dx, dy) in pixels."""
     ga, gb = gray_u8(a), gray_u8(b)
-    flows = np.stack([farneback_flow(x, y) for x, y in zip(ga, gb)])  # [N, H, W, 2]
+    flows = np.stack(_flows(list(ga), list(gb)))  # [N, H, W, 2]
     return torch.from_numpy(flows).permute(0, 3, 1, 2).to(a.device)
 
 
@@ -107,10 +113,12 @@ def farneback_midframes(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     ga, gb = gray_u8(a), gray_u8(b)
     ia = a.detach().float().cpu().permute(0, 2, 3, 1).contiguous().numpy()  # [N, H, W, 3]
     ib = b.detach().float().cpu().permute(0, 2, 3, 1).contiguous().numpy()
+    forward = _flows(list(ga), list(gb))
+    backward = _flows(list(gb), list(ga))
     out = []
     for i in range(len(ia)):
-        from_a = warp(ia[i], farneback_flow(ga[i], gb[i]), -0.5)
-        from_b = warp(ib[i], farneback_flow(gb[i], ga[i]), -0.5)
+        from_a = warp(ia[i], forward[i], -0.5)
+        from_b = warp(ib[i], backward[i], -0.5)
         out.append((from_a + from_b) / 2)
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(a.device)
 
