@@ -85,8 +85,8 @@ def import_bundle(folder: str | Path, base_url: str | None = None) -> tuple[str,
 
     folder = Path(folder)
     runs, _, manifest = read_bundle(folder)
-    scores = read_tables(folder).scores
-    curves = read_tables(folder).curves
+    tables = read_tables(folder)
+    scores, curves = tables.scores, tables.curves
     name = manifest["experiment"]
     declaration = manifest.get("declaration") or {}
     arms = manifest.get("arm_order") or sorted(set(runs["arm"]))
