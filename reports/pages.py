@@ -83,7 +83,7 @@ def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[st
             if pd.notna(r["p"]):
                 ns.add(T.n_text(r["delta_n_samples"], max(r["n_seeds"], by_arm.at[ref, "n_seeds"])))
         n = ", ".join(sorted(ns)) or T.DASH
-        label = info.label + T._arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
+        label = info.label + T.arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
         lines.append("| " + " | ".join([track, label, n, *cells]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -213,22 +213,36 @@ def render_pages(root: Path, work: Path) -> Rendered:
     return Rendered(texts, plots, blocks)
 
 
+def _changes(root: Path, out: Rendered, *, plot_bytes: bool) -> list[tuple[Path, str]]:
+    """(file, why) for every generated file that differs from the one under `root`: texts by their
+    content, plots by their presence (and, with `plot_bytes`, their bytes: a new drawing is written,
+    but a check never fails on the fonts of the machine that drew it)."""
+    changes = []
+    for path, text in out.texts.items():
+        if not path.is_file():
+            changes.append((path, "missing"))
+        elif path.read_text(encoding="utf-8") != text:
+            changes.append((path, "differs from what its bundle gives"))
+    for path, drawn in out.plots.items():
+        if not path.is_file():
+            changes.append((path, "missing"))
+        elif plot_bytes and path.read_bytes() != drawn.read_bytes():
+            changes.append((path, "redrawn"))
+    return changes
+
+
 def write_pages(root: str | Path) -> list[Path]:
     """Write every generated file under `root` (the repository). -> the files that changed."""
     root = Path(root)
-    changed = []
     with tempfile.TemporaryDirectory() as tmp:
         out = render_pages(root, Path(tmp))
-        for path, text in out.texts.items():
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf-8")
-                changed.append(path)
-        for path, drawn in out.plots.items():
-            if not path.is_file() or path.read_bytes() != drawn.read_bytes():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(drawn, path)
-                changed.append(path)
+        changed = [path for path, _ in _changes(root, out, plot_bytes=True)]
+        for path in changed:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path in out.texts:
+                path.write_text(out.texts[path], encoding="utf-8")
+            else:
+                shutil.copyfile(out.plots[path], path)
         for bundle in bundle_folders(root):  # the rest of each bundle's report (plots, LaTeX, HTML)
             name = read_manifest(bundle)["experiment"]
             for f in sorted((Path(tmp) / name).iterdir()):
@@ -240,18 +254,9 @@ def write_pages(root: str | Path) -> list[Path]:
 def stale_pages(root: str | Path) -> list[str]:
     """What `write_pages` would change under `root`, one line each (empty: every page is current)."""
     root = Path(root)
-    stale = []
     with tempfile.TemporaryDirectory() as tmp:
         out = render_pages(root, Path(tmp))
-        for path, text in out.texts.items():
-            if not path.is_file():
-                stale.append(f"{path.relative_to(root)}: missing")
-            elif path.read_text(encoding="utf-8") != text:
-                stale.append(f"{path.relative_to(root)}: differs from what its bundle gives")
-        for path in out.plots:
-            if not path.is_file():
-                stale.append(f"{path.relative_to(root)}: missing")
-    return stale
+        return [f"{path.relative_to(root)}: {why}" for path, why in _changes(root, out, plot_bytes=False)]
 
 
 def bundle_line(bundle: Path) -> str:

@@ -733,7 +733,7 @@ def _is_best(row: Row, info: MetricSpec) -> bool:
     return cell is not None and cell.best
 
 
-def _arrow(info: MetricSpec, up: str, down: str) -> str:
+def arrow(info: MetricSpec, up: str, down: str) -> str:
     return {True: f" {up}", False: f" {down}", None: ""}[info.higher_is_better]
 
 
@@ -745,7 +745,7 @@ def to_markdown(table: Table) -> str:
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
 
-    header = ["Arm", "n"] + [esc(c.label) + _arrow(c, "↑", "↓") for c in table.columns]
+    header = ["Arm", "n"] + [esc(c.label) + arrow(c, "↑", "↓") for c in table.columns]
     lines = [
         f"**{esc(table.title)}**",
         "",
@@ -791,7 +791,7 @@ def latex_escape(text: str) -> str:
 def to_latex(table: Table) -> str:
     ncols = 2 + len(table.columns)
     header = ["Arm", "$n$"] + [
-        latex_escape(c.label) + _arrow(c, r"$\uparrow$", r"$\downarrow$") for c in table.columns
+        latex_escape(c.label) + arrow(c, r"$\uparrow$", r"$\downarrow$") for c in table.columns
     ]
     lines = [
         r"\begin{table}[ht]",
@@ -826,7 +826,7 @@ _HTML_GROUPS = (("ours", ("ours", "noise")), ("published", ("published",)), ("di
 
 def to_html(table: Table) -> str:
     e = html.escape
-    head = "".join(f"<th>{e(c.label + _arrow(c, '↑', '↓'))}</th>" for c in table.columns)
+    head = "".join(f"<th>{e(c.label + arrow(c, '↑', '↓'))}</th>" for c in table.columns)
     parts = [
         f'<table class="results {table.kind}">',
         f"<caption>{e(table.title)}</caption>",
