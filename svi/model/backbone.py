@@ -241,7 +241,8 @@ class Backbone:
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         """Pixels [B, 3, F, H, W] in [-1, 1] -> normalised latents [B, 16, F_lat, h, w] (posterior mode)."""
         vae_dtype = next(self.vae.parameters()).dtype
-        mu = self.vae.encode(video.to(self.vae.device, vae_dtype)).latent_dist.mode()
+        pixels = video.to(self.vae.device, vae_dtype).contiguous(memory_format=vae_layout(self.vae))
+        mu = self.vae.encode(pixels).latent_dist.mode().contiguous()
         mean, std = self._latent_stats(mu)
         return (mu - mean) / std
 
@@ -251,7 +252,8 @@ class Backbone:
         vae_dtype = next(self.vae.parameters()).dtype
         z = latents.to(self.vae.device, vae_dtype)
         mean, std = self._latent_stats(z)
-        return self.vae.decode(z * std + mean).sample.clamp(-1, 1)
+        z = (z * std + mean).contiguous(memory_format=vae_layout(self.vae))
+        return self.vae.decode(z).sample.clamp(-1, 1).contiguous()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,12 +283,14 @@ def build_small(arch: SmallArch, preset: str, seed: int = 0, with_image_encoder:
         added_kv_proj_dim=arch.image_kv_dim if with_image_encoder else None,
         rope_max_seq_len=arch.rope_len,
     )
-    vae = AutoencoderKLWan(
-        base_dim=arch.vae_base,
-        z_dim=16,
-        dim_mult=list(arch.vae_mult),
-        num_res_blocks=1,
-        temperal_downsample=[False, True, True],
+    vae = lay_out_vae(
+        AutoencoderKLWan(
+            base_dim=arch.vae_base,
+            z_dim=16,
+            dim_mult=list(arch.vae_mult),
+            num_res_blocks=1,
+            temperal_downsample=[False, True, True],
+        )
     )
     text_encoder = UMT5EncoderModel(
         UMT5Config(
@@ -386,6 +390,27 @@ def load_wan_i2v(
 # ---------------------------------------------------------------------------------------------
 # The one entry point: a backbone from the config's `model` section
 
+# The VAE on the CPU runs channels-last: oneDNN's 3-D convolutions are about twice as fast in that
+# layout, and the RMS norms' reduction over channels becomes contiguous (29% of a toy decode in the
+# default layout, 2% in this one). Values agree with the default layout to ~2e-6 (float32 summation
+# order). On CUDA the default layout stays (not measured there).
+VAE_LAYOUT = {"cpu": torch.channels_last_3d}
+
+
+def vae_layout(vae: AutoencoderKLWan) -> torch.memory_format:
+    """The memory format the VAE's inputs take on its device (`VAE_LAYOUT`)."""
+    return VAE_LAYOUT.get(vae.device.type, torch.contiguous_format)
+
+
+def lay_out_vae(vae: AutoencoderKLWan) -> AutoencoderKLWan:
+    """Put the VAE's 3-D convolution weights into its device's layout (in place; saving is unaffected)."""
+    fmt = vae_layout(vae)
+    for m in vae.modules():
+        if isinstance(m, torch.nn.Conv3d):
+            m.to(memory_format=fmt)
+    return vae
+
+
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 WAN_TEXT_TOKENS = 512  # umT5 context length of Wan 2.1, which diffusers' Wan attention assumes
 
@@ -449,7 +474,7 @@ def load_backbone(
             encoder_dtype=encoder_dtype,
         )
     bb.transformer.to(device=device, dtype=dtype)
-    bb.vae.to(device=device, dtype=torch.float32)
+    lay_out_vae(bb.vae.to(device=device, dtype=torch.float32))
     for m in (bb.text_encoder, bb.image_encoder):
         if m is not None:
             m.to(device=device, dtype=encoder_dtype)

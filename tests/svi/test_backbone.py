@@ -36,6 +36,24 @@ def test_tiny_round_trip_shapes(tiny):
     assert v.shape == z.shape
 
 
+def test_vae_runs_channels_last_on_the_cpu_with_the_default_layouts_values(tiny):
+    """The CPU layout (VAE_LAYOUT) is a speed choice only: the same latents and pixels as the default
+    layout to float32 summation order, handed back in the default layout; saving is unaffected."""
+    convs = [m for m in tiny.vae.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last_3d) for m in convs)
+    video = torch.rand(2, 3, 9, 32, 32) * 2 - 1
+    z, x = tiny.encode_video(video), tiny.decode_latents(torch.randn(2, 16, 3, 4, 4))
+    assert z.is_contiguous() and x.is_contiguous()
+    default = build_tiny()
+    for m in default.vae.modules():
+        if isinstance(m, torch.nn.Conv3d):
+            m.to(memory_format=torch.contiguous_format)
+    with torch.no_grad():
+        mu = default.vae.encode(video).latent_dist.mode()
+        mean, std = default._latent_stats(mu)
+        torch.testing.assert_close(z, (mu - mean) / std, rtol=1e-5, atol=1e-5)
+
+
 def test_byte_tokenizer_needs_no_vocabulary(tiny):
     ids = tiny.tokenizer("héllo").input_ids
     assert ids[-1] == tiny.tokenizer.eos_token_id == 1
