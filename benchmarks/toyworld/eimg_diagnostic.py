@@ -10,10 +10,19 @@ latent of the true frame at that time. This script measures both, in the same la
   k >= 1 the condition frame the generator actually re-encodes (captured from the VAE call, not read
   back from the mp4) against the world's true frame at that time.
 For each: RMS, per-channel mean and RMS (16 latent channels), and for the rollout the RMS per clip.
+
+A third population separates the VAE's share of the rollout's error from the model's: the VAE alone,
+no DiT, taking the same true condition frames through k = 1 .. clips round trips (encode as a
+condition frame, decode, encode again: the frame-0 path a chained clip's condition takes), against
+the true frame's latent. Where the k-trip error is close to the rollout's error at clip k, the
+rollout's drift is the VAE's, not the model's; `vae_share_per_clip` is the ratio of the two RMS.
+Without --memory the banked population and the comparison are left out (a base model alone).
+
 Printed as JSON; with --out also written there.
 
     python -m benchmarks.toyworld.eimg_diagnostic \
         --memory workspace/runs/ablation_eimg/full/seed0/train/checkpoints/step_00000150/replay_rank0.pt
+    python -m benchmarks.toyworld.eimg_diagnostic --weights DIR    # another toy base (model.weights)
 """
 
 from __future__ import annotations
@@ -65,14 +74,30 @@ def banked_errors(memory_file: Path) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def rollout_errors(samples: int, clips: int, seed: int) -> tuple[torch.Tensor, list[int]]:
-    """The conditioning error of a base-model rollout at each clip boundary: -> ([N, C, 1, h, w], clip of each)."""
+def round_trip_errors(bb, frames: torch.Tensor, trips: int) -> dict[int, torch.Tensor]:
+    """The VAE alone: frames [N, 3, H, W] in [-1, 1] through k = 1 .. trips round trips (encode as a
+    one-frame video, decode); -> {k: latent error [N, C, 1, h, w] of the k-trip frame against the frame's}."""
+    with torch.no_grad():
+        true = bb.encode_video(frames[:, :, None])  # [N, C, 1, h, w]
+        x, out = frames, {}
+        for k in range(1, trips + 1):
+            x = bb.decode_latents(bb.encode_video(x[:, :, None]))[:, :, 0]
+            out[k] = bb.encode_video(x[:, :, None]) - true
+    return out
+
+
+def rollout_errors(
+    samples: int, clips: int, seed: int, weights: str | None = None
+) -> tuple[torch.Tensor, list[int], torch.Tensor]:
+    """The conditioning error of a base-model rollout at each clip boundary, and the true condition
+    frames: -> ([N, C, 1, h, w], clip of each, true frames [N, 3, H, W] in [-1, 1])."""
     from svi.config import build_config
     from svi.generation.generator import LongVideoGenerator
     from svi.generation.video import fixed_prompts
     from toyworld.writers import true_video, write_benchmark
 
-    cfg = build_config({"variant": "shot", "model": {"preset": "toy"}, "train": {"seed": seed}})
+    model = {"preset": "toy", **({"weights": weights} if weights else {})}
+    cfg = build_config({"variant": "shot", "model": model, "train": {"seed": seed}})
     g = cfg.generate
     gen = LongVideoGenerator.from_config(cfg, None, "cpu")
     bb = gen.bb
@@ -84,7 +109,7 @@ def rollout_errors(samples: int, clips: int, seed: int) -> tuple[torch.Tensor, l
             captured.append(video[:, :, 0].detach().clone())
         return encode(video)
 
-    errors, clip_of = [], []
+    errors, clip_of, trues = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = write_benchmark(
             Path(tmp) / "bench", num_consistent=samples, num_creative=0, size=(g.height, g.width),
@@ -109,40 +134,61 @@ def rollout_errors(samples: int, clips: int, seed: int) -> tuple[torch.Tensor, l
                     e = encode(frame[:, :, None]) - encode(true[:, :, None])  # [1, C, 1, h, w]
                 errors.append(e)
                 clip_of.append(k)
-    return torch.cat(errors), clip_of
+                trues.append(true)
+    return torch.cat(errors), clip_of, torch.cat(trues)
+
+
+def rms_per_clip(errors: torch.Tensor, clip_of: list[int]) -> dict[int, float]:
+    """errors [N, ...] with the clip of each -> {clip: RMS over that clip's errors}."""
+    return {
+        k: float(errors[[i for i, c in enumerate(clip_of) if c == k]].pow(2).mean().sqrt())
+        for k in sorted(set(clip_of))
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
-        "--memory", type=Path, required=True, help="replay_rank0.pt of a trained ERFT arm's checkpoint"
+        "--memory", type=Path, help="replay_rank0.pt of a trained ERFT arm's checkpoint (optional)"
     )
+    p.add_argument("--weights", help="a toy base model folder (default: the committed svi/weights/toy)")
     p.add_argument("--samples", type=int, default=4, help="toy-world consistent samples to roll out")
     p.add_argument("--clips", type=int, default=10, help="clips per rollout")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="also write the JSON here")
     args = p.parse_args(argv)
-    if not args.memory.is_file():
+    if args.memory is not None and not args.memory.is_file():
         print(
             f"{args.memory} does not exist: train an ERFT arm first (harness run ablation_eimg)",
             file=sys.stderr,
         )
         return 2
-    banked = error_stats(banked_errors(args.memory))
-    errors, clip_of = rollout_errors(args.samples, args.clips, args.seed)
+    from svi.config import ModelConfig
+    from svi.model.backbone import load_backbone
+
+    errors, clip_of, trues = rollout_errors(args.samples, args.clips, args.seed, args.weights)
     inference = error_stats(errors)
-    per_clip = {
-        k: float(errors[[i for i, c in enumerate(clip_of) if c == k]].pow(2).mean().sqrt())
-        for k in sorted(set(clip_of))
-    }
+    per_clip = rms_per_clip(errors, clip_of)
+    model = ModelConfig(preset="toy", **({"weights": args.weights} if args.weights else {}))
+    trips = round_trip_errors(load_backbone(model), trues, args.clips - 1)
+    round_trips = {k: error_stats(e) for k, e in trips.items()}
+    # the rollout's condition at clip k has been through k round trips; the same frames through k alone
+    vae_at_clip = {k: float(trips[k][[i for i, c in enumerate(clip_of) if c == k]].pow(2).mean().sqrt())
+                   for k in per_clip}  # fmt: skip
     report = {
-        "memory": str(args.memory),
+        "weights": args.weights or "svi/weights/toy",
         "samples": args.samples,
         "clips": args.clips,
-        "banked": banked,
         "inference": {**inference, "rms_per_clip": per_clip},
-        "comparison": compare(banked, inference),
+        "vae_round_trips": {
+            k: {"rms": r["rms"], "channel_mean_norm": float(torch.tensor(r["channel_mean"]).norm())}
+            for k, r in round_trips.items()
+        },
+        "vae_share_per_clip": {k: vae_at_clip[k] / per_clip[k] for k in per_clip},
     }
+    if args.memory is not None:
+        banked = error_stats(banked_errors(args.memory))
+        report.update(memory=str(args.memory), banked=banked, comparison=compare(banked, inference))
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

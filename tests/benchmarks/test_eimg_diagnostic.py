@@ -4,7 +4,13 @@ import math
 
 import torch
 
-from benchmarks.toyworld.eimg_diagnostic import banked_errors, compare, error_stats
+from benchmarks.toyworld.eimg_diagnostic import (
+    banked_errors,
+    compare,
+    error_stats,
+    rms_per_clip,
+    round_trip_errors,
+)
 from svi import flow
 from svi.training.memory import ReplayMemory
 
@@ -36,3 +42,27 @@ def test_banked_errors_reads_the_clean_bank(tmp_path):
     mem.save(tmp_path / "replay_rank0.pt")
     errors = banked_errors(tmp_path / "replay_rank0.pt")
     assert errors.shape == (2, *shape) and torch.all(errors == 2.0)
+
+
+class _ShiftingVAE:
+    """Encode is the identity on a one-frame video; every decode adds 0.1: k round trips are off by 0.1 k."""
+
+    def encode_video(self, video):
+        return video.clone()
+
+    def decode_latents(self, latents):
+        return latents + 0.1
+
+
+def test_round_trip_errors_accumulate_per_trip():
+    frames = torch.zeros(3, 3, 4, 4)
+    errors = round_trip_errors(_ShiftingVAE(), frames, trips=4)
+    assert list(errors) == [1, 2, 3, 4]
+    for k, e in errors.items():
+        assert e.shape == (3, 3, 1, 4, 4)
+        torch.testing.assert_close(e, torch.full_like(e, 0.1 * k))
+
+
+def test_rms_per_clip_groups_by_clip():
+    errors = torch.tensor([[1.0], [3.0], [2.0]], dtype=torch.float64)
+    assert rms_per_clip(errors, [1, 1, 2]) == {1: math.sqrt(5.0), 2: 2.0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -41,6 +42,28 @@ def test_vae_phases():
             }
         }
     )
+
+
+class _OffsetVAE:
+    """Encoding keeps the frames (posterior mode = input); every decode adds 0.1."""
+
+    def encode(self, x):
+        return SimpleNamespace(latent_dist=SimpleNamespace(mode=lambda: x))
+
+    def decode(self, z):
+        return SimpleNamespace(sample=z + 0.1)
+
+
+def test_round_trip_l1_counts_every_trip():
+    frames = torch.zeros(2, 3, 1, 8, 8)
+    for trips in (1, 2, 3):
+        assert pretrain.round_trip_l1(_OffsetVAE(), frames, trips).item() == pytest.approx(0.1 * trips)
+
+
+def test_round_trip_term_needs_single_frames():
+    pretrain.VAEStage(round_trip_weight=1.0)  # image_batch 8 by default
+    with pytest.raises(ValueError, match="vae.image_batch > 0"):
+        pretrain.VAEStage(round_trip_weight=1.0, image_batch=0)
 
 
 def test_toy_architecture_fits_the_toy_clip():
@@ -105,6 +128,7 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
             "phases": [{"steps": 1, "num_frames": 5, "batch": 2}, {"steps": 1, "num_frames": 17, "batch": 1}],
             "image_batch": 2,
             "stats_clips": 2,
+            "round_trip_weight": 0.5,
         },
         "dit": {"steps": 3, "batch": 2, "warmup_steps": 1},
         "checkpoint_every": 2,
@@ -118,6 +142,7 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3]
     vae = [r for r in records if r["stage"] == "vae"]
     assert [r["vae/num_frames"] for r in vae] == [5, 17] and all("vae/l1_image" in r for r in vae)
+    assert all(r["vae/l1_round_trips"] > 0 for r in vae)
     # A longer schedule on the same folder resumes both stages from their state files.
     longer = cfg.model_copy(update={"dit": cfg.dit.model_copy(update={"steps": 5})})
     pretrain.pretrain(longer)
