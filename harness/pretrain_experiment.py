@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness import launch, tracking, workspace
 from harness.console import say
@@ -44,6 +44,16 @@ class WorldSpec(BaseModel):
     )  # frames per training mp4; windows of data.num_frames are drawn from it
     seed: int = 0
     story_fraction: float = Field(0.3, ge=0.0, le=1.0)
+    # people (toy world 2): talking heads and dancers, so the base model knows the conditional tracks'
+    # subjects before a stand-in adapter drives them (toyworld/writers.py person_clip)
+    faces_fraction: float = Field(0.0, ge=0.0, le=1.0)
+    dancers_fraction: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _fractions(self):
+        if self.faces_fraction + self.dancers_fraction > 1:
+            raise ValueError("world.faces_fraction + world.dancers_fraction must be at most 1")
+        return self
 
 
 class EvalSpec(BaseModel):
@@ -156,6 +166,8 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
             size=size,
             seed=exp.world.seed,
             story_fraction=exp.world.story_fraction,
+            faces_fraction=exp.world.faces_fraction,
+            dancers_fraction=exp.world.dancers_fraction,
         )
         cfg.data.root = str(data_root)
 

@@ -80,6 +80,47 @@ def training_clip(
     return render_story(storyline, start, num_frames), prompts(storyline)[clip]
 
 
+# People in the training world (toy world 2): the talking heads and dancers of the conditional tracks,
+# at their own 25 fps, captioned with the official SVI-Talk / SVI-Dance training prompts (what those
+# tracks generate with). Starts are random within this many frames, so clips see every part of a dance
+# or a speech; blinks repeat every 60 s (1500 frames).
+PERSON_MAX_START_FRAME = 1500
+PERSON_FPS = 25  # talking_heads.FPS and dancers.FPS (imported where used: the dancers import torch)
+
+
+def person_clip(
+    kind: str, seed: int, index: int, *, num_frames: int, size: tuple[int, int]
+) -> tuple[np.ndarray, str]:
+    """Person clip `index` of a training set (kind "face" or "dancer"): uint8 [num_frames, H, W, 3] and
+    its prompt. Seeds come from the `base` split, apart from the talk and dance tracks' own training sets
+    and benchmarks."""
+    from svi.conditions.multitalk import TALK_PROMPT
+    from svi.conditions.pose import DANCE_PROMPT
+    from toyworld import dancers, talking_heads
+
+    rng = np.random.default_rng(scene_seed(f"train-{kind}-start", seed, index))
+    start = int(rng.integers(0, PERSON_MAX_START_FRAME))
+    if kind == "face":
+        person = talking_heads.talk_seed("base", seed, index)
+        audio = talking_heads.speech((start + num_frames) / talking_heads.FPS, person)
+        openings = talking_heads.mouth_opening(audio, num_frames=start + num_frames)
+        frames = talking_heads.render_face(openings[start:], *size, seed=person, start_frame=start)
+        return frames, TALK_PROMPT
+    if kind == "dancer":
+        _, frames = dancers.dance_sample(dancers.dance_seed("base", seed, index), num_frames, size, start)
+        return frames, DANCE_PROMPT
+    raise ValueError(f"unknown person kind {kind!r}: face or dancer")
+
+
+def clip_kind(seed: int, index: int, faces_fraction: float, dancers_fraction: float) -> str:
+    """ "face", "dancer" or "scene" for clip `index`, drawn per clip with the given fractions (with
+    both 0 every clip is a scene, as in the first toy world)."""
+    if not faces_fraction and not dancers_fraction:
+        return "scene"
+    u = float(np.random.default_rng(scene_seed("train-kind", seed, index)).random())
+    return "face" if u < faces_fraction else "dancer" if u < faces_fraction + dancers_fraction else "scene"
+
+
 def write_training_set(
     root: str | Path,
     num_clips: int,
@@ -91,12 +132,16 @@ def write_training_set(
     category: str = "toy",
     story_fraction: float = 0.3,
     event_index: int | None = None,
+    faces_fraction: float = 0.0,
+    dancers_fraction: float = 0.0,
     progress: bool = True,
 ) -> Path:
     """Writes `<root>/<category>/<category>.csv` and `num_clips` mp4s; returns `root` (the dataset root).
 
-    Story clips (`story_fraction` of them, spread evenly) change the scene at frame `event_index`
-    (default the middle; see `training_clip`), the others show one scene from a random start frame.
+    Story clips (`story_fraction` of the scene clips, spread evenly) change the scene at frame
+    `event_index` (default the middle; see `training_clip`), the others show one scene from a random
+    start frame. `faces_fraction` / `dancers_fraction` of the clips (drawn per clip) show a talking
+    head or a dancer instead (`person_clip`), at 25 fps.
     """
     size = check_size(size)
     if size[1] in DECORD_BAD_WIDTHS:
@@ -107,6 +152,11 @@ def write_training_set(
         raise ValueError(f"story_fraction must be in [0, 1], got {story_fraction}")
     if event_index is not None and not 1 <= event_index < num_frames:
         raise ValueError(f"event_index must be in [1, num_frames), got {event_index}")
+    if min(faces_fraction, dancers_fraction) < 0 or faces_fraction + dancers_fraction > 1:
+        raise ValueError(
+            f"faces_fraction and dancers_fraction must be >= 0 and sum to at most 1, "
+            f"got {faces_fraction} and {dancers_fraction}"
+        )
     root = Path(root)
     folder = root / category
     csv_path, params_path = folder / f"{category}.csv", folder / PARAMS_FILE
@@ -121,6 +171,8 @@ def write_training_set(
         "category": category,
         "story_fraction": story_fraction,
         "event_index": event_index,
+        "faces_fraction": faces_fraction,
+        "dancers_fraction": dancers_fraction,
     }
     if csv_path.is_file() and _params_match(params_path, params):
         return root
@@ -128,16 +180,20 @@ def write_training_set(
     params_path.unlink(missing_ok=True)  # until the new set is complete
     rows = []
     for i in tqdm(range(num_clips), desc=f"toy clips -> {folder}", unit="clip", disable=not progress):
-        frames, prompt = training_clip(
-            seed,
-            i,
-            num_frames=num_frames,
-            size=size,
-            story=_is_story_clip(i, story_fraction),
-            event_index=event_index,
-        )
+        kind = clip_kind(seed, i, faces_fraction, dancers_fraction)
+        if kind == "scene":
+            frames, prompt = training_clip(
+                seed,
+                i,
+                num_frames=num_frames,
+                size=size,
+                story=_is_story_clip(i, story_fraction),
+                event_index=event_index,
+            )
+        else:
+            frames, prompt = person_clip(kind, seed, i, num_frames=num_frames, size=size)
         name = f"{category}_{i:05d}.mp4"
-        write_video(folder / name, frames, fps=fps)
+        write_video(folder / name, frames, fps=fps if kind == "scene" else PERSON_FPS)
         rows.append({"Filename": name, "Video Description": prompt})
     pd.DataFrame(rows, columns=["Filename", "Video Description"]).to_csv(csv_path, index=False)
     params_path.write_text(json.dumps(params, indent=2) + "\n")

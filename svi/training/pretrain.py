@@ -127,6 +127,10 @@ class DiTStage(Section):
     timestep_shift: float = Field(3.0, gt=0)
     windows_per_clip: int = Field(2, ge=1)  # random windows encoded per training video (more examples)
     conditions: list[Condition] = [Condition(), Condition(cond_frames=5, padding="zeros")]
+    # Text dropout: each sample's prompt is replaced by the empty prompt with this probability, so the
+    # model learns a text-unconditional mode and can sample with text classifier-free guidance (the
+    # small presets' negative prompt is the empty one). 0: the first toy world's recipe (no CFG).
+    text_dropout: float = Field(0.0, ge=0, le=1)
     # The padding image of reference padding, as fine-tuning's data.reference_frame (svi/training/data.py).
     # The committed svi/weights/toy were pretrained before this existed, with `first`.
     reference_frame: Literal["window", "outside", "first"] = "window"
@@ -374,6 +378,7 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
         truncate_jsonl(out / "metrics.jsonl", lambda r: r["stage"] == "dit" and r["step"] > step)
         log.info("DiT: resumed at step %d", step)
     n = cache["x0"].shape[0]
+    empty = bb.encode_text([""])[0] if cfg.dit.text_dropout else None  # [L, D]: the unconditional prompt
     bar = tqdm(total=cfg.dit.steps, initial=step, desc="pretrain dit", unit="step")
     while step < cfg.dit.steps:
         t0 = time.perf_counter()
@@ -382,11 +387,16 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
             g["lr"] = lr
         idx = torch.tensor([pick.randrange(n) for _ in range(cfg.dit.batch)])
         layout = pick.randrange(len(cfg.dit.conditions))
+        context = cache["context"][idx].float()  # [B, L, D]
+        dropped = torch.zeros(cfg.dit.batch, dtype=torch.bool)
+        if empty is not None:
+            dropped = torch.tensor([pick.random() < cfg.dit.text_dropout for _ in range(cfg.dit.batch)])
+            context[dropped] = empty
         prep = recycler.prepare(cache["x0"][idx], cache["y"][layout][idx])
         v = model(
             prep.model_input(),
             prep.timestep,
-            cache["context"][idx].float(),
+            context,
             cache["image_context"][idx],
             return_dict=False,
         )[0]
@@ -405,7 +415,7 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
         append_jsonl(out / "metrics.jsonl", {"stage": "dit", "step": step, "dit/loss": loss.item(), "dit/lr": lr,
-                                        "dit/grad_norm": grad_norm,
+                                        "dit/grad_norm": grad_norm, "dit/text_dropped": int(dropped.sum()),
                                         "dit/seconds_per_step": time.perf_counter() - t0})  # fmt: skip
         if step % cfg.checkpoint_every == 0 or step == cfg.dit.steps:
             atomic_torch_save(

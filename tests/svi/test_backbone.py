@@ -302,3 +302,17 @@ def test_small_presets_keep_their_short_context_and_a_silent_image_branch(tiny):
     ctx = tiny.encode_text(["a red square"])
     img = tiny.encode_image(torch.zeros(1, 3, 32, 32))
     assert ctx.shape[1] == 64 and _image_branch_tokens(tiny, ctx, img) == {0}
+
+
+def test_a_small_architecture_with_wans_context_length_feeds_the_image_branch():
+    """A small architecture reading 512 text tokens (toy world 2) gets Wan's context length, so CLIP's
+    tokens reach the image cross-attention instead of the text one."""
+    from dataclasses import replace
+
+    from svi.model.backbone import build_small
+    from svi.model.presets import TINY
+
+    bb = build_small(replace(TINY, max_text_tokens=512), "tiny")
+    ctx = bb.encode_text(["a red square"])
+    assert ctx.shape == (1, 512, 32)
+    assert _image_branch_tokens(bb, ctx, bb.encode_image(torch.zeros(1, 3, 32, 32))) == {17}

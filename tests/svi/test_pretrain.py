@@ -130,7 +130,7 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
             "stats_clips": 2,
             "round_trip_weight": 0.5,
         },
-        "dit": {"steps": 3, "batch": 2, "warmup_steps": 1},
+        "dit": {"steps": 3, "batch": 2, "warmup_steps": 1, "text_dropout": 0.5},
         "checkpoint_every": 2,
         "output_dir": str(tmp_path / "run"),
     }
@@ -140,6 +140,8 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     assert len(bb.vae.config.latents_std) == 16 and min(bb.vae.config.latents_std) > 0
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3]
+    dropped = [r["dit/text_dropped"] for r in records if r["stage"] == "dit"]
+    assert 0 < sum(dropped) < 6  # some of the 6 prompts replaced by the empty one, not all
     vae = [r for r in records if r["stage"] == "vae"]
     assert [r["vae/num_frames"] for r in vae] == [5, 17] and all("vae/l1_image" in r for r in vae)
     assert all(r["vae/l1_round_trips"] > 0 for r in vae)

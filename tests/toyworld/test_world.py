@@ -232,6 +232,40 @@ def test_training_set_reads_through_the_svi_dataset(tmp_path):
         writers.write_training_set(tmp_path / "bad", 1, size=(48, 48), progress=False)
 
 
+def test_training_set_with_people_mixes_faces_and_dancers_at_their_frame_rate(tmp_path):
+    from svi.conditions.multitalk import TALK_PROMPT
+    from svi.conditions.pose import DANCE_PROMPT
+    from toyworld import dancers, talking_heads
+
+    assert writers.PERSON_FPS == talking_heads.FPS == dancers.FPS
+    kinds = [writers.clip_kind(0, i, 0.2, 0.3) for i in range(2000)]
+    assert abs(kinds.count("face") / 2000 - 0.2) < 0.03 and abs(kinds.count("dancer") / 2000 - 0.3) < 0.03
+    assert {writers.clip_kind(0, i, 0.0, 0.0) for i in range(50)} == {"scene"}  # the first toy world's
+    n = 12
+    root = writers.write_training_set(
+        tmp_path / "data", n, size=(32, 32), faces_fraction=0.3, dancers_fraction=0.3, progress=False
+    )
+    table = pd.read_csv(root / "toy" / "toy.csv")
+    kinds = [writers.clip_kind(0, i, 0.3, 0.3) for i in range(n)]
+    assert {"face", "dancer", "scene"} <= set(kinds)
+    for i, kind in enumerate(kinds):
+        prompt = table["Video Description"][i]
+        assert prompt == {"face": TALK_PROMPT, "dancer": DANCE_PROMPT}.get(kind, prompt)
+        if kind != "scene":
+            frames, _ = writers.person_clip(kind, 0, i, num_frames=17, size=(32, 32))
+            assert frames.shape == (17, 32, 32, 3) and frames.std() > 10  # a picture, not a blank
+    # the same clip index with no people is the first world's scene, byte for byte
+    plain = writers.write_training_set(tmp_path / "plain", 2, size=(32, 32), progress=False)
+    assert (
+        pd.read_csv(plain / "toy" / "toy.csv")["Video Description"][0]
+        == writers.training_clip(0, 0, num_frames=17, size=(32, 32), story=False)[1]
+    )
+    with pytest.raises(ValueError, match="sum to at most 1"):
+        writers.write_training_set(
+            tmp_path / "bad", 1, size=(32, 32), faces_fraction=0.6, dancers_fraction=0.6
+        )
+
+
 def test_benchmark_layout_loads_and_true_video_starts_at_the_image(tmp_path):
     root = writers.write_benchmark(
         tmp_path / "bench", num_consistent=2, num_creative=2, size=(32, 32), story_clips=6, progress=False
