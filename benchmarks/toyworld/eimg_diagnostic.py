@@ -180,8 +180,13 @@ def main(argv: list[str] | None = None) -> int:
         "samples": args.samples,
         "clips": args.clips,
         "inference": {**inference, "rms_per_clip": per_clip},
+        # channel_mean_cosine: with the rollout's channel mean (near 1: the rollout's shift is the VAE's)
         "vae_round_trips": {
-            k: {"rms": r["rms"], "channel_mean_norm": float(torch.tensor(r["channel_mean"]).norm())}
+            k: {
+                "rms": r["rms"],
+                "channel_mean_norm": float(torch.tensor(r["channel_mean"]).norm()),
+                "channel_mean_cosine": compare(r, inference)["channel_mean_cosine"],
+            }
             for k, r in round_trips.items()
         },
         "vae_share_per_clip": {k: vae_at_clip[k] / per_clip[k] for k in per_clip},
