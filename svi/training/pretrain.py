@@ -83,19 +83,20 @@ class VAEStage(Section):
     crop: int | None = Field(32, ge=8)
     lr: float = Field(1e-3, gt=0)
     kl_weight: float = Field(1e-6, ge=0)
-    # Round-trip stability: the single frames also go through `round_trips` encode / decode round trips
-    # (posterior mode, as generation chains them) and their L1 against the frame is added with this
-    # weight. A chained long video takes its condition frame through one more round trip every clip, so
-    # a VAE whose round trip drifts (shifts mean colour, say) makes the video drift with no help from the
-    # model. 0: the first toy world's recipe (no round-trip term).
-    round_trip_weight: float = Field(0.0, ge=0)
-    round_trips: int = Field(2, ge=1)
+    # Idempotent round trips: a chained long video takes its condition frame through one more encode /
+    # decode every clip, so a VAE whose round trip moves its own latents (E(D(z)) != z) drifts with no
+    # help from the model. This weight adds the latent cycle error of the single frames and the
+    # windows: MSE(E(D(z)), z) with z = E(x) held fixed, per channel over z's batch variance. Measured
+    # on the committed toy VAE (500-800 fine-tuning steps): weight 10 cut the latent drift after 5 round
+    # trips from 0.33 to 0.08 RMS (normalised latents); an L1 through the round trips or training it to
+    # restore its own reconstructions cut nothing. 0: the first toy world's recipe.
+    cycle_weight: float = Field(0.0, ge=0)
     stats_clips: int = Field(128, ge=1)  # clips measured for latents_mean / latents_std
 
     @model_validator(mode="after")
-    def _round_trips_need_frames(self):
-        if self.round_trip_weight and not self.image_batch:
-            raise ValueError("vae.round_trip_weight trains on the single frames: set vae.image_batch > 0")
+    def _cycle_needs_frames(self):
+        if self.cycle_weight and not self.image_batch:
+            raise ValueError("vae.cycle_weight trains on the single frames: set vae.image_batch > 0")
         return self
 
     @property
@@ -223,13 +224,15 @@ def lr_at(step: int, base: float, warmup: int, total: int) -> float:
 # -- stage 1: the VAE --------------------------------------------------------------------------------
 
 
-def round_trip_l1(vae, frames: torch.Tensor, trips: int) -> torch.Tensor:
-    """L1 of frames [B, 3, F, H, W] in [-1, 1] against themselves after `trips` round trips through the
-    posterior mode (gradients through every trip)."""
-    x = frames
-    for _ in range(trips):
-        x = vae.decode(vae.encode(x).latent_dist.mode()).sample
-    return (x - frames).abs().mean()
+def latent_cycle(vae, frames: torch.Tensor) -> torch.Tensor:
+    """How far one round trip moves the VAE's own latent: frames [B, 3, F, H, W] in [-1, 1] -> mean over
+    channels of MSE(E(D(z)), z) / Var(z) per channel, z = E(frames) posterior mode held fixed (the
+    gradient trains the encoder to invert the decoder on what it decodes)."""
+    with torch.no_grad():
+        z = vae.encode(frames).latent_dist.mode()  # [B, C, f, h, w]
+        again = vae.decode(z).sample.clamp(-1, 1)
+        var = z.transpose(0, 1).flatten(1).var(dim=1).clamp_min(1e-6).view(1, -1, 1, 1, 1)
+    return ((vae.encode(again).latent_dist.mode() - z).pow(2) / var).mean()
 
 
 def vae_loss(vae, video: torch.Tensor, kl_weight: float) -> tuple[torch.Tensor, float]:
@@ -285,9 +288,9 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
                 images = windows(videos, index, 1, cfg.vae.crop, g)  # [B, 3, 1, h, w]
                 image_loss, l1_image = vae_loss(vae, images, cfg.vae.kl_weight)
                 loss = loss + image_loss
-                if cfg.vae.round_trip_weight:
-                    l1_trips = round_trip_l1(vae, images, cfg.vae.round_trips)
-                    loss = loss + cfg.vae.round_trip_weight * l1_trips
+                if cfg.vae.cycle_weight:
+                    cycle = latent_cycle(vae, images) + latent_cycle(vae, video)
+                    loss = loss + cfg.vae.cycle_weight * cycle
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -298,8 +301,8 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
             record = {"stage": "vae", "step": step, "vae/l1": l1, "vae/num_frames": phase.num_frames}
             if cfg.vae.image_batch:
                 record["vae/l1_image"] = l1_image
-                if cfg.vae.round_trip_weight:
-                    record["vae/l1_round_trips"] = float(l1_trips.detach())
+                if cfg.vae.cycle_weight:
+                    record["vae/latent_cycle"] = float(cycle.detach())
             append_jsonl(out / "metrics.jsonl", {**record, "vae/seconds_per_step": time.perf_counter() - t0})
             if step % cfg.checkpoint_every == 0 or step == cfg.vae.steps:
                 atomic_torch_save(
