@@ -338,8 +338,8 @@ def write_dance_benchmark(
     from tqdm.auto import tqdm
 
     from svi.video_io import write_segment
+    from toyworld.stamps import PARAMS_FILE, params_match
     from toyworld.talking_heads import _remove_old_samples
-    from toyworld.writers import PARAMS_FILE, _params_match
 
     size = world.check_size(size)
     num_frames = int(round(seconds * FPS))
@@ -348,7 +348,7 @@ def write_dance_benchmark(
     root = Path(root)
     params = {"format": f"{DANCE_FORMAT}-benchmark", "version": FORMAT_VERSION, "num_samples": num_samples}
     params |= {"seconds": seconds, "size": list(size), "seed": seed}
-    if _params_match(root / PARAMS_FILE, params):
+    if params_match(root / PARAMS_FILE, params):
         return root
     root.mkdir(parents=True, exist_ok=True)
     (root / PARAMS_FILE).unlink(missing_ok=True)  # until the new benchmark is complete
@@ -417,7 +417,7 @@ def write_dance_training_set(
     from tqdm.auto import tqdm
 
     from svi.video_io import write_segment
-    from toyworld.writers import PARAMS_FILE, _params_match
+    from toyworld.stamps import PARAMS_FILE, params_match
 
     size = world.check_size(size)
     num_frames = int(round(seconds * FPS))
@@ -426,7 +426,7 @@ def write_dance_training_set(
     root = Path(root)
     params = {"format": f"{DANCE_FORMAT}-training-set", "version": FORMAT_VERSION, "num_clips": num_clips}
     params |= {"seconds": seconds, "size": list(size), "seed": seed}
-    if _params_match(root / PARAMS_FILE, params):
+    if params_match(root / PARAMS_FILE, params):
         return root / "preprocessed"
     root.mkdir(parents=True, exist_ok=True)
     (root / PARAMS_FILE).unlink(missing_ok=True)  # until the new set is complete

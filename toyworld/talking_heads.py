@@ -359,7 +359,7 @@ def write_talk_benchmark(
 
     from svi.conditions.audio import write_wav
     from svi.video_io import write_segment
-    from toyworld.writers import PARAMS_FILE, _params_match
+    from toyworld.stamps import PARAMS_FILE, params_match
 
     size = world.check_size(size)
     if num_samples < 1 or seconds <= 0:
@@ -367,7 +367,7 @@ def write_talk_benchmark(
     root = Path(root)
     params = {"format": f"{TALK_FORMAT}-benchmark", "version": FORMAT_VERSION, "num_samples": num_samples}
     params |= {"seconds": seconds, "size": list(size), "seed": seed}
-    if _params_match(root / PARAMS_FILE, params):
+    if params_match(root / PARAMS_FILE, params):
         return root
     root.mkdir(parents=True, exist_ok=True)
     (root / PARAMS_FILE).unlink(missing_ok=True)  # until the new benchmark is complete
@@ -431,7 +431,7 @@ def write_talk_training_set(
     from tqdm.auto import tqdm
 
     from svi.video_io import write_segment
-    from toyworld.writers import PARAMS_FILE, _params_match
+    from toyworld.stamps import PARAMS_FILE, params_match
 
     size = world.check_size(size)
     if num_clips < 1 or seconds <= 0:
@@ -439,7 +439,7 @@ def write_talk_training_set(
     root = Path(root)
     params = {"format": f"{TALK_FORMAT}-training-set", "version": FORMAT_VERSION, "num_clips": num_clips}
     params |= {"seconds": seconds, "size": list(size), "seed": seed, "encoder": encoder is not None}
-    if _params_match(root / PARAMS_FILE, params):
+    if params_match(root / PARAMS_FILE, params):
         return root
     root.mkdir(parents=True, exist_ok=True)
     (root / PARAMS_FILE).unlink(missing_ok=True)  # until the new set is complete

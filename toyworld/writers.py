@@ -22,6 +22,7 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from toyworld.stamps import PARAMS_FILE, params_match
 from toyworld.story import Storyline, prompts, render_story, sample_storyline
 from toyworld.synthetic import DECORD_BAD_WIDTHS, write_video
 from toyworld.world import Scene, check_size, describe, render, sample_scene, scene_seed
@@ -29,19 +30,11 @@ from toyworld.world import Scene, check_size, describe, render, sample_scene, sc
 # bump when the same parameters would now give other files (2: clips encoded deterministically,
 # svi.video_io's settings)
 FORMAT_VERSION = 2
-PARAMS_FILE = "toyworld.json"
 WORLD_FILE = "world.json"
 TRACK_FOLDERS = {"consistent": "consisent_video_gen", "creative": "creative_video_gen"}  # sic, official
 SAMPLE_PREFIX = "toy_"
 # Training clips start at a random frame below this (story clips at a random clip boundary below it).
 MAX_START_FRAME = 1000
-
-
-def _params_match(path: Path, params: dict) -> bool:
-    try:
-        return json.loads(path.read_text()) == params
-    except (FileNotFoundError, json.JSONDecodeError):
-        return False
 
 
 def _is_story_clip(index: int, fraction: float) -> bool:
@@ -174,7 +167,7 @@ def write_training_set(
         "faces_fraction": faces_fraction,
         "dancers_fraction": dancers_fraction,
     }
-    if csv_path.is_file() and _params_match(params_path, params):
+    if csv_path.is_file() and params_match(params_path, params):
         return root
     folder.mkdir(parents=True, exist_ok=True)
     params_path.unlink(missing_ok=True)  # until the new set is complete
@@ -256,7 +249,7 @@ def write_benchmark(
         "overlap": overlap,
     }
     params_path = root / PARAMS_FILE
-    if _params_match(params_path, params):
+    if params_match(params_path, params):
         return root
     root.mkdir(parents=True, exist_ok=True)
     params_path.unlink(missing_ok=True)  # until the new benchmark is complete
