@@ -133,13 +133,13 @@ def main() -> None:
 
     Backbone.encode_video = counting_encode
 
-    first_step: list[float] = []
-    bar_update = train_mod.ClipStream.__getitem__
+    first_step: list[float] = []  # when the loop reads its first clip: the end of setup
+    timed_getitem = train_mod.ClipStream.__getitem__
 
     def mark_first(*a, **k):
         if not first_step:
             first_step.append(time.perf_counter())
-        return bar_update(*a, **k)
+        return timed_getitem(*a, **k)
 
     train_mod.ClipStream.__getitem__ = mark_first
     t0 = time.perf_counter()
