@@ -66,6 +66,15 @@ class VAEPhase(Section):
     steps: int = Field(ge=0)
     num_frames: int = Field(ge=1)  # window length, 4k+1
     batch: int = Field(ge=1)
+    # Idempotent round trips: a chained long video takes its condition frame through one more encode /
+    # decode every clip, so a VAE whose round trip moves its own latents (E(D(z)) != z) drifts with no
+    # help from the model. This weight adds the latent cycle error of the single frames and the
+    # windows: MSE(E(D(z)), z) with z = E(x) held fixed, per channel over z's batch variance. Measured
+    # on the first toy world's VAE (500-800 fine-tuning steps): weight 10 cut the latent drift after 5
+    # round trips from 0.33 to 0.08 RMS (normalised latents); an L1 through the round trips or training
+    # it to restore its own reconstructions cut nothing. A phase of its own, after the reconstruction
+    # phases: the term fixes a decoder that already reconstructs. 0: no cycle term.
+    cycle_weight: float = Field(0.0, ge=0)
 
 
 class VAEStage(Section):
@@ -83,20 +92,12 @@ class VAEStage(Section):
     crop: int | None = Field(32, ge=8)
     lr: float = Field(1e-3, gt=0)
     kl_weight: float = Field(1e-6, ge=0)
-    # Idempotent round trips: a chained long video takes its condition frame through one more encode /
-    # decode every clip, so a VAE whose round trip moves its own latents (E(D(z)) != z) drifts with no
-    # help from the model. This weight adds the latent cycle error of the single frames and the
-    # windows: MSE(E(D(z)), z) with z = E(x) held fixed, per channel over z's batch variance. Measured
-    # on the committed toy VAE (500-800 fine-tuning steps): weight 10 cut the latent drift after 5 round
-    # trips from 0.33 to 0.08 RMS (normalised latents); an L1 through the round trips or training it to
-    # restore its own reconstructions cut nothing. 0: the first toy world's recipe.
-    cycle_weight: float = Field(0.0, ge=0)
     stats_clips: int = Field(128, ge=1)  # clips measured for latents_mean / latents_std
 
     @model_validator(mode="after")
     def _cycle_needs_frames(self):
-        if self.cycle_weight and not self.image_batch:
-            raise ValueError("vae.cycle_weight trains on the single frames: set vae.image_batch > 0")
+        if any(p.cycle_weight for p in self.phases) and not self.image_batch:
+            raise ValueError("a phase's cycle_weight trains on the single frames: set vae.image_batch > 0")
         return self
 
     @property
@@ -288,9 +289,9 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
                 images = windows(videos, index, 1, cfg.vae.crop, g)  # [B, 3, 1, h, w]
                 image_loss, l1_image = vae_loss(vae, images, cfg.vae.kl_weight)
                 loss = loss + image_loss
-                if cfg.vae.cycle_weight:
+                if phase.cycle_weight:
                     cycle = latent_cycle(vae, images) + latent_cycle(vae, video)
-                    loss = loss + cfg.vae.cycle_weight * cycle
+                    loss = loss + phase.cycle_weight * cycle
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -301,7 +302,7 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
             record = {"stage": "vae", "step": step, "vae/l1": l1, "vae/num_frames": phase.num_frames}
             if cfg.vae.image_batch:
                 record["vae/l1_image"] = l1_image
-                if cfg.vae.cycle_weight:
+                if phase.cycle_weight:
                     record["vae/latent_cycle"] = float(cycle.detach())
             append_jsonl(out / "metrics.jsonl", {**record, "vae/seconds_per_step": time.perf_counter() - t0})
             if step % cfg.checkpoint_every == 0 or step == cfg.vae.steps:
