@@ -19,9 +19,17 @@ from harness.plan import benchmark_folder
 from svi.config import SVIConfig
 
 # ERFT clips of the toy world: fewer than pretraining used, another seed (fine-tuning data is not the
-# base model's pretraining data), twice a clip long so windows start anywhere.
+# base model's pretraining data), three clips long (3 (F - 1) + 1 frames), so windows start anywhere and
+# a clip-level Self-Forcing window, which needs a whole clip before it in its video, can start anywhere
+# in the last two thirds (with two clips it always trained on the second half).
 TOY_TRAIN_CLIPS = 200
 TOY_TRAIN_SEED = 1
+TOY_TRAIN_VIDEO_CLIPS = 3
+
+
+def toy_training_frames(clip_frames: int) -> int:
+    """Frames of a toy training video: TOY_TRAIN_VIDEO_CLIPS chained clips sharing their boundary frames."""
+    return TOY_TRAIN_VIDEO_CLIPS * (clip_frames - 1) + 1
 
 
 def training_data(cfg: SVIConfig) -> str:
@@ -34,7 +42,7 @@ def training_data(cfg: SVIConfig) -> str:
         from toyworld.writers import write_training_set
 
         size = (cfg.data.height, cfg.data.width)
-        frames = 2 * cfg.data.num_frames - 1
+        frames = toy_training_frames(cfg.data.num_frames)
         key = digest(size, frames, TOY_TRAIN_CLIPS, TOY_TRAIN_SEED)
         root = workspace.home() / "data" / f"toyworld_erft_{key}"
         say(f"data.root is not set: toy-world training clips in {root}")
@@ -57,7 +65,7 @@ def _toy_conditional_training_data(cfg: SVIConfig) -> str:
     """Toy talking heads (with their wav2vec2 features, from the model's own audio encoder) or toy
     dancers, in the official preprocessed layouts, written once into the workspace."""
     size = (cfg.data.height, cfg.data.width)
-    seconds = 2 * cfg.data.num_frames / 25  # clips at 25 fps, twice a training clip long
+    seconds = toy_training_frames(cfg.data.num_frames) / 25  # at 25 fps
     kind = cfg.condition.kind
     key = digest(kind, size, seconds, TOY_TRAIN_CLIPS, TOY_TRAIN_SEED, cfg.condition.audio_encoder)
     root = workspace.home() / "data" / f"toyworld_{'talk' if kind == 'audio' else 'dance'}_{key}"

@@ -56,8 +56,28 @@ class ArmResult:
 # -- stages --------------------------------------------------------------------------------------
 
 
+def committed_weights(cfg: SVIConfig) -> dict[str, str]:
+    """Content hashes of the committed weights a unit loads (the toy base model, the toy stand-in
+    adapter), which change under the same path when they are re-pretrained; empty for the others."""
+    from svi.conditions.attach import committed_adapter_fingerprint
+    from svi.model.presets import committed_weights_fingerprint
+
+    found = {
+        "base": committed_weights_fingerprint(cfg.model.preset, cfg.model.weights),
+        "adapter": committed_adapter_fingerprint(cfg.condition, cfg.model.preset),
+    }
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def untrained_hash(cfg: SVIConfig) -> str:
+    """What stands for the training stage of an arm that does not train: the base weights it loads."""
+    weights = committed_weights(cfg)
+    return digest("untrained", weights) if weights else "untrained"
+
+
 def train_inputs(cfg: SVIConfig) -> dict:
-    """What a trained LoRA depends on: everything but the generate section and the output folder."""
+    """What a trained LoRA depends on: everything but the generate section and the output folder, and
+    the content of the committed weights it starts from (`committed_weights`)."""
     body = cfg.model_dump(mode="json")
     body.pop("generate")
     if body["condition"]["kind"] == "none":  # Shot / Film: hashes from before the section existed hold
@@ -66,6 +86,9 @@ def train_inputs(cfg: SVIConfig) -> dict:
     if body["train"].get("probe_every") is None:  # no probes: probe_clips is moot (and old hashes hold)
         body["train"].pop("probe_every", None)
         body["train"].pop("probe_clips", None)
+    weights = committed_weights(cfg)
+    if weights:
+        body["committed_weights"] = weights
     return body
 
 
@@ -494,7 +517,7 @@ def run_arm(
         with clock("log"):
             save_config(cfg, base / "config.yaml")
             run.log_config(cfg, base / "config.yaml")
-        lora, trained = None, "untrained"
+        lora, trained = None, untrained_hash(cfg)
         if unit.train:
             say(f"{who}: train ({cfg.train.steps} steps)")
             curves = run.live_curves(base / "train")  # curves reach MLflow while training runs

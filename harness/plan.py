@@ -112,12 +112,14 @@ SCORING_FIELDS = (
 
 def code_versions() -> dict[str, int]:
     """What the code computes on the same inputs, as versions: the scores (scoring/specs.py
-    SCORES_VERSION) and the toy world's files (toyworld/writers.py FORMAT_VERSION). Part of every
-    unit's plan, so results made by older code are not taken for this code's."""
+    SCORES_VERSION), the toy world's files (toyworld/writers.py FORMAT_VERSION) and the toy world
+    itself (svi/model/presets.py TOY_WORLD: its base model and recipes). Part of every unit's plan, so
+    results made by older code are not taken for this code's."""
     from scoring.specs import SCORES_VERSION
+    from svi.model.presets import TOY_WORLD
     from toyworld.writers import FORMAT_VERSION
 
-    return {"scores": SCORES_VERSION, "toyworld": FORMAT_VERSION}
+    return {"scores": SCORES_VERSION, "toyworld": FORMAT_VERSION, "toy_world": TOY_WORLD}
 
 
 def unit_inputs(

@@ -199,6 +199,7 @@ _LATER_DEFAULTS = {
     "assembly": "drop_lead",
     "strategy": "chain",
     "noise": "streams",
+    "planted_drift": 0.0,
 }
 # The negative prompt of every text-guided pass of the official test scripts (test_svi.py, test_svi_talk.py,
 # test_svi_dance.py: one string, the same in all three; the English of Wan's standard negative prompt).
@@ -292,6 +293,11 @@ class GenerateConfig(Section):
     # history_guidance: w in v = v_c + (s - 1)(v_c - v_no_text) + (w - 1)(v_c - v_no_history); 1 leaves
     # out the pass without history (then the strategy is chain).
     history_scale: float = Field(2.0, ge=1.0)
+    # A positive control, not a method: with pixel chaining, the carried condition frames of every clip
+    # after the first are brightened by this much (all channels, pixel units on [-1, 1], clamped) before
+    # they are re-encoded, so the video drifts towards white by construction (toy_erft_control's
+    # `planted` arm shows the experiment detects a drift it is known to contain). 0: off (official).
+    planted_drift: float = Field(0.0, ge=0.0, le=0.5)
 
     @field_validator("num_frames")
     @classmethod
@@ -302,6 +308,15 @@ class GenerateConfig(Section):
     @classmethod
     def _multiple_of_16(cls, v: int) -> int:
         return DataConfig._multiple_of_16(v)
+
+    @model_validator(mode="after")
+    def _planted_drift_chains_pixels(self):
+        if self.planted_drift and (self.chaining != "pixel" or self.strategy != "chain"):
+            raise ValueError(
+                "generate.planted_drift brightens the carried frames of pixel chaining: set "
+                "generate.strategy=chain and generate.chaining=pixel"
+            )
+        return self
 
     def frame_settings(self) -> dict:
         """The settings that determine the frames (for hashes): all but batch_size (throughput only) and

@@ -53,6 +53,17 @@ def adapter_weights(cond: ConditionConfig, preset: str) -> str | Path | None:
     return path
 
 
+def committed_adapter_fingerprint(cond: ConditionConfig, preset: str) -> str | None:
+    """The content hash of the committed toy stand-in the adapter loads (`adapter_weights`), None when
+    it loads none of them (a named file, random initialisation, or no adapter)."""
+    from svi.model.presets import files_fingerprint
+
+    if cond.kind == "none" or cond.weights or preset != "toy" or cond.train_adapter:
+        return None
+    path = adapter_weights(cond, preset)
+    return files_fingerprint(path)
+
+
 def audio_encoder(cond: ConditionConfig, preset: str, seed: int = 0):
     """The wav2vec2 features of `cond.audio_encoder` (a local folder), or the code-built presets' small
     seeded one (tiny, toy); the real preset needs the folder."""

@@ -257,7 +257,10 @@ class LongVideoGenerator:
 
     def _next_chain(self, video: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
         if self.cfg.chaining == "pixel":
-            return video[:, :, -self.cfg.motion_frames :].clone()  # [1, 3, K, H, W]
+            carried = video[:, :, -self.cfg.motion_frames :].clone()  # [1, 3, K, H, W]
+            if self.cfg.planted_drift:  # the positive control's drift, planted at every chaining
+                carried = (carried + self.cfg.planted_drift).clamp_(-1, 1)
+            return carried
         return latent[:, :, -self.cfg.motion_latents :].clone()  # [1, 16, M, h, w]
 
     # -- videos: resume, segments, state, sidecars -----------------------------------------------

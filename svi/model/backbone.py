@@ -53,6 +53,7 @@ from svi.model.presets import (  # noqa: F401
     get_preset,
     preset_weights,
     resolve_weights,
+    toy_world_of,
 )
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class Backbone:
     # image branch adds nothing (README, "The toy world"; kept so the committed toy weights hold).
     context_tokens: int | None = None
     preset: str = "tiny"
+    toy_world: int | None = None  # the toy world a loaded toy folder was made for (presets.toy_world_of)
     # How it runs (set by load_backbone and LongVideoGenerator.from_config; the defaults are what the
     # lower-level builders give): the transformer's compute dtype, the attention kernel, and the scale
     # of a loaded LoRA (None: no LoRA loaded; a LoRA being trained is not "loaded").
@@ -136,6 +138,7 @@ class Backbone:
             "dtype": str(self.dtype).removeprefix("torch."),
             "attention": self.attention,
             "lora_scale": self.lora_scale,
+            **({"toy_world": self.toy_world} if self.toy_world is not None else {}),
         }
 
     @property
@@ -473,6 +476,8 @@ def load_backbone(
             preset=preset.name,
             encoder_dtype=encoder_dtype,
         )
+        if preset.weights == "committed":
+            bb.toy_world = toy_world_of(folder)
     bb.transformer.to(device=device, dtype=dtype)
     lay_out_vae(bb.vae.to(device=device, dtype=torch.float32))
     for m in (bb.text_encoder, bb.image_encoder):

@@ -16,6 +16,7 @@ Each preset also carries config defaults (the clip size its model is built for),
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,12 @@ from typing import Any, Literal
 WEIGHTS_ENV = "SVI_WEIGHTS"
 # The committed toy base model (a diffusers-format Wan I2V folder, written by svi.training.pretrain).
 TOY_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "toy"  # svi/weights/toy
+# Which toy world this code is: 2 has people in pretraining, a VAE trained for idempotent round trips,
+# a 512-token text context with an unconditional mode (text CFG), and 3-clip fine-tuning videos
+# (docs/guides/toyworld.md). A pretrained toy folder records the world it was made for in TOY_WORLD_FILE;
+# a folder without one is from the first world.
+TOY_WORLD = 2
+TOY_WORLD_FILE = "toy_world.json"
 WAN_I2V_REPO = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 
 # What a diffusers-format Wan I2V folder must hold: (sub-folder, files of which at least one must exist).
@@ -217,6 +224,35 @@ def preset_weights(preset: str, weights: str | os.PathLike | None) -> Path | Non
     if p.weights == "committed":
         return Path(weights).expanduser() if weights else p.committed_weights
     return resolve_weights(weights)
+
+
+def toy_world_of(folder: Path) -> int:
+    """The toy world a pretrained toy folder was made for (TOY_WORLD_FILE; 1 without one)."""
+    import json
+
+    path = Path(folder) / TOY_WORLD_FILE
+    return int(json.loads(path.read_text())["toy_world"]) if path.is_file() else 1
+
+
+def files_fingerprint(path: Path) -> str:
+    """A content hash of a weights file, or of a folder's files (their relative paths and bytes): which
+    weights, wherever they lie. For the small committed ones (a few MB; milliseconds)."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(path).as_posix().encode() if path.is_dir() else f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def committed_weights_fingerprint(preset: str, weights: str | os.PathLike | None) -> str | None:
+    """The content hash of the base weights a committed-weights preset (toy) loads, so a stage made
+    with other weights under the same path (the committed folder after a re-pretraining) is not taken
+    for this one's; None for the other presets (code-built, or a user's local folder of many GB)."""
+    if get_preset(preset).weights != "committed":
+        return None
+    return files_fingerprint(preset_weights(preset, weights))
 
 
 def check_weights_folder(folder: Path, preset: str = "wan2.1-i2v-14b") -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import math
 import random
@@ -47,6 +48,7 @@ from svi.config import DataConfig, ERFTConfig, Section, load_config, save_config
 from svi.files import append_jsonl, atomic_torch_save, truncate_jsonl
 from svi.model.backbone import Backbone, build_toy, save_backbone
 from svi.model.i2v_condition import build_condition
+from svi.model.presets import TOY_WORLD, TOY_WORLD_FILE
 from svi.training.batch import encode_batch
 from svi.training.clips import reference_frame_index
 from svi.training.data import VideoClipDataset
@@ -433,7 +435,8 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
 
 
 def export(bb: Backbone, folder: Path) -> Path:
-    """The base model folder, DiT and VAE in fp16 (half the size; loading upcasts to fp32)."""
+    """The base model folder, DiT and VAE in fp16 (half the size; loading upcasts to fp32), with the
+    toy world it was made for (TOY_WORLD_FILE)."""
     bb.transformer.half()
     bb.vae.half()
     try:
@@ -441,6 +444,7 @@ def export(bb: Backbone, folder: Path) -> Path:
     finally:
         bb.transformer.float()
         bb.vae.float()
+    (Path(folder) / TOY_WORLD_FILE).write_text(json.dumps({"toy_world": TOY_WORLD}) + "\n")
     return folder
 
 

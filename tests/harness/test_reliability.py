@@ -243,3 +243,29 @@ def test_job_folders_are_the_owners_alone(home):
     assert folder.stat().st_mode & 0o777 == 0o700
     os.chmod(folder, 0o755)  # made by an older harness: tightened when used again
     assert workspace.private_dir(folder).stat().st_mode & 0o777 == 0o700
+
+
+def test_re_pretrained_committed_weights_are_not_taken_for_the_old_ones(tmp_path):
+    """The toy base model is loaded from a path that stays the same when it is re-pretrained: its content
+    is in the training hash and in what stands for an untrained arm's training, its location is not."""
+    import shutil
+
+    from svi.config import build_config
+    from svi.model.presets import TOY_WEIGHTS
+
+    copy = tmp_path / "toy"
+    shutil.copytree(TOY_WEIGHTS, copy)
+    committed = build_config({"model": {"preset": "toy"}})
+    moved = build_config({"model": {"preset": "toy", "weights": str(copy)}})
+    assert runner.committed_weights(committed) == runner.committed_weights(moved)
+    assert runner.untrained_hash(committed) == runner.untrained_hash(moved)
+    vae = copy / "vae" / "diffusion_pytorch_model.safetensors"
+    vae.write_bytes(vae.read_bytes()[:-1] + b"\x00")  # one byte of other weights
+    changed = build_config({"model": {"preset": "toy", "weights": str(copy)}})
+    assert (
+        runner.train_inputs(changed)["committed_weights"]["base"]
+        != runner.committed_weights(committed)["base"]
+    )
+    assert runner.untrained_hash(changed) != runner.untrained_hash(committed)
+    tiny = build_config({"model": {"preset": "tiny"}})  # code-built: nothing to hash, hashes as before
+    assert runner.untrained_hash(tiny) == "untrained" and "committed_weights" not in runner.train_inputs(tiny)

@@ -116,6 +116,17 @@ def test_pixel_chaining_conditions_on_the_last_frames(tiny):
     torch.testing.assert_close(y, build_condition(tiny, video[:, :, -1:], 9, "reference", ref))
 
 
+def test_the_positive_control_brightens_every_carried_frame(tiny):
+    """generate.planted_drift: a drift planted by construction (the positive control), off by default."""
+    video = torch.rand(1, 3, 9, 32, 32) * 2 - 1
+    gen = LongVideoGenerator(tiny, GenerateConfig(**TINY, motion_frames=1, planted_drift=0.25))
+    torch.testing.assert_close(gen._next_chain(video, None), (video[:, :, -1:] + 0.25).clamp(-1, 1))
+    assert GenerateConfig().planted_drift == 0.0
+    assert "planted_drift" not in GenerateConfig().frame_settings()  # older frame hashes hold
+    with pytest.raises(ValueError, match="generate.chaining=pixel"):
+        GenerateConfig(planted_drift=0.1, chaining="latent")
+
+
 @pytest.fixture()
 def one_thread():
     # byte-identical videos need one summation order: a single thread (MKL may vary its thread count)

@@ -10,6 +10,7 @@ import torch
 
 from svi.config import ModelConfig, build_config
 from svi.model.backbone import TOY_WEIGHTS, build_toy, load_backbone, save_backbone
+from svi.model.presets import TOY_WORLD
 from svi.training import pretrain
 
 
@@ -150,6 +151,7 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     folder = pretrain.pretrain(cfg)
     bb = load_backbone(ModelConfig(preset="toy", weights=str(folder)))
     assert len(bb.vae.config.latents_std) == 16 and min(bb.vae.config.latents_std) > 0
+    assert bb.settings()["toy_world"] == TOY_WORLD  # the folder says which toy world it was made for
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3]
     dropped = [r["dit/text_dropped"] for r in records if r["stage"] == "dit"]
