@@ -107,8 +107,8 @@ class Backbone:
     # Wan's 512 for real weights, whatever the token limit, because diffusers' Wan attention takes the
     # last 512 context tokens as text and the ones before them as the image's (transformer_wan.py,
     # `encoder_hidden_states.shape[1] - 512`). None: `max_text_tokens`, which the tiny and toy presets
-    # use; there the split finds no image tokens, so CLIP's tokens join the text cross-attention and the
-    # image branch adds nothing (README, "The toy world"; kept so the committed toy weights hold).
+    # use (the toy's is 512, so its image branch gets CLIP's tokens; the tiny's 64 finds none, and
+    # CLIP's tokens join its text cross-attention).
     context_tokens: int | None = None
     preset: str = "tiny"
     # How it runs (set by load_backbone and LongVideoGenerator.from_config; the defaults are what the
