@@ -108,8 +108,8 @@ class Backbone:
     # Wan's 512 for real weights, whatever the token limit, because diffusers' Wan attention takes the
     # last 512 context tokens as text and the ones before them as the image's (transformer_wan.py,
     # `encoder_hidden_states.shape[1] - 512`). None: `max_text_tokens`, which the tiny and toy presets
-    # use; there the split finds no image tokens, so CLIP's tokens join the text cross-attention and the
-    # image branch adds nothing (README, "The toy world"; kept so the committed toy weights hold).
+    # use (the toy's is 512, so its image branch gets CLIP's tokens; the tiny's 64 finds none, and
+    # CLIP's tokens join its text cross-attention).
     context_tokens: int | None = None
     preset: str = "tiny"
     toy_world: int | None = None  # the toy world a loaded toy folder was made for (presets.toy_world_of)

@@ -90,22 +90,24 @@ TINY = SmallArch(
     clip_ffn=64, image_size=32, max_text_tokens=64,
 )  # fmt: skip
 # toy: 64 x 64 clips of 17 frames (latents [16, 5, 8, 8], 80 tokens after 2 x 2 patches), a 6-block DiT
-# of width 128; what `svi.training.pretrain` starts from.
+# of width 128; what `svi.training.pretrain` starts from. 512 text tokens, as Wan's: diffusers' Wan
+# attention reads the context's last 512 tokens as text and the ones before them as CLIP's, so only at
+# 512 does the image cross-attention get its tokens (the first toy world read 160, and CLIP's tokens
+# joined the text cross-attention).
 TOY = SmallArch(
     heads=4, head_dim=32, ffn_dim=512, layers=6, image_kv_dim=128, rope_len=64, vae_base=16,
     vae_mult=(1, 2, 2, 2), text_dim=64, text_kv=16, text_ffn=128, text_buckets=16, clip_dim=64,
-    clip_ffn=128, image_size=64, max_text_tokens=160,
+    clip_ffn=128, image_size=64, max_text_tokens=512,
 )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
 # The table
 
-# The small presets' negative prompt: empty, as before the official one became the default. Their byte
-# tokenizers read 64 (tiny) and 160 (toy) tokens, a fragment of the official 392-byte prompt; the toy
-# base model was never trained with dropped prompts (it has no unconditional text mode, hence no text
-# CFG) and the tiny one is random. It still fills the passes without text where those run (toy talk's
-# audio guidance), exactly as before.
+# The small presets' negative prompt: empty. The toy base model learns its text-unconditional mode from
+# prompts replaced by the empty one (pretrain_toy's dit.text_dropout), so the empty prompt is what its
+# CFG guides away from; the official prompt names failures (blur, extra fingers) the toy never saw
+# named. The tiny model is random; its byte tokenizer reads 64 tokens.
 SMALL_NEGATIVE_PROMPT = ""
 
 # code: built in code from `arch` (random init, seeded); committed: a folder in the repository,
@@ -147,7 +149,7 @@ PRESETS: dict[str, Preset] = {
         ),
         # The toy world's clips: 17 frames (5 latent frames) of 64 x 64 at 8 fps, so one clip adds 2 s and
         # a 50 s video is 25 clips. Shift 3 (pretraining's) suits the small latents better than Wan's 5.
-        # No CFG: the toy base model is not trained with dropped prompts, so it has no unconditional mode.
+        # Text CFG 5, the official scale (the variants set their own, as the official scripts do).
         Preset(
             name="toy",
             summary="~3M-parameter Wan I2V pretrained on the toy world (committed in svi/weights/toy)",
@@ -164,7 +166,7 @@ PRESETS: dict[str, Preset] = {
                     "fps": 8,
                     "steps": 20,
                     "shift": 3.0,
-                    "guidance_scale": 1.0,
+                    "guidance_scale": 5.0,
                     "negative_prompt": SMALL_NEGATIVE_PROMPT,
                 },
             },
