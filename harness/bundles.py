@@ -152,9 +152,12 @@ def from_bundle(plan: Plan, units: list[ArmPlan], folder: Path, force: bool = Fa
     """Sort `units` into those the bundle at `folder` holds finished under the same plan hash (done)
     and those to run. A finished unit made under another plan is a ConfigError naming it and what
     changed, unless `force` (then it runs again and replaces the bundle's). A folder without a
-    bundle yet (missing or empty) starts one."""
+    bundle yet (missing, empty, or holding only its notes, `notes.md`, written before the first run)
+    starts one."""
+    from reports.pages import NOTES_FILE
+
     folder = Path(folder)
-    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+    if not folder.exists() or (folder.is_dir() and {p.name for p in folder.iterdir()} <= {NOTES_FILE}):
         return FromBundle(folder, (), tuple(units), ())
     try:
         manifest = read_manifest(folder)

@@ -44,8 +44,8 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--from",
         dest="bundle",
         metavar="DIR",
-        help="continue from a results bundle (e.g. results/EXPERIMENT; a missing or empty folder starts "
-        "one): its finished units of the same plan are done, the rest run and are exported into it",
+        help="continue from a results bundle (e.g. results/EXPERIMENT; a missing or empty folder, or one "
+        "with only its notes.md, starts one): its finished units of the same plan are done, the rest run and are exported into it",
     )
     p.add_argument("--arm", help="run only this arm (all its seeds unless --seed)")
     p.add_argument("--seed", type=int, help="run only this seed")

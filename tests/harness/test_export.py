@@ -76,6 +76,12 @@ def test_a_bundle_holds_the_units_finished_under_the_same_plan(home, monkeypatch
     assert [u.arm for u in from_bundle(moved, list(moved.units), bundle).done] == ["base"]
     # a missing or empty folder starts a bundle: everything runs
     assert len(from_bundle(plan, list(plan.units), home / "new").todo) == 2
+    (home / "notes_only").mkdir()  # ... as does one holding only the notes written before the first run
+    (home / "notes_only" / "notes.md").write_text("What to read in the results.\n")
+    assert len(from_bundle(plan, list(plan.units), home / "notes_only").todo) == 2
+    (home / "notes_only" / "other.txt").write_text("")  # anything else is not a bundle
+    with pytest.raises(ConfigError, match="not a results bundle"):
+        from_bundle(plan, list(plan.units), home / "notes_only")
 
     full = _bundle_of(plan, home / "c", {("base", 0): "FINISHED", ("full", 0): "FINISHED"})
     longer = _mini_plan(home, "train.steps=4")  # the untrained base does not depend on train.*
