@@ -104,16 +104,18 @@ def test_the_negative_prompt_is_the_official_one_in_every_variant():
     assert ours_before.generate.negative_prompt == ""
 
 
-def test_toy_runs_keep_their_empty_negative_prompt():
-    """The small presets keep "" (their byte tokenizers would cut the official prompt; the toy base model
-    has no unconditional text mode). Toy Shot / Film / Dance run no pass without text; toy talk's audio
-    guidance does, with the "" it was measured with."""
+def test_toy_runs_guide_as_officially_against_their_empty_prompt():
+    """Since toy world 2 every toy recipe samples with the official text CFG (Shot / Film 5, talk and
+    dance 2; talk's audio 5), so each runs a pass with the negative prompt; the small presets keep ""
+    there, the prompt the toy base model's unconditional mode was pretrained on (dit.text_dropout)."""
     for preset in ("tiny", "toy"):
         assert build_config({"model": {"preset": preset}}).generate.negative_prompt == ""
+    scales = {"shot": (5.0, None), "film": (5.0, None), "talk": (2.0, 5.0), "dance": (2.0, None)}
     for variant in TOY_VARIANTS:
         g = load_config(CONFIGS / f"toy_{variant}.yaml").generate
         assert g.negative_prompt == ""
-        assert needs_negative(g, ("audio",) if variant == "talk" else ()) == (variant == "talk")
+        assert (g.guidance_scale, g.audio_guidance_scale) == scales[variant]
+        assert needs_negative(g, ("audio",) if variant == "talk" else ())
 
 
 def test_official_noise_is_test_svi_py_s_cpu_generator_seeded_42_k(tiny, tmp_path):
