@@ -58,10 +58,8 @@ def committed_adapter_fingerprint(cond: ConditionConfig, preset: str) -> str | N
     it loads none of them (a named file, random initialisation, or no adapter)."""
     from svi.model.presets import files_fingerprint
 
-    if cond.kind == "none" or cond.weights or preset != "toy" or cond.train_adapter:
-        return None
-    path = adapter_weights(cond, preset)
-    return files_fingerprint(path)
+    path = adapter_weights(cond, preset) if cond.kind != "none" else None
+    return files_fingerprint(path) if path in {p for p, _ in TOY_ADAPTERS.values()} else None
 
 
 def audio_encoder(cond: ConditionConfig, preset: str, seed: int = 0):

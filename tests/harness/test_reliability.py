@@ -267,5 +267,9 @@ def test_re_pretrained_committed_weights_are_not_taken_for_the_old_ones(tmp_path
         != runner.committed_weights(committed)["base"]
     )
     assert runner.untrained_hash(changed) != runner.untrained_hash(committed)
+    talk = build_config({"model": {"preset": "toy"}, "variant": "talk"})  # the committed stand-in too
+    assert set(runner.committed_weights(talk)) == {"base", "adapter"}
+    named = build_config({"model": {"preset": "toy"}, "variant": "talk", "condition": {"weights": str(vae)}})
+    assert set(runner.committed_weights(named)) == {"base"}  # a file the user names is keyed by its path
     tiny = build_config({"model": {"preset": "tiny"}})  # code-built: nothing to hash, hashes as before
     assert runner.untrained_hash(tiny) == "untrained" and "committed_weights" not in runner.train_inputs(tiny)
