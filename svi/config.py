@@ -293,11 +293,12 @@ class GenerateConfig(Section):
     # history_guidance: w in v = v_c + (s - 1)(v_c - v_no_text) + (w - 1)(v_c - v_no_history); 1 leaves
     # out the pass without history (then the strategy is chain).
     history_scale: float = Field(2.0, ge=1.0)
-    # A positive control, not a method: with pixel chaining, the carried condition frames of every clip
-    # after the first are brightened by this much (all channels, pixel units on [-1, 1], clamped) before
-    # they are re-encoded, so the video drifts towards white by construction (toy_erft_control's
-    # `planted` arm shows the experiment detects a drift it is known to contain). 0: off (official).
-    planted_drift: float = Field(0.0, ge=0.0, le=0.5)
+    # A positive control, not a method: clip k is moved away from clip 0's mean colour, along the way
+    # it already differs, by k times this much colour shift (`svi.generation.generator.planted`), as it
+    # is recorded: the written video and the frames the next clip is conditioned on drift in colour by
+    # construction (toy_erft_control's `planted` arm shows the experiment detects a drift it is known
+    # to contain). 0: off (official).
+    planted_drift: float = Field(0.0, ge=0.0, le=0.1)
 
     @field_validator("num_frames")
     @classmethod
@@ -313,7 +314,7 @@ class GenerateConfig(Section):
     def _planted_drift_chains_pixels(self):
         if self.planted_drift and (self.chaining != "pixel" or self.strategy != "chain"):
             raise ValueError(
-                "generate.planted_drift brightens the carried frames of pixel chaining: set "
+                "generate.planted_drift moves each clip and the frames pixel chaining carries: set "
                 "generate.strategy=chain and generate.chaining=pixel"
             )
         return self

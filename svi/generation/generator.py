@@ -45,6 +45,7 @@ harness generate, sweeps) builds a generator; its sidecar JSON records the backb
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections import deque
 from collections.abc import Sequence
@@ -79,6 +80,27 @@ from svi.generation.video import (
 )
 from svi.model.i2v_condition import build_condition, frame_mask
 from svi.video_io import concat_segments, to_uint8_frames, write_segment
+
+
+def planted(clip: torch.Tensor, index: int, drift: float, origin: torch.Tensor) -> torch.Tensor:
+    """The positive control's drift (`generate.planted_drift`, not a method): clip `index` of a video
+    moved away from the video's first clip's mean colour, along the way its own mean colour already
+    differs from it, by index x drift in colour-shift units (`scoring.drift.colour_shift`: on [0, 1],
+    RMS over R, G, B), clamped to [-1, 1]. So every later clip's colour shift grows by index x drift
+    by construction (less what clamping takes), a video that drifts faster in colour than the model
+    alone. Applied as a clip is recorded, it reaches both the written frames and, with pixel chaining,
+    the frames the next clip is conditioned on.
+    clip [B, 3, F, H, W] in [-1, 1], origin [B, 3] (clip 0's mean colour) -> the same shape (the input
+    itself when drift or index is 0; a clip whose mean colour is the origin's has no way to move)."""
+    if not drift or not index:
+        return clip
+    away = clip.mean(dim=(2, 3, 4)) - origin  # [B, 3]
+    norm = away.norm(dim=1, keepdim=True)  # [B, 1]
+    # below a thousandth of one 8-bit level the way is rounding, not drift
+    unit = torch.where(norm > 1e-5, away / norm.clamp_min(1e-5), torch.zeros_like(away))
+    # colour shift = |mean difference on [0, 1]| / sqrt(3), and [-1, 1] pixels are twice [0, 1]'s
+    step = 2 * math.sqrt(3) * index * drift
+    return (clip + step * unit[:, :, None, None, None]).clamp(-1, 1)
 
 
 class LongVideoGenerator:
@@ -257,10 +279,7 @@ class LongVideoGenerator:
 
     def _next_chain(self, video: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
         if self.cfg.chaining == "pixel":
-            carried = video[:, :, -self.cfg.motion_frames :].clone()  # [1, 3, K, H, W]
-            if self.cfg.planted_drift:  # the positive control's drift, planted at every chaining
-                carried = (carried + self.cfg.planted_drift).clamp_(-1, 1)
-            return carried
+            return video[:, :, -self.cfg.motion_frames :].clone()  # [1, 3, K, H, W]
         return latent[:, :, -self.cfg.motion_latents :].clone()  # [1, 16, M, h, w]
 
     # -- videos: resume, segments, state, sidecars -----------------------------------------------
@@ -425,6 +444,10 @@ class LongVideoGenerator:
         """Write a finished chained clip [1, 3, F, H, W] (latent [1, 16, F_lat, h, w]) of video v: its
         segment, then the chaining state and the sidecar, so a kill after this resumes at the next clip."""
         cfg, k = self.cfg, v.next_clip
+        if cfg.planted_drift:  # the positive control; clip 0's mean colour is where its drift starts
+            if k == 0:
+                v.state["planted_origin"] = clip.mean(dim=(2, 3, 4))  # [1, 3]
+            clip = planted(clip, k, cfg.planted_drift, v.state["planted_origin"])
         frames = to_uint8_frames(clip[0])  # [F, H, W, 3]
         # pixel: keep all but the last K now, hold those K until we know whether a clip follows;
         # latent: drop the restated lead of later clips, hold nothing; keep_all: every frame, now.

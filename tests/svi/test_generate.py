@@ -2,6 +2,7 @@
 
 import io
 import json
+import math
 from collections import defaultdict
 
 import numpy as np
@@ -10,9 +11,9 @@ import torch
 from safetensors.torch import save_file
 
 from svi.config import GenerateConfig, parse_length
-from svi.generation.generator import LongVideoGenerator
+from svi.generation.generator import LongVideoGenerator, planted
 from svi.generation.sampling import assign_prompts, clip_seed, clips_for_seconds, lead_frames, total_frames
-from svi.generation.video import fixed_prompts, stdin_prompts
+from svi.generation.video import VideoJob, fixed_prompts, stdin_prompts
 from svi.model.backbone import build_tiny
 from svi.video_io import concat_segments, read_frames, to_uint8_frames, video_fps, write_segment
 
@@ -116,15 +117,53 @@ def test_pixel_chaining_conditions_on_the_last_frames(tiny):
     torch.testing.assert_close(y, build_condition(tiny, video[:, :, -1:], 9, "reference", ref))
 
 
-def test_the_positive_control_brightens_every_carried_frame(tiny):
-    """generate.planted_drift: a drift planted by construction (the positive control), off by default."""
-    video = torch.rand(1, 3, 9, 32, 32) * 2 - 1
-    gen = LongVideoGenerator(tiny, GenerateConfig(**TINY, motion_frames=1, planted_drift=0.25))
-    torch.testing.assert_close(gen._next_chain(video, None), (video[:, :, -1:] + 0.25).clamp(-1, 1))
+def test_the_positive_control_adds_k_times_the_drift_to_clip_k_s_colour_shift():
+    """generate.planted_drift: a colour drift planted by construction (the positive control), off by default."""
+    from scoring.drift import colour_shift
+
+    origin = torch.tensor([[0.1, -0.2, 0.3]])  # [B, 3] clip 0's mean colour
+    clip = torch.tensor([0.2, -0.2, 0.2]).view(1, 3, 1, 1, 1).repeat(1, 1, 2, 4, 4)  # drifted: +R, -B
+    assert planted(clip, 0, 0.01, origin) is clip and planted(clip, 3, 0.0, origin) is clip
+    moved = planted(clip, 3, 0.01, origin)
+    way = torch.tensor([0.1, 0.0, -0.1]) / math.sqrt(0.02)  # the unit vector it already drifted along
+    torch.testing.assert_close(moved[0, :, 0, 0, 0], clip[0, :, 0, 0, 0] + 2 * math.sqrt(3) * 0.03 * way)
+
+    def shift(x):  # the metric's colour shift on [0, 1] against clip 0's
+        return colour_shift((origin[0].double() + 1) / 2, (x.mean(dim=(0, 2, 3, 4)).double() + 1) / 2)
+
+    assert shift(moved) == pytest.approx(shift(clip) + 3 * 0.01)  # k x drift, by construction
+    still = (
+        origin.view(1, 3, 1, 1, 1).expand(1, 3, 2, 4, 4) + 1e-7
+    )  # at the origin, to rounding: no way to move
+    torch.testing.assert_close(planted(still, 5, 0.01, origin), still)
     assert GenerateConfig().planted_drift == 0.0
     assert "planted_drift" not in GenerateConfig().frame_settings()  # older frame hashes hold
     with pytest.raises(ValueError, match="generate.chaining=pixel"):
-        GenerateConfig(planted_drift=0.1, chaining="latent")
+        GenerateConfig(planted_drift=0.01, chaining="latent")
+
+
+def test_the_planted_drift_reaches_the_written_clip_and_what_the_next_one_is_conditioned_on(tiny, tmp_path):
+    drift = 0.01
+    runs = {}
+    clips = [
+        torch.rand(1, 3, 9, 32, 32, generator=torch.Generator().manual_seed(k)) * 1.2 - 0.6 for k in (1, 2)
+    ]
+    for name, value in (("off", 0.0), ("planted", drift)):
+        gen = LongVideoGenerator(tiny, GenerateConfig(**TINY, motion_frames=1, planted_drift=value))
+        recorded = []
+        gen._commit = lambda v, k, frames, start, rec=recorded: rec.append((v.chain.clone(), frames))
+        state = gen._open(VideoJob(_image(), fixed_prompts(["a"]), tmp_path / f"{name}.mp4", 2))
+        for k, clip in enumerate(clips):
+            state.next_clip = k
+            gen._record(state, clip, None)
+        runs[name] = recorded
+    origin = clips[0].mean(dim=(2, 3, 4))
+    expected = planted(clips[1], 1, drift, origin)  # clip 0 is as sampled; clip 1 moved from clip 0's colour
+    assert not torch.equal(expected, clips[1])
+    torch.testing.assert_close(runs["off"][0][0], runs["planted"][0][0])
+    torch.testing.assert_close(runs["planted"][1][0], expected[:, :, -1:])  # what clip 2 is conditioned on
+    written = runs["planted"][1][1].astype(np.int64)  # [F - K, H, W, 3] uint8
+    assert np.abs(written - to_uint8_frames(expected[0])[:-1].astype(np.int64)).max() == 0
 
 
 @pytest.fixture()
