@@ -24,7 +24,7 @@ import tempfile
 import time
 
 from benchmarks.perf.batched_generation import Timer, instrument
-from benchmarks.perf.report import emit
+from benchmarks.perf.report import emit, toy_generation_run
 
 PARTS = ("transformer", "vae_encode", "vae_decode")
 ARMS = {
@@ -140,14 +140,7 @@ def main() -> None:
     emit(
         {
             "benchmark": "inference_strategies",
-            "preset": "toy",
-            "clip": {"frames": g.num_frames, "height": g.height, "width": g.width},
-            "steps": g.steps,
-            "guidance_scale": g.guidance_scale,
-            "samples": args.samples,
-            "clips_per_sample": args.clips,
-            "repeats": args.repeats,
-            "load_average_1min": {"before": load_before[0], "after": load_after[0]},
+            **toy_generation_run(g, args.samples, args.clips, args.repeats, load_before, load_after),
             "arms": arms,
         },
         args.out,

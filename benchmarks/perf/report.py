@@ -23,3 +23,18 @@ def emit(result: dict, out: str | None = None) -> None:
     if out:
         with open(out, "w") as f:
             f.write(text + "\n")
+
+
+def toy_generation_run(g, samples: int, clips: int, repeats: int, load_before, load_after) -> dict:
+    """The settings a toy-generation benchmark ran with: the generate section `g`, its sample and
+    clip counts, and the 1-minute load average before and after (other processes on the cores)."""
+    return {
+        "preset": "toy",
+        "clip": {"frames": g.num_frames, "height": g.height, "width": g.width},
+        "steps": g.steps,
+        "guidance_scale": g.guidance_scale,
+        "samples": samples,
+        "clips_per_sample": clips,
+        "repeats": repeats,
+        "load_average_1min": {"before": load_before[0], "after": load_after[0]},
+    }

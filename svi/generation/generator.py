@@ -141,7 +141,8 @@ class LongVideoGenerator:
     ) -> LongVideoGenerator:
         """The generator of a run: `load_backbone(cfg.model)` on `device` (seeded by train.seed for the
         random-init preset), the transformer in eval mode, the `lora` file (None: the bare base model)
-        loaded at `cfg.generate.lora_scale`, generating with `cfg.generate`. The caller picks the LoRA
+        merged into its weights at `cfg.generate.lora_scale` (as the official inference does: a step
+        costs what the base model's does), generating with `cfg.generate`. The caller picks the LoRA
         (a trained arm's, or cfg.generate.lora): this does not read cfg.generate.lora."""
         from svi.model.backbone import load_backbone
         from svi.model.lora import load_lora
@@ -149,7 +150,7 @@ class LongVideoGenerator:
         bb = load_backbone(cfg.model, device=device, seed=cfg.train.seed, condition=cfg.condition)
         bb.transformer.eval()
         if lora is not None:
-            load_lora(bb.transformer, lora, scale=cfg.generate.lora_scale)
+            load_lora(bb.transformer, lora, scale=cfg.generate.lora_scale, fuse=True)
             bb.lora_scale = cfg.generate.lora_scale
         return cls(bb, cfg.generate, device, cfg.condition)
 

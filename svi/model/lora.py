@@ -144,9 +144,13 @@ def load_lora(
     source: str | Path | dict[str, torch.Tensor],
     adapter_name: str = "svi",
     scale: float = 1.0,
+    fuse: bool = False,
 ) -> str:
-    """Load a LoRA (our export, a diffusers file, or an official SVI DiffSynth file) as an active adapter.
-    Keys of an attached conditioning adapter (the pose encoder's) are loaded into it."""
+    """Load a LoRA (our export, a diffusers file, or an official SVI DiffSynth file) as an active adapter,
+    or with `fuse` merged into the transformer's own weights at `scale` and its layers dropped (as
+    DiffSynth's loader does for the official inference): the same model to float rounding, at the base
+    model's cost per step, and a LoRA added later sits on top of it. Keys of an attached conditioning
+    adapter (the pose encoder's) are loaded into it."""
     from svi.model.adapters import adapters_of
 
     sd = _to_tensor_dict(source)
@@ -162,6 +166,9 @@ def load_lora(
     sd = to_diffusers_lora(sd)
     transformer.load_lora_adapter(sd, prefix="transformer", adapter_name=adapter_name)
     transformer.set_adapters([adapter_name], weights=[scale])
+    if fuse:  # the adapter's scale is set above; fuse_lora's own lora_scale would multiply it again
+        transformer.fuse_lora(lora_scale=1.0, adapter_names=[adapter_name])
+        transformer.unload_lora()
     return adapter_name
 
 
@@ -184,12 +191,10 @@ def lora_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def fuse_lora_into_base(transformer: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> int:
-    """Merge a LoRA into the transformer's own weights and drop its layers (diffusers' fuse_lora and
-    unload_lora): the model then is the fine-tuned one, and a LoRA trained later sits on top of it.
+    """Merge a LoRA into the transformer's own weights and drop its layers (`load_lora` with `fuse`):
+    the model then is the fine-tuned one, and a LoRA trained later sits on top of it.
     Returns the LoRA tensors merged (0: nothing to merge)."""
     if not state_dict:
         return 0
-    transformer.load_lora_adapter(to_diffusers_lora(state_dict), prefix="transformer", adapter_name="fused")
-    transformer.fuse_lora(lora_scale=1.0, adapter_names=["fused"])
-    transformer.unload_lora()
+    load_lora(transformer, state_dict, adapter_name="fused", fuse=True)
     return len(state_dict)

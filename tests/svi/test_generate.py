@@ -298,6 +298,7 @@ def test_from_config_applies_the_lora_scale(lora_file):
             _cfg(lora_scale=scale or 1.0), None if scale is None else lora_file, "cpu"
         )
         assert not gen.bb.transformer.training and gen.bb.lora_scale == scale
+        assert not any(".lora_" in n for n, _ in gen.bb.transformer.named_parameters())  # merged
         with torch.no_grad():
             out[scale] = gen.bb.transformer.blocks[0].attn1.to_q(x)
     full, half = out[1.0] - out[None], out[0.5] - out[None]
@@ -306,7 +307,7 @@ def test_from_config_applies_the_lora_scale(lora_file):
 
 
 def test_from_config_matches_the_hand_built_generator_and_records_the_backbone(tmp_path, lora_file):
-    # What `harness generate` did by hand on CPU before from_config: same frames, bit for bit.
+    # What `harness generate` did by hand on CPU before from_config (the LoRA merged): same frames, bit for bit.
     from svi.model.lora import load_lora
 
     cfg = _cfg(lora_scale=0.5)
@@ -316,7 +317,7 @@ def test_from_config_matches_the_hand_built_generator_and_records_the_backbone(t
     bb = build_tiny(seed=cfg.train.seed)
     bb.to("cpu")
     bb.transformer.eval()
-    load_lora(bb.transformer, lora_file, scale=0.5)
+    load_lora(bb.transformer, lora_file, scale=0.5, fuse=True)
     ref = LongVideoGenerator(bb, cfg.generate).generate(
         _image(), fixed_prompts(["a", "b"]), tmp_path / "old.mp4", progress=False
     )

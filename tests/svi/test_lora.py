@@ -146,6 +146,25 @@ def test_official_diffsynth_lora_loads(tmp_path):
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_a_fused_lora_is_the_official_merge_at_its_scale_with_no_lora_layer_left(scale):
+    # DiffSynth merges a LoRA into the weights as it loads it (W += scale B A): `fuse` gives that
+    # model, as the active adapter at the same scale does, at the bare model's cost per step.
+    sd = _diffsynth_state_dict(build_tiny().transformer)
+    ref = build_tiny()
+    _merge_by_hand(ref.transformer, {k: v * scale if ".lora_B." in k else v for k, v in sd.items()})
+    active, fused = build_tiny(), build_tiny()
+    load_lora(active.transformer, sd, scale=scale)
+    load_lora(fused.transformer, sd, scale=scale, fuse=True)
+    assert not any(".lora_" in n for n, _ in fused.transformer.named_parameters())
+    with torch.no_grad():
+        expected = ref.transformer(*_inputs(), return_dict=False)[0]
+        for model in (active, fused):
+            torch.testing.assert_close(
+                model.transformer(*_inputs(), return_dict=False)[0], expected, rtol=1e-4, atol=1e-5
+            )
+
+
 def test_peft_adapter_name_in_keys_is_accepted():
     bb = build_tiny()
     sd = {
