@@ -21,7 +21,7 @@ of seed means plus each arm's own seed component (`crossed_difference`).
 
 The interval. The two-way ANOVA without replication gives mean squares MS_s, MS_t, MS_e with
 E[MS_s] = s_e^2 + J s_s^2, E[MS_t] = s_e^2 + I s_t^2, E[MS_e] = s_e^2, so V is estimated without bias
-by (MS_s + MS_t - MS_e) / (I J) (not below MS_e / (I J)), its degrees of freedom by Satterthwaite's
+by (MS_s + MS_t - MS_e) / (I J) (not below MS_e / (I J); a component estimated below 0 truncated at 0), its degrees of freedom by Satterthwaite's
 approximation (1946); the interval is mean +/- t(df) sqrt(V), the p-value the two-sided t test. This is
 the classical small-sample interval for balanced crossed random effects (Searle, Casella & McCulloch,
 "Variance Components", 1992, ch. 4). Why not a bootstrap: with 3 seeds, resampling seeds (Owen's
@@ -260,11 +260,19 @@ def components(m) -> Components:
 def _cell_terms(ms_s: float, ms_t: float, ms_e: float, i: int, j: int) -> list[tuple[float, float]]:
     """V of a complete matrix's mean as mean-square terms, for `_satterthwaite`: the unbiased
     (MS_s + MS_t - MS_e) / (I J) = sigma_s^2/I + sigma_t^2/J + sigma_e^2/(IJ). Where that falls below
-    MS_e / (I J) (both components estimated below 0), the cells are taken as independent: MS_e / (I J)
-    on the residual's degrees of freedom."""
+    MS_e / (I J) (the two components' estimates sum below 0), the cells are taken as independent: MS_e /
+    (I J) on the residual's degrees of freedom. Where one component is estimated below 0 and the other
+    above it by more, that one is truncated at 0, as `components` reports it: V = MS_t / (I J) on the
+    seeds' J - 1 df (or MS_s / (I J) on I - 1). Subtracting MS_e from the large mean square alone can
+    drive Satterthwaite's df below 1, and the interval is lost (`toy_erft_control`'s plain arm, 8 x 3:
+    df 0.71)."""
     c = 1.0 / (i * j)
     if ms_s + ms_t - ms_e <= ms_e:
         return [(c * ms_e, (i - 1) * (j - 1))]
+    if ms_s <= ms_e:
+        return [(c * ms_t, j - 1)]
+    if ms_t <= ms_e:
+        return [(c * ms_s, i - 1)]
     return [(c * ms_s, i - 1), (c * ms_t, j - 1), (-c * ms_e, (i - 1) * (j - 1))]
 
 

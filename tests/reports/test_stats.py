@@ -83,6 +83,24 @@ def test_two_way_anova_known_answer():
     assert components(m) == Components(3.0, 1.0, 0.25)
 
 
+def test_a_component_estimated_below_zero_is_truncated_and_the_interval_kept():
+    # MS_s < MS_e: the sample component is 0, V = MS_t / (I J) on J - 1 df (before: Satterthwaite's df
+    # of MS_s + MS_t - MS_e fell below 1 and the interval was lost)
+    seed_shift = np.array([0.0, 0.3, -0.3])  # [J]
+    noise = np.array([[0.1, -0.1, 0.0], [-0.1, 0.1, 0.0], [0.05, 0.0, -0.05], [-0.05, 0.0, 0.05]])  # [I, J]
+    m = seed_shift[None, :] + noise
+    ms_s, ms_t, ms_e = mean_squares(m)
+    assert ms_s < ms_e < ms_t
+    e = crossed_mean(m)
+    se = np.sqrt(ms_t / m.size)
+    half = stats.t.ppf(0.975, 2) * se
+    assert e.df == 2 and e.se == pytest.approx(se)
+    assert (e.low, e.high) == (pytest.approx(m.mean() - half), pytest.approx(m.mean() + half))
+    # and the transpose: the seed component at 0, V = MS_s / (I J) on I - 1 df
+    t_ = crossed_mean(m.T)
+    assert t_.df == 2 and t_.se == pytest.approx(se)
+
+
 def test_one_seed_is_the_t_interval_over_samples_without_a_seed_component():
     e = crossed_mean(DATA[:, None])
     low, high = stats.t.interval(0.95, 7, loc=DATA.mean(), scale=stats.sem(DATA))
