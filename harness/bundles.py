@@ -35,6 +35,7 @@ from reports.bundle import (
     read_tables,
     unit_key,
     write_bundle,
+    write_manifest,
 )
 from reports.runs import FINISHED, load_runs, load_samples
 from svi.config import ConfigError
@@ -125,6 +126,19 @@ def export(
 
 
 # -- continuing an experiment from its bundle ----------------------------------------------------
+
+
+def refresh_declaration(exp: Experiment, folder: Path) -> bool:
+    """Write `exp`'s declaration as it is now (description, arm order, primary metric, declared
+    comparisons) into the bundle's manifest. For a bundle whose declared units all ran under the
+    current plan (`from_bundle` found every one done): what is asked of the data may change without
+    re-running it. -> whether the manifest changed."""
+    manifest = read_manifest(folder)
+    now = {"declaration": exp.model_dump(mode="json"), "arm_order": list(exp.arms), "primary": exp.primary}
+    if all(manifest.get(k) == v for k, v in now.items()):
+        return False
+    write_manifest(folder, {**manifest, **now})
+    return True
 
 
 @dataclass(frozen=True)

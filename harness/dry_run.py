@@ -297,7 +297,10 @@ def power_lines(plan: Plan, detect: dict[str, float], tracking_uri: str) -> list
             f"power: no earlier run of {name} to estimate variance components from ({e}). Run it once, or a "
             f"pilot with fewer samples (`harness run {name} seeds=[0,1]`), then ask again."
         ]
-    summary = T.summarize(runs, samples, list(plan.exp.arms), experiment=name, primary=plan.exp.primary)
+    summary = T.summarize(
+        runs, samples, list(plan.exp.arms), experiment=name, primary=plan.exp.primary,
+        comparisons=plan.exp.comparison_pairs,
+    )  # fmt: skip
     hours = unit_hours(runs, samples)
     lines = [
         f"power: from the earlier run {runs.attrs['parent_run_id']} ({len(T.finished(runs))} finished units); "

@@ -108,6 +108,9 @@ class Experiment(BaseModel):
     # The metric the experiment's question is about: its differences are Holm-corrected as a family of
     # their own, the other metrics' as a secondary family (reports/tables.py). None: one family.
     primary: str | None = None
+    # Differences the experiment's question needs beyond each arm against the baseline, as
+    # "ARM - OTHER_ARM" (e.g. "full - plain"): tested and reported like the others (reports/tables.py).
+    comparisons: list[str] = []
     # vbench: official weights; random: random-init networks (pipeline checks); toy: networks trained on
     # the toy world and weight-free ones (scoring/toy.py). Every score records its backend.
     metrics_backend: Literal["vbench", "random", "toy"] = "vbench"
@@ -175,11 +178,25 @@ class Experiment(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _comparisons_of_arms(self) -> Experiment:
+        from reports.tables import parse_comparisons
+
+        parse_comparisons(self.comparisons, list(self.arms))
+        return self
+
+    @model_validator(mode="after")
     def _suites_distinct(self) -> Experiment:
         keys = [f"{s.suite}_{s.length}" for s in self.suites]
         if len(set(keys)) != len(keys):
             raise ValueError(f"suites repeat a track: {', '.join(keys)}")
         return self
+
+    @property
+    def comparison_pairs(self) -> list[tuple[str, str]]:
+        """The declared comparisons as (arm, other arm) pairs: arm minus other."""
+        from reports.tables import parse_comparisons
+
+        return parse_comparisons(self.comparisons, list(self.arms))
 
     @property
     def tracks(self) -> list[str]:

@@ -393,7 +393,10 @@ def timed_report(
     `time/report` (and given to `clock`)."""
     clock = clock or StageClock()
     with clock("report"):
-        write_report(c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary, bundle=bundle)
+        write_report(
+            c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary, comparisons=exp.comparison_pairs,
+            bundle=bundle,
+        )  # fmt: skip
     tracking.log_metrics(c, parent, [(keys.TIME_PREFIX + "report", clock.seconds["report"], 0)])
 
 
@@ -404,6 +407,7 @@ def write_report(
     *,
     arm_order: list[str] | None = None,
     primary: str | None = None,
+    comparisons: list[tuple[str, str]] | None = None,
     sweep: bool = False,
     bundle: Path | None = None,
 ) -> Path | None:
@@ -421,8 +425,9 @@ def write_report(
             files = build_sweep_report(name, out, workspace.tracking_uri(), parent)
         else:
             files = build_report(
-                name, out, workspace.tracking_uri(), parent, arm_order=arm_order, primary=primary
-            )
+                name, out, workspace.tracking_uri(), parent, arm_order=arm_order, primary=primary,
+                comparisons=comparisons,
+            )  # fmt: skip
     except Exception as e:  # a report problem must not lose the runs it reports on
         say(f"report for {name} failed: {failure_text(e)}")
         return None

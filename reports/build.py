@@ -335,6 +335,7 @@ def render_report(
     with_published: bool = True,
     reference: str | None = None,
     primary: str | None = None,
+    comparisons: list[tuple[str, str]] | None = None,
     detect: dict[str, float] | None = None,
     built: str | None = None,
     missing: list[str] | None = None,
@@ -353,15 +354,17 @@ def render_report(
     experiments named ablation* or with no_e* arms); `arm_order` is the declared arm order (baseline
     arms always come first; default alphabetical); `reference` the arm differences are taken, and drift
     panels drawn, against (default: the baseline arm); `primary` the experiment's primary metric (its
-    own Holm family); `detect` metric -> a difference in display units the power section says the n for;
+    own Holm family); `comparisons` the experiment's declared (arm, other arm) differences, tested and
+    tabled beside the reference ones; `detect` metric -> a difference in display units the power section says the n for;
     `missing` the declared units not finished yet (a results bundle of an experiment still running).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done, failed = T.finished(runs), T.not_finished(runs)
     summary = T.summarize(
-        runs, samples, arm_order, experiment=experiment, layout=layout, reference=reference, primary=primary
-    )
+        runs, samples, arm_order, experiment=experiment, layout=layout, reference=reference, primary=primary,
+        comparisons=comparisons,
+    )  # fmt: skip
     tables = T.build_tables(
         runs,
         experiment,
@@ -372,6 +375,7 @@ def render_report(
         reference=reference,
         summary=summary,
         primary=primary,
+        comparisons=comparisons,
     )
 
     written: dict[str, Path] = {}

@@ -176,7 +176,7 @@ def write_bundle(
             curves = pd.concat([_other_units(keep.curves, new), curves], ignore_index=True)
     manifest = {"bundle_version": BUNDLE_VERSION, "experiment": experiment, "units": units, **extra}
     files = {"manifest.json": folder / "manifest.json", "scores.csv": folder / "scores.csv"}
-    files["manifest.json"].write_text(_dump(manifest))
+    write_manifest(folder, manifest)
     scores.to_csv(files["scores.csv"], index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
     if curves is not None:
         files["curves.csv"] = folder / "curves.csv"
@@ -196,6 +196,11 @@ def thin_curves(curves: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFram
         parts.append(curve)
     out = pd.concat(parts)[CURVE_COLUMNS] if parts else pd.DataFrame(columns=CURVE_COLUMNS)
     return out.astype({"seed": "Int64", "step": "Int64", "value": float})
+
+
+def write_manifest(folder: str | Path, manifest: dict) -> None:
+    """Write a bundle's manifest.json (deterministic bytes, as `write_bundle` does)."""
+    (Path(folder) / "manifest.json").write_text(_dump(manifest))
 
 
 def read_manifest(folder: str | Path) -> dict:
@@ -273,12 +278,18 @@ def missing_units(manifest: dict) -> list[str]:
 def build_report_from(folder: str | Path, out_dir: str | Path | None = None, **options) -> dict[str, Path]:
     """The report of a bundle, from the bundle alone (default: its `report/` folder). `options` as
     `reports.build.render_report`'s (arm_order, reference, primary, detect, ...); the declared arm
-    order and primary metric default to the manifest's."""
+    order, primary metric and declared comparisons default to the manifest's."""
     from reports.build import drift_frame_of, render_report
+    from reports.tables import parse_comparisons
 
     runs, samples, manifest = read_bundle(folder)
+    declaration = manifest.get("declaration") or {}
     options.setdefault("arm_order", manifest.get("arm_order"))
     options.setdefault("primary", manifest.get("primary"))
+    options.setdefault(
+        "comparisons",
+        parse_comparisons(declaration.get("comparisons") or [], list(declaration.get("arms", {}))),
+    )
     options.setdefault("missing", missing_units(manifest))
     done = sum(u["status"] == FINISHED for u in manifest["units"])
     return render_report(

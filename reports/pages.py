@@ -51,7 +51,8 @@ def bundle_folders(root: Path) -> list[Path]:
 def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[str]) -> str:
     """Markdown: one row per (track, metric) of `metrics`: the reference arm's mean with its 95%
     interval, each other arm's difference from it with its interval (* significant after Holm), n."""
-    sub = summary[summary["metric"].isin(metrics)]
+    sub = T.vs_reference(summary)
+    sub = sub[sub["metric"].isin(metrics)]
     if sub.empty:
         return ""
     ref = sub["reference"].dropna().iloc[0] if sub["reference"].notna().any() else None
@@ -74,17 +75,44 @@ def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[st
                 cells.append(T.DASH)
                 continue
             r = by_arm.loc[arm]
-            cell = T.Cell(r["delta"] * k, r["delta_low"] * k, r["delta_high"] * k)
-            cell.significant = str(r["significant"]) == "True"
-            text = T.format_cell(cell, info, signed=True)
-            if r["training_variance"] == T.ONE_SEED:
-                text += " (1 seed)"
-            cells.append(text)
+            cells.append(_delta_text(r, info))
             if pd.notna(r["p"]):
                 ns.add(T.n_text(r["delta_n_samples"], max(r["n_seeds"], by_arm.at[ref, "n_seeds"])))
         n = ", ".join(sorted(ns)) or T.DASH
         label = info.label + T.arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
         lines.append("| " + " | ".join([track, label, n, *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _delta_text(r, info) -> str:
+    """A summary row's difference in display units with its interval, '*' and a one-seed mark."""
+    k = info.scale
+    cell = T.Cell(r["delta"] * k, r["delta_low"] * k, r["delta_high"] * k)
+    cell.significant = str(r["significant"]) == "True"
+    text = T.format_cell(cell, info, signed=True)
+    return text + (" (1 seed)" if r["training_variance"] == T.ONE_SEED else "")
+
+
+def comparisons_table(summary: pd.DataFrame, metrics: list[str]) -> str:
+    """Markdown: the experiment's declared comparisons of `metrics`, one row per (track, metric,
+    comparison): the difference with its interval (* significant after Holm) and n; empty without any."""
+    if "contrast" not in summary:
+        return ""
+    sub = summary[
+        (summary["contrast"] == T.DECLARED) & summary["metric"].isin(metrics) & summary["delta"].notna()
+    ]
+    if sub.empty:
+        return ""
+    seeds = T.vs_reference(summary).set_index(["track", "metric", "arm"])["n_seeds"]
+    lines = ["| track | metric | comparison | n | Δ |", "|:--|:--|:--|:--|--:|"]
+    for r in sub.to_dict("records"):
+        info = T.metric_info(r["metric"])
+        label = info.label + T.arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
+        most = max(r["n_seeds"], seeds.get((r["track"], r["metric"], r["reference"]), 0))
+        n = T.n_text(r["delta_n_samples"], most) if pd.notna(r["p"]) else T.DASH
+        lines.append(
+            f"| {r['track']} | {label} | {r['arm']} - {r['reference']} | {n} | {_delta_text(r, info)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -140,6 +168,7 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
     order = manifest.get("arm_order") or list(declaration.get("arms", {}))
     primary = manifest.get("primary")
     headline = headline_table(summary, [primary], order) if primary else ""
+    compared = comparisons_table(summary, [primary]) if primary else ""
     page_dir = PAGES_DIR / name
     plots = {root / page_dir / p.name: p for p in sorted(report.glob("*.png"))}
 
@@ -174,6 +203,14 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
         ]
     if headline:
         lines += ["", f"## Headline: {T.metric_info(primary).label}", "", headline, _headline_note(summary)]
+    if compared:
+        lines += [
+            "",
+            "The comparisons the experiment declares (`comparisons`), the first arm minus the second, in the "
+            "same Holm family:",
+            "",
+            compared.rstrip(),
+        ]
     notes = bundle / NOTES_FILE
     if notes.is_file():
         lines += ["", "## Reading", "", notes.read_text(encoding="utf-8").strip()]

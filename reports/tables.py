@@ -10,6 +10,8 @@ baseline-role arm unless told otherwise):
                  over the report's family (every tested (arm, track, metric) difference; with a declared
                  primary metric, its differences form a family of their own) and the interval holds
                  both arms' training variance
+    declared     the experiment's own comparisons between two arms (`comparisons: ["full - plain"]`),
+                 computed, tested and Holm-corrected in the same families as the differences
 Samples and seeds are crossed factors (one trained model per seed, shared by every sample): the
 intervals are `reports/stats.py`'s variance-components intervals with Satterthwaite degrees of freedom.
 A fine-tuned arm with one seed has no estimate of its training variance: its row says so and its
@@ -58,6 +60,9 @@ IN_INTERVAL = "in interval"  # both arms ran several seeds: the seed component i
 ONE_SEED = "1 seed"  # a fine-tuned arm ran one seed: its training variance is not in the interval
 UNTRAINED = "untrained"  # neither arm was trained: a seed changes only the sampling noise
 ONE_SEED_NOTE = "1 seed: training variance not in the interval"
+# What a summary row's difference is (column `contrast`).
+VS_REFERENCE = "reference"  # the arm against the reference arm (every arm has one)
+DECLARED = "declared"  # a comparison the experiment declares between two arms (`comparisons`)
 
 SUMMARY_COLUMNS = [
     "track",
@@ -75,6 +80,7 @@ SUMMARY_COLUMNS = [
     "n_seeds",
     "seed_sd",
     "reference",
+    "contrast",
     "delta",
     "delta_low",
     "delta_high",
@@ -172,6 +178,39 @@ def reference_arm(
             )
         return reference
     return arms[0] if len(arms) > 1 else None
+
+
+def parse_comparisons(items: list[str], arms: list[str]) -> list[tuple[str, str]]:
+    """An experiment's declared comparisons ("full - plain": the arm full minus the arm plain) as
+    (arm, other) pairs; a ValueError naming the item and the declared arms when one does not parse,
+    names an undeclared arm, compares an arm with itself or repeats."""
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        parts = str(item).split(" - ")
+        if len(parts) != 2 or not all(p.strip() for p in parts):
+            raise ValueError(
+                f"comparison {item!r} is not of the form 'ARM - OTHER_ARM' (spaces around the '-')"
+            )
+        a, b = (p.strip() for p in parts)
+        unknown = [x for x in (a, b) if x not in arms]
+        if unknown:
+            raise ValueError(
+                f"comparison {item!r} names arm(s) not declared: {', '.join(unknown)}; arms: {', '.join(arms)}"
+            )
+        if a == b:
+            raise ValueError(f"comparison {item!r} compares an arm with itself")
+        if (a, b) in pairs:
+            raise ValueError(f"comparison {item!r} is declared twice")
+        pairs.append((a, b))
+    return pairs
+
+
+def vs_reference(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary's rows of each arm against the reference arm (without the declared comparisons;
+    a results.csv written before they existed has only these)."""
+    if "contrast" not in summary:
+        return summary
+    return summary[summary["contrast"] != DECLARED]
 
 
 def is_ablation(experiment: str | None, arms: list[str]) -> bool:
@@ -345,6 +384,7 @@ def summarize(
     layout: str = "auto",
     reference: str | None = None,
     primary: str | None = None,
+    comparisons: list[tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """Raw numbers per (track, arm, metric) over FINISHED runs, on the logged scale.
 
@@ -352,7 +392,9 @@ def summarize(
     final scores only, which gives no intervals). Columns (SUMMARY_COLUMNS): track, suite, length,
     arm, role, metric; basis (samples | set | runs); mean, low, high (95% crossed-design interval, NaN
     without per-sample values); n (values: samples×seeds, or runs), n_samples, n_seeds; seed_sd (the
-    noise floor, NaN for one seed); reference (the arm differences are against); delta = arm -
+    noise floor, NaN for one seed); reference (the arm differences are against); contrast
+    (VS_REFERENCE, or DECLARED: a row of `comparisons`, (arm, other) pairs, whose reference is the
+    other arm; the pairs that are already an arm against the reference arm are not repeated); delta = arm -
     reference, delta_low, delta_high (95% crossed-design interval), delta_n_samples, delta_se,
     delta_df (Satterthwaite), training_variance (IN_INTERVAL | ONE_SEED | UNTRAINED), var_sample,
     var_seed, var_residual (the difference's variance components), mdd (minimum detectable difference
@@ -369,6 +411,9 @@ def summarize(
     ref = reference_arm(runs, declared, reference)
     videos = done[done["level"] == VIDEO_LEVEL].groupby(["track", "arm"])["sample"].nunique().to_dict()
     trained = trained_arms(runs)
+    roles = {
+        a: "baseline" if (runs.loc[runs["arm"] == a, "role"] == "baseline").any() else "arm" for a in order
+    }
     rank = {m: i for i, m in enumerate(SPECS)}
     pairs = sorted(
         set(zip(done["track"], done["metric"])),
@@ -382,8 +427,8 @@ def summarize(
         _, suite, length, _ = split_metric(f"{track}/{metric}")
         for arm, st in arm_stats.items():
             row = {"track": track, "suite": suite, "length": length, "arm": arm, "metric": metric, **st}
-            row["role"] = "baseline" if (runs.loc[runs["arm"] == arm, "role"] == "baseline").any() else "arm"
-            row["reference"] = ref
+            row["role"] = roles[arm]
+            row["reference"], row["contrast"] = ref, VS_REFERENCE
             if ref is not None and arm != ref and ref in arm_stats:
                 row.update(
                     _difference(
@@ -392,6 +437,19 @@ def summarize(
                     )
                 )  # fmt: skip
             row["backend"] = _backend(runs, arm, metric)
+            out.append(row)
+        for arm, other in comparisons or []:
+            if other == ref or arm not in arm_stats or other not in arm_stats:
+                continue  # already in the reference rows, or an arm with nothing finished
+            row = {"track": track, "suite": suite, "length": length, "arm": arm, "metric": metric}
+            row.update(arm_stats[arm], role=roles[arm], reference=other, contrast=DECLARED)
+            row["backend"] = _backend(runs, arm, metric)
+            row.update(
+                _difference(
+                    values[other], values[arm], arm_stats[other]["mean"], arm_stats[arm]["mean"],
+                    (trained.get(other, True), trained.get(arm, True)),
+                )
+            )  # fmt: skip
             out.append(row)
     df = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
     return _with_holm(df, primary)
@@ -589,37 +647,62 @@ def _difference_cell(rec, ref_basis: str) -> Cell:
     return cell
 
 
-def _difference_table(title, track, layout, metrics, sub, order, ref, family_size: dict) -> Table | None:
-    """Each arm minus the reference arm, per metric; None when nothing can be compared.
-    family_size: family name -> number of tested differences in it (the whole report's)."""
+def _difference_table(
+    title,
+    track,
+    layout,
+    metrics,
+    sub,
+    pairs: list[tuple[str, str]],
+    family_size: dict,
+    declared: bool = False,
+) -> Table | None:
+    """One row per (arm, other) of `pairs`: arm minus other, per metric; None when nothing can be
+    compared. `sub`: the summary's rows of the track and metrics; `declared`: the pairs are the
+    experiment's declared comparisons (rows named "arm - other"), else each arm against the reference
+    arm (rows named by the arm). family_size: family name -> number of tested differences in it (the
+    whole report's)."""
     columns = [metric_info(m) for m in metrics]
-    diffs = sub[(sub["arm"] != ref) & sub["delta"].notna()]
-    ref_rows = sub[sub["arm"] == ref].set_index("metric")
+    own = vs_reference(sub)
+    kind = DECLARED if declared else VS_REFERENCE
+    diffs = sub[(sub["contrast"] == kind) & sub["delta"].notna()]
     rows: list[Row] = []
-    for arm in (a for a in order if a in set(diffs["arm"])):
-        arm_rows = diffs[diffs["arm"] == arm]
+    compared = []
+    for arm, other in pairs:
+        arm_rows = diffs[(diffs["arm"] == arm) & (diffs["reference"] == other)]
+        if arm_rows.empty:
+            continue
+        compared.append(arm_rows)
+        other_rows = own[own["arm"] == other].set_index("metric")
         ns = {}
         for rec in arm_rows.itertuples():
             if pd.notna(rec.p):
-                seeds = max(rec.n_seeds, ref_rows.at[rec.metric, "n_seeds"])
+                seeds = max(rec.n_seeds, other_rows.at[rec.metric, "n_seeds"])
                 ns[rec.metric] = n_text(rec.delta_n_samples, seeds)
         row_n = _row_n(list(ns.values())) or DASH
         cells = {}
         for rec in arm_rows.itertuples():
-            cells[rec.metric] = _difference_cell(rec, ref_rows.at[rec.metric, "basis"])
+            cells[rec.metric] = _difference_cell(rec, other_rows.at[rec.metric, "basis"])
             if ns.get(rec.metric, row_n) != row_n:
                 cells[rec.metric].n = ns[rec.metric]
+        label = f"{arm} - {other}" if declared else arm
         one_seed = (arm_rows["training_variance"] == ONE_SEED).any()
-        rows.append(Row(f"{arm} ({ONE_SEED_NOTE})" if one_seed else arm, "difference", row_n, cells))
+        rows.append(Row(f"{label} ({ONE_SEED_NOTE})" if one_seed else label, "difference", row_n, cells))
     if not rows:
         return None
+    diffs = pd.concat(compared)
     tested = diffs[diffs["p"].notna()]
-    notes = [
-        f"Δ = arm - {ref} (the reference arm) in the columns' display units"
+    ref = None if declared else pairs[0][1]
+    units = (
+        " in the columns' display units"
         + (" (VBench: percentage points)" if any(c.scale == 100.0 for c in columns) else "")
-        + (": the mean over samples and seeds of the difference." if len(tested) else "."),
-        "↑ columns: Δ > 0 favours the arm; ↓ columns: Δ < 0 does.",
-    ]
+        + (": the mean over samples and seeds of the difference." if len(tested) else ".")
+    )
+    notes = [
+        ("Δ = the first arm minus the second, for each comparison the experiment declares (`comparisons`)"
+         if declared else f"Δ = arm - {ref} (the reference arm)") + units,
+        "↑ columns: Δ > 0 favours the " + ("first arm" if declared else "arm") + "; ↓ columns: Δ < 0 does.",
+    ]  # fmt: skip
     if len(tested):
         families = sorted(set(tested["family"]))
         named = "; ".join(
@@ -659,17 +742,43 @@ def build_tables(
     reference: str | None = None,
     summary: pd.DataFrame | None = None,
     primary: str | None = None,
+    comparisons: list[tuple[str, str]] | None = None,
 ) -> list[Table]:
     """The comparison tables of one experiment: per track a main table (vbench or ablation layout)
     and, when the track has other metrics, an extra table; each followed by its differences against
-    the reference arm. `summary` (from `summarize` with the same arguments) saves recomputing it."""
+    the reference arm and by the experiment's declared `comparisons` ((arm, other) pairs). `summary`
+    (from `summarize` with the same arguments) saves recomputing it."""
     layout = resolve_layout(layout, experiment, runs)
     if summary is None:
-        summary = summarize(runs, samples, declared, layout=layout, reference=reference, primary=primary)
+        summary = summarize(
+            runs,
+            samples,
+            declared,
+            layout=layout,
+            reference=reference,
+            primary=primary,
+            comparisons=comparisons,
+        )
     order = arm_order(runs, declared)
     family_size = summary[summary["p"].notna()].groupby("family").size().to_dict()
     ref = reference_arm(runs, declared, reference)
+    against_ref = [(a, ref) for a in order if a != ref]
     tables = []
+
+    def differences(
+        title: str, track: str, table_layout: str, metrics: list[str], part: pd.DataFrame
+    ) -> None:
+        units = "Δ" if table_layout == "other" else "Δ, percentage points"
+        for pairs, declared_pairs, what in (
+            (against_ref, False, f"difference vs {ref}"),
+            (comparisons or [], True, "declared comparisons"),
+        ):
+            table = _difference_table(
+                f"{title}, {what} ({units})", track, table_layout, metrics, part, pairs, family_size,
+                declared=declared_pairs,
+            )  # fmt: skip
+            tables.extend([table] if table is not None else [])
+
     for track in sorted(summary["track"].unique(), key=track_sort_key):
         suite = split_metric(f"{track}/x")[1]
         sub = summary[summary["track"] == track]
@@ -680,24 +789,19 @@ def build_tables(
             else:
                 long_video = published.long_video_rows() if suite in published.TABLE1 else None
                 pubs, name = [published.vbench_rows(suite), long_video], "VBench dimensions"
+            part = sub[sub["metric"].isin(main)]
             tables.append(
-                _arms_table(f"{track}: {name} (%)", track, layout, main, sub[sub["metric"].isin(main)], order,
+                _arms_table(f"{track}: {name} (%)", track, layout, main, vs_reference(part), order,
                             pubs if with_published else [])
             )  # fmt: skip
-            diff = _difference_table(
-                f"{track}: {name}, difference vs {ref} (Δ, percentage points)",
-                track, layout, main, sub[sub["metric"].isin(main)], order, ref, family_size,
-            )  # fmt: skip
-            tables += [diff] if diff is not None else []
+            differences(f"{track}: {name}", track, layout, main, part)
         if other:
             pubs = [published.conditional_rows(suite)] if with_published else []
             part = sub[sub["metric"].isin(other)]
-            tables.append(_arms_table(f"{track}: other metrics", track, "other", other, part, order, pubs))
-            diff = _difference_table(
-                f"{track}: other metrics, difference vs {ref} (Δ)", track, "other", other, part, order, ref,
-                family_size,
-            )  # fmt: skip
-            tables += [diff] if diff is not None else []
+            tables.append(
+                _arms_table(f"{track}: other metrics", track, "other", other, vs_reference(part), order, pubs)
+            )
+            differences(f"{track}: other metrics", track, "other", other, part)
     return tables
 
 

@@ -65,12 +65,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         else:
             try:  # a declared experiment: its arms in their declared order, its primary metric
                 exp, _ = load_experiment(name)
-                name, order, primary = exp.name, list(exp.arms), exp.primary
+                name, order, primary, pairs = exp.name, list(exp.arms), exp.primary, exp.comparison_pairs
             except ConfigError:  # not declared here: whatever MLflow holds under that name
-                order, primary = None, None
+                order, primary, pairs = None, None, None
             files = build_report(
                 name, out, workspace.tracking_uri(), args.parent, arm_order=order, reference=args.reference,
-                primary=primary, detect=detect,
+                primary=primary, comparisons=pairs, detect=detect,
             )  # fmt: skip
     except ReportError as e:
         return fail(str(e))

@@ -184,8 +184,13 @@ def continue_from(plan, units: list, args: argparse.Namespace):
         print(f"  {u.arm:12s} seed {u.seed}  in the bundle under another plan: running again (--force)")
     print(f"{plan.exp.name}: {len(found.done)} unit(s) from {found.folder}, {len(found.todo)} to run")
     if not found.todo:
+        from harness.bundles import refresh_declaration
         from reports.bundle import build_report_from
 
+        if len(found.done) == len(plan.units) and refresh_declaration(plan.exp, found.folder):
+            print(
+                f"every declared unit is in the bundle: its declaration updated from {plan.exp.name}'s file"
+            )
         files = build_report_from(found.folder)
         print(f"nothing to run; report rebuilt from the bundle: {files['report.md']}")
     return list(found.todo), found.folder

@@ -19,10 +19,10 @@ def delta_rows(summary) -> dict[str, list[tuple[str, float, int]]]:
     n, in the report's units (VBench in percentage points). Only where the bootstrap ran (a per-sample
     metric both arms scored): set-level metrics (FVD) and runs without per-sample tables have no
     interval, and get no delta metric."""
-    from reports.tables import metric_info
+    from reports.tables import metric_info, vs_reference
 
     out: dict[str, list[tuple[str, float, int]]] = {}
-    for rec in summary.to_dict("records"):
+    for rec in vs_reference(summary).to_dict("records"):
         values = [rec.get(k) for k in ("delta", "delta_low", "delta_high", "delta_n_samples")]
         if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
             continue
@@ -40,7 +40,9 @@ def log_deltas(c: MlflowClient, parent_id: str, results_csv: Path) -> int:
     `delta_vs_base.reference` naming the arm it is against. -> runs that got metrics."""
     import pandas as pd
 
-    text = {col: str for col in ("track", "arm", "metric", "reference")}  # an arm named "1" stays text
+    text = {
+        col: str for col in ("track", "arm", "metric", "reference", "contrast")
+    }  # an arm named "1" stays text
     summary = pd.read_csv(results_csv, dtype=text, keep_default_na=False, na_values=[""])
     per_arm = delta_rows(summary)
     if not per_arm:

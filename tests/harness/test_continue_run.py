@@ -85,7 +85,15 @@ def test_an_experiment_continued_from_its_bundle_ends_as_one_run(home, tmp_path,
 
     # everything is in: nothing runs, the report is rebuilt
     assert main(["run", str(yaml), "--from", str(split)]) == 0
-    assert "nothing to run" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "nothing to run" in out and "declaration updated" not in out
+    # a question added to the declaration (no unit's plan changes) reaches the bundle without a run
+    yaml.write_text(mini_experiment() + "comparisons: [base - full]\n")
+    assert main(["run", str(yaml), "--from", str(split)]) == 0
+    assert "declaration updated" in capsys.readouterr().out
+    assert json.loads((split / "manifest.json").read_text())["declaration"]["comparisons"] == ["base - full"]
+    assert "| base - full (1 seed" in (split / "report" / "report.md").read_text()
+    yaml.write_text(mini_experiment())
     # a changed plan is refused by name, before anything runs
     assert main(["run", str(yaml), "train.steps=4", "--from", str(split)]) == 2
     assert "full seed 0: config.train.steps: 3 -> 4" in capsys.readouterr().err

@@ -102,6 +102,11 @@ def test_differences_are_logged_only_where_the_bootstrap_ran():
     got = {k: v for k, v, _ in rows["full"]}
     names = keys.delta_keys("consistent_50s", "subject_consistency")
     assert got == pytest.approx(dict(zip(names, (1.0, -0.5, 2.0, 8.0))))  # percentage points, and n
+    # a declared comparison (full - plain) is not a difference from the base: it is not logged as one
+    summary["contrast"] = "reference"
+    other = summary.iloc[[0]].assign(contrast="declared", delta=0.5, delta_low=0.4, delta_high=0.6)
+    again = tracking.delta_rows(pd.concat([summary, other]))
+    assert {k: v for k, v, _ in again["full"]} == pytest.approx(got)
 
 
 def _video(path: Path, n: int, clips: list[tuple[int, int]] | None, size: int = 32) -> Path:

@@ -55,6 +55,7 @@ def _nothing_logged(home):
         ({"seeds: [0]": "seeds: [1, 1]"}, "distinct"),
         ({"arms:\n  base: {train: false, role: baseline}\n  full: {}": "arms: {}"}, "at least one arm"),
         ({"metrics_backend: random": "metrics_backend: random\nwindow: 2x"}, "window"),
+        ({"seeds: [0]": "seeds: [0]\ncomparisons: [full - plain]"}, "not declared: plain; arms: base, full"),
     ],
 )
 def test_bad_experiment_fields_exit_2_and_log_nothing(home, capsys, change, needle):

@@ -36,6 +36,7 @@ def repo(store, tmp_path):
         "suites": [{"suite": "consistent", "length": "50s"}],
         "metrics": "vbench,fvd,psnr",
         "metrics_backend": "vbench",
+        "comparisons": ["full - no_eimg"],
     }
     extra = {
         "arm_order": ["base", "full", "no_eimg"],
@@ -64,6 +65,10 @@ def test_a_results_page_is_generated_from_its_bundle(repo):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2] == "10×2" and cells[3].count("[") == 1 and cells[4].startswith("+")
     assert "[" in cells[4] and "]" in cells[4]
+    # the declared comparison under the headline, and its table in the report
+    compared = next(line for line in text.splitlines() if "| full - no_eimg |" in line)
+    assert compared.startswith(f"| consistent_50s | {label}") and compared.count("[") == 1
+    assert "declared comparisons (Δ, percentage points)" in text
     # the whole report below, its plots beside the page
     assert "### Results" in text and "](ablation_eimg/drift_" in text
     plots = sorted((repo / "docs" / "results" / "ablation_eimg").glob("drift_*.png"))

@@ -11,8 +11,9 @@ import pytest
 from scipy import stats
 
 from reports.runs import ReportError, load_runs, load_samples
-from reports.stats import crossed_mean
+from reports.stats import crossed_difference, crossed_mean
 from reports.tables import (
+    DECLARED,
     ONE_SEED,
     ONE_SEED_NOTE,
     SUMMARY_COLUMNS,
@@ -21,6 +22,7 @@ from reports.tables import (
     format_cell,
     latex_escape,
     metric_info,
+    parse_comparisons,
     summarize,
     to_html,
     to_latex,
@@ -202,6 +204,66 @@ def test_a_declared_primary_metric_is_a_family_of_its_own():
     assert s.drop("subject_consistency")["p_holm"].tolist() == pytest.approx([4 * p] * 4)
     notes = " ".join(tables[1].footnotes)
     assert "1 tested differences of the primary metric(s); 4 tested differences of the secondary" in notes
+
+
+def test_declared_comparisons_are_tested_and_tabled_in_the_same_family():
+    """An experiment's `comparisons` ("full - plain") give the crossed-design difference of the two
+    arms, paired by seed, in the Holm family of every other tested difference, and a table of their own."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(0.5, 0.05, size=(8, 3))
+    plain = base + rng.normal(0.01, 0.01, size=(8, 3))
+    full = plain + 0.02 + rng.normal(0, 0.005, size=(8, 3))
+    values = {
+        "base": {"colour_shift": base},
+        "plain": {"colour_shift": plain},
+        "full": {"colour_shift": full},
+    }
+    runs, samples = frames(values)
+    pairs = [("full", "plain"), ("plain", "base")]  # the second is already an arm against the reference
+    s = summarize(runs, samples, primary="colour_shift", comparisons=pairs)
+    declared = s[s["contrast"] == DECLARED]
+    assert declared[["arm", "reference"]].values.tolist() == [["full", "plain"]]
+    row = declared.iloc[0]
+    as_series = {
+        a: samples[samples["arm"] == a].set_index(["sample", "seed"])["value"] for a in ("plain", "full")
+    }
+    want = crossed_difference(as_series["plain"], as_series["full"])
+    assert row["delta"] == pytest.approx(0.02 + (full - plain - 0.02).mean())
+    assert (row["delta"], row["delta_low"], row["delta_high"]) == pytest.approx(
+        (want.mean, want.low, want.high)
+    )
+    # one family of the primary metric: 2 arms against base + 1 declared comparison
+    primary = s[s["p"].notna()]
+    assert len(primary) == 3 and set(primary["family"]) == {"primary"}
+    ps = primary["p"].to_numpy()
+    assert primary["p_holm"].max() <= 1 and primary["p_holm"].min() == pytest.approx(3 * ps.min())
+    # the arms' rows and the reference table are as without the comparisons
+    plainly = summarize(runs, samples, primary="colour_shift")
+    assert len(s) == len(plainly) + 1
+    tables = build_tables(runs, samples=samples, primary="colour_shift", comparisons=pairs)
+    assert [t.title for t in tables] == [
+        "consistent_50s: other metrics",
+        "consistent_50s: other metrics, difference vs base (Δ)",
+        "consistent_50s: other metrics, declared comparisons (Δ)",
+    ]
+    assert [r.label for r in tables[0].rows if r.source == "ours"] == ["base", "full", "plain"]  # once each
+    assert [r.label for r in tables[2].rows] == ["full - plain"]
+    assert _cell(tables[2], "full - plain", "colour_shift").mean == pytest.approx(row["delta"])
+    assert "the first arm minus the second" in tables[2].footnotes[0]
+
+
+def test_comparisons_are_checked_against_the_declared_arms():
+    arms = ["base", "full", "plain"]
+    assert parse_comparisons(["full - plain", "plain - base"], arms) == [("full", "plain"), ("plain", "base")]
+    for bad, says in [
+        ("full-plain", "not of the form"),
+        ("full - ghost", "not declared: ghost"),
+        ("full - full", "with itself"),
+    ]:
+        with pytest.raises(ValueError, match=says):
+            parse_comparisons([bad], arms)
+    with pytest.raises(ValueError, match="declared twice"):
+        parse_comparisons(["full - plain", "full - plain"], arms)
 
 
 def test_noise_floor_rows_under_arms_with_several_seeds(variant_tables):
