@@ -148,8 +148,9 @@ def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, m
     uri = f"sqlite:///{home / 'ws' / 'mlflow.db'}"
     # the imported runs give the bundle's report
     from_store = build_report(
-        "ablation_eimg", home / "a", uri, arm_order=["base", "full", "no_eimg"], primary="colour_shift"
-    )
+        "ablation_eimg", home / "a", uri, arm_order=["base", "full", "no_eimg"], primary="colour_shift",
+        comparisons=[("full", "no_eimg")],  # as ablation_eimg declares them
+    )  # fmt: skip
     from_bundle = build_report_from(bundle, home / "b")
     pd.testing.assert_frame_equal(
         pd.read_csv(from_store["results.csv"]), pd.read_csv(from_bundle["results.csv"])
