@@ -40,9 +40,8 @@ def log_deltas(c: MlflowClient, parent_id: str, results_csv: Path) -> int:
     `delta_vs_base.reference` naming the arm it is against. -> runs that got metrics."""
     import pandas as pd
 
-    text = {
-        col: str for col in ("track", "arm", "metric", "reference", "contrast")
-    }  # an arm named "1" stays text
+    # read as text: an arm named "1" stays an arm name
+    text = dict.fromkeys(("track", "arm", "metric", "reference", "contrast"), str)
     summary = pd.read_csv(results_csv, dtype=text, keep_default_na=False, na_values=[""])
     per_arm = delta_rows(summary)
     if not per_arm:
