@@ -173,6 +173,9 @@ class DataConfig(Section):
 class TrainConfig(Section):
     steps: int = Field(1000, ge=1)
     lr: float = Field(1e-4, gt=0)
+    # The learning rate of the conditioning adapters that train (the pose encoder; an adapter trained
+    # alone for a toy stand-in). None: train.lr, as the official scripts (one rate for everything).
+    adapter_lr: float | None = Field(None, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: float = Field(1.0, ge=0)
     micro_batch: int = Field(1, ge=1)

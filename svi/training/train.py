@@ -48,7 +48,7 @@ import torch.distributed as dist
 
 from svi.conditions.attach import training_inputs
 from svi.conditions.pose import drop_image_rows
-from svi.config import ConfigError, SVIConfig, load_config, save_config
+from svi.config import ConfigError, SVIConfig, TrainConfig, load_config, save_config
 from svi.files import append_jsonl, atomic_write_text, truncate_jsonl
 from svi.model.adapters import conditioning
 from svi.model.backbone import WeightsNotFoundError, load_backbone
@@ -328,6 +328,22 @@ def _mean_across_ranks(values: list[float], device: torch.device) -> list[float]
     return (t / dist.get_world_size()).tolist()
 
 
+def param_groups(transformer: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
+    """The optimizer's parameter groups: every trainable parameter at train.lr, except the attached
+    conditioning adapters' at train.adapter_lr when it is set (one group, as officially, when not)."""
+    from svi.model.adapters import adapters_of
+
+    trainable = [p for p in transformer.parameters() if p.requires_grad]
+    if cfg.adapter_lr is None:
+        return [{"params": trainable}]
+    in_adapters = {id(p) for a in adapters_of(transformer).values() for p in a.parameters()}
+    groups = [
+        {"params": [p for p in trainable if id(p) not in in_adapters]},
+        {"params": [p for p in trainable if id(p) in in_adapters], "lr": cfg.adapter_lr},
+    ]
+    return [g for g in groups if g["params"]]
+
+
 def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
     """Train (or resume) the run described by `cfg`; returns the path of the final LoRA file."""
     import deepspeed
@@ -393,8 +409,9 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
             num_train_timesteps=cfg.train.num_train_timesteps,
         )
 
-    params = [p for p in backbone.transformer.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    optimizer = torch.optim.AdamW(
+        param_groups(backbone.transformer, cfg.train), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+    )
     engine, _, _, _ = deepspeed.initialize(
         model=backbone.transformer, optimizer=optimizer, config=deepspeed_config(cfg, world, bf16)
     )

@@ -278,3 +278,26 @@ def test_a_stand_in_file_loads_its_adapter_and_merges_its_lora(tmp_path):
         with torch.no_grad(), conditioning(model, pose=pose):
             outs.append(model(*args, return_dict=False)[0])
     assert torch.allclose(outs[0], outs[1], atol=1e-5)
+
+
+def test_adapter_lr_gives_the_pose_encoder_its_own_group_and_none_keeps_one_group_as_officially():
+    from svi.config import LoraConfig, TrainConfig
+    from svi.model.lora import add_lora
+    from svi.training.train import param_groups
+
+    bb = build_tiny()
+    attach(bb, ConditionConfig(kind="pose", train_adapter=True))
+    add_lora(bb.transformer, LoraConfig(rank=4, alpha=4))
+    trainable = {id(p) for p in bb.transformer.parameters() if p.requires_grad}
+
+    (one,) = param_groups(bb.transformer, TrainConfig(lr=1e-4))  # the official scripts: one rate
+    assert {id(p) for p in one["params"]} == trainable and "lr" not in one
+
+    lora, encoder = param_groups(bb.transformer, TrainConfig(lr=1e-4, adapter_lr=5e-4))
+    names = {id(p): n for n, p in bb.transformer.named_parameters()}
+    assert encoder["lr"] == 5e-4 and "lr" not in lora
+    assert all("svi_pose" in names[id(p)] for p in encoder["params"])
+    assert all("lora_" in names[id(p)] for p in lora["params"])
+    assert {id(p) for p in lora["params"] + encoder["params"]} == trainable
+    opt = torch.optim.AdamW(param_groups(bb.transformer, TrainConfig(lr=1e-4, adapter_lr=5e-4)), lr=1e-4)
+    assert [g["lr"] for g in opt.param_groups] == [1e-4, 5e-4]
