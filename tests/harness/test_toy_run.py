@@ -72,8 +72,8 @@ def test_toy_talk_and_dance_pretrain_then_svi_end_to_end(home):
 
     dance = "suites=[{suite: conditional, track: dance, length: 2s}]"
     assert main(["run", "pretrain_toy_dance", *SMALL, dance]) == 0
-    (stand_in,) = ws.glob("runs/pretrain_toy_dance/stand_in/seed0/train/lora.safetensors")
-    assert main(["run", "svi_dance", *SMALL, "seeds=[0]", dance, f"condition.weights={stand_in}"]) == 0
+    (encoder,) = ws.glob("runs/pretrain_toy_dance/encoder/seed0/train/lora.safetensors")
+    assert main(["run", "svi_dance", *SMALL, "seeds=[0]", dance, f"condition.weights={encoder}"]) == 0
     c = MlflowClient(f"sqlite:///{ws / 'mlflow.db'}")
     exp = c.get_experiment_by_name("svi_dance")
     runs = {r.data.tags["arm"]: r for r in c.search_runs([exp.experiment_id]) if "arm" in r.data.tags}
