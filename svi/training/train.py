@@ -50,7 +50,7 @@ from svi.conditions.attach import training_inputs
 from svi.conditions.pose import drop_image_rows
 from svi.config import ConfigError, SVIConfig, TrainConfig, load_config, save_config
 from svi.files import append_jsonl, atomic_write_text, truncate_jsonl
-from svi.model.adapters import conditioning
+from svi.model.adapters import adapters_of, conditioning
 from svi.model.backbone import WeightsNotFoundError, load_backbone
 from svi.model.lora import add_lora, export_lora
 from svi.training.batch import encode_batch
@@ -331,8 +331,6 @@ def _mean_across_ranks(values: list[float], device: torch.device) -> list[float]
 def param_groups(transformer: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
     """The optimizer's parameter groups: every trainable parameter at train.lr, except the attached
     conditioning adapters' at train.adapter_lr when it is set (one group, as officially, when not)."""
-    from svi.model.adapters import adapters_of
-
     trainable = [p for p in transformer.parameters() if p.requires_grad]
     if cfg.adapter_lr is None:
         return [{"params": trainable}]
