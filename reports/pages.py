@@ -55,8 +55,12 @@ def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[st
     sub = sub[sub["metric"].isin(metrics)]
     if sub.empty:
         return ""
-    ref = sub["reference"].dropna().iloc[0] if sub["reference"].notna().any() else None
-    arms = [a for a in arm_order if a in set(sub["arm"]) and a != ref]
+    present = [a for a in arm_order if a in set(sub["arm"])]
+    if sub["reference"].notna().any():
+        ref = sub["reference"].dropna().iloc[0]
+    else:  # a bundle with one arm so far (its first units): that arm's means, no differences yet
+        ref = present[0] if len(present) == 1 else None
+    arms = [a for a in present if a != ref]
     head = ["track", "metric", "n", f"{ref}" if ref else "mean"] + [f"{a} - {ref}" for a in arms]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":--", ":--"] + ["--:"] * (len(head) - 2)) + "|"]
     for (track, metric), rows in sub.groupby(["track", "metric"], sort=False):
@@ -78,6 +82,8 @@ def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[st
             cells.append(_delta_text(r, info))
             if pd.notna(r["p"]):
                 ns.add(T.n_text(r["delta_n_samples"], max(r["n_seeds"], by_arm.at[ref, "n_seeds"])))
+        if not ns and ref in by_arm.index:
+            ns.add(T.n_text(by_arm.at[ref, "n_samples"], by_arm.at[ref, "n_seeds"]))
         n = ", ".join(sorted(ns)) or T.DASH
         label = info.label + T.arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
         lines.append("| " + " | ".join([track, label, n, *cells]) + " |")

@@ -89,3 +89,21 @@ def test_the_committed_results_pages_match_their_bundles():
     """The repository's own pages: `harness pages` after every change to a bundle or to the reports."""
     stale = stale_pages(REPO)
     assert stale == [], "run `harness pages` and commit what it writes:\n" + "\n".join(stale)
+
+
+def test_headline_of_a_bundle_with_one_arm_shows_its_means_and_n_not_a_difference_from_none():
+    import pandas as pd
+
+    from reports.pages import headline_table
+
+    summary = pd.DataFrame(  # a report's summary rows of the first unit of an experiment: base alone
+        [
+            {"track": "consistent_100s", "metric": "colour_shift", "arm": "base", "reference": None,
+             "contrast": "reference", "mean": 0.14, "low": 0.05, "high": 0.24, "n_samples": 8, "n_seeds": 1,
+             "delta": float("nan")},
+        ]
+    )  # fmt: skip
+    table = headline_table(summary, ["colour_shift"], ["base", "full"])
+    assert "None" not in table and "base - " not in table
+    assert table.splitlines()[0] == "| track | metric | n | base |"
+    assert "| consistent_100s |" in table and "| 8×1 | 0.1400 [0.0500, 0.2400] |" in table
