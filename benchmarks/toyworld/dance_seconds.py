@@ -46,11 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     videos = sorted(args.videos.glob("*.mp4"))
-    missing = [v.stem for v in videos if not (args.bench / v.stem / "gt.mp4").is_file()]
+    needed = ("gt.mp4", "world.json")  # the true video and the sample's stage, checked before any reading
+    missing = [f"{v.stem}/{f}" for v in videos for f in needed if not (args.bench / v.stem / f).is_file()]
     if not videos or missing:
-        raise SystemExit(
-            f"need the dances in {args.videos} with their true videos in {args.bench}/<sample>/gt.mp4 "
-            f"(missing: {missing or 'the videos'})"
+        p.error(  # exit 2, before any video is read
+            f"need the dances in {args.videos} with their samples in {args.bench}/<sample>/{{gt.mp4, "
+            f"world.json}} (missing: {missing or 'the videos'})"
         )
     result = {}
     for path in videos:
