@@ -12,12 +12,17 @@ Continuing: a unit of the plan whose bundle entry finished under the same plan h
 `unit_inputs`: its configuration, less where files are, and how it is scored) is taken as done; one
 made under another plan is refused by name with what changed, unless forced; the rest run, and each
 finished unit is merged into the bundle at once (`export(..., keep=bundle)`), so a run cut short
-loses at most the unit it was on.
+loses at most the unit it was on. The merge reads the bundle and writes it back under an exclusive
+lock on its folder, so two runs continuing one bundle (different units, one shared folder) each add
+their units and lose none of the other's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,10 +124,28 @@ def export(
         "harness_commit": tracking.git_commit(),
         "provenance": provenance,
     }
-    kept = read_tables(keep) if keep is not None and (Path(keep) / "manifest.json").is_file() else None
-    files = write_bundle(to, exp.name, runs, samples, curves=training_curves(runs), extra=extra, keep=kept)
-    files.update(build_report_from(to))
+    with bundle_lock(to) if keep is not None else contextlib.nullcontext():
+        kept = read_tables(keep) if keep is not None and (Path(keep) / "manifest.json").is_file() else None
+        files = write_bundle(
+            to, exp.name, runs, samples, curves=training_curves(runs), extra=extra, keep=kept
+        )
+        files.update(build_report_from(to))
     return files
+
+
+@contextlib.contextmanager
+def bundle_lock(folder: Path):
+    """An exclusive advisory lock (flock) on the bundle folder itself, held while a run merges its
+    units in: another harness process merging into the same folder waits for it. No lock file is
+    left in the bundle."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 # -- continuing an experiment from its bundle ----------------------------------------------------

@@ -29,6 +29,43 @@ def test_export_then_report_from_the_bundle(home, monkeypatch, capsys, store):  
     assert "no manifest.json" in capsys.readouterr().err
 
 
+def _locked_elsewhere(folder) -> bool:
+    """Whether another open of `folder` finds it flock-ed (as a second harness process would)."""
+    import fcntl
+    import os
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_a_run_merges_its_units_into_a_bundle_under_a_lock(home, monkeypatch, store):  # noqa: F811
+    from harness import bundles
+    from harness.experiment import load_experiment
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
+    exp, source = load_experiment("ablation_eimg", [])
+    bundle = home / "results" / "ablation_eimg"
+    bundles.export(exp, source, bundle)  # a plain export takes no lock
+    seen = []
+    write = bundles.write_bundle
+
+    def watched(folder, *args, **kwargs):  # the merge (read the bundle, write it back) happens locked
+        seen.append(_locked_elsewhere(folder))
+        return write(folder, *args, **kwargs)
+
+    monkeypatch.setattr(bundles, "write_bundle", watched)
+    bundles.export(exp, source, bundle, keep=bundle)
+    assert seen == [True] and not _locked_elsewhere(bundle)  # held for the merge, released after
+    with bundles.bundle_lock(home / "new"):  # a bundle not there yet: its folder is made to be locked
+        assert _locked_elsewhere(home / "new")
+
+
 def _mini_plan(home, *overrides):
     from harness.experiment import load_experiment
     from harness.plan import make_plan
