@@ -1,7 +1,10 @@
 """benchmarks/toyworld/eimg_diagnostic.py: the statistics it compares, on known answers."""
 
 import math
+import tempfile
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from benchmarks.toyworld.eimg_diagnostic import (
@@ -9,10 +12,14 @@ from benchmarks.toyworld.eimg_diagnostic import (
     compare,
     error_stats,
     rms_per_clip,
+    rollout_errors,
     round_trip_errors,
 )
+from scoring import suites
 from svi import flow
+from svi.config import build_config
 from svi.training.memory import ReplayMemory
+from toyworld.writers import true_video, write_benchmark
 
 
 def test_error_stats_known_answers():
@@ -66,3 +73,24 @@ def test_round_trip_errors_accumulate_per_trip():
 def test_rms_per_clip_groups_by_clip():
     errors = torch.tensor([[1.0], [3.0], [2.0]], dtype=torch.float64)
     assert rms_per_clip(errors, [1, 1, 2]) == {1: math.sqrt(5.0), 2: 2.0}
+
+
+def test_latent_rollout_compares_the_carried_latents_with_the_truth_where_each_clip_ends():
+    """Latent chaining (toy: 17-frame clips, M = 1 carried latent, so 1 + 4 restated frames): clip 0
+    ends at frame 16 and clip 1, which adds 17 - 5 = 12 new frames, at 28; the truth of each hand-off is
+    the window ending there, and its error has the carried latents' shape."""
+    errors, clip_of, trues = rollout_errors(samples=1, clips=3, seed=0, chaining="latent")
+    assert clip_of == [1, 2]
+    assert errors.shape == (2, 16, 1, 8, 8) and torch.isfinite(errors).all()
+    g = build_config({"variant": "shot", "model": {"preset": "toy"}}).generate
+    # the rollout's benchmark is written from fixed parameters: the same sample 0 here
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_benchmark(
+            Path(tmp) / "bench", num_consistent=1, num_creative=0, size=(g.height, g.width),
+            story_clips=3, clip_frames=g.num_frames, overlap=g.motion_frames, progress=False,
+        )  # fmt: skip
+        sample = suites.load_samples(suites.suite_folder(root, "consistent", "50s"))[0][0]
+        truth = true_video(sample.image.parent, 29)
+    for frame, t in zip(trues, (16, 28)):
+        expected = torch.from_numpy(np.ascontiguousarray(truth[t])).permute(2, 0, 1).float() / 127.5 - 1
+        torch.testing.assert_close(frame, expected)
