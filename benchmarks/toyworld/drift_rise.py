@@ -1,0 +1,100 @@
+"""Does an arm still drift over the long video? Its rise from the first window to the last, from a bundle.
+
+Toy world 2's aim is a base model that drifts from its own errors; the diagnostic (`eimg_diagnostic.py`)
+says whose errors they are, this says whether the drift is there at all. For each track of a results
+bundle's `scores.csv` and each metric asked for, every video's window-level score in its last window
+minus its score in the first window after clip 0 (window 0 is clip 0, the reference of colour shift and
+sharpness loss, where those are 0 by construction), as a [samples, seeds] matrix; its mean with the
+crossed-design interval of the reports (`reports.stats.crossed_mean`: samples and seeds as crossed
+random factors), n = samples x seeds. A rise whose interval is clear of zero is drift this n measures.
+No torch, no store: the bundle alone.
+
+    python -m benchmarks.toyworld.drift_rise results/mechanisms --arm base
+    python -m benchmarks.toyworld.drift_rise results/toy_erft_control --arm base --metrics colour_shift,psnr
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from reports.stats import crossed_mean
+
+FIRST_WINDOW = 1  # the first window after clip 0
+
+
+def rise_matrix(
+    scores: pd.DataFrame, arm: str, track: str, metric: str, first: int = FIRST_WINDOW
+) -> pd.DataFrame:
+    """[samples, seeds]: each video's window-level `metric` in its last window minus the one in window
+    `first`, for `arm` on `track` (scores: a bundle's tidy scores.csv)."""
+    w = scores[
+        (scores.level == "window") & (scores.arm == arm) & (scores.track == track) & (scores.metric == metric)
+    ]
+    if w.empty:
+        raise ValueError(f"no window-level {metric} of arm {arm} on {track} in this bundle")
+    by_video = w.pivot_table(index=["sample", "seed"], columns="window", values="value", aggfunc="first")
+    last = by_video.columns.max()
+    if first not in by_video.columns or last <= first:
+        raise ValueError(
+            f"{track}: windows {sorted(by_video.columns)} have no window {first} before the last"
+        )
+    return (by_video[last] - by_video[first]).unstack("seed")
+
+
+def drift_rise(scores: pd.DataFrame, arm: str, metrics: list[str], first: int = FIRST_WINDOW) -> dict:
+    """{track: {metric: first/last window means and the rise with its interval}} for every track of `arm`."""
+    out: dict = {}
+    for track in sorted(scores[scores.arm == arm].track.unique()):
+        for metric in metrics:
+            m = rise_matrix(scores, arm, track, metric, first)
+            w = scores[(scores.level == "window") & (scores.arm == arm) & (scores.track == track)
+                       & (scores.metric == metric)]  # fmt: skip
+            last = w.window.max()
+            est = crossed_mean(m.to_numpy(dtype=float))
+            out.setdefault(track, {})[metric] = {
+                "windows": [first, int(last)],
+                "first_window_mean": float(w[w.window == first].value.mean()),
+                "last_window_mean": float(w[w.window == last].value.mean()),
+                "rise": est.mean,
+                "interval_95": [est.low, est.high],
+                "n": f"{est.n_samples}x{est.n_seeds}",
+                "clear_of_zero": bool(est.low > 0 or est.high < 0),
+            }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("bundle", type=Path, help="a results bundle folder (results/EXPERIMENT)")
+    p.add_argument("--arm", default="base", help="the arm to measure (default base)")
+    p.add_argument(
+        "--metrics", default="colour_shift,truth_distance", help="window-level metrics, comma-separated"
+    )
+    args = p.parse_args(argv)
+    scores_file = args.bundle / "scores.csv"
+    if not scores_file.is_file():
+        print(
+            f"{scores_file} does not exist: give a results bundle folder such as results/mechanisms",
+            file=sys.stderr,
+        )
+        return 2
+    scores = pd.read_csv(scores_file)
+    if args.arm not in set(scores.arm):
+        print(f"arm {args.arm} is not in {scores_file}; its arms: {sorted(set(scores.arm))}", file=sys.stderr)
+        return 2
+    try:
+        report = drift_rise(scores, args.arm, [m for m in args.metrics.split(",") if m])
+    except ValueError as e:
+        print(f"{scores_file}: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"bundle": str(args.bundle), "arm": args.arm, "tracks": report}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
