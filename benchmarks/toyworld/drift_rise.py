@@ -11,6 +11,7 @@ No torch, no store: the bundle alone.
 
     python -m benchmarks.toyworld.drift_rise results/mechanisms --arm base
     python -m benchmarks.toyworld.drift_rise results/toy_erft_control --arm base --metrics colour_shift,psnr
+    python -m benchmarks.toyworld.drift_rise results/mechanisms --markdown   # the table of the docs
 """
 
 from __future__ import annotations
@@ -27,17 +28,24 @@ from reports.stats import crossed_mean
 FIRST_WINDOW = 1  # the first window after clip 0
 
 
-def rise_matrix(
-    scores: pd.DataFrame, arm: str, track: str, metric: str, first: int = FIRST_WINDOW
-) -> pd.DataFrame:
-    """[samples, seeds]: each video's window-level `metric` in its last window minus the one in window
-    `first`, for `arm` on `track` (scores: a bundle's tidy scores.csv)."""
+def windows(scores: pd.DataFrame, arm: str, track: str, metric: str) -> pd.DataFrame:
+    """The window-level rows of `metric` for `arm` on `track` (scores: a bundle's tidy scores.csv)."""
     w = scores[
         (scores.level == "window") & (scores.arm == arm) & (scores.track == track) & (scores.metric == metric)
     ]
     if w.empty:
         raise ValueError(f"no window-level {metric} of arm {arm} on {track} in this bundle")
-    by_video = w.pivot_table(index=["sample", "seed"], columns="window", values="value", aggfunc="first")
+    return w
+
+
+def rise_matrix(
+    scores: pd.DataFrame, arm: str, track: str, metric: str, first: int = FIRST_WINDOW
+) -> pd.DataFrame:
+    """[samples, seeds]: each video's window-level `metric` in its last window minus the one in window
+    `first`, for `arm` on `track`."""
+    by_video = windows(scores, arm, track, metric).pivot_table(
+        index=["sample", "seed"], columns="window", values="value", aggfunc="first"
+    )
     last = by_video.columns.max()
     if first not in by_video.columns or last <= first:
         raise ValueError(
@@ -51,11 +59,9 @@ def drift_rise(scores: pd.DataFrame, arm: str, metrics: list[str], first: int = 
     out: dict = {}
     for track in sorted(scores[scores.arm == arm].track.unique()):
         for metric in metrics:
-            m = rise_matrix(scores, arm, track, metric, first)
-            w = scores[(scores.level == "window") & (scores.arm == arm) & (scores.track == track)
-                       & (scores.metric == metric)]  # fmt: skip
+            w = windows(scores, arm, track, metric)
             last = w.window.max()
-            est = crossed_mean(m.to_numpy(dtype=float))
+            est = crossed_mean(rise_matrix(scores, arm, track, metric, first).to_numpy(dtype=float))
             out.setdefault(track, {})[metric] = {
                 "windows": [first, int(last)],
                 "first_window_mean": float(w[w.window == first].value.mean()),
@@ -68,6 +74,22 @@ def drift_rise(scores: pd.DataFrame, arm: str, metrics: list[str], first: int = 
     return out
 
 
+def markdown(report: dict, metrics: list[str]) -> str:
+    """The report as a markdown table: a row per track, per metric its first and last window means and
+    the rise with its interval (three decimals, as docs/results/toy_base.md quotes it)."""
+    head = "| track | " + " | ".join(f"{m}: first window, last | rise" for m in metrics) + " |"
+    lines = [head, "|---|" + "---|---|" * len(metrics)]
+    for track, by_metric in report.items():
+        cells = []
+        for m in metrics:
+            r = by_metric[m]
+            low, high = r["interval_95"]
+            cells += [f"{r['first_window_mean']:.3f}, {r['last_window_mean']:.3f}",
+                      f"{r['rise']:+.3f} [{low:+.3f}, {high:+.3f}] ({r['n']})"]  # fmt: skip
+        lines.append(f"| {track} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundle", type=Path, help="a results bundle folder (results/EXPERIMENT)")
@@ -75,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--metrics", default="colour_shift,truth_distance", help="window-level metrics, comma-separated"
     )
+    p.add_argument("--markdown", action="store_true", help="print a markdown table instead of JSON")
     args = p.parse_args(argv)
     scores_file = args.bundle / "scores.csv"
     if not scores_file.is_file():
@@ -87,12 +110,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.arm not in set(scores.arm):
         print(f"arm {args.arm} is not in {scores_file}; its arms: {sorted(set(scores.arm))}", file=sys.stderr)
         return 2
+    metrics = [m for m in args.metrics.split(",") if m]
     try:
-        report = drift_rise(scores, args.arm, [m for m in args.metrics.split(",") if m])
+        report = drift_rise(scores, args.arm, metrics)
     except ValueError as e:
         print(f"{scores_file}: {e}", file=sys.stderr)
         return 2
-    print(json.dumps({"bundle": str(args.bundle), "arm": args.arm, "tracks": report}, indent=2))
+    if args.markdown:
+        print(markdown(report, metrics))
+    else:
+        print(json.dumps({"bundle": str(args.bundle), "arm": args.arm, "tracks": report}, indent=2))
     return 0
 
 

@@ -2,12 +2,13 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.toyworld.drift_rise import drift_rise, main, rise_matrix
+from benchmarks.toyworld.drift_rise import drift_rise, main, markdown, rise_matrix
 from reports.stats import crossed_mean
 
 RISES = {("s0", 0): 0.1, ("s0", 1): 0.3, ("s1", 0): 0.2, ("s1", 1): 0.4, ("s2", 0): 0.15, ("s2", 1): 0.35}
@@ -57,3 +58,22 @@ def test_cli_reads_a_bundle_and_refuses_an_unknown_arm(tmp_path, capsys):
     assert main([str(tmp_path), "--arm", "nope"]) == 2
     assert "its arms: ['base', 'full']" in capsys.readouterr().err
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_markdown_rows_per_track():
+    table = markdown(drift_rise(_scores(), "base", ["colour_shift"]), ["colour_shift"])
+    lines = table.splitlines()
+    assert lines[0] == "| track | colour_shift: first window, last | rise |"
+    assert lines[2].startswith("| consistent_100s | 0.100, 0.350 | +0.250 [")
+    assert lines[2].endswith("] (3x2) |")
+
+
+def test_the_base_model_page_quotes_the_mechanisms_bundle():
+    """docs/results/toy_base.md's drift table is this script's output on the committed bundle."""
+    root = Path(__file__).resolve().parents[2]
+    scores = pd.read_csv(root / "results" / "mechanisms" / "scores.csv")
+    metrics = ["colour_shift", "truth_distance"]
+    table = markdown(drift_rise(scores, "base", metrics), metrics)
+    assert table in (root / "docs" / "results" / "toy_base.md").read_text(), (
+        "docs/results/toy_base.md: paste `python -m benchmarks.toyworld.drift_rise results/mechanisms --markdown`"
+    )
