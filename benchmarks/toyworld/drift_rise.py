@@ -23,19 +23,29 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.bundle import BundleError, read_tables
 from reports.stats import crossed_mean
 
 FIRST_WINDOW = 1  # the first window after clip 0
 
 
-def windows(scores: pd.DataFrame, arm: str, track: str, metric: str) -> pd.DataFrame:
-    """The window-level rows of `metric` for `arm` on `track` (scores: a bundle's tidy scores.csv)."""
+def by_video(scores: pd.DataFrame, arm: str, track: str, metric: str) -> pd.DataFrame:
+    """[videos (sample, seed), windows]: the window-level `metric` of `arm` on `track` (scores: a
+    bundle's tidy scores table)."""
     w = scores[
         (scores.level == "window") & (scores.arm == arm) & (scores.track == track) & (scores.metric == metric)
     ]
     if w.empty:
         raise ValueError(f"no window-level {metric} of arm {arm} on {track} in this bundle")
-    return w
+    return w.pivot_table(index=["sample", "seed"], columns="window", values="value", aggfunc="first")
+
+
+def _last_after(table: pd.DataFrame, track: str, first: int) -> int:
+    """The last window of a by_video table, checked to come after window `first`."""
+    last = table.columns.max()
+    if first not in table.columns or last <= first:
+        raise ValueError(f"{track}: windows {sorted(table.columns)} have no window {first} before the last")
+    return int(last)
 
 
 def rise_matrix(
@@ -43,15 +53,13 @@ def rise_matrix(
 ) -> pd.DataFrame:
     """[samples, seeds]: each video's window-level `metric` in its last window minus the one in window
     `first`, for `arm` on `track`."""
-    by_video = windows(scores, arm, track, metric).pivot_table(
-        index=["sample", "seed"], columns="window", values="value", aggfunc="first"
-    )
-    last = by_video.columns.max()
-    if first not in by_video.columns or last <= first:
-        raise ValueError(
-            f"{track}: windows {sorted(by_video.columns)} have no window {first} before the last"
-        )
-    return (by_video[last] - by_video[first]).unstack("seed")
+    table = by_video(scores, arm, track, metric)
+    return _rise(table, first, _last_after(table, track, first))
+
+
+def _rise(table: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
+    """by_video table -> [samples, seeds] of window `last` minus window `first`."""
+    return (table[last] - table[first]).unstack("seed")
 
 
 def drift_rise(scores: pd.DataFrame, arm: str, metrics: list[str], first: int = FIRST_WINDOW) -> dict:
@@ -59,13 +67,13 @@ def drift_rise(scores: pd.DataFrame, arm: str, metrics: list[str], first: int = 
     out: dict = {}
     for track in sorted(scores[scores.arm == arm].track.unique()):
         for metric in metrics:
-            w = windows(scores, arm, track, metric)
-            last = w.window.max()
-            est = crossed_mean(rise_matrix(scores, arm, track, metric, first).to_numpy(dtype=float))
+            table = by_video(scores, arm, track, metric)
+            last = _last_after(table, track, first)
+            est = crossed_mean(_rise(table, first, last).to_numpy(dtype=float))
             out.setdefault(track, {})[metric] = {
-                "windows": [first, int(last)],
-                "first_window_mean": float(w[w.window == first].value.mean()),
-                "last_window_mean": float(w[w.window == last].value.mean()),
+                "windows": [first, last],
+                "first_window_mean": float(table[first].mean()),
+                "last_window_mean": float(table[last].mean()),
                 "rise": est.mean,
                 "interval_95": [est.low, est.high],
                 "n": f"{est.n_samples}x{est.n_seeds}",
@@ -100,13 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", action="store_true", help="print a markdown table instead of JSON")
     args = p.parse_args(argv)
     scores_file = args.bundle / "scores.csv"
-    if not scores_file.is_file():
-        print(
-            f"{scores_file} does not exist: give a results bundle folder such as results/mechanisms",
-            file=sys.stderr,
-        )
+    try:
+        scores = read_tables(args.bundle).scores
+    except (BundleError, FileNotFoundError) as e:
+        print(f"{e}: give a results bundle folder such as results/mechanisms", file=sys.stderr)
         return 2
-    scores = pd.read_csv(scores_file)
     if args.arm not in set(scores.arm):
         print(f"arm {args.arm} is not in {scores_file}; its arms: {sorted(set(scores.arm))}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.toyworld.drift_rise import drift_rise, main, markdown, rise_matrix
+from reports.bundle import BUNDLE_VERSION, read_tables, write_manifest
 from reports.stats import crossed_mean
 
 RISES = {("s0", 0): 0.1, ("s0", 1): 0.3, ("s1", 0): 0.2, ("s1", 1): 0.4, ("s2", 0): 0.15, ("s2", 1): 0.35}
@@ -52,6 +53,7 @@ def test_a_metric_without_windows_is_an_error():
 
 def test_cli_reads_a_bundle_and_refuses_an_unknown_arm(tmp_path, capsys):
     _scores().to_csv(tmp_path / "scores.csv", index=False)
+    write_manifest(tmp_path, {"bundle_version": BUNDLE_VERSION})
     assert main([str(tmp_path), "--metrics", "colour_shift"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert math.isclose(report["tracks"]["consistent_100s"]["colour_shift"]["rise"], 0.25)
@@ -71,7 +73,7 @@ def test_markdown_rows_per_track():
 def test_the_base_model_page_quotes_the_mechanisms_bundle():
     """docs/results/toy_base.md's drift table is this script's output on the committed bundle."""
     root = Path(__file__).resolve().parents[2]
-    scores = pd.read_csv(root / "results" / "mechanisms" / "scores.csv")
+    scores = read_tables(root / "results" / "mechanisms").scores
     metrics = ["colour_shift", "truth_distance"]
     table = markdown(drift_rise(scores, "base", metrics), metrics)
     assert table in (root / "docs" / "results" / "toy_base.md").read_text(), (
