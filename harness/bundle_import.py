@@ -9,6 +9,12 @@ tag), the arm's resolved configuration as params, the final scores (also in perc
 and each track's per-sample table; the parent gets the bundle's report as its description and
 artifacts. Then the saved review views are written, as at the end of a run. No videos or images: a
 bundle holds none (the keyframes view needs a run's workspace).
+
+The bundle is read and checked whole (reports/bundle.py) before the first run is created, so a bad
+bundle creates nothing. Each unit's run carries its recorded plan hash, and the parent the bundle's
+manifest (an artifact) and its digest (a tag): `harness export` of the imported runs writes the bundle's
+own facts back, and importing the same bundle again finds the runs it made instead of adding more. A
+failure part-way marks what was created FAILED.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ from harness.experiment import flatten
 from harness.pipeline import publish_report
 from harness.plan import TRAIN_ONLY_SECTIONS
 from reports import keys
-from reports.bundle import build_report_from, read_bundle, read_tables
+from reports.bundle import build_report_from, file_digest, read_bundle, read_tables, unit_key
 from reports.keys import SAMPLE_COLUMNS, VIDEO_LEVEL, WINDOW_LEVEL, split_score_key
 
-IMPORTED_TAG = "imported_from"
+IMPORTED_TAG = keys.IMPORTED_TAG
 
 
 def _unit_tags(unit: dict, experiment: str, group: str, source: str, declared: dict) -> dict[str, str]:
@@ -67,45 +73,102 @@ def _params(arm_config: dict | None, trained: bool, arm: str, seconds_per_clip) 
 
 def _wide_table(rows: pd.DataFrame) -> pd.DataFrame:
     """A unit's long score rows of one track -> the per-sample table `harness run` logs (SAMPLE_COLUMNS,
-    then a column per metric; a bundle keeps no frame ranges, so those columns are empty)."""
+    then a column per metric; a bundle keeps no frame ranges, so those columns are empty). One row per
+    (sample, level, window) the bundle holds, never the product of them (which `harness export` would
+    read back as empty scores)."""
     index = ["track", "sample", "seed", "level", "window"]
-    wide = rows.pivot_table(index=index, columns="metric", values="value", aggfunc="last", dropna=False)
-    wide = wide.reset_index()
+    rows = rows.assign(window=rows["window"].fillna(-1))  # a video row has no window: a key all the same
+    wide = rows.set_index([*index, "metric"])["value"].unstack("metric").reset_index()
     wide.columns.name = None
-    wide["window"] = wide["window"].astype("Int64")
+    wide["window"] = wide["window"].astype("Int64").mask(wide["window"] == -1)
     wide["start_frame"] = wide["end_frame"] = pd.NA
     metrics = sorted(c for c in wide.columns if c not in SAMPLE_COLUMNS)
     return wide[[*SAMPLE_COLUMNS, *metrics]].sort_values(["level", "sample", "window"], na_position="first")
 
 
-def import_bundle(folder: str | Path, base_url: str | None = None) -> tuple[str, str, object]:
+def previous_import(c, exp_id: str, digest: str) -> str | None:
+    """The parent run an earlier import of the same bundle content made, if it finished."""
+    found = c.search_runs(
+        [exp_id],
+        f"tags.{keys.BUNDLE_DIGEST_TAG} = '{digest}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return found[0].info.run_id if found else None
+
+
+def import_bundle(folder: str | Path, base_url: str | None = None) -> tuple[str, str, object, bool]:
     """Load the bundle at `folder` into the tracking store. -> (experiment id, parent run id, the review
-    links `harness.ui.save_view` wrote, or None)."""
+    links `harness.ui.save_view` wrote or None, whether it was imported now: False when an earlier
+    import of the same content is found and nothing is created)."""
     from harness import ui
 
     folder = Path(folder)
-    runs, _, manifest = read_bundle(folder)
+    runs, _, manifest = read_bundle(folder)  # checked whole before anything is created
     tables = read_tables(folder)
-    scores, curves = tables.scores, tables.curves
     name = manifest["experiment"]
-    declaration = manifest.get("declaration") or {}
-    arms = manifest.get("arm_order") or sorted(set(runs["arm"]))
-    group = group_tag(list(arms))
-    source = str(folder)
+    digest = file_digest(folder / "manifest.json")  # the manifest holds the tables' digests
     c = tracking.client()
     exp_id = tracking.ensure_experiment(c, name)
+    earlier = previous_import(c, exp_id, digest)
+    if earlier is not None:
+        return exp_id, earlier, None, False
+    declaration = manifest.get("declaration") or {}
+    arms = manifest.get("arm_order") or sorted(set(runs["arm"]))
+    source = str(folder)
     parent = tracking.start_parent(
-        c, exp_id, f"{name} (results bundle)", {"experiment": name, IMPORTED_TAG: source}
-    )
-    tracking.log_params(
         c,
-        parent,
-        {"arms": ",".join(arms), "seeds": declaration.get("seeds"), "metrics": declaration.get("metrics")},
+        exp_id,
+        f"{name} (results bundle)",
+        {"experiment": name, IMPORTED_TAG: source, keys.BUNDLE_DIGEST_TAG: digest},
     )
-    for unit in manifest["units"]:
-        arm, seed = unit["arm"], unit["seed"]
-        tags = _unit_tags(unit, name, group, source, declaration.get("arms", {}))
-        run_id = tracking.start_child(c, exp_id, parent, f"{arm}-seed{seed}", tags)
+    created = [parent]
+    try:
+        c.log_artifact(parent, str(folder / "manifest.json"), keys.BUNDLE_MANIFEST.rsplit("/", 1)[0])
+        tracking.log_params(
+            c,
+            parent,
+            {
+                "arms": ",".join(arms),
+                "seeds": declaration.get("seeds"),
+                "metrics": declaration.get("metrics"),
+            },
+        )
+        for unit in manifest["units"]:
+            created.append(
+                _import_unit(c, exp_id, parent, unit, manifest, tables, group_tag(list(arms)), source)
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            files = build_report_from(folder, Path(tmp))
+            for f in files.values():
+                c.log_artifact(parent, str(f), keys.REPORT_DIR)
+            publish_report(c, parent, files)
+        tracking.finish(c, parent, "FINISHED")
+    except (
+        BaseException
+    ):  # nothing is left RUNNING: what was created is marked FAILED, then the error goes on
+        for run_id in created:
+            tracking.finish_quietly(c, run_id, "FAILED")
+        raise
+    links = ui.save_view(c, exp_id, base_url or ui.DEFAULT_UI_URL, c.get_run(parent))
+    return exp_id, parent, links, True
+
+
+def _import_unit(
+    c, exp_id: str, parent: str, unit: dict, manifest: dict, tables, group: str, source: str
+) -> str:
+    """One unit of the bundle as a finished child run of `parent` -> its run id."""
+    name, declaration = manifest["experiment"], manifest.get("declaration") or {}
+    scores, curves = tables.scores, tables.curves
+    arm, seed = unit["arm"], unit["seed"]
+    key = unit_key(arm, seed)
+    tags = _unit_tags(unit, name, group, source, declaration.get("arms", {}))
+    if key in (manifest.get("plan_hashes") or {}):
+        tags[keys.PLAN_HASH_TAG] = manifest["plan_hashes"][key]
+    run_id = tracking.start_child(c, exp_id, parent, f"{arm}-seed{seed}", tags)
+    if unit["status"] not in ("FINISHED", "FAILED", "KILLED"):
+        tracking.finish(c, run_id, "FAILED")  # a bundle's unit that was still running has no results
+        return run_id
+    try:
         tracking.set_note(
             c,
             run_id,
@@ -134,14 +197,12 @@ def import_bundle(folder: str | Path, base_url: str | None = None) -> tuple[str,
         tracking.log_metrics(
             c, run_id, [(r.key, float(r.value), int(r.step)) for r in unit_curves.itertuples(index=False)]
         )
-        tracking.finish(
-            c, run_id, unit["status"] if unit["status"] in ("FINISHED", "FAILED", "KILLED") else "FAILED"
+        stages = ((manifest.get("provenance") or {}).get(key) or {}).get("stage_seconds") or {}
+        tracking.log_metrics(
+            c, run_id, [(keys.TIME_PREFIX + k, float(v), 0) for k, v in sorted(stages.items())]
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        files = build_report_from(folder, Path(tmp))
-        for f in files.values():
-            c.log_artifact(parent, str(f), keys.REPORT_DIR)
-        publish_report(c, parent, files)
-    tracking.finish(c, parent, "FINISHED")
-    links = ui.save_view(c, exp_id, base_url or ui.DEFAULT_UI_URL, c.get_run(parent))
-    return exp_id, parent, links
+    except BaseException:
+        tracking.finish_quietly(c, run_id, "FAILED")
+        raise
+    tracking.finish(c, run_id, unit["status"])
+    return run_id

@@ -24,6 +24,7 @@ import fcntl
 import json
 import os
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +32,21 @@ import pandas as pd
 
 from harness import tracking, workspace
 from harness.experiment import Experiment, config_changes
-from harness.plan import ArmPlan, Plan, code_versions, plan_inputs, unit_hash, unit_inputs
+from harness.plan import (
+    ArmPlan,
+    Plan,
+    code_versions,
+    plan_inputs,
+    unit_hash,
+    unit_inputs,
+    with_added_settings,
+)
+from reports import keys
 from reports.bundle import (
     CURVE_COLUMNS,
     BundleError,
     build_report_from,
+    check_manifest,
     read_manifest,
     read_tables,
     unit_key,
@@ -82,15 +93,71 @@ def stage_records(exp: Experiment, arm: str, seed: int) -> dict:
     return record
 
 
+def imported_manifest(c, parent_run_id: str) -> dict | None:
+    """The manifest of the bundle a parent run was imported from (`harness import` keeps it as an
+    artifact), checked; None for a parent run that `harness run` made."""
+    parent = c.get_run(parent_run_id)
+    if keys.IMPORTED_TAG not in parent.data.tags:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = c.download_artifacts(parent_run_id, keys.BUNDLE_MANIFEST, tmp)
+        except Exception:  # imported before the manifest was kept: its facts are lost
+            raise ConfigError(
+                f"parent run {parent_run_id} was imported from a bundle without keeping its manifest: "
+                "export the bundle itself, not its imported runs"
+            ) from None
+        return check_manifest(json.loads(Path(path).read_text()), keys.BUNDLE_MANIFEST)
+
+
+# What a bundle's manifest records of its runs beyond their units: facts of the runs, which an export
+# of imported runs takes from the imported bundle, never from the code that exports.
+RUN_FACTS = (
+    "arm_order",
+    "primary",
+    "declaration",
+    "arms",
+    "plan_hashes",
+    "versions",
+    "harness_commit",
+    "provenance",
+)
+
+
 def export(
     exp: Experiment, source: Path, to: Path, parent_run_id: str | None = None, *, keep: Path | None = None
 ) -> dict[str, Path]:
     """Write `exp`'s latest run (or `parent_run_id`) from the tracking store into the bundle `to`, its
     report built from the bundle alone. `keep`: a bundle whose units this run does not hold are kept
-    (`harness run --from`; the run's own units replace theirs). -> the files written."""
+    (`harness run --from`; the run's own units replace theirs). -> the files written.
+
+    Each unit's plan hash is the one its run was tagged with when it ran (computed now only for runs
+    logged before runs carried it). Runs imported from a bundle (`harness import`) are exported with
+    that bundle's manifest facts (RUN_FACTS and its units): an import then an export gives the bundle
+    back."""
     uri = workspace.tracking_uri()
     runs = load_runs(exp.name, uri, parent_run_id)
     samples = load_samples(exp.name, uri, runs.attrs["parent_run_id"])
+    c = tracking.client()
+    imported = imported_manifest(c, runs.attrs["parent_run_id"])
+    if imported is not None:
+        extra = {k: imported[k] for k in RUN_FACTS if k in imported}
+        units = imported["units"]
+    else:
+        extra, units = _run_facts(c, exp, source, runs), None
+    check_destination(to, exp.name)
+    with bundle_lock(to) if keep is not None else contextlib.nullcontext():
+        kept = read_tables(keep) if keep is not None and (Path(keep) / "manifest.json").is_file() else None
+        files = write_bundle(
+            to, exp.name, runs, samples, curves=training_curves(runs), extra=extra, keep=kept, units=units
+        )
+        files.update(build_report_from(to))
+    return files
+
+
+def _run_facts(c, exp: Experiment, source: Path, runs: pd.DataFrame) -> dict:
+    """The manifest fields of runs `harness run` made: the declaration, each arm's resolved
+    configuration, each unit's plan hash (its run's tag) and provenance."""
     declaration = exp.model_dump(mode="json")
     arms = {arm: exp.arm_config(arm, source).model_dump(mode="json") for arm in exp.arms}
     plans, provenance = {}, {}
@@ -101,7 +168,8 @@ def export(
             continue
         arm, seed = rec["arm"], int(rec["seed"])
         key = unit_key(arm, seed)
-        plans[key] = unit_hash(unit_inputs(declaration, arm, arms[arm], seed, versions))
+        tagged = c.get_run(rec["run_id"]).data.tags.get(keys.PLAN_HASH_TAG)
+        plans[key] = tagged or unit_hash(unit_inputs(declaration, arm, arms[arm], seed, versions))
         provenance[key] = {
             "host": host,
             "parent_run_id": runs.attrs["parent_run_id"],
@@ -114,7 +182,7 @@ def export(
             provenance[key]["stage_seconds"] = {
                 k: round(v, 1) for k, v in sorted(rec["stage_seconds"].items())
             }
-    extra = {
+    return {
         "arm_order": list(exp.arms),
         "primary": exp.primary,
         "declaration": declaration,
@@ -124,13 +192,40 @@ def export(
         "harness_commit": tracking.git_commit(),
         "provenance": provenance,
     }
-    with bundle_lock(to) if keep is not None else contextlib.nullcontext():
-        kept = read_tables(keep) if keep is not None and (Path(keep) / "manifest.json").is_file() else None
-        files = write_bundle(
-            to, exp.name, runs, samples, curves=training_curves(runs), extra=extra, keep=kept
+
+
+# What a folder may hold besides a bundle's own files before `harness export --to` writes one there.
+WRITTEN_BEFORE_THE_FIRST_UNIT = frozenset({"notes.md", "preregistration.yaml"})
+
+
+def check_destination(to: Path, experiment: str) -> None:
+    """`to` may receive `experiment`'s bundle: it does not exist yet, or is a real, writable folder that
+    is empty, holds only what is written before the first unit (notes, a pre-registration), or holds
+    that experiment's bundle. Else a ConfigError: an export never overwrites another folder's files."""
+    to = Path(to)
+    if to.is_symlink():
+        raise ConfigError(f"--to {to} is a symbolic link: name a real folder")
+    if not to.exists():
+        return
+    if not to.is_dir():
+        raise ConfigError(f"--to {to} is a file, not a folder: name a folder for the bundle")
+    if not os.access(to, os.W_OK | os.X_OK):
+        raise ConfigError(f"--to {to} cannot be written here: name a folder you can write")
+    names = {p.name for p in to.iterdir()}
+    if names <= WRITTEN_BEFORE_THE_FIRST_UNIT:
+        return
+    if "manifest.json" not in names:
+        shown = ", ".join(sorted(names)[:5]) + (" ..." if len(names) > 5 else "")
+        raise ConfigError(
+            f"--to {to} is not empty and holds no bundle ({shown}): name an empty folder or "
+            f"{experiment}'s bundle (default results/{experiment})"
         )
-        files.update(build_report_from(to))
-    return files
+    try:
+        held = read_manifest(to)["experiment"]
+    except BundleError as e:
+        raise ConfigError(f"--to {to}: {e}") from None
+    if held != experiment:
+        raise ConfigError(f"--to {to} holds the bundle of {held!r}, not {experiment!r}: name another folder")
 
 
 @contextlib.contextmanager
@@ -174,15 +269,52 @@ class FromBundle:
     replaced: tuple[ArmPlan, ...]  # finished in the bundle under another plan, run again (--force)
 
 
-def changes_of(manifest: dict, unit: ArmPlan, now: dict) -> dict[str, tuple]:
-    """Dotted key -> (bundle's value, the plan's value) for a unit whose plan hash differs. From the
-    bundle's recorded declaration and arm configuration: what the unit ran under then."""
-    arm_config = manifest.get("arms", {}).get(unit.arm)
+NO_RECORD = "(the bundle records no configuration for this arm)"
+NOT_ITS_RECORD = "(the recorded plan hash is not the hash of the bundle's recorded configuration)"
+
+
+def recorded_inputs(manifest: dict, arm: str, seed: int) -> dict | None:
+    """The `unit_inputs` a bundle's unit ran under, from its recorded declaration and arm configuration
+    (None where the bundle records neither), verified against its recorded plan hash."""
+    arm_config = manifest.get("arms", {}).get(arm)
     declaration = manifest.get("declaration")
-    if arm_config is None or declaration is None or unit.arm not in declaration.get("arms", {}):
-        return {"(the bundle records no configuration for this arm)": (None, None)}
-    old = unit_inputs(declaration, unit.arm, arm_config, unit.seed, manifest.get("versions"))
-    return config_changes(old, now)
+    if arm_config is None or declaration is None or arm not in declaration.get("arms", {}):
+        return None
+    return unit_inputs(declaration, arm, arm_config, seed, manifest.get("versions"))
+
+
+def changes_of(manifest: dict, unit: ArmPlan, now: dict) -> dict[str, tuple]:
+    """Dotted key -> (bundle's value, the plan's value) for a unit that is not taken as done; never
+    empty. From the bundle's recorded declaration and arm configuration: what the unit ran under then.
+    Where those do not give the recorded plan hash (the bundle was edited, or written by code that
+    hashed other inputs), that is the change named."""
+    old = recorded_inputs(manifest, unit.arm, unit.seed)
+    if old is None:
+        return {NO_RECORD: (None, None)}
+    if unit_hash(old) != manifest.get("plan_hashes", {}).get(unit_key(unit.arm, unit.seed)):
+        return {
+            NOT_ITS_RECORD: (
+                manifest.get("plan_hashes", {}).get(unit_key(unit.arm, unit.seed)),
+                unit_hash(old),
+            )
+        }
+    changed = config_changes(with_added_settings(old), now)
+    return changed or {"(the plan hash differs with no setting changed: report this as a bug)": (None, None)}
+
+
+def is_done(manifest: dict, unit: ArmPlan, now: dict) -> bool:
+    """Whether a finished unit of the bundle ran under the plan `now` (`plan_inputs`): its recorded plan
+    hash is today's, or its recorded inputs give that hash and, with the settings added since
+    (ADDED_SETTINGS) at their old behaviour, equal today's inputs."""
+    recorded = manifest.get("plan_hashes", {}).get(unit_key(unit.arm, unit.seed))
+    if recorded == unit_hash(now):
+        return True
+    old = recorded_inputs(manifest, unit.arm, unit.seed)
+    return (
+        old is not None
+        and unit_hash(old) == recorded
+        and unit_hash(with_added_settings(old)) == unit_hash(now)
+    )
 
 
 def from_bundle(plan: Plan, units: list[ArmPlan], folder: Path, force: bool = False) -> FromBundle:
@@ -206,7 +338,6 @@ def from_bundle(plan: Plan, units: list[ArmPlan], folder: Path, force: bool = Fa
             f"of {plan.exp.name} (default results/{plan.exp.name})"
         )
     finished = {unit_key(u["arm"], u["seed"]) for u in manifest["units"] if u["status"] == FINISHED}
-    hashes = manifest.get("plan_hashes", {})
     done, todo, replaced, refused = [], [], [], []
     for unit in units:
         key = unit_key(unit.arm, unit.seed)
@@ -214,7 +345,7 @@ def from_bundle(plan: Plan, units: list[ArmPlan], folder: Path, force: bool = Fa
             todo.append(unit)
             continue
         now = plan_inputs(plan, unit)
-        if hashes.get(key) == unit_hash(now):
+        if is_done(manifest, unit, now):
             done.append(unit)
         elif force:
             replaced.append(unit)

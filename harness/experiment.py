@@ -15,6 +15,10 @@ An experiment file (`harness/experiments/<name>.yaml`) is validated before anyth
     metrics: vbench
 Dotted command-line overrides go to the experiment when their first key is an experiment field
 (`seeds=[0,1]`) and to the base configuration otherwise (`train.steps=50`).
+
+An experiment file may come from anyone: it is read by svi.config's bounded YAML reader (size, aliases,
+nesting, repeated keys), and every field that drives work or memory is bounded below (the MAX_*
+constants), so a hostile declaration is one message and exit code 2 in seconds, never a long run.
 """
 
 from __future__ import annotations
@@ -23,10 +27,17 @@ import copy
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from svi.config import (
     ConfigError,
@@ -40,12 +51,38 @@ from svi.config import (
 
 EXPERIMENTS_DIR = Path(__file__).parent / "experiments"
 
+# Bounds of the fields that drive work or memory. Each is far above what an experiment asks for (the
+# shipped ones: up to 8 arms, 3 seeds, 2 tracks, 8 toy samples) and far below what costs hours to refuse.
+MAX_SEED = 2**31 - 1  # seeds reach torch, numpy and the clip-noise streams; all take a 31-bit seed
+MAX_SEEDS = 1000
+MAX_ARMS = 64
+MAX_UNITS = 1000  # arms x seeds: each unit is a training, a generation and a scoring
+MAX_SAMPLES = 1000  # toy_samples and a track's limit: samples per track
+MAX_TRACK_SECONDS = 3600.0  # a track's video length (the paper's longest: 300 s)
+MAX_SUITES = 16
+MAX_COMPARISONS = 256
+MAX_OVERRIDES = 256  # dotted keys of one arm
+MAX_SHELL_LINES = 64  # executor.setup lines, executor.slurm_extra options
+MAX_SHELL_TEXT = 1000  # characters of one setup line or one sbatch option's value
+
+
+def _seed(v: Any) -> int:
+    """A seed as declared: a whole number in [0, MAX_SEED]; 1.0, "1" and true are not seeds."""
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SEED:
+        raise ValueError(f"a seed is a whole number from 0 to {MAX_SEED}, got {v!r}")
+    return v
+
+
+Seed = Annotated[int, BeforeValidator(_seed)]
+ShellText = Annotated[str, Field(max_length=MAX_SHELL_TEXT)]
+
 
 class Arm(BaseModel):
     model_config = ConfigDict(extra="forbid")
     train: bool = True
     role: Literal["arm", "baseline"] = "arm"
-    overrides: dict[str, Any] = {}  # dotted keys -> values, applied to the base config
+    # dotted keys -> values, applied to the base config
+    overrides: dict[str, Any] = Field({}, max_length=MAX_OVERRIDES)
 
 
 class SuiteSpec(BaseModel):
@@ -57,7 +94,16 @@ class SuiteSpec(BaseModel):
     suite: Literal["consistent", "creative", "conditional", "conditional_talk", "conditional_dance"]
     track: Literal["talk", "dance"] | None = None
     length: str | None = None
-    limit: int | None = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1, le=MAX_SAMPLES)
+
+    @field_validator("length")
+    @classmethod
+    def _bounded_length(cls, v: str | None) -> str | None:
+        from svi.config import parse_length
+
+        if v is not None and not parse_length(v) <= MAX_TRACK_SECONDS:  # (not <=: nan too)
+            raise ValueError(f"a track is at most {MAX_TRACK_SECONDS:.0f}s long, got {v!r}")
+        return v
 
     @model_validator(mode="after")
     def _resolve(self) -> SuiteSpec:
@@ -91,8 +137,24 @@ class ExecutorSpec(BaseModel):
     account: str | None = None
     time_limit_min: int = Field(24 * 60, ge=1)  # a job that reaches it is re-queued and resumes
     parallel: int | None = Field(None, ge=1)  # local: units at once (default: 2; threads shared out)
-    setup: list[str] = []  # shell lines run before a SLURM job (module load ..., source venv)
-    slurm_extra: dict[str, Any] = {}  # further sbatch options, as submitit's slurm_additional_parameters
+    # shell lines run before a SLURM job (module load ..., source venv)
+    setup: list[ShellText] = Field([], max_length=MAX_SHELL_LINES)
+    # further sbatch options, as submitit's slurm_additional_parameters
+    slurm_extra: dict[str, Any] = Field({}, max_length=MAX_SHELL_LINES)
+
+    @field_validator("slurm_extra")
+    @classmethod
+    def _one_value_per_option(cls, v: dict[str, Any]) -> dict[str, Any]:
+        # submitit writes each as `#SBATCH --key=value` (true: `--key`): a list or mapping is no option
+        for key, value in v.items():
+            if not isinstance(value, (str, int, float, bool)):
+                raise ValueError(
+                    f"{key}: an sbatch option takes one value (text, a number or true), "
+                    f"got a {type(value).__name__}"
+                )
+            if isinstance(value, str) and len(value) > MAX_SHELL_TEXT:
+                raise ValueError(f"{key}: {len(value)} characters, more than {MAX_SHELL_TEXT}")
+        return v
 
 
 class Experiment(BaseModel):
@@ -101,20 +163,22 @@ class Experiment(BaseModel):
     description: str = ""
     base: str | None = None
     config: dict[str, Any] = {}
-    arms: dict[str, Arm]
-    seeds: list[int] = Field([0], min_length=1)
-    suites: list[SuiteSpec] = []
+    arms: dict[str, Arm] = Field(max_length=MAX_ARMS)
+    seeds: list[Seed] = Field([0], min_length=1, max_length=MAX_SEEDS)
+    suites: list[SuiteSpec] = Field([], max_length=MAX_SUITES)
     metrics: str = "vbench"  # comma-separated metric names and groups (scoring/specs.py)
     # The metric the experiment's question is about: its differences are Holm-corrected as a family of
     # their own, the other metrics' as a secondary family (reports/tables.py). None: one family.
     primary: str | None = None
     # Differences the experiment's question needs beyond each arm against the baseline, as
     # "ARM - OTHER_ARM" (e.g. "full - plain"): tested and reported like the others (reports/tables.py).
-    comparisons: list[str] = []
+    comparisons: list[str] = Field([], max_length=MAX_COMPARISONS)
     # vbench: official weights; random: random-init networks (pipeline checks); toy: networks trained on
     # the toy world and weight-free ones (scoring/toy.py). Every score records its backend.
     metrics_backend: Literal["vbench", "random", "toy"] = "vbench"
-    toy_samples: int = Field(4, ge=1)  # samples per track of the toy-world benchmark the harness writes
+    # samples per track of the toy-world benchmark the harness writes for the toy preset (no
+    # benchmark_root / SVI_BENCHMARK); load_experiment refuses it where no arm uses the toy preset
+    toy_samples: int = Field(4, ge=1, le=MAX_SAMPLES)
     benchmark_root: str | None = None
     skip_bad_samples: bool = False  # leave out unusable benchmark samples instead of refusing to start
     # a generated video that cannot be decoded fails its arm by name; true: it is left out of the scores
@@ -146,8 +210,9 @@ class Experiment(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _distinct_seeds(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"seeds must be distinct, got {v}")
+        repeated = sorted({s for s in v if v.count(s) > 1}) if len(set(v)) != len(v) else []
+        if repeated:  # (names the repeats, not a list that may hold a thousand seeds)
+            raise ValueError(f"seeds must be distinct; repeated: {', '.join(map(str, repeated[:10]))}")
         return v
 
     @field_validator("metrics")
@@ -182,6 +247,16 @@ class Experiment(BaseModel):
         from reports.tables import parse_comparisons
 
         parse_comparisons(self.comparisons, list(self.arms))
+        return self
+
+    @model_validator(mode="after")
+    def _bounded_units(self) -> Experiment:
+        units = len(self.arms) * len(self.seeds)
+        if units > MAX_UNITS:
+            raise ValueError(
+                f"{len(self.arms)} arms x {len(self.seeds)} seeds = {units} units (each a training, a "
+                f"generation and a scoring), more than {MAX_UNITS}: split the experiment"
+            )
         return self
 
     @model_validator(mode="after")
@@ -222,7 +297,11 @@ def experiment_names() -> dict[str, str]:
     """name -> one-line description of every shipped experiment."""
     out = {}
     for f in sorted(EXPERIMENTS_DIR.glob("*.yaml")):
-        data = yaml.safe_load(f.read_text()) or {}
+        try:
+            data = read_mapping(f)
+        except ConfigError:  # listed all the same: `harness plan NAME` says what is wrong with it
+            out[f.stem] = "(unreadable: see harness plan " + f.stem + ")"
+            continue
         out[f.stem] = (
             str(data.get("description", "")).strip().splitlines()[0] if data.get("description") else ""
         )
@@ -263,9 +342,21 @@ def load_experiment(name_or_path: str, overrides: list[str] = ()) -> tuple[Exper
         exp = Experiment.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, source)) from None
-    for arm in exp.arms:  # every arm's configuration must validate before anything runs
-        exp.arm_config(arm, path)
+    configs = [exp.arm_config(arm, path) for arm in exp.arms]  # every arm validates before anything runs
+    _check_toy_samples(exp, configs, source)
     return exp, path
+
+
+def _check_toy_samples(exp: Experiment, configs: list[SVIConfig], source: str) -> None:
+    """`toy_samples` sizes the toy-world benchmark written for arms of the toy preset (harness/inputs.py);
+    declared where no arm uses that preset it would be ignored in silence, so it is refused."""
+    presets = sorted({cfg.model.preset for cfg in configs})
+    if "toy_samples" in exp.model_fields_set and "toy" not in presets:
+        raise ConfigError(
+            f"{source}: toy_samples sizes the toy-world benchmark of the toy preset, but no arm uses it "
+            f"(presets: {', '.join(presets)}): leave toy_samples out (limit a track with "
+            "suites: [{suite: ..., limit: N}])"
+        )
 
 
 def digest(*parts: Any) -> str:
@@ -284,7 +375,26 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+class Absent:
+    """The value of a setting one side of a comparison does not have (shown as `(absent)`, never as
+    None, which a setting may hold)."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT = Absent()
+
+
 def config_changes(old: dict, new: dict) -> dict[str, tuple]:
-    """Dotted key -> (old value, new value) for every setting that differs (nested or dotted dicts)."""
+    """Dotted key -> (old value, new value) for every setting that differs (nested or dotted dicts). A
+    key only one side has is a change (its other value ABSENT), and values are compared as the plan
+    hash sees them (JSON), so 1 and 1.0, or None and a missing key, are told apart."""
     a, b = flatten(old), flatten(new)
-    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+    def seen(d: dict, k: str):
+        return json.dumps(d[k], sort_keys=True, default=str) if k in d else ABSENT
+
+    return {
+        k: (a.get(k, ABSENT), b.get(k, ABSENT)) for k in sorted(set(a) | set(b)) if seen(a, k) != seen(b, k)
+    }

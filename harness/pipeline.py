@@ -22,7 +22,7 @@ from harness import inputs, launch, tracking, workspace
 from harness.clock import StageClock
 from harness.console import say
 from harness.experiment import Experiment, SuiteSpec, config_changes, digest
-from harness.plan import ArmPlan, Plan
+from harness.plan import ArmPlan, Plan, plan_inputs, unit_hash
 from harness.redact import scrub
 from reports import keys
 from scoring import suites
@@ -511,6 +511,10 @@ def run_arm(
     clock = StageClock()
     with clock("log"):
         run = tracking.ArmRun(c, exp_id, parent, unit, arm_description(exp, unit))
+        # the plan this unit runs under, kept as a fact of its run: `harness export` writes it, never
+        # recomputing it with whatever code exports later
+        if unit.arm in exp.arms:
+            run.set_tags({keys.PLAN_HASH_TAG: unit_hash(plan_inputs(plan, unit))})
     if on_run is not None:
         on_run(run.run_id)
     result = ArmResult(unit.arm, unit.seed, run.run_id, "RUNNING", seconds=clock.seconds)

@@ -145,6 +145,26 @@ def unit_inputs(
     return out
 
 
+# Settings added to the schema after units were made, with the value that reproduces what the code did
+# before they existed. A unit recorded without one ran as if it held that value, so `with_added_settings`
+# fills it in before its inputs are compared with today's. Add a line here with every new setting whose
+# default keeps the old behaviour; a test runs `harness run EXP --from results/EXP` on every committed
+# bundle and fails when a new setting is missing here (or when it changes behaviour and the bundle is
+# really stale).
+ADDED_SETTINGS: dict[str, Any] = {
+    "config.train.adapter_lr": None,  # 93dc301: the conditioning adapters' own rate; None: one rate
+}
+
+
+def with_added_settings(inputs: dict[str, Any]) -> dict[str, Any]:
+    """`inputs` (`unit_inputs` of a recorded unit) with every ADDED_SETTINGS key it lacks set to the
+    value that reproduces the code before the setting existed (only where the unit's section applies:
+    an untrained arm has no train.* inputs)."""
+    sections = {k.split(".", 2)[1] for k in inputs if k.startswith("config.")}
+    added = {k: v for k, v in ADDED_SETTINGS.items() if k not in inputs and k.split(".", 2)[1] in sections}
+    return {**inputs, **added}
+
+
 def unit_hash(inputs: dict[str, Any]) -> str:
     """The plan hash of a unit: a digest of its `unit_inputs`."""
     return digest("unit", inputs)

@@ -29,19 +29,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness import launch, tracking, workspace
 from harness.console import say
-from harness.experiment import digest, flatten
+from harness.experiment import MAX_SAMPLES, digest, flatten
 from harness.launch import run_child
 from harness.redact import scrub
 from svi.config import ConfigError, deep_merge, format_validation_error, parse_override, save_config
 from svi.training.pretrain import PretrainConfig
 
+# The toy-world training set a pretraining writes: bounded like an experiment's samples, as the file
+# may come from anyone (pretrain_toy writes 1000 clips of 33 frames).
+MAX_WORLD_CLIPS = 100_000
+MAX_CLIP_FRAMES = 1000
+
 
 class WorldSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    clips: int = Field(1000, ge=1)
-    clip_frames: int = Field(
-        33, ge=2
-    )  # frames per training mp4; windows of data.num_frames are drawn from it
+    clips: int = Field(1000, ge=1, le=MAX_WORLD_CLIPS)
+    # frames per training mp4; windows of data.num_frames are drawn from it
+    clip_frames: int = Field(33, ge=2, le=MAX_CLIP_FRAMES)
     seed: int = 0
     story_fraction: float = Field(0.3, ge=0.0, le=1.0)
     # people (toy world 2): talking heads and dancers, so the base model knows the conditional tracks'
@@ -58,7 +62,7 @@ class WorldSpec(BaseModel):
 
 class EvalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    samples: int = Field(8, ge=1)
+    samples: int = Field(8, ge=1, le=MAX_SAMPLES)
     seed: int = 1000
 
 

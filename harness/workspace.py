@@ -18,7 +18,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import shutil
 import socket
 import threading
@@ -26,26 +25,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from reports.identifiers import NAME_PATTERN, check_name  # noqa: F401 (re-exported)
 from svi.config import ConfigError
 from svi.files import atomic_write_text
 
 
 def home() -> Path:
     return Path(os.environ.get("HARNESS_HOME", "workspace")).resolve()
-
-
-# Letters, digits, '_', '-' and '.', not starting with '.' or '-' (no hidden folders, no options, no '..').
-NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
-
-
-def check_name(name: str, what: str = "name") -> str:
-    """`name` if it is a safe identifier for a folder, else a ValueError saying what is allowed."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
-        raise ValueError(
-            f"{what} {name!r} is not allowed: use letters, digits, '_', '-' and '.' (at most 128, not "
-            "starting with '.' or '-', no '..'), since it names a folder of the workspace"
-        )
-    return name
 
 
 def path(*parts: str | Path) -> Path:

@@ -6,15 +6,16 @@
     build_sweep_report("injection_probs", out)  -> report.md, report.tex, report.html, trials.csv,
                                                    objective_vs_params.png
 The harness logs the returned files to MLflow; this module only reads MLflow and writes files.
+Names from data (experiment, arms, tracks, samples, metrics, backends, presets) are text in every file:
+escaped for Markdown, LaTeX and HTML, and neutralised in CSV text columns so that a spreadsheet does
+not run them as formulas (`reports/escape.py`).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import pandas as pd
 
 from reports import stats as S
 from reports import tables as T
+from reports.escape import html_text, markdown_of, markdown_text, plain, words
 from reports.keys import STAGES, WINDOW_LEVEL
 from reports.plots import drift_filename, plot_drift, plot_sweep
 from reports.runs import (
@@ -60,10 +62,11 @@ def backend_notes(backends: set[str]) -> list[str]:
         )
     if notes:
         notes[-1] += " Each table's footnote names the backend of every column."
-    return notes
+    return [plain(note) for note in notes]  # backend names in words of ours without markup
 
 
 DIRECTIONS = ("maximize", "minimize")
+METRIC_NAMES = "<suite>_<length>/<metric>"  # how final scores are named; a pattern, shown literally
 
 _HTML_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -82,26 +85,30 @@ img { max-width: 100%; }
 # -- simple frames (run lists, trials) in the three formats --------------------------------------
 
 
+# A frame's headers and cells are names and numbers already formatted as text: every one is escaped.
+
+
 def _frame_markdown(df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> str:
     def cell(i: int, c: str) -> str:
-        text = str(df.at[i, c]).replace("|", "\\|")
+        text = markdown_text(df.at[i, c])
         return f"**{text}**" if (i, c) in bold else text
 
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "|".join(["---"] * len(df.columns)) + "|"]
+    head = [markdown_text(c) for c in df.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(df.columns)) + "|"]
     lines += ["| " + " | ".join(cell(i, c) for c in df.columns) + " |" for i in df.index]
     return "\n".join(lines) + "\n"
 
 
 def _frame_latex(df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> str:
     def cell(i: int, c: str) -> str:
-        text = T.latex_escape(str(df.at[i, c]))
+        text = T.latex_name(str(df.at[i, c]))
         return rf"\textbf{{{text}}}" if (i, c) in bold else text
 
     lines = [
         r"\begin{center}\footnotesize",
         rf"\begin{{tabular}}{{{'l' * len(df.columns)}}}",
         r"\toprule",
-        " & ".join(T.latex_escape(str(c)) for c in df.columns) + r" \\",
+        " & ".join(T.latex_name(str(c)) for c in df.columns) + r" \\",
         r"\midrule",
     ]
     lines += [" & ".join(cell(i, c) for c in df.columns) + r" \\" for i in df.index]
@@ -111,10 +118,10 @@ def _frame_latex(df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> 
 
 def _frame_html(df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> str:
     def cell(i: int, c: str) -> str:
-        text = html.escape(str(df.at[i, c]))
+        text = html_text(df.at[i, c])
         return f"<td><b>{text}</b></td>" if (i, c) in bold else f"<td>{text}</td>"
 
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    head = "".join(f"<th>{html_text(c)}</th>" for c in df.columns)
     body = "\n".join("<tr>" + "".join(cell(i, c) for c in df.columns) + "</tr>" for i in df.index)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n"
 
@@ -123,24 +130,25 @@ def _frame_html(df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> s
 
 
 class _Doc:
-    """The same sections written as Markdown, LaTeX and HTML side by side."""
+    """The same sections written as Markdown, LaTeX and HTML side by side. The title and image captions
+    are plain text (names in them); section names are ours; a paragraph is ours, its names in `Words`."""
 
     def __init__(self, title: str):
         self.title = title
-        self.md: list[str] = [f"# {title}\n"]
+        self.md: list[str] = [f"# {markdown_text(title)}\n"]
         self.tex: list[str] = []
-        self.html: list[str] = [f"<h1>{html.escape(title)}</h1>"]
+        self.html: list[str] = [f"<h1>{html_text(title)}</h1>"]
 
     def section(self, name: str) -> None:
         self.md.append(f"## {name}\n")
         self.tex.append(rf"\section*{{{T.latex_escape(name)}}}")
-        self.html.append(f"<h2>{html.escape(name)}</h2>")
+        self.html.append(f"<h2>{html_text(name)}</h2>")
 
     def para(self, text: str, warn: bool = False) -> None:
-        self.md.append(("> **Note:** " if warn else "") + text + "\n")
+        self.md.append(("> **Note:** " if warn else "") + markdown_of(text) + "\n")
         self.tex.append((r"\textbf{Note:} " if warn else "") + T.latex_escape(text) + "\n")
         attr = ' class="warn"' if warn else ""
-        self.html.append(f"<p{attr}>{html.escape(text)}</p>")
+        self.html.append(f"<p{attr}>{html_text(text)}</p>")
 
     def table(self, table: T.Table) -> None:
         self.md.append(T.to_markdown(table))
@@ -153,7 +161,7 @@ class _Doc:
         self.html.append(_frame_html(df, bold))
 
     def image(self, path: Path, caption: str) -> None:
-        self.md.append(f"![{caption}]({path.name})\n")
+        self.md.append(f"![{markdown_text(caption)}]({path.name})\n")
         self.tex.append(
             "\\begin{figure}[ht]\\centering\n"
             f"\\includegraphics[width=0.8\\linewidth]{{{path.name}}}\n"
@@ -162,8 +170,8 @@ class _Doc:
         # inlined so the HTML file is self-contained
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         self.html.append(
-            f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+            f'<figure><img alt="{html_text(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html_text(caption)}</figcaption></figure>"
         )
 
     def write(self, out_dir: Path) -> dict[str, Path]:
@@ -182,7 +190,7 @@ class _Doc:
             r"\usepackage[margin=2cm]{geometry}",
             r"\usepackage{booktabs}",
             r"\usepackage{graphicx}",
-            rf"\title{{{T.latex_escape(self.title)}}}",
+            rf"\title{{{T.latex_name(self.title)}}}",
             r"\date{}",
             r"\begin{document}",
             r"\maketitle",
@@ -192,7 +200,7 @@ class _Doc:
     def _html(self) -> str:
         return (
             '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{html.escape(self.title)}</title>\n<style>\n{_HTML_STYLE}\n</style>\n</head>\n<body>\n"
+            f"<title>{html_text(self.title)}</title>\n<style>\n{_HTML_STYLE}\n</style>\n</head>\n<body>\n"
             + "\n".join(self.html)
             + "\n</body>\n</html>\n"
         )
@@ -257,7 +265,7 @@ def power_frame(summary: pd.DataFrame, detect: dict[str, float]) -> pd.DataFrame
         comp = S.Components(rec["var_sample"], rec["var_seed"], rec["var_residual"])
 
         def sd(v: float, k: float = k, digits: int = info.decimals + 1) -> str:
-            return "–" if not np.isfinite(v) else format(np.sqrt(max(v, 0.0)) * k, f".{digits}f")
+            return T.number_text(T.scaled(np.sqrt(max(v, 0.0)), k), f".{digits}f")  # NaN: –
 
         row = {
             "track": rec["track"],
@@ -267,7 +275,7 @@ def power_frame(summary: pd.DataFrame, detect: dict[str, float]) -> pd.DataFrame
             "sd sample": sd(rec["var_sample"]),
             "sd seed": sd(rec["var_seed"]),
             "sd residual": sd(rec["var_residual"]),
-            "MDD (80%)": format(rec["mdd"] * k, f".{info.decimals + 1}f") if np.isfinite(rec["mdd"]) else "–",
+            "MDD (80%)": T.number_text(T.scaled(rec["mdd"], k), f".{info.decimals + 1}f"),
         }
         if detect:
             want = detect.get(rec["metric"])
@@ -379,23 +387,29 @@ def render_report(
     )
 
     written: dict[str, Path] = {}
-    summary.to_csv(out_dir / "results.csv", index=False)
+    T.csv_cells(summary).to_csv(out_dir / "results.csv", index=False)
     written["results.csv"] = out_dir / "results.csv"
     plots = plot_drift(drift, out_dir, arm_order, T.reference_arm(runs, arm_order, reference))
 
     doc = _Doc(f"{experiment}: report")
     doc.para(
-        f"{source}; {len(runs)} child runs ({len(done)} finished, {len(failed)} not finished); "
-        f"preset: {_values(runs['preset'])}; variant: {_values(runs['variant'])}; "
-        f"git commit: {_values(runs['git_commit'].map(lambda c: c[:10] if isinstance(c, str) else None))}"
-        + ("." if built == "" else f"; built {built or _now()}.")
-    )
+        words(
+            "{}; {} child runs ({} finished, {} not finished); preset: {}; variant: {}; git commit: {}"
+            + ("." if built == "" else "; built {}."),
+            source, len(runs), len(done), len(failed), _values(runs["preset"]), _values(runs["variant"]),
+            _values(runs["git_commit"].map(lambda c: c[:10] if isinstance(c, str) else None)),
+            *([] if built == "" else [built or _now()]),
+        )
+    )  # fmt: skip
     if missing:
         doc.para(
-            f"Incomplete: {len(missing)} declared unit(s) are not in these results yet ({', '.join(missing)}). "
-            "The tables are of the units present, not the experiment's result.",
+            words(
+                "Incomplete: {} declared unit(s) are not in these results yet ({}). The tables are of the "
+                "units present, not the experiment's result.",
+                len(missing), ", ".join(missing),
+            ),
             warn=True,
-        )
+        )  # fmt: skip
     backends = {b for d in done["backends"] for b in d.values()}
     for note in backend_notes(backends):
         doc.para(note, warn=True)
@@ -409,7 +423,7 @@ def render_report(
         )
     doc.section("Results")
     if not tables:
-        doc.para("No finished run has final scores (metrics named <suite>_<length>/<metric>).", warn=True)
+        doc.para(words("No finished run has final scores (metrics named {}).", METRIC_NAMES), warn=True)
     for table in tables:
         doc.table(table)
     power = power_frame(summary, detect or {})
@@ -431,9 +445,7 @@ def render_report(
         doc.frame(power)
     doc.section("Stability")
     if not plots:
-        doc.para(
-            "No drift curves were logged (per-window scores or metrics drift/<suite>_<length>/<metric>)."
-        )
+        doc.para(words("No drift curves were logged (per-window scores or metrics drift/{}).", METRIC_NAMES))
     curves = {drift_filename(t, m): (t, m) for t, m in drift[["suite", "metric"]].itertuples(index=False)}
     for name, path in plots.items():  # plot order: tracks as in the tables
         track, metric = curves[name]
@@ -476,8 +488,9 @@ def render_report(
 # -- sweeps --------------------------------------------------------------------------------------
 
 
-def _fmt(value: object, spec: str) -> str:
-    return format(value, spec) if isinstance(value, float) and math.isfinite(value) else T.DASH
+def _fmt(value: object, spec: str, scale: float = 1.0) -> str:
+    """A trial's number (x scale) as the tables show it; anything else (None, a missing tag) is the dash."""
+    return T.number_text(T.scaled(value, scale), spec) if isinstance(value, float) else T.DASH
 
 
 def _trial_view(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
@@ -498,7 +511,7 @@ def _trial_view(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
         track, _, _, name = split_metric(m)
         info = T.metric_info(name)
         label = f"{track} {info.label}" + (" (%)" if info.scale == 100.0 else "")
-        cols[label] = trials[m].map(lambda v, i=info: _fmt(v * i.scale, f".{i.decimals}f"))
+        cols[label] = trials[m].map(lambda v, i=info: _fmt(v, f".{i.decimals}f", i.scale))
     return pd.DataFrame(cols).reset_index(drop=True)
 
 
@@ -535,15 +548,18 @@ def build_sweep_report(
     written: dict[str, Path] = {}
     csv = pd.concat([ok, pruned, bad]).copy()
     csv["backends"] = csv["backends"].map(lambda d: json.dumps(d, sort_keys=True))
-    csv.to_csv(out_dir / "trials.csv", index=False)
+    T.csv_cells(csv).to_csv(out_dir / "trials.csv", index=False)
     written["trials.csv"] = out_dir / "trials.csv"
 
     doc = _Doc(f"{sweep}: sweep report")
     doc.para(
-        f"Parent run {trials.attrs.get('parent_run_id')}; {len(trials)} trials ({len(ok)} finished, "
-        f"{len(pruned)} pruned, {len(bad)} failed or unfinished); objective {direction}d; "
-        f"params: {', '.join(params) or '(none)'}; built {_now()}."
-    )
+        words(
+            "Parent run {}; {} trials ({} finished, {} pruned, {} failed or unfinished); objective {}d; "
+            "params: {}; built {}.",
+            trials.attrs.get("parent_run_id"), len(trials), len(ok), len(pruned), len(bad), direction,
+            ", ".join(params) or "(none)", _now(),
+        )
+    )  # fmt: skip
     doc.section("Trials (finished, best first)")
     if ok.empty:
         doc.para("No trial finished.", warn=True)

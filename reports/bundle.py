@@ -13,6 +13,13 @@ with no tracking store and no torch.
                         level, window, metric, value
         curves.csv      training curves, thinned to at most CURVE_POINTS points per unit and key
         report/         the report built from the bundle alone (`build_report_from`)
+        notes.md        the reading of the results, in words (optional; written by hand)
+
+Bundles arrive in pull requests, so every command reads one through `read_manifest` / `read_tables` /
+`read_bundle`, which refuse (BundleError, one line) before any other work: a symbolic link or anything
+but a regular file inside the folder, a file over its size cap, a manifest that is not the schema
+below or names that break the identifier rule (reports/identifiers.py), and tables whose sha256 differs
+from the `digests` the manifest records (a score edited by hand is caught, not reported).
 
 Deterministic: the same results give the same bytes (rows and keys sorted, values written with
 FLOAT_FORMAT, no timestamps in the tables or the report), so a git diff of a bundle shows what
@@ -21,14 +28,18 @@ changed. `write_bundle` and `read_bundle` are inverse: the frames read back are 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from reports.identifiers import is_name
 from reports.keys import VIDEO_LEVEL, WINDOW_LEVEL
 from reports.runs import FINISHED, RUN_COLUMNS, RUN_LEVEL, SAMPLE_FRAME_COLUMNS, _frame, split_metric
 
@@ -117,25 +128,37 @@ class KeptTables:
 
 
 def read_tables(folder: str | Path) -> KeptTables:
+    """A bundle's manifest and tables as written, checked (`read_manifest`, `check_tables`)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
-    scores = _read_scores(folder)
+    scores = _read_csv(folder / "scores.csv", SCORE_COLUMNS, {"arm": str, "track": str, "sample": str,
+                       "level": str, "metric": str})  # fmt: skip
+    scores["seed"] = scores["seed"].astype("Int64")
+    scores["window"] = scores["window"].astype("Int64")
     curves_file = folder / "curves.csv"
     curves = (
-        pd.read_csv(curves_file, dtype={"arm": str, "key": str}, keep_default_na=False, na_values=[""])
+        _read_csv(curves_file, CURVE_COLUMNS, {"arm": str, "key": str})
         if curves_file.is_file()
         else pd.DataFrame(columns=CURVE_COLUMNS)
     )
+    check_tables(folder, manifest, scores, curves)
     return KeptTables(manifest, scores, curves)
 
 
-def _read_scores(folder: Path) -> pd.DataFrame:
-    table = pd.read_csv(
-        folder / "scores.csv", dtype={"arm": str, "track": str, "sample": str, "level": str, "metric": str},
-        keep_default_na=False, na_values=[""],
-    )  # fmt: skip
-    table["seed"] = table["seed"].astype("Int64")
-    table["window"] = table["window"].astype("Int64")
+def _read_csv(path: Path, columns: list[str], dtype: dict) -> pd.DataFrame:
+    """A bundle table with exactly `columns`, else a BundleError naming what is missing or extra."""
+    try:
+        table = pd.read_csv(path, dtype=dtype, keep_default_na=False, na_values=[""])
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise BundleError(f"{path} is not a readable table: {str(e).splitlines()[0][:200]}") from None
+    if list(table.columns) != columns:
+        missing = [c for c in columns if c not in table.columns]
+        extra = [c for c in table.columns if c not in columns]
+        raise BundleError(
+            f"{path} must have the columns {', '.join(columns)}"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; unexpected: {', '.join(map(str, extra))[:200]}" if extra else "")
+        )
     return table
 
 
@@ -156,13 +179,15 @@ def write_bundle(
     curves: pd.DataFrame | None = None,
     extra: dict | None = None,
     keep: KeptTables | None = None,
+    units: list[dict] | None = None,
 ) -> dict[str, Path]:
     """Write the bundle's tables (manifest.json, scores.csv, curves.csv) into `folder`. `extra`: more
     manifest fields (`harness export`: the units' configurations and stage records). `keep`: a bundle's
-    tables (`read_tables`) whose units `runs` does not hold are kept beside them (a continued run)."""
+    tables (`read_tables`) whose units `runs` does not hold are kept beside them (a continued run). `units`: the manifest's unit entries as recorded elsewhere (an imported bundle's),
+    instead of `units_of(runs)`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    units, extra = units_of(runs), dict(extra or {})
+    units, extra = (units_of(runs) if units is None else _sorted_units(units)), dict(extra or {})
     scores = scores_table(samples)
     if keep is not None:
         new = {unit_key(u["arm"], u["seed"]) for u in units}
@@ -176,13 +201,13 @@ def write_bundle(
             curves = pd.concat([_other_units(keep.curves, new), curves], ignore_index=True)
     manifest = {"bundle_version": BUNDLE_VERSION, "experiment": experiment, "units": units, **extra}
     files = {"manifest.json": folder / "manifest.json", "scores.csv": folder / "scores.csv"}
-    write_manifest(folder, manifest)
     scores.to_csv(files["scores.csv"], index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
     if curves is not None:
         files["curves.csv"] = folder / "curves.csv"
         thin_curves(curves).to_csv(
             files["curves.csv"], index=False, float_format=FLOAT_FORMAT, lineterminator="\n"
         )
+    write_manifest(folder, manifest)  # last: it records the digests of the tables just written
     return files
 
 
@@ -199,28 +224,272 @@ def thin_curves(curves: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFram
 
 
 def write_manifest(folder: str | Path, manifest: dict) -> None:
-    """Write a bundle's manifest.json (deterministic bytes, as `write_bundle` does)."""
-    (Path(folder) / "manifest.json").write_text(_dump(manifest))
+    """Write a bundle's manifest.json (deterministic bytes, as `write_bundle` does), with the sha256 of
+    each of DIGESTED_TABLES the folder holds now under `digests`."""
+    folder = Path(folder)
+    digests = {name: file_digest(folder / name) for name in DIGESTED_TABLES if (folder / name).is_file()}
+    (folder / "manifest.json").write_text(_dump({**manifest, "digests": digests}))
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+# -- reading a bundle from anyone -------------------------------------------------------------------
+
+DIGESTED_TABLES = ("scores.csv", "curves.csv")
+MiB = 1 << 20
+# Size caps, far above what a real bundle holds (mechanisms, 24 units: manifest 0.13 MB, scores 16 MB).
+MAX_BYTES = {"manifest.json": 16 * MiB, "scores.csv": 512 * MiB, "curves.csv": 64 * MiB}
+OTHER_MAX_BYTES = 64 * MiB  # any other file (notes, the report's tables and plots)
+MAX_DEPTH = 2  # the bundle folder and its report/ folder
+MAX_JSON_DEPTH = 32
+UNIT_STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING", "SCHEDULED")
+MAX_SEED = 2**31 - 1
+BACKEND_PATTERN = re.compile(r"[A-Za-z0-9_.+\-]{1,128}")  # e.g. toy-sync+fixed
+
+
+def check_files(folder: str | Path) -> Path:
+    """`folder` if it is a real folder holding only regular files (and real folders, at most
+    MAX_DEPTH deep) within their size caps; else a BundleError naming the first offender. Symbolic
+    links are refused, not followed: git stores them, and a write through one lands anywhere."""
+    folder = Path(folder)
+    if folder.is_symlink():
+        raise BundleError(f"{folder} is a symbolic link: name the bundle folder itself")
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise BundleError(f"{folder} {what}: name a results bundle folder (e.g. results/ablation_eimg)")
+
+    def walk(where: Path, depth: int) -> None:
+        with os.scandir(where) as entries:
+            for entry in entries:
+                path = Path(entry.path)
+                if entry.is_symlink():
+                    raise BundleError(f"{path} is a symbolic link: a results bundle holds regular files only")
+                if entry.is_dir(follow_symlinks=False):
+                    if depth >= MAX_DEPTH:
+                        raise BundleError(f"{path}: a results bundle has no folders below report/")
+                    walk(path, depth + 1)
+                elif not entry.is_file(follow_symlinks=False):
+                    raise BundleError(
+                        f"{path} is not a regular file: a results bundle holds regular files only"
+                    )
+                else:
+                    cap = MAX_BYTES.get(entry.name, OTHER_MAX_BYTES) if depth == 1 else OTHER_MAX_BYTES
+                    size = entry.stat(follow_symlinks=False).st_size
+                    if size > cap:
+                        raise BundleError(
+                            f"{path} is {size / MiB:.1f} MiB, over the {cap / MiB:.0f} MiB a bundle file may "
+                            "hold: this is not a bundle the harness wrote"
+                        )
+
+    walk(folder, 1)
+    return folder
+
+
+def _depth(value, limit: int = MAX_JSON_DEPTH, at: int = 0) -> int:
+    if at > limit:
+        return at
+    if isinstance(value, dict):
+        return max([_depth(v, limit, at + 1) for v in value.values()], default=at)
+    if isinstance(value, list):
+        return max([_depth(v, limit, at + 1) for v in value], default=at)
+    return at
+
+
+def _problem(where: str, what: str) -> BundleError:
+    return BundleError(f"{where}: {what}")
+
+
+def _check_name(value, where: str, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not is_name(value):
+        shown = repr(value)[:80]
+        raise _problem(
+            where, f"{shown} is not a name (letters, digits, '_', '-', '.'; see harness plan --help)"
+        )
+
+
+def _check_seed(value, where: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise _problem(where, f"seed {str(value)[:40]!r} is not an integer in [0, {MAX_SEED}]")
+
+
+def _check_number(value, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _problem(where, f"{str(value)[:40]!r} is not a finite number")
+
+
+def _mapping(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise _problem(where, f"must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def check_manifest(manifest, path: str | Path) -> dict:
+    """`manifest` if it has the bundle schema and every name in it is an identifier; else a BundleError
+    naming the field. What is checked is what reaches a path, a table cell, a run or a hash."""
+    where = str(path)
+    manifest = _mapping(manifest, where)
+    if manifest.get("bundle_version") != BUNDLE_VERSION:
+        raise BundleError(
+            f"{where} is bundle version {str(manifest.get('bundle_version'))[:20]}; this harness reads {BUNDLE_VERSION}"
+        )
+    _check_name(manifest.get("experiment"), f"{where}: experiment")
+    units = manifest.get("units")
+    if not isinstance(units, list):
+        raise _problem(where, "units must be a list of (arm, seed) entries")
+    seen = set()
+    for i, unit in enumerate(units):
+        at = f"{where}: units[{i}]"
+        _mapping(unit, at)
+        _check_name(unit.get("arm"), f"{at}.arm")
+        _check_seed(unit.get("seed"), f"{at}.seed")
+        if unit.get("status") not in UNIT_STATUSES:
+            raise _problem(
+                f"{at}.status", f"{str(unit.get('status'))[:40]!r} is not one of {', '.join(UNIT_STATUSES)}"
+            )
+        for field in ("role", "variant", "preset", "run_id", "git_commit"):
+            _check_name(unit.get(field), f"{at}.{field}", optional=True)
+        key = unit_key(unit["arm"], unit.get("seed"))
+        if key in seen:
+            raise _problem(at, f"unit {key} appears twice")
+        seen.add(key)
+        for name, value in _mapping(unit.get("scores") or {}, f"{at}.scores").items():
+            for part in name.split("/"):
+                _check_name(part, f"{at}.scores key {name[:80]!r}")
+            _check_number(value, f"{at}.scores.{name}")
+        if unit.get("seconds_per_clip") is not None:
+            _check_number(unit["seconds_per_clip"], f"{at}.seconds_per_clip")
+        for track, names in _mapping(unit.get("skipped_videos") or {}, f"{at}.skipped_videos").items():
+            _check_name(track, f"{at}.skipped_videos")
+            for name in names if isinstance(names, list) else [names]:
+                _check_name(name, f"{at}.skipped_videos.{track}")
+        for metric, backend in _mapping(unit.get("backends") or {}, f"{at}.backends").items():
+            _check_name(metric, f"{at}.backends")
+            if not (isinstance(backend, str) and BACKEND_PATTERN.fullmatch(backend)):
+                raise _problem(f"{at}.backends.{metric}", f"{str(backend)[:40]!r} is not a backend name")
+    for name in manifest.get("arm_order") or []:
+        _check_name(name, f"{where}: arm_order")
+    _check_name(manifest.get("primary"), f"{where}: primary", optional=True)
+    for field in UNIT_MAPS:
+        for key, value in _mapping(manifest.get(field) or {}, f"{where}: {field}").items():
+            arm, _, seed = key.rpartition("/seed")
+            _check_name(arm, f"{where}: {field} key")
+            if not seed.isdigit():
+                raise _problem(f"{where}: {field}", f"{key[:80]!r} is not a unit key <arm>/seed<k>")
+            if field == "plan_hashes" and not (
+                isinstance(value, str) and value.isalnum() and len(value) <= 64
+            ):
+                raise _problem(f"{where}: plan_hashes.{key}", "is not a plan hash")
+    declaration = _mapping(manifest.get("declaration") or {}, f"{where}: declaration")
+    for arm in _mapping(declaration.get("arms") or {}, f"{where}: declaration.arms"):
+        _check_name(arm, f"{where}: declaration.arms")
+    for arm in _mapping(manifest.get("arms") or {}, f"{where}: arms"):
+        _check_name(arm, f"{where}: arms")
+    seeds = declaration.get("seeds") or []
+    if not isinstance(seeds, list) or len(seeds) > 10_000:
+        raise _problem(f"{where}: declaration.seeds", "must be a list of at most 10000 seeds")
+    for seed in seeds:
+        _check_seed(seed, f"{where}: declaration.seeds")
+    for name, digest in _mapping(manifest.get("digests") or {}, f"{where}: digests").items():
+        if name not in DIGESTED_TABLES or not isinstance(digest, str):
+            raise _problem(f"{where}: digests", f"{name[:80]!r} is not a digested table")
+    return manifest
 
 
 def read_manifest(folder: str | Path) -> dict:
+    """A bundle's manifest, checked: the folder (`check_files`), the JSON, the schema
+    (`check_manifest`). Any failure is a BundleError saying what is wrong."""
     path = Path(folder) / "manifest.json"
-    if not path.is_file():
+    if Path(folder).is_dir() and not path.exists() and not path.is_symlink():
         raise BundleError(
             f"{folder} is not a results bundle: it has no manifest.json (harness export writes one)"
         )
-    manifest = json.loads(path.read_text())
-    if manifest.get("bundle_version") != BUNDLE_VERSION:
+    folder = check_files(folder)
+    if not path.is_file():
+        raise BundleError(f"{path} is not a regular file: this is not a bundle the harness wrote")
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as e:
         raise BundleError(
-            f"{path} is bundle version {manifest.get('bundle_version')}; this harness reads {BUNDLE_VERSION}"
+            f"{path} is not valid JSON ({type(e).__name__}): this is not a bundle the harness wrote"
+        ) from None
+    if _depth(manifest) > MAX_JSON_DEPTH:
+        raise BundleError(
+            f"{path} nests deeper than {MAX_JSON_DEPTH} levels: this is not a bundle the harness wrote"
         )
-    return manifest
+    return check_manifest(manifest, path)
+
+
+def check_tables(folder: Path, manifest: dict, scores: pd.DataFrame, curves: pd.DataFrame) -> None:
+    """The tables' digests match the manifest's, and their names, levels, seeds and values are what a
+    bundle holds; else a BundleError naming the file and the first offending value."""
+    digests = manifest.get("digests") or {}
+    for name in DIGESTED_TABLES:
+        path = folder / name
+        if not path.is_file():
+            if name == "scores.csv":
+                raise BundleError(f"{folder} is not a results bundle: it has no scores.csv")
+            continue
+        if name not in digests:
+            raise BundleError(
+                f"{path}: the manifest records no digest of it, so an edit could not be told from the "
+                "results; re-export the bundle with this harness (harness export, harness run --from)"
+            )
+        if file_digest(path) != digests[name]:
+            raise BundleError(
+                f"{path} differs from the digest its manifest records: the table was changed after it "
+                "was written. Restore it (git checkout) or re-export the bundle from its runs"
+            )
+    for table, file, name_columns in ((scores, "scores.csv", ("arm", "track", "sample", "metric")),
+                                      (curves, "curves.csv", ("arm",))):  # fmt: skip
+        for column in name_columns:
+            for value in table[column].dropna().unique():
+                _check_name(value, f"{folder / file}: column {column}")
+        if table["seed"].isna().any() and file == "curves.csv":
+            raise BundleError(f"{folder / file}: every curve row needs a seed")
+        seeds = table["seed"].dropna()
+        if len(seeds) and (seeds.min() < 0 or seeds.max() > MAX_SEED):
+            raise BundleError(f"{folder / file}: a seed is outside [0, {MAX_SEED}]")
+    for key in curves["key"].dropna().unique():
+        for part in str(key).split("/"):
+            _check_name(part, f"{folder / 'curves.csv'}: column key")
+    levels = set(scores["level"].dropna().unique()) - {VIDEO_LEVEL, WINDOW_LEVEL}
+    if levels or scores["level"].isna().any():
+        raise BundleError(f"{folder / 'scores.csv'}: level must be {VIDEO_LEVEL} or {WINDOW_LEVEL}")
+    if (scores["window"].dropna() < 0).any():
+        raise BundleError(f"{folder / 'scores.csv'}: a window index is negative")
+    for table, file in ((scores, "scores.csv"), (curves, "curves.csv")):
+        values = pd.to_numeric(table["value"], errors="coerce")
+        bad = table["value"].notna() & ~np.isfinite(values.fillna(0.0))
+        bad |= values.isna() & table["value"].notna()
+        if bad.any():
+            row = bad.idxmax()
+            raise BundleError(
+                f"{folder / file}: row {row + 2} has value {str(table['value'][row])[:40]!r}, not a finite number"
+            )
+    units = {unit_key(u["arm"], u["seed"]) for u in manifest["units"]}
+    for table, file in ((scores, "scores.csv"), (curves, "curves.csv")):
+        pairs = {unit_key(a, None if pd.isna(s) else int(s)) for a, s in zip(table["arm"], table["seed"])}
+        if pairs - units:
+            raise BundleError(
+                f"{folder / file} holds rows of {sorted(pairs - units)[0]}, a unit its manifest does not list"
+            )
 
 
 def read_bundle(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(runs, samples, manifest) of a bundle, as `load_runs` and `load_samples` would give them."""
     folder = Path(folder)
-    manifest = read_manifest(folder)
+    tables = read_tables(folder)
+    manifest = tables.manifest
     rows = []
     for unit in manifest["units"]:
         rec = {k: unit.get(k) for k in UNIT_FIELDS}
@@ -235,7 +504,7 @@ def read_bundle(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     runs = _frame(rows, RUN_COLUMNS)
     runs["seed"] = runs["seed"].astype("Int64")
     runs.attrs.update(experiment=manifest["experiment"], parent_run_id=None)
-    table = _read_scores(folder)
+    table = tables.scores
     info = {(u["arm"], u["seed"]): u for u in manifest["units"]}
     per_clip = {(u["arm"], u["seed"]): u.get("seconds_per_clip") for u in manifest["units"]}
     samples = table.assign(

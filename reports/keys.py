@@ -52,6 +52,10 @@ BACKEND_PREFIX = "metric_backend."
 # skipped_videos.<track>: the videos of a track that could not be decoded and were left out of its scores
 # (experiment field skip_bad_videos), comma-separated stems
 SKIPPED_VIDEOS_PREFIX = "skipped_videos."
+PLAN_HASH_TAG = "plan_hash"  # the unit's plan hash (harness/plan.py unit_hash) when it ran: a fact of the run
+IMPORTED_TAG = "imported_from"  # the bundle folder an imported parent run (and its children) came from
+BUNDLE_DIGEST_TAG = "bundle_digest"  # an imported bundle's manifest sha256: its parent run is found again
+BUNDLE_MANIFEST = "bundle/manifest.json"  # an imported bundle's manifest, an artifact of its parent run
 TRAINED_TAG = "trained"  # "true" for a fine-tuned arm, "false" for the untuned base model
 SUITE_DIGEST_PREFIX = "suite_digest."
 DRIFT_PREFIX = "drift/"

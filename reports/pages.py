@@ -17,6 +17,8 @@ The plots are compared by name only: their pixels depend on the fonts of the mac
 
 from __future__ import annotations
 
+import html
+import os
 import re
 import shutil
 import tempfile
@@ -26,7 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 from reports import tables as T
-from reports.bundle import build_report_from, missing_units, read_manifest
+from reports.bundle import BundleError, build_report_from, missing_units, read_manifest
+from reports.escape import markdown_text
 
 RESULTS_DIR = "results"
 PAGES_DIR = Path("docs") / "results"
@@ -50,8 +53,10 @@ def bundle_folders(root: Path) -> list[Path]:
 
 def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[str]) -> str:
     """Markdown: one row per (track, metric) of `metrics`: the reference arm's mean with its 95%
-    interval, each other arm's difference from it with its interval (* significant after Holm), n."""
-    sub = T.vs_reference(summary)
+    interval, each other arm's difference from it with its interval (* significant after Holm), n.
+    `summary`: the report's summary, as read from its results.csv (whose names `T.from_csv_cells`
+    restores); its names are written as text (`escape.markdown_text`)."""
+    sub = T.vs_reference(T.from_csv_cells(summary))
     sub = sub[sub["metric"].isin(metrics)]
     if sub.empty:
         return ""
@@ -61,7 +66,8 @@ def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[st
     else:  # a bundle with one arm so far (its first units): that arm's means, no differences yet
         ref = present[0] if len(present) == 1 else None
     arms = [a for a in present if a != ref]
-    head = ["track", "metric", "n", f"{ref}" if ref else "mean"] + [f"{a} - {ref}" for a in arms]
+    head = ["track", "metric", "n", markdown_text(ref) if ref else "mean"]
+    head += [markdown_text(f"{a} - {ref}") for a in arms]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":--", ":--"] + ["--:"] * (len(head) - 2)) + "|"]
     for (track, metric), rows in sub.groupby(["track", "metric"], sort=False):
         info = T.metric_info(metric)
@@ -70,7 +76,7 @@ def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[st
         cells = []
         if ref in by_arm.index:
             r = by_arm.loc[ref]
-            cells.append(T.format_cell(T.Cell(r["mean"] * k, r["low"] * k, r["high"] * k), info))
+            cells.append(T.format_cell(T.Cell(*(T.scaled(r[c], k) for c in ("mean", "low", "high"))), info))
         else:
             cells.append(T.DASH)
         ns = set()
@@ -85,15 +91,15 @@ def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[st
         if not ns and ref in by_arm.index:
             ns.add(T.n_text(by_arm.at[ref, "n_samples"], by_arm.at[ref, "n_seeds"]))
         n = ", ".join(sorted(ns)) or T.DASH
-        label = info.label + T.arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
-        lines.append("| " + " | ".join([track, label, n, *cells]) + " |")
+        label = markdown_text(info.label) + T.arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
+        lines.append("| " + " | ".join([markdown_text(track), label, n, *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _delta_text(r, info) -> str:
     """A summary row's difference in display units with its interval, '*' and a one-seed mark."""
     k = info.scale
-    cell = T.Cell(r["delta"] * k, r["delta_low"] * k, r["delta_high"] * k)
+    cell = T.Cell(*(T.scaled(r[c], k) for c in ("delta", "delta_low", "delta_high")))
     cell.significant = str(r["significant"]) == "True"
     text = T.format_cell(cell, info, signed=True)
     return text + (" (1 seed)" if r["training_variance"] == T.ONE_SEED else "")
@@ -101,9 +107,11 @@ def _delta_text(r, info) -> str:
 
 def comparisons_table(summary: pd.DataFrame, metrics: list[str]) -> str:
     """Markdown: the experiment's declared comparisons of `metrics`, one row per (track, metric,
-    comparison): the difference with its interval (* significant after Holm) and n; empty without any."""
+    comparison): the difference with its interval (* significant after Holm) and n; empty without any.
+    `summary` as `headline_table` takes it."""
     if "contrast" not in summary:
         return ""
+    summary = T.from_csv_cells(summary)
     sub = summary[
         (summary["contrast"] == T.DECLARED) & summary["metric"].isin(metrics) & summary["delta"].notna()
     ]
@@ -113,12 +121,11 @@ def comparisons_table(summary: pd.DataFrame, metrics: list[str]) -> str:
     lines = ["| track | metric | comparison | n | Δ |", "|:--|:--|:--|:--|--:|"]
     for r in sub.to_dict("records"):
         info = T.metric_info(r["metric"])
-        label = info.label + T.arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
+        label = markdown_text(info.label) + T.arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
         most = max(r["n_seeds"], seeds.get((r["track"], r["metric"], r["reference"]), 0))
         n = T.n_text(r["delta_n_samples"], most) if pd.notna(r["p"]) else T.DASH
-        lines.append(
-            f"| {r['track']} | {label} | {r['arm']} - {r['reference']} | {n} | {_delta_text(r, info)} |"
-        )
+        names = [markdown_text(r["track"]), label, markdown_text(f"{r['arm']} - {r['reference']}")]
+        lines.append("| " + " | ".join([*names, n, _delta_text(r, info)]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -134,12 +141,12 @@ def _headline_note(summary: pd.DataFrame) -> str:
 
 def time_table(manifest: dict) -> str:
     """Markdown: each unit's host and wall time (its run's start to end, training included), from the
-    bundle's provenance; empty when it records none."""
+    bundle's provenance; empty when it records none. Units and hosts are written as text."""
     rows = []
     for key, info in sorted(manifest.get("provenance", {}).items()):
         if info.get("run_seconds") is not None:
-            minutes = info["run_seconds"] / 60
-            rows.append(f"| {key} | {info.get('host', '')} | {minutes:.1f} |")
+            minutes = T.number_text(info["run_seconds"] / 60, ".1f")
+            rows.append(f"| {markdown_text(key)} | {markdown_text(info.get('host', ''))} | {minutes} |")
     if not rows:
         return ""
     head = ["| unit | host | wall time (min) |", "|:--|:--|--:|"]
@@ -165,6 +172,11 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
     """The report (rebuilt into `work`), the results page and the README block of one bundle."""
     manifest = read_manifest(bundle)
     name = manifest["experiment"]
+    if name != bundle.name:  # the page's path comes from the folder's name, which git review shows
+        raise BundleError(
+            f"{bundle} holds experiment {name!r}: a bundle lives in results/<its experiment>, so move it to "
+            f"results/{name} or fix its manifest"
+        )
     rel = bundle.relative_to(root).as_posix()
     report = work / name
     files = build_report_from(bundle, report)
@@ -190,7 +202,7 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
         "",
         GENERATED_NOTE.format(bundle=rel),
         "",
-        (declaration.get("description") or "").strip(),
+        html.escape((declaration.get("description") or "").strip(), quote=False),  # bundle prose: no raw HTML
         "",
         f"- **Units:** {sum(u['status'] == 'FINISHED' for u in units)} finished of {declared} declared "
         f"(arms {', '.join(order)} × seeds {', '.join(map(str, declaration.get('seeds', [])))}).",
@@ -274,23 +286,46 @@ def _changes(root: Path, out: Rendered, *, plot_bytes: bool) -> list[tuple[Path,
     return changes
 
 
+def inside(root: Path, path: Path) -> Path:
+    """`path` if it lies inside `root` with no symbolic link on the way (a committed link to a folder
+    elsewhere would carry the write out of the repository); else a BundleError naming it."""
+    top = Path(os.path.abspath(root))
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(top)
+    except ValueError:
+        raise BundleError(f"{path} lies outside {root}: refused") from None
+    where = top
+    for part in rel.parts:
+        where = where / part
+        if where.is_symlink():
+            raise BundleError(f"{where} is a symbolic link: the harness writes generated files through none")
+    return path
+
+
 def write_pages(root: str | Path) -> list[Path]:
-    """Write every generated file under `root` (the repository). -> the files that changed."""
+    """Write every generated file under `root` (the repository). -> the files that changed. Every
+    path is checked (`inside`) before anything is written."""
     root = Path(root)
     with tempfile.TemporaryDirectory() as tmp:
         out = render_pages(root, Path(tmp))
         changed = [path for path, _ in _changes(root, out, plot_bytes=True)]
+        reports = {  # the rest of each bundle's report (plots, LaTeX, HTML)
+            bundle / "report" / f.name: f
+            for bundle in bundle_folders(root)
+            for f in sorted((Path(tmp) / bundle.name).iterdir())
+            if f.name not in COMPARED_REPORT_FILES
+        }
+        for path in [*changed, *reports]:
+            inside(root, path)
         for path in changed:
             path.parent.mkdir(parents=True, exist_ok=True)
             if path in out.texts:
                 path.write_text(out.texts[path], encoding="utf-8")
             else:
                 shutil.copyfile(out.plots[path], path)
-        for bundle in bundle_folders(root):  # the rest of each bundle's report (plots, LaTeX, HTML)
-            name = read_manifest(bundle)["experiment"]
-            for f in sorted((Path(tmp) / name).iterdir()):
-                if f.name not in COMPARED_REPORT_FILES:
-                    shutil.copyfile(f, bundle / "report" / f.name)
+        for path, f in reports.items():
+            path.parent.mkdir(exist_ok=True)
+            shutil.copyfile(f, path)
     return changed
 
 

@@ -2,7 +2,10 @@
 beside the reference arm when there are many arms) and the sweep's objective plots.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot), so building a report never
-touches the caller's interactive backend or global figure state.
+touches the caller's interactive backend or global figure state. Every text with a name from data in
+it (arms, tracks, metric labels, params) is drawn literally, with parse_math off: matplotlib reads
+what stands between two dollar signs as mathtext, drawing `$x$` as math and stopping the whole
+report with an error on an unknown command such as `$\\foo$`.
 """
 
 from __future__ import annotations
@@ -71,6 +74,12 @@ def _band(curves: pd.DataFrame, use_seconds: bool, scale: float) -> tuple[pd.Dat
 PANELS_ABOVE = 4
 
 
+def _legend(ax, fontsize: str) -> None:
+    """The axes' legend, its labels (arm names) drawn literally."""
+    for text in ax.legend(fontsize=fontsize).get_texts():
+        text.set_parse_math(False)
+
+
 def _curve(ax, band: pd.DataFrame, label: str, color: str, dashed: bool) -> None:
     """An arm's mean curve with its shaded 95% band (where the band exists)."""
     ax.plot(band["x"], band["mean"], marker="o", ms=3, ls="--" if dashed else "-", color=color, label=label)
@@ -106,9 +115,11 @@ def drift_figure(sub: pd.DataFrame, order: list[str], metric: str, reference: st
         ax = fig.add_subplot()
         for arm in arms:
             draw(ax, arm)
-        ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{track}: {info.label} over the video")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel, parse_math=False)
+        ax.set_title(f"{track}: {info.label} over the video", parse_math=False)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        _legend(ax, "small")
         fig.tight_layout()
         return fig
     ref = reference if reference in curves else arms[0]
@@ -120,14 +131,14 @@ def drift_figure(sub: pd.DataFrame, order: list[str], metric: str, reference: st
     for ax, arm in zip(axes, others):
         draw(ax, ref)
         draw(ax, arm)
-        ax.set_title(arm, fontsize="medium")
+        ax.set_title(arm, fontsize="medium", parse_math=False)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
+        _legend(ax, "x-small")
     for ax in axes[len(others) :]:
         ax.set_visible(False)
     fig.supxlabel(xlabel)
-    fig.supylabel(ylabel)
-    fig.suptitle(f"{track}: {info.label} over the video, each arm beside {ref}")
+    fig.supylabel(ylabel, parse_math=False)
+    fig.suptitle(f"{track}: {info.label} over the video, each arm beside {ref}", parse_math=False)
     fig.tight_layout()
     return fig
 
@@ -182,7 +193,7 @@ def plot_sweep(
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.scatter(done[param], done["objective"], s=24, alpha=0.8)
         ax.scatter([done.loc[best, param]], [done.loc[best, "objective"]], marker="*", s=160, c="tab:red")
-        ax.set_xlabel(param)
+        ax.set_xlabel(param, parse_math=False)
         ax.set_xlim(-0.05, 1.05)  # probabilities
         if i % cols == 0:
             ax.set_ylabel(f"objective ({direction})")

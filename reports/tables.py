@@ -22,12 +22,13 @@ footnotes say so.
 Layouts (docs/method.md §9): `vbench` = Table 1's six VBench dimensions in percent; `ablation` = the
 ablation's four (Sub. Cons / Back. Cons / Aest / Img); every other metric of a track goes to an extra
 table. Only FINISHED runs count. Writers: Markdown, LaTeX (booktabs), HTML; `summarize` gives the raw
-numbers for CSV.
+numbers for CSV. Names from data (arms, tracks, metrics, backends) are written as text in every format
+(`reports/escape.py`), and a number is shown as what it is: NaN is the missing dash, an infinity or a
+value beyond a float in display units (1e308 x 100) says so.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ import pandas as pd
 
 from reports import published
 from reports import stats as S
+from reports.escape import Words, csv_cell, csv_value, html_text, latex_text, markdown_text, plain, words
 from reports.keys import VIDEO_LEVEL
 from reports.runs import (
     FINISHED,
@@ -98,6 +100,27 @@ SUMMARY_COLUMNS = [
     "significant",
     "backend",
 ]
+
+
+def csv_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` as a report writes it to CSV: every text cell, and every column name, through
+    `escape.csv_cell` (a spreadsheet shows `=cmd` as text, not as a formula); numeric and boolean
+    columns as they are, so a negative number stays a number."""
+    out = df.rename(columns=csv_cell)
+    for col in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[col]):  # bool is numeric here
+            out[col] = out[col].map(csv_cell)
+    return out
+
+
+def from_csv_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """A frame read back from a report's CSV (results.csv) with its names as they were: `csv_cells`
+    undone (`escape.csv_value`)."""
+    out = df.rename(columns=csv_value)
+    for col in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col].map(csv_value)
+    return out
 
 
 def metric_info(name: str) -> MetricSpec:
@@ -521,7 +544,7 @@ def _backend_note(summary: pd.DataFrame, columns: list[MetricSpec]) -> str:
     note = "Backend: " + "; ".join(parts) + "."
     if any(";" in b for b in summary["backend"]):
         note += " Warning: some arms average seeds scored with different backends; rescore them with one."
-    return note
+    return plain(note)  # metric labels, backend and arm names; our words here have no markup
 
 
 def _published_rows(
@@ -571,17 +594,22 @@ def _labels(sub: pd.DataFrame, basis: str) -> str:
 
 
 def _basis_notes(sub: pd.DataFrame) -> list[str]:
-    notes = []
+    notes: list[str] = []
     if (sub["basis"] == SET).any():
         notes.append(
-            f"(set): {_labels(sub, SET)} has no per-video value (a statistic of the whole set of videos): "
-            "the cell is the set value, averaged over seeds where there are several, without an interval."
+            plain(
+                f"(set): {_labels(sub, SET)} has no per-video value (a statistic of the whole set of videos): "
+                "the cell is the set value, averaged over seeds where there are several, without an interval."
+            )
         )
     if (sub["basis"] == RUNS).any():
         notes.append(
-            f"(runs): {', '.join(sorted(set(sub.loc[sub['basis'] == RUNS, 'arm'])))} logged no per-sample "
-            "scores (runs from before the harness logged them): the cell is the mean of the runs' final "
-            "scores, without an interval. Re-run `harness run` (finished stages are skipped) to log them."
+            words(
+                "(runs): {} logged no per-sample scores (runs from before the harness logged them): the cell "
+                "is the mean of the runs' final scores, without an interval. Re-run `harness run` (finished "
+                "stages are skipped) to log them.",
+                ", ".join(sorted(set(sub.loc[sub["basis"] == RUNS, "arm"]))),
+            )
         )
     return notes
 
@@ -598,15 +626,17 @@ def _arms_table(title, track, layout, metrics, sub, order, pubs) -> Table:
         for rec in arm_rows.itertuples():
             scale = metric_info(rec.metric).scale
             n = ns[rec.metric] if ns[rec.metric] != row_n else None
-            cells[rec.metric] = Cell(rec.mean * scale, rec.low * scale, rec.high * scale, n, rec.basis)
-            if math.isfinite(rec.seed_sd):
-                noise[rec.metric] = Cell(rec.seed_sd * scale)
+            cells[rec.metric] = Cell(
+                scaled(rec.mean, scale), scaled(rec.low, scale), scaled(rec.high, scale), n, rec.basis
+            )
+            if not math.isnan(rec.seed_sd):
+                noise[rec.metric] = Cell(scaled(rec.seed_sd, scale))
         rows.append(Row(arm, "ours", row_n, cells, arm_rows["role"].iloc[0]))
         if noise:
             seeds = int(arm_rows["n_seeds"].max())
             rows.append(Row(f"{arm}: seed sd", "noise", f"{seeds} seeds", noise, arm_rows["role"].iloc[0]))
     _mark_best([r for r in rows if r.source == "ours"], columns)
-    notes = [_backend_note(sub, columns)]
+    notes: list[str] = [_backend_note(sub, columns)]
     if any(c.scale == 100.0 for c in columns):
         notes.append("VBench dimensions in percent (logged on 0-1, x100).")
     if (sub["basis"] == PER_SAMPLE).any():
@@ -623,8 +653,11 @@ def _arms_table(title, track, layout, metrics, sub, order, pubs) -> Table:
     for m in metrics:
         if metric_info(m).binary and (sub.loc[sub["metric"] == m, "basis"] == PER_SAMPLE).any():
             notes.append(
-                f"{metric_info(m).label} is 0 or 1 per video: its mean is the fraction of videos scoring 1 "
-                "and its t-interval is approximate."
+                words(
+                    "{} is 0 or 1 per video: its mean is the fraction of videos scoring 1 and its t-interval "
+                    "is approximate.",
+                    metric_info(m).label,
+                )
             )
     notes += _basis_notes(sub)
     comparable = comparable_backends(sub["backend"])
@@ -642,7 +675,9 @@ def _difference_cell(rec, ref_basis: str) -> Cell:
     basis = PER_SAMPLE
     if pd.isna(rec.p):
         basis = rec.basis if rec.basis != PER_SAMPLE else ref_basis
-    cell = Cell(rec.delta * scale, rec.delta_low * scale, rec.delta_high * scale, basis=basis)
+    cell = Cell(
+        scaled(rec.delta, scale), scaled(rec.delta_low, scale), scaled(rec.delta_high, scale), basis=basis
+    )
     cell.significant = bool(rec.significant)
     return cell
 
@@ -698,9 +733,9 @@ def _difference_table(
         + (" (VBench: percentage points)" if any(c.scale == 100.0 for c in columns) else "")
         + (": the mean over samples and seeds of the difference." if len(tested) else ".")
     )
-    notes = [
-        ("Δ = the first arm minus the second, for each comparison the experiment declares (`comparisons`)"
-         if declared else f"Δ = arm - {ref} (the reference arm)") + units,
+    notes: list[str] = [
+        "Δ = the first arm minus the second, for each comparison the experiment declares (`comparisons`)" + units
+        if declared else words("Δ = arm - {} (the reference arm)" + units, ref),
         "↑ columns: Δ > 0 favours the " + ("first arm" if declared else "arm") + "; ↓ columns: Δ < 0 does.",
     ]  # fmt: skip
     if len(tested):
@@ -807,19 +842,51 @@ def build_tables(
 
 # -- writers -------------------------------------------------------------------------------------
 
-DASH = "–"
+DASH = "–"  # no value (NaN, a metric the arm was not scored on): only ever what is missing
+OVERFLOW = "overflow"
+FIXED_BELOW = 1e15  # from here a number is written with an exponent: 1e308 in fixed point is 309 digits
 BASIS_MARK = {PER_SAMPLE: "", SET: " (set)", RUNS: " (runs)"}
+
+
+class Overflow(float):
+    """A display value beyond the floats: finite as logged, infinite once scaled (1e308 x 100). In any
+    arithmetic it is the infinity it became; `number_text` shows it as "overflow", not as "inf"."""
+
+
+def scaled(value: float, scale: float) -> float:
+    """`value` (logged scale) x `scale` (display units): NaN stays NaN, an infinity stays one, and a
+    finite value whose product leaves the floats is an Overflow."""
+    out = float(value) * scale  # a Python float: overflows to inf without numpy's warning
+    return Overflow(out) if math.isinf(out) and math.isfinite(value) else out
+
+
+def number_text(value: float | None, fmt: str) -> str:
+    """A number as shown, in the format spec `fmt` ('.2f', '+.2f' for a signed difference): None and
+    NaN are the missing DASH; an infinity is 'inf' ('-inf', '+inf' when signed) and an Overflow
+    'overflow' ('-overflow'), never the dash; from FIXED_BELOW on, with an exponent ('1.00e+20')."""
+    if value is None or math.isnan(value):
+        return DASH
+    sign = "-" if value < 0 else ("+" if fmt.startswith("+") else "")
+    if isinstance(value, Overflow):
+        return sign + OVERFLOW
+    if math.isinf(value):
+        return sign + "inf"
+    if abs(value) >= FIXED_BELOW and fmt.endswith("f"):
+        return format(value, fmt[:-1] + "e")
+    return format(value, fmt)
 
 
 def format_cell(cell: Cell | None, info: MetricSpec, signed: bool = False) -> str:
     """'87.03 [86.10, 87.96]'; '+1.20 [+0.40, +2.00]*' for a significant difference (signed=True);
-    '310.0 (set)' without an interval; ' (n=3×2)' where the cell's n differs from its row's."""
-    if cell is None or not math.isfinite(cell.mean):
+    '310.0 (set)' without an interval; ' (n=3×2)' where the cell's n differs from its row's. A missing
+    value (None, NaN) is DASH; infinite and overflowing values are said (`number_text`), in the
+    interval too."""
+    if cell is None or math.isnan(cell.mean):
         return DASH
     fmt = f"{'+' if signed else ''}.{info.decimals}f"
-    text = format(cell.mean, fmt)
-    if math.isfinite(cell.low) and math.isfinite(cell.high):
-        text += f" [{format(cell.low, fmt)}, {format(cell.high, fmt)}]"
+    text = number_text(cell.mean, fmt)
+    if not (math.isnan(cell.low) or math.isnan(cell.high)):
+        text += f" [{number_text(cell.low, fmt)}, {number_text(cell.high, fmt)}]"
     text += BASIS_MARK.get(cell.basis, "")
     if cell.significant:
         text += "*"
@@ -845,13 +912,23 @@ def _n_text(row: Row) -> str:
     return row.n if row.n is not None else DASH
 
 
+# What each writer does with each part of a table: titles, row labels and column labels hold names
+# (arms, tracks, metrics) and are escaped whole (`reports/escape.py`); cells and n are numbers and
+# our marks (intervals in brackets, * for significance, bold for the best), written as they are
+# (Markdown: with `|` escaped); footnotes are our words, a `Words` footnote with names in it.
+
+
+def _markdown_note(note: str) -> str:
+    return note.markdown if isinstance(note, Words) else note.replace("|", "\\|")
+
+
 def to_markdown(table: Table) -> str:
-    def esc(text: str) -> str:
+    def esc(text: str) -> str:  # a cell of numbers and marks
         return text.replace("|", "\\|")
 
-    header = ["Arm", "n"] + [esc(c.label) + arrow(c, "↑", "↓") for c in table.columns]
+    header = ["Arm", "n"] + [markdown_text(c.label) + arrow(c, "↑", "↓") for c in table.columns]
     lines = [
-        f"**{esc(table.title)}**",
+        f"**{markdown_text(table.title)}**",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join([":--"] + ["--:"] * (len(header) - 1)) + "|",
@@ -861,24 +938,15 @@ def to_markdown(table: Table) -> str:
         for c in table.columns:
             text = esc(_text(table, row, c))
             cells.append(f"**{text}**" if _is_best(row, c) else text)
-        label = f"*{esc(row.label)}*" if row.source == "noise" else esc(row.label)
+        label = f"*{markdown_text(row.label)}*" if row.source == "noise" else markdown_text(row.label)
         lines.append("| " + " | ".join([label, esc(_n_text(row)), *cells]) + " |")
     lines.append("")
-    lines += [f"{esc(note)}  " for note in table.footnotes]
+    lines += [f"{_markdown_note(note)}  " for note in table.footnotes]
     return "\n".join(lines) + "\n"
 
 
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
+# Our symbols, in math mode (the utf8 input encoding has none of them).
+_LATEX_SYMBOLS = {
     "±": r"$\pm$",
     "×": r"$\times$",
     "Δ": r"$\Delta$",
@@ -889,18 +957,26 @@ _LATEX_SPECIAL = {
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    """Our words and numbers for LaTeX, with any names in them: the specials escaped as
+    `escape.latex_text` does and our symbols in math mode; brackets (intervals) as written."""
+    return "".join(_LATEX_SYMBOLS.get(ch) or (ch if ch in "[]" else latex_text(ch)) for ch in text)
+
+
+def latex_name(text: str) -> str:
+    """A name, or a label or title made of names, for LaTeX: `escape.latex_text` (brackets braced: a
+    row's first cell) with our symbols in math mode."""
+    return "".join(_LATEX_SYMBOLS.get(ch) or latex_text(ch) for ch in text)
 
 
 def to_latex(table: Table) -> str:
     ncols = 2 + len(table.columns)
     header = ["Arm", "$n$"] + [
-        latex_escape(c.label) + arrow(c, r"$\uparrow$", r"$\downarrow$") for c in table.columns
+        latex_name(c.label) + arrow(c, r"$\uparrow$", r"$\downarrow$") for c in table.columns
     ]
     lines = [
         r"\begin{table}[ht]",
         r"\centering",
-        rf"\caption{{{latex_escape(table.title)}}}",
+        rf"\caption{{{latex_name(table.title)}}}",
         r"\resizebox{\linewidth}{!}{%",
         rf"\begin{{tabular}}{{l{'r' * (ncols - 1)}}}",
         r"\toprule",
@@ -914,7 +990,7 @@ def to_latex(table: Table) -> str:
         for c in table.columns:
             text = latex_escape(_text(table, row, c))
             cells.append(rf"\textbf{{{text}}}" if _is_best(row, c) else text)
-        label = latex_escape(row.label)
+        label = latex_name(row.label)
         if row.source in ("published", "noise"):
             label = rf"\emph{{{label}}}"
         lines.append(" & ".join([label, latex_escape(_n_text(row)), *cells]) + r" \\")
@@ -929,7 +1005,7 @@ _HTML_GROUPS = (("ours", ("ours", "noise")), ("published", ("published",)), ("di
 
 
 def to_html(table: Table) -> str:
-    e = html.escape
+    e = html_text
     head = "".join(f"<th>{e(c.label + arrow(c, '↑', '↓'))}</th>" for c in table.columns)
     parts = [
         f'<table class="results {table.kind}">',

@@ -2,6 +2,9 @@
 
 One pydantic schema is the single source of truth: YAML files are validated against it, may
 `extends:` a base file, and take dotted overrides (`erft.p_img=0 train.steps=200`) as diffs.
+Every declaration file of the project (configs, experiments, sweeps) and every override value is read
+by the one bounded YAML reader here (`load_yaml_file`, `load_yaml_text`: size, aliases, nesting,
+repeated keys), as such a file may come from anyone.
 Unknown keys, wrong types and out-of-range values are errors that name the file and the key before
 anything runs. `harness/` builds its experiment schema on top of `SVIConfig`.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import stat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,7 +59,10 @@ class LoraConfig(Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     # The official SVI set (q, k, v, o of self- and cross-attention, both FFN linears) in
     # diffusers' Wan module names. peft matches them as suffixes. []: no LoRA (an adapter trains alone).
-    target_modules: list[str] = ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"]
+    # (bounded: a declaration may come from anyone, and every unit of a plan copies its configuration)
+    target_modules: list[str] = Field(
+        ["to_q", "to_k", "to_v", "to_out.0", "ffn.net.0.proj", "ffn.net.2"], max_length=64
+    )
 
 
 class ERFTConfig(Section):
@@ -129,7 +136,7 @@ class DataConfig(Section):
     height: int = Field(480, ge=16)
     width: int = Field(832, ge=16)
     frame_stride: int = Field(1, ge=1)
-    categories: list[str] | None = None
+    categories: list[str] | None = Field(None, max_length=1000)  # (bounded as lora.target_modules)
     skip_bad: bool = False
     # K: pixel frames of the clip used as condition; the rest of the condition video is padding.
     cond_frames: int = Field(1, ge=1)
@@ -593,12 +600,211 @@ def parse_length(text: str | float) -> float:
     return seconds
 
 
+# -- the one YAML reader of declarations ------------------------------------------------------------
+# Experiment, config, sweep and pretraining files, and dotted override values, may come from anyone, so
+# every one of them is read here, within bounds: a hostile file (an alias bomb, a 50 MB list, duplicate
+# keys that hide a setting) costs milliseconds and one message naming the file, not minutes or gigabytes.
+# PyYAML's safe semantics stay (plain data, no Python objects); libyaml parses when it is installed.
+
+YAML_MAX_BYTES = 1 << 20  # a declaration file or override value; the shipped ones are a few kB
+# What the document holds once every alias is expanded (json.dumps, deepcopy and validation walk it
+# whole): a billion-laughs bomb of 9 levels is 10^9 values from a few hundred bytes.
+YAML_MAX_NODES = 100_000
+YAML_MAX_TEXT = 4 * YAML_MAX_BYTES  # characters of the expanded strings (a long string aliased often)
+YAML_MAX_DEPTH = 32  # nesting of lists and mappings; the shipped declarations nest 5 deep
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _refuse(source: str, mark: Any, message: str) -> ConfigError:
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return ConfigError(f"{source}: {where}{message}")
+
+
+class _BoundedComposer(yaml.composer.Composer):
+    """PyYAML's composer, counting what the document holds with its aliases expanded as it composes.
+    The node graph shares an aliased node, so nothing is expanded to count it: each anchored node's
+    expanded size is kept, and an alias adds it. A document over a bound stops where it crosses it."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+        self.depth = 0
+        self.nodes = 0
+        self.text = 0
+        self.sizes: dict[int, tuple[int, int]] = {}  # id(anchored node) -> (nodes, characters)
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = self.anchors.get(event.anchor)
+            if node is not None:  # (an undefined alias is PyYAML's own error)
+                if id(node) not in self.sizes:
+                    raise _refuse(
+                        self.source, event.start_mark,
+                        f"alias *{event.anchor} refers to a node that contains it (a structure without end): "
+                        "a declaration is a tree; write the value out",
+                    )  # fmt: skip
+                self._count(*self.sizes[id(node)], event)
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > YAML_MAX_DEPTH:
+            raise _refuse(
+                self.source, event.start_mark,
+                f"nested more than {YAML_MAX_DEPTH} lists or mappings deep: a declaration nests a few levels; "
+                "flatten it (dotted keys such as erft.p_img: 0.5)",
+            )  # fmt: skip
+        nodes, text = self.nodes, self.text
+        node = super().compose_node(parent, index)
+        self.depth -= 1
+        self._count(1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0, event)
+        if event.anchor is not None:
+            self.sizes[id(node)] = (self.nodes - nodes, self.text - text)
+        return node
+
+    def _count(self, nodes: int, text: int, event: Any) -> None:
+        self.nodes += nodes
+        self.text += text
+        if self.nodes > YAML_MAX_NODES:
+            raise _refuse(
+                self.source, event.start_mark,
+                f"more than {YAML_MAX_NODES} values with its aliases expanded (an alias bomb, or a generated "
+                "list?): a declaration holds a few hundred; declare fewer, or split the experiment",
+            )  # fmt: skip
+        if self.text > YAML_MAX_TEXT:
+            raise _refuse(
+                self.source, event.start_mark,
+                f"more than {YAML_MAX_TEXT} characters of text with its aliases expanded (a long string "
+                "aliased many times?): write each value once",
+            )  # fmt: skip
+
+
+class _UniqueKeysConstructor(yaml.constructor.SafeConstructor):
+    """PyYAML's safe constructor, refusing a key given twice in one mapping (PyYAML keeps the last,
+    silently, which hides the setting that was written first). A merge (`<<: *base`) may still be
+    overridden by the mapping's own keys: that is what merging is for."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+        self.checked: set[int] = set()
+
+    def flatten_mapping(self, node):
+        # The first flatten of a node sees its own keys: flattening a merge rewrites the merged node.
+        if id(node) not in self.checked:
+            self.checked.add(id(node))
+            self._refuse_repeated_keys(node)
+        super().flatten_mapping(node)
+
+    def _refuse_repeated_keys(self, node: yaml.MappingNode) -> None:
+        seen: dict[Any, yaml.ScalarNode] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                continue  # (a list or mapping as key is PyYAML's own error: unhashable)
+            key = self.construct_object(key_node)
+            first = seen.setdefault(key, key_node)
+            if first is not key_node:
+                same = (
+                    "appears twice" if first.value == key_node.value else f"repeats {_short(first.value)!r}"
+                )
+                line = first.start_mark.line + 1
+                raise _refuse(
+                    self.source, key_node.start_mark,
+                    f"key {_short(key_node.value)!r} {same} in one mapping (first on line {line}): keep one",
+                )  # fmt: skip
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A key as a message shows it: a long one cut, so that the message stays one readable line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _PythonParser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
+    """PyYAML's own reader, scanner and parser: the events, where libyaml is not installed."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+
+
+def _loader_class(parser: type) -> type:
+    """Parser events -> the bounded composer -> the safe constructor that refuses repeated keys. The
+    composer comes before the parser so that its methods, not libyaml's own composer, build the nodes."""
+
+    class DeclarationLoader(_BoundedComposer, parser, _UniqueKeysConstructor, yaml.resolver.Resolver):
+        def __init__(self, text: str, source: str) -> None:
+            parser.__init__(self, text)
+            _BoundedComposer.__init__(self, source)
+            _UniqueKeysConstructor.__init__(self, source)
+            yaml.resolver.Resolver.__init__(self)
+
+    return DeclarationLoader
+
+
+try:  # libyaml's parser when PyYAML was built with it (several times faster), else PyYAML's own
+    from yaml.cyaml import CParser as _FastParser
+except ImportError:
+    _FastParser = _PythonParser
+_DeclarationLoader = _loader_class(_FastParser)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: where, then what (its own message spans lines with a snippet)."""
+    if not isinstance(e, yaml.MarkedYAMLError):
+        return "invalid YAML: " + " ".join(str(e).split())
+    mark = e.problem_mark or e.context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = "; ".join(str(part) for part in (e.context, e.problem) if part)
+    return f"invalid YAML{where}: {what}"
+
+
+def load_yaml_text(text: str, source: str) -> Any:
+    """YAML text -> plain data (dicts, lists, scalars), within this section's bounds, or a ConfigError
+    on one line naming `source` (a file, an override) and what to do."""
+    if len(text) > YAML_MAX_BYTES:
+        raise ConfigError(
+            f"{source}: {len(text)} characters, more than a declaration may hold ({YAML_MAX_BYTES}): "
+            "declare fewer values"
+        )
+    loader = _DeclarationLoader(text, source)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: {_yaml_problem(e)}") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml_file(path: str | Path) -> Any:
+    """A YAML declaration file -> plain data, within the bounds of `load_yaml_text`. The size is
+    checked before a byte is read, so a 50 MB file is refused in milliseconds."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path}: not a regular file; give a YAML file")
+    too_big = (
+        f"{path}: {{}} bytes, more than a declaration file may hold ({YAML_MAX_BYTES} bytes, 1 MiB; the "
+        "shipped ones are a few kB): declare fewer values, e.g. seeds: [0, 1, 2], not a generated list"
+    )
+    if info.st_size > YAML_MAX_BYTES:
+        raise ConfigError(too_big.format(info.st_size))
+    with path.open("rb") as f:
+        data = f.read(YAML_MAX_BYTES + 1)  # a file that grew since the stat is still cut at the bound
+    if len(data) > YAML_MAX_BYTES:
+        raise ConfigError(too_big.format(f"more than {YAML_MAX_BYTES}"))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    return load_yaml_text(text, str(path))
+
+
 def read_mapping(path: Path) -> dict:
     """A YAML file whose top level is a mapping, or a ConfigError naming the file."""
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    data = load_yaml_file(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
     return data
@@ -609,7 +815,7 @@ def parse_override(text: str) -> dict:
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key.subkey=value")
     key, raw = text.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    value = load_yaml_text(raw, f"override {key.strip()}") if raw.strip() else ""
     for part in reversed(key.strip().split(".")):
         if not part:
             raise ConfigError(f"override {text!r} has an empty key part")
@@ -617,11 +823,18 @@ def parse_override(text: str) -> dict:
     return value
 
 
+MAX_EXTENDS = 16  # files one `extends:` chain may read (each within the reader's bounds)
+
+
 def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
     """Read a YAML config, resolving `extends:` (a path relative to the file) recursively."""
     path = Path(path).resolve()
     if path in _seen:
         raise ConfigError(f"{path}: `extends` forms a cycle: {' -> '.join(map(str, _seen + (path,)))}")
+    if len(_seen) >= MAX_EXTENDS:
+        raise ConfigError(
+            f"{_seen[0]}: `extends` chains more than {MAX_EXTENDS} files (reached {path}): merge some of them"
+        )
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     data = read_mapping(path)
@@ -632,7 +845,9 @@ def read_yaml(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid configuration"]
+    """`source: invalid configuration: key: what`, one line for one problem; several problems get a
+    line each under the first."""
+    problems = []
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"]
@@ -640,8 +855,12 @@ def format_validation_error(err: ValidationError, source: str) -> str:
             msg = "unknown key"
         elif e["type"] == "literal_error":
             msg = f"{msg} (got {e.get('input')!r})"
-        lines.append(f"  {key}: {msg}")
-    return "\n".join(lines)
+        elif e["type"] == "value_error":  # a validator's own message, without pydantic's prefix
+            msg = msg.removeprefix("Value error, ")
+        problems.append(f"{key}: {msg}")
+    if len(problems) == 1:
+        return f"{source}: invalid configuration: {problems[0]}"
+    return "\n".join([f"{source}: invalid configuration", *(f"  {p}" for p in problems)])
 
 
 def build_config(raw: dict, source: str = "<config>", schema: type[BaseModel] = SVIConfig):

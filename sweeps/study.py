@@ -34,20 +34,26 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import optuna
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness import probe_scores as probes
 from harness import tracking, workspace
 from harness.console import say
-from harness.experiment import Experiment, SuiteSpec, load_experiment
+from harness.experiment import (
+    MAX_OVERRIDES,
+    MAX_SUITES,
+    MAX_UNITS,
+    Experiment,
+    SuiteSpec,
+    load_experiment,
+)
 from harness.pipeline import StopArm
 from harness.redact import password_of, redact_uri, register, scrub
 from reports import keys
-from svi.config import ConfigError, format_validation_error
+from svi.config import ConfigError, format_validation_error, read_mapping
 
 SWEEPS_DIR = Path(__file__).parent
 PARENT_ENV = "SVI_SWEEP_PARENT_RUN"
@@ -167,16 +173,18 @@ class Sweep(BaseModel):
     description: str = ""
     experiment: str
     arm: str
-    suites: list[SuiteSpec] | None = None
-    space: dict[str, Range] = {}
-    grid: dict[str, list[float]] = {}
+    # A sweep file may come from anyone, as an experiment file may: what drives work is bounded with the
+    # experiment's bounds (harness/experiment.py), a trial counting as one unit.
+    suites: list[SuiteSpec] | None = Field(None, max_length=MAX_SUITES)
+    space: dict[str, Range] = Field({}, max_length=MAX_OVERRIDES)
+    grid: dict[str, Annotated[list[float], Field(max_length=MAX_UNITS)]] = Field({}, max_length=MAX_OVERRIDES)
     sampler: Literal["tpe", "grid", "random"] = "tpe"
-    objective: list[Objective]
-    trials: int = 16
+    objective: list[Objective] = Field(max_length=MAX_SUITES)
+    trials: int = Field(16, ge=1, le=MAX_UNITS)
     seed: int = 0
     storage: str | None = None
-    enqueue_defaults: dict[str, float] | None = None
-    overrides: list[str] = []  # applied to the base experiment (e.g. train.steps=50)
+    enqueue_defaults: dict[str, float] | None = Field(None, max_length=MAX_OVERRIDES)
+    overrides: list[str] = Field([], max_length=MAX_OVERRIDES)  # on the base experiment (train.steps=50)
     pruner: Pruner | None = None  # None: no pruning, no probes
     heartbeat: Heartbeat = Heartbeat()
 
@@ -196,7 +204,10 @@ class Sweep(BaseModel):
 def sweep_names() -> dict[str, str]:
     out = {}
     for f in sorted(SWEEPS_DIR.glob("*.yaml")):
-        out[f.stem] = str((yaml.safe_load(f.read_text()) or {}).get("description", "")).strip()
+        try:  # the bounded reader of every declaration (svi/config.py)
+            out[f.stem] = str(read_mapping(f).get("description", "")).strip()
+        except ConfigError:  # listed all the same: `harness sweep NAME` says what is wrong with it
+            out[f.stem] = f"(unreadable: see harness sweep {f.stem})"
     return out
 
 
@@ -211,11 +222,9 @@ def load_sweep(name_or_path: str, overrides: list[str] = (), check_inputs: bool 
         raise ConfigError(
             f"unknown sweep {name_or_path!r}; known sweeps: {', '.join(sweep_names()) or '(none)'}"
         )
+    raw = read_mapping(path)  # bounded: size, aliases, nesting, repeated keys (svi/config.py)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
         sweep = Sweep.model_validate(raw)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, str(path))) from None
     sweep.overrides = [*sweep.overrides, *overrides]

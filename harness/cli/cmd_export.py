@@ -14,7 +14,9 @@ DESCRIPTION = (
     "bundle: manifest.json (every unit's run record, resolved configuration and stage records), scores.csv "
     "(every per-video and per-window score), curves.csv (thinned training curves) and report/ (built "
     "from the bundle alone). Deterministic: the same results give the same bytes. `harness report "
-    "EXPERIMENT --from DIR` rebuilds the report from it with no store."
+    "EXPERIMENT --from DIR` rebuilds the report from it with no store. Each unit keeps the plan hash its "
+    "run was tagged with when it ran; runs imported from a bundle are exported with that bundle's own "
+    "records. --to must be missing, empty, or that experiment's bundle: no other folder is overwritten."
 )
 
 
@@ -28,6 +30,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from harness import tracking
     from harness.bundles import export
     from harness.experiment import load_experiment
+    from reports.bundle import BundleError
     from reports.runs import ReportError
     from svi.config import ConfigError
 
@@ -36,8 +39,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         tracking.check_reachable()
         to = Path(args.to) if args.to else Path.cwd() / "results" / exp.name
         files = export(exp, source, to, args.parent)
-    except (ConfigError, ReportError) as e:
+    except (ConfigError, ReportError, BundleError) as e:
         return fail(str(e))
+    except OSError as e:  # a folder that cannot be written, found only when writing
+        return fail(
+            f"--to {args.to or 'results/' + exp.name}: {e.strerror or e}: name a folder you can write"
+        )
     print(f"{exp.name}: results bundle in {to}")
     for name in sorted(files):
         print(f"  {files[name]}")

@@ -14,7 +14,9 @@ DESCRIPTION = (
     "configurations as params, final scores, drift curves (step = clip), training curves, per-sample "
     "tables and the report; then write the saved review view and print its link, as at the end of a run. "
     "`harness report EXPERIMENT` then works on the imported runs too. Videos and images are not in a "
-    "bundle, so there is no keyframes view."
+    "bundle, so there is no keyframes view. The bundle is checked whole first (no symbolic links, size "
+    "caps, its schema, names, and the digests of its tables): a bad one is one line and exit code 2, with "
+    "nothing created. Importing the same bundle again finds the runs of the first import and creates none."
 )
 
 
@@ -28,18 +30,26 @@ def configure(p: argparse.ArgumentParser) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     from harness import tracking, ui, workspace
     from harness.bundle_import import import_bundle
-    from reports.bundle import BundleError, read_manifest
+    from reports.bundle import BundleError, read_bundle, read_manifest
     from svi.config import ConfigError
 
     try:
-        manifest = read_manifest(args.bundle)
+        read_bundle(args.bundle)  # checked whole, in seconds, before the store is touched
         uri = workspace.tracking_uri()
         tracking.check_reachable(uri)
+        server = uri.split(":", 1)[0].lower() in ("http", "https")
+        base = args.ui_url or (uri if server else ui.DEFAULT_UI_URL)
+        _, parent, links, new = import_bundle(args.bundle, base)
     except (BundleError, ConfigError) as e:
         return fail(str(e))
-    server = uri.split(":", 1)[0].lower() in ("http", "https")
-    base = args.ui_url or (uri if server else ui.DEFAULT_UI_URL)
-    _, parent, links = import_bundle(args.bundle, base)
+    manifest = read_manifest(args.bundle)
+    if not new:
+        print(
+            f"{manifest['experiment']}: {args.bundle} was imported before, as parent run {parent}: nothing "
+            "imported again"
+        )
+        print(store_line(uri))
+        return 0
     print(
         f"{manifest['experiment']}: {len(manifest['units'])} unit(s) imported from {args.bundle} (parent run {parent})"
     )

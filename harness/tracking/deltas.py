@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from harness.tracking.lifecycle import log_metrics, set_tags
 from reports import keys
+from reports.tables import from_csv_cells
 
 
 def delta_rows(summary) -> dict[str, list[tuple[str, float, int]]]:
@@ -42,7 +43,7 @@ def log_deltas(c: MlflowClient, parent_id: str, results_csv: Path) -> int:
 
     # read as text: an arm named "1" stays an arm name
     text = dict.fromkeys(("track", "arm", "metric", "reference", "contrast"), str)
-    summary = pd.read_csv(results_csv, dtype=text, keep_default_na=False, na_values=[""])
+    summary = from_csv_cells(pd.read_csv(results_csv, dtype=text, keep_default_na=False, na_values=[""]))
     per_arm = delta_rows(summary)
     if not per_arm:
         return 0

@@ -53,7 +53,8 @@ def test_a_metric_without_windows_is_an_error():
 
 def test_cli_reads_a_bundle_and_refuses_an_unknown_arm(tmp_path, capsys):
     _scores().to_csv(tmp_path / "scores.csv", index=False)
-    write_manifest(tmp_path, {"bundle_version": BUNDLE_VERSION})
+    units = [{"arm": a, "seed": s, "status": "FINISHED"} for a in ("base", "full") for s in (0, 1)]
+    write_manifest(tmp_path, {"bundle_version": BUNDLE_VERSION, "experiment": "toy", "units": units})
     assert main([str(tmp_path), "--metrics", "colour_shift"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert math.isclose(report["tracks"]["consistent_100s"]["colour_shift"]["rise"], 0.25)

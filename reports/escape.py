@@ -1,0 +1,133 @@
+"""Names from data written as text: never as markup, never as a formula.
+
+Experiment, arm, track, sample, metric and host names come from whoever declared or ran an
+experiment, and a results bundle arrives in a pull request; the reports write them into Markdown
+(report.md, and from it the published MkDocs pages), HTML, LaTeX and CSV. Each writer passes every
+such name through the function for its format, so `<img src=x onerror=alert(1)>` is shown, not run,
+and `=cmd|' /C calc'!A0` is a cell of text, not a spreadsheet formula:
+
+    markdown_text(s)  Python-Markdown as MkDocs runs it (tables, attr_list, admonition, ...)
+    html_text(s)      HTML text and attribute values
+    latex_text(s)     LaTeX text, also as a table row's first cell
+    csv_cell(v)       a CSV cell a spreadsheet opens; csv_value undoes it on reading the file back
+
+Our own words stay as written (their Markdown is meant): `words(template, *names)` puts names into
+them, keeping the plain text (LaTeX and HTML writers escape it whole) and the Markdown side by side;
+`plain(text)` is a text whose every character is literal in Markdown too.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+# Markdown: characters that start markup anywhere in a line (emphasis, code, attr_list's
+# `{: key=value }` on a heading or table cell, a table's cell border, the escape itself), each
+# escaped with a backslash: Python-Markdown's escapes (with the tables extension, `|` too).
+_MD_BACKSLASHED = frozenset("\\`*{}|")
+# As character references: `<`, `>` and `&` (raw HTML and references are passed through, and a
+# backslash does not stop them), and the brackets of links and images, so that what reads the
+# Markdown back by pattern (a page rewriting `![caption](plot.png)`) never meets a bracket of a name.
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "&#91;", "]": "&#93;"}
+# A line break inside a name would end the table row (or the heading) and start a block of its own.
+_LINE_BREAKS = re.compile(r"\r\n|[\r\n\v\f\x85\u2028\u2029]")
+
+
+def markdown_text(s: object) -> str:
+    """`s` as literal Markdown text: & < > [ ] as references; backslash, backtick, * { } | backslashed;
+    _ backslashed unless it sits between two letters or digits (there it never opens or closes
+    emphasis, in Python-Markdown as in CommonMark, so no_eimg and consistent_100s stay as they are);
+    line breaks as spaces. For text within a line (a table cell, a heading's text, a paragraph past
+    its first word, an image's caption), which is where the reports write names: the rest (- + # > .
+    ! ( =) is markup only at a line's start or right after a bracket, so "full - base" stays as it
+    is."""
+    text = _LINE_BREAKS.sub(" ", str(s))
+    out = []
+    for i, ch in enumerate(text):
+        if ch in _MD_ENTITIES:
+            out.append(_MD_ENTITIES[ch])
+        elif ch in _MD_BACKSLASHED:
+            out.append("\\" + ch)
+        elif ch == "_":
+            inside = 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
+            out.append("_" if inside else "\\_")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def html_text(s: object) -> str:
+    """`s` as HTML text or a quoted attribute value: `&`, `<`, `>`, `"` and `'` as entities."""
+    return html.escape(str(s), quote=True)
+
+
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    # braced, so a name at a table row's start is not read as the optional argument of the `\\` or
+    # `\midrule` before it (`\\ [x]` is "skip x")
+    "[": "{[}",
+    "]": "{]}",
+}
+
+
+def latex_text(s: object) -> str:
+    """`s` as LaTeX text: `\\ & % $ # _ { } ~ ^` escaped, `[` `]` braced, line breaks as spaces (a
+    blank line in a table cell ends the paragraph the table is in)."""
+    return "".join(_LATEX.get(ch, ch) for ch in _LINE_BREAKS.sub(" ", str(s)))
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP, "CSV injection"). `'`
+# too, so that csv_value can tell a prefix added here from a name that starts with `'`.
+_CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: a string starting with `= + - @`, tab, CR (or `'`)
+    gets a leading `'`. Anything that is not a string (numbers, NaN, booleans) is returned unchanged,
+    so a negative number stays a number: apply it to text columns only."""
+    if isinstance(value, str) and value.startswith(_CSV_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def csv_value(value: object) -> object:
+    """The value `csv_cell` was given, from the cell it wrote (reading a report's CSV back)."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(_CSV_TRIGGERS):
+        return value[1:]
+    return value
+
+
+class Words(str):
+    """Our words with names from data in them (`words`). As a str it is the plain text: what the
+    LaTeX and HTML writers escape whole and what a reader of a table's notes sees; `markdown` is the
+    same text for a Markdown page, our words as written (their `code` meant) and each name through
+    `markdown_text`."""
+
+    markdown: str
+
+
+def words(template: str, *names: object) -> Words:
+    """`template` (ours) with each `{}` filled by a name: `words("Δ = arm - {} (the reference arm)", ref)`."""
+    out = Words(template.format(*(str(n) for n in names)))
+    out.markdown = template.format(*(markdown_text(n) for n in names))
+    return out
+
+
+def plain(text: str) -> Words:
+    """A text shown literally in every format, Markdown included (names with words of ours that have no
+    markup: its Markdown is `markdown_text` of all of it)."""
+    return words("{}", text)
+
+
+def markdown_of(text: str) -> str:
+    """A text's Markdown: a `Words`' own, any other str is ours (written as it is)."""
+    return text.markdown if isinstance(text, Words) else text
