@@ -14,7 +14,11 @@ DESCRIPTION = (
     "Score every .mp4 in DIR. Videos are streamed in chunks (memory does not grow with "
     "length); values are reported per window (a generated clip, read from the generator's sidecar, or "
     "every N seconds), per video and for the suite, aggregated as each reference does. Writes "
-    "scores.json and scores.csv. Videos that cannot be read are named and the rest are scored."
+    "scores.json and scores.csv. Videos that cannot be read are named and the rest are scored. Beside "
+    "them, each video's degenerate references (--references; scoring/references.py) are built with no "
+    "model and scored the same way: its input image held (frozen), its first clip repeated (loop) and "
+    "played forward and back (pingpong). The table printed at the end gives each metric's margin over "
+    "the best of them and flags a metric that one of them wins as gameable; they go to references.json."
 )
 
 
@@ -58,6 +62,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--out", help="output folder (default: DIR)")
+    p.add_argument(
+        "--references",
+        default="frozen,loop,pingpong",
+        help="degenerate references to build and score beside the videos (comma-separated from frozen, "
+        "loop, pingpong; 'none' for none). Written under OUT/references/<kind>/",
+    )
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -80,6 +90,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         if ref_dir is not None and not ref_dir.is_dir():
             raise ValueError(f"no such reference folder: {ref_dir}")
         audio = _audio_files(videos, args.audio) if any(specs.spec(n).needs_audio for n in names) else None
+        kinds = _reference_kinds(args.references)
     except ValueError as e:
         return fail(str(e))
     if args.threads:
@@ -87,9 +98,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     refs = sorted(ref_dir.glob("*.mp4")) if ref_dir else None
-    try:
-        report = score_suite(
-            videos,
+
+    def score(files: list[Path]) -> dict:
+        return score_suite(
+            files,
             names,
             backend=args.backend,
             window=args.window,
@@ -104,6 +116,9 @@ def cmd_score(args: argparse.Namespace) -> int:
                 "face_detector": args.face_detector,
             },
         )
+
+    try:
+        report = score(videos)
     except (FileNotFoundError, ImportError) as e:
         return fail(str(e))
     for name, reason in report["unavailable"].items():
@@ -118,7 +133,44 @@ def cmd_score(args: argparse.Namespace) -> int:
     for item in report.get("failed", []):
         print(f"could not score {item['video']}: {item['error']}", file=sys.stderr)
     print(f"scores: {', '.join(str(f) for f in files)}")
+    failed = {Path(item["video"]).name for item in report.get("failed", [])}
+    if kinds:
+        _score_references([v for v in videos if v.name not in failed], kinds, out, report["aggregate"], score)
     return 0
+
+
+def _reference_kinds(text: str) -> list[str]:
+    """--references -> the kinds to build; a ValueError naming an unknown one."""
+    from scoring.references import BUILT
+
+    if text.strip() == "none":
+        return []
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in BUILT]
+    if unknown:
+        raise ValueError(
+            f"--references: unknown {', '.join(unknown)}; choose from {', '.join(BUILT)}, or none"
+        )
+    return kinds
+
+
+def _score_references(videos, kinds, out: Path, aggregate: dict, score) -> None:
+    """Build each video's degenerate references under OUT/references/, score them as the videos were,
+    print the margins table and write references.json."""
+    import json
+
+    from scoring.references import margins_table, write_references
+
+    by_kind = {}
+    for kind in kinds:
+        print(f"reference {kind}: building {len(videos)} video(s)", file=sys.stderr)
+        made = [write_references(v, out / "references", [kind])[kind] for v in videos]
+        by_kind[kind] = score(made)["aggregate"]
+    print("\ndegenerate references (no model): margin = the videos' lead over the best of them")
+    print(margins_table(aggregate, by_kind))
+    path = out / "references.json"
+    path.write_text(json.dumps({"videos": aggregate, "references": by_kind}, indent=1, sort_keys=True))
+    print(f"references: {path}")
 
 
 def _audio_files(videos: list[Path], folder: str | None) -> dict[str, Path]:

@@ -31,7 +31,14 @@ def videos(tmp_path_factory):
 
 
 def test_scores_per_window_video_and_suite(videos, tmp_path):
-    args = ["score", str(videos / "gen"), "--metrics", "psnr_ssim,fvd,subject_consistency"]
+    args = [
+        "score",
+        str(videos / "gen"),
+        "--metrics",
+        "psnr_ssim,fvd,subject_consistency",
+        "--references",
+        "none",
+    ]
     rc = main([*args, "--reference", str(videos / "ref"), "--backend", "random", "--out", str(tmp_path)])
     assert rc == 0
     report = json.loads((tmp_path / "scores.json").read_text())
@@ -51,7 +58,16 @@ def test_a_broken_video_is_named_and_the_rest_scored(videos, tmp_path):
     folder = tmp_path / "gen"
     shutil.copytree(videos / "gen", folder)
     (folder / "zz_broken.mp4").write_bytes(b"garbage")
-    args = ["--metrics", "ssim", "--reference", str(videos / "ref"), "--window", "0.25s"]
+    args = [
+        "--metrics",
+        "ssim",
+        "--reference",
+        str(videos / "ref"),
+        "--window",
+        "0.25s",
+        "--references",
+        "loop",
+    ]
     rc = main(["score", str(folder), *args])
     assert rc == 0
     report = json.loads((folder / "scores.json").read_text())
@@ -84,6 +100,8 @@ def test_unavailable_metrics_are_reported_not_fatal(videos, tmp_path, capsys, mo
             "random",
             "--out",
             str(tmp_path),
+            "--references",
+            "none",
         ]
     )
     assert rc == 0
@@ -106,6 +124,32 @@ def test_unavailable_metrics_are_reported_not_fatal(videos, tmp_path, capsys, mo
 def test_bad_input_exits_2(videos, capsys, extra, needle):
     assert main(["score", str(videos / "gen"), *extra]) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_degenerate_references_are_built_scored_and_compared(videos, tmp_path, capsys):
+    args = [
+        "score",
+        str(videos / "gen"),
+        "--metrics",
+        "subject_consistency,colour_shift",
+        "--backend",
+        "random",
+    ]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    refs = json.loads((tmp_path / "references.json").read_text())
+    assert set(refs["references"]) == {"frozen", "loop", "pingpong"}
+    for kind in refs["references"]:
+        assert sorted(p.name for p in (tmp_path / "references" / kind).glob("*.mp4")) == ["v0.mp4", "v1.mp4"]
+    frozen = refs["references"]["frozen"]
+    assert frozen["subject_consistency"] == pytest.approx(1.0, abs=1e-3)  # a held image holds its subject
+    assert frozen["colour_shift"] == pytest.approx(0.0, abs=0.01)  # ... and its colours
+    assert refs["videos"]["subject_consistency"] < frozen["subject_consistency"]
+    assert "gameable: frozen beats the videos" in out  # consistency rewards standing still
+    assert main([*args, "--out", str(tmp_path / "none"), "--references", "none"]) == 0
+    assert not (tmp_path / "none" / "references.json").exists()
+    assert main([*args, "--references", "still"]) == 2
+    assert "--references: unknown still" in capsys.readouterr().err
 
 
 def test_missing_folder_exits_2(tmp_path, capsys):

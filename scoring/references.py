@@ -1,0 +1,204 @@
+"""Degenerate references: videos made with no model, which a long-video score must be seen against.
+
+VBench's consistency dimensions (and the toy world's colour shift) reward standing still: a held frame
+or a replayed clip holds its subject perfectly. So every generated video gets three companions of its
+own length and frame rate, built from what the video itself starts from, and scored with the same
+metrics and windows:
+
+    frozen     the sample's input image, held for the whole video
+    loop       the video's first clip, repeated
+    pingpong   that clip forward, then backward (its end frames not doubled), repeated
+    truth      where the benchmark has ground truth, the true continuation (read, not built)
+
+They cost no training and no generation: a video's first clip is part of the video. Where a score of a
+real arm is beaten by one of these, the score cannot tell holding a subject from holding still; the
+report says so (reports/tables.py).
+
+Motion collapse (`collapse_start`): a window is *still* when its motion is at most STILL_FRACTION of
+the reference motion (the truth's, or else the looped first clip's, which moves as the model moved
+before it could drift); a video has *collapsed* from the first window after which every window is
+still, provided at least MIN_STILL_WINDOWS windows are. A frozen video is collapsed from its first
+window; a video that keeps moving never is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+BUILT = ("frozen", "loop", "pingpong")  # made from the video itself
+REFERENCES = (*BUILT, "truth")  # truth: the benchmark's own continuation, where it has one
+STILL_FRACTION = 0.1  # a window moving at most a tenth of the reference's motion is still
+MIN_STILL_WINDOWS = 2  # one still window is a pause, not a collapse
+
+
+def frozen(image: np.ndarray, frames: int) -> np.ndarray:
+    """`image` [H, W, 3] held for `frames` frames -> [frames, H, W, 3]."""
+    if frames < 1:
+        raise ValueError(f"a video has at least one frame, not {frames}")
+    return np.repeat(image[None], frames, axis=0)
+
+
+def loop(clip: np.ndarray, frames: int) -> np.ndarray:
+    """`clip` [F, H, W, 3] repeated to `frames` frames (the last repeat cut short)."""
+    if len(clip) == 0 or frames < 1:
+        raise ValueError("a loop needs a clip of at least one frame and at least one frame out")
+    return clip[np.arange(frames) % len(clip)]
+
+
+def pingpong_order(clip_frames: int, frames: int) -> np.ndarray:
+    """Frame indices of a clip of `clip_frames` played forward then backward, repeated, `frames` long:
+    0, 1, ..., F-1, F-2, ..., 1, 0, 1, ... (each turn frame once, so the playback never stalls)."""
+    if clip_frames < 1 or frames < 1:
+        raise ValueError("a ping-pong needs a clip of at least one frame and at least one frame out")
+    if clip_frames == 1:
+        return np.zeros(frames, dtype=int)
+    cycle = np.concatenate([np.arange(clip_frames), np.arange(clip_frames - 2, 0, -1)])  # [2F - 2]
+    return cycle[np.arange(frames) % len(cycle)]
+
+
+def pingpong(clip: np.ndarray, frames: int) -> np.ndarray:
+    """`clip` [F, H, W, 3] forward then backward, repeated to `frames` frames."""
+    return clip[pingpong_order(len(clip), frames)]
+
+
+def build(kind: str, *, image: np.ndarray | None, clip: np.ndarray, frames: int) -> np.ndarray:
+    """The `kind` reference (one of BUILT) of a video of `frames` frames whose first clip is `clip`
+    [F, H, W, 3] and input image `image` [H, W, 3] (frozen without an image holds the first frame)."""
+    if kind == "frozen":
+        return frozen(clip[0] if image is None else image, frames)
+    if kind == "loop":
+        return loop(clip, frames)
+    if kind == "pingpong":
+        return pingpong(clip, frames)
+    raise ValueError(f"unknown reference {kind!r}; the built ones are {', '.join(BUILT)}")
+
+
+def first_clip_frames(sidecar: dict | None, default: int) -> int:
+    """How many frames the video's first clip has: from the generator's sidecar (its first clip's
+    `video_frames` range), else `default`."""
+    clips = (sidecar or {}).get("clips") or []
+    if clips and clips[0].get("video_frames"):
+        start, end = clips[0]["video_frames"]
+        return int(end) - int(start)
+    return default
+
+
+def write_references(
+    video: Path, out_dir: Path, kinds: Sequence[str] = BUILT, *, default_clip_seconds: float = 2.0
+) -> dict[str, Path]:
+    """Write each of `kinds` for the generated `video` as `out_dir/<kind>/<video name>.mp4`, with a
+    copy of its sidecar (so clip windows and the input image are the video's). -> kind -> file.
+    The video's frames are read once; its first clip comes from its sidecar, else its first
+    `default_clip_seconds`."""
+    from svi.video_io import read_frames, video_fps, write_segment
+
+    video = Path(video)
+    frames = read_frames(video)  # [N, H, W, 3] uint8
+    fps = video_fps(video)
+    side_file = video.with_suffix(".json")
+    sidecar = json.loads(side_file.read_text()) if side_file.is_file() else None
+    clip = frames[: max(1, first_clip_frames(sidecar, math.ceil(default_clip_seconds * float(fps))))]
+    image = _input_image(sidecar, frames.shape[1:3])
+    out = {}
+    for kind in kinds:
+        path = Path(out_dir) / kind / video.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_segment(path, build(kind, image=image, clip=clip, frames=len(frames)), fps)
+        if sidecar is not None:
+            path.with_suffix(".json").write_text(json.dumps(sidecar, indent=1, sort_keys=True))
+        out[kind] = path
+    return out
+
+
+def _input_image(sidecar: dict | None, size: tuple[int, int]) -> np.ndarray | None:
+    """The sample's input image (the sidecar's `metadata.image`) at the video's size [H, W, 3] uint8."""
+    from scoring.suites import load_image
+
+    image = ((sidecar or {}).get("metadata") or {}).get("image")
+    if not image or not Path(image).is_file():
+        return None
+    pixels = load_image(image, *size)  # [3, H, W] in [-1, 1]
+    return ((pixels.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+
+
+def collapse_start(motion: Sequence[float], reference_motion: float) -> int | None:
+    """The first window of `motion` (one value per window) from which every window is still (motion
+    at most STILL_FRACTION x `reference_motion`), provided at least MIN_STILL_WINDOWS are; None when
+    the video never collapses. A `reference_motion` of 0 (a reference that does not move) collapses
+    nothing: there is nothing to fall below."""
+    if not reference_motion > 0:
+        return None
+    still = [m <= STILL_FRACTION * reference_motion for m in motion]
+    start = len(still)
+    while start > 0 and still[start - 1]:
+        start -= 1
+    return start if len(still) - start >= MIN_STILL_WINDOWS else None
+
+
+def coherence_at_gaps(features: np.ndarray, fps: float, gaps_seconds: Sequence[float]) -> dict[float, float]:
+    """Long-horizon coherence (VBench issue #206): the mean cosine similarity of per-frame features
+    [N, D] between frames `gap` seconds apart, for each gap (NaN where the video is shorter than
+    the gap). Neighbouring-frame and first-frame consistency miss a slow drift; this curve shows it."""
+    feats = np.asarray(features, dtype=np.float64)
+    norms = np.linalg.norm(feats, axis=1, keepdims=True)
+    unit = feats / np.where(norms == 0, 1.0, norms)
+    out = {}
+    for gap in gaps_seconds:
+        k = int(round(gap * fps))
+        if k < 1 or k >= len(unit):
+            out[gap] = math.nan
+            continue
+        out[gap] = float(np.mean(np.sum(unit[:-k] * unit[k:], axis=1)))
+    return out
+
+
+def best_reference(metric: str, values: dict[str, float | None]) -> tuple[str, float] | None:
+    """The degenerate reference (kind -> its score on `metric`) that scores best by the metric's
+    direction (scoring/specs.py), or None where none scored or the metric has no direction."""
+    from scoring.specs import spec
+
+    higher = spec(metric).higher_is_better
+    scored = {k: v for k, v in values.items() if v is not None and not math.isnan(v) and k != "truth"}
+    if higher is None or not scored:
+        return None
+    kind = (max if higher else min)(scored, key=scored.get)
+    return kind, scored[kind]
+
+
+def margin(metric: str, value: float, best: float) -> float:
+    """How far `value` is better than the best degenerate reference's `best`, in the metric's own
+    direction: positive when the video beats every degenerate reference, negative when one beats it."""
+    from scoring.specs import spec
+
+    return value - best if spec(metric).higher_is_better else best - value
+
+
+def margins_table(aggregate: dict[str, float | None], by_kind: dict[str, dict[str, float | None]]) -> str:
+    """Plain text: per metric the videos' score, each reference's, the best degenerate one's margin,
+    and `gameable` where a degenerate reference beats the videos (a score that rewards standing still)."""
+    kinds = list(by_kind)
+    head = ["metric", "videos", *kinds, "margin"]
+    rows = []
+    for metric, value in aggregate.items():
+        refs = {k: by_kind[k].get(metric) for k in kinds}
+        best = best_reference(metric, refs)
+        if value is None or best is None:
+            gap, flag = "", ""
+        else:
+            m = margin(metric, value, best[1])
+            gap, flag = f"{m:+.4f}", ("  gameable: " + best[0] + " beats the videos" if m < 0 else "")
+        cells = [metric, _num(value), *(_num(refs[k]) for k in kinds), gap]
+        rows.append(cells + [flag])
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() + r[-1] for r in rows]
+    return "\n".join(lines)
+
+
+def _num(v: float | None) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"

@@ -1,0 +1,87 @@
+"""The degenerate references (scoring/references.py): known answers for the builders, the collapse rule
+and the coherence curve, and references written beside a real encoded video."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from scoring import references as R
+
+
+def _clip(n: int = 3) -> np.ndarray:
+    """n frames [n, 2, 2, 3] whose value is their index."""
+    return np.stack([np.full((2, 2, 3), i, dtype=np.uint8) for i in range(n)])
+
+
+def test_frozen_holds_the_image():
+    image = np.full((2, 2, 3), 7, dtype=np.uint8)
+    out = R.frozen(image, 5)
+    assert out.shape == (5, 2, 2, 3) and (out == 7).all()
+
+
+def test_loop_repeats_the_clip_and_cuts_the_last_repeat():
+    assert R.loop(_clip(3), 7)[:, 0, 0, 0].tolist() == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_pingpong_turns_without_doubling_its_end_frames():
+    assert R.pingpong_order(3, 9).tolist() == [0, 1, 2, 1, 0, 1, 2, 1, 0]
+    assert R.pingpong_order(1, 3).tolist() == [0, 0, 0]
+    assert R.pingpong(_clip(2), 5)[:, 0, 0, 0].tolist() == [0, 1, 0, 1, 0]
+
+
+def test_build_names_the_kinds_and_frozen_falls_back_to_the_first_frame():
+    assert (R.build("frozen", image=None, clip=_clip(3) + 4, frames=3) == 4).all()
+    with pytest.raises(ValueError, match="unknown reference 'still'"):
+        R.build("still", image=None, clip=_clip(), frames=3)
+
+
+@pytest.mark.parametrize(
+    "motion, start",
+    [
+        ([5, 5, 0, 0], 2),  # moves, then holds still to the end: collapsed from window 2
+        ([0, 0, 0, 0], 0),  # a frozen video: from its first window
+        ([5, 0, 5, 0], None),  # one still window at the end is a pause
+        ([5, 5, 5], None),  # keeps moving
+        ([5, 0.5, 0.4], 1),  # at most a tenth of the reference's 5 is still
+        ([5, 0.51, 0.4], None),
+    ],
+)
+def test_collapse_start(motion, start):
+    assert R.collapse_start(motion, 5.0) == start
+
+
+def test_a_reference_that_does_not_move_collapses_nothing():
+    assert R.collapse_start([0, 0, 0], 0.0) is None
+
+
+def test_coherence_at_gaps_known_answers():
+    e1, e2 = np.eye(2)
+    assert R.coherence_at_gaps(np.tile(e1, (6, 1)), 1.0, [1, 5]) == {1: 1.0, 5: 1.0}
+    alternating = np.stack([e1, e2] * 3)  # [6, 2]
+    out = R.coherence_at_gaps(alternating, 1.0, [1, 2, 6])
+    assert out[1] == 0.0 and out[2] == 1.0 and math.isnan(out[6])
+    # as VBench #206 reads it: [e1, e2, e1] at 2 fps and a 1 s gap compares frames 0 and 2
+    assert R.coherence_at_gaps(np.stack([e1, e2, e1]), 2.0, [1.0]) == {1.0: 1.0}
+
+
+def test_references_written_beside_a_video_keep_its_length_clip_and_sidecar(tmp_path):
+    from svi.video_io import read_frames, write_segment
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (20, 16, 16, 3), dtype=np.uint8)
+    video = write_segment(tmp_path / "s0.mp4", frames, 8)
+    sidecar = {"clips": [{"video_frames": [0, 5]}, {"video_frames": [5, 20]}], "metadata": {}}
+    video.with_suffix(".json").write_text(json.dumps(sidecar))
+    out = R.write_references(video, tmp_path / "refs")
+    assert set(out) == set(R.BUILT)
+    decoded = read_frames(video).astype(float)  # what the references are built from
+    for kind, path in out.items():
+        got = read_frames(path).astype(float)
+        assert got.shape == frames.shape, kind
+        assert json.loads(path.with_suffix(".json").read_text()) == sidecar
+        expected = R.build(kind, image=None, clip=decoded[:5], frames=20)
+        assert np.abs(got - expected).mean() < 12, kind  # lossy H.264 of noise: close, not equal
+    loop = read_frames(out["loop"]).astype(float)
+    assert np.abs(loop[5:10] - loop[0:5]).mean() < np.abs(decoded[5:10] - decoded[0:5]).mean() / 3
