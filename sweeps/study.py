@@ -24,6 +24,13 @@ failed by the next worker that asks for a trial or the next `harness sweep`: its
 FAILED (tag `failure=stale heartbeat`) and Optuna re-queues it with the same parameters (at most
 `max_retry` times). The retry works in the dead trial's folder, so its training resumes from the last
 checkpoint, and it takes the dead trial's place in the count of `trials`.
+
+Constraints (`constraints:`): bounds on scores the trial is scored on beside its objective, such as
+`{metric: consistent_50s/dynamic_degree, min: 0.5}`, so that a trial cannot win by standing still (a
+frozen model maximises consistency). Each trial records one value per bound (`constraint_values`:
+<= 0 when it holds) with Optuna's `Trial.set_constraint` (its samplers steer by them) and as its user
+attribute `constraints`; the best trial is chosen among feasible trials only (`best_feasible`).
+Infeasible trials are kept, tagged `feasible=false` on their MLflow run, and never chosen.
 """
 
 from __future__ import annotations
@@ -73,6 +80,67 @@ class Objective(BaseModel):
     model_config = ConfigDict(extra="forbid")
     metric: str
     direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class Constraint(BaseModel):
+    """A bound on one score of the trial: `min` and/or `max`, in the metric's units as logged."""
+
+    model_config = ConfigDict(extra="forbid")
+    metric: str  # <track>/<metric>, as an objective
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> Constraint:
+        if self.min is None and self.max is None:
+            raise ValueError(f"constraint on {self.metric}: give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"constraint on {self.metric}: min {self.min} is above max {self.max}")
+        return self
+
+
+CONSTRAINTS_ATTR = "constraints"  # the trial's user attribute: one value per bound, <= 0 when it holds
+
+
+def constraint_values(constraints: list[Constraint], scores: dict[str, float]) -> list[float]:
+    """One value per bound of `constraints` on `scores` (<= 0: the bound holds; its size: how far it is
+    broken, in the metric's units). A score the trial lacks breaks its bounds (+inf)."""
+    out = []
+    for c in constraints:
+        v = scores.get(c.metric)
+        for bound, sign in ((c.min, -1.0), (c.max, 1.0)):
+            if bound is not None:
+                out.append(float("inf") if v is None or v != v else sign * (v - bound))
+    return out
+
+
+def feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial holds every bound it recorded (a trial of a sweep without constraints does)."""
+    return all(v <= 0 for v in trial.user_attrs.get(CONSTRAINTS_ATTR, []))
+
+
+def best_feasible(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The best complete trial of a single-objective study among those that hold their bounds; None when
+    none does. (Optuna's `best_trial` reads constraints only where its sampler stored them.)"""
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and feasible(t)]
+    if not done:
+        return None
+    pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+    return pick(done, key=lambda t: t.value)
+
+
+def record_constraints(trial: optuna.Trial, constraints: list[Constraint], scores: dict[str, float]) -> bool:
+    """Record a finished trial's bounds: for Optuna (`set_constraint`: its samplers steer by them and its
+    best trial is a feasible one) and as the user attribute CONSTRAINTS_ATTR, which the harness reads.
+    -> whether the trial holds every bound."""
+    values = constraint_values(constraints, scores)
+    names = [
+        f"{c.metric}{op}{b}" for c in constraints for op, b in ((">=", c.min), ("<=", c.max)) if b is not None
+    ]
+    for name, value in zip(names, values):
+        trial.set_constraint(name, value)
+    trial.set_user_attr(CONSTRAINTS_ATTR, values)
+    return all(v <= 0 for v in values)
 
 
 class Pruner(BaseModel):
@@ -180,6 +248,7 @@ class Sweep(BaseModel):
     grid: dict[str, Annotated[list[float], Field(max_length=MAX_UNITS)]] = Field({}, max_length=MAX_OVERRIDES)
     sampler: Literal["tpe", "grid", "random"] = "tpe"
     objective: list[Objective] = Field(max_length=MAX_SUITES)
+    constraints: list[Constraint] = Field([], max_length=MAX_SUITES)  # bounds on scores besides the objective
     trials: int = Field(16, ge=1, le=MAX_UNITS)
     seed: int = 0
     storage: str | None = None
@@ -273,11 +342,12 @@ def _check_objectives(sweep: Sweep, exp: Experiment, path: Path) -> None:
     from scoring.specs import expand
 
     tracks, metrics = exp.tracks, expand(exp.metrics)
-    for o in sweep.objective:
+    for o in [*sweep.objective, *sweep.constraints]:
         parsed = keys.split_score_key(o.metric)
+        what = "objective" if isinstance(o, Objective) else "constraint"
         if parsed is None or parsed[0] not in tracks or parsed[3] not in metrics:
             raise ConfigError(
-                f"{path}: objective metric {o.metric!r} is not scored by the trials; choose "
+                f"{path}: {what} metric {o.metric!r} is not scored by the trials; choose "
                 f"<track>/<metric> with track one of {', '.join(tracks) or '(no suites)'} and metric one of "
                 f"{', '.join(metrics)}"
             )
@@ -555,6 +625,9 @@ def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
         trial.set_user_attr("mlflow_run_id", result.run_id)
         if result.status != "FINISHED":
             raise RuntimeError(result.error or result.status)
+        if sweep.constraints:
+            holds = record_constraints(trial, sweep.constraints, result.scores)
+            tracking.set_tags(c, result.run_id, {"feasible": str(holds).lower()})
         values = []
         for o in sweep.objective:
             v = result.scores.get(o.metric)

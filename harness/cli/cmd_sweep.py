@@ -41,7 +41,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    from sweeps.study import counted
+    from sweeps.study import best_feasible, counted, feasible
 
     trials = counted(study.trials)  # a dead trial that was retried is counted once, as its retry
     counts = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
@@ -51,6 +51,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         + (f"; {retried} dead trial(s) retried" if retried else "")
     )
     if counts["COMPLETE"] and len(sweep.objective) == 1:
-        best = study.best_trial
-        print(f"best: trial {best.number} {sweep.objective[0].metric} = {best.value:.4f} with {best.params}")
+        best = best_feasible(study)
+        if best is None:
+            print("best: none: no complete trial holds every constraint (see the sweep's `constraints`)")
+        else:
+            print(
+                f"best: trial {best.number} {sweep.objective[0].metric} = {best.value:.4f} with {best.params}"
+            )
+        infeasible = sum(t.state.name == "COMPLETE" and not feasible(t) for t in trials)
+        if infeasible:
+            print(
+                f"{infeasible} complete trial(s) broke a constraint: kept, marked feasible=false, never best"
+            )
     return 0

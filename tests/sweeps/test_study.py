@@ -138,3 +138,37 @@ def test_an_unusable_storage_is_a_config_error_that_hides_the_password(home):
 def test_the_grace_period_must_exceed_the_heartbeat_interval():
     with pytest.raises(ValidationError, match="grace_seconds"):
         _sweep(None, heartbeat={"interval_seconds": 60, "grace_seconds": 60})
+
+
+FROZEN = {"consistent_1s/subject_consistency": 1.0, "consistent_1s/dynamic_degree": 0.0}  # held still
+MOVING = {"consistent_1s/subject_consistency": 0.74, "consistent_1s/dynamic_degree": 1.0}
+
+
+def test_constraint_values_hold_at_zero_and_a_missing_score_breaks_them():
+    c = [runner.Constraint(metric="t/dynamic_degree", min=0.5), runner.Constraint(metric="t/x", max=2.0)]
+    assert runner.constraint_values(c, {"t/dynamic_degree": 0.5, "t/x": 3.0}) == [0.0, 1.0]
+    assert runner.constraint_values(c, {}) == [float("inf"), float("inf")]
+    with pytest.raises(ValidationError, match="give min, max or both"):
+        runner.Constraint(metric="t/x")
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_frozen_trial_is_kept_but_never_chosen_as_best(home, sampler):
+    """Trials told by hand as the objective does: the frozen model's consistency is the highest, and the
+    constraint on dynamic degree keeps it from being the best; without the constraint it wins."""
+    bound = [{"metric": "consistent_1s/dynamic_degree", "min": 0.5}]
+    sweep = _sweep(None, sampler=sampler, constraints=bound, trials=4)
+    study = runner.make_study(sweep)
+    for scores in (FROZEN, MOVING):
+        trial = study.ask()
+        runner.record_constraints(trial, sweep.constraints, scores)
+        study.tell(trial, scores["consistent_1s/subject_consistency"])
+    best = runner.best_feasible(study)
+    assert best.value == 0.74 and not runner.feasible(study.trials[0])
+    assert len(study.trials) == 2  # the frozen trial is kept, marked
+    assert study.best_trial.number == best.number  # Optuna's own choice agrees
+    free = runner.make_study(_sweep(None, name="study_free", sampler=sampler))
+    for scores in (FROZEN, MOVING):
+        trial = free.ask()
+        free.tell(trial, scores["consistent_1s/subject_consistency"])
+    assert runner.best_feasible(free).value == 1.0  # with no constraint, standing still wins
