@@ -164,17 +164,19 @@ def _run_facts(c, exp: Experiment, source: Path, runs: pd.DataFrame) -> dict:
     versions = code_versions()
     host = socket.gethostname()
     for rec in runs.to_dict("records"):
-        if pd.isna(rec["seed"]) or rec["arm"] not in exp.arms:
+        reference = rec.get("role") == keys.REFERENCE_ROLE  # a degenerate reference: its key is its hash
+        if pd.isna(rec["seed"]) or (rec["arm"] not in exp.arms and not reference):
             continue
         arm, seed = rec["arm"], int(rec["seed"])
         key = unit_key(arm, seed)
         tagged = c.get_run(rec["run_id"]).data.tags.get(keys.PLAN_HASH_TAG)
-        plans[key] = tagged or unit_hash(unit_inputs(declaration, arm, arms[arm], seed, versions))
+        if tagged or not reference:
+            plans[key] = tagged or unit_hash(unit_inputs(declaration, arm, arms[arm], seed, versions))
         provenance[key] = {
             "host": host,
             "parent_run_id": runs.attrs["parent_run_id"],
             "run_id": rec["run_id"],
-            **stage_records(exp, arm, seed),  # that workspace's stage hashes (they digest its paths)
+            **({} if reference else stage_records(exp, arm, seed)),  # that workspace's stage hashes
         }
         if rec.get("seconds") is not None and not pd.isna(rec["seconds"]):
             provenance[key]["run_seconds"] = round(float(rec["seconds"]), 1)

@@ -184,6 +184,11 @@ class Experiment(BaseModel):
     # a generated video that cannot be decoded fails its arm by name; true: it is left out of the scores
     # and recorded (MLflow tag skipped_videos.<track>, a "Videos left out" table in the report)
     skip_bad_videos: bool = False
+    # The degenerate references scored beside the arms (scoring/references.py, harness/degenerate.py):
+    # videos made with no model from the baseline's first clips. `none` turns them off.
+    references: list[Literal["frozen", "loop", "pingpong", "truth"]] | Literal["none"] = [
+        "frozen", "loop", "pingpong", "truth",
+    ]  # fmt: skip
     window: str = "clip"
     nproc: int | None = Field(None, ge=1)
     launcher: Literal["auto", "deepspeed", "torchrun", "none"] = "auto"
@@ -205,6 +210,8 @@ class Experiment(BaseModel):
             raise ValueError("an experiment needs at least one arm, e.g. `arms: {full: {}}`")
         for name in v:
             check_name(name, "arm name")
+            if name in ("frozen", "loop", "pingpong", "truth"):
+                raise ValueError(f"arm name {name!r} is the name of a degenerate reference: rename the arm")
         return v
 
     @field_validator("seeds")
@@ -272,6 +279,11 @@ class Experiment(BaseModel):
         from reports.tables import parse_comparisons
 
         return parse_comparisons(self.comparisons, list(self.arms))
+
+    @property
+    def reference_kinds(self) -> list[str]:
+        """The degenerate references to score (in their order), none for `references: none`."""
+        return [] if self.references == "none" else list(dict.fromkeys(self.references))
 
     @property
     def tracks(self) -> list[str]:

@@ -376,6 +376,11 @@ def run_experiment(
 
                 export(exp, plan.source, bundle, parent, keep=bundle)
                 say(f"{unit.arm} seed {unit.seed}: exported into {bundle}")
+        if score_references(c, exp_id, parent, plan, force, bundle) and bundle is not None:
+            from harness.bundles import export
+
+            export(exp, plan.source, bundle, parent, keep=bundle)
+            say(f"degenerate references: exported into {bundle}")
     except BaseException as e:  # Ctrl-C, or a failure outside any arm: the parent says so and ends
         beat.stop()
         tracking.finish_quietly(c, parent, "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
@@ -384,6 +389,29 @@ def run_experiment(
     timed_report(c, exp, parent, bundle, clock)
     tracking.finish(c, parent, "FINISHED")
     return results
+
+
+def score_references(
+    c, exp_id: str, parent: str, plan: Plan, force: tuple[str, ...], bundle: Path | None
+) -> list:
+    """The experiment's degenerate references (harness/degenerate.py) under `parent`; with a results
+    `bundle`, the source unit's video lengths come from it when the workspace lacks its videos. A
+    reference that cannot be made is said and left out: it never costs the arms' results."""
+    from harness import degenerate
+    from svi.config import ConfigError
+
+    source, kinds = degenerate.wanted(plan)
+    if source is None:
+        return []
+    clips = degenerate.clips_from_bundle(bundle, source) if bundle is not None else None
+    try:
+        return degenerate.run_references(
+            c, exp_id, parent, plan, score_stage=stage_score, generator_of=arm_generator, clips_per_sample=clips,
+            force="score" in force,
+        )  # fmt: skip
+    except Exception as e:  # the arms' results stand without them: said, and the report says they are missing
+        say(f"degenerate references left out: {failure_text(e) if not isinstance(e, ConfigError) else e}")
+        return []
 
 
 def timed_report(

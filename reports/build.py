@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports import margins as M
 from reports import stats as S
 from reports import tables as T
 from reports.escape import html_text, markdown_of, markdown_text, plain, words
-from reports.keys import STAGES, WINDOW_LEVEL
+from reports.keys import REFERENCE_ROLE, STAGES, WINDOW_LEVEL
 from reports.plots import drift_filename, plot_drift, plot_sweep
 from reports.runs import (
     FINISHED,
@@ -368,6 +369,10 @@ def render_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    runs, samples, refs = M.split(runs, samples)  # the degenerate references: beside the arms, never in them
+    if "role" in drift:
+        drift = drift[drift["role"] != REFERENCE_ROLE]
+    ref_means = M.reference_means(refs)
     done, failed = T.finished(runs), T.not_finished(runs)
     summary = T.summarize(
         runs, samples, arm_order, experiment=experiment, layout=layout, reference=reference, primary=primary,
@@ -384,6 +389,9 @@ def render_report(
         summary=summary,
         primary=primary,
         comparisons=comparisons,
+        degenerate=(lambda track, columns: M.reference_rows(ref_means, track, columns))
+        if len(ref_means)
+        else None,
     )
 
     written: dict[str, Path] = {}
@@ -426,6 +434,7 @@ def render_report(
         doc.para(words("No finished run has final scores (metrics named {}).", METRIC_NAMES), warn=True)
     for table in tables:
         doc.table(table)
+    _degenerate_section(doc, summary, ref_means, refs, samples, T.arm_order(runs, arm_order))
     power = power_frame(summary, detect or {})
     if not power.empty:
         doc.section("Power")
@@ -486,6 +495,53 @@ def render_report(
 
 
 # -- sweeps --------------------------------------------------------------------------------------
+
+
+def _degenerate_section(doc, summary, means, refs, samples, order) -> None:
+    """Where the degenerate references land: each arm's margin over the best of them per metric, the
+    gameable metrics, and the videos whose motion collapsed (reports/margins.py)."""
+    doc.section("Degenerate references")
+    if means.empty:
+        doc.para(
+            "No degenerate reference was scored for these results (the experiment turns them off with "
+            "`references: none`, or its results predate them: `harness run EXP --from results/EXP` adds them "
+            "to a bundle), so nothing here says where standing still would land."
+        )
+        return
+    doc.para(
+        "Videos made with no model, scored like the arms (scoring/references.py): frozen holds the input image, "
+        "loop repeats the baseline's first clip, pingpong plays it forward and back, truth is the true "
+        "continuation. Margin: the arm's mean minus the best of frozen, loop and pingpong, in the metric's "
+        f"direction and display units (positive: better than standing still). '{M.GAMEABLE}': a degenerate "
+        "reference beats every arm, so on these videos the metric cannot tell holding a subject from "
+        "holding still."
+    )
+    frame = M.margins_frame(summary, means, order)
+    if not frame.empty:
+        doc.frame(frame)
+    flagged = M.gameable_metrics(frame)
+    if flagged:
+        doc.para(words("Gameable on this suite: {}.", "; ".join(flagged)), warn=True)
+    collapse = M.collapse_frame(samples, refs)
+    if collapse.empty:
+        doc.para("Motion collapse: not measured (it needs dynamic degree's per-window motion).")
+        return
+    doc.para(
+        "Motion collapse: a video whose per-window motion (dynamic degree's flow magnitude) falls to a tenth "
+        "of its sample's reference motion (the truth's, else the looped first clip's) and stays there for at "
+        "least two windows to its end; first collapsed window: the earliest over the arm's collapsed videos."
+    )
+    doc.frame(collapse)
+    hit = M.collapsed_arms(collapse)
+    if hit:
+        doc.para(
+            words(
+                "Collapsed videos in {}: a consistency or drift gain of these arms may be standing still, not "
+                "holding the subject; read it beside dynamic degree.",
+                ", ".join(hit),
+            ),
+            warn=True,
+        )
 
 
 def _fmt(value: object, spec: str, scale: float = 1.0) -> str:

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from reports.identifiers import is_name
-from reports.keys import VIDEO_LEVEL, WINDOW_LEVEL
+from reports.keys import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
 from reports.runs import FINISHED, RUN_COLUMNS, RUN_LEVEL, SAMPLE_FRAME_COLUMNS, _frame, split_metric
 
 BUNDLE_VERSION = 1
@@ -560,7 +560,7 @@ def build_report_from(folder: str | Path, out_dir: str | Path | None = None, **o
         parse_comparisons(declaration.get("comparisons") or [], list(declaration.get("arms", {}))),
     )
     options.setdefault("missing", missing_units(manifest))
-    done = sum(u["status"] == FINISHED for u in manifest["units"])
+    done = sum(u["status"] == FINISHED and u.get("role") != REFERENCE_ROLE for u in manifest["units"])
     return render_report(
         manifest["experiment"], out_dir or Path(folder) / "report", runs, samples, drift_frame_of(samples),
         source=f"Results bundle of {done} finished unit(s)", built="", **options,

@@ -52,6 +52,8 @@ BACKEND_PREFIX = "metric_backend."
 # skipped_videos.<track>: the videos of a track that could not be decoded and were left out of its scores
 # (experiment field skip_bad_videos), comma-separated stems
 SKIPPED_VIDEOS_PREFIX = "skipped_videos."
+REFERENCE_ROLE = "reference"  # role of a degenerate reference's run (harness/degenerate.py): never an arm
+REFERENCE_SOURCE_TAG = "reference_source"  # <arm>/seed<k>: the unit a reference's first clips come from
 PLAN_HASH_TAG = "plan_hash"  # the unit's plan hash (harness/plan.py unit_hash) when it ran: a fact of the run
 IMPORTED_TAG = "imported_from"  # the bundle folder an imported parent run (and its children) came from
 BUNDLE_DIGEST_TAG = "bundle_digest"  # an imported bundle's manifest sha256: its parent run is found again

@@ -30,6 +30,7 @@ import pandas as pd
 from reports import tables as T
 from reports.bundle import BundleError, build_report_from, missing_units, read_manifest
 from reports.escape import markdown_text
+from reports.keys import REFERENCE_ROLE
 
 RESULTS_DIR = "results"
 PAGES_DIR = Path("docs") / "results"
@@ -194,7 +195,7 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
     body = re.sub(r"(!\[[^\]]*\]\()([^)/]+\.png\))", rf"\1{name}/\2", body)  # plots beside the page
     body = _demote(body.split("\n", 1)[1] if body.startswith("# ") else body)
     missing = missing_units(manifest)
-    units = manifest["units"]
+    units = [u for u in manifest["units"] if u.get("role") != REFERENCE_ROLE]  # the arms' units
     declared = len(declaration.get("arms", {})) * len(declaration.get("seeds", []))
     tracks = ", ".join(f"{s['suite']} {s['length']}" for s in declaration.get("suites", []))
     lines = [

@@ -143,7 +143,7 @@ class Cell:
 @dataclass
 class Row:
     label: str
-    source: str  # "ours" | "noise" (seed sd of the arm above) | "published" | "difference"
+    source: str  # "ours" | "noise" (seed sd of the arm above) | "degenerate" | "published" | "difference"
     n: str | None  # "samples×seeds" (e.g. "4×2"), "2 runs" without per-sample scores; None if published
     cells: dict[str, Cell]
     role: str = "arm"
@@ -614,8 +614,9 @@ def _basis_notes(sub: pd.DataFrame) -> list[str]:
     return notes
 
 
-def _arms_table(title, track, layout, metrics, sub, order, pubs) -> Table:
-    """One track's arms; `pubs`: the published tables shown below them (None entries skipped)."""
+def _arms_table(title, track, layout, metrics, sub, order, pubs, degenerate=None) -> Table:
+    """One track's arms; `pubs`: the published tables shown below them (None entries skipped);
+    `degenerate(track, columns)`: the degenerate references' rows, shown below the arms."""
     columns = [metric_info(m) for m in metrics]
     rows: list[Row] = []
     for arm in (a for a in order if a in set(sub["arm"])):
@@ -660,6 +661,14 @@ def _arms_table(title, track, layout, metrics, sub, order, pubs) -> Table:
                 )
             )
     notes += _basis_notes(sub)
+    refs = degenerate(track, columns) if degenerate is not None else []
+    if refs:
+        rows += refs
+        notes.append(
+            "(no model): the degenerate references, videos made with no model (frozen: the input image held; "
+            "loop: the baseline's first clip repeated; pingpong: played forward and back; truth: the true "
+            "continuation); mean over their videos, never marked, averaged or tested."
+        )
     comparable = comparable_backends(sub["backend"])
     for pub in (p for p in pubs if p is not None):
         pub_rows = _published_rows(pub, columns, comparable)
@@ -778,6 +787,7 @@ def build_tables(
     summary: pd.DataFrame | None = None,
     primary: str | None = None,
     comparisons: list[tuple[str, str]] | None = None,
+    degenerate=None,
 ) -> list[Table]:
     """The comparison tables of one experiment: per track a main table (vbench or ablation layout)
     and, when the track has other metrics, an extra table; each followed by its differences against
@@ -827,14 +837,23 @@ def build_tables(
             part = sub[sub["metric"].isin(main)]
             tables.append(
                 _arms_table(f"{track}: {name} (%)", track, layout, main, vs_reference(part), order,
-                            pubs if with_published else [])
+                            pubs if with_published else [], degenerate)
             )  # fmt: skip
             differences(f"{track}: {name}", track, layout, main, part)
         if other:
             pubs = [published.conditional_rows(suite)] if with_published else []
             part = sub[sub["metric"].isin(other)]
             tables.append(
-                _arms_table(f"{track}: other metrics", track, "other", other, vs_reference(part), order, pubs)
+                _arms_table(
+                    f"{track}: other metrics",
+                    track,
+                    "other",
+                    other,
+                    vs_reference(part),
+                    order,
+                    pubs,
+                    degenerate,
+                )
             )
             differences(f"{track}: other metrics", track, "other", other, part)
     return tables
@@ -938,7 +957,8 @@ def to_markdown(table: Table) -> str:
         for c in table.columns:
             text = esc(_text(table, row, c))
             cells.append(f"**{text}**" if _is_best(row, c) else text)
-        label = f"*{markdown_text(row.label)}*" if row.source == "noise" else markdown_text(row.label)
+        label = markdown_text(row.label)
+        label = f"*{label}*" if row.source in ("noise", "degenerate") else label
         lines.append("| " + " | ".join([label, esc(_n_text(row)), *cells]) + " |")
     lines.append("")
     lines += [f"{_markdown_note(note)}  " for note in table.footnotes]
@@ -984,14 +1004,14 @@ def to_latex(table: Table) -> str:
         r"\midrule",
     ]
     for i, row in enumerate(table.rows):
-        if row.source == "published" and (i == 0 or table.rows[i - 1].source != "published"):
+        if row.source in ("published", "degenerate") and (i == 0 or table.rows[i - 1].source != row.source):
             lines.append(r"\midrule")
         cells = []
         for c in table.columns:
             text = latex_escape(_text(table, row, c))
             cells.append(rf"\textbf{{{text}}}" if _is_best(row, c) else text)
         label = latex_name(row.label)
-        if row.source in ("published", "noise"):
+        if row.source in ("published", "noise", "degenerate"):
             label = rf"\emph{{{label}}}"
         lines.append(" & ".join([label, latex_escape(_n_text(row)), *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}", r"\par\smallskip"]
@@ -1001,7 +1021,12 @@ def to_latex(table: Table) -> str:
 
 
 # rows grouped into <tbody> sections, in this order; a noise row stays with the arms above it
-_HTML_GROUPS = (("ours", ("ours", "noise")), ("published", ("published",)), ("difference", ("difference",)))
+_HTML_GROUPS = (
+    ("ours", ("ours", "noise")),
+    ("degenerate", ("degenerate",)),
+    ("published", ("published",)),
+    ("difference", ("difference",)),
+)
 
 
 def to_html(table: Table) -> str:

@@ -32,6 +32,12 @@ import numpy as np
 
 BUILT = ("frozen", "loop", "pingpong")  # made from the video itself
 REFERENCES = (*BUILT, "truth")  # truth: the benchmark's own continuation, where it has one
+DESCRIPTIONS = {
+    "frozen": "the sample's input image held for the whole video",
+    "loop": "the baseline's first clip of the sample, repeated",
+    "pingpong": "the baseline's first clip of the sample, played forward and backward, repeated",
+    "truth": "the sample's true continuation",
+}
 STILL_FRACTION = 0.1  # a window moving at most a tenth of the reference's motion is still
 MIN_STILL_WINDOWS = 2  # one still window is a pause, not a collapse
 
@@ -66,16 +72,23 @@ def pingpong(clip: np.ndarray, frames: int) -> np.ndarray:
     return clip[pingpong_order(len(clip), frames)]
 
 
-def build(kind: str, *, image: np.ndarray | None, clip: np.ndarray, frames: int) -> np.ndarray:
-    """The `kind` reference (one of BUILT) of a video of `frames` frames whose first clip is `clip`
-    [F, H, W, 3] and input image `image` [H, W, 3] (frozen without an image holds the first frame)."""
+def build(
+    kind: str, *, image: np.ndarray | None, clip: np.ndarray, frames: int, truth: np.ndarray | None = None
+) -> np.ndarray:
+    """The `kind` reference (one of REFERENCES) of a video of `frames` frames whose first clip is `clip`
+    [F, H, W, 3] and input image `image` [H, W, 3] (frozen without an image holds the first frame);
+    `truth` [T, H, W, 3]: the true continuation, cut to `frames` (truth only)."""
+    if kind == "truth":
+        if truth is None:
+            raise ValueError("the truth reference needs the sample's true video")
+        return truth[:frames]
     if kind == "frozen":
         return frozen(clip[0] if image is None else image, frames)
     if kind == "loop":
         return loop(clip, frames)
     if kind == "pingpong":
         return pingpong(clip, frames)
-    raise ValueError(f"unknown reference {kind!r}; the built ones are {', '.join(BUILT)}")
+    raise ValueError(f"unknown reference {kind!r}; the references are {', '.join(REFERENCES)}")
 
 
 def first_clip_frames(sidecar: dict | None, default: int) -> int:
@@ -89,37 +102,99 @@ def first_clip_frames(sidecar: dict | None, default: int) -> int:
 
 
 def write_references(
-    video: Path, out_dir: Path, kinds: Sequence[str] = BUILT, *, default_clip_seconds: float = 2.0
+    out_dir: Path,
+    name: str,
+    *,
+    clip: np.ndarray,
+    windows: Sequence[tuple[int, int]],
+    fps,
+    metadata: dict,
+    kinds: Sequence[str] = BUILT,
+    truth: np.ndarray | None = None,
 ) -> dict[str, Path]:
-    """Write each of `kinds` for the generated `video` as `out_dir/<kind>/<video name>.mp4`, with a
-    copy of its sidecar (so clip windows and the input image are the video's). -> kind -> file.
-    The video's frames are read once; its first clip comes from its sidecar, else its first
-    `default_clip_seconds`."""
-    from svi.video_io import read_frames, video_fps, write_segment
+    """Write each of `kinds` as `out_dir/<kind>/<name>.mp4` with a sidecar giving the whole video's clip
+    `windows` ([start, end) frames; the video is windows[-1][1] frames) and the sample's `metadata`
+    (its input image), so they are scored with the same windows as the video. `clip` [F, H, W, 3]: the
+    video's first window (loop and pingpong repeat it). -> kind -> file."""
+    from svi.video_io import write_segment
 
-    video = Path(video)
-    frames = read_frames(video)  # [N, H, W, 3] uint8
-    fps = video_fps(video)
-    side_file = video.with_suffix(".json")
-    sidecar = json.loads(side_file.read_text()) if side_file.is_file() else None
-    clip = frames[: max(1, first_clip_frames(sidecar, math.ceil(default_clip_seconds * float(fps))))]
-    image = _input_image(sidecar, frames.shape[1:3])
+    frames = int(windows[-1][1])
+    image = _input_image(metadata, clip.shape[1:3])
+    sidecar = {
+        "clips": [{"index": k, "video_frames": [int(a), int(b)]} for k, (a, b) in enumerate(windows)],
+        "complete": True,
+        "metadata": metadata,
+        "num_frames": frames,
+    }
     out = {}
     for kind in kinds:
-        path = Path(out_dir) / kind / video.name
+        path = Path(out_dir) / kind / f"{name}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_segment(path, build(kind, image=image, clip=clip, frames=len(frames)), fps)
-        if sidecar is not None:
-            path.with_suffix(".json").write_text(json.dumps(sidecar, indent=1, sort_keys=True))
+        write_segment(path, build(kind, image=image, clip=clip, frames=frames), fps)
+        path.with_suffix(".json").write_text(
+            json.dumps({**sidecar, "reference": kind}, indent=1, sort_keys=True)
+        )
         out[kind] = path
     return out
 
 
-def _input_image(sidecar: dict | None, size: tuple[int, int]) -> np.ndarray | None:
-    """The sample's input image (the sidecar's `metadata.image`) at the video's size [H, W, 3] uint8."""
+def references_of_video(
+    video: Path,
+    out_dir: Path,
+    kinds: Sequence[str] = BUILT,
+    *,
+    default_clip_seconds: float = 2.0,
+    truth: Path | None = None,
+) -> dict[str, Path]:
+    """`write_references` for a generated `video`: its windows and first clip from its sidecar (else
+    windows of `default_clip_seconds`)."""
+    from svi.video_io import read_frames, video_fps
+
+    video = Path(video)
+    frames = read_frames(video)  # [N, H, W, 3] uint8
+    fps = video_fps(video)
+    side = video.with_suffix(".json")
+    sidecar = json.loads(side.read_text()) if side.is_file() else {}
+    windows = [tuple(c["video_frames"]) for c in sidecar.get("clips") or [] if c.get("video_frames")]
+    if not windows:
+        step = max(1, math.ceil(default_clip_seconds * float(fps)))
+        windows = [(a, min(a + step, len(frames))) for a in range(0, len(frames), step)]
+    start, end = windows[0]
+    return write_references(
+        out_dir, video.stem, clip=frames[start:end], windows=windows, fps=fps,
+        metadata=sidecar.get("metadata") or {}, kinds=kinds, truth=None if truth is None else read_frames(truth),
+    )  # fmt: skip
+
+
+def references_of_first_clip(
+    video: Path,
+    windows: Sequence[tuple[int, int]],
+    out_dir: Path,
+    kinds: Sequence[str] = BUILT,
+    truth: Path | None = None,
+) -> dict[str, Path]:
+    """`write_references` from a video of the sample's first clip alone (`video`: the baseline arm's
+    clip 0, generated by itself), laid out over the long video's `windows` (svi.generation.sampling
+    `assembled_windows`): the first window is the long video's, bit for bit, so no arm is generated
+    again to build its references."""
+    from svi.video_io import read_frames, video_fps
+
+    video = Path(video)
+    frames = read_frames(video)
+    side = video.with_suffix(".json")
+    metadata = (json.loads(side.read_text()) if side.is_file() else {}).get("metadata") or {}
+    start, end = windows[0]
+    return write_references(
+        out_dir, video.stem, clip=frames[start:end], windows=windows, fps=video_fps(video), metadata=metadata,
+        kinds=kinds, truth=None if truth is None else read_frames(truth),
+    )  # fmt: skip
+
+
+def _input_image(metadata: dict, size: tuple[int, int]) -> np.ndarray | None:
+    """The sample's input image (a sidecar's `metadata.image`) at the video's size [H, W, 3] uint8."""
     from scoring.suites import load_image
 
-    image = ((sidecar or {}).get("metadata") or {}).get("image")
+    image = (metadata or {}).get("image")
     if not image or not Path(image).is_file():
         return None
     pixels = load_image(image, *size)  # [3, H, W] in [-1, 1]

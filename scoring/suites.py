@@ -346,13 +346,15 @@ def generate_suite(
     world: int = 1,
     model: dict | None = None,
     progress: bool = True,
+    max_clips: int | None = None,
 ) -> list:
     """Generate this rank's share of `samples` at `length` into out_dir/<sample>.mp4 (resumable), in
     batches of `generator.cfg.batch_size` videos (`LongVideoGenerator.generate_batch`; the frames do
     not depend on the batch size). Images are loaded as their videos enter the batch.
 
     `model` identifies the weights (preset, folder, LoRA digest) in each video's sidecar and hash.
-    -> one VideoResult per sample of the shard, in order.
+    `max_clips`: stop each video after that many clips (the degenerate references need the first clip
+    alone: it is the long video's, bit for bit). -> one VideoResult per sample of the shard, in order.
     """
     from functools import partial
 
@@ -369,6 +371,7 @@ def generate_suite(
     for sample in shard(samples, rank, world):
         # with after_last_prompt=stop a stream shorter than the length ends the video early (official)
         prompts = assign_prompts(sample.prompts, num_clips, SUITES[suite].prompt_mode, cfg.after_last_prompt)
+        prompts = prompts[:max_clips] if max_clips else prompts
         meta = {
             "suite": suite,
             "length": length,

@@ -100,8 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             check_executor(spec)
         bundle = None
         if args.bundle:
-            units, bundle = continue_from(plan, units, args)
-            if not units:
+            units, bundle, references_only = continue_from(plan, units, args)
+            if not units and not references_only:
                 return 0
     except ConfigError as e:
         return fail(str(e))
@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     force = tuple(f for f in args.force or () if f != "bundle")
     clock = StageClock()  # the report's seconds; each unit's are in its result
     try:
-        if spec.kind == "inline":
+        if spec.kind == "inline" or not units:  # (no unit: only the references, made here)
             results = run_experiment(plan, force=force, units=units, bundle=bundle, clock=clock)
         else:
             from harness.jobs import run_jobs
@@ -168,8 +168,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def continue_from(plan, units: list, args: argparse.Namespace):
-    """-> (units still to run, the bundle folder): `--from`'s reading of the bundle, said on the
-    console. With nothing left to run, the bundle's report is rebuilt and printed."""
+    """-> (units still to run, the bundle folder, whether only the degenerate references are to be
+    made): `--from`'s reading of the bundle, said on the console. With nothing left to run, the
+    bundle's report is rebuilt and printed."""
     from pathlib import Path
 
     from harness.bundles import from_bundle
@@ -183,6 +184,14 @@ def continue_from(plan, units: list, args: argparse.Namespace):
     for u in found.replaced:
         print(f"  {u.arm:12s} seed {u.seed}  in the bundle under another plan: running again (--force)")
     print(f"{plan.exp.name}: {len(found.done)} unit(s) from {found.folder}, {len(found.todo)} to run")
+    if not found.todo and len(found.done) == len(plan.units) and (found.folder / "manifest.json").is_file():
+        from harness.degenerate import missing_from
+        from reports.bundle import read_manifest
+
+        lacking = missing_from(plan, read_manifest(found.folder))
+        if lacking:  # run with no unit: the references are made and merged into the bundle
+            print(f"the bundle lacks the degenerate references {', '.join(lacking)}: scoring them")
+            return [], found.folder, True
     if not found.todo:
         from harness.bundles import refresh_declaration
         from reports.bundle import build_report_from
@@ -193,7 +202,7 @@ def continue_from(plan, units: list, args: argparse.Namespace):
             )
         files = build_report_from(found.folder)
         print(f"nothing to run; report rebuilt from the bundle: {files['report.md']}")
-    return list(found.todo), found.folder
+    return list(found.todo), found.folder, False
 
 
 def select_units(plan, arm: str | None, seed: int | None) -> list:

@@ -159,12 +159,12 @@ def _score_references(videos, kinds, out: Path, aggregate: dict, score) -> None:
     print the margins table and write references.json."""
     import json
 
-    from scoring.references import margins_table, write_references
+    from scoring.references import margins_table, references_of_video
 
     by_kind = {}
     for kind in kinds:
         print(f"reference {kind}: building {len(videos)} video(s)", file=sys.stderr)
-        made = [write_references(v, out / "references", [kind])[kind] for v in videos]
+        made = [references_of_video(v, out / "references", [kind])[kind] for v in videos]
         by_kind[kind] = score(made)["aggregate"]
     print("\ndegenerate references (no model): margin = the videos' lead over the best of them")
     print(margins_table(aggregate, by_kind))

@@ -11,6 +11,7 @@ shifted schedule (`sample_latents`: Euler or UniPC). The generator (generator.py
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Collection, Sequence
@@ -43,6 +44,25 @@ def clips_for_seconds(seconds: float, fps: int, clip_frames: int, lead: int) -> 
     if want <= clip_frames:
         return 1
     return 1 + math.ceil((want - clip_frames) / (clip_frames - lead))
+
+
+def assembled_windows(num_clips: int, cfg, lead: int) -> list[tuple[int, int]]:
+    """The [start, end) frame range of each clip in the assembled video of `num_clips` chained clips
+    (strategy chain), as the generator records them in its sidecar: pixel chaining keeps a clip's
+    first F - K frames and the last clip's held K; latent chaining drops a later clip's `lead` restated
+    frames; keep_all keeps every frame. `cfg`: the GenerateConfig; `lead`: the generator's lead frames.
+    What the degenerate references need to lay a first clip out over a whole video's windows without
+    generating the rest."""
+    f = cfg.num_frames
+    if cfg.assembly == "keep_all":
+        sizes = [f] * num_clips
+    elif cfg.chaining == "pixel":
+        sizes = [f - cfg.motion_frames] * num_clips
+        sizes[-1] += cfg.motion_frames  # the held frames of the last clip
+    else:
+        sizes = [f] + [f - lead] * (num_clips - 1)
+    ends = list(itertools.accumulate(sizes))
+    return [(end - size, end) for size, end in zip(sizes, ends)]
 
 
 def assign_prompts(

@@ -12,7 +12,14 @@ from safetensors.torch import save_file
 
 from svi.config import GenerateConfig, parse_length
 from svi.generation.generator import LongVideoGenerator, planted
-from svi.generation.sampling import assign_prompts, clip_seed, clips_for_seconds, lead_frames, total_frames
+from svi.generation.sampling import (
+    assembled_windows,
+    assign_prompts,
+    clip_seed,
+    clips_for_seconds,
+    lead_frames,
+    total_frames,
+)
 from svi.generation.video import VideoJob, fixed_prompts, stdin_prompts
 from svi.model.backbone import build_tiny
 from svi.video_io import concat_segments, read_frames, to_uint8_frames, video_fps, write_segment
@@ -98,11 +105,28 @@ def test_video_length_seeds_and_sidecar(tmp_path, tiny, chaining):
     ranges = [c["video_frames"] for c in meta["clips"]]
     assert ranges[0][0] == 0 and ranges[-1][1] == len(frames)
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))  # contiguous, no gap or overlap
+    assert [tuple(r) for r in ranges] == assembled_windows(4, cfg, gen.lead)  # as the references lay them out
     assert not (tmp_path / "v.parts").exists()
     # finished video: a second call does nothing
     assert gen.generate(
         _image(), fixed_prompts(["p0", "p1", "p2", "p3"]), tmp_path / "v.mp4", progress=False
     ).skipped
+
+
+@pytest.mark.parametrize(
+    "settings", [dict(chaining="pixel"), dict(chaining="latent"), dict(assembly="keep_all")]
+)
+def test_a_video_of_one_clip_is_the_first_clip_of_the_long_video_bit_for_bit(tmp_path, tiny, settings):
+    """What the degenerate references of a bundle stand on (scoring/references.py): one generated clip
+    per sample gives the long video's first window exactly, so no arm need be generated again."""
+    cfg = GenerateConfig(**TINY, seed=3, **settings)
+    gen = LongVideoGenerator(tiny, cfg)
+    long = gen.generate(_image(), fixed_prompts(["p0", "p1", "p2"]), tmp_path / "long.mp4", progress=False)
+    one = gen.generate(_image(), fixed_prompts(["p0"]), tmp_path / "one.mp4", progress=False)
+    windows = assembled_windows(3, cfg, gen.lead)
+    start, end = windows[0]
+    assert [tuple(c["video_frames"]) for c in json.loads(long.sidecar.read_text())["clips"]] == windows
+    assert np.array_equal(read_frames(long.path)[start:end], read_frames(one.path)[start:end])
 
 
 def test_pixel_chaining_conditions_on_the_last_frames(tiny):

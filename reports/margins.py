@@ -1,0 +1,159 @@
+"""Where the degenerate references land (scoring/references.py: frozen, loop, pingpong, truth), each
+arm's margin over the best of them, and the videos whose motion collapsed. No torch.
+
+A reference's runs have role `reference` (harness/degenerate.py): `split` keeps them out of every
+mean, difference and Holm family of the arms, and these tables put them beside the arms instead.
+
+- margin: an arm's mean minus the best degenerate reference's (frozen, loop or pingpong; the truth is
+  shown, never counted as degenerate), in the metric's direction, in display units: positive when the
+  arm beats every trivial video. A metric on which the best degenerate reference beats every arm is
+  *gameable on this suite*: on these videos it cannot tell holding a subject from holding still.
+- collapse (scoring/references.py `collapse_start`): a video whose windowed motion (dynamic degree's
+  per-window flow magnitude) falls to a tenth of its sample's reference motion (the truth's, else the
+  looped first clip's) and stays there for at least two windows to the end.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from reports import tables as T
+from reports.keys import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
+from scoring.references import BUILT, collapse_start
+
+MOTION = "dynamic_degree"  # its per-window value is the window's flow magnitude: the motion
+GAMEABLE = "gameable on this suite"
+
+
+def split(runs: pd.DataFrame, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(the arms' runs, the arms' samples, the references' samples): references never enter an arm's
+    numbers."""
+    ref_runs = runs["role"] == REFERENCE_ROLE
+    ref_samples = samples["role"] == REFERENCE_ROLE
+    arms_samples = samples[~ref_samples].copy()
+    arms_samples.attrs.update(samples.attrs)
+    return runs[~ref_runs].copy(), arms_samples, samples[ref_samples].copy()
+
+
+def reference_means(refs: pd.DataFrame) -> pd.DataFrame:
+    """track, arm (the reference), metric, mean (logged scale), n (videos): each reference's mean over
+    its videos; a set-level metric (no per-video value) its set value."""
+    videos = refs[(refs["level"] == VIDEO_LEVEL) & refs["value"].notna()]
+    out = videos.groupby(["track", "arm", "metric"])["value"].agg(["mean", "count"]).reset_index()
+    sets = refs[(refs["level"] == "run") & refs["value"].notna()]
+    sets = sets[
+        ~sets.set_index(["track", "arm", "metric"]).index.isin(
+            out.set_index(["track", "arm", "metric"]).index
+        )
+    ]
+    sets = sets.groupby(["track", "arm", "metric"])["value"].agg(["mean", "count"]).reset_index()
+    return pd.concat([out, sets], ignore_index=True).rename(columns={"count": "n"})
+
+
+def reference_rows(means: pd.DataFrame, track: str, columns, order=tuple((*BUILT, "truth"))) -> list[T.Row]:
+    """The references of `track` as table rows (source 'degenerate'), in `order`."""
+    rows = []
+    sub = means[means["track"] == track]
+    for kind in (k for k in order if k in set(sub["arm"])):
+        mine = sub[sub["arm"] == kind].set_index("metric")
+        cells = {
+            c.name: T.Cell(T.scaled(mine.at[c.name, "mean"], c.scale))
+            for c in columns
+            if c.name in mine.index
+        }
+        if cells:
+            n = int(mine["n"].max())
+            rows.append(T.Row(f"{kind} (no model)", "degenerate", f"{n} videos", cells, REFERENCE_ROLE))
+    return rows
+
+
+def best_degenerate(means: pd.DataFrame, track: str, metric: str) -> tuple[str, float] | None:
+    """(kind, mean) of the degenerate reference (not the truth) that scores best on `metric`."""
+    info = T.metric_info(metric)
+    sub = means[(means["track"] == track) & (means["metric"] == metric) & means["arm"].isin(BUILT)]
+    sub = sub[sub["mean"].notna()]
+    if sub.empty or info.higher_is_better is None:
+        return None
+    row = sub.loc[sub["mean"].idxmax() if info.higher_is_better else sub["mean"].idxmin()]
+    return row["arm"], float(row["mean"])
+
+
+def margin(metric: str, arm_mean: float, best: float) -> float:
+    """`arm_mean` - `best` in the metric's direction (positive: the arm is better), logged scale."""
+    return arm_mean - best if T.metric_info(metric).higher_is_better else best - arm_mean
+
+
+def margins_frame(summary: pd.DataFrame, means: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """One row per (track, metric): the best degenerate reference and its mean, then each arm's margin
+    over it (display units); the metric flagged GAMEABLE where that reference beats every arm."""
+    arms = summary[summary["contrast"] != T.DECLARED] if "contrast" in summary else summary
+    rows = []
+    for (track, metric), part in arms.groupby(["track", "metric"], sort=False):
+        best = best_degenerate(means, track, metric)
+        if best is None:
+            continue
+        info = T.metric_info(metric)
+        by_arm = part.drop_duplicates("arm").set_index("arm")["mean"]
+        gaps = {
+            a: margin(metric, by_arm[a], best[1]) for a in order if a in by_arm.index and pd.notna(by_arm[a])
+        }
+        if not gaps:
+            continue
+        flag = all(g < 0 for g in gaps.values())
+        fmt = f"+.{info.decimals}f"
+        row = {
+            "track": track,
+            "metric": info.label + (f" ({GAMEABLE})" if flag else ""),
+            "best degenerate": f"{best[0]} {T.number_text(T.scaled(best[1], info.scale), f'.{info.decimals}f')}",
+        }
+        row.update({f"{a} margin": T.number_text(T.scaled(g, info.scale), fmt) for a, g in gaps.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gameable_metrics(frame: pd.DataFrame) -> list[str]:
+    """'track: metric' of every row flagged GAMEABLE."""
+    if frame.empty:
+        return []
+    flagged = frame[frame["metric"].str.endswith(f"({GAMEABLE})")]
+    return [f"{t}: {m.removesuffix(f' ({GAMEABLE})')}" for t, m in zip(flagged["track"], flagged["metric"])]
+
+
+def collapse_frame(arms: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
+    """track, arm, collapsed (videos of n), first collapsed window (the earliest over those videos):
+    each arm's videos whose windowed motion collapsed against their sample's reference motion."""
+    motion = arms[(arms["level"] == WINDOW_LEVEL) & (arms["metric"] == MOTION) & arms["value"].notna()]
+    ref = refs[(refs["level"] == WINDOW_LEVEL) & (refs["metric"] == MOTION) & refs["value"].notna()]
+    if motion.empty or ref.empty:
+        return pd.DataFrame()
+    ref_motion = {}
+    for (track, kind, sample), part in ref.groupby(["track", "arm", "sample"]):
+        if kind in ("truth", "loop"):
+            ref_motion.setdefault((track, sample), {})[kind] = float(part["value"].mean())
+    rows = []
+    for (track, arm), part in motion.groupby(["track", "arm"], sort=False):
+        n, collapsed, starts = 0, 0, []
+        for (sample, _seed), video in part.groupby(["sample", "seed"]):
+            found = ref_motion.get((track, sample), {})
+            level = found.get("truth", found.get("loop"))
+            if level is None:
+                continue
+            n += 1
+            start = collapse_start(list(video.sort_values("window")["value"]), level)
+            if start is not None:
+                collapsed += 1
+                starts.append(start)
+        if n:
+            rows.append(
+                {"track": track, "arm": arm, "collapsed videos": f"{collapsed} of {n}",
+                 "first collapsed window": min(starts) if starts else T.DASH}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def collapsed_arms(frame: pd.DataFrame) -> list[str]:
+    """'arm (track)' of every arm with a collapsed video."""
+    if frame.empty:
+        return []
+    hit = frame[~frame["collapsed videos"].str.startswith("0 of")]
+    return [f"{a} ({t})" for a, t in zip(hit["arm"], hit["track"])]
