@@ -54,7 +54,7 @@ def wanted(plan: Plan) -> tuple[ArmPlan | None, list[str]]:
     source = source_unit(plan)
     if not kinds or not plan.exp.suites or source is None:
         return None, []
-    return source, kinds
+    return source, kinds + ([R.RESCORE] if "loop" in kinds else [])  # the evaluator's floor, on loop
 
 
 def run_references(
@@ -88,7 +88,11 @@ def run_references(
         for kind in kinds:
             say(f"reference {kind}: {track}")
             root = workspace.path("cache", "references", keys_of[kind], track)
-            made = _build(kind, firsts, videos, root / "videos", bench, spec)
+            if kind == R.RESCORE:  # the first loop video again, scored in a pass of its own
+                loop = workspace.path("cache", "references", keys_of["loop"], track, "videos", "loop")
+                made = _copy_first(loop, root / "videos" / kind)
+            else:
+                made = _build(kind, firsts, videos, root / "videos", bench, spec)
             if not made:
                 continue
             truth, images, audio = inputs.references(bench, spec.suite, spec.length, root / "videos" / kind)
@@ -177,6 +181,20 @@ def _first_clips(
     lead = gen().lead
     windows = {s.name: assembled_windows(clips[s.name], source.cfg.generate, lead) for s in samples}
     return _FirstClips(alone=out, windows=windows)
+
+
+def _copy_first(folder: Path, out: Path) -> list[Path]:
+    """The first video of `folder` (with its sidecar) copied into `out`; [] when there is none."""
+    import shutil
+
+    first = next(iter(sorted(folder.glob("*.mp4"))), None)
+    if first is None:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    for f in (first, first.with_suffix(".json")):
+        if not (out / f.name).is_file():
+            shutil.copy(f, out / f.name)
+    return [out / first.name]
 
 
 def _build(kind: str, firsts: _FirstClips, videos: Path, out: Path, bench: Path, spec) -> list[Path]:

@@ -522,6 +522,15 @@ def _degenerate_section(doc, summary, means, refs, samples, order) -> None:
     flagged = M.gameable_metrics(frame)
     if flagged:
         doc.para(words("Gameable on this suite: {}.", "; ".join(flagged)), warn=True)
+    floor = M.noise_floor(refs)
+    if not floor.empty:
+        doc.para(
+            "Evaluator noise floor: one video (the first sample's loop reference) scored a second time in a pass "
+            "of its own; the largest difference between the two scorings of any per-video or per-window value, "
+            "in display units. It is what the evaluator alone moves a score by between runs (0: deterministic, "
+            "as scoring on the CPU is); a difference between arms smaller than it is not the videos'."
+        )
+        doc.frame(floor)
     collapse = M.collapse_frame(samples, refs)
     if collapse.empty:
         doc.para("Motion collapse: not measured (it needs dynamic degree's per-window motion).")

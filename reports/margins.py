@@ -19,7 +19,7 @@ import pandas as pd
 
 from reports import tables as T
 from reports.keys import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
-from scoring.references import BUILT, collapse_start
+from scoring.references import BUILT, RESCORE, collapse_start
 
 MOTION = "dynamic_degree"  # its per-window value is the window's flow magnitude: the motion
 GAMEABLE = "gameable on this suite"
@@ -157,3 +157,26 @@ def collapsed_arms(frame: pd.DataFrame) -> list[str]:
         return []
     hit = frame[~frame["collapsed videos"].str.startswith("0 of")]
     return [f"{a} ({t})" for a, t in zip(hit["arm"], hit["track"])]
+
+
+def noise_floor(refs: pd.DataFrame) -> pd.DataFrame:
+    """track, metric, values compared, max |difference| (display units): the first loop video scored
+    twice in separate passes (scoring/references.py RESCORE), per-video and per-window values alike.
+    What the evaluator itself moves between two runs on the same video: 0 where scoring is
+    deterministic (the CPU), and the part of any difference that is not the videos' where it is not."""
+    cols = ["track", "sample", "level", "window", "metric"]
+    again = refs[(refs["arm"] == RESCORE) & refs["level"].isin([VIDEO_LEVEL, WINDOW_LEVEL])]
+    first = refs[(refs["arm"] == "loop") & refs["level"].isin([VIDEO_LEVEL, WINDOW_LEVEL])]
+    if again.empty or first.empty:
+        return pd.DataFrame()
+    key = lambda df: df.assign(window=df["window"].fillna(-1))[[*cols, "value"]]  # noqa: E731
+    both = key(again).merge(key(first), on=cols, suffixes=("_again", "_first")).dropna(subset=["value_again"])
+    rows = []
+    for (track, metric), part in both.groupby(["track", "metric"], sort=False):
+        info = T.metric_info(metric)
+        gap = (part["value_again"] - part["value_first"]).abs().max()
+        rows.append(
+            {"track": track, "metric": info.label, "values compared": len(part),
+             "max |difference|": T.number_text(T.scaled(gap, info.scale), f".{max(info.decimals, 4)}g")}
+        )  # fmt: skip
+    return pd.DataFrame(rows)

@@ -32,11 +32,15 @@ import numpy as np
 
 BUILT = ("frozen", "loop", "pingpong")  # made from the video itself
 REFERENCES = (*BUILT, "truth")  # truth: the benchmark's own continuation, where it has one
+# Not a reference: one video of `loop` scored a second time, in a separate pass. Its difference from the
+# first scoring is the evaluator's own run-to-run noise (0 on CPU; GPU kernels may differ).
+RESCORE = "rescore"
 DESCRIPTIONS = {
-    "frozen": "the sample's input image held for the whole video",
-    "loop": "the baseline's first clip of the sample, repeated",
-    "pingpong": "the baseline's first clip of the sample, played forward and backward, repeated",
-    "truth": "the sample's true continuation",
+    "frozen": "a degenerate reference (no model): the sample's input image held for the whole video",
+    "loop": "a degenerate reference (no model): the baseline's first clip of the sample, repeated",
+    "pingpong": "a degenerate reference (no model): the baseline's first clip, played forward and backward",
+    "truth": "a reference: the sample's true continuation",
+    "rescore": "the evaluator's noise floor: the first loop video scored again in a pass of its own",
 }
 STILL_FRACTION = 0.1  # a window moving at most a tenth of the reference's motion is still
 MIN_STILL_WINDOWS = 2  # one still window is a pause, not a collapse
@@ -108,23 +112,25 @@ def write_references(
     clip: np.ndarray,
     windows: Sequence[tuple[int, int]],
     fps,
-    metadata: dict,
+    sidecar: dict,
     kinds: Sequence[str] = BUILT,
     truth: np.ndarray | None = None,
 ) -> dict[str, Path]:
     """Write each of `kinds` as `out_dir/<kind>/<name>.mp4` with a sidecar giving the whole video's clip
     `windows` ([start, end) frames; the video is windows[-1][1] frames) and the sample's `metadata`
-    (its input image), so they are scored with the same windows as the video. `clip` [F, H, W, 3]: the
+    (its input image), so they are scored with the same windows as the video; `sidecar`: the source
+    video's generator sidecar (fps, metadata), whose clips and length the reference's replace. `clip` [F, H, W, 3]: the
     video's first window (loop and pingpong repeat it). -> kind -> file."""
     from svi.video_io import write_segment
 
     frames = int(windows[-1][1])
-    image = _input_image(metadata, clip.shape[1:3])
+    image = _input_image(sidecar.get("metadata") or {}, clip.shape[1:3])
     sidecar = {
+        **sidecar,
         "clips": [{"index": k, "video_frames": [int(a), int(b)]} for k, (a, b) in enumerate(windows)],
         "complete": True,
-        "metadata": metadata,
         "num_frames": frames,
+        "seconds": frames / float(fps),
     }
     out = {}
     for kind in kinds:
@@ -162,7 +168,7 @@ def references_of_video(
     start, end = windows[0]
     return write_references(
         out_dir, video.stem, clip=frames[start:end], windows=windows, fps=fps,
-        metadata=sidecar.get("metadata") or {}, kinds=kinds, truth=None if truth is None else read_frames(truth),
+        sidecar={"fps": float(fps), **sidecar}, kinds=kinds, truth=None if truth is None else read_frames(truth),
     )  # fmt: skip
 
 
@@ -182,11 +188,12 @@ def references_of_first_clip(
     video = Path(video)
     frames = read_frames(video)
     side = video.with_suffix(".json")
-    metadata = (json.loads(side.read_text()) if side.is_file() else {}).get("metadata") or {}
+    fps = video_fps(video)
+    sidecar = {"fps": float(fps), **(json.loads(side.read_text()) if side.is_file() else {})}
     start, end = windows[0]
     return write_references(
-        out_dir, video.stem, clip=frames[start:end], windows=windows, fps=video_fps(video), metadata=metadata,
-        kinds=kinds, truth=None if truth is None else read_frames(truth),
+        out_dir, video.stem, clip=frames[start:end], windows=windows, fps=fps, sidecar=sidecar, kinds=kinds,
+        truth=None if truth is None else read_frames(truth),
     )  # fmt: skip
 
 

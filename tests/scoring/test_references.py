@@ -3,6 +3,7 @@ and the coherence curve, and references written beside a real encoded video."""
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,3 +88,27 @@ def test_references_written_beside_a_video_keep_its_length_clip_and_sidecar(tmp_
         assert np.abs(got - expected).mean() < 12, kind  # lossy H.264 of noise: close, not equal
     loop = read_frames(out["loop"]).astype(float)
     assert np.abs(loop[5:10] - loop[0:5]).mean() < np.abs(decoded[5:10] - decoded[0:5]).mean() / 3
+
+
+def test_a_frozen_video_is_collapsed_and_a_moving_toy_video_is_not(tmp_path):
+    """The collapse rule on real scores: a toy-world square moving for 64 frames and that video's frozen
+    reference, scored with the toy backend's dynamic degree per 16-frame window (its per-window value
+    is the window's flow magnitude); the reference motion is the moving video's first window's."""
+    from scoring.score import score_suite
+    from toyworld.synthetic import moving_square_frames, write_video
+
+    frames = moving_square_frames(64, 64, 64, (230, 40, 40), "right", seed=0)  # uint8 [64, 64, 64, 3]
+    clips = [{"index": i, "video_frames": [s, s + 16]} for i, s in enumerate(range(0, 64, 16))]
+    videos = {"moving": frames, "frozen": R.frozen(frames[0], 64)}
+    for name, video in videos.items():
+        write_video(tmp_path / f"{name}.mp4", video)
+        (tmp_path / f"{name}.json").write_text(json.dumps({"clips": clips}))
+    report = score_suite(
+        [tmp_path / "moving.mp4", tmp_path / "frozen.mp4"], "dynamic_degree", backend="toy", window="clip",
+        progress=False,
+    )  # fmt: skip
+    motion = {Path(v["video"]).stem: v["window_scores"]["dynamic_degree"] for v in report["videos"]}
+    level = motion["moving"][0]
+    assert level > 0
+    assert R.collapse_start(motion["frozen"], level) == 0
+    assert R.collapse_start(motion["moving"], level) is None
