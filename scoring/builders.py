@@ -46,6 +46,13 @@ def vde(name: str, *, base: Metric, **_) -> Metric:
     return VideoDriftError(name, base)
 
 
+def coherence(name: str, *, base: Metric, **_) -> Metric:
+    """subject_coherence, background_coherence: on the consistency dimension's features."""
+    from scoring.drift_protocols import LongCoherence
+
+    return LongCoherence(name, base)
+
+
 def consistency(name: str, *, backend: str, cache_dir=None, device="cpu", batch_size=16, **_) -> Metric:
     """subject_consistency, background_consistency, i2v_subject, i2v_background."""
     from scoring import consistency as c

@@ -37,6 +37,13 @@ value is the dimension's `span_value` of its frames' values: the mean score (aes
 consistency of the span with its own first frame as f_0, or the smoothness of the predictions whose
 three frames lie inside it.
 
+Long-horizon coherence (`subject_coherence`, `background_coherence`; proposed for VBench in its issue
+#206): the mean cosine similarity of the dimension's per-frame features between frames COHERENCE_GAP
+seconds apart (`scoring.references.coherence_at_gaps`), higher is better; `extra["curve"]` holds it at
+every gap of COHERENCE_GAPS (2, 5, 10, 20, 50 s) that fits in the video. Neighbouring-frame and
+first-frame consistency miss a slow drift that this curve shows. A video shorter than COHERENCE_GAP
+has no value (None, with the reason). It reads the consistency dimension's features from the same pass.
+
 Departures: a video with a chunk that has no value (a consistency chunk of one frame, a motion chunk
 under three frames) or m_1 = 0 has value None with the reason, not an error or inf; motion chunks use
 the video's even/odd triplets (see motion.py), which differ from the reference's only for chunks that
@@ -57,6 +64,8 @@ from scoring.base import Accumulator, Metric, PerFrameMetric, SharedPass, VideoI
 from scoring.specs import spec
 
 DELTA_DRIFT_SECONDS = 5.0  # Deep Forcing: the first and the last 5 s
+COHERENCE_GAPS = (2.0, 5.0, 10.0, 20.0, 50.0)  # seconds: VBench #206's growing gaps
+COHERENCE_GAP = 10.0  # the gap of a video's value (the rest are in its curve)
 VDE_CHUNKS = 10  # the reference's N_CHUNKS
 VDE_WEIGHTINGS = ("linear", "log")
 
@@ -208,3 +217,40 @@ class VideoDriftError(DriftProtocol):
         if scores[0] == 0:
             return None, f"the first chunk's {self.base.name} is 0, so the relative change is undefined"
         return video_drift_error(scores), None
+
+
+class _CoherenceAccumulator(_SpanAccumulator):
+    """Keeps every frame's feature (one span: the whole video) and gives the coherence curve."""
+
+    def __init__(self, metric, shared, spans, reason, fps: float) -> None:
+        super().__init__(metric, shared, spans, reason)
+        self.fps = fps
+
+    def finish(self) -> VideoResult:
+        from scoring.references import coherence_at_gaps
+
+        if not self.spans:
+            return VideoResult(None, extra={"curve": {}, "reason": self.reason})
+        self.shared.finish()
+        features = torch.cat(self.values[0]).double().numpy() if self.values[0] else None  # [N, D]
+        self.values = []
+        if features is None or features.ndim != 2:
+            return VideoResult(None, extra={"curve": {}, "reason": "no per-frame features"})
+        curve = coherence_at_gaps(features, self.fps, COHERENCE_GAPS)
+        fits = {f"{g:g}s": v for g, v in curve.items() if not math.isnan(v)}
+        return VideoResult(curve[COHERENCE_GAP], extra={"curve": fits, "reason": None})
+
+
+class LongCoherence(DriftProtocol):
+    """Similarity of the base consistency dimension's features COHERENCE_GAP seconds apart (module doc)."""
+
+    def spans(self, info: VideoInfo) -> tuple[Spans | None, str]:
+        gap = round(COHERENCE_GAP * info.fps)
+        reason = (
+            f"{info.num_frames} frames at {info.fps:g} fps are not longer than the {COHERENCE_GAP:g} s gap"
+        )
+        return ([(0, info.num_frames)] if info.num_frames > gap >= 1 else None), reason
+
+    def new_video(self, info: VideoInfo) -> Accumulator:
+        spans, reason = self.spans(info)
+        return _CoherenceAccumulator(self, self.base.join(info, self.name), spans, reason, info.fps)

@@ -180,6 +180,21 @@ _ROWS += (
     _protocol("vde_subject", "VDE Sub.", "subject_consistency", "vde"),
 )
 
+# Long-horizon coherence (VBench #206): the consistency dimensions' features compared 10 s apart.
+_ROWS += tuple(
+    MetricSpec(
+        f"{part}_coherence",
+        "coherence",
+        f"{label} coh. 10 s",
+        100.0,
+        True,
+        2,
+        builders=dict.fromkeys(_DIMENSIONS[f"{part}_consistency"].builders, _B + "coherence"),
+        base=f"{part}_consistency",
+    )  # fmt: skip
+    for part, label in (("subject", "Sub."), ("background", "Back."))
+)
+
 SPECS: dict[str, MetricSpec] = {s.name: s for s in _ROWS}
 # The metrics that can be scored, and the groups the command line takes (only implemented metrics).
 ALL: list[str] = [s.name for s in _ROWS if s.implemented]

@@ -306,3 +306,28 @@ def test_score_suite_on_the_random_backend_runs_the_network_once_per_frame(tmp_p
     rows = pd.read_csv(csv)
     suite = rows[rows["level"] == "suite"].iloc[0]
     assert suite["delta_drift_imaging"] == pytest.approx(v0["scores"]["delta_drift_imaging"])
+
+
+def test_long_horizon_coherence_reads_the_consistency_features_once():
+    """subject_coherence: the mean cosine of the features COHERENCE_GAP seconds apart, from the
+    consistency dimension's pass (each frame embedded once), its curve at every gap that fits."""
+    from scoring.drift_protocols import COHERENCE_GAP, LongCoherence
+    from scoring.references import coherence_at_gaps
+
+    extractor = MeanColour()
+    base = SubjectConsistency(extractor)
+    coherence = LongCoherence("subject_coherence", base)
+    frames = _video(48, seed=5)  # 12 s at 4 fps: gaps 2, 5 and 10 s fit
+    own, result = _score([base, coherence], frames, chunk=7)
+    assert extractor.frames == 48  # the network once per frame, for both
+    features = torch.nn.functional.normalize(frames.mean(dim=(2, 3)) - 127.5, dim=-1).double().numpy()
+    expected = coherence_at_gaps(features, 4.0, [2.0, 5.0, 10.0])
+    assert result.value == pytest.approx(expected[COHERENCE_GAP])
+    assert result.extra["curve"] == pytest.approx(
+        {"2s": expected[2.0], "5s": expected[5.0], "10s": expected[10.0]}
+    )
+    assert own.value == _score([SubjectConsistency(MeanColour())], frames)[0].value  # unchanged by it
+    still = frames[:1].expand(48, -1, -1, -1)
+    assert _score([base, coherence], still)[1].value == pytest.approx(1.0)  # a held frame: perfectly coherent
+    short = _score([base, coherence], frames[:40])[1]  # 10 s: no pair 10 s apart
+    assert short.value is None and "not longer than the 10 s gap" in short.extra["reason"]

@@ -23,6 +23,7 @@ PROTOCOLS = [
     "vde_background",
     "vde_subject",
 ]
+COHERENCE = ["subject_coherence", "background_coherence"]
 
 
 def test_groups_and_all():
@@ -34,6 +35,7 @@ def test_groups_and_all():
         "fvd": ["fvd"],
         "drift": DRIFT,
         "drift_protocols": PROTOCOLS,
+        "coherence": COHERENCE,
     }
     assert ALL == [n for names in GROUPS.values() for n in names]
     assert all(spec(n).group == g for g, names in GROUPS.items() for n in names)
@@ -59,6 +61,7 @@ def test_directions_and_needs():
         "colour_shift",
         "sharpness_loss",
         *PROTOCOLS,
+        *COHERENCE,
     ]
     assert {n: s.base for n, s in SPECS.items() if s.base} == {
         "delta_drift_aesthetic": "aesthetic_quality",
@@ -68,6 +71,8 @@ def test_directions_and_needs():
         "vde_aesthetic": "aesthetic_quality",
         "vde_background": "background_consistency",
         "vde_subject": "subject_consistency",
+        "subject_coherence": "subject_consistency",
+        "background_coherence": "background_consistency",
     }
 
 
@@ -100,7 +105,7 @@ def test_the_classes_read_their_facts_from_the_table():
         *sync.METRICS.values(),
     ]
     # the drift protocols take their name with their base (one class per protocol)
-    protocols = [registry.build(n, backend="toy") for n in PROTOCOLS]
+    protocols = [registry.build(n, backend="toy") for n in PROTOCOLS + COHERENCE]
     assert sorted(c.name for c in classes + protocols) == sorted(ALL)
     for cls in classes + protocols:
         s = spec(cls.name)
