@@ -179,7 +179,8 @@ def run_jobs(
     """Submit `units` as jobs under one new parent run; with `wait`, follow them to the end (at most
     `spec.parallel` local jobs at once), then write the report. `bundle` (with `wait`): each unit is
     exported into that results bundle as its job ends (harness/bundles.py). -> ArmResult per unit."""
-    from harness.pipeline import ArmResult, open_parent, timed_report
+    from harness.clock import StageClock
+    from harness.pipeline import ArmResult, open_parent, references_stage, timed_report
 
     check_executor(spec)
     exp = plan.exp
@@ -247,6 +248,8 @@ def run_jobs(
         )
     for run_id in tracking.reap_stale(c, exp_id):  # units whose job died without marking its run
         say(f"run {run_id}: its job died without marking it: marked FAILED")
+    clock = clock or StageClock()
+    references_stage(c, exp_id, parent, plan, force, bundle, clock)
     timed_report(c, exp, parent, bundle, clock)
     tracking.finish(c, parent, "FINISHED")
     return results

@@ -376,11 +376,8 @@ def run_experiment(
 
                 export(exp, plan.source, bundle, parent, keep=bundle)
                 say(f"{unit.arm} seed {unit.seed}: exported into {bundle}")
-        if score_references(c, exp_id, parent, plan, force, bundle) and bundle is not None:
-            from harness.bundles import export
-
-            export(exp, plan.source, bundle, parent, keep=bundle)
-            say(f"degenerate references: exported into {bundle}")
+        clock = clock or StageClock()
+        references_stage(c, exp_id, parent, plan, force, bundle, clock)
     except BaseException as e:  # Ctrl-C, or a failure outside any arm: the parent says so and ends
         beat.stop()
         tracking.finish_quietly(c, parent, "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
@@ -389,6 +386,23 @@ def run_experiment(
     timed_report(c, exp, parent, bundle, clock)
     tracking.finish(c, parent, "FINISHED")
     return results
+
+
+def references_stage(
+    c, exp_id: str, parent: str, plan: Plan, force: tuple[str, ...], bundle: Path | None, clock: StageClock
+) -> None:
+    """After the units (in this process or as jobs): the degenerate references, their wall seconds
+    given to `clock` and logged on the parent as `time/references`, exported into `bundle` if any."""
+    with clock("references"):
+        made = score_references(c, exp_id, parent, plan, force, bundle)
+    if not made:
+        return
+    tracking.log_metrics(c, parent, [(keys.TIME_PREFIX + "references", clock.seconds["references"], 0)])
+    if bundle is not None:
+        from harness.bundles import export
+
+        export(plan.exp, plan.source, bundle, parent, keep=bundle)
+        say(f"degenerate references: exported into {bundle}")
 
 
 def score_references(

@@ -397,7 +397,8 @@ def render_report(
     written: dict[str, Path] = {}
     T.csv_cells(summary).to_csv(out_dir / "results.csv", index=False)
     written["results.csv"] = out_dir / "results.csv"
-    plots = plot_drift(drift, out_dir, arm_order, T.reference_arm(runs, arm_order, reference))
+    collapse = M.collapse_marks(M.collapse_frame(samples, refs))
+    plots = plot_drift(drift, out_dir, arm_order, T.reference_arm(runs, arm_order, reference), collapse)
 
     doc = _Doc(f"{experiment}: report")
     doc.para(

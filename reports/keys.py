@@ -69,7 +69,7 @@ TIME_PREFIX = "time/"  # time/<stage>: a unit's wall seconds in that stage (harn
 # A unit's stages in the order it meets them: writing the inputs it needs (toy training clips and
 # benchmark), training, generation, scoring, review media (keyframe strips, per-clip images,
 # previews), logging to MLflow; `report` is the parent run's, once per invocation.
-STAGES = ("provision", "train", "generate", "score", "review_media", "log", "report")
+STAGES = ("provision", "train", "generate", "score", "review_media", "log", "references", "report")
 ARM_PARAM = "arm"
 
 # Review keys: scores as the report shows them, differences against the reference arm.

@@ -180,3 +180,11 @@ def noise_floor(refs: pd.DataFrame) -> pd.DataFrame:
              "max |difference|": T.number_text(T.scaled(gap, info.scale), f".{max(info.decimals, 4)}g")}
         )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def collapse_marks(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
+    """(track, arm) -> the first collapsed window, for the drift plots."""
+    if frame.empty:
+        return {}
+    hit = frame[frame["first collapsed window"] != T.DASH]
+    return {(t, a): int(w) for t, a, w in zip(hit["track"], hit["arm"], hit["first collapsed window"])}

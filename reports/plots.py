@@ -88,13 +88,21 @@ def _curve(ax, band: pd.DataFrame, label: str, color: str, dashed: bool) -> None
         ax.fill_between(shown["x"], shown["low"], shown["high"], color=color, alpha=0.2)
 
 
-def drift_figure(sub: pd.DataFrame, order: list[str], metric: str, reference: str | None = None) -> Figure:
+def drift_figure(
+    sub: pd.DataFrame,
+    order: list[str],
+    metric: str,
+    reference: str | None = None,
+    collapse: dict[str, int] | None = None,
+) -> Figure:
     """One track's figure for one metric: each arm's mean curve with its 95% band, baselines dashed.
 
     `sub`: the drift rows of one track and metric (`plot_drift`'s columns, `sample` filled); `order`:
     the arms in display order. Up to PANELS_ABOVE arms share one axes. With more, every other arm has
     a panel of its own beside the reference arm (`reference`, else the first arm of `order`: the
     baseline when there is one), all panels on the same scales. An arm keeps its colour in every panel.
+    `collapse`: arm -> the first window where one of its videos collapsed (reports/margins.py), drawn
+    as a dotted vertical line in the arm's colour.
     """
     track = sub["suite"].iloc[0]
     use_seconds = bool(sub["seconds"].notna().all())
@@ -107,6 +115,10 @@ def drift_figure(sub: pd.DataFrame, order: list[str], metric: str, reference: st
     def draw(ax, arm: str) -> None:
         band, n = curves[arm]
         _curve(ax, band, f"{arm} (n={n})", color[arm], arm in dashed)
+        if collapse and arm in collapse:
+            at = sub[(sub["arm"] == arm) & (sub["clip"] == collapse[arm])]
+            x = float(at["seconds"].iloc[0]) if use_seconds and len(at) else float(collapse[arm])
+            ax.axvline(x, color=color[arm], linestyle=":", linewidth=1.2, label=f"{arm}: collapse from here")
 
     xlabel = "generated video (s)" if use_seconds else "clip index"
     ylabel = info.label + (" (%)" if info.scale == 100.0 else "")
@@ -144,7 +156,11 @@ def drift_figure(sub: pd.DataFrame, order: list[str], metric: str, reference: st
 
 
 def plot_drift(
-    drift: pd.DataFrame, out_dir: str | Path, declared: list[str] | None = None, reference: str | None = None
+    drift: pd.DataFrame,
+    out_dir: str | Path,
+    declared: list[str] | None = None,
+    reference: str | None = None,
+    collapse: dict[tuple[str, str], int] | None = None,
 ) -> dict[str, Path]:
     """One PNG per (track, metric): each arm's mean curve vs seconds with its shaded 95% band
     (`drift_figure`; with more than PANELS_ABOVE arms, a panel per arm beside `reference`).
@@ -153,7 +169,7 @@ def plot_drift(
     `runs.load_drift`'s (suite = the track) plus `sample`: each sample's own curve (from the
     per-sample tables), or missing / empty where the value is a run's mean over its videos. The band
     is the crossed-design interval over samples and seeds (`_band`); the t-interval over runs where
-    there are no per-sample curves. The x axis is seconds of generated video when every run of the plot has
+    there are no per-sample curves. `collapse`: (track, arm) -> the first collapsed window, marked. The x axis is seconds of generated video when every run of the plot has
     `seconds_per_clip`, else the clip index. Returns {file name: path}.
     """
     out_dir = Path(out_dir)
@@ -170,7 +186,8 @@ def plot_drift(
     ):
         sub = drift[(drift["suite"] == track) & (drift["metric"] == metric)]
         name = drift_filename(track, metric)
-        written[name] = _save(drift_figure(sub, order, metric, reference), out_dir / name)
+        marks = {a: w for (t, a), w in (collapse or {}).items() if t == track}
+        written[name] = _save(drift_figure(sub, order, metric, reference, marks), out_dir / name)
     return written
 
 

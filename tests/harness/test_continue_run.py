@@ -48,10 +48,17 @@ def test_an_experiment_continued_from_its_bundle_ends_as_one_run(home, tmp_path,
         "score",
         "review_media",
         "log",
+        "references",
         "report",
         "total",
     ]
-    assert [line.split()[0] for line in table.splitlines()[1:5]] == ["base", "full", "report", "share"]
+    assert [line.split()[0] for line in table.splitlines()[1:6]] == [
+        "base",
+        "full",
+        "references",
+        "report",
+        "share",
+    ]
     from mlflow.tracking import MlflowClient
 
     c = MlflowClient(f"sqlite:///{tmp_path / 'one' / 'mlflow.db'}")

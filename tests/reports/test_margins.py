@@ -71,3 +71,22 @@ def test_references_are_split_from_the_arms():
     arm_runs, arm_samples, refs = M.split(runs, samples)
     assert list(arm_runs["arm"]) == ["base"] and list(arm_samples["arm"]) == ["base"]
     assert list(refs["arm"]) == ["frozen"] and arm_samples.attrs["without_samples"] == ["x"]
+
+
+def test_the_drift_plot_marks_where_collapse_starts():
+    from reports.plots import drift_figure
+
+    rows = [
+        {"suite": "t", "arm": arm, "role": "arm", "run_id": arm, "sample": s, "seed": 0, "clip": w,
+         "seconds": 2.0 * (w + 1),
+         "metric": "dynamic_degree", "value": v}
+        for arm, values in (("a", [3, 3, 0, 0]), ("b", [3, 3, 3, 3]))
+        for s in ("s0", "s1")
+        for w, v in enumerate(values)
+    ]  # fmt: skip
+    fig = drift_figure(pd.DataFrame(rows), ["a", "b"], "dynamic_degree", collapse={"a": 2})
+    marks = [line for line in fig.axes[0].get_lines() if line.get_label() == "a: collapse from here"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [6.0, 6.0]  # window 2 ends at 6 s
+    assert M.collapse_marks(pd.DataFrame([{"track": "t", "arm": "a", "first collapsed window": 2}])) == {
+        ("t", "a"): 2
+    }
