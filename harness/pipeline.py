@@ -207,9 +207,11 @@ def stage_generate(
     folder: Path,
     force: bool,
     generator: Callable[[], object],
+    on_round: Callable | None = None,
 ) -> tuple[dict, str, bool, list]:
     """-> (manifest, stage hash, skipped, samples). `generator()` gives the arm's (shared)
-    LongVideoGenerator; samples are the track's `scoring.suites.Sample`s (prompt text included)."""
+    LongVideoGenerator; samples are the track's `scoring.suites.Sample`s (prompt text included).
+    `on_round`: called after each generation round (a sweep's pruning during generation)."""
     from harness.suite_videos import generate_suite_videos, suite_samples
     from svi.generation.sampling import config_hash
 
@@ -225,7 +227,7 @@ def stage_generate(
         model_id = {"preset": cfg.model.preset, "lora": str(lora) if lora else None, "train_hash": trained}
         if cfg.condition.kind != "none":
             model_id["condition"] = cfg.condition.model_dump(mode="json")
-        generate_suite_videos(generator(), samples, manifest, folder, model=model_id)
+        generate_suite_videos(generator(), samples, manifest, folder, model=model_id, on_round=on_round)
         workspace.mark_stage(folder, h, suite=spec.suite, length=spec.length)
     return manifest, h, False, samples
 
@@ -542,12 +544,15 @@ def run_arm(
     force: tuple[str, ...] = (),
     train_watch: Callable[[str, Path], None] | None = None,
     on_run: Callable[[str], None] | None = None,
+    generate_watch: Callable[[str, str, list], None] | None = None,
 ) -> ArmResult:
     """One ArmPlan through train -> generate -> score, logged as a child run of `parent`.
 
     `train_watch(run_id, train_folder)` is called every second while training runs (a sweep reads
-    the probe videos there); it may raise `StopArm`. `on_run(run_id)` learns the run as it opens (a
-    cluster job marks it when it is re-queued).
+    the probe videos there); it may raise `StopArm`. `generate_watch(run_id, track, videos)` is called
+    after every generation round with the videos it advanced (a sweep scores the clips so far); it may
+    raise `StopArm` too. `on_run(run_id)` learns the run as it opens (a cluster job marks it when it is
+    re-queued).
     """
     exp, base, who = plan.exp, unit.folder, f"{unit.arm} seed {unit.seed}"
     clock = StageClock()
@@ -597,9 +602,10 @@ def run_arm(
             with workspace.stage_lock(videos):
                 say(f"{who}: generate {track}")
                 with clock("generate"):
+                    rounds = functools.partial(generate_watch, run.run_id, track) if generate_watch else None
                     manifest, gen_hash, _, samples = stage_generate(
                         cfg, spec, bench, exp.skip_bad_samples, lora, trained, videos, "generate" in force,
-                        generator,
+                        generator, rounds,
                     )  # fmt: skip
                 say(f"{who}: score {track}")
                 with clock("provision"):

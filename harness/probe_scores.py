@@ -149,3 +149,60 @@ class ProbeWatcher:
                     f"pruned at training step {step}: {self.key} = {value:.6g} ({self.describe})",
                     {"pruned": "true", "pruned_step": str(step), "pruned_value": f"{value:.6g}"},
                 )
+
+
+# -- watching a trial while it generates (multi-fidelity: a losing trial stops before its videos end) ----
+
+
+def partial_value(video, metric, reduce: str, folder: Path) -> float:
+    """`probe_value` of a video still being generated (a `VideoState`): its segments so far joined into
+    one mp4 in `folder`, with a sidecar of its clips so far."""
+    import json
+
+    from svi.video_io import concat_segments
+
+    segments = [video.parts / f"seg_{c['index']:05d}.mp4" for c in video.clips]
+    out = folder / f"{video.out_path.stem}.mp4"
+    concat_segments(segments, out)
+    side = {"clips": video.clips, "num_frames": video.written, "metadata": video.job.metadata or {}}
+    out.with_suffix(".json").write_text(json.dumps(side))
+    return probe_value(out, metric, reduce)
+
+
+class GenerationWatcher:
+    """Called after every generation round of a trial's videos: every `every` clips, the probe metric
+    on each video's clips so far (reduced as the training probes are), its mean over the videos logged
+    as probe/<metric> and reported to Optuna at step `offset` + 1, 2, ... (after the training probes'
+    steps), and `pruned(...)` raised when the pruner says so. Successive halving over clips: a trial
+    that drifts more than the others stops with its videos part-way, its intermediate values kept."""
+
+    def __init__(
+        self, trial, metric, sign: int, reduce: str, describe: str, pruned, *, offset: int, every: int
+    ):
+        self.trial, self.metric, self.sign, self.reduce = trial, metric, sign, reduce
+        self.describe, self.pruned = describe, pruned
+        self.offset, self.every = offset, every
+        self.seen: set[tuple[str, int]] = set()
+        self.key = keys.probe_key(metric.name)
+
+    def __call__(self, run_id: str, track: str, videos: list) -> None:
+        import tempfile
+
+        from harness import tracking
+
+        clips = min(v.next_clip for v in videos)  # clips every video of the round has
+        if clips < 2 or clips % self.every or (track, clips) in self.seen:
+            return
+        self.seen.add((track, clips))
+        with tempfile.TemporaryDirectory() as tmp:
+            values = [partial_value(v, self.metric, self.reduce, Path(tmp)) for v in videos]
+        value = sum(values) / len(values)
+        step = self.offset + len(self.seen)
+        tracking.log_metrics(tracking.client(), run_id, [(self.key, value, step)])
+        self.trial.report(self.sign * value, step)
+        if self.trial.should_prune():
+            raise self.pruned(
+                f"pruned while generating {track} at clip {clips}: {self.key} = {value:.6g} ({self.describe})",
+                {"pruned": "true", "pruned_step": str(step), "pruned_value": f"{value:.6g}",
+                 "pruned_clip": str(clips)},
+            )  # fmt: skip

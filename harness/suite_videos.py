@@ -52,9 +52,10 @@ def generate_suite_videos(
     rank: int = 0,
     world: int = 1,
     progress: bool = True,
+    on_round=None,
 ) -> list:
     """This rank's share of the samples into out/<sample>.mp4 (resumable, in batches of the generator's
-    `batch_size`), manifest.json beside them."""
+    `batch_size`), manifest.json beside them. `on_round`: see `LongVideoGenerator.generate_batch`."""
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -69,6 +70,7 @@ def generate_suite_videos(
         world=world,
         model=model,
         progress=progress,
+        on_round=on_round,
     )
 
 

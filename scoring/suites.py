@@ -347,6 +347,7 @@ def generate_suite(
     model: dict | None = None,
     progress: bool = True,
     max_clips: int | None = None,
+    on_round=None,
 ) -> list:
     """Generate this rank's share of `samples` at `length` into out_dir/<sample>.mp4 (resumable), in
     batches of `generator.cfg.batch_size` videos (`LongVideoGenerator.generate_batch`; the frames do
@@ -354,7 +355,8 @@ def generate_suite(
 
     `model` identifies the weights (preset, folder, LoRA digest) in each video's sidecar and hash.
     `max_clips`: stop each video after that many clips (the degenerate references need the first clip
-    alone: it is the long video's, bit for bit). -> one VideoResult per sample of the shard, in order.
+    alone: it is the long video's, bit for bit). `on_round`: the generator's per-round callback
+    (`LongVideoGenerator.generate_batch`). -> one VideoResult per sample of the shard, in order.
     """
     from functools import partial
 
@@ -396,4 +398,4 @@ def generate_suite(
                 ),
             )
         )
-    return generator.generate_batch(jobs, progress=progress)
+    return generator.generate_batch(jobs, progress=progress, on_round=on_round)

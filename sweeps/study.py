@@ -57,6 +57,7 @@ from harness.experiment import (
     SuiteSpec,
     load_experiment,
 )
+from harness.launch import threads_per_rank
 from harness.pipeline import StopArm
 from harness.redact import password_of, redact_uri, register, scrub
 from reports import keys
@@ -153,6 +154,8 @@ class Pruner(BaseModel):
     # change: last clip - first clip (drift); mean: mean over clips; last: the last clip's value
     reduce: Literal["change", "mean", "last"] = "change"
     every: int | None = Field(None, ge=1)  # training steps between probes; None: train.checkpoint_every
+    # generated clips between scorings of a trial's videos so far (pruning while it generates); None: none
+    every_clips: int | None = Field(5, ge=2)
     clips: int = Field(3, ge=1)  # clips per probe rollout
     n_startup_trials: int = Field(5, ge=0)  # median, percentile: trials that are never pruned
     n_warmup_steps: int = Field(0, ge=0)  # no pruning before this training step
@@ -249,6 +252,8 @@ class Sweep(BaseModel):
     sampler: Literal["tpe", "grid", "random"] = "tpe"
     objective: list[Objective] = Field(max_length=MAX_SUITES)
     constraints: list[Constraint] = Field([], max_length=MAX_SUITES)  # bounds on scores besides the objective
+    # needed: trials score only the objectives' and constraints' metrics; all: the experiment's metrics
+    score: Literal["needed", "all"] = "needed"
     trials: int = Field(16, ge=1, le=MAX_UNITS)
     seed: int = 0
     storage: str | None = None
@@ -325,11 +330,27 @@ def load_sweep(name_or_path: str, overrides: list[str] = (), check_inputs: bool 
 
 
 def trial_experiment(sweep: Sweep) -> tuple[Experiment, Path]:
-    """The base experiment as the trials see it: with the sweep's overrides and suites."""
+    """The base experiment as the trials see it: with the sweep's overrides and suites, scored on the
+    metrics its objectives and constraints name (`score: needed`, the default: a trial's time goes to
+    what decides it) or on the experiment's own (`score: all`)."""
     exp, source = load_experiment(sweep.experiment, sweep.overrides)
     if sweep.suites:
         exp = exp.model_copy(update={"suites": sweep.suites})
+    if sweep.score == "needed":
+        from scoring.specs import expand
+
+        try:
+            metrics = ",".join(expand(",".join(needed_metrics(sweep))))
+        except ValueError as e:
+            raise ConfigError(f"sweep {sweep.name}: objective or constraint: {e}") from None
+        exp = exp.model_copy(update={"metrics": metrics})
     return exp, source
+
+
+def needed_metrics(sweep: Sweep) -> list[str]:
+    """The metrics of the sweep's objectives and constraints (`<track>/<metric>`), in order."""
+    names = [keys.split_score_key(o.metric) for o in [*sweep.objective, *sweep.constraints]]
+    return list(dict.fromkeys(p[3] for p in names if p is not None))
 
 
 def sweep_defaults(sweep: Sweep) -> dict[str, Any]:
@@ -616,12 +637,17 @@ def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
             tracking.finish(c, run, "FAILED")
             trial.set_user_attr("mlflow_run_id", run)
             raise
-        watch = None
+        watch = generating = None
         if probe is not None:
             p = sweep.pruner
             describe = f"{p.reduce} over {p.clips} clips, {p.kind} pruner"
             watch = probes.ProbeWatcher(trial, *probe, p.reduce, describe, ProbePruned)
-        result = run_arm(c, exp_id, parent_run, plan, unit, train_watch=watch)
+            if p.every_clips:  # then while it generates, after the training probes' steps
+                generating = probes.GenerationWatcher(
+                    trial, *probe, p.reduce, f"{p.reduce} over the clips so far, {p.kind} pruner", ProbePruned,
+                    offset=unit.cfg.train.steps, every=p.every_clips,
+                )  # fmt: skip
+        result = run_arm(c, exp_id, parent_run, plan, unit, train_watch=watch, generate_watch=generating)
         trial.set_user_attr("mlflow_run_id", result.run_id)
         if result.status != "FINISHED":
             raise RuntimeError(result.error or result.status)
@@ -706,7 +732,10 @@ def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: in
         else:
             # Split the count exactly, so the study ends with `trials` trials, none lost, none extra.
             shares = [todo // workers + (1 if i < todo % workers else 0) for i in range(workers)]
+            # Each worker (and the training it launches) gets its share of the cores: two torch
+            # processes on two threads each on two cores slow each other down many times over.
             env = {**os.environ, PARENT_ENV: parent}
+            env.setdefault("OMP_NUM_THREADS", str(threads_per_rank(workers)))
             base = [sys.executable, "-m", "sweeps.study", sweep_source]
             procs = [
                 subprocess.Popen(

@@ -48,7 +48,7 @@ import json
 import math
 import shutil
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -305,7 +305,13 @@ class LongVideoGenerator:
         job = VideoJob(image, prompts, out_path, num_clips, metadata, streams)
         return self.generate_batch([job], progress=progress)[0]
 
-    def generate_batch(self, jobs: Sequence[VideoJob], *, progress: bool = True) -> list[VideoResult]:
+    def generate_batch(
+        self,
+        jobs: Sequence[VideoJob],
+        *,
+        progress: bool = True,
+        on_round: Callable[[list[VideoState]], None] | None = None,
+    ) -> list[VideoResult]:
         """Generate (or resume, or skip) the jobs' videos, up to cfg.batch_size at a time -> their results.
 
         Every round advances each video in the batch in one batched pass, whatever clip each is at (a
@@ -314,7 +320,8 @@ class LongVideoGenerator:
         A video leaves the batch when it ends (its num_clips, or its prompt source's None; videos may
         differ in length) and the next job takes its place. Each video's segments, state and sidecar are
         its own and the same as when it is generated alone; a killed batch resumes each video from its
-        last saved state.
+        last saved state. `on_round(videos)`: called after every round with the videos it advanced, their
+        segments and clip records written (a sweep scores the clips so far and may stop the trial).
         """
         cfg = self.cfg
         results: list[VideoResult | None] = [None] * len(jobs)
@@ -352,6 +359,8 @@ class LongVideoGenerator:
                     break
                 bar_steps.reset()
                 bar_clips.update(self.strategy.advance(self, [v for _, v in batch], neg_context, bar_steps))
+                if on_round is not None:
+                    on_round([v for _, v in batch])
                 still = []
                 for i, v in batch:
                     if self.strategy.prepare(self, v):

@@ -172,3 +172,11 @@ def test_a_frozen_trial_is_kept_but_never_chosen_as_best(home, sampler):
         trial = free.ask()
         free.tell(trial, scores["consistent_1s/subject_consistency"])
     assert runner.best_feasible(free).value == 1.0  # with no constraint, standing still wins
+
+
+def test_trials_score_what_decides_them_unless_told_all(home):
+    sweep = runner.load_sweep("injection_probs")
+    exp, _ = runner.trial_experiment(sweep)
+    assert exp.metrics == "subject_consistency,dynamic_degree"  # the objective's, then the constraint's
+    everything = sweep.model_copy(update={"score": "all"})
+    assert runner.trial_experiment(everything)[0].metrics == "vbench,drift,drift_protocols,psnr_ssim,fvd"
