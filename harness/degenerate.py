@@ -202,8 +202,11 @@ def _build(kind: str, firsts: _FirstClips, videos: Path, out: Path, bench: Path,
     folder = firsts.long or firsts.alone
     made = []
     truths = None
-    if kind == "truth":
-        truths, _, _ = inputs.references(bench, spec.suite, spec.length, folder)
+    if kind == "truth":  # rendered at the long video's length: read off the frozen references' sidecars
+        frozen = _build("frozen", firsts, videos, out, bench, spec)
+        truths, _, _ = (
+            inputs.references(bench, spec.suite, spec.length, frozen[0].parent) if frozen else ({},)
+        )
         if not truths:
             return []  # the track has no ground truth
     for video in sorted(folder.glob("*.mp4")):

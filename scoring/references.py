@@ -117,10 +117,11 @@ def write_references(
     truth: np.ndarray | None = None,
 ) -> dict[str, Path]:
     """Write each of `kinds` as `out_dir/<kind>/<name>.mp4` with a sidecar giving the whole video's clip
-    `windows` ([start, end) frames; the video is windows[-1][1] frames) and the sample's `metadata`
-    (its input image), so they are scored with the same windows as the video; `sidecar`: the source
-    video's generator sidecar (fps, metadata), whose clips and length the reference's replace. `clip` [F, H, W, 3]: the
-    video's first window (loop and pingpong repeat it). -> kind -> file."""
+    `windows` ([start, end) frames; the video is windows[-1][1] frames), so they are scored with the
+    same windows as the video. `sidecar`: the source video's generator sidecar (fps, metadata with its
+    input image), whose clips and length the reference's replace. `clip` [F, H, W, 3]: the video's
+    first window (loop and pingpong repeat it); `truth` [T, H, W, 3]: the sample's true video (truth).
+    -> kind -> file."""
     from svi.video_io import write_segment
 
     frames = int(windows[-1][1])
@@ -136,10 +137,14 @@ def write_references(
     for kind in kinds:
         path = Path(out_dir) / kind / f"{name}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_segment(path, build(kind, image=image, clip=clip, frames=frames), fps)
-        path.with_suffix(".json").write_text(
-            json.dumps({**sidecar, "reference": kind}, indent=1, sort_keys=True)
-        )
+        video = build(kind, image=image, clip=clip, frames=frames, truth=truth)
+        side = {**sidecar, "reference": kind}
+        if len(video) < frames:  # a truth shorter than the video: its windows end with it
+            side["clips"] = [dict(c) for c in side["clips"] if c["video_frames"][0] < len(video)]
+            side["clips"][-1]["video_frames"] = [side["clips"][-1]["video_frames"][0], len(video)]
+            side["num_frames"], side["seconds"] = len(video), len(video) / float(fps)
+        write_segment(path, video, fps)
+        path.with_suffix(".json").write_text(json.dumps(side, indent=1, sort_keys=True))
         out[kind] = path
     return out
 

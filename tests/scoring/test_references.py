@@ -112,3 +112,16 @@ def test_a_frozen_video_is_collapsed_and_a_moving_toy_video_is_not(tmp_path):
     assert level > 0
     assert R.collapse_start(motion["frozen"], level) == 0
     assert R.collapse_start(motion["moving"], level) is None
+
+
+def test_a_truth_shorter_than_the_video_ends_its_windows_with_it(tmp_path):
+    frames = _clip(4)
+    truth = np.stack([np.full((2, 2, 3), 9, dtype=np.uint8)] * 6)  # 6 frames of a 10-frame video
+    windows = [(0, 4), (4, 8), (8, 10)]
+    out = R.write_references(
+        tmp_path, "s0", clip=np.repeat(frames, 4, axis=1).repeat(4, axis=2), windows=windows, fps=8,
+        sidecar={"fps": 8, "metadata": {}}, kinds=["truth", "loop"], truth=truth.repeat(4, axis=1).repeat(4, axis=2),
+    )  # fmt: skip
+    side = json.loads(out["truth"].with_suffix(".json").read_text())
+    assert side["num_frames"] == 6 and [c["video_frames"] for c in side["clips"]] == [[0, 4], [4, 6]]
+    assert json.loads(out["loop"].with_suffix(".json").read_text())["num_frames"] == 10
