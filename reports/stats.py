@@ -428,6 +428,33 @@ def mdd(
     return float((stats.t.ppf(0.5 + level / 2, df) + stats.t.ppf(power, df)) * np.sqrt(max(v, 0.0)))
 
 
+def power(
+    comp: Components, n_samples: int, n_seeds: int, delta: float, *, level: float = LEVEL, sided: int = 2
+) -> float:
+    """The probability that a t test at 1 - level (two-sided, or one-sided in the true difference's
+    direction with sided=1) finds a true difference `delta` in a design of n_samples x n_seeds with
+    these components: P(T_df > t_crit - |delta| / sqrt(V)), V and df as `mdd` projects them. At
+    delta = mdd (two-sided) it is about POWER."""
+    v, df = _projected(comp, n_samples, n_seeds)
+    if not np.isfinite(df) or df < 1 or not np.isfinite(v) or v <= 0:
+        return NAN
+    crit = stats.t.ppf(1 - (1 - level) / sided, df)
+    return float(stats.t.sf(crit - abs(delta) / np.sqrt(v), df))
+
+
+def directed_p(delta: float, se: float, df: float, direction: str) -> float:
+    """The t test's p of a difference against 0: two-sided, or one-sided where a hypothesis said which
+    way ('less': delta < 0 is the effect; 'greater': delta > 0). NaN where there is no test."""
+    if not (np.isfinite(delta) and np.isfinite(se) and np.isfinite(df)) or se <= 0 or df < 1:
+        return NAN
+    t = delta / se
+    if direction == "less":
+        return float(stats.t.cdf(t, df))
+    if direction == "greater":
+        return float(stats.t.sf(t, df))
+    return float(2 * stats.t.sf(abs(t), df))
+
+
 @dataclass(frozen=True)
 class Design:
     n_samples: int
