@@ -41,6 +41,7 @@ from harness.plan import (
     unit_inputs,
     with_added_settings,
 )
+from harness.preregistration import read_registration
 from reports import keys
 from reports.bundle import (
     CURVE_COLUMNS,
@@ -146,6 +147,13 @@ def export(
     else:
         extra, units = _run_facts(c, exp, source, runs), None
     check_destination(to, exp.name)
+    registered = read_registration(to) if Path(to).is_dir() else None
+    if registered is not None and imported is None:  # the report labels its hypotheses pre-registered
+        extra["registration"] = json.loads(
+            json.dumps(
+                {k: v for k, v in registered.items() if k not in ("declaration", "plan_hashes")}, default=str
+            )
+        )
     with bundle_lock(to) if keep is not None else contextlib.nullcontext():
         kept = read_tables(keep) if keep is not None and (Path(keep) / "manifest.json").is_file() else None
         files = write_bundle(

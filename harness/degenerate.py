@@ -22,7 +22,7 @@ from pathlib import Path
 from harness import inputs, tracking, workspace
 from harness.console import say
 from harness.experiment import digest
-from harness.plan import ArmPlan, Plan, plan_inputs, unit_hash
+from harness.plan import ADDED_SETTINGS, ArmPlan, Plan, plan_inputs, unit_hash
 from reports import keys
 from scoring import references as R
 
@@ -44,8 +44,12 @@ def source_unit(plan: Plan) -> ArmPlan | None:
 
 def reference_key(plan: Plan, source: ArmPlan, kind: str) -> str:
     """What decides a reference's videos and scores: its kind and its source unit's plan (whose inputs
-    hold the configuration, the suites, the metrics and the scoring code's version)."""
-    return digest("reference", kind, unit_hash(plan_inputs(plan, source)))[:16]
+    hold the configuration, the suites, the metrics and the scoring code's version), less the settings
+    added since at the value that keeps the old behaviour (harness/plan.py ADDED_SETTINGS), so that
+    adding a setting does not make every bundle's references stale."""
+    inputs = plan_inputs(plan, source)
+    kept = {k: v for k, v in inputs.items() if not (k in ADDED_SETTINGS and v == ADDED_SETTINGS[k])}
+    return digest("reference", kind, unit_hash(kept))[:16]
 
 
 def wanted(plan: Plan) -> tuple[ArmPlan | None, list[str]]:

@@ -53,7 +53,8 @@ EXPERIMENTS_DIR = Path(__file__).parent / "experiments"
 
 # Bounds of the fields that drive work or memory. Each is far above what an experiment asks for (the
 # shipped ones: up to 8 arms, 3 seeds, 2 tracks, 8 toy samples) and far below what costs hours to refuse.
-MAX_SEED = 2**31 - 1  # seeds reach torch, numpy and the clip-noise streams; all take a 31-bit seed
+MAX_SEED = 2**31 - 1
+TOY_BENCHMARK_SEED = 1000  # toyworld.writers.write_benchmark's: the scenes every flagship bundle scored  # seeds reach torch, numpy and the clip-noise streams; all take a 31-bit seed
 MAX_SEEDS = 1000
 MAX_ARMS = 64
 MAX_UNITS = 1000  # arms x seeds: each unit is a training, a generation and a scoring
@@ -121,6 +122,20 @@ class SuiteSpec(BaseModel):
         return self
 
 
+class Hypothesis(BaseModel):
+    """A question fixed before the data (harness/preregistration.py): `comparison` ("full - plain", the
+    first arm minus the second) on `metric`, on `track` (<suite>_<length>; None: every track), with
+    the direction the hypothesis says the difference goes (`less`: below 0; `greater`: above 0;
+    `two-sided`: either). `primary`: the registration's primary hypothesis (exactly one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    comparison: str
+    metric: str
+    track: str | None = None
+    direction: Literal["less", "greater", "two-sided"] = "two-sided"
+    primary: bool = False
+
+
 class ExecutorSpec(BaseModel):
     """Where the (arm, seed) units run (harness/jobs.py). `inline`: one after another in the harness's
     own process tree (the default); `local`: parallel local jobs through submitit's local executor;
@@ -173,12 +188,18 @@ class Experiment(BaseModel):
     # Differences the experiment's question needs beyond each arm against the baseline, as
     # "ARM - OTHER_ARM" (e.g. "full - plain"): tested and reported like the others (reports/tables.py).
     comparisons: list[str] = Field([], max_length=MAX_COMPARISONS)
+    # Questions fixed before the data (`harness plan EXP --preregister`): tested as a Holm family of
+    # their own, one-sided where they say which way; every other difference is exploratory.
+    hypotheses: list[Hypothesis] = Field([], max_length=MAX_COMPARISONS)
     # vbench: official weights; random: random-init networks (pipeline checks); toy: networks trained on
     # the toy world and weight-free ones (scoring/toy.py). Every score records its backend.
     metrics_backend: Literal["vbench", "random", "toy"] = "vbench"
     # samples per track of the toy-world benchmark the harness writes for the toy preset (no
     # benchmark_root / SVI_BENCHMARK); load_experiment refuses it where no arm uses the toy preset
     toy_samples: int = Field(4, ge=1, le=MAX_SAMPLES)
+    # the toy world's benchmark scenes: another seed, other scenes (a confirmatory run on scenes the
+    # exploratory run did not see)
+    toy_benchmark_seed: int = Field(TOY_BENCHMARK_SEED, ge=0, le=MAX_SEED)
     benchmark_root: str | None = None
     skip_bad_samples: bool = False  # leave out unusable benchmark samples instead of refusing to start
     # a generated video that cannot be decoded fails its arm by name; true: it is left out of the scores
@@ -257,6 +278,26 @@ class Experiment(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _hypotheses_are_scored_comparisons(self) -> Experiment:
+        from reports.tables import parse_comparisons
+        from scoring.specs import expand
+
+        scored, tracks = expand(self.metrics), [f"{s.suite}_{s.length}" for s in self.suites]
+        for h in self.hypotheses:
+            parse_comparisons([h.comparison], list(self.arms))
+            if h.metric not in scored:
+                raise ValueError(f"hypothesis {h.comparison} on {h.metric!r}: not among the scored metrics")
+            if h.track is not None and h.track not in tracks:
+                raise ValueError(
+                    f"hypothesis {h.comparison} on track {h.track!r}: tracks are {', '.join(tracks)}"
+                )
+        if self.hypotheses and sum(h.primary for h in self.hypotheses) != 1:
+            raise ValueError(
+                "hypotheses: mark exactly one `primary: true` (the registration's primary hypothesis)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _bounded_units(self) -> Experiment:
         units = len(self.arms) * len(self.seeds)
         if units > MAX_UNITS:
@@ -275,10 +316,13 @@ class Experiment(BaseModel):
 
     @property
     def comparison_pairs(self) -> list[tuple[str, str]]:
-        """The declared comparisons as (arm, other arm) pairs: arm minus other."""
+        """The declared comparisons as (arm, other arm) pairs: arm minus other, then those of the
+        hypotheses not declared as comparisons."""
         from reports.tables import parse_comparisons
 
-        return parse_comparisons(self.comparisons, list(self.arms))
+        declared = parse_comparisons(self.comparisons, list(self.arms))
+        hyps = parse_comparisons(list(dict.fromkeys(h.comparison for h in self.hypotheses)), list(self.arms))
+        return declared + [p for p in hyps if p not in declared]
 
     @property
     def reference_kinds(self) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness import workspace
 from harness.console import say
-from harness.experiment import Experiment, digest
+from harness.experiment import TOY_BENCHMARK_SEED, Experiment, digest
 from harness.plan import benchmark_folder
 from svi.config import SVIConfig
 
@@ -127,6 +127,8 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
             (clips_for_seconds(parse_length(s.length), g.fps, g.num_frames, lead) for s in general), default=0
         )
         spec = {"n": exp.toy_samples, "size": (g.height, g.width), "clip": g.num_frames, "lead": lead}
+        if exp.toy_benchmark_seed != TOY_BENCHMARK_SEED:  # other scenes (the default's keys hold)
+            spec["seed"] = exp.toy_benchmark_seed
         key = digest(spec, clips, conditional) if conditional else digest(spec, clips)  # older keys hold
         root = workspace.home() / "data" / f"toyworld_benchmark_{key}"
         with workspace.stage_lock(root):
@@ -134,6 +136,7 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
                 write_benchmark(
                     root, num_consistent=exp.toy_samples, num_creative=exp.toy_samples, size=(g.height, g.width),
                     story_clips=clips, clip_frames=g.num_frames, overlap=lead, progress=False,
+                    seed=exp.toy_benchmark_seed,
                 )  # fmt: skip
             _toy_conditional_benchmark(root, exp, cfg)
         return root

@@ -106,7 +106,8 @@ TRAIN_ONLY_SECTIONS = ("train", "erft", "memory", "lora", "data")
 # The experiment's fields that decide how a unit is benchmarked and scored (its name, seeds, arm list
 # and executor do not change one unit's results).
 SCORING_FIELDS = (
-    "suites", "metrics", "metrics_backend", "window", "toy_samples", "skip_bad_samples", "skip_bad_videos",
+    "suites", "metrics", "metrics_backend", "window", "toy_samples", "toy_benchmark_seed", "skip_bad_samples",
+    "skip_bad_videos",
 )  # fmt: skip
 
 
@@ -140,7 +141,9 @@ def unit_inputs(
         if k not in LOCATION_KEYS and (trains or k.split(".", 1)[0] not in TRAIN_ONLY_SECTIONS)
     }
     out["arm.train"], out["arm.role"] = trains, spec.get("role", "arm")
-    out.update({f"experiment.{k}": declaration.get(k) for k in SCORING_FIELDS})
+    # a field the declaration does not record (written before it existed) is absent, not None: the
+    # recorded inputs then give back the recorded hash, and ADDED_SETTINGS says what it meant
+    out.update({f"experiment.{k}": declaration[k] for k in SCORING_FIELDS if k in declaration})
     out.update({f"version.{k}": v for k, v in sorted((versions or {}).items())})
     return out
 
@@ -153,6 +156,7 @@ def unit_inputs(
 # really stale).
 ADDED_SETTINGS: dict[str, Any] = {
     "config.train.adapter_lr": None,  # 93dc301: the conditioning adapters' own rate; None: one rate
+    "experiment.toy_benchmark_seed": 1000,  # the toy world's scenes: write_benchmark's seed until then
 }
 
 
@@ -161,7 +165,11 @@ def with_added_settings(inputs: dict[str, Any]) -> dict[str, Any]:
     value that reproduces the code before the setting existed (only where the unit's section applies:
     an untrained arm has no train.* inputs)."""
     sections = {k.split(".", 2)[1] for k in inputs if k.startswith("config.")}
-    added = {k: v for k, v in ADDED_SETTINGS.items() if k not in inputs and k.split(".", 2)[1] in sections}
+
+    def applies(key: str) -> bool:  # a config setting only where its section is an input of the unit
+        return not key.startswith("config.") or key.split(".", 2)[1] in sections
+
+    added = {k: v for k, v in ADDED_SETTINGS.items() if k not in inputs and applies(k)}
     return {**inputs, **added}
 
 

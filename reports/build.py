@@ -348,6 +348,7 @@ def render_report(
     detect: dict[str, float] | None = None,
     built: str | None = None,
     missing: list[str] | None = None,
+    registration: dict | None = None,
 ) -> dict[str, Path]:
     """The report's files from its inputs, wherever they were read (MLflow: `build_report`; a results
     bundle: `reports.bundle.build_report_from`): `runs` as `load_runs` gives them, `samples` as
@@ -374,9 +375,10 @@ def render_report(
         drift = drift[drift["role"] != REFERENCE_ROLE]
     ref_means = M.reference_means(refs)
     done, failed = T.finished(runs), T.not_finished(runs)
+    hypotheses = (registration or {}).get("hypotheses") or None
     summary = T.summarize(
         runs, samples, arm_order, experiment=experiment, layout=layout, reference=reference, primary=primary,
-        comparisons=comparisons,
+        comparisons=comparisons, hypotheses=hypotheses,
     )  # fmt: skip
     tables = T.build_tables(
         runs,
@@ -430,6 +432,8 @@ def render_report(
             "Re-run the experiment (finished stages are skipped) to log them.",
             warn=True,
         )
+    if registration:
+        _registration_section(doc, registration, summary, missing or [], runs)
     doc.section("Results")
     if not tables:
         doc.para(words("No finished run has final scores (metrics named {}).", METRIC_NAMES), warn=True)
@@ -496,6 +500,65 @@ def render_report(
 
 
 # -- sweeps --------------------------------------------------------------------------------------
+
+
+def _registration_section(doc, registration: dict, summary: pd.DataFrame, missing: list[str], runs) -> None:
+    """The pre-registered answer first: the registration (when, in which commit), each hypothesis with
+    its estimate, interval, n and one-sided p (Holm over the registered family), and the deviations."""
+    doc.section("Pre-registered hypotheses")
+    doc.para(
+        words(
+            "Registration {} of {} (harness commit {}): these hypotheses, their metric, design and analysis were "
+            "fixed before the first unit ran (results/EXPERIMENT/preregistration.yaml). They are tested as a "
+            "Holm family of their own, one-sided where they state a direction; every other difference in this "
+            "report is exploratory.",
+            registration.get("number", 1), str(registration.get("registered_at", "?"))[:10],
+            str(registration.get("harness_commit", "?"))[:10],
+        )
+    )  # fmt: skip
+    rows = []
+    named = (
+        summary[summary["registration"] == T.REGISTERED] if "registration" in summary else summary.iloc[:0]
+    )
+    for rec in named.to_dict("records"):
+        info = T.metric_info(rec["metric"])
+        k, fmt = info.scale, f"+.{info.decimals + 1}f"
+        rows.append(
+            {
+                "hypothesis": f"{rec['arm']} - {rec['reference']} {dict(less='< 0', greater='> 0').get(rec['direction'], '≠ 0')}",
+                "track": rec["track"],
+                "metric": info.label,
+                "estimate [95% CI]": f"{T.number_text(T.scaled(rec['delta'], k), fmt)} "
+                f"[{T.number_text(T.scaled(rec['delta_low'], k), fmt)}, {T.number_text(T.scaled(rec['delta_high'], k), fmt)}]",
+                "n": T.n_text(rec["delta_n_samples"], rec["n_seeds"]),
+                "p": T.number_text(rec["p"], ".4f"),
+                "Holm p": T.number_text(rec["p_holm"], ".4f"),
+                "answer": "supported" if rec["significant"] else "not supported",
+            }
+        )
+    if rows:
+        doc.frame(pd.DataFrame(rows))
+    else:
+        doc.para("No pre-registered difference could be tested yet (its units are not all in).", warn=True)
+    deviations = []
+    if missing:
+        deviations.append(f"units missing: {', '.join(missing)}")
+    for rec in runs.to_dict("records"):
+        for track, names in (rec.get("skipped_videos") or {}).items():
+            deviations.append(
+                f"{rec['arm']} seed {rec['seed']}: videos left out on {track}: {', '.join(names)}"
+            )
+    planned = registration.get("versions") or {}
+    now = registration.get("versions_now") or planned
+    for key in sorted(set(planned) | set(now)):
+        if planned.get(key) != now.get(key):
+            deviations.append(f"{key} version changed: {planned.get(key)} -> {now.get(key)}")
+    doc.para(
+        words("Deviations from the registration: {}.", "; ".join(deviations)) if deviations
+        else "Deviations from the registration: none (every registered unit is in, no video was left out, the "
+        "scoring code's version is the registered one).",
+        warn=bool(deviations),
+    )  # fmt: skip
 
 
 def _degenerate_section(doc, summary, means, refs, samples, order) -> None:

@@ -555,10 +555,16 @@ def build_report_from(folder: str | Path, out_dir: str | Path | None = None, **o
     declaration = manifest.get("declaration") or {}
     options.setdefault("arm_order", manifest.get("arm_order"))
     options.setdefault("primary", manifest.get("primary"))
-    options.setdefault(
-        "comparisons",
-        parse_comparisons(declaration.get("comparisons") or [], list(declaration.get("arms", {}))),
+    arms = list(declaration.get("arms", {}))
+    declared = parse_comparisons(declaration.get("comparisons") or [], arms)
+    registered = parse_comparisons(
+        list(dict.fromkeys(h["comparison"] for h in declaration.get("hypotheses") or [])), arms
     )
+    options.setdefault("comparisons", declared + [p for p in registered if p not in declared])
+    if manifest.get("registration"):  # a pre-registered experiment (harness/preregistration.py)
+        options.setdefault(
+            "registration", {**manifest["registration"], "versions_now": manifest.get("versions")}
+        )
     options.setdefault("missing", missing_units(manifest))
     done = sum(u["status"] == FINISHED and u.get("role") != REFERENCE_ROLE for u in manifest["units"])
     return render_report(

@@ -408,6 +408,7 @@ def summarize(
     reference: str | None = None,
     primary: str | None = None,
     comparisons: list[tuple[str, str]] | None = None,
+    hypotheses: list[dict] | None = None,
 ) -> pd.DataFrame:
     """Raw numbers per (track, arm, metric) over FINISHED runs, on the logged scale.
 
@@ -475,7 +476,7 @@ def summarize(
             )  # fmt: skip
             out.append(row)
     df = pd.DataFrame(out, columns=SUMMARY_COLUMNS)
-    return _with_holm(df, primary)
+    return _with_holm(df, primary, hypotheses)
 
 
 def trained_arms(runs: pd.DataFrame) -> dict[str, bool]:
@@ -488,13 +489,44 @@ def trained_arms(runs: pd.DataFrame) -> dict[str, bool]:
     return out
 
 
-def _with_holm(df: pd.DataFrame, primary: str | None = None) -> pd.DataFrame:
+REGISTERED, EXPLORATORY = "pre-registered", "exploratory"
+PREREGISTERED_FAMILY = "preregistered"
+
+
+def registered_rows(df: pd.DataFrame, hypotheses: list[dict]) -> dict[int, str]:
+    """Row index -> direction of every tested difference a hypothesis names (its comparison, metric
+    and track, or every track)."""
+    out = {}
+    for h in hypotheses:
+        arm, other = (x.strip() for x in h["comparison"].split(" - "))
+        mask = (df["arm"] == arm) & (df["reference"] == other) & (df["metric"] == h["metric"])
+        if h.get("track"):
+            mask &= df["track"] == h["track"]
+        for i in df.index[mask & df["p"].notna()]:
+            out[i] = h.get("direction", "two-sided")
+    return out
+
+
+def _with_holm(
+    df: pd.DataFrame, primary: str | None = None, hypotheses: list[dict] | None = None
+) -> pd.DataFrame:
     """family, p_holm and significant: Holm over every tested difference of the report (each arm,
     track and metric), or, with a declared primary metric, over its differences and over the rest
     (secondary) separately. A difference whose interval leaves out a fine-tuned arm's training
-    variance (one seed) is shown with its p but never marked."""
+    variance (one seed) is shown with its p but never marked. With pre-registered `hypotheses`
+    (harness/preregistration.py), the differences they name form a family of their own
+    (PREREGISTERED_FAMILY), tested one-sided where they state a direction (column `direction`), and
+    every row says whether it is pre-registered or exploratory (column `registration`)."""
     df = df.copy()
     df["family"] = "all" if primary is None else np.where(df["metric"] == primary, "primary", "secondary")
+    if hypotheses:
+        named = registered_rows(df, hypotheses)
+        df["registration"], df["direction"] = EXPLORATORY, "two-sided"
+        for i, direction in named.items():
+            df.loc[i, ["family", "registration", "direction"]] = [PREREGISTERED_FAMILY, REGISTERED, direction]
+            df.loc[i, "p"] = S.directed_p(
+                df.at[i, "delta"], df.at[i, "delta_se"], df.at[i, "delta_df"], direction
+            )
     df["p_holm"] = np.nan
     for _, idx in df.groupby("family").groups.items():
         df.loc[idx, "p_holm"] = S.holm(df.loc[idx, "p"].to_numpy(dtype=float))

@@ -14,7 +14,11 @@ DESCRIPTION = (
     "preset's transformer, LoRA targets, adapters; an official LoRA file's keys checked), training and "
     "generation FLOPs with GPU-hours at a model FLOPs utilisation and memory per GPU (ZeRO-2). With "
     "--detect METRIC=VALUE: from the latest earlier run of the experiment, the samples x seeds that would "
-    "detect that difference at 80% power, with unit-hours."
+    "detect that difference at 80% power, with unit-hours. With --preregister: write the experiment's "
+    "pre-registration (results/EXPERIMENT/preregistration.yaml: its hypotheses, design, power from "
+    "--power-from DIR for the smallest effects given with --detect, analysis and plan hashes) before any "
+    "unit exists; commit it, then `harness run EXPERIMENT --from results/EXPERIMENT` runs only the "
+    "registered plan. --check-registration: whether git shows the registration committed before the first unit."
 )
 
 
@@ -29,6 +33,22 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--samples", type=int, help="samples per track (default: the limit or the benchmark's count)"
     )
+    p.add_argument("--preregister", action="store_true", help="write the pre-registration (see above)")
+    p.add_argument(
+        "--power-from",
+        metavar="DIR",
+        help="--preregister: the results bundle whose variance components size it",
+    )
+    p.add_argument("--supersede", action="store_true", help="--preregister: record a new registration")
+    p.add_argument(
+        "--to",
+        metavar="DIR",
+        help="--preregister / --check-registration: the bundle folder (default results/EXP)",
+    )
+    p.add_argument(
+        "--check-registration", action="store_true",
+        help="say whether git shows the registration committed before the bundle's first unit (exit 1 if not)",
+    )  # fmt: skip
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -49,6 +69,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         peak_of(args.gpu)
     except (ConfigError, ValueError) as e:
         return fail(str(e))
+    if args.preregister or args.check_registration:
+        return _registration(args, plan, detect)
     print("\n".join(dry_run.unit_lines(plan)))
     try:
         check_plan(plan)
@@ -68,4 +90,42 @@ def cmd_plan(args: argparse.Namespace) -> int:
         except ConfigError as e:
             return fail(str(e))
         print("\n".join(dry_run.power_lines(plan, detect, workspace.tracking_uri())))
+    return 0
+
+
+def _registration(args: argparse.Namespace, plan, detect: dict[str, float]) -> int:
+    """--preregister (write it) or --check-registration (git's order), for results/EXP or --to."""
+    from pathlib import Path
+
+    from harness import preregistration as R
+    from reports.bundle import BundleError
+    from svi.config import ConfigError
+
+    folder = Path(args.to) if args.to else Path.cwd() / "results" / plan.exp.name
+    if args.check_registration:
+        ok, said = R.registration_order(folder)
+        print(f"{plan.exp.name}: {said}")
+        return 0 if ok else 1
+    try:
+        if not plan.exp.hypotheses:
+            raise ConfigError(
+                f"{plan.exp.name} declares no hypotheses: add `hypotheses:` (comparison, metric, direction, one "
+                "primary) to its file before registering it"
+            )
+        if detect and not args.power_from:
+            raise ConfigError(
+                "--detect with --preregister needs --power-from DIR: the bundle whose components size it"
+            )
+        power = R.power_block(plan, Path(args.power_from), detect) if args.power_from else []
+        path = R.register(plan, folder, power=power, supersede=args.supersede)
+    except (ConfigError, BundleError) as e:
+        return fail(str(e))
+    print(f"{plan.exp.name}: registration written to {path}")
+    for block in power:
+        print(
+            f"  {block['hypothesis']}: declared {block['declared_design']} has MDD {block['declared_mdd']:.4g} "
+            f"and power {block['declared_power']:.0%} for {block['smallest_effect']:g}; 80% power: "
+            f"{', '.join(block['designs_at_80']) or 'not within 2000 samples x 8 seeds'}"
+        )
+    print(f"commit it before the first unit: git add {path} && git commit -m 'Pre-register {plan.exp.name}'")
     return 0

@@ -181,6 +181,9 @@ def continue_from(plan, units: list, args: argparse.Namespace):
 
     if args.no_wait:
         raise ConfigError("--from exports each unit into the bundle as it finishes: leave out --no-wait")
+    from harness.preregistration import check_plan
+
+    check_plan(plan, Path(args.bundle))  # a registered experiment runs only as registered, forced or not
     found = from_bundle(plan, units, Path(args.bundle), force="bundle" in (args.force or ()))
     for u in found.done:
         print(f"  {u.arm:12s} seed {u.seed}  in the bundle (same plan): done")
