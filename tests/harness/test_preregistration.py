@@ -1,0 +1,109 @@
+"""Pre-registration (harness/preregistration.py): written before the first unit, never rewritten, a
+changed declaration refused even when forced, the git order checked (and the check can fail), the
+registered family tested on its own in reports, and the power block from a committed bundle."""
+
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from harness.cli import main
+from tests.harness.mini import mini_experiment
+
+ROOT = Path(__file__).resolve().parents[2]
+HYPOTHESES = """hypotheses:
+  - {comparison: full - base, metric: subject_consistency, direction: greater, primary: true}
+"""
+
+
+@pytest.fixture()
+def registered(home):
+    yaml_file = home / "mini.yaml"
+    yaml_file.write_text(mini_experiment() + HYPOTHESES)
+    folder = home / "results" / "mini"
+    assert main(["plan", str(yaml_file), "--preregister", "--to", str(folder)]) == 0
+    return yaml_file, folder
+
+
+def test_a_registration_is_written_once_and_superseded_on_the_record(registered, capsys):
+    yaml_file, folder = registered
+    reg = yaml.safe_load((folder / "preregistration.yaml").read_text())
+    assert reg["number"] == 1 and reg["hypotheses"][0]["direction"] == "greater"
+    assert set(reg["plan_hashes"]) == {"base/seed0", "full/seed0"} and reg["design"]["seeds"] == [0]
+    assert reg["design"]["stopping_rule"].startswith("fixed n") and reg["analysis"]["version"] >= 1
+    capsys.readouterr()
+    assert main(["plan", str(yaml_file), "--preregister", "--to", str(folder)]) == 2
+    assert "is not rewritten" in capsys.readouterr().err
+    assert main(["plan", str(yaml_file), "--preregister", "--supersede", "--to", str(folder)]) == 0
+    assert yaml.safe_load((folder / "preregistration.yaml").read_text())["number"] == 2
+    assert yaml.safe_load((folder / "preregistrations" / "001.yaml").read_text())["number"] == 1
+
+
+def test_an_experiment_without_hypotheses_cannot_be_registered(home, capsys):
+    (home / "plain.yaml").write_text(mini_experiment())
+    assert main(["plan", str(home / "plain.yaml"), "--preregister", "--to", str(home / "r")]) == 2
+    assert "declares no hypotheses" in capsys.readouterr().err
+
+
+def test_a_changed_declaration_is_refused_even_when_forced(registered, capsys):
+    yaml_file, folder = registered
+    capsys.readouterr()
+    args = ["run", str(yaml_file), "train.steps=4", "--from", str(folder), "--force", "bundle"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "is not the registered experiment" in err and "--force does not change this" in err
+    assert "unit full/seed0 is under another plan than registered" in err
+    assert "declaration config.train.steps" in err or "config.train" in err
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("registered_first", [True, False])
+def test_the_order_check_reads_git_and_can_fail(tmp_path, registered_first):
+    from harness.preregistration import registration_order
+
+    repo = tmp_path / "repo"
+    folder = repo / "results" / "x"
+    folder.mkdir(parents=True)
+    _git(repo, "init", "-q")
+    _git(repo, "config", "user.email", "t@t")
+    _git(repo, "config", "user.name", "t")
+    files = [("preregistration.yaml", "a: 1\n"), ("manifest.json", "{}\n")]
+    for name, text in files if registered_first else files[::-1]:
+        (folder / name).write_text(text)
+        _git(repo, "add", ".")
+        _git(repo, "commit", "-q", "-m", name)
+    ok, said = registration_order(folder)
+    assert ok is registered_first, said
+    assert ("before the first unit" in said) if registered_first else ("not pre-registered" in said)
+
+
+def test_the_registered_family_is_tested_on_its_own_and_one_sided():
+    from reports import tables as T
+
+    df = pd.DataFrame(
+        {"track": "t", "metric": ["m", "m", "x"], "arm": ["full", "b", "full"], "reference": "plain",
+         "delta": [-0.1, -0.1, -0.1], "delta_se": [0.05, 0.05, 0.05], "delta_df": [20.0] * 3,
+         "p": [0.059, 0.059, 0.059], "training_variance": "in_interval"}
+    )  # fmt: skip
+    out = T._with_holm(df, None, [{"comparison": "full - plain", "metric": "m", "direction": "less"}])
+    assert list(out["registration"]) == [T.REGISTERED, T.EXPLORATORY, T.EXPLORATORY]
+    assert list(out["family"]) == [T.PREREGISTERED_FAMILY, "all", "all"]
+    assert out.at[0, "p"] == pytest.approx(0.0296, abs=1e-4)  # one-sided: half the two-sided p
+    assert out.at[0, "p_holm"] == out.at[0, "p"] and bool(out.at[0, "significant"])  # a family of one
+    assert out.at[1, "p_holm"] == pytest.approx(min(1.0, 2 * 0.059))  # the exploratory two, Holm over both
+
+
+def test_the_confirmatory_run_is_sized_from_the_mechanisms_bundle(tmp_path, capsys):
+    """erft_confirm's n: half mechanisms' creative full - plain estimate at 80% power gives 32x4."""
+    args = ["plan", "erft_confirm", "--preregister", "--power-from", str(ROOT / "results" / "mechanisms"),
+            "--detect", "colour_shift=0.05", "--to", str(tmp_path / "erft_confirm")]  # fmt: skip
+    assert main(args) == 0
+    reg = yaml.safe_load((tmp_path / "erft_confirm" / "preregistration.yaml").read_text())
+    block = reg["power"][0]
+    assert block["designs_at_80"][0] == "32x4" and block["declared_design"] == "32x4"
+    assert block["declared_power"] >= 0.8 and reg["primary"]["direction"] == "less"
