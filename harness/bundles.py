@@ -205,7 +205,7 @@ def _run_facts(c, exp: Experiment, source: Path, runs: pd.DataFrame) -> dict:
 
 
 # What a folder may hold besides a bundle's own files before `harness export --to` writes one there.
-WRITTEN_BEFORE_THE_FIRST_UNIT = frozenset({"notes.md", "preregistration.yaml"})
+WRITTEN_BEFORE_THE_FIRST_UNIT = frozenset({"notes.md", "preregistration.yaml", "preregistrations"})
 
 
 def check_destination(to: Path, experiment: str) -> None:
@@ -331,12 +331,14 @@ def from_bundle(plan: Plan, units: list[ArmPlan], folder: Path, force: bool = Fa
     """Sort `units` into those the bundle at `folder` holds finished under the same plan hash (done)
     and those to run. A finished unit made under another plan is a ConfigError naming it and what
     changed, unless `force` (then it runs again and replaces the bundle's). A folder without a
-    bundle yet (missing, empty, or holding only its notes, `notes.md`, written before the first run)
+    bundle yet (missing, empty, or holding only what is written before the first unit: its notes,
+    `notes.md`, and its pre-registration)
     starts one."""
     from reports.pages import NOTES_FILE
 
     folder = Path(folder)
-    if not folder.exists() or (folder.is_dir() and {p.name for p in folder.iterdir()} <= {NOTES_FILE}):
+    before = {NOTES_FILE, *WRITTEN_BEFORE_THE_FIRST_UNIT, "preregistrations"}  # notes, the registration
+    if not folder.exists() or (folder.is_dir() and {p.name for p in folder.iterdir()} <= before):
         return FromBundle(folder, (), tuple(units), ())
     try:
         manifest = read_manifest(folder)

@@ -107,3 +107,16 @@ def test_the_confirmatory_run_is_sized_from_the_mechanisms_bundle(tmp_path, caps
     block = reg["power"][0]
     assert block["designs_at_80"][0] == "32x4" and block["declared_design"] == "32x4"
     assert block["declared_power"] >= 0.8 and reg["primary"]["direction"] == "less"
+
+
+def test_a_registered_folder_starts_its_bundle_with_the_registered_plan(registered):
+    from harness.bundles import from_bundle
+    from harness.experiment import load_experiment
+    from harness.plan import make_plan
+    from harness.preregistration import check_plan
+
+    yaml_file, folder = registered
+    exp, source = load_experiment(str(yaml_file))
+    plan = make_plan(exp, source)
+    check_plan(plan, folder)  # the plan is the registered one: nothing to refuse
+    assert len(from_bundle(plan, list(plan.units), folder).todo) == 2  # no unit yet: both run
