@@ -419,6 +419,11 @@ def score_references(
     source, kinds = degenerate.wanted(plan)
     if source is None:
         return []
+    if bundle is not None and (Path(bundle) / "manifest.json").is_file():
+        from reports.bundle import read_manifest
+
+        if not degenerate.missing_from(plan, read_manifest(bundle)):
+            return []  # the bundle holds them under this plan's keys: made once, kept
     clips = degenerate.clips_from_bundle(bundle, source) if bundle is not None else None
     try:
         return degenerate.run_references(

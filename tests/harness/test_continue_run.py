@@ -74,7 +74,7 @@ def test_an_experiment_continued_from_its_bundle_ends_as_one_run(home, tmp_path,
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "first"))
     assert main(["run", str(yaml), "--arm", "base", "--from", str(split)]) == 0
     manifest = json.loads((split / "manifest.json").read_text())
-    assert [(u["arm"], u["seed"]) for u in manifest["units"]] == [("base", 0)]
+    assert [(u["arm"], u["seed"]) for u in manifest["units"] if u["role"] != "reference"] == [("base", 0)]
     assert "Incomplete: 1 declared unit(s)" in (split / "report" / "report.md").read_text()
     assert "full seed 0" in (split / "report" / "report.md").read_text()
 
@@ -104,3 +104,53 @@ def test_an_experiment_continued_from_its_bundle_ends_as_one_run(home, tmp_path,
     # a changed plan is refused by name, before anything runs
     assert main(["run", str(yaml), "train.steps=4", "--from", str(split)]) == 2
     assert "full seed 0: config.train.steps: 3 -> 4" in capsys.readouterr().err
+
+
+def _without_references(bundle, out):
+    """A copy of `bundle` without its reference units (a bundle exported before they existed)."""
+    from reports.bundle import FLOAT_FORMAT, read_tables, write_manifest
+
+    tables = read_tables(bundle)
+    refs = {u["arm"] for u in tables.manifest["units"] if u.get("role") == "reference"}
+    manifest = dict(tables.manifest)
+    manifest["units"] = [u for u in manifest["units"] if u["arm"] not in refs]
+    for key in ("plan_hashes", "provenance"):
+        manifest[key] = {k: v for k, v in manifest.get(key, {}).items() if k.split("/")[0] not in refs}
+    out.mkdir(parents=True)
+    scores = tables.scores[~tables.scores["arm"].isin(refs)]
+    scores.to_csv(out / "scores.csv", index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    tables.curves.to_csv(out / "curves.csv", index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    write_manifest(out, manifest)
+    return refs
+
+
+def test_references_of_a_bundle_on_a_fresh_clone_are_those_of_the_run(home, tmp_path, monkeypatch, capsys):
+    """The degenerate references a run scores from its baseline's videos, and those `harness run --from`
+    adds to a bundle that lacks them in a workspace without those videos (one clip per sample generated
+    alone), are the same bytes: the first clip is the long video's, bit for bit."""
+    yaml = home / "mini.yaml"
+    yaml.write_text(mini_experiment(limit=2, metrics="subject_consistency,colour_shift"))
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "run"))
+    assert main(["run", str(yaml), "--from", str(tmp_path / "a")]) == 0
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    roles = {u["arm"]: u["role"] for u in manifest["units"]}
+    assert {k for k, r in roles.items() if r == "reference"} == {
+        "frozen",
+        "loop",
+        "pingpong",
+        "truth",
+        "rescore",
+    }
+    report = (tmp_path / "a" / "report" / "report.md").read_text()
+    assert "*frozen (no model)*" in report and "## Degenerate references" in report
+    assert "gameable on this suite" in report and "Evaluator noise floor" in report
+    refs = _without_references(tmp_path / "a", tmp_path / "b")
+    assert refs
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "fresh"))  # no videos of base here
+    capsys.readouterr()
+    assert main(["run", str(yaml), "--from", str(tmp_path / "b")]) == 0
+    assert "the bundle lacks the degenerate references" in capsys.readouterr().out
+    assert not (tmp_path / "fresh" / "runs" / "mini" / "base").exists()  # no arm ran again
+    assert (tmp_path / "a" / "scores.csv").read_bytes() == (tmp_path / "b" / "scores.csv").read_bytes()
+    hashes = [json.loads((tmp_path / x / "manifest.json").read_text())["plan_hashes"] for x in "ab"]
+    assert hashes[0] == hashes[1]
