@@ -33,6 +33,7 @@ import pandas as pd
 from harness import tracking, workspace
 from harness.experiment import Experiment, config_changes
 from harness.plan import (
+    ADDED_SETTINGS,
     ArmPlan,
     Plan,
     code_versions,
@@ -314,17 +315,25 @@ def changes_of(manifest: dict, unit: ArmPlan, now: dict) -> dict[str, tuple]:
 
 def is_done(manifest: dict, unit: ArmPlan, now: dict) -> bool:
     """Whether a finished unit of the bundle ran under the plan `now` (`plan_inputs`): its recorded plan
-    hash is today's, or its recorded inputs give that hash and, with the settings added since
-    (ADDED_SETTINGS) at their old behaviour, equal today's inputs."""
+    hash is the hash of today's inputs, or of today's inputs without some of the settings added since
+    it ran (ADDED_SETTINGS) that today hold the value which reproduces the code before them. A unit
+    made before a setting existed recorded no such key; one made after, the key at that value; both ran
+    the plan of today. The bundle's recorded declaration is not needed (a later export rewrites it)."""
     recorded = manifest.get("plan_hashes", {}).get(unit_key(unit.arm, unit.seed))
-    if recorded == unit_hash(now):
-        return True
-    old = recorded_inputs(manifest, unit.arm, unit.seed)
-    return (
-        old is not None
-        and unit_hash(old) == recorded
-        and unit_hash(with_added_settings(old)) == unit_hash(now)
-    )
+    return recorded is not None and recorded in equivalent_hashes(now)
+
+
+def equivalent_hashes(now: dict) -> set[str]:
+    """The plan hashes of `now` and of `now` less every subset of its ADDED_SETTINGS keys that hold the
+    old behaviour's value."""
+    import itertools
+
+    defaults = [k for k, v in ADDED_SETTINGS.items() if k in now and now[k] == v]
+    out = set()
+    for r in range(len(defaults) + 1):
+        for dropped in itertools.combinations(defaults, r):
+            out.add(unit_hash({k: v for k, v in now.items() if k not in dropped}))
+    return out
 
 
 def from_bundle(plan: Plan, units: list[ArmPlan], folder: Path, force: bool = False) -> FromBundle:

@@ -341,8 +341,11 @@ def stale_pages(root: str | Path) -> list[str]:
 def bundle_line(bundle: Path) -> str:
     """One line on a bundle: experiment, finished units, missing ones (for `harness pages`)."""
     manifest = read_manifest(bundle)
-    done = sum(u["status"] == "FINISHED" for u in manifest["units"])
+    done = sum(u["status"] == "FINISHED" and u.get("role") != REFERENCE_ROLE for u in manifest["units"])
+    refs = sum(u.get("role") == REFERENCE_ROLE for u in manifest["units"])
     missing = missing_units(manifest)
-    return f"{manifest['experiment']}: {done} finished unit(s)" + (
-        f", {len(missing)} missing" if missing else ""
+    return (
+        f"{manifest['experiment']}: {done} finished unit(s)"
+        + (f", {len(missing)} missing" if missing else "")
+        + (f", {refs} degenerate reference(s)" if refs else "")
     )
