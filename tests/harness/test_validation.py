@@ -190,16 +190,19 @@ def test_options_and_overrides_in_any_order():
 
 
 def test_a_sweep_objective_that_is_not_scored_exits_2(home, capsys):
+    """With `score: all` the trials score the experiment's metrics, so the objective must be one of them;
+    with `score: needed` (the default) they score the objective's, which must be a metric at all."""
     sweep = home / "s.yaml"
-    sweep.write_text(
-        f"name: s\nexperiment: {home / 'checked.yaml'}\narm: full\nspace: {{erft.p_img: {{low: 0, high: 1}}}}\n"
-        "objective: [{metric: consistent_1s/subject_consistency}]\n"
-    )
+    head = f"name: s\nexperiment: {home / 'checked.yaml'}\narm: full\nspace: {{erft.p_img: {{low: 0, high: 1}}}}\n"
+    sweep.write_text(head + "score: all\nobjective: [{metric: consistent_1s/subject_consistency}]\n")
     _write(home)
     rc = main(["sweep", str(sweep), "--trials", "1"])
     assert rc == 2
     err = capsys.readouterr().err
     assert "consistent_1s/subject_consistency" in err and "colour_shift" in err
+    sweep.write_text(head + "objective: [{metric: consistent_1s/subject_consistensy}]\n")
+    assert main(["sweep", str(sweep), "--trials", "1"]) == 2
+    assert "subject_consistensy" in capsys.readouterr().err
     assert not (home / "ws" / "optuna.db").exists()
 
 
