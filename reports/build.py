@@ -380,6 +380,9 @@ def render_report(
         runs, samples, arm_order, experiment=experiment, layout=layout, reference=reference, primary=primary,
         comparisons=comparisons, hypotheses=hypotheses,
     )  # fmt: skip
+    blind = bool(registration) and bool(missing)  # fixed n: no difference is read before the last unit
+    if blind:
+        summary = T.blinded(summary)
     tables = T.build_tables(
         runs,
         experiment,
@@ -433,7 +436,7 @@ def render_report(
             warn=True,
         )
     if registration:
-        _registration_section(doc, registration, summary, missing or [], runs)
+        _registration_section(doc, registration, summary, missing or [], runs, blind)
     doc.section("Results")
     if not tables:
         doc.para(words("No finished run has final scores (metrics named {}).", METRIC_NAMES), warn=True)
@@ -502,7 +505,9 @@ def render_report(
 # -- sweeps --------------------------------------------------------------------------------------
 
 
-def _registration_section(doc, registration: dict, summary: pd.DataFrame, missing: list[str], runs) -> None:
+def _registration_section(
+    doc, registration: dict, summary: pd.DataFrame, missing: list[str], runs, blind: bool = False
+) -> None:
     """The pre-registered answer first: the registration (when, in which commit), each hypothesis with
     its estimate, interval, n and one-sided p (Holm over the registered family), and the deviations."""
     doc.section("Pre-registered hypotheses")
@@ -536,10 +541,16 @@ def _registration_section(doc, registration: dict, summary: pd.DataFrame, missin
                 "answer": "supported" if rec["significant"] else "not supported",
             }
         )
-    if rows:
+    if blind:
+        doc.para(
+            "Withheld: the registration's stopping rule is a fixed n, so no difference between arms (registered "
+            "or exploratory) is shown until every registered unit is in; the tables show each arm's levels only.",
+            warn=True,
+        )
+    elif rows:
         doc.frame(pd.DataFrame(rows))
     else:
-        doc.para("No pre-registered difference could be tested yet (its units are not all in).", warn=True)
+        doc.para("No pre-registered difference could be tested (its arms have no finished units).", warn=True)
     deviations = []
     if missing:
         deviations.append(f"units missing: {', '.join(missing)}")

@@ -490,6 +490,23 @@ def trained_arms(runs: pd.DataFrame) -> dict[str, bool]:
 
 
 REGISTERED, EXPLORATORY = "pre-registered", "exploratory"
+DIFFERENCE_COLUMNS = (
+    "delta", "delta_low", "delta_high", "delta_n_samples", "delta_se", "delta_df", "var_sample", "var_seed",
+    "var_residual", "mdd", "p", "p_holm",
+)  # fmt: skip
+
+
+def blinded(summary: pd.DataFrame) -> pd.DataFrame:
+    """`summary` with every difference, its test and its components blanked (NaN) and nothing marked:
+    what a pre-registered experiment shows before its last unit is in (a fixed-n stopping rule)."""
+    out = summary.copy()
+    for column in DIFFERENCE_COLUMNS:
+        if column in out:
+            out[column] = np.nan
+    out["significant"] = False
+    return out
+
+
 PREREGISTERED_FAMILY = "preregistered"
 
 

@@ -120,3 +120,24 @@ def test_a_registered_folder_starts_its_bundle_with_the_registered_plan(register
     plan = make_plan(exp, source)
     check_plan(plan, folder)  # the plan is the registered one: nothing to refuse
     assert len(from_bundle(plan, list(plan.units), folder).todo) == 2  # no unit yet: both run
+
+
+def test_an_incomplete_registered_experiment_shows_no_difference():
+    """Fixed n: until every registered unit is in, the report's differences are blanked, nothing is marked."""
+    from reports import tables as T
+
+    summary = pd.DataFrame({"arm": ["full"], "mean": [0.1], "delta": [-0.1], "p": [0.01], "p_holm": [0.01],
+                            "mdd": [0.05], "significant": [True]})  # fmt: skip
+    out = T.blinded(summary)
+    assert out["delta"].isna().all() and out["p"].isna().all() and not out["significant"].any()
+    assert out.at[0, "mean"] == 0.1  # levels stay
+
+
+def test_the_committed_erft_confirm_page_withholds_its_differences():
+    from reports.bundle import missing_units, read_manifest
+
+    page = (ROOT / "docs" / "results" / "erft_confirm.md").read_text()
+    if not missing_units(read_manifest(ROOT / "results" / "erft_confirm")):
+        pytest.skip("every registered unit is in: the answer is shown")
+    assert "Withheld: the registration's stopping rule is a fixed n" in page
+    assert "difference vs base" not in page and "Registration 1 of" in page
