@@ -39,7 +39,8 @@ def _runs(home):
     c, exp_id = _client(home)
     runs = c.search_runs([exp_id], order_by=["attributes.start_time ASC"])
     parents = [r for r in runs if r.data.tags.get("role") == "parent"]
-    return c, parents, [r for r in runs if r.data.tags.get("role") != "parent"]
+    # the units' runs; the degenerate references (role reference) are logged beside them after the jobs
+    return c, parents, [r for r in runs if r.data.tags.get("role") not in ("parent", "reference")]
 
 
 # -- pure parts ------------------------------------------------------------------------------------
@@ -134,6 +135,10 @@ def test_local_executor_runs_each_unit_as_its_own_job_under_one_parent(home, mon
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert parents[0].data.tags["executor"] == "local"
     assert sorted(k.info.run_name for k in kids) == ["base-seed0", "full-seed0"]
+    references = [
+        r for r in c.search_runs([parents[0].info.experiment_id]) if r.data.tags.get("role") == "reference"
+    ]
+    assert {r.data.tags["arm"] for r in references} >= {"frozen", "loop", "pingpong"}  # after the jobs, here
     pids = set()
     for k in kids:
         assert k.info.status == "FINISHED"

@@ -100,8 +100,14 @@ def test_a_run_sends_runs_metrics_and_artifacts_to_the_server_and_its_bucket(tea
     c, exp_id, runs = _runs(team, "team_run")
     assert c.get_experiment(exp_id).artifact_location.startswith("mlflow-artifacts:")  # the server's
     parent = next(r for r in runs if r.data.tags.get("role") == "parent")
-    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId")}
+    children = {
+        r.info.run_name: r
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") and r.data.tags.get("role") != "reference"
+    }
     assert parent.info.status == "FINISHED" and set(children) == {"base-seed0", "full-seed0"}
+    references = [r for r in runs if r.data.tags.get("role") == "reference"]  # scored on the submitting side
+    assert references and all(r.info.status == "FINISHED" for r in references)
     keys = team.artifact_keys(exp_id)
     for r in children.values():
         assert r.info.status == "FINISHED"
