@@ -285,8 +285,8 @@ def view_state(
         home = uuid_of.get(section_name(k), section_list[0]["uuid"] if section_list else "")
         charts.append(_image_card([k], home, f"harness-image-{j:03d}", 0, deleted=True))
     columns = score_columns(metric_keys) + [_column("params", p) for p in param_columns]
-    if parent_run_id:
-        runs = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'"
+    if parent_run_id:  # the arms' runs; the degenerate references are in the report, not in the view
+        runs = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}' AND tags.role != '{keys.REFERENCE_ROLE}'"
     elif run_id:
         runs = f"attributes.run_id = '{run_id}'"
     else:

@@ -97,7 +97,8 @@ def test_a_view_round_trips_with_the_sections_in_review_order():
     view = ui.read_view(value)
     assert view["name"] == "mini (harness review)" and view["state"] == state
     s = view["state"]
-    assert s["searchFilter"] == "tags.`mlflow.parentRunId` = 'abc123'"  # the parent itself is not listed
+    # the parent itself is not listed, nor the degenerate references (the report shows them)
+    assert s["searchFilter"] == "tags.`mlflow.parentRunId` = 'abc123' AND tags.role != 'reference'"
     assert s["groupBy"] == {
         "aggregateFunction": "average",
         "groupByKeys": [{"mode": "tag", "groupByData": "arm"}],
@@ -254,7 +255,9 @@ def test_keyframes_get_a_view_of_their_own_with_the_grid_at_the_last_clip(home):
     state = frames["state"]
     assert frames["name"] == "mini 1 (keyframes, seed 0)"
     # one seed, every arm, ungrouped: the UI shows images of runs (not of groups), one column per run
-    assert state["searchFilter"] == f"tags.`mlflow.parentRunId` = '{parent}' AND tags.seed = '0'"
+    assert state["searchFilter"] == (
+        f"tags.`mlflow.parentRunId` = '{parent}' AND tags.role != 'reference' AND tags.seed = '0'"
+    )
     assert state["groupBy"] is None
     first, *rest = state["compareRunSections"]
     assert first["name"] == ui.GRID_SECTION and first["display"] and not any(s["display"] for s in rest)
