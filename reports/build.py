@@ -442,7 +442,6 @@ def render_report(
         doc.para(words("No finished run has final scores (metrics named {}).", METRIC_NAMES), warn=True)
     for table in tables:
         doc.table(table)
-    _degenerate_section(doc, summary, ref_means, refs, samples, T.arm_order(runs, arm_order))
     power = power_frame(summary, detect or {})
     if not power.empty:
         doc.section("Power")
@@ -472,6 +471,7 @@ def render_report(
             "interval for the crossed design, as in the tables; n = samples×seeds)",
         )
     written.update(plots)
+    _degenerate_section(doc, summary, ref_means, refs, samples, T.arm_order(runs, arm_order))
     skipped = skipped_videos(done)
     if not skipped.empty:
         doc.section("Videos left out")
