@@ -30,7 +30,7 @@ from harness.experiment import flatten
 from harness.pipeline import publish_report
 from harness.plan import TRAIN_ONLY_SECTIONS
 from reports import keys
-from reports.bundle import build_report_from, file_digest, read_bundle, read_tables, unit_key
+from reports.bundle import build_report_from, file_digest, read_tables, unit_key
 from reports.keys import SAMPLE_COLUMNS, VIDEO_LEVEL, WINDOW_LEVEL, split_score_key
 
 IMPORTED_TAG = keys.IMPORTED_TAG
@@ -103,8 +103,8 @@ def import_bundle(folder: str | Path, base_url: str | None = None) -> tuple[str,
     from harness import ui
 
     folder = Path(folder)
-    runs, _, manifest = read_bundle(folder)  # checked whole before anything is created
-    tables = read_tables(folder)
+    tables = read_tables(folder)  # checked whole (files, schema, names, digests) before anything is created
+    manifest = tables.manifest
     name = manifest["experiment"]
     digest = file_digest(folder / "manifest.json")  # the manifest holds the tables' digests
     c = tracking.client()
@@ -113,7 +113,7 @@ def import_bundle(folder: str | Path, base_url: str | None = None) -> tuple[str,
     if earlier is not None:
         return exp_id, earlier, None, False
     declaration = manifest.get("declaration") or {}
-    arms = manifest.get("arm_order") or sorted(set(runs["arm"]))
+    arms = manifest.get("arm_order") or sorted({u["arm"] for u in manifest["units"]})
     source = str(folder)
     parent = tracking.start_parent(
         c,

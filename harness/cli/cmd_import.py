@@ -30,11 +30,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     from harness import tracking, ui, workspace
     from harness.bundle_import import import_bundle
-    from reports.bundle import BundleError, read_bundle, read_manifest
+    from reports.bundle import BundleError, read_manifest
     from svi.config import ConfigError
 
     try:
-        read_bundle(args.bundle)  # checked whole, in seconds, before the store is touched
+        manifest = read_manifest(args.bundle)  # its files and schema, before the store is touched
         uri = workspace.tracking_uri()
         tracking.check_reachable(uri)
         server = uri.split(":", 1)[0].lower() in ("http", "https")
@@ -42,7 +42,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         _, parent, links, new = import_bundle(args.bundle, base)
     except (BundleError, ConfigError) as e:
         return fail(str(e))
-    manifest = read_manifest(args.bundle)
     if not new:
         print(
             f"{manifest['experiment']}: {args.bundle} was imported before, as parent run {parent}: nothing "
