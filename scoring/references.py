@@ -114,15 +114,20 @@ def write_references(
     fps,
     sidecar: dict,
     kinds: Sequence[str] = BUILT,
-    truth: np.ndarray | None = None,
+    truth: Path | None = None,
 ) -> dict[str, Path]:
     """Write each of `kinds` as `out_dir/<kind>/<name>.mp4` with a sidecar giving the whole video's clip
     `windows` ([start, end) frames; the video is windows[-1][1] frames), so they are scored with the
     same windows as the video. `sidecar`: the source video's generator sidecar (fps, metadata with its
     input image), whose clips and length the reference's replace. `clip` [F, H, W, 3]: the video's
-    first window (loop and pingpong repeat it); `truth` [T, H, W, 3]: the sample's true video (truth).
+    first window (loop and pingpong repeat it); `truth`: the sample's true video (truth), copied as the
+    benchmark holds it when it is no longer than the video (not decoded and encoded again), else cut.
+    The built references are encoded intra-only (svi.video_io.INTRA_ONLY_OPTIONS): their repeated
+    frames decode to equal pixels, so a held frame is held exactly and is scored once.
     -> kind -> file."""
-    from svi.video_io import write_segment
+    import shutil
+
+    from svi.video_io import read_frames, write_segment
 
     frames = int(windows[-1][1])
     image = _input_image(sidecar.get("metadata") or {}, clip.shape[1:3])
@@ -137,13 +142,19 @@ def write_references(
     for kind in kinds:
         path = Path(out_dir) / kind / f"{name}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
-        video = build(kind, image=image, clip=clip, frames=frames, truth=truth)
+        true_frames = None
+        if kind == "truth" and truth is not None:
+            true_frames = read_frames(truth, max_frames=frames + 1)  # one more tells a longer truth
+        video = build(kind, image=image, clip=clip, frames=frames, truth=true_frames)
         side = {**sidecar, "reference": kind}
         if len(video) < frames:  # a truth shorter than the video: its windows end with it
             side["clips"] = [dict(c) for c in side["clips"] if c["video_frames"][0] < len(video)]
             side["clips"][-1]["video_frames"] = [side["clips"][-1]["video_frames"][0], len(video)]
             side["num_frames"], side["seconds"] = len(video), len(video) / float(fps)
-        write_segment(path, video, fps)
+        if true_frames is not None and len(true_frames) <= frames:  # the whole truth: copied, bit for bit
+            shutil.copyfile(truth, path)
+        else:
+            write_segment(path, video, fps, intra_only=kind in BUILT)
         path.with_suffix(".json").write_text(json.dumps(side, indent=1, sort_keys=True))
         out[kind] = path
     return out
@@ -159,21 +170,22 @@ def references_of_video(
 ) -> dict[str, Path]:
     """`write_references` for a generated `video`: its windows and first clip from its sidecar (else
     windows of `default_clip_seconds`)."""
-    from svi.video_io import read_frames, video_fps
+    from svi.video_io import count_frames, read_frames, video_fps
 
     video = Path(video)
-    frames = read_frames(video)  # [N, H, W, 3] uint8
     fps = video_fps(video)
     side = video.with_suffix(".json")
     sidecar = json.loads(side.read_text()) if side.is_file() else {}
     windows = [tuple(c["video_frames"]) for c in sidecar.get("clips") or [] if c.get("video_frames")]
     if not windows:
         step = max(1, math.ceil(default_clip_seconds * float(fps)))
-        windows = [(a, min(a + step, len(frames))) for a in range(0, len(frames), step)]
+        total = count_frames(video)
+        windows = [(a, min(a + step, total)) for a in range(0, total, step)]
     start, end = windows[0]
+    frames = read_frames(video, max_frames=end)  # [end, H, W, 3] uint8: the first clip, not the video
     return write_references(
         out_dir, video.stem, clip=frames[start:end], windows=windows, fps=fps,
-        sidecar={"fps": float(fps), **sidecar}, kinds=kinds, truth=None if truth is None else read_frames(truth),
+        sidecar={"fps": float(fps), **sidecar}, kinds=kinds, truth=truth,
     )  # fmt: skip
 
 
@@ -198,7 +210,7 @@ def references_of_first_clip(
     start, end = windows[0]
     return write_references(
         out_dir, video.stem, clip=frames[start:end], windows=windows, fps=fps, sidecar=sidecar, kinds=kinds,
-        truth=None if truth is None else read_frames(truth),
+        truth=truth,
     )  # fmt: skip
 
 

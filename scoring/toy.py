@@ -82,10 +82,48 @@ def farneback_flow(prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
     return flow
 
 
+FLOW_CACHE_BYTES = 64 * 2**20  # flows kept by content: a loop's 17 pairs, a few thousand toy-size pairs
+
+
+class FlowCache:
+    """Flows of the frame pairs seen last, keyed by the two frames' bytes: a video that repeats its
+    frames (the degenerate references: a held frame, a looped or ping-ponged clip) computes each
+    distinct pair's flow once, however often it recurs. The flow of a pair depends on the two frames
+    alone, so a hit returns exactly what computing it again would."""
+
+    def __init__(self, capacity_bytes: int = FLOW_CACHE_BYTES) -> None:
+        self.capacity_bytes, self.size_bytes = capacity_bytes, 0
+        self.cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.computed = 0  # flows computed (tests count them)
+
+    def __call__(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """farneback_flow(prev, nxt), from the cache when this pair was seen."""
+        key = frame_key(prev) + frame_key(nxt)
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        flow = farneback_flow(prev, nxt)
+        self.computed += 1
+        self.cache[key] = flow
+        self.size_bytes += flow.nbytes
+        while self.size_bytes > self.capacity_bytes and len(self.cache) > 1:
+            self.size_bytes -= self.cache.popitem(last=False)[1].nbytes
+        return flow
+
+
+def frame_key(frame: np.ndarray) -> bytes:
+    """A frame's content key: its shape and a 16-byte digest of its bytes."""
+    data = np.ascontiguousarray(frame)
+    return repr(data.shape).encode() + hashlib.blake2b(data.tobytes(), digest_size=16).digest()
+
+
+FLOWS = FlowCache()  # the process's one cache (flows are pure functions of their frames)
+
+
 def _flows(prev: list[np.ndarray], nxt: list[np.ndarray]) -> list[np.ndarray]:
-    """farneback_flow of each pair (a thread pool gained nothing here: OpenCV spreads one flow over
-    the cores itself)."""
-    return [farneback_flow(x, y) for x, y in zip(prev, nxt)]
+    """farneback_flow of each pair, each distinct pair computed once (FLOWS). A thread pool gained
+    nothing here: OpenCV spreads one flow over the cores itself."""
+    return [FLOWS(x, y) for x, y in zip(prev, nxt)]
 
 
 def farneback_flows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -146,7 +184,7 @@ class SharedOutputs:
     def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x [N, 3, S, S] preprocessed -> {output: [N, ...]} for SHARED_OUTPUTS."""
         flat = x.detach().float().cpu().contiguous()
-        keys = [hashlib.blake2b(f.numpy().tobytes(), digest_size=16).digest() for f in flat]
+        keys = [frame_key(f.numpy()) for f in flat]
         missing, seen = [], set()  # the first index of each frame not kept (a frame may repeat)
         for i, k in enumerate(keys):
             if k not in self.cache and k not in seen:

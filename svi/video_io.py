@@ -8,6 +8,8 @@ segments behind, so generation resumes from the last finished clip.
 
 from __future__ import annotations
 
+import itertools
+
 import os
 from collections.abc import Sequence
 from fractions import Fraction
@@ -22,6 +24,11 @@ CODEC = "libx264"
 # mbtree=0: x264's macroblock-tree lookahead read uninitialised memory at small sizes (32 x 32), so the
 # same frames could encode to different bytes run to run; without it the encoder is deterministic.
 CODEC_OPTIONS = {"crf": "12", "preset": "medium", "threads": "1", "x264-params": "mbtree=0"}
+# Every frame a keyframe: a frame then decodes from its own bytes alone, so equal frames decode to equal
+# pixels (inter-coded, a repeated frame comes back a little different each time). For videos built by
+# repeating frames (scoring's degenerate references): a held frame stays held, and scoring, which keys
+# its caches by a frame's pixels, computes each distinct frame once. Same quality at crf 12.
+INTRA_ONLY_OPTIONS = {**CODEC_OPTIONS, "x264-params": "mbtree=0:keyint=1"}
 
 
 def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
@@ -30,15 +37,17 @@ def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).contiguous().cpu().numpy()
 
 
-def write_segment(path: str | Path, frames: np.ndarray, fps: int) -> Path:
-    """Encode uint8 frames [N, H, W, 3] to an mp4 at `path` (atomically: a reader never sees half a file)."""
+def write_segment(path: str | Path, frames: np.ndarray, fps: int, intra_only: bool = False) -> Path:
+    """Encode uint8 frames [N, H, W, 3] to an mp4 at `path` (atomically: a reader never sees half a file).
+    `intra_only`: every frame a keyframe (INTRA_ONLY_OPTIONS), for videos that repeat frames."""
     path = Path(path)
     n, h, w, c = frames.shape
     if c != 3 or h % 2 or w % 2:
         raise ValueError(f"frames must be [N, H, W, 3] with even H and W (yuv420p), got {frames.shape}")
     tmp = path.with_name(path.name + ".tmp.mp4")
     with av.open(str(tmp), mode="w") as out:
-        stream = out.add_stream(CODEC, rate=fps, options=dict(CODEC_OPTIONS))
+        options = INTRA_ONLY_OPTIONS if intra_only else CODEC_OPTIONS
+        stream = out.add_stream(CODEC, rate=fps, options=dict(options))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
@@ -94,11 +103,15 @@ class RGB:
         return self._reformatter.reformat(frame, format="rgb24").to_ndarray()
 
 
-def read_frames(path: str | Path) -> np.ndarray:
-    """All frames of a (short) video as uint8 [N, H, W, 3]: for tests and small checks only."""
+def read_frames(path: str | Path, max_frames: int | None = None) -> np.ndarray:
+    """The frames of a (short) video, or its first `max_frames`, as uint8 [N, H, W, 3]: for tests, small
+    checks and a long video's first clip (decoding stops there)."""
     rgb = RGB()
     with av.open(str(path)) as src:
-        return np.stack([rgb(f) for f in src.decode(video=0)])
+        frames = src.decode(video=0)
+        if max_frames is not None:
+            frames = itertools.islice(frames, max_frames)
+        return np.stack([rgb(f) for f in frames])
 
 
 def count_frames(path: str | Path) -> int:

@@ -114,14 +114,38 @@ def test_a_frozen_video_is_collapsed_and_a_moving_toy_video_is_not(tmp_path):
     assert R.collapse_start(motion["moving"], level) is None
 
 
+def _truth_file(path, frames: int):
+    from svi.video_io import write_segment
+
+    pixels = np.stack([np.full((8, 8, 3), 9 * k, dtype=np.uint8) for k in range(frames)])
+    return write_segment(path, pixels, 8)
+
+
 def test_a_truth_shorter_than_the_video_ends_its_windows_with_it(tmp_path):
     frames = _clip(4)
-    truth = np.stack([np.full((2, 2, 3), 9, dtype=np.uint8)] * 6)  # 6 frames of a 10-frame video
+    truth = _truth_file(tmp_path / "truth.mp4", 6)  # 6 frames of a 10-frame video
     windows = [(0, 4), (4, 8), (8, 10)]
     out = R.write_references(
         tmp_path, "s0", clip=np.repeat(frames, 4, axis=1).repeat(4, axis=2), windows=windows, fps=8,
-        sidecar={"fps": 8, "metadata": {}}, kinds=["truth", "loop"], truth=truth.repeat(4, axis=1).repeat(4, axis=2),
+        sidecar={"fps": 8, "metadata": {}}, kinds=["truth", "loop"], truth=truth,
     )  # fmt: skip
     side = json.loads(out["truth"].with_suffix(".json").read_text())
     assert side["num_frames"] == 6 and [c["video_frames"] for c in side["clips"]] == [[0, 4], [4, 6]]
     assert json.loads(out["loop"].with_suffix(".json").read_text())["num_frames"] == 10
+    assert out["truth"].read_bytes() == truth.read_bytes()  # as the benchmark holds it: not encoded again
+
+
+def test_a_longer_truth_is_cut_and_the_built_references_repeat_exact_pixels(tmp_path):
+    from svi.video_io import read_frames
+
+    truth = _truth_file(tmp_path / "truth.mp4", 14)
+    clip = np.stack([np.full((8, 8, 3), 20 * k, dtype=np.uint8) for k in range(4)])
+    out = R.write_references(
+        tmp_path / "refs", "s0", clip=clip, windows=[(0, 4), (4, 8), (8, 10)], fps=8,
+        sidecar={"fps": 8, "metadata": {}}, kinds=["truth", "loop", "frozen"], truth=truth,
+    )  # fmt: skip
+    assert len(read_frames(out["truth"])) == 10 and out["truth"].read_bytes() != truth.read_bytes()
+    loop = read_frames(out["loop"])  # intra-only: each repeat decodes to the same pixels
+    assert all((loop[k] == loop[k % 4]).all() for k in range(10))
+    frozen = read_frames(out["frozen"])
+    assert all((f == frozen[0]).all() for f in frozen)

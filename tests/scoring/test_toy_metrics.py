@@ -278,3 +278,53 @@ def test_scoring_runs_the_encoder_once_per_frame_and_shares_it_without_changing_
     per_frame = toy.ToyQuality(encoder)(decoded / 255.0) / 100.0
     windows = together["videos"][0]["window_scores"]["imaging_quality"]
     assert windows == pytest.approx([float(per_frame[a : a + 8].mean()) for a in range(0, 40, 8)], rel=1e-5)
+
+
+def test_a_looped_clip_computes_each_distinct_flow_once_and_scores_as_uncached(tmp_path):
+    """The degenerate references repeat frames: dynamic degree and motion smoothness of a clip looped
+    six times compute the flows of its distinct pairs only, and give what a cold cache gives."""
+    from scoring import references as R
+    from scoring.score import score_suite
+
+    from svi.video_io import write_segment
+
+    clip = moving_square_frames(9, 64, 64, (40, 200, 90), "down", seed=3)  # [9, 64, 64, 3]
+    video = tmp_path / "loop" / "v.mp4"
+    video.parent.mkdir()
+    write_segment(video, R.loop(clip, 54), 8, intra_only=True)  # as the references are written
+    names = "dynamic_degree,motion_smoothness"
+
+    def scores():
+        rep = score_suite([video], names, backend="toy", window="1s", progress=False)
+        return rep["aggregate"], rep["videos"][0]["window_scores"]
+
+    toy.FLOWS.cache.clear()
+    toy.FLOWS.size_bytes = 0
+    before = toy.FLOWS.computed
+    cached = scores()
+    # the distinct pairs among the decoded frames: 9 neighbour pairs (the wrap included) and 9 pairs two
+    # apart, each both ways, plus those of the stream's first frame (its own quantiser): about 29 of the
+    # 53 + 2 x 52 pairs asked for
+    gray = toy.gray_u8(torch.from_numpy(read_frames(video)).permute(0, 3, 1, 2).float())
+    keys = [toy.frame_key(g) for g in gray]
+    pairs = {keys[i] + keys[i + 1] for i in range(len(keys) - 1)}  # dynamic degree's neighbours
+    pairs |= {keys[i] + keys[i + 2] for i in range(len(keys) - 2)}  # smoothness, both ways
+    pairs |= {keys[i + 2] + keys[i] for i in range(len(keys) - 2)}
+    first = toy.FLOWS.computed - before
+    assert first <= len(pairs) <= 9 + 2 * 9 + 4  # without the cache: 53 + 2 x 52 (what is asked for)
+    assert scores() == cached and toy.FLOWS.computed - before == first  # again: every flow a hit
+    toy.FLOWS.cache.clear()
+    toy.FLOWS.size_bytes = 0
+    assert scores() == cached  # a hit returns exactly what computing again gives
+
+
+def test_the_flow_cache_keeps_to_its_byte_budget():
+    frames = [np.full((16, 16), i, dtype=np.uint8) for i in range(6)]
+    cache = toy.FlowCache(capacity_bytes=3 * 16 * 16 * 2 * 4)  # room for three 16 x 16 flows
+    for a, b in zip(frames, frames[1:]):
+        cache(a, b)
+    assert len(cache.cache) == 3 and cache.size_bytes <= cache.capacity_bytes and cache.computed == 5
+    cache(frames[4], frames[5])  # the newest pair is still kept
+    assert cache.computed == 5
+    cache(frames[0], frames[1])  # the oldest was dropped
+    assert cache.computed == 6
