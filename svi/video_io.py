@@ -9,7 +9,6 @@ segments behind, so generation resumes from the last finished clip.
 from __future__ import annotations
 
 import itertools
-
 import os
 from collections.abc import Sequence
 from fractions import Fraction

@@ -285,7 +285,6 @@ def test_a_looped_clip_computes_each_distinct_flow_once_and_scores_as_uncached(t
     six times compute the flows of its distinct pairs only, and give what a cold cache gives."""
     from scoring import references as R
     from scoring.score import score_suite
-
     from svi.video_io import write_segment
 
     clip = moving_square_frames(9, 64, 64, (40, 200, 90), "down", seed=3)  # [9, 64, 64, 3]
