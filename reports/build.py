@@ -549,6 +549,15 @@ def _registration_section(
         )
     elif rows:
         doc.frame(pd.DataFrame(rows))
+        checked = planner_checked(registration.get("power") or [], named)
+        if not checked.empty:
+            doc.para(
+                "The planner, checked: the variance components the registration planned with (standard "
+                "deviations, from the bundle it names) against those this run observed, and the minimum "
+                "detectable difference (95%, 80% power) and the power at the smallest effect of interest, "
+                "each at the registered design, under either set of components."
+            )
+            doc.frame(checked)
     else:
         doc.para("No pre-registered difference could be tested (its arms have no finished units).", warn=True)
     deviations = []
@@ -570,6 +579,45 @@ def _registration_section(
         "scoring code's version is the registered one).",
         warn=bool(deviations),
     )  # fmt: skip
+
+
+def planner_checked(power: list[dict], registered: pd.DataFrame) -> pd.DataFrame:
+    """One row per registered hypothesis the registration sized: its planned variance components (SDs in
+    display units), MDD and power at the registered design, beside the same computed from the components
+    this run observed (`registered`: the summary's registered rows, with var_sample / var_seed /
+    var_residual in raw units)."""
+    rows = []
+    for rec in registered.to_dict("records"):
+        name = f"{rec['arm']} - {rec['reference']} on {rec['metric']}"
+        plan = next((p for p in power if p.get("hypothesis") in (name, f"{name} ({rec['track']})")), None)
+        if plan is None:
+            continue
+        info = T.metric_info(rec["metric"])
+        k, fmt = info.scale, f".{info.decimals + 1}f"
+        n_samples, n_seeds = (int(x) for x in str(plan["declared_design"]).split("x"))
+        seen = S.Components(rec["var_sample"], rec["var_seed"], rec["var_residual"])
+        sd_seen = {
+            key: float(np.sqrt(max(v, 0.0)) * k)
+            for key, v in (("sample", seen.sample), ("seed", seen.seed), ("residual", seen.residual))
+        }
+        sd_plan = plan.get("components_sd") or {}
+        effect = float(plan["smallest_effect"]) / k
+        sided = 1 if rec.get("direction") in ("less", "greater") else 2
+        row = {"hypothesis": name, "track": rec["track"], "design": plan["declared_design"]}
+        for key in ("sample", "seed", "residual"):
+            row[f"SD {key}: planned / observed"] = (
+                f"{T.number_text(sd_plan.get(key), fmt)} / {T.number_text(sd_seen[key], fmt)}"
+            )
+        row["MDD: planned / observed"] = (
+            f"{T.number_text(plan.get('declared_mdd'), fmt)} / "
+            f"{T.number_text(S.mdd(seen, n_samples, n_seeds) * k, fmt)}"
+        )
+        row["power at the smallest effect: planned / observed"] = (
+            f"{T.number_text(plan.get('declared_power'), '.2f')} / "
+            f"{T.number_text(S.power(seen, n_samples, n_seeds, effect, sided=sided), '.2f')}"
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _degenerate_section(doc, summary, means, refs, samples, order) -> None:

@@ -141,3 +141,33 @@ def test_the_committed_erft_confirm_page_withholds_its_differences():
         pytest.skip("every registered unit is in: the answer is shown")
     assert "Withheld: the registration's stopping rule is a fixed n" in page
     assert "difference vs base" not in page and "Registration 1 of" in page
+
+
+def test_the_planner_is_checked_against_the_components_the_run_observed():
+    """The registration's planned components, MDD and power beside those the run's own components give at
+    the registered design: equal when the run saw what was planned, larger MDD when it saw more noise."""
+    from reports import stats as S
+    from reports.build import planner_checked
+
+    planned = S.Components(sample=0.08**2, seed=0.017**2, residual=0.047**2)
+    power = [{"hypothesis": "full - plain on colour_shift (creative_100s)", "smallest_effect": 0.05,
+              "components_sd": {"sample": 0.08, "seed": 0.017, "residual": 0.047}, "declared_design": "32x4",
+              "declared_mdd": S.mdd(planned, 32, 4), "declared_power": round(S.power(planned, 32, 4, 0.05, sided=1), 3)}]  # fmt: skip
+    noisier = S.Components(sample=0.16**2, seed=0.017**2, residual=0.047**2)
+    rows = pd.DataFrame(
+        {"arm": ["full", "full", "full"], "reference": "plain", "track": "creative_100s",
+         "metric": ["colour_shift", "colour_shift", "ssim"], "direction": "less",
+         "var_sample": [planned.sample, noisier.sample, 0.01], "var_seed": [planned.seed] * 3,
+         "var_residual": [planned.residual] * 3}
+    )  # fmt: skip
+    out = planner_checked(power, rows)
+    assert len(out) == 2  # ssim: the registration did not size it, so it has no row
+    same, noisy = out.to_dict("records")
+    planned_mdd, observed_mdd = same["MDD: planned / observed"].split(" / ")
+    assert planned_mdd == observed_mdd and same["SD sample: planned / observed"] == "0.08000 / 0.08000"
+    assert float(noisy["MDD: planned / observed"].split(" / ")[1]) > float(planned_mdd)
+    assert noisy["SD sample: planned / observed"] == "0.08000 / 0.16000"
+    p_plan, p_seen = (
+        float(x) for x in noisy["power at the smallest effect: planned / observed"].split(" / ")
+    )
+    assert p_seen < p_plan
