@@ -28,7 +28,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiment", nargs="?", help="experiment name")
     p.add_argument("--sweep", help="report a sweep instead")
     p.add_argument("--parent", help="a specific parent run id (default: the latest)")
-    p.add_argument("--out", help="output folder (default: <workspace>/reports/<name>)")
+    p.add_argument(
+        "--out",
+        help="output folder (default: <workspace>/reports/<name>, with --from too: reading a bundle never "
+        "writes into it)",
+    )
     p.add_argument("--reference", help="the arm every other arm is compared with (default: the baseline arm)")
     p.add_argument(
         "--from",
@@ -112,7 +116,11 @@ def _report_from_bundle(args: argparse.Namespace) -> int:
             raise BundleError(
                 f"{args.bundle} holds experiment {manifest['experiment']!r}, not {args.experiment!r}"
             )
-        out = Path(args.out) if args.out else Path(args.bundle) / "report"
+        # Reading a bundle never writes into it: a report asked of a bundle goes to the workspace (or
+        # --out); only the commands that make a bundle (run --from, export, pages) write into results/.
+        from harness import workspace
+
+        out = Path(args.out) if args.out else workspace.report_dir(manifest["experiment"])
         files = build_report_from(args.bundle, out, reference=args.reference, detect=detect)
     except (BundleError, ReportError, ValueError) as e:
         return fail(str(e))

@@ -217,3 +217,20 @@ def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, m
     parent = next(r for r in runs if r.data.tags.get("role") == "parent")
     assert parent.data.tags[keys.NOTE_TAG].startswith("# ablation_eimg: report")
     assert main(["import", str(home / "nothing")]) == 2
+
+
+def test_a_report_asked_of_a_committed_bundle_leaves_the_bundle_as_it_was(tmp_path, monkeypatch):
+    """A reader's question (`--detect` changes the power section) goes to the workspace, not into
+    results/: the committed report's bytes stay, and `harness pages --check` stays clean."""
+    import hashlib
+    from pathlib import Path
+
+    bundle = Path(__file__).resolve().parents[2] / "results" / "ablation_eimg"
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(bundle.rglob("*")) if p.is_file()}
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    args = ["report", "ablation_eimg", "--from", str(bundle), "--detect", "colour_shift=0.05"]
+    assert main(args) == 0
+    after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(bundle.rglob("*")) if p.is_file()}
+    assert after == before
+    written = tmp_path / "home" / "reports" / "ablation_eimg" / "report.md"
+    assert "colour_shift" in written.read_text() or "Colour shift" in written.read_text()
