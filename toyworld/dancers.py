@@ -335,11 +335,9 @@ def write_dance_benchmark(
     (`load_dance_sample`). Idempotent like the toy world's other writers.
     """
     from PIL import Image
-    from tqdm.auto import tqdm
 
     from svi.video_io import write_segment
-    from toyworld.stamps import PARAMS_FILE, params_match
-    from toyworld.talking_heads import _remove_old_samples
+    from toyworld.stamps import write_stamped
 
     size = world.check_size(size)
     num_frames = int(round(seconds * FPS))
@@ -348,12 +346,8 @@ def write_dance_benchmark(
     root = Path(root)
     params = {"format": f"{DANCE_FORMAT}-benchmark", "version": FORMAT_VERSION, "num_samples": num_samples}
     params |= {"seconds": seconds, "size": list(size), "seed": seed}
-    if params_match(root / PARAMS_FILE, params):
-        return root
-    root.mkdir(parents=True, exist_ok=True)
-    (root / PARAMS_FILE).unlink(missing_ok=True)  # until the new benchmark is complete
-    _remove_old_samples(root, DANCE_FORMAT)
-    for i in tqdm(range(num_samples), desc=f"toy dance -> {root}", unit="sample", disable=not progress):
+
+    def write_item(i: int) -> None:
         folder = root / f"toy_{i:03d}"
         folder.mkdir(parents=True, exist_ok=True)
         item_seed = dance_seed("benchmark", seed, i)
@@ -373,7 +367,9 @@ def write_dance_benchmark(
             "look": sample_dancer_look(item_seed).to_dict(),
         }
         (folder / "world.json").write_text(json.dumps(spec, indent=1) + "\n")
-    (root / PARAMS_FILE).write_text(json.dumps(params, indent=2) + "\n")
+
+    write_stamped(root, params, num_samples, write_item, desc=f"toy dance -> {root}", unit="sample",
+                  progress=progress, replaces=DANCE_FORMAT)  # fmt: skip
     return root
 
 
@@ -414,10 +410,8 @@ def write_dance_training_set(
     (`write_dance_preprocessed`). The returned folder is what `svi.training.dance_data.DanceClipDataset` and the
     official --dataset_path take. Clips are `seconds` long; a loader crops its windows.
     """
-    from tqdm.auto import tqdm
-
     from svi.video_io import write_segment
-    from toyworld.stamps import PARAMS_FILE, params_match
+    from toyworld.stamps import write_stamped
 
     size = world.check_size(size)
     num_frames = int(round(seconds * FPS))
@@ -426,17 +420,16 @@ def write_dance_training_set(
     root = Path(root)
     params = {"format": f"{DANCE_FORMAT}-training-set", "version": FORMAT_VERSION, "num_clips": num_clips}
     params |= {"seconds": seconds, "size": list(size), "seed": seed}
-    if params_match(root / PARAMS_FILE, params):
-        return root / "preprocessed"
-    root.mkdir(parents=True, exist_ok=True)
-    (root / PARAMS_FILE).unlink(missing_ok=True)  # until the new set is complete
-    for i in tqdm(range(num_clips), desc=f"toy dance clips -> {root}", unit="clip", disable=not progress):
+
+    def write_item(i: int) -> None:
         sample_id = f"toy_{i:05d}"
         pose, video = dance_sample(dance_seed("train", seed, i), num_frames, size)
         (root / "raw" / "videos").mkdir(parents=True, exist_ok=True)
         write_segment(root / "raw" / "videos" / f"{sample_id}.mp4", video, FPS)
         write_dance_preprocessed(root, sample_id, video, pose)
-    (root / PARAMS_FILE).write_text(json.dumps(params, indent=2) + "\n")
+
+    write_stamped(root, params, num_clips, write_item, desc=f"toy dance clips -> {root}", unit="clip",
+                  progress=progress)  # fmt: skip
     return root / "preprocessed"
 
 

@@ -8,6 +8,7 @@ stamp, or another's) is written again.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 PARAMS_FILE = "toyworld.json"
@@ -19,3 +20,41 @@ def params_match(path: Path, params: dict) -> bool:
         return json.loads(path.read_text()) == params
     except (FileNotFoundError, json.JSONDecodeError):
         return False
+
+
+def write_stamped(
+    root: Path,
+    params: dict,
+    count: int,
+    write_item: Callable[[int], None],
+    *,
+    desc: str,
+    unit: str,
+    progress: bool = True,
+    replaces: str | None = None,
+) -> None:
+    """The skeleton of a toy-world set writer: unless `root`'s stamp already records `params`, remove
+    the stamp (the set is incomplete until it is back), delete the samples of format `replaces` written
+    earlier (their world.json says so; nothing else is touched), run `write_item(i)` for i < `count`
+    under a progress bar, and stamp the set with `params` last."""
+    from tqdm.auto import tqdm
+
+    if params_match(root / PARAMS_FILE, params):
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    (root / PARAMS_FILE).unlink(missing_ok=True)
+    if replaces is not None:
+        _remove_samples(root, replaces)
+    for i in tqdm(range(count), desc=desc, unit=unit, disable=not progress):
+        write_item(i)
+    (root / PARAMS_FILE).write_text(json.dumps(params, indent=2) + "\n")
+
+
+def _remove_samples(root: Path, fmt: str) -> None:
+    """Deletes toy samples of format `fmt` written earlier (recognised by their world.json), nothing else."""
+    import shutil
+
+    for sub in sorted(root.glob("toy_*")):
+        spec = sub / "world.json"
+        if sub.is_dir() and spec.is_file() and json.loads(spec.read_text()).get("format") == fmt:
+            shutil.rmtree(sub)

@@ -355,11 +355,10 @@ def write_talk_benchmark(
     Idempotent like the toy world's other writers: the same parameters keep the files.
     """
     from PIL import Image
-    from tqdm.auto import tqdm
 
     from svi.conditions.audio import write_wav
     from svi.video_io import write_segment
-    from toyworld.stamps import PARAMS_FILE, params_match
+    from toyworld.stamps import write_stamped
 
     size = world.check_size(size)
     if num_samples < 1 or seconds <= 0:
@@ -367,12 +366,8 @@ def write_talk_benchmark(
     root = Path(root)
     params = {"format": f"{TALK_FORMAT}-benchmark", "version": FORMAT_VERSION, "num_samples": num_samples}
     params |= {"seconds": seconds, "size": list(size), "seed": seed}
-    if params_match(root / PARAMS_FILE, params):
-        return root
-    root.mkdir(parents=True, exist_ok=True)
-    (root / PARAMS_FILE).unlink(missing_ok=True)  # until the new benchmark is complete
-    _remove_old_samples(root, TALK_FORMAT)
-    for i in tqdm(range(num_samples), desc=f"toy talk -> {root}", unit="sample", disable=not progress):
+
+    def write_item(i: int) -> None:
         folder = root / f"toy_{i:03d}"
         folder.mkdir(parents=True, exist_ok=True)
         item_seed = talk_seed("benchmark", seed, i)
@@ -383,18 +378,10 @@ def write_talk_benchmark(
         spec = {"format": TALK_FORMAT, "version": FORMAT_VERSION, "seed": item_seed, "seconds": seconds}
         spec |= {"size": list(size), "fps": FPS, "sample_rate": SAMPLE_RATE}
         (folder / "world.json").write_text(json.dumps(spec, indent=1) + "\n")
-    (root / PARAMS_FILE).write_text(json.dumps(params, indent=2) + "\n")
+
+    write_stamped(root, params, num_samples, write_item, desc=f"toy talk -> {root}", unit="sample",
+                  progress=progress, replaces=TALK_FORMAT)  # fmt: skip
     return root
-
-
-def _remove_old_samples(root: Path, fmt: str) -> None:
-    """Deletes toy samples of format `fmt` written earlier (recognised by their world.json), nothing else."""
-    import shutil
-
-    for sub in sorted(root.glob("toy_*")):
-        spec = sub / "world.json"
-        if sub.is_dir() and spec.is_file() and json.loads(spec.read_text()).get("format") == fmt:
-            shutil.rmtree(sub)
 
 
 def load_talk_sample(sample_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -428,10 +415,8 @@ def write_talk_training_set(
     `svi.conditions.audio.Wav2Vec2Features` encoder is given; without one, compute it later with
     `svi.training.talk_data.write_audio_embedding`). Clips are `seconds` long; a loader crops its windows.
     """
-    from tqdm.auto import tqdm
-
     from svi.video_io import write_segment
-    from toyworld.stamps import PARAMS_FILE, params_match
+    from toyworld.stamps import write_stamped
 
     size = world.check_size(size)
     if num_clips < 1 or seconds <= 0:
@@ -439,17 +424,16 @@ def write_talk_training_set(
     root = Path(root)
     params = {"format": f"{TALK_FORMAT}-training-set", "version": FORMAT_VERSION, "num_clips": num_clips}
     params |= {"seconds": seconds, "size": list(size), "seed": seed, "encoder": encoder is not None}
-    if params_match(root / PARAMS_FILE, params):
-        return root
-    root.mkdir(parents=True, exist_ok=True)
-    (root / PARAMS_FILE).unlink(missing_ok=True)  # until the new set is complete
-    for i in tqdm(range(num_clips), desc=f"toy talk clips -> {root}", unit="clip", disable=not progress):
+
+    def write_item(i: int) -> None:
         sample_id = f"toy_{i:05d}"
         frames, audio = talk_sample(seconds, talk_seed("train", seed, i), *size)
         (root / "raw" / "videos").mkdir(parents=True, exist_ok=True)
         write_segment(root / "raw" / "videos" / f"{sample_id}.mp4", frames, FPS)
         write_talk_preprocessed(root, sample_id, frames, audio, encoder)
-    (root / PARAMS_FILE).write_text(json.dumps(params, indent=2) + "\n")
+
+    write_stamped(root, params, num_clips, write_item, desc=f"toy talk clips -> {root}", unit="clip",
+                  progress=progress)  # fmt: skip
     return root
 
 
