@@ -361,13 +361,13 @@ def read_pose_frames(
 
     Indices past the end wrap around (i mod N): the official test loops a pose video that is shorter
     than the long video it drives."""
-    from svi.training.clips import DECODE_THREADS, _open
+    from svi.training.clips import DECODE_THREADS, open_video
 
     if not Path(path).is_file():
         raise FileNotFoundError(
             f"pose video not found: {path} (a video of rendered DWPose maps, e.g. pose.mp4)"
         )
-    reader = _open(str(path), DECODE_THREADS)
+    reader = open_video(str(path), DECODE_THREADS)
     n = len(reader)
     if n == 0:
         raise ValueError(f"pose video {path} has no frames")

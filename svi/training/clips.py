@@ -63,7 +63,7 @@ def nearest_valid_num_frames(num_frames: int) -> tuple[int, int]:
     return lower, lower + TEMPORAL_COMPRESSION
 
 
-def _validate_clip_shape(num_frames: int, height: int, width: int, frame_stride: int) -> None:
+def validate_clip_shape(num_frames: int, height: int, width: int, frame_stride: int) -> None:
     if num_frames < 1 or (num_frames - 1) % TEMPORAL_COMPRESSION != 0:
         lower, upper = nearest_valid_num_frames(num_frames)
         raise ValueError(
@@ -81,7 +81,7 @@ def _validate_clip_shape(num_frames: int, height: int, width: int, frame_stride:
         raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
 
 
-def _item_generator(seed: int, epoch: int, index: int, stream: str = "") -> torch.Generator:
+def item_generator(seed: int, epoch: int, index: int, stream: str = "") -> torch.Generator:
     # A stable hash (not Python's salted hash(), not global RNG, not worker id): resumption-safe.
     # `stream` separates draws added later, so they leave the older ones (start, crop) unchanged.
     digest = hashlib.blake2b(f"svi.data{stream}:{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
@@ -90,7 +90,7 @@ def _item_generator(seed: int, epoch: int, index: int, stream: str = "") -> torc
     return generator
 
 
-def _randint(high_exclusive: int, generator: torch.Generator) -> int:
+def randint(high_exclusive: int, generator: torch.Generator) -> int:
     return int(torch.randint(0, high_exclusive, (1,), generator=generator).item())
 
 
@@ -113,9 +113,9 @@ def reference_frame_index(
     first, span = frame_ids[0], frame_ids[-1] - frame_ids[0] + 1
     outside = num_source_frames - span
     if mode == "outside" and outside > 0:
-        r = _randint(outside, generator)
+        r = randint(outside, generator)
         return r if r < first else r + span
-    return frame_ids[_randint(len(frame_ids), generator)]
+    return frame_ids[randint(len(frame_ids), generator)]
 
 
 @dataclass(frozen=True)
@@ -145,13 +145,13 @@ def draw_window(
     the start frames and crops do not depend on the reference rule). Shared by every training dataset.
     `min_start`: the start is drawn from [min_start, last start] when the video is long enough for it,
     else from all starts (Self-Forcing's clips with a clip before them; 0 draws exactly as before)."""
-    generator = _item_generator(seed, epoch, index)
+    generator = item_generator(seed, epoch, index)
     last = num_source_frames - span_frames
     lo = min_start if 0 < min_start <= last else 0
-    start = lo + _randint(last - lo + 1, generator)
+    start = lo + randint(last - lo + 1, generator)
     frame_ids = list(range(start, start + span_frames, frame_stride))
     ref = reference_frame_index(
-        frame_ids, num_source_frames, mode, _item_generator(seed, epoch, index, ":reference")
+        frame_ids, num_source_frames, mode, item_generator(seed, epoch, index, ":reference")
     )
     read_ids = frame_ids if ref in frame_ids else frame_ids + [ref]
     return ClipWindow(frame_ids, ref, read_ids, generator)
@@ -192,24 +192,24 @@ def check_index(index: int, length: int) -> int:
     return index
 
 
-def _describe(error: Exception) -> str:
+def describe_error(error: Exception) -> str:
     # decord's messages carry a C++ stack trace after the first line.
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0] if lines else ''}"
 
 
-def _open(path: str, num_threads: int) -> decord.VideoReader:
+def open_video(path: str, num_threads: int) -> decord.VideoReader:
     return decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
 
 
-def _probe(path: str, min_frames: int) -> tuple[int, str | None]:
+def probe_video(path: str, min_frames: int) -> tuple[int, str | None]:
     """(frame count, None) for a usable video, else (0 or the count, reason)."""
     if not Path(path).is_file():
         return 0, "file not found"
     try:
-        num_frames = len(_open(path, num_threads=1))
+        num_frames = len(open_video(path, num_threads=1))
     except Exception as error:  # decord raises RuntimeError or its own DECORDError
-        return 0, f"cannot be opened by decord ({_describe(error)})"
+        return 0, f"cannot be opened by decord ({describe_error(error)})"
     if num_frames < min_frames:
         return num_frames, f"has {num_frames} frames, the clip needs at least {min_frames}"
     return num_frames, None

@@ -44,14 +44,14 @@ from svi.training.clips import (
     REFERENCE_FRAMES,
     RESIZE_CHUNK_FRAMES,
     BadVideoError,
-    _describe,
-    _open,
-    _randint,
-    _validate_clip_shape,
     check_index,
     cover_size,
+    describe_error,
     draw_window,
+    open_video,
+    randint,
     resize_cover_crop,
+    validate_clip_shape,
 )
 
 logger = logging.getLogger(__name__)
@@ -132,9 +132,9 @@ def _probe_sample(folder: Path, min_frames: int) -> tuple[DanceSample | None, st
         if pose is None:
             return None, f"has {VIDEO_FILE} but no pose video ({' or '.join(POSE_VIDEOS)})"
         try:
-            count, pose_count = len(_open(str(video), 1)), len(_open(str(pose), 1))
+            count, pose_count = len(open_video(str(video), 1)), len(open_video(str(pose), 1))
         except Exception as error:  # decord raises RuntimeError or its own DECORDError
-            return None, f"cannot be opened by decord ({_describe(error)})"
+            return None, f"cannot be opened by decord ({describe_error(error)})"
         if pose_count < count:
             return None, f"{pose.name} has {pose_count} frames, {VIDEO_FILE} {count}"
     else:
@@ -145,7 +145,7 @@ def _probe_sample(folder: Path, min_frames: int) -> tuple[DanceSample | None, st
         try:
             frames, poses = load_frame_pickle(frames_pkl), load_frame_pickle(pose_pkl)
         except Exception as error:
-            return None, f"unreadable pickle ({_describe(error)})"
+            return None, f"unreadable pickle ({describe_error(error)})"
         unmatched = [k for k in frames if k not in poses]
         if unmatched:
             return (
@@ -179,7 +179,7 @@ class DanceClipDataset(torch.utils.data.Dataset):
         reference_frame: str = "window",
         prompt: str = DANCE_PROMPT,
     ):
-        _validate_clip_shape(num_frames, height, width, frame_stride)
+        validate_clip_shape(num_frames, height, width, frame_stride)
         if reference_frame not in REFERENCE_FRAMES:
             raise ValueError(f"unknown reference_frame {reference_frame!r}; choose one of {REFERENCE_FRAMES}")
         if resize not in RESIZES:
@@ -246,7 +246,7 @@ class DanceClipDataset(torch.utils.data.Dataset):
             return torch.from_numpy(video), torch.from_numpy(pose)
         out = []
         for path, ids in ((sample.video, read_ids), (sample.pose, pose_ids)):
-            batch = _open(path, DECODE_THREADS).get_batch(ids)
+            batch = open_video(path, DECODE_THREADS).get_batch(ids)
             out.append(torch.as_tensor(batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch)))
         return out[0], out[1]
 
@@ -261,7 +261,7 @@ class DanceClipDataset(torch.utils.data.Dataset):
         try:
             frames, poses = self._read(sample, read_ids, frame_ids)
         except Exception as error:
-            reason = f"reading frames {frame_ids[0]}..{frame_ids[-1]} failed ({_describe(error)})"
+            reason = f"reading frames {frame_ids[0]}..{frame_ids[-1]} failed ({describe_error(error)})"
             raise BadVideoError.of([(sample.path, reason)]) from error
         frames, poses = frames.to(torch.uint8), poses.to(torch.uint8)
         # Pose maps share the frames' geometry: bring them to the frames' size, then crop both alike.
@@ -271,8 +271,8 @@ class DanceClipDataset(torch.utils.data.Dataset):
             both = _resize_uint8(both, self.height, self.width).permute(3, 0, 1, 2).float() / 127.5 - 1.0
         else:
             new_h, new_w = cover_size(frames.shape[1], frames.shape[2], self.height, self.width)
-            top = _randint(new_h - self.height + 1, generator)
-            left = _randint(new_w - self.width + 1, generator)
+            top = randint(new_h - self.height + 1, generator)
+            left = randint(new_w - self.width + 1, generator)
             both = resize_cover_crop(both, self.height, self.width, top, left)  # [3, ..., H, W] in [-1, 1]
         n = len(read_ids)
         video, pose = both[:, :n], (both[:, n:] + 1.0) / 2.0

@@ -36,19 +36,19 @@ from svi.training.clips import (
     REFERENCE_FRAMES,
     BadVideoError,
     Sample,
-    _describe,
-    _item_generator,
-    _open,
-    _probe,
-    _randint,
-    _validate_clip_shape,
     check_index,
     cover_size,
+    describe_error,
     draw_window,
+    item_generator,
+    open_video,
     previous_min_start,
     previous_window_ids,
+    probe_video,
+    randint,
     reference_frame_index,
     resize_cover_crop,
+    validate_clip_shape,
 )
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         reference_frame: str = "window",
         previous_frames: int = 0,
     ):
-        _validate_clip_shape(num_frames, height, width, frame_stride)
+        validate_clip_shape(num_frames, height, width, frame_stride)
         if not 0 <= previous_frames < num_frames:
             raise ValueError(f"previous_frames must be in [0, num_frames), got {previous_frames}")
         self.previous_frames = previous_frames
@@ -133,7 +133,7 @@ class VideoClipDataset(torch.utils.data.Dataset):
         for path, prompt, category in tqdm(
             listed, desc="probing videos", unit="video", leave=False, disable=len(listed) < PROGRESS_MIN_FILES
         ):
-            count, reason = _probe(path, self.span_frames)
+            count, reason = probe_video(path, self.span_frames)
             if reason is None:
                 samples.append(Sample(path, prompt, category, count))
             else:
@@ -218,16 +218,16 @@ class VideoClipDataset(torch.utils.data.Dataset):
         previous = before[:k] if before else None
         if previous:
             # the previous clip's padding frame, by the same rule from its own window, on its own stream
-            draw = _item_generator(self.seed, self.epoch, index, ":previous_reference")
+            draw = item_generator(self.seed, self.epoch, index, ":previous_reference")
             previous_ref = reference_frame_index(before, sample.num_source_frames, self.reference_frame, draw)
             # decoded and cropped with the clip, split off below
             read_ids = read_ids + previous + [previous_ref]
         try:
-            batch = _open(sample.path, DECODE_THREADS).get_batch(read_ids)
+            batch = open_video(sample.path, DECODE_THREADS).get_batch(read_ids)
             # decord returns its NDArray, or a torch tensor if someone set decord's bridge to torch.
             frames = torch.as_tensor(batch.asnumpy() if hasattr(batch, "asnumpy") else np.asarray(batch))
         except Exception as error:
-            reason = f"reading frames {frame_ids[0]}..{frame_ids[-1]} failed ({_describe(error)})"
+            reason = f"reading frames {frame_ids[0]}..{frame_ids[-1]} failed ({describe_error(error)})"
             raise BadVideoError.of([(sample.path, reason)]) from error
         if frames.ndim != 4 or frames.shape[0] != len(read_ids) or frames.shape[-1] != 3:
             reason = f"decoded {tuple(frames.shape)}, expected [{len(read_ids)}, h, w, 3]"
@@ -235,8 +235,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
         frames = frames.to(torch.uint8)  # [F (+1 for a reference outside the window), h, w, 3]
 
         new_h, new_w = cover_size(frames.shape[1], frames.shape[2], self.height, self.width)
-        top = _randint(new_h - self.height + 1, generator)
-        left = _randint(new_w - self.width + 1, generator)
+        top = randint(new_h - self.height + 1, generator)
+        left = randint(new_w - self.width + 1, generator)
         video = resize_cover_crop(frames, self.height, self.width, top, left)  # [3, F (+1), H, W]
         reference = video[:, read_ids.index(ref)].clone()  # [3, H, W], cropped like the clip
         item = {"prompt": sample.prompt, "path": sample.path}

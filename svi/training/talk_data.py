@@ -44,12 +44,12 @@ from svi.conditions.multitalk import TALK_PROMPT
 from svi.training.clips import (
     REFERENCE_FRAMES,
     BadVideoError,
-    _randint,
-    _validate_clip_shape,
     check_index,
     cover_size,
     draw_window,
+    randint,
     resize_cover_crop,
+    validate_clip_shape,
 )
 
 logger = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class TalkClipDataset(torch.utils.data.Dataset):
         prompt: str = TALK_PROMPT,
         skip_bad: bool = False,
     ):
-        _validate_clip_shape(num_frames, height, width, 1)
+        validate_clip_shape(num_frames, height, width, 1)
         if reference_frame not in REFERENCE_FRAMES:
             raise ValueError(f"unknown reference_frame {reference_frame!r}; choose one of {REFERENCE_FRAMES}")
         self.folder = preprocessed_folder(root)
@@ -224,8 +224,8 @@ class TalkClipDataset(torch.utils.data.Dataset):
             ) from error
         pixels = torch.from_numpy(pixels)  # uint8 [F (+1), h, w, 3]
         new_h, new_w = cover_size(pixels.shape[1], pixels.shape[2], self.height, self.width)
-        top = _randint(new_h - self.height + 1, generator)
-        left = _randint(new_w - self.width + 1, generator)
+        top = randint(new_h - self.height + 1, generator)
+        left = randint(new_w - self.width + 1, generator)
         video = resize_cover_crop(pixels, self.height, self.width, top, left)  # [3, F (+1), H, W]
         reference = video[:, read_ids.index(ref)].clone()
         video = video[:, : self.num_frames].contiguous()
