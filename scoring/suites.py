@@ -40,7 +40,6 @@ BENCHMARK_REPO = "vita-video-gen/svi-benchmark"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac")
 POSE_FILE, TRUTH_FILE = "pose.mp4", "gt.mp4"
-LENGTHS = {"50s": 50.0, "250s": 250.0}
 
 
 @dataclass(frozen=True)
@@ -361,11 +360,12 @@ def generate_suite(
     from functools import partial
 
     from svi.conditions.attach import clip_streams
+    from svi.config import parse_length
     from svi.generation.sampling import assign_prompts, clips_for_seconds
     from svi.generation.video import VideoJob, fixed_prompts
 
     cfg = generator.cfg
-    seconds = LENGTHS.get(length) or float(length.rstrip("s"))
+    seconds = parse_length(length)
     num_clips = clips_for_seconds(seconds, cfg.fps, cfg.num_frames, generator.lead)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
