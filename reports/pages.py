@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports import prose
 from reports import tables as T
 from reports.bundle import BundleError, build_report_from, missing_units, read_manifest
 from reports.escape import markdown_text
@@ -232,7 +233,8 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
         ]
     notes = bundle / NOTES_FILE
     if notes.is_file():
-        lines += ["", "## Reading", "", notes.read_text(encoding="utf-8").strip()]
+        reading = prose.fill(notes.read_text(encoding="utf-8"), summary, f"{rel}/{NOTES_FILE}")
+        lines += ["", "## Reading", "", reading.strip()]
     lines += ["", "## Report", "", body.strip(), ""]
     times = time_table(manifest)
     if times:
