@@ -20,12 +20,12 @@ From then on `harness run EXP --from results/EXP` runs a unit only if the plan i
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 from pathlib import Path
 
 import yaml
 
 from harness.experiment import config_changes, digest
+from harness.git import commit, git
 from harness.plan import Plan, code_versions, plan_inputs, unit_hash
 from reports.bundle import unit_key
 from svi.config import ConfigError, read_mapping
@@ -118,7 +118,7 @@ def registration(plan: Plan, *, number: int, power: list[dict]) -> dict:
         "experiment": exp.name,
         "number": number,
         "registered_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "harness_commit": _git(["rev-parse", "HEAD"]) or "unknown",
+        "harness_commit": commit(),
         "hypotheses": [h.model_dump(mode="json") for h in exp.hypotheses],
         "primary": next((h.model_dump(mode="json") for h in exp.hypotheses if h.primary), None),
         "design": {
@@ -215,19 +215,11 @@ def check_plan(plan: Plan, folder: Path) -> None:
         )
 
 
-def _git(args: list[str], cwd: Path | None = None) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 def registration_order(folder: Path) -> tuple[bool, str]:
     """(ok, what git says): the commit that first added the registration must come before the first
     commit that added the bundle's manifest (its first unit). From a clean clone: `git log` alone."""
     folder = Path(folder).resolve()
-    first = lambda name: _git(  # noqa: E731
+    first = lambda name: git(  # noqa: E731
         ["log", "--diff-filter=A", "--format=%H %cI", "--reverse", "--", name], cwd=folder
     )
     reg, units = first(REGISTRATION_FILE), first("manifest.json")
@@ -238,7 +230,7 @@ def registration_order(folder: Path) -> tuple[bool, str]:
         return True, f"registered in {reg_sha[:10]} ({reg_date}); no unit committed yet"
     unit_sha, unit_date = units.splitlines()[0].split()
     before = (
-        _git(["merge-base", "--is-ancestor", reg_sha, unit_sha], cwd=folder) is not None
+        git(["merge-base", "--is-ancestor", reg_sha, unit_sha], cwd=folder) is not None
         and reg_sha != unit_sha
     )
     if not before:

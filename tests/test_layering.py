@@ -10,7 +10,10 @@ each other, directly or around a circle. The command line (`harness/cli/`) is th
 one part of harness that may import sweeps (its `sweep` and `list` commands). Imports are read from the
 source (every `import` and `from` statement, function-local ones included), so the rule holds whether
 or not a line runs; imports under `if TYPE_CHECKING:` are annotations only, never executed, and are
-left out."""
+left out.
+
+Three rules on outside engines sit beside it (MLFLOW_MAY, PROCESSES_MAY, NOT_IN_SVI below), each with a
+planted import that must fail it."""
 
 import ast
 from pathlib import Path
@@ -135,6 +138,87 @@ def test_no_import_circle():
         if v not in index:
             visit(v)
     assert not circles, "modules that import each other around a circle:\n" + "\n".join(map(str, circles))
+
+
+# Who may use which outside engine (docs/design.md): the method never knows about tracking or sweeps;
+# one package talks to MLflow; only the runners start processes.
+MLFLOW = ("mlflow",)
+MLFLOW_MAY = ("harness.tracking", "reports.runs")  # reports.runs: the store reader behind `harness report`
+PROCESSES = (
+    "subprocess",
+    "multiprocessing",
+    "submitit",
+    "torch.multiprocessing",
+    "concurrent.futures.process",
+)
+PROCESSES_MAY = ("harness.launch", "harness.jobs", "harness.git", "sweeps")  # git: asked, and answered
+NOT_IN_SVI = ("mlflow", "optuna", "harness", "sweeps")
+
+
+def external_imports(path: Path) -> set[str]:
+    """Every module name a file imports, as written (`import a.b` -> a.b; `from a.b import c` -> a.b and
+    a.b.c), function-local ones included, annotation-only ones left out."""
+    found = set()
+    tree = ast.parse(path.read_text())
+    skip = _type_checking_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def _uses(names: set[str], packages: tuple[str, ...]) -> set[str]:
+    return {n for n in names for p in packages if n == p or n.startswith(p + ".")}
+
+
+def _inside(module: str, owners: tuple[str, ...]) -> bool:
+    return any(module == o or module.startswith(o + ".") for o in owners)
+
+
+def rule_breaks(files: dict[str, Path]) -> list[str]:
+    """What breaks the three engine rules among `files` (module -> path)."""
+    out = []
+    for module, path in files.items():
+        if module.split(".")[0] == "benchmarks":
+            continue  # scripts that measure: they may use anything (docs/design.md)
+        names = external_imports(path)
+        if _uses(names, MLFLOW) and not _inside(module, MLFLOW_MAY):
+            out.append(f"{module} talks to MLflow (only {', '.join(MLFLOW_MAY)} may)")
+        if _uses(names, PROCESSES) and not _inside(module, PROCESSES_MAY):
+            out.append(f"{module} starts processes (only {', '.join(PROCESSES_MAY)} may)")
+        if module.split(".")[0] == "svi" and _uses(names, NOT_IN_SVI):
+            out.append(f"{module} imports {sorted(_uses(names, NOT_IN_SVI))}: svi/ is the method alone")
+    return out
+
+
+def test_mlflow_processes_and_the_method_keep_to_their_rooms():
+    breaks = rule_breaks(modules())
+    assert not breaks, "\n".join(breaks)
+
+
+@pytest.mark.parametrize(
+    "module, planted, rule",
+    [
+        ("scoring.planted", "import mlflow\n", "talks to MLflow"),
+        ("harness.pipeline_planted", "from mlflow.tracking import MlflowClient\n", "talks to MLflow"),
+        ("reports.planted", "def f():\n    import subprocess\n", "starts processes"),
+        (
+            "harness.plan_planted",
+            "from concurrent.futures.process import ProcessPoolExecutor\n",
+            "starts processes",
+        ),
+        ("svi.planted", "import optuna\n", "svi/ is the method alone"),
+        ("svi.training.planted", "from harness import workspace\n", "svi/ is the method alone"),
+    ],
+)
+def test_each_engine_rule_can_fail(module, planted, rule, tmp_path):
+    path = tmp_path / "planted.py"
+    path.write_text(planted)
+    assert any(rule in b for b in rule_breaks({module: path}))
 
 
 def test_every_file_name_says_its_job_once():

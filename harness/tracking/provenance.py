@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import getpass
 import os
-import subprocess
-from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from harness.git import commit as git_commit  # re-exported by harness.tracking
 from reports import keys
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=10,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
 
 
 def user() -> str:
