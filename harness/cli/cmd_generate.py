@@ -114,6 +114,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             )
         seconds = parse_length(args.length) if args.length else None
         lora = None if args.no_lora else cfg.generate.lora
+        lora_2 = None if args.no_lora else cfg.generate.lora_2  # a two-expert model's low-noise expert
         folder = preset_weights(cfg.model.preset, cfg.model.weights)
         if folder is not None:
             check_weights_folder(folder, cfg.model.preset)
@@ -125,7 +126,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             )
         elif args.prompts:
             suites.read_prompt_file(Path(args.prompts))  # a bad prompt file fails before any loading
-        generator = LongVideoGenerator.from_config(cfg, lora, device_for_rank())
+        generator = LongVideoGenerator.from_config(cfg, lora, device_for_rank(), lora_2)
     except (ConfigError, FileNotFoundError, WeightsNotFoundError, suites.BadSampleError, ValueError) as e:
         return fail(str(e))
 
@@ -134,6 +135,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         "weights": cfg.model.weights,
         "lora_sha256": sha256_file(lora) if lora else None,
     }
+    if lora_2:  # a two-expert model's low-noise LoRA (absent otherwise, so earlier records stay as they were)
+        model_id["lora_2_sha256"] = sha256_file(lora_2)
     if args.suite:
         results = generate_suite_videos(
             generator, samples, manifest, out, model=model_id, rank=rank, world=world
