@@ -45,9 +45,16 @@ def configure(p: argparse.ArgumentParser) -> None:
         "as long as the pose video unless --length says otherwise, looping it)",
     )
     p.add_argument("--out", required=True, help="output folder (or .mp4 path for --image)")
-    p.add_argument("--preset", help="model preset: tiny or wan2.1-i2v-14b (default from the config: tiny)")
+    p.add_argument(
+        "--preset",
+        help="model preset: tiny, wan2.1-i2v-14b or wan2.2-i2v-a14b (two experts; default from the config: tiny)",
+    )
     p.add_argument("--weights", help="local Wan weights folder for real presets (or SVI_WEIGHTS)")
-    p.add_argument("--lora", help="LoRA file: ours, diffusers or an official SVI checkpoint")
+    p.add_argument(
+        "--lora",
+        help="LoRA file: ours, diffusers or an official SVI checkpoint (a two-expert model: the high-noise expert's)",
+    )
+    p.add_argument("--lora-2", help="a two-expert model's low-noise expert's LoRA file (generate.lora_2)")
     p.add_argument("--no-lora", action="store_true", help="the base model (Wan 2.1 baseline): load no LoRA")
     p.add_argument("--config", help="YAML config; its generate section is used")
     p.add_argument("overrides", nargs="*", help="dotted overrides such as generate.steps=20 generate.seed=3")
@@ -73,6 +80,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         overrides.append(f"model.weights={args.weights}")
     if args.lora:
         overrides.append(f"generate.lora={args.lora}")
+    if args.lora_2:
+        overrides.append(f"generate.lora_2={args.lora_2}")
     if args.suite and not args.length:
         args.length = suites.SUITES[args.suite].length  # the paper's length of the track
     if args.suite and not any(o.startswith("variant=") for o in overrides):

@@ -78,3 +78,20 @@ def test_detect_answers_from_the_earlier_run(home, capsys, monkeypatch, store): 
 def test_detect_without_an_earlier_run_says_how_to_get_one(home, capsys):
     assert main(["plan", "ablation_eimg", "--detect", "colour_shift=0.01"]) == 0
     assert "no earlier run of ablation_eimg" in capsys.readouterr().out
+
+
+def test_a_two_expert_experiment_is_planned_per_expert(home, capsys):
+    """Wan 2.2 A14B: both experts built on the meta device, LoRA per expert, training per expert, the
+    missing low-noise expert named by the checks."""
+    text = REAL.replace("wan2.1-i2v-14b", "wan2.2-i2v-a14b").replace(
+        "variant: shot", "generate: {chaining: latent}"
+    )
+    (home / "pro.yaml").write_text(text)
+    assert main(["plan", str(home / "pro.yaml"), "--gpu", "H100", "--gpus", "8", "--mfu", "0.4"]) == 0
+    out = capsys.readouterr().out
+    assert "transformer_2/config.json (the low-noise expert)" in out
+    # per expert 14.29 B base + 0.61 B LoRA (no image branch: Wan 2.1 I2V's 16.39 B has one)
+    assert "2 experts (high-noise, low-noise: 14.90 B and 14.90 B parameters)" in out
+    assert "per expert: 14.90 B parameters, 613.4 M trainable, LoRA rank 128 on 400 linears" in out
+    assert re.search(r"shot seed 0: train per expert \(each its own run\) [\d.]+ GPU-h", out)
+    assert "both experts' weights 59.6 GB bf16 per GPU" in out

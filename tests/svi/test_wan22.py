@@ -315,3 +315,21 @@ def test_the_first_clip_matches_diffusers_two_expert_pipeline(a14b):
     solo = LongVideoGenerator(a14b, cfg.model_copy(update={"boundary": 0.001}))
     _, high_only = solo.generate_clip(0, prompt, image[None], None, None, None, a14b.encode_text([""]))
     assert (high_only - ours).abs().max() > 1e-2
+
+
+def test_the_guide_states_the_counted_expert_size():
+    """docs/guides/wan22.md's memory figures are the count of the real expert's config, not typed."""
+    from pathlib import Path
+
+    from diffusers import WanTransformer3DModel
+
+    from svi.model.cost import preset_transformer_config
+
+    config, _ = preset_transformer_config("wan2.2-i2v-a14b", None)
+    with torch.device("meta"):
+        n = sum(p.numel() for p in WanTransformer3DModel.from_config(config).parameters())
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "wan22.md").read_text()
+    assert f"{n / 1e9:.2f} B parameters" in guide
+    assert (
+        f"{2 * n / 1e9:.1f} GB in bf16" in guide and f"both experts on the GPU, {4 * n / 1e9:.1f} GB" in guide
+    )
