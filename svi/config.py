@@ -195,6 +195,14 @@ class TrainConfig(Section):
     output_dir: str = "runs/train"
     timestep_shift: float = Field(5.0, gt=0)
     num_train_timesteps: int = Field(1000, ge=2)
+    # A two-expert model (Wan 2.2 A14B): the expert this run trains, each expert in its own run on its own
+    # timestep range, as the authors answered (#79: trained separately and independently). high: t in
+    # [expert_boundary x 1000, 1000]; low: t below it. None: a one-transformer model (a two-expert model
+    # must name one; checked when training starts). Reconstructed: the training code is unpublished.
+    expert: Literal["high", "low"] | None = None
+    # The boundary of the training ranges (unpublished). 0.875: SVI's inference switch, so each expert
+    # trains on the levels it denoises at inference; 0.9: DiffSynth's own A14B LoRA recipe and Wan 2.2's.
+    expert_boundary: float = Field(0.875, gt=0.0, lt=1.0)
     log_every: int = Field(1, ge=1)
     # Probe rollouts (`<output_dir>/probes/`): every `probe_every` steps and at the last step, rank 0
     # generates a `probe_clips`-clip long video with the current model and the generate section's

@@ -128,6 +128,18 @@ class Prepared:
         return frame_timesteps_to_tokens(self.timestep, tokens_per_frame(patch_size, self.x_t.shape[-2:]))
 
 
+def expert_ids(sigmas: torch.Tensor, expert: str, boundary: float) -> tuple[int, int]:
+    """The [lo, hi) ids of a decreasing training schedule `sigmas` [T] that an expert of a two-expert
+    model trains on: high, t = 1000 sigma >= boundary x 1000 (the ids from 0); low, the rest. The same
+    rule as the sampler's switch (svi.generation.sampling.expert_for)."""
+    high = int((flow.sigma_to_t(sigmas) >= boundary * flow.NUM_TRAIN_TIMESTEPS).sum())
+    if expert == "high":
+        return 0, high
+    if expert == "low":
+        return high, len(sigmas)
+    raise ValueError(f"unknown expert {expert!r}; use high or low")
+
+
 class Recycler:
     """Draws timesteps, noise and gates; injects, computes the loss target, banks curated errors."""
 
@@ -140,7 +152,10 @@ class Recycler:
         shift: float = flow.DEFAULT_SHIFT,
         seed: int = 0,
         forcing: ForcingConfig | None = None,
+        expert: str | None = None,
+        boundary: float = 0.875,
     ):
+        """expert: "high" or "low" draws only that expert's timesteps (`expert_ids` at `boundary`)."""
         if cfg.mode == "erft" and memory is None:
             raise ValueError("ERFT needs a ReplayMemory (or use erft.mode=plain)")
         self.cfg = cfg
@@ -155,6 +170,8 @@ class Recycler:
         self.sigmas = flow.shifted_sigmas(num_train_timesteps, shift)  # [T] float64
         self.weights = flow.training_loss_weights(num_train_timesteps, shift)  # [T]
         self.num_train_timesteps = num_train_timesteps
+        # the schedule's ids drawn from: all, or a two-expert model's expert's range (`expert_ids`)
+        self.ids = (0, num_train_timesteps) if expert is None else expert_ids(self.sigmas, expert, boundary)
         self.generator = torch.Generator().manual_seed(seed)
 
     # All random draws come from self.generator on CPU, so a run is reproducible on any device
@@ -167,9 +184,7 @@ class Recycler:
         b = x0.shape[0]
         g = self.generator
         # [B], or [B, F] under Diffusion Forcing: each latent frame's level drawn independently
-        ids = torch.randint(
-            0, self.num_train_timesteps, (b, x0.shape[2]) if self.per_frame else (b,), generator=g
-        )
+        ids = torch.randint(*self.ids, (b, x0.shape[2]) if self.per_frame else (b,), generator=g)
         sigma = self.sigmas[ids].float()
         eps = torch.randn(x0.shape, generator=g, dtype=torch.float32).to(x0)
         x0_in, eps_in, y_in = x0.clone(), eps.clone(), y.clone()

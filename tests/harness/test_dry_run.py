@@ -83,8 +83,10 @@ def test_detect_without_an_earlier_run_says_how_to_get_one(home, capsys):
 def test_a_two_expert_experiment_is_planned_per_expert(home, capsys):
     """Wan 2.2 A14B: both experts built on the meta device, LoRA per expert, training per expert, the
     missing low-noise expert named by the checks."""
-    text = REAL.replace("wan2.1-i2v-14b", "wan2.2-i2v-a14b").replace(
-        "variant: shot", "generate: {chaining: latent}"
+    text = (
+        REAL.replace("wan2.1-i2v-14b", "wan2.2-i2v-a14b")
+        .replace("variant: shot", "generate: {chaining: latent}")
+        .replace("  shot: {}\n", "  shot: {}\n  low: {overrides: {train.expert: low}}\n")
     )
     (home / "pro.yaml").write_text(text)
     assert main(["plan", str(home / "pro.yaml"), "--gpu", "H100", "--gpus", "8", "--mfu", "0.4"]) == 0
@@ -95,3 +97,14 @@ def test_a_two_expert_experiment_is_planned_per_expert(home, capsys):
     assert "per expert: 14.90 B parameters, 613.4 M trainable, LoRA rank 128 on 400 linears" in out
     assert re.search(r"shot seed 0: train per expert \(each its own run\) [\d.]+ GPU-h", out)
     assert "both experts' weights 59.6 GB bf16 per GPU" in out
+    # a unit with train.expert trains that expert alone: one run's GPU-hours, not both experts'
+    both = float(re.search(r"shot seed 0: train per expert \(each its own run\) ([\d.]+) GPU-h", out)[1])
+    low = float(re.search(r"low seed 0: train the low-noise expert ([\d.]+) GPU-h", out)[1])
+    assert low == both
+    units = re.findall(
+        r"(?:train per expert \(each its own run\)|train the low-noise expert) ([\d.]+) GPU-h", out
+    )
+    gen = [float(h) for h in re.findall(r"generate \d+ clips ([\d.]+) GPU-h", out)]
+    total = float(re.search(r"total about (\d+) GPU-hours", out)[1])
+    # two seeds: shot trains both experts (2 runs each), low one: 6 runs of training, and 6 units generate
+    assert len(units) == 4 and total == pytest.approx(6 * both + sum(gen), abs=1.5)

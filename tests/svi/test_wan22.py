@@ -333,3 +333,65 @@ def test_the_guide_states_the_counted_expert_size():
     assert (
         f"{2 * n / 1e9:.1f} GB in bf16" in guide and f"both experts on the GPU, {4 * n / 1e9:.1f} GB" in guide
     )
+
+
+# -- training one expert (reconstructed: the authors' training code is unpublished) ----------------------
+
+
+def test_each_expert_trains_on_its_own_timestep_range():
+    """#79: the experts are trained separately, each on its own range; high t in [875, 1000], low below
+    (train.expert_boundary 0.875, SVI's switch; 0.9 is DiffSynth's A14B recipe)."""
+    from svi.config import ERFTConfig
+    from svi.training.erft import Recycler, expert_ids
+
+    sigmas = flow.shifted_sigmas(1000, 5.0)
+    # shift 5: t(k) = 1000 s(1 - k / 1000) >= 875 for k <= 416, >= 900 for k <= 357
+    assert expert_ids(sigmas, "high", 0.875) == (0, 417) and expert_ids(sigmas, "low", 0.875) == (417, 1000)
+    assert expert_ids(sigmas, "high", 0.9) == (0, 358)
+    x0, y = torch.zeros(64, 16, 3, 4, 4), torch.zeros(64, 20, 3, 4, 4)
+    for expert in ("high", "low"):
+        rec = Recycler(ERFTConfig(mode="plain"), None, seed=1, expert=expert, boundary=0.875)
+        t = rec.prepare(x0, y).timestep
+        assert ((t >= 875) if expert == "high" else (t < 875)).all()
+    everything = Recycler(ERFTConfig(mode="plain"), None, seed=1).prepare(x0, y).timestep
+    assert (everything >= 875).any() and (everything < 875).any()
+
+
+def test_a_run_trains_only_its_expert(tmp_path):
+    from svi.config import ConfigError
+    from svi.model.lora import add_lora
+    from svi.training.erft import Recycler
+    from svi.training.train import forward_loss, trained_expert
+
+    cfg = build_config(
+        {"model": {"preset": "tiny-a14b"}, "erft": {"mode": "plain"}, "train": {"expert": "low"}}
+    )
+    bb = load_backbone(cfg.model)
+    tf = trained_expert(bb, cfg)
+    assert tf is bb.transformer_2
+    add_lora(tf, cfg.lora)
+    before = {n: p.detach().clone() for n, p in bb.transformer.named_parameters()}
+    params = [p for p in tf.parameters() if p.requires_grad]
+    lora_before = [p.detach().clone() for p in params]
+    rec = Recycler(cfg.erft, None, seed=0, expert="low", boundary=cfg.train.expert_boundary)
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        "video": torch.rand(2, 3, 9, 32, 32, generator=g) * 2 - 1,
+        "prompt": ["a", "b"],
+        "reference": torch.rand(2, 3, 32, 32, generator=g) * 2 - 1,
+    }
+    opt = torch.optim.AdamW(params, lr=1e-2)
+    for _ in range(2):  # LoRA B starts at zero: the second step moves A too
+        loss, _, prep, _ = forward_loss(tf, bb, batch, cfg, rec, "cpu")
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        assert (prep.timestep < 875).all()
+    assert all((a - b).abs().max() > 0 for a, b in zip(params, lora_before))
+    assert all(torch.equal(p, before[n]) for n, p in bb.transformer.named_parameters())  # high untouched
+    assert not any(".lora_" in n for n, _ in bb.transformer.named_parameters())
+    with pytest.raises(ConfigError, match="set train.expert=high"):
+        trained_expert(bb, cfg.model_copy(update={"train": cfg.train.model_copy(update={"expert": None})}))
+    one = build_config({"train": {"expert": "high"}})
+    with pytest.raises(ConfigError, match="leave train.expert unset"):
+        trained_expert(load_backbone(one.model), one)
