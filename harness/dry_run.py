@@ -171,7 +171,7 @@ def unit_cost(
     hours and memory are per expert (each trains alone, its weights alone on the GPU); a generation step
     runs one expert, so its FLOPs are one model's, and `generate_weights` holds both experts' bytes."""
     from svi.config import parse_length
-    from svi.generation.sampling import clips_for_seconds, lead_frames
+    from svi.generation.sampling import clips_for_seconds, lead_frames, total_frames
     from svi.model.cost import (
         TEXT_TOKENS,
         forward_flops,
@@ -195,10 +195,13 @@ def unit_cost(
     gen_video = video_tokens(latent_shape(g.num_frames, g.height, g.width), model.dims.patch)
     passes = (2 if g.guidance_scale > 1 else 1) + (1 if g.audio_guidance_scale else 0)
     per_clip = forward_flops(model.dims, gen_video, text, image)["total"] * g.steps * passes
-    clips = sum(
+    per_track = [
         clips_for_seconds(parse_length(length), g.fps, g.num_frames, lead_frames(g)) for _, length in tracks
-    )
+    ]
+    clips = sum(per_track)
     gen_flops = per_clip * clips * samples
+    # the minutes of video those clips make (each track's videos at least their declared length)
+    minutes = sum(total_frames(n, g.num_frames, lead_frames(g)) for n in per_track) * samples / g.fps / 60
     peak = peak_of(gpu)
     memory = training_memory(
         model.dims, model.params, model.trainable, train_video, text, image, world=world,
@@ -210,6 +213,7 @@ def unit_cost(
         "generate_flops": gen_flops,
         "generate_gpu_hours": gpu_hours(gen_flops, peak, mfu),
         "clips": clips * samples,
+        "generated_minutes": minutes,
         "memory": memory,
         "generate_weights": sum(model.expert_params or (model.params,)) * 2,  # bf16, every expert
     }
@@ -284,8 +288,10 @@ def cost_lines(plan: Plan, *, world: int, gpu: str, mfu: float | None, samples: 
             else ""
         )
         both = f" (both experts' weights {_gb(c['generate_weights'])} bf16 per GPU)" if m.experts == 2 else ""
+        per_minute = c["generate_gpu_hours"] / c["generated_minutes"] if c["generated_minutes"] else 0.0
         lines.append(
-            f"  {u.arm} seed {u.seed}: {train}generate {c['clips']} clips {c['generate_gpu_hours']:.1f} GPU-h{both}"
+            f"  {u.arm} seed {u.seed}: {train}generate {c['clips']} clips {c['generate_gpu_hours']:.1f} GPU-h "
+            f"({per_minute:.2f} GPU-h per generated minute){both}"
         )
         if u.train and mem["total"] > GPU_MEMORY_BYTES and not u.cfg.model.gradient_checkpointing:
             lines.append(

@@ -97,6 +97,10 @@ def test_a_two_expert_experiment_is_planned_per_expert(home, capsys):
     assert "per expert: 14.90 B parameters, 613.4 M trainable, LoRA rank 128 on 400 linears" in out
     assert re.search(r"shot seed 0: train per expert \(each its own run\) [\d.]+ GPU-h", out)
     assert "both experts' weights 59.6 GB bf16 per GPU" in out
+    # 50 s at 16 fps with Pro's 5-frame drop: 11 clips = 81 + 10 x 76 = 841 frames, 8 samples per track
+    hours = float(re.search(r"base seed 0: generate 88 clips ([\d.]+) GPU-h", out)[1])
+    per_minute = float(re.search(r"base seed 0: generate .*\(([\d.]+) GPU-h per generated minute\)", out)[1])
+    assert per_minute == pytest.approx(hours / (841 * 8 / 16 / 60), abs=0.01)
     # a unit with train.expert trains that expert alone: one run's GPU-hours, not both experts'
     both = float(re.search(r"shot seed 0: train per expert \(each its own run\) ([\d.]+) GPU-h", out)[1])
     low = float(re.search(r"low seed 0: train the low-noise expert ([\d.]+) GPU-h", out)[1])
