@@ -75,12 +75,31 @@ class ERFTConfig(Section):
     p_clean: float = Field(0.2, ge=0.0, le=1.0)
     y_error_num: int = Field(3, ge=0)
     clean_buffer_update_prob: float = Field(0.1, ge=0.0, le=1.0)
+    # Where E_img goes in y's VAE channels (svi.training.erft.image_error_start). first: the first
+    # y_error_num latent frames (SVI 1.0, official); motion: from latent 1, the motion-latent slot of
+    # SVI 2.0 Pro's condition, which at inference holds the model's own previous output; auto: motion
+    # under data.window=pro, first otherwise. Reconstructed: which slots Pro's training perturbs is
+    # unpublished.
+    y_error_slot: Literal["auto", "first", "motion"] = "auto"
+
+    @model_serializer(mode="wrap")
+    def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return drop_defaults(handler(self), {"y_error_slot": "auto"})
 
 
 # MemoryConfig settings added after runs were trained: left out of dumps (hence of stage hashes) at
 # these values, so the hashes of runs from before them hold. warmup_clean_flag decides nothing in a
 # single training process (nothing is gathered), and every run so far trained in one.
 _MEMORY_LATER_DEFAULTS = {"scope": "process", "warmup_clean_flag": "own"}
+
+
+def drop_defaults(data: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """A section's dump without the settings added later while at the values that keep the old
+    behaviour, so the stage hashes of runs from before them hold."""
+    for key, default in later.items():
+        if data.get(key) == default:
+            del data[key]
+    return data
 
 
 class MemoryConfig(Section):
@@ -123,11 +142,7 @@ class MemoryConfig(Section):
 
     @model_serializer(mode="wrap")
     def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
-        for key, default in _MEMORY_LATER_DEFAULTS.items():
-            if data.get(key) == default:
-                del data[key]
-        return data
+        return drop_defaults(handler(self), _MEMORY_LATER_DEFAULTS)
 
 
 class DataConfig(Section):
@@ -152,6 +167,16 @@ class DataConfig(Section):
     # (official, the released LoRAs were trained so); condition: all K condition frames.
     mask: Literal["first", "condition"] = "first"
     num_workers: int = Field(0, ge=0)
+    # The training window. clip: the clip conditioned on its own first K frames and the padding (SVI 1.0).
+    # pro: SVI 2.0 Pro's, as the authors described it (#75; reconstructed, the code is unpublished): the
+    # anchor a random frame before the motion window, the motion latent the last latent of the F frames
+    # that end 1 + 4 frames into the target, y = [VAE(anchor), that latent, zeros] with the mask on latent 0
+    # (svi.training.clips.pro_window_ids). Videos need F + (F - 5) + 1 frames.
+    window: Literal["clip", "pro"] = "clip"
+
+    @model_serializer(mode="wrap")
+    def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return drop_defaults(handler(self), {"window": "clip"})
 
     @field_validator("num_frames")
     @classmethod

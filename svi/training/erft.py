@@ -65,15 +65,28 @@ def weighted_mse(v_pred: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
     return (weight.to(per_sample) * per_sample).mean()
 
 
-def add_image_error(y: torch.Tensor, error: torch.Tensor, num_frames: int, start: int) -> torch.Tensor:
-    """Add error[:, start:start+n] to the VAE channels of y's first n latent frames (n = num_frames).
+def add_image_error(
+    y: torch.Tensor, error: torch.Tensor, num_frames: int, start: int, at: int = 0
+) -> torch.Tensor:
+    """Add error[:, start:start+n] to the VAE channels of y's n latent frames from latent `at` (n =
+    num_frames; at 0: the first ones, SVI 1.0; at 1: SVI 2.0 Pro's motion-latent slot).
 
     y: [C_y, F, h, w] (one sample; mask channels untouched); error: [C_lat, F, h, w]. Returns a new y.
     """
-    n = min(num_frames, y.shape[1], error.shape[1] - start)
+    n = min(num_frames, y.shape[1] - at, error.shape[1] - start)
     out = y.clone()
-    out[MASK_CHANNELS:, :n] += error[:, start : start + n].to(y)
+    out[MASK_CHANNELS:, at : at + n] += error[:, start : start + n].to(y)
     return out
+
+
+def image_error_start(slot: str, window: str) -> int:
+    """The latent where E_img starts (erft.y_error_slot): 0 (first), 1 (motion: Pro's motion-latent
+    slot); auto is motion under data.window=pro and first otherwise."""
+    if slot == "auto":
+        slot = "motion" if window == "pro" else "first"
+    if slot not in ("first", "motion"):
+        raise ValueError(f"unknown y_error_slot {slot!r}; use auto, first or motion")
+    return 1 if slot == "motion" else 0
 
 
 @dataclass
@@ -154,8 +167,11 @@ class Recycler:
         forcing: ForcingConfig | None = None,
         expert: str | None = None,
         boundary: float = 0.875,
+        image_error_at: int = 0,
     ):
-        """expert: "high" or "low" draws only that expert's timesteps (`expert_ids` at `boundary`)."""
+        """expert: "high" or "low" draws only that expert's timesteps (`expert_ids` at `boundary`);
+        image_error_at: the latent where E_img starts in y (`image_error_start`)."""
+        self.image_error_at = image_error_at
         if cfg.mode == "erft" and memory is None:
             raise ValueError("ERFT needs a ReplayMemory (or use erft.mode=plain)")
         self.cfg = cfg
@@ -214,7 +230,7 @@ class Recycler:
                     if e is not None:
                         n = min(self.cfg.y_error_num, e.shape[1])
                         start = int(torch.randint(0, e.shape[1] - n + 1, (1,), generator=g))
-                        y_in[i] = add_image_error(y_in[i], e, n, start)
+                        y_in[i] = add_image_error(y_in[i], e, n, start, self.image_error_at)
                         done.img = True
             injected.append(done)
         mix = interpolate_frames if self.per_frame else flow.interpolate

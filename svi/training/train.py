@@ -56,7 +56,7 @@ from svi.model.lora import add_lora, export_lora
 from svi.training.batch import encode_batch
 from svi.training.clips import BadVideoError
 from svi.training.data import collate, training_clips
-from svi.training.erft import Prepared, Recycler
+from svi.training.erft import Prepared, Recycler, image_error_start
 from svi.training.forcing import SelfForcing, memory_layout
 from svi.training.memory import ReplayMemory
 from svi.training.node_memory import store_name
@@ -293,6 +293,8 @@ def forward_loss(
         reference=batch["reference"].to(device),
         generator=recycler.generator,  # checkpointed: a resumed run draws the same layouts
         cond=cond,
+        motion=batch.get("motion"),  # data.window=pro
+        anchor=batch.get("anchor"),
     ).to(compute_dtype)
     # Talk / dance: the adapter's input with the official dropouts (none for Shot / Film)
     inputs, image_dropped = training_inputs(batch, cfg.condition, recycler.generator)
@@ -426,6 +428,7 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         forcing=cfg.forcing,
         expert=cfg.train.expert,
         boundary=cfg.train.expert_boundary,
+        image_error_at=image_error_start(cfg.erft.y_error_slot, cfg.data.window),
     )
     self_forcing = None
     if cfg.forcing.kind == "self":

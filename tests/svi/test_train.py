@@ -231,13 +231,13 @@ def test_probe_rollouts_at_probe_steps_kept_on_resume(tmp_path, dataset):
 
 def test_one_expert_of_a_two_expert_model_trains_in_its_own_run(tmp_path, dataset):
     """Wan 2.2 A14B's reconstruction at test size: train.expert=low trains the low-noise expert's LoRA
-    with ERFT on t < 875, and the file loads into that expert."""
+    with ERFT on t < 875 from SVI 2.0 Pro's training window (#75), and the file loads into that expert."""
     from svi.config import load_config
     from svi.model.backbone import load_backbone
     from svi.model.lora import load_expert_loras
 
     cfg = _config(tmp_path, dataset, "low")
-    overrides = ["model.preset=tiny-a14b", "train.expert=low", "train.steps=2"]
+    overrides = ["model.preset=tiny-a14b", "train.expert=low", "train.steps=2", "data.window=pro"]
     res = subprocess.run(
         train_command(cfg, overrides, nproc=1, launcher="none"), env=_env(), capture_output=True, text=True
     )

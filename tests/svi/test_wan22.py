@@ -395,3 +395,72 @@ def test_a_run_trains_only_its_expert(tmp_path):
     one = build_config({"train": {"expert": "high"}})
     with pytest.raises(ConfigError, match="leave train.expert unset"):
         trained_expert(load_backbone(one.model), one)
+
+
+# -- SVI 2.0 Pro's training window (#75; reconstructed) --------------------------------------------------
+
+
+def test_pro_training_window_is_the_authors_description():
+    """#75, 1-based: the anchor from frames 1..k, the motion latent the last latent of frames k+1..k+81,
+    the target the 81 frames from k+77. 0-based with k = 10: target 86..166, motion 10..90, anchor 0..9."""
+    from svi.training.clips import pro_min_start, pro_window_ids
+
+    k = 10
+    target = list(range(k + 76, k + 76 + 81))
+    motion = pro_window_ids(target, 81, 1)
+    assert motion == list(range(k, k + 81))  # its anchor frames: range(0, motion[0]) = 1-based 1..k
+    assert motion[-5:] == target[:5]  # the target's latents 0 and 1 restate the motion latent's frames
+    assert pro_min_start(81, 1) == 77 and pro_window_ids(list(range(76, 157)), 81, 1) is None
+
+
+def test_the_dataset_reads_the_pro_window(tmp_path):
+    from svi.training.data import VideoClipDataset, collate
+    from tests.svi.test_data import brightness_video, write_category
+
+    step = 8
+    folder = write_category(tmp_path, "grey", [("ramp.mp4", "a brightening grey screen")])
+    brightness_video(folder / "ramp.mp4", num_frames=30, step=step)
+    ds = VideoClipDataset(tmp_path, num_frames=9, height=32, width=32, pro_window=True)
+
+    def frame_of(x):  # the source frame of a uniformly grey frame [3, H, W]
+        return round(((x.mean().item() + 1) * 127.5 - 16) / step)
+
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        item = ds[0]
+        start = frame_of(item["video"][:, 0])
+        assert start >= 5  # pro_min_start(9, 1): a motion window and an anchor frame before it
+        assert [frame_of(item["motion"][:, i]) for i in range(9)] == list(range(start - 4, start + 5))
+        assert 0 <= frame_of(item["anchor"]) < start - 4
+    assert set(collate([ds[0]])) >= {"motion", "anchor"}
+    brightness_video(folder / "ramp.mp4", num_frames=13, step=step)  # 9 + 4 + 1 = 14 needed
+    from svi.training.clips import BadVideoError
+
+    with pytest.raises(BadVideoError):
+        VideoClipDataset(tmp_path, num_frames=9, height=32, width=32, pro_window=True)
+
+
+def test_pro_training_condition_and_image_errors_in_the_motion_slot(a14b):
+    from svi.config import DataConfig, ERFTConfig
+    from svi.training.batch import encode_batch
+    from svi.training.erft import add_image_error, image_error_start
+
+    g = torch.Generator().manual_seed(0)
+    video, motion = (torch.rand(1, 3, 9, 32, 32, generator=g) * 2 - 1 for _ in range(2))
+    anchor = torch.rand(1, 3, 32, 32, generator=g) * 2 - 1
+    data = DataConfig(num_frames=9, height=32, width=32, window="pro")
+    enc = encode_batch(a14b, video, ["a"], data, motion=motion, anchor=anchor)
+    want = pro_condition(a14b.encode_video(anchor[:, :, None]), a14b.encode_video(motion)[:, :, -1:], 3)
+    torch.testing.assert_close(enc.y, want)
+    torch.testing.assert_close(enc.x0, a14b.encode_video(video))
+    with pytest.raises(ValueError, match="motion and anchor"):
+        encode_batch(a14b, video, ["a"], data)
+    # E_img: the motion-latent slot under the Pro window by default, the first latents otherwise
+    assert image_error_start("auto", "pro") == 1 and image_error_start("auto", "clip") == 0
+    assert image_error_start("first", "pro") == 0
+    y, e = torch.zeros(20, 3, 2, 2), torch.ones(16, 3, 2, 2)
+    moved = add_image_error(y, e, 1, 0, at=1)
+    assert (moved[4:, 1] == 1).all() and (moved[4:, [0, 2]] == 0).all() and (moved[:4] == 0).all()
+    # the defaults leave every earlier run's training hash alone (absent from the dumps)
+    assert "window" not in DataConfig().model_dump() and "y_error_slot" not in ERFTConfig().model_dump()
+    assert DataConfig(window="pro").model_dump()["window"] == "pro"
