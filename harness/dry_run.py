@@ -268,18 +268,11 @@ def cost_lines(plan: Plan, *, world: int, gpu: str, mfu: float | None, samples: 
                 lines.append(f"    LoRA file: {m.lora_check}")
         m = built[key]
         c = unit_cost(u.cfg, m, samples=n, tracks=tracks, world=world, gpu=gpu, mfu=used_mfu)
-        # a unit with train.expert trains that expert; a two-expert unit without one would train both
-        runs = 1 if u.cfg.train.expert else m.experts
-        hours = (runs * c["train_gpu_hours"] if u.train else 0.0) + c["generate_gpu_hours"]
+        hours = (c["train_gpu_hours"] if u.train else 0.0) + c["generate_gpu_hours"]
         total += hours
         mem = c["memory"]
-        per = ""
-        if m.experts == 2:
-            per = (
-                f" the {u.cfg.train.expert}-noise expert"
-                if u.cfg.train.expert
-                else " per expert (each its own run)"
-            )
+        # a trained unit of a two-expert model trains one expert (train.expert; experiment.py checks it)
+        per = f" the {u.cfg.train.expert}-noise expert" if m.experts == 2 and u.cfg.train.expert else ""
         train = (
             f"train{per} {c['train_gpu_hours']:.1f} GPU-h ({c['train_flops']:.2e} FLOPs), "
             f"{_gb(mem['total'])} per GPU (weights {_gb(mem['weights'])}, optimizer {_gb(mem['optimizer'])}, "
