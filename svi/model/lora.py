@@ -178,8 +178,12 @@ def load_lora(
 def lora_mismatches(transformer: torch.nn.Module, state_dict: dict) -> list[str]:
     """What in a LoRA state dict (any supported naming) does not fit the transformer: adapted layers it
     lacks, and A / B matrices whose shapes disagree with the layer's [out, in] (checked where the values
-    are tensors; dry runs pass names only). Empty: it fits."""
-    sd = to_diffusers_lora(state_dict)
+    are tensors; dry runs pass names only). Keys that are not LoRA tensors (an attached adapter's weights,
+    as SVI-Dance's file holds) are not its business. Empty: it fits."""
+    lora = {k: v for k, v in state_dict.items() if _is_lora_key(k)}
+    if not lora:
+        return []
+    sd = to_diffusers_lora(lora)
     modules = dict(transformer.named_modules())
     problems = []
     for key, value in sd.items():

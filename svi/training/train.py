@@ -394,9 +394,8 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         atomic_write_text(out / "backbone.json", json.dumps(backbone.settings(), indent=2))
     trained = trained_expert(backbone, cfg)  # the transformer, or the two-expert model's train.expert
     frozen = [tf for tf in backbone.experts() if tf is not trained]
-    if (
-        frozen and cfg.train.probe_every is None
-    ):  # only probe rollouts run the other expert: keep it off the GPU
+    # only probe rollouts run the other expert: without them it waits in host memory, off the GPU
+    if frozen and cfg.train.probe_every is None:
         for tf in frozen:
             tf.to("cpu")
     n_trainable = add_lora(trained, cfg.lora)

@@ -261,6 +261,11 @@ def test_a_missing_or_mismatched_expert_file_is_named(tmp_path, a14b):
     ):
         load_expert_loras(a14b, [None, tmp_path / "bad.safetensors"])
     torch.testing.assert_close(a14b.transformer_2.blocks[0].attn1.to_q.weight, before)  # nothing changed
+    from svi.model.lora import lora_mismatches
+
+    # a file's non-LoRA tensors (SVI-Dance's pose encoder) are its adapter's, not a mismatch
+    assert lora_mismatches(a14b.transformer, {"dwpose_embedding.0.weight": torch.zeros(2, 2)}) == []
+    assert lora_mismatches(a14b.transformer, bad)  # the planted narrow layer
     one = load_backbone(ModelConfig(preset="tiny", max_text_tokens=8))
     with pytest.raises(ValueError, match="one transformer"):
         load_expert_loras(one, [None, tmp_path / "bad.safetensors"])
