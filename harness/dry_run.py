@@ -8,7 +8,9 @@ asks before spending a day: nothing is trained, generated or logged.
     model       each distinct model configuration built on the meta device (no memory, no weights):
                 the transformer from the preset's config (the weights folder's when named), the LoRA
                 on its official targets, the talk / dance adapter; parameter counts, the adapted
-                layers, and an official SVI LoRA file's keys checked against the layers they adapt
+                layers, and an official SVI LoRA file's keys checked against the layers they adapt; a
+                two-expert preset (Wan 2.2 A14B) builds both experts and counts each, with a LoRA and
+                a training run per expert (each on its own timestep range)
     cost        per unit: training and generation FLOPs (svi/model/cost.py, counted from the config),
                 GPU-hours at a model FLOPs utilisation (measured by benchmarks/perf/real_scale.py, or
                 the assumed default, saying which) and memory per GPU (ZeRO-2)
@@ -65,6 +67,8 @@ class MetaModel:
     adapter_params: int
     dims: object  # svi.model.cost.DiTDims
     lora_check: str | None  # an official LoRA's keys against the model, when generate.lora names one
+    experts: int = 1  # 2: params, trainable and lora_layers are per expert (each expert alike)
+    expert_params: tuple[int, ...] = ()  # every expert's parameter count, high-noise first
 
 
 def meta_model(cfg) -> MetaModel:
@@ -76,17 +80,32 @@ def meta_model(cfg) -> MetaModel:
     from svi.model.lora import add_lora
     from svi.model.presets import get_preset
 
+    preset = get_preset(cfg.model.preset)
     config, source = preset_transformer_config(cfg.model.preset, cfg.model.weights)
     with torch.device("meta"):
         tf = WanTransformer3DModel.from_config(config)
         adapter, adapter_params = _meta_adapter(tf, cfg)
         trainable = add_lora(tf, cfg.lora)
+        experts = [tf]
+        if preset.experts == 2:  # the low-noise expert, from its own config (transformer_2/)
+            tf_2 = WanTransformer3DModel.from_config(
+                preset_transformer_config(cfg.model.preset, cfg.model.weights, expert=1)[0]
+            )
+            add_lora(tf_2, cfg.lora)
+            experts.append(tf_2)
     lora_layers = sum(1 for name, _ in tf.named_modules() if name.endswith(".lora_A"))
     params = sum(p.numel() for p in tf.parameters())
-    check = _check_lora_file(tf, cfg.generate.lora) if cfg.generate.lora else None
-    preset = get_preset(cfg.model.preset).name
+    files = [cfg.generate.lora, cfg.generate.lora_2]
+    checks = [
+        (f"{name}: " if len(experts) == 2 else "") + _check_lora_file(e, f)
+        for e, f, name in zip(experts, files, ("high-noise expert", "low-noise expert"))
+        if f
+    ]
+    if cfg.generate.lora_2 and len(experts) == 1:
+        checks.append(f"{cfg.generate.lora_2}: generate.lora_2 is for a two-expert model; this one has one")
+    check = "; ".join(checks) or None
     return MetaModel(
-        preset,
+        preset.name,
         source,
         params,
         trainable,
@@ -95,6 +114,8 @@ def meta_model(cfg) -> MetaModel:
         adapter_params,
         DiTDims.from_config(config),
         check,
+        len(experts),
+        tuple(sum(p.numel() for p in e.parameters()) for e in experts),
     )
 
 
@@ -146,9 +167,11 @@ def unit_cost(
     cfg, model: MetaModel, *, samples: int, tracks: list[tuple[str, str]], world: int, gpu: str, mfu: float
 ) -> dict:
     """FLOPs, GPU-hours and memory of one (arm, seed) unit: its training (if it trains) and the
-    generation of `samples` videos on each track (suite, length)."""
+    generation of `samples` videos on each track (suite, length). A two-expert model: training FLOPs,
+    hours and memory are per expert (each trains alone, its weights alone on the GPU); a generation step
+    runs one expert, so its FLOPs are one model's, and `generate_weights` holds both experts' bytes."""
     from svi.config import parse_length
-    from svi.generation.sampling import clips_for_seconds, lead_frames
+    from svi.generation.sampling import clips_for_seconds, lead_frames, total_frames
     from svi.model.cost import (
         TEXT_TOKENS,
         forward_flops,
@@ -172,10 +195,13 @@ def unit_cost(
     gen_video = video_tokens(latent_shape(g.num_frames, g.height, g.width), model.dims.patch)
     passes = (2 if g.guidance_scale > 1 else 1) + (1 if g.audio_guidance_scale else 0)
     per_clip = forward_flops(model.dims, gen_video, text, image)["total"] * g.steps * passes
-    clips = sum(
+    per_track = [
         clips_for_seconds(parse_length(length), g.fps, g.num_frames, lead_frames(g)) for _, length in tracks
-    )
+    ]
+    clips = sum(per_track)
     gen_flops = per_clip * clips * samples
+    # the minutes of video those clips make (each track's videos at least their declared length)
+    minutes = sum(total_frames(n, g.num_frames, lead_frames(g)) for n in per_track) * samples / g.fps / 60
     peak = peak_of(gpu)
     memory = training_memory(
         model.dims, model.params, model.trainable, train_video, text, image, world=world,
@@ -187,7 +213,9 @@ def unit_cost(
         "generate_flops": gen_flops,
         "generate_gpu_hours": gpu_hours(gen_flops, peak, mfu),
         "clips": clips * samples,
+        "generated_minutes": minutes,
         "memory": memory,
+        "generate_weights": sum(model.expert_params or (model.params,)) * 2,  # bf16, every expert
     }
 
 
@@ -221,31 +249,42 @@ def cost_lines(plan: Plan, *, world: int, gpu: str, mfu: float | None, samples: 
                 u.cfg.lora.model_dump(),
                 u.cfg.condition.model_dump(),
                 u.cfg.generate.lora,
+                u.cfg.generate.lora_2,
             )
         )
         if key not in built:
             built[key] = meta_model(u.cfg)
             m = built[key]
+            each = ""
+            if m.experts == 2:
+                counts = " and ".join(f"{n / 1e9:.2f} B" for n in m.expert_params)
+                each = f"2 experts (high-noise, low-noise: {counts} parameters), per expert: "
             lines.append(
-                f"  model {m.preset} ({m.source}): {m.params / 1e9:.2f} B parameters, {m.trainable / 1e6:.1f} M "
+                f"  model {m.preset} ({m.source}): {each}{m.params / 1e9:.2f} B parameters, {m.trainable / 1e6:.1f} M "
                 f"trainable, LoRA rank {u.cfg.lora.rank} on {m.lora_layers} linears"
                 + (f", {m.adapter} ({m.adapter_params / 1e6:.1f} M)" if m.adapter else "")
             )
             if m.lora_check:
                 lines.append(f"    LoRA file: {m.lora_check}")
-        c = unit_cost(u.cfg, built[key], samples=n, tracks=tracks, world=world, gpu=gpu, mfu=used_mfu)
+        m = built[key]
+        c = unit_cost(u.cfg, m, samples=n, tracks=tracks, world=world, gpu=gpu, mfu=used_mfu)
         hours = (c["train_gpu_hours"] if u.train else 0.0) + c["generate_gpu_hours"]
         total += hours
         mem = c["memory"]
+        # a trained unit of a two-expert model trains one expert (train.expert; experiment.py checks it)
+        per = f" the {u.cfg.train.expert}-noise expert" if m.experts == 2 and u.cfg.train.expert else ""
         train = (
-            f"train {c['train_gpu_hours']:.1f} GPU-h ({c['train_flops']:.2e} FLOPs), "
+            f"train{per} {c['train_gpu_hours']:.1f} GPU-h ({c['train_flops']:.2e} FLOPs), "
             f"{_gb(mem['total'])} per GPU (weights {_gb(mem['weights'])}, optimizer {_gb(mem['optimizer'])}, "
             f"activations {_gb(mem['activations'])}); "
             if u.train
             else ""
         )
+        both = f" (both experts' weights {_gb(c['generate_weights'])} bf16 per GPU)" if m.experts == 2 else ""
+        per_minute = c["generate_gpu_hours"] / c["generated_minutes"] if c["generated_minutes"] else 0.0
         lines.append(
-            f"  {u.arm} seed {u.seed}: {train}generate {c['clips']} clips {c['generate_gpu_hours']:.1f} GPU-h"
+            f"  {u.arm} seed {u.seed}: {train}generate {c['clips']} clips {c['generate_gpu_hours']:.1f} GPU-h "
+            f"({per_minute:.2f} GPU-h per generated minute){both}"
         )
         if u.train and mem["total"] > GPU_MEMORY_BYTES and not u.cfg.model.gradient_checkpointing:
             lines.append(

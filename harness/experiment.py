@@ -400,7 +400,28 @@ def load_experiment(name_or_path: str, overrides: list[str] = ()) -> tuple[Exper
         raise ConfigError(format_validation_error(e, source)) from None
     configs = [exp.arm_config(arm, path) for arm in exp.arms]  # every arm validates before anything runs
     _check_toy_samples(exp, configs, source)
+    _check_experts(exp, configs, source)
     return exp, path
+
+
+def _check_experts(exp: Experiment, configs: list[SVIConfig], source: str) -> None:
+    """A trained arm of a two-expert preset (Wan 2.2 A14B) names the expert it trains, each expert its
+    own unit (train.expert); an arm of a one-transformer preset names none. Refused before any work,
+    rather than when its training starts."""
+    from svi.model.presets import get_preset
+
+    for (name, arm), cfg in zip(exp.arms.items(), configs):
+        two = get_preset(cfg.model.preset).experts == 2
+        if arm.train and two and cfg.train.expert is None:
+            raise ConfigError(
+                f"{source}: arm {name!r} trains {cfg.model.preset}, which has two experts trained apart: set "
+                f"train.expert=high or train.expert=low in its overrides (one arm per expert)"
+            )
+        if not two and cfg.train.expert is not None:
+            raise ConfigError(
+                f"{source}: arm {name!r} sets train.expert={cfg.train.expert}, but {cfg.model.preset} has one "
+                "transformer: leave train.expert out"
+            )
 
 
 def _check_toy_samples(exp: Experiment, configs: list[SVIConfig], source: str) -> None:

@@ -83,6 +83,9 @@ def train_inputs(cfg: SVIConfig) -> dict:
     if body["condition"]["kind"] == "none":  # Shot / Film: hashes from before the section existed hold
         body.pop("condition")
     body["train"].pop("output_dir")
+    if body["train"].get("expert") is None:  # one transformer: the expert settings are moot (old hashes hold)
+        body["train"].pop("expert", None)
+        body["train"].pop("expert_boundary", None)
     if body["train"].get("probe_every") is None:  # no probes: probe_clips is moot (and old hashes hold)
         body["train"].pop("probe_every", None)
         body["train"].pop("probe_clips", None)
@@ -241,7 +244,9 @@ def arm_generator(cfg: SVIConfig, lora: Path | None) -> Callable[[], object]:
         from harness.suite_videos import device_for_rank
         from svi.generation.generator import LongVideoGenerator
 
-        return LongVideoGenerator.from_config(cfg, lora, device_for_rank())
+        # a two-expert model's unit trains one expert: its LoRA goes into that expert, the other is bare
+        high, low = (None, lora) if cfg.train.expert == "low" else (lora, None)
+        return LongVideoGenerator.from_config(cfg, high, device_for_rank(), low)
 
     return get
 

@@ -97,8 +97,8 @@ def make_plan(exp: Experiment, source: Path) -> Plan:
 # Settings that say where a file is, not what it holds: the same unit run on another machine, with the
 # same weights and data in other folders, is the same unit (the stage hashes digest the contents).
 LOCATION_KEYS = frozenset(
-    {"model.weights", "data.root", "train.output_dir", "generate.lora", "condition.weights",
-     "condition.audio_encoder"}
+    {"model.weights", "data.root", "train.output_dir", "generate.lora", "generate.lora_2",
+     "condition.weights", "condition.audio_encoder"}
 )  # fmt: skip
 # Sections only training reads: an untrained arm (train: false) neither logs them as params nor
 # depends on them.
@@ -135,6 +135,11 @@ def unit_inputs(
     trains = spec.get("train", True)
     flat = flatten(config)
     flat["train.seed"] = flat["generate.seed"] = seed  # as arm_plan sets them
+    from svi.config import LATENT_SETTINGS
+
+    if flat.get("generate.chaining") != "latent" or flat.get("generate.strategy") == "framepack":
+        for key in LATENT_SETTINGS:  # latent chaining's condition: they decide nothing elsewhere
+            flat.pop(f"generate.{key}", None)
     out = {
         f"config.{k}": v
         for k, v in flat.items()
@@ -157,6 +162,11 @@ def unit_inputs(
 ADDED_SETTINGS: dict[str, Any] = {
     "config.train.adapter_lr": None,  # 93dc301: the conditioning adapters' own rate; None: one rate
     "experiment.toy_benchmark_seed": 1000,  # the toy world's scenes: write_benchmark's seed until then
+    # Wan 2.2 A14B (two experts): moot for a one-transformer model, whose units ran as these defaults say
+    "config.generate.boundary": 0.875,
+    "config.generate.guidance_scale_2": None,
+    "config.train.expert": None,
+    "config.train.expert_boundary": 0.875,
 }
 
 

@@ -75,12 +75,31 @@ class ERFTConfig(Section):
     p_clean: float = Field(0.2, ge=0.0, le=1.0)
     y_error_num: int = Field(3, ge=0)
     clean_buffer_update_prob: float = Field(0.1, ge=0.0, le=1.0)
+    # Where E_img goes in y's VAE channels (svi.training.erft.image_error_start). first: the first
+    # y_error_num latent frames (SVI 1.0, official); motion: from latent 1, the motion-latent slot of
+    # SVI 2.0 Pro's condition, which at inference holds the model's own previous output; auto: motion
+    # under data.window=pro, first otherwise. Reconstructed: which slots Pro's training perturbs is
+    # unpublished.
+    y_error_slot: Literal["auto", "first", "motion"] = "auto"
+
+    @model_serializer(mode="wrap")
+    def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return drop_defaults(handler(self), {"y_error_slot": "auto"})
 
 
 # MemoryConfig settings added after runs were trained: left out of dumps (hence of stage hashes) at
 # these values, so the hashes of runs from before them hold. warmup_clean_flag decides nothing in a
 # single training process (nothing is gathered), and every run so far trained in one.
 _MEMORY_LATER_DEFAULTS = {"scope": "process", "warmup_clean_flag": "own"}
+
+
+def drop_defaults(data: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """A section's dump without the settings added later while at the values that keep the old
+    behaviour, so the stage hashes of runs from before them hold."""
+    for key, default in later.items():
+        if data.get(key) == default:
+            del data[key]
+    return data
 
 
 class MemoryConfig(Section):
@@ -123,11 +142,7 @@ class MemoryConfig(Section):
 
     @model_serializer(mode="wrap")
     def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
-        for key, default in _MEMORY_LATER_DEFAULTS.items():
-            if data.get(key) == default:
-                del data[key]
-        return data
+        return drop_defaults(handler(self), _MEMORY_LATER_DEFAULTS)
 
 
 class DataConfig(Section):
@@ -152,6 +167,16 @@ class DataConfig(Section):
     # (official, the released LoRAs were trained so); condition: all K condition frames.
     mask: Literal["first", "condition"] = "first"
     num_workers: int = Field(0, ge=0)
+    # The training window. clip: the clip conditioned on its own first K frames and the padding (SVI 1.0).
+    # pro: SVI 2.0 Pro's, as the authors described it (#75; reconstructed, the code is unpublished): the
+    # anchor a random frame before the motion window, the motion latent the last latent of the F frames
+    # that end 1 + 4 frames into the target, y = [VAE(anchor), that latent, zeros] with the mask on latent 0
+    # (svi.training.clips.pro_window_ids). Videos need F + (F - 5) + 1 frames.
+    window: Literal["clip", "pro"] = "clip"
+
+    @model_serializer(mode="wrap")
+    def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return drop_defaults(handler(self), {"window": "clip"})
 
     @field_validator("num_frames")
     @classmethod
@@ -195,6 +220,14 @@ class TrainConfig(Section):
     output_dir: str = "runs/train"
     timestep_shift: float = Field(5.0, gt=0)
     num_train_timesteps: int = Field(1000, ge=2)
+    # A two-expert model (Wan 2.2 A14B): the expert this run trains, each expert in its own run on its own
+    # timestep range, as the authors answered (#79: trained separately and independently). high: t in
+    # [expert_boundary x 1000, 1000]; low: t below it. None: a one-transformer model (a two-expert model
+    # must name one; checked when training starts). Reconstructed: the training code is unpublished.
+    expert: Literal["high", "low"] | None = None
+    # The boundary of the training ranges (unpublished). 0.875: SVI's inference switch, so each expert
+    # trains on the levels it denoises at inference; 0.9: DiffSynth's own A14B LoRA recipe and Wan 2.2's.
+    expert_boundary: float = Field(0.875, gt=0.0, lt=1.0)
     log_every: int = Field(1, ge=1)
     # Probe rollouts (`<output_dir>/probes/`): every `probe_every` steps and at the last step, rank 0
     # generates a `probe_clips`-clip long video with the current model and the generate section's
@@ -210,7 +243,13 @@ _LATER_DEFAULTS = {
     "strategy": "chain",
     "noise": "streams",
     "planted_drift": 0.0,
+    "lora_2": None,
+    "boundary": 0.875,
+    "guidance_scale_2": None,
 }
+# Settings of latent chaining's condition (generator._condition): in the frame hash only under
+# chaining=latent, so latent-chained digests changed when the official Pro condition became the default.
+LATENT_SETTINGS = ("latent_mask", "latent_start")
 # The negative prompt of every text-guided pass of the official test scripts (test_svi.py, test_svi_talk.py,
 # test_svi_dance.py: one string, the same in all three; the English of Wan's standard negative prompt).
 OFFICIAL_NEGATIVE_PROMPT = (
@@ -243,9 +282,15 @@ class GenerateConfig(Section):
     motion_frames: int = Field(1, ge=1)  # K (pixel chaining)
     motion_latents: int = Field(1, ge=1)  # latent frames carried (latent chaining)
     padding: Literal["reference", "zeros"] = "reference"
-    # Mask of pixel chaining, as data.mask (first: latent 0 only, official). Latent chaining marks the
-    # anchor and the carried latents, its own rule.
+    # Mask of pixel chaining, as data.mask (first: latent 0 only, official).
     mask: Literal["first", "condition"] = "first"
+    # Latent chaining's mask (SVI 2.0 Pro, svi.model.i2v_condition.pro_condition). anchor: latent 0 only,
+    # so the carried motion latents have mask 0 (WanVideoSviProPipeline, official); carried: the anchor
+    # and the carried latents marked known (this harness's rule before SVI 2.0 Pro was released).
+    latent_mask: Literal["anchor", "carried"] = "anchor"
+    # Latent chaining's clip 0. zeros: [VAE(anchor), zero latents] (official Pro: zero-valued latents, not
+    # encoded black frames); padding: VAE of [anchor, `padding` frames], as pixel chaining's clip 0.
+    latent_start: Literal["zeros", "padding"] = "zeros"
     # The CLIP image feature of clip k > 0. motion: recomputed every clip from the first motion frame
     # (official); reference: the reference image's, every clip. Latent chaining has no decoded motion
     # frame to encode and always uses the reference image.
@@ -253,7 +298,17 @@ class GenerateConfig(Section):
     steps: int = Field(50, ge=1)
     shift: float = Field(5.0, gt=0)
     sampler: Literal["euler", "unipc"] = "euler"
-    guidance_scale: float = Field(5.0, ge=1.0)  # text CFG; 1 disables the unconditional pass
+    # Text CFG; 1 disables the unconditional pass. 5.0: the official SVI scripts' and SVI 2.0 Pro's
+    # pipeline default (WanVideoSviProPipeline); the Pro README's example command passes 4.0 (an example,
+    # not the pipeline's setting, and the 2.0 script keeps 5), so 5.0 stays the default here.
+    guidance_scale: float = Field(5.0, ge=1.0)
+    # Two-expert models (Wan 2.2 A14B): the high-noise expert runs while t >= boundary x 1000, the
+    # low-noise one below. 0.875: SVI 2.0 Pro's pipeline (switch below t = 875); Wan 2.2's own I2V
+    # setting is 0.900 (with steps=40, guidance_scale=3.5, guidance_scale_2=3.5).
+    boundary: float = Field(0.875, gt=0.0, lt=1.0)
+    # The low-noise expert's text CFG (diffusers' guidance_scale_2). None: guidance_scale, as SVI's
+    # pipeline uses one scale for both experts.
+    guidance_scale_2: float | None = Field(None, ge=1.0)
     # SVI-Talk's audio guidance scale (a third pass without text and audio; svi.generation.sampling.guidance_passes).
     # None: no audio guidance (the audio is then in every pass).
     audio_guidance_scale: float | None = Field(None, ge=1.0)
@@ -270,6 +325,9 @@ class GenerateConfig(Section):
     noise: Literal["streams", "official"] = "streams"
     seed: int = 0
     lora: str | None = None  # our export, a diffusers LoRA or an official SVI file
+    # A two-expert model's low-noise expert's LoRA (`lora` then goes to the high-noise expert), e.g. the
+    # official SVI_Wan2.2-I2V-A14B_low_noise_lora_v2.0_pro file beside its high_noise twin.
+    lora_2: str | None = None
     lora_scale: float = 1.0
     # How clips join: drop_lead keeps video[:-K] of every clip but the last (docs/method.md §6); keep_all
     # keeps every clip whole, the K restated frames twice (official SVI-Talk's test script).
@@ -336,6 +394,8 @@ class GenerateConfig(Section):
         under that strategy."""
         unset = {k for k, v in _LATER_DEFAULTS.items() if getattr(self, k) == v}
         unused = {k for s, keys in STRATEGY_SETTINGS.items() if s != self.strategy for k in keys}
+        if self.chaining != "latent" or self.strategy == "framepack":  # framepack builds its own y
+            unused |= set(LATENT_SETTINGS)
         return self.model_dump(mode="json", exclude={"batch_size", "after_last_prompt"} | unset | unused)
 
     def lead_frames(self, temporal_ratio: int = 4) -> int:

@@ -216,8 +216,15 @@ def build(setup: Setup, blocks: int):
     from svi.model.lora import add_lora
 
     cfg = setup.svi_config()
+    from svi.model.presets import get_preset
+
+    # one expert of a two-expert preset (Wan 2.2 A14B): its experts share the architecture, and a step
+    # runs one of them; no image encoder there
+    image = get_preset(setup.preset).image_encoder
     with setup.device:  # built where it runs: 14B parameters do not fit a host's RAM twice over
-        bb = build_small(arch_for(setup.preset, setup.config, blocks), setup.preset, seed=0)
+        bb = build_small(
+            arch_for(setup.preset, setup.config, blocks), setup.preset, seed=0, with_image_encoder=image
+        )
     check_built(bb.transformer, setup.config)
     bb.transformer.to(dtype=setup.dtype)  # as load_backbone: the whole transformer in the compute dtype
     bb.dtype = setup.dtype
@@ -240,10 +247,14 @@ def random_batch(bb, setup: Setup, seed: int = 0) -> dict[str, torch.Tensor]:
         "y": y,
         "context": torch.randn(1, TEXT_TOKENS, tf.text_dim, generator=g),  # umT5 [B, 512, 4096]
         "neg_context": torch.randn(1, TEXT_TOKENS, tf.text_dim, generator=g),
-        "image": torch.randn(1, setup.image_tokens, tf.image_dim, generator=g),  # CLIP [B, 257, 1280]
+        # CLIP [B, 257, 1280]; none for Wan 2.2 A14B, which has no image encoder
+        "image": torch.randn(1, setup.image_tokens, tf.image_dim, generator=g) if tf.image_dim else None,
         "noise": torch.randn(1, c, f, h, w, generator=g),
     }
-    return {k: v.to(setup.device, setup.dtype if k != "noise" else torch.float32) for k, v in batch.items()}
+    return {
+        k: None if v is None else v.to(setup.device, setup.dtype if k != "noise" else torch.float32)
+        for k, v in batch.items()
+    }
 
 
 def make_train_step(bb, batch: dict, setup: Setup) -> tuple[Callable[[], None], str]:

@@ -45,9 +45,16 @@ def configure(p: argparse.ArgumentParser) -> None:
         "as long as the pose video unless --length says otherwise, looping it)",
     )
     p.add_argument("--out", required=True, help="output folder (or .mp4 path for --image)")
-    p.add_argument("--preset", help="model preset: tiny or wan2.1-i2v-14b (default from the config: tiny)")
+    p.add_argument(
+        "--preset",
+        help="model preset: tiny, wan2.1-i2v-14b or wan2.2-i2v-a14b (two experts; default from the config: tiny)",
+    )
     p.add_argument("--weights", help="local Wan weights folder for real presets (or SVI_WEIGHTS)")
-    p.add_argument("--lora", help="LoRA file: ours, diffusers or an official SVI checkpoint")
+    p.add_argument(
+        "--lora",
+        help="LoRA file: ours, diffusers or an official SVI checkpoint (a two-expert model: the high-noise expert's)",
+    )
+    p.add_argument("--lora-2", help="a two-expert model's low-noise expert's LoRA file (generate.lora_2)")
     p.add_argument("--no-lora", action="store_true", help="the base model (Wan 2.1 baseline): load no LoRA")
     p.add_argument("--config", help="YAML config; its generate section is used")
     p.add_argument("overrides", nargs="*", help="dotted overrides such as generate.steps=20 generate.seed=3")
@@ -73,6 +80,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         overrides.append(f"model.weights={args.weights}")
     if args.lora:
         overrides.append(f"generate.lora={args.lora}")
+    if args.lora_2:
+        overrides.append(f"generate.lora_2={args.lora_2}")
     if args.suite and not args.length:
         args.length = suites.SUITES[args.suite].length  # the paper's length of the track
     if args.suite and not any(o.startswith("variant=") for o in overrides):
@@ -114,6 +123,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             )
         seconds = parse_length(args.length) if args.length else None
         lora = None if args.no_lora else cfg.generate.lora
+        lora_2 = None if args.no_lora else cfg.generate.lora_2  # a two-expert model's low-noise expert
         folder = preset_weights(cfg.model.preset, cfg.model.weights)
         if folder is not None:
             check_weights_folder(folder, cfg.model.preset)
@@ -125,7 +135,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             )
         elif args.prompts:
             suites.read_prompt_file(Path(args.prompts))  # a bad prompt file fails before any loading
-        generator = LongVideoGenerator.from_config(cfg, lora, device_for_rank())
+        generator = LongVideoGenerator.from_config(cfg, lora, device_for_rank(), lora_2)
     except (ConfigError, FileNotFoundError, WeightsNotFoundError, suites.BadSampleError, ValueError) as e:
         return fail(str(e))
 
@@ -134,6 +144,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         "weights": cfg.model.weights,
         "lora_sha256": sha256_file(lora) if lora else None,
     }
+    if lora_2:  # a two-expert model's low-noise LoRA (absent otherwise, so earlier records stay as they were)
+        model_id["lora_2_sha256"] = sha256_file(lora_2)
     if args.suite:
         results = generate_suite_videos(
             generator, samples, manifest, out, model=model_id, rank=rank, world=world

@@ -6,8 +6,12 @@ Clip 0 is conditioned on the reference image; clip k on the end of clip k-1:
   the last, so a video of N clips has N (F - K) + K frames. The CLIP image feature is recomputed
   from the first motion frame every clip (official; `clip_image: reference` keeps the reference's).
 - `latent` chaining (SVI 2.0 Pro): y = [VAE(anchor image), last latent frame(s) of clip k-1, zeros],
-  with no decode/re-encode between clips. A later clip's first 1 + 4 M frames restate the anchor
-  and the carried motion, so they are dropped: N clips have F + (N - 1)(F - 1 - 4 M) frames.
+  with no decode/re-encode between clips (`svi.model.i2v_condition.pro_condition`: the mask on latent 0
+  only and clip 0 [VAE(anchor), zero latents], official; `latent_mask` and `latent_start` are the
+  options). A later clip's first 1 + 4 M frames restate the anchor and the carried motion, so they are
+  dropped (M = 1: the official 5): N clips have F + (N - 1)(F - 1 - 4 M) frames.
+A two-expert model (Wan 2.2 A14B) is sampled with its high-noise expert while t >= generate.boundary x
+1000 and its low-noise expert below (`sample_latents`); `generate.lora` / `lora_2` go to each.
 Each clip is sampled with classifier-free guidance (`guidance_passes`: text CFG's conditional and
 unconditional passes, SVI-Talk's three with audio, all in one batched forward), Euler over the
 shifted schedule or diffusers' UniPC, and its own seed. A model with adapters (svi/model/adapters.py:
@@ -78,7 +82,7 @@ from svi.generation.video import (
     fixed_prompts,
     stdin_prompts,
 )
-from svi.model.i2v_condition import build_condition, frame_mask
+from svi.model.i2v_condition import build_condition, pro_condition
 from svi.video_io import concat_segments, to_uint8_frames, write_segment
 
 
@@ -131,26 +135,38 @@ class LongVideoGenerator:
                 f"strategy {cfg.strategy} takes no {'/'.join(self.streams)} conditioning (its streams are cut "
                 "per chained clip): use strategy chain for the adapter-driven variants"
             )
+        if backbone.transformer_2 is not None and cfg.strategy not in ("chain", "history_guidance"):
+            raise ValueError(
+                f"strategy {cfg.strategy} is not built for a two-expert model ({backbone.preset}): its "
+                "steps are not one noise level per clip, so no expert boundary applies; use strategy chain"
+            )
         from svi.generation.strategies import build_strategy
 
         self.strategy = build_strategy(cfg.strategy)
 
     @classmethod
     def from_config(
-        cls, cfg: SVIConfig, lora: str | Path | None = None, device: torch.device | str = "cpu"
+        cls,
+        cfg: SVIConfig,
+        lora: str | Path | None = None,
+        device: torch.device | str = "cpu",
+        lora_2: str | Path | None = None,
     ) -> LongVideoGenerator:
         """The generator of a run: `load_backbone(cfg.model)` on `device` (seeded by train.seed for the
         random-init preset), the transformer in eval mode, the `lora` file (None: the bare base model)
         merged into its weights at `cfg.generate.lora_scale` (as the official inference does: a step
         costs what the base model's does), generating with `cfg.generate`. The caller picks the LoRA
-        (a trained arm's, or cfg.generate.lora): this does not read cfg.generate.lora."""
+        (a trained arm's, or cfg.generate.lora): this does not read cfg.generate.lora. A two-expert model
+        takes `lora` into its high-noise expert and `lora_2` into its low-noise one (`load_expert_loras`,
+        which names a missing or mismatched file and its expert)."""
         from svi.model.backbone import load_backbone
-        from svi.model.lora import load_lora
+        from svi.model.lora import load_expert_loras
 
         bb = load_backbone(cfg.model, device=device, seed=cfg.train.seed, condition=cfg.condition)
-        bb.transformer.eval()
-        if lora is not None:
-            load_lora(bb.transformer, lora, scale=cfg.generate.lora_scale, fuse=True)
+        for tf in bb.experts():
+            tf.eval()
+        if lora is not None or lora_2 is not None:
+            load_expert_loras(bb, [lora, lora_2], scale=cfg.generate.lora_scale, fuse=True)
             bb.lora_scale = cfg.generate.lora_scale
         return cls(bb, cfg.generate, device, cfg.condition)
 
@@ -169,24 +185,19 @@ class LongVideoGenerator:
         cfg, bb = self.cfg, self.bb
         ys: list[torch.Tensor | None] = [None] * len(chains)
         by_frames: dict[int, list[int]] = {}  # condition frame count K -> samples
+        latent_start = cfg.chaining == "latent" and cfg.latent_start == "zeros"
         for b, chain in enumerate(chains):
-            if chain is None or cfg.chaining == "pixel":
+            if cfg.chaining == "pixel" or (chain is None and not latent_start):
                 by_frames.setdefault(1 if chain is None else chain.shape[2], []).append(b)
         for idx in by_frames.values():
             cond = torch.cat([references[b, :, None][None] if chains[b] is None else chains[b] for b in idx])
             y = build_condition(bb, cond, cfg.num_frames, cfg.padding, references[idx], cfg.mask)
             for i, b in enumerate(idx):
                 ys[b] = y[i : i + 1]
-        # latent chaining after clip 0: [anchor, carried latents, zeros], no VAE
-        c, f_lat, h, w = self.latent_shape
+        # latent chaining (after clip 0, or from clip 0 with latent_start zeros): [anchor, carried, zeros], no VAE
         for b, chain in enumerate(chains):
             if ys[b] is None:
-                m = chain.shape[2]
-                latent = anchors.new_zeros(1, c, f_lat, h, w)
-                latent[:, :, :1] = anchors[b : b + 1]
-                latent[:, :, 1 : 1 + m] = chain
-                mask = frame_mask(1, cfg.num_frames, 1 + bb.temporal_ratio * m, (h, w), bb.temporal_ratio)
-                ys[b] = torch.cat([mask.to(latent), latent], dim=1)
+                ys[b] = pro_condition(anchors[b : b + 1], chain, self.latent_shape[1], cfg.latent_mask)
         return torch.cat(ys)
 
     def clip_contexts(
@@ -250,6 +261,7 @@ class LongVideoGenerator:
             progress,
             stacked,
             no_history,
+            self.bb.transformer_2,
         )
         return self.bb.decode_latents(latent), latent
 

@@ -4,12 +4,14 @@ How many clips and frames a video has (`lead_frames`, `total_frames`, `clips_for
 each clip gets (`assign_prompts`), the noise of clip k (`clip_seed`, `noise_seed`, `noise_generator`:
 independent streams per (seed, clip), or the official 42 k rule), what determines the frames
 (`config_hash`), the guidance passes (`guidance_passes`, `GuidedVelocity`) and the sampler over the
-shifted schedule (`sample_latents`: Euler or UniPC). The generator (generator.py) and every strategy
+shifted schedule (`sample_latents`: Euler or UniPC; with a second transformer, the two-expert switch of
+Wan 2.2 A14B, `expert_for`). The generator (generator.py) and every strategy
 (strategies/) use these; none of them imports the generator.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -277,6 +279,13 @@ class GuidedVelocity:
         return sum(w * part for w, part in zip(self.weights, parts))
 
 
+def expert_for(sigma: float, boundary: float) -> int:
+    """Which expert of a two-expert model denoises at level sigma: 0 (high noise) while the timestep
+    t = 1000 sigma is at or above boundary x 1000, else 1 (low noise). diffusers' WanImageToVideoPipeline
+    and SVI 2.0 Pro's pipeline both switch so (SVI: boundary 0.875, the low-noise expert below t = 875)."""
+    return 0 if flow.sigma_to_t(sigma) >= boundary * flow.NUM_TRAIN_TIMESTEPS else 1
+
+
 @torch.no_grad()
 def sample_latents(
     transformer,
@@ -289,13 +298,30 @@ def sample_latents(
     progress: tqdm | None = None,
     streams: dict[str, torch.Tensor] | None = None,
     no_history: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    transformer_2=None,
 ) -> torch.Tensor:
     """Integrate B clips from noise [B, 16, F_lat, h, w] to clean latents, every step one transformer
     forward over the guidance passes together (`GuidedVelocity`, which documents the inputs). The samples
-    share the step schedule; the timestep goes per batch element."""
-    velocity = GuidedVelocity(transformer, y, context, neg_context, image_context, cfg, streams, no_history)
+    share the step schedule; the timestep goes per batch element. With `transformer_2` (Wan 2.2 A14B's
+    low-noise expert; `transformer` is then the high-noise one) each step runs the expert `expert_for`
+    picks at cfg.boundary, the low-noise one at cfg.guidance_scale_2 (None: guidance_scale)."""
+    velocities = [
+        GuidedVelocity(transformer, y, context, neg_context, image_context, cfg, streams, no_history)
+    ]
+    if transformer_2 is not None:
+        scale_2 = cfg.guidance_scale if cfg.guidance_scale_2 is None else cfg.guidance_scale_2
+        cfg_2 = cfg.model_copy(update={"guidance_scale": scale_2})
+        velocities.append(
+            GuidedVelocity(transformer_2, y, context, neg_context, image_context, cfg_2, streams, no_history)
+        )
+
+    def velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
+        return velocities[expert_for(sigma, cfg.boundary) if transformer_2 is not None else 0](x, sigma)
+
     x = noise.float()
-    with velocity.conditioning():
+    with contextlib.ExitStack() as bound:
+        for v in velocities:
+            bound.enter_context(v.conditioning())
         if cfg.sampler == "euler":
             sigmas = torch.cat(
                 [flow.shifted_sigmas(cfg.steps, cfg.shift), torch.zeros(1, dtype=torch.float64)]

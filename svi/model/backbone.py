@@ -14,6 +14,10 @@ Three presets share every code path:
   `svi/weights/toy` and loads exactly like the real weights (diffusers `from_pretrained`).
 - `wan2.1-i2v-14b`: a local diffusers-format folder (`--weights DIR` or `SVI_WEIGHTS`), as published
   in the Wan-AI/Wan2.1-I2V-14B-480P-Diffusers repository.
+- `wan2.2-i2v-a14b` (SVI 2.0 / 2.0 Pro's base) and its test-size twin `tiny-a14b`: two experts,
+  `transformer` (high noise) and `transformer_2` (low noise), no CLIP image encoder; the folder as in
+  Wan-AI/Wan2.2-I2V-A14B-Diffusers. `Backbone.experts()` lists them; the sampler picks one per step
+  by the boundary (svi.generation.sampling).
 
 `Backbone` bundles the components and the frozen encoders' helpers the trainer and generator need:
 text -> umT5 context, image -> CLIP feature, pixels <-> normalised VAE latents. `build_small`,
@@ -40,6 +44,7 @@ from transformers import (
 
 # The preset table and the weights-folder helpers live in svi/model/presets.py (torch-free); re-exported here.
 from svi.model.presets import (  # noqa: F401
+    EXPERT_FOLDERS,
     PRESETS,
     REQUIRED_FILES,
     TINY,
@@ -97,7 +102,7 @@ def byte_tokenizer(model_max_length: int = 64) -> PreTrainedTokenizerBase:
 class Backbone:
     """Wan I2V components. Only the transformer is trained; the rest stay frozen."""
 
-    transformer: WanTransformer3DModel
+    transformer: WanTransformer3DModel  # the only one, or the high-noise expert (t >= the boundary)
     vae: AutoencoderKLWan
     text_encoder: UMT5EncoderModel
     tokenizer: PreTrainedTokenizerBase
@@ -119,6 +124,8 @@ class Backbone:
     dtype: torch.dtype = torch.float32
     attention: str = "sdpa"
     lora_scale: float | None = None
+    # Wan 2.2 A14B: the low-noise expert (t < the boundary); None for a one-transformer model.
+    transformer_2: WanTransformer3DModel | None = None
     # SVI-Talk: the frozen wav2vec2 feature extractor (svi.conditions.audio.Wav2Vec2Features; svi.conditions.attach.attach).
     audio_encoder: object | None = None
     # prompt -> its token count, for every prompt longer than the text limit seen so far (each is said once)
@@ -140,6 +147,10 @@ class Backbone:
             "lora_scale": self.lora_scale,
             **({"toy_world": self.toy_world} if self.toy_world is not None else {}),
         }
+
+    def experts(self) -> list[WanTransformer3DModel]:
+        """The transformers: [transformer] or [high-noise expert, low-noise expert]."""
+        return [self.transformer] + ([self.transformer_2] if self.transformer_2 is not None else [])
 
     @property
     def temporal_ratio(self) -> int:
@@ -169,7 +180,8 @@ class Backbone:
     def to(self, device: torch.device | str, encoder_dtype: torch.dtype = torch.float32) -> Backbone:
         """Move everything to `device`; frozen encoders in `encoder_dtype` and in eval mode. (For
         backbones from the lower-level builders: `load_backbone` places its components itself.)"""
-        self.transformer.to(device)
+        for tf in self.experts():
+            tf.to(device)
         for m in self.frozen_modules():
             m.to(device).eval().requires_grad_(False)
             if any(p.dtype != encoder_dtype for p in m.parameters()):
@@ -263,14 +275,10 @@ class Backbone:
 # Building and loading
 
 
-def build_small(arch: SmallArch, preset: str, seed: int = 0, with_image_encoder: bool = True) -> Backbone:
-    """Random-initialised Wan I2V components at a small size: a VAE with Wan's 8x spatial and 4x
-    temporal compression, the I2V DiT, and small umT5 (byte tokenizer, no vocabulary download) and
-    CLIP encoders. In the toy preset only the VAE and the DiT are trained; the text and image encoders
-    keep their seeded random initialisation, which still gives the DiT distinct, deterministic features
-    per prompt and image to attend to."""
-    torch.manual_seed(seed)
-    transformer = WanTransformer3DModel(
+def small_transformer(arch: SmallArch, with_image_encoder: bool = True) -> WanTransformer3DModel:
+    """The I2V DiT at a small size (random init from torch's global generator); without an image
+    encoder it has no image branch (image_dim and added_kv_proj_dim None), as Wan 2.2 I2V's experts."""
+    return WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=arch.heads,
         attention_head_dim=arch.head_dim,
@@ -286,6 +294,19 @@ def build_small(arch: SmallArch, preset: str, seed: int = 0, with_image_encoder:
         added_kv_proj_dim=arch.image_kv_dim if with_image_encoder else None,
         rope_max_seq_len=arch.rope_len,
     )
+
+
+def build_small(
+    arch: SmallArch, preset: str, seed: int = 0, with_image_encoder: bool = True, experts: int = 1
+) -> Backbone:
+    """Random-initialised Wan I2V components at a small size: a VAE with Wan's 8x spatial and 4x
+    temporal compression, the I2V DiT, and small umT5 (byte tokenizer, no vocabulary download) and
+    CLIP encoders. In the toy preset only the VAE and the DiT are trained; the text and image encoders
+    keep their seeded random initialisation, which still gives the DiT distinct, deterministic features
+    per prompt and image to attend to. experts=2: a second DiT, the low-noise expert, drawn after
+    everything else (so the first expert and the encoders are those of experts=1 at the same seed)."""
+    torch.manual_seed(seed)
+    transformer = small_transformer(arch, with_image_encoder)
     vae = lay_out_vae(
         AutoencoderKLWan(
             base_dim=arch.vae_base,
@@ -326,8 +347,10 @@ def build_small(arch: SmallArch, preset: str, seed: int = 0, with_image_encoder:
         image_processor = CLIPImageProcessor(
             size={"shortest_edge": side}, crop_size={"height": side, "width": side}, resample=3
         )
+    transformer_2 = small_transformer(arch, with_image_encoder) if experts == 2 else None
     return Backbone(
         transformer=transformer,
+        transformer_2=transformer_2,
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=byte_tokenizer(model_max_length=arch.max_text_tokens),
@@ -352,6 +375,8 @@ def save_backbone(bb: Backbone, folder: str | os.PathLike) -> Path:
     """Write every component as a diffusers-format Wan I2V folder (what `load_wan_i2v` reads)."""
     folder = Path(folder)
     bb.transformer.save_pretrained(folder / "transformer")
+    if bb.transformer_2 is not None:
+        bb.transformer_2.save_pretrained(folder / "transformer_2")
     bb.vae.save_pretrained(folder / "vae")
     bb.text_encoder.save_pretrained(folder / "text_encoder")
     bb.tokenizer.save_pretrained(folder / "tokenizer")
@@ -369,19 +394,32 @@ def load_wan_i2v(
     encoder_dtype: torch.dtype | None = None,
 ) -> Backbone:
     """Load the components from a local diffusers-format folder (never from a hub), on CPU: the
-    transformer in `dtype`, umT5 and CLIP in `encoder_dtype` (default `dtype`), the VAE in fp32."""
+    transformer (both experts of a two-expert preset) in `dtype`, umT5 and CLIP in `encoder_dtype`
+    (default `dtype`), the VAE in fp32. A preset without an image encoder (Wan 2.2) reads none."""
     from transformers import AutoTokenizer
 
     check_weights_folder(folder, preset)
+    p = get_preset(preset)
     enc = dtype if encoder_dtype is None else encoder_dtype
     kw = {"local_files_only": True}
+    experts = [
+        WanTransformer3DModel.from_pretrained(folder / sub, torch_dtype=dtype, **kw)
+        for sub in EXPERT_FOLDERS[: p.experts]
+    ]
     return Backbone(
-        transformer=WanTransformer3DModel.from_pretrained(folder / "transformer", torch_dtype=dtype, **kw),
+        transformer=experts[0],
+        transformer_2=experts[1] if len(experts) == 2 else None,
         vae=AutoencoderKLWan.from_pretrained(folder / "vae", torch_dtype=torch.float32, **kw),
         text_encoder=UMT5EncoderModel.from_pretrained(folder / "text_encoder", torch_dtype=enc, **kw),
         tokenizer=AutoTokenizer.from_pretrained(folder / "tokenizer", **kw),
-        image_encoder=CLIPVisionModel.from_pretrained(folder / "image_encoder", torch_dtype=enc, **kw),
-        image_processor=CLIPImageProcessor.from_pretrained(folder / "image_processor", **kw),
+        image_encoder=(
+            CLIPVisionModel.from_pretrained(folder / "image_encoder", torch_dtype=enc, **kw)
+            if p.image_encoder
+            else None
+        ),
+        image_processor=(
+            CLIPImageProcessor.from_pretrained(folder / "image_processor", **kw) if p.image_encoder else None
+        ),
         max_text_tokens=max_text_tokens,
         # real Wan weights get Wan's 512-token context; the committed toy model keeps its own length
         context_tokens=WAN_TEXT_TOKENS if get_preset(preset).arch is None else None,
@@ -439,9 +477,11 @@ def set_attention(bb: Backbone, attention: str) -> None:
                 "model.attention=flash needs flash-attn: pip install 'svi-harness[gpu]' on a CUDA machine, "
                 "or use model.attention=sdpa (the default)."
             ) from None
-        bb.transformer.set_attention_backend("flash")
+        for tf in bb.experts():
+            tf.set_attention_backend("flash")
     elif attention == "sdpa":
-        bb.transformer.reset_attention_backend()  # undo an earlier flash
+        for tf in bb.experts():
+            tf.reset_attention_backend()  # undo an earlier flash
     else:
         raise ValueError(f"unknown attention {attention!r}; use sdpa or flash")
     bb.attention = attention
@@ -465,7 +505,7 @@ def load_backbone(
     dtype = resolve_dtype(model_cfg.precision, device)
     encoder_dtype = dtype if device.type == "cuda" else torch.float32
     if preset.weights == "code":
-        bb = build_small(preset.arch, preset.name, seed=seed)
+        bb = build_small(preset.arch, preset.name, seed, preset.image_encoder, preset.experts)
         bb.max_text_tokens = min(model_cfg.max_text_tokens, preset.arch.max_text_tokens)
     else:
         folder = preset_weights(preset.name, model_cfg.weights)
@@ -478,7 +518,8 @@ def load_backbone(
         )
         if preset.weights == "committed":
             bb.toy_world = toy_world_of(folder)
-    bb.transformer.to(device=device, dtype=dtype)
+    for tf in bb.experts():
+        tf.to(device=device, dtype=dtype)
     lay_out_vae(bb.vae.to(device=device, dtype=torch.float32))
     for m in (bb.text_encoder, bb.image_encoder):
         if m is not None:

@@ -121,27 +121,32 @@ def forward_flops(
     }
 
 
-def preset_transformer_config(preset: str, weights: str | None) -> tuple[dict, str]:
-    """The preset's WanTransformer3DModel config (all its layers) and where it came from.
+def preset_transformer_config(preset: str, weights: str | None, expert: int = 0) -> tuple[dict, str]:
+    """The preset's WanTransformer3DModel config (all its layers) and where it came from; `expert` 1 is
+    a two-expert preset's low-noise expert (transformer_2/).
 
-    tiny / toy: their `SmallArch` row as `build_small` builds it. wan2.1-i2v-14b: the weights folder's
-    transformer/config.json when one is given (nothing else is read), else diffusers' defaults (the
-    Wan 2.1 14B DiT) with the I2V fields: 36 input channels, CLIP image tokens projected to the width.
+    tiny / toy / tiny-a14b: their `SmallArch` row as `build_small` builds it. wan2.1-i2v-14b and
+    wan2.2-i2v-a14b: the weights folder's transformer/config.json (transformer_2/ for expert 1) when one
+    is given (nothing else is read), else diffusers' defaults (the 14B DiT, which both share) with the
+    I2V fields: 36 input channels, and for Wan 2.1 CLIP image tokens projected to the width (Wan 2.2's
+    experts have no image branch).
     """
     from diffusers import WanTransformer3DModel
 
-    from svi.model.backbone import build_small
-    from svi.model.presets import WEIGHTS_ENV, get_preset
+    from svi.model.backbone import small_transformer
+    from svi.model.presets import EXPERT_FOLDERS, WEIGHTS_ENV, get_preset
 
     p = get_preset(preset)
+    if not 0 <= expert < p.experts:
+        raise ValueError(f"preset {preset} has {p.experts} transformer(s); no expert {expert}")
     if p.arch is not None:
         with torch.device("meta"):  # the real builder, no memory
-            model = build_small(p.arch, preset).transformer
+            model = small_transformer(p.arch, p.image_encoder)
         return dict(model.config), f"svi.model.presets {preset} (SmallArch)"
     folder = weights or os.environ.get(WEIGHTS_ENV)
     missing = ""
     if folder:
-        path = Path(folder).expanduser() / "transformer"
+        path = Path(folder).expanduser() / EXPERT_FOLDERS[expert]
         if (path / "config.json").is_file():  # checked first: diffusers would look on the Hub otherwise
             return dict(WanTransformer3DModel.load_config(path)), f"{path}/config.json"
         missing = f"; {path}/config.json does not exist"
@@ -152,6 +157,8 @@ def preset_transformer_config(preset: str, weights: str | None) -> tuple[dict, s
     }
     width = defaults["num_attention_heads"] * defaults["attention_head_dim"]
     i2v = {"in_channels": 36, "image_dim": WAN_CLIP_WIDTH, "added_kv_proj_dim": width}
+    if not p.image_encoder:  # Wan 2.2 I2V: the condition rides in the 36 channels only
+        i2v = {"in_channels": 36, "image_dim": None, "added_kv_proj_dim": None}
     config = {**defaults, **i2v}
     return config, "diffusers WanTransformer3DModel defaults + I2V fields" + (
         missing or " (no weights folder given)"
@@ -159,9 +166,12 @@ def preset_transformer_config(preset: str, weights: str | None) -> tuple[dict, s
 
 
 def image_tokens_for(preset: str) -> int:
-    """CLIP tokens of the preset's image encoder: (image_size / 8)^2 + 1 for build_small's CLIP."""
+    """CLIP tokens of the preset's image encoder: (image_size / 8)^2 + 1 for build_small's CLIP; 0
+    without one (Wan 2.2)."""
     from svi.model.presets import get_preset
 
+    if not get_preset(preset).image_encoder:
+        return 0
     arch = get_preset(preset).arch
     return WAN_CLIP_TOKENS if arch is None else (arch.image_size // 8) ** 2 + 1
 

@@ -7,6 +7,11 @@ y = [mask (4 channels), VAE([K condition frames, padding])] with
   a whole latent frame, then 4 pixel frames per latent frame). The official code marks frame 0 only,
   so latent frame 0 alone even with K = 5 condition frames (`mask="first"`); `mask="condition"` marks
   all K (with K = 5: latents 0 and 1).
+
+SVI 2.0 (Wan 2.1 and 2.2) is this with K = 1 and reference padding: y = VAE([last frame, anchor x
+(F - 1)]), the mask on frame 0 only. SVI 2.0 Pro chains in latent space (`pro_condition`): y = [VAE(anchor),
+the previous clip's last M latents, zero latents], the mask on latent 0 only; clip 1 is [VAE(anchor),
+zeros]. The zeros are zero-valued (normalised) latents, not encoded black frames.
 """
 
 from __future__ import annotations
@@ -77,6 +82,32 @@ def build_condition(
         backbone.temporal_ratio,
     )
     return torch.cat([marks.to(latent), latent], dim=1)
+
+
+LATENT_MASKS = ("anchor", "carried")
+
+
+def pro_condition(
+    anchor: torch.Tensor, carried: torch.Tensor | None, latent_frames: int, mask: str = "anchor"
+) -> torch.Tensor:
+    """SVI 2.0 Pro's y [B, 4 + 16, F_lat, h, w] (WanVideoSviProPipeline), with no VAE call.
+
+    anchor [B, 16, 1, h, w]: VAE(anchor image), normalised; carried [B, 16, M, h, w]: the previous
+    clip's last M latents (None for clip 1). Latents: [anchor, carried, zeros] along time; the zeros
+    are zero latents. mask `anchor` (official): latent 0 alone is marked, so the carried slots have mask
+    0; `carried`: the anchor and the carried latents are marked."""
+    if mask not in LATENT_MASKS:
+        raise ValueError(f"unknown latent mask {mask!r}; choose one of {LATENT_MASKS}")
+    b, c, _, h, w = anchor.shape
+    m = 0 if carried is None else carried.shape[2]
+    if 1 + m >= latent_frames:
+        raise ValueError(f"the anchor and {m} carried latents leave no latent to generate of {latent_frames}")
+    latent = anchor.new_zeros(b, c, latent_frames, h, w)
+    latent[:, :, :1] = anchor
+    if carried is not None:
+        latent[:, :, 1 : 1 + m] = carried
+    known = [0] if mask == "anchor" else list(range(1 + m))
+    return torch.cat([latent_mask(b, latent_frames, known, (h, w)).to(latent), latent], dim=1)
 
 
 def latent_mask(batch: int, latent_frames: int, known: list[int], latent_hw: tuple[int, int]) -> torch.Tensor:

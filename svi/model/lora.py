@@ -9,6 +9,9 @@
   DiffSynth's Wan key names (`blocks.0.self_attn.q.lora_A.weight`); those are converted by diffusers'
   own Wan converter after adding the `diffusion_model.` prefix it recognises. Adapter keys in the file
   (`dwpose_embedding.*`) go to the attached adapter.
+- `load_expert_loras` loads a two-expert model's files (SVI 2.0 / 2.0 Pro on Wan 2.2 A14B ship one per
+  expert, `..._high_noise_lora_...` and `..._low_noise_lora_...`, DiffSynth names with `.default`), each
+  into its expert, after `lora_mismatches` has checked the file's layers and shapes against that expert.
 """
 
 from __future__ import annotations
@@ -170,6 +173,69 @@ def load_lora(
         transformer.fuse_lora(lora_scale=1.0, adapter_names=[adapter_name])
         transformer.unload_lora()
     return adapter_name
+
+
+def lora_mismatches(transformer: torch.nn.Module, state_dict: dict) -> list[str]:
+    """What in a LoRA state dict (any supported naming) does not fit the transformer: adapted layers it
+    lacks, and A / B matrices whose shapes disagree with the layer's [out, in] (checked where the values
+    are tensors; dry runs pass names only). Keys that are not LoRA tensors (an attached adapter's weights,
+    as SVI-Dance's file holds) are not its business. Empty: it fits."""
+    lora = {k: v for k, v in state_dict.items() if _is_lora_key(k)}
+    if not lora:
+        return []
+    sd = to_diffusers_lora(lora)
+    modules = dict(transformer.named_modules())
+    problems = []
+    for key, value in sd.items():
+        if ".lora_" not in key:
+            continue
+        layer, part = key.removeprefix("transformer.").split(".lora_", 1)
+        module = modules.get(layer)
+        if module is None:
+            problems.append(f"{layer}: no such layer")
+        elif isinstance(value, torch.Tensor) and hasattr(module, "weight") and value.dim() == 2:
+            out_f, in_f = module.weight.shape[:2]
+            if part.startswith("A") and value.shape[1] != in_f:
+                problems.append(f"{layer}: lora_A is {tuple(value.shape)}, the layer takes {in_f} inputs")
+            if part.startswith("B") and value.shape[0] != out_f:
+                problems.append(f"{layer}: lora_B is {tuple(value.shape)}, the layer gives {out_f} outputs")
+    return problems
+
+
+def load_expert_loras(
+    backbone, files: list[str | Path | None], scale: float = 1.0, fuse: bool = True
+) -> list[str | None]:
+    """Load each expert's LoRA file into its expert: files[0] into the transformer (the high-noise expert
+    of a two-expert model), files[1] into transformer_2 (the low-noise one); None leaves that expert
+    bare. A missing file, a file for an expert the model does not have, or a file that does not fit its
+    expert (`lora_mismatches`) is an error naming the file and the expert, before any weight changes.
+    Returns the adapter names."""
+    from svi.model.presets import EXPERT_NAMES
+
+    experts = backbone.experts()
+    two = len(experts) == 2
+    names = EXPERT_NAMES if two else ("transformer",)
+    given = [(i, f) for i, f in enumerate(files) if f is not None]
+    for i, f in given:
+        if i >= len(experts):
+            raise ValueError(
+                f"{f}: a LoRA for the low-noise expert, but the {backbone.preset} model has one transformer; "
+                "leave generate.lora_2 unset"
+            )
+        if not isinstance(f, dict) and not Path(f).is_file():
+            raise FileNotFoundError(f"the {names[i]}'s LoRA file not found: {f}")
+    states = {i: _to_tensor_dict(f) for i, f in given}
+    for i, f in given:
+        problems = lora_mismatches(experts[i], states[i])
+        if problems:
+            raise ValueError(
+                f"{f} does not fit the {names[i]} of {backbone.preset}: {len(problems)} mismatch(es), e.g. "
+                f"{problems[0]}. Is it the other expert's file, or a LoRA for another model?"
+            )
+    out: list[str | None] = [None] * len(experts)
+    for i, _ in given:
+        out[i] = load_lora(experts[i], states[i], adapter_name=f"svi_{i}", scale=scale, fuse=fuse)
+    return out
 
 
 def _is_lora_key(key: str) -> bool:

@@ -9,6 +9,13 @@ well under a second) reads this table, so nothing here may import torch, diffuse
 | `tiny`           | `TINY` (test size)      | built in code, random initialisation (no download)             |
 | `toy`            | `TOY` (~3M parameters)  | committed folder `svi/weights/toy`, or `model.weights`         |
 | `wan2.1-i2v-14b` | read from the folder    | a local folder, required: `model.weights` or `SVI_WEIGHTS`     |
+| `tiny-a14b`      | `TINY`, two experts     | built in code, random initialisation (no download)             |
+| `wan2.2-i2v-a14b`| read from the folder    | a local folder, required: `model.weights` or `SVI_WEIGHTS`     |
+
+The two-expert presets (Wan 2.2 I2V A14B and its test-size twin) have a high-noise expert
+(`transformer/`) that denoises while t >= the boundary and a low-noise expert (`transformer_2/`) below
+it, the Wan 2.1 VAE and umT5, and no CLIP image encoder (diffusers' layout of
+Wan-AI/Wan2.2-I2V-A14B-Diffusers).
 
 Each preset also carries config defaults (the clip size its model is built for), applied by
 `svi.config.build_config` under the variant's and the file's values.
@@ -33,6 +40,14 @@ TOY_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "toy"  # svi/wei
 TOY_WORLD = 2
 TOY_WORLD_FILE = "toy_world.json"
 WAN_I2V_REPO = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+WAN22_I2V_REPO = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
+# The expert boundary of SVI 2.0 / 2.0 Pro's inference (WanVideoSviProPipeline: the low-noise expert
+# below t = 875 of 1000); Wan 2.2's own I2V setting is 0.900 (with 40 steps and guidance 3.5 / 3.5).
+SVI_BOUNDARY = 0.875
+WAN22_BOUNDARY = 0.900
+# The folder of each expert in diffusers' layout, and what the errors call it.
+EXPERT_FOLDERS = ("transformer", "transformer_2")
+EXPERT_NAMES = ("high-noise expert", "low-noise expert")
 
 # What a diffusers-format Wan I2V folder must hold: (sub-folder, files of which at least one must exist).
 REQUIRED_FILES: dict[str, tuple[str, ...]] = {
@@ -50,6 +65,12 @@ REQUIRED_FILES: dict[str, tuple[str, ...]] = {
     "image_encoder": ("config.json",),
     "image_encoder/*": ("model.safetensors",),
     "image_processor": ("preprocessor_config.json",),
+}
+# Wan 2.2 I2V A14B: the second (low-noise) expert beside the first, and no CLIP image encoder.
+REQUIRED_FILES_A14B: dict[str, tuple[str, ...]] = {
+    **{k: v for k, v in REQUIRED_FILES.items() if not k.startswith("image_")},
+    "transformer_2": ("config.json",),
+    "transformer_2/*": REQUIRED_FILES["transformer/*"],
 }
 
 
@@ -110,6 +131,18 @@ TOY = SmallArch(
 # named. The tiny model is random; its byte tokenizer reads 64 tokens.
 SMALL_NEGATIVE_PROMPT = ""
 
+# The test-size presets' clip (9 frames of 32 x 32, latents [16, 3, 4, 4]) and 10 steps.
+TINY_DEFAULTS: Mapping[str, Any] = {
+    "data": {"num_frames": 9, "height": 32, "width": 32},
+    "generate": {
+        "num_frames": 9,
+        "height": 32,
+        "width": 32,
+        "steps": 10,
+        "negative_prompt": SMALL_NEGATIVE_PROMPT,
+    },
+}
+
 # code: built in code from `arch` (random init, seeded); committed: a folder in the repository,
 # replaceable by model.weights; local: a local folder the user must provide (model.weights or SVI_WEIGHTS).
 WeightsSource = Literal["code", "committed", "local"]
@@ -124,6 +157,9 @@ class Preset:
     arch: SmallArch | None  # None: the architecture comes from the weights folder's configs
     weights: WeightsSource
     committed_weights: Path | None = None  # the folder of a `committed` preset
+    experts: int = 1  # 2: a high-noise and a low-noise transformer (Wan 2.2 A14B)
+    image_encoder: bool = True  # a CLIP image encoder (Wan 2.1 I2V); Wan 2.2 I2V has none
+    repo: str = WAN_I2V_REPO  # where a `local` preset's diffusers-format weights are published
     # Config defaults (nested sections, e.g. {"generate": {"steps": 10}}), under the variant's and the file's.
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -136,16 +172,7 @@ PRESETS: dict[str, Preset] = {
             summary="random init at test size, built in code (tests, CPU smoke runs)",
             arch=TINY,
             weights="code",
-            defaults={
-                "data": {"num_frames": 9, "height": 32, "width": 32},
-                "generate": {
-                    "num_frames": 9,
-                    "height": 32,
-                    "width": 32,
-                    "steps": 10,
-                    "negative_prompt": SMALL_NEGATIVE_PROMPT,
-                },
-            },
+            defaults=TINY_DEFAULTS,
         ),
         # The toy world's clips: 17 frames (5 latent frames) of 64 x 64 at 8 fps, so one clip adds 2 s and
         # a 50 s video is 25 clips. Shift 3 (pretraining's) suits the small latents better than Wan's 5.
@@ -177,6 +204,27 @@ PRESETS: dict[str, Preset] = {
             arch=None,
             weights="local",
         ),
+        # The two-expert model at test size: each expert its own random initialisation, so they differ.
+        Preset(
+            name="tiny-a14b",
+            summary="two-expert Wan 2.2 I2V at test size (no image encoder), random init, built in code",
+            arch=TINY,
+            weights="code",
+            experts=2,
+            image_encoder=False,
+            defaults=TINY_DEFAULTS,
+        ),
+        # SVI 2.0 / 2.0 Pro's base model. Clip size, 50 steps, shift 5 and guidance 5.0 are the schema's
+        # defaults already (WanVideoSviProPipeline's); generate.boundary defaults to SVI's 0.875.
+        Preset(
+            name="wan2.2-i2v-a14b",
+            summary=f"Wan 2.2 I2V A14B (two experts) from a local diffusers-format folder ({WAN22_I2V_REPO})",
+            arch=None,
+            weights="local",
+            experts=2,
+            image_encoder=False,
+            repo=WAN22_I2V_REPO,
+        ),
     )
 }
 PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
@@ -197,35 +245,35 @@ def get_preset(name: str) -> Preset:
 # Weights folders (checked before anything runs; no torch needed)
 
 
-def how_to_download(folder: str) -> str:
-    """How to get the Wan 2.1 I2V weights onto this machine."""
+def how_to_download(folder: str, repo: str = WAN_I2V_REPO) -> str:
+    """How to get a local preset's weights (Wan 2.1 I2V by default) onto this machine."""
     return (
         "On a machine with internet, fetch the diffusers-format weights with\n"
-        f"    hf download {WAN_I2V_REPO} --local-dir {folder}\n"
+        f"    hf download {repo} --local-dir {folder}\n"
         "(or `huggingface-cli download ...` with older huggingface_hub) and copy the folder here."
     )
 
 
-def resolve_weights(weights: str | os.PathLike | None) -> Path:
+def resolve_weights(weights: str | os.PathLike | None, preset: str = "wan2.1-i2v-14b") -> Path:
     """The weights folder from the argument or SVI_WEIGHTS, or an error saying how to provide it."""
     folder = weights or os.environ.get(WEIGHTS_ENV)
     if not folder:
         raise WeightsNotFoundError(
-            "The wan2.1-i2v-14b preset needs a local weights folder: pass --weights DIR (model.weights in "
-            f"a config) or set {WEIGHTS_ENV}=DIR.\n" + how_to_download("DIR")
+            f"The {preset} preset needs a local weights folder: pass --weights DIR (model.weights in "
+            f"a config) or set {WEIGHTS_ENV}=DIR.\n" + how_to_download("DIR", get_preset(preset).repo)
         )
     return Path(folder).expanduser()
 
 
 def preset_weights(preset: str, weights: str | os.PathLike | None) -> Path | None:
     """The folder a preset loads: None when built in code (tiny); model.weights or the committed folder
-    (toy); model.weights or SVI_WEIGHTS (wan2.1-i2v-14b; else an error saying how to get it)."""
+    (toy); model.weights or SVI_WEIGHTS (the local presets; else an error saying how to get it)."""
     p = get_preset(preset)
     if p.weights == "code":
         return None
     if p.weights == "committed":
         return Path(weights).expanduser() if weights else p.committed_weights
-    return resolve_weights(weights)
+    return resolve_weights(weights, p.name)
 
 
 def toy_world_of(folder: Path) -> int:
@@ -257,16 +305,25 @@ def committed_weights_fingerprint(preset: str, weights: str | os.PathLike | None
     return files_fingerprint(preset_weights(preset, weights))
 
 
+def required_files(preset: str) -> dict[str, tuple[str, ...]]:
+    """What the preset's diffusers-format folder must hold (REQUIRED_FILES, or REQUIRED_FILES_A14B)."""
+    return (
+        REQUIRED_FILES_A14B
+        if PRESETS.get(preset) is not None and PRESETS[preset].experts == 2
+        else REQUIRED_FILES
+    )
+
+
 def check_weights_folder(folder: Path, preset: str = "wan2.1-i2v-14b") -> None:
-    """Raise WeightsNotFoundError listing every expected file that is missing."""
+    """Raise WeightsNotFoundError listing every expected file that is missing (a two-expert preset's
+    expert files are named with their expert: `transformer_2/config.json (the low-noise expert)`)."""
+    two = PRESETS.get(preset) is not None and PRESETS[preset].experts == 2
     missing = []
-    if not folder.is_dir():
-        missing = [f"{sub.rstrip('/*')}/{' or '.join(names)}" for sub, names in REQUIRED_FILES.items()]
-    else:
-        for sub, names in REQUIRED_FILES.items():
-            d = folder / sub.rstrip("/*")
-            if not any((d / n).is_file() for n in names):
-                missing.append(f"{d.relative_to(folder)}/{' or '.join(names)}")
+    for sub, names in required_files(preset).items():
+        d = sub.rstrip("/*")
+        if not folder.is_dir() or not any((folder / d / n).is_file() for n in names):
+            note = f" (the {EXPERT_NAMES[EXPERT_FOLDERS.index(d)]})" if two and d in EXPERT_FOLDERS else ""
+            missing.append(f"{d}/{' or '.join(names)}{note}")
     if missing:
         head = f"{folder} does not exist" if not folder.is_dir() else f"{folder} is incomplete"
         expected = "\n".join(f"    {m}" for m in missing)
@@ -276,6 +333,8 @@ def check_weights_folder(folder: Path, preset: str = "wan2.1-i2v-14b") -> None:
                 f"The committed one lives in {PRESETS[preset].committed_weights}; `harness run pretrain_toy` "
                 "trains a new one (its output folder then goes to model.weights)."
             )
+        elif two:
+            what, how = "Wan 2.2 I2V A14B weights", how_to_download(str(folder), WAN22_I2V_REPO)
         else:
             what, how = "Wan 2.1 I2V weights", how_to_download(str(folder))
         raise WeightsNotFoundError(f"{what} not found: {head}. Missing:\n{expected}\n{how}")

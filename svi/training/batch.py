@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from svi.config import DataConfig
-from svi.model.i2v_condition import build_condition
+from svi.model.i2v_condition import build_condition, pro_condition
 
 
 @dataclass
@@ -48,11 +48,26 @@ def encode_batch(
     reference: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     cond: torch.Tensor | None = None,
+    motion: torch.Tensor | None = None,
+    anchor: torch.Tensor | None = None,
 ) -> EncodedBatch:
     """video: [B, 3, F, H, W] in [-1, 1] on the backbone's device; reference: [B, 3, H, W], the
     padding image (None: frame 0); generator: draws the per-sample condition count (None: always K);
     cond: [B, 3, K, H, W], condition frames in place of the clip's first K (Self-Forcing's rollout,
-    svi/training/forcing.py; None: the clip's own), which also give the CLIP image. x0 is always the clip's."""
+    svi/training/forcing.py; None: the clip's own), which also give the CLIP image. x0 is always the clip's.
+    data.window=pro: motion [B, 3, F, H, W] and anchor [B, 3, H, W] (the dataset's Pro window) give
+    y = [VAE(anchor), the last latent of VAE(motion), zeros], the mask on latent 0 (`pro_condition`), and
+    the CLIP image is the anchor (none for Wan 2.2, which has no image encoder)."""
+    if data.window == "pro":
+        if motion is None or anchor is None:
+            raise ValueError(
+                "data.window=pro needs the dataset's motion and anchor frames (VideoClipDataset pro_window)"
+            )
+        anchor = anchor.to(video)
+        x0 = backbone.encode_video(video)  # [B, 16, F_lat, h, w]
+        carried = backbone.encode_video(motion.to(video))[:, :, -1:]  # [B, 16, 1, h, w]
+        y = pro_condition(backbone.encode_video(anchor[:, :, None]), carried, x0.shape[2], "anchor")
+        return EncodedBatch(x0, y, backbone.encode_text(prompts), backbone.encode_image(anchor))
     cond = video[:, :, : data.cond_frames] if cond is None else cond.to(video)
     first = cond[:, :, 0]  # [B, 3, H, W]: condition frame 0 (the CLIP image)
     reference = first if reference is None else reference.to(video)

@@ -183,6 +183,24 @@ def previous_min_start(num_frames: int, cond_frames: int, frame_stride: int) -> 
     return (num_frames - cond_frames) * frame_stride
 
 
+def pro_window_ids(
+    frame_ids: list[int], num_frames: int, frame_stride: int, temporal_ratio: int = 4
+) -> list[int] | None:
+    """SVI 2.0 Pro's motion window for a target clip read at `frame_ids` (#75, 1-based: anchor from
+    frames 1..k, motion latent the last latent of frames k+1..k+81, target the 81 frames from k+77):
+    the F frames whose last 1 + temporal_ratio are the target's first, so their last latent (its last
+    temporal_ratio frames) is the one the target's latent 1 restates, as the previous clip's last latent
+    is at inference. The anchor is drawn from the frames before it. None when it would start before
+    frame 1 (no frame is left for the anchor)."""
+    window = previous_window_ids(frame_ids, num_frames, 1 + temporal_ratio, frame_stride)
+    return window if window is not None and window[0] >= 1 else None
+
+
+def pro_min_start(num_frames: int, frame_stride: int, temporal_ratio: int = 4) -> int:
+    """The first target start with a Pro motion window and one anchor frame before it."""
+    return previous_min_start(num_frames, 1 + temporal_ratio, frame_stride) + 1
+
+
 def check_index(index: int, length: int) -> int:
     """A dataset index, negative ones counted from the end; IndexError outside the range."""
     if index < 0:

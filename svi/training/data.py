@@ -44,6 +44,8 @@ from svi.training.clips import (
     open_video,
     previous_min_start,
     previous_window_ids,
+    pro_min_start,
+    pro_window_ids,
     probe_video,
     randint,
     reference_frame_index,
@@ -109,10 +111,14 @@ class VideoClipDataset(torch.utils.data.Dataset):
         seed: int = 0,
         reference_frame: str = "window",
         previous_frames: int = 0,
+        pro_window: bool = False,
     ):
         validate_clip_shape(num_frames, height, width, frame_stride)
         if not 0 <= previous_frames < num_frames:
             raise ValueError(f"previous_frames must be in [0, num_frames), got {previous_frames}")
+        if pro_window and previous_frames:
+            raise ValueError("data.window=pro and Self-Forcing's previous clip do not combine: use one")
+        self.pro_window = pro_window
         self.previous_frames = previous_frames
         if reference_frame not in REFERENCE_FRAMES:
             raise ValueError(f"unknown reference_frame {reference_frame!r}; choose one of {REFERENCE_FRAMES}")
@@ -133,7 +139,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
         for path, prompt, category in tqdm(
             listed, desc="probing videos", unit="video", leave=False, disable=len(listed) < PROGRESS_MIN_FILES
         ):
-            count, reason = probe_video(path, self.span_frames)
+            need = self.span_frames + (pro_min_start(num_frames, frame_stride) if pro_window else 0)
+            count, reason = probe_video(path, need)
             if reason is None:
                 samples.append(Sample(path, prompt, category, count))
             else:
@@ -209,6 +216,8 @@ class VideoClipDataset(torch.utils.data.Dataset):
         sample = self.samples[index]
         k = self.previous_frames
         min_start = previous_min_start(self.num_frames, k, self.frame_stride) if k else 0
+        if self.pro_window:  # every video is long enough (checked when the dataset was built)
+            min_start = pro_min_start(self.num_frames, self.frame_stride)
         window = draw_window(
             self.seed, self.epoch, index, sample.num_source_frames, self.span_frames, self.frame_stride,
             self.reference_frame, min_start,
@@ -222,6 +231,10 @@ class VideoClipDataset(torch.utils.data.Dataset):
             previous_ref = reference_frame_index(before, sample.num_source_frames, self.reference_frame, draw)
             # decoded and cropped with the clip, split off below
             read_ids = read_ids + previous + [previous_ref]
+        motion = pro_window_ids(frame_ids, self.num_frames, self.frame_stride) if self.pro_window else None
+        if motion:  # Pro: the motion window, then the anchor, a frame before it (its own stream)
+            anchor = randint(motion[0], item_generator(self.seed, self.epoch, index, ":anchor"))
+            read_ids = read_ids + motion + [anchor]
         try:
             batch = open_video(sample.path, DECODE_THREADS).get_batch(read_ids)
             # decord returns its NDArray, or a torch tensor if someone set decord's bridge to torch.
@@ -249,13 +262,17 @@ class VideoClipDataset(torch.utils.data.Dataset):
             item["previous_reference"] = (
                 video[:, n - 1].clone() if previous else video.new_zeros(3, *video.shape[2:])
             )  # [3, H, W]
+        if motion:
+            n = len(read_ids)
+            item["motion"] = video[:, n - self.num_frames - 1 : n - 1].clone()  # [3, F, H, W]
+            item["anchor"] = video[:, n - 1].clone()  # [3, H, W]
         if len(read_ids) > self.num_frames:
             video = video[:, : self.num_frames].contiguous()
         return {"video": video, "reference": reference, **item}
 
 
-# extra item keys: the conditional datasets', Self-Forcing's
-STREAMS = ("audio", "pose", "previous", "previous_reference")
+# extra item keys: the conditional datasets', Self-Forcing's, the Pro window's
+STREAMS = ("audio", "pose", "previous", "previous_reference", "motion", "anchor")
 
 
 def collate(batch: list[dict]) -> dict:
@@ -298,5 +315,10 @@ def training_clips(cfg) -> torch.utils.data.Dataset:
     # Self-Forcing rolls out the clip before each training clip from that clip's first K frames
     previous = d.cond_frames if cfg.forcing.kind == "self" else 0
     return VideoClipDataset(
-        d.root, frame_stride=d.frame_stride, categories=d.categories, previous_frames=previous, **common
+        d.root,
+        frame_stride=d.frame_stride,
+        categories=d.categories,
+        previous_frames=previous,
+        pro_window=d.window == "pro",
+        **common,
     )

@@ -65,15 +65,28 @@ def weighted_mse(v_pred: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
     return (weight.to(per_sample) * per_sample).mean()
 
 
-def add_image_error(y: torch.Tensor, error: torch.Tensor, num_frames: int, start: int) -> torch.Tensor:
-    """Add error[:, start:start+n] to the VAE channels of y's first n latent frames (n = num_frames).
+def add_image_error(
+    y: torch.Tensor, error: torch.Tensor, num_frames: int, start: int, at: int = 0
+) -> torch.Tensor:
+    """Add error[:, start:start+n] to the VAE channels of y's n latent frames from latent `at` (n =
+    num_frames; at 0: the first ones, SVI 1.0; at 1: SVI 2.0 Pro's motion-latent slot).
 
     y: [C_y, F, h, w] (one sample; mask channels untouched); error: [C_lat, F, h, w]. Returns a new y.
     """
-    n = min(num_frames, y.shape[1], error.shape[1] - start)
+    n = min(num_frames, y.shape[1] - at, error.shape[1] - start)
     out = y.clone()
-    out[MASK_CHANNELS:, :n] += error[:, start : start + n].to(y)
+    out[MASK_CHANNELS:, at : at + n] += error[:, start : start + n].to(y)
     return out
+
+
+def image_error_start(slot: str, window: str) -> int:
+    """The latent where E_img starts (erft.y_error_slot): 0 (first), 1 (motion: Pro's motion-latent
+    slot); auto is motion under data.window=pro and first otherwise."""
+    if slot == "auto":
+        slot = "motion" if window == "pro" else "first"
+    if slot not in ("first", "motion"):
+        raise ValueError(f"unknown y_error_slot {slot!r}; use auto, first or motion")
+    return 1 if slot == "motion" else 0
 
 
 @dataclass
@@ -128,6 +141,18 @@ class Prepared:
         return frame_timesteps_to_tokens(self.timestep, tokens_per_frame(patch_size, self.x_t.shape[-2:]))
 
 
+def expert_ids(sigmas: torch.Tensor, expert: str, boundary: float) -> tuple[int, int]:
+    """The [lo, hi) ids of a decreasing training schedule `sigmas` [T] that an expert of a two-expert
+    model trains on: high, t = 1000 sigma >= boundary x 1000 (the ids from 0); low, the rest. The same
+    rule as the sampler's switch (svi.generation.sampling.expert_for)."""
+    high = int((flow.sigma_to_t(sigmas) >= boundary * flow.NUM_TRAIN_TIMESTEPS).sum())
+    if expert == "high":
+        return 0, high
+    if expert == "low":
+        return high, len(sigmas)
+    raise ValueError(f"unknown expert {expert!r}; use high or low")
+
+
 class Recycler:
     """Draws timesteps, noise and gates; injects, computes the loss target, banks curated errors."""
 
@@ -140,7 +165,13 @@ class Recycler:
         shift: float = flow.DEFAULT_SHIFT,
         seed: int = 0,
         forcing: ForcingConfig | None = None,
+        expert: str | None = None,
+        boundary: float = 0.875,
+        image_error_at: int = 0,
     ):
+        """expert: "high" or "low" draws only that expert's timesteps (`expert_ids` at `boundary`);
+        image_error_at: the latent where E_img starts in y (`image_error_start`)."""
+        self.image_error_at = image_error_at
         if cfg.mode == "erft" and memory is None:
             raise ValueError("ERFT needs a ReplayMemory (or use erft.mode=plain)")
         self.cfg = cfg
@@ -155,6 +186,8 @@ class Recycler:
         self.sigmas = flow.shifted_sigmas(num_train_timesteps, shift)  # [T] float64
         self.weights = flow.training_loss_weights(num_train_timesteps, shift)  # [T]
         self.num_train_timesteps = num_train_timesteps
+        # the schedule's ids drawn from: all, or a two-expert model's expert's range (`expert_ids`)
+        self.ids = (0, num_train_timesteps) if expert is None else expert_ids(self.sigmas, expert, boundary)
         self.generator = torch.Generator().manual_seed(seed)
 
     # All random draws come from self.generator on CPU, so a run is reproducible on any device
@@ -167,9 +200,7 @@ class Recycler:
         b = x0.shape[0]
         g = self.generator
         # [B], or [B, F] under Diffusion Forcing: each latent frame's level drawn independently
-        ids = torch.randint(
-            0, self.num_train_timesteps, (b, x0.shape[2]) if self.per_frame else (b,), generator=g
-        )
+        ids = torch.randint(*self.ids, (b, x0.shape[2]) if self.per_frame else (b,), generator=g)
         sigma = self.sigmas[ids].float()
         eps = torch.randn(x0.shape, generator=g, dtype=torch.float32).to(x0)
         x0_in, eps_in, y_in = x0.clone(), eps.clone(), y.clone()
@@ -199,7 +230,7 @@ class Recycler:
                     if e is not None:
                         n = min(self.cfg.y_error_num, e.shape[1])
                         start = int(torch.randint(0, e.shape[1] - n + 1, (1,), generator=g))
-                        y_in[i] = add_image_error(y_in[i], e, n, start)
+                        y_in[i] = add_image_error(y_in[i], e, n, start, self.image_error_at)
                         done.img = True
             injected.append(done)
         mix = interpolate_frames if self.per_frame else flow.interpolate

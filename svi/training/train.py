@@ -56,7 +56,7 @@ from svi.model.lora import add_lora, export_lora
 from svi.training.batch import encode_batch
 from svi.training.clips import BadVideoError
 from svi.training.data import collate, training_clips
-from svi.training.erft import Prepared, Recycler
+from svi.training.erft import Prepared, Recycler, image_error_start
 from svi.training.forcing import SelfForcing, memory_layout
 from svi.training.memory import ReplayMemory
 from svi.training.node_memory import store_name
@@ -293,6 +293,8 @@ def forward_loss(
         reference=batch["reference"].to(device),
         generator=recycler.generator,  # checkpointed: a resumed run draws the same layouts
         cond=cond,
+        motion=batch.get("motion"),  # data.window=pro
+        anchor=batch.get("anchor"),
     ).to(compute_dtype)
     # Talk / dance: the adapter's input with the official dropouts (none for Shot / Film)
     inputs, image_dropped = training_inputs(batch, cfg.condition, recycler.generator)
@@ -342,6 +344,26 @@ def param_groups(transformer: torch.nn.Module, cfg: TrainConfig) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
+def trained_expert(backbone, cfg: SVIConfig) -> torch.nn.Module:
+    """The transformer a run trains: the only one, or the two-expert model's `train.expert` (high: the
+    transformer, low: transformer_2; each expert in its own run, #79). A two-expert model without
+    train.expert, or train.expert on a one-transformer model, is an error saying what to set."""
+    expert = cfg.train.expert
+    if backbone.transformer_2 is None:
+        if expert is not None:
+            raise ConfigError(
+                f"train.expert={expert} is for a two-expert model; {cfg.model.preset} has one transformer: "
+                "leave train.expert unset"
+            )
+        return backbone.transformer
+    if expert is None:
+        raise ConfigError(
+            f"{cfg.model.preset} has two experts, each trained in its own run: set train.expert=high "
+            "(t >= train.expert_boundary x 1000) or train.expert=low"
+        )
+    return backbone.transformer if expert == "high" else backbone.transformer_2
+
+
 def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
     """Train (or resume) the run described by `cfg`; returns the path of the final LoRA file."""
     import deepspeed
@@ -370,10 +392,16 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
     bf16 = compute_dtype == torch.bfloat16  # DeepSpeed's bf16 mode follows the model's precision
     if rank == 0:
         atomic_write_text(out / "backbone.json", json.dumps(backbone.settings(), indent=2))
-    n_trainable = add_lora(backbone.transformer, cfg.lora)
+    trained = trained_expert(backbone, cfg)  # the transformer, or the two-expert model's train.expert
+    frozen = [tf for tf in backbone.experts() if tf is not trained]
+    # only probe rollouts run the other expert: without them it waits in host memory, off the GPU
+    if frozen and cfg.train.probe_every is None:
+        for tf in frozen:
+            tf.to("cpu")
+    n_trainable = add_lora(trained, cfg.lora)
     if cfg.model.gradient_checkpointing:
-        backbone.transformer.enable_gradient_checkpointing()
-    backbone.transformer.train()
+        trained.enable_gradient_checkpointing()
+    trained.train()
 
     memory = None
     if cfg.erft.mode == "erft":
@@ -397,6 +425,9 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         shift=cfg.train.timestep_shift,
         seed=cfg.train.seed * 104_729 + rank,
         forcing=cfg.forcing,
+        expert=cfg.train.expert,
+        boundary=cfg.train.expert_boundary,
+        image_error_at=image_error_start(cfg.erft.y_error_slot, cfg.data.window),
     )
     self_forcing = None
     if cfg.forcing.kind == "self":
@@ -408,10 +439,10 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         )
 
     optimizer = torch.optim.AdamW(
-        param_groups(backbone.transformer, cfg.train), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+        param_groups(trained, cfg.train), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
     )
     engine, _, _, _ = deepspeed.initialize(
-        model=backbone.transformer, optimizer=optimizer, config=deepspeed_config(cfg, world, bf16)
+        model=trained, optimizer=optimizer, config=deepspeed_config(cfg, world, bf16)
     )
 
     step, tag = resume(engine, ckpt_dir, memory, recycler, rank, device) if cfg.train.resume else (0, None)

@@ -90,6 +90,22 @@ def test_fourteen_b_config_through_the_builder(tmp_path):
     rs.check_built(model, from_folder)
 
 
+def test_a14b_expert_config_through_the_builder(tmp_path):
+    """One expert of Wan 2.2 I2V A14B (both share the architecture): no image branch, 14.29 B; the
+    builder makes it from the config, as `real_scale.py --preset wan2.2-i2v-a14b` does on a GPU."""
+    from svi.model.backbone import build_small
+
+    config, source = rs.preset_transformer_config("wan2.2-i2v-a14b", None)
+    with torch.device("meta"):
+        bb = build_small(
+            rs.arch_for("wan2.2-i2v-a14b", config, 40), "wan2.2-i2v-a14b", with_image_encoder=False
+        )
+    rs.check_built(bb.transformer, config)
+    assert bb.image_encoder is None and rs.image_tokens_for("wan2.2-i2v-a14b") == 0
+    outside, per_block = rs.params_of(bb.transformer)
+    assert round((outside + 40 * per_block) / 1e9, 2) == 14.29
+
+
 def test_linear_fit_and_peak():
     fit = rs.linear_fit({4: 9.0, 2: 5.0}, 40)
     assert fit == {"per_block": 2.0, "intercept": 1.0, "value": 81.0}

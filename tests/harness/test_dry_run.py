@@ -78,3 +78,45 @@ def test_detect_answers_from_the_earlier_run(home, capsys, monkeypatch, store): 
 def test_detect_without_an_earlier_run_says_how_to_get_one(home, capsys):
     assert main(["plan", "ablation_eimg", "--detect", "colour_shift=0.01"]) == 0
     assert "no earlier run of ablation_eimg" in capsys.readouterr().out
+
+
+def test_a_two_expert_experiment_is_planned_per_expert(home, capsys):
+    """Wan 2.2 A14B: both experts built on the meta device, LoRA per expert, one training run per unit
+    (its expert), the missing low-noise expert named by the checks."""
+    arms = "  high: {overrides: {train.expert: high}}\n  low: {overrides: {train.expert: low}}\n"
+    text = (
+        REAL.replace("wan2.1-i2v-14b", "wan2.2-i2v-a14b")
+        .replace("variant: shot", "generate: {chaining: latent}")
+        .replace("  shot: {}\n", arms)
+    )
+    (home / "pro.yaml").write_text(text)
+    assert main(["plan", str(home / "pro.yaml"), "--gpu", "H100", "--gpus", "8", "--mfu", "0.4"]) == 0
+    out = capsys.readouterr().out
+    assert "transformer_2/config.json (the low-noise expert)" in out
+    # per expert 14.29 B base + 0.61 B LoRA (no image branch: Wan 2.1 I2V's 16.39 B has one)
+    assert "2 experts (high-noise, low-noise: 14.90 B and 14.90 B parameters)" in out
+    assert "per expert: 14.90 B parameters, 613.4 M trainable, LoRA rank 128 on 400 linears" in out
+    high = float(re.search(r"high seed 0: train the high-noise expert ([\d.]+) GPU-h", out)[1])
+    low = float(re.search(r"low seed 0: train the low-noise expert ([\d.]+) GPU-h", out)[1])
+    assert high == low  # the experts share the architecture
+    assert "both experts' weights 59.6 GB bf16 per GPU" in out
+    # two seeds of high and low: 4 training runs, and 6 units generate
+    gen = [float(h) for h in re.findall(r"generate \d+ clips ([\d.]+) GPU-h", out)]
+    total = float(re.search(r"total about (\d+) GPU-hours", out)[1])
+    assert len(gen) == 6 and total == pytest.approx(4 * high + sum(gen), abs=1.5)
+    # 50 s at 16 fps with Pro's 5-frame drop: 11 clips = 81 + 10 x 76 = 841 frames, 8 samples per track
+    hours = float(re.search(r"base seed 0: generate 88 clips ([\d.]+) GPU-h", out)[1])
+    per_minute = float(re.search(r"base seed 0: generate .*\(([\d.]+) GPU-h per generated minute\)", out)[1])
+    assert per_minute == pytest.approx(hours / (841 * 8 / 16 / 60), abs=0.01)
+
+
+def test_a_trained_two_expert_arm_must_name_its_expert(home, capsys):
+    text = REAL.replace("wan2.1-i2v-14b", "wan2.2-i2v-a14b").replace(
+        "variant: shot", "generate: {chaining: latent}"
+    )
+    (home / "pro.yaml").write_text(text)  # arm shot trains without train.expert
+    assert main(["plan", str(home / "pro.yaml")]) == 2
+    assert "arm 'shot' trains wan2.2-i2v-a14b, which has two experts" in capsys.readouterr().err
+    (home / "one.yaml").write_text(REAL.replace("  shot: {}", "  shot: {overrides: {train.expert: low}}"))
+    assert main(["plan", str(home / "one.yaml")]) == 2
+    assert "has one transformer: leave train.expert out" in capsys.readouterr().err

@@ -74,7 +74,9 @@ def test_model_preset_accepts_exactly_the_table_names():
     assert set(typing.get_args(ModelConfig.model_fields["preset"].annotation)) == set(PRESETS)
     for name in PRESETS:
         assert ModelConfig(preset=name).preset == name
-    with pytest.raises(ConfigError, match="'tiny', 'toy' or 'wan2.1-i2v-14b'"):
+    with pytest.raises(
+        ConfigError, match="'tiny', 'toy', 'wan2.1-i2v-14b', 'tiny-a14b' or 'wan2.2-i2v-a14b'"
+    ):
         load_config(None, ["model.preset=wan9"])
 
 

@@ -227,3 +227,32 @@ def test_probe_rollouts_at_probe_steps_kept_on_resume(tmp_path, dataset):
     after = {p.name: p.stat().st_mtime_ns for p in probes.glob("step_*")}
     assert {k: after[k] for k in before} == before  # the probes of done steps stay as they were
     assert sorted(after) == sorted([*before, "step_00000006.json", "step_00000006.mp4"])
+
+
+def test_one_expert_of_a_two_expert_model_trains_in_its_own_run(tmp_path, dataset):
+    """Wan 2.2 A14B's reconstruction at test size: train.expert=low trains the low-noise expert's LoRA
+    with ERFT on t < 875 from SVI 2.0 Pro's training window (#75), and the file loads into that expert."""
+    from svi.config import load_config
+    from svi.model.backbone import load_backbone
+    from svi.model.lora import load_expert_loras
+
+    cfg = _config(tmp_path, dataset, "low")
+    overrides = ["model.preset=tiny-a14b", "train.expert=low", "train.steps=2", "data.window=pro"]
+    res = subprocess.run(
+        train_command(cfg, overrides, nproc=1, launcher="none"), env=_env(), capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    lora = tmp_path / "low" / "lora.safetensors"
+    bb = load_backbone(load_config(str(cfg), overrides).model)
+    high = {n: p.clone() for n, p in bb.transformer.named_parameters()}
+    low = bb.transformer_2.blocks[0].attn1.to_q.weight.clone()
+    load_expert_loras(bb, [None, lora])
+    assert all(torch.equal(p, high[n]) for n, p in bb.transformer.named_parameters())
+    assert (bb.transformer_2.blocks[0].attn1.to_q.weight - low).abs().max() > 0  # trained, merged
+    missing = subprocess.run(
+        train_command(cfg, ["model.preset=tiny-a14b", "train.steps=2"], nproc=1, launcher="none"),
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode != 0 and "set train.expert=high" in missing.stderr + missing.stdout
