@@ -2,16 +2,12 @@
 UI, the tag it writes and the link it prints, and (slow, where a Chromium is installed) what a browser
 shows when it opens that link."""
 
-import base64
 import json
 import os
 import re
-import select
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from mlflow.tracking import MlflowClient
 
+from benchmarks.browser import Browser, chromium
 from harness import ui
 from reports import keys
 from tests.harness.mini import mini_experiment
@@ -305,98 +302,6 @@ EXPERIMENT = mini_experiment("mini", "two arms, for the review link", limit=2)  
 WIDTH, HEIGHT = 1600, 1000
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-class Browser:
-    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON
-    messages ending in NUL on fds 3 and 4), so a test can wait for the page to render and read its
-    text, without a websocket client or a browser-automation package."""
-
-    def __init__(self, exe: str, width: int = WIDTH, height: int = HEIGHT):
-        to_browser, self._w = os.pipe()
-        self._r, from_browser = os.pipe()
-        self.profile = tempfile.mkdtemp(prefix="harness-chromium-")  # a fresh browser: no saved choices
-
-        def pipes():  # the browser reads commands on fd 3 and writes replies on fd 4
-            os.dup2(to_browser, 3)
-            os.dup2(from_browser, 4)
-
-        args = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-                "--no-first-run", "--hide-scrollbars", f"--user-data-dir={self.profile}",
-                f"--window-size={width},{height}", "about:blank"]  # fmt: skip
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(3, 4), preexec_fn=pipes
-        )
-        os.close(to_browser)
-        os.close(from_browser)
-        self._buf, self._id, self.session = b"", 0, None
-        page = next(t for t in self.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
-        self.session = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)[
-            "sessionId"
-        ]
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            width=width,
-            height=height,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-
-    def call(self, method: str, timeout: float = 60, **params) -> dict:
-        self._id += 1
-        msg = {"id": self._id, "method": method, "params": params}
-        if self.session:
-            msg["sessionId"] = self.session
-        os.write(self._w, json.dumps(msg).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\0" in self._buf:
-                raw, self._buf = self._buf.split(b"\0", 1)
-                reply = json.loads(raw)
-                if reply.get("id") == self._id:  # events and other replies are not waited for
-                    if "error" in reply:
-                        raise RuntimeError(f"{method}: {reply['error']}")
-                    return reply.get("result", {})
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._r], [], [], left)[0]:
-                raise TimeoutError(f"the browser did not answer {method} within {timeout} s")
-            chunk = os.read(self._r, 1 << 20)
-            if not chunk:
-                raise RuntimeError("the browser closed its pipe")
-            self._buf += chunk
-
-    def eval(self, expression: str):
-        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return res.get("result", {}).get("value")
-
-    def wait_for(self, expression: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.eval(expression):
-                return True
-            time.sleep(0.5)
-        return False
-
-    def screenshot(self) -> bytes:
-        return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._w)
-        os.close(self._r)
-        shutil.rmtree(self.profile, ignore_errors=True)
-
-
 CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot').length >= 2"
 # The chart titles (metric keys) the page cuts with an ellipsis: leaf elements showing a whole key
 # wider than their box.
@@ -412,7 +317,7 @@ def review_screenshot(
 ) -> tuple[bytes, str, str]:
     """(PNG, page text, final location) of `url` once `ready` holds (its charts have drawn), with
     MLflow's assistant panel closed (it opens by itself in a fresh browser on a local server)."""
-    browser = Browser(exe)
+    browser = Browser(exe, WIDTH, HEIGHT)
     try:
         browser.call("Page.navigate", url=url)
         browser.wait_for(ready, timeout)
@@ -462,7 +367,7 @@ def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
 
 @pytest.mark.slow
 def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys):
-    exe = _chromium()
+    exe = chromium()
     if exe is None:
         pytest.skip(
             "no chromium on PATH: apt-get install chromium (or put chromium or google-chrome on PATH)"
