@@ -26,13 +26,15 @@ WIDTH_PX, HEIGHT_PX = 1400, 1000
 OVERFLOWS_JS = """(() => {
   document.querySelectorAll('details').forEach(d => d.open = true);
   const article = document.querySelector('article');
-  const right = article.getBoundingClientRect().right;
+  const edge = article.getBoundingClientRect().right;
   const out = [];
-  for (const el of article.querySelectorAll('table, pre > code, pre, svg')) {
-    const wide = el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > right + 1;
-    if (wide) {
-      const text = (el.querySelector('th, td') || el).textContent.trim().slice(0, 60);
-      out.push(`${el.tagName.toLowerCase()} ${el.scrollWidth} px in ${Math.min(el.clientWidth, article.clientWidth)} px: ${text}`);
+  for (const el of article.querySelectorAll('table, pre > code, svg')) {
+    const box = el.closest('.md-typeset__scrollwrap') || article;  // the theme's scrolling frame of a table
+    const right = Math.min(box.getBoundingClientRect().right, edge);
+    if (el.scrollWidth > el.clientWidth + 1 || el.getBoundingClientRect().right > right + 1) {
+      const text = (el.querySelector('tr') || el).textContent.trim().replace(/\\s+/g, ' ').slice(0, 90);
+      const seen = Math.round(right - el.getBoundingClientRect().left);
+      out.push(`${el.tagName.toLowerCase()} ${el.scrollWidth} px in ${Math.min(el.clientWidth, seen)} px: ${text}`);
     }
   }
   return out;

@@ -208,6 +208,7 @@ def test_a_few_arms_share_one_drift_axes():
 
 
 def test_many_arms_get_a_panel_each_beside_the_reference(tmp_path):
+    from reports.colours import arm_colours
     from reports.plots import PANELS_ABOVE, drift_figure
 
     arms = ["base", "a", "b", "c", "d", "e"]  # more than PANELS_ABOVE
@@ -221,8 +222,10 @@ def test_many_arms_get_a_panel_each_beside_the_reference(tmp_path):
         assert len(ax.collections) == 2  # both bands
         assert [line.get_linestyle() for line in ax.get_lines()] == ["--", "-"]  # the baseline dashed
     # each arm keeps its colour in every panel; all panels share one y scale
-    assert {ax.get_lines()[0].get_color() for ax in shown} == {"C0"}
-    assert [ax.get_lines()[1].get_color() for ax in shown] == ["C1", "C2", "C3", "C4", "C5"]
+    colour = arm_colours(arms)  # each arm's colour in MLflow's views (reports/colours.py)
+    assert len(set(colour.values())) == len(arms)
+    assert {ax.get_lines()[0].get_color() for ax in shown} == {colour["base"]}
+    assert [ax.get_lines()[1].get_color() for ax in shown] == [colour[a] for a in arms[1:]]
     assert len({ax.get_ylim() for ax in shown}) == 1
     # another reference arm: the panels are drawn beside it
     other = drift_figure(drift, arms, "colour_shift", reference="c")
