@@ -165,11 +165,10 @@ def test_a_bundle_report_names_the_declared_units_it_lacks():
 
 def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, monkeypatch, capsys, store):  # noqa: F811
     import pandas as pd
+    from matplotlib.colors import to_hex
     from mlflow.tracking import MlflowClient
 
     from harness import tracking, ui
-    from matplotlib.colors import to_hex
-
     from reports import keys, plots
     from reports.build import build_report
     from reports.bundle import build_report_from
