@@ -120,3 +120,45 @@ class Browser:
         os.close(self._w)
         os.close(self._r)
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+# -- MLflow's review view (harness ui) ------------------------------------------------------------
+
+CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot').length >= 2"
+# The chart titles (metric keys) the page cuts with an ellipsis: leaf elements showing a whole key
+# wider than their box.
+CUT_TITLES = (
+    "[...document.querySelectorAll('*')].filter(e => e.children.length === 0 && "
+    "/^[a-z_]+[a-z0-9_]*\\/[a-z0-9_/]+$/.test(e.textContent.trim()) && e.scrollWidth > e.clientWidth + 1)"
+    ".map(e => e.textContent.trim())"
+)
+
+
+def review_screenshot(
+    url: str,
+    exe: str,
+    timeout: float = 120,
+    ready: str = CHARTS_DRAWN,
+    width: int = 1600,
+    height: int = 1000,
+    extra: dict[str, str] | None = None,
+) -> tuple[bytes, str, str]:
+    """(PNG, page text, final location) of `url` once `ready` holds (its charts have drawn), with
+    MLflow's assistant panel closed (it opens by itself in a fresh browser on a local server). The
+    text ends with a line 'CUT TITLE: <key>' per chart title cut short and, for each `extra` name ->
+    JavaScript expression, a line '<NAME>: <its value>'."""
+    browser = Browser(exe, width, height)
+    try:
+        browser.call("Page.navigate", url=url)
+        browser.wait_for(ready, timeout)
+        browser.eval(
+            "document.querySelector('[data-component-id=\"mlflow.assistant.chat_panel.close\"]')?.click()"
+        )
+        time.sleep(1.0)  # the panel's close transition
+        text = browser.eval("document.body.innerText") or ""
+        cut = browser.eval(CUT_TITLES) or []
+        text += "".join(f"\nCUT TITLE: {t}" for t in cut)
+        text += "".join(f"\n{name.upper()}: {browser.eval(js)}" for name, js in (extra or {}).items())
+        return browser.screenshot(), text, browser.eval("location.href")
+    finally:
+        browser.close()

@@ -3,20 +3,17 @@ UI, the tag it writes and the link it prints, and (slow, where a Chromium is ins
 shows when it opens that link."""
 
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from benchmarks.browser import Browser, chromium
+from benchmarks.browser import chromium, review_screenshot
+from benchmarks.review_shots import serve_ui, stop_ui
 from harness import ui
 from reports import keys
 from tests.harness.mini import mini_experiment
@@ -302,40 +299,6 @@ EXPERIMENT = mini_experiment("mini", "two arms, for the review link", limit=2)  
 WIDTH, HEIGHT = 1600, 1000
 
 
-CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot').length >= 2"
-# The chart titles (metric keys) the page cuts with an ellipsis: leaf elements showing a whole key
-# wider than their box.
-CUT_TITLES = (
-    "[...document.querySelectorAll('*')].filter(e => e.children.length === 0 && "
-    "/^[a-z_]+[a-z0-9_]*\\/[a-z0-9_/]+$/.test(e.textContent.trim()) && e.scrollWidth > e.clientWidth + 1)"
-    ".map(e => e.textContent.trim())"
-)
-
-
-def review_screenshot(
-    url: str, exe: str, timeout: float = 120, ready: str = CHARTS_DRAWN
-) -> tuple[bytes, str, str]:
-    """(PNG, page text, final location) of `url` once `ready` holds (its charts have drawn), with
-    MLflow's assistant panel closed (it opens by itself in a fresh browser on a local server)."""
-    browser = Browser(exe, WIDTH, HEIGHT)
-    try:
-        browser.call("Page.navigate", url=url)
-        browser.wait_for(ready, timeout)
-        browser.eval(
-            "document.querySelector('[data-component-id=\"mlflow.assistant.chat_panel.close\"]')?.click()"
-        )
-        time.sleep(1.0)  # the panel's close transition
-        text = browser.eval("document.body.innerText") or ""
-        cut = browser.eval(CUT_TITLES) or []
-        return (
-            browser.screenshot(),
-            text + "".join(f"\nCUT TITLE: {t}" for t in cut),
-            browser.eval("location.href"),
-        )
-    finally:
-        browser.close()
-
-
 def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
     """`harness ui` on a free port -> (process, the review and keyframes links it printed), once the
     server answers."""
@@ -343,22 +306,7 @@ def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
 
     port = free_port()
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    with open(log, "w") as out:  # a file, not a pipe: the server's log must never block it
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.cli", "ui", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
+    proc = serve_ui(env, port, log)
     link = re.search(r"^  mini: (\S+)$", log.read_text(), re.M)
     frames = re.search(r"^  mini keyframes \(samples x arms, a clip slider\): (\S+)$", log.read_text(), re.M)
     assert proc.poll() is None and link and frames, log.read_text()[-3000:]
@@ -398,14 +346,7 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
         imported = re.search(r"review in the MLflow UI: (\S+)", capsys.readouterr().out)[1]
         imported_png, imported_text, _ = review_screenshot(imported, exe)
     finally:
-        proc.send_signal(signal.SIGTERM)  # the harness stops the server it started
-        try:
-            proc.wait(timeout=60)
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_ui(proc)
     (home / "review.png").write_bytes(png)
     (home / "keyframes.png").write_bytes(frames_png)
     for expected in (ui.GRID_SECTION, "consistent_1s/", "base-seed0", "full-seed0"):
