@@ -45,6 +45,12 @@ FIRST_SCREEN_IMAGES_JS = (
     ".filter(i => i.getBoundingClientRect().top < window.innerHeight).map(i => i.getAttribute('src')); })()"
 )
 HEIGHT_JS = "document.documentElement.scrollHeight"
+# Where the first folded block starts (px from the page's top; null: none): what a reader scrolls through
+# before the details.
+FIRST_FOLD_JS = (
+    "(() => { const d = document.querySelector('article details');"
+    " return d ? Math.round(d.getBoundingClientRect().top + window.scrollY) : null; })()"
+)
 
 
 def build_site(repo: Path, out: Path) -> Path:
@@ -67,14 +73,17 @@ def page_url(site: Path, page: str) -> str:
 
 
 def measure(browser: Browser, site: Path, page: str) -> dict:
-    """{'height': px, 'overflows': [what is too wide], 'first_screen_images': [src]} of one page."""
+    """{'height': px, 'first_fold': px or None, 'overflows': [what is too wide], 'first_screen_images':
+    [src]} of one page."""
     if not browser.open(
         page_url(site, page), "document.readyState === 'complete' && !!document.querySelector('article')"
     ):
         raise TimeoutError(f"{page} did not load")
     images = browser.eval(FIRST_SCREEN_IMAGES_JS) or []
     height = browser.eval(HEIGHT_JS)  # before the collapsible blocks are opened: the page as it opens
-    return {"height": height, "overflows": browser.eval(OVERFLOWS_JS) or [], "first_screen_images": images}
+    fold = browser.eval(FIRST_FOLD_JS)
+    return {"height": height, "first_fold": fold, "overflows": browser.eval(OVERFLOWS_JS) or [],
+            "first_screen_images": images}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     heights[args.prefix.strip("_") or "now"] = {p or "index": m["height"] for p, m in found.items()}
     heights_file.write_text(json.dumps(heights, indent=1) + "\n")
     for page, m in found.items():
-        print(f"{page or 'index'}: {m['height']} px, {len(m['overflows'])} too wide, "
+        print(f"{page or 'index'}: {m['height']} px (first folded block at {m['first_fold']}), "
+              f"{len(m['overflows'])} too wide, "
               f"{len(m['first_screen_images'])} image(s) on the first screen")  # fmt: skip
         for line in m["overflows"]:
             print("   ", line)

@@ -490,8 +490,10 @@ def render_report(
     doc.section("Results")
     if not tables:
         doc.para(words("No finished run has final scores (metrics named {}).", METRIC_NAMES), warn=True)
-    for table in tables:  # the tables holding the primary metric open, the others folded
-        doc.fold(table.title, is_open=primary is None or primary in {c.name for c in table.columns})
+    for table in tables:  # the arms' levels of the primary metric open; the rest (its differences are
+        # drawn in the answer's forest plot) folded under their titles
+        holds = primary is None or primary in {c.name for c in table.columns}
+        doc.fold(table.title, is_open=holds and table.kind == "arms")
         doc.table(table)
         doc.end_fold()
     power = power_frame(summary, detect or {})
@@ -727,7 +729,9 @@ def _degenerate_section(doc, summary, means, refs, samples, order) -> None:
             "in display units. It is what the evaluator alone moves a score by between runs (0: deterministic, "
             "as scoring on the CPU is); a difference between arms smaller than it is not the videos'."
         )
+        doc.fold(f"Evaluator noise floor ({len(floor)} rows)")
         doc.frame(floor, keys=2)
+        doc.end_fold()
     collapse = M.collapse_frame(samples, refs)
     if collapse.empty:
         doc.para("Motion collapse: not measured (it needs dynamic degree's per-window motion).")
@@ -737,7 +741,9 @@ def _degenerate_section(doc, summary, means, refs, samples, order) -> None:
         "of its sample's reference motion (the truth's, else the looped first clip's) and stays there for at "
         "least two windows to its end; first collapsed window: the earliest over the arm's collapsed videos."
     )
+    doc.fold(f"Motion collapse per arm ({len(collapse)} rows)")
     doc.frame(collapse, keys=2)
+    doc.end_fold()
     hit = M.collapsed_arms(collapse)
     if hit:
         doc.para(

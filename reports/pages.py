@@ -258,7 +258,9 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
     lines += ["", "## Report", "", body.strip(), ""]
     times = time_table(manifest)
     if times:
-        lines += ["## Where and how long", "", times]
+        units = times.count("\n") - 2
+        lines += ["## Where and how long", "", '<details markdown="1">', f"<summary>Each unit's host and wall time "
+                  f"({units} units)</summary>", "", times, "</details>", ""]  # fmt: skip
     texts[root / PAGES_DIR / f"{name}.md"] = "\n".join(lines)
     blocks = {}
     if headline:
