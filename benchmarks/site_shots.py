@@ -1,5 +1,5 @@
-"""The built documentation site as a reader at 1400 x 1000 sees it: which tables and code blocks are
-wider than the text column, whether a results page's first screen shows a plot, each page's height,
+"""The built documentation site as a reader at 1400 x 1000 sees it: which tables and code blocks of its
+pages are wider than the text column, whether a results page's first screen shows a plot, each page's height,
 and screenshots of a results page (its first screen and the whole page, scaled down).
 
     python -m benchmarks.site_shots OUT_DIR [--prefix after_] [--page results/mechanisms]
@@ -66,6 +66,12 @@ def results_pages(repo: Path) -> list[str]:
     return sorted(f"results/{p.stem}" for p in (repo / "docs" / "results").glob("*.md"))
 
 
+def site_pages(site: Path) -> list[str]:
+    """Every page of a built site by its path ('' the home page, 'guides/review', 'results/mechanisms')."""
+    pages = (p.parent.relative_to(site).as_posix() for p in site.rglob("index.html"))
+    return sorted("" if p == "." else p for p in pages)
+
+
 def page_url(site: Path, page: str) -> str:
     return (
         (site / page / "index.html").resolve().as_uri() if page else (site / "index.html").resolve().as_uri()
@@ -102,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     site = args.site or build_site(repo, args.out / "site")
     browser = Browser(exe, WIDTH_PX, HEIGHT_PX)
     try:
-        found = {p: measure(browser, site, p) for p in ["", "cli", *results_pages(repo)]}
+        found = {p: measure(browser, site, p) for p in site_pages(site)}
         browser.open(page_url(site, args.page))
         name = args.page.rsplit("/", 1)[-1]
         (args.out / f"{args.prefix}{name}_first.png").write_bytes(browser.screenshot())
