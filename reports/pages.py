@@ -53,8 +53,8 @@ def bundle_folders(root: Path) -> list[Path]:
 
 
 def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[str]) -> str:
-    """Markdown, arms as rows and tracks as columns (it fits the page however many arms there are):
-    a first row of n, the reference arm's mean with its 95% interval, then each other arm's difference
+    """Markdown, arms as rows and tracks as columns (it fits the page however many arms there are),
+    the metric in its top-left cell: a first row of n, the reference arm's mean with its 95% interval, then each other arm's difference
     from it with its interval (* significant after Holm). One column per (track, metric) of `metrics`,
     headed by the track (and the metric's label, with several metrics). `summary`: the report's
     summary, as read from its results.csv (whose names `T.from_csv_cells` restores); its names are
@@ -92,14 +92,15 @@ def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[st
         heads.append(markdown_text(track) + ("" if len(metrics) == 1 else f" {label}"))
         ns.append(", ".join(sorted(found)) or T.DASH)
         columns.append(cells)
+    corner = label if len(metrics) == 1 else "arm"  # the metric's label and arrow, where there is one
     lines = [
-        "| arm | " + " | ".join(heads) + " |",
+        f"| {corner} | " + " | ".join(heads) + " |",
         "|:--|" + "--:|" * len(heads),
         "| n | " + " | ".join(ns) + " |",
     ]
-    labels = ([(ref, markdown_text(ref))] if ref else []) + [(a, markdown_text(f"{a} - {ref}")) for a in arms]
-    for arm, label in labels:
-        lines.append("| " + " | ".join([label, *(col.get(arm, T.DASH) for col in columns)]) + " |")
+    names = ([(ref, markdown_text(ref))] if ref else []) + [(a, markdown_text(f"{a} - {ref}")) for a in arms]
+    for arm, name in names:
+        lines.append("| " + " | ".join([name, *(col.get(arm, T.DASH) for col in columns)]) + " |")
     return "\n".join(lines) + "\n"
 
 

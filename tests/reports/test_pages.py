@@ -68,7 +68,7 @@ def test_a_results_page_is_generated_from_its_bundle(repo):
     ) < text.index("## Headline") < text.index("## Reading")  # fmt: skip
     # the headline, arms as rows: n, the reference arm's mean with its interval, each arm's difference
     lines = text.splitlines()
-    assert any(line.startswith("| arm | consistent_50s |") for line in lines)
+    assert any(line.startswith(f"| {label} ↑ (%) | consistent_50s |") for line in lines)  # the metric
     assert any(line.startswith("| n | 10×2 |") for line in lines)
     base = next(line for line in lines if line.startswith("| base | "))
     assert base.count("[") == 2  # its mean on each track
@@ -117,5 +117,5 @@ def test_headline_of_a_bundle_with_one_arm_shows_its_means_and_n_not_a_differenc
     table = headline_table(summary, ["colour_shift"], ["base", "full"])
     assert "None" not in table and "base - " not in table
     assert table.splitlines() == [
-        "| arm | consistent_100s |", "|:--|--:|", "| n | 8×1 |", "| base | 0.1400 [0.0500, 0.2400] |"
+        "| Colour shift ↓ | consistent_100s |", "|:--|--:|", "| n | 8×1 |", "| base | 0.1400 [0.0500, 0.2400] |"
     ]  # fmt: skip
