@@ -25,12 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 from harness import tracking
-from harness.colours import group_tag
 from harness.experiment import flatten
 from harness.pipeline import publish_report
 from harness.plan import TRAIN_ONLY_SECTIONS
 from reports import keys
 from reports.bundle import build_report_from, file_digest, read_tables, unit_key
+from reports.colours import group_tag
 from reports.keys import SAMPLE_COLUMNS, VIDEO_LEVEL, WINDOW_LEVEL, split_score_key
 
 IMPORTED_TAG = keys.IMPORTED_TAG

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import workspace
-from harness.colours import group_tag
 from harness.experiment import Experiment, digest, flatten
+from reports.colours import group_tag
 from reports.keys import GROUP_BY_TAG
 from svi.config import ConfigError, SVIConfig
 

@@ -476,7 +476,7 @@ def save_view(
         ),
         {},
     )
-    # the children's grouping tag (harness/colours.py: the one that gives each arm its own colour)
+    # the children's grouping tag (reports/colours.py: the one that gives each arm its own colour)
     group = next(
         (r.data.tags[keys.GROUP_BY_TAG] for r in children if keys.GROUP_BY_TAG in r.data.tags), "arm"
     )

@@ -24,9 +24,10 @@ import pandas as pd
 from reports import margins as M
 from reports import stats as S
 from reports import tables as T
+from reports.colours import arm_colours
 from reports.escape import html_text, markdown_of, markdown_text, plain, words
 from reports.keys import REFERENCE_ROLE, STAGES, WINDOW_LEVEL
-from reports.plots import drift_filename, plot_drift, plot_sweep
+from reports.plots import drift_filename, metric_rank, plot_drift, plot_forest, plot_sweep
 from reports.runs import (
     FINISHED,
     PROBE_PREFIX,
@@ -127,6 +128,23 @@ def _frame_html(df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> s
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n"
 
 
+# The most columns a frame's table has (`split_columns`): five short columns fit the documentation's text
+# column (about 690 px at 1400 px; tests/test_site_layout.py checks it).
+FRAME_COLUMNS = 5
+
+
+def split_columns(df: pd.DataFrame, keys: int, most: int = FRAME_COLUMNS) -> list[pd.DataFrame]:
+    """`df` as frames of its first `keys` columns and, in order, near-equal runs of the others, each
+    frame at most `most` columns wide; [df] when it is that narrow already."""
+    if len(df.columns) <= most:
+        return [df]
+    head, rest = list(df.columns[:keys]), list(df.columns[keys:])
+    per = max(most - keys, 1)
+    n = -(-len(rest) // per)
+    size = -(-len(rest) // n)
+    return [df[head + rest[i * size : (i + 1) * size]] for i in range(n)]
+
+
 # -- documents -----------------------------------------------------------------------------------
 
 
@@ -145,6 +163,24 @@ class _Doc:
         self.tex.append(rf"\section*{{{T.latex_escape(name)}}}")
         self.html.append(f"<h2>{html_text(name)}</h2>")
 
+    def subsection(self, name: str) -> None:
+        self.md.append(f"### {name}\n")
+        self.tex.append(rf"\subsection*{{{T.latex_escape(name)}}}")
+        self.html.append(f"<h3>{html_text(name)}</h3>")
+
+    def fold(self, summary: str, is_open: bool = False) -> None:
+        """Start a collapsible block (closed unless `is_open`) whose line is `summary` (our words):
+        HTML's <details> in Markdown (rendered by MkDocs' md_in_html and by GitHub) and HTML; in
+        LaTeX, a paragraph heading (paper does not fold). `end_fold` ends it."""
+        attr = " open" if is_open else ""
+        self.md.append(f'<details markdown="1"{attr}>\n<summary>{markdown_text(summary)}</summary>\n')
+        self.tex.append(rf"\paragraph{{{T.latex_escape(summary)}}}")
+        self.html.append(f"<details{attr}><summary>{html_text(summary)}</summary>")
+
+    def end_fold(self) -> None:
+        self.md.append("</details>\n")
+        self.html.append("</details>")
+
     def para(self, text: str, warn: bool = False) -> None:
         self.md.append(("> **Note:** " if warn else "") + markdown_of(text) + "\n")
         self.tex.append((r"\textbf{Note:} " if warn else "") + T.latex_escape(text) + "\n")
@@ -156,10 +192,13 @@ class _Doc:
         self.tex.append(T.to_latex(table))
         self.html.append(T.to_html(table))
 
-    def frame(self, df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset()) -> None:
-        self.md.append(_frame_markdown(df, bold))
-        self.tex.append(_frame_latex(df, bold))
-        self.html.append(_frame_html(df, bold))
+    def frame(self, df: pd.DataFrame, bold: set[tuple[int, str]] = frozenset(), keys: int = 0) -> None:
+        """A frame as a table; with `keys`, as tables of its first `keys` columns (what names a row)
+        and at most FRAME_COLUMNS columns each (`split_columns`), so that each fits the page."""
+        for part in split_columns(df, keys) if keys else [df]:
+            self.md.append(_frame_markdown(part, bold))
+            self.tex.append(_frame_latex(part, bold))
+            self.html.append(_frame_html(part, bold))
 
     def image(self, path: Path, caption: str) -> None:
         self.md.append(f"![{markdown_text(caption)}]({path.name})\n")
@@ -219,10 +258,11 @@ def _values(series: pd.Series) -> str:
 def _run_list(runs: pd.DataFrame, declared: list[str] | None) -> pd.DataFrame:
     rank = {a: i for i, a in enumerate(T.arm_order(runs, declared))}
     runs = runs.sort_values(["arm", "seed"], key=lambda c: c.map(rank) if c.name == "arm" else c)
-    out = runs[["arm", "seed", "role", "status", "preset", "variant", "git_commit", "run_id"]].copy()
+    out = runs[["arm", "seed", "run_id", "role", "status", "git_commit", "preset", "variant"]].copy()
     out["git_commit"] = out["git_commit"].map(lambda c: c[:10] if isinstance(c, str) else "")
-    out["seed"] = out["seed"].map(lambda s: "" if pd.isna(s) else str(int(s)))
-    return out.fillna("").astype(str).reset_index(drop=True)
+    seed = out["seed"].map(lambda s: "" if pd.isna(s) else f" seed {int(s)}")
+    out = out.drop(columns=["arm", "seed"]).assign(**{"unit": out["arm"].astype(str) + seed})  # "full seed 0"
+    return out[["unit", *out.columns[:-1]]].fillna("").astype(str).reset_index(drop=True)
 
 
 def skipped_videos(runs: pd.DataFrame) -> pd.DataFrame:
@@ -273,10 +313,10 @@ def power_frame(summary: pd.DataFrame, detect: dict[str, float]) -> pd.DataFrame
             "metric": info.label,
             "comparison": f"{rec['arm']} - {rec['reference']}",
             "n": T.n_text(rec["delta_n_samples"], rec["n_seeds"]),
+            "MDD (80%)": T.number_text(T.scaled(rec["mdd"], k), f".{info.decimals + 1}f"),
             "sd sample": sd(rec["var_sample"]),
             "sd seed": sd(rec["var_seed"]),
             "sd residual": sd(rec["var_residual"]),
-            "MDD (80%)": T.number_text(T.scaled(rec["mdd"], k), f".{info.decimals + 1}f"),
         }
         if detect:
             want = detect.get(rec["metric"])
@@ -290,7 +330,11 @@ def power_frame(summary: pd.DataFrame, detect: dict[str, float]) -> pd.DataFrame
                     else f"{want:g}: not within 2000 samples × 8 seeds"
                 )
         rows.append(row)
-    return pd.DataFrame(rows).astype(str) if rows else pd.DataFrame()
+    if not rows:
+        return pd.DataFrame()
+    first = ["track", "metric", "comparison", "n", "MDD (80%)", "to detect"]  # what it could detect, then why
+    out = pd.DataFrame(rows).astype(str)
+    return out[[c for c in first if c in out] + [c for c in out if c not in first]]
 
 
 def drift_frame_of(samples: pd.DataFrame) -> pd.DataFrame:
@@ -403,7 +447,10 @@ def render_report(
     T.csv_cells(summary).to_csv(out_dir / "results.csv", index=False)
     written["results.csv"] = out_dir / "results.csv"
     collapse = M.collapse_marks(M.collapse_frame(samples, refs))
-    plots = plot_drift(drift, out_dir, arm_order, T.reference_arm(runs, arm_order, reference), collapse)
+    colours = arm_colours(arm_order or T.arm_order(runs))  # as MLflow's views colour the arms
+    plots = plot_drift(
+        drift, out_dir, arm_order, T.reference_arm(runs, arm_order, reference), collapse, colours
+    )
 
     doc = _Doc(f"{experiment}: report")
     doc.para(
@@ -437,14 +484,22 @@ def render_report(
         )
     if registration:
         _registration_section(doc, registration, summary, missing or [], runs, blind)
+    _answer_section(doc, plots, drift, summary, primary, out_dir, colours, ref_means, written, blind)
+    _stability_section(doc, plots, drift, primary)
+    written.update(plots)
     doc.section("Results")
     if not tables:
         doc.para(words("No finished run has final scores (metrics named {}).", METRIC_NAMES), warn=True)
-    for table in tables:
+    for table in tables:  # the arms' levels of the primary metric open; the rest (its differences are
+        # drawn in the answer's forest plot) folded under their titles
+        holds = primary is None or primary in {c.name for c in table.columns}
+        doc.fold(table.title, is_open=holds and table.kind == "arms")
         doc.table(table)
+        doc.end_fold()
     power = power_frame(summary, detect or {})
     if not power.empty:
         doc.section("Power")
+        doc.fold(f"Variance components and minimum detectable differences ({len(power)} differences)")
         doc.para(
             "What each comparison could detect. Variance components of the difference (arm - reference), as "
             "standard deviations in display units: sample (the arm-by-sample part), seed (training runs and "
@@ -458,19 +513,8 @@ def render_report(
                 else " `harness report EXP --detect METRIC=VALUE` adds the n that would detect a given difference."
             )
         )
-        doc.frame(power)
-    doc.section("Stability")
-    if not plots:
-        doc.para(words("No drift curves were logged (per-window scores or metrics drift/{}).", METRIC_NAMES))
-    curves = {drift_filename(t, m): (t, m) for t, m in drift[["suite", "metric"]].itertuples(index=False)}
-    for name, path in plots.items():  # plot order: tracks as in the tables
-        track, metric = curves[name]
-        doc.image(
-            path,
-            f"{track}: {T.metric_info(metric).label} over the video (mean over samples and seeds; band: 95% "
-            "interval for the crossed design, as in the tables; n = samples×seeds)",
-        )
-    written.update(plots)
+        doc.frame(power, keys=3)
+        doc.end_fold()
     _degenerate_section(doc, summary, ref_means, refs, samples, T.arm_order(runs, arm_order))
     skipped = skipped_videos(done)
     if not skipped.empty:
@@ -484,25 +528,103 @@ def render_report(
     times = time_frame(done, arm_order)
     if not times.empty:
         doc.section("Where the time went")
+        doc.fold(f"Wall minutes per stage ({len(times)} arms)")
         doc.para(
             "Wall minutes per stage of each arm's units (mean over its finished seeds; `time/<stage>` on each "
             "run): provision writes the inputs a unit needs (toy training clips, benchmark), review media the "
             "keyframe strips, per-clip images and previews, log the MLflow calls."
         )
-        doc.frame(times)
+        doc.frame(times, keys=2)
+        doc.end_fold()
     doc.section("Failed or unfinished runs")
     if failed.empty:
         doc.para("None: every run finished.")
     else:
         doc.para("These runs are listed only; they are excluded from every mean, table and plot.")
-        doc.frame(_run_list(failed, arm_order))
+        doc.frame(_run_list(failed, arm_order), keys=1)
     doc.section("Runs")
-    doc.frame(_run_list(runs, arm_order))
+    doc.fold(f"Every run ({len(runs)}): its unit (arm and seed), run id, role, status and commit")
+    doc.frame(_run_list(runs, arm_order), keys=1)
+    doc.end_fold()
     written.update(doc.write(out_dir))
     return written
 
 
 # -- sweeps --------------------------------------------------------------------------------------
+
+
+# What each metric group measures: the stability plots' headings, in the metric table's group order.
+GROUP_TITLES = {
+    "vbench": "VBench dimensions: subject and background consistency, quality, motion",
+    "i2v": "Faithfulness to the input image (VBench-I2V)",
+    "psnr_ssim": "Fidelity to the true continuation (PSNR, SSIM)",
+    "sync": "Audio-visual sync",
+    "fvd": "Distribution distance (FVD)",
+    "drift": "Drift: colour, sharpness, distance from the truth",
+    "drift_protocols": "Drift protocols of the long-video papers (Δdrift, VDE)",
+    "coherence": "Long-horizon coherence",
+}
+
+
+def _plot_caption(track: str, metric: str) -> str:
+    return (
+        f"{track}: {T.metric_info(metric).label} over the video (mean over samples and seeds; band: 95% "
+        "interval for the crossed design, as in the tables; n = samples×seeds)"
+    )
+
+
+def _answer_section(doc, plots, drift, summary, primary, out_dir, colours, ref_means, written, blind) -> None:
+    """The answer first, as pictures: the forest plot of the primary metric's differences (each arm minus
+    the reference arm and the declared comparisons, 95% intervals, Holm marks, MDD bands, where the
+    degenerate references land) and the primary metric's drift plots."""
+    if primary is None:
+        return
+    curves = {drift_filename(t, m): (t, m) for t, m in drift[["suite", "metric"]].itertuples(index=False)}
+    mine = [name for name in plots if curves[name][1] == primary]
+    landed = (
+        ref_means[ref_means["arm"] != M.RESCORE] if len(ref_means) else ref_means
+    )  # the noise-floor pass: no reference
+    forest = None if blind else plot_forest(summary, primary, out_dir, colours, landed)
+    if forest is None and not mine:
+        return
+    label = T.metric_info(primary).label
+    doc.section(f"Answer: {label}")
+    if forest is not None:
+        written[forest.name] = forest
+        doc.image(
+            forest,
+            f"{label}: each arm minus the reference arm and each declared comparison, per track (95% interval "
+            "for the crossed design; filled and *: significant after Holm; grey band: the minimum detectable "
+            "difference at 80% power; diamonds: the degenerate references, no model)",
+        )
+    for name in mine:
+        doc.image(plots[name], _plot_caption(*curves[name]))
+
+
+def _stability_section(doc, plots, drift, primary) -> None:
+    """The other metrics' drift plots, grouped by what they measure (the metric table's groups), each
+    group a folded block."""
+    doc.section("Stability")
+    if not plots:
+        doc.para(words("No drift curves were logged (per-window scores or metrics drift/{}).", METRIC_NAMES))
+        return
+    curves = {drift_filename(t, m): (t, m) for t, m in drift[["suite", "metric"]].itertuples(index=False)}
+    groups: dict[str, list[str]] = {}
+    for name in plots:  # plot order: the metric table's, each metric's tracks together
+        track, metric = curves[name]
+        if metric != primary:
+            groups.setdefault(T.metric_info(metric).group or "other", []).append(name)
+    doc.para(
+        "Each metric over the video, per track: each arm's mean with its 95% band"
+        + (", the primary metric's under the answer above" if primary else "")
+        + "; grouped by what the metrics measure."
+    )
+    for group, names in sorted(groups.items(), key=lambda g: metric_rank(curves[g[1][0]][1])):
+        metrics = list(dict.fromkeys(T.metric_info(curves[n][1]).label for n in names))
+        doc.fold(f"{GROUP_TITLES.get(group, group)}: {', '.join(metrics)} ({len(names)} plots)")
+        for name in names:
+            doc.image(plots[name], _plot_caption(*curves[name]))
+        doc.end_fold()
 
 
 def _registration_section(
@@ -641,7 +763,9 @@ def _degenerate_section(doc, summary, means, refs, samples, order) -> None:
     )
     frame = M.margins_frame(summary, means, order)
     if not frame.empty:
-        doc.frame(frame)
+        doc.fold(f"Each arm's margin over the best degenerate reference ({len(frame)} metrics and tracks)")
+        doc.frame(frame, keys=3)
+        doc.end_fold()
     flagged = M.gameable_metrics(frame)
     if flagged:
         doc.para(words("Gameable on this suite: {}.", "; ".join(flagged)), warn=True)
@@ -653,7 +777,9 @@ def _degenerate_section(doc, summary, means, refs, samples, order) -> None:
             "in display units. It is what the evaluator alone moves a score by between runs (0: deterministic, "
             "as scoring on the CPU is); a difference between arms smaller than it is not the videos'."
         )
-        doc.frame(floor)
+        doc.fold(f"Evaluator noise floor ({len(floor)} rows)")
+        doc.frame(floor, keys=2)
+        doc.end_fold()
     collapse = M.collapse_frame(samples, refs)
     if collapse.empty:
         doc.para("Motion collapse: not measured (it needs dynamic degree's per-window motion).")
@@ -663,7 +789,9 @@ def _degenerate_section(doc, summary, means, refs, samples, order) -> None:
         "of its sample's reference motion (the truth's, else the looped first clip's) and stays there for at "
         "least two windows to its end; first collapsed window: the earliest over the arm's collapsed videos."
     )
-    doc.frame(collapse)
+    doc.fold(f"Motion collapse per arm ({len(collapse)} rows)")
+    doc.frame(collapse, keys=2)
+    doc.end_fold()
     hit = M.collapsed_arms(collapse)
     if hit:
         doc.para(

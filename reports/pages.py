@@ -54,10 +54,12 @@ def bundle_folders(root: Path) -> list[Path]:
 
 
 def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[str]) -> str:
-    """Markdown: one row per (track, metric) of `metrics`: the reference arm's mean with its 95%
-    interval, each other arm's difference from it with its interval (* significant after Holm), n.
-    `summary`: the report's summary, as read from its results.csv (whose names `T.from_csv_cells`
-    restores); its names are written as text (`escape.markdown_text`)."""
+    """Markdown, arms as rows and tracks as columns (it fits the page however many arms there are),
+    the metric in its top-left cell: a first row of n, the reference arm's mean with its 95% interval, then each other arm's difference
+    from it with its interval (* significant after Holm). One column per (track, metric) of `metrics`,
+    headed by the track (and the metric's label, with several metrics). `summary`: the report's
+    summary, as read from its results.csv (whose names `T.from_csv_cells` restores); its names are
+    written as text (`escape.markdown_text`)."""
     sub = T.vs_reference(T.from_csv_cells(summary))
     sub = sub[sub["metric"].isin(metrics)]
     if sub.empty:
@@ -68,33 +70,38 @@ def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[st
     else:  # a bundle with one arm so far (its first units): that arm's means, no differences yet
         ref = present[0] if len(present) == 1 else None
     arms = [a for a in present if a != ref]
-    head = ["track", "metric", "n", markdown_text(ref) if ref else "mean"]
-    head += [markdown_text(f"{a} - {ref}") for a in arms]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":--", ":--"] + ["--:"] * (len(head) - 2)) + "|"]
+    heads, ns, columns = [], [], []  # per column: its head, n, {row label: cell}
     for (track, metric), rows in sub.groupby(["track", "metric"], sort=False):
         info = T.metric_info(metric)
         by_arm = rows.set_index("arm")
         k = info.scale
-        cells = []
+        cells = {}
         if ref in by_arm.index:
             r = by_arm.loc[ref]
-            cells.append(T.format_cell(T.Cell(*(T.scaled(r[c], k) for c in ("mean", "low", "high"))), info))
-        else:
-            cells.append(T.DASH)
-        ns = set()
+            cells[ref] = T.format_cell(T.Cell(*(T.scaled(r[c], k) for c in ("mean", "low", "high"))), info)
+        found = set()
         for arm in arms:
             if arm not in by_arm.index or pd.isna(by_arm.at[arm, "delta"]):
-                cells.append(T.DASH)
                 continue
             r = by_arm.loc[arm]
-            cells.append(_delta_text(r, info))
+            cells[arm] = _delta_text(r, info)
             if pd.notna(r["p"]):
-                ns.add(T.n_text(r["delta_n_samples"], max(r["n_seeds"], by_arm.at[ref, "n_seeds"])))
-        if not ns and ref in by_arm.index:
-            ns.add(T.n_text(by_arm.at[ref, "n_samples"], by_arm.at[ref, "n_seeds"]))
-        n = ", ".join(sorted(ns)) or T.DASH
+                found.add(T.n_text(r["delta_n_samples"], max(r["n_seeds"], by_arm.at[ref, "n_seeds"])))
+        if not found and ref in by_arm.index:
+            found.add(T.n_text(by_arm.at[ref, "n_samples"], by_arm.at[ref, "n_seeds"]))
         label = markdown_text(info.label) + T.arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
-        lines.append("| " + " | ".join([markdown_text(track), label, n, *cells]) + " |")
+        heads.append(markdown_text(track) + ("" if len(metrics) == 1 else f" {label}"))
+        ns.append(", ".join(sorted(found)) or T.DASH)
+        columns.append(cells)
+    corner = label if len(metrics) == 1 else "arm"  # the metric's label and arrow, where there is one
+    lines = [
+        f"| {corner} | " + " | ".join(heads) + " |",
+        "|:--|" + "--:|" * len(heads),
+        "| n | " + " | ".join(ns) + " |",
+    ]
+    names = ([(ref, markdown_text(ref))] if ref else []) + [(a, markdown_text(f"{a} - {ref}")) for a in arms]
+    for arm, name in names:
+        lines.append("| " + " | ".join([name, *(col.get(arm, T.DASH) for col in columns)]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -170,6 +177,19 @@ def _demote(markdown: str) -> str:
     return re.sub(r"^(#+) ", lambda m: "#" + m[1] + " ", markdown, flags=re.M)
 
 
+ANSWER_HEADING = "### Answer: "  # the report's answer section, its headings demoted one level
+
+
+def split_answer(body: str) -> tuple[str, str]:
+    """(the report's answer section, the rest of the report): the page shows the answer's pictures
+    first, promoted to a section of the page, and the rest of the report below its reading."""
+    if ANSWER_HEADING not in body:
+        return "", body
+    head, rest = body.split(ANSWER_HEADING, 1)
+    answer, sep, tail = rest.partition("\n### ")
+    return "## Answer: " + answer, head + (sep.lstrip("\n") + tail if sep else "")
+
+
 def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
     """The report (rebuilt into `work`), the results page and the README block of one bundle."""
     manifest = read_manifest(bundle)
@@ -195,6 +215,7 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
     body = files["report.md"].read_text(encoding="utf-8")
     body = re.sub(r"(!\[[^\]]*\]\()([^)/]+\.png\))", rf"\1{name}/\2", body)  # plots beside the page
     body = _demote(body.split("\n", 1)[1] if body.startswith("# ") else body)
+    answer, body = split_answer(body)
     missing = missing_units(manifest)
     units = [u for u in manifest["units"] if u.get("role") != REFERENCE_ROLE]  # the arms' units
     declared = len(declaration.get("arms", {})) * len(declaration.get("seeds", []))
@@ -221,6 +242,8 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
             f"    Not in the bundle yet: {', '.join(missing)}. Every figure below is of the units present, "
             "not the experiment's result.",
         ]
+    if answer:  # the report's pictures of the answer, on the page's first screen
+        lines += ["", answer.strip()]
     if headline:
         lines += ["", f"## Headline: {T.metric_info(primary).label}", "", headline, _headline_note(summary)]
     if compared:
@@ -238,7 +261,9 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
     lines += ["", "## Report", "", body.strip(), ""]
     times = time_table(manifest)
     if times:
-        lines += ["## Where and how long", "", times]
+        units = times.count("\n") - 2
+        lines += ["## Where and how long", "", '<details markdown="1">', f"<summary>Each unit's host and wall time "
+                  f"({units} units)</summary>", "", times, "</details>", ""]  # fmt: skip
     texts[root / PAGES_DIR / f"{name}.md"] = "\n".join(lines)
     blocks = {}
     if headline:

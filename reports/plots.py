@@ -1,5 +1,8 @@
-"""Stability plots (metric vs generated seconds, one line per arm with its 95% band; a panel per arm
-beside the reference arm when there are many arms) and the sweep's objective plots.
+"""The report's pictures: the forest plot of the answer (each difference on the primary metric with its
+95% interval, Holm mark and MDD band; `forest_figure`), the stability plots (metric vs generated
+seconds, one line per arm with its 95% band; a panel per arm beside the reference arm when there are
+many arms) and the sweep's objective plots. An arm is drawn in its colour (`reports/colours.py`,
+the colour of its runs in MLflow's views) in every plot.
 
 Figures are drawn on matplotlib's Agg canvas directly (no pyplot), so building a report never
 touches the caller's interactive backend or global figure state. Every text with a name from data in
@@ -18,9 +21,10 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from reports.colours import arm_colours
 from reports.runs import track_sort_key
 from reports.stats import crossed_band, curve_band
-from reports.tables import arm_order, metric_info
+from reports.tables import SPECS, arm_order, metric_info
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -36,6 +40,13 @@ def _safe(name: str) -> str:
 
 def drift_filename(track: str, metric: str) -> str:
     return f"drift_{_safe(track)}_{_safe(metric)}.png"
+
+
+def metric_rank(metric: str) -> tuple[int, str]:
+    """Sort key: the metric table's order (scoring/specs.py: grouped by what the metrics measure),
+    unknown metrics last by name."""
+    names = list(SPECS)
+    return (names.index(metric), "") if metric in SPECS else (len(names), metric)
 
 
 RUN_CURVE = "run:"  # the `sample` of a run's mean curve (a run logged without per-sample scores)
@@ -94,6 +105,7 @@ def drift_figure(
     metric: str,
     reference: str | None = None,
     collapse: dict[str, int] | None = None,
+    colours: dict[str, str] | None = None,
 ) -> Figure:
     """One track's figure for one metric: each arm's mean curve with its 95% band, baselines dashed.
 
@@ -102,15 +114,16 @@ def drift_figure(
     a panel of its own beside the reference arm (`reference`, else the first arm of `order`: the
     baseline when there is one), all panels on the same scales. An arm keeps its colour in every panel.
     `collapse`: arm -> the first window where one of its videos collapsed (reports/margins.py), drawn
-    as a dotted vertical line in the arm's colour.
+    as a dotted vertical line in the arm's colour. `colours`: arm -> colour (default: `arm_colours`
+    of the plotted arms).
     """
     track = sub["suite"].iloc[0]
     use_seconds = bool(sub["seconds"].notna().all())
     info = metric_info(metric)
     arms = [a for a in order if a in set(sub["arm"])]
-    curves = {arm: _band(sub[sub["arm"] == arm], use_seconds, info.scale) for arm in arms}  # (band, n)
+    curves = {arm: _band(sub[sub["arm"] == arm], use_seconds, info.curve_scale) for arm in arms}  # (band, n)
     dashed = set(sub.loc[sub["role"] == "baseline", "arm"])
-    color = {arm: f"C{i % 10}" for i, arm in enumerate(arms)}
+    color = colours or arm_colours(arms)
 
     def draw(ax, arm: str) -> None:
         band, n = curves[arm]
@@ -121,7 +134,7 @@ def drift_figure(
             ax.axvline(x, color=color[arm], linestyle=":", linewidth=1.2, label=f"{arm}: collapse from here")
 
     xlabel = "generated video (s)" if use_seconds else "clip index"
-    ylabel = info.label + (" (%)" if info.scale == 100.0 else "")
+    ylabel = info.curve_label
     if len(arms) <= PANELS_ABOVE:
         fig = Figure(figsize=(6.4, 4.0))
         ax = fig.add_subplot()
@@ -161,6 +174,7 @@ def plot_drift(
     declared: list[str] | None = None,
     reference: str | None = None,
     collapse: dict[tuple[str, str], int] | None = None,
+    colours: dict[str, str] | None = None,
 ) -> dict[str, Path]:
     """One PNG per (track, metric): each arm's mean curve vs seconds with its shaded 95% band
     (`drift_figure`; with more than PANELS_ABOVE arms, a panel per arm beside `reference`).
@@ -170,7 +184,9 @@ def plot_drift(
     per-sample tables), or missing / empty where the value is a run's mean over its videos. The band
     is the crossed-design interval over samples and seeds (`_band`); the t-interval over runs where
     there are no per-sample curves. `collapse`: (track, arm) -> the first collapsed window, marked. The x axis is seconds of generated video when every run of the plot has
-    `seconds_per_clip`, else the clip index. Returns {file name: path}.
+    `seconds_per_clip`, else the clip index. `colours`: arm -> colour (default: `arm_colours` of the
+    arms drawn). Returns {file name: path}, grouped by what the metrics measure (`metric_rank`: the
+    metric table's order), each metric's tracks together.
     """
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
@@ -180,14 +196,15 @@ def plot_drift(
     sample = drift["sample"] if "sample" in drift else pd.Series(None, index=drift.index, dtype=object)
     drift["sample"] = sample.where(sample.notna(), RUN_CURVE + drift["run_id"].astype(str)).astype(str)
     order = arm_order(drift, declared)
+    colours = colours or arm_colours(order)
     for track, metric in sorted(
         drift[["suite", "metric"]].drop_duplicates().itertuples(index=False),
-        key=lambda tm: (track_sort_key(tm[0]), tm[1]),
+        key=lambda tm: (metric_rank(tm[1]), track_sort_key(tm[0])),
     ):
         sub = drift[(drift["suite"] == track) & (drift["metric"] == metric)]
         name = drift_filename(track, metric)
         marks = {a: w for (t, a), w in (collapse or {}).items() if t == track}
-        written[name] = _save(drift_figure(sub, order, metric, reference, marks), out_dir / name)
+        written[name] = _save(drift_figure(sub, order, metric, reference, marks, colours), out_dir / name)
     return written
 
 
@@ -218,3 +235,102 @@ def plot_sweep(
     fig.suptitle(f"objective vs injection probabilities ({len(done)} finished trials; star = best)")
     fig.tight_layout()
     return _save(fig, Path(out_path))
+
+
+# -- the answer: a forest plot of the differences on the primary metric ---------------------------
+
+FOREST_COLUMNS = ["track", "label", "arm", "delta", "low", "high", "mdd", "significant", "kind"]
+
+
+def forest_rows(summary: pd.DataFrame, metric: str, ref_means: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The forest plot's rows for `metric`, in display units (its `scale`): per track, each arm minus
+    the reference arm, then the declared comparisons (kind 'reference' / 'declared': delta, its 95%
+    crossed-design interval low-high, the MDD at 80% power, Holm's mark), then each degenerate
+    reference's mean minus the reference arm's (kind 'degenerate': a point, no interval).
+    `summary`: `tables.summarize`'s frame; `ref_means`: `margins.reference_means`'."""
+    info = metric_info(metric)
+    k = info.scale
+    sub = summary[(summary["metric"] == metric) & summary["delta"].notna()]
+    rows = []
+    for rec in sub.to_dict("records"):
+        rows.append({
+            "track": rec["track"], "label": f"{rec['arm']} - {rec['reference']}", "arm": rec["arm"],
+            "delta": rec["delta"] * k, "low": rec["delta_low"] * k, "high": rec["delta_high"] * k,
+            "mdd": rec["mdd"] * k, "significant": str(rec["significant"]) == "True",
+            "kind": "declared" if rec.get("contrast") == "declared" else "reference",
+        })  # fmt: skip
+    if ref_means is not None and len(ref_means) and rows:
+        own = summary[(summary["metric"] == metric) & (summary.get("contrast", "reference") == "reference")]
+        for track in dict.fromkeys(r["track"] for r in rows):
+            ref = next(
+                r["label"].rsplit(" - ", 1)[1]
+                for r in rows
+                if r["track"] == track and r["kind"] == "reference"
+            )
+            base = own[(own["track"] == track) & (own["arm"] == ref)]["mean"]
+            refs = ref_means[(ref_means["track"] == track) & (ref_means["metric"] == metric)]
+            for rec in refs.to_dict("records") if len(base) else []:
+                x = (rec["mean"] - float(base.iloc[0])) * k
+                rows.append({"track": track, "label": f"{rec['arm']} (no model) - {ref}", "arm": rec["arm"],
+                             "delta": x, "low": math.nan, "high": math.nan, "mdd": math.nan,
+                             "significant": False, "kind": "degenerate"})  # fmt: skip
+    return pd.DataFrame(rows, columns=FOREST_COLUMNS)
+
+
+def forest_figure(rows: pd.DataFrame, metric: str, colours: dict[str, str]) -> Figure:
+    """One panel per track: a row per difference (`forest_rows`), its point and 95% interval in the
+    first arm's colour (filled and starred: significant after Holm), its MDD as a grey band around
+    zero, the degenerate references as grey diamonds; the x axis in the metric's display units."""
+    info = metric_info(metric)
+    tracks = list(dict.fromkeys(rows["track"]))
+    labels = list(dict.fromkeys(rows["label"]))
+    fig = Figure(figsize=(6.4, 0.9 + 0.32 * len(labels) * 1.0 + 0.25 * len(tracks)))
+    axes = fig.subplots(1, len(tracks), sharey=True, squeeze=False)[0]
+    where = {label: len(labels) - 1 - i for i, label in enumerate(labels)}  # top to bottom
+    for ax, track in zip(axes, tracks):
+        mine = rows[rows["track"] == track]
+        for rec in mine.to_dict("records"):
+            y = where[rec["label"]]
+            if rec["kind"] == "degenerate":
+                ax.plot([rec["delta"]], [y], marker="D", ms=5, color="0.45", ls="none")
+                continue
+            if not math.isnan(rec["mdd"]):
+                ax.fill_betweenx([y - 0.4, y + 0.4], -rec["mdd"], rec["mdd"], color="0.85", lw=0)
+            color = colours.get(rec["arm"], "0.2")
+            ax.plot([rec["low"], rec["high"]], [y, y], color=color, lw=2)
+            ax.plot([rec["delta"]], [y], marker="o", ms=6, color=color,
+                    mfc=color if rec["significant"] else "white", ls="none")  # fmt: skip
+            if rec["significant"]:
+                ax.annotate(
+                    "*", (rec["high"], y), xytext=(3, -4), textcoords="offset points", fontsize="large"
+                )
+        ax.axvline(0.0, color="0.3", lw=0.8)
+        ax.set_title(track, fontsize="medium", parse_math=False)
+        ax.set_xlabel(f"Δ {info.label}" + (" (pp)" if info.scale == 100.0 else ""), parse_math=False)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(labels)), labels[::-1])
+    for text in axes[0].get_yticklabels():
+        text.set_parse_math(False)
+    better = {True: "right: the first arm is better", False: "left: the first arm is better", None: ""}
+    fig.suptitle(
+        f"{info.label}: differences (95% interval; filled, *: Holm; grey band: MDD; ◆: no model)"
+        + (f"\n{better[info.higher_is_better]}" if info.higher_is_better is not None else ""),
+        fontsize="medium", parse_math=False,
+    )  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+FOREST_FILE = "forest_{metric}.png"
+
+
+def plot_forest(
+    summary: pd.DataFrame, metric: str, out_dir: str | Path, colours: dict[str, str], ref_means=None
+) -> Path | None:
+    """forest_<metric>.png in out_dir (`forest_figure`); None when no difference of `metric` exists."""
+    rows = forest_rows(summary, metric, ref_means)
+    if not (rows["kind"] != "degenerate").any():
+        return None
+    return _save(
+        forest_figure(rows, metric, colours), Path(out_dir) / FOREST_FILE.format(metric=_safe(metric))
+    )

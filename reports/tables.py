@@ -261,6 +261,36 @@ def table_metrics(present, layout: str) -> tuple[list[str], list[str]]:
     return main, _metric_order(set(present) - set(main))
 
 
+# The most metric columns one table has: beside the arm's name and n, four cells with their intervals
+# fit the documentation's text column (about 690 px at 1400 px; tests/test_site_layout.py checks it).
+MAX_COLUMNS = 4
+# Short names of the metric groups (scoring/specs.py), in a split table's title.
+GROUP_NAMES = {
+    "vbench": "VBench", "i2v": "VBench-I2V", "psnr_ssim": "fidelity", "sync": "sync", "fvd": "FVD",
+    "drift": "drift", "drift_protocols": "drift protocols", "coherence": "coherence",
+}  # fmt: skip
+
+
+def column_parts(metrics: list[str], primary: str | None = None) -> list[tuple[str, list[str]]]:
+    """A table's metrics -> [(part name, metrics)]: [("", metrics)] when they fit one table (at most
+    MAX_COLUMNS), else one part per metric group (scoring/specs.py: what the metrics measure), the
+    primary metric's group first and the primary first in it, a group wider than MAX_COLUMNS in
+    near-equal parts ("drift protocols 1/2")."""
+    if len(metrics) <= MAX_COLUMNS:
+        return [("", metrics)]
+    groups: dict[str, list[str]] = {}
+    for m in sorted(metrics, key=lambda m: m != primary):  # stable: the metric table's order otherwise
+        groups.setdefault(metric_info(m).group or "other", []).append(m)
+    parts = []
+    for group, names in groups.items():
+        n = math.ceil(len(names) / MAX_COLUMNS)
+        size = math.ceil(len(names) / n)
+        for i in range(n):
+            label = GROUP_NAMES.get(group, group) + (f" {i + 1}/{n}" if n > 1 else "")
+            parts.append((label, names[i * size : (i + 1) * size]))
+    return parts
+
+
 def run_samples(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs frame's final scores as `runs.load_samples` rows of level 'run' (no per-sample values):
     what the tables fall back to when no per-sample tables were read."""
@@ -883,28 +913,23 @@ def build_tables(
             else:
                 long_video = published.long_video_rows() if suite in published.TABLE1 else None
                 pubs, name = [published.vbench_rows(suite), long_video], "VBench dimensions"
-            part = sub[sub["metric"].isin(main)]
-            tables.append(
-                _arms_table(f"{track}: {name} (%)", track, layout, main, vs_reference(part), order,
-                            pubs if with_published else [], degenerate)
-            )  # fmt: skip
-            differences(f"{track}: {name}", track, layout, main, part)
-        if other:
+            parts = column_parts(main, primary)
+            for j, (_, metrics) in enumerate(parts):
+                part = sub[sub["metric"].isin(metrics)]
+                title = f"{track}: {name}" + (f", {j + 1} of {len(parts)}" if len(parts) > 1 else "")
+                tables.append(
+                    _arms_table(f"{title} (%)", track, layout, metrics, vs_reference(part), order,
+                                pubs if with_published else [], degenerate)
+                )  # fmt: skip
+                differences(title, track, layout, metrics, part)
+        for label, metrics in column_parts(other, primary) if other else []:
             pubs = [published.conditional_rows(suite)] if with_published else []
-            part = sub[sub["metric"].isin(other)]
+            part = sub[sub["metric"].isin(metrics)]
+            title = f"{track}: other metrics" + (f": {label}" if label else "")
             tables.append(
-                _arms_table(
-                    f"{track}: other metrics",
-                    track,
-                    "other",
-                    other,
-                    vs_reference(part),
-                    order,
-                    pubs,
-                    degenerate,
-                )
+                _arms_table(title, track, "other", metrics, vs_reference(part), order, pubs, degenerate)
             )
-            differences(f"{track}: other metrics", track, "other", other, part)
+            differences(title, track, "other", metrics, part)
     return tables
 
 

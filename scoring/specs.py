@@ -50,6 +50,10 @@ class MetricSpec:
     base: a drift protocol's dimension: the metric whose per-frame values it is computed from, in the
       same pass over each video (`drift_protocols.py`); its builder gets that metric as `base`. Such a
       metric scores fixed spans of the whole video, so the VBench-Long protocol cannot give it.
+    window_unit, window_scale: where a metric's per-window values (the drift curves) are another
+      quantity than its whole-video score, their unit and display scale (dynamic_degree: a video
+      scores 0 or 1, a window the mean of its frame pairs' top-5% optical-flow magnitude, in pixels).
+      None: the windows are on the score's own scale and unit.
     """
 
     name: str
@@ -62,6 +66,8 @@ class MetricSpec:
     builders: Mapping[str, str] = field(default_factory=dict, compare=False)
     binary: bool = False
     base: str | None = None
+    window_unit: str | None = None
+    window_scale: float | None = None
 
     def __post_init__(self) -> None:
         if not self.needs <= set(NEEDS):
@@ -69,6 +75,18 @@ class MetricSpec:
         if not set(self.builders) <= set(BACKENDS):
             raise ValueError(f"{self.name}: unknown backends {sorted(set(self.builders) - set(BACKENDS))}")
         object.__setattr__(self, "builders", MappingProxyType(dict(self.builders)))
+
+    @property
+    def curve_scale(self) -> float:
+        """Display value of a per-window value = logged value * curve_scale."""
+        return self.scale if self.window_scale is None else self.window_scale
+
+    @property
+    def curve_label(self) -> str:
+        """The drift plots' axis label: the label with the per-window values' unit."""
+        if self.window_unit is not None:
+            return f"{self.label}: {self.window_unit}"
+        return self.label + (" (%)" if self.scale == 100.0 else "")
 
     @property
     def implemented(self) -> bool:
@@ -138,7 +156,16 @@ _ROWS = (
     MetricSpec("background_consistency", "vbench", "Back. Cons", 100.0, builders=_per_backend("consistency")),
     MetricSpec("aesthetic_quality", "vbench", "Aest", 100.0, builders=_per_backend("aesthetic")),
     MetricSpec("imaging_quality", "vbench", "Img", 100.0, builders=_per_backend("imaging_quality")),
-    MetricSpec("dynamic_degree", "vbench", "Dyn. Deg", 100.0, builders=_per_backend("motion"), binary=True),
+    MetricSpec(
+        "dynamic_degree",
+        "vbench",
+        "Dyn. Deg",
+        100.0,
+        builders=_per_backend("motion"),
+        binary=True,
+        window_unit="top-5% flow (px per frame)",
+        window_scale=1.0,
+    ),  # fmt: skip
     MetricSpec("motion_smoothness", "vbench", "Motion Sm.", 100.0, builders=_per_backend("motion")),
     # VBench-I2V dimensions share VBench's 0-1 scale, so they are shown in percent too
     MetricSpec(

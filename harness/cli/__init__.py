@@ -87,7 +87,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         prog="harness",
         description="svi-harness: train, generate, score and compare Stable Video Infinity experiments.",
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    # one word in the usage line, the commands listed below it: the help fits 80 columns
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         parser = sub.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION)
         command.configure(parser)

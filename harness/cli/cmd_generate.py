@@ -22,7 +22,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--suite",
         choices=list(suites.SUITES),
-        help="benchmark track to generate (conditional_talk / conditional_dance: the conditional tracks)",
+        metavar="SUITE",
+        help=f"benchmark track to generate: {', '.join(suites.SUITES)} (conditional_talk / "
+        "conditional_dance: the conditional tracks)",
     )
     p.add_argument(
         "--length", help="video length such as 50s or 250s (suites: default the track's, 50s; talk 300s)"

@@ -1,7 +1,7 @@
 """The one place that talks to MLflow, split by job:
 
     client      the store, its reachability check, artifact locations
-    provenance  Source / User / commit columns (arm colours: harness/colours.py)
+    provenance  Source / User / commit columns (arm colours: reports/colours.py)
     lifecycle   runs opened, described, logged to, finished
     curves      training curves (live) and system metrics
     datasets    prompt sets and training clips as MLflow datasets
@@ -23,7 +23,6 @@ reach MLflow reduced over their slots; scores come in the report's units too; vi
 per-clip images and enlarged previews (harness/media.py); datasets name the folders they came from.
 """
 
-from harness.colours import GROUP_TAGS, PALETTE, arm_color, group_tag  # noqa: F401
 from harness.tracking.arm_run import (  # noqa: F401
     TRAIN_ONLY_SECTIONS,
     ArmRun,
@@ -79,3 +78,4 @@ from harness.tracking.provenance import (  # noqa: F401
     source_type,
     user,
 )
+from reports.colours import GROUP_TAGS, PALETTE, arm_color, group_tag  # noqa: F401

@@ -1,4 +1,4 @@
-"""What the UI's Source, User and commit columns say of a run (each arm's colour: harness/colours.py)."""
+"""What the UI's Source, User and commit columns say of a run (each arm's colour: reports/colours.py)."""
 
 from __future__ import annotations
 

@@ -165,10 +165,11 @@ def test_a_bundle_report_names_the_declared_units_it_lacks():
 
 def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, monkeypatch, capsys, store):  # noqa: F811
     import pandas as pd
+    from matplotlib.colors import to_hex
     from mlflow.tracking import MlflowClient
 
     from harness import tracking, ui
-    from reports import keys
+    from reports import keys, plots
     from reports.build import build_report
     from reports.bundle import build_report_from
 
@@ -188,6 +189,13 @@ def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, m
         "ablation_eimg", home / "a", uri, arm_order=["base", "full", "no_eimg"], primary="colour_shift",
         comparisons=[("full", "no_eimg")],  # as ablation_eimg declares them
     )  # fmt: skip
+    drawn = {}  # the report's figures, by file name, as its plots save them
+
+    def keep(fig, path, save=plots._save):
+        drawn[path.name] = fig
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
     from_bundle = build_report_from(bundle, home / "b")
     pd.testing.assert_frame_equal(
         pd.read_csv(from_store["results.csv"]), pd.read_csv(from_bundle["results.csv"])
@@ -214,6 +222,23 @@ def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, m
     assert group == tracking.group_tag(["base", "full", "no_eimg"]) == full.data.tags[keys.GROUP_BY_TAG]
     for r in kids:
         assert r.data.tags[keys.RUN_COLOR_TAG] == tracking.arm_color(r.data.tags["arm"], group)
+    # ... and the report's plots draw each arm in the colour of its runs in MLflow
+    mlflow_colour = {r.data.tags["arm"]: r.data.tags[keys.RUN_COLOR_TAG] for r in kids}
+    assert len(set(mlflow_colour.values())) == 3
+    in_plots = {}
+    for name, fig in drawn.items():
+        for line in (line for ax in fig.axes for line in ax.get_lines()):
+            arm = line.get_label().split(" (n=")[0]
+            if name.startswith("drift_") and arm in mlflow_colour:
+                in_plots.setdefault(arm, set()).add(to_hex(line.get_color()))
+    build_report_from(bundle, home / "c", primary="subject_consistency")  # a primary metric it has curves of
+    forest = drawn["forest_subject_consistency.png"].axes[0].get_lines()  # interval, point per difference
+    in_forest = {to_hex(line.get_color()) for line in forest if line.get_marker() == "o"}
+    assert in_plots == {arm: {colour} for arm, colour in mlflow_colour.items()}
+    assert in_forest == {
+        mlflow_colour["full"],
+        mlflow_colour["no_eimg"],
+    }  # full - base, no_eimg - base, full - no_eimg
     parent = next(r for r in runs if r.data.tags.get("role") == "parent")
     assert parent.data.tags[keys.NOTE_TAG].startswith("# ablation_eimg: report")
     assert main(["import", str(home / "nothing")]) == 2

@@ -2,24 +2,18 @@
 UI, the tag it writes and the link it prints, and (slow, where a Chromium is installed) what a browser
 shows when it opens that link."""
 
-import base64
 import json
-import os
 import re
-import select
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from benchmarks.browser import chromium, review_screenshot
+from benchmarks.review_shots import serve_ui, stop_ui
 from harness import ui
 from reports import keys
 from tests.harness.mini import mini_experiment
@@ -305,132 +299,6 @@ EXPERIMENT = mini_experiment("mini", "two arms, for the review link", limit=2)  
 WIDTH, HEIGHT = 1600, 1000
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
-class Browser:
-    """Headless Chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON
-    messages ending in NUL on fds 3 and 4), so a test can wait for the page to render and read its
-    text, without a websocket client or a browser-automation package."""
-
-    def __init__(self, exe: str, width: int = WIDTH, height: int = HEIGHT):
-        to_browser, self._w = os.pipe()
-        self._r, from_browser = os.pipe()
-        self.profile = tempfile.mkdtemp(prefix="harness-chromium-")  # a fresh browser: no saved choices
-
-        def pipes():  # the browser reads commands on fd 3 and writes replies on fd 4
-            os.dup2(to_browser, 3)
-            os.dup2(from_browser, 4)
-
-        args = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-                "--no-first-run", "--hide-scrollbars", f"--user-data-dir={self.profile}",
-                f"--window-size={width},{height}", "about:blank"]  # fmt: skip
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(3, 4), preexec_fn=pipes
-        )
-        os.close(to_browser)
-        os.close(from_browser)
-        self._buf, self._id, self.session = b"", 0, None
-        page = next(t for t in self.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
-        self.session = self.call("Target.attachToTarget", targetId=page["targetId"], flatten=True)[
-            "sessionId"
-        ]
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            width=width,
-            height=height,
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-
-    def call(self, method: str, timeout: float = 60, **params) -> dict:
-        self._id += 1
-        msg = {"id": self._id, "method": method, "params": params}
-        if self.session:
-            msg["sessionId"] = self.session
-        os.write(self._w, json.dumps(msg).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\0" in self._buf:
-                raw, self._buf = self._buf.split(b"\0", 1)
-                reply = json.loads(raw)
-                if reply.get("id") == self._id:  # events and other replies are not waited for
-                    if "error" in reply:
-                        raise RuntimeError(f"{method}: {reply['error']}")
-                    return reply.get("result", {})
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._r], [], [], left)[0]:
-                raise TimeoutError(f"the browser did not answer {method} within {timeout} s")
-            chunk = os.read(self._r, 1 << 20)
-            if not chunk:
-                raise RuntimeError("the browser closed its pipe")
-            self._buf += chunk
-
-    def eval(self, expression: str):
-        res = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return res.get("result", {}).get("value")
-
-    def wait_for(self, expression: str, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.eval(expression):
-                return True
-            time.sleep(0.5)
-        return False
-
-    def screenshot(self) -> bytes:
-        return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._w)
-        os.close(self._r)
-        shutil.rmtree(self.profile, ignore_errors=True)
-
-
-CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot').length >= 2"
-# The chart titles (metric keys) the page cuts with an ellipsis: leaf elements showing a whole key
-# wider than their box.
-CUT_TITLES = (
-    "[...document.querySelectorAll('*')].filter(e => e.children.length === 0 && "
-    "/^[a-z_]+[a-z0-9_]*\\/[a-z0-9_/]+$/.test(e.textContent.trim()) && e.scrollWidth > e.clientWidth + 1)"
-    ".map(e => e.textContent.trim())"
-)
-
-
-def review_screenshot(
-    url: str, exe: str, timeout: float = 120, ready: str = CHARTS_DRAWN
-) -> tuple[bytes, str, str]:
-    """(PNG, page text, final location) of `url` once `ready` holds (its charts have drawn), with
-    MLflow's assistant panel closed (it opens by itself in a fresh browser on a local server)."""
-    browser = Browser(exe)
-    try:
-        browser.call("Page.navigate", url=url)
-        browser.wait_for(ready, timeout)
-        browser.eval(
-            "document.querySelector('[data-component-id=\"mlflow.assistant.chat_panel.close\"]')?.click()"
-        )
-        time.sleep(1.0)  # the panel's close transition
-        text = browser.eval("document.body.innerText") or ""
-        cut = browser.eval(CUT_TITLES) or []
-        return (
-            browser.screenshot(),
-            text + "".join(f"\nCUT TITLE: {t}" for t in cut),
-            browser.eval("location.href"),
-        )
-    finally:
-        browser.close()
-
-
 def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
     """`harness ui` on a free port -> (process, the review and keyframes links it printed), once the
     server answers."""
@@ -438,22 +306,7 @@ def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
 
     port = free_port()
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    with open(log, "w") as out:  # a file, not a pipe: the server's log must never block it
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.cli", "ui", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
+    proc = serve_ui(env, port, log)
     link = re.search(r"^  mini: (\S+)$", log.read_text(), re.M)
     frames = re.search(r"^  mini keyframes \(samples x arms, a clip slider\): (\S+)$", log.read_text(), re.M)
     assert proc.poll() is None and link and frames, log.read_text()[-3000:]
@@ -462,7 +315,7 @@ def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
 
 @pytest.mark.slow
 def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys):
-    exe = _chromium()
+    exe = chromium()
     if exe is None:
         pytest.skip(
             "no chromium on PATH: apt-get install chromium (or put chromium or google-chrome on PATH)"
@@ -493,14 +346,7 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
         imported = re.search(r"review in the MLflow UI: (\S+)", capsys.readouterr().out)[1]
         imported_png, imported_text, _ = review_screenshot(imported, exe)
     finally:
-        proc.send_signal(signal.SIGTERM)  # the harness stops the server it started
-        try:
-            proc.wait(timeout=60)
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_ui(proc)
     (home / "review.png").write_bytes(png)
     (home / "keyframes.png").write_bytes(frames_png)
     for expected in (ui.GRID_SECTION, "consistent_1s/", "base-seed0", "full-seed0"):

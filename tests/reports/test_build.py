@@ -198,6 +198,56 @@ def _drawn(ax) -> list[str]:
     return [line.get_label() for line in ax.get_lines()]
 
 
+@pytest.mark.parametrize(
+    "metric, window_value, shown, ylabel",
+    [  # each kind of drift plot: its values in the unit its axis names
+        ("subject_consistency", 0.9, 90.0, "Sub. Cons (%)"),  # a 0-1 VBench dimension, in percent
+        ("colour_shift", 0.1, 0.1, "Colour shift"),  # a raw drift measure
+        ("psnr", 21.0, 21.0, "PSNR (dB)"),
+        # a video scores 0 or 1 (percent of videos), a window its mean top-5% flow in pixels: never x100
+        ("dynamic_degree", 3.2, 3.2, "Dyn. Deg: top-5% flow (px per frame)"),
+    ],
+)
+def test_a_drift_plot_draws_its_values_in_the_unit_of_its_axis(metric, window_value, shown, ylabel):
+    from reports.plots import drift_figure
+
+    drift = _two_level_drift(["base", "full"]).assign(metric=metric, value=window_value)
+    (ax,) = drift_figure(drift, ["base", "full"], metric).axes
+    assert ax.get_ylabel() == ylabel
+    assert all(line.get_ydata() == pytest.approx([shown] * 3) for line in ax.get_lines())
+
+
+def test_the_forest_plot_draws_each_difference_in_display_units_with_its_holm_mark_and_mdd():
+    from reports.plots import forest_figure, forest_rows
+
+    summary = pd.DataFrame(
+        [
+            {"track": "t_50s", "metric": "subject_consistency", "arm": "full", "reference": "base",
+             "contrast": "reference", "mean": 0.8, "delta": 0.02, "delta_low": 0.01, "delta_high": 0.03,
+             "mdd": 0.015, "significant": True},
+            {"track": "t_50s", "metric": "subject_consistency", "arm": "base", "reference": "base",
+             "contrast": "reference", "mean": 0.78, "delta": float("nan"), "delta_low": float("nan"),
+             "delta_high": float("nan"), "mdd": float("nan"), "significant": False},
+        ]
+    )  # fmt: skip
+    refs = pd.DataFrame(
+        [{"track": "t_50s", "arm": "frozen", "metric": "subject_consistency", "mean": 0.98, "n": 4}]
+    )
+    rows = forest_rows(summary, "subject_consistency", refs)
+    assert list(rows["label"]) == ["full - base", "frozen (no model) - base"]
+    assert list(rows["delta"]) == pytest.approx([2.0, 20.0])  # percentage points, not 0-1
+    assert list(rows.iloc[0][["low", "high", "mdd"]]) == pytest.approx([1.0, 3.0, 1.5])
+    colours = {"full": "#123456"}
+    (ax,) = forest_figure(rows, "subject_consistency", colours).axes
+    assert ax.get_xlabel() == "Δ Sub. Cons (pp)"
+    interval, point, frozen = ax.get_lines()[:3]
+    assert list(interval.get_xdata()) == pytest.approx([1.0, 3.0]) and interval.get_color() == "#123456"
+    assert point.get_markerfacecolor() == "#123456"  # filled: significant after Holm
+    assert list(frozen.get_xdata()) == pytest.approx([20.0])
+    (band,) = ax.collections  # the MDD around zero
+    assert band.get_paths()[0].vertices[:, 0].min() == pytest.approx(-1.5)
+
+
 def test_a_few_arms_share_one_drift_axes():
     from reports.plots import drift_figure
 
@@ -208,6 +258,7 @@ def test_a_few_arms_share_one_drift_axes():
 
 
 def test_many_arms_get_a_panel_each_beside_the_reference(tmp_path):
+    from reports.colours import arm_colours
     from reports.plots import PANELS_ABOVE, drift_figure
 
     arms = ["base", "a", "b", "c", "d", "e"]  # more than PANELS_ABOVE
@@ -221,8 +272,10 @@ def test_many_arms_get_a_panel_each_beside_the_reference(tmp_path):
         assert len(ax.collections) == 2  # both bands
         assert [line.get_linestyle() for line in ax.get_lines()] == ["--", "-"]  # the baseline dashed
     # each arm keeps its colour in every panel; all panels share one y scale
-    assert {ax.get_lines()[0].get_color() for ax in shown} == {"C0"}
-    assert [ax.get_lines()[1].get_color() for ax in shown] == ["C1", "C2", "C3", "C4", "C5"]
+    colour = arm_colours(arms)  # each arm's colour in MLflow's views (reports/colours.py)
+    assert len(set(colour.values())) == len(arms)
+    assert {ax.get_lines()[0].get_color() for ax in shown} == {colour["base"]}
+    assert [ax.get_lines()[1].get_color() for ax in shown] == [colour[a] for a in arms[1:]]
     assert len({ax.get_ylim() for ax in shown}) == 1
     # another reference arm: the panels are drawn beside it
     other = drift_figure(drift, arms, "colour_shift", reference="c")

@@ -60,17 +60,28 @@ def test_a_results_page_is_generated_from_its_bundle(repo):
     assert "Incomplete: 4 declared unit(s) missing" in text and "no_eimg seed 1" in text  # seed 1 FAILED
     label = metric_info("subject_consistency").label
     assert f"## Headline: {label}" in text and "E_img matters here, in words." in text
-    # the headline: the reference arm's mean with its interval, each arm's difference with its own, n
-    row = next(line for line in text.splitlines() if line.startswith(f"| consistent_50s | {label}"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[2] == "10×2" and cells[3].count("[") == 1 and cells[4].startswith("+")
-    assert "[" in cells[4] and "]" in cells[4]
+    # the answer first, as pictures: the forest plot of the primary metric and its drift plot, above the
+    # headline and the reading
+    assert text.index(f"## Answer: {label}") < text.index("](ablation_eimg/forest_subject_consistency.png)")
+    assert text.index("](ablation_eimg/forest_subject_consistency.png)") < text.index(
+        "](ablation_eimg/drift_consistent_50s_subject_consistency.png)"
+    ) < text.index("## Headline") < text.index("## Reading")  # fmt: skip
+    # the headline, arms as rows: n, the reference arm's mean with its interval, each arm's difference
+    lines = text.splitlines()
+    assert any(line.startswith(f"| {label} ↑ (%) | consistent_50s |") for line in lines)  # the metric
+    assert any(line.startswith("| n | 10×2 |") for line in lines)
+    base = next(line for line in lines if line.startswith("| base | "))
+    assert base.count("[") == 2  # its mean on each track
+    row = next(line for line in lines if line.startswith("| full - base | "))
+    cell = row.split("|")[2].strip()
+    assert cell.startswith("+") and "[" in cell and "]" in cell
     # the declared comparison under the headline, and its table in the report
     compared = next(line for line in text.splitlines() if "| full - no_eimg |" in line)
     assert compared.startswith(f"| consistent_50s | {label}") and compared.count("[") == 1
     assert "declared comparisons (Δ, percentage points)" in text
     # the whole report below, its plots beside the page
     assert "### Results" in text and "](ablation_eimg/drift_" in text
+    assert '<details markdown="1">\n<summary>Every run (' in text  # the runs list folded
     plots = sorted((repo / "docs" / "results" / "ablation_eimg").glob("drift_*.png"))
     assert plots and all(f"ablation_eimg/{p.name}" in text for p in plots)
     readme = (repo / "README.md").read_text()
@@ -105,5 +116,6 @@ def test_headline_of_a_bundle_with_one_arm_shows_its_means_and_n_not_a_differenc
     )  # fmt: skip
     table = headline_table(summary, ["colour_shift"], ["base", "full"])
     assert "None" not in table and "base - " not in table
-    assert table.splitlines()[0] == "| track | metric | n | base |"
-    assert "| consistent_100s |" in table and "| 8×1 | 0.1400 [0.0500, 0.2400] |" in table
+    assert table.splitlines() == [
+        "| Colour shift ↓ | consistent_100s |", "|:--|--:|", "| n | 8×1 |", "| base | 0.1400 [0.0500, 0.2400] |"
+    ]  # fmt: skip

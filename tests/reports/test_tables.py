@@ -2,6 +2,7 @@
 report's family, one-seed rows, noise floors, set-level and legacy cells, layouts, published rows,
 writers. The interval arithmetic itself has its known answers in test_stats.py."""
 
+import dataclasses
 import math
 import os
 
@@ -14,11 +15,13 @@ from reports.runs import ReportError, load_runs, load_samples
 from reports.stats import crossed_difference, crossed_mean
 from reports.tables import (
     DECLARED,
+    MAX_COLUMNS,
     ONE_SEED,
     ONE_SEED_NOTE,
     SUMMARY_COLUMNS,
     Cell,
     build_tables,
+    column_parts,
     format_cell,
     latex_escape,
     metric_info,
@@ -54,6 +57,14 @@ def _row(table, label):
 
 def _cell(table, label, metric):
     return _row(table, label).cells[metric]
+
+
+def _joined(first, second):
+    """Two parts of one table (split to fit the page) as one: the columns side by side, each row's cells
+    together."""
+    rows = [dataclasses.replace(r, cells={**r.cells, **_row(second, r.label).cells}) for r in first.rows]
+    return dataclasses.replace(first, columns=first.columns + second.columns, rows=rows,
+                               footnotes=first.footnotes + second.footnotes)  # fmt: skip
 
 
 def frames(values: dict, track: str = "consistent_50s", trained: bool | None = None):
@@ -276,7 +287,7 @@ def test_noise_floor_rows_under_arms_with_several_seeds(variant_tables):
 
 
 def test_a_set_level_metric_has_no_interval(variant_tables):
-    other, other_diff = variant_tables[2], variant_tables[3]
+    other, other_diff = variant_tables[4], variant_tables[5]
     fvd = _cell(other, "full", "fvd")
     assert fvd.basis == "set" and fvd.mean == pytest.approx(310.0) and math.isnan(fvd.low)
     assert format_cell(fvd, metric_info("fvd")) == "310.0 (set)"
@@ -313,15 +324,18 @@ def test_reference_arm(variants):
 
 def test_vbench_layout(variant_tables):
     tables = variant_tables
-    assert [t.title for t in tables] == [
-        "consistent_50s: VBench dimensions (%)",
-        "consistent_50s: VBench dimensions, difference vs base (Δ, percentage points)",
+    assert [t.title for t in tables] == [  # six VBench columns: two tables of three, that fit the page
+        "consistent_50s: VBench dimensions, 1 of 2 (%)",
+        "consistent_50s: VBench dimensions, 1 of 2, difference vs base (Δ, percentage points)",
+        "consistent_50s: VBench dimensions, 2 of 2 (%)",
+        "consistent_50s: VBench dimensions, 2 of 2, difference vs base (Δ, percentage points)",
         "consistent_50s: other metrics",
         "consistent_50s: other metrics, difference vs base (Δ)",
-        "creative_50s: VBench dimensions (%)",
+        "creative_50s: VBench dimensions (%)",  # four of them: one table
         "creative_50s: VBench dimensions, difference vs base (Δ, percentage points)",
     ]
-    main = tables[0]
+    assert all(len(t.columns) <= MAX_COLUMNS for t in tables)
+    main = _joined(tables[0], tables[2])
     assert [c.label for c in main.columns] == [
         "Sub. Cons",
         "Back. Cons",
@@ -360,16 +374,31 @@ def test_vbench_layout(variant_tables):
     assert not any(c.best for r in main.published for c in r.cells.values())
     assert _cell(main, "SVI-Shot (published)", "subject_consistency").mean == 98.13
     assert all(t.published == [] for t in tables if t.kind == "difference")  # published rows are never tested
-    other = tables[2]
+    other = tables[4]
     assert [c.name for c in other.columns] == ["psnr", "fvd"] and not other.published  # the paper's order
     assert _cell(other, "full", "fvd").best and _cell(other, "full", "psnr").best  # fvd: lower is better
     assert "PSNR (dB): vbench-weights; FVD: random-init" in other.footnotes[0]
-    creative = tables[4]
+    creative = tables[6]
     assert [r.label for r in creative.published][:3] == [
         "Wan 2.1 (published)",
         "SVI-Film (published)",
         "SVI-Shot (published)",
     ]
+
+
+def test_a_table_wider_than_the_page_is_split_by_what_its_metrics_measure():
+    few = ["psnr", "ssim", "colour_shift"]
+    assert column_parts(few, "colour_shift") == [("", few)]  # it fits: one table, the metric table's order
+    many = ["psnr", "ssim", "fvd", "colour_shift", "sharpness_loss", "truth_distance", "delta_drift_aesthetic",
+            "delta_drift_imaging", "vde_imaging", "vde_motion", "vde_aesthetic", "vde_background", "vde_subject",
+            "subject_coherence", "background_coherence", "sync_c", "sync_d"]  # fmt: skip
+    parts = column_parts(many, "colour_shift")  # the 17 "other metrics" of a long-video experiment
+    assert parts[0] == ("drift", ["colour_shift", "sharpness_loss", "truth_distance"])  # the primary's first
+    assert [name for name, _ in parts] == ["drift", "fidelity", "FVD", "drift protocols 1/2",
+                                           "drift protocols 2/2", "coherence", "sync"]  # fmt: skip
+    assert parts[3][1] == ["delta_drift_aesthetic", "delta_drift_imaging", "vde_imaging", "vde_motion"]
+    assert all(len(m) <= MAX_COLUMNS for _, m in parts)
+    assert sorted(m for _, ms in parts for m in ms) == sorted(many)  # every metric once
 
 
 def test_declared_arm_order(variants):
@@ -411,14 +440,14 @@ def test_writers(variant_tables):
     assert "| *full: seed sd* | 2 seeds | 1.41 |" in md
     assert "| SVI-Shot (published) | – | 98.13 |" in md
     assert md.index("| full |") < md.index("(published) |")
-    assert "Backend: Sub. Cons, Back. Cons, Aest, Img, Dyn. Deg, Motion Sm.: vbench-weights." in md
+    assert "Backend: Sub. Cons, Back. Cons, Aest: vbench-weights." in md
     assert "95% interval for the crossed design" in md
     diff_md = to_markdown(diff)
     assert "| full | 10×2 | +15.00 [+15.00, +15.00]* |" in diff_md
     assert "Satterthwaite degrees of freedom" in diff_md and "Holm-adjusted p < 0.05" in diff_md
     tex = to_latex(main)
     assert r"\toprule" in tex and r"\bottomrule" in tex and rf"\textbf{{{shown}}}" in tex
-    assert r"\caption{consistent\_50s: VBench dimensions (\%)}" in tex and r"10$\times$2" in tex
+    assert r"\caption{consistent\_50s: VBench dimensions, 1 of 2 (\%)}" in tex and r"10$\times$2" in tex
     assert r"\emph{SVI-Shot (published)}" in tex
     assert r"$\Delta$" in to_latex(diff)
     html = to_html(main)

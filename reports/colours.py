@@ -1,5 +1,6 @@
-"""Each arm's colour in the MLflow UI: one colour per arm in the grouped review view and in the
-ungrouped keyframes view (harness/ui.py). Pure functions, no MLflow import."""
+"""Each arm's colour, the same everywhere: the MLflow UI's grouped review view and ungrouped keyframes
+view (harness/ui.py, the `mlflow.runColor` tag harness/tracking sets) and the report's plots
+(reports/plots.py). `arm_colours` is the one function that says it. Pure functions, no MLflow import."""
 
 from __future__ import annotations
 
@@ -41,3 +42,11 @@ def arm_color(arm: str, tag: str = "arm") -> str:
 def group_tag(arms: list[str]) -> str:
     """The tag (of GROUP_TAGS, first preferred) whose groups give these arms the most distinct colours."""
     return max(GROUP_TAGS, key=lambda t: (len({arm_color(a, t) for a in arms}), -GROUP_TAGS.index(t)))
+
+
+def arm_colours(arms: list[str]) -> dict[str, str]:
+    """arm -> its colour ('#rrggbb') among these arms (an experiment's declared arms, in any order): the
+    colour MLflow's review view gives the arm's group, grouped by `group_tag(arms)`, and the colour
+    harness/tracking gives each of the arm's runs. The report's plots draw every arm in it."""
+    tag = group_tag(list(arms))
+    return {arm: arm_color(arm, tag) for arm in arms}

@@ -1,0 +1,100 @@
+"""The review guide's screenshot of MLflow's review view, from a fresh import of a committed bundle:
+`harness import results/<experiment>` into an empty workspace, `harness ui` on a free port, the review
+link it prints opened in headless Chromium (Assistant panel closed), its first screen saved.
+
+    python -m benchmarks.review_shots [--bundle results/ablation_eimg] [--out docs/mlflow_review.png]
+        -> the PNG, and on stdout the view's text, with a line 'CUT TITLE: <key>' per chart title
+           cut short
+
+CPU-heavy for a minute (an MLflow server and a browser). The keyframes view needs a run's images,
+which a bundle does not hold: docs/mlflow_keyframes.png comes from a run (docs/guides/review.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks.browser import chromium, review_screenshot
+from harness.launch import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+WIDTH_PX, HEIGHT_PX = 1600, 1000
+
+
+def _harness(args: list[str], env: dict) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args], env=env, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"harness {' '.join(args)} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
+    return out.stdout
+
+
+def serve_ui(env: dict, port: int, log: Path) -> subprocess.Popen:
+    """`harness ui --port PORT` with `env`, its output in `log`, once it answers (or has died: its
+    `poll()` says so); a process group of its own, for `stop_ui`."""
+    with open(log, "w") as out:  # a file, not a pipe: the server's log must never block it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.cli", "ui", "--port", str(port)],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    return proc
+
+
+def stop_ui(proc: subprocess.Popen) -> None:
+    """Stop a `serve_ui` server: SIGTERM (the harness stops the MLflow server it started), then what
+    is left of its process group."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bundle", type=Path, default=REPO / "results" / "ablation_eimg")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "mlflow_review.png")
+    args = parser.parse_args(argv)
+    exe = chromium()
+    if exe is None:
+        print("no chromium on PATH: apt-get install chromium", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="review-shots-") as home:
+        env = {**os.environ, "HARNESS_HOME": str(Path(home) / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+        port = free_port()
+        printed = _harness(["import", str(args.bundle), "--ui-url", f"http://127.0.0.1:{port}"], env)
+        link = re.search(r"review in the MLflow UI: (\S+)", printed)[1]
+        server = serve_ui(env, port, Path(home) / "ui.log")
+        try:
+            png, text, _ = review_screenshot(link, exe, width=WIDTH_PX, height=HEIGHT_PX)
+        finally:
+            stop_ui(server)
+    args.out.write_bytes(png)
+    print(f"wrote {args.out} ({WIDTH_PX}x{HEIGHT_PX}) from a fresh import of {args.bundle}")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
