@@ -819,7 +819,7 @@ def _trial_view(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     if trials["pruned_step"].notna().any():
         cols["pruned at step"] = trials["pruned_step"].map(lambda t: "" if pd.isna(t) else str(int(t)))
     for p in params:
-        cols[p.removeprefix("erft.")] = trials[p].map(lambda v: _fmt(v, ".3f"))
+        cols[p] = trials[p].map(lambda v: _fmt(v, ".3f"))  # the dotted key as the sweep declares it
     cols["objective"] = trials["objective"].map(lambda v: _fmt(v, ".4f"))
     for c in sorted(c for c in trials.columns if c.startswith(PROBE_PREFIX)):
         cols[f"last {c}"] = trials[c].map(lambda v: _fmt(v, ".4f"))

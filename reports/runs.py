@@ -67,7 +67,6 @@ SAMPLE_FRAME_COLUMNS = [
     "value",
     "seconds",
 ]
-SWEEP_PARAM_PREFIX = "erft.p_"  # what a sweep searched, for parent runs written before SEARCHED_TAG
 
 RUN_COLUMNS = [
     "run_id",
@@ -439,7 +438,7 @@ def load_trials(
     """One row per Optuna trial of a sweep (the children of the latest `role=sweep` run).
 
     Columns: run_id, trial (Int64), status, pruned (bool), pruned_step (Int64), the searched params
-    as floats (the parent's `sweep.searched` tag; `erft.p_*` for sweeps logged before it), objective
+    as floats (the keys the parent's `sweep.searched` tag names: reports name no configuration key), objective
     (NaN when not logged), backends, the last `probe/<metric>` values, then the final scores. The
     parent run's tags `direction` (maximize/minimize) and the searched keys are kept in
     `df.attrs["direction"]` and `df.attrs["searched"]`.
@@ -447,13 +446,9 @@ def load_trials(
     _, parent, kids = load_children(sweep, tracking_uri, parent_run_id, parent_role="sweep")
     searched_tag = parent.data.tags.get(SEARCHED_TAG) if parent else None
     searched = [k for k in (searched_tag or "").split(",") if k]
-
-    def is_searched(key: str) -> bool:
-        return key in searched if searched_tag is not None else key.startswith(SWEEP_PARAM_PREFIX)
-
     rows = []
     for run in kids:
-        params = {k: _float_param(run, k) for k in sorted(run.data.params) if is_searched(k)}
+        params = {k: _float_param(run, k) for k in sorted(run.data.params) if k in searched}
         row = {
             "run_id": run.info.run_id,
             "trial": _int_tag(run, "trial"),
@@ -483,11 +478,6 @@ def load_trials(
 
 
 def sweep_params(trials: pd.DataFrame) -> list[str]:
-    """The searched params present in a trials frame: in the sweep's own order when its parent says
-    what it searched, else the probabilities in the order p_vid, p_noi, p_img, p_clean, rest."""
-    searched = trials.attrs.get("searched")
-    if searched is not None:
-        return [k for k in searched if k in trials.columns]
-    order = ["erft.p_vid", "erft.p_noi", "erft.p_img", "erft.p_clean"]
-    present = [c for c in trials.columns if c.startswith(SWEEP_PARAM_PREFIX)]
-    return [c for c in order if c in present] + sorted(c for c in present if c not in order)
+    """The searched params present in a trials frame, in the sweep's own order (its parent's
+    `sweep.searched` tag; none for a parent without it)."""
+    return [k for k in trials.attrs.get("searched") or [] if k in trials.columns]

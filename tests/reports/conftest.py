@@ -12,6 +12,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from harness.tracking import log_samples
+from reports.keys import SEARCHED_TAG
 from reports.published import VBENCH_SIX
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -175,7 +176,9 @@ TRIALS = {
 
 def populate_sweep(client: MlflowClient, name: str, art: str) -> dict:
     exp_id = client.create_experiment(name, artifact_location=f"{art}/{name}")
-    parent = client.create_run(exp_id, start_time=T0, tags={"role": "sweep"}).info.run_id
+    searched = "erft.p_vid,erft.p_noi,erft.p_img,erft.p_clean"  # what sweeps/study.py tags its parent with
+    tags = {"role": "sweep", SEARCHED_TAG: searched}
+    parent = client.create_run(exp_id, start_time=T0, tags=tags).info.run_id
     ids = {}
     for trial, (status, objective, params) in TRIALS.items():
         metrics = []
