@@ -97,9 +97,9 @@ def generate_one(
     g = generator.cfg
     picture = suites.load_image(image, g.height, g.width)
     if pose and not seconds:  # a pose video loops: it lasts as long as the pose video
-        from svi.training.clips import _open
+        from svi.training.clips import open_video
 
-        seconds = len(_open(str(pose), 1)) / g.fps
+        seconds = len(open_video(str(pose), 1)) / g.fps
     if audio and not seconds:  # the audio ends the video; a bound for the prompt list
         from svi.conditions.audio import read_audio
 

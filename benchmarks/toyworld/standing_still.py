@@ -68,20 +68,24 @@ def _show(value: float | None, info, signed: bool = False) -> str:
 
 
 def markdown(rows: list[dict], arm: str) -> str:
+    """Two tables that fit the docs' column: the values (the arm and each reference), then the arm's
+    margin over the best degenerate reference."""
     kinds = [k for k in KINDS if any(r[k] is not None for r in rows)]
-    head = ["metric", arm, *kinds, f"{arm}'s margin over the best degenerate"]
-    lines = ["| " + " | ".join(head) + " |", "|:--|" + "--:|" * (len(head) - 1)]
+    values = [["metric", arm, *kinds]]
+    margins = [["metric", f"{arm}'s margin over the best degenerate"]]
     for r in rows:
         info = T.metric_info(r["metric"])
         label = info.label + T.arrow(info, "↑", "↓") + (" (%)" if info.scale == 100.0 else "")
         flag = f" ({r['best']} wins)" if r["margin"] is not None and r["margin"] < 0 else ""
-        cells = [
-            _show(r[arm], info),
-            *(_show(r[k], info) for k in kinds),
-            _show(r["margin"], info, True) + flag,
-        ]
-        lines.append("| " + " | ".join([label, *cells]) + " |")
-    return "\n".join(lines) + "\n"
+        values.append([label, _show(r[arm], info), *(_show(r[k], info) for k in kinds)])
+        margins.append([label, _show(r["margin"], info, True) + flag])
+    return _table(values) + "\n" + _table(margins)
+
+
+def _table(rows: list[list[str]]) -> str:
+    head, *body = rows
+    lines = ["| " + " | ".join(head) + " |", "|:--|" + "--:|" * (len(head) - 1)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
