@@ -51,8 +51,9 @@ def _type_checking_only(tree: ast.AST) -> set[int]:
     return out
 
 
-def imports_of(path: Path, known: set[str]) -> set[str]:
-    """The project modules a file imports (a `from package import module` counts as the module)."""
+def external_imports(path: Path) -> set[str]:
+    """Every module name a file imports, as written (`import a.b` -> a.b; `from a.b import c` -> a.b and
+    a.b.c), function-local ones included, annotation-only ones left out."""
     found = set()
     tree = ast.parse(path.read_text())
     skip = _type_checking_only(tree)
@@ -60,16 +61,20 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
         if id(node) in skip:
             continue
         if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
+            found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
-        else:
-            continue
-        for name in names:
-            while name and name not in known:
-                name = name.rpartition(".")[0]
-            if name:
-                found.add(name)
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """The project modules a file imports (a `from package import module` counts as the module)."""
+    found = set()
+    for name in external_imports(path):
+        while name and name not in known:
+            name = name.rpartition(".")[0]
+        if name:
+            found.add(name)
     return found
 
 
@@ -153,22 +158,6 @@ PROCESSES = (
 )
 PROCESSES_MAY = ("harness.launch", "harness.jobs", "harness.git", "sweeps")  # git: asked, and answered
 NOT_IN_SVI = ("mlflow", "optuna", "harness", "sweeps")
-
-
-def external_imports(path: Path) -> set[str]:
-    """Every module name a file imports, as written (`import a.b` -> a.b; `from a.b import c` -> a.b and
-    a.b.c), function-local ones included, annotation-only ones left out."""
-    found = set()
-    tree = ast.parse(path.read_text())
-    skip = _type_checking_only(tree)
-    for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
-        if isinstance(node, ast.Import):
-            found |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-    return found
 
 
 def _uses(names: set[str], packages: tuple[str, ...]) -> set[str]:
