@@ -35,8 +35,11 @@ def test_an_arm_beside_its_references_with_its_margin():
     assert rows["subject_consistency"]["margin"] == pytest.approx(0.74 - 1.0)
     assert rows["colour_shift"]["margin"] == pytest.approx(0.0002 - 0.14)
     text = markdown(list(rows.values()), "base")
-    assert "| Sub. Cons ↑ (%) | 74.00 | 100.00 | 81.00 | -26.00 (frozen wins) |" in text
-    assert "| Colour shift ↓ | 0.1400 | 0.0002 | 0.0037 | -0.1398 (frozen wins) |" in text
+    values, margins = text.split("\n\n")  # two tables that fit the docs' column
+    assert "| Sub. Cons ↑ (%) | 74.00 | 100.00 | 81.00 |" in values
+    assert "| Colour shift ↓ | 0.1400 | 0.0002 | 0.0037 |" in values
+    assert "| Sub. Cons ↑ (%) | -26.00 (frozen wins) |" in margins
+    assert "| Colour shift ↓ | -0.1398 (frozen wins) |" in margins
 
 
 def test_the_scoring_guide_table_is_the_scripts_output_on_the_committed_bundle(capsys):
