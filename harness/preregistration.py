@@ -89,7 +89,7 @@ def power_block(plan: Plan, source: Path, detect: dict[str, float]) -> list[dict
         sided = 1 if h.direction != "two-sided" else 2
         out.append(
             {
-                "hypothesis": f"{h.comparison} on {h.metric}" + (f" ({h.track})" if h.track else ""),
+                "hypothesis": T.hypothesis_name(h.comparison, h.metric, h.track),
                 "smallest_effect": detect[h.metric],
                 "components_from": {
                     "bundle": str(source),

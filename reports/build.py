@@ -710,8 +710,13 @@ def planner_checked(power: list[dict], registered: pd.DataFrame) -> pd.DataFrame
     var_residual in raw units)."""
     rows = []
     for rec in registered.to_dict("records"):
-        name = f"{rec['arm']} - {rec['reference']} on {rec['metric']}"
-        plan = next((p for p in power if p.get("hypothesis") in (name, f"{name} ({rec['track']})")), None)
+        comparison = f"{rec['arm']} - {rec['reference']}"
+        names = (
+            T.hypothesis_name(comparison, rec["metric"]),
+            T.hypothesis_name(comparison, rec["metric"], rec["track"]),
+        )
+        name = names[0]
+        plan = next((p for p in power if p.get("hypothesis") in names), None)
         if plan is None:
             continue
         info = T.metric_info(rec["metric"])

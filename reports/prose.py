@@ -54,7 +54,8 @@ def value(words: list[str], summary: pd.DataFrame, where: str) -> str:
     kind, args = words[0], words[1:]
     want = KINDS[kind]
     if len(args) not in (want if isinstance(want, tuple) else (want,)):
-        raise ProseError(f"{where}: {kind} takes TRACK METRIC ARM" + (" REF" if want != 3 else ""))
+        ref = {3: "", 4: " REF"}.get(want, " [REF]")
+        raise ProseError(f"{where}: {kind} takes TRACK METRIC ARM{ref}")
     track, metric, arm = args[:3]
     reference = args[3] if len(args) > 3 else None
     rec = _row(summary, track, metric, arm, reference, where)
@@ -81,7 +82,12 @@ def value(words: list[str], summary: pd.DataFrame, where: str) -> str:
 def _row(summary: pd.DataFrame, track: str, metric: str, arm: str, reference: str | None, where: str) -> dict:
     rows = summary[(summary["track"] == track) & (summary["metric"] == metric) & (summary["arm"] == arm)]
     if reference is not None:
-        rows = rows[(rows["reference"] == reference) & rows["delta"].notna()]
+        rows = rows[rows["reference"] == reference]
+        if not rows.empty and rows["delta"].isna().all():
+            raise ProseError(
+                f"{where}: the bundle holds no difference {arm} - {reference} on {metric} on {track} "
+                "(withheld until a pre-registered experiment's last unit, or untested)"
+            )
     if rows.empty:
         pair = f"{arm} - {reference}" if reference else arm
         raise ProseError(f"{where}: the bundle's summary has no {pair} on {metric} on {track}")

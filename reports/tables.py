@@ -540,6 +540,12 @@ def blinded(summary: pd.DataFrame) -> pd.DataFrame:
 PREREGISTERED_FAMILY = "preregistered"
 
 
+def hypothesis_name(comparison: str, metric: str, track: str | None = None) -> str:
+    """How a registration names a hypothesis ("full - plain on colour_shift (creative_100s)"): written
+    by `harness plan --preregister`, read back by the report's planner check."""
+    return f"{comparison} on {metric}" + (f" ({track})" if track else "")
+
+
 def registered_rows(df: pd.DataFrame, hypotheses: list[dict]) -> dict[int, str]:
     """Row index -> direction of every tested difference a hypothesis names (its comparison, metric
     and track, or every track)."""

@@ -56,6 +56,8 @@ def test_placeholders_are_filled_in_the_tables_format(summary, placeholder, text
         ("{{ diff creative_100s colour_shift full }}", "diff takes TRACK METRIC ARM REF"),
         ("{{ mean creative_100s colour_shift framepack }}", "no framepack on colour_shift on creative_100s"),
         ("{{ diff creative_100s colour_shift base full }}", "no base - full on colour_shift"),
+        ("{{ n creative_100s colour_shift }}", r"n takes TRACK METRIC ARM \[REF\]"),
+        ("{{ diff creative_100s colour_shift base base }}", "holds no difference base - base"),
     ],
 )
 def test_a_placeholder_the_bundle_cannot_fill_is_an_error_naming_it(summary, placeholder, message):
