@@ -188,6 +188,20 @@ def unit_hash(inputs: dict[str, Any]) -> str:
     return digest("unit", inputs)
 
 
+def earlier_hashes(inputs: dict[str, Any]) -> set[str]:
+    """The plan hashes `inputs` (today's `unit_inputs`) had under each earlier schema: today's, and,
+    for every point in ADDED_SETTINGS' order, the hash without the settings added after it, where they
+    hold the value that keeps the old behaviour. A record that kept only a hash (a registration)
+    matches when its hash is one of these; a setting moved off its old value matches none."""
+    keys = list(ADDED_SETTINGS)
+    out = {unit_hash(inputs)}
+    for start in range(len(keys)):
+        later = keys[start:]
+        if all(inputs.get(k, ADDED_SETTINGS[k]) == ADDED_SETTINGS[k] for k in later):
+            out.add(unit_hash({k: v for k, v in inputs.items() if k not in later}))
+    return out
+
+
 def plan_inputs(plan: Plan, unit: ArmPlan) -> dict[str, Any]:
     """`unit_inputs` of one unit of a plan."""
     return unit_inputs(

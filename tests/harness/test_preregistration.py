@@ -171,3 +171,28 @@ def test_the_planner_is_checked_against_the_components_the_run_observed():
         float(x) for x in noisy["power at the smallest effect: planned / observed"].split(" / ")
     )
     assert p_seen < p_plan
+
+
+def test_a_setting_added_after_the_registration_keeps_its_units_registered(monkeypatch):
+    """A registration keeps only hashes. A setting added to the schema since, at the value that keeps
+    the old behaviour, still matches; moved off that value, it does not; and every committed
+    registration matches the plan this code makes of its declaration."""
+    from harness import plan as planmod
+    from harness.experiment import load_experiment
+    from harness.plan import earlier_hashes, make_plan
+    from harness.preregistration import differences, read_registration
+
+    monkeypatch.setattr(planmod, "ADDED_SETTINGS", {"config.a": 1, "config.b": None})
+    before = {"config.x": 3}
+    assert planmod.unit_hash(before) in earlier_hashes({"config.x": 3, "config.a": 1, "config.b": None})
+    assert planmod.unit_hash({**before, "config.a": 1}) in earlier_hashes({**before, "config.a": 1, "config.b": None})
+    assert planmod.unit_hash(before) not in earlier_hashes({"config.x": 3, "config.a": 2, "config.b": None})
+    assert planmod.unit_hash(before) not in earlier_hashes({"config.x": 4, "config.a": 1, "config.b": None})
+    monkeypatch.undo()
+
+    root = Path(__file__).resolve().parents[2]
+    registered = sorted(p.parent.name for p in (root / "results").glob("*/preregistration.yaml"))
+    assert registered, "no committed registration to check"
+    for name in registered:
+        exp, source = load_experiment(name)
+        assert differences(make_plan(exp, source), read_registration(root / "results" / name)) == [], name
