@@ -24,16 +24,14 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks.browser import chromium, review_screenshot
-from harness.launch import free_port
+from harness.run.launch import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTH_PX, HEIGHT_PX = 1600, 1000
 
 
 def _harness(args: list[str], env: dict) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args], env=env, capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"harness {' '.join(args)} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
     return out.stdout
@@ -44,7 +42,7 @@ def serve_ui(env: dict, port: int, log: Path) -> subprocess.Popen:
     `poll()` says so); a process group of its own, for `stop_ui`."""
     with open(log, "w") as out:  # a file, not a pipe: the server's log must never block it
         proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.cli", "ui", "--port", str(port)],
+            [sys.executable, "-m", "cli", "ui", "--port", str(port)],
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     deadline = time.monotonic() + 180

@@ -1,20 +1,11 @@
-"""harness: the command line, experiment declarations, launching, the workspace, and MLflow.
+"""harness: the engine that puts the method to work, in four rooms on a ladder (each imports only
+the rooms below it; tests/test_layering.py holds it):
 
-The data flow of `harness run`, one module a stage:
+    base/       workspace, hashing, where declarations live, redaction, console, clock, git
+    tracking/   the one place that talks to MLflow: runs, curves, review views, media
+    declare/    experiment files, the plan, its preview, pre-registration
+    run/        the pipeline, launching, jobs, provisioning, suite generation, bundles
 
-    cli.py          the `harness` command: parses, checks, dispatches (exit 2 before any work)
-    experiment.py   an experiment file -> Experiment (arms, seeds, suites, metrics), validated
-    plan.py         Experiment -> Plan of ArmPlan(arm, seed, role, cfg, folder); checks inputs exist
-    runner.py       each ArmPlan through the train / generate / score stages, resumable
-    inputs.py       training clips and benchmarks the harness writes itself; ground truth for scoring
-    generation.py   suite and single-image generation (shared by `run` and `generate`)
-    launch.py       training child processes (deepspeed, torchrun, one process) and their logs
-    workspace.py    HARNESS_HOME layout, stage markers, stage folder locks
-    tracking.py     the one place that talks to MLflow (ArmRun: one child run per ArmPlan)
-    probes.py       scoring training probes; the watcher that prunes sweep trials
-    pretrain.py     `harness run pretrain_toy`: the toy base model, tracked like an experiment
-    console.py      what the harness prints
-    experiments/    the declared experiments (`harness list`)
-
-Sweeps live in `sweeps/`, reports in `reports/`, the method in `svi/`, scoring in `benchmarks/`.
+Above it: `sweeps/` (Optuna) and `cli/` (the `harness` command). The declarations themselves are
+data, in `configs/`.
 """

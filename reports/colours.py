@@ -1,5 +1,5 @@
 """Each arm's colour, the same everywhere: the MLflow UI's grouped review view and ungrouped keyframes
-view (harness/ui.py, the `mlflow.runColor` tag harness/tracking sets) and the report's plots
+view (harness/tracking/review.py, the `mlflow.runColor` tag harness/tracking sets) and the report's plots
 (reports/plots.py). `arm_colours` is the one function that says it. Pure functions, no MLflow import."""
 
 from __future__ import annotations

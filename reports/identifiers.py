@@ -1,5 +1,5 @@
 """The identifier rule for names that become folders, file names and table cells: experiments, arms,
-sweeps, tracks, samples and metrics. The workspace (harness/workspace.py) and the results-bundle
+sweeps, tracks, samples and metrics. The workspace (harness/base/workspace.py) and the results-bundle
 reader (reports/bundle.py) both apply it, so a name that could not have been declared cannot arrive
 through a bundle either. No imports beyond the standard library: every command loads this."""
 

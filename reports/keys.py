@@ -52,9 +52,13 @@ BACKEND_PREFIX = "metric_backend."
 # skipped_videos.<track>: the videos of a track that could not be decoded and were left out of its scores
 # (experiment field skip_bad_videos), comma-separated stems
 SKIPPED_VIDEOS_PREFIX = "skipped_videos."
-REFERENCE_ROLE = "reference"  # role of a degenerate reference's run (harness/degenerate.py): never an arm
+REFERENCE_ROLE = (
+    "reference"  # role of a degenerate reference's run (harness/run/reference_units.py): never an arm
+)
 REFERENCE_SOURCE_TAG = "reference_source"  # <arm>/seed<k>: the unit a reference's first clips come from
-PLAN_HASH_TAG = "plan_hash"  # the unit's plan hash (harness/plan.py unit_hash) when it ran: a fact of the run
+PLAN_HASH_TAG = (
+    "plan_hash"  # the unit's plan hash (harness/declare/plan.py unit_hash) when it ran: a fact of the run
+)
 IMPORTED_TAG = "imported_from"  # the bundle folder an imported parent run (and its children) came from
 BUNDLE_DIGEST_TAG = "bundle_digest"  # an imported bundle's manifest sha256: its parent run is found again
 BUNDLE_MANIFEST = "bundle/manifest.json"  # an imported bundle's manifest, an artifact of its parent run
@@ -65,7 +69,7 @@ PROBE_PREFIX = "probe/"
 OBJECTIVE = "objective"
 SEARCHED_TAG = "sweep.searched"  # comma-separated dotted config keys a sweep samples
 SECONDS_PER_CLIP = "seconds_per_clip"
-TIME_PREFIX = "time/"  # time/<stage>: a unit's wall seconds in that stage (harness/clock.py)
+TIME_PREFIX = "time/"  # time/<stage>: a unit's wall seconds in that stage (harness/base/clock.py)
 # A unit's stages in the order it meets them: writing the inputs it needs (toy training clips and
 # benchmark), training, generation, scoring, review media (keyframe strips, per-clip images,
 # previews), logging to MLflow; `report` is the parent run's, once per invocation.
@@ -125,7 +129,7 @@ def samples_artifact(track_name: str) -> str:
 
 
 # value k at step k for every clip index a drift curve has: the UI's drift charts plot against it,
-# so their x axis reads "clip" rather than "Step" (harness/ui.py)
+# so their x axis reads "clip" rather than "Step" (harness/tracking/review.py)
 CLIP_KEY = "clip"
 
 

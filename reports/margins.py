@@ -1,7 +1,7 @@
 """Where the degenerate references land (scoring/references.py: frozen, loop, pingpong, truth), each
 arm's margin over the best of them, and the videos whose motion collapsed. No torch.
 
-A reference's runs have role `reference` (harness/degenerate.py): `split` keeps them out of every
+A reference's runs have role `reference` (harness/run/reference_units.py): `split` keeps them out of every
 mean, difference and Holm family of the arms, and these tables put them beside the arms instead.
 
 - margin: an arm's mean minus the best degenerate reference's (frozen, loop or pingpong; the truth is

@@ -231,7 +231,7 @@ def _run_row(run: Run) -> dict:
             for k, v in tags.items()
             if k.startswith(SKIPPED_VIDEOS_PREFIX)
         },
-        # wall seconds per stage (harness/clock.py), empty for runs logged before they were measured
+        # wall seconds per stage (harness/base/clock.py), empty for runs logged before they were measured
         "stage_seconds": {
             k[len(TIME_PREFIX) :]: v for k, v in run.data.metrics.items() if k.startswith(TIME_PREFIX)
         },

@@ -567,7 +567,7 @@ def _with_holm(
     track and metric), or, with a declared primary metric, over its differences and over the rest
     (secondary) separately. A difference whose interval leaves out a fine-tuned arm's training
     variance (one seed) is shown with its p but never marked. With pre-registered `hypotheses`
-    (harness/preregistration.py), the differences they name form a family of their own
+    (harness/declare/preregistration.py), the differences they name form a family of their own
     (PREREGISTERED_FAMILY), tested one-sided where they state a direction (column `direction`), and
     every row says whether it is pre-registered or exploratory (column `registration`)."""
     df = df.copy()

@@ -26,7 +26,7 @@ from types import MappingProxyType
 
 NEEDS = ("reference_video", "input_image", "reference_set", "audio")
 # Bump when a metric gives other values on the same videos: it enters every score stage's hash and
-# every unit's plan (harness/plan.py), so old scores are redone, not mixed with new ones.
+# every unit's plan (harness/declare/plan.py), so old scores are redone, not mixed with new ones.
 # 2: the toy FVD reads frames at the toy encoder's 64 px instead of through I3D's 224.
 SCORES_VERSION = 2
 BACKENDS = ("vbench", "random", "toy")

@@ -584,6 +584,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Sections only training reads: an untrained arm (train: false) neither logs them as params nor
+# depends on them.
+TRAIN_ONLY_SECTIONS = ("train", "erft", "memory", "lora", "data")
+
+
 class SVIConfig(Section):
     variant: Literal["shot", "film", "talk", "dance"] | None = None
     model: ModelConfig = ModelConfig()

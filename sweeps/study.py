@@ -46,10 +46,12 @@ from typing import Annotated, Any, Literal
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness import probe_scores as probes
-from harness import tracking, workspace
-from harness.console import say
-from harness.experiment import (
+from harness import tracking
+from harness.base import workspace
+from harness.base.configs import SWEEPS_DIR
+from harness.base.console import say
+from harness.base.redact import password_of, redact_uri, register, scrub
+from harness.declare.experiment import (
     MAX_OVERRIDES,
     MAX_SUITES,
     MAX_UNITS,
@@ -57,13 +59,12 @@ from harness.experiment import (
     SuiteSpec,
     load_experiment,
 )
-from harness.launch import threads_per_rank
-from harness.pipeline import StopArm
-from harness.redact import password_of, redact_uri, register, scrub
+from harness.run import probe_watch as probes
+from harness.run.launch import threads_per_rank
+from harness.run.pipeline import StopArm
 from reports import keys
 from svi.config import ConfigError, format_validation_error, read_mapping
 
-SWEEPS_DIR = Path(__file__).parent
 PARENT_ENV = "SVI_SWEEP_PARENT_RUN"
 WORKER_ENV = "SVI_SWEEP_WORKER"
 STORAGE_ENV = "HARNESS_SWEEP_STORAGE"
@@ -245,7 +246,7 @@ class Sweep(BaseModel):
     experiment: str
     arm: str
     # A sweep file may come from anyone, as an experiment file may: what drives work is bounded with the
-    # experiment's bounds (harness/experiment.py), a trial counting as one unit.
+    # experiment's bounds (harness/declare/experiment.py), a trial counting as one unit.
     suites: list[SuiteSpec] | None = Field(None, max_length=MAX_SUITES)
     space: dict[str, Range] = Field({}, max_length=MAX_OVERRIDES)
     grid: dict[str, Annotated[list[float], Field(max_length=MAX_UNITS)]] = Field({}, max_length=MAX_OVERRIDES)
@@ -265,7 +266,7 @@ class Sweep(BaseModel):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, v: str) -> str:
-        from harness.workspace import check_name
+        from harness.base.workspace import check_name
 
         return check_name(v, "sweep name")
 
@@ -322,7 +323,7 @@ def load_sweep(name_or_path: str, overrides: list[str] = (), check_inputs: bool 
                 f"{sweep.arm!r} of {exp.name} has train: false; set pruner.kind: none"
             )
     if check_inputs:
-        from harness.plan import Plan, arm_plan, check_plan
+        from harness.declare.plan import Plan, arm_plan, check_plan
 
         unit = arm_plan(exp, source, sweep.arm, sweep.seed, overrides=sweep_defaults(sweep))
         check_plan(Plan(exp, source, (unit,)))
@@ -600,8 +601,8 @@ def probe_metric(sweep: Sweep, exp_backend: str):
 
 def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
     """The Optuna objective; `probe` = (metric, sign) when the sweep prunes on probe rollouts."""
-    from harness.pipeline import run_arm
-    from harness.plan import Plan, arm_plan
+    from harness.declare.plan import Plan, arm_plan
+    from harness.run.pipeline import run_arm
 
     exp, source = trial_experiment(sweep)
     plan = Plan(exp, source, ())
@@ -751,7 +752,7 @@ def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: in
         raise
     finally:
         if status != "KILLED":
-            from harness.pipeline import write_report
+            from harness.run.pipeline import write_report
 
             tracking.set_tags(c, parent, {"direction": sweep.objective[0].direction})
             write_report(c, sweep.name, parent, sweep=True)

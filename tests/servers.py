@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.launch import free_port
+from harness.run.launch import free_port
 
 # Seconds a server may take to answer. The MLflow server takes about 20 s to start on this 2-core
 # machine while another job keeps the cores busy (it imports most of MLflow and migrates its tables).

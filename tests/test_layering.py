@@ -2,12 +2,12 @@
 
     svi  <  scoring  <  toyworld          the method, then what scores it, then the world that feeds both
     reports                               tables and statistics: scoring's metric table, no torch
-    harness  <  sweeps                    everything above, put to work
+    harness  <  sweeps  <  cli            the engine, the sweeps on it, the `harness` command on top
     benchmarks                            scripts only: nothing imports it (tests may)
 
 A package may import itself and what is below it, never what is above it; and no two modules import
-each other, directly or around a circle. The command line (`harness/cli/`) is the top of the stack: the
-one part of harness that may import sweeps (its `sweep` and `list` commands). Imports are read from the
+each other, directly or around a circle. Inside `harness/` the rooms form a ladder of their own
+(HARNESS_LADDER: base < tracking < declare < run) that nothing climbs. Imports are read from the
 source (every `import` and `from` statement, function-local ones included), so the rule holds whether
 or not a line runs; imports under `if TYPE_CHECKING:` are annotations only, never executed, and are
 left out.
@@ -28,8 +28,11 @@ ALLOWED = {
     "reports": {"scoring", "reports"},
     "harness": {"svi", "scoring", "toyworld", "reports", "harness"},
     "sweeps": {"svi", "scoring", "toyworld", "reports", "harness", "sweeps"},
-    "benchmarks": {"svi", "scoring", "toyworld", "reports", "harness", "sweeps", "benchmarks"},
+    "cli": {"svi", "scoring", "toyworld", "reports", "harness", "sweeps", "cli"},
+    "benchmarks": {"svi", "scoring", "toyworld", "reports", "harness", "sweeps", "cli", "benchmarks"},
 }
+# harness/'s rooms, lowest first: a room imports its own modules and those of the rooms below it
+HARNESS_LADDER = ("harness.base", "harness.tracking", "harness.declare", "harness.run")
 
 
 def modules() -> dict[str, Path]:
@@ -89,9 +92,22 @@ def graph() -> dict[str, set[str]]:
 
 
 def allowed(src: str) -> set[str]:
-    if src == "harness.cli" or src.startswith("harness.cli."):
-        return ALLOWED["sweeps"]  # the command line sits on top of everything
     return ALLOWED[src.split(".")[0]]
+
+
+def room(module: str) -> int | None:
+    """The rung of a harness module on HARNESS_LADDER; None outside harness/ (or for harness/__init__)."""
+    return next((i for i, r in enumerate(HARNESS_LADDER) if module == r or module.startswith(r + ".")), None)
+
+
+def ladder_climbs(edges: dict[str, set[str]]) -> list[str]:
+    """Imports from a harness room into a room above it."""
+    return [
+        f"{src} imports {dst}"
+        for src, targets in edges.items()
+        for dst in targets
+        if room(src) is not None and room(dst) is not None and room(dst) > room(src)
+    ]
 
 
 def test_no_package_imports_one_above_it():
@@ -102,6 +118,29 @@ def test_no_package_imports_one_above_it():
         if dst.split(".")[0] not in allowed(src)
     ]
     assert not climbs, "imports that climb the layers:\n" + "\n".join(sorted(climbs))
+
+
+def test_harness_rooms_keep_to_their_ladder():
+    climbs = ladder_climbs(graph())
+    assert not climbs, "harness/ imports that climb its ladder:\n" + "\n".join(sorted(climbs))
+
+
+def test_every_harness_module_has_a_room():
+    """harness/ holds its rooms and its package file, nothing loose."""
+    loose = [m for m in modules() if m.startswith("harness.") and room(m) is None]
+    assert not loose, loose
+
+
+@pytest.mark.parametrize(
+    "src, dst",
+    [
+        ("harness.base.planted", "harness.tracking.client"),
+        ("harness.tracking.planted", "harness.declare.plan"),
+        ("harness.declare.planted", "harness.run.pipeline"),
+    ],
+)
+def test_the_ladder_can_fail(src, dst):
+    assert ladder_climbs({src: {dst}}) == [f"{src} imports {dst}"]
 
 
 def test_nothing_but_tests_imports_benchmarks():
@@ -156,7 +195,12 @@ PROCESSES = (
     "torch.multiprocessing",
     "concurrent.futures.process",
 )
-PROCESSES_MAY = ("harness.launch", "harness.jobs", "harness.git", "sweeps")  # git: asked, and answered
+PROCESSES_MAY = (
+    "harness.run.launch",
+    "harness.run.jobs",
+    "harness.base.git",
+    "sweeps",
+)  # git: asked, and answered
 NOT_IN_SVI = ("mlflow", "optuna", "harness", "sweeps")
 
 
@@ -221,7 +265,7 @@ def test_every_file_name_says_its_job_once():
     assert not clashes, clashes
 
 
-@pytest.mark.parametrize("package", ["svi", "scoring", "toyworld", "reports", "harness", "sweeps"])
+@pytest.mark.parametrize("package", ["svi", "scoring", "toyworld", "reports", "harness", "sweeps", "cli"])
 def test_the_rule_can_fail(package, tmp_path):
     """The checks see what they should: an import planted one layer up is found as a climb."""
     above = {
@@ -230,7 +274,8 @@ def test_the_rule_can_fail(package, tmp_path):
         "toyworld": "harness",
         "reports": "harness",
         "harness": "sweeps",
-        "sweeps": "benchmarks",
+        "sweeps": "cli",
+        "cli": "benchmarks",
     }[package]
     planted = tmp_path / "planted.py"
     planted.write_text(f"from {above} import something\n")

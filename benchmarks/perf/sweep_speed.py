@@ -31,7 +31,7 @@ def run_once(sweep: str, trials: int, workers: int, overrides: list[str]) -> dic
         env = {**os.environ, "HARNESS_HOME": home, "MLFLOW_DISABLE_TELEMETRY": "true"}
         env.pop("MLFLOW_TRACKING_URI", None)
         env.pop("HARNESS_SWEEP_STORAGE", None)
-        cmd = [sys.executable, "-m", "harness.cli", "sweep", sweep, "--trials", str(trials),
+        cmd = [sys.executable, "-m", "cli", "sweep", sweep, "--trials", str(trials),
                "--workers", str(workers), *overrides]  # fmt: skip
         start = time.perf_counter()
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)

@@ -153,9 +153,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     machine_peaks = peaks(args.threads)
 
-    from harness import inputs, pipeline, tracking
-    from harness.experiment import load_experiment
-    from harness.plan import make_plan
+    from harness import tracking
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import make_plan
+    from harness.run import pipeline, provision
     from reports import keys
     from svi.generation.generator import LongVideoGenerator
 
@@ -170,7 +171,7 @@ def main() -> None:
     plan = make_plan(exp, source)
     unit = next(u for u in plan.units if u.arm == args.arm)
     cfg = unit.cfg
-    bench = inputs.benchmark_root(exp, cfg)
+    bench = provision.benchmark_root(exp, cfg)
     gen = LongVideoGenerator.from_config(cfg, None, "cpu")
     timer = Timer()
     instrument(gen.bb, timer)
@@ -228,7 +229,7 @@ def main() -> None:
     fidelity.psnr = score_timer.wrap("psnr_ssim", fidelity.psnr)
     fvd.ReferenceStats.distance = score_timer.wrap("fvd_distance", fvd.ReferenceStats.distance)
     score_mod.reference_features = score_timer.wrap("fvd_reference", score_mod.reference_features)
-    truth, images, audio = inputs.references(bench, spec.suite, spec.length, videos)
+    truth, images, audio = provision.references(bench, spec.suite, spec.length, videos)
     t0 = time.perf_counter()
     report, _, _ = pipeline.stage_score(
         exp, videos, gen_hash, folder / "scores" / videos.name, True, truth, images, audio
@@ -239,7 +240,7 @@ def main() -> None:
     score_parts["other"] = score_seconds - sum(score_parts.values())
 
     # logging, as harness run logs a track
-    from harness import media
+    from harness.tracking import media
 
     log_timer = OuterTimer()
     for name in ("keyframes", "keyframe_strip", "enlarge", "suite_preview"):
@@ -250,7 +251,7 @@ def main() -> None:
     exp_id = tracking.ensure_experiment(c, exp.name)
     parent = tracking.start_parent(c, exp_id, "track profile", {"experiment": exp.name})
     run = tracking.ArmRun(c, exp_id, parent, unit)
-    from harness.clock import StageClock
+    from harness.base.clock import StageClock
 
     clock = StageClock()
     from scoring import suites

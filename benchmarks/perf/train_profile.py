@@ -67,9 +67,9 @@ def main() -> None:
     machine_peaks = peaks(args.threads)
 
     import svi.training.train as train_mod
-    from harness import inputs
-    from harness.experiment import load_experiment
-    from harness.plan import make_plan
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import make_plan
+    from harness.run import provision
     from svi.model.backbone import Backbone
     from svi.training.erft import Recycler
 
@@ -80,7 +80,7 @@ def main() -> None:
         raise SystemExit(f"arm {args.arm!r} of {exp.name} does not train; pick a trained arm")
     cfg = unit.cfg.model_copy(deep=True)
     t0 = time.perf_counter()
-    cfg.data.root = inputs.training_data(cfg)
+    cfg.data.root = provision.training_data(cfg)
     provision_seconds = time.perf_counter() - t0
     cfg.train.output_dir = str(home / "train")
     cfg.train.probe_every = None  # probes are generation; track_profile.py measures that

@@ -2,7 +2,7 @@
 
 On the page `cli.md`, the marker line `<!-- cli-reference -->` is replaced by the `--help` text of the
 top-level `harness` command and of each subcommand, in fenced code blocks, so the reference cannot
-drift from the code. The parsers come from `harness.cli.build_parser()`, which returns the top-level
+drift from the code. The parsers come from `cli.build_parser()`, which returns the top-level
 parser and a dict of subcommand name -> parser. Registered under `hooks:` in mkdocs.yml.
 
 If the harness cannot be imported, the build stops with an error that says so (the page is never
@@ -29,14 +29,14 @@ def _parsers():
     if repo_root not in sys.path:
         sys.path.insert(0, repo_root)
     try:
-        from harness.cli import build_parser
+        from cli import build_parser
 
         return build_parser()
     except Exception as e:  # an import or a parser that fails: say which and stop the build
         raise PluginError(
             "docs/hooks/cli_reference.py: cannot build the CLI reference from "
-            f"harness.cli.build_parser() ({type(e).__name__}: {e}); install the project (make setup) and "
-            "check that `python -c 'from harness.cli import build_parser; build_parser()'` works"
+            f"cli.build_parser() ({type(e).__name__}: {e}); install the project (make setup) and "
+            "check that `python -c 'from cli import build_parser; build_parser()'` works"
         ) from e
 
 

@@ -8,6 +8,8 @@
     arm_run     the child run of one (arm, seed) unit, its per-sample tables
     liveness    heartbeats and stale runs
     deltas      what the report adds to the runs
+    review      the UI's saved views and review links (`harness ui`)
+    media       keyframes, strips and previews for review
 
 The package exports each part's API, so callers write `tracking.client()`, `tracking.ArmRun(...)`.
 
@@ -20,7 +22,7 @@ explicit MlflowClient, so no global "active run" state leaks between arms. Key n
 What is logged is meant to be reviewed in the MLflow UI as well as read back by `reports/`: runs
 carry descriptions, provenance (source, user, commit) and a colour per arm; replay-memory curves
 reach MLflow reduced over their slots; scores come in the report's units too; videos come with
-per-clip images and enlarged previews (harness/media.py); datasets name the folders they came from.
+per-clip images and enlarged previews (harness/tracking/media.py); datasets name the folders they came from.
 """
 
 from harness.tracking.arm_run import (  # noqa: F401

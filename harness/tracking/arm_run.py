@@ -6,8 +6,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from harness.plan import TRAIN_ONLY_SECTIONS
-from harness.redact import scrub
+from harness.base.redact import scrub
 from harness.tracking.curves import CurveForwarder, log_training_metrics
 from harness.tracking.datasets import dataset_digest, log_dataset, prompt_rows
 from harness.tracking.lifecycle import (
@@ -21,8 +20,9 @@ from harness.tracking.lifecycle import (
 )
 from harness.tracking.liveness import Heartbeat
 from reports import keys
+from svi.config import TRAIN_ONLY_SECTIONS
 
-# TRAIN_ONLY_SECTIONS (harness/plan.py): an untrained arm does not log them as params, so its row in
+# TRAIN_ONLY_SECTIONS (harness/declare/plan.py): an untrained arm does not log them as params, so its row in
 # the UI does not claim a LoRA rank or learning rate it never used.
 
 
@@ -52,7 +52,7 @@ class ArmRun:
         self.curves: CurveForwarder | None = None
 
     def log_config(self, cfg, config_file: Path) -> None:
-        from harness.experiment import flatten
+        from harness.base.hashing import flatten
 
         set_tags(self.c, self.run_id, {"variant": cfg.variant or "none", "preset": cfg.model.preset})
         params = flatten(cfg.model_dump(mode="json"))
@@ -115,9 +115,9 @@ class ArmRun:
         """One track's inputs (dataset: `source` is the benchmark's track folder, `prompts` each
         sample's prompt text), videos with labelled keyframe strips, per-clip images and a preview
         (written into `review`, default the arm's `review/` folder), scores (also in percent where the
-        report shows percent), drift curves, backends. `clock` (harness/clock.py) is given the seconds
+        report shows percent), drift curves, backends. `clock` (harness/base/clock.py) is given the seconds
         of the review media and of the rest, the logging."""
-        from harness.clock import StageClock
+        from harness.base.clock import StageClock
 
         clock = clock or StageClock()
         with clock("log"):
@@ -147,7 +147,7 @@ class ArmRun:
         """Keyframe strips (beside each video), one image per clip (`log_image`, step = clip) and the
         track's preview at the artifact root. A video that cannot be read for review leaves a warning,
         not a failed arm: the scores are what the run is for."""
-        from harness import media
+        from harness.tracking import media
 
         try:
             for mp4 in mp4s:
@@ -167,7 +167,7 @@ class ArmRun:
                 for f in out:
                     self.c.log_artifact(self.run_id, str(f))
         except Exception as e:  # noqa: BLE001 - any decoder or encoder error
-            from harness.console import say
+            from harness.base.console import say
 
             say(f"{self.arm} seed {self.seed}: {track}: review media not logged ({type(e).__name__}: {e})")
 
@@ -214,7 +214,9 @@ def suite_metric_rows(
     for m, curve in curves.items():
         rows += [(keys.drift_key(track, m), v, k) for k, v in enumerate(curve)]
         clips = max(clips, len(curve))
-    rows += [(keys.CLIP_KEY, k, k) for k in range(clips)]  # the drift charts' x axis (harness/ui.py)
+    rows += [
+        (keys.CLIP_KEY, k, k) for k in range(clips)
+    ]  # the drift charts' x axis (harness/tracking/review.py)
     return rows
 
 

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 from mlflow.tracking import MlflowClient
 
-from harness import workspace
-from harness.redact import redact_uri, scrub
+from harness.base import workspace
+from harness.base.redact import redact_uri, scrub
 from svi.config import ConfigError
 
 REACH_TIMEOUT_SECONDS = 5.0
@@ -149,7 +149,7 @@ def ensure_experiment(c: MlflowClient, name: str) -> str:
     if exp is not None:
         where = exp.artifact_location or ""
         if artifact_location(c.tracking_uri, name) is None and where.startswith("file:"):
-            from harness.console import say
+            from harness.base.console import say
 
             say(
                 f"experiment {name} on {c.tracking_uri} keeps its artifacts in {where}, on the disk of "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from harness import workspace
+from harness.base import workspace
 from harness.tracking.lifecycle import log_metrics
 from reports import keys
 

@@ -84,7 +84,7 @@ def finish_quietly(c: MlflowClient, run_id: str, status: str) -> bool:
         finish(c, run_id, status)
         return True
     except Exception as e:  # noqa: BLE001
-        from harness.console import say
+        from harness.base.console import say
 
         say(f"run {run_id} could not be marked {status} ({type(e).__name__}); the next run or report will")
         return False

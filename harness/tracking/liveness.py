@@ -121,7 +121,7 @@ def settle_submitted(c: MlflowClient, experiment_id: str) -> list[str]:
         max_results=1000,
     )
     for p in parents:
-        jobs = [j for j in p.data.tags.get("harness.jobs", "").split(",") if j]
+        jobs = [j for j in p.data.tags.get("harness.run.jobs", "").split(",") if j]
         kids = c.search_runs(
             [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{p.info.run_id}'", max_results=5000
         )

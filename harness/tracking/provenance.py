@@ -7,7 +7,7 @@ import os
 
 from mlflow.tracking import MlflowClient
 
-from harness.git import commit as git_commit  # re-exported by harness.tracking
+from harness.base.git import commit as git_commit  # re-exported by harness.tracking
 from reports import keys
 
 

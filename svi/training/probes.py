@@ -7,7 +7,7 @@ With `train.probe_every`, rank 0 of `svi.training.train` writes under `<output_d
     .tmp/                         probes being written
 A probe is generated with the live transformer (not a reloaded copy) under a forked RNG, so training
 continues exactly as without probes. On resume, probes of steps after the checkpoint are dropped
-(`truncate_probes`) and redone. `harness/probe_scores.py` reads and scores these files.
+(`truncate_probes`) and redone. `harness/run/probe_watch.py` reads and scores these files.
 """
 
 from __future__ import annotations

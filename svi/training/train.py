@@ -550,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         "Launch with `deepspeed --num_gpus N -m svi.training.train ...`, `torchrun --nproc-per-node N -m svi.training.train ...` "
         "or plain python for one process.",
     )
-    p.add_argument("--config", help="YAML config (svi/config.py schema; example: harness/recipes/demo.yaml)")
+    p.add_argument("--config", help="YAML config (svi/config.py schema; example: configs/recipes/demo.yaml)")
     p.add_argument("--weights", help="local Wan weights folder (real presets); also SVI_WEIGHTS")
     p.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)  # set by `deepspeed`
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. erft.p_img=0 train.steps=200")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from harness.cli import main
-from harness.launch import child_env, threads_per_rank, train_command
+from cli import main
+from harness.run.launch import child_env, threads_per_rank, train_command
 
 
 def test_train_rejects_a_bad_override_with_exit_code_2(capsys, tmp_path):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from harness.cli import main
+from cli import main
 from tests.harness.mini import mini_experiment
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from harness.cli import main
+from cli import main
 from svi.model.cost import PEAK_BF16_FLOPS
 from tests.reports.conftest import store  # noqa: F401 - the reports' MLflow store, as a fixture here
 

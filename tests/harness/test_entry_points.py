@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from harness.cli import main
+from cli import main
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ report from the bundle alone."""
 
 import json
 
-from harness.cli import main
+from cli import main
 from tests.reports.conftest import store  # noqa: F401 - the reports' MLflow store, as a fixture here
 
 
@@ -45,30 +45,30 @@ def _locked_elsewhere(folder) -> bool:
 
 
 def test_a_run_merges_its_units_into_a_bundle_under_a_lock(home, monkeypatch, store):  # noqa: F811
-    from harness import bundles
-    from harness.experiment import load_experiment
+    from harness.declare.experiment import load_experiment
+    from harness.run import bundle_export
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
     exp, source = load_experiment("ablation_eimg", [])
     bundle = home / "results" / "ablation_eimg"
-    bundles.export(exp, source, bundle)  # a plain export takes no lock
+    bundle_export.export(exp, source, bundle)  # a plain export takes no lock
     seen = []
-    write = bundles.write_bundle
+    write = bundle_export.write_bundle
 
     def watched(folder, *args, **kwargs):  # the merge (read the bundle, write it back) happens locked
         seen.append(_locked_elsewhere(folder))
         return write(folder, *args, **kwargs)
 
-    monkeypatch.setattr(bundles, "write_bundle", watched)
-    bundles.export(exp, source, bundle, keep=bundle)
+    monkeypatch.setattr(bundle_export, "write_bundle", watched)
+    bundle_export.export(exp, source, bundle, keep=bundle)
     assert seen == [True] and not _locked_elsewhere(bundle)  # held for the merge, released after
-    with bundles.bundle_lock(home / "new"):  # a bundle not there yet: its folder is made to be locked
+    with bundle_export.bundle_lock(home / "new"):  # a bundle not there yet: its folder is made to be locked
         assert _locked_elsewhere(home / "new")
 
 
 def _mini_plan(home, *overrides):
-    from harness.experiment import load_experiment
-    from harness.plan import make_plan
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import make_plan
     from tests.harness.mini import mini_experiment
 
     path = home / "mini.yaml"
@@ -80,7 +80,7 @@ def _mini_plan(home, *overrides):
 def _bundle_of(plan, folder, statuses):
     """A bundle manifest of `plan`'s units with these statuses ((arm, seed) -> status), with the plan
     hashes and configurations `harness export` records."""
-    from harness.plan import code_versions, plan_inputs, unit_hash
+    from harness.declare.plan import code_versions, plan_inputs, unit_hash
     from reports.bundle import BUNDLE_VERSION, unit_key
 
     folder.mkdir(parents=True)
@@ -101,7 +101,7 @@ def _bundle_of(plan, folder, statuses):
 def test_a_bundle_holds_the_units_finished_under_the_same_plan(home, monkeypatch):
     import pytest
 
-    from harness.bundles import from_bundle
+    from harness.run.bundle_export import from_bundle
     from svi.config import ConfigError
 
     plan = _mini_plan(home)
@@ -168,7 +168,8 @@ def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, m
     from matplotlib.colors import to_hex
     from mlflow.tracking import MlflowClient
 
-    from harness import tracking, ui
+    from harness import tracking
+    from harness.tracking import review
     from reports import keys, plots
     from reports.build import build_report
     from reports.bundle import build_report_from
@@ -216,9 +217,9 @@ def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, m
     assert "train.steps" not in base.data.params  # an untrained arm claims no training settings
     # one colour per arm: its run's colour is its group's in the view, grouped by the experiment's tag
     view = next(
-        v for k, v in c.get_experiment(exp.experiment_id).tags.items() if k.startswith(ui.VIEW_TAG_PREFIX)
+        v for k, v in c.get_experiment(exp.experiment_id).tags.items() if k.startswith(review.VIEW_TAG_PREFIX)
     )
-    group = ui.read_view(view)["state"]["groupBy"]["groupByKeys"][0]["groupByData"]
+    group = review.read_view(view)["state"]["groupBy"]["groupByKeys"][0]["groupByData"]
     assert group == tracking.group_tag(["base", "full", "no_eimg"]) == full.data.tags[keys.GROUP_BY_TAG]
     for r in kids:
         assert r.data.tags[keys.RUN_COLOR_TAG] == tracking.arm_color(r.data.tags["arm"], group)

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from harness.cli import main
-from harness.launch import child_env, free_port
+from cli import main
+from harness.run.launch import child_env, free_port
 from svi.video_io import read_frames
 from toyworld.synthetic import write_benchmark
 
@@ -66,7 +66,7 @@ def test_suite_generation_writes_videos_sidecars_and_manifest(tmp_path, bench):
 def test_two_ranks_generate_every_sample_exactly_once(tmp_path, bench):
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
-        "-m", "harness.cli", "generate", "--suite", "creative", "--length", "1s",
+        "-m", "cli", "generate", "--suite", "creative", "--length", "1s",
         "--benchmark-root", str(bench), "--out", str(tmp_path), *FAST,
     ]  # fmt: skip
     res = subprocess.run(
@@ -123,7 +123,7 @@ def test_interactive_reads_prompts_from_stdin(tmp_path, bench):
     cmd = [
         sys.executable,
         "-m",
-        "harness.cli",
+        "cli",
         "generate",
         "--image",
         str(image),
@@ -174,7 +174,7 @@ def test_generation_killed_mid_video_resumes_to_the_same_file(tmp_path, bench, o
     assert main([*args, "--out", str(full)]) == 0
 
     cut = tmp_path / "cut.mp4"
-    cmd = [sys.executable, "-m", "harness.cli", *args, "--out", str(cut)]
+    cmd = [sys.executable, "-m", "cli", *args, "--out", str(cut)]
     proc = subprocess.Popen(cmd, env=child_env(ONE_THREAD), start_new_session=True, stderr=subprocess.DEVNULL)
     seg = tmp_path / "cut.parts" / "seg_00002.mp4"
     deadline = time.monotonic() + 120

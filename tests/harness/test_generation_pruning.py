@@ -1,4 +1,4 @@
-"""Pruning a sweep trial while it generates (harness/probe_scores.py GenerationWatcher): every few
+"""Pruning a sweep trial while it generates (harness/run/probe_watch.py GenerationWatcher): every few
 rounds the clips so far are scored, reported to a real Optuna study, and a losing trial stops with its
 videos part-way and its intermediate values kept."""
 
@@ -8,8 +8,8 @@ import optuna
 import pytest
 import torch
 
-from harness import probe_scores as probes
 from harness import tracking
+from harness.run import probe_watch as probes
 from svi.config import GenerateConfig
 from svi.generation.generator import LongVideoGenerator
 from svi.generation.video import VideoJob, fixed_prompts

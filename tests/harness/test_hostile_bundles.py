@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from cli import main
 from reports.bundle import write_manifest
 from tests.reports.conftest import store  # noqa: F401 - the reports' MLflow store, as a fixture here
 
@@ -237,7 +237,7 @@ def test_export_overwrites_no_other_folder(home, monkeypatch, capsys, store):  #
 
 def _unit_made_under_another_plan(bundle: Path) -> None:
     """Rewrite `full seed 0`'s record as a unit made with train.steps 7 (its plan hash to match)."""
-    from harness.plan import unit_hash, unit_inputs
+    from harness.declare.plan import unit_hash, unit_inputs
 
     manifest = json.loads((bundle / "manifest.json").read_text())
     manifest["arms"]["full"]["train"]["steps"] = 7
@@ -247,9 +247,9 @@ def _unit_made_under_another_plan(bundle: Path) -> None:
 
 
 def _refusal(bundle: Path) -> str:
-    from harness.bundles import from_bundle
-    from harness.experiment import load_experiment
-    from harness.plan import make_plan
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import make_plan
+    from harness.run.bundle_export import from_bundle
     from svi.config import ConfigError
 
     exp, source = load_experiment("ablation_eimg", ["seeds=[0,1]"])
@@ -287,7 +287,7 @@ def test_a_bundle_imported_then_exported_is_the_same_bundle(home, monkeypatch, c
 def test_an_import_that_fails_part_way_leaves_no_run_running(home, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    from harness import bundle_import
+    from harness.run import bundle_import
 
     bundle = shutil.copytree(ROOT / "results" / SMALL, home / SMALL)
     calls = []
@@ -311,10 +311,10 @@ def test_an_import_that_fails_part_way_leaves_no_run_running(home, monkeypatch):
 @pytest.mark.parametrize("bundle", sorted(p.parent.name for p in (ROOT / "results").glob("*/manifest.json")))
 def test_every_committed_bundle_is_current_for_this_code(bundle):
     """`harness run EXP --from results/EXP` takes every finished unit as done. A setting added to the
-    schema without its old behaviour in harness/plan.py ADDED_SETTINGS fails here, naming it."""
-    from harness.bundles import from_bundle
-    from harness.experiment import load_experiment
-    from harness.plan import make_plan
+    schema without its old behaviour in harness/declare/plan.py ADDED_SETTINGS fails here, naming it."""
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import make_plan
+    from harness.run.bundle_export import from_bundle
     from reports.bundle import read_manifest
 
     exp, source = load_experiment(bundle)
@@ -325,9 +325,10 @@ def test_every_committed_bundle_is_current_for_this_code(bundle):
 
 
 def test_what_changed_is_never_empty(tmp_path):
-    from harness.bundles import changes_of
-    from harness.experiment import ABSENT, config_changes, load_experiment
-    from harness.plan import make_plan, plan_inputs
+    from harness.base.hashing import ABSENT, config_changes
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import make_plan, plan_inputs
+    from harness.run.bundle_export import changes_of
 
     assert config_changes({"a": 1}, {"a": 1.0}) == {"a": (1, 1.0)}
     assert config_changes({}, {"a": None}) == {"a": (ABSENT, None)}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.cli import main
+from cli import main
 from svi import config
 from svi.config import (
     YAML_MAX_BYTES,
@@ -225,7 +225,7 @@ def test_hostile_sweeps_are_refused_in_seconds(home, capsys, monkeypatch, text, 
 
 
 def test_a_hostile_pretraining_is_refused_in_seconds(home, capsys, monkeypatch):
-    import harness.pretrain_experiment  # noqa: F401  (torch: imported before the clock starts)
+    import harness.run.pretraining  # noqa: F401  (torch: imported before the clock starts)
 
     declaration = home / "decl" / "pretrain.yaml"
     declaration.parent.mkdir()
@@ -341,22 +341,22 @@ def test_an_extends_chain_is_bounded(tmp_path):
 def test_every_shipped_declaration_still_loads():
     """The shipped experiments, recipes and sweeps read as PyYAML reads them, and every experiment
     validates under the new bounds (the toy_samples rule included)."""
-    from harness import pretrain_experiment
-    from harness.experiment import is_pretrain, load_experiment
+    from harness.declare.experiment import is_pretrain, load_experiment
+    from harness.run import pretraining
     from sweeps.study import Sweep
 
     files = sorted(
-        [*(ROOT / "harness" / "experiments").glob("*.yaml"), *(ROOT / "harness" / "recipes").glob("*.yaml")]
-        + [*(ROOT / "sweeps").glob("*.yaml")]
+        [*(ROOT / "configs" / "experiments").glob("*.yaml"), *(ROOT / "configs" / "recipes").glob("*.yaml")]
+        + [*(ROOT / "configs" / "sweeps").glob("*.yaml")]
     )
     assert len(files) > 10
     for f in files:
         assert read_mapping(f) == yaml.safe_load(f.read_text()), f
-    for f in sorted((ROOT / "harness" / "experiments").glob("*.yaml")):
+    for f in sorted((ROOT / "configs" / "experiments").glob("*.yaml")):
         raw = read_mapping(f)
         if is_pretrain(raw):
-            pretrain_experiment.load(f, raw)
+            pretraining.load(f, raw)
         else:
             load_experiment(str(f))
-    for f in sorted((ROOT / "sweeps").glob("*.yaml")):
+    for f in sorted((ROOT / "configs" / "sweeps").glob("*.yaml")):
         Sweep.model_validate(read_mapping(f))

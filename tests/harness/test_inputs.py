@@ -1,6 +1,6 @@
 """The inputs the harness writes itself: how long the toy world's fine-tuning videos are."""
 
-from harness.inputs import toy_training_frames
+from harness.run.provision import toy_training_frames
 from svi.config import build_config
 from svi.training.clips import previous_min_start
 

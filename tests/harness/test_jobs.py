@@ -1,4 +1,4 @@
-"""Units as jobs (harness/jobs.py) and liveness (heartbeats, stale runs, live curves in harness/tracking.py).
+"""Units as jobs (harness/run/jobs.py) and liveness (heartbeats, stale runs, live curves in harness/tracking.py).
 
 The local executor is submitit's own, for real: every unit runs in its own process. SLURM cannot run
 here; its path is followed up to `sbatch`, which a stand-in script on PATH answers, and the batch
@@ -16,9 +16,9 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from cli import main
 from harness import tracking
-from harness.cli import main
-from harness.launch import Allocation, child_env, train_command
+from harness.run.launch import Allocation, child_env, train_command
 from tests.harness.mini import mini_experiment
 
 EXPERIMENT = mini_experiment("jobs_mini", "two units for the job executors")
@@ -197,7 +197,7 @@ def test_slurm_jobs_are_submitted_with_the_requested_allocation(home, monkeypatc
         assert f"#SBATCH {line}" in script
     assert script.count("#SBATCH --job-name=jobs_mini") == 2  # one job per unit
     c, parents, kids = _runs(home)
-    assert parents[0].data.tags["harness.jobs"] == "4242,4242" and not kids
+    assert parents[0].data.tags["harness.run.jobs"] == "4242,4242" and not kids
     assert parents[0].info.status == "RUNNING"  # waiting for its jobs: `harness report` settles it
 
 
@@ -208,7 +208,7 @@ def test_a_sigkilled_run_is_marked_failed_by_the_next_report(home):
     )
     (home / "slow.yaml").write_text(slow.replace("  base: {train: false, role: baseline}\n", ""))
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
-    cmd = [sys.executable, "-m", "harness.cli", "run", str(home / "slow.yaml")]
+    cmd = [sys.executable, "-m", "cli", "run", str(home / "slow.yaml")]
     proc = subprocess.Popen(
         cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -222,7 +222,7 @@ def test_a_sigkilled_run_is_marked_failed_by_the_next_report(home):
     c, parents, kids = _runs(home)
     assert parents[0].info.status == kids[0].info.status == "RUNNING"  # nobody marked them
     res = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "report", "jobs_mini"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "cli", "report", "jobs_mini"], env=env, capture_output=True, text=True
     )
     assert "marked FAILED" in res.stderr
     c, parents, kids = _runs(home)
@@ -237,11 +237,11 @@ def test_a_two_node_job_trains_one_unit_across_both_nodes(home):
     torchrun groups meet as one world of 2 ranks (rank 1's replay memory is in the checkpoint)."""
     import threading
 
-    from harness.experiment import load_experiment
-    from harness.inputs import training_data
-    from harness.launch import free_port
-    from harness.pipeline import join_training, stage_train
-    from harness.plan import make_plan
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import make_plan
+    from harness.run.launch import free_port
+    from harness.run.pipeline import join_training, stage_train
+    from harness.run.provision import training_data
 
     exp, source = load_experiment(str(home / "jobs_mini.yaml"))
     plan = make_plan(exp, source)

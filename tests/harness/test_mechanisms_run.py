@@ -5,7 +5,7 @@ inference strategies (`generate.strategy`) as arms of one tiny experiment, the s
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.cli import main
+from cli import main
 from tests.harness.mini import mini_experiment
 
 pytestmark = pytest.mark.slow

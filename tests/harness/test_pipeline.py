@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.cli import main
-from harness.launch import child_env
+from cli import main
+from harness.run.launch import child_env
 from reports import keys
 from tests.harness.mini import mini_experiment
 
@@ -118,7 +118,7 @@ def test_bad_experiments_exit_2_and_log_nothing(home, capsys):
 
 def test_list_shows_the_shipped_experiments():
     res = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "list"], capture_output=True, text=True, env=child_env()
+        [sys.executable, "-m", "cli", "list"], capture_output=True, text=True, env=child_env()
     )
     assert res.returncode == 0
     for name in (
@@ -144,7 +144,7 @@ def test_a_run_killed_during_training_resumes(home):
         "  broken: {overrides: {train.lr: 1.0e+30}}   # diverges while it trains: fails at run time\n", ""
     ).replace("  base: {train: false, role: baseline}\n", "")
     (home / "slow.yaml").write_text(slow)
-    cmd = [sys.executable, "-m", "harness.cli", "run", str(home / "slow.yaml")]
+    cmd = [sys.executable, "-m", "cli", "run", str(home / "slow.yaml")]
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = subprocess.Popen(
         cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -179,12 +179,12 @@ def test_ui_serves_the_workspace_store(home):
 
     import psutil
 
-    from harness.launch import free_port
+    from harness.run.launch import free_port
 
     port = free_port()
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "ui", "--port", str(port)],
+        [sys.executable, "-m", "cli", "ui", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -243,7 +243,7 @@ def test_two_invocations_on_one_workspace_do_not_collide(home):
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
 
     def both(*extra):
-        cmd = [sys.executable, "-m", "harness.cli", "run", str(home / "together.yaml"), *extra]
+        cmd = [sys.executable, "-m", "cli", "run", str(home / "together.yaml"), *extra]
         procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for _ in range(2)]  # fmt: skip
         outs = [p.communicate(timeout=400)[0] for p in procs]

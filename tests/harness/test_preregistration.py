@@ -1,4 +1,4 @@
-"""Pre-registration (harness/preregistration.py): written before the first unit, never rewritten, a
+"""Pre-registration (harness/declare/preregistration.py): written before the first unit, never rewritten, a
 changed declaration refused even when forced, the git order checked (and the check can fail), the
 registered family tested on its own in reports, and the power block from a committed bundle."""
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.cli import main
+from cli import main
 from tests.harness.mini import mini_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ def _git(repo: Path, *args: str) -> None:
 
 @pytest.mark.parametrize("registered_first", [True, False])
 def test_the_order_check_reads_git_and_can_fail(tmp_path, registered_first):
-    from harness.preregistration import registration_order
+    from harness.declare.preregistration import registration_order
 
     repo = tmp_path / "repo"
     folder = repo / "results" / "x"
@@ -110,10 +110,10 @@ def test_the_confirmatory_run_is_sized_from_the_mechanisms_bundle(tmp_path, caps
 
 
 def test_a_registered_folder_starts_its_bundle_with_the_registered_plan(registered):
-    from harness.bundles import from_bundle
-    from harness.experiment import load_experiment
-    from harness.plan import make_plan
-    from harness.preregistration import check_plan
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import make_plan
+    from harness.declare.preregistration import check_plan
+    from harness.run.bundle_export import from_bundle
 
     yaml_file, folder = registered
     exp, source = load_experiment(str(yaml_file))
@@ -177,15 +177,17 @@ def test_a_setting_added_after_the_registration_keeps_its_units_registered(monke
     """A registration keeps only hashes. A setting added to the schema since, at the value that keeps
     the old behaviour, still matches; moved off that value, it does not; and every committed
     registration matches the plan this code makes of its declaration."""
-    from harness import plan as planmod
-    from harness.experiment import load_experiment
-    from harness.plan import earlier_hashes, make_plan
-    from harness.preregistration import differences, read_registration
+    from harness.declare import plan as planmod
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import earlier_hashes, make_plan
+    from harness.declare.preregistration import differences, read_registration
 
     monkeypatch.setattr(planmod, "ADDED_SETTINGS", {"config.a": 1, "config.b": None})
     before = {"config.x": 3}
     assert planmod.unit_hash(before) in earlier_hashes({"config.x": 3, "config.a": 1, "config.b": None})
-    assert planmod.unit_hash({**before, "config.a": 1}) in earlier_hashes({**before, "config.a": 1, "config.b": None})
+    assert planmod.unit_hash({**before, "config.a": 1}) in earlier_hashes(
+        {**before, "config.a": 1, "config.b": None}
+    )
     assert planmod.unit_hash(before) not in earlier_hashes({"config.x": 3, "config.a": 2, "config.b": None})
     assert planmod.unit_hash(before) not in earlier_hashes({"config.x": 4, "config.a": 1, "config.b": None})
     monkeypatch.undo()

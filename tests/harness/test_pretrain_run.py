@@ -3,7 +3,7 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.cli import main
+from cli import main
 from svi.config import ModelConfig
 from svi.model.backbone import load_backbone
 

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from harness import pipeline as runner
-from harness import workspace
-from harness.cli import main
-from harness.launch import child_env
-from harness.redact import redact_uri, scrub
+from cli import main
+from harness.base import workspace
+from harness.base.redact import redact_uri, scrub
+from harness.run import pipeline as runner
+from harness.run.launch import child_env
 from svi.config import ConfigError
 from svi.files import truncate_jsonl
 from tests.harness.mini import mini_experiment
@@ -63,7 +63,7 @@ def test_every_workspace_path_is_checked_to_lie_inside(home):
 
 
 def test_sweep_and_pretrain_names_are_identifiers(home, capsys):
-    from harness import pretrain_experiment as pretrain
+    from harness.run import pretraining
     from sweeps.study import Sweep
 
     with pytest.raises(ValueError, match="sweep name"):
@@ -72,7 +72,8 @@ def test_sweep_and_pretrain_names_are_identifiers(home, capsys):
     assert main(["run", str(home / "p.yaml")]) == 2
     assert "experiment name '../../p' is not allowed" in capsys.readouterr().err
     assert (
-        pretrain.PretrainExperiment.model_validate({"name": "pretrain_toy-2.v1"}).name == "pretrain_toy-2.v1"
+        pretraining.PretrainExperiment.model_validate({"name": "pretrain_toy-2.v1"}).name
+        == "pretrain_toy-2.v1"
     )
 
 
@@ -104,7 +105,7 @@ def _only_masked(out: str) -> None:
 
 
 def test_an_unreachable_database_store_is_named_without_its_password(home, capsys, monkeypatch):
-    from harness.launch import free_port
+    from harness.run.launch import free_port
 
     (home / "mini.yaml").write_text(mini_experiment())
     port = free_port()  # nothing listens there
@@ -180,7 +181,7 @@ def test_an_unreadable_stage_record_counts_as_not_done_and_force_never_reads_it(
 
 
 def _trained_folder(tmp_path, steps: int, at: int | None) -> tuple:
-    from harness.experiment import Experiment
+    from harness.declare.experiment import Experiment
 
     exp = Experiment.model_validate(
         {"name": "m", "config": {"model": {"preset": "tiny"}}, "arms": {"full": {}}}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.launch import child_env, free_port
+from harness.run.launch import child_env, free_port
 from tests.harness.mini import mini_experiment
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def _harness(
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env=full,
         capture_output=True,
         text=True,
@@ -93,7 +93,7 @@ def test_a_planted_password_is_in_nothing_a_run_writes_or_prints(home, postgres)
     port = free_port()
     full_env = {**child_env(), "HARNESS_HOME": str(home / "ws"), **env}
     ui = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "ui", "--port", str(port)], env=full_env,
+        [sys.executable, "-m", "cli", "ui", "--port", str(port)], env=full_env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     try:

@@ -17,9 +17,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from harness import media, tracking
-from harness.cli import main
-from harness.experiment import load_experiment
+from cli import main
+from harness import tracking
+from harness.declare.experiment import load_experiment
+from harness.tracking import media
 from reports import keys
 from tests.harness.mini import mini_experiment
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.cli import main
+from cli import main
 from svi.config import GenerateConfig
 from svi.generation.generator import LongVideoGenerator
 from svi.generation.video import fixed_prompts

@@ -17,9 +17,10 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness import tracking, workspace
-from harness.cli import main
-from harness.launch import child_env
+from cli import main
+from harness import tracking
+from harness.base import workspace
+from harness.run.launch import child_env
 from tests.harness.mini import mini_experiment
 
 SWEEP = """
@@ -189,7 +190,7 @@ def test_a_sweep_worker_killed_mid_trial_is_failed_and_retried_by_the_next_sweep
     # once training has written its first checkpoint.
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "sweep", str(sweep_file)],
+        [sys.executable, "-m", "cli", "sweep", str(sweep_file)],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     train = home / "ws" / "runs" / "team_stale" / "trial000" / "train"

@@ -4,7 +4,7 @@ ground-truth metrics (PSNR, truth_distance) and FVD are scored too, labelled wit
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.cli import main
+from cli import main
 
 pytestmark = pytest.mark.slow
 

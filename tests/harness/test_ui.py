@@ -1,4 +1,4 @@
-"""The review link of `harness ui` (harness/ui.py): the saved view's format against the installed MLflow
+"""The review link of `harness ui` (harness/tracking/review.py): the saved view's format against the installed MLflow
 UI, the tag it writes and the link it prints, and (slow, where a Chromium is installed) what a browser
 shows when it opens that link."""
 
@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmarks.browser import chromium, review_screenshot
 from benchmarks.review_shots import serve_ui, stop_ui
-from harness import ui
+from harness.tracking import review
 from reports import keys
 from tests.harness.mini import mini_experiment
 
@@ -64,31 +64,33 @@ def test_the_installed_mlflow_ui_reads_what_the_view_writes():
     if bundle is None:
         pytest.skip("this MLflow has no UI bundle (mlflow-skinny?): install mlflow to check the view format")
     for literal in (
-        ui.VIEW_TAG_PREFIX,
-        ui.SHARE_KEY_PARAM,
-        ui.MODE_PARAM,
-        ui.COMPRESSED_PREFIX,
-        ui.WORKFLOW_PARAM,
+        review.VIEW_TAG_PREFIX,
+        review.SHARE_KEY_PARAM,
+        review.MODE_PARAM,
+        review.COMPRESSED_PREFIX,
+        review.WORKFLOW_PARAM,
     ):
         assert f'"{literal}"' in bundle, f"the MLflow UI no longer knows {literal!r}"
-    assert f'"{ui.MODEL_TRAINING}"' in bundle and '"isAccordionReordered"' in bundle
+    assert f'"{review.MODEL_TRAINING}"' in bundle and '"isAccordionReordered"' in bundle
     # the UI-state fields a shared view may set: one array literal in the bundle, then the dropped ones
     arrays = [json.loads(m[0]) for m in re.finditer(r'\["selectedColumns",(?:"\w+",?)+\]', bundle)]
     fields = next((a for a in arrays if "compareRunSections" in a), None)
     dropped = re.search(r'\["runsExpanded",(?:"\w+",?)+\]', bundle)
-    assert fields and dropped, "the MLflow UI's list of shared view-state fields moved: re-read harness/ui.py"
+    assert fields and dropped, (
+        "the MLflow UI's list of shared view-state fields moved: re-read harness/tracking/review.py"
+    )
     readable = set(fields) - set(json.loads(dropped[0]))
-    state = ui.view_state(KEYS, parent_run_id="p" * 32)
+    state = review.view_state(KEYS, parent_run_id="p" * 32)
     assert set(state) - FACETS == readable, "the view writes fields the UI does not read, or misses some"
     assert set(json.loads(dropped[0])) == DROPPED
 
 
 def test_a_view_round_trips_with_the_sections_in_review_order():
-    state = ui.view_state(KEYS, parent_run_id="abc123")
-    value = ui.view_tag_value("mini (harness review)", state, created_ms=1_700_000_000_000)
+    state = review.view_state(KEYS, parent_run_id="abc123")
+    value = review.view_tag_value("mini (harness review)", state, created_ms=1_700_000_000_000)
     envelope = json.loads(value)
     assert isinstance(envelope["state"], str) and envelope["createdAt"] == envelope["updatedAt"]
-    view = ui.read_view(value)
+    view = review.read_view(value)
     assert view["name"] == "mini (harness review)" and view["state"] == state
     s = view["state"]
     # the parent itself is not listed, nor the degenerate references (the report shows them)
@@ -102,18 +104,20 @@ def test_a_view_round_trips_with_the_sections_in_review_order():
     names = [sec["name"] for sec in s["compareRunSections"]]
     assert names[:2] == ["drift/consistent_50s", "drift/creative_50s"]
     assert names.index("consistent_50s") < names.index("delta_vs_base/consistent_50s") < names.index("train")
-    assert names.index("train") < names.index(ui.SYSTEM_METRICS) < names.index("memory/clean")
-    assert "brand_new" in names and names.index("brand_new") < names.index(ui.SYSTEM_METRICS)
+    assert names.index("train") < names.index(review.SYSTEM_METRICS) < names.index("memory/clean")
+    assert "brand_new" in names and names.index("brand_new") < names.index(review.SYSTEM_METRICS)
     assert set(names[-2:]) == {"memory/clean", "memory/noise"}
     shown = {sec["name"]: sec["display"] for sec in s["compareRunSections"]}
     assert shown["drift/consistent_50s"] and shown["consistent_50s"] and shown["train"] and shown["brand_new"]
-    assert not shown["memory/noise"] and not shown[ui.SYSTEM_METRICS] and not shown["percent/consistent_50s"]
+    assert (
+        not shown["memory/noise"] and not shown[review.SYSTEM_METRICS] and not shown["percent/consistent_50s"]
+    )
 
     by_key = {c["metricKey"]: c for c in s["compareRunCharts"]}
     assert set(by_key) == set(KEYS)
     uuid_of = {sec["name"]: sec["uuid"] for sec in s["compareRunSections"]}
     for key, card in by_key.items():
-        assert card["metricSectionId"] == uuid_of[ui.section_name(key)]
+        assert card["metricSectionId"] == uuid_of[review.section_name(key)]
     assert by_key["drift/consistent_50s/subject_consistency"]["type"] == "LINE"
     assert by_key["consistent_50s/fvd"]["type"] == "BAR"
     assert by_key["system/cpu_utilization_percentage"]["xAxisKey"] == "time"
@@ -128,24 +132,24 @@ def test_a_view_round_trips_with_the_sections_in_review_order():
 
 
 def test_section_names_follow_the_ui():
-    assert ui.section_name("drift/consistent_50s/fvd") == "drift/consistent_50s"
-    assert ui.section_name("objective") == ui.MODEL_METRICS
-    assert ui.section_name("system/cpu_utilization_percentage") == ui.SYSTEM_METRICS
-    assert ui.section_name("system/gpu_0/memory") == "system/gpu_0"
-    assert ui.section_name("memory/noise/slot_fill_mean") == "memory/noise"
+    assert review.section_name("drift/consistent_50s/fvd") == "drift/consistent_50s"
+    assert review.section_name("objective") == review.MODEL_METRICS
+    assert review.section_name("system/cpu_utilization_percentage") == review.SYSTEM_METRICS
+    assert review.section_name("system/gpu_0/memory") == "system/gpu_0"
+    assert review.section_name("memory/noise/slot_fill_mean") == "memory/noise"
 
 
 def test_a_large_view_is_compressed_and_then_leaves_collapsed_charts_to_the_ui():
     many = KEYS + [f"memory/noise/fill/slot_{i:03d}" for i in range(200)]
-    value = ui.view_tag_value("big", ui.view_state(many, parent_run_id="p"), created_ms=1)
-    assert len(value) <= ui.MAX_TAG_CHARS
-    assert json.loads(value)["state"].startswith(ui.COMPRESSED_PREFIX)
-    assert len(ui.read_view(value)["state"]["compareRunCharts"]) == len(many)
+    value = review.view_tag_value("big", review.view_state(many, parent_run_id="p"), created_ms=1)
+    assert len(value) <= review.MAX_TAG_CHARS
+    assert json.loads(value)["state"].startswith(review.COMPRESSED_PREFIX)
+    assert len(review.read_view(value)["state"]["compareRunCharts"]) == len(many)
 
     huge = KEYS + [f"memory/noise/fill/slot_{i:04d}_{i * 7919 % 10007}" for i in range(3000)]
-    state = ui.read_view(ui.view_tag_value("huge", ui.view_state(huge, parent_run_id="p"), created_ms=1))[
-        "state"
-    ]
+    state = review.read_view(
+        review.view_tag_value("huge", review.view_state(huge, parent_run_id="p"), created_ms=1)
+    )["state"]
     charted = {c["metricKey"] for c in state["compareRunCharts"]}
     assert "drift/consistent_50s/subject_consistency" in charted and "train/loss" in charted
     assert not any(k.startswith("memory/") for k in charted)  # the UI adds them to their sections
@@ -153,14 +157,14 @@ def test_a_large_view_is_compressed_and_then_leaves_collapsed_charts_to_the_ui()
 
 
 def test_the_clip_index_becomes_the_drift_x_axis_when_runs_log_it(monkeypatch):
-    monkeypatch.setattr(ui, "CLIP_KEY", "clip")
-    state = ui.view_state([*KEYS, "clip"], parent_run_id="p")
+    monkeypatch.setattr(review, "CLIP_KEY", "clip")
+    state = review.view_state([*KEYS, "clip"], parent_run_id="p")
     by_key = {c["metricKey"]: c for c in state["compareRunCharts"]}
     drift = by_key["drift/consistent_50s/subject_consistency"]
     assert drift["xAxisKey"] == "metric" and drift["selectedXAxisMetricKey"] == "clip"
     assert not drift["useGlobalXaxisKey"] and by_key["clip"]["deleted"]
     assert by_key["train/loss"]["xAxisKey"] == "step"
-    plain = {c["metricKey"]: c for c in ui.view_state(KEYS, parent_run_id="p")["compareRunCharts"]}
+    plain = {c["metricKey"]: c for c in review.view_state(KEYS, parent_run_id="p")["compareRunCharts"]}
     assert plain["drift/consistent_50s/subject_consistency"]["xAxisKey"] == "step"
 
 
@@ -186,11 +190,11 @@ def _parent_with_arms(c: MlflowClient, exp_id: str, name: str, role: str = "pare
 def test_save_view_tags_the_experiment_and_links_model_training(home):
     c = _store(home)
     exp_id = c.create_experiment("mini")
-    assert ui.save_view(c, exp_id) is None  # no run yet
+    assert review.save_view(c, exp_id) is None  # no run yet
     older = _parent_with_arms(c, exp_id, "mini 1")
     time.sleep(0.01)
     latest = _parent_with_arms(c, exp_id, "mini 2")
-    links = ui.save_view(c, exp_id, "http://127.0.0.1:5001/")
+    links = review.save_view(c, exp_id, "http://127.0.0.1:5001/")
     url = links.review
     assert links.keyframes is None  # these runs logged no images
 
@@ -205,7 +209,7 @@ def test_save_view_tags_the_experiment_and_links_model_training(home):
         "workflowType": "machine_learning",
     }
     value = c.get_experiment(exp_id).tags[f"mlflow.sharedViewState.harness-{latest}"]
-    view = ui.read_view(value)
+    view = review.read_view(value)
     assert view["name"] == "mini 2 (harness review)" and latest in view["state"]["searchFilter"]
     assert "metrics.`consistent_1s/subject_consistency`" in view["state"]["selectedColumns"]
     assert older not in json.dumps(view)
@@ -213,11 +217,11 @@ def test_save_view_tags_the_experiment_and_links_model_training(home):
     # the same parent again: the same tag; more parents: only the newest KEEP_VIEWS harness views stay,
     # and a view someone saved in the UI is never touched
     c.set_experiment_tag(exp_id, "mlflow.sharedViewState.1700000000000abcdefgh", value)
-    assert ui.save_view(c, exp_id).review == url.replace("5001", "5000")
-    for i in range(ui.KEEP_VIEWS + 1):
-        ui.save_view(c, exp_id, parent=c.get_run(_parent_with_arms(c, exp_id, f"mini {3 + i}")))
-    views = [k for k in c.get_experiment(exp_id).tags if k.startswith(ui.VIEW_TAG_PREFIX)]
-    assert len([k for k in views if ui.VIEW_ID_PREFIX in k]) == ui.KEEP_VIEWS
+    assert review.save_view(c, exp_id).review == url.replace("5001", "5000")
+    for i in range(review.KEEP_VIEWS + 1):
+        review.save_view(c, exp_id, parent=c.get_run(_parent_with_arms(c, exp_id, f"mini {3 + i}")))
+    views = [k for k in c.get_experiment(exp_id).tags if k.startswith(review.VIEW_TAG_PREFIX)]
+    assert len([k for k in views if review.VIEW_ID_PREFIX in k]) == review.KEEP_VIEWS
     assert "mlflow.sharedViewState.1700000000000abcdefgh" in views
 
 
@@ -238,14 +242,14 @@ def test_keyframes_get_a_view_of_their_own_with_the_grid_at_the_last_clip(home):
                 for clip in range(3):
                     frame = np.full((4, 4, 3), 40 * clip, dtype=np.uint8)
                     c.log_image(child, frame, key=keys.image_key("consistent_1s", sample), step=clip)
-    assert ui.logged_images(c, child) == {"consistent_1s/sample_a": 2, "consistent_1s/sample_b": 2}
+    assert review.logged_images(c, child) == {"consistent_1s/sample_a": 2, "consistent_1s/sample_b": 2}
 
-    links = ui.save_view(c, exp_id)
+    links = review.save_view(c, exp_id)
     assert parse_qs(urlsplit(links.keyframes).fragment.partition("?")[2])["viewStateShareKey"] == [
         f"harness-{parent}-keyframes"
     ]
     tags = c.get_experiment(exp_id).tags
-    frames = ui.read_view(tags[f"mlflow.sharedViewState.harness-{parent}-keyframes"])
+    frames = review.read_view(tags[f"mlflow.sharedViewState.harness-{parent}-keyframes"])
     state = frames["state"]
     assert frames["name"] == "mini 1 (keyframes, seed 0)"
     # one seed, every arm, ungrouped: the UI shows images of runs (not of groups), one column per run
@@ -254,8 +258,8 @@ def test_keyframes_get_a_view_of_their_own_with_the_grid_at_the_last_clip(home):
     )
     assert state["groupBy"] is None
     first, *rest = state["compareRunSections"]
-    assert first["name"] == ui.GRID_SECTION and first["display"] and not any(s["display"] for s in rest)
-    assert first["columns"] == 1 and first["cardHeight"] == ui.GRID_HEAD_PX + 2 * ui.GRID_ROW_PX
+    assert first["name"] == review.GRID_SECTION and first["display"] and not any(s["display"] for s in rest)
+    assert first["columns"] == 1 and first["cardHeight"] == review.GRID_HEAD_PX + 2 * review.GRID_ROW_PX
     grid = state["compareRunCharts"][0]
     assert grid["type"] == "IMAGE" and grid["metricSectionId"] == first["uuid"]
     assert grid["imageKeys"] == ["consistent_1s/sample_a", "consistent_1s/sample_b"] and grid["step"] == 2
@@ -263,8 +267,8 @@ def test_keyframes_get_a_view_of_their_own_with_the_grid_at_the_last_clip(home):
     assert [card["imageKeys"] for card in each] == [["consistent_1s/sample_a"], ["consistent_1s/sample_b"]]
 
     # the grouped review view lists the image cards deleted: a group has no images to show
-    review = ui.read_view(tags[f"mlflow.sharedViewState.harness-{parent}"])["state"]
-    images = [card for card in review["compareRunCharts"] if card["type"] == "IMAGE"]
+    grouped = review.read_view(tags[f"mlflow.sharedViewState.harness-{parent}"])["state"]
+    images = [card for card in grouped["compareRunCharts"] if card["type"] == "IMAGE"]
     assert len(images) == 2 and all(card["deleted"] for card in images)
 
 
@@ -272,14 +276,16 @@ def test_sweeps_are_not_grouped_and_show_the_searched_params(home):
     c = _store(home)
     exp_id = c.create_experiment("injection_probs")
     parent = _parent_with_arms(c, exp_id, "sweep", role="sweep", **{keys.SEARCHED_TAG: "erft.p_img"})
-    ui.save_view(c, exp_id)
-    state = ui.read_view(c.get_experiment(exp_id).tags[f"mlflow.sharedViewState.harness-{parent}"])["state"]
+    review.save_view(c, exp_id)
+    state = review.read_view(c.get_experiment(exp_id).tags[f"mlflow.sharedViewState.harness-{parent}"])[
+        "state"
+    ]
     assert state["groupBy"] is None and "params.`erft.p_img`" in state["selectedColumns"]
 
     lone = c.create_run(exp_id, run_name="pretrain", tags={"role": "parent"}).info.run_id
     c.log_metric(lone, "eval/psnr", 20.0)
-    ui.save_view(c, exp_id)  # a parent without children: the view lists the run itself
-    state = ui.read_view(c.get_experiment(exp_id).tags[f"mlflow.sharedViewState.harness-{lone}"])["state"]
+    review.save_view(c, exp_id)  # a parent without children: the view lists the run itself
+    state = review.read_view(c.get_experiment(exp_id).tags[f"mlflow.sharedViewState.harness-{lone}"])["state"]
     assert state["searchFilter"] == f"attributes.run_id = '{lone}'"
 
 
@@ -288,9 +294,9 @@ def test_review_links_name_the_experiments(home):
     exp_id = c.create_experiment("mini")
     c.create_experiment("empty")
     _parent_with_arms(c, exp_id, "mini 1")
-    assert [(name, links.keyframes) for name, links in ui.review_links(c)] == [("mini", None)]
+    assert [(name, links.keyframes) for name, links in review.review_links(c)] == [("mini", None)]
     with pytest.raises(LookupError, match="no MLflow experiment named 'nope'.*mini"):
-        ui.review_links(c, experiment="nope")
+        review.review_links(c, experiment="nope")
 
 
 # -- a browser on the landing link (slow: a tiny run first) -----------------------------------------
@@ -302,7 +308,7 @@ WIDTH, HEIGHT = 1600, 1000
 def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
     """`harness ui` on a free port -> (process, the review and keyframes links it printed), once the
     server answers."""
-    from harness.launch import child_env, free_port
+    from harness.run.launch import child_env, free_port
 
     port = free_port()
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -322,7 +328,7 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
         )
     from PIL import Image, ImageStat
 
-    from harness.cli import main
+    from cli import main
 
     (home / "mini.yaml").write_text(EXPERIMENT)
     assert main(["run", str(home / "mini.yaml")]) == 0
@@ -349,7 +355,7 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
         stop_ui(proc)
     (home / "review.png").write_bytes(png)
     (home / "keyframes.png").write_bytes(frames_png)
-    for expected in (ui.GRID_SECTION, "consistent_1s/", "base-seed0", "full-seed0"):
+    for expected in (review.GRID_SECTION, "consistent_1s/", "base-seed0", "full-seed0"):
         assert expected in frames_text, (
             f"{expected!r} not on the page: {home / 'keyframes.png'}\n{frames_text[:3000]}"
         )

@@ -10,7 +10,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.cli import main, parse_args
+from cli import main, parse_args
 from toyworld.synthetic import write_benchmark, write_dataset
 
 EXPERIMENT = """
@@ -69,7 +69,7 @@ def test_a_metric_typo_is_caught_without_importing_torch(home):
     """Validation of names is torch-free, so a typo fails in well under a second (measured in the README)."""
     path = _write(home, **{"metrics: colour_shift": "metrics: vbench,fvdd"})
     code = (
-        "import sys, time; t = time.perf_counter(); from harness.cli import main; "
+        "import sys, time; t = time.perf_counter(); from cli import main; "
         f"rc = main(['run', {str(path)!r}]); "
         "print(rc, 'torch' in sys.modules, round(time.perf_counter() - t, 3))"
     )
@@ -144,8 +144,8 @@ def test_bad_training_data_exits_2_unless_skipped(home, capsys, damage):
     assert "training data of arm full" in err and "data.skip_bad=true" in err
     assert _nothing_logged(home)
     # with the skip option the plan is accepted (the bad clip is left out when training starts)
-    from harness.experiment import load_experiment
-    from harness.plan import check_plan, make_plan
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import check_plan, make_plan
 
     exp, source = load_experiment(str(path), [f"data.root={root}", "data.skip_bad=true", "suites=[]"])
     check_plan(make_plan(exp, source))
@@ -213,7 +213,7 @@ def test_list_names_experiments_and_sweeps(capsys):
 
 
 def test_stage_lock_waits_for_its_holder_and_a_dead_holders_lock_is_free(tmp_path):
-    from harness import workspace
+    from harness.base import workspace
 
     folder = tmp_path / "stage"
     order = []
@@ -235,7 +235,7 @@ def test_stage_lock_waits_for_its_holder_and_a_dead_holders_lock_is_free(tmp_pat
     assert order == ["first done", "second"]
     # a holder killed with SIGKILL leaves its lock file, but not its lock
     code = (
-        "import os, sys; from harness import workspace; "
+        "import os, sys; from harness.base import workspace; "
         f"cm = workspace.stage_lock(__import__('pathlib').Path({str(folder)!r})); cm.__enter__(); "
         "print('held', flush=True); os.kill(os.getpid(), 9)"
     )
@@ -246,15 +246,15 @@ def test_stage_lock_waits_for_its_holder_and_a_dead_holders_lock_is_free(tmp_pat
 
 
 def test_every_shipped_experiment_validates_and_plans():
-    """Each experiment in harness/experiments loads, resolves every arm's configuration and plans."""
-    from harness.experiment import (
+    """Each experiment in configs/experiments loads, resolves every arm's configuration and plans."""
+    from harness.declare.experiment import (
         experiment_names,
         find_experiment,
         is_pretrain,
         load_experiment,
         read_experiment_file,
     )
-    from harness.plan import make_plan
+    from harness.declare.plan import make_plan
 
     for name in experiment_names():
         if is_pretrain(read_experiment_file(find_experiment(name))):
@@ -265,8 +265,8 @@ def test_every_shipped_experiment_validates_and_plans():
 
 
 def test_conditional_suites_and_missing_toy_adapter_are_named(tmp_path, monkeypatch):
-    from harness.experiment import load_experiment
-    from harness.plan import check_plan, make_plan
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import check_plan, make_plan
     from svi.conditions import attach as conditions
     from svi.config import ConfigError
 

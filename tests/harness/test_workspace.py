@@ -1,6 +1,6 @@
 """Stage markers: a claimed stage resumes only under the configuration that started it."""
 
-from harness import workspace
+from harness.base import workspace
 
 
 def test_open_stage_claims_resumes_and_wipes(tmp_path):

@@ -321,7 +321,7 @@ def test_reports_do_not_import_torch():
 def test_the_time_table_has_each_arms_mean_minutes_per_stage_in_stage_order():
     import pandas as pd
 
-    from harness.clock import stage_table
+    from harness.base.clock import stage_table
     from reports.build import time_frame
     from reports.keys import STAGES
 

@@ -136,7 +136,7 @@ def adapter_layers(bb) -> int:
 
 
 def _train(tmp: Path, variant: str, data: Path, extra: str = "") -> tuple[Path, object]:
-    from harness.launch import child_env
+    from harness.run.launch import child_env
 
     out = tmp / f"train_{variant}"
     text = f"""

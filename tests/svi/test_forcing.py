@@ -34,7 +34,7 @@ FRAME = (16, 1, 4, 4)  # a frame entry [C, 1, h, w] of the memory under Diffusio
 
 # ------------------------------------------------------------------------------- configuration
 def test_configs_without_a_forcing_dump_and_hash_as_before():
-    from harness.pipeline import train_hash
+    from harness.declare.plan import train_hash
 
     default = load_config(None)
     assert "forcing" not in default.model_dump(mode="json")  # so the stage hashes of older runs hold
@@ -51,7 +51,7 @@ def test_configs_without_a_forcing_dump_and_hash_as_before():
 
 
 def test_shipped_arms_without_a_forcing_dump_without_a_forcing_section():
-    from harness.experiment import (
+    from harness.declare.experiment import (
         experiment_names,
         find_experiment,
         is_pretrain,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.launch import child_env, train_command
+from harness.run.launch import child_env, train_command
 from toyworld.synthetic import write_dataset
 
 pytestmark = pytest.mark.slow

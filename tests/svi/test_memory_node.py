@@ -35,7 +35,7 @@ def _same_store(a: ReplayMemory, b: ReplayMemory) -> None:
 
 # ----------------------------------------------------------------------------- configuration
 def test_process_scope_is_the_default_and_keeps_old_hashes(monkeypatch):
-    from harness.pipeline import train_hash
+    from harness.declare.plan import train_hash
 
     assert MemoryConfig().scope == "process"  # the official layout: a full copy per process
     default = load_config(None)

@@ -31,7 +31,7 @@ from svi.generation.sampling import config_hash, needs_negative
 from svi.model.backbone import build_tiny
 from svi.training.memory import warmup_banked
 
-CONFIGS = Path(__file__).resolve().parents[2] / "harness" / "recipes"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "recipes"
 TOY_VARIANTS = ("shot", "film", "talk", "dance")
 
 

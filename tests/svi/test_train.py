@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.launch import child_env, train_command
+from harness.run.launch import child_env, train_command
 from toyworld.synthetic import write_dataset
 
 pytestmark = pytest.mark.slow

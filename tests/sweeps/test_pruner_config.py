@@ -5,9 +5,9 @@ import math
 import optuna
 import pytest
 
-from harness import probe_scores as probes
-from harness.cli import main
-from harness.probe_scores import probe_sign
+from cli import main
+from harness.run import probe_watch as probes
+from harness.run.probe_watch import probe_sign
 from svi.config import ConfigError
 from sweeps.study import Pruner, load_sweep, make_pruner
 

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.cli import main
+from cli import main
 
 pytestmark = pytest.mark.slow
 

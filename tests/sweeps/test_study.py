@@ -9,7 +9,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from harness import tracking, workspace
+from harness import tracking
+from harness.base import workspace
 from svi.config import ConfigError
 from sweeps import study as runner
 from sweeps.study import Sweep
@@ -127,7 +128,7 @@ def test_the_storage_is_the_sweep_files_else_the_environments_else_the_workspace
 
 
 def test_an_unusable_storage_is_a_config_error_that_hides_the_password(home):
-    from harness.launch import free_port
+    from harness.run.launch import free_port
 
     url = f"postgresql://svi:secret@127.0.0.1:{free_port()}/optuna"  # nothing listens there
     with pytest.raises(ConfigError) as e:

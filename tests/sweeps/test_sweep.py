@@ -4,7 +4,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from harness.cli import main
+from cli import main
 
 pytestmark = pytest.mark.slow
 

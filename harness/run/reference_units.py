@@ -1,0 +1,264 @@
+"""An experiment's degenerate references: videos made with no model (scoring/references.py), scored like
+the arms and logged as child runs of role `reference`, so that every report shows where standing still
+would land on each metric.
+
+For each track, the references are built from the *source unit*: the first seed of the baseline arm
+(else of the first arm). `frozen` holds each sample's image, `loop` repeats the source's first clip,
+`pingpong` plays it forward and back, `truth` is the sample's true continuation where the track has
+one. The first clip comes from the source's videos when the workspace holds them (a run), or else is
+generated alone, one clip per sample, from an untrained source (a results bundle on a fresh clone):
+it is the long video's first window bit for bit (svi.generation.sampling `assembled_windows`, tested
+against the generator), so no arm is trained or generated again. Videos and scores are cached under
+`cache/references/<key>/`, the key digesting the source unit's plan hash and the kind: the source's
+configuration and the scoring code decide them, nothing else. A reference run's plan hash is that key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import tracking
+from harness.base import workspace
+from harness.base.console import say
+from harness.base.hashing import digest
+from harness.declare.plan import ADDED_SETTINGS, ArmPlan, Plan, plan_inputs, unit_hash
+from harness.run import provision
+from reports import keys
+from scoring import references as R
+
+
+@dataclass
+class ReferenceResult:
+    arm: str  # the reference's kind
+    seed: int  # the source unit's seed
+    run_id: str
+    status: str
+    scores: dict
+
+
+def source_unit(plan: Plan) -> ArmPlan | None:
+    """The unit the references are built from: the baseline arm's first seed, else the first arm's."""
+    units = [u for u in plan.units if u.role == "baseline"] or list(plan.units)
+    return units[0] if units else None
+
+
+def reference_key(plan: Plan, source: ArmPlan, kind: str) -> str:
+    """What decides a reference's videos and scores: its kind and its source unit's plan (whose inputs
+    hold the configuration, the suites, the metrics and the scoring code's version), less the settings
+    added since at the value that keeps the old behaviour (harness/declare/plan.py ADDED_SETTINGS), so that
+    adding a setting does not make every bundle's references stale."""
+    inputs = plan_inputs(plan, source)
+    kept = {k: v for k, v in inputs.items() if not (k in ADDED_SETTINGS and v == ADDED_SETTINGS[k])}
+    return digest("reference", kind, unit_hash(kept))[:16]
+
+
+def wanted(plan: Plan) -> tuple[ArmPlan | None, list[str]]:
+    """(source unit, kinds) the experiment asks for; (None, []) with references off or no suites."""
+    kinds = plan.exp.reference_kinds
+    source = source_unit(plan)
+    if not kinds or not plan.exp.suites or source is None:
+        return None, []
+    return source, kinds + ([R.RESCORE] if "loop" in kinds else [])  # the evaluator's floor, on loop
+
+
+def run_references(
+    c,
+    exp_id: str,
+    parent: str,
+    plan: Plan,
+    *,
+    score_stage: Callable,
+    generator_of: Callable,
+    clips_per_sample: dict[str, dict[str, int]] | None = None,
+    force: bool = False,
+) -> list[ReferenceResult]:
+    """Build, score and log the experiment's references under `parent`. `score_stage`: the pipeline's
+    `stage_score`; `generator_of(cfg, lora)`: its `arm_generator` (for first clips generated alone).
+    `clips_per_sample`: track -> sample -> clips of the source's long video, for a source whose videos
+    the workspace no longer holds (read from a results bundle)."""
+    source, kinds = wanted(plan)
+    if source is None:
+        return []
+    exp, cfg = plan.exp, source.cfg
+    bench = provision.benchmark_root(exp, cfg)
+    per_kind: dict[str, dict[str, dict]] = {k: {} for k in kinds}
+    keys_of = {k: reference_key(plan, source, k) for k in kinds}
+    for spec in exp.suites:
+        track = keys.track(spec.suite, spec.length)
+        videos = source.folder / "videos" / track
+        firsts = _first_clips(
+            plan, source, spec, bench, videos, generator_of, (clips_per_sample or {}).get(track)
+        )
+        for kind in kinds:
+            say(f"reference {kind}: {track}")
+            root = workspace.path("cache", "references", keys_of[kind], track)
+            if kind == R.RESCORE:  # the first loop video again, scored in a pass of its own
+                loop = workspace.path("cache", "references", keys_of["loop"], track, "videos", "loop")
+                made = _copy_first(loop, root / "videos" / kind)
+            else:
+                made = _build(kind, firsts, videos, root / "videos", bench, spec)
+            if not made:
+                continue
+            truth, images, audio = provision.references(
+                bench, spec.suite, spec.length, root / "videos" / kind
+            )
+            if kind == "truth":  # the truth against itself would score a perfect match: not a measurement
+                truth = None
+            report, _, _ = score_stage(
+                exp, root / "videos" / kind, keys_of[kind], root / "scores", force, truth, images, audio
+            )
+            per_kind[kind][track] = report
+    return [_log(c, exp_id, parent, plan, source, kind, keys_of[kind], per_kind[kind]) for kind in kinds]
+
+
+def clips_from_bundle(bundle: Path, source: ArmPlan) -> dict[str, dict[str, int]] | None:
+    """track -> sample -> clips of the source unit's long videos, as its per-window scores in the
+    results bundle count them (a window per clip); None without a bundle or those scores."""
+    from reports.bundle import read_tables
+
+    if not (Path(bundle) / "manifest.json").is_file():
+        return None
+    scores = read_tables(bundle).scores
+    mine = scores[
+        (scores["arm"] == source.arm) & (scores["seed"] == source.seed) & (scores["level"] == "window")
+    ]
+    if mine.empty:
+        return None
+    counts = mine.groupby(["track", "sample"])["window"].max() + 1
+    out: dict[str, dict[str, int]] = {}
+    for (track, sample), n in counts.items():
+        out.setdefault(track, {})[sample] = int(n)
+    return out
+
+
+def missing_from(plan: Plan, manifest: dict) -> list[str]:
+    """The references the experiment asks for that a bundle's manifest lacks, or holds under another key."""
+    source, kinds = wanted(plan)
+    if source is None:
+        return []
+    hashes = manifest.get("plan_hashes") or {}
+    return [k for k in kinds if hashes.get(f"{k}/seed{source.seed}") != reference_key(plan, source, k)]
+
+
+@dataclass(frozen=True)
+class _FirstClips:
+    """Where each sample's first clip is: a folder of the source's long videos (`long`), or of videos of
+    its first clip alone with the long videos' windows (`alone`, `windows`)."""
+
+    long: Path | None = None
+    alone: Path | None = None
+    windows: dict[str, list[tuple[int, int]]] | None = None
+
+
+def _first_clips(
+    plan, source, spec, bench, videos: Path, generator_of, clips: dict[str, int] | None
+) -> _FirstClips:
+    from svi.config import ConfigError
+
+    marker = workspace.read_marker(videos) if videos.is_dir() else None
+    if marker and marker.get("status") == "done" and any(videos.glob("*.mp4")):
+        return _FirstClips(long=videos)
+    if not clips:
+        raise ConfigError(
+            f"the references of {plan.exp.name} need {source.arm} seed {source.seed}'s videos of "
+            f"{keys.track(spec.suite, spec.length)}, which this workspace does not hold: run that unit, or "
+            "give the results bundle (harness run --from) that records how long its videos are"
+        )
+    if source.train or source.cfg.generate.strategy != "chain":
+        raise ConfigError(
+            f"{source.arm}'s first clips cannot be generated alone (it is fine-tuned, or not a chained "
+            "strategy): run that unit so that its videos are in the workspace"
+        )
+    from harness.run.suite_generation import suite_samples
+    from scoring import suites
+    from svi.generation.sampling import assembled_windows
+
+    samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit)
+    samples = [s for s in samples if s.name in clips]
+    gen = generator_of(source.cfg, None)
+    out = workspace.path("cache", "references", "first_clips", digest(unit_hash(plan_inputs(plan, source))),
+                         keys.track(spec.suite, spec.length))  # fmt: skip
+    with workspace.stage_lock(out):
+        suites.generate_suite(
+            gen(), samples, suite=spec.suite, length=spec.length, out_dir=out, digest=manifest["digest"],
+            model={"preset": source.cfg.model.preset, "lora": None, "first_clip_only": True}, max_clips=1,
+            progress=False,
+        )  # fmt: skip
+    lead = gen().lead
+    windows = {s.name: assembled_windows(clips[s.name], source.cfg.generate, lead) for s in samples}
+    return _FirstClips(alone=out, windows=windows)
+
+
+def _copy_first(folder: Path, out: Path) -> list[Path]:
+    """The first video of `folder` (with its sidecar) copied into `out`; [] when there is none."""
+    import shutil
+
+    first = next(iter(sorted(folder.glob("*.mp4"))), None)
+    if first is None:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    for f in (first, first.with_suffix(".json")):
+        if not (out / f.name).is_file():
+            shutil.copy(f, out / f.name)
+    return [out / first.name]
+
+
+def _build(kind: str, firsts: _FirstClips, videos: Path, out: Path, bench: Path, spec) -> list[Path]:
+    """The `kind` reference of every sample (cached: a video already written is kept)."""
+    folder = firsts.long or firsts.alone
+    made = []
+    truths = None
+    if kind == "truth":  # rendered at the long video's length: read off the frozen references' sidecars
+        frozen = _build("frozen", firsts, videos, out, bench, spec)
+        truths, _, _ = (
+            provision.references(bench, spec.suite, spec.length, frozen[0].parent) if frozen else ({},)
+        )
+        if not truths:
+            return []  # the track has no ground truth
+    for video in sorted(folder.glob("*.mp4")):
+        target = out / kind / video.name
+        if target.is_file() and target.with_suffix(".json").is_file():
+            made.append(target)
+            continue
+        truth = (truths or {}).get(video.stem)
+        if kind == "truth" and truth is None:
+            continue
+        if firsts.long is not None:
+            R.references_of_video(video, out, [kind], truth=truth)
+        else:
+            R.references_of_first_clip(video, firsts.windows[video.stem], out, [kind], truth=truth)
+        made.append(target)
+    return made
+
+
+def _log(
+    c, exp_id, parent, plan, source: ArmPlan, kind: str, key: str, reports: dict[str, dict]
+) -> ReferenceResult:
+    """One reference as a FINISHED child run: its tracks' scores, drift curves and per-sample tables."""
+    tags = {
+        "arm": kind, "seed": str(source.seed), "role": keys.REFERENCE_ROLE, keys.TRAINED_TAG: "false",
+        "experiment": plan.exp.name, "variant": "none", "preset": source.cfg.model.preset,
+        "git_commit": tracking.git_commit() or "unknown", keys.PLAN_HASH_TAG: key,
+        keys.REFERENCE_SOURCE_TAG: f"{source.arm}/seed{source.seed}",
+    }  # fmt: skip
+    run_id = tracking.start_child(c, exp_id, parent, f"{kind}-seed{source.seed}", tags)
+    scores = {}
+    try:
+        tracking.set_note(
+            c, run_id, f"**{kind}**: a degenerate reference (no model), {R.DESCRIPTIONS[kind]}."
+        )
+        for track, report in reports.items():
+            tracking.log_metrics(
+                c,
+                run_id,
+                tracking.suite_metric_rows(track, report["aggregate"], tracking.drift_curves(report)),
+            )
+            tracking.log_samples(c, run_id, track, source.seed, report)
+            scores.update({keys.score_key(track, m): v for m, v in report["aggregate"].items()})
+    except BaseException:
+        tracking.finish_quietly(c, run_id, "FAILED")
+        raise
+    tracking.finish(c, run_id, "FINISHED")
+    return ReferenceResult(kind, source.seed, run_id, "FINISHED", scores)
