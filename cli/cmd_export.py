@@ -31,7 +31,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from harness.declare.experiment import load_experiment
     from harness.run.bundle_export import export
     from reports.bundle import BundleError
-    from reports.runs import ReportError
+    from reports.frames import ReportError
     from svi.config import ConfigError
 
     try:

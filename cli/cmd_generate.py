@@ -66,7 +66,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from harness.run.suite_generation import (
         device_for_rank,
         generate_one,
-        generate_suite_videos,
+        generate_suite,
         sha256_file,
         suite_samples,
     )
@@ -116,7 +116,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 f"--{'audio' if args.audio else 'pose'} needs a model with that conditioning "
                 f"(variant={'talk' if args.audio else 'dance'}); this config has condition.kind={cfg.condition.kind}"
             )
-        from svi.generation.strategies import PLANS_AHEAD
+        from svi.generation.strategies.plans_ahead import PLANS_AHEAD
 
         if args.interactive and not args.length and cfg.generate.strategy in PLANS_AHEAD:
             raise ConfigError(
@@ -149,8 +149,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if lora_2:  # a two-expert model's low-noise LoRA (absent otherwise, so earlier records stay as they were)
         model_id["lora_2_sha256"] = sha256_file(lora_2)
     if args.suite:
-        results = generate_suite_videos(
-            generator, samples, manifest, out, model=model_id, rank=rank, world=world
+        results = generate_suite(
+            generator, samples, manifest, out, seconds=seconds, model=model_id, rank=rank, world=world
         )
     else:
         results = [

@@ -46,8 +46,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.base import workspace
     from harness.declare.experiment import load_experiment
-    from reports.build import build_report, build_sweep_report
-    from reports.runs import ReportError
+    from harness.tracking.store_reader import build_report, build_sweep_report
+    from reports.frames import ReportError
     from svi.config import ConfigError
 
     name = args.sweep or args.experiment
@@ -107,7 +107,7 @@ def _settle_runs(experiment: str) -> None:
 def _report_from_bundle(args: argparse.Namespace) -> int:
     """The report of a results bundle, from its files alone (reports/bundle.py)."""
     from reports.bundle import BundleError, build_report_from, read_manifest
-    from reports.runs import ReportError
+    from reports.frames import ReportError
 
     try:
         detect = parse_detect(args.detect or [])

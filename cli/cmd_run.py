@@ -74,7 +74,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from harness.declare.experiment import find_experiment, is_pretrain, load_experiment, read_experiment_file
+    from harness.declare.experiment import experiment_from, find_experiment, is_pretrain, read_experiment_file
     from svi.config import ConfigError
 
     try:
@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             exp = pretraining.load(path, raw, args.overrides)
             prepare_tracking()
             return run_pretrain_experiment(exp, args)
-        exp, source = load_experiment(args.experiment, args.overrides)  # names, numbers, metrics
+        exp, source = experiment_from(path, raw, args.overrides), path  # names, numbers, metrics
         prepare_tracking()
         from harness.declare.plan import check_plan, make_plan
 
@@ -132,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return code
     from harness.base import workspace
     from harness.base.clock import stage_table
-    from reports.keys import STAGES
+    from reports.frames import STAGES
 
     print(f"\n{exp.name}: {len(results)} run(s)")
     for r in results:

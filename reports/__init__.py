@@ -1,11 +1,10 @@
-"""Comparison tables and plots built from the harness's MLflow runs (no torch import).
+"""Comparison tables, statistics and plots from frames of runs and samples (no torch, no MLflow).
 
-    from reports.build import build_report, build_sweep_report
-    build_report("ablation_eimg", "out/")   # report.md / .tex / .html, results.csv, drift_*.png
+The frames come from a results bundle (`reports.bundle.build_report_from`) or from the MLflow store,
+which harness/tracking/store_reader.py reads (`build_report("ablation_eimg", "out/")`).
 
 Modules:
-    runs       MLflow runs -> pandas frames
-    keys       the MLflow key names the harness writes and the reports read
+    frames     the frames' columns and the vocabulary a bundle shares with the store
     stats      the statistics: t intervals, the paired cluster bootstrap, Holm, seed spread, CI bands
     tables     per-arm intervals, differences against the reference arm, layouts, Markdown / LaTeX / HTML
     published  the paper's numbers, shown as reference rows

@@ -26,18 +26,16 @@ from reports import stats as S
 from reports import tables as T
 from reports.colours import arm_colours
 from reports.escape import html_text, markdown_of, markdown_text, plain, words
-from reports.keys import REFERENCE_ROLE, STAGES, WINDOW_LEVEL
-from reports.plots import drift_filename, metric_rank, plot_drift, plot_forest, plot_sweep
-from reports.runs import (
+from reports.frames import (
     FINISHED,
     PROBE_PREFIX,
-    load_drift,
-    load_runs,
-    load_samples,
-    load_trials,
-    split_metric,
+    REFERENCE_ROLE,
+    STAGES,
+    WINDOW_LEVEL,
+    split_score_key,
     sweep_params,
 )
+from reports.plots import drift_filename, metric_rank, plot_drift, plot_forest, plot_sweep
 
 # Backends whose numbers are results; anything else (random-init, toy) only exercises the pipeline.
 RESULT_BACKENDS = {"vbench-weights", "vbench"}
@@ -341,38 +339,6 @@ def drift_frame_of(samples: pd.DataFrame) -> pd.DataFrame:
     """The drift plots' curves from the per-sample tables alone: every sample's window values."""
     windows = samples[(samples["level"] == WINDOW_LEVEL) & samples["value"].notna()]
     return windows.rename(columns={"track": "suite", "window": "clip"})
-
-
-def drift_frame(
-    samples: pd.DataFrame, experiment: str, tracking_uri: str | None, parent_run_id: str
-) -> pd.DataFrame:
-    """The curves the drift plots draw: every sample's window values (per-sample tables) and, for runs
-    logged without those tables, their logged mean curves (`drift/...` metrics, sample empty)."""
-    curves = drift_frame_of(samples)
-    legacy = samples.attrs.get("without_samples") or []
-    if legacy:
-        old = load_drift(experiment, tracking_uri, parent_run_id)
-        curves = pd.concat([curves, old[old["run_id"].isin(legacy)].assign(sample=None)], ignore_index=True)
-    return curves
-
-
-def build_report(
-    experiment: str,
-    out_dir: str | Path,
-    tracking_uri: str | None = None,
-    parent_run_id: str | None = None,
-    **options,
-) -> dict[str, Path]:
-    """Write an experiment's report into out_dir from the MLflow store; returns {file name: path}.
-
-    Reads the child runs of `parent_run_id` (default: the latest parent run with children) and their
-    per-sample tables, then writes what `render_report` writes; `options` are its keyword options.
-    """
-    runs = load_runs(experiment, tracking_uri, parent_run_id)
-    parent = runs.attrs["parent_run_id"]
-    samples = load_samples(experiment, tracking_uri, parent)  # same parent: one invocation
-    drift = drift_frame(samples, experiment, tracking_uri, parent)
-    return render_report(experiment, out_dir, runs, samples, drift, source=f"Parent run {parent}", **options)
 
 
 def render_report(
@@ -815,7 +781,7 @@ def _fmt(value: object, spec: str, scale: float = 1.0) -> str:
 
 
 def _trial_view(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
-    metrics = [c for c in trials.columns if split_metric(c)]
+    metrics = [c for c in trials.columns if split_score_key(c)]
     pruned = trials["pruned"].fillna(False).astype(bool)
     cols: dict[str, pd.Series] = {
         "trial": trials["trial"].map(lambda t: "" if pd.isna(t) else str(int(t))),
@@ -829,24 +795,23 @@ def _trial_view(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
     for c in sorted(c for c in trials.columns if c.startswith(PROBE_PREFIX)):
         cols[f"last {c}"] = trials[c].map(lambda v: _fmt(v, ".4f"))
     for m in metrics:
-        track, _, _, name = split_metric(m)
+        track, _, _, name = split_score_key(m)
         info = T.metric_info(name)
         label = f"{track} {info.label}" + (" (%)" if info.scale == 100.0 else "")
         cols[label] = trials[m].map(lambda v, i=info: _fmt(v, f".{i.decimals}f", i.scale))
     return pd.DataFrame(cols).reset_index(drop=True)
 
 
-def build_sweep_report(
+def render_sweep_report(
     sweep: str,
     out_dir: str | Path,
-    tracking_uri: str | None = None,
-    parent_run_id: str | None = None,
+    trials: pd.DataFrame,
     *,
     direction: str | None = None,
 ) -> dict[str, Path]:
     """Write a sweep's trial table and objective-vs-probability plot into out_dir; {file name: path}.
 
-    Trials are the children of the latest `role=sweep` parent run (or `parent_run_id`). Finished trials
+    `trials` as harness/tracking/store_reader.py `load_trials` gives them. Finished trials
     are sorted by objective, best first; pruned trials (tag pruned=true) and failed or unfinished ones
     are listed in their own sections; `direction` (maximize/minimize) defaults to the parent run's
     `direction` tag, else maximize. Files: report.md, report.tex, report.html, trials.csv (raw values,
@@ -854,7 +819,6 @@ def build_sweep_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    trials = load_trials(sweep, tracking_uri, parent_run_id)
     direction = direction or trials.attrs.get("direction") or "maximize"
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")

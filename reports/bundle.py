@@ -39,9 +39,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports.frames import (
+    FINISHED,
+    REFERENCE_ROLE,
+    RUN_COLUMNS,
+    RUN_LEVEL,
+    SAMPLE_FRAME_COLUMNS,
+    VIDEO_LEVEL,
+    WINDOW_LEVEL,
+    frame,
+    split_score_key,
+)
 from reports.identifiers import is_name
-from reports.keys import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
-from reports.runs import FINISHED, RUN_COLUMNS, RUN_LEVEL, SAMPLE_FRAME_COLUMNS, _frame, split_metric
 
 BUNDLE_VERSION = 1
 FLOAT_FORMAT = "%.9g"  # nine significant digits: float32 scores exactly, float64 to ~1e-9
@@ -81,7 +90,7 @@ def _dump(data: dict) -> str:
 def units_of(runs: pd.DataFrame) -> list[dict]:
     """The manifest entries of a runs frame (`load_runs`): UNIT_FIELDS and the final scores."""
     out = []
-    score_cols = [c for c in runs.columns if split_metric(c)]
+    score_cols = [c for c in runs.columns if split_score_key(c)]
     for rec in runs.to_dict("records"):
         unit = {k: rec.get(k) for k in UNIT_FIELDS}
         unit["seed"] = None if pd.isna(rec.get("seed")) else int(rec["seed"])
@@ -501,7 +510,7 @@ def read_bundle(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         rec["stage_seconds"] = where.get("stage_seconds") or {}
         rec["seconds_per_clip"] = math.nan if rec["seconds_per_clip"] is None else rec["seconds_per_clip"]
         rows.append({**rec, **unit.get("scores", {})})
-    runs = _frame(rows, RUN_COLUMNS)
+    runs = frame(rows, RUN_COLUMNS)
     runs["seed"] = runs["seed"].astype("Int64")
     runs.attrs.update(experiment=manifest["experiment"], parent_run_id=None)
     table = tables.scores
@@ -518,8 +527,8 @@ def read_bundle(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     )
     finals = [  # each finished unit's final scores, the set value of a set-level metric (FVD)
         {"arm": u["arm"], "role": u["role"], "seed": u["seed"], "run_id": u["run_id"], "status": u["status"],
-         "track": split_metric(key)[0], "sample": None, "level": RUN_LEVEL, "window": None,
-         "metric": split_metric(key)[3], "value": float(value), "seconds": math.nan}
+         "track": split_score_key(key)[0], "sample": None, "level": RUN_LEVEL, "window": None,
+         "metric": split_score_key(key)[3], "value": float(value), "seconds": math.nan}
         for u in manifest["units"] if u["status"] == FINISHED for key, value in sorted(u.get("scores", {}).items())
     ]  # fmt: skip
     samples = pd.concat([pd.DataFrame(finals, columns=SAMPLE_FRAME_COLUMNS), samples[SAMPLE_FRAME_COLUMNS]])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 
 from reports import tables as T
-from reports.keys import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
+from reports.frames import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
 from scoring.references import BUILT, RESCORE, collapse_start
 
 MOTION = "dynamic_degree"  # its per-window value is the window's flow magnitude: the motion

@@ -31,7 +31,7 @@ from reports import prose
 from reports import tables as T
 from reports.bundle import BundleError, build_report_from, missing_units, read_manifest
 from reports.escape import markdown_text
-from reports.keys import REFERENCE_ROLE
+from reports.frames import REFERENCE_ROLE
 
 RESULTS_DIR = "results"
 PAGES_DIR = Path("docs") / "results"

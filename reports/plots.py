@@ -22,7 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from reports.colours import arm_colours
-from reports.runs import track_sort_key
+from reports.frames import track_sort_key
 from reports.stats import crossed_band, curve_band
 from reports.tables import SPECS, arm_order, metric_info
 

@@ -39,13 +39,13 @@ import pandas as pd
 from reports import published
 from reports import stats as S
 from reports.escape import Words, csv_cell, csv_value, html_text, latex_text, markdown_text, plain, words
-from reports.keys import VIDEO_LEVEL
-from reports.runs import (
+from reports.frames import (
     FINISHED,
     RUN_LEVEL,
     SAMPLE_FRAME_COLUMNS,
+    VIDEO_LEVEL,
     ReportError,
-    split_metric,
+    split_score_key,
     track_sort_key,
 )
 from scoring.specs import SPECS, MetricSpec
@@ -297,7 +297,7 @@ def run_samples(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for rec in runs.to_dict("records"):
         for col, value in rec.items():
-            parts = split_metric(col)
+            parts = split_score_key(col)
             if parts is None or value is None or pd.isna(value):
                 continue
             rows.append(
@@ -478,7 +478,7 @@ def summarize(
         sub = done[(done["track"] == track) & (done["metric"] == metric)]
         values = {a: _arm_values(sub[sub["arm"] == a], videos.get((track, a))) for a in order}
         arm_stats = {a: _arm_stats(v) for a, v in values.items() if v is not None}
-        _, suite, length, _ = split_metric(f"{track}/{metric}")
+        _, suite, length, _ = split_score_key(f"{track}/{metric}")
         for arm, st in arm_stats.items():
             row = {"track": track, "suite": suite, "length": length, "arm": arm, "metric": metric, **st}
             row["role"] = roles[arm]
@@ -910,7 +910,7 @@ def build_tables(
             tables.extend([table] if table is not None else [])
 
     for track in sorted(summary["track"].unique(), key=track_sort_key):
-        suite = split_metric(f"{track}/x")[1]
+        suite = split_score_key(f"{track}/x")[1]
         sub = summary[summary["track"] == track]
         main, other = table_metrics(set(sub["metric"]), layout)
         if main:

@@ -398,6 +398,11 @@ class GenerateConfig(Section):
             unused |= set(LATENT_SETTINGS)
         return self.model_dump(mode="json", exclude={"batch_size", "after_last_prompt"} | unset | unused)
 
+    def clips_for(self, seconds: float, temporal_ratio: int = 4) -> int:
+        """Clips of a video at least `seconds` long under this configuration: the one count every
+        caller reads (suite generation, the toy benchmark's length, `harness plan`'s cost)."""
+        return clips_for_seconds(seconds, self.fps, self.num_frames, self.lead_frames(temporal_ratio))
+
     def lead_frames(self, temporal_ratio: int = 4) -> int:
         """Frames at the start of a later clip that restate what the previous clip already showed and
         are left out of the assembled video: the K motion frames (pixel chaining), or the anchor frame
@@ -651,6 +656,14 @@ def deep_merge(base: dict, diff: dict) -> dict:
     return out
 
 
+def clips_for_seconds(seconds: float, fps: int, clip_frames: int, lead: int) -> int:
+    """Fewest clips whose assembled video lasts at least `seconds`: F + (N - 1)(F - lead) >= seconds * fps."""
+    want = math.ceil(seconds * fps - 1e-9)
+    if want <= clip_frames:
+        return 1
+    return 1 + math.ceil((want - clip_frames) / (clip_frames - lead))
+
+
 def parse_length(text: str | float) -> float:
     """'50s' / '250s' / '12.5s' / 50 -> seconds (a video length, a scoring window)."""
     if isinstance(text, (int, float)):
@@ -875,17 +888,24 @@ def read_mapping(path: Path) -> dict:
     return data
 
 
+def dotted(key: str, value: Any) -> dict:
+    """`a.b.c`, value -> {"a": {"b": {"c": value}}}: a typed override (an arm's, a trial's) as a diff."""
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"override key {key!r} has an empty key part")
+    for part in reversed(parts):
+        value = {part: value}
+    return value
+
+
 def parse_override(text: str) -> dict:
-    """`a.b.c=value` -> {"a": {"b": {"c": value}}}; value is parsed as YAML (numbers, lists, null)."""
+    """`a.b.c=value` (the command line's) -> {"a": {"b": {"c": value}}}; value is parsed as YAML
+    (numbers, lists, null)."""
     if "=" not in text:
         raise ConfigError(f"override {text!r} must look like key.subkey=value")
     key, raw = text.split("=", 1)
     value = load_yaml_text(raw, f"override {key.strip()}") if raw.strip() else ""
-    for part in reversed(key.strip().split(".")):
-        if not part:
-            raise ConfigError(f"override {text!r} has an empty key part")
-        value = {part: value}
-    return value
+    return dotted(key, value)
 
 
 MAX_EXTENDS = 16  # files one `extends:` chain may read (each within the reader's bounds)

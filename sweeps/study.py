@@ -62,7 +62,7 @@ from harness.declare.experiment import (
 from harness.run import probe_watch as probes
 from harness.run.launch import threads_per_rank
 from harness.run.pipeline import StopArm
-from reports import keys
+from harness.tracking import keys
 from svi.config import ConfigError, format_validation_error, read_mapping
 
 PARENT_ENV = "SVI_SWEEP_PARENT_RUN"

@@ -334,27 +334,19 @@ def write_dance_benchmark(
     video (25 fps, round(seconds * 25) frames), world.json what re-renders both exactly
     (`load_dance_sample`). Idempotent like the toy world's other writers.
     """
-    from PIL import Image
-
     from svi.video_io import write_segment
-    from toyworld.stamps import write_stamped
+    from toyworld.stamps import write_conditional_benchmark
 
     size = world.check_size(size)
     num_frames = int(round(seconds * FPS))
     if num_samples < 1 or num_frames < 1:
         raise ValueError(f"need num_samples >= 1 and seconds >= 1 / {FPS}, got {num_samples} and {seconds}")
-    root = Path(root)
     params = {"format": f"{DANCE_FORMAT}-benchmark", "version": FORMAT_VERSION, "num_samples": num_samples}
     params |= {"seconds": seconds, "size": list(size), "seed": seed}
 
-    def write_item(i: int) -> None:
-        folder = root / f"toy_{i:03d}"
-        folder.mkdir(parents=True, exist_ok=True)
+    def make_item(i: int):
         item_seed = dance_seed("benchmark", seed, i)
         pose, video = dance_sample(item_seed, num_frames, size)
-        Image.fromarray(video[0]).save(folder / "image.png")
-        write_segment(folder / "pose.mp4", pose, FPS)
-        write_segment(folder / "gt.mp4", video, FPS)
         spec = {
             "format": DANCE_FORMAT,
             "version": FORMAT_VERSION,
@@ -366,11 +358,11 @@ def write_dance_benchmark(
             "dance": sample_dance(item_seed, size).to_dict(),
             "look": sample_dancer_look(item_seed).to_dict(),
         }
-        (folder / "world.json").write_text(json.dumps(spec, indent=1) + "\n")
+        return video, lambda folder: write_segment(folder / "pose.mp4", pose, FPS), spec
 
-    write_stamped(root, params, num_samples, write_item, desc=f"toy dance -> {root}", unit="sample",
-                  progress=progress, replaces=DANCE_FORMAT)  # fmt: skip
-    return root
+    return write_conditional_benchmark(
+        Path(root), DANCE_FORMAT, params, num_samples, make_item, fps=FPS, progress=progress
+    )
 
 
 def load_dance_sample(

@@ -50,6 +50,41 @@ def write_stamped(
     (root / PARAMS_FILE).write_text(json.dumps(params, indent=2) + "\n")
 
 
+def write_conditional_benchmark(
+    root: Path,
+    fmt: str,
+    params: dict,
+    count: int,
+    make_item: Callable[[int], tuple],
+    *,
+    fps: int,
+    progress: bool = True,
+) -> Path:
+    """The skeleton the toy talk and dance benchmarks share: `<root>/toy_NNN/` per sample, holding
+    image.png (frame 0 of the true video, lossless), gt.mp4 (the true video at `fps`), world.json (what
+    re-renders it) and the sample's condition. `make_item(i)` -> (true video [T, H, W, 3] uint8,
+    write_condition(folder), world spec); stamped with `params` (`write_stamped`) -> `root`."""
+    from PIL import Image
+
+    from svi.video_io import write_segment
+
+    root = Path(root)
+
+    def write_item(i: int) -> None:
+        folder = root / f"toy_{i:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        video, write_condition, spec = make_item(i)
+        Image.fromarray(video[0]).save(folder / "image.png")
+        write_condition(folder)
+        write_segment(folder / "gt.mp4", video, fps)
+        (folder / "world.json").write_text(json.dumps(spec, indent=1) + "\n")
+
+    kind = fmt.removeprefix("toyworld-")  # talk, dance
+    write_stamped(root, params, count, write_item, desc=f"toy {kind} -> {root}", unit="sample",
+                  progress=progress, replaces=fmt)  # fmt: skip
+    return root
+
+
 def _remove_samples(root: Path, fmt: str) -> None:
     """Deletes toy samples of format `fmt` written earlier (recognised by their world.json), nothing else."""
     import shutil

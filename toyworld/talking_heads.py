@@ -354,34 +354,25 @@ def write_talk_benchmark(
     gt.mp4 the true video at 25 fps, world.json what re-renders it exactly (`load_talk_sample`).
     Idempotent like the toy world's other writers: the same parameters keep the files.
     """
-    from PIL import Image
-
     from svi.conditions.audio import write_wav
-    from svi.video_io import write_segment
-    from toyworld.stamps import write_stamped
+    from toyworld.stamps import write_conditional_benchmark
 
     size = world.check_size(size)
     if num_samples < 1 or seconds <= 0:
         raise ValueError(f"need num_samples >= 1 and seconds > 0, got {num_samples} and {seconds}")
-    root = Path(root)
     params = {"format": f"{TALK_FORMAT}-benchmark", "version": FORMAT_VERSION, "num_samples": num_samples}
     params |= {"seconds": seconds, "size": list(size), "seed": seed}
 
-    def write_item(i: int) -> None:
-        folder = root / f"toy_{i:03d}"
-        folder.mkdir(parents=True, exist_ok=True)
+    def make_item(i: int):
         item_seed = talk_seed("benchmark", seed, i)
         frames, audio = talk_sample(seconds, item_seed, *size)
-        Image.fromarray(frames[0]).save(folder / "image.png")
-        write_wav(folder / "audio.wav", audio, SAMPLE_RATE)
-        write_segment(folder / "gt.mp4", frames, FPS)
         spec = {"format": TALK_FORMAT, "version": FORMAT_VERSION, "seed": item_seed, "seconds": seconds}
         spec |= {"size": list(size), "fps": FPS, "sample_rate": SAMPLE_RATE}
-        (folder / "world.json").write_text(json.dumps(spec, indent=1) + "\n")
+        return frames, lambda folder: write_wav(folder / "audio.wav", audio, SAMPLE_RATE), spec
 
-    write_stamped(root, params, num_samples, write_item, desc=f"toy talk -> {root}", unit="sample",
-                  progress=progress, replaces=TALK_FORMAT)  # fmt: skip
-    return root
+    return write_conditional_benchmark(
+        Path(root), TALK_FORMAT, params, num_samples, make_item, fps=FPS, progress=progress
+    )
 
 
 def load_talk_sample(sample_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:

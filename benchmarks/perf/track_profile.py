@@ -157,7 +157,7 @@ def main() -> None:
     from harness.declare.experiment import load_experiment
     from harness.declare.plan import make_plan
     from harness.run import pipeline, provision
-    from reports import keys
+    from harness.tracking import keys
     from svi.generation.generator import LongVideoGenerator
 
     overrides = []

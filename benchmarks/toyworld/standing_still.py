@@ -22,7 +22,7 @@ import pandas as pd
 from reports import margins as M
 from reports import tables as T
 from reports.bundle import BundleError, read_tables
-from reports.keys import REFERENCE_ROLE, VIDEO_LEVEL
+from reports.frames import REFERENCE_ROLE, VIDEO_LEVEL
 from scoring.specs import GROUPS
 
 METRICS = (*GROUPS["vbench"], "colour_shift")  # the table of the issue that asked for the references

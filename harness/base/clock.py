@@ -1,6 +1,6 @@
 """Where a unit's wall time goes: seconds per stage, summed over its tracks, so every run can say what
 dominates (issue: the main job at the speed of the machine). The stages, in the order a unit meets
-them, are reports/keys.py's STAGES; each is logged as `time/<stage>` on the unit's MLflow run."""
+them, are reports/frames.py's STAGES; each is logged as `time/<stage>` on the unit's MLflow run."""
 
 from __future__ import annotations
 

@@ -24,7 +24,6 @@ constants), so a hostile declaration is one message and exit code 2 in seconds, 
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +32,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -44,6 +44,7 @@ from svi.config import (
     SVIConfig,
     build_config,
     deep_merge,
+    dotted,
     format_validation_error,
     parse_override,
     read_mapping,
@@ -119,6 +120,20 @@ class SuiteSpec(BaseModel):
             self.length = SUITES[self.suite].length
         return self
 
+    @property
+    def seconds(self) -> float:
+        """The track's length in seconds (`length` parsed, as its validator checked it)."""
+        from svi.config import parse_length
+
+        return parse_length(self.length)
+
+    @property
+    def name(self) -> str:
+        """`<suite>_<length>`: the track's name, the prefix of its score keys."""
+        from reports.frames import track
+
+        return track(self.suite, self.length)
+
 
 class Hypothesis(BaseModel):
     """A question fixed before the data (harness/declare/preregistration.py): `comparison` ("full - plain", the
@@ -172,6 +187,7 @@ class ExecutorSpec(BaseModel):
 
 class Experiment(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _arm_configs: dict = PrivateAttr(default_factory=dict)  # (arm, source) -> its validated config
     name: str
     description: str = ""
     base: str | None = None
@@ -280,7 +296,7 @@ class Experiment(BaseModel):
         from reports.tables import parse_comparisons
         from scoring.specs import expand
 
-        scored, tracks = expand(self.metrics), [f"{s.suite}_{s.length}" for s in self.suites]
+        scored, tracks = expand(self.metrics), [s.name for s in self.suites]
         for h in self.hypotheses:
             parse_comparisons([h.comparison], list(self.arms))
             if h.metric not in scored:
@@ -307,7 +323,7 @@ class Experiment(BaseModel):
 
     @model_validator(mode="after")
     def _suites_distinct(self) -> Experiment:
-        keys = [f"{s.suite}_{s.length}" for s in self.suites]
+        keys = [s.name for s in self.suites]
         if len(set(keys)) != len(keys):
             raise ValueError(f"suites repeat a track: {', '.join(keys)}")
         return self
@@ -330,12 +346,22 @@ class Experiment(BaseModel):
     @property
     def tracks(self) -> list[str]:
         """`<suite>_<length>` of every suite, the prefix of its MLflow score keys."""
-        return [f"{s.suite}_{s.length}" for s in self.suites]
+        return [s.name for s in self.suites]
 
     def arm_config(
         self, arm: str, source: Path | None = None, extra: dict[str, Any] | None = None
     ) -> SVIConfig:
-        """The resolved, validated SVI configuration of one arm (`extra`: dotted overrides on top)."""
+        """The resolved, validated SVI configuration of one arm (`extra`: dotted overrides on top, a
+        sweep trial's). An arm without `extra` is validated once per process: later calls (one per
+        seed) get a copy of the first."""
+        if extra:
+            return self._resolve_arm(arm, source, extra)
+        key = (arm, str(source))
+        if key not in self._arm_configs:
+            self._arm_configs[key] = self._resolve_arm(arm, source, None)
+        return self._arm_configs[key].model_copy(deep=True)
+
+    def _resolve_arm(self, arm: str, source: Path | None, extra: dict[str, Any] | None) -> SVIConfig:
         raw = copy.deepcopy(self.config)
         if self.base:
             from svi.config import read_yaml
@@ -343,7 +369,7 @@ class Experiment(BaseModel):
             base_path = (source.parent if source else Path.cwd()) / self.base
             raw = deep_merge(read_yaml(base_path), raw)
         for key, value in {**self.arms[arm].overrides, **(extra or {})}.items():
-            raw = deep_merge(raw, parse_override(f"{key}={json.dumps(value)}"))
+            raw = deep_merge(raw, dotted(key, value))  # typed values, as the YAML gave them
         return build_config(raw, f"{source or self.name}: arm {arm!r}")
 
 
@@ -384,8 +410,14 @@ def is_pretrain(raw: dict) -> bool:
 
 
 def load_experiment(name_or_path: str, overrides: list[str] = ()) -> tuple[Experiment, Path]:
+    """The experiment a name or a path names, with command-line overrides, validated (every arm)."""
     path = find_experiment(name_or_path)
-    raw = read_experiment_file(path)
+    return experiment_from(path, read_experiment_file(path), overrides), path
+
+
+def experiment_from(path: Path, raw: dict, overrides: list[str] = ()) -> Experiment:
+    """An experiment from the mapping already read from `path` (the file is read once: `harness run`
+    reads it first to tell a pretraining from an experiment), validated with every arm."""
     fields = set(Experiment.model_fields) - {"config"}
     for text in overrides:
         diff = parse_override(text)
@@ -399,7 +431,7 @@ def load_experiment(name_or_path: str, overrides: list[str] = ()) -> tuple[Exper
     configs = [exp.arm_config(arm, path) for arm in exp.arms]  # every arm validates before anything runs
     _check_toy_samples(exp, configs, source)
     _check_experts(exp, configs, source)
-    return exp, path
+    return exp
 
 
 def _check_experts(exp: Experiment, configs: list[SVIConfig], source: str) -> None:

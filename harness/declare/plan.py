@@ -22,8 +22,8 @@ from typing import Any
 from harness.base import workspace
 from harness.base.hashing import digest, flatten
 from harness.declare.experiment import Experiment
+from harness.tracking.keys import GROUP_BY_TAG
 from reports.colours import group_tag
-from reports.keys import GROUP_BY_TAG
 from svi.config import TRAIN_ONLY_SECTIONS, ConfigError, SVIConfig
 
 

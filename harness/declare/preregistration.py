@@ -45,7 +45,7 @@ def _samples(plan: Plan) -> dict[str, int | None]:
     """Samples per track: the track's limit, else the toy world's toy_samples (None: the benchmark's)."""
     exp = plan.exp
     toy = any(u.cfg.model.preset == "toy" for u in plan.units) and not exp.benchmark_root
-    return {f"{s.suite}_{s.length}": s.limit or (exp.toy_samples if toy else None) for s in exp.suites}
+    return {s.name: s.limit or (exp.toy_samples if toy else None) for s in exp.suites}
 
 
 def power_block(plan: Plan, source: Path, detect: dict[str, float]) -> list[dict]:

@@ -164,14 +164,13 @@ def _check_lora_file(tf, path: str) -> str:
 
 
 def unit_cost(
-    cfg, model: MetaModel, *, samples: int, tracks: list[tuple[str, str]], world: int, gpu: str, mfu: float
+    cfg, model: MetaModel, *, samples: int, tracks: list[float], world: int, gpu: str, mfu: float
 ) -> dict:
     """FLOPs, GPU-hours and memory of one (arm, seed) unit: its training (if it trains) and the
-    generation of `samples` videos on each track (suite, length). A two-expert model: training FLOPs,
+    generation of `samples` videos on each track (its seconds). A two-expert model: training FLOPs,
     hours and memory are per expert (each trains alone, its weights alone on the GPU); a generation step
     runs one expert, so its FLOPs are one model's, and `generate_weights` holds both experts' bytes."""
-    from svi.config import parse_length
-    from svi.generation.sampling import clips_for_seconds, lead_frames, total_frames
+    from svi.generation.sampling import lead_frames, total_frames
     from svi.model.cost import (
         TEXT_TOKENS,
         forward_flops,
@@ -195,9 +194,7 @@ def unit_cost(
     gen_video = video_tokens(latent_shape(g.num_frames, g.height, g.width), model.dims.patch)
     passes = (2 if g.guidance_scale > 1 else 1) + (1 if g.audio_guidance_scale else 0)
     per_clip = forward_flops(model.dims, gen_video, text, image)["total"] * g.steps * passes
-    per_track = [
-        clips_for_seconds(parse_length(length), g.fps, g.num_frames, lead_frames(g)) for _, length in tracks
-    ]
+    per_track = [g.clips_for(seconds) for seconds in tracks]
     clips = sum(per_track)
     gen_flops = per_clip * clips * samples
     # the minutes of video those clips make (each track's videos at least their declared length)
@@ -236,7 +233,7 @@ def cost_lines(plan: Plan, *, world: int, gpu: str, mfu: float | None, samples: 
         else (ASSUMED_MFU, "assumed; measure it with benchmarks/perf/real_scale.py and pass --mfu")
     )
     n = samples or _samples_per_track(plan)
-    tracks = [(s.suite, s.length) for s in plan.exp.suites]
+    tracks = [s.seconds for s in plan.exp.suites]
     lines = [
         f"cost on {gpu} GPUs, {world} per training, model FLOPs utilisation {used_mfu:.0%} ({how}); {n} samples per track"
     ]
@@ -323,9 +320,10 @@ def _samples_per_track(plan: Plan) -> int:
 def power_lines(plan: Plan, detect: dict[str, float], tracking_uri: str) -> list[str]:
     """For each metric in `detect` (display units), per comparison of the earlier run: its components
     and the designs (samples x seeds) that would detect the difference, with unit-hours."""
+    from harness.tracking.store_reader import load_runs, load_samples
     from reports import stats as S
     from reports import tables as T
-    from reports.runs import ReportError, load_runs, load_samples
+    from reports.frames import ReportError
 
     name = plan.exp.name
     try:

@@ -45,7 +45,8 @@ from harness.declare.plan import (
     with_added_settings,
 )
 from harness.declare.preregistration import read_registration
-from reports import keys
+from harness.tracking import keys
+from harness.tracking.store_reader import load_runs, load_samples
 from reports.bundle import (
     CURVE_COLUMNS,
     BundleError,
@@ -57,7 +58,7 @@ from reports.bundle import (
     write_bundle,
     write_manifest,
 )
-from reports.runs import FINISHED, load_runs, load_samples
+from reports.frames import FINISHED
 from svi.config import ConfigError
 
 CURVE_KEYS = ("train/loss", "train/grad_norm")  # what a bundle keeps of each training's curves

@@ -27,10 +27,10 @@ import pandas as pd
 from harness import tracking
 from harness.base.hashing import flatten
 from harness.run.pipeline import publish_report
-from reports import keys
+from harness.tracking import keys
 from reports.bundle import build_report_from, file_digest, read_tables, unit_key
 from reports.colours import group_tag
-from reports.keys import SAMPLE_COLUMNS, VIDEO_LEVEL, WINDOW_LEVEL, split_score_key
+from reports.frames import SAMPLE_COLUMNS, VIDEO_LEVEL, WINDOW_LEVEL, split_score_key
 from svi.config import TRAIN_ONLY_SECTIONS
 
 IMPORTED_TAG = keys.IMPORTED_TAG

@@ -35,7 +35,7 @@ from harness.declare.plan import (
     untrained_hash,
 )
 from harness.run import launch, provision
-from reports import keys
+from harness.tracking import keys
 from scoring import suites
 from svi.config import SVIConfig, save_config
 
@@ -183,7 +183,7 @@ def stage_generate(
     """-> (manifest, stage hash, skipped, samples). `generator()` gives the arm's (shared)
     LongVideoGenerator; samples are the track's `scoring.suites.Sample`s (prompt text included).
     `on_round`: called after each generation round (a sweep's pruning during generation)."""
-    from harness.run.suite_generation import generate_suite_videos, suite_samples
+    from harness.run.suite_generation import generate_suite, suite_samples
     from svi.generation.sampling import config_hash
 
     samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit, skip_bad=skip_bad)
@@ -198,7 +198,9 @@ def stage_generate(
         model_id = {"preset": cfg.model.preset, "lora": str(lora) if lora else None, "train_hash": trained}
         if cfg.condition.kind != "none":
             model_id["condition"] = cfg.condition.model_dump(mode="json")
-        generate_suite_videos(generator(), samples, manifest, folder, model=model_id, on_round=on_round)
+        generate_suite(
+            generator(), samples, manifest, folder, seconds=spec.seconds, model=model_id, on_round=on_round
+        )
         workspace.mark_stage(folder, h, suite=spec.suite, length=spec.length)
     return manifest, h, False, samples
 
@@ -435,7 +437,7 @@ def write_report(
 ) -> Path | None:
     """Tables and plots under <workspace>/reports/<name>/, logged to the parent run; from the results
     `bundle` when given (all its units), else from the parent's runs in the store."""
-    from reports.build import build_report, build_sweep_report
+    from harness.tracking.store_reader import build_report, build_sweep_report
 
     out = workspace.report_dir(name)
     try:
@@ -573,7 +575,7 @@ def run_arm(
         run.log_params({keys.SECONDS_PER_CLIP: (g.num_frames - g.lead_frames()) / g.fps})
         generator = arm_generator(cfg, lora)
         for spec in exp.suites:
-            track = keys.track(spec.suite, spec.length)
+            track = spec.name
             videos = base / "videos" / track
             # The videos' lock is held until they are scored and logged: another invocation's
             # `--force generate` must not rewrite them while this one reads them.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from reports import keys
+from harness.tracking import keys
 from svi.config import ConfigError
 
 REDUCTIONS = ("change", "mean", "last")

@@ -95,7 +95,6 @@ def _toy_conditional_training_data(cfg: SVIConfig) -> str:
 def _toy_conditional_benchmark(root: Path, exp: Experiment, cfg: SVIConfig) -> None:
     """The conditional tracks of the toy benchmark: talking heads with their speech, dancers with their
     pose videos, ground truth a few clips longer than the longest requested video."""
-    from svi.config import parse_length
     from toyworld.dancers import write_dance_benchmark
     from toyworld.talking_heads import write_talk_benchmark
 
@@ -104,7 +103,7 @@ def _toy_conditional_benchmark(root: Path, exp: Experiment, cfg: SVIConfig) -> N
     for spec in exp.suites:
         if spec.suite not in ("conditional_talk", "conditional_dance"):
             continue
-        seconds = parse_length(spec.length) + spare
+        seconds = spec.seconds + spare
         write = write_talk_benchmark if spec.suite == "conditional_talk" else write_dance_benchmark
         write(root / spec.suite, exp.toy_samples, seconds=seconds, size=(g.height, g.width), progress=False)
 
@@ -116,17 +115,13 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
     if configured is not None:
         return configured
     if cfg.model.preset == "toy":
-        from svi.config import parse_length
-        from svi.generation.sampling import clips_for_seconds
         from toyworld.writers import write_benchmark
 
         g = cfg.generate
         lead = g.lead_frames()
         general = [s for s in exp.suites if s.suite in ("consistent", "creative")]
         conditional = [(s.suite, s.length) for s in exp.suites if s not in general]
-        clips = max(
-            (clips_for_seconds(parse_length(s.length), g.fps, g.num_frames, lead) for s in general), default=0
-        )
+        clips = max((g.clips_for(s.seconds) for s in general), default=0)
         spec = {"n": exp.toy_samples, "size": (g.height, g.width), "clip": g.num_frames, "lead": lead}
         if exp.toy_benchmark_seed != TOY_BENCHMARK_SEED:  # other scenes (the default's keys hold)
             spec["seed"] = exp.toy_benchmark_seed

@@ -25,7 +25,8 @@ from harness.base.console import say
 from harness.base.hashing import digest
 from harness.declare.plan import ADDED_SETTINGS, ArmPlan, Plan, plan_inputs, unit_hash
 from harness.run import provision
-from reports import keys
+from harness.run.suite_generation import generate_suite
+from harness.tracking import keys
 from scoring import references as R
 
 
@@ -86,7 +87,7 @@ def run_references(
     per_kind: dict[str, dict[str, dict]] = {k: {} for k in kinds}
     keys_of = {k: reference_key(plan, source, k) for k in kinds}
     for spec in exp.suites:
-        track = keys.track(spec.suite, spec.length)
+        track = spec.name
         videos = source.folder / "videos" / track
         firsts = _first_clips(
             plan, source, spec, bench, videos, generator_of, (clips_per_sample or {}).get(track)
@@ -163,7 +164,7 @@ def _first_clips(
     if not clips:
         raise ConfigError(
             f"the references of {plan.exp.name} need {source.arm} seed {source.seed}'s videos of "
-            f"{keys.track(spec.suite, spec.length)}, which this workspace does not hold: run that unit, or "
+            f"{spec.name}, which this workspace does not hold: run that unit, or "
             "give the results bundle (harness run --from) that records how long its videos are"
         )
     if source.train or source.cfg.generate.strategy != "chain":
@@ -172,19 +173,17 @@ def _first_clips(
             "strategy): run that unit so that its videos are in the workspace"
         )
     from harness.run.suite_generation import suite_samples
-    from scoring import suites
     from svi.generation.sampling import assembled_windows
 
     samples, manifest = suite_samples(bench, spec.suite, spec.length, limit=spec.limit)
     samples = [s for s in samples if s.name in clips]
     gen = generator_of(source.cfg, None)
     out = workspace.path("cache", "references", "first_clips", digest(unit_hash(plan_inputs(plan, source))),
-                         keys.track(spec.suite, spec.length))  # fmt: skip
+                         spec.name)  # fmt: skip
     with workspace.stage_lock(out):
-        suites.generate_suite(
-            gen(), samples, suite=spec.suite, length=spec.length, out_dir=out, digest=manifest["digest"],
-            model={"preset": source.cfg.model.preset, "lora": None, "first_clip_only": True}, max_clips=1,
-            progress=False,
+        generate_suite(
+            gen(), samples, manifest, out, seconds=spec.seconds, max_clips=1, progress=False,
+            model={"preset": source.cfg.model.preset, "lora": None, "first_clip_only": True},
         )  # fmt: skip
     lead = gen().lead
     windows = {s.name: assembled_windows(clips[s.name], source.cfg.generate, lead) for s in samples}

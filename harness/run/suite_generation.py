@@ -42,36 +42,73 @@ def suite_samples(
     return samples, suites.manifest(suite, length, samples)
 
 
-def generate_suite_videos(
+def generate_suite(
     generator,
     samples: list[suites.Sample],
     manifest: dict,
     out: Path,
     *,
+    seconds: float,
     model: dict,
     rank: int = 0,
     world: int = 1,
     progress: bool = True,
     on_round=None,
+    max_clips: int | None = None,
 ) -> list:
-    """This rank's share of the samples into out/<sample>.mp4 (resumable, in batches of the generator's
-    `batch_size`), manifest.json beside them. `on_round`: see `LongVideoGenerator.generate_batch`."""
+    """This rank's share of `samples` as videos at least `seconds` long into out/<sample>.mp4
+    (resumable), manifest.json beside them; in batches of `generate.batch_size` videos
+    (`LongVideoGenerator.generate_batch`: the frames do not depend on the batch size). Images are
+    loaded as their videos enter the batch.
+
+    `model` identifies the weights (preset, folder, LoRA digest) in each video's sidecar and hash.
+    `max_clips`: stop each video after that many clips (the degenerate references need the first clip
+    alone: it is the long video's, bit for bit). `on_round`: the generator's per-round callback.
+    -> one VideoResult per sample of the shard, in order."""
+    from functools import partial
+
+    from svi.conditions.attach import clip_streams
+    from svi.generation.sampling import assign_prompts
+    from svi.generation.video import VideoJob, fixed_prompts
+
+    cfg = generator.cfg
+    suite = manifest["suite"]
+    num_clips = cfg.clips_for(seconds, generator.bb.temporal_ratio)
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return suites.generate_suite(
-        generator,
-        samples,
-        suite=manifest["suite"],
-        length=manifest["length"],
-        out_dir=out,
-        digest=manifest["digest"],
-        rank=rank,
-        world=world,
-        model=model,
-        progress=progress,
-        on_round=on_round,
-    )
+    jobs = []
+    for sample in suites.shard(samples, rank, world):
+        # with after_last_prompt=stop a stream shorter than the length ends the video early (official)
+        prompts = assign_prompts(
+            sample.prompts, num_clips, suites.SUITES[suite].prompt_mode, cfg.after_last_prompt
+        )
+        prompts = prompts[:max_clips] if max_clips else prompts
+        meta = {
+            "suite": suite,
+            "length": manifest["length"],
+            "sample": sample.name,
+            "image": str(sample.image),  # the I2V dimensions compare the video with it
+            "suite_digest": manifest["digest"],
+            "rank": rank,
+        }
+        meta.update({k: str(getattr(sample, k)) for k in ("audio", "pose") if getattr(sample, k)})
+        meta["model"] = model or {}  # part of the video's config hash: other weights, other video
+        jobs.append(
+            VideoJob(
+                image=partial(suites.load_image, sample.image, cfg.height, cfg.width),
+                prompts=fixed_prompts(prompts),
+                out_path=out / f"{sample.name}.mp4",
+                num_clips=len(prompts),
+                metadata=meta,
+                # talk / dance: the sample's audio or pose video drives the clips (a length past the
+                # audio's end stops there; a pose video loops)
+                streams=clip_streams(
+                    generator.bb, {"audio": sample.audio, "pose": sample.pose}, cfg, generator.condition
+                ),
+            )
+        )
+    return generator.generate_batch(jobs, progress=progress, on_round=on_round)
 
 
 def generate_one(
@@ -91,7 +128,7 @@ def generate_one(
     dance driven by a `pose` video (the official test inputs), with the track's fixed prompt unless a
     prompt file is given. -> the generator's VideoResult."""
     from svi.conditions.attach import clip_streams
-    from svi.generation.sampling import assign_prompts, clips_for_seconds
+    from svi.generation.sampling import assign_prompts
     from svi.generation.video import fixed_prompts, stdin_prompts
 
     g = generator.cfg
@@ -104,7 +141,7 @@ def generate_one(
         from svi.conditions.audio import read_audio
 
         seconds = len(read_audio(audio)) / 16000
-    num_clips = clips_for_seconds(seconds, g.fps, g.num_frames, generator.lead) if seconds else None
+    num_clips = g.clips_for(seconds, generator.bb.temporal_ratio) if seconds else None
     if interactive:
         source = stdin_prompts()
     else:

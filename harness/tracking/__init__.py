@@ -17,7 +17,7 @@ The package exports each part's API, so callers write `tracking.client()`, `trac
 One MLflow experiment per declared experiment (created once, in the parent process), a parent run
 per invocation and a child run per (arm, seed), owned by an `ArmRun`. Everything goes through an
 explicit MlflowClient, so no global "active run" state leaks between arms. Key names come from
-`reports/keys.py`, which the reports read with.
+`harness/tracking/keys.py`, which the reports read with.
 
 What is logged is meant to be reviewed in the MLflow UI as well as read back by `reports/`: runs
 carry descriptions, provenance (source, user, commit) and a colour per arm; replay-memory curves

@@ -7,6 +7,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from harness.base.redact import scrub
+from harness.tracking import keys
 from harness.tracking.curves import CurveForwarder, log_training_metrics
 from harness.tracking.datasets import dataset_digest, log_dataset, prompt_rows
 from harness.tracking.lifecycle import (
@@ -19,7 +20,6 @@ from harness.tracking.lifecycle import (
     start_child,
 )
 from harness.tracking.liveness import Heartbeat
-from reports import keys
 from svi.config import TRAIN_ONLY_SECTIONS
 
 # TRAIN_ONLY_SECTIONS (harness/declare/plan.py): an untrained arm does not log them as params, so its row in

@@ -11,8 +11,8 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from harness.base import workspace
+from harness.tracking import keys
 from harness.tracking.lifecycle import log_metrics
-from reports import keys
 
 
 def reduce_slots(rec: dict, capacity: int | None = None) -> dict[str, float]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from reports import keys
+from harness.tracking import keys
 
 
 def log_dataset(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from harness.tracking import keys
 from harness.tracking.lifecycle import log_metrics, set_tags
-from reports import keys
 from reports.tables import from_csv_cells
 
 

@@ -8,8 +8,8 @@ import time
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from harness.tracking import keys
 from harness.tracking.provenance import provenance
-from reports import keys
 from reports.colours import arm_color
 
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value

@@ -8,7 +8,7 @@ import os
 from mlflow.tracking import MlflowClient
 
 from harness.base.git import commit as git_commit  # re-exported by harness.tracking
-from reports import keys
+from harness.tracking import keys
 
 
 def user() -> str:

@@ -52,7 +52,7 @@ pyproject.toml pins mlflow to 3.17.*. Re-check it there before moving the pin.
             deleted, and a second view of the same children (`<view id>-keyframes`), ungrouped and one
             seed, opens on the grid of samples x arms at the last clip.
 
-Key names come from reports/keys.py; keys of a kind this module does not know go into the sections
+Key names come from harness/tracking/keys.py; keys of a kind this module does not know go into the sections
 between the scores and the system metrics, expanded, so new keys show up rather than vanish.
 """
 
@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlencode
 
-from reports import keys
+from harness.tracking import keys
 
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # + view id: an experiment tag
 SHARE_KEY_PARAM = "viewStateShareKey"

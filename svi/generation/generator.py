@@ -63,7 +63,6 @@ from svi.config import (
     ConditionConfig,
     GenerateConfig,
     SVIConfig,
-    parse_length,  # noqa: F401 - re-exported (callers hold svi.generation)
 )
 from svi.files import atomic_torch_save, atomic_write_text
 from svi.generation.sampling import (

@@ -1,6 +1,6 @@
 """Clip arithmetic, noise, guidance and the denoising loop of long-video generation (pure where it can be).
 
-How many clips and frames a video has (`lead_frames`, `total_frames`, `clips_for_seconds`), which prompt
+How many frames a video has (`lead_frames`, `total_frames`; its clips: `GenerateConfig.clips_for`), which prompt
 each clip gets (`assign_prompts`), the noise of clip k (`clip_seed`, `noise_seed`, `noise_generator`:
 independent streams per (seed, clip), or the official 42 k rule), what determines the frames
 (`config_hash`), the guidance passes (`guidance_passes`, `GuidedVelocity`) and the sampler over the
@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import itertools
 import json
-import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from svi import flow
-from svi.config import GenerateConfig, parse_length  # noqa: F401 - parse_length re-exported
+from svi.config import GenerateConfig
 from svi.training.forcing import frame_timesteps_to_tokens
 
 # -- clip and frame arithmetic (pure) -----------------------------------------------------------
@@ -38,14 +37,6 @@ def lead_frames(cfg: GenerateConfig, temporal_ratio: int = 4) -> int:
 def total_frames(num_clips: int, clip_frames: int, lead: int) -> int:
     """Frames of an assembled video of num_clips clips: F + (N - 1)(F - lead)."""
     return clip_frames + (num_clips - 1) * (clip_frames - lead) if num_clips > 0 else 0
-
-
-def clips_for_seconds(seconds: float, fps: int, clip_frames: int, lead: int) -> int:
-    """Fewest clips whose assembled video lasts at least `seconds`."""
-    want = math.ceil(seconds * fps - 1e-9)
-    if want <= clip_frames:
-        return 1
-    return 1 + math.ceil((want - clip_frames) / (clip_frames - lead))
 
 
 def assembled_windows(num_clips: int, cfg, lead: int) -> list[tuple[int, int]]:

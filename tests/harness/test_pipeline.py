@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from cli import main
 from harness.run.launch import child_env
-from reports import keys
+from harness.tracking import keys
 from tests.harness.mini import mini_experiment
 
 pytestmark = pytest.mark.slow

@@ -13,6 +13,7 @@ import pytest
 from cli import main
 from harness.base import workspace
 from harness.base.redact import redact_uri, scrub
+from harness.declare import plan
 from harness.run import pipeline as runner
 from harness.run.launch import child_env
 from svi.config import ConfigError
@@ -189,8 +190,8 @@ def _trained_folder(tmp_path, steps: int, at: int | None) -> tuple:
     cfg = exp.arm_config("full")
     cfg.train.steps = steps
     folder = tmp_path / "train"
-    inputs = runner.train_inputs(cfg)
-    workspace.mark_stage(folder, runner.train_hash(cfg), inputs=inputs)
+    inputs = plan.train_inputs(cfg)
+    workspace.mark_stage(folder, plan.train_hash(cfg), inputs=inputs)
     if at is not None:
         (folder / "checkpoints").mkdir()
         (folder / "checkpoints" / "latest").write_text(f"step_{at:08d}")
@@ -201,19 +202,19 @@ def test_more_steps_resume_a_finished_training_and_other_changes_start_over(tmp_
     cfg, folder = _trained_folder(tmp_path, steps=150, at=150)
     longer = cfg.model_copy(deep=True)
     longer.train.steps = 300
-    assert runner.can_resume(folder, runner.train_inputs(longer))
+    assert runner.can_resume(folder, plan.train_inputs(longer))
     assert "train.steps 150 -> 300: resuming from its checkpoint at step 150" in capsys.readouterr().out
     shorter = cfg.model_copy(deep=True)
     shorter.train.steps = 100
-    assert not runner.can_resume(folder, runner.train_inputs(shorter))
+    assert not runner.can_resume(folder, plan.train_inputs(shorter))
     assert "past the new step count" in capsys.readouterr().out
     other = longer.model_copy(deep=True)
     other.erft.p_img = 0.0
-    assert not runner.can_resume(folder, runner.train_inputs(other))
+    assert not runner.can_resume(folder, plan.train_inputs(other))
     out = capsys.readouterr().out
     assert "erft.p_img 0.9 -> 0.0" in out and "training again from the start" in out
     assert "depend on erft.p_img" in out
-    assert not runner.can_resume(folder, runner.train_inputs(cfg))  # unchanged: nothing to resume
+    assert not runner.can_resume(folder, plan.train_inputs(cfg))  # unchanged: nothing to resume
 
 
 def test_a_prompt_longer_than_the_text_context_is_said_once_and_recorded(tmp_path, caplog):
@@ -258,19 +259,19 @@ def test_re_pretrained_committed_weights_are_not_taken_for_the_old_ones(tmp_path
     shutil.copytree(TOY_WEIGHTS, copy)
     committed = build_config({"model": {"preset": "toy"}})
     moved = build_config({"model": {"preset": "toy", "weights": str(copy)}})
-    assert runner.committed_weights(committed) == runner.committed_weights(moved)
-    assert runner.untrained_hash(committed) == runner.untrained_hash(moved)
+    assert plan.committed_weights(committed) == plan.committed_weights(moved)
+    assert plan.untrained_hash(committed) == plan.untrained_hash(moved)
     vae = copy / "vae" / "diffusion_pytorch_model.safetensors"
     vae.write_bytes(vae.read_bytes()[:-1] + b"\x00")  # one byte of other weights
     changed = build_config({"model": {"preset": "toy", "weights": str(copy)}})
     assert (
-        runner.train_inputs(changed)["committed_weights"]["base"]
-        != runner.committed_weights(committed)["base"]
+        plan.train_inputs(changed)["committed_weights"]["base"]
+        != plan.committed_weights(committed)["base"]
     )
-    assert runner.untrained_hash(changed) != runner.untrained_hash(committed)
+    assert plan.untrained_hash(changed) != plan.untrained_hash(committed)
     talk = build_config({"model": {"preset": "toy"}, "variant": "talk"})  # the committed stand-in too
-    assert set(runner.committed_weights(talk)) == {"base", "adapter"}
+    assert set(plan.committed_weights(talk)) == {"base", "adapter"}
     named = build_config({"model": {"preset": "toy"}, "variant": "talk", "condition": {"weights": str(vae)}})
-    assert set(runner.committed_weights(named)) == {"base"}  # a file the user names is keyed by its path
+    assert set(plan.committed_weights(named)) == {"base"}  # a file the user names is keyed by its path
     tiny = build_config({"model": {"preset": "tiny"}})  # code-built: nothing to hash, hashes as before
-    assert runner.untrained_hash(tiny) == "untrained" and "committed_weights" not in runner.train_inputs(tiny)
+    assert plan.untrained_hash(tiny) == "untrained" and "committed_weights" not in plan.train_inputs(tiny)

@@ -20,8 +20,7 @@ from PIL import Image
 from cli import main
 from harness import tracking
 from harness.declare.experiment import load_experiment
-from harness.tracking import media
-from reports import keys
+from harness.tracking import keys, media
 from tests.harness.mini import mini_experiment
 
 EXPERIMENT = mini_experiment(

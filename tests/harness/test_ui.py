@@ -14,8 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmarks.browser import chromium, review_screenshot
 from benchmarks.review_shots import serve_ui, stop_ui
-from harness.tracking import review
-from reports import keys
+from harness.tracking import keys, review
 from tests.harness.mini import mini_experiment
 
 KEYS = [

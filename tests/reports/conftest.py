@@ -12,7 +12,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from harness.tracking import log_samples
-from reports.keys import SEARCHED_TAG
+from harness.tracking.keys import SEARCHED_TAG
 from reports.published import VBENCH_SIX
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.build import build_report, build_sweep_report
+from harness.tracking.store_reader import build_report, build_sweep_report
 from reports.plots import plot_drift
 from reports.stats import crossed_mean
 from reports.tables import SUMMARY_COLUMNS
@@ -304,12 +304,14 @@ def test_sweep_report(store, tmp_path):
 
 
 def test_reports_do_not_import_torch():
-    """reports/ reads the metric table (scoring.specs), which must stay torch-free."""
+    """reports/ reads the metric table (scoring.specs), which must stay torch-free, and frames, never the
+    MLflow store (harness/tracking/store_reader.py reads it)."""
     code = (
-        "import sys, reports, reports.build, reports.runs, reports.tables, reports.plots, reports.published, "
+        "import sys, reports, reports.build, reports.frames, reports.bundle, reports.margins, reports.pages, reports.tables, "
+        "reports.plots, reports.published, "
         "scoring.specs; "
         "allowed = {'benchmarks', 'scoring', 'scoring.specs'}; "
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'svi', 'benchmarks', 'harness') "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'svi', 'benchmarks', 'harness', 'mlflow') "
         "and m not in allowed); "
         "assert 'torch' not in sys.modules and not bad, bad"
     )
@@ -323,7 +325,7 @@ def test_the_time_table_has_each_arms_mean_minutes_per_stage_in_stage_order():
 
     from harness.base.clock import stage_table
     from reports.build import time_frame
-    from reports.keys import STAGES
+    from reports.frames import STAGES
 
     runs = pd.DataFrame(
         {

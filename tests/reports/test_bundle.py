@@ -8,9 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports.build import build_report
+from harness.tracking.store_reader import build_report, load_runs, load_samples
 from reports.bundle import BundleError, build_report_from, read_bundle, read_manifest, write_bundle
-from reports.runs import load_runs, load_samples
 
 REPO = Path(__file__).resolve().parents[2]
 

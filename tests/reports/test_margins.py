@@ -4,7 +4,7 @@ flag and the collapse counts, and a report in which the references stay out of e
 import pandas as pd
 
 from reports import margins as M
-from reports.keys import REFERENCE_ROLE
+from reports.frames import REFERENCE_ROLE
 
 
 def _summary(rows):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.tracking.store_reader import load_runs, load_samples
 from reports.bundle import write_bundle
 from reports.pages import block_markers, stale_pages, write_pages
-from reports.runs import load_runs, load_samples
 from reports.tables import metric_info
 
 REPO = Path(__file__).resolve().parents[2]

@@ -26,7 +26,7 @@ from reports.escape import (
     plain,
     words,
 )
-from reports.keys import VIDEO_LEVEL, WINDOW_LEVEL
+from reports.frames import VIDEO_LEVEL, WINDOW_LEVEL
 from reports.pages import comparisons_table, headline_table, time_table
 from reports.plots import drift_figure
 

@@ -1,20 +1,12 @@
-"""reports.runs: the harness's MLflow layout read back into frames (a real SQLite store, no mocks)."""
+"""harness.tracking.store_reader: the harness's MLflow layout read back into frames (a real SQLite store, no mocks)."""
 
 import os
 
 import pandas as pd
 import pytest
 
-from reports.runs import (
-    SAMPLE_FRAME_COLUMNS,
-    ReportError,
-    load_drift,
-    load_runs,
-    load_samples,
-    load_trials,
-    split_metric,
-    sweep_params,
-)
+from harness.tracking.store_reader import load_drift, load_runs, load_samples, load_trials
+from reports.frames import SAMPLE_FRAME_COLUMNS, ReportError, split_score_key, sweep_params
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
@@ -116,7 +108,8 @@ def test_load_samples_of_runs_without_tables(store):
 def test_the_table_the_harness_logs(make_scores_report):
     """harness.tracking.samples_table: one row per (video, window) and per video, the keys' columns."""
     from harness.tracking import samples_table
-    from reports.keys import SAMPLE_COLUMNS, samples_artifact
+    from harness.tracking.keys import samples_artifact
+    from reports.frames import SAMPLE_COLUMNS
 
     report = make_scores_report({"subject_consistency": 0.9, "fvd": 300.0}, drift=[0.9, 0.8])
     table = samples_table("consistent_50s", 3, report)
@@ -144,7 +137,7 @@ def test_a_sweep_over_other_keys_reports_them(tmp_path):
     """The sweep's parent run names the keys it searched (here train.lr); the report reads those."""
     from mlflow.tracking import MlflowClient
 
-    from reports.keys import OBJECTIVE, PARENT_TAG, SEARCHED_TAG
+    from harness.tracking.keys import OBJECTIVE, PARENT_TAG, SEARCHED_TAG
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     c = MlflowClient(uri)
@@ -161,12 +154,12 @@ def test_a_sweep_over_other_keys_reports_them(tmp_path):
     assert sorted(trials["train.lr"].tolist()) == [1e-4, 3e-4]
 
 
-def test_split_metric():
-    assert split_metric("consistent_250s/dynamic_degree") == (
+def test_split_score_key():
+    assert split_score_key("consistent_250s/dynamic_degree") == (
         "consistent_250s",
         "consistent",
         "250s",
         "dynamic_degree",
     )
-    assert split_metric("conditional_talk_300s/sync_c")[1] == "conditional_talk"
-    assert split_metric("train/loss") is None and split_metric("objective") is None
+    assert split_score_key("conditional_talk_300s/sync_c")[1] == "conditional_talk"
+    assert split_score_key("train/loss") is None and split_score_key("objective") is None

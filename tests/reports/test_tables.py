@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from reports.runs import ReportError, load_runs, load_samples
+from harness.tracking.store_reader import load_runs, load_samples
+from reports.frames import ReportError
 from reports.stats import crossed_difference, crossed_mean
 from reports.tables import (
     DECLARED,

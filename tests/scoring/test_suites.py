@@ -82,39 +82,6 @@ def test_load_image_cover_crop(bench):
     assert x.shape == (3, 32, 48) and x.min() >= -1 and x.max() <= 1
 
 
-def test_generate_suite_batches_this_ranks_share(tmp_path, bench, monkeypatch):
-    import json
-
-    from svi.config import GenerateConfig
-    from svi.generation.generator import LongVideoGenerator
-    from svi.generation.sampling import assign_prompts
-    from svi.model.backbone import build_tiny
-
-    cfg = GenerateConfig(num_frames=9, height=32, width=32, steps=1, fps=8, batch_size=2)
-    gen = LongVideoGenerator(build_tiny(), cfg)
-    batches, real = [], gen.generate_batch
-    monkeypatch.setattr(gen, "generate_batch", lambda jobs, **kw: batches.append(jobs) or real(jobs, **kw))
-    samples, _ = suites.load_samples(bench / "creative_video_gen")
-    results = suites.generate_suite(
-        gen,
-        samples,
-        suite="creative",
-        length="2s",
-        out_dir=tmp_path,
-        digest="d",
-        rank=0,
-        world=2,
-        progress=False,
-    )
-    assert [r.path.name for r in results] == ["sample_00.mp4", "sample_02.mp4"]
-    assert [r.num_clips for r in results] == [2, 2]  # 2 s at 8 fps: 9 + 8 frames
-    # one call for the shard; each image is loaded when its video enters the batch
-    assert len(batches) == 1 and all(callable(j.image) for j in batches[0])
-    meta = json.loads(results[1].sidecar.read_text())
-    assert meta["metadata"]["sample"] == "sample_02" and meta["metadata"]["suite_digest"] == "d"
-    assert [c["prompt"] for c in meta["clips"]] == assign_prompts(samples[2].prompts, 2, "stream")
-
-
 def _read(tmp_path, text: str):
     path = tmp_path / "prompt.txt"
     path.write_text(text, encoding="utf-8")
@@ -158,34 +125,3 @@ def test_prompt_files_are_read_as_the_official_reader_reads_them(tmp_path):
 def test_prompt_files_the_official_reader_would_misread_are_errors(tmp_path, text, error):
     with pytest.raises(ValueError, match=error):
         _read(tmp_path, text)
-
-
-def test_the_official_cap_ends_a_video_at_its_last_prompt(tmp_path, bench):
-    """test_svi.py: num_clips = min(--num_clips, prompts) unless --use_first_prompt_only
-    (generate.after_last_prompt=stop); ours (repeat, the default) repeats the last prompt to the length."""
-    import json
-
-    from svi.config import GenerateConfig
-    from svi.generation.generator import LongVideoGenerator
-    from svi.generation.sampling import assign_prompts
-    from svi.model.backbone import build_tiny
-
-    assert assign_prompts(["a", "b"], 4, "stream", "stop") == ["a", "b"]
-    assert assign_prompts(["a", "b", "c"], 2, "stream", "stop") == ["a", "b"]
-    assert (
-        assign_prompts(["a", "b"], 4, "stream")
-        == ["a", "b", "b", "b"]
-        == assign_prompts(["a", "b"], 4, "stream", "repeat")
-    )
-    assert assign_prompts(["a", "b"], 3, "first", "stop") == ["a"] * 3  # --use_first_prompt_only: no cap
-    assert GenerateConfig().after_last_prompt == "repeat"
-    samples, _ = suites.load_samples(bench / "creative_video_gen")  # 4 prompts each
-    for rule, clips in (("stop", 4), ("repeat", 5)):
-        cfg = GenerateConfig(num_frames=9, height=32, width=32, steps=1, fps=8, after_last_prompt=rule)
-        (res,) = suites.generate_suite(
-            LongVideoGenerator(build_tiny(), cfg), samples[:1], suite="creative", length="5s",
-            out_dir=tmp_path / rule, digest="d", progress=False,
-        )  # fmt: skip
-        meta = json.loads(res.sidecar.read_text())
-        assert res.num_clips == len(meta["clips"]) == clips and meta["generate"]["after_last_prompt"] == rule
-        assert [c["prompt"] for c in meta["clips"]][-1] == samples[0].prompts[-1]

@@ -10,13 +10,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from svi.config import GenerateConfig, parse_length
+from svi.config import GenerateConfig, clips_for_seconds, parse_length
 from svi.generation.generator import LongVideoGenerator, planted
 from svi.generation.sampling import (
     assembled_windows,
     assign_prompts,
     clip_seed,
-    clips_for_seconds,
     lead_frames,
     total_frames,
 )

@@ -44,7 +44,7 @@ from __future__ import annotations
 import torch
 
 from svi.generation.sampling import sample_latents
-from svi.generation.strategies import required_clips, required_prompt
+from svi.generation.strategies.plans_ahead import required_clips, required_prompt
 from svi.model.i2v_condition import latent_mask
 from svi.video_io import to_uint8_frames
 

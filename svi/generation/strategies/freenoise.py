@@ -51,7 +51,7 @@ import torch
 
 from svi import flow
 from svi.generation.sampling import GuidedVelocity, noise_generator, total_frames
-from svi.generation.strategies import required_clips, required_prompt
+from svi.generation.strategies.plans_ahead import required_clips, required_prompt
 from svi.model.i2v_condition import free_condition
 from svi.video_io import to_uint8_frames
 

@@ -1,6 +1,6 @@
 """The names of what the harness writes to MLflow, defined once for the writer and the reader.
 
-The writer is `harness/tracking.py`; the readers are `reports/runs.py` and the MLflow UI's saved views
+The writer is `harness/tracking.py`; the readers are `harness/tracking/store_reader.py` and the MLflow UI's saved views
 (`harness ui`). All use these functions and constants, so a renamed key cannot leave a reader with
 nothing.
 
@@ -47,14 +47,24 @@ from __future__ import annotations
 
 import re
 
+from reports.frames import (  # noqa: F401 - the names a bundle shares with the store
+    PROBE_PREFIX,
+    REFERENCE_ROLE,
+    SAMPLE_COLUMNS,
+    STAGES,
+    TRACK_METRIC,
+    VIDEO_LEVEL,
+    WINDOW_LEVEL,
+    score_key,
+    split_score_key,
+    track,
+)
+
 PARENT_TAG = "mlflow.parentRunId"
 BACKEND_PREFIX = "metric_backend."
 # skipped_videos.<track>: the videos of a track that could not be decoded and were left out of its scores
 # (experiment field skip_bad_videos), comma-separated stems
 SKIPPED_VIDEOS_PREFIX = "skipped_videos."
-REFERENCE_ROLE = (
-    "reference"  # role of a degenerate reference's run (harness/run/reference_units.py): never an arm
-)
 REFERENCE_SOURCE_TAG = "reference_source"  # <arm>/seed<k>: the unit a reference's first clips come from
 PLAN_HASH_TAG = (
     "plan_hash"  # the unit's plan hash (harness/declare/plan.py unit_hash) when it ran: a fact of the run
@@ -65,15 +75,10 @@ BUNDLE_MANIFEST = "bundle/manifest.json"  # an imported bundle's manifest, an ar
 TRAINED_TAG = "trained"  # "true" for a fine-tuned arm, "false" for the untuned base model
 SUITE_DIGEST_PREFIX = "suite_digest."
 DRIFT_PREFIX = "drift/"
-PROBE_PREFIX = "probe/"
 OBJECTIVE = "objective"
 SEARCHED_TAG = "sweep.searched"  # comma-separated dotted config keys a sweep samples
 SECONDS_PER_CLIP = "seconds_per_clip"
 TIME_PREFIX = "time/"  # time/<stage>: a unit's wall seconds in that stage (harness/base/clock.py)
-# A unit's stages in the order it meets them: writing the inputs it needs (toy training clips and
-# benchmark), training, generation, scoring, review media (keyframe strips, per-clip images,
-# previews), logging to MLflow; `report` is the parent run's, once per invocation.
-STAGES = ("provision", "train", "generate", "score", "review_media", "log", "references", "report")
 ARM_PARAM = "arm"
 
 # Review keys: scores as the report shows them, differences against the reference arm.
@@ -105,22 +110,7 @@ DATASETS_DIR = "datasets"
 TRAIN_METRICS_ARTIFACT = "train"  # where metrics.jsonl goes: train/metrics.jsonl
 REPORT_DIR = "report"  # every report file on the parent run; report.md and report.html also at its root
 
-# The per-sample table of a track: these columns, then one column per metric (its name).
-SAMPLE_COLUMNS = ("track", "sample", "seed", "level", "window", "start_frame", "end_frame")
-VIDEO_LEVEL, WINDOW_LEVEL = "video", "window"  # values of its `level` column
 SAMPLES_FILE = "samples.json"
-
-# `<suite>_<length>/<metric>`, length like 50s or 2.5s; suites may hold underscores (conditional_talk)
-TRACK_METRIC = re.compile(r"^(?P<track>(?P<suite>[^/]+)_(?P<length>\d+(?:\.\d+)?s))/(?P<metric>[^/]+)$")
-
-
-def track(suite: str, length: str) -> str:
-    """'consistent', '50s' -> 'consistent_50s'."""
-    return f"{suite}_{length}"
-
-
-def score_key(track_name: str, metric: str) -> str:
-    return f"{track_name}/{metric}"
 
 
 def samples_artifact(track_name: str) -> str:
@@ -143,14 +133,6 @@ def probe_key(metric: str) -> str:
 
 def backend_tag(metric: str) -> str:
     return f"{BACKEND_PREFIX}{metric}"
-
-
-def split_score_key(key: str) -> tuple[str, str, str, str] | None:
-    """'consistent_50s/fvd' -> ('consistent_50s', 'consistent', '50s', 'fvd'); None if not a score."""
-    m = TRACK_METRIC.match(key)
-    if m is None:
-        return None
-    return m["track"], m["suite"], m["length"], m["metric"]
 
 
 def percent_key(track_name: str, metric: str) -> str:

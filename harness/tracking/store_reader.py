@@ -1,6 +1,7 @@
-"""Read the harness's MLflow runs into pandas frames (the only input of the reports).
+"""Read the harness's MLflow runs into the frames the reports read (reports/frames.py), and build a
+report or a sweep report from the store (`harness report`, the end of `harness run`).
 
-The key names are `reports/keys.py`'s, which the writer (harness/tracking.py) uses too:
+The key names are harness/tracking/keys.py's, which the writer uses too:
     experiment  named like the declared experiment (or the sweep)
     parent run  tag role=parent (role=sweep for a sweep, with sweep.searched); children carry tag
                 mlflow.parentRunId
@@ -22,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -32,7 +32,7 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from reports.keys import (  # noqa: F401 - re-exported: the reports read with the writer's names
+from harness.tracking.keys import (
     BACKEND_PREFIX,
     DRIFT_PREFIX,
     OBJECTIVE,
@@ -44,62 +44,21 @@ from reports.keys import (  # noqa: F401 - re-exported: the reports read with th
     SECONDS_PER_CLIP,
     SKIPPED_VIDEOS_PREFIX,
     TIME_PREFIX,
-    TRACK_METRIC,
     TRAINED_TAG,
     WINDOW_LEVEL,
+)
+from reports.build import drift_frame_of, render_report, render_sweep_report
+from reports.frames import (
+    FINISHED,
+    RUN_COLUMNS,
+    RUN_LEVEL,
+    SAMPLE_FRAME_COLUMNS,
+    ReportError,
+    frame,
     split_score_key,
 )
 
-FINISHED = "FINISHED"
-RUN_LEVEL = "run"  # load_samples' level of a run's logged final score (the set value)
 LOGGED_TABLES_TAG = "mlflow.loggedArtifacts"  # MLflow's own tag: the tables log_table wrote
-SAMPLE_FRAME_COLUMNS = [
-    "arm",
-    "role",
-    "seed",
-    "run_id",
-    "status",
-    "track",
-    "sample",
-    "level",
-    "window",
-    "metric",
-    "value",
-    "seconds",
-]
-
-RUN_COLUMNS = [
-    "run_id",
-    "parent_run_id",
-    "run_name",
-    "arm",
-    "seed",
-    "role",
-    "status",
-    "variant",
-    "preset",
-    "git_commit",
-    "start_time",
-    "seconds_per_clip",
-    "backends",
-]
-
-
-class ReportError(LookupError):
-    """The runs a report needs are not in the MLflow store (the message says what to do)."""
-
-
-def split_metric(key: str) -> tuple[str, str, str, str] | None:
-    """'consistent_50s/fvd' -> ('consistent_50s', 'consistent', '50s', 'fvd'); None if not a score."""
-    return split_score_key(key)
-
-
-def track_sort_key(track: str) -> tuple:
-    """Order tracks as the paper does: consistent, creative, then others; shorter lengths first."""
-    m = re.match(r"^(.+)_(\d+(?:\.\d+)?)s$", track)
-    suite, seconds = (m[1], float(m[2])) if m else (track, 0.0)
-    rank = {"consistent": 0, "creative": 1}.get(suite, 2)
-    return rank, suite, seconds
 
 
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
@@ -238,18 +197,6 @@ def _run_row(run: Run) -> dict:
     }
 
 
-def _frame(rows: list[dict], first: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return pd.DataFrame(columns=first)
-    metric_cols = sorted(
-        (c for c in df.columns if c not in first and split_metric(c)),
-        key=lambda c: (track_sort_key(split_metric(c)[0]), c),
-    )
-    rest = [c for c in df.columns if c not in first and c not in metric_cols]
-    return df[[c for c in first if c in df.columns] + rest + metric_cols]
-
-
 def load_runs(
     experiment: str, tracking_uri: str | None = None, parent_run_id: str | None = None
 ) -> pd.DataFrame:
@@ -264,9 +211,9 @@ def load_runs(
     rows = []
     for run in kids:
         row = _run_row(run)
-        row.update({k: v for k, v in run.data.metrics.items() if split_metric(k)})
+        row.update({k: v for k, v in run.data.metrics.items() if split_score_key(k)})
         rows.append(row)
-    df = _frame(rows, RUN_COLUMNS)
+    df = frame(rows, RUN_COLUMNS)
     df["seed"] = df["seed"].astype("Int64")
     df.attrs.update(
         experiment=experiment, parent_run_id=parent.info.run_id if parent else kids[0].data.tags[PARENT_TAG]
@@ -293,7 +240,7 @@ def load_drift(
             continue
         info = _run_row(run)
         for key in sorted(k for k in run.data.metrics if k.startswith(DRIFT_PREFIX)):
-            parts = split_metric(key[len(DRIFT_PREFIX) :])
+            parts = split_score_key(key[len(DRIFT_PREFIX) :])
             if parts is None:
                 continue
             track, _, _, metric = parts
@@ -398,7 +345,7 @@ def load_samples(
         if finished_only and run.info.status != FINISHED:
             continue
         info = _run_row(run)
-        scores = [(split_metric(k), v) for k, v in run.data.metrics.items() if split_metric(k)]
+        scores = [(split_score_key(k), v) for k, v in run.data.metrics.items() if split_score_key(k)]
         finals = pd.DataFrame(
             [
                 {"track": p[0], "sample": None, "seed": info["seed"], "level": RUN_LEVEL, "window": None}
@@ -462,9 +409,9 @@ def load_trials(
             },
         }
         row.update({k: v for k, v in run.data.metrics.items() if k.startswith(PROBE_PREFIX)})
-        row.update({k: v for k, v in run.data.metrics.items() if split_metric(k)})
+        row.update({k: v for k, v in run.data.metrics.items() if split_score_key(k)})
         rows.append(row)
-    df = _frame(rows, ["run_id", "trial", "status", "pruned", "pruned_step"])
+    df = frame(rows, ["run_id", "trial", "status", "pruned", "pruned_step"])
     df["trial"] = df["trial"].astype("Int64")
     if not df.empty:
         df["pruned_step"] = df["pruned_step"].astype("Int64")
@@ -477,7 +424,51 @@ def load_trials(
     return df
 
 
-def sweep_params(trials: pd.DataFrame) -> list[str]:
-    """The searched params present in a trials frame, in the sweep's own order (its parent's
-    `sweep.searched` tag; none for a parent without it)."""
-    return [k for k in trials.attrs.get("searched") or [] if k in trials.columns]
+# -- reports from the store ------------------------------------------------------------------------
+
+
+def drift_frame(
+    samples: pd.DataFrame, experiment: str, tracking_uri: str | None, parent_run_id: str
+) -> pd.DataFrame:
+    """The curves the drift plots draw: every sample's window values (per-sample tables) and, for runs
+    logged without those tables, their logged mean curves (`drift/...` metrics, sample empty)."""
+    curves = drift_frame_of(samples)
+    legacy = samples.attrs.get("without_samples") or []
+    if legacy:
+        old = load_drift(experiment, tracking_uri, parent_run_id)
+        curves = pd.concat([curves, old[old["run_id"].isin(legacy)].assign(sample=None)], ignore_index=True)
+    return curves
+
+
+def build_report(
+    experiment: str,
+    out_dir: str | Path,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+    **options,
+) -> dict[str, Path]:
+    """Write an experiment's report into out_dir from the MLflow store; returns {file name: path}.
+
+    Reads the child runs of `parent_run_id` (default: the latest parent run with children) and their
+    per-sample tables, then writes what `render_report` writes; `options` are its keyword options.
+    """
+    runs = load_runs(experiment, tracking_uri, parent_run_id)
+    parent = runs.attrs["parent_run_id"]
+    samples = load_samples(experiment, tracking_uri, parent)  # same parent: one invocation
+    drift = drift_frame(samples, experiment, tracking_uri, parent)
+    return render_report(experiment, out_dir, runs, samples, drift, source=f"Parent run {parent}", **options)
+
+
+def build_sweep_report(
+    sweep: str,
+    out_dir: str | Path,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+    *,
+    direction: str | None = None,
+) -> dict[str, Path]:
+    """A sweep's report from the store: the trials of the latest `role=sweep` parent run (or
+    `parent_run_id`), rendered by reports/build.py `render_sweep_report`."""
+    return render_sweep_report(
+        sweep, out_dir, load_trials(sweep, tracking_uri, parent_run_id), direction=direction
+    )
