@@ -169,9 +169,9 @@ def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, m
     from mlflow.tracking import MlflowClient
 
     from harness import tracking
-    from harness.tracking import review
+    from harness.tracking import keys, review
     from harness.tracking.store_reader import build_report
-    from reports import keys, plots
+    from reports import plots
     from reports.bundle import build_report_from
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
