@@ -133,6 +133,15 @@ CUT_TITLES = (
     ".map(e => e.textContent.trim())"
 )
 
+# The legend items the page hides: a chart's legend is a fixed-height box of items that wrap (a line
+# sample, an svg, then the label) and scrolls; an item below the box's bottom edge is out of sight.
+HIDDEN_LEGEND_ITEMS = (
+    "[...document.querySelectorAll('div')].filter(d => getComputedStyle(d).overflowY === 'auto' && "
+    "d.children.length > 0 && [...d.children].every(c => c.firstElementChild?.tagName.toLowerCase() === 'svg'))"
+    ".flatMap(d => [...d.children].filter(c => c.getBoundingClientRect().bottom > d.getBoundingClientRect().bottom + 1)"
+    ".map(c => c.textContent.trim()))"
+)
+
 
 def review_screenshot(
     url: str,
@@ -145,8 +154,9 @@ def review_screenshot(
 ) -> tuple[bytes, str, str]:
     """(PNG, page text, final location) of `url` once `ready` holds (its charts have drawn), with
     MLflow's assistant panel closed (it opens by itself in a fresh browser on a local server). The
-    text ends with a line 'CUT TITLE: <key>' per chart title cut short and, for each `extra` name ->
-    JavaScript expression, a line '<NAME>: <its value>'."""
+    text ends with a line 'CUT TITLE: <key>' per chart title cut short, a line 'HIDDEN LEGEND: <label>'
+    per legend item of the charts drawn that lies out of sight below its legend box and, for each
+    `extra` name -> JavaScript expression, a line '<NAME>: <its value>'."""
     browser = Browser(exe, width, height)
     try:
         browser.call("Page.navigate", url=url)
@@ -158,6 +168,7 @@ def review_screenshot(
         text = browser.eval("document.body.innerText") or ""
         cut = browser.eval(CUT_TITLES) or []
         text += "".join(f"\nCUT TITLE: {t}" for t in cut)
+        text += "".join(f"\nHIDDEN LEGEND: {t}" for t in browser.eval(HIDDEN_LEGEND_ITEMS) or [])
         text += "".join(f"\n{name.upper()}: {browser.eval(js)}" for name, js in (extra or {}).items())
         return browser.screenshot(), text, browser.eval("location.href")
     finally:

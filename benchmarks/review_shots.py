@@ -4,7 +4,7 @@ link it prints opened in headless Chromium (Assistant panel closed), its first s
 
     python -m benchmarks.review_shots [--bundle results/ablation_eimg] [--out docs/mlflow_review.png]
         -> the PNG, and on stdout the view's text, with a line 'CUT TITLE: <key>' per chart title
-           cut short
+           cut short and 'HIDDEN LEGEND: <label>' per legend item out of sight
 
 CPU-heavy for a minute (an MLflow server and a browser). The keyframes view needs a run's images,
 which a bundle does not hold: docs/mlflow_keyframes.png comes from a run (docs/guides/review.md).
@@ -71,6 +71,23 @@ def stop_ui(proc: subprocess.Popen) -> None:
             pass
 
 
+def shoot_import(bundle: Path, exe: str, width: int = WIDTH_PX, height: int = HEIGHT_PX) -> tuple[bytes, str]:
+    """(PNG, page text) of the review link that `harness import bundle` prints, in an empty workspace
+    of its own served by `harness ui` (the text as `review_screenshot` gives it: cut titles and hidden
+    legend items listed at its end)."""
+    with tempfile.TemporaryDirectory(prefix="review-shots-") as home:
+        env = {**os.environ, "HARNESS_HOME": str(Path(home) / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+        port = free_port()
+        printed = _harness(["import", str(bundle), "--ui-url", f"http://127.0.0.1:{port}"], env)
+        link = re.search(r"review in the MLflow UI: (\S+)", printed)[1]
+        server = serve_ui(env, port, Path(home) / "ui.log")
+        try:
+            png, text, _ = review_screenshot(link, exe, width=width, height=height)
+        finally:
+            stop_ui(server)
+    return png, text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", type=Path, default=REPO / "results" / "ablation_eimg")
@@ -80,16 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if exe is None:
         print("no chromium on PATH: apt-get install chromium", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory(prefix="review-shots-") as home:
-        env = {**os.environ, "HARNESS_HOME": str(Path(home) / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
-        port = free_port()
-        printed = _harness(["import", str(args.bundle), "--ui-url", f"http://127.0.0.1:{port}"], env)
-        link = re.search(r"review in the MLflow UI: (\S+)", printed)[1]
-        server = serve_ui(env, port, Path(home) / "ui.log")
-        try:
-            png, text, _ = review_screenshot(link, exe, width=WIDTH_PX, height=HEIGHT_PX)
-        finally:
-            stop_ui(server)
+    png, text = shoot_import(args.bundle, exe)
     args.out.write_bytes(png)
     print(f"wrote {args.out} ({WIDTH_PX}x{HEIGHT_PX}) from a fresh import of {args.bundle}")
     print(text)

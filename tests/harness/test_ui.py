@@ -127,6 +127,35 @@ def test_a_view_round_trips_with_the_sections_in_review_order():
     assert set(s["columnWidths"]) == set(s["columnOrder"]) == set(s["selectedColumns"])
 
 
+ARMS = ["base", "full", "no_eimg"]
+DRIFT_100S = [f"drift/consistent_100s/{m}" for m in ("aesthetic_quality", "background_consistency")]
+
+
+def test_legends_wrap_as_measured_in_the_browser():
+    # measured in Chromium on ablation_eimg's review view (1600 px window, two cards a row): the legend
+    # box is 480 px wide and two lines tall, and each arm's item `<arm> (<key>)` (257-331 px) takes a
+    # line of its own, so the third arm is out of sight; across the page they fit
+    labels = ui.legend_labels(DRIFT_100S[0], ARMS)
+    assert labels[2] == "no_eimg (drift/consistent_100s/aesthetic_quality)"
+    assert ui.legend_lines(labels, 480) == 3 > ui.LEGEND_LINES
+    assert ui.legend_lines(labels, 960) <= ui.LEGEND_LINES
+    assert ui.legend_labels("consistent_100s/colour_shift", ARMS) == ARMS  # a bar chart: the arm alone
+    assert ui.legend_lines([], 480) == 0
+
+
+def test_cards_are_wide_enough_for_every_arm_in_the_legend():
+    # titles alone would allow two cards a row (keys of 40-45 characters); three arms need the width
+    assert ui.columns_for(DRIFT_100S) == 2
+    assert ui.columns_for(DRIFT_100S, ARMS) == 1
+    assert ui.columns_for(DRIFT_100S, ARMS[:2]) == 2  # two arms: a line each
+    assert ui.columns_for(["consistent_100s/colour_shift"], ARMS) == 3  # bars: short labels
+    # more arms than a card across the page can list: one card a row, the best the UI allows
+    assert ui.columns_for(DRIFT_100S, [f"arm_{i:02d}_with_a_long_name" for i in range(10)]) == 1
+    state = ui.view_state([*DRIFT_100S, "consistent_100s/colour_shift"], legend_names=ARMS * 2)
+    columns = {sec["name"]: sec["columns"] for sec in state["compareRunSections"]}
+    assert columns == {"drift/consistent_100s": 1, "consistent_100s": 3}
+
+
 def test_section_names_follow_the_ui():
     assert ui.section_name("drift/consistent_50s/fvd") == "drift/consistent_50s"
     assert ui.section_name("objective") == ui.MODEL_METRICS
@@ -374,3 +403,21 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
                      "2 matching runs", "drift/consistent_1s/subject_consistency"):  # fmt: skip
         assert expected in imported_text, f"{expected!r} not on the page: {home / 'imported.png'}"
     assert "No charts" not in imported_text
+
+
+@pytest.mark.slow
+def test_a_committed_bundle_shows_every_arm_in_its_legends_and_whole_titles(tmp_path):
+    """results/ablation_eimg imported fresh (three arms, keys up to 51 characters): the charts drawn on
+    the first screen list all three arms in their legends and show their whole titles. With the cards
+    two a row, no_eimg was out of sight in every drift chart's legend."""
+    exe = chromium()
+    if exe is None:
+        pytest.skip("no chromium on PATH: apt-get install chromium")
+    from benchmarks.review_shots import shoot_import
+
+    png, text = shoot_import(Path(__file__).resolve().parents[2] / "results" / "ablation_eimg", exe)
+    (tmp_path / "review.png").write_bytes(png)
+    for arm in ("base", "full", "no_eimg"):
+        assert f"{arm} (drift/consistent_100s/" in text, f"{arm} not in a legend: {tmp_path / 'review.png'}"
+    assert "HIDDEN LEGEND" not in text, [line for line in text.splitlines() if "HIDDEN LEGEND" in line]
+    assert "CUT TITLE" not in text, [line for line in text.splitlines() if "CUT TITLE" in line]
