@@ -125,6 +125,10 @@ class Browser:
 # -- MLflow's review view (harness ui) ------------------------------------------------------------
 
 CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot').length >= 2"
+# The logged images (MLflow artifacts under images/) the page has loaded, as an array
+KEYFRAMES_LOADED = (
+    "[...document.images].filter(i => i.complete && i.naturalWidth > 0 && i.src.includes('images'))"
+)
 # The chart titles (metric keys) the page cuts with an ellipsis: leaf elements showing a whole key
 # wider than their box.
 CUT_TITLES = (

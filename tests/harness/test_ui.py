@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from mlflow.tracking import MlflowClient
 
-from benchmarks.browser import chromium, review_screenshot
-from benchmarks.review_shots import serve_ui, stop_ui
+from benchmarks.browser import KEYFRAMES_LOADED, chromium, review_screenshot
+from benchmarks.review_shots import KEYFRAMES_LINK, serve_ui, stop_ui
 from harness import ui
 from reports import keys
 from tests.harness.mini import mini_experiment
@@ -337,7 +337,7 @@ def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = serve_ui(env, port, log)
     link = re.search(r"^  mini: (\S+)$", log.read_text(), re.M)
-    frames = re.search(r"^  mini keyframes \(samples x arms, a clip slider\): (\S+)$", log.read_text(), re.M)
+    frames = KEYFRAMES_LINK.search(log.read_text())
     assert proc.poll() is None and link and frames, log.read_text()[-3000:]
     return proc, link[1], frames[1]
 
@@ -363,10 +363,9 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
     try:
         png, text, location = review_screenshot(url, exe)
         # the keyframes view: the grid of samples (rows) x arms (columns), images loaded
-        loaded = (
-            "[...document.images].filter(i => i.complete && i.naturalWidth > 0 && i.src.includes('images'))"
+        frames_png, frames_text, _ = review_screenshot(
+            keyframes_url, exe, ready=f"{KEYFRAMES_LOADED}.length >= 4"
         )
-        frames_png, frames_text, _ = review_screenshot(keyframes_url, exe, ready=f"{loaded}.length >= 4")
         # the same results as a committed bundle, imported back: the review view works on it as on the run
         bundle = home / "results" / "mini"
         assert main(["export", str(home / "mini.yaml"), "--to", str(bundle)]) == 0
