@@ -125,12 +125,25 @@ class Browser:
 # -- MLflow's review view (harness ui) ------------------------------------------------------------
 
 CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot').length >= 2"
+# The logged images (MLflow artifacts under images/) the page has loaded, as an array
+KEYFRAMES_LOADED = (
+    "[...document.images].filter(i => i.complete && i.naturalWidth > 0 && i.src.includes('images'))"
+)
 # The chart titles (metric keys) the page cuts with an ellipsis: leaf elements showing a whole key
 # wider than their box.
 CUT_TITLES = (
     "[...document.querySelectorAll('*')].filter(e => e.children.length === 0 && "
     "/^[a-z_]+[a-z0-9_]*\\/[a-z0-9_/]+$/.test(e.textContent.trim()) && e.scrollWidth > e.clientWidth + 1)"
     ".map(e => e.textContent.trim())"
+)
+
+# The legend items the page hides: a chart's legend is a fixed-height box of items that wrap (a line
+# sample, an svg, then the label) and scrolls; an item below the box's bottom edge is out of sight.
+HIDDEN_LEGEND_ITEMS = (
+    "[...document.querySelectorAll('div')].filter(d => getComputedStyle(d).overflowY === 'auto' && "
+    "d.children.length > 0 && [...d.children].every(c => c.firstElementChild?.tagName.toLowerCase() === 'svg'))"
+    ".flatMap(d => [...d.children].filter(c => c.getBoundingClientRect().bottom > d.getBoundingClientRect().bottom + 1)"
+    ".map(c => c.textContent.trim()))"
 )
 
 
@@ -145,8 +158,9 @@ def review_screenshot(
 ) -> tuple[bytes, str, str]:
     """(PNG, page text, final location) of `url` once `ready` holds (its charts have drawn), with
     MLflow's assistant panel closed (it opens by itself in a fresh browser on a local server). The
-    text ends with a line 'CUT TITLE: <key>' per chart title cut short and, for each `extra` name ->
-    JavaScript expression, a line '<NAME>: <its value>'."""
+    text ends with a line 'CUT TITLE: <key>' per chart title cut short, a line 'HIDDEN LEGEND: <label>'
+    per legend item of the charts drawn that lies out of sight below its legend box and, for each
+    `extra` name -> JavaScript expression, a line '<NAME>: <its value>'."""
     browser = Browser(exe, width, height)
     try:
         browser.call("Page.navigate", url=url)
@@ -158,6 +172,7 @@ def review_screenshot(
         text = browser.eval("document.body.innerText") or ""
         cut = browser.eval(CUT_TITLES) or []
         text += "".join(f"\nCUT TITLE: {t}" for t in cut)
+        text += "".join(f"\nHIDDEN LEGEND: {t}" for t in browser.eval(HIDDEN_LEGEND_ITEMS) or [])
         text += "".join(f"\n{name.upper()}: {browser.eval(js)}" for name, js in (extra or {}).items())
         return browser.screenshot(), text, browser.eval("location.href")
     finally:

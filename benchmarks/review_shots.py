@@ -1,13 +1,18 @@
-"""The review guide's screenshot of MLflow's review view, from a fresh import of a committed bundle:
-`harness import results/<experiment>` into an empty workspace, `harness ui` on a free port, the review
-link it prints opened in headless Chromium (Assistant panel closed), its first screen saved.
+"""The review guide's screenshots of MLflow's views. The review view comes from a fresh import of a
+committed bundle: `harness import results/<experiment>` into an empty workspace, `harness ui` on a free
+port, the review link it prints opened in headless Chromium (Assistant panel closed), its first screen
+saved. The keyframes view needs the frames of a run's videos, which a bundle does not hold (its data
+are scores and curves): it comes from `harness run <experiment>` in an empty workspace, then the
+keyframes link `harness ui` prints, once its images have loaded.
 
     python -m benchmarks.review_shots [--bundle results/ablation_eimg] [--out docs/mlflow_review.png]
         -> the PNG, and on stdout the view's text, with a line 'CUT TITLE: <key>' per chart title
-           cut short
+           cut short and 'HIDDEN LEGEND: <label>' per legend item out of sight
+    python -m benchmarks.review_shots --run toy_erft_control [--keyframes-out docs/mlflow_keyframes.png]
+        -> the keyframes view of a fresh run of that experiment (a name or a YAML path)
 
-CPU-heavy for a minute (an MLflow server and a browser). The keyframes view needs a run's images,
-which a bundle does not hold: docs/mlflow_keyframes.png comes from a run (docs/guides/review.md).
+The import is CPU-heavy for a minute (an MLflow server and a browser); a run costs what the experiment
+costs (every declared unit trained, generated and scored: hours on a CPU for toy_erft_control).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.browser import chromium, review_screenshot
+from benchmarks.browser import KEYFRAMES_LOADED, chromium, review_screenshot
 from harness.run.launch import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,25 +74,65 @@ def stop_ui(proc: subprocess.Popen) -> None:
             pass
 
 
+def shoot_import(bundle: Path, exe: str, width: int = WIDTH_PX, height: int = HEIGHT_PX) -> tuple[bytes, str]:
+    """(PNG, page text) of the review link that `harness import bundle` prints, in an empty workspace
+    of its own served by `harness ui` (the text as `review_screenshot` gives it: cut titles and hidden
+    legend items listed at its end)."""
+    with tempfile.TemporaryDirectory(prefix="review-shots-") as home:
+        env = {**os.environ, "HARNESS_HOME": str(Path(home) / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+        port = free_port()
+        printed = _harness(["import", str(bundle), "--ui-url", f"http://127.0.0.1:{port}"], env)
+        link = re.search(r"review in the MLflow UI: (\S+)", printed)[1]
+        server = serve_ui(env, port, Path(home) / "ui.log")
+        try:
+            png, text, _ = review_screenshot(link, exe, width=width, height=height)
+        finally:
+            stop_ui(server)
+    return png, text
+
+
+KEYFRAMES_LINK = re.compile(r"^  \S+ keyframes \(samples x arms, a clip slider\): (\S+)$", re.M)
+
+
+def shoot_run(experiment: str, exe: str, width: int = WIDTH_PX, height: int = HEIGHT_PX) -> tuple[bytes, str]:
+    """(PNG, page text) of the keyframes link of a fresh `harness run experiment` (an empty workspace of
+    its own, served by `harness ui`), once at least one image per arm and sample of the grid has loaded."""
+    with tempfile.TemporaryDirectory(prefix="review-shots-") as home:
+        env = {**os.environ, "HARNESS_HOME": str(Path(home) / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+        _harness(["run", experiment], env)
+        log = Path(home) / "ui.log"
+        server = serve_ui(env, free_port(), log)
+        try:
+            link = KEYFRAMES_LINK.search(log.read_text())
+            if link is None:
+                raise RuntimeError(
+                    f"harness ui printed no keyframes link (no images logged?):\n{log.read_text()}"
+                )
+            png, text, _ = review_screenshot(link[1], exe, ready=f"{KEYFRAMES_LOADED}.length >= 4", width=width,
+                                             height=height)  # fmt: skip
+        finally:
+            stop_ui(server)
+    return png, text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", type=Path, default=REPO / "results" / "ablation_eimg")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "mlflow_review.png")
+    parser.add_argument("--run", metavar="EXPERIMENT", help="shoot the keyframes view of a fresh run instead")
+    parser.add_argument("--keyframes-out", type=Path, default=REPO / "docs" / "mlflow_keyframes.png")
     args = parser.parse_args(argv)
     exe = chromium()
     if exe is None:
         print("no chromium on PATH: apt-get install chromium", file=sys.stderr)
         return 1
-    with tempfile.TemporaryDirectory(prefix="review-shots-") as home:
-        env = {**os.environ, "HARNESS_HOME": str(Path(home) / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
-        port = free_port()
-        printed = _harness(["import", str(args.bundle), "--ui-url", f"http://127.0.0.1:{port}"], env)
-        link = re.search(r"review in the MLflow UI: (\S+)", printed)[1]
-        server = serve_ui(env, port, Path(home) / "ui.log")
-        try:
-            png, text, _ = review_screenshot(link, exe, width=WIDTH_PX, height=HEIGHT_PX)
-        finally:
-            stop_ui(server)
+    if args.run:
+        png, text = shoot_run(args.run, exe)
+        args.keyframes_out.write_bytes(png)
+        print(f"wrote {args.keyframes_out} ({WIDTH_PX}x{HEIGHT_PX}) from a fresh run of {args.run}")
+        print(text)
+        return 0
+    png, text = shoot_import(args.bundle, exe)
     args.out.write_bytes(png)
     print(f"wrote {args.out} ({WIDTH_PX}x{HEIGHT_PX}) from a fresh import of {args.bundle}")
     print(text)

@@ -246,18 +246,22 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
         lines += ["", answer.strip()]
     if headline:
         lines += ["", f"## Headline: {T.metric_info(primary).label}", "", headline, _headline_note(summary)]
-    if compared:
+    if compared:  # folded: the forest plot above draws the same differences
+        rows = compared.rstrip().count("\n") - 1
         lines += [
             "",
-            "The comparisons the experiment declares (`comparisons`), the first arm minus the second, in the "
-            "same Holm family:",
+            '<details markdown="1">',
+            f"<summary>The comparisons the experiment declares (`comparisons`), the first arm minus the "
+            f"second, in the same Holm family ({rows} rows)</summary>",
             "",
             compared.rstrip(),
+            "",
+            "</details>",
         ]
     notes = bundle / NOTES_FILE
     if notes.is_file():
         reading = prose.fill(notes.read_text(encoding="utf-8"), summary, f"{rel}/{NOTES_FILE}")
-        lines += ["", "## Reading", "", reading.strip()]
+        lines += ["", "## Reading", "", fold_reading(reading)]
     lines += ["", "## Report", "", body.strip(), ""]
     times = time_table(manifest)
     if times:
@@ -272,6 +276,29 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
             f"[docs/results/{name}.md](docs/results/{name}.md), from the committed bundle `{rel}/`.\n"
         )
     return Rendered(texts, plots, blocks)
+
+
+# A paragraph of the reading that opens with a bold lead ("**Where the drift happens.** ...") starts a
+# section of it; the lead, less its closing punctuation, names the section.
+_LEAD_PARAGRAPH = re.compile(r"(?:^|\n\n)(?=\*\*)")
+_LEAD = re.compile(r"\*\*(.+?)\*\*", re.S)
+
+
+def fold_reading(text: str) -> str:
+    """A bundle's reading with its first section open (what ran, and the answer in words) and each
+    later section folded under its bold lead, whole: the page's first screens stay on the answer, and
+    the reading's outline shows as a list of leads. Sections are the paragraphs that open with a bold
+    lead and what follows them up to the next; text without bold leads stays as it is."""
+    starts = [m.end() for m in _LEAD_PARAGRAPH.finditer(text)]
+    if len(starts) < 2:
+        return text.strip()
+    bounds = [*starts, len(text)]
+    out = [text[: bounds[1]].strip()]
+    for start, end in zip(bounds[1:-1], bounds[2:]):
+        section = text[start:end].strip()
+        lead = " ".join(_LEAD.match(section).group(1).split()).rstrip(" .:")
+        out.append(f'<details markdown="1">\n<summary>{lead}</summary>\n\n{section}\n\n</details>')
+    return "\n\n".join(out)
 
 
 def render_pages(root: Path, work: Path) -> Rendered:

@@ -170,11 +170,48 @@ TITLE_CHARS_PER_ROW = 100
 MAX_COLUMNS, CARD_HEIGHT_PX = 3, 360  # the UI's defaults
 
 
-def columns_for(metric_keys: Iterable[str]) -> int:
+# Under each chart MLflow 3.17 draws a legend box of a fixed 32 px (100 px in full screen; no view field
+# changes it): two lines of items that wrap, each a 28 px line sample and the label in 12 px type, 16 px
+# apart. A line chart's label is `<arm> (<metric key>)`, a bar chart's `<arm>`. Items past the second
+# line are hidden behind a scrollbar, so a section's cards are made wide enough for every arm's item to
+# fit on the two lines. Measured in Chromium at a 1600 px window: the legend box is 480 px wide at two
+# cards per row, a label 5.2-5.6 px a character (6 here, to be safe).
+LEGEND_LINES = 2
+LEGEND_ROW_PX = 960  # the legend box's width at one card per row (2 x 480 px)
+LEGEND_PX_PER_CHAR, LEGEND_ITEM_PX, LEGEND_GAP_PX = 6, 28, 16
+
+
+def legend_lines(labels: Iterable[str], width_px: float) -> int:
+    """The lines a legend of these labels wraps onto in a box `width_px` wide (the UI's flex-wrap: an
+    item goes on the current line if it fits, else starts the next; a label wider than the box is cut
+    with an ellipsis on a line of its own)."""
+    lines, used = 0, None
+    for label in labels:
+        item = min(width_px, LEGEND_ITEM_PX + LEGEND_PX_PER_CHAR * len(label))
+        if used is None or used + LEGEND_GAP_PX + item > width_px:
+            lines, used = lines + 1, item
+        else:
+            used += LEGEND_GAP_PX + item
+    return lines
+
+
+def legend_labels(key: str, names: Iterable[str]) -> list[str]:
+    """The legend of `key`'s chart for runs (or groups) with these names, as the UI writes it."""
+    return [f"{n} ({key})" if family(key)[2] else n for n in names]
+
+
+def columns_for(metric_keys: Iterable[str], legend_names: Iterable[str] = ()) -> int:
     """Cards per row for a section whose charts are titled with these keys: as many as keep the
-    longest title whole, at most the UI's three."""
+    longest title whole and every legend item (one per name in `legend_names`: the arms, or the runs
+    when ungrouped) on the legend's two lines, at most the UI's three; one where even a card across
+    the page cannot show every item (docs/guides/review.md says how to see them then)."""
+    metric_keys, names = list(metric_keys), sorted(set(legend_names))
     longest = max((len(k) for k in metric_keys), default=0)
-    return max(1, min(MAX_COLUMNS, TITLE_CHARS_PER_ROW // (longest + 1)))
+    for columns in range(max(1, min(MAX_COLUMNS, TITLE_CHARS_PER_ROW // (longest + 1))), 1, -1):
+        width = LEGEND_ROW_PX / columns
+        if all(legend_lines(legend_labels(k, names), width) <= LEGEND_LINES for k in metric_keys):
+            return columns
+    return 1
 
 
 def _chart(key: str, section_uuid: str, uuid: str, x_metric: str | None = None) -> dict:
@@ -247,6 +284,7 @@ def view_state(
     group_by_tag: str | None = "arm",
     param_columns: Iterable[str] = (),
     image_keys: Iterable[str] = (),
+    legend_names: Iterable[str] = (),
 ) -> dict:
     """The state of a saved view (what the UI's Share button stores) for runs with these metric keys.
 
@@ -255,7 +293,9 @@ def view_state(
     group_by_tag: runs grouped (one chart line per value, the mean over the group) by this tag;
     param_columns: parameters shown in the table after the scores (a sweep's searched keys);
     image_keys: the runs' image keys, listed as deleted cards (grouped runs show no images, and the UI
-    would add a "No images found" card for each key the view does not list).
+    would add a "No images found" card for each key the view does not list);
+    legend_names: what the charts' legends list (the groups' values, or the runs' names when
+    ungrouped): the sections' cards are wide enough to show every one (`columns_for`).
     """
     metric_keys = sorted(set(metric_keys))
     x_clip = CLIP_KEY if CLIP_KEY in metric_keys else None
@@ -270,7 +310,7 @@ def view_state(
                 "isReordered": False,
                 "deleted": False,
                 "isGenerated": True,
-                "columns": columns_for(sec.keys),
+                "columns": columns_for(sec.keys, legend_names),
                 "cardHeight": CARD_HEIGHT_PX,
             }
         )
@@ -327,12 +367,16 @@ def view_state(
 
 
 def keyframes_state(
-    metric_keys: Iterable[str], images: dict[str, int], parent_run_id: str, seed: str
+    metric_keys: Iterable[str],
+    images: dict[str, int],
+    parent_run_id: str,
+    seed: str,
+    legend_names: Iterable[str] = (),
 ) -> dict:
     """The keyframes view: `parent_run_id`'s children of one seed (one column per arm), ungrouped, opening
     on a grid of their images (a row per sample) at the last clip; the per-sample cards and the metric
-    sections below, collapsed. images: image key -> its last step."""
-    state = view_state(metric_keys, parent_run_id=parent_run_id, group_by_tag=None)
+    sections below, collapsed. images: image key -> its last step; legend_names: that seed's run names."""
+    state = view_state(metric_keys, parent_run_id=parent_run_id, group_by_tag=None, legend_names=legend_names)
     state["searchFilter"] += f" AND tags.seed = '{seed}'"
     last = max(images.values(), default=0)
     rows = min(len(images), MAX_GRID_KEYS)
@@ -480,6 +524,10 @@ def save_view(
     group = next(
         (r.data.tags[keys.GROUP_BY_TAG] for r in children if keys.GROUP_BY_TAG in r.data.tags), "arm"
     )
+    # what the legends list: the arms (the groups' values), or the runs of a sweep; the view leaves
+    # the degenerate references out
+    shown = [r for r in children if r.data.tags.get("role") != keys.REFERENCE_ROLE]
+    legend = [r.info.run_name if sweep else r.data.tags.get(group, "") for r in shown]
     if children:
         state = view_state(
             metric_keys,
@@ -487,6 +535,7 @@ def save_view(
             group_by_tag=None if sweep else group,  # a sweep's trials share one arm: a line per trial
             param_columns=searched,
             image_keys=images if not sweep else (),
+            legend_names=legend,
         )
     else:  # a run without children (pretraining, or one whose jobs have not started): the run itself
         state = view_state(parent.data.metrics, run_id=pid, group_by_tag=None)
@@ -501,7 +550,8 @@ def save_view(
     review = write(VIEW_ID_PREFIX + pid, "harness review", state)
     keyframes = None
     if children and images:
-        frames = keyframes_state(metric_keys, images, pid, first_seed)
+        seed_runs = [r.info.run_name for r in shown if r.data.tags.get("seed", "") == first_seed]
+        frames = keyframes_state(metric_keys, images, pid, first_seed, legend_names=seed_runs)
         keyframes = write(VIEW_ID_PREFIX + pid + KEYFRAMES_VIEW, f"keyframes, seed {first_seed}", frames)
     _prune(c, experiment_id)
     return Links(review, keyframes)

@@ -265,8 +265,7 @@ def test_re_pretrained_committed_weights_are_not_taken_for_the_old_ones(tmp_path
     vae.write_bytes(vae.read_bytes()[:-1] + b"\x00")  # one byte of other weights
     changed = build_config({"model": {"preset": "toy", "weights": str(copy)}})
     assert (
-        plan.train_inputs(changed)["committed_weights"]["base"]
-        != plan.committed_weights(committed)["base"]
+        plan.train_inputs(changed)["committed_weights"]["base"] != plan.committed_weights(committed)["base"]
     )
     assert plan.untrained_hash(changed) != plan.untrained_hash(committed)
     talk = build_config({"model": {"preset": "toy"}, "variant": "talk"})  # the committed stand-in too

@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from mlflow.tracking import MlflowClient
 
-from benchmarks.browser import chromium, review_screenshot
-from benchmarks.review_shots import serve_ui, stop_ui
+from benchmarks.browser import KEYFRAMES_LOADED, chromium, review_screenshot
+from benchmarks.review_shots import KEYFRAMES_LINK, serve_ui, stop_ui
 from harness.tracking import keys, review
 from tests.harness.mini import mini_experiment
 
@@ -128,6 +128,35 @@ def test_a_view_round_trips_with_the_sections_in_review_order():
         "metrics.`delta_vs_base/consistent_50s/subject_consistency`",
     ]
     assert set(s["columnWidths"]) == set(s["columnOrder"]) == set(s["selectedColumns"])
+
+
+ARMS = ["base", "full", "no_eimg"]
+DRIFT_100S = [f"drift/consistent_100s/{m}" for m in ("aesthetic_quality", "background_consistency")]
+
+
+def test_legends_wrap_as_measured_in_the_browser():
+    # measured in Chromium on ablation_eimg's review view (1600 px window, two cards a row): the legend
+    # box is 480 px wide and two lines tall, and each arm's item `<arm> (<key>)` (257-331 px) takes a
+    # line of its own, so the third arm is out of sight; across the page they fit
+    labels = review.legend_labels(DRIFT_100S[0], ARMS)
+    assert labels[2] == "no_eimg (drift/consistent_100s/aesthetic_quality)"
+    assert review.legend_lines(labels, 480) == 3 > review.LEGEND_LINES
+    assert review.legend_lines(labels, 960) <= review.LEGEND_LINES
+    assert review.legend_labels("consistent_100s/colour_shift", ARMS) == ARMS  # a bar chart: the arm alone
+    assert review.legend_lines([], 480) == 0
+
+
+def test_cards_are_wide_enough_for_every_arm_in_the_legend():
+    # titles alone would allow two cards a row (keys of 40-45 characters); three arms need the width
+    assert review.columns_for(DRIFT_100S) == 2
+    assert review.columns_for(DRIFT_100S, ARMS) == 1
+    assert review.columns_for(DRIFT_100S, ARMS[:2]) == 2  # two arms: a line each
+    assert review.columns_for(["consistent_100s/colour_shift"], ARMS) == 3  # bars: short labels
+    # more arms than a card across the page can list: one card a row, the best the UI allows
+    assert review.columns_for(DRIFT_100S, [f"arm_{i:02d}_with_a_long_name" for i in range(10)]) == 1
+    state = review.view_state([*DRIFT_100S, "consistent_100s/colour_shift"], legend_names=ARMS * 2)
+    columns = {sec["name"]: sec["columns"] for sec in state["compareRunSections"]}
+    assert columns == {"drift/consistent_100s": 1, "consistent_100s": 3}
 
 
 def test_section_names_follow_the_ui():
@@ -313,7 +342,7 @@ def _serve_ui(home: Path, log: Path) -> tuple[subprocess.Popen, str, str]:
     env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
     proc = serve_ui(env, port, log)
     link = re.search(r"^  mini: (\S+)$", log.read_text(), re.M)
-    frames = re.search(r"^  mini keyframes \(samples x arms, a clip slider\): (\S+)$", log.read_text(), re.M)
+    frames = KEYFRAMES_LINK.search(log.read_text())
     assert proc.poll() is None and link and frames, log.read_text()[-3000:]
     return proc, link[1], frames[1]
 
@@ -339,10 +368,9 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
     try:
         png, text, location = review_screenshot(url, exe)
         # the keyframes view: the grid of samples (rows) x arms (columns), images loaded
-        loaded = (
-            "[...document.images].filter(i => i.complete && i.naturalWidth > 0 && i.src.includes('images'))"
+        frames_png, frames_text, _ = review_screenshot(
+            keyframes_url, exe, ready=f"{KEYFRAMES_LOADED}.length >= 4"
         )
-        frames_png, frames_text, _ = review_screenshot(keyframes_url, exe, ready=f"{loaded}.length >= 4")
         # the same results as a committed bundle, imported back: the review view works on it as on the run
         bundle = home / "results" / "mini"
         assert main(["export", str(home / "mini.yaml"), "--to", str(bundle)]) == 0
@@ -379,3 +407,21 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
                      "2 matching runs", "drift/consistent_1s/subject_consistency"):  # fmt: skip
         assert expected in imported_text, f"{expected!r} not on the page: {home / 'imported.png'}"
     assert "No charts" not in imported_text
+
+
+@pytest.mark.slow
+def test_a_committed_bundle_shows_every_arm_in_its_legends_and_whole_titles(tmp_path):
+    """results/ablation_eimg imported fresh (three arms, keys up to 51 characters): the charts drawn on
+    the first screen list all three arms in their legends and show their whole titles. With the cards
+    two a row, no_eimg was out of sight in every drift chart's legend."""
+    exe = chromium()
+    if exe is None:
+        pytest.skip("no chromium on PATH: apt-get install chromium")
+    from benchmarks.review_shots import shoot_import
+
+    png, text = shoot_import(Path(__file__).resolve().parents[2] / "results" / "ablation_eimg", exe)
+    (tmp_path / "review.png").write_bytes(png)
+    for arm in ("base", "full", "no_eimg"):
+        assert f"{arm} (drift/consistent_100s/" in text, f"{arm} not in a legend: {tmp_path / 'review.png'}"
+    assert "HIDDEN LEGEND" not in text, [line for line in text.splitlines() if "HIDDEN LEGEND" in line]
+    assert "CUT TITLE" not in text, [line for line in text.splitlines() if "CUT TITLE" in line]

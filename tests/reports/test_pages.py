@@ -7,7 +7,7 @@ import pytest
 
 from harness.tracking.store_reader import load_runs, load_samples
 from reports.bundle import write_bundle
-from reports.pages import block_markers, stale_pages, write_pages
+from reports.pages import block_markers, fold_reading, stale_pages, write_pages
 from reports.tables import metric_info
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,6 +94,48 @@ def test_a_results_page_is_generated_from_its_bundle(repo):
     assert stale_pages(repo) == ["docs/results/ablation_eimg.md: differs from what its bundle gives"]
     (repo / "results" / "ablation_eimg" / "report" / "results.csv").write_text("stale\n")
     assert "results/ablation_eimg/report/results.csv: differs from what its bundle gives" in stale_pages(repo)
+
+
+NOTES = """**What ran.** Two arms,
+three seeds.
+
+**The drift is in the
+colour.** full - base -0.08; see `full`:
+
+- **not a lead:** a list item
+- another
+
+**Against standing still** (margins): none.
+"""
+
+
+def test_the_reading_keeps_its_first_section_open_and_folds_the_others_under_their_leads():
+    folded = fold_reading(NOTES)
+    assert folded.startswith("**What ran.** Two arms,\nthree seeds.\n\n<details")
+    summaries = [line for line in folded.splitlines() if line.startswith("<summary>")]
+    # a lead over two lines is one summary, its closing punctuation dropped; a bold list item is no lead
+    assert summaries == [
+        "<summary>The drift is in the colour</summary>",
+        "<summary>Against standing still</summary>",
+    ]
+    assert folded.count('<details markdown="1">') == folded.count("</details>") == 2
+    # nothing lost: every word of the notes is on the page, in order
+    body = folded.replace('<details markdown="1">', "").replace("</details>", "")
+    body = "\n".join(line for line in body.splitlines() if not line.startswith("<summary>"))
+    assert body.split() == NOTES.split()
+    assert fold_reading("One paragraph, no lead.\n\nAnother.\n") == "One paragraph, no lead.\n\nAnother."
+
+
+def test_the_mechanisms_page_reaches_its_folds_within_a_few_screens():
+    """The committed page's text before its first folded block: the answer (pictures), the headline table
+    and the reading's first section; the declared comparisons and the rest of the reading folded."""
+    text = (REPO / "docs" / "results" / "mechanisms.md").read_text()
+    head = text.split("<details", 1)[0]
+    assert (
+        "## Headline" in head and "## Reading" not in head and "| track | metric | comparison |" not in head
+    )
+    reading = text.split("## Reading", 1)[1].split("## Report", 1)[0]
+    assert reading.count("<summary>") >= 5 and "<summary>Where the drift happens</summary>" in reading
 
 
 def test_the_committed_results_pages_match_their_bundles():
