@@ -1,9 +1,9 @@
 """Inputs the harness can make itself when none are configured, and the ground truth for scoring.
 
 Without `data.root` an arm trains on clips the harness writes into the workspace: toy-world clips
-for the toy preset, a few synthetic moving-square clips otherwise. Without `benchmark_root` /
+for a toy-world preset (toy, toy-a14b), a few synthetic moving-square clips otherwise. Without `benchmark_root` /
 `SVI_BENCHMARK` it writes a benchmark in the svi-benchmark layout: toy-world samples (with their true
-continuations) for the toy preset, synthetic ones otherwise. Each is keyed by what it depends on, so
+continuations) for a toy-world preset, synthetic ones otherwise. Each is keyed by what it depends on, so
 it is written once and shared by every arm and run that asks for the same.
 """
 
@@ -17,6 +17,7 @@ from harness.console import say
 from harness.experiment import TOY_BENCHMARK_SEED, Experiment, digest
 from harness.plan import benchmark_folder
 from svi.config import SVIConfig
+from svi.model.presets import get_preset
 
 # ERFT clips of the toy world: fewer than pretraining used, another seed (fine-tuning data is not the
 # base model's pretraining data), three clips long (3 (F - 1) + 1 frames), so windows start anywhere and
@@ -36,9 +37,10 @@ def training_data(cfg: SVIConfig) -> str:
     """The configured clip folder, or one the harness writes into the workspace."""
     if cfg.data.root:
         return cfg.data.root
-    if cfg.model.preset == "toy" and cfg.condition.kind != "none":
+    toy = get_preset(cfg.model.preset).toy_world
+    if toy and cfg.condition.kind != "none":
         return _toy_conditional_training_data(cfg)
-    if cfg.model.preset == "toy":
+    if toy:
         from toyworld.writers import write_training_set
 
         size = (cfg.data.height, cfg.data.width)
@@ -114,7 +116,7 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
     configured = benchmark_folder(exp)
     if configured is not None:
         return configured
-    if cfg.model.preset == "toy":
+    if get_preset(cfg.model.preset).toy_world:
         from svi.config import parse_length
         from svi.generation.sampling import clips_for_seconds
         from toyworld.writers import write_benchmark

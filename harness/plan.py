@@ -132,7 +132,9 @@ def unit_inputs(
     the experiment's SCORING_FIELDS; the code's `versions` (`code_versions`). `declaration`: the dumped Experiment. A pure function of dicts, so
     a results bundle's recorded declaration and configurations give back the inputs its units ran under."""
     spec = declaration["arms"][arm]
-    trains = spec.get("train", True)
+    # an arm with lora_from generates with LoRAs trained under its own configuration's train sections
+    borrowed = spec.get("lora_from") or {}
+    trains = spec.get("train", True) or bool(borrowed)
     flat = flatten(config)
     flat["train.seed"] = flat["generate.seed"] = seed  # as arm_plan sets them
     from svi.config import LATENT_SETTINGS
@@ -145,7 +147,11 @@ def unit_inputs(
         for k, v in flat.items()
         if k not in LOCATION_KEYS and (trains or k.split(".", 1)[0] not in TRAIN_ONLY_SECTIONS)
     }
-    out["arm.train"], out["arm.role"] = trains, spec.get("role", "arm")
+    out["arm.train"], out["arm.role"] = spec.get("train", True), spec.get("role", "arm")
+    for expert, other in sorted(borrowed.items()):  # and with what the named arms change
+        out[f"arm.lora_from.{expert}"] = other
+        overrides = declaration["arms"][other].get("overrides", {})
+        out.update({f"arm.lora_from.{expert}.{k}": v for k, v in sorted(overrides.items())})
     # a field the declaration does not record (written before it existed) is absent, not None: the
     # recorded inputs then give back the recorded hash, and ADDED_SETTINGS says what it meant
     out.update({f"experiment.{k}": declaration[k] for k in SCORING_FIELDS if k in declaration})
