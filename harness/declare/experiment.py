@@ -33,8 +33,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -45,6 +47,7 @@ from svi.config import (
     build_config,
     deep_merge,
     dotted,
+    drop_defaults,
     format_validation_error,
     parse_override,
     read_mapping,
@@ -83,6 +86,21 @@ class Arm(BaseModel):
     role: Literal["arm", "baseline"] = "arm"
     # dotted keys -> values, applied to the base config
     overrides: dict[str, Any] = Field({}, max_length=MAX_OVERRIDES)
+    # A two-expert model's arm that trains nothing itself and generates with other arms' LoRAs, each
+    # expert's from its own training unit at the same seed: {high: ARM, low: ARM} (SVI 2.0 Pro's pair of
+    # LoRAs). The named arms train that expert (train.expert); a unit trains them first if they have not.
+    lora_from: dict[Literal["high", "low"], str] = Field({}, max_length=2)
+
+    @model_serializer(mode="wrap")
+    def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # declarations recorded before lora_from existed (bundles, registrations) stay as they were
+        return drop_defaults(handler(self), {"lora_from": {}})
+
+    @model_validator(mode="after")
+    def _borrows_untrained(self) -> Arm:
+        if self.lora_from and self.train:
+            raise ValueError("an arm with lora_from generates with other arms' LoRAs: set train: false")
+        return self
 
 
 class SuiteSpec(BaseModel):
@@ -248,6 +266,18 @@ class Experiment(BaseModel):
             if name in ("frozen", "loop", "pingpong", "truth"):
                 raise ValueError(f"arm name {name!r} is the name of a degenerate reference: rename the arm")
         return v
+
+    @model_validator(mode="after")
+    def _lora_from_arms(self) -> Experiment:
+        for name, arm in self.arms.items():
+            for expert, other in arm.lora_from.items():
+                if other not in self.arms or not self.arms[other].train:
+                    trained = [a for a, spec in self.arms.items() if spec.train]
+                    raise ValueError(
+                        f"arm {name!r}: lora_from.{expert} names {other!r}, which is not a trained arm of "
+                        f"this experiment (trained arms: {', '.join(trained) or 'none'})"
+                    )
+        return self
 
     @field_validator("seeds")
     @classmethod
@@ -452,13 +482,28 @@ def _check_experts(exp: Experiment, configs: list[SVIConfig], source: str) -> No
                 f"{source}: arm {name!r} sets train.expert={cfg.train.expert}, but {cfg.model.preset} has one "
                 "transformer: leave train.expert out"
             )
+        if arm.lora_from and not two:
+            raise ConfigError(
+                f"{source}: arm {name!r} takes lora_from, which is for a two-expert model; "
+                f"{cfg.model.preset} has one transformer"
+            )
+        by_arm = dict(zip(exp.arms, configs))
+        for expert, other in arm.lora_from.items():
+            if by_arm[other].train.expert != expert:
+                raise ConfigError(
+                    f"{source}: arm {name!r}: lora_from.{expert} names {other!r}, which trains the "
+                    f"{by_arm[other].train.expert} expert: name an arm with train.expert={expert}"
+                )
 
 
 def _check_toy_samples(exp: Experiment, configs: list[SVIConfig], source: str) -> None:
-    """`toy_samples` sizes the toy-world benchmark written for arms of the toy preset (harness/run/provision.py);
+    """`toy_samples` sizes the toy-world benchmark written for arms of a toy-world preset (toy, toy-a14b;
+    harness/run/provision.py);
     declared where no arm uses that preset it would be ignored in silence, so it is refused."""
+    from svi.model.presets import get_preset
+
     presets = sorted({cfg.model.preset for cfg in configs})
-    if "toy_samples" in exp.model_fields_set and "toy" not in presets:
+    if "toy_samples" in exp.model_fields_set and not any(get_preset(p).toy_world for p in presets):
         raise ConfigError(
             f"{source}: toy_samples sizes the toy-world benchmark of the toy preset, but no arm uses it "
             f"(presets: {', '.join(presets)}): leave toy_samples out (limit a track with "

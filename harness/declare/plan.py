@@ -39,6 +39,13 @@ class ArmPlan:
     cfg: SVIConfig  # resolved and validated; train.seed and generate.seed are the unit's seed
     folder: Path  # runs/<experiment>/<arm>/seed<k> (a sweep trial: runs/<sweep>/<trial>)
     tags: dict[str, str] = field(default_factory=dict)  # extra MLflow tags (a trial's number)
+    lora_from: dict[str, str] = field(default_factory=dict)  # expert -> the arm whose LoRA it generates with
+
+    @property
+    def trained_weights(self) -> bool:
+        """Whether its videos come from trained weights: its own training, or LoRAs borrowed from other
+        arms' trainings at its seed (`lora_from`); the statistics then count a seed as a trained model."""
+        return self.train or bool(self.lora_from)
 
     @property
     def run_name(self) -> str:
@@ -69,7 +76,7 @@ def arm_plan(
     if arm not in exp.arms:
         raise ConfigError(f"{exp.name} has no arm {arm!r}; its arms: {', '.join(exp.arms)}")
     spec = exp.arms[arm]
-    cfg = exp.arm_config(arm, source, extra=overrides).model_copy(deep=True)
+    cfg = exp.arm_config(arm, source, extra=overrides)  # its own copy
     cfg.train.seed = seed
     cfg.generate.seed = seed
     name = name or arm
@@ -81,6 +88,7 @@ def arm_plan(
         seed=seed,
         role=spec.role,
         train=spec.train,
+        lora_from=dict(spec.lora_from),
         cfg=cfg,
         folder=folder or workspace.arm_dir(experiment or exp.name, name, seed),
         tags=tags,
@@ -130,7 +138,9 @@ def unit_inputs(
     the experiment's SCORING_FIELDS; the code's `versions` (`code_versions`). `declaration`: the dumped Experiment. A pure function of dicts, so
     a results bundle's recorded declaration and configurations give back the inputs its units ran under."""
     spec = declaration["arms"][arm]
-    trains = spec.get("train", True)
+    # an arm with lora_from generates with LoRAs trained under its own configuration's train sections
+    borrowed = spec.get("lora_from") or {}
+    trains = spec.get("train", True) or bool(borrowed)
     flat = flatten(config)
     flat["train.seed"] = flat["generate.seed"] = seed  # as arm_plan sets them
     from svi.config import LATENT_SETTINGS
@@ -143,7 +153,11 @@ def unit_inputs(
         for k, v in flat.items()
         if k not in LOCATION_KEYS and (trains or k.split(".", 1)[0] not in TRAIN_ONLY_SECTIONS)
     }
-    out["arm.train"], out["arm.role"] = trains, spec.get("role", "arm")
+    out["arm.train"], out["arm.role"] = spec.get("train", True), spec.get("role", "arm")
+    for expert, other in sorted(borrowed.items()):  # and with what the named arms change
+        out[f"arm.lora_from.{expert}"] = other
+        overrides = declaration["arms"][other].get("overrides", {})
+        out.update({f"arm.lora_from.{expert}.{k}": v for k, v in sorted(overrides.items())})
     # a field the declaration does not record (written before it existed) is absent, not None: the
     # recorded inputs then give back the recorded hash, and ADDED_SETTINGS says what it meant
     out.update({f"experiment.{k}": declaration[k] for k in SCORING_FIELDS if k in declaration})

@@ -43,8 +43,10 @@ STOPPING_RULE = "fixed n: every registered unit runs; nothing is read before the
 
 def _samples(plan: Plan) -> dict[str, int | None]:
     """Samples per track: the track's limit, else the toy world's toy_samples (None: the benchmark's)."""
+    from svi.model.presets import get_preset
+
     exp = plan.exp
-    toy = any(u.cfg.model.preset == "toy" for u in plan.units) and not exp.benchmark_root
+    toy = any(get_preset(u.cfg.model.preset).toy_world for u in plan.units) and not exp.benchmark_root
     return {s.name: s.limit or (exp.toy_samples if toy else None) for s in exp.suites}
 
 

@@ -46,6 +46,8 @@ def unit_lines(plan: Plan) -> list[str]:
             if not u.train
             else f"train {u.cfg.train.steps} steps, hash {train_hash(u.cfg)}"
         )
+        if arm.lora_from:  # generates with other units' LoRAs (their training is counted there)
+            what = "LoRAs of " + ", ".join(f"{a} ({e})" for e, a in arm.lora_from.items())
         changes = ", ".join(f"{k}={v}" for k, v in arm.overrides.items()) or "the base configuration"
         lines.append(f"  {u.arm:14s} seed {u.seed}  {what}; {changes}\n      -> {u.folder}")
     for s in plan.exp.suites:

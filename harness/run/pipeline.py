@@ -147,6 +147,26 @@ def stage_train(
     return lora, h, False
 
 
+def stage_borrowed_loras(plan: Plan, unit: ArmPlan) -> tuple[dict[str, Path], str]:
+    """An arm with `lora_from` ({high: ARM, low: ARM}): each named arm's LoRA at this unit's seed, from
+    that unit's own training folder, trained there first if it is not yet (under the stage lock, so a
+    job running that unit at the same time trains it once). -> ({expert: LoRA path}, the hash that
+    stands for this unit's training: the named trainings' hashes)."""
+    from harness.declare.plan import arm_plan
+
+    loras, hashes = {}, {}
+    for expert, arm in plan.exp.arms[unit.arm].lora_from.items():
+        source = arm_plan(plan.exp, plan.source, arm, unit.seed)
+        cfg = source.cfg.model_copy(deep=True)
+        cfg.data.root = provision.training_data(cfg)
+        folder = source.folder / "train"
+        say(f"{unit.arm} seed {unit.seed}: the {expert}-noise expert's LoRA from {arm} seed {unit.seed}")
+        loras[expert], hashes[expert], _ = stage_train(
+            plan.exp, cfg, folder, False, allocation=launch.Allocation.from_job()
+        )
+    return loras, digest("borrowed", hashes)
+
+
 def join_training(plan: Plan, unit: ArmPlan, alloc: launch.Allocation) -> None:
     """On node `alloc.node_rank` > 0 of a multi-node job: this node's training processes of `unit`,
     meeting the first node's (which runs `stage_train` and everything after it). Without the stage
@@ -173,7 +193,7 @@ def stage_generate(
     spec: SuiteSpec,
     bench: Path,
     skip_bad: bool,
-    lora: Path | None,
+    lora: Path | dict[str, Path] | None,
     trained: str,
     folder: Path,
     force: bool,
@@ -195,7 +215,10 @@ def stage_generate(
     with workspace.stage_lock(folder):
         if workspace.open_stage(folder, h, force):
             return manifest, h, True, samples
-        model_id = {"preset": cfg.model.preset, "lora": str(lora) if lora else None, "train_hash": trained}
+        named = (
+            {k: str(v) for k, v in lora.items()} if isinstance(lora, dict) else str(lora) if lora else None
+        )
+        model_id = {"preset": cfg.model.preset, "lora": named, "train_hash": trained}
         if cfg.condition.kind != "none":
             model_id["condition"] = cfg.condition.model_dump(mode="json")
         generate_suite(
@@ -205,9 +228,10 @@ def stage_generate(
     return manifest, h, False, samples
 
 
-def arm_generator(cfg: SVIConfig, lora: Path | None) -> Callable[[], object]:
+def arm_generator(cfg: SVIConfig, lora: Path | dict[str, Path] | None) -> Callable[[], object]:
     """A loader that builds the arm's generator on first use and then reuses it, so the suites of one
-    arm load the weights once, and fully skipped arms never load them."""
+    arm load the weights once, and fully skipped arms never load them. `lora`: the unit's own LoRA, or
+    a two-expert model's {high: path, low: path} (an arm with lora_from)."""
 
     @functools.cache
     def get():
@@ -215,7 +239,10 @@ def arm_generator(cfg: SVIConfig, lora: Path | None) -> Callable[[], object]:
         from svi.generation.generator import LongVideoGenerator
 
         # a two-expert model's unit trains one expert: its LoRA goes into that expert, the other is bare
-        high, low = (None, lora) if cfg.train.expert == "low" else (lora, None)
+        if isinstance(lora, dict):  # borrowed: each expert's LoRA from its own training unit
+            high, low = lora.get("high"), lora.get("low")
+        else:
+            high, low = (None, lora) if cfg.train.expert == "low" else (lora, None)
         return LongVideoGenerator.from_config(cfg, high, device_for_rank(), low)
 
     return get
@@ -303,6 +330,8 @@ def experiment_description(exp: Experiment) -> str:
     lines = [exp.description.strip() or f"Experiment `{exp.name}`.", "", "**Arms**"]
     for name, arm in exp.arms.items():
         kind = "untrained base model" if not arm.train else _overrides_text(arm.overrides)
+        if arm.lora_from:
+            kind = borrowed_text(arm.lora_from)
         lines.append(f"- `{name}` ({arm.role}): {kind}")
     tracks = ", ".join(
         f"{s.suite} {s.length}" + (f" (first {s.limit})" if s.limit else "") for s in exp.suites
@@ -315,6 +344,13 @@ def experiment_description(exp: Experiment) -> str:
     return "\n".join(lines)
 
 
+def borrowed_text(lora_from: dict[str, str]) -> str:
+    """What an arm with lora_from generates with, in words."""
+    return "no training of its own; generates with " + " and ".join(
+        f"the {expert}-noise expert's LoRA of `{arm}`" for expert, arm in lora_from.items()
+    )
+
+
 def arm_description(exp: Experiment, unit: ArmPlan) -> str:
     """One arm run's description: arm, role, seed and what it changes from the base configuration."""
     arm = exp.arms.get(unit.arm)
@@ -324,7 +360,10 @@ def arm_description(exp: Experiment, unit: ArmPlan) -> str:
     elif arm is not None:
         lines.append(f"Overrides: {_overrides_text(arm.overrides)}")
     t = unit.cfg.train
-    lines.append(f"Trained: {t.steps} steps" if unit.train else "Trained: no (the untuned base model)")
+    if arm is not None and arm.lora_from:
+        lines.append(f"Trained: {borrowed_text(arm.lora_from)}")
+    else:
+        lines.append(f"Trained: {t.steps} steps" if unit.train else "Trained: no (the untuned base model)")
     return "\n\n".join(lines)
 
 
@@ -571,6 +610,9 @@ def run_arm(
             say(f"{who}: train {'skipped (done)' if skipped else 'finished'}")
             with clock("log"):
                 run.log_training(base / "train", lora)
+        elif unit.arm in exp.arms and exp.arms[unit.arm].lora_from:
+            with clock("train"):
+                lora, trained = stage_borrowed_loras(plan, unit)
         g = cfg.generate
         run.log_params({keys.SECONDS_PER_CLIP: (g.num_frames - g.lead_frames()) / g.fps})
         generator = arm_generator(cfg, lora)

@@ -100,17 +100,23 @@ def load(path: Path, raw: dict, overrides: list[str] = ()) -> PretrainExperiment
 # -- evaluation -------------------------------------------------------------------------------------
 
 
-def evaluate_single_clip(model_dir: Path, bench: Path, num_samples: int) -> dict[str, Any]:
-    """Mean PSNR / SSIM of one generated clip per consistent-track scene against its true frames."""
+def evaluate_single_clip(
+    model_dir: Path, bench: Path, num_samples: int, preset: str = "toy"
+) -> dict[str, Any]:
+    """Mean PSNR / SSIM of one generated clip per consistent-track scene against its true frames. A
+    two-expert model (toy-a14b) makes it as SVI 2.0 Pro's clip 1, from [VAE(image), zero latents]."""
     import torch
 
     from scoring import suites
     from scoring.fidelity import psnr, ssim
     from svi.config import build_config
     from svi.generation.generator import LongVideoGenerator
+    from svi.model.presets import get_preset
     from toyworld.writers import true_video
 
-    cfg = build_config({"model": {"preset": "toy", "weights": str(model_dir)}})  # the toy clip defaults
+    two = get_preset(preset).experts == 2
+    raw = {"model": {"preset": preset, "weights": str(model_dir)}}  # the toy clip defaults
+    cfg = build_config({**raw, "generate": {"chaining": "latent"}} if two else raw)
     gen = LongVideoGenerator.from_config(cfg, lora=None, device="cpu")  # fp32 on CPU, as pretrained
     bb = gen.bb
     samples, _ = suites.load_samples(suites.suite_folder(bench, "consistent", "50s"))
@@ -120,8 +126,9 @@ def evaluate_single_clip(model_dir: Path, bench: Path, num_samples: int) -> dict
         truth = truth.permute(0, 3, 1, 2).float() / 255  # [F, 3, H, W] in [0, 1]
         reference = (truth[0] * 2 - 1)[None]  # [1, 3, H, W]
         with torch.no_grad():
+            anchor = bb.encode_video(reference[:, :, None]) if two else None  # [1, 16, 1, h, w]
             video, _ = gen.generate_clip(
-                0, sample.prompts[0], reference, None, None, bb.encode_image(reference), None
+                0, sample.prompts[0], reference, None, anchor, bb.encode_image(reference), None
             )
             roundtrip = bb.decode_latents(bb.encode_video((truth * 2 - 1).permute(1, 0, 2, 3)[None]))
         made = ((video[0].permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1)  # [F, 3, H, W]
@@ -156,7 +163,7 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
 
     c = tracking.client()
     exp_id = tracking.ensure_experiment(c, exp.name)
-    run_id = tracking.start_parent(c, exp_id, exp.name, {"kind": "pretrain", "preset": "toy"})
+    run_id = tracking.start_parent(c, exp_id, exp.name, {"kind": "pretrain", "preset": exp.pretrain.preset})
     base = workspace.path("runs", exp.name)
     try:
         cfg = exp.pretrain.model_copy(deep=True)
@@ -193,9 +200,9 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
         else:
             cfg.output_dir = str(folder)
             save_config(cfg, folder / "config.resolved.yaml")
-            say(
-                f"pretrain: VAE {cfg.vae.steps} steps, DiT {cfg.dit.steps} steps (log: {folder / 'pretrain.log'})"
-            )
+            vae = "the VAE of " + cfg.init if cfg.init else f"VAE {cfg.vae.steps} steps"
+            dits = f"{len(cfg.experts())} x " if len(cfg.experts()) > 1 else ""
+            say(f"pretrain: {vae}, DiT {dits}{cfg.dit.steps} steps (log: {folder / 'pretrain.log'})")
             cmd = [
                 sys.executable,
                 "-m",
@@ -217,7 +224,7 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
             write_benchmark(bench, num_consistent=exp.evaluate.samples, num_creative=1, size=size,
                             seed=exp.evaluate.seed)  # fmt: skip
             say(f"evaluate: one clip per scene, {exp.evaluate.samples} scenes")
-            result = evaluate_single_clip(model_dir, bench, exp.evaluate.samples)
+            result = evaluate_single_clip(model_dir, bench, exp.evaluate.samples, cfg.preset)
             eval_dir.mkdir(parents=True, exist_ok=True)
             (eval_dir / "eval.json").write_text(json.dumps(result, indent=2))
             workspace.mark_stage(eval_dir, eh)

@@ -1,9 +1,9 @@
 """Inputs the harness can make itself when none are configured, and the ground truth for scoring.
 
 Without `data.root` an arm trains on clips the harness writes into the workspace: toy-world clips
-for the toy preset, a few synthetic moving-square clips otherwise. Without `benchmark_root` /
+for a toy-world preset (toy, toy-a14b), a few synthetic moving-square clips otherwise. Without `benchmark_root` /
 `SVI_BENCHMARK` it writes a benchmark in the svi-benchmark layout: toy-world samples (with their true
-continuations) for the toy preset, synthetic ones otherwise. Each is keyed by what it depends on, so
+continuations) for a toy-world preset, synthetic ones otherwise. Each is keyed by what it depends on, so
 it is written once and shared by every arm and run that asks for the same.
 """
 
@@ -18,6 +18,7 @@ from harness.base.hashing import digest
 from harness.declare.experiment import TOY_BENCHMARK_SEED, Experiment
 from harness.declare.plan import benchmark_folder
 from svi.config import SVIConfig
+from svi.model.presets import get_preset
 
 # ERFT clips of the toy world: fewer than pretraining used, another seed (fine-tuning data is not the
 # base model's pretraining data), three clips long (3 (F - 1) + 1 frames), so windows start anywhere and
@@ -37,9 +38,10 @@ def training_data(cfg: SVIConfig) -> str:
     """The configured clip folder, or one the harness writes into the workspace."""
     if cfg.data.root:
         return cfg.data.root
-    if cfg.model.preset == "toy" and cfg.condition.kind != "none":
+    toy = get_preset(cfg.model.preset).toy_world
+    if toy and cfg.condition.kind != "none":
         return _toy_conditional_training_data(cfg)
-    if cfg.model.preset == "toy":
+    if toy:
         from toyworld.writers import write_training_set
 
         size = (cfg.data.height, cfg.data.width)
@@ -114,7 +116,7 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
     configured = benchmark_folder(exp)
     if configured is not None:
         return configured
-    if cfg.model.preset == "toy":
+    if get_preset(cfg.model.preset).toy_world:
         from toyworld.writers import write_benchmark
 
         g = cfg.generate

@@ -41,7 +41,7 @@ class ArmRun:
             "arm": unit.arm,
             "seed": str(unit.seed),
             "role": unit.role,
-            keys.TRAINED_TAG: str(bool(unit.train)).lower(),
+            keys.TRAINED_TAG: str(unit.trained_weights).lower(),
             "experiment": unit.experiment,
             **unit.tags,
         }

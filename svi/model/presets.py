@@ -10,12 +10,15 @@ well under a second) reads this table, so nothing here may import torch, diffuse
 | `toy`            | `TOY` (~3M parameters)  | committed folder `svi/weights/toy`, or `model.weights`         |
 | `wan2.1-i2v-14b` | read from the folder    | a local folder, required: `model.weights` or `SVI_WEIGHTS`     |
 | `tiny-a14b`      | `TINY`, two experts     | built in code, random initialisation (no download)             |
+| `toy-a14b`       | `TOY`, two experts      | committed folder `svi/weights/toy_a14b`, or `model.weights`    |
 | `wan2.2-i2v-a14b`| read from the folder    | a local folder, required: `model.weights` or `SVI_WEIGHTS`     |
 
 The two-expert presets (Wan 2.2 I2V A14B and its test-size twin) have a high-noise expert
 (`transformer/`) that denoises while t >= the boundary and a low-noise expert (`transformer_2/`) below
 it, the Wan 2.1 VAE and umT5, and no CLIP image encoder (diffusers' layout of
-Wan-AI/Wan2.2-I2V-A14B-Diffusers).
+Wan-AI/Wan2.2-I2V-A14B-Diffusers). `toy-a14b` is the same at toy scale: the toy's VAE and umT5, and two
+toy DiTs without the image branch, each pretrained on its own timestep range of the toy world
+(configs/experiments/pretrain_toy_a14b.yaml).
 
 Each preset also carries config defaults (the clip size its model is built for), applied by
 `svi.config.build_config` under the variant's and the file's values.
@@ -33,6 +36,8 @@ from typing import Any, Literal
 WEIGHTS_ENV = "SVI_WEIGHTS"
 # The committed toy base model (a diffusers-format Wan I2V folder, written by svi.training.pretrain).
 TOY_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "toy"  # svi/weights/toy
+# The committed two-expert toy model (svi.training.pretrain with preset toy-a14b, from TOY_WEIGHTS).
+TOY_A14B_WEIGHTS = TOY_WEIGHTS.parent / "toy_a14b"  # svi/weights/toy_a14b
 # Which toy world this code is: 2 has people in pretraining, a VAE trained for idempotent round trips,
 # a 512-token text context with an unconditional mode (text CFG), and 3-clip fine-tuning videos
 # (docs/guides/toyworld.md). A pretrained toy folder records the world it was made for in TOY_WORLD_FILE;
@@ -143,6 +148,24 @@ TINY_DEFAULTS: Mapping[str, Any] = {
     },
 }
 
+# The toy world's clips: 17 frames (5 latent frames) of 64 x 64 at 8 fps, so one clip adds 2 s and a 50 s
+# video is 25 clips. Shift 3 (pretraining's) suits the small latents better than Wan's 5. Text CFG 5, the
+# official scale (the variants set their own, as the official scripts do).
+TOY_DEFAULTS: Mapping[str, Any] = {
+    "data": {"num_frames": 17, "height": 64, "width": 64},
+    "train": {"timestep_shift": 3.0},
+    "generate": {
+        "num_frames": 17,
+        "height": 64,
+        "width": 64,
+        "fps": 8,
+        "steps": 20,
+        "shift": 3.0,
+        "guidance_scale": 5.0,
+        "negative_prompt": SMALL_NEGATIVE_PROMPT,
+    },
+}
+
 # code: built in code from `arch` (random init, seeded); committed: a folder in the repository,
 # replaceable by model.weights; local: a local folder the user must provide (model.weights or SVI_WEIGHTS).
 WeightsSource = Literal["code", "committed", "local"]
@@ -160,6 +183,9 @@ class Preset:
     experts: int = 1  # 2: a high-noise and a low-noise transformer (Wan 2.2 A14B)
     image_encoder: bool = True  # a CLIP image encoder (Wan 2.1 I2V); Wan 2.2 I2V has none
     repo: str = WAN_I2V_REPO  # where a `local` preset's diffusers-format weights are published
+    # A model of the toy world (toy, toy-a14b): without data.root / a benchmark the harness writes
+    # toy-world training clips and a toy-world benchmark for it (harness/run/provision.py).
+    toy_world: bool = False
     # Config defaults (nested sections, e.g. {"generate": {"steps": 10}}), under the variant's and the file's.
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -174,29 +200,14 @@ PRESETS: dict[str, Preset] = {
             weights="code",
             defaults=TINY_DEFAULTS,
         ),
-        # The toy world's clips: 17 frames (5 latent frames) of 64 x 64 at 8 fps, so one clip adds 2 s and
-        # a 50 s video is 25 clips. Shift 3 (pretraining's) suits the small latents better than Wan's 5.
-        # Text CFG 5, the official scale (the variants set their own, as the official scripts do).
         Preset(
             name="toy",
             summary="~3M-parameter Wan I2V pretrained on the toy world (committed in svi/weights/toy)",
             arch=TOY,
             weights="committed",
             committed_weights=TOY_WEIGHTS,
-            defaults={
-                "data": {"num_frames": 17, "height": 64, "width": 64},
-                "train": {"timestep_shift": 3.0},
-                "generate": {
-                    "num_frames": 17,
-                    "height": 64,
-                    "width": 64,
-                    "fps": 8,
-                    "steps": 20,
-                    "shift": 3.0,
-                    "guidance_scale": 5.0,
-                    "negative_prompt": SMALL_NEGATIVE_PROMPT,
-                },
-            },
+            toy_world=True,
+            defaults=TOY_DEFAULTS,
         ),
         Preset(
             name="wan2.1-i2v-14b",
@@ -213,6 +224,20 @@ PRESETS: dict[str, Preset] = {
             experts=2,
             image_encoder=False,
             defaults=TINY_DEFAULTS,
+        ),
+        # The two-expert model at toy scale: the toy's clip and sampler defaults, the boundary SVI's
+        # (generate.boundary and train.expert_boundary default to 0.875 as for the real one).
+        Preset(
+            name="toy-a14b",
+            summary="two-expert Wan 2.2 I2V at toy scale, each expert pretrained on its own timestep range "
+            "(committed in svi/weights/toy_a14b)",
+            arch=TOY,
+            weights="committed",
+            committed_weights=TOY_A14B_WEIGHTS,
+            experts=2,
+            image_encoder=False,
+            toy_world=True,
+            defaults=TOY_DEFAULTS,
         ),
         # SVI 2.0 / 2.0 Pro's base model. Clip size, 50 steps, shift 5 and guidance 5.0 are the schema's
         # defaults already (WanVideoSviProPipeline's); generate.boundary defaults to SVI's 0.875.
@@ -330,7 +355,8 @@ def check_weights_folder(folder: Path, preset: str = "wan2.1-i2v-14b") -> None:
         if PRESETS.get(preset) is not None and PRESETS[preset].weights == "committed":
             what = f"{preset} base model"
             how = (
-                f"The committed one lives in {PRESETS[preset].committed_weights}; `harness run pretrain_toy` "
+                f"The committed one lives in {PRESETS[preset].committed_weights}; `harness run "
+                f"pretrain_{preset.replace('-', '_')}` "
                 "trains a new one (its output folder then goes to model.weights)."
             )
         elif two:

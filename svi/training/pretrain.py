@@ -21,6 +21,16 @@ the weights are random. Two stages, each resumable, in one process (the toy mode
    not disadvantaged by a layout it never saw. (Wan I2V itself is trained with 1 frame + zeros only.)
    The exported weights are an exponential moving average of the trained ones.
 
+The two-expert toy model (`preset: toy-a14b`, Wan 2.2 A14B at toy scale) trains two DiTs without the
+image branch, one after the other: the high-noise expert on t >= `expert_boundary` x 1000 only, the
+low-noise expert below it (each its own stage, `dit_high` / `dit_low`, with its own state file), as
+Wan 2.2 A14B's experts are specialised and as SVI's per-expert LoRAs are trained (#79). With `init` (a
+pretrained toy folder) the VAE, umT5 and tokenizer are that folder's (Wan 2.2 A14B keeps Wan 2.1's VAE
+and umT5) and the VAE stage is skipped; each expert starts from the folder's DiT (its CLIP image
+branch left out). Its condition layouts are SVI 2.0 Pro's (`layout: pro`): [VAE(anchor), zero latents]
+as clip 1 has it, and [VAE(anchor), the motion window's last latent, zero latents] as later clips do,
+with the windows of #75 (svi.training.clips.pro_window_ids).
+
 Output (`output_dir`): `vae_state.pt` / `dit_state.pt` (resume points), `cache.pt` (encoded clips),
 `metrics.jsonl`, and `model/`: a diffusers-format Wan I2V folder that `model.weights` takes and that is
 committed at `svi/weights/toy` (fp16; loaded as fp32).
@@ -46,11 +56,11 @@ from tqdm import tqdm
 
 from svi.config import DataConfig, ERFTConfig, Section, load_config, save_config
 from svi.files import append_jsonl, atomic_torch_save, truncate_jsonl
-from svi.model.backbone import Backbone, build_toy, save_backbone
-from svi.model.i2v_condition import build_condition
-from svi.model.presets import TOY_WORLD, TOY_WORLD_FILE
+from svi.model.backbone import Backbone, build_small, load_wan_i2v, save_backbone
+from svi.model.i2v_condition import build_condition, pro_condition
+from svi.model.presets import TOY_WORLD, TOY_WORLD_FILE, get_preset, preset_weights
 from svi.training.batch import encode_batch
-from svi.training.clips import reference_frame_index
+from svi.training.clips import pro_min_start, pro_window_ids, reference_frame_index
 from svi.training.data import VideoClipDataset
 from svi.training.erft import Recycler
 
@@ -118,6 +128,12 @@ class VAEStage(Section):
 class Condition(Section):
     cond_frames: int = Field(1, ge=1)
     padding: Literal["reference", "zeros"] = "reference"
+    # frames: VAE of [K frames, padding] (SVI 1.0, Wan 2.1 I2V); pro: SVI 2.0 Pro's latents
+    # (svi.model.i2v_condition.pro_condition), cond_frames and padding unused: [VAE(anchor), zeros] with
+    # the window's frame 0 as the anchor (clip 1) at motion_latents 0, [VAE(anchor), the motion window's
+    # last latent, zeros] at 1 (a later clip; the anchor a frame before the motion window, #75).
+    layout: Literal["frames", "pro"] = "frames"
+    motion_latents: int = Field(0, ge=0, le=1)
 
 
 class DiTStage(Section):
@@ -144,6 +160,14 @@ class PretrainConfig(Section):
     data: PretrainData = PretrainData()
     vae: VAEStage = VAEStage()
     dit: DiTStage = DiTStage()
+    # The model pretrained: toy (one DiT with the CLIP image branch) or toy-a14b (two experts, no image
+    # encoder, each DiT trained on its own timestep range split at expert_boundary).
+    preset: Literal["toy", "toy-a14b"] = "toy"
+    expert_boundary: float = Field(0.875, gt=0, lt=1)
+    # A pretrained toy model to start from, a folder or `toy` (the committed svi/weights/toy): its VAE,
+    # umT5 and tokenizer are kept (no VAE stage) and every DiT starts from its DiT. None: everything from
+    # the seeded random initialisation.
+    init: str | None = None
     seed: int = 0
     checkpoint_every: int = Field(250, ge=1)
     output_dir: str = "runs/pretrain_toy"
@@ -159,6 +183,19 @@ class PretrainConfig(Section):
                 f"never trained on in every clip; end vae.phases with num_frames >= {self.data.num_frames}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _one_kind_of_layout(self):
+        kinds = {c.layout for c in self.dit.conditions}
+        if len(kinds) > 1:
+            raise ValueError(
+                "dit.conditions mixes layout frames and layout pro, which read different windows: use one"
+            )
+        return self
+
+    def experts(self) -> list[str | None]:
+        """The DiT stages' experts: [None] (one transformer) or ["high", "low"]."""
+        return ["high", "low"] if get_preset(self.preset).experts == 2 else [None]
 
 
 # -- small pieces ------------------------------------------------------------------------------------
@@ -214,6 +251,32 @@ def windows(
             refs.append(videos[i, :, r, y : y + side_h, x : x + side_w])
     clips = torch.stack(out).float() / 127.5 - 1
     return clips if reference is None else (clips, torch.stack(refs).float() / 127.5 - 1)
+
+
+def pro_windows(videos: torch.Tensor, index: torch.Tensor, num_frames: int, g: torch.Generator):
+    """SVI 2.0 Pro's training windows (#75) of videos[index]: the target clip, its motion window (the F
+    frames whose last latent the target's latent 1 restates, `pro_window_ids`) and the anchor, a random
+    frame before the motion window -> ([B, 3, F, H, W], [B, 3, F, H, W], [B, 3, H, W]) in [-1, 1]."""
+    total = videos.shape[2]
+    lo = pro_min_start(num_frames, 1)
+    if total - num_frames < lo:
+        raise ValueError(
+            f"the Pro layout needs videos of {lo + num_frames} frames for {num_frames}-frame clips; "
+            f"these have {total}: write longer training clips (world.clip_frames)"
+        )
+    target, motion, anchor = [], [], []
+    for i in index.tolist():
+        t = int(torch.randint(lo, total - num_frames + 1, (1,), generator=g))
+        ids = pro_window_ids(list(range(t, t + num_frames)), num_frames, 1)
+        a = int(torch.randint(0, ids[0], (1,), generator=g))
+        target.append(videos[i, :, t : t + num_frames])
+        motion.append(videos[i, :, ids])
+        anchor.append(videos[i, :, a])
+
+    def scale(x: list[torch.Tensor]) -> torch.Tensor:
+        return torch.stack(x).float() / 127.5 - 1
+
+    return scale(target), scale(motion), scale(anchor)
 
 
 def lr_at(step: int, base: float, warmup: int, total: int) -> float:
@@ -327,7 +390,10 @@ def encode_clips(
     bb: Backbone, cfg: PretrainConfig, videos: torch.Tensor, prompts: list[str], batch: int = 8
 ) -> dict[str, torch.Tensor]:
     """`dit.windows_per_clip` random windows of every video through the frozen encoders, once:
-    x0, one y per condition layout, the umT5 context and the CLIP feature of the first frame."""
+    x0, one y per condition layout, the umT5 context and the CLIP feature of the first frame (None
+    without an image encoder)."""
+    if cfg.dit.conditions[0].layout == "pro":
+        return encode_pro_clips(bb, cfg, videos, prompts, batch)
     layouts = [
         DataConfig(
             num_frames=cfg.data.num_frames, height=cfg.data.height, width=cfg.data.width,
@@ -354,24 +420,83 @@ def encode_clips(
         "x0": torch.cat(x0),  # [N, 16, f, h, w]
         "y": torch.stack([torch.cat(y) for y in ys]),  # [layouts, N, 20, f, h, w]
         "context": torch.cat(ctx).half(),  # [N, L, D] (fp16: the cache is the largest thing here)
-        "image_context": torch.cat(img),  # [N, T, D]
+        "image_context": None if img[0] is None else torch.cat(img),  # [N, T, D]
+    }
+
+
+def encode_pro_clips(
+    bb: Backbone, cfg: PretrainConfig, videos: torch.Tensor, prompts: list[str], batch: int = 8
+) -> dict[str, torch.Tensor]:
+    """`encode_clips` for the Pro layouts (`pro_windows`): y per layout as `Condition` describes it."""
+    data = DataConfig(
+        num_frames=cfg.data.num_frames, height=cfg.data.height, width=cfg.data.width, window="pro"
+    )
+    g = torch.Generator().manual_seed(cfg.seed + 2)
+    order = torch.arange(len(videos)).repeat(cfg.dit.windows_per_clip)  # [N * windows]
+    x0, ys, ctx, img = [], [[] for _ in cfg.dit.conditions], [], []
+    for first in tqdm(range(0, len(order), batch), desc="encode clips", unit="batch"):
+        index = order[first : first + batch]
+        video, motion, anchor = pro_windows(videos, index, cfg.data.num_frames, g)
+        enc = encode_batch(
+            bb, video, [prompts[i] for i in index.tolist()], data, motion=motion, anchor=anchor
+        )
+        x0.append(enc.x0)
+        ctx.append(enc.context)
+        img.append(enc.image_context)
+        for j, c in enumerate(cfg.dit.conditions):
+            if c.motion_latents:  # [VAE(anchor), the motion window's last latent, zeros]
+                ys[j].append(enc.y)
+            else:  # clip 1: [VAE(frame 0), zeros]
+                with torch.no_grad():
+                    ys[j].append(pro_condition(bb.encode_video(video[:, :, :1]), None, enc.x0.shape[2]))
+    return {
+        "x0": torch.cat(x0),  # [N, 16, f, h, w]
+        "y": torch.stack([torch.cat(y) for y in ys]),  # [layouts, N, 20, f, h, w]
+        "context": torch.cat(ctx).half(),  # [N, L, D]
+        "image_context": None if img[0] is None else torch.cat(img),  # [N, T, D]
     }
 
 
 def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor, prompts: list[str]) -> None:
+    """Encode the clips once (`cache.pt`), then train each DiT: the transformer, or the two experts one
+    after the other, each on its own timestep range."""
     cache_path = out / "cache.pt"
     if cache_path.is_file():
         cache = torch.load(cache_path)
     else:
         cache = encode_clips(bb, cfg, videos, prompts)
         atomic_torch_save(cache, cache_path)
-    model = bb.transformer
+    empty = bb.encode_text([""])[0] if cfg.dit.text_dropout else None  # [L, D]: the unconditional prompt
+    for i, (expert, model) in enumerate(zip(cfg.experts(), bb.experts())):
+        train_one_dit(model, cfg, out, cache, empty, expert, seed=cfg.seed + i)
+
+
+def dit_stage(expert: str | None) -> str:
+    """The stage name of a DiT's metrics and state file: dit, or dit_high / dit_low."""
+    return "dit" if expert is None else f"dit_{expert}"
+
+
+def train_one_dit(
+    model: torch.nn.Module,
+    cfg: PretrainConfig,
+    out: Path,
+    cache: dict[str, torch.Tensor],
+    empty: torch.Tensor | None,
+    expert: str | None,
+    seed: int,
+) -> None:
+    """Clean flow matching of one DiT on the cached clips (resumable); `expert` high / low draws only
+    that expert's timesteps (`erft.expert_ids` at cfg.expert_boundary). Leaves the EMA weights in it."""
+    stage = dit_stage(expert)
     model.train().requires_grad_(True)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.dit.lr, weight_decay=cfg.dit.weight_decay)
-    recycler = Recycler(ERFTConfig(mode="plain"), shift=cfg.dit.timestep_shift, seed=cfg.seed)
-    pick = random.Random(cfg.seed)
-    state_path = out / "dit_state.pt"
+    recycler = Recycler(
+        ERFTConfig(mode="plain"), shift=cfg.dit.timestep_shift, seed=seed, expert=expert,
+        boundary=cfg.expert_boundary,
+    )  # fmt: skip
+    pick = random.Random(seed)
+    state_path = out / f"{stage}_state.pt"
     step = 0
     if state_path.is_file():
         state = torch.load(state_path, weights_only=False)
@@ -381,11 +506,10 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
         recycler.load_state_dict(state["recycler"])
         pick.setstate(state["pick"])
         step = state["step"]
-        truncate_jsonl(out / "metrics.jsonl", lambda r: r["stage"] == "dit" and r["step"] > step)
-        log.info("DiT: resumed at step %d", step)
+        truncate_jsonl(out / "metrics.jsonl", lambda r: r["stage"] == stage and r["step"] > step)
+        log.info("%s: resumed at step %d", stage, step)
     n = cache["x0"].shape[0]
-    empty = bb.encode_text([""])[0] if cfg.dit.text_dropout else None  # [L, D]: the unconditional prompt
-    bar = tqdm(total=cfg.dit.steps, initial=step, desc="pretrain dit", unit="step")
+    bar = tqdm(total=cfg.dit.steps, initial=step, desc=f"pretrain {stage}", unit="step")
     while step < cfg.dit.steps:
         t0 = time.perf_counter()
         lr = lr_at(step, cfg.dit.lr, cfg.dit.warmup_steps, cfg.dit.steps)
@@ -399,13 +523,8 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
             dropped = torch.tensor([pick.random() < cfg.dit.text_dropout for _ in range(cfg.dit.batch)])
             context[dropped] = empty
         prep = recycler.prepare(cache["x0"][idx], cache["y"][layout][idx])
-        v = model(
-            prep.model_input(),
-            prep.timestep,
-            context,
-            cache["image_context"][idx],
-            return_dict=False,
-        )[0]
+        image = None if cache["image_context"] is None else cache["image_context"][idx]
+        v = model(prep.model_input(), prep.timestep, context, image, return_dict=False)[0]
         loss = recycler.loss(v, prep)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"DiT loss became {loss.item()} at step {step + 1}; lower dit.lr")
@@ -420,8 +539,11 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        append_jsonl(out / "metrics.jsonl", {"stage": "dit", "step": step, "dit/loss": loss.item(), "dit/lr": lr,
+        append_jsonl(out / "metrics.jsonl", {"stage": stage, "step": step, "dit/loss": loss.item(), "dit/lr": lr,
                                         "dit/grad_norm": grad_norm, "dit/text_dropped": int(dropped.sum()),
+                                        # the timesteps drawn (an expert's stay in its range)
+                                        "dit/t_min": float(prep.timestep.min()),
+                                        "dit/t_max": float(prep.timestep.max()),
                                         "dit/seconds_per_step": time.perf_counter() - t0})  # fmt: skip
         if step % cfg.checkpoint_every == 0 or step == cfg.dit.steps:
             atomic_torch_save(
@@ -434,18 +556,51 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
     model.eval().requires_grad_(False)
 
 
-def export(bb: Backbone, folder: Path) -> Path:
-    """The base model folder, DiT and VAE in fp16 (half the size; loading upcasts to fp32), with the
-    toy world it was made for (TOY_WORLD_FILE)."""
-    bb.transformer.half()
-    bb.vae.half()
+EXPERTS_FILE = "toy_experts.json"
+
+
+def export(bb: Backbone, folder: Path, cfg: PretrainConfig) -> Path:
+    """The base model folder, DiT(s) and VAE in fp16 (half the size; loading upcasts to fp32), with the
+    toy world it was made for (TOY_WORLD_FILE) and, for two experts, their boundary (EXPERTS_FILE)."""
+    for part in (*bb.experts(), bb.vae):
+        part.half()
     try:
         save_backbone(bb, folder)
     finally:
-        bb.transformer.float()
-        bb.vae.float()
+        for part in (*bb.experts(), bb.vae):
+            part.float()
     (Path(folder) / TOY_WORLD_FILE).write_text(json.dumps({"toy_world": TOY_WORLD}) + "\n")
+    if len(bb.experts()) == 2:  # how the experts were made: their boundary, the folder they started from
+        made = {"expert_boundary": cfg.expert_boundary, "init": cfg.init}
+        (Path(folder) / EXPERTS_FILE).write_text(json.dumps(made) + "\n")
     return folder
+
+
+# The parameters of the CLIP image branch (Wan 2.1 I2V's), which a DiT without an image encoder lacks.
+IMAGE_BRANCH = (
+    "condition_embedder.image_embedder.",
+    ".attn2.add_k_proj.",
+    ".attn2.add_v_proj.",
+    ".attn2.norm_added_k.",
+)
+
+
+def initial_backbone(cfg: PretrainConfig) -> Backbone:
+    """The preset's seeded random initialisation, or with `init` that folder's VAE, umT5 and tokenizer
+    and its DiT's weights in every DiT (less the image branch where the preset has no image encoder)."""
+    p = get_preset(cfg.preset)
+    bb = build_small(p.arch, p.name, cfg.seed, p.image_encoder, p.experts)
+    if cfg.init is None:
+        return bb
+    base = load_wan_i2v(
+        preset_weights("toy", None if cfg.init == "toy" else cfg.init), torch.float32, preset="toy"
+    )
+    bb.vae, bb.text_encoder, bb.tokenizer = base.vae, base.text_encoder, base.tokenizer
+    state = base.transformer.state_dict()
+    for tf in bb.experts():
+        kept = {k: v for k, v in state.items() if p.image_encoder or not any(s in k for s in IMAGE_BRANCH)}
+        tf.load_state_dict(kept)  # strict: every parameter of the expert comes from the folder
+    return bb
 
 
 def pretrain(cfg: PretrainConfig) -> Path:
@@ -457,11 +612,12 @@ def pretrain(cfg: PretrainConfig) -> Path:
     save_config(cfg, out / "config.yaml")
     if not (out / "vae_state.pt").is_file() and not (out / "dit_state.pt").is_file():
         (out / "metrics.jsonl").unlink(missing_ok=True)
-    bb = build_toy(seed=cfg.seed)
+    bb = initial_backbone(cfg)
     videos, prompts = load_clips(cfg)
-    train_vae(bb, cfg, out, videos)
+    if cfg.init is None:
+        train_vae(bb, cfg, out, videos)
     train_dit(bb, cfg, out, videos, prompts)
-    folder = export(bb, out / "model")
+    folder = export(bb, out / "model", cfg)
     log.info("toy base model written to %s", folder)
     return folder
 
