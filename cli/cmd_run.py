@@ -81,9 +81,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         path = find_experiment(args.experiment)
         raw = read_experiment_file(path)
         if is_pretrain(raw):
-            from harness.run import pretraining
+            from harness.declare import pretrain_experiment
 
-            exp = pretraining.load(path, raw, args.overrides)
+            exp = pretrain_experiment.load(path, raw, args.overrides)
             prepare_tracking()
             return run_pretrain_experiment(exp, args)
         exp, source = experiment_from(path, raw, args.overrides), path  # names, numbers, metrics

@@ -1,6 +1,6 @@
 """`harness run pretrain_toy`: build the toy base model from nothing, tracked like any experiment.
 
-A pretraining experiment file has `kind: pretrain`:
+A pretraining experiment file has `kind: pretrain` (its schema: harness/declare/pretrain_experiment.py):
 
     name: pretrain_toy
     kind: pretrain
@@ -23,79 +23,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing import Any
 
 from harness import tracking
 from harness.base import workspace
 from harness.base.console import say
 from harness.base.hashing import digest, flatten
 from harness.base.redact import scrub
-from harness.declare.experiment import MAX_SAMPLES
+from harness.declare.pretrain_experiment import PretrainExperiment
 from harness.run import launch
 from harness.run.launch import run_child
-from svi.config import ConfigError, deep_merge, format_validation_error, parse_override, save_config
-from svi.training.pretrain import PretrainConfig
-
-# The toy-world training set a pretraining writes: bounded like an experiment's samples, as the file
-# may come from anyone (pretrain_toy writes 1000 clips of 33 frames).
-MAX_WORLD_CLIPS = 100_000
-MAX_CLIP_FRAMES = 1000
-
-
-class WorldSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    clips: int = Field(1000, ge=1, le=MAX_WORLD_CLIPS)
-    # frames per training mp4; windows of data.num_frames are drawn from it
-    clip_frames: int = Field(33, ge=2, le=MAX_CLIP_FRAMES)
-    seed: int = 0
-    story_fraction: float = Field(0.3, ge=0.0, le=1.0)
-    # people (toy world 2): talking heads and dancers, so the base model knows the conditional tracks'
-    # subjects before a stand-in adapter drives them (toyworld/writers.py person_clip)
-    faces_fraction: float = Field(0.0, ge=0.0, le=1.0)
-    dancers_fraction: float = Field(0.0, ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _fractions(self):
-        if self.faces_fraction + self.dancers_fraction > 1:
-            raise ValueError("world.faces_fraction + world.dancers_fraction must be at most 1")
-        return self
-
-
-class EvalSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    samples: int = Field(8, ge=1, le=MAX_SAMPLES)
-    seed: int = 1000
-
-
-class PretrainExperiment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    kind: Literal["pretrain"] = "pretrain"
-    description: str = ""
-    world: WorldSpec = WorldSpec()
-    pretrain: PretrainConfig = PretrainConfig()
-    evaluate: EvalSpec = EvalSpec()
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, v: str) -> str:
-        from harness.base.workspace import check_name
-
-        return check_name(v, "experiment name")
-
-
-def load(path: Path, raw: dict, overrides: list[str] = ()) -> PretrainExperiment:
-    """Validate a `kind: pretrain` file with dotted overrides (`pretrain.dit.steps=100 world.clips=50`)."""
-    for text in overrides:
-        raw = deep_merge(raw, parse_override(text))
-    source = str(path) + (" with overrides " + " ".join(overrides) if overrides else "")
-    try:
-        return PretrainExperiment.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError(format_validation_error(e, source)) from None
-
+from svi.config import save_config
 
 # -- evaluation -------------------------------------------------------------------------------------
 

@@ -341,8 +341,8 @@ def test_an_extends_chain_is_bounded(tmp_path):
 def test_every_shipped_declaration_still_loads():
     """The shipped experiments, recipes and sweeps read as PyYAML reads them, and every experiment
     validates under the new bounds (the toy_samples rule included)."""
+    from harness.declare import pretrain_experiment
     from harness.declare.experiment import is_pretrain, load_experiment
-    from harness.run import pretraining
     from sweeps.study import Sweep
 
     files = sorted(
@@ -355,7 +355,7 @@ def test_every_shipped_declaration_still_loads():
     for f in sorted((ROOT / "configs" / "experiments").glob("*.yaml")):
         raw = read_mapping(f)
         if is_pretrain(raw):
-            pretraining.load(f, raw)
+            pretrain_experiment.load(f, raw)
         else:
             load_experiment(str(f))
     for f in sorted((ROOT / "configs" / "sweeps").glob("*.yaml")):

@@ -64,7 +64,7 @@ def test_every_workspace_path_is_checked_to_lie_inside(home):
 
 
 def test_sweep_and_pretrain_names_are_identifiers(home, capsys):
-    from harness.run import pretraining
+    from harness.declare import pretrain_experiment
     from sweeps.study import Sweep
 
     with pytest.raises(ValueError, match="sweep name"):
@@ -73,7 +73,7 @@ def test_sweep_and_pretrain_names_are_identifiers(home, capsys):
     assert main(["run", str(home / "p.yaml")]) == 2
     assert "experiment name '../../p' is not allowed" in capsys.readouterr().err
     assert (
-        pretraining.PretrainExperiment.model_validate({"name": "pretrain_toy-2.v1"}).name
+        pretrain_experiment.PretrainExperiment.model_validate({"name": "pretrain_toy-2.v1"}).name
         == "pretrain_toy-2.v1"
     )
 
