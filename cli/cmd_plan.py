@@ -55,13 +55,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """The dry run: units, input checks, the model on the meta device, cost, and (--detect) power."""
     from harness.base import workspace
     from harness.declare import preview
-    from harness.declare.experiment import load_experiment
+    from harness.declare.experiment import experiment_from, find_experiment, is_pretrain, read_experiment_file
     from harness.declare.plan import check_plan, make_plan
     from svi.config import ConfigError
 
     try:
         detect = parse_detect(args.detect or [])
-        exp, source = load_experiment(args.experiment, args.overrides)
+        source = find_experiment(args.experiment)
+        raw = read_experiment_file(source)
+        if is_pretrain(raw):
+            raise ConfigError(
+                f"{source} is a pretraining (kind: pretrain), which has no arms to plan: run it with "
+                f"`harness run {args.experiment}` (its stages are skipped once done)"
+            )
+        exp = experiment_from(source, raw, args.overrides)
         plan = make_plan(exp, source)
         if args.world < 1 or (args.mfu is not None and not 0 < args.mfu <= 1):
             raise ConfigError("--gpus must be at least 1 and --mfu in (0, 1]")

@@ -120,3 +120,10 @@ def test_a_trained_two_expert_arm_must_name_its_expert(home, capsys):
     (home / "one.yaml").write_text(REAL.replace("  shot: {}", "  shot: {overrides: {train.expert: low}}"))
     assert main(["plan", str(home / "one.yaml")]) == 2
     assert "has one transformer: leave train.expert out" in capsys.readouterr().err
+
+
+def test_a_pretraining_is_not_planned_but_named(home, capsys):
+    """`harness plan pretrain_toy` says what the file is and how to run it, not that it lacks arms."""
+    assert main(["plan", "pretrain_toy"]) == 2
+    err = capsys.readouterr().err
+    assert "is a pretraining (kind: pretrain)" in err and "harness run pretrain_toy" in err and "arms:" not in err
