@@ -1,0 +1,62 @@
+"""Record a run's own output as the figures the testing guide shows: the command, the commit, the
+machine, the wall time, and the output's last lines (pytest's summary and slowest tests, the stage
+table `harness run` prints), written to docs/records/NAME.txt. The guide includes the file as it is
+(MkDocs snippets), so no timing or test count there is typed by hand.
+
+    python -m benchmarks.record make-test -- make test
+    python -m benchmarks.record demo --tail 12 -- make demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RECORDS = REPO / "docs" / "records"
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", help="the record's file name under docs/records/ (without .txt)")
+    p.add_argument("--tail", type=int, default=20, help="last lines of the output kept (default 20)")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command, run by the shell")
+    args = p.parse_args(argv)
+    command = [c for c in args.command if c != "--"]
+    if not command or not args.name.replace("-", "").replace("_", "").isalnum():
+        p.error("give a plain NAME and a command after --")
+    start = time.monotonic()
+    proc = subprocess.run(" ".join(command), shell=True, cwd=REPO, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    lines = [line.rstrip() for line in proc.stdout.replace("\r", "\n").splitlines() if line.strip()]
+    minutes, rest = divmod(round(seconds), 60)
+    header = [
+        f"$ {' '.join(command)}",
+        f"# commit {commit()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{os.cpu_count()} CPU cores ({platform.machine()}), exit {proc.returncode}, wall {minutes} min {rest} s",
+        "# ...",
+    ]
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    out = RECORDS / f"{args.name}.txt"
+    out.write_text("\n".join(header + lines[-args.tail :]) + "\n")
+    print(f"recorded {out.relative_to(REPO)}", file=sys.stderr)
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
