@@ -30,12 +30,17 @@ def commit() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="python -m benchmarks.record NAME [--tail N] -- COMMAND ...",
+    )  # fmt: skip
     p.add_argument("name", help="the record's file name under docs/records/ (without .txt)")
     p.add_argument("--tail", type=int, default=20, help="last lines of the output kept (default 20)")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command, run by the shell")
-    args = p.parse_args(argv)
-    command = [c for c in args.command if c != "--"]
+    if "--" not in argv:
+        p.error("give the command after --")
+    split = argv.index("--")
+    args, command = p.parse_args(argv[:split]), argv[split + 1 :]
     if not command or not args.name.replace("-", "").replace("_", "").isalnum():
         p.error("give a plain NAME and a command after --")
     start = time.monotonic()
