@@ -126,4 +126,8 @@ def test_a_pretraining_is_not_planned_but_named(home, capsys):
     """`harness plan pretrain_toy` says what the file is and how to run it, not that it lacks arms."""
     assert main(["plan", "pretrain_toy"]) == 2
     err = capsys.readouterr().err
-    assert "is a pretraining (kind: pretrain)" in err and "harness run pretrain_toy" in err and "arms:" not in err
+    assert (
+        "is a pretraining (kind: pretrain)" in err
+        and "harness run pretrain_toy" in err
+        and "arms:" not in err
+    )
