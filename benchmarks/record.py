@@ -1,7 +1,7 @@
 """Record a run's own output as the figures the testing guide shows: the command, the commit, the
 machine, the wall time, and the output's last lines (pytest's summary and slowest tests, the stage
 table `harness run` prints), written to docs/records/NAME.txt. The guide includes the file as it is
-(MkDocs snippets), so no timing or test count there is typed by hand.
+(docs/hooks/records.py), so no timing or test count there is typed by hand.
 
     python -m benchmarks.record make-test -- make test
     python -m benchmarks.record demo --tail 12 -- make demo
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     RECORDS.mkdir(parents=True, exist_ok=True)
     out = RECORDS / f"{args.name}.txt"
     out.write_text("\n".join(header + lines[-args.tail :]) + "\n")
-    print(f"recorded {out.relative_to(REPO)}", file=sys.stderr)
+    print(f"recorded {out}", file=sys.stderr)
     return proc.returncode
 
 

@@ -1,0 +1,45 @@
+"""The testing guide's figures are the runs' own records: benchmarks/record.py writes one, and the docs
+hook includes it on that page only, stopping the build when a record it names is missing."""
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from mkdocs.exceptions import PluginError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _hook():
+    spec = importlib.util.spec_from_file_location("records_hook", ROOT / "docs" / "hooks" / "records.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _page(uri: str):
+    return SimpleNamespace(file=SimpleNamespace(src_uri=uri))
+
+
+def test_a_record_is_the_commands_own_output(tmp_path, monkeypatch):
+    from benchmarks import record
+
+    monkeypatch.setattr(record, "RECORDS", tmp_path)
+    code = record.main(["probe", "--tail", "2", "--", sys.executable, "-c", "'print(1); print(2); print(3)'"])
+    text = (tmp_path / "probe.txt").read_text().splitlines()
+    assert code == 0 and text[0].startswith("$ ") and "exit 0, wall" in text[1] and text[-2:] == ["2", "3"]
+
+
+def test_the_hook_includes_records_on_the_testing_page_only(tmp_path, monkeypatch):
+    hook = _hook()
+    monkeypatch.setattr(hook, "RECORDS", tmp_path)
+    (tmp_path / "make-test.txt").write_text("$ make test\n1 passed\n")
+    markdown = "before\n<!-- record make-test -->\nafter"
+    assert "```text\n$ make test\n1 passed\n```" in hook.on_page_markdown(
+        markdown, _page(hook.PAGE), None, None
+    )
+    assert hook.on_page_markdown(markdown, _page("results/mechanisms.md"), None, None) == markdown
+    with pytest.raises(PluginError, match="no record docs/records/gone.txt"):
+        hook.on_page_markdown("<!-- record gone -->", _page(hook.PAGE), None, None)
