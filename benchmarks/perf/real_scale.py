@@ -195,6 +195,22 @@ class Setup:
     warmup: int
     repeats: int
 
+    @classmethod
+    def from_args(cls, args, default: dict, preset: str, config: dict, device, dtype, **fields) -> Setup:
+        """The sizes from --frames / --height / --width (else the device's defaults), the engine from --engine."""
+        return cls(
+            preset=preset,
+            config=config,
+            device=device,
+            dtype=dtype,
+            frames=args.frames or default["frames"],
+            height=args.height or default["height"],
+            width=args.width or default["width"],
+            image_tokens=image_tokens_for(preset),
+            engine=engine_for(args.engine, device),
+            **fields,
+        )
+
     def svi_config(self):
         """The run's SVIConfig: the official recipe's sections (LoRA, ERFT, memory, train, generate)."""
         from svi.config import SVIConfig
@@ -566,21 +582,10 @@ def main(argv: list[str] | None = None) -> None:
         if fit == blocks or not 1 <= fit <= layers:
             raise SystemExit(f"--fit-blocks must differ from --blocks ({blocks}) and lie in 1..{layers}")
         counts = sorted({fit, blocks})
-    setup = Setup(
-        preset=preset,
-        config=config,
-        device=device,
-        dtype=dtype,
-        frames=args.frames or default["frames"],
-        height=args.height or default["height"],
-        width=args.width or default["width"],
-        image_tokens=image_tokens_for(preset),
-        loss=args.loss,
-        engine=engine_for(args.engine, device),
-        gen_steps=args.gen_steps,
-        warmup=args.warmup,
-        repeats=args.repeats,
-    )
+    setup = Setup.from_args(
+        args, default, preset, config, device, dtype, loss=args.loss, gen_steps=args.gen_steps,
+        warmup=args.warmup, repeats=args.repeats,
+    )  # fmt: skip
     cfg = setup.svi_config()  # validates the sizes (4k+1 frames, multiples of 16) before any build
     if setup.engine == "deepspeed":
         from svi.training.train import init_distributed
