@@ -9,9 +9,17 @@ the output's latent 0 the image latent) and Wan's configs/wan_ti2v_5B.py for the
 import pytest
 import torch
 
-from svi.config import ModelConfig, build_config
+from svi.config import GenerateConfig, ModelConfig, build_config
+from svi.generation.generator import LongVideoGenerator
 from svi.model.backbone import load_backbone, save_backbone
 from svi.model.presets import PRESETS, WeightsNotFoundError, check_weights_folder
+from svi.model.ti2v_condition import (
+    image_latent,
+    replace_first_latent,
+    replaces_first_latent,
+    token_timesteps,
+)
+from tests.svi.pipelines import diffusers_clip
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -92,3 +100,87 @@ def test_a_ti2v_folder_needs_no_image_encoder_and_names_what_is_missing(ti2v, tm
     with pytest.raises(WeightsNotFoundError, match=r"(?s)Wan 2\.2 TI2V 5B weights.*vae/config\.json") as e:
         check_weights_folder(tmp_path / "w", "wan2.2-ti2v-5b")
     assert "Wan-AI/Wan2.2-TI2V-5B-Diffusers" in str(e.value) and "image_encoder" not in str(e.value)
+
+
+# -- the condition (pure) ------------------------------------------------------------------------------
+
+
+def test_the_image_latent_replaces_latent_zero_only():
+    x = torch.arange(2 * 3 * 4 * 2 * 2, dtype=torch.float32).view(2, 3, 4, 2, 2)
+    z0 = -torch.ones(2, 3, 1, 2, 2)
+    out = replace_first_latent(x, z0)
+    assert torch.equal(out[:, :, :1], z0) and torch.equal(out[:, :, 1:], x[:, :, 1:])
+    assert x[:, :, 0].min() >= 0  # x itself untouched
+    # diffusers' form, (1 - m) z0 + m x with m 0 on frame 0: the same values
+    m = torch.ones(1, 1, 4, 2, 2)
+    m[:, :, 0] = 0
+    torch.testing.assert_close(out, (1 - m) * z0 + m * x)
+    with pytest.raises(ValueError, match="does not fit"):
+        replace_first_latent(x, torch.zeros(2, 3, 2, 2, 2))  # two frames is not a first latent
+
+
+def test_token_timesteps_are_zero_on_latent_zero_and_t_elsewhere():
+    # 2 samples, 3 latent frames of 2 tokens each (frame-major, as the transformer flattens them)
+    assert token_timesteps(700.0, 2, 3, 2).tolist() == [[0, 0, 700, 700, 700, 700]] * 2
+    per_sample = token_timesteps(torch.tensor([100.0, 900.0]), 2, 3, 1)
+    assert per_sample.tolist() == [[0, 100, 100], [0, 900, 900]]
+    # diffusers: (first_frame_mask[0][0][:, ::2, ::2] * t).flatten() on [F, h, w] latents, patch 2 x 2
+    m = torch.ones(3, 4, 4)
+    m[0] = 0
+    assert torch.equal(token_timesteps(500.0, 1, 3, 4)[0], (m[:, ::2, ::2] * 500.0).flatten())
+
+
+def test_a_clip_latent_zero_is_its_first_frame_alone(ti2v):
+    """The causal VAE encodes frame 0 alone into latent 0: training's condition (x0's latent 0) and
+    inference's (the image encoded alone) are the same latent."""
+    video = torch.rand(1, 3, 9, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    torch.testing.assert_close(ti2v.encode_video(video)[:, :, :1], image_latent(ti2v, video[:, :, 0]))
+    assert replaces_first_latent(ti2v.transformer)
+
+
+# -- sampling: the crosscheck against diffusers, and later clips ------------------------------------------
+
+
+def test_the_first_clip_matches_diffusers_ti2v_pipeline(ti2v):
+    """Our sampler and diffusers' WanImageToVideoPipeline(expand_timesteps=True) give the same first clip
+    from the same noise: the image latent in place of latent 0 before every step, timestep 0 on its
+    tokens, Euler at shift 5, text CFG 5, and the clip's latent 0 the image latent."""
+    cfg = GenerateConfig(**SMALL, guidance_scale=5.0)
+    gen = LongVideoGenerator(ti2v, cfg)
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    prompt = "a red square moves left"
+    noise = gen.clip_noise(0, 0)
+    assert noise.shape == (1, 48, 3, 4, 4)
+    _, ours = gen.generate_clip(0, prompt, image[None], None, None, None, ti2v.encode_text([""]))
+    theirs = diffusers_clip(ti2v, image, prompt, noise, cfg, pipeline={"expand_timesteps": True})
+    assert (ours[:, :, 1:] - noise[:, :, 1:]).abs().max() > 0.1  # it moved
+    torch.testing.assert_close(ours, theirs.float(), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours[:, :, :1], image_latent(ti2v, image[None]))  # latent 0 kept
+    # and the condition matters: another image moves the generated latents too
+    other = image.flip(-1)
+    _, moved = gen.generate_clip(0, prompt, other[None], None, None, None, ti2v.encode_text([""]))
+    assert (moved[:, :, 1:] - ours[:, :, 1:]).abs().max() > 1e-3
+
+
+def test_later_clips_start_from_the_last_frame_re_encoded(ti2v, tmp_path):
+    """SVI 2.0-style chaining (reconstructed for TI2V): clip k's image latent is the last decoded frame
+    of clip k-1 re-encoded, and the video keeps each clip but its last frame: N (F - 1) + 1 frames."""
+    cfg = GenerateConfig(**SMALL)
+    gen = LongVideoGenerator(ti2v, cfg)
+    image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    neg = ti2v.encode_text([""])
+    video0, _ = gen.generate_clip(0, "p", image[None], None, None, None, neg)
+    chain = gen._next_chain(video0, None)  # [1, 3, 1, H, W]: the last frame
+    assert torch.equal(chain[:, :, 0], video0[:, :, -1])
+    y = gen._condition(image[None], [chain], None)
+    torch.testing.assert_close(y, image_latent(ti2v, video0[:, :, -1]))
+    _, latent1 = gen.generate_clip(1, "p", image[None], chain, None, None, neg)
+    torch.testing.assert_close(latent1[:, :, :1], y)
+    result = gen.generate(image, lambda k: "p", tmp_path / "v.mp4", num_clips=3, progress=False)
+    assert result.num_frames == 3 * (9 - 1) + 1
+
+
+def test_a_ti2v_model_refuses_what_it_cannot_chain(ti2v):
+    for bad in ({"chaining": "latent"}, {"motion_frames": 5}, {"strategy": "rolling"}):
+        with pytest.raises(ValueError, match="strategy chain, chaining pixel and motion_frames 1"):
+            LongVideoGenerator(ti2v, GenerateConfig(**SMALL, **bad))
