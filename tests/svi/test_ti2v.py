@@ -184,3 +184,139 @@ def test_a_ti2v_model_refuses_what_it_cannot_chain(ti2v):
     for bad in ({"chaining": "latent"}, {"motion_frames": 5}, {"strategy": "rolling"}):
         with pytest.raises(ValueError, match="strategy chain, chaining pixel and motion_frames 1"):
             LongVideoGenerator(ti2v, GenerateConfig(**SMALL, **bad))
+
+
+# -- training: latent 0 the clean condition at t = 0, E_img on it (reconstructed) ----------------------
+
+SHAPE = (48, 3, 4, 4)  # tiny-ti2v's latent of a 9-frame 64 x 64 clip
+
+
+def _banked_memory(clean_per_frame: list[float]):
+    """A replay memory whose every slot holds one clean-end entry with latent frame f = clean_per_frame[f]."""
+    from svi import flow
+    from svi.training.memory import ReplayMemory
+
+    mem = ReplayMemory(SHAPE, flow.shifted_sigmas(50), capacity=2, budget_bytes=1 << 24, dtype=torch.float32)
+    clean = torch.tensor(clean_per_frame).view(1, -1, 1, 1).expand(SHAPE).clone()
+    for s in flow.shifted_sigmas(50):
+        mem.bank(float(s), torch.zeros(SHAPE), clean)
+    return mem
+
+
+def test_the_step_puts_the_condition_at_t0_and_scores_later_latents_only():
+    from svi.config import ERFTConfig
+    from svi.training.erft import Recycler
+
+    x0 = torch.randn(2, *SHAPE, generator=torch.Generator().manual_seed(0))
+    y = x0[:, :, :1].clone()
+    prep = Recycler(ERFTConfig(mode="plain"), None, seed=0, first_latent=True).prepare(x0, y)
+    model_in = prep.model_input()
+    assert model_in.shape == x0.shape  # the latent alone: no y channels
+    torch.testing.assert_close(model_in[:, :, :1], x0[:, :, :1])  # latent 0 clean
+    torch.testing.assert_close(model_in[:, :, 1:], prep.x_t[:, :, 1:])
+    t = prep.model_timestep((1, 2, 2))  # [B, 3 frames x 4 tokens]
+    assert t.shape == (2, 12) and (t[:, :4] == 0).all()
+    assert torch.equal(t[:, 4:], prep.timestep[:, None].expand(2, 8))
+    rec = Recycler(ERFTConfig(mode="plain"), None, seed=0, first_latent=True)
+    v = prep.target.clone()
+    v[:, :, 0] = 1e3  # whatever the model says on the condition latent is not scored
+    assert rec.loss(v, prep) == 0
+    v[:, :, 1] += 1.0
+    assert rec.loss(v, prep) > 0
+    # the same step of an I2V model scores latent 0 too
+    plain = Recycler(ERFTConfig(mode="plain"), None, seed=0)
+    i2v = plain.prepare(torch.randn(2, 16, 3, 4, 4), torch.zeros(2, 20, 3, 4, 4))
+    bad = i2v.target.clone()
+    bad[:, :, 0] += 1.0
+    assert plain.loss(bad, i2v) > 0
+
+
+@pytest.mark.parametrize("choice", ["window", "last"])
+def test_image_errors_go_on_the_replaced_first_latent(choice):
+    """erft.first_latent_error: E_img is one frame of a clean-end entry added to the image latent that
+    replaces latent 0. window (default): a random frame 1.. of the entry; last: its last frame. The
+    noisy latents get no E_img; E_vid / E_noi stay on them (off here)."""
+    from svi.config import ERFTConfig
+    from svi.training.erft import Recycler
+
+    x0 = torch.randn(64, *SHAPE, generator=torch.Generator().manual_seed(0))
+    y = x0[:, :, :1].clone()
+    cfg = ERFTConfig(p_noi=0, p_vid=0, p_img=1, p_clean=0, first_latent_error=choice)
+    mem = _banked_memory([1000.0, 10.0, 20.0])  # frame 0 would be an error the model never made
+    prep = Recycler(cfg, mem, seed=3, first_latent=True).prepare(x0, y)
+    added = (prep.y - y).mean(dim=(1, 2, 3, 4))  # [B], the frame's value
+    assert all(g.img and not g.vid and not g.noi for g in prep.injected)
+    if choice == "last":
+        assert torch.equal(added, torch.full((64,), 20.0))
+    else:  # a random frame of 1..F-1, both drawn
+        assert set(added.tolist()) == {10.0, 20.0}
+    torch.testing.assert_close(prep.model_input()[:, :, :1], prep.y)  # the model sees z0 + E_img
+    clean = Recycler(cfg.model_copy(update={"p_img": 0.0}), mem, seed=3, first_latent=True).prepare(x0, y)
+    torch.testing.assert_close(prep.x_t, clean.x_t)  # the noisy latents carry no E_img
+    # the default is left out of dumps (stage hashes of earlier runs hold), the option is recorded
+    assert ("first_latent_error" in cfg.model_dump()) == (choice != "window")
+
+
+def test_banked_errors_have_no_error_on_the_condition_latent():
+    from svi import flow
+    from svi.config import ERFTConfig
+    from svi.training.erft import Recycler
+    from svi.training.memory import ReplayMemory
+
+    mem = ReplayMemory(SHAPE, flow.shifted_sigmas(50), capacity=2, budget_bytes=1 << 24, dtype=torch.float32)
+    rec = Recycler(ERFTConfig(p_clean=0), mem, seed=0, first_latent=True)
+    x0 = torch.randn(1, *SHAPE)
+    prep = rec.prepare(x0, x0[:, :, :1].clone())
+    assert rec.bank(prep.target + 1.0, prep) == 1  # wrong by 1 everywhere, latent 0 included
+    s = float(prep.sigma[0])
+    for e in (mem.sample_clean(s, device="cpu"), mem.sample_noise(s, device="cpu")):
+        assert (e[:, 0] == 0).all() and (e[:, 1:] != 0).all()
+
+
+def test_a_few_erft_steps_on_tiny_ti2v_train_the_lora(ti2v):
+    """The smoke test: forward_loss with ERFT on tiny-ti2v (condition = the clip's latent 0, errors
+    banked from step 1 and injected after), three optimizer steps: the loss is finite, E_img reaches
+    the image latent and the LoRA weights move."""
+    import copy
+
+    from svi.model.lora import add_lora
+    from svi.training.erft import Recycler
+    from svi.training.memory import ReplayMemory
+    from svi.training.train import forward_loss
+
+    cfg = build_config(
+        {
+            "model": {"preset": "tiny-ti2v"},
+            "erft": {"p_noi": 0.5, "p_vid": 0.9, "p_img": 1.0, "p_clean": 0.0},
+            "lora": {"rank": 4, "alpha": 4},
+        }
+    )
+    tf = copy.deepcopy(ti2v.transformer)
+    add_lora(tf, cfg.lora)
+    params = [p for p in tf.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in params]
+    from svi import flow
+
+    mem = ReplayMemory(SHAPE, flow.shifted_sigmas(50), capacity=4, budget_bytes=1 << 24, dtype=torch.float32)
+    rec = Recycler(cfg.erft, mem, seed=0, first_latent=ti2v.first_latent)
+    g = torch.Generator().manual_seed(0)
+    batch = {
+        "video": torch.rand(2, 3, 9, 64, 64, generator=g) * 2 - 1,
+        "prompt": ["a", "b"],
+        "reference": torch.rand(2, 3, 64, 64, generator=g) * 2 - 1,
+    }
+    opt = torch.optim.AdamW(params, lr=1e-2)
+    injected = 0
+    for _ in range(3):
+        loss, v, prep, _ = forward_loss(tf, ti2v, batch, cfg, rec, "cpu")
+        assert torch.isfinite(loss) and prep.first_latent and prep.y.shape == (2, 48, 1, 4, 4)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        rec.bank(v, prep)
+        injected += sum(g.img for g in prep.injected)
+    assert injected >= 4  # steps 2 and 3 draw E_img from the banks step 1 filled
+    assert all((a - b).abs().max() > 0 for a, b in zip(params, before))
+    bad = cfg.model_copy(update={"data": cfg.data.model_copy(update={"window": "pro"})})
+    with pytest.raises(ValueError, match="data.window=clip"):
+        forward_loss(tf, ti2v, batch, bad, rec, "cpu")
