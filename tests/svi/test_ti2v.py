@@ -320,3 +320,36 @@ def test_a_few_erft_steps_on_tiny_ti2v_train_the_lora(ti2v):
     bad = cfg.model_copy(update={"data": cfg.data.model_copy(update={"window": "pro"})})
     with pytest.raises(ValueError, match="data.window=clip"):
         forward_loss(tf, ti2v, batch, bad, rec, "cpu")
+
+
+def test_the_guide_states_the_counted_size_and_the_plan(tmp_path, monkeypatch, capsys):
+    """docs/guides/wan22.md's TI2V figures are the count of Wan's config and `harness plan ti2v_shot`'s
+    own output (memory per GPU, its parts, GPU-hours per generated minute), not typed."""
+    import re
+    from pathlib import Path
+
+    from diffusers import WanTransformer3DModel
+
+    from cli import main
+    from svi.model.cost import preset_transformer_config
+
+    config, _ = preset_transformer_config("wan2.2-ti2v-5b", None)
+    with torch.device("meta"):
+        n = sum(p.numel() for p in WanTransformer3DModel.from_config(config).parameters())
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "wan22.md").read_text()
+    section = guide[guide.index("## Wan 2.2 TI2V 5B (preview)") :]
+    assert f"{n:,} parameters ({n / 1e9:.2f} B parameters" in section
+    assert f"{n * 4 / 2**30:.1f} GiB in fp32" in section and f"{2 * n / 1e9:.1f} GB\nin bf16" in section
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    assert main(["plan", "ti2v_shot", "--gpu", "H100", "--gpus", "8"]) == 0
+    out = capsys.readouterr().out
+    train = re.search(
+        r"svi seed 0: train .*?([\d.]+) GB per GPU \(weights ([\d.]+) GB.*activations ([\d.]+) GB", out
+    )
+    total, weights, activations = train.groups()
+    assert (
+        f"at {total} GB per GPU (weights\n{weights} GB with the LoRA, activations {activations} GB)"
+        in section
+    )
+    per_minute = re.search(r"base seed 0: generate .*\(([\d.]+) GPU-h per generated minute\)", out)[1]
+    assert f"generation at {per_minute} GPU-h per generated minute" in section
