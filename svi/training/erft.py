@@ -206,6 +206,11 @@ class Recycler:
             raise ValueError("ERFT needs a ReplayMemory (or use erft.mode=plain)")
         self.cfg = cfg
         self.memory = memory if cfg.mode == "erft" else None
+        if first_latent and forcing is not None and forcing.kind != "none":
+            raise ValueError(
+                f"forcing.kind={forcing.kind} is not built for a TI2V model, whose latent 0 is its clean "
+                "condition at level 0 (one image, the clip's frame 0): use forcing.kind=none"
+            )
         # Diffusion Forcing: a level per latent frame (svi/training/forcing.py)
         self.per_frame = forcing is not None and forcing.kind == "diffusion"
         if self.per_frame and self.memory is not None and self.memory.entry_shape[1] != 1:

@@ -320,6 +320,11 @@ def test_a_few_erft_steps_on_tiny_ti2v_train_the_lora(ti2v):
     bad = cfg.model_copy(update={"data": cfg.data.model_copy(update={"window": "pro"})})
     with pytest.raises(ValueError, match="data.window=clip"):
         forward_loss(tf, ti2v, batch, bad, rec, "cpu")
+    from svi.config import ForcingConfig
+
+    for kind in ("diffusion", "self"):
+        with pytest.raises(ValueError, match="use forcing.kind=none"):
+            Recycler(cfg.erft, mem, forcing=ForcingConfig(kind=kind), first_latent=True)
 
 
 def test_the_guide_states_the_counted_size_and_the_plan(tmp_path, monkeypatch, capsys):
