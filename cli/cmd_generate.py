@@ -49,7 +49,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder (or .mp4 path for --image)")
     p.add_argument(
         "--preset",
-        help="model preset: tiny, wan2.1-i2v-14b or wan2.2-i2v-a14b (two experts; default from the config: tiny)",
+        help="model preset: tiny, wan2.1-i2v-14b, wan2.2-i2v-a14b (two experts) or wan2.2-ti2v-5b "
+        "(first-latent image condition); default from the config: tiny",
     )
     p.add_argument("--weights", help="local Wan weights folder for real presets (or SVI_WEIGHTS)")
     p.add_argument(

@@ -81,10 +81,16 @@ class ERFTConfig(Section):
     # under data.window=pro, first otherwise. Reconstructed: which slots Pro's training perturbs is
     # unpublished.
     y_error_slot: Literal["auto", "first", "motion"] = "auto"
+    # A TI2V model (Wan 2.2 TI2V 5B: the image latent replaces latent 0; svi.model.ti2v_condition): E_img
+    # is one latent frame of a clean-end bank entry added to that image latent. window: a random frame of
+    # the entry (its frames 1.., as SVI's random temporal window; one frame because the condition is one
+    # latent); last: the entry's last latent frame, where the next clip's condition comes from at
+    # inference. Reconstructed: the DevLog names reference-image errors for the 5B, not how.
+    first_latent_error: Literal["window", "last"] = "window"
 
     @model_serializer(mode="wrap")
     def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return drop_defaults(handler(self), {"y_error_slot": "auto"})
+        return drop_defaults(handler(self), {"y_error_slot": "auto", "first_latent_error": "window"})
 
 
 # MemoryConfig settings added after runs were trained: left out of dumps (hence of stage hashes) at

@@ -188,12 +188,13 @@ def unit_cost(
     text = TEXT_TOKENS if arch is None else arch.max_text_tokens
     image = image_tokens_for(cfg.model.preset)
     d = cfg.data
-    train_video = video_tokens(latent_shape(d.num_frames, d.height, d.width), model.dims.patch)
+    vae = get_preset(cfg.model.preset)
+    train_video = video_tokens(latent_shape(d.num_frames, d.height, d.width, vae), model.dims.patch)
     per_sample = forward_flops(model.dims, train_video, text, image, cfg.lora.rank)["total"]
     t = cfg.train
     train_flops = 3 * per_sample * t.steps * t.micro_batch * t.grad_accum * world  # forward + backward
     g = cfg.generate
-    gen_video = video_tokens(latent_shape(g.num_frames, g.height, g.width), model.dims.patch)
+    gen_video = video_tokens(latent_shape(g.num_frames, g.height, g.width, vae), model.dims.patch)
     passes = (2 if g.guidance_scale > 1 else 1) + (1 if g.audio_guidance_scale else 0)
     per_clip = forward_flops(model.dims, gen_video, text, image)["total"] * g.steps * passes
     per_track = [g.clips_for(seconds) for seconds in tracks]
@@ -218,9 +219,11 @@ def unit_cost(
     }
 
 
-def latent_shape(frames: int, height: int, width: int) -> tuple[int, int, int, int]:
-    """Wan's VAE latent of a clip: 16 channels, frames 1 + (F - 1) / 4, 8x smaller spatially."""
-    return (16, (frames - 1) // 4 + 1, height // 8, width // 8)
+def latent_shape(frames: int, height: int, width: int, preset=None) -> tuple[int, int, int, int]:
+    """Wan's VAE latent of a clip: frames 1 + (F - 1) / 4; 16 channels and 8x smaller spatially (Wan 2.1's
+    VAE), or the preset's VAE layout (`Preset.latent_channels`, `spatial_ratio`: Wan 2.2's 48 and 16x)."""
+    channels, ratio = (16, 8) if preset is None else (preset.latent_channels, preset.spatial_ratio)
+    return (channels, (frames - 1) // 4 + 1, height // ratio, width // ratio)
 
 
 def _gb(b: float) -> str:

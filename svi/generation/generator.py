@@ -10,6 +10,10 @@ Clip 0 is conditioned on the reference image; clip k on the end of clip k-1:
   only and clip 0 [VAE(anchor), zero latents], official; `latent_mask` and `latent_start` are the
   options). A later clip's first 1 + 4 M frames restate the anchor and the carried motion, so they are
   dropped (M = 1: the official 5): N clips have F + (N - 1)(F - 1 - 4 M) frames.
+A TI2V model (Wan 2.2 TI2V 5B, `tiny-ti2v`) has no y: clip 0's image latent VAE(reference image) replaces
+latent frame 0 at every step (svi/model/ti2v_condition.py, as diffusers' expand_timesteps), and clip k's is
+the last decoded frame of clip k-1 re-encoded (SVI 2.0-style chaining on the last frame, reconstructed:
+docs/guides/wan22.md); pixel chaining with one motion frame, so N clips have N (F - 1) + 1 frames.
 A two-expert model (Wan 2.2 A14B) is sampled with its high-noise expert while t >= generate.boundary x
 1000 and its low-noise expert below (`sample_latents`); `generate.lora` / `lora_2` go to each.
 Each clip is sampled with classifier-free guidance (`guidance_passes`: text CFG's conditional and
@@ -82,6 +86,7 @@ from svi.generation.video import (
     stdin_prompts,
 )
 from svi.model.i2v_condition import build_condition, pro_condition
+from svi.model.ti2v_condition import image_latent
 from svi.video_io import concat_segments, to_uint8_frames, write_segment
 
 
@@ -139,6 +144,14 @@ class LongVideoGenerator:
                 f"strategy {cfg.strategy} is not built for a two-expert model ({backbone.preset}): its "
                 "steps are not one noise level per clip, so no expert boundary applies; use strategy chain"
             )
+        if backbone.first_latent and (
+            cfg.strategy != "chain" or cfg.chaining != "pixel" or cfg.motion_frames != 1
+        ):
+            raise ValueError(
+                f"{backbone.preset} is conditioned by its first latent (one image): generate it with "
+                f"strategy chain, chaining pixel and motion_frames 1 (got {cfg.strategy}, {cfg.chaining}, "
+                f"{cfg.motion_frames}); each later clip starts from the last frame of the clip before"
+            )
         from svi.generation.strategies import build_strategy
 
         self.strategy = build_strategy(cfg.strategy)
@@ -180,8 +193,13 @@ class LongVideoGenerator:
         """y [B, 20, F_lat, h, w] for each sample's next clip; chains[b] is None for clip 0.
 
         references [B, 3, H, W]; anchors [B, 16, 1, h, w] (latent chaining). Samples whose condition
-        frames have the same count share one VAE encode (all of them, unless clip 0 meets K > 1)."""
+        frames have the same count share one VAE encode (all of them, unless clip 0 meets K > 1).
+        A TI2V model: the image latent [B, C, 1, h, w] of the reference (clip 0) or of the last frame
+        of the clip before, in one encode."""
         cfg, bb = self.cfg, self.bb
+        if bb.first_latent:
+            images = [ref[None] if c is None else c[:, :, -1] for ref, c in zip(references, chains)]
+            return image_latent(bb, torch.cat(images))  # [B, C, 1, h, w]
         ys: list[torch.Tensor | None] = [None] * len(chains)
         by_frames: dict[int, list[int]] = {}  # condition frame count K -> samples
         latent_start = cfg.chaining == "latent" and cfg.latent_start == "zeros"

@@ -5,7 +5,8 @@ each clip gets (`assign_prompts`), the noise of clip k (`clip_seed`, `noise_seed
 independent streams per (seed, clip), or the official 42 k rule), what determines the frames
 (`config_hash`), the guidance passes (`guidance_passes`, `GuidedVelocity`) and the sampler over the
 shifted schedule (`sample_latents`: Euler or UniPC; with a second transformer, the two-expert switch of
-Wan 2.2 A14B, `expert_for`). The generator (generator.py) and every strategy
+Wan 2.2 A14B, `expert_for`; with a TI2V transformer, the image latent in place of latent frame 0 at
+timestep 0, svi/model/ti2v_condition.py). The generator (generator.py) and every strategy
 (strategies/) use these; none of them imports the generator.
 """
 
@@ -24,7 +25,8 @@ from tqdm.auto import tqdm
 
 from svi import flow
 from svi.config import GenerateConfig
-from svi.training.forcing import frame_timesteps_to_tokens
+from svi.model.ti2v_condition import replace_first_latent, replaces_first_latent, token_timesteps
+from svi.training.forcing import frame_timesteps_to_tokens, tokens_per_frame
 
 # -- clip and frame arithmetic (pure) -----------------------------------------------------------
 
@@ -191,7 +193,8 @@ class GuidedVelocity:
     """The guided velocity of B samples: v(x, sigma) = sum_i w_i v_i(x, sigma) over the guidance passes
     (`guidance_passes`), all passes in one transformer forward ([P B, ...]; text CFG: P = 2, talk: P = 3).
 
-    y [B, 20, F_lat, h, w]; context [B, L, D]; neg_context [1, L, D] (shared) or None (no pass with the
+    y [B, 20, F_lat, h, w], or for a TI2V transformer (`replaces_first_latent`) the image latent z0
+    [B, C, 1, h, w] that replaces latent frame 0 of every input (its tokens at timestep 0); context [B, L, D]; neg_context [1, L, D] (shared) or None (no pass with the
     negative prompt: text and audio unguided); image_context [B, N, D] or None; streams: the attached
     adapters' inputs for these B clips (svi/model/adapters.py), e.g. {"audio": [B, F, 5, L, D]}, bound to the
     forwards under `conditioning()`; no_history: (y, image_context) of history guidance's pass without
@@ -216,6 +219,7 @@ class GuidedVelocity:
             cfg = cfg.model_copy(update={"guidance_scale": 1.0, "audio_guidance_scale": None})
         passes = guidance_passes(cfg, streams, history=no_history is not None)
         self.transformer = transformer
+        self.first_latent = replaces_first_latent(transformer)
         self.dtype = dtype = next(transformer.parameters()).dtype
         b = y.shape[0]
         y_free, image_free = no_history if no_history is not None else (None, None)
@@ -233,6 +237,10 @@ class GuidedVelocity:
         }
         self.weights = [p.weight for p in passes]
 
+    @property
+    def patch(self) -> tuple[int, int, int]:
+        return tuple(self.transformer.config.patch_size)
+
     def conditioning(self):
         """The adapters' inputs, bound for the forwards inside the block (they hold for a whole loop: the
         adapters encode them once, `Adapter.encoded`)."""
@@ -243,6 +251,13 @@ class GuidedVelocity:
     def timesteps(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         """The transformer's timestep for the P B rows: [P B] for one level, [P B, seq_len] per frame."""
         rows = len(self.weights) * x.shape[0]
+        if self.first_latent:  # TI2V: 0 on latent frame 0's tokens, t on the others, [P B, seq_len]
+            if isinstance(sigma, torch.Tensor):
+                raise ValueError(
+                    "a TI2V transformer takes one level per step (latent 0 is at 0), not per frame"
+                )
+            per_frame = tokens_per_frame(self.patch, x.shape[-2:])
+            return token_timesteps(flow.sigma_to_t(sigma), rows, x.shape[2], per_frame, device=x.device)
         if not isinstance(sigma, torch.Tensor):
             return torch.full((rows,), flow.sigma_to_t(sigma), device=x.device)
         p_t, p_h, p_w = self.transformer.config.patch_size  # Wan: (1, 2, 2)
@@ -255,13 +270,13 @@ class GuidedVelocity:
         return frame_timesteps_to_tokens(torch.cat([per_frame] * len(self.weights)), tokens)
 
     def __call__(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-        """x [B, 16, F_lat, h, w] at level sigma -> the guided velocity [B, 16, F_lat, h, w] (float32)."""
+        """x [B, C, F_lat, h, w] at level sigma -> the guided velocity [B, C, F_lat, h, w] (float32)."""
         n = len(self.weights)
-        xin = torch.cat([x] * n)  # [P B, 16, F_lat, h, w]
+        xin = torch.cat([x] * n)  # [P B, C, F_lat, h, w]
         t = self.timesteps(x, sigma)
-        v = self.transformer(
-            torch.cat([xin, self.y], dim=1).to(self.dtype), t, self.ctx, self.image, return_dict=False
-        )[0]
+        # TI2V: the image latent in place of latent 0; I2V: y beside the latent, [P B, C + 20, F_lat, h, w]
+        model_in = replace_first_latent(xin, self.y) if self.first_latent else torch.cat([xin, self.y], dim=1)
+        v = self.transformer(model_in.to(self.dtype), t, self.ctx, self.image, return_dict=False)[0]
         if n == 1:
             return v.float()
         parts = v.float().chunk(n)
@@ -295,7 +310,9 @@ def sample_latents(
     forward over the guidance passes together (`GuidedVelocity`, which documents the inputs). The samples
     share the step schedule; the timestep goes per batch element. With `transformer_2` (Wan 2.2 A14B's
     low-noise expert; `transformer` is then the high-noise one) each step runs the expert `expert_for`
-    picks at cfg.boundary, the low-noise one at cfg.guidance_scale_2 (None: guidance_scale)."""
+    picks at cfg.boundary, the low-noise one at cfg.guidance_scale_2 (None: guidance_scale). A TI2V
+    transformer gets y = the image latent [B, C, 1, h, w] in place of latent 0 at every step, and the
+    clip it returns keeps latent 0 = y (diffusers' expand_timesteps)."""
     velocities = [
         GuidedVelocity(transformer, y, context, neg_context, image_context, cfg, streams, no_history)
     ]
@@ -327,4 +344,4 @@ def sample_latents(
                 x = sched.step(velocity(x, float(sched.sigmas[i])), t, x).prev_sample
                 if progress is not None:
                     progress.update(1)
-    return x
+    return replace_first_latent(x, y) if velocities[0].first_latent else x

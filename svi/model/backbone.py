@@ -18,6 +18,9 @@ Three presets share every code path:
   `transformer` (high noise) and `transformer_2` (low noise), no CLIP image encoder; the folder as in
   Wan-AI/Wan2.2-I2V-A14B-Diffusers. `Backbone.experts()` lists them; the sampler picks one per step
   by the boundary (svi.generation.sampling).
+- `wan2.2-ti2v-5b` (the DevLog's 5B preview) and its test-size twin `tiny-ti2v`: one transformer taking
+  the 48-channel latent alone, the Wan 2.2 VAE, no CLIP; an image replaces latent frame 0
+  (`Backbone.first_latent`, svi/model/ti2v_condition.py); the folder as in Wan-AI/Wan2.2-TI2V-5B-Diffusers.
 
 `Backbone` bundles the components and the frozen encoders' helpers the trainer and generator need:
 text -> umT5 context, image -> CLIP feature, pixels <-> normalised VAE latents. `build_small`,
@@ -148,6 +151,13 @@ class Backbone:
             **({"toy_world": self.toy_world} if self.toy_world is not None else {}),
         }
 
+    @property
+    def first_latent(self) -> bool:
+        """Whether an image conditions by replacing latent frame 0 (Wan 2.2 TI2V) instead of through y."""
+        from svi.model.ti2v_condition import replaces_first_latent
+
+        return replaces_first_latent(self.transformer)
+
     def experts(self) -> list[WanTransformer3DModel]:
         """The transformers: [transformer] or [high-noise expert, low-noise expert]."""
         return [self.transformer] + ([self.transformer_2] if self.transformer_2 is not None else [])
@@ -254,7 +264,7 @@ class Backbone:
 
     @torch.no_grad()
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
-        """Pixels [B, 3, F, H, W] in [-1, 1] -> normalised latents [B, 16, F_lat, h, w] (posterior mode)."""
+        """Pixels [B, 3, F, H, W] in [-1, 1] -> normalised latents [B, C, F_lat, h, w] (posterior mode; C = 16, or 48 for Wan 2.2's VAE)."""
         vae_dtype = next(self.vae.parameters()).dtype
         pixels = video.to(self.vae.device, vae_dtype).contiguous(memory_format=vae_layout(self.vae))
         mu = self.vae.encode(pixels).latent_dist.mode().contiguous()
@@ -263,7 +273,7 @@ class Backbone:
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
-        """Normalised latents [B, 16, F_lat, h, w] -> pixels [B, 3, F, H, W] in [-1, 1]."""
+        """Normalised latents [B, C, F_lat, h, w] -> pixels [B, 3, F, H, W] in [-1, 1]."""
         vae_dtype = next(self.vae.parameters()).dtype
         z = latents.to(self.vae.device, vae_dtype)
         mean, std = self._latent_stats(z)
@@ -275,15 +285,19 @@ class Backbone:
 # Building and loading
 
 
-def small_transformer(arch: SmallArch, with_image_encoder: bool = True) -> WanTransformer3DModel:
+def small_transformer(
+    arch: SmallArch, with_image_encoder: bool = True, channels: tuple[int, int] = (36, 16)
+) -> WanTransformer3DModel:
     """The I2V DiT at a small size (random init from torch's global generator); without an image
-    encoder it has no image branch (image_dim and added_kv_proj_dim None), as Wan 2.2 I2V's experts."""
+    encoder it has no image branch (image_dim and added_kv_proj_dim None), as Wan 2.2 I2V's experts.
+    channels: (in, out), Wan I2V's (36, 16) (16 noisy latent + 4 mask + 16 condition latent) or Wan 2.2
+    TI2V's (48, 48) (the latent alone: `Preset.transformer_channels`)."""
     return WanTransformer3DModel(
         patch_size=(1, 2, 2),
         num_attention_heads=arch.heads,
         attention_head_dim=arch.head_dim,
-        in_channels=36,  # 16 noisy latent + 4 mask + 16 condition latent
-        out_channels=16,
+        in_channels=channels[0],
+        out_channels=channels[1],
         text_dim=arch.text_dim,
         freq_dim=256,
         ffn_dim=arch.ffn_dim,
@@ -296,26 +310,47 @@ def small_transformer(arch: SmallArch, with_image_encoder: bool = True) -> WanTr
     )
 
 
+def small_vae(arch: SmallArch, version: str = "2.1") -> AutoencoderKLWan:
+    """A random-initialised Wan VAE at a small size, in its device layout. 2.1: Wan 2.1's layout (16
+    latent channels, 8x spatial). 2.2: Wan 2.2's (AutoencoderKLWan as in Wan2.2-TI2V-5B-Diffusers' vae/:
+    48 latent channels, residual down/up blocks, a 2 x 2 pixel patch over 12 channels, 16x spatial), with
+    latents_mean 0 and latents_std 1 (a random VAE has no statistics to normalise by)."""
+    common = {"base_dim": arch.vae_base, "dim_mult": list(arch.vae_mult), "num_res_blocks": 1}
+    if version == "2.1":
+        vae = AutoencoderKLWan(z_dim=16, temperal_downsample=[False, True, True], **common)
+    elif version == "2.2":
+        vae = AutoencoderKLWan(
+            z_dim=48,
+            temperal_downsample=[False, True, True],
+            is_residual=True,
+            in_channels=12,
+            out_channels=12,
+            patch_size=2,
+            scale_factor_spatial=16,
+            scale_factor_temporal=4,
+            latents_mean=[0.0] * 48,
+            latents_std=[1.0] * 48,
+            **common,
+        )
+    else:
+        raise ValueError(f"unknown Wan VAE version {version!r}; use 2.1 or 2.2")
+    return lay_out_vae(vae)
+
+
 def build_small(
     arch: SmallArch, preset: str, seed: int = 0, with_image_encoder: bool = True, experts: int = 1
 ) -> Backbone:
     """Random-initialised Wan I2V components at a small size: a VAE with Wan's 8x spatial and 4x
-    temporal compression, the I2V DiT, and small umT5 (byte tokenizer, no vocabulary download) and
+    temporal compression (Wan 2.2's 16x for a TI2V preset), the I2V DiT (TI2V: the latent alone in and out), and small umT5 (byte tokenizer, no vocabulary download) and
     CLIP encoders. In the toy preset only the VAE and the DiT are trained; the text and image encoders
     keep their seeded random initialisation, which still gives the DiT distinct, deterministic features
     per prompt and image to attend to. experts=2: a second DiT, the low-noise expert, drawn after
     everything else (so the first expert and the encoders are those of experts=1 at the same seed)."""
     torch.manual_seed(seed)
-    transformer = small_transformer(arch, with_image_encoder)
-    vae = lay_out_vae(
-        AutoencoderKLWan(
-            base_dim=arch.vae_base,
-            z_dim=16,
-            dim_mult=list(arch.vae_mult),
-            num_res_blocks=1,
-            temperal_downsample=[False, True, True],
-        )
-    )
+    p = PRESETS.get(preset)
+    channels = p.transformer_channels if p is not None else (36, 16)
+    transformer = small_transformer(arch, with_image_encoder, channels)
+    vae = small_vae(arch, p.vae if p is not None else "2.1")
     text_encoder = UMT5EncoderModel(
         UMT5Config(
             vocab_size=259,
@@ -347,7 +382,7 @@ def build_small(
         image_processor = CLIPImageProcessor(
             size={"shortest_edge": side}, crop_size={"height": side, "width": side}, resample=3
         )
-    transformer_2 = small_transformer(arch, with_image_encoder) if experts == 2 else None
+    transformer_2 = small_transformer(arch, with_image_encoder, channels) if experts == 2 else None
     return Backbone(
         transformer=transformer,
         transformer_2=transformer_2,

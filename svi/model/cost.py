@@ -32,6 +32,26 @@ PEAK_BF16_FLOPS: tuple[tuple[str, float], ...] = (
     ("H800", 989e12),
     ("A100", 312e12),
 )
+# Wan 2.2 TI2V 5B's transformer when no weights folder is named: Wan's configs/wan_ti2v_5B.py (dim 3072,
+# ffn 14336, 24 heads, 30 layers, freq 256, text 4096, patch (1, 2, 2), in = out = 48) in diffusers'
+# names, with no image branch. It counts 4,999,787,712 parameters, 18.6 GiB in fp32: the size of the
+# transformer/ of Wan-AI/Wan2.2-TI2V-5B-Diffusers (an image branch would add 0.95 B).
+TI2V_5B_CONFIG = {
+    "num_attention_heads": 24,
+    "attention_head_dim": 128,
+    "ffn_dim": 14336,
+    "num_layers": 30,
+    "freq_dim": 256,
+    "text_dim": 4096,
+    "patch_size": (1, 2, 2),
+    "in_channels": 48,
+    "out_channels": 48,
+    "image_dim": None,
+    "added_kv_proj_dim": None,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "rope_max_seq_len": 1024,
+}
 TRAIN_FORWARD_MULTIPLE = 3  # forward + backward = 3 forwards (the usual MFU convention)
 
 # -- FLOPs of the Wan DiT, analytically (pure) ------------------------------------------------------
@@ -125,11 +145,11 @@ def preset_transformer_config(preset: str, weights: str | None, expert: int = 0)
     """The preset's WanTransformer3DModel config (all its layers) and where it came from; `expert` 1 is
     a two-expert preset's low-noise expert (transformer_2/).
 
-    tiny / toy / tiny-a14b: their `SmallArch` row as `build_small` builds it. wan2.1-i2v-14b and
-    wan2.2-i2v-a14b: the weights folder's transformer/config.json (transformer_2/ for expert 1) when one
-    is given (nothing else is read), else diffusers' defaults (the 14B DiT, which both share) with the
-    I2V fields: 36 input channels, and for Wan 2.1 CLIP image tokens projected to the width (Wan 2.2's
-    experts have no image branch).
+    tiny / toy / tiny-a14b / tiny-ti2v: their `SmallArch` row as `build_small` builds it. The local
+    presets: the weights folder's transformer/config.json (transformer_2/ for expert 1) when one is
+    given (nothing else is read), else for wan2.1-i2v-14b and wan2.2-i2v-a14b diffusers' defaults (the
+    14B DiT, which both share) with the I2V fields: 36 input channels, and for Wan 2.1 CLIP image tokens
+    projected to the width (Wan 2.2's experts have no image branch); for wan2.2-ti2v-5b `TI2V_5B_CONFIG`.
     """
     from diffusers import WanTransformer3DModel
 
@@ -141,7 +161,7 @@ def preset_transformer_config(preset: str, weights: str | None, expert: int = 0)
         raise ValueError(f"preset {preset} has {p.experts} transformer(s); no expert {expert}")
     if p.arch is not None:
         with torch.device("meta"):  # the real builder, no memory
-            model = small_transformer(p.arch, p.image_encoder)
+            model = small_transformer(p.arch, p.image_encoder, p.transformer_channels)
         return dict(model.config), f"svi.model.presets {preset} (SmallArch)"
     folder = weights or os.environ.get(WEIGHTS_ENV)
     missing = ""
@@ -150,6 +170,10 @@ def preset_transformer_config(preset: str, weights: str | None, expert: int = 0)
         if (path / "config.json").is_file():  # checked first: diffusers would look on the Hub otherwise
             return dict(WanTransformer3DModel.load_config(path)), f"{path}/config.json"
         missing = f"; {path}/config.json does not exist"
+    if p.condition == "first_latent":
+        return dict(TI2V_5B_CONFIG), "Wan's wan_ti2v_5B config in diffusers' names (TI2V_5B_CONFIG)" + (
+            missing or " (no weights folder given)"
+        )
     defaults = {
         k: v.default
         for k, v in inspect.signature(WanTransformer3DModel.__init__).parameters.items()

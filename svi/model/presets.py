@@ -12,6 +12,8 @@ well under a second) reads this table, so nothing here may import torch, diffuse
 | `tiny-a14b`      | `TINY`, two experts     | built in code, random initialisation (no download)             |
 | `toy-a14b`       | `TOY`, two experts      | committed folder `svi/weights/toy_a14b`, or `model.weights`    |
 | `wan2.2-i2v-a14b`| read from the folder    | a local folder, required: `model.weights` or `SVI_WEIGHTS`     |
+| `tiny-ti2v`      | `TINY`, Wan 2.2 VAE     | built in code, random initialisation (no download)             |
+| `wan2.2-ti2v-5b` | read from the folder    | a local folder, required: `model.weights` or `SVI_WEIGHTS`     |
 
 The two-expert presets (Wan 2.2 I2V A14B and its test-size twin) have a high-noise expert
 (`transformer/`) that denoises while t >= the boundary and a low-noise expert (`transformer_2/`) below
@@ -19,6 +21,12 @@ it, the Wan 2.1 VAE and umT5, and no CLIP image encoder (diffusers' layout of
 Wan-AI/Wan2.2-I2V-A14B-Diffusers). `toy-a14b` is the same at toy scale: the toy's VAE and umT5, and two
 toy DiTs without the image branch, each pretrained on its own timestep range of the toy world
 (configs/experiments/pretrain_toy_a14b.yaml).
+
+The TI2V presets (Wan 2.2 TI2V 5B and its test-size twin) have one transformer whose input is the
+latent alone (48 channels in and out: no mask or condition channels, no image branch), the Wan 2.2 VAE
+(48 latent channels, 16 x 16 spatial and 4 x temporal compression) and umT5. An image conditions a clip
+by replacing latent frame 0 (`condition="first_latent"`, svi/model/ti2v_condition.py; diffusers'
+`expand_timesteps`), as in Wan-AI/Wan2.2-TI2V-5B-Diffusers.
 
 Each preset also carries config defaults (the clip size its model is built for), applied by
 `svi.config.build_config` under the variant's and the file's values.
@@ -46,6 +54,7 @@ TOY_WORLD = 2
 TOY_WORLD_FILE = "toy_world.json"
 WAN_I2V_REPO = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 WAN22_I2V_REPO = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
+WAN22_TI2V_REPO = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 # The expert boundary of SVI 2.0 / 2.0 Pro's inference (WanVideoSviProPipeline: the low-noise expert
 # below t = 875 of 1000); Wan 2.2's own I2V setting is 0.900 (with 40 steps and guidance 3.5 / 3.5).
 SVI_BOUNDARY = 0.875
@@ -76,6 +85,11 @@ REQUIRED_FILES_A14B: dict[str, tuple[str, ...]] = {
     **{k: v for k, v in REQUIRED_FILES.items() if not k.startswith("image_")},
     "transformer_2": ("config.json",),
     "transformer_2/*": REQUIRED_FILES["transformer/*"],
+}
+
+# Wan 2.2 TI2V 5B: one transformer, no CLIP image encoder.
+REQUIRED_FILES_TI2V: dict[str, tuple[str, ...]] = {
+    k: v for k, v in REQUIRED_FILES.items() if not k.startswith("image_")
 }
 
 
@@ -166,6 +180,26 @@ TOY_DEFAULTS: Mapping[str, Any] = {
     },
 }
 
+# The TI2V test twin's clip: 9 frames of 64 x 64, latents [48, 3, 4, 4] under the Wan 2.2 VAE's 16x
+# compression (4 tokens per latent frame after the 2 x 2 patches; 32 x 32 would leave one).
+TINY_TI2V_DEFAULTS: Mapping[str, Any] = {
+    "data": {"num_frames": 9, "height": 64, "width": 64},
+    "generate": {**TINY_DEFAULTS["generate"], "height": 64, "width": 64},
+}
+# Wan 2.2 TI2V 5B's own sampling (Wan's configs/wan_ti2v_5B.py): 121 frames at 24 fps, 704 x 1280
+# (its 720p size), 50 steps, shift 5 and guidance 5 (the schema's defaults already).
+TI2V_5B_DEFAULTS: Mapping[str, Any] = {
+    "data": {"num_frames": 121, "height": 704, "width": 1280},
+    "generate": {"num_frames": 121, "height": 704, "width": 1280, "fps": 24},
+}
+
+# How an image conditions a clip: `channels`, Wan I2V's y (mask + condition latent) concatenated to the
+# noisy latent; `first_latent`, Wan 2.2 TI2V's replacement of latent frame 0 (its tokens at timestep 0).
+ConditionKind = Literal["channels", "first_latent"]
+# The VAE: Wan 2.1's (16 latent channels, 8x spatial) or Wan 2.2's (48 channels, 16x spatial).
+VAE_LAYOUTS: dict[str, tuple[int, int]] = {"2.1": (16, 8), "2.2": (48, 16)}  # version -> (channels, spatial)
+I2V_CONDITION_CHANNELS = 20  # Wan I2V's y: a 4-channel mask and a 16-channel condition latent
+
 # code: built in code from `arch` (random init, seeded); committed: a folder in the repository,
 # replaceable by model.weights; local: a local folder the user must provide (model.weights or SVI_WEIGHTS).
 WeightsSource = Literal["code", "committed", "local"]
@@ -186,8 +220,26 @@ class Preset:
     # A model of the toy world (toy, toy-a14b): without data.root / a benchmark the harness writes
     # toy-world training clips and a toy-world benchmark for it (harness/run/provision.py).
     toy_world: bool = False
+    condition: ConditionKind = "channels"
+    vae: Literal["2.1", "2.2"] = "2.1"
     # Config defaults (nested sections, e.g. {"generate": {"steps": 10}}), under the variant's and the file's.
     defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of the VAE's latent (16 for Wan 2.1's, 48 for Wan 2.2's)."""
+        return VAE_LAYOUTS[self.vae][0]
+
+    @property
+    def spatial_ratio(self) -> int:
+        """The VAE's spatial compression (8 for Wan 2.1's, 16 for Wan 2.2's); time is 4x in both."""
+        return VAE_LAYOUTS[self.vae][1]
+
+    @property
+    def transformer_channels(self) -> tuple[int, int]:
+        """The DiT's (in_channels, out_channels): the latent and y (36, 16), or the latent alone (48, 48)."""
+        c = self.latent_channels
+        return (c + I2V_CONDITION_CHANNELS if self.condition == "channels" else c), c
 
 
 PRESETS: dict[str, Preset] = {
@@ -249,6 +301,31 @@ PRESETS: dict[str, Preset] = {
             experts=2,
             image_encoder=False,
             repo=WAN22_I2V_REPO,
+        ),
+        # Wan 2.2 TI2V at test size: the same classes and conditioning as the 5B (a 48-channel DiT with
+        # no image branch, the Wan 2.2 VAE layout), random init.
+        Preset(
+            name="tiny-ti2v",
+            summary="Wan 2.2 TI2V at test size (first-latent image condition, Wan 2.2 VAE), random init, "
+            "built in code",
+            arch=TINY,
+            weights="code",
+            image_encoder=False,
+            condition="first_latent",
+            vae="2.2",
+            defaults=TINY_TI2V_DEFAULTS,
+        ),
+        # The DevLog's 5B preview (SVI on it is reconstructed: docs/guides/wan22.md).
+        Preset(
+            name="wan2.2-ti2v-5b",
+            summary=f"Wan 2.2 TI2V 5B from a local diffusers-format folder ({WAN22_TI2V_REPO})",
+            arch=None,
+            weights="local",
+            image_encoder=False,
+            repo=WAN22_TI2V_REPO,
+            condition="first_latent",
+            vae="2.2",
+            defaults=TI2V_5B_DEFAULTS,
         ),
     )
 }
@@ -331,12 +408,14 @@ def committed_weights_fingerprint(preset: str, weights: str | os.PathLike | None
 
 
 def required_files(preset: str) -> dict[str, tuple[str, ...]]:
-    """What the preset's diffusers-format folder must hold (REQUIRED_FILES, or REQUIRED_FILES_A14B)."""
-    return (
-        REQUIRED_FILES_A14B
-        if PRESETS.get(preset) is not None and PRESETS[preset].experts == 2
-        else REQUIRED_FILES
-    )
+    """What the preset's diffusers-format folder must hold (REQUIRED_FILES, REQUIRED_FILES_A14B for two
+    experts, REQUIRED_FILES_TI2V for one transformer without an image encoder)."""
+    p = PRESETS.get(preset)
+    if p is not None and p.experts == 2:
+        return REQUIRED_FILES_A14B
+    if p is not None and not p.image_encoder:
+        return REQUIRED_FILES_TI2V
+    return REQUIRED_FILES
 
 
 def check_weights_folder(folder: Path, preset: str = "wan2.1-i2v-14b") -> None:
@@ -361,6 +440,8 @@ def check_weights_folder(folder: Path, preset: str = "wan2.1-i2v-14b") -> None:
             )
         elif two:
             what, how = "Wan 2.2 I2V A14B weights", how_to_download(str(folder), WAN22_I2V_REPO)
+        elif PRESETS.get(preset) is not None and PRESETS[preset].condition == "first_latent":
+            what, how = "Wan 2.2 TI2V 5B weights", how_to_download(str(folder), WAN22_TI2V_REPO)
         else:
             what, how = "Wan 2.1 I2V weights", how_to_download(str(folder))
         raise WeightsNotFoundError(f"{what} not found: {head}. Missing:\n{expected}\n{how}")

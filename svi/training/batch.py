@@ -5,6 +5,8 @@ of the clip, the conditioning y from its first K frames and the padding (the cli
 repeated, or zeros), the umT5 context of its prompt and the CLIP feature of condition frame 0.
 With K > 1 a sample conditions on all K frames with probability `data.p_motion` and on frame 0 alone
 otherwise (official SVI-Film: 10% of steps), so the model also learns the first clip's layout.
+A TI2V model (Wan 2.2 TI2V 5B) has no y: its condition is the clip's latent 0 itself, the VAE latent of
+its frame 0 (svi/model/ti2v_condition.py), which replaces latent 0 of the noisy latent in the step.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from svi.model.i2v_condition import build_condition, pro_condition
 
 @dataclass
 class EncodedBatch:
-    x0: torch.Tensor  # [B, 16, F_lat, h, w] normalised clean latents
-    y: torch.Tensor  # [B, 20, F_lat, h, w] mask + condition latent
+    x0: torch.Tensor  # [B, C, F_lat, h, w] normalised clean latents
+    y: torch.Tensor  # [B, 20, F_lat, h, w] mask + condition latent; TI2V: the image latent [B, C, 1, h, w]
     context: torch.Tensor  # [B, L, D_text]
     image_context: torch.Tensor | None  # [B, N, D_clip]
 
@@ -57,7 +59,16 @@ def encode_batch(
     svi/training/forcing.py; None: the clip's own), which also give the CLIP image. x0 is always the clip's.
     data.window=pro: motion [B, 3, F, H, W] and anchor [B, 3, H, W] (the dataset's Pro window) give
     y = [VAE(anchor), the last latent of VAE(motion), zeros], the mask on latent 0 (`pro_condition`), and
-    the CLIP image is the anchor (none for Wan 2.2, which has no image encoder)."""
+    the CLIP image is the anchor (none for Wan 2.2, which has no image encoder).
+    A TI2V backbone (`Backbone.first_latent`): y = x0's latent 0, the clip's frame 0 encoded alone."""
+    if backbone.first_latent:
+        if cond is not None or data.window == "pro" or data.cond_frames != 1:
+            raise ValueError(
+                f"{backbone.preset} is conditioned by one image, its clip's frame 0: train it with "
+                "data.cond_frames=1, data.window=clip and forcing.kind=none"
+            )
+        x0 = backbone.encode_video(video)  # [B, C, F_lat, h, w]
+        return EncodedBatch(x0, x0[:, :, :1].clone(), backbone.encode_text(prompts), None)
     if data.window == "pro":
         if motion is None or anchor is None:
             raise ValueError(

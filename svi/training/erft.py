@@ -11,6 +11,11 @@ A step, per sample:
 5. curate the errors of this same forward pass, one-step integration, no extra forward:
    E_noi_new = (1 - sigma)(v^ - V), E_vid_new = sigma (V - v^), banked after the loss.
 `mode=plain` is clean flow matching (no injection, no banking): the non-ERFT fine-tune baseline.
+A TI2V model (Wan 2.2 TI2V 5B; `first_latent`, svi/model/ti2v_condition.py) has no y: its condition is
+the clean image latent z0 [B, C, 1, h, w] that replaces latent 0 of x~_t at timestep 0, so the loss
+covers latent frames 1.. only, E_img is one latent frame of a bank entry added to z0 (erft.first_latent_error),
+E_vid and E_noi go on the noisy latents as above, and the banked errors' latent 0 is zero (the model's
+output there is not trained, so it is no error of the model's).
 With `forcing.kind=diffusion` (Diffusion Forcing, svi/training/forcing.py) sigma is drawn per latent frame and
 every formula above holds frame by frame; the memory then holds frames, each slotted by its own level.
 
@@ -27,6 +32,7 @@ import torch
 
 from svi import flow
 from svi.config import ERFTConfig, ForcingConfig
+from svi.model.ti2v_condition import add_first_latent_error, model_timesteps, replace_first_latent
 from svi.training.forcing import (
     frame_sigma,
     frame_timesteps_to_tokens,
@@ -79,6 +85,19 @@ def add_image_error(
     return out
 
 
+def first_latent_error_frame(choice: str, frames: int, generator: torch.Generator) -> int:
+    """The frame of a clean-end bank entry of `frames` latent frames whose error goes on a TI2V
+    condition (erft.first_latent_error): window, a random one of 1..frames - 1 (one draw from
+    `generator`); last, frames - 1 (no draw). Latent 0 of an entry is never taken: it is banked as zero."""
+    if frames < 2:
+        raise ValueError(f"a TI2V clip needs latent frames after its condition latent, got {frames}")
+    if choice == "window":
+        return int(torch.randint(1, frames, (1,), generator=generator))
+    if choice == "last":
+        return frames - 1
+    raise ValueError(f"unknown first_latent_error {choice!r}; use window or last")
+
+
 def image_error_start(slot: str, window: str) -> int:
     """The latent where E_img starts (erft.y_error_slot): 0 (first), 1 (motion: Pro's motion-latent
     slot); auto is motion under data.window=pro and first otherwise."""
@@ -119,23 +138,31 @@ class Prepared:
     """Everything between `prepare` and `bank` for a batch of B samples."""
 
     x_t: torch.Tensor  # [B, 16, F, h, w] noisy (possibly corrupted) latent
-    y: torch.Tensor  # [B, 20, F, h, w] conditioning (possibly corrupted)
+    y: (
+        torch.Tensor
+    )  # [B, 20, F, h, w] conditioning (possibly corrupted); TI2V: the image latent [B, C, 1, h, w]
     target: torch.Tensor  # [B, 16, F, h, w] error-recycled velocity V
     sigma: torch.Tensor  # [B] float32; [B, F] per latent frame under Diffusion Forcing
     timestep: torch.Tensor  # like sigma, t = 1000 sigma
     weight: torch.Tensor  # like sigma, Wan loss weight
     injected: list[Gates]  # per sample, the errors actually added (a gate with an empty bank adds nothing)
     gates: list[Gates]  # per sample, the gates as drawn (the banking rule reads their clean gate)
+    first_latent: bool = False  # TI2V: y replaces latent 0 of x_t, which is at timestep 0
 
     @property
     def per_frame(self) -> bool:
         return self.sigma.ndim == 2
 
     def model_input(self) -> torch.Tensor:
+        if self.first_latent:
+            return replace_first_latent(self.x_t, self.y)  # [B, C, F, h, w]
         return torch.cat([self.x_t, self.y], dim=1)  # [B, 36, F, h, w]
 
     def model_timestep(self, patch_size: Sequence[int]) -> torch.Tensor:
-        """The transformer's timestep: [B], or per token [B, F h' w'] under Diffusion Forcing."""
+        """The transformer's timestep: [B], or per token [B, F h' w'] under Diffusion Forcing and for a
+        TI2V model (0 on latent 0's tokens)."""
+        if self.first_latent:
+            return model_timesteps(self.timestep, self.x_t, patch_size)
         if not self.per_frame:
             return self.timestep
         return frame_timesteps_to_tokens(self.timestep, tokens_per_frame(patch_size, self.x_t.shape[-2:]))
@@ -168,14 +195,22 @@ class Recycler:
         expert: str | None = None,
         boundary: float = 0.875,
         image_error_at: int = 0,
+        first_latent: bool = False,
     ):
         """expert: "high" or "low" draws only that expert's timesteps (`expert_ids` at `boundary`);
-        image_error_at: the latent where E_img starts in y (`image_error_start`)."""
+        image_error_at: the latent where E_img starts in y (`image_error_start`); first_latent: a TI2V
+        model, y the image latent that replaces latent 0 (the module docstring says what changes)."""
         self.image_error_at = image_error_at
+        self.first_latent = first_latent
         if cfg.mode == "erft" and memory is None:
             raise ValueError("ERFT needs a ReplayMemory (or use erft.mode=plain)")
         self.cfg = cfg
         self.memory = memory if cfg.mode == "erft" else None
+        if first_latent and forcing is not None and forcing.kind != "none":
+            raise ValueError(
+                f"forcing.kind={forcing.kind} is not built for a TI2V model, whose latent 0 is its clean "
+                "condition at level 0 (one image, the clip's frame 0): use forcing.kind=none"
+            )
         # Diffusion Forcing: a level per latent frame (svi/training/forcing.py)
         self.per_frame = forcing is not None and forcing.kind == "diffusion"
         if self.per_frame and self.memory is not None and self.memory.entry_shape[1] != 1:
@@ -227,7 +262,11 @@ class Recycler:
                     done.vid = True
                 if gates.img and self.cfg.y_error_num > 0 and not (skip_image and skip_image[i]):
                     e = self.memory.sample_clean_any(device=x0.device, dtype=x0.dtype)
-                    if e is not None:
+                    if e is not None and self.first_latent:  # one frame of the entry onto the image latent
+                        frame = first_latent_error_frame(self.cfg.first_latent_error, e.shape[1], g)
+                        y_in[i] = add_first_latent_error(y_in[i], e, frame)
+                        done.img = True
+                    elif e is not None:
                         n = min(self.cfg.y_error_num, e.shape[1])
                         start = int(torch.randint(0, e.shape[1] - n + 1, (1,), generator=g))
                         y_in[i] = add_image_error(y_in[i], e, n, start, self.image_error_at)
@@ -243,6 +282,7 @@ class Recycler:
             weight=self.weights[ids].float(),
             injected=injected,
             gates=drawn,
+            first_latent=self.first_latent,
         )
 
     # Diffusion Forcing with ERFT. The banks are slotted by the level an error was made at, because
@@ -282,6 +322,8 @@ class Recycler:
         return done
 
     def loss(self, v_pred: torch.Tensor, prep: Prepared) -> torch.Tensor:
+        if prep.first_latent:  # latent 0 is the condition, not generated: latent frames 1.. only
+            return weighted_mse(v_pred[:, :, 1:], prep.target[:, :, 1:], prep.weight)
         if prep.per_frame:
             return frame_weighted_mse(v_pred, prep.target, prep.weight)
         return weighted_mse(v_pred, prep.target, prep.weight)
@@ -306,6 +348,9 @@ class Recycler:
         noise_err, clean_err = curate_errors(
             v, prep.target.float(), frame_sigma(sigma, v) if prep.per_frame else sigma
         )  # [B, 16, F, h, w] each
+        if prep.first_latent:  # the untrained output on the condition latent is no error of the model's
+            noise_err[:, :, 0] = 0
+            clean_err[:, :, 0] = 0
         banked = 0
         for i, gates in enumerate(prep.gates):
             r = float(torch.rand(1, generator=self.generator, dtype=torch.float64))

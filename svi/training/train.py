@@ -428,6 +428,7 @@ def train(cfg: SVIConfig, on_metrics: MetricsCallback | None = None) -> Path:
         expert=cfg.train.expert,
         boundary=cfg.train.expert_boundary,
         image_error_at=image_error_start(cfg.erft.y_error_slot, cfg.data.window),
+        first_latent=backbone.first_latent,  # TI2V: y is the image latent in place of latent 0
     )
     self_forcing = None
     if cfg.forcing.kind == "self":

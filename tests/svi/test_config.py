@@ -75,7 +75,9 @@ def test_model_preset_accepts_exactly_the_table_names():
     for name in PRESETS:
         assert ModelConfig(preset=name).preset == name
     with pytest.raises(
-        ConfigError, match="'tiny', 'toy', 'wan2.1-i2v-14b', 'tiny-a14b', 'toy-a14b' or 'wan2.2-i2v-a14b'"
+        ConfigError,
+        match="'tiny', 'toy', 'wan2.1-i2v-14b', 'tiny-a14b', 'toy-a14b', 'wan2.2-i2v-a14b', 'tiny-ti2v' or "
+        "'wan2.2-ti2v-5b'",
     ):
         load_config(None, ["model.preset=wan9"])
 

@@ -6,7 +6,6 @@ repository's svi_wan22 branch) it pins."""
 
 import pytest
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler, WanImageToVideoPipeline
 
 from svi import flow
 from svi.config import GenerateConfig, ModelConfig, build_config
@@ -15,6 +14,7 @@ from svi.generation.sampling import expert_for, noise_seed, total_frames
 from svi.model.backbone import load_backbone, save_backbone
 from svi.model.i2v_condition import build_condition, pro_condition
 from svi.model.presets import PRESETS, SVI_BOUNDARY, WAN22_BOUNDARY, WeightsNotFoundError
+from tests.svi.pipelines import diffusers_clip
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # peft notes on fused keys
 
@@ -286,34 +286,15 @@ def test_the_first_clip_matches_diffusers_two_expert_pipeline(a14b):
     noise = gen.clip_noise(0, 0)
     _, ours = gen.generate_clip(0, prompt, image[None], None, None, None, a14b.encode_text([""]))
 
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=cfg.shift)
-    # DiffSynth's (and our) unshifted schedule runs linspace(1, 0, steps + 1)[:-1]: its last level is
-    # 1 / steps, where diffusers' default stops at its shifted 1 / 1000.
-    scheduler.sigma_min = 1.0 / cfg.steps
-    pipe = WanImageToVideoPipeline(
-        tokenizer=a14b.tokenizer,
-        text_encoder=a14b.text_encoder,
-        vae=a14b.vae,
-        scheduler=scheduler,
-        transformer=a14b.transformer,
-        transformer_2=a14b.transformer_2,
-        boundary_ratio=cfg.boundary,
+    theirs = diffusers_clip(
+        a14b,
+        image,
+        prompt,
+        noise,
+        cfg,
+        pipeline={"transformer_2": a14b.transformer_2, "boundary_ratio": cfg.boundary},
+        call={"guidance_scale_2": 3.0},
     )
-    pipe.set_progress_bar_config(disable=True)
-    theirs = pipe(
-        image=(image + 1) / 2,
-        prompt=prompt,
-        negative_prompt="",
-        height=32,
-        width=32,
-        num_frames=9,
-        num_inference_steps=cfg.steps,
-        guidance_scale=5.0,
-        guidance_scale_2=3.0,
-        latents=noise,
-        max_sequence_length=a14b.max_text_tokens,
-        output_type="latent",
-    ).frames
     assert (ours - noise).abs().max() > 0.1  # it moved
     torch.testing.assert_close(ours, theirs.float(), rtol=1e-4, atol=1e-4)
     # and the switch matters: one expert alone gives another clip
