@@ -360,3 +360,25 @@ def test_every_shipped_declaration_still_loads():
             load_experiment(str(f))
     for f in sorted((ROOT / "configs" / "sweeps").glob("*.yaml")):
         Sweep.model_validate(read_mapping(f))
+
+
+def description_cut_by_a_comment(text: str) -> str | None:
+    """The raw text after `description:` when YAML reads less of it: an unquoted ` #` starts a comment."""
+    for line in text.splitlines():
+        if line.startswith("description:") and " #" in line:
+            raw = line.removeprefix("description:").strip()
+            if not raw.startswith(("'", '"')):
+                return raw
+    return None
+
+
+def test_no_shipped_description_is_cut_by_a_yaml_comment():
+    """`(issue #100 ...)` unquoted ends the description at ' #': the results page then shows half a
+    sentence. Every shipped declaration's description reads whole."""
+    assert (
+        description_cut_by_a_comment("description: Is it needed (issue #100)?")
+        == "Is it needed (issue #100)?"
+    )
+    assert description_cut_by_a_comment("description: 'Is it needed (issue #100)?'") is None
+    for f in sorted((ROOT / "configs").rglob("*.yaml")):
+        assert description_cut_by_a_comment(f.read_text()) is None, f
