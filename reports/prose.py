@@ -11,7 +11,7 @@ the prose too:
     {{ diff TRACK METRIC ARM REF }}        ARM - REF with its 95% interval        -0.0932 [-0.1902, +0.0039]
                                            (and \\*, the tables' mark, when significant after Holm)
     {{ p TRACK METRIC ARM REF }}           the difference's p (two-sided, or one-sided where registered)
-    {{ holm TRACK METRIC ARM REF }}        its Holm-adjusted p                    0.46
+    {{ holm TRACK METRIC ARM REF }}        its Holm-adjusted p                    0.46, 0.004, < 0.001
     {{ mdd TRACK METRIC ARM REF }}         its minimum detectable difference      0.0516
     {{ n TRACK METRIC ARM [REF] }}         samples x seeds behind the mean or the difference   8×3
 
@@ -67,7 +67,7 @@ def value(words: list[str], summary: pd.DataFrame, where: str) -> str:
             else T.n_text(rec["n_samples"], rec["n_seeds"])
         )
     if kind in ("p", "holm"):
-        return T.number_text(rec["p" if kind == "p" else "p_holm"], ".2f")
+        return T.p_text(rec["p" if kind == "p" else "p_holm"])
     if kind == "value":
         return T.number_text(T.scaled(rec["mean"], info.scale), f".{info.decimals}f")
     if kind == "mdd":

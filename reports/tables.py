@@ -959,6 +959,16 @@ def scaled(value: float, scale: float) -> float:
     return Overflow(out) if math.isinf(out) and math.isfinite(value) else out
 
 
+def p_text(p: float | None) -> str:
+    """A p-value as prose quotes it: two decimals, three below 0.01, and "< 0.001" below that (never a
+    bare 0.00, which reads as certainty); None and NaN are the missing DASH."""
+    if p is None or math.isnan(p):
+        return DASH
+    if p < 0.001:
+        return "< 0.001"
+    return format(p, ".3f" if p < 0.01 else ".2f")
+
+
 def number_text(value: float | None, fmt: str) -> str:
     """A number as shown, in the format spec `fmt` ('.2f', '+.2f' for a signed difference): None and
     NaN are the missing DASH; an infinity is 'inf' ('-inf', '+inf' when signed) and an Overflow

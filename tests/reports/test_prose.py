@@ -39,7 +39,7 @@ def summary():
         ("{{diff creative_100s colour_shift full base}}", "-0.0932 [-0.1902, +0.0039]"),
         ("{{ diff creative_100s colour_shift full plain }}", "-0.1130 [-0.1870, -0.0400]"),
         ("{{ holm creative_100s colour_shift full base }}", "0.46"),
-        ("{{ p creative_100s colour_shift full plain }}", "0.00"),
+        ("{{ p creative_100s colour_shift full plain }}", "0.004"),  # below 0.01: three decimals, not 0.00
         ("{{ mdd creative_100s colour_shift full base }}", "0.0516"),
         ("{{ n creative_100s colour_shift full }}", "8×3"),
         ("{{ n creative_100s colour_shift full plain }}", "7×3"),
@@ -84,3 +84,13 @@ def test_a_planted_typed_interval_is_found():
     assert typed_intervals(notes + "\nfull minus base: -0.0293 [-0.0801, +0.1380].\n") == [
         "-0.0293 [-0.0801, +0.1380]"
     ]
+
+
+@pytest.mark.parametrize(
+    "p, text", [(0.4577, "0.46"), (0.0612, "0.06"), (0.01, "0.01"), (0.004, "0.004"), (0.0009, "< 0.001"),
+                (0.0, "< 0.001"), (None, "–"), (float("nan"), "–")],
+)  # fmt: skip
+def test_a_p_value_reads_as_prose_quotes_it(p, text):
+    from reports import tables as T
+
+    assert T.p_text(p) == text.replace("–", T.DASH)
