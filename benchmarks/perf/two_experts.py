@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import statistics
 import time
 from collections import Counter
 
@@ -145,7 +146,7 @@ def generate_clip(setup: Setup, blocks: int, steps: int) -> dict:
     peak = torch.cuda.max_memory_allocated(setup.device) - before if setup.device.type == "cuda" else None
     planned = steps_per_expert(steps, gen.shift, gen.boundary)
     full = steps_per_expert(GenerateConfig().steps, gen.shift, gen.boundary)  # the official 50 steps
-    per_step = [_median(e.seconds) for e in (high, low)]
+    per_step = [statistics.median(e.seconds) if e.seconds else None for e in (high, low)]
     out = {
         "build_seconds": build_seconds,
         "steps": steps,
@@ -179,10 +180,6 @@ def default_dtype(dtype: torch.dtype):
         yield
     finally:
         torch.set_default_dtype(before)
-
-
-def _median(values: list[float]) -> float | None:
-    return sorted(values)[len(values) // 2] if values else None
 
 
 def planned(setup: Setup, gpu: str) -> dict:

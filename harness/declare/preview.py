@@ -222,7 +222,9 @@ def unit_cost(
 def latent_shape(frames: int, height: int, width: int, preset=None) -> tuple[int, int, int, int]:
     """Wan's VAE latent of a clip: frames 1 + (F - 1) / 4; 16 channels and 8x smaller spatially (Wan 2.1's
     VAE), or the preset's VAE layout (`Preset.latent_channels`, `spatial_ratio`: Wan 2.2's 48 and 16x)."""
-    channels, ratio = (16, 8) if preset is None else (preset.latent_channels, preset.spatial_ratio)
+    from svi.model.presets import VAE_LAYOUTS
+
+    channels, ratio = VAE_LAYOUTS["2.1"] if preset is None else (preset.latent_channels, preset.spatial_ratio)
     return (channels, (frames - 1) // 4 + 1, height // ratio, width // ratio)
 
 

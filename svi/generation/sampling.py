@@ -260,7 +260,7 @@ class GuidedVelocity:
             return token_timesteps(flow.sigma_to_t(sigma), rows, x.shape[2], per_frame, device=x.device)
         if not isinstance(sigma, torch.Tensor):
             return torch.full((rows,), flow.sigma_to_t(sigma), device=x.device)
-        p_t, p_h, p_w = self.transformer.config.patch_size  # Wan: (1, 2, 2)
+        p_t, p_h, p_w = self.patch  # Wan: (1, 2, 2)
         if p_t != 1 or sigma.shape != (x.shape[0], x.shape[2]):
             raise ValueError(
                 f"per-frame sigma must be [B, F_lat] = {(x.shape[0], x.shape[2])} with patch_t 1"
