@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export MLFLOW_DISABLE_TELEMETRY := true
 export DS_ACCELERATOR ?= $(if $(wildcard /dev/nvidia0),cuda,cpu)
 
-.PHONY: setup test test-slow lint demo docs clean constraints
+.PHONY: setup test test-other-cpu test-slow lint demo docs clean constraints
 
 setup: $(STAMP)
 
@@ -37,6 +37,14 @@ lint: setup
 # (multi-process DeepSpeed, real servers, toy runs end to end) run in CI after it (.ci/run).
 test: lint
 	$(VENV)/bin/pytest -q -ra -m "not slow" --durations=15
+
+# The default suite once more, rounding as another CPU does: MKL's SSE4.2 kernels in place of the
+# AVX-512 or AVX2 ones it picks by the CPU, PyTorch's scalar vector code (ATEN_CPU_CAPABILITY), one
+# thread. A test that compares two paths' floats with == passes on one CPU and fails on another; this
+# run shows it on any machine (docs/guides/testing.md, "Floats along two paths").
+test-other-cpu: setup
+	MKL_ENABLE_INSTRUCTIONS=SSE4_2 ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 \
+		$(VENV)/bin/pytest -q -ra -m "not slow" -p no:cacheprovider --durations=15
 
 test-slow: setup
 	$(VENV)/bin/pytest -q -ra -m slow --durations=15

@@ -45,6 +45,9 @@ def test_a_bundle_reads_back_as_the_frames_it_was_written_from(frames, bundle):
     assert right["value"].to_numpy() == pytest.approx(left["value"].to_numpy(), rel=1e-8, nan_ok=True)
 
 
+@pytest.mark.bitwise(
+    "the same frames written by the same code: formatting, sorting and hashing, no arithmetic that depends on the CPU"
+)
 def test_the_same_results_give_the_same_bytes(frames, bundle, tmp_path):
     runs, samples = frames
     shuffled = samples.sample(frac=1.0, random_state=3)  # row order does not matter

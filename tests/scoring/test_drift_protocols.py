@@ -27,6 +27,7 @@ from scoring.extractors import ImageFeatureExtractor
 from scoring.motion import ImagingQuality, MotionSmoothness
 from scoring.score import build_metrics, score_suite, write_scores
 from scoring.specs import BACKENDS, GROUPS, spec
+from tests.tolerances import float32_cosine
 from toyworld.synthetic import moving_square_frames, write_video
 
 PROTOCOLS = GROUPS["drift_protocols"]  # the names and their order: test_specs.py
@@ -139,6 +140,9 @@ def _alone(base, frames: torch.Tensor) -> float | None:
     return _score([base], frames, chunk=3)[0].value
 
 
+@pytest.mark.bitwise(
+    "the dimension's value alone and beside its protocols comes from the same frames in the same chunks through the same operations (the protocols only read its per-frame values)"
+)
 def test_imaging_protocols_read_each_frame_once_and_match_the_formulas():
     quality = MeanQuality()
     base = ImagingQuality(quality, backend="stub", batch=3)
@@ -308,6 +312,9 @@ def test_score_suite_on_the_random_backend_runs_the_network_once_per_frame(tmp_p
     assert suite["delta_drift_imaging"] == pytest.approx(v0["scores"]["delta_drift_imaging"])
 
 
+@pytest.mark.bitwise(
+    "beside the protocol and alone, the same chunks; the value in one piece is compared with a float32 tolerance (tests/tolerances.py)"
+)
 def test_long_horizon_coherence_reads_the_consistency_features_once():
     """subject_coherence: the mean cosine of the features COHERENCE_GAP seconds apart, from the
     consistency dimension's pass (each frame embedded once), its curve at every gap that fits."""
@@ -326,7 +333,14 @@ def test_long_horizon_coherence_reads_the_consistency_features_once():
     assert result.extra["curve"] == pytest.approx(
         {"2s": expected[2.0], "5s": expected[5.0], "10s": expected[10.0]}
     )
-    assert own.value == _score([SubjectConsistency(MeanColour())], frames)[0].value  # unchanged by it
+    # unchanged by it: the same frames in the same chunks through the same operations (the protocol
+    # only reads the features the dimension computed), so the value is the same float
+    assert own.value == _score([SubjectConsistency(MeanColour())], frames, chunk=7)[0].value
+    # in one piece, the network still sees each frame once, and the value is the same up to float32
+    # rounding: the features are exact (sums of 64 integers over a power of two), so only each frame's
+    # normalisation and dot product round, in another vector width when the batch differs
+    whole = _score([SubjectConsistency(MeanColour())], frames, chunk=48)[0].value
+    assert whole == pytest.approx(own.value, rel=0, abs=float32_cosine(1, MeanColour.feature_dim))
     still = frames[:1].expand(48, -1, -1, -1)
     assert _score([base, coherence], still)[1].value == pytest.approx(1.0)  # a held frame: perfectly coherent
     short = _score([base, coherence], frames[:40])[1]  # 10 s: no pair 10 s apart

@@ -67,6 +67,9 @@ def test_dynamic_degree_counts_moving_pairs():
     assert metric.aggregate([res, _run(metric, video * 0, chunk=32)[0]]) == 0.0
 
 
+@pytest.mark.bitwise(
+    "the value is a ratio of integer counts of frame pairs over a threshold, each pair's flow computed alone whatever the chunk"
+)
 def test_dynamic_degree_is_chunk_invariant():
     g = torch.Generator().manual_seed(0)
     video = (torch.rand(30, 3, 64, 64, generator=g) * 255).round()

@@ -98,6 +98,9 @@ def test_deterministic_from_seed_epoch_index(dataset_root):
     assert any(not torch.equal(x, o) for o in others)
 
 
+@pytest.mark.bitwise(
+    "a worker decodes and crops the same file with the same code; integer pixels and index arithmetic only"
+)
 def test_same_clips_with_dataloader_workers(dataset_root):
     ds = VideoClipDataset(dataset_root, **SMALL, seed=7)
     ds.set_epoch(1)

@@ -477,6 +477,9 @@ def test_self_forcing_pads_the_rollout_with_the_previous_clips_frame(clips_root,
 
 
 @pytest.mark.parametrize("mechanism", ["diffusion+erft", "self"])
+@pytest.mark.bitwise(
+    "every draw comes from checkpointed generators and the restored step runs the same operations on the same tensors in one process"
+)
 def test_resumed_run_equals_uninterrupted(clips_root, tmp_path, mechanism):
     """Every draw of the mechanisms (levels per frame, rollout noise, memory sampling) comes from
     checkpointed generators: stopped after a step and restored, a run ends where it would have."""

@@ -115,6 +115,9 @@ def test_video_length_seeds_and_sidecar(tmp_path, tiny, chaining):
 @pytest.mark.parametrize(
     "settings", [dict(chaining="pixel"), dict(chaining="latent"), dict(assembly="keep_all")]
 )
+@pytest.mark.bitwise(
+    "the first clip is sampled from the same image, prompt, noise and batch of one in both videos, and nothing after it feeds back into it"
+)
 def test_a_video_of_one_clip_is_the_first_clip_of_the_long_video_bit_for_bit(tmp_path, tiny, settings):
     """What the degenerate references of a bundle stand on (scoring/references.py): one generated clip
     per sample gives the long video's first window exactly, so no arm need be generated again."""
@@ -128,6 +131,9 @@ def test_a_video_of_one_clip_is_the_first_clip_of_the_long_video_bit_for_bit(tmp
     assert np.array_equal(read_frames(long.path)[start:end], read_frames(one.path)[start:end])
 
 
+@pytest.mark.bitwise(
+    "the same modules run the same operations on the same inputs in one process, the noise from a seeded CPU generator"
+)
 def test_the_same_sample_and_seed_give_the_same_video_bit_for_bit(tmp_path):
     """Generation's part of the noise floor on the CPU is 0: two generators built afresh make the same
     frames and the same mp4 bytes from the same image, prompts and seed."""
@@ -211,6 +217,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.mark.bitwise(
+    "one thread; the resumed clips start from the saved chaining state, which is the tensor the uninterrupted run held, and run the same operations"
+)
 def test_resume_after_a_crash_gives_the_same_video(tmp_path, tiny, one_thread):
     cfg = GenerateConfig(**TINY)
     prompts = ["a", "b", "c", "d", "e"]
@@ -342,6 +351,9 @@ def test_from_config_applies_the_lora_scale(lora_file):
     torch.testing.assert_close(half, 0.5 * full)
 
 
+@pytest.mark.bitwise(
+    "from_config builds the same modules from the same seed and merges the LoRA with the same call the hand-built generator makes"
+)
 def test_from_config_matches_the_hand_built_generator_and_records_the_backbone(tmp_path, lora_file):
     # What `harness generate` did by hand on CPU before from_config (the LoRA merged): same frames, bit for bit.
     from svi.model.lora import load_lora
@@ -498,6 +510,9 @@ def _killed_at(prompts, clip):
 
 
 @pytest.mark.parametrize("chaining", ["pixel", "latent"])
+@pytest.mark.bitwise(
+    "one thread; the resumed batch has the uninterrupted batch's size and order, so every matrix product has the same shape (the comparison with one video alone keeps a tolerance: another batch size is another kernel)"
+)
 def test_a_batch_killed_after_clip_1_resumes_to_the_uninterrupted_batch(
     tmp_path, tiny, segments, one_thread, chaining
 ):

@@ -261,6 +261,9 @@ def _same(a: list[torch.Tensor | None], b: list[torch.Tensor | None]) -> bool:
 
 
 @pytest.mark.parametrize("variant", BANK_VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
+@pytest.mark.bitwise(
+    "the memory stores and samples tensors without arithmetic on them; a reloaded bank holds the same bytes and the same generator state"
+)
 def test_save_load_continues_identically(tmp_path, variant):
     probe = ErrorBank((3, 4, 5), num_slots=4, capacity=6, budget_bytes=1 << 24, **variant)
     # Room for 14 of the 24 entries per bank, so the budget is reached and rows move between slots.

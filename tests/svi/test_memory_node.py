@@ -55,6 +55,9 @@ def test_node_scope_needs_a_store_name():
 
 
 # ------------------------------------------------------------------------------ one process
+@pytest.mark.bitwise(
+    "the node store and the process banks copy entries and draw indices from the same generators; no arithmetic touches the stored values"
+)
 def test_one_process_node_store_equals_process_banks_and_leaves_no_files(tmp_path):
     shm = tmp_path / "shm"
     shm.mkdir()

@@ -121,6 +121,7 @@ def test_hook_adds_exactly_the_encoder_output_to_the_patch_embeddings(transforme
     assert (enc(pose).abs() > 1e-3).any()  # a real addition, not zeros
 
 
+@pytest.mark.bitwise("a zero pose embedding adds exact zeros, and x + 0.0 is x in floating point")
 def test_zero_encoder_output_and_dropped_rows_leave_the_model_bit_identical(transformer):
     bare = _run(transformer)
     zero = PoseEncoder.for_transformer(transformer, zero_init=True).attach(transformer)

@@ -229,6 +229,9 @@ def test_rolling_noise_starts_with_the_clip_noise(tiny):
 
 
 @pytest.mark.parametrize("chaining", ["pixel", "latent"])
+@pytest.mark.bitwise(
+    "one thread; with one stage every shift is a whole clip at one noise level from its own clip noise, the operations chaining performs"
+)
 def test_rolling_with_one_stage_is_chaining_bit_for_bit(tmp_path, tiny, segments, one_thread, chaining):
     # a window of one clip that never rolls: every shift is a whole clip at one noise level, from its own
     # clip noise, conditioned on the previous clip's end; so the frames are chain's, exactly
@@ -300,6 +303,9 @@ def test_freenoise_fusion_is_a_weighted_average():
     assert torch.equal(freenoise.fuse([v], [0], 5, freenoise.position_weights(5)), v)
 
 
+@pytest.mark.bitwise(
+    "one thread; fusing one window is a weighted average with weight 1, which returns the window's values unchanged"
+)
 def test_freenoise_with_one_window_is_the_plain_sampler(tmp_path, tiny, segments, one_thread):
     _run(tiny, tmp_path, "chain", clips=1)
     _, res = _run(tiny, tmp_path, "freenoise", clips=1, strategy="freenoise")
@@ -402,6 +408,9 @@ def test_dropping_the_carried_latents():
     assert torch.equal(out[:, :, [0, 3]], y[:, :, [0, 3]]) and not out[:, :, 1:3].any()
 
 
+@pytest.mark.bitwise(
+    "one thread; at weight 1 the history term is multiplied by 0 and added, which leaves the conditional velocity's floats unchanged"
+)
 def test_history_guidance_at_w1_is_chain_bit_for_bit(tmp_path, tiny, segments, one_thread):
     _run(tiny, tmp_path, "chain")
     _run(tiny, tmp_path, "hg", strategy="history_guidance", history_scale=1.0)
@@ -460,6 +469,9 @@ def _killed_after(prompts, calls):
         ("freenoise", 7),  # killed after the last step and clip 0: resumes in the decoding
         ("history_guidance", 3),
     ],
+)
+@pytest.mark.bitwise(
+    "one thread; the resumed run restores the strategy's saved state and repeats the uninterrupted run's operations from there"
 )
 def test_a_killed_run_resumes_to_the_same_video(tmp_path, tiny, segments, one_thread, name, calls):
     cfg = GenerateConfig(**TINY, guidance_scale=5.0, **STRATEGIES[name])

@@ -98,6 +98,9 @@ def _assert_same(a, b, path="state"):
 
 
 @pytest.mark.parametrize("scope", ["process", "node"])
+@pytest.mark.bitwise(
+    "the same two ranks, the same micro-batches and the same gloo all-reduce order in both runs; the resumed run restores the optimiser, the generators and the replay memory"
+)
 def test_two_rank_deepspeed_run_killed_and_resumed_matches_uninterrupted(tmp_path, dataset, scope):
     from svi.training.node_memory import SHM_DIR, store_name
 

@@ -101,6 +101,7 @@ def _mouth_pixels(frame: np.ndarray) -> int:
     return int(((abs(r - 70) < 25) & (g < 40) & (abs(b - 25) < 20)).sum())
 
 
+@pytest.mark.bitwise("the face is a closed-form function of each frame's opening, evaluated elementwise")
 def test_render_face_mouth_follows_the_openings():
     openings = np.array([0.0, 0.25, 0.5, 0.75, 1.0], dtype=np.float32)
     frames = talk.render_face(openings, 64, 64, seed=3)
