@@ -3,17 +3,11 @@ guide lists them all: its table is read from the markers (docs/hooks/bitwise.py)
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.hooks import ROOT, load_hook
 
 
 def _hook():
-    spec = importlib.util.spec_from_file_location("bitwise_hook", ROOT / "docs" / "hooks" / "bitwise.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_hook("bitwise")
 
 
 def test_every_bitwise_test_names_its_reason_and_is_listed():

@@ -1,22 +1,17 @@
 """The testing guide's figures are the runs' own records: benchmarks/record.py writes one, and the docs
 hook includes it on that page only, stopping the build when a record it names is missing."""
 
-import importlib.util
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from mkdocs.exceptions import PluginError
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.hooks import load_hook
 
 
 def _hook():
-    spec = importlib.util.spec_from_file_location("records_hook", ROOT / "docs" / "hooks" / "records.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_hook("records")
 
 
 def _page(uri: str):
