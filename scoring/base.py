@@ -55,7 +55,9 @@ class VideoResult:
 
     value: the per-video score (None if undefined, e.g. a 1-frame video for a consistency metric).
     weight: how much the video counts when the reference aggregates by frames or pairs (else 1).
-    windows: the per-window values in order (the drift curve), None where a window had no value.
+    windows: the per-window values in order (the drift curve), None where a window had no value. The
+      runner takes them from `end_window`; an accumulator that can know them only once it has seen
+      the whole video (non_repetition: a frame against every earlier one) returns them from `finish`.
     extra: what a set-level aggregate needs (e.g. FVD features [N, 400]).
     """
 
