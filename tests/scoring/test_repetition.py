@@ -129,6 +129,13 @@ def test_toy_world_truth_against_its_references_on_the_toy_backend(tmp_path):
     windows = {v["video"]: v["window_scores"]["non_repetition"] for v in report["videos"]}
     assert all(value[k] == pytest.approx(0.0, abs=1e-5) for k in R.BUILT)
     assert value["truth"] > 1e-3
+    # the injection_probs sweep's bound sits between them, a factor of ten from each
+    from sweeps.study import load_sweep
+
+    bounds = [
+        c.min for c in load_sweep("injection_probs").constraints if c.metric.endswith("/non_repetition")
+    ]
+    assert bounds and value["truth"] > 10 * bounds[0] > 100 * max(value[k] for k in R.BUILT)
     assert all(w == pytest.approx(0.0, abs=1e-5) for k in R.BUILT for w in windows[k][4:])  # from 8 s on
     assert windows["truth"][:2] == [None, None] and windows["truth"][2] > 0  # frames 40.. are measured
     assert torch.isfinite(torch.tensor(windows["truth"][2:])).all()
