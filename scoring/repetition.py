@@ -74,6 +74,8 @@ def window_means(distances: np.ndarray, gap: int, window_ends: list[int]) -> lis
 class _RepetitionAccumulator(SpanAccumulator):
     """Keeps every frame's feature (one span: the whole video) and where each runner window ended."""
 
+    windows_at_finish = True
+
     def __init__(self, metric, shared, spans, reason, gap: int) -> None:
         super().__init__(metric, shared, spans, reason)
         self.gap = gap

@@ -219,7 +219,7 @@ def score_video(
             out.results[m.name] = VideoResult(value, 1.0, [r.value for r in long_results[m.name]], extra)
         else:
             res = accs[m.name].finish()
-            if not any(v is not None for v in res.windows):  # else known only at the end (non_repetition)
+            if not accs[m.name].windows_at_finish:
                 res.windows = window_values[m.name]
             out.results[m.name] = res
     return out
