@@ -529,6 +529,7 @@ GROUP_TITLES = {
     "drift": "Drift: colour, sharpness, distance from the truth",
     "drift_protocols": "Drift protocols of the long-video papers (Δdrift, VDE)",
     "coherence": "Long-horizon coherence",
+    "guards": "Guards a trivial video cannot win: non-repetition, distance to the truth's clips",
 }
 
 

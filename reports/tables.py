@@ -267,7 +267,7 @@ MAX_COLUMNS = 4
 # Short names of the metric groups (scoring/specs.py), in a split table's title.
 GROUP_NAMES = {
     "vbench": "VBench", "i2v": "VBench-I2V", "psnr_ssim": "fidelity", "sync": "sync", "fvd": "FVD",
-    "drift": "drift", "drift_protocols": "drift protocols", "coherence": "coherence",
+    "drift": "drift", "drift_protocols": "drift protocols", "coherence": "coherence", "guards": "guards",
 }  # fmt: skip
 
 

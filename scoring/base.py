@@ -55,7 +55,9 @@ class VideoResult:
 
     value: the per-video score (None if undefined, e.g. a 1-frame video for a consistency metric).
     weight: how much the video counts when the reference aggregates by frames or pairs (else 1).
-    windows: the per-window values in order (the drift curve), None where a window had no value.
+    windows: the per-window values in order (the drift curve), None where a window had no value. The
+      runner takes them from `end_window`, or from `finish` for an accumulator that knows them only
+      once it has seen the whole video (`Accumulator.windows_at_finish`).
     extra: what a set-level aggregate needs (e.g. FVD features [N, 400]).
     """
 
@@ -73,6 +75,9 @@ class Accumulator:
     """
 
     listeners: tuple[Callable[[torch.Tensor, torch.Tensor], None], ...] = ()
+    # True: the per-window values are those `finish` returns, not `end_window`'s (non_repetition: a
+    # window's frames against every earlier frame, whose features may still be in the network's batch)
+    windows_at_finish: bool = False
 
     def listen(self, listener: Callable[[torch.Tensor, torch.Tensor], None]) -> None:
         """Call listener(frames, values) with every per-frame value computed from now on: frames [K]

@@ -53,6 +53,21 @@ def coherence(name: str, *, base: Metric, **_) -> Metric:
     return LongCoherence(name, base)
 
 
+def non_repetition(name: str, *, base: Metric, **_) -> Metric:
+    """non_repetition: on subject_consistency's per-frame features, in its pass (repetition.py)."""
+    from scoring.repetition import NonRepetition
+
+    return NonRepetition(name, base)
+
+
+def truth_clips(name: str, *, backend: str, **options) -> Metric:
+    """truth_clip_distance: the clips of FVD's extractor on this backend (I3D, random I3D, toy encoder)."""
+    from scoring.truth_clips import TruthClipDistance
+
+    clips = toy("fvd", **options) if backend == "toy" else fvd("fvd", backend=backend, **options)
+    return TruthClipDistance(clips)
+
+
 def consistency(name: str, *, backend: str, cache_dir=None, device="cpu", batch_size=16, **_) -> Metric:
     """subject_consistency, background_consistency, i2v_subject, i2v_background."""
     from scoring import consistency as c

@@ -123,7 +123,7 @@ def video_drift_error(scores: Sequence[float], weighting: str = "linear") -> flo
 # Streaming: the spans' per-frame values, read from the base dimension's pass
 
 
-class _SpanAccumulator(Accumulator):
+class SpanAccumulator(Accumulator):
     """Keeps the base dimension's per-frame values that fall inside the protocol's spans."""
 
     def __init__(self, metric: DriftProtocol, shared: SharedPass, spans: Spans | None, reason: str) -> None:
@@ -150,6 +150,14 @@ class _SpanAccumulator(Accumulator):
 
     def end_window(self) -> float | None:
         return None  # per video: the spans are the protocol's, not the runner's windows
+
+    def whole_features(self):
+        """The one span's per-frame features [N, D] float64 (a protocol whose span is the whole video),
+        once the base has computed them all; None where the base gave none or gave scores, not features."""
+        self.shared.finish()  # the base computes anything it left for the end
+        features = torch.cat(self.values[0]).double().numpy() if self.values[0] else None
+        self.values = []
+        return features if features is not None and features.ndim == 2 else None
 
     def finish(self) -> VideoResult:
         if not self.spans:
@@ -183,7 +191,7 @@ class DriftProtocol(Metric):
 
     def new_video(self, info: VideoInfo) -> Accumulator:
         spans, reason = self.spans(info)
-        return _SpanAccumulator(self, self.base.join(info, self.name), spans, reason)
+        return SpanAccumulator(self, self.base.join(info, self.name), spans, reason)
 
 
 class DeltaDrift(DriftProtocol):
@@ -219,7 +227,7 @@ class VideoDriftError(DriftProtocol):
         return video_drift_error(scores), None
 
 
-class _CoherenceAccumulator(_SpanAccumulator):
+class _CoherenceAccumulator(SpanAccumulator):
     """Keeps every frame's feature (one span: the whole video) and gives the coherence curve."""
 
     def __init__(self, metric, shared, spans, reason, fps: float) -> None:
@@ -231,25 +239,27 @@ class _CoherenceAccumulator(_SpanAccumulator):
 
         if not self.spans:
             return VideoResult(None, extra={"curve": {}, "reason": self.reason})
-        self.shared.finish()
-        features = torch.cat(self.values[0]).double().numpy() if self.values[0] else None  # [N, D]
-        self.values = []
-        if features is None or features.ndim != 2:
+        features = self.whole_features()  # [N, D]
+        if features is None:
             return VideoResult(None, extra={"curve": {}, "reason": "no per-frame features"})
         curve = coherence_at_gaps(features, self.fps, COHERENCE_GAPS)
         fits = {f"{g:g}s": v for g, v in curve.items() if not math.isnan(v)}
         return VideoResult(curve[COHERENCE_GAP], extra={"curve": fits, "reason": None})
 
 
+def beyond_gap(info: VideoInfo, seconds: float) -> tuple[Spans | None, str]:
+    """One span, the whole video, for a protocol comparing frames `seconds` apart; None (and why) for a
+    video not longer than that gap."""
+    gap = round(seconds * info.fps)
+    reason = f"{info.num_frames} frames at {info.fps:g} fps are not longer than the {seconds:g} s gap"
+    return ([(0, info.num_frames)] if info.num_frames > gap >= 1 else None), reason
+
+
 class LongCoherence(DriftProtocol):
     """Similarity of the base consistency dimension's features COHERENCE_GAP seconds apart (module doc)."""
 
     def spans(self, info: VideoInfo) -> tuple[Spans | None, str]:
-        gap = round(COHERENCE_GAP * info.fps)
-        reason = (
-            f"{info.num_frames} frames at {info.fps:g} fps are not longer than the {COHERENCE_GAP:g} s gap"
-        )
-        return ([(0, info.num_frames)] if info.num_frames > gap >= 1 else None), reason
+        return beyond_gap(info, COHERENCE_GAP)
 
     def new_video(self, info: VideoInfo) -> Accumulator:
         spans, reason = self.spans(info)

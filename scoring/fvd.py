@@ -175,7 +175,10 @@ def extract_features(extractor, clips: torch.Tensor) -> np.ndarray:
     return features.double().cpu().numpy()
 
 
-class _FVDAccumulator(Accumulator):
+class ClipFeatureAccumulator(Accumulator):
+    """One video's 16-frame clips through `metric`'s extractor (FVD's per-video pass; truth_clips.py
+    runs two, the video's and its truth's)."""
+
     def __init__(self, metric: FVD, info: VideoInfo):
         self.metric = metric
         self.info = info
@@ -326,7 +329,7 @@ class FVD(Metric):
         return cls(build_random_i3d(seed).to(device), backend="random", **kwargs)
 
     def new_video(self, info: VideoInfo) -> Accumulator:
-        return _FVDAccumulator(self, info)
+        return ClipFeatureAccumulator(self, info)
 
     def features_of(self, results: list[VideoResult]) -> np.ndarray:
         return features_of(results)

@@ -9,6 +9,8 @@ metrics and windows:
     loop       the video's first clip, repeated
     pingpong   that clip forward, then backward (its end frames not doubled), repeated
     truth      where the benchmark has ground truth, the true continuation (read, not built)
+    truth_vae  the ceiling: that truth through the arm's VAE, clip by clip as generation chains its
+               clips (`through_vae`); no model scores better on fidelity with that VAE (on request)
 
 They cost no training and no generation: a video's first clip is part of the video. Where a score of a
 real arm is beaten by one of these, the score cannot tell holding a subject from holding still; the
@@ -25,13 +27,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 BUILT = ("frozen", "loop", "pingpong")  # made from the video itself
 REFERENCES = (*BUILT, "truth")  # truth: the benchmark's own continuation, where it has one
+# The ceiling: the truth taken through the arm's VAE clip by clip (`through_vae`), the best any model
+# with that VAE can score on fidelity to the truth. Built on request (an experiment's `references`).
+CEILINGS = ("truth_vae",)
 # Not a reference: one video of `loop` scored a second time, in a separate pass. Its difference from the
 # first scoring is the evaluator's own run-to-run noise (0 on CPU; GPU kernels may differ).
 RESCORE = "rescore"
@@ -40,6 +46,7 @@ DESCRIPTIONS = {
     "loop": "a degenerate reference (no model): the baseline's first clip of the sample, repeated",
     "pingpong": "a degenerate reference (no model): the baseline's first clip, played forward and backward",
     "truth": "a reference: the sample's true continuation",
+    "truth_vae": "a ceiling: the true continuation through the arm's VAE, clip by clip as generation chains them",
     "rescore": "the evaluator's noise floor: the first loop video scored again in a pass of its own",
 }
 STILL_FRACTION = 0.1  # a window moving at most a tenth of the reference's motion is still
@@ -74,6 +81,58 @@ def pingpong_order(clip_frames: int, frames: int) -> np.ndarray:
 def pingpong(clip: np.ndarray, frames: int) -> np.ndarray:
     """`clip` [F, H, W, 3] forward then backward, repeated to `frames` frames."""
     return clip[pingpong_order(len(clip), frames)]
+
+
+@dataclass(frozen=True)
+class VaeRoundTrip:
+    """A VAE's encode-decode of one generated clip, and how generation lays its clips over the video.
+
+    roundtrip: uint8 [F, H, W, 3] -> uint8 [F, H, W, 3] (encode, decode, back to pixels).
+    clip_frames: the frames of one generated clip (generate.num_frames).
+    align: "start": clip k covers the F frames from its window's start (pixel chaining: a clip's last
+      frames are carried into the next, which restates them); "end": the F frames up to its window's end
+      (latent chaining: a later clip's first `lead` frames restate the previous clip's end, and only its
+      window is kept)."""
+
+    roundtrip: Callable[[np.ndarray], np.ndarray]
+    clip_frames: int
+    align: str = "start"
+
+    def __post_init__(self) -> None:
+        if self.align not in ("start", "end") or self.clip_frames < 1:
+            raise ValueError(
+                f"align is 'start' or 'end' and clip_frames >= 1, got {self.align!r}, {self.clip_frames}"
+            )
+
+
+def clip_span(window: tuple[int, int], vae: VaeRoundTrip, total: int) -> tuple[int, int]:
+    """The [start, end) frames of the truth that the clip of `window` is made from: clip_frames frames
+    aligned on the window's start or end (`vae.align`), shifted to lie inside the `total` frames (a
+    clip is always whole, as generation makes it), the whole truth when it is shorter than a clip."""
+    a, b = window
+    f = min(vae.clip_frames, total)
+    start = a if vae.align == "start" else b - f
+    start = min(max(start, 0), total - f)
+    return start, start + f
+
+
+def through_vae(truth: np.ndarray, windows: Sequence[tuple[int, int]], vae: VaeRoundTrip) -> np.ndarray:
+    """The `truth_vae` ceiling: truth [T, H, W, 3] uint8 taken through the VAE clip by clip -> [T', H,
+    W, 3] uint8, T' = the last window's end (at most T). Window k's frames come from the round trip of
+    its clip's frames (`clip_span`), as the generator assembles its clips' decoded frames: no model
+    error, only the VAE's. With an identity round trip it is the truth."""
+    total = min(int(windows[-1][1]), len(truth)) if windows else 0
+    out = np.empty((total, *truth.shape[1:]), dtype=np.uint8)
+    for a, b in windows:
+        b = min(b, total)
+        if a >= b:
+            continue
+        s, e = clip_span((a, b), vae, len(truth))
+        decoded = np.asarray(vae.roundtrip(truth[s:e]))
+        if decoded.shape != truth[s:e].shape:
+            raise ValueError(f"the VAE round trip gave {decoded.shape} for a clip of {truth[s:e].shape}")
+        out[a:b] = decoded[a - s : b - s]
+    return out
 
 
 def build(
@@ -115,13 +174,15 @@ def write_references(
     sidecar: dict,
     kinds: Sequence[str] = BUILT,
     truth: Path | None = None,
+    vae: VaeRoundTrip | None = None,
 ) -> dict[str, Path]:
     """Write each of `kinds` as `out_dir/<kind>/<name>.mp4` with a sidecar giving the whole video's clip
     `windows` ([start, end) frames; the video is windows[-1][1] frames), so they are scored with the
     same windows as the video. `sidecar`: the source video's generator sidecar (fps, metadata with its
     input image), whose clips and length the reference's replace. `clip` [F, H, W, 3]: the video's
     first window (loop and pingpong repeat it); `truth`: the sample's true video (truth), copied as the
-    benchmark holds it when it is no longer than the video (not decoded and encoded again), else cut.
+    benchmark holds it when it is no longer than the video (not decoded and encoded again), else cut;
+    `truth_vae`: that truth through `vae` (`through_vae`), encoded as a generated video is.
     The built references are encoded intra-only (svi.video_io.INTRA_ONLY_OPTIONS): their repeated
     frames decode to equal pixels, so a held frame is held exactly and is scored once.
     -> kind -> file."""
@@ -143,15 +204,20 @@ def write_references(
         path = Path(out_dir) / kind / f"{name}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         true_frames = None
-        if kind == "truth" and truth is not None:
+        if kind in ("truth", *CEILINGS) and truth is not None:
             true_frames = read_frames(truth, max_frames=frames + 1)  # one more tells a longer truth
-        video = build(kind, image=image, clip=clip, frames=frames, truth=true_frames)
+        if kind in CEILINGS:
+            if true_frames is None or vae is None:
+                raise ValueError(f"{kind} needs the sample's true video and the arm's VAE round trip")
+            video = through_vae(true_frames[:frames], windows, vae)
+        else:
+            video = build(kind, image=image, clip=clip, frames=frames, truth=true_frames)
         side = {**sidecar, "reference": kind}
         if len(video) < frames:  # a truth shorter than the video: its windows end with it
             side["clips"] = [dict(c) for c in side["clips"] if c["video_frames"][0] < len(video)]
             side["clips"][-1]["video_frames"] = [side["clips"][-1]["video_frames"][0], len(video)]
             side["num_frames"], side["seconds"] = len(video), len(video) / float(fps)
-        if true_frames is not None and len(true_frames) <= frames:  # the whole truth: copied, bit for bit
+        if kind == "truth" and true_frames is not None and len(true_frames) <= frames:  # copied, bit for bit
             shutil.copyfile(truth, path)
         else:
             write_segment(path, video, fps, intra_only=kind in BUILT)
@@ -167,6 +233,7 @@ def references_of_video(
     *,
     default_clip_seconds: float = 2.0,
     truth: Path | None = None,
+    vae: VaeRoundTrip | None = None,
 ) -> dict[str, Path]:
     """`write_references` for a generated `video`: its windows and first clip from its sidecar (else
     windows of `default_clip_seconds`)."""
@@ -185,7 +252,7 @@ def references_of_video(
     frames = read_frames(video, max_frames=end)  # [end, H, W, 3] uint8: the first clip, not the video
     return write_references(
         out_dir, video.stem, clip=frames[start:end], windows=windows, fps=fps,
-        sidecar={"fps": float(fps), **sidecar}, kinds=kinds, truth=truth,
+        sidecar={"fps": float(fps), **sidecar}, kinds=kinds, truth=truth, vae=vae,
     )  # fmt: skip
 
 
@@ -195,6 +262,7 @@ def references_of_first_clip(
     out_dir: Path,
     kinds: Sequence[str] = BUILT,
     truth: Path | None = None,
+    vae: VaeRoundTrip | None = None,
 ) -> dict[str, Path]:
     """`write_references` from a video of the sample's first clip alone (`video`: the baseline arm's
     clip 0, generated by itself), laid out over the long video's `windows` (svi.generation.sampling
@@ -210,7 +278,7 @@ def references_of_first_clip(
     start, end = windows[0]
     return write_references(
         out_dir, video.stem, clip=frames[start:end], windows=windows, fps=fps, sidecar=sidecar, kinds=kinds,
-        truth=truth,
+        truth=truth, vae=vae,
     )  # fmt: skip
 
 
@@ -262,7 +330,7 @@ def best_reference(metric: str, values: dict[str, float | None]) -> tuple[str, f
     from scoring.specs import spec
 
     higher = spec(metric).higher_is_better
-    scored = {k: v for k, v in values.items() if v is not None and not math.isnan(v) and k != "truth"}
+    scored = {k: v for k, v in values.items() if v is not None and not math.isnan(v) and k in BUILT}
     if higher is None or not scored:
         return None
     kind = (max if higher else min)(scored, key=scored.get)

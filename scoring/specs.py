@@ -15,6 +15,8 @@ ground truth. Sync-C / Sync-D score a talking video against its audio with SyncN
 have no toy-world builder yet. The drift protocols of the long-video papers (`drift_protocols.py`:
 Deep Forcing's delta-drift, LV-Bench's Video Drift Error) are lower-is-better rows computed from a
 VBench dimension's per-frame values (their `base`) in the same pass, on every backend the base has.
+The guards (`repetition.py`, `truth_clips.py`) are scores that a held frame, a loop and a ping-pong
+cannot win; coherence at a distance is marked `one_sided` (it rewards stillness).
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ class MetricSpec:
       quantity than its whole-video score, their unit and display scale (dynamic_degree: a video
       scores 0 or 1, a window the mean of its frame pairs' top-5% optical-flow magnitude, in pixels).
       None: the windows are on the score's own scale and unit.
+    one_sided: the metric measures drift and is blind to stillness: a held frame scores as well as the
+      truth or better by construction (coherence at a distance: a frame held for 10 s is perfectly
+      coherent with itself), so it can carry an answer only beside guards (group `guards`) that the
+      degenerate references fail and the truth passes (docs/method.md §14).
     """
 
     name: str
@@ -68,6 +74,7 @@ class MetricSpec:
     base: str | None = None
     window_unit: str | None = None
     window_scale: float | None = None
+    one_sided: bool = False
 
     def __post_init__(self) -> None:
         if not self.needs <= set(NEEDS):
@@ -218,8 +225,34 @@ _ROWS += tuple(
         2,
         builders=dict.fromkeys(_DIMENSIONS[f"{part}_consistency"].builders, _B + "coherence"),
         base=f"{part}_consistency",
+        one_sided=True,
     )  # fmt: skip
     for part, label in (("subject", "Sub."), ("background", "Back."))
+)
+# Guards: scores that the trivial videos cannot win (docs/guides/scoring.md). Non-repetition (higher is
+# better: a loop, a ping-pong and a held frame score 0) on subject consistency's features, in its pass;
+# the distance to the truth's 16-frame clips at the same time (lower is better) in FVD's clip features.
+_ROWS += (
+    MetricSpec(
+        "non_repetition",
+        "guards",
+        "Non-repetition",
+        1.0,
+        True,
+        4,
+        builders=dict.fromkeys(_DIMENSIONS["subject_consistency"].builders, _B + "non_repetition"),
+        base="subject_consistency",
+    ),
+    MetricSpec(
+        "truth_clip_distance",
+        "guards",
+        "Truth clip dist.",
+        1.0,
+        False,
+        4,
+        _VIDEO,
+        builders=dict.fromkeys(_DIMENSIONS["fvd"].builders, _B + "truth_clips"),
+    ),
 )
 
 SPECS: dict[str, MetricSpec] = {s.name: s for s in _ROWS}

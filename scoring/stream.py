@@ -219,7 +219,8 @@ def score_video(
             out.results[m.name] = VideoResult(value, 1.0, [r.value for r in long_results[m.name]], extra)
         else:
             res = accs[m.name].finish()
-            res.windows = window_values[m.name]
+            if not accs[m.name].windows_at_finish:
+                res.windows = window_values[m.name]
             out.results[m.name] = res
     return out
 

@@ -239,7 +239,8 @@ class Experiment(BaseModel):
     skip_bad_videos: bool = False
     # The degenerate references scored beside the arms (scoring/references.py, harness/run/reference_units.py):
     # videos made with no model from the baseline's first clips. `none` turns them off.
-    references: list[Literal["frozen", "loop", "pingpong", "truth"]] | Literal["none"] = [
+    # `truth_vae` (the truth through the source arm's VAE: the fidelity ceiling) is built when listed.
+    references: list[Literal["frozen", "loop", "pingpong", "truth", "truth_vae"]] | Literal["none"] = [
         "frozen", "loop", "pingpong", "truth",
     ]  # fmt: skip
     window: str = "clip"
@@ -263,7 +264,7 @@ class Experiment(BaseModel):
             raise ValueError("an experiment needs at least one arm, e.g. `arms: {full: {}}`")
         for name in v:
             check_name(name, "arm name")
-            if name in ("frozen", "loop", "pingpong", "truth"):
+            if name in ("frozen", "loop", "pingpong", "truth", "truth_vae"):
                 raise ValueError(f"arm name {name!r} is the name of a degenerate reference: rename the arm")
         return v
 

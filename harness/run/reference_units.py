@@ -5,7 +5,8 @@ would land on each metric.
 For each track, the references are built from the *source unit*: the first seed of the baseline arm
 (else of the first arm). `frozen` holds each sample's image, `loop` repeats the source's first clip,
 `pingpong` plays it forward and back, `truth` is the sample's true continuation where the track has
-one. The first clip comes from the source's videos when the workspace holds them (a run), or else is
+one, `truth_vae` (asked for by name) that truth through the source arm's VAE clip by clip as its
+generator chains clips: the fidelity ceiling of every model with that VAE. The first clip comes from the source's videos when the workspace holds them (a run), or else is
 generated alone, one clip per sample, from an untrained source (a results bundle on a fresh clone):
 it is the long video's first window bit for bit (svi.generation.sampling `assembled_windows`, tested
 against the generator), so no arm is trained or generated again. Videos and scores are cached under
@@ -99,7 +100,8 @@ def run_references(
                 loop = workspace.path("cache", "references", keys_of["loop"], track, "videos", "loop")
                 made = _copy_first(loop, root / "videos" / kind)
             else:
-                made = _build(kind, firsts, videos, root / "videos", bench, spec)
+                vae = vae_roundtrip(generator_of(cfg, None)(), cfg) if kind in R.CEILINGS else None
+                made = _build(kind, firsts, videos, root / "videos", bench, spec, vae)
             if not made:
                 continue
             truth, images, audio = provision.references(
@@ -204,12 +206,40 @@ def _copy_first(folder: Path, out: Path) -> list[Path]:
     return [out / first.name]
 
 
-def _build(kind: str, firsts: _FirstClips, videos: Path, out: Path, bench: Path, spec) -> list[Path]:
-    """The `kind` reference of every sample (cached: a video already written is kept)."""
+def vae_roundtrip(generator, cfg) -> R.VaeRoundTrip:
+    """The source arm's VAE as `through_vae` takes it: each clip's frames encoded and decoded by the
+    generator's backbone (`encode_video`, `decode_latents`), laid out as its chaining lays clips out:
+    latent chaining keeps a later clip's frames after its restated lead (aligned on the window's end),
+    pixel chaining and keep_all a clip's first frames (aligned on its start)."""
+    import numpy as np
+    import torch
+
+    bb, g = generator.bb, cfg.generate
+
+    def roundtrip(clip: np.ndarray) -> np.ndarray:  # uint8 [F, H, W, 3] -> uint8 [F, H, W, 3]
+        pixels = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # [1, 3, F, H, W]
+        decoded = bb.decode_latents(bb.encode_video(pixels))[0].float().cpu()  # [3, F, H, W] in [-1, 1]
+        return ((decoded.permute(1, 2, 3, 0).numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+
+    align = "end" if g.chaining == "latent" and g.assembly != "keep_all" else "start"
+    return R.VaeRoundTrip(roundtrip, g.num_frames, align)
+
+
+def _build(
+    kind: str,
+    firsts: _FirstClips,
+    videos: Path,
+    out: Path,
+    bench: Path,
+    spec,
+    vae: R.VaeRoundTrip | None = None,
+) -> list[Path]:
+    """The `kind` reference of every sample (cached: a video already written is kept); `vae`: the arm's
+    VAE round trip (truth_vae only)."""
     folder = firsts.long or firsts.alone
     made = []
     truths = None
-    if kind == "truth":  # rendered at the long video's length: read off the frozen references' sidecars
+    if kind in ("truth", *R.CEILINGS):  # at the long video's length: read off the frozen references' sidecars
         frozen = _build("frozen", firsts, videos, out, bench, spec)
         truths, _, _ = (
             provision.references(bench, spec.suite, spec.length, frozen[0].parent) if frozen else ({},)
@@ -222,12 +252,12 @@ def _build(kind: str, firsts: _FirstClips, videos: Path, out: Path, bench: Path,
             made.append(target)
             continue
         truth = (truths or {}).get(video.stem)
-        if kind == "truth" and truth is None:
+        if kind in ("truth", *R.CEILINGS) and truth is None:
             continue
         if firsts.long is not None:
-            R.references_of_video(video, out, [kind], truth=truth)
+            R.references_of_video(video, out, [kind], truth=truth, vae=vae)
         else:
-            R.references_of_first_clip(video, firsts.windows[video.stem], out, [kind], truth=truth)
+            R.references_of_first_clip(video, firsts.windows[video.stem], out, [kind], truth=truth, vae=vae)
         made.append(target)
     return made
 

@@ -149,3 +149,60 @@ def test_a_longer_truth_is_cut_and_the_built_references_repeat_exact_pixels(tmp_
     assert all((loop[k] == loop[k % 4]).all() for k in range(10))
     frozen = read_frames(out["frozen"])
     assert all((f == frozen[0]).all() for f in frozen)
+
+
+def _numbered(n: int) -> np.ndarray:
+    """n frames [n, 2, 2, 3] whose value is their index (as uint8)."""
+    return np.stack([np.full((2, 2, 3), k, dtype=np.uint8) for k in range(n)])
+
+
+def test_truth_vae_with_an_identity_vae_is_the_truth():
+    truth = _numbered(30)
+    windows = [(0, 9), (9, 17), (17, 25)]  # latent chaining: a first clip of 9, later clips of 9 - lead 1
+    for align in ("start", "end"):
+        same = R.through_vae(truth, windows, R.VaeRoundTrip(lambda c: c, 9, align))
+        assert same.shape == (25, 2, 2, 3) and (same == truth[:25]).all()
+
+
+@pytest.mark.parametrize(
+    "align, spans",
+    [
+        ("end", [(0, 9), (8, 17), (16, 25)]),  # a later clip restates the previous clip's last frame
+        ("start", [(0, 9), (9, 18), (16, 25)]),  # the last clip is shifted back inside the truth
+    ],
+)
+def test_truth_vae_round_trips_each_clip_as_generation_chains_them(align, spans):
+    """A round trip that marks each clip it is given (adds 100 x the call number) shows which truth frames
+    each clip was made from and which of its frames the video keeps."""
+    truth, windows, seen = _numbered(25), [(0, 9), (9, 17), (17, 25)], []
+
+    def mark(clip: np.ndarray) -> np.ndarray:
+        seen.append((int(clip[0, 0, 0, 0]), int(clip[-1, 0, 0, 0]) + 1))
+        return clip + 100 * (len(seen) - 1)
+
+    out = R.through_vae(truth, windows, R.VaeRoundTrip(mark, 9, align))
+    assert seen == spans
+    assert out[:, 0, 0, 0].tolist() == [k + 100 * i for i, (a, b) in enumerate(windows) for k in range(a, b)]
+    assert R.clip_span((0, 4), R.VaeRoundTrip(mark, 9), 6) == (0, 6)  # a truth shorter than a clip: all of it
+    with pytest.raises(ValueError, match="align"):
+        R.VaeRoundTrip(mark, 9, "middle")
+
+
+def test_truth_vae_is_written_through_the_vae_and_is_never_a_degenerate_reference(tmp_path):
+    from svi.video_io import read_frames
+
+    truth = _truth_file(tmp_path / "truth.mp4", 14)
+    darker = R.VaeRoundTrip(lambda c: (c // 2).astype(np.uint8), 4, "start")  # a lossy stand-in VAE
+    clip = np.stack([np.full((8, 8, 3), 20 * k, dtype=np.uint8) for k in range(4)])
+    out = R.write_references(
+        tmp_path / "refs", "s0", clip=clip, windows=[(0, 4), (4, 8), (8, 10)], fps=8,
+        sidecar={"fps": 8, "metadata": {}}, kinds=["truth_vae"], truth=truth, vae=darker,
+    )  # fmt: skip
+    made, true = read_frames(out["truth_vae"]), read_frames(truth)[:10]
+    assert made.shape == true.shape and np.abs(made.astype(int) - true.astype(int) // 2).max() <= 2  # codec
+    assert json.loads(out["truth_vae"].with_suffix(".json").read_text())["reference"] == "truth_vae"
+    with pytest.raises(ValueError, match="VAE round trip"):
+        R.write_references(tmp_path / "none", "s0", clip=clip, windows=[(0, 4)], fps=8, sidecar={},
+                           kinds=["truth_vae"], truth=truth)  # fmt: skip
+    # a ceiling is not a way of standing still: the best degenerate reference is chosen among BUILT
+    assert R.best_reference("psnr", {"frozen": 17.0, "truth_vae": 30.0}) == ("frozen", 17.0)

@@ -24,6 +24,7 @@ PROTOCOLS = [
     "vde_subject",
 ]
 COHERENCE = ["subject_coherence", "background_coherence"]
+GUARDS = ["non_repetition", "truth_clip_distance"]
 
 
 def test_groups_and_all():
@@ -36,6 +37,7 @@ def test_groups_and_all():
         "drift": DRIFT,
         "drift_protocols": PROTOCOLS,
         "coherence": COHERENCE,
+        "guards": GUARDS,
     }
     assert ALL == [n for names in GROUPS.values() for n in names]
     assert all(spec(n).group == g for g, names in GROUPS.items() for n in names)
@@ -46,10 +48,15 @@ def test_groups_and_all():
 
 
 def test_directions_and_needs():
-    lower = {"fvd", "sync_d", *DRIFT, *PROTOCOLS}
+    lower = {"fvd", "sync_d", *DRIFT, *PROTOCOLS, "truth_clip_distance"}
     assert {n for n, s in SPECS.items() if s.higher_is_better is False} == lower
     assert all(s.higher_is_better is True for n, s in SPECS.items() if n not in lower)
-    assert {n for n, s in SPECS.items() if s.needs_reference_video} == {"psnr", "ssim", "truth_distance"}
+    assert {n for n, s in SPECS.items() if s.needs_reference_video} == {
+        "psnr",
+        "ssim",
+        "truth_distance",
+        "truth_clip_distance",
+    }
     assert {n for n, s in SPECS.items() if s.needs_input_image} == {"i2v_subject", "i2v_background"}
     assert {n for n, s in SPECS.items() if s.needs_reference_set} == {"fvd"}
     assert {n for n, s in SPECS.items() if s.needs_audio} == {"sync_c", "sync_d"}
@@ -62,6 +69,7 @@ def test_directions_and_needs():
         "sharpness_loss",
         *PROTOCOLS,
         *COHERENCE,
+        "non_repetition",
     ]
     assert {n: s.base for n, s in SPECS.items() if s.base} == {
         "delta_drift_aesthetic": "aesthetic_quality",
@@ -73,7 +81,10 @@ def test_directions_and_needs():
         "vde_subject": "subject_consistency",
         "subject_coherence": "subject_consistency",
         "background_coherence": "background_consistency",
+        "non_repetition": "subject_consistency",
     }
+    # coherence at a distance rewards a held frame (it is one-sided); the guards cannot be won so
+    assert {n for n, s in SPECS.items() if s.one_sided} == set(COHERENCE)
 
 
 def test_display_facts():
@@ -90,7 +101,7 @@ def test_every_metric_has_a_builder_per_backend_that_imports():
 
 
 def test_the_classes_read_their_facts_from_the_table():
-    from scoring import aesthetic, consistency, drift, fidelity, fvd, motion, sync
+    from scoring import aesthetic, consistency, drift, fidelity, fvd, motion, sync, truth_clips
 
     classes = [
         *consistency.BY_NAME.values(),
@@ -102,10 +113,11 @@ def test_the_classes_read_their_facts_from_the_table():
         fidelity.PSNR,
         fidelity.SSIM,
         fvd.FVD,
+        truth_clips.TruthClipDistance,
         *sync.METRICS.values(),
     ]
     # the drift protocols take their name with their base (one class per protocol)
-    protocols = [registry.build(n, backend="toy") for n in PROTOCOLS + COHERENCE]
+    protocols = [registry.build(n, backend="toy") for n in [*PROTOCOLS, *COHERENCE, "non_repetition"]]
     assert sorted(c.name for c in classes + protocols) == sorted(ALL)
     for cls in classes + protocols:
         s = spec(cls.name)

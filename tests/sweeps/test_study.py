@@ -175,9 +175,42 @@ def test_a_frozen_trial_is_kept_but_never_chosen_as_best(home, sampler):
     assert runner.best_feasible(free).value == 1.0  # with no constraint, standing still wins
 
 
+LOOPING = {  # the first clip repeated: it moves, but shows nothing new (scoring/repetition.py)
+    "consistent_50s/subject_consistency": 0.99,
+    "consistent_50s/dynamic_degree": 0.875,
+    "consistent_50s/non_repetition": 0.0,
+}
+GOING_ON = {
+    "consistent_50s/subject_consistency": 0.74,
+    "consistent_50s/dynamic_degree": 1.0,
+    "consistent_50s/non_repetition": 0.004,
+}
+
+
+def test_a_looping_trial_is_infeasible_under_the_committed_sweeps_guards(home):
+    """The injection_probs sweep's own constraints: a trial whose videos loop passes the motion bound
+    (dynamic degree 0.875) and fails the non-repetition one, so the trial that goes on is the best; with
+    the motion bound alone the loop would win."""
+    sweep = runner.load_sweep("injection_probs")
+    assert [c.metric for c in sweep.constraints] == [
+        "consistent_50s/dynamic_degree",
+        "consistent_50s/non_repetition",
+    ]
+    assert runner.constraint_values(sweep.constraints, LOOPING)[0] <= 0  # it moves enough
+    for bounds, best in ((sweep.constraints, 0.74), (sweep.constraints[:1], 0.99)):
+        study = runner.make_study(_sweep(None, name=f"study_loop{len(bounds)}", trials=4))
+        for scores in (LOOPING, GOING_ON):
+            trial = study.ask()
+            runner.record_constraints(trial, bounds, scores)
+            study.tell(trial, scores["consistent_50s/subject_consistency"])
+        assert runner.best_feasible(study).value == best
+    assert not runner.feasible(runner.make_study(_sweep(None, name="study_loop2")).trials[0])
+
+
 def test_trials_score_what_decides_them_unless_told_all(home):
     sweep = runner.load_sweep("injection_probs")
     exp, _ = runner.trial_experiment(sweep)
-    assert exp.metrics == "subject_consistency,dynamic_degree"  # the objective's, then the constraint's
+    # the objective's, then the constraints'
+    assert exp.metrics == "subject_consistency,dynamic_degree,non_repetition"
     everything = sweep.model_copy(update={"score": "all"})
     assert runner.trial_experiment(everything)[0].metrics == "vbench,drift,drift_protocols,psnr_ssim,fvd"
