@@ -46,7 +46,12 @@ import signal
 import sys
 import threading
 
-from cli import (
+from harness.base import telemetry
+
+# MLflow's usage telemetry off in this process and every child, unless the user set it (harness/base/telemetry.py)
+telemetry.quiet()
+
+from cli import (  # noqa: E402
     cmd_demo,
     cmd_export,
     cmd_generate,

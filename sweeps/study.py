@@ -50,7 +50,7 @@ from harness import tracking
 from harness.base import workspace
 from harness.base.configs import SWEEPS_DIR
 from harness.base.console import say
-from harness.base.redact import password_of, redact_uri, register, scrub
+from harness.base.redact import redact_uri, register_uri, scrub
 from harness.declare.experiment import (
     MAX_OVERRIDES,
     MAX_SUITES,
@@ -428,7 +428,7 @@ def make_storage(sweep: Sweep) -> optuna.storages.RDBStorage:
     import sqlalchemy.exc
 
     url = storage_url(sweep)
-    register(password_of(url))  # masked wherever a message might quote it
+    register_uri(url)  # masked wherever a message might quote it
     shown = redact_uri(url)
     try:
         sqlalchemy.engine.make_url(url).port  # noqa: B018 - a malformed URL (a non-numeric port) raises

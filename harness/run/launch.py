@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.base import telemetry
+
 LAUNCHERS = ("auto", "deepspeed", "torchrun", "none")
 POLL_SECONDS = 1.0  # how often `run` calls its on_poll while the children run
 
@@ -138,7 +140,7 @@ def child_env(extra: dict[str, str] | None = None, *, ranks: int = 1) -> dict[st
     """The environment of a child process; `ranks`: how many processes it runs on this host (one
     torch process uses every core, N ranks use cores / N each). The user's OMP_NUM_THREADS wins."""
     env = dict(os.environ)
-    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    telemetry.quiet(env)
     if "TORCH_EXTENSIONS_DIR" not in env:  # DeepSpeed's op builds: in the workspace, not ./.cache
         from harness.base import workspace
 
