@@ -11,6 +11,7 @@ Subcommands:
         with --from, continue from a results bundle, exporting each unit into it as it finishes.
     harness sweep SWEEP [--trials N] [--workers N] [key=value ...]
         An Optuna study over an experiment arm; each trial is one arm plan with sampled overrides.
+        --trials at most 1000; --workers at most one per core and what memory holds.
     harness plan EXPERIMENT [--detect METRIC=VALUE] [--gpu H100 --gpus 8 --mfu 0.4]
         The dry run: units, input checks, the model on the meta device, GPU-hours and memory; with
         --detect, the samples x seeds an earlier run's variance components say would detect it.
@@ -46,7 +47,12 @@ import signal
 import sys
 import threading
 
-from cli import (
+from harness.base import telemetry
+
+# MLflow's usage telemetry off in this process and every child, unless the user set it (harness/base/telemetry.py)
+telemetry.quiet()
+
+from cli import (  # noqa: E402
     cmd_demo,
     cmd_export,
     cmd_generate,
@@ -115,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is not threading.main_thread():
         return args.func(args)
     # `kill <pid>` (a scheduler, a process manager) stops the harness as Ctrl-C does: runs are marked
-    # KILLED and every child process, the MLflow server's workers included, is stopped.
+    # KILLED and every child process, the MLflow server's workers and a sweep's workers included, is
+    # stopped (harness/run/launch.py `interrupt`).
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args)

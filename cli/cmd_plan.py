@@ -75,6 +75,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         from svi.model.cost import peak_of
 
         peak_of(args.gpu)
+        from harness.declare.bounds import check_sizes
+
+        check_sizes(plan.units)  # sizes that cannot fit are refused, naming the bound, not costed
     except (ConfigError, ValueError) as e:
         return fail(str(e))
     if args.preregister or args.check_registration:

@@ -87,10 +87,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             prepare_tracking()
             return run_pretrain_experiment(exp, args)
         exp, source = experiment_from(path, raw, args.overrides), path  # names, numbers, metrics
-        prepare_tracking()
+        from harness.declare.bounds import check_sizes
         from harness.declare.plan import check_plan, make_plan
 
         plan = make_plan(exp, source)
+        check_sizes(plan.units)  # what the sizes make fits the machine: refused before the store is made
+        prepare_tracking()
         units = select_units(plan, args.arm, args.seed)
         spec = executor_spec(exp.executor, args)
         check_plan(plan)  # weights, benchmark samples, training clips

@@ -19,17 +19,23 @@ DESCRIPTION = (
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("sweep", help="sweep name (sweeps/NAME.yaml) or path")
     p.add_argument("overrides", nargs="*", help="overrides of the base experiment, e.g. train.steps=50")
-    p.add_argument("--trials", type=int, help="total trials of the study (default: the sweep file's)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the study")
+    p.add_argument(
+        "--trials", type=int, help="total trials of the study, at most 1000 (default: the sweep file's)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=1,
+        help="worker processes sharing the study: at most one per core, and as many as memory holds",
+    )  # fmt: skip
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from svi.config import ConfigError
-    from sweeps.study import load_sweep, run_sweep
+    from sweeps.study import check_scale, load_sweep, run_sweep
 
     try:
         sweep = load_sweep(args.sweep, args.overrides, check_inputs=True)
-        if args.trials:
+        check_scale(sweep, args.trials, args.workers)  # bounded as the file's `trials:`, and by the machine
+        if args.trials is not None:
             sweep.trials = args.trials
         prepare_tracking()
         study = run_sweep(sweep, args.sweep, args.overrides, workers=args.workers)

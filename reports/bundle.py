@@ -19,7 +19,15 @@ Bundles arrive in pull requests, so every command reads one through `read_manife
 `read_bundle`, which refuse (BundleError, one line) before any other work: a symbolic link or anything
 but a regular file inside the folder, a file over its size cap, a manifest that is not the schema
 below or names that break the identifier rule (reports/identifiers.py), and tables whose sha256 differs
-from the `digests` the manifest records (a score edited by hand is caught, not reported).
+from the `digests` the manifest records (a score edited by hand is caught, not reported); the manifest
+records the digest of its own content too (`digests["manifest.json"]`: everything but `digests`), so a
+final score kept in it (`units[].scores`) is caught as well.
+
+Written whole: each file goes to a temporary name in the bundle folder (WRITING), is flushed to disk
+and renamed into place, the tables first and the manifest last, while the writer holds an exclusive
+lock (flock) on the folder; readers hold a shared lock on it while they read the manifest and the
+tables, so they see one bundle, old or new, never a mix. A writer killed part-way leaves the old
+bundle readable, and temporary files that the next writer removes.
 
 Deterministic: the same results give the same bytes (rows and keys sorted, values written with
 FLOAT_FORMAT, no timestamps in the tables or the report), so a git diff of a bundle shows what
@@ -28,11 +36,16 @@ changed. `write_bundle` and `read_bundle` are inverse: the frames read back are 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
 import re
+import shutil
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +152,11 @@ class KeptTables:
 def read_tables(folder: str | Path) -> KeptTables:
     """A bundle's manifest and tables as written, checked (`read_manifest`, `check_tables`)."""
     folder = Path(folder)
+    with reading(check_files(folder)) if folder.is_dir() else contextlib.nullcontext():
+        return _read_tables(folder)
+
+
+def _read_tables(folder: Path) -> KeptTables:
     manifest = read_manifest(folder)
     scores = _read_csv(folder / "scores.csv", SCORE_COLUMNS, {"arm": str, "track": str, "sample": str,
                        "level": str, "metric": str})  # fmt: skip
@@ -195,7 +213,11 @@ def write_bundle(
     tables (`read_tables`) whose units `runs` does not hold are kept beside them (a continued run). `units`: the manifest's unit entries as recorded elsewhere (an imported bundle's),
     instead of `units_of(runs)`."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    with writing(folder):
+        return _write_bundle(folder, experiment, runs, samples, curves, extra, keep, units)
+
+
+def _write_bundle(folder, experiment, runs, samples, curves, extra, keep, units) -> dict[str, Path]:
     units, extra = (units_of(runs) if units is None else _sorted_units(units)), dict(extra or {})
     scores = scores_table(samples)
     if keep is not None:
@@ -209,15 +231,16 @@ def write_bundle(
         if curves is not None:
             curves = pd.concat([_other_units(keep.curves, new), curves], ignore_index=True)
     manifest = {"bundle_version": BUNDLE_VERSION, "experiment": experiment, "units": units, **extra}
-    files = {"manifest.json": folder / "manifest.json", "scores.csv": folder / "scores.csv"}
-    scores.to_csv(files["scores.csv"], index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    tables = {"scores.csv": scores}
     if curves is not None:
-        files["curves.csv"] = folder / "curves.csv"
-        thin_curves(curves).to_csv(
-            files["curves.csv"], index=False, float_format=FLOAT_FORMAT, lineterminator="\n"
-        )
-    write_manifest(folder, manifest)  # last: it records the digests of the tables just written
-    return files
+        tables["curves.csv"] = thin_curves(curves)
+    staged = {
+        name: _staged(folder / name, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format=FLOAT_FORMAT,
+                                                                   lineterminator="\n"))
+        for name, table in tables.items()
+    }  # fmt: skip
+    _commit(folder, manifest, staged)
+    return {name: folder / name for name in ("manifest.json", *tables)}
 
 
 def thin_curves(curves: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFrame:
@@ -233,11 +256,98 @@ def thin_curves(curves: pd.DataFrame, points: int = CURVE_POINTS) -> pd.DataFram
 
 
 def write_manifest(folder: str | Path, manifest: dict) -> None:
-    """Write a bundle's manifest.json (deterministic bytes, as `write_bundle` does), with the sha256 of
-    each of DIGESTED_TABLES the folder holds now under `digests`."""
+    """Write a bundle's manifest.json whole (deterministic bytes, as `write_bundle` does), with the
+    sha256 of each of DIGESTED_TABLES the folder holds now and of its own content under `digests`."""
     folder = Path(folder)
-    digests = {name: file_digest(folder / name) for name in DIGESTED_TABLES if (folder / name).is_file()}
-    (folder / "manifest.json").write_text(_dump({**manifest, "digests": digests}))
+    with writing(folder):
+        _commit(folder, manifest, {})
+
+
+def content_digest(manifest: dict) -> str:
+    """The sha256 of a manifest's content less its `digests`, as written (canonical JSON, `_dump`)."""
+    body = {k: v for k, v in manifest.items() if k != "digests"}
+    return "sha256:" + hashlib.sha256(_dump(body).encode()).hexdigest()
+
+
+def _commit(folder: Path, manifest: dict, staged: dict[str, Path]) -> None:
+    """Put the staged tables (name -> temporary file) in place, then the manifest recording their
+    digests and its own: each renamed over the old file, the manifest last, the folder synced."""
+    digests = {name: file_digest(staged.get(name, folder / name)) for name in DIGESTED_TABLES
+               if name in staged or (folder / name).is_file()}  # fmt: skip
+    manifest = {k: v for k, v in manifest.items() if k != "digests"}
+    digests[MANIFEST_DIGEST] = content_digest(manifest)
+    text = _dump({**manifest, "digests": digests})
+    staged_manifest = _staged(folder / "manifest.json", lambda tmp: Path(tmp).write_text(text))
+    for name, tmp in staged.items():
+        os.replace(tmp, folder / name)
+    os.replace(staged_manifest, folder / "manifest.json")
+    _sync(folder)
+
+
+# -- writing whole, reading one bundle at a time -----------------------------------------------------
+
+WRITING = ".writing-"  # a file (or the report folder) being written: renamed into place once whole
+_held = threading.local()  # folder -> the lock this thread holds on it
+
+
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _staged(path: Path, write: Callable[[Path], object]) -> Path:
+    """`write(tmp)` to a temporary name beside `path`, flushed to disk -> the temporary file."""
+    tmp = path.with_name(WRITING + path.name)
+    write(tmp)
+    _sync(tmp)
+    return tmp
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, mode: int) -> Iterator[None]:
+    """flock `mode` on the folder itself (no lock file: nothing is added to the bundle), re-entrant in
+    this thread: a writer reads the bundle it holds."""
+    held = _held.__dict__.setdefault("folders", {})
+    key = os.path.realpath(folder)
+    if key in held:
+        if mode == fcntl.LOCK_EX and held[key] != fcntl.LOCK_EX:
+            raise RuntimeError(f"{folder}: a reader of the bundle cannot write it (read, then write)")
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, mode)
+        held[key] = mode
+        try:
+            yield
+        finally:
+            del held[key]
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
+def writing(folder: str | Path) -> Iterator[None]:
+    """An exclusive lock on the bundle folder (made if missing) for the time a bundle is written or
+    merged: other writers and readers wait. What a killed writer left half-written is removed first."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(folder, fcntl.LOCK_EX):
+        for left in [*folder.glob(WRITING + "*"), *folder.glob(f"report/{WRITING}*")]:
+            if left.is_dir() and not left.is_symlink():
+                shutil.rmtree(left)
+            else:
+                left.unlink()
+        yield
+
+
+def reading(folder: str | Path):
+    """A shared lock on the bundle folder while it is read: a writer's renames never land between the
+    manifest and the tables a reader takes."""
+    return _locked(Path(folder), fcntl.LOCK_SH)
 
 
 def file_digest(path: Path) -> str:
@@ -251,6 +361,7 @@ def file_digest(path: Path) -> str:
 # -- reading a bundle from anyone -------------------------------------------------------------------
 
 DIGESTED_TABLES = ("scores.csv", "curves.csv")
+MANIFEST_DIGEST = "manifest.json"  # `digests` key of the manifest's own content (less its digests)
 MiB = 1 << 20
 # Size caps, far above what a real bundle holds (mechanisms, 24 units: manifest 0.13 MB, scores 16 MB).
 MAX_BYTES = {"manifest.json": 16 * MiB, "scores.csv": 512 * MiB, "curves.csv": 64 * MiB}
@@ -288,7 +399,8 @@ def check_files(folder: str | Path) -> Path:
                         f"{path} is not a regular file: a results bundle holds regular files only"
                     )
                 else:
-                    cap = MAX_BYTES.get(entry.name, OTHER_MAX_BYTES) if depth == 1 else OTHER_MAX_BYTES
+                    name = entry.name.removeprefix(WRITING)  # a file being written: its own cap
+                    cap = MAX_BYTES.get(name, OTHER_MAX_BYTES) if depth == 1 else OTHER_MAX_BYTES
                     size = entry.stat(follow_symlinks=False).st_size
                     if size > cap:
                         raise BundleError(
@@ -409,14 +521,14 @@ def check_manifest(manifest, path: str | Path) -> dict:
     for seed in seeds:
         _check_seed(seed, f"{where}: declaration.seeds")
     for name, digest in _mapping(manifest.get("digests") or {}, f"{where}: digests").items():
-        if name not in DIGESTED_TABLES or not isinstance(digest, str):
+        if name not in (*DIGESTED_TABLES, MANIFEST_DIGEST) or not isinstance(digest, str):
             raise _problem(f"{where}: digests", f"{name[:80]!r} is not a digested table")
     return manifest
 
 
 def read_manifest(folder: str | Path) -> dict:
     """A bundle's manifest, checked: the folder (`check_files`), the JSON, the schema
-    (`check_manifest`). Any failure is a BundleError saying what is wrong."""
+    (`check_manifest`), the digest of its content. Any failure is a BundleError saying what is wrong."""
     path = Path(folder) / "manifest.json"
     if Path(folder).is_dir() and not path.exists() and not path.is_symlink():
         raise BundleError(
@@ -425,8 +537,10 @@ def read_manifest(folder: str | Path) -> dict:
     folder = check_files(folder)
     if not path.is_file():
         raise BundleError(f"{path} is not a regular file: this is not a bundle the harness wrote")
+    with reading(folder):
+        text = path.read_bytes()
     try:
-        manifest = json.loads(path.read_bytes())
+        manifest = json.loads(text)
     except (ValueError, RecursionError) as e:
         raise BundleError(
             f"{path} is not valid JSON ({type(e).__name__}): this is not a bundle the harness wrote"
@@ -435,7 +549,19 @@ def read_manifest(folder: str | Path) -> dict:
         raise BundleError(
             f"{path} nests deeper than {MAX_JSON_DEPTH} levels: this is not a bundle the harness wrote"
         )
-    return check_manifest(manifest, path)
+    manifest = check_manifest(manifest, path)
+    recorded = (manifest.get("digests") or {}).get(MANIFEST_DIGEST)
+    if recorded is None:
+        raise BundleError(
+            f"{path} records no digest of its own content, so an edited score in it could not be told from "
+            "the results; re-export the bundle with this harness (harness export, harness run --from)"
+        )
+    if recorded != content_digest(manifest):
+        raise BundleError(
+            f"{path} differs from the digest it records of its content: it was changed after it was "
+            "written. Restore it (git checkout) or re-export the bundle from its runs"
+        )
+    return manifest
 
 
 def check_tables(folder: Path, manifest: dict, scores: pd.DataFrame, curves: pd.DataFrame) -> None:
@@ -576,7 +702,24 @@ def build_report_from(folder: str | Path, out_dir: str | Path | None = None, **o
         )
     options.setdefault("missing", missing_units(manifest))
     done = sum(u["status"] == FINISHED and u.get("role") != REFERENCE_ROLE for u in manifest["units"])
-    return render_report(
-        manifest["experiment"], out_dir or Path(folder) / "report", runs, samples, drift_frame_of(samples),
-        source=f"Results bundle of {done} finished unit(s)", built="", **options,
-    )  # fmt: skip
+
+    def render(where: Path) -> dict[str, Path]:
+        return render_report(
+            manifest["experiment"], where, runs, samples, drift_frame_of(samples),
+            source=f"Results bundle of {done} finished unit(s)", built="", **options,
+        )  # fmt: skip
+
+    if out_dir is not None:
+        return render(Path(out_dir))
+    with writing(folder):  # the bundle's own report/: built aside, each file renamed into place
+        staging, report = Path(folder) / (WRITING + "report"), Path(folder) / "report"
+        files = render(staging)
+        report.mkdir(exist_ok=True)
+        out = {}
+        for name, path in files.items():
+            _sync(path)
+            out[name] = report / path.relative_to(staging)
+            os.replace(path, out[name])
+        shutil.rmtree(staging)
+        _sync(report)
+        return out

@@ -151,11 +151,20 @@ class MemoryConfig(Section):
         return drop_defaults(handler(self), _MEMORY_LATER_DEFAULTS)
 
 
+# Sizes a declaration can set are bounded here far above any recipe (Wan's clips are 81 frames at
+# 480 x 832 or 720 x 1280; SVI trains a few thousand steps), so a typo like 1e12 is an error at once;
+# what one process can hold of the rest is the plan's memory estimate (harness/declare/bounds.py).
+MAX_CLIP_FRAMES = 1025  # 64 s at 16 fps in one clip
+MAX_SIDE = 4096  # pixels
+MAX_TRAIN_STEPS = 10_000_000
+MAX_SAMPLING_STEPS = 1000  # the scheduler's training timesteps
+
+
 class DataConfig(Section):
     root: str | None = None
-    num_frames: int = Field(81, ge=1)
-    height: int = Field(480, ge=16)
-    width: int = Field(832, ge=16)
+    num_frames: int = Field(81, ge=1, le=MAX_CLIP_FRAMES)
+    height: int = Field(480, ge=16, le=MAX_SIDE)
+    width: int = Field(832, ge=16, le=MAX_SIDE)
     frame_stride: int = Field(1, ge=1)
     categories: list[str] | None = Field(None, max_length=1000)  # (bounded as lora.target_modules)
     skip_bad: bool = False
@@ -209,7 +218,7 @@ class DataConfig(Section):
 
 
 class TrainConfig(Section):
-    steps: int = Field(1000, ge=1)
+    steps: int = Field(1000, ge=1, le=MAX_TRAIN_STEPS)
     lr: float = Field(1e-4, gt=0)
     # The learning rate of the conditioning adapters that train (the pose encoder; an adapter trained
     # alone for a toy stand-in). None: train.lr, as the official scripts (one rate for everything).
@@ -278,9 +287,9 @@ STRATEGIES = ("chain", "rolling", "framepack", "freenoise", "history_guidance")
 class GenerateConfig(Section):
     """Long-video generation (docs/method.md §6)."""
 
-    num_frames: int = Field(81, ge=5)  # F: frames per clip, 4k+1
-    height: int = Field(480, ge=16)
-    width: int = Field(832, ge=16)
+    num_frames: int = Field(81, ge=5, le=MAX_CLIP_FRAMES)  # F: frames per clip, 4k+1
+    height: int = Field(480, ge=16, le=MAX_SIDE)
+    width: int = Field(832, ge=16, le=MAX_SIDE)
     fps: int = Field(16, ge=1)
     # pixel: decode the last K frames and re-encode them (SVI 1.0); latent: carry the last latent
     # frame(s), no decode/re-encode (SVI 2.0 Pro).
@@ -301,7 +310,7 @@ class GenerateConfig(Section):
     # (official); reference: the reference image's, every clip. Latent chaining has no decoded motion
     # frame to encode and always uses the reference image.
     clip_image: Literal["motion", "reference"] = "motion"
-    steps: int = Field(50, ge=1)
+    steps: int = Field(50, ge=1, le=MAX_SAMPLING_STEPS)
     shift: float = Field(5.0, gt=0)
     sampler: Literal["euler", "unipc"] = "euler"
     # Text CFG; 1 disables the unconditional pass. 5.0: the official SVI scripts' and SVI 2.0 Pro's

@@ -50,7 +50,7 @@ from harness import tracking
 from harness.base import workspace
 from harness.base.configs import SWEEPS_DIR
 from harness.base.console import say
-from harness.base.redact import password_of, redact_uri, register, scrub
+from harness.base.redact import redact_uri, register_uri, scrub
 from harness.declare.experiment import (
     MAX_OVERRIDES,
     MAX_SUITES,
@@ -60,7 +60,7 @@ from harness.declare.experiment import (
     load_experiment,
 )
 from harness.run import probe_watch as probes
-from harness.run.launch import threads_per_rank
+from harness.run.launch import die_with_parent, interrupt, threads_per_rank
 from harness.run.pipeline import StopArm
 from harness.tracking import keys
 from svi.config import ConfigError, format_validation_error, read_mapping
@@ -323,11 +323,36 @@ def load_sweep(name_or_path: str, overrides: list[str] = (), check_inputs: bool 
                 f"{sweep.arm!r} of {exp.name} has train: false; set pruner.kind: none"
             )
     if check_inputs:
+        from harness.declare.bounds import check_sizes
         from harness.declare.plan import Plan, arm_plan, check_plan
 
         unit = arm_plan(exp, source, sweep.arm, sweep.seed, overrides=sweep_defaults(sweep))
+        check_sizes((unit,))
         check_plan(Plan(exp, source, (unit,)))
     return sweep
+
+
+def check_scale(sweep: Sweep, trials: int | None, workers: int) -> None:
+    """`--trials` within the bound of a sweep file's `trials:` and `--workers` within what this machine
+    holds (harness/declare/bounds.py `max_workers`): else a ConfigError naming the bound."""
+    from harness.declare.bounds import max_workers
+    from harness.declare.plan import arm_plan
+    from harness.declare.preview import meta_model
+
+    if trials is not None and not 1 <= trials <= MAX_UNITS:
+        raise ConfigError(
+            f"--trials {trials}: a sweep runs 1 to {MAX_UNITS} trials (as `trials:` in its file)"
+        )
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: give at least 1")
+    if workers > 1:
+        exp, source = trial_experiment(sweep)
+        unit = arm_plan(exp, source, sweep.arm, sweep.seed, overrides=sweep_defaults(sweep))
+        most, why = max_workers(unit.cfg, meta_model(unit.cfg))
+        if workers > most:
+            raise ConfigError(
+                f"--workers {workers}: at most {most} here ({why}); each worker runs one trial at a time"
+            )
 
 
 def trial_experiment(sweep: Sweep) -> tuple[Experiment, Path]:
@@ -428,7 +453,7 @@ def make_storage(sweep: Sweep) -> optuna.storages.RDBStorage:
     import sqlalchemy.exc
 
     url = storage_url(sweep)
-    register(password_of(url))  # masked wherever a message might quote it
+    register_uri(url)  # masked wherever a message might quote it
     shown = redact_uri(url)
     try:
         sqlalchemy.engine.make_url(url).port  # noqa: B018 - a malformed URL (a non-numeric port) raises
@@ -601,6 +626,7 @@ def probe_metric(sweep: Sweep, exp_backend: str):
 
 def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
     """The Optuna objective; `probe` = (metric, sign) when the sweep prunes on probe rollouts."""
+    from harness.declare.bounds import check_sizes
     from harness.declare.plan import Plan, arm_plan
     from harness.run.pipeline import run_arm
 
@@ -629,6 +655,7 @@ def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
                 exp, source, sweep.arm, 0, overrides={**probe_overrides, **params}, name=name,
                 folder=folder, experiment=sweep.name, tags=tags,
             )  # fmt: skip
+            check_sizes((unit,))  # sampled sizes the machine cannot hold: this trial fails, on the record
         except ConfigError as e:  # a sampled value the schema refuses: this trial fails, on the record
             run = tracking.start_child(
                 c, exp_id, parent_run, f"{name}-seed0", {"arm": name, "seed": "0", **tags}
@@ -738,15 +765,25 @@ def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: in
             env = {**os.environ, PARENT_ENV: parent}
             env.setdefault("OMP_NUM_THREADS", str(threads_per_rank(workers)))
             base = [sys.executable, "-m", "sweeps.study", sweep_source]
-            procs = [
-                subprocess.Popen(
-                    [*base, str(n), str(sweep.trials), *overrides], env={**env, WORKER_ENV: str(i)}
-                )
-                for i, n in enumerate(shares)
-                if n
-            ]
-            if any(p.wait() for p in procs):
-                status = "FAILED"
+            # Each worker dies with this process (SIGKILL: its trials' heartbeats stop and a later sweep
+            # fails and retries them); an interrupt of this process alone (SIGTERM) is passed on to
+            # them as Ctrl-C, so each marks its trial FAIL and its run KILLED and stops its training.
+            procs = []
+            try:
+                for i, n in enumerate(shares):
+                    if n:
+                        procs.append(
+                            subprocess.Popen(
+                                [*base, str(n), str(sweep.trials), *overrides],
+                                env={**env, WORKER_ENV: str(i)},
+                                preexec_fn=die_with_parent,
+                            )
+                        )
+                if any(p.wait() for p in procs):
+                    status = "FAILED"
+            except BaseException:
+                interrupt(procs, grace_seconds=60)
+                raise
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -761,7 +798,19 @@ def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: in
     return make_study(sweep)
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":  # a worker started by run_sweep: SOURCE N_TRIALS TOTAL [overrides]
+    import signal
+
+    # SIGTERM (a scheduler, a kill of the group) stops the worker as Ctrl-C does: the training it runs
+    # is stopped, its MLflow run marked KILLED and its Optuna trial FAIL.
+    signal.signal(signal.SIGTERM, _interrupted)
     _sweep = load_sweep(sys.argv[1], sys.argv[4:])
     _sweep.trials = int(sys.argv[3])
-    work(_sweep, os.environ[PARENT_ENV], int(sys.argv[2]))
+    try:
+        work(_sweep, os.environ[PARENT_ENV], int(sys.argv[2]))
+    except KeyboardInterrupt:
+        sys.exit(130)

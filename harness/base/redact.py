@@ -28,12 +28,35 @@ URL_VARIABLES = ("MLFLOW_TRACKING_URI", "HARNESS_SWEEP_STORAGE", "MLFLOW_BACKEND
 # the last '@' before the host (a password may itself hold '@' or ':').
 _USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^\s/]*)(?P<tail>@)")
 
+# ?password=...&token=...: a query parameter whose name says it holds a credential (libpq takes
+# `password` and `sslpassword` there, HTTP stores take tokens and signed keys); its value runs to the
+# next separator, quote or blank.
+_CREDENTIAL_NAME = r"[A-Za-z0-9_.\-]*(?:pass|pwd|token|secret|key|auth|signature|credential)[A-Za-z0-9_.\-]*"
+_QUERY_SECRET = re.compile(rf"(?P<head>[?&;]{_CREDENTIAL_NAME}=)(?P<value>[^&;#\s'\"()<>]+)", re.IGNORECASE)
+
 _registered: set[str] = set()
 
 
 def redact_uri(uri: str) -> str:
-    """`uri` with the password of its user part replaced by `***` (nothing else changes)."""
-    return _USERINFO.sub(lambda m: f"{m['head']}{MASK}{m['tail']}", uri)
+    """`uri` with the password of its user part and every credential in its query replaced by `***`
+    (nothing else changes)."""
+    uri = _USERINFO.sub(lambda m: f"{m['head']}{MASK}{m['tail']}", uri)
+    return _QUERY_SECRET.sub(lambda m: f"{m['head']}{MASK}", uri)
+
+
+def query_secrets(uri: str) -> list[str]:
+    """The values of a URL's query parameters whose names say they hold credentials."""
+    return [m["value"] for m in _QUERY_SECRET.finditer(uri)]
+
+
+def fragments(secret: str) -> list[str]:
+    """`secret` and, where it holds an unescaped `@`, every run of its `@`-separated pieces: a client
+    that splits the URL at the first `@` (libpq) names the rest as the host it failed to resolve."""
+    pieces = secret.split("@")
+    return [
+        secret,
+        *("@".join(pieces[i:j]) for i in range(len(pieces)) for j in range(i + 1, len(pieces) + 1)),
+    ]
 
 
 def password_of(uri: str) -> str | None:
@@ -48,7 +71,13 @@ def password_of(uri: str) -> str | None:
 def register(secret: str | None) -> None:
     """A secret known from elsewhere (a sweep file's `storage:` password) that `scrub` must mask too."""
     if secret:
-        _registered.update({secret, unquote(secret)})
+        _registered.update(p for piece in fragments(secret) for p in (piece, unquote(piece)))
+
+
+def register_uri(uri: str) -> None:
+    """The password and the query credentials of a URL known from elsewhere, for `scrub` to mask."""
+    for secret in [password_of(uri), *query_secrets(uri)]:
+        register(secret)
 
 
 def known_secrets() -> list[str]:
@@ -58,9 +87,10 @@ def known_secrets() -> list[str]:
         if os.environ.get(name):
             found.add(os.environ[name])
     for name in URL_VARIABLES:
-        pw = password_of(os.environ.get(name, ""))
-        if pw:
-            found.update({pw, unquote(pw)})  # as written in the URL, and as the server receives it
+        uri = os.environ.get(name, "")
+        for pw in filter(None, [password_of(uri), *query_secrets(uri)]):
+            for piece in fragments(pw):  # as written in the URL, and as the server receives it
+                found.update({piece, unquote(piece)})
     # A one- or two-character "secret" would mask half of every message; such a password is no secret.
     return sorted((s for s in found if len(s) >= 3), key=len, reverse=True)
 

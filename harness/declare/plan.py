@@ -273,6 +273,7 @@ def plan_inputs(plan: Plan, unit: ArmPlan) -> dict[str, Any]:
 
 def check_plan(plan: Plan, units: tuple[ArmPlan, ...] | None = None) -> None:
     """Weights folders, benchmark samples and training clips of `units` (default: all) exist and read.
+    (What their sizes make is checked before this: harness/declare/bounds.py `check_sizes`.)
 
     Raises ConfigError naming every problem and what to do. Inputs the harness writes itself (toy-world
     or synthetic clips and benchmarks, when no folder is configured) are not checked: they are made

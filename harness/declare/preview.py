@@ -29,7 +29,6 @@ from pathlib import Path
 from harness.declare.plan import Plan
 
 ASSUMED_MFU = 0.35  # a typical sustained utilisation of a 14B DiT in bf16 with checkpointing (assumed)
-GPU_MEMORY_BYTES = 80e9  # an A100 / H100 80 GB, the official recipe's GPU
 
 
 # -- units --------------------------------------------------------------------------------------------
@@ -290,10 +289,6 @@ def cost_lines(plan: Plan, *, world: int, gpu: str, mfu: float | None, samples: 
             f"  {u.arm} seed {u.seed}: {train}generate {c['clips']} clips {c['generate_gpu_hours']:.1f} GPU-h "
             f"({per_minute:.2f} GPU-h per generated minute){both}"
         )
-        if u.train and mem["total"] > GPU_MEMORY_BYTES and not u.cfg.model.gradient_checkpointing:
-            lines.append(
-                "    more than an 80 GB GPU holds: set model.gradient_checkpointing=true (the official setting)"
-            )
     lines.append(
         f"  total about {total:.0f} GPU-hours (transformer FLOPs only: the frozen encoders, the VAE and data "
         "loading are not counted; memory leaves out the encoders, the CUDA context and allocator slack)"

@@ -13,14 +13,14 @@ Continuing: a unit of the plan whose bundle entry finished under the same plan h
 made under another plan is refused by name with what changed, unless forced; the rest run, and each
 finished unit is merged into the bundle at once (`export(..., keep=bundle)`), so a run cut short
 loses at most the unit it was on. The merge reads the bundle and writes it back under an exclusive
-lock on its folder, so two runs continuing one bundle (different units, one shared folder) each add
-their units and lose none of the other's.
+lock on its folder (reports/bundle.py `writing`), so two runs continuing one bundle (different units,
+one shared folder) each add their units and lose none of the other's, and a reader sees the bundle
+before or after the merge; each file is written whole, so a merge killed part-way leaves the old
+bundle readable.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import socket
@@ -57,6 +57,7 @@ from reports.bundle import (
     unit_key,
     write_bundle,
     write_manifest,
+    writing,
 )
 from reports.frames import FINISHED
 from svi.config import ConfigError
@@ -158,7 +159,7 @@ def export(
                 {k: v for k, v in registered.items() if k not in ("declaration", "plan_hashes")}, default=str
             )
         )
-    with bundle_lock(to) if keep is not None else contextlib.nullcontext():
+    with writing(to):  # readers see the bundle before or after, never half of it
         kept = read_tables(keep) if keep is not None and (Path(keep) / "manifest.json").is_file() else None
         files = write_bundle(
             to, exp.name, runs, samples, curves=training_curves(runs), extra=extra, keep=kept, units=units
@@ -240,21 +241,6 @@ def check_destination(to: Path, experiment: str) -> None:
         raise ConfigError(f"--to {to}: {e}") from None
     if held != experiment:
         raise ConfigError(f"--to {to} holds the bundle of {held!r}, not {experiment!r}: name another folder")
-
-
-@contextlib.contextmanager
-def bundle_lock(folder: Path):
-    """An exclusive advisory lock (flock) on the bundle folder itself, held while a run merges its
-    units in: another harness process merging into the same folder waits for it. No lock file is
-    left in the bundle."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
 
 
 # -- continuing an experiment from its bundle ----------------------------------------------------
@@ -352,8 +338,8 @@ def from_bundle(plan: Plan, units: list[ArmPlan], folder: Path, force: bool = Fa
     before = {NOTES_FILE, *WRITTEN_BEFORE_THE_FIRST_UNIT, "preregistrations"}  # notes, the registration
     if not folder.exists() or (folder.is_dir() and {p.name for p in folder.iterdir()} <= before):
         return FromBundle(folder, (), tuple(units), ())
-    try:
-        manifest = read_manifest(folder)
+    try:  # the whole bundle, every file's digest included, before any work
+        manifest = read_tables(folder).manifest
     except BundleError as e:
         raise ConfigError(str(e)) from None
     if manifest["experiment"] != plan.exp.name:

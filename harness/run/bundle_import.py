@@ -13,8 +13,9 @@ bundle holds none (the keyframes view needs a run's workspace).
 The bundle is read and checked whole (reports/bundle.py) before the first run is created, so a bad
 bundle creates nothing. Each unit's run carries its recorded plan hash, and the parent the bundle's
 manifest (an artifact) and its digest (a tag): `harness export` of the imported runs writes the bundle's
-own facts back, and importing the same bundle again finds the runs it made instead of adding more. A
-failure part-way marks what was created FAILED.
+own facts back, and importing the same bundle again finds the runs it made instead of adding more
+(two imports of one content on a workspace take turns under a lock, so the second finds the
+first's). A failure part-way marks what was created FAILED.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import tracking
+from harness.base import workspace
 from harness.base.hashing import flatten
 from harness.run.pipeline import publish_report
 from harness.tracking import keys
@@ -109,9 +111,21 @@ def import_bundle(folder: str | Path, base_url: str | None = None) -> tuple[str,
     digest = file_digest(folder / "manifest.json")  # the manifest holds the tables' digests
     c = tracking.client()
     exp_id = tracking.ensure_experiment(c, name)
-    earlier = previous_import(c, exp_id, digest)
-    if earlier is not None:
-        return exp_id, earlier, None, False
+    # One import of a content at a time on this workspace: a second waits, then finds the first's runs.
+    with workspace.stage_lock(workspace.path("imports", name, digest.removeprefix("sha256:"))):
+        earlier = previous_import(c, exp_id, digest)
+        if earlier is not None:
+            return exp_id, earlier, None, False
+        parent = _create_runs(c, exp_id, folder, tables, digest)
+    links = review.save_view(c, exp_id, base_url or review.DEFAULT_UI_URL, c.get_run(parent))
+    return exp_id, parent, links, True
+
+
+def _create_runs(c, exp_id: str, folder: Path, tables, digest: str) -> str:
+    """The parent run of the bundle and a child per unit, FINISHED -> the parent's id (what was created
+    is marked FAILED when this fails part-way)."""
+    manifest = tables.manifest
+    name = manifest["experiment"]
     declaration = manifest.get("declaration") or {}
     arms = manifest.get("arm_order") or sorted({u["arm"] for u in manifest["units"]})
     source = str(folder)
@@ -149,8 +163,7 @@ def import_bundle(folder: str | Path, base_url: str | None = None) -> tuple[str,
         for run_id in created:
             tracking.finish_quietly(c, run_id, "FAILED")
         raise
-    links = review.save_view(c, exp_id, base_url or review.DEFAULT_UI_URL, c.get_run(parent))
-    return exp_id, parent, links, True
+    return parent
 
 
 def _import_unit(

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.base import telemetry
+
 LAUNCHERS = ("auto", "deepspeed", "torchrun", "none")
 POLL_SECONDS = 1.0  # how often `run` calls its on_poll while the children run
 
@@ -138,7 +140,7 @@ def child_env(extra: dict[str, str] | None = None, *, ranks: int = 1) -> dict[st
     """The environment of a child process; `ranks`: how many processes it runs on this host (one
     torch process uses every core, N ranks use cores / N each). The user's OMP_NUM_THREADS wins."""
     env = dict(os.environ)
-    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    telemetry.quiet(env)
     if "TORCH_EXTENSIONS_DIR" not in env:  # DeepSpeed's op builds: in the workspace, not ./.cache
         from harness.base import workspace
 
@@ -148,7 +150,7 @@ def child_env(extra: dict[str, str] | None = None, *, ranks: int = 1) -> dict[st
     return env
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: get SIGKILL if the harness dies (Linux), so no orphan keeps training."""
     try:
         import ctypes
@@ -176,7 +178,7 @@ def run(
     stopped (`stop`) and the exception propagates; their checkpoints stay, so the stage resumes.
     """
     out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, env=env or child_env(), stdout=out, stderr=out, preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(cmd, env=env or child_env(), stdout=out, stderr=out, preexec_fn=die_with_parent)
     try:
         if on_poll is None:
             return proc.wait()
@@ -190,15 +192,7 @@ def run(
                 on_poll()
             return rc
     except KeyboardInterrupt:
-        # A terminal's Ctrl-C has reached the whole group already; a SIGTERM to the harness alone (see
-        # cli.main) has not, so pass it on, then stop whatever of the child's tree outlived it.
-        workers = _descendants(proc)
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        _reap(workers, grace_seconds=10)
+        interrupt([proc])
         return 130
     except BaseException:
         stop(proc)
@@ -206,6 +200,27 @@ def run(
     finally:
         if out:
             out.close()
+
+
+def interrupt(procs: list[subprocess.Popen], grace_seconds: float = 30.0) -> None:
+    """Pass an interrupt on to children as Ctrl-C (SIGINT: each marks what it was running, as the
+    harness does), wait up to `grace_seconds` for them, SIGKILL those left, then stop whatever of
+    their trees outlived them. A terminal's Ctrl-C has reached the whole group already; a SIGTERM to
+    the harness alone (see cli.main) has not."""
+    import time
+
+    workers = [d for p in procs for d in _descendants(p)]
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace_seconds
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    _reap(workers, grace_seconds=10)
 
 
 def stop(proc: subprocess.Popen, grace_seconds: float = 30.0) -> None:

@@ -25,6 +25,11 @@ reach MLflow reduced over their slots; scores come in the report's units too; vi
 per-clip images and enlarged previews (harness/tracking/media.py); datasets name the folders they came from.
 """
 
+# ruff: noqa: E402
+from harness.base import telemetry
+
+telemetry.quiet()  # before MLflow is first imported: it starts its telemetry client on import
+
 from harness.tracking.arm_run import (  # noqa: F401
     TRAIN_ONLY_SECTIONS,
     ArmRun,

@@ -228,9 +228,7 @@ def training_memory(
                  layer before and after its activation). Without: that working set kept for every block.
                  Memory-efficient attention (SDPA, flash) never holds the L x L matrix.
     The frozen encoders (umT5, CLIP, VAE), the CUDA context and allocator slack are not counted."""
-    block_working = (
-        10 * video * dims.dim + 2 * video * dims.ffn_dim + 2 * (text + image) * dims.dim
-    ) * dtype_bytes
+    block_working = block_working_bytes(dims, video, text, image, dtype_bytes)
     if checkpointing:
         activations = dims.layers * video * dims.dim * dtype_bytes + block_working
     else:
@@ -240,6 +238,27 @@ def training_memory(
         "gradients": trainable * dtype_bytes / world,
         "optimizer": trainable * ADAM_STATE_BYTES / world,
         "activations": activations,
+    }
+    out["total"] = sum(out.values())
+    return out
+
+
+def block_working_bytes(dims: DiTDims, video: int, text: int, image: int, dtype_bytes: int = 2) -> int:
+    """Bytes of one DiT block's widest working set over `video` tokens: about 10 L D + 2 L F values (q, k,
+    v, attention out, norms; the FFN's hidden layer before and after its activation) and the context's
+    keys and values (2 (text + image) D). Memory-efficient attention never holds the L x L matrix."""
+    return (10 * video * dims.dim + 2 * video * dims.ffn_dim + 2 * (text + image) * dims.dim) * dtype_bytes
+
+
+def inference_memory(
+    dims: DiTDims, params: int, video: int, text: int, image: int, *, dtype_bytes: int = 2
+) -> dict[str, float]:
+    """Bytes of one generation process (batch 1, no gradients): every parameter in the compute dtype and
+    one block's working set (activations are dropped block by block). The frozen encoders, the VAE's
+    decode and the CUDA context are not counted."""
+    out = {
+        "weights": params * dtype_bytes,
+        "activations": block_working_bytes(dims, video, text, image, dtype_bytes),
     }
     out["total"] = sum(out.values())
     return out

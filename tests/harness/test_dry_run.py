@@ -48,9 +48,12 @@ def test_an_arm_that_would_not_fit_says_what_to_set(home, capsys):
     (home / "real.yaml").write_text(
         REAL.replace("gradient_checkpointing: true", "gradient_checkpointing: false")
     )
-    assert main(["plan", str(home / "real.yaml")]) == 0
-    out = capsys.readouterr().out
-    assert "set model.gradient_checkpointing=true" in out and "assumed; measure it" in out
+    assert main(["plan", str(home / "real.yaml")]) == 2  # refused, not costed (harness/declare/bounds.py)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "more than an 80 GB GPU (preset wan2.1-i2v-14b) holds" in err, err
+    assert (
+        "set model.gradient_checkpointing=true" in err and "arm shot: train of 81 frames of 480 x 832" in err
+    )
 
 
 def test_bad_plan_options_exit_2(home, capsys):

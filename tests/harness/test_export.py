@@ -62,7 +62,7 @@ def test_a_run_merges_its_units_into_a_bundle_under_a_lock(home, monkeypatch, st
     monkeypatch.setattr(bundle_export, "write_bundle", watched)
     bundle_export.export(exp, source, bundle, keep=bundle)
     assert seen == [True] and not _locked_elsewhere(bundle)  # held for the merge, released after
-    with bundle_export.bundle_lock(home / "new"):  # a bundle not there yet: its folder is made to be locked
+    with bundle_export.writing(home / "new"):  # a bundle not there yet: its folder is made to be locked
         assert _locked_elsewhere(home / "new")
 
 
@@ -81,7 +81,7 @@ def _bundle_of(plan, folder, statuses):
     """A bundle manifest of `plan`'s units with these statuses ((arm, seed) -> status), with the plan
     hashes and configurations `harness export` records."""
     from harness.declare.plan import code_versions, plan_inputs, unit_hash
-    from reports.bundle import BUNDLE_VERSION, unit_key
+    from reports.bundle import BUNDLE_VERSION, SCORE_COLUMNS, unit_key, write_manifest
 
     folder.mkdir(parents=True)
     units = [u for u in plan.units if (u.arm, u.seed) in statuses]
@@ -94,7 +94,8 @@ def _bundle_of(plan, folder, statuses):
         "plan_hashes": {unit_key(u.arm, u.seed): unit_hash(plan_inputs(plan, u)) for u in units},
         "versions": code_versions(),
     }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "scores.csv").write_text(",".join(SCORE_COLUMNS) + "\n")  # a bundle without per-video rows
+    write_manifest(folder, manifest)
     return folder
 
 
@@ -140,8 +141,10 @@ def test_a_bundle_holds_the_units_finished_under_the_same_plan(home, monkeypatch
         from_bundle(plan, list(plan.units), full)
     monkeypatch.undo()
     other = _bundle_of(_mini_plan(home), home / "d", {})
+    from reports.bundle import write_manifest
+
     manifest = json.loads((other / "manifest.json").read_text())
-    (other / "manifest.json").write_text(json.dumps({**manifest, "experiment": "svi_shot"}))
+    write_manifest(other, {**manifest, "experiment": "svi_shot"})
     with pytest.raises(ConfigError, match="holds experiment 'svi_shot', not 'mini'"):
         from_bundle(plan, list(plan.units), other)
     (home / "junk").mkdir()

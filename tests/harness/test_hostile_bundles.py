@@ -71,8 +71,10 @@ def _mk(p: Path) -> Path:
 
 
 def edit_manifest(bundle: Path, **fields) -> None:
+    """Change manifest fields and record the new content's digest (as an author could): what the
+    reader's other checks then make of the content is what is tested."""
     manifest = json.loads((bundle / "manifest.json").read_text())
-    (bundle / "manifest.json").write_text(json.dumps({**manifest, **fields}))
+    write_manifest(bundle, {**manifest, **fields})
 
 
 def refused(args: list[str], capsys, match: str, seconds: float = 20.0) -> str:
@@ -170,6 +172,141 @@ def test_an_edited_score_is_caught_by_the_digest(tmp_path, capsys):
     del manifest["digests"]
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     refused(["report", SMALL, "--from", str(bundle)], capsys, "records no digest")
+
+
+def test_an_edited_score_in_the_manifest_is_caught_by_its_own_digest(home, tmp_path, capsys):
+    bundle = shutil.copytree(ROOT / "results" / "svi_talk", tmp_path / "svi_talk")
+    text = (bundle / "manifest.json").read_text()
+    manifest = json.loads(text)
+    unit = next(u for u in manifest["units"] if any(k.endswith("/fvd") for k in u.get("scores", {})))
+    key = next(k for k in unit["scores"] if k.endswith("/fvd"))
+    old, new = json.dumps(unit["scores"][key]), json.dumps(unit["scores"][key] * 0.9)
+    assert text.count(f'"{key}": {old}') == 1
+    # one FVD value changed in place, every other byte as written
+    (bundle / "manifest.json").write_text(text.replace(f'"{key}": {old}', f'"{key}": {new}'))
+    refused(
+        ["report", "svi_talk", "--from", str(bundle)],
+        capsys,
+        "differs from the digest it records of its content",
+    )
+
+
+def test_a_run_from_a_bundle_with_an_edited_table_is_refused_before_any_work(home, capsys):
+    from reports.bundle import SCORE_COLUMNS, write_manifest
+    from tests.harness.test_export import _bundle_of, _mini_plan
+
+    plan = _mini_plan(home)
+    bundle = _bundle_of(plan, home / "b", {("base", 0): "FINISHED"})  # full seed 0 still to run
+    row = "base,0,creative_10s,s0,video,,colour_shift,0.5\n"
+    (bundle / "scores.csv").write_text(",".join(SCORE_COLUMNS) + "\n" + row)
+    write_manifest(bundle, json.loads((bundle / "manifest.json").read_text()))
+    (bundle / "scores.csv").write_text(",".join(SCORE_COLUMNS) + "\n" + row.replace("0.5", "0.9"))  # by hand
+    refused(
+        ["run", str(home / "mini.yaml"), "--from", str(bundle)], capsys, "scores.csv differs from the digest"
+    )
+    assert not (home / "ws" / "runs").exists()  # nothing trained, generated or scored
+
+
+def _same_content(bundle: Path, digests: dict) -> None:
+    from reports.bundle import read_tables
+
+    assert read_tables(bundle).manifest["digests"] == digests
+
+
+def test_a_reader_never_sees_a_half_written_bundle_while_units_are_merged(home, monkeypatch, store):  # noqa: F811
+    """A reader polls the bundle (manifest, tables, digests) while `harness run --from`'s merge of a
+    store's units (`export(..., keep=bundle)`) rewrites it, over and over."""
+    import threading
+
+    from harness.declare.experiment import load_experiment
+    from harness.run import bundle_export
+    from reports.bundle import BundleError, read_tables
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
+    exp, source = load_experiment("ablation_eimg", [])
+    bundle = home / "results" / "ablation_eimg"
+    bundle_export.export(exp, source, bundle)
+    done, reads, seen = threading.Event(), [], []
+
+    def poll():
+        while not done.is_set():
+            try:
+                tables = read_tables(bundle)
+                reads.append((len(tables.scores), len(tables.manifest["units"])))
+            except (BundleError, OSError, ValueError) as e:  # anything half-written
+                seen.append(f"{type(e).__name__}: {e}")
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        for _ in range(3):
+            bundle_export.export(exp, source, bundle, keep=bundle)
+    finally:
+        done.set()
+        reader.join()
+    assert not seen, seen[:3]
+    assert len(reads) >= 3 and len(set(reads)) == 1  # every read saw the one whole bundle
+
+
+_REWRITER = """
+import sys
+from pathlib import Path
+from reports.bundle import read_bundle, read_tables, write_bundle
+folder = Path(sys.argv[1])
+runs, samples, manifest = read_bundle(folder)
+curves = read_tables(folder).curves
+extra = {k: v for k, v in manifest.items() if k not in ("bundle_version", "experiment", "units", "digests")}
+print("ready", flush=True)
+while True:  # the same units merged again and again, as `harness run --from` merges each unit
+    write_bundle(folder, manifest["experiment"], runs, samples, curves=curves, extra=extra, units=manifest["units"])
+"""
+
+
+def test_a_merge_killed_part_way_leaves_the_old_bundle_readable(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from reports.bundle import read_tables
+
+    bundle = shutil.copytree(ROOT / "results" / "mechanisms", tmp_path / "mechanisms")  # 16 MB of scores
+    digests = read_tables(bundle).manifest["digests"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    for delay in (0.05, 0.4, 0.9, 1.7):
+        writer = subprocess.Popen(
+            [sys.executable, "-c", _REWRITER, str(bundle)], env=env, stdout=subprocess.PIPE, text=True
+        )
+        assert writer.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        writer.send_signal(signal.SIGKILL)  # mid-write: no handler, no clean-up
+        writer.wait()
+        writer.stdout.close()
+        _same_content(bundle, digests)  # read whole, the same content as before
+
+
+def test_two_imports_of_one_bundle_at_once_make_one_parent_run(home):
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    from harness.run.launch import child_env
+
+    bundle = shutil.copytree(ROOT / "results" / SMALL, home / SMALL)
+    env = {**child_env(), "HARNESS_HOME": str(home / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "cli", "import", str(bundle)], env=env, cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]  # fmt: skip
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
+    c = MlflowClient(f"sqlite:///{home / 'ws' / 'mlflow.db'}")
+    runs = c.search_runs([c.get_experiment_by_name(SMALL).experiment_id])
+    parents = [r for r in runs if r.data.tags.get("role") == "parent"]
+    units = len(json.loads((bundle / "manifest.json").read_text())["units"])
+    assert len(parents) == 1 and len(runs) == 1 + units, [r.info.run_name for r in runs]
+    assert sum("was imported before, as parent run" in o for o, _ in outs) == 1
 
 
 @pytest.mark.parametrize(

@@ -111,6 +111,21 @@ CASES = [
         ["suites.0.length:", "at most 3600s"],
     ),
     (
+        "a clip 100000 pixels high",
+        _with("  model: {preset: tiny}\n", "  model: {preset: tiny}\n  generate: {height: 100000}\n"),
+        ["generate.height:", "less than or equal to 4096"],
+    ),
+    (
+        "a clip of 100001 frames",
+        _with("  model: {preset: tiny}\n", "  model: {preset: tiny}\n  generate: {num_frames: 100001}\n"),
+        ["generate.num_frames:", "less than or equal to 1025"],
+    ),
+    (
+        "1e12 training steps",
+        _with("  model: {preset: tiny}\n", "  model: {preset: tiny}\n  train: {steps: 1.0e+12}\n"),
+        ["train.steps:", "less than or equal to 10000000"],
+    ),
+    (
         "a list as an sbatch option",
         EXPERIMENT + "executor: {slurm_extra: {exclusive: [1, 2]}}\n",
         ["executor.slurm_extra:", "one value"],
@@ -222,6 +237,68 @@ def test_hostile_sweeps_are_refused_in_seconds(home, capsys, monkeypatch, text, 
     declaration.parent.mkdir()
     declaration.write_text(text)
     _refused(home, capsys, monkeypatch, ["sweep", str(declaration)], needles, declaration)
+
+
+def _preload_the_meta_model() -> None:
+    """The plan's memory estimate builds the model on the meta device: diffusers is imported before
+    the clock starts (it takes seconds to import on a busy machine)."""
+    from diffusers import WanTransformer3DModel  # noqa: F401
+
+    import harness.declare.preview  # noqa: F401
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_sizes_that_the_machine_cannot_hold_are_refused_by_the_plans_estimate(
+    home, capsys, monkeypatch, command
+):
+    """Each size within its own bound, together more than this machine holds: the toy preset (it runs
+    here) training 1025 frames of 4096 x 4096, about 466 GB by the plan's estimate."""
+    from harness.declare.bounds import machine_memory
+
+    if machine_memory() > 466e9:
+        pytest.skip("this machine holds the plan's 466 GB estimate")
+    _preload_the_meta_model()
+    declaration = home / "decl" / "big.yaml"
+    declaration.parent.mkdir()
+    declaration.write_text(
+        _with(
+            "  model: {preset: tiny}\n",
+            "  model: {preset: toy}\n  data: {height: 4096, width: 4096, num_frames: 1025}\n",
+        )
+        .replace("  base: {train: false, role: baseline}\n", "")
+        .replace("metrics: colour_shift", "metrics: colour_shift\ntoy_samples: 1")
+    )
+    needles = ["arm full: train of 1025 frames of 4096 x 4096 needs about", "by the plan's estimate",
+               "more than this machine's", "lower data.num_frames, data.height, data.width"]  # fmt: skip
+    _refused(home, capsys, monkeypatch, [command, str(declaration)], needles, "arm full")
+
+
+def test_a_sweep_asks_no_more_trials_than_its_file_may_and_no_more_workers_than_the_machine_holds(
+    home, capsys, monkeypatch
+):
+    import os
+
+    import sweeps.study  # noqa: F401  (Optuna: imported before the clock starts)
+
+    _preload_the_meta_model()
+    folder = home / "decl"
+    folder.mkdir()
+    (folder / "base.yaml").write_text(EXPERIMENT)
+    sweep = folder / "s.yaml"
+    sweep.write_text(
+        f"name: s\nexperiment: {folder / 'base.yaml'}\narm: full\ntrials: 4\n"
+        "objective: [{metric: consistent_1s/colour_shift, direction: minimize}]\n"
+        "space: {erft.p_img: {low: 0.0, high: 1.0}}\n"
+    )
+    args = ["sweep", str(sweep), "train.steps=5"]
+    _refused(
+        home, capsys, monkeypatch, [*args, "--trials", "1000000"], ["1 to 1000 trials"], "--trials 1000000"
+    )
+    _refused(home, capsys, monkeypatch, [*args, "--trials", "0"], ["1 to 1000 trials"], "--trials 0")
+    many = (os.cpu_count() or 1) + 1
+    needles = [f"at most {os.cpu_count()} here", "core(s)"]
+    _refused(home, capsys, monkeypatch, [*args, "--workers", str(many)], needles, f"--workers {many}")
+    _refused(home, capsys, monkeypatch, [*args, "--workers", "64"], ["at most"], "--workers 64")
 
 
 def test_a_hostile_pretraining_is_refused_in_seconds(home, capsys, monkeypatch):

@@ -100,6 +100,84 @@ def test_passwords_are_masked_in_uris_and_messages(monkeypatch):
     assert scrub(text).count("***") == 3
 
 
+def test_credentials_in_a_query_and_fragments_of_a_password_with_an_at_are_masked(monkeypatch):
+    assert (
+        redact_uri(f"postgresql://127.0.0.1:9/db?password={PLANTED}")
+        == "postgresql://127.0.0.1:9/db?password=***"
+    )
+    assert redact_uri(f"http://h/x?a=1&token={PLANTED}&b=2") == "http://h/x?a=1&token=***&b=2"
+    assert redact_uri(f"http://h/x?sslpassword={PLANTED}#f") == "http://h/x?sslpassword=***#f"
+    assert redact_uri("http://h/x?page=2&sort=name") == "http://h/x?page=2&sort=name"
+    # libpq splits at the first '@': the rest of the password comes back as a host it cannot resolve
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://u:ab@Pl4nted@s3cret@nohost.invalid/db")
+    message = "failed to resolve host 'Pl4nted@s3cret@nohost.invalid': Name or service not known"
+    assert "Pl4nted" not in scrub(message) and "s3cret" not in scrub(message)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:9/?token={PLANTED}")
+    assert PLANTED not in scrub(f"Max retries exceeded with url: /?token={PLANTED}/api/2.0/mlflow")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"postgresql://127.0.0.1:{{port}}/db?password={PLANTED}",
+        f"http://127.0.0.1:{{port}}/?token={PLANTED}",
+        f"postgresql://alice:pw@{PLANTED}@nohost.invalid:5432/db",
+        f"http://alice:pw@{PLANTED}@nohost.invalid/x",
+    ],
+)
+def test_a_store_url_with_credentials_in_its_query_or_an_at_in_its_password_is_masked(
+    home, capsys, monkeypatch, uri
+):
+    from harness.run.launch import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri.format(port=free_port()))  # nothing listens there
+    assert main(["report", "svi_talk"]) == 2
+    err = capsys.readouterr().err
+    assert PLANTED not in err and "Pl4nted" not in err and "s3cret" not in err, err
+    assert "***" in err and len(err.strip().splitlines()) == 1, err
+
+
+# the variables under which MLflow 3 turns telemetry off by itself (mlflow/telemetry/utils.py), and the
+# two switches
+_NOT_TRACKED = {
+    *"PYTEST_CURRENT_TEST GITHUB_ACTIONS CI CIRCLECI GITLAB_CI JENKINS_URL TRAVIS TF_BUILD".split(),
+    *"BITBUCKET_BUILD_NUMBER CODEBUILD_BUILD_ARN BUILDKITE TEAMCITY_VERSION CLOUD_RUN_EXECUTION".split(),
+    "MLFLOW_DISABLE_TELEMETRY",
+    "DO_NOT_TRACK",
+}
+
+
+def _telemetry_in_a_fresh_harness(env_extra: dict[str, str]) -> list[str]:
+    """What a `harness` process and a child it starts see of MLflow's telemetry switch, run outside
+    pytest (MLflow turns itself off under PYTEST_CURRENT_TEST and CI variables, which are removed)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in child_env().items() if k not in _NOT_TRACKED and not k.startswith("RUNBOT_")}
+    env.update(env_extra)
+    code = (
+        "import os, subprocess, sys\n"
+        "import cli\n"
+        "from mlflow.telemetry import get_telemetry_client\n"
+        "from mlflow.telemetry.utils import is_telemetry_disabled\n"
+        "assert cli.main(['list']) == 0\n"
+        "child = subprocess.run([sys.executable, '-c', 'import os; print(os.environ.get(\"MLFLOW_DISABLE_TELEMETRY\"))'],"
+        " capture_output=True, text=True).stdout.strip()\n"
+        "print('RESULT', is_telemetry_disabled(), get_telemetry_client() is None, child)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return next(line for line in out.stdout.splitlines() if line.startswith("RESULT")).split()[1:]
+
+
+def test_the_harness_turns_mlflow_telemetry_off_in_itself_and_its_children_unless_the_user_set_it(home):
+    assert _telemetry_in_a_fresh_harness({}) == ["True", "True", "true"]
+    # the user's own setting is kept as written, in the process and its children (the test turns no
+    # telemetry on: it would send)
+    assert _telemetry_in_a_fresh_harness({"MLFLOW_DISABLE_TELEMETRY": "1"}) == ["True", "True", "1"]
+    assert _telemetry_in_a_fresh_harness({"DO_NOT_TRACK": "true"}) == ["True", "True", "None"]
+
+
 def _only_masked(out: str) -> None:
     assert PLANTED not in out, out
     assert "***" in out, out
