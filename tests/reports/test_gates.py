@@ -121,3 +121,11 @@ def test_command_line(capsys):
     assert "| G2 | consistent_100s | **not met** |" in capsys.readouterr().out
     assert main([str(ROOT / "results" / "no_such_bundle")]) == 2
     assert "results bundle" in capsys.readouterr().err
+
+
+def test_the_gates_page_lists_the_control_once_and_each_benchmark_bundle_with_its_world():
+    from reports.pages import bundle_folders
+
+    page = G.gates_page(bundle_folders(ROOT))
+    assert page.count("| G5 |") == 1 and "## G5: toy_erft_control (toy world 2)" in page
+    assert "## ablation_eimg (toy world 2)" in page and "## svi_talk" not in page  # no benchmark track
