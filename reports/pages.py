@@ -32,6 +32,7 @@ from reports import tables as T
 from reports.bundle import BundleError, build_report_from, missing_units, read_manifest
 from reports.escape import markdown_text
 from reports.frames import REFERENCE_ROLE
+from reports.gates import GATES_PAGE, gates_page
 
 RESULTS_DIR = "results"
 PAGES_DIR = Path("docs") / "results"
@@ -311,6 +312,7 @@ def render_pages(root: Path, work: Path) -> Rendered:
         texts.update(one.texts)
         plots.update(one.plots)
         blocks.update(one.blocks)
+    texts[root / PAGES_DIR / GATES_PAGE] = gates_page(bundle_folders(root))
     readme = root / README
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")

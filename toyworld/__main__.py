@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         "parameters are kept.",
     )
     sub = p.add_subparsers(dest="command", required=True)
+    world_help = "toy world: 2, or 3 (a travelling camera over an endless landscape); default 2"
 
     t = sub.add_parser(
         "train-set",
@@ -47,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("root", metavar="ROOT", help="dataset root folder")
     t.add_argument("--clips", type=int, required=True, help="number of clips (videos) to write")
     t.add_argument("--frames", type=int, default=17, help="frames per clip (default 17; Wan wants 4k+1)")
+    t.add_argument("--world", type=int, default=2, choices=world.WORLDS, help=world_help)
     t.add_argument(
         "--size", type=_size, default=(64, 64), help="HxW in pixels, multiples of 16 (default 64x64)"
     )
@@ -78,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("root", metavar="ROOT", help="benchmark root folder (pass it as --benchmark-root later)")
     b.add_argument("--consistent", type=int, default=4, help="consistent-track samples (default 4)")
     b.add_argument("--creative", type=int, default=4, help="creative-track samples (default 4)")
+    b.add_argument("--world", type=int, default=2, choices=world.WORLDS, help=world_help)
     b.add_argument(
         "--size", type=_size, default=(64, 64), help="HxW in pixels, multiples of 16 (default 64x64)"
     )
@@ -98,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("out", metavar="OUT.mp4", help="output video path")
     v.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
     v.add_argument("--frames", type=int, default=160, help="frames to render (default 160)")
+    v.add_argument("--world", type=int, default=2, choices=world.WORLDS, help=world_help)
     v.add_argument("--size", type=_size, default=(64, 64), help="HxW, multiples of 16 (default 64x64)")
     v.add_argument("--fps", type=int, default=8, help="frame rate (default 8)")
     v.add_argument("--story", action="store_true", help="apply a storyline (events at clip boundaries)")
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 category=args.category,
                 story_fraction=args.story_fraction,
                 event_index=args.event_index,
+                world=args.world,
             )
             csv = root / args.category / f"{args.category}.csv"
             print(f"training set: {csv} ({args.clips} clips); pass {root} as the data root")
@@ -132,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 story_clips=args.story_clips,
                 clip_frames=args.clip_frames,
                 overlap=args.overlap,
+                world=args.world,
             )
             for track, n in (("consistent", args.consistent), ("creative", args.creative)):
                 if n:
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 def _preview(args: argparse.Namespace) -> None:
     from toyworld.synthetic import write_video
 
-    scene = world.sample_scene(args.seed, args.size)
+    scene = world.sample_scene(args.seed, args.size, args.world)
     if args.story:
         num_clips = max(1, -(-(args.frames - 1) // (args.clip_frames - 1)))
         line = story.sample_storyline(scene, args.seed, num_clips, args.clip_frames)

@@ -7,6 +7,14 @@ constant angular velocity. Every quantity is a closed-form function of the absol
 `render(scene, 10, 5)` equals `render(scene, 0, 15)[10:]` byte for byte. That gives every benchmark
 sample its exact true continuation, however long.
 
+Toy world 3 adds a travelling camera (`Camera`): the background and a landscape of scattered discs
+live in world coordinates, which the camera crosses at a constant velocity in one of eight stated
+directions, so the picture never repeats and a frame held still falls behind within seconds; the
+shapes are the subjects it follows (they keep bouncing inside the frame). The landscape is endless
+and procedural: one disc per cell of a grid in world coordinates at most, drawn from a hash of the
+scene's landscape seed and the cell, so any part of it renders directly. World-2 scenes have no
+camera and render as before, byte for byte.
+
 Units: lengths are in frame sides `s = min(H, W)`; the frame spans [0, H/s] x [0, W/s] in (y, x) and a
 speed of 1/64 is 1 px/frame at 64 px. So one scene renders the same picture at 32x32 and 64x64.
 Edges are anti-aliased analytically: coverage = clamp(0.5 - signed distance in pixels, 0, 1).
@@ -59,6 +67,26 @@ SIZE_MULTIPLE = 16  # frame sides must be multiples of this (Wan: VAE x8, patch 
 # Frames rendered at once: bounds the float32 temporaries to about 8 MB each.
 CHUNK_PIXELS = 1 << 21
 
+# Toy world 3: the toy worlds whose scenes this module renders (world 2 has no camera).
+WORLDS = (2, 3)
+# Camera headings (radians, y down) and the words the prompt states them with: "the camera moves right".
+CAMERA_HEADINGS = {
+    "right": 0.0,
+    "down and to the right": math.pi / 4,
+    "down": math.pi / 2,
+    "down and to the left": 3 * math.pi / 4,
+    "left": math.pi,
+    "up and to the left": 5 * math.pi / 4,
+    "up": 3 * math.pi / 2,
+    "up and to the right": 7 * math.pi / 4,
+}
+# Camera speeds (frame sides per frame) and their words: 0.5 and 1 px/frame at 64 px.
+CAMERA_SPEEDS = {"slowly": 0.5 / 64, "steadily": 1.0 / 64}
+LANDSCAPE_CELL = 0.5  # side of a landscape cell, frame sides: one disc at most per cell
+LANDSCAPE_FILL = 0.75  # chance that a cell holds a disc
+LANDSCAPE_RADIUS = (0.08, 0.2)  # disc radius, frame sides (inside its cell's reach, see _cell_disc)
+LANDSCAPE_COLOURS = 2  # colours of a scene's discs (named in its prompt)
+
 
 # -- scene description ---------------------------------------------------------------------------
 
@@ -93,21 +121,69 @@ class Sprite:
 
 
 @dataclass(frozen=True)
+class Camera:
+    """Toy world 3's travelling camera and the landscape it crosses.
+
+    The camera's top-left corner is at `origin + velocity * t` in world coordinates (frame sides), so
+    the world moves the other way in the picture. The landscape is the scene's background pattern,
+    taken in world coordinates, under discs of `colours` scattered by `landscape_seed`.
+    """
+
+    heading: str  # one of CAMERA_HEADINGS
+    speed: str  # one of CAMERA_SPEEDS
+    origin: tuple[float, float]  # (y, x) at t = 0
+    colours: tuple[str, ...]  # the landscape discs' colours
+    landscape_seed: int
+
+    @property
+    def velocity(self) -> tuple[float, float]:
+        """(vy, vx) in frame sides per frame."""
+        angle, speed = CAMERA_HEADINGS[self.heading], CAMERA_SPEEDS[self.speed]
+        return speed * math.sin(angle), speed * math.cos(angle)
+
+    def offset(self, t: int) -> tuple[float, float]:
+        """The camera's top-left corner (y, x) at frame t, float64 (one scalar path for every frame)."""
+        vy, vx = self.velocity
+        return self.origin[0] + vy * t, self.origin[1] + vx * t
+
+
+@dataclass(frozen=True)
 class Scene:
     background: Background
     objects: tuple[Sprite, ...]  # in depth order: later ones are drawn on top
     size: tuple[int, int] = (64, 64)  # (H, W) in pixels
+    camera: Camera | None = None  # toy world 3; None: the still camera of world 2
+
+    @property
+    def world(self) -> int:
+        """The toy world this scene belongs to (3 with a camera, else 2)."""
+        return 2 if self.camera is None else 3
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.camera is None:  # world-2 files stay as they were
+            del d["camera"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Scene:
+        camera = d.get("camera")
         return cls(
             background=background_from_dict(d["background"]),
             objects=tuple(sprite_from_dict(o) for o in d["objects"]),
             size=tuple(d["size"]),
+            camera=None if camera is None else camera_from_dict(camera),
         )
+
+
+def camera_from_dict(d: dict) -> Camera:
+    return Camera(
+        d["heading"],
+        d["speed"],
+        tuple(float(v) for v in d["origin"]),
+        tuple(d["colours"]),
+        int(d["landscape_seed"]),
+    )
 
 
 def background_from_dict(d: dict) -> Background:
@@ -236,8 +312,25 @@ def entering(sprite: Sprite, edge: str, frame: int, speed: float, size_hw: tuple
     )
 
 
-def sample_scene(seed: int, size: tuple[int, int] = (64, 64)) -> Scene:
-    """A random scene: a background and 1 to 3 objects of distinct colours, none the background's."""
+def sample_camera(seed: int, exclude_colours=()) -> Camera:
+    """Toy world 3's camera for scene seed `seed`: a stated heading and speed, a random place in the
+    landscape, and LANDSCAPE_COLOURS disc colours that are not in `exclude_colours`."""
+    rng = np.random.default_rng([seed, 3])  # its own stream: the rest of the scene is world 2's
+    heading = pick(rng, list(CAMERA_HEADINGS))
+    speed = pick(rng, list(CAMERA_SPEEDS))
+    origin = (float(rng.uniform(0, 64)), float(rng.uniform(0, 64)))
+    colours = []
+    for _ in range(LANDSCAPE_COLOURS):
+        colours.append(pick(rng, COLOUR_NAMES, (*exclude_colours, *colours)))
+    return Camera(heading, speed, origin, tuple(colours), int(rng.integers(1 << 62)))
+
+
+def sample_scene(seed: int, size: tuple[int, int] = (64, 64), world: int = 2) -> Scene:
+    """A random scene: a background and 1 to 3 objects of distinct colours, none the background's; in
+    toy world 3 also a travelling camera over a landscape (the same background and objects as world 2's
+    scene of this seed)."""
+    if world not in WORLDS:
+        raise ValueError(f"unknown toy world {world}; choose one of {', '.join(map(str, WORLDS))}")
     size = check_size(size)
     rng = np.random.default_rng(seed)
     background = sample_background(rng)
@@ -248,7 +341,8 @@ def sample_scene(seed: int, size: tuple[int, int] = (64, 64)) -> Scene:
         colour = pick(rng, COLOUR_NAMES, used)
         used.append(colour)
         objects.append(sample_sprite(rng, colour, size))
-    return Scene(background, tuple(objects), size)
+    camera = sample_camera(seed, used) if world == 3 else None
+    return Scene(background, tuple(objects), size, camera)
 
 
 # -- physics (closed form in the absolute frame index) -------------------------------------------
@@ -350,22 +444,30 @@ def _grid(size_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float]:
     return ys, xs, float(side)
 
 
-def render_background(background: Background, size_hw: tuple[int, int]) -> np.ndarray:
-    """float32 [H, W, 3] in 0..255."""
+def render_background(
+    background: Background, size_hw: tuple[int, int], offset: tuple[float, float] | None = None
+) -> np.ndarray:
+    """float32 [H, W, 3] in 0..255. With `offset` (a camera's top-left corner, world 3) stripes and
+    checkers are taken in world coordinates, so they move with the camera; a gradient stays (lighting)."""
     ys, xs, px = _grid(size_hw)
     first = np.asarray(COLOURS[background.colours[0]], dtype=np.float32)
     second = np.asarray(COLOURS[background.colours[1]], dtype=np.float32)
     y, x = ys[:, None], xs[None, :]  # [H, 1], [1, W]
     c, s = np.float32(math.cos(background.angle)), np.float32(math.sin(background.angle))
+    # The offset's part of a pattern coordinate, folded into one period in float64 (exact per frame).
+    oy, ox = offset or (0.0, 0.0)
+    period = background.period
     if background.kind == "solid":
         mix = np.zeros((len(ys), len(xs)), dtype=np.float32)
     elif background.kind == "gradient":
         proj = x * c + y * s  # [H, W]
         mix = (proj - proj.min()) / max(float(proj.max() - proj.min()), 1e-6)
     elif background.kind == "stripes":
-        mix = _stripe_alpha(x * c + y * s, background.period, px)
+        shift = np.float32((ox * float(c) + oy * float(s)) % period) if offset else np.float32(0)
+        mix = _stripe_alpha(x * c + y * s + shift, period, px)
     elif background.kind == "checker":
-        ay, ax = _stripe_alpha(y, background.period, px), _stripe_alpha(x, background.period, px)
+        sy, sx = (np.float32(oy % period), np.float32(ox % period)) if offset else (0, 0)
+        ay, ax = _stripe_alpha(y + sy, period, px), _stripe_alpha(x + sx, period, px)
         mix = ay + ax - 2 * ay * ax  # soft XOR of the two stripe patterns
     else:
         raise ValueError(f"unknown background kind {background.kind!r}; choose one of {BACKGROUND_KINDS}")
@@ -392,6 +494,51 @@ def _draw(
     frames += alpha * (colour - frames)
 
 
+def _zigzag(i: int) -> int:
+    """A cell index as a non-negative integer (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...), for a seed."""
+    return 2 * i if i >= 0 else -2 * i - 1
+
+
+def cell_disc(camera: Camera, iy: int, ix: int) -> tuple[float, float, float, str] | None:
+    """The landscape disc of cell (iy, ix): centre (y, x) and radius in world frame sides and colour,
+    or None for an empty cell. A pure function of the landscape seed and the cell."""
+    rng = np.random.default_rng([camera.landscape_seed, _zigzag(iy), _zigzag(ix)])
+    if rng.random() >= LANDSCAPE_FILL:
+        return None
+    cy, cx = (iy + rng.random()) * LANDSCAPE_CELL, (ix + rng.random()) * LANDSCAPE_CELL
+    radius = float(rng.uniform(*LANDSCAPE_RADIUS))
+    return cy, cx, radius, camera.colours[int(rng.integers(len(camera.colours)))]
+
+
+def _draw_landscape(frame: np.ndarray, camera: Camera, t: int, scene_hw, pixels_hw, discs: dict) -> None:
+    """Composites the landscape discs seen at frame t over frame [H, W, 3] in place, in one global
+    order (by cell), so a pixel's value does not depend on which other cells are in view. `discs`
+    caches cell_disc across frames."""
+    ys, xs, px = _grid(pixels_hw)
+    oy, ox = camera.offset(t)
+    reach = LANDSCAPE_RADIUS[1] + 1.0 / px  # a disc's edge ramp ends within this of its centre
+    ey, ex = extent(scene_hw)
+    rows = range(
+        math.floor((oy - reach) / LANDSCAPE_CELL), math.floor((oy + ey + reach) / LANDSCAPE_CELL) + 1
+    )
+    cols = range(
+        math.floor((ox - reach) / LANDSCAPE_CELL), math.floor((ox + ex + reach) / LANDSCAPE_CELL) + 1
+    )
+    for iy in rows:
+        for ix in cols:
+            if (iy, ix) not in discs:
+                discs[iy, ix] = cell_disc(camera, iy, ix)
+            disc = discs[iy, ix]
+            if disc is None:
+                continue
+            cy, cx, radius, colour = disc
+            dy = ys[:, None] - np.float32(cy - oy)  # [H, 1]
+            dx = xs[None, :] - np.float32(cx - ox)  # [1, W]
+            dist = np.sqrt(dy * dy + dx * dx) - np.float32(radius)  # [H, W]
+            alpha = np.clip(np.float32(0.5) - dist * np.float32(px), 0.0, 1.0)[..., None]  # [H, W, 1]
+            frame += alpha * (np.asarray(COLOURS[colour], dtype=np.float32) - frame)
+
+
 def render(scene: Scene, start: int = 0, num: int = 1, *, size: tuple[int, int] | None = None) -> np.ndarray:
     """uint8 [num, H, W, 3]: frames start .. start + num - 1 of `scene` (at `size`, default the scene's)."""
     size_hw = check_size(size or scene.size)
@@ -403,9 +550,14 @@ def render(scene: Scene, start: int = 0, num: int = 1, *, size: tuple[int, int] 
     background = render_background(scene.background, size_hw)  # [H, W, 3]
     out = np.empty((num, height, width, 3), dtype=np.uint8)
     chunk = max(1, CHUNK_PIXELS // (height * width))
+    discs: dict = {}
     for begin in range(0, num, chunk):
         t = np.arange(start + begin, start + min(num, begin + chunk), dtype=np.float64)  # [f]
         frames = np.repeat(background[None], len(t), axis=0)  # [f, H, W, 3]
+        if scene.camera is not None:  # world 3: the landscape under the camera, frame by frame
+            for i, ti in enumerate(t.astype(np.int64).tolist()):
+                frames[i] = render_background(scene.background, size_hw, scene.camera.offset(ti))
+                _draw_landscape(frames[i], scene.camera, ti, scene.size, size_hw, discs)
         for sprite in scene.objects:
             _draw(frames, sprite, t, scene.size, size_hw)
         out[begin : begin + len(t)] = np.rint(np.clip(frames, 0, 255))
@@ -472,6 +624,10 @@ def describe(scene: Scene) -> str:
     things = join_words([object_phrase(o) for o in scene.objects])
     verb = "bounces" if len(scene.objects) == 1 else "bounce"
     text = f"{things} {verb} around over {background_phrase(scene.background)}."
+    if scene.camera is not None:  # world 3: what the landscape holds and where the camera goes
+        cam = scene.camera
+        text = text[:-1] + f" scattered with {join_words(list(cam.colours))} discs."
+        text += f" The camera moves {cam.speed} {cam.heading}."
     return text[0].upper() + text[1:]
 
 

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from toyworld.stamps import PARAMS_FILE, params_match
 from toyworld.story import Storyline, prompts, render_story, sample_storyline
 from toyworld.synthetic import DECORD_BAD_WIDTHS, write_video
-from toyworld.world import Scene, check_size, describe, render, sample_scene, scene_seed
+from toyworld.world import WORLDS, Scene, check_size, describe, render, sample_scene, scene_seed
 
 # bump when the same parameters would now give other files (2: clips encoded deterministically,
 # svi.video_io's settings)
@@ -50,6 +50,7 @@ def training_clip(
     size: tuple[int, int],
     story: bool,
     event_index: int | None = None,
+    world: int = 2,
 ) -> tuple[np.ndarray, str]:
     """Clip `index` of a training set: uint8 frames [num_frames, H, W, 3] and its description.
 
@@ -57,9 +58,10 @@ def training_clip(
     the scene before the event, the rest after it, and the description is clip K's prompt (the
     change, then the new scene). event_index=1 matches generation, where frame 0 is the carried-over
     condition frame; None (the middle) keeps the event inside (after the first frame of) every
-    window longer than half the clip that a loader may crop at a random start.
+    window longer than half the clip that a loader may crop at a random start. `world` 3: the scene
+    with its travelling camera (world.sample_scene).
     """
-    scene = sample_scene(scene_seed("train", seed, index), size)
+    scene = sample_scene(scene_seed("train", seed, index), size, world)
     rng = np.random.default_rng(scene_seed("train-time", seed, index))
     if not story:
         start = int(rng.integers(0, MAX_START_FRAME))
@@ -127,6 +129,7 @@ def write_training_set(
     event_index: int | None = None,
     faces_fraction: float = 0.0,
     dancers_fraction: float = 0.0,
+    world: int = 2,
     progress: bool = True,
 ) -> Path:
     """Writes `<root>/<category>/<category>.csv` and `num_clips` mp4s; returns `root` (the dataset root).
@@ -134,7 +137,8 @@ def write_training_set(
     Story clips (`story_fraction` of the scene clips, spread evenly) change the scene at frame
     `event_index` (default the middle; see `training_clip`), the others show one scene from a random
     start frame. `faces_fraction` / `dancers_fraction` of the clips (drawn per clip) show a talking
-    head or a dancer instead (`person_clip`), at 25 fps.
+    head or a dancer instead (`person_clip`), at 25 fps. `world` 3: scenes with a travelling camera
+    (the people are the same in both worlds).
     """
     size = check_size(size)
     if size[1] in DECORD_BAD_WIDTHS:
@@ -166,6 +170,7 @@ def write_training_set(
         "event_index": event_index,
         "faces_fraction": faces_fraction,
         "dancers_fraction": dancers_fraction,
+        **world_param(world),
     }
     if csv_path.is_file() and params_match(params_path, params):
         return root
@@ -182,6 +187,7 @@ def write_training_set(
                 size=size,
                 story=_is_story_clip(i, story_fraction),
                 event_index=event_index,
+                world=world,
             )
         else:
             frames, prompt = person_clip(kind, seed, i, num_frames=num_frames, size=size)
@@ -191,6 +197,13 @@ def write_training_set(
     pd.DataFrame(rows, columns=["Filename", "Video Description"]).to_csv(csv_path, index=False)
     params_path.write_text(json.dumps(params, indent=2) + "\n")
     return root
+
+
+def world_param(world: int) -> dict:
+    """The toy world in a set's parameters: absent for world 2, so its sets and stamps stay as they were."""
+    if world not in WORLDS:
+        raise ValueError(f"unknown toy world {world}; choose one of {', '.join(map(str, WORLDS))}")
+    return {} if world == 2 else {"world": world}
 
 
 # -- benchmark -----------------------------------------------------------------------------------
@@ -224,12 +237,14 @@ def write_benchmark(
     story_clips: int = 128,
     clip_frames: int = 17,
     overlap: int = 1,
+    world: int = 2,
     progress: bool = True,
 ) -> Path:
     """Writes the svi-benchmark layout under `root` (samples toy_000, ...); returns `root`.
 
     Consistent samples: a scene, one prompt line. Creative samples: a storyline, one prompt per clip
     (`story_clips` lines). Every sample's world.json lets `true_video` render its true continuation.
+    `world` 3: the scenes of the same seeds with a travelling camera (world.sample_scene).
     """
     size = check_size(size)
     if num_consistent < 0 or num_creative < 0 or num_consistent + num_creative == 0:
@@ -247,6 +262,7 @@ def write_benchmark(
         "story_clips": story_clips,
         "clip_frames": clip_frames,
         "overlap": overlap,
+        **world_param(world),
     }
     params_path = root / PARAMS_FILE
     if params_match(params_path, params):
@@ -259,17 +275,17 @@ def write_benchmark(
     common |= {"clip_frames": clip_frames, "overlap": overlap}
     jobs = [("consistent", i) for i in range(num_consistent)] + [("creative", i) for i in range(num_creative)]
     for track, i in tqdm(jobs, desc=f"toy benchmark -> {root}", unit="sample", disable=not progress):
-        scene = sample_scene(scene_seed(track, seed, i), size)
+        scene = sample_scene(scene_seed(track, seed, i), size, world)
         folder = root / TRACK_FOLDERS[track] / f"{SAMPLE_PREFIX}{i:03d}"
         if track == "consistent":
-            world = {**common, "track": track, "scene": scene.to_dict()}
-            _write_sample(folder, render(scene, 0, 1)[0], [describe(scene)], world)
+            about = {**common, "track": track, "scene": scene.to_dict()}
+            _write_sample(folder, render(scene, 0, 1)[0], [describe(scene)], about)
         else:
             story = sample_storyline(
                 scene, scene_seed("creative-story", seed, i), story_clips, clip_frames, overlap
             )
-            world = {**common, "track": track, "storyline": story.to_dict()}
-            _write_sample(folder, render_story(story, 0, 1)[0], prompts(story), world)
+            about = {**common, "track": track, "storyline": story.to_dict()}
+            _write_sample(folder, render_story(story, 0, 1)[0], prompts(story), about)
     params_path.write_text(json.dumps(params, indent=2) + "\n")
     return root
 

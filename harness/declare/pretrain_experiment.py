@@ -21,6 +21,8 @@ MAX_CLIP_FRAMES = 1000
 
 class WorldSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # the toy world (toyworld.world.WORLDS): 3 adds a travelling camera over a landscape
+    version: Literal[2, 3] = 2
     clips: int = Field(1000, ge=1, le=MAX_WORLD_CLIPS)
     # frames per training mp4; windows of data.num_frames are drawn from it
     clip_frames: int = Field(33, ge=2, le=MAX_CLIP_FRAMES)
@@ -59,6 +61,21 @@ class PretrainExperiment(BaseModel):
         from harness.base.workspace import check_name
 
         return check_name(v, "experiment name")
+
+    @model_validator(mode="after")
+    def _one_world(self):
+        """The model is made for the world its clips come from: pretrain.toy_world follows world.version."""
+        if "toy_world" in self.pretrain.model_fields_set and self.pretrain.toy_world != self.world.version:
+            raise ValueError(
+                f"pretrain.toy_world ({self.pretrain.toy_world}) differs from world.version "
+                f"({self.world.version}): set world.version alone"
+            )
+        self.pretrain.toy_world = self.world.version
+        return self
+
+    def world_key(self) -> dict:
+        """The training set's parameters as its data folder is keyed (world 2's keys as before)."""
+        return self.world.model_dump(exclude={"version"} if self.world.version == 2 else set())
 
 
 def load(path: Path, raw: dict, overrides: list[str] = ()) -> PretrainExperiment:

@@ -109,7 +109,7 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
             c, run_id, flatten({"world": exp.world.model_dump(), **cfg.model_dump(mode="json")})
         )
         size = (cfg.data.height, cfg.data.width)
-        data_root = workspace.home() / "data" / f"toyworld_train_{digest(exp.world.model_dump(), size)}"
+        data_root = workspace.home() / "data" / f"toyworld_train_{digest(exp.world_key(), size)}"
         say(f"data: {exp.world.clips} toy-world clips -> {data_root}")
         write_training_set(
             data_root,
@@ -120,6 +120,7 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
             story_fraction=exp.world.story_fraction,
             faces_fraction=exp.world.faces_fraction,
             dancers_fraction=exp.world.dancers_fraction,
+            world=exp.world.version,
         )
         cfg.data.root = str(data_root)
 
@@ -127,6 +128,9 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
         body = cfg.model_dump(mode="json")
         body.pop("output_dir")
         body.pop("threads")
+        if cfg.toy_world == 2 and cfg.vae.base_dim is None:  # world 2's stages keep their keys
+            body.pop("toy_world")
+            body["vae"].pop("base_dim")
         h = digest("pretrain", body)
         model_dir = folder / "model"
         # (a changed configuration never resumes from this one's state files: open_stage claims them)
@@ -158,9 +162,10 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
             say("evaluate: skipped (done)")
             result = json.loads((eval_dir / "eval.json").read_text())
         else:
-            bench = workspace.home() / "data" / f"toyworld_bench_{exp.evaluate.seed}"
+            world = exp.world.version
+            bench = workspace.home() / "data" / f"toyworld_bench_{exp.evaluate.seed}{'_w3' * (world == 3)}"
             write_benchmark(bench, num_consistent=exp.evaluate.samples, num_creative=1, size=size,
-                            seed=exp.evaluate.seed)  # fmt: skip
+                            seed=exp.evaluate.seed, world=world)  # fmt: skip
             say(f"evaluate: one clip per scene, {exp.evaluate.samples} scenes")
             result = evaluate_single_clip(model_dir, bench, exp.evaluate.samples, cfg.preset)
             eval_dir.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from harness.base.hashing import digest
 from harness.declare.experiment import TOY_BENCHMARK_SEED, Experiment
 from harness.declare.plan import benchmark_folder
 from svi.config import SVIConfig
-from svi.model.presets import get_preset
+from svi.model.presets import get_preset, preset_weights, toy_world_of
 
 # ERFT clips of the toy world: fewer than pretraining used, another seed (fine-tuning data is not the
 # base model's pretraining data), three clips long (3 (F - 1) + 1 frames), so windows start anywhere and
@@ -27,6 +27,12 @@ from svi.model.presets import get_preset
 TOY_TRAIN_CLIPS = 200
 TOY_TRAIN_SEED = 1
 TOY_TRAIN_VIDEO_CLIPS = 3
+
+
+def toy_world(cfg: SVIConfig) -> int:
+    """The toy world of a toy-world preset's weights (their toy_world.json): the world its training
+    clips and benchmark scenes are written in, so a world-3 model meets world-3 scenes."""
+    return toy_world_of(preset_weights(cfg.model.preset, cfg.model.weights))
 
 
 def toy_training_frames(clip_frames: int) -> int:
@@ -46,11 +52,14 @@ def training_data(cfg: SVIConfig) -> str:
 
         size = (cfg.data.height, cfg.data.width)
         frames = toy_training_frames(cfg.data.num_frames)
-        key = digest(size, frames, TOY_TRAIN_CLIPS, TOY_TRAIN_SEED)
+        world = toy_world(cfg)
+        key = digest(size, frames, TOY_TRAIN_CLIPS, TOY_TRAIN_SEED, *([world] if world == 3 else []))
         root = workspace.home() / "data" / f"toyworld_erft_{key}"
         say(f"data.root is not set: toy-world training clips in {root}")
         with workspace.stage_lock(root):
-            write_training_set(root, TOY_TRAIN_CLIPS, num_frames=frames, size=size, seed=TOY_TRAIN_SEED)
+            write_training_set(
+                root, TOY_TRAIN_CLIPS, num_frames=frames, size=size, seed=TOY_TRAIN_SEED, world=world
+            )
         return str(root)
     root = workspace.home() / "data" / "synthetic_clips"
     with workspace.stage_lock(root):
@@ -127,6 +136,9 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
         spec = {"n": exp.toy_samples, "size": (g.height, g.width), "clip": g.num_frames, "lead": lead}
         if exp.toy_benchmark_seed != TOY_BENCHMARK_SEED:  # other scenes (the default's keys hold)
             spec["seed"] = exp.toy_benchmark_seed
+        world = toy_world(cfg)
+        if world == 3:  # world 2's keys hold
+            spec["world"] = world
         key = digest(spec, clips, conditional) if conditional else digest(spec, clips)  # older keys hold
         root = workspace.home() / "data" / f"toyworld_benchmark_{key}"
         with workspace.stage_lock(root):
@@ -134,7 +146,7 @@ def benchmark_root(exp: Experiment, cfg: SVIConfig) -> Path:
                 write_benchmark(
                     root, num_consistent=exp.toy_samples, num_creative=exp.toy_samples, size=(g.height, g.width),
                     story_clips=clips, clip_frames=g.num_frames, overlap=lead, progress=False,
-                    seed=exp.toy_benchmark_seed,
+                    seed=exp.toy_benchmark_seed, world=world,
                 )  # fmt: skip
             _toy_conditional_benchmark(root, exp, cfg)
         return root

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -56,7 +57,7 @@ from tqdm import tqdm
 
 from svi.config import DataConfig, ERFTConfig, Section, load_config, save_config
 from svi.files import append_jsonl, atomic_torch_save, truncate_jsonl
-from svi.model.backbone import Backbone, build_small, load_wan_i2v, save_backbone
+from svi.model.backbone import Backbone, build_small, load_wan_i2v, save_backbone, small_vae
 from svi.model.i2v_condition import build_condition, pro_condition
 from svi.model.presets import TOY_WORLD, TOY_WORLD_FILE, get_preset, preset_weights
 from svi.training.batch import encode_batch
@@ -105,6 +106,11 @@ class VAEStage(Section):
     lr: float = Field(1e-3, gt=0)
     kl_weight: float = Field(1e-6, ge=0)
     stats_clips: int = Field(128, ge=1)  # clips measured for latents_mean / latents_std
+    # The VAE's base width (AutoencoderKLWan base_dim; None: the preset's, 16 for toy). Its latent and
+    # compression stay Wan 2.1's (16 channels, 8x spatial, 4x temporal), so the DiT is unchanged; a
+    # loaded folder carries its own width in vae/config.json. Toy world 3 widens it (its landscape has
+    # more detail than world 2's flat shapes: docs/guides/toyworld.md).
+    base_dim: int | None = Field(None, ge=4)
 
     @model_validator(mode="after")
     def _cycle_needs_frames(self):
@@ -168,6 +174,9 @@ class PretrainConfig(Section):
     # umT5 and tokenizer are kept (no VAE stage) and every DiT starts from its DiT. None: everything from
     # the seeded random initialisation.
     init: str | None = None
+    # The toy world the model is made for (toyworld.world.WORLDS), recorded in its folder's
+    # TOY_WORLD_FILE; `harness run` sets it from the declaration's world.version.
+    toy_world: Literal[2, 3] = TOY_WORLD
     seed: int = 0
     checkpoint_every: int = Field(250, ge=1)
     output_dir: str = "runs/pretrain_toy"
@@ -569,7 +578,7 @@ def export(bb: Backbone, folder: Path, cfg: PretrainConfig) -> Path:
     finally:
         for part in (*bb.experts(), bb.vae):
             part.float()
-    (Path(folder) / TOY_WORLD_FILE).write_text(json.dumps({"toy_world": TOY_WORLD}) + "\n")
+    (Path(folder) / TOY_WORLD_FILE).write_text(json.dumps({"toy_world": cfg.toy_world}) + "\n")
     if len(bb.experts()) == 2:  # how the experts were made: their boundary, the folder they started from
         made = {"expert_boundary": cfg.expert_boundary, "init": cfg.init}
         (Path(folder) / EXPERTS_FILE).write_text(json.dumps(made) + "\n")
@@ -590,6 +599,8 @@ def initial_backbone(cfg: PretrainConfig) -> Backbone:
     and its DiT's weights in every DiT (less the image branch where the preset has no image encoder)."""
     p = get_preset(cfg.preset)
     bb = build_small(p.arch, p.name, cfg.seed, p.image_encoder, p.experts)
+    if cfg.vae.base_dim is not None and cfg.init is None:  # drawn last: the other parts are as before
+        bb.vae = small_vae(dataclasses.replace(p.arch, vae_base=cfg.vae.base_dim), p.vae)
     if cfg.init is None:
         return bb
     base = load_wan_i2v(

@@ -165,3 +165,21 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["stage"] == "vae"] == [1, 2]
     assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3, 4, 5]
+
+
+def test_a_wider_vae_changes_the_vae_alone_and_the_folder_records_its_world(tmp_path):
+    """vae.base_dim widens the VAE (Wan's class, its latent layout kept); the other parts are drawn as
+    before, and the exported folder names the toy world the configuration was for."""
+    torch.set_num_threads(1)
+    plain = pretrain.initial_backbone(pretrain.PretrainConfig())
+    wide = pretrain.initial_backbone(pretrain.PretrainConfig(vae={"base_dim": 24}, toy_world=3))
+    assert type(wide.vae) is type(plain.vae)
+    assert (plain.vae.config.base_dim, wide.vae.config.base_dim) == (16, 24)
+    assert wide.vae.config.z_dim == plain.vae.config.z_dim == 16
+    assert wide.vae.config.dim_mult == plain.vae.config.dim_mult  # the same 8x spatial compression
+    for a, b in zip(plain.transformer.parameters(), wide.transformer.parameters()):
+        assert torch.equal(a, b)
+    x = torch.zeros(1, 3, 5, 64, 64)
+    assert wide.vae.encode(x).latent_dist.mode().shape == (1, 16, 2, 8, 8)
+    folder = pretrain.export(wide, tmp_path / "model", pretrain.PretrainConfig(toy_world=3))
+    assert json.loads((folder / "toy_world.json").read_text()) == {"toy_world": 3}

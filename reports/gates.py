@@ -1,0 +1,277 @@
+"""Toy world 3's gates (issue 58): can the testbed tell a good model from a picture held still?
+
+Read from a results bundle's tidy scores (its references and its base arm), per benchmark track:
+
+- G1, resolution: the true continuation taken through the VAE clip by clip (`truth_vae`) beats the
+  first frame held still (`frozen`) by at least G1_MARGIN_DB of PSNR over the whole video.
+- G2, a valid primary: a metric on which reality (the truth; the `truth_vae` ceiling where the truth
+  has no value, as on the metrics measured against it) beats frozen, loop and pingpong with 95%
+  intervals clear of theirs. The track's primary is the bundle's declared primary if it is valid, else
+  the first valid metric in the order asked.
+- G3, competence: over the first FIRST_SECONDS the base arm beats every degenerate reference on that
+  primary and on PSNR (the fidelity metric anchored to the truth).
+- G4, drift to remove: on that primary the base arm's last LAST_SECONDS are worse than its first, per
+  video, with a 95% interval (crossed design) clear of zero.
+- G5 (from a positive-control bundle, `toy_erft_control`): the planted arm's colour shift exceeds the
+  base arm's with a 95% interval clear of zero, at the bundle's n.
+
+A gate that this bundle cannot measure (a reference it lacks) is `None`, never passed. Pure functions
+of the tables: no torch, no store.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reports.frames import VIDEO_LEVEL, WINDOW_LEVEL
+from reports.stats import crossed_difference, crossed_mean
+from scoring.specs import SPECS
+
+DEGENERATE = ("frozen", "loop", "pingpong")
+TRUTH, CEILING, BASE = "truth", "truth_vae", "base"
+FIDELITY = "psnr"  # the truth-anchored fidelity metric of G1 and G3
+G1_MARGIN_DB = 6.0
+FIRST_SECONDS = LAST_SECONDS = 10.0
+CONTROL_METRIC, PLANTED = "colour_shift", "planted"
+
+
+@dataclass(frozen=True)
+class Gate:
+    gate: str  # G1 .. G5
+    track: str
+    passed: bool | None  # None: not measurable from this bundle
+    figure: str  # what was measured, in words and numbers
+
+
+def better(metric: str, a: float, b: float) -> bool:
+    """a is better than b on `metric` (its direction in scoring/specs.py)."""
+    return a > b if SPECS[metric].higher_is_better else a < b
+
+
+def track_seconds(track: str) -> float:
+    """The video length a track name states (`consistent_100s` -> 100)."""
+    found = re.search(r"_(\d+(?:\.\d+)?)s$", track)
+    if not found:
+        raise ValueError(f"track {track!r} does not end in its length (e.g. consistent_100s)")
+    return float(found.group(1))
+
+
+def matrix(scores: pd.DataFrame, arm: str, track: str, metric: str, windows=None) -> np.ndarray:
+    """[samples, seeds]: the video-level `metric` of `arm` on `track`, or with `windows` (window
+    indices) each video's mean over those windows. Empty (0 rows) where the bundle has none."""
+    level = VIDEO_LEVEL if windows is None else WINDOW_LEVEL
+    rows = scores[
+        (scores.arm == arm) & (scores.track == track) & (scores.metric == metric) & (scores.level == level)
+    ]
+    if windows is not None:
+        rows = rows[rows.window.isin(list(windows))]
+    if rows.empty:
+        return np.empty((0, 0))
+    return rows.pivot_table(index="sample", columns="seed", values="value", aggfunc="mean").to_numpy(float)
+
+
+def window_spans(scores: pd.DataFrame, track: str) -> tuple[list[int], list[int]]:
+    """The window indices of a track's first FIRST_SECONDS and last LAST_SECONDS (windows of equal
+    length over the track's stated length)."""
+    windows = sorted(
+        int(w) for w in scores[(scores.track == track) & (scores.level == WINDOW_LEVEL)].window.unique()
+    )
+    if not windows:
+        raise ValueError(f"{track}: no window-level scores")
+    per = track_seconds(track) / len(windows)
+    first = max(1, round(FIRST_SECONDS / per))
+    last = max(1, round(LAST_SECONDS / per))
+    return windows[:first], windows[-last:]
+
+
+def _mean(m: np.ndarray) -> float | None:
+    return float(np.nanmean(m)) if m.size else None
+
+
+def g1(scores: pd.DataFrame, track: str) -> Gate:
+    ceiling, still = (
+        _mean(matrix(scores, CEILING, track, FIDELITY)),
+        _mean(matrix(scores, "frozen", track, FIDELITY)),
+    )
+    if ceiling is None or still is None:
+        missing = " and ".join(n for n, v in ((CEILING, ceiling), ("frozen", still)) if v is None)
+        return Gate("G1", track, None, f"no {FIDELITY} of {missing} in this bundle")
+    gap = ceiling - still
+    return Gate(
+        "G1", track, gap >= G1_MARGIN_DB,
+        f"{CEILING} {ceiling:.2f} dB, frozen {still:.2f} dB: {gap:+.2f} dB (at least +{G1_MARGIN_DB:g})",
+    )  # fmt: skip
+
+
+def reality(scores: pd.DataFrame, track: str, metric: str) -> tuple[str, np.ndarray]:
+    """(which row stands for reality on `metric`, its matrix): the truth, else the truth_vae ceiling."""
+    for arm in (TRUTH, CEILING):
+        m = matrix(scores, arm, track, metric)
+        if m.size:
+            return arm, m
+    return "", np.empty((0, 0))
+
+
+def clear_of(metric: str, good: np.ndarray, bad: np.ndarray) -> bool:
+    """`good`'s 95% interval lies wholly on the better side of `bad`'s."""
+    a, b = crossed_mean(good), crossed_mean(bad)
+    if np.isnan([a.low, a.high, b.low, b.high]).any():
+        return False
+    return a.low > b.high if SPECS[metric].higher_is_better else a.high < b.low
+
+
+def valid_metrics(scores: pd.DataFrame, track: str, metrics: list[str]) -> list[str]:
+    """The metrics (in the order given) on which reality beats every degenerate reference, intervals clear."""
+    out = []
+    for metric in metrics:
+        if metric not in SPECS or SPECS[metric].higher_is_better is None:
+            continue
+        _, real = reality(scores, track, metric)
+        refs = [matrix(scores, kind, track, metric) for kind in DEGENERATE]
+        if real.size and all(r.size for r in refs) and all(clear_of(metric, real, r) for r in refs):
+            out.append(metric)
+    return out
+
+
+def g2(scores: pd.DataFrame, track: str, metrics: list[str], declared: str | None) -> tuple[Gate, str | None]:
+    """The gate and the track's primary (None when no metric is valid)."""
+    if not all(
+        matrix(scores, kind, track, FIDELITY).size or _has(scores, kind, track) for kind in DEGENERATE
+    ):
+        return Gate("G2", track, None, "the bundle lacks a degenerate reference"), None
+    valid = valid_metrics(scores, track, metrics)
+    if not valid:
+        unjudged = (
+            ""
+            if _has(scores, CEILING, track)
+            else f" (no {CEILING}: the metrics measured against the truth unjudged)"
+        )
+        return Gate(
+            "G2", track, False, f"no metric on which reality beats frozen, loop and pingpong{unjudged}"
+        ), None
+    primary = declared if declared in valid else valid[0]
+    return Gate("G2", track, True, f"primary {primary} (valid: {', '.join(valid)})"), primary
+
+
+def _has(scores: pd.DataFrame, arm: str, track: str) -> bool:
+    return bool(((scores.arm == arm) & (scores.track == track)).any())
+
+
+def g3(scores: pd.DataFrame, track: str, primary: str | None, arm: str = BASE) -> Gate:
+    if primary is None:
+        return Gate("G3", track, None, "no valid primary (G2)")
+    first, _ = window_spans(scores, track)
+    parts, passed = [], True
+    for metric in dict.fromkeys((primary, FIDELITY)):
+        mine = _mean(matrix(scores, arm, track, metric, first))
+        refs = {k: _mean(matrix(scores, k, track, metric, first)) for k in DEGENERATE}
+        if mine is None or any(v is None for v in refs.values()):
+            return Gate("G3", track, None, f"no window-level {metric} of {arm} or a reference")
+        best = max(refs.items(), key=lambda kv: kv[1] if SPECS[metric].higher_is_better else -kv[1])
+        passed &= better(metric, mine, best[1])
+        parts.append(f"{metric}: {arm} {mine:.3f}, best reference {best[0]} {best[1]:.3f}")
+    return Gate("G3", track, passed, f"first {FIRST_SECONDS:g} s: " + "; ".join(parts))
+
+
+def g4(scores: pd.DataFrame, track: str, primary: str | None, arm: str = BASE) -> Gate:
+    if primary is None:
+        return Gate("G4", track, None, "no valid primary (G2)")
+    first, last = window_spans(scores, track)
+    a, b = matrix(scores, arm, track, primary, first), matrix(scores, arm, track, primary, last)
+    if not a.size or not b.size:
+        return Gate("G4", track, None, f"no window-level {primary} of {arm}")
+    worse = (a - b) if SPECS[primary].higher_is_better else (b - a)  # > 0: the end is worse
+    est = crossed_mean(worse)
+    passed = bool(est.low > 0)
+    return Gate(
+        "G4", track, passed,
+        f"{primary}, last {LAST_SECONDS:g} s worse than first by {est.mean:+.3f} "
+        f"[{est.low:+.3f}, {est.high:+.3f}] (n = {est.n_samples}x{est.n_seeds})",
+    )  # fmt: skip
+
+
+def g5(control: pd.DataFrame) -> list[Gate]:
+    """Per track of a positive-control bundle: planted minus base colour shift, interval clear of zero."""
+    out = []
+    for track in sorted(control[control.arm == PLANTED].track.unique()):
+        a, b = matrix(control, BASE, track, CONTROL_METRIC), matrix(control, PLANTED, track, CONTROL_METRIC)
+        if not a.size or not b.size:
+            out.append(Gate("G5", track, None, f"no {CONTROL_METRIC} of {BASE} or {PLANTED}"))
+            continue
+        d = crossed_difference(a, b)
+        out.append(Gate(
+            "G5", track, bool(d.low > 0),
+            f"{PLANTED} - {BASE} {CONTROL_METRIC} {d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] "
+            f"(n = {d.n_samples}x{d.n_seeds})",
+        ))  # fmt: skip
+    return out
+
+
+def gates(
+    scores: pd.DataFrame, declared: str | None = None, control: pd.DataFrame | None = None
+) -> list[Gate]:
+    """G1-G4 per benchmark track of a bundle's scores (consistent and creative), G5 from `control`."""
+    out = []
+    tracks = sorted(t for t in scores.track.unique() if t.split("_")[0] in ("consistent", "creative"))
+    metrics = sorted(scores[scores.arm == BASE].metric.unique())
+    for track in tracks:
+        out.append(g1(scores, track))
+        gate, primary = g2(scores, track, metrics, declared)
+        out += [gate, g3(scores, track, primary), g4(scores, track, primary)]
+    if control is not None:
+        out += g5(control)
+    return out
+
+
+def markdown(rows: list[Gate]) -> str:
+    """The gates as a markdown table."""
+    mark = {True: "met", False: "**not met**", None: "not measured"}
+    lines = ["| gate | track | verdict | figure |", "|---|---|---|---|"]
+    lines += [f"| {g.gate} | {g.track} | {mark[g.passed]} | {g.figure} |" for g in rows]
+    return "\n".join(lines)
+
+
+GATES_PAGE = "world3_gates.md"
+CONTROL_BUNDLE = "toy_erft_control"
+
+
+def gates_page(bundles: list) -> str:
+    """docs/results/world3_gates.md: the gates of every bundle (results/<name> folders) that holds
+    degenerate references on a benchmark track, with its toy world; G5 from the control bundle. World-2
+    bundles are the 'before' of issue 58, world-3 ones its 'after'."""
+    from reports.bundle import read_manifest, read_tables
+
+    manifests = {b.name: read_manifest(b) for b in bundles}
+    world = {name: m.get("versions", {}).get("toy_world") for name, m in manifests.items()}
+    control = next((b for b in bundles if b.name == CONTROL_BUNDLE), None)
+    lines = [
+        "<!-- Generated by `harness pages` from results/ (reports/gates.py; do not edit). -->",
+        "",
+        "# Toy world 3's gates",
+        "",
+        "Can the testbed tell a good model from a picture held still? The gates of issue 58, read from",
+        "each committed bundle's degenerate references and base arm (`reports/gates.py`; the same table:",
+        "`python -m benchmarks.toyworld.world3_gates results/EXP --control results/toy_erft_control",
+        "--markdown`). G1: `truth_vae` at least 6 dB of PSNR above the first frame held still. G2: a",
+        "metric on which reality beats frozen, loop and pingpong with 95% intervals clear (the track's",
+        "primary: the declared one if valid). G3: on it and on PSNR the base beats every degenerate",
+        "reference over the first 10 s. G4: the base's last 10 s worse than its first (95% interval",
+        "clear of zero). G5: the positive control's planted drift detected. Not measured: the bundle",
+        "lacks what the gate reads. Toy world 2's bundles are the record before world 3.",
+    ]
+    if control is not None:
+        rows = g5(read_tables(control).scores)
+        lines += ["", f"## G5: {control.name} (toy world {world[control.name]})", "", markdown(rows)]
+    for bundle in bundles:
+        units = manifests[bundle.name]["units"]
+        refs = {u["arm"] for u in units if u.get("role") == "reference"}
+        if not set(DEGENERATE) <= refs or not any(u["arm"] == BASE for u in units):
+            continue
+        rows = gates(read_tables(bundle).scores, manifests[bundle.name].get("primary"))
+        if rows:
+            lines += ["", f"## {bundle.name} (toy world {world[bundle.name]})", "", markdown(rows)]
+    return "\n".join(lines) + "\n"
