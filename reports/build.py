@@ -460,8 +460,9 @@ def render_report(
         )
     if registration:
         _registration_section(doc, registration, summary, missing or [], runs, blind)
+        concern = any(v.metric == primary and v.validity.verdict != V.VALID for v in found)
         for text in said[:1]:  # the registered primary's validity, beside its registered answer
-            doc.para(text, warn=True)
+            doc.para(text, warn=concern)
     _answer_section(doc, plots, drift, summary, primary, out_dir, colours, ref_means, written, blind, said)
     _stability_section(doc, plots, drift, primary)
     written.update(plots)
@@ -493,7 +494,7 @@ def render_report(
         )
         doc.frame(power, keys=3)
         doc.end_fold()
-    _degenerate_section(doc, found, ref_means, refs, samples, T.arm_order(runs, arm_order))
+    _degenerate_section(doc, found, ref_means, refs, samples, T.arm_order(runs, arm_order), priors)
     skipped = skipped_videos(done)
     if not skipped.empty:
         doc.section("Videos left out")
@@ -768,7 +769,7 @@ def planner_checked(power: list[dict], registered: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _degenerate_section(doc, found, means, refs, samples, order) -> None:
+def _degenerate_section(doc, found, means, refs, samples, order, priors) -> None:
     """Where the degenerate references land: both verdicts per metric and track with each arm's margin
     over the best of them (reports/verdicts.py), and the videos whose motion collapsed (reports/margins.py)."""
     doc.section("Degenerate references")
@@ -800,11 +801,23 @@ def _degenerate_section(doc, found, means, refs, samples, order) -> None:
         hit = [f"{v.track}: {T.metric_info(v.metric).label}" for v in found if v.validity.verdict == verdict]
         if hit:
             doc.para(words(f"{verdict.capitalize()}: {{}}.", "; ".join(hit)), warn=True)
+    unknown = [v for v in found if v.validity.verdict == V.UNKNOWN]
+    if unknown:
+        doc.para(
+            words(
+                "Validity unknown here (the track has no truth); the toy world's verdicts, the prior evidence: {}.",
+                "; ".join(
+                    f"{v.track}: {T.metric_info(v.metric).label}: {V.priors_text(priors, v.metric) or 'none'}"
+                    for v in unknown
+                ),
+            )
+        )
     models = [f"{v.track}: {T.metric_info(v.metric).label}" for v in found if v.competence == V.NO_ARM]
     if models:
         doc.para(
             words(
-                "No arm beats standing still (valid metrics; a verdict on the models): {}.", "; ".join(models)
+                "No arm beats standing still (a verdict on the models, where the metric can judge): {}.",
+                "; ".join(models),
             )
         )
     unreal = [

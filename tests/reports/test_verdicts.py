@@ -172,3 +172,43 @@ def test_the_committed_bundles_give_the_issues_verdicts():
     assert V.known_verdict(table, 2, "creative_100s", "colour_shift") == V.INVALID
     mine = table[(table["bundle"] == "erft_confirm") & (table["metric"] == "colour_shift")]
     assert list(mine["validity"]) == [V.INVALID]
+
+
+def test_the_first_screen_states_the_primarys_verdicts_and_its_guards(tmp_path):
+    """erft_confirm's report, rebuilt from its bundle with a guard: its answer section opens, above the
+    forest plot, on its registered primary being invalid on its suite and what its answer still says,
+    then the guard's verdicts and arms; the registration section says it too."""
+    from reports.bundle import build_report_from
+
+    files = build_report_from(ROOT / "results" / "erft_confirm", tmp_path, guards=["ssim"])
+    report = files["report.md"].read_text()
+    answer = report[report.index("## Answer: Colour shift") : report.index("](forest_colour_shift.png)")]
+    assert "creative_100s, Colour shift: invalid on this suite (frozen" in answer
+    assert "Its answer still compares the arms with each other on Colour shift" in answer
+    assert "the registered experiment keeps it as its primary" in answer
+    assert "Guards (declared beside the primary): creative_100s, SSIM: valid" in answer
+    registered = report[report.index("## Pre-registered hypotheses") : report.index("## Answer")]
+    assert "> **Note:** Can Colour shift judge here" in registered
+    assert "| creative_100s | Colour shift | invalid on this suite | not asked |" in report
+
+
+def test_the_report_section_gives_the_prior_where_no_truth_exists():
+    from reports import build as B
+
+    summary, refs = _frames()
+    refs = refs[~refs["arm"].isin([V.TRUTH, V.CEILING])]
+    found = V.verdicts(summary, refs, ["base", "full"])
+    priors = pd.DataFrame([[2, "creative_100s", "colour_shift", V.INVALID, "b"]], columns=V.VERDICT_COLUMNS)
+    empty = pd.DataFrame(columns=["track", "arm", "sample", "seed", "level", "window", "metric", "value"])
+    doc = B._Doc("t")
+    B._degenerate_section(doc, found, refs, empty, empty, ["base", "full"], priors)
+    text = "\n".join(doc.md)
+    assert "| t | Colour shift | validity unknown here | no arm beats standing still |" in text
+    assert (
+        "Validity unknown here (the track has no truth); the toy world's verdicts, the prior evidence: "
+        "t: Colour shift: world 2: invalid on this suite on creative_100s (b)." in text
+    )
+    assert (
+        "No arm beats standing still (a verdict on the models, where the metric can judge): t: Colour shift; t: PSNR (dB)."
+        in text
+    )
