@@ -582,9 +582,10 @@ def primary_words(
         )))  # fmt: skip
     elif any(v.validity.verdict == V.ONE_SIDED for v in mine):
         out.append(
-            plain(
-                f"No guards are declared: {label} is one-sided here, so its answer cannot tell a model from a "
-                "still image (declare `guards:`, metrics every trivial video fails and the truth passes)."
+            words(
+                "No guards are declared: {} is one-sided here, so its answer cannot tell a model from a still "
+                "image (declare `guards:`, metrics every trivial video fails and the truth passes).",
+                label,
             )
         )
     return out
