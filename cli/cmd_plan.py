@@ -18,7 +18,9 @@ DESCRIPTION = (
     "pre-registration (results/EXPERIMENT/preregistration.yaml: its hypotheses, design, power from "
     "--power-from DIR for the smallest effects given with --detect, analysis and plan hashes) before any "
     "unit exists; commit it, then `harness run EXPERIMENT --from results/EXPERIMENT` runs only the "
-    "registered plan. --check-registration: whether git shows the registration committed before the first unit."
+    "registered plan. --check-registration: whether git shows the registration committed before the first unit. "
+    "A primary the toy world's committed verdicts (results/toy_verdicts.csv) call invalid on a track of the "
+    "experiment, or one-sided without declared guards, is refused (a registered experiment keeps its own)."
 )
 
 
@@ -57,6 +59,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from harness.declare import preview
     from harness.declare.experiment import experiment_from, find_experiment, is_pretrain, read_experiment_file
     from harness.declare.plan import check_plan, make_plan
+    from harness.declare.primary import check_primary
     from svi.config import ConfigError
 
     try:
@@ -78,8 +81,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         from harness.declare.bounds import check_sizes
 
         check_sizes(plan.units)  # sizes that cannot fit are refused, naming the bound, not costed
+        # the primary against the toy world's verdicts; a check of git's order asks nothing of it
+        notes = [] if args.check_registration else check_primary(exp, [u.cfg for u in plan.units])
     except (ConfigError, ValueError) as e:
         return fail(str(e))
+    for note in notes:
+        print(f"note: {note}")
     if args.preregister or args.check_registration:
         return _registration(args, plan, detect)
     print("\n".join(preview.unit_lines(plan)))

@@ -71,11 +71,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             try:  # a declared experiment: its arms in their declared order, its primary metric
                 exp, _ = load_experiment(name)
                 name, order, primary, pairs = exp.name, list(exp.arms), exp.primary, exp.comparison_pairs
+                guards = exp.guards
             except ConfigError:  # not declared here: whatever MLflow holds under that name
-                order, primary, pairs = None, None, None
+                order, primary, pairs, guards = None, None, None, None
             files = build_report(
                 name, out, workspace.tracking_uri(), args.parent, arm_order=order, reference=args.reference,
-                primary=primary, comparisons=pairs, detect=detect,
+                primary=primary, comparisons=pairs, detect=detect, guards=guards,
             )  # fmt: skip
     except ReportError as e:
         return fail(str(e))

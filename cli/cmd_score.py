@@ -18,7 +18,9 @@ DESCRIPTION = (
     "them, each video's degenerate references (--references; scoring/references.py) are built with no "
     "model and scored the same way: its input image held (frozen), its first clip repeated (loop) and "
     "played forward and back (pingpong). The table printed at the end gives each metric's margin over "
-    "the best of them and flags a metric that one of them wins as gameable; they go to references.json."
+    "the best of them and both verdicts (is the metric valid here: anchored to the truth, else unknown with "
+    "the toy world's committed verdicts as the prior; do the videos beat standing still); they go to "
+    "references.json."
 )
 
 
@@ -159,15 +161,20 @@ def _score_references(videos, kinds, out: Path, aggregate: dict, score) -> None:
     print the margins table and write references.json."""
     import json
 
-    from scoring.references import margins_table, references_of_video
+    from reports.verdicts import read_verdicts, score_table
+    from scoring.references import references_of_video
 
     by_kind = {}
     for kind in kinds:
         print(f"reference {kind}: building {len(videos)} video(s)", file=sys.stderr)
         made = [references_of_video(v, out / "references", [kind])[kind] for v in videos]
         by_kind[kind] = score(made)["aggregate"]
-    print("\ndegenerate references (no model): margin = the videos' lead over the best of them")
-    print(margins_table(aggregate, by_kind))
+    print(
+        "\ndegenerate references (no model): margin = the videos' lead over the best of them; valid? = can the "
+        "metric judge here; beats standing still? = asked on a valid metric, or one whose validity is unknown "
+        "here (reports/verdicts.py)"
+    )
+    print(score_table(aggregate, by_kind, read_verdicts()))
     path = out / "references.json"
     path.write_text(json.dumps({"videos": aggregate, "references": by_kind}, indent=1, sort_keys=True))
     print(f"references: {path}")

@@ -24,6 +24,7 @@ import pandas as pd
 from reports import margins as M
 from reports import stats as S
 from reports import tables as T
+from reports import verdicts as V
 from reports.colours import arm_colours
 from reports.escape import html_text, markdown_of, markdown_text, plain, words
 from reports.frames import (
@@ -359,6 +360,8 @@ def render_report(
     built: str | None = None,
     missing: list[str] | None = None,
     registration: dict | None = None,
+    guards: list[str] | None = None,
+    priors: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """The report's files from its inputs, wherever they were read (MLflow: `build_report`; a results
     bundle: `reports.bundle.build_report_from`): `runs` as `load_runs` gives them, `samples` as
@@ -376,7 +379,10 @@ def render_report(
     panels drawn, against (default: the baseline arm); `primary` the experiment's primary metric (its
     own Holm family); `comparisons` the experiment's declared (arm, other arm) differences, tested and
     tabled beside the reference ones; `detect` metric -> a difference in display units the power section says the n for;
-    `missing` the declared units not finished yet (a results bundle of an experiment still running).
+    `missing` the declared units not finished yet (a results bundle of an experiment still running);
+    `guards` the experiment's declared guards (shown beside the primary); `priors` the toy world's
+    committed verdicts (reports/verdicts.py; default: the repository's), the prior evidence on a track
+    without a truth.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -408,6 +414,10 @@ def render_report(
         if len(ref_means)
         else None,
     )
+
+    found = V.verdicts(summary, ref_means, T.arm_order(runs, arm_order)) if len(ref_means) else []
+    priors = V.read_verdicts() if priors is None else priors
+    said = primary_words(found, primary, guards or [], priors, bool(registration))
 
     written: dict[str, Path] = {}
     T.csv_cells(summary).to_csv(out_dir / "results.csv", index=False)
@@ -450,7 +460,10 @@ def render_report(
         )
     if registration:
         _registration_section(doc, registration, summary, missing or [], runs, blind)
-    _answer_section(doc, plots, drift, summary, primary, out_dir, colours, ref_means, written, blind)
+        concern = any(v.metric == primary and v.validity.verdict != V.VALID for v in found)
+        for text in said[:1]:  # the registered primary's validity, beside its registered answer
+            doc.para(text, warn=concern)
+    _answer_section(doc, plots, drift, summary, primary, out_dir, colours, ref_means, written, blind, said)
     _stability_section(doc, plots, drift, primary)
     written.update(plots)
     doc.section("Results")
@@ -481,7 +494,7 @@ def render_report(
         )
         doc.frame(power, keys=3)
         doc.end_fold()
-    _degenerate_section(doc, summary, ref_means, refs, samples, T.arm_order(runs, arm_order))
+    _degenerate_section(doc, found, ref_means, refs, samples, T.arm_order(runs, arm_order), priors)
     skipped = skipped_videos(done)
     if not skipped.empty:
         doc.section("Videos left out")
@@ -540,10 +553,52 @@ def _plot_caption(track: str, metric: str) -> str:
     )
 
 
-def _answer_section(doc, plots, drift, summary, primary, out_dir, colours, ref_means, written, blind) -> None:
+def primary_words(
+    found: list[V.Verdicts], primary: str | None, guards: list[str], priors: pd.DataFrame, registered: bool
+) -> list:
+    """The primary's two verdicts per track in words (one paragraph), then its guards' (one more, or what
+    their absence means): what the answer's first screen states beside its picture. [] without a
+    primary or references."""
+    mine = [v for v in found if v.metric == primary]
+    if primary is None or not mine:
+        return []
+    label = T.metric_info(primary).label
+    text = f"Can {label} judge here, and does any arm beat standing still? " + " ".join(
+        V.sentence(v, V.priors_text(priors, primary)) for v in mine
+    )
+    if any(v.validity.verdict == V.INVALID for v in mine):
+        text += (
+            f" Its answer still compares the arms with each other on {label}; it does not say which arm is "
+            "nearer to reality"
+            + (", and the registered experiment keeps it as its primary (a registration is not rewritten)."
+               if registered else ".")
+        )  # fmt: skip
+    out = [plain(text)]
+    tracks = {v.track for v in mine}
+    guarded = [v for v in found if v.metric in guards and v.track in tracks]
+    if guarded:
+        out.append(plain("Guards (declared beside the primary): " + " ".join(
+            V.sentence(v) + f" Arms: {', '.join(f'{a} {V.show(v.metric, m)}' for a, m in v.arms.items())}."
+            for v in guarded
+        )))  # fmt: skip
+    elif any(v.validity.verdict == V.ONE_SIDED for v in mine):
+        out.append(
+            words(
+                "No guards are declared: {} is one-sided here, so its answer cannot tell a model from a still "
+                "image (declare `guards:`, metrics every trivial video fails and the truth passes).",
+                label,
+            )
+        )
+    return out
+
+
+def _answer_section(
+    doc, plots, drift, summary, primary, out_dir, colours, ref_means, written, blind, said
+) -> None:
     """The answer first, as pictures: the forest plot of the primary metric's differences (each arm minus
     the reference arm and the declared comparisons, 95% intervals, Holm marks, MDD bands, where the
-    degenerate references land) and the primary metric's drift plots."""
+    degenerate references land) and the primary metric's drift plots, with the primary's two verdicts
+    and its guards' in words beside them (`said`: `primary_words`)."""
     if primary is None:
         return
     curves = {drift_filename(t, m): (t, m) for t, m in drift[["suite", "metric"]].itertuples(index=False)}
@@ -556,6 +611,8 @@ def _answer_section(doc, plots, drift, summary, primary, out_dir, colours, ref_m
         return
     label = T.metric_info(primary).label
     doc.section(f"Answer: {label}")
+    for text in said:
+        doc.para(text)
     if forest is not None:
         written[forest.name] = forest
         doc.image(
@@ -714,9 +771,9 @@ def planner_checked(power: list[dict], registered: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def _degenerate_section(doc, summary, means, refs, samples, order) -> None:
-    """Where the degenerate references land: each arm's margin over the best of them per metric, the
-    gameable metrics, and the videos whose motion collapsed (reports/margins.py)."""
+def _degenerate_section(doc, found, means, refs, samples, order, priors) -> None:
+    """Where the degenerate references land: both verdicts per metric and track with each arm's margin
+    over the best of them (reports/verdicts.py), and the videos whose motion collapsed (reports/margins.py)."""
     doc.section("Degenerate references")
     if means.empty:
         doc.para(
@@ -728,19 +785,51 @@ def _degenerate_section(doc, summary, means, refs, samples, order) -> None:
     doc.para(
         "Videos made with no model, scored like the arms (scoring/references.py): frozen holds the input image, "
         "loop repeats the baseline's first clip, pingpong plays it forward and back, truth is the true "
-        "continuation. Margin: the arm's mean minus the best of frozen, loop and pingpong, in the metric's "
-        f"direction and display units (positive: better than standing still). '{M.GAMEABLE}': a degenerate "
-        "reference beats every arm, so on these videos the metric cannot tell holding a subject from "
-        "holding still."
+        "continuation (truth_vae, where present, the truth through the arm's VAE: the ceiling). Two verdicts per "
+        "metric and track (reports/verdicts.py; the rule: docs/guides/scoring.md): is the metric valid on this "
+        "suite (the truth against the trivial videos: valid, invalid on this suite, one-sided, undecided, or "
+        "validity unknown here where the track has no truth), and, on a valid metric, does any arm beat "
+        "standing still (its interval clear of the best of frozen, loop and pingpong). Margin: the arm's mean "
+        "minus that best, in the metric's direction and display units (positive: better than standing still)."
     )
-    frame = M.margins_frame(summary, means, order)
+    frame = V.verdict_frame(found, order)
     if not frame.empty:
-        doc.fold(f"Each arm's margin over the best degenerate reference ({len(frame)} metrics and tracks)")
-        doc.frame(frame, keys=3)
+        doc.fold(
+            f"Both verdicts and each arm's margin over the best degenerate reference ({len(frame)} metrics and tracks)"
+        )
+        doc.frame(frame, keys=2)
         doc.end_fold()
-    flagged = M.gameable_metrics(frame)
-    if flagged:
-        doc.para(words("Gameable on this suite: {}.", "; ".join(flagged)), warn=True)
+    for verdict in (V.INVALID, V.ONE_SIDED):
+        hit = [f"{v.track}: {T.metric_info(v.metric).label}" for v in found if v.validity.verdict == verdict]
+        if hit:
+            doc.para(words(f"{verdict.capitalize()}: {{}}.", "; ".join(hit)), warn=True)
+    unknown = [v for v in found if v.validity.verdict == V.UNKNOWN]
+    if unknown:
+        doc.para(
+            words(
+                "Validity unknown here (the track has no truth); the toy world's verdicts, the prior evidence: {}.",
+                "; ".join(
+                    f"{v.track}: {T.metric_info(v.metric).label}: {V.priors_text(priors, v.metric) or 'none'}"
+                    for v in unknown
+                ),
+            )
+        )
+    models = [f"{v.track}: {T.metric_info(v.metric).label}" for v in found if v.competence == V.NO_ARM]
+    if models:
+        doc.para(
+            words(
+                "No arm beats standing still (a verdict on the models, where the metric can judge): {}.",
+                "; ".join(models),
+            )
+        )
+    unreal = [
+        f"{v.track}: {T.metric_info(v.metric).label} ({', '.join(v.unreal)})" for v in found if v.unreal
+    ]
+    if unreal:
+        doc.para(
+            words("Better than reality (an artefact or a held picture, not quality): {}.", "; ".join(unreal)),
+            warn=True,
+        )
     floor = M.noise_floor(refs)
     if not floor.empty:
         doc.para(

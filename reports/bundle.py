@@ -696,6 +696,7 @@ def build_report_from(folder: str | Path, out_dir: str | Path | None = None, **o
         list(dict.fromkeys(h["comparison"] for h in declaration.get("hypotheses") or [])), arms
     )
     options.setdefault("comparisons", declared + [p for p in registered if p not in declared])
+    options.setdefault("guards", list(declaration.get("guards") or []))
     if manifest.get("registration"):  # a pre-registered experiment (harness/declare/preregistration.py)
         options.setdefault(
             "registration", {**manifest["registration"], "versions_now": manifest.get("versions")}

@@ -4,10 +4,10 @@ arm's margin over the best of them, and the videos whose motion collapsed. No to
 A reference's runs have role `reference` (harness/run/reference_units.py): `split` keeps them out of every
 mean, difference and Holm family of the arms, and these tables put them beside the arms instead.
 
-- margin: an arm's mean minus the best degenerate reference's (frozen, loop or pingpong; the truth is
-  shown, never counted as degenerate), in the metric's direction, in display units: positive when the
-  arm beats every trivial video. A metric on which the best degenerate reference beats every arm is
-  *gameable on this suite*: on these videos it cannot tell holding a subject from holding still.
+- margin: an arm's mean minus the best degenerate reference's (frozen, loop or pingpong; the truth and
+  the truth_vae ceiling are shown, never counted as degenerate), in the metric's direction, in display
+  units: positive when the arm beats every trivial video. What the references say of the metric and of
+  the arms (two verdicts) is reports/verdicts.py.
 - collapse (scoring/references.py `collapse_start`): a video whose windowed motion (dynamic degree's
   per-window flow magnitude) falls to a tenth of its sample's reference motion (the truth's, else the
   looped first clip's) and stays there for at least two windows to the end.
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from reports import stats as S
 from reports import tables as T
 from reports.frames import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
 from scoring.references import BUILT, RESCORE, collapse_start
 
 MOTION = "dynamic_degree"  # its per-window value is the window's flow magnitude: the motion
-GAMEABLE = "gameable on this suite"
 
 
 def split(runs: pd.DataFrame, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -36,10 +36,13 @@ def split(runs: pd.DataFrame, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.D
 
 
 def reference_means(refs: pd.DataFrame) -> pd.DataFrame:
-    """track, arm (the reference), metric, mean (logged scale), n (videos): each reference's mean over
-    its videos; a set-level metric (no per-video value) its set value."""
+    """track, arm (the reference), metric, mean (logged scale), low, high (its 95% t-interval over the
+    videos), n (videos): each reference's mean over its videos; a set-level metric (no per-video value)
+    its set value, without an interval."""
     videos = refs[(refs["level"] == VIDEO_LEVEL) & refs["value"].notna()]
     out = videos.groupby(["track", "arm", "metric"])["value"].agg(["mean", "count"]).reset_index()
+    bounds = [S.mean_ci(part.to_numpy()) for _, part in videos.groupby(["track", "arm", "metric"])["value"]]
+    out["low"], out["high"] = [b.low for b in bounds], [b.high for b in bounds]
     sets = refs[(refs["level"] == "run") & refs["value"].notna()]
     sets = sets[
         ~sets.set_index(["track", "arm", "metric"]).index.isin(
@@ -50,7 +53,9 @@ def reference_means(refs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([out, sets], ignore_index=True).rename(columns={"count": "n"})
 
 
-def reference_rows(means: pd.DataFrame, track: str, columns, order=tuple((*BUILT, "truth"))) -> list[T.Row]:
+def reference_rows(
+    means: pd.DataFrame, track: str, columns, order=tuple((*BUILT, "truth", "truth_vae"))
+) -> list[T.Row]:
     """The references of `track` as table rows (source 'degenerate'), in `order`."""
     rows = []
     sub = means[means["track"] == track]
@@ -81,42 +86,6 @@ def best_degenerate(means: pd.DataFrame, track: str, metric: str) -> tuple[str, 
 def margin(metric: str, arm_mean: float, best: float) -> float:
     """`arm_mean` - `best` in the metric's direction (positive: the arm is better), logged scale."""
     return arm_mean - best if T.metric_info(metric).higher_is_better else best - arm_mean
-
-
-def margins_frame(summary: pd.DataFrame, means: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """One row per (track, metric): the best degenerate reference and its mean, then each arm's margin
-    over it (display units); the metric flagged GAMEABLE where that reference beats every arm."""
-    arms = summary[summary["contrast"] != T.DECLARED] if "contrast" in summary else summary
-    rows = []
-    for (track, metric), part in arms.groupby(["track", "metric"], sort=False):
-        best = best_degenerate(means, track, metric)
-        if best is None:
-            continue
-        info = T.metric_info(metric)
-        by_arm = part.drop_duplicates("arm").set_index("arm")["mean"]
-        gaps = {
-            a: margin(metric, by_arm[a], best[1]) for a in order if a in by_arm.index and pd.notna(by_arm[a])
-        }
-        if not gaps:
-            continue
-        flag = all(g < 0 for g in gaps.values())
-        fmt = f"+.{info.decimals}f"
-        row = {
-            "track": track,
-            "metric": info.label + (f" ({GAMEABLE})" if flag else ""),
-            "best degenerate": f"{best[0]} {T.number_text(T.scaled(best[1], info.scale), f'.{info.decimals}f')}",
-        }
-        row.update({f"{a} margin": T.number_text(T.scaled(g, info.scale), fmt) for a, g in gaps.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def gameable_metrics(frame: pd.DataFrame) -> list[str]:
-    """'track: metric' of every row flagged GAMEABLE."""
-    if frame.empty:
-        return []
-    flagged = frame[frame["metric"].str.endswith(f"({GAMEABLE})")]
-    return [f"{t}: {m.removesuffix(f' ({GAMEABLE})')}" for t, m in zip(flagged["track"], flagged["metric"])]
 
 
 def collapse_frame(arms: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:

@@ -8,6 +8,9 @@ For every bundle, `render_pages` produces:
                                      the bundle (`results/<experiment>/notes.md`, words only), and the
                                      whole report (tables with intervals and n, power, drift plots)
     docs/results/<experiment>/*.png  the page's drift plots
+results/toy_verdicts.csv             the toy world's verdicts on each metric and track with a truth
+                                     (reports/verdicts.py): the prior where a track has no truth, and
+                                     what `harness plan` checks a primary against
 and, in README.md, the block between `<!-- results:<experiment> -->` and `<!-- /results:<experiment> -->`
 (the headline table), where the README has one. `harness pages` writes them; `harness pages --check`
 (and a test in CI) fails when a committed file differs from what its bundle gives.
@@ -191,8 +194,28 @@ def split_answer(body: str) -> tuple[str, str]:
     return "## Answer: " + answer, head + (sep.lstrip("\n") + tail if sep else "")
 
 
-def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
-    """The report (rebuilt into `work`), the results page and the README block of one bundle."""
+def toy_verdicts(root: Path) -> pd.DataFrame:
+    """The toy world's verdicts on every committed toy bundle under `root` (reports/verdicts.py
+    `toy_verdicts`), from each bundle's arms and references alone."""
+    from reports import margins as M
+    from reports import verdicts as V
+    from reports.bundle import read_bundle
+
+    found = {}
+    for bundle in bundle_folders(root):
+        runs, samples, manifest = read_bundle(bundle)
+        runs, samples, refs = M.split(runs, samples)
+        summary = T.summarize(
+            T.finished(runs), samples, manifest.get("arm_order"), experiment=manifest["experiment"]
+        )
+        summary.attrs["reference_means"] = M.reference_means(refs)
+        found[bundle.name] = (summary, manifest)
+    return V.toy_verdicts(found)
+
+
+def render_bundle(root: Path, bundle: Path, work: Path, priors: pd.DataFrame | None = None) -> Rendered:
+    """The report (rebuilt into `work`), the results page and the README block of one bundle; `priors`
+    the toy world's verdicts (default: those committed under `root`)."""
     manifest = read_manifest(bundle)
     name = manifest["experiment"]
     if name != bundle.name:  # the page's path comes from the folder's name, which git review shows
@@ -202,7 +225,9 @@ def render_bundle(root: Path, bundle: Path, work: Path) -> Rendered:
         )
     rel = bundle.relative_to(root).as_posix()
     report = work / name
-    files = build_report_from(bundle, report)
+    from reports import verdicts as V
+
+    files = build_report_from(bundle, report, priors=V.read_verdicts(root) if priors is None else priors)
     texts = {bundle / "report" / f: files[f].read_text(encoding="utf-8") for f in COMPARED_REPORT_FILES}
     summary = pd.read_csv(files["results.csv"])
     declaration = manifest.get("declaration", {})
@@ -307,8 +332,12 @@ def render_pages(root: Path, work: Path) -> Rendered:
     texts: dict[Path, str] = {}
     plots: dict[Path, Path] = {}
     blocks: dict[str, str] = {}
+    from reports import verdicts as V
+
+    priors = toy_verdicts(root)
+    texts[root / V.VERDICTS_FILE] = V.verdicts_csv(priors)
     for bundle in bundle_folders(root):
-        one = render_bundle(root, bundle, work)
+        one = render_bundle(root, bundle, work, priors)
         texts.update(one.texts)
         plots.update(one.plots)
         blocks.update(one.blocks)

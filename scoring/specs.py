@@ -120,6 +120,14 @@ class MetricSpec:
         """Scored against real videos (a ground truth or a reference set), which probes never have."""
         return self.needs_reference_video or self.needs_reference_set
 
+    @property
+    def anchored(self) -> bool:
+        """Anchored to the truth: scored against the true continuation (or a set of real videos), so
+        the truth itself is its best value by construction and no video can beat it. Every other
+        metric scores a video alone, and a video that beats the truth on it is an artefact or a held
+        picture (reports/verdicts.py). The fact is `needs_reference`: stated once, there."""
+        return self.needs_reference
+
     def builder(self, backend: str) -> Callable | None:
         """The function that builds this metric on `backend` (imported now), or None if there is none."""
         path = self.builders.get(backend)

@@ -217,6 +217,10 @@ class Experiment(BaseModel):
     # The metric the experiment's question is about: its differences are Holm-corrected as a family of
     # their own, the other metrics' as a secondary family (reports/tables.py). None: one family.
     primary: str | None = None
+    # Guards of a one-sided primary (reports/verdicts.py): metrics every degenerate reference fails and the
+    # truth passes (motion against frozen; non-repetition against loop and pingpong), shown beside the
+    # primary wherever it is. `harness plan` refuses a primary known to be one-sided without them.
+    guards: list[str] = Field([], max_length=MAX_COMPARISONS)
     # Differences the experiment's question needs beyond each arm against the baseline, as
     # "ARM - OTHER_ARM" (e.g. "full - plain"): tested and reported like the others (reports/tables.py).
     comparisons: list[str] = Field([], max_length=MAX_COMPARISONS)
@@ -314,6 +318,23 @@ class Experiment(BaseModel):
                 f"primary metric {self.primary!r} is not among the scored metrics ({self.metrics})"
             )
         return self
+
+    @model_validator(mode="after")
+    def _guards_are_scored(self) -> Experiment:
+        from scoring.specs import expand
+
+        scored = expand(self.metrics)
+        for g in self.guards:
+            if g not in scored or g == self.primary:
+                raise ValueError(
+                    f"guard {g!r}: a guard is a scored metric other than the primary (scored: {self.metrics})"
+                )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # declarations recorded before guards existed (bundles, registrations) stay as they were
+        return drop_defaults(handler(self), {"guards": []})
 
     @model_validator(mode="after")
     def _comparisons_of_arms(self) -> Experiment:

@@ -458,7 +458,7 @@ def timed_report(
     with clock("report"):
         write_report(
             c, exp.name, parent, arm_order=list(exp.arms), primary=exp.primary, comparisons=exp.comparison_pairs,
-            bundle=bundle,
+            bundle=bundle, guards=exp.guards,
         )  # fmt: skip
     tracking.log_metrics(c, parent, [(keys.TIME_PREFIX + "report", clock.seconds["report"], 0)])
 
@@ -473,6 +473,7 @@ def write_report(
     comparisons: list[tuple[str, str]] | None = None,
     sweep: bool = False,
     bundle: Path | None = None,
+    guards: list[str] | None = None,
 ) -> Path | None:
     """Tables and plots under <workspace>/reports/<name>/, logged to the parent run; from the results
     `bundle` when given (all its units), else from the parent's runs in the store."""
@@ -489,7 +490,7 @@ def write_report(
         else:
             files = build_report(
                 name, out, workspace.tracking_uri(), parent, arm_order=arm_order, primary=primary,
-                comparisons=comparisons,
+                comparisons=comparisons, guards=guards,
             )  # fmt: skip
     except Exception as e:  # a report problem must not lose the runs it reports on
         say(f"report for {name} failed: {failure_text(e)}")

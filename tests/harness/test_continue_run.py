@@ -144,7 +144,7 @@ def test_references_of_a_bundle_on_a_fresh_clone_are_those_of_the_run(home, tmp_
     }
     report = (tmp_path / "a" / "report" / "report.md").read_text()
     assert "*frozen (no model)*" in report and "## Degenerate references" in report
-    assert "gameable on this suite" in report and "Evaluator noise floor" in report
+    assert "Both verdicts and each arm's margin" in report and "Evaluator noise floor" in report
     refs = _without_references(tmp_path / "a", tmp_path / "b")
     assert refs
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "fresh"))  # no videos of base here

@@ -1,43 +1,26 @@
-"""Degenerate references in reports (reports/margins.py): known answers for the margins, the gameable
-flag and the collapse counts, and a report in which the references stay out of every arm's numbers."""
+"""Degenerate references in reports (reports/margins.py): known answers for the references' intervals
+and the collapse counts, and a report in which the references stay out of every arm's numbers."""
 
 import pandas as pd
+import pytest
 
 from reports import margins as M
 from reports.frames import REFERENCE_ROLE
 
 
-def _summary(rows):
-    return pd.DataFrame(
-        [{"track": "t", "metric": m, "arm": a, "mean": v, "contrast": "vs_reference"} for m, a, v in rows]
-    )
-
-
-def _refs(rows):
-    return pd.DataFrame([{"track": "t", "arm": k, "metric": m, "mean": v, "n": 8} for m, k, v in rows])
-
-
-def test_margins_and_the_gameable_flag():
-    summary = _summary([
-        ("subject_consistency", "base", 0.70), ("subject_consistency", "full", 0.80),
-        ("colour_shift", "base", 0.14), ("colour_shift", "full", 0.10),
-        ("dynamic_degree", "base", 1.0), ("dynamic_degree", "full", 1.0),
-    ])  # fmt: skip
-    refs = _refs([
-        ("subject_consistency", "frozen", 1.0), ("subject_consistency", "loop", 0.75),
-        ("colour_shift", "frozen", 0.0002), ("colour_shift", "loop", 0.0037),
-        ("dynamic_degree", "frozen", 0.0), ("dynamic_degree", "loop", 0.875),
-        ("subject_consistency", "truth", 2.0),  # the truth is shown, never the best degenerate
-    ])  # fmt: skip
-    frame = M.margins_frame(summary, refs, ["base", "full"]).set_index("metric")
-    sub = frame.loc["Sub. Cons (gameable on this suite)"]
-    assert sub["best degenerate"] == "frozen 100.00" and sub["base margin"] == "-30.00"
-    assert sub["full margin"] == "-20.00"
-    cs = frame.loc["Colour shift (gameable on this suite)"]
-    assert cs["best degenerate"] == "frozen 0.0002" and cs["full margin"] == "-0.0998"
-    dyn = frame.loc["Dyn. Deg"]  # the arms move more than any trivial video: not flagged
-    assert dyn["best degenerate"] == "loop 87.50" and dyn["base margin"] == "+12.50"
-    assert M.gameable_metrics(frame.reset_index()) == ["t: Sub. Cons", "t: Colour shift"]
+def test_reference_means_carry_their_intervals():
+    """Each reference's mean over its videos with its 95% t-interval (the verdicts compare intervals);
+    a set-level value has none."""
+    rows = [
+        {"track": "t", "arm": "frozen", "metric": "colour_shift", "level": "video", "sample": s, "value": v}
+        for s, v in (("s0", 0.0), ("s1", 0.2))
+    ] + [{"track": "t", "arm": "frozen", "metric": "fvd", "level": "run", "sample": None, "value": 3.0}]
+    means = M.reference_means(pd.DataFrame(rows)).set_index("metric")
+    # mean 0.1, sd 0.1414, n 2: t(0.975, 1) = 12.706, half-width 12.706 x 0.1414 / sqrt(2) = 1.2706
+    assert means.at["colour_shift", "mean"] == pytest.approx(0.1) and means.at["colour_shift", "n"] == 2
+    assert means.at["colour_shift", "low"] == pytest.approx(0.1 - 1.2706, abs=1e-4)
+    assert means.at["colour_shift", "high"] == pytest.approx(0.1 + 1.2706, abs=1e-4)
+    assert means.at["fvd", "mean"] == 3.0 and pd.isna(means.at["fvd", "low"])
 
 
 def test_collapse_counts_against_the_looped_first_clip():

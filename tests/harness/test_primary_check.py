@@ -1,0 +1,87 @@
+"""`harness plan` checks the declared primary against the toy world's committed verdicts
+(harness/declare/primary.py `check_primary`, results/toy_verdicts.csv): an invalid primary and a one-sided
+primary without guards are refused in one line with exit 2, before any work; a registered experiment
+keeps its registered primary."""
+
+import pandas as pd
+import pytest
+
+from cli import main
+from harness.declare.experiment import load_experiment
+from harness.declare.primary import check_primary
+from reports import verdicts as V
+from svi.config import ConfigError
+from svi.model.presets import TOY_WORLD
+
+
+@pytest.fixture
+def planted(tmp_path, monkeypatch):
+    """Plant a verdicts table (rows of (track, metric, validity) in today's toy world) as the committed one."""
+
+    def plant(*rows, world=TOY_WORLD):
+        (tmp_path / "repo" / "results").mkdir(parents=True, exist_ok=True)
+        table = pd.DataFrame([[world, *r, "planted"] for r in rows], columns=V.VERDICT_COLUMNS)
+        (tmp_path / "repo" / V.VERDICTS_FILE).write_text(V.verdicts_csv(table))
+        monkeypatch.setattr(V, "REPOSITORY", tmp_path / "repo")
+        return table
+
+    return plant
+
+
+def _configs(exp, source):
+    return [exp.arm_config(a, source) for a in exp.arms]
+
+
+def test_plan_refuses_an_invalid_primary(home, planted, capsys):
+    planted(("consistent_100s", "colour_shift", V.INVALID), ("consistent_100s", "psnr", V.VALID))
+    assert main(["plan", "toy_erft_control"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "primary colour_shift is invalid on consistent_100s" in err and "(valid there: psnr)" in err
+
+
+def test_plan_refuses_a_one_sided_primary_without_guards(home, planted, capsys):
+    planted(("consistent_100s", "colour_shift", V.ONE_SIDED))
+    assert main(["plan", "toy_erft_control", "guards=[]"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "primary colour_shift is one-sided on consistent_100s" in err and "declare `guards:`" in err
+    exp, source = load_experiment("toy_erft_control")  # its declared guards: accepted
+    assert exp.guards == ["truth_distance"] and check_primary(exp, _configs(exp, source)) == []
+
+
+def test_a_guard_the_toy_world_calls_one_sided_is_refused(home, planted):
+    table = planted(
+        ("consistent_100s", "colour_shift", V.ONE_SIDED), ("consistent_100s", "truth_distance", V.ONE_SIDED)
+    )
+    exp, source = load_experiment("toy_erft_control")
+    with pytest.raises(ConfigError, match="guard truth_distance is one-sided on consistent_100s"):
+        check_primary(exp, _configs(exp, source), table)
+
+
+def test_what_the_toy_world_does_not_know_is_not_refused(home, planted):
+    exp, source = load_experiment("toy_erft_control", ["guards=[]"])
+    table = planted(("consistent_100s", "colour_shift", V.INVALID), world=TOY_WORLD + 1)  # another world
+    assert check_primary(exp, _configs(exp, source), table) == []
+    assert (
+        check_primary(exp, _configs(exp, source), planted(("creative_100s", "colour_shift", V.INVALID))) == []
+    )
+
+
+def test_a_guard_must_be_a_scored_metric_other_than_the_primary(home, capsys):
+    assert main(["plan", "toy_erft_control", "guards=[dynamic_degree]"]) == 2
+    assert "a guard is a scored metric other than the primary" in capsys.readouterr().err
+    assert main(["plan", "toy_erft_control", "guards=[colour_shift]"]) == 2
+
+
+def test_erft_confirm_keeps_its_registered_primary(home):
+    """Its registered primary, colour shift on creative_100s, is invalid there by the committed verdicts;
+    the registration is not rewritten, and the plan check passes with a note that says so."""
+    exp, source = load_experiment("erft_confirm")
+    assert V.known_verdict(V.read_verdicts(), TOY_WORLD, "creative_100s", "colour_shift") == V.INVALID
+    notes = check_primary(exp, _configs(exp, source))
+    assert notes == [
+        "primary colour_shift is invalid on creative_100s in the toy world (results/toy_verdicts.csv); the "
+        "registered experiment keeps it, and its report says so"
+    ]
+    assert "guards" not in exp.model_dump(mode="json")  # the registered declaration is unchanged

@@ -1,0 +1,214 @@
+"""reports/verdicts.py: the two verdicts where one flag stood. Known answers on the issue's cases (colour
+shift on a creative and on a consistent track, PSNR whose truth is a ceiling), the warning, the truth_vae
+ceiling, the toy world's committed verdicts, and the committed bundles themselves."""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reports import margins as M
+from reports import verdicts as V
+from reports.bundle import read_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+S = V.Score
+
+
+def _arms(*means):
+    return {f"arm{i}": S(m) for i, m in enumerate(means)}
+
+
+def test_colour_shift_on_a_creative_track_is_invalid():
+    """Truth 0.317, frozen 0, arms 0.11-0.19 (ablation_eimg, creative_100s): frozen beats reality by more
+    than the arms are apart."""
+    found = V.validity(
+        False, S(0.317, 0.25, 0.38), {"frozen": S(0.0, 0.0, 0.0), "loop": S(0.0001, 0.0, 0.0002)},
+        _arms(0.112, 0.15, 0.188), anchored=False,
+    )  # fmt: skip
+    assert found.verdict == V.INVALID and found.against == "frozen"
+    assert found.gap == pytest.approx(-0.317) and found.spread == pytest.approx(0.188 - 0.112)
+    # the arms beat the truth on a metric not anchored to it: flagged
+    arms = {"full": S(0.112, 0.09, 0.13), "plain": S(0.188, 0.16, 0.21)}
+    assert V.better_than_reality(False, S(0.317, 0.25, 0.38), arms, anchored=False) == ["full", "plain"]
+    assert V.better_than_reality(False, S(0.317, 0.25, 0.38), arms, anchored=True) == []
+
+
+def test_colour_shift_on_a_consistent_track_is_one_sided():
+    """Truth 0.004, frozen 0, arms 0.14-0.17: both trivial and real sit at the good end, far from the arms."""
+    found = V.validity(
+        False, S(0.0038, 0.002, 0.006), {"frozen": S(0.0, 0.0, 0.0), "pingpong": S(0.0085, 0.007, 0.010)},
+        _arms(0.141, 0.170), anchored=False,
+    )  # fmt: skip
+    assert found.verdict == V.ONE_SIDED and found.against == "frozen"
+    assert not V.asks_competence(found.verdict)
+
+
+def test_psnr_whose_truth_is_its_ceiling_is_valid_and_no_arm_beats_standing_still():
+    """PSNR is anchored to the truth (not scored against itself): valid by construction. Frozen 17.47 dB
+    against arms 10.9-12.6: no arm beats standing still, a verdict on the models."""
+    refs = {"frozen": S(17.47, 17.0, 17.9), "loop": S(16.11, 15.6, 16.6)}
+    arms = {"base": S(12.64, 12.1, 13.2), "full": S(10.94, 10.2, 11.7)}
+    found = V.validity(True, None, refs, arms, anchored=True)
+    assert found.verdict == V.VALID and math.isnan(found.gap)
+    assert V.standing_still(True, refs, arms) == []
+    # an arm whose interval clears the best reference beats standing still; one that only touches it does not
+    assert V.standing_still(True, refs, {"good": S(18.5, 18.0, 19.0), "near": S(18.0, 17.5, 18.5)}) == [
+        "good"
+    ]
+
+
+def test_the_other_verdicts():
+    refs = {"frozen": S(0.5, 0.45, 0.55), "loop": S(0.6, 0.55, 0.65)}
+    # the truth beats every trivial video, intervals clear: valid (a higher-is-better metric)
+    assert V.validity(True, S(0.9, 0.85, 0.95), refs, _arms(0.7, 0.8), False).verdict == V.VALID
+    # intervals that overlap decide nothing
+    assert V.validity(True, S(0.62, 0.5, 0.74), refs, _arms(0.7, 0.8), False).verdict == V.UNDECIDED
+    # no truth and not anchored: validity unknown here; competence is still asked
+    unknown = V.validity(True, None, refs, _arms(0.7), False)
+    assert unknown.verdict == V.UNKNOWN and V.asks_competence(unknown.verdict)
+    assert V.validity(True, None, {}, _arms(0.7), False) is None  # no reference: no verdict
+    # one arm: the spread is 0, so any clear win of a trivial video over the truth is invalid
+    assert V.validity(True, S(0.3, 0.28, 0.32), refs, _arms(0.1), False).verdict == V.INVALID
+    # a missing bound is the mean (one video, a set-level metric)
+    assert V.clear_better(False, S(0.2), S(0.3)) and not V.clear_better(False, S(0.2, 0.1, 0.35), S(0.3))
+
+
+def _frames():
+    summary = pd.DataFrame(
+        [{"track": "t", "metric": m, "arm": a, "mean": v, "low": v - 0.01, "high": v + 0.01, "contrast": "reference"}
+         for m, a, v in (("colour_shift", "base", 0.14), ("colour_shift", "full", 0.17),
+                         ("psnr", "base", 12.6), ("psnr", "full", 10.9))]
+    )  # fmt: skip
+    refs = pd.DataFrame(
+        [{"track": "t", "arm": k, "metric": m, "mean": v, "low": v - 0.001, "high": v + 0.001, "n": 8}
+         for m, k, v in (("colour_shift", "frozen", 0.0), ("colour_shift", "loop", 0.0001),
+                         ("colour_shift", "truth", 0.0038), ("psnr", "frozen", 17.47), ("psnr", "loop", 16.11),
+                         ("psnr", "truth_vae", 18.58), ("colour_shift", "truth_vae", 30.0))]
+    )  # fmt: skip
+    return summary, refs
+
+
+def test_verdicts_per_track_with_the_truth_vae_ceiling():
+    summary, refs = _frames()
+    found = {v.metric: v for v in V.verdicts(summary, refs, ["base", "full"])}
+    cs, psnr = found["colour_shift"], found["psnr"]
+    assert cs.validity.verdict == V.ONE_SIDED and cs.competence == V.NOT_ASKED
+    assert cs.best == ("frozen", 0.0)  # truth_vae is a ceiling, never a degenerate reference
+    assert psnr.validity.verdict == V.VALID and psnr.competence == V.NO_ARM
+    assert psnr.under_ceiling == {"base": pytest.approx(12.6 - 18.58), "full": pytest.approx(10.9 - 18.58)}
+    frame = V.verdict_frame(list(found.values()), ["base", "full"]).set_index("metric")
+    assert frame.at["PSNR (dB)", "valid?"] == "valid"
+    assert frame.at["PSNR (dB)", "any arm beats standing still?"] == V.NO_ARM
+    assert (
+        frame.at["PSNR (dB)", "base margin"] == "-4.87"
+        and frame.at["PSNR (dB)", "full under truth_vae"] == "-7.68"
+    )
+    words = V.sentence(psnr)
+    assert "valid (it is anchored to the truth" in words and "No arm beats standing still" in words
+    assert "Margin under the truth_vae ceiling: base -5.98, full -7.68." in words
+    # without the ceiling row: nothing about it
+    plain = V.verdicts(summary, refs[refs["arm"] != V.CEILING], ["base", "full"])
+    assert all(not v.under_ceiling for v in plain)
+
+
+def test_a_track_without_a_truth_gives_the_toy_worlds_verdict_as_prior():
+    summary, refs = _frames()
+    refs = refs[~refs["arm"].isin([V.TRUTH, V.CEILING])]
+    cs = next(v for v in V.verdicts(summary, refs, ["base", "full"]) if v.metric == "colour_shift")
+    assert cs.validity.verdict == V.UNKNOWN
+    priors = pd.DataFrame(
+        [[2, "creative_100s", "colour_shift", V.INVALID, "b1"], [2, "consistent_100s", "colour_shift", V.ONE_SIDED, "b2"],
+         [2, "creative_100s", "colour_shift", V.INVALID, "b0"]], columns=V.VERDICT_COLUMNS,
+    )  # fmt: skip
+    text = V.priors_text(priors, "colour_shift")
+    assert text == (
+        "world 2: one-sided on consistent_100s (b2); world 2: invalid on this suite on creative_100s (b0, b1)"
+    )
+    assert f"prior evidence from the toy world: {text}" in V.sentence(cs, text)
+    assert V.known_verdict(priors, 2, "creative_100s", "colour_shift") == V.INVALID
+    assert V.known_verdict(priors, 3, "creative_100s", "colour_shift") is None  # another world knows nothing
+
+
+def test_the_score_table_gives_both_verdicts():
+    text = V.score_table(
+        {"subject_consistency": 0.8, "psnr": 20.0},
+        {
+            "frozen": {"subject_consistency": 1.0, "psnr": 17.0},
+            "loop": {"subject_consistency": 0.9, "psnr": 16.0},
+        },
+        pd.DataFrame(
+            [[2, "consistent_100s", "subject_consistency", V.ONE_SIDED, "b"]], columns=V.VERDICT_COLUMNS
+        ),
+    )
+    lines = text.splitlines()
+    assert "valid?" in lines[0] and "beats standing still?" in lines[0]
+    sub = next(ln for ln in lines if ln.startswith("subject_consistency "))
+    assert "-0.2000" in sub and V.UNKNOWN in sub and "no (frozen wins)" in sub
+    psnr = next(ln for ln in lines if ln.startswith("psnr "))
+    assert "+3.0000" in psnr and " valid " in psnr and psnr.endswith("yes")
+    assert "  subject_consistency: world 2: one-sided on consistent_100s (b)" in lines
+
+
+def test_the_committed_bundles_give_the_issues_verdicts():
+    """ablation_eimg, recomputed from its bundle: colour shift one-sided on consistent_100s and invalid on
+    creative_100s, PSNR valid with no arm beating standing still; the committed table says the same of
+    erft_confirm's registered primary."""
+    from reports import tables as T
+
+    runs, samples, manifest = read_bundle(ROOT / "results" / "ablation_eimg")
+    runs, samples, refs = M.split(runs, samples)
+    summary = T.summarize(T.finished(runs), samples, manifest["arm_order"], experiment="ablation_eimg")
+    found = {
+        (v.track, v.metric): v for v in V.verdicts(summary, M.reference_means(refs), manifest["arm_order"])
+    }
+    assert found[("consistent_100s", "colour_shift")].validity.verdict == V.ONE_SIDED
+    assert found[("creative_100s", "colour_shift")].validity.verdict == V.INVALID
+    for track in ("consistent_100s", "creative_100s"):
+        assert found[(track, "psnr")].validity.verdict == V.VALID
+        assert found[(track, "psnr")].competence == V.NO_ARM
+    table = V.read_verdicts(ROOT)
+    assert V.known_verdict(table, 2, "creative_100s", "colour_shift") == V.INVALID
+    mine = table[(table["bundle"] == "erft_confirm") & (table["metric"] == "colour_shift")]
+    assert list(mine["validity"]) == [V.INVALID]
+
+
+def test_the_first_screen_states_the_primarys_verdicts_and_its_guards(tmp_path):
+    """erft_confirm's report, rebuilt from its bundle with a guard: its answer section opens, above the
+    forest plot, on its registered primary being invalid on its suite and what its answer still says,
+    then the guard's verdicts and arms; the registration section says it too."""
+    from reports.bundle import build_report_from
+
+    files = build_report_from(ROOT / "results" / "erft_confirm", tmp_path, guards=["ssim"])
+    report = files["report.md"].read_text()
+    answer = report[report.index("## Answer: Colour shift") : report.index("](forest_colour_shift.png)")]
+    assert "creative_100s, Colour shift: invalid on this suite (frozen" in answer
+    assert "Its answer still compares the arms with each other on Colour shift" in answer
+    assert "the registered experiment keeps it as its primary" in answer
+    assert "Guards (declared beside the primary): creative_100s, SSIM: valid" in answer
+    registered = report[report.index("## Pre-registered hypotheses") : report.index("## Answer")]
+    assert "> **Note:** Can Colour shift judge here" in registered
+    assert "| creative_100s | Colour shift | invalid on this suite | not asked |" in report
+
+
+def test_the_report_section_gives_the_prior_where_no_truth_exists():
+    from reports import build as B
+
+    summary, refs = _frames()
+    refs = refs[~refs["arm"].isin([V.TRUTH, V.CEILING])]
+    found = V.verdicts(summary, refs, ["base", "full"])
+    priors = pd.DataFrame([[2, "creative_100s", "colour_shift", V.INVALID, "b"]], columns=V.VERDICT_COLUMNS)
+    empty = pd.DataFrame(columns=["track", "arm", "sample", "seed", "level", "window", "metric", "value"])
+    doc = B._Doc("t")
+    B._degenerate_section(doc, found, refs, empty, empty, ["base", "full"], priors)
+    text = "\n".join(doc.md)
+    assert "| t | Colour shift | validity unknown here | no arm beats standing still |" in text
+    assert (
+        "Validity unknown here (the track has no truth); the toy world's verdicts, the prior evidence: "
+        "t: Colour shift: world 2: invalid on this suite on creative_100s (b)." in text
+    )
+    assert (
+        "No arm beats standing still (a verdict on the models, where the metric can judge): t: Colour shift; t: PSNR (dB)."
+        in text
+    )
