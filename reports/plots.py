@@ -361,9 +361,16 @@ def _degenerate_row(
         right = rec["delta"] > hi
         edge = hi - 0.01 * (hi - lo) if right else lo + 0.01 * (hi - lo)
         ax.plot([edge], [y], marker=">" if right else "<", ms=6, color="0.45", ls="none")
-        ax.annotate(f"{marks[rec['arm']]} {rec['delta']:+.3g}", (edge, y), xytext=(-6 if right else 6, 5),
-                    textcoords="offset points", ha="right" if right else "left", fontsize="x-small",
-                    color="0.3")  # fmt: skip
+        ax.annotate(
+            f"{marks[rec['arm']]} {rec['delta']:+.3g}",
+            (edge, y),
+            xytext=(-8 if right else 8, 0),
+            textcoords="offset points",
+            ha="right" if right else "left",
+            va="center",
+            fontsize="x-small",
+            color="0.3",
+        )  # fmt: skip: on its own row, beside its arrow
 
 
 def forest_figure(
@@ -390,7 +397,7 @@ def forest_figure(
     notes += [better[info.higher_is_better]] if info.higher_is_better is not None else []
     notes += ["dashed, (1 seed): one seed, never tested"] if one_seed else []
     notes += ["◆ " + ", ".join(f"{m} {name}" for name, m in marks.items())] if len(refs) else []
-    fig = Figure(figsize=(6.4, FOREST_FRAME_IN + FOREST_ROW_IN * n + 0.2 * max(0, len(notes) - 3)))
+    fig = Figure(figsize=(6.4, FOREST_FRAME_IN + FOREST_ROW_IN * max(n, 3) + 0.2 * max(0, len(notes) - 3)))
     axes = fig.subplots(1, len(tracks), sharey=True, squeeze=False)[0]
     where = {label: n - 1 - i for i, label in enumerate(keys)}  # top to bottom; the references' row last
     # a tick every TICK_IN at most of the panel's width (the figure's less the row labels'): labels apart

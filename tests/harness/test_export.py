@@ -182,7 +182,8 @@ def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, m
     assert main(["import", str(bundle)]) == 0
     out = capsys.readouterr().out
     assert (
-        "6 unit(s) imported" in out and "review in the MLflow UI: http://127.0.0.1:5000/#/experiments/" in out
+        "6 unit(s) of the arms (5 finished, 3 declared) imported" in out
+        and "review in the MLflow UI: http://127.0.0.1:5000/#/experiments/" in out
     )
     uri = f"sqlite:///{home / 'ws' / 'mlflow.db'}"
     # the imported runs give the bundle's report

@@ -276,7 +276,7 @@ def test_the_answer_picture_draws_the_declared_comparisons_and_a_second_each_arm
     from PIL import Image
 
     # one row against ten: the answer is short, and ten rows stay within a 1000 px screen's remainder
-    assert Image.open(answer).size[1] < 250 < Image.open(each).size[1] < 480
+    assert Image.open(answer).size[1] < 300 < Image.open(each).size[1] < 480
     only = plot_forest(_forest_summary(arms[:2]), "colour_shift", tmp_path / "b", {})
     assert [p.name for p in only] == ["forest_colour_shift.png"]
 
