@@ -119,7 +119,12 @@ def import_bundle(folder: str | Path, base_url: str | None = None) -> tuple[str,
         c,
         exp_id,
         f"{name} (results bundle)",
-        {"experiment": name, IMPORTED_TAG: source, keys.BUNDLE_DIGEST_TAG: digest},
+        {
+            "experiment": name,
+            IMPORTED_TAG: source,
+            keys.BUNDLE_DIGEST_TAG: digest,
+            **({keys.PRIMARY_TAG: manifest["primary"]} if manifest.get("primary") else {}),
+        },  # fmt: skip
     )
     created = [parent]
     try:
