@@ -155,9 +155,11 @@ def review_screenshot(
     width: int = 1600,
     height: int = 1000,
     extra: dict[str, str] | None = None,
+    close_assistant: bool = True,
 ) -> tuple[bytes, str, str]:
     """(PNG, page text, final location) of `url` once `ready` holds (its charts have drawn), with
-    MLflow's assistant panel closed (it opens by itself in a fresh browser on a local server). The
+    MLflow's assistant panel closed (it opens by itself in a fresh browser on a local server; with
+    `close_assistant` False it stays, as a new reader first sees the page). The
     text ends with a line 'CUT TITLE: <key>' per chart title cut short, a line 'HIDDEN LEGEND: <label>'
     per legend item of the charts drawn that lies out of sight below its legend box and, for each
     `extra` name -> JavaScript expression, a line '<NAME>: <its value>'."""
@@ -165,10 +167,11 @@ def review_screenshot(
     try:
         browser.call("Page.navigate", url=url)
         browser.wait_for(ready, timeout)
-        browser.eval(
-            "document.querySelector('[data-component-id=\"mlflow.assistant.chat_panel.close\"]')?.click()"
-        )
-        time.sleep(1.0)  # the panel's close transition
+        if close_assistant:
+            browser.eval(
+                "document.querySelector('[data-component-id=\"mlflow.assistant.chat_panel.close\"]')?.click()"
+            )
+        time.sleep(1.0)  # the panel's close transition, or the charts' last layout
         text = browser.eval("document.body.innerText") or ""
         cut = browser.eval(CUT_TITLES) or []
         text += "".join(f"\nCUT TITLE: {t}" for t in cut)

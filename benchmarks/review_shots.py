@@ -1,7 +1,8 @@
 """The review guide's screenshots of MLflow's views. The review view comes from a fresh import of a
 committed bundle: `harness import results/<experiment>` into an empty workspace, `harness ui` on a free
-port, the review link it prints opened in headless Chromium (Assistant panel closed), its first screen
-saved. The keyframes view needs the frames of a run's videos, which a bundle does not hold (its data
+port, the review link it prints opened in headless Chromium at 1400 x 1000 with MLflow's Assistant
+panel open as a fresh browser shows it (--close-assistant closes it), its first screen saved. The
+keyframes view needs the frames of a run's videos, which a bundle does not hold (its data
 are scores and curves): it comes from `harness run <experiment>` in an empty workspace, then the
 keyframes link `harness ui` prints, once its images have loaded.
 
@@ -32,7 +33,17 @@ from benchmarks.browser import KEYFRAMES_LOADED, chromium, review_screenshot
 from harness.run.launch import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-WIDTH_PX, HEIGHT_PX = 1600, 1000
+WIDTH_PX, HEIGHT_PX = 1400, 1000  # the review view is laid out for 1400 px with the Assistant panel open
+# What the shot's text ends with, measured on the page: the legend boxes' widths and the charts' titles
+# in page order (the primary metric's first in its section)
+MEASURES = {
+    "legend widths": "[...document.querySelectorAll('div')].filter(d => getComputedStyle(d).overflowY === 'auto' && "
+    "d.children.length > 0 && [...d.children].every(c => c.firstElementChild?.tagName.toLowerCase() === 'svg'))"
+    ".map(d => Math.round(d.getBoundingClientRect().width)).join(' ')",
+    "chart titles": "[...document.querySelectorAll('*')].filter(e => e.children.length === 0 && "
+    "/^[a-z_0-9]+\\/[a-z0-9_]+\\/[a-z0-9_]+$/.test(e.textContent.trim())).map(e => e.textContent.trim())"
+    ".slice(0, 8).join(', ')",
+}
 
 
 def _harness(args: list[str], env: dict) -> str:
@@ -74,7 +85,14 @@ def stop_ui(proc: subprocess.Popen) -> None:
             pass
 
 
-def shoot_import(bundle: Path, exe: str, width: int = WIDTH_PX, height: int = HEIGHT_PX) -> tuple[bytes, str]:
+def shoot_import(
+    bundle: Path,
+    exe: str,
+    width: int = WIDTH_PX,
+    height: int = HEIGHT_PX,
+    close_assistant: bool = False,
+    extra: dict[str, str] | None = None,
+) -> tuple[bytes, str]:
     """(PNG, page text) of the review link that `harness import bundle` prints, in an empty workspace
     of its own served by `harness ui` (the text as `review_screenshot` gives it: cut titles and hidden
     legend items listed at its end)."""
@@ -85,7 +103,9 @@ def shoot_import(bundle: Path, exe: str, width: int = WIDTH_PX, height: int = HE
         link = re.search(r"review in the MLflow UI: (\S+)", printed)[1]
         server = serve_ui(env, port, Path(home) / "ui.log")
         try:
-            png, text, _ = review_screenshot(link, exe, width=width, height=height)
+            png, text, _ = review_screenshot(
+                link, exe, width=width, height=height, close_assistant=close_assistant, extra=extra
+            )
         finally:
             stop_ui(server)
     return png, text
@@ -121,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "mlflow_review.png")
     parser.add_argument("--run", metavar="EXPERIMENT", help="shoot the keyframes view of a fresh run instead")
     parser.add_argument("--keyframes-out", type=Path, default=REPO / "docs" / "mlflow_keyframes.png")
+    parser.add_argument("--width", type=int, default=WIDTH_PX, help="the window's width in px")
+    parser.add_argument(
+        "--close-assistant",
+        action="store_true",
+        help="close MLflow's Assistant panel first (a fresh browser opens the view with it open)",
+    )
     args = parser.parse_args(argv)
     exe = chromium()
     if exe is None:
@@ -132,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.keyframes_out} ({WIDTH_PX}x{HEIGHT_PX}) from a fresh run of {args.run}")
         print(text)
         return 0
-    png, text = shoot_import(args.bundle, exe)
+    png, text = shoot_import(
+        args.bundle, exe, args.width, HEIGHT_PX, close_assistant=args.close_assistant, extra=MEASURES
+    )
     args.out.write_bytes(png)
-    print(f"wrote {args.out} ({WIDTH_PX}x{HEIGHT_PX}) from a fresh import of {args.bundle}")
+    print(f"wrote {args.out} ({args.width}x{HEIGHT_PX}) from a fresh import of {args.bundle}")
     print(text)
     return 0
 

@@ -32,7 +32,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from harness.base import workspace
     from harness.run.bundle_import import import_bundle
     from harness.tracking import review
-    from reports.bundle import BundleError, read_manifest
+    from reports.bundle import BundleError, read_manifest, unit_counts
     from svi.config import ConfigError
 
     try:
@@ -51,8 +51,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
         print(store_line(uri))
         return 0
+    done, declared, refs = unit_counts(manifest)  # the arms' units apart from the references, as the page
     print(
-        f"{manifest['experiment']}: {len(manifest['units'])} unit(s) imported from {args.bundle} (parent run {parent})"
+        f"{manifest['experiment']}: {len(manifest['units']) - refs} unit(s) of the arms ({done} finished, "
+        f"{declared} declared)"
+        + (f" and {refs} reference unit(s)" if refs else "")
+        + f" imported from {args.bundle} (parent run {parent})"
     )
     print(store_line(uri))
     if links:

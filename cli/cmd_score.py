@@ -136,9 +136,43 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"could not score {item['video']}: {item['error']}", file=sys.stderr)
     print(f"scores: {', '.join(str(f) for f in files)}")
     failed = {Path(item["video"]).name for item in report.get("failed", [])}
+    loops = {}
     if kinds:
-        _score_references([v for v in videos if v.name not in failed], kinds, out, report["aggregate"], score)
+        loops = _score_references(
+            [v for v in videos if v.name not in failed], kinds, out, report["aggregate"], score
+        )
+    _print_collapse(report, loops)
     return 0
+
+
+def _window_motion(report: dict) -> dict[str, list[float]]:
+    """Video name -> its per-window motion (dynamic degree's per-window flow magnitude), for the
+    videos that have it."""
+    from scoring.references import MOTION
+
+    return {
+        str(v["video"]): list(v["window_scores"][MOTION])
+        for v in report["videos"]
+        if v.get("window_scores", {}).get(MOTION)
+    }
+
+
+def _print_collapse(report: dict, loops: dict) -> None:
+    """The videos whose motion collapsed (scoring/references.py `collapse_start`), each against its own
+    looped first clip's motion where --references built it; a video with no motion at all whatever
+    its references."""
+    from scoring.references import collapse_lines
+
+    motion = _window_motion(report)
+    if not motion:
+        return
+    reference = {
+        name: (sum(windows) / len(windows) if windows else None) for name, windows in _window_motion(loops).items()
+    } if loops else {}  # fmt: skip
+    lines = collapse_lines(motion, reference)
+    print(f"\nmotion collapse: {len(lines)} of {len(motion)} video(s)")
+    for line in lines:
+        print(f"  {line}")
 
 
 def _reference_kinds(text: str) -> list[str]:
@@ -156,19 +190,23 @@ def _reference_kinds(text: str) -> list[str]:
     return kinds
 
 
-def _score_references(videos, kinds, out: Path, aggregate: dict, score) -> None:
+def _score_references(videos, kinds, out: Path, aggregate: dict, score) -> dict:
     """Build each video's degenerate references under OUT/references/, score them as the videos were,
-    print the margins table and write references.json."""
+    print the margins table and write references.json; the loop references' scores report ({} without
+    them), its videos named as the videos they were built from."""
     import json
 
     from reports.verdicts import read_verdicts, score_table
     from scoring.references import references_of_video
 
-    by_kind = {}
+    by_kind, loops = {}, {}
     for kind in kinds:
         print(f"reference {kind}: building {len(videos)} video(s)", file=sys.stderr)
         made = [references_of_video(v, out / "references", [kind])[kind] for v in videos]
-        by_kind[kind] = score(made)["aggregate"]
+        scored = score(made)
+        by_kind[kind] = scored["aggregate"]
+        if kind == "loop":
+            loops = scored
     print(
         "\ndegenerate references (no model): margin = the videos' lead over the best of them; valid? = can the "
         "metric judge here; beats standing still? = asked on a valid metric, or one whose validity is unknown "
@@ -178,6 +216,7 @@ def _score_references(videos, kinds, out: Path, aggregate: dict, score) -> None:
     path = out / "references.json"
     path.write_text(json.dumps({"videos": aggregate, "references": by_kind}, indent=1, sort_keys=True))
     print(f"references: {path}")
+    return loops
 
 
 def _audio_files(videos: list[Path], folder: str | None) -> dict[str, Path]:

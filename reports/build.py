@@ -606,21 +606,26 @@ def _answer_section(
     landed = (
         ref_means[ref_means["arm"] != M.RESCORE] if len(ref_means) else ref_means
     )  # the noise-floor pass: no reference
-    forest = None if blind else plot_forest(summary, primary, out_dir, colours, landed)
-    if forest is None and not mine:
+    forests = [] if blind else plot_forest(summary, primary, out_dir, colours, landed)
+    if not forests and not mine:
         return
     label = T.metric_info(primary).label
     doc.section(f"Answer: {label}")
     for text in said:
         doc.para(text)
-    if forest is not None:
+    key = (
+        "95% interval for the crossed design; filled and *: significant after Holm; dashed: one seed, never "
+        "tested; grey band: the minimum detectable difference at 80% power; diamonds: the degenerate "
+        "references, no model, one far off the scale at the edge with its value"
+    )
+    what = (
+        ["each declared comparison", "each arm minus the reference arm"]
+        if len(forests) > 1
+        else ["each arm minus the reference arm"]
+    )
+    for forest, drawn in zip(forests, what):
         written[forest.name] = forest
-        doc.image(
-            forest,
-            f"{label}: each arm minus the reference arm and each declared comparison, per track (95% interval "
-            "for the crossed design; filled and *: significant after Holm; grey band: the minimum detectable "
-            "difference at 80% power; diamonds: the degenerate references, no model)",
-        )
+        doc.image(forest, f"{label}: {drawn}, per track ({key})")
     for name in mine:
         doc.image(plots[name], _plot_caption(*curves[name]))
 

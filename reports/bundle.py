@@ -666,6 +666,16 @@ def read_bundle(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     return runs, samples, manifest
 
 
+def unit_counts(manifest: dict) -> tuple[int, int, int]:
+    """(the arms' finished units, the arms' declared units: arms x seeds, the reference units) of a
+    bundle's manifest; the references (degenerate references and the rescoring pass, role
+    REFERENCE_ROLE) are never counted among the arms' units."""
+    declaration = manifest.get("declaration") or {}
+    arms = [u for u in manifest["units"] if u.get("role") != REFERENCE_ROLE]
+    declared = len(declaration.get("arms", {})) * len(declaration.get("seeds", []))
+    return sum(u["status"] == FINISHED for u in arms), declared, len(manifest["units"]) - len(arms)
+
+
 def missing_units(manifest: dict) -> list[str]:
     """The declared (arm, seed) units (the manifest's declaration: arms x seeds) the bundle holds no
     finished run of, as "<arm> seed <k>", seeds outermost as the harness runs them."""
@@ -702,7 +712,7 @@ def build_report_from(folder: str | Path, out_dir: str | Path | None = None, **o
             "registration", {**manifest["registration"], "versions_now": manifest.get("versions")}
         )
     options.setdefault("missing", missing_units(manifest))
-    done = sum(u["status"] == FINISHED and u.get("role") != REFERENCE_ROLE for u in manifest["units"])
+    done = unit_counts(manifest)[0]
 
     def render(where: Path) -> dict[str, Path]:
         return render_report(

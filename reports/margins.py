@@ -10,7 +10,8 @@ mean, difference and Holm family of the arms, and these tables put them beside t
   the arms (two verdicts) is reports/verdicts.py.
 - collapse (scoring/references.py `collapse_start`): a video whose windowed motion (dynamic degree's
   per-window flow magnitude) falls to a tenth of its sample's reference motion (the truth's, else the
-  looped first clip's) and stays there for at least two windows to the end.
+  looped first clip's) and stays there for at least two windows to the end; a video with no motion at
+  all, whatever its references (static from the start).
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ import pandas as pd
 from reports import stats as S
 from reports import tables as T
 from reports.frames import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
-from scoring.references import BUILT, RESCORE, collapse_start
-
-MOTION = "dynamic_degree"  # its per-window value is the window's flow magnitude: the motion
+from scoring.references import BUILT, MOTION, RESCORE, collapse_start
 
 
 def split(runs: pd.DataFrame, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -93,7 +92,7 @@ def collapse_frame(arms: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
     each arm's videos whose windowed motion collapsed against their sample's reference motion."""
     motion = arms[(arms["level"] == WINDOW_LEVEL) & (arms["metric"] == MOTION) & arms["value"].notna()]
     ref = refs[(refs["level"] == WINDOW_LEVEL) & (refs["metric"] == MOTION) & refs["value"].notna()]
-    if motion.empty or ref.empty:
+    if motion.empty:
         return pd.DataFrame()
     ref_motion = {}
     for (track, kind, sample), part in ref.groupby(["track", "arm", "sample"]):
@@ -104,9 +103,7 @@ def collapse_frame(arms: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
         n, collapsed, starts = 0, 0, []
         for (sample, _seed), video in part.groupby(["sample", "seed"]):
             found = ref_motion.get((track, sample), {})
-            level = found.get("truth", found.get("loop"))
-            if level is None:
-                continue
+            level = found.get("truth", found.get("loop"))  # None: only a video with no motion collapses
             n += 1
             start = collapse_start(list(video.sort_values("window")["value"]), level)
             if start is not None:

@@ -32,9 +32,8 @@ import pandas as pd
 
 from reports import prose
 from reports import tables as T
-from reports.bundle import BundleError, build_report_from, missing_units, read_manifest
+from reports.bundle import BundleError, build_report_from, missing_units, read_manifest, unit_counts
 from reports.escape import markdown_text
-from reports.frames import REFERENCE_ROLE
 from reports.gates import GATES_PAGE, gates_page
 
 RESULTS_DIR = "results"
@@ -243,8 +242,7 @@ def render_bundle(root: Path, bundle: Path, work: Path, priors: pd.DataFrame | N
     body = _demote(body.split("\n", 1)[1] if body.startswith("# ") else body)
     answer, body = split_answer(body)
     missing = missing_units(manifest)
-    units = [u for u in manifest["units"] if u.get("role") != REFERENCE_ROLE]  # the arms' units
-    declared = len(declaration.get("arms", {})) * len(declaration.get("seeds", []))
+    done, declared, _ = unit_counts(manifest)
     tracks = ", ".join(f"{s['suite']} {s['length']}" for s in declaration.get("suites", []))
     lines = [
         f"# `{name}`: results",
@@ -253,7 +251,7 @@ def render_bundle(root: Path, bundle: Path, work: Path, priors: pd.DataFrame | N
         "",
         html.escape((declaration.get("description") or "").strip(), quote=False),  # bundle prose: no raw HTML
         "",
-        f"- **Units:** {sum(u['status'] == 'FINISHED' for u in units)} finished of {declared} declared "
+        f"- **Units:** {done} finished of {declared} declared "
         f"(arms {', '.join(order)} × seeds {', '.join(map(str, declaration.get('seeds', [])))}).",
         f"- **Tracks:** {tracks or 'none'}; **metrics:** {declaration.get('metrics')} "
         f"(backend {declaration.get('metrics_backend')}); **primary:** {primary or 'none declared'}.",
@@ -426,8 +424,7 @@ def stale_pages(root: str | Path) -> list[str]:
 def bundle_line(bundle: Path) -> str:
     """One line on a bundle: experiment, finished units, missing ones (for `harness pages`)."""
     manifest = read_manifest(bundle)
-    done = sum(u["status"] == "FINISHED" and u.get("role") != REFERENCE_ROLE for u in manifest["units"])
-    refs = sum(u.get("role") == REFERENCE_ROLE for u in manifest["units"])
+    done, _, refs = unit_counts(manifest)
     missing = missing_units(manifest)
     return (
         f"{manifest['experiment']}: {done} finished unit(s)"

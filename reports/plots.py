@@ -18,13 +18,15 @@ import re
 from pathlib import Path
 
 import pandas as pd
+from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from reports.colours import arm_colours
 from reports.frames import track_sort_key
 from reports.stats import crossed_band, curve_band
-from reports.tables import SPECS, arm_order, metric_info
+from reports.tables import ONE_SEED, SPECS, arm_order, metric_info
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -239,14 +241,15 @@ def plot_sweep(
 
 # -- the answer: a forest plot of the differences on the primary metric ---------------------------
 
-FOREST_COLUMNS = ["track", "label", "arm", "delta", "low", "high", "mdd", "significant", "kind"]
+FOREST_COLUMNS = ["track", "label", "arm", "delta", "low", "high", "mdd", "significant", "kind", "one_seed"]
 
 
 def forest_rows(summary: pd.DataFrame, metric: str, ref_means: pd.DataFrame | None = None) -> pd.DataFrame:
     """The forest plot's rows for `metric`, in display units (its `scale`): per track, each arm minus
     the reference arm, then the declared comparisons (kind 'reference' / 'declared': delta, its 95%
-    crossed-design interval low-high, the MDD at 80% power, Holm's mark), then each degenerate
-    reference's mean minus the reference arm's (kind 'degenerate': a point, no interval).
+    crossed-design interval low-high, the MDD at 80% power, Holm's mark, `one_seed`: a fine-tuned arm
+    with one seed, whose interval leaves out training variance and which is never tested), then each
+    degenerate reference's mean minus the reference arm's (kind 'degenerate': a point, no interval).
     `summary`: `tables.summarize`'s frame; `ref_means`: `margins.reference_means`'."""
     info = metric_info(metric)
     k = info.scale
@@ -258,6 +261,7 @@ def forest_rows(summary: pd.DataFrame, metric: str, ref_means: pd.DataFrame | No
             "delta": rec["delta"] * k, "low": rec["delta_low"] * k, "high": rec["delta_high"] * k,
             "mdd": rec["mdd"] * k, "significant": str(rec["significant"]) == "True",
             "kind": "declared" if rec.get("contrast") == "declared" else "reference",
+            "one_seed": rec.get("training_variance") == ONE_SEED,
         })  # fmt: skip
     if ref_means is not None and len(ref_means) and rows:
         own = summary[(summary["metric"] == metric) & (summary.get("contrast", "reference") == "reference")]
@@ -273,64 +277,189 @@ def forest_rows(summary: pd.DataFrame, metric: str, ref_means: pd.DataFrame | No
                 x = (rec["mean"] - float(base.iloc[0])) * k
                 rows.append({"track": track, "label": f"{rec['arm']} (no model) - {ref}", "arm": rec["arm"],
                              "delta": x, "low": math.nan, "high": math.nan, "mdd": math.nan,
-                             "significant": False, "kind": "degenerate"})  # fmt: skip
+                             "significant": False, "kind": "degenerate", "one_seed": False})  # fmt: skip
     return pd.DataFrame(rows, columns=FOREST_COLUMNS)
 
 
-def forest_figure(rows: pd.DataFrame, metric: str, colours: dict[str, str]) -> Figure:
+def answer_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(the answer picture's rows, the second picture's or None) of `forest_rows`' frame: with declared
+    comparisons, the answer draws those (what the experiment was built to ask) and the second picture
+    each arm minus the reference arm; without, the answer draws each arm minus the reference arm. Both
+    draw the degenerate references."""
+    refs = rows[rows["kind"] == "degenerate"]
+    declared = rows[rows["kind"] == "declared"]
+    arms = rows[rows["kind"] == "reference"]
+    if declared.empty:
+        return rows, None
+    return pd.concat([declared, refs]), pd.concat([arms, refs])
+
+
+# Row heights (inches) and the rest of the forest figure: a dozen rows stay within a 1000 px screen
+# below a results page's header (tests/test_site_layout.py).
+FOREST_ROW_IN, FOREST_FRAME_IN = 0.27, 1.35
+# A degenerate reference further from the arms' differences than this many times their span is drawn at
+# the axis's edge, its value written (a truth far off the arms' scale would shrink their intervals to dots).
+FAR_SPANS = 2.0
+# The width of a row label's character and the least room between two ticks (inches): tick labels such
+# as "-0.050" never run into each other however narrow the row labels leave a panel.
+LABEL_CHAR_IN, TICK_IN = 0.075, 0.8
+# Outline of each interval and point: an arm's pale colour stays visible on the grey MDD band.
+_OUTLINE = [patheffects.Stroke(linewidth=3.6, foreground="0.3"), patheffects.Normal()]
+
+
+def _initials(names: list[str]) -> dict[str, str]:
+    """A short mark per degenerate reference: its first letter, upper case; more where two share it."""
+    marks = {}
+    for name in names:
+        n = 1
+        while name[:n].upper() in marks.values() and n < len(name):
+            n += 1
+        marks[name] = name[:n].upper() if n == 1 else name[0].upper() + name[1:n]
+    return marks
+
+
+def _limits(mine: pd.DataFrame) -> tuple[float, float]:
+    """A panel's x range: zero, every interval and MDD band, and the degenerate references within
+    FAR_SPANS of them; padded by 6%."""
+    drawn = mine[mine["kind"] != "degenerate"]
+    xs = [0.0, *drawn["low"], *drawn["high"], *drawn["mdd"], *(-drawn["mdd"])]
+    xs = [x for x in xs if not math.isnan(x)]
+    lo, hi = min(xs), max(xs)
+    span = (hi - lo) or 1.0
+    near = [
+        x
+        for x in mine.loc[mine["kind"] == "degenerate", "delta"]
+        if lo - FAR_SPANS * span <= x <= hi + FAR_SPANS * span
+    ]
+    lo, hi = min([lo, *near]), max([hi, *near])
+    pad = 0.06 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def _degenerate_row(
+    ax, refs: pd.DataFrame, y: float, limits: tuple[float, float], marks: dict[str, str]
+) -> None:
+    """The degenerate references of a panel on one row: a grey diamond each, marked with its initials
+    above (references that land together share one mark); one beyond the axis at its edge, with its
+    value."""
+    lo, hi = limits
+    near, far = [], []
+    for rec in refs.to_dict("records"):
+        (near if lo <= rec["delta"] <= hi else far).append(rec)
+    groups: list[list[dict]] = []
+    for rec in sorted(near, key=lambda r: r["delta"]):
+        if groups and rec["delta"] - groups[-1][-1]["delta"] < 0.04 * (hi - lo):
+            groups[-1].append(rec)
+        else:
+            groups.append([rec])
+    for group in groups:
+        xs = [r["delta"] for r in group]
+        ax.plot(xs, [y] * len(xs), marker="D", ms=5, color="0.45", ls="none")
+        ax.annotate("·".join(marks[r["arm"]] for r in group), (sum(xs) / len(xs), y), xytext=(0, 5),
+                    textcoords="offset points", ha="center", fontsize="x-small", color="0.3")  # fmt: skip
+    for rec in far:
+        right = rec["delta"] > hi
+        edge = hi - 0.01 * (hi - lo) if right else lo + 0.01 * (hi - lo)
+        ax.plot([edge], [y], marker=">" if right else "<", ms=6, color="0.45", ls="none")
+        ax.annotate(
+            f"{marks[rec['arm']]} {rec['delta']:+.3g}",
+            (edge, y),
+            xytext=(-8 if right else 8, 0),
+            textcoords="offset points",
+            ha="right" if right else "left",
+            va="center",
+            fontsize="x-small",
+            color="0.3",
+        )  # fmt: skip: on its own row, beside its arrow
+
+
+def forest_figure(
+    rows: pd.DataFrame, metric: str, colours: dict[str, str], title: str = "differences"
+) -> Figure:
     """One panel per track: a row per difference (`forest_rows`), its point and 95% interval in the
-    first arm's colour (filled and starred: significant after Holm), its MDD as a grey band around
-    zero, the degenerate references as grey diamonds; the x axis in the metric's display units."""
+    first arm's colour outlined in grey (filled and starred: significant after Holm; dashed and marked
+    '(1 seed)': one seed, never tested), its MDD as a grey band around zero, and the degenerate
+    references as grey diamonds on one last row, marked by initials (one far off the arms' scale at
+    the axis's edge with its value); the x axis in the metric's display units, a few ticks apart."""
     info = metric_info(metric)
     tracks = list(dict.fromkeys(rows["track"]))
-    labels = list(dict.fromkeys(rows["label"]))
-    fig = Figure(figsize=(6.4, 0.9 + 0.32 * len(labels) * 1.0 + 0.25 * len(tracks)))
+    tested = rows[rows["kind"] != "degenerate"]
+    refs = rows[rows["kind"] == "degenerate"]
+    one_seed = set(tested.loc[tested["one_seed"], "label"])
+    labels = [lab + (" (1 seed)" if lab in one_seed else "") for lab in dict.fromkeys(tested["label"])]
+    keys = list(dict.fromkeys(tested["label"]))
+    marks = _initials(list(dict.fromkeys(refs["arm"])))
+    if len(refs):
+        labels.append("no model ◆")
+    n = len(labels)
+    better = {True: "right: the first arm is better", False: "left: the first arm is better", None: ""}
+    notes = [f"{info.label}: {title} (95% interval; filled, *: Holm; grey band: MDD)"]
+    notes += [better[info.higher_is_better]] if info.higher_is_better is not None else []
+    notes += ["dashed, (1 seed): one seed, never tested"] if one_seed else []
+    notes += ["◆ " + ", ".join(f"{m} {name}" for name, m in marks.items())] if len(refs) else []
+    fig = Figure(figsize=(6.4, FOREST_FRAME_IN + FOREST_ROW_IN * max(n, 3) + 0.2 * max(0, len(notes) - 3)))
     axes = fig.subplots(1, len(tracks), sharey=True, squeeze=False)[0]
-    where = {label: len(labels) - 1 - i for i, label in enumerate(labels)}  # top to bottom
+    where = {label: n - 1 - i for i, label in enumerate(keys)}  # top to bottom; the references' row last
+    # a tick every TICK_IN at most of the panel's width (the figure's less the row labels'): labels apart
+    panel_in = (6.4 - LABEL_CHAR_IN * max(map(len, labels)) - 0.5) / len(tracks)
+    ticks = max(2, min(6, int(panel_in / TICK_IN)))
     for ax, track in zip(axes, tracks):
         mine = rows[rows["track"] == track]
-        for rec in mine.to_dict("records"):
+        limits = _limits(mine)
+        for rec in mine[mine["kind"] != "degenerate"].to_dict("records"):
             y = where[rec["label"]]
-            if rec["kind"] == "degenerate":
-                ax.plot([rec["delta"]], [y], marker="D", ms=5, color="0.45", ls="none")
-                continue
             if not math.isnan(rec["mdd"]):
-                ax.fill_betweenx([y - 0.4, y + 0.4], -rec["mdd"], rec["mdd"], color="0.85", lw=0)
+                ax.fill_betweenx([y - 0.4, y + 0.4], -rec["mdd"], rec["mdd"], color="0.87", lw=0)
             color = colours.get(rec["arm"], "0.2")
-            ax.plot([rec["low"], rec["high"]], [y, y], color=color, lw=2)
-            ax.plot([rec["delta"]], [y], marker="o", ms=6, color=color,
+            if rec["one_seed"]:  # dashed over a thin grey line: seen on the band, dashes unbroken by outlines
+                ax.plot([rec["low"], rec["high"]], [y, y], color="0.3", lw=0.8)
+            ax.plot([rec["low"], rec["high"]], [y, y], color=color, lw=2,
+                    **({"ls": (0, (3, 1.5))} if rec["one_seed"] else {"path_effects": _OUTLINE}))  # fmt: skip
+            ax.plot([rec["delta"]], [y], marker="o", ms=6, color=color, mec="0.3",
                     mfc=color if rec["significant"] else "white", ls="none")  # fmt: skip
             if rec["significant"]:
                 ax.annotate(
                     "*", (rec["high"], y), xytext=(3, -4), textcoords="offset points", fontsize="large"
                 )
+        if len(refs):
+            _degenerate_row(ax, mine[mine["kind"] == "degenerate"], 0.0, limits, marks)
+        ax.set_xlim(*limits)
+        ax.set_ylim(-0.7, n - 0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=ticks))
+        ax.tick_params(axis="x", labelsize="small")
         ax.axvline(0.0, color="0.3", lw=0.8)
         ax.set_title(track, fontsize="medium", parse_math=False)
         ax.set_xlabel(f"Δ {info.label}" + (" (pp)" if info.scale == 100.0 else ""), parse_math=False)
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(range(len(labels)), labels[::-1])
+    axes[0].set_yticks(range(n), labels[::-1])
     for text in axes[0].get_yticklabels():
         text.set_parse_math(False)
-    better = {True: "right: the first arm is better", False: "left: the first arm is better", None: ""}
-    fig.suptitle(
-        f"{info.label}: differences (95% interval; filled, *: Holm; grey band: MDD; ◆: no model)"
-        + (f"\n{better[info.higher_is_better]}" if info.higher_is_better is not None else ""),
-        fontsize="medium", parse_math=False,
-    )  # fmt: skip
+    fig.suptitle("\n".join(notes[:2] + ["; ".join(notes[2:])] if len(notes) > 2 else notes),
+                 fontsize="medium", parse_math=False)  # fmt: skip
     fig.tight_layout()
     return fig
 
 
 FOREST_FILE = "forest_{metric}.png"
+FOREST_ARMS_FILE = "forest_{metric}_arms.png"  # each arm minus the reference arm, beside declared comparisons
 
 
 def plot_forest(
     summary: pd.DataFrame, metric: str, out_dir: str | Path, colours: dict[str, str], ref_means=None
-) -> Path | None:
-    """forest_<metric>.png in out_dir (`forest_figure`); None when no difference of `metric` exists."""
+) -> list[Path]:
+    """forest_<metric>.png in out_dir, the answer (`forest_figure` of `answer_rows`' first frame), then
+    forest_<metric>_arms.png where the experiment declares comparisons; [] when no difference of
+    `metric` exists."""
     rows = forest_rows(summary, metric, ref_means)
     if not (rows["kind"] != "degenerate").any():
-        return None
-    return _save(
-        forest_figure(rows, metric, colours), Path(out_dir) / FOREST_FILE.format(metric=_safe(metric))
-    )
+        return []
+    answer, arms = answer_rows(rows)
+    name = _safe(metric)
+    title = "the declared comparisons" if arms is not None else "each arm minus the reference arm"
+    written = [
+        _save(forest_figure(answer, metric, colours, title), Path(out_dir) / FOREST_FILE.format(metric=name))
+    ]
+    if arms is not None:
+        figure = forest_figure(arms, metric, colours, "each arm minus the reference arm")
+        written.append(_save(figure, Path(out_dir) / FOREST_ARMS_FILE.format(metric=name)))
+    return written

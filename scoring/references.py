@@ -20,7 +20,9 @@ Motion collapse (`collapse_start`): a window is *still* when its motion is at mo
 the reference motion (the truth's, or else the looped first clip's, which moves as the model moved
 before it could drift); a video has *collapsed* from the first window after which every window is
 still, provided at least MIN_STILL_WINDOWS windows are. A frozen video is collapsed from its first
-window; a video that keeps moving never is.
+window; a video that keeps moving never is. A video with no motion at all (every window at most
+STATIC_MOTION) is collapsed from its first window whatever its references: its own looped first clip,
+frozen too, gives no motion to fall below.
 """
 
 from __future__ import annotations
@@ -49,8 +51,13 @@ DESCRIPTIONS = {
     "truth_vae": "a ceiling: the true continuation through the arm's VAE, clip by clip as generation chains them",
     "rescore": "the evaluator's noise floor: the first loop video scored again in a pass of its own",
 }
+MOTION = "dynamic_degree"  # its per-window value is the window's flow magnitude: the motion
 STILL_FRACTION = 0.1  # a window moving at most a tenth of the reference's motion is still
 MIN_STILL_WINDOWS = 2  # one still window is a pause, not a collapse
+# Motion (dynamic degree's top-5% flow, px per frame) at or below which a window does not move at all:
+# a held frame re-encoded as H.264 flows 0.01-0.03 px in its first window (the codec refining the
+# picture) and under 0.001 px after; a toy-world square moving flows ~7 px, real motion more than 1 px.
+STATIC_MOTION = 0.1
 
 
 def frozen(image: np.ndarray, frames: int) -> np.ndarray:
@@ -293,18 +300,41 @@ def _input_image(metadata: dict, size: tuple[int, int]) -> np.ndarray | None:
     return ((pixels.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
 
 
-def collapse_start(motion: Sequence[float], reference_motion: float) -> int | None:
+def collapse_start(motion: Sequence[float], reference_motion: float | None) -> int | None:
     """The first window of `motion` (one value per window) from which every window is still (motion
     at most STILL_FRACTION x `reference_motion`), provided at least MIN_STILL_WINDOWS are; None when
-    the video never collapses. A `reference_motion` of 0 (a reference that does not move) collapses
-    nothing: there is nothing to fall below."""
-    if not reference_motion > 0:
+    the video never collapses. A video with no motion in any window (at most STATIC_MOTION) is
+    collapsed from window 0 whatever `reference_motion` (static from the start); otherwise a
+    `reference_motion` of 0 or None (a reference that does not move, or none) collapses nothing: there
+    is nothing to fall below."""
+    if len(motion) and all(m <= STATIC_MOTION for m in motion):
+        return 0
+    if reference_motion is None or not reference_motion > 0:
         return None
     still = [m <= STILL_FRACTION * reference_motion for m in motion]
     start = len(still)
     while start > 0 and still[start - 1]:
         start -= 1
     return start if len(still) - start >= MIN_STILL_WINDOWS else None
+
+
+def collapse_lines(
+    motion: dict[str, Sequence[float]], reference_motion: dict[str, float | None]
+) -> list[str]:
+    """One line per collapsed video of `motion` (video name -> its per-window motion), against its own
+    reference motion (name -> the looped first clip's mean window motion, or None where not built)."""
+    lines = []
+    for name, windows in motion.items():
+        start = collapse_start(windows, reference_motion.get(name))
+        if start is None:
+            continue
+        if all(m <= STATIC_MOTION for m in windows):
+            lines.append(f"{name}: static from the start (no motion in any of its {len(windows)} window(s))")
+        else:
+            lines.append(
+                f"{name}: collapsed from window {start} (motion at most a tenth of its looped first clip's)"
+            )
+    return lines
 
 
 def coherence_at_gaps(features: np.ndarray, fps: float, gaps_seconds: Sequence[float]) -> dict[float, float]:

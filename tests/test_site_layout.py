@@ -1,8 +1,9 @@
 """The documentation site as a reader at 1400 x 1000 sees it, in headless Chromium (where one is
 installed): no table or code block of any page (the results pages, the CLI page and the home page
-among them) is wider than the text column, and every results page generated from a bundle shows a
-plot on its first screen
-(benchmarks/site_shots.py measures both; `python -m benchmarks.site_shots OUT` prints the same). Under
+among them) is wider than the text column, no block of preformatted text wraps its lines (it scrolls
+sideways instead), and every results page generated from a bundle shows a plot on its first screen
+and its whole answer picture (the forest plot) within it
+(benchmarks/site_shots.py measures these; `python -m benchmarks.site_shots OUT` prints the same). Under
 10 s each (a strict build of the site and its two dozen pages), so they run in the default suite."""
 
 import re
@@ -46,35 +47,59 @@ def _checked(browser: Browser, site: Path) -> dict[str, dict]:
 
 
 def _problems(found: dict[str, dict]) -> list[str]:
-    """One line per table or code block wider than its column, and per generated results page whose
-    first screen holds no plot."""
-    lines = [f"{page or 'index'}: {wide}" for page, m in found.items() for wide in m["overflows"]]
+    """One line per table or code block wider than its column, per block of preformatted text that
+    wraps, per generated results page whose first screen holds no plot and per one whose answer
+    picture ends below the first screen."""
+    lines = [
+        f"{page or 'index'}: {bad}" for page, m in found.items() for bad in m["overflows"] + m["wrapped"]
+    ]
     generated = {f"results/{b.name}" for b in bundle_folders(REPO)}
     lines += [
         f"{page}: no plot on the first screen ({WIDTH_PX}x{HEIGHT_PX})"
         for page, m in found.items()
         if page in generated and not m["first_screen_images"]
     ]
+    lines += [
+        f"{page}: the answer picture ends at {m['answer_bottom']} px, below the first screen ({HEIGHT_PX} px)"
+        for page, m in found.items()
+        if page in generated and m["answer_bottom"] is not None and m["answer_bottom"] > HEIGHT_PX
+    ]
     return lines
 
 
-def test_the_sites_tables_and_code_fit_their_column_and_results_pages_open_on_a_plot(tmp_path, browser):
+def test_the_sites_tables_and_code_fit_their_column_and_results_pages_open_on_their_answer(tmp_path, browser):
     found = _checked(browser, build_site(REPO, tmp_path / "site"))
     pages = {"", "cli", "design", "guides/review", *results_pages(REPO)}
     assert pages <= set(found) and all(m["height"] > 1000 for m in found.values())
+    generated = {f"results/{b.name}" for b in bundle_folders(REPO)}
+    assert all(found[p]["answer_bottom"] for p in generated)  # every generated page has its forest plot
     problems = _problems(found)
-    assert problems == [], "too wide at 1400 px, or no plot on the first screen:\n" + "\n".join(problems)
+    assert problems == [], (
+        "too wide or wrapped at 1400 px, or the answer not on the first screen:\n" + "\n".join(problems)
+    )
 
 
-def test_a_planted_wide_table_and_a_page_without_its_plot_fail_the_check(tmp_path, browser):
+def test_planted_layout_defects_fail_the_check(tmp_path, browser):
+    """A wide table, a page without its plots, an answer picture taller than the first screen and text
+    blocks that wrap (the site built without its blocks' language classes, as it once was)."""
+    from PIL import Image
+
     copy = tmp_path / "repo"
     shutil.copytree(REPO / "docs", copy / "docs")
-    shutil.copy(REPO / "mkdocs.yml", copy / "mkdocs.yml")
+    config = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+    (copy / "mkdocs.yml").write_text(re.sub(r"pymdownx\.highlight:\n.*\n", "pymdownx.highlight\n", config))
     page = copy / "docs" / "results" / "mechanisms.md"
     page.write_text(page.read_text(encoding="utf-8") + "\n" + PLANTED + "\n", encoding="utf-8")
     talk = copy / "docs" / "results" / "svi_talk.md"  # its answer's plots taken out
     talk.write_text(re.sub(r"^!\[.*$", "", talk.read_text(encoding="utf-8"), flags=re.M), encoding="utf-8")
+    tall = copy / "docs" / "results" / "svi_dance" / "forest_ssim.png"  # 768 x 1300 px: past any first screen
+    Image.new("RGB", (768, 1300), "white").save(tall)
     problems = _problems(_checked(browser, build_site(copy, tmp_path / "site")))
-    assert len(problems) == 2, problems
-    assert problems[0].startswith("results/mechanisms: table") and "metric 0" in problems[0]
-    assert problems[1] == f"results/svi_talk: no plot on the first screen ({WIDTH_PX}x{HEIGHT_PX})"
+    assert [p for p in problems if p.startswith("results/")] == [
+        next(p for p in problems if p.startswith("results/mechanisms: table") and "metric 0" in p),
+        f"results/svi_talk: no plot on the first screen ({WIDTH_PX}x{HEIGHT_PX})",
+        next(
+            p for p in problems if re.fullmatch(r"results/svi_dance: the answer picture ends at \d+ px.*", p)
+        ),
+    ], problems
+    assert any(p.startswith("guides/testing: pre ") and "$ make demo" in p for p in problems), problems

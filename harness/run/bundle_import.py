@@ -133,7 +133,12 @@ def _create_runs(c, exp_id: str, folder: Path, tables, digest: str) -> str:
         c,
         exp_id,
         f"{name} (results bundle)",
-        {"experiment": name, IMPORTED_TAG: source, keys.BUNDLE_DIGEST_TAG: digest},
+        {
+            "experiment": name,
+            IMPORTED_TAG: source,
+            keys.BUNDLE_DIGEST_TAG: digest,
+            **({keys.PRIMARY_TAG: manifest["primary"]} if manifest.get("primary") else {}),
+        },  # fmt: skip
     )
     created = [parent]
     try:

@@ -311,7 +311,7 @@ def open_parent(c, exp: Experiment, tags: dict[str, str] | None = None) -> tuple
         c,
         exp_id,
         f"{exp.name} {time.strftime('%Y-%m-%d %H:%M:%S')}",
-        {"experiment": exp.name, **(tags or {})},
+        {"experiment": exp.name, **({keys.PRIMARY_TAG: exp.primary} if exp.primary else {}), **(tags or {})},
     )
     tracking.log_params(c, parent, {"arms": ",".join(exp.arms), "seeds": exp.seeds, "metrics": exp.metrics})
     note = experiment_description(exp)

@@ -102,6 +102,7 @@ SOURCE_TYPE_TAG = "mlflow.source.type"  # LOCAL | JOB
 SOURCE_COMMIT_TAG = "mlflow.source.git.commit"
 USER_TAG = "mlflow.user"
 RUN_COLOR_TAG = "mlflow.runColor"  # '#rrggbb': the run's colour in charts and tables
+PRIMARY_TAG = "harness.primary"  # a parent run's primary metric: the review view charts it first in a section
 GROUP_BY_TAG = "harness.group_by"  # the tag (its value: the arm) the review view groups a unit's run by
 
 # Artifacts for review

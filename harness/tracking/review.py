@@ -162,6 +162,12 @@ def sections(metric_keys: Iterable[str]) -> list[Section]:
     return [Section(n, rank[n][1], tuple(by_name[n])) for n in order]
 
 
+# The review view is laid out for a 1400 px window with MLflow's Assistant panel open (it opens by
+# itself in a fresh browser and takes 350 px; the link cannot close it: its state is the browser's
+# local storage). Beside the run list the charts would get 460 px, where a legend holds no more than
+# two arms' `<arm> (<key>)` items, so the view opens with the run list hidden (its toggle shows it) and
+# the legends name the arms, in their colours.
+RUN_LIST_HIDDEN = True
 # A chart card is titled with its whole metric key, cut with an ellipsis where the card is narrower:
 # at the UI's three cards per row a card holds about TITLE_CHARS_PER_ROW / 3 characters of title on
 # a 1600 px window (measured in the browser test), so a section whose keys are longer gets fewer, wider
@@ -212,6 +218,13 @@ def columns_for(metric_keys: Iterable[str], legend_names: Iterable[str] = ()) ->
         if all(legend_lines(legend_labels(k, names), width) <= LEGEND_LINES for k in metric_keys):
             return columns
     return 1
+
+
+def primary_first(metric_keys: Iterable[str], primary: str | None) -> list[str]:
+    """The keys of a section with the primary metric's (`.../<primary>`) first, the rest in order."""
+    metric_keys = list(metric_keys)
+    mine = [k for k in metric_keys if primary and k.rsplit("/", 1)[-1] == primary]
+    return mine + [k for k in metric_keys if k not in mine]
 
 
 def _chart(key: str, section_uuid: str, uuid: str, x_metric: str | None = None) -> dict:
@@ -285,6 +298,7 @@ def view_state(
     param_columns: Iterable[str] = (),
     image_keys: Iterable[str] = (),
     legend_names: Iterable[str] = (),
+    primary: str | None = None,
 ) -> dict:
     """The state of a saved view (what the UI's Share button stores) for runs with these metric keys.
 
@@ -295,7 +309,8 @@ def view_state(
     image_keys: the runs' image keys, listed as deleted cards (grouped runs show no images, and the UI
     would add a "No images found" card for each key the view does not list);
     legend_names: what the charts' legends list (the groups' values, or the runs' names when
-    ungrouped): the sections' cards are wide enough to show every one (`columns_for`).
+    ungrouped): the sections' cards are wide enough to show every one (`columns_for`);
+    primary: the experiment's primary metric, whose charts come first in their sections (`primary_first`).
     """
     metric_keys = sorted(set(metric_keys))
     x_clip = CLIP_KEY if CLIP_KEY in metric_keys else None
@@ -314,7 +329,7 @@ def view_state(
                 "cardHeight": CARD_HEIGHT_PX,
             }
         )
-        for j, k in enumerate(sec.keys):
+        for j, k in enumerate(primary_first(sec.keys, primary)):
             card = _chart(
                 k, uuid, f"{uuid}-chart-{j:03d}", x_clip if k.startswith(keys.DRIFT_PREFIX) else None
             )
@@ -352,7 +367,7 @@ def view_state(
         "compareRunSections": section_list,
         "isAccordionReordered": True,  # keep this section order (the UI sorts by name otherwise)
         "viewMaximized": False,
-        "runListHidden": False,
+        "runListHidden": RUN_LIST_HIDDEN,
         "groupBy": (
             {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": group_by_tag}]}
             if group_by_tag
@@ -536,6 +551,7 @@ def save_view(
             param_columns=searched,
             image_keys=images if not sweep else (),
             legend_names=legend,
+            primary=parent.data.tags.get(keys.PRIMARY_TAG),
         )
     else:  # a run without children (pretraining, or one whose jobs have not started): the run itself
         state = view_state(parent.data.metrics, run_id=pid, group_by_tag=None)

@@ -185,7 +185,8 @@ def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, m
     assert main(["import", str(bundle)]) == 0
     out = capsys.readouterr().out
     assert (
-        "6 unit(s) imported" in out and "review in the MLflow UI: http://127.0.0.1:5000/#/experiments/" in out
+        "6 unit(s) of the arms (5 finished, 3 declared) imported" in out
+        and "review in the MLflow UI: http://127.0.0.1:5000/#/experiments/" in out
     )
     uri = f"sqlite:///{home / 'ws' / 'mlflow.db'}"
     # the imported runs give the bundle's report
@@ -236,7 +237,11 @@ def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, m
             if name.startswith("drift_") and arm in mlflow_colour:
                 in_plots.setdefault(arm, set()).add(to_hex(line.get_color()))
     build_report_from(bundle, home / "c", primary="subject_consistency")  # a primary metric it has curves of
-    forest = drawn["forest_subject_consistency.png"].axes[0].get_lines()  # interval, point per difference
+    forest = [  # interval, point per difference: the declared comparison's, then each arm's against base
+        line
+        for name in ("forest_subject_consistency.png", "forest_subject_consistency_arms.png")
+        for line in drawn[name].axes[0].get_lines()
+    ]
     in_forest = {to_hex(line.get_color()) for line in forest if line.get_marker() == "o"}
     assert in_plots == {arm: {colour} for arm, colour in mlflow_colour.items()}
     assert in_forest == {

@@ -159,3 +159,33 @@ def test_degenerate_references_are_built_scored_and_compared(videos, tmp_path, c
 def test_missing_folder_exits_2(tmp_path, capsys):
     assert main(["score", str(tmp_path / "nothing")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_videos_frozen_from_their_first_frame_are_flagged_collapsed(tmp_path, capsys):
+    """`harness score DIR --backend toy` on toy-world videos frozen from their first frame: each one's
+    looped first clip is frozen too, so only the no-motion rule can flag them; a moving video beside
+    them is not flagged."""
+    from scoring.references import frozen
+    from toyworld.synthetic import moving_square_frames, write_video
+
+    clips = [{"index": i, "video_frames": [s, s + 16]} for i, s in enumerate(range(0, 48, 16))]
+    for i, direction in enumerate(["right", "down"]):
+        frames = moving_square_frames(48, 64, 64, (230, 40, 40), direction, seed=i)  # uint8 [48, 64, 64, 3]
+        for name, video in {f"frozen{i}": frozen(frames[0], 48), f"moving{i}": frames}.items():
+            write_video(tmp_path / "gen" / f"{name}.mp4", video)
+            (tmp_path / "gen" / f"{name}.json").write_text(json.dumps({"clips": clips, "metadata": {}}))
+    args = [
+        "--metrics",
+        "dynamic_degree",
+        "--backend",
+        "toy",
+        "--references",
+        "loop",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main(["score", str(tmp_path / "gen"), *args]) == 0
+    out = capsys.readouterr().out
+    assert "motion collapse: 2 of 4 video(s)" in out
+    assert "frozen0: static from the start (no motion in any of its 3 window(s))" in out
+    assert "frozen1: static from the start" in out and "moving" not in out.split("motion collapse")[1]

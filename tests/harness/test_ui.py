@@ -159,6 +159,21 @@ def test_cards_are_wide_enough_for_every_arm_in_the_legend():
     assert columns == {"drift/consistent_100s": 1, "consistent_100s": 3}
 
 
+def test_the_primary_metrics_chart_comes_first_in_its_section_and_the_run_list_is_hidden():
+    keys_ = [f"drift/consistent_100s/{m}" for m in ("aesthetic_quality", "colour_shift", "psnr")]
+    assert review.primary_first(keys_, "colour_shift") == [keys_[1], keys_[0], keys_[2]]
+    assert review.primary_first(keys_, None) == keys_ == review.primary_first(keys_, "fvd")
+    state = review.view_state(
+        [*keys_, "consistent_100s/colour_shift", "consistent_100s/psnr"], primary="psnr"
+    )
+    charts = {}
+    for card in state["compareRunCharts"]:
+        charts.setdefault(card["metricSectionId"], []).append(card["metricKey"])
+    assert [cards[0] for cards in charts.values()] == ["drift/consistent_100s/psnr", "consistent_100s/psnr"]
+    # laid out for 1400 px with the Assistant panel open: the charts get the width the run list took
+    assert state["runListHidden"] is True
+
+
 def test_section_names_follow_the_ui():
     assert review.section_name("drift/consistent_50s/fvd") == "drift/consistent_50s"
     assert review.section_name("objective") == review.MODEL_METRICS
@@ -394,26 +409,29 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
     # Model training's runs page with the shared view applied, the arms as groups, their charts drawn;
     # not the GenAI traces page, not "No charts"
     assert "/runs" in location and "traces" not in location, location
-    for expected in ("You're viewing a shared view", "Group by: arm", "Group: base",
-                     "Group: full", "2 matching runs", "drift/consistent_1s",
-                     "drift/consistent_1s/subject_consistency", "base (drift/consistent_1s"):  # fmt: skip
+    # (the run list is hidden: the legends name the groups)
+    for expected in ("You're viewing a shared view", "Group by: arm", "drift/consistent_1s",
+                     "drift/consistent_1s/subject_consistency", "base (drift/consistent_1s",
+                     "full (drift/consistent_1s"):  # fmt: skip
         assert expected in text, f"{expected!r} not on the page: {home / 'review.png'}\n{text[:3000]}"
     assert "No charts" not in text and "Additional runs" not in text
     assert "CUT TITLE" not in text, [line for line in text.splitlines() if "CUT TITLE" in line]
     sections = [line for line in text.splitlines() if line.startswith(("drift/", "memory/", "train"))]
     assert sections[0].startswith("drift/") and sections[-1].startswith("memory/"), sections
     (home / "imported.png").write_bytes(imported_png)
-    for expected in ("You're viewing a shared view", "Group by: arm", "Group: base", "Group: full",
-                     "2 matching runs", "drift/consistent_1s/subject_consistency"):  # fmt: skip
+    for expected in ("You're viewing a shared view", "Group by: arm", "base (drift/consistent_1s",
+                     "full (drift/consistent_1s", "drift/consistent_1s/subject_consistency"):  # fmt: skip
         assert expected in imported_text, f"{expected!r} not on the page: {home / 'imported.png'}"
     assert "No charts" not in imported_text
 
 
 @pytest.mark.slow
 def test_a_committed_bundle_shows_every_arm_in_its_legends_and_whole_titles(tmp_path):
-    """results/ablation_eimg imported fresh (three arms, keys up to 51 characters): the charts drawn on
-    the first screen list all three arms in their legends and show their whole titles. With the cards
-    two a row, no_eimg was out of sight in every drift chart's legend."""
+    """results/ablation_eimg imported fresh (three arms, keys up to 51 characters) and opened at 1400 px
+    with MLflow's Assistant panel open, as a fresh browser shows it: the charts drawn on the first
+    screen list all three arms in their legends and show their whole titles, the primary metric's chart
+    (colour_shift) first. With the cards two a row, or beside the run list, no_eimg was out of sight in
+    the drift charts' legends."""
     exe = chromium()
     if exe is None:
         pytest.skip("no chromium on PATH: apt-get install chromium")
@@ -425,3 +443,6 @@ def test_a_committed_bundle_shows_every_arm_in_its_legends_and_whole_titles(tmp_
         assert f"{arm} (drift/consistent_100s/" in text, f"{arm} not in a legend: {tmp_path / 'review.png'}"
     assert "HIDDEN LEGEND" not in text, [line for line in text.splitlines() if "HIDDEN LEGEND" in line]
     assert "CUT TITLE" not in text, [line for line in text.splitlines() if "CUT TITLE" in line]
+    assert text.index("drift/consistent_100s/colour_shift") < text.index(
+        "drift/consistent_100s/aesthetic_quality"
+    )

@@ -243,9 +243,81 @@ def test_the_forest_plot_draws_each_difference_in_display_units_with_its_holm_ma
     interval, point, frozen = ax.get_lines()[:3]
     assert list(interval.get_xdata()) == pytest.approx([1.0, 3.0]) and interval.get_color() == "#123456"
     assert point.get_markerfacecolor() == "#123456"  # filled: significant after Holm
-    assert list(frozen.get_xdata()) == pytest.approx([20.0])
+    assert point.get_markeredgecolor() == "0.3" and interval.get_path_effects()  # outlined: seen on the band
+    # frozen at +20 pp lies 6.7 spans (3 pp: zero to the interval's end) away: drawn at the right edge
+    assert frozen.get_marker() == ">" and frozen.get_xdata()[0] == pytest.approx(ax.get_xlim()[1], rel=0.02)
+    assert ax.get_xlim()[1] < 4.0  # the axis stays on the arm's scale
+    assert any(t.get_text() == "F +20" for t in ax.texts)  # ... and the value is written
     (band,) = ax.collections  # the MDD around zero
     assert band.get_paths()[0].vertices[:, 0].min() == pytest.approx(-1.5)
+
+
+def _forest_summary(rows: list[tuple]) -> pd.DataFrame:
+    """A summary of colour_shift rows (arm, reference, contrast, delta, low, high, training_variance)."""
+    return pd.DataFrame(
+        [
+            {"track": "t_50s", "metric": "colour_shift", "arm": a, "reference": r, "contrast": c, "mean": 0.1,
+             "delta": d, "delta_low": lo, "delta_high": hi, "mdd": 0.01, "significant": False,
+             "training_variance": tv}
+            for a, r, c, d, lo, hi, tv in rows
+        ]
+    )  # fmt: skip
+
+
+def test_the_answer_picture_draws_the_declared_comparisons_and_a_second_each_arm_against_the_reference(
+    tmp_path,
+):
+    from reports.plots import plot_forest
+
+    arms = [(f"arm{i}", "base", "reference", 0.01 * i, 0.0, 0.02 * i, "in interval") for i in range(1, 10)]
+    summary = _forest_summary([*arms, ("arm1", "arm2", "declared", -0.01, -0.03, 0.01, "in interval")])
+    answer, each = plot_forest(summary, "colour_shift", tmp_path, {})
+    assert [answer.name, each.name] == ["forest_colour_shift.png", "forest_colour_shift_arms.png"]
+    from PIL import Image
+
+    # one row against ten: the answer is short, and ten rows stay within a 1000 px screen's remainder
+    assert Image.open(answer).size[1] < 300 < Image.open(each).size[1] < 480
+    only = plot_forest(_forest_summary(arms[:2]), "colour_shift", tmp_path / "b", {})
+    assert [p.name for p in only] == ["forest_colour_shift.png"]
+
+
+def test_forest_ticks_stay_apart_and_one_seed_intervals_are_marked_never_tested():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from reports.plots import forest_figure, forest_rows
+
+    rows = forest_rows(
+        _forest_summary(
+            [
+                ("svi", "base", "reference", -0.03, -0.0551, -0.0049, "1 seed"),  # excludes zero, one seed
+                (
+                    "img_both_and_a_name_as_long_as_a_sentence_of_words",
+                    "base",
+                    "reference",
+                    0.004,
+                    -0.001,
+                    0.009,
+                    "in interval",
+                ),
+            ]
+        ),
+        "colour_shift",
+    )
+    assert list(rows["one_seed"]) == [True, False]
+    fig = forest_figure(rows, "colour_shift", {})
+    FigureCanvasAgg(fig).draw()
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "img_both_and_a_name_as_long_as_a_sentence_of_words - base",
+        "svi - base (1 seed)",
+    ]
+    assert "dashed, (1 seed): one seed, never tested" in fig._suptitle.get_text()
+    # the one-seed interval dashed over a thin grey line, the other solid
+    assert [line.get_linestyle() for line in ax.get_lines()[:4]] == ["-", "--", "None", "-"]
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    assert len(boxes) >= 3
+    assert all(a.x1 + 4 < b.x0 for a, b in zip(boxes, boxes[1:])), "tick labels touch"
 
 
 def test_a_few_arms_share_one_drift_axes():

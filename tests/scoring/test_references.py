@@ -53,8 +53,20 @@ def test_collapse_start(motion, start):
     assert R.collapse_start(motion, 5.0) == start
 
 
-def test_a_reference_that_does_not_move_collapses_nothing():
-    assert R.collapse_start([0, 0, 0], 0.0) is None
+def test_a_reference_that_does_not_move_collapses_nothing_but_a_video_with_no_motion():
+    assert R.collapse_start([5, 0, 0], 0.0) is None  # nothing to fall below
+    assert R.collapse_start([5, 0, 0], None) is None
+    # no motion in any window: static from the start, whatever the reference (its own looped first
+    # clip, frozen too, moves no more than it)
+    assert R.collapse_start([0, 0, 0], 0.0) == 0
+    assert R.collapse_start([0.0, R.STATIC_MOTION], None) == 0
+    assert R.collapse_start([0.0], 5.0) == 0  # one window is enough when it never moves
+    assert R.collapse_start([0.025, 0.0001, 0.0001], 0.025) == 0  # a held frame as H.264 decodes it
+    assert R.collapse_start([0.0, 2 * R.STATIC_MOTION], 0.0) is None
+    assert R.collapse_lines({"a.mp4": [0, 0], "b.mp4": [5, 5, 0, 0], "c.mp4": [5, 5]}, {"b.mp4": 5.0}) == [
+        "a.mp4: static from the start (no motion in any of its 2 window(s))",
+        "b.mp4: collapsed from window 2 (motion at most a tenth of its looped first clip's)",
+    ]
 
 
 def test_coherence_at_gaps_known_answers():
