@@ -250,7 +250,8 @@ def render_bundle(root: Path, bundle: Path, work: Path, priors: pd.DataFrame | N
         GENERATED_NOTE.format(bundle=rel),
         "",
         html.escape((declaration.get("description") or "").strip(), quote=False),  # bundle prose: no raw HTML
-        "",
+    ]
+    about = [
         f"- **Units:** {done} finished of {declared} declared "
         f"(arms {', '.join(order)} × seeds {', '.join(map(str, declaration.get('seeds', [])))}).",
         f"- **Tracks:** {tracks or 'none'}; **metrics:** {declaration.get('metrics')} "
@@ -266,8 +267,9 @@ def render_bundle(root: Path, bundle: Path, work: Path, priors: pd.DataFrame | N
             f"    Not in the bundle yet: {', '.join(missing)}. Every figure below is of the units present, "
             "not the experiment's result.",
         ]
-    if answer:  # the report's pictures of the answer, on the page's first screen
+    if answer:  # the report's pictures of the answer and its verdicts, on the page's first screen
         lines += ["", answer.strip()]
+    lines += ["", *about]  # what ran and where its data is, below the answer
     if headline:
         lines += ["", f"## Headline: {T.metric_info(primary).label}", "", headline, _headline_note(summary)]
     if compared:  # folded: the forest plot above draws the same differences
