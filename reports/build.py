@@ -359,6 +359,7 @@ def render_report(
     built: str | None = None,
     missing: list[str] | None = None,
     registration: dict | None = None,
+    not_registered: str | None = None,
 ) -> dict[str, Path]:
     """The report's files from its inputs, wherever they were read (MLflow: `build_report`; a results
     bundle: `reports.bundle.build_report_from`): `runs` as `load_runs` gives them, `samples` as
@@ -376,7 +377,9 @@ def render_report(
     panels drawn, against (default: the baseline arm); `primary` the experiment's primary metric (its
     own Holm family); `comparisons` the experiment's declared (arm, other arm) differences, tested and
     tabled beside the reference ones; `detect` metric -> a difference in display units the power section says the n for;
-    `missing` the declared units not finished yet (a results bundle of an experiment still running).
+    `missing` the declared units not finished yet (a results bundle of an experiment still running);
+    `registration` the registration in force (reports/registration.py), whose hypotheses are tested as a
+    pre-registered family; `not_registered` why a bundle's registration is not honoured (said, unlabelled).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -450,6 +453,11 @@ def render_report(
         )
     if registration:
         _registration_section(doc, registration, summary, missing or [], runs, blind)
+    elif not_registered:
+        doc.para(
+            words("Not pre-registered: {}. Every difference in this report is exploratory.", not_registered),
+            warn=True,
+        )
     _answer_section(doc, plots, drift, summary, primary, out_dir, colours, ref_means, written, blind)
     _stability_section(doc, plots, drift, primary)
     written.update(plots)
@@ -599,16 +607,28 @@ def _registration_section(
     """The pre-registered answer first: the registration (when, in which commit), each hypothesis with
     its estimate, interval, n and one-sided p (Holm over the registered family), and the deviations."""
     doc.section("Pre-registered hypotheses")
-    doc.para(
-        words(
+    superseded = registration.get("superseded") or []
+    number, date = registration.get("number", 1), str(registration.get("registered_at", "?"))[:10]
+    commit = str(registration.get("harness_commit", "?"))[:10]
+    tail = (
+        " (results/EXPERIMENT/preregistration.yaml). They are tested as a Holm family of their own, one-sided "
+        "where they state a direction; every other difference in this report is exploratory."
+    )
+    if superseded:
+        first = superseded[0]
+        said = words(
+            "Registration {} of {} (harness commit {}): these hypotheses, their metric, design and analysis "
+            "supersede registration {} of {}, the one fixed before the first unit ran (each change is a "
+            "deviation below)" + tail,
+            number, date, commit, first["number"], str(first["registered_at"])[:10],
+        )  # fmt: skip
+    else:
+        said = words(
             "Registration {} of {} (harness commit {}): these hypotheses, their metric, design and analysis were "
-            "fixed before the first unit ran (results/EXPERIMENT/preregistration.yaml). They are tested as a "
-            "Holm family of their own, one-sided where they state a direction; every other difference in this "
-            "report is exploratory.",
-            registration.get("number", 1), str(registration.get("registered_at", "?"))[:10],
-            str(registration.get("harness_commit", "?"))[:10],
-        )
-    )  # fmt: skip
+            "fixed before the first unit ran" + tail,
+            number, date, commit,
+        )  # fmt: skip
+    doc.para(said)
     rows = []
     named = (
         summary[summary["registration"] == T.REGISTERED] if "registration" in summary else summary.iloc[:0]
@@ -649,6 +669,12 @@ def _registration_section(
     else:
         doc.para("No pre-registered difference could be tested (its arms have no finished units).", warn=True)
     deviations = []
+    dates = [*(e.get("registered_at") for e in superseded[1:]), registration.get("registered_at")]
+    for entry, until in zip(superseded, dates):
+        deviations.append(
+            f"registration {entry['number']} of {str(entry['registered_at'])[:10]} superseded by registration "
+            f"{entry['number'] + 1} on {str(until)[:10]}: {entry['reason']}"
+        )
     if missing:
         deviations.append(f"units missing: {', '.join(missing)}")
     for rec in runs.to_dict("records"):

@@ -138,7 +138,9 @@ def import_bundle(folder: str | Path, base_url: str | None = None) -> tuple[str,
                 _import_unit(c, exp_id, parent, unit, manifest, tables, group_tag(list(arms)), source)
             )
         with tempfile.TemporaryDirectory() as tmp:
-            files = build_report_from(folder, Path(tmp))
+            from harness.declare.preregistration import git_check
+
+            files = build_report_from(folder, Path(tmp), registration_check=git_check)
             for f in files.values():
                 c.log_artifact(parent, str(f), keys.REPORT_DIR)
             publish_report(c, parent, files)
