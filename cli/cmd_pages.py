@@ -26,6 +26,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_pages(args: argparse.Namespace) -> int:
+    from harness.declare.preregistration import git_check
     from reports.bundle import BundleError
     from reports.pages import bundle_folders, bundle_line, stale_pages, write_pages
 
@@ -37,7 +38,7 @@ def cmd_pages(args: argparse.Namespace) -> int:
         for bundle in found:
             print(bundle_line(bundle))
         if args.check:
-            stale = stale_pages(root)
+            stale = stale_pages(root, git_check)
             for line in stale:
                 print(f"stale: {line}")
             if stale:
@@ -45,7 +46,7 @@ def cmd_pages(args: argparse.Namespace) -> int:
                 return 1
             print("every results page matches its bundle")
             return 0
-        for path in write_pages(root):
+        for path in write_pages(root, git_check):
             print(f"wrote {path}")
     except BundleError as e:
         return fail(str(e))

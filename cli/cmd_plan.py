@@ -18,7 +18,9 @@ DESCRIPTION = (
     "pre-registration (results/EXPERIMENT/preregistration.yaml: its hypotheses, design, power from "
     "--power-from DIR for the smallest effects given with --detect, analysis and plan hashes) before any "
     "unit exists; commit it, then `harness run EXPERIMENT --from results/EXPERIMENT` runs only the "
-    "registered plan. --check-registration: whether git shows the registration committed before the first unit. "
+    "registered plan (a change is a new registration: --supersede --reason TEXT). --check-registration: whether "
+    "the registration is one: committed before the first unit, every version git holds of it a recorded "
+    "registration, the kept ones and the manifest's copy matching by digest (exit 1 if not). "
     "A primary the toy world's committed verdicts (results/toy_verdicts.csv) call invalid on a track of the "
     "experiment, or one-sided without declared guards, is refused (a registered experiment keeps its own)."
 )
@@ -41,7 +43,11 @@ def configure(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="--preregister: the results bundle whose variance components size it",
     )
-    p.add_argument("--supersede", action="store_true", help="--preregister: record a new registration")
+    p.add_argument(
+        "--supersede", action="store_true",
+        help="--preregister: record a new, numbered registration that keeps the old one (needs --reason)",
+    )  # fmt: skip
+    p.add_argument("--reason", help="--supersede: why the registration changes (the report and page show it)")
     p.add_argument(
         "--to",
         metavar="DIR",
@@ -49,7 +55,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--check-registration", action="store_true",
-        help="say whether git shows the registration committed before the bundle's first unit (exit 1 if not)",
+        help="say whether the registration holds (committed before the first unit, never rewritten; exit 1 if not)",
     )  # fmt: skip
 
 
@@ -121,9 +127,15 @@ def _registration(args: argparse.Namespace, plan, detect: dict[str, float]) -> i
 
     folder = Path(args.to) if args.to else Path.cwd() / "results" / plan.exp.name
     if args.check_registration:
-        ok, said = R.registration_order(folder)
-        print(f"{plan.exp.name}: {said}")
-        return 0 if ok else 1
+        try:
+            found = R.verified(folder)
+        except (ConfigError, BundleError) as e:
+            return fail(str(e))
+        if found.registration is None and not found.why:
+            print(f"{plan.exp.name}: {folder / R.REGISTRATION_FILE} does not exist: not pre-registered")
+            return 1
+        print(f"{plan.exp.name}: {found.why}")
+        return 0 if found.registered else 1
     try:
         if not plan.exp.hypotheses:
             raise ConfigError(
@@ -135,7 +147,7 @@ def _registration(args: argparse.Namespace, plan, detect: dict[str, float]) -> i
                 "--detect with --preregister needs --power-from DIR: the bundle whose components size it"
             )
         power = R.power_block(plan, Path(args.power_from), detect) if args.power_from else []
-        path = R.register(plan, folder, power=power, supersede=args.supersede)
+        path = R.register(plan, folder, power=power, supersede=args.supersede, reason=args.reason)
     except (ConfigError, BundleError) as e:
         return fail(str(e))
     print(f"{plan.exp.name}: registration written to {path}")

@@ -122,7 +122,11 @@ def _report_from_bundle(args: argparse.Namespace) -> int:
         from harness.base import workspace
 
         out = Path(args.out) if args.out else workspace.report_dir(manifest["experiment"])
-        files = build_report_from(args.bundle, out, reference=args.reference, detect=detect)
+        from harness.declare.preregistration import git_check
+
+        files = build_report_from(
+            args.bundle, out, reference=args.reference, detect=detect, registration_check=git_check
+        )
     except (BundleError, ReportError, ValueError) as e:
         return fail(str(e))
     for f in files.values():

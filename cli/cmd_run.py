@@ -183,10 +183,17 @@ def continue_from(plan, units: list, args: argparse.Namespace):
 
     if args.no_wait:
         raise ConfigError("--from exports each unit into the bundle as it finishes: leave out --no-wait")
-    from harness.declare.preregistration import check_plan
+    from harness.declare.preregistration import check_plan, verified
+    from reports.bundle import BundleError
 
-    check_plan(plan, Path(args.bundle))  # a registered experiment runs only as registered, forced or not
-    found = from_bundle(plan, units, Path(args.bundle), force="bundle" in (args.force or ()))
+    try:  # a registered experiment runs only as registered, forced or not
+        check_plan(plan, Path(args.bundle))
+        found = from_bundle(plan, units, Path(args.bundle), force="bundle" in (args.force or ()))
+        registration = verified(Path(args.bundle))
+    except BundleError as e:  # a registration that is not one: said before any work
+        raise ConfigError(str(e)) from None
+    if registration.registration is not None and not registration.registered:
+        print(f"{plan.exp.name}: {registration.why} (the report will say so)")
     for u in found.done:
         print(f"  {u.arm:12s} seed {u.seed}  in the bundle (same plan): done")
     for u in found.replaced:
@@ -208,7 +215,9 @@ def continue_from(plan, units: list, args: argparse.Namespace):
             print(
                 f"every declared unit is in the bundle: its declaration updated from {plan.exp.name}'s file"
             )
-        files = build_report_from(found.folder)
+        from harness.declare.preregistration import git_check
+
+        files = build_report_from(found.folder, registration_check=git_check)
         print(f"nothing to run; report rebuilt from the bundle: {files['report.md']}")
     return list(found.todo), found.folder, False
 

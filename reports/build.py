@@ -362,6 +362,7 @@ def render_report(
     registration: dict | None = None,
     guards: list[str] | None = None,
     priors: pd.DataFrame | None = None,
+    not_registered: str | None = None,
 ) -> dict[str, Path]:
     """The report's files from its inputs, wherever they were read (MLflow: `build_report`; a results
     bundle: `reports.bundle.build_report_from`): `runs` as `load_runs` gives them, `samples` as
@@ -383,6 +384,8 @@ def render_report(
     `guards` the experiment's declared guards (shown beside the primary); `priors` the toy world's
     committed verdicts (reports/verdicts.py; default: the repository's), the prior evidence on a track
     without a truth.
+    `registration` the registration in force (reports/registration.py), whose hypotheses are tested as a
+    pre-registered family; `not_registered` why a bundle's registration is not honoured (said, unlabelled).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -463,6 +466,11 @@ def render_report(
         concern = any(v.metric == primary and v.validity.verdict != V.VALID for v in found)
         for text in said[:1]:  # the registered primary's validity, beside its registered answer
             doc.para(text, warn=concern)
+    elif not_registered:
+        doc.para(
+            words("Not pre-registered: {}. Every difference in this report is exploratory.", not_registered),
+            warn=True,
+        )
     _answer_section(doc, plots, drift, summary, primary, out_dir, colours, ref_means, written, blind, said)
     _stability_section(doc, plots, drift, primary)
     written.update(plots)
@@ -662,16 +670,28 @@ def _registration_section(
     """The pre-registered answer first: the registration (when, in which commit), each hypothesis with
     its estimate, interval, n and one-sided p (Holm over the registered family), and the deviations."""
     doc.section("Pre-registered hypotheses")
-    doc.para(
-        words(
+    superseded = registration.get("superseded") or []
+    number, date = registration.get("number", 1), str(registration.get("registered_at", "?"))[:10]
+    commit = str(registration.get("harness_commit", "?"))[:10]
+    tail = (
+        " (results/EXPERIMENT/preregistration.yaml). They are tested as a Holm family of their own, one-sided "
+        "where they state a direction; every other difference in this report is exploratory."
+    )
+    if superseded:
+        first = superseded[0]
+        said = words(
+            "Registration {} of {} (harness commit {}): these hypotheses, their metric, design and analysis "
+            "supersede registration {} of {}, the one fixed before the first unit ran (each change is a "
+            "deviation below)" + tail,
+            number, date, commit, first["number"], str(first["registered_at"])[:10],
+        )  # fmt: skip
+    else:
+        said = words(
             "Registration {} of {} (harness commit {}): these hypotheses, their metric, design and analysis were "
-            "fixed before the first unit ran (results/EXPERIMENT/preregistration.yaml). They are tested as a "
-            "Holm family of their own, one-sided where they state a direction; every other difference in this "
-            "report is exploratory.",
-            registration.get("number", 1), str(registration.get("registered_at", "?"))[:10],
-            str(registration.get("harness_commit", "?"))[:10],
-        )
-    )  # fmt: skip
+            "fixed before the first unit ran" + tail,
+            number, date, commit,
+        )  # fmt: skip
+    doc.para(said)
     rows = []
     named = (
         summary[summary["registration"] == T.REGISTERED] if "registration" in summary else summary.iloc[:0]
@@ -712,6 +732,12 @@ def _registration_section(
     else:
         doc.para("No pre-registered difference could be tested (its arms have no finished units).", warn=True)
     deviations = []
+    dates = [*(e.get("registered_at") for e in superseded[1:]), registration.get("registered_at")]
+    for entry, until in zip(superseded, dates):
+        deviations.append(
+            f"registration {entry['number']} of {str(entry['registered_at'])[:10]} superseded by registration "
+            f"{entry['number'] + 1} on {str(until)[:10]}: {entry['reason']}"
+        )
     if missing:
         deviations.append(f"units missing: {', '.join(missing)}")
     for rec in runs.to_dict("records"):

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports.frames import (
+from reports.frames import (  # noqa: F401 (BundleError: raised and caught as reports.bundle.BundleError too)
     FINISHED,
     REFERENCE_ROLE,
     RUN_COLUMNS,
@@ -60,6 +60,7 @@ from reports.frames import (
     SAMPLE_FRAME_COLUMNS,
     VIDEO_LEVEL,
     WINDOW_LEVEL,
+    BundleError,
     frame,
     split_score_key,
 )
@@ -75,10 +76,6 @@ UNIT_FIELDS = (
     "arm", "seed", "role", "trained", "status", "variant", "preset", "git_commit", "seconds_per_clip",
     "backends", "skipped_videos", "run_id",
 )  # fmt: skip
-
-
-class BundleError(LookupError):
-    """A folder that is not a results bundle, or one this harness cannot read (the message says why)."""
 
 
 def _clean(value):
@@ -689,11 +686,16 @@ def missing_units(manifest: dict) -> list[str]:
     ]
 
 
-def build_report_from(folder: str | Path, out_dir: str | Path | None = None, **options) -> dict[str, Path]:
+def build_report_from(
+    folder: str | Path, out_dir: str | Path | None = None, registration_check=None, **options
+) -> dict[str, Path]:
     """The report of a bundle, from the bundle alone (default: its `report/` folder). `options` as
     `reports.build.render_report`'s (arm_order, reference, primary, detect, ...); the declared arm
-    order, primary metric and declared comparisons default to the manifest's."""
+    order, primary metric and declared comparisons default to the manifest's. The hypotheses are labelled
+    pre-registered only where `reports.registration.status` says so, with `registration_check` (a
+    function of the folder -> (ok, what it found): the harness's git check) on top."""
     from reports.build import drift_frame_of, render_report
+    from reports.registration import manifest_copy, status
     from reports.tables import parse_comparisons
 
     runs, samples, manifest = read_bundle(folder)
@@ -701,16 +703,25 @@ def build_report_from(folder: str | Path, out_dir: str | Path | None = None, **o
     options.setdefault("arm_order", manifest.get("arm_order"))
     options.setdefault("primary", manifest.get("primary"))
     arms = list(declaration.get("arms", {}))
-    declared = parse_comparisons(declaration.get("comparisons") or [], arms)
-    registered = parse_comparisons(
-        list(dict.fromkeys(h["comparison"] for h in declaration.get("hypotheses") or [])), arms
-    )
+    hypotheses = declaration.get("hypotheses") or []
+    try:
+        if not isinstance(hypotheses, list) or not all(isinstance(h, dict) for h in hypotheses):
+            raise ValueError(f"hypotheses is a {type(hypotheses).__name__}, not a list of mappings")
+        declared = parse_comparisons(declaration.get("comparisons") or [], arms)
+        registered = parse_comparisons(
+            list(dict.fromkeys(str(h.get("comparison")) for h in hypotheses)), arms
+        )
+    except ValueError as e:
+        raise BundleError(f"{Path(folder) / 'manifest.json'}: its declaration: {e}") from None
     options.setdefault("comparisons", declared + [p for p in registered if p not in declared])
     options.setdefault("guards", list(declaration.get("guards") or []))
-    if manifest.get("registration"):  # a pre-registered experiment (harness/declare/preregistration.py)
+    found = status(folder, manifest, registration_check)  # a pre-registered experiment, or not
+    if found.registered:
         options.setdefault(
-            "registration", {**manifest["registration"], "versions_now": manifest.get("versions")}
+            "registration", {**manifest_copy(found.registration), "versions_now": manifest.get("versions")}
         )
+    elif found.why:
+        options.setdefault("not_registered", found.why)
     options.setdefault("missing", missing_units(manifest))
     done = unit_counts(manifest)[0]
 

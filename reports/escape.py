@@ -7,6 +7,8 @@ such name through the function for its format, so `<img src=x onerror=alert(1)>`
 and `=cmd|' /C calc'!A0` is a cell of text, not a spreadsheet formula:
 
     markdown_text(s)  Python-Markdown as MkDocs runs it (tables, attr_list, admonition, ...)
+    markdown_prose(s) a bundle's prose (notes.md, the description): Markdown kept, raw HTML, attribute
+                      lists and any link but http(s) or relative shown as text
     html_text(s)      HTML text and attribute values
     latex_text(s)     LaTeX text, also as a table row's first cell
     csv_cell(v)       a CSV cell a spreadsheet opens; csv_value undoes it on reading the file back
@@ -126,6 +128,40 @@ def plain(text: str) -> Words:
     """A text shown literally in every format, Markdown included (names with words of ours that have no
     markup: its Markdown is `markdown_text` of all of it)."""
     return words("{}", text)
+
+
+# A `<` that can open HTML (a tag, a comment, an autolink, an e-mail link): any `<` but one before a
+# space or the end ("p < 0.001" stays as written).
+_OPENS_HTML = re.compile(r"<(?=[^\s])")
+# A link's target after `](` (an inline link or image: Python-Markdown takes it up to the closing
+# bracket or a title, spaces and all) or `]:` (a reference definition: one word, perhaps on the next
+# line), kept only when it is http(s) or relative: no scheme, and none of the characters a browser
+# would decode or drop into one (`&`, `:`, `\`, whitespace inside). Relative targets stop at `]`, so the
+# targets of consecutive links never overlap and the scan stays linear.
+_LINK_START = re.compile(r"\](?=\(|:)")
+_RELATIVE = r"[A-Za-z0-9._~!$'()*+,;=@%/?#-]*"
+_SAFE_TARGET = re.compile(
+    r"\(\s*+<?(?:https?://|" + _RELATIVE + r"(?=>|\)|\s*+$|\s++[\"'(\)])|(?=\)|$))"
+    r"|:[ \t]*+\n?+[ \t]*+(?=\S)<?(?:https?://|" + _RELATIVE + r"(?=>|\s|$))",
+    re.I,
+)
+
+
+def markdown_prose(text: str) -> str:
+    """Prose from a bundle (its notes, its description) as Markdown that is only text and links: every
+    `<` that could open raw HTML as `&lt;` (in code spans too, where it then reads `&lt;`: a code span is
+    not told apart from the text around it safely), every `{` `}` as references (no attribute list can
+    set `onclick`), and the `]` of a link or reference definition whose target is neither http(s) nor
+    relative as `&#93;`, so it reads as the text it was. Our own Markdown (emphasis, lists, code,
+    relative and http(s) links) is kept. Linear in the text's length."""
+    out, last = [], 0
+    for m in _LINK_START.finditer(text):
+        if not _SAFE_TARGET.match(text, m.end()):
+            out += [text[last : m.start()], "&#93;"]
+            last = m.end()
+    text = "".join([*out, text[last:]])
+    text = _OPENS_HTML.sub("&lt;", text)
+    return text.replace("{", "&#123;").replace("}", "&#125;")
 
 
 def markdown_of(text: str) -> str:

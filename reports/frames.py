@@ -85,6 +85,11 @@ class ReportError(LookupError):
     """The runs a report needs are not in the MLflow store (the message says what to do)."""
 
 
+class BundleError(LookupError):
+    """A folder that is not a results bundle, or one this harness cannot read (the message says why).
+    Here, below the modules that read a bundle's parts (reports/bundle.py, reports/registration.py)."""
+
+
 def track_sort_key(track: str) -> tuple:
     """Order tracks as the paper does: consistent, creative, then others; shorter lengths first."""
     m = re.match(r"^(.+)_(\d+(?:\.\d+)?)s$", track)

@@ -5,7 +5,8 @@ For every bundle, `render_pages` produces:
     results/<experiment>/report/     the bundle's report, rebuilt from the bundle (reports/bundle.py)
     docs/results/<experiment>.md     its results page: what ran, which declared units are in, the
                                      headline table of the primary metric, the reading written beside
-                                     the bundle (`results/<experiment>/notes.md`, words only), and the
+                                     the bundle (`results/<experiment>/notes.md`, words only: raw HTML and
+                                     links but http(s) and relative ones are shown as text), and the
                                      whole report (tables with intervals and n, power, drift plots)
     docs/results/<experiment>/*.png  the page's drift plots
 results/toy_verdicts.csv             the toy world's verdicts on each metric and track with a truth
@@ -20,7 +21,6 @@ The plots are compared by name only: their pixels depend on the fonts of the mac
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import shutil
@@ -33,7 +33,7 @@ import pandas as pd
 from reports import prose
 from reports import tables as T
 from reports.bundle import BundleError, build_report_from, missing_units, read_manifest, unit_counts
-from reports.escape import markdown_text
+from reports.escape import markdown_prose, markdown_text
 from reports.gates import GATES_PAGE, gates_page
 
 RESULTS_DIR = "results"
@@ -212,9 +212,12 @@ def toy_verdicts(root: Path) -> pd.DataFrame:
     return V.toy_verdicts(found)
 
 
-def render_bundle(root: Path, bundle: Path, work: Path, priors: pd.DataFrame | None = None) -> Rendered:
+def render_bundle(
+    root: Path, bundle: Path, work: Path, priors: pd.DataFrame | None = None, registration_check=None
+) -> Rendered:
     """The report (rebuilt into `work`), the results page and the README block of one bundle; `priors`
-    the toy world's verdicts (default: those committed under `root`)."""
+    the toy world's verdicts (default: those committed under `root`); `registration_check` the git
+    check of a registration (harness/declare/preregistration.py), given by a caller that may run git."""
     manifest = read_manifest(bundle)
     name = manifest["experiment"]
     if name != bundle.name:  # the page's path comes from the folder's name, which git review shows
@@ -226,7 +229,10 @@ def render_bundle(root: Path, bundle: Path, work: Path, priors: pd.DataFrame | N
     report = work / name
     from reports import verdicts as V
 
-    files = build_report_from(bundle, report, priors=V.read_verdicts(root) if priors is None else priors)
+    files = build_report_from(
+        bundle, report, priors=V.read_verdicts(root) if priors is None else priors,
+        registration_check=registration_check,
+    )  # fmt: skip
     texts = {bundle / "report" / f: files[f].read_text(encoding="utf-8") for f in COMPARED_REPORT_FILES}
     summary = pd.read_csv(files["results.csv"])
     declaration = manifest.get("declaration", {})
@@ -249,7 +255,7 @@ def render_bundle(root: Path, bundle: Path, work: Path, priors: pd.DataFrame | N
         "",
         GENERATED_NOTE.format(bundle=rel),
         "",
-        html.escape((declaration.get("description") or "").strip(), quote=False),  # bundle prose: no raw HTML
+        markdown_prose(str(declaration.get("description") or "").strip()),  # bundle prose: text, safe links
     ]
     about = [
         f"- **Units:** {done} finished of {declared} declared "
@@ -286,7 +292,13 @@ def render_bundle(root: Path, bundle: Path, work: Path, priors: pd.DataFrame | N
         ]
     notes = bundle / NOTES_FILE
     if notes.is_file():
-        reading = prose.fill(notes.read_text(encoding="utf-8"), summary, f"{rel}/{NOTES_FILE}")
+        try:
+            text = notes.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise BundleError(
+                f"{rel}/{NOTES_FILE}: byte {e.start} is not UTF-8 text; save it as UTF-8"
+            ) from None
+        reading = markdown_prose(prose.fill(text, summary, f"{rel}/{NOTES_FILE}"))
         lines += ["", "## Reading", "", fold_reading(reading)]
     lines += ["", "## Report", "", body.strip(), ""]
     times = time_table(manifest)
@@ -327,8 +339,9 @@ def fold_reading(text: str) -> str:
     return "\n\n".join(out)
 
 
-def render_pages(root: Path, work: Path) -> Rendered:
-    """Every bundle's files under `root`, the README's blocks filled in."""
+def render_pages(root: Path, work: Path, registration_check=None) -> Rendered:
+    """Every bundle's files under `root`, the README's blocks filled in. `registration_check` as
+    `reports.bundle.build_report_from` takes it (`harness pages` passes git's)."""
     texts: dict[Path, str] = {}
     plots: dict[Path, Path] = {}
     blocks: dict[str, str] = {}
@@ -337,7 +350,7 @@ def render_pages(root: Path, work: Path) -> Rendered:
     priors = toy_verdicts(root)
     texts[root / V.VERDICTS_FILE] = V.verdicts_csv(priors)
     for bundle in bundle_folders(root):
-        one = render_bundle(root, bundle, work, priors)
+        one = render_bundle(root, bundle, work, priors, registration_check)
         texts.update(one.texts)
         plots.update(one.plots)
         blocks.update(one.blocks)
@@ -388,12 +401,12 @@ def inside(root: Path, path: Path) -> Path:
     return path
 
 
-def write_pages(root: str | Path) -> list[Path]:
+def write_pages(root: str | Path, registration_check=None) -> list[Path]:
     """Write every generated file under `root` (the repository). -> the files that changed. Every
     path is checked (`inside`) before anything is written."""
     root = Path(root)
     with tempfile.TemporaryDirectory() as tmp:
-        out = render_pages(root, Path(tmp))
+        out = render_pages(root, Path(tmp), registration_check)
         changed = [path for path, _ in _changes(root, out, plot_bytes=True)]
         reports = {  # the rest of each bundle's report (plots, LaTeX, HTML)
             bundle / "report" / f.name: f
@@ -415,11 +428,11 @@ def write_pages(root: str | Path) -> list[Path]:
     return changed
 
 
-def stale_pages(root: str | Path) -> list[str]:
+def stale_pages(root: str | Path, registration_check=None) -> list[str]:
     """What `write_pages` would change under `root`, one line each (empty: every page is current)."""
     root = Path(root)
     with tempfile.TemporaryDirectory() as tmp:
-        out = render_pages(root, Path(tmp))
+        out = render_pages(root, Path(tmp), registration_check)
         return [f"{path.relative_to(root)}: {why}" for path, why in _changes(root, out, plot_bytes=False)]
 
 

@@ -17,19 +17,22 @@ the prose too:
 
 Values are in the metric's display units (`scoring/specs.py`), with its decimals. A placeholder that
 names no row of the summary, or is not one of these, is an error that says which, so a reading cannot
-quote a number its bundle does not hold.
+quote a number its bundle does not hold. A placeholder lies within one line; a `{{` with no `}}` after
+it on its line is text. The scan (`pieces`) reads each character a bounded number of times whatever the
+text, and a file holds at most MAX_PLACEHOLDERS of them.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 
 import pandas as pd
 
 from reports import tables as T
 from reports.bundle import BundleError
 
-PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+OPEN, CLOSE = "{{", "}}"
+MAX_PLACEHOLDERS = 2000  # the committed readings hold a few hundred at most
 KINDS = {"mean": 3, "value": 3, "diff": 4, "p": 4, "holm": 4, "mdd": 4, "n": (3, 4)}  # kind -> arguments
 
 
@@ -37,14 +40,46 @@ class ProseError(BundleError):
     """A placeholder that cannot be filled from the bundle (the pages command says which and stops)."""
 
 
+def pieces(text: str) -> Iterator[tuple[bool, str]]:
+    """`text` as (is a placeholder, the piece) in order: text as it is, a placeholder as the words between
+    its braces. Linear: every search starts where the last one ended and a `}}` is looked for only up to
+    its line's end (a `{{` with none there is text to the line's end), so each character is read a
+    bounded number of times, and each round yields a piece."""
+    start, n, line_end = 0, len(text), -1
+    while start < n:
+        opened = text.find(OPEN, start)
+        if opened < 0:
+            break
+        if line_end < opened:
+            line_end = text.find("\n", opened)
+            line_end = n if line_end < 0 else line_end
+        closed = text.find(CLOSE, opened + len(OPEN), line_end)
+        if closed < 0:  # no placeholder on the rest of this line
+            yield False, text[start : line_end + 1]
+            start = line_end + 1
+            continue
+        if opened > start:
+            yield False, text[start:opened]
+        yield True, text[opened + len(OPEN) : closed]
+        start = closed + len(CLOSE)
+    if start < n:
+        yield False, text[start:]
+
+
 def fill(text: str, summary: pd.DataFrame, source: str = "notes.md") -> str:
     """`text` with every placeholder replaced by its value from `summary` (reports.tables.summarize's
     frame, as the bundle's results.csv holds it). `source` names the text in errors."""
-
-    def one(match: re.Match) -> str:
-        return value(match.group(1).split(), summary, f"{source}: {match.group(0)}")
-
-    return PLACEHOLDER.sub(one, text)
+    found = list(pieces(text))
+    count = sum(is_placeholder for is_placeholder, _ in found)
+    if count > MAX_PLACEHOLDERS:
+        raise ProseError(
+            f"{source}: {count} placeholders, more than the {MAX_PLACEHOLDERS} one file may hold: quote fewer "
+            "figures, or leave them to the report's tables"
+        )
+    return "".join(
+        value(piece.split(), summary, f"{source}: {OPEN}{piece}{CLOSE}") if is_placeholder else piece
+        for is_placeholder, piece in found
+    )
 
 
 def value(words: list[str], summary: pd.DataFrame, where: str) -> str:

@@ -13,8 +13,16 @@ unit. It records:
 
 From then on `harness run EXP --from results/EXP` runs a unit only if the plan is the registered one
 (`differences`); `--force` does not override it. The only way on is a new registration
-(`--preregister --supersede`), which keeps the old one under `preregistrations/` and is itself dated.
-`registration_order` reads git: the registration must be committed before the first unit's bundle.
+(`--preregister --supersede --reason TEXT`): number N + 1, which keeps each old one whole under
+`preregistrations/NNN.yaml` and records its number, date, digest and the reason it was superseded (the
+report and page show each as a deviation). A supersession needs the file it supersedes: a registration
+removed from the folder is restored from git, never started again at number 1.
+
+`git_check` reads git (`harness plan EXP --check-registration`, and every report of a bundle the
+harness builds): the registration committed before the first unit's bundle (`registration_order`), the
+file as committed, and every version git holds of it one of the registrations the file records, so a
+rewrite outside a supersession, whether before or after the data, is caught. `verified` adds what the
+files alone say (reports/registration.py: the kept registrations' digests, the manifest's copy).
 """
 
 from __future__ import annotations
@@ -28,10 +36,20 @@ from harness.base.git import commit, git
 from harness.base.hashing import config_changes, digest
 from harness.declare.plan import Plan, code_versions, earlier_hashes, plan_inputs, unit_hash
 from reports.bundle import unit_key
-from svi.config import ConfigError, read_mapping
+from reports.registration import (
+    HISTORY_DIR,
+    REGISTRATION_FILE,
+    Status,
+    chain,
+    content_digest,
+    history_path,
+    parsed,
+    read_registration,
+    status,
+)
+from svi.config import ConfigError
 
-REGISTRATION_FILE = "preregistration.yaml"
-HISTORY_DIR = "preregistrations"  # superseded registrations, numbered
+__all__ = ["HISTORY_DIR", "REGISTRATION_FILE", "read_registration"]
 ANALYSIS_VERSION = 1
 ANALYSIS = (
     "Crossed-design intervals (samples and seeds crossed: one trained model per seed; variance "
@@ -139,20 +157,32 @@ def registration(plan: Plan, *, number: int, power: list[dict]) -> dict:
     }
 
 
-def read_registration(folder: Path) -> dict | None:
-    """The registration in a bundle folder (the bounded YAML reader), or None."""
-    path = Path(folder) / REGISTRATION_FILE
-    return read_mapping(path) if path.is_file() else None
-
-
-def register(plan: Plan, folder: Path, *, power: list[dict], supersede: bool = False) -> Path:
+def register(
+    plan: Plan, folder: Path, *, power: list[dict], supersede: bool = False, reason: str | None = None
+) -> Path:
     """Write the registration into `folder` (results/EXP). Refused once the bundle holds a unit, and
-    over an existing registration unless `supersede` (the old one is kept, numbered, in HISTORY_DIR)."""
+    over an existing registration unless `supersede` with a `reason` (the old one is kept whole, numbered,
+    in HISTORY_DIR, and the new one records its number, date, digest and the reason). Refused too where
+    there is nothing to supersede, or where git shows a registration that is no longer in the folder."""
     from reports.bundle import read_manifest
 
     folder = Path(folder)
     path = folder / REGISTRATION_FILE
     old = read_registration(folder)
+    removed = _removed(folder) if old is None else None
+    if removed:
+        raise ConfigError(
+            f"{path} is in git's history ({removed[:10]}) and no longer in the folder: a registration is never "
+            f"started again; restore it (git checkout {removed[:10]} -- {path}, or the commit before the one "
+            "that removed it), then --supersede it with a --reason"
+        )
+    if supersede and old is None:
+        raise ConfigError(
+            f"{path} does not exist: --supersede records a new registration beside the one it supersedes, and "
+            "there is none (register without --supersede, before the first unit)"
+        )
+    if supersede and not (reason or "").strip():
+        raise ConfigError("--supersede needs --reason TEXT: why the registration changes (the page shows it)")
     if (folder / "manifest.json").is_file() and read_manifest(folder)["units"] and not supersede:
         raise ConfigError(
             f"{folder} already holds units: a registration comes before the first unit. Register in a new "
@@ -163,13 +193,32 @@ def register(plan: Plan, folder: Path, *, power: list[dict], supersede: bool = F
             f"{path} exists (registration {old.get('number', 1)} of {str(old.get('registered_at'))[:10]}): "
             "a registration is not rewritten; --supersede records a new one beside it"
         )
-    number = (old or {}).get("number", 0) + 1
+    number = (old or {}).get("number", 1) + 1 if old is not None else 1
+    earlier = []
     if old is not None:
-        history = folder / HISTORY_DIR
-        history.mkdir(parents=True, exist_ok=True)
-        (history / f"{old.get('number', 1):03d}.yaml").write_text(path.read_text())
+        kept, problems = chain(folder, old)
+        if problems:
+            raise ConfigError(
+                f"{path}: {'; '.join(problems)}: restore the kept registrations before superseding"
+            )
+        keep = history_path(folder, old.get("number", 1))
+        if keep.exists():
+            raise ConfigError(f"{keep} exists already: a kept registration is never overwritten")
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.write_bytes(path.read_bytes())
+        earlier = [
+            *(old.get("superseded") or []),
+            {
+                "number": old.get("number", 1),
+                "registered_at": str(old.get("registered_at")),
+                "digest": content_digest(old),
+                "reason": " ".join(str(reason).split()),
+            },
+        ]
     folder.mkdir(parents=True, exist_ok=True)
     content = registration(plan, number=number, power=power)
+    if earlier:
+        content["superseded"] = earlier
     path.write_text(
         "# Pre-registration (harness plan --preregister): fixed before the first unit; commit it now.\n"
         + yaml.safe_dump(content, sort_keys=False, allow_unicode=True)
@@ -217,6 +266,14 @@ def check_plan(plan: Plan, folder: Path) -> None:
         )
 
 
+def _removed(folder: Path) -> str | None:
+    """The last commit that holds or touched the folder's registration, when git has one and the folder
+    does not (removed, committed or not)."""
+    if not Path(folder).is_dir():
+        return None
+    return git(["log", "-1", "--format=%H", "--", REGISTRATION_FILE], cwd=folder) or None
+
+
 def registration_order(folder: Path) -> tuple[bool, str]:
     """(ok, what git says): the commit that first added the registration must come before the first
     commit that added the bundle's manifest (its first unit). From a clean clone: `git log` alone."""
@@ -244,3 +301,62 @@ def registration_order(folder: Path) -> tuple[bool, str]:
         True,
         f"registered in {reg_sha[:10]} ({reg_date}), before the first unit in {unit_sha[:10]} ({unit_date})",
     )
+
+
+def _versions(folder: Path) -> list[tuple[str, str | None]]:
+    """(commit, the registration file's text there, None where that commit removed it), oldest first."""
+    shas = git(["log", "--format=%H", "--reverse", "--", REGISTRATION_FILE], cwd=folder) or ""
+    return [(sha, git(["show", f"{sha}:./{REGISTRATION_FILE}"], cwd=folder)) for sha in shas.split()]
+
+
+def git_check(folder: Path) -> tuple[bool, str]:
+    """(ok, what git says) of the folder's registration: committed before the first unit
+    (`registration_order`), the file as committed, and every version git holds of it one of the
+    registrations the file records (the one in force, or a superseded one by its digest)."""
+    folder = Path(folder).resolve()
+    ok, said = registration_order(folder)
+    if not ok:
+        return ok, said
+    current = read_registration(folder)
+    if current is None:
+        return False, f"{folder / REGISTRATION_FILE} is missing: not pre-registered"
+    known = {content_digest(current): current.get("number", 1)}
+    known |= {e["digest"]: e["number"] for e in current.get("superseded") or []}
+    head = git(["show", f"HEAD:./{REGISTRATION_FILE}"], cwd=folder)
+    if head is None or content_digest(parsed(head, "HEAD")) != content_digest(current):
+        return (
+            False,
+            f"{folder / REGISTRATION_FILE} differs from its last commit: commit the supersession first",
+        )
+    numbers = []
+    for sha, text in _versions(folder):
+        if text is None:
+            return False, f"the registration was removed in {sha[:10]}: not pre-registered"
+        number = known.get(content_digest(parsed(text, f"{REGISTRATION_FILE} at {sha[:10]}")))
+        if number is None:
+            return False, (
+                f"the registration was rewritten in {sha[:10]} without a supersession (its content there is "
+                "none of the registrations the file records): not pre-registered"
+            )
+        numbers.append(number)
+    if numbers != sorted(numbers):
+        return (
+            False,
+            f"the registration's committed versions go back in number ({numbers}): not pre-registered",
+        )
+    superseded = len(current.get("superseded") or [])
+    return True, said + (
+        f"; {superseded} supersession(s) recorded, registration {known[content_digest(current)]} in force"
+        if superseded
+        else ""
+    )
+
+
+def verified(folder: Path) -> Status:
+    """The folder's registration as a report sees it (reports/registration.py: files, kept registrations,
+    the manifest's copy) with git's check (`git_check`) on top."""
+    from reports.bundle import read_manifest
+
+    folder = Path(folder)
+    manifest = read_manifest(folder) if (folder / "manifest.json").is_file() else {}
+    return status(folder, manifest, git_check)

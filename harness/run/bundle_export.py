@@ -44,7 +44,7 @@ from harness.declare.plan import (
     unit_inputs,
     with_added_settings,
 )
-from harness.declare.preregistration import read_registration
+from harness.declare.preregistration import git_check, read_registration
 from harness.tracking import keys
 from harness.tracking.store_reader import load_runs, load_samples
 from reports.bundle import (
@@ -60,6 +60,7 @@ from reports.bundle import (
     writing,
 )
 from reports.frames import FINISHED
+from reports.registration import manifest_copy
 from svi.config import ConfigError
 
 CURVE_KEYS = ("train/loss", "train/grad_norm")  # what a bundle keeps of each training's curves
@@ -154,17 +155,13 @@ def export(
     check_destination(to, exp.name)
     registered = read_registration(to) if Path(to).is_dir() else None
     if registered is not None and imported is None:  # the report labels its hypotheses pre-registered
-        extra["registration"] = json.loads(
-            json.dumps(
-                {k: v for k, v in registered.items() if k not in ("declaration", "plan_hashes")}, default=str
-            )
-        )
+        extra["registration"] = manifest_copy(registered)
     with writing(to):  # readers see the bundle before or after, never half of it
         kept = read_tables(keep) if keep is not None and (Path(keep) / "manifest.json").is_file() else None
         files = write_bundle(
             to, exp.name, runs, samples, curves=training_curves(runs), extra=extra, keep=kept, units=units
         )
-        files.update(build_report_from(to))
+        files.update(build_report_from(to, registration_check=git_check))
     return files
 
 

@@ -157,7 +157,9 @@ def _create_runs(c, exp_id: str, folder: Path, tables, digest: str) -> str:
                 _import_unit(c, exp_id, parent, unit, manifest, tables, group_tag(list(arms)), source)
             )
         with tempfile.TemporaryDirectory() as tmp:
-            files = build_report_from(folder, Path(tmp))
+            from harness.declare.preregistration import git_check
+
+            files = build_report_from(folder, Path(tmp), registration_check=git_check)
             for f in files.values():
                 c.log_artifact(parent, str(f), keys.REPORT_DIR)
             publish_report(c, parent, files)

@@ -482,9 +482,10 @@ def write_report(
     out = workspace.report_dir(name)
     try:
         if bundle is not None:
+            from harness.declare.preregistration import git_check
             from reports.bundle import build_report_from
 
-            files = build_report_from(bundle, out)
+            files = build_report_from(bundle, out, registration_check=git_check)
         elif sweep:
             files = build_sweep_report(name, out, workspace.tracking_uri(), parent)
         else:

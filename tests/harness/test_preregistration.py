@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from cli import main
+from reports.registration import content_digest
 from tests.harness.mini import mini_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,9 +37,31 @@ def test_a_registration_is_written_once_and_superseded_on_the_record(registered,
     capsys.readouterr()
     assert main(["plan", str(yaml_file), "--preregister", "--to", str(folder)]) == 2
     assert "is not rewritten" in capsys.readouterr().err
-    assert main(["plan", str(yaml_file), "--preregister", "--supersede", "--to", str(folder)]) == 0
-    assert yaml.safe_load((folder / "preregistration.yaml").read_text())["number"] == 2
-    assert yaml.safe_load((folder / "preregistrations" / "001.yaml").read_text())["number"] == 1
+    assert main(["plan", str(yaml_file), "--preregister", "--supersede", "--to", str(folder)]) == 2
+    assert "--supersede needs --reason" in capsys.readouterr().err
+    args = [
+        "plan",
+        str(yaml_file),
+        "--preregister",
+        "--supersede",
+        "--reason",
+        "n  was wrong",
+        "--to",
+        str(folder),
+    ]
+    assert main(args) == 0
+    new = yaml.safe_load((folder / "preregistration.yaml").read_text())
+    assert (
+        new["number"] == 2 and yaml.safe_load((folder / "preregistrations" / "001.yaml").read_text()) == reg
+    )
+    assert new["superseded"] == [
+        {
+            "number": 1,
+            "registered_at": str(reg["registered_at"]),
+            "digest": content_digest(reg),
+            "reason": "n was wrong",
+        }
+    ]
 
 
 def test_an_experiment_without_hypotheses_cannot_be_registered(home, capsys):
@@ -62,16 +85,23 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
-@pytest.mark.parametrize("registered_first", [True, False])
-def test_the_order_check_reads_git_and_can_fail(tmp_path, registered_first):
-    from harness.declare.preregistration import registration_order
-
+def _new_repo(tmp_path: Path, experiment: str) -> Path:
+    """A git repository with an empty results/EXPERIMENT folder -> that folder."""
     repo = tmp_path / "repo"
-    folder = repo / "results" / "x"
+    folder = repo / "results" / experiment
     folder.mkdir(parents=True)
     _git(repo, "init", "-q")
     _git(repo, "config", "user.email", "t@t")
     _git(repo, "config", "user.name", "t")
+    return folder
+
+
+@pytest.mark.parametrize("registered_first", [True, False])
+def test_the_order_check_reads_git_and_can_fail(tmp_path, registered_first):
+    from harness.declare.preregistration import registration_order
+
+    folder = _new_repo(tmp_path, "x")
+    repo = folder.parents[1]
     files = [("preregistration.yaml", "a: 1\n"), ("manifest.json", "{}\n")]
     for name, text in files if registered_first else files[::-1]:
         (folder / name).write_text(text)
@@ -203,3 +233,211 @@ def test_a_setting_added_after_the_registration_keeps_its_units_registered(monke
     for name in registered:
         exp, source = load_experiment(name)
         assert differences(make_plan(exp, source), read_registration(root / "results" / name)) == [], name
+
+
+# A registration that cannot be rewritten (issue 56): each case made for real, in a git repository
+# holding a copy of the erft_confirm bundle, registered in a commit before its units.
+BUNDLE_FILES = ("manifest.json", "scores.csv", "curves.csv")
+
+
+def _repo_with_confirm(tmp_path: Path) -> Path:
+    import shutil
+
+    folder = _new_repo(tmp_path, "erft_confirm")
+    repo = folder.parents[1]
+    source = ROOT / "results" / "erft_confirm"
+    for names, message in ((("notes.md", "preregistration.yaml"), "register"), (BUNDLE_FILES, "first units")):
+        for name in names:
+            shutil.copyfile(source / name, folder / name)
+        _git(repo, "add", ".")
+        _git(repo, "commit", "-q", "-m", message)
+    return folder
+
+
+def _check(folder: Path, capsys) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["plan", "erft_confirm", "--check-registration", "--to", str(folder)])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def _edit_json(path: Path, edit) -> None:
+    import json
+
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data, indent=1))
+
+
+def _planted(reg: dict) -> None:
+    reg["hypotheses"][0]["direction"] = "greater"
+    reg["registered_at"] = "2020-01-01T00:00:00+00:00"
+
+
+def test_the_copied_confirmatory_bundle_passes_the_check(tmp_path, capsys):
+    from harness.declare.preregistration import verified
+
+    folder = _repo_with_confirm(tmp_path)
+    code, said = _check(folder, capsys)
+    assert code == 0 and "before the first unit" in said, said
+    assert verified(folder).registered
+
+
+def test_a_rewritten_manifest_copy_fails_the_check_and_loses_the_label(tmp_path, capsys):
+    """Case 1: the manifest's registration edited (direction greater, dated 2020) and committed."""
+    from harness.declare.preregistration import verified
+
+    folder = _repo_with_confirm(tmp_path)
+    _edit_json(folder / "manifest.json", lambda m: _planted(m["registration"]))
+    _git(folder, "commit", "-q", "-am", "rewrite the manifest's registration")
+    code, said = _check(folder, capsys)
+    assert code == 1 and "manifest's copy" in said and "not pre-registered" in said, said
+    found = verified(folder)
+    assert not found.registered and "manifest's copy" in found.why
+
+
+def test_a_rewritten_registration_file_fails_the_check_even_with_a_matching_manifest(tmp_path, capsys):
+    """The file and the manifest's copy rewritten alike after the data: git holds the first version."""
+    from reports.registration import manifest_copy
+
+    folder = _repo_with_confirm(tmp_path)
+    reg = yaml.safe_load((folder / "preregistration.yaml").read_text())
+    _planted(reg)
+    (folder / "preregistration.yaml").write_text(yaml.safe_dump(reg, sort_keys=False))
+    _edit_json(folder / "manifest.json", lambda m: m.update(registration=manifest_copy(reg)))
+    code, said = _check(folder, capsys)
+    assert code == 1 and "differs from its last commit" in said, said  # not committed yet
+    _git(folder, "commit", "-q", "-am", "rewrite the registration")
+    code, said = _check(folder, capsys)
+    assert code == 1 and "rewritten in" in said and "without a supersession" in said, said
+
+
+def test_a_registration_in_a_manifest_without_its_file_is_not_pre_registered(tmp_path):
+    """Case 2: erft_confirm's registration copied into mechanisms' manifest, which has no registration file."""
+    import json
+
+    from reports.registration import status
+
+    folder = tmp_path / "mechanisms"
+    folder.mkdir()
+    manifest = json.loads((ROOT / "results" / "mechanisms" / "manifest.json").read_text())
+    confirm = json.loads((ROOT / "results" / "erft_confirm" / "manifest.json").read_text())
+    manifest["registration"] = confirm["registration"]
+    found = status(folder, manifest)
+    assert found.registration is None and not found.registered
+    assert "preregistration.yaml is not there" in found.why
+
+
+def test_a_removed_registration_cannot_be_started_again(tmp_path, capsys):
+    """Case 3: `git rm` the registration, then --preregister --supersede: refused, committed or not."""
+    folder = _repo_with_confirm(tmp_path)
+    _git(folder, "rm", "-q", "preregistration.yaml")
+    args = ["plan", "erft_confirm", "--preregister", "--supersede", "--reason", "x", "--to", str(folder)]
+    for committed in (False, True):
+        capsys.readouterr()
+        assert main(args) == 2
+        assert "in git's history" in capsys.readouterr().err
+        assert not (folder / "preregistration.yaml").exists()
+        assert _check(folder, capsys)[0] == 1
+        if not committed:
+            _git(folder, "commit", "-q", "-m", "remove the registration")
+
+
+def test_a_supersession_keeps_the_old_registration_and_is_shown_as_a_deviation(tmp_path, capsys):
+    """Case 4: --supersede writes registration 2 beside 1; the check passes once it is committed, not
+    when its record of 1 is rewritten or 1's kept file is lost; the section says 2, and 1 as a deviation."""
+    from harness.declare.preregistration import verified
+    from reports.build import _Doc, _registration_section
+    from reports.registration import manifest_copy
+
+    folder = _repo_with_confirm(tmp_path)
+    first = (folder / "preregistration.yaml").read_text()
+    args = [
+        "plan",
+        "erft_confirm",
+        "--preregister",
+        "--supersede",
+        "--reason",
+        "the SSIM hypothesis was dropped",
+    ]
+    assert main([*args, "--to", str(folder)]) == 0
+    new = yaml.safe_load((folder / "preregistration.yaml").read_text())
+    assert new["number"] == 2 and (folder / "preregistrations" / "001.yaml").read_text() == first
+    assert new["superseded"][0]["reason"] == "the SSIM hypothesis was dropped"
+    assert _check(folder, capsys)[0] == 1  # not committed yet
+    _git(folder, "add", ".")
+    _git(folder, "commit", "-q", "-m", "supersede")
+    code, said = _check(folder, capsys)
+    assert code == 0 and "1 supersession(s) recorded, registration 2 in force" in said, said
+    found = verified(folder)  # the manifest's copy is registration 1: one of the chain's
+    assert found.registered and found.registration["number"] == 2
+
+    doc = _Doc("t")
+    summary = pd.DataFrame(columns=["registration"])
+    _registration_section(doc, manifest_copy(found.registration), summary, [], pd.DataFrame())
+    text = "\n".join(doc.md)
+    date = str(new["registered_at"])[:10]
+    assert "Registration 2 of " + date in text and "fixed before the first unit ran (each change" in text
+    assert f"registration 1 of 2026-11-26 superseded by registration 2 on {date}: the SSIM hypothesis" in text
+    assert "Registration 1 of" not in text
+
+    kept = folder / "preregistrations" / "001.yaml"
+    kept.write_text(first.replace("direction: less", "direction: greater", 1))
+    assert not verified(folder).registered and "001.yaml is not the registration 1" in verified(folder).why
+    kept.write_text(first)
+    forged = dict(new, superseded=[])  # registration 2 claiming no history
+    forged["number"] = 1
+    (folder / "preregistration.yaml").write_text(yaml.safe_dump(forged, sort_keys=False))
+    _edit_json(folder / "manifest.json", lambda m: m.update(registration=manifest_copy(forged)))  # alike
+    _git(folder, "commit", "-q", "-am", "forget the supersession")
+    code, said = _check(folder, capsys)
+    assert code == 1 and "without a supersession" in said, said
+
+
+@pytest.mark.parametrize(
+    "field, value, said",
+    [
+        ("hypotheses", "full - plain", "hypotheses is a str"),
+        ("number", "abc", "number is 'abc'"),
+        ("analysis", "x", "analysis is a str"),
+        ("hypotheses", [{"comparison": "full vs plain", "metric": "ssim"}], "not 'ARM - OTHER'"),
+    ],
+)
+def test_a_malformed_registration_is_one_line_and_exit_2(tmp_path, capsys, field, value, said):
+    folder = tmp_path / "erft_confirm"
+    folder.mkdir()
+    reg = yaml.safe_load((ROOT / "results" / "erft_confirm" / "preregistration.yaml").read_text())
+    reg[field] = value
+    (folder / "preregistration.yaml").write_text(yaml.safe_dump(reg))
+    for args in (["--check-registration"], ["--preregister", "--supersede", "--reason", "r"]):
+        capsys.readouterr()
+        assert main(["plan", "erft_confirm", *args, "--to", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+@pytest.mark.skipif(not (ROOT / ".git").exists(), reason="the check reads git: a checkout of the repository")
+def test_the_committed_confirmatory_registration_passes_the_check(capsys):
+    code, said = _check(ROOT / "results" / "erft_confirm", capsys)
+    assert code == 0 and "before the first unit" in said, said
+
+
+@pytest.mark.slow
+def test_a_report_labels_only_a_registration_that_holds(tmp_path, capsys):
+    """End to end, `harness report --from` on the copied bundle, its manifest's copy rewritten (case 1) or
+    its registration file gone (case 2): no pre-registered section, and a line saying why."""
+    out = tmp_path / "out"
+
+    def report(folder: Path) -> str:
+        assert main(["report", "erft_confirm", "--from", str(folder), "--out", str(out)]) == 0
+        return (out / "report.md").read_text()
+
+    folder = _repo_with_confirm(tmp_path)  # labelled as committed: the committed page shows it
+    _edit_json(folder / "manifest.json", lambda m: _planted(m["registration"]))
+    _git(folder, "commit", "-q", "-am", "rewrite the manifest's registration")
+    text = report(folder)
+    assert "Pre-registered hypotheses" not in text and "fixed before the first unit" not in text
+    assert "Not pre-registered: the manifest's copy" in text and "2020-01-01" not in text
+    (folder / "preregistration.yaml").unlink()
+    text = report(folder)
+    assert "Pre-registered hypotheses" not in text and "preregistration.yaml is not there" in text

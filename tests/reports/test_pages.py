@@ -1,6 +1,7 @@
 """reports/pages.py: results pages and README blocks are generated from results bundles, and a
 committed page that differs from what its bundle gives is caught (here for the repository's own)."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,100 @@ def test_headline_of_a_bundle_with_one_arm_shows_its_means_and_n_not_a_differenc
     assert table.splitlines() == [
         "| Colour shift ↓ | consistent_100s |", "|:--|--:|", "| n | 8×1 |", "| base | 0.1400 [0.0500, 0.2400] |"
     ]  # fmt: skip
+
+
+PAYLOADS = """Safe: [a guide](../guides/toyworld.md#toy-world-2), [a site](https://example.org/a_(b)), p < 0.001.
+
+<script>alert(1)</script>
+
+<img src=x onerror=alert(1)>
+
+[x](javascript:alert(1)) and ![i](JaVaScRiPt:alert(1)) and [y]( java\tscript:alert(1)) and [z][r]
+
+[r]:
+  javascript:alert(1)
+
+## A heading {: onmouseover="alert(1)" }
+
+<details markdown="1" ontoggle=alert(1)><summary>s</summary></details>
+"""
+
+
+def _rendered(markdown_text: str) -> list[tuple[str, dict]]:
+    """The page as the site renders it (Python-Markdown with mkdocs.yml's extensions): (tag, attributes)
+    of every element."""
+    import html.parser
+
+    import yaml
+
+    markdown = pytest.importorskip("markdown")
+    extensions = yaml.safe_load((REPO / "mkdocs.yml").read_text())["markdown_extensions"]
+    names = [e if isinstance(e, str) else next(iter(e)) for e in extensions]
+    out = []
+
+    class Tags(html.parser.HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            out.append((tag, dict(attrs)))
+
+    Tags().feed(markdown.markdown(markdown_text, extensions=names))
+    return out
+
+
+def test_a_bundles_prose_reaches_its_page_as_text(repo):
+    """notes.md and the description: raw HTML, attribute lists and javascript: links are shown, not run;
+    relative and http(s) links stay links."""
+    import json
+
+    bundle = repo / "results" / "ablation_eimg"
+    (bundle / "notes.md").write_text(PAYLOADS)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["declaration"]["description"] = "About [d](javascript:alert(2)) <b onmouseover=alert(2)>x</b>"
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    write_pages(repo)
+    page = (repo / "docs" / "results" / "ablation_eimg.md").read_text()
+    tags = _rendered(page)
+    assert not [t for t, _ in tags if t in ("script", "b")]
+    assert all(a["src"].endswith(".png") for t, a in tags if t == "img")  # the page's own plots only
+    assert not [(t, a) for t, a in tags if any(k.startswith("on") for k in a)]
+    links = [a.get("href") or a.get("src") for t, a in tags if t in ("a", "img")]
+    assert all(not re.match(r"\s*[a-z][a-z0-9+.-]*:", u, re.I) or u.startswith("https://") for u in links), (
+        links
+    )
+    assert "../guides/toyworld.md#toy-world-2" in links and "https://example.org/a_(b)" in links
+    assert "&lt;script>alert(1)&lt;/script>" in page and "p < 0.001" in page
+
+
+@pytest.mark.parametrize(
+    "case, said",
+    [
+        ("notes_not_utf8", "is not UTF-8 text"),
+        ("hypotheses_a_string", "hypotheses is a str"),
+        ("number_abc", "number is 'abc'"),
+        ("analysis_x", "analysis is a str"),
+        ("comparison_without_dash", "is not of the form 'ARM - OTHER_ARM'"),
+    ],
+)
+def test_a_malformed_bundle_is_one_line_and_exit_2(repo, capsys, case, said):
+    import json
+
+    import yaml
+
+    from cli import main
+
+    bundle = repo / "results" / "ablation_eimg"
+    registration = {"number": 1, "registered_at": "2026-11-26", "hypotheses": [
+        {"comparison": "full - no_eimg", "metric": "subject_consistency", "direction": "less"}]}  # fmt: skip
+    if case == "notes_not_utf8":
+        (bundle / "notes.md").write_bytes(b"colour \xff shift\n")
+    elif case == "comparison_without_dash":
+        manifest = json.loads((bundle / "manifest.json").read_text())
+        manifest["declaration"]["comparisons"] = ["full vs no_eimg"]
+        (bundle / "manifest.json").write_text(json.dumps(manifest))
+    else:
+        field, value = {"hypotheses_a_string": ("hypotheses", "full - no_eimg"), "number_abc": ("number", "abc"),
+                        "analysis_x": ("analysis", "x")}[case]  # fmt: skip
+        (bundle / "preregistration.yaml").write_text(yaml.safe_dump({**registration, field: value}))
+    capsys.readouterr()
+    assert main(["pages", "--check", "--root", str(repo)]) == 2
+    err = capsys.readouterr().err
+    assert said in err and err.count("\n") == 1 and "Traceback" not in err, err
