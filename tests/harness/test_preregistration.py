@@ -262,11 +262,19 @@ def _check(folder: Path, capsys) -> tuple[int, str]:
 
 
 def _edit_json(path: Path, edit) -> None:
+    """Edit a JSON file; a bundle's manifest is written with the digest of its new content, as a
+    hostile author can (a plain edit is refused by that digest before any registration check:
+    tests/harness/test_hostile_bundles.py), so what is tested is the registration check itself."""
     import json
+
+    from reports.bundle import write_manifest
 
     data = json.loads(path.read_text())
     edit(data)
-    path.write_text(json.dumps(data, indent=1))
+    if path.name == "manifest.json":
+        write_manifest(path.parent, data)
+    else:
+        path.write_text(json.dumps(data, indent=1))
 
 
 def _planted(reg: dict) -> None:
