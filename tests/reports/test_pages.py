@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.tracking.store_reader import load_runs, load_samples
-from reports.bundle import write_bundle
+from reports.bundle import write_bundle, write_manifest
 from reports.pages import block_markers, fold_reading, stale_pages, write_pages
 from reports.tables import metric_info
 
@@ -210,7 +210,7 @@ def test_a_bundles_prose_reaches_its_page_as_text(repo):
     (bundle / "notes.md").write_text(PAYLOADS)
     manifest = json.loads((bundle / "manifest.json").read_text())
     manifest["declaration"]["description"] = "About [d](javascript:alert(2)) <b onmouseover=alert(2)>x</b>"
-    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(bundle, manifest)  # with its content's digest, as an author could
     write_pages(repo)
     page = (repo / "docs" / "results" / "ablation_eimg.md").read_text()
     tags = _rendered(page)
@@ -250,7 +250,7 @@ def test_a_malformed_bundle_is_one_line_and_exit_2(repo, capsys, case, said):
     elif case == "comparison_without_dash":
         manifest = json.loads((bundle / "manifest.json").read_text())
         manifest["declaration"]["comparisons"] = ["full vs no_eimg"]
-        (bundle / "manifest.json").write_text(json.dumps(manifest))
+        write_manifest(bundle, manifest)  # digested: the declaration itself is what is refused
     else:
         field, value = {"hypotheses_a_string": ("hypotheses", "full - no_eimg"), "number_abc": ("number", "abc"),
                         "analysis_x": ("analysis", "x")}[case]  # fmt: skip
