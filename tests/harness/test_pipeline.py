@@ -105,7 +105,15 @@ def test_bad_experiments_exit_2_and_log_nothing(home, capsys):
     assert "consisent_video_gen" in capsys.readouterr().err
     assert (
         main(
-            ["run", str(home / "mini.yaml"), "model.preset=wan2.1-i2v-14b", "model.weights=/nonexistent/wan"]
+            # checkpointing on, so the real model fits one GPU by the plan's estimate (harness/declare/bounds.py)
+            # and what is refused is the missing weights, with where to put them
+            [
+                "run",
+                str(home / "mini.yaml"),
+                "model.preset=wan2.1-i2v-14b",
+                "model.weights=/nonexistent/wan",
+                "model.gradient_checkpointing=true",
+            ]  # fmt: skip
         )
         == 2
     )
