@@ -113,7 +113,7 @@ def test_bad_experiments_exit_2_and_log_nothing(home, capsys):
                 "model.preset=wan2.1-i2v-14b",
                 "model.weights=/nonexistent/wan",
                 "model.gradient_checkpointing=true",
-            ]  # fmt: skip
+            ]
         )
         == 2
     )
