@@ -34,6 +34,10 @@ def test_world3_scene_is_world2s_scene_with_a_camera():
 
 
 @pytest.mark.parametrize("size", [(64, 64), (32, 64)])
+@pytest.mark.bitwise(
+    "each pixel is a closed-form function of its frame index and world coordinates, evaluated "
+    "elementwise, so a frame range or chunk changes which frames are computed together, not how"
+)
 def test_world3_renders_any_frame_directly_and_the_same_bytes_every_time(size, monkeypatch):
     for seed in range(3):
         scene = world.sample_scene(seed, size, world=3)
