@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from reports import verdicts as V
 from reports.frames import VIDEO_LEVEL, WINDOW_LEVEL
 from reports.stats import crossed_difference, crossed_mean
 from scoring.specs import SPECS
@@ -121,7 +122,9 @@ def clear_of(metric: str, good: np.ndarray, bad: np.ndarray) -> bool:
     a, b = crossed_mean(good), crossed_mean(bad)
     if np.isnan([a.low, a.high, b.low, b.high]).any():
         return False
-    return a.low > b.high if SPECS[metric].higher_is_better else a.high < b.low
+    return V.clear_better(
+        SPECS[metric].higher_is_better, V.Score(a.mean, a.low, a.high), V.Score(b.mean, b.low, b.high)
+    )
 
 
 def valid_metrics(scores: pd.DataFrame, track: str, metrics: list[str]) -> list[str]:
