@@ -128,6 +128,7 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
         body = cfg.model_dump(mode="json")
         body.pop("output_dir")
         body.pop("threads")
+        body.pop("device")  # where it trains is not what it is: a GPU's state files resume here
         if cfg.toy_world == 2 and cfg.vae.base_dim is None:  # world 2's stages keep their keys
             body.pop("toy_world")
             body["vae"].pop("base_dim")

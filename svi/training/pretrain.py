@@ -57,9 +57,9 @@ from tqdm import tqdm
 
 from svi.config import DataConfig, ERFTConfig, Section, load_config, save_config
 from svi.files import append_jsonl, atomic_torch_save, truncate_jsonl
-from svi.model.backbone import Backbone, build_small, load_wan_i2v, save_backbone, small_vae
+from svi.model.backbone import Backbone, build_small, lay_out_vae, load_wan_i2v, save_backbone, small_vae
 from svi.model.i2v_condition import build_condition, pro_condition
-from svi.model.presets import TOY_WORLD, TOY_WORLD_FILE, get_preset, preset_weights
+from svi.model.presets import TOY_WORLD, TOY_WORLD_FILE, get_preset, preset_weights, toy_world_of
 from svi.training.batch import encode_batch
 from svi.training.clips import pro_min_start, pro_window_ids, reference_frame_index
 from svi.training.data import VideoClipDataset
@@ -181,6 +181,12 @@ class PretrainConfig(Section):
     checkpoint_every: int = Field(250, ge=1)
     output_dir: str = "runs/pretrain_toy"
     threads: int | None = Field(None, ge=1)  # torch CPU threads (None: torch's default)
+    # Where the models train: cpu, or cuda (a GPU: the toy world's pretraining takes minutes there and
+    # hours on two cores). Batches are drawn on the CPU from the same generators either way, so a run
+    # draws the same windows, timesteps and noise on both; the arithmetic (float32 sums, cuDNN's
+    # convolutions) differs, so the weights agree only to training noise. State files are written
+    # from CPU copies, so a run started on one device resumes on the other.
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
 
     @model_validator(mode="after")
     def _vae_covers_clip(self):
@@ -288,6 +294,18 @@ def pro_windows(videos: torch.Tensor, index: torch.Tensor, num_frames: int, g: t
     return scale(target), scale(motion), scale(anchor)
 
 
+def to_cpu(tree):
+    """A state (nested dicts, lists and tensors) with every tensor on the CPU, so that a state file
+    written on a GPU loads anywhere."""
+    if isinstance(tree, torch.Tensor):
+        return tree.cpu()
+    if isinstance(tree, dict):
+        return {k: to_cpu(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(to_cpu(v) for v in tree)
+    return tree
+
+
 def lr_at(step: int, base: float, warmup: int, total: int) -> float:
     """Linear warm-up, then cosine decay to 10% of `base`."""
     if step < warmup:
@@ -325,7 +343,7 @@ def measure_latent_stats(vae, clips: torch.Tensor) -> tuple[list[float], list[fl
     total = sq = None
     n = 0
     for clip in clips:
-        mu = vae.encode(clip[None]).latent_dist.mode().double()  # [1, C, f, h, w]
+        mu = vae.encode(clip[None].to(vae.device)).latent_dist.mode().double()  # [1, C, f, h, w]
         s, s2 = mu.sum(dim=(0, 2, 3, 4)), mu.pow(2).sum(dim=(0, 2, 3, 4))
         total, sq = (s, s2) if total is None else (total + s, sq + s2)
         n += mu[0, 0].numel()
@@ -340,7 +358,7 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae.lr, weight_decay=0.0)
     step = 0
     if state_path.is_file():
-        state = torch.load(state_path, weights_only=False)
+        state = torch.load(state_path, weights_only=False, map_location=cfg.device)
         vae.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
@@ -356,11 +374,11 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
                 group["lr"] = lr_at(step, cfg.vae.lr, min(100, cfg.vae.steps // 10), cfg.vae.steps)
             phase = cfg.vae.phase_at(step)
             index = torch.randint(0, len(videos), (phase.batch,), generator=g)
-            video = windows(videos, index, phase.num_frames, cfg.vae.crop, g)
+            video = windows(videos, index, phase.num_frames, cfg.vae.crop, g).to(cfg.device)
             loss, l1 = vae_loss(vae, video, cfg.vae.kl_weight)
             if cfg.vae.image_batch:
                 index = torch.randint(0, len(videos), (cfg.vae.image_batch,), generator=g)
-                images = windows(videos, index, 1, cfg.vae.crop, g)  # [B, 3, 1, h, w]
+                images = windows(videos, index, 1, cfg.vae.crop, g).to(cfg.device)  # [B, 3, 1, h, w]
                 image_loss, l1_image = vae_loss(vae, images, cfg.vae.kl_weight)
                 loss = loss + image_loss
                 if phase.cycle_weight:
@@ -381,7 +399,8 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
             append_jsonl(out / "metrics.jsonl", {**record, "vae/seconds_per_step": time.perf_counter() - t0})
             if step % cfg.checkpoint_every == 0 or step == cfg.vae.steps:
                 atomic_torch_save(
-                    {"model": vae.state_dict(), "optimizer": opt.state_dict(), "step": step}, state_path
+                    to_cpu({"model": vae.state_dict(), "optimizer": opt.state_dict(), "step": step}),
+                    state_path,
                 )
         bar.close()
     vae.eval().requires_grad_(False)
@@ -417,6 +436,7 @@ def encode_clips(
         index = order[first : first + batch]
         # [B, 3, F, H, W], [B, 3, H, W]
         video, reference = windows(videos, index, cfg.data.num_frames, None, g, cfg.dit.reference_frame)
+        video, reference = video.to(bb.vae.device), reference.to(bb.vae.device)
         enc = encode_batch(bb, video, [prompts[i] for i in index.tolist()], layouts[0], reference)
         x0.append(enc.x0)
         ctx.append(enc.context)
@@ -445,7 +465,9 @@ def encode_pro_clips(
     x0, ys, ctx, img = [], [[] for _ in cfg.dit.conditions], [], []
     for first in tqdm(range(0, len(order), batch), desc="encode clips", unit="batch"):
         index = order[first : first + batch]
-        video, motion, anchor = pro_windows(videos, index, cfg.data.num_frames, g)
+        video, motion, anchor = (
+            x.to(bb.vae.device) for x in pro_windows(videos, index, cfg.data.num_frames, g)
+        )
         enc = encode_batch(
             bb, video, [prompts[i] for i in index.tolist()], data, motion=motion, anchor=anchor
         )
@@ -471,10 +493,10 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
     after the other, each on its own timestep range."""
     cache_path = out / "cache.pt"
     if cache_path.is_file():
-        cache = torch.load(cache_path)
+        cache = torch.load(cache_path, map_location=cfg.device)
     else:
         cache = encode_clips(bb, cfg, videos, prompts)
-        atomic_torch_save(cache, cache_path)
+        atomic_torch_save(to_cpu(cache), cache_path)
     empty = bb.encode_text([""])[0] if cfg.dit.text_dropout else None  # [L, D]: the unconditional prompt
     for i, (expert, model) in enumerate(zip(cfg.experts(), bb.experts())):
         train_one_dit(model, cfg, out, cache, empty, expert, seed=cfg.seed + i)
@@ -508,7 +530,7 @@ def train_one_dit(
     state_path = out / f"{stage}_state.pt"
     step = 0
     if state_path.is_file():
-        state = torch.load(state_path, weights_only=False)
+        state = torch.load(state_path, weights_only=False, map_location=cfg.device)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
@@ -524,16 +546,18 @@ def train_one_dit(
         lr = lr_at(step, cfg.dit.lr, cfg.dit.warmup_steps, cfg.dit.steps)
         for g in opt.param_groups:
             g["lr"] = lr
-        idx = torch.tensor([pick.randrange(n) for _ in range(cfg.dit.batch)])
+        idx = torch.tensor([pick.randrange(n) for _ in range(cfg.dit.batch)], device=cfg.device)
         layout = pick.randrange(len(cfg.dit.conditions))
         context = cache["context"][idx].float()  # [B, L, D]
         dropped = torch.zeros(cfg.dit.batch, dtype=torch.bool)
         if empty is not None:
-            dropped = torch.tensor([pick.random() < cfg.dit.text_dropout for _ in range(cfg.dit.batch)])
+            dropped = torch.tensor(
+                [pick.random() < cfg.dit.text_dropout for _ in range(cfg.dit.batch)], device=cfg.device
+            )
             context[dropped] = empty
         prep = recycler.prepare(cache["x0"][idx], cache["y"][layout][idx])
         image = None if cache["image_context"] is None else cache["image_context"][idx]
-        v = model(prep.model_input(), prep.timestep, context, image, return_dict=False)[0]
+        v = model(prep.model_input(), prep.timestep.to(cfg.device), context, image, return_dict=False)[0]
         loss = recycler.loss(v, prep)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"DiT loss became {loss.item()} at step {step + 1}; lower dit.lr")
@@ -556,8 +580,8 @@ def train_one_dit(
                                         "dit/seconds_per_step": time.perf_counter() - t0})  # fmt: skip
         if step % cfg.checkpoint_every == 0 or step == cfg.dit.steps:
             atomic_torch_save(
-                {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
-                 "recycler": recycler.state_dict(), "pick": pick.getstate(), "step": step},
+                to_cpu({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                        "recycler": recycler.state_dict(), "pick": pick.getstate(), "step": step}),
                 state_path,
             )  # fmt: skip
     bar.close()
@@ -603,9 +627,14 @@ def initial_backbone(cfg: PretrainConfig) -> Backbone:
         bb.vae = small_vae(dataclasses.replace(p.arch, vae_base=cfg.vae.base_dim), p.vae)
     if cfg.init is None:
         return bb
-    base = load_wan_i2v(
-        preset_weights("toy", None if cfg.init == "toy" else cfg.init), torch.float32, preset="toy"
-    )
+    folder = preset_weights("toy", None if cfg.init == "toy" else cfg.init)
+    if toy_world_of(folder) != cfg.toy_world:
+        raise ValueError(
+            f"init {cfg.init} ({folder}) was made for toy world {toy_world_of(folder)}, this pretraining "
+            f"is for world {cfg.toy_world}: start from a base model of world {cfg.toy_world} (init: a "
+            "folder that `harness run` of that world's pretraining wrote)"
+        )
+    base = load_wan_i2v(folder, torch.float32, preset="toy")
     bb.vae, bb.text_encoder, bb.tokenizer = base.vae, base.text_encoder, base.tokenizer
     state = base.transformer.state_dict()
     for tf in bb.experts():
@@ -624,6 +653,9 @@ def pretrain(cfg: PretrainConfig) -> Path:
     if not (out / "vae_state.pt").is_file() and not (out / "dit_state.pt").is_file():
         (out / "metrics.jsonl").unlink(missing_ok=True)
     bb = initial_backbone(cfg)
+    if cfg.device != "cpu":  # the CPU's models stay as built (to("cpu") would set the encoders' modes)
+        bb.to(cfg.device)
+        lay_out_vae(bb.vae)
     videos, prompts = load_clips(cfg)
     if cfg.init is None:
         train_vae(bb, cfg, out, videos)

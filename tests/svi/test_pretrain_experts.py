@@ -107,3 +107,28 @@ def test_committed_toy_a14b_has_two_different_experts():
     assert len(differ) > len(high) // 2, "the committed experts should differ in most tensors"
     made = json.loads((p.committed_weights / pretrain.EXPERTS_FILE).read_text())
     assert made["expert_boundary"] == 0.875
+
+
+def test_init_from_another_worlds_base_is_refused(tmp_path):
+    """A base model is made for one toy world; experts pretrained for another from it would learn a
+    world their VAE never saw, so the start is refused before anything loads, saying what to use."""
+    from svi.model.presets import TOY_WORLD, toy_world_of
+
+    assert toy_world_of(TOY_WEIGHTS) == TOY_WORLD
+    other = 3 if TOY_WORLD == 2 else 2
+    cfg = expert_config(tmp_path, tmp_path / "run").model_copy(update={"toy_world": other})
+    with pytest.raises(
+        ValueError, match=f"made for toy world {TOY_WORLD}, this pretraining is for world {other}"
+    ):
+        pretrain.initial_backbone(cfg)
+
+
+def test_state_files_hold_cpu_tensors_only():
+    """States are written from CPU copies (`to_cpu`), so one written on a GPU resumes on a CPU machine;
+    the structure (dicts, lists, tuples, plain values) is kept as it was."""
+    state = {"model": {"w": torch.ones(2)}, "pick": (3, (1, 2), None), "steps": [torch.zeros(1), 5]}
+    moved = pretrain.to_cpu(state)
+    assert moved["pick"] == (3, (1, 2), None) and moved["steps"][1] == 5
+    assert all(t.device.type == "cpu" for t in (moved["model"]["w"], moved["steps"][0]))
+    with pytest.raises(ValueError, match="device"):
+        pretrain.PretrainConfig(device="gpu")  # cpu, cuda or cuda:N
