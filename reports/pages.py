@@ -51,9 +51,24 @@ def block_markers(experiment: str) -> tuple[str, str]:
     return f"<!-- results:{experiment} -->", f"<!-- /results:{experiment} -->"
 
 
+# A bundle of an earlier toy world, kept as the record of what that world showed once the experiment
+# has run again in the current one, lives in results/world<N>/<experiment>/ and has its own page,
+# <experiment>_world<N>.
+RECORDS_GLOB = "world[0-9]*"
+
+
 def bundle_folders(root: Path) -> list[Path]:
-    """Every results bundle under `root/results/`, by name."""
-    return sorted(p.parent for p in (root / RESULTS_DIR).glob("*/manifest.json"))
+    """Every results bundle under `root/results/`, by name: the current ones, then the records of
+    earlier toy worlds (results/world<N>/<experiment>)."""
+    results = root / RESULTS_DIR
+    current = sorted(p.parent for p in results.glob("*/manifest.json"))
+    return current + sorted(p.parent for p in results.glob(f"{RECORDS_GLOB}/*/manifest.json"))
+
+
+def page_name(bundle: Path) -> str:
+    """The name of a bundle's page, plots folder and README block: its experiment's (its folder's)
+    for a current bundle, `<experiment>_world<N>` for a record in results/world<N>/."""
+    return bundle.name if bundle.parent.name == RESULTS_DIR else f"{bundle.name}_{bundle.parent.name}"
 
 
 def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[str]) -> str:
@@ -208,7 +223,7 @@ def toy_verdicts(root: Path) -> pd.DataFrame:
             T.finished(runs), samples, manifest.get("arm_order"), experiment=manifest["experiment"]
         )
         summary.attrs["reference_means"] = M.reference_means(refs)
-        found[bundle.name] = (summary, manifest)
+        found[page_name(bundle)] = (summary, manifest)
     return V.toy_verdicts(found)
 
 
@@ -219,12 +234,20 @@ def render_bundle(
     the toy world's verdicts (default: those committed under `root`); `registration_check` the git
     check of a registration (harness/declare/preregistration.py), given by a caller that may run git."""
     manifest = read_manifest(bundle)
-    name = manifest["experiment"]
-    if name != bundle.name:  # the page's path comes from the folder's name, which git review shows
+    experiment = manifest["experiment"]
+    if experiment != bundle.name:  # the page's path comes from the folder's name, which git review shows
         raise BundleError(
-            f"{bundle} holds experiment {name!r}: a bundle lives in results/<its experiment>, so move it to "
-            f"results/{name} or fix its manifest"
+            f"{bundle} holds experiment {experiment!r}: a bundle lives in results/<its experiment>, so move "
+            f"it to results/{experiment} or fix its manifest"
         )
+    name = page_name(bundle)
+    if name != experiment:  # a record of toy world N lives in results/world<N>/ and is of that world
+        world = (manifest.get("versions") or {}).get("toy_world")
+        if bundle.parent.name != f"world{world}":
+            raise BundleError(
+                f"{bundle} is a bundle of toy world {world}, not of {bundle.parent.name}: move it to "
+                f"results/world{world}/{experiment}"
+            )
     rel = bundle.relative_to(root).as_posix()
     report = work / name
     from reports import verdicts as V
@@ -257,9 +280,17 @@ def render_bundle(
         "",
         markdown_prose(str(declaration.get("description") or "").strip()),  # bundle prose: text, safe links
     ]
+    world = (manifest.get("versions") or {}).get("toy_world")
     about = [
         f"- **Units:** {done} finished of {declared} declared "
         f"(arms {', '.join(order)} × seeds {', '.join(map(str, declaration.get('seeds', [])))}).",
+        f"- **Toy world:** {world}"
+        + (
+            f", kept in `{rel}/` as the record of that world; the experiment ran again in a later one"
+            if name != experiment
+            else ""
+        )
+        + ".",
         f"- **Tracks:** {tracks or 'none'}; **metrics:** {declaration.get('metrics')} "
         f"(backend {declaration.get('metrics_backend')}); **primary:** {primary or 'none declared'}.",
         f"- **Data:** `{rel}/` in the repository (manifest.json, scores.csv, curves.csv); rebuild the report "
@@ -411,7 +442,7 @@ def write_pages(root: str | Path, registration_check=None) -> list[Path]:
         reports = {  # the rest of each bundle's report (plots, LaTeX, HTML)
             bundle / "report" / f.name: f
             for bundle in bundle_folders(root)
-            for f in sorted((Path(tmp) / bundle.name).iterdir())
+            for f in sorted((Path(tmp) / page_name(bundle)).iterdir())
             if f.name not in COMPARED_REPORT_FILES
         }
         for path in [*changed, *reports]:

@@ -38,3 +38,16 @@ def test_the_hook_includes_records_on_the_testing_page_only(tmp_path, monkeypatc
     assert hook.on_page_markdown(markdown, _page("results/mechanisms.md"), None, None) == markdown
     with pytest.raises(PluginError, match="no record docs/records/gone.txt"):
         hook.on_page_markdown("<!-- record gone -->", _page(hook.PAGE), None, None)
+
+
+def test_a_table_record_is_included_as_markdown_on_its_pages_only(tmp_path, monkeypatch):
+    hook = _hook()
+    monkeypatch.setattr(hook, "RECORDS", tmp_path)
+    (tmp_path / "losses.md").write_text("| a |\n|---|\n| 1 |\n")
+    markdown = "<!-- table losses -->"
+    assert (
+        hook.on_page_markdown(markdown, _page("results/toy_base_w3.md"), None, None) == "| a |\n|---|\n| 1 |"
+    )
+    assert hook.on_page_markdown(markdown, _page("results/mechanisms.md"), None, None) == markdown
+    with pytest.raises(PluginError, match="no record docs/records/gone.md"):
+        hook.on_page_markdown("<!-- table gone -->", _page("results/toy_base_w3.md"), None, None)

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.browser import Browser, chromium
 from benchmarks.site_shots import HEIGHT_PX, WIDTH_PX, build_site, measure, results_pages, site_pages
-from reports.pages import bundle_folders
+from reports.pages import bundle_folders, page_name
 
 REPO = Path(__file__).resolve().parents[1]
 # The 17 columns of an "other metrics" table as the reports once wrote it: a number and its interval each.
@@ -53,7 +53,7 @@ def _problems(found: dict[str, dict]) -> list[str]:
     lines = [
         f"{page or 'index'}: {bad}" for page, m in found.items() for bad in m["overflows"] + m["wrapped"]
     ]
-    generated = {f"results/{b.name}" for b in bundle_folders(REPO)}
+    generated = {f"results/{page_name(b)}" for b in bundle_folders(REPO)}
     lines += [
         f"{page}: no plot on the first screen ({WIDTH_PX}x{HEIGHT_PX})"
         for page, m in found.items()
@@ -71,7 +71,7 @@ def test_the_sites_tables_and_code_fit_their_column_and_results_pages_open_on_th
     found = _checked(browser, build_site(REPO, tmp_path / "site"))
     pages = {"", "cli", "design", "guides/review", *results_pages(REPO)}
     assert pages <= set(found) and all(m["height"] > 1000 for m in found.values())
-    generated = {f"results/{b.name}" for b in bundle_folders(REPO)}
+    generated = {f"results/{page_name(b)}" for b in bundle_folders(REPO)}
     assert all(found[p]["answer_bottom"] for p in generated)  # every generated page has its forest plot
     problems = _problems(found)
     assert problems == [], (

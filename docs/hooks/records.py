@@ -1,11 +1,13 @@
-"""MkDocs hook: the testing guide's measured figures included from the runs' own records.
+"""MkDocs hook: measured figures included from the runs' own records.
 
-On the page `guides/testing.md`, a marker line `<!-- record NAME -->` is replaced by the file
+On the pages in PAGES, a marker line `<!-- record NAME -->` is replaced by the file
 docs/records/NAME.txt (written by `python -m benchmarks.record NAME -- COMMAND`: the command, its
-commit, the machine, the wall time and the output's last lines) in a text block, so the test counts
-and times the guide shows are the run's own output, never typed. Only that page: a results page
-(from a bundle's notes, which may come from anyone) never includes files. A marker whose record is
-missing stops the build, saying how to make it.
+commit, the machine, the wall time and the output's last lines) in a text block, and a marker line
+`<!-- table NAME -->` by docs/records/NAME.md as it is (tables a script printed, such as
+`benchmarks.toyworld.pretrain_record --markdown`), so the test counts, times and losses the pages
+show are the runs' own output, never typed. Only those pages: a results page made from a bundle's
+notes (which may come from anyone) never includes files. A marker whose record is missing stops the
+build, saying how to make it.
 """
 
 from __future__ import annotations
@@ -16,21 +18,26 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 
 PAGE = "guides/testing.md"
+PAGES = (PAGE, "results/toy_base_w3.md")
 RECORDS = Path(__file__).resolve().parents[1] / "records"
-MARKER = re.compile(r"^<!-- record ([a-z0-9_-]+) -->$", re.M)
+MARKER = re.compile(r"^<!-- (record|table) ([a-z0-9_-]+) -->$", re.M)
 
 
-def record_block(name: str) -> str:
-    path = RECORDS / f"{name}.txt"
+def record_block(kind: str, name: str, page: str = PAGE) -> str:
+    path = RECORDS / f"{name}.{'txt' if kind == 'record' else 'md'}"
     if not path.is_file():
-        raise PluginError(
-            f"docs/{PAGE}: no record docs/records/{name}.txt; make it with "
-            f"`python -m benchmarks.record {name} -- COMMAND` and commit it"
+        how = (
+            "python -m benchmarks.record NAME -- COMMAND" if kind == "record" else "the script the page names"
         )
+        raise PluginError(
+            f"docs/{page}: no record docs/records/{path.name}; make it with `{how}` and commit it"
+        )
+    if kind == "table":
+        return path.read_text().rstrip()
     return "```text\n" + path.read_text().rstrip() + "\n```"
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    if page.file.src_uri != PAGE:
+    if page.file.src_uri not in PAGES:
         return markdown
-    return MARKER.sub(lambda m: record_block(m[1]), markdown)
+    return MARKER.sub(lambda m: record_block(m[1], m[2], page.file.src_uri), markdown)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.tracking.store_reader import load_runs, load_samples
-from reports.bundle import write_bundle, write_manifest
-from reports.pages import block_markers, fold_reading, stale_pages, write_pages
+from reports.bundle import read_manifest, write_bundle, write_manifest
+from reports.pages import block_markers, bundle_folders, fold_reading, page_name, stale_pages, write_pages
 from reports.tables import metric_info
 
 REPO = Path(__file__).resolve().parents[2]
@@ -259,3 +259,30 @@ def test_a_malformed_bundle_is_one_line_and_exit_2(repo, capsys, case, said):
     assert main(["pages", "--check", "--root", str(repo)]) == 2
     err = capsys.readouterr().err
     assert said in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_a_record_of_an_earlier_world_has_its_own_page_beside_the_current_bundle(repo):
+    """When an experiment runs again in a new toy world, its earlier bundle moves to
+    results/world<N>/<experiment> and keeps a page of its own, `<experiment>_world<N>`, that says so; a
+    record filed under another world than its manifest's is refused."""
+    import shutil
+
+    from reports.bundle import BundleError
+
+    current = repo / "results" / "ablation_eimg"
+    world = 2
+    record = repo / "results" / f"world{world}" / "ablation_eimg"
+    shutil.copytree(current, record)
+    manifest = read_manifest(record)
+    write_manifest(record, {**manifest, "versions": {**manifest.get("versions", {}), "toy_world": world}})
+    assert [page_name(b) for b in bundle_folders(repo)] == ["ablation_eimg", f"ablation_eimg_world{world}"]
+    write_pages(repo)
+    text = (repo / "docs" / "results" / f"ablation_eimg_world{world}.md").read_text()
+    assert f"**Toy world:** {world}, kept in `results/world{world}/ablation_eimg/` as the record" in text
+    assert "as the record" not in (repo / "docs" / "results" / "ablation_eimg.md").read_text()
+    assert (repo / "docs" / "results" / f"ablation_eimg_world{world}").is_dir()  # its own plots
+    assert stale_pages(repo) == []
+    shutil.move(record, repo / "results" / "world9" / "ablation_eimg")
+    shutil.rmtree(repo / "results" / f"world{world}")
+    with pytest.raises(BundleError, match=f"a bundle of toy world {world}, not of world9"):
+        write_pages(repo)
