@@ -216,13 +216,14 @@ def vae_roundtrip(generator, cfg) -> R.VaeRoundTrip:
 
     bb, g = generator.bb, cfg.generate
 
-    def roundtrip(clip: np.ndarray) -> np.ndarray:  # uint8 [F, H, W, 3] -> uint8 [F, H, W, 3]
-        pixels = torch.from_numpy(clip).permute(3, 0, 1, 2)[None].float() / 127.5 - 1.0  # [1, 3, F, H, W]
-        decoded = bb.decode_latents(bb.encode_video(pixels))[0].float().cpu()  # [3, F, H, W] in [-1, 1]
-        return ((decoded.permute(1, 2, 3, 0).numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+    def roundtrip(clips: np.ndarray) -> np.ndarray:  # uint8 [B, F, H, W, 3] -> uint8 [B, F, H, W, 3]
+        pixels = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # [B, 3, F, H, W]
+        with torch.no_grad():
+            decoded = bb.decode_latents(bb.encode_video(pixels)).float().cpu()  # [B, 3, F, H, W] in [-1, 1]
+        return ((decoded.permute(0, 2, 3, 4, 1).numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
 
     align = "end" if g.chaining == "latent" and g.assembly != "keep_all" else "start"
-    return R.VaeRoundTrip(roundtrip, g.num_frames, align)
+    return R.VaeRoundTrip(roundtrip, g.num_frames, align, batch=g.batch_size)
 
 
 def _build(

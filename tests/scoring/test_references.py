@@ -188,12 +188,17 @@ def test_truth_vae_round_trips_each_clip_as_generation_chains_them(align, spans)
     each clip was made from and which of its frames the video keeps."""
     truth, windows, seen = _numbered(25), [(0, 9), (9, 17), (17, 25)], []
 
-    def mark(clip: np.ndarray) -> np.ndarray:
-        seen.append((int(clip[0, 0, 0, 0]), int(clip[-1, 0, 0, 0]) + 1))
-        return clip + 100 * (len(seen) - 1)
+    def mark(clips: np.ndarray) -> np.ndarray:  # [B, F, H, W, 3]: B clips, each marked on its own
+        marked = []
+        for clip in clips:
+            seen.append((int(clip[0, 0, 0, 0]), int(clip[-1, 0, 0, 0]) + 1))
+            marked.append(clip + 100 * (len(seen) - 1))
+        calls.append(len(clips))
+        return np.stack(marked)
 
-    out = R.through_vae(truth, windows, R.VaeRoundTrip(mark, 9, align))
-    assert seen == spans
+    calls = []
+    out = R.through_vae(truth, windows, R.VaeRoundTrip(mark, 9, align, batch=2))
+    assert seen == spans and calls == [2, 1]  # clips in batches of 2
     assert out[:, 0, 0, 0].tolist() == [k + 100 * i for i, (a, b) in enumerate(windows) for k in range(a, b)]
     assert R.clip_span((0, 4), R.VaeRoundTrip(mark, 9), 6) == (0, 6)  # a truth shorter than a clip: all of it
     with pytest.raises(ValueError, match="align"):
