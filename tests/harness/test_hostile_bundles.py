@@ -456,7 +456,6 @@ def test_every_committed_bundle_is_current_for_this_code(bundle):
     from harness.declare.plan import make_plan
     from harness.run.bundle_export import from_bundle
     from reports.bundle import read_manifest
-
     from svi.config import ConfigError
     from svi.model.presets import TOY_WORLD
 
