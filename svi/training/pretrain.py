@@ -88,6 +88,11 @@ class VAEPhase(Section):
     # it to restore its own reconstructions cut nothing. A phase of its own, after the reconstruction
     # phases: the term fixes a decoder that already reconstructs. 0: no cycle term.
     cycle_weight: float = Field(0.0, ge=0)
+    # Train this phase on whole frames instead of the stage's crops. The middle block of Wan's VAE attends
+    # over every latent position, so a VAE trained on crops alone can fail on whole frames: world 3's first
+    # VAE (32 px crops throughout) reconstructed its crops at 14.7 dB and whole frames at 9.9 dB
+    # (benchmarks/toyworld/vae_crops.py). False: the stage's `crop`, as before.
+    whole_frames: bool = False
 
 
 class VAEStage(Section):
@@ -374,11 +379,12 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
                 group["lr"] = lr_at(step, cfg.vae.lr, min(100, cfg.vae.steps // 10), cfg.vae.steps)
             phase = cfg.vae.phase_at(step)
             index = torch.randint(0, len(videos), (phase.batch,), generator=g)
-            video = windows(videos, index, phase.num_frames, cfg.vae.crop, g).to(cfg.device)
+            crop = None if phase.whole_frames else cfg.vae.crop
+            video = windows(videos, index, phase.num_frames, crop, g).to(cfg.device)
             loss, l1 = vae_loss(vae, video, cfg.vae.kl_weight)
             if cfg.vae.image_batch:
                 index = torch.randint(0, len(videos), (cfg.vae.image_batch,), generator=g)
-                images = windows(videos, index, 1, cfg.vae.crop, g).to(cfg.device)  # [B, 3, 1, h, w]
+                images = windows(videos, index, 1, crop, g).to(cfg.device)  # [B, 3, 1, h, w]
                 image_loss, l1_image = vae_loss(vae, images, cfg.vae.kl_weight)
                 loss = loss + image_loss
                 if phase.cycle_weight:
@@ -391,7 +397,8 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
             step += 1
             bar.update(1)
             bar.set_postfix(l1=f"{l1:.4f}")
-            record = {"stage": "vae", "step": step, "vae/l1": l1, "vae/num_frames": phase.num_frames}
+            record = {"stage": "vae", "step": step, "vae/l1": l1, "vae/num_frames": phase.num_frames,
+                      "vae/side": video.shape[-1]}  # fmt: skip
             if cfg.vae.image_batch:
                 record["vae/l1_image"] = l1_image
                 if phase.cycle_weight:

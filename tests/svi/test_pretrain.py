@@ -138,7 +138,7 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
         "vae": {
             "phases": [
                 {"steps": 1, "num_frames": 5, "batch": 2},
-                {"steps": 1, "num_frames": 17, "batch": 1, "cycle_weight": 0.5},
+                {"steps": 1, "num_frames": 17, "batch": 1, "cycle_weight": 0.5, "whole_frames": True},
             ],
             "image_batch": 2,
             "stats_clips": 2,
@@ -158,6 +158,7 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     assert 0 < sum(dropped) < 6  # some of the 6 prompts replaced by the empty one, not all
     vae = [r for r in records if r["stage"] == "vae"]
     assert [r["vae/num_frames"] for r in vae] == [5, 17] and all("vae/l1_image" in r for r in vae)
+    assert [r["vae/side"] for r in vae] == [32, 64]  # the stage's crops, then a phase on whole frames
     assert "vae/latent_cycle" not in vae[0] and vae[1]["vae/latent_cycle"] > 0  # the second phase's term
     # A longer schedule on the same folder resumes both stages from their state files.
     longer = cfg.model_copy(update={"dit": cfg.dit.model_copy(update={"steps": 5})})
