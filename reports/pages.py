@@ -241,8 +241,8 @@ def render_bundle(
             f"it to results/{experiment} or fix its manifest"
         )
     name = page_name(bundle)
+    world = (manifest.get("versions") or {}).get("toy_world")
     if name != experiment:  # a record of toy world N lives in results/world<N>/ and is of that world
-        world = (manifest.get("versions") or {}).get("toy_world")
         if bundle.parent.name != f"world{world}":
             raise BundleError(
                 f"{bundle} is a bundle of toy world {world}, not of {bundle.parent.name}: move it to "
@@ -280,7 +280,6 @@ def render_bundle(
         "",
         markdown_prose(str(declaration.get("description") or "").strip()),  # bundle prose: text, safe links
     ]
-    world = (manifest.get("versions") or {}).get("toy_world")
     about = [
         f"- **Units:** {done} finished of {declared} declared "
         f"(arms {', '.join(order)} × seeds {', '.join(map(str, declaration.get('seeds', [])))}).",

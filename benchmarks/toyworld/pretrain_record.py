@@ -123,7 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.folder / "metrics.jsonl").is_file():
         print(f"{args.folder}: no metrics.jsonl; give the pretraining's run folder", file=sys.stderr)
         return 2
-    rec = record(args.folder, parse_moved(args.moved), args.here)
+    try:
+        moved = parse_moved(args.moved)
+    except SystemExit as e:  # a bad --moved: one line, exit 2, before anything is read
+        print(e, file=sys.stderr)
+        return 2
+    rec = record(args.folder, moved, args.here)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "record.json").write_text(json.dumps(rec, indent=1) + "\n")

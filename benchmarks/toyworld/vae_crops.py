@@ -84,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--finetune", type=int, default=0, help="steps on whole frames before measuring")
     p.add_argument("--train-clips", type=int, default=300)
     args = p.parse_args(argv)
+    if args.clips < 1 or args.finetune < 0 or args.train_clips < 1 or not 8 <= args.crop <= 64:
+        p.error("--clips and --train-clips are at least 1, --finetune at least 0, --crop 8 to 64")
     if args.threads:
         torch.set_num_threads(args.threads)
     clips = training_videos(args.clips, args.world)[:, :, :FRAMES].float() / 127.5 - 1  # [N, 3, 17, H, W]

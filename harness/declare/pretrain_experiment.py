@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.declare.experiment import MAX_SAMPLES
 from svi.config import ConfigError, deep_merge, format_validation_error, parse_override
-from svi.training.pretrain import PretrainConfig
+from svi.training.pretrain import PretrainConfig, init_world_error
 
 # The toy-world training set a pretraining writes: bounded like an experiment's samples, as the file
 # may come from anyone (pretrain_toy writes 1000 clips of 33 frames).
@@ -71,6 +71,8 @@ class PretrainExperiment(BaseModel):
                 f"({self.world.version}): set world.version alone"
             )
         self.pretrain.toy_world = self.world.version
+        if error := init_world_error(self.pretrain):  # before any clip is written
+            raise ValueError(error)
         return self
 
     def world_key(self) -> dict:

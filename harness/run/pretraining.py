@@ -129,6 +129,9 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
         body.pop("output_dir")
         body.pop("threads")
         body.pop("device")  # where it trains is not what it is: a GPU's state files resume here
+        for phase in body["vae"]["phases"]:  # crops, as before the setting existed: the same key
+            if not phase["whole_frames"]:
+                phase.pop("whole_frames")
         if cfg.toy_world == 2 and cfg.vae.base_dim is None:  # world 2's stages keep their keys
             body.pop("toy_world")
             body["vae"].pop("base_dim")

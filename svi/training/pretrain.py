@@ -213,9 +213,36 @@ class PretrainConfig(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _init_of_this_world(self):
+        if "toy_world" in self.model_fields_set and (error := init_world_error(self)):
+            raise ValueError(error)
+        return self
+
+    @model_validator(mode="after")
+    def _device_here(self):
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device}: this machine has no CUDA device; use device=cpu")
+        return self
+
     def experts(self) -> list[str | None]:
         """The DiT stages' experts: [None] (one transformer) or ["high", "low"]."""
         return ["high", "low"] if get_preset(self.preset).experts == 2 else [None]
+
+
+def init_world_error(cfg: PretrainConfig) -> str | None:
+    """Why `cfg.init` cannot start a pretraining for `cfg.toy_world` (a base model of another toy world),
+    or None. A folder that does not exist is left to the loader's own error."""
+    if cfg.init is None:
+        return None
+    folder = preset_weights("toy", None if cfg.init == "toy" else cfg.init)
+    if not Path(folder).is_dir() or toy_world_of(folder) == cfg.toy_world:
+        return None
+    return (
+        f"init {cfg.init} ({folder}) was made for toy world {toy_world_of(folder)}, this pretraining "
+        f"is for world {cfg.toy_world}: start from a base model of world {cfg.toy_world} (init: a "
+        "folder that `harness run` of that world's pretraining wrote)"
+    )
 
 
 # -- small pieces ------------------------------------------------------------------------------------
@@ -634,14 +661,9 @@ def initial_backbone(cfg: PretrainConfig) -> Backbone:
         bb.vae = small_vae(dataclasses.replace(p.arch, vae_base=cfg.vae.base_dim), p.vae)
     if cfg.init is None:
         return bb
-    folder = preset_weights("toy", None if cfg.init == "toy" else cfg.init)
-    if toy_world_of(folder) != cfg.toy_world:
-        raise ValueError(
-            f"init {cfg.init} ({folder}) was made for toy world {toy_world_of(folder)}, this pretraining "
-            f"is for world {cfg.toy_world}: start from a base model of world {cfg.toy_world} (init: a "
-            "folder that `harness run` of that world's pretraining wrote)"
-        )
-    base = load_wan_i2v(folder, torch.float32, preset="toy")
+    base = load_wan_i2v(
+        preset_weights("toy", None if cfg.init == "toy" else cfg.init), torch.float32, preset="toy"
+    )
     bb.vae, bb.text_encoder, bb.tokenizer = base.vae, base.text_encoder, base.tokenizer
     state = base.transformer.state_dict()
     for tf in bb.experts():

@@ -116,11 +116,11 @@ def test_init_from_another_worlds_base_is_refused(tmp_path):
 
     assert toy_world_of(TOY_WEIGHTS) == TOY_WORLD
     other = 3 if TOY_WORLD == 2 else 2
-    cfg = expert_config(tmp_path, tmp_path / "run").model_copy(update={"toy_world": other})
+    raw = {**expert_config(tmp_path, tmp_path / "run").model_dump(), "toy_world": other}
     with pytest.raises(
         ValueError, match=f"made for toy world {TOY_WORLD}, this pretraining is for world {other}"
     ):
-        pretrain.initial_backbone(cfg)
+        pretrain.PretrainConfig.model_validate(raw)  # refused when the configuration is read
 
 
 def test_state_files_hold_cpu_tensors_only():
