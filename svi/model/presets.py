@@ -46,11 +46,13 @@ WEIGHTS_ENV = "SVI_WEIGHTS"
 TOY_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "toy"  # svi/weights/toy
 # The committed two-expert toy model (svi.training.pretrain with preset toy-a14b, from TOY_WEIGHTS).
 TOY_A14B_WEIGHTS = TOY_WEIGHTS.parent / "toy_a14b"  # svi/weights/toy_a14b
-# Which toy world this code is: 2 has people in pretraining, a VAE trained for idempotent round trips,
-# a 512-token text context with an unconditional mode (text CFG), and 3-clip fine-tuning videos
-# (docs/guides/toyworld.md). A pretrained toy folder records the world it was made for in TOY_WORLD_FILE;
-# a folder without one is from the first world.
-TOY_WORLD = 2
+# Which toy world this code is: 3 has a camera that travels over an endless landscape, stated in every
+# prompt, and a VAE trained on whole frames (pretrain_toy_w3), so a model can beat a picture held still;
+# 2 had people in pretraining, a VAE trained for idempotent round trips, a 512-token text context with an
+# unconditional mode (text CFG), and 3-clip fine-tuning videos, all of which 3 keeps but the round-trip
+# phase (docs/guides/toyworld.md). A pretrained toy folder records the world it was made for in
+# TOY_WORLD_FILE; a folder without one is from the first world.
+TOY_WORLD = 3
 TOY_WORLD_FILE = "toy_world.json"
 WAN_I2V_REPO = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
 WAN22_I2V_REPO = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"

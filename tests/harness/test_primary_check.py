@@ -75,11 +75,14 @@ def test_a_guard_must_be_a_scored_metric_other_than_the_primary(home, capsys):
 
 
 def test_erft_confirm_keeps_its_registered_primary(home):
-    """Its registered primary, colour shift on creative_100s, is invalid there by the committed verdicts;
-    the registration is not rewritten, and the plan check passes with a note that says so."""
+    """Its registered primary, colour shift on creative_100s, is invalid there by the committed verdicts
+    of the world it ran in (2), read here as today's world's; the registration is not rewritten, and the
+    plan check passes with a note that says so."""
     exp, source = load_experiment("erft_confirm")
-    assert V.known_verdict(V.read_verdicts(), TOY_WORLD, "creative_100s", "colour_shift") == V.INVALID
-    notes = check_primary(exp, _configs(exp, source))
+    committed = V.read_verdicts()
+    assert V.known_verdict(committed, 2, "creative_100s", "colour_shift") == V.INVALID
+    as_today = committed[committed["world"] == 2].assign(world=TOY_WORLD)
+    notes = check_primary(exp, _configs(exp, source), table=as_today)
     assert notes == [
         "primary colour_shift is invalid on creative_100s in the toy world (results/toy_verdicts.csv); the "
         "registered experiment keeps it, and its report says so"
