@@ -36,23 +36,25 @@ def stage_of(name: str) -> str:
 
 
 def parts(rows: list[dict], stage: str, moved: dict[str, tuple[int, str]], here: str) -> list[dict]:
-    """The stage's steps split by phase (the VAE's window length) and by where they ran."""
+    """The stage's steps split by phase (the VAE's window length and side: crops or whole frames, where
+    the run logged `vae/side`) and by where they ran."""
     out: dict[tuple, list[float]] = {}
     split = moved.get(stage)
     for r in rows:
         where = split[1] if split and r["step"] <= split[0] else here
-        key = (r.get("vae/num_frames"), bool(r.get("vae/latent_cycle") is not None), where)
+        key = (r.get("vae/num_frames"), r.get("vae/side"), bool(r.get("vae/latent_cycle") is not None), where)
         out.setdefault(key, []).append(r[f"{stage_of(stage)}/seconds_per_step"])
     return [
         {
             "frames": frames,
+            "side": side,
             "cycle": cycle,
             "where": where,
             "steps": len(sec),
             "median_seconds": statistics.median(sec),
             "minutes": sum(sec) / 60,
         }
-        for (frames, cycle, where), sec in out.items()
+        for (frames, side, cycle, where), sec in out.items()
     ]
 
 
@@ -79,6 +81,7 @@ def markdown(rec: dict) -> str:
     for name, stage in rec["stages"].items():
         for p in stage["parts"]:
             part = "" if p["frames"] is None else f"{p['frames']}-frame windows" + " + cycle" * p["cycle"]
+            part += f" at {p['side']} px" if p.get("side") else ""
             lines.append(
                 f"| {name} | {part} | {p['where']} | {p['steps']} | {p['median_seconds']:.3f} | {p['minutes']:.1f} |"
             )

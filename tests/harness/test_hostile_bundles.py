@@ -483,7 +483,7 @@ def test_what_changed_is_never_empty(tmp_path):
     exp, source = load_experiment("ablation_eimg")
     plan = make_plan(exp, source)
     full = next(u for u in plan.units if u.arm == "full")
-    manifest = json.loads((ROOT / "results" / "ablation_eimg" / "manifest.json").read_text())
+    manifest = json.loads((ROOT / "results" / "world2" / "ablation_eimg" / "manifest.json").read_text())
     manifest["plan_hashes"]["full/seed0"] = "0123456789abcdef"  # not the hash of its recorded inputs
     changed = changes_of(manifest, full, plan_inputs(plan, full))
     assert list(changed) == [

