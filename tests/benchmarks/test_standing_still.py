@@ -43,11 +43,12 @@ def test_an_arm_beside_its_references_with_its_margin():
 
 
 def test_the_scoring_guide_table_is_the_scripts_output_on_the_committed_bundle(capsys):
-    """docs/guides/scoring.md's table of what standing still scores is generated from results/ablation_eimg."""
-    assert main([str(ROOT / "results" / "ablation_eimg"), "--markdown"]) == 0
+    """docs/guides/scoring.md's table of what standing still scores is generated from toy world 2's demo
+    bundle, results/world2/ablation_eimg."""
+    assert main([str(ROOT / "results" / "world2" / "ablation_eimg"), "--markdown"]) == 0
     table = capsys.readouterr().out.strip()
     assert table in (ROOT / "docs" / "guides" / "scoring.md").read_text(), (
-        "docs/guides/scoring.md: paste `python -m benchmarks.toyworld.standing_still results/ablation_eimg --markdown`"
+        "docs/guides/scoring.md: paste `python -m benchmarks.toyworld.standing_still results/world2/ablation_eimg --markdown`"
     )
 
 

@@ -465,7 +465,7 @@ def test_every_committed_bundle_is_current_for_this_code(bundle):
     finished = {(u["arm"], u["seed"]) for u in manifest["units"]}
     world = manifest["versions"].get("toy_world", 1)
     if world != TOY_WORLD:  # a record of an earlier toy world: never taken for this world's results
-        with pytest.raises(ConfigError, match=f"toy_world: {world} -> {TOY_WORLD}"):
+        with pytest.raises(ConfigError, match="made under another plan"):
             from_bundle(plan, list(plan.units), ROOT / "results" / bundle)
         return
     found = from_bundle(plan, list(plan.units), ROOT / "results" / bundle)

@@ -97,11 +97,12 @@ def test_a_report_from_a_bundle_imports_neither_torch_nor_a_store(bundle, tmp_pa
 
 
 def test_unit_counts_keep_the_arms_units_apart_from_the_references():
-    """results/ablation_eimg: 3 arms x 1 seed, all finished, and 5 reference units (frozen, loop,
-    pingpong, truth and the rescoring pass), which its page does not count among the units."""
+    """results/world2/ablation_eimg (toy world 2's demo): 3 arms x 1 seed, all finished, and 5 reference
+    units (frozen, loop, pingpong, truth and the rescoring pass), which its page does not count among
+    the units."""
     from reports.bundle import read_manifest, unit_counts
 
-    manifest = read_manifest(REPO / "results" / "ablation_eimg")
+    manifest = read_manifest(REPO / "results" / "world2" / "ablation_eimg")
     assert len(manifest["units"]) == 8
     assert unit_counts(manifest) == (3, 3, 5)
     failed = {
