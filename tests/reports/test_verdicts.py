@@ -152,12 +152,12 @@ def test_the_score_table_gives_both_verdicts():
 
 
 def test_the_committed_bundles_give_the_issues_verdicts():
-    """ablation_eimg, recomputed from its bundle: colour shift one-sided on consistent_100s and invalid on
-    creative_100s, PSNR valid with no arm beating standing still; the committed table says the same of
-    erft_confirm's registered primary."""
+    """ablation_eimg in toy world 2 (results/world2/ablation_eimg), recomputed from its bundle: colour shift
+    one-sided on consistent_100s and invalid on creative_100s, PSNR valid with no arm beating standing
+    still; the committed table says the same of erft_confirm's registered primary."""
     from reports import tables as T
 
-    runs, samples, manifest = read_bundle(ROOT / "results" / "ablation_eimg")
+    runs, samples, manifest = read_bundle(ROOT / "results" / "world2" / "ablation_eimg")
     runs, samples, refs = M.split(runs, samples)
     summary = T.summarize(T.finished(runs), samples, manifest["arm_order"], experiment="ablation_eimg")
     found = {
@@ -172,6 +172,24 @@ def test_the_committed_bundles_give_the_issues_verdicts():
     assert V.known_verdict(table, 2, "creative_100s", "colour_shift") == V.INVALID
     mine = table[(table["bundle"] == "erft_confirm") & (table["metric"] == "colour_shift")]
     assert list(mine["validity"]) == [V.INVALID]
+
+
+def test_world_3s_demo_bundle_has_a_valid_primary_on_both_tracks():
+    """results/ablation_eimg in toy world 3: the distance from the truth is valid on both tracks, and colour
+    shift, which the truth's travelling camera changes, is invalid on both (what toy_erft_control's and
+    ablation_eimg's declared primaries follow)."""
+    from reports import tables as T
+
+    runs, samples, manifest = read_bundle(ROOT / "results" / "ablation_eimg")
+    assert manifest["versions"]["toy_world"] == 3
+    runs, samples, refs = M.split(runs, samples)
+    summary = T.summarize(T.finished(runs), samples, manifest["arm_order"], experiment="ablation_eimg")
+    found = {
+        (v.track, v.metric): v for v in V.verdicts(summary, M.reference_means(refs), manifest["arm_order"])
+    }
+    for track in ("consistent_100s", "creative_100s"):
+        assert found[(track, "truth_distance")].validity.verdict == V.VALID
+        assert found[(track, "colour_shift")].validity.verdict == V.INVALID
 
 
 def test_the_first_screen_states_the_primarys_verdicts_and_its_guards(tmp_path):
