@@ -2,7 +2,6 @@
 changed declaration refused even when forced, the git order checked (and the check can fail), the
 registered family tested on its own in reports, and the power block from a committed bundle."""
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -231,10 +230,11 @@ def test_a_setting_added_after_the_registration_keeps_its_units_registered(monke
     root = Path(__file__).resolve().parents[2]
     registered = sorted(p.parent.name for p in (root / "results").glob("*/preregistration.yaml"))
     assert registered, "no committed registration to check"
+    from reports.bundle import read_manifest
     from svi.model.presets import TOY_WORLD
 
     for name in registered:
-        manifest = json.loads((root / "results" / name / "manifest.json").read_text())
+        manifest = read_manifest(root / "results" / name)
         if manifest["versions"].get("toy_world") != TOY_WORLD:  # a record of an earlier toy world: its
             continue  # units were planned on that world's base, which is no longer the committed one
         exp, source = load_experiment(name)

@@ -151,18 +151,22 @@ def test_the_score_table_gives_both_verdicts():
     assert "  subject_consistency: world 2: one-sided on consistent_100s (b)" in lines
 
 
+def demo_verdicts(folder):
+    """{(track, metric): verdict} of a committed ablation_eimg bundle, recomputed from it, and its manifest."""
+    from reports import tables as T
+
+    runs, samples, manifest = read_bundle(folder)
+    runs, samples, refs = M.split(runs, samples)
+    summary = T.summarize(T.finished(runs), samples, manifest["arm_order"], experiment="ablation_eimg")
+    verdicts = V.verdicts(summary, M.reference_means(refs), manifest["arm_order"])
+    return {(v.track, v.metric): v for v in verdicts}, manifest
+
+
 def test_the_committed_bundles_give_the_issues_verdicts():
     """ablation_eimg in toy world 2 (results/world2/ablation_eimg), recomputed from its bundle: colour shift
     one-sided on consistent_100s and invalid on creative_100s, PSNR valid with no arm beating standing
     still; the committed table says the same of erft_confirm's registered primary."""
-    from reports import tables as T
-
-    runs, samples, manifest = read_bundle(ROOT / "results" / "world2" / "ablation_eimg")
-    runs, samples, refs = M.split(runs, samples)
-    summary = T.summarize(T.finished(runs), samples, manifest["arm_order"], experiment="ablation_eimg")
-    found = {
-        (v.track, v.metric): v for v in V.verdicts(summary, M.reference_means(refs), manifest["arm_order"])
-    }
+    found, _ = demo_verdicts(ROOT / "results" / "world2" / "ablation_eimg")
     assert found[("consistent_100s", "colour_shift")].validity.verdict == V.ONE_SIDED
     assert found[("creative_100s", "colour_shift")].validity.verdict == V.INVALID
     for track in ("consistent_100s", "creative_100s"):
@@ -178,15 +182,8 @@ def test_world_3s_demo_bundle_has_a_valid_primary_on_both_tracks():
     """results/ablation_eimg in toy world 3: the distance from the truth is valid on both tracks, and colour
     shift, which the truth's travelling camera changes, is invalid on both (what toy_erft_control's and
     ablation_eimg's declared primaries follow)."""
-    from reports import tables as T
-
-    runs, samples, manifest = read_bundle(ROOT / "results" / "ablation_eimg")
+    found, manifest = demo_verdicts(ROOT / "results" / "ablation_eimg")
     assert manifest["versions"]["toy_world"] == 3
-    runs, samples, refs = M.split(runs, samples)
-    summary = T.summarize(T.finished(runs), samples, manifest["arm_order"], experiment="ablation_eimg")
-    found = {
-        (v.track, v.metric): v for v in V.verdicts(summary, M.reference_means(refs), manifest["arm_order"])
-    }
     for track in ("consistent_100s", "creative_100s"):
         assert found[(track, "truth_distance")].validity.verdict == V.VALID
         assert found[(track, "colour_shift")].validity.verdict == V.INVALID
