@@ -12,8 +12,11 @@ Read from a results bundle's tidy scores (its references and its base arm), per 
   primary and on PSNR (the fidelity metric anchored to the truth).
 - G4, drift to remove: on that primary the base arm's last LAST_SECONDS are worse than its first, per
   video, with a 95% interval (crossed design) clear of zero.
-- G5 (from a positive-control bundle, `toy_erft_control`): the planted arm's colour shift exceeds the
-  base arm's with a 95% interval clear of zero, at the bundle's n.
+- G5 (from a positive-control bundle, `toy_erft_control`): the planted arm is worse than the base arm
+  on the control's declared primary with a 95% interval clear of zero, at the bundle's n (world 2's
+  control declared colour shift, world 3's the distance from the truth).
+- G6 (from the recorded `make demo`, docs/records/demo.txt): the demo ran to its end (exit 0) within
+  G6_LIMIT_MINUTES on a fresh clone, at the commit that made the demo's bundle.
 
 A gate that this bundle cannot measure (a reference it lacks) is `None`, never passed. Pure functions
 of the tables: no torch, no store.
@@ -37,12 +40,14 @@ TRUTH, CEILING, BASE = "truth", "truth_vae", "base"
 FIDELITY = "psnr"  # the truth-anchored fidelity metric of G1 and G3
 G1_MARGIN_DB = 6.0
 FIRST_SECONDS = LAST_SECONDS = 10.0
-CONTROL_METRIC, PLANTED = "colour_shift", "planted"
+CONTROL_METRIC, PLANTED = "colour_shift", "planted"  # the control's metric where it declares none
+G6_LIMIT_MINUTES = 15.0
+DEMO_BUNDLE = "ablation_eimg"  # what `make demo` runs (Makefile)
 
 
 @dataclass(frozen=True)
 class Gate:
-    gate: str  # G1 .. G5
+    gate: str  # G1 .. G6
     track: str
     passed: bool | None  # None: not measurable from this bundle
     figure: str  # what was measured, in words and numbers
@@ -197,27 +202,59 @@ def g4(scores: pd.DataFrame, track: str, primary: str | None, arm: str = BASE) -
     )  # fmt: skip
 
 
-def g5(control: pd.DataFrame) -> list[Gate]:
-    """Per track of a positive-control bundle: planted minus base colour shift, interval clear of zero."""
+def g5(control: pd.DataFrame, metric: str | None = None) -> list[Gate]:
+    """Per track of a positive-control bundle: planted worse than base on `metric` (the control's
+    declared primary; CONTROL_METRIC where it declares none), interval clear of zero."""
+    metric = metric or CONTROL_METRIC
     out = []
     for track in sorted(control[control.arm == PLANTED].track.unique()):
-        a, b = matrix(control, BASE, track, CONTROL_METRIC), matrix(control, PLANTED, track, CONTROL_METRIC)
+        a, b = matrix(control, BASE, track, metric), matrix(control, PLANTED, track, metric)
         if not a.size or not b.size:
-            out.append(Gate("G5", track, None, f"no {CONTROL_METRIC} of {BASE} or {PLANTED}"))
+            out.append(Gate("G5", track, None, f"no {metric} of {BASE} or {PLANTED}"))
             continue
-        d = crossed_difference(a, b)
+        d = crossed_difference(a, b) if SPECS[metric].higher_is_better is False else crossed_difference(b, a)
         out.append(Gate(
             "G5", track, bool(d.low > 0),
-            f"{PLANTED} - {BASE} {CONTROL_METRIC} {d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] "
+            f"{PLANTED} worse than {BASE} on {metric} by {d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] "
             f"(n = {d.n_samples}x{d.n_seeds})",
         ))  # fmt: skip
     return out
 
 
+RECORD_HEADER = re.compile(r"^# commit (\w+)(?P<dirty> \(with uncommitted changes\))?, (?P<when>[^,]+), .*"
+                           r"exit (?P<exit>-?\d+), wall (?P<min>\d+) min (?P<sec>\d+) s$", re.M)  # fmt: skip
+
+
+def g6(record: str | None, bundle_commit: str | None) -> Gate:
+    """G6 from the text of a `benchmarks.record` record of `make demo` (None: not recorded): met when it
+    exited 0 within G6_LIMIT_MINUTES at a clean checkout of the commit that made the demo's bundle
+    (`bundle_commit`, its manifest's harness_commit); a record of another commit measures another demo."""
+    found = RECORD_HEADER.search(record or "")
+    if found is None:
+        return Gate("G6", "make demo", None, "no recorded `make demo` (docs/records/demo.txt)")
+    commit, minutes = found.group(1), int(found.group("min")) + int(found.group("sec")) / 60
+    figure = (
+        f"wall {found.group('min')} min {found.group('sec')} s, exit {found.group('exit')}, commit {commit}"
+    )
+    if found.group("dirty") or not bundle_commit or not bundle_commit.startswith(commit):
+        why = (
+            "with uncommitted changes"
+            if found.group("dirty")
+            else f"the bundle is of {str(bundle_commit)[:7]}"
+        )
+        return Gate("G6", "make demo", None, f"{figure}: not this bundle's demo ({why})")
+    passed = found.group("exit") == "0" and minutes <= G6_LIMIT_MINUTES
+    return Gate("G6", "make demo", passed, f"{figure} (at most {G6_LIMIT_MINUTES:g} min)")
+
+
 def gates(
-    scores: pd.DataFrame, declared: str | None = None, control: pd.DataFrame | None = None
+    scores: pd.DataFrame,
+    declared: str | None = None,
+    control: pd.DataFrame | None = None,
+    control_primary: str | None = None,
 ) -> list[Gate]:
-    """G1-G4 per benchmark track of a bundle's scores (consistent and creative), G5 from `control`."""
+    """G1-G4 per benchmark track of a bundle's scores (consistent and creative), G5 from `control`
+    (on `control_primary`, its declared primary)."""
     out = []
     tracks = sorted(t for t in scores.track.unique() if t.split("_")[0] in ("consistent", "creative"))
     metrics = sorted(scores[scores.arm == BASE].metric.unique())
@@ -226,7 +263,7 @@ def gates(
         gate, primary = g2(scores, track, metrics, declared)
         out += [gate, g3(scores, track, primary), g4(scores, track, primary)]
     if control is not None:
-        out += g5(control)
+        out += g5(control, control_primary)
     return out
 
 
@@ -242,10 +279,11 @@ GATES_PAGE = "world3_gates.md"
 CONTROL_BUNDLE = "toy_erft_control"
 
 
-def gates_page(bundles: list) -> str:
+def gates_page(bundles: list, demo_record: str | None = None) -> str:
     """docs/results/world3_gates.md: the gates of every bundle (results/<name> folders) that holds
-    degenerate references on a benchmark track, with its toy world; G5 from the control bundle. World-2
-    bundles are the 'before' of issue 58, world-3 ones its 'after'."""
+    degenerate references on a benchmark track, with its toy world; G5 from the control bundle; G6 from
+    `demo_record` (the text of docs/records/demo.txt) beside the current demo bundle. World-2 bundles
+    are the 'before' of issue 58, world-3 ones its 'after'."""
     from reports.bundle import read_manifest, read_tables
 
     manifests = {b: read_manifest(b) for b in bundles}  # by folder: a record shares its experiment's name
@@ -263,11 +301,13 @@ def gates_page(bundles: list) -> str:
         "metric on which reality beats frozen, loop and pingpong with 95% intervals clear (the track's",
         "primary: the declared one if valid). G3: on it and on PSNR the base beats every degenerate",
         "reference over the first 10 s. G4: the base's last 10 s worse than its first (95% interval",
-        "clear of zero). G5: the positive control's planted drift detected. Not measured: the bundle",
-        "lacks what the gate reads. Toy world 2's bundles are the record before world 3.",
+        "clear of zero). G5: the positive control's planted drift detected on its declared primary. G6:",
+        "`make demo` recorded on a fresh clone of the commit that made the demo's bundle, within 15 min",
+        "(docs/records/demo.txt). Not measured: the bundle or the record lacks what the gate reads. Toy",
+        "world 2's bundles are the record before world 3.",
     ]
     if control is not None:
-        rows = g5(read_tables(control).scores)
+        rows = g5(read_tables(control).scores, manifests[control].get("primary"))
         lines += ["", f"## G5: {control.name} (toy world {world[control]})", "", markdown(rows)]
     for bundle in bundles:
         units = manifests[bundle]["units"]
@@ -275,6 +315,8 @@ def gates_page(bundles: list) -> str:
         if not set(DEGENERATE) <= refs or not any(u["arm"] == BASE for u in units):
             continue
         rows = gates(read_tables(bundle).scores, manifests[bundle].get("primary"))
+        if bundle.name == DEMO_BUNDLE and bundle.parent.name == "results":  # the demo's current bundle
+            rows.append(g6(demo_record, manifests[bundle].get("harness_commit")))
         if rows:
             lines += ["", f"## {bundle.name} (toy world {world[bundle]})", "", markdown(rows)]
     return "\n".join(lines) + "\n"

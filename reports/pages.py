@@ -39,6 +39,7 @@ from reports.gates import GATES_PAGE, gates_page
 RESULTS_DIR = "results"
 PAGES_DIR = Path("docs") / "results"
 README = "README.md"
+DEMO_RECORD = Path("docs") / "records" / "demo.txt"  # `make demo`, recorded (benchmarks/record.py)
 NOTES_FILE = "notes.md"  # the bundle's reading of its results, in words
 COMPARED_REPORT_FILES = ("report.md", "results.csv")  # text a bundle's committed report must match
 GENERATED_NOTE = (
@@ -384,7 +385,9 @@ def render_pages(root: Path, work: Path, registration_check=None) -> Rendered:
         texts.update(one.texts)
         plots.update(one.plots)
         blocks.update(one.blocks)
-    texts[root / PAGES_DIR / GATES_PAGE] = gates_page(bundle_folders(root))
+    record = root / DEMO_RECORD
+    demo = record.read_text(encoding="utf-8") if record.is_file() else None
+    texts[root / PAGES_DIR / GATES_PAGE] = gates_page(bundle_folders(root), demo)
     readme = root / README
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")

@@ -1,4 +1,5 @@
-"""Toy world 3's gates G1-G5 from committed bundles (reports/gates.py says what each gate is).
+"""Toy world 3's gates G1-G5 from committed bundles (reports/gates.py says what each gate is; G6, the
+recorded `make demo`, is on the generated page docs/results/world3_gates.md).
 
 G1-G4 come from a benchmark bundle's references and its base arm (consistent and creative tracks);
 G5 from a positive-control bundle (`--control`, toy_erft_control). No torch, no store: the bundles
@@ -24,7 +25,9 @@ def bundle_gates(bundle: Path, control: Path | None = None) -> list[G.Gate]:
     """G1-G4 of `bundle` (its declared primary preferred where valid) and G5 of `control`."""
     declared = read_manifest(bundle).get("primary")
     scores = read_tables(bundle).scores
-    return G.gates(scores, declared, read_tables(control).scores if control else None)
+    if control is None:
+        return G.gates(scores, declared)
+    return G.gates(scores, declared, read_tables(control).scores, read_manifest(control).get("primary"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -141,3 +141,40 @@ def test_the_gates_page_lists_the_control_once_and_each_benchmark_bundle_with_it
     page = G.gates_page(bundle_folders(ROOT))
     assert page.count("| G5 |") == 1 and "## G5: toy_erft_control (toy world 2)" in page
     assert "## ablation_eimg (toy world 2)" in page and "## svi_talk" not in page  # no benchmark track
+    assert page.count("| G6 | make demo |") == 1  # beside the demo's current bundle, not its world-2 record
+
+
+def test_the_positive_control_is_read_on_its_declared_primary():
+    """A planted arm worse on a lower-is-better primary (farther from the truth) and on a higher-is-better
+    one (lower PSNR) is detected; where the planted arm is no worse, it is not."""
+    far = table(
+        {"base": {"truth_distance": 0.20, "psnr": 12.0}, "planted": {"truth_distance": 0.23, "psnr": 11.0}}
+    )
+    got = {g.track: g for g in G.g5(far, "truth_distance")}
+    assert got[TRACK].passed is True and "on truth_distance by +0.0300" in got[TRACK].figure
+    assert G.g5(far, "psnr")[0].passed is True and "by +1.0000" in G.g5(far, "psnr")[0].figure
+    same = table({"base": {"truth_distance": 0.20}, "planted": {"truth_distance": 0.20}})
+    assert G.g5(same, "truth_distance")[0].passed is False
+    assert G.g5(far)[0].passed is None  # no colour shift, the metric of a control that declares none
+
+
+RECORD = "$ make demo\n# commit {commit}{dirty}, 2026-11-27 07:00 UTC, 2 CPU cores (x86_64), exit {exit}, wall {wall} s\n# ...\n"
+
+
+def test_g6_reads_the_recorded_demo_of_the_bundles_commit():
+    record = RECORD.format(commit="abc1234", dirty="", exit=0, wall="14 min 59")
+    assert G.g6(record, "abc1234" + "0" * 33).passed is True
+    slow = RECORD.format(commit="abc1234", dirty="", exit=0, wall="15 min 1")
+    assert G.g6(slow, "abc1234ff").passed is False and "wall 15 min 1 s" in G.g6(slow, "abc1234ff").figure
+    assert G.g6(RECORD.format(commit="abc1234", dirty="", exit=2, wall="3 min 0"), "abc1234").passed is False
+    other = G.g6(record, "def5678")  # a record of another commit measured another demo
+    assert other.passed is None and "the bundle is of def5678" in other.figure
+    dirty = RECORD.format(commit="abc1234", dirty=" (with uncommitted changes)", exit=0, wall="9 min 0")
+    assert G.g6(dirty, "abc1234").passed is None
+    assert G.g6(None, "abc1234").passed is None and G.g6("no header", "abc1234").passed is None
+
+
+def test_the_committed_demo_record_parses():
+    """docs/records/demo.txt is benchmarks/record.py's output: its header is what G6 reads."""
+    text = (ROOT / "docs" / "records" / "demo.txt").read_text()
+    assert G.RECORD_HEADER.search(text) is not None
