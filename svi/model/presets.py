@@ -168,7 +168,7 @@ TINY_DEFAULTS: Mapping[str, Any] = {
 # video is 25 clips. Shift 3 (pretraining's) suits the small latents better than Wan's 5. No text CFG for
 # Shot and Film (the official scale, 5, is the schema's default and `generate.guidance_scale=5` takes it
 # here): on toy world 3's base, CFG 5 moved the first 10 s of a chained video further from the truth
-# (mean pixel distance 0.221 against 0.175 without, first frame held still 0.153; docs/guides/toyworld.md)
+# (mean pixel distance 0.220 against 0.174 without, first frame held still 0.152; docs/guides/toyworld.md)
 # and costs a second transformer pass per step. Talk and dance keep their variants' official scales.
 TOY_DEFAULTS: Mapping[str, Any] = {
     "data": {"num_frames": 17, "height": 64, "width": 64},

@@ -1,0 +1,123 @@
+"""The untuned toy base against the first frame held still, clip by clip (gate G3's question, fast).
+
+Gate G3 asks that the base arm beat every degenerate reference over the first 10 s of the benchmark
+videos. A whole demo run answers it in tens of minutes; this answers the same question on a few scenes
+in about a minute, for trying generation settings or a new base: it writes toy-world benchmark scenes
+of the weights' world, chains the base's clips as the demo's recipe does (configs/recipes/toy_shot.yaml
+with `--set` overrides; text CFG against the recipe's negative prompt where its scale asks for it),
+and prints the mean absolute pixel difference to the true video (the `truth_distance` metric, on [0, 1],
+before any mp4 encoding) per 2 s clip, beside the first frame held still.
+
+    python -m benchmarks.toyworld.base_vs_still --samples 4 --seconds 10
+    python -m benchmarks.toyworld.base_vs_still --set generate.guidance_scale=5 --track creative
+    python -m benchmarks.toyworld.base_vs_still --weights WORKSPACE/runs/pretrain_toy_w3_dit/pretrain/model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "configs" / "recipes" / "toy_shot.yaml"
+
+
+def chained_clips(gen, image: torch.Tensor, prompts, clips: int) -> list[torch.Tensor]:
+    """`clips` chained clips of the base from `image` [1, 3, H, W] in [-1, 1], as the generator's
+    drop_lead assembly keeps them: every clip but the last without its last K frames (the next clip
+    starts from them). -> [frames [F_k, 3, H, W] on [0, 1]] in order."""
+    from svi.generation.sampling import needs_negative
+
+    cfg, bb = gen.cfg, gen.bb
+    neg = bb.encode_text([cfg.negative_prompt]) if needs_negative(cfg, gen.streams) else None
+    chain, parts = None, []
+    with torch.no_grad():
+        for k in range(clips):
+            video, _ = gen.generate_clip(
+                k,
+                prompts[min(k, len(prompts) - 1)],
+                image,
+                chain,
+                None,
+                gen.clip_contexts(image, [chain]),
+                neg,
+            )  # [1, 3, F, H, W]
+            frames = ((video[0].permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1)  # [F, 3, H, W]
+            parts.append(frames if k == clips - 1 else frames[: frames.shape[0] - cfg.motion_frames])
+            chain = video[:, :, -cfg.motion_frames :].clone()
+    return parts
+
+
+def per_clip_distance(parts: list[torch.Tensor], truth: torch.Tensor) -> list[float]:
+    """Mean absolute difference of each assembled clip to the same frames of `truth` [T, 3, H, W]."""
+    out, start = [], 0
+    for part in parts:
+        out.append(float((part - truth[start : start + len(part)]).abs().mean()))
+        start += len(part)
+    return out
+
+
+def compare(weights: str | None, samples: int, seconds: float, track: str, overrides: list[str]) -> dict:
+    from scoring import suites
+    from svi.config import load_config
+    from svi.generation.generator import LongVideoGenerator
+    from svi.model.presets import preset_weights, toy_world_of
+    from toyworld.writers import true_video, write_benchmark
+
+    sets = [f"model.weights={weights}"] if weights else []
+    cfg = load_config(RECIPE, [*sets, *overrides])
+    g = cfg.generate
+    clips = max(1, round(seconds * g.fps / (g.num_frames - g.motion_frames)))
+    gen = LongVideoGenerator.from_config(cfg, lora=None, device="cpu")
+    world = toy_world_of(preset_weights("toy", weights))
+    out = {"base": np.zeros(clips), "frozen": np.zeros(clips)}
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = write_benchmark(
+            Path(tmp) / "bench", num_consistent=samples, num_creative=samples, size=(g.height, g.width),
+            story_clips=clips, clip_frames=g.num_frames, overlap=g.motion_frames, world=world, progress=False,
+        )  # fmt: skip
+        found, _ = suites.load_samples(suites.suite_folder(bench, track, "50s"))
+        for sample in found[:samples]:
+            frames = clips * (g.num_frames - g.motion_frames) + g.motion_frames
+            truth = (
+                torch.from_numpy(true_video(sample.image.parent, frames)).permute(0, 3, 1, 2).float() / 255
+            )
+            made = chained_clips(gen, (truth[0] * 2 - 1)[None], sample.prompts, clips)
+            still = [truth[:1].expand_as(part) for part in made]  # the first frame, as long as each clip
+            for name, parts in (("base", made), ("frozen", still)):
+                out[name] += np.array(per_clip_distance(parts, truth)) / samples
+    return {
+        "track": track, "samples": samples, "clips": clips, "toy_world": world, "overrides": overrides,
+        "per_clip": {k: [round(float(v), 4) for v in vs] for k, vs in out.items()},
+        "mean": {k: round(float(vs.mean()), 4) for k, vs in out.items()},
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", help="a toy model folder (default: the committed svi/weights/toy)")
+    p.add_argument("--samples", type=int, default=4, help="benchmark scenes (default 4)")
+    p.add_argument("--seconds", type=float, default=10.0, help="video length compared (default 10: G3's)")
+    p.add_argument("--track", choices=("consistent", "creative"), default="consistent")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="an override of the recipe (generate.guidance_scale=5); repeatable")  # fmt: skip
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    args = p.parse_args(argv)
+    if args.samples < 1 or args.seconds <= 0:
+        p.error("--samples must be at least 1 and --seconds positive")
+    if args.weights and not Path(args.weights).is_dir():
+        p.error(f"--weights {args.weights}: no such folder (a toy model folder, e.g. <run>/pretrain/model)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(json.dumps(compare(args.weights, args.samples, args.seconds, args.track, args.set)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

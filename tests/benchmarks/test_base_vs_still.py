@@ -1,0 +1,32 @@
+"""benchmarks/toyworld/base_vs_still.py: its per-clip distance, its arguments, and one real clip."""
+
+import json
+
+import pytest
+import torch
+
+from benchmarks.toyworld.base_vs_still import main, per_clip_distance
+
+
+def test_per_clip_distance_reads_each_assembled_clip_against_its_own_frames():
+    truth = torch.zeros(5, 3, 2, 2)
+    parts = [torch.full((3, 3, 2, 2), 0.25), torch.full((2, 3, 2, 2), 0.5)]  # frames 0-2, then 3-4
+    assert per_clip_distance(parts, truth) == [0.25, 0.5]
+    truth[3:] = 0.5  # the second clip is exact
+    assert per_clip_distance(parts, truth) == [0.25, 0.0]
+
+
+def test_bad_arguments_stop_before_any_work(capsys):
+    with pytest.raises(SystemExit):
+        main(["--samples", "0"])
+    with pytest.raises(SystemExit):
+        main(["--weights", "/no/such/folder"])
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_one_clip_of_the_committed_base(capsys):
+    assert main(["--samples", "1", "--seconds", "2", "--threads", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["clips"] == 1 and out["toy_world"] == 3
+    base, frozen = out["per_clip"]["base"][0], out["per_clip"]["frozen"][0]
+    assert 0 < frozen < 1 and 0 < base < 1  # the camera moves within the clip; the base is not exact
