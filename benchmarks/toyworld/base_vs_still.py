@@ -28,20 +28,21 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "configs" / "recipes" / "toy_shot.yaml"
 
 
-def chained_clips(gen, image: torch.Tensor, prompts, clips: int) -> list[torch.Tensor]:
-    """`clips` chained clips of the base from `image` [1, 3, H, W] in [-1, 1], as the generator's
-    drop_lead assembly keeps them: every clip but the last without its last K frames (the next clip
-    starts from them). -> [frames [F_k, 3, H, W] on [0, 1]] in order."""
+def chained_clips(gen, image: torch.Tensor, prompts: list[str]) -> list[torch.Tensor]:
+    """One chained clip of the base per prompt (clip k's prompt: `prompts[k]`) from `image` [1, 3, H, W]
+    in [-1, 1], as pixel chaining's drop_lead assembly keeps them (`svi.generation.sampling.assembled_windows`):
+    every clip but the last without its last K frames, which the next clip starts from.
+    -> [frames [F_k, 3, H, W] on [0, 1]] in order."""
     from svi.generation.sampling import needs_negative
 
     cfg, bb = gen.cfg, gen.bb
     neg = bb.encode_text([cfg.negative_prompt]) if needs_negative(cfg, gen.streams) else None
-    chain, parts = None, []
+    chain, parts, clips = None, [], len(prompts)
     with torch.no_grad():
-        for k in range(clips):
+        for k, prompt in enumerate(prompts):
             video, _ = gen.generate_clip(
                 k,
-                prompts[min(k, len(prompts) - 1)],
+                prompt,
                 image,
                 chain,
                 None,
@@ -63,37 +64,50 @@ def per_clip_distance(parts: list[torch.Tensor], truth: torch.Tensor) -> list[fl
     return out
 
 
-def compare(weights: str | None, samples: int, seconds: float, track: str, overrides: list[str]) -> dict:
-    from scoring import suites
+def recipe(weights: str | None, overrides: list[str]):
+    """The demo recipe's configuration with `--weights` and `--set`; refuses a configuration this
+    script does not chain as the generator would (it chains pixel frames clip by clip)."""
     from svi.config import load_config
+
+    cfg = load_config(RECIPE, [*([f"model.weights={weights}"] if weights else []), *overrides])
+    g = cfg.generate
+    if g.strategy != "chain" or g.chaining != "pixel" or g.assembly != "drop_lead":
+        raise ValueError(
+            f"generate.strategy={g.strategy}, chaining={g.chaining}, assembly={g.assembly}: this check chains "
+            "pixel frames (strategy chain, chaining pixel, assembly drop_lead, the demo's); drop those --set"
+        )
+    return cfg
+
+
+def compare(cfg, samples: int, seconds: float, track: str) -> dict:
+    from scoring import suites
     from svi.generation.generator import LongVideoGenerator
+    from svi.generation.sampling import assign_prompts, total_frames
     from svi.model.presets import preset_weights, toy_world_of
     from toyworld.writers import true_video, write_benchmark
 
-    sets = [f"model.weights={weights}"] if weights else []
-    cfg = load_config(RECIPE, [*sets, *overrides])
     g = cfg.generate
-    clips = max(1, round(seconds * g.fps / (g.num_frames - g.motion_frames)))
+    clips = g.clips_for(seconds)
+    frames = total_frames(clips, g.num_frames, g.lead_frames())
     gen = LongVideoGenerator.from_config(cfg, lora=None, device="cpu")
-    world = toy_world_of(preset_weights("toy", weights))
+    world = toy_world_of(preset_weights("toy", cfg.model.weights))
     out = {"base": np.zeros(clips), "frozen": np.zeros(clips)}
     with tempfile.TemporaryDirectory() as tmp:
         bench = write_benchmark(
             Path(tmp) / "bench", num_consistent=samples, num_creative=samples, size=(g.height, g.width),
-            story_clips=clips, clip_frames=g.num_frames, overlap=g.motion_frames, world=world, progress=False,
+            story_clips=clips, clip_frames=g.num_frames, overlap=g.lead_frames(), world=world, progress=False,
         )  # fmt: skip
         found, _ = suites.load_samples(suites.suite_folder(bench, track, "50s"))
         for sample in found[:samples]:
-            frames = clips * (g.num_frames - g.motion_frames) + g.motion_frames
             truth = (
                 torch.from_numpy(true_video(sample.image.parent, frames)).permute(0, 3, 1, 2).float() / 255
             )
-            made = chained_clips(gen, (truth[0] * 2 - 1)[None], sample.prompts, clips)
+            made = chained_clips(gen, (truth[0] * 2 - 1)[None], assign_prompts(sample.prompts, clips))
             still = [truth[:1].expand_as(part) for part in made]  # the first frame, as long as each clip
             for name, parts in (("base", made), ("frozen", still)):
                 out[name] += np.array(per_clip_distance(parts, truth)) / samples
     return {
-        "track": track, "samples": samples, "clips": clips, "toy_world": world, "overrides": overrides,
+        "track": track, "samples": samples, "clips": clips, "toy_world": world,
         "per_clip": {k: [round(float(v), 4) for v in vs] for k, vs in out.items()},
         "mean": {k: round(float(vs.mean()), 4) for k, vs in out.items()},
     }  # fmt: skip
@@ -113,9 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--samples must be at least 1 and --seconds positive")
     if args.weights and not Path(args.weights).is_dir():
         p.error(f"--weights {args.weights}: no such folder (a toy model folder, e.g. <run>/pretrain/model)")
+    try:
+        cfg = recipe(args.weights, args.set)
+    except ValueError as e:  # svi.config.ConfigError too: a bad key or value, named
+        p.error(str(e))
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(json.dumps(compare(args.weights, args.samples, args.seconds, args.track, args.set)))
+    result = compare(cfg, args.samples, args.seconds, args.track)
+    print(json.dumps({**result, "overrides": args.set}))
     return 0
 
 

@@ -22,6 +22,11 @@ def test_bad_arguments_stop_before_any_work(capsys):
     with pytest.raises(SystemExit):
         main(["--weights", "/no/such/folder"])
     assert "no such folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--set", "generate.chaining=latent"])  # not chained as this check chains
+    assert "chaining=latent" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--set", "generate.guidance_scale=0.5"])  # refused by the schema, before any work
 
 
 def test_one_clip_of_the_committed_base(capsys):
