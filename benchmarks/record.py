@@ -1,6 +1,7 @@
 """Record a run's own output as the figures the testing guide shows: the command, the commit, the
 machine, the wall time, and the output's last lines (pytest's summary and slowest tests, the stage
-table `harness run` prints), written to docs/records/NAME.txt. The guide includes the file as it is
+table `harness run` prints), written to docs/records/NAME.txt. The machine's float32 matmul speed,
+measured just before the command, is in the header: machines of one type differ by 2x. The guide includes the file as it is
 (docs/hooks/records.py), so no timing or test count there is typed by hand.
 
     python -m benchmarks.record make-test -- make test
@@ -29,6 +30,25 @@ def commit() -> str:
     return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
 
 
+def matmul_gflops(seconds: float = 2.0) -> float | None:
+    """This machine's float32 matmul speed on all its threads (GFLOP/s, the median of 1024 x 1024
+    products over about `seconds`), so that records made on different machines can be compared: the
+    same 2-core machine type has measured 88 and 190. None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    n = 1024
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    times, end = [], time.monotonic() + seconds
+    while time.monotonic() < end or len(times) < 3:
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / sorted(times)[len(times) // 2] / 1e9
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(
@@ -43,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     args, command = p.parse_args(argv[:split]), argv[split + 1 :]
     if not command or not args.name.replace("-", "").replace("_", "").isalnum():
         p.error("give a plain NAME and a command after --")
+    speed = matmul_gflops()
     start = time.monotonic()
     proc = subprocess.run(" ".join(command), shell=True, cwd=REPO, capture_output=True, text=True)
     seconds = time.monotonic() - start
@@ -53,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     header = [
         f"$ {' '.join(command)}",
         f"# commit {commit()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-        f"{os.cpu_count()} CPU cores ({platform.machine()}), exit {proc.returncode}, wall {minutes} min {rest} s",
+        f"{os.cpu_count()} CPU cores ({platform.machine()}"
+        + (f", float32 matmul {speed:.0f} GFLOP/s" if speed else "")
+        + f"), exit {proc.returncode}, wall {minutes} min {rest} s",
         "# ...",
     ]
     RECORDS.mkdir(parents=True, exist_ok=True)

@@ -224,6 +224,8 @@ def g5(control: pd.DataFrame, metric: str | None = None) -> list[Gate]:
 RECORD_HEADER = re.compile(r"^# commit (\w+)(?P<dirty> \(with uncommitted changes\))?, (?P<when>[^,]+), .*"
                            r"exit (?P<exit>-?\d+), wall (?P<min>\d+) min (?P<sec>\d+) s$", re.M)  # fmt: skip
 
+MACHINE_SPEED = re.compile(r"float32 matmul (\d+) GFLOP/s")
+
 
 def g6(record: str | None, bundle_commit: str | None) -> Gate:
     """G6 from the text of a `benchmarks.record` record of `make demo` (None: not recorded): met when it
@@ -236,6 +238,8 @@ def g6(record: str | None, bundle_commit: str | None) -> Gate:
     figure = (
         f"wall {found.group('min')} min {found.group('sec')} s, exit {found.group('exit')}, commit {commit}"
     )
+    speed = MACHINE_SPEED.search(found.group(0))  # machines of one type differ by 2x: say which ran it
+    figure += f", on a machine of {speed.group(1)} GFLOP/s (float32 matmul)" if speed else ""
     if found.group("dirty") or not bundle_commit or not bundle_commit.startswith(commit):
         why = (
             "with uncommitted changes"

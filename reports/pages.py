@@ -464,7 +464,9 @@ def write_pages(root: str | Path, registration_check=None) -> list[Path]:
 def stale_pages(root: str | Path, registration_check=None) -> list[str]:
     """What `write_pages` would change under `root`, one line each (empty: every page is current)."""
     root = Path(root)
-    with tempfile.TemporaryDirectory() as tmp:
+    from reports.plots import names_only
+
+    with tempfile.TemporaryDirectory() as tmp, names_only():  # plots compared by presence: none drawn
         out = render_pages(root, Path(tmp), registration_check)
         return [f"{path.relative_to(root)}: {why}" for path, why in _changes(root, out, plot_bytes=False)]
 

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +37,30 @@ def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
     fig.savefig(path, dpi=120, format="png")
+    return path
+
+
+# Drawing is most of a report's time. A check of which files a report writes (`harness pages --check`,
+# reports/pages.py `stale_pages`) needs each plot's name, not its picture: inside `names_only()` every
+# plot is written as an empty file of its name, its figure never built.
+_NAMES_ONLY: ContextVar[bool] = ContextVar("plots_names_only", default=False)
+
+
+@contextmanager
+def names_only() -> Iterator[None]:
+    token = _NAMES_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _NAMES_ONLY.reset(token)
+
+
+def _draw(figure: Callable[[], Figure], path: Path) -> Path:
+    """`_save` the figure `figure()` builds to `path`, or, inside `names_only()`, an empty file there."""
+    if not _NAMES_ONLY.get():
+        return _save(figure(), path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
     return path
 
 
@@ -206,7 +234,8 @@ def plot_drift(
         sub = drift[(drift["suite"] == track) & (drift["metric"] == metric)]
         name = drift_filename(track, metric)
         marks = {a: w for (t, a), w in (collapse or {}).items() if t == track}
-        written[name] = _save(drift_figure(sub, order, metric, reference, marks, colours), out_dir / name)
+        figure = partial(drift_figure, sub, order, metric, reference, marks, colours)
+        written[name] = _draw(figure, out_dir / name)
     return written
 
 
@@ -457,9 +486,12 @@ def plot_forest(
     name = _safe(metric)
     title = "the declared comparisons" if arms is not None else "each arm minus the reference arm"
     written = [
-        _save(forest_figure(answer, metric, colours, title), Path(out_dir) / FOREST_FILE.format(metric=name))
+        _draw(
+            partial(forest_figure, answer, metric, colours, title),
+            Path(out_dir) / FOREST_FILE.format(metric=name),
+        )
     ]
     if arms is not None:
-        figure = forest_figure(arms, metric, colours, "each arm minus the reference arm")
-        written.append(_save(figure, Path(out_dir) / FOREST_ARMS_FILE.format(metric=name)))
+        figure = partial(forest_figure, arms, metric, colours, "each arm minus the reference arm")
+        written.append(_draw(figure, Path(out_dir) / FOREST_ARMS_FILE.format(metric=name)))
     return written

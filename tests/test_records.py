@@ -1,6 +1,7 @@
 """The testing guide's figures are the runs' own records: benchmarks/record.py writes one, and the docs
 hook includes it on that page only, stopping the build when a record it names is missing."""
 
+import re
 import sys
 from types import SimpleNamespace
 
@@ -25,6 +26,8 @@ def test_a_record_is_the_commands_own_output(tmp_path, monkeypatch):
     code = record.main(["probe", "--tail", "2", "--", sys.executable, "-c", "'print(1); print(2); print(3)'"])
     text = (tmp_path / "probe.txt").read_text().splitlines()
     assert code == 0 and text[0].startswith("$ ") and "exit 0, wall" in text[1] and text[-2:] == ["2", "3"]
+    # the machine's speed, measured before the command: machines of one type differ by 2x
+    assert re.search(r"CPU cores \(\w+, float32 matmul \d+ GFLOP/s\), exit 0", text[1])
 
 
 def test_the_hook_includes_records_on_the_testing_page_only(tmp_path, monkeypatch):

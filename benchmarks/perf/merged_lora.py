@@ -14,23 +14,16 @@ is `active / merged` of the median seconds (how much slower an unmerged LoRA gen
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
 import time
 
-from benchmarks.perf.report import emit, toy_generation_run
+from benchmarks.perf.report import emit, toy_generation_args, toy_generation_run
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--samples", type=int, default=4, help="videos per run (N)")
-    p.add_argument("--clips", type=int, default=2, help="clips per video (C)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out")
-    args = p.parse_args()
+    args = toy_generation_args(__doc__, samples=4, clips=2, repeats=3)
 
     import torch
 

@@ -25,6 +25,19 @@ def emit(result: dict, out: str | None = None) -> None:
             f.write(text + "\n")
 
 
+def toy_generation_args(doc: str, samples: int, clips: int, repeats: int):
+    """The flags of a toy-generation benchmark (--samples, --clips, --repeats, --threads, --out), parsed."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--samples", type=int, default=samples, help="videos per run (N)")
+    p.add_argument("--clips", type=int, default=clips, help="clips per video (C)")
+    p.add_argument("--repeats", type=int, default=repeats)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out")
+    return p.parse_args()
+
+
 def toy_generation_run(g, samples: int, clips: int, repeats: int, load_before, load_after) -> dict:
     """The settings a toy-generation benchmark ran with: the generate section `g`, its sample and
     clip counts, and the 1-minute load average before and after (other processes on the cores)."""

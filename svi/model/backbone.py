@@ -46,6 +46,7 @@ from transformers import (
 )
 
 # The preset table and the weights-folder helpers live in svi/model/presets.py (torch-free); re-exported here.
+from svi.model.context_attention import merge_context_padding
 from svi.model.presets import (  # noqa: F401
     EXPERT_FOLDERS,
     PRESETS,
@@ -555,6 +556,7 @@ def load_backbone(
             bb.toy_world = toy_world_of(folder)
     for tf in bb.experts():
         tf.to(device=device, dtype=dtype)
+        merge_context_padding(tf)  # the text padding's identical rows attended once (same function)
     lay_out_vae(bb.vae.to(device=device, dtype=torch.float32))
     for m in (bb.text_encoder, bb.image_encoder):
         if m is not None:

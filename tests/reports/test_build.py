@@ -179,6 +179,13 @@ def test_drift_plot_falls_back_to_clip_index(tmp_path):
     assert list(files) == ["drift_creative_250s_psnr.png"]
     assert_png(files["drift_creative_250s_psnr.png"])
     assert plot_drift(drift.iloc[0:0], tmp_path) == {}
+    # a check of which files a report writes (harness pages --check) lists the plots without drawing them
+    from reports.plots import names_only
+
+    with names_only():
+        listed = plot_drift(drift, tmp_path / "names")
+    assert list(listed) == list(files) and listed["drift_creative_250s_psnr.png"].stat().st_size == 0
+    assert_png(plot_drift(drift, tmp_path / "again")["drift_creative_250s_psnr.png"])  # drawn again after it
 
 
 def _two_level_drift(arms: list[str]) -> pd.DataFrame:

@@ -171,6 +171,12 @@ def test_g6_reads_the_recorded_demo_of_the_bundles_commit():
     dirty = RECORD.format(commit="abc1234", dirty=" (with uncommitted changes)", exit=0, wall="9 min 0")
     assert G.g6(dirty, "abc1234").passed is None
     assert G.g6(None, "abc1234").passed is None and G.g6("no header", "abc1234").passed is None
+    timed = record.replace(
+        "(x86_64)", "(x86_64, float32 matmul 88 GFLOP/s)"
+    )  # the machine's speed, when recorded
+    assert G.g6(timed, "abc1234").figure.endswith(
+        "on a machine of 88 GFLOP/s (float32 matmul) (at most 15 min)"
+    )
 
 
 def test_the_committed_demo_record_parses():
