@@ -32,8 +32,8 @@ def commit() -> str:
 
 def matmul_gflops(seconds: float = 2.0) -> float | None:
     """This machine's float32 matmul speed on all its threads (GFLOP/s, the median of 1024 x 1024
-    products over about `seconds`), so that records made on different machines can be compared: the
-    same 2-core machine type has measured 88 and 190. None without torch."""
+    products over about `seconds`), so that records made on different machines can be compared: 2-core
+    machines of one type have differed by 2x. None without torch."""
     try:
         import torch
     except ImportError:

@@ -117,8 +117,9 @@ def test_committed_world3_bundles_meet_their_gates(bundle):
 
 
 # Gates the committed world-3 bundles do not meet yet (issue 58 stays open while any is listed): the
-# world-3 base loses to the first frame held still over the first 10 s, on the distance from the truth
-# and on PSNR (docs/results/world3_gates.md). Met, a gate must leave this list: the test above fails.
+# world-3 base loses to the first frame held still over the first 10 s on the distance from the truth
+# (it beats every reference on PSNR: docs/results/world3_gates.md). Met, a gate must leave this list:
+# the test above fails.
 NOT_MET_YET = {
     ("ablation_eimg", "G3", "consistent_100s"),
     ("ablation_eimg", "G3", "creative_100s"),
