@@ -46,7 +46,7 @@ from transformers import (
 )
 
 # The preset table and the weights-folder helpers live in svi/model/presets.py (torch-free); re-exported here.
-from svi.model.context_attention import merge_context_padding
+from svi.model.context_attention import WAN_TEXT_TOKENS, merge_context_padding
 from svi.model.presets import (  # noqa: F401
     EXPERT_FOLDERS,
     PRESETS,
@@ -489,7 +489,6 @@ def lay_out_vae(vae: AutoencoderKLWan) -> AutoencoderKLWan:
 
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
-WAN_TEXT_TOKENS = 512  # umT5 context length of Wan 2.1, which diffusers' Wan attention assumes
 
 
 def resolve_dtype(precision: str, device: torch.device | str) -> torch.dtype:

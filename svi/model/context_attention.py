@@ -27,8 +27,9 @@ from diffusers.models.transformers.transformer_wan import (
     _get_qkv_projections,
 )
 
-from svi.model.cost import TEXT_TOKENS
-
+# umT5's context length in Wan, which diffusers' Wan attention assumes: it takes the last 512 context
+# tokens as the text and any before them as the image's (a constant in its processor)
+WAN_TEXT_TOKENS = 512
 # the backend that takes an additive float mask: torch's SDPA, diffusers' default
 MASKED_BACKEND = "native"
 
@@ -69,9 +70,11 @@ class MergedPaddingProcessor(WanAttnProcessor):
             or not takes_masks(self._attention_backend)
         ):
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
-        # diffusers' split: the last TEXT_TOKENS rows are the text, any before them the image's
+        # diffusers' split: the last WAN_TEXT_TOKENS rows are the text, any before them the image's
         # (a shorter context, the tiny preset's, is all text: diffusers' image slice of it is empty)
-        image_len = max(encoder_hidden_states.shape[1] - TEXT_TOKENS, 0) if attn.add_k_proj is not None else 0
+        image_len = (
+            max(encoder_hidden_states.shape[1] - WAN_TEXT_TOKENS, 0) if attn.add_k_proj is not None else 0
+        )
         text, bias = merge_trailing_repeats(encoder_hidden_states[:, image_len:])
         if bias is None:
             return super().__call__(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-# diffusers' Wan I2V attention splits the context it is given into image tokens and the last 512 text
-# tokens (a constant in its processor), so the text context is always umT5's full 512 tokens.
-TEXT_TOKENS = 512
+from svi.model.context_attention import WAN_TEXT_TOKENS
+
+# the text context is always umT5's full 512 tokens (diffusers' Wan attention assumes it)
+TEXT_TOKENS = WAN_TEXT_TOKENS
 # The image context of the 14B model: the penultimate tokens of its CLIP ViT-H/14 at 224 px (16 x 16
 # patches + CLS), 1280 wide (image_encoder/config.json's hidden_size; the I2V transformer's image_dim).
 WAN_CLIP_TOKENS = 257
