@@ -24,13 +24,12 @@ def main() -> None:
     args = toy_generation_args(__doc__, samples=8, clips=3, repeats=3)
 
     import torch
-    from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
     from scoring import suites
     from svi.config import build_config
     from svi.generation.generator import LongVideoGenerator
     from svi.generation.video import VideoJob, fixed_prompts
-    from svi.model.context_attention import merge_context_padding
+    from svi.model.context_attention import attend_padding_in_full, merge_context_padding
     from toyworld.writers import write_benchmark
 
     torch.set_num_threads(args.threads)
@@ -38,10 +37,6 @@ def main() -> None:
     g = cfg.generate
     generator = LongVideoGenerator.from_config(cfg, None, "cpu")
     transformer = generator.bb.transformer
-
-    def diffusers_processor(tf) -> None:
-        for block in tf.blocks:
-            block.attn2.set_processor(WanAttnProcessor())
 
     with tempfile.TemporaryDirectory() as d:
         bench = write_benchmark(
@@ -67,7 +62,7 @@ def main() -> None:
                 generator.generate_batch(jobs, progress=False)
                 return time.perf_counter() - t0
 
-        arms = {"diffusers": diffusers_processor, "merged": merge_context_padding}
+        arms = {"diffusers": attend_padding_in_full, "merged": merge_context_padding}
         load_before = os.getloadavg()
         seconds: dict[str, list[float]] = {name: [] for name in arms}
         for repeat in range(args.repeats + 1):  # the first round warms up

@@ -1,8 +1,9 @@
 """Cross-attention over a padded text context, with the padding's repeated rows counted once.
 
 Wan pads every prompt's umT5 embedding with zeros to 512 tokens and attends to all of them without a
-mask, so each cross-attention projects and attends to hundreds of identical padding rows. For a toy
-prompt of ~100 tokens that is most of the transformer's work. Attention over `m` identical keys (with
+mask, so each cross-attention projects and attends to hundreds of identical padding rows (a toy
+prompt is 77-128 tokens; toy generation takes 0.93x the time without them:
+benchmarks/perf/context_padding.py). Attention over `m` identical keys (with
 their identical values) is attention over one of them whose logit is raised by log m:
 
     sum_j exp(q.k_j) v_j  over m copies of (k, v)  =  exp(q.k + log m) v
@@ -105,3 +106,9 @@ def merge_context_padding(transformer: torch.nn.Module) -> None:
     """Give every cross-attention (`attn2`) of a Wan transformer the merged-padding processor."""
     for block in transformer.blocks:
         block.attn2.set_processor(MergedPaddingProcessor())
+
+
+def attend_padding_in_full(transformer: torch.nn.Module) -> None:
+    """Give every cross-attention diffusers' own processor back (the padding attended row by row)."""
+    for block in transformer.blocks:
+        block.attn2.set_processor(WanAttnProcessor())

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from svi.model.context_attention import (
     MergedPaddingProcessor,
+    attend_padding_in_full,
     merge_context_padding,
     merge_trailing_repeats,
     takes_masks,
@@ -74,13 +75,6 @@ def toy_transformer():
     return bb.transformer, context, image
 
 
-def diffusers_processors(transformer) -> None:
-    from diffusers.models.transformers.transformer_wan import WanAttnProcessor
-
-    for block in transformer.blocks:
-        block.attn2.set_processor(WanAttnProcessor())
-
-
 def forward(transformer, context, image, grad: bool = False):
     g = torch.Generator().manual_seed(2)
     x = torch.randn(2, transformer.config.in_channels, 5, 8, 8, generator=g)  # [B, 36, F, h, w]
@@ -108,7 +102,7 @@ def test_the_toy_transformer_gives_diffusers_outputs_and_gradients(toy_transform
     to_k = transformer.blocks[0].attn2.to_k.weight
     results = []
     try:
-        for install in (diffusers_processors, merge_context_padding):
+        for install in (attend_padding_in_full, merge_context_padding):
             install(transformer)
             transformer.zero_grad()
             out = forward(transformer, context, image, grad=True)  # [B, 16, F, h, w]
