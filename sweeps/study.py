@@ -517,6 +517,7 @@ def make_study(sweep: Sweep, pruner: optuna.pruners.BasePruner | None = None) ->
 
 STALE_FAILURE = "stale heartbeat"  # the MLflow tag `failure` of a dead trial's run
 RETRY_OF = "retry_of"  # user attribute and MLflow tag of a retried trial: the first attempt's number
+OWNER = "sweep_run"  # user attribute: the MLflow run of the invocation whose worker runs the trial
 
 
 class StaleTrialCallback:
@@ -537,9 +538,10 @@ class StaleTrialCallback:
             f"FAIL{f', MLflow run {run_id} FAILED' if run_id else ''}"
             + (f"; retried (attempt {tries + 1})" if retried else f"; not retried ({tries} attempts)")
         )
-        # The retry copies the user attributes: it must not inherit the dead trial's MLflow run, and it
-        # learns the folder of the first attempt, where its training resumes from the last checkpoint.
-        attrs = {k: v for k, v in trial.user_attrs.items() if k != "mlflow_run_id"}
+        # The retry copies the user attributes: it must not inherit the dead trial's MLflow run nor its
+        # owner, and it learns the folder of the first attempt, where its training resumes from the last
+        # checkpoint.
+        attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("mlflow_run_id", OWNER)}
         trial.user_attrs = {**attrs, RETRY_OF: first}
         self.retry(study, trial)
 
@@ -548,6 +550,20 @@ def fail_stale_run(experiment: str, trial: optuna.trial.FrozenTrial, grace_secon
     """Mark the MLflow run of a dead trial FAILED (tag failure=stale heartbeat); -> its run id, or None
     when it has none that is still RUNNING. A tracking problem is reported, never raised: the sweep
     goes on."""
+    return _end_trial_run(
+        experiment, trial, "FAILED",
+        {
+            "failure": STALE_FAILURE,
+            "trial_state": "FAIL",
+            "error": f"the trial's worker sent no heartbeat for {grace_seconds} s: it was killed "
+            "or its host was lost; the sweep retries the trial",
+        },
+    )  # fmt: skip
+
+
+def _end_trial_run(experiment: str, trial: optuna.trial.FrozenTrial, status: str, tags: dict) -> str | None:
+    """Give the trial's MLflow run, if it is still RUNNING, `tags` and `status`; -> its run id, or None.
+    Reported, never raised."""
     try:
         c = tracking.client()
         exp = c.get_experiment_by_name(experiment)
@@ -567,21 +583,33 @@ def fail_stale_run(experiment: str, trial: optuna.trial.FrozenTrial, grace_secon
             if not runs:
                 return None
             run_id = runs[0].info.run_id
-        tracking.set_tags(
-            c,
-            run_id,
-            {
-                "failure": STALE_FAILURE,
-                "trial_state": "FAIL",
-                "error": f"the trial's worker sent no heartbeat for {grace_seconds} s: it was killed "
-                "or its host was lost; the sweep retries the trial",
-            },
-        )
-        tracking.finish(c, run_id, "FAILED")
+        tracking.set_tags(c, run_id, tags)
+        tracking.finish(c, run_id, status)
         return run_id
     except Exception as e:
-        say(f"trial {trial.number}: could not mark its MLflow run FAILED ({type(e).__name__}: {e})")
+        say(f"trial {trial.number}: could not mark its MLflow run {status} ({type(e).__name__}: {e})")
         return None
+
+
+def fail_left_running(sweep: Sweep, parent_run: str, before: set[int]) -> list[int]:
+    """After an interrupt, once this invocation's workers are gone: the trials they left RUNNING are
+    marked FAIL and their MLflow runs KILLED, as an interrupted worker marks its own. A worker leaves one
+    behind when the signal lands between Optuna's `ask` and `tell` (outside the objective), or when it
+    outlives the grace period and is killed. Theirs: tagged with `parent_run` by the objective (OWNER),
+    or untagged and not in `before` (the trials that existed when they started: a trial asked but not
+    yet in the objective). Another invocation's running trials carry its own parent. -> the numbers."""
+    study = make_study(sweep)
+    left = [
+        t for t in study.get_trials(deepcopy=False)
+        if t.state == optuna.trial.TrialState.RUNNING
+        and t.user_attrs.get(OWNER, None if t.number in before else parent_run) == parent_run
+    ]  # fmt: skip
+    for t in left:
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        _end_trial_run(sweep.name, t, "KILLED", {"trial_state": "FAIL", "error": "interrupted"})
+    if left:
+        say(f"trial(s) {', '.join(str(t.number) for t in left)} of {sweep.name}: interrupted, marked FAIL")
+    return [t.number for t in left]
 
 
 def counted(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
@@ -645,6 +673,7 @@ def objective_fn(sweep: Sweep, parent_run: str, probe: tuple | None = None):
             params[key] = trial.suggest_float(key, r.low, r.high, log=r.log)
         for key, values in sweep.grid.items():
             params[key] = trial.suggest_categorical(key, values)
+        trial.set_user_attr(OWNER, parent_run)  # whose it is, should its worker die before `tell`
         name, tags = f"trial{trial.number:03d}", {"trial": str(trial.number)}
         first = trial.user_attrs.get(RETRY_OF)  # a retry works in the dead trial's folder (resumes)
         if first is not None:
@@ -754,6 +783,7 @@ def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: in
         c, parent, {"role": "sweep", "sweep": sweep.name, keys.SEARCHED_TAG: ",".join(sweep.searched)}
     )
     status = "FINISHED"
+    before = {t.number for t in make_study(sweep).get_trials(deepcopy=False)}
     try:
         if workers <= 1:
             work(sweep, parent, todo)
@@ -786,6 +816,7 @@ def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: in
                 raise
     except KeyboardInterrupt:
         status = "KILLED"
+        fail_left_running(sweep, parent, before)
         raise
     finally:
         if status != "KILLED":

@@ -119,6 +119,37 @@ def test_a_trial_that_died_max_retry_times_counts_as_failed(home):
     assert [t.state.name for t in runner.make_study(sweep).trials] == ["FAIL"]
 
 
+def test_an_interrupt_fails_the_trials_its_workers_left_running_and_no_one_elses(home):
+    """A worker killed after the grace period, or interrupted between Optuna's ask and tell, leaves its
+    trial RUNNING: the interrupted sweep marks it FAIL and its MLflow run KILLED. Trials of another
+    invocation (tagged with its parent, or there before this one's workers started) stay as they are."""
+    sweep = _sweep(None, trials=5)
+    c = tracking.client()
+    exp_id = tracking.ensure_experiment(c, sweep.name)
+    study = runner.make_study(sweep)
+    elsewhere = study.ask()  # another invocation's trial, running before this one started
+    before = {elsewhere.number}
+    theirs = study.ask()  # another invocation's, started since: its objective tagged it
+    theirs.set_user_attr(runner.OWNER, "other-parent")
+    mine = study.ask()  # this invocation's, inside its objective: tagged, with an MLflow run
+    mine.set_user_attr(runner.OWNER, "my-parent")
+    run_id = tracking.start_child(
+        c, exp_id, "my-parent", f"trial{mine.number:03d}-seed0", {"trial": str(mine.number)}
+    )
+    asked = study.ask()  # this invocation's, asked but interrupted before its objective began
+    done = study.ask()
+    study.tell(done, 0.5)
+
+    assert runner.fail_left_running(sweep, "my-parent", before) == [mine.number, asked.number]
+    states = {t.number: t.state.name for t in runner.make_study(sweep).trials}
+    assert states == {elsewhere.number: "RUNNING", theirs.number: "RUNNING", mine.number: "FAIL",
+                      asked.number: "FAIL", done.number: "COMPLETE"}  # fmt: skip
+    assert c.get_run(run_id).info.status == "KILLED"
+    assert (
+        runner.fail_left_running(sweep, "my-parent", before) == []
+    )  # nothing left: a second call is a no-op
+
+
 def test_the_storage_is_the_sweep_files_else_the_environments_else_the_workspaces(home, monkeypatch):
     lab = "postgresql+psycopg://svi@db.lab:5432/optuna"
     assert runner.storage_url(_sweep(None)) == f"sqlite:///{home / 'ws' / 'optuna.db'}"
