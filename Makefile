@@ -53,7 +53,7 @@ test-slow: setup
 	$(VENV)/bin/pytest -q -ra -m slow --durations=15
 
 demo: setup
-	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/harness run ablation_eimg
+	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/harness run ablation_eimg_demo
 
 # The documentation site (mkdocs.yml, docs/): strict, so a broken link or a page missing from the nav
 # fails the build; docs/cli.md is generated from the harness's own parsers (docs/hooks/cli_reference.py).
