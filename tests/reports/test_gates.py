@@ -2,6 +2,7 @@
 and the command line."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +185,10 @@ def test_the_committed_demo_record_parses():
     """docs/records/demo.txt is benchmarks/record.py's output: its header is what G6 reads."""
     text = (ROOT / "docs" / "records" / "demo.txt").read_text()
     assert G.RECORD_HEADER.search(text) is not None
+
+
+def test_g6_is_read_beside_the_bundle_of_what_make_demo_runs():
+    """DEMO_BUNDLE names the experiment the Makefile's demo target runs: G6 sits beside its bundle."""
+    demo = re.search(r"^demo:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert demo and demo.group(1).split()[-1] == G.DEMO_BUNDLE, demo
+    assert (ROOT / "configs" / "experiments" / f"{G.DEMO_BUNDLE}.yaml").is_file()
