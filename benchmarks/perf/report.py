@@ -25,11 +25,14 @@ def emit(result: dict, out: str | None = None) -> None:
             f.write(text + "\n")
 
 
-def toy_generation_args(doc: str, samples: int, clips: int, repeats: int):
-    """The flags of a toy-generation benchmark (--samples, --clips, --repeats, --threads, --out), parsed."""
+def toy_generation_args(doc: str, samples: int, clips: int, repeats: int, extra=None):
+    """The flags of a toy-generation benchmark (--samples, --clips, --repeats, --threads, --out), and
+    those `extra(parser)` adds, parsed."""
     import argparse
 
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if extra is not None:
+        extra(p)
     p.add_argument("--samples", type=int, default=samples, help="videos per run (N)")
     p.add_argument("--clips", type=int, default=clips, help="clips per video (C)")
     p.add_argument("--repeats", type=int, default=repeats)
