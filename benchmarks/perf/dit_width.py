@@ -21,9 +21,14 @@ import os
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
-from benchmarks.perf.report import emit, toy_generation_args, toy_generation_run
+from benchmarks.perf.report import (
+    emit,
+    timed_generation,
+    toy_generation_args,
+    toy_generation_run,
+    toy_world_samples,
+)
 
 HEAD_DIM = 32  # the toy's; a wider DiT has more heads of the same size
 
@@ -37,14 +42,11 @@ def main() -> None:
 
     import torch
 
-    from scoring import suites
     from svi.config import build_config
     from svi.generation.generator import LongVideoGenerator
-    from svi.generation.video import VideoJob, fixed_prompts
     from svi.model.backbone import small_transformer
     from svi.model.context_attention import merge_context_padding
     from svi.model.presets import PRESETS, TOY
-    from toyworld.writers import write_benchmark
 
     torch.set_num_threads(args.threads)
     cfg = build_config({"model": {"preset": "toy"}})
@@ -80,28 +82,11 @@ def main() -> None:
         dit.register_forward_hook(end)
 
     with tempfile.TemporaryDirectory() as d:
-        bench = write_benchmark(
-            Path(d) / "bench", num_consistent=args.samples, num_creative=0, size=(g.height, g.width),
-            story_clips=args.clips, clip_frames=g.num_frames, overlap=g.lead_frames(), progress=False,
-        )  # fmt: skip
-        found, _ = suites.load_samples(suites.suite_folder(bench, "consistent", "50s"))
-        samples = found[: args.samples]
+        samples = toy_world_samples(d, g, args.samples, args.clips)
 
         def run() -> tuple[float, float]:
-            with tempfile.TemporaryDirectory() as out:
-                jobs = [
-                    VideoJob(
-                        suites.load_image(s.image, g.height, g.width),
-                        fixed_prompts(list(s.prompts[: args.clips])),
-                        f"{out}/v{i}.mp4",
-                        num_clips=args.clips,
-                    )
-                    for i, s in enumerate(samples)
-                ]
-                dit_seconds[0] = 0.0
-                t0 = time.perf_counter()
-                generator.generate_batch(jobs, progress=False)
-                return time.perf_counter() - t0, dit_seconds[0]
+            dit_seconds[0] = 0.0
+            return timed_generation(generator, samples, g, args.clips), dit_seconds[0]
 
         load_before = os.getloadavg()
         seconds: dict[int, list[float]] = {w: [] for w in widths}

@@ -54,3 +54,43 @@ def toy_generation_run(g, samples: int, clips: int, repeats: int, load_before, l
         "repeats": repeats,
         "load_average_1min": {"before": load_before[0], "after": load_after[0]},
     }
+
+
+def toy_world_samples(folder, g, samples: int, clips: int) -> list:
+    """`samples` scenes of the toy world's consistent track, written under `folder` with stories of
+    `clips` clips at the generate section `g`'s clip size (scoring.suites samples)."""
+    from pathlib import Path
+
+    from scoring import suites
+    from toyworld.writers import write_benchmark
+
+    bench = write_benchmark(
+        Path(folder) / "bench", num_consistent=samples, num_creative=0, size=(g.height, g.width),
+        story_clips=clips, clip_frames=g.num_frames, overlap=g.lead_frames(), progress=False,
+    )  # fmt: skip
+    found, _ = suites.load_samples(suites.suite_folder(bench, "consistent", "50s"))
+    return found[:samples]
+
+
+def timed_generation(generator, samples: list, g, clips: int) -> float:
+    """Wall seconds of `generator.generate_batch` on `samples` (each its image and first `clips`
+    prompts, a video of `clips` clips), the videos written to a temporary folder."""
+    import tempfile
+    import time
+
+    from scoring import suites
+    from svi.generation.video import VideoJob, fixed_prompts
+
+    with tempfile.TemporaryDirectory() as out:
+        jobs = [
+            VideoJob(
+                suites.load_image(s.image, g.height, g.width),
+                fixed_prompts(list(s.prompts[:clips])),
+                f"{out}/v{i}.mp4",
+                num_clips=clips,
+            )
+            for i, s in enumerate(samples)
+        ]
+        t0 = time.perf_counter()
+        generator.generate_batch(jobs, progress=False)
+        return time.perf_counter() - t0
