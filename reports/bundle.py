@@ -610,7 +610,8 @@ def check_tables(folder: Path, manifest: dict, scores: pd.DataFrame, curves: pd.
             )
     units = {unit_key(u["arm"], u["seed"]) for u in manifest["units"]}
     for table, file in ((scores, "scores.csv"), (curves, "curves.csv")):
-        pairs = {unit_key(a, None if pd.isna(s) else int(s)) for a, s in zip(table["arm"], table["seed"])}
+        units_seen = table[["arm", "seed"]].drop_duplicates()  # a few units, however many rows
+        pairs = {unit_key(a, None if pd.isna(s) else int(s)) for a, s in units_seen.itertuples(index=False)}
         if pairs - units:
             raise BundleError(
                 f"{folder / file} holds rows of {sorted(pairs - units)[0]}, a unit its manifest does not list"
@@ -639,14 +640,21 @@ def read_bundle(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     table = tables.scores
     info = {(u["arm"], u["seed"]): u for u in manifest["units"]}
     per_clip = {(u["arm"], u["seed"]): u.get("seconds_per_clip") for u in manifest["units"]}
+    # each row's unit facts, looked up once per unit (a bundle has a few units and 10^5 rows)
+    units = table[["arm", "seed"]].drop_duplicates()
+    facts = units.assign(
+        role=[info[(a, s)]["role"] for a, s in units.itertuples(index=False)],
+        run_id=[info[(a, s)]["run_id"] for a, s in units.itertuples(index=False)],
+        status=[info[(a, s)]["status"] for a, s in units.itertuples(index=False)],
+        per_clip=[float(per_clip[(a, s)] or math.nan) for a, s in units.itertuples(index=False)],
+    )
+    rows_facts = table[["arm", "seed"]].merge(facts, on=["arm", "seed"], how="left")  # the rows' order
+    window = pd.to_numeric(table["window"]).astype("float64").to_numpy()
     samples = table.assign(
-        role=[info[(a, s)]["role"] for a, s in zip(table["arm"], table["seed"])],
-        run_id=[info[(a, s)]["run_id"] for a, s in zip(table["arm"], table["seed"])],
-        status=[info[(a, s)]["status"] for a, s in zip(table["arm"], table["seed"])],
-        seconds=[
-            (w + 1) * (per_clip[(a, s)] or math.nan) if not pd.isna(w) else math.nan
-            for a, s, w in zip(table["arm"], table["seed"], table["window"])
-        ],
+        role=rows_facts["role"].to_numpy(),
+        run_id=rows_facts["run_id"].to_numpy(),
+        status=rows_facts["status"].to_numpy(),
+        seconds=(window + 1) * rows_facts["per_clip"].to_numpy(),  # NaN where the row has no window
     )
     finals = [  # each finished unit's final scores, the set value of a set-level metric (FVD)
         {"arm": u["arm"], "role": u["role"], "seed": u["seed"], "run_id": u["run_id"], "status": u["status"],
