@@ -7,8 +7,9 @@ This generates the same N toy-world benchmark videos of C clips (their own promp
 with the toy preset's pipeline, its DiT swapped for random-initialised ones of the toy's depth at
 each width asked (heads x 32; the FFN 4x the width and the image key/value width the width, as the
 toy's), in this process, alternating; the VAE, the encoders and the sampling settings are the toy
-preset's. Random weights cost what trained ones do. The headline is each width's median seconds over the toy's (width 128), with the DiT's
-parameters and its share of the time (the DiT alone timed through a forward hook).
+preset's. Random weights cost what trained ones do. The headline is each width's median seconds over
+the toy's (width 128), with the DiT's parameters and its share of the time (the DiT alone timed
+through a forward hook).
 
     python benchmarks/perf/dit_width.py [--widths 128,192,256] [--samples 8] [--clips 3] [--repeats 2]
         [--threads 2] [--out FILE]
@@ -54,9 +55,10 @@ def main() -> None:
     generator = LongVideoGenerator.from_config(cfg, None, "cpu")
     toy = generator.bb.transformer
     channels = PRESETS["toy"].transformer_channels
+    reference = TOY.heads * TOY.head_dim  # the committed toy DiT's width
     dits = {}
     for width in widths:
-        if width == TOY.heads * TOY.head_dim:
+        if width == reference:
             dits[width] = toy  # the committed weights: the reference
             continue
         arch = dataclasses.replace(
@@ -67,9 +69,7 @@ def main() -> None:
         merge_context_padding(dit)  # as load_backbone installs it on every expert
         dits[width] = dit
 
-    dit_seconds = [0.0]
-
-    started = [0.0]
+    dit_seconds, started = [0.0], [0.0]  # the DiT's seconds in this run; when its forward began
 
     def begin(*_):
         started[0] = time.perf_counter()
@@ -101,7 +101,6 @@ def main() -> None:
         generator.bb.transformer = toy
         load_after = os.getloadavg()
 
-    reference = TOY.heads * TOY.head_dim
     median = {w: statistics.median(s) for w, s in seconds.items()}
     emit(
         {

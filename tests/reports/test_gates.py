@@ -192,3 +192,20 @@ def test_g6_is_read_beside_the_bundle_of_what_make_demo_runs():
     demo = re.search(r"^demo:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert demo and demo.group(1).split()[-1] == G.DEMO_BUNDLE, demo
     assert (ROOT / "configs" / "experiments" / f"{G.DEMO_BUNDLE}.yaml").is_file()
+
+
+def test_the_demo_is_ablation_eimg_on_a_smaller_benchmark():
+    """ablation_eimg_demo is a copy of ablation_eimg's declaration at demo size (an experiment cannot
+    extend another): everything but its name, description, suites and samples per track is the same,
+    so the demo keeps asking ablation_eimg's question."""
+    import yaml
+
+    def declared(name: str) -> dict:
+        text = (ROOT / "configs" / "experiments" / f"{name}.yaml").read_text()
+        return {
+            k: v
+            for k, v in yaml.safe_load(text).items()
+            if k not in ("name", "description", "suites", "toy_samples")
+        }
+
+    assert declared(G.DEMO_BUNDLE) == declared("ablation_eimg")
