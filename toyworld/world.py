@@ -510,11 +510,9 @@ def cell_disc(camera: Camera, iy: int, ix: int) -> tuple[float, float, float, st
     return cy, cx, radius, camera.colours[int(rng.integers(len(camera.colours)))]
 
 
-def _draw_landscape(frame: np.ndarray, camera: Camera, t: int, scene_hw, pixels_hw, discs: dict) -> None:
-    """Composites the landscape discs seen at frame t over frame [H, W, 3] in place, in one global
-    order (by cell), so a pixel's value does not depend on which other cells are in view. `discs`
-    caches cell_disc across frames."""
-    ys, xs, px = _grid(pixels_hw)
+def cells_in_view(camera: Camera, t: int, scene_hw, pixels_hw) -> list[tuple[int, int]]:
+    """The landscape cells (iy, ix) whose disc can reach the picture at frame t, in drawing order."""
+    _, _, px = _grid(pixels_hw)
     oy, ox = camera.offset(t)
     reach = LANDSCAPE_RADIUS[1] + 1.0 / px  # a disc's edge ramp ends within this of its centre
     ey, ex = extent(scene_hw)
@@ -524,23 +522,41 @@ def _draw_landscape(frame: np.ndarray, camera: Camera, t: int, scene_hw, pixels_
     cols = range(
         math.floor((ox - reach) / LANDSCAPE_CELL), math.floor((ox + ex + reach) / LANDSCAPE_CELL) + 1
     )
-    for iy in rows:
-        for ix in cols:
-            if (iy, ix) not in discs:
-                discs[iy, ix] = cell_disc(camera, iy, ix)
-            disc = discs[iy, ix]
-            if disc is None:
-                continue
-            cy, cx, radius, colour = disc
-            dy = ys[:, None] - np.float32(cy - oy)  # [H, 1]
-            dx = xs[None, :] - np.float32(cx - ox)  # [1, W]
-            dist = np.sqrt(dy * dy + dx * dx) - np.float32(radius)  # [H, W]
-            alpha = np.clip(np.float32(0.5) - dist * np.float32(px), 0.0, 1.0)[..., None]  # [H, W, 1]
-            frame += alpha * (np.asarray(COLOURS[colour], dtype=np.float32) - frame)
+    return [(iy, ix) for iy in rows for ix in cols]
 
 
-def render(scene: Scene, start: int = 0, num: int = 1, *, size: tuple[int, int] | None = None) -> np.ndarray:
-    """uint8 [num, H, W, 3]: frames start .. start + num - 1 of `scene` (at `size`, default the scene's)."""
+def _draw_landscape(frame: np.ndarray, camera: Camera, t: int, scene_hw, pixels_hw, discs: dict) -> None:
+    """Composites the landscape discs seen at frame t over frame [H, W, 3] in place, in one global
+    order (by cell), so a pixel's value does not depend on which other cells are in view. `discs`
+    caches cell_disc across frames."""
+    ys, xs, px = _grid(pixels_hw)
+    oy, ox = camera.offset(t)
+    for iy, ix in cells_in_view(camera, t, scene_hw, pixels_hw):
+        if (iy, ix) not in discs:
+            discs[iy, ix] = cell_disc(camera, iy, ix)
+        disc = discs[iy, ix]
+        if disc is None:
+            continue
+        cy, cx, radius, colour = disc
+        dy = ys[:, None] - np.float32(cy - oy)  # [H, 1]
+        dx = xs[None, :] - np.float32(cx - ox)  # [1, W]
+        dist = np.sqrt(dy * dy + dx * dx) - np.float32(radius)  # [H, W]
+        alpha = np.clip(np.float32(0.5) - dist * np.float32(px), 0.0, 1.0)[..., None]  # [H, W, 1]
+        frame += alpha * (np.asarray(COLOURS[colour], dtype=np.float32) - frame)
+
+
+def render(
+    scene: Scene,
+    start: int = 0,
+    num: int = 1,
+    *,
+    size: tuple[int, int] | None = None,
+    discs: dict | None = None,
+) -> np.ndarray:
+    """uint8 [num, H, W, 3]: frames start .. start + num - 1 of `scene` (at `size`, default the scene's).
+    discs: landscape cells already drawn ((iy, ix) -> `cell_disc`'s value), used in place of the scene's
+    own for those cells (a counterfactual landscape, e.g. another scene's discs where frame 0 saw them);
+    not changed."""
     size_hw = check_size(size or scene.size)
     if extent(size_hw) != extent(scene.size):
         raise ValueError(f"render size {size_hw} must keep the scene's aspect ratio {tuple(scene.size)}")
@@ -550,7 +566,7 @@ def render(scene: Scene, start: int = 0, num: int = 1, *, size: tuple[int, int] 
     background = render_background(scene.background, size_hw)  # [H, W, 3]
     out = np.empty((num, height, width, 3), dtype=np.uint8)
     chunk = max(1, CHUNK_PIXELS // (height * width))
-    discs: dict = {}
+    discs = dict(discs or {})
     for begin in range(0, num, chunk):
         t = np.arange(start + begin, start + min(num, begin + chunk), dtype=np.float64)  # [f]
         frames = np.repeat(background[None], len(t), axis=0)  # [f, H, W, 3]

@@ -17,7 +17,6 @@ through a forward hook).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import statistics
 import tempfile
@@ -30,8 +29,6 @@ from benchmarks.perf.report import (
     toy_generation_run,
     toy_world_samples,
 )
-
-HEAD_DIM = 32  # the toy's; a wider DiT has more heads of the same size
 
 
 def main() -> None:
@@ -47,7 +44,7 @@ def main() -> None:
     from svi.generation.generator import LongVideoGenerator
     from svi.model.backbone import small_transformer
     from svi.model.context_attention import merge_context_padding
-    from svi.model.presets import PRESETS, TOY
+    from svi.model.presets import PRESETS, TOY, widened
 
     torch.set_num_threads(args.threads)
     cfg = build_config({"model": {"preset": "toy"}})
@@ -61,8 +58,8 @@ def main() -> None:
         if width == reference:
             dits[width] = toy  # the committed weights: the reference
             continue
-        arch = dataclasses.replace(
-            TOY, heads=width // HEAD_DIM, head_dim=HEAD_DIM, ffn_dim=4 * width, image_kv_dim=width
+        arch = widened(
+            TOY, width
         )  # the image tokens are projected to the width before their key/value projections
         torch.manual_seed(0)
         dit = small_transformer(arch, True, channels).to(dtype=toy.dtype).eval().requires_grad_(False)

@@ -1,14 +1,18 @@
 """Can a model beat the first frame held still in toy world 3, even in principle? (gate G3's headroom)
 
-The `other_landscape` row renders each consistent-track benchmark scene again with the same
-background, subjects and camera over another landscape seed (every disc drawn anew, even those in
-view at frame 0) and scores it against the true video. A model that knows the world's physics and
-keeps what its first frame shows does at least this well: it would keep the discs in view, which this
-row redraws. Beside it, the first frame held still (`frozen`). Both as the mean absolute pixel
-difference on [0, 1] (the `truth_distance` metric), per 2 s clip of the first `--seconds`, without a
-VAE (no ceiling is taken off either row). Rendering only: no model, no torch.
+Two model-free rows, scored against the true video beside the first frame held still (`frozen`):
+- `other_landscape` renders each consistent-track benchmark scene again with the same background,
+  subjects and camera over another landscape seed (every disc drawn anew, even those in view at frame
+  0): a model that knows the world's physics but invents every disc it shows.
+- `keep_in_view` keeps the discs of the landscape cells that frame 0 shows and redraws only those
+  that come into view later: a model that knows the physics and keeps what it was shown.
+All as the mean absolute pixel difference on [0, 1] (the `truth_distance` metric), per 2 s clip of the
+first `--seconds`. With `--vae` each row (and the truth, as `truth_vae`) first goes through that toy
+model's VAE clip by clip, as generation's clips do (`scoring.references.through_vae`): what a model with
+that VAE could score at best; without it no ceiling is taken off and no torch is needed.
 
     python -m benchmarks.toyworld.world3_headroom --samples 16 --seconds 10
+    python -m benchmarks.toyworld.world3_headroom --samples 8 --vae toy
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import argparse
 import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
 from harness.declare.experiment import TOY_BENCHMARK_SEED
+from scoring.references import through_vae
 from svi.model.presets import TOY_DEFAULTS
-from toyworld.world import render, sample_scene, scene_seed
+from toyworld.world import cell_disc, cells_in_view, render, sample_scene, scene_seed
 
 CLIP = TOY_DEFAULTS["generate"]["num_frames"]  # frames per toy clip; consecutive clips share one
 FPS = TOY_DEFAULTS["generate"]["fps"]
@@ -34,34 +40,80 @@ def clip_spans(clips: int) -> list[slice]:
     return [slice(0, CLIP)] + [slice(1 + step * k, CLIP + step * k) for k in range(1, clips)]
 
 
-def headroom(samples: int, seconds: float, seed: int = TOY_BENCHMARK_SEED) -> dict[str, list[float]]:
-    """Per-clip mean absolute difference to the truth of `frozen` and `other_landscape`, over the first
-    `samples` consistent-track scenes of world 3."""
+def kept_discs(scene) -> dict:
+    """The landscape discs of the cells that `scene`'s frame 0 shows ((iy, ix) -> disc), for
+    `render(..., discs=)`: another landscape keeps them and redraws the rest."""
+    cam = scene.camera
+    return {cell: cell_disc(cam, *cell) for cell in cells_in_view(cam, 0, scene.size, scene.size)}
+
+
+def headroom(
+    samples: int, seconds: float, seed: int = TOY_BENCHMARK_SEED, vae=None
+) -> dict[str, list[float]]:
+    """Per-clip mean absolute difference to the truth of `frozen`, `other_landscape` and `keep_in_view`
+    (and `truth_vae` with `vae`, a `scoring.references.VaeRoundTrip` every row but frozen goes through),
+    over the first `samples` consistent-track scenes of world 3."""
     clips = max(1, round(seconds * FPS / (CLIP - 1)))
     spans = clip_spans(clips)
     frames = spans[-1].stop
-    out = {"frozen": np.zeros(clips), "other_landscape": np.zeros(clips)}
+    step = CLIP - 1  # generation's windows: clip k's frames 16k .. 16k + 15, the last clip's 17
+    windows = [(step * k, step * (k + 1) if k < clips - 1 else frames) for k in range(clips)]
+    rows = ("frozen", "other_landscape", "keep_in_view", *(("truth_vae",) if vae else ()))
+    out = {name: np.zeros(clips) for name in rows}
     for i in range(samples):
         scene = sample_scene(scene_seed("consistent", seed, i), (64, 64), world=3)
         redrawn = replace(scene, camera=replace(scene.camera, landscape_seed=scene.camera.landscape_seed + 1))
-        truth = render(scene, 0, frames).astype(np.float32) / 255  # [F, H, W, 3]
-        other = render(redrawn, 0, frames).astype(np.float32) / 255
+        truth8 = render(scene, 0, frames)  # uint8 [F, H, W, 3]
+        made = {
+            "other_landscape": render(redrawn, 0, frames),
+            "keep_in_view": render(redrawn, 0, frames, discs=kept_discs(scene)),
+            **({"truth_vae": truth8} if vae else {}),
+        }
+        if vae:
+            made = {name: through_vae(video, windows, vae) for name, video in made.items()}
+        truth = truth8.astype(np.float32) / 255
         for k, span in enumerate(spans):
             out["frozen"][k] += np.abs(truth[:1] - truth[span]).mean() / samples
-            out["other_landscape"][k] += np.abs(other[span] - truth[span]).mean() / samples
+            for name, video in made.items():
+                out[name][k] += np.abs(video[span].astype(np.float32) / 255 - truth[span]).mean() / samples
     return {name: [round(float(v), 4) for v in values] for name, values in out.items()}
+
+
+def toy_vae(weights: str):
+    """The VAE round trip of a toy model folder (`toy`: the committed one) as the demo's recipe chains."""
+    from benchmarks.toyworld.base_vs_still import recipe
+    from harness.run.reference_units import vae_roundtrip
+    from svi.generation.generator import LongVideoGenerator
+
+    cfg = recipe(None if weights == "toy" else weights, [])
+    return vae_roundtrip(LongVideoGenerator.from_config(cfg, lora=None, device="cpu"), cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=16, help="consistent-track scenes (default 16)")
     p.add_argument("--seconds", type=float, default=10.0, help="video length scored (default 10: G3's span)")
+    p.add_argument(
+        "--vae", metavar="FOLDER", help="take the rows through this toy model's VAE (toy: the committed one)"
+    )
     args = p.parse_args(argv)
     if args.samples < 1 or args.seconds <= 0:
         p.error("--samples must be at least 1 and --seconds positive")
-    rows = headroom(args.samples, args.seconds)
+    if args.vae and args.vae != "toy" and not Path(args.vae).is_dir():
+        p.error(f"--vae {args.vae}: no such folder (a toy model folder, or toy for the committed one)")
+    rows = headroom(args.samples, args.seconds, vae=toy_vae(args.vae) if args.vae else None)
     means = {name: round(float(np.mean(v)), 4) for name, v in rows.items()}
-    print(json.dumps({"samples": args.samples, "seconds": args.seconds, "per_clip": rows, "mean": means}))
+    print(
+        json.dumps(
+            {
+                "samples": args.samples,
+                "seconds": args.seconds,
+                "vae": args.vae,
+                "per_clip": rows,
+                "mean": means,
+            }
+        )
+    )
     return 0
 
 

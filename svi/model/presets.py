@@ -34,6 +34,7 @@ Each preset also carries config defaults (the clip size its model is built for),
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Mapping
@@ -141,6 +142,14 @@ TOY = SmallArch(
     vae_mult=(1, 2, 2, 2), text_dim=64, text_kv=16, text_ffn=128, text_buckets=16, clip_dim=64,
     clip_ffn=128, image_size=64, max_text_tokens=512,
 )  # fmt: skip
+
+
+def widened(arch: SmallArch, width: int) -> SmallArch:
+    """`arch` with a DiT of `width` channels: heads of the same head_dim, the FFN 4x the width and the
+    CLIP image tokens' key/value width the width, as the toy's (128: 4 heads of 32, FFN 512, kv 128)."""
+    if width < arch.head_dim or width % arch.head_dim:
+        raise ValueError(f"DiT width {width} must be a multiple of the head size {arch.head_dim}")
+    return dataclasses.replace(arch, heads=width // arch.head_dim, ffn_dim=4 * width, image_kv_dim=width)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ from svi.config import DataConfig, ERFTConfig, Section, load_config, save_config
 from svi.files import append_jsonl, atomic_torch_save, truncate_jsonl
 from svi.model.backbone import Backbone, build_small, lay_out_vae, load_wan_i2v, save_backbone, small_vae
 from svi.model.i2v_condition import build_condition, pro_condition
-from svi.model.presets import TOY_WORLD, TOY_WORLD_FILE, get_preset, preset_weights, toy_world_of
+from svi.model.presets import TOY_WORLD, TOY_WORLD_FILE, get_preset, preset_weights, toy_world_of, widened
 from svi.training.batch import encode_batch
 from svi.training.clips import pro_min_start, pro_window_ids, reference_frame_index
 from svi.training.data import VideoClipDataset
@@ -165,6 +165,10 @@ class DiTStage(Section):
     # The padding image of reference padding, as fine-tuning's data.reference_frame (svi/training/data.py).
     # The committed svi/weights/toy were pretrained before this existed, with `first`.
     reference_frame: Literal["window", "outside", "first"] = "window"
+    # The DiT's width (channels; heads of the preset's size, the FFN 4x: `presets.widened`). None: the
+    # preset's, or with `init` the init folder's DiT. A width unlike the init folder's DiT starts the DiT
+    # from the seeded random initialisation (the folder's VAE, umT5 and tokenizer are still kept).
+    width: int | None = Field(None, ge=16)
 
 
 class PretrainConfig(Section):
@@ -217,6 +221,12 @@ class PretrainConfig(Section):
     def _init_of_this_world(self):
         if "toy_world" in self.model_fields_set and (error := init_world_error(self)):
             raise ValueError(error)
+        return self
+
+    @model_validator(mode="after")
+    def _width_fits_heads(self):
+        if self.dit.width is not None:
+            widened(get_preset(self.preset).arch, self.dit.width)  # ValueError: not a multiple of heads
         return self
 
     @model_validator(mode="after")
@@ -652,11 +662,17 @@ IMAGE_BRANCH = (
 )
 
 
+def dit_width(transformer: torch.nn.Module) -> int:
+    """A Wan DiT's width: heads x head size, from its config."""
+    return transformer.config.num_attention_heads * transformer.config.attention_head_dim
+
+
 def initial_backbone(cfg: PretrainConfig) -> Backbone:
     """The preset's seeded random initialisation, or with `init` that folder's VAE, umT5 and tokenizer
     and its DiT's weights in every DiT (less the image branch where the preset has no image encoder)."""
     p = get_preset(cfg.preset)
-    bb = build_small(p.arch, p.name, cfg.seed, p.image_encoder, p.experts)
+    arch = p.arch if cfg.dit.width is None else widened(p.arch, cfg.dit.width)
+    bb = build_small(arch, p.name, cfg.seed, p.image_encoder, p.experts)
     if cfg.vae.base_dim is not None and cfg.init is None:  # drawn last: the other parts are as before
         bb.vae = small_vae(dataclasses.replace(p.arch, vae_base=cfg.vae.base_dim), p.vae)
     if cfg.init is None:
@@ -665,6 +681,10 @@ def initial_backbone(cfg: PretrainConfig) -> Backbone:
         preset_weights("toy", None if cfg.init == "toy" else cfg.init), torch.float32, preset="toy"
     )
     bb.vae, bb.text_encoder, bb.tokenizer = base.vae, base.text_encoder, base.tokenizer
+    if cfg.dit.width is not None and cfg.dit.width != dit_width(base.transformer):
+        log.info("DiT of width %d from the seeded random initialisation (%s's is %d)",
+                 cfg.dit.width, cfg.init, dit_width(base.transformer))  # fmt: skip
+        return bb
     state = base.transformer.state_dict()
     for tf in bb.experts():
         kept = {k: v for k, v in state.items() if p.image_encoder or not any(s in k for s in IMAGE_BRANCH)}

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from svi.config import ModelConfig, build_config
-from svi.model.backbone import TOY_WEIGHTS, build_toy, load_backbone, save_backbone
+from svi.model.backbone import TOY_WEIGHTS, build_toy, load_backbone, load_wan_i2v, save_backbone
 from svi.model.presets import TOY_WORLD
 from svi.training import pretrain
 
@@ -184,3 +184,27 @@ def test_a_wider_vae_changes_the_vae_alone_and_the_folder_records_its_world(tmp_
     assert wide.vae.encode(x).latent_dist.mode().shape == (1, 16, 2, 8, 8)
     folder = pretrain.export(wide, tmp_path / "model", pretrain.PretrainConfig(toy_world=3))
     assert json.loads((folder / "toy_world.json").read_text()) == {"toy_world": 3}
+
+
+def test_a_dit_width_unlike_the_init_folders_draws_the_dit_and_keeps_the_rest(tmp_path):
+    """dit.width builds the DiT at that width (heads of the toy's 32); with `init` of another width the
+    DiT starts from the seeded random initialisation and the folder's VAE, umT5 and tokenizer are
+    kept; at the folder's own width its DiT is the start, as without a width. The exported folder
+    loads at its width through the loader generation uses."""
+    torch.set_num_threads(1)
+    committed = pretrain.initial_backbone(pretrain.PretrainConfig(init="toy"))
+    same = pretrain.initial_backbone(pretrain.PretrainConfig(init="toy", dit={"width": 128}))
+    wide = pretrain.initial_backbone(pretrain.PretrainConfig(init="toy", dit={"width": 64}))
+    assert pretrain.dit_width(committed.transformer) == pretrain.dit_width(same.transformer) == 128
+    assert pretrain.dit_width(wide.transformer) == 64 and wide.transformer.config.num_attention_heads == 2
+    assert wide.transformer.config.ffn_dim == 256
+    for a, b in zip(committed.transformer.parameters(), same.transformer.parameters()):
+        assert torch.equal(a, b)
+    for part in ("vae", "text_encoder"):
+        for a, b in zip(getattr(committed, part).parameters(), getattr(wide, part).parameters()):
+            assert torch.equal(a, b)
+    folder = pretrain.export(wide, tmp_path / "model", pretrain.PretrainConfig(toy_world=3))
+    loaded = load_wan_i2v(folder, torch.float32, preset="toy")
+    assert pretrain.dit_width(loaded.transformer) == 64
+    with pytest.raises(ValueError, match="multiple of the head size 32"):
+        pretrain.PretrainConfig(dit={"width": 80})
