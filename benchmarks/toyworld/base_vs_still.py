@@ -65,10 +65,15 @@ def per_clip_distance(parts: list[torch.Tensor], truth: torch.Tensor) -> list[fl
 
 
 def recipe(weights: str | None, overrides: list[str]):
-    """The demo recipe's configuration with `--weights` and `--set`; refuses a configuration this
-    script does not chain as the generator would (it chains pixel frames clip by clip)."""
+    """The demo recipe's configuration with `--weights` and `--set`; refuses (ValueError) a weights
+    folder that is not there and a configuration this script does not chain as the generator would
+    (it chains pixel frames clip by clip)."""
     from svi.config import load_config
 
+    if weights and not Path(weights).is_dir():
+        raise ValueError(
+            f"--weights {weights}: no such folder (a toy model folder, e.g. <run>/pretrain/model)"
+        )
     cfg = load_config(RECIPE, [*([f"model.weights={weights}"] if weights else []), *overrides])
     g = cfg.generate
     if g.strategy != "chain" or g.chaining != "pixel" or g.assembly != "drop_lead":
@@ -125,8 +130,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.samples < 1 or args.seconds <= 0:
         p.error("--samples must be at least 1 and --seconds positive")
-    if args.weights and not Path(args.weights).is_dir():
-        p.error(f"--weights {args.weights}: no such folder (a toy model folder, e.g. <run>/pretrain/model)")
     try:
         cfg = recipe(args.weights, args.set)
     except ValueError as e:  # svi.config.ConfigError too: a bad key or value, named

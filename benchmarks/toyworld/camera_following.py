@@ -12,6 +12,9 @@ best maps one onto the other), beside the true clip's.
 `following` is the base's displacement projected on the truth's, over the truth's length (1: it moves
 as the world does; 0: it holds still, as a frozen frame does; negative: the wrong way); `error_px` the
 distance between the two displacements. A landscape that moves 1 px a frame moves 16 px over a clip.
+`heading_spread` asks whether the heading's words change the clip at all: the mean absolute pixel
+difference of each heading's clip from the mean of the scene's clips under all headings (the same
+noise for all), beside the truth's (0: the heading changes nothing).
 
     python -m benchmarks.toyworld.camera_following --samples 4
     python -m benchmarks.toyworld.camera_following --weights WORKSPACE/runs/EXP/pretrain/model
@@ -60,6 +63,11 @@ def following(made: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     return float(made @ truth) / norm, float(np.linalg.norm(made - truth))
 
 
+def heading_spread(clips: np.ndarray) -> float:
+    """Mean absolute difference of each clip [K, F, H, W, C] from their mean over the K headings."""
+    return float(np.abs(clips - clips.mean(axis=0, keepdims=True)).mean())
+
+
 def measure(cfg, samples: int, reach: int) -> dict:
     import torch
 
@@ -73,8 +81,9 @@ def measure(cfg, samples: int, reach: int) -> dict:
         raise ValueError(f"these weights are toy world {world}'s, which has no camera: use a world-3 base")
     g = cfg.generate
     gen = LongVideoGenerator.from_config(cfg, lora=None, device="cpu")
-    rows = []
+    rows, spread = [], {"truth": [], "base": []}
     for i in range(samples):
+        clips = {"truth": [], "base": []}
         scene = sample_scene(
             scene_seed("consistent", TOY_BENCHMARK_SEED, i), (g.height, g.width), world=world
         )
@@ -91,8 +100,12 @@ def measure(cfg, samples: int, reach: int) -> dict:
             true_shift = np.array(displacement(truth[0], truth[-1], reach), dtype=float)
             made_shift = np.array(displacement(made[0], made[-1], reach), dtype=float)
             follow, error = following(made_shift, true_shift)
+            clips["truth"].append(truth)
+            clips["base"].append(made)
             rows.append({"scene": i, "heading": heading, "truth": true_shift.tolist(),
                          "base": made_shift.tolist(), "following": follow, "error_px": error})  # fmt: skip
+        for name, made in clips.items():
+            spread[name].append(heading_spread(np.stack(made)))
     per_heading = {
         h: round(float(np.mean([r["following"] for r in rows if r["heading"] == h])), 3)
         for h in CAMERA_HEADINGS
@@ -103,6 +116,7 @@ def measure(cfg, samples: int, reach: int) -> dict:
         "following": round(float(np.mean([r["following"] for r in rows])), 3),
         "error_px": round(float(np.mean([r["error_px"] for r in rows])), 2),
         "following_per_heading": per_heading,
+        "heading_spread": {name: round(float(np.mean(v)), 4) for name, v in spread.items()},
     }  # fmt: skip
 
 

@@ -228,6 +228,10 @@ class Backbone:
         """umT5 context, zero-padded after each prompt's tokens as Wan does. -> [B, L, D]. A prompt
         longer than `text_limit` is cut there, as Wan does; it is said once (a warning with its token
         count) and kept in `cut_prompts`, which the generator's sidecar records."""
+        return self.text_features(prompts)
+
+    def text_features(self, prompts: list[str]) -> torch.Tensor:
+        """`encode_text` with gradients into umT5 (pretraining that trains it). -> [B, L, D]"""
         max_len = self.text_limit
         self._note_cut(list(prompts))
         enc = self.tokenizer(

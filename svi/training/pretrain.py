@@ -169,6 +169,12 @@ class DiTStage(Section):
     # preset's, or with `init` the init folder's DiT. A width unlike the init folder's DiT starts the DiT
     # from the seeded random initialisation (the folder's VAE, umT5 and tokenizer are still kept).
     width: int | None = Field(None, ge=16)
+    # The umT5 text encoder trained with the DiT at this learning rate (with the DiT's warm-up and decay,
+    # and its EMA), each window's prompt encoded every step, as a pretrained text encoder's features name
+    # what the words mean; exported with the model. None: umT5 keeps its seeded random initialisation and
+    # its features are computed once (the committed bases'). On those features toy world 3's base does not
+    # read the camera's heading (benchmarks/toyworld/camera_following.py, docs/guides/toyworld.md).
+    text_encoder_lr: float | None = Field(None, gt=0)
 
 
 class PretrainConfig(Section):
@@ -221,6 +227,15 @@ class PretrainConfig(Section):
     def _init_of_this_world(self):
         if "toy_world" in self.model_fields_set and (error := init_world_error(self)):
             raise ValueError(error)
+        return self
+
+    @model_validator(mode="after")
+    def _text_with_one_dit(self):
+        if self.dit.text_encoder_lr is not None and get_preset(self.preset).experts != 1:
+            raise ValueError(
+                f"dit.text_encoder_lr trains umT5 with a DiT; {self.preset} trains two experts one after the "
+                "other, which would each see another encoder: leave it unset for a two-expert preset"
+            )
         return self
 
     @model_validator(mode="after")
@@ -458,6 +473,11 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
 
 
 @torch.no_grad()
+def window_videos(videos: int, windows_per_clip: int) -> torch.Tensor:
+    """The video of each cached window: every video once, then again, windows_per_clip times -> [N * w]."""
+    return torch.arange(videos).repeat(windows_per_clip)
+
+
 def encode_clips(
     bb: Backbone, cfg: PretrainConfig, videos: torch.Tensor, prompts: list[str], batch: int = 8
 ) -> dict[str, torch.Tensor]:
@@ -474,7 +494,7 @@ def encode_clips(
         for c in cfg.dit.conditions
     ]  # fmt: skip
     g = torch.Generator().manual_seed(cfg.seed + 2)
-    order = torch.arange(len(videos)).repeat(cfg.dit.windows_per_clip)  # [N * windows]
+    order = window_videos(len(videos), cfg.dit.windows_per_clip)
     x0, ys, ctx, img = [], [[] for _ in layouts], [], []
     for first in tqdm(range(0, len(order), batch), desc="encode clips", unit="batch"):
         index = order[first : first + batch]
@@ -505,7 +525,7 @@ def encode_pro_clips(
         num_frames=cfg.data.num_frames, height=cfg.data.height, width=cfg.data.width, window="pro"
     )
     g = torch.Generator().manual_seed(cfg.seed + 2)
-    order = torch.arange(len(videos)).repeat(cfg.dit.windows_per_clip)  # [N * windows]
+    order = window_videos(len(videos), cfg.dit.windows_per_clip)
     x0, ys, ctx, img = [], [[] for _ in cfg.dit.conditions], [], []
     for first in tqdm(range(0, len(order), batch), desc="encode clips", unit="batch"):
         index = order[first : first + batch]
@@ -541,9 +561,28 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
     else:
         cache = encode_clips(bb, cfg, videos, prompts)
         atomic_torch_save(to_cpu(cache), cache_path)
-    empty = bb.encode_text([""])[0] if cfg.dit.text_dropout else None  # [L, D]: the unconditional prompt
+    text = None
+    if cfg.dit.text_encoder_lr is not None:  # the prompts of the cached windows, encoded every step
+        text = TrainedText(
+            bb, [prompts[i] for i in window_videos(len(prompts), cfg.dit.windows_per_clip).tolist()]
+        )
+    with torch.no_grad():
+        empty = bb.encode_text([""])[0] if cfg.dit.text_dropout else None  # [L, D]: the unconditional prompt
     for i, (expert, model) in enumerate(zip(cfg.experts(), bb.experts())):
-        train_one_dit(model, cfg, out, cache, empty, expert, seed=cfg.seed + i)
+        train_one_dit(model, cfg, out, cache, empty, expert, seed=cfg.seed + i, text=text)
+
+
+@dataclasses.dataclass
+class TrainedText:
+    """umT5 trained with the DiT (`dit.text_encoder_lr`): each cached window's prompt, encoded each step."""
+
+    bb: Backbone
+    prompts: list[str]  # per cached window (`window_videos`)
+
+    def context(self, idx: torch.Tensor, dropped: torch.Tensor) -> torch.Tensor:
+        """[B, L, D]: the windows' prompts through umT5, the empty prompt where `dropped`."""
+        chosen = ["" if d else self.prompts[i] for i, d in zip(idx.tolist(), dropped.tolist())]
+        return self.bb.text_features(chosen).float()
 
 
 def dit_stage(expert: str | None) -> str:
@@ -559,13 +598,21 @@ def train_one_dit(
     empty: torch.Tensor | None,
     expert: str | None,
     seed: int,
+    text: TrainedText | None = None,
 ) -> None:
     """Clean flow matching of one DiT on the cached clips (resumable); `expert` high / low draws only
-    that expert's timesteps (`erft.expert_ids` at cfg.expert_boundary). Leaves the EMA weights in it."""
+    that expert's timesteps (`erft.expert_ids` at cfg.expert_boundary). With `text`, umT5 trains with it
+    (the cached context unused). Leaves the EMA weights in them."""
     stage = dit_stage(expert)
     model.train().requires_grad_(True)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.dit.lr, weight_decay=cfg.dit.weight_decay)
+    groups = [{"params": list(model.parameters()), "scale": 1.0}]  # scale: of the DiT's learning rate
+    trained: torch.nn.Module = model
+    if text is not None:  # umT5 stays in eval mode (no dropout), as it encodes at inference
+        encoder = text.bb.text_encoder.requires_grad_(True)
+        trained = torch.nn.ModuleDict({"dit": model, "text": encoder})
+        groups.append({"params": list(encoder.parameters()), "scale": cfg.dit.text_encoder_lr / cfg.dit.lr})
+    ema = copy.deepcopy(trained).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(groups, lr=cfg.dit.lr, weight_decay=cfg.dit.weight_decay)
     recycler = Recycler(
         ERFTConfig(mode="plain"), shift=cfg.dit.timestep_shift, seed=seed, expert=expert,
         boundary=cfg.expert_boundary,
@@ -575,7 +622,7 @@ def train_one_dit(
     step = 0
     if state_path.is_file():
         state = torch.load(state_path, weights_only=False, map_location=cfg.device)
-        model.load_state_dict(state["model"])
+        trained.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
         recycler.load_state_dict(state["recycler"])
@@ -589,16 +636,20 @@ def train_one_dit(
         t0 = time.perf_counter()
         lr = lr_at(step, cfg.dit.lr, cfg.dit.warmup_steps, cfg.dit.steps)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("scale", 1.0)  # state files from before the text groups have no scale
         idx = torch.tensor([pick.randrange(n) for _ in range(cfg.dit.batch)], device=cfg.device)
         layout = pick.randrange(len(cfg.dit.conditions))
-        context = cache["context"][idx].float()  # [B, L, D]
         dropped = torch.zeros(cfg.dit.batch, dtype=torch.bool)
         if empty is not None:
             dropped = torch.tensor(
                 [pick.random() < cfg.dit.text_dropout for _ in range(cfg.dit.batch)], device=cfg.device
             )
-            context[dropped] = empty
+        if text is not None:
+            context = text.context(idx, dropped)  # [B, L, D], with gradients into umT5
+        else:
+            context = cache["context"][idx].float()  # [B, L, D]
+            if empty is not None:
+                context[dropped] = empty
         prep = recycler.prepare(cache["x0"][idx], cache["y"][layout][idx])
         image = None if cache["image_context"] is None else cache["image_context"][idx]
         v = model(prep.model_input(), prep.timestep.to(cfg.device), context, image, return_dict=False)[0]
@@ -607,11 +658,11 @@ def train_one_dit(
             raise FloatingPointError(f"DiT loss became {loss.item()} at step {step + 1}; lower dit.lr")
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.dit.grad_clip or math.inf))
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(trained.parameters(), cfg.dit.grad_clip or math.inf))
         opt.step()
         with torch.no_grad():
             decay = min(cfg.dit.ema_decay, (1 + step) / (10 + step))  # short memory while weights move fast
-            for e, p in zip(ema.parameters(), model.parameters()):
+            for e, p in zip(ema.parameters(), trained.parameters()):
                 e.lerp_(p, 1 - decay)
         step += 1
         bar.update(1)
@@ -624,13 +675,13 @@ def train_one_dit(
                                         "dit/seconds_per_step": time.perf_counter() - t0})  # fmt: skip
         if step % cfg.checkpoint_every == 0 or step == cfg.dit.steps:
             atomic_torch_save(
-                to_cpu({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                to_cpu({"model": trained.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                         "recycler": recycler.state_dict(), "pick": pick.getstate(), "step": step}),
                 state_path,
             )  # fmt: skip
     bar.close()
-    model.load_state_dict(ema.state_dict())
-    model.eval().requires_grad_(False)
+    trained.load_state_dict(ema.state_dict())
+    trained.eval().requires_grad_(False)
 
 
 EXPERTS_FILE = "toy_experts.json"

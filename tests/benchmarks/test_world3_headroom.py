@@ -1,10 +1,13 @@
 """benchmarks/toyworld/world3_headroom.py: the clips it scores, and the headroom it exists to show."""
 
 import json
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
-from benchmarks.toyworld.world3_headroom import clip_spans, headroom, main
+from benchmarks.toyworld.world3_headroom import clip_spans, headroom, kept_discs, main
+from toyworld.world import render, sample_scene
 
 
 def test_clip_spans_are_a_chained_videos_clips():
@@ -20,9 +23,34 @@ def test_a_sampler_that_knows_the_physics_beats_the_held_frame_once_the_camera_h
     assert other[-1] < frozen[-1]  # redrawn discs ahead cost less than the whole picture standing still
 
 
+def test_keeping_what_frame_0_shows_is_the_truth_until_new_landscape_comes_into_view():
+    """Known answers: the kept discs are every disc frame 0 shows, so another landscape seed with them
+    renders frame 0 exactly as the truth; new cells then come in with other discs, so the video parts
+    from the truth later (a 1 px / frame camera crosses a 32 px landscape cell in 32 frames)."""
+    scene = sample_scene(7, (64, 64), world=3)
+    scene = replace(scene, camera=replace(scene.camera, speed="steadily"))
+    other = replace(scene, camera=replace(scene.camera, landscape_seed=scene.camera.landscape_seed + 1))
+    truth, kept = render(scene, 0, 80), render(other, 0, 80, discs=kept_discs(scene))
+    assert np.array_equal(kept[0], truth[0])
+    assert not np.array_equal(render(other, 0, 1)[0], truth[0])  # without them frame 0 differs
+    assert not np.array_equal(kept[-1], truth[-1])
+    own = render(scene, 0, 80, discs=kept_discs(scene))  # the scene's own discs change nothing
+    assert np.array_equal(own, truth)
+
+
+def test_keep_in_view_beats_the_held_frame_and_redrawing_everything():
+    rows = headroom(samples=2, seconds=6)
+    assert all(k < o for k, o in zip(rows["keep_in_view"], rows["other_landscape"]))
+    assert all(k <= f for k, f in zip(rows["keep_in_view"], rows["frozen"]))
+    assert rows["keep_in_view"][0] == 0.0  # clip 0 holds only what frame 0 showed
+
+
 def test_command_line(capsys):
     assert main(["--samples", "1", "--seconds", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["samples"] == 1 and len(out["per_clip"]["frozen"]) == 1
     with pytest.raises(SystemExit):
         main(["--samples", "0"])
+    with pytest.raises(SystemExit):
+        main(["--vae", "/no/such/folder"])
+    assert "no such folder" in capsys.readouterr().err

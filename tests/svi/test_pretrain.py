@@ -208,3 +208,35 @@ def test_a_dit_width_unlike_the_init_folders_draws_the_dit_and_keeps_the_rest(tm
     assert pretrain.dit_width(loaded.transformer) == 64
     with pytest.raises(ValueError, match="multiple of the head size 32"):
         pretrain.PretrainConfig(dit={"width": 80})
+
+
+def test_umt5_can_train_with_the_dit_and_leaves_the_frozen_recipe_alone(clip_folder, tmp_path):
+    """dit.text_encoder_lr trains umT5 with the DiT (from the committed toy model here) and the exported
+    folder carries the trained encoder; it resumes from its state file; unset, umT5 is the init's.
+    A two-expert preset, whose experts train one after the other, refuses it."""
+    torch.set_num_threads(1)
+    start = load_wan_i2v(TOY_WEIGHTS, torch.float32, preset="toy")
+    base = {"data": {"root": str(clip_folder)}, "init": "toy", "checkpoint_every": 1}
+    dit = {"steps": 2, "batch": 2, "warmup_steps": 1, "text_dropout": 0.5, "windows_per_clip": 1}
+    cfg = pretrain.PretrainConfig.model_validate(
+        {**base, "dit": {**dit, "text_encoder_lr": 1e-3}, "output_dir": str(tmp_path / "text")}
+    )
+    folder = pretrain.pretrain(cfg)
+    trained = load_wan_i2v(folder, torch.float32, preset="toy")
+    moved = [
+        not torch.equal(a, b)
+        for a, b in zip(start.text_encoder.parameters(), trained.text_encoder.parameters())
+    ]
+    assert any(moved)
+    longer = cfg.model_copy(update={"dit": cfg.dit.model_copy(update={"steps": 3})})
+    pretrain.pretrain(longer)
+    records = [json.loads(x) for x in (tmp_path / "text" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3]
+    frozen = pretrain.pretrain(
+        pretrain.PretrainConfig.model_validate({**base, "dit": dit, "output_dir": str(tmp_path / "frozen")})
+    )
+    kept = load_wan_i2v(frozen, torch.float32, preset="toy")
+    for a, b in zip(start.text_encoder.parameters(), kept.text_encoder.parameters()):
+        assert torch.equal(a.half(), b.half())  # the folder stores fp16
+    with pytest.raises(ValueError, match="two experts"):
+        pretrain.PretrainConfig(preset="toy-a14b", dit={"text_encoder_lr": 1e-3})
