@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from benchmarks.toyworld import camera_following
 from benchmarks.toyworld.base_vs_still import main, per_clip_distance
 
 
@@ -16,12 +17,17 @@ def test_per_clip_distance_reads_each_assembled_clip_against_its_own_frames():
     assert per_clip_distance(parts, truth) == [0.25, 0.0]
 
 
-def test_bad_arguments_stop_before_any_work(capsys):
+@pytest.mark.parametrize("command", [main, camera_following.main], ids=["base_vs_still", "camera_following"])
+def test_bad_arguments_stop_before_any_work(command, capsys):
+    """Both read the demo's recipe through `recipe`, which refuses a weights folder that is not there."""
     with pytest.raises(SystemExit):
-        main(["--samples", "0"])
+        command(["--samples", "0"])
     with pytest.raises(SystemExit):
-        main(["--weights", "/no/such/folder"])
+        command(["--weights", "/no/such/folder"])
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_settings_it_cannot_chain_stop_before_any_work(capsys):
     with pytest.raises(SystemExit):
         main(["--set", "generate.chaining=latent"])  # not chained as this check chains
     assert "chaining=latent" in capsys.readouterr().err
