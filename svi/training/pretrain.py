@@ -585,6 +585,31 @@ class TrainedText:
         return self.bb.text_features(chosen).float()
 
 
+def trained_modules(model: torch.nn.Module, text_encoder: torch.nn.Module | None) -> torch.nn.Module:
+    """What a DiT stage trains, as its state file holds it: the DiT, or the DiT and umT5."""
+    return model if text_encoder is None else torch.nn.ModuleDict({"dit": model, "text": text_encoder})
+
+
+def export_checkpoint(run: Path, folder: Path) -> Path:
+    """The model folder of a pretraining's last DiT checkpoint (its EMA weights), for measuring a run cut
+    short as its finished folder would be measured. A run that starts from `init` only (a run with its own
+    VAE stage has its VAE in another state file) and one DiT."""
+    cfg = load_config(run / "config.yaml", [], schema=PretrainConfig)
+    if cfg.init is None or len(cfg.experts()) != 1:
+        raise ValueError(f"{run}: only a one-DiT run from init exports its checkpoint; let this one finish")
+    state_path = run / f"{dit_stage(None)}_state.pt"
+    if not state_path.is_file():
+        raise ValueError(
+            f"{run} has no DiT checkpoint yet ({state_path.name}); it writes one every checkpoint_every steps"
+        )
+    bb = initial_backbone(cfg)
+    state = torch.load(state_path, weights_only=False, map_location="cpu")
+    text = bb.text_encoder if cfg.dit.text_encoder_lr is not None else None
+    trained_modules(bb.transformer, text).load_state_dict(state["ema"])
+    log.info("%s: the EMA of step %d", state_path, state["step"])
+    return export(bb, folder, cfg)
+
+
 def dit_stage(expert: str | None) -> str:
     """The stage name of a DiT's metrics and state file: dit, or dit_high / dit_low."""
     return "dit" if expert is None else f"dit_{expert}"
@@ -606,10 +631,9 @@ def train_one_dit(
     stage = dit_stage(expert)
     model.train().requires_grad_(True)
     groups = [{"params": list(model.parameters()), "scale": 1.0}]  # scale: of the DiT's learning rate
-    trained: torch.nn.Module = model
+    trained = trained_modules(model, None if text is None else text.bb.text_encoder)
     if text is not None:  # umT5 stays in eval mode (no dropout), as it encodes at inference
         encoder = text.bb.text_encoder.requires_grad_(True)
-        trained = torch.nn.ModuleDict({"dit": model, "text": encoder})
         groups.append({"params": list(encoder.parameters()), "scale": cfg.dit.text_encoder_lr / cfg.dit.lr})
     ema = copy.deepcopy(trained).eval().requires_grad_(False)
     opt = torch.optim.AdamW(groups, lr=cfg.dit.lr, weight_decay=cfg.dit.weight_decay)
@@ -772,8 +796,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--config", help="YAML with sections data, vae, dit (see svi/training/pretrain.py)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. dit.steps=100")
+    p.add_argument("--export-checkpoint", nargs=2, metavar=("RUN", "FOLDER"),
+                   help="write the model folder of RUN's last DiT checkpoint (a run from init, cut short) to FOLDER")  # fmt: skip
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.export_checkpoint:
+        try:
+            print(export_checkpoint(*map(Path, args.export_checkpoint)))
+        except ValueError as e:
+            p.error(str(e))
+        return 0
     cfg = load_config(args.config, args.overrides, schema=PretrainConfig)
     pretrain(cfg)
     return 0

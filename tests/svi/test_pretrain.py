@@ -166,6 +166,8 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["stage"] == "vae"] == [1, 2]
     assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="from init"):  # its VAE is in another state file
+        pretrain.export_checkpoint(tmp_path / "run", tmp_path / "exported")
 
 
 def test_a_wider_vae_changes_the_vae_alone_and_the_folder_records_its_world(tmp_path):
@@ -228,6 +230,13 @@ def test_umt5_can_train_with_the_dit_and_leaves_the_frozen_recipe_alone(clip_fol
         for a, b in zip(start.text_encoder.parameters(), trained.text_encoder.parameters())
     ]
     assert any(moved)
+    # Its last checkpoint exports to the folder the finished run wrote (the EMA of its last step).
+    again = load_wan_i2v(
+        pretrain.export_checkpoint(tmp_path / "text", tmp_path / "again"), torch.float32, preset="toy"
+    )
+    for part in ("transformer", "text_encoder", "vae"):
+        for a, b in zip(getattr(trained, part).parameters(), getattr(again, part).parameters()):
+            assert torch.equal(a, b)
     longer = cfg.model_copy(update={"dit": cfg.dit.model_copy(update={"steps": 3})})
     pretrain.pretrain(longer)
     records = [json.loads(x) for x in (tmp_path / "text" / "metrics.jsonl").read_text().splitlines()]
