@@ -58,9 +58,8 @@ def main() -> None:
         if width == reference:
             dits[width] = toy  # the committed weights: the reference
             continue
-        arch = widened(
-            TOY, width
-        )  # the image tokens are projected to the width before their key/value projections
+        # the image tokens are projected to the width before their key/value projections
+        arch = widened(TOY, width)
         torch.manual_seed(0)
         dit = small_transformer(arch, True, channels).to(dtype=toy.dtype).eval().requires_grad_(False)
         merge_context_padding(dit)  # as load_backbone installs it on every expert

@@ -2,8 +2,8 @@
 
 In toy world 3 the camera travels over a landscape, in the heading and at the speed that the prompt
 states, so a model that beats the first frame held still must move the picture the way the prompt says
-(`world3_headroom --keep-in-view`: keeping what frame 0 shows and moving it as the camera does leaves
-a wide margin over the held frame; redrawing everything leaves none). This writes consistent-track
+(`world3_headroom`'s `keep_in_view` row: keeping what frame 0 shows and moving it as the camera does
+leaves a wide margin over the held frame; redrawing everything leaves none). This writes consistent-track
 benchmark scenes of the weights' world, restates each under every camera heading at one speed, makes
 the base's first clip from the scene's first frame under that prompt, and estimates how far the
 picture moved between the clip's first and last frames (`displacement`: the whole-pixel shift that
@@ -131,12 +131,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="an override of the demo's recipe (generate.steps=20); repeatable")  # fmt: skip
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
-    if args.samples < 1:
-        p.error("--samples must be at least 1")
+    if args.samples < 1 or (args.threads is not None and args.threads < 1):
+        p.error("--samples and --threads must be at least 1")
     try:
         cfg = recipe(args.weights, args.set)
     except ValueError as e:
         p.error(str(e))
+    side = min(cfg.generate.height, cfg.generate.width)
+    if not 0 <= args.reach < side // 2:
+        p.error(f"--reach {args.reach} must be at least 0 and below half the frame side ({side // 2})")
     if args.threads:
         import torch
 

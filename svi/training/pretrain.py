@@ -472,12 +472,12 @@ def train_vae(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
 # -- stage 2: the DiT --------------------------------------------------------------------------------
 
 
-@torch.no_grad()
 def window_videos(videos: int, windows_per_clip: int) -> torch.Tensor:
     """The video of each cached window: every video once, then again, windows_per_clip times -> [N * w]."""
     return torch.arange(videos).repeat(windows_per_clip)
 
 
+@torch.no_grad()
 def encode_clips(
     bb: Backbone, cfg: PretrainConfig, videos: torch.Tensor, prompts: list[str], batch: int = 8
 ) -> dict[str, torch.Tensor]:
@@ -566,8 +566,7 @@ def train_dit(bb: Backbone, cfg: PretrainConfig, out: Path, videos: torch.Tensor
         text = TrainedText(
             bb, [prompts[i] for i in window_videos(len(prompts), cfg.dit.windows_per_clip).tolist()]
         )
-    with torch.no_grad():
-        empty = bb.encode_text([""])[0] if cfg.dit.text_dropout else None  # [L, D]: the unconditional prompt
+    empty = bb.encode_text([""])[0] if cfg.dit.text_dropout else None  # [L, D]: the unconditional prompt
     for i, (expert, model) in enumerate(zip(cfg.experts(), bb.experts())):
         train_one_dit(model, cfg, out, cache, empty, expert, seed=cfg.seed + i, text=text)
 
@@ -594,6 +593,10 @@ def export_checkpoint(run: Path, folder: Path) -> Path:
     """The model folder of a pretraining's last DiT checkpoint (its EMA weights), for measuring a run cut
     short as its finished folder would be measured. A run that starts from `init` only (a run with its own
     VAE stage has its VAE in another state file) and one DiT."""
+    if not (run / "config.yaml").is_file():
+        raise ValueError(
+            f"{run}: no config.yaml, so not a pretraining's folder (<workspace>/runs/NAME/pretrain)"
+        )
     cfg = load_config(run / "config.yaml", [], schema=PretrainConfig)
     if cfg.init is None or len(cfg.experts()) != 1:
         raise ValueError(f"{run}: only a one-DiT run from init exports its checkpoint; let this one finish")

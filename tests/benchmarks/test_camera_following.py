@@ -48,6 +48,12 @@ def test_heading_spread_known_answers():
     assert heading_spread(two) == 0.5
 
 
+def test_a_reach_the_frame_cannot_hold_stops_before_any_work(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--reach", "32"])
+    assert stop.value.code == 2 and "below half the frame side (32)" in capsys.readouterr().err
+
+
 def test_one_scene_of_the_committed_base(capsys):
     assert main(["--samples", "1", "--threads", "1"]) == 0
     out = json.loads(capsys.readouterr().out)

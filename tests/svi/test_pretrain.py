@@ -168,6 +168,8 @@ def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     assert [r["step"] for r in records if r["stage"] == "dit"] == [1, 2, 3, 4, 5]
     with pytest.raises(ValueError, match="from init"):  # its VAE is in another state file
         pretrain.export_checkpoint(tmp_path / "run", tmp_path / "exported")
+    with pytest.raises(ValueError, match="no config.yaml"):
+        pretrain.export_checkpoint(tmp_path, tmp_path / "exported")
 
 
 def test_a_wider_vae_changes_the_vae_alone_and_the_folder_records_its_world(tmp_path):
