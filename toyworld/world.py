@@ -82,6 +82,12 @@ CAMERA_HEADINGS = {
 }
 # Camera speeds (frame sides per frame) and their words: 0.5 and 1 px/frame at 64 px.
 CAMERA_SPEEDS = {"slowly": 0.5 / 64, "steadily": 1.0 / 64}
+# The cameras toy world 3 draws from (its sets' stamps record them, so a set drawn from others is
+# written again): all eight headings and both speeds, stated only in the prompt. A world that draws
+# one heading is a one-line change here; a base trained on it learned to move the picture and still
+# lost to a held frame (docs/guides/toyworld.md, "The padding, not the words").
+WORLD3_HEADINGS = tuple(CAMERA_HEADINGS)
+WORLD3_SPEEDS = tuple(CAMERA_SPEEDS)
 LANDSCAPE_CELL = 0.5  # side of a landscape cell, frame sides: one disc at most per cell
 LANDSCAPE_FILL = 0.75  # chance that a cell holds a disc
 LANDSCAPE_RADIUS = (0.08, 0.2)  # disc radius, frame sides (inside its cell's reach, see _cell_disc)
@@ -313,11 +319,12 @@ def entering(sprite: Sprite, edge: str, frame: int, speed: float, size_hw: tuple
 
 
 def sample_camera(seed: int, exclude_colours=()) -> Camera:
-    """Toy world 3's camera for scene seed `seed`: a stated heading and speed, a random place in the
-    landscape, and LANDSCAPE_COLOURS disc colours that are not in `exclude_colours`."""
+    """Toy world 3's camera for scene seed `seed`: its heading and speed (WORLD3_HEADINGS,
+    WORLD3_SPEEDS; stated in the prompt), a random place in the landscape, and LANDSCAPE_COLOURS disc
+    colours that are not in `exclude_colours`."""
     rng = np.random.default_rng([seed, 3])  # its own stream: the rest of the scene is world 2's
-    heading = pick(rng, list(CAMERA_HEADINGS))
-    speed = pick(rng, list(CAMERA_SPEEDS))
+    heading = pick(rng, WORLD3_HEADINGS)
+    speed = pick(rng, WORLD3_SPEEDS)
     origin = (float(rng.uniform(0, 64)), float(rng.uniform(0, 64)))
     colours = []
     for _ in range(LANDSCAPE_COLOURS):

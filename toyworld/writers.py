@@ -25,7 +25,17 @@ from tqdm.auto import tqdm
 from toyworld.stamps import PARAMS_FILE, params_match
 from toyworld.story import Storyline, prompts, render_story, sample_storyline
 from toyworld.synthetic import DECORD_BAD_WIDTHS, write_video
-from toyworld.world import WORLDS, Scene, check_size, describe, render, sample_scene, scene_seed
+from toyworld.world import (
+    WORLD3_HEADINGS,
+    WORLD3_SPEEDS,
+    WORLDS,
+    Scene,
+    check_size,
+    describe,
+    render,
+    sample_scene,
+    scene_seed,
+)
 
 # bump when the same parameters would now give other files (2: clips encoded deterministically,
 # svi.video_io's settings)
@@ -200,10 +210,13 @@ def write_training_set(
 
 
 def world_param(world: int) -> dict:
-    """The toy world in a set's parameters: absent for world 2, so its sets and stamps stay as they were."""
+    """The toy world in a set's parameters: absent for world 2, so its sets and stamps stay as they were;
+    world 3's with the camera it draws (sets written while it drew eight headings are written again)."""
     if world not in WORLDS:
         raise ValueError(f"unknown toy world {world}; choose one of {', '.join(map(str, WORLDS))}")
-    return {} if world == 2 else {"world": world}
+    if world == 2:
+        return {}
+    return {"world": world, "camera": {"headings": list(WORLD3_HEADINGS), "speeds": list(WORLD3_SPEEDS)}}
 
 
 # -- benchmark -----------------------------------------------------------------------------------

@@ -1,23 +1,29 @@
-"""Does a toy base move the camera the way its prompt says? (what gate G3 needs first, fast)
+"""Does a toy base move the picture as the world's camera does? (what gate G3 needs first, fast)
 
-In toy world 3 the camera travels over a landscape, in the heading and at the speed that the prompt
-states, so a model that beats the first frame held still must move the picture the way the prompt says
-(`world3_headroom`'s `keep_in_view` row: keeping what frame 0 shows and moving it as the camera does
-leaves a wide margin over the held frame; redrawing everything leaves none). This writes consistent-track
-benchmark scenes of the weights' world, restates each under every camera heading at one speed, makes
-the base's first clip from the scene's first frame under that prompt, and estimates how far the
-picture moved between the clip's first and last frames (`displacement`: the whole-pixel shift that
-best maps one onto the other), beside the true clip's.
+In toy world 3 the camera travels over a landscape, as the prompt states, so a model that beats the
+first frame held still must move the picture as the camera does (`world3_headroom`'s `keep_in_view`
+row: keeping what frame 0 shows and moving it as the camera does leaves a wide margin over the held
+frame; redrawing everything leaves none). This takes consistent-track benchmark scenes of the weights'
+world, makes the base's first clip from each scene's first frame under its prompt, and estimates how
+far the picture moved between the clip's first and last frames (`displacement`: the whole-pixel shift
+that best maps one onto the other), beside the true clip's. With `--all-headings` each scene is
+restated under each of the eight headings, at one speed, so every scene is seen under every heading.
 
 `following` is the base's displacement projected on the truth's, over the truth's length (1: it moves
 as the world does; 0: it holds still, as a frozen frame does; negative: the wrong way); `error_px` the
 distance between the two displacements. A landscape that moves 1 px a frame moves 16 px over a clip.
-`heading_spread` asks whether the heading's words change the clip at all: the mean absolute pixel
-difference of each heading's clip from the mean of the scene's clips under all headings (the same
-noise for all), beside the truth's (0: the heading changes nothing).
+`heading_spread` (with `--all-headings`) asks whether the heading's words change the clip at all: the
+mean absolute pixel difference of each heading's clip from the mean of the scene's clips under all
+headings (the same noise for all), beside the truth's (0: the heading changes nothing).
+
+`--padding last` pads the condition with the true clip's last frame instead of the first frame
+itself (a diagnostic: the padding image of a toy base pretrained with `dit.reference_frame: window`
+was a random frame of its training window, which shows where the camera went; at generation it is the
+reference image, which shows no motion).
 
     python -m benchmarks.toyworld.camera_following --samples 4
     python -m benchmarks.toyworld.camera_following --weights WORKSPACE/runs/EXP/pretrain/model
+    python -m benchmarks.toyworld.camera_following --all-headings --padding last
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ import numpy as np
 
 from benchmarks.toyworld.base_vs_still import recipe
 
-SPEED = "steadily"  # 1 px a frame at 64 px: 16 px over a toy clip
+SPEED = "steadily"  # of --all-headings: 1 px a frame at 64 px, 16 px over a toy clip
+PADDINGS = ("reference", "last")  # the image that pads clip 0's condition: the first frame, the truth's last
 
 
 def displacement(first: np.ndarray, last: np.ndarray, reach: int) -> tuple[int, int]:
@@ -68,7 +75,18 @@ def heading_spread(clips: np.ndarray) -> float:
     return float(np.abs(clips - clips.mean(axis=0, keepdims=True)).mean())
 
 
-def measure(cfg, samples: int, reach: int) -> dict:
+def clip0_condition(first, last, padding: str):
+    """(the padding image [1, 3, H, W], the chain) that `generate_clip` takes for clip 0: reference, the
+    first frame [3, H, W] pads itself (chain None, as generation's clip 0); last, the true clip's last
+    frame pads, and the first frame is passed as a one-frame chain [1, 3, 1, H, W]."""
+    if padding not in PADDINGS:
+        raise ValueError(f"padding {padding!r}: choose one of {PADDINGS}")
+    if padding == "reference":
+        return first[None], None
+    return last[None], first[None, :, None]
+
+
+def measure(cfg, samples: int, reach: int, padding: str = "reference", all_headings: bool = False) -> dict:
     import torch
 
     from harness.declare.experiment import TOY_BENCHMARK_SEED
@@ -88,13 +106,18 @@ def measure(cfg, samples: int, reach: int) -> dict:
             scene_seed("consistent", TOY_BENCHMARK_SEED, i), (g.height, g.width), world=world
         )
         first = torch.from_numpy(render(scene, 0, 1)[0]).permute(2, 0, 1).float() / 127.5 - 1  # [3, H, W]
-        for heading in CAMERA_HEADINGS:
-            moved = replace(scene, camera=replace(scene.camera, heading=heading, speed=SPEED))
+        headings = CAMERA_HEADINGS if all_headings else (scene.camera.heading,)
+        for heading in headings:
+            moved = scene
+            if all_headings:
+                moved = replace(scene, camera=replace(scene.camera, heading=heading, speed=SPEED))
             truth = render(moved, 0, g.num_frames).astype(np.float32) / 255  # [F, H, W, 3]
+            last = torch.from_numpy(truth[-1]).permute(2, 0, 1) * 2 - 1  # [3, H, W] in [-1, 1]
+            pad, chain = clip0_condition(first, last, padding)
             torch.manual_seed(i)
             with torch.no_grad():
                 video, _ = gen.generate_clip(
-                    0, describe(moved), first[None], None, None, gen.clip_contexts(first[None], [None]), None
+                    0, describe(moved), pad, chain, None, gen.clip_contexts(first[None], [None]), None
                 )  # [1, 3, F, H, W] in [-1, 1]
             made = ((video[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).numpy()  # [F, H, W, 3]
             true_shift = np.array(displacement(truth[0], truth[-1], reach), dtype=float)
@@ -108,27 +131,34 @@ def measure(cfg, samples: int, reach: int) -> dict:
             spread[name].append(heading_spread(np.stack(made)))
     per_heading = {
         h: round(float(np.mean([r["following"] for r in rows if r["heading"] == h])), 3)
-        for h in CAMERA_HEADINGS
+        for h in dict.fromkeys(r["heading"] for r in rows)
     }
-    return {
-        "samples": samples, "speed": SPEED, "toy_world": world,
+    out = {
+        "samples": samples, "all_headings": all_headings, "toy_world": world, "padding": padding,
         "truth_px": round(float(np.mean([np.linalg.norm(r["truth"]) for r in rows])), 2),
         "following": round(float(np.mean([r["following"] for r in rows])), 3),
         "error_px": round(float(np.mean([r["error_px"] for r in rows])), 2),
         "following_per_heading": per_heading,
-        "heading_spread": {name: round(float(np.mean(v)), 4) for name, v in spread.items()},
     }  # fmt: skip
+    if all_headings:
+        out["speed"] = SPEED
+        out["heading_spread"] = {name: round(float(np.mean(v)), 4) for name, v in spread.items()}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", help="a toy model folder of world 3 (default: the committed svi/weights/toy)")
-    p.add_argument(
-        "--samples", type=int, default=4, help="consistent-track scenes, each under 8 headings (default 4)"
-    )
+    p.add_argument("--samples", type=int, default=4, help="consistent-track scenes (default 4)")
+    p.add_argument("--all-headings", action="store_true",
+                   help="restate each scene under the 8 headings a Camera takes, at 1 px a frame, and "
+                   "measure how much the heading's words change the clip (heading_spread)")  # fmt: skip
     p.add_argument("--reach", type=int, default=20, help="largest shift searched, px (default 20)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an override of the demo's recipe (generate.steps=20); repeatable")  # fmt: skip
+    p.add_argument("--padding", choices=PADDINGS, default="reference",
+                   help="clip 0's padding image: the first frame, as generation pads it (default), or the "
+                   "true clip's last frame (does the base read the camera from the padding?)")  # fmt: skip
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
     if args.samples < 1 or (args.threads is not None and args.threads < 1):
@@ -145,7 +175,14 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        print(json.dumps({**measure(cfg, args.samples, args.reach), "overrides": args.set}))
+        print(
+            json.dumps(
+                {
+                    **measure(cfg, args.samples, args.reach, args.padding, args.all_headings),
+                    "overrides": args.set,
+                }
+            )
+        )
     except ValueError as e:
         p.error(str(e))
     return 0

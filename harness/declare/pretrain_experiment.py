@@ -19,6 +19,25 @@ MAX_WORLD_CLIPS = 100_000
 MAX_CLIP_FRAMES = 1000
 
 
+# `init: run:NAME` starts from the model that pretraining NAME made in this workspace, so a base made in
+# two steps (pretrain_toy_w3, then pretrain_toy_w3_first from it) is declared end to end.
+RUN_PREFIX = "run:"
+
+
+def init_run_folder(name: str) -> Path:
+    """The model folder pretraining experiment `name` wrote under HARNESS_HOME; refused (ValueError)
+    until that run has finished."""
+    from harness.base.workspace import check_name, path
+
+    folder = path("runs", check_name(name, "init run"), "pretrain", "model")
+    if not (folder / "transformer" / "config.json").is_file():
+        raise ValueError(
+            f"init {RUN_PREFIX}{name}: {folder} holds no finished model; run `harness run {name}` first "
+            "in this workspace (HARNESS_HOME)"
+        )
+    return folder
+
+
 class WorldSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # the toy world (toyworld.world.WORLDS): 3 adds a travelling camera over a landscape
@@ -71,6 +90,8 @@ class PretrainExperiment(BaseModel):
                 f"({self.world.version}): set world.version alone"
             )
         self.pretrain.toy_world = self.world.version
+        if (init := self.pretrain.init) and init.startswith(RUN_PREFIX):
+            self.pretrain.init = str(init_run_folder(init[len(RUN_PREFIX) :]))
         if error := init_world_error(self.pretrain):  # before any clip is written
             raise ValueError(error)
         return self

@@ -7,8 +7,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from benchmarks.toyworld.camera_following import SPEED, displacement, following, heading_spread, main
-from toyworld.world import CAMERA_SPEEDS, render, sample_scene
+from benchmarks.toyworld.camera_following import (
+    SPEED,
+    clip0_condition,
+    displacement,
+    following,
+    heading_spread,
+    main,
+)
+from toyworld.world import CAMERA_HEADINGS, CAMERA_SPEEDS, WORLD3_HEADINGS, render, sample_scene
 
 
 def test_displacement_finds_a_known_shift_and_a_still_picture():
@@ -48,6 +55,19 @@ def test_heading_spread_known_answers():
     assert heading_spread(two) == 0.5
 
 
+def test_clip0_condition_pads_with_the_first_frame_or_the_truths_last():
+    import torch
+
+    first, last = torch.zeros(3, 8, 8), torch.ones(3, 8, 8)
+    pad, chain = clip0_condition(first, last, "reference")  # generation's clip 0: the image pads itself
+    assert chain is None and torch.equal(pad, first[None])
+    pad, chain = clip0_condition(first, last, "last")  # the padding shows where the camera went
+    assert torch.equal(pad, last[None]) and torch.equal(chain, first[None, :, None])
+    assert chain.shape == (1, 3, 1, 8, 8)
+    with pytest.raises(ValueError, match="choose one of"):
+        clip0_condition(first, last, "middle")
+
+
 def test_a_reach_the_frame_cannot_hold_stops_before_any_work(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--reach", "32"])
@@ -55,8 +75,19 @@ def test_a_reach_the_frame_cannot_hold_stops_before_any_work(capsys):
 
 
 def test_one_scene_of_the_committed_base(capsys):
+    """The scene's own camera: its one drawn heading, 8 or 16 px over a clip on an axis (x 1.41 on a
+    diagonal); the subjects move too."""
     assert main(["--samples", "1", "--threads", "1"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["toy_world"] == 3 and len(out["following_per_heading"]) == 8
-    assert 15 <= out["truth_px"] <= 23  # 16 px on an axis, 22.6 on a diagonal (the subjects move too)
+    assert out["toy_world"] == 3 and len(out["following_per_heading"]) == 1
+    assert set(out["following_per_heading"]) <= set(WORLD3_HEADINGS) and "heading_spread" not in out
+    assert 7 <= out["truth_px"] <= 23
+
+
+def test_all_headings_restates_a_scene_under_the_eight(capsys):
+    """Few sampling steps: what is checked is the restating, not the base's clip."""
+    assert main(["--samples", "1", "--threads", "1", "--all-headings", "--set", "generate.steps=2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["following_per_heading"]) == list(CAMERA_HEADINGS) and out["speed"] == SPEED
+    assert 15 <= out["truth_px"] <= 23  # 16 px on an axis, 22.6 on a diagonal
     assert out["heading_spread"]["truth"] > 0.05 and out["heading_spread"]["base"] >= 0

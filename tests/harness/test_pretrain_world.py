@@ -40,3 +40,18 @@ def test_a_toy_models_inputs_are_written_in_its_weights_world(tmp_path):
     assert toy_world(cfg(None)) == json.loads((TOY_WEIGHTS / "toy_world.json").read_text())["toy_world"]
     (tmp_path / "toy_world.json").write_text(json.dumps({"toy_world": 3}))
     assert toy_world(cfg(str(tmp_path))) == 3
+
+
+def test_init_run_names_a_pretraining_of_this_workspace(tmp_path, monkeypatch):
+    """`init: run:NAME` is NAME's model folder under HARNESS_HOME, refused before any work until it exists."""
+    import shutil
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    with pytest.raises(ConfigError, match="run `harness run pretrain_toy_w3` first"):
+        declaration("pretrain_toy_w3_first", ["pretrain.init=run:pretrain_toy_w3"])
+    with pytest.raises(ConfigError, match="init run"):
+        declaration("pretrain_toy_w3_first", ["pretrain.init=run:../elsewhere"])
+    model = tmp_path / "runs" / "pretrain_toy_w3" / "pretrain" / "model"
+    shutil.copytree(TOY_WEIGHTS, model)
+    made = declaration("pretrain_toy_w3_first", ["pretrain.init=run:pretrain_toy_w3"])
+    assert made.pretrain.init == str(model)

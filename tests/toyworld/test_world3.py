@@ -24,7 +24,7 @@ def test_world3_scene_is_world2s_scene_with_a_camera():
         assert two.camera is None and two.world == 2 and "camera" not in two.to_dict()  # world 2's files
         assert three.world == 3 and replace(three, camera=None) == two
         cam = three.camera
-        assert cam.heading in world.CAMERA_HEADINGS and cam.speed in world.CAMERA_SPEEDS
+        assert cam.heading in world.WORLD3_HEADINGS and cam.speed in world.WORLD3_SPEEDS
         taken = {*three.background.colours, *(o.colour for o in three.objects)}
         assert len(set(cam.colours)) == world.LANDSCAPE_COLOURS and not taken & set(cam.colours)
         again = world.Scene.from_dict(json.loads(json.dumps(three.to_dict())))
@@ -131,3 +131,10 @@ def test_cli_writes_world3(tmp_path, capsys):
         main(["benchmark", str(tmp_path / "b"), "--world", "3", "--consistent", "1", "--creative", "0"]) == 0
     )
     assert json.loads((tmp_path / "b" / "toyworld.json").read_text())["world"] == 3
+
+
+def test_world3_sets_are_stamped_with_the_camera_they_draw():
+    """A set written while world 3 drew eight headings has another stamp, so it is written again."""
+    assert writers.world_param(2) == {}  # world 2's stamps as they were
+    camera = writers.world_param(3)["camera"]
+    assert camera == {"headings": list(world.CAMERA_HEADINGS), "speeds": list(world.CAMERA_SPEEDS)}
