@@ -84,6 +84,7 @@ def test_one_scene_of_the_committed_base(capsys):
     assert 7 <= out["truth_px"] <= 23
 
 
+@pytest.mark.slow  # eight clips of the toy model (12 s), for a diagnostic's option
 def test_all_headings_restates_a_scene_under_the_eight(capsys):
     """Few sampling steps: what is checked is the restating, not the base's clip."""
     assert main(["--samples", "1", "--threads", "1", "--all-headings", "--set", "generate.steps=2"]) == 0
