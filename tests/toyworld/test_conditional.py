@@ -315,7 +315,7 @@ def test_delay_audio_known_answer():
     assert np.array_equal(early[:1280], audio[1280:]) and not early[1280:].any()
 
 
-def test_training_pairs_and_a_tiny_run_are_deterministic():
+def test_training_pairs_are_balanced_and_mismatched_pairs_differ():
     clips = scorers.make_clips(2, seed=0, split="train", crop_size=48, seconds=3.0)
     c, i, c2, j, label = scorers.sample_pairs(clips, 64, np.random.default_rng(0))
     assert label.sum() == 32 and np.array_equal(label, np.arange(64) % 2 == 0)
@@ -327,6 +327,10 @@ def test_training_pairs_and_a_tiny_run_are_deterministic():
     assert min(np.array(gaps)[off]) >= 0.05 and not np.array(gaps)[~off].any()
     same = off & (c == c2)
     assert same.any() and np.abs(i - j)[same].min() >= 1 and np.abs(i - j)[same].max() <= 15
+
+
+@pytest.mark.slow  # two tiny training runs, their clips through the toy VAE (about 90 s on 2 cores)
+def test_a_tiny_sync_run_is_deterministic():
     runs = [
         scorers.train_sync(steps=2, batch_size=8, num_clips=2, eval_clips=2, progress=False) for _ in range(2)
     ]
