@@ -211,7 +211,8 @@ def write_training_set(
 
 def world_param(world: int) -> dict:
     """The toy world in a set's parameters: absent for world 2, so its sets and stamps stay as they were;
-    world 3's with the camera it draws (sets written while it drew eight headings are written again)."""
+    world 3's with the cameras it draws from (WORLD3_HEADINGS, WORLD3_SPEEDS), so a set drawn from
+    other cameras is written again (and sets stamped before the cameras were recorded, once)."""
     if world not in WORLDS:
         raise ValueError(f"unknown toy world {world}; choose one of {', '.join(map(str, WORLDS))}")
     if world == 2:

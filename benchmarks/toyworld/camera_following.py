@@ -127,8 +127,9 @@ def measure(cfg, samples: int, reach: int, padding: str = "reference", all_headi
             clips["base"].append(made)
             rows.append({"scene": i, "heading": heading, "truth": true_shift.tolist(),
                          "base": made_shift.tolist(), "following": follow, "error_px": error})  # fmt: skip
-        for name, made in clips.items():
-            spread[name].append(heading_spread(np.stack(made)))
+        if all_headings:  # one heading has nothing to spread over
+            for name, made in clips.items():
+                spread[name].append(heading_spread(np.stack(made)))
     per_heading = {
         h: round(float(np.mean([r["following"] for r in rows if r["heading"] == h])), 3)
         for h in dict.fromkeys(r["heading"] for r in rows)

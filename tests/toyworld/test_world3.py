@@ -134,7 +134,8 @@ def test_cli_writes_world3(tmp_path, capsys):
 
 
 def test_world3_sets_are_stamped_with_the_camera_they_draw():
-    """A set written while world 3 drew eight headings has another stamp, so it is written again."""
+    """World 3's stamp records the cameras its scenes are drawn from (all eight headings, both speeds),
+    so a set drawn from other cameras has another stamp and is written again."""
     assert writers.world_param(2) == {}  # world 2's stamps as they were
     camera = writers.world_param(3)["camera"]
     assert camera == {"headings": list(world.CAMERA_HEADINGS), "speeds": list(world.CAMERA_SPEEDS)}
