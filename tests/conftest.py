@@ -1,8 +1,21 @@
 """Fixtures shared by the test packages."""
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
+
+from harness.run.launch import threads_per_rank
+
+# `make test` and `make test-slow` run on pytest-xdist workers, one per core (Makefile). Each worker,
+# and every process a test starts from it, shares the cores out as a run's ranks do (cores / workers
+# torch threads): two workers whose torch threads each spin on every core slow each other down many
+# times over. An OMP_NUM_THREADS set by the user wins, as it does for a run.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(threads_per_rank(int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    if "torch" in sys.modules:  # imported before this file (a plugin): its pool is sized already
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # DeepSpeed compiles its CPU communication op on first use; a run keeps the build in its workspace
 # (cache/torch_extensions), which would rebuild it for every test's fresh workspace. The tests share
