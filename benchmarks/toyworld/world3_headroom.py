@@ -1,11 +1,18 @@
 """Can a model beat the first frame held still in toy world 3, even in principle? (gate G3's headroom)
 
-Two model-free rows, scored against the true video beside the first frame held still (`frozen`):
+Model-free rows, scored against the true video beside the first frame held still (`frozen`):
 - `other_landscape` renders each consistent-track benchmark scene again with the same background,
   subjects and camera over another landscape seed (every disc drawn anew, even those in view at frame
   0): a model that knows the world's physics but invents every disc it shows.
 - `keep_in_view` keeps the discs of the landscape cells that frame 0 shows and redraws only those
   that come into view later: a model that knows the physics and keeps what it was shown.
+- `blind_median` and `blind_mean` render the scene as `keep_in_view` does under every camera toy world
+  3 draws from (each heading at each speed, WORLD3_HEADINGS x WORLD3_SPEEDS), over BLIND_LANDSCAPES
+  landscape seeds for the cells frame 0 does not show, and take, pixel by pixel, the median and the
+  mean of those videos: the best guesses, in absolute and in squared difference, of a model that knows
+  the physics and keeps what it was shown but does not know where the camera goes (the heading and
+  speed are in the prompt alone). A model that does not read them can do no better than `blind_median`
+  on this distance.
 All as the mean absolute pixel difference on [0, 1] (the `truth_distance` metric), per 2 s clip of the
 first `--seconds`. With `--vae` each row (and the truth, as `truth_vae`) first goes through that toy
 model's VAE clip by clip, as generation's clips do (`scoring.references.through_vae`): what a model with
@@ -13,6 +20,7 @@ that VAE could score at best; without it no ceiling is taken off and no torch is
 
     python -m benchmarks.toyworld.world3_headroom --samples 16 --seconds 10
     python -m benchmarks.toyworld.world3_headroom --samples 8 --vae toy
+    python -m benchmarks.toyworld.world3_headroom --samples 8 --blind
 """
 
 from __future__ import annotations
@@ -28,10 +36,19 @@ import numpy as np
 from harness.declare.experiment import TOY_BENCHMARK_SEED
 from scoring.references import through_vae
 from svi.model.presets import TOY_DEFAULTS
-from toyworld.world import cell_disc, cells_in_view, render, sample_scene, scene_seed
+from toyworld.world import (
+    WORLD3_HEADINGS,
+    WORLD3_SPEEDS,
+    cell_disc,
+    cells_in_view,
+    render,
+    sample_scene,
+    scene_seed,
+)
 
 CLIP = TOY_DEFAULTS["generate"]["num_frames"]  # frames per toy clip; consecutive clips share one
 FPS = TOY_DEFAULTS["generate"]["fps"]
+BLIND_LANDSCAPES = 3  # landscape seeds per camera for the cells frame 0 does not show (heading_blind)
 
 
 def clip_spans(clips: int) -> list[slice]:
@@ -47,18 +64,38 @@ def kept_discs(scene) -> dict:
     return {cell: cell_disc(cam, *cell) for cell in cells_in_view(cam, 0, scene.size, scene.size)}
 
 
+def heading_blind(scene, frames: int, landscapes: int = BLIND_LANDSCAPES) -> dict[str, np.ndarray]:
+    """`blind_median` and `blind_mean` (uint8 [F, H, W, 3]) of `scene`: the per-pixel median and mean of
+    its `keep_in_view` videos under every camera world 3 draws from, each over `landscapes` other
+    landscape seeds (the median minimises the expected absolute difference to a video drawn from them,
+    the mean the squared one)."""
+    kept = kept_discs(scene)  # frame 0's cells: the camera's origin, the same under every heading
+    cams = [replace(scene.camera, heading=h, speed=v) for h in WORLD3_HEADINGS for v in WORLD3_SPEEDS]
+    videos = np.stack([
+        render(replace(scene, camera=replace(cam, landscape_seed=cam.landscape_seed + 1 + j)), 0, frames,
+               discs=kept)
+        for cam in cams for j in range(landscapes)
+    ]).astype(np.float32)  # [cameras x landscapes, F, H, W, 3]  # fmt: skip
+    return {
+        name: np.clip(np.rint(stat(videos, axis=0)), 0, 255).astype(np.uint8)
+        for name, stat in (("blind_median", np.median), ("blind_mean", np.mean))
+    }
+
+
 def headroom(
-    samples: int, seconds: float, seed: int = TOY_BENCHMARK_SEED, vae=None
+    samples: int, seconds: float, seed: int = TOY_BENCHMARK_SEED, vae=None, blind: bool = False
 ) -> dict[str, list[float]]:
-    """Per-clip mean absolute difference to the truth of `frozen`, `other_landscape` and `keep_in_view`
-    (and `truth_vae` with `vae`, a `scoring.references.VaeRoundTrip` every row but frozen goes through),
-    over the first `samples` consistent-track scenes of world 3."""
+    """Per-clip mean absolute difference to the truth of `frozen`, `other_landscape` and `keep_in_view`,
+    with `blind` also `blind_median` and `blind_mean`, and with `vae` (a `scoring.references.VaeRoundTrip`
+    every row but frozen goes through) `truth_vae`, over the first `samples` consistent-track scenes of
+    world 3."""
     clips = max(1, round(seconds * FPS / (CLIP - 1)))
     spans = clip_spans(clips)
     frames = spans[-1].stop
     step = CLIP - 1  # generation's windows: clip k's frames 16k .. 16k + 15, the last clip's 17
     windows = [(step * k, step * (k + 1) if k < clips - 1 else frames) for k in range(clips)]
-    rows = ("frozen", "other_landscape", "keep_in_view", *(("truth_vae",) if vae else ()))
+    rows = ("frozen", "other_landscape", "keep_in_view", *(("blind_median", "blind_mean") if blind else ()),
+            *(("truth_vae",) if vae else ()))  # fmt: skip
     out = {name: np.zeros(clips) for name in rows}
     for i in range(samples):
         scene = sample_scene(scene_seed("consistent", seed, i), (64, 64), world=3)
@@ -67,6 +104,7 @@ def headroom(
         made = {
             "other_landscape": render(redrawn, 0, frames),
             "keep_in_view": render(redrawn, 0, frames, discs=kept_discs(scene)),
+            **(heading_blind(scene, frames) if blind else {}),
             **({"truth_vae": truth8} if vae else {}),
         }
         if vae:
@@ -96,12 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--vae", metavar="FOLDER", help="take the rows through this toy model's VAE (toy: the committed one)"
     )
+    p.add_argument(
+        "--blind", action="store_true",
+        help=f"add blind_median and blind_mean ({len(WORLD3_HEADINGS) * len(WORLD3_SPEEDS) * BLIND_LANDSCAPES} "
+        "more renders a scene: about a minute a scene of 10 s)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.samples < 1 or args.seconds <= 0:
         p.error("--samples must be at least 1 and --seconds positive")
     if args.vae and args.vae != "toy" and not Path(args.vae).is_dir():
         p.error(f"--vae {args.vae}: no such folder (a toy model folder, or toy for the committed one)")
-    rows = headroom(args.samples, args.seconds, vae=toy_vae(args.vae) if args.vae else None)
+    rows = headroom(args.samples, args.seconds, vae=toy_vae(args.vae) if args.vae else None, blind=args.blind)
     means = {name: round(float(np.mean(v)), 4) for name, v in rows.items()}
     print(
         json.dumps(
