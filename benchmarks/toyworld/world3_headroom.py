@@ -11,8 +11,8 @@ Model-free rows, scored against the true video beside the first frame held still
   landscape seeds for the cells frame 0 does not show, and take, pixel by pixel, the median and the
   mean of those videos: the best guesses, in absolute and in squared difference, of a model that knows
   the physics and keeps what it was shown but does not know where the camera goes (the heading and
-  speed are in the prompt alone). A model that does not read them can do no better than `blind_median`
-  on this distance.
+  speed are in the prompt alone). `blind_median` estimates, from that sample of landscapes, the best
+  such a model can do on this distance when the cameras are equally likely.
 All as the mean absolute pixel difference on [0, 1] (the `truth_distance` metric), per 2 s clip of the
 first `--seconds`. With `--vae` each row (and the truth, as `truth_vae`) first goes through that toy
 model's VAE clip by clip, as generation's clips do (`scoring.references.through_vae`): what a model with

@@ -283,10 +283,15 @@ def test_two_invocations_on_one_workspace_do_not_collide(home):
     assert len(list(video.glob("*.mp4"))) == 1
     with workspace.stage_lock(video):
         procs, outs, readers = start("--force", "generate")
-        deadline = time.monotonic() + 300
-        while not all(any("waiting for" in line for line in o) for o in outs):
-            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), outs
-            time.sleep(0.5)
+        try:
+            deadline = time.monotonic() + 300
+            while not all(any("waiting for" in line for line in o) for o in outs):
+                assert time.monotonic() < deadline and all(p.poll() is None for p in procs), outs
+                time.sleep(0.5)
+        except BaseException:
+            for p in procs:  # nothing left running after a failed wait
+                p.kill()
+            raise
     finish(procs, outs, readers)  # released: one regenerates, then the other (each was forced)
     assert len(list(video.glob("*.mp4"))) == 1 and not list(video.glob("*.parts"))
     c = MlflowClient(f"sqlite:///{home / 'ws' / 'mlflow.db'}")
