@@ -34,6 +34,20 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def to_cpu(tree: Any) -> Any:
+    """A state (nested dicts, lists and tensors) with every tensor on the CPU, so that a state file
+    written on a GPU loads anywhere."""
+    import torch
+
+    if isinstance(tree, torch.Tensor):
+        return tree.cpu()
+    if isinstance(tree, dict):
+        return {k: to_cpu(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(to_cpu(v) for v in tree)
+    return tree
+
+
 def append_jsonl(path: Path, record: dict) -> None:
     """Append `record` as one JSON line."""
     with open(path, "a") as f:

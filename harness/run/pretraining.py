@@ -147,8 +147,9 @@ def run_pretrain(exp: PretrainExperiment, force: tuple[str, ...] = ()) -> Path:
             cfg.output_dir = str(folder)
             save_config(cfg, folder / "config.resolved.yaml")
             vae = "the VAE of " + cfg.init if cfg.init else f"VAE {cfg.vae.steps} steps"
+            text = f", umT5 {cfg.text.steps} steps" if cfg.text.steps else ""
             dits = f"{len(cfg.experts())} x " if len(cfg.experts()) > 1 else ""
-            say(f"pretrain: {vae}, DiT {dits}{cfg.dit.steps} steps (log: {folder / 'pretrain.log'})")
+            say(f"pretrain: {vae}{text}, DiT {dits}{cfg.dit.steps} steps (log: {folder / 'pretrain.log'})")
             cmd = [
                 sys.executable,
                 "-m",

@@ -232,12 +232,19 @@ class Backbone:
 
     def text_features(self, prompts: list[str]) -> torch.Tensor:
         """`encode_text` with gradients into umT5 (pretraining that trains it). -> [B, L, D]"""
-        max_len = self.text_limit
+        hidden, _ = self.text_hidden(prompts)
+        pad = (self.context_tokens or self.text_limit) - hidden.shape[1]
+        return torch.nn.functional.pad(hidden, (0, 0, 0, pad)) if pad > 0 else hidden  # [B, context, D]
+
+    def text_hidden(self, prompts: list[str], longest: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """umT5's last hidden states, zero after each prompt's tokens, and the token mask, with gradients.
+        -> ([B, L, D], [B, L]); L = `text_limit`, or with `longest` the longest prompt's tokens (the
+        padding is masked out of the attention, so the prompts' own states do not depend on it)."""
         self._note_cut(list(prompts))
         enc = self.tokenizer(
             list(prompts),
-            padding="max_length",
-            max_length=max_len,
+            padding="longest" if longest else "max_length",
+            max_length=self.text_limit,
             truncation=True,
             add_special_tokens=True,
             return_attention_mask=True,
@@ -246,9 +253,7 @@ class Backbone:
         device = self.text_encoder.device
         mask = enc.attention_mask.to(device)
         hidden = self.text_encoder(enc.input_ids.to(device), mask).last_hidden_state  # [B, L, D]
-        hidden = hidden * mask.unsqueeze(-1).to(hidden.dtype)
-        pad = (self.context_tokens or max_len) - hidden.shape[1]
-        return torch.nn.functional.pad(hidden, (0, 0, 0, pad)) if pad > 0 else hidden  # [B, context, D]
+        return hidden * mask.unsqueeze(-1).to(hidden.dtype), mask
 
     @torch.no_grad()
     def encode_image(self, images: torch.Tensor) -> torch.Tensor | None:

@@ -2,7 +2,8 @@
 
 This is Wan's recipe at CPU scale, so that the harness has a base model whose long videos drift for
 the reasons real ones do (imperfect VAE round trips, exposure to its own outputs) rather than because
-the weights are random. Two stages, each resumable, in one process (the toy model needs no sharding):
+the weights are random. Two stages (three with the text stage), each resumable, in one process (the
+toy model needs no sharding):
 
 1. `vae`: AutoencoderKLWan trained as a KL autoencoder (L1 reconstruction + a small KL term; Wan adds
    perceptual and adversarial losses, which a world of flat shapes does not need) on windows of the
@@ -13,6 +14,9 @@ the weights are random. Two stages, each resumable, in one process (the toy mode
    16 of a clip lost 8 dB), and frame 0, one frame in seventeen, trains slowest of all. Afterwards the per-channel latent mean and std are measured on the clips and
    written into the VAE config (`latents_mean` / `latents_std`, as Wan's VAE carries them), so the
    normalised latents the DiT sees have unit scale, matching sigma = 1 noise.
+   Optionally, then `text` (`pretrain.text.steps`, svi/training/text_stage.py): umT5 taught which words
+   each training prompt contains, in place of the text pretraining Wan's umT5 has had; the committed
+   bases have none (their umT5 is the seeded random one).
 2. `dit`: every clip is encoded once (latents, conditions, umT5 and CLIP features; the encoders are
    frozen) and WanTransformer3DModel is trained from scratch with clean flow matching
    (`erft.Recycler` in `plain` mode: the same timestep draw, loss weight and target as fine-tuning).
@@ -56,7 +60,7 @@ from pydantic import Field, model_validator
 from tqdm import tqdm
 
 from svi.config import DataConfig, ERFTConfig, Section, load_config, save_config
-from svi.files import append_jsonl, atomic_torch_save, truncate_jsonl
+from svi.files import append_jsonl, atomic_torch_save, to_cpu, truncate_jsonl
 from svi.model.backbone import Backbone, build_small, lay_out_vae, load_wan_i2v, save_backbone, small_vae
 from svi.model.i2v_condition import build_condition, pro_condition
 from svi.model.presets import TOY_WORLD, TOY_WORLD_FILE, get_preset, preset_weights, toy_world_of, widened
@@ -64,6 +68,9 @@ from svi.training.batch import encode_batch
 from svi.training.clips import pro_min_start, pro_window_ids, reference_frame_index
 from svi.training.data import VideoClipDataset
 from svi.training.erft import Recycler
+from svi.training.schedule import lr_at
+from svi.training.text_stage import STATE_FILE as TEXT_STATE_FILE
+from svi.training.text_stage import TextStage, load_text_state, train_text
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +188,9 @@ class DiTStage(Section):
 
 class PretrainConfig(Section):
     data: PretrainData = PretrainData()
+    # umT5 taught the words of the training prompts before the DiT caches its contexts
+    # (svi/training/text_stage.py); steps 0 (the default) leaves umT5 as built or as `init` has it.
+    text: TextStage = TextStage()
     vae: VAEStage = VAEStage()
     dit: DiTStage = DiTStage()
     # The model pretrained: toy (one DiT with the CLIP image branch) or toy-a14b (two experts, no image
@@ -351,26 +361,6 @@ def pro_windows(videos: torch.Tensor, index: torch.Tensor, num_frames: int, g: t
         return torch.stack(x).float() / 127.5 - 1
 
     return scale(target), scale(motion), scale(anchor)
-
-
-def to_cpu(tree):
-    """A state (nested dicts, lists and tensors) with every tensor on the CPU, so that a state file
-    written on a GPU loads anywhere."""
-    if isinstance(tree, torch.Tensor):
-        return tree.cpu()
-    if isinstance(tree, dict):
-        return {k: to_cpu(v) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(to_cpu(v) for v in tree)
-    return tree
-
-
-def lr_at(step: int, base: float, warmup: int, total: int) -> float:
-    """Linear warm-up, then cosine decay to 10% of `base`."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
 # -- stage 1: the VAE --------------------------------------------------------------------------------
@@ -608,6 +598,7 @@ def export_checkpoint(run: Path, folder: Path) -> Path:
             f"{run} has no DiT checkpoint yet ({state_path.name}); it writes one every checkpoint_every steps"
         )
     bb = initial_backbone(cfg)
+    load_text_state(bb.text_encoder, run)  # the text stage's umT5, where the run has one
     state = torch.load(state_path, weights_only=False, map_location="cpu")
     text = bb.text_encoder if cfg.dit.text_encoder_lr is not None else None
     trained_modules(bb.transformer, text).load_state_dict(state["ema"])
@@ -779,7 +770,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
-    if not (out / "vae_state.pt").is_file() and not (out / "dit_state.pt").is_file():
+    if not any((out / f).is_file() for f in ("vae_state.pt", TEXT_STATE_FILE, "dit_state.pt")):
         (out / "metrics.jsonl").unlink(missing_ok=True)
     bb = initial_backbone(cfg)
     if cfg.device != "cpu":  # the CPU's models stay as built (to("cpu") would set the encoders' modes)
@@ -788,6 +779,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     videos, prompts = load_clips(cfg)
     if cfg.init is None:
         train_vae(bb, cfg, out, videos)
+    if cfg.text.steps:
+        train_text(bb, cfg.text, out, prompts, cfg.seed, cfg.checkpoint_every)
     train_dit(bb, cfg, out, videos, prompts)
     folder = export(bb, out / "model", cfg)
     log.info("toy base model written to %s", folder)

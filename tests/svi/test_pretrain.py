@@ -122,15 +122,6 @@ def test_committed_toy_model_loads_and_makes_a_clip():
     assert torch.isfinite(video).all()
 
 
-@pytest.fixture(scope="module")
-def clip_folder(tmp_path_factory):
-    from toyworld.synthetic import write_dataset
-
-    root = tmp_path_factory.mktemp("clips")
-    write_dataset(root, categories=("moving",), videos_per_category=3, num_frames=20, height=64, width=64)
-    return root
-
-
 def test_pretrain_runs_and_resumes(clip_folder, tmp_path):
     torch.set_num_threads(1)
     overrides = {
