@@ -11,6 +11,12 @@ before any mp4 encoding) per 2 s clip, beside the first frame held still.
     python -m benchmarks.toyworld.base_vs_still --samples 4 --seconds 10
     python -m benchmarks.toyworld.base_vs_still --set generate.guidance_scale=5 --track creative
     python -m benchmarks.toyworld.base_vs_still --weights WORKSPACE/runs/pretrain_toy_w3_dit/pretrain/model
+
+`--per-frame` adds the distance of each of clip 0's frames, beside the first frame held still and the
+true clip through the weights' VAE (`truth_vae`, the floor of any model with that VAE): where in its
+first clip the base falls behind.
+
+    python -m benchmarks.toyworld.base_vs_still --samples 8 --per-frame
 """
 
 from __future__ import annotations
@@ -64,6 +70,19 @@ def per_clip_distance(parts: list[torch.Tensor], truth: torch.Tensor) -> list[fl
     return out
 
 
+def frame_distance(frames: torch.Tensor, truth: torch.Tensor) -> np.ndarray:
+    """Mean absolute difference of each frame [F, 3, H, W] to the same frame of `truth` -> [F]."""
+    return (frames - truth[: len(frames)]).abs().mean(dim=(1, 2, 3)).numpy()
+
+
+def vae_round_trip(bb, clip: torch.Tensor) -> torch.Tensor:
+    """A clip [F, 3, H, W] on [0, 1] through the backbone's VAE, as one generated clip -> [F, 3, H, W]."""
+    with torch.no_grad():
+        latents = bb.encode_video((clip * 2 - 1).permute(1, 0, 2, 3)[None])  # [1, C, f, h, w]
+        back = bb.decode_latents(latents)[0].permute(1, 0, 2, 3)  # [F, 3, H, W] in [-1, 1]
+    return ((back + 1) / 2).clamp(0, 1)
+
+
 def recipe(weights: str | None, overrides: list[str]):
     """The demo recipe's configuration with `--weights` and `--set`; refuses (ValueError) a weights
     folder that is not there and a configuration this script does not chain as the generator would
@@ -84,7 +103,7 @@ def recipe(weights: str | None, overrides: list[str]):
     return cfg
 
 
-def compare(cfg, samples: int, seconds: float, track: str) -> dict:
+def compare(cfg, samples: int, seconds: float, track: str, per_frame: bool = False) -> dict:
     from scoring import suites
     from svi.generation.generator import LongVideoGenerator
     from svi.generation.sampling import assign_prompts, total_frames
@@ -97,6 +116,7 @@ def compare(cfg, samples: int, seconds: float, track: str) -> dict:
     gen = LongVideoGenerator.from_config(cfg, lora=None, device="cpu")
     world = toy_world_of(preset_weights("toy", cfg.model.weights))
     out = {"base": np.zeros(clips), "frozen": np.zeros(clips)}
+    frames0 = {"base": 0.0, "frozen": 0.0, "truth_vae": 0.0}  # -> [frames of clip 0 kept] each
     with tempfile.TemporaryDirectory() as tmp:
         bench = write_benchmark(
             Path(tmp) / "bench", num_consistent=samples, num_creative=samples, size=(g.height, g.width),
@@ -111,11 +131,20 @@ def compare(cfg, samples: int, seconds: float, track: str) -> dict:
             still = [truth[:1].expand_as(part) for part in made]  # the first frame, as long as each clip
             for name, parts in (("base", made), ("frozen", still)):
                 out[name] += np.array(per_clip_distance(parts, truth)) / samples
-    return {
+            if per_frame:  # clip 0's frames as assembled (its last K dropped when a clip follows)
+                first = truth[: len(made[0])]
+                trip = vae_round_trip(gen.bb, truth[: g.num_frames])[: len(first)]  # the clip through the VAE
+                frames0["base"] += frame_distance(made[0], first) / samples
+                frames0["frozen"] += frame_distance(first[:1].expand_as(first), first) / samples
+                frames0["truth_vae"] += frame_distance(trip, first) / samples
+    result = {
         "track": track, "samples": samples, "clips": clips, "toy_world": world,
         "per_clip": {k: [round(float(v), 4) for v in vs] for k, vs in out.items()},
         "mean": {k: round(float(vs.mean()), 4) for k, vs in out.items()},
     }  # fmt: skip
+    if per_frame:
+        result["clip0_per_frame"] = {k: [round(float(v), 4) for v in vs] for k, vs in frames0.items()}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--track", choices=("consistent", "creative"), default="consistent")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an override of the recipe (generate.guidance_scale=5); repeatable")  # fmt: skip
+    p.add_argument("--per-frame", action="store_true",
+                   help="also each frame of clip 0, beside the held frame and the true clip through the VAE")  # fmt: skip
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
     if args.samples < 1 or args.seconds <= 0:
@@ -136,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(e))
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = compare(cfg, args.samples, args.seconds, args.track)
+    result = compare(cfg, args.samples, args.seconds, args.track, args.per_frame)
     print(json.dumps({**result, "overrides": args.set}))
     return 0
 
