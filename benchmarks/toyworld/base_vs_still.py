@@ -75,14 +75,6 @@ def frame_distance(frames: torch.Tensor, truth: torch.Tensor) -> np.ndarray:
     return (frames - truth[: len(frames)]).abs().mean(dim=(1, 2, 3)).numpy()
 
 
-def vae_round_trip(bb, clip: torch.Tensor) -> torch.Tensor:
-    """A clip [F, 3, H, W] on [0, 1] through the backbone's VAE, as one generated clip -> [F, 3, H, W]."""
-    with torch.no_grad():
-        latents = bb.encode_video((clip * 2 - 1).permute(1, 0, 2, 3)[None])  # [1, C, f, h, w]
-        back = bb.decode_latents(latents)[0].permute(1, 0, 2, 3)  # [F, 3, H, W] in [-1, 1]
-    return ((back + 1) / 2).clamp(0, 1)
-
-
 def recipe(weights: str | None, overrides: list[str]):
     """The demo recipe's configuration with `--weights` and `--set`; refuses (ValueError) a weights
     folder that is not there and a configuration this script does not chain as the generator would
@@ -104,6 +96,7 @@ def recipe(weights: str | None, overrides: list[str]):
 
 
 def compare(cfg, samples: int, seconds: float, track: str, per_frame: bool = False) -> dict:
+    from harness.run.reference_units import vae_roundtrip
     from scoring import suites
     from svi.generation.generator import LongVideoGenerator
     from svi.generation.sampling import assign_prompts, total_frames
@@ -115,6 +108,7 @@ def compare(cfg, samples: int, seconds: float, track: str, per_frame: bool = Fal
     frames = total_frames(clips, g.num_frames, g.lead_frames())
     gen = LongVideoGenerator.from_config(cfg, lora=None, device="cpu")
     world = toy_world_of(preset_weights("toy", cfg.model.weights))
+    round_trip = vae_roundtrip(gen, cfg).roundtrip  # truth_vae's round trip, as the references build it
     out = {"base": np.zeros(clips), "frozen": np.zeros(clips)}
     frames0 = {"base": 0.0, "frozen": 0.0, "truth_vae": 0.0}  # -> [frames of clip 0 kept] each
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,7 +127,8 @@ def compare(cfg, samples: int, seconds: float, track: str, per_frame: bool = Fal
                 out[name] += np.array(per_clip_distance(parts, truth)) / samples
             if per_frame:  # clip 0's frames as assembled (its last K dropped when a clip follows)
                 first = truth[: len(made[0])]
-                trip = vae_round_trip(gen.bb, truth[: g.num_frames])[: len(first)]  # the clip through the VAE
+                clip = (truth[: g.num_frames] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                trip = torch.from_numpy(round_trip(clip[None])[0, : len(first)]).permute(0, 3, 1, 2) / 255
                 frames0["base"] += frame_distance(made[0], first) / samples
                 frames0["frozen"] += frame_distance(first[:1].expand_as(first), first) / samples
                 frames0["truth_vae"] += frame_distance(trip, first) / samples

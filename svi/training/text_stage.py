@@ -153,14 +153,12 @@ def train_text(bb, stage: TextStage, out: Path, prompts: list[str], seed: int, c
             g = torch.Generator().manual_seed(seed * 7919 + step)
             chosen = [train[i] for i in torch.randint(0, len(train), (stage.batch,), generator=g).tolist()]
             target = bag_of_words(chosen, vocab).to(device)  # [B, V]
-            with torch.random.fork_rng(
-                devices=[]
-            ):  # umT5's dropout drawn from the step, so a resume repeats it
+            # umT5's dropout drawn from the step, so that a resumed stage repeats it
+            with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed * 7919 + step)
                 hidden, mask = bb.text_hidden(chosen, longest=True)  # [B, L, D], [B, L]
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                    head(masked_mean(hidden, mask)), target
-                )
+                logits = head(masked_mean(hidden, mask))  # [B, V]
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -170,13 +168,15 @@ def train_text(bb, stage: TextStage, out: Path, prompts: list[str], seed: int, c
             bar.set_postfix(loss=f"{loss.item():.4f}")
             record = {"stage": "text", "step": step, "text/loss": loss.item(),
                       "text/seconds_per_step": time.perf_counter() - t0}  # fmt: skip
-            if step % checkpoint_every == 0 or step == stage.steps:
+            checkpoint = step % checkpoint_every == 0 or step == stage.steps
+            if checkpoint:
                 record.update(held_out_record())
+            append_jsonl(out / "metrics.jsonl", record)  # before the state, as the other stages: a resume
+            if checkpoint:  # from it keeps every step it logged, and truncates any logged after it
                 atomic_torch_save(
                     to_cpu({"encoder": encoder.state_dict(), "head": head.state_dict(),
                             "optimizer": opt.state_dict(), "step": step, "vocabulary": vocab}),
                     state_path,
                 )  # fmt: skip
-            append_jsonl(out / "metrics.jsonl", record)
         bar.close()
     encoder.eval().requires_grad_(False)

@@ -77,6 +77,7 @@ def test_text_hidden_does_not_depend_on_the_padding():
     assert full.shape[1] == bb.text_limit and n < bb.text_limit
     assert torch.equal(full_mask[:, :n], mask) and not full_mask[:, n:].any()
     torch.testing.assert_close(full[:, :n], short, rtol=1e-5, atol=1e-5)
+    # encode_text runs text_hidden at the limit's padding: the same arithmetic, so equal bit for bit
     assert torch.equal(bb.encode_text(PROMPTS)[:, :n], full[:, :n])
 
 
@@ -153,6 +154,8 @@ def test_the_pretraining_runs_the_text_stage_before_the_dit_caches_its_contexts(
     with torch.no_grad():
         prompt = pretrain.load_clips(cfg)[1][0]
         expected = stage.encode_text([prompt])[0].half()
-    assert torch.equal(cache["context"][0], expected)
+    # the cache encodes windows in batches, this one prompt alone: float32 sums in another order, then
+    # fp16, so equal to fp16's rounding (one step of fp16 at these magnitudes), not bit for bit
+    torch.testing.assert_close(cache["context"][0].float(), expected.float(), rtol=2e-3, atol=2e-3)
     assert not (tmp_path / "plain" / STATE_FILE).exists()
     assert pretrain.PretrainConfig().text.steps == 0
