@@ -285,6 +285,16 @@ def sample_sprite(rng: np.random.Generator, colour: str, size_hw: tuple[int, int
     return Sprite(shape, colour, size, position, velocity, angle, spin)
 
 
+def redrawn_motion(sprite: Sprite, rng: np.random.Generator) -> Sprite:
+    """`sprite` where it is at frame 0, at its angle there, with its velocity and spin drawn again from
+    the world's ranges: one future a still frame cannot rule out (a picture shows where a subject is,
+    not where it goes). A sprite that enters later is returned as it is."""
+    if sprite.enter_frame is not None:
+        return sprite
+    velocity, _, spin = _sample_motion(rng)
+    return replace(sprite, velocity=velocity, spin=spin)
+
+
 def sample_entering_sprite(
     rng: np.random.Generator, colour: str, size_hw: tuple[int, int], frame: int
 ) -> Sprite:

@@ -13,6 +13,12 @@ Model-free rows, scored against the true video beside the first frame held still
   the physics and keeps what it was shown but does not know where the camera goes (the heading and
   speed are in the prompt alone). `blind_median` estimates, from that sample of landscapes, the best
   such a model can do on this distance when the cameras are equally likely.
+- `sampler` and `sampler_blind` (`--samplers`) are what a generative model scores at best: it draws
+  one future, it does not take the median of them. Each is the mean distance over SAMPLER_DRAWS draws
+  of a video rendered as `keep_in_view` is, but with every subject's velocity and spin drawn again from
+  the world's ranges (frame 0 shows where a subject is, not where it goes). `sampler` keeps the truth's
+  camera: a perfect model that reads the heading and speed in the prompt. `sampler_blind` draws the
+  camera too, from WORLD3_HEADINGS x WORLD3_SPEEDS: a perfect model that does not read them.
 All as the mean absolute pixel difference on [0, 1] (the `truth_distance` metric), per 2 s clip of the
 first `--seconds`. With `--vae` each row (and the truth, as `truth_vae`) first goes through that toy
 model's VAE clip by clip, as generation's clips do (`scoring.references.through_vae`): what a model with
@@ -21,6 +27,7 @@ that VAE could score at best; without it no ceiling is taken off and no torch is
     python -m benchmarks.toyworld.world3_headroom --samples 16 --seconds 10
     python -m benchmarks.toyworld.world3_headroom --samples 8 --vae toy
     python -m benchmarks.toyworld.world3_headroom --samples 8 --blind
+    python -m benchmarks.toyworld.world3_headroom --samples 8 --samplers --vae toy
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from toyworld.world import (
     WORLD3_SPEEDS,
     cell_disc,
     cells_in_view,
+    redrawn_motion,
     render,
     sample_scene,
     scene_seed,
@@ -49,6 +57,7 @@ from toyworld.world import (
 CLIP = TOY_DEFAULTS["generate"]["num_frames"]  # frames per toy clip; consecutive clips share one
 FPS = TOY_DEFAULTS["generate"]["fps"]
 BLIND_LANDSCAPES = 3  # landscape seeds per camera for the cells frame 0 does not show (heading_blind)
+SAMPLER_DRAWS = 4  # futures drawn per scene for `sampler` and `sampler_blind`
 
 
 def clip_spans(clips: int) -> list[slice]:
@@ -82,11 +91,43 @@ def heading_blind(scene, frames: int, landscapes: int = BLIND_LANDSCAPES) -> dic
     }
 
 
+def drawn_futures(scene, frames: int, draws: int, blind: bool, seed: int) -> list[np.ndarray]:
+    """`draws` videos (uint8 [F, H, W, 3]) of `scene` as a perfect sampler could make them: frame 0's
+    discs kept, the cells that come into view from another landscape seed (one per draw), each subject's
+    velocity and spin drawn again, and with `blind` the camera's heading and speed drawn from the
+    cameras world 3 draws from. Frame 0 of each is the truth's."""
+    rng = np.random.default_rng([seed, 58])
+    kept, out = kept_discs(scene), []
+    for j in range(draws):
+        cam = replace(scene.camera, landscape_seed=scene.camera.landscape_seed + 1 + j)
+        if blind:
+            cam = replace(cam, heading=pick_one(rng, WORLD3_HEADINGS), speed=pick_one(rng, WORLD3_SPEEDS))
+        objects = tuple(redrawn_motion(sprite, rng) for sprite in scene.objects)
+        out.append(render(replace(scene, objects=objects, camera=cam), 0, frames, discs=kept))
+    return out
+
+
+def clip_distance(video: np.ndarray, truth: np.ndarray, spans: list[slice]) -> np.ndarray:
+    """Mean absolute difference of `video` (uint8 [F, H, W, 3]) to `truth` (float [F, H, W, 3] on [0, 1])
+    over each span -> [len(spans)]."""
+    return np.array([np.abs(video[span].astype(np.float32) / 255 - truth[span]).mean() for span in spans])
+
+
+def pick_one(rng: np.random.Generator, options: tuple[str, ...]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
 def headroom(
-    samples: int, seconds: float, seed: int = TOY_BENCHMARK_SEED, vae=None, blind: bool = False
+    samples: int,
+    seconds: float,
+    seed: int = TOY_BENCHMARK_SEED,
+    vae=None,
+    blind: bool = False,
+    samplers: bool = False,
 ) -> dict[str, list[float]]:
     """Per-clip mean absolute difference to the truth of `frozen`, `other_landscape` and `keep_in_view`,
-    with `blind` also `blind_median` and `blind_mean`, and with `vae` (a `scoring.references.VaeRoundTrip`
+    with `blind` also `blind_median` and `blind_mean`, with `samplers` `sampler` and `sampler_blind`
+    (each the mean over SAMPLER_DRAWS drawn futures), and with `vae` (a `scoring.references.VaeRoundTrip`
     every row but frozen goes through) `truth_vae`, over the first `samples` consistent-track scenes of
     world 3."""
     clips = max(1, round(seconds * FPS / (CLIP - 1)))
@@ -95,7 +136,7 @@ def headroom(
     step = CLIP - 1  # generation's windows: clip k's frames 16k .. 16k + 15, the last clip's 17
     windows = [(step * k, step * (k + 1) if k < clips - 1 else frames) for k in range(clips)]
     rows = ("frozen", "other_landscape", "keep_in_view", *(("blind_median", "blind_mean") if blind else ()),
-            *(("truth_vae",) if vae else ()))  # fmt: skip
+            *(("sampler", "sampler_blind") if samplers else ()), *(("truth_vae",) if vae else ()))  # fmt: skip
     out = {name: np.zeros(clips) for name in rows}
     for i in range(samples):
         scene = sample_scene(scene_seed("consistent", seed, i), (64, 64), world=3)
@@ -110,10 +151,16 @@ def headroom(
         if vae:
             made = {name: through_vae(video, windows, vae) for name, video in made.items()}
         truth = truth8.astype(np.float32) / 255
+
         for k, span in enumerate(spans):
             out["frozen"][k] += np.abs(truth[:1] - truth[span]).mean() / samples
-            for name, video in made.items():
-                out[name][k] += np.abs(video[span].astype(np.float32) / 255 - truth[span]).mean() / samples
+        for name, video in made.items():
+            out[name] += clip_distance(video, truth, spans) / samples
+        for name, is_blind in (("sampler", False), ("sampler_blind", True)) if samplers else ():
+            for video in drawn_futures(scene, frames, SAMPLER_DRAWS, is_blind, seed + i):
+                out[name] += clip_distance(
+                    through_vae(video, windows, vae) if vae else video, truth, spans
+                ) / (samples * SAMPLER_DRAWS)
     return {name: [round(float(v), 4) for v in values] for name, values in out.items()}
 
 
@@ -139,12 +186,18 @@ def main(argv: list[str] | None = None) -> int:
         help=f"add blind_median and blind_mean ({len(WORLD3_HEADINGS) * len(WORLD3_SPEEDS) * BLIND_LANDSCAPES} "
         "more renders a scene: about a minute a scene of 10 s)",
     )  # fmt: skip
+    p.add_argument(
+        "--samplers", action="store_true",
+        help=f"add sampler and sampler_blind (the mean over {SAMPLER_DRAWS} drawn futures a scene: what a "
+        "perfect generative model scores, reading the camera's words or not)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.samples < 1 or args.seconds <= 0:
         p.error("--samples must be at least 1 and --seconds positive")
     if args.vae and args.vae != "toy" and not Path(args.vae).is_dir():
         p.error(f"--vae {args.vae}: no such folder (a toy model folder, or toy for the committed one)")
-    rows = headroom(args.samples, args.seconds, vae=toy_vae(args.vae) if args.vae else None, blind=args.blind)
+    vae = toy_vae(args.vae) if args.vae else None
+    rows = headroom(args.samples, args.seconds, vae=vae, blind=args.blind, samplers=args.samplers)
     means = {name: round(float(np.mean(v)), 4) for name, v in rows.items()}
     print(
         json.dumps(
