@@ -39,10 +39,7 @@ def chained_clips(gen, image: torch.Tensor, prompts: list[str]) -> list[torch.Te
     in [-1, 1], as pixel chaining's drop_lead assembly keeps them (`svi.generation.sampling.assembled_windows`):
     every clip but the last without its last K frames, which the next clip starts from.
     -> [frames [F_k, 3, H, W] on [0, 1]] in order."""
-    from svi.generation.sampling import needs_negative
-
-    cfg, bb = gen.cfg, gen.bb
-    neg = bb.encode_text([cfg.negative_prompt]) if needs_negative(cfg, gen.streams) else None
+    cfg, neg = gen.cfg, gen.negative_context()
     chain, parts, clips = None, [], len(prompts)
     with torch.no_grad():
         for k, prompt in enumerate(prompts):

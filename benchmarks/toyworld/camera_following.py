@@ -99,6 +99,7 @@ def measure(cfg, samples: int, reach: int, padding: str = "reference", all_headi
         raise ValueError(f"these weights are toy world {world}'s, which has no camera: use a world-3 base")
     g = cfg.generate
     gen = LongVideoGenerator.from_config(cfg, lora=None, device="cpu")
+    neg = gen.negative_context()  # text CFG where the recipe (or a --set) asks for it
     rows, spread = [], {"truth": [], "base": []}
     for i in range(samples):
         clips = {"truth": [], "base": []}
@@ -117,7 +118,7 @@ def measure(cfg, samples: int, reach: int, padding: str = "reference", all_headi
             torch.manual_seed(i)
             with torch.no_grad():
                 video, _ = gen.generate_clip(
-                    0, describe(moved), pad, chain, None, gen.clip_contexts(first[None], [None]), None
+                    0, describe(moved), pad, chain, None, gen.clip_contexts(first[None], [None]), neg
                 )  # [1, 3, F, H, W] in [-1, 1]
             made = ((video[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).numpy()  # [F, H, W, 3]
             true_shift = np.array(displacement(truth[0], truth[-1], reach), dtype=float)

@@ -217,6 +217,13 @@ class LongVideoGenerator:
                 ys[b] = pro_condition(anchors[b : b + 1], chain, self.latent_shape[1], cfg.latent_mask)
         return torch.cat(ys)
 
+    def negative_context(self) -> torch.Tensor | None:
+        """The negative prompt's text context [1, L, D] where the configuration guides (CFG) against it,
+        else None (`sampling.needs_negative`): what `generate_clip` takes as `neg_context`."""
+        if not needs_negative(self.cfg, self.streams):
+            return None
+        return self.bb.encode_text([self.cfg.negative_prompt])
+
     def clip_contexts(
         self, references: torch.Tensor, chains: Sequence[torch.Tensor | None]
     ) -> torch.Tensor | None:
@@ -368,8 +375,7 @@ class LongVideoGenerator:
                     f"{job.out_path}: the model has {', '.join(missing)} conditioning but the job gives no "
                     f"{' / '.join(missing)} stream (VideoJob.streams)"
                 )
-        negative = needs_negative(cfg, self.streams)
-        neg_context = self.bb.encode_text([cfg.negative_prompt]) if negative else None
+        neg_context = self.negative_context()
         try:
             while True:
                 while len(batch) < cfg.batch_size and pending:  # fill the batch

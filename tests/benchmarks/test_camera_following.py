@@ -84,6 +84,35 @@ def test_one_scene_of_the_committed_base(capsys):
     assert 7 <= out["truth_px"] <= 23
 
 
+def test_text_cfg_asked_with_set_reaches_the_clip(monkeypatch, capsys):
+    """`--set generate.guidance_scale=4` guides the clip against the negative prompt (it once passed no
+    negative context, so the scale was silently ignored). The real generate_clip runs; the spy only
+    records what it was given."""
+    from svi.generation.generator import LongVideoGenerator
+
+    given, real = [], LongVideoGenerator.generate_clip
+
+    def spy(self, *args):
+        given.append(args[-1])  # neg_context, the last argument
+        return real(self, *args)
+
+    monkeypatch.setattr(LongVideoGenerator, "generate_clip", spy)
+    for scale in ("1", "4"):
+        argv = [
+            "--samples",
+            "1",
+            "--threads",
+            "1",
+            "--set",
+            "generate.steps=2",
+            "--set",
+            f"generate.guidance_scale={scale}",
+        ]
+        assert main(argv) == 0
+    capsys.readouterr()
+    assert given[0] is None and given[1] is not None and given[1].shape[0] == 1
+
+
 @pytest.mark.slow  # eight clips of the toy model (12 s), for a diagnostic's option
 def test_all_headings_restates_a_scene_under_the_eight(capsys):
     """Few sampling steps: what is checked is the restating, not the base's clip."""

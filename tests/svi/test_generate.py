@@ -278,6 +278,15 @@ def test_cfg_uses_one_batched_forward(tiny):
         hook.remove()
 
 
+def test_the_negative_context_is_there_exactly_where_the_configuration_guides(tiny):
+    """`negative_context` is what generate_clip takes as `neg_context`: the negative prompt's encoding
+    where text CFG applies (scale above 1), None where it does not (the toy recipes' scale 1)."""
+    assert LongVideoGenerator(tiny, GenerateConfig(**TINY, guidance_scale=1.0)).negative_context() is None
+    cfg = GenerateConfig(**TINY, guidance_scale=5.0, negative_prompt="blurry")
+    neg = LongVideoGenerator(tiny, cfg).negative_context()
+    assert torch.equal(neg, tiny.encode_text(["blurry"]))  # the same call on the same input: bit for bit
+
+
 def test_unipc_sampler_runs(tmp_path, tiny):
     cfg = GenerateConfig(**{**TINY, "steps": 3}, sampler="unipc")
     res = LongVideoGenerator(tiny, cfg).generate(
