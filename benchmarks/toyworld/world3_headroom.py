@@ -48,6 +48,7 @@ from toyworld.world import (
     WORLD3_SPEEDS,
     cell_disc,
     cells_in_view,
+    pick,
     redrawn_motion,
     render,
     sample_scene,
@@ -101,7 +102,7 @@ def drawn_futures(scene, frames: int, draws: int, blind: bool, seed: int) -> lis
     for j in range(draws):
         cam = replace(scene.camera, landscape_seed=scene.camera.landscape_seed + 1 + j)
         if blind:
-            cam = replace(cam, heading=pick_one(rng, WORLD3_HEADINGS), speed=pick_one(rng, WORLD3_SPEEDS))
+            cam = replace(cam, heading=pick(rng, WORLD3_HEADINGS), speed=pick(rng, WORLD3_SPEEDS))
         objects = tuple(redrawn_motion(sprite, rng) for sprite in scene.objects)
         out.append(render(replace(scene, objects=objects, camera=cam), 0, frames, discs=kept))
     return out
@@ -111,10 +112,6 @@ def clip_distance(video: np.ndarray, truth: np.ndarray, spans: list[slice]) -> n
     """Mean absolute difference of `video` (uint8 [F, H, W, 3]) to `truth` (float [F, H, W, 3] on [0, 1])
     over each span -> [len(spans)]."""
     return np.array([np.abs(video[span].astype(np.float32) / 255 - truth[span]).mean() for span in spans])
-
-
-def pick_one(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[int(rng.integers(len(options)))]
 
 
 def headroom(
