@@ -148,7 +148,6 @@ def headroom(
         if vae:
             made = {name: through_vae(video, windows, vae) for name, video in made.items()}
         truth = truth8.astype(np.float32) / 255
-
         for k, span in enumerate(spans):
             out["frozen"][k] += np.abs(truth[:1] - truth[span]).mean() / samples
         for name, video in made.items():

@@ -98,16 +98,8 @@ def test_text_cfg_asked_with_set_reaches_the_clip(monkeypatch, capsys):
 
     monkeypatch.setattr(LongVideoGenerator, "generate_clip", spy)
     for scale in ("1", "4"):
-        argv = [
-            "--samples",
-            "1",
-            "--threads",
-            "1",
-            "--set",
-            "generate.steps=2",
-            "--set",
-            f"generate.guidance_scale={scale}",
-        ]
+        argv = "--samples 1 --threads 1 --set generate.steps=2".split()
+        argv += ["--set", f"generate.guidance_scale={scale}"]
         assert main(argv) == 0
     capsys.readouterr()
     assert given[0] is None and given[1] is not None and given[1].shape[0] == 1

@@ -94,6 +94,16 @@ def test_a_drawn_future_starts_as_the_truth_and_only_the_blind_one_changes_the_c
             assert not np.array_equal(video[-1], truth[-1])
     again = drawn_futures(scene, 33, draws=3, blind=True, seed=1)  # seeded: the same draws
     assert all(np.array_equal(a, b) for a, b in zip(again, drawn_futures(scene, 33, 3, True, seed=1)))
+    # Without subjects only the camera and the landscape seed are left: the reading draws render the
+    # truth's camera over landscape seed + 1 + j, and the blind ones do not all draw that camera.
+    bare = replace(scene, objects=())
+    cam = bare.camera
+    reading = drawn_futures(bare, 33, draws=3, blind=False, seed=1)
+    blind = drawn_futures(bare, 33, draws=3, blind=True, seed=1)
+    for j, video in enumerate(reading):
+        seeded = replace(bare, camera=replace(cam, landscape_seed=cam.landscape_seed + 1 + j))
+        assert np.array_equal(video, render(seeded, 0, 33, discs=kept_discs(bare)))
+    assert any(not np.array_equal(b, r) for b, r in zip(blind, reading))
 
 
 def test_redrawn_motion_keeps_where_a_subject_is_and_leaves_an_entering_one_alone():
