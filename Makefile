@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 export MLFLOW_DISABLE_TELEMETRY := true
 export DS_ACCELERATOR ?= $(if $(wildcard /dev/nvidia0),cuda,cpu)
 
-.PHONY: setup test test-other-cpu test-slow lint demo docs clean constraints
+.PHONY: setup test test-other-cpu test-slow coverage lint demo docs clean constraints
 
 setup: $(STAMP)
 
@@ -45,19 +45,24 @@ PYTEST := $(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS) --dist loadscope --durati
 test: lint
 	$(PYTEST) -m "not slow"
 
-# The default suite once more, rounding as another CPU does: MKL's SSE4.2 kernels in place of the
-# AVX-512 or AVX2 ones it picks by the CPU, PyTorch's scalar vector code (ATEN_CPU_CAPABILITY), one
-# thread. A test that compares two paths' floats with == passes on one CPU and fails on another; this
-# run shows it on any machine (docs/guides/testing.md, "Floats along two paths"). It leaves out the
-# tests that compute no float with torch: tests/reports (reports/ imports no torch; tests/test_layering.py
-# holds it to that) and the site's layout in a browser (in the record, the pages test alone was 95 s of 11 min).
+# The tests that compute floats along two paths (marked `floats` in tests/conftest.py: the metrics, the
+# method, the toy world, the scripts over them, and every test promising bit-identity) once more,
+# rounding as another CPU does: MKL's SSE4.2 kernels in place of the AVX-512 or AVX2 ones it picks by the
+# CPU, PyTorch's scalar vector code (ATEN_CPU_CAPABILITY), one thread. A test that compares two paths'
+# floats with == passes on one CPU and fails on another; this run shows it on any machine
+# (docs/guides/testing.md, "Floats along two paths"). The rest of the suite meets no torch kernel whose
+# rounding differs (reports/ imports no torch: tests/test_layering.py holds it to that).
 test-other-cpu: setup
 	MKL_ENABLE_INSTRUCTIONS=SSE4_2 ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 \
-		$(PYTEST) -m "not slow" -p no:cacheprovider \
-		--ignore=tests/reports --ignore=tests/test_site_layout.py
+		$(PYTEST) -m "floats and not slow" -p no:cacheprovider
 
 test-slow: setup
 	$(PYTEST) -m slow
+
+# Line coverage of the packages over the default and slow suites together (pytest-cov; [tool.coverage]
+# in pyproject.toml): the total and each file's share on stdout, the figures in .cache/coverage.json.
+coverage: setup
+	$(PYTEST) -p no:cacheprovider --cov --cov-report=term --cov-report=json:.cache/coverage.json
 
 demo: setup
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/harness run ablation_eimg_demo

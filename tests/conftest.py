@@ -22,6 +22,27 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT") and "OMP_NUM_THREADS" not in os.e
 # one build here, as a user's TORCH_EXTENSIONS_DIR would.
 SHARED_BUILDS = Path(__file__).resolve().parent.parent / ".cache" / "torch_extensions"
 
+# `make test-other-cpu` runs the tests that compute floats along two paths (marked `floats` here) once more
+# under another CPU's rounding: every test of the packages whose floats come from torch kernels (the
+# metrics, the method, the toy world and the scripts over them), every test promising bit-identity, and
+# the modules below that score or generate with torch in the test's own process. The rest of the suite
+# (declarations, tracking, processes, reports in pandas) meets no kernel whose rounding differs.
+FLOAT_FOLDERS = ("scoring", "svi", "toyworld", "benchmarks")
+FLOAT_MODULES = ("harness/test_score_cli.py", "harness/test_generate_cli.py", "harness/test_truth_vae.py")
+
+
+def pytest_collection_modifyitems(items):
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        where = Path(item.fspath).resolve().relative_to(tests).as_posix()
+        if (
+            where.split("/")[0] in FLOAT_FOLDERS
+            or where in FLOAT_MODULES
+            or item.get_closest_marker("bitwise")
+        ):
+            item.add_marker(pytest.mark.floats)
+
+
 # Real servers (PostgreSQL, an S3 store, an MLflow server) for the team-mode tests: tests/servers.py
 pytest_plugins = ["tests.servers"]
 

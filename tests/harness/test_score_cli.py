@@ -133,7 +133,7 @@ def test_degenerate_references_are_built_scored_and_compared(videos, tmp_path, c
         "--metrics",
         "subject_consistency,colour_shift",
         "--backend",
-        "random",
+        "toy",  # the toy encoder: the random-init ViT path is test_scores_per_window_video_and_suite's
     ]
     assert main([*args, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out

@@ -17,7 +17,7 @@ arms:
   base: {train: false, role: baseline}
 suites: [{suite: consistent, length: 1s, limit: 1}]
 metrics: subject_consistency
-metrics_backend: random
+metrics_backend: toy  # the committed toy networks: a random-init ViT-B/16 costs tens of seconds a trial
 """
 
 SWEEP = """
