@@ -1,0 +1,89 @@
+"""The energy score's known answers: a deterministic forecast scores its distance, the scalar case is the
+CRPS of a normal forecast, and draws of the true distribution beat the held frame and the per-pixel
+median that the distance alone prefers."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from scoring.energy import energy_score, pixel_energy_score
+
+
+def test_hand_computed_terms():
+    # K = 2: accuracy (1 + 3) / 2 = 2; spread = 1 / (2 K (K - 1)) * (2 + 2) = 1; score 1
+    es = energy_score([1.0, 3.0], [[0.0, 2.0], [2.0, 0.0]])
+    assert (es.score, es.accuracy, es.spread, es.draws) == (1.0, 2.0, 1.0, 2)
+
+
+def test_a_deterministic_video_scores_its_distance():
+    truth = torch.rand(4, 8, 8, 3, generator=torch.Generator().manual_seed(0))
+    held = truth[:1].expand(4, -1, -1, -1)  # [F, H, W, C]: frame 0 held
+    distance = float((held.double() - truth.double()).abs().mean())
+    alone = pixel_energy_score(held[None], truth, deterministic=True)
+    assert alone.score == alone.accuracy == distance and alone.spread == 0.0
+    # the same video drawn three times, scored as a sampler: no spread, so again its distance
+    copies = pixel_energy_score(held[None].expand(3, -1, -1, -1, -1), truth)
+    assert copies.spread == 0.0 and copies.score == distance
+
+
+def test_one_draw_of_a_sampler_is_refused():
+    with pytest.raises(ValueError, match="at least 2 draws"):
+        energy_score([0.5], [[0.0]])
+    with pytest.raises(ValueError, match=r"expected \(2, 2\)"):
+        energy_score([0.5, 0.2], [[0.0]])
+
+
+def _normal_crps(mu: float, sigma: float, y: float) -> float:
+    """CRPS of N(mu, sigma^2) at y, in closed form (Gneiting and Raftery 2007, eq. 21)."""
+    z = (y - mu) / sigma
+    pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    cdf = 0.5 * (1 + math.erf(z / math.sqrt(2)))
+    return sigma * (z * (2 * cdf - 1) + 2 * pdf - 1 / math.sqrt(math.pi))
+
+
+@pytest.mark.parametrize("y", [0.0, 1.0])
+def test_scalar_draws_estimate_the_crps_of_their_normal(y):
+    """d = |a - b| on scalars makes the energy score the CRPS; the fair estimate is unbiased for K = 4.
+    The tolerance is 5 standard errors of the mean of the replicates."""
+    rng = np.random.default_rng(7)
+    scores = []
+    for _ in range(4000):
+        x = rng.standard_normal(4)  # [K]
+        scores.append(energy_score(np.abs(x - y), np.abs(x[:, None] - x[None, :])).score)
+    scores = np.asarray(scores)
+    tolerance = 5 * scores.std(ddof=1) / math.sqrt(scores.size)
+    assert scores.mean() == pytest.approx(_normal_crps(0.0, 1.0, y), abs=tolerance)
+
+
+def _bar(shift: int, frames: int = 4, width: int = 16) -> torch.Tensor:
+    """A one-pixel bar starting at the middle and moving `shift` pixels a frame: [F, 1, W, 1]."""
+    video = torch.zeros(frames, 1, width, 1)
+    for t in range(frames):
+        video[t, 0, width // 2 + shift * (t + 1), 0] = 1.0
+    return video
+
+
+def test_draws_of_the_true_futures_beat_the_held_frame_and_the_median_the_distance_prefers():
+    """Three equally likely futures (left, still, right). The exact expectation over every truth and
+    every pair of draws: a perfect sampler's energy score is 1/12 - 1/24 = 1/24 of a pixel; the per-pixel
+    median of the futures (dark: each pixel is lit in one future of three) scores 1/16 and the held
+    picture 1/12. On the distance alone the dark median wins (1/16 against the sampler's 1/12)."""
+    futures = {s: _bar(s) for s in (-1, 0, 1)}
+    median = torch.stack(list(futures.values())).median(dim=0).values  # per pixel: 0 everywhere
+    assert median.sum() == 0
+    held = _bar(0)  # the still future is the held bar
+    sampler, distance, dark, still = [], [], [], []
+    for truth in futures.values():
+        for a, b in itertools.product(futures.values(), repeat=2):
+            es = pixel_energy_score(torch.stack([a, b]), truth)
+            sampler.append(es.score)
+            distance.append(es.accuracy)
+        dark.append(pixel_energy_score(median[None], truth, deterministic=True).score)
+        still.append(pixel_energy_score(held[None], truth, deterministic=True).score)
+    assert np.mean(sampler) == pytest.approx(1 / 24, abs=1e-12)
+    assert np.mean(dark) == pytest.approx(1 / 16, abs=1e-12)
+    assert np.mean(still) == pytest.approx(1 / 12, abs=1e-12)
+    assert np.mean(distance) == pytest.approx(1 / 12, abs=1e-12) and np.mean(distance) > np.mean(dark)
