@@ -33,17 +33,23 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The default suite stays under 15 minutes on 2 cores; the end-to-end tests marked `slow`
+# The default suite stays within 10 minutes on 2 cores; the end-to-end tests marked `slow`
 # (multi-process DeepSpeed, real servers, toy runs end to end) run in CI after it (.ci/run).
-# Both run on pytest-xdist workers, one per core (TEST_WORKERS=0: in this process), each test module
-# on one worker (its module fixtures built once); each worker's torch gets cores / workers threads
-# (tests/conftest.py). Most tests keep one core busy, so two workers on 2 cores take about 60% of the
-# time of one (the default suite: 9 min 17 s against 15 min 48 s, docs/guides/testing.md).
+# Both run on pytest-xdist workers, one per core (TEST_WORKERS=0: in this process); each worker's torch
+# gets cores / workers threads (tests/conftest.py). Most tests keep one core busy, so two workers on 2
+# cores take about 60% of the time of one. The default suite sends each test module to one worker
+# (its module fixtures built once); the slow suite's tests take minutes each, so there a worker that
+# runs out of tests takes half of the other's (worksteal) instead of waiting on a long module.
+# COVERAGE=1 measures line coverage too: `make test COVERAGE=1 && make test-slow COVERAGE=1` adds the
+# slow suite's lines to the default suite's and writes .cache/coverage.json (as .ci/run does).
 TEST_WORKERS ?= auto
-PYTEST := $(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS) --dist loadscope --durations=15
+PYTEST := $(VENV)/bin/pytest -q -ra -n $(TEST_WORKERS) --durations=15
+COVERAGE ?=
+COV_FIRST := $(if $(COVERAGE),--cov --cov-report=)
+COV_THEN := $(if $(COVERAGE),--cov --cov-append --cov-report=json:.cache/coverage.json)
 
 test: lint
-	$(PYTEST) -m "not slow"
+	$(PYTEST) --dist loadscope -m "not slow" $(COV_FIRST)
 
 # The tests that compute floats along two paths (marked `floats` in tests/conftest.py: the metrics, the
 # method, the toy world, the scripts over them, and every test promising bit-identity) once more,
@@ -54,15 +60,15 @@ test: lint
 # rounding differs (reports/ imports no torch: tests/test_layering.py holds it to that).
 test-other-cpu: setup
 	MKL_ENABLE_INSTRUCTIONS=SSE4_2 ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 \
-		$(PYTEST) -m "floats and not slow" -p no:cacheprovider
+		$(PYTEST) --dist loadscope -m "floats and not slow" -p no:cacheprovider
 
 test-slow: setup
-	$(PYTEST) -m slow
+	$(PYTEST) --dist worksteal -m slow $(COV_THEN)
 
 # Line coverage of the packages over the default and slow suites together (pytest-cov; [tool.coverage]
 # in pyproject.toml): the total and each file's share on stdout, the figures in .cache/coverage.json.
 coverage: setup
-	$(PYTEST) -p no:cacheprovider --cov --cov-report=term --cov-report=json:.cache/coverage.json
+	$(PYTEST) --dist worksteal -p no:cacheprovider --cov --cov-report=term --cov-report=json:.cache/coverage.json
 
 demo: setup
 	MLFLOW_DISABLE_TELEMETRY=true $(VENV)/bin/harness run ablation_eimg_demo
