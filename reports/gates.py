@@ -6,10 +6,11 @@ gated):
 
 - G1, resolution: the true continuation taken through the VAE clip by clip (`truth_vae`) beats the
   first frame held still (`frozen`) by at least G1_MARGIN_DB of PSNR over the whole video.
-- G2, a valid primary: a metric on which reality (the truth; the `truth_vae` ceiling where the truth
-  has no value, as on the metrics measured against it) beats frozen, loop and pingpong with 95%
-  intervals clear of theirs. The track's primary is the bundle's declared primary if it is valid, else
-  the first valid metric in the order asked.
+- G2, a valid primary: a metric that the bundle's results page calls valid on the track
+  (reports/verdicts.py `judge`, from the same reference means and t-intervals: the truth beats frozen,
+  loop and pingpong with 95% intervals clear of theirs, or the metric is anchored to the truth). The
+  track's primary is the bundle's declared primary if it is valid, else the first valid metric in the
+  order asked.
 - G3, competence: over the first FIRST_SECONDS the base arm beats every degenerate reference on that
   primary and on PSNR (the fidelity metric anchored to the truth).
 - G4, drift to remove: on that primary the base arm's last LAST_SECONDS are worse than its first, per
@@ -32,10 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from reports import margins as M
 from reports import verdicts as V
 from reports.frames import VIDEO_LEVEL, WINDOW_LEVEL
 from reports.stats import crossed_difference, crossed_mean
-from scoring.specs import SPECS
+from scoring.references import BUILT
+from scoring.specs import best_of, better, has_direction, oriented
 
 DEGENERATE = ("frozen", "loop", "pingpong")
 TRUTH, CEILING, BASE = "truth", "truth_vae", "base"
@@ -54,11 +57,6 @@ class Gate:
     track: str
     passed: bool | None  # None: not measurable from this bundle
     figure: str  # what was measured, in words and numbers
-
-
-def better(metric: str, a: float, b: float) -> bool:
-    """a is better than b on `metric` (its direction in scoring/specs.py)."""
-    return a > b if SPECS[metric].higher_is_better else a < b
 
 
 def track_seconds(track: str) -> float:
@@ -116,54 +114,67 @@ def g1(scores: pd.DataFrame, track: str) -> Gate:
     )  # fmt: skip
 
 
-def reality(scores: pd.DataFrame, track: str, metric: str) -> tuple[str, np.ndarray]:
-    """(which row stands for reality on `metric`, its matrix): the truth, else the truth_vae ceiling."""
-    for arm in (TRUTH, CEILING):
-        m = matrix(scores, arm, track, metric)
-        if m.size:
-            return arm, m
-    return "", np.empty((0, 0))
+REFERENCES = (*BUILT, TRUTH, CEILING)  # the rows that are no arm's
 
 
-def clear_of(metric: str, good: np.ndarray, bad: np.ndarray) -> bool:
-    """`good`'s 95% interval lies wholly on the better side of `bad`'s."""
-    a, b = crossed_mean(good), crossed_mean(bad)
-    if np.isnan([a.low, a.high, b.low, b.high]).any():
-        return False
-    return V.clear_better(
-        SPECS[metric].higher_is_better, V.Score(a.mean, a.low, a.high), V.Score(b.mean, b.low, b.high)
-    )
+def reference_means(scores: pd.DataFrame) -> pd.DataFrame:
+    """The references' means and 95% t-intervals per track and metric (`margins.reference_means`, what
+    the results pages judge validity from) from a bundle's tidy scores."""
+    return M.reference_means(scores[scores.arm.isin(REFERENCES)])
 
 
-def valid_metrics(scores: pd.DataFrame, track: str, metrics: list[str]) -> list[str]:
-    """The metrics (in the order given) on which reality beats every degenerate reference, intervals clear."""
+def arm_scores(scores: pd.DataFrame, track: str, metric: str) -> dict[str, V.Score]:
+    """Each arm's (not a reference's) mean video-level `metric` on `track`."""
+    rows = scores[
+        (scores.track == track) & (scores.metric == metric) & (scores.level == VIDEO_LEVEL)
+        & ~scores.arm.isin(REFERENCES) & scores.value.notna()
+    ]  # fmt: skip
+    return {arm: V.Score(float(part.mean())) for arm, part in rows.groupby("arm")["value"]}
+
+
+def bundle_means(bundle) -> pd.DataFrame:
+    """A bundle folder's reference means as its results page computes them (`reports.build.render_report`:
+    `margins.reference_means` of the reference rows of `read_bundle`'s samples, set-level values included)."""
+    from reports.bundle import read_bundle
+
+    runs, samples, _ = read_bundle(bundle)
+    return M.reference_means(M.split(runs, samples)[2])
+
+
+def valid_metrics(
+    scores: pd.DataFrame, track: str, metrics: list[str], means: pd.DataFrame | None = None
+) -> list[str]:
+    """The metrics (in the order given) valid on `track` by the results pages' rule (`verdicts.judge`).
+    `means`: the bundle's reference means (`margins.reference_means` of its reference rows, set-level
+    values included); default: those of `scores`."""
+    means = reference_means(scores) if means is None else means
     out = []
     for metric in metrics:
-        if metric not in SPECS or SPECS[metric].higher_is_better is None:
-            continue
-        _, real = reality(scores, track, metric)
-        refs = [matrix(scores, kind, track, metric) for kind in DEGENERATE]
-        if real.size and all(r.size for r in refs) and all(clear_of(metric, real, r) for r in refs):
+        found = V.judge(metric, means, track, arm_scores(scores, track, metric))
+        if found is not None and found.verdict == V.VALID:
             out.append(metric)
     return out
 
 
-def g2(scores: pd.DataFrame, track: str, metrics: list[str], declared: str | None) -> tuple[Gate, str | None]:
-    """The gate and the track's primary (None when no metric is valid)."""
+def g2(
+    scores: pd.DataFrame,
+    track: str,
+    metrics: list[str],
+    declared: str | None,
+    means: pd.DataFrame | None = None,
+) -> tuple[Gate, str | None]:
+    """The gate and the track's primary (None when no metric is valid); `means` as `valid_metrics` takes."""
     if not all(
         matrix(scores, kind, track, FIDELITY).size or _has(scores, kind, track) for kind in DEGENERATE
     ):
         return Gate("G2", track, None, "the bundle lacks a degenerate reference"), None
-    valid = valid_metrics(scores, track, metrics)
+    valid = valid_metrics(scores, track, metrics, means)
     if not valid:
-        unjudged = (
-            ""
-            if _has(scores, CEILING, track)
-            else f" (no {CEILING}: the metrics measured against the truth unjudged)"
-        )
         return Gate(
-            "G2", track, False, f"no metric on which reality beats frozen, loop and pingpong{unjudged}"
-        ), None
+            "G2", track, False,
+            "no valid metric: none on which the truth beats frozen, loop and pingpong, intervals clear, "
+            "or anchored to the truth",
+        ), None  # fmt: skip
     primary = declared if declared in valid else valid[0]
     return Gate("G2", track, True, f"primary {primary} (valid: {', '.join(valid)})"), primary
 
@@ -182,9 +193,9 @@ def g3(scores: pd.DataFrame, track: str, primary: str | None, arm: str = BASE) -
         refs = {k: _mean(matrix(scores, k, track, metric, first)) for k in DEGENERATE}
         if mine is None or any(v is None for v in refs.values()):
             return Gate("G3", track, None, f"no window-level {metric} of {arm} or a reference")
-        best = max(refs.items(), key=lambda kv: kv[1] if SPECS[metric].higher_is_better else -kv[1])
-        passed &= better(metric, mine, best[1])
-        parts.append(f"{metric}: {arm} {mine:.3f}, best reference {best[0]} {best[1]:.3f}")
+        best = best_of(metric, refs)
+        passed &= better(metric, mine, refs[best])
+        parts.append(f"{metric}: {arm} {mine:.3f}, best reference {best} {refs[best]:.3f}")
     return Gate("G3", track, passed, f"first {FIRST_SECONDS:g} s: " + "; ".join(parts))
 
 
@@ -195,7 +206,7 @@ def g4(scores: pd.DataFrame, track: str, primary: str | None, arm: str = BASE) -
     a, b = matrix(scores, arm, track, primary, first), matrix(scores, arm, track, primary, last)
     if not a.size or not b.size:
         return Gate("G4", track, None, f"no window-level {primary} of {arm}")
-    worse = (a - b) if SPECS[primary].higher_is_better else (b - a)  # > 0: the end is worse
+    worse = oriented(primary, a - b)  # > 0: the end is worse
     est = crossed_mean(worse)
     passed = bool(est.low > 0)
     return Gate(
@@ -212,10 +223,13 @@ def g5(control: pd.DataFrame, metric: str | None = None) -> list[Gate]:
     out = []
     for track in sorted(control[control.arm == PLANTED].track.unique()):
         a, b = matrix(control, BASE, track, metric), matrix(control, PLANTED, track, metric)
+        if not has_direction(metric):
+            out.append(Gate("G5", track, None, f"{metric} has no direction: no arm is worse on it"))
+            continue
         if not a.size or not b.size:
             out.append(Gate("G5", track, None, f"no {metric} of {BASE} or {PLANTED}"))
             continue
-        d = crossed_difference(a, b) if SPECS[metric].higher_is_better is False else crossed_difference(b, a)
+        d = crossed_difference(oriented(metric, b), oriented(metric, a))  # > 0: planted worse
         out.append(Gate(
             "G5", track, bool(d.low > 0),
             f"{PLANTED} worse than {BASE} on {metric} by {d.mean:+.4f} [{d.low:+.4f}, {d.high:+.4f}] "
@@ -259,9 +273,11 @@ def gates(
     declared: str | None = None,
     control: pd.DataFrame | None = None,
     control_primary: str | None = None,
+    means: pd.DataFrame | None = None,
 ) -> list[Gate]:
     """G1-G4 per benchmark track of a bundle's scores (consistent and creative, GATE_LENGTH long), G5
-    from `control` (on `control_primary`, its declared primary)."""
+    from `control` (on `control_primary`, its declared primary). `means`: the bundle's reference means
+    (`bundle_means`; default: those of `scores`, without set-level values)."""
     out = []
     tracks = sorted(
         t for t in scores.track.unique() if t in (f"consistent_{GATE_LENGTH}", f"creative_{GATE_LENGTH}")
@@ -269,7 +285,7 @@ def gates(
     metrics = sorted(scores[scores.arm == BASE].metric.unique())
     for track in tracks:
         out.append(g1(scores, track))
-        gate, primary = g2(scores, track, metrics, declared)
+        gate, primary = g2(scores, track, metrics, declared, means)
         out += [gate, g3(scores, track, primary), g4(scores, track, primary)]
     if control is not None:
         out += g5(control, control_primary)
@@ -307,9 +323,10 @@ def gates_page(bundles: list, demo_record: str | None = None) -> str:
         "each committed bundle's degenerate references and base arm (`reports/gates.py`; the same table:",
         "`python -m benchmarks.toyworld.world3_gates results/EXP --control results/toy_erft_control",
         "--markdown`), on the consistent and creative tracks at 100 s. G1: `truth_vae` at least 6 dB of",
-        "PSNR above the first frame held still. G2: a",
-        "metric on which reality beats frozen, loop and pingpong with 95% intervals clear (the track's",
-        "primary: the declared one if valid). G3: on it and on PSNR the base beats every degenerate",
+        "PSNR above the first frame held still. G2: a metric valid on the track by the rule of the",
+        "results pages (`reports/verdicts.py`: the truth beats frozen, loop and pingpong with 95%",
+        "intervals clear, or the metric is anchored to the truth; the track's primary: the declared one",
+        "if valid). G3: on it and on PSNR the base beats every degenerate",
         "reference over the first 10 s. G4: the base's last 10 s worse than its first (95% interval",
         "clear of zero). G5: the positive control's planted drift detected on its declared primary. G6:",
         "`make demo` (`ablation_eimg_demo`: ablation_eimg at demo size, 4 samples of 50 s a track)",
@@ -330,7 +347,7 @@ def gates_page(bundles: list, demo_record: str | None = None) -> str:
         refs = {u["arm"] for u in units if u.get("role") == "reference"}
         if not set(DEGENERATE) <= refs or not any(u["arm"] == BASE for u in units):
             continue
-        rows = gates(read_tables(bundle).scores, manifests[bundle].get("primary"))
+        rows = gates(read_tables(bundle).scores, manifests[bundle].get("primary"), means=bundle_means(bundle))
         if bundle.name == DEMO_BUNDLE and bundle.parent.name == "results":  # the demo's current bundle
             rows.append(g6(demo_record, manifests[bundle].get("harness_commit")))
         if rows:

@@ -21,6 +21,7 @@ import pandas as pd
 from reports import stats as S
 from reports import tables as T
 from reports.frames import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
+from scoring import specs
 from scoring.references import BUILT, MOTION, RESCORE, collapse_start
 
 
@@ -72,19 +73,19 @@ def reference_rows(
 
 
 def best_degenerate(means: pd.DataFrame, track: str, metric: str) -> tuple[str, float] | None:
-    """(kind, mean) of the degenerate reference (not the truth) that scores best on `metric`."""
-    info = T.metric_info(metric)
+    """(kind, mean) of the degenerate reference (not the truth) that scores best on `metric`; None where
+    none scored or the metric has no direction."""
     sub = means[(means["track"] == track) & (means["metric"] == metric) & means["arm"].isin(BUILT)]
-    sub = sub[sub["mean"].notna()]
-    if sub.empty or info.higher_is_better is None:
+    if not specs.has_direction(metric):
         return None
-    row = sub.loc[sub["mean"].idxmax() if info.higher_is_better else sub["mean"].idxmin()]
-    return row["arm"], float(row["mean"])
+    found = dict(zip(sub["arm"], sub["mean"].astype(float)))
+    best = specs.best_of(metric, found)
+    return None if best is None else (best, found[best])
 
 
 def margin(metric: str, arm_mean: float, best: float) -> float:
     """`arm_mean` - `best` in the metric's direction (positive: the arm is better), logged scale."""
-    return arm_mean - best if T.metric_info(metric).higher_is_better else best - arm_mean
+    return specs.oriented(metric, arm_mean - best)
 
 
 def collapse_frame(arms: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:

@@ -48,7 +48,7 @@ from reports.frames import (
     split_score_key,
     track_sort_key,
 )
-from scoring.specs import SPECS, MetricSpec
+from scoring.specs import SPECS, MetricSpec, best_of, has_direction
 
 LAYOUTS = ("auto", "vbench", "ablation")
 NAN = float("nan")
@@ -603,13 +603,16 @@ def n_text(n_samples, n_seeds) -> str:
 
 def _mark_best(rows: list[Row], columns: list[MetricSpec]) -> None:
     for info in columns:
-        if info.higher_is_better is None:
+        if not has_direction(info.name):
             continue
         # compare what the reader sees, so two means that print the same are both marked
         shown = {id(r): round(r.cells[info.name].mean, info.decimals) for r in rows if info.name in r.cells}
         if len(shown) < 2:
             continue
-        best = max(shown.values()) if info.higher_is_better else min(shown.values())
+        top = best_of(info.name, shown)
+        if top is None:
+            continue
+        best = shown[top]
         for r in rows:
             if shown.get(id(r)) == best:
                 r.cells[info.name].best = True

@@ -38,7 +38,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports import margins as M
 from reports import tables as T
+from scoring import specs
 from scoring.references import BUILT
 
 VALID = "valid"
@@ -66,28 +68,25 @@ class Score:
     high: float = math.nan
 
 
-def _up(higher: bool, s: Score) -> tuple[float, float, float]:
-    """(mean, lower, upper) in the metric's direction (larger is better); a missing bound is the mean."""
-    low = s.mean if math.isnan(s.low) else s.low
-    high = s.mean if math.isnan(s.high) else s.high
-    return (s.mean, low, high) if higher else (-s.mean, -high, -low)
+def bounds(s: Score) -> tuple[float, float]:
+    """(low, high) of `s`'s interval; a missing bound is the mean."""
+    return (s.mean if math.isnan(s.low) else s.low, s.mean if math.isnan(s.high) else s.high)
 
 
-def clear_better(higher: bool, a: Score, b: Score) -> bool:
-    """`a` beats `b` with their intervals clear of each other (module doc)."""
-    return _up(higher, a)[1] > _up(higher, b)[2]
+def clear_better(metric: str, a: Score, b: Score) -> bool:
+    """`a` beats `b` on `metric` with their intervals clear of each other (module doc)."""
+    return specs.clear_better(metric, bounds(a), bounds(b))
 
 
-def spread(higher: bool, arms: dict[str, Score]) -> float:
+def spread(arms: dict[str, Score]) -> float:
     """The largest arm mean minus the smallest (0 with fewer than two arms), logged scale."""
     means = [s.mean for s in arms.values() if not math.isnan(s.mean)]
     return max(means) - min(means) if len(means) > 1 else 0.0
 
 
-def best_of(higher: bool, refs: dict[str, Score]) -> str | None:
-    """The reference that scores best in the metric's direction; None when none scored."""
-    scored = {k: s for k, s in refs.items() if not math.isnan(s.mean)}
-    return max(scored, key=lambda k: _up(higher, scored[k])[0]) if scored else None
+def best_of(metric: str, refs: dict[str, Score]) -> str | None:
+    """The reference that scores best on `metric`; None when none scored."""
+    return specs.best_of(metric, {k: s.mean for k, s in refs.items()})
 
 
 @dataclass(frozen=True)
@@ -103,48 +102,68 @@ class Validity:
 
 
 def validity(
-    higher: bool, truth: Score | None, degenerate: dict[str, Score], arms: dict[str, Score], anchored: bool
+    metric: str, truth: Score | None, degenerate: dict[str, Score], arms: dict[str, Score], anchored: bool
 ) -> Validity | None:
-    """Verdict 1 (module doc); None where no degenerate reference was scored. `truth`: None where the
-    truth was not scored on the metric (the track has none, or the metric is anchored to it)."""
-    best = best_of(higher, degenerate)
+    """Verdict 1 on `metric` (module doc); None where no degenerate reference was scored. `truth`: None
+    where the truth was not scored on the metric (the track has none, or the metric is anchored to it).
+    ValueError for a metric without a direction (scoring/specs.py)."""
+    best = best_of(metric, degenerate)
     if best is None:
         return None
-    width = spread(higher, arms)
+    width = spread(arms)
     if truth is None or math.isnan(truth.mean):
         return Validity(VALID if anchored else UNKNOWN, best, math.nan, width)
-    t, b = _up(higher, truth), _up(higher, degenerate[best])
-    gap = t[0] - b[0]
-    if all(clear_better(higher, truth, s) for s in degenerate.values() if not math.isnan(s.mean)):
+    t, b = specs.oriented(metric, truth.mean), specs.oriented(metric, degenerate[best].mean)
+    gap = t - b
+    if all(clear_better(metric, truth, s) for s in degenerate.values() if not math.isnan(s.mean)):
         return Validity(VALID, best, gap, width)
-    if -gap > width and clear_better(higher, degenerate[best], truth):
+    if -gap > width and clear_better(metric, degenerate[best], truth):
         return Validity(INVALID, best, gap, width)
-    top = max((_up(higher, s)[0] for s in arms.values() if not math.isnan(s.mean)), default=math.nan)
-    if not math.isnan(top) and min(t[0], b[0]) - top > width:
+    top = max(
+        (specs.oriented(metric, s.mean) for s in arms.values() if not math.isnan(s.mean)), default=math.nan
+    )
+    if not math.isnan(top) and min(t, b) - top > width:
         return Validity(ONE_SIDED, best, gap, width)
     return Validity(UNDECIDED, best, gap, width)
 
 
-def standing_still(higher: bool, degenerate: dict[str, Score], arms: dict[str, Score]) -> list[str]:
-    """Verdict 2: the arms that beat the best degenerate reference, intervals clear (module doc)."""
-    best = best_of(higher, degenerate)
+def judge(metric: str, means: pd.DataFrame, track: str, arms: dict[str, Score]) -> Validity | None:
+    """Verdict 1 on `metric` and `track` as every page states it: `validity` of the truth and the
+    degenerate references in `means` (`margins.reference_means`: a bundle's references' means and
+    t-intervals) against the `arms`' scores. A track with a truth that is not scored on a metric not
+    anchored to it is undecided, not unknown. None where no reference or no arm was scored, or the
+    metric has no direction."""
+    if not arms or not specs.has_direction(metric):
+        return None
+    here = means[(means["track"] == track) & (means["metric"] == metric)]
+    truth = _scores(here[here["arm"] == TRUTH], "arm").get(TRUTH)
+    anchored = T.metric_info(metric).anchored
+    found = validity(metric, truth, _scores(here[here["arm"].isin(BUILT)], "arm"), arms, anchored)
+    if (
+        found is not None
+        and found.verdict == UNKNOWN
+        and (means[means["track"] == track]["arm"] == TRUTH).any()
+    ):
+        return Validity(UNDECIDED, found.against, found.gap, found.spread)  # a truth, not on this metric
+    return found
+
+
+def standing_still(metric: str, degenerate: dict[str, Score], arms: dict[str, Score]) -> list[str]:
+    """Verdict 2: the arms that beat the best degenerate reference on `metric`, intervals clear (module doc)."""
+    best = best_of(metric, degenerate)
     if best is None:
         return []
-    return [a for a, s in arms.items() if clear_better(higher, s, degenerate[best])]
+    return [a for a, s in arms.items() if clear_better(metric, s, degenerate[best])]
 
 
 def better_than_reality(
-    higher: bool, truth: Score | None, arms: dict[str, Score], anchored: bool
+    metric: str, truth: Score | None, arms: dict[str, Score], anchored: bool
 ) -> list[str]:
-    """The arms that beat the truth, intervals clear, on a metric not anchored to it (module doc)."""
+    """The arms that beat the truth on `metric`, intervals clear, where it is not anchored to the truth
+    (module doc)."""
     if anchored or truth is None or math.isnan(truth.mean):
         return []
-    return [a for a, s in arms.items() if clear_better(higher, s, truth)]
-
-
-def ceiling_margin(higher: bool, arm: float, ceiling: float) -> float:
-    """The arm's mean minus the `truth_vae` ceiling's, in the metric's direction (negative: under it)."""
-    return arm - ceiling if higher else ceiling - arm
+    return [a for a, s in arms.items() if clear_better(metric, s, truth)]
 
 
 def asks_competence(verdict: str) -> bool:
@@ -192,30 +211,24 @@ def verdicts(summary: pd.DataFrame, means: pd.DataFrame, order: list[str]) -> li
     arms = summary[summary["contrast"] != T.DECLARED] if "contrast" in summary else summary
     out = []
     for (track, metric), part in arms.groupby(["track", "metric"], sort=False):
-        info = T.metric_info(metric)
-        if info.higher_is_better is None:
+        scored = _scores(part.drop_duplicates("arm"), "arm")
+        scored = {a: scored[a] for a in order if a in scored}
+        found = judge(metric, means, track, scored)
+        if found is None:
             continue
         here = means[(means["track"] == track) & (means["metric"] == metric)]
         degenerate = _scores(here[here["arm"].isin(BUILT)], "arm")
-        scored = _scores(part.drop_duplicates("arm"), "arm")
-        scored = {a: scored[a] for a in order if a in scored}
         truth = _scores(here[here["arm"] == TRUTH], "arm").get(TRUTH)
-        higher = info.higher_is_better
-        found = validity(higher, truth, degenerate, scored, info.anchored) if scored else None
-        if found is None:
-            continue
-        if found.verdict == UNKNOWN and (means[means["track"] == track]["arm"] == TRUTH).any():
-            found = Validity(UNDECIDED, found.against, found.gap, found.spread)  # a truth, not on this metric
         ceiling = _scores(here[here["arm"] == CEILING], "arm").get(CEILING)
         out.append(
             Verdicts(
                 track, metric, found,
-                standing_still(higher, degenerate, scored) if asks_competence(found.verdict) else [],
-                better_than_reality(higher, truth, scored, info.anchored),
+                standing_still(metric, degenerate, scored) if asks_competence(found.verdict) else [],
+                better_than_reality(metric, truth, scored, T.metric_info(metric).anchored),
                 (found.against, degenerate[found.against].mean),
                 math.nan if truth is None else truth.mean,
                 {a: s.mean for a, s in scored.items()},
-                {a: ceiling_margin(higher, s.mean, ceiling.mean) for a, s in scored.items()} if ceiling else {},
+                {a: M.margin(metric, s.mean, ceiling.mean) for a, s in scored.items()} if ceiling else {},
             )
         )  # fmt: skip
     return out
@@ -271,8 +284,6 @@ def sentence(v: Verdicts, prior: str = "") -> str:
 def verdict_frame(found: list[Verdicts], order: list[str]) -> pd.DataFrame:
     """One row per (track, metric): both verdicts, the best degenerate reference, each arm's margin over
     it (display units) and, with a truth_vae row, each arm's margin under that ceiling."""
-    from reports.margins import margin
-
     rows = []
     for v in found:
         info = T.metric_info(v.metric)
@@ -287,7 +298,7 @@ def verdict_frame(found: list[Verdicts], order: list[str]) -> pd.DataFrame:
         }
         for a in (a for a in order if a in v.arms):
             row[f"{a} margin"] = T.number_text(
-                T.scaled(margin(v.metric, v.arms[a], v.best[1]), info.scale), fmt
+                T.scaled(M.margin(v.metric, v.arms[a], v.best[1]), info.scale), fmt
             )
         for a, g in v.under_ceiling.items():
             row[f"{a} under {CEILING}"] = T.number_text(T.scaled(g, info.scale), fmt)
@@ -366,14 +377,12 @@ def score_table(
         refs = {k: by_kind[k].get(metric) for k in kinds}
         degenerate = {k: Score(float(v)) for k, v in refs.items() if v is not None and not math.isnan(v)}
         cells = [metric, _num(value), *(_num(refs[k]) for k in kinds)]
-        if value is None or math.isnan(value) or not degenerate or info.higher_is_better is None:
+        if value is None or math.isnan(value) or not degenerate or not specs.has_direction(metric):
             rows.append([*cells, "", "", ""])
             continue
-        higher = info.higher_is_better
-        found = validity(higher, None, degenerate, {"videos": Score(float(value))}, info.anchored)
-        best = degenerate[found.against].mean
-        gap = value - best if higher else best - value
-        beats = standing_still(higher, degenerate, {"videos": Score(float(value))})
+        found = validity(metric, None, degenerate, {"videos": Score(float(value))}, info.anchored)
+        gap = M.margin(metric, value, degenerate[found.against].mean)
+        beats = standing_still(metric, degenerate, {"videos": Score(float(value))})
         verdict2 = (
             ("yes" if beats else f"no ({found.against} wins)") if asks_competence(found.verdict) else ""
         )

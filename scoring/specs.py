@@ -281,6 +281,61 @@ def spec(name: str) -> MetricSpec:
         raise ValueError(f"unknown metric {name!r}; known metrics: {', '.join(SPECS)}") from None
 
 
+# -- direction: every comparison of two values of a metric goes through these -----------------------
+# The rule for a metric without a direction (higher_is_better None) or one the table does not have:
+# `direction` says None and `has_direction` False; every other accessor raises a ValueError naming the
+# metric, since no value of it is better than another. A caller that may meet such a metric asks
+# `has_direction` first.
+
+
+def direction(metric: str) -> bool | None:
+    """True: higher is better; False: lower is better; None: no direction, or a metric not in the table."""
+    found = SPECS.get(metric)
+    return None if found is None else found.higher_is_better
+
+
+def has_direction(metric: str) -> bool:
+    """Whether `metric` is in the table with a direction (one of its values can be better than another)."""
+    return direction(metric) is not None
+
+
+def _sign(metric: str) -> int:
+    """+1 for a higher-is-better metric, -1 for a lower-is-better one; ValueError without a direction."""
+    found = direction(metric)
+    if found is None:
+        raise ValueError(f"metric {metric!r} has no direction (scoring/specs.py): no value of it is better")
+    return 1 if found else -1
+
+
+def oriented(metric: str, x):
+    """`x` (a value, a difference, or an array of them) signed so that bigger is better on `metric`."""
+    return _sign(metric) * x
+
+
+def better(metric: str, a: float, b: float) -> bool:
+    """`a` is strictly better than `b` on `metric`."""
+    return bool(oriented(metric, a) > oriented(metric, b))
+
+
+def best_of(metric: str, values: Mapping) -> object | None:
+    """The key of the best value in `values` (key -> value) on `metric`, NaN values left out; the first
+    such key on a tie; None when no value is left."""
+    sign = _sign(metric)
+    scored = {k: v for k, v in values.items() if v == v}  # v != v: NaN
+    return max(scored, key=lambda k: sign * scored[k]) if scored else None
+
+
+def clear_better(metric: str, a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Interval `a` (low, high) lies wholly on the better side of interval `b` on `metric`: a's worse
+    end is better than b's better end. A NaN bound clears nothing (False)."""
+    sign = _sign(metric)
+    if any(bound != bound for bound in (*a, *b)):  # NaN
+        return False
+    a_worst = min(sign * a[0], sign * a[1])
+    b_best = max(sign * b[0], sign * b[1])
+    return bool(a_worst > b_best)
+
+
 def _known() -> str:
     return ", ".join(list(GROUPS) + ALL)
 

@@ -25,9 +25,12 @@ def bundle_gates(bundle: Path, control: Path | None = None) -> list[G.Gate]:
     """G1-G4 of `bundle` (its declared primary preferred where valid) and G5 of `control`."""
     declared = read_manifest(bundle).get("primary")
     scores = read_tables(bundle).scores
+    means = G.bundle_means(bundle)
     if control is None:
-        return G.gates(scores, declared)
-    return G.gates(scores, declared, read_tables(control).scores, read_manifest(control).get("primary"))
+        return G.gates(scores, declared, means=means)
+    return G.gates(
+        scores, declared, read_tables(control).scores, read_manifest(control).get("primary"), means
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

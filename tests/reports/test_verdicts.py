@@ -24,21 +24,24 @@ def test_colour_shift_on_a_creative_track_is_invalid():
     """Truth 0.317, frozen 0, arms 0.11-0.19 (ablation_eimg, creative_100s): frozen beats reality by more
     than the arms are apart."""
     found = V.validity(
-        False, S(0.317, 0.25, 0.38), {"frozen": S(0.0, 0.0, 0.0), "loop": S(0.0001, 0.0, 0.0002)},
+        "colour_shift", S(0.317, 0.25, 0.38), {"frozen": S(0.0, 0.0, 0.0), "loop": S(0.0001, 0.0, 0.0002)},
         _arms(0.112, 0.15, 0.188), anchored=False,
     )  # fmt: skip
     assert found.verdict == V.INVALID and found.against == "frozen"
     assert found.gap == pytest.approx(-0.317) and found.spread == pytest.approx(0.188 - 0.112)
     # the arms beat the truth on a metric not anchored to it: flagged
     arms = {"full": S(0.112, 0.09, 0.13), "plain": S(0.188, 0.16, 0.21)}
-    assert V.better_than_reality(False, S(0.317, 0.25, 0.38), arms, anchored=False) == ["full", "plain"]
-    assert V.better_than_reality(False, S(0.317, 0.25, 0.38), arms, anchored=True) == []
+    assert V.better_than_reality("colour_shift", S(0.317, 0.25, 0.38), arms, anchored=False) == [
+        "full",
+        "plain",
+    ]
+    assert V.better_than_reality("colour_shift", S(0.317, 0.25, 0.38), arms, anchored=True) == []
 
 
 def test_colour_shift_on_a_consistent_track_is_one_sided():
     """Truth 0.004, frozen 0, arms 0.14-0.17: both trivial and real sit at the good end, far from the arms."""
     found = V.validity(
-        False, S(0.0038, 0.002, 0.006), {"frozen": S(0.0, 0.0, 0.0), "pingpong": S(0.0085, 0.007, 0.010)},
+        "colour_shift", S(0.0038, 0.002, 0.006), {"frozen": S(0.0, 0.0, 0.0), "pingpong": S(0.0085, 0.007, 0.010)},
         _arms(0.141, 0.170), anchored=False,
     )  # fmt: skip
     assert found.verdict == V.ONE_SIDED and found.against == "frozen"
@@ -50,11 +53,11 @@ def test_psnr_whose_truth_is_its_ceiling_is_valid_and_no_arm_beats_standing_stil
     against arms 10.9-12.6: no arm beats standing still, a verdict on the models."""
     refs = {"frozen": S(17.47, 17.0, 17.9), "loop": S(16.11, 15.6, 16.6)}
     arms = {"base": S(12.64, 12.1, 13.2), "full": S(10.94, 10.2, 11.7)}
-    found = V.validity(True, None, refs, arms, anchored=True)
+    found = V.validity("psnr", None, refs, arms, anchored=True)
     assert found.verdict == V.VALID and math.isnan(found.gap)
-    assert V.standing_still(True, refs, arms) == []
+    assert V.standing_still("psnr", refs, arms) == []
     # an arm whose interval clears the best reference beats standing still; one that only touches it does not
-    assert V.standing_still(True, refs, {"good": S(18.5, 18.0, 19.0), "near": S(18.0, 17.5, 18.5)}) == [
+    assert V.standing_still("psnr", refs, {"good": S(18.5, 18.0, 19.0), "near": S(18.0, 17.5, 18.5)}) == [
         "good"
     ]
 
@@ -62,17 +65,24 @@ def test_psnr_whose_truth_is_its_ceiling_is_valid_and_no_arm_beats_standing_stil
 def test_the_other_verdicts():
     refs = {"frozen": S(0.5, 0.45, 0.55), "loop": S(0.6, 0.55, 0.65)}
     # the truth beats every trivial video, intervals clear: valid (a higher-is-better metric)
-    assert V.validity(True, S(0.9, 0.85, 0.95), refs, _arms(0.7, 0.8), False).verdict == V.VALID
+    assert (
+        V.validity("subject_consistency", S(0.9, 0.85, 0.95), refs, _arms(0.7, 0.8), False).verdict == V.VALID
+    )
     # intervals that overlap decide nothing
-    assert V.validity(True, S(0.62, 0.5, 0.74), refs, _arms(0.7, 0.8), False).verdict == V.UNDECIDED
+    assert (
+        V.validity("subject_consistency", S(0.62, 0.5, 0.74), refs, _arms(0.7, 0.8), False).verdict
+        == V.UNDECIDED
+    )
     # no truth and not anchored: validity unknown here; competence is still asked
-    unknown = V.validity(True, None, refs, _arms(0.7), False)
+    unknown = V.validity("subject_consistency", None, refs, _arms(0.7), False)
     assert unknown.verdict == V.UNKNOWN and V.asks_competence(unknown.verdict)
-    assert V.validity(True, None, {}, _arms(0.7), False) is None  # no reference: no verdict
+    assert V.validity("subject_consistency", None, {}, _arms(0.7), False) is None  # no reference: no verdict
     # one arm: the spread is 0, so any clear win of a trivial video over the truth is invalid
-    assert V.validity(True, S(0.3, 0.28, 0.32), refs, _arms(0.1), False).verdict == V.INVALID
+    assert V.validity("subject_consistency", S(0.3, 0.28, 0.32), refs, _arms(0.1), False).verdict == V.INVALID
     # a missing bound is the mean (one video, a set-level metric)
-    assert V.clear_better(False, S(0.2), S(0.3)) and not V.clear_better(False, S(0.2, 0.1, 0.35), S(0.3))
+    assert V.clear_better("colour_shift", S(0.2), S(0.3)) and not V.clear_better(
+        "colour_shift", S(0.2, 0.1, 0.35), S(0.3)
+    )
 
 
 def _frames():
