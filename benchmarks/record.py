@@ -6,6 +6,11 @@ measured just before the command, is in the header: machines of one type differ 
 
     python -m benchmarks.record make-test -- make test
     python -m benchmarks.record demo --tail 12 -- make demo
+
+A stage of a run already made (CI's stages: `.ci/run` keeps each one's output and wall time under
+.cache/ci/) is recorded from its log instead of running again:
+
+    python -m benchmarks.record make-test --log .cache/ci/test.log -- make test
 """
 
 from __future__ import annotations
@@ -57,6 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument("name", help="the record's file name under docs/records/ (without .txt)")
     p.add_argument("--tail", type=int, default=20, help="last lines of the output kept (default 20)")
+    p.add_argument(
+        "--log",
+        type=Path,
+        help="record this output of COMMAND instead of running it: a stage log that .ci/run kept, whose "
+        "last line is its wall time in seconds ('# wall N s')",
+    )
     if "--" not in argv:
         p.error("give the command after --")
     split = argv.index("--")
@@ -64,26 +75,43 @@ def main(argv: list[str] | None = None) -> int:
     if not command or not args.name.replace("-", "").replace("_", "").isalnum():
         p.error("give a plain NAME and a command after --")
     speed = matmul_gflops()
-    start = time.monotonic()
-    proc = subprocess.run(" ".join(command), shell=True, cwd=REPO, capture_output=True, text=True)
-    seconds = time.monotonic() - start
-    sys.stdout.write(proc.stdout)
-    sys.stderr.write(proc.stderr)
-    lines = [line.rstrip() for line in proc.stdout.replace("\r", "\n").splitlines() if line.strip()]
+    if args.log:
+        if not args.log.is_file():
+            p.error(f"no such log: {args.log}")
+        stdout, returncode, seconds = read_stage_log(args.log.read_text())
+    else:
+        start = time.monotonic()
+        proc = subprocess.run(" ".join(command), shell=True, cwd=REPO, capture_output=True, text=True)
+        seconds = time.monotonic() - start
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr)
+        stdout, returncode = proc.stdout, proc.returncode
+    lines = [line.rstrip() for line in stdout.replace("\r", "\n").splitlines() if line.strip()]
     minutes, rest = divmod(round(seconds), 60)
     header = [
         f"$ {' '.join(command)}",
         f"# commit {commit()}, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} CPU cores ({platform.machine()}"
         + (f", float32 matmul {speed:.0f} GFLOP/s" if speed else "")
-        + f"), exit {proc.returncode}, wall {minutes} min {rest} s",
+        + f"), exit {returncode}, wall {minutes} min {rest} s"
+        + (" (a stage of the CI run recorded in ci.txt)" if args.log else ""),
         "# ...",
     ]
     RECORDS.mkdir(parents=True, exist_ok=True)
     out = RECORDS / f"{args.name}.txt"
     out.write_text("\n".join(header + lines[-args.tail :]) + "\n")
     print(f"recorded {out}", file=sys.stderr)
-    return proc.returncode
+    return returncode
+
+
+def read_stage_log(text: str) -> tuple[str, int, float]:
+    """A stage log of .ci/run -> (its output, exit code, wall seconds): the output, then a last line
+    `# exit N, wall S s`."""
+    body, _, last = text.rstrip("\n").rpartition("\n")
+    parts = last.removeprefix("# ").replace(",", "").split()
+    if len(parts) != 5 or parts[0] != "exit" or parts[2] != "wall":
+        raise SystemExit(f"not a stage log of .ci/run (its last line is {last!r})")
+    return body, int(parts[1]), float(parts[3])
 
 
 if __name__ == "__main__":

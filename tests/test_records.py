@@ -52,3 +52,20 @@ def test_a_table_record_is_included_as_markdown_on_its_pages_only(tmp_path, monk
     assert hook.on_page_markdown(markdown, _page("results/mechanisms.md"), None, None) == markdown
     with pytest.raises(PluginError, match="no record docs/records/gone.md"):
         hook.on_page_markdown("<!-- table gone -->", _page("guides/toyworld.md"), None, None)
+
+
+def test_a_stage_of_a_ci_run_is_recorded_from_its_log(tmp_path, monkeypatch):
+    """.ci/run keeps each stage's output with a last line `# exit N, wall S s`; the record takes the
+    wall time and exit code from it instead of running the command again."""
+    from benchmarks import record
+
+    monkeypatch.setattr(record, "RECORDS", tmp_path)
+    log = tmp_path / "test.log"
+    log.write_text("ruff ok\n1339 passed in 580.1s (0:09:40)\n# exit 0, wall 612 s\n")
+    assert record.main(["make-test", "--log", str(log), "--", "make", "test"]) == 0
+    text = (tmp_path / "make-test.txt").read_text().splitlines()
+    assert text[0] == "$ make test" and "exit 0, wall 10 min 12 s (a stage of the CI run" in text[1]
+    assert text[-1] == "1339 passed in 580.1s (0:09:40)" and "# exit" not in text[-1]
+    log.write_text("no closing line\n")
+    with pytest.raises(SystemExit, match="not a stage log"):
+        record.main(["make-test", "--log", str(log), "--", "make", "test"])
