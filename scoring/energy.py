@@ -82,3 +82,47 @@ def pixel_energy_score(draws: torch.Tensor, truth: torch.Tensor, deterministic: 
         for j in range(i + 1, k):
             between[i, j] = between[j, i] = mean_abs_distance(draws[i], draws[j])
     return energy_score(to_truth, between)
+
+
+def window_energy(draws: torch.Tensor, truth: torch.Tensor, windows: list[slice]) -> list[EnergyScore]:
+    """The pixel energy score in each window (the drift curve): draws [K, F, H, W, C] and truth
+    [F, H, W, C] in [0, 1], windows slices of frames. Each pair of videos is read once: its per-frame
+    sums of absolute differences, then each window's mean per pixel. A window's score is that of its
+    frames alone; over windows of equal length their mean is the whole video's score."""
+    k = draws.shape[0]  # K
+    per_pixel = truth[0].numel()  # H W C
+
+    def frame_sums(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:  # [F]
+        return (a.double() - b.double()).abs().flatten(1).sum(1).numpy()
+
+    to_truth = np.stack([frame_sums(draws[i], truth) for i in range(k)])  # [K, F]
+    between = np.zeros((k, k, truth.shape[0]))  # [K, K, F]
+    for i in range(k):
+        for j in range(i + 1, k):
+            between[i, j] = between[j, i] = frame_sums(draws[i], draws[j])
+    out = []
+    for w in windows:
+        n = len(range(*w.indices(truth.shape[0]))) * per_pixel  # pixels in the window
+        if n == 0:
+            raise ValueError(f"an empty window {w}")
+        acc = to_truth[:, w].sum(1) / n  # [K]
+        out.append(energy_score(acc, between[:, :, w].sum(2) / n) if k > 1 else energy_score(acc))
+    return out
+
+
+def clip_energy(draw_features, truth_features) -> list[EnergyScore]:
+    """The energy score in clip features, clip by clip: draw_features [K, C, D] (each draw's C clips,
+    FVD's clip features) against truth_features [C, D], d the Euclidean distance. Not its square: with
+    the squared distance the energy score only compares means, so a deterministic forecast at the mean
+    of the futures ties a perfect sampler (tests/scoring/test_energy.py)."""
+    x = np.asarray(draw_features, dtype=np.float64)  # [K, C, D]
+    y = np.asarray(truth_features, dtype=np.float64)  # [C, D]
+    if x.ndim != 3 or x.shape[1:] != y.shape:
+        raise ValueError(f"expected draws [K, C, D] and truth [C, D], got {x.shape} and {y.shape}")
+    to_truth = np.linalg.norm(x - y[None], axis=2)  # [K, C]
+    between = np.linalg.norm(x[:, None] - x[None, :], axis=3)  # [K, K, C]
+    k = x.shape[0]
+    return [
+        energy_score(to_truth[:, c], between[:, :, c]) if k > 1 else energy_score(to_truth[:, c])
+        for c in range(y.shape[0])
+    ]

@@ -87,3 +87,40 @@ def test_draws_of_the_true_futures_beat_the_held_frame_and_the_median_the_distan
     assert np.mean(dark) == pytest.approx(1 / 16, abs=1e-12)
     assert np.mean(still) == pytest.approx(1 / 12, abs=1e-12)
     assert np.mean(distance) == pytest.approx(1 / 12, abs=1e-12) and np.mean(distance) > np.mean(dark)
+
+
+def test_windows_of_equal_length_average_to_the_whole_video():
+    """Two paths: the per-window scores (sums per frame, then per window) and the whole video's. The
+    same float64 sums in another grouping: they agree to float64 rounding of a few hundred terms."""
+    from scoring.energy import window_energy
+
+    g = torch.Generator().manual_seed(1)
+    draws, truth = torch.rand(3, 8, 4, 4, 3, generator=g), torch.rand(8, 4, 4, 3, generator=g)
+    windows = window_energy(draws, truth, [slice(0, 4), slice(4, 8)])
+    whole = pixel_energy_score(draws, truth)
+    tol = 1e-12
+    assert np.mean([w.score for w in windows]) == pytest.approx(whole.score, abs=tol)
+    assert np.mean([w.spread for w in windows]) == pytest.approx(whole.spread, abs=tol)
+    (one,) = window_energy(draws[:1], truth, [slice(0, 8)])  # one draw: a deterministic video
+    assert one.spread == 0.0 and one.score == pytest.approx(pixel_energy_score(draws[:1], truth, True).score)
+
+
+def test_clip_features_use_the_distance_not_its_square():
+    """Futures at -1, 0, +1 (one feature, one clip), equally likely; the exact expectation over every
+    truth and pair of draws. With the Euclidean distance the perfect sampler scores 8/9 - 4/9 = 4/9 and
+    the forecast at the mean (0) scores 2/3: the sampler wins. With the squared distance both score 2/3:
+    it cannot tell a sampler from its mean."""
+    from scoring.energy import clip_energy
+
+    futures = [-1.0, 0.0, 1.0]
+    sampler, squared = [], []
+    for y in futures:
+        for a, b in itertools.product(futures, repeat=2):
+            (es,) = clip_energy([[[a]], [[b]]], [[y]])
+            sampler.append(es.score)
+            squared.append(
+                energy_score([(a - y) ** 2, (b - y) ** 2], [[0, (a - b) ** 2], [(a - b) ** 2, 0]]).score
+            )
+    at_mean = [clip_energy([[[0.0]]], [[y]])[0].score for y in futures]
+    assert np.mean(sampler) == pytest.approx(4 / 9) and np.mean(at_mean) == pytest.approx(2 / 3)
+    assert np.mean(squared) == pytest.approx(2 / 3)  # a tie with the mean: why d is not squared
