@@ -197,7 +197,7 @@ def _score_references(videos, kinds, out: Path, aggregate: dict, score) -> dict:
     import json
 
     from reports.verdicts import read_verdicts, score_table
-    from scoring.references import references_of_video
+    from scoring.references import LOOP, references_of_video
 
     by_kind, loops = {}, {}
     for kind in kinds:
@@ -205,7 +205,7 @@ def _score_references(videos, kinds, out: Path, aggregate: dict, score) -> dict:
         made = [references_of_video(v, out / "references", [kind])[kind] for v in videos]
         scored = score(made)
         by_kind[kind] = scored["aggregate"]
-        if kind == "loop":
+        if kind == LOOP:
             loops = scored
     print(
         "\ndegenerate references (no model): margin = the videos' lead over the best of them; valid? = can the "

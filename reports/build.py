@@ -37,6 +37,7 @@ from reports.frames import (
     sweep_params,
 )
 from reports.plots import drift_filename, metric_rank, plot_drift, plot_forest, plot_sweep
+from reports.registration import number_of
 
 # Backends whose numbers are results; anything else (random-init, toy) only exercises the pipeline.
 RESULT_BACKENDS = {"vbench-weights", "vbench"}
@@ -671,7 +672,7 @@ def _registration_section(
     its estimate, interval, n and one-sided p (Holm over the registered family), and the deviations."""
     doc.section("Pre-registered hypotheses")
     superseded = registration.get("superseded") or []
-    number, date = registration.get("number", 1), str(registration.get("registered_at", "?"))[:10]
+    number, date = number_of(registration), str(registration.get("registered_at", "?"))[:10]
     commit = str(registration.get("harness_commit", "?"))[:10]
     tail = (
         " (results/EXPERIMENT/preregistration.yaml). They are tested as a Holm family of their own, one-sided "

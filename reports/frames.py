@@ -47,6 +47,17 @@ def split_score_key(key: str) -> tuple[str, str, str, str] | None:
     return m["track"], m["suite"], m["length"], m["metric"]
 
 
+COMPARISON_SEPARATOR = " - "  # "ARM - OTHER": the arm ARM minus the arm OTHER
+
+
+def split_comparison(text: str) -> tuple[str, str]:
+    """'full - plain' -> ('full', 'plain'); a ValueError where the text is not two names around ' - '."""
+    parts = str(text).split(COMPARISON_SEPARATOR)
+    if len(parts) != 2 or not all(p.strip() for p in parts):
+        raise ValueError(f"comparison {text!r} is not of the form 'ARM - OTHER_ARM' (spaces around the '-')")
+    return parts[0].strip(), parts[1].strip()
+
+
 FINISHED = "FINISHED"
 RUN_LEVEL = "run"  # load_samples' level of a run's logged final score (the set value)
 SAMPLE_FRAME_COLUMNS = [

@@ -37,11 +37,10 @@ from reports import margins as M
 from reports import verdicts as V
 from reports.frames import VIDEO_LEVEL, WINDOW_LEVEL
 from reports.stats import crossed_difference, crossed_mean
-from scoring.references import BUILT
+from scoring.references import BUILT, DECLARABLE, FROZEN, TRUTH_VAE
 from scoring.specs import best_of, better, has_direction, oriented
 
-DEGENERATE = ("frozen", "loop", "pingpong")
-TRUTH, CEILING, BASE = "truth", "truth_vae", "base"
+CEILING, BASE = TRUTH_VAE, "base"
 FIDELITY = "psnr"  # the truth-anchored fidelity metric of G1 and G3
 G1_MARGIN_DB = 6.0
 FIRST_SECONDS = LAST_SECONDS = 10.0
@@ -102,10 +101,10 @@ def _mean(m: np.ndarray) -> float | None:
 def g1(scores: pd.DataFrame, track: str) -> Gate:
     ceiling, still = (
         _mean(matrix(scores, CEILING, track, FIDELITY)),
-        _mean(matrix(scores, "frozen", track, FIDELITY)),
+        _mean(matrix(scores, FROZEN, track, FIDELITY)),
     )
     if ceiling is None or still is None:
-        missing = " and ".join(n for n, v in ((CEILING, ceiling), ("frozen", still)) if v is None)
+        missing = " and ".join(n for n, v in ((CEILING, ceiling), (FROZEN, still)) if v is None)
         return Gate("G1", track, None, f"no {FIDELITY} of {missing} in this bundle")
     gap = ceiling - still
     return Gate(
@@ -114,20 +113,17 @@ def g1(scores: pd.DataFrame, track: str) -> Gate:
     )  # fmt: skip
 
 
-REFERENCES = (*BUILT, TRUTH, CEILING)  # the rows that are no arm's
-
-
 def reference_means(scores: pd.DataFrame) -> pd.DataFrame:
     """The references' means and 95% t-intervals per track and metric (`margins.reference_means`, what
     the results pages judge validity from) from a bundle's tidy scores."""
-    return M.reference_means(scores[scores.arm.isin(REFERENCES)])
+    return M.reference_means(scores[scores.arm.isin(DECLARABLE)])
 
 
 def arm_scores(scores: pd.DataFrame, track: str, metric: str) -> dict[str, V.Score]:
     """Each arm's (not a reference's) mean video-level `metric` on `track`."""
     rows = scores[
         (scores.track == track) & (scores.metric == metric) & (scores.level == VIDEO_LEVEL)
-        & ~scores.arm.isin(REFERENCES) & scores.value.notna()
+        & ~scores.arm.isin(DECLARABLE) & scores.value.notna()
     ]  # fmt: skip
     return {arm: V.Score(float(part.mean())) for arm, part in rows.groupby("arm")["value"]}
 
@@ -164,9 +160,7 @@ def g2(
     means: pd.DataFrame | None = None,
 ) -> tuple[Gate, str | None]:
     """The gate and the track's primary (None when no metric is valid); `means` as `valid_metrics` takes."""
-    if not all(
-        matrix(scores, kind, track, FIDELITY).size or _has(scores, kind, track) for kind in DEGENERATE
-    ):
+    if not all(matrix(scores, kind, track, FIDELITY).size or _has(scores, kind, track) for kind in BUILT):
         return Gate("G2", track, None, "the bundle lacks a degenerate reference"), None
     valid = valid_metrics(scores, track, metrics, means)
     if not valid:
@@ -190,7 +184,7 @@ def g3(scores: pd.DataFrame, track: str, primary: str | None, arm: str = BASE) -
     parts, passed = [], True
     for metric in dict.fromkeys((primary, FIDELITY)):
         mine = _mean(matrix(scores, arm, track, metric, first))
-        refs = {k: _mean(matrix(scores, k, track, metric, first)) for k in DEGENERATE}
+        refs = {k: _mean(matrix(scores, k, track, metric, first)) for k in BUILT}
         if mine is None or any(v is None for v in refs.values()):
             return Gate("G3", track, None, f"no window-level {metric} of {arm} or a reference")
         best = best_of(metric, refs)
@@ -345,7 +339,7 @@ def gates_page(bundles: list, demo_record: str | None = None) -> str:
     for bundle in bundles:
         units = manifests[bundle]["units"]
         refs = {u["arm"] for u in units if u.get("role") == "reference"}
-        if not set(DEGENERATE) <= refs or not any(u["arm"] == BASE for u in units):
+        if not set(BUILT) <= refs or not any(u["arm"] == BASE for u in units):
             continue
         rows = gates(read_tables(bundle).scores, manifests[bundle].get("primary"), means=bundle_means(bundle))
         if bundle.name == DEMO_BUNDLE and bundle.parent.name == "results":  # the demo's current bundle

@@ -22,7 +22,7 @@ from reports import stats as S
 from reports import tables as T
 from reports.frames import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
 from scoring import specs
-from scoring.references import BUILT, MOTION, RESCORE, collapse_start
+from scoring.references import BUILT, DECLARABLE, LOOP, MOTION, RESCORE, TRUTH, collapse_start
 
 
 def split(runs: pd.DataFrame, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -53,9 +53,7 @@ def reference_means(refs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([out, sets], ignore_index=True).rename(columns={"count": "n"})
 
 
-def reference_rows(
-    means: pd.DataFrame, track: str, columns, order=tuple((*BUILT, "truth", "truth_vae"))
-) -> list[T.Row]:
+def reference_rows(means: pd.DataFrame, track: str, columns, order=DECLARABLE) -> list[T.Row]:
     """The references of `track` as table rows (source 'degenerate'), in `order`."""
     rows = []
     sub = means[means["track"] == track]
@@ -97,14 +95,14 @@ def collapse_frame(arms: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     ref_motion = {}
     for (track, kind, sample), part in ref.groupby(["track", "arm", "sample"]):
-        if kind in ("truth", "loop"):
+        if kind in (TRUTH, LOOP):
             ref_motion.setdefault((track, sample), {})[kind] = float(part["value"].mean())
     rows = []
     for (track, arm), part in motion.groupby(["track", "arm"], sort=False):
         n, collapsed, starts = 0, 0, []
         for (sample, _seed), video in part.groupby(["sample", "seed"]):
             found = ref_motion.get((track, sample), {})
-            level = found.get("truth", found.get("loop"))  # None: only a video with no motion collapses
+            level = found.get(TRUTH, found.get(LOOP))  # None: only a video with no motion collapses
             n += 1
             start = collapse_start(list(video.sort_values("window")["value"]), level)
             if start is not None:
@@ -133,7 +131,7 @@ def noise_floor(refs: pd.DataFrame) -> pd.DataFrame:
     deterministic (the CPU), and the part of any difference that is not the videos' where it is not."""
     cols = ["track", "sample", "level", "window", "metric"]
     again = refs[(refs["arm"] == RESCORE) & refs["level"].isin([VIDEO_LEVEL, WINDOW_LEVEL])]
-    first = refs[(refs["arm"] == "loop") & refs["level"].isin([VIDEO_LEVEL, WINDOW_LEVEL])]
+    first = refs[(refs["arm"] == LOOP) & refs["level"].isin([VIDEO_LEVEL, WINDOW_LEVEL])]
     if again.empty or first.empty:
         return pd.DataFrame()
     key = lambda df: df.assign(window=df["window"].fillna(-1))[[*cols, "value"]]  # noqa: E731

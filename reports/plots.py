@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from reports.colours import arm_colours
-from reports.frames import track_sort_key
+from reports.frames import split_comparison, track_sort_key
 from reports.stats import crossed_band, curve_band
 from reports.tables import ONE_SEED, SPECS, arm_order, metric_info
 
@@ -296,7 +296,7 @@ def forest_rows(summary: pd.DataFrame, metric: str, ref_means: pd.DataFrame | No
         own = summary[(summary["metric"] == metric) & (summary.get("contrast", "reference") == "reference")]
         for track in dict.fromkeys(r["track"] for r in rows):
             ref = next(
-                r["label"].rsplit(" - ", 1)[1]
+                split_comparison(r["label"])[1]
                 for r in rows
                 if r["track"] == track and r["kind"] == "reference"
             )

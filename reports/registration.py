@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from reports.frames import BundleError
+from reports.frames import BundleError, split_comparison
 
 REGISTRATION_FILE = "preregistration.yaml"
 HISTORY_DIR = "preregistrations"  # the superseded registrations, whole: 001.yaml, 002.yaml, ...
@@ -35,6 +35,11 @@ NOT_COPIED = ("declaration", "plan_hashes")  # what the manifest's copy leaves o
 
 class RegistrationError(BundleError):
     """A registration file that is not one (the message names the file and the field): one line, exit 2."""
+
+
+def number_of(registration: dict) -> int:
+    """A registration's number: 1 for the first, which may leave it out; each superseding one adds 1."""
+    return registration.get("number", 1)
 
 
 def content_digest(registration: dict) -> str:
@@ -67,7 +72,7 @@ def checked(registration: object, where: str) -> dict:
 
     if not isinstance(registration, dict):
         raise bad(f"the top level is a {type(registration).__name__}, not a mapping")
-    number = registration.get("number", 1)
+    number = number_of(registration)
     if not _whole_number(number):
         raise bad(f"number is {number!r}, not a whole number from 1")
     hyps = registration.get("hypotheses")
@@ -75,8 +80,10 @@ def checked(registration: object, where: str) -> dict:
         raise bad(f"hypotheses is a {type(hyps).__name__}, not a list of mappings")
     for i, h in enumerate(hyps):
         comparison = h.get("comparison")
-        if not isinstance(comparison, str) or len([s for s in comparison.split(" - ") if s.strip()]) != 2:
-            raise bad(f"hypotheses[{i}].comparison is {comparison!r}, not 'ARM - OTHER'")
+        try:
+            split_comparison(comparison if isinstance(comparison, str) else "")
+        except ValueError:
+            raise bad(f"hypotheses[{i}].comparison is {comparison!r}, not 'ARM - OTHER'") from None
         if not isinstance(h.get("metric"), str):
             raise bad(f"hypotheses[{i}].metric is {h.get('metric')!r}, not a metric's name")
         if h.get("direction", "two-sided") not in DIRECTIONS:
@@ -163,7 +170,7 @@ def chain(folder: Path, registration: dict) -> tuple[list[dict], list[str]]:
         old = read_file(path)
         if old is None:
             problems.append(f"superseded registration {entry['number']} is not kept ({path} is missing)")
-        elif content_digest(old) != entry["digest"] or old.get("number", 1) != entry["number"]:
+        elif content_digest(old) != entry["digest"] or number_of(old) != entry["number"]:
             problems.append(f"{path} is not the registration {entry['number']} that was superseded (digest)")
         else:
             earlier.append(old)

@@ -45,6 +45,7 @@ from reports.frames import (
     SAMPLE_FRAME_COLUMNS,
     VIDEO_LEVEL,
     ReportError,
+    split_comparison,
     split_score_key,
     track_sort_key,
 )
@@ -209,12 +210,7 @@ def parse_comparisons(items: list[str], arms: list[str]) -> list[tuple[str, str]
     names an undeclared arm, compares an arm with itself or repeats."""
     pairs: list[tuple[str, str]] = []
     for item in items:
-        parts = str(item).split(" - ")
-        if len(parts) != 2 or not all(p.strip() for p in parts):
-            raise ValueError(
-                f"comparison {item!r} is not of the form 'ARM - OTHER_ARM' (spaces around the '-')"
-            )
-        a, b = (p.strip() for p in parts)
+        a, b = split_comparison(item)
         unknown = [x for x in (a, b) if x not in arms]
         if unknown:
             raise ValueError(
@@ -555,7 +551,7 @@ def registered_rows(df: pd.DataFrame, hypotheses: list[dict]) -> dict[int, str]:
     and track, or every track)."""
     out = {}
     for h in hypotheses:
-        arm, other = (x.strip() for x in h["comparison"].split(" - "))
+        arm, other = split_comparison(h["comparison"])
         mask = (df["arm"] == arm) & (df["reference"] == other) & (df["metric"] == h["metric"])
         if h.get("track"):
             mask &= df["track"] == h["track"]

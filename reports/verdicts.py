@@ -41,7 +41,7 @@ import pandas as pd
 from reports import margins as M
 from reports import tables as T
 from scoring import specs
-from scoring.references import BUILT
+from scoring.references import BUILT, TRUTH, TRUTH_VAE
 
 VALID = "valid"
 INVALID = "invalid on this suite"
@@ -50,7 +50,6 @@ UNDECIDED = "undecided"
 UNKNOWN = "validity unknown here"
 NO_ARM = "no arm beats standing still"
 NOT_ASKED = "not asked"  # competence on a metric that is not valid here
-TRUTH, CEILING = "truth", "truth_vae"
 
 # The toy world's verdicts, generated from the committed toy bundles by `harness pages` (`toy_verdicts`)
 # and read where no truth exists (the prior) and by `harness plan` (the refusals).
@@ -219,7 +218,7 @@ def verdicts(summary: pd.DataFrame, means: pd.DataFrame, order: list[str]) -> li
         here = means[(means["track"] == track) & (means["metric"] == metric)]
         degenerate = _scores(here[here["arm"].isin(BUILT)], "arm")
         truth = _scores(here[here["arm"] == TRUTH], "arm").get(TRUTH)
-        ceiling = _scores(here[here["arm"] == CEILING], "arm").get(CEILING)
+        ceiling = _scores(here[here["arm"] == TRUTH_VAE], "arm").get(TRUTH_VAE)
         out.append(
             Verdicts(
                 track, metric, found,
@@ -301,7 +300,7 @@ def verdict_frame(found: list[Verdicts], order: list[str]) -> pd.DataFrame:
                 T.scaled(M.margin(v.metric, v.arms[a], v.best[1]), info.scale), fmt
             )
         for a, g in v.under_ceiling.items():
-            row[f"{a} under {CEILING}"] = T.number_text(T.scaled(g, info.scale), fmt)
+            row[f"{a} under {TRUTH_VAE}"] = T.number_text(T.scaled(g, info.scale), fmt)
         rows.append(row)
     return pd.DataFrame(rows)
 

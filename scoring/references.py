@@ -35,21 +35,26 @@ from pathlib import Path
 
 import numpy as np
 
-BUILT = ("frozen", "loop", "pingpong")  # made from the video itself
-REFERENCES = (*BUILT, "truth")  # truth: the benchmark's own continuation, where it has one
+# Every reference's name, stated here once; the reports, the gates, the declarations and the CLI import
+# them from here.
+FROZEN, LOOP, PINGPONG, TRUTH, TRUTH_VAE = "frozen", "loop", "pingpong", "truth", "truth_vae"
+BUILT = (FROZEN, LOOP, PINGPONG)  # made from the video itself
+REFERENCES = (*BUILT, TRUTH)  # truth: the benchmark's own continuation, where it has one
 # The ceiling: the truth taken through the arm's VAE clip by clip (`through_vae`), the best any model
 # with that VAE can score on fidelity to the truth. Built on request (an experiment's `references`).
-CEILINGS = ("truth_vae",)
+CEILINGS = (TRUTH_VAE,)
+# What an experiment's `references:` may name; in a bundle, every row that is no arm's.
+DECLARABLE = (*REFERENCES, *CEILINGS)
 # Not a reference: one video of `loop` scored a second time, in a separate pass. Its difference from the
 # first scoring is the evaluator's own run-to-run noise (0 on CPU; GPU kernels may differ).
 RESCORE = "rescore"
 DESCRIPTIONS = {
-    "frozen": "a degenerate reference (no model): the sample's input image held for the whole video",
-    "loop": "a degenerate reference (no model): the baseline's first clip of the sample, repeated",
-    "pingpong": "a degenerate reference (no model): the baseline's first clip, played forward and backward",
-    "truth": "a reference: the sample's true continuation",
-    "truth_vae": "a ceiling: the true continuation through the arm's VAE, clip by clip as generation chains them",
-    "rescore": "the evaluator's noise floor: the first loop video scored again in a pass of its own",
+    FROZEN: "a degenerate reference (no model): the sample's input image held for the whole video",
+    LOOP: "a degenerate reference (no model): the baseline's first clip of the sample, repeated",
+    PINGPONG: "a degenerate reference (no model): the baseline's first clip, played forward and backward",
+    TRUTH: "a reference: the sample's true continuation",
+    TRUTH_VAE: "a ceiling: the true continuation through the arm's VAE, clip by clip as generation chains them",
+    RESCORE: "the evaluator's noise floor: the first loop video scored again in a pass of its own",
 }
 MOTION = "dynamic_degree"  # its per-window value is the window's flow magnitude: the motion
 STILL_FRACTION = 0.1  # a window moving at most a tenth of the reference's motion is still
@@ -217,7 +222,7 @@ def write_references(
         path = Path(out_dir) / kind / f"{name}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
         true_frames = None
-        if kind in ("truth", *CEILINGS) and truth is not None:
+        if kind in (TRUTH, *CEILINGS) and truth is not None:
             true_frames = read_frames(truth, max_frames=frames + 1)  # one more tells a longer truth
         if kind in CEILINGS:
             if true_frames is None or vae is None:

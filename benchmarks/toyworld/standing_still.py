@@ -23,10 +23,11 @@ from reports import margins as M
 from reports import tables as T
 from reports.bundle import BundleError, read_tables
 from reports.frames import REFERENCE_ROLE, VIDEO_LEVEL
+from scoring.references import REFERENCES
 from scoring.specs import GROUPS
 
 METRICS = (*GROUPS["vbench"], "colour_shift")  # the table of the issue that asked for the references
-KINDS = ("frozen", "loop", "pingpong", "truth")
+KINDS = REFERENCES
 
 
 def standing_still(scores: pd.DataFrame, units: list[dict], track: str, arm: str, metrics) -> list[dict]:

@@ -41,6 +41,7 @@ from pydantic import (
 )
 
 from harness.base.configs import EXPERIMENTS_DIR
+from scoring.references import DECLARABLE, REFERENCES
 from svi.config import (
     ConfigError,
     SVIConfig,
@@ -244,9 +245,7 @@ class Experiment(BaseModel):
     # The degenerate references scored beside the arms (scoring/references.py, harness/run/reference_units.py):
     # videos made with no model from the baseline's first clips. `none` turns them off.
     # `truth_vae` (the truth through the source arm's VAE: the fidelity ceiling) is built when listed.
-    references: list[Literal["frozen", "loop", "pingpong", "truth", "truth_vae"]] | Literal["none"] = [
-        "frozen", "loop", "pingpong", "truth",
-    ]  # fmt: skip
+    references: list[Literal[DECLARABLE]] | Literal["none"] = list(REFERENCES)
     window: str = "clip"
     nproc: int | None = Field(None, ge=1)
     launcher: Literal["auto", "deepspeed", "torchrun", "none"] = "auto"
@@ -268,8 +267,8 @@ class Experiment(BaseModel):
             raise ValueError("an experiment needs at least one arm, e.g. `arms: {full: {}}`")
         for name in v:
             check_name(name, "arm name")
-            if name in ("frozen", "loop", "pingpong", "truth", "truth_vae"):
-                raise ValueError(f"arm name {name!r} is the name of a degenerate reference: rename the arm")
+            if name in DECLARABLE:
+                raise ValueError(f"arm name {name!r} is the name of a reference: rename the arm")
         return v
 
     @model_validator(mode="after")

@@ -43,6 +43,7 @@ from reports.registration import (
     chain,
     content_digest,
     history_path,
+    number_of,
     parsed,
     read_registration,
     status,
@@ -77,12 +78,13 @@ def power_block(plan: Plan, source: Path, detect: dict[str, float]) -> list[dict
     from reports import stats as S
     from reports import tables as T
     from reports.bundle import read_bundle
+    from reports.frames import split_comparison
     from reports.margins import split
 
     runs, samples, manifest = read_bundle(source)
     runs, samples, _ = split(runs, samples)
     hyps = plan.exp.hypotheses
-    pairs = [tuple(x.strip() for x in h.comparison.split(" - ")) for h in hyps]
+    pairs = [split_comparison(h.comparison) for h in hyps]
     summary = T.summarize(runs, samples, manifest.get("arm_order"), comparisons=list(dict.fromkeys(pairs)))
     seeds = len(plan.exp.seeds)
     out = []
@@ -193,7 +195,7 @@ def register(
             f"{path} exists (registration {old.get('number', 1)} of {str(old.get('registered_at'))[:10]}): "
             "a registration is not rewritten; --supersede records a new one beside it"
         )
-    number = (old or {}).get("number", 1) + 1 if old is not None else 1
+    number = number_of(old) + 1 if old is not None else 1
     earlier = []
     if old is not None:
         kept, problems = chain(folder, old)
@@ -201,7 +203,7 @@ def register(
             raise ConfigError(
                 f"{path}: {'; '.join(problems)}: restore the kept registrations before superseding"
             )
-        keep = history_path(folder, old.get("number", 1))
+        keep = history_path(folder, number_of(old))
         if keep.exists():
             raise ConfigError(f"{keep} exists already: a kept registration is never overwritten")
         keep.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +211,7 @@ def register(
         earlier = [
             *(old.get("superseded") or []),
             {
-                "number": old.get("number", 1),
+                "number": number_of(old),
                 "registered_at": str(old.get("registered_at")),
                 "digest": content_digest(old),
                 "reason": " ".join(str(reason).split()),
@@ -320,7 +322,7 @@ def git_check(folder: Path) -> tuple[bool, str]:
     current = read_registration(folder)
     if current is None:
         return False, f"{folder / REGISTRATION_FILE} is missing: not pre-registered"
-    known = {content_digest(current): current.get("number", 1)}
+    known = {content_digest(current): number_of(current)}
     known |= {e["digest"]: e["number"] for e in current.get("superseded") or []}
     head = git(["show", f"HEAD:./{REGISTRATION_FILE}"], cwd=folder)
     if head is None or content_digest(parsed(head, "HEAD")) != content_digest(current):

@@ -62,7 +62,7 @@ def wanted(plan: Plan) -> tuple[ArmPlan | None, list[str]]:
     source = source_unit(plan)
     if not kinds or not plan.exp.suites or source is None:
         return None, []
-    return source, kinds + ([R.RESCORE] if "loop" in kinds else [])  # the evaluator's floor, on loop
+    return source, kinds + ([R.RESCORE] if R.LOOP in kinds else [])  # the evaluator's floor, on loop
 
 
 def run_references(
@@ -97,7 +97,7 @@ def run_references(
             say(f"reference {kind}: {track}")
             root = workspace.path("cache", "references", keys_of[kind], track)
             if kind == R.RESCORE:  # the first loop video again, scored in a pass of its own
-                loop = workspace.path("cache", "references", keys_of["loop"], track, "videos", "loop")
+                loop = workspace.path("cache", "references", keys_of[R.LOOP], track, "videos", R.LOOP)
                 made = _copy_first(loop, root / "videos" / kind)
             else:
                 vae = vae_roundtrip(generator_of(cfg, None)(), cfg) if kind in R.CEILINGS else None
@@ -107,7 +107,7 @@ def run_references(
             truth, images, audio = provision.references(
                 bench, spec.suite, spec.length, root / "videos" / kind
             )
-            if kind == "truth":  # the truth against itself would score a perfect match: not a measurement
+            if kind == R.TRUTH:  # the truth against itself would score a perfect match: not a measurement
                 truth = None
             report, _, _ = score_stage(
                 exp, root / "videos" / kind, keys_of[kind], root / "scores", force, truth, images, audio
@@ -240,8 +240,8 @@ def _build(
     folder = firsts.long or firsts.alone
     made = []
     truths = None
-    if kind in ("truth", *R.CEILINGS):  # at the long video's length: read off the frozen references' sidecars
-        frozen = _build("frozen", firsts, videos, out, bench, spec)
+    if kind in (R.TRUTH, *R.CEILINGS):  # at the long video's length: read off the frozen references' sidecars
+        frozen = _build(R.FROZEN, firsts, videos, out, bench, spec)
         truths, _, _ = (
             provision.references(bench, spec.suite, spec.length, frozen[0].parent) if frozen else ({},)
         )
@@ -253,7 +253,7 @@ def _build(
             made.append(target)
             continue
         truth = (truths or {}).get(video.stem)
-        if kind in ("truth", *R.CEILINGS) and truth is None:
+        if kind in (R.TRUTH, *R.CEILINGS) and truth is None:
             continue
         if firsts.long is not None:
             R.references_of_video(video, out, [kind], truth=truth, vae=vae)

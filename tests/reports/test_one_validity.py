@@ -8,6 +8,7 @@ from pathlib import Path
 from reports import gates as G
 from reports import verdicts as V
 from reports.stats import crossed_mean
+from scoring import references as R
 from scoring import specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,9 +71,9 @@ def _old_rule(scores, track, metrics, means=None):
     out = []
     for metric in (m for m in metrics if specs.has_direction(m)):
         real = next(
-            (m for m in (G.matrix(scores, a, track, metric) for a in (G.TRUTH, G.CEILING)) if m.size), None
+            (m for m in (G.matrix(scores, a, track, metric) for a in (R.TRUTH, R.TRUTH_VAE)) if m.size), None
         )
-        refs = [G.matrix(scores, kind, track, metric) for kind in G.DEGENERATE]
+        refs = [G.matrix(scores, kind, track, metric) for kind in R.BUILT]
         if real is None or not all(r.size for r in refs):
             continue
         good = crossed_mean(real)

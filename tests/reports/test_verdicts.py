@@ -11,6 +11,7 @@ import pytest
 from reports import margins as M
 from reports import verdicts as V
 from reports.bundle import read_bundle
+from scoring import references as R
 
 ROOT = Path(__file__).resolve().parents[2]
 S = V.Score
@@ -119,13 +120,13 @@ def test_verdicts_per_track_with_the_truth_vae_ceiling():
     assert "valid (it is anchored to the truth" in words and "No arm beats standing still" in words
     assert "Margin under the truth_vae ceiling: base -5.98, full -7.68." in words
     # without the ceiling row: nothing about it
-    plain = V.verdicts(summary, refs[refs["arm"] != V.CEILING], ["base", "full"])
+    plain = V.verdicts(summary, refs[refs["arm"] != R.TRUTH_VAE], ["base", "full"])
     assert all(not v.under_ceiling for v in plain)
 
 
 def test_a_track_without_a_truth_gives_the_toy_worlds_verdict_as_prior():
     summary, refs = _frames()
-    refs = refs[~refs["arm"].isin([V.TRUTH, V.CEILING])]
+    refs = refs[~refs["arm"].isin([V.TRUTH, R.TRUTH_VAE])]
     cs = next(v for v in V.verdicts(summary, refs, ["base", "full"]) if v.metric == "colour_shift")
     assert cs.validity.verdict == V.UNKNOWN
     priors = pd.DataFrame(
@@ -221,7 +222,7 @@ def test_the_report_section_gives_the_prior_where_no_truth_exists():
     from reports import build as B
 
     summary, refs = _frames()
-    refs = refs[~refs["arm"].isin([V.TRUTH, V.CEILING])]
+    refs = refs[~refs["arm"].isin([V.TRUTH, R.TRUTH_VAE])]
     found = V.verdicts(summary, refs, ["base", "full"])
     priors = pd.DataFrame([[2, "creative_100s", "colour_shift", V.INVALID, "b"]], columns=V.VERDICT_COLUMNS)
     empty = pd.DataFrame(columns=["track", "arm", "sample", "seed", "level", "window", "metric", "value"])
