@@ -292,6 +292,26 @@ def gates(
     return out
 
 
+def bundle_gates(bundle, control=None) -> list[Gate]:
+    """G1-G4 of the results bundle folder `bundle` (its declared primary preferred where valid, its
+    reference means as its results page computes them) and, given a positive-control bundle folder
+    `control`, G5 on the control's declared primary. Raises `reports.bundle.BundleError` for a folder
+    that is not a readable bundle."""
+    from reports.bundle import read_manifest, read_tables
+
+    declared = read_manifest(bundle).get("primary")
+    scores = read_tables(bundle).scores
+    means = bundle_means(bundle)
+    if control is None:
+        return gates(scores, declared, means=means)
+    return gates(scores, declared, read_tables(control).scores, read_manifest(control).get("primary"), means)
+
+
+def not_met(rows: list[Gate]) -> list[Gate]:
+    """The measured gates that failed (a gate not measured is neither met nor failed)."""
+    return [g for g in rows if g.passed is False]
+
+
 def markdown(rows: list[Gate]) -> str:
     """The gates as a markdown table."""
     mark = {True: "met", False: "**not met**", None: "not measured"}
@@ -321,8 +341,8 @@ def gates_page(bundles: list, demo_record: str | None = None) -> str:
         "",
         "Can the testbed tell a good model from a picture held still? The gates of issue 58, read from",
         "each committed bundle's degenerate references and base arm (`reports/gates.py`; the same table:",
-        "`python -m benchmarks.toyworld.world3_gates results/EXP --control results/toy_erft_control",
-        "--markdown`), on the consistent and creative tracks at 100 s. G1: `truth_vae` at least 6 dB of",
+        "`harness gates results/EXP --control results/toy_erft_control --markdown`), on the consistent",
+        "and creative tracks at 100 s. G1: `truth_vae` at least 6 dB of",
         "PSNR above the first frame held still. G2: a metric valid on the track by the rule of the",
         "results pages (`reports/verdicts.py`: the truth beats frozen, loop and pingpong with 95%",
         "intervals clear, or the metric is anchored to the truth; the track's primary: the declared one",
