@@ -13,7 +13,7 @@ directions, so the picture never repeats and a frame held still falls behind wit
 shapes are the subjects it follows (they keep bouncing inside the frame). The landscape is endless
 and procedural: one disc per cell of a grid in world coordinates at most, drawn from a hash of the
 scene's landscape seed and the cell, so any part of it renders directly. World-2 scenes have no
-camera and render as before, byte for byte.
+camera (`Scene.camera` None): their frames come from the shapes and the background alone.
 
 Units: lengths are in frame sides `s = min(H, W)`; the frame spans [0, H/s] x [0, W/s] in (y, x) and a
 speed of 1/64 is 1 px/frame at 64 px. So one scene renders the same picture at 32x32 and 64x64.
@@ -84,8 +84,8 @@ CAMERA_HEADINGS = {
 CAMERA_SPEEDS = {"slowly": 0.5 / 64, "steadily": 1.0 / 64}
 # The cameras toy world 3 draws from (its sets' stamps record them, so a set drawn from others is
 # written again): all eight headings and both speeds, stated only in the prompt. A world that draws
-# one heading is a one-line change here; a base trained on it learned to move the picture and still
-# lost to a held frame (docs/guides/toyworld.md, "The padding, not the words").
+# one heading is a one-line change here (what a base learns from one: docs/guides/toyworld.md, "The
+# padding, not the words").
 WORLD3_HEADINGS = tuple(CAMERA_HEADINGS)
 WORLD3_SPEEDS = tuple(CAMERA_SPEEDS)
 LANDSCAPE_CELL = 0.5  # side of a landscape cell, frame sides: one disc at most per cell

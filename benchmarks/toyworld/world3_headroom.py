@@ -59,6 +59,7 @@ CLIP = TOY_DEFAULTS["generate"]["num_frames"]  # frames per toy clip; consecutiv
 FPS = TOY_DEFAULTS["generate"]["fps"]
 BLIND_LANDSCAPES = 3  # landscape seeds per camera for the cells frame 0 does not show (heading_blind)
 SAMPLER_DRAWS = 4  # futures drawn per scene for `sampler` and `sampler_blind`
+SAMPLER_STREAM = 58  # the random stream of the sampler's draws, beside the benchmark seed
 
 
 def clip_spans(clips: int) -> list[slice]:
@@ -97,7 +98,7 @@ def drawn_futures(scene, frames: int, draws: int, blind: bool, seed: int) -> lis
     discs kept, the cells that come into view from another landscape seed (one per draw), each subject's
     velocity and spin drawn again, and with `blind` the camera's heading and speed drawn from the
     cameras world 3 draws from. Frame 0 of each is the truth's."""
-    rng = np.random.default_rng([seed, 58])
+    rng = np.random.default_rng([seed, SAMPLER_STREAM])
     kept, out = kept_discs(scene), []
     for j in range(draws):
         cam = replace(scene.camera, landscape_seed=scene.camera.landscape_seed + 1 + j)
