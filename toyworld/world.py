@@ -141,6 +141,14 @@ class Camera:
     colours: tuple[str, ...]  # the landscape discs' colours
     landscape_seed: int
 
+    def __post_init__(self):
+        for what, value, allowed in (
+            ("heading", self.heading, CAMERA_HEADINGS),
+            ("speed", self.speed, CAMERA_SPEEDS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"camera {what} {value!r} is not one of: {', '.join(map(repr, allowed))}")
+
     @property
     def velocity(self) -> tuple[float, float]:
         """(vy, vx) in frame sides per frame."""
@@ -580,14 +588,17 @@ def render(
     if start < 0 or num < 0:
         raise ValueError(f"start and num must be >= 0, got start={start}, num={num}")
     height, width = size_hw
-    background = render_background(scene.background, size_hw)  # [H, W, 3]
+    # world 2: one static background [H, W, 3]; world 3: each frame's own, under the camera
+    background = render_background(scene.background, size_hw) if scene.camera is None else None
     out = np.empty((num, height, width, 3), dtype=np.uint8)
     chunk = max(1, CHUNK_PIXELS // (height * width))
     discs = dict(discs or {})
     for begin in range(0, num, chunk):
         t = np.arange(start + begin, start + min(num, begin + chunk), dtype=np.float64)  # [f]
-        frames = np.repeat(background[None], len(t), axis=0)  # [f, H, W, 3]
-        if scene.camera is not None:  # world 3: the landscape under the camera, frame by frame
+        if background is not None:
+            frames = np.repeat(background[None], len(t), axis=0)  # [f, H, W, 3]
+        else:  # world 3: the landscape under the camera, frame by frame
+            frames = np.empty((len(t), height, width, 3), dtype=np.float32)  # render_background's
             for i, ti in enumerate(t.astype(np.int64).tolist()):
                 frames[i] = render_background(scene.background, size_hw, scene.camera.offset(ti))
                 _draw_landscape(frames[i], scene.camera, ti, scene.size, size_hw, discs)
