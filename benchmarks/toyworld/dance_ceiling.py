@@ -1,7 +1,7 @@
 """What PSNR and SSIM mean on the toy dance track: reference points against the true video, from
 the best a toy model can do to knowing nothing of the dance. JSON on stdout.
 
-    python -m benchmarks.toyworld.dance_ceiling [--samples 8] [--seconds 10] [--out FILE]
+    python -m benchmarks.toyworld dance_ceiling [--samples 8] [--seconds 10] [--out FILE]
 
 Per benchmark dancer (the dancers of the toy `conditional_dance` track, seed 1000), each written as a
 25 fps mp4 and scored against the true video's mp4 by the track's own PSNR / SSIM (`score_suite`):
@@ -31,7 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     from toyworld.synthetic import write_video
     from toyworld.talking_heads import vae_round_trip
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.toyworld dance_ceiling",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--samples", type=int, default=8)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--seed", type=int, default=1000, help="the benchmark's seed (write_dance_benchmark's)")
@@ -66,7 +70,3 @@ def main(argv: list[str] | None = None) -> None:
         args.out,
     )
     print(json.dumps(result))
-
-
-if __name__ == "__main__":
-    main()

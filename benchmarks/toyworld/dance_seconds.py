@@ -2,7 +2,7 @@
 the still reference's (frame 0 held), and its mean colour's offset from the true video's in the first
 and the last second, with each sample's stage (background kind and colours). JSON on stdout.
 
-    python -m benchmarks.toyworld.dance_seconds --videos RUN/videos/conditional_dance_10s \
+    python -m benchmarks.toyworld dance_seconds --videos RUN/videos/conditional_dance_10s \
         --bench WORKSPACE/data/toyworld_benchmark_<key>/conditional_dance [--out FILE]
 
 `--videos`: the dances of one arm and seed (<sample>.mp4, as `harness run` writes them); `--bench`: the
@@ -39,7 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     from svi.video_io import read_frames
     from toyworld.dancers import FPS
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.toyworld dance_seconds",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--videos", type=Path, required=True, help="folder of <sample>.mp4 generated dances")
     p.add_argument("--bench", type=Path, required=True, help="the conditional_dance folder (<sample>/gt.mp4)")
     p.add_argument("--out")
@@ -69,7 +73,3 @@ def main(argv: list[str] | None = None) -> None:
             "colour_offset_last_second": offset[-FPS:].mean(axis=(0, 1, 2)).tolist(),
         }
     emit({"benchmark": "toy_dance_seconds", "videos": str(args.videos), "result": result}, args.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -9,9 +9,9 @@ crossed-design interval of the reports (`reports.stats.crossed_mean`: samples an
 random factors), n = samples x seeds. A rise whose interval is clear of zero is drift this n measures.
 No torch, no store: the bundle alone.
 
-    python -m benchmarks.toyworld.drift_rise results/mechanisms --arm base
-    python -m benchmarks.toyworld.drift_rise results/toy_erft_control --arm base --metrics colour_shift,psnr
-    python -m benchmarks.toyworld.drift_rise results/mechanisms --markdown   # the table of the docs
+    python -m benchmarks.toyworld drift_rise results/mechanisms --arm base
+    python -m benchmarks.toyworld drift_rise results/toy_erft_control --arm base --metrics colour_shift,psnr
+    python -m benchmarks.toyworld drift_rise results/mechanisms --markdown   # the table of the docs
 """
 
 from __future__ import annotations
@@ -99,7 +99,11 @@ def markdown(report: dict, metrics: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.toyworld drift_rise",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("bundle", type=Path, help="a results bundle folder (results/EXPERIMENT)")
     p.add_argument("--arm", default="base", help="the arm to measure (default base)")
     p.add_argument(
@@ -127,7 +131,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(json.dumps({"bundle": str(args.bundle), "arm": args.arm, "tracks": report}, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,7 @@ answers it: the videos of an untrained arm, clip k moved k x D of colour shift a
 colour as `generate.planted_drift` records it (`svi.generation.generator.planted`), scored against the
 same videos unplanted. JSON on stdout.
 
-    python -m benchmarks.toyworld.planted_effect --arm WORKSPACE/runs/toy_erft_control/base \
+    python -m benchmarks.toyworld planted_effect --arm WORKSPACE/runs/toy_erft_control/base \
         [--track consistent_100s] [--drift 0.0005 0.001] [--out FILE]
 
 `--arm`: an arm's folder of a `harness run` workspace (seed<k>/videos/<track>/<sample>.mp4 with their
@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     from reports.stats import crossed_difference
     from scoring.score import score_suite
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.toyworld planted_effect",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "--arm", type=Path, required=True, help="an untrained arm's folder: seed<k>/videos/<track>/"
     )
@@ -100,7 +104,3 @@ def main(argv: list[str] | None = None) -> None:
         args.out,
     )
     print(json.dumps(result))
-
-
-if __name__ == "__main__":
-    main()

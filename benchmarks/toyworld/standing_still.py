@@ -6,8 +6,8 @@ videos (and seeds) beside each reference's mean over its videos, and the arm's m
 degenerate one (reports/margins.py), flagged where a reference wins. No torch, no store: the bundle
 alone. The scoring guide's table is its `--markdown` output on the committed ablation_eimg bundle.
 
-    python -m benchmarks.toyworld.standing_still results/ablation_eimg --track consistent_100s --arm base
-    python -m benchmarks.toyworld.standing_still results/ablation_eimg --markdown   # the guide's table
+    python -m benchmarks.toyworld standing_still results/ablation_eimg --track consistent_100s --arm base
+    python -m benchmarks.toyworld standing_still results/ablation_eimg --markdown   # the guide's table
 """
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ def _table(rows: list[list[str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m benchmarks.toyworld standing_still",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "bundle", type=Path, help="a results bundle folder with its references (results/EXPERIMENT)"
@@ -114,7 +116,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(markdown(rows, args.arm) if args.markdown else json.dumps(rows, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

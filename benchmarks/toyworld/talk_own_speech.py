@@ -2,7 +2,7 @@
 against another sample's (the next one's, in name order), with the paired difference's 95% t-interval
 over the videos. JSON on stdout.
 
-    python -m benchmarks.toyworld.talk_own_speech --videos RUN/videos/conditional_talk_10s \
+    python -m benchmarks.toyworld talk_own_speech --videos RUN/videos/conditional_talk_10s \
         --bench WORKSPACE/data/toyworld_benchmark_<key>/conditional_talk [--out FILE]
 
 `--videos`: the talks of one arm and seed (<sample>.mp4, as `harness run` writes them); `--bench`: the
@@ -22,7 +22,11 @@ def main(argv: list[str] | None = None) -> None:
     from reports.stats import mean_ci
     from scoring.score import score_suite
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.toyworld talk_own_speech",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--videos", type=Path, required=True, help="folder of <sample>.mp4 generated talks")
     p.add_argument(
         "--bench", type=Path, required=True, help="the conditional_talk folder (<sample>/audio.wav)"
@@ -56,7 +60,3 @@ def main(argv: list[str] | None = None) -> None:
             "per_video_other": b,
         }
     emit({"benchmark": "toy_talk_own_speech", "videos": str(args.videos), "result": result}, args.out)
-
-
-if __name__ == "__main__":
-    main()

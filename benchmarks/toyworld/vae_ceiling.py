@@ -9,8 +9,8 @@ generation does and as the `truth_vae` reference does (`scoring.references.chain
 preset's clips, the boundary frame shared, back to uint8 pixels), and prints the round trip's PSNR and the held
 first frame's over the video's frames after the first, with the gap and the seconds per step.
 
-    python -m benchmarks.toyworld.vae_ceiling --world 3 --steps 300,200 --base-dim 16
-    python -m benchmarks.toyworld.vae_ceiling --world 3 --steps 300,200 --base-dim 32 --json out.json
+    python -m benchmarks.toyworld vae_ceiling --world 3 --steps 300,200 --base-dim 16
+    python -m benchmarks.toyworld vae_ceiling --world 3 --steps 300,200 --base-dim 32 --json out.json
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def ceiling(vae, world: int, samples: int, seconds: float, seed: int = 1000) -> 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld.vae_ceiling", description=__doc__.split("\n")[0]
+        prog="python -m benchmarks.toyworld vae_ceiling", description=__doc__.split("\n")[0]
     )
     p.add_argument("--world", type=int, default=3, choices=WORLDS)
     p.add_argument("--clips", type=int, default=300, help="training clips of 33 frames (default 300)")
@@ -153,7 +153,3 @@ def _report(result: dict, path: str | None) -> int:
     if path:
         Path(path).write_text(json.dumps(result, indent=1) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -24,17 +24,16 @@ first `--seconds`. With `--vae` each row (and the truth, as `truth_vae`) first g
 model's VAE clip by clip, as generation's clips do (`scoring.references.through_vae`): what a model with
 that VAE could score at best; without it no ceiling is taken off and no torch is needed.
 
-    python -m benchmarks.toyworld.world3_headroom --samples 16 --seconds 10
-    python -m benchmarks.toyworld.world3_headroom --samples 8 --vae toy
-    python -m benchmarks.toyworld.world3_headroom --samples 8 --blind
-    python -m benchmarks.toyworld.world3_headroom --samples 8 --samplers --vae toy
+    python -m benchmarks.toyworld world3_headroom --samples 16 --seconds 10
+    python -m benchmarks.toyworld world3_headroom --samples 8 --vae toy
+    python -m benchmarks.toyworld world3_headroom --samples 8 --blind
+    python -m benchmarks.toyworld world3_headroom --samples 8 --samplers --vae toy
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -163,7 +162,7 @@ def headroom(
 
 def toy_vae(weights: str):
     """The VAE round trip of a toy model folder (`toy`: the committed one) as the demo's recipe chains."""
-    from benchmarks.toyworld.base_vs_still import recipe
+    from benchmarks.toyworld.demo_recipe import recipe
     from harness.run.reference_units import vae_roundtrip
     from svi.generation.generator import LongVideoGenerator
 
@@ -172,7 +171,11 @@ def toy_vae(weights: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.toyworld world3_headroom",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--samples", type=int, default=16, help="consistent-track scenes (default 16)")
     p.add_argument("--seconds", type=float, default=10.0, help="video length scored (default 10: G3's span)")
     p.add_argument(
@@ -208,7 +211,3 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
