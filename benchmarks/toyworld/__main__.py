@@ -28,7 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     found = probes()
     if argv and argv[0] in found:
-        return importlib.import_module(f"benchmarks.toyworld.{argv[0]}").main(argv[1:]) or 0
+        probe = importlib.import_module(f"benchmarks.toyworld.{argv[0]}")
+        named = sys.argv[0]
+        sys.argv[0] = f"python -m benchmarks.toyworld {argv[0]}"  # argparse's prog in the probe's usage line
+        try:
+            return probe.main(argv[1:]) or 0
+        finally:
+            sys.argv[0] = named
     p = argparse.ArgumentParser(prog="python -m benchmarks.toyworld", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="probe", required=True, metavar="PROBE")
     for name, line in found.items():

@@ -118,11 +118,7 @@ def compare(cfg, samples: int, seconds: float, track: str, per_frame: bool = Fal
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld base_vs_still",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", help="a toy model folder (default: the committed svi/weights/toy)")
     p.add_argument("--samples", type=int, default=4, help="benchmark scenes (default 4)")
     p.add_argument("--seconds", type=float, default=10.0, help="video length compared (default 10: G3's)")

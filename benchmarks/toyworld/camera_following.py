@@ -148,11 +148,7 @@ def measure(cfg, samples: int, reach: int, padding: str = "reference", all_headi
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld camera_following",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", help="a toy model folder of world 3 (default: the committed svi/weights/toy)")
     p.add_argument("--samples", type=int, default=4, help="consistent-track scenes (default 4)")
     p.add_argument("--all-headings", action="store_true",

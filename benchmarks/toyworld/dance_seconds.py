@@ -39,11 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     from svi.video_io import read_frames
     from toyworld.dancers import FPS
 
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld dance_seconds",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--videos", type=Path, required=True, help="folder of <sample>.mp4 generated dances")
     p.add_argument("--bench", type=Path, required=True, help="the conditional_dance folder (<sample>/gt.mp4)")
     p.add_argument("--out")

@@ -99,11 +99,7 @@ def markdown(report: dict, metrics: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld drift_rise",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("bundle", type=Path, help="a results bundle folder (results/EXPERIMENT)")
     p.add_argument("--arm", default="base", help="the arm to measure (default base)")
     p.add_argument(

@@ -185,11 +185,7 @@ def rms_per_clip(errors: torch.Tensor, clip_of: list[int]) -> dict[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld eimg_diagnostic",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--memory", type=Path, help="replay_rank0.pt of a trained ERFT arm's checkpoint (optional)"
     )

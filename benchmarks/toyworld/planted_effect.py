@@ -56,11 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     from reports.stats import crossed_difference
     from scoring.score import score_suite
 
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld planted_effect",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--arm", type=Path, required=True, help="an untrained arm's folder: seed<k>/videos/<track>/"
     )

@@ -23,11 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     from toyworld.synthetic import write_video
     from toyworld.talking_heads import talk_sample, vae_round_trip
 
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld talk_ceiling",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=8)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--out")

@@ -22,11 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     from reports.stats import mean_ci
     from scoring.score import score_suite
 
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld talk_own_speech",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--videos", type=Path, required=True, help="folder of <sample>.mp4 generated talks")
     p.add_argument(
         "--bench", type=Path, required=True, help="the conditional_talk folder (<sample>/audio.wav)"

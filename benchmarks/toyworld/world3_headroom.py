@@ -171,11 +171,7 @@ def toy_vae(weights: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld world3_headroom",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=16, help="consistent-track scenes (default 16)")
     p.add_argument("--seconds", type=float, default=10.0, help="video length scored (default 10: G3's span)")
     p.add_argument(

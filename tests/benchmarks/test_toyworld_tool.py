@@ -24,7 +24,9 @@ def test_no_probe_imports_another():
         tree = ast.parse((HERE / f"{name}.py").read_text())
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        others = {m for m in imported if m.startswith("benchmarks.toyworld")} - {"benchmarks.toyworld.demo_recipe"}
+        others = {m for m in imported if m.startswith("benchmarks.toyworld")} - {
+            "benchmarks.toyworld.demo_recipe"
+        }
         assert not others, f"{name} imports {others}: move what they share into demo_recipe.py"
 
 
@@ -40,3 +42,10 @@ def test_the_tool_runs_a_probe_with_its_arguments_and_refuses_an_unknown_one(cap
     assert stop.value.code == 2 and "invalid choice" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([])
+
+
+def test_a_probes_usage_line_names_it_as_the_tool_runs_it(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["drift_rise", "--help"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: python -m benchmarks.toyworld drift_rise ")
