@@ -23,6 +23,8 @@ Subcommands:
         A results bundle into the MLflow store as a parent run with its units, and the review view.
     harness pages [--check]
         The results pages (docs/results/) and README blocks, generated from the committed bundles.
+    harness gates BUNDLE [--control DIR] [--markdown]
+        Toy world 3's gates G1-G5 of a results bundle (exit 1 when a measured gate is not met).
     harness ui [EXPERIMENT] [--port 5000]
         The MLflow UI on 127.0.0.1 over the workspace's store; prints a link per experiment that opens
         a saved view of its latest run (harness/tracking/review.py).
@@ -55,6 +57,7 @@ telemetry.quiet()
 from cli import (  # noqa: E402
     cmd_demo,
     cmd_export,
+    cmd_gates,
     cmd_generate,
     cmd_import,
     cmd_list,
@@ -79,6 +82,7 @@ COMMANDS = (
     cmd_export,
     cmd_import,
     cmd_pages,
+    cmd_gates,
     cmd_ui,
     cmd_train,
     cmd_generate,

@@ -1,8 +1,8 @@
-"""Toy world 3's gates (issue 58): can the testbed tell a good model from a picture held still?
+"""Toy world 3's gates: can the testbed tell a good model from a picture held still? (Why these
+gates: docs/guides/toyworld.md, "The gates".)
 
 Read from a results bundle's tidy scores (its references and its base arm), per benchmark track of
-GATE_LENGTH (the issue's suites: consistent and creative at 100 s; a bundle's shorter tracks are not
-gated):
+GATE_LENGTH (the consistent and creative suites; a bundle's shorter tracks are not gated):
 
 - G1, resolution: the true continuation taken through the VAE clip by clip (`truth_vae`) beats the
   first frame held still (`frozen`) by at least G1_MARGIN_DB of PSNR over the whole video.
@@ -286,6 +286,26 @@ def gates(
     return out
 
 
+def bundle_gates(bundle, control=None) -> list[Gate]:
+    """G1-G4 of the results bundle folder `bundle` (its declared primary preferred where valid, its
+    reference means as its results page computes them) and, given a positive-control bundle folder
+    `control`, G5 on the control's declared primary. Raises `reports.bundle.BundleError` for a folder
+    that is not a readable bundle."""
+    from reports.bundle import read_manifest, read_tables
+
+    declared = read_manifest(bundle).get("primary")
+    scores = read_tables(bundle).scores
+    means = bundle_means(bundle)
+    if control is None:
+        return gates(scores, declared, means=means)
+    return gates(scores, declared, read_tables(control).scores, read_manifest(control).get("primary"), means)
+
+
+def not_met(rows: list[Gate]) -> list[Gate]:
+    """The measured gates that failed (a gate not measured is neither met nor failed)."""
+    return [g for g in rows if g.passed is False]
+
+
 def markdown(rows: list[Gate]) -> str:
     """The gates as a markdown table."""
     mark = {True: "met", False: "**not met**", None: "not measured"}
@@ -302,7 +322,7 @@ def gates_page(bundles: list, demo_record: str | None = None) -> str:
     """docs/results/world3_gates.md: the gates of every bundle (results/<name> folders) that holds
     degenerate references on a benchmark track, with its toy world; G5 from the control bundle; G6 from
     `demo_record` (the text of docs/records/demo.txt) beside the current demo bundle. World-2 bundles
-    are the 'before' of issue 58, world-3 ones its 'after'."""
+    are listed as the record before world 3."""
     from reports.bundle import read_manifest, read_tables
 
     manifests = {b: read_manifest(b) for b in bundles}  # by folder: a record shares its experiment's name
@@ -313,18 +333,18 @@ def gates_page(bundles: list, demo_record: str | None = None) -> str:
         "",
         "# Toy world 3's gates",
         "",
-        "Can the testbed tell a good model from a picture held still? The gates of issue 58, read from",
+        "Can the testbed tell a good model from a picture held still? Its gates, read from",
         "each committed bundle's degenerate references and base arm (`reports/gates.py`; the same table:",
-        "`python -m benchmarks.toyworld.world3_gates results/EXP --control results/toy_erft_control",
-        "--markdown`), on the consistent and creative tracks at 100 s. G1: `truth_vae` at least 6 dB of",
+        f"`harness gates results/EXP --control results/{CONTROL_BUNDLE} --markdown`), on the consistent",
+        f"and creative tracks at {track_seconds(f'consistent_{GATE_LENGTH}'):g} s. G1: `{CEILING}` at least {G1_MARGIN_DB:g} dB of",
         "PSNR above the first frame held still. G2: a metric valid on the track by the rule of the",
         "results pages (`reports/verdicts.py`: the truth beats frozen, loop and pingpong with 95%",
         "intervals clear, or the metric is anchored to the truth; the track's primary: the declared one",
         "if valid). G3: on it and on PSNR the base beats every degenerate",
-        "reference over the first 10 s. G4: the base's last 10 s worse than its first (95% interval",
+        f"reference over the first {FIRST_SECONDS:g} s. G4: the base's last {LAST_SECONDS:g} s worse than its first (95% interval",
         "clear of zero). G5: the positive control's planted drift detected on its declared primary. G6:",
-        "`make demo` (`ablation_eimg_demo`: ablation_eimg at demo size, 4 samples of 50 s a track)",
-        "recorded on a fresh clone of the commit that made its bundle, within 15 min",
+        f"`make demo` (`{DEMO_BUNDLE}`: ablation_eimg at demo size, 4 samples of 50 s a track)",
+        f"recorded on a fresh clone of the commit that made its bundle, within {G6_LIMIT_MINUTES:g} min",
         "(docs/records/demo.txt). Not measured: the bundle or the record lacks what the gate reads. Toy",
         "world 2's bundles are the record before world 3.",
         "",

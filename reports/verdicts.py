@@ -1,5 +1,5 @@
-"""Two verdicts per metric and track where one flag stood (docs/guides/scoring.md, "Can the metric
-judge?"), from the degenerate references (scoring/references.py) beside the arms. No torch.
+"""Two verdicts per metric and track (docs/guides/scoring.md, "Can the metric judge?" says why two),
+from the degenerate references (scoring/references.py) beside the arms. No torch.
 
 1. **Is the metric valid on this suite?** (`validity`) The truth reference (the true continuation)
    against frozen, loop and pingpong, in the metric's direction, with their 95% intervals:

@@ -153,6 +153,43 @@ def through_vae(truth: np.ndarray, windows: Sequence[tuple[int, int]], vae: VaeR
     return out
 
 
+def chained_windows(clips: int, clip_frames: int, lead: int = 1) -> list[tuple[int, int]]:
+    """The [start, end) frames each of `clips` chained clips of `clip_frames` adds to a video: the first
+    clip all its frames, each later one those after the `lead` frames it restates (the assembled video of
+    svi.generation.sampling `total_frames`)."""
+    ends = [clip_frames + k * (clip_frames - lead) for k in range(clips)]
+    return [(0 if k == 0 else ends[k - 1], end) for k, end in enumerate(ends)]
+
+
+def chained_round_trip(
+    frames: np.ndarray, roundtrip: Callable, clip_frames: int, batch: int = 1
+) -> np.ndarray:
+    """uint8 [T, H, W, 3] -> the same frames through a VAE (`VaeRoundTrip.roundtrip`) one clip at a time
+    as chained clips restating one frame are decoded (frames 0 .. F-1, F-1 .. 2F-2, ...; each later clip's
+    first frame is the previous clip's last, and only the frames after it are kept): `through_vae` over
+    `chained_windows`, the last clip padded with the last frame to a whole clip."""
+    if not len(frames):
+        return frames.copy()
+    clips = max(1, -(-(len(frames) - 1) // (clip_frames - 1)))
+    windows = chained_windows(clips, clip_frames)
+    padded = np.concatenate([frames, np.repeat(frames[-1:], windows[-1][1] - len(frames), axis=0)])
+    return through_vae(padded, windows, VaeRoundTrip(roundtrip, clip_frames, "end", batch))[: len(frames)]
+
+
+def backbone_roundtrip(bb) -> Callable[[np.ndarray], np.ndarray]:
+    """A backbone's VAE as `VaeRoundTrip.roundtrip` takes it: uint8 [B, F, H, W, 3] clips encoded
+    (`bb.encode_video`) and decoded (`bb.decode_latents`), back to uint8 [B, F, H, W, 3]."""
+    import torch  # only here: this module is read without torch (reports/)
+
+    def roundtrip(clips: np.ndarray) -> np.ndarray:
+        pixels = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # [B, 3, F, H, W]
+        with torch.no_grad():
+            decoded = bb.decode_latents(bb.encode_video(pixels)).float().cpu()  # [B, 3, F, H, W] in [-1, 1]
+        return ((decoded.permute(0, 2, 3, 4, 1).numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
+
+    return roundtrip
+
+
 def build(
     kind: str, *, image: np.ndarray | None, clip: np.ndarray, frames: int, truth: np.ndarray | None = None
 ) -> np.ndarray:

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
+from scoring.references import backbone_roundtrip, chained_round_trip
+from svi.model.presets import TOY_DEFAULTS
 from toyworld import world
 
 SAMPLE_RATE = 16000  # Hz, what SyncNet's MFCCs and wav2vec2 expect
@@ -455,25 +457,11 @@ def _toy_backbone():
     return load_backbone(ModelConfig(preset="toy"))
 
 
-def vae_round_trip(frames: np.ndarray, clip: int = 17) -> np.ndarray:
-    """uint8 [F, H, W, 3] -> the same frames through the toy base model's VAE, one 17-frame clip at a
-    time as generated clips are decoded (frames 0-16, 16-32, ...; the last clip padded): what a toy
-    model's talking head can at best look like."""
-    import torch
+TOY_CLIP_FRAMES = TOY_DEFAULTS["generate"]["num_frames"]  # frames of a toy model's generated clip
 
-    bb = _toy_backbone()
-    out = []
-    for start in range(0, len(frames), clip - 1):
-        part = frames[start : start + clip]
-        pad = clip - len(part)
-        if pad:
-            part = np.concatenate([part, np.repeat(part[-1:], pad, axis=0)])
-        x = torch.from_numpy(part).permute(3, 0, 1, 2).float()[None] / 127.5 - 1  # [1, 3, F, H, W]
-        with torch.no_grad():
-            y = bb.decode_latents(bb.encode_video(x))[0]
-        y = ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).numpy()
-        keep = y[: clip - pad] if start == 0 else y[1 : clip - pad]
-        out.append(keep)
-        if start + clip >= len(frames):
-            break
-    return np.concatenate(out)[: len(frames)]
+
+def vae_round_trip(frames: np.ndarray, clip: int = TOY_CLIP_FRAMES) -> np.ndarray:
+    """uint8 [F, H, W, 3] -> the same frames through the toy base model's VAE, one clip at a time as
+    generated clips are decoded (`scoring.references.chained_round_trip`: frames 0-16, 16-32, ...; the
+    last clip padded): what a toy model's talking head can at best look like."""
+    return chained_round_trip(frames, backbone_roundtrip(_toy_backbone()), clip)

@@ -13,7 +13,7 @@ directions, so the picture never repeats and a frame held still falls behind wit
 shapes are the subjects it follows (they keep bouncing inside the frame). The landscape is endless
 and procedural: one disc per cell of a grid in world coordinates at most, drawn from a hash of the
 scene's landscape seed and the cell, so any part of it renders directly. World-2 scenes have no
-camera and render as before, byte for byte.
+camera (`Scene.camera` None): their frames come from the shapes and the background alone.
 
 Units: lengths are in frame sides `s = min(H, W)`; the frame spans [0, H/s] x [0, W/s] in (y, x) and a
 speed of 1/64 is 1 px/frame at 64 px. So one scene renders the same picture at 32x32 and 64x64.
@@ -84,8 +84,8 @@ CAMERA_HEADINGS = {
 CAMERA_SPEEDS = {"slowly": 0.5 / 64, "steadily": 1.0 / 64}
 # The cameras toy world 3 draws from (its sets' stamps record them, so a set drawn from others is
 # written again): all eight headings and both speeds, stated only in the prompt. A world that draws
-# one heading is a one-line change here; a base trained on it learned to move the picture and still
-# lost to a held frame (docs/guides/toyworld.md, "The padding, not the words").
+# one heading is a one-line change here (what a base learns from one: docs/guides/toyworld.md, "The
+# padding, not the words").
 WORLD3_HEADINGS = tuple(CAMERA_HEADINGS)
 WORLD3_SPEEDS = tuple(CAMERA_SPEEDS)
 LANDSCAPE_CELL = 0.5  # side of a landscape cell, frame sides: one disc at most per cell
@@ -140,6 +140,14 @@ class Camera:
     origin: tuple[float, float]  # (y, x) at t = 0
     colours: tuple[str, ...]  # the landscape discs' colours
     landscape_seed: int
+
+    def __post_init__(self):
+        for what, value, allowed in (
+            ("heading", self.heading, CAMERA_HEADINGS),
+            ("speed", self.speed, CAMERA_SPEEDS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"camera {what} {value!r} is not one of: {', '.join(map(repr, allowed))}")
 
     @property
     def velocity(self) -> tuple[float, float]:
@@ -580,14 +588,17 @@ def render(
     if start < 0 or num < 0:
         raise ValueError(f"start and num must be >= 0, got start={start}, num={num}")
     height, width = size_hw
-    background = render_background(scene.background, size_hw)  # [H, W, 3]
+    # world 2: one static background [H, W, 3]; world 3: each frame's own, under the camera
+    background = render_background(scene.background, size_hw) if scene.camera is None else None
     out = np.empty((num, height, width, 3), dtype=np.uint8)
     chunk = max(1, CHUNK_PIXELS // (height * width))
     discs = dict(discs or {})
     for begin in range(0, num, chunk):
         t = np.arange(start + begin, start + min(num, begin + chunk), dtype=np.float64)  # [f]
-        frames = np.repeat(background[None], len(t), axis=0)  # [f, H, W, 3]
-        if scene.camera is not None:  # world 3: the landscape under the camera, frame by frame
+        if background is not None:
+            frames = np.repeat(background[None], len(t), axis=0)  # [f, H, W, 3]
+        else:  # world 3: the landscape under the camera, frame by frame
+            frames = np.empty((len(t), height, width, 3), dtype=np.float32)  # render_background's
             for i, ti in enumerate(t.astype(np.int64).tolist()):
                 frames[i] = render_background(scene.background, size_hw, scene.camera.offset(ti))
                 _draw_landscape(frames[i], scene.camera, ti, scene.size, size_hw, discs)

@@ -8,30 +8,28 @@ with `--set` overrides; text CFG against the recipe's negative prompt where its 
 and prints the mean absolute pixel difference to the true video (the `truth_distance` metric, on [0, 1],
 before any mp4 encoding) per 2 s clip, beside the first frame held still.
 
-    python -m benchmarks.toyworld.base_vs_still --samples 4 --seconds 10
-    python -m benchmarks.toyworld.base_vs_still --set generate.guidance_scale=5 --track creative
-    python -m benchmarks.toyworld.base_vs_still --weights WORKSPACE/runs/pretrain_toy_w3_dit/pretrain/model
+    python -m benchmarks.toyworld base_vs_still --samples 4 --seconds 10
+    python -m benchmarks.toyworld base_vs_still --set generate.guidance_scale=5 --track creative
+    python -m benchmarks.toyworld base_vs_still --weights WORKSPACE/runs/pretrain_toy_w3_dit/pretrain/model
 
 `--per-frame` adds the distance of each of clip 0's frames, beside the first frame held still and the
 true clip through the weights' VAE (`truth_vae`, the floor of any model with that VAE): where in its
 first clip the base falls behind.
 
-    python -m benchmarks.toyworld.base_vs_still --samples 8 --per-frame
+    python -m benchmarks.toyworld base_vs_still --samples 8 --per-frame
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "configs" / "recipes" / "toy_shot.yaml"
+from benchmarks.toyworld.demo_recipe import recipe
 
 
 def chained_clips(gen, image: torch.Tensor, prompts: list[str]) -> list[torch.Tensor]:
@@ -70,26 +68,6 @@ def per_clip_distance(parts: list[torch.Tensor], truth: torch.Tensor) -> list[fl
 def frame_distance(frames: torch.Tensor, truth: torch.Tensor) -> np.ndarray:
     """Mean absolute difference of each frame [F, 3, H, W] to the same frame of `truth` -> [F]."""
     return (frames - truth[: len(frames)]).abs().mean(dim=(1, 2, 3)).numpy()
-
-
-def recipe(weights: str | None, overrides: list[str]):
-    """The demo recipe's configuration with `--weights` and `--set`; refuses (ValueError) a weights
-    folder that is not there and a configuration this script does not chain as the generator would
-    (it chains pixel frames clip by clip)."""
-    from svi.config import load_config
-
-    if weights and not Path(weights).is_dir():
-        raise ValueError(
-            f"--weights {weights}: no such folder (a toy model folder, e.g. <run>/pretrain/model)"
-        )
-    cfg = load_config(RECIPE, [*([f"model.weights={weights}"] if weights else []), *overrides])
-    g = cfg.generate
-    if g.strategy != "chain" or g.chaining != "pixel" or g.assembly != "drop_lead":
-        raise ValueError(
-            f"generate.strategy={g.strategy}, chaining={g.chaining}, assembly={g.assembly}: this check chains "
-            "pixel frames (strategy chain, chaining pixel, assembly drop_lead, the demo's); drop those --set"
-        )
-    return cfg
 
 
 def compare(cfg, samples: int, seconds: float, track: str, per_frame: bool = False) -> dict:
@@ -162,7 +140,3 @@ def main(argv: list[str] | None = None) -> int:
     result = compare(cfg, args.samples, args.seconds, args.track, args.per_frame)
     print(json.dumps({**result, "overrides": args.set}))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,21 +21,20 @@ itself (a diagnostic: the padding image of a toy base pretrained with `dit.refer
 was a random frame of its training window, which shows where the camera went; at generation it is the
 reference image, which shows no motion).
 
-    python -m benchmarks.toyworld.camera_following --samples 4
-    python -m benchmarks.toyworld.camera_following --weights WORKSPACE/runs/EXP/pretrain/model
-    python -m benchmarks.toyworld.camera_following --all-headings --padding last
+    python -m benchmarks.toyworld camera_following --samples 4
+    python -m benchmarks.toyworld camera_following --weights WORKSPACE/runs/EXP/pretrain/model
+    python -m benchmarks.toyworld camera_following --all-headings --padding last
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 
 import numpy as np
 
-from benchmarks.toyworld.base_vs_still import recipe
+from benchmarks.toyworld.demo_recipe import recipe
 
 SPEED = "steadily"  # of --all-headings: 1 px a frame at 64 px, 16 px over a toy clip
 PADDINGS = ("reference", "last")  # the image that pads clip 0's condition: the first frame, the truth's last
@@ -188,7 +187,3 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         p.error(str(e))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """What PSNR and SSIM mean on the toy dance track: reference points against the true video, from
 the best a toy model can do to knowing nothing of the dance. JSON on stdout.
 
-    python -m benchmarks.toyworld.dance_ceiling [--samples 8] [--seconds 10] [--out FILE]
+    python -m benchmarks.toyworld dance_ceiling [--samples 8] [--seconds 10] [--out FILE]
 
 Per benchmark dancer (the dancers of the toy `conditional_dance` track, seed 1000), each written as a
 25 fps mp4 and scored against the true video's mp4 by the track's own PSNR / SSIM (`score_suite`):
@@ -66,7 +66,3 @@ def main(argv: list[str] | None = None) -> None:
         args.out,
     )
     print(json.dumps(result))
-
-
-if __name__ == "__main__":
-    main()

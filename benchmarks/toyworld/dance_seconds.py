@@ -2,7 +2,7 @@
 the still reference's (frame 0 held), and its mean colour's offset from the true video's in the first
 and the last second, with each sample's stage (background kind and colours). JSON on stdout.
 
-    python -m benchmarks.toyworld.dance_seconds --videos RUN/videos/conditional_dance_10s \
+    python -m benchmarks.toyworld dance_seconds --videos RUN/videos/conditional_dance_10s \
         --bench WORKSPACE/data/toyworld_benchmark_<key>/conditional_dance [--out FILE]
 
 `--videos`: the dances of one arm and seed (<sample>.mp4, as `harness run` writes them); `--bench`: the
@@ -69,7 +69,3 @@ def main(argv: list[str] | None = None) -> None:
             "colour_offset_last_second": offset[-FPS:].mean(axis=(0, 1, 2)).tolist(),
         }
     emit({"benchmark": "toy_dance_seconds", "videos": str(args.videos), "result": result}, args.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -9,9 +9,9 @@ crossed-design interval of the reports (`reports.stats.crossed_mean`: samples an
 random factors), n = samples x seeds. A rise whose interval is clear of zero is drift this n measures.
 No torch, no store: the bundle alone.
 
-    python -m benchmarks.toyworld.drift_rise results/mechanisms --arm base
-    python -m benchmarks.toyworld.drift_rise results/toy_erft_control --arm base --metrics colour_shift,psnr
-    python -m benchmarks.toyworld.drift_rise results/mechanisms --markdown   # the table of the docs
+    python -m benchmarks.toyworld drift_rise results/mechanisms --arm base
+    python -m benchmarks.toyworld drift_rise results/toy_erft_control --arm base --metrics colour_shift,psnr
+    python -m benchmarks.toyworld drift_rise results/mechanisms --markdown   # the table of the docs
 """
 
 from __future__ import annotations
@@ -127,7 +127,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(json.dumps({"bundle": str(args.bundle), "arm": args.arm, "tracks": report}, indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -27,10 +27,10 @@ two populations compare like for like; the VAE-alone population does not apply a
 
 Printed as JSON; with --out also written there.
 
-    python -m benchmarks.toyworld.eimg_diagnostic \
+    python -m benchmarks.toyworld eimg_diagnostic \
         --memory workspace/runs/ablation_eimg/full/seed0/train/checkpoints/step_00000150/replay_rank0.pt
-    python -m benchmarks.toyworld.eimg_diagnostic --weights DIR    # another toy base (model.weights)
-    python -m benchmarks.toyworld.eimg_diagnostic --chaining latent --memory ...
+    python -m benchmarks.toyworld eimg_diagnostic --weights DIR    # another toy base (model.weights)
+    python -m benchmarks.toyworld eimg_diagnostic --chaining latent --memory ...
 """
 
 from __future__ import annotations
@@ -243,7 +243,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(text)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

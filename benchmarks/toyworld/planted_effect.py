@@ -3,7 +3,7 @@ answers it: the videos of an untrained arm, clip k moved k x D of colour shift a
 colour as `generate.planted_drift` records it (`svi.generation.generator.planted`), scored against the
 same videos unplanted. JSON on stdout.
 
-    python -m benchmarks.toyworld.planted_effect --arm WORKSPACE/runs/toy_erft_control/base \
+    python -m benchmarks.toyworld planted_effect --arm WORKSPACE/runs/toy_erft_control/base \
         [--track consistent_100s] [--drift 0.0005 0.001] [--out FILE]
 
 `--arm`: an arm's folder of a `harness run` workspace (seed<k>/videos/<track>/<sample>.mp4 with their
@@ -100,7 +100,3 @@ def main(argv: list[str] | None = None) -> None:
         args.out,
     )
     print(json.dumps(result))
-
-
-if __name__ == "__main__":
-    main()

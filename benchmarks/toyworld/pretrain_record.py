@@ -10,7 +10,7 @@ A run that moved between machines (a GPU's state files resumed on the CPU: `pret
 with `--moved STAGE=STEPS:WHERE`, e.g. `--moved vae=2750:H200`: that stage's first STEPS steps ran
 there, the rest here; the two parts are timed apart.
 
-    python -m benchmarks.toyworld.pretrain_record RUN/pretrain --out results/pretrain_toy_w3 \
+    python -m benchmarks.toyworld pretrain_record RUN/pretrain --out results/pretrain_toy_w3 \
         --moved vae=2750:H200 --markdown
 """
 
@@ -115,7 +115,7 @@ def parse_moved(items: list[str]) -> dict[str, tuple[int, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld.pretrain_record", description=__doc__.split("\n")[0]
+        prog="python -m benchmarks.toyworld pretrain_record", description=__doc__.split("\n")[0]
     )
     p.add_argument("folder", type=Path, help="the pretraining's run folder (holds metrics.jsonl)")
     p.add_argument("--out", type=Path, help="write record.json here")
@@ -137,7 +137,3 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "record.json").write_text(json.dumps(rec, indent=1) + "\n")
     print(markdown(rec) if args.markdown else json.dumps(rec, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,8 +6,8 @@ videos (and seeds) beside each reference's mean over its videos, and the arm's m
 degenerate one (reports/margins.py), flagged where a reference wins. No torch, no store: the bundle
 alone. The scoring guide's table is its `--markdown` output on the committed ablation_eimg bundle.
 
-    python -m benchmarks.toyworld.standing_still results/ablation_eimg --track consistent_100s --arm base
-    python -m benchmarks.toyworld.standing_still results/ablation_eimg --markdown   # the guide's table
+    python -m benchmarks.toyworld standing_still results/ablation_eimg --track consistent_100s --arm base
+    python -m benchmarks.toyworld standing_still results/ablation_eimg --markdown   # the guide's table
 """
 
 from __future__ import annotations
@@ -115,7 +115,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(markdown(rows, args.arm) if args.markdown else json.dumps(rows, indent=1))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 same videos after the toy VAE's round trip (what any generated video passes through), and of the true
 videos against another sample's speech (no sync). JSON on stdout.
 
-    python -m benchmarks.toyworld.talk_ceiling [--samples 8] [--seconds 10] [--out FILE]
+    python -m benchmarks.toyworld talk_ceiling [--samples 8] [--seconds 10] [--out FILE]
 
 The round trip encodes and decodes each 17-frame clip of the video (frames 0-16, 16-32, ...) as the
 generator's clips are decoded, so its score is the ceiling a toy model can reach through its VAE.
@@ -58,7 +58,3 @@ def main(argv: list[str] | None = None) -> None:
         }
     emit({"benchmark": "toy_talk_sync_ceiling", "settings": vars(args), "result": result}, args.out)
     print(json.dumps({k: (v["sync_c"], v["sync_d"]) for k, v in result.items()}))
-
-
-if __name__ == "__main__":
-    main()

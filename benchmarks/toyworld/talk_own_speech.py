@@ -2,7 +2,7 @@
 against another sample's (the next one's, in name order), with the paired difference's 95% t-interval
 over the videos. JSON on stdout.
 
-    python -m benchmarks.toyworld.talk_own_speech --videos RUN/videos/conditional_talk_10s \
+    python -m benchmarks.toyworld talk_own_speech --videos RUN/videos/conditional_talk_10s \
         --bench WORKSPACE/data/toyworld_benchmark_<key>/conditional_talk [--out FILE]
 
 `--videos`: the talks of one arm and seed (<sample>.mp4, as `harness run` writes them); `--bench`: the
@@ -56,7 +56,3 @@ def main(argv: list[str] | None = None) -> None:
             "per_video_other": b,
         }
     emit({"benchmark": "toy_talk_own_speech", "videos": str(args.videos), "result": result}, args.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -5,11 +5,12 @@ Toy world 3's first gate (G1) asks that the true continuation taken through the 
 video. This trains a VAE of the toy preset's class (AutoencoderKLWan, optionally wider) with
 svi/training/pretrain.py's own VAE stage on toy-world training clips rendered in memory, then renders
 consistent-track benchmark scenes for `--seconds`, takes them through the VAE clip by clip as
-generation does (17 frames, the boundary frame shared), and prints the round trip's PSNR and the held
+generation does and as the `truth_vae` reference does (`scoring.references.chained_round_trip`: the toy
+preset's clips, the boundary frame shared, back to uint8 pixels), and prints the round trip's PSNR and the held
 first frame's over the video's frames after the first, with the gap and the seconds per step.
 
-    python -m benchmarks.toyworld.vae_ceiling --world 3 --steps 300,200 --base-dim 16
-    python -m benchmarks.toyworld.vae_ceiling --world 3 --steps 300,200 --base-dim 32 --json out.json
+    python -m benchmarks.toyworld vae_ceiling --world 3 --steps 300,200 --base-dim 16
+    python -m benchmarks.toyworld vae_ceiling --world 3 --steps 300,200 --base-dim 32 --json out.json
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ import numpy as np
 import torch
 
 from scoring.fidelity import psnr
+from scoring.references import chained_round_trip
 from svi.model.backbone import small_vae
-from svi.model.presets import TOY
+from svi.model.presets import TOY, TOY_DEFAULTS
 from svi.training.pretrain import PretrainConfig, VAEPhase, train_vae
 from toyworld.world import WORLDS, render, sample_scene, scene_seed
 from toyworld.writers import training_clip
 
-CLIP = 17  # frames per generated clip (the toy preset's)
-FPS = 8
+CLIP = TOY_DEFAULTS["generate"]["num_frames"]  # frames per generated toy clip
+FPS = TOY_DEFAULTS["generate"]["fps"]
 
 
 def training_videos(clips: int, world: int, frames: int = 33, seed: int = 0) -> torch.Tensor:
@@ -51,22 +53,26 @@ def ceiling(vae, world: int, samples: int, seconds: float, seed: int = 1000) -> 
     of the clip-by-clip VAE round trip and of the first frame held still, against the truth."""
     frames = int(seconds * FPS) + 1
     clips = -(-(frames - 1) // (CLIP - 1))
-    rows, spent, trips = [], 0.0, 0
+    spent, trips = 0.0, 0
+
+    def roundtrip(batch: np.ndarray) -> np.ndarray:  # uint8 [B, F, H, W, 3] -> uint8, timed
+        nonlocal spent, trips
+        start = time.perf_counter()
+        x = torch.from_numpy(batch).permute(0, 4, 1, 2, 3).float() / 127.5 - 1  # [B, 3, F, H, W]
+        back = vae.decode(vae.encode(x).latent_dist.mode()).sample.clamp(-1, 1)
+        spent, trips = spent + time.perf_counter() - start, trips + len(batch)
+        return ((back.permute(0, 2, 3, 4, 1).numpy() + 1) * 127.5).round().astype(np.uint8)
+
+    def pixels(video: np.ndarray) -> torch.Tensor:  # uint8 [F, H, W, 3] -> [F, 3, H, W] in [0, 1]
+        return torch.from_numpy(video).permute(0, 3, 1, 2).float() / 255
+
+    rows = []
     for i in range(samples):
         scene = sample_scene(scene_seed("consistent", seed, i), (64, 64), world)
-        truth = torch.from_numpy(render(scene, 0, clips * (CLIP - 1) + 1)).permute(0, 3, 1, 2).float() / 255
-        made = [truth[:1]]  # [F, 3, H, W] in [0, 1]
-        for k in range(clips):
-            clip = truth[k * (CLIP - 1) : k * (CLIP - 1) + CLIP]  # [17, 3, H, W]
-            x = (clip * 2 - 1).permute(1, 0, 2, 3)[None]  # [1, 3, 17, H, W]
-            start = time.perf_counter()
-            z = vae.encode(x).latent_dist.mode()
-            back = ((vae.decode(z).sample[0].permute(1, 0, 2, 3) + 1) / 2).clamp(0, 1)
-            spent, trips = spent + time.perf_counter() - start, trips + 1
-            made.append(back[1:])  # the boundary frame is the previous clip's
-        made = torch.cat(made)[1:frames]
-        real = truth[1:frames]
-        still = truth[:1].expand_as(real)
+        truth = render(scene, 0, clips * (CLIP - 1) + 1)  # whole clips, cut to `frames` after the round trip
+        made = pixels(chained_round_trip(truth, roundtrip, CLIP)[1:frames])
+        real = pixels(truth[1:frames])
+        still = pixels(truth[:1]).expand_as(real)
         rows.append((float(psnr(made, real).mean()), float(psnr(still, real).mean())))
     vae_db, still_db = (sum(r[j] for r in rows) / len(rows) for j in (0, 1))
     return {
@@ -79,7 +85,7 @@ def ceiling(vae, world: int, samples: int, seconds: float, seed: int = 1000) -> 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m benchmarks.toyworld.vae_ceiling", description=__doc__.split("\n")[0]
+        prog="python -m benchmarks.toyworld vae_ceiling", description=__doc__.split("\n")[0]
     )
     p.add_argument("--world", type=int, default=3, choices=WORLDS)
     p.add_argument("--clips", type=int, default=300, help="training clips of 33 frames (default 300)")
@@ -147,7 +153,3 @@ def _report(result: dict, path: str | None) -> int:
     if path:
         Path(path).write_text(json.dumps(result, indent=1) + "\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,7 +4,7 @@ On the pages in PAGES, a marker line `<!-- record NAME -->` is replaced by the f
 docs/records/NAME.txt (written by `python -m benchmarks.record NAME -- COMMAND`: the command, its
 commit, the machine, the wall time and the output's last lines) in a text block, and a marker line
 `<!-- table NAME -->` by docs/records/NAME.md as it is (tables a script printed, such as
-`benchmarks.toyworld.pretrain_record --markdown`), so the test counts, times and losses the pages
+`benchmarks.toyworld pretrain_record --markdown`), so the test counts, times and losses the pages
 show are the runs' own output, never typed. Only those pages: a results page made from a bundle's
 notes (which may come from anyone) never includes files. A marker whose record is missing stops the
 build, saying how to make it.

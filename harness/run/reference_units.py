@@ -211,19 +211,9 @@ def vae_roundtrip(generator, cfg) -> R.VaeRoundTrip:
     generator's backbone (`encode_video`, `decode_latents`), laid out as its chaining lays clips out:
     latent chaining keeps a later clip's frames after its restated lead (aligned on the window's end),
     pixel chaining and keep_all a clip's first frames (aligned on its start)."""
-    import numpy as np
-    import torch
-
-    bb, g = generator.bb, cfg.generate
-
-    def roundtrip(clips: np.ndarray) -> np.ndarray:  # uint8 [B, F, H, W, 3] -> uint8 [B, F, H, W, 3]
-        pixels = torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0  # [B, 3, F, H, W]
-        with torch.no_grad():
-            decoded = bb.decode_latents(bb.encode_video(pixels)).float().cpu()  # [B, 3, F, H, W] in [-1, 1]
-        return ((decoded.permute(0, 2, 3, 4, 1).numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
-
+    g = cfg.generate
     align = "end" if g.chaining == "latent" and g.assembly != "keep_all" else "start"
-    return R.VaeRoundTrip(roundtrip, g.num_frames, align, batch=g.batch_size)
+    return R.VaeRoundTrip(R.backbone_roundtrip(generator.bb), g.num_frames, align, batch=g.batch_size)
 
 
 def _build(

@@ -98,7 +98,7 @@ class VAEPhase(Section):
     # Train this phase on whole frames instead of the stage's crops. The middle block of Wan's VAE attends
     # over every latent position, so a VAE trained on crops alone can fail on whole frames: world 3's first
     # VAE (32 px crops throughout) reconstructed its crops at 14.7 dB and whole frames at 9.9 dB
-    # (benchmarks/toyworld/vae_crops.py). False: the stage's `crop`, as before.
+    # (docs/guides/toyworld.md, "The first world-3 base"). False: the stage's `crop`.
     whole_frames: bool = False
 
 

@@ -78,5 +78,5 @@ def test_the_base_model_page_quotes_the_mechanisms_bundle():
     metrics = ["colour_shift", "truth_distance"]
     table = markdown(drift_rise(scores, "base", metrics), metrics)
     assert table in (root / "docs" / "results" / "toy_base.md").read_text(), (
-        "docs/results/toy_base.md: paste `python -m benchmarks.toyworld.drift_rise results/mechanisms --markdown`"
+        "docs/results/toy_base.md: paste `python -m benchmarks.toyworld drift_rise results/mechanisms --markdown`"
     )

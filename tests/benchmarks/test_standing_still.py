@@ -48,7 +48,7 @@ def test_the_scoring_guide_table_is_the_scripts_output_on_the_committed_bundle(c
     assert main([str(ROOT / "results" / "world2" / "ablation_eimg"), "--markdown"]) == 0
     table = capsys.readouterr().out.strip()
     assert table in (ROOT / "docs" / "guides" / "scoring.md").read_text(), (
-        "docs/guides/scoring.md: paste `python -m benchmarks.toyworld.standing_still results/world2/ablation_eimg --markdown`"
+        "docs/guides/scoring.md: paste `python -m benchmarks.toyworld standing_still results/world2/ablation_eimg --markdown`"
     )
 
 

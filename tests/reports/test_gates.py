@@ -1,5 +1,5 @@
-"""Toy world 3's gates (reports/gates.py): known answers on planted score tables, the committed bundles,
-and the command line."""
+"""Toy world 3's gates (reports/gates.py): known answers on planted score tables and the committed
+bundles (the command line, `harness gates`, is tested in tests/cli/test_gates.py)."""
 
 import json
 import re
@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.toyworld.world3_gates import bundle_gates, main
 from reports import gates as G
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,7 +91,7 @@ def test_windows_of_the_first_and_last_ten_seconds():
 
 def test_the_positive_control_gate_on_the_committed_control_bundle():
     """G5 reads the difference the control's page reports (+0.0486 [+0.0359, +0.0613], n = 8x3)."""
-    (g5,) = [g for g in bundle_gates(ROOT / "results" / "world2" / "ablation_eimg", ROOT / "results" / "world2" / "toy_erft_control")
+    (g5,) = [g for g in G.bundle_gates(ROOT / "results" / "world2" / "ablation_eimg", ROOT / "results" / "world2" / "toy_erft_control")
              if g.gate == "G5"]  # fmt: skip
     assert g5.passed is True and "colour_shift by +0.0486 [+0.0359, +0.0613] (n = 8x3)" in g5.figure
 
@@ -115,7 +114,7 @@ def test_committed_world3_bundles_meet_their_gates(bundle):
             "versions.toy_world 3 and a truth_vae reference): the gates are checked once one is"
         )
     control = ROOT / "results" / "toy_erft_control"  # G5 once the control has run in world 3
-    rows = bundle_gates(bundle, control if (control / "manifest.json").is_file() else None)
+    rows = G.bundle_gates(bundle, control if (control / "manifest.json").is_file() else None)
     broken = {(g.gate, g.track): g.figure for g in rows if g.passed is not True}
     known = {(gate, track) for name, gate, track in NOT_MET_YET if name == bundle.name}
     assert set(broken) == known, broken  # a newly broken gate fails, and so does one met at last
@@ -129,15 +128,6 @@ NOT_MET_YET = {
     ("ablation_eimg", "G3", "consistent_100s"),
     ("ablation_eimg", "G3", "creative_100s"),
 }
-
-
-def test_command_line(capsys):
-    assert (
-        main([str(ROOT / "results" / "world2" / "ablation_eimg"), "--markdown"]) == 1
-    )  # world 2: the base loses to the held frame over the first 10 s
-    assert "| G3 | consistent_100s | **not met** |" in capsys.readouterr().out
-    assert main([str(ROOT / "results" / "no_such_bundle")]) == 2
-    assert "results bundle" in capsys.readouterr().err
 
 
 def test_the_gates_page_lists_the_control_once_and_each_benchmark_bundle_with_its_world():

@@ -205,6 +205,40 @@ def test_truth_vae_round_trips_each_clip_as_generation_chains_them(align, spans)
         R.VaeRoundTrip(mark, 9, "middle")
 
 
+def test_chained_clips_add_their_frames_after_the_one_they_restate():
+    assert R.chained_windows(3, 17) == [(0, 17), (17, 33), (33, 49)]
+    assert R.chained_windows(2, 9, lead=5) == [(0, 9), (9, 13)]
+    assert R.chained_windows(0, 17) == []
+
+
+@pytest.mark.parametrize(
+    "frames, spans",
+    [
+        (9, [(0, 9)]),
+        (4, [(0, 9)]),  # shorter than a clip: one clip, padded with the last frame
+        (13, [(0, 9), (8, 17)]),  # the second clip starts at the first's last frame, padded past frame 12
+        (17, [(0, 9), (8, 17)]),
+    ],
+)
+def test_a_chained_round_trip_takes_each_clip_from_the_previous_clips_last_frame(frames, spans):
+    """Each clip is made from the frames it covers (a clip starts on the last frame of the one before,
+    the last padded with the video's last frame) and the video keeps a later clip's frames after that one;
+    with an identity round trip it is the video itself."""
+    truth, seen = _numbered(frames), []
+
+    def mark(clips: np.ndarray) -> np.ndarray:  # one clip a call: marked with 100 x its number
+        (clip,) = clips
+        seen.append((int(clip[0, 0, 0, 0]), int(clip[0, 0, 0, 0]) + len(clip)))
+        assert (clip[min(frames, spans[len(seen) - 1][1]) - spans[len(seen) - 1][0] :] == frames - 1).all()
+        return (clip + 100 * (len(seen) - 1))[None]
+
+    out = R.chained_round_trip(truth, mark, 9)
+    assert seen == spans and out.shape == truth.shape
+    clip_of = [0] * min(9, frames) + [1] * max(0, frames - 9)
+    assert out[:, 0, 0, 0].tolist() == [k + 100 * c for k, c in zip(range(frames), clip_of)]
+    assert (R.chained_round_trip(truth, lambda c: c, 9) == truth).all()
+
+
 def test_truth_vae_is_written_through_the_vae_and_is_never_a_degenerate_reference(tmp_path):
     from svi.video_io import read_frames
 

@@ -52,6 +52,49 @@ def test_world3_renders_any_frame_directly_and_the_same_bytes_every_time(size, m
     assert np.array_equal(world.render(scene, 5, 30), frames[5:35])
 
 
+@pytest.mark.bitwise(
+    "a world-3 frame's background is each frame's own render_background under the camera; the static "
+    "background the frames were first filled with was overwritten whole, so leaving it out changes no byte"
+)
+def test_world3_draws_each_frames_background_once_and_the_same_frames(monkeypatch):
+    """World 3 renders one background per frame (the camera's view), world 2 one for the whole call;
+    the frames are those of the frame-by-frame composition: a static background, were one drawn first
+    and poisoned, never reaches a world-3 frame."""
+    real, calls = world.render_background, []
+
+    def counted(background, size, offset=None):
+        calls.append(offset)
+        return real(background, size, offset) if offset is not None else real(background, size)
+
+    scene3, scene2 = world.sample_scene(4, world=3), world.sample_scene(4)
+    want3, want2 = world.render(scene3, 3, 12), world.render(scene2, 3, 12)
+    monkeypatch.setattr(world, "render_background", counted)
+    assert np.array_equal(world.render(scene3, 3, 12), want3)
+    assert len(calls) == 12 and all(offset is not None for offset in calls)
+    calls.clear()
+    assert np.array_equal(world.render(scene2, 3, 12), want2) and calls == [None]
+
+    def poisoned(background, size, offset=None):  # a static background full of NaN
+        return (
+            real(background, size, offset) if offset is not None else np.full((*size, 3), np.nan, np.float32)
+        )
+
+    monkeypatch.setattr(world, "render_background", poisoned)
+    assert np.array_equal(world.render(scene3, 3, 12), want3)
+
+
+def test_a_camera_refuses_an_unknown_heading_or_speed_naming_the_allowed_ones():
+    cam = world.sample_scene(0, world=3).camera
+    with pytest.raises(ValueError, match="heading 'north' is not one of: 'right', .*'up and to the right'"):
+        replace(cam, heading="north")
+    with pytest.raises(ValueError, match="speed 'fast' is not one of: 'slowly', 'steadily'"):
+        replace(cam, speed="fast")
+    scene = world.sample_scene(0, world=3).to_dict()
+    scene["camera"]["heading"] = "sideways"  # a world.json written by hand
+    with pytest.raises(ValueError, match="heading 'sideways'"):
+        world.Scene.from_dict(scene)
+
+
 def test_the_picture_moves_against_the_camera_one_pixel_a_frame():
     """Known answer: a camera moving steadily right (1/64 of a frame side per frame at 64 px) shows the
     landscape one pixel further left in every frame."""

@@ -38,7 +38,7 @@ from its own clip noise, conditioned on the previous clip's end: the frames are 
 
 Simplified / not faithful: the base Wan model was trained with one noise level per clip, so a window of
 rising levels is off its training distribution unless the model was trained with per-frame noise levels
-(Diffusion Forcing, the training half of issue 14); Rolling Diffusion trains with its rolling schedule.
+(Diffusion Forcing: `forcing` in svi/config.py); Rolling Diffusion trains with its rolling schedule.
 The levels follow the shifted 50-step grid rather than Ruhe et al.'s continuous local time; the prompt of
 a shift is the prompt of the clip being emitted; the decoded frames of each shift are decoded with their
 condition in front, as a chained clip is. UniPC is not available (each frame has its own level).
