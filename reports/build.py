@@ -575,7 +575,7 @@ def primary_words(
     text = f"Can {label} judge here, and does any arm beat standing still? " + " ".join(
         V.sentence(v, V.priors_text(priors, primary)) for v in mine
     )
-    if any(v.validity.verdict == V.INVALID for v in mine):
+    if any(v.validity.verdict in (V.INVALID, V.REWARDS_MEAN) for v in mine):
         text += (
             f" Its answer still compares the arms with each other on {label}; it does not say which arm is "
             "nearer to reality"
@@ -831,7 +831,7 @@ def _degenerate_section(doc, found, means, refs, samples, order, priors) -> None
         )
         doc.frame(frame, keys=2)
         doc.end_fold()
-    for verdict in (V.INVALID, V.ONE_SIDED):
+    for verdict in V.SEVERE:
         hit = [f"{v.track}: {T.metric_info(v.metric).label}" for v in found if v.validity.verdict == verdict]
         if hit:
             doc.para(words(f"{verdict.capitalize()}: {{}}.", "; ".join(hit)), warn=True)
@@ -839,7 +839,8 @@ def _degenerate_section(doc, found, means, refs, samples, order, priors) -> None
     if unknown:
         doc.para(
             words(
-                "Validity unknown here (the track has no truth); the toy world's verdicts, the prior evidence: {}.",
+                "Validity unknown here (the track has no truth, or, on a metric anchored to the truth, no other "
+                "true future beside it); the toy world's verdicts, the prior evidence: {}.",
                 "; ".join(
                     f"{v.track}: {T.metric_info(v.metric).label}: {V.priors_text(priors, v.metric) or 'none'}"
                     for v in unknown

@@ -7,11 +7,13 @@ GATE_LENGTH (the consistent and creative suites; a bundle's shorter tracks are n
 - G1, resolution: the true continuation taken through the VAE clip by clip (`truth_vae`) beats the
   first frame held still (`frozen`) by at least G1_MARGIN_DB of PSNR over the whole video.
 - G2, a valid primary: a metric that the bundle's results page calls valid on the track
-  (reports/verdicts.py `judge`, from the same reference means and t-intervals: the truth beats frozen,
-  loop and pingpong with 95% intervals clear of theirs, or the metric is anchored to the truth). The
+  (reports/verdicts.py `judge`, from the same reference means and t-intervals: reality beats every
+  trivial video with 95% intervals clear of theirs; reality is the truth, or on a metric anchored to the
+  truth another true future, `truth_alt`). The
   track's primary is the bundle's declared primary if it is valid, else the first valid metric in the
   order asked.
-- G3, competence: over the first FIRST_SECONDS the base arm beats every degenerate reference on that
+- G3, competence: over the first FIRST_SECONDS the base arm beats every trivial reference (pan too,
+  where the bundle holds it) on that
   primary and on PSNR (the fidelity metric anchored to the truth).
 - G4, drift to remove: on that primary the base arm's last LAST_SECONDS are worse than its first, per
   video, with a 95% interval (crossed design) clear of zero.
@@ -37,7 +39,7 @@ from reports import margins as M
 from reports import verdicts as V
 from reports.frames import VIDEO_LEVEL, WINDOW_LEVEL
 from reports.stats import crossed_difference, crossed_mean
-from scoring.references import BUILT, DECLARABLE, FROZEN, TRUTH_VAE
+from scoring.references import BUILT, FROZEN, REFERENCE_ROWS, TRIVIAL, TRUTH_VAE
 from scoring.specs import best_of, better, has_direction, oriented
 
 CEILING, BASE = TRUTH_VAE, "base"
@@ -116,14 +118,14 @@ def g1(scores: pd.DataFrame, track: str) -> Gate:
 def reference_means(scores: pd.DataFrame) -> pd.DataFrame:
     """The references' means and 95% t-intervals per track and metric (`margins.reference_means`, what
     the results pages judge validity from) from a bundle's tidy scores."""
-    return M.reference_means(scores[scores.arm.isin(DECLARABLE)])
+    return M.reference_means(scores[scores.arm.isin(REFERENCE_ROWS)])
 
 
 def arm_scores(scores: pd.DataFrame, track: str, metric: str) -> dict[str, V.Score]:
     """Each arm's (not a reference's) mean video-level `metric` on `track`."""
     rows = scores[
         (scores.track == track) & (scores.metric == metric) & (scores.level == VIDEO_LEVEL)
-        & ~scores.arm.isin(DECLARABLE) & scores.value.notna()
+        & ~scores.arm.isin(REFERENCE_ROWS) & scores.value.notna()
     ]  # fmt: skip
     return {arm: V.Score(float(part.mean())) for arm, part in rows.groupby("arm")["value"]}
 
@@ -166,8 +168,8 @@ def g2(
     if not valid:
         return Gate(
             "G2", track, False,
-            "no valid metric: none on which the truth beats frozen, loop and pingpong, intervals clear, "
-            "or anchored to the truth",
+            "no valid metric: none on which reality beats every trivial video, intervals clear (the truth, "
+            "or another true future on a metric anchored to the truth)",
         ), None  # fmt: skip
     primary = declared if declared in valid else valid[0]
     return Gate("G2", track, True, f"primary {primary} (valid: {', '.join(valid)})"), primary
@@ -184,7 +186,8 @@ def g3(scores: pd.DataFrame, track: str, primary: str | None, arm: str = BASE) -
     parts, passed = [], True
     for metric in dict.fromkeys((primary, FIDELITY)):
         mine = _mean(matrix(scores, arm, track, metric, first))
-        refs = {k: _mean(matrix(scores, k, track, metric, first)) for k in BUILT}
+        refs = {k: _mean(matrix(scores, k, track, metric, first)) for k in TRIVIAL}
+        refs = {k: v for k, v in refs.items() if v is not None or k in BUILT}  # pan where it was built
         if mine is None or any(v is None for v in refs.values()):
             return Gate("G3", track, None, f"no window-level {metric} of {arm} or a reference")
         best = best_of(metric, refs)

@@ -22,7 +22,7 @@ from reports import stats as S
 from reports import tables as T
 from reports.frames import REFERENCE_ROLE, VIDEO_LEVEL, WINDOW_LEVEL
 from scoring import specs
-from scoring.references import BUILT, DECLARABLE, LOOP, MOTION, RESCORE, TRUTH, collapse_start
+from scoring.references import BUILT, LOOP, MOTION, REFERENCE_ROWS, RESCORE, TRUTH, collapse_start
 
 
 def split(runs: pd.DataFrame, samples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -53,7 +53,7 @@ def reference_means(refs: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([out, sets], ignore_index=True).rename(columns={"count": "n"})
 
 
-def reference_rows(means: pd.DataFrame, track: str, columns, order=DECLARABLE) -> list[T.Row]:
+def reference_rows(means: pd.DataFrame, track: str, columns, order=REFERENCE_ROWS) -> list[T.Row]:
     """The references of `track` as table rows (source 'degenerate'), in `order`."""
     rows = []
     sub = means[means["track"] == track]

@@ -1,11 +1,17 @@
 """Two verdicts per metric and track (docs/guides/scoring.md, "Can the metric judge?" says why two),
-from the degenerate references (scoring/references.py) beside the arms. No torch.
+from the trivial references (scoring/references.py: frozen, loop, pingpong and, where built, pan)
+beside the arms. No torch.
 
-1. **Is the metric valid on this suite?** (`validity`) The truth reference (the true continuation)
-   against frozen, loop and pingpong, in the metric's direction, with their 95% intervals:
-   - *valid*: the truth beats every degenerate reference, its interval clear of each one's; or the
-     metric is anchored to the truth (scoring/specs.py `anchored`) and the truth is its best value by
-     construction (the truth is not scored against itself);
+1. **Is the metric valid on this suite?** (`validity`) Reality against the trivial videos, in the
+   metric's direction, with their 95% intervals. Reality is the truth (the true continuation) on a
+   metric that scores a video alone; on a metric anchored to the truth (scoring/specs.py `anchored`),
+   where the truth is its best value by construction, it is another true future (`truth_alt`): what a
+   perfect sampler makes.
+   - *valid*: reality beats every trivial reference, its interval clear of each one's;
+   - *rewards the mean* (anchored metrics): a trivial video beats another true future, intervals clear:
+     a perfect sampler loses to a video that does not commit, so the metric cannot judge a sampler;
+   - *validity unknown here* (anchored metrics): no other true future was scored (real benchmarks, a
+     bundle without `truth_alt`); the toy world's verdicts are the prior;
    - *invalid on this suite*: the best degenerate reference beats the truth, intervals clear, by more
      than the spread of the arms' means (the size that separates arms): the metric prefers something
      other than reality;
@@ -41,11 +47,13 @@ import pandas as pd
 from reports import margins as M
 from reports import tables as T
 from scoring import specs
-from scoring.references import BUILT, TRUTH, TRUTH_VAE
+from scoring.references import TRIVIAL, TRUTH, TRUTH_ALT, TRUTH_VAE
 
 VALID = "valid"
 INVALID = "invalid on this suite"
 ONE_SIDED = "one-sided"
+REWARDS_MEAN = "rewards the mean"  # an anchored metric on which a trivial video beats another true future
+SEVERE = (INVALID, REWARDS_MEAN, ONE_SIDED)  # the verdicts that bar a primary, most severe first
 UNDECIDED = "undecided"
 UNKNOWN = "validity unknown here"
 NO_ARM = "no arm beats standing still"
@@ -101,17 +109,25 @@ class Validity:
 
 
 def validity(
-    metric: str, truth: Score | None, degenerate: dict[str, Score], arms: dict[str, Score], anchored: bool
+    metric: str,
+    truth: Score | None,
+    degenerate: dict[str, Score],
+    arms: dict[str, Score],
+    anchored: bool,
+    alternative: Score | None = None,
 ) -> Validity | None:
-    """Verdict 1 on `metric` (module doc); None where no degenerate reference was scored. `truth`: None
+    """Verdict 1 on `metric` (module doc); None where no trivial reference was scored. `truth`: None
     where the truth was not scored on the metric (the track has none, or the metric is anchored to it).
-    ValueError for a metric without a direction (scoring/specs.py)."""
+    `alternative`: another true future's score (`truth_alt`), the reality an anchored metric is judged
+    by; None where none was scored. ValueError for a metric without a direction (scoring/specs.py)."""
     best = best_of(metric, degenerate)
     if best is None:
         return None
     width = spread(arms)
+    if anchored:
+        return _anchored_validity(metric, alternative, degenerate, best, width)
     if truth is None or math.isnan(truth.mean):
-        return Validity(VALID if anchored else UNKNOWN, best, math.nan, width)
+        return Validity(UNKNOWN, best, math.nan, width)
     t, b = specs.oriented(metric, truth.mean), specs.oriented(metric, degenerate[best].mean)
     gap = t - b
     if all(clear_better(metric, truth, s) for s in degenerate.values() if not math.isnan(s.mean)):
@@ -126,6 +142,20 @@ def validity(
     return Validity(UNDECIDED, best, gap, width)
 
 
+def _anchored_validity(
+    metric: str, alternative: Score | None, trivial: dict[str, Score], best: str, width: float
+) -> Validity:
+    """Verdict 1 on a metric anchored to the truth: another true future against every trivial video."""
+    if alternative is None or math.isnan(alternative.mean):
+        return Validity(UNKNOWN, best, math.nan, width)
+    gap = specs.oriented(metric, alternative.mean) - specs.oriented(metric, trivial[best].mean)
+    if all(clear_better(metric, alternative, s) for s in trivial.values() if not math.isnan(s.mean)):
+        return Validity(VALID, best, gap, width)
+    if any(clear_better(metric, s, alternative) for s in trivial.values() if not math.isnan(s.mean)):
+        return Validity(REWARDS_MEAN, best, gap, width)
+    return Validity(UNDECIDED, best, gap, width)
+
+
 def judge(metric: str, means: pd.DataFrame, track: str, arms: dict[str, Score]) -> Validity | None:
     """Verdict 1 on `metric` and `track` as every page states it: `validity` of the truth and the
     degenerate references in `means` (`margins.reference_means`: a bundle's references' means and
@@ -136,11 +166,14 @@ def judge(metric: str, means: pd.DataFrame, track: str, arms: dict[str, Score]) 
         return None
     here = means[(means["track"] == track) & (means["metric"] == metric)]
     truth = _scores(here[here["arm"] == TRUTH], "arm").get(TRUTH)
+    alternative = _scores(here[here["arm"] == TRUTH_ALT], "arm").get(TRUTH_ALT)
     anchored = T.metric_info(metric).anchored
-    found = validity(metric, truth, _scores(here[here["arm"].isin(BUILT)], "arm"), arms, anchored)
+    trivial = _scores(here[here["arm"].isin(TRIVIAL)], "arm")
+    found = validity(metric, truth, trivial, arms, anchored, alternative)
     if (
         found is not None
         and found.verdict == UNKNOWN
+        and not anchored
         and (means[means["track"] == track]["arm"] == TRUTH).any()
     ):
         return Validity(UNDECIDED, found.against, found.gap, found.spread)  # a truth, not on this metric
@@ -216,7 +249,7 @@ def verdicts(summary: pd.DataFrame, means: pd.DataFrame, order: list[str]) -> li
         if found is None:
             continue
         here = means[(means["track"] == track) & (means["metric"] == metric)]
-        degenerate = _scores(here[here["arm"].isin(BUILT)], "arm")
+        degenerate = _scores(here[here["arm"].isin(TRIVIAL)], "arm")
         truth = _scores(here[here["arm"] == TRUTH], "arm").get(TRUTH)
         ceiling = _scores(here[here["arm"] == TRUTH_VAE], "arm").get(TRUTH_VAE)
         out.append(
@@ -242,20 +275,29 @@ def sentence(v: Verdicts, prior: str = "") -> str:
     """Both verdicts of one (track, metric) in words, with the figures they rest on; `prior`: the toy
     world's verdicts on the metric, where the track has no truth."""
     label, val = T.metric_info(v.metric).label, v.validity
+    anchored = T.metric_info(v.metric).anchored
     arms = sorted(v.arms.values())
     spread_text = f"{show(v.metric, arms[0])} to {show(v.metric, arms[-1])}" if arms else "none"
     best = f"{v.best[0]} ({show(v.metric, v.best[1])})"
     truth = f"the truth ({show(v.metric, v.truth)})"
     why = {
         VALID: f"{truth} beats every degenerate reference"
-        if not math.isnan(v.truth)
-        else "it is anchored to the truth, which is its best value by construction",
+        if not anchored
+        else f"another true future beats every trivial video, {best} included",
+        REWARDS_MEAN: f"{best} beats another true future: a perfect sampler loses to a trivial video",
         INVALID: f"{best} beats {truth} by more than the arms are apart (arms {spread_text}): it prefers "
         "something other than reality",
         ONE_SIDED: f"{truth} and {best} both sit at the good end, far from the arms ({spread_text}): it judges "
         "drift, not stillness, and needs guards",
-        UNDECIDED: f"the intervals do not separate {truth if not math.isnan(v.truth) else 'the truth'} from {best}",
-        UNKNOWN: "this track has no truth"
+        UNDECIDED: "the intervals do not separate "
+        + ("another true future" if anchored else truth if not math.isnan(v.truth) else "the truth")
+        + f" from {best}",
+        UNKNOWN: (
+            "no other true future was scored here, and a metric anchored to the truth is valid only where "
+            "one beats every trivial video"
+            if anchored
+            else "this track has no truth"
+        )
         + (
             f"; prior evidence from the toy world: {prior}"
             if prior
@@ -348,10 +390,10 @@ def priors_text(table: pd.DataFrame, metric: str) -> str:
 
 def known_verdict(table: pd.DataFrame, world: int, track: str, metric: str) -> str | None:
     """What the toy world `world` says of `metric` on `track`: the most severe committed verdict
-    (invalid, then one-sided, then the first), or None where no bundle of that world measured it."""
+    (invalid, rewards the mean, one-sided, then the first), or None where no bundle of that world measured it."""
     mine = table[(table["world"] == world) & (table["track"] == track) & (table["metric"] == metric)]
     found = set(mine["validity"])
-    for severe in (INVALID, ONE_SIDED):
+    for severe in SEVERE:
         if severe in found:
             return severe
     return next(iter(sorted(found)), None)
@@ -364,9 +406,9 @@ def score_table(
     aggregate: dict[str, float | None], by_kind: dict[str, dict[str, float | None]], priors: pd.DataFrame
 ) -> str:
     """Plain text for `harness score`: per metric the videos' score, each degenerate reference's, the
-    videos' margin over the best of them, and both verdicts. The folder has no truth reference: a
-    metric anchored to the truth (scored against --reference) is valid by construction, any other's
-    validity is unknown here, with the toy world's verdicts on it listed below the table as the prior.
+    videos' margin over the best of them, and both verdicts. The folder has no truth reference and no
+    other true future, so every metric's validity is unknown here, with the toy world's verdicts on it
+    listed below the table as the prior.
     Means only (no intervals): 'beats standing still' is the videos' mean beating the best reference's."""
     kinds = list(by_kind)
     head = ["metric", "videos", *kinds, "margin", "valid?", "beats standing still?"]
@@ -391,7 +433,10 @@ def score_table(
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     if unknown:
-        lines += ["validity unknown here (no truth); the toy world's verdicts, the prior evidence:", *unknown]
+        lines += [
+            "validity unknown here (no truth, no other true future); the toy world's verdicts, the prior evidence:",
+            *unknown,
+        ]
     return "\n".join(lines)
 
 

@@ -43,8 +43,17 @@ REFERENCES = (*BUILT, TRUTH)  # truth: the benchmark's own continuation, where i
 # The ceiling: the truth taken through the arm's VAE clip by clip (`through_vae`), the best any model
 # with that VAE can score on fidelity to the truth. Built on request (an experiment's `references`).
 CEILINGS = (TRUTH_VAE,)
-# What an experiment's `references:` may name; in a bundle, every row that is no arm's.
+# What an experiment's `references:` may name.
 DECLARABLE = (*REFERENCES, *CEILINGS)
+# A trivial video that moves: the first frame panned at a random heading and speed, K draws (scoring/pan.py).
+PAN = "pan"
+TRIVIAL = (*BUILT, PAN)  # every video made with no model, which a valid metric must rank below reality
+# Another true future: the same first frame and prompt, with what the prompt leaves open drawn again; what
+# a perfect sampler makes, where a world can draw it (the toy world). A metric anchored to the truth is
+# valid only where it beats every trivial reference (reports/verdicts.py).
+TRUTH_ALT = "truth_alt"
+# In a bundle, every row that is no arm's.
+REFERENCE_ROWS = (*TRIVIAL, TRUTH, TRUTH_ALT, *CEILINGS)
 # Not a reference: one video of `loop` scored a second time, in a separate pass. Its difference from the
 # first scoring is the evaluator's own run-to-run noise (0 on CPU; GPU kernels may differ).
 RESCORE = "rescore"
@@ -54,6 +63,8 @@ DESCRIPTIONS = {
     PINGPONG: "a degenerate reference (no model): the baseline's first clip, played forward and backward",
     TRUTH: "a reference: the sample's true continuation",
     TRUTH_VAE: "a ceiling: the true continuation through the arm's VAE, clip by clip as generation chains them",
+    PAN: "a trivial video that moves (no model): the first frame panned at a random heading and speed",
+    TRUTH_ALT: "an oracle: another true future of the sample, what a perfect sampler makes",
     RESCORE: "the evaluator's noise floor: the first loop video scored again in a pass of its own",
 }
 MOTION = "dynamic_degree"  # its per-window value is the window's flow magnitude: the motion

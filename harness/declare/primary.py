@@ -1,5 +1,6 @@
 """The declared primary metric against what the toy world knows of it (reports/verdicts.py): `harness
-plan` refuses an invalid primary and a one-sided one without guards before any work."""
+plan` refuses an invalid primary, one that rewards the mean, and a one-sided one without guards before
+any work."""
 
 from __future__ import annotations
 
@@ -42,6 +43,12 @@ def check_primary(exp: Experiment, configs: list[SVIConfig], table=None) -> list
                 f"primary {exp.primary} is invalid on {track} (a degenerate reference beats the truth on it: "
                 f"{V.VERDICTS_FILE}): declare a valid primary{instead}"
             )
+        elif said[track] == V.REWARDS_MEAN:
+            raise ConfigError(
+                f"primary {exp.primary} rewards the mean on {track} (a trivial video beats another true future "
+                f"on it, so a perfect sampler would lose: {V.VERDICTS_FILE}): declare a valid primary{instead}, "
+                "e.g. energy_score, which scores a sampler's draws"
+            )
         elif said[track] == V.ONE_SIDED and not exp.guards:
             raise ConfigError(
                 f"primary {exp.primary} is one-sided on {track} (a trivial video ties the truth on it: "
@@ -50,7 +57,7 @@ def check_primary(exp: Experiment, configs: list[SVIConfig], table=None) -> list
             )
         for guard in exp.guards:
             known = V.known_verdict(table, TOY_WORLD, track, guard)
-            if known in (V.INVALID, V.ONE_SIDED):
+            if known in V.SEVERE:
                 raise ConfigError(
                     f"guard {guard} is {known} on {track} ({V.VERDICTS_FILE}): a guard is a metric on which "
                     "the truth beats every degenerate reference it guards against"

@@ -55,6 +55,17 @@ def test_plan_refuses_a_one_sided_primary_without_guards(home, planted, capsys):
     assert exp.guards == ["truth_distance"] and check_primary(exp, _configs(exp, source)) == []
 
 
+def test_plan_refuses_a_primary_that_rewards_the_mean(home, planted, capsys):
+    """The distance from one sample to the truth where a trivial video beats another true future: a
+    perfect sampler would lose on it, so it cannot be the primary; the energy score is named instead."""
+    planted(("consistent_100s", "truth_distance", V.REWARDS_MEAN), ("consistent_100s", "psnr", V.VALID))
+    assert main(["plan", "toy_erft_control", "primary=truth_distance", "guards=[]"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "primary truth_distance rewards the mean on consistent_100s" in err
+    assert "(valid there: psnr)" in err and "energy_score" in err
+
+
 def test_a_guard_the_toy_world_calls_one_sided_is_refused(home, planted):
     table = planted(
         ("consistent_100s", "colour_shift", V.ONE_SIDED), ("consistent_100s", "truth_distance", V.ONE_SIDED)

@@ -84,10 +84,11 @@ def _old_rule(scores, track, metrics, means=None):
 
 
 def test_a_planted_copy_of_another_rule_is_caught(monkeypatch):
-    """With the former rule in the gates, the world-3 positive control's G2 finds no valid metric (it has
-    no truth_vae), where its results page calls the distance from the truth valid."""
+    """With the former rule in the gates, world 3's ablation_eimg finds PSNR valid on G2 (its truth_vae
+    ceiling beats the held frame), where its results page leaves PSNR, anchored to the truth, of unknown
+    validity (the bundle holds no other true future)."""
     monkeypatch.setattr(G, "valid_metrics", _old_rule)
-    page = G.gates_page([ROOT / "results" / "toy_erft_control"])
+    page = G.gates_page([ROOT / "results" / "ablation_eimg"])
     found = disagreements(page, V.read_verdicts())
-    assert any(line.startswith("toy_erft_control (world 3)") for line in found), found
-    assert all("truth_distance" in line for line in found)
+    assert any(line.startswith("ablation_eimg (world 3)") for line in found), found
+    assert all("psnr" in line for line in found)

@@ -49,18 +49,42 @@ def test_colour_shift_on_a_consistent_track_is_one_sided():
     assert not V.asks_competence(found.verdict)
 
 
-def test_psnr_whose_truth_is_its_ceiling_is_valid_and_no_arm_beats_standing_still():
-    """PSNR is anchored to the truth (not scored against itself): valid by construction. Frozen 17.47 dB
-    against arms 10.9-12.6: no arm beats standing still, a verdict on the models."""
+def test_an_anchored_metric_earns_valid_from_another_true_future():
+    """PSNR is anchored to the truth (not scored against itself): the truth cannot judge it. It is valid
+    only where another true future (what a perfect sampler makes) beats every trivial video; without one
+    its validity is unknown here (competence still asked). Frozen 17.47 dB against arms 10.9-12.6: no
+    arm beats standing still, a verdict on the models."""
     refs = {"frozen": S(17.47, 17.0, 17.9), "loop": S(16.11, 15.6, 16.6)}
     arms = {"base": S(12.64, 12.1, 13.2), "full": S(10.94, 10.2, 11.7)}
-    found = V.validity("psnr", None, refs, arms, anchored=True)
-    assert found.verdict == V.VALID and math.isnan(found.gap)
+    unknown = V.validity("psnr", None, refs, arms, anchored=True)
+    assert unknown.verdict == V.UNKNOWN and math.isnan(unknown.gap) and V.asks_competence(unknown.verdict)
+    found = V.validity("psnr", None, refs, arms, anchored=True, alternative=S(19.0, 18.5, 19.5))
+    assert found.verdict == V.VALID and found.gap == pytest.approx(19.0 - 17.47)
     assert V.standing_still("psnr", refs, arms) == []
+    # a held frame nearer the truth than another true future: the metric rewards the mean
+    mean = V.validity("psnr", None, refs, arms, anchored=True, alternative=S(15.0, 14.5, 15.5))
+    assert mean.verdict == V.REWARDS_MEAN and not V.asks_competence(mean.verdict)
+    assert mean.gap == pytest.approx(15.0 - 17.47)
+    # intervals that overlap decide nothing; the truth itself is never what an anchored metric is judged by
+    assert V.validity("psnr", None, refs, arms, True, S(17.5, 16.5, 18.5)).verdict == V.UNDECIDED
+    assert V.validity("psnr", S(99.0, 98.0, 100.0), refs, arms, True).verdict == V.UNKNOWN
     # an arm whose interval clears the best reference beats standing still; one that only touches it does not
     assert V.standing_still("psnr", refs, {"good": S(18.5, 18.0, 19.0), "near": S(18.0, 17.5, 18.5)}) == [
         "good"
     ]
+
+
+def test_pan_is_a_trivial_video_an_anchored_metric_must_beat():
+    """Truth distance (lower is better) in toy world 3's shape: the held frame 0.149, the first frame
+    panned 0.182, another true future 0.161 (a perfect sampler's distance): frozen wins, so the distance
+    rewards the mean. Its energy score: frozen 0.149, pan 0.097, another true future 0.075: valid."""
+    arms = {"base": S(0.167, 0.16, 0.174)}
+    distance = {"frozen": S(0.149, 0.145, 0.153), "pan": S(0.182, 0.175, 0.189)}
+    found = V.validity("truth_distance", None, distance, arms, True, S(0.161, 0.157, 0.165))
+    assert found.verdict == V.REWARDS_MEAN and found.against == "frozen"
+    energy = {"frozen": S(0.149, 0.145, 0.153), "pan": S(0.097, 0.093, 0.101)}
+    found = V.validity("truth_distance", None, energy, arms, True, S(0.075, 0.072, 0.078))
+    assert found.verdict == V.VALID and found.against == "pan"
 
 
 def test_the_other_verdicts():
@@ -96,7 +120,8 @@ def _frames():
         [{"track": "t", "arm": k, "metric": m, "mean": v, "low": v - 0.001, "high": v + 0.001, "n": 8}
          for m, k, v in (("colour_shift", "frozen", 0.0), ("colour_shift", "loop", 0.0001),
                          ("colour_shift", "truth", 0.0038), ("psnr", "frozen", 17.47), ("psnr", "loop", 16.11),
-                         ("psnr", "truth_vae", 18.58), ("colour_shift", "truth_vae", 30.0))]
+                         ("psnr", "truth_vae", 18.58), ("colour_shift", "truth_vae", 30.0),
+                         ("psnr", "truth_alt", 19.2))]
     )  # fmt: skip
     return summary, refs
 
@@ -117,7 +142,10 @@ def test_verdicts_per_track_with_the_truth_vae_ceiling():
         and frame.at["PSNR (dB)", "full under truth_vae"] == "-7.68"
     )
     words = V.sentence(psnr)
-    assert "valid (it is anchored to the truth" in words and "No arm beats standing still" in words
+    assert (
+        "valid (another true future beats every trivial video, frozen (17.47) included" in words
+        and "No arm beats standing still" in words
+    )
     assert "Margin under the truth_vae ceiling: base -5.98, full -7.68." in words
     # without the ceiling row: nothing about it
     plain = V.verdicts(summary, refs[refs["arm"] != R.TRUTH_VAE], ["base", "full"])
@@ -158,7 +186,8 @@ def test_the_score_table_gives_both_verdicts():
     sub = next(ln for ln in lines if ln.startswith("subject_consistency "))
     assert "-0.2000" in sub and V.UNKNOWN in sub and "no (frozen wins)" in sub
     psnr = next(ln for ln in lines if ln.startswith("psnr "))
-    assert "+3.0000" in psnr and " valid " in psnr and psnr.endswith("yes")
+    # anchored to the truth, with no other true future in a folder of videos: unknown, competence still asked
+    assert "+3.0000" in psnr and V.UNKNOWN in psnr and psnr.endswith("yes")
     assert "  subject_consistency: world 2: one-sided on consistent_100s (b)" in lines
 
 
@@ -175,13 +204,14 @@ def demo_verdicts(folder):
 
 def test_the_committed_bundles_give_the_issues_verdicts():
     """ablation_eimg in toy world 2 (results/world2/ablation_eimg), recomputed from its bundle: colour shift
-    one-sided on consistent_100s and invalid on creative_100s, PSNR valid with no arm beating standing
-    still; the committed table says the same of erft_confirm's registered primary."""
+    one-sided on consistent_100s and invalid on creative_100s; PSNR, anchored to the truth, of unknown
+    validity (the bundle holds no other true future), with no arm beating standing still; the committed
+    table says the same of erft_confirm's registered primary."""
     found, _ = demo_verdicts(ROOT / "results" / "world2" / "ablation_eimg")
     assert found[("consistent_100s", "colour_shift")].validity.verdict == V.ONE_SIDED
     assert found[("creative_100s", "colour_shift")].validity.verdict == V.INVALID
     for track in ("consistent_100s", "creative_100s"):
-        assert found[(track, "psnr")].validity.verdict == V.VALID
+        assert found[(track, "psnr")].validity.verdict == V.UNKNOWN
         assert found[(track, "psnr")].competence == V.NO_ARM
     table = V.read_verdicts(ROOT)
     assert V.known_verdict(table, 2, "creative_100s", "colour_shift") == V.INVALID
@@ -189,14 +219,14 @@ def test_the_committed_bundles_give_the_issues_verdicts():
     assert list(mine["validity"]) == [V.INVALID]
 
 
-def test_world_3s_demo_bundle_has_a_valid_primary_on_both_tracks():
-    """results/ablation_eimg in toy world 3: the distance from the truth is valid on both tracks, and colour
-    shift, which the truth's travelling camera changes, is invalid on both (what toy_erft_control's and
-    ablation_eimg's declared primaries follow)."""
+def test_world_3s_demo_bundle_leaves_the_truth_distance_unknown_until_it_holds_another_true_future():
+    """results/ablation_eimg in toy world 3: the distance from the truth, anchored to it, is of unknown
+    validity on both tracks (the bundle holds no `truth_alt` to earn it), and colour shift, which the
+    truth's travelling camera changes, is invalid on both."""
     found, manifest = demo_verdicts(ROOT / "results" / "ablation_eimg")
     assert manifest["versions"]["toy_world"] == 3
     for track in ("consistent_100s", "creative_100s"):
-        assert found[(track, "truth_distance")].validity.verdict == V.VALID
+        assert found[(track, "truth_distance")].validity.verdict == V.UNKNOWN
         assert found[(track, "colour_shift")].validity.verdict == V.INVALID
 
 
@@ -212,7 +242,7 @@ def test_the_first_screen_states_the_primarys_verdicts_and_its_guards(tmp_path):
     assert "creative_100s, Colour shift: invalid on this suite (frozen" in answer
     assert "Its answer still compares the arms with each other on Colour shift" in answer
     assert "the registered experiment keeps it as its primary" in answer
-    assert "Guards (declared beside the primary): creative_100s, SSIM: valid" in answer
+    assert "Guards (declared beside the primary): creative_100s, SSIM: validity unknown here" in answer
     registered = report[report.index("## Pre-registered hypotheses") : report.index("## Answer")]
     assert "> **Note:** Can Colour shift judge here" in registered
     assert "| creative_100s | Colour shift | invalid on this suite | not asked |" in report
@@ -231,7 +261,8 @@ def test_the_report_section_gives_the_prior_where_no_truth_exists():
     text = "\n".join(doc.md)
     assert "| t | Colour shift | validity unknown here | no arm beats standing still |" in text
     assert (
-        "Validity unknown here (the track has no truth); the toy world's verdicts, the prior evidence: "
+        "Validity unknown here (the track has no truth, or, on a metric anchored to the truth, no other "
+        "true future beside it); the toy world's verdicts, the prior evidence: "
         "t: Colour shift: world 2: invalid on this suite on creative_100s (b)." in text
     )
     assert (

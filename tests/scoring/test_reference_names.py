@@ -16,7 +16,7 @@ from scoring import references as R
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("cli", "harness", "reports", "scoring", "svi", "sweeps", "toyworld")
-NAMES = {*R.DECLARABLE, R.RESCORE}
+NAMES = {*R.DECLARABLE, *R.TRIVIAL, R.TRUTH_ALT, R.RESCORE}
 # A benchmark's folder of true continuations is called `truth` on disk: a path, not a reference's name.
 ON_DISK = {("harness/run/provision.py", R.TRUTH)}
 
