@@ -21,9 +21,31 @@ These are pure functions; the metrics that read videos build on them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+
+# A sample's draws on disk: draw 0 is the video itself, `<folder>/<stem>.mp4`, which every metric scores;
+# draws 1 .. K-1 lie beside it as `<folder>/draws/<stem>/<k>.mp4`, read by the energy score alone (a
+# folder's own *.mp4 stay one video per sample).
+DRAWS_FOLDER = "draws"
+
+
+def draw_path(video: str | Path, k: int) -> Path:
+    """Where draw `k` of `video` lies (draw 0 is `video` itself)."""
+    video = Path(video)
+    if k < 0:
+        raise ValueError(f"a draw's index is 0 or more, not {k}")
+    return video if k == 0 else video.parent / DRAWS_FOLDER / video.stem / f"{k}.mp4"
+
+
+def draw_paths(video: str | Path) -> list[Path]:
+    """Every draw of `video` on disk, in order: [video, draws/<stem>/1.mp4, ...] up to the first missing."""
+    out = [Path(video)]
+    while draw_path(video, len(out)).is_file():
+        out.append(draw_path(video, len(out)))
+    return out
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,22 @@ def test_clip_features_use_the_distance_not_its_square():
     at_mean = [clip_energy([[[0.0]]], [[y]])[0].score for y in futures]
     assert np.mean(sampler) == pytest.approx(4 / 9) and np.mean(at_mean) == pytest.approx(2 / 3)
     assert np.mean(squared) == pytest.approx(2 / 3)  # a tie with the mean: why d is not squared
+
+
+def test_draws_lie_beside_the_video_and_are_listed_in_order(tmp_path):
+    from scoring.energy import draw_path, draw_paths
+
+    video = tmp_path / "s0.mp4"
+    video.write_bytes(b"")
+    assert draw_path(video, 0) == video and draw_paths(video) == [video]  # one draw: the video alone
+    for k in (1, 2, 4):  # draw 3 missing: the list stops at 2
+        draw_path(video, k).parent.mkdir(parents=True, exist_ok=True)
+        draw_path(video, k).write_bytes(b"")
+    assert draw_paths(video) == [
+        video,
+        tmp_path / "draws" / "s0" / "1.mp4",
+        tmp_path / "draws" / "s0" / "2.mp4",
+    ]
+    assert sorted(tmp_path.glob("*.mp4")) == [video]  # a folder's videos stay one per sample
+    with pytest.raises(ValueError):
+        draw_path(video, -1)
