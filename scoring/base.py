@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -47,6 +48,9 @@ class VideoInfo:
     # The video's soundtrack ([S] float32 mono in [-1, 1] at audio_rate Hz), for Sync-C / Sync-D.
     audio: torch.Tensor | None = None
     audio_rate: int = 16000
+    # The video's file, where the runner reads one: the energy score finds the sample's other draws
+    # beside it (scoring/energy.py `draw_paths`).
+    path: Path | None = None
 
 
 @dataclass

@@ -32,6 +32,12 @@ def drift(name: str, **_) -> Metric:
     return METRICS[name]()
 
 
+def energy(name: str, **_) -> Metric:
+    from scoring.energy import EnergyMetric
+
+    return EnergyMetric(name)
+
+
 def delta_drift(name: str, *, base: Metric, **_) -> Metric:
     """delta_drift_aesthetic, delta_drift_imaging: on `base`'s per-frame values (drift_protocols.py)."""
     from scoring.drift_protocols import DeltaDrift

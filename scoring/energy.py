@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from scoring.base import Accumulator, Metric, VideoInfo, VideoResult
+
 # A sample's draws on disk: draw 0 is the video itself, `<folder>/<stem>.mp4`, which every metric scores;
 # draws 1 .. K-1 lie beside it as `<folder>/draws/<stem>/<k>.mp4`, read by the energy score alone (a
 # folder's own *.mp4 stay one video per sample).
@@ -148,3 +150,90 @@ def clip_energy(draw_features, truth_features) -> list[EnergyScore]:
         energy_score(to_truth[:, c], between[:, :, c]) if k > 1 else energy_score(to_truth[:, c])
         for c in range(y.shape[0])
     ]
+
+
+# -- the energy score as a metric: a video and its other draws streamed beside the truth ------------
+
+TERMS = {"energy_score": "score", "energy_accuracy": "accuracy", "energy_spread": "spread"}
+
+
+class EnergyMetric(Metric):
+    """The pixel energy score of a sample's draws, per window and per video: the video the runner
+    streams is draw 0; its other draws (`draw_paths`) are read beside it, frame for frame, and the
+    truth comes as the runner's reference. `name` picks the term it reports (TERMS). A video with no
+    other draws is a deterministic forecast: its score is its distance to the truth, spread 0."""
+
+    backend = "direct"
+
+    def __init__(self, name: str = "energy_score") -> None:
+        if name not in TERMS:
+            raise ValueError(f"unknown energy metric {name!r}; known: {', '.join(TERMS)}")
+        self.name = name
+
+    def new_video(self, info: VideoInfo) -> Accumulator:
+        return _EnergyAccumulator(self, info)
+
+
+class _EnergyAccumulator(Accumulator):
+    """Sums of absolute differences per window: each draw to the truth [K], each pair of draws [K, K]."""
+
+    def __init__(self, metric: EnergyMetric, info: VideoInfo) -> None:
+        if info.path is None:
+            raise ValueError(
+                f"{metric.name}: the energy score reads a video's other draws beside its file, which this "
+                f"runner did not give (video {info.name!r}; the VBench-Long protocol scores clips, not draws)"
+            )
+        from scoring.stream import FrameReader
+
+        self.metric, self.info = metric, info
+        self.readers = [FrameReader(p) for p in draw_paths(info.path)[1:]]
+        for r in self.readers:
+            if r.num_frames < info.num_frames:
+                raise ValueError(
+                    f"draw {r.path} has {r.num_frames} frames, fewer than the video's {info.num_frames}"
+                )
+        k = 1 + len(self.readers)
+        self.position = 0
+        self.window = (np.zeros(k), np.zeros((k, k)), 0)  # to truth [K], between [K, K], pixels
+        self.video = (np.zeros(k), np.zeros((k, k)), 0)
+        self.windows: list[float | None] = []
+
+    def update(self, frames: torch.Tensor, reference: torch.Tensor | None = None) -> None:
+        if reference is None:
+            raise ValueError(
+                f"{self.metric.name} compares a sample's draws with its ground truth (video {self.info.name!r})"
+            )
+        n = frames.shape[0]
+        others = [r.read(self.position, self.position + n) for r in self.readers]
+        self.position += n
+        draws = torch.stack([frames, *others]).double() / 255.0  # [K, T, 3, H, W] in [0, 1]
+        truth = reference.double() / 255.0  # [T, 3, H, W]
+        k = draws.shape[0]
+        to_truth = (draws - truth[None]).abs().flatten(1).sum(1).numpy()  # [K]
+        between = np.zeros((k, k))
+        for i in range(k):
+            for j in range(i + 1, k):
+                between[i, j] = between[j, i] = float((draws[i] - draws[j]).abs().sum())
+        pixels = truth.numel()
+        self.window = (self.window[0] + to_truth, self.window[1] + between, self.window[2] + pixels)
+
+    def _term(self, sums) -> float | None:
+        to_truth, between, pixels = sums
+        if pixels == 0:
+            return None
+        found = energy_score(to_truth / pixels, between / pixels if len(to_truth) > 1 else None)
+        return getattr(found, TERMS[self.metric.name])
+
+    def end_window(self) -> float | None:
+        value = self._term(self.window)
+        self.video = tuple(a + b for a, b in zip(self.video, self.window))
+        self.window = (np.zeros_like(self.window[0]), np.zeros_like(self.window[1]), 0)
+        self.windows.append(value)
+        return value
+
+    def finish(self) -> VideoResult:
+        if self.window[2]:
+            self.end_window()  # close a window the runner left open
+        for r in self.readers:
+            r.close()
+        return VideoResult(self._term(self.video), 1.0, list(self.windows), {"draws": 1 + len(self.readers)})

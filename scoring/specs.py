@@ -11,7 +11,8 @@ too, so a command line checks `--metrics` and `--window` before importing torch.
 Facts (docs/method.md §8): the VBench and VBench-I2V dimensions are on 0-1, higher is better (shown in
 percent); FVD is lower-is-better against a reference set of videos; PSNR (dB) and SSIM compare a video
 with its ground truth; the drift metrics (`drift.py`) are lower-is-better, truth_distance against the
-ground truth. Sync-C / Sync-D score a talking video against its audio with SyncNet (`sync.py`); they
+ground truth; the energy score (`energy.py`) scores a sampler's draws of each sample against the truth,
+lower is better. Sync-C / Sync-D score a talking video against its audio with SyncNet (`sync.py`); they
 have no toy-world builder yet. The drift protocols of the long-video papers (`drift_protocols.py`:
 Deep Forcing's delta-drift, LV-Bench's Video Drift Error) are lower-is-better rows computed from a
 VBench dimension's per-frame values (their `base`) in the same pass, on every backend the base has.
@@ -60,6 +61,9 @@ class MetricSpec:
       truth or better by construction (coherence at a distance: a frame held for 10 s is perfectly
       coherent with itself), so it can carry an answer only beside guards (group `guards`) that the
       degenerate references fail and the truth passes (docs/method.md §14).
+    over_draws: scored over a sample's draws (the videos one trained model makes of it with other
+      noise, `scoring/energy.py`): an experiment declaring it needs `draws: 2` or more; a video with
+      no other draws beside it is scored as a deterministic forecast (spread 0).
     """
 
     name: str
@@ -75,6 +79,7 @@ class MetricSpec:
     window_unit: str | None = None
     window_scale: float | None = None
     one_sided: bool = False
+    over_draws: bool = False
 
     def __post_init__(self) -> None:
         if not self.needs <= set(NEEDS):
@@ -261,6 +266,18 @@ _ROWS += (
         _VIDEO,
         builders=dict.fromkeys(_DIMENSIONS["fvd"].builders, _B + "truth_clips"),
     ),
+)
+
+# The energy score (`energy.py`): a sampler's draws of each sample against the truth, in pixels (the
+# distance of `truth_distance`), lower is better, with its two terms beside it: the mean distance of a
+# draw from the truth (lower is better) and half the mean distance between two draws (no direction).
+_ROWS += tuple(
+    MetricSpec(name, "energy", label, 1.0, better, 4, _VIDEO, _direct("energy"), over_draws=True)
+    for name, label, better in (
+        ("energy_score", "Energy score", False),
+        ("energy_accuracy", "Energy: to truth", False),
+        ("energy_spread", "Energy: spread", None),
+    )
 )
 
 SPECS: dict[str, MetricSpec] = {s.name: s for s in _ROWS}

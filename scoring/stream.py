@@ -176,7 +176,7 @@ def score_video(
             raise ValueError(
                 f"ground truth {reference_video} has {ref_reader.num_frames} frames, fewer than the video's {n}"
             )
-    info = VideoInfo(path.stem, fps, n, h, w, reference_image, samples, AUDIO_RATE)
+    info = VideoInfo(path.stem, fps, n, h, w, reference_image, samples, AUDIO_RATE, path)
 
     bar = tqdm(total=n, desc=path.stem, unit="frame", leave=False, disable=not progress)
     accs = {m.name: m.new_video(info) for m in metrics}

@@ -72,13 +72,15 @@ def toy_world_samples(folder, g, samples: int, clips: int) -> list:
     return found[:samples]
 
 
-def timed_generation(generator, samples: list, g, clips: int) -> float:
+def timed_generation(generator, samples: list, g, clips: int, draws: int = 1) -> float:
     """Wall seconds of `generator.generate_batch` on `samples` (each its image and first `clips`
-    prompts, a video of `clips` clips), the videos written to a temporary folder."""
+    prompts, a video of `clips` clips; `draws` videos of each with other noise, consecutive jobs), the
+    videos written to a temporary folder."""
     import tempfile
     import time
 
     from scoring import suites
+    from svi.generation.sampling import draw_seed
     from svi.generation.video import VideoJob, fixed_prompts
 
     with tempfile.TemporaryDirectory() as out:
@@ -86,10 +88,12 @@ def timed_generation(generator, samples: list, g, clips: int) -> float:
             VideoJob(
                 suites.load_image(s.image, g.height, g.width),
                 fixed_prompts(list(s.prompts[:clips])),
-                f"{out}/v{i}.mp4",
+                f"{out}/v{i}_{k}.mp4",
                 num_clips=clips,
+                seed=draw_seed(g.seed, k),
             )
             for i, s in enumerate(samples)
+            for k in range(draws)
         ]
         t0 = time.perf_counter()
         generator.generate_batch(jobs, progress=False)

@@ -62,6 +62,7 @@ MAX_SEEDS = 1000
 MAX_ARMS = 64
 MAX_UNITS = 1000  # arms x seeds: each unit is a training, a generation and a scoring
 MAX_SAMPLES = 1000  # toy_samples and a track's limit: samples per track
+MAX_DRAWS = 64  # videos per sample and seed (draws): the energy score needs 2 or more
 MAX_TRACK_SECONDS = 3600.0  # a track's video length (the paper's longest: 300 s)
 MAX_SUITES = 16
 MAX_COMPARISONS = 256
@@ -237,6 +238,9 @@ class Experiment(BaseModel):
     # the toy world's benchmark scenes: another seed, other scenes (a confirmatory run on scenes the
     # exploratory run did not see)
     toy_benchmark_seed: int = Field(TOY_BENCHMARK_SEED, ge=0, le=MAX_SEED)
+    # Videos generated per sample by each trained model: the same conditioning with other noise. The
+    # energy score (a sampler scored against the truth over its draws) needs 2 or more.
+    draws: int = Field(1, ge=1, le=MAX_DRAWS)
     benchmark_root: str | None = None
     skip_bad_samples: bool = False  # leave out unusable benchmark samples instead of refusing to start
     # a generated video that cannot be decoded fails its arm by name; true: it is left out of the scores
@@ -307,6 +311,18 @@ class Experiment(BaseModel):
 
         parse_window(v)
         return v
+
+    @model_validator(mode="after")
+    def _draws_for_a_sampler(self) -> Experiment:
+        from scoring.specs import expand, spec
+
+        over = [m for m in expand(self.metrics) if spec(m).over_draws]
+        if over and self.draws < 2:
+            raise ValueError(
+                f"{', '.join(over)} score(s) a sampler over its draws of each sample, and one draw has no "
+                f"spread: declare `draws: 2` or more (draws: {self.draws})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _primary_is_scored(self) -> Experiment:
@@ -421,7 +437,14 @@ class Experiment(BaseModel):
             raw = deep_merge(read_yaml(base_path), raw)
         for key, value in {**self.arms[arm].overrides, **(extra or {})}.items():
             raw = deep_merge(raw, dotted(key, value))  # typed values, as the YAML gave them
-        return build_config(raw, f"{source or self.name}: arm {arm!r}")
+        where = f"{source or self.name}: arm {arm!r}"
+        cfg = build_config(raw, where)
+        if self.draws > 1 and cfg.generate.noise == "official":
+            raise ConfigError(
+                f"{where}: generate.noise=official draws the same noise for every video (clip k from seed "
+                f"42 k), so its {self.draws} draws would be one video: use generate.noise=streams with draws"
+            )
+        return cfg
 
 
 def experiment_names() -> dict[str, str]:

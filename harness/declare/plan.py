@@ -113,7 +113,7 @@ LOCATION_KEYS = frozenset(
 # and executor do not change one unit's results).
 SCORING_FIELDS = (
     "suites", "metrics", "metrics_backend", "window", "toy_samples", "toy_benchmark_seed", "skip_bad_samples",
-    "skip_bad_videos",
+    "skip_bad_videos", "draws",
 )  # fmt: skip
 
 
@@ -179,6 +179,7 @@ ADDED_SETTINGS: dict[str, Any] = {
     "config.generate.guidance_scale_2": None,
     "config.train.expert": None,
     "config.train.expert_boundary": 0.875,
+    "experiment.draws": 1,  # one video per sample and seed, as every unit made before the energy score
 }
 
 

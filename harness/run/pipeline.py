@@ -199,10 +199,12 @@ def stage_generate(
     force: bool,
     generator: Callable[[], object],
     on_round: Callable | None = None,
+    draws: int = 1,
 ) -> tuple[dict, str, bool, list]:
     """-> (manifest, stage hash, skipped, samples). `generator()` gives the arm's (shared)
     LongVideoGenerator; samples are the track's `scoring.suites.Sample`s (prompt text included).
-    `on_round`: called after each generation round (a sweep's pruning during generation)."""
+    `on_round`: called after each generation round (a sweep's pruning during generation). `draws`:
+    videos per sample (`generate_suite`)."""
     from harness.run.suite_generation import generate_suite, suite_samples
     from svi.generation.sampling import config_hash
 
@@ -211,7 +213,8 @@ def stage_generate(
     gen_cfg = {"frames": config_hash(cfg.generate)}
     if cfg.condition.kind != "none":  # the adapter and its weights decide the frames too
         gen_cfg = {**gen_cfg, "condition": cfg.condition.model_dump(mode="json")}
-    h = digest("generate", trained, gen_cfg, spec.suite, spec.length, manifest["digest"])
+    more = (draws,) if draws > 1 else ()  # one draw: the hash of every generation made before draws
+    h = digest("generate", trained, gen_cfg, spec.suite, spec.length, manifest["digest"], *more)
     with workspace.stage_lock(folder):
         if workspace.open_stage(folder, h, force):
             return manifest, h, True, samples
@@ -222,7 +225,14 @@ def stage_generate(
         if cfg.condition.kind != "none":
             model_id["condition"] = cfg.condition.model_dump(mode="json")
         generate_suite(
-            generator(), samples, manifest, folder, seconds=spec.seconds, model=model_id, on_round=on_round
+            generator(),
+            samples,
+            manifest,
+            folder,
+            seconds=spec.seconds,
+            model=model_id,
+            on_round=on_round,
+            draws=draws,
         )
         workspace.mark_stage(folder, h, suite=spec.suite, length=spec.length)
     return manifest, h, False, samples
@@ -629,7 +639,7 @@ def run_arm(
                     rounds = functools.partial(generate_watch, run.run_id, track) if generate_watch else None
                     manifest, gen_hash, _, samples = stage_generate(
                         cfg, spec, bench, exp.skip_bad_samples, lora, trained, videos, "generate" in force,
-                        generator, rounds,
+                        generator, rounds, exp.draws,
                     )  # fmt: skip
                 say(f"{who}: score {track}")
                 with clock("provision"):

@@ -55,6 +55,7 @@ def generate_suite(
     progress: bool = True,
     on_round=None,
     max_clips: int | None = None,
+    draws: int = 1,
 ) -> list:
     """This rank's share of `samples` as videos at least `seconds` long into out/<sample>.mp4
     (resumable), manifest.json beside them; in batches of `generate.batch_size` videos
@@ -64,11 +65,15 @@ def generate_suite(
     `model` identifies the weights (preset, folder, LoRA digest) in each video's sidecar and hash.
     `max_clips`: stop each video after that many clips (the degenerate references need the first clip
     alone: it is the long video's, bit for bit). `on_round`: the generator's per-round callback.
-    -> one VideoResult per sample of the shard, in order."""
+    `draws`: videos per sample, the same conditioning with other noise (`draw_seed`): draw 0 is
+    out/<sample>.mp4, the others lie beside it (`scoring.energy.draw_path`); a sample's draws are
+    consecutive jobs, so they share a batch where generate.batch_size allows.
+    -> one VideoResult per sample of the shard and draw, in order (a sample's draws together)."""
     from functools import partial
 
+    from scoring.energy import draw_path
     from svi.conditions.attach import clip_streams
-    from svi.generation.sampling import assign_prompts
+    from svi.generation.sampling import assign_prompts, draw_seed
     from svi.generation.video import VideoJob, fixed_prompts
 
     cfg = generator.cfg
@@ -94,20 +99,22 @@ def generate_suite(
         }
         meta.update({k: str(getattr(sample, k)) for k in ("audio", "pose") if getattr(sample, k)})
         meta["model"] = model or {}  # part of the video's config hash: other weights, other video
-        jobs.append(
-            VideoJob(
-                image=partial(suites.load_image, sample.image, cfg.height, cfg.width),
-                prompts=fixed_prompts(prompts),
-                out_path=out / f"{sample.name}.mp4",
-                num_clips=len(prompts),
-                metadata=meta,
-                # talk / dance: the sample's audio or pose video drives the clips (a length past the
-                # audio's end stops there; a pose video loops)
-                streams=clip_streams(
-                    generator.bb, {"audio": sample.audio, "pose": sample.pose}, cfg, generator.condition
-                ),
+        for k in range(draws):
+            jobs.append(
+                VideoJob(
+                    image=partial(suites.load_image, sample.image, cfg.height, cfg.width),
+                    prompts=fixed_prompts(prompts),
+                    out_path=draw_path(out / f"{sample.name}.mp4", k),
+                    num_clips=len(prompts),
+                    metadata=meta if k == 0 else {**meta, "draw": k},
+                    # talk / dance: the sample's audio or pose video drives the clips (a length past the
+                    # audio's end stops there; a pose video loops)
+                    streams=clip_streams(
+                        generator.bb, {"audio": sample.audio, "pose": sample.pose}, cfg, generator.condition
+                    ),
+                    seed=None if k == 0 else draw_seed(cfg.seed, k),
+                )
             )
-        )
     return generator.generate_batch(jobs, progress=progress, on_round=on_round)
 
 

@@ -254,6 +254,7 @@ class LongVideoGenerator:
         neg_context: torch.Tensor | None,
         progress: tqdm | None = None,
         streams: Sequence[dict[str, torch.Tensor]] | None = None,
+        seeds: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One clip for each of B samples, batched: one text-encoder call, conditioning in one VAE
         encode, one transformer forward per step, one decode. streams[b]: sample b's adapter inputs
@@ -261,11 +262,13 @@ class LongVideoGenerator:
 
         clips[b], prompts[b]: sample b's clip index and prompt; references [B, 3, H, W]; chains[b]:
         None (clip 0) or its carried frames / latents; anchors [B, 16, 1, h, w] or None; image_context
-        [B, N, D] or None; neg_context [1, L, D] or None. Noise: clip_noise(cfg.seed, clips[b]).
+        [B, N, D] or None; neg_context [1, L, D] or None. Noise: clip_noise(seeds[b], clips[b]), seeds[b]
+        cfg.seed where `seeds` is None.
         -> (decoded clips [B, 3, F, H, W] in [-1, 1], their latents [B, 16, F_lat, h, w])."""
         y = self._condition(references, chains, anchors)  # [B, 20, F_lat, h, w]
         context = self.bb.encode_text(list(prompts))  # [B, L, D]
-        noise = torch.cat([self.clip_noise(self.cfg.seed, k) for k in clips]).to(self.device)
+        seeds = [self.cfg.seed] * len(clips) if seeds is None else seeds
+        noise = torch.cat([self.clip_noise(s, k) for s, k in zip(seeds, clips)]).to(self.device)
         stacked = {
             name: torch.stack([inputs[name] for inputs in streams]).to(self.device) for name in self.streams
         }
@@ -425,6 +428,7 @@ class LongVideoGenerator:
             neg_context,
             progress,
             [v.inputs for v in videos],
+            [v.seed for v in videos],
         )  # [B, 3, F, H, W], [B, 16, F_lat, h, w]
         for b, v in enumerate(videos):
             self._record(v, clips[b : b + 1], latents[b : b + 1])
@@ -435,7 +439,8 @@ class LongVideoGenerator:
         if it is already finished. An unfinished video of another configuration is started over."""
         cfg = self.cfg
         out_path = Path(job.out_path)
-        digest = config_hash(cfg, {"metadata": job.metadata or {}, "num_clips": job.num_clips})
+        own = {} if job.seed is None or job.seed == cfg.seed else {"seed": job.seed}  # a further draw
+        digest = config_hash(cfg, {"metadata": job.metadata or {}, "num_clips": job.num_clips, **own})
         parts = out_path.with_name(out_path.stem + ".parts")
         sidecar = out_path.with_suffix(".json")
         if out_path.is_file() and sidecar.is_file():
@@ -465,6 +470,7 @@ class LongVideoGenerator:
             written=0 if state is None else state["written"],
             start=0 if state is None else len(state["clips"]),
             state={k: x.to(self.device) if isinstance(x, torch.Tensor) else x for k, x in saved.items()},
+            seed=cfg.seed if job.seed is None else job.seed,
         )
 
     def _next_prompt(self, video: VideoState) -> bool:
@@ -513,7 +519,7 @@ class LongVideoGenerator:
             {
                 "index": k,
                 "prompt": v.prompt,
-                "seed": noise_seed(self.cfg.noise, self.cfg.seed, k),
+                "seed": noise_seed(self.cfg.noise, v.seed, k),
                 "video_frames": [start, start + len(frames)],
                 **self._prompt_cut(v.prompt),
             }

@@ -99,6 +99,23 @@ def clip_seed(seed: int, clip: int) -> int:
     return int(np.random.SeedSequence([seed, clip]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+# The random stream of a sample's further draws, beside the run's seed: draw k >= 1 of a video generated
+# with `seed` is generated with draw_seed(seed, k) in its place.
+DRAW_STREAM = 1
+
+
+def draw_seed(seed: int, draw: int) -> int:
+    """The seed of draw `draw` of a sample generated with `seed`: `seed` itself for draw 0 (the video a
+    run with one draw makes), and for draw k >= 1 a separate stream (numpy's SeedSequence of (seed,
+    DRAW_STREAM, k)), so the draws of one sample differ in every clip's noise and no draw repeats
+    another seed's."""
+    if draw < 0:
+        raise ValueError(f"a draw's index is 0 or more, not {draw}")
+    if draw == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, DRAW_STREAM, draw]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
 def noise_seed(scheme: str, seed: int, clip: int) -> int:
     """The seed of clip `clip`'s CPU noise generator under generate.noise `scheme`: clip_seed(seed, clip)
     for streams; 42 clip for official (test_svi.py's rule; `seed` is not used)."""

@@ -46,6 +46,7 @@ class VideoJob:
     num_clips: int | None = None
     metadata: dict | None = None
     streams: dict[str, ClipStream] | None = None
+    seed: int | None = None  # the noise seed (None: generate.seed); a sample's draws differ here
 
 
 @dataclass
@@ -70,6 +71,7 @@ class VideoState:
     inputs: dict[str, torch.Tensor] | None = None  # the next clip's adapter inputs (streams)
     state: dict = field(default_factory=dict)
     cache: dict = field(default_factory=dict)
+    seed: int = 0  # the seed of its clips' noise (`VideoJob.seed`, else generate.seed)
 
     @property
     def parts(self) -> Path:

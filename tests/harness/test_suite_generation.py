@@ -74,3 +74,37 @@ def test_the_official_cap_ends_a_video_at_its_last_prompt(tmp_path, bench):
         meta = json.loads(res.sidecar.read_text())
         assert res.num_clips == len(meta["clips"]) == clips and meta["generate"]["after_last_prompt"] == rule
         assert [c["prompt"] for c in meta["clips"]][-1] == samples[0].prompts[-1]
+
+
+def test_draws_are_the_same_conditioning_with_other_noise(tmp_path, bench):
+    """draws=3: each sample's draw 0 is the video one draw makes, bit for bit (the same arithmetic: its
+    noise comes from generate.seed, and a video's frames do not depend on its batch); draws 1 and 2 lie
+    beside it (scoring.energy.draw_path), batched with it, seeded by draw_seed, and differ from it."""
+    import json
+
+    from scoring.energy import draw_path, draw_paths
+    from svi.config import GenerateConfig
+    from svi.generation.generator import LongVideoGenerator
+    from svi.generation.sampling import clip_seed, draw_seed
+    from svi.model.backbone import build_tiny
+    from svi.video_io import read_frames
+
+    cfg = GenerateConfig(num_frames=9, height=32, width=32, steps=1, fps=8, batch_size=3)
+    gen = LongVideoGenerator(build_tiny(), cfg)
+    samples, _ = suites.load_samples(bench / "creative_video_gen")
+    manifest = {"suite": "creative", "length": "2s", "digest": "d"}
+    one = generate_suite(gen, samples[:1], manifest, tmp_path / "one", seconds=2, model={}, progress=False)
+    three = generate_suite(
+        gen, samples[:1], manifest, tmp_path / "three", seconds=2, model={}, progress=False, draws=3
+    )
+    video = tmp_path / "three" / "sample_00.mp4"
+    assert [r.path for r in three] == [draw_path(video, k) for k in range(3)] == draw_paths(video)
+    assert sorted(p.name for p in (tmp_path / "three").glob("*.mp4")) == ["sample_00.mp4"]
+    first = read_frames(one[0].path)
+    assert (read_frames(video) == first).all()
+    for k in (1, 2):
+        meta = json.loads(three[k].sidecar.read_text())
+        assert meta["metadata"]["draw"] == k
+        assert meta["clips"][0]["seed"] == clip_seed(draw_seed(cfg.seed, k), 0)
+        assert not (read_frames(three[k].path) == first).all()
+    assert draw_seed(cfg.seed, 0) == cfg.seed and len({draw_seed(cfg.seed, k) for k in range(4)}) == 4

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from scoring.energy import energy_score, pixel_energy_score
+from scoring.energy import energy_score, pixel_energy_score, window_energy
 
 
 def test_hand_computed_terms():
@@ -143,3 +143,86 @@ def test_draws_lie_beside_the_video_and_are_listed_in_order(tmp_path):
     assert sorted(tmp_path.glob("*.mp4")) == [video]  # a folder's videos stay one per sample
     with pytest.raises(ValueError):
         draw_path(video, -1)
+
+
+# -- the metric: a video and its draws on disk, streamed beside the truth --------------------------
+
+
+def _video(path, seed, frames=16, size=32):
+    from svi.video_io import write_segment
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_segment(path, pixels, 8)
+
+
+def _decoded(path):
+    from scoring.stream import FrameReader
+
+    r = FrameReader(path)
+    frames = r.read(0, r.num_frames).permute(0, 2, 3, 1).double() / 255.0  # [F, H, W, 3], as the metric reads
+    r.close()
+    return frames
+
+
+def _score(videos, truth, names="energy,truth_distance"):
+    from scoring.score import score_suite
+
+    report = score_suite(
+        videos,
+        names,
+        backend="toy",
+        window="1s",
+        reference_videos={v.stem: truth for v in videos},
+        progress=False,
+    )
+    return {v["video"]: v for v in report["videos"]}, report
+
+
+def test_a_video_without_draws_scores_its_distance_to_the_truth(tmp_path):
+    """A deterministic forecast (no draws beside it): energy score = truth distance per window and per
+    video, spread 0. Two paths: a mean of per-frame means (truth_distance) against one sum over pixels
+    divided once (the energy metric); float64 sums of 16 x 3,072 values in [0, 1] agree to ~1e-15."""
+    truth = _video(tmp_path / "truth" / "s0.mp4", 0)
+    video = _video(tmp_path / "s0.mp4", 1)
+    got, _ = _score([video], truth)
+    v = next(iter(got.values()))
+    assert v["scores"]["energy_score"] == pytest.approx(v["scores"]["truth_distance"], rel=1e-12)
+    assert v["scores"]["energy_accuracy"] == pytest.approx(v["scores"]["truth_distance"], rel=1e-12)
+    assert v["scores"]["energy_spread"] == 0.0
+    assert len(v["window_scores"]["energy_score"]) == 2  # 16 frames at 8 fps in 1 s windows
+    for a, b in zip(v["window_scores"]["energy_score"], v["window_scores"]["truth_distance"]):
+        assert a == pytest.approx(b, rel=1e-12)
+
+
+def test_draws_on_disk_score_as_the_pure_function_scores_their_frames(tmp_path):
+    """Three draws (the video and two beside it under draws/): the metric's windows and video value equal
+    `window_energy` and `pixel_energy_score` on the decoded frames (two paths, float64, same sums in
+    another order: rel 1e-12), and the spread is positive."""
+    from scoring.energy import draw_path
+
+    truth = _video(tmp_path / "truth" / "s0.mp4", 0)
+    video = _video(tmp_path / "s0.mp4", 1)
+    for k in (1, 2):
+        _video(draw_path(video, k), 1 + k)
+    got, _ = _score([video], truth, "energy")
+    v = next(iter(got.values()))
+    draws = torch.stack([_decoded(draw_path(video, k)) for k in range(3)])  # [3, F, H, W, 3]
+    y = _decoded(truth)
+    whole = pixel_energy_score(draws, y)
+    assert v["scores"]["energy_score"] == pytest.approx(whole.score, rel=1e-12)
+    assert v["scores"]["energy_accuracy"] == pytest.approx(whole.accuracy, rel=1e-12)
+    assert v["scores"]["energy_spread"] == pytest.approx(whole.spread, rel=1e-12) and whole.spread > 0
+    per = window_energy(draws, y, [slice(0, 8), slice(8, 16)])
+    assert v["window_scores"]["energy_score"] == pytest.approx([e.score for e in per], rel=1e-12)
+
+
+def test_a_draw_shorter_than_its_video_is_refused(tmp_path):
+    from scoring.energy import draw_path
+
+    truth = _video(tmp_path / "truth" / "s0.mp4", 0)
+    video = _video(tmp_path / "s0.mp4", 1)
+    _video(draw_path(video, 1), 2, frames=8)
+    _, report = _score([video], truth, "energy_score")
+    assert "fewer than the video's 16" in str(report.get("failed"))

@@ -25,6 +25,7 @@ PROTOCOLS = [
 ]
 COHERENCE = ["subject_coherence", "background_coherence"]
 GUARDS = ["non_repetition", "truth_clip_distance"]
+ENERGY = ["energy_score", "energy_accuracy", "energy_spread"]
 
 
 def test_groups_and_all():
@@ -38,6 +39,7 @@ def test_groups_and_all():
         "drift_protocols": PROTOCOLS,
         "coherence": COHERENCE,
         "guards": GUARDS,
+        "energy": ENERGY,
     }
     assert ALL == [n for names in GROUPS.values() for n in names]
     assert all(spec(n).group == g for g, names in GROUPS.items() for n in names)
@@ -48,15 +50,19 @@ def test_groups_and_all():
 
 
 def test_directions_and_needs():
-    lower = {"fvd", "sync_d", *DRIFT, *PROTOCOLS, "truth_clip_distance"}
+    lower = {"fvd", "sync_d", *DRIFT, *PROTOCOLS, "truth_clip_distance", "energy_score", "energy_accuracy"}
+    none = {"energy_spread"}  # half the mean distance between two draws: neither more nor less is better
     assert {n for n, s in SPECS.items() if s.higher_is_better is False} == lower
-    assert all(s.higher_is_better is True for n, s in SPECS.items() if n not in lower)
+    assert {n for n, s in SPECS.items() if s.higher_is_better is None} == none
+    assert all(s.higher_is_better is True for n, s in SPECS.items() if n not in lower | none)
     assert {n for n, s in SPECS.items() if s.needs_reference_video} == {
         "psnr",
         "ssim",
         "truth_distance",
         "truth_clip_distance",
+        *ENERGY,
     }
+    assert {n for n, s in SPECS.items() if s.over_draws} == set(ENERGY)
     assert {n for n, s in SPECS.items() if s.needs_input_image} == {"i2v_subject", "i2v_background"}
     assert {n for n, s in SPECS.items() if s.needs_reference_set} == {"fvd"}
     assert {n for n, s in SPECS.items() if s.needs_audio} == {"sync_c", "sync_d"}
@@ -116,8 +122,10 @@ def test_the_classes_read_their_facts_from_the_table():
         truth_clips.TruthClipDistance,
         *sync.METRICS.values(),
     ]
-    # the drift protocols take their name with their base (one class per protocol)
-    protocols = [registry.build(n, backend="toy") for n in [*PROTOCOLS, *COHERENCE, "non_repetition"]]
+    # the drift protocols take their name with their base (one class per protocol), the energy terms theirs
+    protocols = [
+        registry.build(n, backend="toy") for n in [*PROTOCOLS, *COHERENCE, "non_repetition", *ENERGY]
+    ]
     assert sorted(c.name for c in classes + protocols) == sorted(ALL)
     for cls in classes + protocols:
         s = spec(cls.name)

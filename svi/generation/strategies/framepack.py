@@ -99,7 +99,7 @@ class FramePack:
         f_lat = gen.latent_shape[1]
         refs = torch.cat([v.reference for v in videos])  # [B, 3, H, W]
         y = torch.cat([section_condition(v.anchor, v.state.get("end"), f_lat) for v in videos])
-        noise = torch.cat([gen.clip_noise(cfg.seed, v.next_clip) for v in videos]).to(gen.device)
+        noise = torch.cat([gen.clip_noise(v.seed, v.next_clip) for v in videos]).to(gen.device)
         latent = sample_latents(
             bb.transformer,
             noise,

@@ -182,7 +182,7 @@ class FreeNoise:
         f_lat, lead, stride = self._layout(gen)
         length = sequence_latents(v.job.num_clips, f_lat, lead)
         if "x" not in v.state:  # FreeNoise's initial noise; its first window is clip 0's noise
-            g = noise_generator(cfg.noise, cfg.seed, 0)
+            g = noise_generator(cfg.noise, v.seed, 0)
             base = torch.randn((1, *gen.latent_shape), generator=g)  # = gen.clip_noise(seed, 0)
             v.state.update(x=reschedule_noise(base, length, stride, g).to(gen.device), step=0)
         chunks = self._windows(gen, v, neg_context)

@@ -133,8 +133,8 @@ class Rolling:
         refs = torch.cat([v.reference for v in videos])  # [B, 3, H, W]
         anchors = torch.cat([v.anchor for v in videos]) if cfg.chaining == "latent" else None
         context = bb.encode_text([v.prompt for v in videos])  # [B, L, D]
-        noises = [clip_noises(cfg.seed, v.next_clip, shape, lead, stages - 1, cfg.noise) for v in videos]
-        upcoming = torch.cat([gen.clip_noise(cfg.seed, v.next_clip + 1) for v in videos]).to(dev)
+        noises = [clip_noises(v.seed, v.next_clip, shape, lead, stages - 1, cfg.noise) for v in videos]
+        upcoming = torch.cat([gen.clip_noise(v.seed, v.next_clip + 1) for v in videos]).to(dev)
         fresh = [v.state.get("window") is None for v in videos]  # clip 1: the window starts here
         x = torch.cat(
             [base if new else v.state["window"].cpu() for v, (base, _), new in zip(videos, noises, fresh)]
