@@ -68,7 +68,15 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--references",
         default="frozen,loop,pingpong",
         help="degenerate references to build and score beside the videos (comma-separated from frozen, "
-        "loop, pingpong; 'none' for none). Written under OUT/references/<kind>/",
+        "loop, pingpong, pan; 'none' for none). Written under OUT/references/<kind>/",
+    )
+    p.add_argument(
+        "--reference-draws",
+        type=int,
+        default=None,
+        help="videos a sample of pan (the first frame panned at a random heading and speed, "
+        "scoring/pan.py's range), draw 0 scored, the others under OUT/references/pan/draws/ "
+        "(default 4)",
     )
 
 
@@ -93,6 +101,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise ValueError(f"no such reference folder: {ref_dir}")
         audio = _audio_files(videos, args.audio) if any(specs.spec(n).needs_audio for n in names) else None
         kinds = _reference_kinds(args.references)
+        drawn = _drawn(args.reference_draws)
     except ValueError as e:
         return fail(str(e))
     if args.threads:
@@ -139,7 +148,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     loops = {}
     if kinds:
         loops = _score_references(
-            [v for v in videos if v.name not in failed], kinds, out, report["aggregate"], score
+            [v for v in videos if v.name not in failed], kinds, out, report["aggregate"], score, drawn
         )
     _print_collapse(report, loops)
     return 0
@@ -176,24 +185,37 @@ def _print_collapse(report: dict, loops: dict) -> None:
 
 
 def _reference_kinds(text: str) -> list[str]:
-    """--references -> the kinds to build; a ValueError naming an unknown one."""
-    from scoring.references import BUILT
+    """--references -> the kinds to build; a ValueError naming an unknown one. What needs no truth is
+    built here: the references made from the video itself, and pan."""
+    from scoring.references import BUILT, PAN
 
     if text.strip() == "none":
         return []
     kinds = [k.strip() for k in text.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in BUILT]
+    buildable = (*BUILT, PAN)
+    unknown = [k for k in kinds if k not in buildable]
     if unknown:
         raise ValueError(
-            f"--references: unknown {', '.join(unknown)}; choose from {', '.join(BUILT)}, or none"
+            f"--references: unknown {', '.join(unknown)}; choose from {', '.join(buildable)}, or none"
         )
     return kinds
 
 
-def _score_references(videos, kinds, out: Path, aggregate: dict, score) -> dict:
-    """Build each video's degenerate references under OUT/references/, score them as the videos were,
-    print the margins table and write references.json; the loop references' scores report ({} without
-    them), its videos named as the videos they were built from."""
+def _drawn(draws: int | None):
+    """--reference-draws -> how pan is drawn (scoring/references.py `Drawn`: scoring/pan.py's stated
+    range, for videos whose world is not known); a ValueError below 2."""
+    from scoring.references import REFERENCE_DRAWS, Drawn
+
+    try:
+        return Drawn(REFERENCE_DRAWS if draws is None else draws)
+    except ValueError as e:
+        raise ValueError(f"--reference-draws: {e}") from None
+
+
+def _score_references(videos, kinds, out: Path, aggregate: dict, score, drawn) -> dict:
+    """Build each video's degenerate references under OUT/references/ (pan's as `drawn` says), score them
+    as the videos were, print the margins table and write references.json; the loop references' scores
+    report ({} without them), its videos named as the videos they were built from."""
     import json
 
     from reports.verdicts import read_verdicts, score_table
@@ -202,7 +224,7 @@ def _score_references(videos, kinds, out: Path, aggregate: dict, score) -> dict:
     by_kind, loops = {}, {}
     for kind in kinds:
         print(f"reference {kind}: building {len(videos)} video(s)", file=sys.stderr)
-        made = [references_of_video(v, out / "references", [kind])[kind] for v in videos]
+        made = [references_of_video(v, out / "references", [kind], drawn=drawn)[kind] for v in videos]
         scored = score(made)
         by_kind[kind] = scored["aggregate"]
         if kind == LOOP:

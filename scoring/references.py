@@ -11,6 +11,15 @@ metrics and windows:
     truth      where the benchmark has ground truth, the true continuation (read, not built)
     truth_vae  the ceiling: that truth through the arm's VAE, clip by clip as generation chains its
                clips (`through_vae`); no model scores better on fidelity with that VAE (on request)
+    pan        the input image panned at a random heading and speed (scoring/pan.py): a trivial video
+               that moves, K draws a sample (on request)
+    truth_alt  K other true futures where the benchmark's world can draw them (the toy world:
+               toyworld/futures.py); what a perfect sampler makes (on request)
+
+The drawn references (DRAWN: pan, truth_alt) are K videos a sample, laid out as scoring/energy.py's
+`draw_path` says: draw 0 is `<kind>/<name>.mp4`, which every metric scores as it scores any video; draws
+1 .. K-1 lie under `<kind>/draws/<name>/`, read by the energy score alone. Their randomness comes from
+the sample's name (`sample_seed`), so a sample's draws are the same on every run.
 
 They cost no training and no generation: a video's first clip is part of the video. Where a score of a
 real arm is beaten by one of these, the score cannot tell holding a subject from holding still; the
@@ -27,6 +36,7 @@ frozen too, gives no motion to fall below.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -43,8 +53,6 @@ REFERENCES = (*BUILT, TRUTH)  # truth: the benchmark's own continuation, where i
 # The ceiling: the truth taken through the arm's VAE clip by clip (`through_vae`), the best any model
 # with that VAE can score on fidelity to the truth. Built on request (an experiment's `references`).
 CEILINGS = (TRUTH_VAE,)
-# What an experiment's `references:` may name.
-DECLARABLE = (*REFERENCES, *CEILINGS)
 # A trivial video that moves: the first frame panned at a random heading and speed, K draws (scoring/pan.py).
 PAN = "pan"
 TRIVIAL = (*BUILT, PAN)  # every video made with no model, which a valid metric must rank below reality
@@ -54,6 +62,12 @@ TRIVIAL = (*BUILT, PAN)  # every video made with no model, which a valid metric 
 TRUTH_ALT = "truth_alt"
 # In a bundle, every row that is no arm's.
 REFERENCE_ROWS = (*TRIVIAL, TRUTH, TRUTH_ALT, *CEILINGS)
+# References of K draws a sample (the draws layout: scoring/energy.py `draw_path`), built on request.
+DRAWN = (PAN, TRUTH_ALT)
+# What an experiment's `references:` may name.
+DECLARABLE = (*REFERENCES, *CEILINGS, *DRAWN)
+REFERENCE_DRAWS = 4  # draws a sample of each drawn reference, unless an experiment declares otherwise
+PAN_STREAM = 71  # the random stream of a sample's pan velocities, beside its seed (`sample_seed`)
 # Not a reference: one video of `loop` scored a second time, in a separate pass. Its difference from the
 # first scoring is the evaluator's own run-to-run noise (0 on CPU; GPU kernels may differ).
 RESCORE = "rescore"
@@ -220,6 +234,70 @@ def build(
     raise ValueError(f"unknown reference {kind!r}; the references are {', '.join(REFERENCES)}")
 
 
+def sample_seed(name: str) -> int:
+    """The seed of a sample's drawn references, from its name (a video's stem): the same on every run and
+    every machine, and another for every sample."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little") >> 1  # below 2**63
+
+
+def pans(
+    image: np.ndarray,
+    frames: int,
+    draws: int,
+    seed: int,
+    headings: dict[str, float] | None = None,
+    speeds: dict[str, float] | None = None,
+) -> list[np.ndarray]:
+    """The `pan` reference of one sample: `image` uint8 [H, W, 3] panned for `frames` frames at each of
+    `draws` velocities drawn from random stream [seed, PAN_STREAM] (scoring/pan.py `draw_velocities`:
+    the world's cameras `headings` and `speeds` where it states them, else SPEED_RANGE at a uniform
+    heading) -> `draws` videos uint8 [frames, H, W, 3], each starting at `image`."""
+    from scoring.pan import draw_velocities, pan
+
+    rng = np.random.default_rng([seed, PAN_STREAM])
+    return [pan(image, frames, v) for v in draw_velocities(rng, draws, headings, speeds)]
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """How one sample's drawn references (DRAWN) are made.
+
+    draws: K, the videos a sample (2 or more: one draw has no spread for the energy score to read).
+    headings, speeds: the cameras the sample's world draws from, as scoring/pan.py `draw_velocities`
+      takes them (name -> angle, name -> frame sides per frame); None: SPEED_RANGE at a uniform heading.
+    futures: (frames, draws, seed) -> `draws` other true futures uint8 [frames, H, W, 3] of the sample
+      (truth_alt), given by a benchmark whose world can draw them (toyworld/futures.py); None: it cannot."""
+
+    draws: int = REFERENCE_DRAWS
+    headings: dict[str, float] | None = None
+    speeds: dict[str, float] | None = None
+    futures: Callable[[int, int, int], Sequence[np.ndarray]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.draws < 2:
+            raise ValueError(f"a drawn reference has at least 2 draws a sample, not {self.draws}")
+
+
+def drawn_videos(kind: str, drawn: Drawn, *, image: np.ndarray, frames: int, name: str) -> list[np.ndarray]:
+    """The `drawn.draws` videos of the `kind` reference (one of DRAWN) of sample `name` whose first frame
+    is `image` [H, W, 3], `frames` frames each."""
+    seed = sample_seed(name)
+    if kind == PAN:
+        return pans(image, frames, drawn.draws, seed, drawn.headings, drawn.speeds)
+    if kind == TRUTH_ALT:
+        if drawn.futures is None:
+            raise ValueError(
+                f"{TRUTH_ALT} of {name} needs its world to draw other true futures (a toy-world sample); "
+                "a benchmark that cannot draw them has no truth_alt: leave it out of the references"
+            )
+        videos = [np.asarray(v) for v in drawn.futures(frames, drawn.draws, seed)]
+        if len(videos) != drawn.draws or any(v.shape[0] != frames for v in videos):
+            raise ValueError(f"{TRUTH_ALT} of {name}: the world drew {len(videos)} futures, not {drawn.draws} "
+                             f"of {frames} frames")  # fmt: skip
+        return videos
+    raise ValueError(f"{kind!r} is not a drawn reference; they are {', '.join(DRAWN)}")
+
+
 def first_clip_frames(sidecar: dict | None, default: int) -> int:
     """How many frames the video's first clip has: from the generator's sidecar (its first clip's
     `video_frames` range), else `default`."""
@@ -241,6 +319,7 @@ def write_references(
     kinds: Sequence[str] = BUILT,
     truth: Path | None = None,
     vae: VaeRoundTrip | None = None,
+    drawn: Drawn | None = None,
 ) -> dict[str, Path]:
     """Write each of `kinds` as `out_dir/<kind>/<name>.mp4` with a sidecar giving the whole video's clip
     `windows` ([start, end) frames; the video is windows[-1][1] frames), so they are scored with the
@@ -248,7 +327,9 @@ def write_references(
     input image), whose clips and length the reference's replace. `clip` [F, H, W, 3]: the video's
     first window (loop and pingpong repeat it); `truth`: the sample's true video (truth), copied as the
     benchmark holds it when it is no longer than the video (not decoded and encoded again), else cut;
-    `truth_vae`: that truth through `vae` (`through_vae`), encoded as a generated video is.
+    `truth_vae`: that truth through `vae` (`through_vae`), encoded as a generated video is; `pan` and
+    `truth_alt` (DRAWN): `drawn.draws` videos each (`drawn_videos`; default Drawn(): REFERENCE_DRAWS pans
+    at SPEED_RANGE), draw 0 at `out_dir/<kind>/<name>.mp4`, the others under `out_dir/<kind>/draws/<name>/`.
     The built references are encoded intra-only (svi.video_io.INTRA_ONLY_OPTIONS): their repeated
     frames decode to equal pixels, so a held frame is held exactly and is scored once.
     -> kind -> file."""
@@ -272,6 +353,12 @@ def write_references(
         true_frames = None
         if kind in (TRUTH, *CEILINGS) and truth is not None:
             true_frames = read_frames(truth, max_frames=frames + 1)  # one more tells a longer truth
+        if kind in DRAWN:  # K videos: draw 0 at `path`, the others where draw_path puts them
+            first = clip[0] if image is None else image
+            videos = drawn_videos(kind, drawn or Drawn(), image=first, frames=frames, name=name)
+            _write_draws(path, videos, fps, {**sidecar, "reference": kind})
+            out[kind] = path
+            continue
         if kind in CEILINGS:
             if true_frames is None or vae is None:
                 raise ValueError(f"{kind} needs the sample's true video and the arm's VAE round trip")
@@ -292,6 +379,23 @@ def write_references(
     return out
 
 
+def _write_draws(path: Path, videos: Sequence[np.ndarray], fps, sidecar: dict) -> None:
+    """`videos` (uint8 [F, H, W, 3] each) as the draws of `path` (scoring/energy.py `draw_path`: draw 0
+    is `path`), each with its sidecar (`draw`: its index); draws an earlier build left beyond them are
+    removed, so `draw_paths` finds these alone."""
+    import shutil
+
+    from scoring.energy import draw_path
+    from svi.video_io import write_segment
+
+    shutil.rmtree(draw_path(path, 1).parent, ignore_errors=True)
+    for k in [*range(1, len(videos)), 0]:  # draw 0's sidecar last: a build cut short is built again
+        video, target = videos[k], draw_path(path, k)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_segment(target, np.ascontiguousarray(video), fps)
+        target.with_suffix(".json").write_text(json.dumps({**sidecar, "draw": k}, indent=1, sort_keys=True))
+
+
 def references_of_video(
     video: Path,
     out_dir: Path,
@@ -300,6 +404,7 @@ def references_of_video(
     default_clip_seconds: float = 2.0,
     truth: Path | None = None,
     vae: VaeRoundTrip | None = None,
+    drawn: Drawn | None = None,
 ) -> dict[str, Path]:
     """`write_references` for a generated `video`: its windows and first clip from its sidecar (else
     windows of `default_clip_seconds`)."""
@@ -318,7 +423,7 @@ def references_of_video(
     frames = read_frames(video, max_frames=end)  # [end, H, W, 3] uint8: the first clip, not the video
     return write_references(
         out_dir, video.stem, clip=frames[start:end], windows=windows, fps=fps,
-        sidecar={"fps": float(fps), **sidecar}, kinds=kinds, truth=truth, vae=vae,
+        sidecar={"fps": float(fps), **sidecar}, kinds=kinds, truth=truth, vae=vae, drawn=drawn,
     )  # fmt: skip
 
 
@@ -329,6 +434,7 @@ def references_of_first_clip(
     kinds: Sequence[str] = BUILT,
     truth: Path | None = None,
     vae: VaeRoundTrip | None = None,
+    drawn: Drawn | None = None,
 ) -> dict[str, Path]:
     """`write_references` from a video of the sample's first clip alone (`video`: the baseline arm's
     clip 0, generated by itself), laid out over the long video's `windows` (svi.generation.sampling
@@ -344,7 +450,7 @@ def references_of_first_clip(
     start, end = windows[0]
     return write_references(
         out_dir, video.stem, clip=frames[start:end], windows=windows, fps=fps, sidecar=sidecar, kinds=kinds,
-        truth=truth, vae=vae,
+        truth=truth, vae=vae, drawn=drawn,
     )  # fmt: skip
 
 

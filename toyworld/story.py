@@ -242,13 +242,21 @@ def sample_storyline(
 
 
 def render_story(
-    storyline: Storyline, start: int = 0, num: int = 1, *, size: tuple[int, int] | None = None
+    storyline: Storyline,
+    start: int = 0,
+    num: int = 1,
+    *,
+    size: tuple[int, int] | None = None,
+    discs: dict | None = None,
 ) -> np.ndarray:
-    """uint8 [num, H, W, 3]: frames start .. start + num - 1 of the storyline (later frames: no events)."""
+    """uint8 [num, H, W, 3]: frames start .. start + num - 1 of the storyline (later frames: no events).
+    discs: landscape cells drawn in place of the scene's own (`world.render`'s)."""
     if start < 0 or num < 0:
         raise ValueError(f"start and num must be >= 0, got start={start}, num={num}")
     frames = {storyline.event_frame(e.clip) for e in storyline.events}
     cuts = sorted(f for f in frames if start < f < start + num)
     bounds = [start, *cuts, start + num]
-    parts = [render(scene_at(storyline, a), a, b - a, size=size) for a, b in zip(bounds, bounds[1:])]
+    parts = [
+        render(scene_at(storyline, a), a, b - a, size=size, discs=discs) for a, b in zip(bounds, bounds[1:])
+    ]
     return np.concatenate(parts, axis=0)

@@ -42,36 +42,21 @@ import numpy as np
 from harness.declare.experiment import TOY_BENCHMARK_SEED
 from scoring.references import through_vae
 from svi.model.presets import TOY_DEFAULTS
-from toyworld.world import (
-    WORLD3_HEADINGS,
-    WORLD3_SPEEDS,
-    cell_disc,
-    cells_in_view,
-    pick,
-    redrawn_motion,
-    render,
-    sample_scene,
-    scene_seed,
-)
+from toyworld.futures import FUTURES_STREAM, kept_discs
+from toyworld.futures import drawn_futures as toy_futures
+from toyworld.world import WORLD3_HEADINGS, WORLD3_SPEEDS, render, sample_scene, scene_seed
 
 CLIP = TOY_DEFAULTS["generate"]["num_frames"]  # frames per toy clip; consecutive clips share one
 FPS = TOY_DEFAULTS["generate"]["fps"]
 BLIND_LANDSCAPES = 3  # landscape seeds per camera for the cells frame 0 does not show (heading_blind)
 SAMPLER_DRAWS = 4  # futures drawn per scene for `sampler` and `sampler_blind`
-SAMPLER_STREAM = 58  # the random stream of the sampler's draws, beside the benchmark seed
+SAMPLER_STREAM = FUTURES_STREAM  # the random stream of the sampler's draws, beside the benchmark seed
 
 
 def clip_spans(clips: int) -> list[slice]:
     """Frames of each clip of a chained video: clip 0 is frames 0..16, clip k its 16 new frames."""
     step = CLIP - 1
     return [slice(0, CLIP)] + [slice(1 + step * k, CLIP + step * k) for k in range(1, clips)]
-
-
-def kept_discs(scene) -> dict:
-    """The landscape discs of the cells that `scene`'s frame 0 shows ((iy, ix) -> disc), for
-    `render(..., discs=)`: another landscape keeps them and redraws the rest."""
-    cam = scene.camera
-    return {cell: cell_disc(cam, *cell) for cell in cells_in_view(cam, 0, scene.size, scene.size)}
 
 
 def heading_blind(scene, frames: int, landscapes: int = BLIND_LANDSCAPES) -> dict[str, np.ndarray]:
@@ -93,19 +78,12 @@ def heading_blind(scene, frames: int, landscapes: int = BLIND_LANDSCAPES) -> dic
 
 
 def drawn_futures(scene, frames: int, draws: int, blind: bool, seed: int) -> list[np.ndarray]:
-    """`draws` videos (uint8 [F, H, W, 3]) of `scene` as a perfect sampler could make them: frame 0's
-    discs kept, the cells that come into view from another landscape seed (one per draw), each subject's
-    velocity and spin drawn again, and with `blind` the camera's heading and speed drawn from the
-    cameras world 3 draws from. Frame 0 of each is the truth's."""
-    rng = np.random.default_rng([seed, SAMPLER_STREAM])
-    kept, out = kept_discs(scene), []
-    for j in range(draws):
-        cam = replace(scene.camera, landscape_seed=scene.camera.landscape_seed + 1 + j)
-        if blind:
-            cam = replace(cam, heading=pick(rng, WORLD3_HEADINGS), speed=pick(rng, WORLD3_SPEEDS))
-        objects = tuple(redrawn_motion(sprite, rng) for sprite in scene.objects)
-        out.append(render(replace(scene, objects=objects, camera=cam), 0, frames, discs=kept))
-    return out
+    """`draws` videos (uint8 [F, H, W, 3]) of `scene` as a perfect sampler could make them
+    (toyworld.futures `drawn_futures`, the `truth_alt` reference's draws): frame 0's discs kept, the
+    cells that come into view from another landscape seed (one per draw), each subject's velocity and
+    spin drawn again, and with `blind` the camera's heading and speed drawn from the cameras world 3
+    draws from. Frame 0 of each is the truth's."""
+    return toy_futures(scene, frames, draws, seed, blind=blind)
 
 
 def clip_distance(video: np.ndarray, truth: np.ndarray, spans: list[slice]) -> np.ndarray:

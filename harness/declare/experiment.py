@@ -41,7 +41,7 @@ from pydantic import (
 )
 
 from harness.base.configs import EXPERIMENTS_DIR
-from scoring.references import DECLARABLE, REFERENCES
+from scoring.references import DECLARABLE, REFERENCE_DRAWS, REFERENCES
 from svi.config import (
     ConfigError,
     SVIConfig,
@@ -65,6 +65,7 @@ MAX_SAMPLES = 1000  # toy_samples and a track's limit: samples per track
 MAX_DRAWS = 64  # videos per sample and seed (draws): the energy score needs 2 or more
 MAX_TRACK_SECONDS = 3600.0  # a track's video length (the paper's longest: 300 s)
 MAX_SUITES = 16
+MAX_REFERENCE_DRAWS = 64  # videos a sample of a drawn reference (pan, truth_alt): each is built and scored
 MAX_COMPARISONS = 256
 MAX_OVERRIDES = 256  # dotted keys of one arm
 MAX_SHELL_LINES = 64  # executor.setup lines, executor.slurm_extra options
@@ -249,7 +250,11 @@ class Experiment(BaseModel):
     # The degenerate references scored beside the arms (scoring/references.py, harness/run/reference_units.py):
     # videos made with no model from the baseline's first clips. `none` turns them off.
     # `truth_vae` (the truth through the source arm's VAE: the fidelity ceiling) is built when listed.
+    # `pan` (the first frame panned at a random heading and speed) and `truth_alt` (other true futures,
+    # where the benchmark's world can draw them: the toy world's) are built when listed, each
+    # `reference_draws` videos a sample (the energy score's draws; scoring/energy.py `draw_path`).
     references: list[Literal[DECLARABLE]] | Literal["none"] = list(REFERENCES)
+    reference_draws: int = Field(REFERENCE_DRAWS, ge=2, le=MAX_REFERENCE_DRAWS)
     window: str = "clip"
     nproc: int | None = Field(None, ge=1)
     launcher: Literal["auto", "deepspeed", "torchrun", "none"] = "auto"

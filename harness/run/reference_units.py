@@ -6,7 +6,10 @@ For each track, the references are built from the *source unit*: the first seed 
 (else of the first arm). `frozen` holds each sample's image, `loop` repeats the source's first clip,
 `pingpong` plays it forward and back, `truth` is the sample's true continuation where the track has
 one, `truth_vae` (asked for by name) that truth through the source arm's VAE clip by clip as its
-generator chains clips: the fidelity ceiling of every model with that VAE. The first clip comes from the source's videos when the workspace holds them (a run), or else is
+generator chains clips: the fidelity ceiling of every model with that VAE; `pan` and `truth_alt` (asked
+for by name) `reference_draws` videos a sample each: the input image panned (at the world's cameras in
+the toy world), and other true futures where the benchmark's world can draw them (toy-world samples;
+absent elsewhere), scored against the truth as any video is. The first clip comes from the source's videos when the workspace holds them (a run), or else is
 generated alone, one clip per sample, from an untrained source (a results bundle on a fresh clone):
 it is the long video's first window bit for bit (svi.generation.sampling `assembled_windows`, tested
 against the generator), so no arm is trained or generated again. Videos and scores are cached under
@@ -48,11 +51,14 @@ def source_unit(plan: Plan) -> ArmPlan | None:
 
 def reference_key(plan: Plan, source: ArmPlan, kind: str) -> str:
     """What decides a reference's videos and scores: its kind and its source unit's plan (whose inputs
-    hold the configuration, the suites, the metrics and the scoring code's version), less the settings
+    hold the configuration, the suites, the metrics and the scoring code's version), for a drawn one (pan,
+    truth_alt) its `reference_draws`, less the settings
     added since at the value that keeps the old behaviour (harness/declare/plan.py ADDED_SETTINGS), so that
     adding a setting does not make every bundle's references stale."""
     inputs = plan_inputs(plan, source)
     kept = {k: v for k, v in inputs.items() if not (k in ADDED_SETTINGS and v == ADDED_SETTINGS[k])}
+    if kind in R.DRAWN:  # and how many videos a sample it draws (the other kinds' keys hold)
+        return digest("reference", kind, plan.exp.reference_draws, unit_hash(kept))[:16]
     return digest("reference", kind, unit_hash(kept))[:16]
 
 
@@ -101,7 +107,7 @@ def run_references(
                 made = _copy_first(loop, root / "videos" / kind)
             else:
                 vae = vae_roundtrip(generator_of(cfg, None)(), cfg) if kind in R.CEILINGS else None
-                made = _build(kind, firsts, videos, root / "videos", bench, spec, vae)
+                made = _build(kind, firsts, videos, root / "videos", bench, spec, vae, exp.reference_draws)
             if not made:
                 continue
             truth, images, audio = provision.references(
@@ -224,9 +230,11 @@ def _build(
     bench: Path,
     spec,
     vae: R.VaeRoundTrip | None = None,
+    draws: int = R.REFERENCE_DRAWS,
 ) -> list[Path]:
-    """The `kind` reference of every sample (cached: a video already written is kept); `vae`: the arm's
-    VAE round trip (truth_vae only)."""
+    """The `kind` reference of every sample (cached: a video already written is kept, with its draws);
+    `vae`: the arm's VAE round trip (truth_vae only); `draws`: videos a sample of a drawn one (pan,
+    truth_alt). truth_alt is absent where the benchmark's world cannot draw other futures."""
     folder = firsts.long or firsts.alone
     made = []
     truths = None
@@ -245,12 +253,34 @@ def _build(
         truth = (truths or {}).get(video.stem)
         if kind in (R.TRUTH, *R.CEILINGS) and truth is None:
             continue
+        drawn = drawn_of(kind, bench, spec, video.stem, draws) if kind in R.DRAWN else None
+        if kind == R.TRUTH_ALT and drawn is None:
+            continue
+        given = dict(truth=truth, vae=vae, drawn=drawn)
         if firsts.long is not None:
-            R.references_of_video(video, out, [kind], truth=truth, vae=vae)
+            R.references_of_video(video, out, [kind], **given)
         else:
-            R.references_of_first_clip(video, firsts.windows[video.stem], out, [kind], truth=truth, vae=vae)
+            R.references_of_first_clip(video, firsts.windows[video.stem], out, [kind], **given)
         made.append(target)
     return made
+
+
+def drawn_of(kind: str, bench: Path, spec, sample: str, draws: int) -> R.Drawn | None:
+    """How `sample`'s drawn reference `kind` (pan, truth_alt) is made on `spec`'s track of `bench`: a
+    toy-world sample (its world.json) pans at its world's cameras and draws other true futures
+    (toyworld/futures.py); any other pans at scoring/pan.py's stated range and has no truth_alt (None)."""
+    from scoring.suites import suite_folder
+    from toyworld.futures import other_futures, world_cameras
+    from toyworld.writers import WORLD_FILE
+
+    folder = suite_folder(bench, spec.suite, spec.length) / sample
+    toy = (folder / WORLD_FILE).is_file()
+    if kind == R.TRUTH_ALT:
+        if not toy:
+            return None
+        return R.Drawn(draws, futures=lambda frames, k, seed: other_futures(folder, frames, k, seed))
+    headings, speeds = (world_cameras(folder) if toy else None) or (None, None)
+    return R.Drawn(draws, headings, speeds)
 
 
 def _log(

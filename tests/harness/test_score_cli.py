@@ -158,6 +158,24 @@ def test_degenerate_references_are_built_scored_and_compared(videos, tmp_path, c
     assert "--references: unknown still" in capsys.readouterr().err
 
 
+def test_pan_is_built_with_its_draws_and_scored_beside_the_videos(videos, tmp_path, capsys):
+    """`--references pan`: K panned first frames a video, draw 0 scored like any video, the others in
+    the draws layout (scoring/energy.py); fewer than 2 draws is refused."""
+    from scoring.energy import draw_paths
+
+    cheap = ["score", str(videos / "gen"), "--metrics", "colour_shift", "--backend", "random"]
+    assert main([*cheap, "--out", str(tmp_path), "--references", "pan", "--reference-draws", "3"]) == 0
+    refs = json.loads((tmp_path / "references.json").read_text())
+    assert set(refs["references"]) == {"pan"} and "colour_shift" in refs["references"]["pan"]
+    pans = tmp_path / "references" / "pan"
+    assert sorted(p.name for p in pans.glob("*.mp4")) == ["v0.mp4", "v1.mp4"]
+    assert all(len(draw_paths(pans / f"v{i}.mp4")) == 3 for i in range(2))
+    assert (
+        main([*cheap, "--out", str(tmp_path / "one"), "--references", "pan", "--reference-draws", "1"]) == 2
+    )
+    assert "--reference-draws: a drawn reference has at least 2 draws" in capsys.readouterr().err
+
+
 def test_missing_folder_exits_2(tmp_path, capsys):
     assert main(["score", str(tmp_path / "nothing")]) == 2
     assert "no such folder" in capsys.readouterr().err

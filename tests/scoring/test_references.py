@@ -256,3 +256,73 @@ def test_truth_vae_is_written_through_the_vae_and_is_never_a_degenerate_referenc
         R.write_references(tmp_path / "none", "s0", clip=clip, windows=[(0, 4)], fps=8, sidecar={},
                            kinds=["truth_vae"], truth=truth)  # fmt: skip
     assert "truth_vae" not in R.BUILT  # a ceiling is not a way of standing still (reports/verdicts.py)
+
+
+def _gradient(h: int = 16, w: int = 16) -> np.ndarray:
+    """A picture [h, w, 3] whose pixels all differ, so a pan's shift shows."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([y * 15, x * 15, (y + x) * 7], axis=-1).astype(np.uint8)
+
+
+def test_pans_start_at_the_image_and_are_drawn_from_the_samples_stream():
+    image = _gradient()
+    videos = R.pans(image, 12, draws=3, seed=R.sample_seed("s0"))
+    assert len(videos) == 3 and all(v.shape == (12, 16, 16, 3) for v in videos)
+    assert all(np.array_equal(v[0], image) for v in videos)  # frame 0 is the first frame
+    assert not np.array_equal(videos[0][-1], image)  # then it moves
+    again = R.pans(image, 12, draws=3, seed=R.sample_seed("s0"))
+    assert all(np.array_equal(a, b) for a, b in zip(videos, again))  # seeded by the sample's name
+    other = R.pans(image, 12, draws=3, seed=R.sample_seed("s1"))
+    assert any(not np.array_equal(a, b) for a, b in zip(videos, other))
+    # the world's cameras, where it states them: one heading and one speed leave one velocity
+    from scoring.pan import pan
+
+    right = R.pans(image, 12, draws=2, seed=3, headings={"right": 0.0}, speeds={"fast": 1 / 16})
+    assert all(np.array_equal(v, pan(image, 12, (0.0, 1 / 16))) for v in right)
+
+
+def test_a_drawn_reference_writes_its_draws_in_the_energy_scores_layout(tmp_path):
+    """pan and truth_alt: K videos a sample, draw 0 at <kind>/<name>.mp4 (scored like any video), the
+    others under <kind>/draws/<name>/ (scoring/energy.py draw_paths finds them all, in order)."""
+    from scoring.energy import draw_paths
+    from svi.video_io import read_frames
+
+    image = _gradient()
+    # three "other futures": the first frame, then each its own picture
+    futures = [np.concatenate([image[None], np.repeat(image[None] // (k + 2), 9, axis=0)]) for k in range(3)]
+    drawn = R.Drawn(draws=3, futures=lambda frames, draws, seed: [f[:frames] for f in futures[:draws]])
+    out = R.write_references(
+        tmp_path, "s0", clip=image[None], windows=[(0, 4), (4, 8), (8, 10)], fps=8,
+        sidecar={"fps": 8, "metadata": {}}, kinds=[R.PAN, R.TRUTH_ALT], drawn=drawn,
+    )  # fmt: skip
+    assert set(out) == {R.PAN, R.TRUTH_ALT}
+    for kind in out:
+        paths = draw_paths(out[kind])
+        assert paths[0] == tmp_path / kind / "s0.mp4" and len(paths) == 3
+        assert paths[1] == tmp_path / kind / "draws" / "s0" / "1.mp4"
+        sides = [json.loads(p.with_suffix(".json").read_text()) for p in paths]
+        assert [s["draw"] for s in sides] == [0, 1, 2] and {s["reference"] for s in sides} == {kind}
+        assert [c["video_frames"] for c in sides[0]["clips"]] == [[0, 4], [4, 8], [8, 10]]
+        decoded = [read_frames(p) for p in paths]
+        assert all(len(v) == 10 for v in decoded)
+        # frame 0 of every draw is the first frame (lossy H.264: close, not equal)
+        assert all(np.abs(v[0].astype(float) - image).mean() < 4 for v in decoded)
+    truth_alt = [read_frames(p).astype(float) for p in draw_paths(out[R.TRUTH_ALT])]
+    assert all(np.abs(v - f).mean() < 4 for v, f in zip(truth_alt, futures))  # the world's, in order
+    pans = [read_frames(p).astype(float) for p in draw_paths(out[R.PAN])]
+    expected = R.pans(image, 10, 3, R.sample_seed("s0"))  # the default: SPEED_RANGE, seeded by the name
+    assert all(np.abs(v - e).mean() < 4 for v, e in zip(pans, expected))
+    # built again with fewer draws: the draws beyond them are gone
+    R.write_references(
+        tmp_path, "s0", clip=image[None], windows=[(0, 10)], fps=8, sidecar={"fps": 8, "metadata": {}},
+        kinds=[R.PAN], drawn=R.Drawn(draws=2),
+    )  # fmt: skip
+    assert len(draw_paths(out[R.PAN])) == 2
+
+
+def test_truth_alt_without_a_world_to_draw_it_is_refused_and_one_draw_is_too_few(tmp_path):
+    with pytest.raises(ValueError, match="needs its world to draw other true futures"):
+        R.write_references(tmp_path, "s0", clip=_gradient()[None], windows=[(0, 4)], fps=8, sidecar={},
+                           kinds=[R.TRUTH_ALT])  # fmt: skip
+    with pytest.raises(ValueError, match="at least 2 draws"):
+        R.Drawn(draws=1)
