@@ -137,9 +137,10 @@ _OPENS_HTML = re.compile(r"<(?=[^\s])")
 # bracket or a title, spaces and all) or `]:` (a reference definition: one word, perhaps on the next
 # line), kept only when it is http(s) or relative: no scheme, and none of the characters a browser
 # would decode or drop into one (`&`, `:`, `\`, whitespace inside). Relative targets stop at `]`, so the
-# targets of consecutive links never overlap and the scan stays linear.
+# targets of consecutive links never overlap and the scan stays linear. A target that starts with `//`
+# is not relative: a browser takes `//evil.example/x` as that host, on the page's scheme.
 _LINK_START = re.compile(r"\](?=\(|:)")
-_RELATIVE = r"[A-Za-z0-9._~!$'()*+,;=@%/?#-]*"
+_RELATIVE = r"(?!//)[A-Za-z0-9._~!$'()*+,;=@%/?#-]*"
 _SAFE_TARGET = re.compile(
     r"\(\s*+<?(?:https?://|" + _RELATIVE + r"(?=>|\)|\s*+$|\s++[\"'(\)])|(?=\)|$))"
     r"|:[ \t]*+\n?+[ \t]*+(?=\S)<?(?:https?://|" + _RELATIVE + r"(?=>|\s|$))",

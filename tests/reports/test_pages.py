@@ -175,6 +175,10 @@ PAYLOADS = """Safe: [a guide](../guides/toyworld.md#toy-world-2), [a site](https
 [r]:
   javascript:alert(1)
 
+[w](//evil.example/x) and ![v]( //evil.example/y) and [u][h]
+
+[h]: //evil.example/z
+
 ## A heading {: onmouseover="alert(1)" }
 
 <details markdown="1" ontoggle=alert(1)><summary>s</summary></details>
@@ -221,6 +225,7 @@ def test_a_bundles_prose_reaches_its_page_as_text(repo):
     assert all(not re.match(r"\s*[a-z][a-z0-9+.-]*:", u, re.I) or u.startswith("https://") for u in links), (
         links
     )
+    assert not [u for u in links if u.strip().startswith("//")], links  # protocol-relative: another host
     assert "../guides/toyworld.md#toy-world-2" in links and "https://example.org/a_(b)" in links
     assert "&lt;script>alert(1)&lt;/script>" in page and "p < 0.001" in page
 
