@@ -45,6 +45,7 @@ from reports.registration import (
     history_path,
     parsed,
     read_registration,
+    reason_problem,
     status,
 )
 from svi.config import ConfigError
@@ -183,6 +184,9 @@ def register(
         )
     if supersede and not (reason or "").strip():
         raise ConfigError("--supersede needs --reason TEXT: why the registration changes (the page shows it)")
+    problem = reason_problem(" ".join(str(reason).split())) if supersede else None
+    if problem:
+        raise ConfigError(f"--reason {problem}: why the registration changes (the page shows it)")
     if (folder / "manifest.json").is_file() and read_manifest(folder)["units"] and not supersede:
         raise ConfigError(
             f"{folder} already holds units: a registration comes before the first unit. Register in a new "
