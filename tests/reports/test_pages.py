@@ -205,22 +205,32 @@ def _rendered(markdown_text: str) -> list[tuple[str, dict]]:
     return out
 
 
-def test_a_bundles_prose_reaches_its_page_as_text(repo):
-    """notes.md and the description: raw HTML, attribute lists and javascript: links are shown, not run;
-    relative and http(s) links stay links."""
+def _page_with_prose(repo, description: str, notes: str) -> tuple[str, list[tuple[str, dict]]]:
+    """The page of the repo's bundle whose description and notes.md are these (the manifest written with
+    its content's digest, as an author could), and its elements as the site renders them: no image but
+    the page's own plots, no `on...` attribute on any element."""
     import json
 
     bundle = repo / "results" / "ablation_eimg"
-    (bundle / "notes.md").write_text(PAYLOADS)
+    (bundle / "notes.md").write_text(notes)
     manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["declaration"]["description"] = "About [d](javascript:alert(2)) <b onmouseover=alert(2)>x</b>"
-    write_manifest(bundle, manifest)  # with its content's digest, as an author could
+    manifest["declaration"]["description"] = description
+    write_manifest(bundle, manifest)
     write_pages(repo)
     page = (repo / "docs" / "results" / "ablation_eimg.md").read_text()
     tags = _rendered(page)
-    assert not [t for t, _ in tags if t in ("script", "b")]
     assert all(a["src"].endswith(".png") for t, a in tags if t == "img")  # the page's own plots only
     assert not [(t, a) for t, a in tags if any(k.startswith("on") for k in a)]
+    return page, tags
+
+
+def test_a_bundles_prose_reaches_its_page_as_text(repo):
+    """notes.md and the description: raw HTML, attribute lists and javascript: links are shown, not run;
+    relative and http(s) links stay links."""
+
+    description = "About [d](javascript:alert(2)) <b onmouseover=alert(2)>x</b>"
+    page, tags = _page_with_prose(repo, description, PAYLOADS)
+    assert not [t for t, _ in tags if t in ("script", "b")]
     links = [a.get("href") or a.get("src") for t, a in tags if t in ("a", "img")]
     assert all(not re.match(r"\s*[a-z][a-z0-9+.-]*:", u, re.I) or u.startswith("https://") for u in links), (
         links
@@ -358,18 +368,11 @@ def test_script_in_any_string_of_a_bundle_is_refused_or_shown_as_text(repo, caps
             with pytest.raises(RegistrationError):
                 checked(_planted(registration, path, SCRIPT), "preregistration.yaml")
 
+    _, tags = _page_with_prose(repo, SCRIPT, SCRIPT + "\n")
+    assert not [t for t, _ in tags if t in ("script", "svg")]
+    assert not [a for t, a in tags if "javascript" in (a.get("href") or "")]
     bundle = repo / "results" / "ablation_eimg"
     manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["declaration"]["description"] = SCRIPT
-    write_manifest(bundle, manifest)
-    (bundle / "notes.md").write_text(SCRIPT + "\n")
-    write_pages(repo)
-    page = (repo / "docs" / "results" / "ablation_eimg.md").read_text()
-    tags = _rendered(page)
-    assert not [t for t, _ in tags if t in ("script", "svg")]
-    assert all(a["src"].endswith(".png") for t, a in tags if t == "img")  # the page's own plots only
-    assert not [(t, a) for t, a in tags if any(k.startswith("on") for k in a)]
-    assert not [a for t, a in tags if "javascript" in (a.get("href") or "")]
 
     shutil.rmtree(repo / "docs")
     manifest["declaration"]["metrics_backend"] = "toy<script>alert('backend')</script>"
