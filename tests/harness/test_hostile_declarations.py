@@ -125,6 +125,22 @@ CASES = [
         _with("  model: {preset: tiny}\n", "  model: {preset: tiny}\n  train: {steps: 1.0e+12}\n"),
         ["train.steps:", "less than or equal to 10000000"],
     ),
+    ("a track of infs", _with("length: 1s", "length: infs"), ["suites.0.length:", "digits"]),
+    ("a track of nans", _with("length: 1s", "length: nans"), ["suites.0.length:", "digits"]),
+    ("a track of 1e309s", _with("length: 1s", "length: 1e309s"), ["suites.0.length:", "not a finite"]),
+    ("a track named with spaces", _with("length: 1s", "length: '  1S '"), ["suites.0.length:", "digits"]),
+    ("a window of nans", EXPERIMENT + "window: nans\n", ["window:", "positive number of seconds"]),
+    (
+        "true training steps",
+        _with("  model: {preset: tiny}\n", "  model: {preset: tiny}\n  train: {steps: true}\n"),
+        ["train: steps must be a number, not bool true"],
+    ),
+    (
+        "training steps as text",
+        _with("  model: {preset: tiny}\n", "  model: {preset: tiny}\n  train: {steps: '100'}\n"),
+        ['train: steps must be a number, not str "100"'],
+    ),
+    ("true toy samples", EXPERIMENT + "toy_samples: true\n", ["toy_samples must be a number, not bool true"]),
     (
         "a list as an sbatch option",
         EXPERIMENT + "executor: {slurm_extra: {exclusive: [1, 2]}}\n",
@@ -177,6 +193,30 @@ def test_hostile_experiments_are_refused_in_seconds(home, capsys, monkeypatch, c
     declaration.parent.mkdir()
     declaration.write_text(text)
     _refused(home, capsys, monkeypatch, [command, str(declaration)], needles, declaration)
+
+
+@pytest.mark.parametrize(
+    "length, needle",
+    [
+        ("100000s", "at most 3600s"),  # experiment tracks' cap: a 448-hour generation before
+        ("infs", "digits"),
+        ("nans", "digits"),
+        ("1e309s", "not a finite number"),
+        ("  50S ", "digits"),
+        ("0s", "positive"),
+    ],
+)
+def test_generate_asks_for_no_length_a_track_may_not_have(home, capsys, monkeypatch, length, needle):
+    argv = ["generate", "--suite", "consistent", "--length", length, "--out", str(home / "out")]
+    _refused(home, capsys, monkeypatch, argv, [needle], repr(length))
+
+
+@pytest.mark.parametrize("window", ["nans", "infs", "1e309s", "0s"])
+def test_score_takes_no_window_that_is_not_seconds(home, capsys, monkeypatch, window):
+    videos = home / "videos"
+    videos.mkdir()
+    argv = ["score", str(videos), "--window", window, "--metrics", "colour_shift", "--backend", "random"]
+    _refused(home, capsys, monkeypatch, argv, ["--window must be"], repr(window))
 
 
 @pytest.mark.parametrize("command", ["plan", "run"])
