@@ -89,9 +89,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         exp, source = experiment_from(path, raw, args.overrides), path  # names, numbers, metrics
         from harness.declare.bounds import check_sizes
         from harness.declare.plan import check_plan, make_plan
+        from harness.declare.primary import check_primary
 
         plan = make_plan(exp, source)
         check_sizes(plan.units)  # what the sizes make fits the machine: refused before the store is made
+        for note in check_primary(exp, [u.cfg for u in plan.units]):  # as `harness plan` checks it
+            print(f"note: {note}")
         prepare_tracking()
         units = select_units(plan, args.arm, args.seed)
         spec = executor_spec(exp.executor, args)
