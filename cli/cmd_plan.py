@@ -117,6 +117,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _of_this_experiment(folder, name: str) -> None:
+    """A ConfigError where `folder` (--to) holds another experiment's registration or bundle: a check of
+    one experiment against another's registration proves nothing of it."""
+    from harness.declare import preregistration as R
+    from reports.bundle import read_manifest
+    from svi.config import ConfigError
+
+    registration = R.read_registration(folder) or {}
+    manifest = read_manifest(folder) if (folder / "manifest.json").is_file() else {}
+    for what, other in (
+        ("registration", registration.get("experiment")),
+        ("bundle", manifest.get("experiment")),
+    ):
+        if other is not None and other != name:
+            raise ConfigError(
+                f"{folder} holds experiment {other}'s {what}, not {name}'s: name {name}'s own folder with --to "
+                f"(results/{name}), or plan {other}"
+            )
+
+
 def _registration(args: argparse.Namespace, plan, detect: dict[str, float]) -> int:
     """--preregister (write it) or --check-registration (git's order), for results/EXP or --to."""
     from pathlib import Path
@@ -126,6 +146,10 @@ def _registration(args: argparse.Namespace, plan, detect: dict[str, float]) -> i
     from svi.config import ConfigError
 
     folder = Path(args.to) if args.to else Path.cwd() / "results" / plan.exp.name
+    try:
+        _of_this_experiment(folder, plan.exp.name)
+    except (ConfigError, BundleError) as e:
+        return fail(str(e))
     if args.check_registration:
         try:
             found = R.verified(folder)
