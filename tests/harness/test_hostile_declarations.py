@@ -220,6 +220,26 @@ def test_score_takes_no_window_that_is_not_seconds(home, capsys, monkeypatch, wi
 
 
 @pytest.mark.parametrize("command", ["plan", "run"])
+def test_a_plan_past_the_ceiling_needs_allow_large(home, capsys, monkeypatch, command):
+    """2 arms x 60 seeds x an hour-long track x 10 samples: 1,200 hours of video, each field within its
+    own bound; refused as a whole unless --allow-large says it is meant."""
+    from harness.declare.bounds import check_scale
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import make_plan
+
+    text = _with("seeds: [0]", f"seeds: [{', '.join(map(str, range(60)))}]").replace(
+        "length: 1s, limit: 1", "length: 3600s, limit: 10"
+    )
+    declaration = home / "decl" / "hostile.yaml"
+    declaration.parent.mkdir()
+    declaration.write_text(text)
+    needles = ["1,200 hours of generated video", "120 units", "--allow-large"]
+    _refused(home, capsys, monkeypatch, [command, str(declaration)], needles, "hostile asks for")
+    exp, source = load_experiment(str(declaration))
+    check_scale(make_plan(exp, source), allow_large=True)  # past it on purpose: not refused
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
 def test_a_50_mb_file_is_refused_before_it_is_read(home, capsys, monkeypatch, command):
     declaration = home / "decl" / "big.yaml"
     declaration.parent.mkdir()
