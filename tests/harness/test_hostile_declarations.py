@@ -519,3 +519,50 @@ def test_no_shipped_description_is_cut_by_a_yaml_comment():
     assert description_cut_by_a_comment("description: 'Is it needed (issue #100)?'") is None
     for f in sorted((ROOT / "configs").rglob("*.yaml")):
         assert description_cut_by_a_comment(f.read_text()) is None, f
+
+
+def test_a_user_never_sees_a_traceback_on_the_hostile_inputs(home):
+    """issue 73's bad inputs, each through the real `python -m cli` in a process of its own (where an
+    uncaught exception would print Python's traceback): exit 2, one `error:` line, no "Traceback"."""
+    import os
+    import subprocess
+    import sys
+
+    folder = home / "decl"
+    folder.mkdir()
+    declaration = folder / "fine.yaml"
+    declaration.write_text(EXPERIMENT)
+    videos = home / "videos"
+    videos.mkdir()
+    generate = ["generate", "--suite", "consistent", "--out", str(home / "out"), "--length"]
+    argvs = [
+        [*generate, "infs"],
+        [*generate, "1e309s"],
+        [*generate, "nans"],
+        [*generate, "100000s"],
+        [*generate, "  50S "],
+        ["score", str(videos), "--window", "nans", "--backend", "random"],
+        ["plan", str(declaration), "train.steps=true"],
+        ["plan", str(declaration), "train.steps='100'"],
+        ["plan", str(declaration), "toy_samples=true"],
+        ["plan", str(declaration), "window=nans"],
+        ["run", str(declaration), "suites=[{suite: consistent, length: infs}]"],
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cli", *argv],
+            cwd=home,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        for argv in argvs
+    ]
+    for argv, proc in zip(argvs, runs, strict=True):
+        out, err = proc.communicate(timeout=300)
+        assert "Traceback" not in out + err, (argv, err[-2000:])
+        assert proc.returncode == 2, (argv, proc.returncode, err[-2000:])
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (argv, err)
