@@ -64,6 +64,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from harness.declare.experiment import track_seconds
     from harness.run.suite_generation import (
         device_for_rank,
         generate_one,
@@ -72,7 +73,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         suite_samples,
     )
     from scoring import suites
-    from svi.config import ConfigError, load_config, parse_length
+    from svi.config import ConfigError, load_config
     from svi.generation.generator import LongVideoGenerator
     from svi.model.presets import WeightsNotFoundError, check_weights_folder, preset_weights
 
@@ -92,6 +93,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     out = Path(args.out)
     try:
+        seconds = track_seconds(args.length) if args.length else None
         drive = args.audio or args.pose
         if args.suite and (args.image or args.prompts or args.interactive or drive):
             raise ConfigError(
@@ -124,7 +126,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 f"generate.strategy={cfg.generate.strategy} {PLANS_AHEAD[cfg.generate.strategy]}, so it needs "
                 "the video's length before the first clip: give --length (prompts may still come interactively)"
             )
-        seconds = parse_length(args.length) if args.length else None
         lora = None if args.no_lora else cfg.generate.lora
         lora_2 = None if args.no_lora else cfg.generate.lora_2  # a two-expert model's low-noise expert
         folder = preset_weights(cfg.model.preset, cfg.model.weights)

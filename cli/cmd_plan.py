@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.common import add_detect, add_experiment, fail, parse_detect
+from cli.common import add_allow_large, add_detect, add_experiment, fail, parse_detect
 
 NAME = "plan"
 HELP = "the dry run: units, checks, the model on the meta device, GPU-hours, memory, power"
@@ -28,6 +28,7 @@ DESCRIPTION = (
 
 def configure(p: argparse.ArgumentParser) -> None:
     add_experiment(p)
+    add_allow_large(p)
     add_detect(p)
     p.add_argument("--gpu", default="H100", help="GPU whose dense bf16 peak the GPU-hours use (default H100)")
     p.add_argument(
@@ -84,9 +85,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         from svi.model.cost import peak_of
 
         peak_of(args.gpu)
-        from harness.declare.bounds import check_sizes
+        from harness.declare.bounds import check_scale, check_sizes
 
         check_sizes(plan.units)  # sizes that cannot fit are refused, naming the bound, not costed
+        check_scale(plan, getattr(args, "allow_large", False))  # what the plan asks in all, unless meant
         # the primary against the toy world's verdicts; a check of git's order asks nothing of it
         notes = [] if args.check_registration else check_primary(exp, [u.cfg for u in plan.units])
     except (ConfigError, ValueError) as e:
@@ -117,6 +119,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _of_this_experiment(folder, name: str) -> None:
+    """A ConfigError where `folder` (--to) holds another experiment's registration or bundle: a check of
+    one experiment against another's registration proves nothing of it."""
+    from harness.declare import preregistration as R
+    from reports.bundle import read_manifest
+    from svi.config import ConfigError
+
+    registration = R.read_registration(folder) or {}
+    manifest = read_manifest(folder) if (folder / "manifest.json").is_file() else {}
+    for what, other in (
+        ("registration", registration.get("experiment")),
+        ("bundle", manifest.get("experiment")),
+    ):
+        if other is not None and other != name:
+            raise ConfigError(
+                f"{folder} holds experiment {other}'s {what}, not {name}'s: name {name}'s own folder with --to "
+                f"(results/{name}), or plan {other}"
+            )
+
+
 def _registration(args: argparse.Namespace, plan, detect: dict[str, float]) -> int:
     """--preregister (write it) or --check-registration (git's order), for results/EXP or --to."""
     from pathlib import Path
@@ -126,6 +148,10 @@ def _registration(args: argparse.Namespace, plan, detect: dict[str, float]) -> i
     from svi.config import ConfigError
 
     folder = Path(args.to) if args.to else Path.cwd() / "results" / plan.exp.name
+    try:
+        _of_this_experiment(folder, plan.exp.name)
+    except (ConfigError, BundleError) as e:
+        return fail(str(e))
     if args.check_registration:
         try:
             found = R.verified(folder)

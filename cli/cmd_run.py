@@ -7,6 +7,7 @@ import json
 import sys
 
 from cli.common import (
+    add_allow_large,
     add_experiment,
     disk_full_exit,
     fail,
@@ -30,6 +31,7 @@ DESCRIPTION = (
 
 def configure(p: argparse.ArgumentParser) -> None:
     add_experiment(p)
+    add_allow_large(p)
     p.add_argument(
         "--force",
         action="append",
@@ -87,11 +89,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             prepare_tracking()
             return run_pretrain_experiment(exp, args)
         exp, source = experiment_from(path, raw, args.overrides), path  # names, numbers, metrics
-        from harness.declare.bounds import check_sizes
+        from harness.declare.bounds import check_scale, check_sizes
         from harness.declare.plan import check_plan, make_plan
+        from harness.declare.primary import check_primary
 
         plan = make_plan(exp, source)
         check_sizes(plan.units)  # what the sizes make fits the machine: refused before the store is made
+        check_scale(plan, getattr(args, "allow_large", False))  # what the plan asks in all, unless meant
+        for note in check_primary(exp, [u.cfg for u in plan.units]):  # as `harness plan` checks it
+            print(f"note: {note}")
         prepare_tracking()
         units = select_units(plan, args.arm, args.seed)
         spec = executor_spec(exp.executor, args)

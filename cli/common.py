@@ -106,3 +106,14 @@ def add_experiment(parser: argparse.ArgumentParser, overrides: bool = True) -> N
             "overrides", nargs="*", help="dotted overrides: experiment fields (seeds=[0,1]) or the base "
             "configuration (train.steps=50)",
         )  # fmt: skip
+
+
+def add_allow_large(p) -> None:
+    """`--allow-large`: go past the ceiling on what one plan may ask (harness/declare/bounds.py
+    MAX_PLAN_VIDEO_HOURS), on purpose."""
+    p.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="plan past the ceiling on what one plan may ask (1,000 hours of generated video over all units, "
+        "tracks and samples), on purpose",
+    )

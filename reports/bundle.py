@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports.escape import PROSE_FIELDS, markup_in
 from reports.frames import (  # noqa: F401 (BundleError: raised and caught as reports.bundle.BundleError too)
     FINISHED,
     REFERENCE_ROLE,
@@ -453,7 +454,9 @@ def _mapping(value, where: str) -> dict:
 
 def check_manifest(manifest, path: str | Path) -> dict:
     """`manifest` if it has the bundle schema and every name in it is an identifier; else a BundleError
-    naming the field. What is checked is what reaches a path, a table cell, a run or a hash."""
+    naming the field. What is checked is what reaches a path, a table cell, a run or a hash; then that no
+    string anywhere in it but its prose (PROSE_FIELDS) holds what could start markup on a page
+    (`escape.markup_in`), whatever field it is in."""
     where = str(path)
     manifest = _mapping(manifest, where)
     if manifest.get("bundle_version") != BUNDLE_VERSION:
@@ -520,6 +523,13 @@ def check_manifest(manifest, path: str | Path) -> dict:
     for name, digest in _mapping(manifest.get("digests") or {}, f"{where}: digests").items():
         if name not in (*DIGESTED_TABLES, MANIFEST_DIGEST) or not isinstance(digest, str):
             raise _problem(f"{where}: digests", f"{name[:80]!r} is not a digested table")
+    found = markup_in(manifest, PROSE_FIELDS)
+    if found:
+        raise _problem(
+            where,
+            f"{found[:160]}: a bundle's names and settings are plain text (no < > [ ] {{ }} or line breaks; "
+            "prose belongs in the description or notes.md). Restore the manifest or re-export the bundle",
+        )
     return manifest
 
 

@@ -12,6 +12,9 @@ and `=cmd|' /C calc'!A0` is a cell of text, not a spreadsheet formula:
     html_text(s)      HTML text and attribute values
     latex_text(s)     LaTeX text, also as a table row's first cell
     csv_cell(v)       a CSV cell a spreadsheet opens; csv_value undoes it on reading the file back
+    markup_in(v)      where a value from a bundle holds what could start markup: the readers of a
+                      bundle's manifest and registration refuse it there, so no field, a new one
+                      included, reaches a page, a picture or the MLflow UI as markup
 
 Our own words stay as written (their Markdown is meant): `words(template, *names)` puts names into
 them, keeping the plain text (LaTeX and HTML writers escape it whole) and the Markdown side by side;
@@ -137,9 +140,10 @@ _OPENS_HTML = re.compile(r"<(?=[^\s])")
 # bracket or a title, spaces and all) or `]:` (a reference definition: one word, perhaps on the next
 # line), kept only when it is http(s) or relative: no scheme, and none of the characters a browser
 # would decode or drop into one (`&`, `:`, `\`, whitespace inside). Relative targets stop at `]`, so the
-# targets of consecutive links never overlap and the scan stays linear.
+# targets of consecutive links never overlap and the scan stays linear. A target that starts with `//`
+# is not relative: a browser takes `//evil.example/x` as that host, on the page's scheme.
 _LINK_START = re.compile(r"\](?=\(|:)")
-_RELATIVE = r"[A-Za-z0-9._~!$'()*+,;=@%/?#-]*"
+_RELATIVE = r"(?!//)[A-Za-z0-9._~!$'()*+,;=@%/?#-]*"
 _SAFE_TARGET = re.compile(
     r"\(\s*+<?(?:https?://|" + _RELATIVE + r"(?=>|\)|\s*+$|\s++[\"'(\)])|(?=\)|$))"
     r"|:[ \t]*+\n?+[ \t]*+(?=\S)<?(?:https?://|" + _RELATIVE + r"(?=>|\s|$))",
@@ -167,3 +171,38 @@ def markdown_prose(text: str) -> str:
 def markdown_of(text: str) -> str:
     """A text's Markdown: a `Words`' own, any other str is ours (written as it is)."""
     return text.markdown if isinstance(text, Words) else text
+
+
+# What a value from a bundle (a manifest or a registration: names, settings, dates, reasons) may not
+# hold outside its prose: `<` `>` (raw HTML, an autolink), `[` `]` (a link or an image), `{` `}` (an
+# attribute list's `onclick`), and control characters and line breaks (a new block: a heading, raw HTML
+# on a line of its own). None of the harness's own values holds one; prose goes through markdown_prose.
+_MARKUP = re.compile(r"[<>\[\]{}\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# The prose of a manifest and of a registration (both carry the declaration): its description, Markdown
+# for a page through markdown_prose.
+PROSE_FIELDS = frozenset({"declaration.description"})
+
+
+def markup_in(value: object, prose: frozenset[str] = frozenset(), at: str = "") -> str | None:
+    """The path (`declaration.suites[0].length`) of the first string in `value`, a key or a value at any
+    depth, that holds a character that could start markup in a page (`< > [ ] { }`, a control character
+    or a line break), with the character; None if there is none. Paths in `prose` are not looked into
+    (their text reaches a page through `markdown_prose`). A bundle's readers call it on everything they
+    read, so a field added later is covered without being named."""
+    if at in prose:
+        return None
+    if isinstance(value, str):
+        m = _MARKUP.search(value)
+        return f"{at or 'the value'} holds {m[0]!r}" if m else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{at}.{key}" if at else str(key)
+            found = markup_in(key, at=f"{where} (a key)") or markup_in(item, prose, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = markup_in(item, prose, f"{at}[{i}]")
+            if found:
+                return found
+    return None

@@ -273,7 +273,7 @@ def render_bundle(
     answer, body = split_answer(body)
     missing = missing_units(manifest)
     done, declared, _ = unit_counts(manifest)
-    tracks = ", ".join(f"{s['suite']} {s['length']}" for s in declaration.get("suites", []))
+    tracks = ", ".join(markdown_text(f"{s['suite']} {s['length']}") for s in declaration.get("suites", []))
     lines = [
         f"# `{name}`: results",
         "",
@@ -291,8 +291,9 @@ def render_bundle(
             else ""
         )
         + ".",
-        f"- **Tracks:** {tracks or 'none'}; **metrics:** {declaration.get('metrics')} "
-        f"(backend {declaration.get('metrics_backend')}); **primary:** {primary or 'none declared'}.",
+        f"- **Tracks:** {tracks or 'none'}; **metrics:** {markdown_text(declaration.get('metrics'))} "
+        f"(backend {markdown_text(declaration.get('metrics_backend'))}); "
+        f"**primary:** {markdown_text(primary or 'none declared')}.",
         f"- **Data:** `{rel}/` in the repository (manifest.json, scores.csv, curves.csv); rebuild the report "
         f"with `harness report {name} --from {rel}`, continue the experiment with "
         f"`harness run {name} --from {rel}`.",

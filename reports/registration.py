@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from reports.escape import PROSE_FIELDS, markup_in
 from reports.frames import BundleError, split_comparison
 
 REGISTRATION_FILE = "preregistration.yaml"
@@ -104,13 +105,21 @@ def checked(registration: object, where: str) -> dict:
     if [e.get("number") for e in earlier] != list(range(1, number)):
         raise bad(f"superseded numbers {[e.get('number') for e in earlier]}, not 1 to {number - 1}")
     for e in earlier:
-        if (
-            not isinstance(e.get("digest"), str)
-            or not isinstance(e.get("reason"), str)
-            or not e["reason"].strip()
-        ):
-            raise bad(f"superseded registration {e['number']} has no digest or no reason")
+        if not isinstance(e.get("digest"), str) or reason_problem(e.get("reason")):
+            raise bad(f"superseded registration {e['number']} has no digest or no reason in words")
+    found = markup_in(registration, PROSE_FIELDS)
+    if found:
+        raise bad(f"{found[:160]}: a registration is plain text (no < > [ ] {{ }} or line breaks)")
     return registration
+
+
+def reason_problem(reason: object) -> str | None:
+    """Why `reason` is not a supersession's reason, or None: it must be text with a letter or a digit in
+    it (not blanks, not one invisible character such as U+200B) and plain (escape.markup_in)."""
+    if not isinstance(reason, str) or not any(ch.isalnum() for ch in reason):
+        return f"{str(reason)[:40]!r} says nothing: give the reason in words"
+    found = markup_in(reason, at="the reason")
+    return f"{found}: write it as plain text (no < > [ ] {{ }} or line breaks)" if found else None
 
 
 MAX_CHARS = 1 << 20  # a registration is a few kB

@@ -12,8 +12,12 @@ anything runs. `harness/` builds its experiment schema on top of `SVIConfig`.
 from __future__ import annotations
 
 import copy
+import json
 import math
+import re
 import stat
+import types
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +36,44 @@ from pydantic import (
 from svi.model.presets import DEFAULT_PRESET, PRESETS, PresetName
 
 
-class Section(BaseModel):
+def _plain_types(annotation) -> set:
+    """The types a field's annotation allows, Annotated, Optional and unions unwrapped."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _plain_types(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_plain_types(a) for a in typing.get_args(annotation)))
+    return {annotation}
+
+
+class StrictScalars(BaseModel):
+    """Numbers and switches as they are written: a field of numbers takes no `true` (pydantic would make
+    it 1) and no text (`'100'`), a switch takes only true or false (not 1, not 'yes'). One line naming the
+    field, as any other invalid value."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_scalars(cls, data):
+        if not isinstance(data, dict):
+            return data
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            if field is None or value is None:
+                continue
+            kinds = _plain_types(field.annotation) - {type(None)}
+            shown = f"{type(value).__name__} {json.dumps(value, default=str)[:40]}"
+            if (
+                kinds
+                and kinds <= {int, float}
+                and (isinstance(value, bool) or not isinstance(value, (int, float)))
+            ):
+                raise ValueError(f"{name} must be a number, not {shown}")
+            if kinds == {bool} and not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false, not {shown}")
+        return data
+
+
+class Section(StrictScalars):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
@@ -679,17 +720,25 @@ def clips_for_seconds(seconds: float, fps: int, clip_frames: int, lead: int) -> 
     return 1 + math.ceil((want - clip_frames) / (clip_frames - lead))
 
 
+_LENGTH = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)s?")
+
+
 def parse_length(text: str | float) -> float:
-    """'50s' / '250s' / '12.5s' / 50 -> seconds (a video length, a scoring window)."""
+    """'50s' / '250s' / '12.5s' / 50 -> seconds (a video length, a scoring window). Written exactly so
+    (digits, an optional fraction and exponent, an optional `s`: a track is named by it, so not
+    `' 50S '`), finite and positive: `infs`, `nans`, `1e309s` are refused."""
+    if isinstance(text, bool) or not isinstance(text, (int, float, str)):
+        raise ValueError(f"length {text!r} must be seconds such as '50s' or '250s'")
     if isinstance(text, (int, float)):
-        return float(text)
-    t = text.strip().lower()
-    try:
-        seconds = float(t[:-1] if t.endswith("s") else t)
-    except ValueError:
-        raise ValueError(f"length {text!r} must be seconds such as '50s' or '250s'") from None
-    if seconds <= 0:
-        raise ValueError(f"length must be positive, got {text!r}")
+        seconds = float(text)
+    elif _LENGTH.fullmatch(text):
+        seconds = float(_LENGTH.fullmatch(text)[1])
+    else:
+        raise ValueError(f"length {text!r} must be seconds written as digits, such as '50s' or '12.5s'")
+    if not math.isfinite(seconds):
+        raise ValueError(f"length {text!r} is not a finite number of seconds: write digits, such as '50s'")
+    if not seconds > 0:
+        raise ValueError(f"length must be a positive number of seconds, got {text!r}")
     return seconds
 
 

@@ -35,6 +35,7 @@ Infeasible trials are kept, tagged `feasible=false` on their MLflow run, and nev
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -732,12 +733,30 @@ def pruning(sweep: Sweep) -> tuple[tuple | None, optuna.pruners.BasePruner | Non
     return (metric, sign), make_pruner(sweep.pruner, sign)
 
 
+class _NoInterruptTraceback(logging.Filter):
+    """Optuna logs a trial stopped by Ctrl-C or SIGTERM ("Trial 3 failed ... KeyboardInterrupt") with the
+    whole traceback before it passes the interrupt on: an interrupt is the user's, not an error, so that
+    record is dropped (the trial is still marked FAIL, and the sweep says in one line that it stopped).
+    Any other failure of a trial is logged as Optuna logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
+def quiet_interrupts() -> None:
+    """Install `_NoInterruptTraceback` on Optuna's optimize logger (once)."""
+    logger = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _NoInterruptTraceback) for f in logger.filters):
+        logger.addFilter(_NoInterruptTraceback())
+
+
 def work(sweep: Sweep, parent_run: str, n_trials: int) -> None:
     """One worker: run `n_trials` trials (a failed trial counts; it is recorded and the worker goes on)."""
     if n_trials > 0:
         probe, pruner = pruning(sweep)
         study = make_study(sweep, pruner)
         callbacks = [MlflowTrialCallback()]
+        quiet_interrupts()
         study.optimize(
             objective_fn(sweep, parent_run, probe),
             n_trials=n_trials,

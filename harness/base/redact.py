@@ -25,22 +25,34 @@ SECRET_VARIABLES = (
 URL_VARIABLES = ("MLFLOW_TRACKING_URI", "HARNESS_SWEEP_STORAGE", "MLFLOW_BACKEND_STORE_URI")
 
 # scheme://user:password@host: the password is everything between the first ':' after the user and
-# the last '@' before the host (a password may itself hold '@' or ':').
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^\s/]*)(?P<tail>@)")
+# the last '@' of the address (a password may itself hold '@', ':' or '/', which a client may take as it
+# is: `postgresql://u:sec/ret@host/db`). An '@' later in the path is taken as the end too: a path is
+# masked rather than a password shown.
+_USERINFO = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*:)(?P<password>\S*)(?P<tail>@)(?=[^\s@]*(?:\s|$))"
+)
+# scheme://TOKEN@host: a user part with no password is often a token used as the user name
+# (`https://ghp_...@github.com/`); it is masked whole.
+_USER_ONLY = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s?#]+)(?P<tail>@)")
 
-# ?password=...&token=...: a query parameter whose name says it holds a credential (libpq takes
-# `password` and `sslpassword` there, HTTP stores take tokens and signed keys); its value runs to the
-# next separator, quote or blank.
-_CREDENTIAL_NAME = r"[A-Za-z0-9_.\-]*(?:pass|pwd|token|secret|key|auth|signature|credential)[A-Za-z0-9_.\-]*"
-_QUERY_SECRET = re.compile(rf"(?P<head>[?&;]{_CREDENTIAL_NAME}=)(?P<value>[^&;#\s'\"()<>]+)", re.IGNORECASE)
+# ?password=...&token=...#token=...: a query (or fragment) parameter whose name says it holds a
+# credential (libpq takes `password` and `sslpassword` there, HTTP stores take tokens and signed keys,
+# an Azure SAS signs with `sig`, an OAuth redirect puts `access_token` in the fragment); its value runs
+# to the next separator, quote or blank.
+_CREDENTIAL_NAME = (
+    r"(?:[A-Za-z0-9_.\-]*(?:pass|pwd|token|secret|key|auth|signature|credential)[A-Za-z0-9_.\-]*|sig)"
+)
+_QUERY_SECRET = re.compile(rf"(?P<head>[?&;#]{_CREDENTIAL_NAME}=)(?P<value>[^&;#\s'\"()<>]+)", re.IGNORECASE)
 
 _registered: set[str] = set()
 
 
 def redact_uri(uri: str) -> str:
-    """`uri` with the password of its user part and every credential in its query replaced by `***`
-    (nothing else changes)."""
+    """`uri` with the password of its user part (or a user part that is a name alone, often a token),
+    and every credential in its query or fragment replaced by `***` (nothing else changes). The one
+    function every message, tag and file goes through (`scrub`)."""
     uri = _USERINFO.sub(lambda m: f"{m['head']}{MASK}{m['tail']}", uri)
+    uri = _USER_ONLY.sub(lambda m: m[0] if m["user"] == MASK else f"{m['head']}{MASK}{m['tail']}", uri)
     return _QUERY_SECRET.sub(lambda m: f"{m['head']}{MASK}", uri)
 
 
@@ -60,12 +72,16 @@ def fragments(secret: str) -> list[str]:
 
 
 def password_of(uri: str) -> str | None:
-    """The password in a URL's user part, or None."""
+    """The password in a URL's user part (up to its address's last `@`, `/` and all), or None. A user
+    part that is a name alone is masked in the URL (`redact_uri`) but not hunted for elsewhere: a plain
+    user name (`postgres`) would mask every word that holds it."""
+    m = _USERINFO.search(uri)
+    if m:
+        return m["password"] or None
     try:
         return urlsplit(uri).password or None
-    except ValueError:  # a malformed port: the regex still finds the user part
-        m = _USERINFO.search(uri)
-        return m["password"] if m and m["password"] else None
+    except ValueError:
+        return None
 
 
 def register(secret: str | None) -> None:

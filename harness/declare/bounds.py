@@ -116,3 +116,33 @@ def max_workers(cfg, model) -> tuple[int, str]:
             f"this machine's {_gb(machine_memory())} holds {by_memory} trial(s) of about {_gb(per)}",
         )
     return cores, f"this machine has {cores} core(s)"
+
+
+# What one plan may ask in all, unless `--allow-large` says it is meant: hours of generated video over
+# every unit, track and sample. The shipped experiments ask at most about 11 hours (mechanisms: 8 arms x
+# 3 seeds x 2 tracks x 8 samples x 100 s); a paper-scale evaluation (5 arms x 3 seeds x 2 tracks x 100
+# samples x 250 s) about 200. Training steps are bounded per unit by the schema (MAX_STEPS) and units by
+# MAX_UNITS; the video is what multiplies them into weeks.
+MAX_PLAN_VIDEO_HOURS = 1000.0
+
+
+def check_scale(plan, allow_large: bool = False) -> None:
+    """Refuse (one line: what the plan asks, the bound, how to go past it) a plan whose generated video
+    over all units, tracks and samples exceeds MAX_PLAN_VIDEO_HOURS, unless `allow_large`. A track's
+    samples are its `limit`, else the toy world's `toy_samples`; a real benchmark's count, unknown before
+    it is read, counts as one sample (the plan's input check reads it)."""
+    from svi.model.presets import get_preset
+
+    if allow_large:
+        return
+    exp = plan.exp
+    toy = any(get_preset(u.cfg.model.preset).toy_world for u in plan.units) and not exp.benchmark_root
+    per_unit = sum(s.seconds * (s.limit or (exp.toy_samples if toy else None) or 1) for s in exp.suites)
+    hours = len(plan.units) * per_unit / 3600
+    if hours > MAX_PLAN_VIDEO_HOURS:
+        raise ConfigError(
+            f"{exp.name} asks for {hours:,.0f} hours of generated video ({len(plan.units)} units x "
+            f"{per_unit / 3600:,.1f} h each over {len(exp.suites)} track(s)), more than one plan may "
+            f"({MAX_PLAN_VIDEO_HOURS:,.0f} h): lower seeds, arms, tracks, lengths or samples, or pass "
+            "--allow-large if it is meant"
+        )

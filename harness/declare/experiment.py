@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -44,6 +43,7 @@ from harness.base.configs import EXPERIMENTS_DIR
 from scoring.references import DECLARABLE, REFERENCE_DRAWS, REFERENCES
 from svi.config import (
     ConfigError,
+    StrictScalars,
     SVIConfig,
     build_config,
     deep_merge,
@@ -83,7 +83,7 @@ Seed = Annotated[int, BeforeValidator(_seed)]
 ShellText = Annotated[str, Field(max_length=MAX_SHELL_TEXT)]
 
 
-class Arm(BaseModel):
+class Arm(StrictScalars):
     model_config = ConfigDict(extra="forbid")
     train: bool = True
     role: Literal["arm", "baseline"] = "arm"
@@ -106,7 +106,18 @@ class Arm(BaseModel):
         return self
 
 
-class SuiteSpec(BaseModel):
+def track_seconds(length: str | float) -> float:
+    """A video's length in seconds (svi.config.parse_length), at most MAX_TRACK_SECONDS: a track's, and
+    what `harness generate --length` may ask. A ValueError saying the bound otherwise."""
+    from svi.config import parse_length
+
+    seconds = parse_length(length)
+    if not seconds <= MAX_TRACK_SECONDS:
+        raise ValueError(f"a track is at most {MAX_TRACK_SECONDS:.0f}s long, got {length!r}")
+    return seconds
+
+
+class SuiteSpec(StrictScalars):
     """One benchmark track: `{suite: consistent, length: 50s}`; the conditional benchmark's tracks are
     `{suite: conditional, track: talk}` (or `suite: conditional_talk`), at their paper length by default
     (talk 300 s, dance 50 s)."""
@@ -120,10 +131,8 @@ class SuiteSpec(BaseModel):
     @field_validator("length")
     @classmethod
     def _bounded_length(cls, v: str | None) -> str | None:
-        from svi.config import parse_length
-
-        if v is not None and not parse_length(v) <= MAX_TRACK_SECONDS:  # (not <=: nan too)
-            raise ValueError(f"a track is at most {MAX_TRACK_SECONDS:.0f}s long, got {v!r}")
+        if v is not None:
+            track_seconds(v)
         return v
 
     @model_validator(mode="after")
@@ -156,7 +165,7 @@ class SuiteSpec(BaseModel):
         return track(self.suite, self.length)
 
 
-class Hypothesis(BaseModel):
+class Hypothesis(StrictScalars):
     """A question fixed before the data (harness/declare/preregistration.py): `comparison` ("full - plain", the
     first arm minus the second) on `metric`, on `track` (<suite>_<length>; None: every track), with
     the direction the hypothesis says the difference goes (`less`: below 0; `greater`: above 0;
@@ -170,7 +179,7 @@ class Hypothesis(BaseModel):
     primary: bool = False
 
 
-class ExecutorSpec(BaseModel):
+class ExecutorSpec(StrictScalars):
     """Where the (arm, seed) units run (harness/run/jobs.py). `inline`: one after another in the harness's
     own process tree (the default); `local`: parallel local jobs through submitit's local executor;
     `slurm`: one SLURM job per unit through submitit, each launching its training on its allocation.
@@ -206,7 +215,7 @@ class ExecutorSpec(BaseModel):
         return v
 
 
-class Experiment(BaseModel):
+class Experiment(StrictScalars):
     model_config = ConfigDict(extra="forbid")
     _arm_configs: dict = PrivateAttr(default_factory=dict)  # (arm, source) -> its validated config
     name: str

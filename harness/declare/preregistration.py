@@ -46,6 +46,7 @@ from reports.registration import (
     number_of,
     parsed,
     read_registration,
+    reason_problem,
     status,
 )
 from svi.config import ConfigError
@@ -185,6 +186,9 @@ def register(
         )
     if supersede and not (reason or "").strip():
         raise ConfigError("--supersede needs --reason TEXT: why the registration changes (the page shows it)")
+    problem = reason_problem(" ".join(str(reason).split())) if supersede else None
+    if problem:
+        raise ConfigError(f"--reason {problem}: why the registration changes (the page shows it)")
     if (folder / "manifest.json").is_file() and read_manifest(folder)["units"] and not supersede:
         raise ConfigError(
             f"{folder} already holds units: a registration comes before the first unit. Register in a new "
@@ -276,28 +280,36 @@ def _removed(folder: Path) -> str | None:
     return git(["log", "-1", "--format=%H", "--", REGISTRATION_FILE], cwd=folder) or None
 
 
+# What a unit leaves in a bundle: any of them committed is a unit (the tables may be committed before
+# the manifest that digests them).
+UNIT_FILES = ("manifest.json", "scores.csv", "curves.csv", "report")
+
+
 def registration_order(folder: Path) -> tuple[bool, str]:
-    """(ok, what git says): the commit that first added the registration must come before the first
-    commit that added the bundle's manifest (its first unit). From a clean clone: `git log` alone."""
+    """(ok, what git says): the commit that first added the registration must come before every commit
+    that touched a unit's file (UNIT_FILES: the tables as well as the manifest), on every branch git's
+    full history holds: each of them must descend from the registration, so units committed before it,
+    or on a side branch started before it and merged after, fail. From a clean clone: `git log` alone.
+    What it cannot prove: that a unit ran after the registration was written; commits are made by their
+    author, and history replayed onto a new branch in another order reads as that order."""
     folder = Path(folder).resolve()
-    first = lambda name: git(  # noqa: E731
-        ["log", "--diff-filter=A", "--format=%H %cI", "--reverse", "--", name], cwd=folder
-    )
-    reg, units = first(REGISTRATION_FILE), first("manifest.json")
+    reg = git(["log", "--full-history", "--diff-filter=A", "--format=%H %cI", "--reverse", "--",
+               REGISTRATION_FILE], cwd=folder)  # fmt: skip
+    units = git(["log", "--full-history", "--format=%H %cI", "--reverse", "--", *UNIT_FILES], cwd=folder)
     if not reg:
         return False, f"{folder / REGISTRATION_FILE} is not committed: commit it before the first unit runs"
     reg_sha, reg_date = reg.splitlines()[0].split()
     if not units:
         return True, f"registered in {reg_sha[:10]} ({reg_date}); no unit committed yet"
-    unit_sha, unit_date = units.splitlines()[0].split()
-    before = (
-        git(["merge-base", "--is-ancestor", reg_sha, unit_sha], cwd=folder) is not None
-        and reg_sha != unit_sha
-    )
-    if not before:
+    after = set((git(["rev-list", "--ancestry-path", f"{reg_sha}..HEAD"], cwd=folder) or "").split())
+    touched = [line.split() for line in units.splitlines()]
+    unit_sha, unit_date = touched[0]
+    early = [(sha, date) for sha, date in touched if sha not in after]
+    if early:
+        sha, date = early[0]
         return False, (
-            f"the registration ({reg_sha[:10]}, {reg_date}) was not committed before the first unit "
-            f"({unit_sha[:10]}, {unit_date}): these results are not pre-registered"
+            f"the registration ({reg_sha[:10]}, {reg_date}) was not committed before the units: {sha[:10]} "
+            f"({date}) commits a unit's file and does not descend from it: these results are not pre-registered"
         )
     return (
         True,
@@ -307,7 +319,9 @@ def registration_order(folder: Path) -> tuple[bool, str]:
 
 def _versions(folder: Path) -> list[tuple[str, str | None]]:
     """(commit, the registration file's text there, None where that commit removed it), oldest first."""
-    shas = git(["log", "--format=%H", "--reverse", "--", REGISTRATION_FILE], cwd=folder) or ""
+    shas = (
+        git(["log", "--full-history", "--format=%H", "--reverse", "--", REGISTRATION_FILE], cwd=folder) or ""
+    )
     return [(sha, git(["show", f"{sha}:./{REGISTRATION_FILE}"], cwd=folder)) for sha in shas.split()]
 
 

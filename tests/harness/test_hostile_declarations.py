@@ -125,6 +125,22 @@ CASES = [
         _with("  model: {preset: tiny}\n", "  model: {preset: tiny}\n  train: {steps: 1.0e+12}\n"),
         ["train.steps:", "less than or equal to 10000000"],
     ),
+    ("a track of infs", _with("length: 1s", "length: infs"), ["suites.0.length:", "digits"]),
+    ("a track of nans", _with("length: 1s", "length: nans"), ["suites.0.length:", "digits"]),
+    ("a track of 1e309s", _with("length: 1s", "length: 1e309s"), ["suites.0.length:", "not a finite"]),
+    ("a track named with spaces", _with("length: 1s", "length: '  1S '"), ["suites.0.length:", "digits"]),
+    ("a window of nans", EXPERIMENT + "window: nans\n", ["window:", "positive number of seconds"]),
+    (
+        "true training steps",
+        _with("  model: {preset: tiny}\n", "  model: {preset: tiny}\n  train: {steps: true}\n"),
+        ["train: steps must be a number, not bool true"],
+    ),
+    (
+        "training steps as text",
+        _with("  model: {preset: tiny}\n", "  model: {preset: tiny}\n  train: {steps: '100'}\n"),
+        ['train: steps must be a number, not str "100"'],
+    ),
+    ("true toy samples", EXPERIMENT + "toy_samples: true\n", ["toy_samples must be a number, not bool true"]),
     (
         "a list as an sbatch option",
         EXPERIMENT + "executor: {slurm_extra: {exclusive: [1, 2]}}\n",
@@ -177,6 +193,50 @@ def test_hostile_experiments_are_refused_in_seconds(home, capsys, monkeypatch, c
     declaration.parent.mkdir()
     declaration.write_text(text)
     _refused(home, capsys, monkeypatch, [command, str(declaration)], needles, declaration)
+
+
+@pytest.mark.parametrize(
+    "length, needle",
+    [
+        ("100000s", "at most 3600s"),  # experiment tracks' cap: a 448-hour generation before
+        ("infs", "digits"),
+        ("nans", "digits"),
+        ("1e309s", "not a finite number"),
+        ("  50S ", "digits"),
+        ("0s", "positive"),
+    ],
+)
+def test_generate_asks_for_no_length_a_track_may_not_have(home, capsys, monkeypatch, length, needle):
+    argv = ["generate", "--suite", "consistent", "--length", length, "--out", str(home / "out")]
+    _refused(home, capsys, monkeypatch, argv, [needle], repr(length))
+
+
+@pytest.mark.parametrize("window", ["nans", "infs", "1e309s", "0s"])
+def test_score_takes_no_window_that_is_not_seconds(home, capsys, monkeypatch, window):
+    videos = home / "videos"
+    videos.mkdir()
+    argv = ["score", str(videos), "--window", window, "--metrics", "colour_shift", "--backend", "random"]
+    _refused(home, capsys, monkeypatch, argv, ["--window must be"], repr(window))
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_a_plan_past_the_ceiling_needs_allow_large(home, capsys, monkeypatch, command):
+    """2 arms x 60 seeds x an hour-long track x 10 samples: 1,200 hours of video, each field within its
+    own bound; refused as a whole unless --allow-large says it is meant."""
+    from harness.declare.bounds import check_scale
+    from harness.declare.experiment import load_experiment
+    from harness.declare.plan import make_plan
+
+    text = _with("seeds: [0]", f"seeds: [{', '.join(map(str, range(60)))}]").replace(
+        "length: 1s, limit: 1", "length: 3600s, limit: 10"
+    )
+    declaration = home / "decl" / "hostile.yaml"
+    declaration.parent.mkdir()
+    declaration.write_text(text)
+    needles = ["1,200 hours of generated video", "120 units", "--allow-large"]
+    _refused(home, capsys, monkeypatch, [command, str(declaration)], needles, "hostile asks for")
+    exp, source = load_experiment(str(declaration))
+    check_scale(make_plan(exp, source), allow_large=True)  # past it on purpose: not refused
 
 
 @pytest.mark.parametrize("command", ["plan", "run"])
@@ -459,3 +519,50 @@ def test_no_shipped_description_is_cut_by_a_yaml_comment():
     assert description_cut_by_a_comment("description: 'Is it needed (issue #100)?'") is None
     for f in sorted((ROOT / "configs").rglob("*.yaml")):
         assert description_cut_by_a_comment(f.read_text()) is None, f
+
+
+def test_a_user_never_sees_a_traceback_on_the_hostile_inputs(home):
+    """issue 73's bad inputs, each through the real `python -m cli` in a process of its own (where an
+    uncaught exception would print Python's traceback): exit 2, one `error:` line, no "Traceback"."""
+    import os
+    import subprocess
+    import sys
+
+    folder = home / "decl"
+    folder.mkdir()
+    declaration = folder / "fine.yaml"
+    declaration.write_text(EXPERIMENT)
+    videos = home / "videos"
+    videos.mkdir()
+    generate = ["generate", "--suite", "consistent", "--out", str(home / "out"), "--length"]
+    argvs = [
+        [*generate, "infs"],
+        [*generate, "1e309s"],
+        [*generate, "nans"],
+        [*generate, "100000s"],
+        [*generate, "  50S "],
+        ["score", str(videos), "--window", "nans", "--backend", "random"],
+        ["plan", str(declaration), "train.steps=true"],
+        ["plan", str(declaration), "train.steps='100'"],
+        ["plan", str(declaration), "toy_samples=true"],
+        ["plan", str(declaration), "window=nans"],
+        ["run", str(declaration), "suites=[{suite: consistent, length: infs}]"],
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cli", *argv],
+            cwd=home,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        for argv in argvs
+    ]
+    for argv, proc in zip(argvs, runs, strict=True):
+        out, err = proc.communicate(timeout=300)
+        assert "Traceback" not in out + err, (argv, err[-2000:])
+        assert proc.returncode == 2, (argv, proc.returncode, err[-2000:])
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (argv, err)

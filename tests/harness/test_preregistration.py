@@ -455,3 +455,80 @@ def test_a_report_labels_only_a_registration_that_holds(tmp_path, capsys):
     (folder / "preregistration.yaml").unlink()
     text = report(folder)
     assert "Pre-registered hypotheses" not in text and "preregistration.yaml is not there" in text
+
+
+def _history(tmp_path: Path, case: str) -> Path:
+    """erft_confirm's registration and units committed in a scratch repository as `case` orders them, in
+    the histories that fooled a check of the first add of manifest.json alone -> the bundle folder."""
+    import shutil
+
+    folder = _new_repo(tmp_path, "erft_confirm")
+    repo = folder.parents[1]
+    source = ROOT / "results" / "erft_confirm"
+
+    def commit(names, message):
+        for name in names:
+            shutil.copyfile(source / name, folder / name)
+        _git(repo, "add", ".")
+        _git(repo, "commit", "-q", "-m", message)
+
+    if case == "tables before the registration":
+        commit(("scores.csv", "curves.csv"), "the units' tables")
+        commit(("notes.md", "preregistration.yaml"), "register")
+        commit(("manifest.json",), "the manifest")
+    elif case == "units on a side branch merged after":
+        commit(("notes.md",), "notes")
+        _git(repo, "checkout", "-q", "-b", "side")
+        commit(BUNDLE_FILES, "units, before any registration")
+        _git(repo, "checkout", "-q", "-")
+        commit(("preregistration.yaml",), "register")
+        _git(repo, "merge", "-q", "--no-ff", "-m", "merge the units", "side")
+    elif case == "registration rewritten and restored on a side branch":
+        commit(("notes.md", "preregistration.yaml"), "register")
+        commit(BUNDLE_FILES, "first units")
+        _git(repo, "checkout", "-q", "-b", "side")
+        text = (folder / "preregistration.yaml").read_text()
+        (folder / "preregistration.yaml").write_text(text.replace("direction: less", "direction: greater", 1))
+        _git(repo, "commit", "-q", "-am", "rewrite")
+        (folder / "preregistration.yaml").write_text(text)
+        _git(repo, "commit", "-q", "-am", "restore")
+        _git(repo, "checkout", "-q", "-")
+        _git(repo, "merge", "-q", "--no-ff", "-m", "merge", "side")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "case, said",
+    [
+        ("tables before the registration", "not pre-registered"),
+        ("units on a side branch merged after", "does not descend from it"),
+        ("registration rewritten and restored on a side branch", "rewritten in"),
+    ],
+)
+def test_a_history_that_hides_the_order_fails_the_check(tmp_path, capsys, case, said):
+    folder = _history(tmp_path, case)
+    code, out = _check(folder, capsys)
+    assert code == 1 and said in out and "before the first unit" not in out, out
+
+
+def test_a_registration_of_another_experiment_is_refused(tmp_path, capsys):
+    folder = _repo_with_confirm(tmp_path)
+    capsys.readouterr()
+    assert main(["plan", "toy_erft_control", "--check-registration", "--to", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "holds experiment erft_confirm's registration, not toy_erft_control's" in err, err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("reason", ["\u200b", " \u200b ", "<script>alert(1)</script>"])
+def test_a_supersession_needs_a_reason_in_words(tmp_path, capsys, reason):
+    folder = _repo_with_confirm(tmp_path)
+    before = (folder / "preregistration.yaml").read_text()
+    capsys.readouterr()
+    args = ["plan", "erft_confirm", "--preregister", "--supersede", "--reason", reason, "--to", str(folder)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--reason" in err and err.count("\n") == 1, err
+    assert (folder / "preregistration.yaml").read_text() == before and not (
+        folder / "preregistrations"
+    ).exists()

@@ -104,3 +104,58 @@ def test_erft_confirm_keeps_its_registered_primary(home):
         "registered experiment keeps it, and its report says so"
     ]
     assert "guards" not in exp.model_dump(mode="json")  # the registered declaration is unchanged
+
+
+HYPOTHESIS = "hypotheses=[{comparison: full - plain, metric: colour_shift, direction: less, primary: true}]"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["primary=null", "guards=[]", HYPOTHESIS],  # the primary only in hypotheses
+        ["primary=truth_distance", "guards=[]", HYPOTHESIS],  # beside a valid top-level primary
+    ],
+    ids=["only in hypotheses", "beside a valid primary"],
+)
+def test_a_primary_declared_in_hypotheses_is_checked_too(home, planted, capsys, overrides):
+    planted(("consistent_100s", "colour_shift", V.INVALID), ("consistent_100s", "truth_distance", V.VALID))
+    assert main(["plan", "toy_erft_control", *overrides]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "primary colour_shift is invalid on consistent_100s" in err, err
+
+
+@pytest.mark.parametrize("length", ["101s", "250s"])
+def test_a_track_the_verdicts_do_not_name_is_judged_by_its_suite(home, planted, capsys, length):
+    """Unknown is not fine where the suite is known: colour shift invalid on consistent_100s is invalid
+    on consistent_101s and consistent_250s, which no bundle measured."""
+    planted(("consistent_100s", "colour_shift", V.INVALID), ("consistent_50s", "colour_shift", V.VALID))
+    suites = f"suites=[{{suite: consistent, length: {length}}}]"
+    assert main(["plan", "toy_erft_control", *AS_WORLD_2, suites]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"primary colour_shift is invalid on consistent_{length}" in err, err
+    assert "the toy world's on consistent_100s" in err and len(err.splitlines()) == 1, err
+
+
+def test_an_uncommitted_registration_keeps_no_primary(home, planted, capsys):
+    """A hand-written preregistration.yaml that git does not hold (here: no git at all) naming colour
+    shift as its primary does not make the invalid primary a registered one."""
+    import yaml
+
+    planted(("consistent_100s", "colour_shift", V.INVALID))
+    folder = V.REPOSITORY / "results" / "toy_erft_control"
+    folder.mkdir(parents=True)
+    registration = {"number": 1, "registered_at": "2026-01-01", "primary": {"metric": "colour_shift"},
+                    "hypotheses": [{"comparison": "full - plain", "metric": "colour_shift", "primary": True}]}  # fmt: skip
+    (folder / "preregistration.yaml").write_text(yaml.safe_dump(registration))
+    assert main(["plan", "toy_erft_control", *AS_WORLD_2]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "primary colour_shift is invalid on consistent_100s" in err and "keeps it" not in err, err
+
+
+def test_run_checks_the_primary_as_plan_does(home, planted, capsys):
+    planted(("consistent_100s", "colour_shift", V.INVALID))
+    # a benchmark that is not there: a run that did not check the primary would stop at the inputs' check
+    assert main(["run", "toy_erft_control", *AS_WORLD_2, "benchmark_root=/nonexistent/bench"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "primary colour_shift is invalid on consistent_100s" in err, err
+    assert not (home / "ws" / "mlruns").exists() and not list((home / "ws").glob("*/toy_erft_control"))

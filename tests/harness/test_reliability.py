@@ -117,12 +117,38 @@ def test_credentials_in_a_query_and_fragments_of_a_password_with_an_at_are_maske
 
 
 @pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        (f"http://ghp_{PLANTED}@host/", "http://***@host/"),  # a token as the user name
+        (f"postgresql://u:sec/{PLANTED}@host/db", "postgresql://u:***@host/db"),  # a '/' in the password
+        (
+            f"https://a.blob.core.windows.net/c?sv=2022-11-02&sig={PLANTED}",
+            "https://a.blob.core.windows.net/c?sv=2022-11-02&sig=***",
+        ),
+        (f"http://host/x#token={PLANTED}", "http://host/x#token=***"),
+        (f"http://host/x#access_token={PLANTED}&state=1", "http://host/x#access_token=***&state=1"),
+        ("http://host/x?design=1&signal=2#top", "http://host/x?design=1&signal=2#top"),  # no credential
+    ],
+)
+def test_every_shape_of_a_credential_in_a_url_is_masked_by_one_function(monkeypatch, uri, shown):
+    """redact_uri is the one function every message goes through (scrub): each shape a credential takes
+    in a URL, in the URL and in a message that holds it."""
+    assert redact_uri(uri) == shown
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert scrub(f"the store {uri} did not answer") == f"the store {shown} did not answer"
+
+
+@pytest.mark.parametrize(
     "uri",
     [
         f"postgresql://127.0.0.1:{{port}}/db?password={PLANTED}",
         f"http://127.0.0.1:{{port}}/?token={PLANTED}",
         f"postgresql://alice:pw@{PLANTED}@nohost.invalid:5432/db",
         f"http://alice:pw@{PLANTED}@nohost.invalid/x",
+        f"http://ghp_{PLANTED}@127.0.0.1:{{port}}/",  # a token as the user name
+        f"postgresql://u:sec/{PLANTED}@127.0.0.1:{{port}}/db",  # a password with a '/'
+        f"http://127.0.0.1:{{port}}/?sv=2022-11-02&se=2030-01-01&sig={PLANTED}",  # an Azure SAS
+        f"http://127.0.0.1:{{port}}/#token={PLANTED}",  # a token in the fragment
     ],
 )
 def test_a_store_url_with_credentials_in_its_query_or_an_at_in_its_password_is_masked(

@@ -175,6 +175,10 @@ PAYLOADS = """Safe: [a guide](../guides/toyworld.md#toy-world-2), [a site](https
 [r]:
   javascript:alert(1)
 
+[w](//evil.example/x) and ![v]( //evil.example/y) and [u][h]
+
+[h]: //evil.example/z
+
 ## A heading {: onmouseover="alert(1)" }
 
 <details markdown="1" ontoggle=alert(1)><summary>s</summary></details>
@@ -201,26 +205,37 @@ def _rendered(markdown_text: str) -> list[tuple[str, dict]]:
     return out
 
 
-def test_a_bundles_prose_reaches_its_page_as_text(repo):
-    """notes.md and the description: raw HTML, attribute lists and javascript: links are shown, not run;
-    relative and http(s) links stay links."""
+def _page_with_prose(repo, description: str, notes: str) -> tuple[str, list[tuple[str, dict]]]:
+    """The page of the repo's bundle whose description and notes.md are these (the manifest written with
+    its content's digest, as an author could), and its elements as the site renders them: no image but
+    the page's own plots, no `on...` attribute on any element."""
     import json
 
     bundle = repo / "results" / "ablation_eimg"
-    (bundle / "notes.md").write_text(PAYLOADS)
+    (bundle / "notes.md").write_text(notes)
     manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["declaration"]["description"] = "About [d](javascript:alert(2)) <b onmouseover=alert(2)>x</b>"
-    write_manifest(bundle, manifest)  # with its content's digest, as an author could
+    manifest["declaration"]["description"] = description
+    write_manifest(bundle, manifest)
     write_pages(repo)
     page = (repo / "docs" / "results" / "ablation_eimg.md").read_text()
     tags = _rendered(page)
-    assert not [t for t, _ in tags if t in ("script", "b")]
     assert all(a["src"].endswith(".png") for t, a in tags if t == "img")  # the page's own plots only
     assert not [(t, a) for t, a in tags if any(k.startswith("on") for k in a)]
+    return page, tags
+
+
+def test_a_bundles_prose_reaches_its_page_as_text(repo):
+    """notes.md and the description: raw HTML, attribute lists and javascript: links are shown, not run;
+    relative and http(s) links stay links."""
+
+    description = "About [d](javascript:alert(2)) <b onmouseover=alert(2)>x</b>"
+    page, tags = _page_with_prose(repo, description, PAYLOADS)
+    assert not [t for t, _ in tags if t in ("script", "b")]
     links = [a.get("href") or a.get("src") for t, a in tags if t in ("a", "img")]
     assert all(not re.match(r"\s*[a-z][a-z0-9+.-]*:", u, re.I) or u.startswith("https://") for u in links), (
         links
     )
+    assert not [u for u in links if u.strip().startswith("//")], links  # protocol-relative: another host
     assert "../guides/toyworld.md#toy-world-2" in links and "https://example.org/a_(b)" in links
     assert "&lt;script>alert(1)&lt;/script>" in page and "p < 0.001" in page
 
@@ -286,3 +301,84 @@ def test_a_record_of_an_earlier_world_has_its_own_page_beside_the_current_bundle
     shutil.rmtree(repo / "results" / f"world{world}")
     with pytest.raises(BundleError, match=f"a bundle of toy world {world}, not of world9"):
         write_pages(repo)
+
+
+SCRIPT = "s<script>alert(1)</script><img src=x onerror=alert(2)><svg onload=alert(3)>[l](javascript:x){: onclick=y }"
+
+
+def _string_paths(value, path=()):
+    """The path of every string in `value`, its keys' and its values', at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*path, ("key", key))
+            yield from _string_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _string_paths(item, (*path, i))
+    elif isinstance(value, str):
+        yield path
+
+
+def _planted(value, path, payload):
+    """A copy of `value` with the string at `path` (a key or a value) replaced by `payload`."""
+    import copy
+
+    out = copy.deepcopy(value)
+    *parents, last = path
+    holder = out
+    for step in parents:
+        holder = holder[step]
+    if isinstance(last, tuple):  # a key: renamed, its value kept
+        holder[payload] = holder.pop(last[1])
+    else:
+        holder[last] = payload
+    return out
+
+
+def test_script_in_any_string_of_a_bundle_is_refused_or_shown_as_text(repo, capsys):
+    """Every string of a committed bundle's manifest and registration, each key and each value, carries
+    script in turn: the readers refuse each one but the prose, whatever field it is in (escape.markup_in,
+    so a field added later is covered unnamed), and the page built with the prose carrying script too
+    has no element or attribute of it. The issue's probe, a hostile metrics_backend written with the
+    project's own write_manifest, is one line and exit 2 from `harness pages`."""
+    import json
+    import shutil
+
+    import yaml
+
+    from cli import main
+    from reports.bundle import BundleError, check_manifest
+    from reports.escape import PROSE_FIELDS
+    from reports.registration import RegistrationError, checked
+
+    committed = json.loads((REPO / "results" / "erft_confirm" / "manifest.json").read_text())
+    registration = yaml.safe_load((REPO / "results" / "erft_confirm" / "preregistration.yaml").read_text())
+    accepted = []
+    paths = list(_string_paths(committed))
+    assert len(paths) > 500 and ("declaration", "metrics_backend") in paths
+    for path in paths:
+        try:
+            check_manifest(_planted(committed, path, SCRIPT), "manifest.json")
+            accepted.append(".".join(map(str, path)))
+        except BundleError:
+            pass
+    assert set(accepted) == PROSE_FIELDS, accepted
+    for path in _string_paths(registration):
+        if ".".join(map(str, path)) not in PROSE_FIELDS:
+            with pytest.raises(RegistrationError):
+                checked(_planted(registration, path, SCRIPT), "preregistration.yaml")
+
+    _, tags = _page_with_prose(repo, SCRIPT, SCRIPT + "\n")
+    assert not [t for t, _ in tags if t in ("script", "svg")]
+    assert not [a for t, a in tags if "javascript" in (a.get("href") or "")]
+    bundle = repo / "results" / "ablation_eimg"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+
+    shutil.rmtree(repo / "docs")
+    manifest["declaration"]["metrics_backend"] = "toy<script>alert('backend')</script>"
+    write_manifest(bundle, manifest)  # its digest valid again, as a hostile author could
+    capsys.readouterr()
+    assert main(["pages", "--root", str(repo)]) == 2
+    err = capsys.readouterr().err
+    assert "declaration.metrics_backend holds '<'" in err and err.count("\n") == 1, err
+    assert not (repo / "docs" / "results" / "ablation_eimg.md").exists()

@@ -246,3 +246,29 @@ def test_trials_score_what_decides_them_unless_told_all(home):
     assert exp.metrics == "subject_consistency,dynamic_degree,non_repetition"
     everything = sweep.model_copy(update={"score": "all"})
     assert runner.trial_experiment(everything)[0].metrics == "vbench,drift,drift_protocols,psnr_ssim,fvd"
+
+
+def test_an_interrupted_trial_is_failed_without_a_traceback(caplog):
+    """Ctrl-C or SIGTERM inside a trial: Optuna marks it FAIL and passes the interrupt on, and logs no
+    traceback for it (sweeps/study.py quiet_interrupts); another error is still logged with its own."""
+    import optuna
+
+    from sweeps.study import quiet_interrupts
+
+    quiet_interrupts()
+    study = optuna.create_study()
+
+    def interrupted(trial):
+        raise KeyboardInterrupt
+
+    with caplog.at_level("WARNING", logger="optuna"), pytest.raises(KeyboardInterrupt):
+        study.optimize(interrupted, n_trials=1, catch=(Exception,))
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
+    assert not [r for r in caplog.records if r.exc_info or "KeyboardInterrupt" in r.getMessage()], caplog.text
+
+    def broken(trial):
+        raise ValueError("a real failure")
+
+    with caplog.at_level("WARNING", logger="optuna"):
+        study.optimize(broken, n_trials=1, catch=(Exception,))
+    assert [r for r in caplog.records if r.exc_info and "a real failure" in r.getMessage()], caplog.text
