@@ -128,7 +128,7 @@ MAX_PLAN_VIDEO_HOURS = 1000.0
 
 def check_scale(plan, allow_large: bool = False) -> None:
     """Refuse (one line: what the plan asks, the bound, how to go past it) a plan whose generated video
-    over all units, tracks and samples exceeds MAX_PLAN_VIDEO_HOURS, unless `allow_large`. A track's
+    over all units, tracks, samples and draws exceeds MAX_PLAN_VIDEO_HOURS, unless `allow_large`. A track's
     samples are its `limit`, else the toy world's `toy_samples`; a real benchmark's count, unknown before
     it is read, counts as one sample (the plan's input check reads it)."""
     from svi.model.presets import get_preset
@@ -137,12 +137,13 @@ def check_scale(plan, allow_large: bool = False) -> None:
         return
     exp = plan.exp
     toy = any(get_preset(u.cfg.model.preset).toy_world for u in plan.units) and not exp.benchmark_root
-    per_unit = sum(s.seconds * (s.limit or (exp.toy_samples if toy else None) or 1) for s in exp.suites)
+    samples = sum(s.seconds * (s.limit or (exp.toy_samples if toy else None) or 1) for s in exp.suites)
+    per_unit = samples * exp.draws  # each sample generated `draws` times
     hours = len(plan.units) * per_unit / 3600
     if hours > MAX_PLAN_VIDEO_HOURS:
         raise ConfigError(
             f"{exp.name} asks for {hours:,.0f} hours of generated video ({len(plan.units)} units x "
             f"{per_unit / 3600:,.1f} h each over {len(exp.suites)} track(s)), more than one plan may "
-            f"({MAX_PLAN_VIDEO_HOURS:,.0f} h): lower seeds, arms, tracks, lengths or samples, or pass "
+            f"({MAX_PLAN_VIDEO_HOURS:,.0f} h): lower seeds, arms, tracks, lengths, samples or draws, or pass "
             "--allow-large if it is meant"
         )
