@@ -12,11 +12,17 @@ GATE_LENGTH (the consistent and creative suites; a bundle's shorter tracks are n
   truth another true future, `truth_alt`). The
   track's primary is the bundle's declared primary if it is valid, else the first valid metric in the
   order asked.
-- G3, competence: over the first FIRST_SECONDS the base arm beats every trivial reference (pan too,
-  where the bundle holds it) on that
-  primary and on PSNR (the fidelity metric anchored to the truth).
-- G4, drift to remove: on that primary the base arm's last LAST_SECONDS are worse than its first, per
-  video, with a 95% interval (crossed design) clear of zero.
+- G3, a sampler better than a trivial video: over the first FIRST_SECONDS the base arm's energy score
+  (its draws against the truth, scoring/energy.py) beats every trivial reference, pan included, with
+  95% intervals clear of each one's.
+- G3p, follows the prompt: over the first FIRST_SECONDS the base arm beats every trivial reference
+  (pan too, where the bundle holds it) on the track's primary and on PSNR (the fidelity metric anchored
+  to the truth), in the means.
+- G4, drift that is the model's: the base arm's energy score rises from its first FIRST_SECONDS to its
+  last LAST_SECONDS by more than that of another true future (`truth_alt`: the world's own growing
+  uncertainty), per video, with a 95% interval (crossed design) clear of zero.
+- G4p, drift on the primary: on the track's primary the base arm's last LAST_SECONDS are worse than its
+  first, per video, with a 95% interval (crossed design) clear of zero.
 - G5 (from a positive-control bundle, `toy_erft_control`): the planted arm is worse than the base arm
   on the control's declared primary with a 95% interval clear of zero, at the bundle's n (world 2's
   control declared colour shift, world 3's the distance from the truth).
@@ -39,11 +45,12 @@ from reports import margins as M
 from reports import verdicts as V
 from reports.frames import VIDEO_LEVEL, WINDOW_LEVEL
 from reports.stats import crossed_difference, crossed_mean
-from scoring.references import BUILT, FROZEN, REFERENCE_ROWS, TRIVIAL, TRUTH_VAE
-from scoring.specs import best_of, better, has_direction, oriented
+from scoring.references import BUILT, FROZEN, PAN, REFERENCE_ROWS, TRIVIAL, TRUTH_ALT, TRUTH_VAE
+from scoring.specs import best_of, better, clear_better, has_direction, oriented
 
 CEILING, BASE = TRUTH_VAE, "base"
-FIDELITY = "psnr"  # the truth-anchored fidelity metric of G1 and G3
+FIDELITY = "psnr"  # the truth-anchored fidelity metric of G1 and G3p
+SAMPLER = "energy_score"  # the score of a sampler's draws, of G3 and G4
 G1_MARGIN_DB = 6.0
 FIRST_SECONDS = LAST_SECONDS = 10.0
 CONTROL_METRIC, PLANTED = "colour_shift", "planted"  # the control's metric where it declares none
@@ -179,9 +186,51 @@ def _has(scores: pd.DataFrame, arm: str, track: str) -> bool:
     return bool(((scores.arm == arm) & (scores.track == track)).any())
 
 
+def _spans(scores: pd.DataFrame, track: str, arm: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """`arm`'s [samples, seeds] means of `metric` over the first and the last windows of `track`."""
+    first, last = window_spans(scores, track)
+    return matrix(scores, arm, track, metric, first), matrix(scores, arm, track, metric, last)
+
+
+def g3_sampler(scores: pd.DataFrame, track: str, arm: str = BASE) -> Gate:
+    first, _ = window_spans(scores, track)
+    mine = matrix(scores, arm, track, SAMPLER, first)
+    refs = {k: matrix(scores, k, track, SAMPLER, first) for k in TRIVIAL}
+    missing = [k for k, m in {arm: mine, **refs}.items() if not m.size]
+    if missing:
+        return Gate("G3", track, None, f"no window-level {SAMPLER} of {', '.join(missing)} (declare draws: 2 "
+                    f"or more, metrics energy and the references {PAN} and {TRUTH_ALT})")  # fmt: skip
+    est = crossed_mean(mine)
+    ests = {k: crossed_mean(m) for k, m in refs.items()}
+    best = best_of(SAMPLER, {k: e.mean for k, e in ests.items()})
+    passed = all(clear_better(SAMPLER, (est.low, est.high), (e.low, e.high)) for e in ests.values())
+    return Gate(
+        "G3", track, passed,
+        f"first {FIRST_SECONDS:g} s, {SAMPLER}: {arm} {est.mean:.4f} [{est.low:.4f}, {est.high:.4f}], best "
+        f"trivial {best} {ests[best].mean:.4f} [{ests[best].low:.4f}, {ests[best].high:.4f}] (n = "
+        f"{est.n_samples}x{est.n_seeds})",
+    )  # fmt: skip
+
+
+def g4_sampler(scores: pd.DataFrame, track: str, arm: str = BASE) -> Gate:
+    a, b = _spans(scores, track, arm, SAMPLER)
+    alt_first, alt_last = _spans(scores, track, TRUTH_ALT, SAMPLER)
+    if not (a.size and b.size and alt_first.size and alt_last.size):
+        return Gate("G4", track, None, f"no window-level {SAMPLER} of {arm} and {TRUTH_ALT}")
+    world = oriented(SAMPLER, alt_first - alt_last).mean(axis=1, keepdims=True)  # [samples, 1]: its rise
+    beyond = oriented(SAMPLER, a - b) - world  # > 0: the arm's end is worse by more than the world's
+    est = crossed_mean(beyond)
+    return Gate(
+        "G4", track, bool(est.low > 0),
+        f"{SAMPLER} rises from the first {FIRST_SECONDS:g} s to the last {LAST_SECONDS:g} s by "
+        f"{est.mean:+.4f} [{est.low:+.4f}, {est.high:+.4f}] more than {TRUTH_ALT}'s (n = "
+        f"{est.n_samples}x{est.n_seeds})",
+    )  # fmt: skip
+
+
 def g3(scores: pd.DataFrame, track: str, primary: str | None, arm: str = BASE) -> Gate:
     if primary is None:
-        return Gate("G3", track, None, "no valid primary (G2)")
+        return Gate("G3p", track, None, "no valid primary (G2)")
     first, _ = window_spans(scores, track)
     parts, passed = [], True
     for metric in dict.fromkeys((primary, FIDELITY)):
@@ -189,25 +238,24 @@ def g3(scores: pd.DataFrame, track: str, primary: str | None, arm: str = BASE) -
         refs = {k: _mean(matrix(scores, k, track, metric, first)) for k in TRIVIAL}
         refs = {k: v for k, v in refs.items() if v is not None or k in BUILT}  # pan where it was built
         if mine is None or any(v is None for v in refs.values()):
-            return Gate("G3", track, None, f"no window-level {metric} of {arm} or a reference")
+            return Gate("G3p", track, None, f"no window-level {metric} of {arm} or a reference")
         best = best_of(metric, refs)
         passed &= better(metric, mine, refs[best])
         parts.append(f"{metric}: {arm} {mine:.3f}, best reference {best} {refs[best]:.3f}")
-    return Gate("G3", track, passed, f"first {FIRST_SECONDS:g} s: " + "; ".join(parts))
+    return Gate("G3p", track, passed, f"first {FIRST_SECONDS:g} s: " + "; ".join(parts))
 
 
 def g4(scores: pd.DataFrame, track: str, primary: str | None, arm: str = BASE) -> Gate:
     if primary is None:
-        return Gate("G4", track, None, "no valid primary (G2)")
-    first, last = window_spans(scores, track)
-    a, b = matrix(scores, arm, track, primary, first), matrix(scores, arm, track, primary, last)
+        return Gate("G4p", track, None, "no valid primary (G2)")
+    a, b = _spans(scores, track, arm, primary)
     if not a.size or not b.size:
-        return Gate("G4", track, None, f"no window-level {primary} of {arm}")
+        return Gate("G4p", track, None, f"no window-level {primary} of {arm}")
     worse = oriented(primary, a - b)  # > 0: the end is worse
     est = crossed_mean(worse)
     passed = bool(est.low > 0)
     return Gate(
-        "G4", track, passed,
+        "G4p", track, passed,
         f"{primary}, last {LAST_SECONDS:g} s worse than first by {est.mean:+.3f} "
         f"[{est.low:+.3f}, {est.high:+.3f}] (n = {est.n_samples}x{est.n_seeds})",
     )  # fmt: skip
@@ -283,7 +331,8 @@ def gates(
     for track in tracks:
         out.append(g1(scores, track))
         gate, primary = g2(scores, track, metrics, declared, means)
-        out += [gate, g3(scores, track, primary), g4(scores, track, primary)]
+        out += [gate, g3_sampler(scores, track), g3(scores, track, primary)]
+        out += [g4_sampler(scores, track), g4(scores, track, primary)]
     if control is not None:
         out += g5(control, control_primary)
     return out
@@ -341,17 +390,21 @@ def gates_page(bundles: list, demo_record: str | None = None) -> str:
         f"`harness gates results/EXP --control results/{CONTROL_BUNDLE} --markdown`), on the consistent",
         f"and creative tracks at {track_seconds(f'consistent_{GATE_LENGTH}'):g} s. G1: `{CEILING}` at least {G1_MARGIN_DB:g} dB of",
         "PSNR above the first frame held still. G2: a metric valid on the track by the rule of the",
-        "results pages (`reports/verdicts.py`: the truth beats frozen, loop and pingpong with 95%",
-        "intervals clear, or the metric is anchored to the truth; the track's primary: the declared one",
-        "if valid). G3: on it and on PSNR the base beats every degenerate",
-        f"reference over the first {FIRST_SECONDS:g} s. G4: the base's last {LAST_SECONDS:g} s worse than its first (95% interval",
-        "clear of zero). G5: the positive control's planted drift detected on its declared primary. G6:",
+        "results pages (`reports/verdicts.py`: reality beats every trivial video with 95% intervals",
+        "clear, reality being another true future on a metric anchored to the truth; the track's primary: the declared one",
+        f"if valid). G3: the base's {SAMPLER} (its draws against the truth) beats every trivial video, pan",
+        f"included, over the first {FIRST_SECONDS:g} s, 95% intervals clear. G3p (follows the prompt): on the primary and",
+        f"on PSNR the base beats every trivial video over the first {FIRST_SECONDS:g} s. G4: the base's {SAMPLER} rises",
+        f"from its first {FIRST_SECONDS:g} s to its last {LAST_SECONDS:g} s by more than that of another true future ({TRUTH_ALT}, the",
+        "world's own growing uncertainty), 95% interval clear of zero. G4p: on the primary, the base's",
+        f"last {LAST_SECONDS:g} s worse than its first (95% interval clear of zero). G5: the positive control's planted",
+        "drift detected on its declared primary. G6:",
         f"`make demo` (`{DEMO_BUNDLE}`: ablation_eimg at demo size, 4 samples of 50 s a track)",
         f"recorded on a fresh clone of the commit that made its bundle, within {G6_LIMIT_MINUTES:g} min",
         "(docs/records/demo.txt). Not measured: the bundle or the record lacks what the gate reads. Toy",
         "world 2's bundles are the record before world 3.",
         "",
-        "What G3 asks of a base in world 3, measured without a model, is in the toy-world guide",
+        "What G3p asks of a base in world 3, measured without a model, is in the toy-world guide",
         "([What a model blind to the heading could score](../guides/toyworld.md#what-a-model-blind-to-the-heading-could-score)):",
         "with the committed VAE, even a perfect generative model beats the held frame on the distance from",
         "the truth only if it reads where the camera goes in the prompt.",

@@ -15,7 +15,7 @@ from scoring.energy import draw_paths
 
 EXPERIMENT = """
 name: toy_drawn
-description: the committed toy base model with every reference, pan and truth_alt among them
+description: the committed toy base model, 2 draws a sample, with every reference, pan and truth_alt among them
 config:
   variant: shot
   model: {{preset: toy}}
@@ -24,7 +24,8 @@ arms:
   base: {{train: false, role: baseline}}
 seeds: [0]
 suites: [{{suite: consistent, length: 4s}}]
-metrics: truth_distance,colour_shift
+metrics: truth_distance,colour_shift,energy
+draws: 2
 metrics_backend: toy
 toy_samples: 1
 references: [{references}]
@@ -46,6 +47,21 @@ def test_pan_and_truth_alt_are_scored_beside_the_arm(home):
     # another true future is nearer the truth than the first frame panned at a random camera
     assert runs[R.TRUTH_ALT]["consistent_4s/truth_distance"] < runs[R.PAN]["consistent_4s/truth_distance"]
     assert "consistent_4s/truth_distance" not in runs[R.TRUTH]  # the truth is not scored against itself
+    # the energy score: the base's 2 draws and the drawn references have a spread; a deterministic
+    # reference scores its distance (the same frames, summed in another order: rel 1e-9)
+    for arm in ("base", R.PAN, R.TRUTH_ALT):
+        assert runs[arm]["consistent_4s/energy_spread"] > 0.0, arm
+        m = runs[arm]
+        assert m["consistent_4s/energy_score"] == pytest.approx(
+            m["consistent_4s/energy_accuracy"] - m["consistent_4s/energy_spread"], rel=1e-9
+        )
+    for arm in (R.FROZEN, R.LOOP, R.PINGPONG):
+        assert runs[arm]["consistent_4s/energy_spread"] == 0.0
+        assert runs[arm]["consistent_4s/energy_score"] == pytest.approx(
+            runs[arm]["consistent_4s/truth_distance"], rel=1e-9
+        )
+    (base_video,) = [p for p in (home / "ws" / "runs").rglob("toy_000.mp4") if "draws" not in p.parts]
+    assert len(draw_paths(base_video)) == 2  # the video and its second draw beside it
     # K draws a sample in the draws layout; frame 0 of each is the truth's first frame (lossy H.264)
     from svi.video_io import read_frames
 
