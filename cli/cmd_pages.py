@@ -29,6 +29,7 @@ def cmd_pages(args: argparse.Namespace) -> int:
     from harness.declare.preregistration import git_check
     from reports.bundle import BundleError
     from reports.pages import bundle_folders, bundle_line, stale_pages, write_pages
+    from svi.model.presets import TOY_WORLD  # the current toy world, which each page names its bundle against
 
     root = Path(args.root)
     found = bundle_folders(root)
@@ -38,7 +39,7 @@ def cmd_pages(args: argparse.Namespace) -> int:
         for bundle in found:
             print(bundle_line(bundle))
         if args.check:
-            stale = stale_pages(root, git_check)
+            stale = stale_pages(root, git_check, current_world=TOY_WORLD)
             for line in stale:
                 print(f"stale: {line}")
             if stale:
@@ -46,7 +47,7 @@ def cmd_pages(args: argparse.Namespace) -> int:
                 return 1
             print("every results page matches its bundle")
             return 0
-        for path in write_pages(root, git_check):
+        for path in write_pages(root, git_check, current_world=TOY_WORLD):
             print(f"wrote {path}")
     except BundleError as e:
         return fail(str(e))

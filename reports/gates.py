@@ -373,8 +373,9 @@ CONTROL_BUNDLE = "toy_erft_control"
 def gates_page(bundles: list, demo_record: str | None = None) -> str:
     """docs/results/world3_gates.md: the gates of every bundle (results/<name> folders) that holds
     degenerate references on a benchmark track, with its toy world; G5 from the control bundle; G6 from
-    `demo_record` (the text of docs/records/demo.txt) beside the current demo bundle. World-2 bundles
-    are listed as the record before world 3."""
+    `demo_record` (the text of docs/records/demo.txt) beside the current demo bundle. One section per
+    bundle and toy world holds all its gates (the control's G5 beside its G1-G4), the latest world's
+    first; world-2 bundles are listed as the record before world 3."""
     from reports.bundle import read_manifest, read_tables
 
     manifests = {b: read_manifest(b) for b in bundles}  # by folder: a record shares its experiment's name
@@ -409,17 +410,28 @@ def gates_page(bundles: list, demo_record: str | None = None) -> str:
         "with the committed VAE, even a perfect generative model beats the held frame on the distance from",
         "the truth only if it reads where the camera goes in the prompt.",
     ]
-    if control is not None:
-        rows = g5(read_tables(control).scores, manifests[control].get("primary"))
-        lines += ["", f"## G5: {control.name} (toy world {world[control]})", "", markdown(rows)]
+    sections: dict = {}  # (bundle's name, toy world) -> its gates, one section each
     for bundle in bundles:
         units = manifests[bundle]["units"]
         refs = {u["arm"] for u in units if u.get("role") == "reference"}
-        if not set(BUILT) <= refs or not any(u["arm"] == BASE for u in units):
-            continue
-        rows = gates(read_tables(bundle).scores, manifests[bundle].get("primary"), means=bundle_means(bundle))
+        rows = []
+        if set(BUILT) <= refs and any(u["arm"] == BASE for u in units):
+            rows = gates(
+                read_tables(bundle).scores, manifests[bundle].get("primary"), means=bundle_means(bundle)
+            )
         if bundle.name == DEMO_BUNDLE and bundle.parent.name == "results":  # the demo's current bundle
             rows.append(g6(demo_record, manifests[bundle].get("harness_commit")))
+        if bundle == control:  # the positive control's G5 in the same section as its G1-G4
+            rows += g5(read_tables(control).scores, manifests[control].get("primary"))
         if rows:
-            lines += ["", f"## {bundle.name} (toy world {world[bundle]})", "", markdown(rows)]
+            sections.setdefault((bundle.name, world[bundle]), []).extend(rows)
+    by_world = sorted(sections.items(), key=lambda kv: -(kv[0][1] or 0))  # the latest world first, stably
+    for (name, found), rows in by_world:
+        lines += ["", section_heading(name, found), "", markdown(rows)]
     return "\n".join(lines) + "\n"
+
+
+def section_heading(bundle: str, world) -> str:
+    """The gates page's heading of one bundle of one toy world: every gate of that bundle and world sits
+    under it, once."""
+    return f"## {bundle} (toy world {world})"

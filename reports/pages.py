@@ -72,6 +72,39 @@ def page_name(bundle: Path) -> str:
     return bundle.name if bundle.parent.name == RESULTS_DIR else f"{bundle.name}_{bundle.parent.name}"
 
 
+RECORDS_HEADING = "Records: earlier toy worlds"  # where the home page and the nav list earlier worlds
+
+
+def is_record(world: int | None, current_world: int) -> bool:
+    """Whether a bundle of toy world `world` (its manifest's `versions.toy_world`) is a record of an
+    earlier world rather than a result of the current one (`current_world`, the toy preset's)."""
+    return world != current_world
+
+
+def world_label(world: int | None, current_world: int) -> str:
+    """The world of a bundle in a few words, as its page title and navigation label carry it: 'toy
+    world 3' for the current world, 'toy world 2, record' for an earlier one."""
+    if world is None:
+        return "toy world not recorded"
+    return f"toy world {world}" + (", record" if is_record(world, current_world) else "")
+
+
+def world_paragraph(world: int | None, current_world: int) -> str:
+    """The first paragraph of a results page: which toy world its figures are of, and whether that is
+    the current world or a record of an earlier one."""
+    if world is None:
+        return (
+            "**Toy world not recorded:** the bundle's manifest names no toy world (`versions.toy_world`); "
+            f"the current toy world is {current_world}."
+        )
+    if not is_record(world, current_world):
+        return f"**Toy world {world}, the current world:** measured on the toy base model the `toy` preset loads now."
+    return (
+        f"**Toy world {world}, a record:** measured in an earlier toy world than the current one "
+        f"(toy world {current_world}); its figures are of that world's base model, not today's."
+    )
+
+
 def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[str]) -> str:
     """Markdown, arms as rows and tracks as columns (it fits the page however many arms there are),
     the metric in its top-left cell: a first row of n, the reference arm's mean with its 95% interval, then each other arm's difference
@@ -229,11 +262,19 @@ def toy_verdicts(root: Path) -> pd.DataFrame:
 
 
 def render_bundle(
-    root: Path, bundle: Path, work: Path, priors: pd.DataFrame | None = None, registration_check=None
+    root: Path,
+    bundle: Path,
+    work: Path,
+    priors: pd.DataFrame | None = None,
+    registration_check=None,
+    *,
+    current_world: int,
 ) -> Rendered:
     """The report (rebuilt into `work`), the results page and the README block of one bundle; `priors`
     the toy world's verdicts (default: those committed under `root`); `registration_check` the git
-    check of a registration (harness/declare/preregistration.py), given by a caller that may run git."""
+    check of a registration (harness/declare/preregistration.py), given by a caller that may run git;
+    `current_world` the current toy world (the `toy` preset's), against which the page says whether its
+    bundle is of that world or a record of an earlier one."""
     manifest = read_manifest(bundle)
     experiment = manifest["experiment"]
     if experiment != bundle.name:  # the page's path comes from the folder's name, which git review shows
@@ -275,9 +316,11 @@ def render_bundle(
     done, declared, _ = unit_counts(manifest)
     tracks = ", ".join(markdown_text(f"{s['suite']} {s['length']}") for s in declaration.get("suites", []))
     lines = [
-        f"# `{name}`: results",
+        f"# `{name}`: results ({world_label(world, current_world)})",
         "",
         GENERATED_NOTE.format(bundle=rel),
+        "",
+        world_paragraph(world, current_world),
         "",
         markdown_prose(str(declaration.get("description") or "").strip()),  # bundle prose: text, safe links
     ]
@@ -371,9 +414,10 @@ def fold_reading(text: str) -> str:
     return "\n\n".join(out)
 
 
-def render_pages(root: Path, work: Path, registration_check=None) -> Rendered:
+def render_pages(root: Path, work: Path, registration_check=None, *, current_world: int) -> Rendered:
     """Every bundle's files under `root`, the README's blocks filled in. `registration_check` as
-    `reports.bundle.build_report_from` takes it (`harness pages` passes git's)."""
+    `reports.bundle.build_report_from` takes it (`harness pages` passes git's); `current_world` the
+    current toy world (svi/model/presets.py TOY_WORLD, which reports may not import: the caller's)."""
     texts: dict[Path, str] = {}
     plots: dict[Path, Path] = {}
     blocks: dict[str, str] = {}
@@ -382,7 +426,7 @@ def render_pages(root: Path, work: Path, registration_check=None) -> Rendered:
     priors = toy_verdicts(root)
     texts[root / V.VERDICTS_FILE] = V.verdicts_csv(priors)
     for bundle in bundle_folders(root):
-        one = render_bundle(root, bundle, work, priors, registration_check)
+        one = render_bundle(root, bundle, work, priors, registration_check, current_world=current_world)
         texts.update(one.texts)
         plots.update(one.plots)
         blocks.update(one.blocks)
@@ -435,12 +479,12 @@ def inside(root: Path, path: Path) -> Path:
     return path
 
 
-def write_pages(root: str | Path, registration_check=None) -> list[Path]:
+def write_pages(root: str | Path, registration_check=None, *, current_world: int) -> list[Path]:
     """Write every generated file under `root` (the repository). -> the files that changed. Every
-    path is checked (`inside`) before anything is written."""
+    path is checked (`inside`) before anything is written. `current_world` as `render_pages` takes it."""
     root = Path(root)
     with tempfile.TemporaryDirectory() as tmp:
-        out = render_pages(root, Path(tmp), registration_check)
+        out = render_pages(root, Path(tmp), registration_check, current_world=current_world)
         changed = [path for path, _ in _changes(root, out, plot_bytes=True)]
         reports = {  # the rest of each bundle's report (plots, LaTeX, HTML)
             bundle / "report" / f.name: f
@@ -462,13 +506,13 @@ def write_pages(root: str | Path, registration_check=None) -> list[Path]:
     return changed
 
 
-def stale_pages(root: str | Path, registration_check=None) -> list[str]:
+def stale_pages(root: str | Path, registration_check=None, *, current_world: int) -> list[str]:
     """What `write_pages` would change under `root`, one line each (empty: every page is current)."""
     root = Path(root)
     from reports.plots import names_only
 
     with tempfile.TemporaryDirectory() as tmp, names_only():  # plots compared by presence: none drawn
-        out = render_pages(root, Path(tmp), registration_check)
+        out = render_pages(root, Path(tmp), registration_check, current_world=current_world)
         return [f"{path.relative_to(root)}: {why}" for path, why in _changes(root, out, plot_bytes=False)]
 
 

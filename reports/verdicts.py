@@ -309,7 +309,18 @@ def sentence(v: Verdicts, prior: str = "") -> str:
         text += (
             f" Arms beating standing still ({best}): {', '.join(v.beaters)}."
             if v.beaters
-            else f" {NO_ARM.capitalize()}: the best degenerate reference is {best}, the arms {spread_text}."
+            else f" {NO_ARM.capitalize()}: the best degenerate reference is {best}, the arms {spread_text}"
+            + (
+                f"; the arms' means are {'above' if specs.direction(v.metric) else 'below'} {v.best[0]}'s, but "
+                "their intervals overlap it: not separated from standing still."
+                if any(specs.better(v.metric, m, v.best[1]) for m in v.arms.values())
+                else f", all on the wrong side of {v.best[0]}'s."
+            )
+        )
+    else:
+        text += (
+            f" Whether an arm beats standing still is not asked on {label} here: a metric that cannot tell "
+            "reality from a trivial video cannot tell an arm from one either."
         )
     if v.unreal:
         text += (
@@ -381,7 +392,7 @@ def verdicts_csv(table: pd.DataFrame) -> str:
 def priors_text(table: pd.DataFrame, metric: str) -> str:
     """The toy world's verdicts on `metric`, e.g. 'one-sided on consistent_100s (ablation_eimg,
     mechanisms); invalid on this suite on creative_100s (ablation_eimg)', world by world; '' when none."""
-    mine = table[table["metric"] == metric]
+    mine = table[(table["metric"] == metric) & (table["validity"] != UNKNOWN)]  # unknown is no evidence
     parts = []
     for (world, track, verdict), part in mine.groupby(["world", "track", "validity"], sort=True):
         parts.append(f"world {world}: {verdict} on {track} ({', '.join(sorted(part['bundle']))})")

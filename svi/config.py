@@ -888,6 +888,13 @@ try:  # libyaml's parser when PyYAML was built with it (several times faster), e
 except ImportError:
     _FastParser = _PythonParser
 _DeclarationLoader = _loader_class(_FastParser)
+# YAML 1.2's floats without a dot (1e30, 1e-4): PyYAML resolves YAML 1.1, where they are strings, and the
+# schema takes a number only as a number. Tried after 1.1's int and float, so 10 stays an int.
+_DeclarationLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _yaml_problem(e: yaml.YAMLError) -> str:

@@ -242,6 +242,7 @@ def cost_lines(plan: Plan, *, world: int, gpu: str, mfu: float | None, samples: 
     tracks = [s.seconds for s in plan.exp.suites]
     lines = [
         f"cost on {gpu} GPUs, {world} per training, model FLOPs utilisation {used_mfu:.0%} ({how}); {n} samples per track"
+        + (f", {plan.exp.draws} draws each" if plan.exp.draws > 1 else "")
     ]
     total = 0.0
     built: dict[str, MetaModel] = {}
@@ -270,7 +271,7 @@ def cost_lines(plan: Plan, *, world: int, gpu: str, mfu: float | None, samples: 
             if m.lora_check:
                 lines.append(f"    LoRA file: {m.lora_check}")
         m = built[key]
-        c = unit_cost(u.cfg, m, samples=n, tracks=tracks, world=world, gpu=gpu, mfu=used_mfu)
+        c = unit_cost(u.cfg, m, samples=n * plan.exp.draws, tracks=tracks, world=world, gpu=gpu, mfu=used_mfu)
         hours = (c["train_gpu_hours"] if u.train else 0.0) + c["generate_gpu_hours"]
         total += hours
         mem = c["memory"]

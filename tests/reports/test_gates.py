@@ -166,13 +166,32 @@ NOT_MET_YET = {
 }
 
 
-def test_the_gates_page_lists_the_control_once_and_each_benchmark_bundle_with_its_world():
+def repeated_sections(page: str) -> list[str]:
+    """The (bundle, toy world) headings of a gates page that occur more than once."""
+    headings = re.findall(r"^## \S+ \(toy world \S+\)$", page, flags=re.M)
+    return sorted({h for h in headings if headings.count(h) > 1})
+
+
+def section(page: str, heading: str) -> str:
+    """The text of one section of a gates page, its heading to the next."""
+    return page.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_gates_page_lists_each_bundle_and_world_once_with_all_its_gates():
     from reports.pages import bundle_folders
 
     page = G.gates_page(bundle_folders(ROOT))
-    assert page.count("| G5 |") == 1 and "## G5: toy_erft_control (toy world " in page
+    assert repeated_sections(page) == []
+    # the control's G5 sits in its one section, beside its G1-G4
+    control = section(page, G.section_heading("toy_erft_control", 3))
+    assert page.count("| G5 |") == 1 and "| G5 |" in control and "| G2 |" in control
     assert "## ablation_eimg (toy world 2)" in page and "## svi_talk" not in page  # no benchmark track
     assert page.count("| G6 | make demo |") == 1  # beside the demo's current bundle, not its world-2 record
+    worlds = [int(w) for w in re.findall(r"^## \S+ \(toy world (\d+)\)$", page, flags=re.M)]
+    assert worlds == sorted(worlds, reverse=True)  # the current world's bundles lead, the records follow
+    # a section planted twice is caught
+    planted = page + "\n" + G.section_heading("toy_erft_control", 3) + "\n\n| G5 | x | met | y |\n"
+    assert repeated_sections(planted) == ["## toy_erft_control (toy world 3)"]
 
 
 def test_the_positive_control_is_read_on_its_declared_primary():

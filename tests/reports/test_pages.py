@@ -5,11 +5,23 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.tracking.store_reader import load_runs, load_samples
 from reports.bundle import read_manifest, write_bundle, write_manifest
-from reports.pages import block_markers, bundle_folders, fold_reading, page_name, stale_pages, write_pages
+from reports.pages import (
+    RECORDS_HEADING,
+    block_markers,
+    bundle_folders,
+    fold_reading,
+    is_record,
+    page_name,
+    stale_pages,
+    world_label,
+    write_pages,
+)
 from reports.tables import metric_info
+from svi.model.presets import TOY_WORLD
 
 REPO = Path(__file__).resolve().parents[2]
 README = """# project
@@ -51,8 +63,8 @@ def repo(store, tmp_path):
 
 def test_a_results_page_is_generated_from_its_bundle(repo):
     (repo / "results" / "ablation_eimg" / "notes.md").write_text("E_img matters here, in words.\n")
-    assert stale_pages(repo)  # nothing written yet
-    changed = write_pages(repo)
+    assert stale_pages(repo, current_world=TOY_WORLD)  # nothing written yet
+    changed = write_pages(repo, current_world=TOY_WORLD)
     page = repo / "docs" / "results" / "ablation_eimg.md"
     assert page in changed and (repo / "README.md") in changed
     text = page.read_text()
@@ -89,12 +101,18 @@ def test_a_results_page_is_generated_from_its_bundle(repo):
     start, end = block_markers("ablation_eimg")
     block = readme.split(start)[1].split(end)[0]
     assert "typed by hand" not in block and row in block and readme.endswith("After.\n")
-    assert stale_pages(repo) == [] and write_pages(repo) == []  # written once: current, and stable
+    assert (
+        stale_pages(repo, current_world=TOY_WORLD) == [] and write_pages(repo, current_world=TOY_WORLD) == []
+    )  # written once: current, and stable
 
     page.write_text(text.replace("10×2", "12×2"))  # a figure edited by hand
-    assert stale_pages(repo) == ["docs/results/ablation_eimg.md: differs from what its bundle gives"]
+    assert stale_pages(repo, current_world=TOY_WORLD) == [
+        "docs/results/ablation_eimg.md: differs from what its bundle gives"
+    ]
     (repo / "results" / "ablation_eimg" / "report" / "results.csv").write_text("stale\n")
-    assert "results/ablation_eimg/report/results.csv: differs from what its bundle gives" in stale_pages(repo)
+    assert "results/ablation_eimg/report/results.csv: differs from what its bundle gives" in stale_pages(
+        repo, current_world=TOY_WORLD
+    )
 
 
 NOTES = """**What ran.** Two arms,
@@ -141,8 +159,83 @@ def test_the_mechanisms_page_reaches_its_folds_within_a_few_screens():
 
 def test_the_committed_results_pages_match_their_bundles():
     """The repository's own pages: `harness pages` after every change to a bundle or to the reports."""
-    stale = stale_pages(REPO)
+    stale = stale_pages(REPO, current_world=TOY_WORLD)
     assert stale == [], "run `harness pages` and commit what it writes:\n" + "\n".join(stale)
+
+
+def _world(bundle: Path):
+    return (read_manifest(bundle).get("versions") or {}).get("toy_world")
+
+
+def results_nav(nav: list, sections: tuple = ()) -> dict[str, tuple[tuple, str]]:
+    """page -> (the nav sections above it, its label), for every page under mkdocs.yml's nav."""
+    out = {}
+    for entry in nav:
+        for label, value in entry.items() if isinstance(entry, dict) else [(None, entry)]:
+            if isinstance(value, list):
+                out.update(results_nav(value, (*sections, label)))
+            else:
+                out[value] = (sections, label)
+    return out
+
+
+def nav_problems(nav: list, bundles: list[Path]) -> list[str]:
+    """Each generated results page whose navigation label does not name its bundle's toy world as the
+    manifest states it, or does not say it is a record (under the records' section) when that world is
+    not the current one."""
+    found, out = results_nav(nav), []
+    for bundle in bundles:
+        page, world = f"results/{page_name(bundle)}.md", _world(bundle)
+        if page not in found:
+            out.append(f"{page}: not in the nav")
+            continue
+        sections, label = found[page]
+        record = is_record(world, TOY_WORLD)
+        if world_label(world, TOY_WORLD) not in label:
+            out.append(f"{page}: label {label!r} lacks {world_label(world, TOY_WORLD)!r}")
+        if (RECORDS_HEADING in sections) != record:
+            out.append(f"{page}: {'not ' if record else ''}under {RECORDS_HEADING!r}")
+    return out
+
+
+def test_every_results_pages_nav_label_names_its_world_and_whether_it_is_a_record():
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))["nav"]
+    bundles = bundle_folders(REPO)
+    assert nav_problems(nav, bundles) == []
+    # planted: a world-2 page's label without its world, and a record moved out of the records' section
+    results = next(e["Results"] for e in nav if "Results" in e)
+    current, records = (next(v for e in results for k, v in e.items() if k == name)
+                        for name in (f"Toy world {TOY_WORLD}: the current world", RECORDS_HEADING))  # fmt: skip
+    entry = next(e for e in records if "results/mechanisms.md" in e.values())
+    entry.clear()
+    entry["mechanisms"] = "results/mechanisms.md"
+    current.append(records.pop(records.index(entry)))
+    assert nav_problems(nav, bundles) == [
+        "results/mechanisms.md: label 'mechanisms' lacks 'toy world 2, record'",
+        f"results/mechanisms.md: not under {RECORDS_HEADING!r}",
+    ]
+
+
+def home_problems(home: str, bundles: list[Path]) -> list[str]:
+    """Where the home page's results section (`## Results`) does not list every generated results page,
+    the current world's first and the earlier worlds' under the records' heading."""
+    results = home.split("\n## Results\n", 1)[1].split("\n## ", 1)[0]
+    current, _, records = results.partition(f"\n### {RECORDS_HEADING}\n")
+    out = []
+    for bundle in bundles:
+        link = f"(results/{page_name(bundle)}.md)"
+        where = records if is_record(_world(bundle), TOY_WORLD) else current
+        if link not in where:
+            out.append(f"{link}: not under {'the records' if where is records else 'the current world'}")
+    return out
+
+
+def test_the_home_page_lists_the_current_worlds_results_first_and_earlier_worlds_as_records():
+    home = (REPO / "docs" / "index.md").read_text(encoding="utf-8")
+    bundles = bundle_folders(REPO)
+    assert home_problems(home, bundles) == []
+    planted = home.replace("(results/mechanisms.md)", "(results/mechanisms_world1.md)")  # world 2's gone
+    assert home_problems(planted, bundles) == ["(results/mechanisms.md): not under the records"]
 
 
 def test_headline_of_a_bundle_with_one_arm_shows_its_means_and_n_not_a_difference_from_none():
@@ -216,7 +309,7 @@ def _page_with_prose(repo, description: str, notes: str) -> tuple[str, list[tupl
     manifest = json.loads((bundle / "manifest.json").read_text())
     manifest["declaration"]["description"] = description
     write_manifest(bundle, manifest)
-    write_pages(repo)
+    write_pages(repo, current_world=TOY_WORLD)
     page = (repo / "docs" / "results" / "ablation_eimg.md").read_text()
     tags = _rendered(page)
     assert all(a["src"].endswith(".png") for t, a in tags if t == "img")  # the page's own plots only
@@ -290,17 +383,22 @@ def test_a_record_of_an_earlier_world_has_its_own_page_beside_the_current_bundle
     shutil.copytree(current, record)
     manifest = read_manifest(record)
     write_manifest(record, {**manifest, "versions": {**manifest.get("versions", {}), "toy_world": world}})
+    write_manifest(current, {**read_manifest(current), "versions": {"toy_world": TOY_WORLD}})
     assert [page_name(b) for b in bundle_folders(repo)] == ["ablation_eimg", f"ablation_eimg_world{world}"]
-    write_pages(repo)
+    write_pages(repo, current_world=TOY_WORLD)
     text = (repo / "docs" / "results" / f"ablation_eimg_world{world}.md").read_text()
     assert f"**Toy world:** {world}, kept in `results/world{world}/ablation_eimg/` as the record" in text
+    # its title and first paragraph name its world, and that it is a record, from its manifest
+    assert text.startswith(f"# `ablation_eimg_world{world}`: results (toy world {world}, record)\n")
+    first = text.split("-->\n\n", 1)[1].split("\n\n", 1)[0]
+    assert first.startswith(f"**Toy world {world}, a record:**") and f"(toy world {TOY_WORLD})" in first
     assert "as the record" not in (repo / "docs" / "results" / "ablation_eimg.md").read_text()
     assert (repo / "docs" / "results" / f"ablation_eimg_world{world}").is_dir()  # its own plots
-    assert stale_pages(repo) == []
+    assert stale_pages(repo, current_world=TOY_WORLD) == []
     shutil.move(record, repo / "results" / "world9" / "ablation_eimg")
     shutil.rmtree(repo / "results" / f"world{world}")
     with pytest.raises(BundleError, match=f"a bundle of toy world {world}, not of world9"):
-        write_pages(repo)
+        write_pages(repo, current_world=TOY_WORLD)
 
 
 SCRIPT = "s<script>alert(1)</script><img src=x onerror=alert(2)><svg onload=alert(3)>[l](javascript:x){: onclick=y }"

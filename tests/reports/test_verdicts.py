@@ -147,6 +147,8 @@ def test_verdicts_per_track_with_the_truth_vae_ceiling():
         and "No arm beats standing still" in words
     )
     assert "Margin under the truth_vae ceiling: base -5.98, full -7.68." in words
+    assert "all on the wrong side of frozen's." in words  # 10.9-12.6 dB against the held frame's 17.47
+
     # without the ceiling row: nothing about it
     plain = V.verdicts(summary, refs[refs["arm"] != R.TRUTH_VAE], ["base", "full"])
     assert all(not v.under_ceiling for v in plain)
@@ -269,3 +271,32 @@ def test_the_report_section_gives_the_prior_where_no_truth_exists():
         "No arm beats standing still (a verdict on the models, where the metric can judge): t: Colour shift; t: PSNR (dB)."
         in text
     )
+
+
+def test_a_sentence_never_reads_as_a_win_its_intervals_do_not_give():
+    """ablation_eimg's creative track as the page once put it: the arms' means below pingpong's on a
+    lower-is-better metric, intervals overlapping. The sentence says both, not a bare 'no arm beats'."""
+    v = V.Verdicts(
+        "creative_100s", "truth_distance", V.Validity(V.VALID, "pingpong", 0.01, 0.003), [], [],
+        ("pingpong", 0.3295), math.nan, {"base": 0.3227, "full": 0.3199},
+    )  # fmt: skip
+    words = V.sentence(v)
+    assert "No arm beats standing still: the best degenerate reference is pingpong (0.3295)" in words
+    assert "the arms' means are below pingpong's, but their intervals overlap it: not separated" in words
+
+
+def test_a_question_not_asked_is_said_to_be_not_asked():
+    v = V.Verdicts(
+        "creative_100s", "colour_shift", V.Validity(V.INVALID, "frozen", -0.3, 0.01), [], [],
+        ("frozen", 0.0), 0.3, {"base": 0.1},
+    )  # fmt: skip
+    assert "Whether an arm beats standing still is not asked on Colour shift here" in V.sentence(v)
+
+
+def test_an_unknown_verdict_is_no_prior_evidence():
+    priors = pd.DataFrame(
+        [[3, "consistent_100s", "psnr", V.UNKNOWN, "b1"], [2, "creative_100s", "psnr", V.INVALID, "b0"]],
+        columns=V.VERDICT_COLUMNS,
+    )
+    assert V.priors_text(priors, "psnr") == "world 2: invalid on this suite on creative_100s (b0)"
+    assert V.priors_text(priors[priors["validity"] == V.UNKNOWN], "psnr") == ""

@@ -141,3 +141,14 @@ def test_overlap_validator_uses_lead_frames():
         None, ["generate.num_frames=13", "generate.chaining=latent", "generate.motion_latents=2"]
     )
     assert cfg.generate.lead_frames() == 9
+
+
+def test_a_float_written_without_a_dot_is_a_number():
+    """YAML 1.2 reads 1e30 and 1e-4 as floats, PyYAML (YAML 1.1) as strings; the schema takes a number
+    only as a number, so the declarations' reader resolves them as 1.2 does (a quoted one stays text)."""
+    from svi.config import load_yaml_text, parse_override
+
+    assert load_yaml_text("1e30", "t") == 1e30 and load_yaml_text("-2E-4", "t") == -2e-4
+    assert load_yaml_text("10", "t") == 10 and isinstance(load_yaml_text("10", "t"), int)
+    assert load_yaml_text('"1e3"', "t") == "1e3"
+    assert parse_override("train.lr=1e30") == {"train": {"lr": 1e30}}
