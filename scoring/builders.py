@@ -74,6 +74,14 @@ def truth_clips(name: str, *, backend: str, **options) -> Metric:
     return TruthClipDistance(clips)
 
 
+def clip_energy(name: str, *, backend: str, **options) -> Metric:
+    """clip_energy_score: a sample's draws against the truth in the clips of FVD's extractor on this backend."""
+    from scoring.truth_clips import ClipEnergyScore
+
+    clips = toy("fvd", **options) if backend == "toy" else fvd("fvd", backend=backend, **options)
+    return ClipEnergyScore(clips)
+
+
 def consistency(name: str, *, backend: str, cache_dir=None, device="cpu", batch_size=16, **_) -> Metric:
     """subject_consistency, background_consistency, i2v_subject, i2v_background."""
     from scoring import consistency as c

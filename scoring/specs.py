@@ -280,6 +280,15 @@ _ROWS += tuple(
     )
 )
 
+# The energy score in FVD's clip features, clip by clip (`truth_clips.py`): the distance the guard
+# `truth_clip_distance` measures for one video, as a sampler's score over its draws. Its own group.
+_ROWS += (
+    MetricSpec(
+        "clip_energy_score", "clip_energy", "Clip energy score", 1.0, False, 4, _VIDEO,
+        dict.fromkeys(_DIMENSIONS["fvd"].builders, _B + "clip_energy"), over_draws=True,
+    ),
+)  # fmt: skip
+
 SPECS: dict[str, MetricSpec] = {s.name: s for s in _ROWS}
 # The metrics that can be scored, and the groups the command line takes (only implemented metrics).
 ALL: list[str] = [s.name for s in _ROWS if s.implemented]

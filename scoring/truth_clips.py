@@ -85,3 +85,76 @@ class TruthClipDistance(Metric):
 
     def new_video(self, info: VideoInfo) -> Accumulator:
         return _TruthClipAccumulator(self, info)
+
+
+# -- the energy score in clip features: a sample's draws against the truth, clip by clip -------------
+
+
+class _ClipEnergyAccumulator(Accumulator):
+    """FVD clip streams of a sample's draws (the video, and its other draws read beside it) and of the
+    truth, cut at the same frames; per clip the energy score of the draws' features (`energy.clip_energy`:
+    the Euclidean distance, not its square)."""
+
+    def __init__(self, metric: ClipEnergyScore, info: VideoInfo) -> None:
+        from scoring.energy import draw_paths
+        from scoring.stream import FrameReader
+
+        if info.path is None:
+            raise ValueError(
+                f"{metric.name}: reads a video's other draws beside its file (video {info.name!r})"
+            )
+        self.info = info
+        self.readers = [FrameReader(p) for p in draw_paths(info.path)[1:]]
+        self.draws = [ClipFeatureAccumulator(metric.fvd, info) for _ in range(1 + len(self.readers))]
+        self.truth = ClipFeatureAccumulator(metric.fvd, info)
+        self.position = 0
+        self.scores: list[float] = []  # one per clip, in order
+
+    def update(self, frames: torch.Tensor, reference: torch.Tensor | None = None) -> None:
+        if reference is None or reference.shape[0] != frames.shape[0]:
+            raise ValueError(
+                f"{self.info.name}: clip_energy_score needs the truth's frames beside the video's"
+            )
+        n = frames.shape[0]
+        others = [r.read(self.position, self.position + n) for r in self.readers]
+        self.position += n
+        for acc, x in zip(self.draws, [frames, *others]):
+            acc.update(x)
+        self.truth.update(reference)
+
+    def _new_scores(self) -> list[float]:
+        from scoring.energy import clip_energy
+
+        done = len(self.scores)
+        truth = self.truth.features[done:]
+        if not truth:
+            return []
+        draws = np.stack([np.concatenate(acc.features[done:]) for acc in self.draws])  # [K, C, D]
+        new = [e.score for e in clip_energy(draws, np.concatenate(truth))]
+        self.scores += new
+        return new
+
+    def end_window(self) -> float | None:
+        new = self._new_scores()
+        return float(np.mean(new)) if new else None
+
+    def finish(self) -> VideoResult:
+        self._new_scores()
+        for r in self.readers:
+            r.close()
+        value = float(np.mean(self.scores)) if self.scores else None
+        return VideoResult(value, extra={"clip_energy": list(self.scores), "draws": len(self.draws)})
+
+
+class ClipEnergyScore(Metric):
+    """The energy score of a sample's draws against the truth in the clip features of `fvd`'s extractor,
+    per 16-frame clip, averaged per window and per video (scoring/energy.py `clip_energy`)."""
+
+    name = "clip_energy_score"
+
+    def __init__(self, fvd: FVD) -> None:
+        self.fvd = fvd
+        self.backend = fvd.backend
+
+    def new_video(self, info: VideoInfo) -> Accumulator:
+        return _ClipEnergyAccumulator(self, info)

@@ -221,15 +221,19 @@ def test_the_committed_bundles_give_the_issues_verdicts():
     assert list(mine["validity"]) == [V.INVALID]
 
 
-def test_world_3s_demo_bundle_leaves_the_truth_distance_unknown_until_it_holds_another_true_future():
-    """results/ablation_eimg in toy world 3: the distance from the truth, anchored to it, is of unknown
-    validity on both tracks (the bundle holds no `truth_alt` to earn it), and colour shift, which the
+def test_world_3s_bundle_judges_anchored_metrics_by_another_true_future():
+    """results/ablation_eimg in toy world 3, with truth_alt and pan: the energy score is valid on both
+    tracks (another true future beats every trivial video on it, pan included); the distance from one
+    draw to the truth is valid on the creative track and undecided on the consistent one, where the
+    intervals do not separate another true future from the trivial videos; colour shift, which the
     truth's travelling camera changes, is invalid on both."""
     found, manifest = demo_verdicts(ROOT / "results" / "ablation_eimg")
     assert manifest["versions"]["toy_world"] == 3
     for track in ("consistent_100s", "creative_100s"):
-        assert found[(track, "truth_distance")].validity.verdict == V.UNKNOWN
+        assert found[(track, "energy_score")].validity.verdict == V.VALID
         assert found[(track, "colour_shift")].validity.verdict == V.INVALID
+    assert found[("creative_100s", "truth_distance")].validity.verdict == V.VALID
+    assert found[("consistent_100s", "truth_distance")].validity.verdict == V.UNDECIDED
 
 
 def test_the_first_screen_states_the_primarys_verdicts_and_its_guards(tmp_path):

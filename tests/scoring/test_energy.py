@@ -226,3 +226,34 @@ def test_a_draw_shorter_than_its_video_is_refused(tmp_path):
     _video(draw_path(video, 1), 2, frames=8)
     _, report = _score([video], truth, "energy_score")
     assert "fewer than the video's 16" in str(report.get("failed"))
+
+
+def _clip_results(video, truth):
+    from scoring.score import build_metrics
+    from scoring.stream import score_video
+
+    metrics, _ = build_metrics("clip_energy_score,truth_clip_distance", "toy")
+    return score_video(video, metrics, window="video", reference_video=truth).results
+
+
+def test_clip_energy_of_a_video_without_draws_is_the_root_of_its_truth_clip_distance(tmp_path):
+    """One draw (a deterministic forecast): per clip the energy score in clip features is the Euclidean
+    distance to the truth's clip, the square root of `truth_clip_distance`'s D_c (the same features in
+    float64: rel 1e-9). A second draw identical to the first adds no spread and changes nothing; a
+    different one changes the score."""
+    import shutil
+
+    from scoring.energy import draw_path
+
+    truth = _video(tmp_path / "truth" / "s0.mp4", 0, frames=32)
+    video = _video(tmp_path / "s0.mp4", 1, frames=32)
+    one = _clip_results(video, truth)
+    roots = np.sqrt(one["truth_clip_distance"].extra["clip_distances"])
+    assert len(roots) == 2 and one["clip_energy_score"].extra["clip_energy"] == pytest.approx(roots, rel=1e-9)
+    assert one["clip_energy_score"].value == pytest.approx(float(roots.mean()), rel=1e-9)
+    draw_path(video, 1).parent.mkdir(parents=True)
+    shutil.copy(video, draw_path(video, 1))
+    same = _clip_results(video, truth)["clip_energy_score"]
+    assert same.extra["draws"] == 2 and same.value == pytest.approx(one["clip_energy_score"].value, rel=1e-9)
+    _video(draw_path(video, 1), 5, frames=32)
+    assert _clip_results(video, truth)["clip_energy_score"].value != pytest.approx(same.value, rel=1e-6)

@@ -40,6 +40,7 @@ def test_groups_and_all():
         "coherence": COHERENCE,
         "guards": GUARDS,
         "energy": ENERGY,
+        "clip_energy": ["clip_energy_score"],
     }
     assert ALL == [n for names in GROUPS.values() for n in names]
     assert all(spec(n).group == g for g, names in GROUPS.items() for n in names)
@@ -51,6 +52,7 @@ def test_groups_and_all():
 
 def test_directions_and_needs():
     lower = {"fvd", "sync_d", *DRIFT, *PROTOCOLS, "truth_clip_distance", "energy_score", "energy_accuracy"}
+    lower |= {"clip_energy_score"}
     none = {"energy_spread"}  # half the mean distance between two draws: neither more nor less is better
     assert {n for n, s in SPECS.items() if s.higher_is_better is False} == lower
     assert {n for n, s in SPECS.items() if s.higher_is_better is None} == none
@@ -61,8 +63,9 @@ def test_directions_and_needs():
         "truth_distance",
         "truth_clip_distance",
         *ENERGY,
+        "clip_energy_score",
     }
-    assert {n for n, s in SPECS.items() if s.over_draws} == set(ENERGY)
+    assert {n for n, s in SPECS.items() if s.over_draws} == {*ENERGY, "clip_energy_score"}
     assert {n for n, s in SPECS.items() if s.needs_input_image} == {"i2v_subject", "i2v_background"}
     assert {n for n, s in SPECS.items() if s.needs_reference_set} == {"fvd"}
     assert {n for n, s in SPECS.items() if s.needs_audio} == {"sync_c", "sync_d"}
@@ -120,6 +123,7 @@ def test_the_classes_read_their_facts_from_the_table():
         fidelity.SSIM,
         fvd.FVD,
         truth_clips.TruthClipDistance,
+        truth_clips.ClipEnergyScore,
         *sync.METRICS.values(),
     ]
     # the drift protocols take their name with their base (one class per protocol), the energy terms theirs
