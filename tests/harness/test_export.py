@@ -13,7 +13,7 @@ def test_export_then_report_from_the_bundle(home, monkeypatch, capsys, store):  
     assert main(["export", "ablation_eimg", "--to", str(bundle)]) == 0
     assert "results bundle in" in capsys.readouterr().out
     manifest = json.loads((bundle / "manifest.json").read_text())
-    assert manifest["arm_order"] == ["base", "full", "no_eimg"] and manifest["primary"] == "truth_distance"
+    assert manifest["arm_order"] == ["base", "full", "no_eimg"] and manifest["primary"] == "energy_score"
     assert set(manifest["arms"]) == {"base", "full", "no_eimg"}  # each arm's resolved configuration
     assert manifest["arms"]["no_eimg"]["erft"]["p_img"] == 0.0
     assert (bundle / "scores.csv").read_text().startswith("arm,seed,track,sample,level,window,metric,value\n")

@@ -245,7 +245,9 @@ def test_trials_score_what_decides_them_unless_told_all(home):
     # the objective's, then the constraints'
     assert exp.metrics == "subject_consistency,dynamic_degree,non_repetition"
     everything = sweep.model_copy(update={"score": "all"})
-    assert runner.trial_experiment(everything)[0].metrics == "vbench,drift,drift_protocols,psnr_ssim,fvd"
+    assert (
+        runner.trial_experiment(everything)[0].metrics == "vbench,drift,drift_protocols,psnr_ssim,fvd,energy"
+    )
 
 
 def test_an_interrupted_trial_is_failed_without_a_traceback(caplog):
