@@ -132,6 +132,7 @@ class Metric:
     needs_reference_image = _SpecFact(lambda s: s.needs_input_image)  # i2v_*: vs the input image
     needs_reference_set = _SpecFact(lambda s: s.needs_reference_set)  # FVD: vs a set of real videos
     needs_audio = _SpecFact(lambda s: s.needs_audio)  # Sync-C/D: the video's soundtrack (VideoInfo.audio)
+    over_draws = _SpecFact(lambda s: s.over_draws)  # the energy scores: a video and its other draws beside it
     backend: str = "reference"  # which feature extractor produced the numbers (weights, random, toy)
 
     def new_video(self, info: VideoInfo) -> Accumulator:

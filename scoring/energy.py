@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from scoring.base import Accumulator, Metric, VideoInfo, VideoResult
+from scoring.drift import BACKEND_DIRECT
 
 # A sample's draws on disk: draw 0 is the video itself, `<folder>/<stem>.mp4`, which every metric scores;
 # draws 1 .. K-1 lie beside it as `<folder>/draws/<stem>/<k>.mp4`, read by the energy score alone (a
@@ -108,22 +109,31 @@ def pixel_energy_score(draws: torch.Tensor, truth: torch.Tensor, deterministic: 
     return energy_score(to_truth, between)
 
 
-def window_energy(draws: torch.Tensor, truth: torch.Tensor, windows: list[slice]) -> list[EnergyScore]:
-    """The pixel energy score in each window (the drift curve): draws [K, F, H, W, C] and truth
-    [F, H, W, C] in [0, 1], windows slices of frames. Each pair of videos is read once: its per-frame
-    sums of absolute differences, then each window's mean per pixel. A window's score is that of its
-    frames alone; over windows of equal length their mean is the whole video's score."""
+def frame_sums(draws: torch.Tensor, truth: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the sums of absolute differences in float64: of each draw to the truth [K, F] and of
+    each pair of draws [K, K, F] (symmetric, 0 on the diagonal). draws [K, F, ...], truth [F, ...]: each
+    pair of videos is read once."""
     k = draws.shape[0]  # K
-    per_pixel = truth[0].numel()  # H W C
 
-    def frame_sums(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:  # [F]
+    def sums(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:  # [F]
         return (a.double() - b.double()).abs().flatten(1).sum(1).numpy()
 
-    to_truth = np.stack([frame_sums(draws[i], truth) for i in range(k)])  # [K, F]
+    to_truth = np.stack([sums(draws[i], truth) for i in range(k)])  # [K, F]
     between = np.zeros((k, k, truth.shape[0]))  # [K, K, F]
     for i in range(k):
         for j in range(i + 1, k):
-            between[i, j] = between[j, i] = frame_sums(draws[i], draws[j])
+            between[i, j] = between[j, i] = sums(draws[i], draws[j])
+    return to_truth, between
+
+
+def window_energy(draws: torch.Tensor, truth: torch.Tensor, windows: list[slice]) -> list[EnergyScore]:
+    """The pixel energy score in each window (the drift curve): draws [K, F, H, W, C] and truth
+    [F, H, W, C] in [0, 1], windows slices of frames: `frame_sums`, then each window's mean per pixel.
+    A window's score is that of its frames alone; over windows of equal length their mean is the whole
+    video's score."""
+    k = draws.shape[0]  # K
+    per_pixel = truth[0].numel()  # H W C
+    to_truth, between = frame_sums(draws, truth)  # [K, F], [K, K, F]
     out = []
     for w in windows:
         n = len(range(*w.indices(truth.shape[0]))) * per_pixel  # pixels in the window
@@ -163,7 +173,7 @@ class EnergyMetric(Metric):
     truth comes as the runner's reference. `name` picks the term it reports (TERMS). A video with no
     other draws is a deterministic forecast: its score is its distance to the truth, spread 0."""
 
-    backend = "direct"
+    backend = BACKEND_DIRECT  # weight-free, as the drift metrics
 
     def __init__(self, name: str = "energy_score") -> None:
         if name not in TERMS:
@@ -208,14 +218,9 @@ class _EnergyAccumulator(Accumulator):
         self.position += n
         draws = torch.stack([frames, *others]).double() / 255.0  # [K, T, 3, H, W] in [0, 1]
         truth = reference.double() / 255.0  # [T, 3, H, W]
-        k = draws.shape[0]
-        to_truth = (draws - truth[None]).abs().flatten(1).sum(1).numpy()  # [K]
-        between = np.zeros((k, k))
-        for i in range(k):
-            for j in range(i + 1, k):
-                between[i, j] = between[j, i] = float((draws[i] - draws[j]).abs().sum())
-        pixels = truth.numel()
-        self.window = (self.window[0] + to_truth, self.window[1] + between, self.window[2] + pixels)
+        to_truth, between = frame_sums(draws, truth)  # [K, T], [K, K, T]
+        to, among, pixels = self.window
+        self.window = (to + to_truth.sum(-1), among + between.sum(-1), pixels + truth.numel())
 
     def _term(self, sums) -> float | None:
         to_truth, between, pixels = sums

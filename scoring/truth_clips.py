@@ -36,84 +36,31 @@ def clip_distances(video: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.sum((video - truth) ** 2, axis=1)
 
 
-class _TruthClipAccumulator(Accumulator):
-    """Two FVD clip streams, the video's and its truth's, cut at the same frames."""
+class _ClipAccumulator(Accumulator):
+    """FVD clip streams cut at the same frames: the video's (with a metric over draws, also its other
+    draws', read beside it: `energy.draw_paths`) and its truth's; per clip the metric's `per_clip` of the
+    draws' features [K, C, D] against the truth's [C, D], averaged per window and per video."""
 
-    def __init__(self, metric: TruthClipDistance, info: VideoInfo) -> None:
-        self.info = info
-        self.video = ClipFeatureAccumulator(metric.fvd, info)
-        self.truth = ClipFeatureAccumulator(metric.fvd, info)
-        self.distances: list[float] = []  # one per clip, in order
-
-    def update(self, frames: torch.Tensor, reference: torch.Tensor | None = None) -> None:
-        if reference is None or reference.shape[0] != frames.shape[0]:
-            raise ValueError(
-                f"{self.info.name}: truth_clip_distance needs the truth's frames beside the video's"
-            )
-        self.video.update(frames)
-        self.truth.update(reference)
-
-    def _new_distances(self) -> list[float]:
-        """The distances of the clips completed since the last call."""
-        done = len(self.distances)
-        video, truth = self.video.features[done:], self.truth.features[done:]
-        if not video:
-            return []
-        new = clip_distances(np.concatenate(video), np.concatenate(truth)).tolist()
-        self.distances += new
-        return new
-
-    def end_window(self) -> float | None:
-        new = self._new_distances()
-        return float(np.mean(new)) if new else None
-
-    def finish(self) -> VideoResult:
-        self._new_distances()
-        value = float(np.mean(self.distances)) if self.distances else None
-        return VideoResult(value, extra={"clip_distances": list(self.distances)})
-
-
-class TruthClipDistance(Metric):
-    """Mean squared distance between the video's 16-frame clips and the truth's at the same frames, in
-    the features of `fvd`'s extractor (module doc)."""
-
-    name = "truth_clip_distance"
-
-    def __init__(self, fvd: FVD) -> None:
-        self.fvd = fvd
-        self.backend = fvd.backend
-
-    def new_video(self, info: VideoInfo) -> Accumulator:
-        return _TruthClipAccumulator(self, info)
-
-
-# -- the energy score in clip features: a sample's draws against the truth, clip by clip -------------
-
-
-class _ClipEnergyAccumulator(Accumulator):
-    """FVD clip streams of a sample's draws (the video, and its other draws read beside it) and of the
-    truth, cut at the same frames; per clip the energy score of the draws' features (`energy.clip_energy`:
-    the Euclidean distance, not its square)."""
-
-    def __init__(self, metric: ClipEnergyScore, info: VideoInfo) -> None:
+    def __init__(self, metric: TruthClipDistance | ClipEnergyScore, info: VideoInfo) -> None:
         from scoring.energy import draw_paths
         from scoring.stream import FrameReader
 
-        if info.path is None:
+        self.metric, self.info = metric, info
+        if metric.over_draws and info.path is None:
             raise ValueError(
                 f"{metric.name}: reads a video's other draws beside its file (video {info.name!r})"
             )
-        self.info = info
-        self.readers = [FrameReader(p) for p in draw_paths(info.path)[1:]]
+        others = draw_paths(info.path)[1:] if metric.over_draws else []
+        self.readers = [FrameReader(p) for p in others]
         self.draws = [ClipFeatureAccumulator(metric.fvd, info) for _ in range(1 + len(self.readers))]
         self.truth = ClipFeatureAccumulator(metric.fvd, info)
         self.position = 0
-        self.scores: list[float] = []  # one per clip, in order
+        self.values: list[float] = []  # one per clip, in order
 
     def update(self, frames: torch.Tensor, reference: torch.Tensor | None = None) -> None:
         if reference is None or reference.shape[0] != frames.shape[0]:
             raise ValueError(
-                f"{self.info.name}: clip_energy_score needs the truth's frames beside the video's"
+                f"{self.info.name}: {self.metric.name} needs the truth's frames beside the video's"
             )
         n = frames.shape[0]
         others = [r.read(self.position, self.position + n) for r in self.readers]
@@ -122,39 +69,65 @@ class _ClipEnergyAccumulator(Accumulator):
             acc.update(x)
         self.truth.update(reference)
 
-    def _new_scores(self) -> list[float]:
-        from scoring.energy import clip_energy
-
-        done = len(self.scores)
+    def _new_values(self) -> list[float]:
+        """The values of the clips completed since the last call."""
+        done = len(self.values)
         truth = self.truth.features[done:]
         if not truth:
             return []
         draws = np.stack([np.concatenate(acc.features[done:]) for acc in self.draws])  # [K, C, D]
-        new = [e.score for e in clip_energy(draws, np.concatenate(truth))]
-        self.scores += new
+        new = self.metric.per_clip(draws, np.concatenate(truth))
+        self.values += new
         return new
 
     def end_window(self) -> float | None:
-        new = self._new_scores()
+        new = self._new_values()
         return float(np.mean(new)) if new else None
 
     def finish(self) -> VideoResult:
-        self._new_scores()
+        self._new_values()
         for r in self.readers:
             r.close()
-        value = float(np.mean(self.scores)) if self.scores else None
-        return VideoResult(value, extra={"clip_energy": list(self.scores), "draws": len(self.draws)})
+        value = float(np.mean(self.values)) if self.values else None
+        extra = {self.metric.extra_key: list(self.values)}
+        return VideoResult(
+            value, extra={**extra, "draws": len(self.draws)} if self.metric.over_draws else extra
+        )
 
 
-class ClipEnergyScore(Metric):
-    """The energy score of a sample's draws against the truth in the clip features of `fvd`'s extractor,
-    per 16-frame clip, averaged per window and per video (scoring/energy.py `clip_energy`)."""
+class TruthClipDistance(Metric):
+    """Mean squared distance between the video's 16-frame clips and the truth's at the same frames, in
+    the features of `fvd`'s extractor (module doc)."""
 
-    name = "clip_energy_score"
+    name = "truth_clip_distance"
+    extra_key = "clip_distances"
 
     def __init__(self, fvd: FVD) -> None:
         self.fvd = fvd
         self.backend = fvd.backend
 
+    @staticmethod
+    def per_clip(draws: np.ndarray, truth: np.ndarray) -> list[float]:
+        """The video's clips (draws [1, C, D]) against the truth's [C, D]: D_c."""
+        return clip_distances(draws[0], truth).tolist()
+
     def new_video(self, info: VideoInfo) -> Accumulator:
-        return _ClipEnergyAccumulator(self, info)
+        return _ClipAccumulator(self, info)
+
+
+# -- the energy score in clip features: a sample's draws against the truth, clip by clip -------------
+
+
+class ClipEnergyScore(TruthClipDistance):
+    """The energy score of a sample's draws against the truth in the clip features of `fvd`'s extractor,
+    per 16-frame clip, averaged per window and per video (scoring/energy.py `clip_energy`)."""
+
+    name = "clip_energy_score"
+    extra_key = "clip_energy"
+
+    @staticmethod
+    def per_clip(draws: np.ndarray, truth: np.ndarray) -> list[float]:
+        """The draws' clips [K, C, D] against the truth's [C, D]: each clip's energy score."""
+        from scoring.energy import clip_energy
+
+        return [e.score for e in clip_energy(draws, truth)]

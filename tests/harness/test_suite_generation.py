@@ -1,6 +1,7 @@
 """harness/run/suite_generation.py: a suite's long videos, this rank's share, in batches; the prompt
 stream's rule after its last prompt."""
 
+import numpy as np
 import pytest
 
 from harness.run.suite_generation import generate_suite
@@ -77,8 +78,8 @@ def test_the_official_cap_ends_a_video_at_its_last_prompt(tmp_path, bench):
 
 
 def test_draws_are_the_same_conditioning_with_other_noise(tmp_path, bench):
-    """draws=3: each sample's draw 0 is the video one draw makes, bit for bit (the same arithmetic: its
-    noise comes from generate.seed, and a video's frames do not depend on its batch); draws 1 and 2 lie
+    """draws=3: each sample's draw 0 is the video one draw makes (its noise comes from generate.seed; in a
+    batch of 3, not 1, up to the kernels' rounding); draws 1 and 2 lie
     beside it (scoring.energy.draw_path), batched with it, seeded by draw_seed, and differ from it."""
     import json
 
@@ -101,10 +102,16 @@ def test_draws_are_the_same_conditioning_with_other_noise(tmp_path, bench):
     assert [r.path for r in three] == [draw_path(video, k) for k in range(3)] == draw_paths(video)
     assert sorted(p.name for p in (tmp_path / "three").glob("*.mp4")) == ["sample_00.mp4"]
     first = read_frames(one[0].path)
-    assert (read_frames(video) == first).all()
+
+    def gap(frames) -> float:  # mean absolute difference from the one-draw video, on 0-255
+        return float(np.abs(frames.astype(np.float64) - first).mean())
+
+    # another batch size is another matrix kernel, which another CPU may round differently: a pixel or
+    # two off by one after the codec, far under the other draws' gap (1.7 here, other noise)
+    assert gap(read_frames(video)) < 0.05
     for k in (1, 2):
         meta = json.loads(three[k].sidecar.read_text())
         assert meta["metadata"]["draw"] == k
         assert meta["clips"][0]["seed"] == clip_seed(draw_seed(cfg.seed, k), 0)
-        assert not (read_frames(three[k].path) == first).all()
+        assert gap(read_frames(three[k].path)) > 0.5
     assert draw_seed(cfg.seed, 0) == cfg.seed and len({draw_seed(cfg.seed, k) for k in range(4)}) == 4
