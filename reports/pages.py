@@ -90,19 +90,13 @@ def world_label(world: int | None, current_world: int) -> str:
 
 
 def world_paragraph(world: int | None, current_world: int) -> str:
-    """The first paragraph of a results page: which toy world its figures are of, and whether that is
-    the current world or a record of an earlier one."""
+    """The sentence that opens a results page's first paragraph: which toy world its figures are of,
+    and whether that is the current world or a record of an earlier one."""
     if world is None:
-        return (
-            "**Toy world not recorded:** the bundle's manifest names no toy world (`versions.toy_world`); "
-            f"the current toy world is {current_world}."
-        )
+        return f"**Toy world not recorded** in the manifest (`versions.toy_world`); the current one is {current_world}."
     if not is_record(world, current_world):
-        return f"**Toy world {world}, the current world:** measured on the toy base model the `toy` preset loads now."
-    return (
-        f"**Toy world {world}, a record:** measured in an earlier toy world than the current one "
-        f"(toy world {current_world}); its figures are of that world's base model, not today's."
-    )
+        return f"**Toy world {world}, the current world:** the `toy` preset's base model now."
+    return f"**Toy world {world}, a record:** an earlier world's base model, not the current one (toy world {current_world})."
 
 
 def headline_table(summary: pd.DataFrame, metrics: list[str], arm_order: list[str]) -> str:
@@ -320,9 +314,8 @@ def render_bundle(
         "",
         GENERATED_NOTE.format(bundle=rel),
         "",
-        world_paragraph(world, current_world),
-        "",
-        markdown_prose(str(declaration.get("description") or "").strip()),  # bundle prose: text, safe links
+        # one paragraph: the world, then the bundle's prose (text, safe links)
+        f"{world_paragraph(world, current_world)} {markdown_prose(str(declaration.get('description') or '').strip())}",
     ]
     about = [
         f"- **Units:** {done} finished of {declared} declared "
