@@ -16,14 +16,9 @@ distance between the two displacements. A landscape that moves 1 px a frame move
 mean absolute pixel difference of each heading's clip from the mean of the scene's clips under all
 headings (the same noise for all), beside the truth's (0: the heading changes nothing).
 
-`--padding last` pads the condition with the true clip's last frame instead of the first frame
-itself (a diagnostic: the padding image of a toy base pretrained with `dit.reference_frame: window`
-was a random frame of its training window, which shows where the camera went; at generation it is the
-reference image, which shows no motion).
-
     python -m benchmarks.toyworld camera_following --samples 4
     python -m benchmarks.toyworld camera_following --weights WORKSPACE/runs/EXP/pretrain/model
-    python -m benchmarks.toyworld camera_following --all-headings --padding last
+    python -m benchmarks.toyworld camera_following --all-headings
 """
 
 from __future__ import annotations
@@ -37,7 +32,6 @@ import numpy as np
 from benchmarks.toyworld.demo_recipe import recipe
 
 SPEED = "steadily"  # of --all-headings: 1 px a frame at 64 px, 16 px over a toy clip
-PADDINGS = ("reference", "last")  # the image that pads clip 0's condition: the first frame, the truth's last
 
 
 def displacement(first: np.ndarray, last: np.ndarray, reach: int) -> tuple[int, int]:
@@ -74,18 +68,7 @@ def heading_spread(clips: np.ndarray) -> float:
     return float(np.abs(clips - clips.mean(axis=0, keepdims=True)).mean())
 
 
-def clip0_condition(first, last, padding: str):
-    """(the padding image [1, 3, H, W], the chain) that `generate_clip` takes for clip 0: reference, the
-    first frame [3, H, W] pads itself (chain None, as generation's clip 0); last, the true clip's last
-    frame pads, and the first frame is passed as a one-frame chain [1, 3, 1, H, W]."""
-    if padding not in PADDINGS:
-        raise ValueError(f"padding {padding!r}: choose one of {PADDINGS}")
-    if padding == "reference":
-        return first[None], None
-    return last[None], first[None, :, None]
-
-
-def measure(cfg, samples: int, reach: int, padding: str = "reference", all_headings: bool = False) -> dict:
+def measure(cfg, samples: int, reach: int, all_headings: bool = False) -> dict:
     import torch
 
     from harness.declare.experiment import TOY_BENCHMARK_SEED
@@ -112,12 +95,10 @@ def measure(cfg, samples: int, reach: int, padding: str = "reference", all_headi
             if all_headings:
                 moved = replace(scene, camera=replace(scene.camera, heading=heading, speed=SPEED))
             truth = render(moved, 0, g.num_frames).astype(np.float32) / 255  # [F, H, W, 3]
-            last = torch.from_numpy(truth[-1]).permute(2, 0, 1) * 2 - 1  # [3, H, W] in [-1, 1]
-            pad, chain = clip0_condition(first, last, padding)
             torch.manual_seed(i)
             with torch.no_grad():
                 video, _ = gen.generate_clip(
-                    0, describe(moved), pad, chain, None, gen.clip_contexts(first[None], [None]), neg
+                    0, describe(moved), first[None], None, None, gen.clip_contexts(first[None], [None]), neg
                 )  # [1, 3, F, H, W] in [-1, 1]
             made = ((video[0].permute(1, 2, 3, 0) + 1) / 2).clamp(0, 1).numpy()  # [F, H, W, 3]
             true_shift = np.array(displacement(truth[0], truth[-1], reach), dtype=float)
@@ -135,7 +116,7 @@ def measure(cfg, samples: int, reach: int, padding: str = "reference", all_headi
         for h in dict.fromkeys(r["heading"] for r in rows)
     }
     out = {
-        "samples": samples, "all_headings": all_headings, "toy_world": world, "padding": padding,
+        "samples": samples, "all_headings": all_headings, "toy_world": world,
         "truth_px": round(float(np.mean([np.linalg.norm(r["truth"]) for r in rows])), 2),
         "following": round(float(np.mean([r["following"] for r in rows])), 3),
         "error_px": round(float(np.mean([r["error_px"] for r in rows])), 2),
@@ -157,9 +138,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reach", type=int, default=20, help="largest shift searched, px (default 20)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an override of the demo's recipe (generate.steps=20); repeatable")  # fmt: skip
-    p.add_argument("--padding", choices=PADDINGS, default="reference",
-                   help="clip 0's padding image: the first frame, as generation pads it (default), or the "
-                   "true clip's last frame (does the base read the camera from the padding?)")  # fmt: skip
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
     if args.samples < 1 or (args.threads is not None and args.threads < 1):
@@ -179,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             json.dumps(
                 {
-                    **measure(cfg, args.samples, args.reach, args.padding, args.all_headings),
+                    **measure(cfg, args.samples, args.reach, args.all_headings),
                     "overrides": args.set,
                 }
             )

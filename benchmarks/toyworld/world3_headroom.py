@@ -6,13 +6,6 @@ Model-free rows, scored against the true video beside the first frame held still
   0): a model that knows the world's physics but invents every disc it shows.
 - `keep_in_view` keeps the discs of the landscape cells that frame 0 shows and redraws only those
   that come into view later: a model that knows the physics and keeps what it was shown.
-- `blind_median` and `blind_mean` render the scene as `keep_in_view` does under every camera toy world
-  3 draws from (each heading at each speed, WORLD3_HEADINGS x WORLD3_SPEEDS), over BLIND_LANDSCAPES
-  landscape seeds for the cells frame 0 does not show, and take, pixel by pixel, the median and the
-  mean of those videos: the best guesses, in absolute and in squared difference, of a model that knows
-  the physics and keeps what it was shown but does not know where the camera goes (the heading and
-  speed are in the prompt alone). `blind_median` estimates, from that sample of landscapes, the best
-  such a model can do on this distance when the cameras are equally likely.
 - `sampler` and `sampler_blind` (`--samplers`) are what a generative model scores at best: it draws
   one future, it does not take the median of them. Each is the mean distance over SAMPLER_DRAWS draws
   of a video rendered as `keep_in_view` is, but with every subject's velocity and spin drawn again from
@@ -26,7 +19,6 @@ that VAE could score at best; without it no ceiling is taken off and no torch is
 
     python -m benchmarks.toyworld world3_headroom --samples 16 --seconds 10
     python -m benchmarks.toyworld world3_headroom --samples 8 --vae toy
-    python -m benchmarks.toyworld world3_headroom --samples 8 --blind
     python -m benchmarks.toyworld world3_headroom --samples 8 --samplers --vae toy
 """
 
@@ -44,11 +36,10 @@ from scoring.references import through_vae
 from svi.model.presets import TOY_DEFAULTS
 from toyworld.futures import FUTURES_STREAM, kept_discs
 from toyworld.futures import drawn_futures as toy_futures
-from toyworld.world import WORLD3_HEADINGS, WORLD3_SPEEDS, render, sample_scene, scene_seed
+from toyworld.world import render, sample_scene, scene_seed
 
 CLIP = TOY_DEFAULTS["generate"]["num_frames"]  # frames per toy clip; consecutive clips share one
 FPS = TOY_DEFAULTS["generate"]["fps"]
-BLIND_LANDSCAPES = 3  # landscape seeds per camera for the cells frame 0 does not show (heading_blind)
 SAMPLER_DRAWS = 4  # futures drawn per scene for `sampler` and `sampler_blind`
 SAMPLER_STREAM = FUTURES_STREAM  # the random stream of the sampler's draws, beside the benchmark seed
 
@@ -57,24 +48,6 @@ def clip_spans(clips: int) -> list[slice]:
     """Frames of each clip of a chained video: clip 0 is frames 0..16, clip k its 16 new frames."""
     step = CLIP - 1
     return [slice(0, CLIP)] + [slice(1 + step * k, CLIP + step * k) for k in range(1, clips)]
-
-
-def heading_blind(scene, frames: int, landscapes: int = BLIND_LANDSCAPES) -> dict[str, np.ndarray]:
-    """`blind_median` and `blind_mean` (uint8 [F, H, W, 3]) of `scene`: the per-pixel median and mean of
-    its `keep_in_view` videos under every camera world 3 draws from, each over `landscapes` other
-    landscape seeds (the median minimises the expected absolute difference to a video drawn from them,
-    the mean the squared one)."""
-    kept = kept_discs(scene)  # frame 0's cells: the camera's origin, the same under every heading
-    cams = [replace(scene.camera, heading=h, speed=v) for h in WORLD3_HEADINGS for v in WORLD3_SPEEDS]
-    videos = np.stack([
-        render(replace(scene, camera=replace(cam, landscape_seed=cam.landscape_seed + 1 + j)), 0, frames,
-               discs=kept)
-        for cam in cams for j in range(landscapes)
-    ]).astype(np.float32)  # [cameras x landscapes, F, H, W, 3]  # fmt: skip
-    return {
-        name: np.clip(np.rint(stat(videos, axis=0)), 0, 255).astype(np.uint8)
-        for name, stat in (("blind_median", np.median), ("blind_mean", np.mean))
-    }
 
 
 def drawn_futures(scene, frames: int, draws: int, blind: bool, seed: int) -> list[np.ndarray]:
@@ -97,11 +70,10 @@ def headroom(
     seconds: float,
     seed: int = TOY_BENCHMARK_SEED,
     vae=None,
-    blind: bool = False,
     samplers: bool = False,
 ) -> dict[str, list[float]]:
     """Per-clip mean absolute difference to the truth of `frozen`, `other_landscape` and `keep_in_view`,
-    with `blind` also `blind_median` and `blind_mean`, with `samplers` `sampler` and `sampler_blind`
+    with `samplers` also `sampler` and `sampler_blind`
     (each the mean over SAMPLER_DRAWS drawn futures), and with `vae` (a `scoring.references.VaeRoundTrip`
     every row but frozen goes through) `truth_vae`, over the first `samples` consistent-track scenes of
     world 3."""
@@ -110,8 +82,8 @@ def headroom(
     frames = spans[-1].stop
     step = CLIP - 1  # generation's windows: clip k's frames 16k .. 16k + 15, the last clip's 17
     windows = [(step * k, step * (k + 1) if k < clips - 1 else frames) for k in range(clips)]
-    rows = ("frozen", "other_landscape", "keep_in_view", *(("blind_median", "blind_mean") if blind else ()),
-            *(("sampler", "sampler_blind") if samplers else ()), *(("truth_vae",) if vae else ()))  # fmt: skip
+    rows = ("frozen", "other_landscape", "keep_in_view", *(("sampler", "sampler_blind") if samplers else ()),
+            *(("truth_vae",) if vae else ()))  # fmt: skip
     out = {name: np.zeros(clips) for name in rows}
     for i in range(samples):
         scene = sample_scene(scene_seed("consistent", seed, i), (64, 64), world=3)
@@ -120,7 +92,6 @@ def headroom(
         made = {
             "other_landscape": render(redrawn, 0, frames),
             "keep_in_view": render(redrawn, 0, frames, discs=kept_discs(scene)),
-            **(heading_blind(scene, frames) if blind else {}),
             **({"truth_vae": truth8} if vae else {}),
         }
         if vae:
@@ -156,11 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         "--vae", metavar="FOLDER", help="take the rows through this toy model's VAE (toy: the committed one)"
     )
     p.add_argument(
-        "--blind", action="store_true",
-        help=f"add blind_median and blind_mean ({len(WORLD3_HEADINGS) * len(WORLD3_SPEEDS) * BLIND_LANDSCAPES} "
-        "more renders a scene: about a minute a scene of 10 s)",
-    )  # fmt: skip
-    p.add_argument(
         "--samplers", action="store_true",
         help=f"add sampler and sampler_blind (the mean over {SAMPLER_DRAWS} drawn futures a scene: what a "
         "perfect generative model scores, reading the camera's words or not)",
@@ -171,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.vae and args.vae != "toy" and not Path(args.vae).is_dir():
         p.error(f"--vae {args.vae}: no such folder (a toy model folder, or toy for the committed one)")
     vae = toy_vae(args.vae) if args.vae else None
-    rows = headroom(args.samples, args.seconds, vae=vae, blind=args.blind, samplers=args.samplers)
+    rows = headroom(args.samples, args.seconds, vae=vae, samplers=args.samplers)
     means = {name: round(float(np.mean(v)), 4) for name, v in rows.items()}
     print(
         json.dumps(

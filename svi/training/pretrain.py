@@ -170,9 +170,9 @@ class DiTStage(Section):
     # small presets' negative prompt is the empty one). 0: the first toy world's recipe (no CFG).
     text_dropout: float = Field(0.0, ge=0, le=1)
     # The padding image of reference padding, as fine-tuning's data.reference_frame (svi/training/data.py).
-    # World 2's base was pretrained before this existed, with `first`; world 3's with `window`, whose
-    # padding shows where the camera went, so that base reads the heading from the padding and not
-    # from the prompt (benchmarks/toyworld/camera_following.py --padding last; docs/guides/toyworld.md).
+    # `window` pads with a frame of the training window, which shows where the camera went: a base
+    # pretrained so may read the heading from the padding rather than from the prompt
+    # (docs/guides/toyworld.md).
     reference_frame: Literal["window", "outside", "first"] = "window"
     # The DiT's width (channels; heads of the preset's size, the FFN 4x: `presets.widened`). None: the
     # preset's, or with `init` the init folder's DiT. A width unlike the init folder's DiT starts the DiT

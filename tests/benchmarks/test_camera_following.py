@@ -9,7 +9,6 @@ import pytest
 
 from benchmarks.toyworld.camera_following import (
     SPEED,
-    clip0_condition,
     displacement,
     following,
     heading_spread,
@@ -53,19 +52,6 @@ def test_heading_spread_known_answers():
     assert heading_spread(same) == 0.0  # a heading that changes nothing
     two = np.stack([np.zeros((2, 4, 4, 3)), np.ones((2, 4, 4, 3))])
     assert heading_spread(two) == 0.5
-
-
-def test_clip0_condition_pads_with_the_first_frame_or_the_truths_last():
-    import torch
-
-    first, last = torch.zeros(3, 8, 8), torch.ones(3, 8, 8)
-    pad, chain = clip0_condition(first, last, "reference")  # generation's clip 0: the image pads itself
-    assert chain is None and torch.equal(pad, first[None])
-    pad, chain = clip0_condition(first, last, "last")  # the padding shows where the camera went
-    assert torch.equal(pad, last[None]) and torch.equal(chain, first[None, :, None])
-    assert chain.shape == (1, 3, 1, 8, 8)
-    with pytest.raises(ValueError, match="choose one of"):
-        clip0_condition(first, last, "middle")
 
 
 def test_a_reach_the_frame_cannot_hold_stops_before_any_work(capsys):

@@ -9,7 +9,6 @@ import pytest
 from benchmarks.toyworld.world3_headroom import (
     clip_spans,
     drawn_futures,
-    heading_blind,
     headroom,
     kept_discs,
     main,
@@ -63,20 +62,6 @@ def test_command_line(capsys):
     with pytest.raises(SystemExit):
         main(["--vae", "/no/such/folder"])
     assert "no such folder" in capsys.readouterr().err
-
-
-def test_the_heading_blind_guesses_start_as_the_truth_and_part_from_it_as_the_cameras_do():
-    """Known answers: every camera starts at the scene's origin and keeps frame 0's discs, so both
-    guesses are the truth at frame 0 exactly; later the cameras part, and the median of their videos
-    (a pixel's middle value) differs from the mean."""
-    scene = sample_scene(7, (64, 64), world=3)
-    truth = render(scene, 0, 33)
-    blind = heading_blind(scene, 33, landscapes=1)
-    for video in blind.values():
-        assert video.shape == truth.shape and video.dtype == np.uint8
-        assert np.array_equal(video[0], truth[0])
-        assert not np.array_equal(video[-1], truth[-1])
-    assert not np.array_equal(blind["blind_median"][-1], blind["blind_mean"][-1])
 
 
 def test_a_drawn_future_starts_as_the_truth_and_only_the_blind_one_changes_the_camera():
