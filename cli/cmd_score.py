@@ -170,7 +170,7 @@ def _print_collapse(report: dict, loops: dict) -> None:
     """The videos whose motion collapsed (scoring/references.py `collapse_start`), each against its own
     looped first clip's motion where --references built it; a video with no motion at all whatever
     its references."""
-    from scoring.references import collapse_lines
+    from scoring.references import collapsed
 
     motion = _window_motion(report)
     if not motion:
@@ -178,10 +178,15 @@ def _print_collapse(report: dict, loops: dict) -> None:
     reference = {
         name: (sum(windows) / len(windows) if windows else None) for name, windows in _window_motion(loops).items()
     } if loops else {}  # fmt: skip
-    lines = collapse_lines(motion, reference)
-    print(f"\nmotion collapse: {len(lines)} of {len(motion)} video(s)")
-    for line in lines:
-        print(f"  {line}")
+    found = collapsed(motion, reference)
+    print(f"\nmotion collapse: {len(found)} of {len(motion)} video(s)")
+    for name, start in found.items():
+        if start is None:
+            print(f"  {name}: static from the start (no motion in any of its {len(motion[name])} window(s))")
+        else:
+            print(
+                f"  {name}: collapsed from window {start} (motion at most a tenth of its looped first clip's)"
+            )
 
 
 def _reference_kinds(text: str) -> list[str]:
@@ -218,7 +223,8 @@ def _score_references(videos, kinds, out: Path, aggregate: dict, score, drawn) -
     report ({} without them), its videos named as the videos they were built from."""
     import json
 
-    from reports.verdicts import read_verdicts, score_table
+    from cli.common import text_table
+    from reports.verdicts import read_verdicts, score_rows
     from scoring.references import LOOP, references_of_video
 
     by_kind, loops = {}, {}
@@ -234,7 +240,13 @@ def _score_references(videos, kinds, out: Path, aggregate: dict, score, drawn) -
         "metric judge here; beats standing still? = asked on a valid metric, or one whose validity is unknown "
         "here (reports/verdicts.py)"
     )
-    print(score_table(aggregate, by_kind, read_verdicts()))
+    head, rows, unknown = score_rows(aggregate, by_kind, read_verdicts())
+    print("\n".join(text_table(head, rows)))
+    if unknown:
+        print(
+            "validity unknown here (no truth, no other true future); the toy world's verdicts, the prior evidence:"
+        )
+        print("\n".join(f"  {line}" for line in unknown))
     path = out / "references.json"
     path.write_text(json.dumps({"videos": aggregate, "references": by_kind}, indent=1, sort_keys=True))
     print(f"references: {path}")

@@ -117,3 +117,9 @@ def add_allow_large(p) -> None:
         help="plan past the ceiling on what one plan may ask (1,000 hours of generated video over all units, "
         "tracks and samples), on purpose",
     )
+
+
+def text_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """Console lines of a plain-text table: each column padded to its widest cell, two spaces apart."""
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]

@@ -413,13 +413,14 @@ def known_verdict(table: pd.DataFrame, world: int, track: str, metric: str) -> s
 # -- `harness score`: one folder of videos beside its degenerate references ---------------------------
 
 
-def score_table(
+def score_rows(
     aggregate: dict[str, float | None], by_kind: dict[str, dict[str, float | None]], priors: pd.DataFrame
-) -> str:
-    """Plain text for `harness score`: per metric the videos' score, each degenerate reference's, the
-    videos' margin over the best of them, and both verdicts. The folder has no truth reference and no
-    other true future, so every metric's validity is unknown here, with the toy world's verdicts on it
-    listed below the table as the prior.
+) -> tuple[list[str], list[list[str]], list[str]]:
+    """What `harness score` prints of one folder of videos beside its degenerate references: (the
+    header, one row per metric: its name, the videos' score, each reference's, the videos' margin over
+    the best of them and both verdicts; one line per metric whose validity is unknown here, with the
+    toy world's verdicts on it as the prior). The folder has no truth reference and no other true
+    future, so every metric's validity is unknown here.
     Means only (no intervals): 'beats standing still' is the videos' mean beating the best reference's."""
     kinds = list(by_kind)
     head = ["metric", "videos", *kinds, "margin", "valid?", "beats standing still?"]
@@ -440,15 +441,8 @@ def score_table(
         )
         rows.append([*cells, f"{gap:+.4f}", found.verdict, verdict2])
         if found.verdict == UNKNOWN:
-            unknown.append(f"  {metric}: {priors_text(priors, metric) or 'no toy-world verdict'}")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
-    if unknown:
-        lines += [
-            "validity unknown here (no truth, no other true future); the toy world's verdicts, the prior evidence:",
-            *unknown,
-        ]
-    return "\n".join(lines)
+            unknown.append(f"{metric}: {priors_text(priors, metric) or 'no toy-world verdict'}")
+    return head, rows, unknown
 
 
 def _num(v: float | None) -> str:

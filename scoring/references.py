@@ -483,23 +483,18 @@ def collapse_start(motion: Sequence[float], reference_motion: float | None) -> i
     return start if len(still) - start >= MIN_STILL_WINDOWS else None
 
 
-def collapse_lines(
+def collapsed(
     motion: dict[str, Sequence[float]], reference_motion: dict[str, float | None]
-) -> list[str]:
-    """One line per collapsed video of `motion` (video name -> its per-window motion), against its own
-    reference motion (name -> the looped first clip's mean window motion, or None where not built)."""
-    lines = []
+) -> dict[str, int | None]:
+    """The collapsed videos of `motion` (video name -> its per-window motion), each against its own
+    reference motion (name -> the looped first clip's mean window motion, or None where not built):
+    name -> the window its collapse starts at, None for a video with no motion in any window."""
+    out = {}
     for name, windows in motion.items():
         start = collapse_start(windows, reference_motion.get(name))
-        if start is None:
-            continue
-        if all(m <= STATIC_MOTION for m in windows):
-            lines.append(f"{name}: static from the start (no motion in any of its {len(windows)} window(s))")
-        else:
-            lines.append(
-                f"{name}: collapsed from window {start} (motion at most a tenth of its looped first clip's)"
-            )
-    return lines
+        if start is not None:
+            out[name] = None if all(m <= STATIC_MOTION for m in windows) else start
+    return out
 
 
 def coherence_at_gaps(features: np.ndarray, fps: float, gaps_seconds: Sequence[float]) -> dict[float, float]:

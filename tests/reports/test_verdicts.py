@@ -172,8 +172,8 @@ def test_a_track_without_a_truth_gives_the_toy_worlds_verdict_as_prior():
     assert V.known_verdict(priors, 3, "creative_100s", "colour_shift") is None  # another world knows nothing
 
 
-def test_the_score_table_gives_both_verdicts():
-    text = V.score_table(
+def test_the_score_rows_give_both_verdicts():
+    head, rows, unknown = V.score_rows(
         {"subject_consistency": 0.8, "psnr": 20.0},
         {
             "frozen": {"subject_consistency": 1.0, "psnr": 17.0},
@@ -183,14 +183,13 @@ def test_the_score_table_gives_both_verdicts():
             [[2, "consistent_100s", "subject_consistency", V.ONE_SIDED, "b"]], columns=V.VERDICT_COLUMNS
         ),
     )
-    lines = text.splitlines()
-    assert "valid?" in lines[0] and "beats standing still?" in lines[0]
-    sub = next(ln for ln in lines if ln.startswith("subject_consistency "))
-    assert "-0.2000" in sub and V.UNKNOWN in sub and "no (frozen wins)" in sub
-    psnr = next(ln for ln in lines if ln.startswith("psnr "))
+    assert head == ["metric", "videos", "frozen", "loop", "margin", "valid?", "beats standing still?"]
+    sub = next(r for r in rows if r[0] == "subject_consistency")
+    assert sub[1:] == ["0.8000", "1.0000", "0.9000", "-0.2000", V.UNKNOWN, "no (frozen wins)"]
+    psnr = next(r for r in rows if r[0] == "psnr")
     # anchored to the truth, with no other true future in a folder of videos: unknown, competence still asked
-    assert "+3.0000" in psnr and V.UNKNOWN in psnr and psnr.endswith("yes")
-    assert "  subject_consistency: world 2: one-sided on consistent_100s (b)" in lines
+    assert psnr[1:] == ["20.0000", "17.0000", "16.0000", "+3.0000", V.UNKNOWN, "yes"]
+    assert "subject_consistency: world 2: one-sided on consistent_100s (b)" in unknown
 
 
 def demo_verdicts(folder):

@@ -63,10 +63,11 @@ def test_a_reference_that_does_not_move_collapses_nothing_but_a_video_with_no_mo
     assert R.collapse_start([0.0], 5.0) == 0  # one window is enough when it never moves
     assert R.collapse_start([0.025, 0.0001, 0.0001], 0.025) == 0  # a held frame as H.264 decodes it
     assert R.collapse_start([0.0, 2 * R.STATIC_MOTION], 0.0) is None
-    assert R.collapse_lines({"a.mp4": [0, 0], "b.mp4": [5, 5, 0, 0], "c.mp4": [5, 5]}, {"b.mp4": 5.0}) == [
-        "a.mp4: static from the start (no motion in any of its 2 window(s))",
-        "b.mp4: collapsed from window 2 (motion at most a tenth of its looped first clip's)",
-    ]
+    # a: static from the start; b: collapsed from window 2 against its looped first clip; c: moving
+    assert R.collapsed({"a.mp4": [0, 0], "b.mp4": [5, 5, 0, 0], "c.mp4": [5, 5]}, {"b.mp4": 5.0}) == {
+        "a.mp4": None,
+        "b.mp4": 2,
+    }
 
 
 def test_coherence_at_gaps_known_answers():
