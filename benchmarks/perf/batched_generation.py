@@ -16,7 +16,6 @@ from the reference.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -24,7 +23,7 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 
-from benchmarks.perf.report import emit
+from benchmarks.perf.report import emit, toy_generation_args
 
 PARTS = ("transformer", "vae_encode", "vae_decode", "text_encoder", "image_encoder", "mp4_write")
 
@@ -77,15 +76,11 @@ def instrument(bb, timer: Timer) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--samples", type=int, default=8, help="videos per run (N)")
-    p.add_argument("--clips", type=int, default=3, help="clips per video (C)")
-    p.add_argument("--batch", type=int, default=8, help="the batch size compared with 1")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--steps", type=int, help="sampling steps (default: the toy preset's)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out")
-    args = p.parse_args()
+    def extra(p) -> None:
+        p.add_argument("--batch", type=int, default=8, help="the batch size compared with 1")
+        p.add_argument("--steps", type=int, help="sampling steps (default: the toy preset's)")
+
+    args = toy_generation_args(__doc__, samples=8, clips=3, repeats=5, extra=extra)
 
     import torch
 

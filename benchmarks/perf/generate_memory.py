@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchmarks.perf.report import emit
+from benchmarks.perf.report import emit, memory_growth
 
 
 def child(clips: int, size: int, steps: int) -> dict:
@@ -69,20 +69,12 @@ def main() -> None:
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         runs[n] = json.loads(out)
-    short, long = (runs[n] for n in args.clips)
     result = {
         "benchmark": "generate_memory",
         "clip": {"frames": 9, "height": args.size, "width": args.size},
         "steps": args.steps,
         "runs": list(runs.values()),
-        "peak_ratio_long_over_short": long["peak_rss_bytes"] / short["peak_rss_bytes"],
-        "target_ratio": 1.1,
-        "increment_mib": {
-            str(n): (r["peak_rss_bytes"] - r["rss_before_bytes"]) / 2**20 for n, r in runs.items()
-        },
-        "frames_mib_if_held": {
-            str(n): r["frames"] * args.size * args.size * 3 / 2**20 for n, r in runs.items()
-        },
+        **memory_growth(runs, args.size, "frames_mib_if_held"),
     }
     emit(result, args.out)
 

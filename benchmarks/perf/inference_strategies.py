@@ -17,14 +17,13 @@ every arm, the ratios less.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
 import time
 
 from benchmarks.perf.batched_generation import Timer, instrument
-from benchmarks.perf.report import emit, toy_generation_run
+from benchmarks.perf.report import emit, toy_generation_args, toy_generation_run
 
 PARTS = ("transformer", "vae_encode", "vae_decode")
 ARMS = {
@@ -38,14 +37,10 @@ ARMS = {
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--samples", type=int, default=2, help="videos per run (N), generated as one batch")
-    p.add_argument("--clips", type=int, default=4, help="clips per video (C)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--guidance", type=float, help="text CFG scale (default: the toy preset's, 1.0)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out")
-    args = p.parse_args()
+    args = toy_generation_args(
+        __doc__, samples=2, clips=4, repeats=3,
+        extra=lambda p: p.add_argument("--guidance", type=float, help="text CFG scale (default: the toy preset's, 1.0)"),
+    )  # fmt: skip
 
     import torch
 

@@ -98,3 +98,19 @@ def timed_generation(generator, samples: list, g, clips: int, draws: int = 1) ->
         t0 = time.perf_counter()
         generator.generate_batch(jobs, progress=False)
         return time.perf_counter() - t0
+
+
+def memory_growth(runs: dict, size: int, frames_key: str) -> dict:
+    """The memory figures of a short and a long run (`runs`: length -> the child's peak_rss_bytes,
+    rss_before_bytes and frames, shortest first): the long run's peak over the short's against the
+    1.1 target, each run's increment in MiB, and (under `frames_key`) what its frames would take if
+    held at once as uint8 `size` x `size` RGB."""
+    short, long = runs[min(runs)], runs[max(runs)]
+    return {
+        "peak_ratio_long_over_short": long["peak_rss_bytes"] / short["peak_rss_bytes"],
+        "target_ratio": 1.1,
+        "increment_mib": {
+            str(n): (r["peak_rss_bytes"] - r["rss_before_bytes"]) / 2**20 for n, r in runs.items()
+        },
+        frames_key: {str(n): r["frames"] * size * size * 3 / 2**20 for n, r in runs.items()},
+    }

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.perf.report import emit
+from benchmarks.perf.report import emit, memory_growth
 
 
 def write_clip(path: Path, frames: int, size: int, fps: int) -> None:
@@ -85,21 +85,13 @@ def main() -> None:
                 .splitlines()[-1]
             )
             runs[seconds] = json.loads(out)
-    short, long = (runs[s] for s in args.seconds)
     emit(
         {
             "benchmark": "score_memory",
             "video": {"size": args.size, "fps": args.fps},
             "metrics": ["psnr", "ssim", "subject_consistency (tiny random DINO)"],
             "runs": {str(s): r for s, r in runs.items()},
-            "peak_ratio_long_over_short": long["peak_rss_bytes"] / short["peak_rss_bytes"],
-            "target_ratio": 1.1,
-            "increment_mib": {
-                str(s): (r["peak_rss_bytes"] - r["rss_before_bytes"]) / 2**20 for s, r in runs.items()
-            },
-            "frames_mib_if_loaded": {
-                str(s): r["frames"] * args.size * args.size * 3 / 2**20 for s, r in runs.items()
-            },
+            **memory_growth(runs, args.size, "frames_mib_if_loaded"),
         },
         args.out,
     )
