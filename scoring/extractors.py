@@ -306,11 +306,7 @@ def convert_dino_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torc
     for i in range(_num_blocks(state, "blocks.")):
         src, dst = f"blocks.{i}.", f"layers.{i}."
         # Fused qkv [3D, D]: DINO reshapes its output as (3, heads, head_dim), so rows are q | k | v.
-        for kind in ("weight", "bias"):
-            q, k, v = state[src + f"attn.qkv.{kind}"].chunk(3, dim=0)
-            out[dst + f"attention.q_proj.{kind}"] = q
-            out[dst + f"attention.k_proj.{kind}"] = k
-            out[dst + f"attention.v_proj.{kind}"] = v
+        _split_qkv(out, state, f"{src}attn.qkv.", f"{dst}attention.")
         pairs = {
             "norm1": "layernorm_before",
             "norm2": "layernorm_after",
@@ -318,10 +314,24 @@ def convert_dino_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torc
             "mlp.fc1": "mlp.fc1",
             "mlp.fc2": "mlp.fc2",
         }
-        for a, b in pairs.items():
-            for kind in ("weight", "bias"):
-                out[f"{dst}{b}.{kind}"] = state[f"{src}{a}.{kind}"]
+        _renamed(out, state, src, dst, pairs)
     return out
+
+
+def _split_qkv(out: dict, state: dict, fused: str, dst: str) -> None:
+    """Into `out`: the q | k | v row blocks of the fused projection `fused`{weight,bias} [3D, ...] as
+    `dst`{q,k,v}_proj.{weight,bias} (in place)."""
+    for kind in ("weight", "bias"):
+        q, k, v = state[f"{fused}{kind}"].chunk(3, dim=0)
+        for name, part in (("q", q), ("k", k), ("v", v)):
+            out[f"{dst}{name}_proj.{kind}"] = part
+
+
+def _renamed(out: dict, state: dict, src: str, dst: str, pairs: dict[str, str]) -> None:
+    """Into `out`: each `src`A.{weight,bias} of `state` as `dst`B.{weight,bias}, for A -> B in `pairs`."""
+    for a, b in pairs.items():
+        for kind in ("weight", "bias"):
+            out[f"{dst}{b}.{kind}"] = state[f"{src}{a}.{kind}"]
 
 
 class DinoViTB16(ImageFeatureExtractor):
@@ -431,17 +441,11 @@ def convert_clip_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torc
         # CLIP applies x @ proj with proj [width, embed]; nn.Linear stores [embed, width].
         "visual_projection.weight": state[v + "proj"].t().contiguous(),
     }
-    for a, b in {"ln_pre": "pre_layrnorm", "ln_post": "post_layernorm"}.items():
-        for kind in ("weight", "bias"):
-            out[f"{m}{b}.{kind}"] = state[f"{v}{a}.{kind}"]
+    _renamed(out, state, v, m, {"ln_pre": "pre_layrnorm", "ln_post": "post_layernorm"})
     for i in range(_num_blocks(state, v + "transformer.resblocks.")):
         src, dst = f"{v}transformer.resblocks.{i}.", f"{m}encoder.layers.{i}."
-        # nn.MultiheadAttention packs q | k | v row-wise in in_proj_weight [3W, W].
-        for kind in ("weight", "bias"):
-            q, k, val = state[f"{src}attn.in_proj_{kind}"].chunk(3, dim=0)
-            out[f"{dst}self_attn.q_proj.{kind}"] = q
-            out[f"{dst}self_attn.k_proj.{kind}"] = k
-            out[f"{dst}self_attn.v_proj.{kind}"] = val
+        # nn.MultiheadAttention packs q | k | v row-wise in in_proj_{weight,bias} [3W, W].
+        _split_qkv(out, state, f"{src}attn.in_proj_", f"{dst}self_attn.")
         pairs = {
             "attn.out_proj": "self_attn.out_proj",
             "ln_1": "layer_norm1",
@@ -449,9 +453,7 @@ def convert_clip_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torc
             "mlp.c_fc": "mlp.fc1",
             "mlp.c_proj": "mlp.fc2",
         }
-        for a, b in pairs.items():
-            for kind in ("weight", "bias"):
-                out[f"{dst}{b}.{kind}"] = state[f"{src}{a}.{kind}"]
+        _renamed(out, state, src, dst, pairs)
     return out
 
 
