@@ -65,7 +65,7 @@ from reports.frames import (  # noqa: F401 (BundleError: raised and caught as re
     frame,
     split_score_key,
 )
-from reports.identifiers import is_name
+from reports.identifiers import is_name, parsed_time
 
 BUNDLE_VERSION = 1
 FLOAT_FORMAT = "%.9g"  # nine significant digits: float32 scores exactly, float64 to ~1e-9
@@ -75,7 +75,7 @@ CURVE_COLUMNS = ["arm", "seed", "key", "step", "value"]
 # What a unit's manifest entry keeps of its run (the rest of the runs frame is derived or per store).
 UNIT_FIELDS = (
     "arm", "seed", "role", "trained", "status", "variant", "preset", "git_commit", "seconds_per_clip",
-    "backends", "skipped_videos", "run_id",
+    "backends", "skipped_videos", "run_id", "finished_at",
 )  # fmt: skip
 
 
@@ -446,6 +446,12 @@ def _check_number(value, where: str) -> None:
         raise _problem(where, f"{str(value)[:40]!r} is not a finite number")
 
 
+def _check_time(value, where: str) -> None:
+    """A time the harness wrote: ISO 8601 with its UTC offset (`finished_at`)."""
+    if parsed_time(value) is None:
+        raise _problem(where, f"{str(value)[:40]!r} is not an ISO 8601 time with a UTC offset")
+
+
 def _mapping(value, where: str) -> dict:
     if not isinstance(value, dict):
         raise _problem(where, f"must be a JSON object, not {type(value).__name__}")
@@ -489,6 +495,8 @@ def check_manifest(manifest, path: str | Path) -> dict:
             _check_number(value, f"{at}.scores.{name}")
         if unit.get("seconds_per_clip") is not None:
             _check_number(unit["seconds_per_clip"], f"{at}.seconds_per_clip")
+        if unit.get("finished_at") is not None:
+            _check_time(unit["finished_at"], f"{at}.finished_at")
         for track, names in _mapping(unit.get("skipped_videos") or {}, f"{at}.skipped_videos").items():
             _check_name(track, f"{at}.skipped_videos")
             for name in names if isinstance(names, list) else [names]:

@@ -87,6 +87,7 @@ RUN_COLUMNS = [
     "preset",
     "git_commit",
     "start_time",
+    "finished_at",
     "seconds_per_clip",
     "backends",
 ]

@@ -12,7 +12,10 @@ formed, each superseded registration is kept with the digest its successor recor
 copy (if any) is one of the chain's registrations. Whoever can ask git (the harness) adds its own check
 (`extra`): the file committed before the first unit, and never rewritten outside the chain. A manifest
 that carries a registration with no file beside it, or one the file does not record, is reported as not
-pre-registered: the report reads the hypotheses from the file, never from the manifest.
+pre-registered: the report reads the hypotheses from the file, never from the manifest. Each unit's
+finish time, as the harness recorded it in the manifest (`finished_at`, digested with it), must come after
+the first registration's date (`finish_order`): git orders commits, not work, and this orders the work as
+far as the recorded times are true.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import yaml
 
 from reports.escape import PROSE_FIELDS, markup_in
 from reports.frames import BundleError, split_comparison
+from reports.identifiers import parsed_time
 
 REGISTRATION_FILE = "preregistration.yaml"
 HISTORY_DIR = "preregistrations"  # the superseded registrations, whole: 001.yaml, 002.yaml, ...
@@ -186,6 +190,27 @@ def chain(folder: Path, registration: dict) -> tuple[list[dict], list[str]]:
     return earlier, problems
 
 
+def finish_order(manifest: dict, registration: dict) -> str | None:
+    """What is wrong with the order of the work, or None: a unit of the manifest whose recorded finish
+    time (`finished_at`) precedes `registration`'s `registered_at` (the first registration's: the one
+    that fixed the hypotheses before any unit ran). Units without a recorded time (bundles exported
+    before it was kept) are not checked."""
+    registered = parsed_time(str(registration.get("registered_at")))
+    if registered is None:
+        return None
+    early = [
+        u for u in manifest.get("units") or []
+        if (t := parsed_time(u.get("finished_at"))) is not None and t < registered
+    ]  # fmt: skip
+    if not early:
+        return None
+    unit = min(early, key=lambda u: parsed_time(u["finished_at"]))
+    return (
+        f"{len(early)} unit(s) finished before the registration of {registration.get('registered_at')}: "
+        f"{unit['arm']} seed {unit.get('seed')} at {unit['finished_at']}"
+    )
+
+
 @dataclass(frozen=True)
 class Status:
     """What a bundle's report may say of its registration: `registration` the one in force (None: none to
@@ -221,6 +246,10 @@ def status(folder: Path, manifest: dict, extra: Check | None = None) -> Status:
                 f"the manifest's copy of the registration is none of the registrations {REGISTRATION_FILE} "
                 "records (digest)"
             )
+    first = earlier[0] if earlier else current
+    late = finish_order(manifest, first)
+    if late:
+        problems.append(late)
     said = ""
     if not problems and extra is not None:
         ok, said = extra(folder)

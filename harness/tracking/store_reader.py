@@ -21,6 +21,7 @@ Values stay on the scale they were logged on (VBench 0-1); tables scale for disp
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import tempfile
@@ -156,6 +157,14 @@ def _float_param(run: Run, key: str) -> float:
         return float("nan")
 
 
+def finished_at(end_time_ms: int | None) -> str | None:
+    """A run's end time (MLflow's milliseconds since the epoch) as the manifest records a unit's finish:
+    ISO 8601 in UTC to the second, or None where the store has none."""
+    if not end_time_ms:
+        return None
+    return dt.datetime.fromtimestamp(end_time_ms // 1000, dt.timezone.utc).isoformat()
+
+
 def _int_tag(run: Run, key: str) -> int | None:
     try:
         return int(run.data.tags[key])
@@ -180,6 +189,7 @@ def _run_row(run: Run) -> dict:
         ),  # None: logged before the tag
         "git_commit": tags.get("git_commit"),
         "start_time": pd.to_datetime(run.info.start_time, unit="ms") if run.info.start_time else pd.NaT,
+        "finished_at": finished_at(run.info.end_time) if run.info.status == FINISHED else None,
         "seconds": (run.info.end_time - run.info.start_time) / 1000
         if run.info.end_time and run.info.start_time
         else None,  # the run's wall time, start to end

@@ -16,6 +16,11 @@ def test_export_then_report_from_the_bundle(home, monkeypatch, capsys, store):  
     assert manifest["arm_order"] == ["base", "full", "no_eimg"] and manifest["primary"] == "energy_score"
     assert set(manifest["arms"]) == {"base", "full", "no_eimg"}  # each arm's resolved configuration
     assert manifest["arms"]["no_eimg"]["erft"]["p_img"] == 0.0
+    # each finished unit's finish time, its run's end as the store holds it (the registration check's)
+    from reports.identifiers import parsed_time
+
+    finished = [u for u in manifest["units"] if u["status"] == "FINISHED"]
+    assert finished and all(parsed_time(u["finished_at"]) is not None for u in finished)
     assert (bundle / "scores.csv").read_text().startswith("arm,seed,track,sample,level,window,metric,value\n")
     assert (bundle / "report" / "report.md").is_file() and (bundle / "curves.csv").is_file()
 

@@ -321,6 +321,10 @@ def test_two_imports_of_one_bundle_at_once_make_one_parent_run(home):
         ("[" * 100_000 + "]" * 100_000, "is not valid JSON"),
         ('{"bundle_version": 1, "experiment": "x", "units": [{"arm": "a", "seed": 1e20, "status": "FINISHED"}]}',
          "is not an integer"),
+        ('{"bundle_version": 1, "experiment": "x", "units": [{"arm": "a", "seed": 1, "status": "FINISHED", '
+         '"finished_at": "yesterday"}]}', "is not an ISO 8601 time"),
+        ('{"bundle_version": 1, "experiment": "x", "units": [{"arm": "a", "seed": 1, "status": "FINISHED", '
+         '"finished_at": "2026-01-01T00:00:00"}]}', "with a UTC offset"),
     ],
 )  # fmt: skip
 def test_a_bad_manifest_is_one_line(tmp_path, capsys, content, match):

@@ -511,6 +511,35 @@ def test_a_history_that_hides_the_order_fails_the_check(tmp_path, capsys, case, 
     assert code == 1 and said in out and "before the first unit" not in out, out
 
 
+def test_a_unit_recorded_as_finished_before_the_registration_fails_the_check(tmp_path, capsys):
+    """Git orders commits, not work: units run before the registration and committed after it (or two
+    commits replayed in swapped order onto a new branch) read as git holds them. The manifest records
+    each unit's finish (`finished_at`, from its run's end time, digested), and the check compares it
+    with the first registration's date: a time after it passes, one before it fails."""
+    import datetime as dt
+
+    folder = _repo_with_confirm(tmp_path)
+    registered = dt.datetime.fromisoformat(
+        str(yaml.safe_load((folder / "preregistration.yaml").read_text())["registered_at"])
+    )
+
+    def finished(delta):
+        def edit(m):
+            for unit in m["units"]:
+                unit["finished_at"] = (registered + delta).isoformat()
+
+        return edit
+
+    _edit_json(folder / "manifest.json", finished(dt.timedelta(hours=1)))
+    _git(folder, "commit", "-q", "-am", "the units' finish times, after the registration")
+    code, said = _check(folder, capsys)
+    assert code == 0 and "before the first unit" in said, said
+    _edit_json(folder / "manifest.json", finished(-dt.timedelta(days=1)))
+    _git(folder, "commit", "-q", "-am", "the units' finish times, the day before")
+    code, said = _check(folder, capsys)
+    assert code == 1 and "finished before the registration" in said and "not pre-registered" in said, said
+
+
 def test_a_registration_of_another_experiment_is_refused(tmp_path, capsys):
     folder = _repo_with_confirm(tmp_path)
     capsys.readouterr()
