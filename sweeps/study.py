@@ -766,11 +766,13 @@ def work(sweep: Sweep, parent_run: str, n_trials: int) -> None:
 
 
 def remaining_trials(sweep: Sweep) -> int:
-    """Trials still to run: a re-run resumes the study up to `sweep.trials` counted trials (`counted`).
+    """Trials still to run: a re-run resumes the study up to `sweep.trials` trials (`counted`).
 
     Dead trials (silent for the grace period) are failed and re-queued first, so their MLflow runs
     are marked and their retries run before new trials. A trial still running (another invocation's,
-    or a dead one within its grace period) is not counted: its invocation counts it when it ends.
+    or a dead one within its grace period) holds its place: it counts when it ends, and if its worker
+    died a later `harness sweep` retries it in that place, so the study never runs more than
+    `sweep.trials` (a re-run right after a SIGKILL runs fewer, never a trial too many).
     """
     study = make_study(sweep)
     with warnings.catch_warnings():
@@ -781,9 +783,10 @@ def remaining_trials(sweep: Sweep) -> int:
     if running:
         say(
             f"trial(s) {', '.join(map(str, running))} of {sweep.name} are running elsewhere, or their worker "
-            f"died less than {sweep.heartbeat.grace_seconds} s ago (then a later `harness sweep` retries them)"
+            f"died less than {sweep.heartbeat.grace_seconds} s ago: they hold their places among the "
+            f"{sweep.trials} (a dead one is retried by a `harness sweep` after that)"
         )
-    return max(0, sweep.trials - len(counted(trials)))
+    return max(0, sweep.trials - len(counted(trials)) - len(running))
 
 
 def run_sweep(sweep: Sweep, sweep_source: str, overrides: list[str], workers: int = 1) -> optuna.Study:
