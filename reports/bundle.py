@@ -699,17 +699,34 @@ def unit_counts(manifest: dict) -> tuple[int, int, int]:
     return sum(u["status"] == FINISHED for u in arms), declared, len(manifest["units"]) - len(arms)
 
 
-def missing_units(manifest: dict) -> list[str]:
+def missing_by_arm(manifest: dict) -> dict[str, list[int]]:
     """The declared (arm, seed) units (the manifest's declaration: arms x seeds) the bundle holds no
-    finished run of, as "<arm> seed <k>", seeds outermost as the harness runs them."""
+    finished run of: arm -> its missing seeds, arms in declared order."""
     declaration = manifest.get("declaration") or {}
     finished = {(u["arm"], u["seed"]) for u in manifest["units"] if u["status"] == FINISHED}
-    return [
-        f"{arm} seed {seed}"
-        for seed in declaration.get("seeds", [])
+    out = {
+        arm: [seed for seed in declaration.get("seeds", []) if (arm, seed) not in finished]
         for arm in declaration.get("arms", {})
-        if (arm, seed) not in finished
-    ]
+    }
+    return {arm: seeds for arm, seeds in out.items() if seeds}
+
+
+def missing_units(manifest: dict) -> list[str]:
+    """The missing units (`missing_by_arm`) as "<arm> seed <k>", seeds outermost as the harness runs them."""
+    missing = missing_by_arm(manifest)
+    seeds = (manifest.get("declaration") or {}).get("seeds", [])
+    return [f"{arm} seed {seed}" for seed in seeds for arm, theirs in missing.items() if seed in theirs]
+
+
+def missing_text(manifest: dict) -> str:
+    """The missing units in few words: "arms A, B x seeds 0, 1" where every missing arm lacks the same
+    seeds, else "A seeds 0, 1; B seed 2"."""
+    missing = missing_by_arm(manifest)
+    seed_sets = {tuple(s) for s in missing.values()}
+    if len(seed_sets) == 1:
+        (seeds,) = seed_sets
+        return f"arm(s) {', '.join(missing)} × seed(s) {', '.join(map(str, seeds))}"
+    return "; ".join(f"{arm} seed(s) {', '.join(map(str, s))}" for arm, s in missing.items())
 
 
 def build_report_from(

@@ -65,6 +65,7 @@ class Gate:
     track: str
     passed: bool | None  # None: not measurable from this bundle
     figure: str  # what was measured, in words and numbers
+    best: str | None = None  # G3: the trivial video with the best score over the first seconds
 
 
 def track_seconds(track: str) -> float:
@@ -208,7 +209,7 @@ def g3_sampler(scores: pd.DataFrame, track: str, arm: str = BASE) -> Gate:
         "G3", track, passed,
         f"first {FIRST_SECONDS:g} s, {SAMPLER}: {arm} {est.mean:.4f} [{est.low:.4f}, {est.high:.4f}], best "
         f"trivial {best} {ests[best].mean:.4f} [{ests[best].low:.4f}, {ests[best].high:.4f}] (n = "
-        f"{est.n_samples}x{est.n_seeds})",
+        f"{est.n_samples}x{est.n_seeds})", best,
     )  # fmt: skip
 
 
@@ -370,21 +371,80 @@ GATES_PAGE = "world3_gates.md"
 CONTROL_BUNDLE = "toy_erft_control"
 
 
-def gates_page(bundles: list, demo_record: str | None = None) -> str:
-    """docs/results/world3_gates.md: the gates of every bundle (results/<name> folders) that holds
-    degenerate references on a benchmark track, with its toy world; G5 from the control bundle; G6 from
-    `demo_record` (the text of docs/records/demo.txt) beside the current demo bundle. One section per
-    bundle and toy world holds all its gates (the control's G5 beside its G1-G4), the latest world's
-    first; world-2 bundles are listed as the record before world 3."""
+def gate_sections(bundles: list, demo_record: str | None = None) -> dict[tuple[str, int | None], list[Gate]]:
+    """The gates of every bundle (results/<name> folders) that holds degenerate references on a
+    benchmark track, by (bundle's name, its toy world): G1-G4 from the bundle, G5 from the control
+    bundle in the control's section, G6 from `demo_record` (the text of docs/records/demo.txt) beside
+    the current demo bundle."""
     from reports.bundle import read_manifest, read_tables
 
     manifests = {b: read_manifest(b) for b in bundles}  # by folder: a record shares its experiment's name
     world = {b: m.get("versions", {}).get("toy_world") for b, m in manifests.items()}
     control = next((b for b in bundles if b.name == CONTROL_BUNDLE), None)  # the current one comes first
+    sections: dict = {}  # (bundle's name, toy world) -> its gates, one section each
+    for bundle in bundles:
+        units = manifests[bundle]["units"]
+        refs = {u["arm"] for u in units if u.get("role") == "reference"}
+        rows = []
+        if set(BUILT) <= refs and any(u["arm"] == BASE for u in units):
+            rows = gates(
+                read_tables(bundle).scores, manifests[bundle].get("primary"), means=bundle_means(bundle)
+            )
+        if bundle.name == DEMO_BUNDLE and bundle.parent.name == "results":  # the demo's current bundle
+            rows.append(g6(demo_record, manifests[bundle].get("harness_commit")))
+        if bundle == control:  # the positive control's G5 in the same section as its G1-G4
+            rows += g5(read_tables(control).scores, manifests[control].get("primary"))
+        if rows:
+            sections.setdefault((bundle.name, world[bundle]), []).extend(rows)
+    return sections
+
+
+GATE_ORDER = ("G1", "G2", "G3", "G3p", "G4", "G4p", "G5", "G6")
+
+
+def summary(sections: dict[tuple[str, int | None], list[Gate]], world: int) -> list[str]:
+    """One line per gate of toy world `world`: met where every bundle and track that measures it meets
+    it, not met where one fails (that one's figure), not measured where none measures it."""
+    rows = [(name, g) for (name, w), gates in sections.items() if w == world for g in gates]
+    lines = []
+    for gate in GATE_ORDER:
+        measured = [(name, g) for name, g in rows if g.gate == gate and g.passed is not None]
+        if not measured:
+            lines.append(f"- **{gate} not measured** in toy world {world}.")
+            continue
+        failed = [(name, g) for name, g in measured if g.passed is False]
+        name, shown = (failed or measured)[0]
+        verdict = "not met" if failed else "met"
+        where = f"{name}, {shown.track}" if shown.track else name
+        lines.append(f"- **{gate} {verdict}** ({where}; {len(measured)} measured): {shown.figure}.")
+    return lines
+
+
+def standing(sections: dict[tuple[str, int | None], list[Gate]], world: int) -> str | None:
+    """Where the base of toy world `world` stands, for the first screen of its results pages: the
+    trivial videos its G3 does not beat, or None where every measured G3 is met (or none is measured)."""
+    failed = [g for (_, w), gates in sections.items() if w == world for g in gates if g.gate == "G3" and g.passed is False]  # fmt: skip
+    if not failed:
+        return None
+    beaten = ", ".join(sorted({g.best for g in failed if g.best}))
+    tracks = ", ".join(sorted({g.track for g in failed}))
+    return (
+        f"which does not beat the trivial video {beaten} on `{SAMPLER}` over its first "
+        f"{FIRST_SECONDS:g} s ({tracks}; gate G3 not met, [the gates]({GATES_PAGE})), so the answers "
+        "here test the harness, not SVI"
+    )
+
+
+def gates_page(sections: dict[tuple[str, int | None], list[Gate]], current_world: int) -> str:
+    """docs/results/world3_gates.md from `gate_sections`: one line per gate of the current world, what
+    each gate asks, then one section per bundle and toy world with all its gates (the control's G5
+    beside its G1-G4), the latest world first; earlier worlds' bundles are the record."""
     lines = [
         "<!-- Generated by `harness pages` from results/ (reports/gates.py; do not edit). -->",
         "",
-        "# Toy world 3's gates",
+        f"# Toy world {current_world}'s gates",
+        "",
+        *summary(sections, current_world),
         "",
         "Can the testbed tell a good model from a picture held still? Its gates, read from",
         "each committed bundle's degenerate references and base arm (`reports/gates.py`; the same table:",
@@ -410,21 +470,6 @@ def gates_page(bundles: list, demo_record: str | None = None) -> str:
         "with the committed VAE, even a perfect generative model beats the held frame on the distance from",
         "the truth only if it reads where the camera goes in the prompt.",
     ]
-    sections: dict = {}  # (bundle's name, toy world) -> its gates, one section each
-    for bundle in bundles:
-        units = manifests[bundle]["units"]
-        refs = {u["arm"] for u in units if u.get("role") == "reference"}
-        rows = []
-        if set(BUILT) <= refs and any(u["arm"] == BASE for u in units):
-            rows = gates(
-                read_tables(bundle).scores, manifests[bundle].get("primary"), means=bundle_means(bundle)
-            )
-        if bundle.name == DEMO_BUNDLE and bundle.parent.name == "results":  # the demo's current bundle
-            rows.append(g6(demo_record, manifests[bundle].get("harness_commit")))
-        if bundle == control:  # the positive control's G5 in the same section as its G1-G4
-            rows += g5(read_tables(control).scores, manifests[control].get("primary"))
-        if rows:
-            sections.setdefault((bundle.name, world[bundle]), []).extend(rows)
     by_world = sorted(sections.items(), key=lambda kv: -(kv[0][1] or 0))  # the latest world first, stably
     for (name, found), rows in by_world:
         lines += ["", section_heading(name, found), "", markdown(rows)]

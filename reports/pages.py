@@ -32,9 +32,16 @@ import pandas as pd
 
 from reports import prose
 from reports import tables as T
-from reports.bundle import BundleError, build_report_from, missing_units, read_manifest, unit_counts
+from reports.bundle import (
+    BundleError,
+    build_report_from,
+    missing_text,
+    missing_units,
+    read_manifest,
+    unit_counts,
+)
 from reports.escape import markdown_prose, markdown_text
-from reports.gates import GATES_PAGE, gates_page
+from reports.gates import GATES_PAGE, gate_sections, gates_page, standing
 
 RESULTS_DIR = "results"
 PAGES_DIR = Path("docs") / "results"
@@ -89,13 +96,16 @@ def world_label(world: int | None, current_world: int) -> str:
     return f"toy world {world}" + (", record" if is_record(world, current_world) else "")
 
 
-def world_paragraph(world: int | None, current_world: int) -> str:
+def world_paragraph(world: int | None, current_world: int, standing: str | None = None) -> str:
     """The sentence that opens a results page's first paragraph: which toy world its figures are of,
-    and whether that is the current world or a record of an earlier one."""
+    whether that is the current world or a record of an earlier one, and for the current world where
+    its base stands (`standing`: `reports.gates.standing`, None where its G3 is met)."""
     if world is None:
         return f"**Toy world not recorded** in the manifest (`versions.toy_world`); the current one is {current_world}."
     if not is_record(world, current_world):
-        return f"**Toy world {world}, the current world:** the `toy` preset's base model now."
+        return f"**Toy world {world}, the current world:** the `toy` preset's base model now" + (
+            f", {standing}." if standing else "."
+        )
     return f"**Toy world {world}, a record:** an earlier world's base model, not the current one (toy world {current_world})."
 
 
@@ -263,12 +273,14 @@ def render_bundle(
     registration_check=None,
     *,
     current_world: int,
+    standing: str | None = None,
 ) -> Rendered:
     """The report (rebuilt into `work`), the results page and the README block of one bundle; `priors`
     the toy world's verdicts (default: those committed under `root`); `registration_check` the git
     check of a registration (harness/declare/preregistration.py), given by a caller that may run git;
     `current_world` the current toy world (the `toy` preset's), against which the page says whether its
-    bundle is of that world or a record of an earlier one."""
+    bundle is of that world or a record of an earlier one; `standing` where the current world's base
+    stands (`reports.gates.standing`), said in the first paragraph of a page of that world."""
     manifest = read_manifest(bundle)
     experiment = manifest["experiment"]
     if experiment != bundle.name:  # the page's path comes from the folder's name, which git review shows
@@ -315,7 +327,8 @@ def render_bundle(
         GENERATED_NOTE.format(bundle=rel),
         "",
         # one paragraph: the world, then the bundle's prose (text, safe links)
-        f"{world_paragraph(world, current_world)} {markdown_prose(str(declaration.get('description') or '').strip())}",
+        f"{world_paragraph(world, current_world, standing)} "
+        f"{markdown_prose(str(declaration.get('description') or '').strip())}",
     ]
     about = [
         f"- **Units:** {done} finished of {declared} declared "
@@ -338,7 +351,7 @@ def render_bundle(
         lines += [
             "",
             f'!!! warning "Incomplete: {len(missing)} declared unit(s) missing"',
-            f"    Not in the bundle yet: {', '.join(missing)}. Every figure below is of the units present, "
+            f"    Not in the bundle yet: {missing_text(manifest)}. Every figure below is of the units present, "
             "not the experiment's result.",
         ]
     if answer:  # the report's pictures of the answer and its verdicts, on the page's first screen
@@ -418,14 +431,18 @@ def render_pages(root: Path, work: Path, registration_check=None, *, current_wor
 
     priors = toy_verdicts(root)
     texts[root / V.VERDICTS_FILE] = V.verdicts_csv(priors)
+    record = root / DEMO_RECORD
+    demo = record.read_text(encoding="utf-8") if record.is_file() else None
+    sections = gate_sections(bundle_folders(root), demo)
+    texts[root / PAGES_DIR / GATES_PAGE] = gates_page(sections, current_world)
+    stands = standing(sections, current_world)
     for bundle in bundle_folders(root):
-        one = render_bundle(root, bundle, work, priors, registration_check, current_world=current_world)
+        one = render_bundle(
+            root, bundle, work, priors, registration_check, current_world=current_world, standing=stands
+        )
         texts.update(one.texts)
         plots.update(one.plots)
         blocks.update(one.blocks)
-    record = root / DEMO_RECORD
-    demo = record.read_text(encoding="utf-8") if record.is_file() else None
-    texts[root / PAGES_DIR / GATES_PAGE] = gates_page(bundle_folders(root), demo)
     readme = root / README
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")

@@ -159,7 +159,7 @@ def test_a_bundle_holds_the_units_finished_under_the_same_plan(home, monkeypatch
 
 
 def test_a_bundle_report_names_the_declared_units_it_lacks():
-    from reports.bundle import missing_units
+    from reports.bundle import missing_text, missing_units
 
     manifest = {
         "declaration": {"arms": {"base": {}, "full": {}}, "seeds": [0, 1]},
@@ -169,6 +169,10 @@ def test_a_bundle_report_names_the_declared_units_it_lacks():
         ],
     }
     assert missing_units(manifest) == ["full seed 0", "base seed 1", "full seed 1"]
+    # in few words on a page: one line per arm where their missing seeds differ, a product where alike
+    assert missing_text(manifest) == "base seed(s) 1; full seed(s) 0, 1"
+    manifest["units"] = manifest["units"][:1] + [{"arm": "base", "seed": 1, "status": "FINISHED"}]
+    assert missing_text(manifest) == "arm(s) full × seed(s) 0, 1"
 
 
 def test_an_imported_bundle_reports_and_reviews_as_the_runs_it_came_from(home, monkeypatch, capsys, store):  # noqa: F811

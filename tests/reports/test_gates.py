@@ -176,7 +176,7 @@ def section(page: str, heading: str) -> str:
 def test_the_gates_page_lists_each_bundle_and_world_once_with_all_its_gates():
     from reports.pages import bundle_folders
 
-    page = G.gates_page(bundle_folders(ROOT))
+    page = G.gates_page(G.gate_sections(bundle_folders(ROOT)), 3)
     assert repeated_sections(page) == []
     # the control's G5 sits in its one section, beside its G1-G4
     control = section(page, G.section_heading("toy_erft_control", 3))
@@ -188,6 +188,31 @@ def test_the_gates_page_lists_each_bundle_and_world_once_with_all_its_gates():
     # a section planted twice is caught
     planted = page + "\n" + G.section_heading("toy_erft_control", 3) + "\n\n| G5 | x | met | y |\n"
     assert repeated_sections(planted) == ["## toy_erft_control (toy world 3)"]
+
+
+def test_the_gates_page_opens_with_one_line_per_gate_and_the_pages_with_where_the_base_stands():
+    """The summary: a gate any bundle fails is not met, with that bundle's figure; one every measuring
+    bundle meets is met; one none measures is not measured. The standing sentence names the trivial
+    videos G3 does not beat, and is None where G3 is met; planted both ways."""
+    g3 = G.Gate("G3", "consistent_100s", False, "first 10 s, energy_score: base 0.2 vs pan 0.1", "pan")
+    met = G.Gate("G3", "creative_100s", True, "first 10 s, energy_score: base 0.1 vs loop 0.2", "loop")
+    g1 = G.Gate("G1", "consistent_100s", True, "truth_vae +9 dB")
+    sections = {("a", 3): [g1, met], ("b", 3): [g3], ("old", 2): [G.Gate("G1", "c", False, "x")]}
+    lines = G.summary(sections, 3)
+    assert [line.split("**")[1] for line in lines] == [
+        "G1 met", "G2 not measured", "G3 not met", "G3p not measured", "G4 not measured",
+        "G4p not measured", "G5 not measured", "G6 not measured",
+    ]  # fmt: skip
+    assert "(b, consistent_100s; 2 measured): first 10 s, energy_score: base 0.2 vs pan 0.1." in lines[2]
+    said = G.standing(sections, 3)
+    assert said.startswith("which does not beat the trivial video pan") and "consistent_100s" in said and "loop" not in said
+    assert G.standing({("a", 3): [g1, met]}, 3) is None and G.standing(sections, 2) is None
+    # the committed world: the page's first lines are the gates, and each current-world page says it
+    page = (ROOT / "docs" / "results" / G.GATES_PAGE).read_text()
+    assert page.split("\n\n")[2].startswith("- **G1 ")
+    from reports.pages import world_paragraph
+
+    assert world_paragraph(3, 3, said).endswith("not SVI.") and world_paragraph(2, 3, said).count("pan") == 0
 
 
 def test_the_positive_control_is_read_on_its_declared_primary():

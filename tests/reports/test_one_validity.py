@@ -88,7 +88,7 @@ def test_a_planted_copy_of_another_rule_is_caught(monkeypatch):
     ceiling beats the held frame), where its results page leaves PSNR, anchored to the truth, of unknown
     validity (the bundle holds no other true future)."""
     monkeypatch.setattr(G, "valid_metrics", _old_rule)
-    page = G.gates_page([ROOT / "results" / "ablation_eimg"])
+    page = G.gates_page(G.gate_sections([ROOT / "results" / "ablation_eimg"]), 3)
     found = disagreements(page, V.read_verdicts())
     assert any(line.startswith("ablation_eimg (world 3)") for line in found), found
     assert all("psnr" in line for line in found)
