@@ -159,7 +159,7 @@ TERMS: tuple[Term, ...] = (
         "`scoring/energy.py`; [Scoring](guides/scoring.md#the-energy-score-a-sampler-judged-as-a-sampler).",
     ),
     Term(
-        "Seeds and samples: \"1 seed\"", "seeds", STATISTICS, (r"seeds?",),
+        "Seeds and samples: \"1 seed\"", "seeds", STATISTICS, (r"(?<!landscape )seeds?",),
         "A sample is one benchmark item (a first frame and its prompts) that every arm makes a video of; a "
         "seed is one training of an arm, with its noise streams: a model of its own. Every seed's model "
         "makes every sample, so n = samples × seeds (8×1: 8 samples, 1 seed). With one seed the variance "

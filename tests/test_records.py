@@ -48,10 +48,13 @@ def test_a_table_record_is_included_as_markdown_on_its_pages_only(tmp_path, monk
     monkeypatch.setattr(hook, "RECORDS", tmp_path)
     (tmp_path / "losses.md").write_text("| a |\n|---|\n| 1 |\n")
     markdown = "<!-- table losses -->"
-    assert hook.on_page_markdown(markdown, _page("guides/toyworld.md"), None, None) == "| a |\n|---|\n| 1 |"
+    assert (
+        hook.on_page_markdown(markdown, _page("guides/toyworld_record.md"), None, None)
+        == "| a |\n|---|\n| 1 |"
+    )
     assert hook.on_page_markdown(markdown, _page("results/mechanisms.md"), None, None) == markdown
     with pytest.raises(PluginError, match="no record docs/records/gone.md"):
-        hook.on_page_markdown("<!-- table gone -->", _page("guides/toyworld.md"), None, None)
+        hook.on_page_markdown("<!-- table gone -->", _page("guides/toyworld_record.md"), None, None)
 
 
 def test_a_stage_of_a_ci_run_is_recorded_from_its_log(tmp_path, monkeypatch):
