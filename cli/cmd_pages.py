@@ -9,14 +9,16 @@ from pathlib import Path
 from cli.common import fail
 
 NAME = "pages"
-HELP = "write the results pages (docs/results/, README blocks) from the committed results bundles"
+HELP = "write the results pages (docs/results/, README blocks) and the glossary from the committed bundles"
 DESCRIPTION = (
     "For every results bundle under results/ (harness export, harness run --from): rebuild its report from "
     "the bundle, write its results page docs/results/EXPERIMENT.md (what ran, which declared units are in, "
     "the headline table of the primary metric, the reading in results/EXPERIMENT/notes.md, the whole "
     "report with intervals, power and drift plots) and fill the README's block between "
-    "<!-- results:EXPERIMENT --> and <!-- /results:EXPERIMENT --> with the headline table. --check writes "
-    "nothing and exits 1 when a committed file differs from what its bundle gives (CI runs it as a test)."
+    "<!-- results:EXPERIMENT --> and <!-- /results:EXPERIMENT --> with the headline table; write the glossary "
+    "docs/glossary.md from reports/glossary.py, whose entries each results page links at a term's first use. "
+    "--check writes nothing and exits 1 when a committed file differs from what its bundle gives (CI runs it "
+    "as a test)."
 )
 
 

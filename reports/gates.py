@@ -465,8 +465,8 @@ def gates_page(sections: dict[tuple[str, int | None], list[Gate]], current_world
         "(docs/records/demo.txt). Not measured: the bundle or the record lacks what the gate reads. Toy",
         "world 2's bundles are the record before world 3.",
         "",
-        "What G3p asks of a base in world 3, measured without a model, is in the toy-world guide",
-        "([What a model blind to the heading could score](../guides/toyworld.md#what-a-model-blind-to-the-heading-could-score)):",
+        "What G3p asks of a base in world 3, measured without a model, is in the toy world's record",
+        "([What a model blind to the heading could score](../guides/toyworld_record.md#what-a-model-blind-to-the-heading-could-score)):",
         "with the committed VAE, even a perfect generative model beats the held frame on the distance from",
         "the truth only if it reads where the camera goes in the prompt.",
     ]

@@ -9,6 +9,8 @@ For every bundle, `render_pages` produces:
                                      links but http(s) and relative ones are shown as text), and the
                                      whole report (tables with intervals and n, power, drift plots)
     docs/results/<experiment>/*.png  the page's drift plots
+docs/glossary.md                     the glossary (reports/glossary.py), whose entries each results
+                                     page links at its terms' first uses
 results/toy_verdicts.csv             the toy world's verdicts on each metric and track with a truth
                                      (reports/verdicts.py): the prior where a track has no truth, and
                                      what `harness plan` checks a primary against
@@ -42,6 +44,8 @@ from reports.bundle import (
 )
 from reports.escape import markdown_prose, markdown_text
 from reports.gates import GATES_PAGE, gate_sections, gates_page, standing
+from reports.glossary import PAGE as GLOSSARY
+from reports.glossary import glossary_page, link_terms
 
 RESULTS_DIR = "results"
 PAGES_DIR = Path("docs") / "results"
@@ -443,6 +447,9 @@ def render_pages(root: Path, work: Path, registration_check=None, *, current_wor
         texts.update(one.texts)
         plots.update(one.plots)
         blocks.update(one.blocks)
+    texts[root / GLOSSARY] = glossary_page()  # every page's first use of a term links its entry there
+    href = Path(os.path.relpath(GLOSSARY, PAGES_DIR)).as_posix()
+    texts.update({p: link_terms(t, href) for p, t in texts.items() if p.parent == root / PAGES_DIR})
     readme = root / README
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")

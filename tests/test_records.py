@@ -3,6 +3,7 @@ hook includes it on that page only, stopping the build when a record it names is
 
 import re
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -48,10 +49,13 @@ def test_a_table_record_is_included_as_markdown_on_its_pages_only(tmp_path, monk
     monkeypatch.setattr(hook, "RECORDS", tmp_path)
     (tmp_path / "losses.md").write_text("| a |\n|---|\n| 1 |\n")
     markdown = "<!-- table losses -->"
-    assert hook.on_page_markdown(markdown, _page("guides/toyworld.md"), None, None) == "| a |\n|---|\n| 1 |"
+    assert (
+        hook.on_page_markdown(markdown, _page("guides/toyworld_record.md"), None, None)
+        == "| a |\n|---|\n| 1 |"
+    )
     assert hook.on_page_markdown(markdown, _page("results/mechanisms.md"), None, None) == markdown
     with pytest.raises(PluginError, match="no record docs/records/gone.md"):
-        hook.on_page_markdown("<!-- table gone -->", _page("guides/toyworld.md"), None, None)
+        hook.on_page_markdown("<!-- table gone -->", _page("guides/toyworld_record.md"), None, None)
 
 
 def test_a_stage_of_a_ci_run_is_recorded_from_its_log(tmp_path, monkeypatch):
@@ -69,3 +73,37 @@ def test_a_stage_of_a_ci_run_is_recorded_from_its_log(tmp_path, monkeypatch):
     log.write_text("no closing line\n")
     with pytest.raises(SystemExit, match="not a stage log"):
         record.main(["make-test", "--log", str(log), "--", "make", "test"])
+
+
+def record_figures(records: Path) -> dict[str, set[str]]:
+    """record -> the figures a text record holds that a page would quote: its wall time and its test
+    counts ("1339 passed")."""
+    found = {}
+    for path in sorted(records.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        wall = re.search(r"wall (\d+ min \d+ s|\d+(?:\.\d+)? s)\b", text)
+        found[path.name] = {*([wall[1]] if wall else []), *re.findall(r"\b\d+ passed\b", text)}
+    return found
+
+
+def retyped(text: str, figures: dict[str, set[str]]) -> list[str]:
+    """'record: figure' for each record figure `text` types outside a record's marker."""
+    return [
+        f"{name}: {figure}"
+        for name, found in figures.items()
+        for figure in sorted(found)
+        if re.search(rf"(?<![\w.]){re.escape(figure)}(?!\w)", text)
+    ]
+
+
+def test_the_guides_quote_a_records_figures_by_its_marker_not_by_hand():
+    """Where a record exists, a page includes it (`<!-- record NAME -->`) instead of typing its wall time
+    or its test counts, which the next run of the command changes."""
+    root = Path(__file__).resolve().parents[1]
+    figures = record_figures(root / "docs" / "records")
+    assert figures and all(figures.values())  # each record has a wall time to quote
+    pages = [*sorted((root / "docs" / "guides").glob("*.md")), root / "docs" / "index.md", root / "README.md"]
+    found = {p.name: r for p in pages if (r := retyped(p.read_text(encoding="utf-8"), figures))}
+    assert not found, f"figures of docs/records/ typed by hand (include the record instead): {found}"
+    demo = next(iter(figures["demo.txt"]))
+    assert retyped(f"`make demo` took {demo} here.", figures) == [f"demo.txt: {demo}"]  # planted

@@ -84,7 +84,7 @@ CAMERA_HEADINGS = {
 CAMERA_SPEEDS = {"slowly": 0.5 / 64, "steadily": 1.0 / 64}
 # The cameras toy world 3 draws from (its sets' stamps record them, so a set drawn from others is
 # written again): all eight headings and both speeds, stated only in the prompt. A world that draws
-# one heading is a one-line change here (what a base learns from one: docs/guides/toyworld.md, "The
+# one heading is a one-line change here (what a base learns from one: docs/guides/toyworld_record.md, "The
 # padding, not the words").
 WORLD3_HEADINGS = tuple(CAMERA_HEADINGS)
 WORLD3_SPEEDS = tuple(CAMERA_SPEEDS)

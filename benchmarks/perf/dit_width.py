@@ -1,7 +1,7 @@
 """What a wider toy DiT would cost toy generation, the demo's largest model-bound stage (JSON on stdout).
 
 Gate G3 asks for a base that beats a held frame; the committed toy DiT (6 blocks of width 128, about
-2M parameters) does not, and more steps did not help (docs/guides/toyworld.md), so the next thing to
+2M parameters) does not, and more steps did not help (docs/guides/toyworld_record.md), so the next thing to
 try is capacity. Every clip of every demo pays the DiT, and `make demo` must fit in 15 minutes (G6).
 This generates the same N toy-world benchmark videos of C clips (their own prompts, consistent track)
 with the toy preset's pipeline, its DiT swapped for random-initialised ones of the toy's depth at

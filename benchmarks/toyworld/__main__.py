@@ -1,6 +1,6 @@
 """The toy-world probes as one tool: `python -m benchmarks.toyworld PROBE [options]`, one module of this
 folder per probe (its `main(argv)`; `python -m benchmarks.toyworld PROBE --help` gives its options).
-What each found is recorded in docs/guides/toyworld.md and the results pages that cite it."""
+What each found is recorded in docs/guides/toyworld_record.md and the results pages that cite it."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 
 PAGE = "guides/testing.md"
-PAGES = (PAGE, "guides/toyworld.md")
+PAGES = (PAGE, "guides/toyworld_record.md")
 RECORDS = Path(__file__).resolve().parents[1] / "records"
 MARKER = re.compile(r"^<!-- (record|table) ([a-z0-9_-]+) -->$", re.M)
 

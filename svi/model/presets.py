@@ -51,7 +51,7 @@ TOY_A14B_WEIGHTS = TOY_WEIGHTS.parent / "toy_a14b"  # svi/weights/toy_a14b
 # prompt, and a VAE trained on whole frames (pretrain_toy_w3), so a model can beat a picture held still;
 # 2 had people in pretraining, a VAE trained for idempotent round trips, a 512-token text context with an
 # unconditional mode (text CFG), and 3-clip fine-tuning videos, all of which 3 keeps but the round-trip
-# phase (docs/guides/toyworld.md). A pretrained toy folder records the world it was made for in
+# phase (docs/guides/toyworld_record.md). A pretrained toy folder records the world it was made for in
 # TOY_WORLD_FILE; a folder without one is from the first world.
 TOY_WORLD = 3
 TOY_WORLD_FILE = "toy_world.json"
@@ -177,7 +177,7 @@ TINY_DEFAULTS: Mapping[str, Any] = {
 # video is 25 clips. Shift 3 (pretraining's) suits the small latents better than Wan's 5. No text CFG for
 # Shot and Film (the official scale, 5, is the schema's default and `generate.guidance_scale=5` takes it
 # here): on toy world 3's base, CFG 5 moved the first 10 s of a chained video further from the truth
-# (mean pixel distance 0.220 against 0.174 without, first frame held still 0.152; docs/guides/toyworld.md)
+# (mean pixel distance 0.220 against 0.174 without, first frame held still 0.152; docs/guides/toyworld_record.md)
 # and costs a second transformer pass per step. Talk and dance keep their variants' official scales.
 # 10 sampling steps (official 50, the toy's 20 before toy world 3): on world 3's base 20, 10 and 5 steps
 # gave the same first 10 s (mean distance 0.166 / 0.165 / 0.165 on 8 consistent scenes, held frame

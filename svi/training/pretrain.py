@@ -98,7 +98,7 @@ class VAEPhase(Section):
     # Train this phase on whole frames instead of the stage's crops. The middle block of Wan's VAE attends
     # over every latent position, so a VAE trained on crops alone can fail on whole frames: world 3's first
     # VAE (32 px crops throughout) reconstructed its crops at 14.7 dB and whole frames at 9.9 dB
-    # (docs/guides/toyworld.md, "The first world-3 base"). False: the stage's `crop`.
+    # (docs/guides/toyworld_record.md, "The first world-3 base"). False: the stage's `crop`.
     whole_frames: bool = False
 
 
@@ -121,7 +121,7 @@ class VAEStage(Section):
     # The VAE's base width (AutoencoderKLWan base_dim; None: the preset's, 16 for toy). Its latent and
     # compression stay Wan 2.1's (16 channels, 8x spatial, 4x temporal), so the DiT is unchanged; a
     # loaded folder carries its own width in vae/config.json. Toy world 3 widens it (its landscape has
-    # more detail than world 2's flat shapes: docs/guides/toyworld.md).
+    # more detail than world 2's flat shapes: docs/guides/toyworld_record.md).
     base_dim: int | None = Field(None, ge=4)
 
     @model_validator(mode="after")
@@ -172,7 +172,7 @@ class DiTStage(Section):
     # The padding image of reference padding, as fine-tuning's data.reference_frame (svi/training/data.py).
     # `window` pads with a frame of the training window, which shows where the camera went: a base
     # pretrained so may read the heading from the padding rather than from the prompt
-    # (docs/guides/toyworld.md).
+    # (docs/guides/toyworld_record.md).
     reference_frame: Literal["window", "outside", "first"] = "window"
     # The DiT's width (channels; heads of the preset's size, the FFN 4x: `presets.widened`). None: the
     # preset's, or with `init` the init folder's DiT. A width unlike the init folder's DiT starts the DiT
@@ -182,7 +182,7 @@ class DiTStage(Section):
     # and its EMA), each window's prompt encoded every step, as a pretrained text encoder's features name
     # what the words mean; exported with the model. None: umT5 keeps its seeded random initialisation and
     # its features are computed once (the committed bases'). On those features toy world 3's base does not
-    # read the camera's heading (benchmarks/toyworld/camera_following.py, docs/guides/toyworld.md).
+    # read the camera's heading (benchmarks/toyworld/camera_following.py, docs/guides/toyworld_record.md).
     text_encoder_lr: float | None = Field(None, gt=0)
 
 

@@ -3,7 +3,7 @@
 Wan's umT5 comes pretrained on text, so its features already name what the words mean. The toy
 presets' umT5 is a 2-layer, 64-wide encoder over bytes at its seeded random initialisation. On its
 features no toy world-3 DiT learned to read the camera's heading, after 3,000 to 11,000 steps, with
-the encoder frozen or trained along with the DiT (docs/guides/toyworld.md).
+the encoder frozen or trained along with the DiT (docs/guides/toyworld_record.md).
 
 This stage stands in for a text pretraining at toy scale. It uses only the training prompts: umT5
 learns, for every word of the prompts' vocabulary, whether the prompt contains it. The read-out is a
