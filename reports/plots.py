@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib import patheffects
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
 from reports.colours import arm_colours
@@ -32,12 +36,140 @@ from reports.frames import split_comparison, track_sort_key
 from reports.stats import crossed_band, curve_band
 from reports.tables import ONE_SEED, SPECS, arm_order, metric_info
 
+# A picture is written at DPI and shown in a page's text column, COLUMN_PX wide (the documentation
+# site's, tests/test_site_layout.py), scaled down when wider. Every text it holds stays LEAST_TEXT_PX
+# tall (its font size) or more at that width: a figure W inches wide shows a font of s points at
+# s * COLUMN_PX / (72 W) px (10.8 pt at least in an 11.4-inch figure), so wide figures are kept near
+# WIDE_IN and their fonts at `small` (8.3 pt) or more.
+DPI, COLUMN_PX, LEAST_TEXT_PX = 120, 688, 9.0
+WIDE_IN = 7.6
+
+
+class PlotTextWarning(UserWarning):
+    """A picture's text cut at its edge, too small at the column's width, or over another text or a
+    point's marker (`text_problems`)."""
+
+
+def _agg(fig: Figure) -> FigureCanvasAgg:
+    return fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+
+
+def _line_box(x: float, y: float, w: float, h: float, d: float, angle: float) -> tuple[float, ...]:
+    """(x0, y0, x1, y1) in display px (y up) of a line of text w x h px, descent d, whose baseline
+    starts at (x, y), turned `angle` degrees about it: the box matplotlib lays the text out in."""
+    a = math.radians(angle)
+    corners = [(dx, dy) for dx in (0.0, w) for dy in (-d, h - d)]
+    xs = [x + dx * math.cos(a) - dy * math.sin(a) for dx, dy in corners]
+    ys = [y + dx * math.sin(a) + dy * math.cos(a) for dx, dy in corners]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...], slack: float = 0.5) -> bool:
+    return a[0] + slack < b[2] and b[0] + slack < a[2] and a[1] + slack < b[3] and b[1] + slack < a[3]
+
+
+def _marker_boxes(fig: Figure) -> list[tuple[tuple[float, float], tuple[float, ...]]]:
+    """(centre, box) in display px of every marker the axes' lines draw within their axes."""
+    out = []
+    for ax in fig.axes:
+        for line in ax.lines:
+            if not line.get_visible() or line.get_marker() in (None, "None", "none", "", " "):
+                continue
+            half = (line.get_markersize() + line.get_markeredgewidth()) / 2 * fig.dpi / 72
+            xy = np.column_stack([line.get_xdata(orig=False), line.get_ydata(orig=False)]).astype(float)
+            for x, y in line.get_transform().transform(xy):
+                if np.isfinite([x, y]).all() and ax.bbox.contains(x, y):
+                    out.append(((x, y), (x - half, y - half, x + half, y + half)))
+    return out
+
+
+def text_problems(fig: Figure, save_to: Path | None = None) -> list[str]:
+    """What is wrong with the texts of `fig` as drawn: one line per line of text reaching past the
+    figure's edge (cut in the picture), drawn smaller than LEAST_TEXT_PX at the column's width
+    (COLUMN_PX; `save_to`'s DPI), covering another line of text, or, an annotation (a point's label:
+    `ax.annotate`, `ax.text`), covering the marker of another point than its own; [] when none.
+
+    Draws `fig` once, into the PNG `save_to` at DPI when given, and measures each line of text the
+    renderer draws (tick labels, titles, legends, annotations alike; a text drawn with path effects
+    or TeX is not seen), so what it measures is what the picture holds."""
+    canvas = _agg(fig)
+    if save_to is not None:
+        fig.set_dpi(DPI)
+    renderer = canvas.get_renderer()  # the renderer the draw below reuses (the same size and dpi)
+    drawn: list[tuple[str, tuple[float, ...], float, Text | None]] = []
+
+    def record(gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        w, h, d = renderer.get_text_width_height_descent(s, prop, ismath)
+        box = _line_box(x, renderer.height - y, w, h, d, angle)  # draw_text's y counts from the top
+        drawn.append((s, box, prop.get_size_in_points(), mtext))
+        return RendererAgg.draw_text(renderer, gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+    renderer.draw_text = record
+    try:
+        if save_to is None:
+            canvas.draw()
+        else:
+            fig.savefig(save_to, dpi=DPI, format="png")
+    finally:
+        del renderer.draw_text
+    width, height = renderer.width, renderer.height
+    px_per_pt = min(DPI, COLUMN_PX / fig.get_figwidth()) / 72  # at the column's width
+    problems = []
+    for s, (x0, y0, x1, y1), size, _ in drawn:
+        cut = {"left": -x0, "right": x1 - width, "bottom": -y0, "top": y1 - height}
+        problems += [f"{s!r} is cut {round(v)} px at the {side} edge" for side, v in cut.items() if v > 1]
+        if size * px_per_pt < LEAST_TEXT_PX - 0.05:
+            problems.append(
+                f"{s!r} is {size * px_per_pt:.1f} px at {COLUMN_PX} px wide (< {LEAST_TEXT_PX:g})"
+            )
+    for i, (s, box, _, t) in enumerate(drawn):
+        problems += [f"{s!r} covers {other!r}" for other, b, _, _ in drawn[i + 1 :] if _overlap(box, b)]
+        if t is None or t.axes is None or t not in t.axes.texts:
+            continue  # a point's label (an annotation) only: a marker may lie under a title or a legend
+        own = t.axes.transData.transform(t.xy) if getattr(t, "xycoords", None) == "data" else None
+        for centre, mark in _marker_boxes(fig):
+            if (own is None or np.hypot(*(np.asarray(centre) - own)) > 0.5) and _overlap(box, mark):
+                problems.append(f"{s!r} covers the marker at ({round(centre[0])}, {round(centre[1])}) px")
+    return problems
+
 
 def _save(fig: Figure, path: Path) -> Path:
+    """`fig` as a PNG at DPI; a PlotTextWarning per problem of its texts (`text_problems`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=120, format="png")
+    for problem in text_problems(fig, path):
+        warnings.warn(f"{path}: {problem}", PlotTextWarning, stacklevel=3)
     return path
+
+
+def _lines(fig: Figure, parts: list[str], width_in: float, fontsize: str | float, sep: str = "; ") -> str:
+    """`parts` packed into lines no wider than `width_in` at `fontsize` (as `fig`'s renderer measures
+    them): each part joins the line before it (after `sep`) while the line fits, a part too wide
+    alone is broken between words, a word too wide alone between characters."""
+    renderer = _agg(fig).get_renderer()
+    prop = FontProperties(size=fontsize)
+
+    def fits(s: str) -> bool:
+        return renderer.get_text_width_height_descent(s, prop, ismath=False)[0] <= width_in * fig.dpi
+
+    def broken(text: str, by: str) -> list[str]:
+        lines = [""]
+        for piece in text.split(by) if by else list(text):
+            joined = lines[-1] + by + piece if lines[-1] else piece
+            if fits(joined) or not lines[-1]:
+                lines[-1] = joined
+            else:
+                lines.append(piece)
+        return lines
+
+    packed: list[str] = []
+    for part in parts:
+        if packed and fits(packed[-1] + sep + part):
+            packed[-1] += sep + part
+        else:
+            packed += [
+                w for line in broken(part, " ") for w in (broken(line, "") if not fits(line) else [line])
+            ]
+    return "\n".join(packed)
 
 
 # Drawing is most of a report's time. A check of which files a report writes (`harness pages --check`,
@@ -115,9 +247,9 @@ def _band(curves: pd.DataFrame, use_seconds: bool, scale: float) -> tuple[pd.Dat
 PANELS_ABOVE = 4
 
 
-def _legend(ax, fontsize: str) -> None:
-    """The axes' legend, its labels (arm names) drawn literally."""
-    for text in ax.legend(fontsize=fontsize).get_texts():
+def _literal(legend) -> None:
+    """A legend's labels (arm names) drawn literally."""
+    for text in legend.get_texts():
         text.set_parse_math(False)
 
 
@@ -166,35 +298,55 @@ def drift_figure(
     xlabel = "generated video (s)" if use_seconds else "clip index"
     ylabel = info.curve_label
     if len(arms) <= PANELS_ABOVE:
-        fig = Figure(figsize=(6.4, 4.0))
+        fig = Figure(figsize=(6.4, 4.0), dpi=DPI)
         ax = fig.add_subplot()
         for arm in arms:
             draw(ax, arm)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel, parse_math=False)
-        ax.set_title(f"{track}: {info.label} over the video", parse_math=False)
+        title = _lines(fig, [f"{track}: {info.label} over the video"], 6.4 - 1.2, "large")
+        ax.set_title(title, parse_math=False)  # within the axes' width (the figure's less its y labels)
         ax.grid(alpha=0.3)
-        _legend(ax, "small")
+        _literal(ax.legend(fontsize="small"))
         fig.tight_layout()
         return fig
     ref = reference if reference in curves else arms[0]
     others = [a for a in arms if a != ref]
     cols = min(3, len(others))
     rows = math.ceil(len(others) / cols)
-    fig = Figure(figsize=(3.8 * cols, 2.9 * rows + 0.5))
-    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).flat
-    for ax, arm in zip(axes, others):
+    # WIDE_IN across (legible at the column's width), one legend below the panels for every arm, in as
+    # many columns (up to the panels') as its widest label leaves room for
+    fig = Figure(figsize=(WIDE_IN, 1.0), layout="constrained", dpi=DPI)
+    renderer = _agg(fig).get_renderer()
+    small = FontProperties(size="small")
+    labels = [f"{arm} (n={curves[arm][1]})" for arm in arms] + [
+        f"{arm}: collapse from here" for arm in collapse or {}
+    ]
+    widest = max(renderer.get_text_width_height_descent(label, small, ismath=False)[0] for label in labels)
+    ncol = max(1, min(cols, int(0.95 * fig.bbox.width // (widest + renderer.points_to_pixels(40)))))
+    fig.set_size_inches(WIDE_IN, 1.75 * rows + 1.0 + 0.2 * math.ceil(len(arms) / ncol))
+    grid = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    for ax, arm in zip(grid.flat, others):
         draw(ax, ref)
         draw(ax, arm)
-        ax.set_title(arm, fontsize="medium", parse_math=False)
+        ax.set_title(_lines(fig, [arm], WIDE_IN / cols - 0.3, "medium"), fontsize="medium", parse_math=False)
         ax.grid(alpha=0.3)
-        _legend(ax, "x-small")
-    for ax in axes[len(others) :]:
-        ax.set_visible(False)
-    fig.supxlabel(xlabel)
-    fig.supylabel(ylabel, parse_math=False)
-    fig.suptitle(f"{track}: {info.label} over the video, each arm beside {ref}", parse_math=False)
-    fig.tight_layout()
+    for i, ax in enumerate(grid.flat):
+        if i >= len(others):
+            ax.set_visible(False)
+        elif i + cols >= len(others):  # no panel below it: its own x tick labels and x label
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel(xlabel)
+    entries: dict[str, object] = {}
+    for ax in grid.flat[: len(others)]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    _literal(
+        fig.legend(entries.values(), entries.keys(), loc="outside lower center", ncol=ncol, fontsize="small")
+    )
+    fig.supylabel(ylabel, fontsize="medium", parse_math=False)
+    title = f"{track}: {info.label} over the video, each arm beside {ref}"
+    fig.suptitle(_lines(fig, [title], WIDE_IN - 0.2, "large"), parse_math=False)
     return fig
 
 
@@ -253,7 +405,8 @@ def plot_sweep(
     best = done["objective"].idxmax() if direction == "maximize" else done["objective"].idxmin()
     cols = min(len(params), 4)
     rows = math.ceil(len(params) / cols)
-    fig = Figure(figsize=(3.2 * cols, 3.0 * rows))
+    panel = min(3.2, WIDE_IN / cols)  # at most WIDE_IN across: legible at the column's width
+    fig = Figure(figsize=(panel * cols, 0.95 * panel * rows + 0.3), dpi=DPI)
     for i, param in enumerate(params):
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.scatter(done[param], done["objective"], s=24, alpha=0.8)
@@ -263,7 +416,8 @@ def plot_sweep(
         if i % cols == 0:
             ax.set_ylabel(f"objective ({direction})")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"objective vs injection probabilities ({len(done)} finished trials; star = best)")
+    title = f"objective vs injection probabilities ({len(done)} finished trials; star = best)"
+    fig.suptitle(_lines(fig, [title], panel * cols - 0.2, "large"))
     fig.tight_layout()
     return _save(fig, Path(out_path))
 
@@ -325,7 +479,9 @@ def answer_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
 
 # Row heights (inches) and the rest of the forest figure: a dozen rows stay within a 1000 px screen
 # below a results page's header (tests/test_site_layout.py).
-FOREST_ROW_IN, FOREST_FRAME_IN = 0.27, 1.35
+FOREST_ROW_IN, FOREST_FRAME_IN, FOREST_IN = 0.27, 1.35, 6.4
+# The references' row lies this much further (in rows) below the last difference: its marks above it.
+REF_GAP = 0.3
 # A degenerate reference further from the arms' differences than this many times their span is drawn at
 # the axis's edge, its value written (a truth far off the arms' scale would shrink their intervals to dots).
 FAR_SPANS = 2.0
@@ -365,41 +521,73 @@ def _limits(mine: pd.DataFrame) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def _degenerate_row(
-    ax, refs: pd.DataFrame, y: float, limits: tuple[float, float], marks: dict[str, str]
-) -> None:
-    """The degenerate references of a panel on one row: a grey diamond each, marked with its initials
-    above (references that land together share one mark); one beyond the axis at its edge, with its
-    value."""
-    lo, hi = limits
-    near, far = [], []
-    for rec in refs.to_dict("records"):
-        (near if lo <= rec["delta"] <= hi else far).append(rec)
-    groups: list[list[dict]] = []
-    for rec in sorted(near, key=lambda r: r["delta"]):
-        if groups and rec["delta"] - groups[-1][-1]["delta"] < 0.04 * (hi - lo):
-            groups[-1].append(rec)
-        else:
-            groups.append([rec])
+def _degenerate_row(ax, refs: pd.DataFrame, y: float, marks: dict[str, str], renderer) -> None:
+    """The degenerate references of a panel on one row: a grey diamond each, its initials above it;
+    references whose marks would touch share one mark (`P·L`), over their mean. Those beyond the axis
+    on one side: an arrow at its edge, their marks and values below the row (above it, where the
+    other side's values take the room below). Drawn once the panel is laid out: the marks are placed
+    by their width in px (`renderer`'s), none over another or over a diamond."""
+    lo, hi = ax.get_xlim()
+    font = FontProperties(size="x-small")
+    gap = renderer.points_to_pixels(4.0)
+
+    def width(text: str) -> float:
+        return renderer.get_text_width_height_descent(text, font, ismath=False)[0]
+
+    def span(x: float, text: str, ha: str) -> tuple[float, float]:
+        at, w = ax.transData.transform((x, y))[0], width(text)
+        return {"left": (at, at + w), "right": (at - w, at), "center": (at - w / 2, at + w / 2)}[ha]
+
+    def label(group: list[dict]) -> str:
+        return "·".join(marks[r["arm"]] for r in group)
+
+    def centre(group: list[dict]) -> float:
+        return sum(r["delta"] for r in group) / len(group)
+
+    def align(x: float, text: str) -> str:  # centred over its diamonds, unless that crosses the panel's edge
+        left, right = span(x, text, "center")
+        return "left" if left < ax.bbox.x0 else "right" if right > ax.bbox.x1 else "center"
+
+    recs = refs.to_dict("records")
+    groups = [[r] for r in sorted((r for r in recs if lo <= r["delta"] <= hi), key=lambda r: r["delta"])]
+    touching = True
+    while touching:  # join the first two neighbours whose marks would touch, until none do
+        touching = False
+        for i in range(len(groups) - 1):
+            first, second = (span(centre(g), label(g), align(centre(g), label(g))) for g in groups[i : i + 2])
+            if second[0] < first[1] + gap:
+                groups[i : i + 2] = [groups[i] + groups[i + 1]]
+                touching = True
+                break
+    taken: dict[bool, list[tuple[float, float]]] = {True: [], False: []}  # above the row?: spans in px
     for group in groups:
-        xs = [r["delta"] for r in group]
+        xs, x, text = [r["delta"] for r in group], centre(group), label(group)
         ax.plot(xs, [y] * len(xs), marker="D", ms=5, color="0.45", ls="none")
-        ax.annotate("·".join(marks[r["arm"]] for r in group), (sum(xs) / len(xs), y), xytext=(0, 5),
-                    textcoords="offset points", ha="center", fontsize="x-small", color="0.3")  # fmt: skip
-    for rec in far:
-        right = rec["delta"] > hi
+        ha = align(x, text)
+        taken[True].append(span(x, text, ha))
+        ax.annotate(text, (x, y), xytext=(0, 4.5), textcoords="offset points", ha=ha, fontsize="x-small",
+                    color="0.3")  # fmt: skip
+    for right in (False, True):
+        far = sorted(
+            (r for r in recs if (r["delta"] > hi if right else r["delta"] < lo)), key=lambda r: r["delta"]
+        )
+        if not far:
+            continue
         edge = hi - 0.01 * (hi - lo) if right else lo + 0.01 * (hi - lo)
         ax.plot([edge], [y], marker=">" if right else "<", ms=6, color="0.45", ls="none")
-        ax.annotate(
-            f"{marks[rec['arm']]} {rec['delta']:+.3g}",
-            (edge, y),
-            xytext=(-8 if right else 8, 0),
-            textcoords="offset points",
-            ha="right" if right else "left",
-            va="center",
-            fontsize="x-small",
-            color="0.3",
-        )  # fmt: skip: on its own row, beside its arrow
+        values: dict[str, list[str]] = {}  # references at the same (rounded) value share it
+        for r in far:
+            values.setdefault(f"{r['delta']:+.2g}", []).append(marks[r["arm"]])
+        text, ha = ", ".join(f"{'·'.join(m)} {v}" for v, m in values.items()), "right" if right else "left"
+        room = span(edge, text, ha)
+        clash = {
+            side: any(room[0] < b + gap and a < room[1] + gap for a, b in spans)
+            for side, spans in taken.items()
+        }
+        above = clash[False] and not clash[True]  # below, unless the other side's values lie there
+        taken[above].append(room)
+        ax.annotate(text, (edge, y), xytext=(0, 4.5 if above else -4.5), textcoords="offset points", ha=ha,
+                    va="baseline" if above else "top", fontsize="x-small", color="0.3")  # fmt: skip
 
 
 def forest_figure(
@@ -422,19 +610,32 @@ def forest_figure(
         labels.append("no model ◆")
     n = len(labels)
     better = {True: "right: the first arm is better", False: "left: the first arm is better", None: ""}
-    notes = [f"{info.label}: {title} (95% interval; filled, *: Holm; grey band: MDD)"]
+    notes = ["95% interval", "filled, *: Holm", "grey band: MDD"]
     notes += [better[info.higher_is_better]] if info.higher_is_better is not None else []
     notes += ["dashed, (1 seed): one seed, never tested"] if one_seed else []
     notes += ["◆ " + ", ".join(f"{m} {name}" for name, m in marks.items())] if len(refs) else []
-    fig = Figure(figsize=(6.4, FOREST_FRAME_IN + FOREST_ROW_IN * max(n, 3) + 0.2 * max(0, len(notes) - 3)))
+    fig = Figure(figsize=(FOREST_IN, 1.0), dpi=DPI)
+    # the title on its line, the key below it in a smaller font, packed into as few lines as fit
+    head = _lines(fig, [f"{info.label}: {title}"], FOREST_IN - 0.2, "medium")
+    key = _lines(fig, notes, FOREST_IN - 0.2, "small")
+    extra = max(0, head.count("\n") + key.count("\n") - 1)  # lines past three
+    fig.set_size_inches(FOREST_IN, FOREST_FRAME_IN + FOREST_ROW_IN * max(n, 3) + 0.2 * extra)
     axes = fig.subplots(1, len(tracks), sharey=True, squeeze=False)[0]
-    where = {label: n - 1 - i for i, label in enumerate(keys)}  # top to bottom; the references' row last
+    # top to bottom; the references' row last, REF_GAP further down: room for its marks above it
+    lift = REF_GAP if len(refs) else 0.0
+    where = {label: n - 1 - i + lift for i, label in enumerate(keys)}
     # a tick every TICK_IN at most of the panel's width (the figure's less the row labels'): labels apart
-    panel_in = (6.4 - LABEL_CHAR_IN * max(map(len, labels)) - 0.5) / len(tracks)
+    panel_in = (FOREST_IN - LABEL_CHAR_IN * max(map(len, labels)) - 0.5) / len(tracks)
     ticks = max(2, min(6, int(panel_in / TICK_IN)))
+    limits = {track: _limits(rows[rows["track"] == track]) for track in tracks}
+    # a reference off a panel's scale has its value written below the references' row: room for it
+    far = any(
+        not lo <= x <= hi
+        for track, (lo, hi) in limits.items()
+        for x in refs.loc[refs["track"] == track, "delta"]
+    )
     for ax, track in zip(axes, tracks):
         mine = rows[rows["track"] == track]
-        limits = _limits(mine)
         for rec in mine[mine["kind"] != "degenerate"].to_dict("records"):
             y = where[rec["label"]]
             if not math.isnan(rec["mdd"]):
@@ -447,25 +648,31 @@ def forest_figure(
             ax.plot([rec["delta"]], [y], marker="o", ms=6, color=color, mec="0.3",
                     mfc=color if rec["significant"] else "white", ls="none")  # fmt: skip
             if rec["significant"]:
+                # right of the interval's end, clear of its point's marker however short the interval
                 ax.annotate(
-                    "*", (rec["high"], y), xytext=(3, -4), textcoords="offset points", fontsize="large"
+                    "*", (rec["high"], y), xytext=(4, -4), textcoords="offset points", fontsize="large"
                 )
-        if len(refs):
-            _degenerate_row(ax, mine[mine["kind"] == "degenerate"], 0.0, limits, marks)
-        ax.set_xlim(*limits)
-        ax.set_ylim(-0.7, n - 0.3)
+        ax.set_xlim(*limits[track])
+        ax.set_ylim(-1.0 if far else -0.7, n - 0.3 + lift)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=ticks))
         ax.tick_params(axis="x", labelsize="small")
         ax.axvline(0.0, color="0.3", lw=0.8)
-        ax.set_title(track, fontsize="medium", parse_math=False)
+        ax.set_title(_lines(fig, [track], panel_in, "medium"), fontsize="medium", parse_math=False)
         ax.set_xlabel(f"Δ {info.label}" + (" (pp)" if info.scale == 100.0 else ""), parse_math=False)
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(range(n), labels[::-1])
+    axes[0].set_yticks([0.0, *sorted(where.values())] if len(refs) else sorted(where.values()), labels[::-1])
     for text in axes[0].get_yticklabels():
         text.set_parse_math(False)
-    fig.suptitle("\n".join(notes[:2] + ["; ".join(notes[2:])] if len(notes) > 2 else notes),
-                 fontsize="medium", parse_math=False)  # fmt: skip
-    fig.tight_layout()
+    renderer = _agg(fig).get_renderer()
+    heading = fig.suptitle(head, fontsize="medium", parse_math=False)
+    heading.set_in_layout(False)  # the panels go below the key (the rect), not below the title again
+    below = heading.get_window_extent(renderer).y0 / fig.bbox.height
+    key = fig.text(0.5, below, key, ha="center", va="top", fontsize="small", parse_math=False)
+    fig.tight_layout(rect=(0, 0, 1, key.get_window_extent(renderer).y0 / fig.bbox.height))
+    for ax, track in zip(axes, tracks):
+        mine = rows[(rows["track"] == track) & (rows["kind"] == "degenerate")]
+        if len(mine):
+            _degenerate_row(ax, mine, 0.0, marks, renderer)
     return fig
 
 

@@ -432,7 +432,13 @@ def test_plot_texts_with_names_are_drawn_literally(arms):
     fig = drift_figure(_drift(arms), arms, "colour_shift")
     fig.savefig(io.BytesIO(), format="png")  # draws: no mathtext parsed
     shown = [ax for ax in fig.axes if ax.get_visible()]
-    legends = [t for ax in shown for t in ax.get_legend().get_texts()]
+    # one legend in the axes, or one for every panel below them
+    legends = [
+        t
+        for legend in [*fig.legends, *(ax.get_legend() for ax in shown)]
+        if legend
+        for t in legend.get_texts()
+    ]
     assert {t.get_text() for t in legends} >= {"$x$ (n=2×1)", "$\\foo$ (n=2×1)"}
     assert not any(t.get_parse_math() for t in legends)
     assert not any(ax.title.get_parse_math() for ax in shown)
