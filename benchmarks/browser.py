@@ -125,6 +125,8 @@ class Browser:
 # -- MLflow's review view (harness ui) ------------------------------------------------------------
 
 CHARTS_DRAWN = "document.querySelectorAll('.js-plotly-plot').length >= 2"
+# The runs table (the review link opens on it: the summary) has drawn its rows
+TABLE_DRAWN = "document.querySelectorAll('.ag-row').length >= 2"
 # The logged images (MLflow artifacts under images/) the page has loaded, as an array
 KEYFRAMES_LOADED = (
     "[...document.images].filter(i => i.complete && i.naturalWidth > 0 && i.src.includes('images'))"

@@ -1,14 +1,16 @@
 """The review guide's screenshots of MLflow's views. The review view comes from a fresh import of a
 committed bundle: `harness import results/<experiment>` into an empty workspace, `harness ui` on a free
-port, the review link it prints opened in headless Chromium at 1400 x 1000 with MLflow's Assistant
-panel open as a fresh browser shows it (--close-assistant closes it), its first screen saved. The
-keyframes view needs the frames of a run's videos, which a bundle does not hold (its data
-are scores and curves): it comes from `harness run <experiment>` in an empty workspace, then the
-keyframes link `harness ui` prints, once its images have loaded.
+port, the review link it prints (the summary table: the primary per arm and reference) and its charts
+link opened in headless Chromium at 1400 x 1000 with MLflow's Assistant panel open as a fresh browser
+shows it (--close-assistant closes it), each first screen saved. The keyframes view needs the frames of
+a run's videos, which a bundle does not hold (its data are scores and curves): it comes from `harness
+run <experiment>` in an empty workspace, then the keyframes link `harness ui` prints, once its images
+have loaded.
 
     python -m benchmarks.review_shots [--bundle results/ablation_eimg] [--out docs/mlflow_review.png]
-        -> the PNG, and on stdout the view's text, with a line 'CUT TITLE: <key>' per chart title
-           cut short and 'HIDDEN LEGEND: <label>' per legend item out of sight
+                                      [--charts-out docs/mlflow_review_charts.png]
+        -> the PNGs, and on stdout each view's text; the charts' with a line 'CUT TITLE: <key>' per
+           chart title cut short and 'HIDDEN LEGEND: <label>' per legend item out of sight
     python -m benchmarks.review_shots --run toy_erft_control [--keyframes-out docs/mlflow_keyframes.png]
         -> the keyframes view of a fresh run of that experiment (a name or a YAML path)
 
@@ -28,8 +30,9 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
-from benchmarks.browser import KEYFRAMES_LOADED, chromium, review_screenshot
+from benchmarks.browser import KEYFRAMES_LOADED, TABLE_DRAWN, chromium, review_screenshot
 from harness.run.launch import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,6 +88,13 @@ def stop_ui(proc: subprocess.Popen) -> None:
             pass
 
 
+class Shots(NamedTuple):
+    """The review link's first screen (the summary table) and its charts link's, each (PNG, page text)."""
+
+    summary: tuple[bytes, str]
+    charts: tuple[bytes, str]
+
+
 def shoot_import(
     bundle: Path,
     exe: str,
@@ -92,23 +102,24 @@ def shoot_import(
     height: int = HEIGHT_PX,
     close_assistant: bool = False,
     extra: dict[str, str] | None = None,
-) -> tuple[bytes, str]:
-    """(PNG, page text) of the review link that `harness import bundle` prints, in an empty workspace
-    of its own served by `harness ui` (the text as `review_screenshot` gives it: cut titles and hidden
-    legend items listed at its end)."""
+) -> Shots:
+    """The review link and the charts link that `harness import bundle` prints, in an empty workspace
+    of its own served by `harness ui`, each as (PNG, page text) (the text as `review_screenshot` gives it:
+    cut titles and hidden legend items listed at its end; `extra` measured on the charts)."""
     with tempfile.TemporaryDirectory(prefix="review-shots-") as home:
         env = {**os.environ, "HARNESS_HOME": str(Path(home) / "ws"), "MLFLOW_DISABLE_TELEMETRY": "true"}
         port = free_port()
         printed = _harness(["import", str(bundle), "--ui-url", f"http://127.0.0.1:{port}"], env)
         link = re.search(r"review in the MLflow UI: (\S+)", printed)[1]
+        charts = re.search(r"charts \(per clip and final scores, by arm and reference\): (\S+)", printed)
         server = serve_ui(env, port, Path(home) / "ui.log")
         try:
-            png, text, _ = review_screenshot(
-                link, exe, width=width, height=height, close_assistant=close_assistant, extra=extra
-            )
+            size = dict(width=width, height=height, close_assistant=close_assistant)
+            summary = review_screenshot(link, exe, ready=TABLE_DRAWN, **size)[:2]
+            drawn = review_screenshot(charts[1] if charts else link, exe, extra=extra, **size)[:2]
         finally:
             stop_ui(server)
-    return png, text
+    return Shots(summary, drawn)
 
 
 KEYFRAMES_LINK = re.compile(r"^  \S+ keyframes \(samples x arms, a clip slider\): (\S+)$", re.M)
@@ -139,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bundle", type=Path, default=REPO / "results" / "ablation_eimg")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "mlflow_review.png")
+    parser.add_argument("--charts-out", type=Path, default=REPO / "docs" / "mlflow_review_charts.png")
     parser.add_argument("--run", metavar="EXPERIMENT", help="shoot the keyframes view of a fresh run instead")
     parser.add_argument("--keyframes-out", type=Path, default=REPO / "docs" / "mlflow_keyframes.png")
     parser.add_argument("--width", type=int, default=WIDTH_PX, help="the window's width in px")
@@ -158,12 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.keyframes_out} ({WIDTH_PX}x{HEIGHT_PX}) from a fresh run of {args.run}")
         print(text)
         return 0
-    png, text = shoot_import(
+    shots = shoot_import(
         args.bundle, exe, args.width, HEIGHT_PX, close_assistant=args.close_assistant, extra=MEASURES
     )
-    args.out.write_bytes(png)
-    print(f"wrote {args.out} ({args.width}x{HEIGHT_PX}) from a fresh import of {args.bundle}")
-    print(text)
+    for out, (png, text), what in (
+        (args.out, shots.summary, "review"),
+        (args.charts_out, shots.charts, "charts"),
+    ):
+        out.write_bytes(png)
+        print(f"wrote {out} ({args.width}x{HEIGHT_PX}), the {what} link of a fresh import of {args.bundle}")
+        print(text)
     return 0
 
 

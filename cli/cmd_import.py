@@ -60,5 +60,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     )
     print(store_line(uri))
     if links:
-        print(f"review in the MLflow UI: {links.review}" + ("" if server else "  (after: harness ui)"))
+        after = "" if server else "  (after: harness ui)"
+        print(f"review in the MLflow UI: {links.review}{after}")
+        if links.charts:
+            print(f"charts (per clip and final scores, by arm and reference): {links.charts}{after}")
     return 0

@@ -173,6 +173,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     after = "" if server else "  (after: harness ui)"
     for _, found in links:
         print(f"review in the MLflow UI: {found.review}{after}")
+        if found.charts:
+            print(f"charts (per clip and final scores, by arm and reference): {found.charts}{after}")
         if found.keyframes:
             print(f"keyframes (samples x arms, a clip slider): {found.keyframes}{after}")
     return 0 if all(r.status == "FINISHED" for r in results) else 1

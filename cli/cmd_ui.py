@@ -35,9 +35,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return fail(str(e))
     print(f"MLflow UI for {redact_uri(uri)} at {address} (Ctrl-C stops it)", flush=True)
     if links:
-        print("review the latest run of each experiment (Model training, runs grouped by arm):")
+        print("review the latest run of each experiment (Model training: the summary, then the charts):")
         for name, found in links:
             print(f"  {name}: {found.review}")
+            if found.charts:
+                print(f"  {name} charts (per clip and final scores, by arm and reference): {found.charts}")
             if found.keyframes:
                 print(f"  {name} keyframes (samples x arms, a clip slider): {found.keyframes}")
     elif links is not None:

@@ -40,7 +40,7 @@ from pydantic import (
 )
 
 from harness.base.configs import EXPERIMENTS_DIR
-from scoring.references import DECLARABLE, REFERENCE_DRAWS, REFERENCES
+from scoring.references import DECLARABLE, REFERENCE_DRAWS, REFERENCES, RESCORE
 from svi.config import (
     ConfigError,
     StrictScalars,
@@ -285,7 +285,7 @@ class Experiment(StrictScalars):
             raise ValueError("an experiment needs at least one arm, e.g. `arms: {full: {}}`")
         for name in v:
             check_name(name, "arm name")
-            if name in DECLARABLE:
+            if name in (*DECLARABLE, RESCORE):  # a reference's run (and bundle unit) has its name
                 raise ValueError(f"arm name {name!r} is the name of a reference: rename the arm")
         return v
 

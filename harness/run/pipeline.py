@@ -520,7 +520,8 @@ def write_report(
 def publish_report(c, parent: str, files: dict[str, Path], *, sweep: bool = False) -> None:
     """What a reviewer opens first: report.md and report.html at the parent's artifact root (report.md
     with its plots linked into `report/`), the report as the parent's description, and (experiments)
-    each arm's difference from the reference arm as `delta_vs_base` metrics on its runs."""
+    each arm's difference from the reference arm as `delta_vs_base` metrics on its runs, and the
+    review's summary (harness/tracking/deltas.py `log_summary`) on the arms' and references' runs."""
     import tempfile
 
     md = files.get("report.md")
@@ -537,6 +538,7 @@ def publish_report(c, parent: str, files: dict[str, Path], *, sweep: bool = Fals
         c.log_artifact(parent, str(files["report.html"]))
     if not sweep and "results.csv" in files:
         tracking.log_deltas(c, parent, files["results.csv"])
+        tracking.log_summary(c, parent, files["results.csv"])
 
 
 def training_rows(cfg: SVIConfig) -> list[dict]:

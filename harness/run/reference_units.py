@@ -292,6 +292,8 @@ def _log(
         "experiment": plan.exp.name, "variant": "none", "preset": source.cfg.model.preset,
         "git_commit": tracking.git_commit() or "unknown", keys.PLAN_HASH_TAG: key,
         keys.REFERENCE_SOURCE_TAG: f"{source.arm}/seed{source.seed}",
+        # grouped in the review view by the arms' tag, beside them (harness/tracking/review.py)
+        **{k: v for k, v in source.tags.items() if k == keys.GROUP_BY_TAG},
     }  # fmt: skip
     run_id = tracking.start_child(c, exp_id, parent, f"{kind}-seed{source.seed}", tags)
     scores = {}

@@ -1,17 +1,21 @@
-"""What the report adds to the runs: each arm's difference from the reference arm, the report as a
-description."""
+"""What the report adds to the runs: each arm's difference from the reference arm, the review's summary
+(the primary metric per arm and per reference, in text), the report as a description."""
 
 from __future__ import annotations
 
 import math
+import numbers
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from harness.tracking import keys
 from harness.tracking.lifecycle import log_metrics, set_tags
-from reports.tables import from_csv_cells
+from reports.tables import VS_REFERENCE, from_csv_cells
+from scoring.references import REFERENCE_ROWS, RESCORE
 
 
 def delta_rows(summary) -> dict[str, list[tuple[str, float, int]]]:
@@ -35,31 +39,199 @@ def delta_rows(summary) -> dict[str, list[tuple[str, float, int]]]:
     return out
 
 
+def read_results(results_csv: Path) -> pd.DataFrame:
+    """A report's results.csv as `reports.tables.summarize` gave it (names read as text: an arm named
+    "1" stays an arm name)."""
+    text = dict.fromkeys(("track", "arm", "metric", "reference", "contrast"), str)
+    return from_csv_cells(pd.read_csv(results_csv, dtype=text, keep_default_na=False, na_values=[""]))
+
+
+def _children(c: MlflowClient, parent_id: str) -> list:
+    exp_id = c.get_run(parent_id).info.experiment_id
+    return c.search_runs(
+        [exp_id], filter_string=f"tags.`{keys.PARENT_TAG}` = '{parent_id}'", max_results=5000
+    )
+
+
 def log_deltas(c: MlflowClient, parent_id: str, results_csv: Path) -> int:
     """Log `delta_rows` of a report's results.csv on every finished child run of `parent_id` (each
     seed of an arm gets the arm's difference, which is over its seeds), with tag
     `delta_vs_base.reference` naming the arm it is against. -> runs that got metrics."""
-    import pandas as pd
-
-    # read as text: an arm named "1" stays an arm name
-    text = dict.fromkeys(("track", "arm", "metric", "reference", "contrast"), str)
-    summary = from_csv_cells(pd.read_csv(results_csv, dtype=text, keep_default_na=False, na_values=[""]))
+    summary = read_results(results_csv)
     per_arm = delta_rows(summary)
     if not per_arm:
         return 0
     reference = next((r for r in summary["reference"].dropna().unique() if r), "")
-    exp_id = c.get_run(parent_id).info.experiment_id
-    kids = c.search_runs(
-        [exp_id], filter_string=f"tags.`{keys.PARENT_TAG}` = '{parent_id}'", max_results=5000
-    )
     done = 0
-    for run in kids:
+    for run in _children(c, parent_id):
         rows = per_arm.get(run.data.tags.get("arm", ""))
         if rows and run.info.status == "FINISHED":
             log_metrics(c, run.info.run_id, rows)
             set_tags(c, run.info.run_id, {keys.DELTA_REFERENCE_TAG: reference})
             done += 1
     return done
+
+
+# -- the review's summary ----------------------------------------------------------------------------
+# MLflow's charts write a value with two decimals (0.1445, 0.1457 and 0.1475 all read 0.14) and its
+# table with three: the review's summary is text, in tags its table shows as columns, written with as
+# many significant digits as keep every different value of a track different (SUMMARY_DIGITS at least).
+
+SUMMARY_DIGITS, MOST_DIGITS = 4, 9
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One arm's or reference's line of the summary of one track (display units)."""
+
+    track: str
+    name: str  # the arm, or the reference's kind
+    kind: str  # keys.KIND_BASE | KIND_ARM | KIND_REFERENCE
+    cell: object  # reports.tables.Cell: the mean, its 95% interval, n
+    delta: object | None = None  # the arm minus the base (its Cell), arms only
+
+
+def summary_rows(summary: pd.DataFrame, reference_means: pd.DataFrame, metric: str) -> list[SummaryRow]:
+    """The summary of `metric` on every track: the arms as the report's summary has them (results.csv:
+    the mean with its crossed-design interval, n = samples×seeds; each arm's difference from the base
+    with its interval and the samples compared), then the references (`reports.margins.reference_means`:
+    the mean over their videos with its t-interval), in REFERENCE_ROWS' order; the evaluator's rescore
+    is no reference and is left out."""
+    from reports import tables as T
+
+    scale = T.metric_info(metric).scale
+
+    def cell(rec: dict, names: tuple[str, ...] = ("mean", "low", "high"), **more) -> object:
+        return T.Cell(*(rec[k] * scale for k in names), **more)
+
+    rows = []
+    arms = summary[(summary["metric"] == metric) & (summary["contrast"] == T.VS_REFERENCE)]
+    for rec in arms.to_dict("records"):
+        if not _finite(rec.get("mean")):
+            continue
+        n = rec.get("delta_n_samples")
+        delta = (
+            cell(
+                rec,
+                ("delta", "delta_low", "delta_high"),
+                n=str(int(n)) if _finite(n) else None,
+                significant=str(rec.get("significant")) == "True",
+            )
+            if _finite(rec.get("delta"))
+            else None
+        )
+        kind = keys.KIND_BASE if rec["arm"] == rec.get("reference") else keys.KIND_ARM
+        shown = cell(rec, n=T.n_text(rec["n_samples"], rec["n_seeds"]), basis=rec["basis"])
+        rows.append(SummaryRow(rec["track"], str(rec["arm"]), kind, shown, delta))
+    refs = reference_means[(reference_means["metric"] == metric) & (reference_means["arm"] != RESCORE)]
+    rank = {kind: i for i, kind in enumerate(REFERENCE_ROWS)}
+    refs = refs.assign(rank=refs["arm"].map(lambda a: rank.get(a, len(rank))))
+    for rec in refs.sort_values(["rank", "arm"], kind="stable").to_dict("records"):
+        if _finite(rec.get("mean")):
+            basis = T.PER_SAMPLE if _finite(rec.get("low")) else T.SET
+            shown = cell(rec, n=f"{int(rec['n'])} videos", basis=basis)
+            rows.append(SummaryRow(rec["track"], str(rec["arm"]), keys.KIND_REFERENCE, shown))
+    return rows
+
+
+def _finite(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def decimals(value: float, digits: int) -> int:
+    """The decimals that write `value` with `digits` significant digits (none below the point where its
+    integer part has more)."""
+    if not _finite(value) or value == 0:
+        return digits - 1
+    return max(0, digits - 1 - math.floor(math.log10(abs(value))))
+
+
+def _text(value: float, digits: int, signed: bool = False) -> str:
+    from reports.tables import number_text
+
+    return number_text(value, f"{'+' if signed else ''}.{decimals(value, digits)}f")
+
+
+def distinct_digits(values: list[float], signed: bool = False) -> int:
+    """The significant digits, SUMMARY_DIGITS at least, at which every two different values are written
+    differently (MOST_DIGITS at most)."""
+    different = sorted({v for v in values if _finite(v)})
+    for digits in range(SUMMARY_DIGITS, MOST_DIGITS):
+        if len({_text(v, digits, signed) for v in different}) == len(different):
+            return digits
+    return MOST_DIGITS
+
+
+def summary_texts(rows: list[SummaryRow], metric: str) -> dict[str, dict[str, str]]:
+    """name (arm or reference) -> its summary tags: per track, 'mean [low, high] (n=...)' and, for an
+    arm, its difference from the base '+d [low, high] (n=...)' (`*`: significant after Holm); each
+    track's means (and differences) with `distinct_digits` significant digits."""
+    from reports import tables as T
+
+    info = T.metric_info(metric)
+    out: dict[str, dict[str, str]] = {}
+    for track in dict.fromkeys(r.track for r in rows):
+        mine = [r for r in rows if r.track == track]
+        digits = distinct_digits([r.cell.mean for r in mine])
+        apart = distinct_digits([r.delta.mean for r in mine if r.delta is not None], signed=True)
+        mean_key, delta_key = keys.summary_keys(track, metric)
+        for r in mine:
+            tags = out.setdefault(r.name, {})
+            tags[mean_key] = T.format_cell(r.cell, replace(info, decimals=decimals(r.cell.mean, digits)))
+            if r.delta is not None:
+                shown = replace(info, decimals=decimals(r.delta.mean, apart))
+                tags[delta_key] = T.format_cell(r.delta, shown, signed=True)
+    return out
+
+
+def review_order(names: list[str], runs: list) -> dict[str, int]:
+    """arm or reference -> its place in the review: `names` first (the base, the report's arms, the
+    references in REFERENCE_ROWS' order), then the other arms by name, then the other references."""
+    others = sorted(
+        {r.data.tags.get("arm", "") for r in runs} - set(names),
+        key=lambda a: (any(r.data.tags.get("role") == keys.REFERENCE_ROLE for r in runs if r.data.tags.get("arm") == a), a),
+    )  # fmt: skip
+    return {name: i for i, name in enumerate([*dict.fromkeys(names), *others])}
+
+
+def log_summary(c: MlflowClient, parent_id: str, results_csv: Path) -> int:
+    """The review's summary on every finished child run of `parent_id` but the rescore: tag `kind` (the
+    base, an arm, a reference: no model), the metric `review_order` (the base, the arms, the references)
+    and, where the parent names a primary metric (`harness.primary`), its `summary_texts` on each track.
+    The arms' numbers are the report's (results.csv), the references' are read from their per-sample
+    tables. -> runs tagged."""
+    from harness.tracking.store_reader import samples_of
+    from reports.margins import reference_means
+
+    runs = [
+        r
+        for r in _children(c, parent_id)
+        if r.info.status == "FINISHED" and r.data.tags.get("arm") != RESCORE
+    ]
+    primary = c.get_run(parent_id).data.tags.get(keys.PRIMARY_TAG)
+    summary = read_results(results_csv)
+    refs = [r for r in runs if r.data.tags.get("role") == keys.REFERENCE_ROLE]
+    samples = samples_of(c, refs) if primary and refs else pd.DataFrame()
+    means = reference_means(samples) if len(samples) else pd.DataFrame(columns=["track", "arm", "metric"])
+    rows = summary_rows(summary, means, primary) if primary else []
+    texts = summary_texts(rows, primary) if rows else {}
+    base = next((r for r in summary["reference"].dropna().unique() if r), None)
+    present = {r.data.tags.get("arm") for r in refs}
+    first = [base] if base else []
+    arms = summary.loc[summary["contrast"] == VS_REFERENCE, "arm"].astype(str)
+    order = review_order([*first, *arms, *(k for k in REFERENCE_ROWS if k in present)], runs)
+    for run in runs:
+        arm, role = run.data.tags.get("arm", ""), run.data.tags.get("role")
+        kind = (
+            keys.KIND_REFERENCE
+            if role == keys.REFERENCE_ROLE
+            else keys.KIND_BASE
+            if arm == base
+            else keys.KIND_ARM
+        )
+        set_tags(c, run.info.run_id, {keys.KIND_TAG: kind, **texts.get(arm, {})})
+        log_metrics(c, run.info.run_id, [(keys.REVIEW_ORDER, float(order[arm]), 0)])
+    return len(runs)
 
 
 def report_note(markdown: str) -> str:

@@ -8,6 +8,9 @@ nothing.
               git_commit, trial, suite_digest.<track>, metric_backend.<metric>, error,
               pruned / pruned_step / pruned_value, sweep.searched (the keys a sweep varies),
               delta_vs_base.reference (the arm the delta_vs_base metrics are against);
+              kind (what a child run is, for the review's table: the base arm, an arm, or a reference:
+              no model), summary/<track>/<primary> and summary/<track>/<primary> vs base (the
+              review's summary as text: mean [95% interval] (n=...), the difference from the base);
               MLflow's own: mlflow.note.content (descriptions: the experiment's, each arm run's, the
               report on the parent), mlflow.source.name / .type / .git.commit, mlflow.user,
               mlflow.runColor (one colour per arm name)
@@ -28,6 +31,8 @@ nothing.
                                               the run's train/metrics.jsonl artifact
               probe/<metric>                  drift of a training probe, step = training step
               objective                       a sweep trial's objective value
+              review_order                    a child run's place in the review (the base arm, the
+                                              arms, then the references), its sort key
     params    the flattened configuration (an untrained arm without the train-only sections);
               seconds_per_clip; arm
     images    <track>/<sample>                one frame per clip (its last), step = clip index
@@ -89,6 +94,14 @@ DELTA_HIGH_PREFIX = "delta_vs_base_hi/"
 DELTA_N_PREFIX = "delta_vs_base_n/"
 DELTA_REFERENCE_TAG = "delta_vs_base.reference"
 
+# The review's summary (harness/tracking/deltas.py `log_summary`): text tags, so that MLflow's table shows
+# every digit (its charts round to two decimals), and the order the review lists the runs in.
+KIND_TAG = "kind"
+KIND_BASE, KIND_ARM, KIND_REFERENCE = "arm (the base)", "arm", "reference (no model)"
+SUMMARY_PREFIX = "summary/"
+SUMMARY_VS_BASE = " vs base"  # after a summary key: the arm's difference from the base
+REVIEW_ORDER = "review_order"
+
 # Replay memory: the trainer writes `memory/<bank>/<stat>/slot_<i>` per slot (svi/training/memory.py `stats()`);
 # MLflow gets them reduced over the slots, metrics.jsonl keeps them.
 MEMORY_PREFIX = "memory/"
@@ -145,6 +158,12 @@ def delta_keys(track_name: str, metric: str) -> tuple[str, str, str, str]:
     """(difference, interval low, interval high, n) keys of one track and metric."""
     tail = f"{track_name}/{metric}"
     return (DELTA_PREFIX + tail, DELTA_LOW_PREFIX + tail, DELTA_HIGH_PREFIX + tail, DELTA_N_PREFIX + tail)
+
+
+def summary_keys(track_name: str, metric: str) -> tuple[str, str]:
+    """(the mean's tag, the difference's tag) of the review's summary of one track and metric."""
+    tail = f"{SUMMARY_PREFIX}{track_name}/{metric}"
+    return tail, tail + SUMMARY_VS_BASE
 
 
 def image_key(track_name: str, sample: str) -> str:

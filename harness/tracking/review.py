@@ -28,7 +28,15 @@ pyproject.toml pins mlflow to 3.17.*. Re-check it there before moving the pin.
             runsPinned, runsHidden, runsVisibilityMap and autoRefreshEnabled from a shared view, so a
             view cannot expand a parent row or hide a run by id: it groups the runs by their `arm` tag
             instead (one chart line per arm, the mean over seeds with its min-max band) and keeps the
-            parent out with its search filter (the children of one parent run).
+            parent out with its search filter (the children of one parent run: the arms and the
+            references beside them). orderByKey `metrics.`<key>`` (or params) also orders the groups,
+            by their aggregated value: the runs' `review_order` lists the base, the arms, then the
+            references, in the table and in every chart's legend.
+  numbers   the charts write a value with two decimals (toFixed(2): bars, difference view), the table
+            with three below 10 (Utils.formatMetric); a tag's text is shown whole. The review's summary
+            (the primary per arm and reference, harness/tracking/deltas.py) is therefore tags, the
+            table's first columns, and the review link opens the table (`compareRunsMode=TABLE`).
+            Every chart card draws `runsCountToCompare` runs or groups (the UI's default 10).
   columns   `metrics.`<key>``, `params.`<key>``, `tags.`<key>``, `attributes.`<name>``
   groupBy   {"aggregateFunction": "average"|"min"|"max", "groupByKeys": [{"mode": "tag"|"param"|
             "dataset", "groupByData": <key>}]}
@@ -68,6 +76,7 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 from harness.tracking import keys
+from scoring.references import RESCORE
 
 VIEW_TAG_PREFIX = "mlflow.sharedViewState."  # + view id: an experiment tag
 SHARE_KEY_PARAM = "viewStateShareKey"
@@ -103,7 +112,8 @@ DRIFT, SCORES, DELTA, PERCENT, INTERVALS, OTHER, CLIP, SYSTEM, MEMORY = (
     (3, False, False),  # percent/<track>/<metric>: the scores again, in percent
     (4, False, False),  # delta_vs_base_lo/_hi/_n: the deltas' intervals and sample counts
     (5, True, False),  # train/, probe/, objective and anything new (the UI makes lines of curves)
-    (7, False, True),  # the clip index (CLIP_KEY), the drift charts' x axis: no chart of its own
+    (7, False, True),  # the clip index (CLIP_KEY), the drift charts' x axis, and the runs' order in the
+    # review (keys.REVIEW_ORDER): no chart of their own
     (8, False, True),  # system/: MLflow's system metrics, against wall time
     (9, False, True),  # memory/: replay-memory statistics, last
 )
@@ -111,7 +121,7 @@ DRIFT, SCORES, DELTA, PERCENT, INTERVALS, OTHER, CLIP, SYSTEM, MEMORY = (
 
 def family(key: str) -> tuple[int, bool, bool]:
     """The (rank, expanded, line chart) of a metric key (see the constants above)."""
-    if CLIP_KEY is not None and key == CLIP_KEY:
+    if (CLIP_KEY is not None and key == CLIP_KEY) or key == keys.REVIEW_ORDER:
         return CLIP
     if key.startswith(keys.DRIFT_PREFIX):
         return DRIFT
@@ -174,6 +184,7 @@ RUN_LIST_HIDDEN = True
 # cards.
 TITLE_CHARS_PER_ROW = 100
 MAX_COLUMNS, CARD_HEIGHT_PX = 3, 360  # the UI's defaults
+CHART_RUNS = 10  # the runs (or groups) a chart draws, the UI's default; more where the view has more
 
 
 # Under each chart MLflow 3.17 draws a legend box of a fixed 32 px (100 px in full screen; no view field
@@ -227,14 +238,17 @@ def primary_first(metric_keys: Iterable[str], primary: str | None) -> list[str]:
     return mine + [k for k in metric_keys if k not in mine]
 
 
-def _chart(key: str, section_uuid: str, uuid: str, x_metric: str | None = None) -> dict:
+def _chart(
+    key: str, section_uuid: str, uuid: str, x_metric: str | None = None, runs: int = CHART_RUNS
+) -> dict:
     """One chart card as the UI serialises it (fields that JavaScript leaves undefined are absent).
-    x_metric: a metric whose value at each step is the x coordinate (the axis is titled with its name)."""
+    x_metric: a metric whose value at each step is the x coordinate (the axis is titled with its name);
+    runs: how many runs (or groups) it charts, in the view's order."""
     _, _, line = family(key)
     card = {
         "uuid": uuid,
         "type": "LINE" if line else "BAR",
-        "runsCountToCompare": 10,
+        "runsCountToCompare": runs,
         "metricSectionId": section_uuid,
         "deleted": False,
         "isGenerated": True,  # the UI may still turn a bar into a line when the data has steps
@@ -299,6 +313,7 @@ def view_state(
     image_keys: Iterable[str] = (),
     legend_names: Iterable[str] = (),
     primary: str | None = None,
+    tag_columns: dict[str, int] | None = None,
 ) -> dict:
     """The state of a saved view (what the UI's Share button stores) for runs with these metric keys.
 
@@ -310,9 +325,14 @@ def view_state(
     would add a "No images found" card for each key the view does not list);
     legend_names: what the charts' legends list (the groups' values, or the runs' names when
     ungrouped): the sections' cards are wide enough to show every one (`columns_for`);
-    primary: the experiment's primary metric, whose charts come first in their sections (`primary_first`).
+    primary: the experiment's primary metric, whose charts come first in their sections (`primary_first`);
+    tag_columns: tags shown first in the table (the review's summary: `keys.KIND_TAG`, the summary
+    tags), each with the characters of its longest value. Runs that log `keys.REVIEW_ORDER` are listed
+    (and their groups charted) in its order, else by name.
     """
     metric_keys = sorted(set(metric_keys))
+    tag_columns = tag_columns or {}
+    runs = max(CHART_RUNS, len(set(legend_names)))  # every arm and reference in each chart
     x_clip = CLIP_KEY if CLIP_KEY in metric_keys else None
     section_list, charts = [], []
     for i, sec in enumerate(sections(metric_keys)):
@@ -331,26 +351,31 @@ def view_state(
         )
         for j, k in enumerate(primary_first(sec.keys, primary)):
             card = _chart(
-                k, uuid, f"{uuid}-chart-{j:03d}", x_clip if k.startswith(keys.DRIFT_PREFIX) else None
+                k, uuid, f"{uuid}-chart-{j:03d}", x_clip if k.startswith(keys.DRIFT_PREFIX) else None, runs
             )
-            card["deleted"] = k == x_clip  # listed, so that the UI does not add it back
+            card["deleted"] = k in (x_clip, keys.REVIEW_ORDER)  # listed, so that the UI does not add it back
             charts.append(card)
     uuid_of = {sec["name"]: sec["uuid"] for sec in section_list}
     for j, k in enumerate(sorted(set(image_keys))):
         home = uuid_of.get(section_name(k), section_list[0]["uuid"] if section_list else "")
         charts.append(_image_card([k], home, f"harness-image-{j:03d}", 0, deleted=True))
-    columns = score_columns(metric_keys) + [_column("params", p) for p in param_columns]
-    if parent_run_id:  # the arms' runs; the degenerate references are in the report, not in the view
-        runs = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}' AND tags.role != '{keys.REFERENCE_ROLE}'"
+    tags = [_column("tags", t) for t in tag_columns]
+    columns = tags + score_columns(metric_keys) + [_column("params", p) for p in param_columns]
+    widths = {c: min(320, max(120, 7 * len(c.split("`")[1]) + 24)) for c in columns}
+    # a tag's text is read whole: as wide as its longest value (7 px a character)
+    widths.update({c: min(420, max(widths[c], 7 * tag_columns[t] + 24)) for c, t in zip(tags, tag_columns)})
+    if parent_run_id:  # the arms' runs and the references' beside them (not the evaluator's rescore)
+        runs_shown = f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}' AND tags.arm != '{RESCORE}'"
     elif run_id:
-        runs = f"attributes.run_id = '{run_id}'"
+        runs_shown = f"attributes.run_id = '{run_id}'"
     else:
-        runs = ""
+        runs_shown = ""
+    ordered = keys.REVIEW_ORDER in metric_keys
     return {
         # search facets: the parent's children by run name (<arm>-seed<k>). Sorted by start time (the
         # UI's default), the UI would fetch the parent of the listed runs back in as "Additional runs".
-        "searchFilter": runs,
-        "orderByKey": "tags.`mlflow.runName`",
+        "searchFilter": runs_shown,
+        "orderByKey": _column("metrics", keys.REVIEW_ORDER) if ordered else "tags.`mlflow.runName`",
         "orderByAsc": True,
         "startTime": "ALL",
         "lifecycleFilter": "Active",
@@ -361,7 +386,7 @@ def view_state(
         # wide enough for the whole key (7 px a character); the UI applies widths only to columns in
         # columnOrder, and places the columns it does not list (Created, Duration) after these
         "columnOrder": columns,
-        "columnWidths": {c: min(320, max(120, 7 * len(c.split("`")[1]) + 24)) for c in columns},
+        "columnWidths": widths,
         "runsHiddenMode": "SHOW_ALL",  # the UI's default shows the first 10 rows in charts only
         "compareRunCharts": charts,
         "compareRunSections": section_list,
@@ -392,7 +417,8 @@ def keyframes_state(
     on a grid of their images (a row per sample) at the last clip; the per-sample cards and the metric
     sections below, collapsed. images: image key -> its last step; legend_names: that seed's run names."""
     state = view_state(metric_keys, parent_run_id=parent_run_id, group_by_tag=None, legend_names=legend_names)
-    state["searchFilter"] += f" AND tags.seed = '{seed}'"
+    # the arms (the references have no frames to show)
+    state["searchFilter"] += f" AND tags.role != '{keys.REFERENCE_ROLE}' AND tags.seed = '{seed}'"
     last = max(images.values(), default=0)
     rows = min(len(images), MAX_GRID_KEYS)
     # one card across the page, tall enough for about six rows of frames (it scrolls beyond)
@@ -502,19 +528,34 @@ def latest_parent(c, experiment_id: str):
 
 
 class Links(NamedTuple):
-    """The links `save_view` prints: the review view, and the keyframes view (None: no images logged)."""
+    """The links `save_view` prints: the review view, the keyframes view (None: no images logged), and
+    the review view's charts where the review link opens on its summary table (else None)."""
 
     review: str
     keyframes: str | None
+    charts: str | None = None
+
+
+def summary_columns(children) -> dict[str, int]:
+    """The tags of the review's summary the children carry (`keys.KIND_TAG`, then the summary tags by
+    track), each with the characters of its longest value; {} where the report has not written them."""
+    found: dict[str, int] = {}
+    for r in children:
+        for k, v in r.data.tags.items():
+            if k == keys.KIND_TAG or k.startswith(keys.SUMMARY_PREFIX):
+                found[k] = max(found.get(k, 0), len(v))
+    return {k: found[k] for k in sorted(found, key=lambda k: (k != keys.KIND_TAG, k))}
 
 
 def save_view(
-    c, experiment_id: str, base_url: str = DEFAULT_UI_URL, parent=None, mode: str = "CHART"
+    c, experiment_id: str, base_url: str = DEFAULT_UI_URL, parent=None, mode: str | None = None
 ) -> Links | None:
     """Write the review view of `parent` (default: the experiment's latest parent run) as an experiment
     tag, and its keyframes view where the children logged images; return their links, or None when the
-    experiment has no parent run yet. Older views this module wrote are deleted beyond the newest
-    KEEP_VIEWS; views people saved in the UI are left alone."""
+    experiment has no parent run yet. The review link opens `mode` (CHART or TABLE; default: TABLE
+    where the children carry the summary of a primary metric, which the table shows first, else CHART). Older views
+    this module wrote are deleted beyond the newest KEEP_VIEWS; views people saved in the UI are left
+    alone."""
     parent = parent or latest_parent(c, experiment_id)
     if parent is None:
         return None
@@ -539,10 +580,11 @@ def save_view(
     group = next(
         (r.data.tags[keys.GROUP_BY_TAG] for r in children if keys.GROUP_BY_TAG in r.data.tags), "arm"
     )
-    # what the legends list: the arms (the groups' values), or the runs of a sweep; the view leaves
-    # the degenerate references out
-    shown = [r for r in children if r.data.tags.get("role") != keys.REFERENCE_ROLE]
-    legend = [r.info.run_name if sweep else r.data.tags.get(group, "") for r in shown]
+    # what the legends list: the arms and the references beside them (the groups' values), or the runs
+    # of a sweep; not the evaluator's rescore, which the view leaves out
+    listed = [r for r in children if r.data.tags.get("arm") != RESCORE]
+    legend = [r.info.run_name if sweep else r.data.tags.get(group, "") for r in listed]
+    summary = {} if sweep else summary_columns(children)
     if children:
         state = view_state(
             metric_keys,
@@ -552,25 +594,31 @@ def save_view(
             image_keys=images if not sweep else (),
             legend_names=legend,
             primary=parent.data.tags.get(keys.PRIMARY_TAG),
+            tag_columns=summary,
         )
     else:  # a run without children (pretraining, or one whose jobs have not started): the run itself
         state = view_state(parent.data.metrics, run_id=pid, group_by_tag=None)
     now = int(time.time() * 1000)
     name = parent.info.run_name or pid
 
-    def write(view_id: str, label: str, state: dict) -> str:
+    # the review opens on the table where it holds the summary of a primary metric, first
+    mode = mode or ("TABLE" if any(k.startswith(keys.SUMMARY_PREFIX) for k in summary) else "CHART")
+
+    def write(view_id: str, label: str, state: dict, mode: str = "CHART") -> str:
         value = view_tag_value(f"{name} ({label})", state, created_ms=parent.info.start_time, updated_ms=now)
         c.set_experiment_tag(experiment_id, VIEW_TAG_PREFIX + view_id, value)
         return view_url(base_url, experiment_id, view_id, mode)
 
-    review = write(VIEW_ID_PREFIX + pid, "harness review", state)
+    review = write(VIEW_ID_PREFIX + pid, "harness review", state, mode)
+    charts = view_url(base_url, experiment_id, VIEW_ID_PREFIX + pid) if mode == "TABLE" else None
     keyframes = None
     if children and images:
-        seed_runs = [r.info.run_name for r in shown if r.data.tags.get("seed", "") == first_seed]
+        arms = [r for r in children if r.data.tags.get("role") != keys.REFERENCE_ROLE]
+        seed_runs = [r.info.run_name for r in arms if r.data.tags.get("seed", "") == first_seed]
         frames = keyframes_state(metric_keys, images, pid, first_seed, legend_names=seed_runs)
         keyframes = write(VIEW_ID_PREFIX + pid + KEYFRAMES_VIEW, f"keyframes, seed {first_seed}", frames)
     _prune(c, experiment_id)
-    return Links(review, keyframes)
+    return Links(review, keyframes, charts)
 
 
 def _seed_order(seed: str) -> tuple[int, str]:

@@ -350,8 +350,13 @@ def load_samples(
     `df.attrs["without_samples"]` so the report can say why it has no interval.
     """
     client, _, kids = load_children(experiment, tracking_uri, parent_run_id)
+    return samples_of(client, kids, finished_only)
+
+
+def samples_of(client: MlflowClient, runs: list[Run], finished_only: bool = True) -> pd.DataFrame:
+    """`load_samples`' frame of these runs (a parent's children, or some of them)."""
     parts, without = [], []
-    for run in kids:
+    for run in runs:
         if finished_only and run.info.status != FINISHED:
             continue
         info = _run_row(run)

@@ -21,6 +21,7 @@ from cli import main
 from harness import tracking
 from harness.declare.experiment import load_experiment
 from harness.tracking import keys, media
+from scoring import references as R
 from tests.harness.mini import mini_experiment
 
 EXPERIMENT = mini_experiment(
@@ -163,6 +164,14 @@ def test_a_run_is_reviewable_in_the_mlflow_ui(home):
     base, full = runs.pop("base-seed0"), runs.pop("full-seed0")
     (parent,) = runs.values()
     tags = {"parent": parent.data.tags, "base": base.data.tags, "full": full.data.tags}
+    # the references beside the arms in the review: grouped by the arms' tag, said to be references
+    group = base.data.tags[keys.GROUP_BY_TAG]
+    refs = [r for r in c.search_runs([exp.experiment_id]) if r.data.tags.get("role") == keys.REFERENCE_ROLE]
+    assert refs and all(r.data.tags[keys.GROUP_BY_TAG] == group and group in r.data.tags for r in refs)
+    assert {r.data.tags[keys.KIND_TAG] for r in refs if r.data.tags["arm"] != R.RESCORE} == {
+        keys.KIND_REFERENCE
+    }
+    assert (base.data.tags[keys.KIND_TAG], full.data.tags[keys.KIND_TAG]) == (keys.KIND_BASE, keys.KIND_ARM)
 
     # 1. descriptions and provenance
     note = exp.tags[keys.NOTE_TAG]

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from benchmarks.browser import KEYFRAMES_LOADED, chromium, review_screenshot
 from benchmarks.review_shots import KEYFRAMES_LINK, serve_ui, stop_ui
 from harness.tracking import keys, review
+from scoring import references as R
 from tests.harness.mini import mini_experiment
 
 KEYS = [
@@ -92,8 +93,9 @@ def test_a_view_round_trips_with_the_sections_in_review_order():
     view = review.read_view(value)
     assert view["name"] == "mini (harness review)" and view["state"] == state
     s = view["state"]
-    # the parent itself is not listed, nor the degenerate references (the report shows them)
-    assert s["searchFilter"] == "tags.`mlflow.parentRunId` = 'abc123' AND tags.role != 'reference'"
+    # the parent's children: the arms and the references beside them, not the parent itself nor the
+    # evaluator's rescore (no reference)
+    assert s["searchFilter"] == f"tags.`mlflow.parentRunId` = 'abc123' AND tags.arm != '{R.RESCORE}'"
     assert s["groupBy"] == {
         "aggregateFunction": "average",
         "groupByKeys": [{"mode": "tag", "groupByData": "arm"}],
@@ -172,6 +174,26 @@ def test_the_primary_metrics_chart_comes_first_in_its_section_and_the_run_list_i
     assert [cards[0] for cards in charts.values()] == ["drift/consistent_100s/psnr", "consistent_100s/psnr"]
     # laid out for 1400 px with the Assistant panel open: the charts get the width the run list took
     assert state["runListHidden"] is True
+
+
+def test_the_summary_comes_first_in_the_table_and_the_runs_in_review_order():
+    tags = {
+        keys.KIND_TAG: len(keys.KIND_REFERENCE),
+        **dict.fromkeys(keys.summary_keys("consistent_50s", "fvd"), 40),
+    }
+    state = review.view_state([*KEYS, keys.REVIEW_ORDER], parent_run_id="p", tag_columns=tags)
+    first = [f"tags.`{t}`" for t in tags]
+    assert state["selectedColumns"][:3] == state["columnOrder"][:3] == first
+    assert state["selectedColumns"][3:] == review.score_columns(KEYS)  # then the final scores
+    assert state["columnWidths"][first[1]] == 7 * 40 + 24  # the whole text of a summary
+    assert state["orderByKey"] == f"metrics.`{keys.REVIEW_ORDER}`"  # the base, the arms, the references
+    (order,) = [c for c in state["compareRunCharts"] if c.get("metricKey") == keys.REVIEW_ORDER]
+    assert order["deleted"] and order["type"] == "LINE"
+    # every group charted: the arms and the references beside them
+    many = [f"arm_{i}" for i in 14 * [0] + list(range(14))]
+    charts = review.view_state(KEYS, parent_run_id="p", legend_names=many)["compareRunCharts"]
+    assert {c["runsCountToCompare"] for c in charts} == {14}
+    assert review.view_state(KEYS, parent_run_id="p")["orderByKey"] == "tags.`mlflow.runName`"
 
 
 def test_section_names_follow_the_ui():
@@ -297,7 +319,8 @@ def test_keyframes_get_a_view_of_their_own_with_the_grid_at_the_last_clip(home):
     assert frames["name"] == "mini 1 (keyframes, seed 0)"
     # one seed, every arm, ungrouped: the UI shows images of runs (not of groups), one column per run
     assert state["searchFilter"] == (
-        f"tags.`mlflow.parentRunId` = '{parent}' AND tags.role != 'reference' AND tags.seed = '0'"
+        f"tags.`mlflow.parentRunId` = '{parent}' AND tags.arm != '{R.RESCORE}' AND tags.role != 'reference' "
+        "AND tags.seed = '0'"
     )
     assert state["groupBy"] is None
     first, *rest = state["compareRunSections"]
@@ -427,23 +450,34 @@ def test_the_review_link_opens_model_training_with_the_arms_charted(home, capsys
 
 @pytest.mark.slow
 def test_a_committed_bundle_shows_every_arm_in_its_legends_and_whole_titles(tmp_path):
-    """results/world2/ablation_eimg (toy world 2's demo bundle) imported fresh (three arms, keys up to 51 characters) and opened at 1400 px
-    with MLflow's Assistant panel open, as a fresh browser shows it: the charts drawn on the first
-    screen list all three arms in their legends and show their whole titles, the primary metric's chart
-    (colour_shift) first. With the cards two a row, or beside the run list, no_eimg was out of sight in
-    the drift charts' legends."""
+    """results/world2/ablation_eimg (toy world 2's demo bundle) imported fresh (three arms and their
+    references, keys up to 51 characters) and opened at 1400 px with MLflow's Assistant panel open, as a
+    fresh browser shows it. The review link opens on the summary table: every arm and reference, each
+    reference said to be one (no model), the primary's mean per track with enough digits to tell them
+    apart. The charts link: the charts drawn on the first screen list all three arms in their legends
+    (the references after them, out of sight where the legend is full) and show their whole titles, the
+    primary metric's chart (colour_shift) first. With the cards two a row, or beside the run list,
+    no_eimg was out of sight in the drift charts' legends."""
     exe = chromium()
     if exe is None:
         pytest.skip("no chromium on PATH: apt-get install chromium")
     from benchmarks.review_shots import shoot_import
 
-    png, text = shoot_import(
-        Path(__file__).resolve().parents[2] / "results" / "world2" / "ablation_eimg", exe
-    )
+    shots = shoot_import(Path(__file__).resolve().parents[2] / "results" / "world2" / "ablation_eimg", exe)
+    (png, summary), (charts_png, text) = shots
     (tmp_path / "review.png").write_bytes(png)
+    (tmp_path / "charts.png").write_bytes(charts_png)
+    head = summary.index(keys.KIND_TAG)
+    for expected in ("base-seed0", "full-seed0", "no_eimg-seed0", f"{R.FROZEN}-seed0", f"{R.LOOP}-seed0",
+                     keys.KIND_REFERENCE, keys.KIND_BASE, "summary/consistent_100s/colour_shift"):  # fmt: skip
+        assert expected in summary, f"{expected!r} not in the table: {tmp_path / 'review.png'}"
+    assert head < summary.index("summary/consistent_100s/colour_shift")
+    means = re.findall(r"^([-+]?\d+\.\d+) \[", summary, re.M)
+    assert len(means) >= 6 and all(len(m.replace(".", "").lstrip("0")) >= 4 for m in means), means
     for arm in ("base", "full", "no_eimg"):
-        assert f"{arm} (drift/consistent_100s/" in text, f"{arm} not in a legend: {tmp_path / 'review.png'}"
-    assert "HIDDEN LEGEND" not in text, [line for line in text.splitlines() if "HIDDEN LEGEND" in line]
+        assert f"{arm} (drift/consistent_100s/" in text, f"{arm} not in a legend: {tmp_path / 'charts.png'}"
+    hidden = [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("HIDDEN LEGEND")]
+    assert not [h for h in hidden if h.split(" (")[0] in ("base", "full", "no_eimg")], hidden
     assert "CUT TITLE" not in text, [line for line in text.splitlines() if "CUT TITLE" in line]
     assert text.index("drift/consistent_100s/colour_shift") < text.index(
         "drift/consistent_100s/aesthetic_quality"
