@@ -205,7 +205,11 @@ def test_the_gates_page_opens_with_one_line_per_gate_and_the_pages_with_where_th
     ]  # fmt: skip
     assert "(b, consistent_100s; 2 measured): first 10 s, energy_score: base 0.2 vs pan 0.1." in lines[2]
     said = G.standing(sections, 3)
-    assert said.startswith("which does not beat the trivial video pan") and "consistent_100s" in said and "loop" not in said
+    assert (
+        said.startswith("which does not beat the trivial video pan")
+        and "consistent_100s" in said
+        and "loop" not in said
+    )
     assert G.standing({("a", 3): [g1, met]}, 3) is None and G.standing(sections, 2) is None
     # the committed world: the page's first lines are the gates, and each current-world page says it
     page = (ROOT / "docs" / "results" / G.GATES_PAGE).read_text()
