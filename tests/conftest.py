@@ -58,3 +58,15 @@ def home(tmp_path, monkeypatch):
     monkeypatch.delenv("HARNESS_SWEEP_STORAGE", raising=False)
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(SHARED_BUILDS))
     return tmp_path
+
+
+@pytest.fixture()
+def one_thread():
+    """torch on one thread for the test: bit-identical floats need one summation order (MKL may vary
+    its thread count), so a test comparing bytes of two runs holds the order fixed."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,17 +16,11 @@ import os
 import statistics
 import tempfile
 
-from benchmarks.perf.report import (
-    emit,
-    timed_generation,
-    toy_generation_args,
-    toy_generation_run,
-    toy_world_samples,
-)
+from benchmarks.perf import report
 
 
 def main() -> None:
-    args = toy_generation_args(
+    args = report.toy_generation_args(
         __doc__, samples=2, clips=2, repeats=3,
         extra=lambda p: p.add_argument("--draws", type=int, default=4, help="draws per sample (K)"),
     )  # fmt: skip
@@ -43,22 +37,22 @@ def main() -> None:
     arms = {b: LongVideoGenerator(base.bb, g.model_copy(update={"batch_size": b})) for b in (1, args.draws)}
 
     with tempfile.TemporaryDirectory() as d:
-        samples = toy_world_samples(d, g, args.samples, args.clips)
+        samples = report.toy_world_samples(d, g, args.samples, args.clips)
         load_before = os.getloadavg()
         seconds: dict[int, list[float]] = {b: [] for b in arms}
         for repeat in range(args.repeats + 1):  # the first round warms up
             for b, gen in arms.items():
-                t = timed_generation(gen, samples, gen.cfg, args.clips, draws=args.draws)
+                t = report.timed_generation(gen, samples, gen.cfg, args.clips, draws=args.draws)
                 if repeat:
                     seconds[b].append(t)
         load_after = os.getloadavg()
 
     draw_clips = len(samples) * args.draws * args.clips
     per = {b: statistics.median(s) / draw_clips for b, s in seconds.items()}
-    emit(
+    report.emit(
         {
             "benchmark": "batched_draws",
-            **toy_generation_run(g, len(samples), args.clips, args.repeats, load_before, load_after),
+            **report.toy_generation_run(g, len(samples), args.clips, args.repeats, load_before, load_after),
             "draws": args.draws,
             "seconds_per_draw_clip": {"one_at_a_time": per[1], "batched": per[args.draws]},
             "seconds_runs": {"one_at_a_time": seconds[1], "batched": seconds[args.draws]},

@@ -15,17 +15,11 @@ import os
 import statistics
 import tempfile
 
-from benchmarks.perf.report import (
-    emit,
-    timed_generation,
-    toy_generation_args,
-    toy_generation_run,
-    toy_world_samples,
-)
+from benchmarks.perf import report
 
 
 def main() -> None:
-    args = toy_generation_args(__doc__, samples=8, clips=3, repeats=3)
+    args = report.toy_generation_args(__doc__, samples=8, clips=3, repeats=3)
 
     import torch
 
@@ -40,11 +34,11 @@ def main() -> None:
     transformer = generator.bb.transformer
 
     with tempfile.TemporaryDirectory() as d:
-        samples = toy_world_samples(d, g, args.samples, args.clips)
+        samples = report.toy_world_samples(d, g, args.samples, args.clips)
         tokens = [generator.bb.prompt_tokens(p) for s in samples for p in s.prompts[: args.clips]]
 
         def run() -> float:
-            return timed_generation(generator, samples, g, args.clips)
+            return report.timed_generation(generator, samples, g, args.clips)
 
         arms = {"diffusers": attend_padding_in_full, "merged": merge_context_padding}
         load_before = os.getloadavg()
@@ -59,10 +53,10 @@ def main() -> None:
 
     sample_clips = len(samples) * args.clips
     median = {name: statistics.median(s) for name, s in seconds.items()}
-    emit(
+    report.emit(
         {
             "benchmark": "context_padding",
-            **toy_generation_run(g, len(samples), args.clips, args.repeats, load_before, load_after),
+            **report.toy_generation_run(g, len(samples), args.clips, args.repeats, load_before, load_after),
             "prompt_tokens": {"min": min(tokens), "max": max(tokens), "context": generator.bb.text_limit},
             "seconds_per_sample_clip": {name: m / sample_clips for name, m in median.items()},
             "seconds_runs": seconds,

@@ -22,17 +22,11 @@ import statistics
 import tempfile
 import time
 
-from benchmarks.perf.report import (
-    emit,
-    timed_generation,
-    toy_generation_args,
-    toy_generation_run,
-    toy_world_samples,
-)
+from benchmarks.perf import report
 
 
 def main() -> None:
-    args = toy_generation_args(
+    args = report.toy_generation_args(
         __doc__, samples=8, clips=3, repeats=2,
         extra=lambda p: p.add_argument("--widths", default="128,192,256", help="DiT widths, comma-separated"),
     )  # fmt: skip
@@ -78,11 +72,11 @@ def main() -> None:
         dit.register_forward_hook(end)
 
     with tempfile.TemporaryDirectory() as d:
-        samples = toy_world_samples(d, g, args.samples, args.clips)
+        samples = report.toy_world_samples(d, g, args.samples, args.clips)
 
         def run() -> tuple[float, float]:
             dit_seconds[0] = 0.0
-            return timed_generation(generator, samples, g, args.clips), dit_seconds[0]
+            return report.timed_generation(generator, samples, g, args.clips), dit_seconds[0]
 
         load_before = os.getloadavg()
         seconds: dict[int, list[float]] = {w: [] for w in widths}
@@ -98,10 +92,10 @@ def main() -> None:
         load_after = os.getloadavg()
 
     median = {w: statistics.median(s) for w, s in seconds.items()}
-    emit(
+    report.emit(
         {
             "benchmark": "dit_width",
-            **toy_generation_run(g, len(samples), args.clips, args.repeats, load_before, load_after),
+            **report.toy_generation_run(g, len(samples), args.clips, args.repeats, load_before, load_after),
             "layers": TOY.layers,
             "parameters": {w: sum(p.numel() for p in dit.parameters()) for w, dit in dits.items()},
             "seconds_per_sample_clip": {w: m / (len(samples) * args.clips) for w, m in median.items()},

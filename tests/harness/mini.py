@@ -1,7 +1,8 @@
 """The tiny experiment the harness tests run end to end: the tiny preset, a 3-step training, a
 1-second suite scored on the toy backend (its small committed networks: a random-init DINO ViT-B/16
 took 40 of a run's 64 s). Tests vary its name, arms, suite size and backend; `test_pipeline` runs it on
-the random-init backend, so one run end to end still builds and logs VBench's architectures."""
+the random-init backend, so one run end to end still builds and logs VBench's architectures.
+`shipped_experiments` yields every experiment this repository ships, for the tests that check them all."""
 
 TEMPLATE = """
 name: {name}
@@ -41,3 +42,19 @@ def mini_experiment(
         name=name, description=description, full=full, more_arms=more_arms, steps=steps,
         checkpoint_every=checkpoint_every, limit=limit, metrics=metrics, backend=backend,
     )  # fmt: skip
+
+
+def shipped_experiments():
+    """(name, experiment, its source path) of every experiment in configs/experiments but the
+    pretrainings (svi.training.pretrain's own schema)."""
+    from harness.declare.experiment import (
+        experiment_names,
+        find_experiment,
+        is_pretrain,
+        load_experiment,
+        read_experiment_file,
+    )
+
+    for name in experiment_names():
+        if not is_pretrain(read_experiment_file(find_experiment(name))):
+            yield (name, *load_experiment(name))

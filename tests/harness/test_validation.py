@@ -247,19 +247,10 @@ def test_stage_lock_waits_for_its_holder_and_a_dead_holders_lock_is_free(tmp_pat
 
 def test_every_shipped_experiment_validates_and_plans():
     """Each experiment in configs/experiments loads, resolves every arm's configuration and plans."""
-    from harness.declare.experiment import (
-        experiment_names,
-        find_experiment,
-        is_pretrain,
-        load_experiment,
-        read_experiment_file,
-    )
     from harness.declare.plan import make_plan
+    from tests.harness.mini import shipped_experiments
 
-    for name in experiment_names():
-        if is_pretrain(read_experiment_file(find_experiment(name))):
-            continue
-        exp, source = load_experiment(name)
+    for name, exp, source in shipped_experiments():
         plan = make_plan(exp, source)
         assert {u.arm for u in plan.units} == set(exp.arms), name
 

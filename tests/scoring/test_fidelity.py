@@ -11,12 +11,20 @@ import numpy as np
 import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio as sk_psnr
-from skimage.metrics import structural_similarity as sk_ssim
+from skimage.metrics import structural_similarity
 from torchmetrics.functional.image import peak_signal_noise_ratio as tm_psnr
 from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
 
 from scoring.base import VideoInfo, VideoResult
 from scoring.fidelity import PSNR, SSIM, psnr, ssim
+
+
+def sk_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """scikit-image's SSIM of two [C, H, W] images on [0, 1] with Wang et al.'s settings, as VBench and
+    torchmetrics take them: an 11-tap Gaussian window of sigma 1.5, the population covariance."""
+    return structural_similarity(
+        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0, channel_axis=0
+    )
 
 
 def _pairs() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -94,18 +102,7 @@ def test_ssim_drops_with_noise():
 @pytest.mark.parametrize("case", list(_pairs()))
 def test_matches_scikit_image(case):
     x, y = _pairs()[case]
-    expected_ssim = [
-        sk_ssim(
-            a.numpy(),
-            b.numpy(),
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-            data_range=1.0,
-            channel_axis=0,
-        )
-        for a, b in zip(x, y)
-    ]
+    expected_ssim = [sk_ssim(a.numpy(), b.numpy()) for a, b in zip(x, y)]
     expected_psnr = [sk_psnr(a.numpy(), b.numpy(), data_range=1.0) for a, b in zip(x, y)]
     np.testing.assert_allclose(ssim(x, y).numpy(), expected_ssim, atol=1e-10)
     np.testing.assert_allclose(psnr(x, y).numpy(), expected_psnr, atol=1e-10)
@@ -156,18 +153,7 @@ def test_video_value_is_the_frame_mean_and_matches_scikit_image(metric_cls):
     result = _score(metric_cls(), video, truth)
     x, y = video.double().numpy() / 255, truth.double().numpy() / 255
     if metric_cls is SSIM:
-        frames = [
-            sk_ssim(
-                a,
-                b,
-                gaussian_weights=True,
-                sigma=1.5,
-                use_sample_covariance=False,
-                data_range=1.0,
-                channel_axis=0,
-            )
-            for a, b in zip(x, y)
-        ]
+        frames = [sk_ssim(a, b) for a, b in zip(x, y)]
     else:
         frames = [sk_psnr(b, a, data_range=1.0) for a, b in zip(x, y)]
     assert result.value == pytest.approx(np.mean(frames), abs=1e-10)

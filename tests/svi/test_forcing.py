@@ -51,18 +51,9 @@ def test_configs_without_a_forcing_dump_and_hash_as_before():
 
 
 def test_shipped_arms_without_a_forcing_dump_without_a_forcing_section():
-    from harness.declare.experiment import (
-        experiment_names,
-        find_experiment,
-        is_pretrain,
-        load_experiment,
-        read_experiment_file,
-    )
+    from tests.harness.mini import shipped_experiments
 
-    for name in experiment_names():
-        if is_pretrain(read_experiment_file(find_experiment(name))):
-            continue  # svi.training.pretrain's own schema
-        exp, path = load_experiment(name)
+    for name, exp, path in shipped_experiments():
         for arm in getattr(exp, "arms", {}):
             cfg = exp.arm_config(arm, path)
             if cfg.forcing.kind != "none":  # the mechanisms experiment's forcing arms: theirs is new

@@ -208,15 +208,6 @@ def test_the_planted_drift_reaches_the_written_clip_and_what_the_next_one_is_con
     assert np.abs(written - to_uint8_frames(expected[0])[:-1].astype(np.int64)).max() == 0
 
 
-@pytest.fixture()
-def one_thread():
-    # byte-identical videos need one summation order: a single thread (MKL may vary its thread count)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.bitwise(
     "one thread; the resumed clips start from the saved chaining state, which is the tensor the uninterrupted run held, and run the same operations"
 )

@@ -26,15 +26,6 @@ def tiny():
 
 
 @pytest.fixture()
-def one_thread():
-    # bit-identical frames need one summation order: a single thread
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture()
 def segments(monkeypatch):
     """The uint8 frames of every segment written, by (video stem, segment name): the frames before the
     codec (the existing generator tests' spy)."""
