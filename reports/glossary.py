@@ -22,7 +22,7 @@ from pathlib import Path
 from reports.gates import FIRST_SECONDS, G1_MARGIN_DB, G6_LIMIT_MINUTES, GATES_PAGE
 from reports.stats import ALPHA, LEVEL, POWER
 from reports.verdicts import INVALID, NO_ARM, ONE_SIDED, REWARDS_MEAN, UNDECIDED, UNKNOWN, VALID
-from scoring.references import FROZEN, LOOP, PAN, PINGPONG, TRUTH_ALT, TRUTH_VAE
+from scoring.references import FROZEN, LOOP, PAN, PINGPONG, TRUTH, TRUTH_ALT, TRUTH_VAE
 
 PAGE = Path("docs") / "glossary.md"
 LEVEL_PC, POWER_PC = f"{LEVEL:.0%}", f"{POWER:.0%}"
@@ -61,7 +61,7 @@ TERMS: tuple[Term, ...] = (
         "[standing still](#standing-still). `scoring/references.py`.",
     ),
     Term(
-        "Truth", "truth", REFERENCES, (r"truth", r"true\s+continuations?"),
+        "Truth", TRUTH, REFERENCES, (TRUTH, r"true\s+continuations?"),
         "The benchmark sample's true continuation: read from the benchmark where it has ground truth, and "
         "in the toy world rendered from the sample's `world.json` for as long as the video lasts. Fidelity "
         "metrics (PSNR, SSIM, truth distance, FVD) are measured against it: they are *anchored* to it, and "
