@@ -61,7 +61,7 @@ TERMS: tuple[Term, ...] = (
         "[standing still](#standing-still). `scoring/references.py`.",
     ),
     Term(
-        "Truth", TRUTH, REFERENCES, (TRUTH, r"true\s+continuations?"),
+        "Truth", TRUTH, REFERENCES, (rf"{TRUTH}(?!\s+(?:clip\s+)?distance)", r"true\s+continuations?"),
         "The benchmark sample's true continuation: read from the benchmark where it has ground truth, and "
         "in the toy world rendered from the sample's `world.json` for as long as the video lasts. Fidelity "
         "metrics (PSNR, SSIM, truth distance, FVD) are measured against it: they are *anchored* to it, and "
