@@ -24,6 +24,7 @@ def _comparable(bundle):
     manifest["digests"].pop("manifest.json")  # the digest of the manifest's content: provenance included
     for unit in manifest["units"]:
         unit.pop("run_id")
+        assert unit.pop("finished_at") or unit["status"] != "FINISHED"  # when it ran: a finished unit has one
     report = RUN_ID.sub("RUN", (bundle / "report" / "report.md").read_text())
     head, rest = report.split("## Where the time went", 1)  # wall times: where and when it ran
     report = head + rest[rest.index("## Failed or unfinished runs") :]
