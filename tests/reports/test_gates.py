@@ -151,7 +151,9 @@ def test_committed_world3_bundles_meet_their_gates(bundle):
 # 2 draws a sample, the energy score, pan and truth_alt: the energy score is valid on both tracks (G2),
 # but over the first 10 s the first frame panned beats the base on it (G3, and G3p with it), and on the
 # consistent track the base's energy score rises no more than another true future's (G4) nor its own
-# end from its start (G4p). Met, a gate must leave this list: the test above fails.
+# end from its start (G4p). toy_erft_control's base (3 seeds) stands the same on G3 and G4; its planted
+# drift is not detected on the energy score at 8 scenes x 3 seeds with 2 draws (G5, read beside every
+# bundle). Met, a gate must leave this list: the test above fails.
 NOT_MET_YET = {
     ("ablation_eimg", "G3", "consistent_100s"),
     ("ablation_eimg", "G3p", "consistent_100s"),
@@ -159,6 +161,13 @@ NOT_MET_YET = {
     ("ablation_eimg", "G4p", "consistent_100s"),
     ("ablation_eimg", "G3", "creative_100s"),
     ("ablation_eimg", "G3p", "creative_100s"),
+    ("toy_erft_control", "G3", "consistent_100s"),
+    ("toy_erft_control", "G3p", "consistent_100s"),
+    ("toy_erft_control", "G4", "consistent_100s"),
+    *(
+        (name, "G5", "consistent_100s")
+        for name in ("ablation_eimg", "ablation_eimg_demo", "toy_erft_control")
+    ),
 }
 
 
