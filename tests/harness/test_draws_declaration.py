@@ -8,7 +8,8 @@ from harness.declare.plan import ADDED_SETTINGS, unit_hash, unit_inputs
 
 
 def test_the_energy_score_with_one_draw_is_refused(home, capsys):
-    assert main(["plan", "toy_erft_control", "metrics=truth_distance,energy_score", "primary=null"]) == 2
+    args = ["plan", "toy_erft_control", "draws=1", "metrics=truth_distance,energy_score", "primary=null"]
+    assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "energy_score" in err and "declare `draws: 2` or more (draws: 1)" in err
@@ -34,7 +35,7 @@ def test_one_draw_keeps_the_plan_hash_of_units_made_before_draws_existed():
     """A unit recorded without `draws` ran with one video per sample: ADDED_SETTINGS says so, and a
     declaration with draws: 2 is another unit."""
     assert ADDED_SETTINGS["experiment.draws"] == 1
-    exp, source = load_experiment("toy_erft_control")
+    exp, source = load_experiment("toy_erft_control", ["draws=1", "metrics=drift", "primary=truth_distance"])
     two, _ = load_experiment("toy_erft_control", ["draws=2"])
     plan_one = unit_inputs_of(exp, source)
     assert plan_one["experiment.draws"] == 1
