@@ -122,12 +122,13 @@ def text_problems(fig: Figure, save_to: Path | None = None) -> list[str]:
             problems.append(
                 f"{s!r} is {size * px_per_pt:.1f} px at {COLUMN_PX} px wide (< {LEAST_TEXT_PX:g})"
             )
+    markers = _marker_boxes(fig)  # once: every annotation is checked against the same markers
     for i, (s, box, _, t) in enumerate(drawn):
         problems += [f"{s!r} covers {other!r}" for other, b, _, _ in drawn[i + 1 :] if _overlap(box, b)]
         if t is None or t.axes is None or t not in t.axes.texts:
             continue  # a point's label (an annotation) only: a marker may lie under a title or a legend
         own = t.axes.transData.transform(t.xy) if getattr(t, "xycoords", None) == "data" else None
-        for centre, mark in _marker_boxes(fig):
+        for centre, mark in markers:
             if (own is None or np.hypot(*(np.asarray(centre) - own)) > 0.5) and _overlap(box, mark):
                 problems.append(f"{s!r} covers the marker at ({round(centre[0])}, {round(centre[1])}) px")
     return problems

@@ -537,8 +537,7 @@ def publish_report(c, parent: str, files: dict[str, Path], *, sweep: bool = Fals
     if "report.html" in files:  # self-contained: plots inlined
         c.log_artifact(parent, str(files["report.html"]))
     if not sweep and "results.csv" in files:
-        tracking.log_deltas(c, parent, files["results.csv"])
-        tracking.log_summary(c, parent, files["results.csv"])
+        tracking.log_report_figures(c, parent, files["results.csv"])
 
 
 def training_rows(cfg: SVIConfig) -> list[dict]:

@@ -50,7 +50,7 @@ from harness.tracking.client import (  # noqa: F401
 )
 from harness.tracking.curves import CurveForwarder, SystemMetrics, log_training_metrics, reduce_slots  # noqa: F401
 from harness.tracking.datasets import dataset_digest, log_dataset, prompt_rows  # noqa: F401
-from harness.tracking.deltas import delta_rows, log_deltas, log_summary, report_note  # noqa: F401
+from harness.tracking.deltas import delta_rows, log_deltas, log_report_figures, log_summary, report_note  # noqa: F401
 from harness.tracking.lifecycle import (  # noqa: F401
     BATCH,
     MAX_PARAM_LENGTH,

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from harness.tracking import keys
 from harness.tracking.lifecycle import log_metrics, set_tags
-from reports.tables import VS_REFERENCE, from_csv_cells
+from reports.tables import from_csv_cells
 from scoring.references import REFERENCE_ROWS, RESCORE
 
 
@@ -53,17 +53,30 @@ def _children(c: MlflowClient, parent_id: str) -> list:
     )
 
 
-def log_deltas(c: MlflowClient, parent_id: str, results_csv: Path) -> int:
-    """Log `delta_rows` of a report's results.csv on every finished child run of `parent_id` (each
-    seed of an arm gets the arm's difference, which is over its seeds), with tag
+def base_arm(summary: pd.DataFrame) -> str | None:
+    """The reference arm every other arm of a report's summary is compared with (None: none named)."""
+    return next((r for r in summary["reference"].dropna().unique() if r), None)
+
+
+def log_report_figures(c: MlflowClient, parent_id: str, results_csv: Path) -> None:
+    """What the report adds to the runs of `parent_id`, from its results.csv read once and its children
+    listed once: each arm's difference from the base (`log_deltas`) and the review's summary
+    (`log_summary`)."""
+    summary, runs = read_results(results_csv), _children(c, parent_id)
+    log_deltas(c, summary, runs)
+    log_summary(c, parent_id, summary, runs)
+
+
+def log_deltas(c: MlflowClient, summary: pd.DataFrame, runs: list) -> int:
+    """Log `delta_rows` of a report's summary (its results.csv) on every finished run of `runs` (a parent's
+    children: each seed of an arm gets the arm's difference, which is over its seeds), with tag
     `delta_vs_base.reference` naming the arm it is against. -> runs that got metrics."""
-    summary = read_results(results_csv)
     per_arm = delta_rows(summary)
     if not per_arm:
         return 0
-    reference = next((r for r in summary["reference"].dropna().unique() if r), "")
+    reference = base_arm(summary) or ""
     done = 0
-    for run in _children(c, parent_id):
+    for run in runs:
         rows = per_arm.get(run.data.tags.get("arm", ""))
         if rows and run.info.status == "FINISHED":
             log_metrics(c, run.info.run_id, rows)
@@ -105,8 +118,8 @@ def summary_rows(summary: pd.DataFrame, reference_means: pd.DataFrame, metric: s
         return T.Cell(*(rec[k] * scale for k in names), **more)
 
     rows = []
-    arms = summary[(summary["metric"] == metric) & (summary["contrast"] == T.VS_REFERENCE)]
-    for rec in arms.to_dict("records"):
+    arms = T.vs_reference(summary)
+    for rec in arms[arms["metric"] == metric].to_dict("records"):
         if not _finite(rec.get("mean")):
             continue
         n = rec.get("delta_n_samples")
@@ -194,31 +207,27 @@ def review_order(names: list[str], runs: list) -> dict[str, int]:
     return {name: i for i, name in enumerate([*dict.fromkeys(names), *others])}
 
 
-def log_summary(c: MlflowClient, parent_id: str, results_csv: Path) -> int:
-    """The review's summary on every finished child run of `parent_id` but the rescore: tag `kind` (the
-    base, an arm, a reference: no model), the metric `review_order` (the base, the arms, the references)
-    and, where the parent names a primary metric (`harness.primary`), its `summary_texts` on each track.
-    The arms' numbers are the report's (results.csv), the references' are read from their per-sample
-    tables. -> runs tagged."""
+def log_summary(c: MlflowClient, parent_id: str, summary: pd.DataFrame, children: list) -> int:
+    """The review's summary on every finished run of `children` (those of `parent_id`) but the rescore:
+    tag `kind` (the base, an arm, a reference: no model), the metric `review_order` (the base, the arms,
+    the references) and, where the parent names a primary metric (`harness.primary`), its
+    `summary_texts` on each track. The arms' numbers are the report's (`summary`, its results.csv), the
+    references' are read from their per-sample tables. -> runs tagged."""
     from harness.tracking.store_reader import samples_of
     from reports.margins import reference_means
+    from reports.tables import vs_reference
 
-    runs = [
-        r
-        for r in _children(c, parent_id)
-        if r.info.status == "FINISHED" and r.data.tags.get("arm") != RESCORE
-    ]
+    runs = [r for r in children if r.info.status == "FINISHED" and r.data.tags.get("arm") != RESCORE]
     primary = c.get_run(parent_id).data.tags.get(keys.PRIMARY_TAG)
-    summary = read_results(results_csv)
     refs = [r for r in runs if r.data.tags.get("role") == keys.REFERENCE_ROLE]
     samples = samples_of(c, refs) if primary and refs else pd.DataFrame()
     means = reference_means(samples) if len(samples) else pd.DataFrame(columns=["track", "arm", "metric"])
     rows = summary_rows(summary, means, primary) if primary else []
     texts = summary_texts(rows, primary) if rows else {}
-    base = next((r for r in summary["reference"].dropna().unique() if r), None)
+    base = base_arm(summary)
     present = {r.data.tags.get("arm") for r in refs}
     first = [base] if base else []
-    arms = summary.loc[summary["contrast"] == VS_REFERENCE, "arm"].astype(str)
+    arms = vs_reference(summary)["arm"].astype(str)
     order = review_order([*first, *arms, *(k for k in REFERENCE_ROWS if k in present)], runs)
     for run in runs:
         arm, role = run.data.tags.get("arm", ""), run.data.tags.get("role")
