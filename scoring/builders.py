@@ -75,11 +75,12 @@ def truth_clips(name: str, *, backend: str, **options) -> Metric:
 
 
 def clip_energy(name: str, *, backend: str, **options) -> Metric:
-    """clip_energy_score: a sample's draws against the truth in the clips of FVD's extractor on this backend."""
+    """clip_energy_score and its terms: a sample's draws against the truth in the clips of FVD's extractor on
+    this backend."""
     from scoring.truth_clips import ClipEnergyScore
 
     clips = toy("fvd", **options) if backend == "toy" else fvd("fvd", backend=backend, **options)
-    return ClipEnergyScore(clips)
+    return ClipEnergyScore(clips, name)
 
 
 def consistency(name: str, *, backend: str, cache_dir=None, device="cpu", batch_size=16, **_) -> Metric:

@@ -281,12 +281,18 @@ _ROWS += tuple(
 )
 
 # The energy score in FVD's clip features, clip by clip (`truth_clips.py`): the distance the guard
-# `truth_clip_distance` measures for one video, as a sampler's score over its draws. Its own group.
-_ROWS += (
+# `truth_clip_distance` measures for one video, as a sampler's score over its draws, with its two terms
+# beside it as the pixel one's. Its own group.
+_ROWS += tuple(
     MetricSpec(
-        "clip_energy_score", "clip_energy", "Clip energy score", 1.0, False, 4, _VIDEO,
+        name, "clip_energy", label, 1.0, better, 4, _VIDEO,
         dict.fromkeys(_DIMENSIONS["fvd"].builders, _B + "clip_energy"), over_draws=True,
-    ),
+    )
+    for name, label, better in (
+        ("clip_energy_score", "Clip energy score", False),
+        ("clip_energy_accuracy", "Clip energy: to truth", False),
+        ("clip_energy_spread", "Clip energy: spread", None),
+    )
 )  # fmt: skip
 
 SPECS: dict[str, MetricSpec] = {s.name: s for s in _ROWS}

@@ -120,14 +120,26 @@ class TruthClipDistance(Metric):
 
 class ClipEnergyScore(TruthClipDistance):
     """The energy score of a sample's draws against the truth in the clip features of `fvd`'s extractor,
-    per 16-frame clip, averaged per window and per video (scoring/energy.py `clip_energy`)."""
+    per 16-frame clip, averaged per window and per video (scoring/energy.py `clip_energy`). `name` picks
+    the term it reports (CLIP_TERMS): the score, or one of its two terms; per clip score = accuracy -
+    spread, so the means over clips keep that identity."""
 
-    name = "clip_energy_score"
-    extra_key = "clip_energy"
+    def __init__(self, fvd: FVD, name: str = "clip_energy_score") -> None:
+        if name not in CLIP_TERMS:
+            raise ValueError(f"unknown clip energy metric {name!r}; known: {', '.join(CLIP_TERMS)}")
+        super().__init__(fvd)
+        self.name = name
+        self.extra_key = "clip_energy" if name == "clip_energy_score" else name  # the per-clip values
 
-    @staticmethod
-    def per_clip(draws: np.ndarray, truth: np.ndarray) -> list[float]:
-        """The draws' clips [K, C, D] against the truth's [C, D]: each clip's energy score."""
+    def per_clip(self, draws: np.ndarray, truth: np.ndarray) -> list[float]:
+        """The draws' clips [K, C, D] against the truth's [C, D]: each clip's term."""
         from scoring.energy import clip_energy
 
-        return [e.score for e in clip_energy(draws, truth)]
+        return [getattr(e, CLIP_TERMS[self.name]) for e in clip_energy(draws, truth)]
+
+
+CLIP_TERMS = {
+    "clip_energy_score": "score",
+    "clip_energy_accuracy": "accuracy",
+    "clip_energy_spread": "spread",
+}

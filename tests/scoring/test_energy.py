@@ -257,3 +257,38 @@ def test_clip_energy_of_a_video_without_draws_is_the_root_of_its_truth_clip_dist
     assert same.extra["draws"] == 2 and same.value == pytest.approx(one["clip_energy_score"].value, rel=1e-9)
     _video(draw_path(video, 1), 5, frames=32)
     assert _clip_results(video, truth)["clip_energy_score"].value != pytest.approx(same.value, rel=1e-6)
+
+
+def test_the_clip_energy_terms_of_two_draws_are_their_clip_distances(tmp_path):
+    """Two different draws, per clip in the toy encoder's clip features: the accuracy term is the mean
+    of each draw's own Euclidean distance to the truth's clip (the roots of `truth_clip_distance` of
+    each draw scored alone), the score is accuracy - spread, and the spread is positive (half the
+    distance between the draws). The same features in float64 along both paths: rel 1e-9."""
+    from scoring.energy import draw_path
+    from scoring.score import build_metrics
+    from scoring.stream import score_video
+
+    truth = _video(tmp_path / "truth" / "s0.mp4", 0, frames=32)
+    video = _video(tmp_path / "s0.mp4", 1, frames=32)
+    other = _video(tmp_path / "alone" / "s0.mp4", 2, frames=32)  # draw 1, also scored on its own
+    roots = [
+        np.sqrt(_clip_results(v, truth)["truth_clip_distance"].extra["clip_distances"])
+        for v in (video, other)
+    ]
+    draw_path(video, 1).parent.mkdir(parents=True)
+    _video(draw_path(video, 1), 2, frames=32)
+    names = "clip_energy_score,clip_energy_accuracy,clip_energy_spread"
+    metrics, _ = build_metrics(names, "toy")
+    got = score_video(video, metrics, window="video", reference_video=truth).results
+    accuracy, spread, score = (np.asarray(got[n].extra[n if n != "clip_energy_score" else "clip_energy"])
+                               for n in ("clip_energy_accuracy", "clip_energy_spread", "clip_energy_score"))  # fmt: skip
+    assert accuracy == pytest.approx((roots[0] + roots[1]) / 2, rel=1e-9)
+    assert score == pytest.approx(accuracy - spread, rel=1e-9, abs=1e-12) and (spread > 0).all()
+    assert all(got[n].extra["draws"] == 2 for n in names.split(","))
+    assert got["clip_energy_score"].value == pytest.approx(
+        got["clip_energy_accuracy"].value - got["clip_energy_spread"].value, rel=1e-9
+    )
+    with pytest.raises(ValueError, match="unknown clip energy metric"):
+        from scoring.truth_clips import ClipEnergyScore
+
+        ClipEnergyScore(metrics[0].fvd, "clip_energy")

@@ -26,6 +26,7 @@ PROTOCOLS = [
 COHERENCE = ["subject_coherence", "background_coherence"]
 GUARDS = ["non_repetition", "truth_clip_distance"]
 ENERGY = ["energy_score", "energy_accuracy", "energy_spread"]
+CLIP_ENERGY = ["clip_energy_score", "clip_energy_accuracy", "clip_energy_spread"]
 
 
 def test_groups_and_all():
@@ -40,7 +41,7 @@ def test_groups_and_all():
         "coherence": COHERENCE,
         "guards": GUARDS,
         "energy": ENERGY,
-        "clip_energy": ["clip_energy_score"],
+        "clip_energy": CLIP_ENERGY,
     }
     assert ALL == [n for names in GROUPS.values() for n in names]
     assert all(spec(n).group == g for g, names in GROUPS.items() for n in names)
@@ -52,8 +53,9 @@ def test_groups_and_all():
 
 def test_directions_and_needs():
     lower = {"fvd", "sync_d", *DRIFT, *PROTOCOLS, "truth_clip_distance", "energy_score", "energy_accuracy"}
-    lower |= {"clip_energy_score"}
-    none = {"energy_spread"}  # half the mean distance between two draws: neither more nor less is better
+    lower |= {"clip_energy_score", "clip_energy_accuracy"}
+    # half the mean distance between two draws: neither more nor less is better
+    none = {"energy_spread", "clip_energy_spread"}
     assert {n for n, s in SPECS.items() if s.higher_is_better is False} == lower
     assert {n for n, s in SPECS.items() if s.higher_is_better is None} == none
     assert all(s.higher_is_better is True for n, s in SPECS.items() if n not in lower | none)
@@ -63,9 +65,9 @@ def test_directions_and_needs():
         "truth_distance",
         "truth_clip_distance",
         *ENERGY,
-        "clip_energy_score",
+        *CLIP_ENERGY,
     }
-    assert {n for n, s in SPECS.items() if s.over_draws} == {*ENERGY, "clip_energy_score"}
+    assert {n for n, s in SPECS.items() if s.over_draws} == {*ENERGY, *CLIP_ENERGY}
     assert {n for n, s in SPECS.items() if s.needs_input_image} == {"i2v_subject", "i2v_background"}
     assert {n for n, s in SPECS.items() if s.needs_reference_set} == {"fvd"}
     assert {n for n, s in SPECS.items() if s.needs_audio} == {"sync_c", "sync_d"}
@@ -123,12 +125,13 @@ def test_the_classes_read_their_facts_from_the_table():
         fidelity.SSIM,
         fvd.FVD,
         truth_clips.TruthClipDistance,
-        truth_clips.ClipEnergyScore,
         *sync.METRICS.values(),
     ]
     # the drift protocols take their name with their base (one class per protocol), the energy terms theirs
+    # (pixel and clip)
     protocols = [
-        registry.build(n, backend="toy") for n in [*PROTOCOLS, *COHERENCE, "non_repetition", *ENERGY]
+        registry.build(n, backend="toy")
+        for n in [*PROTOCOLS, *COHERENCE, "non_repetition", *ENERGY, *CLIP_ENERGY]
     ]
     assert sorted(c.name for c in classes + protocols) == sorted(ALL)
     for cls in classes + protocols:
