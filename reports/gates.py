@@ -25,7 +25,8 @@ GATE_LENGTH (the consistent and creative suites; a bundle's shorter tracks are n
   first, per video, with a 95% interval (crossed design) clear of zero.
 - G5 (from a positive-control bundle, `toy_erft_control`): the planted arm is worse than the base arm
   on the control's declared primary with a 95% interval clear of zero, at the bundle's n (world 2's
-  control declared colour shift, world 3's the distance from the truth).
+  control declared colour shift, world 3's the energy score, with a plant sized to move it by more
+  than the design's minimum detectable difference).
 - G6 (from the recorded `make demo`, docs/records/demo.txt): the demo ran to its end (exit 0) within
   G6_LIMIT_MINUTES on a fresh clone, at the commit that made the demo's bundle.
 
