@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from scoring.base import Accumulator, Metric, VideoInfo, VideoResult
+from scoring.energy import TERMS, clip_energy, draw_paths
 from scoring.fvd import FVD, ClipFeatureAccumulator
 
 
@@ -42,7 +43,6 @@ class _ClipAccumulator(Accumulator):
     draws' features [K, C, D] against the truth's [C, D], averaged per window and per video."""
 
     def __init__(self, metric: TruthClipDistance | ClipEnergyScore, info: VideoInfo) -> None:
-        from scoring.energy import draw_paths
         from scoring.stream import FrameReader
 
         self.metric, self.info = metric, info
@@ -133,13 +133,8 @@ class ClipEnergyScore(TruthClipDistance):
 
     def per_clip(self, draws: np.ndarray, truth: np.ndarray) -> list[float]:
         """The draws' clips [K, C, D] against the truth's [C, D]: each clip's term."""
-        from scoring.energy import clip_energy
-
         return [getattr(e, CLIP_TERMS[self.name]) for e in clip_energy(draws, truth)]
 
 
-CLIP_TERMS = {
-    "clip_energy_score": "score",
-    "clip_energy_accuracy": "accuracy",
-    "clip_energy_spread": "spread",
-}
+# The clip terms are the pixel ones' (scoring/energy.py TERMS) in clip features: clip_<name> -> the term.
+CLIP_TERMS = {f"clip_{name}": term for name, term in TERMS.items()}
