@@ -247,7 +247,8 @@ def test_trials_score_what_decides_them_unless_told_all(home):
     assert exp.metrics == "subject_consistency,dynamic_degree,non_repetition"
     everything = sweep.model_copy(update={"score": "all"})
     assert (
-        runner.trial_experiment(everything)[0].metrics == "vbench,drift,drift_protocols,psnr_ssim,fvd,energy"
+        runner.trial_experiment(everything)[0].metrics
+        == "vbench,drift,drift_protocols,psnr_ssim,fvd,energy,clip_energy"
     )
 
 
