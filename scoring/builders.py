@@ -66,12 +66,17 @@ def non_repetition(name: str, *, base: Metric, **_) -> Metric:
     return NonRepetition(name, base)
 
 
+def _clip_extractor(backend: str, **options) -> Metric:
+    """FVD's clip extractor on this backend (I3D, random I3D, toy encoder): the features of the metrics
+    that compare a video's clips with the truth's."""
+    return toy("fvd", **options) if backend == "toy" else fvd("fvd", backend=backend, **options)
+
+
 def truth_clips(name: str, *, backend: str, **options) -> Metric:
-    """truth_clip_distance: the clips of FVD's extractor on this backend (I3D, random I3D, toy encoder)."""
+    """truth_clip_distance: the clips of FVD's extractor on this backend."""
     from scoring.truth_clips import TruthClipDistance
 
-    clips = toy("fvd", **options) if backend == "toy" else fvd("fvd", backend=backend, **options)
-    return TruthClipDistance(clips)
+    return TruthClipDistance(_clip_extractor(backend, **options))
 
 
 def clip_energy(name: str, *, backend: str, **options) -> Metric:
@@ -79,8 +84,7 @@ def clip_energy(name: str, *, backend: str, **options) -> Metric:
     this backend."""
     from scoring.truth_clips import ClipEnergyScore
 
-    clips = toy("fvd", **options) if backend == "toy" else fvd("fvd", backend=backend, **options)
-    return ClipEnergyScore(clips, name)
+    return ClipEnergyScore(_clip_extractor(backend, **options), name)
 
 
 def consistency(name: str, *, backend: str, cache_dir=None, device="cpu", batch_size=16, **_) -> Metric:

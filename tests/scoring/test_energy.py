@@ -267,6 +267,7 @@ def test_the_clip_energy_terms_of_two_draws_are_their_clip_distances(tmp_path):
     from scoring.energy import draw_path
     from scoring.score import build_metrics
     from scoring.stream import score_video
+    from scoring.truth_clips import ClipEnergyScore
 
     truth = _video(tmp_path / "truth" / "s0.mp4", 0, frames=32)
     video = _video(tmp_path / "s0.mp4", 1, frames=32)
@@ -289,6 +290,4 @@ def test_the_clip_energy_terms_of_two_draws_are_their_clip_distances(tmp_path):
         got["clip_energy_accuracy"].value - got["clip_energy_spread"].value, rel=1e-9
     )
     with pytest.raises(ValueError, match="unknown clip energy metric"):
-        from scoring.truth_clips import ClipEnergyScore
-
         ClipEnergyScore(metrics[0].fvd, "clip_energy")
