@@ -963,13 +963,19 @@ def scaled(value: float, scale: float) -> float:
 
 
 def p_text(p: float | None) -> str:
-    """A p-value as prose quotes it: two decimals, three below 0.01, and "< 0.001" below that (never a
-    bare 0.00, which reads as certainty); None and NaN are the missing DASH."""
+    """A p-value as prose quotes it: two decimals from 0.1 up, three below (a p near the 5% line, 0.054
+    or 0.046, never reads as the line's 0.05), four where three would still round onto the line, and
+    "< 0.001" below 0.001 (never a bare 0.000, which reads as certainty); None and NaN are the missing
+    DASH."""
     if p is None or math.isnan(p):
         return DASH
     if p < 0.001:
         return "< 0.001"
-    return format(p, ".3f" if p < 0.01 else ".2f")
+    text = format(p, ".2f" if p >= 0.1 else ".3f")
+    on_the_line = text == format(S.ALPHA, ".3f") and not math.isclose(p, S.ALPHA)
+    if on_the_line:  # rounded onto the 5% line: four decimals say which side of it p lies
+        text = format(p, ".4f")
+    return text
 
 
 def number_text(value: float | None, fmt: str) -> str:
