@@ -10,7 +10,8 @@ import pytest
 from reports import prose
 
 ROOT = Path(__file__).resolve().parents[2]
-TYPED_INTERVAL = re.compile(r"[-+]?\d+\.\d+\s+\[[-+]?\d+\.\d+,\s+[-+]?\d+\.\d+\]")  # line breaks too
+SIGN = "[-+\u2212]?"  # the minus sign (U+2212) too, as typeset prose writes it
+TYPED_INTERVAL = re.compile(rf"{SIGN}\d+\.\d+\s+\[{SIGN}\d+\.\d+,\s+{SIGN}\d+\.\d+\]")  # line breaks too
 
 
 @pytest.fixture
@@ -83,6 +84,10 @@ def test_a_planted_typed_interval_is_found():
     notes = (ROOT / "results" / "ablation_eimg" / "notes.md").read_text()
     assert typed_intervals(notes + "\nfull minus base: -0.0293 [-0.0801, +0.1380].\n") == [
         "-0.0293 [-0.0801, +0.1380]"
+    ]
+    # typeset with the minus sign (U+2212), as prose sometimes is, it is found all the same
+    assert typed_intervals(notes + "\nat 0.001: +0.0111 [\u22120.0170, +0.0392].\n") == [
+        "+0.0111 [\u22120.0170, +0.0392]"
     ]
 
 
